@@ -1,0 +1,29 @@
+/*
+ * status.h: the wire status codes (proto/PROTOCOL.md §Status codes).
+ *
+ * One table shared by the codec, the engine and the server, so that a code
+ * means the same thing everywhere. Values are part of the protocol: never
+ * renumber, only append.
+ */
+#ifndef CHAND_STATUS_H
+#define CHAND_STATUS_H
+
+enum status {
+	STATUS_OK = 0,
+	STATUS_CLOSED = 1,		/* send on / close of a closed channel */
+	STATUS_DEADLINE_EXCEEDED = 2,	/* the wait budget ran out */
+	STATUS_CANCELED = 3,		/* CANCEL, or the client went away */
+	STATUS_NOT_FOUND = 4,		/* no such channel or request */
+	STATUS_EXISTS = 5,		/* MAKE with a different capacity */
+	STATUS_PERMISSION_DENIED = 6,
+	STATUS_BAD_REQUEST = 7,		/* well-formed frame, invalid request */
+	STATUS_LIMIT = 8,		/* a configured limit was hit */
+	STATUS_PROTOCOL = 9,		/* malformed frame: the connection closes */
+	STATUS_SHUTTING_DOWN = 10,
+};
+#define STATUS_MAX STATUS_SHUTTING_DOWN
+
+/* "OK", "CLOSED", ...; "UNKNOWN" for a code outside the table. Never NULL. */
+const char *status_name(int status);
+
+#endif

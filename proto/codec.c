@@ -1,0 +1,876 @@
+/*
+ * codec.c: encode and decode every frame of proto/PROTOCOL.md.
+ */
+#include <string.h>
+
+#include "codec.h"
+#include "mpread.h"
+
+static const char *const op_names[] = {
+	[OP_HELLO] = "HELLO", [OP_PING] = "PING", [OP_MAKE] = "MAKE",
+	[OP_OPEN] = "OPEN", [OP_SEND] = "SEND", [OP_RECV] = "RECV",
+	[OP_CLOSE] = "CLOSE", [OP_LEN] = "LEN", [OP_CAP] = "CAP",
+	[OP_SELECT] = "SELECT", [OP_CANCEL] = "CANCEL", [OP_DELETE] = "DELETE",
+	[OP_INFO] = "INFO",
+};
+
+const char *
+proto_op_name(uint64_t op)
+{
+	if (op == 0 || op > OP_MAX)
+		return NULL;
+	return op_names[op];
+}
+
+long
+proto_frame_split(const uint8_t *buf, size_t avail, size_t max_frame,
+    const uint8_t **body, size_t *body_len, const char **why)
+{
+	uint32_t len;
+
+	if (avail < PROTO_FRAME_HDR)
+		return 0;
+	len = proto_frame_len(buf);
+	if (len == 0) {
+		*why = "frame length is 0";
+		return -1;
+	}
+	if (len > max_frame) {
+		*why = "frame length is larger than max_frame";
+		return -1;
+	}
+	if (avail - PROTO_FRAME_HDR < len)
+		return 0;
+	*body = buf + PROTO_FRAME_HDR;
+	*body_len = len;
+	return (long)(PROTO_FRAME_HDR + len);
+}
+
+/* ---- names and values ------------------------------------------------------- */
+
+/* Strict UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF). */
+static bool
+utf8_valid(const uint8_t *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		uint8_t c = s[i];
+		size_t n;
+		uint32_t cp, min;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0) {
+			n = 1, cp = c & 0x1f, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2, cp = c & 0x0f, min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3, cp = c & 0x07, min = 0x10000;
+		} else {
+			return false;
+		}
+		if (len - i - 1 < n)
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+bool
+proto_name_valid(const char *name, size_t len, const char **why)
+{
+	const uint8_t *s = (const uint8_t *)name;
+
+	if (len == 0) {
+		*why = "channel name is empty";
+		return false;
+	}
+	if (len > PROTO_NAME_MAX) {
+		*why = "channel name is longer than 255 bytes";
+		return false;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < 0x20 || s[i] == 0x7f) {
+			*why = "channel name contains a control character";
+			return false;
+		}
+	}
+	if (!utf8_valid(s, len)) {
+		*why = "channel name is not valid UTF-8";
+		return false;
+	}
+	return true;
+}
+
+int
+proto_value_parse(const uint8_t *raw, size_t raw_len, struct proto_value *v, const char **why)
+{
+	struct mpr r;
+	const uint8_t *data;
+	uint32_t len;
+	int8_t type;
+
+	mpr_init(&r, raw, raw_len);
+	memset(v, 0, sizeof *v);
+	v->raw = raw;
+	v->raw_len = raw_len;
+	switch (mpr_peek(&r)) {
+	case MPR_BIN:
+		if (mpr_bin(&r, &data, &len) < 0)
+			goto bad;
+		v->kind = VALUE_BIN;
+		break;
+	case MPR_EXT:
+		if (mpr_ext(&r, &type, &data, &len) < 0)
+			goto bad;
+		if (type == PROTO_EXT_CHANREF) {
+			if (!proto_name_valid((const char *)data, len, why))
+				return STATUS_BAD_REQUEST;
+			v->kind = VALUE_CHANREF;
+		} else if (type == PROTO_EXT_ERROR) {
+			v->kind = VALUE_ERROR;
+		} else {
+			*why = "value is an ext of an unknown type";
+			return STATUS_BAD_REQUEST;
+		}
+		break;
+	default:
+		*why = "value must be a bin or a channel reference";
+		return STATUS_BAD_REQUEST;
+	}
+	if (r.p != r.end) {
+		*why = "value has trailing bytes";
+		return STATUS_BAD_REQUEST;
+	}
+	v->data = data;
+	v->len = len;
+	return STATUS_OK;
+bad:
+	*why = "value is truncated";
+	return STATUS_BAD_REQUEST;
+}
+
+/* ---- request decoding ------------------------------------------------------- */
+
+struct rdec {
+	struct mpr r;
+	const struct proto_limits *limits;
+	struct proto_request *req;
+	const char **why;
+};
+
+#define BAD(d, msg) (*(d)->why = (msg), STATUS_BAD_REQUEST)
+
+static int
+dec_name(struct rdec *d, bool nil_ok, const char **name, uint32_t *len)
+{
+	if (mpr_peek(&d->r) == MPR_NIL) {
+		if (!nil_ok)
+			return BAD(d, "channel name is nil");
+		mpr_nil(&d->r);
+		*name = NULL;
+		*len = 0;
+		return STATUS_OK;
+	}
+	if (mpr_str(&d->r, name, len) < 0)
+		return BAD(d, "channel name must be a str");
+	if (!proto_name_valid(*name, *len, d->why))
+		return STATUS_BAD_REQUEST;
+	return STATUS_OK;
+}
+
+static int
+dec_value(struct rdec *d, struct proto_value *v)
+{
+	const uint8_t *raw;
+	size_t raw_len;
+	int st;
+
+	if (mpr_raw(&d->r, &raw, &raw_len) < 0)
+		return BAD(d, "value is malformed");
+	st = proto_value_parse(raw, raw_len, v, d->why);
+	if (st != STATUS_OK)
+		return st;
+	if (v->kind == VALUE_ERROR)
+		return BAD(d, "ext type 2 is reserved for the server");
+	if (v->kind == VALUE_BIN && v->len > d->limits->max_value) {
+		*d->why = "value is larger than max_value";
+		return STATUS_LIMIT;
+	}
+	return STATUS_OK;
+}
+
+static int
+dec_hello(struct rdec *d)
+{
+	struct proto_request *q = d->req;
+	uint32_t n;
+
+	if (mpr_uint(&d->r, &q->version) < 0)
+		return BAD(d, "HELLO version must be a non-negative integer");
+	if (mpr_str(&d->r, &q->client, &q->client_len) < 0)
+		return BAD(d, "HELLO client name must be a str");
+	if (q->client_len > PROTO_CLIENT_NAME_MAX || !utf8_valid((const uint8_t *)q->client, q->client_len))
+		return BAD(d, "HELLO client name must be at most 255 bytes of UTF-8");
+	if (mpr_peek(&d->r) == MPR_NIL)
+		return mpr_nil(&d->r), STATUS_OK;
+	if (mpr_map(&d->r, &n) < 0)
+		return BAD(d, "HELLO auth must be nil or a map");
+	while (n-- > 0) {
+		const char *key;
+		uint32_t klen;
+
+		if (mpr_str(&d->r, &key, &klen) < 0)
+			return BAD(d, "HELLO auth keys must be str");
+		if (klen == 5 && memcmp(key, "token", 5) == 0) {
+			if (mpr_str(&d->r, &q->token, &q->token_len) < 0)
+				return BAD(d, "HELLO auth token must be a str");
+		} else {
+			mpr_skip(&d->r);	/* unknown credentials: ignored */
+		}
+	}
+	return STATUS_OK;
+}
+
+static int
+dec_case(struct rdec *d, struct proto_case *c)
+{
+	uint32_t n;
+	uint64_t dir;
+	int st;
+
+	if (mpr_array(&d->r, &n) < 0)
+		return BAD(d, "select case must be an array");
+	if (mpr_uint(&d->r, &dir) < 0 || dir > 1)
+		return BAD(d, "select case direction must be 0 (receive) or 1 (send)");
+	if (n != (dir ? 3u : 2u))
+		return BAD(d, dir ? "send case must be [1, name, value]" : "receive case must be [0, name]");
+	c->dir = (uint8_t)dir;
+	if ((st = dec_name(d, true, &c->name, &c->name_len)) != STATUS_OK)
+		return st;
+	memset(&c->value, 0, sizeof c->value);
+	if (dir)
+		return dec_value(d, &c->value);
+	return STATUS_OK;
+}
+
+static int
+dec_select(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
+{
+	struct proto_request *q = d->req;
+	uint32_t n;
+	int st;
+
+	if (mpr_array(&d->r, &n) < 0)
+		return BAD(d, "select cases must be an array");
+	if (n == 0)
+		return BAD(d, "select needs at least one case");
+	if (n > case_cap || n > d->limits->max_select_cases) {
+		*d->why = "select has more cases than max_select_cases";
+		return STATUS_LIMIT;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if ((st = dec_case(d, &cases[i])) != STATUS_OK)
+			return st;
+	q->cases = cases;
+	q->ncases = n;
+	if (mpr_bool(&d->r, &q->has_default) < 0)
+		return BAD(d, "select default must be a boolean");
+	return STATUS_OK;
+}
+
+/* Arguments each op takes after [op, id, wait]. */
+static const uint8_t op_arity[OP_MAX + 1] = {
+	[OP_HELLO] = 3, [OP_PING] = 0, [OP_MAKE] = 2, [OP_OPEN] = 1,
+	[OP_SEND] = 2, [OP_RECV] = 1, [OP_CLOSE] = 1, [OP_LEN] = 1,
+	[OP_CAP] = 1, [OP_SELECT] = 2, [OP_CANCEL] = 1, [OP_DELETE] = 1,
+	[OP_INFO] = 1,
+};
+
+static int
+dec_args(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
+{
+	struct proto_request *q = d->req;
+	int st;
+
+	switch (q->op) {
+	case OP_HELLO:
+		return dec_hello(d);
+	case OP_PING:
+		return STATUS_OK;
+	case OP_MAKE:
+		if ((st = dec_name(d, true, &q->name, &q->name_len)) != STATUS_OK)
+			return st;
+		if (q->name && q->name[0] == '~')
+			return BAD(d, "names starting with '~' are reserved for anonymous channels");
+		if (mpr_uint(&d->r, &q->cap) < 0)
+			return BAD(d, "cap must be a non-negative integer");
+		return STATUS_OK;
+	case OP_SEND:
+		if ((st = dec_name(d, false, &q->name, &q->name_len)) != STATUS_OK)
+			return st;
+		return dec_value(d, &q->value);
+	case OP_SELECT:
+		return dec_select(d, cases, case_cap);
+	case OP_CANCEL:
+		if (mpr_uint(&d->r, &q->target) < 0 || q->target == 0)
+			return BAD(d, "CANCEL target must be a request id (1 or more)");
+		return STATUS_OK;
+	default:		/* the one-name ops */
+		return dec_name(d, false, &q->name, &q->name_len);
+	}
+}
+
+static int
+dec_wait(struct rdec *d)
+{
+	int64_t w;
+
+	if (mpr_peek(&d->r) == MPR_NIL) {
+		mpr_nil(&d->r);
+		d->req->wait_us = PROTO_WAIT_FOREVER;
+		return STATUS_OK;
+	}
+	switch (mpr_int(&d->r, &w)) {
+	case 0:
+		break;
+	case MPR_ERANGE:
+		return BAD(d, "wait is larger than 2^48 microseconds");
+	default:
+		return BAD(d, "wait must be nil or an integer number of microseconds");
+	}
+	if (w < 0)
+		return BAD(d, "wait must not be negative");
+	if (w > PROTO_WAIT_MAX)
+		return BAD(d, "wait is larger than 2^48 microseconds");
+	d->req->wait_us = w;
+	return STATUS_OK;
+}
+
+int
+proto_decode_request(const uint8_t *body, size_t len, const struct proto_limits *limits,
+    struct proto_case *cases, uint32_t case_cap, struct proto_request *req, const char **why)
+{
+	struct rdec d = { .limits = limits, .req = req, .why = why };
+	struct mpr whole;
+	uint32_t n;
+	int st;
+
+	memset(req, 0, sizeof *req);
+	mpr_init(&d.r, body, len);
+	/* Check the whole structure once; field reads below then only fail on types. */
+	whole = d.r;
+	if ((st = mpr_skip(&whole)) < 0) {
+		*why = st == MPR_EINVALID ? "frame is not valid msgpack" : "frame body is truncated or malformed";
+		return STATUS_PROTOCOL;
+	}
+	if (whole.p != whole.end) {
+		*why = "frame has bytes after its array";
+		return STATUS_PROTOCOL;
+	}
+	if (mpr_array(&d.r, &n) < 0) {
+		*why = "frame body is not an array";
+		return STATUS_PROTOCOL;
+	}
+	if (n < 3) {
+		*why = "request must be [op, id, wait, args...]";
+		return STATUS_PROTOCOL;
+	}
+	if (mpr_uint(&d.r, &req->op) < 0 || req->op == 0) {
+		*why = "op must be a positive integer";
+		return STATUS_PROTOCOL;
+	}
+	if (mpr_uint(&d.r, &req->id) < 0 || req->id == 0) {
+		req->id = 0;
+		*why = "id must be an integer from 1 to 2^64-1";
+		return STATUS_PROTOCOL;
+	}
+	if ((st = dec_wait(&d)) != STATUS_OK)
+		return st;
+	if (req->op > OP_MAX)
+		return BAD(&d, "unknown op");
+	if (n - 3 != op_arity[req->op])
+		return BAD(&d, "wrong number of arguments for this op");
+	return dec_args(&d, cases, case_cap);
+}
+
+/* ---- reply decoding --------------------------------------------------------- */
+
+#define PROTO_ERR(msg) (*why = (msg), STATUS_PROTOCOL)
+
+int
+proto_reply_header(const uint8_t *body, size_t len, uint64_t *id, int *status, const char **why)
+{
+	struct mpr r;
+	uint32_t n;
+	uint64_t st;
+
+	mpr_init(&r, body, len);
+	if (mpr_array(&r, &n) < 0 || n < 2)
+		return PROTO_ERR("reply must be [id, status, ...]");
+	if (mpr_uint(&r, id) < 0)
+		return PROTO_ERR("reply id must be an unsigned integer");
+	if (mpr_uint(&r, &st) < 0 || st > INT32_MAX)
+		return PROTO_ERR("reply status must be a small unsigned integer");
+	*status = (int)st;
+	return STATUS_OK;
+}
+
+static bool
+key_is(const char *k, uint32_t klen, const char *want)
+{
+	return strlen(want) == klen && memcmp(k, want, klen) == 0;
+}
+
+static int
+dec_reply_value(struct mpr *r, struct proto_value *v, const char **why)
+{
+	const uint8_t *raw;
+	size_t raw_len;
+
+	if (mpr_peek(r) == MPR_NIL) {
+		mpr_nil(r);
+		memset(v, 0, sizeof *v);
+		return STATUS_OK;
+	}
+	if (mpr_raw(r, &raw, &raw_len) < 0 || proto_value_parse(raw, raw_len, v, why) != STATUS_OK)
+		return PROTO_ERR("reply value is malformed");
+	return STATUS_OK;
+}
+
+static int
+dec_hello_info(struct mpr *r, struct proto_hello_info *h, const char **why)
+{
+	uint32_t n;
+
+	if (mpr_map(r, &n) < 0)
+		return PROTO_ERR("HELLO result must be a map");
+	while (n-- > 0) {
+		const char *k;
+		uint32_t kl;
+		int rc = 0;
+
+		if (mpr_str(r, &k, &kl) < 0)
+			return PROTO_ERR("HELLO result keys must be str");
+		if (key_is(k, kl, "version"))
+			rc = mpr_uint(r, &h->version);
+		else if (key_is(k, kl, "server"))
+			rc = mpr_str(r, &h->server, &h->server_len);
+		else if (key_is(k, kl, "max_frame"))
+			rc = mpr_uint(r, &h->max_frame);
+		else if (key_is(k, kl, "max_value"))
+			rc = mpr_uint(r, &h->max_value);
+		else if (key_is(k, kl, "max_pending"))
+			rc = mpr_uint(r, &h->max_pending);
+		else if (key_is(k, kl, "max_select_cases"))
+			rc = mpr_uint(r, &h->max_select_cases);
+		else
+			rc = mpr_skip(r);
+		if (rc < 0)
+			return PROTO_ERR("HELLO result has a value of the wrong type");
+	}
+	return STATUS_OK;
+}
+
+static int
+dec_chan_info(struct mpr *r, struct proto_chan_info *i, const char **why)
+{
+	uint32_t n;
+
+	if (mpr_map(r, &n) < 0)
+		return PROTO_ERR("INFO result must be a map");
+	while (n-- > 0) {
+		const char *k;
+		uint32_t kl;
+		int rc;
+
+		if (mpr_str(r, &k, &kl) < 0)
+			return PROTO_ERR("INFO result keys must be str");
+		if (key_is(k, kl, "name"))
+			rc = mpr_str(r, &i->name, &i->name_len);
+		else if (key_is(k, kl, "len"))
+			rc = mpr_uint(r, &i->len);
+		else if (key_is(k, kl, "cap"))
+			rc = mpr_uint(r, &i->cap);
+		else if (key_is(k, kl, "closed"))
+			rc = mpr_bool(r, &i->closed);
+		else if (key_is(k, kl, "anonymous"))
+			rc = mpr_bool(r, &i->anonymous);
+		else if (key_is(k, kl, "senders"))
+			rc = mpr_uint(r, &i->senders);
+		else if (key_is(k, kl, "receivers"))
+			rc = mpr_uint(r, &i->receivers);
+		else if (key_is(k, kl, "bytes"))
+			rc = mpr_uint(r, &i->bytes);
+		else
+			rc = mpr_skip(r);
+		if (rc < 0)
+			return PROTO_ERR("INFO result has a value of the wrong type");
+	}
+	return STATUS_OK;
+}
+
+/* Results of an OK reply, per op; n is the number of elements after [id, status]. */
+static int
+dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, const char **why)
+{
+	static const uint8_t nres[OP_MAX + 1] = {
+		[OP_HELLO] = 1, [OP_MAKE] = 3, [OP_OPEN] = 1, [OP_RECV] = 2,
+		[OP_LEN] = 1, [OP_CAP] = 1, [OP_SELECT] = 3, [OP_DELETE] = 1,
+		[OP_INFO] = 1,
+	};
+	int64_t idx;
+
+	if (op == 0 || op > OP_MAX)
+		return PROTO_ERR("reply to an unknown op");
+	if (n != nres[op])
+		return PROTO_ERR("reply has the wrong number of results");
+	switch (op) {
+	case OP_HELLO:
+		return dec_hello_info(r, &rep->hello, why);
+	case OP_MAKE:
+		if (mpr_str(r, &rep->name, &rep->name_len) < 0 || mpr_uint(r, &rep->n) < 0 ||
+		    mpr_bool(r, &rep->created) < 0)
+			return PROTO_ERR("MAKE result must be [name, cap, created]");
+		return STATUS_OK;
+	case OP_RECV:
+		if (dec_reply_value(r, &rep->value, why) != STATUS_OK || mpr_bool(r, &rep->ok) < 0)
+			return PROTO_ERR("RECV result must be [value, ok]");
+		return STATUS_OK;
+	case OP_SELECT:
+		if (mpr_int(r, &idx) < 0 || idx < -1 || dec_reply_value(r, &rep->value, why) != STATUS_OK ||
+		    mpr_bool(r, &rep->ok) < 0)
+			return PROTO_ERR("SELECT result must be [index, value, ok]");
+		rep->index = idx;
+		return STATUS_OK;
+	case OP_INFO:
+		return dec_chan_info(r, &rep->info, why);
+	case OP_OPEN: case OP_LEN: case OP_CAP: case OP_DELETE:
+		if (mpr_uint(r, &rep->n) < 0)
+			return PROTO_ERR("result must be an unsigned integer");
+		return STATUS_OK;
+	default:
+		return STATUS_OK;
+	}
+}
+
+int
+proto_decode_reply(const uint8_t *body, size_t len, uint64_t op, struct proto_reply *rep,
+    const char **why)
+{
+	struct mpr r, whole;
+	uint32_t n;
+	uint64_t st;
+
+	memset(rep, 0, sizeof *rep);
+	rep->index = -1;
+	mpr_init(&r, body, len);
+	whole = r;
+	if (mpr_skip(&whole) < 0 || whole.p != whole.end)
+		return PROTO_ERR("reply is not one well-formed msgpack object");
+	if (mpr_array(&r, &n) < 0 || n < 2 || mpr_uint(&r, &rep->id) < 0 ||
+	    mpr_uint(&r, &st) < 0 || st > INT32_MAX)
+		return PROTO_ERR("reply must be [id, status, ...]");
+	rep->status = (int)st;
+	n -= 2;
+	if (rep->status == STATUS_OK)
+		return dec_ok_results(&r, op, n, rep, why);
+	if (n < 1 || n > 2 || mpr_str(&r, &rep->msg, &rep->msg_len) < 0)
+		return PROTO_ERR("error reply must be [id, status, message, index?]");
+	if (n == 2 && mpr_int(&r, &rep->index) < 0)
+		return PROTO_ERR("error reply index must be an integer");
+	return STATUS_OK;
+}
+
+/* ---- encoding ----------------------------------------------------------------- */
+
+void
+proto_out_init(struct proto_out *o)
+{
+	msgpack_sbuffer_init(&o->sb);
+	msgpack_packer_init(&o->pk, &o->sb, msgpack_sbuffer_write);
+	o->frame = 0;
+}
+
+void
+proto_out_destroy(struct proto_out *o)
+{
+	msgpack_sbuffer_destroy(&o->sb);
+}
+
+void
+proto_out_reset(struct proto_out *o)
+{
+	o->sb.size = 0;
+}
+
+static int
+frame_begin(struct proto_out *o)
+{
+	static const char zero[PROTO_FRAME_HDR];
+
+	o->frame = o->sb.size;
+	return msgpack_sbuffer_write(&o->sb, zero, sizeof zero);
+}
+
+/* Patch the length in, or drop the partial frame when rc says it failed. */
+static int
+frame_end(struct proto_out *o, int rc)
+{
+	uint8_t *h;
+	size_t body;
+
+	if (rc != 0) {
+		o->sb.size = o->frame;
+		return -1;
+	}
+	h = (uint8_t *)o->sb.data + o->frame;
+	body = o->sb.size - o->frame - PROTO_FRAME_HDR;
+	h[0] = (uint8_t)(body >> 24);
+	h[1] = (uint8_t)(body >> 16);
+	h[2] = (uint8_t)(body >> 8);
+	h[3] = (uint8_t)body;
+	return 0;
+}
+
+static int
+pack_str(msgpack_packer *pk, const char *s, size_t len)
+{
+	return msgpack_pack_str(pk, len) | msgpack_pack_str_body(pk, s, len);
+}
+
+static int
+pack_cstr(msgpack_packer *pk, const char *s)
+{
+	return pack_str(pk, s, strlen(s));
+}
+
+static int
+pack_name(msgpack_packer *pk, const char *name, size_t len)
+{
+	return name ? pack_str(pk, name, len) : msgpack_pack_nil(pk);
+}
+
+static int
+pack_wait(msgpack_packer *pk, int64_t wait_us)
+{
+	return wait_us < 0 ? msgpack_pack_nil(pk) : msgpack_pack_int64(pk, wait_us);
+}
+
+static int
+pack_raw(msgpack_packer *pk, const uint8_t *raw, size_t len)
+{
+	return raw ? msgpack_sbuffer_write(pk->data, (const char *)raw, len) : msgpack_pack_nil(pk);
+}
+
+static int
+pack_value(msgpack_packer *pk, const struct proto_value *v)
+{
+	switch (v->kind) {
+	case VALUE_BIN:
+		return msgpack_pack_bin(pk, v->len) | msgpack_pack_bin_body(pk, v->data, v->len);
+	case VALUE_CHANREF:
+		return msgpack_pack_ext(pk, v->len, PROTO_EXT_CHANREF) |
+		    msgpack_pack_ext_body(pk, v->data, v->len);
+	case VALUE_ERROR:
+		return msgpack_pack_ext(pk, v->len, PROTO_EXT_ERROR) |
+		    msgpack_pack_ext_body(pk, v->data, v->len);
+	default:
+		return msgpack_pack_nil(pk);
+	}
+}
+
+/* [op, id, wait, ...] with nargs arguments to follow. */
+static int
+req_head(struct proto_out *o, uint64_t op, uint64_t id, int64_t wait_us, size_t nargs)
+{
+	return frame_begin(o) | msgpack_pack_array(&o->pk, 3 + nargs) |
+	    msgpack_pack_uint64(&o->pk, op) | msgpack_pack_uint64(&o->pk, id) |
+	    pack_wait(&o->pk, wait_us);
+}
+
+int
+proto_req_hello(struct proto_out *o, uint64_t id, uint64_t version, const char *client,
+    const char *token)
+{
+	int rc = req_head(o, OP_HELLO, id, PROTO_WAIT_FOREVER, 3) |
+	    msgpack_pack_uint64(&o->pk, version) | pack_cstr(&o->pk, client ? client : "");
+
+	if (token)
+		rc |= msgpack_pack_map(&o->pk, 1) | pack_cstr(&o->pk, "token") | pack_cstr(&o->pk, token);
+	else
+		rc |= msgpack_pack_nil(&o->pk);
+	return frame_end(o, rc);
+}
+
+int
+proto_req_ping(struct proto_out *o, uint64_t id)
+{
+	return frame_end(o, req_head(o, OP_PING, id, PROTO_WAIT_FOREVER, 0));
+}
+
+int
+proto_req_make(struct proto_out *o, uint64_t id, const char *name, size_t len, uint64_t cap)
+{
+	return frame_end(o, req_head(o, OP_MAKE, id, PROTO_WAIT_FOREVER, 2) |
+	    pack_name(&o->pk, name, len) | msgpack_pack_uint64(&o->pk, cap));
+}
+
+int
+proto_req_name(struct proto_out *o, uint64_t op, uint64_t id, int64_t wait_us, const char *name,
+    size_t len)
+{
+	return frame_end(o, req_head(o, op, id, wait_us, 1) | pack_name(&o->pk, name, len));
+}
+
+int
+proto_req_send(struct proto_out *o, uint64_t id, int64_t wait_us, const char *name, size_t len,
+    const struct proto_value *value)
+{
+	return frame_end(o, req_head(o, OP_SEND, id, wait_us, 2) | pack_name(&o->pk, name, len) |
+	    pack_value(&o->pk, value));
+}
+
+int
+proto_req_select(struct proto_out *o, uint64_t id, int64_t wait_us,
+    const struct proto_case *cases, size_t ncases, bool has_default)
+{
+	int rc = req_head(o, OP_SELECT, id, wait_us, 2) | msgpack_pack_array(&o->pk, ncases);
+
+	for (size_t i = 0; i < ncases; i++) {
+		const struct proto_case *c = &cases[i];
+
+		rc |= msgpack_pack_array(&o->pk, c->dir ? 3 : 2) | msgpack_pack_uint8(&o->pk, c->dir) |
+		    pack_name(&o->pk, c->name, c->name_len);
+		if (c->dir)
+			rc |= pack_value(&o->pk, &c->value);
+	}
+	rc |= has_default ? msgpack_pack_true(&o->pk) : msgpack_pack_false(&o->pk);
+	return frame_end(o, rc);
+}
+
+int
+proto_req_cancel(struct proto_out *o, uint64_t id, uint64_t target)
+{
+	return frame_end(o, req_head(o, OP_CANCEL, id, PROTO_WAIT_FOREVER, 1) |
+	    msgpack_pack_uint64(&o->pk, target));
+}
+
+/* [id, status, ...] with nres results to follow. */
+static int
+rep_head(struct proto_out *o, uint64_t id, int status, size_t nres)
+{
+	return frame_begin(o) | msgpack_pack_array(&o->pk, 2 + nres) |
+	    msgpack_pack_uint64(&o->pk, id) | msgpack_pack_int(&o->pk, status);
+}
+
+int
+proto_rep_ok(struct proto_out *o, uint64_t id)
+{
+	return frame_end(o, rep_head(o, id, STATUS_OK, 0));
+}
+
+int
+proto_rep_error(struct proto_out *o, uint64_t id, int status, const char *msg)
+{
+	return frame_end(o, rep_head(o, id, status, 1) | pack_cstr(&o->pk, msg));
+}
+
+int
+proto_rep_case_error(struct proto_out *o, uint64_t id, int status, const char *msg, int64_t index)
+{
+	return frame_end(o, rep_head(o, id, status, 2) | pack_cstr(&o->pk, msg) |
+	    msgpack_pack_int64(&o->pk, index));
+}
+
+int
+proto_rep_uint(struct proto_out *o, uint64_t id, uint64_t n)
+{
+	return frame_end(o, rep_head(o, id, STATUS_OK, 1) | msgpack_pack_uint64(&o->pk, n));
+}
+
+int
+proto_rep_make(struct proto_out *o, uint64_t id, const char *name, size_t len, uint64_t cap,
+    bool created)
+{
+	return frame_end(o, rep_head(o, id, STATUS_OK, 3) | pack_str(&o->pk, name, len) |
+	    msgpack_pack_uint64(&o->pk, cap) |
+	    (created ? msgpack_pack_true(&o->pk) : msgpack_pack_false(&o->pk)));
+}
+
+int
+proto_rep_recv(struct proto_out *o, uint64_t id, const uint8_t *raw, size_t raw_len, bool ok)
+{
+	return frame_end(o, rep_head(o, id, STATUS_OK, 2) | pack_raw(&o->pk, raw, raw_len) |
+	    (ok ? msgpack_pack_true(&o->pk) : msgpack_pack_false(&o->pk)));
+}
+
+int
+proto_rep_select(struct proto_out *o, uint64_t id, int64_t index, const uint8_t *raw,
+    size_t raw_len, bool ok)
+{
+	return frame_end(o, rep_head(o, id, STATUS_OK, 3) | msgpack_pack_int64(&o->pk, index) |
+	    pack_raw(&o->pk, raw, raw_len) |
+	    (ok ? msgpack_pack_true(&o->pk) : msgpack_pack_false(&o->pk)));
+}
+
+static int
+pack_kv_uint(msgpack_packer *pk, const char *k, uint64_t v)
+{
+	return pack_cstr(pk, k) | msgpack_pack_uint64(pk, v);
+}
+
+static int
+pack_kv_bool(msgpack_packer *pk, const char *k, bool v)
+{
+	return pack_cstr(pk, k) | (v ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
+}
+
+int
+proto_rep_hello(struct proto_out *o, uint64_t id, const struct proto_hello_info *h)
+{
+	msgpack_packer *pk = &o->pk;
+
+	return frame_end(o, rep_head(o, id, STATUS_OK, 1) | msgpack_pack_map(pk, 6) |
+	    pack_kv_uint(pk, "version", h->version) |
+	    pack_cstr(pk, "server") | pack_str(pk, h->server, h->server_len) |
+	    pack_kv_uint(pk, "max_frame", h->max_frame) |
+	    pack_kv_uint(pk, "max_value", h->max_value) |
+	    pack_kv_uint(pk, "max_pending", h->max_pending) |
+	    pack_kv_uint(pk, "max_select_cases", h->max_select_cases));
+}
+
+int
+proto_rep_info(struct proto_out *o, uint64_t id, const struct proto_chan_info *i)
+{
+	msgpack_packer *pk = &o->pk;
+
+	return frame_end(o, rep_head(o, id, STATUS_OK, 1) | msgpack_pack_map(pk, 8) |
+	    pack_cstr(pk, "name") | pack_str(pk, i->name, i->name_len) |
+	    pack_kv_uint(pk, "len", i->len) | pack_kv_uint(pk, "cap", i->cap) |
+	    pack_kv_bool(pk, "closed", i->closed) | pack_kv_bool(pk, "anonymous", i->anonymous) |
+	    pack_kv_uint(pk, "senders", i->senders) | pack_kv_uint(pk, "receivers", i->receivers) |
+	    pack_kv_uint(pk, "bytes", i->bytes));
+}
+
+int
+proto_value_encode(struct proto_out *o, const struct proto_value *v)
+{
+	size_t start = o->sb.size;
+
+	if (pack_value(&o->pk, v) != 0) {
+		o->sb.size = start;
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,256 @@
+/*
+ * codec.h: chand's wire protocol (proto/PROTOCOL.md), both directions.
+ *
+ * Decoding is in place: names, messages and values in a decoded request or
+ * reply point into the frame body, so they are valid as long as the body is,
+ * and decoding allocates nothing. Every decoder checks everything: types,
+ * arity, names (§6), values (§7), counts against the bytes present, and
+ * returns a status with a static reason string.
+ *
+ * Encoding uses msgpack-c's packer into a growable buffer (struct proto_out)
+ * that holds any number of whole frames, each with its length prefix.
+ *
+ * Thread-safety: none inside; a proto_out or decoded message is one
+ * thread's. The functions keep no global state.
+ */
+#ifndef CHAND_CODEC_H
+#define CHAND_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#include "status.h"
+
+#define PROTO_VERSION 1
+#define PROTO_VERSION_MIN 1
+#define PROTO_FRAME_HDR 4
+#define PROTO_NAME_MAX 255
+#define PROTO_CLIENT_NAME_MAX 255
+#define PROTO_WAIT_FOREVER (-1)		/* wait = nil */
+#define PROTO_WAIT_MAX (1LL << 48)	/* µs; larger is BAD_REQUEST */
+#define PROTO_EXT_CHANREF 1
+#define PROTO_EXT_ERROR 2		/* reserved for server-made error values */
+
+enum proto_op {
+	OP_HELLO = 1,
+	OP_PING = 2,
+	OP_MAKE = 3,
+	OP_OPEN = 4,
+	OP_SEND = 5,
+	OP_RECV = 6,
+	OP_CLOSE = 7,
+	OP_LEN = 8,
+	OP_CAP = 9,
+	OP_SELECT = 10,
+	OP_CANCEL = 11,
+	OP_DELETE = 12,
+	OP_INFO = 13,
+};
+#define OP_MAX OP_INFO
+
+/* "SEND", ...; NULL for an unknown op. */
+const char *proto_op_name(uint64_t op);
+
+/* ---- framing -------------------------------------------------------------- */
+
+/* The body length announced by a 4-byte frame header. */
+static inline uint32_t
+proto_frame_len(const uint8_t hdr[PROTO_FRAME_HDR])
+{
+	return (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+}
+
+/*
+ * Split the next frame off a stream. buf holds avail bytes read so far.
+ * Returns the bytes the frame takes (header + body; *body and *body_len
+ * set), 0 when more input is needed, or -1 when the header announces a
+ * length of 0 or above max_frame (*why set): the limit is enforced as soon
+ * as the four header bytes are in, before any of the body is buffered.
+ */
+long proto_frame_split(const uint8_t *buf, size_t avail, size_t max_frame,
+    const uint8_t **body, size_t *body_len, const char **why);
+
+/* ---- values ------------------------------------------------------------- */
+
+enum proto_value_kind { VALUE_NONE = 0, VALUE_BIN, VALUE_CHANREF, VALUE_ERROR };
+
+/*
+ * A value as it travels: `raw` is its exact msgpack encoding (what the
+ * server stores and forwards); `data` is the payload inside (the bytes of a
+ * bin, the name of a channel reference, the message of an error value).
+ */
+struct proto_value {
+	enum proto_value_kind kind;
+	const uint8_t *raw;
+	size_t raw_len;
+	const uint8_t *data;
+	size_t len;
+};
+
+/* Parse one encoded value (bin or ext 1/2). STATUS_OK or STATUS_BAD_REQUEST. */
+int proto_value_parse(const uint8_t *raw, size_t raw_len, struct proto_value *v,
+    const char **why);
+/* Is this a valid channel name (§6)? why says what is wrong. */
+bool proto_name_valid(const char *name, size_t len, const char **why);
+
+/* ---- requests (client encodes, server decodes) ------------------------------ */
+
+struct proto_case {
+	uint8_t dir;			/* 0 receive, 1 send */
+	const char *name;		/* NULL: nil channel */
+	uint32_t name_len;
+	struct proto_value value;	/* send cases */
+};
+
+struct proto_request {
+	uint64_t op;
+	uint64_t id;
+	int64_t wait_us;		/* PROTO_WAIT_FOREVER, or 0 … PROTO_WAIT_MAX */
+	const char *name;		/* MAKE (NULL: anonymous) and the one-channel ops */
+	uint32_t name_len;
+	uint64_t cap;			/* MAKE */
+	struct proto_value value;	/* SEND */
+	uint64_t target;		/* CANCEL */
+	uint64_t version;		/* HELLO */
+	const char *client;		/* HELLO */
+	uint32_t client_len;
+	const char *token;		/* HELLO auth "token", NULL if absent */
+	uint32_t token_len;
+	struct proto_case *cases;	/* SELECT: points at the caller's case array */
+	uint32_t ncases;
+	bool has_default;
+};
+
+struct proto_limits {
+	uint64_t max_value;		/* bin payload bytes */
+	uint32_t max_select_cases;
+};
+
+/*
+ * Decode one request body. Returns
+ *   STATUS_OK;
+ *   STATUS_PROTOCOL: no usable header (req->id is 0), the frame is malformed;
+ *   STATUS_BAD_REQUEST or STATUS_LIMIT: req->id and req->op are valid, the
+ *     connection goes on.
+ * *why is a static reason. SELECT cases are decoded into cases[0..case_cap);
+ * more than case_cap (or limits->max_select_cases) is STATUS_LIMIT.
+ */
+int proto_decode_request(const uint8_t *body, size_t len, const struct proto_limits *limits,
+    struct proto_case *cases, uint32_t case_cap, struct proto_request *req, const char **why);
+
+/* ---- replies (server encodes, client decodes) ------------------------------- */
+
+struct proto_hello_info {
+	uint64_t version;
+	const char *server;
+	uint32_t server_len;
+	uint64_t max_frame;
+	uint64_t max_value;
+	uint64_t max_pending;
+	uint64_t max_select_cases;
+};
+
+struct proto_chan_info {
+	const char *name;
+	uint32_t name_len;
+	uint64_t len;
+	uint64_t cap;
+	bool closed;
+	bool anonymous;
+	uint64_t senders;
+	uint64_t receivers;
+	uint64_t bytes;
+};
+
+struct proto_reply {
+	uint64_t id;
+	int status;
+	const char *msg;		/* error replies */
+	uint32_t msg_len;
+	int64_t index;			/* SELECT; -1 otherwise or for default */
+	struct proto_value value;	/* RECV, SELECT (kind VALUE_NONE for nil) */
+	bool ok;			/* RECV, SELECT */
+	uint64_t n;			/* OPEN/CAP: cap, LEN: len, DELETE: discarded, MAKE: cap */
+	const char *name;		/* MAKE */
+	uint32_t name_len;
+	bool created;			/* MAKE */
+	struct proto_hello_info hello;	/* HELLO */
+	struct proto_chan_info info;	/* INFO */
+};
+
+/*
+ * Decode a reply to a request of operation op. First read the id and status
+ * with proto_reply_header (to find which request it answers), then the rest.
+ * Returns STATUS_OK when the reply is well-formed (whatever its status), or
+ * STATUS_PROTOCOL with *why.
+ */
+int proto_reply_header(const uint8_t *body, size_t len, uint64_t *id, int *status,
+    const char **why);
+int proto_decode_reply(const uint8_t *body, size_t len, uint64_t op, struct proto_reply *rep,
+    const char **why);
+
+/* ---- output ------------------------------------------------------------------ */
+
+struct proto_out {
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	size_t frame;			/* offset of the open frame's header */
+};
+
+void proto_out_init(struct proto_out *o);
+void proto_out_destroy(struct proto_out *o);
+/* Forget the bytes but keep the memory. */
+void proto_out_reset(struct proto_out *o);
+static inline const uint8_t *
+proto_out_data(const struct proto_out *o)
+{
+	return (const uint8_t *)o->sb.data;
+}
+static inline size_t
+proto_out_len(const struct proto_out *o)
+{
+	return o->sb.size;
+}
+
+/*
+ * Every encoder appends one whole frame and returns 0, or -1 when out of
+ * memory (the buffer is then left as it was before the call).
+ */
+
+/* Requests. name NULL (with len 0) encodes nil where the protocol allows. */
+int proto_req_hello(struct proto_out *o, uint64_t id, uint64_t version, const char *client,
+    const char *token);
+int proto_req_ping(struct proto_out *o, uint64_t id);
+int proto_req_make(struct proto_out *o, uint64_t id, const char *name, size_t len, uint64_t cap);
+/* OPEN, RECV, CLOSE, LEN, CAP, DELETE, INFO: [op, id, wait, name] */
+int proto_req_name(struct proto_out *o, uint64_t op, uint64_t id, int64_t wait_us,
+    const char *name, size_t len);
+/* value: VALUE_BIN (data, len) or VALUE_CHANREF (data = name) */
+int proto_req_send(struct proto_out *o, uint64_t id, int64_t wait_us, const char *name,
+    size_t len, const struct proto_value *value);
+int proto_req_select(struct proto_out *o, uint64_t id, int64_t wait_us,
+    const struct proto_case *cases, size_t ncases, bool has_default);
+int proto_req_cancel(struct proto_out *o, uint64_t id, uint64_t target);
+
+/* Replies. */
+int proto_rep_ok(struct proto_out *o, uint64_t id);
+int proto_rep_error(struct proto_out *o, uint64_t id, int status, const char *msg);
+int proto_rep_case_error(struct proto_out *o, uint64_t id, int status, const char *msg,
+    int64_t index);
+int proto_rep_uint(struct proto_out *o, uint64_t id, uint64_t n);
+int proto_rep_make(struct proto_out *o, uint64_t id, const char *name, size_t len, uint64_t cap,
+    bool created);
+/* raw: a value's exact encoding, or NULL for nil. */
+int proto_rep_recv(struct proto_out *o, uint64_t id, const uint8_t *raw, size_t raw_len, bool ok);
+int proto_rep_select(struct proto_out *o, uint64_t id, int64_t index, const uint8_t *raw,
+    size_t raw_len, bool ok);
+int proto_rep_hello(struct proto_out *o, uint64_t id, const struct proto_hello_info *h);
+int proto_rep_info(struct proto_out *o, uint64_t id, const struct proto_chan_info *i);
+
+/* Encode a value's raw form (bin or channel reference) on its own, no frame. */
+int proto_value_encode(struct proto_out *o, const struct proto_value *v);
+
+#endif

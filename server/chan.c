@@ -1,0 +1,188 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "chan.h"
+#include "value.h"
+
+/* First ring size, and the largest ring kept once the buffer drains. */
+#define CHAN_RING_MIN	4
+#define CHAN_RING_KEEP	8
+
+struct chan *
+chan_new(const char *name, size_t name_len, uint32_t cap, uint8_t flags)
+{
+	struct chan *ch;
+
+	if (name_len > UINT32_MAX - 1)
+		return NULL;
+	ch = calloc(1, sizeof *ch + name_len + 1);
+	if (ch == NULL)
+		return NULL;
+	memcpy(ch->name, name, name_len);
+	ch->name[name_len] = '\0';
+	ch->name_len = (uint32_t)name_len;
+	ch->cap = cap;
+	ch->flags = flags;
+	TAILQ_INIT(&ch->recvq);
+	TAILQ_INIT(&ch->sendq);
+	return ch;
+}
+
+void
+chan_free(struct chan *ch)
+{
+	if (ch == NULL)
+		return;
+	chan_buf_clear(ch);
+	free(ch);
+}
+
+/* Grow the ring to the next power of two (at most cap), oldest first. */
+static int
+chan_ring_grow(struct chan *ch)
+{
+	struct value **ring;
+	uint32_t size, i;
+
+	size = ch->size == 0 ? CHAN_RING_MIN : ch->size * 2;
+	if (size > ch->cap || size < ch->size)
+		size = ch->cap;
+	ring = malloc((size_t)size * sizeof *ring);
+	if (ring == NULL)
+		return -1;
+	for (i = 0; i < ch->len; i++)
+		ring[i] = ch->ring[(ch->head + i) % ch->size];
+	free(ch->ring);
+	ch->ring = ring;
+	ch->size = size;
+	ch->head = 0;
+	return 0;
+}
+
+int
+chan_buf_push(struct chan *ch, struct value *v)
+{
+	if (ch->len == ch->size && chan_ring_grow(ch) != 0)
+		return -1;
+	ch->ring[(ch->head + ch->len) % ch->size] = v;
+	ch->len++;
+	ch->bytes += value_len(v);
+	return 0;
+}
+
+struct value *
+chan_buf_pop(struct chan *ch)
+{
+	struct value *v = ch->ring[ch->head];
+
+	ch->head = (ch->head + 1) % ch->size;
+	ch->len--;
+	ch->bytes -= value_len(v);
+	/* A drained big ring goes back, so idle channels stay small. */
+	if (ch->len == 0 && ch->size > CHAN_RING_KEEP) {
+		free(ch->ring);
+		ch->ring = NULL;
+		ch->size = 0;
+		ch->head = 0;
+	}
+	return v;
+}
+
+size_t
+chan_buf_clear(struct chan *ch)
+{
+	size_t n = ch->len;
+
+	while (ch->len > 0) {
+		value_free(ch->ring[ch->head]);
+		ch->head = (ch->head + 1) % ch->size;
+		ch->len--;
+	}
+	free(ch->ring);
+	ch->ring = NULL;
+	ch->size = 0;
+	ch->head = 0;
+	ch->bytes = 0;
+	return n;
+}
+
+void
+chan_link(struct chan *ch, struct waiter *w)
+{
+	if (w->dir == CASE_SEND) {
+		TAILQ_INSERT_TAIL(&ch->sendq, w, link);
+		ch->nsend++;
+	} else {
+		TAILQ_INSERT_TAIL(&ch->recvq, w, link);
+		ch->nrecv++;
+	}
+}
+
+void
+chan_unlink(struct chan *ch, struct waiter *w)
+{
+	if (w->dir == CASE_SEND) {
+		TAILQ_REMOVE(&ch->sendq, w, link);
+		ch->nsend--;
+	} else {
+		TAILQ_REMOVE(&ch->recvq, w, link);
+		ch->nrecv--;
+	}
+}
+
+/* ---- the public accessors (engine.h) ------------------------------------ */
+
+const char *
+chan_name(const struct chan *ch, size_t *len)
+{
+	*len = ch->name_len;
+	return ch->name;
+}
+
+uint32_t
+chan_len(const struct chan *ch)
+{
+	return ch->len;
+}
+
+uint32_t
+chan_cap(const struct chan *ch)
+{
+	return ch->cap;
+}
+
+bool
+chan_closed(const struct chan *ch)
+{
+	return (ch->flags & CHAN_CLOSED) != 0;
+}
+
+bool
+chan_deleted(const struct chan *ch)
+{
+	return (ch->flags & CHAN_DELETED) != 0;
+}
+
+bool
+chan_anonymous(const struct chan *ch)
+{
+	return (ch->flags & CHAN_ANONYMOUS) != 0;
+}
+
+uint32_t
+chan_nsenders(const struct chan *ch)
+{
+	return ch->nsend;
+}
+
+uint32_t
+chan_nreceivers(const struct chan *ch)
+{
+	return ch->nrecv;
+}
+
+uint64_t
+chan_buffered_bytes(const struct chan *ch)
+{
+	return ch->bytes;
+}

@@ -1,0 +1,322 @@
+/*
+ * config.c: a table of keys, each with a type, bounds and a default; one
+ * parser for the file and the flags.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+
+enum key_type { KEY_STRING, KEY_SIZE, KEY_COUNT, KEY_MODE, KEY_DURATION };
+
+struct key {
+	const char *name;
+	enum key_type type;
+	size_t offset;
+	const char *def;
+	uint64_t min, max;
+	int (*check)(const char *value, const char **why);
+};
+
+static int
+check_log_level(const char *v, const char **why)
+{
+	if (log_level_parse(v) < 0) {
+		*why = "must be error, warn, info or debug";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_log_target(const char *v, const char **why)
+{
+	if (strcmp(v, "stderr") != 0 && strcmp(v, "syslog") != 0) {
+		*why = "must be stderr or syslog";
+		return -1;
+	}
+	return 0;
+}
+
+#define K(n, t, d, lo, hi) { #n, t, offsetof(struct config, n), d, lo, hi, NULL }
+#define KS(n, d, chk) { #n, KEY_STRING, offsetof(struct config, n), d, 0, 0, chk }
+static const struct key keys[] = {
+	KS(listen, "127.0.0.1", NULL),
+	K(port, KEY_COUNT, "7420", 0, 65535),
+	KS(unix_socket, "", NULL),
+	K(unix_mode, KEY_MODE, "0660", 0, 0777),
+	KS(log_level, "info", check_log_level),
+	KS(log_target, "stderr", check_log_target),
+	K(max_frame, KEY_SIZE, "2M", 64, 1ULL << 30),
+	K(max_value, KEY_SIZE, "1M", 0, 1ULL << 30),
+	K(max_cap, KEY_COUNT, "1048576", 0, UINT32_MAX),
+	K(max_select_cases, KEY_COUNT, "1024", 1, 65536),
+	K(max_pending, KEY_COUNT, "4096", 1, 1ULL << 24),
+	K(max_connections, KEY_COUNT, "10000", 1, 1ULL << 24),
+	K(max_channels, KEY_COUNT, "1048576", 1, 1ULL << 32),
+	K(max_buffered_bytes, KEY_SIZE, "1G", 0, 1ULL << 50),
+	K(output_hwm, KEY_SIZE, "4M", 4096, 1ULL << 32),
+	{ "shutdown_timeout", KEY_DURATION, offsetof(struct config, shutdown_timeout_ms), "5s",
+	  0, 3600 * 1000, NULL },
+};
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+static const struct key *
+key_find(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+/* Parse an unsigned number with a unit suffix table; -1 on error. */
+static int
+parse_number(const char *s, int base, const char *const *units, const uint64_t *mult,
+    uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (errno != 0)
+		return -1;
+	if (*end == '\0') {
+		*out = v;
+		return 0;
+	}
+	for (size_t i = 0; units && units[i]; i++) {
+		if (strcmp(end, units[i]) == 0) {
+			if (v > UINT64_MAX / mult[i])
+				return -1;
+			*out = v * mult[i];
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int
+parse_value(const struct key *k, const char *v, uint64_t *out, const char **why)
+{
+	static const char *const size_units[] = { "K", "k", "M", "G", NULL };
+	static const uint64_t size_mult[] = { 1ULL << 10, 1ULL << 10, 1ULL << 20, 1ULL << 30 };
+	static const char *const time_units[] = { "ms", "s", "m", NULL };
+	static const uint64_t time_mult[] = { 1, 1000, 60000 };
+	int rc;
+
+	switch (k->type) {
+	case KEY_SIZE:
+		rc = parse_number(v, 10, size_units, size_mult, out);
+		*why = "must be a number of bytes, optionally with K, M or G";
+		break;
+	case KEY_COUNT:
+		rc = parse_number(v, 10, NULL, NULL, out);
+		*why = "must be a whole number";
+		break;
+	case KEY_MODE:
+		rc = parse_number(v, 8, NULL, NULL, out);
+		*why = "must be an octal mode such as 0660";
+		break;
+	case KEY_DURATION:
+		rc = parse_number(v, 10, time_units, time_mult, out);
+		*why = "must be a duration such as 500ms, 5s or 1m";
+		break;
+	default:
+		return -1;
+	}
+	if (rc < 0)
+		return -1;
+	if (*out < k->min || *out > k->max) {
+		*why = "is out of range";
+		return -1;
+	}
+	return 0;
+}
+
+/* *cause = "ORIGIN[:LINE]: [key 'KEY': ]WHAT[: DETAIL]" */
+static int
+fail(char **cause, const char *origin, unsigned line, const char *key, const char *what,
+    const char *detail)
+{
+	char where[512];
+
+	if (line)
+		snprintf(where, sizeof where, "%s:%u: ", origin, line);
+	else
+		snprintf(where, sizeof where, "%s: ", origin);
+	if (asprintf(cause, "%s%s%s%s%s%s%s", where, key ? "key '" : "", key ? key : "",
+	    key ? "': " : "", what, detail ? ": " : "", detail ? detail : "") < 0)
+		*cause = NULL;
+	return -1;
+}
+
+static int
+set_key(struct config *c, const struct key *k, const char *value, const char **why)
+{
+	void *field = (char *)c + k->offset;
+
+	if (k->type == KEY_STRING) {
+		char *dup;
+
+		if (k->check && k->check(value, why) < 0)
+			return -1;
+		if ((dup = strdup(value)) == NULL) {
+			*why = "out of memory";
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = dup;
+		return 0;
+	}
+	return parse_value(k, value, (uint64_t *)field, why);
+}
+
+int
+config_init(struct config *c)
+{
+	const char *why;
+
+	memset(c, 0, sizeof *c);
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (set_key(c, &keys[i], keys[i].def, &why) < 0) {
+			config_free(c);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+config_free(struct config *c)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].type == KEY_STRING)
+			free(*(char **)((char *)c + keys[i].offset));
+	memset(c, 0, sizeof *c);
+}
+
+int
+config_set(struct config *c, const char *key, const char *value, const char *origin, char **cause)
+{
+	const struct key *k = key_find(key);
+	const char *why;
+
+	if (k == NULL)
+		return fail(cause, origin, 0, key, "unknown key", NULL);
+	if (set_key(c, k, value, &why) < 0)
+		return fail(cause, origin, 0, key, why, NULL);
+	return 0;
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Parse one line; returns the key index set, NKEYS for a blank line, -1 on error. */
+static int
+parse_line(struct config *c, char *line, const char **why, const char **keyname)
+{
+	char *hash = strchr(line, '#'), *eq, *key, *value;
+	const struct key *k;
+
+	*keyname = NULL;
+	if (hash)
+		*hash = '\0';
+	line = trim(line);
+	if (*line == '\0')
+		return (int)NKEYS;
+	if ((eq = strchr(line, '=')) == NULL) {
+		*why = "expected 'key = value'";
+		return -1;
+	}
+	*eq = '\0';
+	key = trim(line);
+	value = trim(eq + 1);
+	*keyname = key;
+	if ((k = key_find(key)) == NULL) {
+		*why = "unknown key";
+		return -1;
+	}
+	/* a quoted string may hold '#' or spaces at its ends */
+	if (value[0] == '"' && strlen(value) >= 2 && value[strlen(value) - 1] == '"') {
+		value[strlen(value) - 1] = '\0';
+		value++;
+	}
+	if (set_key(c, k, value, why) < 0)
+		return -1;
+	return (int)(k - keys);
+}
+
+int
+config_load(struct config *c, const char *path, char **cause)
+{
+	FILE *f = fopen(path, "r");
+	bool seen[NKEYS] = { false };
+	char line[4096];
+	unsigned lineno = 0;
+	int rc = -1;
+
+	if (f == NULL)
+		return fail(cause, path, 0, NULL, "cannot open", strerror(errno));
+	while (fgets(line, sizeof line, f) != NULL) {
+		const char *why = NULL, *key;
+		int idx;
+
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			fail(cause, path, lineno, NULL, "line is longer than 4095 bytes", NULL);
+			goto out;
+		}
+		idx = parse_line(c, line, &why, &key);
+		if (idx < 0) {
+			fail(cause, path, lineno, key, why, NULL);
+			goto out;
+		}
+		if (idx < (int)NKEYS) {
+			if (seen[idx]) {
+				fail(cause, path, lineno, key, "set twice", NULL);
+				goto out;
+			}
+			seen[idx] = true;
+		}
+	}
+	if (ferror(f)) {
+		fail(cause, path, lineno, NULL, "read error", strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	fclose(f);
+	return rc;
+}
+
+int
+config_check(const struct config *c, char **cause)
+{
+	/* a value must fit in a frame with its request around it */
+	if (c->max_value + 512 > c->max_frame)
+		return fail(cause, "config", 0, "max_value",
+		    "must be at least 512 bytes below max_frame", NULL);
+	if (c->listen[0] == '\0' && c->unix_socket[0] == '\0')
+		return fail(cause, "config", 0, "listen",
+		    "no listener: set listen or unix_socket", NULL);
+	return 0;
+}

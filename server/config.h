@@ -1,0 +1,55 @@
+/*
+ * config.h: chand's configuration: defaults, the config file, overrides.
+ *
+ * The file is lines of `key = value`; `#` starts a comment. Every key is
+ * in the table in config.c and documented in etc/chand.conf and
+ * chand.conf(5). Unknown keys, bad values and duplicates are errors that
+ * name the file, line and key.
+ *
+ * Ownership: a struct config owns its strings; config_free releases them.
+ * Not thread-safe: the loop thread owns the live config.
+ */
+#ifndef CHAND_CONFIG_H
+#define CHAND_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct config {
+	char *listen;			/* TCP address, "" for none */
+	uint64_t port;
+	char *unix_socket;		/* path, "" for none */
+	uint64_t unix_mode;		/* octal permission bits */
+	char *log_level;		/* error, warn, info, debug */
+	char *log_target;		/* stderr, syslog */
+	uint64_t max_frame;
+	uint64_t max_value;
+	uint64_t max_cap;
+	uint64_t max_select_cases;
+	uint64_t max_pending;
+	uint64_t max_connections;
+	uint64_t max_channels;
+	uint64_t max_buffered_bytes;
+	uint64_t output_hwm;
+	uint64_t shutdown_timeout_ms;
+};
+
+/* Fill in every default. Returns 0, or -1 when out of memory. */
+int config_init(struct config *c);
+void config_free(struct config *c);
+
+/*
+ * Read path over c (which holds defaults). On error returns -1 and sets
+ * *cause to a malloc'd message ("FILE:LINE: key 'k': why"); the caller
+ * frees it.
+ */
+int config_load(struct config *c, const char *path, char **cause);
+
+/* Set one key from a string (a flag override); errors as config_load, with origin as the "file". */
+int config_set(struct config *c, const char *key, const char *value, const char *origin,
+    char **cause);
+
+/* Cross-key checks (e.g. max_value must fit in max_frame). */
+int config_check(const struct config *c, char **cause);
+
+#endif

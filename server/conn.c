@@ -1,0 +1,251 @@
+/*
+ * conn.c: client connections.
+ *
+ * Reading: frames are split off the bufferevent's input as they complete;
+ * the length is checked the moment its four bytes are in, so an oversize
+ * frame costs nothing. Writing: replies are appended to the output buffer
+ * and libevent coalesces them into as few writes as it can. When a client
+ * does not read its replies and the unsent output passes output_hwm, the
+ * server stops reading that client's requests until the output drains to
+ * half: backpressure on the one slow client, never on the loop or others.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "clock.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "log.h"
+#include "request.h"
+#include "server.h"
+
+#define CLOSE_FLUSH_TIMEOUT_SEC 5
+
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+
+void
+conn_flush_out(struct conn *c)
+{
+	struct proto_out *o = &c->srv->out;
+	struct evbuffer *output;
+
+	if (proto_out_len(o) == 0)
+		return;
+	if (c->dead) {
+		proto_out_reset(o);
+		return;
+	}
+	output = bufferevent_get_output(c->bev);
+	if (evbuffer_add(output, proto_out_data(o), proto_out_len(o)) < 0)
+		log_error("write-failed client=%" PRIu64 " reason=out-of-memory", c->id);
+	proto_out_reset(o);
+	if (!c->read_paused && !c->closing &&
+	    evbuffer_get_length(output) > c->srv->cfg.output_hwm) {
+		c->read_paused = true;
+		bufferevent_disable(c->bev, EV_READ);
+		log_info("slow-client client=%" PRIu64 " peer=%s unsent=%zu action=pause-reading",
+		    c->id, c->peer, evbuffer_get_length(output));
+	}
+}
+
+void
+conn_reply_error(struct conn *c, uint64_t id, int status, const char *msg)
+{
+	if (proto_rep_error(&c->srv->out, id, status, msg) < 0)
+		log_error("reply-failed client=%" PRIu64 " reason=out-of-memory", c->id);
+	conn_flush_out(c);
+}
+
+int
+conn_accept(struct server *s, int fd, const char *peer)
+{
+	struct conn *c = calloc(1, sizeof *c);
+
+	if (c == NULL)
+		goto fail;
+	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL)
+		goto fail;
+	c->srv = s;
+	c->id = ++s->next_conn_id;
+	c->connected_ns = clock_now_ns();
+	snprintf(c->peer, sizeof c->peer, "%s", peer);
+	hmap_init(&c->pending, (uint64_t)(uintptr_t)c ^ (uint64_t)c->connected_ns);
+	TAILQ_INSERT_TAIL(&s->conns, c, link);
+	s->nconns++;
+	s->stats.connections_total++;
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	/* never buffer more than one whole frame ahead of the dispatcher */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, s->cfg.max_frame + PROTO_FRAME_HDR);
+	bufferevent_setwatermark(c->bev, EV_WRITE, s->cfg.output_hwm / 2, 0);
+	log_info("connect client=%" PRIu64 " peer=%s", c->id, c->peer);
+	if (s->shutting_down) {
+		conn_close_after_flush(c, 0, STATUS_SHUTTING_DOWN, "server is shutting down");
+		return 0;
+	}
+	if (s->nconns > s->cfg.max_connections) {
+		log_warn("limit client=%" PRIu64 " peer=%s limit=max_connections value=%" PRIu64,
+		    c->id, c->peer, s->cfg.max_connections);
+		conn_close_after_flush(c, 0, STATUS_LIMIT, "too many connections (max_connections)");
+		return 0;
+	}
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return 0;
+fail:
+	log_error("accept-failed peer=%s reason=out-of-memory", peer);
+	free(c);
+	close(fd);
+	return -1;
+}
+
+/* Cancel every pending request of c (their replies are written unless c is dead). */
+static void
+conn_cancel_all(struct conn *c, int status)
+{
+	struct hmap_node *n, *nx;
+	size_t pos;
+
+	HMAP_FOR_EACH_SAFE(n, nx, pos, &c->pending)
+		request_cancel(HMAP_ENTRY(n, struct request, node), status);
+}
+
+void
+conn_free(struct conn *c)
+{
+	struct server *s = c->srv;
+
+	if (c->dead)
+		return;
+	c->dead = true;
+	conn_cancel_all(c, STATUS_CANCELED);
+	for (size_t i = 0; i < c->nholds; i++)
+		engine_release(s->engine, c->holds[i]);
+	free(c->holds);
+	hmap_destroy(&c->pending);
+	bufferevent_free(c->bev);
+	TAILQ_REMOVE(&s->conns, c, link);
+	s->nconns--;
+	log_info("disconnect client=%" PRIu64 " peer=%s seconds=%.3f", c->id, c->peer,
+	    (double)(clock_now_ns() - c->connected_ns) / NSEC_PER_SEC);
+	free(c);
+	server_conn_gone(s);
+}
+
+void
+conn_close_after_flush(struct conn *c, uint64_t id, int status, const char *msg)
+{
+	struct timeval tv = { .tv_sec = CLOSE_FLUSH_TIMEOUT_SEC };
+
+	if (c->closing || c->dead)
+		return;
+	conn_cancel_all(c, status == STATUS_SHUTTING_DOWN ? STATUS_SHUTTING_DOWN : STATUS_CANCELED);
+	if (msg != NULL)
+		conn_reply_error(c, id, status, msg);
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_enable(c->bev, EV_WRITE);
+	/* a peer that never reads must not keep the connection forever */
+	bufferevent_set_timeouts(c->bev, NULL, &tv);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	/* never free synchronously (a caller may be using c): the write callback frees it */
+	bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+int
+conn_hold(struct conn *c, struct chan *ch)
+{
+	if (c->nholds == c->holds_cap) {
+		size_t cap = c->holds_cap ? c->holds_cap * 2 : 4;
+		struct chan **h = realloc(c->holds, cap * sizeof *h);
+
+		if (h == NULL)
+			return -1;
+		c->holds = h;
+		c->holds_cap = cap;
+	}
+	engine_hold(ch);
+	c->holds[c->nholds++] = ch;
+	return 0;
+}
+
+/* A malformed frame: tell the client why, then close (PROTOCOL.md §9). */
+static void
+conn_protocol_error(struct conn *c, uint64_t id, const char *why)
+{
+	c->srv->stats.protocol_errors++;
+	log_warn("protocol-error client=%" PRIu64 " peer=%s reason=\"%s\"", c->id, c->peer, why);
+	conn_close_after_flush(c, id, STATUS_PROTOCOL, why);
+}
+
+/* Split and dispatch every complete frame in the input buffer. */
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct server *s = c->srv;
+
+	while (!c->closing && !c->read_paused) {
+		size_t avail = evbuffer_get_length(in);
+		uint8_t hdr[PROTO_FRAME_HDR];
+		const uint8_t *body;
+		size_t body_len;
+		const char *why;
+		long n;
+
+		if (avail < PROTO_FRAME_HDR)
+			break;
+		evbuffer_copyout(in, hdr, sizeof hdr);
+		n = proto_frame_split(hdr, sizeof hdr, s->cfg.max_frame, &body, &body_len, &why);
+		if (n < 0) {
+			conn_protocol_error(c, 0, why);
+			return;
+		}
+		body_len = proto_frame_len(hdr);
+		if (avail < PROTO_FRAME_HDR + body_len)
+			break;
+		body = evbuffer_pullup(in, (ssize_t)(PROTO_FRAME_HDR + body_len)) + PROTO_FRAME_HDR;
+		dispatch_frame(c, body, body_len);
+		evbuffer_drain(in, PROTO_FRAME_HDR + body_len);
+	}
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	size_t left = evbuffer_get_length(bufferevent_get_output(bev));
+
+	if (c->closing) {
+		if (left == 0)
+			conn_free(c);
+		return;
+	}
+	if (c->read_paused && left <= c->srv->cfg.output_hwm / 2) {
+		c->read_paused = false;
+		bufferevent_enable(bev, EV_READ);
+		log_info("slow-client client=%" PRIu64 " unsent=%zu action=resume-reading", c->id, left);
+		/* frames may already be waiting in the input buffer */
+		conn_read_cb(bev, c);
+	}
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (what & BEV_EVENT_TIMEOUT)
+		log_warn("flush-timeout client=%" PRIu64 " peer=%s", c->id, c->peer);
+	else if (what & BEV_EVENT_ERROR)
+		log_debug("socket-error client=%" PRIu64 " reason=\"%s\"", c->id,
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	conn_free(c);
+}

@@ -1,0 +1,60 @@
+/*
+ * conn.h: one client connection: a bufferevent, the frame reader, the reply
+ * writer with backpressure, its pending requests and the anonymous channels
+ * it holds.
+ *
+ * A connection is owned by the server's list. It ends in one place,
+ * conn_free, whatever the reason (EOF, error, protocol error, shutdown):
+ * every pending request is cancelled and every hold released there, so a
+ * disconnect leaves no waiter. Thread-safety: loop thread only.
+ */
+#ifndef CHAND_CONN_H
+#define CHAND_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <event2/bufferevent.h>
+
+#include "hmap.h"
+
+struct server;
+struct chan;
+
+struct conn {
+	TAILQ_ENTRY(conn) link;
+	struct server *srv;
+	struct bufferevent *bev;
+	uint64_t id;
+	char peer[80];
+	char client[64];		/* from HELLO, for logs */
+	bool hello;			/* HELLO done */
+	bool closing;			/* flushing its last bytes, then freed */
+	bool dead;			/* being freed: write nothing more */
+	bool read_paused;		/* output over output_hwm */
+	struct hmap pending;		/* struct request by id */
+	struct chan **holds;		/* anonymous channels made or opened here */
+	size_t nholds, holds_cap;
+	int64_t connected_ns;
+};
+
+/* Take over an accepted socket. Returns 0, or -1 (the fd is closed). */
+int conn_accept(struct server *s, int fd, const char *peer);
+/* Tear down now: cancel pending requests, release holds, close. */
+void conn_free(struct conn *c);
+/*
+ * Stop reading, flush what is queued (bounded by a timeout), then free.
+ * A notice (status, msg) is queued first when msg is not NULL, to id.
+ */
+void conn_close_after_flush(struct conn *c, uint64_t id, int status, const char *msg);
+
+/* Move the bytes encoded in the server's scratch output to c. */
+void conn_flush_out(struct conn *c);
+/* Encode an error reply to c. */
+void conn_reply_error(struct conn *c, uint64_t id, int status, const char *msg);
+
+/* Remember an anonymous channel this connection holds. -1 when out of memory. */
+int conn_hold(struct conn *c, struct chan *ch);
+
+#endif

@@ -1,0 +1,313 @@
+/*
+ * dispatch.c: the operations of PROTOCOL.md §5, one handler each.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "codec.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "log.h"
+#include "request.h"
+#include "server.h"
+#include "value.h"
+
+typedef void op_handler(struct conn *c, const struct proto_request *q);
+
+/* The channel a request names, or NULL after replying NOT_FOUND. */
+static struct chan *
+find_chan(struct conn *c, const struct proto_request *q)
+{
+	struct chan *ch = engine_lookup(c->srv->engine, q->name, q->name_len);
+
+	if (ch == NULL)
+		conn_reply_error(c, q->id, STATUS_NOT_FOUND, "no such channel");
+	return ch;
+}
+
+static unsigned
+wait_flags(const struct proto_request *q)
+{
+	return q->wait_us != 0 ? ENGINE_WAIT : 0;
+}
+
+static void
+op_hello(struct conn *c, const struct proto_request *q)
+{
+	struct server *s = c->srv;
+	struct proto_hello_info h = {
+		.version = q->version < PROTO_VERSION ? q->version : PROTO_VERSION,
+		.server = PACKAGE_NAME " " PACKAGE_VERSION,
+		.server_len = strlen(PACKAGE_NAME " " PACKAGE_VERSION),
+		.max_frame = s->cfg.max_frame,
+		.max_value = s->cfg.max_value,
+		.max_pending = s->cfg.max_pending,
+		.max_select_cases = s->cfg.max_select_cases,
+	};
+
+	if (c->hello) {
+		conn_reply_error(c, q->id, STATUS_BAD_REQUEST, "HELLO was already done");
+		return;
+	}
+	if (h.version < PROTO_VERSION_MIN) {
+		conn_close_after_flush(c, q->id, STATUS_PROTOCOL, "unsupported protocol version");
+		return;
+	}
+	c->hello = true;
+	snprintf(c->client, sizeof c->client, "%.*s", (int)q->client_len, q->client);
+	log_debug("hello client=%" PRIu64 " name=\"%s\" version=%" PRIu64, c->id, c->client, h.version);
+	if (proto_rep_hello(&s->out, q->id, &h) == 0)
+		conn_flush_out(c);
+}
+
+static void
+op_ping(struct conn *c, const struct proto_request *q)
+{
+	if (proto_rep_ok(&c->srv->out, q->id) == 0)
+		conn_flush_out(c);
+}
+
+static void
+op_make(struct conn *c, const struct proto_request *q)
+{
+	struct server *s = c->srv;
+	struct chan *ch;
+	bool created;
+	size_t nlen;
+	const char *name;
+	int st;
+
+	if (q->cap > s->cfg.max_cap) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, "cap is larger than max_cap");
+		return;
+	}
+	st = engine_make(s->engine, q->name, q->name_len, (uint32_t)q->cap, &ch, &created);
+	if (st == STATUS_EXISTS) {
+		conn_reply_error(c, q->id, st, "channel exists with a different cap");
+		return;
+	}
+	if (st != STATUS_OK) {
+		conn_reply_error(c, q->id, st, "max_channels reached");
+		return;
+	}
+	/* engine_make gave us a hold: an anonymous channel keeps it for this connection */
+	if (chan_anonymous(ch) && conn_hold(c, ch) < 0) {
+		engine_release(s->engine, ch);
+		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
+		return;
+	}
+	name = chan_name(ch, &nlen);
+	if (proto_rep_make(&s->out, q->id, name, nlen, chan_cap(ch), created) == 0)
+		conn_flush_out(c);
+	engine_release(s->engine, ch);
+}
+
+static void
+op_open(struct conn *c, const struct proto_request *q)
+{
+	struct chan *ch = find_chan(c, q);
+
+	if (ch == NULL)
+		return;
+	if (chan_anonymous(ch) && conn_hold(c, ch) < 0) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
+		return;
+	}
+	if (proto_rep_uint(&c->srv->out, q->id, chan_cap(ch)) == 0)
+		conn_flush_out(c);
+}
+
+/* SEND, RECV and SELECT: build engine cases and run them as one request. */
+static int
+make_case(struct conn *c, const struct proto_case *pc, struct engine_case *ec)
+{
+	ec->dir = pc->dir ? CASE_SEND : CASE_RECV;
+	ec->value = NULL;
+	ec->ch = NULL;
+	if (pc->name != NULL) {
+		ec->ch = engine_lookup(c->srv->engine, pc->name, pc->name_len);
+		if (ec->ch == NULL)
+			return STATUS_NOT_FOUND;
+	}
+	if (pc->dir && (ec->value = value_new(pc->value.raw, pc->value.raw_len)) == NULL)
+		return STATUS_LIMIT;
+	return STATUS_OK;
+}
+
+static void
+free_case_values(struct engine_case *ec, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		value_free(ec[i].value);
+}
+
+static bool
+pending_full(struct conn *c, const struct proto_request *q)
+{
+	if (hmap_count(&c->pending) < c->srv->cfg.max_pending)
+		return false;
+	conn_reply_error(c, q->id, STATUS_LIMIT, "too many pending requests (max_pending)");
+	return true;
+}
+
+static void
+op_send_recv(struct conn *c, const struct proto_request *q)
+{
+	struct proto_case pc = {
+		.dir = q->op == OP_SEND, .name = q->name, .name_len = q->name_len, .value = q->value,
+	};
+	struct engine_case ec;
+	int st;
+
+	if (pending_full(c, q))
+		return;
+	if ((st = make_case(c, &pc, &ec)) != STATUS_OK) {
+		conn_reply_error(c, q->id, st, st == STATUS_NOT_FOUND ? "no such channel" : "out of memory");
+		return;
+	}
+	request_run(c, q->id, q->op, &ec, 1, wait_flags(q), q->wait_us);
+}
+
+static void
+op_select(struct conn *c, const struct proto_request *q)
+{
+	struct engine_case *ec = c->srv->ecases;
+	int st;
+
+	if (pending_full(c, q))
+		return;
+	for (uint32_t i = 0; i < q->ncases; i++) {
+		if ((st = make_case(c, &q->cases[i], &ec[i])) != STATUS_OK) {
+			free_case_values(ec, i + 1);
+			if (proto_rep_case_error(&c->srv->out, q->id, st,
+			    st == STATUS_NOT_FOUND ? "no such channel" : "out of memory", i) == 0)
+				conn_flush_out(c);
+			return;
+		}
+	}
+	request_run(c, q->id, OP_SELECT, ec, q->ncases,
+	    wait_flags(q) | (q->has_default ? ENGINE_DEFAULT : 0), q->wait_us);
+}
+
+static void
+op_close(struct conn *c, const struct proto_request *q)
+{
+	struct chan *ch = find_chan(c, q);
+
+	if (ch == NULL)
+		return;
+	if (engine_close(c->srv->engine, ch) != STATUS_OK)
+		conn_reply_error(c, q->id, STATUS_CLOSED, "close of closed channel");
+	else if (proto_rep_ok(&c->srv->out, q->id) == 0)
+		conn_flush_out(c);
+}
+
+static void
+op_len_cap(struct conn *c, const struct proto_request *q)
+{
+	struct chan *ch = find_chan(c, q);
+
+	if (ch == NULL)
+		return;
+	if (proto_rep_uint(&c->srv->out, q->id, q->op == OP_LEN ? chan_len(ch) : chan_cap(ch)) == 0)
+		conn_flush_out(c);
+}
+
+static void
+op_cancel(struct conn *c, const struct proto_request *q)
+{
+	struct request *r = request_find(c, q->target);
+
+	if (r == NULL) {
+		conn_reply_error(c, q->id, STATUS_NOT_FOUND, "no pending request with that id");
+		return;
+	}
+	request_cancel(r, STATUS_CANCELED);
+	if (proto_rep_ok(&c->srv->out, q->id) == 0)
+		conn_flush_out(c);
+}
+
+static void
+op_delete(struct conn *c, const struct proto_request *q)
+{
+	struct chan *ch = find_chan(c, q);
+	size_t discarded = 0;
+
+	if (ch == NULL)
+		return;
+	engine_delete(c->srv->engine, ch, &discarded);
+	if (proto_rep_uint(&c->srv->out, q->id, discarded) == 0)
+		conn_flush_out(c);
+}
+
+static void
+op_info(struct conn *c, const struct proto_request *q)
+{
+	struct chan *ch = find_chan(c, q);
+	struct proto_chan_info i;
+	size_t nlen;
+
+	if (ch == NULL)
+		return;
+	i = (struct proto_chan_info){
+		.len = chan_len(ch), .cap = chan_cap(ch), .closed = chan_closed(ch),
+		.anonymous = chan_anonymous(ch), .senders = chan_nsenders(ch),
+		.receivers = chan_nreceivers(ch), .bytes = chan_buffered_bytes(ch),
+	};
+	i.name = chan_name(ch, &nlen);
+	i.name_len = (uint32_t)nlen;
+	if (proto_rep_info(&c->srv->out, q->id, &i) == 0)
+		conn_flush_out(c);
+}
+
+static op_handler *const handlers[OP_MAX + 1] = {
+	[OP_HELLO] = op_hello,
+	[OP_PING] = op_ping,
+	[OP_MAKE] = op_make,
+	[OP_OPEN] = op_open,
+	[OP_SEND] = op_send_recv,
+	[OP_RECV] = op_send_recv,
+	[OP_CLOSE] = op_close,
+	[OP_LEN] = op_len_cap,
+	[OP_CAP] = op_len_cap,
+	[OP_SELECT] = op_select,
+	[OP_CANCEL] = op_cancel,
+	[OP_DELETE] = op_delete,
+	[OP_INFO] = op_info,
+};
+
+void
+dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
+{
+	struct server *s = c->srv;
+	struct proto_request q;
+	const char *why = NULL;
+	int st;
+
+	s->stats.requests_total++;
+	st = proto_decode_request(body, len, &s->limits, s->cases, (uint32_t)s->cfg.max_select_cases,
+	    &q, &why);
+	if (st == STATUS_PROTOCOL) {
+		s->stats.protocol_errors++;
+		log_warn("protocol-error client=%" PRIu64 " peer=%s reason=\"%s\"", c->id, c->peer, why);
+		conn_close_after_flush(c, 0, STATUS_PROTOCOL, why);
+		return;
+	}
+	if (!c->hello && q.op != OP_HELLO) {
+		conn_close_after_flush(c, q.id, STATUS_PROTOCOL, "the first request must be HELLO");
+		return;
+	}
+	if (request_find(c, q.id) != NULL) {
+		conn_close_after_flush(c, q.id, STATUS_PROTOCOL, "id is already in use by a pending request");
+		return;
+	}
+	if (st != STATUS_OK) {
+		conn_reply_error(c, q.id, st, why);
+		return;
+	}
+	if (s->shutting_down) {
+		conn_reply_error(c, q.id, STATUS_SHUTTING_DOWN, "server is shutting down");
+		return;
+	}
+	handlers[q.op](c, &q);
+}

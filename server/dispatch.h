@@ -1,0 +1,17 @@
+/*
+ * dispatch.h: decode one request frame and run it (one handler per
+ * operation, in one table). Every request gets exactly one reply, now or
+ * when its pending operation completes. Loop thread only.
+ */
+#ifndef CHAND_DISPATCH_H
+#define CHAND_DISPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct conn;
+
+/* Handle one frame body from c. Never frees c; may start closing it. */
+void dispatch_frame(struct conn *c, const uint8_t *body, size_t len);
+
+#endif

@@ -1,0 +1,680 @@
+/*
+ * engine.c: channels, waiters and select, after Go's runtime/chan.go and
+ * runtime/select.go, on one thread and with no locks.
+ *
+ * An operation first polls its cases in a random order; the first ready
+ * case fires and the operation completes at once. Only when nothing is
+ * ready does it queue one waiter per case. Because polling always happens
+ * before queueing, an operation never meets its own waiters, and because
+ * the first case to fire unlinks all of its operation's waiters at once,
+ * a queued waiter is always live: whoever dequeues it may complete it.
+ *
+ * Completions of pending operations are queued and their done callbacks
+ * run when the outermost public call unwinds (engine_leave), so callbacks
+ * always see a consistent engine and may call back into it. Linked waiters
+ * hold their channel; those holds are dropped at the same point, which is
+ * when an anonymous channel nobody holds any more is deleted.
+ *
+ * Commit point: a value belongs to its receiver from the moment the engine
+ * matches it (it is in the receiver's result). If the receiver's
+ * connection breaks before the reply is written, the value is lost, as in
+ * Go when a goroutine dies holding it. An at-least-once mode would add a
+ * "pending ack" state to the result and put the value back on failure.
+ */
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "chan.h"
+#include "engine.h"
+#include "hmap.h"
+#include "rand.h"
+
+/* A select has at most this many cases (the index is an int). */
+#define ENGINE_MAX_CASES	(1u << 24)
+/* Free operations kept for reuse; past this, finished ones are freed. */
+#define ENGINE_FREE_OPS_MAX	65536
+/* Waiter arrays bigger than this are not kept on a free operation. */
+#define ENGINE_KEEP_WAITERS	64
+
+enum op_state { OP_FREE, OP_WAITING, OP_DONE };
+
+struct engine_op {
+	TAILQ_ENTRY(engine_op) link;	/* free list or completion queue */
+	engine_done_fn *done;
+	void *arg;
+	struct waiter *w;		/* nw waiters: &one or arr */
+	uint32_t nw;
+	uint32_t arrcap;		/* slots in arr, kept across reuse */
+	struct waiter *arr;		/* for operations of several cases */
+	uint8_t state;			/* enum op_state */
+	struct engine_result res;	/* valid once OP_DONE */
+	struct waiter one;		/* single-case operations need no array */
+};
+TAILQ_HEAD(opq, engine_op);
+
+struct engine {
+	struct hmap chans;		/* name -> live channel */
+	struct engine_limits limits;
+	struct rand_state rng;		/* select's poll order */
+	uint64_t bytes;			/* buffered bytes, all channels */
+	uint64_t nwaiters;		/* linked waiters, all channels */
+	uint64_t anon_seq;		/* the next anonymous name */
+	uint32_t *order;		/* select's poll order scratch */
+	size_t order_cap;
+	struct opq free_ops;
+	size_t nfree_ops;
+	struct opq done_ops;		/* completed, done not yet called */
+	unsigned depth;			/* public calls on the stack */
+	unsigned iterating;		/* engine_foreach_chan on the stack */
+	bool draining;			/* engine_leave is running callbacks */
+};
+
+/* ---- entry and exit: deferred completions -------------------------------- */
+
+static void
+engine_enter(struct engine *e)
+{
+	e->depth++;
+}
+
+/* Drop the holds the op's waiters had on their channels. */
+static void
+op_release_chans(struct engine *e, struct engine_op *op)
+{
+	uint32_t i;
+
+	for (i = 0; i < op->nw; i++)
+		if (op->w[i].ch != NULL)
+			engine_release(e, op->w[i].ch);
+}
+
+static void
+op_free(struct engine *e, struct engine_op *op)
+{
+	op->state = OP_FREE;
+	if (e->nfree_ops >= ENGINE_FREE_OPS_MAX) {
+		free(op->arr);
+		free(op);
+		return;
+	}
+	if (op->arrcap > ENGINE_KEEP_WAITERS) {
+		free(op->arr);
+		op->arr = NULL;
+		op->arrcap = 0;
+	}
+	TAILQ_INSERT_HEAD(&e->free_ops, op, link);
+	e->nfree_ops++;
+}
+
+/*
+ * The outermost call runs the queued callbacks. A callback's own calls
+ * into the engine find draining set and leave their completions to this
+ * loop, so callbacks never nest.
+ */
+static void
+engine_leave(struct engine *e)
+{
+	struct engine_op *op;
+	struct engine_result res;
+	engine_done_fn *done;
+	void *arg;
+
+	if (--e->depth > 0 || e->draining)
+		return;
+	e->draining = true;
+	while ((op = TAILQ_FIRST(&e->done_ops)) != NULL) {
+		TAILQ_REMOVE(&e->done_ops, op, link);
+		res = op->res;
+		done = op->done;
+		arg = op->arg;
+		op_release_chans(e, op);
+		op_free(e, op);
+		done(arg, &res);
+	}
+	e->draining = false;
+}
+
+/*
+ * Resolve a waiting operation: unlink every waiter at once, free the send
+ * values that were not taken (the caller cleared the fired one's if it
+ * moved it), queue the completion.
+ */
+static void
+op_finish(struct engine *e, struct engine_op *op, int status, int index,
+    struct value *v, bool ok)
+{
+	struct waiter *w;
+	uint32_t i;
+
+	for (i = 0; i < op->nw; i++) {
+		w = &op->w[i];
+		if (w->ch != NULL) {
+			chan_unlink(w->ch, w);
+			e->nwaiters--;
+		}
+		value_free(w->value);
+		w->value = NULL;
+	}
+	op->res.status = status;
+	op->res.index = index;
+	op->res.value = v;
+	op->res.ok = ok;
+	op->state = OP_DONE;
+	TAILQ_INSERT_TAIL(&e->done_ops, op, link);
+}
+
+/* ---- engine ----------------------------------------------------------- */
+
+int
+engine_new(struct engine **out, const struct engine_limits *limits)
+{
+	struct engine *e;
+	struct rand_state seeder;
+
+	*out = NULL;
+	e = calloc(1, sizeof *e);
+	if (e == NULL)
+		return STATUS_LIMIT;
+	rand_seed(&seeder);
+	hmap_init(&e->chans, rand_next(&seeder));
+	rand_seed(&e->rng);
+	if (limits != NULL)
+		e->limits = *limits;
+	TAILQ_INIT(&e->free_ops);
+	TAILQ_INIT(&e->done_ops);
+	*out = e;
+	return STATUS_OK;
+}
+
+void
+engine_free(struct engine *e)
+{
+	struct hmap_node *n, *nx;
+	struct engine_op *op;
+	size_t pos;
+
+	if (e == NULL)
+		return;
+	HMAP_FOR_EACH_SAFE(n, nx, pos, &e->chans)
+		chan_free(HMAP_ENTRY(n, struct chan, node));
+	hmap_destroy(&e->chans);
+	while ((op = TAILQ_FIRST(&e->free_ops)) != NULL) {
+		TAILQ_REMOVE(&e->free_ops, op, link);
+		free(op->arr);
+		free(op);
+	}
+	free(e->order);
+	free(e);
+}
+
+void
+engine_seed(struct engine *e, uint64_t seed)
+{
+	rand_seed_with(&e->rng, seed);
+}
+
+void
+engine_set_limits(struct engine *e, const struct engine_limits *limits)
+{
+	e->limits = *limits;
+}
+
+uint64_t
+engine_nchannels(const struct engine *e)
+{
+	return hmap_count(&e->chans);
+}
+
+uint64_t
+engine_buffered_bytes(const struct engine *e)
+{
+	return e->bytes;
+}
+
+uint64_t
+engine_nwaiters(const struct engine *e)
+{
+	return e->nwaiters;
+}
+
+/* ---- channels ----------------------------------------------------------- */
+
+struct chan *
+engine_lookup(struct engine *e, const char *name, size_t name_len)
+{
+	uint64_t hash = hmap_hash_bytes(e->chans.seed, name, name_len);
+	struct hmap_node *n;
+	struct chan *ch;
+
+	HMAP_FOR_EACH_HASH(n, hash, &e->chans) {
+		ch = HMAP_ENTRY(n, struct chan, node);
+		if (ch->name_len == name_len && memcmp(ch->name, name, name_len) == 0)
+			return ch;
+	}
+	return NULL;
+}
+
+/* Create and publish a channel with one hold. */
+static int
+engine_create(struct engine *e, const char *name, size_t name_len, uint32_t cap,
+    uint8_t flags, struct chan **out)
+{
+	struct chan *ch;
+	uint64_t hash;
+
+	if (e->limits.max_channels != 0 && hmap_count(&e->chans) >= e->limits.max_channels)
+		return STATUS_LIMIT;
+	ch = chan_new(name, name_len, cap, flags);
+	if (ch == NULL)
+		return STATUS_LIMIT;
+	hash = hmap_hash_bytes(e->chans.seed, name, name_len);
+	if (hmap_insert(&e->chans, &ch->node, hash) != 0) {
+		chan_free(ch);
+		return STATUS_LIMIT;
+	}
+	ch->holds = 1;
+	*out = ch;
+	return STATUS_OK;
+}
+
+/* "~" and a hex counter; '~' names are reserved to the engine. */
+static int
+engine_make_anonymous(struct engine *e, uint32_t cap, struct chan **out)
+{
+	char name[32];
+	int len;
+
+	do {
+		len = snprintf(name, sizeof name, "~%llx", (unsigned long long)e->anon_seq++);
+	} while (engine_lookup(e, name, (size_t)len) != NULL);
+	return engine_create(e, name, (size_t)len, cap, CHAN_ANONYMOUS, out);
+}
+
+int
+engine_make(struct engine *e, const char *name, size_t name_len, uint32_t cap,
+    struct chan **out, bool *created)
+{
+	struct chan *ch;
+	int status;
+
+	*out = NULL;
+	if (created != NULL)
+		*created = false;
+	if (name == NULL)
+		status = engine_make_anonymous(e, cap, out);
+	else if ((ch = engine_lookup(e, name, name_len)) != NULL) {
+		if (ch->cap != cap)
+			return STATUS_EXISTS;
+		ch->holds++;
+		*out = ch;
+		return STATUS_OK;
+	} else
+		status = engine_create(e, name, name_len, cap, 0, out);
+	if (status == STATUS_OK && created != NULL)
+		*created = true;
+	return status;
+}
+
+/* Take the channel out of the table and drop its buffer. */
+static size_t
+engine_unpublish(struct engine *e, struct chan *ch)
+{
+	ch->flags |= CHAN_DELETED;
+	hmap_remove(&e->chans, &ch->node);
+	if (e->iterating == 0)
+		hmap_shrink(&e->chans);
+	e->bytes -= ch->bytes;
+	return chan_buf_clear(ch);
+}
+
+int
+engine_close(struct engine *e, struct chan *ch)
+{
+	struct waiter *w;
+
+	if (chan_deleted(ch))
+		return STATUS_NOT_FOUND;
+	if (chan_closed(ch))
+		return STATUS_CLOSED;
+	engine_enter(e);
+	ch->flags |= CHAN_CLOSED;
+	/* Receivers wait only on an empty buffer: they all get ok=false. */
+	while ((w = chan_first_receiver(ch)) != NULL)
+		op_finish(e, w->op, STATUS_OK, (int)w->index, NULL, false);
+	while ((w = chan_first_sender(ch)) != NULL)
+		op_finish(e, w->op, STATUS_CLOSED, (int)w->index, NULL, false);
+	engine_leave(e);
+	return STATUS_OK;
+}
+
+int
+engine_delete(struct engine *e, struct chan *ch, size_t *discarded)
+{
+	struct waiter *w;
+	size_t n;
+
+	if (discarded != NULL)
+		*discarded = 0;
+	if (chan_deleted(ch))
+		return STATUS_NOT_FOUND;
+	engine_enter(e);
+	/* Our own hold keeps ch alive until the waiters' holds are gone. */
+	ch->holds++;
+	n = engine_unpublish(e, ch);
+	while ((w = chan_first_receiver(ch)) != NULL)
+		op_finish(e, w->op, STATUS_NOT_FOUND, (int)w->index, NULL, false);
+	while ((w = chan_first_sender(ch)) != NULL)
+		op_finish(e, w->op, STATUS_NOT_FOUND, (int)w->index, NULL, false);
+	engine_leave(e);
+	if (discarded != NULL)
+		*discarded = n;
+	engine_release(e, ch);
+	return STATUS_OK;
+}
+
+void
+engine_hold(struct chan *ch)
+{
+	ch->holds++;
+}
+
+void
+engine_release(struct engine *e, struct chan *ch)
+{
+	if (--ch->holds > 0)
+		return;
+	/* No holds means no waiters either: they hold while linked. */
+	if (chan_deleted(ch))
+		chan_free(ch);
+	else if (chan_anonymous(ch)) {
+		(void)engine_unpublish(e, ch);
+		chan_free(ch);
+	}
+}
+
+void
+engine_foreach_chan(struct engine *e, int (*fn)(struct chan *, void *), void *arg)
+{
+	struct hmap_node *n, *nx;
+	size_t pos;
+
+	e->iterating++;
+	HMAP_FOR_EACH_SAFE(n, nx, pos, &e->chans) {
+		if (fn(HMAP_ENTRY(n, struct chan, node), arg) != 0)
+			break;
+	}
+	e->iterating--;
+}
+
+/* ---- polling: one case, now ------------------------------------------- */
+
+/* Buffer v, within the byte limit. On failure v is still the caller's. */
+static int
+engine_buffer(struct engine *e, struct chan *ch, struct value *v)
+{
+	uint64_t max = e->limits.max_buffered_bytes;
+
+	if (max != 0 && (value_len(v) > max || e->bytes > max - value_len(v)))
+		return STATUS_LIMIT;
+	if (chan_buf_push(ch, v) != 0)
+		return STATUS_LIMIT;
+	e->bytes += value_len(v);
+	return STATUS_OK;
+}
+
+/* Fill r for a case that fired; always true, for the try_* returns. */
+static bool
+fired(struct engine_result *r, int status, int index, struct value *v, bool ok)
+{
+	r->status = status;
+	r->index = index;
+	r->value = v;
+	r->ok = ok;
+	return true;
+}
+
+/* A send case: true when it fired (r filled, v consumed either way). */
+static bool
+try_send(struct engine *e, struct chan *ch, struct value *v, int index,
+    struct engine_result *r)
+{
+	struct waiter *w;
+	int status;
+
+	if (chan_closed(ch)) {
+		value_free(v);
+		return fired(r, STATUS_CLOSED, index, NULL, false);
+	}
+	if ((w = chan_first_receiver(ch)) != NULL) {
+		/* Straight to the oldest receiver: no buffer, no limit. */
+		op_finish(e, w->op, STATUS_OK, (int)w->index, v, true);
+		return fired(r, STATUS_OK, index, NULL, true);
+	}
+	if (ch->len < ch->cap) {
+		if ((status = engine_buffer(e, ch, v)) != STATUS_OK)
+			value_free(v);
+		return fired(r, status, index, NULL, status == STATUS_OK);
+	}
+	return false;
+}
+
+/* A receive case: true when it fired (r filled). */
+static bool
+try_recv(struct engine *e, struct chan *ch, int index, struct engine_result *r)
+{
+	struct waiter *w;
+	struct value *v, *head;
+
+	if ((w = chan_first_sender(ch)) != NULL) {
+		v = w->value;
+		w->value = NULL;
+		op_finish(e, w->op, STATUS_OK, (int)w->index, NULL, true);
+		if (ch->cap == 0)
+			return fired(r, STATUS_OK, index, v, true);
+		/* Full buffer: take the head, the sender's value joins the
+		 * tail (the slot just freed, so the push cannot fail). */
+		head = chan_buf_pop(ch);
+		(void)chan_buf_push(ch, v);
+		e->bytes = e->bytes - value_len(head) + value_len(v);
+		return fired(r, STATUS_OK, index, head, true);
+	}
+	if (ch->len > 0) {
+		v = chan_buf_pop(ch);
+		e->bytes -= value_len(v);
+		return fired(r, STATUS_OK, index, v, true);
+	}
+	if (chan_closed(ch))
+		return fired(r, STATUS_OK, index, NULL, false);
+	return false;
+}
+
+static bool
+try_case(struct engine *e, const struct engine_case *c, int index,
+    struct engine_result *r)
+{
+	if (c->ch == NULL)
+		return false;
+	if (c->dir == CASE_SEND)
+		return try_send(e, c->ch, c->value, index, r);
+	return try_recv(e, c->ch, index, r);
+}
+
+/* The scratch array for n poll positions; NULL when out of memory. */
+static uint32_t *
+engine_order(struct engine *e, size_t n)
+{
+	uint32_t *order;
+	size_t cap;
+
+	if (n <= e->order_cap)
+		return e->order;
+	cap = e->order_cap == 0 ? 16 : e->order_cap;
+	while (cap < n)
+		cap *= 2;
+	order = realloc(e->order, cap * sizeof *order);
+	if (order == NULL)
+		return NULL;
+	e->order = order;
+	e->order_cap = cap;
+	return order;
+}
+
+/*
+ * Poll the cases in a uniformly random order: a Fisher-Yates shuffle
+ * drawn one position at a time, stopping at the first ready case.
+ * Returns 1 when a case fired, 0 when none is ready, -1 out of memory.
+ */
+static int
+poll_cases(struct engine *e, const struct engine_case *cases, size_t n,
+    struct engine_result *r)
+{
+	uint32_t *order, i, j, t;
+
+	if (n == 0)
+		return 0;
+	if (n == 1)
+		return try_case(e, &cases[0], 0, r) ? 1 : 0;
+	if ((order = engine_order(e, n)) == NULL)
+		return -1;
+	for (i = 0; i < n; i++)
+		order[i] = i;
+	for (i = 0; i < n; i++) {
+		j = i + rand_below(&e->rng, (uint32_t)n - i);
+		t = order[j];
+		order[j] = order[i];
+		order[i] = t;
+		if (try_case(e, &cases[t], (int)t, r))
+			return 1;
+	}
+	return 0;
+}
+
+/* ---- pending operations ------------------------------------------------ */
+
+/* An operation with room for n waiters, from the free list if possible. */
+static struct engine_op *
+op_alloc(struct engine *e, size_t n)
+{
+	struct engine_op *op = TAILQ_FIRST(&e->free_ops);
+	struct waiter *arr;
+
+	if (op != NULL) {
+		TAILQ_REMOVE(&e->free_ops, op, link);
+		e->nfree_ops--;
+	} else if ((op = calloc(1, sizeof *op)) == NULL)
+		return NULL;
+	if (n > op->arrcap && n > 1) {
+		if ((arr = realloc(op->arr, n * sizeof *arr)) == NULL)
+			goto fail;
+		op->arr = arr;
+		op->arrcap = (uint32_t)n;
+	}
+	op->w = n > 1 ? op->arr : &op->one;
+	op->nw = (uint32_t)n;
+	return op;
+
+fail:
+	op_free(e, op);
+	return NULL;
+}
+
+/* Queue one waiter per case; the values move into the waiters. */
+static struct engine_op *
+op_enqueue(struct engine *e, const struct engine_case *cases, size_t n,
+    engine_done_fn *done, void *arg)
+{
+	struct engine_op *op;
+	struct waiter *w;
+	size_t i;
+
+	if ((op = op_alloc(e, n)) == NULL)
+		return NULL;
+	op->done = done;
+	op->arg = arg;
+	op->state = OP_WAITING;
+	for (i = 0; i < n; i++) {
+		w = &op->w[i];
+		w->op = op;
+		w->ch = cases[i].ch;
+		w->dir = (uint8_t)cases[i].dir;
+		w->index = (uint32_t)i;
+		w->value = cases[i].dir == CASE_SEND ? cases[i].value : NULL;
+		if (w->ch == NULL)
+			continue;
+		chan_link(w->ch, w);
+		w->ch->holds++;
+		e->nwaiters++;
+	}
+	return op;
+}
+
+/* Free the send values an immediate completion did not consume. */
+static void
+free_case_values(const struct engine_case *cases, size_t n, int fired)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (cases[i].dir == CASE_SEND && (int)i != fired)
+			value_free(cases[i].value);
+}
+
+/* The first case on a deleted channel, or -1. */
+static int
+find_deleted(const struct engine_case *cases, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (cases[i].ch != NULL && chan_deleted(cases[i].ch))
+			return (int)i;
+	return -1;
+}
+
+int
+engine_submit(struct engine *e, const struct engine_case *cases, size_t ncases,
+    unsigned flags, engine_done_fn *done, void *arg,
+    struct engine_op **pending, struct engine_result *now)
+{
+	struct engine_result r = { .status = STATUS_OK, .index = -1 };
+	int fire = -1, deleted = -1, rc = 0;
+
+	*pending = NULL;
+	engine_enter(e);
+	if (ncases > ENGINE_MAX_CASES)
+		r.status = STATUS_LIMIT;
+	else if ((deleted = find_deleted(cases, ncases)) >= 0)
+		r.status = STATUS_NOT_FOUND;
+	else if ((rc = poll_cases(e, cases, ncases, &r)) > 0)
+		fire = r.index;
+	else if (rc < 0)
+		r.status = STATUS_LIMIT;
+	else if (flags & ENGINE_DEFAULT)
+		r.ok = true;
+	else if (!(flags & ENGINE_WAIT))
+		r.status = STATUS_DEADLINE_EXCEEDED;
+	else if ((*pending = op_enqueue(e, cases, ncases, done, arg)) == NULL)
+		r.status = STATUS_LIMIT;
+	if (*pending == NULL) {
+		/* The fired case's value was consumed; the rest go now. */
+		free_case_values(cases, ncases, fire);
+		if (fire < 0)
+			r.index = deleted;
+		*now = r;
+	}
+	/* Only other operations' callbacks run here, never this one's. */
+	engine_leave(e);
+	return *pending != NULL;
+}
+
+void
+engine_op_cancel(struct engine *e, struct engine_op *op, int status)
+{
+	/* Already resolved, its callback queued: that result stands. */
+	if (op->state != OP_WAITING)
+		return;
+	engine_enter(e);
+	op_finish(e, op, status, -1, NULL, false);
+	engine_leave(e);
+}

@@ -1,0 +1,155 @@
+/*
+ * engine.h: the channel engine. Named channels with Go's semantics
+ * (runtime/chan.go, runtime/select.go): ring buffer, FIFO send and receive
+ * queues of waiters, close-then-drain, handoff, and select with uniform
+ * random choice among ready cases.
+ *
+ * The engine knows nothing of sockets, libevent or msgpack: it is driven by
+ * calls and reports completions through callbacks, so it is unit-tested with
+ * no network (tests/test_engine.c). Deadlines are the caller's business: the
+ * caller arms a timer and calls engine_op_cancel(op, STATUS_DEADLINE_EXCEEDED).
+ *
+ * Thread-safety: none. One thread (the server's loop thread) owns an engine
+ * and everything in it.
+ *
+ * Errors: functions that can fail return an enum status (common/status.h);
+ * STATUS_OK is success.
+ */
+#ifndef CHAND_ENGINE_H
+#define CHAND_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+#include "value.h"
+
+struct engine;
+struct chan;
+struct engine_op;
+
+struct engine_limits {
+	uint64_t max_channels;		/* MAKE beyond this: STATUS_LIMIT */
+	uint64_t max_buffered_bytes;	/* a send that would buffer past this: STATUS_LIMIT */
+};
+
+/* Create an engine; *out owns nothing yet. STATUS_LIMIT on allocation failure. */
+int engine_new(struct engine **out, const struct engine_limits *limits);
+/*
+ * Free the engine, every channel and every buffered value. Every pending
+ * operation must have completed or been cancelled first. Accepts NULL.
+ */
+void engine_free(struct engine *e);
+/* Reseed select's random choice (tests use a fixed seed). */
+void engine_seed(struct engine *e, uint64_t seed);
+/* Replace the limits (config reload); never fails existing state. */
+void engine_set_limits(struct engine *e, const struct engine_limits *limits);
+
+/* ---- channels ----------------------------------------------------------- */
+
+/*
+ * Make or open a channel. name == NULL makes an anonymous channel with a
+ * fresh unique name starting with '~'; name validation (length, UTF-8, the
+ * reserved '~' prefix) is the caller's job. An existing channel with the
+ * same cap is opened (*created = false); a different cap is STATUS_EXISTS.
+ * STATUS_LIMIT past max_channels. On success the caller owns one hold on
+ * *out (see engine_release); for a named channel the hold only keeps the
+ * memory valid, it does not keep the channel from DELETE.
+ */
+int engine_make(struct engine *e, const char *name, size_t name_len, uint32_t cap,
+    struct chan **out, bool *created);
+/* The live channel with this name, or NULL. No hold is taken. */
+struct chan *engine_lookup(struct engine *e, const char *name, size_t name_len);
+/*
+ * Close: STATUS_CLOSED if closed already. Waiting receivers complete with
+ * ok=false, waiting senders with STATUS_CLOSED; buffered values stay and are
+ * drained first.
+ */
+int engine_close(struct engine *e, struct chan *ch);
+/*
+ * Delete: unlink the name, complete every waiter on the channel with
+ * STATUS_NOT_FOUND, discard the buffer (*discarded = values dropped, may be
+ * NULL). The memory lives on while holds remain; operations on a deleted
+ * channel get STATUS_NOT_FOUND.
+ */
+int engine_delete(struct engine *e, struct chan *ch, size_t *discarded);
+/*
+ * Holds: a connection that made or opened an anonymous channel holds it. An
+ * anonymous channel is deleted when its last hold is released and nothing
+ * waits on it (waiters hold implicitly). Releasing the last hold of a
+ * deleted channel frees it.
+ */
+void engine_hold(struct chan *ch);
+void engine_release(struct engine *e, struct chan *ch);
+
+/* Name (not NUL-terminated; *len set), and the INFO numbers. */
+const char *chan_name(const struct chan *ch, size_t *len);
+uint32_t chan_len(const struct chan *ch);	/* values in the buffer */
+uint32_t chan_cap(const struct chan *ch);
+bool chan_closed(const struct chan *ch);
+bool chan_deleted(const struct chan *ch);
+bool chan_anonymous(const struct chan *ch);
+uint32_t chan_nsenders(const struct chan *ch);	/* waiting send waiters */
+uint32_t chan_nreceivers(const struct chan *ch);	/* waiting receive waiters */
+uint64_t chan_buffered_bytes(const struct chan *ch);
+
+uint64_t engine_nchannels(const struct engine *e);
+uint64_t engine_buffered_bytes(const struct engine *e);
+uint64_t engine_nwaiters(const struct engine *e);
+/* Visit every live channel; stop early when fn returns non-zero. */
+void engine_foreach_chan(struct engine *e, int (*fn)(struct chan *, void *), void *arg);
+
+/* ---- operations: send, receive and select are one thing ------------------ */
+
+enum case_dir { CASE_RECV = 0, CASE_SEND = 1 };
+
+struct engine_case {
+	struct chan *ch;	/* NULL: never ready (Go's nil channel) */
+	enum case_dir dir;
+	struct value *value;	/* CASE_SEND: moved into the engine by engine_submit */
+};
+
+struct engine_result {
+	int status;		/* enum status */
+	int index;		/* the case that fired; -1 for default or no case */
+	struct value *value;	/* a received value, now the caller's; NULL if none */
+	bool ok;		/* receive: false when the channel was closed and drained */
+};
+
+/*
+ * done is called exactly once per pending operation, with the final result.
+ * It may call back into the engine (submit, cancel, close...): the engine
+ * only calls it once its own state is consistent.
+ */
+typedef void engine_done_fn(void *arg, struct engine_result *res);
+
+#define ENGINE_WAIT 0x1		/* may block (wait budget > 0 or forever) */
+#define ENGINE_DEFAULT 0x2	/* select has a default case */
+
+/*
+ * Submit one operation: a single send or receive is a select of one case.
+ * Cases are polled in a uniformly random order; the first ready case fires.
+ * With none ready: ENGINE_DEFAULT completes with index -1; else without
+ * ENGINE_WAIT it completes with STATUS_DEADLINE_EXCEEDED; else a waiter is
+ * queued on every case and the operation is pending.
+ *
+ * Returns 0 when the operation completed now (*now filled, done not called),
+ * or 1 when it is pending (*pending set; done will be called). Every send
+ * value is the engine's from the call on, whatever happens. Immediate
+ * errors (closed channel on a send case: STATUS_CLOSED with its index;
+ * deleted channel: STATUS_NOT_FOUND; buffer bytes limit: STATUS_LIMIT) are
+ * completions with that status.
+ */
+int engine_submit(struct engine *e, const struct engine_case *cases, size_t ncases,
+    unsigned flags, engine_done_fn *done, void *arg,
+    struct engine_op **pending, struct engine_result *now);
+
+/*
+ * End a pending operation with status (DEADLINE_EXCEEDED, CANCELED,
+ * SHUTTING_DOWN): every waiter is unlinked, done is called. The handle is
+ * invalid afterwards, as it is after done has been called any other way.
+ */
+void engine_op_cancel(struct engine *e, struct engine_op *op, int status);
+
+#endif

@@ -1,0 +1,163 @@
+/*
+ * listener.c: evconnlistener for TCP and unix sockets.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "server.h"
+
+struct listener {
+	struct listener *next;
+	struct evconnlistener *evl;
+	char *unix_path;		/* removed on close */
+};
+
+static void
+peer_name(const struct sockaddr *sa, int salen, char *buf, size_t len)
+{
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+
+	if (sa->sa_family == AF_UNIX) {
+		snprintf(buf, len, "unix");
+		return;
+	}
+	if (getnameinfo(sa, (socklen_t)salen, host, sizeof host, port, sizeof port,
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+}
+
+static void
+accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	struct server *s = arg;
+	char peer[80];
+	int one = 1;
+
+	if (sa->sa_family != AF_UNIX)	/* replies are small: send them now */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	peer_name(sa, salen, peer, sizeof peer);
+	conn_accept(s, fd, peer);
+}
+
+static void
+accept_error_cb(struct evconnlistener *evl, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+
+	/* EMFILE and friends: log and go on; the listener retries on the next event */
+	log_error("accept-error reason=\"%s\"", evutil_socket_error_to_string(err));
+}
+
+static int
+listener_add(struct server *s, struct evconnlistener *evl, const char *unix_path)
+{
+	struct listener *l = calloc(1, sizeof *l);
+
+	if (l == NULL || (unix_path && (l->unix_path = strdup(unix_path)) == NULL)) {
+		free(l);
+		evconnlistener_free(evl);
+		return -1;
+	}
+	l->evl = evl;
+	evconnlistener_set_error_cb(evl, accept_error_cb);
+	l->next = s->listeners;
+	s->listeners = l;
+	return 0;
+}
+
+int
+listener_tcp(struct server *s, const char *addr, uint16_t port, uint16_t *bound, char **cause)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	struct evconnlistener *evl;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof ss;
+	char portstr[8];
+	int rc;
+
+	snprintf(portstr, sizeof portstr, "%u", port);
+	if ((rc = getaddrinfo(addr, portstr, &hints, &res)) != 0) {
+		if (asprintf(cause, "listen %s:%u: %s", addr, port, gai_strerror(rc)) < 0)
+			*cause = NULL;
+		return -1;
+	}
+	evl = evconnlistener_new_bind(s->base, accept_cb, s,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+	    res->ai_addr, (int)res->ai_addrlen);
+	freeaddrinfo(res);
+	if (evl == NULL) {
+		if (asprintf(cause, "listen %s:%u: %s", addr, port, strerror(errno)) < 0)
+			*cause = NULL;
+		return -1;
+	}
+	getsockname(evconnlistener_get_fd(evl), (struct sockaddr *)&ss, &sslen);
+	*bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
+	    ((struct sockaddr_in *)&ss)->sin_port);
+	log_info("listening address=%s port=%u", addr, *bound);
+	return listener_add(s, evl, NULL);
+}
+
+int
+listener_unix(struct server *s, const char *path, mode_t mode, char **cause)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct evconnlistener *evl;
+	struct stat st;
+
+	if (strlen(path) >= sizeof sun.sun_path) {
+		if (asprintf(cause, "unix_socket %s: path is too long", path) < 0)
+			*cause = NULL;
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	/* replace a stale socket left by a crash, but never any other file */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	evl = evconnlistener_new_bind(s->base, accept_cb, s,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+	    (struct sockaddr *)&sun, sizeof sun);
+	if (evl == NULL || chmod(path, mode) < 0) {
+		if (asprintf(cause, "unix_socket %s: %s", path, strerror(errno)) < 0)
+			*cause = NULL;
+		if (evl)
+			evconnlistener_free(evl);
+		return -1;
+	}
+	log_info("listening unix=%s mode=%04o", path, (unsigned)mode);
+	return listener_add(s, evl, path);
+}
+
+void
+listener_free_all(struct server *s)
+{
+	while (s->listeners != NULL) {
+		struct listener *l = s->listeners;
+
+		s->listeners = l->next;
+		evconnlistener_free(l->evl);
+		if (l->unix_path) {
+			unlink(l->unix_path);
+			free(l->unix_path);
+		}
+		free(l);
+	}
+}

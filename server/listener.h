@@ -1,0 +1,23 @@
+/*
+ * listener.h: listening sockets (TCP and unix) that hand accepted
+ * connections to conn_accept. Owned by the server (a list); loop thread only.
+ */
+#ifndef CHAND_LISTENER_H
+#define CHAND_LISTENER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct server;
+
+/*
+ * Listen on TCP addr:port (port 0 picks one; *bound gets the real port).
+ * Returns 0, or -1 with a malloc'd *cause naming the address and the error.
+ */
+int listener_tcp(struct server *s, const char *addr, uint16_t port, uint16_t *bound, char **cause);
+/* Listen on a unix socket at path (a stale socket file is replaced) with mode. */
+int listener_unix(struct server *s, const char *path, mode_t mode, char **cause);
+/* Close every listener of s (unix socket files are removed). */
+void listener_free_all(struct server *s);
+
+#endif

@@ -1,0 +1,184 @@
+/*
+ * request.c: pending operations and their deadlines.
+ *
+ * Deadlines use libevent timers (a min-heap: O(log n) arm and disarm), so
+ * 100,000 pending deadlines cost nothing until they fire, and a request
+ * that completes disarms its own timer: no scan, nothing left behind.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include <event2/bufferevent.h>
+
+#include "clock.h"
+#include "codec.h"
+#include "conn.h"
+#include "log.h"
+#include "request.h"
+#include "server.h"
+#include "value.h"
+
+static const char *
+status_message(int status)
+{
+	switch (status) {
+	case STATUS_CLOSED: return "send on closed channel";
+	case STATUS_DEADLINE_EXCEEDED: return "deadline exceeded";
+	case STATUS_CANCELED: return "canceled";
+	case STATUS_NOT_FOUND: return "channel deleted";
+	case STATUS_LIMIT: return "max_buffered_bytes reached";
+	case STATUS_SHUTTING_DOWN: return "server is shutting down";
+	default: return status_name(status);
+	}
+}
+
+/* Encode the reply for an engine result, and free the value it carries. */
+static void
+reply_result(struct conn *c, uint64_t id, uint64_t op, struct engine_result *res)
+{
+	struct proto_out *o = &c->srv->out;
+	const uint8_t *raw = res->value ? value_data(res->value) : NULL;
+	size_t raw_len = res->value ? value_len(res->value) : 0;
+	int rc;
+
+	if (res->status != STATUS_OK && op == OP_SELECT && res->index >= 0)
+		rc = proto_rep_case_error(o, id, res->status, status_message(res->status), res->index);
+	else if (res->status != STATUS_OK)
+		rc = proto_rep_error(o, id, res->status, status_message(res->status));
+	else if (op == OP_RECV)
+		rc = proto_rep_recv(o, id, raw, raw_len, res->ok);
+	else if (op == OP_SELECT)
+		rc = proto_rep_select(o, id, res->index, raw, raw_len, res->value ? res->ok : true);
+	else
+		rc = proto_rep_ok(o, id);
+	if (rc < 0) {
+		/* out of memory for the reply: the value cannot be delivered */
+		log_error("reply-failed client=%" PRIu64 " id=%" PRIu64 " reason=out-of-memory", c->id, id);
+		proto_out_reset(o);
+		conn_close_after_flush(c, 0, STATUS_LIMIT, "out of memory");
+	} else {
+		conn_flush_out(c);
+	}
+	value_free(res->value);
+	res->value = NULL;
+}
+
+static void
+request_recycle(struct server *s, struct request *r)
+{
+	r->next_free = s->free_requests;
+	s->free_requests = r;
+}
+
+static void
+request_done(void *arg, struct engine_result *res)
+{
+	struct request *r = arg;
+	struct conn *c = r->conn;
+	struct server *s = c->srv;
+
+	if (r->timed)
+		evtimer_del(&r->timer);
+	if (r->linked)
+		hmap_remove(&c->pending, &r->node);
+	if (c->dead) {
+		value_free(res->value);	/* the client is gone: at-most-once (PROTOCOL.md §4) */
+		res->value = NULL;
+	} else {
+		reply_result(c, r->id, r->op, res);
+	}
+	request_recycle(s, r);
+}
+
+static void
+request_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct request *r = arg;
+	struct engine *e = r->conn->srv->engine;
+
+	engine_op_cancel(e, r->eop, STATUS_DEADLINE_EXCEEDED);
+}
+
+static struct request *
+request_alloc(struct server *s)
+{
+	struct request *r = s->free_requests;
+
+	if (r != NULL) {
+		s->free_requests = r->next_free;
+		return r;
+	}
+	return malloc(sizeof *r);
+}
+
+int
+request_run(struct conn *c, uint64_t id, uint64_t op, const struct engine_case *cases,
+    size_t ncases, unsigned flags, int64_t wait_us)
+{
+	struct server *s = c->srv;
+	struct engine_result now;
+	struct request *r = request_alloc(s);
+
+	if (r == NULL) {
+		for (size_t i = 0; i < ncases; i++)
+			value_free(cases[i].value);
+		conn_reply_error(c, id, STATUS_LIMIT, "out of memory");
+		return -1;
+	}
+	r->conn = c;
+	r->id = id;
+	r->op = op;
+	r->timed = false;
+	r->linked = false;
+	if (engine_submit(s->engine, cases, ncases, flags, request_done, r, &r->eop, &now) == 0) {
+		reply_result(c, id, op, &now);
+		request_recycle(s, r);
+		return 0;
+	}
+	r->start_ns = clock_now_ns();
+	if (hmap_insert(&c->pending, &r->node, hmap_hash_u64(c->pending.seed, id)) < 0) {
+		/* out of memory: a request nobody could find must not wait */
+		engine_op_cancel(s->engine, r->eop, STATUS_LIMIT);
+		return -1;
+	}
+	r->linked = true;
+	if (wait_us > 0) {
+		struct timeval tv = { .tv_sec = wait_us / 1000000, .tv_usec = wait_us % 1000000 };
+
+		evtimer_assign(&r->timer, s->base, request_timeout, r);
+		evtimer_add(&r->timer, &tv);
+		r->timed = true;
+	}
+	return 0;
+}
+
+struct request *
+request_find(struct conn *c, uint64_t id)
+{
+	struct hmap_node *n;
+
+	HMAP_FOR_EACH_HASH(n, hmap_hash_u64(c->pending.seed, id), &c->pending) {
+		struct request *r = HMAP_ENTRY(n, struct request, node);
+
+		if (r->id == id)
+			return r;
+	}
+	return NULL;
+}
+
+void
+request_cancel(struct request *r, int status)
+{
+	engine_op_cancel(r->conn->srv->engine, r->eop, status);
+}
+
+void
+request_free_pool(struct request **pool)
+{
+	while (*pool != NULL) {
+		struct request *r = *pool;
+
+		*pool = r->next_free;
+		free(r);
+	}
+}

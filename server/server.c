@@ -1,0 +1,203 @@
+/*
+ * server.c: the server's life: create, listen, run, shut down, free.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "request.h"
+#include "server.h"
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *s = arg;
+
+	log_info("signal name=%s action=shutdown", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	server_shutdown(s);
+}
+
+static void
+ignore_cb(evutil_socket_t sig, short what, void *arg)
+{
+	/* SIGPIPE: a peer that went away is seen as a write error instead */
+}
+
+static int
+server_signals(struct server *s)
+{
+	s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
+	s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
+	s->sig_pipe = evsignal_new(s->base, SIGPIPE, ignore_cb, s);
+	if (!s->sig_term || !s->sig_int || !s->sig_pipe)
+		return -1;
+	return evsignal_add(s->sig_term, NULL) | evsignal_add(s->sig_int, NULL) |
+	    evsignal_add(s->sig_pipe, NULL);
+}
+
+int
+server_new(struct server **out, struct config *cfg, char **cause)
+{
+	struct server *s = calloc(1, sizeof *s);
+	struct engine_limits el;
+
+	*cause = NULL;
+	if (s == NULL)
+		goto fail;
+	s->cfg = *cfg;
+	memset(cfg, 0, sizeof *cfg);
+	TAILQ_INIT(&s->conns);
+	proto_out_init(&s->out);
+	s->limits.max_value = s->cfg.max_value;
+	s->limits.max_select_cases = (uint32_t)s->cfg.max_select_cases;
+	el.max_channels = s->cfg.max_channels;
+	el.max_buffered_bytes = s->cfg.max_buffered_bytes;
+	s->cases = calloc(s->cfg.max_select_cases, sizeof *s->cases);
+	s->ecases = calloc(s->cfg.max_select_cases, sizeof *s->ecases);
+	if (s->cases == NULL || s->ecases == NULL)
+		goto fail;
+	if ((s->base = event_base_new()) == NULL) {
+		if (asprintf(cause, "event_base_new failed") < 0)
+			*cause = NULL;
+		goto fail;
+	}
+	if (engine_new(&s->engine, &el) != STATUS_OK || server_signals(s) < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	if (*cause == NULL && asprintf(cause, "out of memory") < 0)
+		*cause = NULL;
+	server_free(s);
+	return -1;
+}
+
+static int
+report_port(uint16_t port, const char *port_file, int ready_fd, char **cause)
+{
+	char buf[16];
+	int n = snprintf(buf, sizeof buf, "%u\n", port);
+
+	if (port_file != NULL) {
+		FILE *f = fopen(port_file, "w");
+
+		if (f == NULL || fputs(buf, f) < 0 || fclose(f) != 0) {
+			if (asprintf(cause, "--port-file %s: %s", port_file, strerror(errno)) < 0)
+				*cause = NULL;
+			return -1;
+		}
+	}
+	if (ready_fd >= 0) {
+		if (write(ready_fd, buf, (size_t)n) != n)
+			log_warn("ready-fd fd=%d reason=\"%s\"", ready_fd, strerror(errno));
+		close(ready_fd);
+	}
+	return 0;
+}
+
+int
+server_listen(struct server *s, const char *port_file, int ready_fd, char **cause)
+{
+	uint16_t bound = 0;
+
+	if (s->cfg.listen[0] != '\0' &&
+	    listener_tcp(s, s->cfg.listen, (uint16_t)s->cfg.port, &bound, cause) < 0)
+		return -1;
+	if (s->cfg.unix_socket[0] != '\0' &&
+	    listener_unix(s, s->cfg.unix_socket, (mode_t)s->cfg.unix_mode, cause) < 0)
+		return -1;
+	return report_port(bound, port_file, ready_fd, cause);
+}
+
+int
+server_run(struct server *s)
+{
+	if (event_base_dispatch(s->base) < 0) {
+		log_error("event-loop-failed");
+		return 1;
+	}
+	log_info("exit connections=%" PRIu64 " requests=%" PRIu64, s->stats.connections_total,
+	    s->stats.requests_total);
+	return 0;
+}
+
+static void
+shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *s = arg;
+
+	log_warn("shutdown-timeout connections=%" PRIu64 " action=close-now", s->nconns);
+	while (!TAILQ_EMPTY(&s->conns))
+		conn_free(TAILQ_FIRST(&s->conns));
+	event_base_loopexit(s->base, NULL);
+}
+
+void
+server_shutdown(struct server *s)
+{
+	struct conn *c, *next;
+	struct timeval tv = {
+		.tv_sec = (time_t)(s->cfg.shutdown_timeout_ms / 1000),
+		.tv_usec = (suseconds_t)(s->cfg.shutdown_timeout_ms % 1000) * 1000,
+	};
+
+	if (s->shutting_down)
+		return;
+	s->shutting_down = true;
+	listener_free_all(s);
+	/* every pending request gets SHUTTING_DOWN; connections flush and close */
+	/* glibc's sys/queue.h has no TAILQ_FOREACH_SAFE */
+	for (c = TAILQ_FIRST(&s->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		conn_close_after_flush(c, 0, STATUS_SHUTTING_DOWN, "server is shutting down");
+	}
+	s->shutdown_timer = evtimer_new(s->base, shutdown_timeout_cb, s);
+	if (s->shutdown_timer)
+		evtimer_add(s->shutdown_timer, &tv);
+	server_conn_gone(s);
+}
+
+void
+server_conn_gone(struct server *s)
+{
+	if (s->shutting_down && TAILQ_EMPTY(&s->conns))
+		event_base_loopexit(s->base, NULL);
+}
+
+void
+server_free(struct server *s)
+{
+	if (s == NULL)
+		return;
+	while (!TAILQ_EMPTY(&s->conns))
+		conn_free(TAILQ_FIRST(&s->conns));
+	listener_free_all(s);
+	request_free_pool(&s->free_requests);
+	if (s->sig_term)
+		event_free(s->sig_term);
+	if (s->sig_int)
+		event_free(s->sig_int);
+	if (s->sig_pipe)
+		event_free(s->sig_pipe);
+	if (s->shutdown_timer)
+		event_free(s->shutdown_timer);
+	engine_free(s->engine);
+	if (s->base)
+		event_base_free(s->base);
+	proto_out_destroy(&s->out);
+	free(s->cases);
+	free(s->ecases);
+	config_free(&s->cfg);
+	free(s);
+}

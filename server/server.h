@@ -1,0 +1,78 @@
+/*
+ * server.h: the chand server object: one event loop, the engine, the
+ * listeners and every connection.
+ *
+ * Ownership: the server owns the engine, the listeners and the
+ * connections; server_free releases all of them. Thread-safety: none; all
+ * of it belongs to the loop thread (DESIGN.md §3). The struct is shared by
+ * the server's own modules (conn, request, dispatch, listener), never by
+ * anything outside server/.
+ */
+#ifndef CHAND_SERVER_H
+#define CHAND_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+
+#include "codec.h"
+#include "config.h"
+#include "engine.h"
+
+struct conn;
+struct listener;
+struct request;
+
+TAILQ_HEAD(conn_list, conn);
+
+struct server_stats {
+	uint64_t connections_total;
+	uint64_t requests_total;
+	uint64_t protocol_errors;
+};
+
+struct server {
+	struct event_base *base;
+	struct engine *engine;
+	struct config cfg;
+	struct proto_limits limits;
+
+	struct listener *listeners;
+	struct conn_list conns;
+	uint64_t nconns;
+	uint64_t next_conn_id;
+
+	struct proto_out out;		/* scratch: replies are encoded here, then moved */
+	struct proto_case *cases;	/* scratch: decoded SELECT cases */
+	struct engine_case *ecases;	/* scratch: SELECT cases for the engine */
+	struct request *free_requests;	/* recycled pending-request records */
+
+	struct event *sig_term, *sig_int, *sig_pipe;
+	struct event *shutdown_timer;
+	bool shutting_down;
+	struct server_stats stats;
+};
+
+/*
+ * Create a server from cfg (moved into the server: the caller must not free
+ * it). On error returns -1 with a malloc'd *cause.
+ */
+int server_new(struct server **out, struct config *cfg, char **cause);
+/*
+ * Open every configured listener. The first TCP listener's bound port is
+ * logged, written to port_file (if not NULL) and as "PORT\n" to ready_fd (if
+ * >= 0, which is then closed): how tests learn an ephemeral port.
+ */
+int server_listen(struct server *s, const char *port_file, int ready_fd, char **cause);
+/* Run until shut down; returns the process exit code. */
+int server_run(struct server *s);
+void server_free(struct server *s);
+
+/* Begin a graceful shutdown (PROTOCOL.md §10). */
+void server_shutdown(struct server *s);
+/* A connection finished closing; during shutdown the last one ends the loop. */
+void server_conn_gone(struct server *s);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * value.h: one channel value, owned bytes.
+ *
+ * A value is the exact msgpack encoding of one element as it arrived on the
+ * wire (a bin, or the channel-reference ext), so it is forwarded without
+ * re-encoding. The engine never looks inside.
+ *
+ * Ownership: value_new returns a value the caller owns; passing it to the
+ * engine moves it; value_free accepts NULL. Not thread-safe; values may be
+ * handed between threads with external synchronisation.
+ */
+#ifndef CHAND_VALUE_H
+#define CHAND_VALUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct value;
+
+/* Copy len bytes into a new value; NULL only when out of memory. */
+struct value *value_new(const void *encoded, size_t len);
+void value_free(struct value *v);
+const uint8_t *value_data(const struct value *v);
+size_t value_len(const struct value *v);
+
+#endif

@@ -1,0 +1,802 @@
+/*
+ * test_codec.c: the wire codec (proto/) on its own: round trips of every
+ * message, every truncation point, and every kind of bad input of
+ * PROTOCOL.md §9. No sockets.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "mpread.h"
+#include "rand.h"
+#include "testutil.h"
+
+static const struct proto_limits limits = { .max_value = 1024, .max_select_cases = 8 };
+static struct proto_out out;
+static struct proto_case cases[8];
+
+static int
+setup(void)
+{
+	proto_out_init(&out);
+	return 0;
+}
+
+static int
+teardown(void)
+{
+	proto_out_destroy(&out);
+	return 0;
+}
+
+/* The body of the single frame in out. */
+static const uint8_t *
+only_body(size_t *len)
+{
+	const uint8_t *body = NULL;
+	const char *why = NULL;
+	long n = proto_frame_split(proto_out_data(&out), proto_out_len(&out), 1 << 20, &body, len, &why);
+
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL_FATAL((size_t)n, proto_out_len(&out));
+	return body;
+}
+
+static int
+decode_req(struct proto_request *q, const char **why)
+{
+	size_t len;
+	const uint8_t *body = only_body(&len);
+
+	return proto_decode_request(body, len, &limits, cases, 8, q, why);
+}
+
+static int
+decode_rep(uint64_t op, struct proto_reply *r)
+{
+	size_t len;
+	const uint8_t *body = only_body(&len);
+	const char *why = NULL;
+
+	return proto_decode_reply(body, len, op, r, &why);
+}
+
+#define NAME_IS(p, l, s) (l == strlen(s) && memcmp(p, s, l) == 0)
+
+/* ---- requests ---------------------------------------------------------------- */
+
+static void
+test_req_hello(void)
+{
+	struct proto_request q;
+	const char *why;
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_hello(&out, 1, PROTO_VERSION, "tester", "s3cret"), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT_EQUAL(q.op, OP_HELLO);
+	CU_ASSERT_EQUAL(q.id, 1);
+	CU_ASSERT_EQUAL(q.version, PROTO_VERSION);
+	CU_ASSERT(NAME_IS(q.client, q.client_len, "tester"));
+	CU_ASSERT(NAME_IS(q.token, q.token_len, "s3cret"));
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_hello(&out, 2, 7, "", NULL), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT_EQUAL(q.version, 7);
+	CU_ASSERT_EQUAL(q.client_len, 0);
+	CU_ASSERT_PTR_NULL(q.token);
+}
+
+static void
+test_req_simple(void)
+{
+	static const uint64_t ops[] = { OP_OPEN, OP_RECV, OP_CLOSE, OP_LEN, OP_CAP, OP_DELETE, OP_INFO };
+	struct proto_request q;
+	const char *why;
+
+	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+		proto_out_reset(&out);
+		CU_ASSERT_EQUAL(proto_req_name(&out, ops[i], 40 + i, 1500, "jobs", 4), 0);
+		CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_OK);
+		CU_ASSERT_EQUAL(q.op, ops[i]);
+		CU_ASSERT_EQUAL(q.id, 40 + i);
+		CU_ASSERT_EQUAL(q.wait_us, 1500);
+		CU_ASSERT(NAME_IS(q.name, q.name_len, "jobs"));
+	}
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_ping(&out, UINT64_MAX), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT_EQUAL(q.op, OP_PING);
+	CU_ASSERT_EQUAL(q.id, UINT64_MAX);
+	CU_ASSERT_EQUAL(q.wait_us, PROTO_WAIT_FOREVER);
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_cancel(&out, 9, 8), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT_EQUAL(q.op, OP_CANCEL);
+	CU_ASSERT_EQUAL(q.target, 8);
+}
+
+static void
+test_req_make(void)
+{
+	struct proto_request q;
+	const char *why;
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_make(&out, 3, "work", 4, 1024), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT_EQUAL(q.op, OP_MAKE);
+	CU_ASSERT(NAME_IS(q.name, q.name_len, "work"));
+	CU_ASSERT_EQUAL(q.cap, 1024);
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_make(&out, 4, NULL, 0, 0), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT_PTR_NULL(q.name);
+	CU_ASSERT_EQUAL(q.cap, 0);
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_make(&out, 5, "~mine", 5, 0), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_BAD_REQUEST);
+	CU_ASSERT_EQUAL(q.id, 5);
+}
+
+static void
+test_req_send(void)
+{
+	static const uint8_t payload[300] = { 1, 2, 3 };
+	struct proto_value v = { .kind = VALUE_BIN, .data = payload, .len = sizeof payload };
+	struct proto_value ref = { .kind = VALUE_CHANREF, .data = (const uint8_t *)"inner", .len = 5 };
+	struct proto_request q;
+	const char *why;
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_send(&out, 6, 0, "c", 1, &v), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT_EQUAL(q.op, OP_SEND);
+	CU_ASSERT_EQUAL(q.wait_us, 0);
+	CU_ASSERT_EQUAL(q.value.kind, VALUE_BIN);
+	CU_ASSERT_EQUAL(q.value.len, sizeof payload);
+	CU_ASSERT(memcmp(q.value.data, payload, sizeof payload) == 0);
+	/* raw is the exact encoding: bin16 header + payload */
+	CU_ASSERT_EQUAL(q.value.raw_len, 3 + sizeof payload);
+	CU_ASSERT_EQUAL(q.value.raw[0], 0xc5);
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_send(&out, 7, PROTO_WAIT_FOREVER, "c", 1, &ref), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT_EQUAL(q.value.kind, VALUE_CHANREF);
+	CU_ASSERT(NAME_IS((const char *)q.value.data, q.value.len, "inner"));
+
+	/* over max_value (1024 here) is LIMIT, and the id is known */
+	static const uint8_t big[1025];
+	struct proto_value bv = { .kind = VALUE_BIN, .data = big, .len = sizeof big };
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_send(&out, 8, 0, "c", 1, &bv), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_LIMIT);
+	CU_ASSERT_EQUAL(q.id, 8);
+}
+
+static void
+test_req_select(void)
+{
+	struct proto_case in[3] = {
+		{ .dir = 0, .name = "a", .name_len = 1 },
+		{ .dir = 1, .name = "b", .name_len = 1,
+		  .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"xy", .len = 2 } },
+		{ .dir = 0, .name = NULL },
+	};
+	struct proto_request q;
+	const char *why;
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_select(&out, 10, 250000, in, 3, true), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT_EQUAL(q.op, OP_SELECT);
+	CU_ASSERT_EQUAL(q.ncases, 3);
+	CU_ASSERT(q.has_default);
+	CU_ASSERT_EQUAL(q.cases[0].dir, 0);
+	CU_ASSERT(NAME_IS(q.cases[0].name, q.cases[0].name_len, "a"));
+	CU_ASSERT_EQUAL(q.cases[1].dir, 1);
+	CU_ASSERT_EQUAL(q.cases[1].value.len, 2);
+	CU_ASSERT(memcmp(q.cases[1].value.data, "xy", 2) == 0);
+	CU_ASSERT_PTR_NULL(q.cases[2].name);
+
+	/* nine cases: more than the limit of eight */
+	struct proto_case many[9];
+
+	for (int i = 0; i < 9; i++)
+		many[i] = in[0];
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_select(&out, 11, 0, many, 9, false), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_LIMIT);
+	CU_ASSERT_EQUAL(q.id, 11);
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_select(&out, 12, 0, in, 0, true), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_BAD_REQUEST);
+}
+
+/* ---- replies ------------------------------------------------------------------ */
+
+static void
+test_replies(void)
+{
+	struct proto_reply r;
+	uint8_t raw[] = { 0xc4, 0x03, 'a', 'b', 'c' };
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_ok(&out, 77), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_SEND, &r), STATUS_OK);
+	CU_ASSERT_EQUAL(r.id, 77);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_error(&out, 78, STATUS_CLOSED, "send on closed channel"), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_SEND, &r), STATUS_OK);
+	CU_ASSERT_EQUAL(r.status, STATUS_CLOSED);
+	CU_ASSERT(NAME_IS(r.msg, r.msg_len, "send on closed channel"));
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_case_error(&out, 79, STATUS_NOT_FOUND, "gone", 4), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_SELECT, &r), STATUS_OK);
+	CU_ASSERT_EQUAL(r.status, STATUS_NOT_FOUND);
+	CU_ASSERT_EQUAL(r.index, 4);
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_uint(&out, 80, 12345), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_LEN, &r), STATUS_OK);
+	CU_ASSERT_EQUAL(r.n, 12345);
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_make(&out, 81, "~1f", 3, 16, true), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_MAKE, &r), STATUS_OK);
+	CU_ASSERT(NAME_IS(r.name, r.name_len, "~1f"));
+	CU_ASSERT_EQUAL(r.n, 16);
+	CU_ASSERT(r.created);
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_recv(&out, 82, raw, sizeof raw, true), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_RECV, &r), STATUS_OK);
+	CU_ASSERT_EQUAL(r.value.kind, VALUE_BIN);
+	CU_ASSERT_EQUAL(r.value.len, 3);
+	CU_ASSERT(memcmp(r.value.data, "abc", 3) == 0);
+	CU_ASSERT(r.ok);
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_recv(&out, 83, NULL, 0, false), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_RECV, &r), STATUS_OK);
+	CU_ASSERT_EQUAL(r.value.kind, VALUE_NONE);
+	CU_ASSERT_FALSE(r.ok);
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_select(&out, 84, -1, NULL, 0, true), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_SELECT, &r), STATUS_OK);
+	CU_ASSERT_EQUAL(r.index, -1);
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_select(&out, 85, 2, raw, sizeof raw, true), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_SELECT, &r), STATUS_OK);
+	CU_ASSERT_EQUAL(r.index, 2);
+	CU_ASSERT_EQUAL(r.value.len, 3);
+}
+
+static void
+test_reply_maps(void)
+{
+	struct proto_hello_info h = {
+		.version = 1, .server = "chand 0.1.0", .server_len = 11,
+		.max_frame = 2097152, .max_value = 1048576, .max_pending = 4096,
+		.max_select_cases = 1024,
+	};
+	struct proto_chan_info i = {
+		.name = "q", .name_len = 1, .len = 3, .cap = 8, .closed = true,
+		.anonymous = false, .senders = 2, .receivers = 0, .bytes = 99,
+	};
+	struct proto_reply r;
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_hello(&out, 1, &h), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_HELLO, &r), STATUS_OK);
+	CU_ASSERT_EQUAL(r.hello.version, 1);
+	CU_ASSERT(NAME_IS(r.hello.server, r.hello.server_len, "chand 0.1.0"));
+	CU_ASSERT_EQUAL(r.hello.max_frame, 2097152);
+	CU_ASSERT_EQUAL(r.hello.max_value, 1048576);
+	CU_ASSERT_EQUAL(r.hello.max_pending, 4096);
+	CU_ASSERT_EQUAL(r.hello.max_select_cases, 1024);
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_info(&out, 2, &i), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_INFO, &r), STATUS_OK);
+	CU_ASSERT(NAME_IS(r.info.name, r.info.name_len, "q"));
+	CU_ASSERT_EQUAL(r.info.len, 3);
+	CU_ASSERT_EQUAL(r.info.cap, 8);
+	CU_ASSERT(r.info.closed);
+	CU_ASSERT_FALSE(r.info.anonymous);
+	CU_ASSERT_EQUAL(r.info.senders, 2);
+	CU_ASSERT_EQUAL(r.info.bytes, 99);
+}
+
+/* ---- framing and truncation ---------------------------------------------------- */
+
+/* A stream of several frames of every request kind. */
+static void
+build_stream(void)
+{
+	struct proto_value v = { .kind = VALUE_BIN, .data = (const uint8_t *)"hello", .len = 5 };
+	struct proto_case c[2] = {
+		{ .dir = 0, .name = "a", .name_len = 1 },
+		{ .dir = 1, .name = "b", .name_len = 1, .value = v },
+	};
+
+	proto_out_reset(&out);
+	proto_req_hello(&out, 1, 1, "t", "tok");
+	proto_req_make(&out, 2, "a", 1, 4);
+	proto_req_send(&out, 3, 10, "a", 1, &v);
+	proto_req_name(&out, OP_RECV, 4, PROTO_WAIT_FOREVER, "a", 1);
+	proto_req_select(&out, 5, 0, c, 2, false);
+	proto_req_cancel(&out, 6, 5);
+	proto_req_ping(&out, 7);
+}
+
+static void
+test_truncation(void)
+{
+	build_stream();
+	const uint8_t *buf = proto_out_data(&out);
+	size_t total = proto_out_len(&out);
+	size_t off = 0;
+	int frames = 0;
+
+	while (off < total) {
+		const uint8_t *body;
+		size_t blen, full;
+		const char *why;
+		long n;
+
+		/* find this frame's full size */
+		n = proto_frame_split(buf + off, total - off, 1 << 20, &body, &blen, &why);
+		CU_ASSERT_FATAL(n > 0);
+		full = (size_t)n;
+		/* every shorter prefix is "need more", never a frame or an error */
+		for (size_t cut = 0; cut < full; cut++)
+			CU_ASSERT_EQUAL(proto_frame_split(buf + off, cut, 1 << 20, &body, &blen, &why), 0);
+		/* every truncated body is a PROTOCOL error, never a request */
+		for (size_t cut = 0; cut < blen; cut++) {
+			struct proto_request q;
+			uint8_t *copy = malloc(cut ? cut : 1);
+
+			memcpy(copy, buf + off + PROTO_FRAME_HDR, cut);
+			CU_ASSERT_EQUAL(proto_decode_request(copy, cut, &limits, cases, 8, &q, &why),
+			    STATUS_PROTOCOL);
+			free(copy);	/* a separate buffer so ASan catches any over-read */
+		}
+		off += full;
+		frames++;
+	}
+	CU_ASSERT_EQUAL(frames, 7);
+}
+
+static void
+test_frame_limits(void)
+{
+	const uint8_t zero[4] = { 0, 0, 0, 0 };
+	const uint8_t huge[4] = { 0xff, 0xff, 0xff, 0xff };
+	const uint8_t just[4] = { 0, 0, 1, 0 };	/* 256 */
+	const uint8_t *body;
+	size_t blen;
+	const char *why = NULL;
+
+	CU_ASSERT_EQUAL(proto_frame_split(zero, 4, 256, &body, &blen, &why), -1);
+	CU_ASSERT_PTR_NOT_NULL(why);
+	/* rejected with only the header present: nothing of the body is needed */
+	CU_ASSERT_EQUAL(proto_frame_split(huge, 4, 256, &body, &blen, &why), -1);
+	CU_ASSERT_EQUAL(proto_frame_split(just, 4, 255, &body, &blen, &why), -1);
+	CU_ASSERT_EQUAL(proto_frame_split(just, 4, 256, &body, &blen, &why), 0);
+}
+
+/* ---- bad input ------------------------------------------------------------------ */
+
+/* Decode hand-made bytes (a body, no length header). */
+static int
+decode_bytes(const void *bytes, size_t len, struct proto_request *q)
+{
+	const char *why = NULL;
+	uint8_t *copy = malloc(len ? len : 1);
+	int st;
+
+	memcpy(copy, bytes, len);
+	st = proto_decode_request(copy, len, &limits, cases, 8, q, &why);
+	CU_ASSERT_PTR_NOT_NULL(why == NULL && st == STATUS_OK ? "ok" : why);
+	free(copy);
+	return st;
+}
+
+static msgpack_sbuffer sb;
+static msgpack_packer pk;
+
+static void
+pk_reset(void)
+{
+	msgpack_sbuffer_clear(&sb);
+}
+
+static int
+pk_decode(struct proto_request *q)
+{
+	return decode_bytes(sb.data, sb.size, q);
+}
+
+static void
+pk_head(uint64_t op, uint64_t id, size_t nargs)
+{
+	pk_reset();
+	msgpack_pack_array(&pk, 3 + nargs);
+	msgpack_pack_uint64(&pk, op);
+	msgpack_pack_uint64(&pk, id);
+	msgpack_pack_nil(&pk);
+}
+
+static void
+pk_str(const char *s, size_t len)
+{
+	msgpack_pack_str(&pk, len);
+	msgpack_pack_str_body(&pk, s, len);
+}
+
+static void
+test_bad_header(void)
+{
+	struct proto_request q;
+	static const uint8_t not_array[] = { 0x01 };
+	static const uint8_t short_array[] = { 0x92, 0x05, 0x01 };
+	static const uint8_t reserved[] = { 0xc1 };
+	static const uint8_t trailing[] = { 0x93, 0x02, 0x01, 0xc0, 0x00 };
+	static const uint8_t op_zero[] = { 0x93, 0x00, 0x01, 0xc0 };
+	static const uint8_t op_str[] = { 0x93, 0xa1, 'x', 0x01, 0xc0 };
+	static const uint8_t id_zero[] = { 0x93, 0x02, 0x00, 0xc0 };
+	static const uint8_t id_neg[] = { 0x93, 0x02, 0xff, 0xc0 };
+	static const uint8_t empty[] = { 0 };
+
+	CU_ASSERT_EQUAL(decode_bytes(empty, 0, &q), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(decode_bytes(not_array, sizeof not_array, &q), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(decode_bytes(short_array, sizeof short_array, &q), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(decode_bytes(reserved, sizeof reserved, &q), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(decode_bytes(trailing, sizeof trailing, &q), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(decode_bytes(op_zero, sizeof op_zero, &q), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(decode_bytes(op_str, sizeof op_str, &q), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(decode_bytes(id_zero, sizeof id_zero, &q), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(q.id, 0);
+	CU_ASSERT_EQUAL(decode_bytes(id_neg, sizeof id_neg, &q), STATUS_PROTOCOL);
+}
+
+static void
+test_absurd_headers(void)
+{
+	struct proto_request q;
+	/* an array32 of 2^32-1 elements in a 5-byte frame: must not allocate or read */
+	static const uint8_t arr32[] = { 0xdd, 0xff, 0xff, 0xff, 0xff };
+	static const uint8_t arr16[] = { 0xdc, 0xff, 0xff, 0x01, 0x02 };
+	static const uint8_t map32[] = { 0x94, 0x02, 0x01, 0xc0, 0xdf, 0x7f, 0xff, 0xff, 0xff };
+	static const uint8_t bin32[] = { 0x95, 0x05, 0x01, 0xc0, 0xa1, 'c', 0xc6, 0xff, 0xff, 0xff, 0xf0, 0 };
+	static const uint8_t str32[] = { 0x94, 0x06, 0x01, 0xc0, 0xdb, 0x00, 0x10, 0x00, 0x00, 'a' };
+	static const uint8_t ext32[] = { 0x95, 0x05, 0x01, 0xc0, 0xa1, 'c', 0xc9, 0x7f, 0, 0, 0, 1 };
+	uint8_t deep[64];
+
+	CU_ASSERT_EQUAL(decode_bytes(arr32, sizeof arr32, &q), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(decode_bytes(arr16, sizeof arr16, &q), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(decode_bytes(map32, sizeof map32, &q), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(decode_bytes(bin32, sizeof bin32, &q), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(decode_bytes(str32, sizeof str32, &q), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(decode_bytes(ext32, sizeof ext32, &q), STATUS_PROTOCOL);
+	/* nesting deeper than 32: [[[[...]]]] */
+	memset(deep, 0x91, sizeof deep);
+	deep[sizeof deep - 1] = 0xc0;
+	CU_ASSERT_EQUAL(decode_bytes(deep, sizeof deep, &q), STATUS_PROTOCOL);
+}
+
+static void
+test_bad_requests(void)
+{
+	struct proto_request q;
+
+	/* unknown op: BAD_REQUEST with the id, so the connection goes on */
+	pk_head(99, 5, 0);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	CU_ASSERT_EQUAL(q.id, 5);
+
+	/* wrong arity: RECV with no name, RECV with two */
+	pk_head(OP_RECV, 6, 0);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	pk_head(OP_RECV, 6, 2);
+	pk_str("a", 1);
+	pk_str("b", 1);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+
+	/* wrong types: a name that is an int, a bin name, a cap that is a str */
+	pk_head(OP_RECV, 7, 1);
+	msgpack_pack_int(&pk, 3);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	pk_head(OP_RECV, 7, 1);
+	msgpack_pack_bin(&pk, 1);
+	msgpack_pack_bin_body(&pk, "a", 1);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	pk_head(OP_MAKE, 7, 2);
+	pk_str("a", 1);
+	pk_str("1", 1);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	pk_head(OP_MAKE, 7, 2);
+	pk_str("a", 1);
+	msgpack_pack_int(&pk, -1);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+
+	/* SEND value types: str, int, unknown ext are not values */
+	pk_head(OP_SEND, 8, 2);
+	pk_str("a", 1);
+	pk_str("v", 1);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	pk_head(OP_SEND, 8, 2);
+	pk_str("a", 1);
+	msgpack_pack_ext(&pk, 1, 9);
+	msgpack_pack_ext_body(&pk, "x", 1);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	pk_head(OP_SEND, 8, 2);
+	pk_str("a", 1);
+	msgpack_pack_ext(&pk, 1, PROTO_EXT_ERROR);
+	msgpack_pack_ext_body(&pk, "x", 1);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	/* a channel reference whose name is empty */
+	pk_head(OP_SEND, 8, 2);
+	pk_str("a", 1);
+	msgpack_pack_ext(&pk, 0, PROTO_EXT_CHANREF);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+
+	/* select: cases not an array, a bad direction, a receive case with a value */
+	pk_head(OP_SELECT, 9, 2);
+	msgpack_pack_int(&pk, 1);
+	msgpack_pack_false(&pk);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	pk_head(OP_SELECT, 9, 2);
+	msgpack_pack_array(&pk, 1);
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_int(&pk, 2);
+	pk_str("a", 1);
+	msgpack_pack_false(&pk);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	pk_head(OP_SELECT, 9, 2);
+	msgpack_pack_array(&pk, 1);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_int(&pk, 0);
+	pk_str("a", 1);
+	msgpack_pack_bin(&pk, 0);
+	msgpack_pack_false(&pk);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	pk_head(OP_SELECT, 9, 2);
+	msgpack_pack_array(&pk, 1);
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_int(&pk, 0);
+	pk_str("a", 1);
+	msgpack_pack_nil(&pk);	/* default must be a boolean */
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+
+	/* CANCEL of id 0 */
+	pk_head(OP_CANCEL, 10, 1);
+	msgpack_pack_int(&pk, 0);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+
+	/* HELLO with a non-map auth */
+	pk_head(OP_HELLO, 11, 3);
+	msgpack_pack_int(&pk, 1);
+	pk_str("x", 1);
+	msgpack_pack_int(&pk, 1);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+}
+
+static void
+pk_wait_req(void (*pack_wait)(void))
+{
+	pk_reset();
+	msgpack_pack_array(&pk, 4);
+	msgpack_pack_int(&pk, OP_RECV);
+	msgpack_pack_int(&pk, 12);
+	pack_wait();
+	pk_str("a", 1);
+}
+
+static void wait_neg(void) { msgpack_pack_int64(&pk, -1); }
+static void wait_huge(void) { msgpack_pack_int64(&pk, PROTO_WAIT_MAX + 1); }
+static void wait_u64max(void) { msgpack_pack_uint64(&pk, UINT64_MAX); }
+static void wait_float(void) { msgpack_pack_double(&pk, 1.5); }
+static void wait_str(void) { pk_str("1s", 2); }
+static void wait_max(void) { msgpack_pack_int64(&pk, PROTO_WAIT_MAX); }
+
+static void
+test_bad_waits(void)
+{
+	struct proto_request q;
+	void (*bad[])(void) = { wait_neg, wait_huge, wait_u64max, wait_float, wait_str };
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		pk_wait_req(bad[i]);
+		CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+		CU_ASSERT_EQUAL(q.id, 12);
+	}
+	pk_wait_req(wait_max);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_OK);
+	CU_ASSERT_EQUAL(q.wait_us, PROTO_WAIT_MAX);
+}
+
+static void
+test_names(void)
+{
+	const char *why;
+	char long_name[256];
+
+	memset(long_name, 'n', sizeof long_name);
+	CU_ASSERT(proto_name_valid("jobs", 4, &why));
+	CU_ASSERT(proto_name_valid("k\xc3\xa4se", 5, &why));		/* "käse" */
+	CU_ASSERT(proto_name_valid(long_name, 255, &why));
+	CU_ASSERT_FALSE(proto_name_valid(long_name, 256, &why));
+	CU_ASSERT_FALSE(proto_name_valid("", 0, &why));
+	CU_ASSERT_FALSE(proto_name_valid("a\nb", 3, &why));
+	CU_ASSERT_FALSE(proto_name_valid("a\x7f", 2, &why));
+	CU_ASSERT_FALSE(proto_name_valid("\xc3", 1, &why));		/* truncated */
+	CU_ASSERT_FALSE(proto_name_valid("\xc0\xaf", 2, &why));		/* overlong '/' */
+	CU_ASSERT_FALSE(proto_name_valid("\xed\xa0\x80", 3, &why));	/* surrogate */
+	CU_ASSERT_FALSE(proto_name_valid("\xf4\x90\x80\x80", 4, &why));	/* > U+10FFFF */
+	CU_ASSERT_FALSE(proto_name_valid("\xff", 1, &why));
+
+	/* and through the decoder: too long, non-UTF-8 */
+	struct proto_request q;
+
+	pk_head(OP_RECV, 13, 1);
+	pk_str(long_name, 256);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	pk_head(OP_RECV, 13, 1);
+	pk_str("\xff\xfe", 2);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	pk_head(OP_RECV, 13, 1);
+	pk_str("", 0);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+}
+
+static void
+test_bad_replies(void)
+{
+	struct proto_reply r;
+	const char *why;
+	static const uint8_t not_array[] = { 0xc0 };
+	static const uint8_t short_rep[] = { 0x91, 0x01 };
+	static const uint8_t recv_missing_ok[] = { 0x93, 0x01, 0x00, 0xc0 };
+	static const uint8_t err_no_msg[] = { 0x92, 0x01, 0x07 };
+	uint64_t id;
+	int st;
+
+	CU_ASSERT_EQUAL(proto_decode_reply(not_array, 1, OP_PING, &r, &why), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(proto_reply_header(short_rep, 2, &id, &st, &why), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(proto_decode_reply(recv_missing_ok, 4, OP_RECV, &r, &why), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(proto_decode_reply(err_no_msg, 3, OP_RECV, &r, &why), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(proto_reply_header(recv_missing_ok, 4, &id, &st, &why), STATUS_OK);
+	CU_ASSERT_EQUAL(id, 1);
+	CU_ASSERT_EQUAL(st, 0);
+}
+
+/* ---- the reader against msgpack-c ------------------------------------------------ */
+
+static void
+pack_random(struct rand_state *rs, int depth)
+{
+	uint32_t kind = rand_below(rs, depth > 4 ? 8 : 10);
+	char buf[70000];
+
+	switch (kind) {
+	case 0: msgpack_pack_nil(&pk); break;
+	case 1: msgpack_pack_uint64(&pk, rand_next(rs) >> rand_below(rs, 64)); break;
+	case 2: msgpack_pack_int64(&pk, -(int64_t)(rand_next(rs) >> (1 + rand_below(rs, 63)))); break;
+	case 3: msgpack_pack_double(&pk, 0.5); break;
+	case 4: {
+		size_t n = rand_below(rs, 3) == 0 ? rand_below(rs, sizeof buf) : rand_below(rs, 40);
+
+		memset(buf, 'x', n);
+		pk_str(buf, n);
+		break;
+	}
+	case 5: {
+		size_t n = rand_below(rs, 300);
+
+		msgpack_pack_bin(&pk, n);
+		msgpack_pack_bin_body(&pk, buf, n);
+		break;
+	}
+	case 6: {
+		size_t n = rand_below(rs, 20);
+
+		msgpack_pack_ext(&pk, n, (int8_t)rand_below(rs, 100));
+		msgpack_pack_ext_body(&pk, buf, n);
+		break;
+	}
+	case 7: msgpack_pack_true(&pk); break;
+	case 8: {
+		uint32_t n = rand_below(rs, 20);
+
+		msgpack_pack_array(&pk, n);
+		for (uint32_t i = 0; i < n; i++)
+			pack_random(rs, depth + 1);
+		break;
+	}
+	default: {
+		uint32_t n = rand_below(rs, 10);
+
+		msgpack_pack_map(&pk, n);
+		for (uint32_t i = 0; i < 2 * n; i++)
+			pack_random(rs, depth + 1);
+		break;
+	}
+	}
+}
+
+static void
+test_reader_vs_msgpack_c(void)
+{
+	struct rand_state rs;
+
+	rand_seed_with(&rs, 12345);
+	for (int iter = 0; iter < 2000; iter++) {
+		struct mpr r;
+		msgpack_unpacked u;
+		size_t off = 0;
+
+		pk_reset();
+		pack_random(&rs, 0);
+		mpr_init(&r, sb.data, sb.size);
+		CU_ASSERT_EQUAL(mpr_skip(&r), 0);
+		CU_ASSERT_EQUAL(mpr_left(&r), 0);
+		/* msgpack-c agrees on where the object ends */
+		msgpack_unpacked_init(&u);
+		CU_ASSERT_EQUAL(msgpack_unpack_next(&u, sb.data, sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+		CU_ASSERT_EQUAL(off, sb.size);
+		msgpack_unpacked_destroy(&u);
+		/* and every strict prefix is truncated, never accepted */
+		for (size_t cut = 0; cut < sb.size && cut < 64; cut++) {
+			mpr_init(&r, sb.data, cut);
+			CU_ASSERT_NOT_EQUAL(mpr_skip(&r), 0);
+		}
+	}
+}
+
+static void
+register_suites(void)
+{
+	CU_pSuite s = test_suite("codec", setup, teardown);
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	test_add(s, "request HELLO round trip", test_req_hello);
+	test_add(s, "one-name requests, PING, CANCEL round trip", test_req_simple);
+	test_add(s, "request MAKE round trip and reserved names", test_req_make);
+	test_add(s, "request SEND round trip, raw value kept, LIMIT", test_req_send);
+	test_add(s, "request SELECT round trip and case limits", test_req_select);
+	test_add(s, "every reply round trip", test_replies);
+	test_add(s, "HELLO and INFO maps round trip", test_reply_maps);
+	test_add(s, "every truncation point needs more, never garbage", test_truncation);
+	test_add(s, "frame length 0 and oversize rejected from the header", test_frame_limits);
+	test_add(s, "malformed headers are PROTOCOL", test_bad_header);
+	test_add(s, "absurd array/map/str/bin/ext headers and deep nesting", test_absurd_headers);
+	test_add(s, "unknown op, arity, types are BAD_REQUEST", test_bad_requests);
+	test_add(s, "negative, absurd and mistyped waits", test_bad_waits);
+	test_add(s, "channel names: empty, long, control, UTF-8", test_names);
+	test_add(s, "malformed replies", test_bad_replies);
+	test_add(s, "reader agrees with msgpack-c on random objects", test_reader_vs_msgpack_c);
+}
+
+int
+main(int argc, char **argv)
+{
+	int rc = test_main(argc, argv, register_suites);
+
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}

@@ -1,0 +1,307 @@
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+
+#include "testutil.h"
+
+CU_pSuite
+test_suite(const char *name, CU_InitializeFunc init, CU_CleanupFunc clean)
+{
+	CU_pSuite s = CU_add_suite(name, init, clean);
+
+	if (s == NULL) {
+		fprintf(stderr, "CU_add_suite(%s): %s\n", name, CU_get_error_msg());
+		exit(2);
+	}
+	return s;
+}
+
+void
+test_add(CU_pSuite suite, const char *name, CU_TestFunc fn)
+{
+	if (CU_add_test(suite, name, fn) == NULL) {
+		fprintf(stderr, "CU_add_test(%s): %s\n", name, CU_get_error_msg());
+		exit(2);
+	}
+}
+
+int
+test_main(int argc, char **argv, void (*register_suites)(void))
+{
+	unsigned run, failed;
+
+	if (CU_initialize_registry() != CUE_SUCCESS) {
+		fprintf(stderr, "CU_initialize_registry: %s\n", CU_get_error_msg());
+		return 2;
+	}
+	register_suites();
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	/* argv[1], if given, runs only the suite of that name. */
+	if (argc > 1) {
+		CU_pSuite s = CU_get_suite(argv[1]);
+
+		if (s == NULL) {
+			fprintf(stderr, "no suite named %s\n", argv[1]);
+			CU_cleanup_registry();
+			return 2;
+		}
+		CU_basic_run_suite(s);
+	} else {
+		CU_basic_run_tests();
+	}
+	run = CU_get_number_of_tests_run();
+	failed = CU_get_number_of_tests_failed();
+	/* A suite whose init failed runs nothing: count it as failures. */
+	failed += CU_get_number_of_suites_failed();
+	printf("\n#totals passed=%u failed=%u\n", run - CU_get_number_of_tests_failed(), failed);
+	CU_cleanup_registry();
+	return failed == 0 ? 0 : 1;
+}
+
+/* ---- a real chand -------------------------------------------------------------- */
+
+static int
+read_with_timeout(int fd, char *buf, size_t cap, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t len = 0;
+	int64_t end = clock_now_ns() + (int64_t)timeout_ms * NSEC_PER_MSEC;
+
+	while (len < cap - 1) {
+		int64_t left = (end - clock_now_ns()) / NSEC_PER_MSEC;
+		ssize_t n;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return -1;
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (memchr(buf, '\n', len))
+			break;
+	}
+	buf[len] = '\0';
+	return (int)len;
+}
+
+int
+test_server_start(struct test_server *s, const char *conf_lines)
+{
+	const char *chand = getenv("CHAND");
+	char fdarg[16], line[128];
+	int pfd[2];
+	FILE *f;
+
+	memset(s, 0, sizeof *s);
+	if (chand == NULL)
+		chand = "server/chand";
+	snprintf(s->dir, sizeof s->dir, "/tmp/chand-test.XXXXXX");
+	if (mkdtemp(s->dir) == NULL)
+		return perror("mkdtemp"), -1;
+	snprintf(s->conf, sizeof s->conf, "%s/chand.conf", s->dir);
+	if ((f = fopen(s->conf, "w")) == NULL)
+		return perror(s->conf), -1;
+	fprintf(f, "%s\n", conf_lines ? conf_lines : "");
+	fclose(f);
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return perror("pipe"), -1;
+	s->pid = fork();
+	if (s->pid < 0)
+		return perror("fork"), -1;
+	if (s->pid == 0) {
+		int fd = dup(pfd[1]);	/* without O_CLOEXEC, for chand */
+
+		snprintf(fdarg, sizeof fdarg, "%d", fd);
+		execl(chand, chand, "-f", "-c", s->conf, "-l", "127.0.0.1", "-p", "0",
+		    "--ready-fd", fdarg, (char *)NULL);
+		perror(chand);
+		_exit(127);
+	}
+	close(pfd[1]);
+	if (read_with_timeout(pfd[0], line, sizeof line, 10000) <= 0 ||
+	    sscanf(line, "%d", &s->port) != 1 || s->port <= 0) {
+		fprintf(stderr, "chand did not report its port (got \"%s\")\n", line);
+		close(pfd[0]);
+		test_server_kill(s);
+		return -1;
+	}
+	close(pfd[0]);
+	return 0;
+}
+
+static void
+remove_dir(struct test_server *s)
+{
+	char path[160];
+
+	snprintf(path, sizeof path, "%s/chand.conf", s->dir);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/chand.sock", s->dir);
+	unlink(path);
+	rmdir(s->dir);
+}
+
+int
+test_server_stop(struct test_server *s)
+{
+	int status, pidfd;
+	struct pollfd pfd = { .events = POLLIN };
+
+	if (s->pid <= 0)
+		return -1;
+	/* a pidfd becomes readable when the child exits: wait on that, bounded */
+	pidfd = (int)syscall(SYS_pidfd_open, s->pid, 0);
+	kill(s->pid, SIGTERM);
+	pfd.fd = pidfd;
+	if (pidfd < 0 || poll(&pfd, 1, 10000) != 1) {
+		fprintf(stderr, "chand did not exit within 10 s of SIGTERM\n");
+		if (pidfd >= 0)
+			close(pidfd);
+		test_server_kill(s);
+		return -1;
+	}
+	close(pidfd);
+	waitpid(s->pid, &status, 0);
+	s->pid = 0;
+	remove_dir(s);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void
+test_server_kill(struct test_server *s)
+{
+	if (s->pid > 0) {
+		kill(s->pid, SIGKILL);
+		waitpid(s->pid, NULL, 0);
+		s->pid = 0;
+	}
+	remove_dir(s);
+}
+
+/* ---- raw connection ---------------------------------------------------------------- */
+
+int
+test_conn_open(struct test_conn *c, int port, bool hello)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int one = 1;
+
+	memset(c, 0, sizeof *c);
+	c->next_id = 1;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		perror("connect");
+		return -1;
+	}
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (hello) {
+		struct proto_out o;
+		struct proto_reply r;
+		int rc;
+
+		proto_out_init(&o);
+		proto_req_hello(&o, c->next_id++, PROTO_VERSION, "test", NULL);
+		rc = test_conn_write(c, proto_out_data(&o), proto_out_len(&o));
+		proto_out_destroy(&o);
+		if (rc < 0 || test_conn_reply(c, OP_HELLO, 10000, &r) < 0 || r.status != STATUS_OK)
+			return -1;
+	}
+	return 0;
+}
+
+void
+test_conn_close(struct test_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	free(c->buf);
+	c->buf = NULL;
+}
+
+int
+test_conn_write(struct test_conn *c, const void *p, size_t len)
+{
+	const char *b = p;
+
+	while (len > 0) {
+		ssize_t n = send(c->fd, b, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		b += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+long
+test_conn_frame(struct test_conn *c, int timeout_ms, const uint8_t **body)
+{
+	int64_t end = clock_now_ns() + (int64_t)timeout_ms * NSEC_PER_MSEC;
+
+	/* drop the frame returned last time */
+	memmove(c->buf, c->buf + c->consumed, c->len - c->consumed);
+	c->len -= c->consumed;
+	c->consumed = 0;
+	for (;;) {
+		size_t blen;
+		const char *why;
+		long n = proto_frame_split(c->buf, c->len, 64u << 20, body, &blen, &why);
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+		int64_t left;
+		ssize_t got;
+
+		if (n > 0) {
+			c->consumed = (size_t)n;
+			return (long)blen;
+		}
+		if (n < 0)
+			return -1;
+		if (c->cap - c->len < 65536) {
+			c->cap = c->cap ? c->cap * 2 : 131072;
+			c->buf = realloc(c->buf, c->cap);
+		}
+		left = (end - clock_now_ns()) / NSEC_PER_MSEC;
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return -1;
+		got = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+		if (got == 0)
+			return 0;
+		if (got < 0)
+			return errno == EINTR ? test_conn_frame(c, timeout_ms, body) : -1;
+		c->len += (size_t)got;
+	}
+}
+
+int
+test_conn_reply(struct test_conn *c, uint64_t op, int timeout_ms, struct proto_reply *r)
+{
+	const uint8_t *body;
+	const char *why;
+	long n = test_conn_frame(c, timeout_ms, &body);
+
+	if (n <= 0)
+		return -1;
+	if (proto_decode_reply(body, (size_t)n, op, r, &why) != STATUS_OK) {
+		fprintf(stderr, "bad reply: %s\n", why);
+		return -1;
+	}
+	return 0;
+}

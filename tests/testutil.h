@@ -1,0 +1,69 @@
+/*
+ * testutil.h: what every CUnit suite shares.
+ *
+ * test_main runs the suites that register() adds, in CUnit's basic mode, and
+ * prints "#totals passed=N failed=M" so that tests/totals.sh can sum every
+ * suite into the one closing line of the test command. Exit status: 0 when
+ * every test passed.
+ */
+#ifndef CHAND_TESTUTIL_H
+#define CHAND_TESTUTIL_H
+
+#include <CUnit/CUnit.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "codec.h"
+
+int test_main(int argc, char **argv, void (*register_suites)(void));
+
+/* Add a suite or die: tests register with these instead of checking NULL. */
+CU_pSuite test_suite(const char *name, CU_InitializeFunc init, CU_CleanupFunc clean);
+void test_add(CU_pSuite suite, const char *name, CU_TestFunc fn);
+
+/* ---- a real chand for integration tests -------------------------------------- */
+
+struct test_server {
+	pid_t pid;
+	int port;			/* the ephemeral port it bound on 127.0.0.1 */
+	char dir[64];			/* private temp dir: config, unix socket */
+	char conf[96];
+};
+
+/*
+ * Start $CHAND (the built server) in the foreground on 127.0.0.1, port 0,
+ * with a config file holding conf_lines (may be NULL), and wait (up to 10 s)
+ * until it reports the port it bound through its --ready-fd pipe. Returns 0,
+ * or -1 with a message on stderr.
+ */
+int test_server_start(struct test_server *s, const char *conf_lines);
+/* SIGTERM, then wait up to 10 s; returns chand's exit status (0 is clean), -1 on timeout (then SIGKILLed). */
+int test_server_stop(struct test_server *s);
+/* SIGKILL and reap: a crash, as far as the clients can tell. */
+void test_server_kill(struct test_server *s);
+
+/* ---- a raw protocol connection, for the server's own tests --------------------- */
+
+struct test_conn {
+	int fd;
+	uint8_t *buf;			/* received bytes not yet returned */
+	size_t len, cap, consumed;
+	uint64_t next_id;
+};
+
+/* Connect to 127.0.0.1:port; with hello, send HELLO and check its OK. */
+int test_conn_open(struct test_conn *c, int port, bool hello);
+void test_conn_close(struct test_conn *c);
+/* Write all bytes (blocking). */
+int test_conn_write(struct test_conn *c, const void *p, size_t len);
+/*
+ * The next frame body, waiting up to timeout_ms. Returns its length (>0),
+ * 0 when the server closed the connection, -1 on timeout or error. The body
+ * stays valid until the next call.
+ */
+long test_conn_frame(struct test_conn *c, int timeout_ms, const uint8_t **body);
+/* Read the next frame as a reply to op (decoded into *r). Returns 0 or -1. */
+int test_conn_reply(struct test_conn *c, uint64_t op, int timeout_ms, struct proto_reply *r);
+
+#endif
