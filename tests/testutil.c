@@ -123,6 +123,14 @@ test_server_start(struct test_server *s, const char *conf_lines)
 		return perror("fork"), -1;
 	if (s->pid == 0) {
 		int fd = dup(pfd[1]);	/* without O_CLOEXEC, for chand */
+		char log[128];
+		int logfd;
+
+		/* chand's log goes to DIR/chand.log, for the tests that read it */
+		snprintf(log, sizeof log, "%s/chand.log", s->dir);
+		logfd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (logfd >= 0 && getenv("CHAND_TEST_STDERR") == NULL)
+			dup2(logfd, STDERR_FILENO);
 
 		snprintf(fdarg, sizeof fdarg, "%d", fd);
 		execl(chand, chand, "-f", "-c", s->conf, "-l", "127.0.0.1", "-p", "0",
@@ -151,6 +159,9 @@ remove_dir(struct test_server *s)
 	unlink(path);
 	snprintf(path, sizeof path, "%s/chand.sock", s->dir);
 	unlink(path);
+	snprintf(path, sizeof path, "%s/chand.log", s->dir);
+	if (getenv("CHAND_TEST_KEEP_LOG") == NULL)
+		unlink(path);
 	rmdir(s->dir);
 }
 
@@ -193,8 +204,30 @@ test_server_kill(struct test_server *s)
 
 /* ---- raw connection ---------------------------------------------------------------- */
 
+bool
+test_server_log_has(struct test_server *s, const char *needle)
+{
+	char path[128], line[2048];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/chand.log", s->dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	while (!found && fgets(line, sizeof line, f) != NULL)
+		found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
 int
 test_conn_open(struct test_conn *c, int port, bool hello)
+{
+	return test_conn_open_rcvbuf(c, port, hello, 0);
+}
+
+int
+test_conn_open_rcvbuf(struct test_conn *c, int port, bool hello, int rcvbuf)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	int one = 1;
@@ -203,6 +236,9 @@ test_conn_open(struct test_conn *c, int port, bool hello)
 	c->next_id = 1;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* a small receive window makes the server's output back up (backpressure tests) */
+	if (c->fd >= 0 && rcvbuf > 0)
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
 	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
 		perror("connect");
 		return -1;
@@ -279,7 +315,7 @@ test_conn_frame(struct test_conn *c, int timeout_ms, const uint8_t **body)
 			c->buf = realloc(c->buf, c->cap);
 		}
 		left = (end - clock_now_ns()) / NSEC_PER_MSEC;
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+		if (left < 0 || poll(&pfd, 1, (int)left) <= 0)
 			return -1;
 		got = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
 		if (got == 0)

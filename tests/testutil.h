@@ -40,6 +40,8 @@ struct test_server {
 int test_server_start(struct test_server *s, const char *conf_lines);
 /* SIGTERM, then wait up to 10 s; returns chand's exit status (0 is clean), -1 on timeout (then SIGKILLed). */
 int test_server_stop(struct test_server *s);
+/* Does chand's log (DIR/chand.log) have a line containing needle? */
+bool test_server_log_has(struct test_server *s, const char *needle);
 /* SIGKILL and reap: a crash, as far as the clients can tell. */
 void test_server_kill(struct test_server *s);
 
@@ -54,6 +56,8 @@ struct test_conn {
 
 /* Connect to 127.0.0.1:port; with hello, send HELLO and check its OK. */
 int test_conn_open(struct test_conn *c, int port, bool hello);
+/* The same with SO_RCVBUF set to rcvbuf bytes before connecting (0: the default). */
+int test_conn_open_rcvbuf(struct test_conn *c, int port, bool hello, int rcvbuf);
 void test_conn_close(struct test_conn *c);
 /* Write all bytes (blocking). */
 int test_conn_write(struct test_conn *c, const void *p, size_t len);
