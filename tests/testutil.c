@@ -293,9 +293,11 @@ test_conn_frame(struct test_conn *c, int timeout_ms, const uint8_t **body)
 	int64_t end = clock_now_ns() + (int64_t)timeout_ms * NSEC_PER_MSEC;
 
 	/* drop the frame returned last time */
-	memmove(c->buf, c->buf + c->consumed, c->len - c->consumed);
-	c->len -= c->consumed;
-	c->consumed = 0;
+	if (c->consumed > 0) {
+		memmove(c->buf, c->buf + c->consumed, c->len - c->consumed);
+		c->len -= c->consumed;
+		c->consumed = 0;
+	}
 	for (;;) {
 		size_t blen;
 		const char *why;
