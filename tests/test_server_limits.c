@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -641,6 +643,42 @@ test_config_errors(void)
 	unlink(path);
 }
 
+/* The unix socket listener: same protocol, its own file mode, removed at exit. */
+static void
+test_unix_socket(void)
+{
+	struct test_server s2;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct test_conn c = { .next_id = 1 };
+	struct proto_out o;
+	struct proto_reply r;
+	struct stat st;
+	char conf[256];
+	char dir[] = "/tmp/chand-unix.XXXXXX";
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/chand.sock", dir);
+	snprintf(conf, sizeof conf, "unix_socket = %s\nunix_mode = 0600\n", sun.sun_path);
+	CU_ASSERT_FATAL(test_server_start(&s2, conf) == 0);
+	CU_ASSERT_EQUAL(stat(sun.sun_path, &st), 0);
+	CU_ASSERT(S_ISSOCK(st.st_mode));
+	CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+	c.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CU_ASSERT_FATAL(connect(c.fd, (struct sockaddr *)&sun, sizeof sun) == 0);
+	proto_out_init(&o);
+	proto_req_hello(&o, c.next_id++, PROTO_VERSION, "unix", NULL);
+	st_write(&c, &o);
+	st_reply(&c, OP_HELLO, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(st_make(&c, "over.unix", 1), STATUS_OK);
+	CU_ASSERT_EQUAL(st_send_wait(&c, "over.unix", "u", 0), STATUS_OK);
+	proto_out_destroy(&o);
+	test_conn_close(&c);
+	CU_ASSERT_EQUAL(test_server_stop(&s2), 0);
+	CU_ASSERT_NOT_EQUAL(stat(sun.sun_path, &st), 0);	/* removed on exit */
+	rmdir(dir);
+}
+
 static void
 register_suites(void)
 {
@@ -665,6 +703,7 @@ register_suites(void)
 	s = test_suite("lifecycle", NULL, NULL);
 	test_add(s, "SIGTERM: pending get SHUTTING_DOWN, exit 0", test_shutdown);
 	test_add(s, "config errors name file, line and key", test_config_errors);
+	test_add(s, "unix socket listener", test_unix_socket);
 }
 
 int
