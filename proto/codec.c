@@ -11,7 +11,9 @@ static const char *const op_names[] = {
 	[OP_OPEN] = "OPEN", [OP_SEND] = "SEND", [OP_RECV] = "RECV",
 	[OP_CLOSE] = "CLOSE", [OP_LEN] = "LEN", [OP_CAP] = "CAP",
 	[OP_SELECT] = "SELECT", [OP_CANCEL] = "CANCEL", [OP_DELETE] = "DELETE",
-	[OP_INFO] = "INFO",
+	[OP_INFO] = "INFO", [OP_STATS] = "STATS", [OP_CHANNELS] = "CHANNELS",
+	[OP_CLIENTS] = "CLIENTS", [OP_WAITERS] = "WAITERS", [OP_UNBLOCK] = "UNBLOCK",
+	[OP_SHUTDOWN] = "SHUTDOWN",
 };
 
 const char *
@@ -251,6 +253,8 @@ dec_case(struct rdec *d, struct proto_case *c)
 
 	if (mpr_array(&d->r, &n) < 0)
 		return BAD(d, "select case must be an array");
+	if (n < 2 || n > 3)
+		return BAD(d, "select case must be [0, name] or [1, name, value]");
 	if (mpr_uint(&d->r, &dir) < 0 || dir > 1)
 		return BAD(d, "select case direction must be 0 (receive) or 1 (send)");
 	if (n != (dir ? 3u : 2u))
@@ -294,8 +298,41 @@ static const uint8_t op_arity[OP_MAX + 1] = {
 	[OP_HELLO] = 3, [OP_PING] = 0, [OP_MAKE] = 2, [OP_OPEN] = 1,
 	[OP_SEND] = 2, [OP_RECV] = 1, [OP_CLOSE] = 1, [OP_LEN] = 1,
 	[OP_CAP] = 1, [OP_SELECT] = 2, [OP_CANCEL] = 1, [OP_DELETE] = 1,
-	[OP_INFO] = 1,
+	[OP_INFO] = 1, [OP_STATS] = 0, [OP_CHANNELS] = 2, [OP_CLIENTS] = 0,
+	[OP_WAITERS] = 1, [OP_UNBLOCK] = 2, [OP_SHUTDOWN] = 0,
 };
+
+static int
+dec_admin(struct rdec *d)
+{
+	struct proto_request *q = d->req;
+
+	switch (q->op) {
+	case OP_CHANNELS:
+		if (mpr_peek(&d->r) == MPR_NIL) {
+			mpr_nil(&d->r);
+		} else if (mpr_str(&d->r, &q->pattern, &q->pattern_len) < 0 ||
+		    q->pattern_len > PROTO_NAME_MAX ||
+		    !utf8_valid((const uint8_t *)q->pattern, q->pattern_len)) {
+			return BAD(d, "CHANNELS pattern must be nil or a str of at most 255 bytes of UTF-8");
+		}
+		/* FALLTHROUGH */
+	case OP_WAITERS:
+		if (mpr_uint(&d->r, &q->limit) < 0)
+			return BAD(d, "limit must be a non-negative integer");
+		return STATUS_OK;
+	case OP_UNBLOCK:
+		if (mpr_uint(&d->r, &q->target) < 0 || q->target == 0)
+			return BAD(d, "UNBLOCK client must be a client id (1 or more)");
+		if (mpr_peek(&d->r) == MPR_NIL)
+			return mpr_nil(&d->r), STATUS_OK;
+		if (mpr_uint(&d->r, &q->target_req) < 0 || q->target_req == 0)
+			return BAD(d, "UNBLOCK request must be nil or a request id (1 or more)");
+		return STATUS_OK;
+	default:	/* STATS, CLIENTS, SHUTDOWN take nothing */
+		return STATUS_OK;
+	}
+}
 
 static int
 dec_args(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
@@ -326,6 +363,9 @@ dec_args(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
 		if (mpr_uint(&d->r, &q->target) < 0 || q->target == 0)
 			return BAD(d, "CANCEL target must be a request id (1 or more)");
 		return STATUS_OK;
+	case OP_STATS: case OP_CHANNELS: case OP_CLIENTS: case OP_WAITERS:
+	case OP_UNBLOCK: case OP_SHUTDOWN:
+		return dec_admin(d);
 	default:		/* the one-name ops */
 		return dec_name(d, false, &q->name, &q->name_len);
 	}
@@ -527,7 +567,8 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 	static const uint8_t nres[OP_MAX + 1] = {
 		[OP_HELLO] = 1, [OP_MAKE] = 3, [OP_OPEN] = 1, [OP_RECV] = 2,
 		[OP_LEN] = 1, [OP_CAP] = 1, [OP_SELECT] = 3, [OP_DELETE] = 1,
-		[OP_INFO] = 1,
+		[OP_INFO] = 1, [OP_STATS] = 1, [OP_CHANNELS] = 2, [OP_CLIENTS] = 1,
+		[OP_WAITERS] = 2, [OP_UNBLOCK] = 1,
 	};
 	int64_t idx;
 
@@ -555,6 +596,24 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 		return STATUS_OK;
 	case OP_INFO:
 		return dec_chan_info(r, &rep->info, why);
+	case OP_STATS:
+		if (mpr_map(r, &rep->list.left) < 0)
+			return PROTO_ERR("STATS result must be a map");
+		rep->list.p = r->p;
+		rep->list.end = r->end;
+		return STATUS_OK;
+	case OP_CHANNELS: case OP_CLIENTS: case OP_WAITERS:
+		if (mpr_array(r, &rep->list.left) < 0)
+			return PROTO_ERR("result must be an array");
+		rep->list.p = r->p;
+		for (uint32_t i = 0; i < rep->list.left; i++)
+			if (mpr_skip(r) < 0)
+				return PROTO_ERR("result list is malformed");
+		rep->list.end = r->p;
+		if (op != OP_CLIENTS && mpr_uint(r, &rep->total) < 0)
+			return PROTO_ERR("result total must be an unsigned integer");
+		return STATUS_OK;
+	case OP_UNBLOCK:
 	case OP_OPEN: case OP_LEN: case OP_CAP: case OP_DELETE:
 		if (mpr_uint(r, &rep->n) < 0)
 			return PROTO_ERR("result must be an unsigned integer");
@@ -853,14 +912,20 @@ proto_rep_hello(struct proto_out *o, uint64_t id, const struct proto_hello_info 
 int
 proto_rep_info(struct proto_out *o, uint64_t id, const struct proto_chan_info *i)
 {
+	return frame_end(o, rep_head(o, id, STATUS_OK, 1) | proto_pack_chan_info(o, i));
+}
+
+int
+proto_pack_chan_info(struct proto_out *o, const struct proto_chan_info *i)
+{
 	msgpack_packer *pk = &o->pk;
 
-	return frame_end(o, rep_head(o, id, STATUS_OK, 1) | msgpack_pack_map(pk, 8) |
+	return msgpack_pack_map(pk, 8) |
 	    pack_cstr(pk, "name") | pack_str(pk, i->name, i->name_len) |
 	    pack_kv_uint(pk, "len", i->len) | pack_kv_uint(pk, "cap", i->cap) |
 	    pack_kv_bool(pk, "closed", i->closed) | pack_kv_bool(pk, "anonymous", i->anonymous) |
 	    pack_kv_uint(pk, "senders", i->senders) | pack_kv_uint(pk, "receivers", i->receivers) |
-	    pack_kv_uint(pk, "bytes", i->bytes));
+	    pack_kv_uint(pk, "bytes", i->bytes);
 }
 
 int
@@ -873,4 +938,268 @@ proto_value_encode(struct proto_out *o, const struct proto_value *v)
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- admin lists ------------------------------------------------------------- */
+
+static int
+list_map(struct proto_list *l, struct mpr *r, uint32_t *n)
+{
+	if (l->left == 0)
+		return 0;
+	mpr_init(r, l->p, (size_t)(l->end - l->p));
+	if (mpr_map(r, n) < 0)
+		return -1;
+	return 1;
+}
+
+static void
+list_advance(struct proto_list *l, const struct mpr *r)
+{
+	l->p = r->p;
+	l->left--;
+}
+
+int
+proto_list_chan(struct proto_list *l, struct proto_chan_info *out)
+{
+	struct mpr r;
+	const char *why;
+	int rc;
+
+	if (l->left == 0)
+		return 0;
+	mpr_init(&r, l->p, (size_t)(l->end - l->p));
+	memset(out, 0, sizeof *out);
+	if ((rc = dec_chan_info(&r, out, &why)) != STATUS_OK)
+		return -1;
+	list_advance(l, &r);
+	return 1;
+}
+
+int
+proto_list_client(struct proto_list *l, struct proto_client_info *out)
+{
+	struct mpr r;
+	uint32_t n;
+	int rc = list_map(l, &r, &n);
+
+	if (rc <= 0)
+		return rc;
+	memset(out, 0, sizeof *out);
+	while (n-- > 0) {
+		const char *k;
+		uint32_t kl;
+
+		if (mpr_str(&r, &k, &kl) < 0)
+			return -1;
+		if (key_is(k, kl, "id"))
+			rc = mpr_uint(&r, &out->id);
+		else if (key_is(k, kl, "peer"))
+			rc = mpr_str(&r, &out->peer, &out->peer_len);
+		else if (key_is(k, kl, "name"))
+			rc = mpr_str(&r, &out->name, &out->name_len);
+		else if (key_is(k, kl, "pending"))
+			rc = mpr_uint(&r, &out->pending);
+		else if (key_is(k, kl, "age_ms"))
+			rc = mpr_uint(&r, &out->age_ms);
+		else if (key_is(k, kl, "unsent"))
+			rc = mpr_uint(&r, &out->unsent);
+		else
+			rc = mpr_skip(&r);
+		if (rc < 0)
+			return -1;
+	}
+	list_advance(l, &r);
+	return 1;
+}
+
+int
+proto_list_waiter(struct proto_list *l, struct proto_waiter_info *out)
+{
+	struct mpr r;
+	uint32_t n;
+	int rc = list_map(l, &r, &n);
+
+	if (rc <= 0)
+		return rc;
+	memset(out, 0, sizeof *out);
+	while (n-- > 0) {
+		const char *k;
+		uint32_t kl;
+
+		if (mpr_str(&r, &k, &kl) < 0)
+			return -1;
+		if (key_is(k, kl, "client"))
+			rc = mpr_uint(&r, &out->client);
+		else if (key_is(k, kl, "request"))
+			rc = mpr_uint(&r, &out->request);
+		else if (key_is(k, kl, "op"))
+			rc = mpr_uint(&r, &out->op);
+		else if (key_is(k, kl, "waited_ms"))
+			rc = mpr_uint(&r, &out->waited_ms);
+		else if (key_is(k, kl, "cases")) {
+			struct mpr save = r;
+
+			rc = mpr_array(&r, &out->ncases);
+			r = save;
+			if (rc == 0)
+				rc = mpr_raw(&r, &out->cases, &out->cases_len);
+		} else
+			rc = mpr_skip(&r);
+		if (rc < 0)
+			return -1;
+	}
+	list_advance(l, &r);
+	return 1;
+}
+
+void
+proto_case_list(const struct proto_waiter_info *w, struct proto_list *l)
+{
+	struct mpr r;
+
+	memset(l, 0, sizeof *l);
+	if (w->cases == NULL)
+		return;
+	mpr_init(&r, w->cases, w->cases_len);
+	if (mpr_array(&r, &l->left) < 0)
+		return;
+	l->p = r.p;
+	l->end = r.end;
+}
+
+int
+proto_list_case(struct proto_list *l, uint8_t *dir, const char **name, uint32_t *len)
+{
+	struct mpr r;
+	uint32_t n;
+	uint64_t d;
+
+	if (l->left == 0)
+		return 0;
+	mpr_init(&r, l->p, (size_t)(l->end - l->p));
+	if (mpr_array(&r, &n) < 0 || n != 2 || mpr_uint(&r, &d) < 0 || d > 1)
+		return -1;
+	*dir = (uint8_t)d;
+	if (mpr_peek(&r) == MPR_NIL) {
+		mpr_nil(&r);
+		*name = NULL;
+		*len = 0;
+	} else if (mpr_str(&r, name, len) < 0) {
+		return -1;
+	}
+	list_advance(l, &r);
+	return 1;
+}
+
+int
+proto_list_stat(struct proto_list *l, const char **key, uint32_t *klen, uint64_t *val)
+{
+	struct mpr r;
+
+	if (l->left == 0)
+		return 0;
+	mpr_init(&r, l->p, (size_t)(l->end - l->p));
+	if (mpr_str(&r, key, klen) < 0 || mpr_uint(&r, val) < 0)
+		return -1;
+	list_advance(l, &r);
+	return 1;
+}
+
+/* ---- admin encoders ---------------------------------------------------------- */
+
+int
+proto_req_simple(struct proto_out *o, uint64_t op, uint64_t id)
+{
+	return frame_end(o, req_head(o, op, id, PROTO_WAIT_FOREVER, 0));
+}
+
+int
+proto_req_channels(struct proto_out *o, uint64_t id, const char *pattern, uint64_t limit)
+{
+	return frame_end(o, req_head(o, OP_CHANNELS, id, PROTO_WAIT_FOREVER, 2) |
+	    (pattern ? pack_cstr(&o->pk, pattern) : msgpack_pack_nil(&o->pk)) |
+	    msgpack_pack_uint64(&o->pk, limit));
+}
+
+int
+proto_req_waiters(struct proto_out *o, uint64_t id, uint64_t limit)
+{
+	return frame_end(o, req_head(o, OP_WAITERS, id, PROTO_WAIT_FOREVER, 1) |
+	    msgpack_pack_uint64(&o->pk, limit));
+}
+
+int
+proto_req_unblock(struct proto_out *o, uint64_t id, uint64_t client, uint64_t request)
+{
+	return frame_end(o, req_head(o, OP_UNBLOCK, id, PROTO_WAIT_FOREVER, 2) |
+	    msgpack_pack_uint64(&o->pk, client) |
+	    (request ? msgpack_pack_uint64(&o->pk, request) : msgpack_pack_nil(&o->pk)));
+}
+
+int
+proto_rep_begin(struct proto_out *o, uint64_t id, size_t nresults)
+{
+	return rep_head(o, id, STATUS_OK, nresults);
+}
+
+int
+proto_rep_end(struct proto_out *o, int rc)
+{
+	return frame_end(o, rc);
+}
+
+int
+proto_pack_array(struct proto_out *o, size_t n)
+{
+	return msgpack_pack_array(&o->pk, n);
+}
+
+int
+proto_pack_map(struct proto_out *o, size_t n)
+{
+	return msgpack_pack_map(&o->pk, n);
+}
+
+int
+proto_pack_uint(struct proto_out *o, uint64_t v)
+{
+	return msgpack_pack_uint64(&o->pk, v);
+}
+
+int
+proto_pack_kv_uint(struct proto_out *o, const char *key, uint64_t v)
+{
+	return pack_kv_uint(&o->pk, key, v);
+}
+
+int
+proto_pack_client_info(struct proto_out *o, const struct proto_client_info *c)
+{
+	msgpack_packer *pk = &o->pk;
+
+	return msgpack_pack_map(pk, 6) | pack_kv_uint(pk, "id", c->id) |
+	    pack_cstr(pk, "peer") | pack_str(pk, c->peer, c->peer_len) |
+	    pack_cstr(pk, "name") | pack_str(pk, c->name, c->name_len) |
+	    pack_kv_uint(pk, "pending", c->pending) | pack_kv_uint(pk, "age_ms", c->age_ms) |
+	    pack_kv_uint(pk, "unsent", c->unsent);
+}
+
+int
+proto_pack_waiter_head(struct proto_out *o, const struct proto_waiter_info *w)
+{
+	msgpack_packer *pk = &o->pk;
+
+	return msgpack_pack_map(pk, 5) | pack_kv_uint(pk, "client", w->client) |
+	    pack_kv_uint(pk, "request", w->request) | pack_kv_uint(pk, "op", w->op) |
+	    pack_kv_uint(pk, "waited_ms", w->waited_ms) |
+	    pack_cstr(pk, "cases") | msgpack_pack_array(pk, w->ncases);
+}
+
+int
+proto_pack_case(struct proto_out *o, uint8_t dir, const char *name, size_t len)
+{
+	return msgpack_pack_array(&o->pk, 2) | msgpack_pack_uint8(&o->pk, dir) |
+	    pack_name(&o->pk, name, len);
 }

@@ -48,8 +48,15 @@ enum proto_op {
 	OP_CANCEL = 11,
 	OP_DELETE = 12,
 	OP_INFO = 13,
+	/* admin operations (PROTOCOL.md §11) */
+	OP_STATS = 14,
+	OP_CHANNELS = 15,
+	OP_CLIENTS = 16,
+	OP_WAITERS = 17,
+	OP_UNBLOCK = 18,
+	OP_SHUTDOWN = 19,
 };
-#define OP_MAX OP_INFO
+#define OP_MAX OP_SHUTDOWN
 
 /* "SEND", ...; NULL for an unknown op. */
 const char *proto_op_name(uint64_t op);
@@ -113,7 +120,11 @@ struct proto_request {
 	uint32_t name_len;
 	uint64_t cap;			/* MAKE */
 	struct proto_value value;	/* SEND */
-	uint64_t target;		/* CANCEL */
+	uint64_t target;		/* CANCEL: request id; UNBLOCK: client id */
+	uint64_t target_req;		/* UNBLOCK: request id, 0 for all */
+	const char *pattern;		/* CHANNELS: glob, NULL for all */
+	uint32_t pattern_len;
+	uint64_t limit;			/* CHANNELS, WAITERS: most items to return */
 	uint64_t version;		/* HELLO */
 	const char *client;		/* HELLO */
 	uint32_t client_len;
@@ -165,6 +176,33 @@ struct proto_chan_info {
 	uint64_t bytes;
 };
 
+struct proto_client_info {
+	uint64_t id;
+	const char *peer;
+	uint32_t peer_len;
+	const char *name;
+	uint32_t name_len;
+	uint64_t pending;
+	uint64_t age_ms;
+	uint64_t unsent;
+};
+
+struct proto_waiter_info {
+	uint64_t client;
+	uint64_t request;
+	uint64_t op;
+	uint64_t waited_ms;
+	uint32_t ncases;
+	const uint8_t *cases;		/* raw array of [dir, name|nil]: proto_case_list */
+	size_t cases_len;
+};
+
+/* A cursor over a list (or map) in a decoded reply: CHANNELS, CLIENTS, WAITERS, STATS. */
+struct proto_list {
+	const uint8_t *p, *end;
+	uint32_t left;
+};
+
 struct proto_reply {
 	uint64_t id;
 	int status;
@@ -179,7 +217,19 @@ struct proto_reply {
 	bool created;			/* MAKE */
 	struct proto_hello_info hello;	/* HELLO */
 	struct proto_chan_info info;	/* INFO */
+	struct proto_list list;		/* STATS (a map), CHANNELS, CLIENTS, WAITERS */
+	uint64_t total;			/* CHANNELS, WAITERS: how many matched */
 };
+
+/* Next item of a list; returns 1, 0 at the end, -1 when malformed. */
+int proto_list_chan(struct proto_list *l, struct proto_chan_info *out);
+int proto_list_client(struct proto_list *l, struct proto_client_info *out);
+int proto_list_waiter(struct proto_list *l, struct proto_waiter_info *out);
+/* Next case of a waiter: dir and name (NULL for nil). Start with proto_case_list. */
+void proto_case_list(const struct proto_waiter_info *w, struct proto_list *l);
+int proto_list_case(struct proto_list *l, uint8_t *dir, const char **name, uint32_t *len);
+/* Next key and unsigned value of STATS. */
+int proto_list_stat(struct proto_list *l, const char **key, uint32_t *klen, uint64_t *val);
 
 /*
  * Decode a reply to a request of operation op. First read the id and status
@@ -249,6 +299,29 @@ int proto_rep_select(struct proto_out *o, uint64_t id, int64_t index, const uint
     size_t raw_len, bool ok);
 int proto_rep_hello(struct proto_out *o, uint64_t id, const struct proto_hello_info *h);
 int proto_rep_info(struct proto_out *o, uint64_t id, const struct proto_chan_info *i);
+
+/* Admin requests. */
+int proto_req_simple(struct proto_out *o, uint64_t op, uint64_t id);	/* STATS, CLIENTS, SHUTDOWN */
+int proto_req_channels(struct proto_out *o, uint64_t id, const char *pattern, uint64_t limit);
+int proto_req_waiters(struct proto_out *o, uint64_t id, uint64_t limit);
+int proto_req_unblock(struct proto_out *o, uint64_t id, uint64_t client, uint64_t request);
+
+/*
+ * Admin replies are built in steps: begin the reply with its results count,
+ * pack the items, end it. The packers return 0 or -1; proto_rep_end(o, rc)
+ * drops the whole frame when rc says anything failed.
+ */
+int proto_rep_begin(struct proto_out *o, uint64_t id, size_t nresults);
+int proto_rep_end(struct proto_out *o, int rc);
+int proto_pack_array(struct proto_out *o, size_t n);
+int proto_pack_map(struct proto_out *o, size_t n);
+int proto_pack_uint(struct proto_out *o, uint64_t v);
+int proto_pack_kv_uint(struct proto_out *o, const char *key, uint64_t v);
+int proto_pack_chan_info(struct proto_out *o, const struct proto_chan_info *i);
+int proto_pack_client_info(struct proto_out *o, const struct proto_client_info *c);
+/* A waiter map; its cases follow with proto_pack_case, ncases of them. */
+int proto_pack_waiter_head(struct proto_out *o, const struct proto_waiter_info *w);
+int proto_pack_case(struct proto_out *o, uint8_t dir, const char *name, size_t len);
 
 /* Encode a value's raw form (bin or channel reference) on its own, no frame. */
 int proto_value_encode(struct proto_out *o, const struct proto_value *v);

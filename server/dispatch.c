@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "admin.h"
 #include "codec.h"
 #include "conn.h"
 #include "dispatch.h"
@@ -274,6 +275,12 @@ static op_handler *const handlers[OP_MAX + 1] = {
 	[OP_CANCEL] = op_cancel,
 	[OP_DELETE] = op_delete,
 	[OP_INFO] = op_info,
+	[OP_STATS] = admin_stats,
+	[OP_CHANNELS] = admin_channels,
+	[OP_CLIENTS] = admin_clients,
+	[OP_WAITERS] = admin_waiters,
+	[OP_UNBLOCK] = admin_unblock,
+	[OP_SHUTDOWN] = admin_shutdown,
 };
 
 void

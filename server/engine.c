@@ -678,3 +678,16 @@ engine_op_cancel(struct engine *e, struct engine_op *op, int status)
 	op_finish(e, op, status, -1, NULL, false);
 	engine_leave(e);
 }
+
+size_t
+engine_op_ncases(const struct engine_op *op)
+{
+	return op->nw;
+}
+
+struct chan *
+engine_op_chan(const struct engine_op *op, size_t i, enum case_dir *dir)
+{
+	*dir = (enum case_dir)op->w[i].dir;
+	return op->w[i].ch;
+}

@@ -152,4 +152,11 @@ int engine_submit(struct engine *e, const struct engine_case *cases, size_t ncas
  */
 void engine_op_cancel(struct engine *e, struct engine_op *op, int status);
 
+/*
+ * The cases of a pending operation, for admin listings: how many, and case
+ * i's channel (NULL for a nil channel) and direction. Valid until done.
+ */
+size_t engine_op_ncases(const struct engine_op *op);
+struct chan *engine_op_chan(const struct engine_op *op, size_t i, enum case_dir *dir);
+
 #endif

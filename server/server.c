@@ -13,6 +13,7 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
@@ -58,6 +59,7 @@ server_new(struct server **out, struct config *cfg, char **cause)
 	s->cfg = *cfg;
 	memset(cfg, 0, sizeof *cfg);
 	TAILQ_INIT(&s->conns);
+	s->started_ns = clock_now_ns();
 	proto_out_init(&s->out);
 	s->limits.max_value = s->cfg.max_value;
 	s->limits.max_select_cases = (uint32_t)s->cfg.max_select_cases;

@@ -52,6 +52,7 @@ struct server {
 	struct event *sig_term, *sig_int, *sig_pipe;
 	struct event *shutdown_timer;
 	bool shutting_down;
+	int64_t started_ns;
 	struct server_stats stats;
 };
 

@@ -1,0 +1,221 @@
+/*
+ * admin.c: operator views of the broker: its counters, its channels, its
+ * clients, and every blocked operation (the broker's goroutine dump).
+ */
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "admin.h"
+#include "clock.h"
+#include "codec.h"
+#include "conn.h"
+#include "log.h"
+#include "request.h"
+#include "server.h"
+
+#define LIST_DEFAULT_LIMIT 1000
+
+static void
+finish(struct conn *c, int rc)
+{
+	if (proto_rep_end(&c->srv->out, rc) < 0)
+		conn_reply_error(c, 0, STATUS_LIMIT, "out of memory");
+	else
+		conn_flush_out(c);
+}
+
+void
+admin_stats(struct conn *c, const struct proto_request *q)
+{
+	struct server *s = c->srv;
+	struct proto_out *o = &s->out;
+	uint64_t pending = 0;
+	struct conn *k;
+	int rc;
+
+	TAILQ_FOREACH(k, &s->conns, link)
+		pending += hmap_count(&k->pending);
+	rc = proto_rep_begin(o, q->id, 1) | proto_pack_map(o, 9) |
+	    proto_pack_kv_uint(o, "uptime_ms", (uint64_t)(clock_now_ns() - s->started_ns) / NSEC_PER_MSEC) |
+	    proto_pack_kv_uint(o, "connections", s->nconns) |
+	    proto_pack_kv_uint(o, "connections_total", s->stats.connections_total) |
+	    proto_pack_kv_uint(o, "channels", engine_nchannels(s->engine)) |
+	    proto_pack_kv_uint(o, "waiters", engine_nwaiters(s->engine)) |
+	    proto_pack_kv_uint(o, "pending_requests", pending) |
+	    proto_pack_kv_uint(o, "buffered_bytes", engine_buffered_bytes(s->engine)) |
+	    proto_pack_kv_uint(o, "requests_total", s->stats.requests_total) |
+	    proto_pack_kv_uint(o, "protocol_errors", s->stats.protocol_errors);
+	finish(c, rc);
+}
+
+struct chan_walk {
+	struct proto_out *o;
+	const struct proto_request *q;
+	char pattern[PROTO_NAME_MAX + 1];
+	uint64_t limit, matched, packed;
+	int rc;
+};
+
+static int
+chan_visit(struct chan *ch, void *arg)
+{
+	struct chan_walk *w = arg;
+	struct proto_chan_info i = { 0 };
+	size_t nlen;
+
+	i.name = chan_name(ch, &nlen);
+	i.name_len = (uint32_t)nlen;
+	/* names hold no NUL (UTF-8 without control characters), so fnmatch sees all of it */
+	if (w->q->pattern && fnmatch(w->pattern, i.name, 0) != 0)
+		return 0;
+	w->matched++;
+	if (w->packed >= w->limit)
+		return 0;
+	w->packed++;
+	i.len = chan_len(ch);
+	i.cap = chan_cap(ch);
+	i.closed = chan_closed(ch);
+	i.anonymous = chan_anonymous(ch);
+	i.senders = chan_nsenders(ch);
+	i.receivers = chan_nreceivers(ch);
+	i.bytes = chan_buffered_bytes(ch);
+	w->rc |= proto_pack_chan_info(w->o, &i);
+	return 0;
+}
+
+/* Two passes: count what will be listed (the array header comes first), then pack it. */
+void
+admin_channels(struct conn *c, const struct proto_request *q)
+{
+	struct chan_walk w = { .o = &c->srv->out, .q = q };
+
+	w.limit = q->limit ? q->limit : LIST_DEFAULT_LIMIT;
+	if (q->pattern)
+		snprintf(w.pattern, sizeof w.pattern, "%.*s", (int)q->pattern_len, q->pattern);
+	w.packed = w.limit;	/* first pass: count only */
+	engine_foreach_chan(c->srv->engine, chan_visit, &w);
+	w.rc = proto_rep_begin(w.o, q->id, 2) |
+	    proto_pack_array(w.o, w.matched < w.limit ? w.matched : w.limit);
+	w.matched = w.packed = 0;
+	engine_foreach_chan(c->srv->engine, chan_visit, &w);
+	finish(c, w.rc | proto_pack_uint(w.o, w.matched));
+}
+
+void
+admin_clients(struct conn *c, const struct proto_request *q)
+{
+	struct server *s = c->srv;
+	struct proto_out *o = &s->out;
+	int64_t now = clock_now_ns();
+	struct conn *k;
+	int rc = proto_rep_begin(o, q->id, 1) | proto_pack_array(o, s->nconns);
+
+	TAILQ_FOREACH(k, &s->conns, link) {
+		struct proto_client_info i = {
+			.id = k->id, .peer = k->peer, .peer_len = (uint32_t)strlen(k->peer),
+			.name = k->client, .name_len = (uint32_t)strlen(k->client),
+			.pending = hmap_count(&k->pending),
+			.age_ms = (uint64_t)(now - k->connected_ns) / NSEC_PER_MSEC,
+			.unsent = evbuffer_get_length(bufferevent_get_output(k->bev)),
+		};
+
+		rc |= proto_pack_client_info(o, &i);
+	}
+	finish(c, rc);
+}
+
+static int
+pack_waiter(struct proto_out *o, struct request *r, int64_t now)
+{
+	struct proto_waiter_info w = {
+		.client = r->conn->id, .request = r->id, .op = r->op,
+		.waited_ms = (uint64_t)(now - r->start_ns) / NSEC_PER_MSEC,
+		.ncases = (uint32_t)engine_op_ncases(r->eop),
+	};
+	int rc = proto_pack_waiter_head(o, &w);
+
+	for (uint32_t i = 0; i < w.ncases; i++) {
+		enum case_dir dir;
+		struct chan *ch = engine_op_chan(r->eop, i, &dir);
+		size_t nlen = 0;
+		const char *name = ch ? chan_name(ch, &nlen) : NULL;
+
+		rc |= proto_pack_case(o, (uint8_t)dir, name, nlen);
+	}
+	return rc;
+}
+
+void
+admin_waiters(struct conn *c, const struct proto_request *q)
+{
+	struct server *s = c->srv;
+	struct proto_out *o = &s->out;
+	uint64_t limit = q->limit ? q->limit : LIST_DEFAULT_LIMIT, total = 0, n;
+	int64_t now = clock_now_ns();
+	struct hmap_node *hn, *nx;
+	struct conn *k;
+	size_t pos;
+	int rc;
+
+	TAILQ_FOREACH(k, &s->conns, link)
+		total += hmap_count(&k->pending);
+	n = total < limit ? total : limit;
+	rc = proto_rep_begin(o, q->id, 2) | proto_pack_array(o, n);
+	TAILQ_FOREACH(k, &s->conns, link) {
+		HMAP_FOR_EACH_SAFE(hn, nx, pos, &k->pending) {
+			if (n == 0)
+				break;
+			rc |= pack_waiter(o, HMAP_ENTRY(hn, struct request, node), now);
+			n--;
+		}
+	}
+	finish(c, rc | proto_pack_uint(o, total));
+}
+
+/* Like redis's CLIENT UNBLOCK: end another client's pending request(s) with CANCELED. */
+void
+admin_unblock(struct conn *c, const struct proto_request *q)
+{
+	struct conn *k;
+	struct hmap_node *hn, *nx;
+	uint64_t n = 0;
+	size_t pos;
+
+	TAILQ_FOREACH(k, &c->srv->conns, link)
+		if (k->id == q->target)
+			break;
+	if (k == NULL) {
+		conn_reply_error(c, q->id, STATUS_NOT_FOUND, "no such client");
+		return;
+	}
+	if (q->target_req != 0) {
+		struct request *r = request_find(k, q->target_req);
+
+		if (r == NULL) {
+			conn_reply_error(c, q->id, STATUS_NOT_FOUND, "no such pending request");
+			return;
+		}
+		request_cancel(r, STATUS_CANCELED);
+		n = 1;
+	} else {
+		HMAP_FOR_EACH_SAFE(hn, nx, pos, &k->pending) {
+			request_cancel(HMAP_ENTRY(hn, struct request, node), STATUS_CANCELED);
+			n++;
+		}
+	}
+	log_info("unblock by=%" PRIu64 " client=%" PRIu64 " canceled=%" PRIu64, c->id, k->id, n);
+	if (proto_rep_uint(&c->srv->out, q->id, n) == 0)
+		conn_flush_out(c);
+}
+
+void
+admin_shutdown(struct conn *c, const struct proto_request *q)
+{
+	log_info("shutdown by=%" PRIu64 " peer=%s", c->id, c->peer);
+	if (proto_rep_ok(&c->srv->out, q->id) == 0)
+		conn_flush_out(c);
+	server_shutdown(c->srv);
+}

@@ -1,0 +1,707 @@
+/*
+ * fuzz_decode.c: libFuzzer harness for the wire decoder (proto/mpread.c,
+ * proto/codec.c). See tests/fuzz/README.md.
+ *
+ * The input is treated two ways:
+ *   1. as a byte stream, split into frames by proto_frame_split (max_frame
+ *      65536), every frame body then decoded as below;
+ *   2. as one frame body on its own (so that mutations need not keep the
+ *      length prefixes right to reach the decoders).
+ * Each body goes through proto_decode_request, proto_reply_header and
+ * proto_decode_reply (ops 0..14), and mpr_skip is compared with msgpack-c.
+ * Every invariant violation is __builtin_trap().
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "codec.h"
+#include "mpread.h"
+#include "status.h"
+
+#define MAX_FRAME 65536
+#define NCASES 64
+
+#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const struct proto_limits limits = { .max_value = 4096, .max_select_cases = NCASES };
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+/* p[0..len) lies inside body[0..blen) (a NULL slice must be empty). */
+static bool
+inside(const void *p, size_t len, const uint8_t *body, size_t blen)
+{
+	uintptr_t s = (uintptr_t)p, b = (uintptr_t)body;
+
+	if (p == NULL)
+		return len == 0;
+	return s >= b && s - b <= blen && len <= blen - (s - b);
+}
+
+static bool
+same_bytes(const void *a, size_t alen, const void *b, size_t blen)
+{
+	if (alen != blen)
+		return false;
+	if ((a == NULL) != (b == NULL))
+		return false;
+	return alen == 0 || memcmp(a, b, alen) == 0;
+}
+
+/* Names: NULL (nil) and a str are different things. */
+static bool
+same_name(const char *a, uint32_t alen, const char *b, uint32_t blen)
+{
+	if ((a == NULL) != (b == NULL))
+		return false;
+	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+/* Like same_name, but NULL and "" are both "empty" (encoders write "" for NULL). */
+static bool
+same_str(const char *a, uint32_t alen, const char *b, uint32_t blen)
+{
+	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
+static bool
+same_value(const struct proto_value *a, const struct proto_value *b)
+{
+	if (a->kind != b->kind)
+		return false;
+	if (a->kind == VALUE_NONE)
+		return true;
+	return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
+static bool
+value_inside(const struct proto_value *v, const uint8_t *body, size_t blen)
+{
+	if (v->kind == VALUE_NONE)
+		return v->raw == NULL && v->data == NULL && v->len == 0;
+	return inside(v->raw, v->raw_len, body, blen) && inside(v->data, v->len, body, blen) &&
+	    inside(v->data, v->len, v->raw, v->raw_len);
+}
+
+/* value.raw parses on its own to the same value. */
+static void
+check_value_reparse(const struct proto_value *v)
+{
+	struct proto_value w;
+	const char *why = NULL;
+
+	if (v->kind == VALUE_NONE)
+		return;
+	CHECK(proto_value_parse(v->raw, v->raw_len, &w, &why) == STATUS_OK);
+	CHECK(w.kind == v->kind && w.raw == v->raw && w.raw_len == v->raw_len);
+	CHECK(w.data == v->data && w.len == v->len);
+}
+
+/* A NUL-terminated copy, or NULL when s holds a NUL (the C-string encoders cannot say it). */
+static char *
+cstr_dup(const char *s, size_t len)
+{
+	char *c;
+
+	if (len && memchr(s, 0, len))
+		return NULL;
+	c = malloc(len + 1);
+	CHECK(c != NULL);
+	if (len)
+		memcpy(c, s, len);
+	c[len] = 0;
+	return c;
+}
+
+/* The body of the one frame in o, which must hold exactly one frame. */
+static const uint8_t *
+only_frame(const struct proto_out *o, size_t *blen)
+{
+	const uint8_t *body = NULL;
+	const char *why = NULL;
+	long n = proto_frame_split(proto_out_data(o), proto_out_len(o), SIZE_MAX, &body, blen, &why);
+
+	CHECK(n > 0 && (size_t)n == proto_out_len(o));
+	CHECK(body == proto_out_data(o) + PROTO_FRAME_HDR && *blen == proto_out_len(o) - PROTO_FRAME_HDR);
+	return body;
+}
+
+/* ---- mpr_skip against msgpack-c ------------------------------------------------ */
+
+static double
+be_float(const uint8_t *p, size_t n)
+{
+	uint64_t u = 0;
+
+	for (size_t i = 0; i < n; i++)
+		u = u << 8 | p[i];
+	if (n == 4) {
+		uint32_t u32 = (uint32_t)u;
+		float f;
+
+		memcpy(&f, &u32, sizeof f);
+		return (double)f;
+	} else {
+		double d;
+
+		memcpy(&d, &u, sizeof d);
+		return d;
+	}
+}
+
+/* Walk one object with the mpr reader and compare it with msgpack-c's tree. */
+static bool
+same_object(struct mpr *r, const msgpack_object *o)
+{
+	const uint8_t *raw, *b;
+	const char *s;
+	size_t raw_len;
+	uint64_t u;
+	int64_t i;
+	uint32_t n;
+	int8_t et;
+	bool v;
+	double d;
+
+	switch (mpr_peek(r)) {
+	case MPR_NIL:
+		return mpr_nil(r) == 0 && o->type == MSGPACK_OBJECT_NIL;
+	case MPR_BOOL:
+		return mpr_bool(r, &v) == 0 && o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean == v;
+	case MPR_UINT:
+		return mpr_uint(r, &u) == 0 && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+		    o->via.u64 == u;
+	case MPR_INT:
+		if (mpr_int(r, &i) != 0)
+			return false;
+		if (i >= 0)
+			return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 == (uint64_t)i;
+		return o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && o->via.i64 == i;
+	case MPR_FLOAT:
+		if (mpr_raw(r, &raw, &raw_len) != 0 || (raw_len != 5 && raw_len != 9))
+			return false;
+		if (o->type != (raw_len == 5 ? MSGPACK_OBJECT_FLOAT32 : MSGPACK_OBJECT_FLOAT64))
+			return false;
+		d = be_float(raw + 1, raw_len - 1);
+		return memcmp(&d, &o->via.f64, sizeof d) == 0;
+	case MPR_STR:
+		return mpr_str(r, &s, &n) == 0 && o->type == MSGPACK_OBJECT_STR &&
+		    same_str(s, n, o->via.str.ptr, o->via.str.size);
+	case MPR_BIN:
+		return mpr_bin(r, &b, &n) == 0 && o->type == MSGPACK_OBJECT_BIN &&
+		    same_str((const char *)b, n, o->via.bin.ptr, o->via.bin.size);
+	case MPR_EXT:
+		return mpr_ext(r, &et, &b, &n) == 0 && o->type == MSGPACK_OBJECT_EXT &&
+		    o->via.ext.type == et && same_str((const char *)b, n, o->via.ext.ptr, o->via.ext.size);
+	case MPR_ARRAY:
+		if (mpr_array(r, &n) != 0 || o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != n)
+			return false;
+		for (uint32_t k = 0; k < n; k++)
+			if (!same_object(r, &o->via.array.ptr[k]))
+				return false;
+		return true;
+	case MPR_MAP:
+		if (mpr_map(r, &n) != 0 || o->type != MSGPACK_OBJECT_MAP || o->via.map.size != n)
+			return false;
+		for (uint32_t k = 0; k < n; k++)
+			if (!same_object(r, &o->via.map.ptr[k].key) || !same_object(r, &o->via.map.ptr[k].val))
+				return false;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void
+diff_skip(const uint8_t *body, size_t blen)
+{
+	struct mpr r, w;
+	msgpack_unpacked u;
+	msgpack_unpack_return ur;
+	size_t n, off = 0;
+	int rc;
+
+	mpr_init(&r, body, blen);
+	rc = mpr_skip(&r);
+	CHECK(rc == 0 || rc == MPR_ETRUNC || rc == MPR_EINVALID);
+	if (rc != 0) {
+		CHECK(r.p == body);	/* unchanged on error */
+		return;
+	}
+	n = (size_t)(r.p - body);
+	CHECK(n >= 1 && n <= blen);
+
+	/* mpr accepted n bytes: every count in them is bounded by n, so msgpack-c is safe. */
+	msgpack_unpacked_init(&u);
+	ur = msgpack_unpack_next(&u, (const char *)body, blen, &off);
+	CHECK(ur == MSGPACK_UNPACK_SUCCESS);
+	CHECK(off == n);
+	mpr_init(&w, body, blen);
+	CHECK(same_object(&w, &u.data));
+	CHECK((size_t)(w.p - body) == n);
+	msgpack_unpacked_destroy(&u);
+
+	/* Every proper prefix is truncated, for both readers (checked at a few cut points). */
+	size_t cuts[3] = { n - 1, n / 2, 1 };
+
+	for (int k = 0; k < 3; k++) {
+		size_t c = cuts[k];
+
+		if (c == 0 || c >= n)
+			continue;
+		mpr_init(&w, body, c);
+		CHECK(mpr_skip(&w) == MPR_ETRUNC && w.p == body);
+		off = 0;
+		msgpack_unpacked_init(&u);
+		ur = msgpack_unpack_next(&u, (const char *)body, c, &off);
+		CHECK(ur == MSGPACK_UNPACK_CONTINUE);
+		msgpack_unpacked_destroy(&u);
+	}
+}
+
+/* ---- requests -------------------------------------------------------------------- */
+
+static bool
+op_takes_wait(uint64_t op)
+{
+	return op != OP_HELLO && op != OP_PING && op != OP_MAKE && op != OP_CANCEL;
+}
+
+/* Encode a decoded request. 1: encoded; 0: not representable; traps on failure. */
+static int
+encode_request(struct proto_out *o, const struct proto_request *q)
+{
+	int rc;
+
+	switch (q->op) {
+	case OP_HELLO: {
+		char *client = cstr_dup(q->client, q->client_len);
+		char *token = q->token ? cstr_dup(q->token, q->token_len) : NULL;
+
+		if (client == NULL || (q->token && token == NULL)) {
+			free(client);
+			free(token);
+			return 0;
+		}
+		rc = proto_req_hello(o, q->id, q->version, client, token);
+		free(client);
+		free(token);
+		break;
+	}
+	case OP_PING:
+		rc = proto_req_ping(o, q->id);
+		break;
+	case OP_MAKE:
+		rc = proto_req_make(o, q->id, q->name, q->name_len, q->cap);
+		break;
+	case OP_SEND:
+		rc = proto_req_send(o, q->id, q->wait_us, q->name, q->name_len, &q->value);
+		break;
+	case OP_SELECT:
+		rc = proto_req_select(o, q->id, q->wait_us, q->cases, q->ncases, q->has_default);
+		break;
+	case OP_CANCEL:
+		rc = proto_req_cancel(o, q->id, q->target);
+		break;
+	default:
+		rc = proto_req_name(o, q->op, q->id, q->wait_us, q->name, q->name_len);
+		break;
+	}
+	CHECK(rc == 0);
+	return 1;
+}
+
+static bool
+same_request(const struct proto_request *a, const struct proto_request *b)
+{
+	if (a->op != b->op || a->id != b->id || a->cap != b->cap || a->target != b->target ||
+	    a->version != b->version || a->has_default != b->has_default || a->ncases != b->ncases)
+		return false;
+	if (op_takes_wait(a->op) ? a->wait_us != b->wait_us : b->wait_us != PROTO_WAIT_FOREVER)
+		return false;
+	if (!same_name(a->name, a->name_len, b->name, b->name_len) ||
+	    !same_str(a->client, a->client_len, b->client, b->client_len) ||
+	    !same_name(a->token, a->token_len, b->token, b->token_len) ||
+	    !same_value(&a->value, &b->value))
+		return false;
+	for (uint32_t i = 0; i < a->ncases; i++) {
+		const struct proto_case *x = &a->cases[i], *y = &b->cases[i];
+
+		if (x->dir != y->dir || !same_name(x->name, x->name_len, y->name, y->name_len) ||
+		    !same_value(&x->value, &y->value))
+			return false;
+	}
+	return true;
+}
+
+static void
+check_name_field(const char *name, uint32_t len, bool nil_ok, const uint8_t *body, size_t blen)
+{
+	const char *why = NULL;
+
+	if (name == NULL) {
+		CHECK(nil_ok && len == 0);
+		return;
+	}
+	CHECK(inside(name, len, body, blen));
+	CHECK(proto_name_valid(name, len, &why));
+}
+
+static void
+check_request_ok(const struct proto_request *q, const struct proto_case *cases,
+    const uint8_t *body, size_t blen)
+{
+	CHECK(q->op >= 1 && q->op <= OP_MAX && proto_op_name(q->op) != NULL);
+	CHECK(q->id >= 1);
+	CHECK(q->wait_us == PROTO_WAIT_FOREVER || (q->wait_us >= 0 && q->wait_us <= PROTO_WAIT_MAX));
+	CHECK(inside(q->client, q->client_len, body, blen));
+	CHECK(inside(q->token, q->token_len, body, blen));
+	CHECK(value_inside(&q->value, body, blen));
+	switch (q->op) {
+	case OP_HELLO:
+		CHECK(q->client != NULL && q->client_len <= PROTO_CLIENT_NAME_MAX);
+		break;
+	case OP_MAKE:
+		check_name_field(q->name, q->name_len, true, body, blen);
+		CHECK(q->name == NULL || q->name[0] != '~');
+		break;
+	case OP_SEND:
+		check_name_field(q->name, q->name_len, false, body, blen);
+		CHECK(q->value.kind == VALUE_BIN || q->value.kind == VALUE_CHANREF);
+		CHECK(q->value.kind != VALUE_BIN || q->value.len <= limits.max_value);
+		check_value_reparse(&q->value);
+		break;
+	case OP_SELECT:
+		CHECK(q->cases == cases && q->ncases >= 1 && q->ncases <= NCASES);
+		for (uint32_t i = 0; i < q->ncases; i++) {
+			const struct proto_case *c = &q->cases[i];
+
+			CHECK(c->dir <= 1);
+			check_name_field(c->name, c->name_len, true, body, blen);
+			CHECK(value_inside(&c->value, body, blen));
+			if (c->dir) {
+				CHECK(c->value.kind == VALUE_BIN || c->value.kind == VALUE_CHANREF);
+				CHECK(c->value.kind != VALUE_BIN || c->value.len <= limits.max_value);
+				check_value_reparse(&c->value);
+			} else {
+				CHECK(c->value.kind == VALUE_NONE);
+			}
+		}
+		break;
+	case OP_CANCEL:
+		CHECK(q->target >= 1);
+		break;
+	case OP_PING:
+		break;
+	default:
+		check_name_field(q->name, q->name_len, false, body, blen);
+		break;
+	}
+	if (q->op != OP_SELECT)
+		CHECK(q->cases == NULL && q->ncases == 0);
+}
+
+/* decode(encode(q)) == q, and encode is a fixpoint from there on. */
+static void
+roundtrip_request(const struct proto_request *q)
+{
+	static struct proto_case cases2[NCASES];
+	struct proto_out o1, o2;
+	struct proto_request q2;
+	const uint8_t *b1, *b2;
+	size_t l1, l2;
+	const char *why = NULL;
+
+	proto_out_init(&o1);
+	proto_out_init(&o2);
+	if (encode_request(&o1, q)) {
+		b1 = only_frame(&o1, &l1);
+		CHECK(proto_decode_request(b1, l1, &limits, cases2, NCASES, &q2, &why) == STATUS_OK);
+		check_request_ok(&q2, cases2, b1, l1);
+		CHECK(same_request(q, &q2));
+		CHECK(encode_request(&o2, &q2));
+		b2 = only_frame(&o2, &l2);
+		CHECK(same_bytes(b1, l1, b2, l2));
+	}
+	proto_out_destroy(&o1);
+	proto_out_destroy(&o2);
+}
+
+static void
+check_request(const uint8_t *body, size_t blen)
+{
+	static struct proto_case cases[NCASES];
+	struct proto_request q;
+	const char *why = NULL;
+	struct mpr r;
+	uint32_t n;
+	uint64_t op, id;
+	int st;
+
+	st = proto_decode_request(body, blen, &limits, cases, NCASES, &q, &why);
+	switch (st) {
+	case STATUS_OK:
+		check_request_ok(&q, cases, body, blen);
+		roundtrip_request(&q);
+		break;
+	case STATUS_PROTOCOL:
+		CHECK(why != NULL && q.id == 0);
+		break;
+	case STATUS_BAD_REQUEST:
+		CHECK(why != NULL && q.id != 0 && q.op != 0);
+		break;
+	case STATUS_LIMIT:
+		CHECK(why != NULL && q.id != 0 && (q.op == OP_SEND || q.op == OP_SELECT));
+		break;
+	default:
+		__builtin_trap();
+	}
+
+	/* PROTOCOL exactly when the frame or the [op, id, wait] header is unusable (§9). */
+	mpr_init(&r, body, blen);
+	bool whole = mpr_skip(&r) == 0 && r.p == r.end;
+
+	mpr_init(&r, body, blen);
+	bool header = whole && mpr_array(&r, &n) == 0 && n >= 3 && mpr_uint(&r, &op) == 0 &&
+	    op != 0 && mpr_uint(&r, &id) == 0 && id != 0;
+
+	CHECK((st == STATUS_PROTOCOL) == !header);
+	if (header)
+		CHECK(q.op == op && q.id == id);
+}
+
+/* ---- replies ------------------------------------------------------------------------ */
+
+/* Encode a decoded reply to op. 1: encoded; 0: not representable. */
+static int
+encode_reply(struct proto_out *o, uint64_t op, const struct proto_reply *p)
+{
+	const uint8_t *raw = p->value.kind == VALUE_NONE ? NULL : p->value.raw;
+	int rc;
+
+	if (p->status != STATUS_OK) {
+		char *msg = cstr_dup(p->msg, p->msg_len);
+
+		if (msg == NULL)
+			return 0;
+		if (p->index != -1)
+			rc = proto_rep_case_error(o, p->id, p->status, msg, p->index);
+		else
+			rc = proto_rep_error(o, p->id, p->status, msg);
+		free(msg);
+		CHECK(rc == 0);
+		return 1;
+	}
+	switch (op) {
+	case OP_HELLO: {
+		struct proto_hello_info h = p->hello;
+
+		if (h.server == NULL)
+			h.server = "";
+		rc = proto_rep_hello(o, p->id, &h);
+		break;
+	}
+	case OP_INFO: {
+		struct proto_chan_info i = p->info;
+
+		if (i.name == NULL)
+			i.name = "";
+		rc = proto_rep_info(o, p->id, &i);
+		break;
+	}
+	case OP_MAKE:
+		rc = proto_rep_make(o, p->id, p->name, p->name_len, p->n, p->created);
+		break;
+	case OP_RECV:
+		rc = proto_rep_recv(o, p->id, raw, p->value.raw_len, p->ok);
+		break;
+	case OP_SELECT:
+		rc = proto_rep_select(o, p->id, p->index, raw, p->value.raw_len, p->ok);
+		break;
+	case OP_OPEN: case OP_LEN: case OP_CAP: case OP_DELETE:
+		rc = proto_rep_uint(o, p->id, p->n);
+		break;
+	default:
+		rc = proto_rep_ok(o, p->id);
+		break;
+	}
+	CHECK(rc == 0);
+	return 1;
+}
+
+static bool
+same_reply(const struct proto_reply *a, const struct proto_reply *b)
+{
+	const struct proto_hello_info *h = &a->hello, *g = &b->hello;
+	const struct proto_chan_info *i = &a->info, *j = &b->info;
+
+	return a->id == b->id && a->status == b->status && a->index == b->index &&
+	    a->ok == b->ok && a->n == b->n && a->created == b->created &&
+	    same_str(a->msg, a->msg_len, b->msg, b->msg_len) &&
+	    same_str(a->name, a->name_len, b->name, b->name_len) &&
+	    same_value(&a->value, &b->value) &&
+	    h->version == g->version && h->max_frame == g->max_frame &&
+	    h->max_value == g->max_value && h->max_pending == g->max_pending &&
+	    h->max_select_cases == g->max_select_cases &&
+	    same_str(h->server, h->server_len, g->server, g->server_len) &&
+	    same_str(i->name, i->name_len, j->name, j->name_len) &&
+	    i->len == j->len && i->cap == j->cap && i->closed == j->closed &&
+	    i->anonymous == j->anonymous && i->senders == j->senders &&
+	    i->receivers == j->receivers && i->bytes == j->bytes;
+}
+
+static void
+roundtrip_reply(uint64_t op, const struct proto_reply *p)
+{
+	struct proto_out o1, o2;
+	struct proto_reply p2;
+	const uint8_t *b1, *b2;
+	size_t l1, l2;
+	const char *why = NULL;
+
+	proto_out_init(&o1);
+	proto_out_init(&o2);
+	if (encode_reply(&o1, op, p)) {
+		b1 = only_frame(&o1, &l1);
+		CHECK(proto_decode_reply(b1, l1, op, &p2, &why) == STATUS_OK);
+		CHECK(same_reply(p, &p2));
+		CHECK(encode_reply(&o2, op, &p2));
+		b2 = only_frame(&o2, &l2);
+		CHECK(same_bytes(b1, l1, b2, l2));
+	}
+	proto_out_destroy(&o1);
+	proto_out_destroy(&o2);
+}
+
+static void
+check_reply(const uint8_t *body, size_t blen)
+{
+	uint64_t hid = 0;
+	int hstatus = -1, hst;
+	const char *why = NULL;
+
+	hst = proto_reply_header(body, blen, &hid, &hstatus, &why);
+	CHECK(hst == STATUS_OK || hst == STATUS_PROTOCOL);
+	CHECK(hst == STATUS_OK || why != NULL);
+	if (hst == STATUS_OK)
+		CHECK(hstatus >= 0 && status_name(hstatus) != NULL);
+
+	for (uint64_t op = 0; op <= OP_MAX + 1; op++) {
+		struct proto_reply p;
+		int st;
+
+		why = NULL;
+		st = proto_decode_reply(body, blen, op, &p, &why);
+		if (st == STATUS_PROTOCOL) {
+			CHECK(why != NULL);
+			continue;
+		}
+		CHECK(st == STATUS_OK);
+		CHECK(hst == STATUS_OK && p.id == hid && p.status == hstatus);
+		CHECK(inside(p.msg, p.msg_len, body, blen));
+		CHECK(inside(p.name, p.name_len, body, blen));
+		CHECK(inside(p.hello.server, p.hello.server_len, body, blen));
+		CHECK(inside(p.info.name, p.info.name_len, body, blen));
+		CHECK(value_inside(&p.value, body, blen));
+		CHECK(p.index >= -1 || p.status != STATUS_OK);
+		if (p.status == STATUS_OK) {
+			CHECK(op >= 1 && op <= OP_MAX);
+			CHECK(p.msg == NULL);
+			if (op == OP_RECV || op == OP_SELECT)
+				check_value_reparse(&p.value);
+			else
+				CHECK(p.value.kind == VALUE_NONE);
+		} else {
+			CHECK(p.msg != NULL);
+		}
+		roundtrip_reply(op, &p);
+	}
+}
+
+/* ---- values ------------------------------------------------------------------------ */
+
+/* The body as one encoded value: parse, then encode(parse) parses to the same value. */
+static void
+check_value(const uint8_t *body, size_t blen)
+{
+	struct proto_value v, w;
+	struct proto_out o;
+	const char *why = NULL;
+	int st = proto_value_parse(body, blen, &v, &why);
+
+	if (st != STATUS_OK) {
+		CHECK(st == STATUS_BAD_REQUEST && why != NULL);
+		return;
+	}
+	CHECK(v.kind == VALUE_BIN || v.kind == VALUE_CHANREF || v.kind == VALUE_ERROR);
+	CHECK(v.raw == body && v.raw_len == blen && inside(v.data, v.len, body, blen));
+	CHECK(v.kind != VALUE_CHANREF || proto_name_valid((const char *)v.data, v.len, &why));
+	proto_out_init(&o);
+	CHECK(proto_value_encode(&o, &v) == 0);
+	CHECK(proto_value_parse(proto_out_data(&o), proto_out_len(&o), &w, &why) == STATUS_OK);
+	CHECK(same_value(&v, &w));
+	proto_out_destroy(&o);
+}
+
+/* ---- entry --------------------------------------------------------------------------- */
+
+static void
+check_body(const uint8_t *body, size_t blen)
+{
+	check_value(body, blen);
+	check_request(body, blen);
+	check_reply(body, blen);
+	diff_skip(body, blen);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	size_t off = 0;
+
+	/* 1. The input as a stream of frames. */
+	for (;;) {
+		const uint8_t *body = NULL;
+		size_t blen = 0, avail = size - off;
+		const char *why = NULL;
+		long n = proto_frame_split(data + off, avail, MAX_FRAME, &body, &blen, &why);
+
+		if (n == 0) {
+			/* Needs more: the header or the body is incomplete. */
+			CHECK(avail < PROTO_FRAME_HDR ||
+			    (size_t)proto_frame_len(data + off) > avail - PROTO_FRAME_HDR);
+			break;
+		}
+		if (n < 0) {
+			uint32_t len;
+
+			CHECK(n == -1 && why != NULL && avail >= PROTO_FRAME_HDR);
+			len = proto_frame_len(data + off);
+			CHECK(len == 0 || len > MAX_FRAME);
+			break;
+		}
+		CHECK(body == data + off + PROTO_FRAME_HDR);
+		CHECK(blen >= 1 && blen <= MAX_FRAME && (size_t)n == PROTO_FRAME_HDR + blen);
+		CHECK((size_t)n <= avail);
+		check_body(body, blen);
+		off += (size_t)n;
+	}
+
+	/* 2. The whole input as one body (a copy of exactly that size, for ASan). */
+	if (size >= 1 && size <= MAX_FRAME) {
+		uint8_t *copy = malloc(size);
+
+		CHECK(copy != NULL);
+		memcpy(copy, data, size);
+		check_body(copy, size);
+		free(copy);
+	}
+	return 0;
+}
