@@ -48,7 +48,7 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, struct engine_result *res
 	else if (op == OP_RECV)
 		rc = proto_rep_recv(o, id, raw, raw_len, res->ok);
 	else if (op == OP_SELECT)
-		rc = proto_rep_select(o, id, res->index, raw, raw_len, res->value ? res->ok : true);
+		rc = proto_rep_select(o, id, res->index, raw, raw_len, res->ok);
 	else
 		rc = proto_rep_ok(o, id);
 	if (rc < 0) {

@@ -1,0 +1,568 @@
+/*
+ * chan.c: channel handles and the channel operations, each one request on
+ * the handle's connection (conn.c), plus errors.
+ *
+ * Each operation is an encoder (what goes on the wire) and a short
+ * function turning the reply into results; conn_call does the waiting.
+ */
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+
+#include "chanclient.h"
+#include "conn_internal.h"
+#include "ctx_internal.h"
+
+struct chan {
+	chan_conn_t *conn;		/* a reference */
+	char *name;
+	size_t name_len;
+};
+
+/* ---- errors ------------------------------------------------------------------- */
+
+const char *
+chan_strerror(int err)
+{
+	static const char *const msgs[] = {
+		[-CHAN_ECLOSED + CHAN_EBASE] = "channel closed",
+		[-CHAN_EDEADLINE + CHAN_EBASE] = "context deadline exceeded",
+		[-CHAN_ECANCELED + CHAN_EBASE] = "context canceled",
+		[-CHAN_ENOTFOUND + CHAN_EBASE] = "no such channel",
+		[-CHAN_EEXISTS + CHAN_EBASE] = "channel exists with a different capacity",
+		[-CHAN_EPERM + CHAN_EBASE] = "permission denied",
+		[-CHAN_EBADREQ + CHAN_EBASE] = "bad request (rejected by the server)",
+		[-CHAN_ELIMIT + CHAN_EBASE] = "limit exceeded",
+		[-CHAN_EPROTO + CHAN_EBASE] = "protocol error",
+		[-CHAN_ESHUTDOWN + CHAN_EBASE] = "server shutting down",
+		[-CHAN_EWOULDBLOCK + CHAN_EBASE] = "operation would block",
+		[-CHAN_ECONNLOST + CHAN_EBASE] = "connection lost",
+		[-CHAN_ENOTCONN + CHAN_EBASE] = "connection closed",
+		[-CHAN_ECONNECT + CHAN_EBASE] = "cannot connect",
+		[-CHAN_ENOTSUP + CHAN_EBASE] = "not supported",
+		[-CHAN_EINVAL + CHAN_EBASE] = "invalid argument",
+		[-CHAN_ENOMEM + CHAN_EBASE] = "out of memory",
+		[-CHAN_EUNKNOWN + CHAN_EBASE] = "unknown status from the server",
+	};
+	int i = CHAN_EBASE - err;
+
+	if (err == CHAN_OK)
+		return "success";
+	if (err == CHAN_DEFAULT)
+		return "default case";
+	if (i <= 0 || i >= (int)(sizeof msgs / sizeof msgs[0]) || msgs[i] == NULL)
+		return "unknown error";
+	return msgs[i];
+}
+
+int
+call_status_err(int status, bool try)
+{
+	static const int map[STATUS_MAX + 1] = {
+		[STATUS_OK] = CHAN_OK,
+		[STATUS_CLOSED] = CHAN_ECLOSED,
+		[STATUS_DEADLINE_EXCEEDED] = CHAN_EDEADLINE,
+		[STATUS_CANCELED] = CHAN_ECANCELED,
+		[STATUS_NOT_FOUND] = CHAN_ENOTFOUND,
+		[STATUS_EXISTS] = CHAN_EEXISTS,
+		[STATUS_PERMISSION_DENIED] = CHAN_EPERM,
+		[STATUS_BAD_REQUEST] = CHAN_EBADREQ,
+		[STATUS_LIMIT] = CHAN_ELIMIT,
+		[STATUS_PROTOCOL] = CHAN_EPROTO,
+		[STATUS_SHUTTING_DOWN] = CHAN_ESHUTDOWN,
+	};
+
+	if (status < 0 || status > STATUS_MAX)
+		return CHAN_EUNKNOWN;
+	if (try && status == STATUS_DEADLINE_EXCEEDED)
+		return CHAN_EWOULDBLOCK;
+	return map[status];
+}
+
+/* ---- handles and values ----------------------------------------------------------- */
+
+static int
+handle_new(chan_t **out, chan_conn_t *conn, const char *name, size_t len)
+{
+	chan_t *ch;
+
+	if ((ch = calloc(1, sizeof *ch)) == NULL || (ch->name = malloc(len + 1)) == NULL) {
+		free(ch);
+		return CHAN_ENOMEM;
+	}
+	memcpy(ch->name, name, len);
+	ch->name[len] = '\0';
+	ch->name_len = len;
+	ch->conn = conn;
+	conn_ref(conn);
+	*out = ch;
+	return CHAN_OK;
+}
+
+int
+chan_handle_new(chan_t **out, chan_conn_t *conn, const char *name)
+{
+	if (out == NULL || conn == NULL || name == NULL)
+		return CHAN_EINVAL;
+	return handle_new(out, conn, name, strlen(name));
+}
+
+const char *
+chan_name(const chan_t *ch)
+{
+	return ch ? ch->name : NULL;
+}
+
+chan_conn_t *
+chan_conn(const chan_t *ch)
+{
+	return ch ? ch->conn : NULL;
+}
+
+void
+chan_free(chan_t *ch)
+{
+	if (ch == NULL)
+		return;
+	conn_unref(ch->conn);
+	free(ch->name);
+	free(ch);
+}
+
+void
+chan_value_clear(chan_value_t *v)
+{
+	if (v == NULL)
+		return;
+	free(v->data);
+	chan_free(v->chan);
+	memset(v, 0, sizeof *v);
+}
+
+/* A received wire value into *v (which may be NULL: discard). */
+static int
+value_take(chan_conn_t *conn, const struct proto_value *pv, chan_value_t *v)
+{
+	chan_value_t tmp = { .kind = CHAN_VALUE_NIL };
+	int rc = CHAN_OK;
+
+	switch (pv->kind) {
+	case VALUE_NONE:
+		break;
+	case VALUE_BIN:
+		tmp.kind = CHAN_VALUE_BYTES;
+		if ((tmp.data = malloc(pv->len + 1)) == NULL)
+			return CHAN_ENOMEM;
+		if (pv->len)
+			memcpy(tmp.data, pv->data, pv->len);
+		((char *)tmp.data)[pv->len] = '\0';
+		tmp.len = pv->len;
+		break;
+	case VALUE_CHANREF:
+		tmp.kind = CHAN_VALUE_CHAN;
+		rc = handle_new(&tmp.chan, conn, (const char *)pv->data, pv->len);
+		break;
+	default:
+		return CHAN_EPROTO;	/* error values are a later protocol version */
+	}
+	if (rc == CHAN_OK && v != NULL)
+		*v = tmp;
+	else
+		chan_value_clear(&tmp);
+	return rc;
+}
+
+/* ---- one-name operations ------------------------------------------------------- */
+
+struct name_arg {
+	uint64_t op;
+	const char *name;
+	size_t len;
+};
+
+static int
+enc_name(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
+{
+	struct name_arg *a = arg;
+
+	return proto_req_name(o, a->op, id, wait_us, a->name, a->len);
+}
+
+/* An [op, id, wait, name] call; *r holds an OK reply when 0 is returned. */
+static int
+name_call(chan_ctx_t *ctx, chan_t *ch, uint64_t op, enum call_wait how, struct call_reply *r)
+{
+	struct name_arg a;
+	int rc;
+
+	if (ch == NULL)
+		return CHAN_EINVAL;
+	a = (struct name_arg){ op, ch->name, ch->name_len };
+	if ((rc = conn_call(ch->conn, ctx, op, how, enc_name, &a, r)) != 0)
+		return rc;
+	if ((rc = call_status_err(r->rep.status, how == CALL_TRY)) != 0)
+		call_reply_free(r);
+	return rc;
+}
+
+/* Calls whose result is one number. */
+static int
+uint_call(chan_ctx_t *ctx, chan_t *ch, uint64_t op, size_t *out)
+{
+	struct call_reply r;
+	int rc;
+
+	if ((rc = name_call(ctx, ch, op, CALL_NOWAIT, &r)) != 0)
+		return rc;
+	if (out)
+		*out = (size_t)r.rep.n;
+	call_reply_free(&r);
+	return CHAN_OK;
+}
+
+int
+chan_len(chan_ctx_t *ctx, chan_t *ch, size_t *out)
+{
+	return uint_call(ctx, ch, OP_LEN, out);
+}
+
+int
+chan_cap(chan_ctx_t *ctx, chan_t *ch, size_t *out)
+{
+	return uint_call(ctx, ch, OP_CAP, out);
+}
+
+int
+chan_delete(chan_ctx_t *ctx, chan_t *ch, size_t *discarded)
+{
+	return uint_call(ctx, ch, OP_DELETE, discarded);
+}
+
+int
+chan_close(chan_ctx_t *ctx, chan_t *ch)
+{
+	struct call_reply r;
+	int rc;
+
+	if ((rc = name_call(ctx, ch, OP_CLOSE, CALL_NOWAIT, &r)) == 0)
+		call_reply_free(&r);
+	return rc;
+}
+
+int
+chan_info(chan_ctx_t *ctx, chan_t *ch, chan_info_t *out)
+{
+	struct call_reply r;
+	const struct proto_chan_info *i = &r.rep.info;
+	size_t nl;
+	int rc;
+
+	if (out == NULL)
+		return CHAN_EINVAL;
+	if ((rc = name_call(ctx, ch, OP_INFO, CALL_NOWAIT, &r)) != 0)
+		return rc;
+	memset(out, 0, sizeof *out);
+	nl = i->name_len < sizeof out->name ? i->name_len : sizeof out->name - 1;
+	if (nl)
+		memcpy(out->name, i->name, nl);
+	out->len = (size_t)i->len;
+	out->cap = (size_t)i->cap;
+	out->closed = i->closed;
+	out->anonymous = i->anonymous;
+	out->senders = (size_t)i->senders;
+	out->receivers = (size_t)i->receivers;
+	out->bytes = (size_t)i->bytes;
+	call_reply_free(&r);
+	return CHAN_OK;
+}
+
+int
+chan_open(chan_ctx_t *ctx, chan_conn_t *conn, const char *name, chan_t **out)
+{
+	chan_t *ch;
+	struct call_reply r;
+	int rc;
+
+	if (out == NULL || conn == NULL || name == NULL)
+		return CHAN_EINVAL;
+	if ((rc = handle_new(&ch, conn, name, strlen(name))) != 0)
+		return rc;
+	if ((rc = name_call(ctx, ch, OP_OPEN, CALL_NOWAIT, &r)) != 0) {
+		chan_free(ch);
+		return rc;
+	}
+	call_reply_free(&r);
+	*out = ch;
+	return CHAN_OK;
+}
+
+/* ---- make ----------------------------------------------------------------------- */
+
+struct make_arg {
+	const char *name;
+	size_t len;
+	uint64_t cap;
+};
+
+static int
+enc_make(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
+{
+	struct make_arg *a = arg;
+
+	return proto_req_make(o, id, a->name, a->len, a->cap);
+}
+
+int
+chan_make(chan_ctx_t *ctx, chan_conn_t *conn, const char *name, size_t cap, chan_t **out)
+{
+	struct make_arg a = { name, name ? strlen(name) : 0, cap };
+	struct call_reply r;
+	int rc;
+
+	if (out == NULL || conn == NULL)
+		return CHAN_EINVAL;
+	if ((rc = conn_call(conn, ctx, OP_MAKE, CALL_NOWAIT, enc_make, &a, &r)) != 0)
+		return rc;
+	if ((rc = call_status_err(r.rep.status, false)) == 0)
+		rc = handle_new(out, conn, r.rep.name, r.rep.name_len);
+	call_reply_free(&r);
+	return rc;
+}
+
+/* ---- send and receive ------------------------------------------------------------- */
+
+struct send_arg {
+	const chan_t *ch;
+	struct proto_value v;
+};
+
+static int
+enc_send(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
+{
+	struct send_arg *a = arg;
+
+	return proto_req_send(o, id, wait_us, a->ch->name, a->ch->name_len, &a->v);
+}
+
+static int
+send_value(chan_ctx_t *ctx, chan_t *ch, const struct proto_value *v, enum call_wait how)
+{
+	struct send_arg a;
+	struct call_reply r;
+	int rc;
+
+	if (ch == NULL)
+		return CHAN_EINVAL;
+	if (v->kind == VALUE_BIN && v->len > conn_max_value(ch->conn))
+		return CHAN_ELIMIT;
+	a.ch = ch;
+	a.v = *v;
+	if ((rc = conn_call(ch->conn, ctx, OP_SEND, how, enc_send, &a, &r)) != 0)
+		return rc;
+	rc = call_status_err(r.rep.status, how == CALL_TRY);
+	call_reply_free(&r);
+	return rc;
+}
+
+static int
+send_bytes(chan_ctx_t *ctx, chan_t *ch, const void *data, size_t len, enum call_wait how)
+{
+	struct proto_value v = { .kind = VALUE_BIN, .data = data, .len = len };
+
+	if (data == NULL && len != 0)
+		return CHAN_EINVAL;
+	return send_value(ctx, ch, &v, how);
+}
+
+int
+chan_send(chan_ctx_t *ctx, chan_t *ch, const void *data, size_t len)
+{
+	return send_bytes(ctx, ch, data, len, CALL_BUDGET);
+}
+
+int
+chan_try_send(chan_ctx_t *ctx, chan_t *ch, const void *data, size_t len)
+{
+	return send_bytes(ctx, ch, data, len, CALL_TRY);
+}
+
+int
+chan_send_chan(chan_ctx_t *ctx, chan_t *ch, const chan_t *ref)
+{
+	struct proto_value v;
+
+	if (ref == NULL)
+		return CHAN_EINVAL;
+	v = (struct proto_value){ .kind = VALUE_CHANREF, .data = (const uint8_t *)ref->name,
+	    .len = ref->name_len };
+	return send_value(ctx, ch, &v, CALL_BUDGET);
+}
+
+static int
+recv_value(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok, enum call_wait how)
+{
+	struct call_reply r;
+	int rc;
+
+	if (v)
+		memset(v, 0, sizeof *v);
+	if ((rc = name_call(ctx, ch, OP_RECV, how, &r)) != 0)
+		return rc;
+	if ((rc = value_take(ch->conn, &r.rep.value, v)) == 0 && ok)
+		*ok = r.rep.ok;
+	call_reply_free(&r);
+	return rc;
+}
+
+int
+chan_recv(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok)
+{
+	return recv_value(ctx, ch, v, ok, CALL_BUDGET);
+}
+
+int
+chan_try_recv(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok)
+{
+	return recv_value(ctx, ch, v, ok, CALL_TRY);
+}
+
+/* ---- select -------------------------------------------------------------------- */
+
+struct select_arg {
+	struct proto_case *pc;
+	size_t n;
+	bool has_default;
+};
+
+static int
+enc_select(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
+{
+	struct select_arg *a = arg;
+
+	return proto_req_select(o, id, wait_us, a->pc, a->n, a->has_default);
+}
+
+/* The cases' common connection (NULL when every case is a nil channel). */
+static int
+select_conn(const chan_case_t *cases, size_t n, chan_conn_t **conn)
+{
+	*conn = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (cases[i].ch == NULL)
+			continue;
+		if (*conn != NULL && *conn != cases[i].ch->conn)
+			return CHAN_EINVAL;
+		*conn = cases[i].ch->conn;
+	}
+	return CHAN_OK;
+}
+
+/* The wire form of cases; *pc is malloc'd. */
+static int
+select_cases(chan_case_t *cases, size_t n, uint64_t max_value, struct proto_case **pcp)
+{
+	struct proto_case *pc = calloc(n, sizeof *pc);
+
+	if (pc == NULL)
+		return CHAN_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		chan_case_t *c = &cases[i];
+
+		memset(&c->value, 0, sizeof c->value);
+		c->ok = false;
+		c->err = 0;
+		pc[i].dir = c->dir == CHAN_DIR_SEND;
+		if (c->ch) {
+			pc[i].name = c->ch->name;
+			pc[i].name_len = (uint32_t)c->ch->name_len;
+		}
+		if (c->dir != CHAN_DIR_SEND)
+			continue;
+		if (c->ref)
+			pc[i].value = (struct proto_value){ .kind = VALUE_CHANREF,
+			    .data = (const uint8_t *)c->ref->name, .len = c->ref->name_len };
+		else if (c->data == NULL && c->len != 0)
+			goto invalid;
+		else if (c->len > max_value)
+			goto limit;
+		else
+			pc[i].value = (struct proto_value){ .kind = VALUE_BIN, .data = c->data, .len = c->len };
+	}
+	*pcp = pc;
+	return CHAN_OK;
+invalid:
+	free(pc);
+	return CHAN_EINVAL;
+limit:
+	free(pc);
+	return CHAN_ELIMIT;
+}
+
+/* Every case is a nil channel: Go blocks until the context ends. */
+static int
+select_nothing(chan_ctx_t *ctx, bool has_default)
+{
+	struct pollfd p;
+	int64_t d;
+
+	if (has_default)
+		return CHAN_DEFAULT;
+	if ((p.fd = chan_ctx_done_fd(ctx)) < 0)
+		return p.fd;
+	p.events = POLLIN;
+	while (chan_ctx_err(ctx) == 0) {
+		d = ctx_deadline_ns(ctx);
+		poll(&p, 1, d ? (int)((d - chan_now()) / CHAN_MSEC) + 1 : -1);
+	}
+	return chan_ctx_err(ctx);
+}
+
+/* Results of a select reply into the cases. */
+static int
+select_result(chan_conn_t *conn, chan_case_t *cases, size_t n, const struct proto_reply *rep)
+{
+	int64_t i = rep->index;
+	int rc;
+
+	if (i >= (int64_t)n)
+		return CHAN_EPROTO;
+	if (rep->status != STATUS_OK) {
+		rc = call_status_err(rep->status, false);
+		if (i >= 0)
+			cases[i].err = rc;
+		return rc;
+	}
+	if (i < 0)
+		return CHAN_DEFAULT;
+	if (cases[i].dir == CHAN_DIR_RECV) {
+		if ((rc = value_take(conn, &rep->value, &cases[i].value)) != 0)
+			return rc;
+		cases[i].ok = rep->ok;
+	}
+	return (int)i;
+}
+
+int
+chan_select(chan_ctx_t *ctx, chan_case_t *cases, size_t n, bool has_default)
+{
+	struct select_arg a = { NULL, n, has_default };
+	struct call_reply r;
+	chan_conn_t *conn;
+	int rc;
+
+	if (cases == NULL || n == 0 || n > INT32_MAX || select_conn(cases, n, &conn) != 0)
+		return CHAN_EINVAL;
+	if (conn == NULL)
+		return select_nothing(ctx_or_background(ctx), has_default);
+	if ((rc = select_cases(cases, n, conn_max_value(conn), &a.pc)) != 0)
+		return rc;
+	rc = conn_call(conn, ctx, OP_SELECT, CALL_BUDGET, enc_select, &a, &r);
+	free(a.pc);
+	if (rc != 0)
+		return rc;
+	rc = select_result(conn, cases, n, &r.rep);
+	call_reply_free(&r);
+	return rc;
+}

@@ -1,0 +1,316 @@
+/*
+ * chanclient.h: libchanclient, the C client of chand (Go channels over the
+ * network).
+ *
+ * The API mirrors Go:
+ *
+ *	Go				libchanclient
+ *	ch := make(chan T, n)		chan_make(ctx, conn, "name", n, &ch)
+ *	ch <- v				chan_send(ctx, ch, buf, len)
+ *	v, ok := <-ch			chan_recv(ctx, ch, &v, &ok)
+ *	close(ch)			chan_close(ctx, ch)
+ *	len(ch), cap(ch)		chan_len(ctx, ch, &n), chan_cap(ctx, ch, &n)
+ *	select { ... default: }		chan_select(ctx, cases, n, true)
+ *	context.WithTimeout(...)	chan_with_timeout(&ctx, parent, ns)
+ *
+ * Conventions
+ * - Every call that talks to the server takes a context first. NULL means
+ *   chan_background(). The context's remaining budget travels with the
+ *   request (the server enforces it too); a context that is already done
+ *   fails the call before anything is sent.
+ * - Functions return 0 (CHAN_OK) or a negative CHAN_E* code; chan_strerror
+ *   names it. Every error code is <= CHAN_EBASE (-100), so that
+ *   chan_select's CHAN_DEFAULT (-1) is never mistaken for one.
+ * - Constructors are `int x_new(x **out, ...)`-shaped and set *out only on
+ *   success; every free function accepts NULL.
+ * - Time is in nanoseconds of CLOCK_MONOTONIC (chan_now()).
+ *
+ * Thread-safety
+ * - A connection (chan_conn_t) is thread-safe: any number of threads may
+ *   make calls on it at once; a blocked call blocks only its own thread.
+ * - A channel handle (chan_t) is immutable after creation and may be used by
+ *   many threads at once; free it once, after every call using it returned.
+ * - Contexts are thread-safe: cancel from any thread.
+ *
+ * Delivery: a value changes hands when the server matches it. If a
+ * receiver's connection breaks after the match but before the reply arrives,
+ * the value is lost (at-most-once; PROTOCOL.md §4).
+ */
+#ifndef CHANCLIENT_H
+#define CHANCLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CHAN_API __attribute__((visibility("default")))
+
+/* ---- errors ------------------------------------------------------------- */
+
+enum chan_error {
+	CHAN_OK = 0,
+	CHAN_EBASE = -100,		/* every error is <= this */
+	/* wire statuses (PROTOCOL.md §3), one code each */
+	CHAN_ECLOSED = -101,		/* send on / close of a closed channel */
+	CHAN_EDEADLINE = -102,		/* the context's deadline passed */
+	CHAN_ECANCELED = -103,		/* the context was cancelled (or an admin cancelled) */
+	CHAN_ENOTFOUND = -104,		/* no such channel (or deleted while waiting) */
+	CHAN_EEXISTS = -105,		/* make of an existing name with another cap */
+	CHAN_EPERM = -106,		/* permission denied */
+	CHAN_EBADREQ = -107,		/* the server rejected the request (bad name, ...) */
+	CHAN_ELIMIT = -108,		/* a server limit was hit (value size, cap, ...) */
+	CHAN_EPROTO = -109,		/* protocol error: the connection is unusable */
+	CHAN_ESHUTDOWN = -110,		/* the server is shutting down */
+	/* client side */
+	CHAN_EWOULDBLOCK = -111,	/* try_send/try_recv/select(wait 0): not ready */
+	CHAN_ECONNLOST = -112,		/* the connection broke; pending calls fail with this */
+	CHAN_ENOTCONN = -113,		/* the connection was closed by chan_conn_close */
+	CHAN_ECONNECT = -114,		/* dial: could not connect or resolve */
+	CHAN_ENOTSUP = -115,		/* not supported (yet): tls:// */
+	CHAN_EINVAL = -116,		/* invalid argument */
+	CHAN_ENOMEM = -117,		/* out of memory */
+	CHAN_EUNKNOWN = -118,		/* the server sent a status this client does not know */
+};
+
+/* A static, never-NULL description of a CHAN_E* code (or of CHAN_DEFAULT). */
+CHAN_API const char *chan_strerror(int err);
+
+/* ---- time ------------------------------------------------------------------ */
+
+#define CHAN_USEC 1000LL
+#define CHAN_MSEC 1000000LL
+#define CHAN_SEC 1000000000LL
+
+/* CLOCK_MONOTONIC now, in ns: the clock of chan_with_deadline. Thread-safe. */
+CHAN_API int64_t chan_now(void);
+
+/* ---- contexts (Go's context package) ----------------------------------------- */
+
+/*
+ * A context carries a cancellation signal, an optional deadline and values,
+ * down a tree: a child is done when its parent is. Ownership: every
+ * chan_with_* constructor returns a reference the caller must release with
+ * chan_ctx_free. A child holds a reference on its parent, so the parent may
+ * be freed first. Freeing does NOT cancel (call chan_cancel for that, like
+ * Go's `defer cancel()`). A context must stay referenced while calls use it.
+ */
+typedef struct chan_ctx chan_ctx_t;
+
+/* The root context: never done, no deadline, no values. Static; free is a no-op. */
+CHAN_API chan_ctx_t *chan_background(void);
+
+/* A child that chan_cancel can cancel. Errors: CHAN_ENOMEM. NULL parent = background. */
+CHAN_API int chan_with_cancel(chan_ctx_t **out, chan_ctx_t *parent);
+/*
+ * A cancellable child done at the absolute deadline (chan_now() clock), or
+ * earlier if the parent's deadline is earlier. A timer thread makes it done
+ * on time even if nobody calls anything. Errors: CHAN_ENOMEM.
+ */
+CHAN_API int chan_with_deadline(chan_ctx_t **out, chan_ctx_t *parent, int64_t deadline_ns);
+/* chan_with_deadline(out, parent, chan_now() + timeout_ns). */
+CHAN_API int chan_with_timeout(chan_ctx_t **out, chan_ctx_t *parent, int64_t timeout_ns);
+/*
+ * A child carrying key -> val. Keys compare by address (use the address of a
+ * static variable); the value is not owned and must outlive the context.
+ * It is not cancellable itself but is done with its parent.
+ * Errors: CHAN_ENOMEM, CHAN_EINVAL (NULL key).
+ */
+CHAN_API int chan_with_value(chan_ctx_t **out, chan_ctx_t *parent, const void *key, void *val);
+/* The value of the nearest context (ctx or an ancestor) holding key, or NULL. */
+CHAN_API void *chan_ctx_value(chan_ctx_t *ctx, const void *key);
+
+/*
+ * Cancel ctx and all its descendants: their blocked calls wake at once,
+ * send CANCEL for their pending requests and return CHAN_ECANCELED as soon
+ * as the server confirms (one round trip; at most the dial option
+ * cancel_grace_ns if it does not answer). When the server had already
+ * completed the operation before the CANCEL reached it, the call returns
+ * that result instead, so a matched value is never lost (like Go's select
+ * picking a ready case over ctx.Done()). Idempotent. Thread-safe.
+ * Returns 0, or CHAN_EINVAL when ctx is not cancellable (background or a
+ * value context).
+ */
+CHAN_API int chan_cancel(chan_ctx_t *ctx);
+/* 0 while not done; CHAN_ECANCELED or CHAN_EDEADLINE once done. */
+CHAN_API int chan_ctx_err(chan_ctx_t *ctx);
+/* true and *deadline_ns (chan_now() clock) if ctx has a deadline. */
+CHAN_API bool chan_ctx_deadline(chan_ctx_t *ctx, int64_t *deadline_ns);
+/*
+ * A descriptor that becomes readable (POLLIN) once ctx is done, like Go's
+ * ctx.Done(). Owned by ctx (closed by its last free); poll it, do not read
+ * or close it. Returns the fd, or CHAN_ENOMEM.
+ */
+CHAN_API int chan_ctx_done_fd(chan_ctx_t *ctx);
+/* Release a reference. NULL and chan_background() are no-ops. */
+CHAN_API void chan_ctx_free(chan_ctx_t *ctx);
+
+/* ---- connections -------------------------------------------------------------- */
+
+typedef struct chan_conn chan_conn_t;
+
+/* Dial options; zero-initialise and set what you need (NULL = defaults). */
+typedef struct chan_dial_opts {
+	const char *client_name;	/* sent in HELLO; default "libchanclient" */
+	const char *token;		/* auth token, or NULL */
+	/*
+	 * After a call's context is done, how long to wait for the server to
+	 * confirm (the CANCELED / DEADLINE_EXCEEDED reply, which guarantees
+	 * the server holds no waiter for it) before giving up on the reply.
+	 * 0 = default 1 s.
+	 */
+	int64_t cancel_grace_ns;
+} chan_dial_opts_t;
+
+/*
+ * Connect to "tcp://host:port" (host may be [v6addr]) or "unix:/path", say
+ * HELLO and keep the server's limits. ctx bounds connecting and HELLO.
+ * Starts one reader thread for the connection.
+ * Errors: CHAN_EINVAL (bad address), CHAN_ENOTSUP (tls://), CHAN_ECONNECT,
+ * CHAN_EDEADLINE / CHAN_ECANCELED, CHAN_EPROTO (HELLO refused), CHAN_ENOMEM.
+ */
+CHAN_API int chan_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts,
+    chan_conn_t **out);
+/*
+ * Close the connection: calls still pending on it fail with CHAN_ENOTCONN,
+ * later calls too. Channel handles stay valid (as memory) until freed; the
+ * connection's memory goes with the last of them. NULL is a no-op. Call once.
+ */
+CHAN_API void chan_conn_close(chan_conn_t *conn);
+
+typedef struct chan_conn_info {
+	uint64_t version;		/* negotiated protocol version */
+	char server[64];		/* "chand 0.1.0" */
+	uint64_t max_frame, max_value, max_pending, max_select_cases;
+} chan_conn_info_t;
+
+/* What HELLO said. Thread-safe. Errors: CHAN_EINVAL. */
+CHAN_API int chan_conn_info(chan_conn_t *conn, chan_conn_info_t *out);
+/* One round trip. Errors: transport and context errors. */
+CHAN_API int chan_ping(chan_ctx_t *ctx, chan_conn_t *conn);
+
+/* ---- channels --------------------------------------------------------------------- */
+
+/* A handle: a connection plus a channel name. Immutable, thread-safe. */
+typedef struct chan chan_t;
+
+/*
+ * MAKE: name NULL makes an anonymous channel (its name starts with '~'; it
+ * lives while this connection, or any that opened it, holds it). Making an
+ * existing name with the same cap opens it. *out is a new handle to free.
+ * Errors: CHAN_EEXISTS, CHAN_EBADREQ (bad name), CHAN_ELIMIT, transport/ctx.
+ */
+CHAN_API int chan_make(chan_ctx_t *ctx, chan_conn_t *conn, const char *name, size_t cap,
+    chan_t **out);
+/* OPEN an existing channel (takes a hold on anonymous ones). Errors: CHAN_ENOTFOUND, ... */
+CHAN_API int chan_open(chan_ctx_t *ctx, chan_conn_t *conn, const char *name, chan_t **out);
+/* A handle to a name without any round trip (not checked, like a Go nil-able ref). */
+CHAN_API int chan_handle_new(chan_t **out, chan_conn_t *conn, const char *name);
+/* The channel's name (owned by ch, NUL-terminated). */
+CHAN_API const char *chan_name(const chan_t *ch);
+/* The handle's connection (not a new reference). */
+CHAN_API chan_conn_t *chan_conn(const chan_t *ch);
+/* Free a handle. NULL is a no-op. Does not close or delete the channel. */
+CHAN_API void chan_free(chan_t *ch);
+
+/* A received value. */
+enum chan_value_kind {
+	CHAN_VALUE_NIL = 0,		/* nothing (closed channel, send case, default) */
+	CHAN_VALUE_BYTES = 1,		/* data/len: malloc'd, NUL-terminated beyond len */
+	CHAN_VALUE_CHAN = 2,		/* chan: a new handle on the receiving connection */
+};
+typedef struct chan_value {
+	enum chan_value_kind kind;
+	void *data;
+	size_t len;
+	chan_t *chan;
+} chan_value_t;
+
+/* Free what a value owns and make it NIL. NULL is a no-op. */
+CHAN_API void chan_value_clear(chan_value_t *v);
+
+/*
+ * ch <- data[0..len) (copied; the caller keeps data). Blocks until a
+ * receiver takes it or the buffer has room, or the context ends. The
+ * context's remaining budget is sent as the request's wait, so the server
+ * ends the wait on time by itself; the call then returns CHAN_EDEADLINE
+ * once the server confirmed (at most cancel_grace_ns late).
+ * Errors: CHAN_ECLOSED, CHAN_EDEADLINE, CHAN_ECANCELED, CHAN_ENOTFOUND,
+ * CHAN_ELIMIT (len > max_value), CHAN_ECONNLOST / CHAN_ENOTCONN.
+ */
+CHAN_API int chan_send(chan_ctx_t *ctx, chan_t *ch, const void *data, size_t len);
+/* ch <- ref: send a channel reference (the name of ref). Errors as chan_send. */
+CHAN_API int chan_send_chan(chan_ctx_t *ctx, chan_t *ch, const chan_t *ref);
+/*
+ * v, ok := <-ch. On success *v holds the value (free with chan_value_clear)
+ * and *ok is true, or *v is NIL and *ok false when ch is closed and drained.
+ * v and ok may be NULL (value discarded). Errors as chan_send (no CLOSED).
+ */
+CHAN_API int chan_recv(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok);
+/*
+ * Non-blocking forms (wait 0 on the wire): CHAN_EWOULDBLOCK when not ready,
+ * never CHAN_EDEADLINE for that (the context still bounds the round trip).
+ */
+CHAN_API int chan_try_send(chan_ctx_t *ctx, chan_t *ch, const void *data, size_t len);
+CHAN_API int chan_try_recv(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok);
+/* close(ch). Errors: CHAN_ECLOSED (already closed), CHAN_ENOTFOUND, ... */
+CHAN_API int chan_close(chan_ctx_t *ctx, chan_t *ch);
+/* len(ch), cap(ch). */
+CHAN_API int chan_len(chan_ctx_t *ctx, chan_t *ch, size_t *out);
+CHAN_API int chan_cap(chan_ctx_t *ctx, chan_t *ch, size_t *out);
+/* DELETE: remove the channel; *discarded (may be NULL) counts dropped values. */
+CHAN_API int chan_delete(chan_ctx_t *ctx, chan_t *ch, size_t *discarded);
+
+typedef struct chan_info {
+	char name[256];
+	size_t len, cap;
+	bool closed, anonymous;
+	size_t senders, receivers;	/* waiting, select cases included */
+	size_t bytes;			/* buffered bytes */
+} chan_info_t;
+
+/* INFO. Errors: CHAN_ENOTFOUND, ... */
+CHAN_API int chan_info(chan_ctx_t *ctx, chan_t *ch, chan_info_t *out);
+
+/* ---- select ----------------------------------------------------------------------- */
+
+enum chan_dir { CHAN_DIR_RECV = 0, CHAN_DIR_SEND = 1 };
+
+/* chan_select's result when the default case was taken (not an error). */
+#define CHAN_DEFAULT (-1)
+
+typedef struct chan_case {
+	enum chan_dir dir;
+	chan_t *ch;			/* NULL: Go's nil channel, never ready */
+	/* send cases: ref != NULL sends that channel reference, else data/len */
+	const void *data;
+	size_t len;
+	const chan_t *ref;
+	/* receive cases, out: set on the chosen case (free value with chan_value_clear) */
+	chan_value_t value;
+	bool ok;
+	/* out: the error this case caused, e.g. CHAN_ECLOSED on a send case; else 0 */
+	int err;
+} chan_case_t;
+
+/*
+ * select over cases[0..n). All channels must be on one connection; every
+ * case's value, ok and err are outputs, reset on entry (the chosen receive
+ * case's value is the caller's to clear). With every channel NULL it
+ * returns CHAN_DEFAULT, or blocks until the context ends (Go's `select {}`).
+ * Returns
+ * the chosen case's index (>= 0), CHAN_DEFAULT when has_default and no case
+ * was ready, or an error: CHAN_ECLOSED (a send case on a closed channel) and
+ * CHAN_ENOTFOUND set that case's err; CHAN_EDEADLINE, CHAN_ECANCELED,
+ * CHAN_EINVAL (n == 0, channels on several connections), CHAN_ELIMIT, ...
+ */
+CHAN_API int chan_select(chan_ctx_t *ctx, chan_case_t *cases, size_t n, bool has_default);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
