@@ -256,15 +256,23 @@ chan_info(chan_ctx_t *ctx, chan_t *ch, chan_info_t *out)
 {
 	struct call_reply r;
 	const struct proto_chan_info *i = &r.rep.info;
-	size_t nl;
 	int rc;
 
 	if (out == NULL)
 		return CHAN_EINVAL;
 	if ((rc = name_call(ctx, ch, OP_INFO, CALL_NOWAIT, &r)) != 0)
 		return rc;
+	chan_info_from_proto(i, out);
+	call_reply_free(&r);
+	return CHAN_OK;
+}
+
+void
+chan_info_from_proto(const struct proto_chan_info *i, chan_info_t *out)
+{
+	size_t nl = i->name_len < sizeof out->name ? i->name_len : sizeof out->name - 1;
+
 	memset(out, 0, sizeof *out);
-	nl = i->name_len < sizeof out->name ? i->name_len : sizeof out->name - 1;
 	if (nl)
 		memcpy(out->name, i->name, nl);
 	out->len = (size_t)i->len;
@@ -274,8 +282,6 @@ chan_info(chan_ctx_t *ctx, chan_t *ch, chan_info_t *out)
 	out->senders = (size_t)i->senders;
 	out->receivers = (size_t)i->receivers;
 	out->bytes = (size_t)i->bytes;
-	call_reply_free(&r);
-	return CHAN_OK;
 }
 
 int

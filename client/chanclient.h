@@ -169,8 +169,10 @@ typedef struct chan_dial_opts {
  * Connect to "tcp://host:port" (host may be [v6addr]) or "unix:/path", say
  * HELLO and keep the server's limits. ctx bounds connecting and HELLO.
  * Starts one reader thread for the connection.
- * Errors: CHAN_EINVAL (bad address), CHAN_ENOTSUP (tls://), CHAN_ECONNECT,
- * CHAN_EDEADLINE / CHAN_ECANCELED, CHAN_EPROTO (HELLO refused), CHAN_ENOMEM.
+ * Errors: CHAN_EINVAL (bad address), CHAN_ENOTSUP (tls://), CHAN_ECONNECT
+ * (errno says why: ECONNREFUSED, ENOENT, EHOSTUNREACH for a name that does
+ * not resolve, ...), CHAN_EDEADLINE / CHAN_ECANCELED, CHAN_EPROTO (HELLO
+ * refused), CHAN_ENOMEM.
  */
 CHAN_API int chan_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts,
     chan_conn_t **out);
@@ -308,6 +310,70 @@ typedef struct chan_case {
  * CHAN_EINVAL (n == 0, channels on several connections), CHAN_ELIMIT, ...
  */
 CHAN_API int chan_select(chan_ctx_t *ctx, chan_case_t *cases, size_t n, bool has_default);
+
+/* ---- administration: the operations behind chanctl(1) (PROTOCOL.md §11) ------------ */
+
+typedef struct chan_stat {
+	char key[48];
+	uint64_t value;
+} chan_stat_t;
+
+/*
+ * The server's counters (uptime_ms, connections, channels, waiters, ...):
+ * *out is a malloc'd array of *n entries; free() it.
+ */
+CHAN_API int chan_admin_stats(chan_ctx_t *ctx, chan_conn_t *conn, chan_stat_t **out, size_t *n);
+
+/*
+ * Channels whose name matches the glob pattern (NULL: all), at most limit
+ * (0: the server's default, 1000). *out is a malloc'd array of *n; free()
+ * it. *matched (may be NULL) counts every match, listed or not.
+ */
+CHAN_API int chan_admin_channels(chan_ctx_t *ctx, chan_conn_t *conn, const char *pattern,
+    size_t limit, chan_info_t **out, size_t *n, size_t *matched);
+
+typedef struct chan_client_info {
+	uint64_t id;			/* the server's client id */
+	char peer[80];
+	char name[256];			/* from HELLO */
+	size_t pending;			/* requests waiting */
+	uint64_t age_ms;
+	size_t unsent;			/* reply bytes not yet written */
+} chan_client_info_t;
+
+/* Every connection of the server. *out: malloc'd array of *n; free() it. */
+CHAN_API int chan_admin_clients(chan_ctx_t *ctx, chan_conn_t *conn, chan_client_info_t **out,
+    size_t *n);
+
+typedef struct chan_waiter_case {
+	enum chan_dir dir;
+	char channel[256];		/* "" for a nil channel */
+} chan_waiter_case_t;
+
+typedef struct chan_waiter {
+	uint64_t client, request;
+	const char *op;			/* "SEND", "RECV", "SELECT" (static) */
+	uint64_t waited_ms;
+	size_t ncases;
+	chan_waiter_case_t *cases;	/* owned by the array: chan_admin_waiters_free */
+} chan_waiter_t;
+
+/*
+ * Every blocked operation (the broker's goroutine dump), at most limit (0:
+ * 1000); *total (may be NULL) counts them all. Free with chan_admin_waiters_free.
+ */
+CHAN_API int chan_admin_waiters(chan_ctx_t *ctx, chan_conn_t *conn, size_t limit,
+    chan_waiter_t **out, size_t *n, size_t *total);
+CHAN_API void chan_admin_waiters_free(chan_waiter_t *w, size_t n);
+/*
+ * End another client's pending request (request != 0) or all of them
+ * (request == 0) with CANCELED; *canceled (may be NULL) counts them.
+ * Errors: CHAN_ENOTFOUND for an unknown client or request.
+ */
+CHAN_API int chan_admin_unblock(chan_ctx_t *ctx, chan_conn_t *conn, uint64_t client,
+    uint64_t request, size_t *canceled);
+/* Ask the server to shut down (as on SIGTERM). */
+CHAN_API int chan_admin_shutdown(chan_ctx_t *ctx, chan_conn_t *conn);
 
 #ifdef __cplusplus
 }

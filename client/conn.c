@@ -548,8 +548,12 @@ connect_wait(int fd, chan_ctx_t *ctx)
 		if (p[0].revents != 0)
 			break;
 	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err != 0)
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
 		return CHAN_ECONNECT;
+	if (err != 0) {
+		errno = err;	/* chan_dial's caller reads why from errno */
+		return CHAN_ECONNECT;
+	}
 	return CHAN_OK;
 }
 
@@ -568,7 +572,10 @@ connect_addr(int family, const struct sockaddr *sa, socklen_t salen, chan_ctx_t 
 	else
 		rc = CHAN_ECONNECT;
 	if (rc != CHAN_OK) {
+		int saved = errno;
+
 		close(fd);
+		errno = saved;
 		return rc;
 	}
 	if (family != AF_UNIX)
@@ -628,8 +635,10 @@ dial_tcp(const char *hostport, chan_ctx_t *ctx, int *fdp)
 
 	if ((rc = split_hostport(hostport, host, sizeof host, &port)) != CHAN_OK)
 		return rc;
-	if (getaddrinfo(host, port, &hints, &res) != 0)
+	if (getaddrinfo(host, port, &hints, &res) != 0) {
+		errno = EHOSTUNREACH;	/* no such host (or no resolver): say it like a connect error */
 		return CHAN_ECONNECT;
+	}
 	rc = CHAN_ECONNECT;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		rc = connect_addr(ai->ai_family, ai->ai_addr, ai->ai_addrlen, ctx, fdp);

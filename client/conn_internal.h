@@ -53,4 +53,7 @@ void conn_unref(chan_conn_t *c);
 /* The largest value payload the server takes (HELLO's max_value). */
 uint64_t conn_max_value(chan_conn_t *c);
 
+/* Copy a decoded INFO map into the public struct (chan.c). */
+void chan_info_from_proto(const struct proto_chan_info *i, chan_info_t *out);
+
 #endif

@@ -1,0 +1,402 @@
+/*
+ * test_chanctl.c: chanctl end to end against a real chand: every command,
+ * both output modes (JSON checked by a small validating parser), and the
+ * documented exit codes.
+ */
+#include <ctype.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "srvtest.h"
+
+static struct test_server srv;
+static char addr[64];
+
+static int
+suite_init(void)
+{
+	if (test_server_start(&srv, NULL) < 0)
+		return -1;
+	snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", srv.port);
+	return 0;
+}
+
+static int
+suite_clean(void)
+{
+	/* the last test shut the server down through chanctl */
+	if (srv.pid > 0)
+		return test_server_stop(&srv) == 0 ? 0 : -1;
+	return 0;
+}
+
+struct run {
+	int status;
+	char out[8192];
+	char err[2048];
+};
+
+/* Drain fd into buf (NUL-terminated), up to 30 s. */
+static void
+drain(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ssize_t n;
+
+	while (len < cap - 1 && poll(&p, 1, 30000) == 1 && (n = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+}
+
+/* Run chanctl with args (NULL-terminated), stdin from in (may be NULL). */
+static void
+ctl(struct run *r, const char *in, ...)
+{
+	const char *ctl_path = getenv("CHANCTL") ? getenv("CHANCTL") : "client/chanctl";
+	const char *argv[24] = { ctl_path };
+	int po[2], pe[2], pi[2], argc = 1;
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, in);
+	while (argc < 23 && (argv[argc] = va_arg(ap, const char *)) != NULL)
+		argc++;
+	va_end(ap);
+	CU_ASSERT_FATAL(pipe(po) == 0 && pipe(pe) == 0 && pipe(pi) == 0);
+	pid = fork();
+	if (pid == 0) {
+		dup2(pi[0], 0);
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		close(pi[1]);
+		setenv("CHAND_ADDR", addr, 1);
+		execv(ctl_path, (char *const *)argv);
+		_exit(127);
+	}
+	close(pi[0]);
+	close(po[1]);
+	close(pe[1]);
+	if (in && write(pi[1], in, strlen(in)) < 0)
+		CU_FAIL("write stdin");
+	close(pi[1]);
+	drain(po[0], r->out, sizeof r->out);
+	drain(pe[0], r->err, sizeof r->err);
+	close(po[0]);
+	close(pe[0]);
+	waitpid(pid, &r->status, 0);
+	r->status = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
+}
+
+/* ---- a small JSON validator: one document, nothing after it ----------------------- */
+
+static const char *json_value(const char *p, int depth);
+
+static const char *
+ws(const char *p)
+{
+	while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+		p++;
+	return p;
+}
+
+static const char *
+json_string(const char *p)
+{
+	if (*p++ != '"')
+		return NULL;
+	while (*p && *p != '"') {
+		if ((unsigned char)*p < 0x20)
+			return NULL;
+		if (*p == '\\') {
+			p++;
+			if (*p == 'u') {
+				for (int i = 1; i <= 4; i++)
+					if (!isxdigit((unsigned char)p[i]))
+						return NULL;
+				p += 4;
+			} else if (!strchr("\"\\/bfnrt", *p)) {
+				return NULL;
+			}
+		}
+		p++;
+	}
+	return *p == '"' ? p + 1 : NULL;
+}
+
+static const char *
+json_list(const char *p, char close, bool keys, int depth)
+{
+	p = ws(p + 1);
+	if (*p == close)
+		return p + 1;
+	for (;;) {
+		if (keys) {
+			if ((p = json_string(ws(p))) == NULL || *(p = ws(p)) != ':')
+				return NULL;
+			p++;
+		}
+		if ((p = json_value(p, depth + 1)) == NULL)
+			return NULL;
+		p = ws(p);
+		if (*p == close)
+			return p + 1;
+		if (*p++ != ',')
+			return NULL;
+	}
+}
+
+static const char *
+json_value(const char *p, int depth)
+{
+	p = ws(p);
+	if (depth > 32)
+		return NULL;
+	if (*p == '{')
+		return json_list(p, '}', true, depth);
+	if (*p == '[')
+		return json_list(p, ']', false, depth);
+	if (*p == '"')
+		return json_string(p);
+	if (strncmp(p, "true", 4) == 0 || strncmp(p, "null", 4) == 0)
+		return p + 4;
+	if (strncmp(p, "false", 5) == 0)
+		return p + 5;
+	if (*p == '-' || isdigit((unsigned char)*p)) {
+		char *end;
+
+		strtod(p, &end);
+		return end;
+	}
+	return NULL;
+}
+
+static bool
+json_valid(const char *doc)
+{
+	const char *end = json_value(doc, 0);
+
+	return end != NULL && *ws(end) == '\0';
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+
+static void
+test_ping_and_usage(void)
+{
+	struct run r;
+
+	ctl(&r, NULL, "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "PONG"));
+	ctl(&r, NULL, "--json", "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT(json_valid(r.out));
+	ctl(&r, NULL, "frobnicate", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "unknown command"));
+	ctl(&r, NULL, "info", NULL);			/* missing argument */
+	CU_ASSERT_EQUAL(r.status, 2);
+	ctl(&r, NULL, "recv", "-t", "soon", "x", NULL);	/* not a duration */
+	CU_ASSERT_EQUAL(r.status, 2);
+	ctl(&r, NULL, "send", "-h", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "usage: chanctl send"));
+	ctl(&r, NULL, "-h", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "exit codes"));
+}
+
+static void
+test_connection_failure(void)
+{
+	struct run r;
+
+	ctl(&r, NULL, "-s", "tcp://127.0.0.1:1", "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 3);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "tcp://127.0.0.1:1"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "refused"));
+	ctl(&r, NULL, "-s", "unix:/nonexistent/chand.sock", "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 3);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "unix:/nonexistent/chand.sock"));
+	ctl(&r, NULL, "-s", "bogus://x", "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
+}
+
+static void
+test_make_send_recv(void)
+{
+	struct run r;
+
+	ctl(&r, NULL, "make", "ctl.q", "4", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	ctl(&r, NULL, "send", "ctl.q", "hello world", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	ctl(&r, "from stdin\n", "send", "ctl.q", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	ctl(&r, NULL, "info", "ctl.q", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "len"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, " 2\n"));
+	ctl(&r, NULL, "--json", "info", "ctl.q", NULL);
+	CU_ASSERT(json_valid(r.out));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"len\":2"));
+	ctl(&r, NULL, "recv", "-n", "2", "ctl.q", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_STRING_EQUAL(r.out, "hello world\nfrom stdin\n\n");
+	/* nothing left: -t bounds the wait, exit 4 */
+	ctl(&r, NULL, "recv", "-t", "150ms", "ctl.q", NULL);
+	CU_ASSERT_EQUAL(r.status, 4);
+	/* binary values in JSON come as base64 */
+	ctl(&r, "\x01\x02\xff", "send", "ctl.q", NULL);
+	ctl(&r, NULL, "--json", "recv", "ctl.q", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT(json_valid(r.out));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"base64\":\"AQL/\""));
+}
+
+static void
+test_closed_and_not_found(void)
+{
+	struct run r;
+
+	ctl(&r, NULL, "make", "ctl.c", "2", NULL);
+	ctl(&r, NULL, "send", "ctl.c", "last", NULL);
+	ctl(&r, NULL, "close", "ctl.c", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	ctl(&r, NULL, "close", "ctl.c", NULL);
+	CU_ASSERT_EQUAL(r.status, 5);
+	ctl(&r, NULL, "send", "ctl.c", "more", NULL);
+	CU_ASSERT_EQUAL(r.status, 5);
+	/* drains the buffered value, then the exhausted closed channel: exit 5 */
+	ctl(&r, NULL, "recv", "-n", "5", "ctl.c", NULL);
+	CU_ASSERT_EQUAL(r.status, 5);
+	CU_ASSERT_STRING_EQUAL(r.out, "last\n");
+	ctl(&r, NULL, "--json", "recv", "ctl.c", NULL);
+	CU_ASSERT_EQUAL(r.status, 5);
+	CU_ASSERT(json_valid(r.out));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"closed\":true"));
+	ctl(&r, NULL, "info", "ctl.none", NULL);
+	CU_ASSERT_EQUAL(r.status, 6);
+	ctl(&r, NULL, "delete", "ctl.c", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	ctl(&r, NULL, "delete", "ctl.c", NULL);
+	CU_ASSERT_EQUAL(r.status, 6);
+}
+
+static void
+test_ls(void)
+{
+	struct run r;
+
+	ctl(&r, NULL, "make", "ls.one", NULL);
+	ctl(&r, NULL, "make", "ls.two", "3", NULL);
+	ctl(&r, NULL, "ls", "ls.*", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT(strncmp(r.out, "NAME", 4) == 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "ls.one"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "ls.two"));
+	CU_ASSERT_PTR_NULL(strstr(r.out, "ctl.q"));
+	ctl(&r, NULL, "--json", "ls", NULL);
+	CU_ASSERT(json_valid(r.out));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"name\":\"ls.two\""));
+}
+
+/* A raw client blocked in RECV shows up in waiters and clients; cancel ends it. */
+static void
+test_waiters_clients_cancel(void)
+{
+	struct test_conn c;
+	struct proto_reply rep;
+	struct run r;
+	char idbuf[32];
+	const char *p;
+
+	ctl(&r, NULL, "make", "ctl.w", NULL);
+	CU_ASSERT_FATAL(test_conn_open(&c, srv.port, true) == 0);
+	st_recv(&c, "ctl.w", PROTO_WAIT_FOREVER);
+	CU_ASSERT_FATAL(st_await_waiters(&c, "ctl.w", 0, 1));
+	ctl(&r, NULL, "waiters", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "recv ctl.w"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "RECV"));
+	ctl(&r, NULL, "--json", "waiters", NULL);
+	CU_ASSERT(json_valid(r.out));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"channel\":\"ctl.w\""));
+	/* find the client's id in the JSON: "client":N */
+	p = strstr(r.out, "\"client\":");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+	snprintf(idbuf, sizeof idbuf, "%ld", strtol(p + 9, NULL, 10));
+	ctl(&r, NULL, "clients", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "PEER"));
+	ctl(&r, NULL, "--json", "clients", NULL);
+	CU_ASSERT(json_valid(r.out));
+	ctl(&r, NULL, "cancel", idbuf, NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "1"));
+	st_reply(&c, OP_RECV, &rep);
+	CU_ASSERT_EQUAL(rep.status, STATUS_CANCELED);
+	ctl(&r, NULL, "cancel", "987654", NULL);
+	CU_ASSERT_EQUAL(r.status, 6);
+	ctl(&r, NULL, "cancel", "x", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
+	test_conn_close(&c);
+}
+
+static void
+test_stats(void)
+{
+	struct run r;
+
+	ctl(&r, NULL, "stats", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "connections"));
+	ctl(&r, NULL, "--json", "stats", NULL);
+	CU_ASSERT(json_valid(r.out));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"channels\":"));
+}
+
+static void
+test_shutdown(void)
+{
+	struct run r;
+	int status;
+
+	ctl(&r, NULL, "shutdown", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	/* chand exits on its own, cleanly */
+	CU_ASSERT_EQUAL(waitpid(srv.pid, &status, 0), srv.pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	srv.pid = 0;
+	test_server_kill(&srv);	/* nothing left to kill: removes the temp dir */
+	ctl(&r, NULL, "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 3);
+}
+
+static void
+register_suites(void)
+{
+	CU_pSuite s = test_suite("chanctl", suite_init, suite_clean);
+
+	test_add(s, "ping, usage errors, -h", test_ping_and_usage);
+	test_add(s, "connection failures name the address", test_connection_failure);
+	test_add(s, "make, send (argument, stdin), info, recv, -t timeout", test_make_send_recv);
+	test_add(s, "closed (exit 5) and not found (exit 6)", test_closed_and_not_found);
+	test_add(s, "ls as a table and as JSON", test_ls);
+	test_add(s, "waiters, clients, cancel", test_waiters_clients_cancel);
+	test_add(s, "stats", test_stats);
+	test_add(s, "shutdown", test_shutdown);
+}
+
+int
+main(int argc, char **argv)
+{
+	return test_main(argc, argv, register_suites);
+}
