@@ -12,6 +12,7 @@ static const char *const status_names[] = {
 	[STATUS_LIMIT] = "LIMIT",
 	[STATUS_PROTOCOL] = "PROTOCOL",
 	[STATUS_SHUTTING_DOWN] = "SHUTTING_DOWN",
+	[STATUS_STARTED] = "STARTED",
 };
 
 const char *

@@ -20,8 +20,9 @@ enum status {
 	STATUS_LIMIT = 8,		/* a configured limit was hit */
 	STATUS_PROTOCOL = 9,		/* malformed frame: the connection closes */
 	STATUS_SHUTTING_DOWN = 10,
+	STATUS_STARTED = 11,		/* a link is running: the interim reply (PROTOCOL.md §12) */
 };
-#define STATUS_MAX STATUS_SHUTTING_DOWN
+#define STATUS_MAX STATUS_STARTED
 
 /* "OK", "CLOSED", ...; "UNKNOWN" for a code outside the table. Never NULL. */
 const char *status_name(int status);

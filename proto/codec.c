@@ -13,7 +13,9 @@ static const char *const op_names[] = {
 	[OP_SELECT] = "SELECT", [OP_CANCEL] = "CANCEL", [OP_DELETE] = "DELETE",
 	[OP_INFO] = "INFO", [OP_STATS] = "STATS", [OP_CHANNELS] = "CHANNELS",
 	[OP_CLIENTS] = "CLIENTS", [OP_WAITERS] = "WAITERS", [OP_UNBLOCK] = "UNBLOCK",
-	[OP_SHUTDOWN] = "SHUTDOWN",
+	[OP_SHUTDOWN] = "SHUTDOWN", [OP_OR] = "OR", [OP_OR_DONE] = "OR_DONE",
+	[OP_TEE] = "TEE", [OP_BRIDGE] = "BRIDGE", [OP_FAN_IN] = "FAN_IN",
+	[OP_REPEAT] = "REPEAT", [OP_TAKE] = "TAKE", [OP_FAN_OUT] = "FAN_OUT",
 };
 
 const char *
@@ -300,7 +302,120 @@ static const uint8_t op_arity[OP_MAX + 1] = {
 	[OP_CAP] = 1, [OP_SELECT] = 2, [OP_CANCEL] = 1, [OP_DELETE] = 1,
 	[OP_INFO] = 1, [OP_STATS] = 0, [OP_CHANNELS] = 2, [OP_CLIENTS] = 0,
 	[OP_WAITERS] = 1, [OP_UNBLOCK] = 2, [OP_SHUTDOWN] = 0,
+	[OP_OR] = 3, [OP_OR_DONE] = 3, [OP_TEE] = 3, [OP_BRIDGE] = 3,
+	[OP_FAN_IN] = 3, [OP_REPEAT] = 3, [OP_TAKE] = 4, [OP_FAN_OUT] = 6,
 };
+
+/* One output: nil (anonymous, unbuffered) or [name | nil, cap]. */
+static int
+dec_link_out(struct rdec *d, struct proto_link_out *out)
+{
+	uint32_t n;
+	int st;
+
+	memset(out, 0, sizeof *out);
+	if (mpr_peek(&d->r) == MPR_NIL)
+		return mpr_nil(&d->r), STATUS_OK;
+	if (mpr_array(&d->r, &n) < 0 || n != 2)
+		return BAD(d, "link output must be nil or [name | nil, cap]");
+	if ((st = dec_name(d, true, &out->name, &out->name_len)) != STATUS_OK)
+		return st;
+	if (mpr_uint(&d->r, &out->cap) < 0)
+		return BAD(d, "link output cap must be a non-negative integer");
+	return STATUS_OK;
+}
+
+/* done, then outs: nil or an array of exactly as many outputs as the op makes. */
+static int
+dec_link_head(struct rdec *d)
+{
+	struct proto_request *q = d->req;
+	uint32_t want = q->op == OP_TEE ? 2 : 1, n;
+	int st;
+
+	if ((st = dec_name(d, true, &q->done, &q->done_len)) != STATUS_OK)
+		return st;
+	if (q->wait_us == 0)
+		return BAD(d, "a link's wait is its lifetime: nil or more than 0");
+	if (mpr_peek(&d->r) == MPR_NIL) {
+		mpr_nil(&d->r);
+		q->nouts = want;	/* all anonymous and unbuffered */
+		return STATUS_OK;
+	}
+	if (mpr_array(&d->r, &n) < 0 || n != want)
+		return BAD(d, want == 2 ? "TEE outs must be nil or an array of 2 outputs" :
+		    "link outs must be nil or an array of 1 output");
+	q->nouts = n;
+	for (uint32_t i = 0; i < n; i++)
+		if ((st = dec_link_out(d, &q->outs[i])) != STATUS_OK)
+			return st;
+	return STATUS_OK;
+}
+
+/* OR, FAN_IN inputs (names) and REPEAT values: 1 to max_select_cases of them, into cases. */
+static int
+dec_link_list(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
+{
+	struct proto_request *q = d->req;
+	bool values = q->op == OP_REPEAT;
+	uint32_t n;
+	int st;
+
+	if (mpr_array(&d->r, &n) < 0)
+		return BAD(d, values ? "REPEAT values must be an array" : "link inputs must be an array");
+	if (n == 0)
+		return BAD(d, values ? "REPEAT needs at least one value" : "link needs at least one input");
+	if (n > case_cap || n > d->limits->max_select_cases) {
+		*d->why = values ? "REPEAT has more values than max_select_cases" :
+		    "link has more inputs than max_select_cases";
+		return STATUS_LIMIT;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		memset(&cases[i], 0, sizeof cases[i]);
+		cases[i].dir = values;
+		st = values ? dec_value(d, &cases[i].value) :
+		    dec_name(d, false, &cases[i].name, &cases[i].name_len);
+		if (st != STATUS_OK)
+			return st;
+	}
+	q->cases = cases;
+	q->ncases = n;
+	return STATUS_OK;
+}
+
+static int
+dec_fan_out(struct rdec *d)
+{
+	struct proto_request *q = d->req;
+
+	if (mpr_str(&d->r, &q->stage, &q->stage_len) < 0 || q->stage_len == 0 ||
+	    q->stage_len > PROTO_STAGE_NAME_MAX || !utf8_valid((const uint8_t *)q->stage, q->stage_len))
+		return BAD(d, "FAN_OUT stage must be a str of 1 to 64 bytes of UTF-8");
+	if (mpr_uint(&d->r, &q->count) < 0 || q->count == 0)
+		return BAD(d, "FAN_OUT workers must be an integer of 1 or more");
+	if (mpr_bool(&d->r, &q->ordered) < 0)
+		return BAD(d, "FAN_OUT ordered must be a boolean");
+	return STATUS_OK;
+}
+
+static int
+dec_link(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
+{
+	struct proto_request *q = d->req;
+	int st;
+
+	if ((st = dec_link_head(d)) != STATUS_OK)
+		return st;
+	if (q->op == OP_OR || q->op == OP_FAN_IN || q->op == OP_REPEAT)
+		return dec_link_list(d, cases, case_cap);
+	if ((st = dec_name(d, false, &q->name, &q->name_len)) != STATUS_OK)
+		return st;
+	if (q->op == OP_TAKE && mpr_uint(&d->r, &q->count) < 0)
+		return BAD(d, "TAKE n must be a non-negative integer");
+	if (q->op == OP_FAN_OUT)
+		return dec_fan_out(d);
+	return STATUS_OK;
+}
 
 static int
 dec_admin(struct rdec *d)
@@ -366,6 +481,9 @@ dec_args(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
 	case OP_STATS: case OP_CHANNELS: case OP_CLIENTS: case OP_WAITERS:
 	case OP_UNBLOCK: case OP_SHUTDOWN:
 		return dec_admin(d);
+	case OP_OR: case OP_OR_DONE: case OP_TEE: case OP_BRIDGE:
+	case OP_FAN_IN: case OP_REPEAT: case OP_TAKE: case OP_FAN_OUT:
+		return dec_link(d, cases, case_cap);
 	default:		/* the one-name ops */
 		return dec_name(d, false, &q->name, &q->name_len);
 	}
@@ -437,7 +555,7 @@ proto_decode_request(const uint8_t *body, size_t len, const struct proto_limits 
 	}
 	if ((st = dec_wait(&d)) != STATUS_OK)
 		return st;
-	if (req->op > OP_MAX)
+	if (req->op > OP_MAX || op_names[req->op] == NULL)
 		return BAD(&d, "unknown op");
 	if (n - 3 != op_arity[req->op])
 		return BAD(&d, "wrong number of arguments for this op");
@@ -569,10 +687,12 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 		[OP_LEN] = 1, [OP_CAP] = 1, [OP_SELECT] = 3, [OP_DELETE] = 1,
 		[OP_INFO] = 1, [OP_STATS] = 1, [OP_CHANNELS] = 2, [OP_CLIENTS] = 1,
 		[OP_WAITERS] = 2, [OP_UNBLOCK] = 1,
+		[OP_OR] = 1, [OP_OR_DONE] = 1, [OP_TEE] = 1, [OP_BRIDGE] = 1,
+		[OP_FAN_IN] = 1, [OP_REPEAT] = 1, [OP_TAKE] = 1, [OP_FAN_OUT] = 1,
 	};
 	int64_t idx;
 
-	if (op == 0 || op > OP_MAX)
+	if (op == 0 || op > OP_MAX || op_names[op] == NULL)
 		return PROTO_ERR("reply to an unknown op");
 	if (n != nres[op])
 		return PROTO_ERR("reply has the wrong number of results");
@@ -615,12 +735,33 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 		return STATUS_OK;
 	case OP_UNBLOCK:
 	case OP_OPEN: case OP_LEN: case OP_CAP: case OP_DELETE:
+	case OP_OR: case OP_OR_DONE: case OP_TEE: case OP_BRIDGE:
+	case OP_FAN_IN: case OP_REPEAT: case OP_TAKE: case OP_FAN_OUT:
 		if (mpr_uint(r, &rep->n) < 0)
 			return PROTO_ERR("result must be an unsigned integer");
 		return STATUS_OK;
 	default:
 		return STATUS_OK;
 	}
+}
+
+/* A link's interim reply: [id, STARTED, [name...]] (§12). */
+static int
+dec_started(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, const char **why)
+{
+	if (!proto_op_is_link(op) || n != 1 || mpr_array(r, &rep->list.left) < 0)
+		return PROTO_ERR("STARTED must answer a link and be [id, STARTED, [name...]]");
+	rep->list.p = r->p;
+	for (uint32_t i = 0; i < rep->list.left; i++) {
+		const char *name;
+		uint32_t len;
+
+		if (mpr_str(r, &name, &len) < 0)
+			return PROTO_ERR("STARTED names must be str");
+	}
+	rep->list.end = r->p;
+	rep->total = rep->list.left;
+	return STATUS_OK;
 }
 
 int
@@ -644,6 +785,8 @@ proto_decode_reply(const uint8_t *body, size_t len, uint64_t op, struct proto_re
 	n -= 2;
 	if (rep->status == STATUS_OK)
 		return dec_ok_results(&r, op, n, rep, why);
+	if (rep->status == STATUS_STARTED)
+		return dec_started(&r, op, n, rep, why);
 	if (n < 1 || n > 2 || mpr_str(&r, &rep->msg, &rep->msg_len) < 0)
 		return PROTO_ERR("error reply must be [id, status, message, index?]");
 	if (n == 2 && mpr_int(&r, &rep->index) < 0)
@@ -1094,6 +1237,20 @@ proto_list_case(struct proto_list *l, uint8_t *dir, const char **name, uint32_t 
 }
 
 int
+proto_list_name(struct proto_list *l, const char **name, uint32_t *len)
+{
+	struct mpr r;
+
+	if (l->left == 0)
+		return 0;
+	mpr_init(&r, l->p, (size_t)(l->end - l->p));
+	if (mpr_str(&r, name, len) < 0)
+		return -1;
+	list_advance(l, &r);
+	return 1;
+}
+
+int
 proto_list_stat(struct proto_list *l, const char **key, uint32_t *klen, uint64_t *val)
 {
 	struct mpr r;
@@ -1202,4 +1359,63 @@ proto_pack_case(struct proto_out *o, uint8_t dir, const char *name, size_t len)
 {
 	return msgpack_pack_array(&o->pk, 2) | msgpack_pack_uint8(&o->pk, dir) |
 	    pack_name(&o->pk, name, len);
+}
+
+/* ---- links (§12) ------------------------------------------------------------- */
+
+static int
+pack_link_outs(msgpack_packer *pk, const struct proto_request *l)
+{
+	int rc;
+
+	if (l->nouts == 0)
+		return msgpack_pack_nil(pk);
+	rc = msgpack_pack_array(pk, l->nouts);
+	for (uint32_t i = 0; i < l->nouts; i++)
+		rc |= msgpack_pack_array(pk, 2) | pack_name(pk, l->outs[i].name, l->outs[i].name_len) |
+		    msgpack_pack_uint64(pk, l->outs[i].cap);
+	return rc;
+}
+
+static int
+pack_link_list(msgpack_packer *pk, const struct proto_request *l)
+{
+	int rc = msgpack_pack_array(pk, l->ncases);
+
+	for (uint32_t i = 0; i < l->ncases; i++)
+		rc |= l->cases[i].dir ? pack_value(pk, &l->cases[i].value) :
+		    pack_name(pk, l->cases[i].name, l->cases[i].name_len);
+	return rc;
+}
+
+int
+proto_req_link(struct proto_out *o, uint64_t id, int64_t wait_us, const struct proto_request *l)
+{
+	msgpack_packer *pk = &o->pk;
+	int rc;
+
+	if (!proto_op_is_link(l->op))
+		return -1;
+	rc = req_head(o, l->op, id, wait_us, op_arity[l->op]) | pack_name(pk, l->done, l->done_len) |
+	    pack_link_outs(pk, l);
+	if (l->op == OP_OR || l->op == OP_FAN_IN || l->op == OP_REPEAT)
+		return frame_end(o, rc | pack_link_list(pk, l));
+	rc |= pack_name(pk, l->name, l->name_len);
+	if (l->op == OP_TAKE)
+		rc |= msgpack_pack_uint64(pk, l->count);
+	if (l->op == OP_FAN_OUT)
+		rc |= pack_str(pk, l->stage, l->stage_len) | msgpack_pack_uint64(pk, l->count) |
+		    (l->ordered ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
+	return frame_end(o, rc);
+}
+
+int
+proto_rep_started(struct proto_out *o, uint64_t id, const char *const *names, const size_t *lens,
+    size_t n)
+{
+	int rc = rep_head(o, id, STATUS_STARTED, 1) | msgpack_pack_array(&o->pk, n);
+
+	for (size_t i = 0; i < n; i++)
+		rc |= pack_str(&o->pk, names[i], lens[i]);
+	return frame_end(o, rc);
 }

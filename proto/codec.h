@@ -55,8 +55,27 @@ enum proto_op {
 	OP_WAITERS = 17,
 	OP_UNBLOCK = 18,
 	OP_SHUTDOWN = 19,
+	/* links and jobs (PROTOCOL.md §12); 20-31 are unassigned */
+	OP_OR = 32,
+	OP_OR_DONE = 33,
+	OP_TEE = 34,
+	OP_BRIDGE = 35,
+	OP_FAN_IN = 36,
+	OP_REPEAT = 37,
+	OP_TAKE = 38,
+	OP_FAN_OUT = 39,
 };
-#define OP_MAX OP_SHUTDOWN
+#define OP_MAX OP_FAN_OUT
+#define OP_LINK_MIN OP_OR
+#define PROTO_LINK_OUTS_MAX 2		/* TEE has two outputs, every other link one */
+#define PROTO_STAGE_NAME_MAX 64
+
+/* Is op one of the link operations of §12? */
+static inline bool
+proto_op_is_link(uint64_t op)
+{
+	return op >= OP_LINK_MIN && op <= OP_MAX;
+}
 
 /* "SEND", ...; NULL for an unknown op. */
 const char *proto_op_name(uint64_t op);
@@ -112,6 +131,13 @@ struct proto_case {
 	struct proto_value value;	/* send cases */
 };
 
+/* A link's output (§12): name NULL for an anonymous channel. */
+struct proto_link_out {
+	const char *name;
+	uint32_t name_len;
+	uint64_t cap;
+};
+
 struct proto_request {
 	uint64_t op;
 	uint64_t id;
@@ -130,9 +156,18 @@ struct proto_request {
 	uint32_t client_len;
 	const char *token;		/* HELLO auth "token", NULL if absent */
 	uint32_t token_len;
-	struct proto_case *cases;	/* SELECT: points at the caller's case array */
-	uint32_t ncases;
+	struct proto_case *cases;	/* SELECT: points at the caller's case array; */
+	uint32_t ncases;		/* OR, FAN_IN: the inputs; REPEAT: the values */
 	bool has_default;
+	/* links (§12); the single input of OR_DONE, TEE, BRIDGE, TAKE, FAN_OUT is name */
+	const char *done;		/* NULL: no done channel */
+	uint32_t done_len;
+	struct proto_link_out outs[PROTO_LINK_OUTS_MAX];
+	uint32_t nouts;
+	uint64_t count;			/* TAKE: n; FAN_OUT: workers */
+	const char *stage;		/* FAN_OUT */
+	uint32_t stage_len;
+	bool ordered;			/* FAN_OUT */
 };
 
 struct proto_limits {
@@ -219,6 +254,7 @@ struct proto_reply {
 	struct proto_chan_info info;	/* INFO */
 	struct proto_list list;		/* STATS (a map), CHANNELS, CLIENTS, WAITERS */
 	uint64_t total;			/* CHANNELS, WAITERS: how many matched */
+	/* links: STARTED carries the output names in list (proto_list_name); the final OK, n = values sent */
 };
 
 /* Next item of a list; returns 1, 0 at the end, -1 when malformed. */
@@ -228,6 +264,8 @@ int proto_list_waiter(struct proto_list *l, struct proto_waiter_info *out);
 /* Next case of a waiter: dir and name (NULL for nil). Start with proto_case_list. */
 void proto_case_list(const struct proto_waiter_info *w, struct proto_list *l);
 int proto_list_case(struct proto_list *l, uint8_t *dir, const char **name, uint32_t *len);
+/* Next output name of a link's STARTED reply. */
+int proto_list_name(struct proto_list *l, const char **name, uint32_t *len);
 /* Next key and unsigned value of STATS. */
 int proto_list_stat(struct proto_list *l, const char **key, uint32_t *klen, uint64_t *val);
 
@@ -322,6 +360,17 @@ int proto_pack_client_info(struct proto_out *o, const struct proto_client_info *
 /* A waiter map; its cases follow with proto_pack_case, ncases of them. */
 int proto_pack_waiter_head(struct proto_out *o, const struct proto_waiter_info *w);
 int proto_pack_case(struct proto_out *o, uint8_t dir, const char *name, size_t len);
+
+/*
+ * Links (§12). A link request is [op, id, wait, done, outs, args...]; l
+ * holds the op, done (done == NULL: nil), outs (nouts == 0: nil), the input
+ * (name) or inputs/values (cases, ncases: dir 0 with a name, or dir 1 with a
+ * value), count, stage and ordered, as the op needs them.
+ */
+int proto_req_link(struct proto_out *o, uint64_t id, int64_t wait_us, const struct proto_request *l);
+/* [id, STARTED, [out names...]] */
+int proto_rep_started(struct proto_out *o, uint64_t id, const char *const *names,
+    const size_t *lens, size_t n);
 
 /* Encode a value's raw form (bin or channel reference) on its own, no frame. */
 int proto_value_encode(struct proto_out *o, const struct proto_value *v);
