@@ -133,13 +133,13 @@ pack_waiter(struct proto_out *o, struct request *r, int64_t now)
 	struct proto_waiter_info w = {
 		.client = r->conn->id, .request = r->id, .op = r->op,
 		.waited_ms = (uint64_t)(now - r->start_ns) / NSEC_PER_MSEC,
-		.ncases = (uint32_t)engine_op_ncases(r->eop),
+		.ncases = (uint32_t)request_ncases(r),
 	};
 	int rc = proto_pack_waiter_head(o, &w);
 
 	for (uint32_t i = 0; i < w.ncases; i++) {
 		enum case_dir dir;
-		struct chan *ch = engine_op_chan(r->eop, i, &dir);
+		struct chan *ch = request_case(r, i, &dir);
 		size_t nlen = 0;
 		const char *name = ch ? chan_name(ch, &nlen) : NULL;
 
@@ -180,9 +180,7 @@ void
 admin_unblock(struct conn *c, const struct proto_request *q)
 {
 	struct conn *k;
-	struct hmap_node *hn, *nx;
 	uint64_t n = 0;
-	size_t pos;
 
 	TAILQ_FOREACH(k, &c->srv->conns, link)
 		if (k->id == q->target)
@@ -201,10 +199,7 @@ admin_unblock(struct conn *c, const struct proto_request *q)
 		request_cancel(r, STATUS_CANCELED);
 		n = 1;
 	} else {
-		HMAP_FOR_EACH_SAFE(hn, nx, pos, &k->pending) {
-			request_cancel(HMAP_ENTRY(hn, struct request, node), STATUS_CANCELED);
-			n++;
-		}
+		n = conn_cancel_all(k, STATUS_CANCELED);
 	}
 	log_info("unblock by=%" PRIu64 " client=%" PRIu64 " canceled=%" PRIu64, c->id, k->id, n);
 	if (proto_rep_uint(&c->srv->out, q->id, n) == 0)

@@ -12,7 +12,7 @@
 #include "config.h"
 #include "log.h"
 
-enum key_type { KEY_STRING, KEY_SIZE, KEY_COUNT, KEY_MODE, KEY_DURATION };
+enum key_type { KEY_STRING, KEY_SIZE, KEY_COUNT, KEY_MODE, KEY_DURATION, KEY_LIST };
 
 struct key {
 	const char *name;
@@ -43,6 +43,21 @@ check_log_target(const char *v, const char **why)
 	return 0;
 }
 
+/* NAME:PATH, NAME of letters, digits, '_', '-' and '.'; the module is loaded at start-up. */
+static int
+check_stage_module(const char *v, const char **why)
+{
+	const char *colon = strchr(v, ':');
+
+	*why = "must be NAME:PATH (NAME of 1 to 64 letters, digits, '_', '-' or '.')";
+	if (colon == NULL || colon == v || colon - v > 64 || colon[1] == '\0')
+		return -1;
+	for (const char *p = v; p < colon; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.')
+			return -1;
+	return 0;
+}
+
 #define K(n, t, d, lo, hi) { #n, t, offsetof(struct config, n), d, lo, hi, NULL }
 #define KS(n, d, chk) { #n, KEY_STRING, offsetof(struct config, n), d, 0, 0, chk }
 static const struct key keys[] = {
@@ -63,6 +78,9 @@ static const struct key keys[] = {
 	K(output_hwm, KEY_SIZE, "4M", 4096, 1ULL << 32),
 	{ "shutdown_timeout", KEY_DURATION, offsetof(struct config, shutdown_timeout_ms), "5s",
 	  0, 3600 * 1000, NULL },
+	K(workers, KEY_COUNT, "0", 0, 1024),
+	{ "stage_module", KEY_LIST, offsetof(struct config, stage_modules), "", 0, 0,
+	  check_stage_module },
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -159,11 +177,40 @@ fail(char **cause, const char *origin, unsigned line, const char *key, const cha
 	return -1;
 }
 
+/* Append to a repeatable key; the empty default adds nothing. */
 static int
-set_key(struct config *c, const struct key *k, const char *value, const char **why)
+list_add(struct config_list *l, const struct key *k, const char *value, const char *origin,
+    const char **why)
+{
+	struct config_item *items;
+
+	if (*value == '\0' && origin == NULL)
+		return 0;
+	if (k->check && k->check(value, why) < 0)
+		return -1;
+	*why = "out of memory";
+	if ((items = realloc(l->items, (l->n + 1) * sizeof *items)) == NULL)
+		return -1;
+	l->items = items;
+	items[l->n].value = strdup(value);
+	items[l->n].origin = strdup(origin);
+	if (items[l->n].value == NULL || items[l->n].origin == NULL) {
+		free(items[l->n].value);
+		free(items[l->n].origin);
+		return -1;
+	}
+	l->n++;
+	return 0;
+}
+
+static int
+set_key(struct config *c, const struct key *k, const char *value, const char *origin,
+    const char **why)
 {
 	void *field = (char *)c + k->offset;
 
+	if (k->type == KEY_LIST)
+		return list_add(field, k, value, origin, why);
 	if (k->type == KEY_STRING) {
 		char *dup;
 
@@ -187,7 +234,7 @@ config_init(struct config *c)
 
 	memset(c, 0, sizeof *c);
 	for (size_t i = 0; i < NKEYS; i++) {
-		if (set_key(c, &keys[i], keys[i].def, &why) < 0) {
+		if (set_key(c, &keys[i], keys[i].def, NULL, &why) < 0) {
 			config_free(c);
 			return -1;
 		}
@@ -198,9 +245,21 @@ config_init(struct config *c)
 void
 config_free(struct config *c)
 {
-	for (size_t i = 0; i < NKEYS; i++)
+	for (size_t i = 0; i < NKEYS; i++) {
+		void *field = (char *)c + keys[i].offset;
+
 		if (keys[i].type == KEY_STRING)
-			free(*(char **)((char *)c + keys[i].offset));
+			free(*(char **)field);
+		if (keys[i].type == KEY_LIST) {
+			struct config_list *l = field;
+
+			for (size_t j = 0; j < l->n; j++) {
+				free(l->items[j].value);
+				free(l->items[j].origin);
+			}
+			free(l->items);
+		}
+	}
 	memset(c, 0, sizeof *c);
 }
 
@@ -212,7 +271,7 @@ config_set(struct config *c, const char *key, const char *value, const char *ori
 
 	if (k == NULL)
 		return fail(cause, origin, 0, key, "unknown key", NULL);
-	if (set_key(c, k, value, &why) < 0)
+	if (set_key(c, k, value, origin, &why) < 0)
 		return fail(cause, origin, 0, key, why, NULL);
 	return 0;
 }
@@ -232,7 +291,8 @@ trim(char *s)
 
 /* Parse one line; returns the key index set, NKEYS for a blank line, -1 on error. */
 static int
-parse_line(struct config *c, char *line, const char **why, const char **keyname)
+parse_line(struct config *c, char *line, const char *origin, const char **why,
+    const char **keyname)
 {
 	char *hash = strchr(line, '#'), *eq, *key, *value;
 	const struct key *k;
@@ -260,7 +320,7 @@ parse_line(struct config *c, char *line, const char **why, const char **keyname)
 		value[strlen(value) - 1] = '\0';
 		value++;
 	}
-	if (set_key(c, k, value, why) < 0)
+	if (set_key(c, k, value, origin, why) < 0)
 		return -1;
 	return (int)(k - keys);
 }
@@ -278,6 +338,7 @@ config_load(struct config *c, const char *path, char **cause)
 		return fail(cause, path, 0, NULL, "cannot open", strerror(errno));
 	while (fgets(line, sizeof line, f) != NULL) {
 		const char *why = NULL, *key;
+		char origin[512];
 		int idx;
 
 		lineno++;
@@ -285,12 +346,13 @@ config_load(struct config *c, const char *path, char **cause)
 			fail(cause, path, lineno, NULL, "line is longer than 4095 bytes", NULL);
 			goto out;
 		}
-		idx = parse_line(c, line, &why, &key);
+		snprintf(origin, sizeof origin, "%s:%u", path, lineno);
+		idx = parse_line(c, line, origin, &why, &key);
 		if (idx < 0) {
 			fail(cause, path, lineno, key, why, NULL);
 			goto out;
 		}
-		if (idx < (int)NKEYS) {
+		if (idx < (int)NKEYS && keys[idx].type != KEY_LIST) {
 			if (seen[idx]) {
 				fail(cause, path, lineno, key, "set twice", NULL);
 				goto out;

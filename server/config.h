@@ -15,6 +15,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A repeatable key's entries, in file order, each with where it was set. */
+struct config_item {
+	char *value;
+	char *origin;			/* "FILE:LINE", or the flag that set it */
+};
+struct config_list {
+	struct config_item *items;
+	size_t n;
+};
+
 struct config {
 	char *listen;			/* TCP address, "" for none */
 	uint64_t port;
@@ -32,6 +42,8 @@ struct config {
 	uint64_t max_buffered_bytes;
 	uint64_t output_hwm;
 	uint64_t shutdown_timeout_ms;
+	uint64_t workers;		/* worker pool threads; 0 = one per CPU */
+	struct config_list stage_modules;	/* "NAME:PATH" of a stage module, repeatable */
 };
 
 /* Fill in every default. Returns 0, or -1 when out of memory. */

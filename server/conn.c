@@ -105,15 +105,38 @@ fail:
 	return -1;
 }
 
-/* Cancel every pending request of c (their replies are written unless c is dead). */
-static void
+/*
+ * Cancel every pending request of c (their replies are written unless c is
+ * dead). Ending one may complete others (a link closes its outputs), so
+ * walk a snapshot of the ids and look each one up again.
+ */
+size_t
 conn_cancel_all(struct conn *c, int status)
 {
-	struct hmap_node *n, *nx;
-	size_t pos;
+	size_t n = 0, count = hmap_count(&c->pending), pos;
+	uint64_t *ids = count ? malloc(count * sizeof *ids) : NULL;
+	struct hmap_node *hn;
+	struct request *r;
 
-	HMAP_FOR_EACH_SAFE(n, nx, pos, &c->pending)
-		request_cancel(HMAP_ENTRY(n, struct request, node), status);
+	if (ids == NULL) {
+		/* out of memory: one at a time from the first, each gone once cancelled */
+		while (n < count && (hn = hmap_first(&c->pending, &pos)) != NULL) {
+			request_cancel(HMAP_ENTRY(hn, struct request, node), status);
+			n++;
+		}
+		return n;
+	}
+	count = 0;
+	for (hn = hmap_first(&c->pending, &pos); hn != NULL; hn = hmap_next(&c->pending, hn, &pos))
+		ids[count++] = HMAP_ENTRY(hn, struct request, node)->id;
+	for (size_t i = 0; i < count; i++) {
+		if ((r = request_find(c, ids[i])) != NULL) {
+			request_cancel(r, status);
+			n++;
+		}
+	}
+	free(ids);
+	return n;
 }
 
 void

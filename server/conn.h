@@ -54,6 +54,8 @@ void conn_flush_out(struct conn *c);
 /* Encode an error reply to c. */
 void conn_reply_error(struct conn *c, uint64_t id, int status, const char *msg);
 
+/* End every pending request of c with status; returns how many. */
+size_t conn_cancel_all(struct conn *c, int status);
 /* Remember an anonymous channel this connection holds. -1 when out of memory. */
 int conn_hold(struct conn *c, struct chan *ch);
 

@@ -8,6 +8,7 @@
 #include "codec.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "link.h"
 #include "log.h"
 #include "request.h"
 #include "server.h"
@@ -281,6 +282,14 @@ static op_handler *const handlers[OP_MAX + 1] = {
 	[OP_WAITERS] = admin_waiters,
 	[OP_UNBLOCK] = admin_unblock,
 	[OP_SHUTDOWN] = admin_shutdown,
+	[OP_OR] = link_request,
+	[OP_OR_DONE] = link_request,
+	[OP_TEE] = link_request,
+	[OP_BRIDGE] = link_request,
+	[OP_FAN_IN] = link_request,
+	[OP_REPEAT] = link_request,
+	[OP_TAKE] = link_request,
+	[OP_FAN_OUT] = link_request,
 };
 
 void
@@ -314,6 +323,10 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 	}
 	if (s->shutting_down) {
 		conn_reply_error(c, q.id, STATUS_SHUTTING_DOWN, "server is shutting down");
+		return;
+	}
+	if (handlers[q.op] == NULL) {
+		conn_reply_error(c, q.id, STATUS_BAD_REQUEST, "unknown op");
 		return;
 	}
 	handlers[q.op](c, &q);

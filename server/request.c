@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "conn.h"
+#include "link.h"
 #include "log.h"
 #include "request.h"
 #include "server.h"
@@ -93,10 +94,7 @@ request_done(void *arg, struct engine_result *res)
 static void
 request_timeout(evutil_socket_t fd, short what, void *arg)
 {
-	struct request *r = arg;
-	struct engine *e = r->conn->srv->engine;
-
-	engine_op_cancel(e, r->eop, STATUS_DEADLINE_EXCEEDED);
+	request_cancel(arg, STATUS_DEADLINE_EXCEEDED);
 }
 
 static struct request *
@@ -128,6 +126,8 @@ request_run(struct conn *c, uint64_t id, uint64_t op, const struct engine_case *
 	r->conn = c;
 	r->id = id;
 	r->op = op;
+	r->kind = REQUEST_OP;
+	r->link = NULL;
 	r->timed = false;
 	r->linked = false;
 	if (engine_submit(s->engine, cases, ncases, flags, request_done, r, &r->eop, &now) == 0) {
@@ -169,7 +169,70 @@ request_find(struct conn *c, uint64_t id)
 void
 request_cancel(struct request *r, int status)
 {
-	engine_op_cancel(r->conn->srv->engine, r->eop, status);
+	if (r->kind == REQUEST_LINK)
+		link_stop(r->link, status, NULL);
+	else
+		engine_op_cancel(r->conn->srv->engine, r->eop, status);
+}
+
+int
+request_link(struct conn *c, uint64_t id, uint64_t op, int64_t wait_us, struct link *l,
+    struct request **out)
+{
+	struct server *s = c->srv;
+	struct request *r = request_alloc(s);
+
+	if (r == NULL)
+		return -1;
+	*r = (struct request){ .conn = c, .id = id, .op = op, .kind = REQUEST_LINK, .link = l,
+	    .start_ns = clock_now_ns() };
+	if (hmap_insert(&c->pending, &r->node, hmap_hash_u64(c->pending.seed, id)) < 0) {
+		request_recycle(s, r);
+		return -1;
+	}
+	r->linked = true;
+	if (wait_us > 0) {
+		struct timeval tv = { .tv_sec = wait_us / 1000000, .tv_usec = wait_us % 1000000 };
+
+		evtimer_assign(&r->timer, s->base, request_timeout, r);
+		evtimer_add(&r->timer, &tv);
+		r->timed = true;
+	}
+	*out = r;
+	return 0;
+}
+
+void
+request_link_end(struct request *r, int status, const char *msg, uint64_t sent)
+{
+	struct conn *c = r->conn;
+	int rc;
+
+	if (r->timed)
+		evtimer_del(&r->timer);
+	if (r->linked)
+		hmap_remove(&c->pending, &r->node);
+	if (!c->dead) {
+		if (status == STATUS_OK)
+			rc = proto_rep_uint(&c->srv->out, r->id, sent);
+		else
+			rc = proto_rep_error(&c->srv->out, r->id, status, msg ? msg : status_message(status));
+		if (rc == 0)
+			conn_flush_out(c);
+	}
+	request_recycle(c->srv, r);
+}
+
+size_t
+request_ncases(const struct request *r)
+{
+	return r->kind == REQUEST_LINK ? link_ncases(r->link) : engine_op_ncases(r->eop);
+}
+
+struct chan *
+request_case(const struct request *r, size_t i, enum case_dir *dir)
+{
+	return r->kind == REQUEST_LINK ? link_case(r->link, i, dir) : engine_op_chan(r->eop, i, dir);
 }
 
 void

@@ -1,12 +1,15 @@
 /*
- * request.h: one client request that waits in the engine (SEND, RECV,
- * SELECT that could not complete at once): its id, its deadline timer and
- * its engine operation.
+ * request.h: one pending client request: its id, its deadline timer, and
+ * what it waits on, which is one of two kinds:
+ * - REQUEST_OP: an engine operation (SEND, RECV, SELECT that could not
+ *   complete at once); it completes through the engine's done callback.
+ * - REQUEST_LINK: a link (link.h), pending for the link's whole life; it
+ *   completes when the link ends (request_link_end).
  *
  * A request is owned by its connection's pending table until it completes;
- * completion (by a match, the deadline, CANCEL, disconnect or shutdown)
- * always comes through the engine's done callback, which writes the reply
- * (unless the connection is going away) and recycles the record.
+ * completion (by a match or the link's end, the deadline, CANCEL,
+ * disconnect or shutdown) writes the reply (unless the connection is going
+ * away) and recycles the record. request_cancel ends either kind.
  * Thread-safety: loop thread only.
  */
 #ifndef CHAND_REQUEST_H
@@ -22,13 +25,18 @@
 #include "hmap.h"
 
 struct conn;
+struct link;
+
+enum request_kind { REQUEST_OP, REQUEST_LINK };
 
 struct request {
 	struct hmap_node node;		/* in conn->pending, keyed by id */
 	struct conn *conn;
 	uint64_t id;
-	uint64_t op;			/* OP_SEND, OP_RECV, OP_SELECT */
-	struct engine_op *eop;
+	uint64_t op;			/* OP_SEND, OP_RECV, OP_SELECT, or a link op */
+	enum request_kind kind;
+	struct engine_op *eop;		/* REQUEST_OP */
+	struct link *link;		/* REQUEST_LINK */
 	struct event timer;		/* the deadline, when wait > 0 */
 	bool timed;			/* timer armed */
 	bool linked;			/* in conn->pending */
@@ -44,6 +52,20 @@ struct request {
  */
 int request_run(struct conn *c, uint64_t id, uint64_t op, const struct engine_case *cases,
     size_t ncases, unsigned flags, int64_t wait_us);
+/*
+ * Make l's request pending on c, with its deadline when wait_us > 0.
+ * Returns 0, or -1 when out of memory (nothing was replied).
+ */
+int request_link(struct conn *c, uint64_t id, uint64_t op, int64_t wait_us, struct link *l,
+    struct request **out);
+/*
+ * The link ended: answer [id, OK, sent] or the error (msg NULL: the status's
+ * usual message), unlink and recycle r.
+ */
+void request_link_end(struct request *r, int status, const char *msg, uint64_t sent);
+/* What a pending request waits on, for WAITERS: case count, and case i. */
+size_t request_ncases(const struct request *r);
+struct chan *request_case(const struct request *r, size_t i, enum case_dir *dir);
 /* The pending request of c with this id, or NULL. */
 struct request *request_find(struct conn *c, uint64_t id);
 /* End a pending request with status (CANCELED, SHUTTING_DOWN...). */

@@ -17,8 +17,10 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "pool.h"
 #include "request.h"
 #include "server.h"
+#include "stage.h"
 
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -75,6 +77,10 @@ server_new(struct server **out, struct config *cfg, char **cause)
 		goto fail;
 	}
 	if (engine_new(&s->engine, &el) != STATUS_OK || server_signals(s) < 0)
+		goto fail;
+	/* a stage module that cannot be loaded stops the start (PROTOCOL.md §12) */
+	if (stages_new(&s->stages, &s->cfg.stage_modules, cause) < 0 ||
+	    pool_new(&s->pool, s->base, (unsigned)s->cfg.workers) < 0)
 		goto fail;
 	*out = s;
 	return 0;
@@ -194,6 +200,9 @@ server_free(struct server *s)
 		event_free(s->sig_pipe);
 	if (s->shutdown_timer)
 		event_free(s->shutdown_timer);
+	/* after the connections (links are stopped), before the engine (their holds go) */
+	pool_free(s->pool);
+	stages_free(s->stages);
 	engine_free(s->engine);
 	if (s->base)
 		event_base_free(s->base);

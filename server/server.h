@@ -23,7 +23,9 @@
 
 struct conn;
 struct listener;
+struct pool;
 struct request;
+struct stages;
 
 TAILQ_HEAD(conn_list, conn);
 
@@ -48,6 +50,8 @@ struct server {
 	struct proto_case *cases;	/* scratch: decoded SELECT cases */
 	struct engine_case *ecases;	/* scratch: SELECT cases for the engine */
 	struct request *free_requests;	/* recycled pending-request records */
+	struct pool *pool;		/* worker threads for fan-out stages */
+	struct stages *stages;		/* built-in and module stages */
 
 	struct event *sig_term, *sig_int, *sig_pipe;
 	struct event *shutdown_timer;

@@ -1,0 +1,434 @@
+/*
+ * link.c: the life of a link: creation from a request, the done-channel
+ * watcher, the pump that runs the kind's slots, stopping, and freeing.
+ *
+ * References keep a link alive while anything can still call into it:
+ * one for "running" (dropped by link_stop), one per pending engine
+ * operation and per item on the worker pool (dropped by their callbacks),
+ * and one per stack frame that may stop it. The last one frees it.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "link_int.h"
+#include "log.h"
+#include "request.h"
+#include "server.h"
+#include "stage.h"
+#include "value.h"
+
+static const struct link_kind *const kinds[OP_MAX - OP_LINK_MIN + 1] = {
+	[OP_OR - OP_LINK_MIN] = &link_or,
+	[OP_OR_DONE - OP_LINK_MIN] = &link_or_done,
+	[OP_TEE - OP_LINK_MIN] = &link_tee,
+	[OP_BRIDGE - OP_LINK_MIN] = &link_bridge,
+	[OP_FAN_IN - OP_LINK_MIN] = &link_fan_in,
+	[OP_REPEAT - OP_LINK_MIN] = &link_repeat,
+	[OP_TAKE - OP_LINK_MIN] = &link_take,
+	[OP_FAN_OUT - OP_LINK_MIN] = &link_fan_out,
+};
+
+/* ---- small helpers for the kinds ------------------------------------------ */
+
+void
+link_case_recv(struct engine_case *c, struct chan *ch)
+{
+	*c = (struct engine_case){ .ch = ch, .dir = CASE_RECV };
+}
+
+void
+link_case_send(struct engine_case *c, struct chan *ch, struct value *v)
+{
+	*c = (struct engine_case){ .ch = ch, .dir = CASE_SEND, .value = v };
+}
+
+struct value *
+link_error_value(const char *msg)
+{
+	struct value *v;
+
+	return stage_error_value(msg, &v) == 0 ? v : NULL;
+}
+
+struct value *
+link_value_dup(const struct value *v)
+{
+	return value_new(value_data(v), value_len(v));
+}
+
+bool
+link_check(struct link *l, struct engine_result *res)
+{
+	const char *msg;
+
+	if (res->status == STATUS_OK)
+		return true;
+	value_free(res->value);
+	res->value = NULL;
+	switch (res->status) {
+	case STATUS_CLOSED: msg = "an output of the link was closed by someone else"; break;
+	case STATUS_NOT_FOUND: msg = "a channel of the link was deleted"; break;
+	case STATUS_LIMIT: msg = "max_buffered_bytes reached"; break;
+	default: msg = NULL; break;
+	}
+	link_stop(l, res->status, msg);
+	return false;
+}
+
+/* ---- lifetime ---------------------------------------------------------------- */
+
+static void
+link_free(struct link *l)
+{
+	struct engine *e = l->srv->engine;
+
+	if (l->kind->free)
+		l->kind->free(l);
+	value_free(l->val);
+	for (size_t i = 0; i < l->nvalues; i++)
+		value_free(l->values[i]);
+	free(l->values);
+	if (l->inner)
+		engine_release(e, l->inner);
+	for (size_t i = 0; i < l->nin; i++)
+		if (l->in[i])
+			engine_release(e, l->in[i]);
+	for (size_t i = 0; i < l->nout; i++)
+		if (l->out[i])
+			engine_release(e, l->out[i]);
+	if (l->done)
+		engine_release(e, l->done);
+	free(l->in);
+	free(l->in_closed);
+	free(l->cases);
+	free(l);
+}
+
+void
+link_ref(struct link *l)
+{
+	l->refs++;
+}
+
+void
+link_unref(struct link *l)
+{
+	if (--l->refs == 0)
+		link_free(l);
+}
+
+void
+link_stop(struct link *l, int status, const char *msg)
+{
+	struct engine *e = l->srv->engine;
+
+	if (l->stopped)
+		return;
+	l->stopped = true;
+	link_ref(l);
+	/* no waiter may outlive the link; callbacks already queued see stopped */
+	for (unsigned s = 0; s < LINK_SLOTS; s++)
+		if (l->op[s])
+			engine_op_cancel(e, l->op[s], STATUS_CANCELED);
+	if (l->done_op)
+		engine_op_cancel(e, l->done_op, STATUS_CANCELED);
+	/* defer close(out): a closed or deleted output is simply left as it is */
+	for (size_t i = 0; i < l->nout; i++)
+		(void)engine_close(e, l->out[i]);
+	if (l->req) {
+		log_debug("link-end client=%" PRIu64 " id=%" PRIu64 " op=%s status=%s sent=%" PRIu64,
+		    l->req->conn->id, l->req->id, proto_op_name(l->kind->op), status_name(status), l->sent);
+		request_link_end(l->req, status, msg, l->sent);
+		l->req = NULL;
+	}
+	link_unref(l);	/* running */
+	link_unref(l);	/* this frame */
+}
+
+/* ---- the pump ---------------------------------------------------------------- */
+
+static void
+slot_done(struct link *l, unsigned slot, struct engine_result *res)
+{
+	l->op[slot] = NULL;
+	if (l->stopped) {
+		value_free(res->value);	/* matched as the link stopped: lost, as for a client */
+	} else {
+		l->kind->result(l, slot, res);
+		link_pump(l);
+	}
+	link_unref(l);
+}
+
+static void
+slot0_done(void *arg, struct engine_result *res)
+{
+	slot_done(arg, 0, res);
+}
+
+static void
+slot1_done(void *arg, struct engine_result *res)
+{
+	slot_done(arg, 1, res);
+}
+
+/* One step of slot; true when it completed at once and the slot can go on. */
+static bool
+pump_slot(struct link *l, unsigned slot)
+{
+	struct engine_result now;
+	size_t n = 0;
+
+	switch (l->kind->step(l, slot, l->cases, &n)) {
+	case STEP_IDLE:
+		return false;
+	case STEP_END:
+		link_stop(l, STATUS_OK, NULL);
+		return false;
+	case STEP_SUBMIT:
+		break;
+	}
+	if (engine_submit(l->srv->engine, l->cases, n, ENGINE_WAIT, slot ? slot1_done : slot0_done, l,
+	    &l->op[slot], &now) == 1) {
+		link_ref(l);
+		return false;
+	}
+	l->kind->result(l, slot, &now);
+	l->repump = true;	/* the other slot may have been waiting for this */
+	return true;
+}
+
+void
+link_pump(struct link *l)
+{
+	if (l->pumping) {
+		l->repump = true;
+		return;
+	}
+	link_ref(l);
+	l->pumping = true;
+	do {
+		l->repump = false;
+		for (unsigned s = 0; s < l->kind->nslots; s++)
+			while (!l->stopped && l->op[s] == NULL && pump_slot(l, s))
+				;
+	} while (l->repump && !l->stopped);
+	l->pumping = false;
+	link_unref(l);
+}
+
+/* ---- the done channel ---------------------------------------------------------- */
+
+static void
+done_result(struct link *l, struct engine_result *res)
+{
+	value_free(res->value);
+	res->value = NULL;
+	if (l->stopped)
+		return;
+	if (res->status == STATUS_OK)
+		link_stop(l, STATUS_CANCELED, res->ok ? "done channel received a value" :
+		    "done channel closed");
+	else
+		link_stop(l, res->status, res->status == STATUS_NOT_FOUND ? "done channel deleted" : NULL);
+}
+
+static void
+done_fired(void *arg, struct engine_result *res)
+{
+	struct link *l = arg;
+
+	l->done_op = NULL;
+	done_result(l, res);
+	link_unref(l);
+}
+
+static void
+watch_done(struct link *l)
+{
+	struct engine_case c;
+	struct engine_result now;
+
+	if (l->done == NULL)
+		return;
+	link_case_recv(&c, l->done);
+	if (engine_submit(l->srv->engine, &c, 1, ENGINE_WAIT, done_fired, l, &l->done_op, &now) == 1) {
+		link_ref(l);
+		return;
+	}
+	done_result(l, &now);
+}
+
+/* ---- creation -------------------------------------------------------------------- */
+
+/* A held channel by name; NULL (why set) when there is none. */
+static struct chan *
+resolve(struct link *l, const char *name, size_t len, const char **why, const char *what)
+{
+	struct chan *ch = engine_lookup(l->srv->engine, name, len);
+
+	if (ch == NULL) {
+		*why = what;
+		return NULL;
+	}
+	engine_hold(ch);
+	return ch;
+}
+
+static int
+resolve_inputs(struct link *l, const struct proto_request *q, const char **why)
+{
+	if (q->done && (l->done = resolve(l, q->done, q->done_len, why, "no such channel (done)")) == NULL)
+		return STATUS_NOT_FOUND;
+	if (q->op == OP_REPEAT)
+		return STATUS_OK;
+	l->nin = q->op == OP_OR || q->op == OP_FAN_IN ? q->ncases : 1;
+	if ((l->in = calloc(l->nin, sizeof *l->in)) == NULL) {
+		*why = "out of memory";
+		return STATUS_LIMIT;
+	}
+	if (q->op != OP_OR && q->op != OP_FAN_IN)
+		return (l->in[0] = resolve(l, q->name, q->name_len, why, "no such channel (input)")) ?
+		    STATUS_OK : STATUS_NOT_FOUND;
+	for (size_t i = 0; i < l->nin; i++)
+		if ((l->in[i] = resolve(l, q->cases[i].name, q->cases[i].name_len, why,
+		    "no such channel (one of the inputs)")) == NULL)
+			return STATUS_NOT_FOUND;
+	return STATUS_OK;
+}
+
+/* Make or open each output with MAKE's rules; a '~' name must exist already. */
+static int
+make_outputs(struct link *l, const struct proto_request *q, const char **why)
+{
+	struct server *s = l->srv;
+	int st;
+
+	for (uint32_t i = 0; i < q->nouts; i++) {
+		const struct proto_link_out *o = &q->outs[i];
+
+		if (o->cap > s->cfg.max_cap) {
+			*why = "output cap is larger than max_cap";
+			return STATUS_LIMIT;
+		}
+		if (o->name && o->name[0] == '~' && engine_lookup(s->engine, o->name, o->name_len) == NULL) {
+			*why = "no such channel (output)";
+			return STATUS_NOT_FOUND;
+		}
+		st = engine_make(s->engine, o->name, o->name_len, (uint32_t)o->cap, &l->out[i], NULL);
+		if (st != STATUS_OK) {
+			*why = st == STATUS_EXISTS ? "output exists with a different cap" : "max_channels reached";
+			return st;
+		}
+		l->nout++;
+	}
+	return STATUS_OK;
+}
+
+/* The creator holds anonymous outputs, as if it had made them: they outlive the link. */
+static int
+hold_outputs(struct conn *c, struct link *l)
+{
+	for (size_t i = 0; i < l->nout; i++)
+		if (chan_anonymous(l->out[i]) && conn_hold(c, l->out[i]) < 0)
+			return -1;
+	return 0;
+}
+
+static void
+reply_started(struct conn *c, struct link *l, uint64_t id)
+{
+	const char *names[PROTO_LINK_OUTS_MAX];
+	size_t lens[PROTO_LINK_OUTS_MAX];
+
+	for (size_t i = 0; i < l->nout; i++)
+		names[i] = chan_name(l->out[i], &lens[i]);
+	if (proto_rep_started(&c->srv->out, id, names, lens, l->nout) == 0)
+		conn_flush_out(c);
+}
+
+static int
+link_setup(struct conn *c, struct link *l, const struct proto_request *q, const char **why)
+{
+	int st;
+
+	if ((st = resolve_inputs(l, q, why)) != STATUS_OK || (st = l->kind->init(l, q, why)) != STATUS_OK ||
+	    (st = make_outputs(l, q, why)) != STATUS_OK)
+		return st;
+	*why = "out of memory";
+	if ((l->cases = calloc(l->nin > 2 ? l->nin : 2, sizeof *l->cases)) == NULL ||
+	    hold_outputs(c, l) < 0 || request_link(c, q->id, q->op, q->wait_us, l, &l->req) < 0)
+		return STATUS_LIMIT;
+	return STATUS_OK;
+}
+
+void
+link_request(struct conn *c, const struct proto_request *q)
+{
+	struct server *s = c->srv;
+	const char *why = "out of memory";
+	struct link *l;
+	int st;
+
+	if (hmap_count(&c->pending) >= s->cfg.max_pending) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, "too many pending requests (max_pending)");
+		return;
+	}
+	if ((l = calloc(1, sizeof *l)) == NULL) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, why);
+		return;
+	}
+	l->srv = s;
+	l->kind = kinds[q->op - OP_LINK_MIN];
+	l->refs = 1;
+	if ((st = link_setup(c, l, q, &why)) != STATUS_OK) {
+		conn_reply_error(c, q->id, st, why);
+		link_unref(l);
+		return;
+	}
+	log_debug("link-start client=%" PRIu64 " id=%" PRIu64 " op=%s inputs=%zu", c->id, q->id,
+	    proto_op_name(q->op), l->nin);
+	reply_started(c, l, q->id);
+	link_ref(l);	/* watch_done may stop the link at once */
+	watch_done(l);
+	link_pump(l);
+	link_unref(l);
+}
+
+/* ---- admin view ---------------------------------------------------------------- */
+
+/* The i-th pending operation's case list, in the order done, slot 0, slot 1. */
+static struct engine_op *
+nth_op(const struct link *l, unsigned k)
+{
+	return k == 0 ? l->done_op : l->op[k - 1];
+}
+
+size_t
+link_ncases(const struct link *l)
+{
+	size_t n = 0;
+
+	for (unsigned k = 0; k <= LINK_SLOTS; k++)
+		if (nth_op(l, k))
+			n += engine_op_ncases(nth_op(l, k));
+	return n;
+}
+
+struct chan *
+link_case(const struct link *l, size_t i, enum case_dir *dir)
+{
+	for (unsigned k = 0; k <= LINK_SLOTS; k++) {
+		struct engine_op *op = nth_op(l, k);
+
+		if (op == NULL)
+			continue;
+		if (i < engine_op_ncases(op))
+			return engine_op_chan(op, i, dir);
+		i -= engine_op_ncases(op);
+	}
+	*dir = CASE_RECV;
+	return NULL;
+}

@@ -1,0 +1,46 @@
+/*
+ * link.h: server-side concurrency patterns ("links", DESIGN.md §6,
+ * PROTOCOL.md §12): or, or-done, tee, bridge, fan-in, repeat, take and
+ * fan-out jobs.
+ *
+ * A link is a small state machine on the loop thread. It drives the engine
+ * only through engine_submit and engine_op_cancel with done callbacks, the
+ * very waiters a remote client gets, so it blocks and feels backpressure
+ * exactly as a client would. It is created by a request that stays pending
+ * for the link's whole life (request.h, REQUEST_LINK): a CANCEL of that
+ * request, its deadline, its connection going away, shutdown, or its done
+ * channel firing stops it. A stopped link closes its outputs (Go's `defer
+ * close(out)`), cancels its own waiters, and answers its request; it frees
+ * itself once the last engine callback and pool result it waits for came
+ * back, and then releases its holds on every channel.
+ *
+ * Thread-safety: loop thread only (fan-out stages run on the pool, but
+ * their results are applied here).
+ */
+#ifndef CHAND_LINK_H
+#define CHAND_LINK_H
+
+#include <stddef.h>
+
+#include "engine.h"
+
+struct conn;
+struct link;
+struct proto_request;
+
+/*
+ * The handler of every link op: validate against the server's state, make
+ * the outputs, answer [id, STARTED, [names]] and start. Errors are
+ * answered at once and nothing is left behind.
+ */
+void link_request(struct conn *c, const struct proto_request *q);
+/*
+ * Stop l (no-op if stopped): its request is answered with status (OK: the
+ * link ended normally) and msg (NULL: the status's usual message).
+ */
+void link_stop(struct link *l, int status, const char *msg);
+/* What l waits on right now, for WAITERS: case count, and case i. */
+size_t link_ncases(const struct link *l);
+struct chan *link_case(const struct link *l, size_t i, enum case_dir *dir);
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * pool.c: the worker pool. One mutex guards both queues; a condition
+ * variable wakes idle workers; an eventfd wakes the loop thread when
+ * results are waiting.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pool.h"
+
+struct queue {
+	struct pool_item *head, *tail;
+};
+
+struct pool {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;		/* todo is not empty, or stop */
+	struct queue todo;		/* submitted, not yet taken by a worker */
+	struct queue done;		/* finished, done callback not yet run */
+	bool stop;
+	pthread_t *threads;
+	unsigned size, started;
+	int efd;
+	struct event *ev;
+};
+
+static void
+queue_push(struct queue *q, struct pool_item *it)
+{
+	it->next = NULL;
+	if (q->tail)
+		q->tail->next = it;
+	else
+		q->head = it;
+	q->tail = it;
+}
+
+static struct pool_item *
+queue_pop(struct queue *q)
+{
+	struct pool_item *it = q->head;
+
+	if (it != NULL && (q->head = it->next) == NULL)
+		q->tail = NULL;
+	return it;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct pool *p = arg;
+	struct pool_item *it;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->stop && p->todo.head == NULL)
+			pthread_cond_wait(&p->wake, &p->lock);
+		if (p->stop)
+			break;
+		it = queue_pop(&p->todo);
+		pthread_mutex_unlock(&p->lock);
+		it->work(it);
+		pthread_mutex_lock(&p->lock);
+		it->ran = true;
+		queue_push(&p->done, it);
+		/* a full counter (EAGAIN) still means "readable": nothing is lost */
+		if (write(p->efd, &one, sizeof one) < 0 && errno != EAGAIN)
+			log_error("pool-notify-failed errno=%d", errno);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Loop thread: take every finished item at once, then run their callbacks unlocked. */
+static void
+pool_results(evutil_socket_t fd, short what, void *arg)
+{
+	struct pool *p = arg;
+	struct queue q;
+	struct pool_item *it;
+	uint64_t n;
+
+	if (read(p->efd, &n, sizeof n) < 0 && errno != EAGAIN)
+		log_error("pool-read-failed errno=%d", errno);
+	pthread_mutex_lock(&p->lock);
+	q = p->done;
+	p->done.head = p->done.tail = NULL;
+	pthread_mutex_unlock(&p->lock);
+	while ((it = queue_pop(&q)) != NULL)
+		it->done(it, true);
+}
+
+int
+pool_new(struct pool **out, struct event_base *base, unsigned nthreads)
+{
+	struct pool *p = calloc(1, sizeof *p);
+	long ncpu;
+
+	*out = NULL;
+	if (p == NULL)
+		return -1;
+	if (nthreads == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		nthreads = ncpu > 0 ? (unsigned)ncpu : 1;
+	}
+	p->size = nthreads;
+	p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	p->threads = calloc(nthreads, sizeof *p->threads);
+	if (p->efd < 0 || p->threads == NULL)
+		goto fail;
+	p->ev = event_new(base, p->efd, EV_READ | EV_PERSIST, pool_results, p);
+	if (p->ev == NULL || event_add(p->ev, NULL) < 0)
+		goto fail;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->wake, NULL);
+	*out = p;
+	return 0;
+fail:
+	if (p->ev)
+		event_free(p->ev);
+	if (p->efd >= 0)
+		close(p->efd);
+	free(p->threads);
+	free(p);
+	return -1;
+}
+
+unsigned
+pool_size(const struct pool *p)
+{
+	return p->size;
+}
+
+/* Start every worker with the signals blocked: they belong to the loop thread. */
+static int
+pool_start(struct pool *p)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	while (p->started < p->size &&
+	    pthread_create(&p->threads[p->started], NULL, worker_main, p) == 0)
+		p->started++;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (p->started < p->size)
+		log_warn("pool-start threads=%u wanted=%u", p->started, p->size);
+	else
+		log_info("pool-start threads=%u", p->started);
+	return p->started > 0 ? 0 : -1;
+}
+
+int
+pool_submit(struct pool *p, struct pool_item *it)
+{
+	if (p->started == 0 && pool_start(p) < 0)
+		return -1;
+	it->ran = false;
+	pthread_mutex_lock(&p->lock);
+	queue_push(&p->todo, it);
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+void
+pool_free(struct pool *p)
+{
+	struct pool_item *it;
+
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_broadcast(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < p->started; i++)
+		pthread_join(p->threads[i], NULL);
+	/* no worker is left: the queues are ours without the lock */
+	while ((it = queue_pop(&p->done)) != NULL)
+		it->done(it, true);
+	while ((it = queue_pop(&p->todo)) != NULL)
+		it->done(it, false);
+	event_free(p->ev);
+	close(p->efd);
+	pthread_cond_destroy(&p->wake);
+	pthread_mutex_destroy(&p->lock);
+	free(p->threads);
+	free(p);
+}

@@ -1,0 +1,56 @@
+/*
+ * pool.h: the worker pool: pthreads that run CPU work (fan-out job stages)
+ * off the loop thread (DESIGN.md §3).
+ *
+ * Work goes in through a mutex-protected FIFO; each finished item goes back
+ * to the loop thread through an eventfd watched by the event base, and its
+ * done callback runs there, in the order the workers finished. Only the
+ * loop thread touches channel state: a work function sees nothing but its
+ * own item (memcached's thread.c hand-off).
+ *
+ * Ownership: the caller owns each struct pool_item (usually embedded in its
+ * own record) from submit until its done callback has run. The threads are
+ * started on the first submit, so a server that forks into the background
+ * after pool_new still gets them.
+ *
+ * Thread-safety: pool_new, pool_submit, pool_free and the done callbacks
+ * belong to the loop thread; work functions run on workers, concurrently.
+ */
+#ifndef CHAND_POOL_H
+#define CHAND_POOL_H
+
+#include <stdbool.h>
+
+#include <event2/event.h>
+
+struct pool;
+struct pool_item;
+
+/* Runs on a worker thread. */
+typedef void pool_work_fn(struct pool_item *it);
+/* Runs on the loop thread; ran is false when the pool was freed before the work ran. */
+typedef void pool_done_fn(struct pool_item *it, bool ran);
+
+struct pool_item {
+	struct pool_item *next;		/* the pool's: queue link */
+	pool_work_fn *work;
+	pool_done_fn *done;
+	bool ran;			/* the pool's */
+};
+
+/* nthreads 0 = one per online CPU. Returns 0, or -1 (out of memory, no eventfd). */
+int pool_new(struct pool **out, struct event_base *base, unsigned nthreads);
+unsigned pool_size(const struct pool *p);
+/*
+ * Queue it (work and done set by the caller). Returns 0, or -1 when no
+ * worker thread could be started (nothing is queued then).
+ */
+int pool_submit(struct pool *p, struct pool_item *it);
+/*
+ * Stop: workers finish the item in hand and exit, and are joined; then
+ * every item still owned by the pool gets its done callback (ran = false
+ * for work that never ran). Accepts NULL.
+ */
+void pool_free(struct pool *p);
+
+#endif
