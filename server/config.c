@@ -21,6 +21,7 @@ struct key {
 	const char *def;
 	uint64_t min, max;
 	int (*check)(const char *value, const char **why);
+	bool reload;			/* SIGHUP applies it to the running server */
 };
 
 static int
@@ -58,29 +59,32 @@ check_stage_module(const char *v, const char **why)
 	return 0;
 }
 
-#define K(n, t, d, lo, hi) { #n, t, offsetof(struct config, n), d, lo, hi, NULL }
-#define KS(n, d, chk) { #n, KEY_STRING, offsetof(struct config, n), d, 0, 0, chk }
+/* K: a number (R: one SIGHUP reloads); KS: a string. */
+#define K(n, t, d, lo, hi) { #n, t, offsetof(struct config, n), d, lo, hi, NULL, false }
+#define R(n, t, d, lo, hi) { #n, t, offsetof(struct config, n), d, lo, hi, NULL, true }
+#define KS(n, d, chk, r) { #n, KEY_STRING, offsetof(struct config, n), d, 0, 0, chk, r }
 static const struct key keys[] = {
-	KS(listen, "127.0.0.1", NULL),
+	KS(listen, "127.0.0.1", NULL, false),
 	K(port, KEY_COUNT, "7420", 0, 65535),
-	KS(unix_socket, "", NULL),
+	KS(unix_socket, "", NULL, false),
 	K(unix_mode, KEY_MODE, "0660", 0, 0777),
-	KS(log_level, "info", check_log_level),
-	KS(log_target, "stderr", check_log_target),
-	K(max_frame, KEY_SIZE, "2M", 64, 1ULL << 30),
-	K(max_value, KEY_SIZE, "1M", 0, 1ULL << 30),
-	K(max_cap, KEY_COUNT, "1048576", 0, UINT32_MAX),
+	KS(log_level, "info", check_log_level, true),
+	KS(log_target, "stderr", check_log_target, false),
+	R(max_frame, KEY_SIZE, "2M", 64, 1ULL << 30),
+	R(max_value, KEY_SIZE, "1M", 0, 1ULL << 30),
+	R(max_cap, KEY_COUNT, "1048576", 0, UINT32_MAX),
 	K(max_select_cases, KEY_COUNT, "1024", 1, 65536),
-	K(max_pending, KEY_COUNT, "4096", 1, 1ULL << 24),
-	K(max_connections, KEY_COUNT, "10000", 1, 1ULL << 24),
-	K(max_channels, KEY_COUNT, "1048576", 1, 1ULL << 32),
-	K(max_buffered_bytes, KEY_SIZE, "1G", 0, 1ULL << 50),
-	K(output_hwm, KEY_SIZE, "4M", 4096, 1ULL << 32),
+	R(max_pending, KEY_COUNT, "4096", 1, 1ULL << 24),
+	R(max_connections, KEY_COUNT, "10000", 1, 1ULL << 24),
+	R(max_channels, KEY_COUNT, "1048576", 1, 1ULL << 32),
+	R(max_buffered_bytes, KEY_SIZE, "1G", 0, 1ULL << 50),
+	R(output_hwm, KEY_SIZE, "4M", 4096, 1ULL << 32),
 	{ "shutdown_timeout", KEY_DURATION, offsetof(struct config, shutdown_timeout_ms), "5s",
-	  0, 3600 * 1000, NULL },
+	  0, 3600 * 1000, NULL, true },
 	K(workers, KEY_COUNT, "0", 0, 1024),
 	{ "stage_module", KEY_LIST, offsetof(struct config, stage_modules), "", 0, 0,
-	  check_stage_module },
+	  check_stage_module, false },
+	KS(metrics_listen, "", NULL, false),
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -370,6 +374,65 @@ out:
 	return rc;
 }
 
+static bool
+key_equal(const struct key *k, const struct config *a, const struct config *b)
+{
+	const void *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
+
+	if (k->type == KEY_STRING)
+		return strcmp(*(char *const *)fa, *(char *const *)fb) == 0;
+	if (k->type == KEY_LIST) {
+		const struct config_list *la = fa, *lb = fb;
+
+		if (la->n != lb->n)
+			return false;
+		for (size_t i = 0; i < la->n; i++)
+			if (strcmp(la->items[i].value, lb->items[i].value) != 0)
+				return false;
+		return true;
+	}
+	return *(const uint64_t *)fa == *(const uint64_t *)fb;
+}
+
+static void
+append_name(char *buf, size_t cap, const char *name)
+{
+	size_t len = strlen(buf);
+
+	snprintf(buf + len, cap - len, "%s%s", len ? "," : "", name);
+}
+
+int
+config_reload(struct config *live, const struct config *fresh, char *changed, size_t changed_cap,
+    char *ignored, size_t ignored_cap)
+{
+	changed[0] = ignored[0] = '\0';
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct key *k = &keys[i];
+		void *field = (char *)live + k->offset;
+		const void *src = (const char *)fresh + k->offset;
+
+		if (key_equal(k, live, fresh))
+			continue;
+		if (!k->reload) {
+			append_name(ignored, ignored_cap, k->name);
+			continue;
+		}
+		if (k->type == KEY_STRING) {
+			char *dup = strdup(*(char *const *)src);
+
+			if (dup == NULL)
+				return -1;
+			free(*(char **)field);
+			*(char **)field = dup;
+		} else {
+			*(uint64_t *)field = *(const uint64_t *)src;
+		}
+		append_name(changed, changed_cap, k->name);
+	}
+	return 0;
+}
+
 int
 config_check(const struct config *c, char **cause)
 {
@@ -377,7 +440,8 @@ config_check(const struct config *c, char **cause)
 	if (c->max_value + 512 > c->max_frame)
 		return fail(cause, "config", 0, "max_value",
 		    "must be at least 512 bytes below max_frame", NULL);
-	if (c->listen[0] == '\0' && c->unix_socket[0] == '\0')
+	/* under socket activation the listeners come from systemd */
+	if (c->listen[0] == '\0' && c->unix_socket[0] == '\0' && getenv("LISTEN_FDS") == NULL)
 		return fail(cause, "config", 0, "listen",
 		    "no listener: set listen or unix_socket", NULL);
 	return 0;

@@ -44,6 +44,7 @@ struct config {
 	uint64_t shutdown_timeout_ms;
 	uint64_t workers;		/* worker pool threads; 0 = one per CPU */
 	struct config_list stage_modules;	/* "NAME:PATH" of a stage module, repeatable */
+	char *metrics_listen;		/* HOST:PORT of /metrics, "" for none */
 };
 
 /* Fill in every default. Returns 0, or -1 when out of memory. */
@@ -60,6 +61,15 @@ int config_load(struct config *c, const char *path, char **cause);
 /* Set one key from a string (a flag override); errors as config_load, with origin as the "file". */
 int config_set(struct config *c, const char *key, const char *value, const char *origin,
     char **cause);
+
+/*
+ * SIGHUP: copy into live the keys of fresh that may change while running
+ * (limits, log_level, shutdown_timeout). changed and ignored get the
+ * comma-separated names of the keys that changed and of those that differ
+ * but need a restart. Returns 0, or -1 when out of memory.
+ */
+int config_reload(struct config *live, const struct config *fresh, char *changed, size_t changed_cap,
+    char *ignored, size_t ignored_cap);
 
 /* Cross-key checks (e.g. max_value must fit in max_frame). */
 int config_check(const struct config *c, char **cause);

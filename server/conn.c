@@ -30,6 +30,27 @@ static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 
+/* Among the frames about to go out, the reply to the request being dispatched. */
+static void
+note_current_status(struct server *s, const struct proto_out *o)
+{
+	const uint8_t *p = proto_out_data(o), *end = p + proto_out_len(o);
+
+	while (end - p > PROTO_FRAME_HDR) {
+		uint32_t len = proto_frame_len(p);
+		uint64_t id;
+		int status;
+		const char *why;
+
+		if ((size_t)(end - p - PROTO_FRAME_HDR) < len)
+			break;
+		if (proto_reply_header(p + PROTO_FRAME_HDR, len, &id, &status, &why) == STATUS_OK &&
+		    id == s->current.id)
+			s->current.status = status;
+		p += PROTO_FRAME_HDR + len;
+	}
+}
+
 void
 conn_flush_out(struct conn *c)
 {
@@ -42,6 +63,8 @@ conn_flush_out(struct conn *c)
 		proto_out_reset(o);
 		return;
 	}
+	if (c == c->srv->current.conn)
+		note_current_status(c->srv, o);
 	output = bufferevent_get_output(c->bev);
 	if (evbuffer_add(output, proto_out_data(o), proto_out_len(o)) < 0)
 		log_error("write-failed client=%" PRIu64 " reason=out-of-memory", c->id);

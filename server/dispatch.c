@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "clock.h"
 #include "codec.h"
 #include "conn.h"
 #include "dispatch.h"
@@ -292,12 +293,25 @@ static op_handler *const handlers[OP_MAX + 1] = {
 	[OP_FAN_OUT] = link_request,
 };
 
+/* A request answered before its handler ran: count it like any other. */
+static void
+early_reply(struct conn *c, const struct proto_request *q, int status, const char *why,
+    int64_t start)
+{
+	stats_record(&c->srv->ops, q->op, status, clock_now_ns() - start);
+	if (status == STATUS_PROTOCOL)
+		conn_close_after_flush(c, q->id, status, why);
+	else
+		conn_reply_error(c, q->id, status, why);
+}
+
 void
 dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 {
 	struct server *s = c->srv;
 	struct proto_request q;
 	const char *why = NULL;
+	int64_t start = clock_now_ns();
 	int st;
 
 	s->stats.requests_total++;
@@ -310,24 +324,30 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 		return;
 	}
 	if (!c->hello && q.op != OP_HELLO) {
-		conn_close_after_flush(c, q.id, STATUS_PROTOCOL, "the first request must be HELLO");
+		early_reply(c, &q, STATUS_PROTOCOL, "the first request must be HELLO", start);
 		return;
 	}
 	if (request_find(c, q.id) != NULL) {
-		conn_close_after_flush(c, q.id, STATUS_PROTOCOL, "id is already in use by a pending request");
+		early_reply(c, &q, STATUS_PROTOCOL, "id is already in use by a pending request", start);
 		return;
 	}
 	if (st != STATUS_OK) {
-		conn_reply_error(c, q.id, st, why);
+		early_reply(c, &q, st, why, start);
 		return;
 	}
 	if (s->shutting_down) {
-		conn_reply_error(c, q.id, STATUS_SHUTTING_DOWN, "server is shutting down");
+		early_reply(c, &q, STATUS_SHUTTING_DOWN, "server is shutting down", start);
 		return;
 	}
 	if (handlers[q.op] == NULL) {
-		conn_reply_error(c, q.id, STATUS_BAD_REQUEST, "unknown op");
+		early_reply(c, &q, STATUS_BAD_REQUEST, "unknown op", start);
 		return;
 	}
+	/* conn_flush_out notes the status of the reply to this request, if it comes now */
+	s->current = (struct current_request){ .conn = c, .id = q.id, .status = STATUS_OK };
 	handlers[q.op](c, &q);
+	s->current.conn = NULL;
+	/* a request still pending is counted when it ends */
+	if (request_find(c, q.id) == NULL)
+		stats_record(&s->ops, q.op, s->current.status, clock_now_ns() - start);
 }

@@ -58,7 +58,9 @@ struct engine {
 	struct engine_limits limits;
 	struct rand_state rng;		/* select's poll order */
 	uint64_t bytes;			/* buffered bytes, all channels */
+	uint64_t values;		/* buffered values, all channels */
 	uint64_t nwaiters;		/* linked waiters, all channels */
+	uint64_t nsenders;		/* of which send waiters */
 	uint64_t anon_seq;		/* the next anonymous name */
 	uint32_t *order;		/* select's poll order scratch */
 	size_t order_cap;
@@ -152,6 +154,7 @@ op_finish(struct engine *e, struct engine_op *op, int status, int index,
 		if (w->ch != NULL) {
 			chan_unlink(w->ch, w);
 			e->nwaiters--;
+			e->nsenders -= w->dir == CASE_SEND;
 		}
 		value_free(w->value);
 		w->value = NULL;
@@ -224,6 +227,18 @@ uint64_t
 engine_nchannels(const struct engine *e)
 {
 	return hmap_count(&e->chans);
+}
+
+uint64_t
+engine_nsend_waiters(const struct engine *e)
+{
+	return e->nsenders;
+}
+
+uint64_t
+engine_buffered_values(const struct engine *e)
+{
+	return e->values;
 }
 
 uint64_t
@@ -325,6 +340,7 @@ engine_unpublish(struct engine *e, struct chan *ch)
 	if (e->iterating == 0)
 		hmap_shrink(&e->chans);
 	e->bytes -= ch->bytes;
+	e->values -= ch->len;
 	return chan_buf_clear(ch);
 }
 
@@ -420,6 +436,7 @@ engine_buffer(struct engine *e, struct chan *ch, struct value *v)
 	if (chan_buf_push(ch, v) != 0)
 		return STATUS_LIMIT;
 	e->bytes += value_len(v);
+	e->values++;
 	return STATUS_OK;
 }
 
@@ -482,6 +499,7 @@ try_recv(struct engine *e, struct chan *ch, int index, struct engine_result *r)
 	if (ch->len > 0) {
 		v = chan_buf_pop(ch);
 		e->bytes -= value_len(v);
+		e->values--;
 		return fired(r, STATUS_OK, index, v, true);
 	}
 	if (chan_closed(ch))
@@ -605,6 +623,7 @@ op_enqueue(struct engine *e, const struct engine_case *cases, size_t n,
 		chan_link(w->ch, w);
 		w->ch->holds++;
 		e->nwaiters++;
+		e->nsenders += w->dir == CASE_SEND;
 	}
 	return op;
 }

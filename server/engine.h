@@ -96,7 +96,9 @@ uint64_t chan_buffered_bytes(const struct chan *ch);
 
 uint64_t engine_nchannels(const struct engine *e);
 uint64_t engine_buffered_bytes(const struct engine *e);
+uint64_t engine_buffered_values(const struct engine *e);
 uint64_t engine_nwaiters(const struct engine *e);
+uint64_t engine_nsend_waiters(const struct engine *e);	/* of engine_nwaiters, the send cases */
 /* Visit every live channel; stop early when fn returns non-zero. */
 void engine_foreach_chan(struct engine *e, int (*fn)(struct chan *, void *), void *arg);
 

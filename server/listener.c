@@ -146,6 +146,38 @@ listener_unix(struct server *s, const char *path, mode_t mode, char **cause)
 	return listener_add(s, evl, path);
 }
 
+int
+listener_fd(struct server *s, int fd, uint16_t *bound, char **cause)
+{
+	struct evconnlistener *evl;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof ss;
+	int type = 0, listening = 0;
+	socklen_t len = sizeof type;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &(socklen_t){ sizeof listening }) < 0 ||
+	    !listening) {
+		if (asprintf(cause, "inherited fd %d is not a listening stream socket", fd) < 0)
+			*cause = NULL;
+		return -1;
+	}
+	evutil_make_socket_nonblocking(fd);
+	evutil_make_socket_closeonexec(fd);
+	evl = evconnlistener_new(s->base, accept_cb, s, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (evl == NULL) {
+		if (asprintf(cause, "inherited fd %d: %s", fd, strerror(errno)) < 0)
+			*cause = NULL;
+		return -1;
+	}
+	*bound = 0;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0 && ss.ss_family != AF_UNIX)
+		*bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
+		    ((struct sockaddr_in *)&ss)->sin_port);
+	log_info("listening inherited-fd=%d port=%u", fd, *bound);
+	return listener_add(s, evl, NULL);
+}
+
 void
 listener_free_all(struct server *s)
 {

@@ -17,6 +17,11 @@ struct server;
 int listener_tcp(struct server *s, const char *addr, uint16_t port, uint16_t *bound, char **cause);
 /* Listen on a unix socket at path (a stale socket file is replaced) with mode. */
 int listener_unix(struct server *s, const char *path, mode_t mode, char **cause);
+/*
+ * Adopt a listening socket passed by socket activation (systemd's
+ * chand.socket). *bound gets its TCP port (0 for a unix socket).
+ */
+int listener_fd(struct server *s, int fd, uint16_t *bound, char **cause);
 /* Close every listener of s (unix socket files are removed). */
 void listener_free_all(struct server *s);
 

@@ -100,7 +100,7 @@ parse_args(int argc, char **argv, struct options *o)
 
 /* Defaults, then the file, then the flags. */
 static int
-load_config(struct config *cfg, const struct options *o, char **cause)
+load_config(struct config *cfg, struct options *o, char **cause)
 {
 	const char *path = o->config;
 
@@ -109,7 +109,7 @@ load_config(struct config *cfg, const struct options *o, char **cause)
 		return -1;
 	}
 	if (path == NULL && access(DEFAULT_CONFIG, R_OK) == 0)
-		path = DEFAULT_CONFIG;
+		path = o->config = DEFAULT_CONFIG;
 	if (path != NULL && config_load(cfg, path, cause) < 0)
 		return -1;
 	if (o->listen && config_set(cfg, "listen", o->listen, "-l", cause) < 0)
@@ -168,6 +168,7 @@ main(int argc, char **argv)
 		server_free(s);
 		return 1;
 	}
+	s->config_path = o.config;
 	/* libevent's backend must be re-made in the child after daemon's fork */
 	if (!o.foreground && (daemon(0, 0) < 0 || event_reinit(s->base) < 0)) {
 		log_error("daemon-failed reason=\"%s\"", strerror(errno));

@@ -82,6 +82,7 @@ request_done(void *arg, struct engine_result *res)
 		evtimer_del(&r->timer);
 	if (r->linked)
 		hmap_remove(&c->pending, &r->node);
+	stats_record(&s->ops, r->op, res->status, clock_now_ns() - r->start_ns);
 	if (c->dead) {
 		value_free(res->value);	/* the client is gone: at-most-once (PROTOCOL.md §4) */
 		res->value = NULL;
@@ -212,6 +213,7 @@ request_link_end(struct request *r, int status, const char *msg, uint64_t sent)
 		evtimer_del(&r->timer);
 	if (r->linked)
 		hmap_remove(&c->pending, &r->node);
+	stats_record(&c->srv->ops, r->op, status, clock_now_ns() - r->start_ns);
 	if (!c->dead) {
 		if (status == STATUS_OK)
 			rc = proto_rep_uint(&c->srv->out, r->id, sent);

@@ -11,14 +11,17 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/bufferevent.h>
 #include <event2/event_struct.h>
 
 #include "clock.h"
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 #include "request.h"
+#include "sdnotify.h"
 #include "server.h"
 #include "stage.h"
 
@@ -29,6 +32,55 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 
 	log_info("signal name=%s action=shutdown", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	server_shutdown(s);
+}
+
+/* Re-read the config file; apply what can change while running, say what changed. */
+void
+server_reload(struct server *s)
+{
+	struct config fresh;
+	char *cause = NULL, changed[512], ignored[512];
+	struct engine_limits el;
+	struct conn *c;
+
+	if (s->config_path == NULL) {
+		log_warn("reload-skipped reason=\"started without a config file\"");
+		return;
+	}
+	sd_send("RELOADING=1");
+	if (config_init(&fresh) < 0 || config_load(&fresh, s->config_path, &cause) < 0 ||
+	    config_check(&fresh, &cause) < 0 ||
+	    config_reload(&s->cfg, &fresh, changed, sizeof changed, ignored, sizeof ignored) < 0) {
+		log_error("reload-failed reason=\"%s\" note=\"the running configuration is kept\"",
+		    cause ? cause : "out of memory");
+		free(cause);
+		config_free(&fresh);
+		sd_send("READY=1");
+		return;
+	}
+	config_free(&fresh);
+	log_set_level((enum log_level)log_level_parse(s->cfg.log_level));
+	s->limits.max_value = s->cfg.max_value;
+	el.max_channels = s->cfg.max_channels;
+	el.max_buffered_bytes = s->cfg.max_buffered_bytes;
+	engine_set_limits(s->engine, &el);
+	TAILQ_FOREACH(c, &s->conns, link) {
+		if (c->closing)
+			continue;
+		bufferevent_setwatermark(c->bev, EV_READ, 0, s->cfg.max_frame + PROTO_FRAME_HDR);
+		bufferevent_setwatermark(c->bev, EV_WRITE, s->cfg.output_hwm / 2, 0);
+	}
+	log_info("reload file=%s changed=%s", s->config_path, changed[0] ? changed : "nothing");
+	if (ignored[0])
+		log_warn("reload-ignored keys=%s reason=\"these need a restart\"", ignored);
+	sd_send("READY=1");
+	sd_status("ready; reloaded %s", s->config_path);
+}
+
+static void
+hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	server_reload(arg);
 }
 
 static void
@@ -43,10 +95,11 @@ server_signals(struct server *s)
 	s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
 	s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
 	s->sig_pipe = evsignal_new(s->base, SIGPIPE, ignore_cb, s);
-	if (!s->sig_term || !s->sig_int || !s->sig_pipe)
+	s->sig_hup = evsignal_new(s->base, SIGHUP, hup_cb, s);
+	if (!s->sig_term || !s->sig_int || !s->sig_pipe || !s->sig_hup)
 		return -1;
 	return evsignal_add(s->sig_term, NULL) | evsignal_add(s->sig_int, NULL) |
-	    evsignal_add(s->sig_pipe, NULL);
+	    evsignal_add(s->sig_pipe, NULL) | evsignal_add(s->sig_hup, NULL);
 }
 
 int
@@ -91,6 +144,8 @@ fail:
 	return -1;
 }
 
+static void server_watchdog(struct server *s);
+
 static int
 report_port(uint16_t port, const char *port_file, int ready_fd, char **cause)
 {
@@ -114,18 +169,70 @@ report_port(uint16_t port, const char *port_file, int ready_fd, char **cause)
 	return 0;
 }
 
+/* Socket activation: listen on what systemd passed, instead of the configured addresses. */
+static int
+listen_inherited(struct server *s, int n, uint16_t *bound, char **cause)
+{
+	log_info("socket-activation fds=%d note=\"listen, port and unix_socket are not used\"", n);
+	for (int i = 0; i < n; i++) {
+		uint16_t port = 0;
+
+		if (listener_fd(s, 3 + i, &port, cause) < 0)
+			return -1;
+		if (*bound == 0)
+			*bound = port;
+	}
+	return 0;
+}
+
 int
 server_listen(struct server *s, const char *port_file, int ready_fd, char **cause)
 {
 	uint16_t bound = 0;
+	int inherited = sd_inherited_fds();
 
-	if (s->cfg.listen[0] != '\0' &&
-	    listener_tcp(s, s->cfg.listen, (uint16_t)s->cfg.port, &bound, cause) < 0)
+	if (inherited > 0) {
+		if (listen_inherited(s, inherited, &bound, cause) < 0)
+			return -1;
+	} else {
+		if (s->cfg.listen[0] != '\0' &&
+		    listener_tcp(s, s->cfg.listen, (uint16_t)s->cfg.port, &bound, cause) < 0)
+			return -1;
+		if (s->cfg.unix_socket[0] != '\0' &&
+		    listener_unix(s, s->cfg.unix_socket, (mode_t)s->cfg.unix_mode, cause) < 0)
+			return -1;
+	}
+	if (s->cfg.metrics_listen[0] != '\0' && metrics_start(s, s->cfg.metrics_listen, cause) < 0)
 		return -1;
-	if (s->cfg.unix_socket[0] != '\0' &&
-	    listener_unix(s, s->cfg.unix_socket, (mode_t)s->cfg.unix_mode, cause) < 0)
+	if (report_port(bound, port_file, ready_fd, cause) < 0)
 		return -1;
-	return report_port(bound, port_file, ready_fd, cause);
+	server_watchdog(s);
+	sd_send("READY=1");
+	sd_status("ready; listening on %s:%u", inherited ? "inherited sockets" : s->cfg.listen, bound);
+	return 0;
+}
+
+static void
+watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sd_send("WATCHDOG=1");
+}
+
+/* WatchdogSec=: ping systemd at half the interval, from the loop, so a stuck loop is noticed. */
+static void
+server_watchdog(struct server *s)
+{
+	uint64_t usec = sd_watchdog_usec();
+	struct timeval tv;
+
+	if (usec == 0)
+		return;
+	tv.tv_sec = (time_t)(usec / 2 / 1000000);
+	tv.tv_usec = (suseconds_t)(usec / 2 % 1000000);
+	s->watchdog = event_new(s->base, -1, EV_PERSIST, watchdog_cb, s);
+	if (s->watchdog)
+		event_add(s->watchdog, &tv);
+	log_info("watchdog interval_ms=%" PRIu64, usec / 1000);
 }
 
 int
@@ -163,6 +270,9 @@ server_shutdown(struct server *s)
 	if (s->shutting_down)
 		return;
 	s->shutting_down = true;
+	metrics_stop(s);
+	sd_send("STOPPING=1");
+	sd_status("shutting down; %" PRIu64 " connections to flush", s->nconns);
 	listener_free_all(s);
 	/* every pending request gets SHUTTING_DOWN; connections flush and close */
 	/* glibc's sys/queue.h has no TAILQ_FOREACH_SAFE */
@@ -198,8 +308,13 @@ server_free(struct server *s)
 		event_free(s->sig_int);
 	if (s->sig_pipe)
 		event_free(s->sig_pipe);
+	if (s->sig_hup)
+		event_free(s->sig_hup);
+	metrics_stop(s);
 	if (s->shutdown_timer)
 		event_free(s->shutdown_timer);
+	if (s->watchdog)
+		event_free(s->watchdog);
 	/* after the connections (links are stopped), before the engine (their holds go) */
 	pool_free(s->pool);
 	stages_free(s->stages);

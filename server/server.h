@@ -20,8 +20,10 @@
 #include "codec.h"
 #include "config.h"
 #include "engine.h"
+#include "stats.h"
 
 struct conn;
+struct evhttp;
 struct listener;
 struct pool;
 struct request;
@@ -33,6 +35,13 @@ struct server_stats {
 	uint64_t connections_total;
 	uint64_t requests_total;
 	uint64_t protocol_errors;
+};
+
+/* The request being dispatched, so that its reply's status can be counted. */
+struct current_request {
+	struct conn *conn;		/* NULL outside dispatch */
+	uint64_t id;
+	int status;			/* of its reply, once written */
 };
 
 struct server {
@@ -53,11 +62,17 @@ struct server {
 	struct pool *pool;		/* worker threads for fan-out stages */
 	struct stages *stages;		/* built-in and module stages */
 
-	struct event *sig_term, *sig_int, *sig_pipe;
+	struct event *sig_term, *sig_int, *sig_pipe, *sig_hup;
+	const char *config_path;	/* for SIGHUP; NULL when started without one */
 	struct event *shutdown_timer;
+	struct event *watchdog;		/* WATCHDOG=1 to systemd, when asked for */
 	bool shutting_down;
 	int64_t started_ns;
 	struct server_stats stats;
+	struct op_stats ops;		/* replies by op and status, latency */
+	struct current_request current;
+	struct evhttp *http;		/* /metrics, when metrics_listen is set */
+	uint16_t metrics_port;
 };
 
 /*
@@ -75,6 +90,8 @@ int server_listen(struct server *s, const char *port_file, int ready_fd, char **
 int server_run(struct server *s);
 void server_free(struct server *s);
 
+/* SIGHUP: re-read config_path and apply the keys that may change (config_reload). */
+void server_reload(struct server *s);
 /* Begin a graceful shutdown (PROTOCOL.md §10). */
 void server_shutdown(struct server *s);
 /* A connection finished closing; during shutdown the last one ends the loop. */

@@ -367,13 +367,11 @@ static void
 test_shutdown(void)
 {
 	struct run r;
-	int status;
 
 	ctl(&r, NULL, "shutdown", NULL);
 	CU_ASSERT_EQUAL(r.status, 0);
 	/* chand exits on its own, cleanly */
-	CU_ASSERT_EQUAL(waitpid(srv.pid, &status, 0), srv.pid);
-	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CU_ASSERT_EQUAL(test_wait_exit(srv.pid, 10000), 0);
 	srv.pid = 0;
 	test_server_kill(&srv);	/* nothing left to kill: removes the temp dir */
 	ctl(&r, NULL, "ping", NULL);

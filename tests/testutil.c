@@ -166,29 +166,39 @@ remove_dir(struct test_server *s)
 }
 
 int
+test_wait_exit(pid_t pid, int timeout_ms)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	int status;
+
+	/* a pidfd becomes readable when the child exits: wait on that, bounded */
+	pfd.fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd.fd < 0 || poll(&pfd, 1, timeout_ms) != 1) {
+		if (pfd.fd >= 0)
+			close(pfd.fd);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	close(pfd.fd);
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int
 test_server_stop(struct test_server *s)
 {
-	int status, pidfd;
-	struct pollfd pfd = { .events = POLLIN };
+	int rc;
 
 	if (s->pid <= 0)
 		return -1;
-	/* a pidfd becomes readable when the child exits: wait on that, bounded */
-	pidfd = (int)syscall(SYS_pidfd_open, s->pid, 0);
 	kill(s->pid, SIGTERM);
-	pfd.fd = pidfd;
-	if (pidfd < 0 || poll(&pfd, 1, 10000) != 1) {
+	rc = test_wait_exit(s->pid, 10000);
+	if (rc < 0)
 		fprintf(stderr, "chand did not exit within 10 s of SIGTERM\n");
-		if (pidfd >= 0)
-			close(pidfd);
-		test_server_kill(s);
-		return -1;
-	}
-	close(pidfd);
-	waitpid(s->pid, &status, 0);
 	s->pid = 0;
 	remove_dir(s);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return rc;
 }
 
 void

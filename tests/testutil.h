@@ -40,6 +40,8 @@ struct test_server {
 int test_server_start(struct test_server *s, const char *conf_lines);
 /* SIGTERM, then wait up to 10 s; returns chand's exit status (0 is clean), -1 on timeout (then SIGKILLed). */
 int test_server_stop(struct test_server *s);
+/* Wait up to timeout_ms for child pid to exit: its exit status, or -1 (then it is SIGKILLed). */
+int test_wait_exit(pid_t pid, int timeout_ms);
 /* Does chand's log (DIR/chand.log) have a line containing needle? */
 bool test_server_log_has(struct test_server *s, const char *needle);
 /* SIGKILL and reap: a crash, as far as the clients can tell. */

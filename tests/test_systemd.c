@@ -1,0 +1,379 @@
+/*
+ * test_systemd.c: chand as systemd runs it, without systemd: a fake
+ * $NOTIFY_SOCKET listener receives READY=1, STATUS=, WATCHDOG=1 and
+ * STOPPING=1; socket activation hands chand a listening socket on fd 3
+ * ($LISTEN_FDS, $LISTEN_PID), as chand.socket does; SIGHUP reloads (ExecReload);
+ * and the Prometheus endpoint is scraped and parsed.
+ */
+#include <ctype.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "srvtest.h"
+
+struct notify {
+	int fd;
+	char path[108];
+	char dir[32];
+};
+
+static void
+notify_open(struct notify *n)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	snprintf(n->dir, sizeof n->dir, "/tmp/chand-sd.XXXXXX");
+	CU_ASSERT_FATAL(mkdtemp(n->dir) != NULL);
+	snprintf(n->path, sizeof n->path, "%s/notify", n->dir);
+	strcpy(sun.sun_path, n->path);
+	n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	CU_ASSERT_FATAL(n->fd >= 0);
+	CU_ASSERT_FATAL(bind(n->fd, (struct sockaddr *)&sun, sizeof sun) == 0);
+}
+
+static void
+notify_close(struct notify *n)
+{
+	close(n->fd);
+	unlink(n->path);
+	rmdir(n->dir);
+}
+
+/* Wait (up to timeout_ms) for a datagram containing want; true if it came. */
+static bool
+notify_await(struct notify *n, const char *want, int timeout_ms)
+{
+	int64_t end = clock_now_ns() + (int64_t)timeout_ms * NSEC_PER_MSEC;
+	char buf[1024];
+
+	for (;;) {
+		struct pollfd p = { .fd = n->fd, .events = POLLIN };
+		int64_t left = (end - clock_now_ns()) / NSEC_PER_MSEC;
+		ssize_t len;
+
+		if (left <= 0 || poll(&p, 1, (int)left) != 1)
+			return false;
+		if ((len = recv(n->fd, buf, sizeof buf - 1, 0)) <= 0)
+			return false;
+		buf[len] = '\0';
+		if (strstr(buf, want))
+			return true;
+	}
+}
+
+static void
+test_notify_and_watchdog(void)
+{
+	struct test_server s;
+	struct notify n;
+	int64_t start;
+
+	notify_open(&n);
+	setenv("NOTIFY_SOCKET", n.path, 1);
+	setenv("WATCHDOG_USEC", "200000", 1);	/* 200 ms: a ping every 100 ms */
+	CU_ASSERT_FATAL(test_server_start(&s, NULL) == 0);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	CU_ASSERT(notify_await(&n, "READY=1", 10000));
+	start = clock_now_ns();
+	CU_ASSERT(notify_await(&n, "WATCHDOG=1", 10000));
+	CU_ASSERT(notify_await(&n, "WATCHDOG=1", 10000));
+	/* two pings at half of 200 ms: well under 10 s even on a loaded machine */
+	CU_ASSERT(clock_now_ns() - start < 10 * NSEC_PER_SEC);
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+	CU_ASSERT(notify_await(&n, "STOPPING=1", 10000));
+	notify_close(&n);
+}
+
+static void
+test_status_lines(void)
+{
+	struct test_server s;
+	struct notify n;
+
+	notify_open(&n);
+	setenv("NOTIFY_SOCKET", n.path, 1);
+	CU_ASSERT_FATAL(test_server_start(&s, NULL) == 0);
+	unsetenv("NOTIFY_SOCKET");
+	CU_ASSERT(notify_await(&n, "STATUS=ready", 10000));
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+	CU_ASSERT(notify_await(&n, "STATUS=shutting down", 10000));
+	notify_close(&n);
+}
+
+/* Socket activation: the test plays systemd and owns the listening socket. */
+static void
+test_socket_activation(void)
+{
+	const char *chand = getenv("CHAND") ? getenv("CHAND") : "server/chand";
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof sa;
+	struct test_conn c;
+	struct proto_reply r;
+	char conf[] = "/tmp/chand-sa.XXXXXX";
+	int lfd, cfd;
+	pid_t pid;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(lfd >= 0);
+	CU_ASSERT_FATAL(bind(lfd, (struct sockaddr *)&sa, sizeof sa) == 0);
+	CU_ASSERT_FATAL(listen(lfd, 16) == 0);
+	CU_ASSERT_FATAL(getsockname(lfd, (struct sockaddr *)&sa, &len) == 0);
+	/* a config whose own listener is unusable: only the inherited socket works */
+	cfd = mkstemp(conf);
+	CU_ASSERT_FATAL(cfd >= 0);
+	CU_ASSERT(write(cfd, "listen = \"\"\nlog_level = error\n", 30) == 30);
+	close(cfd);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		char pidbuf[16];
+
+		dup2(lfd, 3);
+		snprintf(pidbuf, sizeof pidbuf, "%d", (int)getpid());
+		setenv("LISTEN_PID", pidbuf, 1);
+		setenv("LISTEN_FDS", "1", 1);
+		execl(chand, chand, "-f", "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	close(lfd);
+	/* the socket already listens: connecting cannot race chand's start */
+	CU_ASSERT_FATAL(test_conn_open(&c, ntohs(sa.sin_port), true) == 0);
+	CU_ASSERT_EQUAL(st_make(&c, "activated", 1), STATUS_OK);
+	CU_ASSERT_EQUAL(st_send_wait(&c, "activated", "yes", 0), STATUS_OK);
+	st_name_op(&c, OP_LEN, "activated");
+	st_reply(&c, OP_LEN, &r);
+	CU_ASSERT_EQUAL(r.n, 1);
+	test_conn_close(&c);
+	kill(pid, SIGTERM);
+	CU_ASSERT_EQUAL(test_wait_exit(pid, 10000), 0);
+	unlink(conf);
+}
+
+/* Wait (up to 10 s) for chand's log to show needle. */
+static bool
+await_log(struct test_server *s, const char *needle)
+{
+	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
+
+	while (clock_now_ns() < end) {
+		if (test_server_log_has(s, needle))
+			return true;
+		poll(NULL, 0, 5);	/* the log is a file: nothing to wait on but time */
+	}
+	return false;
+}
+
+static void
+write_conf(struct test_server *s, const char *text)
+{
+	FILE *f = fopen(s->conf, "w");
+
+	CU_ASSERT_FATAL(f != NULL);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* SIGHUP (systemd's ExecReload) re-reads the file: limits change, restart-only keys are named. */
+static void
+test_reload(void)
+{
+	struct test_server s;
+	struct test_conn c;
+	struct proto_reply r;
+
+	CU_ASSERT_FATAL(test_server_start(&s, "max_pending = 1\n") == 0);
+	CU_ASSERT_FATAL(test_conn_open(&c, s.port, true) == 0);
+	CU_ASSERT_EQUAL(st_make(&c, "hup", 0), STATUS_OK);
+	st_recv(&c, "hup", PROTO_WAIT_FOREVER);
+	st_recv(&c, "hup", PROTO_WAIT_FOREVER);	/* over max_pending = 1 */
+	st_reply(&c, OP_RECV, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_LIMIT);
+	write_conf(&s, "max_pending = 3\nlisten = 127.0.0.2\n");
+	kill(s.pid, SIGHUP);
+	CU_ASSERT(await_log(&s, "reload file="));
+	CU_ASSERT(test_server_log_has(&s, "changed=max_pending"));
+	CU_ASSERT(test_server_log_has(&s, "reload-ignored keys=listen"));
+	st_recv(&c, "hup", PROTO_WAIT_FOREVER);	/* now the second pending one fits */
+	CU_ASSERT(st_await_waiters(&c, "hup", 0, 2));
+	/* a broken file keeps the running configuration */
+	write_conf(&s, "max_pending = lots\n");
+	kill(s.pid, SIGHUP);
+	CU_ASSERT(await_log(&s, "reload-failed"));
+	CU_ASSERT(test_server_log_has(&s, "key 'max_pending'"));
+	st_recv(&c, "hup", PROTO_WAIT_FOREVER);	/* third of 3: still allowed */
+	CU_ASSERT(st_await_waiters(&c, "hup", 0, 3));
+	test_conn_close(&c);
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+}
+
+/* ---- /metrics ------------------------------------------------------------------ */
+
+static int
+metrics_port(struct test_server *s)
+{
+	char path[128], line[1024];
+	int port = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/chand.log", s->dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f)) {
+		char *p = strstr(line, "metrics address=");
+
+		if (p && (p = strstr(p, "port=")) != NULL)
+			port = atoi(p + 5);
+	}
+	fclose(f);
+	return port;
+}
+
+/* GET /metrics; the body (malloc'd) or NULL. */
+static char *
+scrape(int port)
+{
+	static const char req[] = "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n";
+	struct test_conn c;
+	char *buf = malloc(1 << 20), *body;
+	size_t len = 0;
+	ssize_t n;
+
+	if (test_conn_open(&c, port, false) < 0 || test_conn_write(&c, req, sizeof req - 1) < 0) {
+		free(buf);
+		return NULL;
+	}
+	while (len < (1 << 20) - 1) {
+		struct pollfd p = { .fd = c.fd, .events = POLLIN };
+
+		if (poll(&p, 1, 10000) != 1 || (n = read(c.fd, buf + len, (1 << 20) - 1 - len)) <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	test_conn_close(&c);
+	if (strncmp(buf, "HTTP/1.", 7) != 0 || strstr(buf, " 200 ") == NULL ||
+	    (body = strstr(buf, "\r\n\r\n")) == NULL) {
+		free(buf);
+		return NULL;
+	}
+	memmove(buf, body + 4, strlen(body + 4) + 1);
+	return buf;
+}
+
+/* The value of one sample ("name" or "name{labels}"), or -1. */
+static double
+sample(const char *text, const char *series)
+{
+	const char *p = text;
+	size_t len = strlen(series);
+
+	while ((p = strstr(p, series)) != NULL) {
+		if ((p == text || p[-1] == '\n') && p[len] == ' ')
+			return strtod(p + len + 1, NULL);
+		p += len;
+	}
+	return -1;
+}
+
+/* Every line is a comment or "name[{labels}] value"; histograms are cumulative. */
+static bool
+exposition_valid(const char *text)
+{
+	char *copy = strdup(text), *save, *line;
+	double last_bucket = -1;
+	bool ok = true;
+
+	for (line = strtok_r(copy, "\n", &save); line && ok; line = strtok_r(NULL, "\n", &save)) {
+		char *sp, *end;
+		double v;
+
+		if (line[0] == '#') {
+			ok = strncmp(line, "# HELP ", 7) == 0 || strncmp(line, "# TYPE ", 7) == 0;
+			continue;
+		}
+		ok = isalpha((unsigned char)line[0]) || line[0] == '_';
+		for (char *q = line; ok && *q && *q != '{' && *q != ' '; q++)
+			ok = isalnum((unsigned char)*q) || *q == '_' || *q == ':';
+		if (!ok || (sp = strrchr(line, ' ')) == NULL)
+			return free(copy), false;
+		v = strtod(sp + 1, &end);
+		ok = *end == '\0';
+		if (strstr(line, "_bucket{")) {
+			ok = ok && v >= last_bucket;
+			last_bucket = v;
+		}
+	}
+	free(copy);
+	return ok;
+}
+
+static void
+test_metrics(void)
+{
+	struct test_server s;
+	struct test_conn c, w;
+	char *m;
+	int port;
+
+	CU_ASSERT_FATAL(test_server_start(&s, "metrics_listen = 127.0.0.1:0\n") == 0);
+	CU_ASSERT_FATAL((port = metrics_port(&s)) > 0);
+	CU_ASSERT_FATAL(test_conn_open(&c, s.port, true) == 0);
+	CU_ASSERT_FATAL(test_conn_open(&w, s.port, true) == 0);
+	CU_ASSERT_EQUAL(st_make(&c, "m.buf", 8), STATUS_OK);
+	CU_ASSERT_EQUAL(st_make(&c, "m.unbuf", 0), STATUS_OK);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(st_send_wait(&c, "m.buf", "12345", 0), STATUS_OK);
+	CU_ASSERT_EQUAL(st_send_wait(&c, "m.unbuf", "x", 0), STATUS_DEADLINE_EXCEEDED);
+	st_recv(&w, "m.unbuf", PROTO_WAIT_FOREVER);
+	CU_ASSERT(st_await_waiters(&c, "m.unbuf", 0, 1));
+	m = scrape(port);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+	CU_ASSERT(exposition_valid(m));
+	CU_ASSERT_EQUAL(sample(m, "chand_connections"), 2);
+	CU_ASSERT_EQUAL(sample(m, "chand_channels"), 2);
+	CU_ASSERT_EQUAL(sample(m, "chand_buffered_values"), 3);
+	CU_ASSERT(sample(m, "chand_buffered_bytes") >= 15);
+	CU_ASSERT_EQUAL(sample(m, "chand_waiters{kind=\"recv\"}"), 1);
+	CU_ASSERT_EQUAL(sample(m, "chand_waiters{kind=\"send\"}"), 0);
+	CU_ASSERT_EQUAL(sample(m, "chand_pending_requests"), 1);
+	CU_ASSERT_EQUAL(sample(m, "chand_operations_total{op=\"SEND\",status=\"OK\"}"), 3);
+	CU_ASSERT_EQUAL(sample(m, "chand_operations_total{op=\"SEND\",status=\"DEADLINE_EXCEEDED\"}"), 1);
+	CU_ASSERT_EQUAL(sample(m, "chand_operations_total{op=\"MAKE\",status=\"OK\"}"), 2);
+	CU_ASSERT_EQUAL(sample(m, "chand_operation_duration_seconds_bucket{le=\"+Inf\"}"),
+	    sample(m, "chand_operation_duration_seconds_count"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(m, "# TYPE chand_operation_duration_seconds histogram"));
+	free(m);
+	test_conn_close(&w);
+	test_conn_close(&c);
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+}
+
+static void
+register_suites(void)
+{
+	CU_pSuite s = test_suite("systemd", NULL, NULL);
+
+	test_add(s, "sd_notify READY=1, WATCHDOG=1, STOPPING=1", test_notify_and_watchdog);
+	test_add(s, "STATUS= lines at start and shutdown", test_status_lines);
+	test_add(s, "socket activation on an inherited fd", test_socket_activation);
+	test_add(s, "SIGHUP reloads limits, names restart-only keys, keeps a bad file out", test_reload);
+	test_add(s, "/metrics in the Prometheus text format", test_metrics);
+}
+
+int
+main(int argc, char **argv)
+{
+	return test_main(argc, argv, register_suites);
+}
