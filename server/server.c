@@ -306,6 +306,9 @@ server_free(struct server *s)
 		event_free(s->sig_term);
 	if (s->sig_int)
 		event_free(s->sig_int);
+	/* already exiting: a late SIGTERM must not kill the teardown (libcrypto's atexit is slow) */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	if (s->sig_pipe)
 		event_free(s->sig_pipe);
 	if (s->sig_hup)
