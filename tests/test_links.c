@@ -45,7 +45,6 @@ suite_init(void)
 {
 	char conf[PATH_MAX + 128];
 
-	proto_out_init(&o);
 	find_module();
 	if (access(module_path, R_OK) != 0) {
 		fprintf(stderr, "test stage module %s is missing (make tests/stages/teststage.la)\n",
@@ -66,7 +65,6 @@ suite_clean(void)
 	test_conn_close(&ctl);
 	test_conn_close(&d);
 	test_conn_close(&adm);
-	proto_out_destroy(&o);
 	return test_server_stop(&srv) == 0 ? 0 : -1;
 }
 
@@ -132,7 +130,7 @@ recv_value(struct test_conn *c, const char *name, char *buf, size_t cap, bool *o
 	buf[0] = '\0';
 	*ok = r.ok;
 	*kind = r.value.kind;
-	if (r.status == STATUS_OK && r.value.len < cap) {
+	if (r.status == STATUS_OK && r.value.len > 0 && r.value.len < cap) {
 		memcpy(buf, r.value.data, r.value.len);
 		buf[r.value.len] = '\0';
 	}
@@ -871,6 +869,11 @@ register_suites(void)
 int
 main(int argc, char **argv)
 {
+	int rc;
+
 	signal(SIGPIPE, SIG_IGN);
-	return test_main(argc, argv, register_suites);
+	proto_out_init(&o);	/* both suites use it */
+	rc = test_main(argc, argv, register_suites);
+	proto_out_destroy(&o);
+	return rc;
 }
