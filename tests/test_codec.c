@@ -767,6 +767,148 @@ test_reader_vs_msgpack_c(void)
 	}
 }
 
+/* ---- links (§12) ---------------------------------------------------------------- */
+
+static int
+link_round_trip(const struct proto_request *l, int64_t wait_us, struct proto_request *q)
+{
+	const char *why;
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL_FATAL(proto_req_link(&out, 40, wait_us, l), 0);
+	return decode_req(q, &why);
+}
+
+static void
+test_req_links(void)
+{
+	struct proto_case in[2] = { { .name = "a", .name_len = 1 }, { .name = "b", .name_len = 1 } };
+	struct proto_case vals[2] = {
+		{ .dir = 1, .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"x", .len = 1 } },
+		{ .dir = 1, .value = { .kind = VALUE_CHANREF, .data = (const uint8_t *)"c", .len = 1 } },
+	};
+	struct proto_request l, q;
+
+	/* OR with a done channel and one named, buffered output */
+	l = (struct proto_request){ .op = OP_OR, .done = "d", .done_len = 1, .nouts = 1,
+	    .outs = { { .name = "o", .name_len = 1, .cap = 3 } }, .cases = in, .ncases = 2 };
+	CU_ASSERT_EQUAL(link_round_trip(&l, PROTO_WAIT_FOREVER, &q), STATUS_OK);
+	CU_ASSERT_EQUAL(q.op, OP_OR);
+	CU_ASSERT(NAME_IS(q.done, q.done_len, "d"));
+	CU_ASSERT_EQUAL(q.nouts, 1);
+	CU_ASSERT(NAME_IS(q.outs[0].name, q.outs[0].name_len, "o"));
+	CU_ASSERT_EQUAL(q.outs[0].cap, 3);
+	CU_ASSERT_EQUAL(q.ncases, 2);
+	CU_ASSERT(NAME_IS(q.cases[1].name, q.cases[1].name_len, "b"));
+
+	/* TEE: nil outs means two anonymous outputs; nil done */
+	l = (struct proto_request){ .op = OP_TEE, .name = "i", .name_len = 1 };
+	CU_ASSERT_EQUAL(link_round_trip(&l, 5000000, &q), STATUS_OK);
+	CU_ASSERT_EQUAL(q.wait_us, 5000000);
+	CU_ASSERT_PTR_NULL(q.done);
+	CU_ASSERT_EQUAL(q.nouts, 2);
+	CU_ASSERT_PTR_NULL(q.outs[0].name);
+	CU_ASSERT_PTR_NULL(q.outs[1].name);
+	CU_ASSERT(NAME_IS(q.name, q.name_len, "i"));
+
+	/* REPEAT values keep their raw encoding (a channel reference included) */
+	l = (struct proto_request){ .op = OP_REPEAT, .cases = vals, .ncases = 2 };
+	CU_ASSERT_EQUAL(link_round_trip(&l, PROTO_WAIT_FOREVER, &q), STATUS_OK);
+	CU_ASSERT_EQUAL(q.ncases, 2);
+	CU_ASSERT_EQUAL(q.cases[0].value.kind, VALUE_BIN);
+	CU_ASSERT_EQUAL(q.cases[1].value.kind, VALUE_CHANREF);
+
+	l = (struct proto_request){ .op = OP_TAKE, .name = "i", .name_len = 1, .count = 1ULL << 40 };
+	CU_ASSERT_EQUAL(link_round_trip(&l, PROTO_WAIT_FOREVER, &q), STATUS_OK);
+	CU_ASSERT_EQUAL(q.count, 1ULL << 40);
+
+	l = (struct proto_request){ .op = OP_FAN_OUT, .name = "i", .name_len = 1, .stage = "sha256",
+	    .stage_len = 6, .count = 4, .ordered = true };
+	CU_ASSERT_EQUAL(link_round_trip(&l, PROTO_WAIT_FOREVER, &q), STATUS_OK);
+	CU_ASSERT(NAME_IS(q.stage, q.stage_len, "sha256"));
+	CU_ASSERT_EQUAL(q.count, 4);
+	CU_ASSERT(q.ordered);
+
+	for (uint64_t op = OP_OR_DONE; op <= OP_FAN_IN; op++) {
+		l = (struct proto_request){ .op = op, .name = "i", .name_len = 1, .cases = in, .ncases = 2 };
+		CU_ASSERT_EQUAL(link_round_trip(&l, PROTO_WAIT_FOREVER, &q), STATUS_OK);
+		CU_ASSERT_EQUAL(q.op, op);
+	}
+}
+
+static void
+test_bad_links(void)
+{
+	struct proto_case many[9];
+	struct proto_case err = { .dir = 1, .value = { .kind = VALUE_ERROR,
+	    .data = (const uint8_t *)"e", .len = 1 } };
+	struct proto_request l, q;
+	const char *why;
+
+	for (int i = 0; i < 9; i++)
+		many[i] = (struct proto_case){ .name = "a", .name_len = 1 };
+	l = (struct proto_request){ .op = OP_FAN_IN, .cases = many, .ncases = 9 };
+	CU_ASSERT_EQUAL(link_round_trip(&l, PROTO_WAIT_FOREVER, &q), STATUS_LIMIT);
+	l.ncases = 0;
+	CU_ASSERT_EQUAL(link_round_trip(&l, PROTO_WAIT_FOREVER, &q), STATUS_BAD_REQUEST);
+	/* a link's wait is its lifetime: 0 makes no sense */
+	l = (struct proto_request){ .op = OP_OR_DONE, .name = "i", .name_len = 1 };
+	CU_ASSERT_EQUAL(link_round_trip(&l, 0, &q), STATUS_BAD_REQUEST);
+	/* TEE needs exactly two outputs */
+	l = (struct proto_request){ .op = OP_TEE, .name = "i", .name_len = 1, .nouts = 1 };
+	CU_ASSERT_EQUAL(link_round_trip(&l, PROTO_WAIT_FOREVER, &q), STATUS_BAD_REQUEST);
+	/* clients may not send error values */
+	l = (struct proto_request){ .op = OP_REPEAT, .cases = &err, .ncases = 1 };
+	CU_ASSERT_EQUAL(link_round_trip(&l, PROTO_WAIT_FOREVER, &q), STATUS_BAD_REQUEST);
+	/* workers 0, an empty stage name */
+	l = (struct proto_request){ .op = OP_FAN_OUT, .name = "i", .name_len = 1, .stage = "x",
+	    .stage_len = 1, .count = 0 };
+	CU_ASSERT_EQUAL(link_round_trip(&l, PROTO_WAIT_FOREVER, &q), STATUS_BAD_REQUEST);
+	l.count = 1;
+	l.stage_len = 0;
+	CU_ASSERT_EQUAL(link_round_trip(&l, PROTO_WAIT_FOREVER, &q), STATUS_BAD_REQUEST);
+	/* a reserved name as an output is fine (it must exist); a bad one is not */
+	l = (struct proto_request){ .op = OP_OR_DONE, .name = "i", .name_len = 1, .nouts = 1,
+	    .outs = { { .name = "bad\x01", .name_len = 4 } } };
+	CU_ASSERT_EQUAL(link_round_trip(&l, PROTO_WAIT_FOREVER, &q), STATUS_BAD_REQUEST);
+	/* ops 20-31 are unassigned */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_name(&out, 20, 41, PROTO_WAIT_FOREVER, "a", 1), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_BAD_REQUEST);
+	CU_ASSERT_PTR_NULL(proto_op_name(20));
+	CU_ASSERT_STRING_EQUAL(proto_op_name(OP_FAN_OUT), "FAN_OUT");
+}
+
+static void
+test_rep_links(void)
+{
+	const char *names[] = { "~1", "out" };
+	const size_t lens[] = { 2, 3 };
+	struct proto_reply r;
+	const char *n;
+	uint32_t len;
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_started(&out, 7, names, lens, 2), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_TEE, &r), STATUS_OK);
+	CU_ASSERT_EQUAL(r.id, 7);
+	CU_ASSERT_EQUAL(r.status, STATUS_STARTED);
+	CU_ASSERT_EQUAL(r.total, 2);
+	CU_ASSERT_EQUAL(proto_list_name(&r.list, &n, &len), 1);
+	CU_ASSERT(NAME_IS(n, len, "~1"));
+	CU_ASSERT_EQUAL(proto_list_name(&r.list, &n, &len), 1);
+	CU_ASSERT(NAME_IS(n, len, "out"));
+	CU_ASSERT_EQUAL(proto_list_name(&r.list, &n, &len), 0);
+	/* STARTED only answers a link */
+	CU_ASSERT_EQUAL(decode_rep(OP_RECV, &r), STATUS_PROTOCOL);
+	/* the final OK carries the values sent */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_uint(&out, 7, 42), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_FAN_OUT, &r), STATUS_OK);
+	CU_ASSERT_EQUAL(r.n, 42);
+	CU_ASSERT_STRING_EQUAL(status_name(STATUS_STARTED), "STARTED");
+}
+
 static void
 register_suites(void)
 {
@@ -790,6 +932,9 @@ register_suites(void)
 	test_add(s, "channel names: empty, long, control, UTF-8", test_names);
 	test_add(s, "malformed replies", test_bad_replies);
 	test_add(s, "reader agrees with msgpack-c on random objects", test_reader_vs_msgpack_c);
+	test_add(s, "link requests round trip (§12)", test_req_links);
+	test_add(s, "bad link requests", test_bad_links);
+	test_add(s, "STARTED and the final link reply round trip", test_rep_links);
 }
 
 int

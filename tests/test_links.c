@@ -28,12 +28,17 @@ static struct test_conn ctl, d, adm;
 static struct proto_out o;
 static char module_path[PATH_MAX];
 
-/* tests/stages/.libs/teststage.so beside $CHAND's build tree */
+/* tests/stages/.libs/teststage.so beside $CHAND's build tree, or $CHAND_TEST_STAGE (chand under valgrind) */
 static void
 find_module(void)
 {
-	const char *chand = getenv("CHAND");
+	const char *chand = getenv("CHAND"), *mod = getenv("CHAND_TEST_STAGE");
 	char buf[PATH_MAX];
+
+	if (mod != NULL) {
+		snprintf(module_path, sizeof module_path, "%s", mod);
+		return;
+	}
 
 	snprintf(buf, sizeof buf, "%s", chand ? chand : "server/chand");
 	snprintf(module_path, sizeof module_path, "%s/../tests/stages/.libs/teststage.so",
