@@ -127,6 +127,9 @@ link_stop(struct link *l, int status, const char *msg)
 	if (l->stopped)
 		return;
 	l->stopped = true;
+	l->srv->stats.links_running--;
+	if (l->kind->op == OP_FAN_OUT)
+		l->srv->stats.jobs_running--;
 	link_ref(l);
 	/* no waiter may outlive the link; callbacks already queued see stopped */
 	for (unsigned s = 0; s < LINK_SLOTS; s++)
@@ -390,6 +393,9 @@ link_request(struct conn *c, const struct proto_request *q)
 	}
 	log_debug("link-start client=%" PRIu64 " id=%" PRIu64 " op=%s inputs=%zu", c->id, q->id,
 	    proto_op_name(q->op), l->nin);
+	s->stats.links_running++;
+	if (q->op == OP_FAN_OUT)
+		s->stats.jobs_running++;
 	reply_started(c, l, q->id);
 	link_ref(l);	/* watch_done may stop the link at once */
 	watch_done(l);

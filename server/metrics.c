@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "log.h"
 #include "metrics.h"
+#include "pool.h"
 #include "server.h"
 
 static void
@@ -82,6 +83,12 @@ render(struct server *s, struct evbuffer *b)
 	gauge(b, "chand_requests_total", "Request frames received.", "counter", s->stats.requests_total);
 	gauge(b, "chand_protocol_errors_total", "Connections closed for malformed frames.", "counter",
 	    s->stats.protocol_errors);
+	gauge(b, "chand_links", "Running links (or, or-done, tee, bridge, fan-in, repeat, take, jobs).",
+	    "gauge", s->stats.links_running);
+	gauge(b, "chand_jobs", "Running fan-out jobs.", "gauge", s->stats.jobs_running);
+	gauge(b, "chand_pool_workers", "Worker pool threads.", "gauge", pool_size(s->pool));
+	gauge(b, "chand_pool_queue_depth", "Stage calls waiting for a worker.", "gauge",
+	    pool_queued(s->pool));
 	operations(b, &s->ops);
 	latency(b, &s->ops);
 }

@@ -22,6 +22,7 @@ struct pool {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;		/* todo is not empty, or stop */
 	struct queue todo;		/* submitted, not yet taken by a worker */
+	size_t ntodo;			/* items in todo, for /metrics */
 	struct queue done;		/* finished, done callback not yet run */
 	bool stop;
 	pthread_t *threads;
@@ -65,6 +66,7 @@ worker_main(void *arg)
 		if (p->stop)
 			break;
 		it = queue_pop(&p->todo);
+		p->ntodo--;
 		pthread_mutex_unlock(&p->lock);
 		it->work(it);
 		pthread_mutex_lock(&p->lock);
@@ -165,9 +167,21 @@ pool_submit(struct pool *p, struct pool_item *it)
 	it->ran = false;
 	pthread_mutex_lock(&p->lock);
 	queue_push(&p->todo, it);
+	p->ntodo++;
 	pthread_cond_signal(&p->wake);
 	pthread_mutex_unlock(&p->lock);
 	return 0;
+}
+
+size_t
+pool_queued(struct pool *p)
+{
+	size_t n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->ntodo;
+	pthread_mutex_unlock(&p->lock);
+	return n;
 }
 
 void

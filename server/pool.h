@@ -51,6 +51,8 @@ int pool_submit(struct pool *p, struct pool_item *it);
  * every item still owned by the pool gets its done callback (ran = false
  * for work that never ran). Accepts NULL.
  */
+/* Items submitted and not yet taken by a worker (the queue depth). Thread-safe. */
+size_t pool_queued(struct pool *p);
 void pool_free(struct pool *p);
 
 #endif

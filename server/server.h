@@ -35,6 +35,8 @@ struct server_stats {
 	uint64_t connections_total;
 	uint64_t requests_total;
 	uint64_t protocol_errors;
+	uint64_t links_running;		/* links started and not yet stopped, jobs included */
+	uint64_t jobs_running;		/* fan-out jobs among them */
 };
 
 /* The request being dispatched, so that its reply's status can be counted. */

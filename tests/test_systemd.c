@@ -354,7 +354,34 @@ test_metrics(void)
 	CU_ASSERT_EQUAL(sample(m, "chand_operation_duration_seconds_bucket{le=\"+Inf\"}"),
 	    sample(m, "chand_operation_duration_seconds_count"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(m, "# TYPE chand_operation_duration_seconds histogram"));
+	CU_ASSERT_EQUAL(sample(m, "chand_links"), 0);
+	CU_ASSERT_EQUAL(sample(m, "chand_jobs"), 0);
+	CU_ASSERT(sample(m, "chand_pool_workers") >= 1);
+	CU_ASSERT_EQUAL(sample(m, "chand_pool_queue_depth"), 0);
 	free(m);
+	/* a running link and a running job show up */
+	{
+		struct proto_request l = { .op = OP_TAKE, .name = "m.buf", .name_len = 5, .count = 100 };
+		struct proto_request j = { .op = OP_FAN_OUT, .name = "m.unbuf", .name_len = 7,
+		    .count = 1, .stage = "identity", .stage_len = 8 };
+		struct proto_out o;
+		struct proto_reply r;
+
+		proto_out_init(&o);
+		proto_req_link(&o, c.next_id++, PROTO_WAIT_FOREVER, &l);
+		proto_req_link(&o, c.next_id++, PROTO_WAIT_FOREVER, &j);
+		st_write(&c, &o);
+		st_reply(&c, OP_TAKE, &r);
+		CU_ASSERT_EQUAL(r.status, STATUS_STARTED);
+		st_reply(&c, OP_FAN_OUT, &r);
+		CU_ASSERT_EQUAL(r.status, STATUS_STARTED);
+		m = scrape(port);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+		CU_ASSERT_EQUAL(sample(m, "chand_links"), 2);
+		CU_ASSERT_EQUAL(sample(m, "chand_jobs"), 1);
+		free(m);
+		proto_out_destroy(&o);
+	}
 	test_conn_close(&w);
 	test_conn_close(&c);
 	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
