@@ -71,6 +71,19 @@ request_recycle(struct server *s, struct request *r)
 	s->free_requests = r;
 }
 
+/* r has ended with status: disarm it, forget it, count it. */
+static void
+request_unpark(struct request *r, int status)
+{
+	struct conn *c = r->conn;
+
+	if (r->timed)
+		evtimer_del(&r->timer);
+	if (r->linked)
+		hmap_remove(&c->pending, &r->node);
+	stats_record(&c->srv->ops, r->op, status, clock_now_ns() - r->start_ns);
+}
+
 static void
 request_done(void *arg, struct engine_result *res)
 {
@@ -78,11 +91,7 @@ request_done(void *arg, struct engine_result *res)
 	struct conn *c = r->conn;
 	struct server *s = c->srv;
 
-	if (r->timed)
-		evtimer_del(&r->timer);
-	if (r->linked)
-		hmap_remove(&c->pending, &r->node);
-	stats_record(&s->ops, r->op, res->status, clock_now_ns() - r->start_ns);
+	request_unpark(r, res->status);
 	if (c->dead) {
 		value_free(res->value);	/* the client is gone: at-most-once (PROTOCOL.md §4) */
 		res->value = NULL;
@@ -108,6 +117,25 @@ request_alloc(struct server *s)
 		return r;
 	}
 	return malloc(sizeof *r);
+}
+
+/* r now waits: findable by id (CANCEL, disconnect), with its deadline armed. */
+static int
+request_park(struct request *r, int64_t wait_us)
+{
+	struct conn *c = r->conn;
+
+	if (hmap_insert(&c->pending, &r->node, hmap_hash_u64(c->pending.seed, r->id)) < 0)
+		return -1;
+	r->linked = true;
+	if (wait_us > 0) {
+		struct timeval tv = { .tv_sec = wait_us / 1000000, .tv_usec = wait_us % 1000000 };
+
+		evtimer_assign(&r->timer, c->srv->base, request_timeout, r);
+		evtimer_add(&r->timer, &tv);
+		r->timed = true;
+	}
+	return 0;
 }
 
 int
@@ -137,18 +165,10 @@ request_run(struct conn *c, uint64_t id, uint64_t op, const struct engine_case *
 		return 0;
 	}
 	r->start_ns = clock_now_ns();
-	if (hmap_insert(&c->pending, &r->node, hmap_hash_u64(c->pending.seed, id)) < 0) {
+	if (request_park(r, wait_us) < 0) {
 		/* out of memory: a request nobody could find must not wait */
 		engine_op_cancel(s->engine, r->eop, STATUS_LIMIT);
 		return -1;
-	}
-	r->linked = true;
-	if (wait_us > 0) {
-		struct timeval tv = { .tv_sec = wait_us / 1000000, .tv_usec = wait_us % 1000000 };
-
-		evtimer_assign(&r->timer, s->base, request_timeout, r);
-		evtimer_add(&r->timer, &tv);
-		r->timed = true;
 	}
 	return 0;
 }
@@ -187,17 +207,9 @@ request_link(struct conn *c, uint64_t id, uint64_t op, int64_t wait_us, struct l
 		return -1;
 	*r = (struct request){ .conn = c, .id = id, .op = op, .kind = REQUEST_LINK, .link = l,
 	    .start_ns = clock_now_ns() };
-	if (hmap_insert(&c->pending, &r->node, hmap_hash_u64(c->pending.seed, id)) < 0) {
+	if (request_park(r, wait_us) < 0) {
 		request_recycle(s, r);
 		return -1;
-	}
-	r->linked = true;
-	if (wait_us > 0) {
-		struct timeval tv = { .tv_sec = wait_us / 1000000, .tv_usec = wait_us % 1000000 };
-
-		evtimer_assign(&r->timer, s->base, request_timeout, r);
-		evtimer_add(&r->timer, &tv);
-		r->timed = true;
 	}
 	*out = r;
 	return 0;
@@ -209,11 +221,7 @@ request_link_end(struct request *r, int status, const char *msg, uint64_t sent)
 	struct conn *c = r->conn;
 	int rc;
 
-	if (r->timed)
-		evtimer_del(&r->timer);
-	if (r->linked)
-		hmap_remove(&c->pending, &r->node);
-	stats_record(&c->srv->ops, r->op, status, clock_now_ns() - r->start_ns);
+	request_unpark(r, status);
 	if (!c->dead) {
 		if (status == STATUS_OK)
 			rc = proto_rep_uint(&c->srv->out, r->id, sent);
