@@ -46,6 +46,22 @@ admin_call(chan_ctx_t *ctx, chan_conn_t *conn, struct admin_arg *a, struct call_
 	return rc;
 }
 
+/* A call whose result is a list: an OK reply and room for its items (zeroed). */
+static int
+admin_list(chan_ctx_t *ctx, chan_conn_t *conn, struct admin_arg *a, size_t size,
+    struct call_reply *r, void **items)
+{
+	int rc;
+
+	if ((rc = admin_call(ctx, conn, a, r)) != 0)
+		return rc;
+	if ((*items = calloc(r->rep.list.left + 1, size)) == NULL) {
+		call_reply_free(r);
+		return CHAN_ENOMEM;
+	}
+	return CHAN_OK;
+}
+
 /* Copy at most cap-1 bytes and a NUL. */
 static void
 copy_str(char *dst, size_t cap, const char *src, size_t len)
@@ -71,12 +87,8 @@ chan_admin_stats(chan_ctx_t *ctx, chan_conn_t *conn, chan_stat_t **out, size_t *
 
 	if (out == NULL || n == NULL)
 		return CHAN_EINVAL;
-	if ((rc = admin_call(ctx, conn, &a, &r)) != 0)
+	if ((rc = admin_list(ctx, conn, &a, sizeof *st, &r, (void **)&st)) != 0)
 		return rc;
-	if ((st = calloc(r.rep.list.left + 1, sizeof *st)) == NULL) {
-		call_reply_free(&r);
-		return CHAN_ENOMEM;
-	}
 	while (proto_list_stat(&r.rep.list, &k, &kl, &v) == 1) {
 		copy_str(st[i].key, sizeof st[i].key, k, kl);
 		st[i++].value = v;
@@ -100,12 +112,8 @@ chan_admin_channels(chan_ctx_t *ctx, chan_conn_t *conn, const char *pattern, siz
 
 	if (out == NULL || n == NULL)
 		return CHAN_EINVAL;
-	if ((rc = admin_call(ctx, conn, &a, &r)) != 0)
+	if ((rc = admin_list(ctx, conn, &a, sizeof *list, &r, (void **)&list)) != 0)
 		return rc;
-	if ((list = calloc(r.rep.list.left + 1, sizeof *list)) == NULL) {
-		call_reply_free(&r);
-		return CHAN_ENOMEM;
-	}
 	while (proto_list_chan(&r.rep.list, &pi) == 1)
 		chan_info_from_proto(&pi, &list[i++]);
 	if (matched)
@@ -128,12 +136,8 @@ chan_admin_clients(chan_ctx_t *ctx, chan_conn_t *conn, chan_client_info_t **out,
 
 	if (out == NULL || n == NULL)
 		return CHAN_EINVAL;
-	if ((rc = admin_call(ctx, conn, &a, &r)) != 0)
+	if ((rc = admin_list(ctx, conn, &a, sizeof *list, &r, (void **)&list)) != 0)
 		return rc;
-	if ((list = calloc(r.rep.list.left + 1, sizeof *list)) == NULL) {
-		call_reply_free(&r);
-		return CHAN_ENOMEM;
-	}
 	while (proto_list_client(&r.rep.list, &pc) == 1) {
 		chan_client_info_t *c = &list[i++];
 
@@ -194,12 +198,8 @@ chan_admin_waiters(chan_ctx_t *ctx, chan_conn_t *conn, size_t limit, chan_waiter
 
 	if (out == NULL || n == NULL)
 		return CHAN_EINVAL;
-	if ((rc = admin_call(ctx, conn, &a, &r)) != 0)
+	if ((rc = admin_list(ctx, conn, &a, sizeof *list, &r, (void **)&list)) != 0)
 		return rc;
-	if ((list = calloc(r.rep.list.left + 1, sizeof *list)) == NULL) {
-		call_reply_free(&r);
-		return CHAN_ENOMEM;
-	}
 	while (proto_list_waiter(&r.rep.list, &pw) == 1) {
 		chan_waiter_t *w = &list[i++];
 		const char *op = proto_op_name(pw.op);
