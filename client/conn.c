@@ -71,6 +71,13 @@ struct call {
 	int ctx_err;				/* the context ended */
 	uint8_t *body;
 	size_t len;
+	/* two-reply calls (links, PROTOCOL.md §12): STARTED first, then the final reply */
+	bool interim;				/* expect STARTED; stay linked after it */
+	bool started;				/* STARTED arrived (in ibody until taken) */
+	bool cancel_sent;
+	uint64_t op;
+	uint8_t *ibody;
+	size_t ilen;
 };
 
 /* ---- references and teardown ---------------------------------------------------- */
@@ -190,7 +197,14 @@ deliver(chan_conn_t *c, const uint8_t *body, size_t len)
 		return -1;
 	memcpy(copy, body, len);
 	pthread_mutex_lock(&c->lock);
-	if ((call = call_find_locked(c, id)) != NULL) {
+	if ((call = call_find_locked(c, id)) != NULL && call->interim && !call->started &&
+	    status == STATUS_STARTED) {
+		call->started = true;	/* the link runs: stay linked for the final reply */
+		call->ibody = copy;
+		call->ilen = len;
+		copy = NULL;
+		pthread_cond_signal(&call->cond);
+	} else if (call != NULL) {
 		hmap_remove(&c->calls, &call->node);
 		call->linked = false;
 		call->done = true;
@@ -419,25 +433,35 @@ call_timedwait(struct call *call, int64_t deadline)
  * wait up to the grace period for the server's final reply, so that a value
  * matched before the cancel is not lost and no waiter stays behind.
  */
+static bool
+call_ready(const struct call *call, bool first)
+{
+	return call->done || (first && call->started);
+}
+
+/* first: a two-reply call returns at its STARTED reply too. */
 static void
-call_wait(chan_conn_t *c, struct call *call, int64_t deadline)
+call_wait(chan_conn_t *c, struct call *call, int64_t deadline, bool first)
 {
 	int64_t grace_end;
-	bool cancel_sent = false;
 
 	pthread_mutex_lock(&c->lock);
-	while (!call->done && call->ctx_err == 0) {
-		if (!call_timedwait(call, deadline) && !call->done && call->ctx_err == 0)
+	while (!call_ready(call, first) && call->ctx_err == 0) {
+		if (!call_timedwait(call, deadline) && !call_ready(call, first) && call->ctx_err == 0)
 			call->ctx_err = CHAN_EDEADLINE;
 	}
-	if (!call->done && call->ctx_err == CHAN_ECANCELED) {
+	if (call->ctx_err == 0) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	if (!call->done && call->ctx_err == CHAN_ECANCELED && !call->cancel_sent) {
+		call->cancel_sent = true;
 		pthread_mutex_unlock(&c->lock);
 		send_cancel(c, call->id);
-		cancel_sent = true;
 		pthread_mutex_lock(&c->lock);
 	}
 	grace_end = clock_now_ns() + c->grace_ns;
-	while (!call->done && call_timedwait(call, grace_end))
+	while (!call->done && call->linked && call_timedwait(call, grace_end))
 		;
 	if (call->done || !call->linked) {
 		pthread_mutex_unlock(&c->lock);
@@ -447,7 +471,7 @@ call_wait(chan_conn_t *c, struct call *call, int64_t deadline)
 	hmap_remove(&c->calls, &call->node);
 	call->linked = false;
 	pthread_mutex_unlock(&c->lock);
-	if (!cancel_sent)
+	if (!call->cancel_sent)
 		send_cancel(c, call->id);
 }
 
@@ -478,6 +502,26 @@ call_result(struct call *call, uint64_t op, struct call_reply *r)
 	return CHAN_OK;
 }
 
+/* Link call under a fresh id, watch ctx and send its request; undone on failure. */
+static int
+call_send(chan_conn_t *c, chan_ctx_t *ctx, int64_t wait_us, call_encode_fn enc,
+    void *arg, struct call *call)
+{
+	int rc;
+
+	if ((rc = call_link(c, call)) != 0)
+		return rc;
+	if ((rc = ctx_watch(ctx, &call->watch)) != 0) {
+		call_unlink(c, call);
+		return rc;
+	}
+	if ((rc = send_request(c, call->id, wait_us, enc, arg)) != 0) {
+		ctx_unwatch(ctx, &call->watch);
+		call_unlink(c, call);
+	}
+	return rc;
+}
+
 int
 conn_call(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
     call_encode_fn enc, void *arg, struct call_reply *r)
@@ -499,25 +543,141 @@ conn_call(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
 	call.watch.fn = call_ctx_done;
 	call.watch.arg = &call;
 	pthread_cond_init(&call.cond, &c->cattr);
-	if ((rc = call_link(c, &call)) != 0)
-		goto out;
-	if ((rc = ctx_watch(ctx, &call.watch)) != 0) {
-		call_unlink(c, &call);
-		goto out;
-	}
-	if ((rc = send_request(c, call.id, wait_us, enc, arg)) == 0) {
-		call_wait(c, &call, deadline);
+	if ((rc = call_send(c, ctx, wait_us, enc, arg, &call)) == 0) {
+		call_wait(c, &call, deadline, false);
 		ctx_unwatch(ctx, &call.watch);
 		rc = call_result(&call, op, r);
-	} else {
-		ctx_unwatch(ctx, &call.watch);
-		call_unlink(c, &call);
 	}
-out:
 	free(call.body);
 	pthread_cond_destroy(&call.cond);
 	conn_unref(c);
 	return rc;
+}
+
+/* ---- two-reply calls (links, PROTOCOL.md §12) ------------------------------------ */
+
+static void
+call_destroy(struct call *call)
+{
+	free(call->body);
+	free(call->ibody);
+	pthread_cond_destroy(&call->cond);
+	conn_unref(call->conn);
+	free(call);
+}
+
+/* Hand the STARTED reply out, decoded. */
+static int
+call_interim(struct call *call, struct call_reply *r)
+{
+	const char *why;
+
+	r->body = call->ibody;
+	r->len = call->ilen;
+	call->ibody = NULL;
+	if (proto_decode_reply(r->body, r->len, call->op, &r->rep, &why) != STATUS_OK) {
+		call_reply_free(r);
+		fail_all(call->conn, CHAN_EPROTO);
+		return CHAN_EPROTO;
+	}
+	return CHAN_OK;
+}
+
+int
+conn_call_start(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, call_encode_fn enc, void *arg,
+    struct call_reply *r, struct call **out)
+{
+	struct call *call;
+	int64_t deadline, wait_us;
+	bool started;
+	int rc;
+
+	memset(r, 0, sizeof *r);
+	*out = NULL;
+	if (c == NULL)
+		return CHAN_EINVAL;
+	ctx = ctx_or_background(ctx);
+	deadline = ctx_deadline_ns(ctx);
+	if ((rc = chan_ctx_err(ctx)) != 0 || (rc = wire_wait(CALL_BUDGET, deadline, &wait_us)) != 0)
+		return rc;
+	if ((call = calloc(1, sizeof *call)) == NULL)
+		return CHAN_ENOMEM;
+	conn_ref(c);
+	call->conn = c;
+	call->op = op;
+	call->interim = true;
+	call->watch.fn = call_ctx_done;
+	call->watch.arg = call;
+	pthread_cond_init(&call->cond, &c->cattr);
+	if ((rc = call_send(c, ctx, wait_us, enc, arg, call)) != 0)
+		goto fail;
+	call_wait(c, call, deadline, true);
+	ctx_unwatch(ctx, &call->watch);
+	pthread_mutex_lock(&c->lock);
+	started = call->started;
+	pthread_mutex_unlock(&c->lock);
+	if (!started) {
+		rc = call_result(call, op, r);	/* it could not start, or the context ended */
+		goto fail;
+	}
+	if ((rc = call_interim(call, r)) != 0)
+		goto fail;
+	*out = call;
+	return CHAN_OK;
+fail:
+	call_destroy(call);
+	return rc;
+}
+
+int
+conn_call_await(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
+{
+	chan_conn_t *c = call->conn;
+	int rc;
+
+	memset(r, 0, sizeof *r);
+	ctx = ctx_or_background(ctx);
+	if ((rc = ctx_watch(ctx, &call->watch)) != 0) {
+		pthread_mutex_lock(&c->lock);
+		if (call->ctx_err == 0)
+			call->ctx_err = rc;
+		pthread_mutex_unlock(&c->lock);
+	}
+	call_wait(c, call, ctx_deadline_ns(ctx), false);
+	if (rc == 0)
+		ctx_unwatch(ctx, &call->watch);
+	return call_result(call, call->op, r);
+}
+
+uint64_t
+conn_call_id(const struct call *call)
+{
+	return call->id;
+}
+
+void
+conn_cancel(chan_conn_t *c, uint64_t id)
+{
+	send_cancel(c, id);
+}
+
+void
+conn_call_end(struct call *call)
+{
+	chan_conn_t *c;
+	bool pending;
+
+	if (call == NULL)
+		return;
+	c = call->conn;
+	pthread_mutex_lock(&c->lock);
+	if ((pending = call->linked))
+		hmap_remove(&c->calls, &call->node);
+	call->linked = false;
+	pthread_mutex_unlock(&c->lock);
+	if (pending)
+		send_cancel(c, call->id);	/* stop it; its final reply will be dropped */
+	call_destroy(call);
 }
 
 /* ---- dialing ------------------------------------------------------------------- */

@@ -44,6 +44,28 @@ int conn_call(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
     call_encode_fn enc, void *arg, struct call_reply *r);
 void call_reply_free(struct call_reply *r);
 
+/*
+ * Calls that get two replies: a link (PROTOCOL.md §12) answers STARTED when
+ * it runs, and its final reply when it ends. conn_call_start sends the
+ * request with the context's budget as its wait and returns at the first
+ * reply: 0 with *r holding STARTED and *out the call, which stays
+ * registered for the final reply; or the error (a final error reply as its
+ * CHAN_E* code is the caller's to map: *r holds it with *out NULL and 0
+ * returned; a context end or connection failure as the code). The context
+ * is watched only while a thread waits in these functions.
+ * conn_call_await waits (once) for the final reply, watching ctx like
+ * conn_call. conn_call_end unregisters and frees the call, sending CANCEL
+ * first if no final reply came (that reply is then dropped). One thread at
+ * a time per call; conn_cancel (any thread) sends CANCEL for a request id.
+ */
+struct call;
+int conn_call_start(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, call_encode_fn enc, void *arg,
+    struct call_reply *r, struct call **out);
+int conn_call_await(struct call *call, chan_ctx_t *ctx, struct call_reply *r);
+uint64_t conn_call_id(const struct call *call);
+void conn_call_end(struct call *call);
+void conn_cancel(chan_conn_t *c, uint64_t id);
+
 /* A wire status as a CHAN_E* code (0 for OK); try: DEADLINE_EXCEEDED is would-block. */
 int call_status_err(int status, bool try);
 

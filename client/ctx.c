@@ -292,6 +292,16 @@ chan_ctx_value(chan_ctx_t *ctx, const void *key)
 	return NULL;
 }
 
+void
+ctx_ref(chan_ctx_t *ctx)
+{
+	if (ctx == NULL || ctx == &background)
+		return;
+	pthread_mutex_lock(&ctx_lock);
+	ctx->refs++;
+	pthread_mutex_unlock(&ctx_lock);
+}
+
 int
 chan_cancel(chan_ctx_t *ctx)
 {

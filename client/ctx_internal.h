@@ -28,6 +28,8 @@ int ctx_watch(chan_ctx_t *ctx, struct ctx_watch *w);
 void ctx_unwatch(chan_ctx_t *ctx, struct ctx_watch *w);
 /* The effective deadline (ns, chan_now clock), or 0 for none. */
 int64_t ctx_deadline_ns(chan_ctx_t *ctx);
+/* Take a reference (released with chan_ctx_free); background: a no-op. */
+void ctx_ref(chan_ctx_t *ctx);
 /* ctx or chan_background() when NULL. */
 chan_ctx_t *ctx_or_background(chan_ctx_t *ctx);
 
