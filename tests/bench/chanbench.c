@@ -1,0 +1,566 @@
+/*
+ * chanbench: the load generator of issue 8, on libchanclient.
+ *
+ *	chanbench -p PORT [options] WORKLOAD
+ *
+ * WORKLOAD (figures are "RESULT <tag> <metric> <value>" lines on stdout):
+ *   throughput  (1) one producer and one consumer connection on a channel of
+ *               cap 1024; -t threads on each connection keep -t requests in
+ *               flight (the synchronous API allows one per call per
+ *               thread). -n values of -s bytes. Metric msgs_s.
+ *   pingpong    (2) two processes, each with its own connection, bounce a
+ *               value over two unbuffered channels; -n round trips (after
+ *               n/10 warm-up ones). p50_us, p99_us, mean_us of a round trip.
+ *   select      (3) as pingpong, but the echo process receives with a
+ *               select over -C channels (default 1000) and the pinger
+ *               sends on a random one of them.
+ *   many        (4) -c connections (default 1000), each sending to and
+ *               receiving from its own channel (cap 1), one request in
+ *               flight per connection, for -d seconds. ops_s and the
+ *               latency of each request. Raw protocol on one epoll thread:
+ *               libchanclient needs a reader thread per connection and a
+ *               thread per blocked call.
+ *   memory      (5) against the chand of pid -P (alone on its port): RSS
+ *               per idle channel (-C channels, default 1,000,000, cap 0,
+ *               pipelined MAKE) and per blocked receiver with its
+ *               connection (-R connections, default 10,000, each with one
+ *               RECV pending on a shared unbuffered channel).
+ *   fanout      (6) a FAN_OUT job (stage sha256) with 1, then 2 workers:
+ *               -n values of -s bytes (default 4096) in, digests out,
+ *               -t threads per connection. jobs_s_1w, jobs_s_2w, speedup.
+ *
+ * Options: -n count, -t threads, -s value size, -c connections, -d seconds,
+ * -C channels, -R receivers, -P pid, -o file (latency samples in µs, one a
+ * line), -k tag (the <tag> of RESULT lines; default w1..w6).
+ * Every blocking call runs under a context of at most 300 s.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "chanclient.h"
+#include "rawchan.h"
+
+#define CALL_BUDGET (300 * CHAN_SEC)
+
+struct opts {
+	int port;
+	size_t n, threads, size, conns, channels, receivers;
+	double seconds;
+	pid_t pid;
+	const char *samples, *tag, *workload;
+};
+
+static chan_ctx_t *g_ctx;		/* the budget of every call */
+static char g_addr[64];
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: chanbench -p PORT [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
+	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG]\n"
+	    "       throughput|pingpong|select|many|memory|fanout\n");
+	exit(2);
+}
+
+static void
+check(int rc, const char *what)
+{
+	if (rc != CHAN_OK)
+		bench_die("chanbench: %s: %s", what, chan_strerror(rc));
+}
+
+static chan_conn_t *
+dial(void)
+{
+	chan_conn_t *c;
+
+	check(chan_dial(g_ctx, g_addr, NULL, &c), "dial");
+	return c;
+}
+
+static chan_t *
+make(chan_conn_t *c, const char *name, size_t cap)
+{
+	chan_t *ch;
+
+	check(chan_make(g_ctx, c, name, cap, &ch), name);
+	return ch;
+}
+
+/* Delete a benchmark channel and free its handle. */
+static void
+drop(chan_t *ch)
+{
+	check(chan_delete(g_ctx, ch, NULL), "delete");
+	chan_free(ch);
+}
+
+/* ---- (1) and (6): many threads per connection ------------------------------------- */
+
+struct pump {
+	chan_t *ch;
+	size_t n, size;
+	bool recv;
+	size_t expect_len;		/* receivers: 0 = any */
+};
+
+static void *
+pump_run(void *arg)
+{
+	struct pump *p = arg;
+	uint8_t *buf = calloc(1, p->size ? p->size : 1);
+
+	for (size_t i = 0; i < p->n; i++) {
+		chan_value_t v;
+		bool ok;
+
+		if (!p->recv) {
+			buf[0] = (uint8_t)i;
+			check(chan_send(g_ctx, p->ch, buf, p->size), "send");
+			continue;
+		}
+		check(chan_recv(g_ctx, p->ch, &v, &ok), "recv");
+		if (!ok || v.kind != CHAN_VALUE_BYTES || (p->expect_len && v.len != p->expect_len))
+			bench_die("chanbench: unexpected value (ok %d, len %zu)", ok, v.len);
+		chan_value_clear(&v);
+	}
+	free(buf);
+	return NULL;
+}
+
+/*
+ * n values from `in` (threads senders on one connection) to `out` (threads
+ * receivers on another): in == out for a plain channel. Returns seconds.
+ */
+static double
+pump_all(chan_t *in, chan_t *out, size_t n, size_t size, size_t threads, size_t expect_len)
+{
+	pthread_t tid[2 * 256];
+	struct pump pp[2 * 256];
+	int64_t t0 = bench_now();
+
+	if (threads > 256)
+		threads = 256;
+	for (size_t i = 0; i < 2 * threads; i++) {
+		bool rx = i >= threads;
+		size_t k = rx ? i - threads : i;
+
+		pp[i] = (struct pump){ .ch = rx ? out : in, .size = size, .recv = rx,
+		    .n = n / threads + (k < n % threads), .expect_len = expect_len };
+		if (pthread_create(&tid[i], NULL, pump_run, &pp[i]) != 0)
+			bench_die("pthread_create failed");
+	}
+	for (size_t i = 0; i < 2 * threads; i++)
+		pthread_join(tid[i], NULL);
+	return (double)(bench_now() - t0) / 1e9;
+}
+
+static void
+run_throughput(const struct opts *o)
+{
+	chan_conn_t *pc = dial(), *cc = dial();
+	char name[64];
+	chan_t *tx, *rx;
+	double secs;
+
+	snprintf(name, sizeof name, "tp.%d", (int)getpid());
+	tx = make(pc, name, 1024);
+	rx = make(cc, name, 1024);
+	secs = pump_all(tx, rx, o->n, o->size, o->threads, o->size);
+	bench_result(o->tag, "msgs_s", (double)o->n / secs);
+	drop(tx);
+	chan_free(rx);
+	chan_conn_close(pc);
+	chan_conn_close(cc);
+}
+
+/* ---- (2) and (3): ping-pong between two processes ------------------------------ */
+
+struct pingpong {
+	size_t nping;			/* channels the pinger picks from (1: plain ping-pong) */
+	chan_t **ping;
+	chan_t *pong;
+	chan_case_t *cases;		/* the echo's select (nping > 1) */
+	size_t iters;
+};
+
+/* Both processes make every channel (MAKE of an existing name opens it). */
+static void
+pp_setup(struct pingpong *pp, chan_conn_t *c, pid_t owner, size_t nping)
+{
+	char name[64];
+
+	pp->nping = nping;
+	pp->ping = calloc(nping, sizeof *pp->ping);
+	pp->cases = calloc(nping, sizeof *pp->cases);
+	for (size_t k = 0; k < nping; k++) {
+		snprintf(name, sizeof name, "pp.%d.ping.%zu", (int)owner, k);
+		pp->ping[k] = make(c, name, 0);
+		pp->cases[k] = (chan_case_t){ .dir = CHAN_DIR_RECV, .ch = pp->ping[k] };
+	}
+	snprintf(name, sizeof name, "pp.%d.pong", (int)owner);
+	pp->pong = make(c, name, 0);
+}
+
+static void
+pp_teardown(struct pingpong *pp, bool delete)
+{
+	for (size_t k = 0; k < pp->nping; k++)
+		delete ? drop(pp->ping[k]) : chan_free(pp->ping[k]);
+	delete ? drop(pp->pong) : chan_free(pp->pong);
+	free(pp->ping);
+	free(pp->cases);
+}
+
+/* The echo: receive a ping (plainly or by select), send it back as the pong. */
+static void
+pp_echo(struct pingpong *pp)
+{
+	for (size_t i = 0; i < pp->iters; i++) {
+		chan_value_t v;
+		int k = 0;
+
+		if (pp->nping == 1) {
+			check(chan_recv(g_ctx, pp->ping[0], &v, NULL), "echo recv");
+		} else {
+			k = chan_select(g_ctx, pp->cases, pp->nping, false);
+			if (k < 0)
+				check(k, "echo select");
+			v = pp->cases[k].value;
+		}
+		check(chan_send(g_ctx, pp->pong, v.data, v.len), "echo send");
+		chan_value_clear(&v);
+	}
+}
+
+/* The pinger: time each round trip after the warm-up. */
+static void
+pp_ping(struct pingpong *pp, size_t warmup, struct bench_lat *lat, size_t size)
+{
+	uint8_t buf[1024] = { 0 };
+	uint64_t seed = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull;
+
+	for (size_t i = 0; i < pp->iters; i++) {
+		size_t k = 0;
+		int64_t t0;
+
+		if (pp->nping > 1) {
+			seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+			k = seed % pp->nping;
+		}
+		t0 = bench_now();
+		check(chan_send(g_ctx, pp->ping[k], buf, size > sizeof buf ? sizeof buf : size), "ping");
+		check(chan_recv(g_ctx, pp->pong, NULL, NULL), "pong");
+		if (i >= warmup)
+			lat_add(lat, bench_now() - t0);
+	}
+}
+
+static void
+run_pingpong(const struct opts *o, size_t nping)
+{
+	struct pingpong pp = { .iters = o->n + o->n / 10 };
+	struct bench_lat lat;
+	pid_t owner = getpid(), child;
+	chan_conn_t *c;
+
+	fflush(NULL);
+	if ((child = fork()) < 0)
+		bench_die("fork: %s", strerror(errno));
+	/* each process dials after the fork: libchanclient's threads do not survive one */
+	check(chan_with_timeout(&g_ctx, chan_background(), CALL_BUDGET), "context");
+	c = dial();
+	pp_setup(&pp, c, owner, nping);
+	if (child == 0) {
+		pp_echo(&pp);
+		pp_teardown(&pp, false);
+		chan_conn_close(c);
+		_exit(0);
+	}
+	lat_init(&lat, o->n);
+	pp_ping(&pp, o->n / 10, &lat, o->size);
+	if (bench_wait_child(child, 60000) != 0)
+		bench_die("chanbench: the echo process failed");
+	lat_report(&lat, o->tag, o->samples);
+	lat_free(&lat);
+	pp_teardown(&pp, true);
+	chan_conn_close(c);
+}
+
+/* ---- (4): many connections ---------------------------------------------------------- */
+
+static void
+run_many(const struct opts *o)
+{
+	struct mconn_proto p;
+	struct chand_many m;
+	struct mconn_stats st;
+
+	bench_raise_nofile(o->conns + 256);
+	chand_many_init(&m, &p, o->port, o->conns, o->size);
+	if (mconn_run(&p, o->conns, o->seconds, &st) < 0)
+		bench_die("chanbench: many: the run failed");
+	bench_result(o->tag, "ops_s", (double)st.ops / st.seconds);
+	lat_report(&st.lat, o->tag, o->samples);
+	lat_free(&st.lat);
+	chand_many_free(&m);
+}
+
+/* ---- (5): memory --------------------------------------------------------------------- */
+
+/* VmRSS of pid in KiB, from /proc/PID/status. */
+static long
+vmrss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		bench_die("%s: %s", path, strerror(errno));
+	while (kb < 0 && fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kb) != 1)
+			kb = -1;
+	fclose(f);
+	return kb;
+}
+
+/* MAKE n idle unbuffered channels, pipelined 1,000 at a time. */
+static void
+make_idle(struct rconn *c, size_t n)
+{
+	char name[64];
+
+	for (size_t i = 0; i < n; i += 1000) {
+		size_t batch = n - i < 1000 ? n - i : 1000;
+		struct proto_reply r;
+
+		for (size_t k = 0; k < batch; k++) {
+			int len = snprintf(name, sizeof name, "idle.%d.%zu", (int)getpid(), i + k);
+
+			proto_req_make(&c->o, c->next_id++, name, (size_t)len, 0);
+		}
+		rconn_flush(c);
+		for (size_t k = 0; k < batch; k++) {
+			rconn_reply(c, OP_MAKE, &r);
+			if (r.status != STATUS_OK)
+				bench_die("chanbench: MAKE failed (status %d) after %zu", r.status, i + k);
+		}
+	}
+}
+
+/* A new connection whose one RECV on name stays pending: its fd. */
+static int
+blocked_receiver(int port, const char *name)
+{
+	struct rconn c;
+	int fd;
+
+	rconn_open(&c, port);
+	proto_req_name(&c.o, OP_RECV, c.next_id++, PROTO_WAIT_FOREVER, name, strlen(name));
+	rconn_flush(&c);
+	fd = c.fd;
+	c.fd = -1;
+	rconn_close(&c);
+	return fd;
+}
+
+/* Wait (at most 60 s) until the server counts `want` waiters. */
+static void
+wait_waiters(struct rconn *c, uint64_t want)
+{
+	int64_t end = bench_now() + 60 * 1000000000LL;
+
+	while (rconn_stat(c, "waiters") < want)
+		if (bench_now() > end)
+			bench_die("chanbench: only %llu waiters of %llu after 60 s",
+			    (unsigned long long)rconn_stat(c, "waiters"), (unsigned long long)want);
+		else
+			usleep(20000);
+}
+
+static void
+run_memory(const struct opts *o)
+{
+	struct rconn c;
+	struct proto_reply r;
+	char blk[64];
+	long rss0, rss1, rss2;
+	uint64_t w0;
+	int *fds = calloc(o->receivers, sizeof *fds);
+
+	if (o->pid <= 0 || fds == NULL)
+		bench_die("chanbench: memory needs -P PID (chand's)");
+	bench_raise_nofile(o->receivers + 256);
+	rconn_open(&c, o->port);
+	snprintf(blk, sizeof blk, "blk.%d", (int)getpid());
+	proto_req_make(&c.o, c.next_id++, blk, strlen(blk), 0);
+	rconn_flush(&c);
+	rconn_reply(&c, OP_MAKE, &r);
+	w0 = rconn_stat(&c, "waiters");
+	usleep(100000);
+	rss0 = vmrss_kb(o->pid);
+	make_idle(&c, o->channels);
+	usleep(200000);
+	rss1 = vmrss_kb(o->pid);
+	for (size_t i = 0; i < o->receivers; i++)
+		fds[i] = blocked_receiver(o->port, blk);
+	wait_waiters(&c, w0 + o->receivers);
+	usleep(200000);
+	rss2 = vmrss_kb(o->pid);
+	bench_result(o->tag, "rss_start_kb", (double)rss0);
+	bench_result(o->tag, "bytes_per_channel", (double)(rss1 - rss0) * 1024 / (double)o->channels);
+	bench_result(o->tag, "bytes_per_receiver", (double)(rss2 - rss1) * 1024 / (double)o->receivers);
+	for (size_t i = 0; i < o->receivers; i++)
+		close(fds[i]);
+	free(fds);
+	rconn_close(&c);
+}
+
+/* ---- (6): fan-out job --------------------------------------------------------------- */
+
+/* Start FAN_OUT(in -> out, sha256, workers) on c; dies unless it answers STARTED. */
+static void
+start_fanout(struct rconn *c, const char *in, const char *out, size_t workers)
+{
+	struct proto_request q = {
+		.op = OP_FAN_OUT, .name = in, .name_len = (uint32_t)strlen(in),
+		.nouts = 1, .count = workers, .stage = "sha256", .stage_len = 6, .ordered = false,
+	};
+	struct proto_reply r;
+
+	q.outs[0] = (struct proto_link_out){ .name = out, .name_len = (uint32_t)strlen(out), .cap = 1024 };
+	if (proto_req_link(&c->o, c->next_id++, PROTO_WAIT_FOREVER, &q) < 0)
+		bench_die("out of memory");
+	rconn_flush(c);
+	rconn_reply(c, OP_FAN_OUT, &r);
+	if (r.status != STATUS_STARTED)
+		bench_die("chanbench: FAN_OUT did not start (status %d: %.*s)", r.status,
+		    (int)r.msg_len, r.msg ? r.msg : "");
+}
+
+/* One job with `workers` workers: values per second through it. */
+static double
+fanout_once(const struct opts *o, size_t workers)
+{
+	chan_conn_t *pc = dial(), *cc = dial();
+	char iname[64], oname[64];
+	struct rconn link;
+	struct proto_reply r;
+	chan_t *in, *out;
+	double secs;
+
+	snprintf(iname, sizeof iname, "fo.%d.%zu.in", (int)getpid(), workers);
+	snprintf(oname, sizeof oname, "fo.%d.%zu.out", (int)getpid(), workers);
+	in = make(pc, iname, 1024);
+	rconn_open(&link, o->port);
+	start_fanout(&link, iname, oname, workers);
+	out = make(cc, oname, 1024);
+	secs = pump_all(in, out, o->n, o->size, o->threads, 32);
+	check(chan_close(g_ctx, in), "close");
+	rconn_reply(&link, OP_FAN_OUT, &r);
+	if (r.status != STATUS_OK || r.n != o->n)
+		bench_die("chanbench: FAN_OUT ended with status %d after %llu values", r.status,
+		    (unsigned long long)r.n);
+	rconn_close(&link);
+	drop(in);
+	drop(out);
+	chan_conn_close(pc);
+	chan_conn_close(cc);
+	return (double)o->n / secs;
+}
+
+static void
+run_fanout(const struct opts *o)
+{
+	double one = fanout_once(o, 1), two = fanout_once(o, 2);
+
+	bench_result(o->tag, "jobs_s_1w", one);
+	bench_result(o->tag, "jobs_s_2w", two);
+	bench_result(o->tag, "speedup_2w", two / one);
+}
+
+/* ---- main ------------------------------------------------------------------------------ */
+
+static const char *const workloads[] = { "throughput", "pingpong", "select", "many", "memory", "fanout" };
+
+static void
+parse(int argc, char **argv, struct opts *o)
+{
+	int ch;
+
+	*o = (struct opts){ .n = 0, .threads = 8, .size = 64, .conns = 1000, .seconds = 5,
+	    .channels = 0, .receivers = 10000 };
+	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:C:R:P:o:k:")) != -1) {
+		switch (ch) {
+		case 'p': o->port = atoi(optarg); break;
+		case 'n': o->n = strtoul(optarg, NULL, 10); break;
+		case 't': o->threads = strtoul(optarg, NULL, 10); break;
+		case 's': o->size = strtoul(optarg, NULL, 10); break;
+		case 'c': o->conns = strtoul(optarg, NULL, 10); break;
+		case 'd': o->seconds = atof(optarg); break;
+		case 'C': o->channels = strtoul(optarg, NULL, 10); break;
+		case 'R': o->receivers = strtoul(optarg, NULL, 10); break;
+		case 'P': o->pid = (pid_t)atoi(optarg); break;
+		case 'o': o->samples = optarg; break;
+		case 'k': o->tag = optarg; break;
+		default: usage();
+		}
+	}
+	if (optind != argc - 1 || o->port <= 0 || o->threads == 0)
+		usage();
+	o->workload = argv[optind];
+}
+
+/* Per-workload defaults for what was not given; the tag defaults to w1..w6. */
+static void
+defaults(struct opts *o, size_t w)
+{
+	static const char *const tags[] = { "w1", "w2", "w3", "w4", "w5", "w6" };
+	static const size_t counts[] = { 200000, 20000, 5000, 0, 0, 20000 };
+
+	if (o->tag == NULL)
+		o->tag = tags[w];
+	if (o->n == 0)
+		o->n = counts[w];
+	if (w == 2 && o->channels == 0)
+		o->channels = 1000;
+	if (w == 4 && o->channels == 0)
+		o->channels = 1000000;
+	if (w == 5 && o->size == 64)
+		o->size = 4096;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	size_t w;
+
+	parse(argc, argv, &o);
+	for (w = 0; w < 6 && strcmp(o.workload, workloads[w]) != 0; w++)
+		continue;
+	if (w == 6)
+		usage();
+	defaults(&o, w);
+	snprintf(g_addr, sizeof g_addr, "tcp://127.0.0.1:%d", o.port);
+	if (w != 1 && w != 2)	/* ping-pong forks first: no context thread before that */
+		check(chan_with_timeout(&g_ctx, chan_background(), CALL_BUDGET), "context");
+	switch (w) {
+	case 0: run_throughput(&o); break;
+	case 1: run_pingpong(&o, 1); break;
+	case 2: run_pingpong(&o, o.channels); break;
+	case 3: run_many(&o); break;
+	case 4: run_memory(&o); break;
+	default: run_fanout(&o); break;
+	}
+	chan_ctx_free(g_ctx);
+	return 0;
+}

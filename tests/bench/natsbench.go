@@ -1,0 +1,146 @@
+// natsbench: the NATS peer of chanbench (nats.go from Debian's
+// golang-github-nats-io-go-nats-dev, built in GOPATH mode by run.sh:
+// GOPATH=/usr/share/gocode GO111MODULE=off go build natsbench.go).
+// Same output: "RESULT <tag> <metric> <value>" lines.
+//
+//	natsbench -p PORT [-n N] [-s SIZE] [-o SAMPLES] [-k TAG] pubsub|reqrep
+//
+// pubsub (1): one publishing connection, one subscribing connection;
+// msgs_s counts the messages the subscriber got per second (NATS neither
+// waits for a receiver nor pushes back; pending limits are lifted so the
+// client drops nothing). reqrep (2): a requester connection and a replier
+// connection (in one process); p50/p99/mean of a round trip.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+func result(tag, metric string, v float64) {
+	fmt.Printf("RESULT %s %s %.6g\n", tag, metric, v)
+}
+
+func die(format string, a ...interface{}) {
+	fmt.Fprintf(os.Stderr, "natsbench: "+format+"\n", a...)
+	os.Exit(1)
+}
+
+func connect(port int) *nats.Conn {
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port))
+	if err != nil {
+		die("connect: %v", err)
+	}
+	return nc
+}
+
+func pubsub(port, n, size int, tag string) {
+	pub, sub := connect(port), connect(port)
+	defer pub.Close()
+	defer sub.Close()
+	done := make(chan struct{})
+	got := 0
+	s, err := sub.Subscribe("bench.tp", func(m *nats.Msg) {
+		got++
+		if got == n {
+			close(done)
+		}
+	})
+	if err != nil {
+		die("subscribe: %v", err)
+	}
+	s.SetPendingLimits(-1, -1)
+	sub.Flush()
+	payload := make([]byte, size)
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		if err := pub.Publish("bench.tp", payload); err != nil {
+			die("publish: %v", err)
+		}
+	}
+	pub.Flush()
+	select {
+	case <-done:
+	case <-time.After(120 * time.Second):
+		die("only %d of %d messages arrived in 120 s", got, n)
+	}
+	result(tag, "msgs_s", float64(n)/time.Since(t0).Seconds())
+}
+
+func reqrep(port, n, size int, tag, samples string) {
+	req, rep := connect(port), connect(port)
+	defer req.Close()
+	defer rep.Close()
+	if _, err := rep.Subscribe("bench.rr", func(m *nats.Msg) { m.Respond(m.Data) }); err != nil {
+		die("subscribe: %v", err)
+	}
+	rep.Flush()
+	payload := make([]byte, size)
+	warm := n / 10
+	lat := make([]float64, 0, n)
+	for i := 0; i < n+warm; i++ {
+		t0 := time.Now()
+		if _, err := req.Request("bench.rr", payload, 10*time.Second); err != nil {
+			die("request: %v", err)
+		}
+		if i >= warm {
+			lat = append(lat, float64(time.Since(t0).Nanoseconds())/1e3)
+		}
+	}
+	sort.Float64s(lat)
+	q := func(p float64) float64 { return lat[int(p*float64(len(lat)-1)+0.5)] }
+	sum := 0.0
+	for _, v := range lat {
+		sum += v
+	}
+	result(tag, "p50_us", q(0.50))
+	result(tag, "p99_us", q(0.99))
+	result(tag, "mean_us", sum/float64(len(lat)))
+	if samples != "" {
+		f, err := os.Create(samples)
+		if err != nil {
+			die("%v", err)
+		}
+		for _, v := range lat {
+			fmt.Fprintf(f, "%.3f\n", v)
+		}
+		f.Close()
+	}
+}
+
+func main() {
+	port := flag.Int("p", 0, "nats-server port")
+	n := flag.Int("n", 0, "messages or round trips")
+	size := flag.Int("s", 64, "value size")
+	samples := flag.String("o", "", "latency samples file (µs)")
+	tag := flag.String("k", "", "RESULT tag")
+	flag.Parse()
+	if *port <= 0 || flag.NArg() != 1 {
+		die("usage: natsbench -p PORT [-n N] [-s SIZE] [-o FILE] [-k TAG] pubsub|reqrep")
+	}
+	switch flag.Arg(0) {
+	case "pubsub":
+		if *n == 0 {
+			*n = 200000
+		}
+		if *tag == "" {
+			*tag = "w1"
+		}
+		pubsub(*port, *n, *size, *tag)
+	case "reqrep":
+		if *n == 0 {
+			*n = 20000
+		}
+		if *tag == "" {
+			*tag = "w2"
+		}
+		reqrep(*port, *n, *size, *tag, *samples)
+	default:
+		die("unknown workload %s", flag.Arg(0))
+	}
+}
