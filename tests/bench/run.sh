@@ -1,0 +1,206 @@
+#!/bin/bash
+# tests/bench/run.sh: chand side by side with Redis, NATS and a raw TCP relay
+# (issue 8), in one command.
+#
+#   tests/bench/run.sh [--smoke] [--rounds N] [--build DIR] [--out DIR]
+#
+# Full mode installs the peers if missing (apt-get: redis-server
+# libhiredis-dev nats-server golang-go golang-github-nats-io-go-nats-dev
+# gnuplot-nox), builds chand, chanbench and relay in DIR (default build/,
+# configured like bootstrap.sh does) and the peer drivers in a temp dir,
+# starts every server on 127.0.0.1 (ephemeral ports), runs each workload on
+# each system in turn, --rounds times (default 3), stops everything it
+# started, and writes to the output directory (default tests/bench/out/):
+#   results.tsv   one line per figure and round: round system workload metric value
+#   summary.tsv   the median of each figure over the rounds: system workload metric median
+#   table.txt     the table printed at the end: medians, ratios chand/peer, targets
+#   bench.png     latency distributions (workloads 2, 3) and throughput against depth
+#   samples/      the latency samples of round 1, µs, one a line
+# --smoke runs every workload tiny (seconds), on chand alone: no peers, no
+# install, no plot; make check runs it (tests/bench/smoke.sh).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+here=$top/tests/bench
+smoke=0 rounds=3 build=$top/build out=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--smoke) smoke=1; rounds=1 ;;
+	--rounds) rounds=$2; shift ;;
+	--build) build=$2; shift ;;
+	--out) out=$2; shift ;;
+	*) echo "usage: $0 [--smoke] [--rounds N] [--build DIR] [--out DIR]" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+work=$(mktemp -d /tmp/chand-bench.XXXXXX)
+[ -n "$out" ] || { [ $smoke = 1 ] && out=$work/out || out=$here/out; }
+mkdir -p "$out/samples"
+pids=()
+
+# Stop exactly what this script started (by pid), then remove the temp dir.
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "bench: $*" >&2; }
+
+# ---- peers and build -------------------------------------------------------------
+
+install_peers() {
+	local want="redis-server libhiredis-dev nats-server golang-go golang-github-nats-io-go-nats-dev gnuplot-nox"
+	local missing="" p sudo=""
+	for p in $want; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return
+	log "installing$missing"
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
+}
+
+build_tree() {
+	if [ ! -f "$build/Makefile" ]; then
+		[ -x "$top/configure" ] || (cd "$top" && ./autogen.sh >/dev/null 2>&1)
+		mkdir -p "$build"
+		(cd "$build" && "$top/configure" --quiet)
+	fi
+	make -s -C "$build" -j"$(nproc)" server/chand tests/bench/chanbench tests/bench/relay >/dev/null
+}
+
+build_peers() {
+	cc -std=gnu11 -O2 -Wall -Wextra -o "$work/redis_bench" "$here/redis_bench.c" "$here/bench.c" \
+		-lhiredis -pthread
+	(cd "$here" && GOPATH=/usr/share/gocode GO111MODULE=off GOCACHE="$work/gocache" \
+		go build -o "$work/natsbench" natsbench.go)
+}
+
+CHAND=$build/server/chand
+CHANBENCH=$build/tests/bench/chanbench
+RELAY=$build/tests/bench/relay
+
+# ---- servers ---------------------------------------------------------------------
+
+# Wait (at most 10 s) until something listens on 127.0.0.1:$1.
+wait_port() {
+	local i
+	for i in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	log "nothing listens on port $1"; return 1
+}
+
+# start_chand NAME CONF_LINES: chand on an ephemeral port; sets port_NAME, pid_NAME.
+start_chand() {
+	local name=$1 i
+	printf '%b\n' "$2" > "$work/$name.conf"
+	"$CHAND" -f -c "$work/$name.conf" -l 127.0.0.1 -p 0 --port-file "$work/$name.port" \
+		2>"$work/$name.log" &
+	pids+=($!)
+	eval "pid_$name=$!"
+	for i in $(seq 100); do [ -s "$work/$name.port" ] && break; sleep 0.1; done
+	eval "port_$name=$(cat "$work/$name.port")"
+}
+
+stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+start_peers() {
+	port_redis=$("$RELAY" port)
+	redis-server --port "$port_redis" --bind 127.0.0.1 --save '' --appendonly no \
+		--maxclients 10000 --loglevel warning --dir "$work" >"$work/redis.log" 2>&1 &
+	pids+=($!)
+	port_nats=$("$RELAY" port)
+	nats-server -a 127.0.0.1 -p "$port_nats" >"$work/nats.log" 2>&1 &
+	pids+=($!)
+	wait_port "$port_redis"
+	wait_port "$port_nats"
+}
+
+start_relay() {
+	port_relay=$("$RELAY" port)
+	"$RELAY" serve -p "$port_relay" &
+	pids+=($!)
+	wait_port "$port_relay"
+}
+
+# ---- workloads --------------------------------------------------------------------
+
+# record ROUND SYSTEM CMD...: run a driver (bounded), keep its RESULT lines.
+record() {
+	local round=$1 sys=$2
+	shift 2
+	timeout 600 "$@" </dev/null | while read -r tag w metric value; do
+		[ "$tag" = RESULT ] && printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$sys" "$w" "$metric" "$value"
+	done >> "$out/results.tsv" || { log "FAILED: $sys: $*"; failed=1; }
+}
+
+# samples NAME: where round 1 writes latency samples (nowhere later).
+samples() { [ "$1" = 1 ] && echo "-o $out/samples/$2.txt" || echo ""; }
+
+run_round() {
+	local r=$1 d
+	log "round $r of $rounds"
+	# (1) buffered throughput, and the curve against requests in flight
+	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N1" -t 16 throughput
+	if [ $smoke = 0 ]; then
+		record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$N1" -t 16 throughput
+		record "$r" nats "$work/natsbench" -p "$port_nats" -n "$N1" pubsub
+		for d in $DEPTHS; do
+			record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$NCURVE" -t "$d" -k "w1_t$d" throughput
+			record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$NCURVE" -t "$d" -k "w1_t$d" throughput
+		done
+	fi
+	# (2) rendezvous ping-pong
+	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N2" $(samples "$r" w2_chand) pingpong
+	if [ $smoke = 0 ]; then
+		record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$N2" $(samples "$r" w2_redis) pingpong
+		record "$r" nats "$work/natsbench" -p "$port_nats" -n "$N2" $(samples "$r" w2_nats) reqrep
+		record "$r" relay "$RELAY" ping -p "$port_relay" -n "$N2" $(samples "$r" w2_relay)
+	fi
+	# (3) select wake-up
+	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N3" -C "$SEL" $(samples "$r" w3_chand) select
+	# (4) many clients
+	record "$r" chand "$CHANBENCH" -p "$port_chand" -c "$CONNS" -d "$SECS" many
+	[ $smoke = 1 ] || record "$r" redis "$work/redis_bench" -p "$port_redis" -c "$CONNS" -d "$SECS" many
+	# (5) memory, on a fresh chand of its own
+	start_chand mem "log_level = warn\nmax_connections = $((RECV + 100))\nmax_channels = $((IDLE + 1000))"
+	record "$r" chand "$CHANBENCH" -p "$port_mem" -P "$pid_mem" -C "$IDLE" -R "$RECV" memory
+	stop_pid "$pid_mem"
+	# (6) fan-out job, 1 and 2 workers
+	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N6" -t 8 -s 4096 fanout
+}
+
+# ---- main ---------------------------------------------------------------------------
+
+if [ $smoke = 1 ]; then
+	N1=2000 NCURVE=0 DEPTHS="" N2=200 N3=100 SEL=100 CONNS=50 SECS=0.5 IDLE=10000 RECV=100 N6=400
+	[ -x "$CHAND" ] && [ -x "$CHANBENCH" ] || build_tree
+else
+	N1=100000 NCURVE=30000 DEPTHS="1 4 16 64" N2=20000 N3=5000 SEL=1000 CONNS=1000 SECS=5
+	IDLE=1000000 RECV=10000 N6=20000
+	install_peers
+	build_tree
+	build_peers
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+failed=0
+: > "$out/results.tsv"
+start_chand chand "log_level = warn\nmax_connections = $((CONNS + 100))"
+if [ $smoke = 0 ]; then
+	start_peers
+	start_relay
+fi
+for r in $(seq "$rounds"); do run_round "$r"; done
+"$here/summarize.sh" "$out/results.tsv" "$out/summary.tsv" | tee "$out/table.txt"
+if [ $smoke = 0 ] && command -v gnuplot >/dev/null; then
+	"$here/plot.sh" "$out" && log "plot: $out/bench.png"
+fi
+log "results: $out/results.tsv, $out/summary.tsv"
+exit $failed

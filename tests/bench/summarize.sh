@@ -1,0 +1,59 @@
+#!/bin/sh
+# summarize.sh RESULTS.tsv SUMMARY.tsv: the median of every figure over the
+# rounds (SUMMARY.tsv: system workload metric median), then the table of
+# issue 8 on stdout: chand's medians, the peer's, the ratio chand/peer and
+# the target it is held to (MET, MISS, or n/a when a figure is missing).
+set -eu
+tab=$(printf '\t')
+sort -t"$tab" -k2,2 -k3,3 -k4,4 -k5,5g "$1" | awk -F'\t' -v OFS='\t' '
+function flush() { print prev, (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2); n = 0 }
+{ key = $2 OFS $3 OFS $4; if (n > 0 && key != prev) flush(); prev = key; v[++n] = $5 }
+END { if (n > 0) flush() }' > "$2"
+
+awk -F'\t' '
+{ m[$1, $2, $3] = $4 }
+function fmt(x) { return x >= 1000 ? sprintf("%.0f", x) : sprintf("%.3g", x) }
+function judge(r, op, t) {
+	if (op == "") return "-"
+	return (op == ">=" ? r >= t : r <= t) ? "MET" : "MISS"
+}
+# ratio row: chand figure (s1 w1 k1) against a peer figure (s2 w2 k2)
+function ratio(label, s1, w1, k1, s2, w2, k2, op, t,   a, b, r) {
+	if (!((s1, w1, k1) in m)) return
+	a = m[s1, w1, k1]
+	if (!((s2, w2, k2) in m)) {
+		printf "%-36s %10s  %-7s %10s %8s  %-8s %s\n", label, fmt(a), s2, "n/a", "", (op == "" ? "" : op t "x"), op == "" ? "-" : "n/a"
+		return
+	}
+	b = m[s2, w2, k2]; r = b ? a / b : 0
+	printf "%-36s %10s  %-7s %10s %7.2fx  %-8s %s\n", label, fmt(a), s2, fmt(b), r, (op == "" ? "" : op t "x"), judge(r, op, t)
+}
+# absolute row: a chand figure against a fixed bound
+function absolute(label, w, k, op, t,   a) {
+	if (!(("chand", w, k) in m)) return
+	a = m["chand", w, k]
+	printf "%-36s %10s  %-7s %10s %8s  %-8s %s\n", label, fmt(a), "", "", "", (op == "" ? "" : op t), judge(a, op, t)
+}
+END {
+	printf "%-36s %10s  %-7s %10s %8s  %-8s %s\n", "workload (medians)", "chand", "peer", "peer", "ratio", "target", "verdict"
+	ratio("1 throughput msgs/s (16 in flight)", "chand", "w1", "msgs_s", "redis", "w1", "msgs_s", ">=", 2.0)
+	ratio("1 throughput msgs/s (16 in flight)", "chand", "w1", "msgs_s", "nats", "w1", "msgs_s", ">=", 1.0)
+	split("1 4 16 64", d, " ")
+	for (i = 1; i <= 4; i++)
+		ratio("1 curve msgs/s, " d[i] " in flight", "chand", "w1_t" d[i], "msgs_s", "redis", "w1_t" d[i], "msgs_s", "", 0)
+	ratio("2 ping-pong p50 us", "chand", "w2", "p50_us", "relay", "w2", "p50_us", "<=", 1.25)
+	ratio("2 ping-pong p50 us", "chand", "w2", "p50_us", "nats", "w2", "p50_us", "<=", 0.5)
+	ratio("2 ping-pong p50 us", "chand", "w2", "p50_us", "redis", "w2", "p50_us", "", 0)
+	ratio("2 ping-pong p99 us", "chand", "w2", "p99_us", "relay", "w2", "p99_us", "", 0)
+	ratio("2 ping-pong p99 us", "chand", "w2", "p99_us", "nats", "w2", "p99_us", "", 0)
+	ratio("2 ping-pong p99 us", "chand", "w2", "p99_us", "redis", "w2", "p99_us", "", 0)
+	ratio("3 select wake-up p50 us (vs w2)", "chand", "w3", "p50_us", "chand", "w2", "p50_us", "<=", 1.2)
+	ratio("3 select wake-up p99 us (vs w2)", "chand", "w3", "p99_us", "chand", "w2", "p99_us", "", 0)
+	ratio("4 many clients ops/s", "chand", "w4", "ops_s", "redis", "w4", "ops_s", ">=", 1.5)
+	ratio("4 many clients p99 us", "chand", "w4", "p99_us", "redis", "w4", "p99_us", "", 0)
+	absolute("5 bytes per idle channel", "w5", "bytes_per_channel", "<=", 200)
+	absolute("5 bytes per blocked receiver+conn", "w5", "bytes_per_receiver", "<=", 2048)
+	absolute("6 fan-out sha256 jobs/s, 1 worker", "w6", "jobs_s_1w", "", 0)
+	absolute("6 fan-out sha256 jobs/s, 2 workers", "w6", "jobs_s_2w", "", 0)
+	absolute("6 fan-out speedup 2w/1w", "w6", "speedup_2w", ">=", 1.7)
+}' "$2"
