@@ -4,8 +4,9 @@
  * (pinger -> relay -> echo -> relay -> pinger) on one thread, as chand's
  * event loop does.
  *
- *	relay serve -p PORT     relay pairs of connections (the first accepted
- *	                        to the second and back) until SIGTERM
+ *	relay serve -p PORT     relay pairs of connections (each says a one-byte
+ *	                        hello first; the pair's bytes go both ways)
+ *	                        until SIGTERM
  *	relay ping -p PORT [-n N] [-s SIZE] [-o SAMPLES] [-k TAG]
  *	                        two processes bounce SIZE bytes N times (plus
  *	                        N/10 warm-up) through the relay; prints
@@ -57,6 +58,26 @@ relay_pair(int a, int b)
 	}
 }
 
+/*
+ * The next connection that says hello (one byte: 'p' pinger, 'e' echo):
+ * probes that connect and close (run.sh's wait for the port) are skipped.
+ */
+static int
+accept_peer(int lfd)
+{
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		char hello;
+
+		if (fd < 0)
+			bench_die("relay: accept failed");
+		if (poll(&p, 1, 10000) == 1 && recv(fd, &hello, 1, 0) == 1)
+			return fd;
+		close(fd);
+	}
+}
+
 static int
 serve(int port)
 {
@@ -65,14 +86,23 @@ serve(int port)
 	if (lfd < 0)
 		bench_die("relay: cannot listen on port %d", port);
 	for (;;) {
-		int a = accept(lfd, NULL, NULL), b = a < 0 ? -1 : accept(lfd, NULL, NULL);
+		int a = accept_peer(lfd), b = accept_peer(lfd);
 
-		if (a < 0 || b < 0)
-			bench_die("relay: accept failed");
 		relay_pair(a, b);
 		close(a);
 		close(b);
 	}
+}
+
+/* Connect to the relay and say hello as role. */
+static int
+join(int port, char role)
+{
+	int fd = tcp_connect(port);
+
+	if (fd < 0 || tcp_write_all(fd, &role, 1) < 0)
+		return -1;
+	return fd;
 }
 
 /* The echo process: send back every SIZE-byte message. */
@@ -80,7 +110,7 @@ static void
 echo(int port, size_t iters, size_t size)
 {
 	char buf[65536];
-	int fd = tcp_connect(port);
+	int fd = join(port, 'e');
 
 	if (fd < 0)
 		_exit(1);
@@ -97,12 +127,11 @@ ping(int port, size_t n, size_t size, const char *samples, const char *tag)
 	char buf[65536] = { 0 };
 	size_t warm = n / 10;
 	struct bench_lat lat;
-	int fd = tcp_connect(port);	/* first: the relay pairs in accept order */
+	int fd = join(port, 'p');
 	pid_t child;
 
 	if (fd < 0)
 		bench_die("relay: cannot connect to %d", port);
-	usleep(20000);
 	if ((child = fork()) == 0)
 		echo(port, n + warm, size);
 	lat_init(&lat, n);
