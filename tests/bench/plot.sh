@@ -14,7 +14,7 @@ for s in w2_chand w2_redis w2_nats w2_relay w3_chand; do
 		cdf="$cdf${cdf:+, }'$out/samples/$s.txt' using 1:(1.0) smooth cnormal with lines lw 2 title '$s'"
 done
 gnuplot <<GP
-set terminal pngcairo size 1400,600 font ",11"
+set terminal pngcairo size 1400,600 font ",11" noenhanced
 set output '$out/bench.png'
 set multiplot layout 1,2 title "chand vs Redis, NATS, raw relay (loopback, $(nproc) cores)"
 set title "Latency CDF: ping-pong round trip (w2), select wake-up (w3)"

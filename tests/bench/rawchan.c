@@ -1,6 +1,7 @@
 /*
  * rawchan.c: chand's protocol without libchanclient (see rawchan.h).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ rconn_open(struct rconn *c, int port)
 	memset(c, 0, sizeof *c);
 	c->next_id = 1;
 	if ((c->fd = tcp_connect(port)) < 0)
-		bench_die("rconn: cannot connect to port %d", port);
+		bench_die("rconn: cannot connect to port %d: %s", port, strerror(errno));
 	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	proto_out_init(&c->o);
 	proto_req_hello(&c->o, c->next_id++, PROTO_VERSION, "chanbench", NULL);
