@@ -17,7 +17,7 @@ run|test) ;;
 esac
 
 packages="build-essential autoconf automake libtool pkg-config libevent-dev
-libmsgpack-dev libssl-dev libcunit1-dev libsystemd-dev"
+libmsgpack-dev libssl-dev openssl libcunit1-dev libsystemd-dev"
 
 missing=""
 for p in $packages; do

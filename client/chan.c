@@ -45,6 +45,7 @@ chan_strerror(int err)
 		[-CHAN_EINVAL + CHAN_EBASE] = "invalid argument",
 		[-CHAN_ENOMEM + CHAN_EBASE] = "out of memory",
 		[-CHAN_EUNKNOWN + CHAN_EBASE] = "unknown status from the server",
+		[-CHAN_ETLS + CHAN_EBASE] = "TLS handshake or certificate verification failed",
 	};
 	int i = CHAN_EBASE - err;
 

@@ -74,6 +74,7 @@ enum chan_error {
 	CHAN_EINVAL = -116,		/* invalid argument */
 	CHAN_ENOMEM = -117,		/* out of memory */
 	CHAN_EUNKNOWN = -118,		/* the server sent a status this client does not know */
+	CHAN_ETLS = -119,		/* dial: TLS handshake or certificate verification failed */
 };
 
 /* A static, never-NULL description of a CHAN_E* code (or of CHAN_DEFAULT). */
@@ -163,13 +164,25 @@ typedef struct chan_dial_opts {
 	 * 0 = default 1 s.
 	 */
 	int64_t cancel_grace_ns;
+	/*
+	 * tls:// only. tls_ca: PEM file of the CAs that may sign the server's
+	 * certificate (NULL: the system's). tls_cert, tls_key: a client
+	 * certificate and its key for mutual TLS (NULL: none; tls_key NULL:
+	 * the key is in tls_cert). tls_server_name: the name the server's
+	 * certificate must carry (NULL: the host of the address; an IP address
+	 * is checked against the certificate's IP entries).
+	 */
+	const char *tls_ca, *tls_cert, *tls_key, *tls_server_name;
 } chan_dial_opts_t;
 
 /*
- * Connect to "tcp://host:port" (host may be [v6addr]) or "unix:/path", say
- * HELLO and keep the server's limits. ctx bounds connecting and HELLO.
+ * Connect to "tcp://host:port" (host may be [v6addr]), "tls://host:port"
+ * (TLS 1.2 or later, the server's certificate verified against opts'
+ * tls_ca and host) or "unix:/path", say HELLO and keep the server's
+ * limits. ctx bounds connecting, the TLS handshake and HELLO.
  * Starts one reader thread for the connection.
- * Errors: CHAN_EINVAL (bad address), CHAN_ENOTSUP (tls://), CHAN_ECONNECT
+ * Errors: CHAN_EINVAL (bad address), CHAN_ETLS (handshake or certificate
+ * verification failed, or a tls_* file could not be loaded), CHAN_ECONNECT
  * (errno says why: ECONNREFUSED, ENOENT, EHOSTUNREACH for a name that does
  * not resolve, ...), CHAN_EDEADLINE / CHAN_ECANCELED, CHAN_EPROTO (HELLO
  * refused), CHAN_ENOMEM.

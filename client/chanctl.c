@@ -432,7 +432,11 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: chanctl [-s ADDR] [--json] COMMAND [-t TIMEOUT] [ARGS...]\n\n"
 	    "  -s ADDR   server address (default $CHAND_ADDR or " DEFAULT_ADDR "):\n"
-	    "            tcp://HOST:PORT or unix:/PATH\n"
+	    "            tcp://HOST:PORT, tls://HOST:PORT or unix:/PATH\n"
+	    "  --ca FILE, --cert FILE, --key FILE, --server-name NAME\n"
+	    "            tls://: the CAs to trust, a client certificate and its key,\n"
+	    "            the name the server's certificate must carry\n"
+	    "            (the token, if any, comes from $CHAND_TOKEN)\n"
 	    "  --json    print one JSON document instead of tables\n"
 	    "  -t DUR    a Go duration (500ms, 2s, 1m30s): how long the command may wait\n\n"
 	    "commands:\n");
@@ -483,11 +487,13 @@ cmd_options(struct ctl *c, const struct cmd *cmd, int argc, char **argv, int64_t
 	return 0;
 }
 
+/* --ca, --cert, --key, --server-name and the token ($CHAND_TOKEN). */
+static chan_dial_opts_t dial_opts = { .client_name = "chanctl" };
+
 static int
 connect_server(struct ctl *c)
 {
-	chan_dial_opts_t opts = { .client_name = "chanctl" };
-	int rc = chan_dial(c->ctx, c->addr, &opts, &c->conn);
+	int rc = chan_dial(c->ctx, c->addr, &dial_opts, &c->conn);
 
 	if (rc == CHAN_ECONNECT) {
 		fprintf(stderr, "chanctl: cannot connect to %s: %s\n", c->addr, strerror(errno));
@@ -495,7 +501,8 @@ connect_server(struct ctl *c)
 	}
 	if (rc != CHAN_OK) {
 		fprintf(stderr, "chanctl: cannot connect to %s: %s\n", c->addr, chan_strerror(rc));
-		return rc == CHAN_EINVAL || rc == CHAN_ENOTSUP ? EXIT_USAGE : exit_for(rc);
+		return rc == CHAN_EINVAL || rc == CHAN_ENOTSUP ? EXIT_USAGE :
+		    rc == CHAN_ETLS ? EXIT_CONNECT : exit_for(rc);
 	}
 	return EXIT_OKAY;
 }
@@ -515,6 +522,10 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "ca", required_argument, NULL, 'C' },
+		{ "cert", required_argument, NULL, 'E' },
+		{ "key", required_argument, NULL, 'K' },
+		{ "server-name", required_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl c = { .count = 1 };
@@ -523,6 +534,7 @@ main(int argc, char **argv)
 	int ch, rc;
 
 	c.addr = getenv("CHAND_ADDR") ? getenv("CHAND_ADDR") : DEFAULT_ADDR;
+	dial_opts.token = getenv("CHAND_TOKEN");	/* not a flag: argv is visible to every user */
 	while ((ch = getopt_long(argc, argv, "+s:t:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's': c.addr = optarg; break;
@@ -533,6 +545,10 @@ main(int argc, char **argv)
 			}
 			break;
 		case 'j': c.out.json = true; break;
+		case 'C': dial_opts.tls_ca = optarg; break;
+		case 'E': dial_opts.tls_cert = optarg; break;
+		case 'K': dial_opts.tls_key = optarg; break;
+		case 'N': dial_opts.tls_server_name = optarg; break;
 		case 'h': usage(stdout); return EXIT_OKAY;
 		default: usage(stderr); return EXIT_USAGE;
 		}

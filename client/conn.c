@@ -34,6 +34,7 @@
 #include "chanclient.h"
 #include "conn_internal.h"
 #include "ctx_internal.h"
+#include "tls.h"
 
 #define CONN_DEFAULT_FRAME (2u << 20)		/* PROTOCOL.md §8 default max_frame */
 #define CONN_READ_LIMIT (64u << 20)		/* largest reply frame we accept, at least */
@@ -42,6 +43,7 @@
 
 struct chan_conn {
 	int fd;
+	struct ctls *tls;			/* tls://: every byte goes through it */
 	unsigned refs;				/* atomic */
 	pthread_mutex_t lock;			/* calls, next_id, dead */
 	pthread_mutex_t wlock;			/* whole frames out, one at a time */
@@ -93,6 +95,7 @@ conn_unref(chan_conn_t *c)
 {
 	if (c == NULL || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
+	ctls_free(c->tls);
 	if (c->fd >= 0)
 		close(c->fd);
 	hmap_destroy(&c->calls);
@@ -263,7 +266,7 @@ reader_main(void *arg)
 			buf = nb;
 			cap += 4 * CONN_READ_CHUNK;
 		}
-		got = recv(c->fd, buf + len, cap - len, 0);
+		got = c->tls ? ctls_read(c->tls, buf + len, cap - len) : recv(c->fd, buf + len, cap - len, 0);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0)
@@ -329,6 +332,10 @@ conn_write(chan_conn_t *c, const uint8_t *p, size_t len)
 	int rc = 0;
 
 	pthread_mutex_lock(&c->wlock);
+	if (c->tls != NULL && len > 0) {
+		rc = ctls_write(c->tls, p, len);
+		len = 0;
+	}
 	while (len > 0) {
 		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
 
@@ -819,7 +826,7 @@ dial_addr(const char *addr, chan_ctx_t *ctx, int *fdp)
 	if (strncmp(addr, "unix:", 5) == 0)
 		return dial_unix(addr + 5, ctx, fdp);
 	if (strncmp(addr, "tls://", 6) == 0)
-		return CHAN_ENOTSUP;
+		return dial_tcp(addr + 6, ctx, fdp);
 	return CHAN_EINVAL;
 }
 
@@ -891,9 +898,24 @@ hello(chan_conn_t *c, chan_ctx_t *ctx, const chan_dial_opts_t *opts)
 	return rc;
 }
 
+/* The TLS handshake on a connected socket, verifying the host of "host:port". */
+static int
+dial_tls(const char *hostport, int fd, chan_ctx_t *ctx, const chan_dial_opts_t *opts,
+    struct ctls **out)
+{
+	char host[256];
+	const char *port;
+	int rc;
+
+	if ((rc = split_hostport(hostport, host, sizeof host, &port)) != CHAN_OK)
+		return rc;
+	return ctls_connect(out, fd, host, opts, ctx);
+}
+
 int
 chan_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, chan_conn_t **out)
 {
+	struct ctls *tls = NULL;
 	chan_conn_t *c = NULL;
 	int fd = -1, rc;
 
@@ -904,9 +926,13 @@ chan_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, chan_
 		return rc;
 	if ((rc = dial_addr(addr, ctx, &fd)) != CHAN_OK)
 		return rc;
+	if (strncmp(addr, "tls://", 6) == 0 && (rc = dial_tls(addr + 6, fd, ctx, opts, &tls)) != CHAN_OK)
+		goto fail;
 	rc = CHAN_ENOMEM;
 	if ((c = conn_new(fd, opts)) == NULL)
 		goto fail;
+	c->tls = tls;
+	tls = NULL;
 	if (pthread_create(&c->reader, NULL, reader_main, c) != 0)
 		goto fail;
 	c->reader_started = true;
@@ -915,6 +941,7 @@ chan_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, chan_
 	*out = c;
 	return CHAN_OK;
 fail:
+	ctls_free(tls);
 	if (c != NULL)
 		chan_conn_close(c);
 	else

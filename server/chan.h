@@ -57,6 +57,7 @@ struct chan {
 	uint32_t nsend;			/* waiters on sendq */
 	uint32_t name_len;
 	uint8_t flags;			/* CHAN_* */
+	void *owner;			/* the creator's identity (the server's), or NULL */
 	char name[];			/* name_len bytes, then a NUL */
 };
 

@@ -4,6 +4,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +61,57 @@ check_stage_module(const char *v, const char **why)
 	return 0;
 }
 
+static int
+check_yes_no(const char *v, const char **why)
+{
+	*why = "must be yes or no";
+	return strcmp(v, "yes") == 0 || strcmp(v, "no") == 0 ? 0 : -1;
+}
+
+bool
+config_yes(const char *v)
+{
+	return v != NULL && strcmp(v, "yes") == 0;
+}
+
+static int
+check_verify_client(const char *v, const char **why)
+{
+	*why = "must be none, optional or required";
+	return strcmp(v, "none") == 0 || strcmp(v, "optional") == 0 || strcmp(v, "required") == 0 ?
+	    0 : -1;
+}
+
+/* NAME:SHA256HEX (64 hex digits). */
+static int
+check_token(const char *v, const char **why)
+{
+	const char *colon = strrchr(v, ':');
+
+	*why = "must be NAME:SHA256HEX (the hex SHA-256 digest of the token, 64 digits)";
+	if (colon == NULL || colon == v || colon - v > 63 || strlen(colon + 1) != 64)
+		return -1;
+	for (const char *p = colon + 1; *p; p++)
+		if (!isxdigit((unsigned char)*p))
+			return -1;
+	return 0;
+}
+
+/* NAME PATTERN RIGHT[,RIGHT...]; the rights are checked by auth.c when it builds the rules. */
+static int
+check_allow(const char *v, const char **why)
+{
+	char name[128], pattern[512], rights[256], extra[2];
+
+	*why = "must be NAME PATTERN RIGHT[,RIGHT...]";
+	if (sscanf(v, "%127s %511s %255s %1s", name, pattern, rights, extra) != 3)
+		return -1;
+	return 0;
+}
+
+#define DURATION(n, key, d, hi, r) { key, KEY_DURATION, offsetof(struct config, n), d, 0, hi, NULL, r }
+#define LIST(n, key, chk, r) { key, KEY_LIST, offsetof(struct config, n), "", 0, 0, chk, r }
+
 /* K: a number (R: one SIGHUP reloads); KS: a string. */
 #define K(n, t, d, lo, hi) { #n, t, offsetof(struct config, n), d, lo, hi, NULL, false }
 #define R(n, t, d, lo, hi) { #n, t, offsetof(struct config, n), d, lo, hi, NULL, true }
@@ -85,8 +138,26 @@ static const struct key keys[] = {
 	{ "stage_module", KEY_LIST, offsetof(struct config, stage_modules), "", 0, 0,
 	  check_stage_module, false },
 	KS(metrics_listen, "", NULL, false),
+	KS(tls_listen, "", NULL, false),
+	KS(tls_cert, "", NULL, true),
+	KS(tls_key, "", NULL, true),
+	KS(tls_ca, "", NULL, true),
+	KS(tls_verify_client, "none", check_verify_client, true),
+	LIST(tokens, "token", check_token, true),
+	KS(tokens_file, "", NULL, true),
+	LIST(allow, "allow", check_allow, true),
+	KS(owner_close, "no", check_yes_no, true),
+	KS(protected_mode, "yes", check_yes_no, false),
+	DURATION(hello_timeout_ms, "hello_timeout", "10s", 3600 * 1000, true),
+	DURATION(idle_timeout_ms, "idle_timeout", "0", 7 * 24 * 3600 * 1000ULL, true),
+	DURATION(tcp_keepalive_ms, "tcp_keepalive", "60s", 3600 * 1000, false),
+	R(identity_max_connections, KEY_COUNT, "0", 0, 1ULL << 24),
+	R(identity_max_channels, KEY_COUNT, "0", 0, 1ULL << 32),
+	R(identity_max_pending, KEY_COUNT, "0", 0, 1ULL << 32),
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
+
+static void list_free(struct config_list *l);
 
 static const struct key *
 key_find(const char *name)
@@ -254,15 +325,8 @@ config_free(struct config *c)
 
 		if (keys[i].type == KEY_STRING)
 			free(*(char **)field);
-		if (keys[i].type == KEY_LIST) {
-			struct config_list *l = field;
-
-			for (size_t j = 0; j < l->n; j++) {
-				free(l->items[j].value);
-				free(l->items[j].origin);
-			}
-			free(l->items);
-		}
+		if (keys[i].type == KEY_LIST)
+			list_free(field);
 	}
 	memset(c, 0, sizeof *c);
 }
@@ -402,6 +466,40 @@ append_name(char *buf, size_t cap, const char *name)
 	snprintf(buf + len, cap - len, "%s%s", len ? "," : "", name);
 }
 
+static void
+list_free(struct config_list *l)
+{
+	for (size_t j = 0; j < l->n; j++) {
+		free(l->items[j].value);
+		free(l->items[j].origin);
+	}
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
+/* Replace dst with a copy of src; dst is unchanged when out of memory. */
+static int
+list_copy(struct config_list *dst, const struct config_list *src)
+{
+	struct config_list l = { calloc(src->n ? src->n : 1, sizeof *l.items), 0 };
+
+	if (l.items == NULL)
+		return -1;
+	for (; l.n < src->n; l.n++) {
+		l.items[l.n].value = strdup(src->items[l.n].value);
+		l.items[l.n].origin = strdup(src->items[l.n].origin);
+		if (l.items[l.n].value == NULL || l.items[l.n].origin == NULL) {
+			l.n++;
+			list_free(&l);
+			return -1;
+		}
+	}
+	list_free(dst);
+	*dst = l;
+	return 0;
+}
+
 int
 config_reload(struct config *live, const struct config *fresh, char *changed, size_t changed_cap,
     char *ignored, size_t ignored_cap)
@@ -418,7 +516,10 @@ config_reload(struct config *live, const struct config *fresh, char *changed, si
 			append_name(ignored, ignored_cap, k->name);
 			continue;
 		}
-		if (k->type == KEY_STRING) {
+		if (k->type == KEY_LIST) {
+			if (list_copy(field, src) < 0)
+				return -1;
+		} else if (k->type == KEY_STRING) {
 			char *dup = strdup(*(char *const *)src);
 
 			if (dup == NULL)
@@ -433,9 +534,98 @@ config_reload(struct config *live, const struct config *fresh, char *changed, si
 	return 0;
 }
 
+bool
+config_auth_enabled(const struct config *c)
+{
+	return c->tokens.n > 0 || c->allow.n > 0 || c->tokens_file[0] != '\0' ||
+	    strcmp(c->tls_verify_client, "required") == 0;
+}
+
+/* Does every address host resolves to belong to loopback? */
+static bool
+host_is_loopback(const char *host)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *res, *ai;
+	bool lo = true;
+
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return false;
+	for (ai = res; ai != NULL && lo; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET)
+			lo = ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >> 24 == 127;
+		else if (ai->ai_family == AF_INET6)
+			lo = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
+		else
+			lo = false;
+	}
+	freeaddrinfo(res);
+	return lo;
+}
+
+/* HOST of "HOST:PORT" or "[V6]:PORT" into buf; -1 when malformed. */
+int
+config_split_hostport(const char *hp, char *host, size_t cap, uint16_t *port)
+{
+	const char *colon = strrchr(hp, ':'), *h = hp;
+	size_t len;
+	char *end;
+	unsigned long p;
+
+	if (colon == NULL)
+		return -1;
+	len = (size_t)(colon - hp);
+	if (*hp == '[' && len >= 2 && hp[len - 1] == ']') {
+		h++;
+		len -= 2;
+	}
+	if (len == 0 || len >= cap)
+		return -1;
+	p = strtoul(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || p > 65535)
+		return -1;
+	memcpy(host, h, len);
+	host[len] = '\0';
+	*port = (uint16_t)p;
+	return 0;
+}
+
+/*
+ * Protected mode (like redis's): a listener on anything but loopback needs
+ * authentication and TLS, unless protected_mode = no says so explicitly.
+ */
+static int
+check_protected(const struct config *c, char **cause)
+{
+	char host[256];
+	uint16_t port;
+
+	if (!config_yes(c->protected_mode) || getenv("LISTEN_FDS") != NULL)
+		return 0;
+	if (c->listen[0] != '\0' && !host_is_loopback(c->listen))
+		return fail(cause, "config", 0, "listen", "protected mode: a plaintext listener on a "
+		    "non-loopback address; use tls_listen with authentication, or set protected_mode = no",
+		    c->listen);
+	if (c->tls_listen[0] == '\0')
+		return 0;
+	if (config_split_hostport(c->tls_listen, host, sizeof host, &port) < 0)
+		return fail(cause, "config", 0, "tls_listen", "must be HOST:PORT", c->tls_listen);
+	if (!host_is_loopback(host) && !config_auth_enabled(c))
+		return fail(cause, "config", 0, "tls_listen", "protected mode: a non-loopback listener "
+		    "without authentication (token, tokens_file, allow or tls_verify_client = required); "
+		    "configure it, or set protected_mode = no", c->tls_listen);
+	return 0;
+}
+
 int
 config_check(const struct config *c, char **cause)
 {
+	if (c->tls_listen[0] != '\0' && (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0'))
+		return fail(cause, "config", 0, "tls_listen", "needs tls_cert and tls_key", NULL);
+	if (strcmp(c->tls_verify_client, "none") != 0 && c->tls_ca[0] == '\0')
+		return fail(cause, "config", 0, "tls_verify_client", "needs tls_ca", NULL);
+	if (check_protected(c, cause) < 0)
+		return -1;
 	/* a value must fit in a frame with its request around it */
 	if (c->max_value + 512 > c->max_frame)
 		return fail(cause, "config", 0, "max_value",

@@ -45,7 +45,34 @@ struct config {
 	uint64_t workers;		/* worker pool threads; 0 = one per CPU */
 	struct config_list stage_modules;	/* "NAME:PATH" of a stage module, repeatable */
 	char *metrics_listen;		/* HOST:PORT of /metrics, "" for none */
+
+	/* TLS (tls.c) */
+	char *tls_listen;		/* HOST:PORT of the TLS listener, "" for none */
+	char *tls_cert, *tls_key, *tls_ca;	/* PEM files; tls_ca verifies client certificates */
+	char *tls_verify_client;	/* none, optional, required */
+
+	/* authentication and rights (auth.c) */
+	struct config_list tokens;	/* "NAME:SHA256HEX", repeatable */
+	char *tokens_file;		/* more of them, one a line, "" for none */
+	struct config_list allow;	/* "NAME PATTERN RIGHT[,RIGHT...]", repeatable */
+	char *owner_close;		/* yes: only a channel's creator may close it */
+	char *protected_mode;		/* yes: refuse non-loopback listeners without auth and TLS */
+
+	/* abuse limits */
+	uint64_t hello_timeout_ms;	/* HELLO must arrive within this; 0 = forever */
+	uint64_t idle_timeout_ms;	/* close connections idle this long; 0 = never */
+	uint64_t tcp_keepalive_ms;	/* TCP keepalive idle time; 0 = off */
+	uint64_t identity_max_connections;	/* per identity; 0 = unlimited */
+	uint64_t identity_max_channels;
+	uint64_t identity_max_pending;
 };
+
+/* A yes/no key's value. */
+bool config_yes(const char *v);
+/* Is authentication configured (tokens, rules, or required client certificates)? */
+bool config_auth_enabled(const struct config *c);
+/* Split "HOST:PORT" / "[V6]:PORT"; -1 when malformed. */
+int config_split_hostport(const char *hp, char *host, size_t cap, uint16_t *port);
 
 /* Fill in every default. Returns 0, or -1 when out of memory. */
 int config_init(struct config *c);

@@ -17,12 +17,14 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "acl.h"
 #include "clock.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "log.h"
 #include "request.h"
 #include "server.h"
+#include "tls.h"
 
 #define CLOSE_FLUSH_TIMEOUT_SEC 5
 
@@ -87,18 +89,26 @@ conn_reply_error(struct conn *c, uint64_t id, int status, const char *msg)
 }
 
 int
-conn_accept(struct server *s, int fd, const char *peer)
+conn_accept(struct server *s, int fd, const char *peer, bool tls)
 {
 	struct conn *c = calloc(1, sizeof *c);
 
 	if (c == NULL)
 		goto fail;
-	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL)
+	if (tls) {
+		c->tls = true;
+		/* tls_bufferevent closes fd when it fails */
+		if ((c->bev = tls_bufferevent(s->tls, s->base, fd)) == NULL) {
+			log_error("accept-failed peer=%s reason=\"cannot set up TLS\"", peer);
+			free(c);
+			return -1;
+		}
+	} else if ((c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		goto fail;
+	}
 	c->srv = s;
 	c->id = ++s->next_conn_id;
-	c->connected_ns = clock_now_ns();
+	c->connected_ns = c->active_ns = clock_now_ns();
 	snprintf(c->peer, sizeof c->peer, "%s", peer);
 	hmap_init(&c->pending, (uint64_t)(uintptr_t)c ^ (uint64_t)c->connected_ns);
 	TAILQ_INSERT_TAIL(&s->conns, c, link);
@@ -108,7 +118,7 @@ conn_accept(struct server *s, int fd, const char *peer)
 	/* never buffer more than one whole frame ahead of the dispatcher */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, s->cfg.max_frame + PROTO_FRAME_HDR);
 	bufferevent_setwatermark(c->bev, EV_WRITE, s->cfg.output_hwm / 2, 0);
-	log_info("connect client=%" PRIu64 " peer=%s", c->id, c->peer);
+	log_info("connect client=%" PRIu64 " peer=%s%s", c->id, c->peer, tls ? " tls=yes" : "");
 	if (s->shutting_down) {
 		conn_close_after_flush(c, 0, STATUS_SHUTTING_DOWN, "server is shutting down");
 		return 0;
@@ -171,6 +181,7 @@ conn_free(struct conn *c)
 		return;
 	c->dead = true;
 	conn_cancel_all(c, STATUS_CANCELED);
+	acl_conn_gone(c);
 	for (size_t i = 0; i < c->nholds; i++)
 		engine_release(s->engine, c->holds[i]);
 	free(c->holds);
@@ -248,6 +259,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 
 		if (avail < PROTO_FRAME_HDR)
 			break;
+		c->active_ns = clock_now_ns();
 		evbuffer_copyout(in, hdr, sizeof hdr);
 		n = proto_frame_split(hdr, sizeof hdr, s->cfg.max_frame, &body, &body_len, &why);
 		if (n < 0) {
@@ -283,15 +295,63 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* The TLS handshake is done: note the client certificate's name for HELLO. */
+static void
+conn_tls_ready(struct conn *c)
+{
+	c->tls_ready = true;
+	tls_peer_name(c->bev, c->cert_name, sizeof c->cert_name);
+	log_info("tls-handshake client=%" PRIu64 " peer=%s certificate=%s", c->id, c->peer,
+	    c->cert_name[0] ? c->cert_name : "-");
+}
+
 static void
 conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
+	char why[512];
 
-	if (what & BEV_EVENT_TIMEOUT)
+	if (what & BEV_EVENT_CONNECTED) {
+		conn_tls_ready(c);
+		return;
+	}
+	if (c->tls && !c->tls_ready && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
+		/* plaintext on the TLS port, an untrusted or expired certificate, a bad handshake */
+		tls_error(bev, why, sizeof why);
+		log_warn("tls-failed client=%" PRIu64 " peer=%s reason=\"%s\"", c->id, c->peer, why);
+	} else if (what & BEV_EVENT_TIMEOUT)
 		log_warn("flush-timeout client=%" PRIu64 " peer=%s", c->id, c->peer);
 	else if (what & BEV_EVENT_ERROR)
 		log_debug("socket-error client=%" PRIu64 " reason=\"%s\"", c->id,
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	conn_free(c);
+}
+
+/* Sweep: HELLO deadline and idle connections (a client with pending requests is not idle). */
+void
+conn_sweep(struct server *s)
+{
+	int64_t now = clock_now_ns();
+	int64_t hello_ns = (int64_t)s->cfg.hello_timeout_ms * NSEC_PER_MSEC;
+	int64_t idle_ns = (int64_t)s->cfg.idle_timeout_ms * NSEC_PER_MSEC;
+	struct conn *c, *next;
+
+	for (c = TAILQ_FIRST(&s->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->closing || c->dead)
+			continue;
+		if (!c->hello && hello_ns > 0 && now - c->connected_ns > hello_ns) {
+			log_warn("hello-timeout client=%" PRIu64 " peer=%s timeout_ms=%" PRIu64
+			    " action=close", c->id, c->peer, s->cfg.hello_timeout_ms);
+			if (c->tls && !c->tls_ready)
+				conn_free(c);	/* no TLS session to say why in */
+			else
+				conn_close_after_flush(c, 0, STATUS_LIMIT, "no HELLO within hello_timeout");
+		} else if (c->hello && idle_ns > 0 && hmap_count(&c->pending) == 0 &&
+		    now - c->active_ns > idle_ns) {
+			log_info("idle-timeout client=%" PRIu64 " peer=%s timeout_ms=%" PRIu64
+			    " action=close", c->id, c->peer, s->cfg.idle_timeout_ms);
+			conn_close_after_flush(c, 0, STATUS_LIMIT, "idle for idle_timeout");
+		}
+	}
 }

@@ -17,10 +17,12 @@
 
 #include <event2/bufferevent.h>
 
+#include "auth.h"
 #include "hmap.h"
 
 struct server;
 struct chan;
+struct ident;
 
 struct conn {
 	TAILQ_ENTRY(conn) link;
@@ -37,10 +39,22 @@ struct conn {
 	struct chan **holds;		/* anonymous channels made or opened here */
 	size_t nholds, holds_cap;
 	int64_t connected_ns;
+	int64_t active_ns;		/* last frame received (idle_timeout) */
+
+	/* security (acl.c, tls.c) */
+	bool tls;			/* a TLS connection */
+	bool tls_ready;			/* its handshake is done */
+	char cert_name[AUTH_NAME_MAX];	/* the verified client certificate's CN, or "" */
+	char ident[AUTH_NAME_MAX];	/* the identity after HELLO, "" without auth */
+	struct ident *who;		/* its counters; NULL without auth */
+	bool by_token;			/* identified by a token: digest is set */
+	uint8_t digest[AUTH_DIGEST_LEN];
 };
 
-/* Take over an accepted socket. Returns 0, or -1 (the fd is closed). */
-int conn_accept(struct server *s, int fd, const char *peer);
+/* Take over an accepted socket (tls: speak TLS on it). Returns 0, or -1 (the fd is closed). */
+int conn_accept(struct server *s, int fd, const char *peer, bool tls);
+/* Close connections that did not say HELLO within hello_timeout or idle past idle_timeout. */
+void conn_sweep(struct server *s);
 /* Tear down now: cancel pending requests, release holds, close. */
 void conn_free(struct conn *c);
 /*

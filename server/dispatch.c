@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "acl.h"
 #include "admin.h"
 #include "clock.h"
 #include "codec.h"
@@ -17,12 +18,19 @@
 
 typedef void op_handler(struct conn *c, const struct proto_request *q);
 
-/* The channel a request names, or NULL after replying NOT_FOUND. */
+/*
+ * The channel a request names, or NULL after replying NOT_FOUND or
+ * PERMISSION_DENIED (right 0: any right on it will do). Rights come first,
+ * so that a client without them cannot probe which names exist.
+ */
 static struct chan *
-find_chan(struct conn *c, const struct proto_request *q)
+find_chan(struct conn *c, const struct proto_request *q, unsigned right)
 {
-	struct chan *ch = engine_lookup(c->srv->engine, q->name, q->name_len);
+	struct chan *ch;
 
+	if (!acl_allow(c, q->id, right, q->name, q->name_len))
+		return NULL;
+	ch = engine_lookup(c->srv->engine, q->name, q->name_len);
 	if (ch == NULL)
 		conn_reply_error(c, q->id, STATUS_NOT_FOUND, "no such channel");
 	return ch;
@@ -47,6 +55,8 @@ op_hello(struct conn *c, const struct proto_request *q)
 		.max_pending = s->cfg.max_pending,
 		.max_select_cases = s->cfg.max_select_cases,
 	};
+	const char *why;
+	int st;
 
 	if (c->hello) {
 		conn_reply_error(c, q->id, STATUS_BAD_REQUEST, "HELLO was already done");
@@ -54,6 +64,11 @@ op_hello(struct conn *c, const struct proto_request *q)
 	}
 	if (h.version < PROTO_VERSION_MIN) {
 		conn_close_after_flush(c, q->id, STATUS_PROTOCOL, "unsupported protocol version");
+		return;
+	}
+	if ((st = acl_hello(c, q, &why)) != STATUS_OK) {
+		log_warn("hello-refused client=%" PRIu64 " peer=%s reason=\"%s\"", c->id, c->peer, why);
+		conn_close_after_flush(c, q->id, st, why);
 		return;
 	}
 	c->hello = true;
@@ -80,10 +95,14 @@ op_make(struct conn *c, const struct proto_request *q)
 	const char *name;
 	int st;
 
+	if (!acl_allow(c, q->id, RIGHT_MAKE, q->name, q->name_len))
+		return;
 	if (q->cap > s->cfg.max_cap) {
 		conn_reply_error(c, q->id, STATUS_LIMIT, "cap is larger than max_cap");
 		return;
 	}
+	if (!acl_can_create(c, q->id, q->name, q->name_len))
+		return;
 	st = engine_make(s->engine, q->name, q->name_len, (uint32_t)q->cap, &ch, &created);
 	if (st == STATUS_EXISTS) {
 		conn_reply_error(c, q->id, st, "channel exists with a different cap");
@@ -93,6 +112,8 @@ op_make(struct conn *c, const struct proto_request *q)
 		conn_reply_error(c, q->id, st, "max_channels reached");
 		return;
 	}
+	if (created)
+		acl_created(c, ch);
 	/* engine_make gave us a hold: an anonymous channel keeps it for this connection */
 	if (chan_anonymous(ch) && conn_hold(c, ch) < 0) {
 		engine_release(s->engine, ch);
@@ -108,7 +129,7 @@ op_make(struct conn *c, const struct proto_request *q)
 static void
 op_open(struct conn *c, const struct proto_request *q)
 {
-	struct chan *ch = find_chan(c, q);
+	struct chan *ch = find_chan(c, q, 0);
 
 	if (ch == NULL)
 		return;
@@ -147,10 +168,7 @@ free_case_values(struct engine_case *ec, size_t n)
 static bool
 pending_full(struct conn *c, const struct proto_request *q)
 {
-	if (hmap_count(&c->pending) < c->srv->cfg.max_pending)
-		return false;
-	conn_reply_error(c, q->id, STATUS_LIMIT, "too many pending requests (max_pending)");
-	return true;
+	return !acl_pending_room(c, q->id);
 }
 
 static void
@@ -162,7 +180,8 @@ op_send_recv(struct conn *c, const struct proto_request *q)
 	struct engine_case ec;
 	int st;
 
-	if (pending_full(c, q))
+	if (!acl_allow(c, q->id, q->op == OP_SEND ? RIGHT_SEND : RIGHT_RECV, q->name, q->name_len) ||
+	    pending_full(c, q))
 		return;
 	if ((st = make_case(c, &pc, &ec)) != STATUS_OK) {
 		conn_reply_error(c, q->id, st, st == STATUS_NOT_FOUND ? "no such channel" : "out of memory");
@@ -177,7 +196,7 @@ op_select(struct conn *c, const struct proto_request *q)
 	struct engine_case *ec = c->srv->ecases;
 	int st;
 
-	if (pending_full(c, q))
+	if (!acl_allow_cases(c, q) || pending_full(c, q))
 		return;
 	for (uint32_t i = 0; i < q->ncases; i++) {
 		if ((st = make_case(c, &q->cases[i], &ec[i])) != STATUS_OK) {
@@ -195,9 +214,9 @@ op_select(struct conn *c, const struct proto_request *q)
 static void
 op_close(struct conn *c, const struct proto_request *q)
 {
-	struct chan *ch = find_chan(c, q);
+	struct chan *ch = find_chan(c, q, RIGHT_CLOSE);
 
-	if (ch == NULL)
+	if (ch == NULL || !acl_close(c, q->id, ch))
 		return;
 	if (engine_close(c->srv->engine, ch) != STATUS_OK)
 		conn_reply_error(c, q->id, STATUS_CLOSED, "close of closed channel");
@@ -208,7 +227,7 @@ op_close(struct conn *c, const struct proto_request *q)
 static void
 op_len_cap(struct conn *c, const struct proto_request *q)
 {
-	struct chan *ch = find_chan(c, q);
+	struct chan *ch = find_chan(c, q, 0);
 
 	if (ch == NULL)
 		return;
@@ -233,7 +252,7 @@ op_cancel(struct conn *c, const struct proto_request *q)
 static void
 op_delete(struct conn *c, const struct proto_request *q)
 {
-	struct chan *ch = find_chan(c, q);
+	struct chan *ch = find_chan(c, q, RIGHT_DELETE);
 	size_t discarded = 0;
 
 	if (ch == NULL)
@@ -246,7 +265,7 @@ op_delete(struct conn *c, const struct proto_request *q)
 static void
 op_info(struct conn *c, const struct proto_request *q)
 {
-	struct chan *ch = find_chan(c, q);
+	struct chan *ch = find_chan(c, q, 0);
 	struct proto_chan_info i;
 	size_t nlen;
 
@@ -292,6 +311,17 @@ static op_handler *const handlers[OP_MAX + 1] = {
 	[OP_TAKE] = link_request,
 	[OP_FAN_OUT] = link_request,
 };
+
+/* Rights that belong to a whole family of ops: admin (§11) and links (§12, the creator's rights). */
+static bool
+allowed(struct conn *c, const struct proto_request *q)
+{
+	if (q->op >= OP_STATS && q->op <= OP_SHUTDOWN)
+		return acl_admin(c, q->id);
+	if (q->op >= OP_LINK_MIN && q->op <= OP_FAN_OUT)
+		return acl_link(c, q);
+	return true;
+}
 
 /* A request answered before its handler ran: count it like any other. */
 static void
@@ -345,7 +375,8 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 	}
 	/* conn_flush_out notes the status of the reply to this request, if it comes now */
 	s->current = (struct current_request){ .conn = c, .id = q.id, .status = STATUS_OK };
-	handlers[q.op](c, &q);
+	if (allowed(c, &q))
+		handlers[q.op](c, &q);
 	s->current.conn = NULL;
 	/* a request still pending is counted when it ends */
 	if (request_find(c, q.id) == NULL)

@@ -70,6 +70,8 @@ struct engine {
 	unsigned depth;			/* public calls on the stack */
 	unsigned iterating;		/* engine_foreach_chan on the stack */
 	bool draining;			/* engine_leave is running callbacks */
+	void (*owner_gone)(void *owner, void *arg);
+	void *owner_arg;
 };
 
 /* ---- entry and exit: deferred completions -------------------------------- */
@@ -223,6 +225,25 @@ engine_set_limits(struct engine *e, const struct engine_limits *limits)
 	e->limits = *limits;
 }
 
+void
+chan_set_owner(struct chan *ch, void *owner)
+{
+	ch->owner = owner;
+}
+
+void *
+chan_owner(const struct chan *ch)
+{
+	return ch->owner;
+}
+
+void
+engine_set_owner_hook(struct engine *e, void (*gone)(void *owner, void *arg), void *arg)
+{
+	e->owner_gone = gone;
+	e->owner_arg = arg;
+}
+
 uint64_t
 engine_nchannels(const struct engine *e)
 {
@@ -337,6 +358,9 @@ engine_unpublish(struct engine *e, struct chan *ch)
 {
 	ch->flags |= CHAN_DELETED;
 	hmap_remove(&e->chans, &ch->node);
+	if (ch->owner != NULL && e->owner_gone != NULL)
+		e->owner_gone(ch->owner, e->owner_arg);
+	ch->owner = NULL;
 	if (e->iterating == 0)
 		hmap_shrink(&e->chans);
 	e->bytes -= ch->bytes;

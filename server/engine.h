@@ -94,6 +94,17 @@ uint32_t chan_nsenders(const struct chan *ch);	/* waiting send waiters */
 uint32_t chan_nreceivers(const struct chan *ch);	/* waiting receive waiters */
 uint64_t chan_buffered_bytes(const struct chan *ch);
 
+/*
+ * Owners: the server records who created a channel (an opaque pointer the
+ * engine never reads). When a channel with an owner leaves the name table
+ * (DELETE, or the last hold of an anonymous channel), gone(owner, arg) is
+ * called once, so that per-owner counts stay exact. engine_free does not
+ * call it.
+ */
+void chan_set_owner(struct chan *ch, void *owner);
+void *chan_owner(const struct chan *ch);
+void engine_set_owner_hook(struct engine *e, void (*gone)(void *owner, void *arg), void *arg);
+
 uint64_t engine_nchannels(const struct engine *e);
 uint64_t engine_buffered_bytes(const struct engine *e);
 uint64_t engine_buffered_values(const struct engine *e);

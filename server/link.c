@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl.h"
 #include "conn.h"
 #include "link_int.h"
 #include "log.h"
@@ -304,9 +305,10 @@ resolve_inputs(struct link *l, const struct proto_request *q, const char **why)
 
 /* Make or open each output with MAKE's rules; a '~' name must exist already. */
 static int
-make_outputs(struct link *l, const struct proto_request *q, const char **why)
+make_outputs(struct conn *c, struct link *l, const struct proto_request *q, const char **why)
 {
 	struct server *s = l->srv;
+	bool created;
 	int st;
 
 	for (uint32_t i = 0; i < q->nouts; i++) {
@@ -320,11 +322,18 @@ make_outputs(struct link *l, const struct proto_request *q, const char **why)
 			*why = "no such channel (output)";
 			return STATUS_NOT_FOUND;
 		}
-		st = engine_make(s->engine, o->name, o->name_len, (uint32_t)o->cap, &l->out[i], NULL);
+		if ((o->name == NULL || engine_lookup(s->engine, o->name, o->name_len) == NULL) &&
+		    acl_channels_full(c)) {
+			*why = "too many channels for this identity (identity_max_channels)";
+			return STATUS_LIMIT;
+		}
+		st = engine_make(s->engine, o->name, o->name_len, (uint32_t)o->cap, &l->out[i], &created);
 		if (st != STATUS_OK) {
 			*why = st == STATUS_EXISTS ? "output exists with a different cap" : "max_channels reached";
 			return st;
 		}
+		if (created)
+			acl_created(c, l->out[i]);
 		l->nout++;
 	}
 	return STATUS_OK;
@@ -358,7 +367,7 @@ link_setup(struct conn *c, struct link *l, const struct proto_request *q, const 
 	int st;
 
 	if ((st = resolve_inputs(l, q, why)) != STATUS_OK || (st = l->kind->init(l, q, why)) != STATUS_OK ||
-	    (st = make_outputs(l, q, why)) != STATUS_OK)
+	    (st = make_outputs(c, l, q, why)) != STATUS_OK)
 		return st;
 	*why = "out of memory";
 	if ((l->cases = calloc(l->nin > 2 ? l->nin : 2, sizeof *l->cases)) == NULL ||
@@ -375,10 +384,8 @@ link_request(struct conn *c, const struct proto_request *q)
 	struct link *l;
 	int st;
 
-	if (hmap_count(&c->pending) >= s->cfg.max_pending) {
-		conn_reply_error(c, q->id, STATUS_LIMIT, "too many pending requests (max_pending)");
+	if (!acl_pending_room(c, q->id))
 		return;
-	}
 	if ((l = calloc(1, sizeof *l)) == NULL) {
 		conn_reply_error(c, q->id, STATUS_LIMIT, why);
 		return;

@@ -22,8 +22,10 @@
 
 struct listener {
 	struct listener *next;
+	struct server *srv;
 	struct evconnlistener *evl;
 	char *unix_path;		/* removed on close */
+	bool tls;			/* connections speak TLS */
 };
 
 static void
@@ -43,17 +45,36 @@ peer_name(const struct sockaddr *sa, int salen, char *buf, size_t len)
 	snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
 }
 
+/* TCP keepalive: a peer that vanished (half-open) is noticed even while idle. */
+static void
+keepalive(int fd, uint64_t ms)
+{
+	int one = 1, idle = (int)(ms / 1000), intvl, cnt = 3;
+
+	if (ms == 0)
+		return;
+	if (idle < 1)
+		idle = 1;
+	intvl = idle / 3 > 0 ? idle / 3 : 1;
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+}
+
 static void
 accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
-	struct server *s = arg;
+	struct listener *l = arg;
 	char peer[80];
 	int one = 1;
 
-	if (sa->sa_family != AF_UNIX)	/* replies are small: send them now */
+	if (sa->sa_family != AF_UNIX) {	/* replies are small: send them now */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		keepalive(fd, l->srv->cfg.tcp_keepalive_ms);
+	}
 	peer_name(sa, salen, peer, sizeof peer);
-	conn_accept(s, fd, peer);
+	conn_accept(l->srv, fd, peer, l->tls);
 }
 
 static void
@@ -65,12 +86,26 @@ accept_error_cb(struct evconnlistener *evl, void *arg)
 	log_error("accept-error reason=\"%s\"", evutil_socket_error_to_string(err));
 }
 
-static int
-listener_add(struct server *s, struct evconnlistener *evl, const char *unix_path)
+/* A listener record, before its socket exists (accept_cb's argument). */
+static struct listener *
+listener_new(struct server *s, bool tls, char **cause)
 {
 	struct listener *l = calloc(1, sizeof *l);
 
-	if (l == NULL || (unix_path && (l->unix_path = strdup(unix_path)) == NULL)) {
+	if (l == NULL) {
+		if (asprintf(cause, "out of memory") < 0)
+			*cause = NULL;
+		return NULL;
+	}
+	l->srv = s;
+	l->tls = tls;
+	return l;
+}
+
+static int
+listener_add(struct server *s, struct listener *l, struct evconnlistener *evl, const char *unix_path)
+{
+	if (unix_path && (l->unix_path = strdup(unix_path)) == NULL) {
 		free(l);
 		evconnlistener_free(evl);
 		return -1;
@@ -83,12 +118,14 @@ listener_add(struct server *s, struct evconnlistener *evl, const char *unix_path
 }
 
 int
-listener_tcp(struct server *s, const char *addr, uint16_t port, uint16_t *bound, char **cause)
+listener_tcp(struct server *s, const char *addr, uint16_t port, bool tls, uint16_t *bound,
+    char **cause)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 	    .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *res = NULL;
 	struct evconnlistener *evl;
+	struct listener *l;
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof ss;
 	char portstr[8];
@@ -100,11 +137,16 @@ listener_tcp(struct server *s, const char *addr, uint16_t port, uint16_t *bound,
 			*cause = NULL;
 		return -1;
 	}
-	evl = evconnlistener_new_bind(s->base, accept_cb, s,
+	if ((l = listener_new(s, tls, cause)) == NULL) {
+		freeaddrinfo(res);
+		return -1;
+	}
+	evl = evconnlistener_new_bind(s->base, accept_cb, l,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
 	    res->ai_addr, (int)res->ai_addrlen);
 	freeaddrinfo(res);
 	if (evl == NULL) {
+		free(l);
 		if (asprintf(cause, "listen %s:%u: %s", addr, port, strerror(errno)) < 0)
 			*cause = NULL;
 		return -1;
@@ -112,8 +154,8 @@ listener_tcp(struct server *s, const char *addr, uint16_t port, uint16_t *bound,
 	getsockname(evconnlistener_get_fd(evl), (struct sockaddr *)&ss, &sslen);
 	*bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
 	    ((struct sockaddr_in *)&ss)->sin_port);
-	log_info("listening address=%s port=%u", addr, *bound);
-	return listener_add(s, evl, NULL);
+	log_info("listening address=%s port=%u%s", addr, *bound, tls ? " tls=yes" : "");
+	return listener_add(s, l, evl, NULL);
 }
 
 int
@@ -121,6 +163,7 @@ listener_unix(struct server *s, const char *path, mode_t mode, char **cause)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct evconnlistener *evl;
+	struct listener *l;
 	struct stat st;
 
 	if (strlen(path) >= sizeof sun.sun_path) {
@@ -132,7 +175,9 @@ listener_unix(struct server *s, const char *path, mode_t mode, char **cause)
 	/* replace a stale socket left by a crash, but never any other file */
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path);
-	evl = evconnlistener_new_bind(s->base, accept_cb, s,
+	if ((l = listener_new(s, false, cause)) == NULL)
+		return -1;
+	evl = evconnlistener_new_bind(s->base, accept_cb, l,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024,
 	    (struct sockaddr *)&sun, sizeof sun);
 	if (evl == NULL || chmod(path, mode) < 0) {
@@ -140,16 +185,18 @@ listener_unix(struct server *s, const char *path, mode_t mode, char **cause)
 			*cause = NULL;
 		if (evl)
 			evconnlistener_free(evl);
+		free(l);
 		return -1;
 	}
 	log_info("listening unix=%s mode=%04o", path, (unsigned)mode);
-	return listener_add(s, evl, path);
+	return listener_add(s, l, evl, path);
 }
 
 int
 listener_fd(struct server *s, int fd, uint16_t *bound, char **cause)
 {
 	struct evconnlistener *evl;
+	struct listener *l;
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof ss;
 	int type = 0, listening = 0;
@@ -164,10 +211,13 @@ listener_fd(struct server *s, int fd, uint16_t *bound, char **cause)
 	}
 	evutil_make_socket_nonblocking(fd);
 	evutil_make_socket_closeonexec(fd);
-	evl = evconnlistener_new(s->base, accept_cb, s, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if ((l = listener_new(s, false, cause)) == NULL)
+		return -1;
+	evl = evconnlistener_new(s->base, accept_cb, l, LEV_OPT_CLOSE_ON_FREE, -1, fd);
 	if (evl == NULL) {
 		if (asprintf(cause, "inherited fd %d: %s", fd, strerror(errno)) < 0)
 			*cause = NULL;
+		free(l);
 		return -1;
 	}
 	*bound = 0;
@@ -175,7 +225,7 @@ listener_fd(struct server *s, int fd, uint16_t *bound, char **cause)
 		*bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
 		    ((struct sockaddr_in *)&ss)->sin_port);
 	log_info("listening inherited-fd=%d port=%u", fd, *bound);
-	return listener_add(s, evl, NULL);
+	return listener_add(s, l, evl, NULL);
 }
 
 void

@@ -5,16 +5,19 @@
 #ifndef CHAND_LISTENER_H
 #define CHAND_LISTENER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 struct server;
 
 /*
- * Listen on TCP addr:port (port 0 picks one; *bound gets the real port).
+ * Listen on TCP addr:port (port 0 picks one; *bound gets the real port);
+ * with tls, its connections speak TLS (tls.h).
  * Returns 0, or -1 with a malloc'd *cause naming the address and the error.
  */
-int listener_tcp(struct server *s, const char *addr, uint16_t port, uint16_t *bound, char **cause);
+int listener_tcp(struct server *s, const char *addr, uint16_t port, bool tls, uint16_t *bound,
+    char **cause);
 /* Listen on a unix socket at path (a stale socket file is replaced) with mode. */
 int listener_unix(struct server *s, const char *path, mode_t mode, char **cause);
 /*

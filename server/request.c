@@ -10,6 +10,7 @@
 
 #include <event2/bufferevent.h>
 
+#include "acl.h"
 #include "clock.h"
 #include "codec.h"
 #include "conn.h"
@@ -79,8 +80,10 @@ request_unpark(struct request *r, int status)
 
 	if (r->timed)
 		evtimer_del(&r->timer);
-	if (r->linked)
+	if (r->linked) {
 		hmap_remove(&c->pending, &r->node);
+		acl_pending(c, -1);
+	}
 	stats_record(&c->srv->ops, r->op, status, clock_now_ns() - r->start_ns);
 }
 
@@ -128,6 +131,7 @@ request_park(struct request *r, int64_t wait_us)
 	if (hmap_insert(&c->pending, &r->node, hmap_hash_u64(c->pending.seed, r->id)) < 0)
 		return -1;
 	r->linked = true;
+	acl_pending(c, +1);
 	if (wait_us > 0) {
 		struct timeval tv = { .tv_sec = wait_us / 1000000, .tv_usec = wait_us % 1000000 };
 

@@ -14,6 +14,8 @@
 #include <event2/bufferevent.h>
 #include <event2/event_struct.h>
 
+#include "acl.h"
+#include "auth.h"
 #include "clock.h"
 #include "conn.h"
 #include "listener.h"
@@ -24,6 +26,7 @@
 #include "sdnotify.h"
 #include "server.h"
 #include "stage.h"
+#include "tls.h"
 
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -34,6 +37,28 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	server_shutdown(s);
 }
 
+/* New tokens and rules, and new certificates: built from fresh before anything changes. */
+static int
+reload_security(struct server *s, const struct config *fresh, struct auth **auth, char **cause)
+{
+	if (auth_new(auth, fresh, cause) < 0)
+		return -1;
+	if (s->tls != NULL && tls_reload(s->tls, fresh, cause) < 0) {
+		auth_free(*auth);
+		*auth = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+apply_security(struct server *s, struct auth *auth)
+{
+	auth_free(s->auth);
+	s->auth = auth;
+	acl_reload(s);		/* open connections: revoked tokens go */
+}
+
 /* Re-read the config file; apply what can change while running, say what changed. */
 void
 server_reload(struct server *s)
@@ -41,6 +66,7 @@ server_reload(struct server *s)
 	struct config fresh;
 	char *cause = NULL, changed[512], ignored[512];
 	struct engine_limits el;
+	struct auth *auth = NULL;
 	struct conn *c;
 
 	if (s->config_path == NULL) {
@@ -49,8 +75,9 @@ server_reload(struct server *s)
 	}
 	sd_send("RELOADING=1");
 	if (config_init(&fresh) < 0 || config_load(&fresh, s->config_path, &cause) < 0 ||
-	    config_check(&fresh, &cause) < 0 ||
+	    config_check(&fresh, &cause) < 0 || reload_security(s, &fresh, &auth, &cause) < 0 ||
 	    config_reload(&s->cfg, &fresh, changed, sizeof changed, ignored, sizeof ignored) < 0) {
+		auth_free(auth);
 		log_error("reload-failed reason=\"%s\" note=\"the running configuration is kept\"",
 		    cause ? cause : "out of memory");
 		free(cause);
@@ -59,6 +86,7 @@ server_reload(struct server *s)
 		return;
 	}
 	config_free(&fresh);
+	apply_security(s, auth);
 	log_set_level((enum log_level)log_level_parse(s->cfg.log_level));
 	s->limits.max_value = s->cfg.max_value;
 	el.max_channels = s->cfg.max_channels;
@@ -102,6 +130,23 @@ server_signals(struct server *s)
 	    evsignal_add(s->sig_pipe, NULL) | evsignal_add(s->sig_hup, NULL);
 }
 
+static void
+sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_sweep(arg);
+}
+
+/* hello_timeout and idle_timeout are checked ten times a second (redis's clientsCron, hz 10). */
+static int
+server_sweep(struct server *s)
+{
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 100000 };
+
+	if ((s->sweep = event_new(s->base, -1, EV_PERSIST, sweep_cb, s)) == NULL)
+		return -1;
+	return event_add(s->sweep, &tv);
+}
+
 int
 server_new(struct server **out, struct config *cfg, char **cause)
 {
@@ -134,6 +179,10 @@ server_new(struct server **out, struct config *cfg, char **cause)
 	/* a stage module that cannot be loaded stops the start (PROTOCOL.md §12) */
 	if (stages_new(&s->stages, &s->cfg.stage_modules, cause) < 0 ||
 	    pool_new(&s->pool, s->base, (unsigned)s->cfg.workers) < 0)
+		goto fail;
+	if (auth_new(&s->auth, &s->cfg, cause) < 0 || acl_init(s) < 0 || server_sweep(s) < 0)
+		goto fail;
+	if (s->cfg.tls_listen[0] != '\0' && tls_new(&s->tls, &s->cfg, cause) < 0)
 		goto fail;
 	*out = s;
 	return 0;
@@ -185,6 +234,20 @@ listen_inherited(struct server *s, int n, uint16_t *bound, char **cause)
 	return 0;
 }
 
+static int
+listen_tls(struct server *s, char **cause)
+{
+	char host[256];
+	uint16_t port;
+
+	if (config_split_hostport(s->cfg.tls_listen, host, sizeof host, &port) < 0) {
+		if (asprintf(cause, "tls_listen %s: must be HOST:PORT", s->cfg.tls_listen) < 0)
+			*cause = NULL;
+		return -1;
+	}
+	return listener_tcp(s, host, port, true, &s->tls_port, cause);
+}
+
 int
 server_listen(struct server *s, const char *port_file, int ready_fd, char **cause)
 {
@@ -196,7 +259,9 @@ server_listen(struct server *s, const char *port_file, int ready_fd, char **caus
 			return -1;
 	} else {
 		if (s->cfg.listen[0] != '\0' &&
-		    listener_tcp(s, s->cfg.listen, (uint16_t)s->cfg.port, &bound, cause) < 0)
+		    listener_tcp(s, s->cfg.listen, (uint16_t)s->cfg.port, false, &bound, cause) < 0)
+			return -1;
+		if (s->cfg.tls_listen[0] != '\0' && listen_tls(s, cause) < 0)
 			return -1;
 		if (s->cfg.unix_socket[0] != '\0' &&
 		    listener_unix(s, s->cfg.unix_socket, (mode_t)s->cfg.unix_mode, cause) < 0)
@@ -318,10 +383,15 @@ server_free(struct server *s)
 		event_free(s->shutdown_timer);
 	if (s->watchdog)
 		event_free(s->watchdog);
+	if (s->sweep)
+		event_free(s->sweep);
 	/* after the connections (links are stopped), before the engine (their holds go) */
 	pool_free(s->pool);
 	stages_free(s->stages);
 	engine_free(s->engine);
+	acl_destroy(s);
+	auth_free(s->auth);
+	tls_free(s->tls);
 	if (s->base)
 		event_base_free(s->base);
 	proto_out_destroy(&s->out);

@@ -20,14 +20,17 @@
 #include "codec.h"
 #include "config.h"
 #include "engine.h"
+#include "hmap.h"
 #include "stats.h"
 
+struct auth;
 struct conn;
 struct evhttp;
 struct listener;
 struct pool;
 struct request;
 struct stages;
+struct tls;
 
 TAILQ_HEAD(conn_list, conn);
 
@@ -75,6 +78,12 @@ struct server {
 	struct current_request current;
 	struct evhttp *http;		/* /metrics, when metrics_listen is set */
 	uint16_t metrics_port;
+
+	struct tls *tls;		/* the TLS context, when tls_listen is set */
+	uint16_t tls_port;		/* the TLS listener's bound port */
+	struct auth *auth;		/* tokens and rules; replaced on SIGHUP */
+	struct hmap idents;		/* struct ident by name (acl.c) */
+	struct event *sweep;		/* hello_timeout and idle_timeout */
 };
 
 /*

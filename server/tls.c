@@ -1,0 +1,208 @@
+/*
+ * tls.c: OpenSSL through libevent's bufferevent_openssl.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "log.h"
+#include "tls.h"
+
+/* TLS 1.2: ECDHE with AEAD only (Mozilla "intermediate"); TLS 1.3 keeps OpenSSL's suites. */
+#define TLS12_CIPHERS \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+struct tls {
+	SSL_CTX *ctx;
+};
+
+static int
+ssl_fail(char **cause, const char *what, const char *file)
+{
+	char err[256] = "unknown error";
+	unsigned long e = ERR_peek_last_error();
+
+	if (e != 0)
+		ERR_error_string_n(e, err, sizeof err);
+	ERR_clear_error();
+	if (asprintf(cause, "%s%s%s: %s", what, file ? " " : "", file ? file : "", err) < 0)
+		*cause = NULL;
+	return -1;
+}
+
+static int
+load_ca(SSL_CTX *ctx, const struct config *cfg, char **cause)
+{
+	STACK_OF(X509_NAME) *names;
+	int mode = SSL_VERIFY_NONE;
+
+	if (cfg->tls_ca[0] == '\0')
+		return 0;
+	if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1)
+		return ssl_fail(cause, "tls_ca: cannot load", cfg->tls_ca);
+	/* the CAs a client certificate may come from, announced in the handshake */
+	if ((names = SSL_load_client_CA_file(cfg->tls_ca)) == NULL)
+		return ssl_fail(cause, "tls_ca: no certificate in", cfg->tls_ca);
+	SSL_CTX_set_client_CA_list(ctx, names);
+	if (strcmp(cfg->tls_verify_client, "optional") == 0)
+		mode = SSL_VERIFY_PEER;
+	else if (strcmp(cfg->tls_verify_client, "required") == 0)
+		mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+	SSL_CTX_set_verify(ctx, mode, NULL);
+	return 0;
+}
+
+static SSL_CTX *
+make_ctx(const struct config *cfg, char **cause)
+{
+	static const unsigned char sid[] = "chand";
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (ctx == NULL) {
+		ssl_fail(cause, "SSL_CTX_new", NULL);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
+	if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1) {
+		ssl_fail(cause, "tls ciphers", NULL);
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
+		ssl_fail(cause, "tls_cert: cannot load", cfg->tls_cert);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		ssl_fail(cause, "tls_key: cannot load, or it does not match tls_cert:", cfg->tls_key);
+		goto fail;
+	}
+	if (load_ca(ctx, cfg, cause) < 0)
+		goto fail;
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+int
+tls_new(struct tls **out, const struct config *cfg, char **cause)
+{
+	struct tls *t = calloc(1, sizeof *t);
+
+	*cause = NULL;
+	if (t == NULL || (t->ctx = make_ctx(cfg, cause)) == NULL) {
+		if (*cause == NULL && asprintf(cause, "out of memory") < 0)
+			*cause = NULL;
+		free(t);
+		return -1;
+	}
+	*out = t;
+	return 0;
+}
+
+int
+tls_reload(struct tls *t, const struct config *cfg, char **cause)
+{
+	SSL_CTX *ctx = make_ctx(cfg, cause);
+
+	if (ctx == NULL)
+		return -1;
+	SSL_CTX_free(t->ctx);	/* open connections hold their own reference */
+	t->ctx = ctx;
+	return 0;
+}
+
+void
+tls_free(struct tls *t)
+{
+	if (t == NULL)
+		return;
+	SSL_CTX_free(t->ctx);
+	free(t);
+}
+
+struct bufferevent *
+tls_bufferevent(struct tls *t, struct event_base *base, int fd)
+{
+	SSL *ssl = SSL_new(t->ctx);
+	struct bufferevent *bev;
+
+	if (ssl == NULL) {
+		close(fd);
+		return NULL;
+	}
+	bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		close(fd);
+		return NULL;
+	}
+	/* a client that just closes its socket is a disconnect, not an attack */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+void
+tls_peer_name(struct bufferevent *bev, char *buf, size_t cap)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	X509 *cert;
+	X509_NAME *subject;
+	const ASN1_STRING *cn;
+	int i;
+
+	buf[0] = '\0';
+	if (ssl == NULL || (cert = SSL_get_peer_certificate(ssl)) == NULL)
+		return;
+	subject = X509_get_subject_name(cert);
+	if (SSL_get_verify_result(ssl) == X509_V_OK &&
+	    (i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1)) >= 0 &&
+	    (cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i))) != NULL) {
+		const unsigned char *p = ASN1_STRING_get0_data(cn);
+		int len = ASN1_STRING_length(cn);
+
+		/* an identity name: printable, no NUL inside, and it must fit */
+		if (len > 0 && (size_t)len < cap && memchr(p, '\0', (size_t)len) == NULL) {
+			memcpy(buf, p, (size_t)len);
+			buf[len] = '\0';
+			for (char *q = buf; *q; q++)
+				if ((unsigned char)*q < 0x21 || (unsigned char)*q == 0x7f)
+					*q = '_';
+		}
+	}
+	X509_free(cert);
+}
+
+void
+tls_error(struct bufferevent *bev, char *buf, size_t cap)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	unsigned long e;
+	size_t len = 0;
+	long vr;
+
+	buf[0] = '\0';
+	while ((e = bufferevent_get_openssl_error(bev)) != 0 && len + 2 < cap) {
+		char one[160];
+
+		ERR_error_string_n(e, one, sizeof one);
+		len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? "; " : "", one);
+	}
+	if (ssl != NULL && (vr = SSL_get_verify_result(ssl)) != X509_V_OK && len + 2 < cap)
+		len += (size_t)snprintf(buf + len, cap - len, "%scertificate: %s", len ? "; " : "",
+		    X509_verify_cert_error_string(vr));
+	if (len == 0)
+		snprintf(buf, cap, "%s", "connection closed during the TLS handshake");
+}

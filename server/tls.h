@@ -1,0 +1,39 @@
+/*
+ * tls.h: the server's TLS: one SSL_CTX made from the tls_* keys (TLS 1.2
+ * at least, forward-secret AEAD ciphers only, no renegotiation), and the
+ * bufferevents that speak it on accepted sockets.
+ *
+ * SIGHUP builds a new SSL_CTX (tls_reload): new connections use it, open
+ * ones keep the one they started with (each SSL holds a reference on its
+ * SSL_CTX). A failed reload keeps the old one.
+ *
+ * Ownership: the server owns its struct tls; tls_free releases it.
+ * Thread-safety: loop thread only. Errors: -1 with a malloc'd *cause.
+ */
+#ifndef CHAND_TLS_H
+#define CHAND_TLS_H
+
+#include <stddef.h>
+
+#include <event2/bufferevent.h>
+
+#include "config.h"
+
+struct tls;
+
+int tls_new(struct tls **out, const struct config *cfg, char **cause);
+/* Rebuild from cfg (new certificates, CA, verify mode); the old context stays on error. */
+int tls_reload(struct tls *t, const struct config *cfg, char **cause);
+void tls_free(struct tls *t);
+
+/* A server-side TLS bufferevent on fd (closed with it); NULL (fd closed) on error. */
+struct bufferevent *tls_bufferevent(struct tls *t, struct event_base *base, int fd);
+/*
+ * After the handshake: the common name of the verified client certificate
+ * into buf (cap bytes), "" when the client sent none.
+ */
+void tls_peer_name(struct bufferevent *bev, char *buf, size_t cap);
+/* Why a TLS connection failed (handshake, verification, plaintext peer), for logs. */
+void tls_error(struct bufferevent *bev, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,693 @@
+/*
+ * test_security.c: TLS, authentication, rights, protected mode and the
+ * abuse limits, against real chand processes (PROTOCOL.md §13).
+ *
+ * Certificates are made at test time by tests/gencerts.sh (the openssl
+ * CLI) in a private directory.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "chanclient.h"
+#include "clock.h"
+#include "srvtest.h"
+
+/* NAME:sha256(NAME-secret), computed at start */
+static char tok_alice[100], tok_bob[100], tok_admin[100];
+static char certs[64];
+
+static struct test_server srv;		/* auth and rights, plain TCP */
+static struct test_server tsrv;		/* TLS */
+static int tls_port;
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static void
+sha_hex(const char *token, char *out)
+{
+	char cmd[200];
+	FILE *p;
+
+	snprintf(cmd, sizeof cmd, "printf %%s '%s' | openssl dgst -sha256 -r", token);
+	p = popen(cmd, "r");
+	if (p == NULL || fscanf(p, "%64s", out) != 1)
+		out[0] = '\0';
+	if (p)
+		pclose(p);
+}
+
+static void
+cert_path(char *buf, size_t cap, const char *name)
+{
+	snprintf(buf, cap, "%s/%s", certs, name);
+}
+
+/* The TLS port from chand's log ("listening address=... port=N tls=yes"). */
+static int
+log_tls_port(struct test_server *s)
+{
+	char path[160], line[512];
+	FILE *f;
+	int port = 0;
+
+	snprintf(path, sizeof path, "%s/chand.log", s->dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (strstr(line, "tls=yes") && strstr(line, "listening"))
+			sscanf(strstr(line, "port=") + 5, "%d", &port);
+	fclose(f);
+	return port;
+}
+
+static int
+dial(int port, const char *token, chan_conn_t **c)
+{
+	chan_dial_opts_t o = { .token = token };
+	char addr[64];
+
+	snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", port);
+	return chan_dial(NULL, addr, &o, c);
+}
+
+static int
+dial_tls(const char *ca, const char *cert, const char *name, const char *token, chan_conn_t **c)
+{
+	char addr[64], cap[160], certp[160], keyp[160];
+	chan_dial_opts_t o = { .token = token, .tls_server_name = name };
+	chan_ctx_t *ctx;
+	int rc;
+
+	snprintf(addr, sizeof addr, "tls://127.0.0.1:%d", tls_port);
+	cert_path(cap, sizeof cap, ca);
+	o.tls_ca = cap;
+	if (cert) {
+		snprintf(certp, sizeof certp, "%s/%s.pem", certs, cert);
+		snprintf(keyp, sizeof keyp, "%s/%s.key", certs, cert);
+		o.tls_cert = certp;
+		o.tls_key = keyp;
+	}
+	chan_with_timeout(&ctx, NULL, 5 * CHAN_SEC);
+	rc = chan_dial(ctx, addr, &o, c);
+	if (rc == CHAN_OK)
+		rc = chan_ping(ctx, *c);	/* a refused client certificate shows up here under TLS 1.3 */
+	chan_ctx_free(ctx);
+	return rc;
+}
+
+/* Wait until chand's log has needle (10 s). */
+static bool
+await_log(struct test_server *s, const char *needle)
+{
+	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
+
+	while (clock_now_ns() < end) {
+		if (test_server_log_has(s, needle))
+			return true;
+		poll(NULL, 0, 20);
+	}
+	return false;
+}
+
+static int
+op_rc(chan_conn_t *c, const char *what, const char *name)
+{
+	chan_t *ch = NULL;
+	int rc = chan_handle_new(&ch, c, name);
+	size_t n;
+
+	if (rc != CHAN_OK)
+		return rc;
+	if (strcmp(what, "send") == 0)
+		rc = chan_try_send(NULL, ch, "v", 1);
+	else if (strcmp(what, "recv") == 0) {
+		chan_value_t v = { 0 };
+		bool ok;
+
+		rc = chan_try_recv(NULL, ch, &v, &ok);
+		chan_value_clear(&v);
+	} else if (strcmp(what, "close") == 0)
+		rc = chan_close(NULL, ch);
+	else if (strcmp(what, "delete") == 0)
+		rc = chan_delete(NULL, ch, &n);
+	chan_free(ch);
+	return rc;
+}
+
+static int
+make_rc(chan_conn_t *c, const char *name, size_t cap)
+{
+	chan_t *ch = NULL;
+	int rc = chan_make(NULL, c, name, cap, &ch);
+
+	chan_free(ch);
+	return rc;
+}
+
+/* ---- auth suite ---------------------------------------------------------------------- */
+
+static char auth_conf[2048];
+
+static void
+write_auth_conf(char *buf, size_t cap, bool with_bob)
+{
+	snprintf(buf, cap,
+	    "token = %s\n%s%s%s"
+	    "token = %s\n"
+	    "allow = alice a.* send,recv,make,close,delete\n"
+	    "allow = alice shared.* make,send,recv,close\n"
+	    "allow = bob a.* recv\n"
+	    "allow = bob b.* make,send,recv,close\n"
+	    "allow = bob shared.* send,recv,close\n"
+	    "allow = admin * all\n"
+	    "owner_close = yes\n"
+	    "identity_max_connections = 3\n"
+	    "identity_max_channels = 20\n"
+	    "identity_max_pending = 3\n",
+	    tok_alice, with_bob ? "token = " : "", with_bob ? tok_bob : "", with_bob ? "\n" : "",
+	    tok_admin);
+}
+
+static int
+tokens_init(void)
+{
+	char hex[80];
+
+	sha_hex("alice-secret", hex);
+	snprintf(tok_alice, sizeof tok_alice, "alice:%s", hex);
+	sha_hex("bob-secret", hex);
+	snprintf(tok_bob, sizeof tok_bob, "bob:%s", hex);
+	sha_hex("admin-secret", hex);
+	snprintf(tok_admin, sizeof tok_admin, "admin:%s", hex);
+	return strlen(tok_alice) == 70 ? 0 : -1;
+}
+
+static int
+auth_init(void)
+{
+	if (tokens_init() < 0)
+		return -1;
+	write_auth_conf(auth_conf, sizeof auth_conf, true);
+	return test_server_start(&srv, auth_conf);
+}
+
+static int
+auth_clean(void)
+{
+	return test_server_stop(&srv) == 0 ? 0 : -1;
+}
+
+static void
+test_no_token(void)
+{
+	chan_conn_t *c = NULL;
+
+	CU_ASSERT_EQUAL(dial(srv.port, NULL, &c), CHAN_EPERM);
+	CU_ASSERT(await_log(&srv, "hello-refused"));
+}
+
+static void
+test_wrong_token(void)
+{
+	chan_conn_t *c = NULL;
+
+	CU_ASSERT_EQUAL(dial(srv.port, "alice-secreT", &c), CHAN_EPERM);
+	CU_ASSERT(await_log(&srv, "invalid token"));
+}
+
+static void
+test_rights(void)
+{
+	chan_conn_t *a = NULL, *b = NULL;
+
+	CU_ASSERT_FATAL(dial(srv.port, "alice-secret", &a) == CHAN_OK);
+	CU_ASSERT_FATAL(dial(srv.port, "bob-secret", &b) == CHAN_OK);
+	/* make */
+	CU_ASSERT_EQUAL(make_rc(a, "a.1", 4), CHAN_OK);
+	CU_ASSERT_EQUAL(make_rc(b, "a.2", 4), CHAN_EPERM);
+	CU_ASSERT_EQUAL(make_rc(b, "b.1", 4), CHAN_OK);
+	CU_ASSERT_EQUAL(make_rc(b, NULL, 0), CHAN_EPERM);	/* anonymous is the name "~" */
+	/* send */
+	CU_ASSERT_EQUAL(op_rc(a, "send", "a.1"), CHAN_OK);
+	CU_ASSERT_EQUAL(op_rc(b, "send", "a.1"), CHAN_EPERM);
+	/* recv */
+	CU_ASSERT_EQUAL(op_rc(b, "recv", "a.1"), CHAN_OK);
+	CU_ASSERT_EQUAL(op_rc(a, "recv", "b.1"), CHAN_EPERM);
+	/* the connection goes on after a denial */
+	CU_ASSERT_EQUAL(chan_ping(NULL, b), CHAN_OK);
+	/* close */
+	CU_ASSERT_EQUAL(op_rc(b, "close", "a.1"), CHAN_EPERM);
+	CU_ASSERT_EQUAL(op_rc(a, "close", "a.1"), CHAN_OK);
+	/* delete */
+	CU_ASSERT_EQUAL(op_rc(b, "delete", "a.1"), CHAN_EPERM);
+	CU_ASSERT_EQUAL(op_rc(a, "delete", "a.1"), CHAN_OK);
+	CU_ASSERT(await_log(&srv, "denied client="));
+	chan_conn_close(a);
+	chan_conn_close(b);
+}
+
+static void
+test_admin_right(void)
+{
+	chan_conn_t *a = NULL, *adm = NULL;
+	chan_stat_t *st = NULL;
+	size_t n = 0;
+
+	CU_ASSERT_FATAL(dial(srv.port, "alice-secret", &a) == CHAN_OK);
+	CU_ASSERT_FATAL(dial(srv.port, "admin-secret", &adm) == CHAN_OK);
+	CU_ASSERT_EQUAL(chan_admin_stats(NULL, a, &st, &n), CHAN_EPERM);
+	CU_ASSERT_EQUAL(chan_admin_stats(NULL, adm, &st, &n), CHAN_OK);
+	free(st);
+	chan_conn_close(a);
+	chan_conn_close(adm);
+}
+
+static void
+test_select_rights(void)
+{
+	chan_conn_t *b = NULL;
+	chan_t *x = NULL, *y = NULL;
+	chan_case_t cs[2] = { { 0 } };
+
+	CU_ASSERT_FATAL(dial(srv.port, "bob-secret", &b) == CHAN_OK);
+	CU_ASSERT_EQUAL(make_rc(b, "b.sel", 1), CHAN_OK);
+	chan_handle_new(&x, b, "b.sel");
+	chan_handle_new(&y, b, "a.nosend");
+	cs[0] = (chan_case_t){ .dir = CHAN_DIR_RECV, .ch = x };
+	cs[1] = (chan_case_t){ .dir = CHAN_DIR_SEND, .ch = y, .data = "v", .len = 1 };
+	CU_ASSERT_EQUAL(chan_select(NULL, cs, 2, true), CHAN_EPERM);
+	CU_ASSERT_EQUAL(cs[1].err, CHAN_EPERM);
+	cs[1].dir = CHAN_DIR_RECV;	/* recv on a.* is allowed: past the rights, no such channel */
+	CU_ASSERT_EQUAL(chan_select(NULL, cs, 2, true), CHAN_ENOTFOUND);
+	chan_free(x);
+	chan_free(y);
+	chan_conn_close(b);
+}
+
+/* A link request over the raw protocol: OR_DONE from input to output. */
+static int
+raw_link(struct test_conn *t, const char *in, const char *out)
+{
+	struct proto_request q = { .op = OP_OR_DONE, .name = in, .name_len = (uint32_t)strlen(in),
+	    .nouts = 1 };
+	struct proto_out o;
+	struct proto_reply r;
+
+	q.outs[0] = (struct proto_link_out){ out, (uint32_t)strlen(out), 0 };
+	proto_out_init(&o);
+	proto_req_link(&o, t->next_id++, PROTO_WAIT_FOREVER, &q);
+	st_write(t, &o);
+	proto_out_destroy(&o);
+	if (test_conn_reply(t, OP_OR_DONE, REPLY_MS, &r) < 0)
+		return -1;
+	return r.status;
+}
+
+static int
+raw_hello(struct test_conn *t, int port, const char *token)
+{
+	struct proto_out o;
+	struct proto_reply r;
+
+	if (test_conn_open(t, port, false) < 0)
+		return -1;
+	proto_out_init(&o);
+	proto_req_hello(&o, t->next_id++, PROTO_VERSION, "test", token);
+	st_write(t, &o);
+	proto_out_destroy(&o);
+	if (test_conn_reply(t, OP_HELLO, REPLY_MS, &r) < 0)
+		return -1;
+	return r.status;
+}
+
+static void
+test_link_rights(void)
+{
+	struct test_conn t;
+	chan_conn_t *b = NULL;
+
+	CU_ASSERT_FATAL(dial(srv.port, "bob-secret", &b) == CHAN_OK);
+	CU_ASSERT_EQUAL(make_rc(b, "b.lin", 0), CHAN_OK);
+	CU_ASSERT_FATAL(raw_hello(&t, srv.port, "bob-secret") == STATUS_OK);
+	/* the link acts with bob's rights: no send on a.* */
+	CU_ASSERT_EQUAL(raw_link(&t, "b.lin", "a.lout"), STATUS_PERMISSION_DENIED);
+	/* an input bob cannot receive from */
+	CU_ASSERT_EQUAL(raw_link(&t, "shared.nope", "b.lout"), STATUS_NOT_FOUND);
+	CU_ASSERT_EQUAL(raw_link(&t, "b.lin", "b.lout"), 11 /* STARTED */);
+	test_conn_close(&t);
+	chan_conn_close(b);
+}
+
+static void
+test_owner_close(void)
+{
+	chan_conn_t *a = NULL, *b = NULL;
+
+	CU_ASSERT_FATAL(dial(srv.port, "alice-secret", &a) == CHAN_OK);
+	CU_ASSERT_FATAL(dial(srv.port, "bob-secret", &b) == CHAN_OK);
+	CU_ASSERT_EQUAL(make_rc(a, "shared.own", 1), CHAN_OK);
+	/* bob has the close right on shared.*, but alice made it */
+	CU_ASSERT_EQUAL(op_rc(b, "close", "shared.own"), CHAN_EPERM);
+	CU_ASSERT_EQUAL(op_rc(b, "send", "shared.own"), CHAN_OK);
+	CU_ASSERT_EQUAL(op_rc(a, "close", "shared.own"), CHAN_OK);
+	CU_ASSERT(await_log(&srv, "owner_close"));
+	chan_conn_close(a);
+	chan_conn_close(b);
+}
+
+static void
+test_identity_limits(void)
+{
+	chan_conn_t *c[4] = { NULL };
+	chan_t *ch = NULL;
+	struct test_conn t;
+	uint64_t ids[3];
+	struct proto_reply r;
+
+	/* connections: 3 per identity */
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(dial(srv.port, "bob-secret", &c[i]), CHAN_OK);
+	CU_ASSERT_EQUAL(dial(srv.port, "bob-secret", &c[3]), CHAN_ELIMIT);
+	CU_ASSERT(await_log(&srv, "limit=identity_max_connections"));
+	for (int i = 0; i < 3; i++)
+		chan_conn_close(c[i]);
+	/* pending: 3 per identity */
+	CU_ASSERT_FATAL(dial(srv.port, "bob-secret", &c[0]) == CHAN_OK);
+	CU_ASSERT_EQUAL(make_rc(c[0], "b.pend", 0), CHAN_OK);
+	chan_free(ch);
+	CU_ASSERT_FATAL(raw_hello(&t, srv.port, "bob-secret") == STATUS_OK);
+	for (int i = 0; i < 3; i++)
+		ids[i] = st_recv(&t, "b.pend", PROTO_WAIT_FOREVER);
+	st_recv(&t, "b.pend", PROTO_WAIT_FOREVER);
+	st_reply(&t, OP_RECV, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_LIMIT);
+	CU_ASSERT(await_log(&srv, "limit=identity_max_pending"));
+	(void)ids;
+	test_conn_close(&t);
+	chan_conn_close(c[0]);
+}
+
+static void
+test_channel_limit(void)
+{
+	chan_conn_t *a = NULL;
+	char name[32];
+	int rc = CHAN_OK, i;
+
+	CU_ASSERT_FATAL(dial(srv.port, "alice-secret", &a) == CHAN_OK);
+	for (i = 0; i < 30 && rc == CHAN_OK; i++) {
+		snprintf(name, sizeof name, "a.lim%d", i);
+		rc = make_rc(a, name, 0);
+	}
+	CU_ASSERT_EQUAL(rc, CHAN_ELIMIT);
+	CU_ASSERT(i <= 21);
+	CU_ASSERT(await_log(&srv, "limit=identity_max_channels"));
+	/* deleting one makes room */
+	CU_ASSERT_EQUAL(op_rc(a, "delete", "a.lim0"), CHAN_OK);
+	CU_ASSERT_EQUAL(make_rc(a, "a.again", 0), CHAN_OK);
+	chan_conn_close(a);
+}
+
+static void
+test_revoke_by_reload(void)
+{
+	char conf[2048];
+	chan_conn_t *b = NULL, *b2 = NULL;
+	FILE *f;
+
+	CU_ASSERT_FATAL(dial(srv.port, "bob-secret", &b) == CHAN_OK);
+	write_auth_conf(conf, sizeof conf, false);
+	f = fopen(srv.conf, "w");
+	CU_ASSERT_FATAL(f != NULL);
+	fputs(conf, f);
+	fclose(f);
+	kill(srv.pid, SIGHUP);
+	CU_ASSERT(await_log(&srv, "credentials revoked"));
+	/* the open connection was closed; a new one is refused */
+	CU_ASSERT_NOT_EQUAL(chan_ping(NULL, b), CHAN_OK);
+	CU_ASSERT_EQUAL(dial(srv.port, "bob-secret", &b2), CHAN_EPERM);
+	chan_conn_close(b);
+	/* put bob back for whatever runs later */
+	f = fopen(srv.conf, "w");
+	fputs(auth_conf, f);
+	fclose(f);
+	kill(srv.pid, SIGHUP);
+}
+
+/* ---- abuse limits without auth ----------------------------------------------------------- */
+
+static void
+test_hello_and_idle_timeout(void)
+{
+	struct test_server s;
+	struct test_conn t, idle, busy;
+	const uint8_t *body;
+	struct proto_reply r;
+	uint64_t id;
+
+	CU_ASSERT_FATAL(test_server_start(&s, "hello_timeout = 200ms\nidle_timeout = 400ms\n") == 0);
+	CU_ASSERT_FATAL(test_conn_open(&t, s.port, false) == 0);
+	/* no HELLO: a notice, then EOF */
+	CU_ASSERT(test_conn_frame(&t, 5000, &body) > 0);
+	CU_ASSERT(test_conn_frame(&t, 5000, &body) == 0);
+	CU_ASSERT(test_server_log_has(&s, "hello-timeout"));
+	test_conn_close(&t);
+	/* idle: closed; a client with a pending request is not idle */
+	CU_ASSERT_FATAL(test_conn_open(&idle, s.port, true) == 0);
+	CU_ASSERT_FATAL(test_conn_open(&busy, s.port, true) == 0);
+	CU_ASSERT_EQUAL(st_make(&busy, "idle.q", 0), STATUS_OK);
+	id = st_recv(&busy, "idle.q", PROTO_WAIT_FOREVER);
+	CU_ASSERT(test_conn_frame(&idle, 5000, &body) > 0);	/* the notice */
+	CU_ASSERT(test_conn_frame(&idle, 5000, &body) == 0);
+	CU_ASSERT(await_log(&s, "idle-timeout"));
+	poll(NULL, 0, 500);
+	CU_ASSERT_FATAL(test_conn_open(&t, s.port, true) == 0);
+	CU_ASSERT_EQUAL(st_send_wait(&t, "idle.q", "x", PROTO_WAIT_FOREVER), STATUS_OK);
+	st_reply(&busy, OP_RECV, &r);
+	CU_ASSERT_EQUAL(r.id, id);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	test_conn_close(&t);
+	test_conn_close(&idle);
+	test_conn_close(&busy);
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+}
+
+/* Run chand with conf and extra args; its exit status within 5 s (-1: still running, killed). */
+static int
+run_chand(const char *conf, const char *listen, char *err, size_t cap)
+{
+	char dir[] = "/tmp/chand-prot.XXXXXX", path[64], errp[64];
+	const char *chand = getenv("CHAND") ? getenv("CHAND") : "server/chand";
+	pid_t pid;
+	FILE *f;
+	int rc;
+
+	if (mkdtemp(dir) == NULL)
+		return -2;
+	snprintf(path, sizeof path, "%s/c.conf", dir);
+	snprintf(errp, sizeof errp, "%s/err", dir);
+	f = fopen(path, "w");
+	fputs(conf, f);
+	fclose(f);
+	if ((pid = fork()) == 0) {
+		int fd = open(errp, O_WRONLY | O_CREAT, 0600);
+
+		dup2(fd, 2);
+		execl(chand, chand, "-f", "-c", path, "-l", listen, "-p", "0", (char *)NULL);
+		_exit(127);
+	}
+	rc = test_wait_exit(pid, 3000);
+	err[0] = '\0';
+	if ((f = fopen(errp, "r")) != NULL) {
+		size_t n = fread(err, 1, cap - 1, f);
+
+		err[n] = '\0';
+		fclose(f);
+	}
+	unlink(errp);
+	unlink(path);
+	rmdir(dir);
+	return rc;
+}
+
+static void
+test_protected_mode(void)
+{
+	char err[2048];
+
+	CU_ASSERT_EQUAL(run_chand("", "0.0.0.0", err, sizeof err), 1);
+	CU_ASSERT(strstr(err, "protected mode") != NULL);
+	/* loopback is fine, and protected_mode = no lets it start (killed after 3 s: -1) */
+	CU_ASSERT_EQUAL(run_chand("protected_mode = no\n", "0.0.0.0", err, sizeof err), -1);
+	CU_ASSERT_EQUAL(run_chand("", "127.0.0.1", err, sizeof err), -1);
+}
+
+/* ---- TLS --------------------------------------------------------------------------------- */
+
+static int
+tls_init(void)
+{
+	char conf[2048], cmd[256];
+	const char *src = getenv("CHAND_SRCDIR") ? getenv("CHAND_SRCDIR") : ".";
+
+	if (tokens_init() < 0)
+		return -1;
+	snprintf(certs, sizeof certs, "/tmp/chand-certs.XXXXXX");
+	if (mkdtemp(certs) == NULL)
+		return -1;
+	snprintf(cmd, sizeof cmd, "sh %s/tests/gencerts.sh %s", src, certs);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "gencerts.sh failed (is the openssl CLI installed?)\n");
+		return -1;
+	}
+	snprintf(conf, sizeof conf,
+	    "tls_listen = 127.0.0.1:0\ntls_cert = %s/server.pem\ntls_key = %s/server.key\n"
+	    "tls_ca = %s/ca.pem\ntls_verify_client = optional\n"
+	    "token = %s\nallow = alice t.* all\n",
+	    certs, certs, certs, tok_alice);
+	if (test_server_start(&tsrv, conf) < 0)
+		return -1;
+	tls_port = log_tls_port(&tsrv);
+	return tls_port > 0 ? 0 : -1;
+}
+
+static int
+tls_clean(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof cmd, "rm -rf %s", certs);
+	if (system(cmd) != 0)
+		return -1;
+	return test_server_stop(&tsrv) == 0 ? 0 : -1;
+}
+
+static void
+test_tls_token(void)
+{
+	chan_conn_t *c = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(dial_tls("ca.pem", NULL, NULL, "alice-secret", &c), CHAN_OK);
+	CU_ASSERT_EQUAL(make_rc(c, "t.1", 1), CHAN_OK);
+	CU_ASSERT_EQUAL(op_rc(c, "send", "t.1"), CHAN_OK);
+	CU_ASSERT_EQUAL(op_rc(c, "recv", "t.1"), CHAN_OK);
+	chan_conn_close(c);
+	/* no token, no certificate: authentication required */
+	c = NULL;
+	CU_ASSERT_EQUAL(dial_tls("ca.pem", NULL, NULL, NULL, &c), CHAN_EPERM);
+}
+
+static void
+test_tls_client_cert(void)
+{
+	chan_conn_t *c = NULL;
+
+	/* CN alice: alice's rights, no token */
+	CU_ASSERT_EQUAL_FATAL(dial_tls("ca.pem", "client", NULL, NULL, &c), CHAN_OK);
+	CU_ASSERT_EQUAL(make_rc(c, "t.2", 0), CHAN_OK);
+	chan_conn_close(c);
+	CU_ASSERT(await_log(&tsrv, "certificate=alice"));
+	/* expired, and signed by another CA: that connection fails, with a reason logged */
+	c = NULL;
+	CU_ASSERT_NOT_EQUAL(dial_tls("ca.pem", "expired", NULL, NULL, &c), CHAN_OK);
+	chan_conn_close(c);
+	CU_ASSERT(await_log(&tsrv, "certificate has expired"));
+	c = NULL;
+	CU_ASSERT_NOT_EQUAL(dial_tls("ca.pem", "otherclient", NULL, NULL, &c), CHAN_OK);
+	chan_conn_close(c);
+	CU_ASSERT(await_log(&tsrv, "tls-failed"));
+	/* the server goes on */
+	c = NULL;
+	CU_ASSERT_EQUAL(dial_tls("ca.pem", NULL, NULL, "alice-secret", &c), CHAN_OK);
+	chan_conn_close(c);
+}
+
+static void
+test_tls_wrong_ca_and_name(void)
+{
+	chan_conn_t *c = NULL;
+
+	CU_ASSERT_EQUAL(dial_tls("otherca.pem", NULL, NULL, "alice-secret", &c), CHAN_ETLS);
+	CU_ASSERT_EQUAL(dial_tls("ca.pem", NULL, "wrong.example", "alice-secret", &c), CHAN_ETLS);
+	CU_ASSERT_EQUAL(dial_tls("ca.pem", NULL, "localhost", "alice-secret", &c), CHAN_OK);
+	chan_conn_close(c);
+}
+
+static void
+test_plaintext_to_tls(void)
+{
+	struct test_conn t;
+	const uint8_t *body;
+	struct proto_out o;
+
+	CU_ASSERT_FATAL(test_conn_open(&t, tls_port, false) == 0);
+	proto_out_init(&o);
+	proto_req_hello(&o, 1, PROTO_VERSION, "plain", NULL);
+	test_conn_write(&t, proto_out_data(&o), proto_out_len(&o));
+	proto_out_destroy(&o);
+	/* the server drops it: no frame comes back, just the end */
+	CU_ASSERT(test_conn_frame(&t, 5000, &body) <= 0);
+	test_conn_close(&t);
+	CU_ASSERT(await_log(&tsrv, "tls-failed"));
+}
+
+static void
+test_tls_to_plaintext(void)
+{
+	chan_conn_t *c = NULL;
+	int saved = tls_port;
+
+	tls_port = tsrv.port;	/* the plain listener */
+	CU_ASSERT_EQUAL(dial_tls("ca.pem", NULL, NULL, "alice-secret", &c), CHAN_ETLS);
+	tls_port = saved;
+}
+
+static void
+test_tls_reload(void)
+{
+	chan_conn_t *c = NULL;
+
+	kill(tsrv.pid, SIGHUP);
+	CU_ASSERT(await_log(&tsrv, "reload file="));
+	CU_ASSERT_EQUAL(dial_tls("ca.pem", NULL, NULL, "alice-secret", &c), CHAN_OK);
+	chan_conn_close(c);
+}
+
+static void
+register_suites(void)
+{
+	CU_pSuite s = test_suite("auth", auth_init, auth_clean);
+
+	test_add(s, "no token", test_no_token);
+	test_add(s, "wrong token", test_wrong_token);
+	test_add(s, "each right allowed and denied", test_rights);
+	test_add(s, "admin needs the admin right", test_admin_right);
+	test_add(s, "select checks each case", test_select_rights);
+	test_add(s, "links act with the creator's rights", test_link_rights);
+	test_add(s, "owner_close", test_owner_close);
+	test_add(s, "per-identity connections and pending", test_identity_limits);
+	test_add(s, "per-identity channels", test_channel_limit);
+	test_add(s, "a token revoked by reload", test_revoke_by_reload);
+	s = test_suite("tls", tls_init, tls_clean);
+	test_add(s, "token over TLS; none", test_tls_token);
+	test_add(s, "client certificates: good, expired, wrong CA", test_tls_client_cert);
+	test_add(s, "wrong CA, wrong name", test_tls_wrong_ca_and_name);
+	test_add(s, "plaintext to the TLS port", test_plaintext_to_tls);
+	test_add(s, "TLS to the plain port", test_tls_to_plaintext);
+	test_add(s, "certificates reload on SIGHUP", test_tls_reload);
+	s = test_suite("limits", NULL, NULL);
+	test_add(s, "hello_timeout and idle_timeout", test_hello_and_idle_timeout);
+	test_add(s, "protected mode", test_protected_mode);
+}
+
+int
+main(int argc, char **argv)
+{
+	return test_main(argc, argv, register_suites);
+}
