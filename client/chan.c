@@ -153,7 +153,8 @@ value_take(chan_conn_t *conn, const struct proto_value *pv, chan_value_t *v)
 	case VALUE_NONE:
 		break;
 	case VALUE_BIN:
-		tmp.kind = CHAN_VALUE_BYTES;
+	case VALUE_ERROR:	/* a failed stage or bridge (§7): its message, as an error */
+		tmp.kind = pv->kind == VALUE_BIN ? CHAN_VALUE_BYTES : CHAN_VALUE_ERROR;
 		if ((tmp.data = malloc(pv->len + 1)) == NULL)
 			return CHAN_ENOMEM;
 		if (pv->len)
@@ -166,7 +167,7 @@ value_take(chan_conn_t *conn, const struct proto_value *pv, chan_value_t *v)
 		rc = handle_new(&tmp.chan, conn, (const char *)pv->data, pv->len);
 		break;
 	default:
-		return CHAN_EPROTO;	/* error values are a later protocol version */
+		return CHAN_EPROTO;
 	}
 	if (rc == CHAN_OK && v != NULL)
 		*v = tmp;

@@ -236,6 +236,14 @@ enum chan_value_kind {
 	CHAN_VALUE_NIL = 0,		/* nothing (closed channel, send case, default) */
 	CHAN_VALUE_BYTES = 1,		/* data/len: malloc'd, NUL-terminated beyond len */
 	CHAN_VALUE_CHAN = 2,		/* chan: a new handle on the receiving connection */
+	/*
+	 * An error value (PROTOCOL.md §7, ext type 2), made by the server when a
+	 * fan-out stage fails or a bridge meets a bad reference: data/len is the
+	 * UTF-8 message (malloc'd, NUL-terminated). It is an error travelling as
+	 * a value: the receive itself succeeded (ok is true) and the stream goes
+	 * on; it is not data. Clients cannot send one (CHAN_EBADREQ).
+	 */
+	CHAN_VALUE_ERROR = 3,
 };
 typedef struct chan_value {
 	enum chan_value_kind kind;
@@ -365,7 +373,7 @@ typedef struct chan_waiter_case {
 
 typedef struct chan_waiter {
 	uint64_t client, request;
-	const char *op;			/* "SEND", "RECV", "SELECT" (static) */
+	const char *op;			/* "SEND", "RECV", "SELECT", or a link's: "OR" ... "FAN_OUT" (static) */
 	uint64_t waited_ms;
 	size_t ncases;
 	chan_waiter_case_t *cases;	/* owned by the array: chan_admin_waiters_free */
@@ -387,6 +395,125 @@ CHAN_API int chan_admin_unblock(chan_ctx_t *ctx, chan_conn_t *conn, uint64_t cli
     uint64_t request, size_t *canceled);
 /* Ask the server to shut down (as on SIGTERM). */
 CHAN_API int chan_admin_shutdown(chan_ctx_t *ctx, chan_conn_t *conn);
+
+/* ---- links: the notes' patterns run inside chand (PROTOCOL.md §12) --------------------- */
+
+/*
+ * A link is a small goroutine that runs inside the server: or, or-done, tee,
+ * bridge, fan-in, repeat, take, and fan-out jobs (a stage function on the
+ * server's worker pool). It sends and receives like any client, so it
+ * blocks and feels backpressure the same way.
+ *
+ * Every constructor takes a context first: it is the link's lifetime. Its
+ * remaining budget is sent as the request's wait (the server stops the link
+ * with DEADLINE_EXCEEDED when it runs out), and cancelling it sends CANCEL
+ * (even when no thread is waiting on the link). The link takes a reference
+ * on the context, so the caller may free its own at once.
+ *
+ * A constructor returns once the server said STARTED: *link is the running
+ * link and the out parameters are NEW handles to its output channels (free
+ * them with chan_free; an out pointer may be NULL when the caller does not
+ * want that handle). Outputs are anonymous unbuffered channels unless
+ * opts names them; anonymous outputs are held by the connection, so they
+ * outlive the link and can be drained after it ends. However a link stops
+ * (its input closed, its context ended, chan_link_stop, the done channel,
+ * the connection closing), the server closes its outputs: a consumer's
+ * range over an output always ends.
+ *
+ * Every channel must be on the same connection (the link's): the inputs,
+ * opts->done, and the connection passed to chan_repeat. Errors of the
+ * constructors: CHAN_EINVAL (NULL or mixed connections, n == 0, ...),
+ * CHAN_ENOTFOUND (an input or the done channel does not exist; an unknown
+ * stage), CHAN_EEXISTS (a named output exists with another cap),
+ * CHAN_ELIMIT (too many inputs or workers, cap too large, max_pending),
+ * CHAN_EBADREQ, CHAN_EDEADLINE / CHAN_ECANCELED (the context ended before
+ * the link started), CHAN_ECONNLOST / CHAN_ENOTCONN, CHAN_ENOMEM. On error
+ * nothing is set and nothing runs.
+ *
+ * Thread-safety: chan_link_stop and chan_link_id may be called from any
+ * thread at any time; chan_link_wait by one thread at a time;
+ * chan_link_free once, after every other call on the link returned.
+ */
+typedef struct chan_link chan_link_t;
+
+typedef struct chan_link_opts {
+	/*
+	 * Go's done channel: the link stops (CHAN_ECANCELED) as soon as a
+	 * receive on it completes: it is closed, or a value arrives (and is
+	 * consumed). NULL: none (the context alone stops it).
+	 */
+	chan_t *done;
+	/* Per output (tee has two, every other link one): a name (made if
+	 * absent, like chan_make; NULL: anonymous) and a buffer size. */
+	const char *out_name[2];
+	size_t out_cap[2];
+} chan_link_opts_t;
+
+/* or-channel: out closes as soon as any of inputs[0..n) closes or yields a value. */
+CHAN_API int chan_or(chan_ctx_t *ctx, chan_t *const *inputs, size_t n,
+    const chan_link_opts_t *opts, chan_link_t **link, chan_t **out);
+/* or-done: forwards in's values to out until in closes (then the link ends OK). */
+CHAN_API int chan_or_done(chan_ctx_t *ctx, chan_t *in, const chan_link_opts_t *opts,
+    chan_link_t **link, chan_t **out);
+/* tee: each value of in goes to both outputs before the next is taken (sent counts twice). */
+CHAN_API int chan_tee(chan_ctx_t *ctx, chan_t *in, const chan_link_opts_t *opts,
+    chan_link_t **link, chan_t **out1, chan_t **out2);
+/*
+ * bridge: in carries channel references (chan_send_chan); each referenced
+ * channel is drained into out, in order, until it closes. A value that is
+ * not a reference, or a reference to no channel, arrives on out as a
+ * CHAN_VALUE_ERROR and the bridge goes on.
+ */
+CHAN_API int chan_bridge(chan_ctx_t *ctx, chan_t *in, const chan_link_opts_t *opts,
+    chan_link_t **link, chan_t **out);
+/* fan-in: merges inputs[0..n) into out; ends when every input has closed. */
+CHAN_API int chan_fan_in(chan_ctx_t *ctx, chan_t *const *inputs, size_t n,
+    const chan_link_opts_t *opts, chan_link_t **link, chan_t **out);
+/*
+ * repeat: sends values[0..n) (CHAN_VALUE_BYTES or CHAN_VALUE_CHAN; copied)
+ * to out, over and over, until stopped (it never ends with 0).
+ */
+CHAN_API int chan_repeat(chan_ctx_t *ctx, chan_conn_t *conn, const chan_value_t *values,
+    size_t n, const chan_link_opts_t *opts, chan_link_t **link, chan_t **out);
+/* take: forwards the first n values of in, then ends (earlier if in closes). */
+CHAN_API int chan_take(chan_ctx_t *ctx, chan_t *in, uint64_t n, const chan_link_opts_t *opts,
+    chan_link_t **link, chan_t **out);
+/*
+ * fan-out job: applies the server's stage function named stage ("identity",
+ * "sha256", "isprime", or a configured module) to each value of in on the
+ * worker pool, at most workers at once (1 to the pool's size), and sends
+ * the results to out; with ordered, in input order. A failed stage gives a
+ * CHAN_VALUE_ERROR on out and the job goes on. Ends when in has closed and
+ * every result is sent.
+ */
+CHAN_API int chan_fan_out(chan_ctx_t *ctx, chan_t *in, const char *stage, size_t workers,
+    bool ordered, const chan_link_opts_t *opts, chan_link_t **link, chan_t **out);
+
+/*
+ * Wait until the link ends; *sent (may be NULL) is the number of values it
+ * delivered. Returns 0 when it finished by itself (its input closed, take's
+ * n reached), or why it stopped: CHAN_ECANCELED (its context was cancelled,
+ * chan_link_stop, the done channel, an admin), CHAN_EDEADLINE (its
+ * context's deadline), CHAN_ECLOSED (someone else closed an output),
+ * CHAN_ENOTFOUND (one of its channels was deleted), CHAN_ELIMIT,
+ * CHAN_ESHUTDOWN, CHAN_ECONNLOST / CHAN_ENOTCONN. The result is kept:
+ * later calls return it at once.
+ */
+CHAN_API int chan_link_wait(chan_link_t *link, uint64_t *sent);
+/*
+ * Stop the link (CANCEL), without waiting: chan_link_wait then returns
+ * CHAN_ECANCELED (or the link's own result if it had ended already).
+ * Thread-safe. Returns 0, or CHAN_EINVAL for NULL.
+ */
+CHAN_API int chan_link_stop(chan_link_t *link);
+/* The link's request id: the `request` of chan_admin_waiters and `chanctl links`. */
+CHAN_API uint64_t chan_link_id(const chan_link_t *link);
+/*
+ * Release the link. A link still running is stopped first (CANCEL, not
+ * waited for), like Go's `defer cancel()`. Output handles returned by the
+ * constructor are separate and stay valid. NULL is a no-op.
+ */
+CHAN_API void chan_link_free(chan_link_t *link);
 
 #ifdef __cplusplus
 }

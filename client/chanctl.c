@@ -297,6 +297,8 @@ cmd_recv(struct ctl *c, int argc, char **argv)
 		}
 		if (v.kind == CHAN_VALUE_CHAN)
 			out_value_chan(&c->out, chan_name(v.chan));
+		else if (v.kind == CHAN_VALUE_ERROR)	/* a failed stage: not data */
+			fprintf(stderr, "chanctl: %s: error value: %s\n", argv[0], (char *)v.data);
 		else
 			out_value_bytes(&c->out, v.data, v.len);
 		chan_value_clear(&v);
@@ -356,6 +358,68 @@ cmd_waiters(struct ctl *c, int argc, char **argv)
 	out_table_end(&c->out, "total", total);
 	chan_admin_waiters_free(list, n);
 	return EXIT_OKAY;
+}
+
+/* The link operations of PROTOCOL.md §12, as chan_admin_waiters names them. */
+static bool
+is_link_op(const char *op, bool jobs_only)
+{
+	static const char *const links[] = { "OR", "OR_DONE", "TEE", "BRIDGE", "FAN_IN", "REPEAT",
+	    "TAKE", "FAN_OUT" };
+
+	if (jobs_only)
+		return strcmp(op, "FAN_OUT") == 0;
+	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+		if (strcmp(op, links[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Running links (or only fan-out jobs): a link is a pending request for its
+ * whole life, so WAITERS lists it with its op, its age and what it waits on
+ * right now (its done channel first).
+ */
+static int
+list_links(struct ctl *c, const char *what, bool jobs_only)
+{
+	chan_waiter_t *list;
+	size_t n, total, shown = 0;
+	int rc = chan_admin_waiters(c->ctx, c->conn, 0, &list, &n, &total);
+
+	if (rc != CHAN_OK)
+		return fail(what, rc);
+	out_table_begin(&c->out, what);
+	for (size_t i = 0; i < n; i++) {
+		if (!is_link_op(list[i].op, jobs_only))
+			continue;
+		out_row_begin(&c->out);
+		out_col_uint(&c->out, "client", list[i].client);
+		out_col_uint(&c->out, "request", list[i].request);
+		out_col_str(&c->out, "op", list[i].op);
+		out_col_uint(&c->out, "age_ms", list[i].waited_ms);
+		out_col_cases(&c->out, "waiting", list[i].cases, list[i].ncases);
+		out_row_end(&c->out);
+		shown++;
+	}
+	out_table_end(&c->out, "count", shown);
+	if (n < total)	/* WAITERS lists at most its default limit */
+		fprintf(stderr, "chanctl: %s: only the first %zu of %zu pending requests examined\n",
+		    what, n, total);
+	chan_admin_waiters_free(list, n);
+	return EXIT_OKAY;
+}
+
+static int
+cmd_links(struct ctl *c, int argc, char **argv)
+{
+	return list_links(c, "links", false);
+}
+
+static int
+cmd_jobs(struct ctl *c, int argc, char **argv)
+{
+	return list_links(c, "jobs", true);
 }
 
 static int
@@ -421,6 +485,8 @@ static const struct cmd cmds[] = {
 	{ "recv", "[-n COUNT] CH", "receive COUNT values (default 1), one per line", 1, 1, cmd_recv },
 	{ "clients", "", "list connected clients", 0, 0, cmd_clients },
 	{ "waiters", "", "every blocked operation: client, request, op, channels, time", 0, 0, cmd_waiters },
+	{ "links", "", "running links (or, tee, bridge, fan-in, ...): client, request, age", 0, 0, cmd_links },
+	{ "jobs", "", "running fan-out jobs (the links with op FAN_OUT)", 0, 0, cmd_jobs },
 	{ "stats", "", "server counters", 0, 0, cmd_stats },
 	{ "cancel", "CLIENT [REQUEST]", "cancel a client's pending request, or all of them", 1, 2, cmd_cancel },
 	{ "shutdown", "", "shut the server down", 0, 0, cmd_shutdown },

@@ -350,6 +350,70 @@ test_waiters_clients_cancel(void)
 	test_conn_close(&c);
 }
 
+/* Is s in chanctl's output of `links` (or `jobs`) within 10 s? */
+static bool
+await_listed(const char *cmd, const char *s, bool want)
+{
+	struct run r;
+
+	for (int i = 0; i < 1000; i++) {
+		ctl(&r, NULL, cmd, NULL);
+		if (r.status == 0 && (strstr(r.out, s) != NULL) == want)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static void
+test_links_jobs(void)
+{
+	struct proto_request l = { .op = OP_OR_DONE, .name = "ctl.lin", .name_len = 7 };
+	struct test_conn c;
+	struct proto_out o;
+	struct proto_reply rep;
+	struct run r;
+
+	ctl(&r, NULL, "make", "ctl.lin", NULL);
+	CU_ASSERT_FATAL(test_conn_open(&c, srv.port, true) == 0);
+	proto_out_init(&o);
+	CU_ASSERT_FATAL(proto_req_link(&o, c.next_id++, PROTO_WAIT_FOREVER, &l) == 0);
+	l = (struct proto_request){ .op = OP_FAN_OUT, .name = "ctl.lin", .name_len = 7,
+	    .stage = "identity", .stage_len = 8, .count = 1 };
+	CU_ASSERT_FATAL(proto_req_link(&o, c.next_id++, PROTO_WAIT_FOREVER, &l) == 0);
+	st_write(&c, &o);
+	proto_out_destroy(&o);
+	st_reply(&c, OP_OR_DONE, &rep);
+	CU_ASSERT_EQUAL(rep.status, STATUS_STARTED);
+	st_reply(&c, OP_FAN_OUT, &rep);
+	CU_ASSERT_EQUAL(rep.status, STATUS_STARTED);
+	CU_ASSERT(st_await_waiters(&c, "ctl.lin", 0, 2));
+	ctl(&r, NULL, "links", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "AGE_MS"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "OR_DONE"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "FAN_OUT"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "recv ctl.lin"));
+	ctl(&r, NULL, "jobs", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "FAN_OUT"));
+	CU_ASSERT_PTR_NULL(strstr(r.out, "OR_DONE"));
+	ctl(&r, NULL, "--json", "links", NULL);
+	CU_ASSERT(json_valid(r.out));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"op\":\"OR_DONE\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"count\":2"));
+	ctl(&r, NULL, "--json", "jobs", NULL);
+	CU_ASSERT(json_valid(r.out));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"count\":1"));
+	ctl(&r, NULL, "jobs", "-h", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	ctl(&r, NULL, "links", "extra", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
+	test_conn_close(&c);		/* the creator's disconnect stops both */
+	CU_ASSERT(await_listed("links", "OR_DONE", false));
+	CU_ASSERT(await_listed("jobs", "FAN_OUT", false));
+}
+
 static void
 test_stats(void)
 {
@@ -389,6 +453,7 @@ register_suites(void)
 	test_add(s, "closed (exit 5) and not found (exit 6)", test_closed_and_not_found);
 	test_add(s, "ls as a table and as JSON", test_ls);
 	test_add(s, "waiters, clients, cancel", test_waiters_clients_cancel);
+	test_add(s, "links and jobs", test_links_jobs);
 	test_add(s, "stats", test_stats);
 	test_add(s, "shutdown", test_shutdown);
 }

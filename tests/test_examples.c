@@ -234,10 +234,66 @@ test_context(void)
 	check_example("context", want);
 }
 
+static void
+test_or_server(void)
+{
+	static const char *const want[] = { "sig(2h0m0s) sig(5m0s) sig(1s) sig(1h0m0s) sig(1m0s)\n"
+	    "done after the 1s signal (100 ms scaled)\n"
+	    "or: ended by itself; sig(1s): context deadline exceeded\n"
+	    "0 links left on the server\n", NULL };
+
+	check_example("or_server", want);
+}
+
+static void
+test_ordone_server(void)
+{
+	static const char *const want[] = { "a b c a b\nclose(done): the range over orDone ended\n"
+	    "orDone: context canceled; myChan's repeat: context canceled\n", NULL };
+
+	check_example("ordone_server", want);
+}
+
+static void
+test_tee_server(void)
+{
+	static const char *const want[] = { "out1: 1, out2: 1\nout1: 2, out2: 2\n",
+	    "out1: 2, out2: 2\ntake sent 20, tee sent 40, both ended by themselves\n"
+	    "close(done) stopped repeat: context canceled\n", NULL };
+	static struct run r;
+	int lines = 0;
+
+	check_example("tee_server", want);
+	run_example("tee_server", &r);
+	for (const char *p = r.out; (p = strstr(p, "out1: ")) != NULL; p++)
+		lines++;
+	CU_ASSERT_EQUAL(lines, 20);
+}
+
+static void
+test_bridge_server(void)
+{
+	static const char *const want[] = { "0 1 2 3 4 5 6 7 8 9\nbridge sent 10 values\n"
+	    "error value: bridge: a value of the channel of channels is not a channel reference\n"
+	    "then: after\n", NULL };
+
+	check_example("bridge_server", want);
+}
+
+static void
+test_primes_server(void)
+{
+	static const char *const want[] = { "Spinning up 4 prime finders on the server.\n"
+	    "168 primes below 1000: 2 3 5 7 11 13 17 19 23 29 ... 997\nPrimes:\n\t40425851\n",
+	    "took 10 primes, all prime, in input order; close(done) stopped the job\n", NULL };
+
+	check_example("primes_server", want);
+}
+
 static int
 suite_init(void)
 {
-	if (test_server_start(&srv, NULL) < 0)
+	if (test_server_start(&srv, "workers = 4\n") < 0)
 		return -1;
 	snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", srv.port);
 	return 0;
@@ -261,6 +317,11 @@ register_suites(void)
 	test_add(s, "pipeline: generator, multiply, add; done", test_pipeline);
 	test_add(s, "primes: fan-out, fan-in, take 10", test_primes);
 	test_add(s, "context: timeout, cancel, deadline", test_context);
+	test_add(s, "or_server: the or-channel as a link", test_or_server);
+	test_add(s, "ordone_server: or-done and repeat, one done", test_ordone_server);
+	test_add(s, "tee_server: tee(take(repeat(1, 2), 20))", test_tee_server);
+	test_add(s, "bridge_server: bridge, an error value", test_bridge_server);
+	test_add(s, "primes_server: fan-out job with isprime, take 10", test_primes_server);
 }
 
 int
