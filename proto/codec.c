@@ -802,6 +802,8 @@ proto_out_init(struct proto_out *o)
 	msgpack_sbuffer_init(&o->sb);
 	msgpack_packer_init(&o->pk, &o->sb, msgpack_sbuffer_write);
 	o->frame = 0;
+	o->last_id = 0;
+	o->last_status = 0;
 }
 
 void
@@ -972,6 +974,8 @@ proto_req_cancel(struct proto_out *o, uint64_t id, uint64_t target)
 static int
 rep_head(struct proto_out *o, uint64_t id, int status, size_t nres)
 {
+	o->last_id = id;
+	o->last_status = status;
 	return frame_begin(o) | msgpack_pack_array(&o->pk, 2 + nres) |
 	    msgpack_pack_uint64(&o->pk, id) | msgpack_pack_int(&o->pk, status);
 }

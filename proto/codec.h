@@ -286,6 +286,8 @@ struct proto_out {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	size_t frame;			/* offset of the open frame's header */
+	uint64_t last_id;		/* id and status of the last reply begun, */
+	int last_status;		/* so a server can count it without decoding */
 };
 
 void proto_out_init(struct proto_out *o);

@@ -32,27 +32,6 @@ static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 
-/* Among the frames about to go out, the reply to the request being dispatched. */
-static void
-note_current_status(struct server *s, const struct proto_out *o)
-{
-	const uint8_t *p = proto_out_data(o), *end = p + proto_out_len(o);
-
-	while (end - p > PROTO_FRAME_HDR) {
-		uint32_t len = proto_frame_len(p);
-		uint64_t id;
-		int status;
-		const char *why;
-
-		if ((size_t)(end - p - PROTO_FRAME_HDR) < len)
-			break;
-		if (proto_reply_header(p + PROTO_FRAME_HDR, len, &id, &status, &why) == STATUS_OK &&
-		    id == s->current.id)
-			s->current.status = status;
-		p += PROTO_FRAME_HDR + len;
-	}
-}
-
 void
 conn_flush_out(struct conn *c)
 {
@@ -65,8 +44,9 @@ conn_flush_out(struct conn *c)
 		proto_out_reset(o);
 		return;
 	}
-	if (c == c->srv->current.conn)
-		note_current_status(c->srv, o);
+	/* each flush carries the reply just encoded: note it if it answers the request in dispatch */
+	if (c == c->srv->current.conn && o->last_id == c->srv->current.id)
+		c->srv->current.status = o->last_status;
 	output = bufferevent_get_output(c->bev);
 	if (evbuffer_add(output, proto_out_data(o), proto_out_len(o)) < 0)
 		log_error("write-failed client=%" PRIu64 " reason=out-of-memory", c->id);
