@@ -280,6 +280,8 @@ encode_request(struct proto_out *o, const struct proto_request *q)
 {
 	int rc;
 
+	if (q->op >= OP_STATS)
+		return 0;	/* admin ops and links: not rebuilt here (other encoders, other fields) */
 	switch (q->op) {
 	case OP_HELLO: {
 		char *client = cstr_dup(q->client, q->client_len);
@@ -401,7 +403,8 @@ check_request_ok(const struct proto_request *q, const struct proto_case *cases,
 	case OP_PING:
 		break;
 	default:
-		check_name_field(q->name, q->name_len, false, body, blen);
+		/* admin ops (CHANNELS' pattern may be nil) and links (OR, FAN_IN, REPEAT have no name) */
+		check_name_field(q->name, q->name_len, q->op >= OP_STATS, body, blen);
 		break;
 	}
 	if (q->op != OP_SELECT)
@@ -526,8 +529,13 @@ encode_reply(struct proto_out *o, uint64_t op, const struct proto_reply *p)
 		rc = proto_rep_select(o, p->id, p->index, raw, p->value.raw_len, p->ok);
 		break;
 	case OP_OPEN: case OP_LEN: case OP_CAP: case OP_DELETE:
+	case OP_UNBLOCK:	/* canceled */
+	case OP_OR: case OP_OR_DONE: case OP_TEE: case OP_BRIDGE:	/* a link's final OK: sent */
+	case OP_FAN_IN: case OP_REPEAT: case OP_TAKE: case OP_FAN_OUT:
 		rc = proto_rep_uint(o, p->id, p->n);
 		break;
+	case OP_STATS: case OP_CHANNELS: case OP_CLIENTS: case OP_WAITERS:
+		return 0;	/* list results: the decoder keeps them raw, nothing to rebuild from */
 	default:
 		rc = proto_rep_ok(o, p->id);
 		break;
