@@ -1,9 +1,10 @@
 #!/bin/sh
 # bootstrap.sh: set up a fresh Debian 12 machine, build chand, then
 #   ./bootstrap.sh run    start chand in the foreground with etc/chand.conf
-#   ./bootstrap.sh test   run the whole test suite; the last line is
-#                         "N passed, N failed" and the exit status is 0 only
-#                         when nothing failed
+#   ./bootstrap.sh test   run the whole test suite twice: as built, and built
+#                         with AddressSanitizer and UBSan (build-asan/); the
+#                         last line is "N passed, N failed" over both, and
+#                         the exit status is 0 only when nothing failed
 # It installs only what is missing (apt-get, as root or through sudo),
 # regenerates the build system if needed and builds out of tree in build/.
 set -eu
@@ -32,18 +33,38 @@ if [ -n "$missing" ]; then
 fi
 
 [ -x configure ] || ./autogen.sh >/dev/null 2>&1
-mkdir -p build
-cd build
-[ -f Makefile ] || "$top/configure" --quiet
 jobs=$(nproc 2>/dev/null || echo 2)
-make -s -j"$jobs" >/dev/null
 
+# build DIR [CONFIGURE-ARGS...]: configure once, then make, out of tree.
+build() {
+	dir=$1
+	shift
+	mkdir -p "$top/$dir"
+	cd "$top/$dir"
+	[ -f Makefile ] || "$top/configure" --quiet "$@"
+	make -s -j"$jobs" >/dev/null
+}
+
+build build
 if [ "$mode" = run ]; then
 	exec ./server/chand -f -c "$top/etc/chand.conf"
 fi
 
+# check DIR: run the suites there; their logs stay in DIR/tests/.
 status=0
-make -s -j"$jobs" check >check.out 2>&1 || status=$?
-grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' check.out || cat check.out
-make -s totals || status=1
+check() {
+	cd "$top/$1"
+	make -s -j"$jobs" check >check.out 2>&1 || status=1
+	grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' check.out | sed "s|^|$1: |" || cat check.out
+	make -s totals >totals.out 2>totals.err || status=1
+	grep -v '^make' totals.err | sed "s|^|$1: |" >&2 || true
+	sed "s|^|$1: |" totals.out
+}
+
+check build
+build build-asan --enable-asan --enable-ubsan
+check build-asan
+# the closing line: both runs together
+tail -q -n 1 "$top/build/totals.out" "$top/build-asan/totals.out" |
+    awk '{ p += $1; f += $3 } END { printf "%d passed, %d failed\n", p, f }'
 exit $status
