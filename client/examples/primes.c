@@ -143,11 +143,12 @@ fan_stop(struct fan *f)
 
 	CHECK(chan_close(NULL, f->done));
 	pthread_join(f->gen, NULL);
-	for (i = 0; i < NFINDERS; i++) {
+	for (i = 0; i < NFINDERS; i++)
 		pthread_join(f->finder[i], NULL);
-		chan_free(f->found[i]);
-	}
+	/* the closer joins the multiplexers, which read found[]: free only after it */
 	pthread_join(f->closer, NULL);
+	for (i = 0; i < NFINDERS; i++)
+		chan_free(f->found[i]);
 	chan_free(f->done);
 	chan_free(f->ints);
 	chan_free(f->merged);
