@@ -135,6 +135,8 @@ request_park(struct request *r, int64_t wait_us)
 	if (wait_us > 0) {
 		struct timeval tv = { .tv_sec = wait_us / 1000000, .tv_usec = wait_us % 1000000 };
 
+		/* count the budget from now, not from when this loop iteration began */
+		event_base_update_cache_time(c->srv->base);
 		evtimer_assign(&r->timer, c->srv->base, request_timeout, r);
 		evtimer_add(&r->timer, &tv);
 		r->timed = true;
