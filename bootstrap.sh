@@ -2,7 +2,7 @@
 # bootstrap.sh: set up a fresh Debian 12 machine, build chand, then
 #   ./bootstrap.sh run    start chand in the foreground with etc/chand.conf
 #   ./bootstrap.sh test   run the whole test suite twice: as built, and built
-#                         with AddressSanitizer and UBSan (build-asan/); the
+#                         with AddressSanitizer, UBSan and -Werror (build-asan/); the
 #                         last line is "N passed, N failed" over both, and
 #                         the exit status is 0 only when nothing failed
 # It installs only what is missing (apt-get, as root or through sudo),
@@ -62,7 +62,7 @@ check() {
 }
 
 check build
-build build-asan --enable-asan --enable-ubsan
+build build-asan --enable-asan --enable-ubsan --enable-werror
 check build-asan
 # the closing line: both runs together
 tail -q -n 1 "$top/build/totals.out" "$top/build-asan/totals.out" |
