@@ -153,6 +153,24 @@ st_await_waiters(struct test_conn *c, const char *name, int64_t senders, int64_t
 	return false;
 }
 
+uint64_t
+st_stat(struct test_conn *c, const char *key)
+{
+	struct proto_reply r;
+	const char *k;
+	uint32_t kl;
+	uint64_t v, found = UINT64_MAX;
+
+	proto_req_simple(out(), OP_STATS, c->next_id++);
+	st_write(c, out());
+	st_reply(c, OP_STATS, &r);
+	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+	while (proto_list_stat(&r.list, &k, &kl, &v) == 1)
+		if (kl == strlen(key) && memcmp(k, key, kl) == 0)
+			found = v;
+	return found;
+}
+
 const char *
 st_name(const char *base)
 {

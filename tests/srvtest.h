@@ -41,6 +41,9 @@ int st_info(struct test_conn *c, const char *name, struct proto_chan_info *info)
  */
 bool st_await_waiters(struct test_conn *c, const char *name, int64_t senders, int64_t receivers);
 
+/* One STATS counter (PROTOCOL.md §11) through c; UINT64_MAX if the server has no such key. */
+uint64_t st_stat(struct test_conn *c, const char *key);
+
 /* A unique channel name for this test run. */
 const char *st_name(const char *base);
 

@@ -27,43 +27,25 @@ suite_clean(void)
 	return test_server_stop(&srv) == 0 ? 0 : -1;
 }
 
-static uint64_t
-stat_of(const char *key)
-{
-	struct proto_reply r;
-	const char *k;
-	uint32_t kl;
-	uint64_t v, found = UINT64_MAX;
-
-	proto_req_simple(&o, OP_STATS, adm.next_id++);
-	st_write(&adm, &o);
-	st_reply(&adm, OP_STATS, &r);
-	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
-	while (proto_list_stat(&r.list, &k, &kl, &v) == 1)
-		if (kl == strlen(key) && memcmp(k, key, kl) == 0)
-			found = v;
-	return found;
-}
-
 static void
 test_stats(void)
 {
 	struct test_conn c;
-	uint64_t conns = stat_of("connections"), chans = stat_of("channels");
+	uint64_t conns = st_stat(&adm, "connections"), chans = st_stat(&adm, "channels");
 	const char *n = st_name("stat");
 
 	CU_ASSERT_FATAL(test_conn_open(&c, srv.port, true) == 0);
 	CU_ASSERT_EQUAL(st_make(&c, n, 0), STATUS_OK);
 	st_recv(&c, n, PROTO_WAIT_FOREVER);
 	CU_ASSERT(st_await_waiters(&adm, n, 0, 1));
-	CU_ASSERT_EQUAL(stat_of("connections"), conns + 1);
-	CU_ASSERT_EQUAL(stat_of("channels"), chans + 1);
-	CU_ASSERT_EQUAL(stat_of("waiters"), 1);
-	CU_ASSERT_EQUAL(stat_of("pending_requests"), 1);
-	CU_ASSERT(stat_of("requests_total") >= 4);
+	CU_ASSERT_EQUAL(st_stat(&adm, "connections"), conns + 1);
+	CU_ASSERT_EQUAL(st_stat(&adm, "channels"), chans + 1);
+	CU_ASSERT_EQUAL(st_stat(&adm, "waiters"), 1);
+	CU_ASSERT_EQUAL(st_stat(&adm, "pending_requests"), 1);
+	CU_ASSERT(st_stat(&adm, "requests_total") >= 4);
 	test_conn_close(&c);
 	CU_ASSERT(st_await_waiters(&adm, n, 0, 0));
-	CU_ASSERT_EQUAL(stat_of("waiters"), 0);
+	CU_ASSERT_EQUAL(st_stat(&adm, "waiters"), 0);
 }
 
 static void

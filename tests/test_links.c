@@ -167,23 +167,6 @@ expect_closed(const char *name)
 	CU_ASSERT(!ok);
 }
 
-static uint64_t
-stat_of(const char *key)
-{
-	struct proto_reply r;
-	const char *k;
-	uint32_t kl;
-	uint64_t v, found = UINT64_MAX;
-
-	proto_req_simple(&o, OP_STATS, adm.next_id++);
-	st_write(&adm, &o);
-	st_reply(&adm, OP_STATS, &r);
-	while (proto_list_stat(&r.list, &k, &kl, &v) == 1)
-		if (kl == strlen(key) && memcmp(k, key, kl) == 0)
-			found = v;
-	return found;
-}
-
 /* WAITERS: how many pending requests the server lists. */
 static uint64_t
 waiters_total(void)
@@ -203,7 +186,7 @@ await_no_waiters(void)
 	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
 
 	while (clock_now_ns() < end) {
-		if (stat_of("waiters") == 0 && waiters_total() == 0)
+		if (st_stat(&adm, "waiters") == 0 && waiters_total() == 0)
 			return true;
 		poll(NULL, 0, 1);
 	}
@@ -758,7 +741,7 @@ test_bad_requests(void)
 	l = one_input(OP_OR_DONE, in, NULL);
 	CU_ASSERT_EQUAL(link_start(&ctl, &l, 0, &id, outs), STATUS_BAD_REQUEST);
 	CU_ASSERT_TRUE(await_no_waiters());
-	CU_ASSERT_EQUAL(stat_of("pending_requests"), 0);
+	CU_ASSERT_EQUAL(st_stat(&adm, "pending_requests"), 0);
 }
 
 /* ---- start-up and shutdown, each with its own chand ------------------------------------- */

@@ -114,4 +114,18 @@ send_or_done(chan_t *done, chan_t *out, long n)
 	return idx == 1;
 }
 
+/* The notes' naive primality test (trial division): slow on purpose, work for the fan-out. */
+static inline bool
+is_prime(long v)
+{
+	long d;
+
+	if (v < 2)
+		return false;
+	for (d = 2; d * d <= v; d++)
+		if (v % d == 0)
+			return false;
+	return true;
+}
+
 #endif

@@ -46,19 +46,6 @@ struct worker {
 	int i;
 };
 
-static bool
-is_prime(long v)
-{
-	long d;
-
-	if (v < 2)
-		return false;
-	for (d = 2; d * d <= v; d++)
-		if (v % d == 0)
-			return false;
-	return true;
-}
-
 static void *
 generator(void *arg)
 {

@@ -44,19 +44,6 @@ struct gen {
 	size_t n;
 };
 
-static bool
-is_prime(long v)
-{
-	long d;
-
-	if (v < 2)
-		return false;
-	for (d = 2; d * d <= v; d++)
-		if (v % d == 0)
-			return false;
-	return true;
-}
-
 /* The job, with as many finders as the pool allows (at most NFINDERS). */
 static int
 prime_finders(chan_t *in, chan_t *done, chan_link_t **link, chan_t **out)
