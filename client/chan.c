@@ -436,6 +436,84 @@ chan_try_recv(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok)
 	return recv_value(ctx, ch, v, ok, CALL_TRY);
 }
 
+/* ---- asynchronous operations ------------------------------------------------------ */
+
+struct chan_op {
+	struct call *call;
+	chan_ctx_t *ctx;		/* a reference: chan_op_wait watches it */
+	chan_conn_t *conn;		/* the call's (it holds the reference) */
+	uint64_t op;
+};
+
+static int
+op_submit(chan_ctx_t *ctx, chan_t *ch, uint64_t op, call_encode_fn enc, void *arg,
+    chan_op_t **out)
+{
+	chan_op_t *o;
+	int rc;
+
+	if ((o = calloc(1, sizeof *o)) == NULL)
+		return CHAN_ENOMEM;
+	ctx = ctx_or_background(ctx);
+	if ((rc = conn_submit(ch->conn, ctx, op, CALL_BUDGET, NULL, true, enc, arg, &o->call)) != 0) {
+		free(o);
+		return rc;
+	}
+	ctx_ref(ctx);
+	o->ctx = ctx;
+	o->conn = ch->conn;
+	o->op = op;
+	*out = o;
+	return CHAN_OK;
+}
+
+int
+chan_send_async(chan_ctx_t *ctx, chan_t *ch, const void *data, size_t len, chan_op_t **out)
+{
+	struct send_arg a = { ch, { .kind = VALUE_BIN, .data = data, .len = len } };
+
+	if (out == NULL || ch == NULL || (data == NULL && len != 0))
+		return CHAN_EINVAL;
+	if (len > conn_max_value(ch->conn))
+		return CHAN_ELIMIT;
+	return op_submit(ctx, ch, OP_SEND, enc_send, &a, out);
+}
+
+int
+chan_recv_async(chan_ctx_t *ctx, chan_t *ch, chan_op_t **out)
+{
+	struct name_arg a;
+
+	if (out == NULL || ch == NULL)
+		return CHAN_EINVAL;
+	a = (struct name_arg){ OP_RECV, ch->name, ch->name_len };
+	return op_submit(ctx, ch, OP_RECV, enc_name, &a, out);
+}
+
+int
+chan_op_wait(chan_op_t *op, chan_value_t *v, bool *ok)
+{
+	struct call_reply r;
+	int rc;
+
+	if (v)
+		memset(v, 0, sizeof *v);
+	if (ok)
+		*ok = false;
+	if (op == NULL)
+		return CHAN_EINVAL;
+	if ((rc = conn_call_next(op->call, op->ctx, &r)) == 0) {
+		rc = call_status_err(r.rep.status, false);
+		if (rc == 0 && op->op == OP_RECV && (rc = value_take(op->conn, &r.rep.value, v)) == 0 && ok)
+			*ok = r.rep.ok;
+		call_reply_free(&r);
+	}
+	conn_call_end(op->call);
+	chan_ctx_free(op->ctx);
+	free(op);
+	return rc;
+}
+
 /* ---- select -------------------------------------------------------------------- */
 
 struct select_arg {

@@ -180,7 +180,7 @@ typedef struct chan_dial_opts {
  * (TLS 1.2 or later, the server's certificate verified against opts'
  * tls_ca and host) or "unix:/path", say HELLO and keep the server's
  * limits. ctx bounds connecting, the TLS handshake and HELLO.
- * Starts one reader thread for the connection.
+ * No thread is started: replies are read by the threads that wait for them.
  * Errors: CHAN_EINVAL (bad address), CHAN_ETLS (handshake or certificate
  * verification failed, or a tls_* file could not be loaded), CHAN_ECONNECT
  * (errno says why: ECONNREFUSED, ENOENT, EHOSTUNREACH for a name that does
@@ -279,6 +279,31 @@ CHAN_API int chan_recv(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok);
  */
 CHAN_API int chan_try_send(chan_ctx_t *ctx, chan_t *ch, const void *data, size_t len);
 CHAN_API int chan_try_recv(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok);
+/*
+ * Asynchronous operations: pipelining. chan_send_async / chan_recv_async
+ * queue the request and return at once with *out, an operation still in
+ * flight (like `go func() { ch <- v }()` with a way to join it). Requests
+ * queued by any thread leave together, in one write, when a thread waits
+ * (chan_op_wait or any blocking call on the connection), when the queue
+ * passes 64 KiB, or on chan_conn_flush. The server runs them in the order
+ * sent (each one still waits like chan_send / chan_recv), so a producer can
+ * keep many sends in flight and a consumer many receives, without a round
+ * trip each. ctx's budget at submission travels as the request's wait; a
+ * cancel of ctx is acted on while chan_op_wait waits.
+ * chan_op_wait waits for op's result, which is what chan_send / chan_recv
+ * would have returned (for a send, v and ok are left NIL/false), and frees
+ * op: wait for every operation exactly once, from one thread.
+ * Errors (submission): CHAN_EINVAL, CHAN_ELIMIT (len > max_value),
+ * CHAN_ENOMEM, the connection's failure, the context's error.
+ */
+typedef struct chan_op chan_op_t;
+CHAN_API int chan_send_async(chan_ctx_t *ctx, chan_t *ch, const void *data, size_t len,
+    chan_op_t **out);
+CHAN_API int chan_recv_async(chan_ctx_t *ctx, chan_t *ch, chan_op_t **out);
+CHAN_API int chan_op_wait(chan_op_t *op, chan_value_t *v, bool *ok);
+/* Send every queued request now. Returns 0, or the connection's failure. */
+CHAN_API int chan_conn_flush(chan_conn_t *conn);
+
 /* close(ch). Errors: CHAN_ECLOSED (already closed), CHAN_ENOTFOUND, ... */
 CHAN_API int chan_close(chan_ctx_t *ctx, chan_t *ch);
 /* len(ch), cap(ch). */

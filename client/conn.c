@@ -1,23 +1,18 @@
 /*
- * conn.c: a connection to chand, shared by many threads.
+ * conn.c: a connection to chand, shared by many threads: its calls and
+ * its life (dial, HELLO, close).
  *
- * Each call is a stack object with its own condition variable, indexed by
- * request id in a hash map under the connection's lock. One reader thread
- * per connection splits the byte stream into frames and hands each reply
- * to its call by id, so a blocked call blocks only its own thread and
- * replies may come back in any order. Writers serialise on a separate write
- * lock so that whole frames go out one at a time. When the stream breaks
- * the reader fails every pending call at once.
- *
- * Lock order: the context lock (ctx.c) before conn->lock; conn->wlock is
- * never held together with conn->lock.
+ * A call is one request id with a queue of replies: one reply for most
+ * requests, STARTED then the final reply for links, a value per reply for
+ * streams. Calls are indexed by id under the connection's lock; the bytes
+ * move in wire.c. A thread waits for its call's next reply in call_block,
+ * reading the socket itself when nobody else does (conn_priv.h).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,56 +23,13 @@
 #include "rand.h"
 
 #include "chanclient.h"
-#include "conn_internal.h"
-#include "ctx_internal.h"
+#include "conn_priv.h"
 #include "dial.h"
 #include "tls.h"
 
 #define CONN_DEFAULT_FRAME (2u << 20)		/* PROTOCOL.md §8 default max_frame */
 #define CONN_READ_LIMIT (64u << 20)		/* largest reply frame we accept, at least */
 #define CONN_DEFAULT_GRACE (1 * NSEC_PER_SEC)
-#define CONN_READ_CHUNK 65536
-
-struct chan_conn {
-	int fd;
-	struct ctls *tls;			/* tls://: every byte goes through it */
-	unsigned refs;				/* atomic */
-	pthread_mutex_t lock;			/* calls, next_id, dead */
-	pthread_mutex_t wlock;			/* whole frames out, one at a time */
-	pthread_condattr_t cattr;		/* CLOCK_MONOTONIC condition variables */
-	pthread_t reader;
-	bool reader_started;
-	struct hmap calls;			/* struct call by id */
-	uint64_t seed;
-	uint64_t next_id;
-	int dead;				/* 0, or what every call now fails with */
-	bool shutting;				/* the server announced SHUTTING_DOWN */
-	size_t max_frame;			/* outgoing limit (HELLO) */
-	size_t read_limit;			/* atomic: incoming limit */
-	int64_t grace_ns;
-	chan_conn_info_t info;			/* set by HELLO, then read-only */
-};
-
-struct call {
-	struct hmap_node node;
-	uint64_t id;
-	pthread_cond_t cond;
-	chan_conn_t *conn;
-	struct ctx_watch watch;
-	bool linked;				/* in conn->calls */
-	bool done;				/* the reply or a failure arrived */
-	int err;				/* connection failure */
-	int ctx_err;				/* the context ended */
-	uint8_t *body;
-	size_t len;
-	/* two-reply calls (links, PROTOCOL.md §12): STARTED first, then the final reply */
-	bool interim;				/* expect STARTED; stay linked after it */
-	bool started;				/* STARTED arrived (in ibody until taken) */
-	bool cancel_sent;
-	uint64_t op;
-	uint8_t *ibody;
-	size_t ilen;
-};
 
 /* ---- references and teardown ---------------------------------------------------- */
 
@@ -95,6 +47,11 @@ conn_unref(chan_conn_t *c)
 	ctls_free(c->tls);
 	if (c->fd >= 0)
 		close(c->fd);
+	if (c->wakefd >= 0)
+		close(c->wakefd);
+	free(c->rbuf);
+	proto_out_destroy(&c->wbuf[0]);
+	proto_out_destroy(&c->wbuf[1]);
 	hmap_destroy(&c->calls);
 	pthread_condattr_destroy(&c->cattr);
 	pthread_mutex_destroy(&c->lock);
@@ -128,13 +85,14 @@ fail_all_locked(chan_conn_t *c, int err)
 	}
 }
 
-static void
-fail_all(chan_conn_t *c, int err)
+void
+conn_break(chan_conn_t *c, int err)
 {
 	pthread_mutex_lock(&c->lock);
 	fail_all_locked(c, err);
 	pthread_mutex_unlock(&c->lock);
 	shutdown(c->fd, SHUT_RDWR);	/* the stream is unusable: stop both sides */
+	wire_wake(c);
 }
 
 void
@@ -142,13 +100,25 @@ chan_conn_close(chan_conn_t *c)
 {
 	if (c == NULL)
 		return;
-	fail_all(c, CHAN_ENOTCONN);
-	if (c->reader_started)
-		pthread_join(c->reader, NULL);
+	conn_break(c, CHAN_ENOTCONN);
 	conn_unref(c);		/* the fd closes with the last reference */
 }
 
-/* ---- the reader thread --------------------------------------------------------- */
+int
+chan_conn_flush(chan_conn_t *c)
+{
+	int dead;
+
+	if (c == NULL)
+		return CHAN_EINVAL;
+	wire_flush(c);
+	pthread_mutex_lock(&c->lock);
+	dead = c->dead;
+	pthread_mutex_unlock(&c->lock);
+	return dead;
+}
+
+/* ---- replies in --------------------------------------------------------------- */
 
 static struct call *
 call_find_locked(chan_conn_t *c, uint64_t id)
@@ -164,129 +134,56 @@ call_find_locked(chan_conn_t *c, uint64_t id)
 	return NULL;
 }
 
-/* A connection notice [0, status, message]. */
+/* A connection notice [0, status, message] (conn->lock held). */
 static void
-notice(chan_conn_t *c, int status)
+notice_locked(chan_conn_t *c, int status)
 {
-	if (status == STATUS_SHUTTING_DOWN) {
-		pthread_mutex_lock(&c->lock);
+	if (status == STATUS_SHUTTING_DOWN)
 		c->shutting = true;	/* pending requests get their own replies */
-		pthread_mutex_unlock(&c->lock);
-		return;
-	}
-	fail_all(c, call_status_err(status, false));
+	else
+		fail_all_locked(c, call_status_err(status, false));
 }
 
-/* Hand one reply frame to its call. Returns 0, or -1 when the stream is broken. */
-static int
-deliver(chan_conn_t *c, const uint8_t *body, size_t len)
+int
+conn_deliver_locked(chan_conn_t *c, const uint8_t *body, size_t len)
 {
+	struct reply *rp;
+	struct call *call;
+	const char *why;
 	uint64_t id;
 	int status;
-	const char *why;
-	struct call *call;
-	uint8_t *copy;
 
 	if (proto_reply_header(body, len, &id, &status, &why) != STATUS_OK)
 		return -1;
 	if (id == 0) {
-		notice(c, status);
+		notice_locked(c, status);
 		return 0;
 	}
-	if ((copy = malloc(len)) == NULL)
+	if ((call = call_find_locked(c, id)) == NULL)
+		return 0;	/* a reply to CANCEL or to an abandoned call */
+	if ((rp = malloc(sizeof *rp + len)) == NULL)
 		return -1;
-	memcpy(copy, body, len);
-	pthread_mutex_lock(&c->lock);
-	if ((call = call_find_locked(c, id)) != NULL && call->interim && !call->started &&
-	    status == STATUS_STARTED) {
-		call->started = true;	/* the link runs: stay linked for the final reply */
-		call->ibody = copy;
-		call->ilen = len;
-		copy = NULL;
-		pthread_cond_signal(&call->cond);
-	} else if (call != NULL) {
-		hmap_remove(&c->calls, &call->node);
+	rp->next = NULL;
+	rp->len = len;
+	memcpy(rp->body, body, len);
+	*call->tail = rp;
+	call->tail = &rp->next;
+	if (call->interim == NULL || !call->interim(status)) {
+		hmap_remove(&c->calls, &call->node);	/* the final reply: no more for this id */
 		call->linked = false;
 		call->done = true;
-		call->body = copy;
-		call->len = len;
-		copy = NULL;
-		pthread_cond_signal(&call->cond);
 	}
-	pthread_mutex_unlock(&c->lock);
-	free(copy);		/* a reply to CANCEL or to an abandoned call */
+	if (!call->leading)
+		pthread_cond_signal(&call->cond);
 	return 0;
 }
 
-/* Split and deliver the whole frames in buf[0..len); returns bytes used or -1. */
-static long
-deliver_frames(chan_conn_t *c, const uint8_t *buf, size_t len)
-{
-	size_t used = 0;
-	size_t limit = __atomic_load_n(&c->read_limit, __ATOMIC_RELAXED);
-
-	for (;;) {
-		const uint8_t *body;
-		size_t blen;
-		const char *why;
-		long n = proto_frame_split(buf + used, len - used, limit, &body, &blen, &why);
-
-		if (n < 0)
-			return -1;
-		if (n == 0)
-			return (long)used;
-		if (deliver(c, body, blen) < 0)
-			return -1;
-		used += (size_t)n;
-	}
-}
-
-static void *
-reader_main(void *arg)
-{
-	chan_conn_t *c = arg;
-	uint8_t *buf = NULL;
-	size_t len = 0, cap = 0;
-	int err = CHAN_ECONNLOST;
-
-	for (;;) {
-		ssize_t got;
-		long used;
-
-		if (cap - len < CONN_READ_CHUNK) {
-			uint8_t *nb = realloc(buf, cap + 4 * CONN_READ_CHUNK);
-
-			if (nb == NULL) {
-				err = CHAN_ENOMEM;
-				break;
-			}
-			buf = nb;
-			cap += 4 * CONN_READ_CHUNK;
-		}
-		got = c->tls ? ctls_read(c->tls, buf + len, cap - len) : recv(c->fd, buf + len, cap - len, 0);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			break;
-		len += (size_t)got;
-		if ((used = deliver_frames(c, buf, len)) < 0) {
-			err = CHAN_EPROTO;
-			break;
-		}
-		memmove(buf, buf + used, len - (size_t)used);
-		len -= (size_t)used;
-	}
-	free(buf);
-	fail_all(c, err);
-	return NULL;
-}
-
-/* ---- calls ------------------------------------------------------------------------ */
+/* ---- waiting ------------------------------------------------------------------- */
 
 void
 call_reply_free(struct call_reply *r)
 {
-	free(r->body);
+	free(r->raw);
 	memset(r, 0, sizeof *r);
 }
 
@@ -299,9 +196,167 @@ call_ctx_done(struct ctx_watch *w, int err)
 	pthread_mutex_lock(&c->lock);
 	if (call->ctx_err == 0)
 		call->ctx_err = err;
-	pthread_cond_signal(&call->cond);
+	if (call->leading)
+		wire_wake(c);
+	else
+		pthread_cond_signal(&call->cond);
 	pthread_mutex_unlock(&c->lock);
 }
+
+static bool
+call_ready(const struct call *call)
+{
+	return call->head != NULL || call->done;
+}
+
+/* Sleep on call->cond until signalled or deadline (0: none); conn->lock held. */
+static void
+call_sleep(chan_conn_t *c, struct call *call, int64_t deadline)
+{
+	struct timespec ts;
+
+	call->following = true;
+	TAILQ_INSERT_TAIL(&c->followers, call, wait_link);
+	if (deadline == 0) {
+		pthread_cond_wait(&call->cond, &c->lock);
+	} else {
+		ts.tv_sec = deadline / NSEC_PER_SEC;
+		ts.tv_nsec = deadline % NSEC_PER_SEC;
+		pthread_cond_timedwait(&call->cond, &c->lock, &ts);
+	}
+	TAILQ_REMOVE(&c->followers, call, wait_link);
+	call->following = false;
+}
+
+/* Hold the read token for one wait on the socket; conn->lock held (dropped meanwhile). */
+static void
+call_lead(chan_conn_t *c, struct call *call, int64_t deadline)
+{
+	int rc;
+
+	c->reading = true;
+	call->leading = true;
+	pthread_mutex_unlock(&c->lock);
+	if ((rc = wire_lead(c, deadline)) != 0)
+		conn_break(c, rc);
+	pthread_mutex_lock(&c->lock);
+	call->leading = false;
+	c->reading = false;
+}
+
+/*
+ * Wait (conn->lock held) until call is ready, or its context ended (when
+ * watch_ctx), or deadline (0: none) passed: false then. The waiting thread
+ * reads the socket itself while nobody else does, and on leaving passes
+ * the read token to a sleeping follower.
+ */
+static bool
+call_block(chan_conn_t *c, struct call *call, int64_t deadline, bool watch_ctx)
+{
+	struct call *f;
+	bool ok = true;
+
+	while (!call_ready(call) && !(watch_ctx && call->ctx_err != 0)) {
+		if (deadline != 0 && clock_now_ns() >= deadline) {
+			ok = false;
+			break;
+		}
+		if (!c->reading && c->dead == 0)
+			call_lead(c, call, deadline);
+		else
+			call_sleep(c, call, deadline);
+	}
+	if (!c->reading && (f = TAILQ_FIRST(&c->followers)) != NULL)
+		pthread_cond_signal(&f->cond);
+	return ok;
+}
+
+static int
+enc_cancel(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
+{
+	return proto_req_cancel(o, id, *(uint64_t *)arg);
+}
+
+static void
+send_cancel(chan_conn_t *c, uint64_t target)
+{
+	uint64_t id;
+
+	pthread_mutex_lock(&c->lock);
+	id = c->next_id++;
+	pthread_mutex_unlock(&c->lock);
+	wire_submit(c, id, PROTO_WAIT_FOREVER, enc_cancel, &target, false);
+}
+
+/*
+ * Wait for the call's next reply. When the context ends first, tell the
+ * server (CANCEL) for a cancel; for a deadline the server ends the request
+ * by itself. Then wait up to the grace period for the server's reply, so
+ * that a value matched before the cancel is not lost and no waiter stays
+ * behind. A reply that is there wins over the context, like Go's select
+ * picking a ready case over ctx.Done().
+ */
+static void
+call_wait(chan_conn_t *c, struct call *call, int64_t deadline)
+{
+	bool cancel;
+
+	pthread_mutex_lock(&c->lock);
+	if (!call_block(c, call, deadline, true) && call->ctx_err == 0)
+		call->ctx_err = CHAN_EDEADLINE;
+	if (call_ready(call) || call->ctx_err == 0) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	if ((cancel = call->ctx_err == CHAN_ECANCELED && !call->cancel_sent))
+		call->cancel_sent = true;
+	pthread_mutex_unlock(&c->lock);
+	if (cancel)
+		send_cancel(c, call->id);
+	pthread_mutex_lock(&c->lock);
+	if (call_block(c, call, clock_now_ns() + c->grace_ns, false) || !call->linked) {
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
+	/* the server did not confirm in time: give up on the request */
+	hmap_remove(&c->calls, &call->node);
+	call->linked = false;
+	pthread_mutex_unlock(&c->lock);
+	if (!call->cancel_sent)
+		send_cancel(c, call->id);
+}
+
+/* Take the call's next reply into *r, decoded (or say why there is none). */
+static int
+call_take(struct call *call, struct call_reply *r)
+{
+	chan_conn_t *c = call->conn;
+	struct reply *rp;
+	const char *why;
+	int st;
+
+	pthread_mutex_lock(&c->lock);
+	if ((rp = call->head) != NULL && (call->head = rp->next) == NULL)
+		call->tail = &call->head;
+	st = call->err != 0 ? call->err : call->ctx_err != 0 ? call->ctx_err : CHAN_EINVAL;
+	pthread_mutex_unlock(&c->lock);
+	if (rp == NULL)
+		return st;	/* a failure, the context, or no reply is left to take */
+	r->raw = rp;
+	if (proto_decode_reply(rp->body, rp->len, call->op, &r->rep, &why) != STATUS_OK) {
+		call_reply_free(r);
+		conn_break(c, CHAN_EPROTO);	/* the server broke the contract */
+		return CHAN_EPROTO;
+	}
+	st = r->rep.status;
+	if (call->ctx_err != 0 && (st == STATUS_CANCELED || st == STATUS_DEADLINE_EXCEEDED)) {
+		call_reply_free(r);
+		return call->ctx_err;
+	}
+	return CHAN_OK;
+}
+
+/* ---- calls ------------------------------------------------------------------------ */
 
 /* The wire wait for a call: µs, PROTO_WAIT_FOREVER, or CHAN_EDEADLINE if none is left. */
 static int
@@ -322,80 +377,46 @@ wire_wait(enum call_wait how, int64_t deadline, int64_t *wait_us)
 	return CHAN_OK;
 }
 
-/* Write whole frames; on failure break the stream so the reader fails everyone. */
-static int
-conn_write(chan_conn_t *c, const uint8_t *p, size_t len)
+static void
+call_init(struct call *call, chan_conn_t *c, uint64_t op, call_interim_fn *interim)
 {
-	int rc = 0;
-
-	pthread_mutex_lock(&c->wlock);
-	if (c->tls != NULL && len > 0) {
-		rc = ctls_write(c->tls, p, len);
-		len = 0;
-	}
-	while (len > 0) {
-		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = -1;
-			break;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	pthread_mutex_unlock(&c->wlock);
-	if (rc < 0)
-		shutdown(c->fd, SHUT_RDWR);
-	return rc;
-}
-
-static int
-enc_cancel(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
-{
-	return proto_req_cancel(o, id, *(uint64_t *)arg);
-}
-
-/* Encode with a fresh id (stored in *id) and send. Errors: CHAN_ENOMEM, CHAN_ELIMIT. */
-static int
-send_request(chan_conn_t *c, uint64_t id, int64_t wait_us, call_encode_fn enc, void *arg)
-{
-	struct proto_out o;
-	int rc = CHAN_OK;
-
-	proto_out_init(&o);
-	if (enc(&o, id, wait_us, arg) < 0)
-		rc = CHAN_ENOMEM;
-	else if (proto_out_len(&o) - PROTO_FRAME_HDR > c->max_frame)
-		rc = CHAN_ELIMIT;	/* the server would drop the whole connection */
-	else
-		conn_write(c, proto_out_data(&o), proto_out_len(&o));	/* failures reach the call via the reader */
-	proto_out_destroy(&o);
-	return rc;
+	memset(call, 0, sizeof *call);
+	conn_ref(c);		/* a concurrent chan_conn_close must not free c under us */
+	call->conn = c;
+	call->op = op;
+	call->interim = interim;
+	call->tail = &call->head;
+	call->watch.fn = call_ctx_done;
+	call->watch.arg = call;
+	pthread_cond_init(&call->cond, &c->cattr);
 }
 
 static void
-send_cancel(chan_conn_t *c, uint64_t target)
+call_fini(struct call *call)
 {
-	uint64_t id;
+	struct reply *rp, *next;
 
-	pthread_mutex_lock(&c->lock);
-	id = c->next_id++;
-	pthread_mutex_unlock(&c->lock);
-	send_request(c, id, PROTO_WAIT_FOREVER, enc_cancel, &target);
+	for (rp = call->head; rp != NULL; rp = next) {
+		next = rp->next;
+		free(rp);
+	}
+	pthread_cond_destroy(&call->cond);
+	conn_unref(call->conn);
 }
 
-/* Link call under a fresh id. */
+/* Link call under a fresh id and queue its request; nothing is left linked on failure. */
 static int
-call_link(chan_conn_t *c, struct call *call)
+call_send(struct call *call, chan_ctx_t *ctx, enum call_wait how, bool cork,
+    call_encode_fn enc, void *arg)
 {
-	int rc = CHAN_OK;
+	chan_conn_t *c = call->conn;
+	int64_t wait_us;
+	int rc;
 
+	if ((rc = chan_ctx_err(ctx)) != 0 || (rc = wire_wait(how, ctx_deadline_ns(ctx), &wait_us)) != 0)
+		return rc;		/* done already: nothing is sent */
 	pthread_mutex_lock(&c->lock);
-	if (c->dead != 0) {
-		rc = c->dead;
-	} else {
+	if ((rc = c->dead) == 0) {
 		call->id = c->next_id++;
 		if (hmap_insert(&c->calls, &call->node, hmap_hash_u64(c->seed, call->id)) < 0)
 			rc = CHAN_ENOMEM;
@@ -403,127 +424,35 @@ call_link(chan_conn_t *c, struct call *call)
 			call->linked = true;
 	}
 	pthread_mutex_unlock(&c->lock);
+	if (rc == 0 && (rc = wire_submit(c, call->id, wait_us, enc, arg, cork)) != 0) {
+		pthread_mutex_lock(&c->lock);
+		if (call->linked)
+			hmap_remove(&c->calls, &call->node);
+		call->linked = false;
+		pthread_mutex_unlock(&c->lock);
+	}
 	return rc;
 }
 
-static void
-call_unlink(chan_conn_t *c, struct call *call)
-{
-	pthread_mutex_lock(&c->lock);
-	if (call->linked)
-		hmap_remove(&c->calls, &call->node);
-	call->linked = false;
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* Wait on call->cond until done or until deadline (0: none); conn->lock held. */
-static bool
-call_timedwait(struct call *call, int64_t deadline)
-{
-	struct timespec ts;
-
-	if (deadline == 0) {
-		pthread_cond_wait(&call->cond, &call->conn->lock);
-		return true;
-	}
-	ts.tv_sec = deadline / NSEC_PER_SEC;
-	ts.tv_nsec = deadline % NSEC_PER_SEC;
-	return pthread_cond_timedwait(&call->cond, &call->conn->lock, &ts) != ETIMEDOUT;
-}
-
-/*
- * Wait for the reply. When the context ends first, tell the server (CANCEL)
- * for a cancel; for a deadline the server ends the request by itself. Then
- * wait up to the grace period for the server's final reply, so that a value
- * matched before the cancel is not lost and no waiter stays behind.
- */
-static bool
-call_ready(const struct call *call, bool first)
-{
-	return call->done || (first && call->started);
-}
-
-/* first: a two-reply call returns at its STARTED reply too. */
-static void
-call_wait(chan_conn_t *c, struct call *call, int64_t deadline, bool first)
-{
-	int64_t grace_end;
-
-	pthread_mutex_lock(&c->lock);
-	while (!call_ready(call, first) && call->ctx_err == 0) {
-		if (!call_timedwait(call, deadline) && !call_ready(call, first) && call->ctx_err == 0)
-			call->ctx_err = CHAN_EDEADLINE;
-	}
-	if (call->ctx_err == 0) {
-		pthread_mutex_unlock(&c->lock);
-		return;
-	}
-	if (!call->done && call->ctx_err == CHAN_ECANCELED && !call->cancel_sent) {
-		call->cancel_sent = true;
-		pthread_mutex_unlock(&c->lock);
-		send_cancel(c, call->id);
-		pthread_mutex_lock(&c->lock);
-	}
-	grace_end = clock_now_ns() + c->grace_ns;
-	while (!call->done && call->linked && call_timedwait(call, grace_end))
-		;
-	if (call->done || !call->linked) {
-		pthread_mutex_unlock(&c->lock);
-		return;
-	}
-	/* the server did not confirm in time: give up on the reply */
-	hmap_remove(&c->calls, &call->node);
-	call->linked = false;
-	pthread_mutex_unlock(&c->lock);
-	if (!call->cancel_sent)
-		send_cancel(c, call->id);
-}
-
-/* Turn a finished call into conn_call's result. */
+/* Flush what this thread may have corked, then wait for the next reply, watching ctx. */
 static int
-call_result(struct call *call, uint64_t op, struct call_reply *r)
-{
-	const char *why;
-	int st;
-
-	if (!call->done)
-		return call->ctx_err;
-	if (call->err != 0)
-		return call->err;
-	r->body = call->body;
-	r->len = call->len;
-	call->body = NULL;
-	if (proto_decode_reply(r->body, r->len, op, &r->rep, &why) != STATUS_OK) {
-		call_reply_free(r);
-		fail_all(call->conn, CHAN_EPROTO);	/* the server broke the contract */
-		return CHAN_EPROTO;
-	}
-	st = r->rep.status;
-	if (call->ctx_err != 0 && (st == STATUS_CANCELED || st == STATUS_DEADLINE_EXCEEDED)) {
-		call_reply_free(r);
-		return call->ctx_err;
-	}
-	return CHAN_OK;
-}
-
-/* Link call under a fresh id, watch ctx and send its request; undone on failure. */
-static int
-call_send(chan_conn_t *c, chan_ctx_t *ctx, int64_t wait_us, call_encode_fn enc,
-    void *arg, struct call *call)
+call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
 {
 	int rc;
 
-	if ((rc = call_link(c, call)) != 0)
-		return rc;
+	memset(r, 0, sizeof *r);
+	ctx = ctx_or_background(ctx);
+	wire_flush(call->conn);
 	if ((rc = ctx_watch(ctx, &call->watch)) != 0) {
-		call_unlink(c, call);
-		return rc;
+		pthread_mutex_lock(&call->conn->lock);
+		if (call->ctx_err == 0)
+			call->ctx_err = rc;
+		pthread_mutex_unlock(&call->conn->lock);
 	}
-	if ((rc = send_request(c, call->id, wait_us, enc, arg)) != 0) {
+	call_wait(call->conn, call, ctx_deadline_ns(ctx));
+	if (rc == 0)
 		ctx_unwatch(ctx, &call->watch);
-		call_unlink(c, call);
-	}
-	return rc;
+	return call_take(call, r);
 }
 
 int
@@ -531,126 +460,45 @@ conn_call(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
     call_encode_fn enc, void *arg, struct call_reply *r)
 {
 	struct call call;
-	int64_t deadline, wait_us;
 	int rc;
 
 	memset(r, 0, sizeof *r);
 	if (c == NULL)
 		return CHAN_EINVAL;
 	ctx = ctx_or_background(ctx);
-	deadline = ctx_deadline_ns(ctx);
-	if ((rc = chan_ctx_err(ctx)) != 0 || (rc = wire_wait(how, deadline, &wait_us)) != 0)
-		return rc;		/* done already: nothing is sent */
-	conn_ref(c);		/* a concurrent chan_conn_close must not close the fd under us */
-	memset(&call, 0, sizeof call);
-	call.conn = c;
-	call.watch.fn = call_ctx_done;
-	call.watch.arg = &call;
-	pthread_cond_init(&call.cond, &c->cattr);
-	if ((rc = call_send(c, ctx, wait_us, enc, arg, &call)) == 0) {
-		call_wait(c, &call, deadline, false);
-		ctx_unwatch(ctx, &call.watch);
-		rc = call_result(&call, op, r);
-	}
-	free(call.body);
-	pthread_cond_destroy(&call.cond);
-	conn_unref(c);
+	call_init(&call, c, op, NULL);
+	if ((rc = call_send(&call, ctx, how, false, enc, arg)) == 0)
+		rc = call_next(&call, ctx, r);
+	call_fini(&call);
 	return rc;
 }
 
-/* ---- two-reply calls (links, PROTOCOL.md §12) ------------------------------------ */
-
-static void
-call_destroy(struct call *call)
-{
-	free(call->body);
-	free(call->ibody);
-	pthread_cond_destroy(&call->cond);
-	conn_unref(call->conn);
-	free(call);
-}
-
-/* Hand the STARTED reply out, decoded. */
-static int
-call_interim(struct call *call, struct call_reply *r)
-{
-	const char *why;
-
-	r->body = call->ibody;
-	r->len = call->ilen;
-	call->ibody = NULL;
-	if (proto_decode_reply(r->body, r->len, call->op, &r->rep, &why) != STATUS_OK) {
-		call_reply_free(r);
-		fail_all(call->conn, CHAN_EPROTO);
-		return CHAN_EPROTO;
-	}
-	return CHAN_OK;
-}
-
 int
-conn_call_start(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, call_encode_fn enc, void *arg,
-    struct call_reply *r, struct call **out)
+conn_submit(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
+    call_interim_fn *interim, bool cork, call_encode_fn enc, void *arg, struct call **out)
 {
 	struct call *call;
-	int64_t deadline, wait_us;
-	bool started;
 	int rc;
 
-	memset(r, 0, sizeof *r);
 	*out = NULL;
 	if (c == NULL)
 		return CHAN_EINVAL;
-	ctx = ctx_or_background(ctx);
-	deadline = ctx_deadline_ns(ctx);
-	if ((rc = chan_ctx_err(ctx)) != 0 || (rc = wire_wait(CALL_BUDGET, deadline, &wait_us)) != 0)
-		return rc;
-	if ((call = calloc(1, sizeof *call)) == NULL)
+	if ((call = malloc(sizeof *call)) == NULL)
 		return CHAN_ENOMEM;
-	conn_ref(c);
-	call->conn = c;
-	call->op = op;
-	call->interim = true;
-	call->watch.fn = call_ctx_done;
-	call->watch.arg = call;
-	pthread_cond_init(&call->cond, &c->cattr);
-	if ((rc = call_send(c, ctx, wait_us, enc, arg, call)) != 0)
-		goto fail;
-	call_wait(c, call, deadline, true);
-	ctx_unwatch(ctx, &call->watch);
-	pthread_mutex_lock(&c->lock);
-	started = call->started;
-	pthread_mutex_unlock(&c->lock);
-	if (!started) {
-		rc = call_result(call, op, r);	/* it could not start, or the context ended */
-		goto fail;
+	call_init(call, c, op, interim);
+	if ((rc = call_send(call, ctx_or_background(ctx), how, cork, enc, arg)) != 0) {
+		call_fini(call);
+		free(call);
+		return rc;
 	}
-	if ((rc = call_interim(call, r)) != 0)
-		goto fail;
 	*out = call;
 	return CHAN_OK;
-fail:
-	call_destroy(call);
-	return rc;
 }
 
 int
-conn_call_await(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
+conn_call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
 {
-	chan_conn_t *c = call->conn;
-	int rc;
-
-	memset(r, 0, sizeof *r);
-	ctx = ctx_or_background(ctx);
-	if ((rc = ctx_watch(ctx, &call->watch)) != 0) {
-		pthread_mutex_lock(&c->lock);
-		if (call->ctx_err == 0)
-			call->ctx_err = rc;
-		pthread_mutex_unlock(&c->lock);
-	}
-	call_wait(c, call, ctx_deadline_ns(ctx), false);
-	if (rc == 0)
-		ctx_unwatch(ctx, &call->watch);
-	return call_result(call, call->op, r);
+	return call_next(call, ctx, r);
 }
 
 uint64_t
@@ -681,7 +529,35 @@ conn_call_end(struct call *call)
 	pthread_mutex_unlock(&c->lock);
 	if (pending)
 		send_cancel(c, call->id);	/* stop it; its final reply will be dropped */
-	call_destroy(call);
+	call_fini(call);
+	free(call);
+}
+
+/* ---- two-reply calls (links, PROTOCOL.md §12) ------------------------------------ */
+
+static bool
+link_interim(int status)
+{
+	return status == STATUS_STARTED;
+}
+
+int
+conn_call_start(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, call_encode_fn enc, void *arg,
+    struct call_reply *r, struct call **out)
+{
+	struct call *call;
+	int rc;
+
+	memset(r, 0, sizeof *r);
+	*out = NULL;
+	if ((rc = conn_submit(c, ctx, op, CALL_BUDGET, link_interim, false, enc, arg, &call)) != 0)
+		return rc;
+	if ((rc = call_next(call, ctx, r)) == 0 && r->rep.status == STATUS_STARTED) {
+		*out = call;
+		return CHAN_OK;
+	}
+	conn_call_end(call);	/* it could not start, or the context ended */
+	return rc;
 }
 
 /* ---- connections ---------------------------------------------------------------- */
@@ -694,6 +570,10 @@ conn_new(int fd, const chan_dial_opts_t *opts)
 
 	if (c == NULL)
 		return NULL;
+	if ((c->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		free(c);
+		return NULL;
+	}
 	c->fd = fd;
 	c->refs = 1;
 	c->next_id = 1;
@@ -703,6 +583,10 @@ conn_new(int fd, const chan_dial_opts_t *opts)
 	rand_seed(&rs);
 	c->seed = rand_next(&rs);
 	hmap_init(&c->calls, c->seed);
+	TAILQ_INIT(&c->followers);
+	proto_out_init(&c->wbuf[0]);
+	proto_out_init(&c->wbuf[1]);
+	c->wq = &c->wbuf[0];
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->wlock, NULL);
 	pthread_condattr_init(&c->cattr);
@@ -775,9 +659,6 @@ chan_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, chan_
 		goto fail;
 	c->tls = tls;
 	tls = NULL;
-	if (pthread_create(&c->reader, NULL, reader_main, c) != 0)
-		goto fail;
-	c->reader_started = true;
 	if ((rc = hello(c, ctx, opts)) != CHAN_OK)
 		goto fail;
 	*out = c;

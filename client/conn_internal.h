@@ -4,7 +4,8 @@
  * conn_call sends one request and waits for its reply: it stamps a fresh
  * id and the context's remaining budget into the request (through the
  * caller's encoder), hands the reply frame back decoded, and turns context
- * ends and connection failures into CHAN_E* codes.
+ * ends and connection failures into CHAN_E* codes. Thread-safe: any number
+ * of threads call at once on one connection.
  */
 #ifndef CHAN_CONN_INTERNAL_H
 #define CHAN_CONN_INTERNAL_H
@@ -26,10 +27,13 @@ enum call_wait {
 /* Append the request frame with this id and wait to o; 0 or -1 (no memory). */
 typedef int (*call_encode_fn)(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg);
 
+/* A reply with this status is not the call's last (links: STARTED; streams: a value). */
+typedef bool call_interim_fn(int status);
+
+struct reply;
 struct call_reply {
-	uint8_t *body;			/* the reply frame's body, owned */
-	size_t len;
-	struct proto_reply rep;		/* decoded; points into body */
+	struct reply *raw;		/* owned: the frame rep points into */
+	struct proto_reply rep;		/* decoded */
 };
 
 /*
@@ -45,23 +49,31 @@ int conn_call(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
 void call_reply_free(struct call_reply *r);
 
 /*
- * Calls that get two replies: a link (PROTOCOL.md §12) answers STARTED when
- * it runs, and its final reply when it ends. conn_call_start sends the
- * request with the context's budget as its wait and returns at the first
- * reply: 0 with *r holding STARTED and *out the call, which stays
- * registered for the final reply; or the error (a final error reply as its
- * CHAN_E* code is the caller's to map: *r holds it with *out NULL and 0
- * returned; a context end or connection failure as the code). The context
- * is watched only while a thread waits in these functions.
- * conn_call_await waits (once) for the final reply, watching ctx like
- * conn_call. conn_call_end unregisters and frees the call, sending CANCEL
- * first if no final reply came (that reply is then dropped). One thread at
- * a time per call; conn_cancel (any thread) sends CANCEL for a request id.
+ * Calls that outlive one function: asynchronous operations, links
+ * (PROTOCOL.md §12: STARTED, then the final reply) and streams (a reply per
+ * value, then the final one).
+ *
+ * conn_submit registers a call under a fresh id and queues its request with
+ * ctx's budget as its wait (how), without waiting; cork leaves the request
+ * in the write queue until a thread waits or the queue is large (group
+ * commit). Replies for which interim (NULL: none) says true keep the call
+ * registered. conn_call_next waits for the call's next reply like conn_call,
+ * watching ctx only while it waits; once the final reply was taken it
+ * returns CHAN_EINVAL. conn_call_end unregisters and frees the call,
+ * sending CANCEL first if the final reply has not come (it is then
+ * dropped, with any reply not taken). One thread at a time per call;
+ * conn_cancel (any thread) sends CANCEL for a request id.
+ *
+ * conn_call_start is conn_submit plus the first conn_call_next for a link:
+ * 0 with *r holding STARTED and *out the call; or 0 with *r holding the
+ * final (error) reply and *out NULL; or a CHAN_E* code.
  */
 struct call;
+int conn_submit(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
+    call_interim_fn *interim, bool cork, call_encode_fn enc, void *arg, struct call **out);
+int conn_call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r);
 int conn_call_start(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, call_encode_fn enc, void *arg,
     struct call_reply *r, struct call **out);
-int conn_call_await(struct call *call, chan_ctx_t *ctx, struct call_reply *r);
 uint64_t conn_call_id(const struct call *call);
 void conn_call_end(struct call *call);
 void conn_cancel(chan_conn_t *c, uint64_t id);

@@ -77,7 +77,6 @@ connect_addr(int family, const struct sockaddr *sa, socklen_t salen, chan_ctx_t 
 	}
 	if (family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);	/* the reader blocks */
 	*fdp = fd;
 	return CHAN_OK;
 }

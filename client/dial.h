@@ -3,8 +3,8 @@
  *
  * "tcp://host:port" and "tls://host:port" (both resolved and connected
  * here; dial_tls then runs the handshake) or "unix:/path". Connecting is
- * non-blocking and bounded by the context; the socket comes back blocking
- * (the connection's reader blocks on it). Thread-safe: no shared state.
+ * non-blocking and bounded by the context; the socket stays non-blocking
+ * (the connection polls it, wire.c). Thread-safe: no shared state.
  * Errors: CHAN_EINVAL (bad address), CHAN_ENOTSUP, CHAN_ECONNECT (errno
  * says why), the context's CHAN_EDEADLINE / CHAN_ECANCELED, CHAN_ETLS.
  */

@@ -2,7 +2,7 @@
  * links.c: the link constructors (PROTOCOL.md §12) and the link handle.
  *
  * A link is one request that gets two replies: conn_call_start returns at
- * STARTED with the call still registered, conn_call_await takes the final
+ * STARTED with the call still registered, conn_call_next takes the final
  * reply. Between the two nobody may be waiting, yet cancelling the link's
  * context must still stop it: each link watches its context, and the watch
  * (which runs under the context lock, where no socket write belongs) queues
@@ -413,7 +413,7 @@ chan_link_wait(chan_link_t *link, uint64_t *sent)
 	if (link == NULL)
 		return CHAN_EINVAL;
 	if (!link->ended) {
-		if ((rc = conn_call_await(link->call, link->ctx, &r)) == CHAN_OK) {
+		if ((rc = conn_call_next(link->call, link->ctx, &r)) == CHAN_OK) {
 			rc = r.rep.status == STATUS_STARTED ? CHAN_EPROTO :
 			    call_status_err(r.rep.status, false);
 			if (rc == CHAN_OK)

@@ -20,7 +20,6 @@
 #include "ctx_internal.h"
 #include "tls.h"
 
-#define READ_POLL_MS 1000		/* the reader's safety net (see tls.h) */
 
 struct ctls {
 	SSL_CTX *ctx;
@@ -188,28 +187,35 @@ ctls_free(struct ctls *t)
 ssize_t
 ctls_read(struct ctls *t, void *buf, size_t n)
 {
-	for (;;) {
-		int rc, err;
+	struct nopipe np;
+	int rc, err;
 
-		struct nopipe np;
+	nopipe_begin(&np);
+	pthread_mutex_lock(&t->lock);
+	rc = SSL_read(t->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n);
+	err = rc > 0 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, rc);
+	if (rc <= 0)
+		ERR_clear_error();
+	pthread_mutex_unlock(&t->lock);
+	nopipe_end(&np);
+	if (rc > 0)
+		return rc;
+	if (err == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+		return CTLS_AGAIN;
+	return -1;
+}
 
-		nopipe_begin(&np);
-		pthread_mutex_lock(&t->lock);
-		rc = SSL_read(t->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n);
-		err = rc > 0 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, rc);
-		if (rc <= 0)
-			ERR_clear_error();
-		pthread_mutex_unlock(&t->lock);
-		nopipe_end(&np);
-		if (rc > 0)
-			return rc;
-		if (err == SSL_ERROR_ZERO_RETURN)
-			return 0;
-		if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
-			return -1;
-		if (wait_io(t->fd, err, READ_POLL_MS) < 0)
-			return -1;
-	}
+bool
+ctls_pending(struct ctls *t)
+{
+	int n;
+
+	pthread_mutex_lock(&t->lock);
+	n = SSL_pending(t->ssl);
+	pthread_mutex_unlock(&t->lock);
+	return n > 0;
 }
 
 int

@@ -2,13 +2,13 @@
  * tls.h: libchanclient's TLS (tls://host:port): one SSL object per
  * connection, on the connection's socket.
  *
- * Threads: the connection's reader thread reads while callers' threads
- * write, and an OpenSSL SSL object must not see SSL_read and SSL_write at
- * once. So every SSL call holds one mutex, the socket is non-blocking, and
- * the waiting (poll) happens outside the mutex: a blocked reader never
- * holds up a writer. Renegotiation is off, so SSL_write never needs to
- * read and SSL_read's WANT_READ really means "nothing buffered"; the reader
- * still polls with a short bound as a safety net.
+ * Threads: one thread reads (the read token's holder, wire.c) while
+ * others write, and an OpenSSL SSL object must not see SSL_read and
+ * SSL_write at once. So every SSL call holds one mutex, the socket is
+ * non-blocking, and the waiting (poll) happens outside the mutex, in the
+ * caller for reads: a waiting reader never holds up a writer.
+ * Renegotiation is off, so SSL_write never needs to read and SSL_read's
+ * WANT_READ really means "nothing buffered".
  *
  * Ownership: ctls_free frees the SSL objects (not the fd: the connection
  * closes it). Errors: CHAN_E* codes (CHAN_ETLS for a failed handshake or
@@ -17,6 +17,7 @@
 #ifndef CHAN_CLIENT_TLS_H
 #define CHAN_CLIENT_TLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -32,8 +33,14 @@ struct ctls;
 int ctls_connect(struct ctls **out, int fd, const char *host, const chan_dial_opts_t *opts,
     chan_ctx_t *ctx);
 void ctls_free(struct ctls *t);
-/* Up to n bytes, waiting for some: > 0, 0 at the end of the stream, -1 on error. */
+#define CTLS_AGAIN (-2)
+/*
+ * Up to n bytes without waiting: > 0, 0 at the end of the stream,
+ * CTLS_AGAIN when nothing is there yet, -1 on error.
+ */
 ssize_t ctls_read(struct ctls *t, void *buf, size_t n);
+/* Decrypted bytes are buffered: read them before polling the socket. */
+bool ctls_pending(struct ctls *t);
 /* All n bytes: 0, or -1 on error. */
 int ctls_write(struct ctls *t, const void *p, size_t n);
 

@@ -818,6 +818,13 @@ proto_out_reset(struct proto_out *o)
 	o->sb.size = 0;
 }
 
+void
+proto_out_truncate(struct proto_out *o, size_t len)
+{
+	if (len < o->sb.size)
+		o->sb.size = len;
+}
+
 static int
 frame_begin(struct proto_out *o)
 {

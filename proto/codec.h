@@ -294,6 +294,8 @@ void proto_out_init(struct proto_out *o);
 void proto_out_destroy(struct proto_out *o);
 /* Forget the bytes but keep the memory. */
 void proto_out_reset(struct proto_out *o);
+/* Drop every byte past len (whole frames appended after a proto_out_len). */
+void proto_out_truncate(struct proto_out *o, size_t len);
 static inline const uint8_t *
 proto_out_data(const struct proto_out *o)
 {

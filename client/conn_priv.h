@@ -1,0 +1,121 @@
+/*
+ * conn_priv.h: a connection's state, shared by conn.c (calls, lifecycle)
+ * and wire.c (bytes in and out). Nothing else includes it.
+ *
+ * There is no reader thread. Requests are appended to a write queue and
+ * whoever finds nobody flushing writes the whole queue (group commit), so
+ * many threads' frames leave in one send. Replies are read by the threads
+ * that wait for them, leader/follower style: one waiting thread at a time
+ * holds the read token and reads the socket, handing each reply to its call
+ * by id; the others sleep on their call's condition variable. When the
+ * leader's own reply arrives it passes the token to a sleeping follower.
+ * A call's reply is thus read by its own thread whenever it is alone, with
+ * no thread handoff at all.
+ *
+ * Locks: conn->lock guards the calls, ids, the read token and the follower
+ * list; conn->wlock guards the write queue. The context lock (ctx.c) is
+ * taken before conn->lock; wlock and lock are never held together.
+ */
+#ifndef CHAN_CONN_PRIV_H
+#define CHAN_CONN_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "codec.h"
+#include "hmap.h"
+
+#include "chanclient.h"
+#include "conn_internal.h"
+#include "ctx_internal.h"
+
+/* One reply frame, queued on its call until taken. */
+struct reply {
+	struct reply *next;
+	size_t len;
+	uint8_t body[];
+};
+
+struct call {
+	struct hmap_node node;
+	TAILQ_ENTRY(call) wait_link;		/* in conn->followers while its thread sleeps */
+	uint64_t id;
+	uint64_t op;
+	chan_conn_t *conn;
+	call_interim_fn *interim;		/* NULL: a single reply */
+	pthread_cond_t cond;
+	struct ctx_watch watch;
+	bool linked;				/* in conn->calls: more replies may come */
+	bool done;				/* the final reply or a failure arrived */
+	bool following;				/* its thread sleeps in conn->followers */
+	bool leading;				/* its thread holds the read token */
+	bool cancel_sent;
+	int err;				/* connection failure */
+	int ctx_err;				/* the context ended */
+	struct reply *head, **tail;		/* replies not yet taken */
+};
+
+TAILQ_HEAD(call_list, call);
+
+struct chan_conn {
+	int fd;
+	int wakefd;				/* eventfd: wakes the leader out of its poll */
+	struct ctls *tls;			/* tls://: every byte goes through it */
+	unsigned refs;				/* atomic */
+	pthread_condattr_t cattr;		/* CLOCK_MONOTONIC condition variables */
+
+	pthread_mutex_t lock;
+	struct hmap calls;			/* struct call by id */
+	struct call_list followers;		/* threads waiting for the read token or a reply */
+	bool reading;				/* someone holds the read token */
+	struct call *leader;			/* the call whose thread holds it, if a call's */
+	uint64_t seed;
+	uint64_t next_id;
+	int dead;				/* 0, or what every call now fails with */
+	bool shutting;				/* the server announced SHUTTING_DOWN */
+
+	/* the read token's: only its holder touches these */
+	uint8_t *rbuf;
+	size_t rlen, rcap;
+
+	pthread_mutex_t wlock;
+	struct proto_out wbuf[2];		/* one fills while the other is written */
+	struct proto_out *wq;			/* the one requests are appended to */
+	bool flushing;				/* a thread is writing: it writes ours too */
+
+	size_t max_frame;			/* outgoing limit (HELLO) */
+	size_t read_limit;			/* atomic: incoming limit */
+	int64_t grace_ns;
+	chan_conn_info_t info;			/* set by HELLO, then read-only */
+};
+
+/* ---- wire.c ---------------------------------------------------------------- */
+
+/*
+ * Append one request frame (enc) to the write queue; flush unless cork.
+ * Errors: CHAN_ENOMEM, CHAN_ELIMIT (the frame exceeds max_frame: nothing
+ * queued). Write failures break the connection (every call fails).
+ */
+int wire_submit(chan_conn_t *c, uint64_t id, int64_t wait_us, call_encode_fn enc, void *arg,
+    bool cork);
+/* Write everything queued (or leave it to the thread already writing). */
+void wire_flush(chan_conn_t *c);
+/*
+ * The read token's holder (conn->lock not held): wait until the socket has
+ * bytes, the wake fd fires or deadline (0: none) passes, and deliver every
+ * whole reply read. Returns 0, or the CHAN_E* code the connection broke with.
+ */
+int wire_lead(chan_conn_t *c, int64_t deadline);
+/* Wake the read token's holder out of its poll. */
+void wire_wake(chan_conn_t *c);
+
+/* ---- conn.c, for wire.c ------------------------------------------------------ */
+
+/* Queue one reply frame on its call (conn->lock held). 0, or -1 out of memory. */
+int conn_deliver_locked(chan_conn_t *c, const uint8_t *body, size_t len);
+/* Fail every pending call with err and stop the stream (conn->lock not held). */
+void conn_break(chan_conn_t *c, int err);
+
+#endif
