@@ -438,11 +438,17 @@ call_send(struct call *call, chan_ctx_t *ctx, enum call_wait how, bool cork,
 static int
 call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
 {
+	bool ready;
 	int rc;
 
 	memset(r, 0, sizeof *r);
 	ctx = ctx_or_background(ctx);
-	wire_flush(call->conn);
+	pthread_mutex_lock(&call->conn->lock);
+	ready = call_ready(call);
+	pthread_mutex_unlock(&call->conn->lock);
+	if (ready)
+		return call_take(call, r);	/* no wait: nothing to flush or watch */
+	wire_flush(call->conn);		/* about to wait: what was corked must go now */
 	if ((rc = ctx_watch(ctx, &call->watch)) != 0) {
 		pthread_mutex_lock(&call->conn->lock);
 		if (call->ctx_err == 0)

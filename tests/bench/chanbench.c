@@ -5,9 +5,10 @@
  *
  * WORKLOAD (figures are "RESULT <tag> <metric> <value>" lines on stdout):
  *   throughput  (1) one producer and one consumer connection on a channel of
- *               cap 1024; -t threads on each connection keep -t requests in
- *               flight (the synchronous API allows one per call per
- *               thread). -n values of -s bytes. Metric msgs_s.
+ *               cap 1024; one thread on each keeps -t requests in flight
+ *               with the asynchronous API (chan_send_async,
+ *               chan_recv_async, chan_op_wait). -n values of -s bytes.
+ *               Metric msgs_s.
  *   pingpong    (2) two processes, each with its own connection, bounce a
  *               value over two unbuffered channels; -n round trips (after
  *               n/10 warm-up ones). p50_us, p99_us, mean_us of a round trip.
@@ -27,9 +28,9 @@
  *               RECV pending on a shared unbuffered channel).
  *   fanout      (6) a FAN_OUT job (stage sha256) with 1, then 2 workers:
  *               -n values of -s bytes (default 4096) in, digests out,
- *               -t threads per connection. jobs_s_1w, jobs_s_2w, speedup.
+ *               -t requests in flight per connection. jobs_s_1w, jobs_s_2w, speedup.
  *
- * Options: -n count, -t threads, -s value size, -c connections, -d seconds,
+ * Options: -n count, -t requests in flight, -s value size, -c connections, -d seconds,
  * -C channels, -R receivers, -P pid, -o file (latency samples in µs, one a
  * line), -k tag (the <tag> of RESULT lines; default w1..w6).
  * Every blocking call runs under a context of at most 300 s.
@@ -101,62 +102,82 @@ drop(chan_t *ch)
 	chan_free(ch);
 }
 
-/* ---- (1) and (6): many threads per connection ------------------------------------- */
+/* ---- (1) and (6): pipelined producer and consumer ------------------------------------ */
 
 struct pump {
 	chan_t *ch;
-	size_t n, size;
+	size_t n, size, depth;
 	bool recv;
 	size_t expect_len;		/* receivers: 0 = any */
 };
 
+static void
+pump_submit(struct pump *p, uint8_t *buf, size_t i, chan_op_t **op)
+{
+	if (p->recv) {
+		check(chan_recv_async(g_ctx, p->ch, op), "recv");
+		return;
+	}
+	buf[0] = (uint8_t)i;
+	check(chan_send_async(g_ctx, p->ch, buf, p->size, op), "send");
+}
+
+static void
+pump_complete(struct pump *p, chan_op_t *op)
+{
+	chan_value_t v;
+	bool ok;
+
+	check(chan_op_wait(op, &v, &ok), p->recv ? "recv" : "send");
+	if (p->recv && (!ok || v.kind != CHAN_VALUE_BYTES || (p->expect_len && v.len != p->expect_len)))
+		bench_die("chanbench: unexpected value (ok %d, len %zu)", ok, v.len);
+	chan_value_clear(&v);
+}
+
+/* p->n operations, p->depth of them in flight (asynchronous API), completed in order. */
 static void *
 pump_run(void *arg)
 {
 	struct pump *p = arg;
+	chan_op_t **ring = calloc(p->depth, sizeof *ring);
 	uint8_t *buf = calloc(1, p->size ? p->size : 1);
+	size_t sent = 0, done = 0;
 
-	for (size_t i = 0; i < p->n; i++) {
-		chan_value_t v;
-		bool ok;
-
-		if (!p->recv) {
-			buf[0] = (uint8_t)i;
-			check(chan_send(g_ctx, p->ch, buf, p->size), "send");
-			continue;
+	if (ring == NULL || buf == NULL)
+		bench_die("chanbench: out of memory");
+	while (done < p->n) {
+		if (sent < p->n && sent - done < p->depth) {
+			pump_submit(p, buf, sent, &ring[sent % p->depth]);
+			sent++;
+		} else {
+			pump_complete(p, ring[done % p->depth]);
+			done++;
 		}
-		check(chan_recv(g_ctx, p->ch, &v, &ok), "recv");
-		if (!ok || v.kind != CHAN_VALUE_BYTES || (p->expect_len && v.len != p->expect_len))
-			bench_die("chanbench: unexpected value (ok %d, len %zu)", ok, v.len);
-		chan_value_clear(&v);
 	}
 	free(buf);
+	free(ring);
 	return NULL;
 }
 
 /*
- * n values from `in` (threads senders on one connection) to `out` (threads
- * receivers on another): in == out for a plain channel. Returns seconds.
+ * n values from `in` (a sender thread on one connection) to `out` (a
+ * receiver thread on another), each keeping depth requests in flight:
+ * in == out for a plain channel. Returns seconds.
  */
 static double
-pump_all(chan_t *in, chan_t *out, size_t n, size_t size, size_t threads, size_t expect_len)
+pump_all(chan_t *in, chan_t *out, size_t n, size_t size, size_t depth, size_t expect_len)
 {
-	pthread_t tid[2 * 256];
-	struct pump pp[2 * 256];
+	struct pump pp[2] = {
+		{ .ch = in, .n = n, .size = size, .depth = depth },
+		{ .ch = out, .n = n, .size = size, .depth = depth, .recv = true, .expect_len = expect_len },
+	};
+	pthread_t tid[2];
 	int64_t t0 = bench_now();
 
-	if (threads > 256)
-		threads = 256;
-	for (size_t i = 0; i < 2 * threads; i++) {
-		bool rx = i >= threads;
-		size_t k = rx ? i - threads : i;
-
-		pp[i] = (struct pump){ .ch = rx ? out : in, .size = size, .recv = rx,
-		    .n = n / threads + (k < n % threads), .expect_len = expect_len };
+	for (size_t i = 0; i < 2; i++)
 		if (pthread_create(&tid[i], NULL, pump_run, &pp[i]) != 0)
 			bench_die("pthread_create failed");
-	}
-	for (size_t i = 0; i < 2 * threads; i++)
+	for (size_t i = 0; i < 2; i++)
 		pthread_join(tid[i], NULL);
 	return (double)(bench_now() - t0) / 1e9;
 }
