@@ -171,7 +171,7 @@ ctx_done_locked(chan_ctx_t *c, int err)
 
 	if (c->err != 0)
 		return;
-	c->err = err;
+	__atomic_store_n(&c->err, err, __ATOMIC_RELEASE);	/* chan_ctx_err reads it unlocked */
 	timer_unlink(c);
 	signal_done_fd(c->done_fd);
 	for (w = c->watches; w != NULL; w = wn) {
@@ -320,6 +320,11 @@ chan_ctx_err(chan_ctx_t *ctx)
 
 	ctx = ctx_or_background(ctx);
 	if (ctx == &background)
+		return 0;
+	/* err only ever goes from 0 to an error: while not done, every call asks without the lock */
+	if ((err = __atomic_load_n(&ctx->err, __ATOMIC_ACQUIRE)) != 0)
+		return err;
+	if (ctx->deadline == 0 || ctx->deadline > clock_now_ns())
 		return 0;
 	pthread_mutex_lock(&ctx_lock);
 	/* do not depend on the timer thread's punctuality */
