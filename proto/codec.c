@@ -629,6 +629,18 @@ proto_reply_header(const uint8_t *body, size_t len, uint64_t *id, int *status, c
 	return STATUS_OK;
 }
 
+int
+proto_reply_nresults(const uint8_t *body, size_t len)
+{
+	struct mpr r;
+	uint32_t n;
+
+	mpr_init(&r, body, len);
+	if (mpr_array(&r, &n) < 0 || n < 2 || n - 2 > INT32_MAX)
+		return -1;
+	return (int)(n - 2);
+}
+
 static bool
 key_is(const char *k, uint32_t klen, const char *want)
 {

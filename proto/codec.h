@@ -285,6 +285,8 @@ int proto_reply_header(const uint8_t *body, size_t len, uint64_t *id, int *statu
     const char **why);
 int proto_decode_reply(const uint8_t *body, size_t len, uint64_t op, struct proto_reply *rep,
     const char **why);
+/* How many results follow id and status (a STREAM's value has 3, its end 1); -1 if malformed. */
+int proto_reply_nresults(const uint8_t *body, size_t len);
 
 /* ---- output ------------------------------------------------------------------ */
 
