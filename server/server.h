@@ -57,6 +57,8 @@ struct server {
 
 	struct listener *listeners;
 	struct conn_list conns;
+	struct conn_list pending_writes;	/* replies to write before the loop sleeps (conn_io.c) */
+	struct event *flush;		/* runs after every ready callback: writes them */
 	uint64_t nconns;
 	uint64_t next_conn_id;
 
