@@ -197,36 +197,55 @@ conn_protocol_error(struct conn *c, uint64_t id, const char *why)
 	conn_close_after_flush(c, id, STATUS_PROTOCOL, why);
 }
 
-/* Split and dispatch every complete frame in the input buffer. */
+/*
+ * The size of the frame at p (avail bytes read): header and body, or 0
+ * while it is incomplete. A length over max_frame is refused the moment its
+ * header is in, before its body is buffered: -1, and c is closing.
+ */
+static long
+frame_at(struct conn *c, const uint8_t *p, size_t avail)
+{
+	const uint8_t *body;
+	size_t body_len;
+	const char *why;
+	long n;
+
+	if (avail < PROTO_FRAME_HDR)
+		return 0;
+	c->active_ns = clock_now_ns();
+	n = proto_frame_split(p, avail, c->srv->cfg.max_frame, &body, &body_len, &why);
+	if (n < 0)
+		conn_protocol_error(c, 0, why);
+	return n;
+}
+
+size_t
+conn_input_bytes(struct conn *c, const uint8_t *p, size_t len)
+{
+	size_t off = 0;
+	long n;
+
+	while (!c->closing && !c->read_paused && (n = frame_at(c, p + off, len - off)) > 0) {
+		dispatch_frame(c, p + off + PROTO_FRAME_HDR, (size_t)n - PROTO_FRAME_HDR);
+		off += (size_t)n;
+	}
+	return off;
+}
+
 void
 conn_input(struct conn *c)
 {
 	struct evbuffer *in = io_input(c);
-	struct server *s = c->srv;
+	size_t avail;
+	long n;
 
 	while (!c->closing && !c->read_paused) {
-		size_t avail = evbuffer_get_length(in);
-		uint8_t hdr[PROTO_FRAME_HDR];
-		const uint8_t *body;
-		size_t body_len;
-		const char *why;
-		long n;
-
-		if (avail < PROTO_FRAME_HDR)
-			break;
-		c->active_ns = clock_now_ns();
-		evbuffer_copyout(in, hdr, sizeof hdr);
-		n = proto_frame_split(hdr, sizeof hdr, s->cfg.max_frame, &body, &body_len, &why);
-		if (n < 0) {
-			conn_protocol_error(c, 0, why);
+		if ((avail = evbuffer_get_length(in)) < PROTO_FRAME_HDR)
 			return;
-		}
-		body_len = proto_frame_len(hdr);
-		if (avail < PROTO_FRAME_HDR + body_len)
-			break;
-		body = evbuffer_pullup(in, (ssize_t)(PROTO_FRAME_HDR + body_len)) + PROTO_FRAME_HDR;
-		dispatch_frame(c, body, body_len);
-		evbuffer_drain(in, PROTO_FRAME_HDR + body_len);
+		if ((n = frame_at(c, evbuffer_pullup(in, PROTO_FRAME_HDR), avail)) <= 0)
+			return;
+		dispatch_frame(c, evbuffer_pullup(in, n) + PROTO_FRAME_HDR, (size_t)n - PROTO_FRAME_HDR);
+		evbuffer_drain(in, (size_t)n);
 	}
 }
 

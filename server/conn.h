@@ -80,11 +80,15 @@ void conn_reply_error(struct conn *c, uint64_t id, int status, const char *msg);
 
 /*
  * Called by the transport (conn_io.c); each of them may free c.
- * conn_input: new bytes in io_input(c). conn_wrote: a write left `left`
+ * conn_input: new bytes in io_input(c): dispatch every whole frame there.
+ * conn_input_bytes: dispatch the whole frames at p (nothing is buffered
+ * before them) where they lie; returns the bytes used, less than len when
+ * the last frame is incomplete or c stopped reading. conn_wrote: a write left `left`
  * bytes unsent. conn_io_failed: EOF, a socket error or the flush timeout
  * (BEV_EVENT_* flags). conn_tls_ready: the TLS handshake is done.
  */
 void conn_input(struct conn *c);
+size_t conn_input_bytes(struct conn *c, const uint8_t *p, size_t len);
 void conn_wrote(struct conn *c, size_t left);
 void conn_io_failed(struct conn *c, short what);
 void conn_tls_ready(struct conn *c);
