@@ -561,7 +561,7 @@ dec_wait(struct rdec *d)
 }
 
 int
-proto_decode_request(const uint8_t *body, size_t len, const struct proto_limits *limits,
+proto_decode_request_general(const uint8_t *body, size_t len, const struct proto_limits *limits,
     struct proto_case *cases, uint32_t case_cap, struct proto_request *req, const char **why)
 {
 	struct rdec d = { .limits = limits, .req = req, .why = why };
@@ -605,6 +605,132 @@ proto_decode_request(const uint8_t *body, size_t len, const struct proto_limits 
 	if (n - 3 != op_arity[req->op])
 		return BAD(&d, "wrong number of arguments for this op");
 	return dec_args(&d, cases, case_cap);
+}
+
+/*
+ * The fast path: SEND and RECV in the encoding every client uses (a
+ * fixarray, a fixint op, unsigned id and wait, a str name, a bin value),
+ * decoded in one pass that reads each header once and takes a str or bin
+ * extent straight from its header. It accepts only frames the general path
+ * accepts, with the same result; anything else, valid or not, returns
+ * false and the general path decodes it (and words any error) as before.
+ */
+struct fast {
+	const uint8_t *p;
+	const uint8_t *end;
+};
+
+static uint64_t
+fast_be(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* A positive fixint or uint 8/16/32/64. */
+static bool
+fast_uint(struct fast *f, uint64_t *v)
+{
+	size_t n;
+	uint8_t b;
+
+	if (f->p >= f->end)
+		return false;
+	b = f->p[0];
+	if (b <= 0x7f) {
+		*v = b;
+		f->p++;
+		return true;
+	}
+	if (b < 0xcc || b > 0xcf)
+		return false;
+	n = (size_t)1 << (b - 0xcc);
+	if ((size_t)(f->end - f->p) <= n)
+		return false;
+	*v = fast_be(f->p + 1, n);
+	f->p += 1 + n;
+	return true;
+}
+
+/* A str (fixstr, str 8/16/32) or a bin (bin 8/16/32) whose bytes lie in the frame. */
+static bool
+fast_bytes(struct fast *f, bool bin, const uint8_t **data, size_t *len)
+{
+	size_t left = (size_t)(f->end - f->p), hlen;
+	uint8_t b, first = bin ? 0xc4 : 0xd9;
+	uint64_t n;
+
+	if (left == 0)
+		return false;
+	b = f->p[0];
+	if (!bin && (b & 0xe0) == 0xa0) {
+		hlen = 1;
+		n = b & 0x1f;
+	} else {
+		if (b < first || b > first + 2)
+			return false;
+		hlen = 1 + ((size_t)1 << (b - first));
+		if (left < hlen)
+			return false;
+		n = fast_be(f->p + 1, hlen - 1);
+	}
+	if (n > left - hlen)
+		return false;
+	*data = f->p + hlen;
+	*len = (size_t)n;
+	f->p += hlen + n;
+	return true;
+}
+
+static bool
+decode_fast(const uint8_t *body, size_t len, const struct proto_limits *limits,
+    struct proto_request *q)
+{
+	struct fast f = { body + 2, body + len };
+	const uint8_t *name, *raw;
+	const char *why;
+	size_t nlen;
+	uint64_t wait;
+
+	if (len < 2 || !((body[0] == 0x95 && body[1] == OP_SEND) || (body[0] == 0x94 && body[1] == OP_RECV)))
+		return false;
+	q->op = body[1];
+	if (!fast_uint(&f, &q->id) || q->id == 0)
+		return false;
+	if (f.p < f.end && f.p[0] == 0xc0) {
+		f.p++;
+		q->wait_us = PROTO_WAIT_FOREVER;
+	} else if (fast_uint(&f, &wait) && wait <= PROTO_WAIT_MAX) {
+		q->wait_us = (int64_t)wait;
+	} else {
+		return false;
+	}
+	if (!fast_bytes(&f, false, &name, &nlen) || !proto_name_valid((const char *)name, nlen, &why))
+		return false;
+	q->name = (const char *)name;
+	q->name_len = (uint32_t)nlen;
+	if (q->op == OP_SEND) {
+		raw = f.p;
+		if (!fast_bytes(&f, true, &q->value.data, &q->value.len) || q->value.len > limits->max_value)
+			return false;
+		q->value.kind = VALUE_BIN;
+		q->value.raw = raw;
+		q->value.raw_len = (size_t)(f.p - raw);
+	}
+	return f.p == f.end;
+}
+
+int
+proto_decode_request(const uint8_t *body, size_t len, const struct proto_limits *limits,
+    struct proto_case *cases, uint32_t case_cap, struct proto_request *req, const char **why)
+{
+	memset(req, 0, sizeof *req);
+	if (decode_fast(body, len, limits, req))
+		return STATUS_OK;
+	return proto_decode_request_general(body, len, limits, cases, case_cap, req, why);
 }
 
 /* ---- reply decoding --------------------------------------------------------- */

@@ -180,6 +180,104 @@ test_req_send(void)
 	CU_ASSERT_EQUAL(q.id, 8);
 }
 
+/* proto_decode_request (with its fast path) and the general path agree on body. */
+static bool
+same_as_general(const uint8_t *body, size_t len)
+{
+	static struct proto_case c2[8];
+	struct proto_request a, b;
+	const char *wa = NULL, *wb = NULL;
+	int sa = proto_decode_request(body, len, &limits, cases, 8, &a, &wa);
+	int sb = proto_decode_request_general(body, len, &limits, c2, 8, &b, &wb);
+
+	if (sa != sb || wa != wb || a.op != b.op || a.id != b.id)
+		return false;
+	if (sa != STATUS_OK || (a.op != OP_SEND && a.op != OP_RECV))
+		return true;
+	return a.wait_us == b.wait_us && a.name == b.name && a.name_len == b.name_len &&
+	    a.value.kind == b.value.kind && a.value.raw == b.value.raw &&
+	    a.value.raw_len == b.value.raw_len && a.value.data == b.value.data &&
+	    a.value.len == b.value.len;
+}
+
+static bool
+out_agrees(void)
+{
+	size_t len;
+	const uint8_t *body = only_body(&len);
+
+	return same_as_general(body, len);
+}
+
+/* Every single-byte change and every truncation of the frame in out: the same verdict both ways. */
+static void
+assert_mutants_agree(void)
+{
+	size_t len;
+	const uint8_t *body = only_body(&len);
+	uint8_t *m = malloc(len);
+
+	CU_ASSERT_FATAL(m != NULL);
+	CU_ASSERT(same_as_general(body, len));
+	for (size_t cut = 0; cut < len; cut++)
+		CU_ASSERT(same_as_general(body, cut));
+	for (size_t i = 0; i < len && i < 48; i++) {
+		memcpy(m, body, len);
+		for (int v = 0; v < 256; v++) {
+			m[i] = (uint8_t)v;
+			if (!same_as_general(m, len)) {
+				CU_FAIL("fast path and general path disagree");
+				break;
+			}
+		}
+	}
+	free(m);
+}
+
+/*
+ * SEND and RECV take a one-pass fast path: every integer, str and bin
+ * width, every wait, and every mutation of them decode exactly as the
+ * general path decodes them (status, reason, fields).
+ */
+static void
+test_req_fast_path(void)
+{
+	static const uint64_t ids[] = { 1, 127, 128, 255, 256, 65535, 65536, 1ULL << 40, UINT64_MAX };
+	static const int64_t waits[] = { PROTO_WAIT_FOREVER, 0, 1, 200, 70000, 1LL << 33, PROTO_WAIT_MAX };
+	static const size_t vlens[] = { 0, 1, 255, 256, 1024, 1025 };
+	static const uint8_t payload[1025];
+	char name[300];
+
+	memset(name, 'n', sizeof name);
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		for (size_t w = 0; w < sizeof waits / sizeof waits[0]; w++) {
+			proto_out_reset(&out);
+			proto_req_name(&out, OP_RECV, ids[i], waits[w], name, 1 + i * 31);
+			CU_ASSERT(out_agrees());
+		}
+	}
+	for (size_t k = 0; k < sizeof vlens / sizeof vlens[0]; k++) {
+		struct proto_value v = { .kind = VALUE_BIN, .data = payload, .len = vlens[k] };
+
+		proto_out_reset(&out);
+		proto_req_send(&out, ids[k], waits[k], name, 40, &v);
+		CU_ASSERT(out_agrees());
+	}
+	/* mutants of a small SEND and RECV, and of a str8 name and bin16 value */
+	struct proto_value small = { .kind = VALUE_BIN, .data = (const uint8_t *)"xyz", .len = 3 };
+	struct proto_value wide = { .kind = VALUE_BIN, .data = payload, .len = 300 };
+
+	proto_out_reset(&out);
+	proto_req_send(&out, 300, 70000, "chan", 4, &small);
+	assert_mutants_agree();
+	proto_out_reset(&out);
+	proto_req_name(&out, OP_RECV, 9, PROTO_WAIT_FOREVER, "chan", 4);
+	assert_mutants_agree();
+	proto_out_reset(&out);
+	proto_req_send(&out, 5, 0, name, 40, &wide);
+	assert_mutants_agree();
+}
+
 static void
 test_req_select(void)
 {
@@ -1061,6 +1159,7 @@ register_suites(void)
 	test_add(s, "one-name requests, PING, CANCEL round trip", test_req_simple);
 	test_add(s, "request MAKE round trip and reserved names", test_req_make);
 	test_add(s, "request SEND round trip, raw value kept, LIMIT", test_req_send);
+	test_add(s, "SEND and RECV fast path decodes exactly as the general path", test_req_fast_path);
 	test_add(s, "request SELECT round trip and case limits", test_req_select);
 	test_add(s, "every reply round trip", test_replies);
 	test_add(s, "HELLO and INFO maps round trip", test_reply_maps);

@@ -454,6 +454,26 @@ roundtrip_request(const struct proto_request *q)
 	proto_out_destroy(&o2);
 }
 
+/* The one-pass fast path for SEND and RECV decodes exactly as the general path. */
+static void
+same_as_general(const uint8_t *body, size_t blen, int st, const struct proto_request *a,
+    const char *why)
+{
+	static struct proto_case cases2[NCASES];
+	struct proto_request b;
+	const char *why2 = NULL;
+
+	CHECK(proto_decode_request_general(body, blen, &limits, cases2, NCASES, &b, &why2) == st);
+	CHECK(why2 == why || st == STATUS_OK);
+	CHECK(a->op == b.op && a->id == b.id);
+	if (st != STATUS_OK || (a->op != OP_SEND && a->op != OP_RECV))
+		return;
+	CHECK(a->wait_us == b.wait_us && a->name == b.name && a->name_len == b.name_len);
+	CHECK(a->value.kind == b.value.kind && a->value.raw == b.value.raw &&
+	    a->value.raw_len == b.value.raw_len && a->value.data == b.value.data &&
+	    a->value.len == b.value.len);
+}
+
 static void
 check_request(const uint8_t *body, size_t blen)
 {
@@ -466,6 +486,7 @@ check_request(const uint8_t *body, size_t blen)
 	int st;
 
 	st = proto_decode_request(body, blen, &limits, cases, NCASES, &q, &why);
+	same_as_general(body, blen, st, &q, why);
 	switch (st) {
 	case STATUS_OK:
 		check_request_ok(&q, cases, body, blen);
