@@ -142,9 +142,8 @@ chan_value_clear(chan_value_t *v)
 	memset(v, 0, sizeof *v);
 }
 
-/* A received wire value into *v (which may be NULL: discard). */
-static int
-value_take(chan_conn_t *conn, const struct proto_value *pv, chan_value_t *v)
+int
+chan_value_from_proto(chan_conn_t *conn, const struct proto_value *pv, chan_value_t *v)
 {
 	chan_value_t tmp = { .kind = CHAN_VALUE_NIL };
 	int rc = CHAN_OK;
@@ -418,7 +417,7 @@ recv_value(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok, enum call_wai
 		memset(v, 0, sizeof *v);
 	if ((rc = name_call(ctx, ch, OP_RECV, how, &r)) != 0)
 		return rc;
-	if ((rc = value_take(ch->conn, &r.rep.value, v)) == 0 && ok)
+	if ((rc = chan_value_from_proto(ch->conn, &r.rep.value, v)) == 0 && ok)
 		*ok = r.rep.ok;
 	call_reply_free(&r);
 	return rc;
@@ -504,7 +503,7 @@ chan_op_wait(chan_op_t *op, chan_value_t *v, bool *ok)
 		return CHAN_EINVAL;
 	if ((rc = conn_call_next(op->call, op->ctx, &r)) == 0) {
 		rc = call_status_err(r.rep.status, false);
-		if (rc == 0 && op->op == OP_RECV && (rc = value_take(op->conn, &r.rep.value, v)) == 0 && ok)
+		if (rc == 0 && op->op == OP_RECV && (rc = chan_value_from_proto(op->conn, &r.rep.value, v)) == 0 && ok)
 			*ok = r.rep.ok;
 		call_reply_free(&r);
 	}
@@ -623,7 +622,7 @@ select_result(chan_conn_t *conn, chan_case_t *cases, size_t n, const struct prot
 	if (i < 0)
 		return CHAN_DEFAULT;
 	if (cases[i].dir == CHAN_DIR_RECV) {
-		if ((rc = value_take(conn, &rep->value, &cases[i].value)) != 0)
+		if ((rc = chan_value_from_proto(conn, &rep->value, &cases[i].value)) != 0)
 			return rc;
 		cases[i].ok = rep->ok;
 	}

@@ -200,6 +200,7 @@ typedef struct chan_conn_info {
 	uint64_t version;		/* negotiated protocol version */
 	char server[64];		/* "chand 0.1.0" */
 	uint64_t max_frame, max_value, max_pending, max_select_cases;
+	uint64_t max_stream_credit;	/* 0: the server has no streams */
 } chan_conn_info_t;
 
 /* What HELLO said. Thread-safe. Errors: CHAN_EINVAL. */
@@ -356,6 +357,48 @@ typedef struct chan_case {
  * CHAN_EINVAL (n == 0, channels on several connections), CHAN_ELIMIT, ...
  */
 CHAN_API int chan_select(chan_ctx_t *ctx, chan_case_t *cases, size_t n, bool has_default);
+
+/* ---- streams: many pending receives at once (PROTOCOL.md §14) ---------------------- */
+
+/*
+ * A receive stream keeps `credit` receives pending on the server over
+ * chans[0..n) (all on one connection): over one channel, like `credit`
+ * goroutines blocked in `<-ch`, queued FIFO with the channel's other
+ * receivers; over several, like `credit` blocked selects over those
+ * receive cases (uniformly random among ready ones). The server sends each
+ * value as it takes it, with no request per value, and the library grants
+ * credit back as the program takes values (with the connection's next
+ * write: any wait on it, or chan_conn_flush), so the stream stays `credit`
+ * receives deep. A value taken by the stream went to nobody else.
+ *
+ * chan_stream_open: ctx bounds the stream's whole life (its budget is the
+ * stream's wait on the server; cancelling it ends the stream). credit is
+ * 1 to the server's max_stream_credit (chan_conn_info). Errors: CHAN_EINVAL
+ * (n == 0, a NULL channel, channels on several connections, credit 0),
+ * CHAN_ELIMIT (too many channels or too much credit), CHAN_ENOTFOUND,
+ * CHAN_EPERM, CHAN_EBADREQ (a channel named twice), transport/ctx.
+ *
+ * chan_stream_recv takes the next value: 0 with *v (free it with
+ * chan_value_clear), *ok true and *index the channel it came from; or 0
+ * with *ok false when chans[*index] is closed and drained (reported once;
+ * the stream goes on with the others, Go's idiom of setting a closed case
+ * to nil). v, ok, index may be NULL. Once every channel was reported
+ * closed it returns CHAN_ECLOSED; a stream ended otherwise returns why
+ * (CHAN_ECANCELED / CHAN_EDEADLINE from ctx, CHAN_ENOTFOUND with *index
+ * when a channel was deleted, CHAN_ESHUTDOWN, connection failures), and
+ * so does every later call. Values taken before the end are returned
+ * first. One thread at a time per stream.
+ *
+ * chan_stream_free ends the stream (CANCEL, if it still runs) and frees
+ * it. Values the server already sent that were not taken with
+ * chan_stream_recv are dropped: they had left their channels (the
+ * at-most-once commit point of PROTOCOL.md §4). NULL is a no-op.
+ */
+typedef struct chan_stream chan_stream_t;
+CHAN_API int chan_stream_open(chan_ctx_t *ctx, chan_t *const *chans, size_t n, size_t credit,
+    chan_stream_t **out);
+CHAN_API int chan_stream_recv(chan_stream_t *s, chan_value_t *v, bool *ok, size_t *index);
+CHAN_API void chan_stream_free(chan_stream_t *s);
 
 /* ---- administration: the operations behind chanctl(1) (PROTOCOL.md §11) ------------ */
 

@@ -168,7 +168,7 @@ conn_deliver_locked(chan_conn_t *c, const uint8_t *body, size_t len)
 	memcpy(rp->body, body, len);
 	*call->tail = rp;
 	call->tail = &rp->next;
-	if (call->interim == NULL || !call->interim(status)) {
+	if (call->interim == NULL || !call->interim(status, proto_reply_nresults(body, len))) {
 		hmap_remove(&c->calls, &call->node);	/* the final reply: no more for this id */
 		call->linked = false;
 		call->done = true;
@@ -277,15 +277,21 @@ enc_cancel(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
 	return proto_req_cancel(o, id, *(uint64_t *)arg);
 }
 
-static void
-send_cancel(chan_conn_t *c, uint64_t target)
+int
+conn_post(chan_conn_t *c, call_encode_fn enc, void *arg, bool cork)
 {
 	uint64_t id;
 
 	pthread_mutex_lock(&c->lock);
 	id = c->next_id++;
 	pthread_mutex_unlock(&c->lock);
-	wire_submit(c, id, PROTO_WAIT_FOREVER, enc_cancel, &target, false);
+	return wire_submit(c, id, PROTO_WAIT_FOREVER, enc, arg, cork);
+}
+
+static void
+send_cancel(chan_conn_t *c, uint64_t target)
+{
+	conn_post(c, enc_cancel, &target, false);
 }
 
 /*
@@ -542,7 +548,7 @@ conn_call_end(struct call *call)
 /* ---- two-reply calls (links, PROTOCOL.md §12) ------------------------------------ */
 
 static bool
-link_interim(int status)
+link_interim(int status, int nresults)
 {
 	return status == STATUS_STARTED;
 }
@@ -635,6 +641,7 @@ hello(chan_conn_t *c, chan_ctx_t *ctx, const chan_dial_opts_t *opts)
 		c->info.max_value = hi->max_value;
 		c->info.max_pending = hi->max_pending;
 		c->info.max_select_cases = hi->max_select_cases;
+		c->info.max_stream_credit = hi->max_stream_credit;
 		if (hi->max_frame != 0)
 			c->max_frame = hi->max_frame;
 		if (hi->max_frame * 2 > CONN_READ_LIMIT)

@@ -27,8 +27,11 @@ enum call_wait {
 /* Append the request frame with this id and wait to o; 0 or -1 (no memory). */
 typedef int (*call_encode_fn)(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg);
 
-/* A reply with this status is not the call's last (links: STARTED; streams: a value). */
-typedef bool call_interim_fn(int status);
+/*
+ * A reply with this status and number of results (after id and status) is
+ * not the call's last (links: STARTED; streams: a value).
+ */
+typedef bool call_interim_fn(int status, int nresults);
 
 struct reply;
 struct call_reply {
@@ -77,6 +80,11 @@ int conn_call_start(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, call_encode_fn
 uint64_t conn_call_id(const struct call *call);
 void conn_call_end(struct call *call);
 void conn_cancel(chan_conn_t *c, uint64_t id);
+/*
+ * Send a request whose reply nobody waits for (it is dropped when it
+ * comes): CANCEL, CREDIT. Errors as conn_submit's.
+ */
+int conn_post(chan_conn_t *c, call_encode_fn enc, void *arg, bool cork);
 
 /* A wire status as a CHAN_E* code (0 for OK); try: DEADLINE_EXCEEDED is would-block. */
 int call_status_err(int status, bool try);
@@ -89,5 +97,7 @@ uint64_t conn_max_value(chan_conn_t *c);
 
 /* Copy a decoded INFO map into the public struct (chan.c). */
 void chan_info_from_proto(const struct proto_chan_info *i, chan_info_t *out);
+/* A received wire value into *v (NULL: discard); a channel reference becomes a handle on conn. */
+int chan_value_from_proto(chan_conn_t *conn, const struct proto_value *pv, chan_value_t *v);
 
 #endif

@@ -13,7 +13,7 @@ static const char *const op_names[] = {
 	[OP_SELECT] = "SELECT", [OP_CANCEL] = "CANCEL", [OP_DELETE] = "DELETE",
 	[OP_INFO] = "INFO", [OP_STATS] = "STATS", [OP_CHANNELS] = "CHANNELS",
 	[OP_CLIENTS] = "CLIENTS", [OP_WAITERS] = "WAITERS", [OP_UNBLOCK] = "UNBLOCK",
-	[OP_SHUTDOWN] = "SHUTDOWN", [OP_OR] = "OR", [OP_OR_DONE] = "OR_DONE",
+	[OP_SHUTDOWN] = "SHUTDOWN", [OP_STREAM] = "STREAM", [OP_CREDIT] = "CREDIT", [OP_OR] = "OR", [OP_OR_DONE] = "OR_DONE",
 	[OP_TEE] = "TEE", [OP_BRIDGE] = "BRIDGE", [OP_FAN_IN] = "FAN_IN",
 	[OP_REPEAT] = "REPEAT", [OP_TAKE] = "TAKE", [OP_FAN_OUT] = "FAN_OUT",
 };
@@ -302,6 +302,7 @@ static const uint8_t op_arity[OP_MAX + 1] = {
 	[OP_CAP] = 1, [OP_SELECT] = 2, [OP_CANCEL] = 1, [OP_DELETE] = 1,
 	[OP_INFO] = 1, [OP_STATS] = 0, [OP_CHANNELS] = 2, [OP_CLIENTS] = 0,
 	[OP_WAITERS] = 1, [OP_UNBLOCK] = 2, [OP_SHUTDOWN] = 0,
+	[OP_STREAM] = 2, [OP_CREDIT] = 2,
 	[OP_OR] = 3, [OP_OR_DONE] = 3, [OP_TEE] = 3, [OP_BRIDGE] = 3,
 	[OP_FAN_IN] = 3, [OP_REPEAT] = 3, [OP_TAKE] = 4, [OP_FAN_OUT] = 6,
 };
@@ -417,6 +418,46 @@ dec_link(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
 	return STATUS_OK;
 }
 
+/* STREAM: [name...] of 1 to max_select_cases channels (into cases), then credit >= 1. */
+static int
+dec_stream(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
+{
+	struct proto_request *q = d->req;
+	uint32_t n;
+	int st;
+
+	if (mpr_array(&d->r, &n) < 0)
+		return BAD(d, "STREAM channels must be an array of names");
+	if (n == 0)
+		return BAD(d, "STREAM needs at least one channel");
+	if (n > case_cap || n > d->limits->max_select_cases) {
+		*d->why = "STREAM has more channels than max_select_cases";
+		return STATUS_LIMIT;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		memset(&cases[i], 0, sizeof cases[i]);
+		if ((st = dec_name(d, false, &cases[i].name, &cases[i].name_len)) != STATUS_OK)
+			return st;
+	}
+	q->cases = cases;
+	q->ncases = n;
+	if (mpr_uint(&d->r, &q->count) < 0 || q->count == 0)
+		return BAD(d, "STREAM credit must be an integer of 1 or more");
+	return STATUS_OK;
+}
+
+static int
+dec_credit(struct rdec *d)
+{
+	struct proto_request *q = d->req;
+
+	if (mpr_uint(&d->r, &q->target) < 0 || q->target == 0)
+		return BAD(d, "CREDIT stream must be a request id (1 or more)");
+	if (mpr_uint(&d->r, &q->count) < 0 || q->count == 0)
+		return BAD(d, "CREDIT n must be an integer of 1 or more");
+	return STATUS_OK;
+}
+
 static int
 dec_admin(struct rdec *d)
 {
@@ -481,6 +522,10 @@ dec_args(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
 	case OP_STATS: case OP_CHANNELS: case OP_CLIENTS: case OP_WAITERS:
 	case OP_UNBLOCK: case OP_SHUTDOWN:
 		return dec_admin(d);
+	case OP_STREAM:
+		return dec_stream(d, cases, case_cap);
+	case OP_CREDIT:
+		return dec_credit(d);
 	case OP_OR: case OP_OR_DONE: case OP_TEE: case OP_BRIDGE:
 	case OP_FAN_IN: case OP_REPEAT: case OP_TAKE: case OP_FAN_OUT:
 		return dec_link(d, cases, case_cap);
@@ -516,7 +561,7 @@ dec_wait(struct rdec *d)
 }
 
 int
-proto_decode_request(const uint8_t *body, size_t len, const struct proto_limits *limits,
+proto_decode_request_general(const uint8_t *body, size_t len, const struct proto_limits *limits,
     struct proto_case *cases, uint32_t case_cap, struct proto_request *req, const char **why)
 {
 	struct rdec d = { .limits = limits, .req = req, .why = why };
@@ -562,6 +607,132 @@ proto_decode_request(const uint8_t *body, size_t len, const struct proto_limits 
 	return dec_args(&d, cases, case_cap);
 }
 
+/*
+ * The fast path: SEND and RECV in the encoding every client uses (a
+ * fixarray, a fixint op, unsigned id and wait, a str name, a bin value),
+ * decoded in one pass that reads each header once and takes a str or bin
+ * extent straight from its header. It accepts only frames the general path
+ * accepts, with the same result; anything else, valid or not, returns
+ * false and the general path decodes it (and words any error) as before.
+ */
+struct fast {
+	const uint8_t *p;
+	const uint8_t *end;
+};
+
+static uint64_t
+fast_be(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* A positive fixint or uint 8/16/32/64. */
+static bool
+fast_uint(struct fast *f, uint64_t *v)
+{
+	size_t n;
+	uint8_t b;
+
+	if (f->p >= f->end)
+		return false;
+	b = f->p[0];
+	if (b <= 0x7f) {
+		*v = b;
+		f->p++;
+		return true;
+	}
+	if (b < 0xcc || b > 0xcf)
+		return false;
+	n = (size_t)1 << (b - 0xcc);
+	if ((size_t)(f->end - f->p) <= n)
+		return false;
+	*v = fast_be(f->p + 1, n);
+	f->p += 1 + n;
+	return true;
+}
+
+/* A str (fixstr, str 8/16/32) or a bin (bin 8/16/32) whose bytes lie in the frame. */
+static bool
+fast_bytes(struct fast *f, bool bin, const uint8_t **data, size_t *len)
+{
+	size_t left = (size_t)(f->end - f->p), hlen;
+	uint8_t b, first = bin ? 0xc4 : 0xd9;
+	uint64_t n;
+
+	if (left == 0)
+		return false;
+	b = f->p[0];
+	if (!bin && (b & 0xe0) == 0xa0) {
+		hlen = 1;
+		n = b & 0x1f;
+	} else {
+		if (b < first || b > first + 2)
+			return false;
+		hlen = 1 + ((size_t)1 << (b - first));
+		if (left < hlen)
+			return false;
+		n = fast_be(f->p + 1, hlen - 1);
+	}
+	if (n > left - hlen)
+		return false;
+	*data = f->p + hlen;
+	*len = (size_t)n;
+	f->p += hlen + n;
+	return true;
+}
+
+static bool
+decode_fast(const uint8_t *body, size_t len, const struct proto_limits *limits,
+    struct proto_request *q)
+{
+	struct fast f = { body + 2, body + len };
+	const uint8_t *name, *raw;
+	const char *why;
+	size_t nlen;
+	uint64_t wait;
+
+	if (len < 2 || !((body[0] == 0x95 && body[1] == OP_SEND) || (body[0] == 0x94 && body[1] == OP_RECV)))
+		return false;
+	q->op = body[1];
+	if (!fast_uint(&f, &q->id) || q->id == 0)
+		return false;
+	if (f.p < f.end && f.p[0] == 0xc0) {
+		f.p++;
+		q->wait_us = PROTO_WAIT_FOREVER;
+	} else if (fast_uint(&f, &wait) && wait <= PROTO_WAIT_MAX) {
+		q->wait_us = (int64_t)wait;
+	} else {
+		return false;
+	}
+	if (!fast_bytes(&f, false, &name, &nlen) || !proto_name_valid((const char *)name, nlen, &why))
+		return false;
+	q->name = (const char *)name;
+	q->name_len = (uint32_t)nlen;
+	if (q->op == OP_SEND) {
+		raw = f.p;
+		if (!fast_bytes(&f, true, &q->value.data, &q->value.len) || q->value.len > limits->max_value)
+			return false;
+		q->value.kind = VALUE_BIN;
+		q->value.raw = raw;
+		q->value.raw_len = (size_t)(f.p - raw);
+	}
+	return f.p == f.end;
+}
+
+int
+proto_decode_request(const uint8_t *body, size_t len, const struct proto_limits *limits,
+    struct proto_case *cases, uint32_t case_cap, struct proto_request *req, const char **why)
+{
+	memset(req, 0, sizeof *req);
+	if (decode_fast(body, len, limits, req))
+		return STATUS_OK;
+	return proto_decode_request_general(body, len, limits, cases, case_cap, req, why);
+}
+
 /* ---- reply decoding --------------------------------------------------------- */
 
 #define PROTO_ERR(msg) (*why = (msg), STATUS_PROTOCOL)
@@ -582,6 +753,18 @@ proto_reply_header(const uint8_t *body, size_t len, uint64_t *id, int *status, c
 		return PROTO_ERR("reply status must be a small unsigned integer");
 	*status = (int)st;
 	return STATUS_OK;
+}
+
+int
+proto_reply_nresults(const uint8_t *body, size_t len)
+{
+	struct mpr r;
+	uint32_t n;
+
+	mpr_init(&r, body, len);
+	if (mpr_array(&r, &n) < 0 || n < 2 || n - 2 > INT32_MAX)
+		return -1;
+	return (int)(n - 2);
 }
 
 static bool
@@ -632,6 +815,8 @@ dec_hello_info(struct mpr *r, struct proto_hello_info *h, const char **why)
 			rc = mpr_uint(r, &h->max_pending);
 		else if (key_is(k, kl, "max_select_cases"))
 			rc = mpr_uint(r, &h->max_select_cases);
+		else if (key_is(k, kl, "max_stream_credit"))
+			rc = mpr_uint(r, &h->max_stream_credit);
 		else
 			rc = mpr_skip(r);
 		if (rc < 0)
@@ -678,6 +863,20 @@ dec_chan_info(struct mpr *r, struct proto_chan_info *i, const char **why)
 	return STATUS_OK;
 }
 
+/* A STREAM's interim reply: [id, OK, index, value | nil, ok] (§14). */
+static int
+dec_stream_value(struct mpr *r, struct proto_reply *rep, const char **why)
+{
+	int64_t idx;
+
+	if (mpr_int(r, &idx) < 0 || idx < 0 || dec_reply_value(r, &rep->value, why) != STATUS_OK ||
+	    mpr_bool(r, &rep->ok) < 0)
+		return PROTO_ERR("STREAM value must be [index, value, ok]");
+	rep->index = idx;
+	rep->interim = true;
+	return STATUS_OK;
+}
+
 /* Results of an OK reply, per op; n is the number of elements after [id, status]. */
 static int
 dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, const char **why)
@@ -686,7 +885,7 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 		[OP_HELLO] = 1, [OP_MAKE] = 3, [OP_OPEN] = 1, [OP_RECV] = 2,
 		[OP_LEN] = 1, [OP_CAP] = 1, [OP_SELECT] = 3, [OP_DELETE] = 1,
 		[OP_INFO] = 1, [OP_STATS] = 1, [OP_CHANNELS] = 2, [OP_CLIENTS] = 1,
-		[OP_WAITERS] = 2, [OP_UNBLOCK] = 1,
+		[OP_WAITERS] = 2, [OP_UNBLOCK] = 1, [OP_STREAM] = 1,
 		[OP_OR] = 1, [OP_OR_DONE] = 1, [OP_TEE] = 1, [OP_BRIDGE] = 1,
 		[OP_FAN_IN] = 1, [OP_REPEAT] = 1, [OP_TAKE] = 1, [OP_FAN_OUT] = 1,
 	};
@@ -694,6 +893,8 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 
 	if (op == 0 || op > OP_MAX || op_names[op] == NULL)
 		return PROTO_ERR("reply to an unknown op");
+	if (op == OP_STREAM && n == 3)
+		return dec_stream_value(r, rep, why);
 	if (n != nres[op])
 		return PROTO_ERR("reply has the wrong number of results");
 	switch (op) {
@@ -733,7 +934,7 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 		if (op != OP_CLIENTS && mpr_uint(r, &rep->total) < 0)
 			return PROTO_ERR("result total must be an unsigned integer");
 		return STATUS_OK;
-	case OP_UNBLOCK:
+	case OP_UNBLOCK: case OP_STREAM:
 	case OP_OPEN: case OP_LEN: case OP_CAP: case OP_DELETE:
 	case OP_OR: case OP_OR_DONE: case OP_TEE: case OP_BRIDGE:
 	case OP_FAN_IN: case OP_REPEAT: case OP_TAKE: case OP_FAN_OUT:
@@ -761,6 +962,7 @@ dec_started(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, con
 	}
 	rep->list.end = r->p;
 	rep->total = rep->list.left;
+	rep->interim = true;
 	return STATUS_OK;
 }
 
@@ -1054,13 +1256,14 @@ proto_rep_hello(struct proto_out *o, uint64_t id, const struct proto_hello_info 
 {
 	msgpack_packer *pk = &o->pk;
 
-	return frame_end(o, rep_head(o, id, STATUS_OK, 1) | msgpack_pack_map(pk, 6) |
+	return frame_end(o, rep_head(o, id, STATUS_OK, 1) | msgpack_pack_map(pk, 7) |
 	    pack_kv_uint(pk, "version", h->version) |
 	    pack_cstr(pk, "server") | pack_str(pk, h->server, h->server_len) |
 	    pack_kv_uint(pk, "max_frame", h->max_frame) |
 	    pack_kv_uint(pk, "max_value", h->max_value) |
 	    pack_kv_uint(pk, "max_pending", h->max_pending) |
-	    pack_kv_uint(pk, "max_select_cases", h->max_select_cases));
+	    pack_kv_uint(pk, "max_select_cases", h->max_select_cases) |
+	    pack_kv_uint(pk, "max_stream_credit", h->max_stream_credit));
 }
 
 int
@@ -1429,4 +1632,24 @@ proto_rep_started(struct proto_out *o, uint64_t id, const char *const *names, co
 	for (size_t i = 0; i < n; i++)
 		rc |= pack_str(&o->pk, names[i], lens[i]);
 	return frame_end(o, rc);
+}
+
+/* ---- streams (§14) ------------------------------------------------------------- */
+
+int
+proto_req_stream(struct proto_out *o, uint64_t id, int64_t wait_us, const struct proto_case *names,
+    size_t n, uint64_t credit)
+{
+	int rc = req_head(o, OP_STREAM, id, wait_us, 2) | msgpack_pack_array(&o->pk, n);
+
+	for (size_t i = 0; i < n; i++)
+		rc |= pack_name(&o->pk, names[i].name, names[i].name_len);
+	return frame_end(o, rc | msgpack_pack_uint64(&o->pk, credit));
+}
+
+int
+proto_req_credit(struct proto_out *o, uint64_t id, uint64_t stream_id, uint64_t n)
+{
+	return frame_end(o, req_head(o, OP_CREDIT, id, PROTO_WAIT_FOREVER, 2) |
+	    msgpack_pack_uint64(&o->pk, stream_id) | msgpack_pack_uint64(&o->pk, n));
 }

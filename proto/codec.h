@@ -55,7 +55,10 @@ enum proto_op {
 	OP_WAITERS = 17,
 	OP_UNBLOCK = 18,
 	OP_SHUTDOWN = 19,
-	/* links and jobs (PROTOCOL.md §12); 20-31 are unassigned */
+	/* streaming receive (PROTOCOL.md §14) */
+	OP_STREAM = 20,
+	OP_CREDIT = 21,
+	/* links and jobs (PROTOCOL.md §12); 22-31 are unassigned */
 	OP_OR = 32,
 	OP_OR_DONE = 33,
 	OP_TEE = 34,
@@ -146,7 +149,7 @@ struct proto_request {
 	uint32_t name_len;
 	uint64_t cap;			/* MAKE */
 	struct proto_value value;	/* SEND */
-	uint64_t target;		/* CANCEL: request id; UNBLOCK: client id */
+	uint64_t target;		/* CANCEL, CREDIT: request id; UNBLOCK: client id */
 	uint64_t target_req;		/* UNBLOCK: request id, 0 for all */
 	const char *pattern;		/* CHANNELS: glob, NULL for all */
 	uint32_t pattern_len;
@@ -157,14 +160,14 @@ struct proto_request {
 	const char *token;		/* HELLO auth "token", NULL if absent */
 	uint32_t token_len;
 	struct proto_case *cases;	/* SELECT: points at the caller's case array; */
-	uint32_t ncases;		/* OR, FAN_IN: the inputs; REPEAT: the values */
+	uint32_t ncases;		/* OR, FAN_IN, STREAM: the inputs; REPEAT: the values */
 	bool has_default;
 	/* links (§12); the single input of OR_DONE, TEE, BRIDGE, TAKE, FAN_OUT is name */
 	const char *done;		/* NULL: no done channel */
 	uint32_t done_len;
 	struct proto_link_out outs[PROTO_LINK_OUTS_MAX];
 	uint32_t nouts;
-	uint64_t count;			/* TAKE: n; FAN_OUT: workers */
+	uint64_t count;			/* TAKE: n; FAN_OUT: workers; STREAM: credit; CREDIT: n */
 	const char *stage;		/* FAN_OUT */
 	uint32_t stage_len;
 	bool ordered;			/* FAN_OUT */
@@ -186,6 +189,12 @@ struct proto_limits {
  */
 int proto_decode_request(const uint8_t *body, size_t len, const struct proto_limits *limits,
     struct proto_case *cases, uint32_t case_cap, struct proto_request *req, const char **why);
+/*
+ * The same without the one-pass fast path for SEND and RECV: the reference
+ * that tests and the fuzzer compare proto_decode_request with.
+ */
+int proto_decode_request_general(const uint8_t *body, size_t len, const struct proto_limits *limits,
+    struct proto_case *cases, uint32_t case_cap, struct proto_request *req, const char **why);
 
 /* ---- replies (server encodes, client decodes) ------------------------------- */
 
@@ -197,6 +206,7 @@ struct proto_hello_info {
 	uint64_t max_value;
 	uint64_t max_pending;
 	uint64_t max_select_cases;
+	uint64_t max_stream_credit;	/* 0 from a server without STREAM */
 };
 
 struct proto_chan_info {
@@ -243,9 +253,10 @@ struct proto_reply {
 	int status;
 	const char *msg;		/* error replies */
 	uint32_t msg_len;
-	int64_t index;			/* SELECT; -1 otherwise or for default */
-	struct proto_value value;	/* RECV, SELECT (kind VALUE_NONE for nil) */
-	bool ok;			/* RECV, SELECT */
+	int64_t index;			/* SELECT, STREAM; -1 otherwise or for default */
+	struct proto_value value;	/* RECV, SELECT, STREAM (kind VALUE_NONE for nil) */
+	bool ok;			/* RECV, SELECT, STREAM */
+	bool interim;			/* not the request's final reply: STARTED, a STREAM value */
 	uint64_t n;			/* OPEN/CAP: cap, LEN: len, DELETE: discarded, MAKE: cap */
 	const char *name;		/* MAKE */
 	uint32_t name_len;
@@ -255,6 +266,7 @@ struct proto_reply {
 	struct proto_list list;		/* STATS (a map), CHANNELS, CLIENTS, WAITERS */
 	uint64_t total;			/* CHANNELS, WAITERS: how many matched */
 	/* links: STARTED carries the output names in list (proto_list_name); the final OK, n = values sent */
+	/* STREAM: an interim OK is [index, value, ok] (interim set); the final OK, n = values delivered */
 };
 
 /* Next item of a list; returns 1, 0 at the end, -1 when malformed. */
@@ -279,6 +291,8 @@ int proto_reply_header(const uint8_t *body, size_t len, uint64_t *id, int *statu
     const char **why);
 int proto_decode_reply(const uint8_t *body, size_t len, uint64_t op, struct proto_reply *rep,
     const char **why);
+/* How many results follow id and status (a STREAM's value has 3, its end 1); -1 if malformed. */
+int proto_reply_nresults(const uint8_t *body, size_t len);
 
 /* ---- output ------------------------------------------------------------------ */
 
@@ -375,6 +389,16 @@ int proto_req_link(struct proto_out *o, uint64_t id, int64_t wait_us, const stru
 /* [id, STARTED, [out names...]] */
 int proto_rep_started(struct proto_out *o, uint64_t id, const char *const *names,
     const size_t *lens, size_t n);
+
+/*
+ * Streams (§14). STREAM: [20, id, wait, [name...], credit], names[i] the
+ * i-th name (dir and value unused). CREDIT: [21, id, wait, stream_id, n].
+ * The server answers each value with proto_rep_select's shape (an interim
+ * reply) and ends with proto_rep_uint (values delivered) or an error.
+ */
+int proto_req_stream(struct proto_out *o, uint64_t id, int64_t wait_us,
+    const struct proto_case *names, size_t n, uint64_t credit);
+int proto_req_credit(struct proto_out *o, uint64_t id, uint64_t stream_id, uint64_t n);
 
 /* Encode a value's raw form (bin or channel reference) on its own, no frame. */
 int proto_value_encode(struct proto_out *o, const struct proto_value *v);

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "conn.h"
+#include "conn_io.h"
 #include "log.h"
 #include "request.h"
 #include "server.h"
@@ -119,7 +120,7 @@ admin_clients(struct conn *c, const struct proto_request *q)
 			.name = k->client, .name_len = (uint32_t)strlen(k->client),
 			.pending = hmap_count(&k->pending),
 			.age_ms = (uint64_t)(now - k->connected_ns) / NSEC_PER_MSEC,
-			.unsent = evbuffer_get_length(bufferevent_get_output(k->bev)),
+			.unsent = io_unsent(k),
 		};
 
 		rc |= proto_pack_client_info(o, &i);

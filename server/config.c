@@ -127,6 +127,7 @@ static const struct key keys[] = {
 	R(max_value, KEY_SIZE, "1M", 0, 1ULL << 30),
 	R(max_cap, KEY_COUNT, "1048576", 0, UINT32_MAX),
 	K(max_select_cases, KEY_COUNT, "1024", 1, 65536),
+	R(max_stream_credit, KEY_COUNT, "1024", 1, 1ULL << 20),
 	R(max_pending, KEY_COUNT, "4096", 1, 1ULL << 24),
 	R(max_connections, KEY_COUNT, "10000", 1, 1ULL << 24),
 	R(max_channels, KEY_COUNT, "1048576", 1, 1ULL << 32),

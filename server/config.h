@@ -36,6 +36,7 @@ struct config {
 	uint64_t max_value;
 	uint64_t max_cap;
 	uint64_t max_select_cases;
+	uint64_t max_stream_credit;	/* pending receives one STREAM may hold */
 	uint64_t max_pending;
 	uint64_t max_connections;
 	uint64_t max_channels;

@@ -1,13 +1,13 @@
 /*
  * conn.c: client connections.
  *
- * Reading: frames are split off the bufferevent's input as they complete;
- * the length is checked the moment its four bytes are in, so an oversize
- * frame costs nothing. Writing: replies are appended to the output buffer
- * and libevent coalesces them into as few writes as it can. When a client
- * does not read its replies and the unsent output passes output_hwm, the
- * server stops reading that client's requests until the output drains to
- * half: backpressure on the one slow client, never on the loop or others.
+ * Reading: frames are split off the input as they complete; the length is
+ * checked the moment its four bytes are in, so an oversize frame costs
+ * nothing. Writing: replies are queued on the transport (conn_io.c), which
+ * writes them all before the loop sleeps. When a client does not read its
+ * replies and the unsent output passes output_hwm, the server stops reading
+ * that client's requests until the output drains to half: backpressure on
+ * the one slow client, never on the loop or others.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -20,6 +20,7 @@
 #include "acl.h"
 #include "clock.h"
 #include "conn.h"
+#include "conn_io.h"
 #include "dispatch.h"
 #include "log.h"
 #include "request.h"
@@ -28,15 +29,10 @@
 
 #define CLOSE_FLUSH_TIMEOUT_SEC 5
 
-static void conn_read_cb(struct bufferevent *bev, void *arg);
-static void conn_write_cb(struct bufferevent *bev, void *arg);
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
-
 void
 conn_flush_out(struct conn *c)
 {
 	struct proto_out *o = &c->srv->out;
-	struct evbuffer *output;
 
 	if (proto_out_len(o) == 0)
 		return;
@@ -47,16 +43,14 @@ conn_flush_out(struct conn *c)
 	/* each flush carries the reply just encoded: note it if it answers the request in dispatch */
 	if (c == c->srv->current.conn && o->last_id == c->srv->current.id)
 		c->srv->current.status = o->last_status;
-	output = bufferevent_get_output(c->bev);
-	if (evbuffer_add(output, proto_out_data(o), proto_out_len(o)) < 0)
+	if (io_write(c, proto_out_data(o), proto_out_len(o)) < 0)
 		log_error("write-failed client=%" PRIu64 " reason=out-of-memory", c->id);
 	proto_out_reset(o);
-	if (!c->read_paused && !c->closing &&
-	    evbuffer_get_length(output) > c->srv->cfg.output_hwm) {
+	if (!c->read_paused && !c->closing && io_unsent(c) > c->srv->cfg.output_hwm) {
 		c->read_paused = true;
-		bufferevent_disable(c->bev, EV_READ);
+		io_read_enable(c, false);
 		log_info("slow-client client=%" PRIu64 " peer=%s unsent=%zu action=pause-reading",
-		    c->id, c->peer, evbuffer_get_length(output));
+		    c->id, c->peer, io_unsent(c));
 	}
 }
 
@@ -73,20 +67,13 @@ conn_accept(struct server *s, int fd, const char *peer, bool tls)
 {
 	struct conn *c = calloc(1, sizeof *c);
 
-	if (c == NULL)
-		goto fail;
-	if (tls) {
-		c->tls = true;
-		/* tls_bufferevent closes fd when it fails */
-		if ((c->bev = tls_bufferevent(s->tls, s->base, fd)) == NULL) {
-			log_error("accept-failed peer=%s reason=\"cannot set up TLS\"", peer);
-			free(c);
-			return -1;
-		}
-	} else if ((c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+	if (c == NULL) {
+		close(fd);
 		goto fail;
 	}
 	c->srv = s;
+	if (io_open(c, fd, tls) < 0)	/* it closed fd */
+		goto fail;
 	c->id = ++s->next_conn_id;
 	c->connected_ns = c->active_ns = clock_now_ns();
 	snprintf(c->peer, sizeof c->peer, "%s", peer);
@@ -94,10 +81,6 @@ conn_accept(struct server *s, int fd, const char *peer, bool tls)
 	TAILQ_INSERT_TAIL(&s->conns, c, link);
 	s->nconns++;
 	s->stats.connections_total++;
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	/* never buffer more than one whole frame ahead of the dispatcher */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, s->cfg.max_frame + PROTO_FRAME_HDR);
-	bufferevent_setwatermark(c->bev, EV_WRITE, s->cfg.output_hwm / 2, 0);
 	log_info("connect client=%" PRIu64 " peer=%s%s", c->id, c->peer, tls ? " tls=yes" : "");
 	if (s->shutting_down) {
 		conn_close_after_flush(c, 0, STATUS_SHUTTING_DOWN, "server is shutting down");
@@ -109,12 +92,12 @@ conn_accept(struct server *s, int fd, const char *peer, bool tls)
 		conn_close_after_flush(c, 0, STATUS_LIMIT, "too many connections (max_connections)");
 		return 0;
 	}
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	io_read_enable(c, true);
 	return 0;
 fail:
-	log_error("accept-failed peer=%s reason=out-of-memory", peer);
+	log_error("accept-failed peer=%s reason=\"%s\"", peer,
+	    tls && c != NULL ? "cannot set up TLS" : "out of memory");
 	free(c);
-	close(fd);
 	return -1;
 }
 
@@ -166,7 +149,7 @@ conn_free(struct conn *c)
 		engine_release(s->engine, c->holds[i]);
 	free(c->holds);
 	hmap_destroy(&c->pending);
-	bufferevent_free(c->bev);
+	io_close(c);
 	TAILQ_REMOVE(&s->conns, c, link);
 	s->nconns--;
 	log_info("disconnect client=%" PRIu64 " peer=%s seconds=%.3f", c->id, c->peer,
@@ -178,21 +161,14 @@ conn_free(struct conn *c)
 void
 conn_close_after_flush(struct conn *c, uint64_t id, int status, const char *msg)
 {
-	struct timeval tv = { .tv_sec = CLOSE_FLUSH_TIMEOUT_SEC };
-
 	if (c->closing || c->dead)
 		return;
 	conn_cancel_all(c, status == STATUS_SHUTTING_DOWN ? STATUS_SHUTTING_DOWN : STATUS_CANCELED);
 	if (msg != NULL)
 		conn_reply_error(c, id, status, msg);
 	c->closing = true;
-	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_enable(c->bev, EV_WRITE);
 	/* a peer that never reads must not keep the connection forever */
-	bufferevent_set_timeouts(c->bev, NULL, &tv);
-	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	/* never free synchronously (a caller may be using c): the write callback frees it */
-	bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+	io_close_after_flush(c, CLOSE_FLUSH_TIMEOUT_SEC);
 }
 
 int
@@ -221,46 +197,61 @@ conn_protocol_error(struct conn *c, uint64_t id, const char *why)
 	conn_close_after_flush(c, id, STATUS_PROTOCOL, why);
 }
 
-/* Split and dispatch every complete frame in the input buffer. */
-static void
-conn_read_cb(struct bufferevent *bev, void *arg)
+/*
+ * The size of the frame at p (avail bytes read): header and body, or 0
+ * while it is incomplete. A length over max_frame is refused the moment its
+ * header is in, before its body is buffered: -1, and c is closing.
+ */
+static long
+frame_at(struct conn *c, const uint8_t *p, size_t avail)
 {
-	struct conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	struct server *s = c->srv;
+	const uint8_t *body;
+	size_t body_len;
+	const char *why;
+	long n;
+
+	if (avail < PROTO_FRAME_HDR)
+		return 0;
+	c->active_ns = clock_now_ns();
+	n = proto_frame_split(p, avail, c->srv->cfg.max_frame, &body, &body_len, &why);
+	if (n < 0)
+		conn_protocol_error(c, 0, why);
+	return n;
+}
+
+size_t
+conn_input_bytes(struct conn *c, const uint8_t *p, size_t len)
+{
+	size_t off = 0;
+	long n;
+
+	while (!c->closing && !c->read_paused && (n = frame_at(c, p + off, len - off)) > 0) {
+		dispatch_frame(c, p + off + PROTO_FRAME_HDR, (size_t)n - PROTO_FRAME_HDR);
+		off += (size_t)n;
+	}
+	return off;
+}
+
+void
+conn_input(struct conn *c)
+{
+	struct evbuffer *in = io_input(c);
+	size_t avail;
+	long n;
 
 	while (!c->closing && !c->read_paused) {
-		size_t avail = evbuffer_get_length(in);
-		uint8_t hdr[PROTO_FRAME_HDR];
-		const uint8_t *body;
-		size_t body_len;
-		const char *why;
-		long n;
-
-		if (avail < PROTO_FRAME_HDR)
-			break;
-		c->active_ns = clock_now_ns();
-		evbuffer_copyout(in, hdr, sizeof hdr);
-		n = proto_frame_split(hdr, sizeof hdr, s->cfg.max_frame, &body, &body_len, &why);
-		if (n < 0) {
-			conn_protocol_error(c, 0, why);
+		if ((avail = evbuffer_get_length(in)) < PROTO_FRAME_HDR)
 			return;
-		}
-		body_len = proto_frame_len(hdr);
-		if (avail < PROTO_FRAME_HDR + body_len)
-			break;
-		body = evbuffer_pullup(in, (ssize_t)(PROTO_FRAME_HDR + body_len)) + PROTO_FRAME_HDR;
-		dispatch_frame(c, body, body_len);
-		evbuffer_drain(in, PROTO_FRAME_HDR + body_len);
+		if ((n = frame_at(c, evbuffer_pullup(in, PROTO_FRAME_HDR), avail)) <= 0)
+			return;
+		dispatch_frame(c, evbuffer_pullup(in, n) + PROTO_FRAME_HDR, (size_t)n - PROTO_FRAME_HDR);
+		evbuffer_drain(in, (size_t)n);
 	}
 }
 
-static void
-conn_write_cb(struct bufferevent *bev, void *arg)
+void
+conn_wrote(struct conn *c, size_t left)
 {
-	struct conn *c = arg;
-	size_t left = evbuffer_get_length(bufferevent_get_output(bev));
-
 	if (c->closing) {
 		if (left == 0)
 			conn_free(c);
@@ -268,15 +259,15 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (c->read_paused && left <= c->srv->cfg.output_hwm / 2) {
 		c->read_paused = false;
-		bufferevent_enable(bev, EV_READ);
+		io_read_enable(c, true);
 		log_info("slow-client client=%" PRIu64 " unsent=%zu action=resume-reading", c->id, left);
 		/* frames may already be waiting in the input buffer */
-		conn_read_cb(bev, c);
+		conn_input(c);
 	}
 }
 
 /* The TLS handshake is done: note the client certificate's name for HELLO. */
-static void
+void
 conn_tls_ready(struct conn *c)
 {
 	c->tls_ready = true;
@@ -285,19 +276,14 @@ conn_tls_ready(struct conn *c)
 	    c->cert_name[0] ? c->cert_name : "-");
 }
 
-static void
-conn_event_cb(struct bufferevent *bev, short what, void *arg)
+void
+conn_io_failed(struct conn *c, short what)
 {
-	struct conn *c = arg;
 	char why[512];
 
-	if (what & BEV_EVENT_CONNECTED) {
-		conn_tls_ready(c);
-		return;
-	}
 	if (c->tls && !c->tls_ready && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
 		/* plaintext on the TLS port, an untrusted or expired certificate, a bad handshake */
-		tls_error(bev, why, sizeof why);
+		tls_error(c->bev, why, sizeof why);
 		log_warn("tls-failed client=%" PRIu64 " peer=%s reason=\"%s\"", c->id, c->peer, why);
 	} else if (what & BEV_EVENT_TIMEOUT)
 		log_warn("flush-timeout client=%" PRIu64 " peer=%s", c->id, c->peer);

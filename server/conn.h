@@ -1,7 +1,7 @@
 /*
- * conn.h: one client connection: a bufferevent, the frame reader, the reply
- * writer with backpressure, its pending requests and the anonymous channels
- * it holds.
+ * conn.h: one client connection: its transport (conn_io.h), the frame
+ * reader, the reply writer with backpressure, its pending requests and the
+ * anonymous channels it holds.
  *
  * A connection is owned by the server's list. It ends in one place,
  * conn_free, whatever the reason (EOF, error, protocol error, shutdown):
@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
-#include <event2/bufferevent.h>
+#include <event2/event_struct.h>
 
 #include "auth.h"
 #include "hmap.h"
@@ -27,7 +27,6 @@ struct ident;
 struct conn {
 	TAILQ_ENTRY(conn) link;
 	struct server *srv;
-	struct bufferevent *bev;
 	uint64_t id;
 	char peer[80];
 	char client[64];		/* from HELLO, for logs */
@@ -35,6 +34,17 @@ struct conn {
 	bool closing;			/* flushing its last bytes, then freed */
 	bool dead;			/* being freed: write nothing more */
 	bool read_paused;		/* output over output_hwm */
+
+	/* transport (conn_io.c) */
+	int fd;
+	struct evbuffer *in, *out;	/* plain: its own; TLS: the bufferevent's */
+	struct bufferevent *bev;	/* TLS only: owns fd and both buffers */
+	struct event rev, wev;		/* plain only: read and write readiness */
+	TAILQ_ENTRY(conn) wlink;	/* on the server's pending-write list */
+	bool wpending;			/* on that list */
+	bool reading;			/* rev is added */
+	bool writing;			/* wev is added: the socket would block */
+	int close_timeout_sec;		/* closing: how long the last bytes may take */
 	struct hmap pending;		/* struct request by id */
 	struct chan **holds;		/* anonymous channels made or opened here */
 	size_t nholds, holds_cap;
@@ -67,6 +77,21 @@ void conn_close_after_flush(struct conn *c, uint64_t id, int status, const char 
 void conn_flush_out(struct conn *c);
 /* Encode an error reply to c. */
 void conn_reply_error(struct conn *c, uint64_t id, int status, const char *msg);
+
+/*
+ * Called by the transport (conn_io.c); each of them may free c.
+ * conn_input: new bytes in io_input(c): dispatch every whole frame there.
+ * conn_input_bytes: dispatch the whole frames at p (nothing is buffered
+ * before them) where they lie; returns the bytes used, less than len when
+ * the last frame is incomplete or c stopped reading. conn_wrote: a write left `left`
+ * bytes unsent. conn_io_failed: EOF, a socket error or the flush timeout
+ * (BEV_EVENT_* flags). conn_tls_ready: the TLS handshake is done.
+ */
+void conn_input(struct conn *c);
+size_t conn_input_bytes(struct conn *c, const uint8_t *p, size_t len);
+void conn_wrote(struct conn *c, size_t left);
+void conn_io_failed(struct conn *c, short what);
+void conn_tls_ready(struct conn *c);
 
 /* End every pending request of c with status; returns how many. */
 size_t conn_cancel_all(struct conn *c, int status);

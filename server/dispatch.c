@@ -14,6 +14,7 @@
 #include "log.h"
 #include "request.h"
 #include "server.h"
+#include "stream.h"
 #include "value.h"
 
 typedef void op_handler(struct conn *c, const struct proto_request *q);
@@ -54,6 +55,7 @@ op_hello(struct conn *c, const struct proto_request *q)
 		.max_value = s->cfg.max_value,
 		.max_pending = s->cfg.max_pending,
 		.max_select_cases = s->cfg.max_select_cases,
+		.max_stream_credit = s->cfg.max_stream_credit,
 	};
 	const char *why;
 	int st;
@@ -302,6 +304,8 @@ static op_handler *const handlers[OP_MAX + 1] = {
 	[OP_WAITERS] = admin_waiters,
 	[OP_UNBLOCK] = admin_unblock,
 	[OP_SHUTDOWN] = admin_shutdown,
+	[OP_STREAM] = stream_request,
+	[OP_CREDIT] = stream_credit,
 	[OP_OR] = link_request,
 	[OP_OR_DONE] = link_request,
 	[OP_TEE] = link_request,

@@ -27,56 +27,13 @@
 
 #include "chan.h"
 #include "engine.h"
+#include "engine_int.h"
 #include "hmap.h"
 #include "rand.h"
 
-/* A select has at most this many cases (the index is an int). */
-#define ENGINE_MAX_CASES	(1u << 24)
-/* Free operations kept for reuse; past this, finished ones are freed. */
-#define ENGINE_FREE_OPS_MAX	65536
-/* Waiter arrays bigger than this are not kept on a free operation. */
-#define ENGINE_KEEP_WAITERS	64
-
-enum op_state { OP_FREE, OP_WAITING, OP_DONE };
-
-struct engine_op {
-	TAILQ_ENTRY(engine_op) link;	/* free list or completion queue */
-	engine_done_fn *done;
-	void *arg;
-	struct waiter *w;		/* nw waiters: &one or arr */
-	uint32_t nw;
-	uint32_t arrcap;		/* slots in arr, kept across reuse */
-	struct waiter *arr;		/* for operations of several cases */
-	uint8_t state;			/* enum op_state */
-	struct engine_result res;	/* valid once OP_DONE */
-	struct waiter one;		/* single-case operations need no array */
-};
-TAILQ_HEAD(opq, engine_op);
-
-struct engine {
-	struct hmap chans;		/* name -> live channel */
-	struct engine_limits limits;
-	struct rand_state rng;		/* select's poll order */
-	uint64_t bytes;			/* buffered bytes, all channels */
-	uint64_t values;		/* buffered values, all channels */
-	uint64_t nwaiters;		/* linked waiters, all channels */
-	uint64_t nsenders;		/* of which send waiters */
-	uint64_t anon_seq;		/* the next anonymous name */
-	uint32_t *order;		/* select's poll order scratch */
-	size_t order_cap;
-	struct opq free_ops;
-	size_t nfree_ops;
-	struct opq done_ops;		/* completed, done not yet called */
-	unsigned depth;			/* public calls on the stack */
-	unsigned iterating;		/* engine_foreach_chan on the stack */
-	bool draining;			/* engine_leave is running callbacks */
-	void (*owner_gone)(void *owner, void *arg);
-	void *owner_arg;
-};
-
 /* ---- entry and exit: deferred completions -------------------------------- */
 
-static void
+void
 engine_enter(struct engine *e)
 {
 	e->depth++;
@@ -116,7 +73,7 @@ op_free(struct engine *e, struct engine_op *op)
  * into the engine find draining set and leave their completions to this
  * loop, so callbacks never nest.
  */
-static void
+void
 engine_leave(struct engine *e)
 {
 	struct engine_op *op;
@@ -133,7 +90,9 @@ engine_leave(struct engine *e)
 		done = op->done;
 		arg = op->arg;
 		op_release_chans(e, op);
-		op_free(e, op);
+		/* a stream's unit goes back to its stream (its done callback) */
+		if (op->stream == NULL)
+			op_free(e, op);
 		done(arg, &res);
 	}
 	e->draining = false;
@@ -144,7 +103,7 @@ engine_leave(struct engine *e)
  * values that were not taken (the caller cleared the fired one's if it
  * moved it), queue the completion.
  */
-static void
+void
 op_finish(struct engine *e, struct engine_op *op, int status, int index,
     struct value *v, bool ok)
 {
@@ -166,6 +125,8 @@ op_finish(struct engine *e, struct engine_op *op, int status, int index,
 	op->res.value = v;
 	op->res.ok = ok;
 	op->state = OP_DONE;
+	if (op->stream != NULL)
+		stream_unit_finished(op);
 	TAILQ_INSERT_TAIL(&e->done_ops, op, link);
 }
 
@@ -379,9 +340,13 @@ engine_close(struct engine *e, struct chan *ch)
 		return STATUS_CLOSED;
 	engine_enter(e);
 	ch->flags |= CHAN_CLOSED;
-	/* Receivers wait only on an empty buffer: they all get ok=false. */
+	/* Receivers wait only on an empty buffer: they all get ok=false
+	 * (a stream's units but one only drop the channel). */
 	while ((w = chan_first_receiver(ch)) != NULL)
-		op_finish(e, w->op, STATUS_OK, (int)w->index, NULL, false);
+		if (w->op->stream != NULL)
+			stream_recv_closed(e, ch, w);
+		else
+			op_finish(e, w->op, STATUS_OK, (int)w->index, NULL, false);
 	while ((w = chan_first_sender(ch)) != NULL)
 		op_finish(e, w->op, STATUS_CLOSED, (int)w->index, NULL, false);
 	engine_leave(e);
@@ -402,8 +367,12 @@ engine_delete(struct engine *e, struct chan *ch, size_t *discarded)
 	/* Our own hold keeps ch alive until the waiters' holds are gone. */
 	ch->holds++;
 	n = engine_unpublish(e, ch);
-	while ((w = chan_first_receiver(ch)) != NULL)
-		op_finish(e, w->op, STATUS_NOT_FOUND, (int)w->index, NULL, false);
+	while ((w = chan_first_receiver(ch)) != NULL) {
+		if (w->op->stream != NULL)
+			stream_chan_deleted(e, w);	/* withdraws all of the stream's units */
+		else
+			op_finish(e, w->op, STATUS_NOT_FOUND, (int)w->index, NULL, false);
+	}
 	while ((w = chan_first_sender(ch)) != NULL)
 		op_finish(e, w->op, STATUS_NOT_FOUND, (int)w->index, NULL, false);
 	engine_leave(e);
@@ -543,7 +512,7 @@ try_case(struct engine *e, const struct engine_case *c, int index,
 }
 
 /* The scratch array for n poll positions; NULL when out of memory. */
-static uint32_t *
+uint32_t *
 engine_order(struct engine *e, size_t n)
 {
 	uint32_t *order;
@@ -567,7 +536,7 @@ engine_order(struct engine *e, size_t n)
  * drawn one position at a time, stopping at the first ready case.
  * Returns 1 when a case fired, 0 when none is ready, -1 out of memory.
  */
-static int
+int
 poll_cases(struct engine *e, const struct engine_case *cases, size_t n,
     struct engine_result *r)
 {
@@ -621,19 +590,12 @@ fail:
 	return NULL;
 }
 
-/* Queue one waiter per case; the values move into the waiters. */
-static struct engine_op *
-op_enqueue(struct engine *e, const struct engine_case *cases, size_t n,
-    engine_done_fn *done, void *arg)
+void
+op_link(struct engine *e, struct engine_op *op, const struct engine_case *cases, size_t n)
 {
-	struct engine_op *op;
 	struct waiter *w;
 	size_t i;
 
-	if ((op = op_alloc(e, n)) == NULL)
-		return NULL;
-	op->done = done;
-	op->arg = arg;
 	op->state = OP_WAITING;
 	for (i = 0; i < n; i++) {
 		w = &op->w[i];
@@ -649,6 +611,21 @@ op_enqueue(struct engine *e, const struct engine_case *cases, size_t n,
 		e->nwaiters++;
 		e->nsenders += w->dir == CASE_SEND;
 	}
+}
+
+/* Queue one waiter per case; the values move into the waiters. */
+static struct engine_op *
+op_enqueue(struct engine *e, const struct engine_case *cases, size_t n,
+    engine_done_fn *done, void *arg)
+{
+	struct engine_op *op;
+
+	if ((op = op_alloc(e, n)) == NULL)
+		return NULL;
+	op->done = done;
+	op->arg = arg;
+	op->stream = NULL;
+	op_link(e, op, cases, n);
 	return op;
 }
 
@@ -664,7 +641,7 @@ free_case_values(const struct engine_case *cases, size_t n, int fired)
 }
 
 /* The first case on a deleted channel, or -1. */
-static int
+int
 find_deleted(const struct engine_case *cases, size_t n)
 {
 	size_t i;

@@ -172,4 +172,70 @@ void engine_op_cancel(struct engine *e, struct engine_op *op, int status);
 size_t engine_op_ncases(const struct engine_op *op);
 struct chan *engine_op_chan(const struct engine_op *op, size_t i, enum case_dir *dir);
 
+/* ---- streams: many pending receives at once (engine_stream.c) ------------- */
+
+/*
+ * A stream holds `credit` pending receives over one or more channels, each
+ * one exactly like a blocked receive (one channel) or a blocked select over
+ * receive cases (several): queued FIFO among the channels' other receivers,
+ * uniformly random among ready channels, a value handed to exactly one of
+ * them. Each pending receive is a *unit*: an engine operation the stream
+ * owns and reuses, so delivering a value and granting credit again
+ * allocate nothing once the stream has had that much credit.
+ *
+ * A close is reported once per channel (a result with ok=false and the
+ * channel's index), after which the stream no longer receives from that
+ * channel, like Go's idiom of setting a closed select case to nil; units
+ * that were queued on it stay queued on the others.
+ *
+ * Callbacks, run like done callbacks (from the outermost engine call, on a
+ * consistent engine; they may call back into it):
+ * - value(arg, res): one received value (res->value is now the caller's,
+ *   res->ok true) or a close report (value NULL, ok false), res->index the
+ *   channel's position; one call per unit of credit used.
+ * - end(arg, status, index): exactly once, after every value already taken
+ *   has gone to value(): STATUS_OK when every channel was closed and
+ *   reported, STATUS_NOT_FOUND (index: the channel) when one was deleted,
+ *   STATUS_DEADLINE_EXCEEDED for a stream started without ENGINE_WAIT, or
+ *   the status given to engine_stream_end. The stream is freed after end
+ *   returns: the handle is invalid from then on.
+ */
+struct engine_stream;
+typedef void engine_stream_value_fn(void *arg, struct engine_result *res);
+typedef void engine_stream_end_fn(void *arg, int status, int index);
+
+/*
+ * A stream over chans[0..n) (1 ≤ n; live channels, held by the stream until
+ * it is freed), with no credit yet; no callback runs. `reserve` units are
+ * allocated now (the expected credit). STATUS_LIMIT when out of memory.
+ */
+int engine_stream_new(struct engine *e, struct chan *const *chans, size_t n, uint32_t reserve,
+    engine_stream_value_fn *value, engine_stream_end_fn *end, void *arg,
+    struct engine_stream **out);
+/*
+ * Grant the first `credit` units. Values ready now are taken at once (in
+ * FIFO and random-poll order, as `credit` receives one after the other);
+ * the rest wait, with ENGINE_WAIT; without it the stream takes what is
+ * ready and ends with STATUS_DEADLINE_EXCEEDED. Callbacks may run, end
+ * included. STATUS_LIMIT (nothing granted) when out of memory.
+ */
+int engine_stream_start(struct engine *e, struct engine_stream *s, uint32_t credit,
+    unsigned flags);
+/*
+ * Grant n more units, each queued behind the receivers already waiting.
+ * STATUS_LIMIT (nothing granted) when out of memory. Callbacks may run.
+ */
+int engine_stream_credit(struct engine *e, struct engine_stream *s, uint32_t n);
+/* Units granted and not yet given to value(): the stream's credit. */
+uint64_t engine_stream_outstanding(const struct engine_stream *s);
+/*
+ * End the stream with status (CANCELED, DEADLINE_EXCEEDED, SHUTTING_DOWN):
+ * every waiting unit is withdrawn at once; values already taken still go to
+ * value(), then end() runs. No-op on a stream already ending.
+ */
+void engine_stream_end(struct engine *e, struct engine_stream *s, int status);
+/* For admin listings: the channels, i-th one NULL once its close was reported. */
+size_t engine_stream_nchans(const struct engine_stream *s);
+struct chan *engine_stream_chan(const struct engine_stream *s, size_t i);
+
 #endif

@@ -198,6 +198,8 @@ request_cancel(struct request *r, int status)
 {
 	if (r->kind == REQUEST_LINK)
 		link_stop(r->link, status, NULL);
+	else if (r->kind == REQUEST_STREAM)
+		engine_stream_end(r->conn->srv->engine, r->stream, status);
 	else
 		engine_op_cancel(r->conn->srv->engine, r->eop, status);
 }
@@ -239,15 +241,61 @@ request_link_end(struct request *r, int status, const char *msg, uint64_t sent)
 	request_recycle(c->srv, r);
 }
 
+int
+request_stream(struct conn *c, uint64_t id, int64_t wait_us, struct request **out)
+{
+	struct server *s = c->srv;
+	struct request *r = request_alloc(s);
+
+	if (r == NULL)
+		return -1;
+	*r = (struct request){ .conn = c, .id = id, .op = OP_STREAM, .kind = REQUEST_STREAM,
+	    .start_ns = clock_now_ns() };
+	if (request_park(r, wait_us) < 0) {
+		request_recycle(s, r);
+		return -1;
+	}
+	*out = r;
+	return 0;
+}
+
+void
+request_stream_end(struct request *r, int status, int index, const char *msg)
+{
+	struct conn *c = r->conn;
+	struct proto_out *o = &c->srv->out;
+	int rc;
+
+	request_unpark(r, status);
+	if (!c->dead) {
+		if (status == STATUS_OK)
+			rc = proto_rep_uint(o, r->id, r->delivered);
+		else if (index >= 0)
+			rc = proto_rep_case_error(o, r->id, status, msg ? msg : status_message(status), index);
+		else
+			rc = proto_rep_error(o, r->id, status, msg ? msg : status_message(status));
+		if (rc == 0)
+			conn_flush_out(c);
+	}
+	request_recycle(c->srv, r);
+}
+
+/* A stream lists its channels as receive cases; one whose close was reported is nil. */
 size_t
 request_ncases(const struct request *r)
 {
+	if (r->kind == REQUEST_STREAM)
+		return engine_stream_nchans(r->stream);
 	return r->kind == REQUEST_LINK ? link_ncases(r->link) : engine_op_ncases(r->eop);
 }
 
 struct chan *
 request_case(const struct request *r, size_t i, enum case_dir *dir)
 {
+	if (r->kind == REQUEST_STREAM) {
+		*dir = CASE_RECV;
+		return engine_stream_chan(r->stream, i);
+	}
 	return r->kind == REQUEST_LINK ? link_case(r->link, i, dir) : engine_op_chan(r->eop, i, dir);
 }
 

@@ -5,6 +5,8 @@
  *   complete at once); it completes through the engine's done callback.
  * - REQUEST_LINK: a link (link.h), pending for the link's whole life; it
  *   completes when the link ends (request_link_end).
+ * - REQUEST_STREAM: a stream (stream.h), pending until the stream ends
+ *   (request_stream_end); its values are interim replies on the way.
  *
  * A request is owned by its connection's pending table until it completes;
  * completion (by a match or the link's end, the deadline, CANCEL,
@@ -27,7 +29,7 @@
 struct conn;
 struct link;
 
-enum request_kind { REQUEST_OP, REQUEST_LINK };
+enum request_kind { REQUEST_OP, REQUEST_LINK, REQUEST_STREAM };
 
 struct request {
 	struct hmap_node node;		/* in conn->pending, keyed by id */
@@ -37,6 +39,8 @@ struct request {
 	enum request_kind kind;
 	struct engine_op *eop;		/* REQUEST_OP */
 	struct link *link;		/* REQUEST_LINK */
+	struct engine_stream *stream;	/* REQUEST_STREAM */
+	uint64_t delivered;		/* REQUEST_STREAM: values replied so far */
 	struct event timer;		/* the deadline, when wait > 0 */
 	bool timed;			/* timer armed */
 	bool linked;			/* in conn->pending */
@@ -63,6 +67,18 @@ int request_link(struct conn *c, uint64_t id, uint64_t op, int64_t wait_us, stru
  * usual message), unlink and recycle r.
  */
 void request_link_end(struct request *r, int status, const char *msg, uint64_t sent);
+/*
+ * Make a STREAM request pending on c (r->stream still NULL: the caller sets
+ * it), with its deadline when wait_us > 0. Returns 0, or -1 when out of
+ * memory (nothing was replied).
+ */
+int request_stream(struct conn *c, uint64_t id, int64_t wait_us, struct request **out);
+/*
+ * The stream ended: answer [id, OK, delivered], or the error (with the
+ * channel's index when index >= 0; msg NULL: the status's usual message),
+ * unlink and recycle r.
+ */
+void request_stream_end(struct request *r, int status, int index, const char *msg);
 /* What a pending request waits on, for WAITERS: case count, and case i. */
 size_t request_ncases(const struct request *r);
 struct chan *request_case(const struct request *r, size_t i, enum case_dir *dir);

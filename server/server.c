@@ -11,13 +11,13 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/bufferevent.h>
 #include <event2/event_struct.h>
 
 #include "acl.h"
 #include "auth.h"
 #include "clock.h"
 #include "conn.h"
+#include "conn_io.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -93,10 +93,7 @@ server_reload(struct server *s)
 	el.max_buffered_bytes = s->cfg.max_buffered_bytes;
 	engine_set_limits(s->engine, &el);
 	TAILQ_FOREACH(c, &s->conns, link) {
-		if (c->closing)
-			continue;
-		bufferevent_setwatermark(c->bev, EV_READ, 0, s->cfg.max_frame + PROTO_FRAME_HDR);
-		bufferevent_setwatermark(c->bev, EV_WRITE, s->cfg.output_hwm / 2, 0);
+		io_limits_changed(c);
 	}
 	log_info("reload file=%s changed=%s", s->config_path, changed[0] ? changed : "nothing");
 	if (ignored[0])
@@ -193,7 +190,8 @@ server_new(struct server **out, struct config *cfg, char **cause)
 			*cause = NULL;
 		goto fail;
 	}
-	if (engine_new(&s->engine, &el) != STATUS_OK || server_signals(s) < 0)
+	if (engine_new(&s->engine, &el) != STATUS_OK || server_signals(s) < 0 ||
+	    io_server_init(s) < 0)
 		goto fail;
 	/* a stage module that cannot be loaded stops the start (PROTOCOL.md §12) */
 	if (stages_new(&s->stages, &s->cfg.stage_modules, cause) < 0 ||
@@ -404,6 +402,7 @@ server_free(struct server *s)
 		event_free(s->watchdog);
 	if (s->sweep)
 		event_free(s->sweep);
+	io_server_free(s);
 	/* after the connections (links are stopped), before the engine (their holds go) */
 	pool_free(s->pool);
 	stages_free(s->stages);

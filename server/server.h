@@ -57,6 +57,9 @@ struct server {
 
 	struct listener *listeners;
 	struct conn_list conns;
+	struct conn_list pending_writes;	/* replies to write before the loop sleeps (conn_io.c) */
+	struct event *flush;		/* runs after every ready callback: writes them */
+	uint8_t *rbuf;			/* scratch: what one read of a plain socket got */
 	uint64_t nconns;
 	uint64_t next_conn_id;
 

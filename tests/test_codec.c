@@ -180,6 +180,104 @@ test_req_send(void)
 	CU_ASSERT_EQUAL(q.id, 8);
 }
 
+/* proto_decode_request (with its fast path) and the general path agree on body. */
+static bool
+same_as_general(const uint8_t *body, size_t len)
+{
+	static struct proto_case c2[8];
+	struct proto_request a, b;
+	const char *wa = NULL, *wb = NULL;
+	int sa = proto_decode_request(body, len, &limits, cases, 8, &a, &wa);
+	int sb = proto_decode_request_general(body, len, &limits, c2, 8, &b, &wb);
+
+	if (sa != sb || wa != wb || a.op != b.op || a.id != b.id)
+		return false;
+	if (sa != STATUS_OK || (a.op != OP_SEND && a.op != OP_RECV))
+		return true;
+	return a.wait_us == b.wait_us && a.name == b.name && a.name_len == b.name_len &&
+	    a.value.kind == b.value.kind && a.value.raw == b.value.raw &&
+	    a.value.raw_len == b.value.raw_len && a.value.data == b.value.data &&
+	    a.value.len == b.value.len;
+}
+
+static bool
+out_agrees(void)
+{
+	size_t len;
+	const uint8_t *body = only_body(&len);
+
+	return same_as_general(body, len);
+}
+
+/* Every single-byte change and every truncation of the frame in out: the same verdict both ways. */
+static void
+assert_mutants_agree(void)
+{
+	size_t len;
+	const uint8_t *body = only_body(&len);
+	uint8_t *m = malloc(len);
+
+	CU_ASSERT_FATAL(m != NULL);
+	CU_ASSERT(same_as_general(body, len));
+	for (size_t cut = 0; cut < len; cut++)
+		CU_ASSERT(same_as_general(body, cut));
+	for (size_t i = 0; i < len && i < 48; i++) {
+		memcpy(m, body, len);
+		for (int v = 0; v < 256; v++) {
+			m[i] = (uint8_t)v;
+			if (!same_as_general(m, len)) {
+				CU_FAIL("fast path and general path disagree");
+				break;
+			}
+		}
+	}
+	free(m);
+}
+
+/*
+ * SEND and RECV take a one-pass fast path: every integer, str and bin
+ * width, every wait, and every mutation of them decode exactly as the
+ * general path decodes them (status, reason, fields).
+ */
+static void
+test_req_fast_path(void)
+{
+	static const uint64_t ids[] = { 1, 127, 128, 255, 256, 65535, 65536, 1ULL << 40, UINT64_MAX };
+	static const int64_t waits[] = { PROTO_WAIT_FOREVER, 0, 1, 200, 70000, 1LL << 33, PROTO_WAIT_MAX };
+	static const size_t vlens[] = { 0, 1, 255, 256, 1024, 1025 };
+	static const uint8_t payload[1025];
+	char name[300];
+
+	memset(name, 'n', sizeof name);
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		for (size_t w = 0; w < sizeof waits / sizeof waits[0]; w++) {
+			proto_out_reset(&out);
+			proto_req_name(&out, OP_RECV, ids[i], waits[w], name, 1 + i * 31);
+			CU_ASSERT(out_agrees());
+		}
+	}
+	for (size_t k = 0; k < sizeof vlens / sizeof vlens[0]; k++) {
+		struct proto_value v = { .kind = VALUE_BIN, .data = payload, .len = vlens[k] };
+
+		proto_out_reset(&out);
+		proto_req_send(&out, ids[k], waits[k], name, 40, &v);
+		CU_ASSERT(out_agrees());
+	}
+	/* mutants of a small SEND and RECV, and of a str8 name and bin16 value */
+	struct proto_value small = { .kind = VALUE_BIN, .data = (const uint8_t *)"xyz", .len = 3 };
+	struct proto_value wide = { .kind = VALUE_BIN, .data = payload, .len = 300 };
+
+	proto_out_reset(&out);
+	proto_req_send(&out, 300, 70000, "chan", 4, &small);
+	assert_mutants_agree();
+	proto_out_reset(&out);
+	proto_req_name(&out, OP_RECV, 9, PROTO_WAIT_FOREVER, "chan", 4);
+	assert_mutants_agree();
+	proto_out_reset(&out);
+	proto_req_send(&out, 5, 0, name, 40, &wide);
+	assert_mutants_agree();
+}
+
 static void
 test_req_select(void)
 {
@@ -290,7 +388,7 @@ test_reply_maps(void)
 	struct proto_hello_info h = {
 		.version = 1, .server = "chand 0.1.0", .server_len = 11,
 		.max_frame = 2097152, .max_value = 1048576, .max_pending = 4096,
-		.max_select_cases = 1024,
+		.max_select_cases = 1024, .max_stream_credit = 512,
 	};
 	struct proto_chan_info i = {
 		.name = "q", .name_len = 1, .len = 3, .cap = 8, .closed = true,
@@ -307,6 +405,7 @@ test_reply_maps(void)
 	CU_ASSERT_EQUAL(r.hello.max_value, 1048576);
 	CU_ASSERT_EQUAL(r.hello.max_pending, 4096);
 	CU_ASSERT_EQUAL(r.hello.max_select_cases, 1024);
+	CU_ASSERT_EQUAL(r.hello.max_stream_credit, 512);
 
 	proto_out_reset(&out);
 	CU_ASSERT_EQUAL(proto_rep_info(&out, 2, &i), 0);
@@ -340,6 +439,8 @@ build_stream(void)
 	proto_req_select(&out, 5, 0, c, 2, false);
 	proto_req_cancel(&out, 6, 5);
 	proto_req_ping(&out, 7);
+	proto_req_stream(&out, 8, PROTO_WAIT_FOREVER, c, 2, 16);
+	proto_req_credit(&out, 9, 8, 4);
 }
 
 static void
@@ -377,7 +478,7 @@ test_truncation(void)
 		off += full;
 		frames++;
 	}
-	CU_ASSERT_EQUAL(frames, 7);
+	CU_ASSERT_EQUAL(frames, 9);
 }
 
 static void
@@ -871,11 +972,11 @@ test_bad_links(void)
 	l = (struct proto_request){ .op = OP_OR_DONE, .name = "i", .name_len = 1, .nouts = 1,
 	    .outs = { { .name = "bad\x01", .name_len = 4 } } };
 	CU_ASSERT_EQUAL(link_round_trip(&l, PROTO_WAIT_FOREVER, &q), STATUS_BAD_REQUEST);
-	/* ops 20-31 are unassigned */
+	/* ops 22-31 are unassigned */
 	proto_out_reset(&out);
-	CU_ASSERT_EQUAL(proto_req_name(&out, 20, 41, PROTO_WAIT_FOREVER, "a", 1), 0);
+	CU_ASSERT_EQUAL(proto_req_name(&out, 22, 41, PROTO_WAIT_FOREVER, "a", 1), 0);
 	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_BAD_REQUEST);
-	CU_ASSERT_PTR_NULL(proto_op_name(20));
+	CU_ASSERT_PTR_NULL(proto_op_name(22));
 	CU_ASSERT_STRING_EQUAL(proto_op_name(OP_FAN_OUT), "FAN_OUT");
 }
 
@@ -909,6 +1010,144 @@ test_rep_links(void)
 	CU_ASSERT_STRING_EQUAL(status_name(STATUS_STARTED), "STARTED");
 }
 
+/* ---- streams (§14) ------------------------------------------------------------- */
+
+static void
+test_req_stream(void)
+{
+	struct proto_case names[3] = {
+		{ .name = "a", .name_len = 1 }, { .name = "bb", .name_len = 2 }, { .name = "~c", .name_len = 2 },
+	};
+	struct proto_request q;
+	const char *why;
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_stream(&out, 5, 2500, names, 3, 1024), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT_EQUAL(q.op, OP_STREAM);
+	CU_ASSERT_EQUAL(q.id, 5);
+	CU_ASSERT_EQUAL(q.wait_us, 2500);
+	CU_ASSERT_EQUAL(q.ncases, 3);
+	CU_ASSERT(NAME_IS(q.cases[1].name, q.cases[1].name_len, "bb"));
+	CU_ASSERT(NAME_IS(q.cases[2].name, q.cases[2].name_len, "~c"));
+	CU_ASSERT_EQUAL(q.count, 1024);
+	CU_ASSERT_STRING_EQUAL(proto_op_name(OP_STREAM), "STREAM");
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_credit(&out, 6, 5, 7), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT_EQUAL(q.op, OP_CREDIT);
+	CU_ASSERT_EQUAL(q.target, 5);
+	CU_ASSERT_EQUAL(q.count, 7);
+	CU_ASSERT_STRING_EQUAL(proto_op_name(OP_CREDIT), "CREDIT");
+}
+
+static void
+test_bad_stream(void)
+{
+	struct proto_case names[9];
+	struct proto_request q;
+	const char *why;
+
+	for (int i = 0; i < 9; i++)
+		names[i] = (struct proto_case){ .name = "a", .name_len = 1 };
+	/* credit 0; no channel; more than max_select_cases; a nil or bad name */
+	proto_out_reset(&out);
+	proto_req_stream(&out, 5, PROTO_WAIT_FOREVER, names, 1, 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_BAD_REQUEST);
+	CU_ASSERT_EQUAL(q.id, 5);
+	proto_out_reset(&out);
+	proto_req_stream(&out, 5, PROTO_WAIT_FOREVER, names, 0, 1);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_BAD_REQUEST);
+	proto_out_reset(&out);
+	proto_req_stream(&out, 5, PROTO_WAIT_FOREVER, names, 9, 1);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_LIMIT);
+	names[1] = (struct proto_case){ .name = NULL };
+	proto_out_reset(&out);
+	proto_req_stream(&out, 5, PROTO_WAIT_FOREVER, names, 2, 1);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_BAD_REQUEST);
+	names[1] = (struct proto_case){ .name = "x\x7f", .name_len = 2 };
+	proto_out_reset(&out);
+	proto_req_stream(&out, 5, PROTO_WAIT_FOREVER, names, 2, 1);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_BAD_REQUEST);
+	/* names not an array, credit not an integer, wrong arity */
+	pk_head(OP_STREAM, 5, 2);
+	pk_str("a", 1);
+	msgpack_pack_uint8(&pk, 1);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	pk_head(OP_STREAM, 5, 2);
+	msgpack_pack_array(&pk, 1);
+	pk_str("a", 1);
+	msgpack_pack_int8(&pk, -1);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	pk_head(OP_STREAM, 5, 1);
+	msgpack_pack_array(&pk, 1);
+	pk_str("a", 1);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	/* CREDIT: stream id 0, n 0, a str */
+	proto_out_reset(&out);
+	proto_req_credit(&out, 6, 0, 1);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_BAD_REQUEST);
+	proto_out_reset(&out);
+	proto_req_credit(&out, 6, 5, 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_BAD_REQUEST);
+	pk_head(OP_CREDIT, 6, 2);
+	msgpack_pack_uint8(&pk, 5);
+	pk_str("1", 1);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+}
+
+static void
+test_rep_stream(void)
+{
+	struct proto_reply r;
+
+	/* a value: interim */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_select(&out, 5, 2, (const uint8_t *)"\xc4\x02hi", 4, true), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_rep(OP_STREAM, &r), STATUS_OK);
+	CU_ASSERT(r.interim);
+	CU_ASSERT_EQUAL(r.index, 2);
+	CU_ASSERT(r.ok);
+	CU_ASSERT_EQUAL(r.value.kind, VALUE_BIN);
+	CU_ASSERT_EQUAL(r.value.len, 2);
+	/* a close report: interim, nil, false */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_select(&out, 5, 0, NULL, 0, false), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_rep(OP_STREAM, &r), STATUS_OK);
+	CU_ASSERT(r.interim);
+	CU_ASSERT_FALSE(r.ok);
+	CU_ASSERT_EQUAL(r.value.kind, VALUE_NONE);
+	/* the index of a value is never -1 */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_select(&out, 5, -1, NULL, 0, true), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_STREAM, &r), STATUS_PROTOCOL);
+	/* the final OK: values delivered */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_uint(&out, 5, 99), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_rep(OP_STREAM, &r), STATUS_OK);
+	CU_ASSERT_FALSE(r.interim);
+	CU_ASSERT_EQUAL(r.n, 99);
+	/* two results fit neither */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_recv(&out, 5, NULL, 0, false), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_STREAM, &r), STATUS_PROTOCOL);
+	/* errors are final; NOT_FOUND may carry the channel's index */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_case_error(&out, 5, STATUS_NOT_FOUND, "channel deleted", 1), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_rep(OP_STREAM, &r), STATUS_OK);
+	CU_ASSERT_FALSE(r.interim);
+	CU_ASSERT_EQUAL(r.index, 1);
+	/* CREDIT answers a plain OK */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_ok(&out, 6), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_CREDIT, &r), STATUS_OK);
+	/* STARTED is interim too */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_started(&out, 7, NULL, NULL, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_rep(OP_OR, &r), STATUS_OK);
+	CU_ASSERT(r.interim);
+}
+
 static void
 register_suites(void)
 {
@@ -920,6 +1159,7 @@ register_suites(void)
 	test_add(s, "one-name requests, PING, CANCEL round trip", test_req_simple);
 	test_add(s, "request MAKE round trip and reserved names", test_req_make);
 	test_add(s, "request SEND round trip, raw value kept, LIMIT", test_req_send);
+	test_add(s, "SEND and RECV fast path decodes exactly as the general path", test_req_fast_path);
 	test_add(s, "request SELECT round trip and case limits", test_req_select);
 	test_add(s, "every reply round trip", test_replies);
 	test_add(s, "HELLO and INFO maps round trip", test_reply_maps);
@@ -935,6 +1175,9 @@ register_suites(void)
 	test_add(s, "link requests round trip (§12)", test_req_links);
 	test_add(s, "bad link requests", test_bad_links);
 	test_add(s, "STARTED and the final link reply round trip", test_rep_links);
+	test_add(s, "STREAM and CREDIT round trip (§14)", test_req_stream);
+	test_add(s, "bad STREAM and CREDIT requests", test_bad_stream);
+	test_add(s, "STREAM values, close reports and the final reply", test_rep_stream);
 }
 
 int

@@ -528,6 +528,149 @@ test_backpressure(void)
 	test_conn_close(&slow);
 }
 
+/* ---- writes: replies go out before the loop sleeps (server/conn_io.c) ------------------- */
+
+#define BIG_VALUE (8u << 20)	/* far more than a 4 KiB receive buffer and the kernel's send buffer */
+
+static int
+init_big(void)
+{
+	return start("max_value = 9M\nmax_frame = 10M\noutput_hwm = 64M\n");
+}
+
+/* The largest unsent byte count of any client, from CLIENTS through the bystander. */
+static uint64_t
+max_unsent(void)
+{
+	struct proto_out o;
+	struct proto_reply r;
+	struct proto_client_info ci;
+	uint64_t most = 0;
+
+	proto_out_init(&o);
+	proto_req_simple(&o, OP_CLIENTS, bystander.next_id++);
+	st_write(&bystander, &o);
+	proto_out_destroy(&o);
+	st_reply(&bystander, OP_CLIENTS, &r);
+	while (proto_list_client(&r.list, &ci) == 1)
+		most = ci.unsent > most ? ci.unsent : most;
+	return most;
+}
+
+/* Wait (up to 10 s) until some client has unsent output: the server's write would block. */
+static bool
+await_unsent(void)
+{
+	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
+
+	while (clock_now_ns() < end)
+		if (max_unsent() > 0)
+			return true;
+	return false;
+}
+
+/*
+ * Replies made outside the connection's own read: a SEND on another
+ * connection completes a waiting RECV, and a deadline ends another. Each
+ * is written before the loop sleeps: it arrives at once, with nothing more
+ * sent on that connection to wake it.
+ */
+static void
+test_reply_from_elsewhere(void)
+{
+	const char *n = st_name("elsewhere");
+	struct test_conn rx;
+	struct proto_reply r;
+	uint64_t id;
+
+	CU_ASSERT_FATAL(test_conn_open(&rx, srv.port, true) == 0);
+	CU_ASSERT_EQUAL(st_make(&bystander, n, 0), STATUS_OK);
+	id = st_recv(&rx, n, PROTO_WAIT_FOREVER);
+	CU_ASSERT_FATAL(st_await_waiters(&bystander, n, -1, 1));
+	CU_ASSERT_EQUAL(st_send_wait(&bystander, n, "v", PROTO_WAIT_FOREVER), STATUS_OK);
+	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, 1000, &r), 0);
+	CU_ASSERT_EQUAL(r.id, id);
+	CU_ASSERT(r.ok && r.value.len == 1 && r.value.data[0] == 'v');
+	/* a deadline's reply: made by a timer, with no I/O on any connection */
+	id = st_recv(&rx, n, 20000);
+	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, 1000, &r), 0);
+	CU_ASSERT_EQUAL(r.id, id);
+	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
+	test_conn_close(&rx);
+}
+
+/* Send a BIG_VALUE of a known pattern into channel n (cap 1) through the bystander. */
+static uint8_t *
+put_big(const char *n)
+{
+	uint8_t *v = malloc(BIG_VALUE);
+
+	CU_ASSERT_FATAL(v != NULL);
+	for (size_t i = 0; i < BIG_VALUE; i++)
+		v[i] = (uint8_t)(i * 31 + 7);
+	CU_ASSERT_EQUAL(st_make(&bystander, n, 1), STATUS_OK);
+	st_send(&bystander, n, v, BIG_VALUE, 0);
+	return v;
+}
+
+/*
+ * A reply much larger than the socket takes: the write stops half way
+ * (CLIENTS shows it unsent while the client does not read), write interest
+ * finishes it when the client reads, and every byte arrives in order.
+ */
+static void
+test_partial_write_completes(void)
+{
+	const char *n = st_name("partial");
+	struct test_conn rx;
+	struct proto_reply r;
+	uint8_t *v = put_big(n);
+
+	st_reply(&bystander, OP_SEND, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_FATAL(test_conn_open_rcvbuf(&rx, srv.port, true, 4096) == 0);
+	st_recv(&rx, n, 0);
+	CU_ASSERT(await_unsent());
+	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, REPLY_MS, &r), 0);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(r.value.len, BIG_VALUE);
+	CU_ASSERT(r.value.len == BIG_VALUE && memcmp(r.value.data, v, BIG_VALUE) == 0);
+	CU_ASSERT_EQUAL(max_unsent(), 0);
+	assert_bystander_ok();
+	test_conn_close(&rx);
+	free(v);
+}
+
+/*
+ * Close after flush with a partly written reply: a RECV of a big value,
+ * then a malformed frame. The client still gets the whole value, then the
+ * PROTOCOL notice, then EOF.
+ */
+static void
+test_close_flushes_partial_write(void)
+{
+	static const uint8_t bad[] = { 0, 0, 0, 1, 0xc1 };
+	const char *n = st_name("closeflush");
+	struct test_conn rx;
+	struct proto_reply r;
+	const uint8_t *body;
+	uint8_t *v = put_big(n);
+
+	st_reply(&bystander, OP_SEND, &r);
+	CU_ASSERT_FATAL(test_conn_open_rcvbuf(&rx, srv.port, true, 4096) == 0);
+	st_recv(&rx, n, 0);
+	CU_ASSERT_EQUAL_FATAL(test_conn_write(&rx, bad, sizeof bad), 0);
+	CU_ASSERT(await_unsent());
+	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, REPLY_MS, &r), 0);
+	CU_ASSERT(r.value.len == BIG_VALUE && memcmp(r.value.data, v, BIG_VALUE) == 0);
+	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_PING, REPLY_MS, &r), 0);
+	CU_ASSERT_EQUAL(r.status, STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(test_conn_frame(&rx, REPLY_MS, &body), 0);
+	assert_bystander_ok();
+	test_conn_close(&rx);
+	free(v);
+}
+
 /* ---- lifecycle ---------------------------------------------------------------------- */
 
 /* SIGTERM with a request pending: SHUTTING_DOWN reply, then exit 0. */
@@ -701,6 +844,12 @@ register_suites(void)
 	test_add(s, "max_cap, max_value, max_buffered_bytes, max_select_cases, max_channels", test_limit_sizes);
 	test_add(s, "max_frame", test_limit_frame);
 	test_add(s, "backpressure on a client that does not read", test_backpressure);
+
+	s = test_suite("writes", init_big, stop);
+	test_add(s, "replies made by another connection or a deadline arrive at once",
+	    test_reply_from_elsewhere);
+	test_add(s, "a reply larger than the socket takes is finished later", test_partial_write_completes);
+	test_add(s, "close after flush finishes a partly written reply", test_close_flushes_partial_write);
 
 	s = test_suite("lifecycle", NULL, NULL);
 	test_add(s, "SIGTERM: pending get SHUTTING_DOWN, exit 0", test_shutdown);

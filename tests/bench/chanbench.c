@@ -5,16 +5,18 @@
  *
  * WORKLOAD (figures are "RESULT <tag> <metric> <value>" lines on stdout):
  *   throughput  (1) one producer and one consumer connection on a channel of
- *               cap 1024; one thread on each keeps -t requests in flight
- *               with the asynchronous API (chan_send_async,
- *               chan_recv_async, chan_op_wait). -n values of -s bytes.
+ *               cap 1024; one thread on each keeps -t requests in flight:
+ *               the producer with the asynchronous API (chan_send_async,
+ *               chan_op_wait), the consumer with a stream of credit -t
+ *               (-m ops: asynchronous receives too). -n values of -s bytes.
  *               Metric msgs_s.
  *   pingpong    (2) two processes, each with its own connection, bounce a
  *               value over two unbuffered channels; -n round trips (after
  *               n/10 warm-up ones). p50_us, p99_us, mean_us of a round trip.
  *   select      (3) as pingpong, but the echo process receives with a
  *               select over -C channels (default 1000) and the pinger
- *               sends on a random one of them.
+ *               sends on a random one of them: a streaming select of
+ *               credit 1 (-m ops: a SELECT request per ping).
  *   many        (4) -c connections (default 1000), each sending to and
  *               receiving from its own channel (cap 1), one request in
  *               flight per connection, for -d seconds. ops_s and the
@@ -59,12 +61,13 @@ struct opts {
 
 static chan_ctx_t *g_ctx;		/* the budget of every call */
 static char g_addr[64];
+static bool g_stream = true;		/* -m: receive with streams, or with single operations */
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: chanbench -p PORT [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
-	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG]\n"
+	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops]\n"
 	    "       throughput|pingpong|select|many|memory|fanout\n");
 	exit(2);
 }
@@ -107,7 +110,7 @@ drop(chan_t *ch)
 struct pump {
 	chan_t *ch;
 	size_t n, size, depth;
-	bool recv;
+	bool recv, stream;
 	size_t expect_len;		/* receivers: 0 = any */
 };
 
@@ -134,11 +137,29 @@ pump_complete(struct pump *p, chan_op_t *op)
 	chan_value_clear(&v);
 }
 
-/* p->n operations, p->depth of them in flight (asynchronous API), completed in order. */
-static void *
-pump_run(void *arg)
+/* p->n receives from a stream of credit p->depth. */
+static void
+pump_stream(struct pump *p)
 {
-	struct pump *p = arg;
+	chan_stream_t *s;
+
+	check(chan_stream_open(g_ctx, &p->ch, 1, p->depth, &s), "stream");
+	for (size_t i = 0; i < p->n; i++) {
+		chan_value_t v;
+		bool ok;
+
+		check(chan_stream_recv(s, &v, &ok, NULL), "stream recv");
+		if (!ok || v.kind != CHAN_VALUE_BYTES || (p->expect_len && v.len != p->expect_len))
+			bench_die("chanbench: unexpected value (ok %d, len %zu)", ok, v.len);
+		chan_value_clear(&v);
+	}
+	chan_stream_free(s);
+}
+
+/* p->n operations, p->depth of them in flight (asynchronous API), completed in order. */
+static void
+pump_ops(struct pump *p)
+{
 	chan_op_t **ring = calloc(p->depth, sizeof *ring);
 	uint8_t *buf = calloc(1, p->size ? p->size : 1);
 	size_t sent = 0, done = 0;
@@ -156,6 +177,17 @@ pump_run(void *arg)
 	}
 	free(buf);
 	free(ring);
+}
+
+static void *
+pump_run(void *arg)
+{
+	struct pump *p = arg;
+
+	if (p->recv && p->stream)
+		pump_stream(p);
+	else
+		pump_ops(p);
 	return NULL;
 }
 
@@ -169,7 +201,8 @@ pump_all(chan_t *in, chan_t *out, size_t n, size_t size, size_t depth, size_t ex
 {
 	struct pump pp[2] = {
 		{ .ch = in, .n = n, .size = size, .depth = depth },
-		{ .ch = out, .n = n, .size = size, .depth = depth, .recv = true, .expect_len = expect_len },
+		{ .ch = out, .n = n, .size = size, .depth = depth, .recv = true, .stream = g_stream,
+		    .expect_len = expect_len },
 	};
 	pthread_t tid[2];
 	int64_t t0 = bench_now();
@@ -239,15 +272,26 @@ pp_teardown(struct pingpong *pp, bool delete)
 	free(pp->cases);
 }
 
-/* The echo: receive a ping (plainly or by select), send it back as the pong. */
+/*
+ * The echo: receive a ping, send it back as the pong. Over several
+ * channels it receives with a select: with -m stream a streaming select of
+ * credit 1 (one select pending at a time, re-armed by CREDIT after each
+ * value, the case set sent once), with -m ops a SELECT request per ping.
+ */
 static void
 pp_echo(struct pingpong *pp)
 {
+	chan_stream_t *s = NULL;
+
+	if (pp->nping > 1 && g_stream)
+		check(chan_stream_open(g_ctx, pp->ping, pp->nping, 1, &s), "echo stream");
 	for (size_t i = 0; i < pp->iters; i++) {
 		chan_value_t v;
 		int k = 0;
 
-		if (pp->nping == 1) {
+		if (s != NULL) {
+			check(chan_stream_recv(s, &v, NULL, NULL), "echo stream recv");
+		} else if (pp->nping == 1) {
 			check(chan_recv(g_ctx, pp->ping[0], &v, NULL), "echo recv");
 		} else {
 			k = chan_select(g_ctx, pp->cases, pp->nping, false);
@@ -258,6 +302,7 @@ pp_echo(struct pingpong *pp)
 		check(chan_send(g_ctx, pp->pong, v.data, v.len), "echo send");
 		chan_value_clear(&v);
 	}
+	chan_stream_free(s);
 }
 
 /* The pinger: time each round trip after the warm-up. */
@@ -519,7 +564,7 @@ parse(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .n = 0, .threads = 8, .size = 64, .conns = 1000, .seconds = 5,
 	    .channels = 0, .receivers = 10000 };
-	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:C:R:P:o:k:")) != -1) {
+	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:C:R:P:o:k:m:")) != -1) {
 		switch (ch) {
 		case 'p': o->port = atoi(optarg); break;
 		case 'n': o->n = strtoul(optarg, NULL, 10); break;
@@ -532,6 +577,11 @@ parse(int argc, char **argv, struct opts *o)
 		case 'P': o->pid = (pid_t)atoi(optarg); break;
 		case 'o': o->samples = optarg; break;
 		case 'k': o->tag = optarg; break;
+		case 'm':
+			if (strcmp(optarg, "stream") != 0 && strcmp(optarg, "ops") != 0)
+				usage();
+			g_stream = strcmp(optarg, "stream") == 0;
+			break;
 		default: usage();
 		}
 	}

@@ -271,7 +271,7 @@ diff_skip(const uint8_t *body, size_t blen)
 static bool
 op_takes_wait(uint64_t op)
 {
-	return op != OP_HELLO && op != OP_PING && op != OP_MAKE && op != OP_CANCEL;
+	return op != OP_HELLO && op != OP_PING && op != OP_MAKE && op != OP_CANCEL && op != OP_CREDIT;
 }
 
 /* Encode a decoded request. 1: encoded; 0: not representable; traps on failure. */
@@ -280,8 +280,16 @@ encode_request(struct proto_out *o, const struct proto_request *q)
 {
 	int rc;
 
-	if (q->op >= OP_STATS)
+	if (q->op == OP_STREAM)
+		rc = proto_req_stream(o, q->id, q->wait_us, q->cases, q->ncases, q->count);
+	else if (q->op == OP_CREDIT)
+		rc = proto_req_credit(o, q->id, q->target, q->count);
+	else if (q->op >= OP_STATS)
 		return 0;	/* admin ops and links: not rebuilt here (other encoders, other fields) */
+	if (q->op == OP_STREAM || q->op == OP_CREDIT) {
+		CHECK(rc == 0);
+		return 1;
+	}
 	switch (q->op) {
 	case OP_HELLO: {
 		char *client = cstr_dup(q->client, q->client_len);
@@ -324,7 +332,8 @@ static bool
 same_request(const struct proto_request *a, const struct proto_request *b)
 {
 	if (a->op != b->op || a->id != b->id || a->cap != b->cap || a->target != b->target ||
-	    a->version != b->version || a->has_default != b->has_default || a->ncases != b->ncases)
+	    a->version != b->version || a->has_default != b->has_default || a->ncases != b->ncases ||
+	    a->count != b->count)
 		return false;
 	if (op_takes_wait(a->op) ? a->wait_us != b->wait_us : b->wait_us != PROTO_WAIT_FOREVER)
 		return false;
@@ -397,6 +406,14 @@ check_request_ok(const struct proto_request *q, const struct proto_case *cases,
 			}
 		}
 		break;
+	case OP_STREAM:
+		CHECK(q->cases == cases && q->ncases >= 1 && q->ncases <= NCASES && q->count >= 1);
+		for (uint32_t i = 0; i < q->ncases; i++)
+			check_name_field(q->cases[i].name, q->cases[i].name_len, false, body, blen);
+		break;
+	case OP_CREDIT:
+		CHECK(q->target >= 1 && q->count >= 1);
+		break;
 	case OP_CANCEL:
 		CHECK(q->target >= 1);
 		break;
@@ -407,7 +424,7 @@ check_request_ok(const struct proto_request *q, const struct proto_case *cases,
 		check_name_field(q->name, q->name_len, q->op >= OP_STATS, body, blen);
 		break;
 	}
-	if (q->op != OP_SELECT)
+	if (q->op != OP_SELECT && q->op != OP_STREAM && !proto_op_is_link(q->op))
 		CHECK(q->cases == NULL && q->ncases == 0);
 }
 
@@ -437,6 +454,26 @@ roundtrip_request(const struct proto_request *q)
 	proto_out_destroy(&o2);
 }
 
+/* The one-pass fast path for SEND and RECV decodes exactly as the general path. */
+static void
+same_as_general(const uint8_t *body, size_t blen, int st, const struct proto_request *a,
+    const char *why)
+{
+	static struct proto_case cases2[NCASES];
+	struct proto_request b;
+	const char *why2 = NULL;
+
+	CHECK(proto_decode_request_general(body, blen, &limits, cases2, NCASES, &b, &why2) == st);
+	CHECK(why2 == why || st == STATUS_OK);
+	CHECK(a->op == b.op && a->id == b.id);
+	if (st != STATUS_OK || (a->op != OP_SEND && a->op != OP_RECV))
+		return;
+	CHECK(a->wait_us == b.wait_us && a->name == b.name && a->name_len == b.name_len);
+	CHECK(a->value.kind == b.value.kind && a->value.raw == b.value.raw &&
+	    a->value.raw_len == b.value.raw_len && a->value.data == b.value.data &&
+	    a->value.len == b.value.len);
+}
+
 static void
 check_request(const uint8_t *body, size_t blen)
 {
@@ -449,6 +486,7 @@ check_request(const uint8_t *body, size_t blen)
 	int st;
 
 	st = proto_decode_request(body, blen, &limits, cases, NCASES, &q, &why);
+	same_as_general(body, blen, st, &q, why);
 	switch (st) {
 	case STATUS_OK:
 		check_request_ok(&q, cases, body, blen);
@@ -461,7 +499,8 @@ check_request(const uint8_t *body, size_t blen)
 		CHECK(why != NULL && q.id != 0 && q.op != 0);
 		break;
 	case STATUS_LIMIT:
-		CHECK(why != NULL && q.id != 0 && (q.op == OP_SEND || q.op == OP_SELECT));
+		CHECK(why != NULL && q.id != 0 && (q.op == OP_SEND || q.op == OP_SELECT ||
+		    q.op == OP_STREAM || proto_op_is_link(q.op)));
 		break;
 	default:
 		__builtin_trap();
@@ -528,6 +567,10 @@ encode_reply(struct proto_out *o, uint64_t op, const struct proto_reply *p)
 	case OP_SELECT:
 		rc = proto_rep_select(o, p->id, p->index, raw, p->value.raw_len, p->ok);
 		break;
+	case OP_STREAM:	/* a value (interim), or the final OK: values delivered */
+		rc = p->interim ? proto_rep_select(o, p->id, p->index, raw, p->value.raw_len, p->ok) :
+		    proto_rep_uint(o, p->id, p->n);
+		break;
 	case OP_OPEN: case OP_LEN: case OP_CAP: case OP_DELETE:
 	case OP_UNBLOCK:	/* canceled */
 	case OP_OR: case OP_OR_DONE: case OP_TEE: case OP_BRIDGE:	/* a link's final OK: sent */
@@ -551,13 +594,13 @@ same_reply(const struct proto_reply *a, const struct proto_reply *b)
 	const struct proto_chan_info *i = &a->info, *j = &b->info;
 
 	return a->id == b->id && a->status == b->status && a->index == b->index &&
-	    a->ok == b->ok && a->n == b->n && a->created == b->created &&
+	    a->ok == b->ok && a->n == b->n && a->created == b->created && a->interim == b->interim &&
 	    same_str(a->msg, a->msg_len, b->msg, b->msg_len) &&
 	    same_str(a->name, a->name_len, b->name, b->name_len) &&
 	    same_value(&a->value, &b->value) &&
 	    h->version == g->version && h->max_frame == g->max_frame &&
 	    h->max_value == g->max_value && h->max_pending == g->max_pending &&
-	    h->max_select_cases == g->max_select_cases &&
+	    h->max_select_cases == g->max_select_cases && h->max_stream_credit == g->max_stream_credit &&
 	    same_str(h->server, h->server_len, g->server, g->server_len) &&
 	    same_str(i->name, i->name_len, j->name, j->name_len) &&
 	    i->len == j->len && i->cap == j->cap && i->closed == j->closed &&
@@ -622,7 +665,7 @@ check_reply(const uint8_t *body, size_t blen)
 		if (p.status == STATUS_OK) {
 			CHECK(op >= 1 && op <= OP_MAX);
 			CHECK(p.msg == NULL);
-			if (op == OP_RECV || op == OP_SELECT)
+			if (op == OP_RECV || op == OP_SELECT || op == OP_STREAM)
 				check_value_reparse(&p.value);
 			else
 				CHECK(p.value.kind == VALUE_NONE);

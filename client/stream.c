@@ -1,0 +1,181 @@
+/*
+ * stream.c: receive streams (PROTOCOL.md §14). One STREAM request whose
+ * interim replies are the values; the final reply ends it.
+ *
+ * Credit flows back as the program takes values: after half the credit
+ * (at least one) has been taken, one CREDIT grants it again, corked so
+ * that it leaves with the next write. The server has then used at least
+ * that much, so the stream never asks for more than it was opened with
+ * and CREDIT can never hit max_stream_credit: its reply is not awaited.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+
+#include "chanclient.h"
+#include "conn_internal.h"
+#include "ctx_internal.h"
+
+struct chan_stream {
+	struct call *call;
+	chan_ctx_t *ctx;		/* a reference: bounds the stream's life */
+	chan_conn_t *conn;
+	size_t refill;			/* grant credit back in steps of this */
+	size_t taken;			/* interim replies taken since the last grant */
+	int end;			/* 0 while running; then what every recv returns */
+	size_t end_index;
+};
+
+struct stream_arg {
+	struct proto_case *names;
+	size_t n;
+	uint64_t credit;
+};
+
+static int
+enc_stream(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
+{
+	struct stream_arg *a = arg;
+
+	return proto_req_stream(o, id, wait_us, a->names, a->n, a->credit);
+}
+
+struct credit_arg {
+	uint64_t stream, n;
+};
+
+static int
+enc_credit(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
+{
+	struct credit_arg *a = arg;
+
+	return proto_req_credit(o, id, a->stream, a->n);
+}
+
+/* A value or a close report: [index, value, ok]. */
+static bool
+stream_interim(int status, int nresults)
+{
+	return status == STATUS_OK && nresults == 3;
+}
+
+/* The channels' names in wire form; they must share one connection. */
+static int
+stream_names(chan_t *const *chans, size_t n, struct proto_case **out, chan_conn_t **conn)
+{
+	struct proto_case *pc;
+
+	if ((pc = calloc(n, sizeof *pc)) == NULL)
+		return CHAN_ENOMEM;
+	*conn = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (chans[i] == NULL || (*conn != NULL && chan_conn(chans[i]) != *conn)) {
+			free(pc);
+			return CHAN_EINVAL;
+		}
+		*conn = chan_conn(chans[i]);
+		pc[i].name = chan_name(chans[i]);
+		pc[i].name_len = (uint32_t)strlen(pc[i].name);
+	}
+	*out = pc;
+	return CHAN_OK;
+}
+
+int
+chan_stream_open(chan_ctx_t *ctx, chan_t *const *chans, size_t n, size_t credit,
+    chan_stream_t **out)
+{
+	struct stream_arg a = { NULL, n, credit };
+	chan_stream_t *s;
+	int rc;
+
+	if (out == NULL || chans == NULL || n == 0 || n > UINT32_MAX || credit == 0)
+		return CHAN_EINVAL;
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return CHAN_ENOMEM;
+	if ((rc = stream_names(chans, n, &a.names, &s->conn)) != CHAN_OK)
+		goto fail;
+	ctx = ctx_or_background(ctx);
+	rc = conn_submit(s->conn, ctx, OP_STREAM, CALL_BUDGET, stream_interim, false, enc_stream, &a,
+	    &s->call);
+	free(a.names);
+	if (rc != CHAN_OK)
+		goto fail;
+	ctx_ref(ctx);
+	s->ctx = ctx;
+	s->refill = credit / 2 ? credit / 2 : 1;
+	*out = s;
+	return CHAN_OK;
+fail:
+	free(s);
+	return rc;
+}
+
+/* One more value taken: grant the credit back once enough was taken. */
+static void
+stream_taken(chan_stream_t *s)
+{
+	struct credit_arg a;
+
+	if (++s->taken < s->refill)
+		return;
+	a = (struct credit_arg){ conn_call_id(s->call), s->taken };
+	s->taken = 0;
+	conn_post(s->conn, enc_credit, &a, true);	/* a failure reaches the stream itself */
+}
+
+/* The final reply: remember why the stream ended. */
+static void
+stream_ended(chan_stream_t *s, const struct proto_reply *rep)
+{
+	s->end = rep->status == STATUS_OK ? CHAN_ECLOSED : call_status_err(rep->status, false);
+	s->end_index = rep->index >= 0 ? (size_t)rep->index : 0;
+}
+
+int
+chan_stream_recv(chan_stream_t *s, chan_value_t *v, bool *ok, size_t *index)
+{
+	struct call_reply r;
+	int rc;
+
+	if (v)
+		memset(v, 0, sizeof *v);
+	if (ok)
+		*ok = false;
+	if (s == NULL)
+		return CHAN_EINVAL;
+	if (s->end != 0)
+		goto ended;
+	if ((rc = conn_call_next(s->call, s->ctx, &r)) != CHAN_OK) {
+		s->end = rc;		/* the context, or the connection */
+		goto ended;
+	}
+	if (!r.rep.interim) {
+		stream_ended(s, &r.rep);
+		call_reply_free(&r);
+		goto ended;
+	}
+	rc = chan_value_from_proto(s->conn, &r.rep.value, v);
+	if (ok)
+		*ok = r.rep.ok;
+	if (index)
+		*index = (size_t)r.rep.index;
+	call_reply_free(&r);
+	stream_taken(s);
+	return rc;
+ended:
+	if (index && s->end == CHAN_ENOTFOUND)
+		*index = s->end_index;
+	return s->end;
+}
+
+void
+chan_stream_free(chan_stream_t *s)
+{
+	if (s == NULL)
+		return;
+	conn_call_end(s->call);
+	chan_ctx_free(s->ctx);
+	free(s);
+}

@@ -1,0 +1,50 @@
+/*
+ * conn_io.h: the transport under a connection (conn.c): how its bytes are
+ * read and written, for plain sockets (TCP, unix) and for TLS.
+ *
+ * Plain sockets use two raw events and two evbuffers of their own: reads
+ * go straight to recv, and replies are written once per loop iteration,
+ * after every ready callback ran (see conn_io.c). TLS connections keep
+ * libevent's bufferevent_openssl. conn.c sees one interface for both.
+ *
+ * Ownership: the transport belongs to its conn; io_close frees it and
+ * closes the socket. The calls back into conn.c are conn_input,
+ * conn_wrote, conn_io_failed and conn_tls_ready (conn.h); conn_io_failed
+ * and conn_wrote may free the conn. Thread-safety: loop thread only.
+ */
+#ifndef CHAND_CONN_IO_H
+#define CHAND_CONN_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct conn;
+struct evbuffer;
+struct server;
+
+/* The server's pending-write list and its flush event. -1 when out of memory. */
+int io_server_init(struct server *s);
+void io_server_free(struct server *s);
+
+/* Take over fd for c (c->srv set). Returns 0, or -1 with fd closed. */
+int io_open(struct conn *c, int fd, bool tls);
+/* Free the transport and close the socket; c is off the pending-write list after. */
+void io_close(struct conn *c);
+
+/* Bytes read and not yet consumed by conn_input. */
+struct evbuffer *io_input(struct conn *c);
+/* Queue bytes to c's peer; they go out before the loop sleeps. -1 when out of memory. */
+int io_write(struct conn *c, const void *p, size_t len);
+/* Bytes queued and not yet written. */
+size_t io_unsent(const struct conn *c);
+/* Start or stop reading from c's peer (backpressure). */
+void io_read_enable(struct conn *c, bool on);
+/*
+ * c is closing: stop reading, write what is queued within a timeout, then
+ * call conn_wrote with 0 left (or conn_io_failed). Never synchronously.
+ */
+void io_close_after_flush(struct conn *c, int timeout_sec);
+/* max_frame or output_hwm changed (SIGHUP). */
+void io_limits_changed(struct conn *c);
+
+#endif

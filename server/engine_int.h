@@ -1,0 +1,102 @@
+/*
+ * engine_int.h: what engine.c shares with engine_stream.c. Not for any
+ * other module: everyone else uses engine.h.
+ *
+ * An operation (struct engine_op) is one pending send, receive or select:
+ * one waiter per case. A stream (engine_stream.c) owns a set of operations
+ * of its own, its *units*, each one pending receive over the stream's
+ * channels; the engine completes a unit exactly as any other operation
+ * (op_finish, then its done callback from engine_leave), but a unit goes
+ * back to its stream instead of the engine's free list.
+ *
+ * Thread-safety: none, as for the whole engine.
+ */
+#ifndef CHAND_ENGINE_INT_H
+#define CHAND_ENGINE_INT_H
+
+#include <sys/queue.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chan.h"
+#include "engine.h"
+#include "hmap.h"
+#include "rand.h"
+
+/* A select has at most this many cases (the index is an int). */
+#define ENGINE_MAX_CASES	(1u << 24)
+/* Free operations kept for reuse; past this, finished ones are freed. */
+#define ENGINE_FREE_OPS_MAX	65536
+/* Waiter arrays bigger than this are not kept on a free operation. */
+#define ENGINE_KEEP_WAITERS	64
+
+enum op_state { OP_FREE, OP_WAITING, OP_DONE };
+
+struct engine_op {
+	TAILQ_ENTRY(engine_op) link;	/* free list or completion queue */
+	engine_done_fn *done;
+	void *arg;
+	struct waiter *w;		/* nw waiters: &one or arr */
+	uint32_t nw;
+	uint32_t arrcap;		/* slots in arr, kept across reuse */
+	struct waiter *arr;		/* for operations of several cases */
+	uint8_t state;			/* enum op_state */
+	struct engine_result res;	/* valid once OP_DONE */
+	struct engine_stream *stream;	/* a stream's unit, or NULL */
+	TAILQ_ENTRY(engine_op) slink;	/* a unit: in its stream's armed or spare list */
+	struct waiter one;		/* single-case operations need no array */
+};
+TAILQ_HEAD(opq, engine_op);
+
+struct engine {
+	struct hmap chans;		/* name -> live channel */
+	struct engine_limits limits;
+	struct rand_state rng;		/* select's poll order */
+	uint64_t bytes;			/* buffered bytes, all channels */
+	uint64_t values;		/* buffered values, all channels */
+	uint64_t nwaiters;		/* linked waiters, all channels */
+	uint64_t nsenders;		/* of which send waiters */
+	uint64_t anon_seq;		/* the next anonymous name */
+	uint32_t *order;		/* select's poll order scratch */
+	size_t order_cap;
+	struct opq free_ops;
+	size_t nfree_ops;
+	struct opq done_ops;		/* completed, done not yet called */
+	unsigned depth;			/* public calls on the stack */
+	unsigned iterating;		/* engine_foreach_chan on the stack */
+	bool draining;			/* engine_leave is running callbacks */
+	void (*owner_gone)(void *owner, void *arg);
+	void *owner_arg;
+};
+
+/* Every public call that can complete operations is bracketed by these. */
+void engine_enter(struct engine *e);
+void engine_leave(struct engine *e);
+/* Resolve a waiting operation: unlink its waiters, queue its completion. */
+void op_finish(struct engine *e, struct engine_op *op, int status, int index,
+    struct value *v, bool ok);
+/* Link one waiter per case of op (op->w has n slots); recv cases only carry no value. */
+void op_link(struct engine *e, struct engine_op *op, const struct engine_case *cases, size_t n);
+/* Poll cases in a random order: 1 fired (*r), 0 none ready, -1 out of memory. */
+int poll_cases(struct engine *e, const struct engine_case *cases, size_t n,
+    struct engine_result *r);
+/* poll_cases' scratch for n positions (kept, only grows); NULL when out of memory. */
+uint32_t *engine_order(struct engine *e, size_t n);
+/* The first case on a deleted channel, or -1. */
+int find_deleted(const struct engine_case *cases, size_t n);
+
+/* engine_stream.c: the hooks engine.c calls for a stream's units. */
+
+/* A unit was resolved by op_finish: it leaves its stream's armed list. */
+void stream_unit_finished(struct engine_op *op);
+/*
+ * ch was closed with w (a unit's waiter on it) queued: the first unit of
+ * its stream to meet the close reports it (op_finish, ok=false); any other
+ * only withdraws w from ch, so the stream reports each close once.
+ */
+void stream_recv_closed(struct engine *e, struct chan *ch, struct waiter *w);
+/* ch was deleted with w (a unit's waiter) queued: the stream ends with NOT_FOUND. */
+void stream_chan_deleted(struct engine *e, struct waiter *w);
+
+#endif

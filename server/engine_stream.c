@@ -1,0 +1,359 @@
+/*
+ * engine_stream.c: credit-based streaming receive. A stream is a set of
+ * units, each one pending receive (engine.h); granting credit arms units,
+ * a delivery returns one to the stream's spare list.
+ *
+ * A unit is an ordinary engine operation with op->stream set, so senders,
+ * close and delete meet it through the very code paths of RECV and SELECT
+ * (try_send hands it a value with op_finish). Only three places differ:
+ * op_finish takes a finished unit off its stream's armed list, engine_leave
+ * gives a completed unit back to its stream instead of the free list, and
+ * close/delete call the hooks below so that a close is reported once and a
+ * delete ends the whole stream.
+ *
+ * Units live as long as the stream: a unit's waiters are armed and
+ * withdrawn in place, so after the first grant of k units nothing is
+ * allocated per value, whatever the number of channels. A spare unit's
+ * waiters all have ch == NULL (engine_leave releases the holds of linked
+ * waiters, and a unit fired at once by the poll links none).
+ *
+ * Ending is itself a queued completion (endop): it goes on the engine's
+ * completion queue behind every unit the stream already resolved, so the
+ * end callback runs after their values, whatever ended the stream.
+ */
+#include <stdlib.h>
+
+#include "chan.h"
+#include "engine.h"
+#include "engine_int.h"
+#include "value.h"
+
+struct engine_stream {
+	struct engine *e;
+	struct chan **chans;		/* held, n of them */
+	struct engine_case *cases;	/* receive cases; ch NULL once the close was reported */
+	size_t n;
+	size_t nopen;			/* channels whose close was not reported yet */
+	struct opq armed;		/* units waiting (their waiters linked), oldest first */
+	struct opq spare;		/* units to arm */
+	uint64_t narmed, nspare;
+	uint64_t queued;		/* units resolved, value() not yet called */
+	engine_stream_value_fn *value;
+	engine_stream_end_fn *end;
+	void *arg;
+	bool ending;
+	int end_status, end_index;
+	struct engine_op endop;		/* the end, queued behind the units already resolved */
+};
+
+static void unit_done(void *arg, struct engine_result *res);
+static void stream_end_done(void *arg, struct engine_result *res);
+
+/* ---- units ---------------------------------------------------------------------- */
+
+static int
+unit_new(struct engine_stream *s)
+{
+	struct engine_op *op = calloc(1, sizeof *op);
+
+	if (op == NULL)
+		return -1;
+	if (s->n > 1 && (op->arr = calloc(s->n, sizeof *op->arr)) == NULL) {
+		free(op);
+		return -1;
+	}
+	op->arrcap = s->n > 1 ? (uint32_t)s->n : 0;
+	op->w = s->n > 1 ? op->arr : &op->one;
+	op->nw = (uint32_t)s->n;
+	op->stream = s;
+	op->done = unit_done;
+	op->arg = op;
+	op->state = OP_FREE;
+	TAILQ_INSERT_TAIL(&s->spare, op, slink);
+	s->nspare++;
+	return 0;
+}
+
+/* Enough spare units for n more grants, allocated now or never. */
+static int
+stream_reserve(struct engine_stream *s, uint64_t n)
+{
+	while (s->nspare < n)
+		if (unit_new(s) < 0)
+			return STATUS_LIMIT;
+	return STATUS_OK;
+}
+
+static void
+unit_to_spare(struct engine_stream *s, struct engine_op *op)
+{
+	op->state = OP_FREE;
+	TAILQ_INSERT_TAIL(&s->spare, op, slink);
+	s->nspare++;
+}
+
+/* Take a waiting unit's waiters off their channels; it becomes spare. */
+static void
+unit_withdraw(struct engine *e, struct engine_stream *s, struct engine_op *op)
+{
+	for (uint32_t i = 0; i < op->nw; i++) {
+		struct waiter *w = &op->w[i];
+
+		if (w->ch == NULL)
+			continue;
+		chan_unlink(w->ch, w);
+		e->nwaiters--;
+		engine_release(e, w->ch);	/* never the last hold: the stream holds it */
+		w->ch = NULL;
+	}
+	TAILQ_REMOVE(&s->armed, op, slink);
+	s->narmed--;
+	unit_to_spare(s, op);
+}
+
+/* ---- ending --------------------------------------------------------------------- */
+
+/* Withdraw every waiting unit and queue the end behind the resolved ones. */
+static void
+stream_begin_end(struct engine *e, struct engine_stream *s, int status, int index)
+{
+	struct engine_op *op;
+
+	if (s->ending)
+		return;
+	s->ending = true;
+	s->end_status = status;
+	s->end_index = index;
+	while ((op = TAILQ_FIRST(&s->armed)) != NULL)
+		unit_withdraw(e, s, op);
+	s->endop.state = OP_DONE;
+	TAILQ_INSERT_TAIL(&e->done_ops, &s->endop, link);
+}
+
+static void
+stream_free(struct engine_stream *s)
+{
+	struct engine_op *op;
+
+	while ((op = TAILQ_FIRST(&s->spare)) != NULL) {
+		TAILQ_REMOVE(&s->spare, op, slink);
+		free(op->arr);
+		free(op);
+	}
+	for (size_t i = 0; i < s->n; i++)
+		engine_release(s->e, s->chans[i]);
+	free(s->chans);
+	free(s->cases);
+	free(s);
+}
+
+static void
+stream_end_done(void *arg, struct engine_result *res)
+{
+	struct engine_stream *s = arg;
+
+	(void)res;
+	s->end(s->arg, s->end_status, s->end_index);
+	stream_free(s);
+}
+
+/* The close of channel i is being reported: receive from it no more. */
+static void
+stream_mark_closed(struct engine *e, struct engine_stream *s, int i)
+{
+	if (i < 0 || (size_t)i >= s->n || s->cases[i].ch == NULL)
+		return;
+	s->cases[i].ch = NULL;
+	if (--s->nopen == 0)
+		stream_begin_end(e, s, STATUS_OK, -1);
+}
+
+/* ---- the hooks of engine.c -------------------------------------------------------- */
+
+void
+stream_unit_finished(struct engine_op *op)
+{
+	struct engine_stream *s = op->stream;
+
+	TAILQ_REMOVE(&s->armed, op, slink);
+	s->narmed--;
+	s->queued++;
+}
+
+void
+stream_recv_closed(struct engine *e, struct chan *ch, struct waiter *w)
+{
+	struct engine_stream *s = w->op->stream;
+	int i = (int)w->index;
+
+	if (s->cases[i].ch != NULL) {
+		op_finish(e, w->op, STATUS_OK, i, NULL, false);
+		stream_mark_closed(e, s, i);
+		return;
+	}
+	/* reported already (by another unit): this unit just drops the channel */
+	chan_unlink(ch, w);
+	e->nwaiters--;
+	engine_release(e, ch);
+	w->ch = NULL;
+}
+
+void
+stream_chan_deleted(struct engine *e, struct waiter *w)
+{
+	stream_begin_end(e, w->op->stream, STATUS_NOT_FOUND, (int)w->index);
+}
+
+/* A unit completed (from engine_leave, holds released): back to spare, then deliver. */
+static void
+unit_done(void *arg, struct engine_result *res)
+{
+	struct engine_op *op = arg;
+	struct engine_stream *s = op->stream;
+
+	for (uint32_t i = 0; i < op->nw; i++)
+		op->w[i].ch = NULL;
+	s->queued--;
+	unit_to_spare(s, op);
+	if (res->status != STATUS_OK) {
+		/* units are only ever resolved by a value or a close */
+		value_free(res->value);
+		res->value = NULL;
+		return;
+	}
+	s->value(s->arg, res);
+}
+
+/* ---- arming ------------------------------------------------------------------------ */
+
+/* One more pending receive: take a ready value now, else (wait) queue it. */
+static void
+unit_arm(struct engine *e, struct engine_stream *s, bool wait)
+{
+	struct engine_result r = { .status = STATUS_OK, .index = -1 };
+	struct engine_op *op;
+	int del, rc;
+
+	if ((del = find_deleted(s->cases, s->n)) >= 0) {
+		stream_begin_end(e, s, STATUS_NOT_FOUND, del);
+		return;
+	}
+	/* cannot fail: the poll order was sized for n when the stream was made */
+	rc = poll_cases(e, s->cases, s->n, &r);
+	if (rc <= 0 && !wait)
+		return;
+	op = TAILQ_FIRST(&s->spare);
+	TAILQ_REMOVE(&s->spare, op, slink);
+	s->nspare--;
+	if (rc <= 0) {
+		op_link(e, op, s->cases, s->n);
+		TAILQ_INSERT_TAIL(&s->armed, op, slink);
+		s->narmed++;
+		return;
+	}
+	op->res = r;
+	op->state = OP_DONE;
+	s->queued++;
+	TAILQ_INSERT_TAIL(&e->done_ops, op, link);
+	if (!r.ok)
+		stream_mark_closed(e, s, r.index);
+}
+
+static int
+stream_grant(struct engine *e, struct engine_stream *s, uint32_t n, bool wait)
+{
+	if (s->ending)
+		return STATUS_CANCELED;
+	if (stream_reserve(s, n) != STATUS_OK)
+		return STATUS_LIMIT;
+	engine_enter(e);
+	for (uint32_t i = 0; i < n && !s->ending; i++)
+		unit_arm(e, s, wait);
+	if (!wait)
+		stream_begin_end(e, s, STATUS_DEADLINE_EXCEEDED, -1);
+	engine_leave(e);
+	return STATUS_OK;
+}
+
+/* ---- the public calls ------------------------------------------------------------- */
+
+int
+engine_stream_new(struct engine *e, struct chan *const *chans, size_t n, uint32_t reserve,
+    engine_stream_value_fn *value, engine_stream_end_fn *end, void *arg,
+    struct engine_stream **out)
+{
+	struct engine_stream *s;
+
+	*out = NULL;
+	if (n == 0 || n > ENGINE_MAX_CASES || engine_order(e, n) == NULL)
+		return STATUS_LIMIT;
+	if ((s = calloc(1, sizeof *s)) == NULL)
+		return STATUS_LIMIT;
+	TAILQ_INIT(&s->armed);
+	TAILQ_INIT(&s->spare);
+	s->e = e;
+	s->n = s->nopen = n;
+	s->value = value;
+	s->end = end;
+	s->arg = arg;
+	s->endop.stream = s;
+	s->endop.done = stream_end_done;
+	s->endop.arg = s;
+	s->chans = calloc(n, sizeof *s->chans);
+	s->cases = calloc(n, sizeof *s->cases);
+	if (s->chans == NULL || s->cases == NULL)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		s->chans[i] = s->cases[i].ch = chans[i];
+		s->cases[i].dir = CASE_RECV;
+	}
+	if (stream_reserve(s, reserve) != STATUS_OK)
+		goto fail;
+	for (size_t i = 0; i < n; i++)
+		engine_hold(chans[i]);
+	*out = s;
+	return STATUS_OK;
+
+fail:
+	s->n = 0;	/* no holds taken yet */
+	stream_free(s);
+	return STATUS_LIMIT;
+}
+
+int
+engine_stream_start(struct engine *e, struct engine_stream *s, uint32_t credit, unsigned flags)
+{
+	return stream_grant(e, s, credit, (flags & ENGINE_WAIT) != 0);
+}
+
+int
+engine_stream_credit(struct engine *e, struct engine_stream *s, uint32_t n)
+{
+	return stream_grant(e, s, n, true);
+}
+
+uint64_t
+engine_stream_outstanding(const struct engine_stream *s)
+{
+	return s->narmed + s->queued;
+}
+
+void
+engine_stream_end(struct engine *e, struct engine_stream *s, int status)
+{
+	engine_enter(e);
+	stream_begin_end(e, s, status, -1);
+	engine_leave(e);
+}
+
+size_t
+engine_stream_nchans(const struct engine_stream *s)
+{
+	return s->n;
+}
+
+struct chan *
+engine_stream_chan(const struct engine_stream *s, size_t i)
+{
+	return s->cases[i].ch;
+}

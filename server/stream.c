@@ -1,0 +1,185 @@
+/*
+ * stream.c: STREAM and CREDIT, the network side of engine streams.
+ *
+ * Every check that can fail is made before the stream exists (rights,
+ * max_pending, max_stream_credit, each channel found, no channel twice), so
+ * a refused STREAM leaves nothing behind. Once started, the stream answers
+ * itself: one interim reply per value or close report (stream_value), then
+ * exactly one final reply (stream_end), after every value it took.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "acl.h"
+#include "codec.h"
+#include "conn.h"
+#include "log.h"
+#include "request.h"
+#include "server.h"
+#include "stream.h"
+#include "value.h"
+
+/* One value (or a close report) for the stream's client: [id, OK, index, value | nil, ok]. */
+static void
+stream_value(void *arg, struct engine_result *res)
+{
+	struct request *r = arg;
+	struct conn *c = r->conn;
+	const uint8_t *raw = res->value ? value_data(res->value) : NULL;
+	size_t raw_len = res->value ? value_len(res->value) : 0;
+
+	if (c->dead) {
+		/* the client is gone: at-most-once, as for RECV (PROTOCOL.md §4) */
+	} else if (proto_rep_select(&c->srv->out, r->id, res->index, raw, raw_len, res->ok) < 0) {
+		log_error("reply-failed client=%" PRIu64 " id=%" PRIu64 " reason=out-of-memory", c->id, r->id);
+		proto_out_reset(&c->srv->out);
+		conn_close_after_flush(c, 0, STATUS_LIMIT, "out of memory");
+	} else {
+		r->delivered += res->ok;
+		conn_flush_out(c);
+	}
+	value_free(res->value);
+	res->value = NULL;
+}
+
+static void
+stream_end(void *arg, int status, int index)
+{
+	struct request *r = arg;
+
+	log_debug("stream-end client=%" PRIu64 " id=%" PRIu64 " status=%s delivered=%" PRIu64,
+	    r->conn->id, r->id, status_name(status), r->delivered);
+	request_stream_end(r, status, index, NULL);
+}
+
+static void
+reply_case_error(struct conn *c, uint64_t id, int status, const char *msg, uint32_t index)
+{
+	if (proto_rep_case_error(&c->srv->out, id, status, msg, index) == 0)
+		conn_flush_out(c);
+}
+
+struct slot {
+	struct chan *ch;
+	uint32_t index;
+};
+
+static int
+slot_cmp(const void *a, const void *b)
+{
+	const struct slot *x = a, *y = b;
+
+	if (x->ch != y->ch)
+		return x->ch < y->ch ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * The channels of q, in order, into chans; or 0 after replying NOT_FOUND
+ * (a missing channel) or BAD_REQUEST (one named twice: it would skew the
+ * random choice and be reported closed twice), each with the case's index.
+ */
+static int
+resolve(struct conn *c, const struct proto_request *q, struct chan **chans)
+{
+	struct slot *sorted = malloc(q->ncases * sizeof *sorted);
+	uint32_t n = q->ncases, dup = UINT32_MAX;
+
+	if (sorted == NULL) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
+		return 0;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		chans[i] = engine_lookup(c->srv->engine, q->cases[i].name, q->cases[i].name_len);
+		if (chans[i] == NULL) {
+			free(sorted);
+			reply_case_error(c, q->id, STATUS_NOT_FOUND, "no such channel", i);
+			return 0;
+		}
+		sorted[i] = (struct slot){ chans[i], i };
+	}
+	qsort(sorted, n, sizeof *sorted, slot_cmp);
+	for (uint32_t i = 1; i < n; i++)
+		if (sorted[i].ch == sorted[i - 1].ch && sorted[i].index < dup)
+			dup = sorted[i].index;
+	free(sorted);
+	if (dup != UINT32_MAX) {
+		reply_case_error(c, q->id, STATUS_BAD_REQUEST, "a channel appears twice in STREAM", dup);
+		return 0;
+	}
+	return 1;
+}
+
+/* Park the request, make the engine stream, start it; errors answered here. */
+static void
+stream_start(struct conn *c, const struct proto_request *q, struct chan **chans)
+{
+	struct engine *e = c->srv->engine;
+	struct request *r;
+	int st;
+
+	if (request_stream(c, q->id, q->wait_us, &r) < 0) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
+		return;
+	}
+	if (engine_stream_new(e, chans, q->ncases, (uint32_t)q->count, stream_value, stream_end, r,
+	    &r->stream) != STATUS_OK) {
+		/* no stream, no callback: end the request by hand */
+		request_stream_end(r, STATUS_LIMIT, -1, "out of memory");
+		return;
+	}
+	log_debug("stream-start client=%" PRIu64 " id=%" PRIu64 " channels=%" PRIu32 " credit=%" PRIu64,
+	    c->id, q->id, q->ncases, q->count);
+	/* from here on r may be gone at any return: the stream answers itself */
+	st = engine_stream_start(e, r->stream, (uint32_t)q->count, q->wait_us != 0 ? ENGINE_WAIT : 0);
+	if (st != STATUS_OK)
+		engine_stream_end(e, r->stream, st);
+}
+
+void
+stream_request(struct conn *c, const struct proto_request *q)
+{
+	struct chan **chans;
+
+	if (!acl_allow_cases(c, q) || !acl_pending_room(c, q->id))
+		return;
+	if (q->count > c->srv->cfg.max_stream_credit) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, "credit is larger than max_stream_credit");
+		return;
+	}
+	if ((chans = malloc(q->ncases * sizeof *chans)) == NULL) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
+		return;
+	}
+	if (resolve(c, q, chans))
+		stream_start(c, q, chans);
+	free(chans);
+}
+
+void
+stream_credit(struct conn *c, const struct proto_request *q)
+{
+	struct request *r = request_find(c, q->target);
+	uint64_t have;
+	int st;
+
+	if (r == NULL) {
+		conn_reply_error(c, q->id, STATUS_NOT_FOUND, "no pending STREAM with that id");
+		return;
+	}
+	if (r->kind != REQUEST_STREAM) {
+		conn_reply_error(c, q->id, STATUS_BAD_REQUEST, "that request is not a STREAM");
+		return;
+	}
+	have = engine_stream_outstanding(r->stream);
+	if (q->count > c->srv->cfg.max_stream_credit || have > c->srv->cfg.max_stream_credit - q->count) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, "credit would pass max_stream_credit");
+		return;
+	}
+	/* values it takes at once are answered before CREDIT's OK; r may be gone after */
+	st = engine_stream_credit(c->srv->engine, r->stream, (uint32_t)q->count);
+	if (st != STATUS_OK)
+		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
+	else if (proto_rep_ok(&c->srv->out, q->id) == 0)
+		conn_flush_out(c);
+}

@@ -1,0 +1,23 @@
+/*
+ * stream.h: the STREAM and CREDIT operations (PROTOCOL.md §14), a
+ * credit-based streaming receive: one request holds many pending receives
+ * (engine.h, engine_stream_*), and each value it gets is an interim reply
+ * on the request's id, written straight into the connection's output.
+ *
+ * The stream's request (request.h, REQUEST_STREAM) owns the engine stream
+ * until the stream's end callback answers and recycles it; CANCEL, the
+ * deadline, UNBLOCK, shutdown and the connection going away all end it
+ * through request_cancel. Thread-safety: loop thread only.
+ */
+#ifndef CHAND_STREAM_H
+#define CHAND_STREAM_H
+
+struct conn;
+struct proto_request;
+
+/* STREAM: check rights, limits and channels, then start the stream (errors answered at once). */
+void stream_request(struct conn *c, const struct proto_request *q);
+/* CREDIT: grant more pending receives to one of c's streams; answers OK or the error. */
+void stream_credit(struct conn *c, const struct proto_request *q);
+
+#endif

@@ -1,0 +1,210 @@
+/*
+ * streambench.c: values/s from one producer to one consumer over the raw
+ * protocol, the consumer using plain RECV (one round trip per value) or a
+ * STREAM with credit C (PROTOCOL.md §14), re-granting what it consumed each
+ * time half of the credit is used.
+ *
+ *   streambench PORT N recv
+ *   streambench PORT N stream C
+ *
+ * The producer is a second connection on its own thread, pipelining SENDs
+ * (at most 256 unanswered) into a channel of cap 1024.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "codec.h"
+
+struct rconn {
+	int fd;
+	uint8_t *buf;
+	size_t len, cap, off;
+	struct proto_out o;
+};
+
+static const char *chname = "bench.stream";
+static int port;
+static long nvalues;
+
+static void
+die(const char *what)
+{
+	perror(what);
+	exit(1);
+}
+
+static void
+flush(struct rconn *c)
+{
+	const uint8_t *p = proto_out_data(&c->o);
+	size_t n = proto_out_len(&c->o);
+
+	while (n > 0) {
+		ssize_t k = write(c->fd, p, n);
+
+		if (k <= 0)
+			die("write");
+		p += k;
+		n -= (size_t)k;
+	}
+	proto_out_reset(&c->o);
+}
+
+/* The next frame body (valid until the next call). */
+static const uint8_t *
+frame(struct rconn *c, size_t *blen)
+{
+	for (;;) {
+		const uint8_t *body;
+		const char *why;
+		long n = proto_frame_split(c->buf + c->off, c->len - c->off, 1 << 22, &body, blen, &why);
+
+		if (n > 0) {
+			c->off += (size_t)n;
+			return body;
+		}
+		if (n < 0)
+			die("frame");
+		memmove(c->buf, c->buf + c->off, c->len - c->off);
+		c->len -= c->off;
+		c->off = 0;
+		if (c->cap - c->len < 65536) {
+			c->cap = c->cap ? c->cap * 2 : 1 << 20;
+			if ((c->buf = realloc(c->buf, c->cap)) == NULL)
+				die("realloc");
+		}
+		ssize_t k = read(c->fd, c->buf + c->len, c->cap - c->len);
+
+		if (k <= 0)
+			die("read");
+		c->len += (size_t)k;
+	}
+}
+
+static void
+reply(struct rconn *c, uint64_t op, struct proto_reply *r)
+{
+	size_t blen;
+	const uint8_t *b = frame(c, &blen);
+	const char *why;
+
+	if (proto_decode_reply(b, blen, op, r, &why) != STATUS_OK) {
+		fprintf(stderr, "bad reply: %s\n", why);
+		exit(1);
+	}
+}
+
+static void
+dial(struct rconn *c)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct proto_reply r;
+	int one = 1;
+
+	memset(c, 0, sizeof *c);
+	proto_out_init(&c->o);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((c->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 || connect(c->fd, (void *)&sa, sizeof sa) < 0)
+		die("connect");
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	proto_req_hello(&c->o, 1, 1, "streambench", NULL);
+	flush(c);
+	reply(c, OP_HELLO, &r);
+	if (r.status != STATUS_OK)
+		die("hello");
+}
+
+static void *
+producer(void *arg)
+{
+	struct rconn c;
+	struct proto_value v = { .kind = VALUE_BIN, .data = (const uint8_t *)"0123456789abcdef", .len = 16 };
+	struct proto_reply r;
+	long sent = 0, acked = 0;
+
+	(void)arg;
+	dial(&c);
+	while (acked < nvalues) {
+		while (sent < nvalues && sent - acked < 256)
+			proto_req_send(&c.o, (uint64_t)(100 + sent++), PROTO_WAIT_FOREVER, chname,
+			    strlen(chname), &v);
+		flush(&c);
+		reply(&c, OP_SEND, &r);
+		if (r.status != STATUS_OK)
+			die("send");
+		acked++;
+	}
+	return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct rconn c;
+	struct proto_reply r;
+	pthread_t t;
+	long got = 0, credit = 0;
+	uint64_t id = 10, sid = 5;
+	bool use_stream;
+	int64_t t0;
+	double secs;
+
+	if (argc < 4 || ((use_stream = strcmp(argv[3], "stream") == 0) && argc < 5)) {
+		fprintf(stderr, "usage: streambench PORT N recv | stream CREDIT\n");
+		return 2;
+	}
+	port = atoi(argv[1]);
+	nvalues = atol(argv[2]);
+	credit = use_stream ? atol(argv[4]) : 0;
+	dial(&c);
+	proto_req_make(&c.o, 2, chname, strlen(chname), 1024);
+	flush(&c);
+	reply(&c, OP_MAKE, &r);
+	t0 = clock_now_ns();
+	pthread_create(&t, NULL, producer, NULL);
+	if (use_stream) {
+		struct proto_case pc = { .name = chname, .name_len = (uint32_t)strlen(chname) };
+		long used = 0;
+
+		proto_req_stream(&c.o, sid, PROTO_WAIT_FOREVER, &pc, 1, (uint64_t)credit);
+		flush(&c);
+		while (got < nvalues) {
+			size_t blen;
+			const uint8_t *b = frame(&c, &blen);
+			uint64_t rid;
+			int st;
+			const char *why;
+
+			proto_reply_header(b, blen, &rid, &st, &why);
+			if (rid != sid)
+				continue;	/* CREDIT's OK */
+			got++;
+			/* re-grant what was used once half the credit is gone */
+			if (++used * 2 >= credit && got + (credit - used) < nvalues) {
+				proto_req_credit(&c.o, id++, sid, (uint64_t)used);
+				flush(&c);
+				used = 0;
+			}
+		}
+	} else {
+		while (got < nvalues) {
+			proto_req_name(&c.o, OP_RECV, id++, PROTO_WAIT_FOREVER, chname, strlen(chname));
+			flush(&c);
+			reply(&c, OP_RECV, &r);
+			got++;
+		}
+	}
+	secs = (double)(clock_now_ns() - t0) / 1e9;
+	pthread_join(t, NULL);
+	printf("%s%s%s: %ld values in %.3f s: %.0f values/s\n", argv[3], use_stream ? " credit " : "",
+	    use_stream ? argv[4] : "", got, secs, (double)got / secs);
+	return 0;
+}
