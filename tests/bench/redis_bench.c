@@ -7,8 +7,8 @@
  *
  *   throughput  (1) one producer connection LPUSHes, one consumer
  *               connection BRPOPs, each with DEPTH commands pipelined
- *               (chanbench's -t threads per connection: the same number
- *               of requests in flight). No cap: a Redis list never pushes
+ *               (chanbench's -t: the same number of requests in flight on
+ *               each connection). No cap: a Redis list never pushes
  *               back, which only favours Redis.
  *   pingpong    (2) two processes: LPUSH ping / BLPOP pong against
  *               BLPOP ping / LPUSH pong.

@@ -149,6 +149,7 @@ run_round() {
 	log "round $r of $rounds"
 	# (1) buffered throughput, and the curve against requests in flight
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N1" -t 16 throughput
+	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N1" -t 16 -m ops -k w1_ops throughput
 	if [ $smoke = 0 ]; then
 		record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$N1" -t 16 throughput
 		record "$r" nats "$work/natsbench" -p "$port_nats" -n "$N1" pubsub
@@ -166,6 +167,7 @@ run_round() {
 	fi
 	# (3) select wake-up
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N3" -C "$SEL" $(samples "$r" w3_chand) select
+	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N3" -C "$SEL" -m ops -k w3_ops select
 	# (4) many clients
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -c "$CONNS" -d "$SECS" many
 	[ $smoke = 1 ] || record "$r" redis "$work/redis_bench" -p "$port_redis" -c "$CONNS" -d "$SECS" many
@@ -183,7 +185,7 @@ if [ $smoke = 1 ]; then
 	N1=2000 NCURVE=0 DEPTHS="" N2=200 N3=100 SEL=100 CONNS=50 SECS=0.5 IDLE=10000 RECV=100 N6=400
 	[ -x "$CHAND" ] && [ -x "$CHANBENCH" ] || build_tree
 else
-	N1=100000 NCURVE=30000 DEPTHS="1 4 16 64" N2=20000 N3=5000 SEL=1000 CONNS=1000 SECS=5
+	N1=100000 NCURVE=30000 DEPTHS="1 4 16 64 256" N2=20000 N3=5000 SEL=1000 CONNS=1000 SECS=5
 	IDLE=1000000 RECV=10000 N6=20000
 	install_peers
 	build_tree
