@@ -367,9 +367,10 @@ CHAN_API int chan_select(chan_ctx_t *ctx, chan_case_t *cases, size_t n, bool has
  * receivers; over several, like `credit` blocked selects over those
  * receive cases (uniformly random among ready ones). The server sends each
  * value as it takes it, with no request per value, and the library grants
- * credit back as the program takes values (with the connection's next
- * write: any wait on it, or chan_conn_flush), so the stream stays `credit`
- * receives deep. A value taken by the stream went to nobody else.
+ * the credit of the values taken back when chan_stream_recv has to wait
+ * (or once half the credit was taken), so the stream is `credit` receives
+ * deep whenever the program waits on it. A value taken by the stream went
+ * to nobody else.
  *
  * chan_stream_open: ctx bounds the stream's whole life (its budget is the
  * stream's wait on the server; cancelling it ends the stream). credit is

@@ -444,15 +444,11 @@ call_send(struct call *call, chan_ctx_t *ctx, enum call_wait how, bool cork,
 static int
 call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
 {
-	bool ready;
 	int rc;
 
 	memset(r, 0, sizeof *r);
 	ctx = ctx_or_background(ctx);
-	pthread_mutex_lock(&call->conn->lock);
-	ready = call_ready(call);
-	pthread_mutex_unlock(&call->conn->lock);
-	if (ready)
+	if (conn_call_has_reply(call))
 		return call_take(call, r);	/* no wait: nothing to flush or watch */
 	wire_flush(call->conn);		/* about to wait: what was corked must go now */
 	if ((rc = ctx_watch(ctx, &call->watch)) != 0) {
@@ -511,6 +507,17 @@ int
 conn_call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
 {
 	return call_next(call, ctx, r);
+}
+
+bool
+conn_call_has_reply(struct call *call)
+{
+	bool ready;
+
+	pthread_mutex_lock(&call->conn->lock);
+	ready = call_ready(call);
+	pthread_mutex_unlock(&call->conn->lock);
+	return ready;
 }
 
 uint64_t

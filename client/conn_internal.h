@@ -75,6 +75,8 @@ struct call;
 int conn_submit(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
     call_interim_fn *interim, bool cork, call_encode_fn enc, void *arg, struct call **out);
 int conn_call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r);
+/* A reply (or the call's failure) is there: conn_call_next would not wait. */
+bool conn_call_has_reply(struct call *call);
 int conn_call_start(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, call_encode_fn enc, void *arg,
     struct call_reply *r, struct call **out);
 uint64_t conn_call_id(const struct call *call);

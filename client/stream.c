@@ -2,11 +2,12 @@
  * stream.c: receive streams (PROTOCOL.md §14). One STREAM request whose
  * interim replies are the values; the final reply ends it.
  *
- * Credit flows back as the program takes values: after half the credit
- * (at least one) has been taken, one CREDIT grants it again, corked so
- * that it leaves with the next write. The server has then used at least
- * that much, so the stream never asks for more than it was opened with
- * and CREDIT can never hit max_stream_credit: its reply is not awaited.
+ * Credit flows back as the program takes values: when it asks for the
+ * next one and must wait for it, or after half the credit (at least one)
+ * was taken, one CREDIT grants back what was taken, corked so that it
+ * leaves with the next write. The server has then used at least that
+ * much, so the stream never asks for more than it was opened with and
+ * CREDIT can never hit max_stream_credit: its reply is not awaited.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@ struct chan_stream {
 	chan_ctx_t *ctx;		/* a reference: bounds the stream's life */
 	chan_conn_t *conn;
 	size_t refill;			/* grant credit back in steps of this */
-	size_t taken;			/* interim replies taken since the last grant */
+	size_t taken;			/* values taken since the last grant */
 	int end;			/* 0 while running; then what every recv returns */
 	size_t end_index;
 };
@@ -112,15 +113,12 @@ fail:
 	return rc;
 }
 
-/* One more value taken: grant the credit back once enough was taken. */
+/* Grant back the credit of the values taken (corked: it leaves with the next write). */
 static void
-stream_taken(chan_stream_t *s)
+stream_grant(chan_stream_t *s)
 {
-	struct credit_arg a;
+	struct credit_arg a = { conn_call_id(s->call), s->taken };
 
-	if (++s->taken < s->refill)
-		return;
-	a = (struct credit_arg){ conn_call_id(s->call), s->taken };
 	s->taken = 0;
 	conn_post(s->conn, enc_credit, &a, true);	/* a failure reaches the stream itself */
 }
@@ -147,6 +145,9 @@ chan_stream_recv(chan_stream_t *s, chan_value_t *v, bool *ok, size_t *index)
 		return CHAN_EINVAL;
 	if (s->end != 0)
 		goto ended;
+	/* about to wait: every taken value's credit goes back first, so the stream is full */
+	if (s->taken >= s->refill || (s->taken > 0 && !conn_call_has_reply(s->call)))
+		stream_grant(s);
 	if ((rc = conn_call_next(s->call, s->ctx, &r)) != CHAN_OK) {
 		s->end = rc;		/* the context, or the connection */
 		goto ended;
@@ -162,7 +163,7 @@ chan_stream_recv(chan_stream_t *s, chan_value_t *v, bool *ok, size_t *index)
 	if (index)
 		*index = (size_t)r.rep.index;
 	call_reply_free(&r);
-	stream_taken(s);
+	s->taken++;
 	return rc;
 ended:
 	if (index && s->end == CHAN_ENOTFOUND)
