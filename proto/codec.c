@@ -103,6 +103,13 @@ proto_name_valid(const char *name, size_t len, const char **why)
 		*why = "channel name is longer than 255 bytes";
 		return false;
 	}
+	/* the usual name is printable ASCII: one pass settles it */
+	size_t ascii = 0;
+
+	while (ascii < len && s[ascii] >= 0x20 && s[ascii] < 0x7f)
+		ascii++;
+	if (ascii == len)
+		return true;
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] < 0x20 || s[i] == 0x7f) {
 			*why = "channel name contains a control character";
