@@ -166,7 +166,7 @@ obuf_add(struct conn *c, const void *p, size_t len)
 	uint8_t *np;
 
 	/* reuse the written head only when that moves fewer bytes than it frees */
-	if (need > c->ocap && c->ooff >= c->olen - c->ooff) {
+	if (need > c->ocap && c->ooff > 0 && c->ooff >= c->olen - c->ooff) {
 		memmove(c->obuf, c->obuf + c->ooff, c->olen - c->ooff);
 		c->olen -= c->ooff;
 		c->ooff = 0;
