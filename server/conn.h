@@ -47,6 +47,7 @@ struct conn {
 	bool reading;			/* rev is added */
 	bool writing;			/* wev is added: the socket would block */
 	int close_timeout_sec;		/* closing: how long the last bytes may take */
+
 	struct hmap pending;		/* struct request by id */
 	struct chan **holds;		/* anonymous channels made or opened here */
 	size_t nholds, holds_cap;
