@@ -103,6 +103,13 @@ proto_name_valid(const char *name, size_t len, const char **why)
 		*why = "channel name is longer than 255 bytes";
 		return false;
 	}
+	/* the usual name is printable ASCII: one pass settles it */
+	size_t ascii = 0;
+
+	while (ascii < len && s[ascii] >= 0x20 && s[ascii] < 0x7f)
+		ascii++;
+	if (ascii == len)
+		return true;
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] < 0x20 || s[i] == 0x7f) {
 			*why = "channel name contains a control character";
@@ -608,8 +615,8 @@ proto_decode_request_general(const uint8_t *body, size_t len, const struct proto
 }
 
 /*
- * The fast path: SEND and RECV in the encoding every client uses (a
- * fixarray, a fixint op, unsigned id and wait, a str name, a bin value),
+ * The fast path: SEND, RECV and SELECT in the encoding every client uses (a
+ * fixarray, a fixint op, unsigned id and wait, str names, bin values),
  * decoded in one pass that reads each header once and takes a str or bin
  * extent straight from its header. It accepts only frames the general path
  * accepts, with the same result; anything else, valid or not, returns
@@ -685,17 +692,93 @@ fast_bytes(struct fast *f, bool bin, const uint8_t **data, size_t *len)
 	return true;
 }
 
+/* A channel name: a valid str, or nil when nil_ok. */
+static bool
+fast_name(struct fast *f, bool nil_ok, const char **name, uint32_t *len)
+{
+	const uint8_t *p;
+	const char *why;
+	size_t n;
+
+	if (nil_ok && f->p < f->end && f->p[0] == 0xc0) {
+		f->p++;
+		*name = NULL;
+		*len = 0;
+		return true;
+	}
+	if (!fast_bytes(f, false, &p, &n) || !proto_name_valid((const char *)p, n, &why))
+		return false;
+	*name = (const char *)p;
+	*len = (uint32_t)n;
+	return true;
+}
+
+/* A value that is a bin of at most max_value bytes. */
+static bool
+fast_value(struct fast *f, const struct proto_limits *limits, struct proto_value *v)
+{
+	const uint8_t *raw = f->p;
+
+	if (!fast_bytes(f, true, &v->data, &v->len) || v->len > limits->max_value)
+		return false;
+	v->kind = VALUE_BIN;
+	v->raw = raw;
+	v->raw_len = (size_t)(f->p - raw);
+	return true;
+}
+
+/* SELECT's cases, each [0, name | nil] or [1, name | nil, value], then default. */
+static bool
+fast_select(struct fast *f, const struct proto_limits *limits, struct proto_case *cases,
+    uint32_t case_cap, struct proto_request *q)
+{
+	size_t left = (size_t)(f->end - f->p), hlen = 1;
+	uint64_t n;
+
+	if (left == 0)
+		return false;
+	if ((f->p[0] & 0xf0) == 0x90) {
+		n = f->p[0] & 0x0f;
+	} else if (f->p[0] == 0xdc || f->p[0] == 0xdd) {
+		hlen = f->p[0] == 0xdc ? 3 : 5;
+		if (left < hlen)
+			return false;
+		n = fast_be(f->p + 1, hlen - 1);
+	} else {
+		return false;
+	}
+	if (n == 0 || n > case_cap || n > limits->max_select_cases)
+		return false;
+	f->p += hlen;
+	for (uint64_t i = 0; i < n; i++) {
+		struct proto_case *c = &cases[i];
+
+		if (f->end - f->p < 2 || (f->p[0] != 0x92 && f->p[0] != 0x93) || f->p[1] != (f->p[0] == 0x93))
+			return false;
+		c->dir = f->p[1];
+		f->p += 2;
+		memset(&c->value, 0, sizeof c->value);
+		if (!fast_name(f, true, &c->name, &c->name_len) || (c->dir && !fast_value(f, limits, &c->value)))
+			return false;
+	}
+	if (f->p >= f->end || (f->p[0] != 0xc2 && f->p[0] != 0xc3))
+		return false;
+	q->has_default = *f->p++ == 0xc3;
+	q->cases = cases;
+	q->ncases = (uint32_t)n;
+	return true;
+}
+
 static bool
 decode_fast(const uint8_t *body, size_t len, const struct proto_limits *limits,
-    struct proto_request *q)
+    struct proto_case *cases, uint32_t case_cap, struct proto_request *q)
 {
 	struct fast f = { body + 2, body + len };
-	const uint8_t *name, *raw;
-	const char *why;
-	size_t nlen;
 	uint64_t wait;
 
-	if (len < 2 || !((body[0] == 0x95 && body[1] == OP_SEND) || (body[0] == 0x94 && body[1] == OP_RECV)))
+	/* the array header holds [op, id, wait] and the op's exact arity */
+	if (len < 2 || body[0] != (body[1] == OP_RECV ? 0x94 : 0x95) ||
+	    (body[1] != OP_SEND && body[1] != OP_RECV && body[1] != OP_SELECT))
 		return false;
 	q->op = body[1];
 	if (!fast_uint(&f, &q->id) || q->id == 0)
@@ -708,17 +791,19 @@ decode_fast(const uint8_t *body, size_t len, const struct proto_limits *limits,
 	} else {
 		return false;
 	}
-	if (!fast_bytes(&f, false, &name, &nlen) || !proto_name_valid((const char *)name, nlen, &why))
-		return false;
-	q->name = (const char *)name;
-	q->name_len = (uint32_t)nlen;
-	if (q->op == OP_SEND) {
-		raw = f.p;
-		if (!fast_bytes(&f, true, &q->value.data, &q->value.len) || q->value.len > limits->max_value)
+	switch (q->op) {
+	case OP_SEND:
+		if (!fast_name(&f, false, &q->name, &q->name_len) || !fast_value(&f, limits, &q->value))
 			return false;
-		q->value.kind = VALUE_BIN;
-		q->value.raw = raw;
-		q->value.raw_len = (size_t)(f.p - raw);
+		break;
+	case OP_RECV:
+		if (!fast_name(&f, false, &q->name, &q->name_len))
+			return false;
+		break;
+	default:
+		if (!fast_select(&f, limits, cases, case_cap, q))
+			return false;
+		break;
 	}
 	return f.p == f.end;
 }
@@ -728,7 +813,7 @@ proto_decode_request(const uint8_t *body, size_t len, const struct proto_limits 
     struct proto_case *cases, uint32_t case_cap, struct proto_request *req, const char **why)
 {
 	memset(req, 0, sizeof *req);
-	if (decode_fast(body, len, limits, req))
+	if (decode_fast(body, len, limits, cases, case_cap, req))
 		return STATUS_OK;
 	return proto_decode_request_general(body, len, limits, cases, case_cap, req, why);
 }

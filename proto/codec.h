@@ -190,7 +190,7 @@ struct proto_limits {
 int proto_decode_request(const uint8_t *body, size_t len, const struct proto_limits *limits,
     struct proto_case *cases, uint32_t case_cap, struct proto_request *req, const char **why);
 /*
- * The same without the one-pass fast path for SEND and RECV: the reference
+ * The same without the one-pass fast path for SEND, RECV and SELECT: the reference
  * that tests and the fuzzer compare proto_decode_request with.
  */
 int proto_decode_request_general(const uint8_t *body, size_t len, const struct proto_limits *limits,

@@ -37,14 +37,17 @@ struct conn {
 
 	/* transport (conn_io.c) */
 	int fd;
-	struct evbuffer *in, *out;	/* plain: its own; TLS: the bufferevent's */
-	struct bufferevent *bev;	/* TLS only: owns fd and both buffers */
+	struct evbuffer *in;		/* plain: its own; TLS: the bufferevent's */
+	uint8_t *obuf;			/* plain: unsent output is obuf[ooff, olen) */
+	size_t ooff, olen, ocap;
+	struct bufferevent *bev;	/* TLS only: owns fd, its input and its output */
 	struct event rev, wev;		/* plain only: read and write readiness */
 	TAILQ_ENTRY(conn) wlink;	/* on the server's pending-write list */
 	bool wpending;			/* on that list */
 	bool reading;			/* rev is added */
 	bool writing;			/* wev is added: the socket would block */
 	int close_timeout_sec;		/* closing: how long the last bytes may take */
+
 	struct hmap pending;		/* struct request by id */
 	struct chan **holds;		/* anonymous channels made or opened here */
 	size_t nholds, holds_cap;

@@ -31,8 +31,8 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -150,19 +150,69 @@ want_write(struct conn *c, bool on)
 	}
 }
 
+/*
+ * The unsent output of a plain socket: one malloc'd run of bytes, written
+ * from ooff. An evbuffer cost a 1 KiB chain (too big for glibc's tcache)
+ * plus its bookkeeping per reply; this costs a small malloc and a memcpy,
+ * and nothing at all once the output is written.
+ */
+#define OBUF_MIN 256
+
+static int
+obuf_add(struct conn *c, const void *p, size_t len)
+{
+	size_t need = c->olen + len, cap;
+	uint8_t *np;
+
+	/* reuse the written head only when that moves fewer bytes than it frees */
+	if (need > c->ocap && c->ooff > 0 && c->ooff >= c->olen - c->ooff) {
+		memmove(c->obuf, c->obuf + c->ooff, c->olen - c->ooff);
+		c->olen -= c->ooff;
+		c->ooff = 0;
+		need = c->olen + len;
+	}
+	if (need > c->ocap) {
+		for (cap = c->ocap ? c->ocap : OBUF_MIN; cap < need; cap *= 2)
+			;
+		if ((np = realloc(c->obuf, cap)) == NULL)
+			return -1;
+		c->obuf = np;
+		c->ocap = cap;
+	}
+	memcpy(c->obuf + c->olen, p, len);
+	c->olen += len;
+	return 0;
+}
+
+/* All written: give the memory back, an idle connection holds none. */
+static void
+obuf_written(struct conn *c, size_t n)
+{
+	c->ooff += n;
+	if (c->ooff < c->olen)
+		return;
+	free(c->obuf);
+	c->obuf = NULL;
+	c->ooff = c->olen = c->ocap = 0;
+}
+
 /* Write what is queued, as much as the socket takes; tell conn.c what is left. */
 static void
 plain_write(struct conn *c)
 {
-	size_t left = evbuffer_get_length(c->out);
+	ssize_t n;
 
-	if (left > 0 && evbuffer_write(c->out, c->fd) < 0 && !retriable(errno)) {
-		conn_io_failed(c, BEV_EVENT_WRITING | BEV_EVENT_ERROR);
-		return;
+	if (c->olen > c->ooff) {
+		n = send(c->fd, c->obuf + c->ooff, c->olen - c->ooff, MSG_NOSIGNAL);
+		if (n < 0 && !retriable(errno)) {
+			conn_io_failed(c, BEV_EVENT_WRITING | BEV_EVENT_ERROR);
+			return;
+		}
+		if (n > 0)
+			obuf_written(c, (size_t)n);
 	}
-	left = evbuffer_get_length(c->out);
-	want_write(c, left > 0);
-	conn_wrote(c, left);
+	want_write(c, c->olen > c->ooff);
+	conn_wrote(c, c->olen - c->ooff);
 }
 
 static void
@@ -215,9 +265,7 @@ plain_open(struct conn *c, int fd)
 {
 	struct event_base *base = c->srv->base;
 
-	c->in = evbuffer_new();
-	c->out = evbuffer_new();
-	if (c->in == NULL || c->out == NULL)
+	if ((c->in = evbuffer_new()) == NULL)
 		goto fail;
 	if (event_assign(&c->rev, base, fd, EV_READ | EV_PERSIST, plain_read_cb, c) < 0 ||
 	    event_assign(&c->wev, base, fd, EV_WRITE | EV_PERSIST, plain_write_cb, c) < 0)
@@ -227,8 +275,6 @@ plain_open(struct conn *c, int fd)
 fail:
 	if (c->in)
 		evbuffer_free(c->in);
-	if (c->out)
-		evbuffer_free(c->out);
 	close(fd);
 	return -1;
 }
@@ -264,7 +310,6 @@ tls_open(struct conn *c, int fd)
 		return -1;
 	c->fd = fd;
 	c->in = bufferevent_get_input(c->bev);
-	c->out = bufferevent_get_output(c->bev);
 	bufferevent_setcb(c->bev, tls_read_cb, tls_write_cb, tls_event_cb, c);
 	io_limits_changed(c);
 	bufferevent_enable(c->bev, EV_WRITE);
@@ -294,7 +339,7 @@ io_close(struct conn *c)
 	event_del(&c->rev);
 	event_del(&c->wev);
 	evbuffer_free(c->in);
-	evbuffer_free(c->out);
+	free(c->obuf);
 	close(c->fd);
 }
 
@@ -307,17 +352,20 @@ io_input(struct conn *c)
 int
 io_write(struct conn *c, const void *p, size_t len)
 {
-	if (evbuffer_add(c->out, p, len) < 0)
+	if (c->tls)
+		return evbuffer_add(bufferevent_get_output(c->bev), p, len);
+	if (obuf_add(c, p, len) < 0)
 		return -1;
-	if (!c->tls)
-		mark_pending(c);
+	mark_pending(c);
 	return 0;
 }
 
 size_t
 io_unsent(const struct conn *c)
 {
-	return evbuffer_get_length(c->out);
+	if (c->tls)
+		return evbuffer_get_length(bufferevent_get_output(c->bev));
+	return c->olen - c->ooff;
 }
 
 void

@@ -2,8 +2,9 @@
  * conn_io.h: the transport under a connection (conn.c): how its bytes are
  * read and written, for plain sockets (TCP, unix) and for TLS.
  *
- * Plain sockets use two raw events and two evbuffers of their own: reads
- * go straight to recv, and replies are written once per loop iteration,
+ * Plain sockets use two raw events, an evbuffer for input that is not yet
+ * a whole frame and a byte run for unsent output: reads go straight to
+ * recv, and replies are written once per loop iteration,
  * after every ready callback ran (see conn_io.c). TLS connections keep
  * libevent's bufferevent_openssl. conn.c sees one interface for both.
  *

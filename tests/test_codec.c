@@ -180,6 +180,13 @@ test_req_send(void)
 	CU_ASSERT_EQUAL(q.id, 8);
 }
 
+static bool
+same_value(const struct proto_value *a, const struct proto_value *b)
+{
+	return a->kind == b->kind && a->raw == b->raw && a->raw_len == b->raw_len &&
+	    a->data == b->data && a->len == b->len;
+}
+
 /* proto_decode_request (with its fast path) and the general path agree on body. */
 static bool
 same_as_general(const uint8_t *body, size_t len)
@@ -192,12 +199,22 @@ same_as_general(const uint8_t *body, size_t len)
 
 	if (sa != sb || wa != wb || a.op != b.op || a.id != b.id)
 		return false;
-	if (sa != STATUS_OK || (a.op != OP_SEND && a.op != OP_RECV))
+	if (sa != STATUS_OK)
+		return true;
+	if (a.op == OP_SELECT) {
+		if (a.wait_us != b.wait_us || a.ncases != b.ncases || a.has_default != b.has_default)
+			return false;
+		for (uint32_t i = 0; i < a.ncases; i++)
+			if (a.cases[i].dir != b.cases[i].dir || a.cases[i].name != b.cases[i].name ||
+			    a.cases[i].name_len != b.cases[i].name_len ||
+			    !same_value(&a.cases[i].value, &b.cases[i].value))
+				return false;
+		return true;
+	}
+	if (a.op != OP_SEND && a.op != OP_RECV)
 		return true;
 	return a.wait_us == b.wait_us && a.name == b.name && a.name_len == b.name_len &&
-	    a.value.kind == b.value.kind && a.value.raw == b.value.raw &&
-	    a.value.raw_len == b.value.raw_len && a.value.data == b.value.data &&
-	    a.value.len == b.value.len;
+	    same_value(&a.value, &b.value);
 }
 
 static bool
@@ -235,7 +252,7 @@ assert_mutants_agree(void)
 }
 
 /*
- * SEND and RECV take a one-pass fast path: every integer, str and bin
+ * SEND, RECV and SELECT take a one-pass fast path: every integer, str and bin
  * width, every wait, and every mutation of them decode exactly as the
  * general path decodes them (status, reason, fields).
  */
@@ -275,6 +292,24 @@ test_req_fast_path(void)
 	assert_mutants_agree();
 	proto_out_reset(&out);
 	proto_req_send(&out, 5, 0, name, 40, &wide);
+	assert_mutants_agree();
+	/* SELECT: receive, nil and send cases, with and without default, up to the case limit */
+	struct proto_case sel[9] = {
+		{ .dir = 0, .name = "a", .name_len = 1 },
+		{ .dir = 1, .name = "b", .name_len = 1, .value = small },
+		{ .dir = 0, .name = NULL },
+	};
+
+	for (int i = 3; i < 9; i++)
+		sel[i] = (struct proto_case){ .dir = (uint8_t)(i & 1), .name = "c", .name_len = 1,
+		    .value = small };
+	for (size_t n = 1; n <= 9; n++) {
+		proto_out_reset(&out);
+		proto_req_select(&out, 11, 1000, sel, n, n & 1);
+		CU_ASSERT(out_agrees());
+	}
+	proto_out_reset(&out);
+	proto_req_select(&out, 12, PROTO_WAIT_FOREVER, sel, 3, true);
 	assert_mutants_agree();
 }
 
@@ -1159,7 +1194,7 @@ register_suites(void)
 	test_add(s, "one-name requests, PING, CANCEL round trip", test_req_simple);
 	test_add(s, "request MAKE round trip and reserved names", test_req_make);
 	test_add(s, "request SEND round trip, raw value kept, LIMIT", test_req_send);
-	test_add(s, "SEND and RECV fast path decodes exactly as the general path", test_req_fast_path);
+	test_add(s, "SEND, RECV, SELECT fast path decodes exactly as the general path", test_req_fast_path);
 	test_add(s, "request SELECT round trip and case limits", test_req_select);
 	test_add(s, "every reply round trip", test_replies);
 	test_add(s, "HELLO and INFO maps round trip", test_reply_maps);

@@ -671,6 +671,39 @@ test_close_flushes_partial_write(void)
 	free(v);
 }
 
+/*
+ * The same, but the client never reads: the closing connection is dropped
+ * after the flush timeout (5 s), with the "flush-timeout" log line, and its
+ * unsent bytes go with it.
+ */
+static void
+test_close_flush_timeout(void)
+{
+	static const uint8_t bad[] = { 0, 0, 0, 1, 0xc1 };
+	const char *n = st_name("flushtimeout");
+	struct test_conn rx;
+	struct proto_reply r;
+	uint8_t *v = put_big(n);
+	int64_t end = clock_now_ns() + 15 * NSEC_PER_SEC;
+	bool dropped = false;
+
+	st_reply(&bystander, OP_SEND, &r);
+	CU_ASSERT_FATAL(test_conn_open_rcvbuf(&rx, srv.port, true, 4096) == 0);
+	st_recv(&rx, n, 0);
+	CU_ASSERT_EQUAL_FATAL(test_conn_write(&rx, bad, sizeof bad), 0);
+	CU_ASSERT(await_unsent());
+	while (!dropped && clock_now_ns() < end) {
+		dropped = test_server_log_has(&srv, "flush-timeout");
+		if (!dropped)
+			poll(NULL, 0, 100);	/* pace the log checks */
+	}
+	CU_ASSERT(dropped);
+	CU_ASSERT_EQUAL(max_unsent(), 0);
+	assert_bystander_ok();
+	test_conn_close(&rx);
+	free(v);
+}
+
 /* ---- lifecycle ---------------------------------------------------------------------- */
 
 /* SIGTERM with a request pending: SHUTTING_DOWN reply, then exit 0. */
@@ -850,6 +883,7 @@ register_suites(void)
 	    test_reply_from_elsewhere);
 	test_add(s, "a reply larger than the socket takes is finished later", test_partial_write_completes);
 	test_add(s, "close after flush finishes a partly written reply", test_close_flushes_partial_write);
+	test_add(s, "close after flush gives up on a client that never reads", test_close_flush_timeout);
 
 	s = test_suite("lifecycle", NULL, NULL);
 	test_add(s, "SIGTERM: pending get SHUTTING_DOWN, exit 0", test_shutdown);

@@ -454,7 +454,15 @@ roundtrip_request(const struct proto_request *q)
 	proto_out_destroy(&o2);
 }
 
-/* The one-pass fast path for SEND and RECV decodes exactly as the general path. */
+/* The same value at the same place in the frame. */
+static bool
+same_extent(const struct proto_value *a, const struct proto_value *b)
+{
+	return a->kind == b->kind && a->raw == b->raw && a->raw_len == b->raw_len &&
+	    a->data == b->data && a->len == b->len;
+}
+
+/* The one-pass fast path for SEND, RECV and SELECT decodes exactly as the general path. */
 static void
 same_as_general(const uint8_t *body, size_t blen, int st, const struct proto_request *a,
     const char *why)
@@ -466,12 +474,16 @@ same_as_general(const uint8_t *body, size_t blen, int st, const struct proto_req
 	CHECK(proto_decode_request_general(body, blen, &limits, cases2, NCASES, &b, &why2) == st);
 	CHECK(why2 == why || st == STATUS_OK);
 	CHECK(a->op == b.op && a->id == b.id);
-	if (st != STATUS_OK || (a->op != OP_SEND && a->op != OP_RECV))
+	if (st != STATUS_OK || (a->op != OP_SEND && a->op != OP_RECV && a->op != OP_SELECT))
 		return;
 	CHECK(a->wait_us == b.wait_us && a->name == b.name && a->name_len == b.name_len);
-	CHECK(a->value.kind == b.value.kind && a->value.raw == b.value.raw &&
-	    a->value.raw_len == b.value.raw_len && a->value.data == b.value.data &&
-	    a->value.len == b.value.len);
+	CHECK(same_extent(&a->value, &b.value));
+	CHECK(a->ncases == b.ncases && a->has_default == b.has_default);
+	for (uint32_t i = 0; i < a->ncases; i++) {
+		CHECK(a->cases[i].dir == b.cases[i].dir && a->cases[i].name == b.cases[i].name);
+		CHECK(a->cases[i].name_len == b.cases[i].name_len);
+		CHECK(same_extent(&a->cases[i].value, &b.cases[i].value));
+	}
 }
 
 static void
