@@ -20,9 +20,10 @@
  *   many        (4) -c connections (default 1000), each sending to and
  *               receiving from its own channel (cap 1), one request in
  *               flight per connection, for -d seconds. ops_s and the
- *               latency of each request. Raw protocol on one epoll thread:
- *               libchanclient needs a reader thread per connection and a
- *               thread per blocked call.
+ *               latency of each request. Raw protocol on one epoll thread,
+ *               the same driver as the Redis peer's, so that both measure
+ *               the server: a libchanclient thread waits on one
+ *               connection at a time.
  *   memory      (5) against the chand of pid -P (alone on its port): RSS
  *               per idle channel (-C channels, default 1,000,000, cap 0,
  *               pipelined MAKE) and per blocked receiver with its
