@@ -101,11 +101,16 @@ wait_port() {
 start_chand() {
 	local name=$1 i
 	printf '%b\n' "$2" > "$work/$name.conf"
+	rm -f "$work/$name.port"	# a later round's chand must not be taken for the last one
 	"$CHAND" -f -c "$work/$name.conf" -l 127.0.0.1 -p 0 --port-file "$work/$name.port" \
 		2>"$work/$name.log" &
 	pids+=($!)
 	eval "pid_$name=$!"
 	for i in $(seq 100); do [ -s "$work/$name.port" ] && break; sleep 0.1; done
+	if [ ! -s "$work/$name.port" ]; then
+		log "chand ($name) reported no port within 10 s; its log:"
+		tail -5 "$work/$name.log" >&2
+	fi
 	eval "port_$name=$(cat "$work/$name.port")"
 }
 
