@@ -28,7 +28,7 @@ unset logscale x
 set title "Buffered throughput (w1) against requests in flight per connection"
 set logscale x 2
 set logscale y
-set xlabel "requests in flight (threads or pipeline depth)"
+set xlabel "requests in flight per connection (pipeline depth)"
 set ylabel "messages / s"
 set key top left
 plot '$out/curve.dat' using 1:2 with linespoints lw 2 title 'chand', \
