@@ -204,22 +204,33 @@ request_cancel(struct request *r, int status)
 		engine_op_cancel(r->conn->srv->engine, r->eop, status);
 }
 
-int
-request_link(struct conn *c, uint64_t id, uint64_t op, int64_t wait_us, struct link *l,
-    struct request **out)
+/* A parked request of a long-running kind (a link, a stream) under id. */
+static int
+request_open(struct conn *c, uint64_t id, uint64_t op, enum request_kind kind,
+    int64_t wait_us, struct request **out)
 {
 	struct server *s = c->srv;
 	struct request *r = request_alloc(s);
 
 	if (r == NULL)
 		return -1;
-	*r = (struct request){ .conn = c, .id = id, .op = op, .kind = REQUEST_LINK, .link = l,
+	*r = (struct request){ .conn = c, .id = id, .op = op, .kind = kind,
 	    .start_ns = clock_now_ns() };
 	if (request_park(r, wait_us) < 0) {
 		request_recycle(s, r);
 		return -1;
 	}
 	*out = r;
+	return 0;
+}
+
+int
+request_link(struct conn *c, uint64_t id, uint64_t op, int64_t wait_us, struct link *l,
+    struct request **out)
+{
+	if (request_open(c, id, op, REQUEST_LINK, wait_us, out) < 0)
+		return -1;
+	(*out)->link = l;
 	return 0;
 }
 
@@ -244,19 +255,7 @@ request_link_end(struct request *r, int status, const char *msg, uint64_t sent)
 int
 request_stream(struct conn *c, uint64_t id, int64_t wait_us, struct request **out)
 {
-	struct server *s = c->srv;
-	struct request *r = request_alloc(s);
-
-	if (r == NULL)
-		return -1;
-	*r = (struct request){ .conn = c, .id = id, .op = OP_STREAM, .kind = REQUEST_STREAM,
-	    .start_ns = clock_now_ns() };
-	if (request_park(r, wait_us) < 0) {
-		request_recycle(s, r);
-		return -1;
-	}
-	*out = r;
-	return 0;
+	return request_open(c, id, OP_STREAM, REQUEST_STREAM, wait_us, out);
 }
 
 void

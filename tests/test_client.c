@@ -107,39 +107,14 @@ suite_init_noconn(void)
 static int
 raw_info(const char *name, struct proto_chan_info *out)
 {
-	struct test_conn tc;
-	struct proto_out o;
-	struct proto_reply r;
-	int rc = -1;
-
-	if (test_conn_open(&tc, srv.port, true) < 0)
-		return -1;
-	proto_out_init(&o);
-	proto_req_name(&o, OP_INFO, tc.next_id++, PROTO_WAIT_FOREVER, name, strlen(name));
-	if (test_conn_write(&tc, proto_out_data(&o), proto_out_len(&o)) == 0 &&
-	    test_conn_reply(&tc, OP_INFO, BOUND_MS, &r) == 0 && r.status == STATUS_OK) {
-		*out = r.info;
-		out->name = NULL;	/* points into tc's buffer */
-		rc = 0;
-	}
-	proto_out_destroy(&o);
-	test_conn_close(&tc);
-	return rc;
+	return test_chan_info(srv.port, name, out);
 }
 
 /* Wait (bounded) until the server shows this many waiters on name. */
 static bool
 wait_waiters(const char *name, size_t senders, size_t receivers)
 {
-	int64_t t0 = chan_now();
-	struct proto_chan_info i;
-
-	while (ms_since(t0) < BOUND_MS) {
-		if (raw_info(name, &i) == 0 && i.senders == senders && i.receivers == receivers)
-			return true;
-		pause_1ms();
-	}
-	return false;
+	return test_wait_waiters(srv.port, name, senders, receivers, BOUND_MS);
 }
 
 static chan_t *

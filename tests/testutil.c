@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -352,4 +353,43 @@ test_conn_reply(struct test_conn *c, uint64_t op, int timeout_ms, struct proto_r
 		return -1;
 	}
 	return 0;
+}
+
+int
+test_chan_info(int port, const char *name, struct proto_chan_info *out)
+{
+	struct test_conn tc;
+	struct proto_out o;
+	struct proto_reply r;
+	int rc = -1;
+
+	if (test_conn_open(&tc, port, true) < 0)
+		return -1;
+	proto_out_init(&o);
+	proto_req_name(&o, OP_INFO, tc.next_id++, PROTO_WAIT_FOREVER, name, strlen(name));
+	if (test_conn_write(&tc, proto_out_data(&o), proto_out_len(&o)) == 0 &&
+	    test_conn_reply(&tc, OP_INFO, 5000, &r) == 0 && r.status == STATUS_OK) {
+		*out = r.info;
+		out->name = NULL;	/* pointed into tc's buffer */
+		rc = 0;
+	}
+	proto_out_destroy(&o);
+	test_conn_close(&tc);
+	return rc;
+}
+
+bool
+test_wait_waiters(int port, const char *name, size_t senders, size_t receivers, int timeout_ms)
+{
+	struct timespec ms = { 0, 1000000 };
+	int64_t end = clock_now_ns() + (int64_t)timeout_ms * NSEC_PER_MSEC;
+	struct proto_chan_info i;
+
+	while (clock_now_ns() < end) {
+		if (test_chan_info(port, name, &i) == 0 && i.senders == senders &&
+		    i.receivers == receivers)
+			return true;
+		nanosleep(&ms, NULL);	/* between polls of the condition */
+	}
+	return false;
 }

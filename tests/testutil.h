@@ -72,4 +72,10 @@ long test_conn_frame(struct test_conn *c, int timeout_ms, const uint8_t **body);
 /* Read the next frame as a reply to op (decoded into *r). Returns 0 or -1. */
 int test_conn_reply(struct test_conn *c, uint64_t op, int timeout_ms, struct proto_reply *r);
 
+/* INFO of name over a fresh raw connection: the server's own view. 0 or -1. */
+int test_chan_info(int port, const char *name, struct proto_chan_info *out);
+/* Wait (up to timeout_ms) until INFO shows exactly these waiting senders and receivers. */
+bool test_wait_waiters(int port, const char *name, size_t senders, size_t receivers,
+    int timeout_ms);
+
 #endif
