@@ -977,92 +977,6 @@ test_pings_while_leading(void)
 	chan_free(a);
 }
 
-/* ---- many threads, one connection --------------------------------------------------- */
-
-enum { MT_PAIRS = 8, MT_PER = 2000 };
-
-struct mt {
-	chan_t *ch;
-	int idx;
-	int rc;
-	unsigned got;
-	unsigned *seen;			/* MT_PAIRS * MT_PER counters */
-};
-
-static void *
-mt_sender(void *arg)
-{
-	struct mt *m = arg;
-
-	for (int i = 0; i < MT_PER && m->rc == 0; i++) {
-		uint32_t val = (uint32_t)(m->idx * MT_PER + i);
-
-		m->rc = chan_send(NULL, m->ch, &val, sizeof val);
-	}
-	return NULL;
-}
-
-static void *
-mt_receiver(void *arg)
-{
-	struct mt *m = arg;
-
-	for (;;) {
-		chan_value_t v;
-		bool ok;
-		uint32_t val;
-
-		if ((m->rc = chan_recv(NULL, m->ch, &v, &ok)) != 0 || !ok)
-			break;
-		if (v.len == sizeof val) {
-			memcpy(&val, v.data, sizeof val);
-			if (val < MT_PAIRS * MT_PER)
-				__atomic_add_fetch(&m->seen[val], 1, __ATOMIC_RELAXED);
-		}
-		m->got++;
-		chan_value_clear(&v);
-	}
-	return NULL;
-}
-
-static void
-test_many_threads(void)
-{
-	chan_t *ch = make("mt.async", 64);
-	/* on the heap: after a timeout the threads are left and may still use them */
-	struct mt *s = calloc(MT_PAIRS, sizeof *s), *r = calloc(MT_PAIRS, sizeof *r);
-	pthread_t st[MT_PAIRS], rt[MT_PAIRS];
-	unsigned *seen = calloc(MT_PAIRS * MT_PER, sizeof *seen), total = 0, once = 0;
-
-	CU_ASSERT_FATAL(s != NULL && r != NULL && seen != NULL);
-	for (int i = 0; i < MT_PAIRS; i++) {
-		s[i] = (struct mt){ .ch = ch, .idx = i, .seen = seen };
-		r[i] = (struct mt){ .ch = ch, .idx = i, .seen = seen };
-		CU_ASSERT_FATAL(pthread_create(&rt[i], NULL, mt_receiver, &r[i]) == 0);
-		CU_ASSERT_FATAL(pthread_create(&st[i], NULL, mt_sender, &s[i]) == 0);
-	}
-	for (int i = 0; i < MT_PAIRS; i++) {
-		CU_ASSERT_FATAL(timed_join(st[i], DEADLOCK_BOUND_S * 1000));
-		CU_ASSERT_EQUAL(s[i].rc, 0);
-	}
-	CU_ASSERT_EQUAL(chan_close(NULL, ch), CHAN_OK);	/* receivers range until ok = false */
-	for (int i = 0; i < MT_PAIRS; i++) {
-		CU_ASSERT_FATAL(timed_join(rt[i], DEADLOCK_BOUND_S * 1000));
-		CU_ASSERT_EQUAL(r[i].rc, 0);
-		total += r[i].got;
-	}
-	for (int i = 0; i < MT_PAIRS * MT_PER; i++)
-		once += seen[i] == 1;
-	CU_ASSERT_EQUAL(total, MT_PAIRS * MT_PER);
-	CU_ASSERT_EQUAL(once, MT_PAIRS * MT_PER);	/* none lost, none twice */
-	CU_ASSERT(wait_waiters("mt.async", 0, 0));
-	free(seen);
-	free(s);
-	free(r);
-	CU_ASSERT_EQUAL(chan_delete(NULL, ch, NULL), CHAN_OK);
-	chan_free(ch);
-}
-
 /* ---- registry -------------------------------------------------------------------------- */
 
 static void
@@ -1095,7 +1009,6 @@ register_suites(void)
 	test_add(s, "leader cancelled, follower reads", test_leader_cancelled);
 	test_add(s, "leader's deadline, follower reads", test_leader_deadline);
 	test_add(s, "1000 pings while another call leads", test_pings_while_leading);
-	test_add(s, "8+8 threads, one connection", test_many_threads);
 }
 
 int
