@@ -99,9 +99,13 @@ wire_wake(chan_conn_t *c)
 	}
 }
 
-/* Poll for events on the socket and the wake fd until deadline (0: none); 0 on timeout. */
+/*
+ * Poll for events on the socket until deadline (0: none); 0 on timeout.
+ * Only the read token's holder watches (and clears) the wake fd: a writer
+ * that cleared it could swallow the wake meant for the reader.
+ */
 static int
-wait_fd(chan_conn_t *c, short events, int64_t deadline, short *revents)
+wait_fd(chan_conn_t *c, short events, bool reader, int64_t deadline, short *revents)
 {
 	struct pollfd p[2] = { { c->fd, events, 0 }, { c->wakefd, POLLIN, 0 } };
 	struct timespec ts, *tsp = NULL;
@@ -118,10 +122,10 @@ wait_fd(chan_conn_t *c, short events, int64_t deadline, short *revents)
 		ts.tv_nsec = left % NSEC_PER_SEC;
 		tsp = &ts;
 	}
-	if ((n = ppoll(p, 2, tsp, NULL)) < 0)
+	if ((n = ppoll(p, reader ? 2 : 1, tsp, NULL)) < 0)
 		return errno == EINTR ? 0 : -1;
-	if (p[1].revents & POLLIN && read(c->wakefd, &count, sizeof count) < 0) {
-		/* raced with another reader of the counter: nothing to clear */
+	if (reader && p[1].revents & POLLIN && read(c->wakefd, &count, sizeof count) < 0) {
+		/* EAGAIN: already clear, as it must be for the next wait */
 	}
 	*revents = p[0].revents;
 	return n;
@@ -134,7 +138,7 @@ wire_lead(chan_conn_t *c, int64_t deadline)
 
 	if (c->tls != NULL && ctls_pending(c->tls))
 		return read_some(c);	/* bytes already decrypted: the socket may stay silent */
-	if (wait_fd(c, POLLIN, deadline, &rev) < 0)
+	if (wait_fd(c, POLLIN, true, deadline, &rev) < 0)
 		return CHAN_ECONNLOST;
 	if (rev & (POLLIN | POLLHUP | POLLERR))
 		return read_some(c);
@@ -177,7 +181,7 @@ wait_writable(chan_conn_t *c)
 	short rev;
 	int rc = 0;
 
-	if (wait_fd(c, reader ? POLLOUT | POLLIN : POLLOUT, 0, &rev) < 0)
+	if (wait_fd(c, reader ? POLLOUT | POLLIN : POLLOUT, reader, 0, &rev) < 0)
 		rc = -1;
 	else if (reader && rev & POLLIN && read_some(c) != 0)
 		rc = -1;
