@@ -1,6 +1,6 @@
 /*
  * fuzz_decode.c: libFuzzer harness for the wire decoder (proto/mpread.c,
- * proto/codec.c). See tests/fuzz/README.md.
+ * proto/codec_request.c, codec_reply.c). See tests/fuzz/README.md.
  *
  * The input is treated two ways:
  *   1. as a byte stream, split into frames by proto_frame_split (max_frame

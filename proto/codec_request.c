@@ -1,0 +1,645 @@
+/*
+ * codec_request.c: decoding requests (proto/PROTOCOL.md §5, §11, §12, §14):
+ * a fast path for the common shapes of SEND, RECV and SELECT, and the
+ * general decoder every other input goes to (see codec.h).
+ */
+#include <string.h>
+
+#include "codec.h"
+#include "codec_int.h"
+#include "mpread.h"
+
+/* ---- request decoding ------------------------------------------------------- */
+
+struct rdec {
+	struct mpr r;
+	const struct proto_limits *limits;
+	struct proto_request *req;
+	const char **why;
+};
+
+#define BAD(d, msg) (*(d)->why = (msg), STATUS_BAD_REQUEST)
+
+static int
+dec_name(struct rdec *d, bool nil_ok, const char **name, uint32_t *len)
+{
+	if (mpr_peek(&d->r) == MPR_NIL) {
+		if (!nil_ok)
+			return BAD(d, "channel name is nil");
+		mpr_nil(&d->r);
+		*name = NULL;
+		*len = 0;
+		return STATUS_OK;
+	}
+	if (mpr_str(&d->r, name, len) < 0)
+		return BAD(d, "channel name must be a str");
+	if (!proto_name_valid(*name, *len, d->why))
+		return STATUS_BAD_REQUEST;
+	return STATUS_OK;
+}
+
+static int
+dec_value(struct rdec *d, struct proto_value *v)
+{
+	const uint8_t *raw;
+	size_t raw_len;
+	int st;
+
+	if (mpr_raw(&d->r, &raw, &raw_len) < 0)
+		return BAD(d, "value is malformed");
+	st = proto_value_parse(raw, raw_len, v, d->why);
+	if (st != STATUS_OK)
+		return st;
+	if (v->kind == VALUE_ERROR)
+		return BAD(d, "ext type 2 is reserved for the server");
+	if (v->kind == VALUE_BIN && v->len > d->limits->max_value) {
+		*d->why = "value is larger than max_value";
+		return STATUS_LIMIT;
+	}
+	return STATUS_OK;
+}
+
+static int
+dec_hello(struct rdec *d)
+{
+	struct proto_request *q = d->req;
+	uint32_t n;
+
+	if (mpr_uint(&d->r, &q->version) < 0)
+		return BAD(d, "HELLO version must be a non-negative integer");
+	if (mpr_str(&d->r, &q->client, &q->client_len) < 0)
+		return BAD(d, "HELLO client name must be a str");
+	if (q->client_len > PROTO_CLIENT_NAME_MAX || !proto_utf8_valid((const uint8_t *)q->client, q->client_len))
+		return BAD(d, "HELLO client name must be at most 255 bytes of UTF-8");
+	if (mpr_peek(&d->r) == MPR_NIL)
+		return mpr_nil(&d->r), STATUS_OK;
+	if (mpr_map(&d->r, &n) < 0)
+		return BAD(d, "HELLO auth must be nil or a map");
+	while (n-- > 0) {
+		const char *key;
+		uint32_t klen;
+
+		if (mpr_str(&d->r, &key, &klen) < 0)
+			return BAD(d, "HELLO auth keys must be str");
+		if (klen == 5 && memcmp(key, "token", 5) == 0) {
+			if (mpr_str(&d->r, &q->token, &q->token_len) < 0)
+				return BAD(d, "HELLO auth token must be a str");
+		} else {
+			mpr_skip(&d->r);	/* unknown credentials: ignored */
+		}
+	}
+	return STATUS_OK;
+}
+
+static int
+dec_case(struct rdec *d, struct proto_case *c)
+{
+	uint32_t n;
+	uint64_t dir;
+	int st;
+
+	if (mpr_array(&d->r, &n) < 0)
+		return BAD(d, "select case must be an array");
+	if (n < 2 || n > 3)
+		return BAD(d, "select case must be [0, name] or [1, name, value]");
+	if (mpr_uint(&d->r, &dir) < 0 || dir > 1)
+		return BAD(d, "select case direction must be 0 (receive) or 1 (send)");
+	if (n != (dir ? 3u : 2u))
+		return BAD(d, dir ? "send case must be [1, name, value]" : "receive case must be [0, name]");
+	c->dir = (uint8_t)dir;
+	if ((st = dec_name(d, true, &c->name, &c->name_len)) != STATUS_OK)
+		return st;
+	memset(&c->value, 0, sizeof c->value);
+	if (dir)
+		return dec_value(d, &c->value);
+	return STATUS_OK;
+}
+
+static int
+dec_select(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
+{
+	struct proto_request *q = d->req;
+	uint32_t n;
+	int st;
+
+	if (mpr_array(&d->r, &n) < 0)
+		return BAD(d, "select cases must be an array");
+	if (n == 0)
+		return BAD(d, "select needs at least one case");
+	if (n > case_cap || n > d->limits->max_select_cases) {
+		*d->why = "select has more cases than max_select_cases";
+		return STATUS_LIMIT;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if ((st = dec_case(d, &cases[i])) != STATUS_OK)
+			return st;
+	q->cases = cases;
+	q->ncases = n;
+	if (mpr_bool(&d->r, &q->has_default) < 0)
+		return BAD(d, "select default must be a boolean");
+	return STATUS_OK;
+}
+
+/* One output: nil (anonymous, unbuffered) or [name | nil, cap]. */
+static int
+dec_link_out(struct rdec *d, struct proto_link_out *out)
+{
+	uint32_t n;
+	int st;
+
+	memset(out, 0, sizeof *out);
+	if (mpr_peek(&d->r) == MPR_NIL)
+		return mpr_nil(&d->r), STATUS_OK;
+	if (mpr_array(&d->r, &n) < 0 || n != 2)
+		return BAD(d, "link output must be nil or [name | nil, cap]");
+	if ((st = dec_name(d, true, &out->name, &out->name_len)) != STATUS_OK)
+		return st;
+	if (mpr_uint(&d->r, &out->cap) < 0)
+		return BAD(d, "link output cap must be a non-negative integer");
+	return STATUS_OK;
+}
+
+/* done, then outs: nil or an array of exactly as many outputs as the op makes. */
+static int
+dec_link_head(struct rdec *d)
+{
+	struct proto_request *q = d->req;
+	uint32_t want = q->op == OP_TEE ? 2 : 1, n;
+	int st;
+
+	if ((st = dec_name(d, true, &q->done, &q->done_len)) != STATUS_OK)
+		return st;
+	if (q->wait_us == 0)
+		return BAD(d, "a link's wait is its lifetime: nil or more than 0");
+	if (mpr_peek(&d->r) == MPR_NIL) {
+		mpr_nil(&d->r);
+		q->nouts = want;	/* all anonymous and unbuffered */
+		return STATUS_OK;
+	}
+	if (mpr_array(&d->r, &n) < 0 || n != want)
+		return BAD(d, want == 2 ? "TEE outs must be nil or an array of 2 outputs" :
+		    "link outs must be nil or an array of 1 output");
+	q->nouts = n;
+	for (uint32_t i = 0; i < n; i++)
+		if ((st = dec_link_out(d, &q->outs[i])) != STATUS_OK)
+			return st;
+	return STATUS_OK;
+}
+
+/* OR, FAN_IN inputs (names) and REPEAT values: 1 to max_select_cases of them, into cases. */
+static int
+dec_link_list(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
+{
+	struct proto_request *q = d->req;
+	bool values = q->op == OP_REPEAT;
+	uint32_t n;
+	int st;
+
+	if (mpr_array(&d->r, &n) < 0)
+		return BAD(d, values ? "REPEAT values must be an array" : "link inputs must be an array");
+	if (n == 0)
+		return BAD(d, values ? "REPEAT needs at least one value" : "link needs at least one input");
+	if (n > case_cap || n > d->limits->max_select_cases) {
+		*d->why = values ? "REPEAT has more values than max_select_cases" :
+		    "link has more inputs than max_select_cases";
+		return STATUS_LIMIT;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		memset(&cases[i], 0, sizeof cases[i]);
+		cases[i].dir = values;
+		st = values ? dec_value(d, &cases[i].value) :
+		    dec_name(d, false, &cases[i].name, &cases[i].name_len);
+		if (st != STATUS_OK)
+			return st;
+	}
+	q->cases = cases;
+	q->ncases = n;
+	return STATUS_OK;
+}
+
+static int
+dec_fan_out(struct rdec *d)
+{
+	struct proto_request *q = d->req;
+
+	if (mpr_str(&d->r, &q->stage, &q->stage_len) < 0 || q->stage_len == 0 ||
+	    q->stage_len > PROTO_STAGE_NAME_MAX || !proto_utf8_valid((const uint8_t *)q->stage, q->stage_len))
+		return BAD(d, "FAN_OUT stage must be a str of 1 to 64 bytes of UTF-8");
+	if (mpr_uint(&d->r, &q->count) < 0 || q->count == 0)
+		return BAD(d, "FAN_OUT workers must be an integer of 1 or more");
+	if (mpr_bool(&d->r, &q->ordered) < 0)
+		return BAD(d, "FAN_OUT ordered must be a boolean");
+	return STATUS_OK;
+}
+
+static int
+dec_link(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
+{
+	struct proto_request *q = d->req;
+	int st;
+
+	if ((st = dec_link_head(d)) != STATUS_OK)
+		return st;
+	if (q->op == OP_OR || q->op == OP_FAN_IN || q->op == OP_REPEAT)
+		return dec_link_list(d, cases, case_cap);
+	if ((st = dec_name(d, false, &q->name, &q->name_len)) != STATUS_OK)
+		return st;
+	if (q->op == OP_TAKE && mpr_uint(&d->r, &q->count) < 0)
+		return BAD(d, "TAKE n must be a non-negative integer");
+	if (q->op == OP_FAN_OUT)
+		return dec_fan_out(d);
+	return STATUS_OK;
+}
+
+/* STREAM: [name...] of 1 to max_select_cases channels (into cases), then credit >= 1. */
+static int
+dec_stream(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
+{
+	struct proto_request *q = d->req;
+	uint32_t n;
+	int st;
+
+	if (mpr_array(&d->r, &n) < 0)
+		return BAD(d, "STREAM channels must be an array of names");
+	if (n == 0)
+		return BAD(d, "STREAM needs at least one channel");
+	if (n > case_cap || n > d->limits->max_select_cases) {
+		*d->why = "STREAM has more channels than max_select_cases";
+		return STATUS_LIMIT;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		memset(&cases[i], 0, sizeof cases[i]);
+		if ((st = dec_name(d, false, &cases[i].name, &cases[i].name_len)) != STATUS_OK)
+			return st;
+	}
+	q->cases = cases;
+	q->ncases = n;
+	if (mpr_uint(&d->r, &q->count) < 0 || q->count == 0)
+		return BAD(d, "STREAM credit must be an integer of 1 or more");
+	return STATUS_OK;
+}
+
+static int
+dec_credit(struct rdec *d)
+{
+	struct proto_request *q = d->req;
+
+	if (mpr_uint(&d->r, &q->target) < 0 || q->target == 0)
+		return BAD(d, "CREDIT stream must be a request id (1 or more)");
+	if (mpr_uint(&d->r, &q->count) < 0 || q->count == 0)
+		return BAD(d, "CREDIT n must be an integer of 1 or more");
+	return STATUS_OK;
+}
+
+static int
+dec_admin(struct rdec *d)
+{
+	struct proto_request *q = d->req;
+
+	switch (q->op) {
+	case OP_CHANNELS:
+		if (mpr_peek(&d->r) == MPR_NIL) {
+			mpr_nil(&d->r);
+		} else if (mpr_str(&d->r, &q->pattern, &q->pattern_len) < 0 ||
+		    q->pattern_len > PROTO_NAME_MAX ||
+		    !proto_utf8_valid((const uint8_t *)q->pattern, q->pattern_len)) {
+			return BAD(d, "CHANNELS pattern must be nil or a str of at most 255 bytes of UTF-8");
+		}
+		/* FALLTHROUGH */
+	case OP_WAITERS:
+		if (mpr_uint(&d->r, &q->limit) < 0)
+			return BAD(d, "limit must be a non-negative integer");
+		return STATUS_OK;
+	case OP_UNBLOCK:
+		if (mpr_uint(&d->r, &q->target) < 0 || q->target == 0)
+			return BAD(d, "UNBLOCK client must be a client id (1 or more)");
+		if (mpr_peek(&d->r) == MPR_NIL)
+			return mpr_nil(&d->r), STATUS_OK;
+		if (mpr_uint(&d->r, &q->target_req) < 0 || q->target_req == 0)
+			return BAD(d, "UNBLOCK request must be nil or a request id (1 or more)");
+		return STATUS_OK;
+	default:	/* STATS, CLIENTS, SHUTDOWN take nothing */
+		return STATUS_OK;
+	}
+}
+
+static int
+dec_args(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
+{
+	struct proto_request *q = d->req;
+	int st;
+
+	switch (q->op) {
+	case OP_HELLO:
+		return dec_hello(d);
+	case OP_PING:
+		return STATUS_OK;
+	case OP_MAKE:
+		if ((st = dec_name(d, true, &q->name, &q->name_len)) != STATUS_OK)
+			return st;
+		if (q->name && q->name[0] == '~')
+			return BAD(d, "names starting with '~' are reserved for anonymous channels");
+		if (mpr_uint(&d->r, &q->cap) < 0)
+			return BAD(d, "cap must be a non-negative integer");
+		return STATUS_OK;
+	case OP_SEND:
+		if ((st = dec_name(d, false, &q->name, &q->name_len)) != STATUS_OK)
+			return st;
+		return dec_value(d, &q->value);
+	case OP_SELECT:
+		return dec_select(d, cases, case_cap);
+	case OP_CANCEL:
+		if (mpr_uint(&d->r, &q->target) < 0 || q->target == 0)
+			return BAD(d, "CANCEL target must be a request id (1 or more)");
+		return STATUS_OK;
+	case OP_STATS: case OP_CHANNELS: case OP_CLIENTS: case OP_WAITERS:
+	case OP_UNBLOCK: case OP_SHUTDOWN:
+		return dec_admin(d);
+	case OP_STREAM:
+		return dec_stream(d, cases, case_cap);
+	case OP_CREDIT:
+		return dec_credit(d);
+	case OP_OR: case OP_OR_DONE: case OP_TEE: case OP_BRIDGE:
+	case OP_FAN_IN: case OP_REPEAT: case OP_TAKE: case OP_FAN_OUT:
+		return dec_link(d, cases, case_cap);
+	default:		/* the one-name ops */
+		return dec_name(d, false, &q->name, &q->name_len);
+	}
+}
+
+static int
+dec_wait(struct rdec *d)
+{
+	int64_t w;
+
+	if (mpr_peek(&d->r) == MPR_NIL) {
+		mpr_nil(&d->r);
+		d->req->wait_us = PROTO_WAIT_FOREVER;
+		return STATUS_OK;
+	}
+	switch (mpr_int(&d->r, &w)) {
+	case 0:
+		break;
+	case MPR_ERANGE:
+		return BAD(d, "wait is larger than 2^48 microseconds");
+	default:
+		return BAD(d, "wait must be nil or an integer number of microseconds");
+	}
+	if (w < 0)
+		return BAD(d, "wait must not be negative");
+	if (w > PROTO_WAIT_MAX)
+		return BAD(d, "wait is larger than 2^48 microseconds");
+	d->req->wait_us = w;
+	return STATUS_OK;
+}
+
+int
+proto_decode_request_general(const uint8_t *body, size_t len, const struct proto_limits *limits,
+    struct proto_case *cases, uint32_t case_cap, struct proto_request *req, const char **why)
+{
+	struct rdec d = { .limits = limits, .req = req, .why = why };
+	struct mpr whole;
+	uint32_t n;
+	int st;
+
+	memset(req, 0, sizeof *req);
+	mpr_init(&d.r, body, len);
+	/* Check the whole structure once; field reads below then only fail on types. */
+	whole = d.r;
+	if ((st = mpr_skip(&whole)) < 0) {
+		*why = st == MPR_EINVALID ? "frame is not valid msgpack" : "frame body is truncated or malformed";
+		return STATUS_PROTOCOL;
+	}
+	if (whole.p != whole.end) {
+		*why = "frame has bytes after its array";
+		return STATUS_PROTOCOL;
+	}
+	if (mpr_array(&d.r, &n) < 0) {
+		*why = "frame body is not an array";
+		return STATUS_PROTOCOL;
+	}
+	if (n < 3) {
+		*why = "request must be [op, id, wait, args...]";
+		return STATUS_PROTOCOL;
+	}
+	if (mpr_uint(&d.r, &req->op) < 0 || req->op == 0) {
+		*why = "op must be a positive integer";
+		return STATUS_PROTOCOL;
+	}
+	if (mpr_uint(&d.r, &req->id) < 0 || req->id == 0) {
+		req->id = 0;
+		*why = "id must be an integer from 1 to 2^64-1";
+		return STATUS_PROTOCOL;
+	}
+	if ((st = dec_wait(&d)) != STATUS_OK)
+		return st;
+	if (req->op > OP_MAX || proto_op_name(req->op) == NULL)
+		return BAD(&d, "unknown op");
+	if (n - 3 != proto_op_arity[req->op])
+		return BAD(&d, "wrong number of arguments for this op");
+	return dec_args(&d, cases, case_cap);
+}
+
+/*
+ * The fast path: SEND, RECV and SELECT in the encoding every client uses (a
+ * fixarray, a fixint op, unsigned id and wait, str names, bin values),
+ * decoded in one pass that reads each header once and takes a str or bin
+ * extent straight from its header. It accepts only frames the general path
+ * accepts, with the same result; anything else, valid or not, returns
+ * false and the general path decodes it (and words any error) as before.
+ */
+struct fast {
+	const uint8_t *p;
+	const uint8_t *end;
+};
+
+static uint64_t
+fast_be(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* A positive fixint or uint 8/16/32/64. */
+static bool
+fast_uint(struct fast *f, uint64_t *v)
+{
+	size_t n;
+	uint8_t b;
+
+	if (f->p >= f->end)
+		return false;
+	b = f->p[0];
+	if (b <= 0x7f) {
+		*v = b;
+		f->p++;
+		return true;
+	}
+	if (b < 0xcc || b > 0xcf)
+		return false;
+	n = (size_t)1 << (b - 0xcc);
+	if ((size_t)(f->end - f->p) <= n)
+		return false;
+	*v = fast_be(f->p + 1, n);
+	f->p += 1 + n;
+	return true;
+}
+
+/* A str (fixstr, str 8/16/32) or a bin (bin 8/16/32) whose bytes lie in the frame. */
+static bool
+fast_bytes(struct fast *f, bool bin, const uint8_t **data, size_t *len)
+{
+	size_t left = (size_t)(f->end - f->p), hlen;
+	uint8_t b, first = bin ? 0xc4 : 0xd9;
+	uint64_t n;
+
+	if (left == 0)
+		return false;
+	b = f->p[0];
+	if (!bin && (b & 0xe0) == 0xa0) {
+		hlen = 1;
+		n = b & 0x1f;
+	} else {
+		if (b < first || b > first + 2)
+			return false;
+		hlen = 1 + ((size_t)1 << (b - first));
+		if (left < hlen)
+			return false;
+		n = fast_be(f->p + 1, hlen - 1);
+	}
+	if (n > left - hlen)
+		return false;
+	*data = f->p + hlen;
+	*len = (size_t)n;
+	f->p += hlen + n;
+	return true;
+}
+
+/* A channel name: a valid str, or nil when nil_ok. */
+static bool
+fast_name(struct fast *f, bool nil_ok, const char **name, uint32_t *len)
+{
+	const uint8_t *p;
+	const char *why;
+	size_t n;
+
+	if (nil_ok && f->p < f->end && f->p[0] == 0xc0) {
+		f->p++;
+		*name = NULL;
+		*len = 0;
+		return true;
+	}
+	if (!fast_bytes(f, false, &p, &n) || !proto_name_valid((const char *)p, n, &why))
+		return false;
+	*name = (const char *)p;
+	*len = (uint32_t)n;
+	return true;
+}
+
+/* A value that is a bin of at most max_value bytes. */
+static bool
+fast_value(struct fast *f, const struct proto_limits *limits, struct proto_value *v)
+{
+	const uint8_t *raw = f->p;
+
+	if (!fast_bytes(f, true, &v->data, &v->len) || v->len > limits->max_value)
+		return false;
+	v->kind = VALUE_BIN;
+	v->raw = raw;
+	v->raw_len = (size_t)(f->p - raw);
+	return true;
+}
+
+/* SELECT's cases, each [0, name | nil] or [1, name | nil, value], then default. */
+static bool
+fast_select(struct fast *f, const struct proto_limits *limits, struct proto_case *cases,
+    uint32_t case_cap, struct proto_request *q)
+{
+	size_t left = (size_t)(f->end - f->p), hlen = 1;
+	uint64_t n;
+
+	if (left == 0)
+		return false;
+	if ((f->p[0] & 0xf0) == 0x90) {
+		n = f->p[0] & 0x0f;
+	} else if (f->p[0] == 0xdc || f->p[0] == 0xdd) {
+		hlen = f->p[0] == 0xdc ? 3 : 5;
+		if (left < hlen)
+			return false;
+		n = fast_be(f->p + 1, hlen - 1);
+	} else {
+		return false;
+	}
+	if (n == 0 || n > case_cap || n > limits->max_select_cases)
+		return false;
+	f->p += hlen;
+	for (uint64_t i = 0; i < n; i++) {
+		struct proto_case *c = &cases[i];
+
+		if (f->end - f->p < 2 || (f->p[0] != 0x92 && f->p[0] != 0x93) || f->p[1] != (f->p[0] == 0x93))
+			return false;
+		c->dir = f->p[1];
+		f->p += 2;
+		memset(&c->value, 0, sizeof c->value);
+		if (!fast_name(f, true, &c->name, &c->name_len) || (c->dir && !fast_value(f, limits, &c->value)))
+			return false;
+	}
+	if (f->p >= f->end || (f->p[0] != 0xc2 && f->p[0] != 0xc3))
+		return false;
+	q->has_default = *f->p++ == 0xc3;
+	q->cases = cases;
+	q->ncases = (uint32_t)n;
+	return true;
+}
+
+static bool
+decode_fast(const uint8_t *body, size_t len, const struct proto_limits *limits,
+    struct proto_case *cases, uint32_t case_cap, struct proto_request *q)
+{
+	struct fast f = { body + 2, body + len };
+	uint64_t wait;
+
+	/* the array header holds [op, id, wait] and the op's exact arity */
+	if (len < 2 || body[0] != (body[1] == OP_RECV ? 0x94 : 0x95) ||
+	    (body[1] != OP_SEND && body[1] != OP_RECV && body[1] != OP_SELECT))
+		return false;
+	q->op = body[1];
+	if (!fast_uint(&f, &q->id) || q->id == 0)
+		return false;
+	if (f.p < f.end && f.p[0] == 0xc0) {
+		f.p++;
+		q->wait_us = PROTO_WAIT_FOREVER;
+	} else if (fast_uint(&f, &wait) && wait <= PROTO_WAIT_MAX) {
+		q->wait_us = (int64_t)wait;
+	} else {
+		return false;
+	}
+	switch (q->op) {
+	case OP_SEND:
+		if (!fast_name(&f, false, &q->name, &q->name_len) || !fast_value(&f, limits, &q->value))
+			return false;
+		break;
+	case OP_RECV:
+		if (!fast_name(&f, false, &q->name, &q->name_len))
+			return false;
+		break;
+	default:
+		if (!fast_select(&f, limits, cases, case_cap, q))
+			return false;
+		break;
+	}
+	return f.p == f.end;
+}
+
+int
+proto_decode_request(const uint8_t *body, size_t len, const struct proto_limits *limits,
+    struct proto_case *cases, uint32_t case_cap, struct proto_request *req, const char **why)
+{
+	memset(req, 0, sizeof *req);
+	if (decode_fast(body, len, limits, cases, case_cap, req))
+		return STATUS_OK;
+	return proto_decode_request_general(body, len, limits, cases, case_cap, req, why);
+}
