@@ -138,9 +138,7 @@ call_find_locked(chan_conn_t *c, uint64_t id)
 static void
 notice_locked(chan_conn_t *c, int status)
 {
-	if (status == STATUS_SHUTTING_DOWN)
-		c->shutting = true;	/* pending requests get their own replies */
-	else
+	if (status != STATUS_SHUTTING_DOWN)	/* then pending requests get their own replies */
 		fail_all_locked(c, call_status_err(status, false));
 }
 
@@ -215,7 +213,6 @@ call_sleep(chan_conn_t *c, struct call *call, int64_t deadline)
 {
 	struct timespec ts;
 
-	call->following = true;
 	TAILQ_INSERT_TAIL(&c->followers, call, wait_link);
 	if (deadline == 0) {
 		pthread_cond_wait(&call->cond, &c->lock);
@@ -225,7 +222,6 @@ call_sleep(chan_conn_t *c, struct call *call, int64_t deadline)
 		pthread_cond_timedwait(&call->cond, &c->lock, &ts);
 	}
 	TAILQ_REMOVE(&c->followers, call, wait_link);
-	call->following = false;
 }
 
 /* Hold the read token for one wait on the socket; conn->lock held (dropped meanwhile). */
@@ -441,8 +437,8 @@ call_send(struct call *call, chan_ctx_t *ctx, enum call_wait how, bool cork,
 }
 
 /* Flush what this thread may have corked, then wait for the next reply, watching ctx. */
-static int
-call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
+int
+conn_call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
 {
 	int rc;
 
@@ -476,7 +472,7 @@ conn_call(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
 	ctx = ctx_or_background(ctx);
 	call_init(&call, c, op, NULL);
 	if ((rc = call_send(&call, ctx, how, false, enc, arg)) == 0)
-		rc = call_next(&call, ctx, r);
+		rc = conn_call_next(&call, ctx, r);
 	call_fini(&call);
 	return rc;
 }
@@ -501,12 +497,6 @@ conn_submit(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
 	}
 	*out = call;
 	return CHAN_OK;
-}
-
-int
-conn_call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
-{
-	return call_next(call, ctx, r);
 }
 
 bool
@@ -571,7 +561,7 @@ conn_call_start(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, call_encode_fn enc
 	*out = NULL;
 	if ((rc = conn_submit(c, ctx, op, CALL_BUDGET, link_interim, false, enc, arg, &call)) != 0)
 		return rc;
-	if ((rc = call_next(call, ctx, r)) == 0 && r->rep.status == STATUS_STARTED) {
+	if ((rc = conn_call_next(call, ctx, r)) == 0 && r->rep.status == STATUS_STARTED) {
 		*out = call;
 		return CHAN_OK;
 	}

@@ -49,7 +49,6 @@ struct call {
 	struct ctx_watch watch;
 	bool linked;				/* in conn->calls: more replies may come */
 	bool done;				/* the final reply or a failure arrived */
-	bool following;				/* its thread sleeps in conn->followers */
 	bool leading;				/* its thread holds the read token */
 	bool cancel_sent;
 	int err;				/* connection failure */
@@ -70,11 +69,9 @@ struct chan_conn {
 	struct hmap calls;			/* struct call by id */
 	struct call_list followers;		/* threads waiting for the read token or a reply */
 	bool reading;				/* someone holds the read token */
-	struct call *leader;			/* the call whose thread holds it, if a call's */
 	uint64_t seed;
 	uint64_t next_id;
 	int dead;				/* 0, or what every call now fails with */
-	bool shutting;				/* the server announced SHUTTING_DOWN */
 
 	/* the read token's: only its holder touches these */
 	uint8_t *rbuf;
