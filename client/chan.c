@@ -454,7 +454,8 @@ op_submit(chan_ctx_t *ctx, chan_t *ch, uint64_t op, call_encode_fn enc, void *ar
 	if ((o = calloc(1, sizeof *o)) == NULL)
 		return CHAN_ENOMEM;
 	ctx = ctx_or_background(ctx);
-	if ((rc = conn_submit(ch->conn, ctx, op, CALL_BUDGET, NULL, true, enc, arg, &o->call)) != 0) {
+	if ((rc = conn_submit(ch->conn, ctx, op, CALL_BUDGET, NULL, WIRE_CORK | WIRE_DEFER, enc, arg,
+	    &o->call)) != 0) {
 		free(o);
 		return rc;
 	}

@@ -274,20 +274,27 @@ enc_cancel(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
 }
 
 int
-conn_post(chan_conn_t *c, call_encode_fn enc, void *arg, bool cork)
+conn_post(chan_conn_t *c, call_encode_fn enc, void *arg, unsigned flags)
 {
 	uint64_t id;
 
 	pthread_mutex_lock(&c->lock);
 	id = c->next_id++;
 	pthread_mutex_unlock(&c->lock);
-	return wire_submit(c, id, PROTO_WAIT_FOREVER, enc, arg, cork);
+	return wire_submit(c, id, PROTO_WAIT_FOREVER, enc, arg, flags);
 }
 
+/* CANCEL's own OK says nothing the target's CANCELED does not: let the server defer it. */
 static void
 send_cancel(chan_conn_t *c, uint64_t target)
 {
-	conn_post(c, enc_cancel, &target, false);
+	conn_post(c, enc_cancel, &target, WIRE_DEFER);
+}
+
+static int
+enc_want(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
+{
+	return proto_req_want(o, id, *(uint64_t *)arg);
 }
 
 /*
@@ -408,7 +415,7 @@ call_fini(struct call *call)
 
 /* Link call under a fresh id and queue its request; nothing is left linked on failure. */
 static int
-call_send(struct call *call, chan_ctx_t *ctx, enum call_wait how, bool cork,
+call_send(struct call *call, chan_ctx_t *ctx, enum call_wait how, unsigned flags,
     call_encode_fn enc, void *arg)
 {
 	chan_conn_t *c = call->conn;
@@ -426,7 +433,8 @@ call_send(struct call *call, chan_ctx_t *ctx, enum call_wait how, bool cork,
 			call->linked = true;
 	}
 	pthread_mutex_unlock(&c->lock);
-	if (rc == 0 && (rc = wire_submit(c, call->id, wait_us, enc, arg, cork)) != 0) {
+	call->deferred = (flags & WIRE_DEFER) != 0;
+	if (rc == 0 && (rc = wire_submit(c, call->id, wait_us, enc, arg, flags)) != 0) {
 		pthread_mutex_lock(&c->lock);
 		if (call->linked)
 			hmap_remove(&c->calls, &call->node);
@@ -446,6 +454,11 @@ conn_call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
 	ctx = ctx_or_background(ctx);
 	if (conn_call_has_reply(call))
 		return call_take(call, r);	/* no wait: nothing to flush or watch */
+	if (call->deferred) {
+		/* the server may be holding the reply: ask for it (one WANT per call) */
+		call->deferred = false;
+		conn_post(call->conn, enc_want, &call->id, WIRE_CORK);
+	}
 	wire_flush(call->conn);		/* about to wait: what was corked must go now */
 	if ((rc = ctx_watch(ctx, &call->watch)) != 0) {
 		pthread_mutex_lock(&call->conn->lock);
@@ -471,7 +484,7 @@ conn_call(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
 		return CHAN_EINVAL;
 	ctx = ctx_or_background(ctx);
 	call_init(&call, c, op, NULL);
-	if ((rc = call_send(&call, ctx, how, false, enc, arg)) == 0)
+	if ((rc = call_send(&call, ctx, how, 0, enc, arg)) == 0)
 		rc = conn_call_next(&call, ctx, r);
 	call_fini(&call);
 	return rc;
@@ -479,7 +492,7 @@ conn_call(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
 
 int
 conn_submit(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
-    call_interim_fn *interim, bool cork, call_encode_fn enc, void *arg, struct call **out)
+    call_interim_fn *interim, unsigned flags, call_encode_fn enc, void *arg, struct call **out)
 {
 	struct call *call;
 	int rc;
@@ -490,7 +503,7 @@ conn_submit(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
 	if ((call = malloc(sizeof *call)) == NULL)
 		return CHAN_ENOMEM;
 	call_init(call, c, op, interim);
-	if ((rc = call_send(call, ctx_or_background(ctx), how, cork, enc, arg)) != 0) {
+	if ((rc = call_send(call, ctx_or_background(ctx), how, flags, enc, arg)) != 0) {
 		call_fini(call);
 		free(call);
 		return rc;
@@ -559,7 +572,7 @@ conn_call_start(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, call_encode_fn enc
 
 	memset(r, 0, sizeof *r);
 	*out = NULL;
-	if ((rc = conn_submit(c, ctx, op, CALL_BUDGET, link_interim, false, enc, arg, &call)) != 0)
+	if ((rc = conn_submit(c, ctx, op, CALL_BUDGET, link_interim, 0, enc, arg, &call)) != 0)
 		return rc;
 	if ((rc = conn_call_next(call, ctx, r)) == 0 && r->rep.status == STATUS_STARTED) {
 		*out = call;

@@ -57,9 +57,11 @@ void call_reply_free(struct call_reply *r);
  * value, then the final one).
  *
  * conn_submit registers a call under a fresh id and queues its request with
- * ctx's budget as its wait (how), without waiting; cork leaves the request
- * in the write queue until a thread waits or the queue is large (group
- * commit). Replies for which interim (NULL: none) says true keep the call
+ * ctx's budget as its wait (how), without waiting; flags (enum wire_flag):
+ * WIRE_CORK leaves the request in the write queue until a thread waits or
+ * the queue is large (group commit); WIRE_DEFER asks the server to defer
+ * its reply (PROTOCOL.md §15) until conn_call_next waits for it, which then
+ * sends WANT first. Replies for which interim (NULL: none) says true keep the call
  * registered. conn_call_next waits for the call's next reply like conn_call,
  * watching ctx only while it waits; once the final reply was taken it
  * returns CHAN_EINVAL. conn_call_end unregisters and frees the call,
@@ -71,9 +73,14 @@ void call_reply_free(struct call_reply *r);
  * 0 with *r holding STARTED and *out the call; or 0 with *r holding the
  * final (error) reply and *out NULL; or a CHAN_E* code.
  */
+enum wire_flag {
+	WIRE_CORK = 1,		/* leave it queued until a thread waits */
+	WIRE_DEFER = 2,		/* the server may hold its reply (§15) */
+};
+
 struct call;
 int conn_submit(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
-    call_interim_fn *interim, bool cork, call_encode_fn enc, void *arg, struct call **out);
+    call_interim_fn *interim, unsigned flags, call_encode_fn enc, void *arg, struct call **out);
 int conn_call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r);
 /* A reply (or the call's failure) is there: conn_call_next would not wait. */
 bool conn_call_has_reply(struct call *call);
@@ -84,9 +91,10 @@ void conn_call_end(struct call *call);
 void conn_cancel(chan_conn_t *c, uint64_t id);
 /*
  * Send a request whose reply nobody waits for (it is dropped when it
- * comes): CANCEL, CREDIT. Errors as conn_submit's.
+ * comes): CANCEL, CREDIT, WANT; flags as conn_submit's. Errors as
+ * conn_submit's.
  */
-int conn_post(chan_conn_t *c, call_encode_fn enc, void *arg, bool cork);
+int conn_post(chan_conn_t *c, call_encode_fn enc, void *arg, unsigned flags);
 
 /* A wire status as a CHAN_E* code (0 for OK); try: DEADLINE_EXCEEDED is would-block. */
 int call_status_err(int status, bool try);

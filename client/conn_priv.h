@@ -51,6 +51,7 @@ struct call {
 	bool done;				/* the final reply or a failure arrived */
 	bool leading;				/* its thread holds the read token */
 	bool cancel_sent;
+	bool deferred;				/* sent with WIRE_DEFER, WANT not sent yet */
 	int err;				/* connection failure */
 	int ctx_err;				/* the context ended */
 	struct reply *head, **tail;		/* replies not yet taken */
@@ -91,12 +92,13 @@ struct chan_conn {
 /* ---- wire.c ---------------------------------------------------------------- */
 
 /*
- * Append one request frame (enc) to the write queue; flush unless cork.
+ * Append one request frame (enc) to the write queue, marked deferred with
+ * WIRE_DEFER; flush unless WIRE_CORK.
  * Errors: CHAN_ENOMEM, CHAN_ELIMIT (the frame exceeds max_frame: nothing
  * queued). Write failures break the connection (every call fails).
  */
 int wire_submit(chan_conn_t *c, uint64_t id, int64_t wait_us, call_encode_fn enc, void *arg,
-    bool cork);
+    unsigned flags);
 /* Write everything queued (or leave it to the thread already writing). */
 void wire_flush(chan_conn_t *c);
 /*

@@ -98,7 +98,7 @@ chan_stream_open(chan_ctx_t *ctx, chan_t *const *chans, size_t n, size_t credit,
 	if ((rc = stream_names(chans, n, &a.names, &s->conn)) != CHAN_OK)
 		goto fail;
 	ctx = ctx_or_background(ctx);
-	rc = conn_submit(s->conn, ctx, OP_STREAM, CALL_BUDGET, stream_interim, false, enc_stream, &a,
+	rc = conn_submit(s->conn, ctx, OP_STREAM, CALL_BUDGET, stream_interim, 0, enc_stream, &a,
 	    &s->call);
 	free(a.names);
 	if (rc != CHAN_OK)
@@ -120,7 +120,8 @@ stream_grant(chan_stream_t *s)
 	struct credit_arg a = { conn_call_id(s->call), s->taken };
 
 	s->taken = 0;
-	conn_post(s->conn, enc_credit, &a, true);	/* a failure reaches the stream itself */
+	/* nobody waits for CREDIT's OK: deferred; a failure reaches the stream itself */
+	conn_post(s->conn, enc_credit, &a, WIRE_CORK | WIRE_DEFER);
 }
 
 /* The final reply: remember why the stream ended. */

@@ -242,7 +242,8 @@ wire_flush(chan_conn_t *c)
 }
 
 int
-wire_submit(chan_conn_t *c, uint64_t id, int64_t wait_us, call_encode_fn enc, void *arg, bool cork)
+wire_submit(chan_conn_t *c, uint64_t id, int64_t wait_us, call_encode_fn enc, void *arg,
+    unsigned flags)
 {
 	size_t before, len;
 	bool flush;
@@ -255,8 +256,10 @@ wire_submit(chan_conn_t *c, uint64_t id, int64_t wait_us, call_encode_fn enc, vo
 	} else if ((len = proto_out_len(c->wq) - before) - PROTO_FRAME_HDR > c->max_frame) {
 		proto_out_truncate(c->wq, before);	/* the server would drop the whole connection */
 		rc = CHAN_ELIMIT;
+	} else if (flags & WIRE_DEFER) {
+		(void)proto_req_defer_last(c->wq);	/* every op the library defers can be */
 	}
-	flush = rc == CHAN_OK && (!cork || proto_out_len(c->wq) >= WIRE_CORK_MAX);
+	flush = rc == CHAN_OK && (!(flags & WIRE_CORK) || proto_out_len(c->wq) >= WIRE_CORK_MAX);
 	pthread_mutex_unlock(&c->wlock);
 	if (flush)
 		wire_flush(c);

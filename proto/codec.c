@@ -15,7 +15,8 @@ static const char *const op_names[] = {
 	[OP_SELECT] = "SELECT", [OP_CANCEL] = "CANCEL", [OP_DELETE] = "DELETE",
 	[OP_INFO] = "INFO", [OP_STATS] = "STATS", [OP_CHANNELS] = "CHANNELS",
 	[OP_CLIENTS] = "CLIENTS", [OP_WAITERS] = "WAITERS", [OP_UNBLOCK] = "UNBLOCK",
-	[OP_SHUTDOWN] = "SHUTDOWN", [OP_STREAM] = "STREAM", [OP_CREDIT] = "CREDIT", [OP_OR] = "OR", [OP_OR_DONE] = "OR_DONE",
+	[OP_SHUTDOWN] = "SHUTDOWN", [OP_STREAM] = "STREAM", [OP_CREDIT] = "CREDIT",
+	[OP_WANT] = "WANT", [OP_OR] = "OR", [OP_OR_DONE] = "OR_DONE",
 	[OP_TEE] = "TEE", [OP_BRIDGE] = "BRIDGE", [OP_FAN_IN] = "FAN_IN",
 	[OP_REPEAT] = "REPEAT", [OP_TAKE] = "TAKE", [OP_FAN_OUT] = "FAN_OUT",
 };
@@ -27,7 +28,7 @@ const uint8_t proto_op_arity[OP_MAX + 1] = {
 	[OP_CAP] = 1, [OP_SELECT] = 2, [OP_CANCEL] = 1, [OP_DELETE] = 1,
 	[OP_INFO] = 1, [OP_STATS] = 0, [OP_CHANNELS] = 2, [OP_CLIENTS] = 0,
 	[OP_WAITERS] = 1, [OP_UNBLOCK] = 2, [OP_SHUTDOWN] = 0,
-	[OP_STREAM] = 2, [OP_CREDIT] = 2,
+	[OP_STREAM] = 2, [OP_CREDIT] = 2, [OP_WANT] = 1,
 	[OP_OR] = 3, [OP_OR_DONE] = 3, [OP_TEE] = 3, [OP_BRIDGE] = 3,
 	[OP_FAN_IN] = 3, [OP_REPEAT] = 3, [OP_TAKE] = 4, [OP_FAN_OUT] = 6,
 };
@@ -359,6 +360,33 @@ proto_req_select(struct proto_out *o, uint64_t id, int64_t wait_us,
 	}
 	rc |= has_default ? msgpack_pack_true(&o->pk) : msgpack_pack_false(&o->pk);
 	return frame_end(o, rc);
+}
+
+bool
+proto_op_deferrable(uint64_t op)
+{
+	return op == OP_SEND || op == OP_RECV || op == OP_SELECT || op == OP_CANCEL ||
+	    op == OP_CREDIT;
+}
+
+/* The library's requests are fixarrays with a fixint op: the op is the body's second byte. */
+int
+proto_req_defer_last(struct proto_out *o)
+{
+	uint8_t *op = (uint8_t *)o->sb.data + o->frame + PROTO_FRAME_HDR + 1;
+
+	if (o->sb.size < o->frame + PROTO_FRAME_HDR + 2 || (op[-1] & 0xf0) != 0x90 ||
+	    !proto_op_deferrable(*op))
+		return -1;
+	*op |= PROTO_OP_DEFER;
+	return 0;
+}
+
+int
+proto_req_want(struct proto_out *o, uint64_t id, uint64_t target)
+{
+	return frame_end(o, req_head(o, OP_WANT, id, PROTO_WAIT_FOREVER, 1) |
+	    msgpack_pack_uint64(&o->pk, target));
 }
 
 int

@@ -58,7 +58,9 @@ enum proto_op {
 	/* streaming receive (PROTOCOL.md §14) */
 	OP_STREAM = 20,
 	OP_CREDIT = 21,
-	/* links and jobs (PROTOCOL.md §12); 22-31 are unassigned */
+	/* deferred replies (PROTOCOL.md §15) */
+	OP_WANT = 22,
+	/* links and jobs (PROTOCOL.md §12); 23-31 are unassigned */
 	OP_OR = 32,
 	OP_OR_DONE = 33,
 	OP_TEE = 34,
@@ -69,6 +71,8 @@ enum proto_op {
 	OP_FAN_OUT = 39,
 };
 #define OP_MAX OP_FAN_OUT
+/* Bit 6 of a request's op asks for a deferred reply (§15); every op is below it. */
+#define PROTO_OP_DEFER 64
 #define OP_LINK_MIN OP_OR
 #define PROTO_LINK_OUTS_MAX 2		/* TEE has two outputs, every other link one */
 #define PROTO_STAGE_NAME_MAX 64
@@ -142,7 +146,8 @@ struct proto_link_out {
 };
 
 struct proto_request {
-	uint64_t op;
+	uint64_t op;			/* without PROTO_OP_DEFER */
+	bool deferred;			/* the op carried PROTO_OP_DEFER */
 	uint64_t id;
 	int64_t wait_us;		/* PROTO_WAIT_FOREVER, or 0 … PROTO_WAIT_MAX */
 	const char *name;		/* MAKE (NULL: anonymous) and the one-channel ops */
@@ -340,6 +345,16 @@ int proto_req_send(struct proto_out *o, uint64_t id, int64_t wait_us, const char
 int proto_req_select(struct proto_out *o, uint64_t id, int64_t wait_us,
     const struct proto_case *cases, size_t ncases, bool has_default);
 int proto_req_cancel(struct proto_out *o, uint64_t id, uint64_t target);
+/* WANT (§15): the reply to target is awaited now. */
+int proto_req_want(struct proto_out *o, uint64_t id, uint64_t target);
+/* Can op's reply be deferred (SEND, RECV, SELECT, CANCEL, CREDIT)? */
+bool proto_op_deferrable(uint64_t op);
+/*
+ * Mark the request encoded last into o (a whole frame, nothing after it)
+ * as deferred: sets PROTO_OP_DEFER in its op. -1 if its op is not
+ * deferrable.
+ */
+int proto_req_defer_last(struct proto_out *o);
 
 /* Replies. */
 int proto_rep_ok(struct proto_out *o, uint64_t id);

@@ -352,6 +352,10 @@ dec_args(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
 		if (mpr_uint(&d->r, &q->target) < 0 || q->target == 0)
 			return BAD(d, "CANCEL target must be a request id (1 or more)");
 		return STATUS_OK;
+	case OP_WANT:
+		if (mpr_uint(&d->r, &q->target) < 0 || q->target == 0)
+			return BAD(d, "WANT target must be a request id (1 or more)");
+		return STATUS_OK;
 	case OP_STATS: case OP_CHANNELS: case OP_CLIENTS: case OP_WAITERS:
 	case OP_UNBLOCK: case OP_SHUTDOWN:
 		return dec_admin(d);
@@ -433,6 +437,10 @@ proto_decode_request_general(const uint8_t *body, size_t len, const struct proto
 	}
 	if ((st = dec_wait(&d)) != STATUS_OK)
 		return st;
+	if ((req->op & PROTO_OP_DEFER) && proto_op_deferrable(req->op & ~(uint64_t)PROTO_OP_DEFER)) {
+		req->op &= ~(uint64_t)PROTO_OP_DEFER;
+		req->deferred = true;
+	}
 	if (req->op > OP_MAX || proto_op_name(req->op) == NULL)
 		return BAD(&d, "unknown op");
 	if (n - 3 != proto_op_arity[req->op])
@@ -602,11 +610,14 @@ decode_fast(const uint8_t *body, size_t len, const struct proto_limits *limits,
 	struct fast f = { body + 2, body + len };
 	uint64_t wait;
 
-	/* the array header holds [op, id, wait] and the op's exact arity */
-	if (len < 2 || body[0] != (body[1] == OP_RECV ? 0x94 : 0x95) ||
-	    (body[1] != OP_SEND && body[1] != OP_RECV && body[1] != OP_SELECT))
+	if (len < 2)
 		return false;
-	q->op = body[1];
+	q->op = body[1] & ~PROTO_OP_DEFER;
+	q->deferred = (body[1] & PROTO_OP_DEFER) != 0;
+	/* the array header holds [op, id, wait] and the op's exact arity */
+	if (body[1] >= 0x80 || body[0] != (q->op == OP_RECV ? 0x94 : 0x95) ||
+	    (q->op != OP_SEND && q->op != OP_RECV && q->op != OP_SELECT))
+		return false;
 	if (!fast_uint(&f, &q->id) || q->id == 0)
 		return false;
 	if (f.p < f.end && f.p[0] == 0xc0) {

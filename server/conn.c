@@ -29,29 +29,51 @@
 
 #define CLOSE_FLUSH_TIMEOUT_SEC 5
 
-void
-conn_flush_out(struct conn *c)
-{
-	struct proto_out *o = &c->srv->out;
+/*
+ * A deferred reply (PROTOCOL.md §15) waits in c's output while the held
+ * bytes stay small: at most this, and never enough to pause reading
+ * (output_hwm), which only a write would undo.
+ */
+#define DEFER_HOLD_MAX (16 * 1024)
 
-	if (proto_out_len(o) == 0)
+void
+conn_queue_out(struct conn *c, bool deferred)
+{
+	struct server *s = c->srv;
+	struct proto_out *o = &s->out;
+	size_t len = proto_out_len(o);
+	int rc;
+
+	if (len == 0)
 		return;
 	if (c->dead) {
 		proto_out_reset(o);
 		return;
 	}
 	/* each flush carries the reply just encoded: note it if it answers the request in dispatch */
-	if (c == c->srv->current.conn && o->last_id == c->srv->current.id)
-		c->srv->current.status = o->last_status;
-	if (io_write(c, proto_out_data(o), proto_out_len(o)) < 0)
+	if (c == s->current.conn && o->last_id == s->current.id) {
+		s->current.status = o->last_status;
+		deferred |= s->current.deferred;
+	}
+	if (deferred && io_unsent(c) + len <= DEFER_HOLD_MAX && io_unsent(c) + len <= s->cfg.output_hwm)
+		rc = io_hold(c, proto_out_data(o), len);
+	else
+		rc = io_write(c, proto_out_data(o), len);
+	if (rc < 0)
 		log_error("write-failed client=%" PRIu64 " reason=out-of-memory", c->id);
 	proto_out_reset(o);
-	if (!c->read_paused && !c->closing && io_unsent(c) > c->srv->cfg.output_hwm) {
+	if (!c->read_paused && !c->closing && io_unsent(c) > s->cfg.output_hwm) {
 		c->read_paused = true;
 		io_read_enable(c, false);
 		log_info("slow-client client=%" PRIu64 " peer=%s unsent=%zu action=pause-reading",
 		    c->id, c->peer, io_unsent(c));
 	}
+}
+
+void
+conn_flush_out(struct conn *c)
+{
+	conn_queue_out(c, false);
 }
 
 void

@@ -76,7 +76,14 @@ void conn_free(struct conn *c);
  */
 void conn_close_after_flush(struct conn *c, uint64_t id, int status, const char *msg);
 
-/* Move the bytes encoded in the server's scratch output to c. */
+/*
+ * Move the bytes encoded in the server's scratch output to c, to be
+ * written before the loop sleeps; or, for a deferred reply (deferred, or
+ * the reply to the request in dispatch when it asked for that), held in
+ * c's output until something else is written to c (PROTOCOL.md §15).
+ */
+void conn_queue_out(struct conn *c, bool deferred);
+/* conn_queue_out(c, false). */
 void conn_flush_out(struct conn *c);
 /* Encode an error reply to c. */
 void conn_reply_error(struct conn *c, uint64_t id, int status, const char *msg);

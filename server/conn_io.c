@@ -360,6 +360,21 @@ io_write(struct conn *c, const void *p, size_t len)
 	return 0;
 }
 
+int
+io_hold(struct conn *c, const void *p, size_t len)
+{
+	if (c->tls)
+		return evbuffer_add(bufferevent_get_output(c->bev), p, len);
+	return obuf_add(c, p, len);
+}
+
+void
+io_release(struct conn *c)
+{
+	if (!c->tls && io_unsent(c) > 0)
+		mark_pending(c);
+}
+
 size_t
 io_unsent(const struct conn *c)
 {

@@ -36,6 +36,14 @@ void io_close(struct conn *c);
 struct evbuffer *io_input(struct conn *c);
 /* Queue bytes to c's peer; they go out before the loop sleeps. -1 when out of memory. */
 int io_write(struct conn *c, const void *p, size_t len);
+/*
+ * Queue bytes to c's peer without writing them yet (a deferred reply,
+ * PROTOCOL.md §15): they go out with the next io_write or io_release.
+ * TLS connections write them like io_write. -1 when out of memory.
+ */
+int io_hold(struct conn *c, const void *p, size_t len);
+/* Write what io_hold queued, before the loop sleeps. */
+void io_release(struct conn *c);
 /* Bytes queued and not yet written. */
 size_t io_unsent(const struct conn *c);
 /* Start or stop reading from c's peer (backpressure). */

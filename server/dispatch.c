@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "conn.h"
+#include "conn_io.h"
 #include "dispatch.h"
 #include "link.h"
 #include "log.h"
@@ -189,7 +190,7 @@ op_send_recv(struct conn *c, const struct proto_request *q)
 		conn_reply_error(c, q->id, st, st == STATUS_NOT_FOUND ? "no such channel" : "out of memory");
 		return;
 	}
-	request_run(c, q->id, q->op, &ec, 1, wait_flags(q), q->wait_us);
+	request_run(c, q, &ec, 1, wait_flags(q));
 }
 
 static void
@@ -209,8 +210,7 @@ op_select(struct conn *c, const struct proto_request *q)
 			return;
 		}
 	}
-	request_run(c, q->id, OP_SELECT, ec, q->ncases,
-	    wait_flags(q) | (q->has_default ? ENGINE_DEFAULT : 0), q->wait_us);
+	request_run(c, q, ec, q->ncases, wait_flags(q) | (q->has_default ? ENGINE_DEFAULT : 0));
 }
 
 static void
@@ -249,6 +249,24 @@ op_cancel(struct conn *c, const struct proto_request *q)
 	request_cancel(r, STATUS_CANCELED);
 	if (proto_rep_ok(&c->srv->out, q->id) == 0)
 		conn_flush_out(c);
+}
+
+/*
+ * WANT (§15): a thread waits for target's reply now. A pending target's
+ * reply will not be held; a finished one's may be held: release it. The
+ * client does not wait for WANT's own reply, so it is always held.
+ */
+static void
+op_want(struct conn *c, const struct proto_request *q)
+{
+	struct request *r = request_find(c, q->target);
+
+	if (r != NULL)
+		r->deferred = false;
+	if (proto_rep_ok(&c->srv->out, q->id) == 0)
+		conn_queue_out(c, true);
+	if (r == NULL)
+		io_release(c);
 }
 
 static void
@@ -306,6 +324,7 @@ static op_handler *const handlers[OP_MAX + 1] = {
 	[OP_SHUTDOWN] = admin_shutdown,
 	[OP_STREAM] = stream_request,
 	[OP_CREDIT] = stream_credit,
+	[OP_WANT] = op_want,
 	[OP_OR] = link_request,
 	[OP_OR_DONE] = link_request,
 	[OP_TEE] = link_request,
@@ -378,7 +397,8 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 		return;
 	}
 	/* conn_flush_out notes the status of the reply to this request, if it comes now */
-	s->current = (struct current_request){ .conn = c, .id = q.id, .status = STATUS_OK };
+	s->current = (struct current_request){ .conn = c, .id = q.id, .status = STATUS_OK,
+	    .deferred = q.deferred };
 	if (allowed(c, &q))
 		handlers[q.op](c, &q);
 	s->current.conn = NULL;

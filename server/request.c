@@ -36,7 +36,7 @@ status_message(int status)
 
 /* Encode the reply for an engine result, and free the value it carries. */
 static void
-reply_result(struct conn *c, uint64_t id, uint64_t op, struct engine_result *res)
+reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct engine_result *res)
 {
 	struct proto_out *o = &c->srv->out;
 	const uint8_t *raw = res->value ? value_data(res->value) : NULL;
@@ -59,7 +59,7 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, struct engine_result *res
 		proto_out_reset(o);
 		conn_close_after_flush(c, 0, STATUS_LIMIT, "out of memory");
 	} else {
-		conn_flush_out(c);
+		conn_queue_out(c, deferred);
 	}
 	value_free(res->value);
 	res->value = NULL;
@@ -99,7 +99,7 @@ request_done(void *arg, struct engine_result *res)
 		value_free(res->value);	/* the client is gone: at-most-once (PROTOCOL.md §4) */
 		res->value = NULL;
 	} else {
-		reply_result(c, r->id, r->op, res);
+		reply_result(c, r->id, r->op, r->deferred, res);
 	}
 	request_recycle(s, r);
 }
@@ -145,8 +145,8 @@ request_park(struct request *r, int64_t wait_us)
 }
 
 int
-request_run(struct conn *c, uint64_t id, uint64_t op, const struct engine_case *cases,
-    size_t ncases, unsigned flags, int64_t wait_us)
+request_run(struct conn *c, const struct proto_request *q, const struct engine_case *cases,
+    size_t ncases, unsigned flags)
 {
 	struct server *s = c->srv;
 	struct engine_result now;
@@ -155,23 +155,24 @@ request_run(struct conn *c, uint64_t id, uint64_t op, const struct engine_case *
 	if (r == NULL) {
 		for (size_t i = 0; i < ncases; i++)
 			value_free(cases[i].value);
-		conn_reply_error(c, id, STATUS_LIMIT, "out of memory");
+		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
 		return -1;
 	}
 	r->conn = c;
-	r->id = id;
-	r->op = op;
+	r->id = q->id;
+	r->op = q->op;
+	r->deferred = q->deferred;
 	r->kind = REQUEST_OP;
 	r->link = NULL;
 	r->timed = false;
 	r->linked = false;
 	if (engine_submit(s->engine, cases, ncases, flags, request_done, r, &r->eop, &now) == 0) {
-		reply_result(c, id, op, &now);
+		reply_result(c, q->id, q->op, q->deferred, &now);
 		request_recycle(s, r);
 		return 0;
 	}
 	r->start_ns = clock_now_ns();
-	if (request_park(r, wait_us) < 0) {
+	if (request_park(r, q->wait_us) < 0) {
 		/* out of memory: a request nobody could find must not wait */
 		engine_op_cancel(s->engine, r->eop, STATUS_LIMIT);
 		return -1;

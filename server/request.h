@@ -44,18 +44,19 @@ struct request {
 	struct event timer;		/* the deadline, when wait > 0 */
 	bool timed;			/* timer armed */
 	bool linked;			/* in conn->pending */
+	bool deferred;			/* its reply may be held (PROTOCOL.md §15) */
 	int64_t start_ns;
 	struct request *next_free;
 };
 
 /*
- * Run one operation for connection c: cases go to the engine (send values
- * move into it). If it completes at once the reply is written now;
- * otherwise the request waits, with a deadline when wait_us > 0.
+ * Run q (SEND, RECV or SELECT) for connection c: cases go to the engine
+ * (send values move into it). If it completes at once the reply is written
+ * now; otherwise the request waits, with a deadline when q->wait_us > 0.
  * Returns 0, or -1 when out of memory (the reply is then written as LIMIT).
  */
-int request_run(struct conn *c, uint64_t id, uint64_t op, const struct engine_case *cases,
-    size_t ncases, unsigned flags, int64_t wait_us);
+int request_run(struct conn *c, const struct proto_request *q, const struct engine_case *cases,
+    size_t ncases, unsigned flags);
 /*
  * Make l's request pending on c, with its deadline when wait_us > 0.
  * Returns 0, or -1 when out of memory (nothing was replied).

@@ -47,6 +47,7 @@ struct current_request {
 	struct conn *conn;		/* NULL outside dispatch */
 	uint64_t id;
 	int status;			/* of its reply, once written */
+	bool deferred;			/* it asked for a deferred reply (§15) */
 };
 
 struct server {

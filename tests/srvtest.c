@@ -47,6 +47,39 @@ st_recv(struct test_conn *c, const char *name, int64_t wait_us)
 }
 
 uint64_t
+st_send_deferred(struct test_conn *c, const char *name, const void *v, size_t len)
+{
+	struct proto_value val = { .kind = VALUE_BIN, .data = v, .len = len };
+	uint64_t id = c->next_id++;
+
+	proto_req_send(out(), id, PROTO_WAIT_FOREVER, name, strlen(name), &val);
+	CU_ASSERT_EQUAL_FATAL(proto_req_defer_last(out()), 0);
+	st_write(c, out());
+	return id;
+}
+
+uint64_t
+st_recv_deferred(struct test_conn *c, const char *name)
+{
+	uint64_t id = c->next_id++;
+
+	proto_req_name(out(), OP_RECV, id, PROTO_WAIT_FOREVER, name, strlen(name));
+	CU_ASSERT_EQUAL_FATAL(proto_req_defer_last(out()), 0);
+	st_write(c, out());
+	return id;
+}
+
+uint64_t
+st_want(struct test_conn *c, uint64_t target)
+{
+	uint64_t id = c->next_id++;
+
+	proto_req_want(out(), id, target);
+	st_write(c, out());
+	return id;
+}
+
+uint64_t
 st_name_op(struct test_conn *c, uint64_t op, const char *name)
 {
 	uint64_t id = c->next_id++;

@@ -1007,12 +1007,75 @@ test_bad_links(void)
 	l = (struct proto_request){ .op = OP_OR_DONE, .name = "i", .name_len = 1, .nouts = 1,
 	    .outs = { { .name = "bad\x01", .name_len = 4 } } };
 	CU_ASSERT_EQUAL(link_round_trip(&l, PROTO_WAIT_FOREVER, &q), STATUS_BAD_REQUEST);
-	/* ops 22-31 are unassigned */
+	/* ops 23-31 are unassigned */
 	proto_out_reset(&out);
-	CU_ASSERT_EQUAL(proto_req_name(&out, 22, 41, PROTO_WAIT_FOREVER, "a", 1), 0);
+	CU_ASSERT_EQUAL(proto_req_name(&out, 23, 41, PROTO_WAIT_FOREVER, "a", 1), 0);
 	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_BAD_REQUEST);
-	CU_ASSERT_PTR_NULL(proto_op_name(22));
+	CU_ASSERT_PTR_NULL(proto_op_name(23));
 	CU_ASSERT_STRING_EQUAL(proto_op_name(OP_FAN_OUT), "FAN_OUT");
+}
+
+/* §15: the deferred-reply bit on each op that takes it, on none other; WANT. */
+static void
+test_req_deferred(void)
+{
+	const struct proto_case sel[1] = { { .dir = 0, .name = "a", .name_len = 1 } };
+	const struct proto_value v = { .kind = VALUE_BIN, .data = (const uint8_t *)"v", .len = 1 };
+	struct proto_request q;
+	const uint8_t *body;
+	size_t len;
+	const char *why;
+
+	for (int op = OP_SEND; op <= OP_CREDIT; op++) {
+		proto_out_reset(&out);
+		switch (op) {
+		case OP_SEND: proto_req_send(&out, 7, 0, "a", 1, &v); break;
+		case OP_RECV: proto_req_name(&out, OP_RECV, 7, 0, "a", 1); break;
+		case OP_SELECT: proto_req_select(&out, 7, 0, sel, 1, false); break;
+		case OP_CANCEL: proto_req_cancel(&out, 7, 3); break;
+		case OP_CREDIT: proto_req_credit(&out, 7, 3, 2); break;
+		default: proto_req_name(&out, (uint64_t)op, 7, 0, "a", 1); break;
+		}
+		CU_ASSERT_EQUAL(proto_req_defer_last(&out), proto_op_deferrable((uint64_t)op) ? 0 : -1);
+		body = only_body(&len);
+		CU_ASSERT(same_as_general(body, len));
+		if (!proto_op_deferrable((uint64_t)op)) {
+			CU_ASSERT_EQUAL(body[1], op);	/* left as it was */
+			continue;
+		}
+		CU_ASSERT_EQUAL(body[1], op | PROTO_OP_DEFER);
+		CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_OK);
+		CU_ASSERT_EQUAL(q.op, (uint64_t)op);
+		CU_ASSERT(q.deferred);
+		CU_ASSERT_EQUAL(q.id, 7);
+	}
+	/* without the bit: not deferred */
+	proto_out_reset(&out);
+	proto_req_name(&out, OP_RECV, 8, 0, "a", 1);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT(!q.deferred);
+	/* the bit on an op that cannot take it is an unknown op */
+	for (uint64_t op = OP_HELLO; op <= OP_MAX; op++) {
+		if (proto_op_deferrable(op) || proto_op_name(op) == NULL)
+			continue;
+		proto_out_reset(&out);
+		proto_req_name(&out, op | PROTO_OP_DEFER, 9, 0, "a", 1);
+		CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_BAD_REQUEST);
+		CU_ASSERT_STRING_EQUAL(why, "unknown op");
+	}
+	/* WANT: one target id, 1 or more */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_want(&out, 10, 4), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT_EQUAL(q.op, OP_WANT);
+	CU_ASSERT_EQUAL(q.target, 4);
+	CU_ASSERT_STRING_EQUAL(proto_op_name(OP_WANT), "WANT");
+	proto_out_reset(&out);
+	proto_req_want(&out, 11, 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_BAD_REQUEST);
+	proto_out_reset(&out);
+	proto_req_name(&out, OP_WANT, 12, 0, "a", 1);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_BAD_REQUEST);
 }
 
 static void
@@ -1195,6 +1258,7 @@ register_suites(void)
 	test_add(s, "request MAKE round trip and reserved names", test_req_make);
 	test_add(s, "request SEND round trip, raw value kept, LIMIT", test_req_send);
 	test_add(s, "SEND, RECV, SELECT fast path decodes exactly as the general path", test_req_fast_path);
+	test_add(s, "deferred replies: the op bit and WANT (§15)", test_req_deferred);
 	test_add(s, "request SELECT round trip and case limits", test_req_select);
 	test_add(s, "every reply round trip", test_replies);
 	test_add(s, "HELLO and INFO maps round trip", test_reply_maps);

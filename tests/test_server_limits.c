@@ -857,6 +857,149 @@ test_unix_socket(void)
 	rmdir(dir);
 }
 
+
+/* ---- deferred replies (PROTOCOL.md §15) -------------------------------------------- */
+
+/* Wait (up to 10 s) until some client has exactly `want` bytes unsent, as CLIENTS reports. */
+static bool
+await_unsent_is(uint64_t want)
+{
+	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
+
+	while (clock_now_ns() < end)
+		if (max_unsent() == want)
+			return true;
+	return false;
+}
+
+/* Nothing has arrived on c (the server holds it): a poll that does not wait. */
+static bool
+nothing_to_read(struct test_conn *c)
+{
+	const uint8_t *body;
+
+	return test_conn_frame(c, 0, &body) < 0;
+}
+
+static void
+expect_reply(struct test_conn *c, uint64_t op, uint64_t id, int status)
+{
+	struct proto_reply r;
+
+	CU_ASSERT_EQUAL_FATAL(test_conn_reply(c, op, REPLY_MS, &r), 0);
+	CU_ASSERT_EQUAL(r.id, id);
+	CU_ASSERT_EQUAL(r.status, status);
+}
+
+/*
+ * A deferred SEND that completes at once is answered, but the reply stays
+ * in chand (CLIENTS counts it unsent, nothing arrives) until a reply that
+ * is not deferred goes to the same client: then both arrive, in order.
+ */
+static void
+test_deferred_held_until_next_reply(void)
+{
+	const char *n = st_name("deferred");
+	struct test_conn rx;
+	struct proto_out o;
+	uint64_t sid, pid;
+
+	CU_ASSERT_FATAL(test_conn_open(&rx, srv.port, true) == 0);
+	CU_ASSERT_EQUAL(st_make(&bystander, n, 4), STATUS_OK);
+	sid = st_send_deferred(&rx, n, "v", 1);
+	CU_ASSERT_FATAL(await_unsent());
+	CU_ASSERT(nothing_to_read(&rx));
+	proto_out_init(&o);
+	pid = rx.next_id++;
+	proto_req_ping(&o, pid);
+	st_write(&rx, &o);
+	proto_out_destroy(&o);
+	expect_reply(&rx, OP_SEND, sid, STATUS_OK);
+	expect_reply(&rx, OP_PING, pid, STATUS_OK);
+	CU_ASSERT(await_unsent_is(0));
+	test_conn_close(&rx);
+}
+
+/* WANT for a reply that is held releases it (WANT's own OK comes after it). */
+static void
+test_deferred_want_releases(void)
+{
+	const char *n = st_name("want");
+	struct test_conn rx;
+	uint64_t sid, wid;
+
+	CU_ASSERT_FATAL(test_conn_open(&rx, srv.port, true) == 0);
+	CU_ASSERT_EQUAL(st_make(&bystander, n, 4), STATUS_OK);
+	sid = st_send_deferred(&rx, n, "v", 1);
+	CU_ASSERT_FATAL(await_unsent());
+	wid = st_want(&rx, sid);
+	expect_reply(&rx, OP_SEND, sid, STATUS_OK);
+	expect_reply(&rx, OP_WANT, wid, STATUS_OK);
+	CU_ASSERT(await_unsent_is(0));
+	test_conn_close(&rx);
+}
+
+/*
+ * A deferred RECV that waits: matched later, its reply is held like any
+ * other; after WANT it is not, and WANT's OK (held meanwhile) comes with it.
+ */
+static void
+test_deferred_pending_want(void)
+{
+	const char *n = st_name("pwant");
+	struct test_conn rx;
+	uint64_t r1, r2, wid;
+	struct proto_reply r;
+
+	CU_ASSERT_FATAL(test_conn_open(&rx, srv.port, true) == 0);
+	CU_ASSERT_EQUAL(st_make(&bystander, n, 0), STATUS_OK);
+	r1 = st_recv_deferred(&rx, n);
+	CU_ASSERT_FATAL(st_await_waiters(&bystander, n, -1, 1));
+	CU_ASSERT_EQUAL(st_send_wait(&bystander, n, "a", PROTO_WAIT_FOREVER), STATUS_OK);
+	CU_ASSERT_FATAL(await_unsent());
+	CU_ASSERT(nothing_to_read(&rx));
+	r2 = st_recv_deferred(&rx, n);
+	wid = st_want(&rx, r2);
+	CU_ASSERT_FATAL(st_await_waiters(&bystander, n, -1, 1));
+	CU_ASSERT(nothing_to_read(&rx));	/* r1's value and WANT's OK are both held */
+	CU_ASSERT_EQUAL(st_send_wait(&bystander, n, "b", PROTO_WAIT_FOREVER), STATUS_OK);
+	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, REPLY_MS, &r), 0);
+	CU_ASSERT(r.id == r1 && r.ok && r.value.len == 1 && r.value.data[0] == 'a');
+	expect_reply(&rx, OP_WANT, wid, STATUS_OK);
+	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, REPLY_MS, &r), 0);
+	CU_ASSERT(r.id == r2 && r.ok && r.value.len == 1 && r.value.data[0] == 'b');
+	CU_ASSERT(await_unsent_is(0));
+	test_conn_close(&rx);
+}
+
+/* Held replies are bounded (16 KiB): deferred RECVs of 4 KiB values all arrive, nothing else asked. */
+static void
+test_deferred_hold_is_bounded(void)
+{
+	const char *n = st_name("bounded");
+	uint8_t v[4096];
+	struct test_conn rx;
+	struct proto_reply r;
+	uint64_t ids[8];
+
+	memset(v, 'x', sizeof v);
+	CU_ASSERT_FATAL(test_conn_open(&rx, srv.port, true) == 0);
+	CU_ASSERT_EQUAL(st_make(&bystander, n, 8), STATUS_OK);
+	for (int i = 0; i < 8; i++) {
+		st_send(&bystander, n, v, sizeof v, 0);
+		st_reply(&bystander, OP_SEND, &r);
+		CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	}
+	for (int i = 0; i < 8; i++)
+		ids[i] = st_recv_deferred(&rx, n);
+	for (int i = 0; i < 8; i++) {
+		CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, REPLY_MS, &r), 0);
+		CU_ASSERT(r.id == ids[i] && r.ok && r.value.len == sizeof v);
+	}
+	CU_ASSERT(await_unsent_is(0));
+	test_conn_close(&rx);
+}
+
 static void
 register_suites(void)
 {
@@ -884,6 +1027,11 @@ register_suites(void)
 	test_add(s, "a reply larger than the socket takes is finished later", test_partial_write_completes);
 	test_add(s, "close after flush finishes a partly written reply", test_close_flushes_partial_write);
 	test_add(s, "close after flush gives up on a client that never reads", test_close_flush_timeout);
+	test_add(s, "a deferred reply is held until the next reply", test_deferred_held_until_next_reply);
+	test_add(s, "WANT releases a held reply", test_deferred_want_releases);
+	test_add(s, "a pending deferred request: held when matched, not after WANT",
+	    test_deferred_pending_want);
+	test_add(s, "held replies are bounded", test_deferred_hold_is_bounded);
 
 	s = test_suite("lifecycle", NULL, NULL);
 	test_add(s, "SIGTERM: pending get SHUTTING_DOWN, exit 0", test_shutdown);
