@@ -76,6 +76,16 @@ conn_flush_out(struct conn *c)
 	conn_queue_out(c, false);
 }
 
+/* Below this, the work costs less than the write syscalls it could add. */
+#define LONG_WORK_CASES 16
+
+void
+conn_before_long_work(struct conn *c, size_t ncases)
+{
+	if (ncases >= LONG_WORK_CASES)
+		io_write_others(c->srv, c);
+}
+
 void
 conn_reply_error(struct conn *c, uint64_t id, int status, const char *msg)
 {

@@ -85,6 +85,12 @@ void conn_close_after_flush(struct conn *c, uint64_t id, int status, const char 
 void conn_queue_out(struct conn *c, bool deferred);
 /* conn_queue_out(c, false). */
 void conn_flush_out(struct conn *c);
+/*
+ * c's request is about to do work over ncases channels (a select, a
+ * stream): when that is many, write the replies already made to other
+ * clients first, so that they do not wait for it.
+ */
+void conn_before_long_work(struct conn *c, size_t ncases);
 /* Encode an error reply to c. */
 void conn_reply_error(struct conn *c, uint64_t id, int status, const char *msg);
 

@@ -375,6 +375,32 @@ io_release(struct conn *c)
 		mark_pending(c);
 }
 
+/*
+ * Unlike flush_cb, no conn.c callback runs here (it could free a
+ * connection or dispatch more input under the caller): a connection that
+ * needs one (closing, paused, a socket error, a short write) stays on the
+ * list for flush_cb.
+ */
+void
+io_write_others(struct server *s, struct conn *c)
+{
+	struct conn *k, *next;
+	ssize_t n;
+
+	for (k = TAILQ_FIRST(&s->pending_writes); k != NULL; k = next) {
+		next = TAILQ_NEXT(k, wlink);
+		if (k == c || k->closing || k->read_paused)
+			continue;
+		if ((n = send(k->fd, k->obuf + k->ooff, k->olen - k->ooff, MSG_NOSIGNAL)) <= 0)
+			continue;
+		obuf_written(k, (size_t)n);
+		if (k->olen == k->ooff) {
+			TAILQ_REMOVE(&s->pending_writes, k, wlink);
+			k->wpending = false;
+		}
+	}
+}
+
 size_t
 io_unsent(const struct conn *c)
 {

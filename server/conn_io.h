@@ -44,6 +44,13 @@ int io_write(struct conn *c, const void *p, size_t len);
 int io_hold(struct conn *c, const void *p, size_t len);
 /* Write what io_hold queued, before the loop sleeps. */
 void io_release(struct conn *c);
+/*
+ * Write the replies already queued for connections other than c now, in
+ * the middle of c's input, before work that takes long (a select over many
+ * channels). Only plain sockets that are neither closing nor paused: the
+ * rest wait for the usual flush.
+ */
+void io_write_others(struct server *s, struct conn *c);
 /* Bytes queued and not yet written. */
 size_t io_unsent(const struct conn *c);
 /* Start or stop reading from c's peer (backpressure). */

@@ -201,6 +201,7 @@ op_select(struct conn *c, const struct proto_request *q)
 
 	if (!acl_allow_cases(c, q) || pending_full(c, q))
 		return;
+	conn_before_long_work(c, q->ncases);
 	for (uint32_t i = 0; i < q->ncases; i++) {
 		if ((st = make_case(c, &q->cases[i], &ec[i])) != STATUS_OK) {
 			free_case_values(ec, i + 1);

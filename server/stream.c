@@ -151,6 +151,7 @@ stream_request(struct conn *c, const struct proto_request *q)
 		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
 		return;
 	}
+	conn_before_long_work(c, q->ncases);
 	if (resolve(c, q, chans))
 		stream_start(c, q, chans);
 	free(chans);
@@ -176,6 +177,7 @@ stream_credit(struct conn *c, const struct proto_request *q)
 		conn_reply_error(c, q->id, STATUS_LIMIT, "credit would pass max_stream_credit");
 		return;
 	}
+	conn_before_long_work(c, engine_stream_nchans(r->stream));
 	/* values it takes at once are answered before CREDIT's OK; r may be gone after */
 	st = engine_stream_credit(c->srv->engine, r->stream, (uint32_t)q->count);
 	if (st != STATUS_OK)

@@ -1000,6 +1000,50 @@ test_deferred_hold_is_bounded(void)
 	test_conn_close(&rx);
 }
 
+/*
+ * One read holding a SEND that completes another client's RECV and then a
+ * select over many channels: chand writes the receiver's reply before the
+ * select's work (io_write_others), and both clients get every reply.
+ */
+static void
+test_write_others_before_long_select(void)
+{
+	const char *n = st_name("others");
+	struct proto_case cases[40];
+	char names[40][48];
+	struct test_conn rx, tx;
+	struct proto_out o;
+	struct proto_value v = { .kind = VALUE_BIN, .data = (const uint8_t *)"v", .len = 1 };
+	struct proto_reply r;
+	uint64_t rid, sid, selid;
+
+	CU_ASSERT_FATAL(test_conn_open(&rx, srv.port, true) == 0);
+	CU_ASSERT_FATAL(test_conn_open(&tx, srv.port, true) == 0);
+	CU_ASSERT_EQUAL(st_make(&bystander, n, 0), STATUS_OK);
+	for (int i = 0; i < 40; i++) {
+		snprintf(names[i], sizeof names[i], "%s.%d", n, i);
+		CU_ASSERT_EQUAL(st_make(&bystander, names[i], 0), STATUS_OK);
+		cases[i] = (struct proto_case){ .dir = 0, .name = names[i], .name_len = (uint32_t)strlen(names[i]) };
+	}
+	rid = st_recv(&rx, n, PROTO_WAIT_FOREVER);
+	CU_ASSERT_FATAL(st_await_waiters(&bystander, n, -1, 1));
+	proto_out_init(&o);
+	sid = tx.next_id++;
+	selid = tx.next_id++;
+	proto_req_send(&o, sid, PROTO_WAIT_FOREVER, n, strlen(n), &v);
+	proto_req_select(&o, selid, PROTO_WAIT_FOREVER, cases, 40, true);
+	st_write(&tx, &o);	/* one write: one read on chand's side, as a rule */
+	proto_out_destroy(&o);
+	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, REPLY_MS, &r), 0);
+	CU_ASSERT(r.id == rid && r.ok && r.value.len == 1 && r.value.data[0] == 'v');
+	expect_reply(&tx, OP_SEND, sid, STATUS_OK);
+	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&tx, OP_SELECT, REPLY_MS, &r), 0);
+	CU_ASSERT(r.id == selid && r.status == STATUS_OK && r.index == -1);	/* the default */
+	CU_ASSERT(await_unsent_is(0));
+	test_conn_close(&rx);
+	test_conn_close(&tx);
+}
+
 static void
 register_suites(void)
 {
@@ -1032,6 +1076,8 @@ register_suites(void)
 	test_add(s, "a pending deferred request: held when matched, not after WANT",
 	    test_deferred_pending_want);
 	test_add(s, "held replies are bounded", test_deferred_hold_is_bounded);
+	test_add(s, "replies to others go out before a select over many channels",
+	    test_write_others_before_long_select);
 
 	s = test_suite("lifecycle", NULL, NULL);
 	test_add(s, "SIGTERM: pending get SHUTTING_DOWN, exit 0", test_shutdown);
