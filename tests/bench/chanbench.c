@@ -13,6 +13,8 @@
  *   pingpong    (2) two processes, each with its own connection, bounce a
  *               value over two unbuffered channels; -n round trips (after
  *               n/10 warm-up ones). p50_us, p99_us, mean_us of a round trip.
+ *               Each side pipelines its receive with its send (asynchronous
+ *               operations, deferred replies); -m ops: a blocking call each.
  *   select      (3) as pingpong, but the echo process receives with a
  *               select over -C channels (default 1000) and the pinger
  *               sends on a random one of them: a streaming select of
@@ -274,46 +276,67 @@ pp_teardown(struct pingpong *pp, bool delete)
 }
 
 /*
- * The echo: receive a ping, send it back as the pong. Over several
- * channels it receives with a select: with -m stream a streaming select of
- * credit 1 (one select pending at a time, re-armed by CREDIT after each
- * value, the case set sent once), with -m ops a SELECT request per ping.
+ * The echo: receive a ping, send it back as the pong. By default it
+ * pipelines (the libchanclient levers of issue 8): the next receive is in
+ * flight while it waits, the pong is sent asynchronously and its OK taken
+ * after the next ping, with which chand writes it (deferred replies,
+ * PROTOCOL.md §15); over several channels it receives with a streaming
+ * select of credit 1 (the case set sent once, re-armed by CREDIT). With
+ * -m ops: one blocking call per step, a SELECT request per ping.
  */
 static void
 pp_echo(struct pingpong *pp)
 {
 	chan_stream_t *s = NULL;
+	chan_op_t *r = NULL, *w = NULL;
 
 	if (pp->nping > 1 && g_stream)
 		check(chan_stream_open(g_ctx, pp->ping, pp->nping, 1, &s), "echo stream");
+	else if (g_stream)
+		check(chan_recv_async(g_ctx, pp->ping[0], &r), "echo recv");
 	for (size_t i = 0; i < pp->iters; i++) {
 		chan_value_t v;
-		int k = 0;
+		int k;
 
 		if (s != NULL) {
 			check(chan_stream_recv(s, &v, NULL, NULL), "echo stream recv");
+		} else if (r != NULL) {
+			check(chan_op_wait(r, &v, NULL), "echo recv");
+			r = NULL;
+			if (i + 1 < pp->iters)
+				check(chan_recv_async(g_ctx, pp->ping[0], &r), "echo recv");
 		} else if (pp->nping == 1) {
 			check(chan_recv(g_ctx, pp->ping[0], &v, NULL), "echo recv");
 		} else {
-			k = chan_select(g_ctx, pp->cases, pp->nping, false);
-			if (k < 0)
+			if ((k = chan_select(g_ctx, pp->cases, pp->nping, false)) < 0)
 				check(k, "echo select");
 			v = pp->cases[k].value;
 		}
-		check(chan_send(g_ctx, pp->pong, v.data, v.len), "echo send");
+		if (w != NULL)
+			check(chan_op_wait(w, NULL, NULL), "echo send");
+		w = NULL;
+		if (g_stream)
+			check(chan_send_async(g_ctx, pp->pong, v.data, v.len, &w), "echo send");
+		else
+			check(chan_send(g_ctx, pp->pong, v.data, v.len), "echo send");
 		chan_value_clear(&v);
 	}
+	if (w != NULL)
+		check(chan_op_wait(w, NULL, NULL), "echo send");
 	chan_stream_free(s);
 }
 
-/* The pinger: time each round trip after the warm-up. */
+/* The pinger: time each round trip after the warm-up (pipelined unless -m ops, as the echo). */
 static void
 pp_ping(struct pingpong *pp, size_t warmup, struct bench_lat *lat, size_t size)
 {
 	uint8_t buf[1024] = { 0 };
 	uint64_t seed = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull;
 
+	if (size > sizeof buf)
+		size = sizeof buf;
 	for (size_t i = 0; i < pp->iters; i++) {
+		chan_op_t *r, *w;
 		size_t k = 0;
 		int64_t t0;
 
@@ -322,8 +345,15 @@ pp_ping(struct pingpong *pp, size_t warmup, struct bench_lat *lat, size_t size)
 			k = seed % pp->nping;
 		}
 		t0 = bench_now();
-		check(chan_send(g_ctx, pp->ping[k], buf, size > sizeof buf ? sizeof buf : size), "ping");
-		check(chan_recv(g_ctx, pp->pong, NULL, NULL), "pong");
+		if (g_stream) {
+			check(chan_recv_async(g_ctx, pp->pong, &r), "pong");
+			check(chan_send_async(g_ctx, pp->ping[k], buf, size, &w), "ping");
+			check(chan_op_wait(r, NULL, NULL), "pong");
+			check(chan_op_wait(w, NULL, NULL), "ping");
+		} else {
+			check(chan_send(g_ctx, pp->ping[k], buf, size), "ping");
+			check(chan_recv(g_ctx, pp->pong, NULL, NULL), "pong");
+		}
 		if (i >= warmup)
 			lat_add(lat, bench_now() - t0);
 	}

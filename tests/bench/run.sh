@@ -165,6 +165,7 @@ run_round() {
 	fi
 	# (2) rendezvous ping-pong
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N2" $(samples "$r" w2_chand) pingpong
+	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N2" -m ops -k w2_ops pingpong
 	if [ $smoke = 0 ]; then
 		record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$N2" $(samples "$r" w2_redis) pingpong
 		record "$r" nats "$work/natsbench" -p "$port_nats" -n "$N2" $(samples "$r" w2_nats) reqrep

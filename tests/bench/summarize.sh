@@ -45,6 +45,7 @@ END {
 	ratio("2 ping-pong p50 us", "chand", "w2", "p50_us", "relay", "w2", "p50_us", "<=", 1.25)
 	ratio("2 ping-pong p50 us", "chand", "w2", "p50_us", "nats", "w2", "p50_us", "<=", 0.5)
 	ratio("2 ping-pong p50 us", "chand", "w2", "p50_us", "redis", "w2", "p50_us", "", 0)
+	ratio("2 same, a blocking call each (ops)", "chand", "w2_ops", "p50_us", "relay", "w2", "p50_us", "", 0)
 	ratio("2 ping-pong p99 us", "chand", "w2", "p99_us", "relay", "w2", "p99_us", "", 0)
 	ratio("2 ping-pong p99 us", "chand", "w2", "p99_us", "nats", "w2", "p99_us", "", 0)
 	ratio("2 ping-pong p99 us", "chand", "w2", "p99_us", "redis", "w2", "p99_us", "", 0)
