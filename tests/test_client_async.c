@@ -977,6 +977,96 @@ test_pings_while_leading(void)
 	chan_free(a);
 }
 
+/* The echo of test_async_deferred: pipelined like the pinger, values sent back as they came. */
+struct def_echo {
+	chan_t *ping, *pong;
+	int rounds, rc;
+};
+
+static void *
+def_echo_run(void *arg)
+{
+	struct def_echo *e = arg;
+	chan_op_t *r = NULL, *w = NULL;
+	chan_value_t v;
+	int rc = chan_recv_async(NULL, e->ping, &r);
+
+	for (int i = 0; rc == CHAN_OK && i < e->rounds; i++) {
+		if ((rc = chan_op_wait(r, &v, NULL)) != CHAN_OK)
+			break;
+		if (i + 1 < e->rounds && (rc = chan_recv_async(NULL, e->ping, &r)) != CHAN_OK)
+			break;
+		if (w != NULL && (rc = chan_op_wait(w, NULL, NULL)) != CHAN_OK)
+			break;
+		rc = chan_send_async(NULL, e->pong, v.data, v.len, &w);
+		chan_value_clear(&v);
+	}
+	if (rc == CHAN_OK && w != NULL)
+		rc = chan_op_wait(w, NULL, NULL);
+	e->rc = rc;
+	return NULL;
+}
+
+/*
+ * Deferred replies (PROTOCOL.md §15). A send that completed at once, its
+ * result held by the server, is still fetched by chan_op_wait (WANT), well
+ * before the deadline its context would end it with. Then 500 rounds of a
+ * pipelined ping-pong between two connections, each side waiting for its
+ * receive before its send's result (which the server holds until then):
+ * every value comes back, in order.
+ */
+static void
+test_async_deferred(void)
+{
+	chan_t *buf = make("as.def.buf", 4), *ping = make("as.def.ping", 0),
+	    *pong = make("as.def.pong", 0);
+	chan_conn_t *c2 = dial_grace(0);
+	struct def_echo e = { .rounds = 500 };
+	struct proto_chan_info info;
+	chan_ctx_t *ctx = NULL;
+	chan_op_t *r, *w;
+	chan_value_t v;
+	pthread_t tid;
+	int64_t t0;
+
+	CU_ASSERT_EQUAL_FATAL(chan_with_timeout(&ctx, chan_background(), 30 * CHAN_SEC), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_send_async(ctx, buf, "x", 1, &w), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_conn_flush(conn), CHAN_OK);
+	t0 = chan_now();
+	while (raw_info("as.def.buf", &info) == 0 && info.len == 0 && ms_since(t0) < BOUND_MS)
+		pause_1ms();
+	CU_ASSERT_EQUAL(info.len, 1);		/* done on the server; its OK is held */
+	t0 = chan_now();
+	CU_ASSERT_EQUAL(chan_op_wait(w, NULL, NULL), CHAN_OK);
+	CU_ASSERT(ms_since(t0) < BOUND_MS);
+
+	CU_ASSERT_EQUAL_FATAL(chan_open(NULL, c2, "as.def.ping", &e.ping), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_open(NULL, c2, "as.def.pong", &e.pong), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&tid, NULL, def_echo_run, &e), 0);
+	for (int i = 0; i < e.rounds; i++) {
+		char out[16];
+		int n = snprintf(out, sizeof out, "%d", i);
+
+		CU_ASSERT_EQUAL_FATAL(chan_recv_async(ctx, pong, &r), CHAN_OK);
+		CU_ASSERT_EQUAL_FATAL(chan_send_async(ctx, ping, out, (size_t)n, &w), CHAN_OK);
+		CU_ASSERT_EQUAL_FATAL(chan_op_wait(r, &v, NULL), CHAN_OK);
+		CU_ASSERT_FATAL(v.len == (size_t)n && memcmp(v.data, out, (size_t)n) == 0);
+		chan_value_clear(&v);
+		CU_ASSERT_EQUAL_FATAL(chan_op_wait(w, NULL, NULL), CHAN_OK);
+	}
+	pthread_join(tid, NULL);
+	CU_ASSERT_EQUAL(e.rc, CHAN_OK);
+	chan_free(e.ping);
+	chan_free(e.pong);
+	chan_conn_close(c2);
+	chan_ctx_free(ctx);
+	chan_t *all[] = { buf, ping, pong };
+	for (size_t i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(chan_delete(NULL, all[i], NULL), CHAN_OK);
+		chan_free(all[i]);
+	}
+}
+
 /* ---- registry -------------------------------------------------------------------------- */
 
 static void
@@ -988,6 +1078,7 @@ register_suites(void)
 	test_add(s, "2000 in order, pipelined", test_order_pipelined);
 	test_add(s, "cork and flush", test_cork_and_flush);
 	test_add(s, "rendezvous and closed", test_async_rendezvous);
+	test_add(s, "deferred replies: a held result, a pipelined ping-pong", test_async_deferred);
 	test_add(s, "cancel", test_async_cancel);
 	test_add(s, "cancel after match keeps the value", test_async_cancel_after_match);
 	test_add(s, "deadline", test_async_deadline);
