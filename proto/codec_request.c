@@ -435,12 +435,13 @@ proto_decode_request_general(const uint8_t *body, size_t len, const struct proto
 		*why = "id must be an integer from 1 to 2^64-1";
 		return STATUS_PROTOCOL;
 	}
-	if ((st = dec_wait(&d)) != STATUS_OK)
-		return st;
+	/* the deferred-reply bit first: an error reply names the op without it */
 	if ((req->op & PROTO_OP_DEFER) && proto_op_deferrable(req->op & ~(uint64_t)PROTO_OP_DEFER)) {
 		req->op &= ~(uint64_t)PROTO_OP_DEFER;
 		req->deferred = true;
 	}
+	if ((st = dec_wait(&d)) != STATUS_OK)
+		return st;
 	if (req->op > OP_MAX || proto_op_name(req->op) == NULL)
 		return BAD(&d, "unknown op");
 	if (n - 3 != proto_op_arity[req->op])

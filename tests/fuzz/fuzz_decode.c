@@ -271,7 +271,8 @@ diff_skip(const uint8_t *body, size_t blen)
 static bool
 op_takes_wait(uint64_t op)
 {
-	return op != OP_HELLO && op != OP_PING && op != OP_MAKE && op != OP_CANCEL && op != OP_CREDIT;
+	return op != OP_HELLO && op != OP_PING && op != OP_MAKE && op != OP_CANCEL && op != OP_CREDIT &&
+	    op != OP_WANT;
 }
 
 /* Encode a decoded request. 1: encoded; 0: not representable; traps on failure. */
@@ -288,6 +289,7 @@ encode_request(struct proto_out *o, const struct proto_request *q)
 		return 0;	/* admin ops and links: not rebuilt here (other encoders, other fields) */
 	if (q->op == OP_STREAM || q->op == OP_CREDIT) {
 		CHECK(rc == 0);
+		CHECK(!q->deferred || proto_req_defer_last(o) == 0);
 		return 1;
 	}
 	switch (q->op) {
@@ -320,18 +322,24 @@ encode_request(struct proto_out *o, const struct proto_request *q)
 	case OP_CANCEL:
 		rc = proto_req_cancel(o, q->id, q->target);
 		break;
+	case OP_WANT:
+		rc = proto_req_want(o, q->id, q->target);
+		break;
 	default:
 		rc = proto_req_name(o, q->op, q->id, q->wait_us, q->name, q->name_len);
 		break;
 	}
 	CHECK(rc == 0);
+	/* the deferred-reply bit (§15) is set on the frame just encoded */
+	CHECK(!q->deferred || proto_req_defer_last(o) == 0);
 	return 1;
 }
 
 static bool
 same_request(const struct proto_request *a, const struct proto_request *b)
 {
-	if (a->op != b->op || a->id != b->id || a->cap != b->cap || a->target != b->target ||
+	if (a->op != b->op || a->deferred != b->deferred || a->id != b->id || a->cap != b->cap ||
+	    a->target != b->target ||
 	    a->version != b->version || a->has_default != b->has_default || a->ncases != b->ncases ||
 	    a->count != b->count)
 		return false;
@@ -370,6 +378,7 @@ check_request_ok(const struct proto_request *q, const struct proto_case *cases,
     const uint8_t *body, size_t blen)
 {
 	CHECK(q->op >= 1 && q->op <= OP_MAX && proto_op_name(q->op) != NULL);
+	CHECK(!q->deferred || proto_op_deferrable(q->op));
 	CHECK(q->id >= 1);
 	CHECK(q->wait_us == PROTO_WAIT_FOREVER || (q->wait_us >= 0 && q->wait_us <= PROTO_WAIT_MAX));
 	CHECK(inside(q->client, q->client_len, body, blen));
@@ -415,6 +424,7 @@ check_request_ok(const struct proto_request *q, const struct proto_case *cases,
 		CHECK(q->target >= 1 && q->count >= 1);
 		break;
 	case OP_CANCEL:
+	case OP_WANT:
 		CHECK(q->target >= 1);
 		break;
 	case OP_PING:
@@ -473,7 +483,7 @@ same_as_general(const uint8_t *body, size_t blen, int st, const struct proto_req
 
 	CHECK(proto_decode_request_general(body, blen, &limits, cases2, NCASES, &b, &why2) == st);
 	CHECK(why2 == why || st == STATUS_OK);
-	CHECK(a->op == b.op && a->id == b.id);
+	CHECK(a->op == b.op && a->deferred == b.deferred && a->id == b.id);
 	if (st != STATUS_OK || (a->op != OP_SEND && a->op != OP_RECV && a->op != OP_SELECT))
 		return;
 	CHECK(a->wait_us == b.wait_us && a->name == b.name && a->name_len == b.name_len);
@@ -527,8 +537,11 @@ check_request(const uint8_t *body, size_t blen)
 	    op != 0 && mpr_uint(&r, &id) == 0 && id != 0;
 
 	CHECK((st == STATUS_PROTOCOL) == !header);
-	if (header)
-		CHECK(q.op == op && q.id == id);
+	/* the deferred-reply bit is taken off the ops that accept it, kept on the rest (§15) */
+	if (header && (op & PROTO_OP_DEFER) && proto_op_deferrable(op & ~(uint64_t)PROTO_OP_DEFER))
+		CHECK(q.op == (op & ~(uint64_t)PROTO_OP_DEFER) && q.deferred && q.id == id);
+	else if (header)
+		CHECK(q.op == op && !q.deferred && q.id == id);
 }
 
 /* ---- replies ------------------------------------------------------------------------ */
