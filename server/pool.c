@@ -24,6 +24,7 @@ struct pool {
 	struct queue todo;		/* submitted, not yet taken by a worker */
 	size_t ntodo;			/* items in todo, for /metrics */
 	struct queue done;		/* finished, done callback not yet run */
+	bool notified;			/* efd written since the loop last took done */
 	bool stop;
 	pthread_t *threads;
 	unsigned size, started;
@@ -52,32 +53,66 @@ queue_pop(struct queue *q)
 	return it;
 }
 
+/*
+ * Lock held. File a finished item; true if the caller must wake the loop.
+ * One write per drain is enough: until pool_results clears notified under
+ * the lock, whatever is pushed here will be taken with what is already
+ * waiting, so a second write would only cost a syscall and a wake-up.
+ */
+static bool
+finish_item(struct pool *p, struct pool_item *it)
+{
+	bool first = !p->notified;
+
+	it->ran = true;
+	queue_push(&p->done, it);
+	p->notified = true;
+	return first;
+}
+
+/* Not under the lock: the loop thread wakes and wants it at once. */
+static void
+notify_loop(struct pool *p)
+{
+	uint64_t one = 1;
+
+	/* a full counter (EAGAIN) still means "readable": nothing is lost */
+	if (write(p->efd, &one, sizeof one) < 0 && errno != EAGAIN)
+		log_error("pool-notify-failed errno=%d", errno);
+}
+
+/* Lock held. The next item to run, waiting for one; NULL when the pool stops. */
+static struct pool_item *
+take_item(struct pool *p)
+{
+	while (!p->stop && p->todo.head == NULL)
+		pthread_cond_wait(&p->wake, &p->lock);
+	if (p->stop)
+		return NULL;
+	p->ntodo--;
+	return queue_pop(&p->todo);
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct pool *p = arg;
 	struct pool_item *it;
-	uint64_t one = 1;
+	bool wake_loop;
 
-	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		while (!p->stop && p->todo.head == NULL)
-			pthread_cond_wait(&p->wake, &p->lock);
-		if (p->stop)
-			break;
-		it = queue_pop(&p->todo);
-		p->ntodo--;
+		pthread_mutex_lock(&p->lock);
+		it = take_item(p);
 		pthread_mutex_unlock(&p->lock);
+		if (it == NULL)
+			return NULL;
 		it->work(it);
 		pthread_mutex_lock(&p->lock);
-		it->ran = true;
-		queue_push(&p->done, it);
-		/* a full counter (EAGAIN) still means "readable": nothing is lost */
-		if (write(p->efd, &one, sizeof one) < 0 && errno != EAGAIN)
-			log_error("pool-notify-failed errno=%d", errno);
+		wake_loop = finish_item(p, it);
+		pthread_mutex_unlock(&p->lock);
+		if (wake_loop)
+			notify_loop(p);
 	}
-	pthread_mutex_unlock(&p->lock);
-	return NULL;
 }
 
 /* Loop thread: take every finished item at once, then run their callbacks unlocked. */
@@ -89,9 +124,11 @@ pool_results(evutil_socket_t fd, short what, void *arg)
 	struct pool_item *it;
 	uint64_t n;
 
+	/* read before taking: a write landing after the read wakes us again, at worst for nothing */
 	if (read(p->efd, &n, sizeof n) < 0 && errno != EAGAIN)
 		log_error("pool-read-failed errno=%d", errno);
 	pthread_mutex_lock(&p->lock);
+	p->notified = false;
 	q = p->done;
 	p->done.head = p->done.tail = NULL;
 	pthread_mutex_unlock(&p->lock);
