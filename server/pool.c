@@ -1,10 +1,11 @@
 /*
- * pool.c: the worker pool. One mutex guards both queues; a condition
- * variable wakes idle workers; an eventfd wakes the loop thread when
- * results are waiting.
+ * pool.c: the worker pool. One mutex guards both queues; a semaphore
+ * wakes idle workers; an eventfd wakes the loop thread when results are
+ * waiting.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,10 +21,11 @@ struct queue {
 
 struct pool {
 	pthread_mutex_t lock;
-	pthread_cond_t wake;		/* todo is not empty, or stop */
+	sem_t wake;			/* posted once per sleeping worker picked */
 	struct queue todo;		/* submitted, not yet taken by a worker */
 	size_t ntodo;			/* items in todo, for /metrics */
 	struct queue done;		/* finished, done callback not yet run */
+	unsigned nsleeping;		/* workers waiting on wake, not yet posted */
 	bool notified;			/* efd written since the loop last took done */
 	bool stop;
 	pthread_t *threads;
@@ -81,12 +83,26 @@ notify_loop(struct pool *p)
 		log_error("pool-notify-failed errno=%d", errno);
 }
 
+/*
+ * Lock held, and held again on return. Sleep until a submit (or pool_free)
+ * picks this worker: it takes us off nsleeping and posts once for us.
+ */
+static void
+sleep_worker(struct pool *p)
+{
+	p->nsleeping++;
+	pthread_mutex_unlock(&p->lock);
+	while (sem_wait(&p->wake) < 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&p->lock);
+}
+
 /* Lock held. The next item to run, waiting for one; NULL when the pool stops. */
 static struct pool_item *
 take_item(struct pool *p)
 {
 	while (!p->stop && p->todo.head == NULL)
-		pthread_cond_wait(&p->wake, &p->lock);
+		sleep_worker(p);
 	if (p->stop)
 		return NULL;
 	p->ntodo--;
@@ -158,7 +174,7 @@ pool_new(struct pool **out, struct event_base *base, unsigned nthreads)
 	if (p->ev == NULL || event_add(p->ev, NULL) < 0)
 		goto fail;
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->wake, NULL);
+	sem_init(&p->wake, 0, 0);
 	*out = p;
 	return 0;
 fail:
@@ -196,17 +212,26 @@ pool_start(struct pool *p)
 	return p->started > 0 ? 0 : -1;
 }
 
+/*
+ * Wake a worker only when one sleeps: busy ones look at todo before they
+ * do. Post after unlocking, so that it does not run into the lock we hold.
+ */
 int
 pool_submit(struct pool *p, struct pool_item *it)
 {
+	bool wake;
+
 	if (p->started == 0 && pool_start(p) < 0)
 		return -1;
 	it->ran = false;
 	pthread_mutex_lock(&p->lock);
 	queue_push(&p->todo, it);
 	p->ntodo++;
-	pthread_cond_signal(&p->wake);
+	if ((wake = p->nsleeping > 0))
+		p->nsleeping--;
 	pthread_mutex_unlock(&p->lock);
+	if (wake)
+		sem_post(&p->wake);
 	return 0;
 }
 
@@ -225,13 +250,17 @@ void
 pool_free(struct pool *p)
 {
 	struct pool_item *it;
+	unsigned n;
 
 	if (p == NULL)
 		return;
 	pthread_mutex_lock(&p->lock);
 	p->stop = true;
-	pthread_cond_broadcast(&p->wake);
+	n = p->nsleeping;
+	p->nsleeping = 0;
 	pthread_mutex_unlock(&p->lock);
+	while (n-- > 0)
+		sem_post(&p->wake);
 	for (unsigned i = 0; i < p->started; i++)
 		pthread_join(p->threads[i], NULL);
 	/* no worker is left: the queues are ours without the lock */
@@ -241,7 +270,7 @@ pool_free(struct pool *p)
 		it->done(it, false);
 	event_free(p->ev);
 	close(p->efd);
-	pthread_cond_destroy(&p->wake);
+	sem_destroy(&p->wake);
 	pthread_mutex_destroy(&p->lock);
 	free(p->threads);
 	free(p);
