@@ -2,24 +2,33 @@
  * pool.h: the worker pool: pthreads that run CPU work (fan-out job stages)
  * off the loop thread (DESIGN.md §3).
  *
- * Work goes in through a mutex-protected FIFO; each finished item goes back
- * to the loop thread through an eventfd watched by the event base, and its
- * done callback runs there, in the order the workers finished. Only the
- * loop thread touches channel state: a work function sees nothing but its
- * own item (memcached's thread.c hand-off).
+ * Work goes in through a mutex-protected FIFO; finished items go back to
+ * the loop thread through an eventfd watched by the event base (one write
+ * per batch the loop takes), and their done callbacks run there, in the
+ * order the workers finished. Only the loop thread touches channel state:
+ * a work function sees nothing but its own item (memcached's thread.c
+ * hand-off).
+ *
+ * Idle workers: one of them (none on a single CPU) polls the queue for
+ * 50 us before it sleeps, so that a job that submits the next item as soon
+ * as the last one is back finds it awake; the others sleep at once, and a
+ * submit wakes one only when the spinner will not take the item. So an
+ * idle pool costs nothing, and a busy one up to one CPU spinning.
  *
  * Ownership: the caller owns each struct pool_item (usually embedded in its
- * own record) from submit until its done callback has run. The threads are
- * started on the first submit, so a server that forks into the background
- * after pool_new still gets them.
+ * own record) from submit until its done callback has run; the pool writes
+ * only next and ran. The threads are started on the first submit, so
+ * a server that forks into the background after pool_new still gets them.
  *
  * Thread-safety: pool_new, pool_submit, pool_free and the done callbacks
- * belong to the loop thread; work functions run on workers, concurrently.
+ * belong to the loop thread; work functions run on workers, concurrently;
+ * pool_size and pool_queued may be called from any thread.
  */
 #ifndef CHAND_POOL_H
 #define CHAND_POOL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <event2/event.h>
 
@@ -46,13 +55,13 @@ unsigned pool_size(const struct pool *p);
  * worker thread could be started (nothing is queued then).
  */
 int pool_submit(struct pool *p, struct pool_item *it);
+/* Items submitted and not yet taken by a worker (the queue depth). */
+size_t pool_queued(struct pool *p);
 /*
  * Stop: workers finish the item in hand and exit, and are joined; then
  * every item still owned by the pool gets its done callback (ran = false
  * for work that never ran). Accepts NULL.
  */
-/* Items submitted and not yet taken by a worker (the queue depth). Thread-safe. */
-size_t pool_queued(struct pool *p);
 void pool_free(struct pool *p);
 
 #endif
