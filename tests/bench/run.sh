@@ -181,8 +181,10 @@ run_round() {
 	start_chand mem "log_level = warn\nmax_connections = $((RECV + 100))\nmax_channels = $((IDLE + 1000))"
 	record "$r" chand "$CHANBENCH" -p "$port_mem" -P "$pid_mem" -C "$IDLE" -R "$RECV" memory
 	stop_pid "$pid_mem"
-	# (6) fan-out job, 1 and 2 workers
-	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N6" -t 8 -s 4096 fanout
+	# (6) fan-out job, 1 and 2 workers; fed 64 deep, like a Go producer that
+	# blocks only on the full buffer (the old 8-deep feed as w6_t8)
+	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N6" -t 64 -s 4096 fanout
+	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N6" -t 8 -s 4096 -k w6_t8 fanout
 }
 
 # ---- main ---------------------------------------------------------------------------

@@ -59,4 +59,7 @@ END {
 	absolute("6 fan-out sha256 jobs/s, 1 worker", "w6", "jobs_s_1w", "", 0)
 	absolute("6 fan-out sha256 jobs/s, 2 workers", "w6", "jobs_s_2w", "", 0)
 	absolute("6 fan-out speedup 2w/1w", "w6", "speedup_2w", ">=", 1.7)
+	absolute("6 same, fed 8 deep: 1 worker", "w6_t8", "jobs_s_1w", "", 0)
+	absolute("6 same, fed 8 deep: 2 workers", "w6_t8", "jobs_s_2w", "", 0)
+	absolute("6 same, fed 8 deep: speedup", "w6_t8", "speedup_2w", "", 0)
 }' "$2"
