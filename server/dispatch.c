@@ -403,7 +403,7 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 	if (allowed(c, &q))
 		handlers[q.op](c, &q);
 	s->current.conn = NULL;
-	/* a request still pending is counted when it ends */
-	if (request_find(c, q.id) == NULL)
+	/* a request still pending is counted when it ends, one that ended already was */
+	if (request_find(c, q.id) == NULL && !s->current.counted)
 		stats_record(&s->ops, q.op, s->current.status, clock_now_ns() - start);
 }

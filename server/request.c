@@ -85,6 +85,9 @@ request_unpark(struct request *r, int status)
 		acl_pending(c, -1);
 	}
 	stats_record(&c->srv->ops, r->op, status, clock_now_ns() - r->start_ns);
+	/* a link or stream that ends inside its own request's dispatch: counted here, not there */
+	if (c == c->srv->current.conn && r->id == c->srv->current.id)
+		c->srv->current.counted = true;
 }
 
 static void

@@ -48,6 +48,7 @@ struct current_request {
 	uint64_t id;
 	int status;			/* of its reply, once written */
 	bool deferred;			/* it asked for a deferred reply (§15) */
+	bool counted;			/* parked and already ended: request_unpark counted it */
 };
 
 struct server {

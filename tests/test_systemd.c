@@ -382,6 +382,27 @@ test_metrics(void)
 		free(m);
 		proto_out_destroy(&o);
 	}
+	/* a STREAM that ends inside its own request (its channel is closed) counts once */
+	{
+		struct proto_case sc = { .name = "m.closed", .name_len = 8 };
+		struct proto_out o;
+		struct proto_reply r;
+
+		CU_ASSERT_EQUAL(st_make(&c, "m.closed", 0), STATUS_OK);
+		CU_ASSERT_EQUAL(st_close(&c, "m.closed"), STATUS_OK);
+		proto_out_init(&o);
+		proto_req_stream(&o, c.next_id++, PROTO_WAIT_FOREVER, &sc, 1, 4);
+		st_write(&c, &o);
+		proto_out_destroy(&o);
+		st_reply(&c, OP_STREAM, &r);	/* the close report */
+		CU_ASSERT(r.status == STATUS_OK && r.interim && !r.ok);
+		st_reply(&c, OP_STREAM, &r);	/* the end */
+		CU_ASSERT(r.status == STATUS_OK && !r.interim && r.n == 0);
+		m = scrape(port);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+		CU_ASSERT_EQUAL(sample(m, "chand_operations_total{op=\"STREAM\",status=\"OK\"}"), 1);
+		free(m);
+	}
 	test_conn_close(&w);
 	test_conn_close(&c);
 	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
