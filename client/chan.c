@@ -362,8 +362,6 @@ send_value(chan_ctx_t *ctx, chan_t *ch, const struct proto_value *v, enum call_w
 
 	if (ch == NULL)
 		return CHAN_EINVAL;
-	if (v->kind == VALUE_BIN && v->len > conn_max_value(ch->conn))
-		return CHAN_ELIMIT;
 	a.ch = ch;
 	a.v = *v;
 	if ((rc = conn_call(ch->conn, ctx, OP_SEND, how, enc_send, &a, &r)) != 0)
@@ -373,14 +371,22 @@ send_value(chan_ctx_t *ctx, chan_t *ch, const struct proto_value *v, enum call_w
 	return rc;
 }
 
+/* The arguments of a send of bytes, checked before anything is queued. */
+static int
+send_bytes_check(const chan_t *ch, const void *data, size_t len)
+{
+	if (ch == NULL || (data == NULL && len != 0))
+		return CHAN_EINVAL;
+	return len > conn_max_value(ch->conn) ? CHAN_ELIMIT : CHAN_OK;
+}
+
 static int
 send_bytes(chan_ctx_t *ctx, chan_t *ch, const void *data, size_t len, enum call_wait how)
 {
 	struct proto_value v = { .kind = VALUE_BIN, .data = data, .len = len };
+	int rc = send_bytes_check(ch, data, len);
 
-	if (data == NULL && len != 0)
-		return CHAN_EINVAL;
-	return send_value(ctx, ch, &v, how);
+	return rc != CHAN_OK ? rc : send_value(ctx, ch, &v, how);
 }
 
 int
@@ -471,12 +477,9 @@ int
 chan_send_async(chan_ctx_t *ctx, chan_t *ch, const void *data, size_t len, chan_op_t **out)
 {
 	struct send_arg a = { ch, { .kind = VALUE_BIN, .data = data, .len = len } };
+	int rc = out == NULL ? CHAN_EINVAL : send_bytes_check(ch, data, len);
 
-	if (out == NULL || ch == NULL || (data == NULL && len != 0))
-		return CHAN_EINVAL;
-	if (len > conn_max_value(ch->conn))
-		return CHAN_ELIMIT;
-	return op_submit(ctx, ch, OP_SEND, enc_send, &a, out);
+	return rc != CHAN_OK ? rc : op_submit(ctx, ch, OP_SEND, enc_send, &a, out);
 }
 
 int
