@@ -21,100 +21,35 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chanclient.h"
-#include "codec.h"
-#include "testutil.h"
+#include "clienttest.h"
 
-#define BOUND_MS 5000			/* generous upper bound for any wait */
-
-static struct test_server srv;
-static bool srv_up;
-static char addr[64];
-static chan_conn_t *conn;		/* shared by a suite's tests */
 
 /* ---- helpers ----------------------------------------------------------------------- */
-
-static int64_t
-ms_since(int64_t t0)
-{
-	return (chan_now() - t0) / CHAN_MSEC;
-}
-
-static void
-pause_1ms(void)
-{
-	struct timespec ts = { 0, 1000000 };
-
-	nanosleep(&ts, NULL);		/* between polls of a condition, never instead of one */
-}
-
-static chan_conn_t *
-dial_opts(const chan_dial_opts_t *o)
-{
-	chan_conn_t *c = NULL;
-
-	CU_ASSERT_EQUAL_FATAL(chan_dial(NULL, addr, o, &c), CHAN_OK);
-	return c;
-}
 
 static chan_conn_t *
 dial_grace(int64_t grace_ns)
 {
 	chan_dial_opts_t o = { .client_name = "test_client", .cancel_grace_ns = grace_ns };
 
-	return dial_opts(&o);
-}
-
-static int
-server_up(const char *conf)
-{
-	if (test_server_start(&srv, conf) < 0)
-		return -1;
-	srv_up = true;
-	snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", srv.port);
-	return 0;
+	return cs_dial(&o);
 }
 
 static int
 suite_init(void)
 {
-	if (server_up(NULL) < 0)
-		return -1;
-	conn = NULL;
-	if (chan_dial(NULL, addr, NULL, &conn) != CHAN_OK)
-		return -1;
-	return 0;
+	return cs_up(NULL, true);
 }
 
 static int
 suite_clean(void)
 {
-	chan_conn_close(conn);
-	conn = NULL;
-	if (srv_up)
-		test_server_stop(&srv);
-	srv_up = false;
-	return 0;
+	return cs_down();
 }
 
 static int
 suite_init_noconn(void)
 {
-	return server_up(NULL);
-}
-
-/* INFO through a raw second connection: the server's own view. */
-static int
-raw_info(const char *name, struct proto_chan_info *out)
-{
-	return test_chan_info(srv.port, name, out);
-}
-
-/* Wait (bounded) until the server shows this many waiters on name. */
-static bool
-wait_waiters(const char *name, size_t senders, size_t receivers)
-{
-	return test_wait_waiters(srv.port, name, senders, receivers, BOUND_MS);
+	return cs_up(NULL, false);
 }
 
 static chan_t *
@@ -122,7 +57,7 @@ make(const char *name, size_t cap)
 {
 	chan_t *ch = NULL;
 
-	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, conn, name, cap, &ch), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, csuite.conn, name, cap, &ch), CHAN_OK);
 	return ch;
 }
 
@@ -391,7 +326,7 @@ test_dial_errors(void)
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		CU_ASSERT_EQUAL(chan_dial(NULL, bad[i], NULL, &c), CHAN_EINVAL);
 	CU_ASSERT_EQUAL(chan_dial(NULL, NULL, NULL, &c), CHAN_EINVAL);
-	CU_ASSERT_EQUAL(chan_dial(NULL, addr, NULL, NULL), CHAN_EINVAL);
+	CU_ASSERT_EQUAL(chan_dial(NULL, csuite.addr, NULL, NULL), CHAN_EINVAL);
 	CU_ASSERT_PTR_EQUAL(c, (chan_conn_t *)1);	/* untouched on failure */
 	CU_ASSERT_EQUAL(chan_dial(NULL, "tls://127.0.0.1:1", NULL, &c), CHAN_ECONNECT);	/* nothing listens */
 	CU_ASSERT_EQUAL(chan_dial(NULL, "unix:/nonexistent/chand.sock", NULL, &c), CHAN_ECONNECT);
@@ -400,10 +335,10 @@ test_dial_errors(void)
 	/* a done context fails before connecting */
 	CU_ASSERT_EQUAL_FATAL(chan_with_cancel(&cx, NULL), CHAN_OK);
 	chan_cancel(cx);
-	CU_ASSERT_EQUAL(chan_dial(cx, addr, NULL, &c), CHAN_ECANCELED);
+	CU_ASSERT_EQUAL(chan_dial(cx, csuite.addr, NULL, &c), CHAN_ECANCELED);
 	chan_ctx_free(cx);
 	CU_ASSERT_EQUAL_FATAL(chan_with_timeout(&cx, NULL, 0), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_dial(cx, addr, NULL, &c), CHAN_EDEADLINE);
+	CU_ASSERT_EQUAL(chan_dial(cx, csuite.addr, NULL, &c), CHAN_EDEADLINE);
 	chan_ctx_free(cx);
 	CU_ASSERT_PTR_EQUAL(c, (chan_conn_t *)1);
 }
@@ -418,7 +353,7 @@ test_dial_ok(void)
 	char a[96];
 
 	CU_ASSERT_EQUAL_FATAL(chan_with_timeout(&cx, NULL, 5 * CHAN_SEC), CHAN_OK);
-	CU_ASSERT_EQUAL_FATAL(chan_dial(cx, addr, &o, &c), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_dial(cx, csuite.addr, &o, &c), CHAN_OK);
 	CU_ASSERT_EQUAL(chan_conn_info(c, &info), CHAN_OK);
 	CU_ASSERT_EQUAL(info.version, 1);
 	CU_ASSERT_NSTRING_EQUAL(info.server, "chand", 5);
@@ -432,7 +367,7 @@ test_dial_ok(void)
 	chan_ctx_free(cx);
 	chan_conn_close(NULL);
 	/* a host name resolves */
-	snprintf(a, sizeof a, "tcp://localhost:%d", srv.port);
+	snprintf(a, sizeof a, "tcp://localhost:%d", csuite.srv.port);
 	if (chan_dial(NULL, a, NULL, &c) == CHAN_OK) {
 		CU_ASSERT_EQUAL(chan_ping(NULL, c), CHAN_OK);
 		chan_conn_close(c);
@@ -486,28 +421,28 @@ test_make_open(void)
 
 	a = make("mk.a", 3);
 	CU_ASSERT_STRING_EQUAL(chan_name(a), "mk.a");
-	CU_ASSERT_PTR_EQUAL(chan_conn(a), conn);
+	CU_ASSERT_PTR_EQUAL(chan_conn(a), csuite.conn);
 	/* same cap: opens; other cap: EXISTS */
-	CU_ASSERT_EQUAL(chan_make(NULL, conn, "mk.a", 3, &b), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_make(NULL, csuite.conn, "mk.a", 3, &b), CHAN_OK);
 	chan_free(b);
 	b = NULL;
-	CU_ASSERT_EQUAL(chan_make(NULL, conn, "mk.a", 4, &b), CHAN_EEXISTS);
+	CU_ASSERT_EQUAL(chan_make(NULL, csuite.conn, "mk.a", 4, &b), CHAN_EEXISTS);
 	CU_ASSERT_PTR_NULL(b);
-	CU_ASSERT_EQUAL(chan_make(NULL, conn, "", 0, &b), CHAN_EBADREQ);
-	CU_ASSERT_EQUAL(chan_make(NULL, conn, "bad\001name", 0, &b), CHAN_EBADREQ);
-	CU_ASSERT_EQUAL(chan_make(NULL, conn, "~reserved", 0, &b), CHAN_EBADREQ);
-	CU_ASSERT_EQUAL(chan_make(NULL, conn, "mk.huge", (size_t)1 << 40, &b), CHAN_ELIMIT);
+	CU_ASSERT_EQUAL(chan_make(NULL, csuite.conn, "", 0, &b), CHAN_EBADREQ);
+	CU_ASSERT_EQUAL(chan_make(NULL, csuite.conn, "bad\001name", 0, &b), CHAN_EBADREQ);
+	CU_ASSERT_EQUAL(chan_make(NULL, csuite.conn, "~reserved", 0, &b), CHAN_EBADREQ);
+	CU_ASSERT_EQUAL(chan_make(NULL, csuite.conn, "mk.huge", (size_t)1 << 40, &b), CHAN_ELIMIT);
 	CU_ASSERT_EQUAL(chan_make(NULL, NULL, "x", 0, &b), CHAN_EINVAL);
-	CU_ASSERT_EQUAL(chan_make(NULL, conn, "x", 0, NULL), CHAN_EINVAL);
+	CU_ASSERT_EQUAL(chan_make(NULL, csuite.conn, "x", 0, NULL), CHAN_EINVAL);
 	CU_ASSERT_PTR_NULL(b);
 	/* open */
-	CU_ASSERT_EQUAL(chan_open(NULL, conn, "mk.a", &b), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_open(NULL, csuite.conn, "mk.a", &b), CHAN_OK);
 	CU_ASSERT_EQUAL(chan_cap(NULL, b, &n), CHAN_OK);
 	CU_ASSERT_EQUAL(n, 3);
 	chan_free(b);
 	b = NULL;
-	CU_ASSERT_EQUAL(chan_open(NULL, conn, "mk.none", &b), CHAN_ENOTFOUND);
-	CU_ASSERT_EQUAL(chan_open(NULL, conn, NULL, &b), CHAN_EINVAL);
+	CU_ASSERT_EQUAL(chan_open(NULL, csuite.conn, "mk.none", &b), CHAN_ENOTFOUND);
+	CU_ASSERT_EQUAL(chan_open(NULL, csuite.conn, NULL, &b), CHAN_EINVAL);
 	CU_ASSERT_PTR_NULL(b);
 	/* anonymous */
 	anon = make(NULL, 2);
@@ -517,7 +452,7 @@ test_make_open(void)
 	CU_ASSERT_EQUAL(info.cap, 2);
 	CU_ASSERT_STRING_EQUAL(info.name, chan_name(anon));
 	CU_ASSERT_EQUAL(chan_info(NULL, anon, NULL), CHAN_EINVAL);
-	CU_ASSERT_EQUAL(chan_open(NULL, conn, chan_name(anon), &b), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_open(NULL, csuite.conn, chan_name(anon), &b), CHAN_OK);
 	chan_free(b);
 	chan_free(anon);
 	chan_free(a);
@@ -525,7 +460,7 @@ test_make_open(void)
 	CU_ASSERT_PTR_NULL(chan_name(NULL));
 	CU_ASSERT_PTR_NULL(chan_conn(NULL));
 	CU_ASSERT_EQUAL(chan_handle_new(&b, NULL, "x"), CHAN_EINVAL);
-	CU_ASSERT_EQUAL(chan_handle_new(&b, conn, NULL), CHAN_EINVAL);
+	CU_ASSERT_EQUAL(chan_handle_new(&b, csuite.conn, NULL), CHAN_EINVAL);
 }
 
 static void
@@ -615,7 +550,7 @@ test_not_found_delete(void)
 	CU_ASSERT_EQUAL(chan_close(NULL, ch), CHAN_ENOTFOUND);
 	CU_ASSERT_EQUAL(chan_send(NULL, ch, "c", 1), CHAN_ENOTFOUND);
 	CU_ASSERT_EQUAL(chan_recv(NULL, ch, NULL, &ok), CHAN_ENOTFOUND);
-	CU_ASSERT_EQUAL(chan_handle_new(&ghost, conn, "bad\nname"), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_handle_new(&ghost, csuite.conn, "bad\nname"), CHAN_OK);
 	CU_ASSERT_EQUAL(chan_len(NULL, ghost, &n), CHAN_EBADREQ);
 	CU_ASSERT_EQUAL(chan_len(NULL, NULL, &n), CHAN_EINVAL);
 	chan_free(ghost);
@@ -629,10 +564,10 @@ test_value_limit(void)
 	chan_t *ch = make("lim.val", 1);
 	char *big;
 
-	CU_ASSERT_EQUAL_FATAL(chan_conn_info(conn, &ci), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_conn_info(csuite.conn, &ci), CHAN_OK);
 	big = calloc(1, ci.max_value + 1);
 	CU_ASSERT_EQUAL(chan_send(NULL, ch, big, ci.max_value + 1), CHAN_ELIMIT);
-	CU_ASSERT_EQUAL(chan_ping(NULL, conn), CHAN_OK);	/* the connection goes on */
+	CU_ASSERT_EQUAL(chan_ping(NULL, csuite.conn), CHAN_OK);	/* the connection goes on */
 	CU_ASSERT_EQUAL(chan_send(NULL, ch, big, ci.max_value), CHAN_OK);
 	CU_ASSERT_EQUAL(chan_recv(NULL, ch, NULL, NULL), CHAN_OK);
 	/* a frame over max_frame is refused here: the server would drop the connection */
@@ -643,7 +578,7 @@ test_value_limit(void)
 			cs[i] = (chan_case_t){ .dir = CHAN_DIR_SEND, .ch = ch, .data = big,
 			    .len = ci.max_value };
 		CU_ASSERT_EQUAL(chan_select(NULL, cs, 3, true), CHAN_ELIMIT);
-		CU_ASSERT_EQUAL(chan_ping(NULL, conn), CHAN_OK);
+		CU_ASSERT_EQUAL(chan_ping(NULL, csuite.conn), CHAN_OK);
 	}
 	free(big);
 	chan_free(ch);
@@ -665,7 +600,7 @@ test_rendezvous(void)
 	/* a blocked send and a try_recv */
 	op_start(&o, OP_T_SEND, NULL, ch);
 	CU_ASSERT_FATAL(wait_waiters("rdv", 1, 0));
-	CU_ASSERT_EQUAL(chan_ping(NULL, conn), CHAN_OK);	/* not held up by the blocked call */
+	CU_ASSERT_EQUAL(chan_ping(NULL, csuite.conn), CHAN_OK);	/* not held up by the blocked call */
 	CU_ASSERT_EQUAL(chan_try_recv(NULL, ch, NULL, NULL), CHAN_OK);
 	CU_ASSERT_FATAL(op_join(&o));
 	CU_ASSERT_EQUAL(o.rc, CHAN_OK);
@@ -686,7 +621,7 @@ test_chanref(void)
 	CU_ASSERT_EQUAL_FATAL(v.kind, CHAN_VALUE_CHAN);
 	got = v.chan;
 	CU_ASSERT_STRING_EQUAL(chan_name(got), chan_name(inner));
-	CU_ASSERT_PTR_EQUAL(chan_conn(got), conn);
+	CU_ASSERT_PTR_EQUAL(chan_conn(got), csuite.conn);
 	/* the received handle works */
 	CU_ASSERT_EQUAL(chan_send(NULL, got, "via ref", 7), CHAN_OK);
 	chan_value_clear(&v);
@@ -774,7 +709,7 @@ test_select_nil_and_closed(void)
 	CU_ASSERT_EQUAL(cs[2].err, CHAN_ECLOSED);
 	CU_ASSERT_EQUAL(cs[0].err, 0);
 	/* a missing channel */
-	CU_ASSERT_EQUAL_FATAL(chan_handle_new(&gone, conn, "sel.gone"), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_handle_new(&gone, csuite.conn, "sel.gone"), CHAN_OK);
 	cs[1] = (chan_case_t){ .dir = CHAN_DIR_RECV, .ch = gone };
 	CU_ASSERT_EQUAL(chan_select(NULL, cs, 2, true), CHAN_ENOTFOUND);
 	CU_ASSERT_EQUAL(cs[1].err, CHAN_ENOTFOUND);
@@ -983,8 +918,8 @@ test_done_ctx_sends_nothing(void)
 	CU_ASSERT_EQUAL(chan_send(cx, ch, "x", 1), CHAN_EDEADLINE);
 	CU_ASSERT_EQUAL(chan_try_send(cx, ch, "x", 1), CHAN_EDEADLINE);
 	CU_ASSERT_EQUAL(chan_select(cx, &cs, 1, true), CHAN_EDEADLINE);
-	CU_ASSERT_EQUAL(chan_ping(cx, conn), CHAN_EDEADLINE);
-	CU_ASSERT_EQUAL(chan_make(cx, conn, "dl.never", 0, &made), CHAN_EDEADLINE);
+	CU_ASSERT_EQUAL(chan_ping(cx, csuite.conn), CHAN_EDEADLINE);
+	CU_ASSERT_EQUAL(chan_make(cx, csuite.conn, "dl.never", 0, &made), CHAN_EDEADLINE);
 	chan_ctx_free(cx);
 	CU_ASSERT_EQUAL_FATAL(chan_with_cancel(&cx, NULL), CHAN_OK);
 	chan_cancel(cx);
@@ -994,7 +929,7 @@ test_done_ctx_sends_nothing(void)
 	chan_ctx_free(cx);
 	CU_ASSERT_EQUAL(chan_len(NULL, ch, &n), CHAN_OK);
 	CU_ASSERT_EQUAL(n, 0);			/* nothing reached the server */
-	CU_ASSERT_EQUAL(chan_open(NULL, conn, "dl.never", &made), CHAN_ENOTFOUND);
+	CU_ASSERT_EQUAL(chan_open(NULL, csuite.conn, "dl.never", &made), CHAN_ENOTFOUND);
 	chan_free(ch);
 }
 
@@ -1092,14 +1027,14 @@ test_server_stopped(void)
 	size_t n = 9;
 
 	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, "stopped", 1, &ch), CHAN_OK);
-	CU_ASSERT_FATAL(kill(srv.pid, SIGSTOP) == 0);
+	CU_ASSERT_FATAL(kill(csuite.srv.pid, SIGSTOP) == 0);
 	t0 = chan_now();
 	CU_ASSERT_EQUAL_FATAL(chan_with_timeout(&cx, NULL, 300 * CHAN_MSEC), CHAN_OK);
 	CU_ASSERT_EQUAL(chan_recv(cx, ch, NULL, NULL), CHAN_EDEADLINE);
 	CU_ASSERT(ms_since(t0) >= 299 && ms_since(t0) < 2000);
 	CU_ASSERT_EQUAL(chan_len(cx, ch, &n), CHAN_EDEADLINE);	/* fails before sending */
 	chan_ctx_free(cx);
-	CU_ASSERT_FATAL(kill(srv.pid, SIGCONT) == 0);
+	CU_ASSERT_FATAL(kill(csuite.srv.pid, SIGCONT) == 0);
 	/* the late replies are dropped; the connection goes on */
 	CU_ASSERT_EQUAL(chan_send(NULL, ch, "z", 1), CHAN_OK);
 	CU_ASSERT_EQUAL(chan_len(NULL, ch, &n), CHAN_OK);
@@ -1125,8 +1060,8 @@ test_server_killed(void)
 	CU_ASSERT_FATAL(wait_waiters("kill.a", 0, 1));
 	CU_ASSERT_FATAL(wait_waiters("kill.b", 1, 0));
 	t0 = chan_now();
-	test_server_kill(&srv);
-	srv_up = false;
+	test_server_kill(&csuite.srv);
+	csuite.up = false;
 	CU_ASSERT_FATAL(op_join(&o1));
 	CU_ASSERT_FATAL(op_join(&o2));
 	/* both pending calls fail at once, well within the 4 s deadline */
@@ -1150,13 +1085,13 @@ test_server_shutdown(void)
 	chan_t *ch = NULL;
 	struct op_thread o;
 
-	CU_ASSERT_FATAL(server_up(NULL) == 0);
+	CU_ASSERT_FATAL(cs_up(NULL, false) == 0);
 	c = dial_grace(0);
 	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, "stop.me", 0, &ch), CHAN_OK);
 	op_start(&o, OP_T_RECV, NULL, ch);
 	CU_ASSERT_FATAL(wait_waiters("stop.me", 0, 1));
-	CU_ASSERT_EQUAL(test_server_stop(&srv), 0);
-	srv_up = false;
+	CU_ASSERT_EQUAL(test_server_stop(&csuite.srv), 0);
+	csuite.up = false;
 	CU_ASSERT_FATAL(op_join(&o));
 	CU_ASSERT_EQUAL(o.rc, CHAN_ESHUTDOWN);		/* PROTOCOL.md §10 */
 	CU_ASSERT(chan_ping(NULL, c) < 0);
@@ -1177,7 +1112,7 @@ suite_init_config(void)
 	unlink(sock_path);
 	snprintf(conf, sizeof conf, "unix_socket = %s\nmax_pending = 3\nmax_value = 1K\n"
 	    "max_select_cases = 2\n", sock_path);
-	return server_up(conf);
+	return cs_up(conf, false);
 }
 
 static int

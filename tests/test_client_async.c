@@ -24,94 +24,30 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chanclient.h"
-#include "codec.h"
-#include "testutil.h"
+#include "clienttest.h"
 
-#define BOUND_MS 5000			/* generous upper bound for any wait */
 #define DEADLOCK_BOUND_S 60		/* the pipelining tests' bound: a deadlock fails, not hangs */
 
-static struct test_server srv;
-static bool srv_up;
-static char addr[64];
-static chan_conn_t *conn;		/* shared by a suite's tests */
-
 /* ---- helpers ----------------------------------------------------------------------- */
-
-static int64_t
-ms_since(int64_t t0)
-{
-	return (chan_now() - t0) / CHAN_MSEC;
-}
-
-static void
-pause_1ms(void)
-{
-	struct timespec ts = { 0, 1000000 };
-
-	nanosleep(&ts, NULL);		/* between polls of a condition, never instead of one */
-}
 
 static chan_conn_t *
 dial_grace(int64_t grace_ns)
 {
 	chan_dial_opts_t o = { .client_name = "test_client_async", .cancel_grace_ns = grace_ns };
-	chan_conn_t *c = NULL;
 
-	CU_ASSERT_EQUAL_FATAL(chan_dial(NULL, addr, &o, &c), CHAN_OK);
-	return c;
-}
-
-static int
-server_up(const char *conf)
-{
-	if (test_server_start(&srv, conf) < 0)
-		return -1;
-	srv_up = true;
-	snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", srv.port);
-	return 0;
-}
-
-static int
-suite_up(const char *conf)
-{
-	if (server_up(conf) < 0)
-		return -1;
-	conn = NULL;
-	if (chan_dial(NULL, addr, NULL, &conn) != CHAN_OK)
-		return -1;
-	return 0;
+	return cs_dial(&o);
 }
 
 static int
 suite_init(void)
 {
-	return suite_up(NULL);
+	return cs_up(NULL, true);
 }
 
 static int
 suite_clean(void)
 {
-	chan_conn_close(conn);
-	conn = NULL;
-	if (srv_up)
-		test_server_stop(&srv);
-	srv_up = false;
-	return 0;
-}
-
-/* INFO through a raw second connection: the server's own view. */
-static int
-raw_info(const char *name, struct proto_chan_info *out)
-{
-	return test_chan_info(srv.port, name, out);
-}
-
-/* Wait (bounded) until the server shows this many waiters on name. */
-static bool
-wait_waiters(const char *name, size_t senders, size_t receivers)
-{
-	return test_wait_waiters(srv.port, name, senders, receivers, BOUND_MS);
+	return cs_down();
 }
 
 /* Wait (bounded) until the server shows at least len values buffered in name. */
@@ -150,7 +86,7 @@ make_on(chan_conn_t *c, const char *name, size_t cap)
 static chan_t *
 make(const char *name, size_t cap)
 {
-	return make_on(conn, name, cap);
+	return make_on(csuite.conn, name, cap);
 }
 
 static bool
@@ -324,11 +260,11 @@ test_cork_and_flush(void)
 	/* chan_conn_flush */
 	CU_ASSERT_EQUAL_FATAL(chan_send_async(NULL, ch, "a", 1, &a), CHAN_OK);
 	CU_ASSERT_PTR_NOT_NULL(a);
-	CU_ASSERT_EQUAL(chan_conn_flush(conn), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_conn_flush(csuite.conn), CHAN_OK);
 	CU_ASSERT(wait_len_at_least("as.cork", 1));	/* arrived before anyone waited */
 	/* a blocking call on the connection sends what was corked before it */
 	CU_ASSERT_EQUAL_FATAL(chan_send_async(NULL, ch, "b", 1, &b), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_ping(NULL, conn), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_ping(NULL, csuite.conn), CHAN_OK);
 	CU_ASSERT(wait_len_at_least("as.cork", 2));
 	/* the 64 KiB cork limit, with nobody waiting or flushing */
 	for (int i = 0; i < NBIG; i++)
@@ -359,7 +295,7 @@ test_async_rendezvous(void)
 
 	CU_ASSERT_EQUAL_FATAL(chan_open(NULL, c2, "as.rdv", &ch2), CHAN_OK);
 	CU_ASSERT_EQUAL_FATAL(chan_recv_async(NULL, ch, &op), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_conn_flush(conn), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_conn_flush(csuite.conn), CHAN_OK);
 	CU_ASSERT_FATAL(wait_waiters("as.rdv", 0, 1));
 	CU_ASSERT_EQUAL(chan_send(NULL, ch2, "hello", 5), CHAN_OK);	/* completes: it met the receive */
 	CU_ASSERT_EQUAL(chan_op_wait(op, &v, &ok), CHAN_OK);
@@ -370,7 +306,7 @@ test_async_rendezvous(void)
 
 	/* the other way round: an async send waits for a plain receive */
 	CU_ASSERT_EQUAL_FATAL(chan_send_async(NULL, ch, "back", 4, &op), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_conn_flush(conn), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_conn_flush(csuite.conn), CHAN_OK);
 	CU_ASSERT_FATAL(wait_waiters("as.rdv", 1, 0));
 	CU_ASSERT_EQUAL(chan_recv(NULL, ch2, &v, &ok), CHAN_OK);
 	CU_ASSERT(ok && v.len == 4 && memcmp(v.data, "back", 4) == 0);
@@ -379,7 +315,7 @@ test_async_rendezvous(void)
 
 	/* a receive blocked on the server is woken by close: ok false */
 	CU_ASSERT_EQUAL_FATAL(chan_recv_async(NULL, ch, &op), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_conn_flush(conn), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_conn_flush(csuite.conn), CHAN_OK);
 	CU_ASSERT_FATAL(wait_waiters("as.rdv", 0, 1));
 	CU_ASSERT_EQUAL(chan_close(NULL, ch2), CHAN_OK);
 	ok = true;
@@ -479,7 +415,7 @@ test_async_cancel_after_match(void)
 	CU_ASSERT_EQUAL_FATAL(chan_open(NULL, c2, "as.cxmatch", &ch2), CHAN_OK);
 	CU_ASSERT_EQUAL_FATAL(chan_with_cancel(&cx, NULL), CHAN_OK);
 	CU_ASSERT_EQUAL_FATAL(chan_recv_async(cx, ch, &op), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_conn_flush(conn), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_conn_flush(csuite.conn), CHAN_OK);
 	CU_ASSERT_FATAL(wait_waiters("as.cxmatch", 0, 1));
 	CU_ASSERT_EQUAL(chan_send(NULL, ch2, "won", 3), CHAN_OK);	/* matched on the server */
 	CU_ASSERT_EQUAL(chan_cancel(cx), CHAN_OK);			/* too late */
@@ -574,14 +510,14 @@ test_async_errors(void)
 	chan_value_clear(&v);
 
 	/* over max_value: refused here, nothing queued, the connection goes on */
-	CU_ASSERT_EQUAL_FATAL(chan_conn_info(conn, &ci), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_conn_info(csuite.conn, &ci), CHAN_OK);
 	big = calloc(1, ci.max_value + 1);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(big);
 	op = NULL;
 	CU_ASSERT_EQUAL(chan_send_async(NULL, ch, big, ci.max_value + 1, &op), CHAN_ELIMIT);
 	CU_ASSERT_PTR_NULL(op);
-	CU_ASSERT_EQUAL(chan_conn_flush(conn), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_ping(NULL, conn), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_conn_flush(csuite.conn), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_ping(NULL, csuite.conn), CHAN_OK);
 	CU_ASSERT_EQUAL(raw_len("as.err"), 0);
 	CU_ASSERT_EQUAL_FATAL(chan_send_async(NULL, ch, big, ci.max_value, &op), CHAN_OK);
 	CU_ASSERT_EQUAL(chan_op_wait(op, NULL, NULL), CHAN_OK);
@@ -595,7 +531,7 @@ test_async_errors(void)
 	{
 		chan_t *ghost = NULL;
 
-		CU_ASSERT_EQUAL_FATAL(chan_handle_new(&ghost, conn, "as.nosuch"), CHAN_OK);
+		CU_ASSERT_EQUAL_FATAL(chan_handle_new(&ghost, csuite.conn, "as.nosuch"), CHAN_OK);
 		CU_ASSERT_EQUAL_FATAL(chan_recv_async(NULL, ghost, &op), CHAN_OK);
 		CU_ASSERT_EQUAL(chan_op_wait(op, NULL, NULL), CHAN_ENOTFOUND);
 		CU_ASSERT_EQUAL_FATAL(chan_send_async(NULL, ghost, "g", 1, &op), CHAN_OK);
@@ -623,14 +559,14 @@ test_async_done_ctx(void)
 	CU_ASSERT_FATAL(fd_readable(chan_ctx_done_fd(cx), BOUND_MS));
 	CU_ASSERT_EQUAL(chan_send_async(cx, ch, "d", 1, &op), CHAN_EDEADLINE);
 	CU_ASSERT_PTR_NULL(op);
-	CU_ASSERT_EQUAL(chan_conn_flush(conn), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_ping(NULL, conn), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_conn_flush(csuite.conn), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_ping(NULL, csuite.conn), CHAN_OK);
 	CU_ASSERT_EQUAL(raw_len("as.donectx"), 0);	/* no send reached the server */
 	/* a receive with a done context takes nothing */
 	CU_ASSERT_EQUAL(chan_send(NULL, ch, "v", 1), CHAN_OK);
 	CU_ASSERT_EQUAL(chan_recv_async(cx, ch, &op), CHAN_EDEADLINE);
 	CU_ASSERT_PTR_NULL(op);
-	CU_ASSERT_EQUAL(chan_ping(NULL, conn), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_ping(NULL, csuite.conn), CHAN_OK);
 	CU_ASSERT_EQUAL(raw_len("as.donectx"), 1);
 	chan_ctx_free(cx);
 	CU_ASSERT_EQUAL(chan_delete(NULL, ch, NULL), CHAN_OK);
@@ -762,7 +698,7 @@ pipe_main(void *arg)
 static int
 suite_init_hwm(void)
 {
-	return suite_up("output_hwm = 4096\nlog_level = info\n");
+	return cs_up("output_hwm = 4096\nlog_level = info\n", true);
 }
 
 static void
@@ -795,7 +731,7 @@ run_pipe(const char *name, size_t cap, bool with_recv)
 	} else {
 		CU_ASSERT_EQUAL(raw_len(name), PIPE_N);
 	}
-	CU_ASSERT_EQUAL(chan_ping(NULL, conn), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_ping(NULL, csuite.conn), CHAN_OK);
 	free(j->sends);
 	free(j->recvs);
 	free(j);
@@ -825,7 +761,7 @@ static void
 test_pipe_both_ways(void)
 {
 	run_pipe("pipe.both", 16, true);
-	CU_ASSERT(test_server_log_has(&srv, "action=pause-reading"));
+	CU_ASSERT(test_server_log_has(&csuite.srv, "action=pause-reading"));
 }
 
 /* ---- the read token: leader / follower -------------------------------------------- */
@@ -867,7 +803,7 @@ handoff(bool leader_first)
 	CU_ASSERT(tb.ok && value_is_u32(&tb.v, vb));
 	chan_value_clear(&ta.v);
 	chan_value_clear(&tb.v);
-	CU_ASSERT_EQUAL(chan_ping(NULL, conn), CHAN_OK);	/* and the token is free again */
+	CU_ASSERT_EQUAL(chan_ping(NULL, csuite.conn), CHAN_OK);	/* and the token is free again */
 	chan_free(a2);
 	chan_free(b2);
 	chan_conn_close(c2);
@@ -963,7 +899,7 @@ test_pings_while_leading(void)
 	CU_ASSERT_FATAL(wait_waiters("lf.ping", 0, 1));
 	t0 = chan_now();
 	for (int i = 0; i < PINGS && ms_since(t0) < BOUND_MS; i++)
-		pinged += chan_ping(NULL, conn) == CHAN_OK;
+		pinged += chan_ping(NULL, csuite.conn) == CHAN_OK;
 	CU_ASSERT_EQUAL(pinged, PINGS);
 	CU_ASSERT(ms_since(t0) < BOUND_MS);
 	CU_ASSERT_EQUAL(ta.rc, 1);		/* A still waits */
@@ -1031,7 +967,7 @@ test_async_deferred(void)
 
 	CU_ASSERT_EQUAL_FATAL(chan_with_timeout(&ctx, chan_background(), 30 * CHAN_SEC), CHAN_OK);
 	CU_ASSERT_EQUAL_FATAL(chan_send_async(ctx, buf, "x", 1, &w), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_conn_flush(conn), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_conn_flush(csuite.conn), CHAN_OK);
 	t0 = chan_now();
 	while (raw_info("as.def.buf", &info) == 0 && info.len == 0 && ms_since(t0) < BOUND_MS)
 		pause_1ms();
