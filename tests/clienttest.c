@@ -1,4 +1,8 @@
 /* clienttest.c: see clienttest.h. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1		/* program_invocation_short_name */
+#endif
+#include <errno.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -28,6 +32,27 @@ cs_down(void)
 		test_server_stop(&csuite.srv);
 	csuite.up = false;
 	return 0;
+}
+
+int
+cs_suite_init(void)
+{
+	return cs_up(NULL, true);
+}
+
+int
+cs_suite_clean(void)
+{
+	return cs_down();
+}
+
+chan_conn_t *
+cs_dial_grace(int64_t grace_ns)
+{
+	chan_dial_opts_t o = { .client_name = program_invocation_short_name,
+	    .cancel_grace_ns = grace_ns };
+
+	return cs_dial(&o);
 }
 
 chan_conn_t *

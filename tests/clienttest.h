@@ -28,8 +28,13 @@ extern struct client_suite csuite;
 int cs_up(const char *conf, bool dial);
 /* Close csuite.conn, stop chand (either may be absent). Always 0. */
 int cs_down(void);
+/* The suite hooks: cs_up(NULL, true), cs_down(). */
+int cs_suite_init(void);
+int cs_suite_clean(void);
 /* Dial csuite.addr with o (NULL: defaults); the test fails at once if it cannot. */
 chan_conn_t *cs_dial(const chan_dial_opts_t *o);
+/* Dial with this cancel grace (chan_dial_opts_t.cancel_grace_ns; 0: the default). */
+chan_conn_t *cs_dial_grace(int64_t grace_ns);
 
 int64_t ms_since(int64_t t0);
 /* Between polls of a condition, never instead of one. */

@@ -26,26 +26,6 @@
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-static chan_conn_t *
-dial_grace(int64_t grace_ns)
-{
-	chan_dial_opts_t o = { .client_name = "test_client", .cancel_grace_ns = grace_ns };
-
-	return cs_dial(&o);
-}
-
-static int
-suite_init(void)
-{
-	return cs_up(NULL, true);
-}
-
-static int
-suite_clean(void)
-{
-	return cs_down();
-}
-
 static int
 suite_init_noconn(void)
 {
@@ -377,7 +357,7 @@ test_dial_ok(void)
 static void
 test_conn_close_then_use(void)
 {
-	chan_conn_t *c = dial_grace(0);
+	chan_conn_t *c = cs_dial_grace(0);
 	chan_t *ch = NULL, *h = NULL;
 	size_t n;
 
@@ -395,7 +375,7 @@ test_conn_close_then_use(void)
 static void
 test_conn_close_wakes(void)
 {
-	chan_conn_t *c = dial_grace(0);
+	chan_conn_t *c = cs_dial_grace(0);
 	chan_t *ch = NULL;
 	struct op_thread o;
 
@@ -721,7 +701,7 @@ static void
 test_select_blocks_and_wakes(void)
 {
 	chan_t *a = make("sel.w", 0);
-	chan_conn_t *c2 = dial_grace(0);
+	chan_conn_t *c2 = cs_dial_grace(0);
 	chan_t *other = NULL;
 	struct op_thread o;
 	chan_case_t cs[2];
@@ -875,7 +855,7 @@ test_deadline_client(void)
 static void
 test_deadline_server(void)
 {
-	chan_conn_t *c = dial_grace(10 * CHAN_SEC);
+	chan_conn_t *c = cs_dial_grace(10 * CHAN_SEC);
 	chan_t *ch = NULL;
 	chan_ctx_t *cx;
 	struct op_thread o;
@@ -938,7 +918,7 @@ static void
 cancel_case(int kind, chan_ctx_t *parent_to_cancel, chan_ctx_t *call_ctx, const char *name,
     size_t snd, size_t rcv)
 {
-	chan_conn_t *c = dial_grace(10 * CHAN_SEC);
+	chan_conn_t *c = cs_dial_grace(10 * CHAN_SEC);
 	chan_t *ch = NULL;
 	struct op_thread o;
 	chan_info_t info;
@@ -1020,7 +1000,7 @@ test_cancel_race_keeps_values(void)
 static void
 test_server_stopped(void)
 {
-	chan_conn_t *c = dial_grace(200 * CHAN_MSEC);
+	chan_conn_t *c = cs_dial_grace(200 * CHAN_MSEC);
 	chan_t *ch = NULL;
 	chan_ctx_t *cx;
 	int64_t t0;
@@ -1046,7 +1026,7 @@ test_server_stopped(void)
 static void
 test_server_killed(void)
 {
-	chan_conn_t *c = dial_grace(0);
+	chan_conn_t *c = cs_dial_grace(0);
 	chan_t *a = NULL, *b = NULL;
 	chan_ctx_t *cx;
 	struct op_thread o1, o2;
@@ -1086,7 +1066,7 @@ test_server_shutdown(void)
 	struct op_thread o;
 
 	CU_ASSERT_FATAL(cs_up(NULL, false) == 0);
-	c = dial_grace(0);
+	c = cs_dial_grace(0);
 	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, "stop.me", 0, &ch), CHAN_OK);
 	op_start(&o, OP_T_RECV, NULL, ch);
 	CU_ASSERT_FATAL(wait_waiters("stop.me", 0, 1));
@@ -1118,7 +1098,7 @@ suite_init_config(void)
 static int
 suite_clean_config(void)
 {
-	suite_clean();
+	cs_suite_clean();
 	unlink(sock_path);
 	return 0;
 }
@@ -1147,7 +1127,7 @@ test_unix_dial(void)
 static void
 test_server_limits(void)
 {
-	chan_conn_t *c = dial_grace(0);
+	chan_conn_t *c = cs_dial_grace(0);
 	chan_conn_info_t ci;
 	chan_t *a = NULL, *b = NULL;
 	chan_case_t cs[3];
@@ -1201,13 +1181,13 @@ register_suites(void)
 	test_add(s, "deadline min", test_ctx_deadline_min);
 	test_add(s, "values", test_ctx_values);
 
-	s = test_suite("dial", suite_init_noconn, suite_clean);
+	s = test_suite("dial", suite_init_noconn, cs_suite_clean);
 	test_add(s, "errors", test_dial_errors);
 	test_add(s, "ok", test_dial_ok);
 	test_add(s, "close then use", test_conn_close_then_use);
 	test_add(s, "close wakes calls", test_conn_close_wakes);
 
-	s = test_suite("chan", suite_init, suite_clean);
+	s = test_suite("chan", cs_suite_init, cs_suite_clean);
 	test_add(s, "make open", test_make_open);
 	test_add(s, "send recv buffered", test_send_recv_buffered);
 	test_add(s, "close", test_close_semantics);
@@ -1216,23 +1196,23 @@ register_suites(void)
 	test_add(s, "rendezvous", test_rendezvous);
 	test_add(s, "channel references", test_chanref);
 
-	s = test_suite("select", suite_init, suite_clean);
+	s = test_suite("select", cs_suite_init, cs_suite_clean);
 	test_add(s, "basic", test_select_basic);
 	test_add(s, "nil and closed", test_select_nil_and_closed);
 	test_add(s, "blocks and wakes", test_select_blocks_and_wakes);
 
-	s = test_suite("threads", suite_init, suite_clean);
+	s = test_suite("threads", cs_suite_init, cs_suite_clean);
 	test_add(s, "32 threads unbuffered", test_mt_unbuffered);
 	test_add(s, "32 threads buffered", test_mt_buffered);
 
-	s = test_suite("deadline", suite_init, suite_clean);
+	s = test_suite("deadline", cs_suite_init, cs_suite_clean);
 	test_add(s, "client", test_deadline_client);
 	test_add(s, "server enforces wire budget", test_deadline_server);
 	test_add(s, "done context sends nothing", test_done_ctx_sends_nothing);
 	test_add(s, "cancel wakes at once", test_cancel_wakes);
 	test_add(s, "cancel race keeps values", test_cancel_race_keeps_values);
 
-	s = test_suite("server gone", suite_init_noconn, suite_clean);
+	s = test_suite("server gone", suite_init_noconn, cs_suite_clean);
 	test_add(s, "stopped mid-call", test_server_stopped);
 	test_add(s, "killed mid-call", test_server_killed);
 	test_add(s, "shutdown mid-call", test_server_shutdown);

@@ -30,26 +30,6 @@
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-static chan_conn_t *
-dial_grace(int64_t grace_ns)
-{
-	chan_dial_opts_t o = { .client_name = "test_client_async", .cancel_grace_ns = grace_ns };
-
-	return cs_dial(&o);
-}
-
-static int
-suite_init(void)
-{
-	return cs_up(NULL, true);
-}
-
-static int
-suite_clean(void)
-{
-	return cs_down();
-}
-
 /* Wait (bounded) until the server shows at least len values buffered in name. */
 static bool
 wait_len_at_least(const char *name, size_t len)
@@ -202,7 +182,7 @@ static void
 test_order_pipelined(void)
 {
 	chan_t *ch = make("as.order", ORDER_N);
-	chan_conn_t *c2 = dial_grace(0);
+	chan_conn_t *c2 = cs_dial_grace(0);
 	chan_t *ch2 = NULL;
 	chan_op_t **ops = calloc(ORDER_N, sizeof *ops);
 	unsigned sent_ok = 0, in_order = 0, ok_true = 0;
@@ -287,7 +267,7 @@ static void
 test_async_rendezvous(void)
 {
 	chan_t *ch = make("as.rdv", 0);
-	chan_conn_t *c2 = dial_grace(0);
+	chan_conn_t *c2 = cs_dial_grace(0);
 	chan_t *ch2 = NULL;
 	chan_op_t *op = NULL;
 	chan_value_t v;
@@ -345,7 +325,7 @@ test_async_rendezvous(void)
 static void
 cancel_one(const char *name, bool wait_in_thread)
 {
-	chan_conn_t *c = dial_grace(10 * CHAN_SEC);
+	chan_conn_t *c = cs_dial_grace(10 * CHAN_SEC);
 	chan_t *ch = make_on(c, name, 1);
 	chan_ctx_t *cx;
 	chan_op_t *op = NULL;
@@ -405,7 +385,7 @@ static void
 test_async_cancel_after_match(void)
 {
 	chan_t *ch = make("as.cxmatch", 0);
-	chan_conn_t *c2 = dial_grace(0);
+	chan_conn_t *c2 = cs_dial_grace(0);
 	chan_t *ch2 = NULL;
 	chan_ctx_t *cx;
 	chan_op_t *op = NULL;
@@ -459,7 +439,7 @@ test_async_deadline(void)
 static void
 test_async_deadline_on_wire(void)
 {
-	chan_conn_t *c = dial_grace(10 * CHAN_SEC);
+	chan_conn_t *c = cs_dial_grace(10 * CHAN_SEC);
 	chan_t *ch = make_on(c, "as.dlwire", 0);
 	chan_ctx_t *cx;
 	chan_op_t *op = NULL;
@@ -582,7 +562,7 @@ test_async_done_ctx(void)
 static void
 test_async_conn_close(void)
 {
-	chan_conn_t *c = dial_grace(0);
+	chan_conn_t *c = cs_dial_grace(0);
 	chan_t *ch = make_on(c, "as.close", 0);
 	chan_t *other = make_on(c, "as.close2", 0);	/* nobody receives: a send never completes */
 	chan_op_t *waiting = NULL, *corked = NULL, *blocked = NULL, *late = NULL;
@@ -620,7 +600,7 @@ test_async_conn_close(void)
 static void
 test_async_close_corked(void)
 {
-	chan_conn_t *c = dial_grace(0);
+	chan_conn_t *c = cs_dial_grace(0);
 	chan_t *ch = make_on(c, "as.corkclose", 4);
 	chan_op_t *s = NULL, *r = NULL;
 	chan_value_t v;
@@ -775,7 +755,7 @@ static void
 handoff(bool leader_first)
 {
 	chan_t *a = make("lf.a", 0), *b = make("lf.b", 0);
-	chan_conn_t *c2 = dial_grace(0);
+	chan_conn_t *c2 = cs_dial_grace(0);
 	chan_t *a2 = NULL, *b2 = NULL;
 	static struct op_thread ta, tb;	/* static: a thread left after a timeout may still write */
 	uint32_t va = 1, vb = 2;
@@ -833,7 +813,7 @@ static void
 leader_leaves(bool cancel)
 {
 	chan_t *a = make("lf.la", 0), *b = make("lf.lb", 0);
-	chan_conn_t *c2 = dial_grace(0);
+	chan_conn_t *c2 = cs_dial_grace(0);
 	chan_t *b2 = NULL;
 	chan_ctx_t *cx;
 	static struct op_thread ta, tb;	/* static: a thread left after a timeout may still write */
@@ -887,7 +867,7 @@ test_pings_while_leading(void)
 {
 	enum { PINGS = 1000 };
 	chan_t *a = make("lf.ping", 0);
-	chan_conn_t *c2 = dial_grace(0);
+	chan_conn_t *c2 = cs_dial_grace(0);
 	chan_t *a2 = NULL;
 	static struct op_thread ta;	/* static: see handoff */
 	unsigned pinged = 0;
@@ -956,7 +936,7 @@ test_async_deferred(void)
 {
 	chan_t *buf = make("as.def.buf", 4), *ping = make("as.def.ping", 0),
 	    *pong = make("as.def.pong", 0);
-	chan_conn_t *c2 = dial_grace(0);
+	chan_conn_t *c2 = cs_dial_grace(0);
 	struct def_echo e = { .rounds = 500 };
 	struct proto_chan_info info;
 	chan_ctx_t *ctx = NULL;
@@ -1010,7 +990,7 @@ register_suites(void)
 {
 	CU_pSuite s;
 
-	s = test_suite("async", suite_init, suite_clean);
+	s = test_suite("async", cs_suite_init, cs_suite_clean);
 	test_add(s, "2000 in order, pipelined", test_order_pipelined);
 	test_add(s, "cork and flush", test_cork_and_flush);
 	test_add(s, "rendezvous and closed", test_async_rendezvous);
@@ -1025,12 +1005,12 @@ register_suites(void)
 	test_add(s, "connection closed while corked", test_async_close_corked);
 
 	/* a server each: the pause in the log must be the test's own */
-	s = test_suite("pipeline sends", suite_init_hwm, suite_clean);
+	s = test_suite("pipeline sends", suite_init_hwm, cs_suite_clean);
 	test_add(s, "20000 sends past the socket buffers", test_pipe_sends);
-	s = test_suite("pipeline both ways", suite_init_hwm, suite_clean);
+	s = test_suite("pipeline both ways", suite_init_hwm, cs_suite_clean);
 	test_add(s, "20000 sends and receives, server pauses", test_pipe_both_ways);
 
-	s = test_suite("read token", suite_init, suite_clean);
+	s = test_suite("read token", cs_suite_init, cs_suite_clean);
 	test_add(s, "handoff: leader's reply first", test_handoff_leader_first);
 	test_add(s, "handoff: follower's reply first", test_handoff_follower_first);
 	test_add(s, "leader cancelled, follower reads", test_leader_cancelled);
