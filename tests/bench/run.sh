@@ -9,7 +9,7 @@
 # gnuplot-nox), builds chand, chanbench and relay in DIR (default build/,
 # configured like bootstrap.sh does) and the peer drivers in a temp dir,
 # starts every server on 127.0.0.1 (ephemeral ports), runs each workload on
-# each system in turn, --rounds times (default 3), stops everything it
+# each system in turn, --rounds times (default 5), stops everything it
 # started, and writes to the output directory (default tests/bench/out/):
 #   results.tsv   one line per figure and round: round system workload metric value
 #   summary.tsv   the median of each figure over the rounds: system workload metric median
@@ -22,7 +22,7 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 here=$top/tests/bench
-smoke=0 rounds=3 build=$top/build out=""
+smoke=0 rounds=5 build=$top/build out=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--smoke) smoke=1; rounds=1 ;;
