@@ -2,6 +2,7 @@
  * codec_reply.c: decoding replies and the admin lists they carry (see
  * codec.h), for clients and tests.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "codec.h"
@@ -63,6 +64,107 @@ dec_reply_value(struct mpr *r, struct proto_value *v, const char **why)
 	return STATUS_OK;
 }
 
+/*
+ * The result maps (HELLO's info, INFO, the CLIENTS and WAITERS lists):
+ * each known key goes to one field of the caller's struct, by type;
+ * unknown keys are skipped, so a newer server may add some.
+ */
+enum field_type { FIELD_UINT, FIELD_STR, FIELD_BOOL, FIELD_ARRAY };
+
+struct map_field {
+	const char *key;
+	enum field_type type;
+	size_t off;		/* uint64_t, bool, const char * or const uint8_t * */
+	size_t len_off;		/* FIELD_STR: uint32_t length; FIELD_ARRAY: size_t bytes */
+	size_t n_off;		/* FIELD_ARRAY: uint32_t elements */
+};
+
+#define UINT_FIELD(s, f) { #f, FIELD_UINT, offsetof(struct s, f), 0, 0 }
+#define BOOL_FIELD(s, f) { #f, FIELD_BOOL, offsetof(struct s, f), 0, 0 }
+#define STR_FIELD(s, f) { #f, FIELD_STR, offsetof(struct s, f), offsetof(struct s, f##_len), 0 }
+
+static int
+dec_field(struct mpr *r, const struct map_field *f, uint8_t *out)
+{
+	struct mpr save = *r;
+	int rc;
+
+	switch (f->type) {
+	case FIELD_UINT:
+		return mpr_uint(r, (uint64_t *)(out + f->off));
+	case FIELD_BOOL:
+		return mpr_bool(r, (bool *)(out + f->off));
+	case FIELD_STR:
+		return mpr_str(r, (const char **)(out + f->off), (uint32_t *)(out + f->len_off));
+	default:	/* FIELD_ARRAY: the count, then the raw extent of the whole array */
+		if ((rc = mpr_array(r, (uint32_t *)(out + f->n_off))) < 0)
+			return rc;
+		*r = save;
+		return mpr_raw(r, (const uint8_t **)(out + f->off), (size_t *)(out + f->len_off));
+	}
+}
+
+/* Decode n key/value pairs at r into out. -1 on a non-str key or a value of the wrong type. */
+static int
+dec_fields(struct mpr *r, uint32_t n, const struct map_field *fields, size_t nfields, void *out)
+{
+	while (n-- > 0) {
+		const struct map_field *f = NULL;
+		const char *k;
+		uint32_t kl;
+
+		if (mpr_str(r, &k, &kl) < 0)
+			return -1;
+		for (size_t i = 0; i < nfields && f == NULL; i++)
+			if (key_is(k, kl, fields[i].key))
+				f = &fields[i];
+		if ((f ? dec_field(r, f, out) : mpr_skip(r)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static const struct map_field hello_fields[] = {
+	UINT_FIELD(proto_hello_info, version),
+	STR_FIELD(proto_hello_info, server),
+	UINT_FIELD(proto_hello_info, max_frame),
+	UINT_FIELD(proto_hello_info, max_value),
+	UINT_FIELD(proto_hello_info, max_pending),
+	UINT_FIELD(proto_hello_info, max_select_cases),
+	UINT_FIELD(proto_hello_info, max_stream_credit),
+};
+
+static const struct map_field chan_fields[] = {
+	STR_FIELD(proto_chan_info, name),
+	UINT_FIELD(proto_chan_info, len),
+	UINT_FIELD(proto_chan_info, cap),
+	BOOL_FIELD(proto_chan_info, closed),
+	BOOL_FIELD(proto_chan_info, anonymous),
+	UINT_FIELD(proto_chan_info, senders),
+	UINT_FIELD(proto_chan_info, receivers),
+	UINT_FIELD(proto_chan_info, bytes),
+};
+
+static const struct map_field client_fields[] = {
+	UINT_FIELD(proto_client_info, id),
+	STR_FIELD(proto_client_info, peer),
+	STR_FIELD(proto_client_info, name),
+	UINT_FIELD(proto_client_info, pending),
+	UINT_FIELD(proto_client_info, age_ms),
+	UINT_FIELD(proto_client_info, unsent),
+};
+
+static const struct map_field waiter_fields[] = {
+	UINT_FIELD(proto_waiter_info, client),
+	UINT_FIELD(proto_waiter_info, request),
+	UINT_FIELD(proto_waiter_info, op),
+	UINT_FIELD(proto_waiter_info, waited_ms),
+	{ "cases", FIELD_ARRAY, offsetof(struct proto_waiter_info, cases),
+	  offsetof(struct proto_waiter_info, cases_len), offsetof(struct proto_waiter_info, ncases) },
+};
+
+#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
+
 static int
 dec_hello_info(struct mpr *r, struct proto_hello_info *h, const char **why)
 {
@@ -70,32 +172,8 @@ dec_hello_info(struct mpr *r, struct proto_hello_info *h, const char **why)
 
 	if (mpr_map(r, &n) < 0)
 		return PROTO_ERR("HELLO result must be a map");
-	while (n-- > 0) {
-		const char *k;
-		uint32_t kl;
-		int rc = 0;
-
-		if (mpr_str(r, &k, &kl) < 0)
-			return PROTO_ERR("HELLO result keys must be str");
-		if (key_is(k, kl, "version"))
-			rc = mpr_uint(r, &h->version);
-		else if (key_is(k, kl, "server"))
-			rc = mpr_str(r, &h->server, &h->server_len);
-		else if (key_is(k, kl, "max_frame"))
-			rc = mpr_uint(r, &h->max_frame);
-		else if (key_is(k, kl, "max_value"))
-			rc = mpr_uint(r, &h->max_value);
-		else if (key_is(k, kl, "max_pending"))
-			rc = mpr_uint(r, &h->max_pending);
-		else if (key_is(k, kl, "max_select_cases"))
-			rc = mpr_uint(r, &h->max_select_cases);
-		else if (key_is(k, kl, "max_stream_credit"))
-			rc = mpr_uint(r, &h->max_stream_credit);
-		else
-			rc = mpr_skip(r);
-		if (rc < 0)
-			return PROTO_ERR("HELLO result has a value of the wrong type");
-	}
+	if (dec_fields(r, n, hello_fields, NFIELDS(hello_fields), h) < 0)
+		return PROTO_ERR("HELLO result has a key that is not a str or a value of the wrong type");
 	return STATUS_OK;
 }
 
@@ -106,34 +184,8 @@ dec_chan_info(struct mpr *r, struct proto_chan_info *i, const char **why)
 
 	if (mpr_map(r, &n) < 0)
 		return PROTO_ERR("INFO result must be a map");
-	while (n-- > 0) {
-		const char *k;
-		uint32_t kl;
-		int rc;
-
-		if (mpr_str(r, &k, &kl) < 0)
-			return PROTO_ERR("INFO result keys must be str");
-		if (key_is(k, kl, "name"))
-			rc = mpr_str(r, &i->name, &i->name_len);
-		else if (key_is(k, kl, "len"))
-			rc = mpr_uint(r, &i->len);
-		else if (key_is(k, kl, "cap"))
-			rc = mpr_uint(r, &i->cap);
-		else if (key_is(k, kl, "closed"))
-			rc = mpr_bool(r, &i->closed);
-		else if (key_is(k, kl, "anonymous"))
-			rc = mpr_bool(r, &i->anonymous);
-		else if (key_is(k, kl, "senders"))
-			rc = mpr_uint(r, &i->senders);
-		else if (key_is(k, kl, "receivers"))
-			rc = mpr_uint(r, &i->receivers);
-		else if (key_is(k, kl, "bytes"))
-			rc = mpr_uint(r, &i->bytes);
-		else
-			rc = mpr_skip(r);
-		if (rc < 0)
-			return PROTO_ERR("INFO result has a value of the wrong type");
-	}
+	if (dec_fields(r, n, chan_fields, NFIELDS(chan_fields), i) < 0)
+		return PROTO_ERR("INFO result has a key that is not a str or a value of the wrong type");
 	return STATUS_OK;
 }
 
@@ -307,8 +359,10 @@ proto_list_chan(struct proto_list *l, struct proto_chan_info *out)
 	return 1;
 }
 
-int
-proto_list_client(struct proto_list *l, struct proto_client_info *out)
+/* One map of a CLIENTS or WAITERS list into out (zeroed first). */
+static int
+list_fields(struct proto_list *l, const struct map_field *fields, size_t nfields, void *out,
+    size_t size)
 {
 	struct mpr r;
 	uint32_t n;
@@ -316,72 +370,23 @@ proto_list_client(struct proto_list *l, struct proto_client_info *out)
 
 	if (rc <= 0)
 		return rc;
-	memset(out, 0, sizeof *out);
-	while (n-- > 0) {
-		const char *k;
-		uint32_t kl;
-
-		if (mpr_str(&r, &k, &kl) < 0)
-			return -1;
-		if (key_is(k, kl, "id"))
-			rc = mpr_uint(&r, &out->id);
-		else if (key_is(k, kl, "peer"))
-			rc = mpr_str(&r, &out->peer, &out->peer_len);
-		else if (key_is(k, kl, "name"))
-			rc = mpr_str(&r, &out->name, &out->name_len);
-		else if (key_is(k, kl, "pending"))
-			rc = mpr_uint(&r, &out->pending);
-		else if (key_is(k, kl, "age_ms"))
-			rc = mpr_uint(&r, &out->age_ms);
-		else if (key_is(k, kl, "unsent"))
-			rc = mpr_uint(&r, &out->unsent);
-		else
-			rc = mpr_skip(&r);
-		if (rc < 0)
-			return -1;
-	}
+	memset(out, 0, size);
+	if (dec_fields(&r, n, fields, nfields, out) < 0)
+		return -1;
 	list_advance(l, &r);
 	return 1;
 }
 
 int
+proto_list_client(struct proto_list *l, struct proto_client_info *out)
+{
+	return list_fields(l, client_fields, NFIELDS(client_fields), out, sizeof *out);
+}
+
+int
 proto_list_waiter(struct proto_list *l, struct proto_waiter_info *out)
 {
-	struct mpr r;
-	uint32_t n;
-	int rc = list_map(l, &r, &n);
-
-	if (rc <= 0)
-		return rc;
-	memset(out, 0, sizeof *out);
-	while (n-- > 0) {
-		const char *k;
-		uint32_t kl;
-
-		if (mpr_str(&r, &k, &kl) < 0)
-			return -1;
-		if (key_is(k, kl, "client"))
-			rc = mpr_uint(&r, &out->client);
-		else if (key_is(k, kl, "request"))
-			rc = mpr_uint(&r, &out->request);
-		else if (key_is(k, kl, "op"))
-			rc = mpr_uint(&r, &out->op);
-		else if (key_is(k, kl, "waited_ms"))
-			rc = mpr_uint(&r, &out->waited_ms);
-		else if (key_is(k, kl, "cases")) {
-			struct mpr save = r;
-
-			rc = mpr_array(&r, &out->ncases);
-			r = save;
-			if (rc == 0)
-				rc = mpr_raw(&r, &out->cases, &out->cases_len);
-		} else
-			rc = mpr_skip(&r);
-		if (rc < 0)
-			return -1;
-	}
-	list_advance(l, &r);
-	return 1;
+	return list_fields(l, waiter_fields, NFIELDS(waiter_fields), out, sizeof *out);
 }
 
 void
