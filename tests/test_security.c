@@ -583,6 +583,47 @@ test_tls_token(void)
 	CU_ASSERT_EQUAL(dial_tls("ca.pem", NULL, NULL, NULL, &c), CHAN_EPERM);
 }
 
+/*
+ * Pipelining over TLS: chand writes deferred replies at once there
+ * (PROTOCOL.md §15) and WANT is harmless; 64 asynchronous sends then 64
+ * receives, and a stream (CREDIT deferred), all in order.
+ */
+static void
+test_tls_pipelined(void)
+{
+	chan_op_t *sends[64], *recvs[64];
+	chan_stream_t *st = NULL;
+	chan_conn_t *c = NULL;
+	chan_t *ch = NULL;
+	chan_value_t v;
+	bool ok;
+
+	CU_ASSERT_EQUAL_FATAL(dial_tls("ca.pem", NULL, NULL, "alice-secret", &c), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, "t.pipe", 64, &ch), CHAN_OK);
+	for (uint8_t i = 0; i < 64; i++)
+		CU_ASSERT_EQUAL_FATAL(chan_send_async(NULL, ch, &i, 1, &sends[i]), CHAN_OK);
+	for (int i = 0; i < 64; i++)
+		CU_ASSERT_EQUAL_FATAL(chan_recv_async(NULL, ch, &recvs[i]), CHAN_OK);
+	for (int i = 0; i < 64; i++)
+		CU_ASSERT_EQUAL(chan_op_wait(sends[i], NULL, NULL), CHAN_OK);
+	for (int i = 0; i < 64; i++) {
+		CU_ASSERT_EQUAL(chan_op_wait(recvs[i], &v, &ok), CHAN_OK);
+		CU_ASSERT(ok && v.len == 1 && ((uint8_t *)v.data)[0] == i);
+		chan_value_clear(&v);
+	}
+	CU_ASSERT_EQUAL_FATAL(chan_stream_open(NULL, &ch, 1, 2, &st), CHAN_OK);
+	for (uint8_t i = 0; i < 10; i++) {
+		CU_ASSERT_EQUAL(chan_send(NULL, ch, &i, 1), CHAN_OK);
+		CU_ASSERT_EQUAL(chan_stream_recv(st, &v, &ok, NULL), CHAN_OK);
+		CU_ASSERT(ok && v.len == 1 && ((uint8_t *)v.data)[0] == i);
+		chan_value_clear(&v);
+	}
+	chan_stream_free(st);
+	CU_ASSERT_EQUAL(chan_delete(NULL, ch, NULL), CHAN_OK);
+	chan_free(ch);
+	chan_conn_close(c);
+}
+
 static void
 test_tls_client_cert(void)
 {
@@ -676,6 +717,7 @@ register_suites(void)
 	test_add(s, "a token revoked by reload", test_revoke_by_reload);
 	s = test_suite("tls", tls_init, tls_clean);
 	test_add(s, "token over TLS; none", test_tls_token);
+	test_add(s, "pipelining and a stream over TLS", test_tls_pipelined);
 	test_add(s, "client certificates: good, expired, wrong CA", test_tls_client_cert);
 	test_add(s, "wrong CA, wrong name", test_tls_wrong_ca_and_name);
 	test_add(s, "plaintext to the TLS port", test_plaintext_to_tls);
