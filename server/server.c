@@ -378,19 +378,31 @@ server_conn_gone(struct server *s)
 void
 server_free(struct server *s)
 {
+	sigset_t stop;
+
 	if (s == NULL)
 		return;
 	while (!TAILQ_EMPTY(&s->conns))
 		conn_free(TAILQ_FIRST(&s->conns));
 	listener_free_all(s);
 	request_free_pool(&s->free_requests);
+	/*
+	 * Already exiting: a late SIGTERM must not kill the teardown
+	 * (libcrypto's atexit is slow). Freeing the signal events puts back
+	 * the default action, so block the signals across that and ignore
+	 * them before unblocking: one that came meanwhile is then discarded.
+	 */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
 	if (s->sig_term)
 		event_free(s->sig_term);
 	if (s->sig_int)
 		event_free(s->sig_int);
-	/* already exiting: a late SIGTERM must not kill the teardown (libcrypto's atexit is slow) */
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
+	sigprocmask(SIG_UNBLOCK, &stop, NULL);
 	if (s->sig_pipe)
 		event_free(s->sig_pipe);
 	if (s->sig_hup)
