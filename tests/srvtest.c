@@ -80,6 +80,16 @@ st_want(struct test_conn *c, uint64_t target)
 }
 
 uint64_t
+st_ping(struct test_conn *c)
+{
+	uint64_t id = c->next_id++;
+
+	proto_req_ping(out(), id);
+	st_write(c, out());
+	return id;
+}
+
+uint64_t
 st_name_op(struct test_conn *c, uint64_t op, const char *name)
 {
 	uint64_t id = c->next_id++;

@@ -22,6 +22,7 @@ uint64_t st_recv(struct test_conn *c, const char *name, int64_t wait_us);
 uint64_t st_send_deferred(struct test_conn *c, const char *name, const void *v, size_t len);
 uint64_t st_recv_deferred(struct test_conn *c, const char *name);
 uint64_t st_want(struct test_conn *c, uint64_t target);
+uint64_t st_ping(struct test_conn *c);
 uint64_t st_name_op(struct test_conn *c, uint64_t op, const char *name);
 uint64_t st_select(struct test_conn *c, const struct proto_case *cases, size_t n, bool dflt,
     int64_t wait_us);

@@ -561,22 +561,17 @@ static void
 test_pipelined_any_order(void)
 {
 	const char *n = st_name("order");
-	struct proto_out o;
 	struct proto_reply r;
 	uint64_t rid, pid;
 
 	CU_ASSERT_EQUAL(st_make(&a, n, 0), STATUS_OK);
 	rid = st_recv(&a, n, PROTO_WAIT_FOREVER);
-	proto_out_init(&o);
-	pid = a.next_id++;
-	proto_req_ping(&o, pid);
-	st_write(&a, &o);
+	pid = st_ping(&a);
 	st_reply(&a, OP_PING, &r);
 	CU_ASSERT_EQUAL(r.id, pid);
 	CU_ASSERT_EQUAL(st_send_wait(&b, n, "late", 0), STATUS_OK);
 	st_reply(&a, OP_RECV, &r);
 	CU_ASSERT_EQUAL(r.id, rid);
-	proto_out_destroy(&o);
 }
 
 static void

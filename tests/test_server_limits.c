@@ -49,13 +49,9 @@ init_small(void)
 static void
 assert_bystander_ok(void)
 {
-	struct proto_out o;
 	struct proto_reply r;
 
-	proto_out_init(&o);
-	proto_req_ping(&o, bystander.next_id++);
-	st_write(&bystander, &o);
-	proto_out_destroy(&o);
+	st_ping(&bystander);
 	st_reply(&bystander, OP_PING, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 }
@@ -901,7 +897,6 @@ test_deferred_held_until_next_reply(void)
 {
 	const char *n = st_name("deferred");
 	struct test_conn rx;
-	struct proto_out o;
 	uint64_t sid, pid;
 
 	CU_ASSERT_FATAL(test_conn_open(&rx, srv.port, true) == 0);
@@ -909,11 +904,7 @@ test_deferred_held_until_next_reply(void)
 	sid = st_send_deferred(&rx, n, "v", 1);
 	CU_ASSERT_FATAL(await_unsent());
 	CU_ASSERT(nothing_to_read(&rx));
-	proto_out_init(&o);
-	pid = rx.next_id++;
-	proto_req_ping(&o, pid);
-	st_write(&rx, &o);
-	proto_out_destroy(&o);
+	pid = st_ping(&rx);
 	expect_reply(&rx, OP_SEND, sid, STATUS_OK);
 	expect_reply(&rx, OP_PING, pid, STATUS_OK);
 	CU_ASSERT(await_unsent_is(0));
@@ -986,7 +977,6 @@ test_deferred_hold_is_bounded(void)
 	uint8_t v[4096];
 	struct test_conn rx;
 	struct proto_reply r;
-	struct proto_out o;
 	uint64_t ids[8], wid = 0, pid = 0;
 
 	memset(v, 'x', sizeof v);
@@ -1005,11 +995,7 @@ test_deferred_hold_is_bounded(void)
 		if (i != 3)
 			continue;
 		wid = st_want(&rx, ids[7]);	/* after the four that must come by themselves */
-		proto_out_init(&o);
-		pid = rx.next_id++;
-		proto_req_ping(&o, pid);
-		st_write(&rx, &o);
-		proto_out_destroy(&o);
+		pid = st_ping(&rx);
 	}
 	expect_reply(&rx, OP_WANT, wid, STATUS_OK);
 	expect_reply(&rx, OP_PING, pid, STATUS_OK);

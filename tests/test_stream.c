@@ -114,10 +114,8 @@ static void
 expect_quiet(struct test_conn *c)
 {
 	struct proto_reply r;
-	uint64_t id = c->next_id++;
+	uint64_t id = st_ping(c);
 
-	proto_req_ping(&o, id);
-	st_write(c, &o);
 	st_reply(c, OP_PING, &r);
 	CU_ASSERT_EQUAL(r.id, id);
 }
