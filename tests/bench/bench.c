@@ -255,13 +255,13 @@ tcp_read_full(int fd, void *buf, size_t len)
 
 /* ---- many connections on one thread ------------------------------------------------ */
 
-#define MC_OUT 512
+#define MC_OUT 4096
 #define MC_IN 4096
 
 struct mc {
 	int fd;
-	unsigned step;			/* 0 send, 1 receive */
-	bool busy;			/* a request is in flight */
+	unsigned step;			/* of the next reply: 0 send, 1 receive */
+	unsigned pending;		/* replies awaited */
 	int64_t t0;
 	size_t ilen;
 	uint8_t in[MC_IN];
@@ -276,16 +276,19 @@ struct mc_loop {
 	struct mconn_stats *st;
 };
 
-/* Send connection i's next request (whole: a few hundred bytes always fit the socket buffer). */
+/* Send connection i's next request, or pair (whole: a few KiB always fit the socket buffer). */
 static int
 mc_issue(struct mc_loop *L, size_t i)
 {
 	uint8_t out[MC_OUT];
 	struct mc *c = &L->c[i];
-	size_t len = L->p->request(L->p->arg, i, c->step, out, sizeof out);
+	bool pipelined = L->p->pipelined;
+	size_t len = L->p->request(L->p->arg, i, c->step, pipelined, out, sizeof out);
 
+	if (pipelined)
+		len += L->p->request(L->p->arg, i, 1, pipelined, out + len, sizeof out - len);
 	c->t0 = bench_now();
-	c->busy = true;
+	c->pending = pipelined ? 2 : 1;
 	if (send(c->fd, out, len, MSG_NOSIGNAL) != (ssize_t)len) {
 		fprintf(stderr, "mconn: short send on connection %zu\n", i);
 		return -1;
@@ -302,8 +305,9 @@ mc_done(struct mc_loop *L, size_t i)
 
 	lat_add(&L->st->lat, now - c->t0);
 	L->st->ops++;
-	c->busy = false;
 	c->step ^= 1;
+	if (--c->pending > 0)
+		return 0;
 	if (now < L->stop_at || c->step == 1)	/* a pair is never left half done */
 		return mc_issue(L, i);
 	L->active--;
@@ -316,17 +320,20 @@ mc_readable(struct mc_loop *L, size_t i)
 {
 	struct mc *c = &L->c[i];
 	ssize_t got = recv(c->fd, c->in + c->ilen, MC_IN - c->ilen, 0);
-	size_t used;
-	int rc;
 
 	if (got <= 0)
 		return got < 0 && errno == EAGAIN ? 0 : -1;
 	c->ilen += (size_t)got;
-	while (c->busy && (rc = L->p->reply(L->p->arg, i, c->in, c->ilen, &used)) != 0) {
+	while (c->pending > 0) {
+		size_t used = 0;
+		int rc = L->p->reply(L->p->arg, i, c->in, c->ilen, &used);
+
 		if (rc < 0)
 			return -1;
 		memmove(c->in, c->in + used, c->ilen - used);
 		c->ilen -= used;
+		if (rc == 0)
+			break;
 		if (mc_done(L, i) < 0)
 			return -1;
 	}

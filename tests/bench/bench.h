@@ -64,27 +64,37 @@ int tcp_listen(int port, int *bound);
 /* ---- many connections on one thread (workload 4) ---------------------------------- */
 
 /*
- * The protocol-specific half of the driver. Connection i alternates steps
- * 0 (a send) and 1 (a receive), one request in flight at a time: a closed
- * loop, like a client calling a synchronous API.
+ * The protocol-specific half of the driver. Connection i does pairs of
+ * steps 0 (a send) and 1 (a receive) in a closed loop. With `pipelined`
+ * both requests of a pair go out in one write and the pair is done when
+ * both replies are in, as a client of an asynchronous API submits a send
+ * and a receive and waits for both; without, one request is in flight at a
+ * time, like a client calling a synchronous API.
  */
 struct mconn_proto {
 	void *arg;
+	bool pipelined;
 	/* Connect and prepare connection i (blocking), return its fd or -1. */
 	int (*open)(void *arg, size_t i);
-	/* Append the request of step (0 send, 1 receive) of connection i to buf; its length. */
-	size_t (*request)(void *arg, size_t i, unsigned step, uint8_t *buf, size_t cap);
 	/*
-	 * Bytes in[0..len) arrived on connection i: return 1 and *used when a
-	 * whole reply is there (and OK), 0 to wait for more, -1 on an error.
+	 * Append the request of step (0 send, 1 receive) of connection i to
+	 * buf; its length. `pipelined`: the receive follows in the same write.
+	 */
+	size_t (*request)(void *arg, size_t i, unsigned step, bool pipelined, uint8_t *buf,
+	    size_t cap);
+	/*
+	 * Bytes in[0..len) arrived on connection i: return 1 when a whole
+	 * reply is there (and OK), 0 to wait for more, -1 on an error; *used
+	 * (0 on entry) is what the driver drops from in: the reply's bytes,
+	 * or what a protocol that buffers by itself has taken.
 	 */
 	int (*reply)(void *arg, size_t i, const uint8_t *in, size_t len, size_t *used);
 };
 
 struct mconn_stats {
-	uint64_t ops;			/* completed requests */
+	uint64_t ops;			/* completed requests (two a pair) */
 	double seconds;			/* from the first request to the last reply */
-	struct bench_lat lat;		/* per request, ns */
+	struct bench_lat lat;		/* per request (pipelined: from the pair's write), ns */
 };
 
 /*

@@ -20,8 +20,10 @@
  *               sends on a random one of them: a streaming select of
  *               credit 1 (-m ops: a SELECT request per ping).
  *   many        (4) -c connections (default 1000), each sending to and
- *               receiving from its own channel (cap 1), one request in
- *               flight per connection, for -d seconds. ops_s and the
+ *               receiving from its own channel (cap 1), for -d seconds:
+ *               the send (deferred) and the receive in one write, the next
+ *               pair when both replies are in (-m ops: one request in
+ *               flight per connection). ops_s (a pair is two) and the
  *               latency of each request. Raw protocol on one epoll thread,
  *               the same driver as the Redis peer's, so that both measure
  *               the server: a libchanclient thread waits on one
@@ -400,7 +402,7 @@ run_many(const struct opts *o)
 	struct mconn_stats st;
 
 	bench_raise_nofile(o->conns + 256);
-	chand_many_init(&m, &p, o->port, o->conns, o->size);
+	chand_many_init(&m, &p, o->port, o->conns, o->size, g_stream);
 	if (mconn_run(&p, o->conns, o->seconds, &st) < 0)
 		bench_die("chanbench: many: the run failed");
 	bench_result(o->tag, "ops_s", (double)st.ops / st.seconds);

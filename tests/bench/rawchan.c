@@ -113,9 +113,13 @@ many_open(void *arg, size_t i)
 	return fd;
 }
 
-/* Encode one frame with a throw-away proto_out and copy it out. */
+/*
+ * Encode one frame with a throw-away proto_out and copy it out. A send
+ * pipelined with its receive is deferred (PROTOCOL.md §15), as
+ * libchanclient sends an asynchronous one: both replies come in one write.
+ */
 static size_t
-many_request(void *arg, size_t i, unsigned step, uint8_t *buf, size_t cap)
+many_request(void *arg, size_t i, unsigned step, bool pipelined, uint8_t *buf, size_t cap)
 {
 	static const uint8_t payload[1024];
 	struct chand_many *m = arg;
@@ -124,10 +128,12 @@ many_request(void *arg, size_t i, unsigned step, uint8_t *buf, size_t cap)
 	size_t len;
 
 	proto_out_init(&o);
-	if (step == 0)
+	if (step == 0) {
 		proto_req_send(&o, ++m->next_id, PROTO_WAIT_FOREVER, m->names[i],
 		    strlen(m->names[i]), &v);
-	else
+		if (pipelined)
+			proto_req_defer_last(&o);
+	} else
 		proto_req_name(&o, OP_RECV, ++m->next_id, PROTO_WAIT_FOREVER, m->names[i],
 		    strlen(m->names[i]));
 	len = proto_out_len(&o);
@@ -160,7 +166,7 @@ many_reply(void *arg, size_t i, const uint8_t *in, size_t len, size_t *used)
 
 void
 chand_many_init(struct chand_many *m, struct mconn_proto *p, int port, size_t nconns,
-    size_t value_size)
+    size_t value_size, bool pipelined)
 {
 	m->port = port;
 	m->value_size = value_size > 1024 ? 1024 : value_size;
@@ -170,6 +176,7 @@ chand_many_init(struct chand_many *m, struct mconn_proto *p, int port, size_t nc
 	for (size_t i = 0; i < nconns; i++)
 		snprintf(m->names[i], sizeof m->names[i], "many.%d.%zu", (int)getpid(), i);
 	p->arg = m;
+	p->pipelined = pipelined;
 	p->open = many_open;
 	p->request = many_request;
 	p->reply = many_reply;

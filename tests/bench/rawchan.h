@@ -35,7 +35,10 @@ void rconn_reply(struct rconn *c, uint64_t op, struct proto_reply *r);
 /* The value of a STATS key (one round trip), 0 if absent. */
 uint64_t rconn_stat(struct rconn *c, const char *key);
 
-/* Workload 4's protocol: connection i sends to and receives from its own channel (cap 1). */
+/*
+ * Workload 4's protocol: connection i sends to and receives from its own
+ * channel (cap 1); pipelined: the two in one write, the send deferred.
+ */
 struct chand_many {
 	int port;
 	size_t value_size;
@@ -43,7 +46,7 @@ struct chand_many {
 	uint64_t next_id;
 };
 void chand_many_init(struct chand_many *m, struct mconn_proto *p, int port, size_t nconns,
-    size_t value_size);
+    size_t value_size, bool pipelined);
 void chand_many_free(struct chand_many *m);
 
 #endif

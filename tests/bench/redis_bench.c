@@ -3,7 +3,7 @@
  * output ("RESULT <tag> <metric> <value>").
  *
  *	redis_bench -p PORT [-n N] [-t DEPTH] [-s SIZE] [-c CONNS] [-d SEC]
- *	            [-o SAMPLES] [-k TAG] throughput|pingpong|many
+ *	            [-o SAMPLES] [-k TAG] [-m ops] throughput|pingpong|many
  *
  *   throughput  (1) one producer connection LPUSHes, one consumer
  *               connection BRPOPs, each with DEPTH commands pipelined
@@ -13,8 +13,9 @@
  *   pingpong    (2) two processes: LPUSH ping / BLPOP pong against
  *               BLPOP ping / LPUSH pong.
  *   many        (4) CONNS connections, each LPUSH then BRPOP on its own
- *               key, one command in flight each, for SEC seconds, on
- *               chanbench's epoll driver (bench.c), hiredis parsing replies.
+ *               key, the two pipelined in one write (-m ops: one command
+ *               in flight each), for SEC seconds, on chanbench's epoll
+ *               driver (bench.c), hiredis parsing replies.
  *
  * Built by run.sh: cc -O2 redis_bench.c bench.c -lhiredis -pthread.
  */
@@ -33,6 +34,7 @@ struct opts {
 	int port;
 	size_t n, depth, size, conns;
 	double seconds;
+	bool one_at_a_time;		/* -m ops: workload 4 without pipelining */
 	const char *samples, *tag;
 };
 
@@ -190,10 +192,11 @@ many_open(void *arg, size_t i)
 }
 
 static size_t
-many_request(void *arg, size_t i, unsigned step, uint8_t *buf, size_t cap)
+many_request(void *arg, size_t i, unsigned step, bool pipelined, uint8_t *buf, size_t cap)
 {
 	struct many *m = arg;
 	char *cmd;
+	(void)pipelined;		/* Redis needs nothing to pipeline */
 	int len = step == 0 ?
 	    redisFormatCommand(&cmd, "LPUSH %s %b", m->keys[i], g_payload, m->o->size) :
 	    redisFormatCommand(&cmd, "BRPOP %s 0", m->keys[i]);
@@ -231,8 +234,8 @@ static void
 run_many(const struct opts *o)
 {
 	struct many m = { .o = o };
-	struct mconn_proto p = { .arg = &m, .open = many_open, .request = many_request,
-	    .reply = many_reply };
+	struct mconn_proto p = { .arg = &m, .pipelined = !o->one_at_a_time, .open = many_open,
+	    .request = many_request, .reply = many_reply };
 	struct mconn_stats st;
 
 	bench_raise_nofile(o->conns + 256);
@@ -258,7 +261,7 @@ main(int argc, char **argv)
 	const char *w;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:o:k:")) != -1) {
+	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:o:k:m:")) != -1) {
 		switch (ch) {
 		case 'p': o.port = atoi(optarg); break;
 		case 'n': o.n = strtoul(optarg, NULL, 10); break;
@@ -268,12 +271,13 @@ main(int argc, char **argv)
 		case 'd': o.seconds = atof(optarg); break;
 		case 'o': o.samples = optarg; break;
 		case 'k': o.tag = optarg; break;
+		case 'm': o.one_at_a_time = strcmp(optarg, "ops") == 0; break;
 		default: return 2;
 		}
 	}
 	if (optind != argc - 1 || o.port <= 0 || o.depth == 0 || o.size > sizeof g_payload)
 		bench_die("usage: redis_bench -p PORT [-n N] [-t DEPTH] [-s SIZE] [-c CONNS] [-d SEC] "
-		    "[-o FILE] [-k TAG] throughput|pingpong|many");
+		    "[-o FILE] [-k TAG] [-m ops] throughput|pingpong|many");
 	w = argv[optind];
 	if (strcmp(w, "throughput") == 0)
 		o.tag = o.tag ? o.tag : "w1", o.n = o.n ? o.n : 200000, run_throughput(&o);

@@ -174,9 +174,13 @@ run_round() {
 	# (3) select wake-up
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N3" -C "$SEL" $(samples "$r" w3_chand) select
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N3" -C "$SEL" -m ops -k w3_ops select
-	# (4) many clients
+	# (4) many clients: each pair's send and receive in one write (-m ops: one at a time)
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -c "$CONNS" -d "$SECS" many
-	[ $smoke = 1 ] || record "$r" redis "$work/redis_bench" -p "$port_redis" -c "$CONNS" -d "$SECS" many
+	record "$r" chand "$CHANBENCH" -p "$port_chand" -c "$CONNS" -d "$SECS" -m ops -k w4_ops many
+	if [ $smoke = 0 ]; then
+		record "$r" redis "$work/redis_bench" -p "$port_redis" -c "$CONNS" -d "$SECS" many
+		record "$r" redis "$work/redis_bench" -p "$port_redis" -c "$CONNS" -d "$SECS" -m ops -k w4_ops many
+	fi
 	# (5) memory, on a fresh chand of its own
 	start_chand mem "log_level = warn\nmax_connections = $((RECV + 100))\nmax_channels = $((IDLE + 1000))"
 	record "$r" chand "$CHANBENCH" -p "$port_mem" -P "$pid_mem" -C "$IDLE" -R "$RECV" memory

@@ -54,6 +54,8 @@ END {
 	ratio("3 a SELECT per wake-up p50 (ops)", "chand", "w3_ops", "p50_us", "chand", "w2", "p50_us", "", 0)
 	ratio("4 many clients ops/s", "chand", "w4", "ops_s", "redis", "w4", "ops_s", ">=", 1.5)
 	ratio("4 many clients p99 us", "chand", "w4", "p99_us", "redis", "w4", "p99_us", "", 0)
+	ratio("4 same, one request at a time (ops)", "chand", "w4_ops", "ops_s", "redis", "w4_ops", "ops_s", "", 0)
+	ratio("4 same (ops), p99 us", "chand", "w4_ops", "p99_us", "redis", "w4_ops", "p99_us", "", 0)
 	absolute("5 bytes per idle channel", "w5", "bytes_per_channel", "<=", 200)
 	absolute("5 bytes per blocked receiver+conn", "w5", "bytes_per_receiver", "<=", 2048)
 	absolute("6 fan-out sha256 jobs/s, 1 worker", "w6", "jobs_s_1w", "", 0)
