@@ -335,26 +335,37 @@ call_wait(chan_conn_t *c, struct call *call, int64_t deadline)
 		send_cancel(c, call->id);
 }
 
-/* Take the call's next reply into *r, decoded (or say why there is none). */
-static int
-call_take(struct call *call, struct call_reply *r)
+/*
+ * Take the call's next reply off its queue (conn->lock held): the reply,
+ * or NULL with *st saying why there is none (a failure, the context, or no
+ * reply left to take). Only the call's own thread takes, so final_taken
+ * is its own.
+ */
+static struct reply *
+call_pop_locked(struct call *call, int *st)
 {
-	chan_conn_t *c = call->conn;
 	struct reply *rp;
-	const char *why;
-	int st;
 
-	pthread_mutex_lock(&c->lock);
 	if ((rp = call->head) != NULL && (call->head = rp->next) == NULL)
 		call->tail = &call->head;
-	st = call->err != 0 ? call->err : call->ctx_err != 0 ? call->ctx_err : CHAN_EINVAL;
-	pthread_mutex_unlock(&c->lock);
+	if (call->head == NULL && call->done)
+		call->final_taken = true;
+	*st = call->err != 0 ? call->err : call->ctx_err != 0 ? call->ctx_err : CHAN_EINVAL;
+	return rp;
+}
+
+/* Decode a taken reply into *r (or pass st on when there was none). */
+static int
+call_decode(struct call *call, struct reply *rp, int st, struct call_reply *r)
+{
+	const char *why;
+
 	if (rp == NULL)
-		return st;	/* a failure, the context, or no reply is left to take */
+		return st;
 	r->raw = rp;
 	if (proto_decode_reply(rp->body, rp->len, call->op, &r->rep, &why) != STATUS_OK) {
 		call_reply_free(r);
-		conn_break(c, CHAN_EPROTO);	/* the server broke the contract */
+		conn_break(call->conn, CHAN_EPROTO);	/* the server broke the contract */
 		return CHAN_EPROTO;
 	}
 	st = r->rep.status;
@@ -363,6 +374,19 @@ call_take(struct call *call, struct call_reply *r)
 		return call->ctx_err;
 	}
 	return CHAN_OK;
+}
+
+/* Take the call's next reply into *r, decoded (or say why there is none). */
+static int
+call_take(struct call *call, struct call_reply *r)
+{
+	struct reply *rp;
+	int st;
+
+	pthread_mutex_lock(&call->conn->lock);
+	rp = call_pop_locked(call, &st);
+	pthread_mutex_unlock(&call->conn->lock);
+	return call_decode(call, rp, st, r);
 }
 
 /* ---- calls ------------------------------------------------------------------------ */
@@ -452,8 +476,14 @@ conn_call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
 
 	memset(r, 0, sizeof *r);
 	ctx = ctx_or_background(ctx);
-	if (conn_call_has_reply(call))
-		return call_take(call, r);	/* no wait: nothing to flush or watch */
+	pthread_mutex_lock(&call->conn->lock);
+	if (call_ready(call)) {		/* no wait: nothing to flush or watch */
+		struct reply *rp = call_pop_locked(call, &rc);
+
+		pthread_mutex_unlock(&call->conn->lock);
+		return call_decode(call, rp, rc, r);
+	}
+	pthread_mutex_unlock(&call->conn->lock);
 	if (call->deferred) {
 		/* the server may be holding the reply: ask for it (one WANT per call) */
 		call->deferred = false;
@@ -544,11 +574,14 @@ conn_call_end(struct call *call)
 	if (call == NULL)
 		return;
 	c = call->conn;
-	pthread_mutex_lock(&c->lock);
-	if ((pending = call->linked))
-		hmap_remove(&c->calls, &call->node);
-	call->linked = false;
-	pthread_mutex_unlock(&c->lock);
+	pending = false;
+	if (!call->final_taken) {	/* else it left conn->calls for good, seen under the lock */
+		pthread_mutex_lock(&c->lock);
+		if ((pending = call->linked))
+			hmap_remove(&c->calls, &call->node);
+		call->linked = false;
+		pthread_mutex_unlock(&c->lock);
+	}
 	if (pending)
 		send_cancel(c, call->id);	/* stop it; its final reply will be dropped */
 	call_fini(call);

@@ -52,6 +52,7 @@ struct call {
 	bool leading;				/* its thread holds the read token */
 	bool cancel_sent;
 	bool deferred;				/* sent with WIRE_DEFER, WANT not sent yet */
+	bool final_taken;			/* its thread took the last reply: unlinked */
 	int err;				/* connection failure */
 	int ctx_err;				/* the context ended */
 	struct reply *head, **tail;		/* replies not yet taken */

@@ -28,7 +28,7 @@ enum ctx_kind { CTX_BACKGROUND, CTX_CANCEL, CTX_VALUE };
 
 struct chan_ctx {
 	enum ctx_kind kind;
-	unsigned refs;
+	unsigned refs;			/* atomic: asynchronous operations take one each */
 	int err;			/* 0, CHAN_ECANCELED or CHAN_EDEADLINE */
 	int64_t deadline;		/* effective (min with ancestors); 0: none */
 	bool own_deadline;		/* on the timer list while not done */
@@ -219,7 +219,7 @@ ctx_new(chan_ctx_t **out, chan_ctx_t *parent, enum ctx_kind kind, int64_t deadli
 		return CHAN_ENOMEM;	/* no timer thread: the deadline could not fire */
 	}
 	pthread_mutex_lock(&ctx_lock);
-	parent->refs++;
+	__atomic_add_fetch(&parent->refs, 1, __ATOMIC_RELAXED);
 	c->parent = parent;
 	c->deadline = parent->deadline;
 	if (deadline != 0 && (c->deadline == 0 || deadline < c->deadline))
@@ -297,9 +297,8 @@ ctx_ref(chan_ctx_t *ctx)
 {
 	if (ctx == NULL || ctx == &background)
 		return;
-	pthread_mutex_lock(&ctx_lock);
-	ctx->refs++;
-	pthread_mutex_unlock(&ctx_lock);
+	/* no lock: a reference is taken per asynchronous operation, by many threads */
+	__atomic_add_fetch(&ctx->refs, 1, __ATOMIC_RELAXED);
 }
 
 int
@@ -379,11 +378,10 @@ chan_ctx_free(chan_ctx_t *ctx)
 	while (ctx != NULL && ctx != &background) {
 		chan_ctx_t *parent;
 
-		pthread_mutex_lock(&ctx_lock);
-		if (--ctx->refs > 0) {
-			pthread_mutex_unlock(&ctx_lock);
+		/* only the last reference's holder goes on: nobody else can reach it but the lists */
+		if (__atomic_sub_fetch(&ctx->refs, 1, __ATOMIC_ACQ_REL) > 0)
 			return;
-		}
+		pthread_mutex_lock(&ctx_lock);
 		child_unlink(ctx);
 		timer_unlink(ctx);
 		parent = ctx->parent;
