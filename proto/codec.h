@@ -296,6 +296,12 @@ int proto_reply_header(const uint8_t *body, size_t len, uint64_t *id, int *statu
     const char **why);
 int proto_decode_reply(const uint8_t *body, size_t len, uint64_t op, struct proto_reply *rep,
     const char **why);
+/*
+ * The same without the one-pass fast path for OK replies to SEND, RECV and
+ * STREAM values: the reference tests and the fuzzer compare it with.
+ */
+int proto_decode_reply_general(const uint8_t *body, size_t len, uint64_t op,
+    struct proto_reply *rep, const char **why);
 /* How many results follow id and status (a STREAM's value has 3, its end 1); -1 if malformed. */
 int proto_reply_nresults(const uint8_t *body, size_t len);
 

@@ -457,76 +457,6 @@ proto_decode_request_general(const uint8_t *body, size_t len, const struct proto
  * accepts, with the same result; anything else, valid or not, returns
  * false and the general path decodes it (and words any error) as before.
  */
-struct fast {
-	const uint8_t *p;
-	const uint8_t *end;
-};
-
-static uint64_t
-fast_be(const uint8_t *p, size_t n)
-{
-	uint64_t v = 0;
-
-	for (size_t i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* A positive fixint or uint 8/16/32/64. */
-static bool
-fast_uint(struct fast *f, uint64_t *v)
-{
-	size_t n;
-	uint8_t b;
-
-	if (f->p >= f->end)
-		return false;
-	b = f->p[0];
-	if (b <= 0x7f) {
-		*v = b;
-		f->p++;
-		return true;
-	}
-	if (b < 0xcc || b > 0xcf)
-		return false;
-	n = (size_t)1 << (b - 0xcc);
-	if ((size_t)(f->end - f->p) <= n)
-		return false;
-	*v = fast_be(f->p + 1, n);
-	f->p += 1 + n;
-	return true;
-}
-
-/* A str (fixstr, str 8/16/32) or a bin (bin 8/16/32) whose bytes lie in the frame. */
-static bool
-fast_bytes(struct fast *f, bool bin, const uint8_t **data, size_t *len)
-{
-	size_t left = (size_t)(f->end - f->p), hlen;
-	uint8_t b, first = bin ? 0xc4 : 0xd9;
-	uint64_t n;
-
-	if (left == 0)
-		return false;
-	b = f->p[0];
-	if (!bin && (b & 0xe0) == 0xa0) {
-		hlen = 1;
-		n = b & 0x1f;
-	} else {
-		if (b < first || b > first + 2)
-			return false;
-		hlen = 1 + ((size_t)1 << (b - first));
-		if (left < hlen)
-			return false;
-		n = fast_be(f->p + 1, hlen - 1);
-	}
-	if (n > left - hlen)
-		return false;
-	*data = f->p + hlen;
-	*len = (size_t)n;
-	f->p += hlen + n;
-	return true;
-}
-
 /* A channel name: a valid str, or nil when nil_ok. */
 static bool
 fast_name(struct fast *f, bool nil_ok, const char **name, uint32_t *len)
@@ -596,9 +526,8 @@ fast_select(struct fast *f, const struct proto_limits *limits, struct proto_case
 		if (!fast_name(f, true, &c->name, &c->name_len) || (c->dir && !fast_value(f, limits, &c->value)))
 			return false;
 	}
-	if (f->p >= f->end || (f->p[0] != 0xc2 && f->p[0] != 0xc3))
+	if (!fast_bool(f, &q->has_default))
 		return false;
-	q->has_default = *f->p++ == 0xc3;
 	q->cases = cases;
 	q->ncases = (uint32_t)n;
 	return true;

@@ -313,6 +313,116 @@ test_req_fast_path(void)
 	assert_mutants_agree();
 }
 
+/* proto_decode_reply (with its fast path) and the general path agree on body, as a reply to op. */
+static bool
+reply_same_as_general(const uint8_t *body, size_t len, uint64_t op)
+{
+	struct proto_reply a, b;
+	const char *wa = NULL, *wb = NULL;
+	int sa = proto_decode_reply(body, len, op, &a, &wa);
+	int sb = proto_decode_reply_general(body, len, op, &b, &wb);
+
+	if (sa != sb || wa != wb)
+		return false;
+	return sa != STATUS_OK || (a.id == b.id && a.status == b.status && a.index == b.index &&
+	    a.ok == b.ok && a.interim == b.interim && a.n == b.n && a.msg == b.msg &&
+	    a.msg_len == b.msg_len && same_value(&a.value, &b.value));
+}
+
+/* Every truncation and single-byte change of the reply in out: the same verdict both ways. */
+static void
+assert_reply_mutants_agree(uint64_t op)
+{
+	size_t len;
+	const uint8_t *body = only_body(&len);
+	uint8_t *m = malloc(len);
+
+	CU_ASSERT_FATAL(m != NULL);
+	CU_ASSERT(reply_same_as_general(body, len, op));
+	for (size_t cut = 0; cut < len; cut++)
+		CU_ASSERT(reply_same_as_general(body, cut, op));
+	for (size_t i = 0; i < len && i < 48; i++) {
+		memcpy(m, body, len);
+		for (int v = 0; v < 256; v++) {
+			m[i] = (uint8_t)v;
+			if (!reply_same_as_general(m, len, op)) {
+				CU_FAIL("reply fast path and general path disagree");
+				break;
+			}
+		}
+	}
+	free(m);
+}
+
+/*
+ * OK replies to SEND and RECV and a STREAM's values take a one-pass fast
+ * path: every id width, value size, nil, and every mutation of them (and
+ * the same bytes as a reply to other ops) decode exactly as the general
+ * path decodes them.
+ */
+static void
+test_reply_fast_path(void)
+{
+	static const uint64_t ids[] = { 1, 127, 128, 65536, 1ULL << 40, UINT64_MAX };
+	static const size_t vlens[] = { 0, 1, 255, 256, 70000 };
+	static const uint64_t ops[] = { OP_SEND, OP_RECV, OP_STREAM, OP_SELECT, OP_LEN };
+	uint8_t *payload = calloc(1, 70000);
+	struct proto_out raw;
+	size_t len;
+
+	CU_ASSERT_FATAL(payload != NULL);
+	proto_out_init(&raw);
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+		for (size_t k = 0; k < sizeof vlens / sizeof vlens[0]; k++) {
+			struct proto_value v = { .kind = VALUE_BIN, .data = payload, .len = vlens[k] };
+
+			proto_out_reset(&raw);
+			CU_ASSERT_EQUAL_FATAL(proto_value_encode(&raw, &v), 0);
+			for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+				const uint8_t *body;
+
+				proto_out_reset(&out);
+				proto_rep_ok(&out, ids[i]);
+				body = only_body(&len);
+				CU_ASSERT(reply_same_as_general(body, len, ops[o]));
+				proto_out_reset(&out);
+				proto_rep_recv(&out, ids[i], proto_out_data(&raw), proto_out_len(&raw), k & 1);
+				body = only_body(&len);
+				CU_ASSERT(reply_same_as_general(body, len, ops[o]));
+				proto_out_reset(&out);
+				proto_rep_select(&out, ids[i], (int64_t)(ids[k] >> 1), proto_out_data(&raw),
+				    proto_out_len(&raw), k & 1);
+				body = only_body(&len);
+				CU_ASSERT(reply_same_as_general(body, len, ops[o]));
+			}
+		}
+	/* the fast path's own answers, checked against known fields */
+	struct proto_reply r;
+
+	proto_out_reset(&out);
+	proto_rep_select(&out, 77, 3, NULL, 0, true);
+	CU_ASSERT_EQUAL(decode_rep(OP_STREAM, &r), STATUS_OK);
+	CU_ASSERT(r.id == 77 && r.index == 3 && r.interim && r.ok && r.value.kind == VALUE_NONE);
+	/* mutants of each shape, small and with a bin16 value */
+	for (size_t k = 0; k < 2; k++) {
+		struct proto_value v = { .kind = VALUE_BIN, .data = payload, .len = k ? 300 : 3 };
+
+		proto_out_reset(&raw);
+		proto_value_encode(&raw, &v);
+		proto_out_reset(&out);
+		proto_rep_ok(&out, 300);
+		assert_reply_mutants_agree(OP_SEND);
+		proto_out_reset(&out);
+		proto_rep_recv(&out, 9, proto_out_data(&raw), proto_out_len(&raw), true);
+		assert_reply_mutants_agree(OP_RECV);
+		proto_out_reset(&out);
+		proto_rep_select(&out, 70000, 2, proto_out_data(&raw), proto_out_len(&raw), true);
+		assert_reply_mutants_agree(OP_STREAM);
+	}
+	proto_out_destroy(&raw);
+	free(payload);
+}
+
 static void
 test_req_select(void)
 {
@@ -1259,6 +1369,8 @@ register_suites(void)
 	test_add(s, "request SEND round trip, raw value kept, LIMIT", test_req_send);
 	test_add(s, "SEND, RECV, SELECT fast path decodes exactly as the general path", test_req_fast_path);
 	test_add(s, "deferred replies: the op bit and WANT (§15)", test_req_deferred);
+	test_add(s, "OK to SEND, RECV and STREAM values: fast path decodes as the general path",
+	    test_reply_fast_path);
 	test_add(s, "request SELECT round trip and case limits", test_req_select);
 	test_add(s, "every reply round trip", test_replies);
 	test_add(s, "HELLO and INFO maps round trip", test_reply_maps);

@@ -8,7 +8,9 @@
  *   2. as one frame body on its own (so that mutations need not keep the
  *      length prefixes right to reach the decoders).
  * Each body goes through proto_decode_request, proto_reply_header and
- * proto_decode_reply (ops 0..14), and mpr_skip is compared with msgpack-c.
+ * proto_decode_reply (every op, and one past OP_MAX), and mpr_skip is compared with msgpack-c;
+ * the fast paths of proto_decode_request and proto_decode_reply must agree
+ * with their general paths.
  * Every invariant violation is __builtin_trap().
  */
 #include <stdbool.h>
@@ -656,6 +658,18 @@ roundtrip_reply(uint64_t op, const struct proto_reply *p)
 	proto_out_destroy(&o2);
 }
 
+/* The one-pass fast path for OK to SEND, RECV and STREAM values decodes exactly as the general path. */
+static void
+reply_same_as_general(const uint8_t *body, size_t blen, uint64_t op, int st,
+    const struct proto_reply *a, const char *why)
+{
+	struct proto_reply b;
+	const char *why2 = NULL;
+
+	CHECK(proto_decode_reply_general(body, blen, op, &b, &why2) == st);
+	CHECK(st == STATUS_OK ? same_reply(a, &b) && same_extent(&a->value, &b.value) : why2 == why);
+}
+
 static void
 check_reply(const uint8_t *body, size_t blen)
 {
@@ -675,6 +689,7 @@ check_reply(const uint8_t *body, size_t blen)
 
 		why = NULL;
 		st = proto_decode_reply(body, blen, op, &p, &why);
+		reply_same_as_general(body, blen, op, st, &p, why);
 		if (st == STATUS_PROTOCOL) {
 			CHECK(why != NULL);
 			continue;
