@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -410,10 +411,11 @@ wire_wait(enum call_wait how, int64_t deadline, int64_t *wait_us)
 	return CHAN_OK;
 }
 
+/* Set up a call whose cond is initialised already (it is left as it is). */
 static void
 call_init(struct call *call, chan_conn_t *c, uint64_t op, call_interim_fn *interim)
 {
-	memset(call, 0, sizeof *call);
+	memset(call, 0, offsetof(struct call, cond));
 	conn_ref(c);		/* a concurrent chan_conn_close must not free c under us */
 	call->conn = c;
 	call->op = op;
@@ -421,7 +423,6 @@ call_init(struct call *call, chan_conn_t *c, uint64_t op, call_interim_fn *inter
 	call->tail = &call->head;
 	call->watch.fn = call_ctx_done;
 	call->watch.arg = call;
-	pthread_cond_init(&call->cond, &c->cattr);
 }
 
 static void
@@ -433,8 +434,75 @@ call_fini(struct call *call)
 		next = rp->next;
 		free(rp);
 	}
-	pthread_cond_destroy(&call->cond);
 	conn_unref(call->conn);
+}
+
+/*
+ * Ended heap calls kept for reuse by the thread that ended them, like Go's
+ * sync.Pool: once a thread has had as many asynchronous operations in
+ * flight, the next ones cost no malloc, free or condition variable set-up.
+ * At most CALL_SPARE_MAX a thread (about 200 bytes each), freed when the
+ * thread exits. Every condition variable is CLOCK_MONOTONIC, so a spare
+ * call serves any connection.
+ */
+#define CALL_SPARE_MAX 1024
+
+static __thread struct call *spare_calls;
+static __thread unsigned nspare_calls;
+static pthread_key_t spare_key;		/* its destructor empties an exiting thread's list */
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static bool spare_ok;
+
+static void
+spare_drop(void *unused)
+{
+	struct call *call, *next;
+
+	(void)unused;
+	for (call = spare_calls; call != NULL; call = next) {
+		next = call->spare_next;
+		pthread_cond_destroy(&call->cond);
+		free(call);
+	}
+	spare_calls = NULL;
+	nspare_calls = 0;
+}
+
+static void
+spare_init(void)
+{
+	spare_ok = pthread_key_create(&spare_key, spare_drop) == 0;
+}
+
+static struct call *
+call_new(chan_conn_t *c)
+{
+	struct call *call;
+
+	if ((call = spare_calls) != NULL) {
+		spare_calls = call->spare_next;
+		nspare_calls--;
+		return call;
+	}
+	if ((call = malloc(sizeof *call)) != NULL)
+		pthread_cond_init(&call->cond, &c->cattr);
+	return call;
+}
+
+static void
+call_free(struct call *call)
+{
+	pthread_once(&spare_once, spare_init);
+	/* the key's value only makes its destructor run: the list is in spare_calls */
+	if (spare_ok && nspare_calls < CALL_SPARE_MAX &&
+	    (nspare_calls > 0 || pthread_setspecific(spare_key, &spare_calls) == 0)) {
+		call->spare_next = spare_calls;
+		spare_calls = call;
+		nspare_calls++;
+		return;
+	}
+	pthread_cond_destroy(&call->cond);
+	free(call);
 }
 
 /* Link call under a fresh id and queue its request; nothing is left linked on failure. */
@@ -513,10 +581,12 @@ conn_call(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
 	if (c == NULL)
 		return CHAN_EINVAL;
 	ctx = ctx_or_background(ctx);
+	pthread_cond_init(&call.cond, &c->cattr);
 	call_init(&call, c, op, NULL);
 	if ((rc = call_send(&call, ctx, how, 0, enc, arg)) == 0)
 		rc = conn_call_next(&call, ctx, r);
 	call_fini(&call);
+	pthread_cond_destroy(&call.cond);
 	return rc;
 }
 
@@ -530,12 +600,12 @@ conn_submit(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
 	*out = NULL;
 	if (c == NULL)
 		return CHAN_EINVAL;
-	if ((call = malloc(sizeof *call)) == NULL)
+	if ((call = call_new(c)) == NULL)
 		return CHAN_ENOMEM;
 	call_init(call, c, op, interim);
 	if ((rc = call_send(call, ctx_or_background(ctx), how, flags, enc, arg)) != 0) {
 		call_fini(call);
-		free(call);
+		call_free(call);
 		return rc;
 	}
 	*out = call;
@@ -585,7 +655,7 @@ conn_call_end(struct call *call)
 	if (pending)
 		send_cancel(c, call->id);	/* stop it; its final reply will be dropped */
 	call_fini(call);
-	free(call);
+	call_free(call);
 }
 
 /* ---- two-reply calls (links, PROTOCOL.md §12) ------------------------------------ */

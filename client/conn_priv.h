@@ -45,7 +45,6 @@ struct call {
 	uint64_t op;
 	chan_conn_t *conn;
 	call_interim_fn *interim;		/* NULL: a single reply */
-	pthread_cond_t cond;
 	struct ctx_watch watch;
 	bool linked;				/* in conn->calls: more replies may come */
 	bool done;				/* the final reply or a failure arrived */
@@ -56,6 +55,8 @@ struct call {
 	int err;				/* connection failure */
 	int ctx_err;				/* the context ended */
 	struct reply *head, **tail;		/* replies not yet taken */
+	struct call *spare_next;		/* in its thread's spare list once ended */
+	pthread_cond_t cond;			/* last: call_init clears only what precedes it */
 };
 
 TAILQ_HEAD(call_list, call);
