@@ -158,6 +158,10 @@ run_round() {
 	if [ $smoke = 0 ]; then
 		record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$N1" -t 16 throughput
 		record "$r" nats "$work/natsbench" -p "$port_nats" -n "$N1" pubsub
+		# at the channel's cap in flight: a Go producer runs that far ahead before it blocks
+		record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$NCAP" -t 1024 -k w1_cap throughput
+		record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$NCAP" -t 1024 -k w1_cap throughput
+		record "$r" nats "$work/natsbench" -p "$port_nats" -n "$NCAP" -k w1_cap pubsub
 		for d in $DEPTHS; do
 			record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$NCURVE" -t "$d" -k "w1_t$d" throughput
 			record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$NCURVE" -t "$d" -k "w1_t$d" throughput
@@ -197,7 +201,7 @@ if [ $smoke = 1 ]; then
 	N1=2000 NCURVE=0 DEPTHS="" N2=200 N3=100 SEL=100 CONNS=50 SECS=0.5 IDLE=10000 RECV=100 N6=400
 	[ -x "$CHAND" ] && [ -x "$CHANBENCH" ] || build_tree
 else
-	N1=100000 NCURVE=30000 DEPTHS="1 4 16 64 256" N2=20000 N3=5000 SEL=1000 CONNS=1000 SECS=5
+	N1=100000 NCAP=300000 NCURVE=30000 DEPTHS="1 4 16 64 256" N2=20000 N3=5000 SEL=1000 CONNS=1000 SECS=5
 	IDLE=1000000 RECV=10000 N6=20000
 	install_peers
 	build_tree

@@ -39,6 +39,8 @@ END {
 	ratio("1 throughput msgs/s (16 in flight)", "chand", "w1", "msgs_s", "redis", "w1", "msgs_s", ">=", 2.0)
 	ratio("1 throughput msgs/s (16 in flight)", "chand", "w1", "msgs_s", "nats", "w1", "msgs_s", ">=", 1.0)
 	ratio("1 same, receives one by one (ops)", "chand", "w1_ops", "msgs_s", "redis", "w1", "msgs_s", "", 0)
+	ratio("1 throughput msgs/s (1024 = cap)", "chand", "w1_cap", "msgs_s", "redis", "w1_cap", "msgs_s", ">=", 2.0)
+	ratio("1 throughput msgs/s (1024 = cap)", "chand", "w1_cap", "msgs_s", "nats", "w1_cap", "msgs_s", ">=", 1.0)
 	split("1 4 16 64 256", d, " ")
 	for (i = 1; i <= 5; i++)
 		ratio("1 curve msgs/s, " d[i] " in flight", "chand", "w1_t" d[i], "msgs_s", "redis", "w1_t" d[i], "msgs_s", "", 0)
