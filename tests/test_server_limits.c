@@ -964,7 +964,7 @@ test_deferred_pending_want(void)
 }
 
 /*
- * Held replies are bounded (16 KiB): of 8 deferred RECVs of 4 KiB values,
+ * Held replies are bounded (2 KiB): of 8 deferred RECVs of 512-byte values,
  * the first four come with nothing else asked (the fourth passes the bound
  * and takes the three held before it). The rest may be held (or may have
  * gone out behind a partial write): WANT and a PING bring every one of
@@ -974,7 +974,7 @@ static void
 test_deferred_hold_is_bounded(void)
 {
 	const char *n = st_name("bounded");
-	uint8_t v[4096];
+	uint8_t v[512];
 	struct test_conn rx;
 	struct proto_reply r;
 	uint64_t ids[8], wid = 0, pid = 0;
