@@ -1,6 +1,7 @@
 /*
- * conn_priv.h: a connection's state, shared by conn.c (calls, lifecycle)
- * and wire.c (bytes in and out). Nothing else includes it.
+ * conn_priv.h: a connection's state, shared by conn.c (calls, lifecycle),
+ * wire.c (bytes in and out) and call_spare.c (call records kept for reuse).
+ * Nothing else includes it.
  *
  * There is no reader thread. Requests are appended to a write queue and
  * whoever finds nobody flushing writes the whole queue (group commit), so
@@ -111,6 +112,17 @@ void wire_flush(chan_conn_t *c);
 int wire_lead(chan_conn_t *c, int64_t deadline);
 /* Wake the read token's holder out of its poll. */
 void wire_wake(chan_conn_t *c);
+
+/* ---- call_spare.c ------------------------------------------------------------ */
+
+/*
+ * A heap call with its cond initialised: one the thread ended before if it
+ * kept any, else a new one; NULL out of memory. call_spare_put takes an
+ * ended call (unlinked, call_fini done) back: kept for the thread's next
+ * call (at most CALL_SPARE_MAX, freed at thread exit) or freed.
+ */
+struct call *call_spare_get(chan_conn_t *c);
+void call_spare_put(struct call *call);
 
 /* ---- conn.c, for wire.c ------------------------------------------------------ */
 
