@@ -1,13 +1,15 @@
 #!/bin/sh
 # plot.sh OUT: OUT/bench.png from OUT/samples/*.txt (latency CDFs of
 # workloads 2 and 3) and OUT/summary.tsv (throughput against requests in
-# flight, workload 1), with gnuplot.
+# flight, workload 1, with NATS's pub/sub at the cap run's count), with gnuplot.
 set -eu
 out=$1
-awk -F'\t' '$2 ~ /^w1_t/ && $3 == "msgs_s" { d = substr($2, 5); v[$1, d] = $4; ds[d] = 1 }
+# the curve's depths, and the cap run (w1_cap) as depth 1024
+awk -F'\t' '($2 ~ /^w1_t/ || $2 == "w1_cap") && $3 == "msgs_s" {
+	d = $2 == "w1_cap" ? 1024 : substr($2, 5); v[$1, d] = $4; ds[d] = 1 }
 END { for (d in ds) printf "%s\t%s\t%s\n", d, (("chand", d) in v) ? v["chand", d] : "NaN", (("redis", d) in v) ? v["redis", d] : "NaN" }' \
 	"$out/summary.tsv" | sort -n > "$out/curve.dat"
-nats=$(awk -F'\t' '$1 == "nats" && $2 == "w1" && $3 == "msgs_s" { print $4 }' "$out/summary.tsv")
+nats=$(awk -F'\t' '$1 == "nats" && $2 == "w1_cap" && $3 == "msgs_s" { print $4 }' "$out/summary.tsv")
 cdf=""
 for s in w2_chand w2_redis w2_nats w2_relay w3_chand; do
 	[ -s "$out/samples/$s.txt" ] &&
