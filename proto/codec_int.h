@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "codec.h"
+#include "mpread.h"
 
 /* Arguments each op takes after [op, id, wait] (0 for an op that has none or is unknown). */
 extern const uint8_t proto_op_arity[OP_MAX + 1];
@@ -27,16 +28,6 @@ struct fast {
 	const uint8_t *p;
 	const uint8_t *end;
 };
-
-static inline uint64_t
-fast_be(const uint8_t *p, size_t n)
-{
-	uint64_t v = 0;
-
-	for (size_t i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 /* A positive fixint or uint 8/16/32/64. */
 static inline bool
@@ -58,7 +49,7 @@ fast_uint(struct fast *f, uint64_t *v)
 	n = (size_t)1 << (b - 0xcc);
 	if ((size_t)(f->end - f->p) <= n)
 		return false;
-	*v = fast_be(f->p + 1, n);
+	*v = mpr_be(f->p + 1, n);
 	f->p += 1 + n;
 	return true;
 }
@@ -83,7 +74,7 @@ fast_bytes(struct fast *f, bool bin, const uint8_t **data, size_t *len)
 		hlen = 1 + ((size_t)1 << (b - first));
 		if (left < hlen)
 			return false;
-		n = fast_be(f->p + 1, hlen - 1);
+		n = mpr_be(f->p + 1, hlen - 1);
 	}
 	if (n > left - hlen)
 		return false;

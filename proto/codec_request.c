@@ -508,7 +508,7 @@ fast_select(struct fast *f, const struct proto_limits *limits, struct proto_case
 		hlen = f->p[0] == 0xdc ? 3 : 5;
 		if (left < hlen)
 			return false;
-		n = fast_be(f->p + 1, hlen - 1);
+		n = mpr_be(f->p + 1, hlen - 1);
 	} else {
 		return false;
 	}

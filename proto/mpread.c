@@ -2,16 +2,6 @@
 
 #include "mpread.h"
 
-static inline uint64_t
-be(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 /*
  * Decode the header of the object at r->p: its type, the header's size,
  * and either its scalar value (ints, bool), its element count (containers)
@@ -95,19 +85,19 @@ read_hdr(const struct mpr *r, struct hdr *h)
 		h->u = b == 0xca ? 4 : 8;	/* float payload follows */
 		return 0;
 	case 0xd0: h->i = (int8_t)p[0]; return 0;
-	case 0xd1: h->i = (int16_t)be(p, 2); return 0;
-	case 0xd2: h->i = (int32_t)be(p, 4); return 0;
-	case 0xd3: h->i = (int64_t)be(p, 8); return 0;
+	case 0xd1: h->i = (int16_t)mpr_be(p, 2); return 0;
+	case 0xd2: h->i = (int32_t)mpr_be(p, 4); return 0;
+	case 0xd3: h->i = (int64_t)mpr_be(p, 8); return 0;
 	case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
 		h->u = 1u << (b - 0xd4);	/* fixext 1, 2, 4, 8, 16 */
 		h->ext = (int8_t)p[0];
 		return 0;
 	case 0xc7: case 0xc8: case 0xc9:
-		h->u = be(p, tab[k].len - 1);
+		h->u = mpr_be(p, tab[k].len - 1);
 		h->ext = (int8_t)p[tab[k].len - 1];
 		return 0;
 	default:
-		h->u = be(p, tab[k].len);
+		h->u = mpr_be(p, tab[k].len);
 		return 0;
 	}
 }

@@ -37,6 +37,17 @@ enum mpr_type {
 
 #define MPR_MAX_DEPTH 32
 
+/* The unsigned big-endian integer in p[0..n), n <= 8: msgpack's lengths and values. */
+static inline uint64_t
+mpr_be(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
 static inline void
 mpr_init(struct mpr *r, const void *p, size_t len)
 {
