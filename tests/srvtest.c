@@ -79,6 +79,20 @@ st_want(struct test_conn *c, uint64_t target)
 	return id;
 }
 
+void
+st_pair_open(struct test_conn *a, struct test_conn *b, int port)
+{
+	if (test_conn_open(a, port, true) < 0 || test_conn_open(b, port, true) < 0)
+		CU_FAIL("cannot connect to chand");
+}
+
+void
+st_pair_close(struct test_conn *a, struct test_conn *b)
+{
+	test_conn_close(a);
+	test_conn_close(b);
+}
+
 uint64_t
 st_ping(struct test_conn *c)
 {

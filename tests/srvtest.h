@@ -1,6 +1,6 @@
 /*
  * srvtest.h: small request helpers for the tests that talk to a real chand
- * over the raw protocol (test_server.c, test_server_limits.c). Each helper
+ * over the raw protocol (test_server.c, test_server_limits.c, test_stream.c). Each helper
  * encodes one request, writes it, and (for the rq_* forms) reads its reply
  * with a 10 s bound, failing the test when the reply does not come.
  */
@@ -11,6 +11,17 @@
 #include "testutil.h"
 
 #define REPLY_MS 10000
+
+/* The reply's value is exactly the bytes of the string s. */
+#define ST_VALUE_IS(r, s) ((r).value.len == strlen(s) && memcmp((r).value.data, s, strlen(s)) == 0)
+
+/*
+ * Two fresh connections to port, for suites whose every test uses two
+ * clients: call these from the CUnit set-up and tear-down, so that one
+ * failed test cannot confuse the next.
+ */
+void st_pair_open(struct test_conn *a, struct test_conn *b, int port);
+void st_pair_close(struct test_conn *a, struct test_conn *b);
 
 /* Send one frame from a proto_out (then reset it). */
 void st_write(struct test_conn *c, struct proto_out *o);

@@ -23,22 +23,17 @@ suite_clean(void)
 	return test_server_stop(&srv) == 0 ? 0 : -1;
 }
 
-/* Fresh connections for every test, so one failure cannot confuse the next. */
 static void
 test_setup(void)
 {
-	if (test_conn_open(&a, srv.port, true) < 0 || test_conn_open(&b, srv.port, true) < 0)
-		CU_FAIL("cannot connect to chand");
+	st_pair_open(&a, &b, srv.port);
 }
 
 static void
 test_teardown(void)
 {
-	test_conn_close(&a);
-	test_conn_close(&b);
+	st_pair_close(&a, &b);
 }
-
-#define VALUE_IS(r, s) ((r).value.len == strlen(s) && memcmp((r).value.data, s, strlen(s)) == 0)
 
 static void
 test_make_open(void)
@@ -111,7 +106,7 @@ test_rendezvous(void)
 	CU_ASSERT_EQUAL(r.id, rid);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 	CU_ASSERT(r.ok);
-	CU_ASSERT(VALUE_IS(r, "ping"));
+	CU_ASSERT(ST_VALUE_IS(r, "ping"));
 	/* sender first: the send waits for the receiver */
 	rid = st_send(&b, n, "pong", 4, PROTO_WAIT_FOREVER);
 	CU_ASSERT(st_await_waiters(&a, n, 1, 0));
@@ -250,7 +245,7 @@ test_fifo_waiters(void)
 
 		snprintf(want, sizeof want, "v%d", i);
 		st_reply(&c[i], OP_RECV, &r);
-		CU_ASSERT(VALUE_IS(r, want));
+		CU_ASSERT(ST_VALUE_IS(r, want));
 		test_conn_close(&c[i]);
 	}
 	/* and senders, the same way */
@@ -303,7 +298,7 @@ test_select_fairness(void)
 		st_reply(&b, OP_SELECT, &r);
 		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
 		CU_ASSERT_FATAL(r.index == 0 || r.index == 1);
-		CU_ASSERT(VALUE_IS(r, r.index == 0 ? "x" : "y"));
+		CU_ASSERT(ST_VALUE_IS(r, r.index == 0 ? "x" : "y"));
 		hits[r.index]++;
 	}
 	/* uniform: each side within 45%..55% (p of failing by chance < 1e-20) */
@@ -332,7 +327,7 @@ test_select_default(void)
 	st_select(&a, &c, 1, true, 0);
 	st_reply(&a, OP_SELECT, &r);
 	CU_ASSERT_EQUAL(r.index, 0);
-	CU_ASSERT(VALUE_IS(r, "v"));
+	CU_ASSERT(ST_VALUE_IS(r, "v"));
 }
 
 static void
@@ -383,7 +378,7 @@ test_select_withdraws_others(void)
 	CU_ASSERT_EQUAL(st_send_wait(&b, n[1], "one", 0), STATUS_OK);
 	st_reply(&a, OP_SELECT, &r);
 	CU_ASSERT_EQUAL(r.index, 1);
-	CU_ASSERT(VALUE_IS(r, "one"));
+	CU_ASSERT(ST_VALUE_IS(r, "one"));
 	for (int i = 0; i < 3; i++)
 		CU_ASSERT(st_await_waiters(&b, n[i], 0, 0));
 	/* so a later send on another of them finds no receiver */
@@ -412,7 +407,7 @@ test_select_duplicates_and_send(void)
 	CU_ASSERT_EQUAL(r.index, 0);
 	st_reply(&a, OP_SELECT, &r);
 	CU_ASSERT(r.index == 0 || r.index == 1);
-	CU_ASSERT(VALUE_IS(r, "sv"));
+	CU_ASSERT(ST_VALUE_IS(r, "sv"));
 	CU_ASSERT(st_await_waiters(&b, n, 0, 0));
 	/* a send case on a closed channel: CLOSED with its index */
 	CU_ASSERT_EQUAL(st_close(&a, n), STATUS_OK);
@@ -448,7 +443,7 @@ test_deadlines_leave_nothing(void)
 	CU_ASSERT_EQUAL(st_send_wait(&b, n, "real", 0), STATUS_OK);
 	st_reply(&a, OP_RECV, &r);
 	CU_ASSERT_EQUAL(r.id, rid);
-	CU_ASSERT(VALUE_IS(r, "real"));
+	CU_ASSERT(ST_VALUE_IS(r, "real"));
 }
 
 static void

@@ -31,18 +31,14 @@ suite_clean(void)
 static void
 test_setup(void)
 {
-	if (test_conn_open(&a, srv.port, true) < 0 || test_conn_open(&b, srv.port, true) < 0)
-		CU_FAIL("cannot connect to chand");
+	st_pair_open(&a, &b, srv.port);
 }
 
 static void
 test_teardown(void)
 {
-	test_conn_close(&a);
-	test_conn_close(&b);
+	st_pair_close(&a, &b);
 }
-
-#define VALUE_IS(r, s) ((r).value.len == strlen(s) && memcmp((r).value.data, s, strlen(s)) == 0)
 
 /* STREAM over names[0..n); returns its id. */
 static uint64_t
@@ -106,7 +102,7 @@ expect_value(struct test_conn *c, uint64_t sid, int64_t index, const char *want)
 	CU_ASSERT(r.interim);
 	CU_ASSERT(r.ok);
 	CU_ASSERT_EQUAL(r.index, index);
-	CU_ASSERT(VALUE_IS(r, want));
+	CU_ASSERT(ST_VALUE_IS(r, want));
 }
 
 /* A PING's reply comes next: nothing else was pending output. */
@@ -200,7 +196,7 @@ test_fifo_with_recv(void)
 	expect_value(&a, sid, 0, "3");
 	st_reply(&b, OP_RECV, &r);
 	CU_ASSERT_EQUAL(r.id, rid);
-	CU_ASSERT(VALUE_IS(r, "4"));
+	CU_ASSERT(ST_VALUE_IS(r, "4"));
 	/* credit granted now queues behind a later RECV */
 	rid = st_recv(&b, n, PROTO_WAIT_FOREVER);
 	CU_ASSERT(st_await_waiters(&c, n, 0, 1));
@@ -210,7 +206,7 @@ test_fifo_with_recv(void)
 	send_ok(&c, n, "5");
 	send_ok(&c, n, "6");
 	st_reply(&b, OP_RECV, &r);
-	CU_ASSERT(VALUE_IS(r, "5"));
+	CU_ASSERT(ST_VALUE_IS(r, "5"));
 	expect_value(&a, sid, 0, "6");
 	test_conn_close(&c);
 }
@@ -238,7 +234,7 @@ test_uniform(void)
 	for (int i = 0; i < N; i++) {
 		next(&a, sid, OP_PING, &r);
 		CU_ASSERT_FATAL(r.interim && (r.index == 0 || r.index == 1));
-		CU_ASSERT(VALUE_IS(r, r.index == 0 ? "x" : "y"));
+		CU_ASSERT(ST_VALUE_IS(r, r.index == 0 ? "x" : "y"));
 		hits[r.index]++;
 	}
 	/* uniform: each side within 45%..55% */
@@ -488,7 +484,7 @@ test_cancel_race(void)
 			next(&a, sid, OP_CANCEL, &r);
 			CU_ASSERT_EQUAL_FATAL(r.id, sid);
 			if (r.interim) {
-				CU_ASSERT(VALUE_IS(r, "v"));
+				CU_ASSERT(ST_VALUE_IS(r, "v"));
 				got = true;
 			} else {
 				CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
@@ -509,7 +505,7 @@ test_cancel_race(void)
 			to_recv++;
 			st_reply(&b, OP_RECV, &r);
 			CU_ASSERT_EQUAL(r.id, rid);
-			CU_ASSERT(VALUE_IS(r, "v"));
+			CU_ASSERT(ST_VALUE_IS(r, "v"));
 		}
 		next(&a, sid, OP_CANCEL, &r);
 		CU_ASSERT_EQUAL(r.id, cid);
