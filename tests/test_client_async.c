@@ -69,6 +69,14 @@ make(const char *name, size_t cap)
 	return make_on(csuite.conn, name, cap);
 }
 
+/* Delete a channel make() made, and free its handle. */
+static void
+unmake(chan_t *ch)
+{
+	CU_ASSERT_EQUAL(chan_delete(NULL, ch, NULL), CHAN_OK);
+	chan_free(ch);
+}
+
 static bool
 fd_readable(int fd, int timeout_ms)
 {
@@ -258,8 +266,7 @@ test_cork_and_flush(void)
 	CU_ASSERT_EQUAL(ok, NBIG);
 	CU_ASSERT_EQUAL(raw_len("as.cork"), 2 + NBIG);
 	CU_ASSERT_EQUAL(chan_conn_flush(NULL), CHAN_EINVAL);
-	CU_ASSERT_EQUAL(chan_delete(NULL, ch, NULL), CHAN_OK);
-	chan_free(ch);
+	unmake(ch);
 }
 
 /* An async receive on an unbuffered channel waits on the server; a plain send meets it. */
@@ -311,8 +318,7 @@ test_async_rendezvous(void)
 	CU_ASSERT_EQUAL(chan_op_wait(op, NULL, NULL), CHAN_ECLOSED);
 	chan_free(ch2);
 	chan_conn_close(c2);
-	CU_ASSERT_EQUAL(chan_delete(NULL, ch, NULL), CHAN_OK);
-	chan_free(ch);
+	unmake(ch);
 }
 
 /* ---- async: cancel and deadline --------------------------------------------------- */
@@ -368,8 +374,7 @@ cancel_one(const char *name, bool wait_in_thread)
 	CU_ASSERT(ok && v.len == 4 && memcmp(v.data, "kept", 4) == 0);
 	chan_value_clear(&v);
 	chan_ctx_free(cx);
-	CU_ASSERT_EQUAL(chan_delete(NULL, ch, NULL), CHAN_OK);
-	chan_free(ch);
+	unmake(ch);
 	chan_conn_close(c);
 }
 
@@ -518,8 +523,7 @@ test_async_errors(void)
 		CU_ASSERT_EQUAL(chan_op_wait(op, NULL, NULL), CHAN_ENOTFOUND);
 		chan_free(ghost);
 	}
-	CU_ASSERT_EQUAL(chan_delete(NULL, ch, NULL), CHAN_OK);
-	chan_free(ch);
+	unmake(ch);
 }
 
 /* A context already done at submission: its error, and nothing reaches the server. */
@@ -549,8 +553,7 @@ test_async_done_ctx(void)
 	CU_ASSERT_EQUAL(chan_ping(NULL, csuite.conn), CHAN_OK);
 	CU_ASSERT_EQUAL(raw_len("as.donectx"), 1);
 	chan_ctx_free(cx);
-	CU_ASSERT_EQUAL(chan_delete(NULL, ch, NULL), CHAN_OK);
-	chan_free(ch);
+	unmake(ch);
 }
 
 /*
@@ -715,8 +718,7 @@ run_pipe(const char *name, size_t cap, bool with_recv)
 	free(j->sends);
 	free(j->recvs);
 	free(j);
-	CU_ASSERT_EQUAL(chan_delete(NULL, ch, NULL), CHAN_OK);
-	chan_free(ch);
+	unmake(ch);
 }
 
 /*
@@ -787,10 +789,8 @@ handoff(bool leader_first)
 	chan_free(a2);
 	chan_free(b2);
 	chan_conn_close(c2);
-	CU_ASSERT_EQUAL(chan_delete(NULL, a, NULL), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_delete(NULL, b, NULL), CHAN_OK);
-	chan_free(a);
-	chan_free(b);
+	unmake(a);
+	unmake(b);
 }
 
 static void
@@ -843,10 +843,8 @@ leader_leaves(bool cancel)
 	chan_ctx_free(cx);
 	chan_free(b2);
 	chan_conn_close(c2);
-	CU_ASSERT_EQUAL(chan_delete(NULL, a, NULL), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_delete(NULL, b, NULL), CHAN_OK);
-	chan_free(a);
-	chan_free(b);
+	unmake(a);
+	unmake(b);
 }
 
 static void
@@ -976,11 +974,9 @@ test_async_deferred(void)
 	chan_free(e.pong);
 	chan_conn_close(c2);
 	chan_ctx_free(ctx);
-	chan_t *all[] = { buf, ping, pong };
-	for (size_t i = 0; i < 3; i++) {
-		CU_ASSERT_EQUAL(chan_delete(NULL, all[i], NULL), CHAN_OK);
-		chan_free(all[i]);
-	}
+	unmake(buf);
+	unmake(ping);
+	unmake(pong);
 }
 
 /* ---- registry -------------------------------------------------------------------------- */
