@@ -294,8 +294,8 @@ CHAN_API int chan_try_recv(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *o
  * chan_op_wait waits for op's result, which is what chan_send / chan_recv
  * would have returned (for a send, v and ok are left NIL/false), and frees
  * op: wait for every operation exactly once, from one thread. Memory: the
- * thread that ends an operation keeps its record for the next one (at most
- * 1,024 a thread, freed at thread exit).
+ * thread that ends an operation keeps its record and small reply frame for
+ * the next one (at most 1,024 of each a thread, freed at thread exit).
  * Errors (submission): CHAN_EINVAL, CHAN_ELIMIT (len > max_value),
  * CHAN_ENOMEM, the connection's failure, the context's error.
  */

@@ -160,7 +160,7 @@ conn_deliver_locked(chan_conn_t *c, const uint8_t *body, size_t len)
 	}
 	if ((call = call_find_locked(c, id)) == NULL)
 		return 0;	/* a reply to CANCEL or to an abandoned call */
-	if ((rp = malloc(sizeof *rp + len)) == NULL)
+	if ((rp = reply_get(len)) == NULL)
 		return -1;
 	rp->next = NULL;
 	rp->len = len;
@@ -182,8 +182,8 @@ conn_deliver_locked(chan_conn_t *c, const uint8_t *body, size_t len)
 void
 call_reply_free(struct call_reply *r)
 {
-	free(r->raw);
-	memset(r, 0, sizeof *r);
+	reply_put(r->raw);
+	r->raw = NULL;		/* rep pointed into it: nothing in *r is to be read now */
 }
 
 static void
@@ -392,9 +392,12 @@ call_take(struct call *call, struct call_reply *r)
 
 /* ---- calls ------------------------------------------------------------------------ */
 
-/* The wire wait for a call: µs, PROTO_WAIT_FOREVER, or CHAN_EDEADLINE if none is left. */
+/*
+ * The wire wait for a call at time now (read when deadline is set): µs,
+ * PROTO_WAIT_FOREVER, or CHAN_EDEADLINE if none is left.
+ */
 static int
-wire_wait(enum call_wait how, int64_t deadline, int64_t *wait_us)
+wire_wait(enum call_wait how, int64_t deadline, int64_t now, int64_t *wait_us)
 {
 	int64_t left;
 
@@ -403,7 +406,7 @@ wire_wait(enum call_wait how, int64_t deadline, int64_t *wait_us)
 		*wait_us = 0;
 	if (how != CALL_BUDGET || deadline == 0)
 		return CHAN_OK;
-	if ((left = deadline - clock_now_ns()) <= 0)
+	if ((left = deadline - now) <= 0)
 		return CHAN_EDEADLINE;
 	*wait_us = (left + NSEC_PER_USEC - 1) / NSEC_PER_USEC;	/* never round to "don't wait" */
 	if (*wait_us > PROTO_WAIT_MAX)
@@ -432,7 +435,7 @@ call_fini(struct call *call)
 
 	for (rp = call->head; rp != NULL; rp = next) {
 		next = rp->next;
-		free(rp);
+		reply_put(rp);
 	}
 	conn_unref(call->conn);
 }
@@ -443,10 +446,12 @@ call_send(struct call *call, chan_ctx_t *ctx, enum call_wait how, unsigned flags
     call_encode_fn enc, void *arg)
 {
 	chan_conn_t *c = call->conn;
-	int64_t wait_us;
+	int64_t wait_us, deadline, now;
 	int rc;
 
-	if ((rc = chan_ctx_err(ctx)) != 0 || (rc = wire_wait(how, ctx_deadline_ns(ctx), &wait_us)) != 0)
+	deadline = ctx_deadline_ns(ctx);
+	now = deadline != 0 ? clock_now_ns() : 0;	/* one reading for both checks */
+	if ((rc = ctx_err_at(ctx, now)) != 0 || (rc = wire_wait(how, deadline, now, &wait_us)) != 0)
 		return rc;		/* done already: nothing is sent */
 	pthread_mutex_lock(&c->lock);
 	if ((rc = c->dead) == 0) {

@@ -45,7 +45,9 @@ struct call_reply {
  * A context that ends while waiting gives CHAN_ECANCELED / CHAN_EDEADLINE
  * once the server confirmed (or the grace period passed); if the server
  * completed the operation first, its reply is returned instead.
- * Free *r with call_reply_free.
+ * Free *r with call_reply_free (a second call is harmless; nothing in *r
+ * may be read after the first: its strings and values pointed into the
+ * frame).
  */
 int conn_call(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
     call_encode_fn enc, void *arg, struct call_reply *r);

@@ -1,6 +1,6 @@
 /*
  * conn_priv.h: a connection's state, shared by conn.c (calls, lifecycle),
- * wire.c (bytes in and out) and call_spare.c (call records kept for reuse).
+ * wire.c (bytes in and out) and spare.c (records kept for reuse).
  * Nothing else includes it.
  *
  * There is no reader thread. Requests are appended to a write queue and
@@ -113,16 +113,26 @@ int wire_lead(chan_conn_t *c, int64_t deadline);
 /* Wake the read token's holder out of its poll. */
 void wire_wake(chan_conn_t *c);
 
-/* ---- call_spare.c ------------------------------------------------------------ */
+/* ---- spare.c ------------------------------------------------------------------ */
 
 /*
  * A heap call with its cond initialised: one the thread ended before if it
  * kept any, else a new one; NULL out of memory. call_spare_put takes an
  * ended call (unlinked, call_fini done) back: kept for the thread's next
- * call (at most CALL_SPARE_MAX, freed at thread exit) or freed.
+ * call (at most 1,024, freed at thread exit) or freed.
  */
 struct call *call_spare_get(chan_conn_t *c);
 void call_spare_put(struct call *call);
+
+/*
+ * A reply frame for a body of len bytes (len not set), NULL out of memory;
+ * reply_put (NULL is fine) frees it or keeps it for the thread's next one.
+ * Bodies up to REPLY_SPARE_BODY share one size: SEND and RECV results, a
+ * stream's small values.
+ */
+#define REPLY_SPARE_BODY 240
+struct reply *reply_get(size_t len);
+void reply_put(struct reply *rp);
 
 /* ---- conn.c, for wire.c ------------------------------------------------------ */
 

@@ -315,6 +315,12 @@ chan_cancel(chan_ctx_t *ctx)
 int
 chan_ctx_err(chan_ctx_t *ctx)
 {
+	return ctx_err_at(ctx, 0);
+}
+
+int
+ctx_err_at(chan_ctx_t *ctx, int64_t now)
+{
 	int err;
 
 	ctx = ctx_or_background(ctx);
@@ -323,11 +329,15 @@ chan_ctx_err(chan_ctx_t *ctx)
 	/* err only ever goes from 0 to an error: while not done, every call asks without the lock */
 	if ((err = __atomic_load_n(&ctx->err, __ATOMIC_ACQUIRE)) != 0)
 		return err;
-	if (ctx->deadline == 0 || ctx->deadline > clock_now_ns())
+	if (ctx->deadline == 0)
+		return 0;
+	if (now == 0)
+		now = clock_now_ns();
+	if (ctx->deadline > now)
 		return 0;
 	pthread_mutex_lock(&ctx_lock);
-	/* do not depend on the timer thread's punctuality */
-	if (ctx->err == 0 && ctx->deadline != 0 && ctx->deadline <= clock_now_ns()) {
+	/* the deadline has passed: do not depend on the timer thread's punctuality */
+	if (ctx->err == 0) {
 		chan_ctx_t *c = ctx;
 
 		while (c->parent && c->parent->deadline == ctx->deadline)

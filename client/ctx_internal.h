@@ -26,6 +26,12 @@ struct ctx_watch {
 int ctx_watch(chan_ctx_t *ctx, struct ctx_watch *w);
 /* Stop watching; after it returns, w's callback is not running and never will. */
 void ctx_unwatch(chan_ctx_t *ctx, struct ctx_watch *w);
+/*
+ * chan_ctx_err with the clock already read (now: chan_now(), or 0 to read
+ * it here if the deadline needs it), for a caller that also computes the
+ * budget left from the same reading.
+ */
+int ctx_err_at(chan_ctx_t *ctx, int64_t now);
 /* The effective deadline (ns, chan_now clock), or 0 for none. */
 int64_t ctx_deadline_ns(chan_ctx_t *ctx);
 /* Take a reference (released with chan_ctx_free); background: a no-op. */
