@@ -133,9 +133,10 @@ many_request(void *arg, size_t i, unsigned step, bool pipelined, uint8_t *buf, s
 		    strlen(m->names[i]), &v);
 		if (pipelined)
 			proto_req_defer_last(&o);
-	} else
+	} else {
 		proto_req_name(&o, OP_RECV, ++m->next_id, PROTO_WAIT_FOREVER, m->names[i],
 		    strlen(m->names[i]));
+	}
 	len = proto_out_len(&o);
 	if (len > cap)
 		bench_die("many: request of %zu bytes", len);
