@@ -355,14 +355,16 @@ call_pop_locked(struct call *call, int *st)
 	return rp;
 }
 
-/* Decode a taken reply into *r (or pass st on when there was none). */
+/* Decode a taken reply into *r (or clear *r and pass st on when there was none). */
 static int
 call_decode(struct call *call, struct reply *rp, int st, struct call_reply *r)
 {
 	const char *why;
 
-	if (rp == NULL)
+	if (rp == NULL) {
+		memset(r, 0, sizeof *r);
 		return st;
+	}
 	r->raw = rp;
 	if (proto_decode_reply(rp->body, rp->len, call->op, &r->rep, &why) != STATUS_OK) {
 		call_reply_free(r);
@@ -479,7 +481,7 @@ conn_call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
 {
 	int rc;
 
-	memset(r, 0, sizeof *r);
+	/* no memset of *r: call_decode clears it, or the decoder fills all of r->rep */
 	ctx = ctx_or_background(ctx);
 	pthread_mutex_lock(&call->conn->lock);
 	if (call_ready(call)) {		/* no wait: nothing to flush or watch */

@@ -586,7 +586,7 @@ test_reply_from_elsewhere(void)
 	CU_ASSERT_EQUAL(st_send_wait(&bystander, n, "v", PROTO_WAIT_FOREVER), STATUS_OK);
 	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, 1000, &r), 0);
 	CU_ASSERT_EQUAL(r.id, id);
-	CU_ASSERT(r.ok && r.value.len == 1 && r.value.data[0] == 'v');
+	CU_ASSERT(r.ok && ST_VALUE_IS(r, "v"));
 	/* a deadline's reply: made by a timer, with no I/O on any connection */
 	id = st_recv(&rx, n, 20000);
 	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, 1000, &r), 0);
@@ -955,10 +955,10 @@ test_deferred_pending_want(void)
 	CU_ASSERT(nothing_to_read(&rx));	/* r1's value and WANT's OK are both held */
 	CU_ASSERT_EQUAL(st_send_wait(&bystander, n, "b", PROTO_WAIT_FOREVER), STATUS_OK);
 	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, REPLY_MS, &r), 0);
-	CU_ASSERT(r.id == r1 && r.ok && r.value.len == 1 && r.value.data[0] == 'a');
+	CU_ASSERT(r.id == r1 && r.ok && ST_VALUE_IS(r, "a"));
 	expect_reply(&rx, OP_WANT, wid, STATUS_OK);
 	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, REPLY_MS, &r), 0);
-	CU_ASSERT(r.id == r2 && r.ok && r.value.len == 1 && r.value.data[0] == 'b');
+	CU_ASSERT(r.id == r2 && r.ok && ST_VALUE_IS(r, "b"));
 	CU_ASSERT(await_unsent_is(0));
 	test_conn_close(&rx);
 }
@@ -1038,7 +1038,7 @@ test_write_others_before_long_select(void)
 	st_write(&tx, &o);	/* one write: one read on chand's side, as a rule */
 	proto_out_destroy(&o);
 	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, REPLY_MS, &r), 0);
-	CU_ASSERT(r.id == rid && r.ok && r.value.len == 1 && r.value.data[0] == 'v');
+	CU_ASSERT(r.id == rid && r.ok && ST_VALUE_IS(r, "v"));
 	expect_reply(&tx, OP_SEND, sid, STATUS_OK);
 	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&tx, OP_SELECT, REPLY_MS, &r), 0);
 	CU_ASSERT(r.id == selid && r.status == STATUS_OK && r.index == -1);	/* the default */
