@@ -107,10 +107,32 @@ request_done(void *arg, struct engine_result *res)
 	request_recycle(s, r);
 }
 
+/*
+ * Deadlines are exact on CLOCK_MONOTONIC, but the loop's timers run on
+ * libevent's coarse clock (a tick, 4 ms here, behind; the precise base costs
+ * a timerfd_settime before every epoll_wait), so a timer may fire a little
+ * before its deadline: it then waits again for what is left, and a wait
+ * never ends early.
+ */
+static void
+request_arm(struct request *r, int64_t left_ns)
+{
+	int64_t us = (left_ns + NSEC_PER_USEC - 1) / NSEC_PER_USEC;
+	struct timeval tv = { .tv_sec = us / 1000000, .tv_usec = us % 1000000 };
+
+	evtimer_add(&r->timer, &tv);
+}
+
 static void
 request_timeout(evutil_socket_t fd, short what, void *arg)
 {
-	request_cancel(arg, STATUS_DEADLINE_EXCEEDED);
+	struct request *r = arg;
+	int64_t left = r->deadline_ns - clock_now_ns();
+
+	if (left > 0)
+		request_arm(r, left);
+	else
+		request_cancel(r, STATUS_DEADLINE_EXCEEDED);
 }
 
 static struct request *
@@ -136,12 +158,9 @@ request_park(struct request *r, int64_t wait_us)
 	r->linked = true;
 	acl_pending(c, +1);
 	if (wait_us > 0) {
-		struct timeval tv = { .tv_sec = wait_us / 1000000, .tv_usec = wait_us % 1000000 };
-
-		/* count the budget from now, not from when this loop iteration began */
-		event_base_update_cache_time(c->srv->base);
+		r->deadline_ns = r->start_ns + wait_us * NSEC_PER_USEC;
 		evtimer_assign(&r->timer, c->srv->base, request_timeout, r);
-		evtimer_add(&r->timer, &tv);
+		request_arm(r, wait_us * NSEC_PER_USEC);
 		r->timed = true;
 	}
 	return 0;

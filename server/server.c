@@ -144,25 +144,6 @@ server_sweep(struct server *s)
 	return event_add(s->sweep, &tv);
 }
 
-/*
- * libevent times its timers with CLOCK_MONOTONIC_COARSE by default, a few
- * milliseconds coarse: a wait budget could end early. Deadlines on the wire
- * are exact, so ask for the precise clock.
- */
-static struct event_base *
-event_base_precise(void)
-{
-	struct event_config *ec = event_config_new();
-	struct event_base *base;
-
-	if (ec == NULL)
-		return NULL;
-	event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
-	base = event_base_new_with_config(ec);
-	event_config_free(ec);
-	return base;
-}
-
 int
 server_new(struct server **out, struct config *cfg, char **cause)
 {
@@ -185,7 +166,12 @@ server_new(struct server **out, struct config *cfg, char **cause)
 	s->ecases = calloc(s->cfg.max_select_cases, sizeof *s->ecases);
 	if (s->cases == NULL || s->ecases == NULL)
 		goto fail;
-	if ((s->base = event_base_precise()) == NULL) {
+	/*
+	 * A default base: libevent's coarse clock, no timerfd. The precise one
+	 * adds a timerfd_settime to every loop iteration; deadlines are made
+	 * exact in request.c instead.
+	 */
+	if ((s->base = event_base_new()) == NULL) {
 		if (asprintf(cause, "event_base_new failed") < 0)
 			*cause = NULL;
 		goto fail;

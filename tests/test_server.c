@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "srvtest.h"
 
 static struct test_server srv;
@@ -446,6 +447,49 @@ test_deadlines_leave_nothing(void)
 	CU_ASSERT(ST_VALUE_IS(r, "real"));
 }
 
+/*
+ * A wait ends at its deadline, never before. The loop's timers run on a
+ * coarse clock (a tick, a few ms, behind) cached when a loop iteration
+ * begins, so a deadline armed in a long iteration would fire early unless
+ * the server checks the precise clock. Each trial writes a 20 ms RECV and,
+ * in the same write, 3,000 RECVs that cannot wait (to make that iteration
+ * long), and times the first from before the write to its reply.
+ */
+#define DL_BUSY 3000
+
+static void
+test_deadline_never_early(void)
+{
+	const char *n = st_name("dlexact");
+	struct proto_out o;
+	struct proto_reply r;
+	int early = 0;
+
+	CU_ASSERT_EQUAL(st_make(&a, n, 0), STATUS_OK);
+	proto_out_init(&o);
+	for (int t = 0; t < 20; t++) {
+		uint64_t timed = a.next_id++;
+		int64_t t0, took;
+
+		proto_req_name(&o, OP_RECV, timed, 20000, n, strlen(n));
+		for (int i = 0; i < DL_BUSY; i++)
+			proto_req_name(&o, OP_RECV, a.next_id++, 0, n, strlen(n));
+		t0 = clock_now_ns();
+		st_write(&a, &o);
+		for (int i = 0; i < DL_BUSY; i++) {
+			st_reply(&a, OP_RECV, &r);
+			CU_ASSERT_NOT_EQUAL_FATAL(r.id, timed);
+		}
+		st_reply(&a, OP_RECV, &r);
+		took = clock_now_ns() - t0;
+		CU_ASSERT_EQUAL(r.id, timed);
+		CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
+		early += took < 20 * NSEC_PER_MSEC;
+	}
+	proto_out_destroy(&o);
+	CU_ASSERT_EQUAL(early, 0);
+}
+
 static void
 test_disconnect_leaves_nothing(void)
 {
@@ -589,6 +633,7 @@ register_suites(void)
 	test_add(s, "a resolved select leaves no waiter; nil case never ready", test_select_withdraws_others);
 	test_add(s, "duplicate cases; send case; send case on closed", test_select_duplicates_and_send);
 	test_add(s, "a deadline on send, receive and select leaves nothing", test_deadlines_leave_nothing);
+	test_add(s, "a deadline is never reached early", test_deadline_never_early);
 	test_add(s, "a disconnect in a blocked send, receive, select leaves nothing", test_disconnect_leaves_nothing);
 	test_add(s, "CANCEL of a pending request, and of an unknown one", test_cancel);
 	test_add(s, "DELETE discards values and fails waiters with NOT_FOUND", test_delete);
