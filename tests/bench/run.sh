@@ -202,7 +202,7 @@ if [ $smoke = 1 ]; then
 	[ -x "$CHAND" ] && [ -x "$CHANBENCH" ] || build_tree
 else
 	N1=100000 NCAP=300000 NCURVE=30000 DEPTHS="1 4 16 64 256" N2=20000 N3=5000 SEL=1000 CONNS=1000 SECS=5
-	IDLE=1000000 RECV=10000 N6=20000
+	IDLE=1000000 RECV=10000 N6=30000
 	install_peers
 	build_tree
 	build_peers
