@@ -2,6 +2,11 @@
  * test_engine.c: the channel engine with no sockets. Every Go rule in
  * DESIGN.md §4 has a test here; select's randomness is tested with a fixed
  * seed against wide statistical bounds.
+ *
+ * This file holds the helpers the parts share, channels, send and receive,
+ * close, and the hash map; select is in test_engine_select.c, cancel,
+ * delete, anonymous channels, limits and re-entrant callbacks in
+ * test_engine_lifecycle.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,17 +17,11 @@
 #include "server/chan.h"
 #include "server/engine.h"
 #include "server/value.h"
+#include "enginetest.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* What a pending operation's done callback saw. */
-struct rec {
-	int calls;
-	struct engine_result res;
-	struct engine_op *op;
-};
-
-static void
+void
 rec_done(void *arg, struct engine_result *res)
 {
 	struct rec *r = arg;
@@ -31,7 +30,7 @@ rec_done(void *arg, struct engine_result *res)
 	r->res = *res;
 }
 
-static struct engine *
+struct engine *
 new_engine(uint64_t max_channels, uint64_t max_bytes)
 {
 	struct engine_limits lim = { max_channels, max_bytes };
@@ -42,7 +41,7 @@ new_engine(uint64_t max_channels, uint64_t max_bytes)
 	return e;
 }
 
-static struct chan *
+struct chan *
 mk(struct engine *e, const char *name, uint32_t cap)
 {
 	struct chan *ch;
@@ -53,20 +52,20 @@ mk(struct engine *e, const char *name, uint32_t cap)
 	return ch;
 }
 
-static struct value *
+struct value *
 V(const char *s)
 {
 	return value_new(s, strlen(s));
 }
 
-static bool
+bool
 value_is(const struct value *v, const char *s)
 {
 	return v != NULL && value_len(v) == strlen(s) && memcmp(value_data(v), s, strlen(s)) == 0;
 }
 
 /* Submit one send; *now or *r gets the outcome. Returns submit's rc. */
-static int
+int
 op_send(struct engine *e, struct chan *ch, const char *s, unsigned flags, struct rec *r,
     struct engine_result *now)
 {
@@ -84,7 +83,7 @@ op_recv(struct engine *e, struct chan *ch, unsigned flags, struct rec *r, struct
 }
 
 /* A send or receive that must complete now with status OK. */
-static void
+void
 send_now(struct engine *e, struct chan *ch, const char *s)
 {
 	struct engine_result res;
@@ -95,7 +94,7 @@ send_now(struct engine *e, struct chan *ch, const char *s)
 	CU_ASSERT_EQUAL(res.index, 0);
 }
 
-static void
+void
 recv_now(struct engine *e, struct chan *ch, const char *want)
 {
 	struct engine_result res;
@@ -109,7 +108,7 @@ recv_now(struct engine *e, struct chan *ch, const char *want)
 }
 
 /* A send or receive that must wait. */
-static void
+void
 send_wait(struct engine *e, struct chan *ch, const char *s, struct rec *r)
 {
 	struct engine_result res;
@@ -119,7 +118,7 @@ send_wait(struct engine *e, struct chan *ch, const char *s, struct rec *r)
 	CU_ASSERT_PTR_NOT_NULL(r->op);
 }
 
-static void
+void
 recv_wait(struct engine *e, struct chan *ch, struct rec *r)
 {
 	struct engine_result res;
@@ -128,7 +127,7 @@ recv_wait(struct engine *e, struct chan *ch, struct rec *r)
 	CU_ASSERT_FATAL(op_recv(e, ch, ENGINE_WAIT, r, &res) == 1);
 }
 
-static void
+void
 expect_nothing_to_recv(struct engine *e, struct chan *ch)
 {
 	struct engine_result res;
@@ -436,557 +435,7 @@ test_double_close_and_send_on_closed(void)
 	engine_free(e);
 }
 
-/* ---- select ------------------------------------------------------------- */
-
-/* Select over recv cases n times, refilling whatever fired; counts per case. */
-static void
-select_counts(struct engine *e, struct chan **chs, size_t n, int rounds, int *counts)
-{
-	struct engine_case cases[8];
-	struct engine_result res;
-	struct rec r = { 0 };
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		cases[i] = (struct engine_case){ chs[i], CASE_RECV, NULL };
-	while (rounds-- > 0) {
-		CU_ASSERT_FATAL(engine_submit(e, cases, n, 0, rec_done, &r, &r.op, &res) == 0);
-		CU_ASSERT_FATAL(res.status == STATUS_OK && res.index >= 0 && (size_t)res.index < n);
-		CU_ASSERT_FATAL(res.ok && value_is(res.value, "v"));
-		value_free(res.value);
-		counts[res.index]++;
-		send_now(e, chs[res.index], "v");
-	}
-}
-
-static void
-test_select_uniform(void)
-{
-	struct engine *e = new_engine(0, 0);
-	struct chan *chs[4] = { mk(e, "a", 1), mk(e, "b", 1), mk(e, "c", 1), mk(e, "d", 1) };
-	struct chan *three[3] = { mk(e, "empty", 1), chs[0], chs[1] };
-	int two[2] = { 0 }, four[4] = { 0 }, skip[3] = { 0 }, i;
-
-	for (i = 0; i < 4; i++)
-		send_now(e, chs[i], "v");
-	select_counts(e, chs, 2, 10000, two);
-	CU_ASSERT(two[0] >= 4500 && two[0] <= 5500);
-	CU_ASSERT_EQUAL(two[0] + two[1], 10000);
-	select_counts(e, chs, 4, 20000, four);
-	for (i = 0; i < 4; i++)
-		CU_ASSERT(four[i] >= 4500 && four[i] <= 5500);
-	/* A not-ready case must not bias its neighbour (rotation would). */
-	select_counts(e, three, 3, 10000, skip);
-	CU_ASSERT_EQUAL(skip[0], 0);
-	CU_ASSERT(skip[1] >= 4500 && skip[1] <= 5500);
-	engine_free(e);
-}
-
-static void
-test_select_default(void)
-{
-	struct engine *e = new_engine(0, 0);
-	struct chan *a = mk(e, "a", 0), *b = mk(e, "b", 1);
-	struct engine_case cases[2] = { { a, CASE_RECV, NULL }, { b, CASE_RECV, NULL } };
-	struct engine_result res;
-	struct rec r = { 0 };
-	int i;
-
-	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_DEFAULT | ENGINE_WAIT, rec_done, &r,
-	    &r.op, &res) == 0);
-	CU_ASSERT_EQUAL(res.status, STATUS_OK);
-	CU_ASSERT_EQUAL(res.index, -1);
-	CU_ASSERT_PTR_NULL(res.value);
-	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
-	/* Something ready: default never wins. */
-	for (i = 0; i < 100; i++) {
-		send_now(e, b, "v");
-		CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_DEFAULT, rec_done, &r, &r.op,
-		    &res) == 0);
-		CU_ASSERT_EQUAL(res.index, 1);
-		CU_ASSERT(value_is(res.value, "v"));
-		value_free(res.value);
-	}
-	CU_ASSERT_EQUAL(r.calls, 0);
-	engine_free(e);
-}
-
-static void
-test_no_wait_deadline(void)
-{
-	struct engine *e = new_engine(0, 0);
-	struct chan *a = mk(e, "a", 0), *b = mk(e, "b", 0);
-	struct engine_case cases[2] = { { a, CASE_RECV, NULL }, { b, CASE_SEND, NULL } };
-	struct engine_result res;
-	struct rec r = { 0 };
-
-	cases[1].value = V("dropped");
-	CU_ASSERT_FATAL(engine_submit(e, cases, 2, 0, rec_done, &r, &r.op, &res) == 0);
-	CU_ASSERT_EQUAL(res.status, STATUS_DEADLINE_EXCEEDED);
-	CU_ASSERT_EQUAL(res.index, -1);
-	CU_ASSERT_PTR_NULL(r.op);
-	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
-	CU_ASSERT_EQUAL(r.calls, 0);
-	engine_free(e);
-}
-
-static void
-test_select_never_matches_itself(void)
-{
-	struct engine *e = new_engine(0, 0);
-	struct chan *ch = mk(e, "c", 0);
-	struct engine_case cases[2] = { { ch, CASE_SEND, NULL }, { ch, CASE_RECV, NULL } };
-	struct engine_result res;
-	struct rec sel = { 0 };
-
-	cases[0].value = V("mine");
-	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
-	CU_ASSERT_EQUAL(chan_nsenders(ch), 1);
-	CU_ASSERT_EQUAL(chan_nreceivers(ch), 1);
-	CU_ASSERT_EQUAL(sel.calls, 0);
-	/* A third party takes the send case. */
-	recv_now(e, ch, "mine");
-	CU_ASSERT_EQUAL(sel.calls, 1);
-	CU_ASSERT_EQUAL(sel.res.status, STATUS_OK);
-	CU_ASSERT_EQUAL(sel.res.index, 0);
-	CU_ASSERT(chan_nsenders(ch) == 0 && chan_nreceivers(ch) == 0);
-	/* Again; this time a third party completes the receive case. */
-	memset(&sel, 0, sizeof sel);
-	cases[0].value = V("mine");
-	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
-	send_now(e, ch, "theirs");
-	CU_ASSERT_EQUAL(sel.calls, 1);
-	CU_ASSERT_EQUAL(sel.res.index, 1);
-	CU_ASSERT(value_is(sel.res.value, "theirs"));
-	value_free(sel.res.value);
-	CU_ASSERT(chan_nsenders(ch) == 0 && chan_nreceivers(ch) == 0);
-	engine_free(e);
-}
-
-static void
-test_duplicate_cases(void)
-{
-	struct engine *e = new_engine(0, 0);
-	struct chan *ch = mk(e, "c", 0);
-	struct engine_case cases[2] = { { ch, CASE_RECV, NULL }, { ch, CASE_RECV, NULL } };
-	struct engine_result res;
-	struct rec sel = { 0 };
-
-	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
-	CU_ASSERT_EQUAL(chan_nreceivers(ch), 2);
-	send_now(e, ch, "once");
-	CU_ASSERT_EQUAL(sel.calls, 1);
-	CU_ASSERT_EQUAL(sel.res.index, 0);	/* case 0 queued first */
-	CU_ASSERT(value_is(sel.res.value, "once"));
-	value_free(sel.res.value);
-	CU_ASSERT_EQUAL(chan_nreceivers(ch), 0);
-	/* Two sends on one channel: exactly one value is taken. */
-	memset(&sel, 0, sizeof sel);
-	cases[0] = (struct engine_case){ ch, CASE_SEND, V("first") };
-	cases[1] = (struct engine_case){ ch, CASE_SEND, V("second") };
-	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
-	CU_ASSERT_EQUAL(chan_nsenders(ch), 2);
-	recv_now(e, ch, "first");
-	CU_ASSERT_EQUAL(sel.calls, 1);
-	CU_ASSERT_EQUAL(sel.res.index, 0);
-	CU_ASSERT_EQUAL(chan_nsenders(ch), 0);
-	expect_nothing_to_recv(e, ch);
-	engine_free(e);
-}
-
-static void
-test_nil_channel_case(void)
-{
-	struct engine *e = new_engine(0, 0);
-	struct chan *ch = mk(e, "c", 0);
-	struct engine_case cases[2] = { { NULL, CASE_SEND, NULL }, { ch, CASE_RECV, NULL } };
-	struct engine_result res;
-	struct rec sel = { 0 };
-
-	cases[0].value = V("x");
-	CU_ASSERT_FATAL(engine_submit(e, cases, 1, ENGINE_DEFAULT, rec_done, &sel, &sel.op, &res) == 0);
-	CU_ASSERT_EQUAL(res.index, -1);
-	cases[0].value = V("x");
-	CU_ASSERT_FATAL(engine_submit(e, cases, 1, 0, rec_done, &sel, &sel.op, &res) == 0);
-	CU_ASSERT_EQUAL(res.status, STATUS_DEADLINE_EXCEEDED);
-	/* A nil case waits on nothing; the other case still works. */
-	cases[0].value = V("x");
-	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
-	CU_ASSERT_EQUAL(engine_nwaiters(e), 1);
-	send_now(e, ch, "v");
-	CU_ASSERT_EQUAL(sel.calls, 1);
-	CU_ASSERT_EQUAL(sel.res.index, 1);
-	value_free(sel.res.value);
-	/* Only nil cases (or none, Go's select{}): pending until cancelled. */
-	memset(&sel, 0, sizeof sel);
-	cases[0].value = V("x");
-	CU_ASSERT_FATAL(engine_submit(e, cases, 1, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
-	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
-	engine_op_cancel(e, sel.op, STATUS_CANCELED);
-	CU_ASSERT_EQUAL(sel.calls, 1);
-	CU_ASSERT_EQUAL(sel.res.status, STATUS_CANCELED);
-	memset(&sel, 0, sizeof sel);
-	CU_ASSERT_FATAL(engine_submit(e, NULL, 0, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
-	engine_op_cancel(e, sel.op, STATUS_DEADLINE_EXCEEDED);
-	CU_ASSERT_EQUAL(sel.res.status, STATUS_DEADLINE_EXCEEDED);
-	engine_free(e);
-}
-
-static void
-test_select_resolution_unlinks_all(void)
-{
-	struct engine *e = new_engine(0, 0);
-	struct chan *a = mk(e, "a", 0), *b = mk(e, "b", 0), *c = mk(e, "c", 0);
-	struct engine_case cases[3] = { { a, CASE_RECV, NULL }, { b, CASE_RECV, NULL },
-	    { c, CASE_SEND, NULL } };
-	struct engine_result res;
-	struct rec sel = { 0 }, s;
-
-	cases[2].value = V("unsent");
-	CU_ASSERT_FATAL(engine_submit(e, cases, 3, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
-	CU_ASSERT_EQUAL(engine_nwaiters(e), 3);
-	send_now(e, b, "vb");
-	CU_ASSERT_EQUAL(sel.calls, 1);
-	CU_ASSERT_EQUAL(sel.res.index, 1);
-	CU_ASSERT(value_is(sel.res.value, "vb"));
-	value_free(sel.res.value);
-	CU_ASSERT_EQUAL(chan_nreceivers(a), 0);
-	CU_ASSERT_EQUAL(chan_nreceivers(b), 0);
-	CU_ASSERT_EQUAL(chan_nsenders(c), 0);
-	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
-	/* Nobody is left to take a value on a, nor to give one on c. */
-	send_wait(e, a, "late", &s);
-	CU_ASSERT_EQUAL(sel.calls, 1);
-	engine_op_cancel(e, s.op, STATUS_CANCELED);
-	expect_nothing_to_recv(e, c);
-	engine_free(e);
-}
-
-/* ---- cancel, delete, anonymous channels, limits ------------------------ */
-
-static void
-test_cancel_restores(void)
-{
-	struct engine *e = new_engine(0, 0);
-	struct chan *ch = mk(e, "c", 0);
-	struct engine_case cases[2] = { { ch, CASE_SEND, NULL }, { ch, CASE_RECV, NULL } };
-	struct engine_result res;
-	struct rec s, r, sel = { 0 };
-
-	send_wait(e, ch, "gone", &s);
-	engine_op_cancel(e, s.op, STATUS_DEADLINE_EXCEEDED);
-	CU_ASSERT_EQUAL(s.calls, 1);
-	CU_ASSERT_EQUAL(s.res.status, STATUS_DEADLINE_EXCEEDED);
-	CU_ASSERT_EQUAL(s.res.index, -1);
-	CU_ASSERT_EQUAL(chan_nsenders(ch), 0);
-	expect_nothing_to_recv(e, ch);
-	cases[0].value = V("gone too");
-	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
-	engine_op_cancel(e, sel.op, STATUS_CANCELED);
-	CU_ASSERT_EQUAL(sel.res.status, STATUS_CANCELED);
-	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
-	/* The channel pairs normally afterwards. */
-	recv_wait(e, ch, &r);
-	send_now(e, ch, "fresh");
-	CU_ASSERT(r.calls == 1 && value_is(r.res.value, "fresh"));
-	value_free(r.res.value);
-	send_wait(e, ch, "fresh2", &s);
-	recv_now(e, ch, "fresh2");
-	CU_ASSERT_EQUAL(s.calls, 1);
-	engine_free(e);
-}
-
-static void
-test_delete(void)
-{
-	struct engine *e = new_engine(0, 0);
-	struct chan *ch = mk(e, "c", 0), *buf = mk(e, "buf", 3), *other = mk(e, "o", 0);
-	struct chan *again;
-	struct engine_case cases[2] = { { other, CASE_RECV, NULL }, { ch, CASE_SEND, NULL } };
-	struct engine_result res;
-	struct rec r, sel = { 0 }, z = { 0 };
-	size_t discarded = 99;
-	bool created;
-
-	send_now(e, buf, "x");
-	send_now(e, buf, "y");
-	CU_ASSERT_EQUAL(engine_delete(e, buf, &discarded), STATUS_OK);
-	CU_ASSERT_EQUAL(discarded, 2);
-	CU_ASSERT_EQUAL(engine_buffered_bytes(e), 0);
-	CU_ASSERT_PTR_NULL(engine_lookup(e, "buf", 3));
-	/* Still held by mk's hold: a zombie, every use is NOT_FOUND. */
-	CU_ASSERT(chan_deleted(buf));
-	CU_ASSERT_FATAL(op_send(e, buf, "v", ENGINE_WAIT, &z, &res) == 0);
-	CU_ASSERT_EQUAL(res.status, STATUS_NOT_FOUND);
-	CU_ASSERT_EQUAL(res.index, 0);
-	CU_ASSERT_EQUAL(engine_close(e, buf), STATUS_NOT_FOUND);
-	CU_ASSERT_EQUAL(engine_delete(e, buf, NULL), STATUS_NOT_FOUND);
-	engine_release(e, buf);
-
-	recv_wait(e, ch, &r);
-	cases[1].value = V("v");
-	engine_hold(ch);
-	CU_ASSERT_EQUAL(engine_delete(e, ch, NULL), STATUS_OK);
-	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 0);
-	CU_ASSERT_EQUAL(res.status, STATUS_NOT_FOUND);
-	CU_ASSERT_EQUAL(res.index, 1);
-	engine_release(e, ch);
-	engine_release(e, ch);
-	CU_ASSERT_EQUAL(r.calls, 1);
-	CU_ASSERT_EQUAL(r.res.status, STATUS_NOT_FOUND);
-	CU_ASSERT_EQUAL(r.res.index, 0);
-
-	/* A select waiting on a channel that goes fails with that index. */
-	ch = mk(e, "c", 0);
-	cases[1] = (struct engine_case){ ch, CASE_SEND, V("v") };
-	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
-	CU_ASSERT_EQUAL(engine_delete(e, ch, NULL), STATUS_OK);
-	CU_ASSERT_EQUAL(sel.calls, 1);
-	CU_ASSERT_EQUAL(sel.res.status, STATUS_NOT_FOUND);
-	CU_ASSERT_EQUAL(sel.res.index, 1);
-	CU_ASSERT_EQUAL(chan_nreceivers(other), 0);
-	engine_release(e, ch);
-	CU_ASSERT_EQUAL(engine_make(e, "c", 1, 5, &again, &created), STATUS_OK);
-	CU_ASSERT(created);
-	CU_ASSERT_EQUAL(engine_nchannels(e), 2);
-	CU_ASSERT_EQUAL(z.calls, 0);
-	engine_free(e);
-}
-
-static void
-test_anonymous(void)
-{
-	struct engine *e = new_engine(0, 0);
-	struct chan *a = mk(e, NULL, 1), *b = mk(e, NULL, 0);
-	struct rec r;
-	size_t alen, blen;
-	const char *an = chan_name(a, &alen), *bn = chan_name(b, &blen);
-	char name[64];
-
-	CU_ASSERT(chan_anonymous(a) && chan_anonymous(b));
-	CU_ASSERT(alen > 1 && an[0] == '~' && bn[0] == '~');
-	CU_ASSERT(alen != blen || memcmp(an, bn, alen) != 0);
-	CU_ASSERT_PTR_EQUAL(engine_lookup(e, an, alen), a);
-	CU_ASSERT_EQUAL(engine_nchannels(e), 2);
-	/* Last hold gone: deleted, buffered value and all. */
-	send_now(e, a, "lost");
-	engine_hold(a);
-	engine_release(e, a);
-	CU_ASSERT_EQUAL(engine_nchannels(e), 2);
-	engine_release(e, a);
-	CU_ASSERT_EQUAL(engine_nchannels(e), 1);
-	CU_ASSERT_EQUAL(engine_buffered_bytes(e), 0);
-	/* A waiter holds it; when the waiter leaves, it goes. */
-	memcpy(name, bn, blen);
-	recv_wait(e, b, &r);
-	engine_release(e, b);
-	CU_ASSERT_PTR_EQUAL(engine_lookup(e, name, blen), b);
-	send_now(e, b, "v");
-	CU_ASSERT(r.calls == 1 && value_is(r.res.value, "v"));
-	value_free(r.res.value);
-	CU_ASSERT_PTR_NULL(engine_lookup(e, name, blen));
-	CU_ASSERT_EQUAL(engine_nchannels(e), 0);
-	/* Same through a cancel. */
-	b = mk(e, NULL, 0);
-	bn = chan_name(b, &blen);
-	memcpy(name, bn, blen);
-	recv_wait(e, b, &r);
-	engine_release(e, b);
-	engine_op_cancel(e, r.op, STATUS_CANCELED);
-	CU_ASSERT_PTR_NULL(engine_lookup(e, name, blen));
-	engine_free(e);
-}
-
-static void
-test_limits(void)
-{
-	struct engine *e = new_engine(2, 10);
-	struct engine_limits unlimited = { 0, 0 };
-	struct chan *a = mk(e, "a", 10), *b = mk(e, "b", 0), *c, *x;
-	struct engine_result res;
-	struct rec r, s = { 0 };
-	char big[101];
-
-	CU_ASSERT_EQUAL(engine_make(e, "c", 1, 0, &c, NULL), STATUS_LIMIT);
-	CU_ASSERT_EQUAL(engine_make(e, NULL, 0, 0, &c, NULL), STATUS_LIMIT);
-	CU_ASSERT_EQUAL(engine_make(e, "a", 1, 10, &x, NULL), STATUS_OK);	/* opening is fine */
-	send_now(e, a, "123456");
-	CU_ASSERT_FATAL(op_send(e, a, "abcdef", ENGINE_WAIT, &s, &res) == 0);
-	CU_ASSERT_EQUAL(res.status, STATUS_LIMIT);
-	CU_ASSERT_EQUAL(res.index, 0);
-	CU_ASSERT_EQUAL(chan_len(a), 1);
-	send_now(e, a, "7890");	/* exactly 10 */
-	CU_ASSERT_EQUAL(engine_buffered_bytes(e), 10);
-	CU_ASSERT_EQUAL(chan_buffered_bytes(a), 10);
-	/* A handoff is never limited. */
-	memset(big, 'z', 100);
-	big[100] = '\0';
-	recv_wait(e, b, &r);
-	send_now(e, b, big);
-	CU_ASSERT(r.calls == 1 && value_is(r.res.value, big));
-	value_free(r.res.value);
-	engine_set_limits(e, &unlimited);
-	send_now(e, a, big);
-	CU_ASSERT_EQUAL(engine_buffered_bytes(e), 110);
-	CU_ASSERT_EQUAL(engine_delete(e, b, NULL), STATUS_OK);
-	engine_release(e, b);
-	CU_ASSERT_PTR_NOT_NULL(mk(e, "c", 0));
-	CU_ASSERT_EQUAL(s.calls, 0);
-	engine_free(e);
-}
-
-/* ---- callbacks that call back in --------------------------------------- */
-
-struct chain {
-	struct engine *e;
-	struct chan *out;	/* forward what was received here */
-	struct chan *close;	/* or close this */
-	struct engine_op *cancel; /* or cancel this */
-	struct rec rec;
-	int *seq, order;	/* when this callback ran */
-	struct rec rearm;	/* a new pending receive submitted from done */
-	struct chan *rearm_on;
-};
-
-/* Callbacks in progress: the engine must never nest them. */
-static int chain_depth, chain_max_depth;
-
-static void
-chain_done(void *arg, struct engine_result *res)
-{
-	struct chain *c = arg;
-	struct engine_case fwd = { c->out, CASE_SEND, res->value };
-	struct engine_result now;
-	struct engine_op *op;
-
-	if (++chain_depth > chain_max_depth)
-		chain_max_depth = chain_depth;
-	rec_done(&c->rec, res);
-	c->order = ++*c->seq;
-	if (c->out != NULL) {
-		CU_ASSERT(engine_submit(c->e, &fwd, 1, 0, rec_done, NULL, &op, &now) == 0);
-		CU_ASSERT_EQUAL(now.status, STATUS_OK);
-		c->rec.res.value = NULL;	/* moved on */
-	}
-	if (c->close != NULL)
-		CU_ASSERT_EQUAL(engine_close(c->e, c->close), STATUS_OK);
-	if (c->cancel != NULL)
-		engine_op_cancel(c->e, c->cancel, STATUS_CANCELED);
-	if (c->rearm_on != NULL)
-		recv_wait(c->e, c->rearm_on, &c->rearm);
-	chain_depth--;
-}
-
-static struct engine_op *
-chain_recv(struct engine *e, struct chan *ch, struct chain *c)
-{
-	struct engine_case rc = { ch, CASE_RECV, NULL };
-	struct engine_result now;
-	struct engine_op *op = NULL;
-
-	CU_ASSERT_FATAL(engine_submit(e, &rc, 1, ENGINE_WAIT, chain_done, c, &op, &now) == 1);
-	return op;
-}
-
-static void
-test_callback_reentry(void)
-{
-	struct engine *e = new_engine(0, 0);
-	struct chan *a = mk(e, "a", 0), *b = mk(e, "b", 0), *k = mk(e, "k", 0);
-	int seq = 0;
-	struct chain c1 = { .e = e, .out = b, .seq = &seq };
-	struct chain c2 = { .e = e, .close = k, .seq = &seq };
-	struct chain c3 = { .e = e, .seq = &seq }, c4 = { .e = e, .seq = &seq };
-
-	/* a -> c1 forwards to b -> c2 closes k -> c3 and c4 wake. */
-	chain_recv(e, a, &c1);
-	chain_recv(e, b, &c2);
-	chain_recv(e, k, &c3);
-	c4.cancel = NULL;
-	chain_recv(e, k, &c4);
-	send_now(e, a, "relay");
-	CU_ASSERT_EQUAL(c1.rec.calls, 1);
-	CU_ASSERT_EQUAL(c2.rec.calls, 1);
-	CU_ASSERT(value_is(c2.rec.res.value, "relay"));
-	value_free(c2.rec.res.value);
-	CU_ASSERT(c3.rec.calls == 1 && !c3.rec.res.ok && c3.rec.res.status == STATUS_OK);
-	CU_ASSERT(c4.rec.calls == 1 && !c4.rec.res.ok);
-	/* Callbacks ran one after another, never nested. */
-	CU_ASSERT(c1.order == 1 && c2.order == 2 && c3.order == 3 && c4.order == 4);
-	CU_ASSERT_EQUAL(chain_max_depth, 1);
-	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
-
-	/* One close resolves two; the first callback cancels the second,
-	 * already resolved: that is a no-op, its own result stands. */
-	k = mk(e, "k2", 0);
-	memset(&c3, 0, sizeof c3);
-	memset(&c4, 0, sizeof c4);
-	c3.e = c4.e = e;
-	c3.seq = c4.seq = &seq;
-	chain_recv(e, k, &c3);
-	c3.cancel = chain_recv(e, k, &c4);
-	CU_ASSERT_EQUAL(engine_close(e, k), STATUS_OK);
-	CU_ASSERT_EQUAL(c4.rec.calls, 1);
-	CU_ASSERT_EQUAL(c4.rec.res.status, STATUS_OK);
-
-	/* A callback that submits a new pending receive re-arms itself. */
-	memset(&c1, 0, sizeof c1);
-	c1.e = e;
-	c1.seq = &seq;
-	c1.rearm_on = a;
-	chain_recv(e, a, &c1);
-	send_now(e, a, "one");
-	CU_ASSERT_EQUAL(c1.rec.calls, 1);
-	value_free(c1.rec.res.value);
-	CU_ASSERT_EQUAL(chan_nreceivers(a), 1);
-	send_now(e, a, "two");
-	CU_ASSERT_EQUAL(c1.rearm.calls, 1);
-	CU_ASSERT(value_is(c1.rearm.res.value, "two"));
-	value_free(c1.rearm.res.value);
-	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
-	engine_free(e);
-}
-
 /* ---- scale ---------------------------------------------------------- */
-
-static void
-test_many_pending(void)
-{
-	enum { NOPS = 100000, NCH = 100 };
-	struct engine *e = new_engine(0, 0);
-	struct chan *chs[NCH];
-	struct engine_case c;
-	struct engine_result now;
-	struct engine_op **ops = calloc(NOPS, sizeof *ops);
-	struct rec r = { 0 };
-	char name[16];
-	int i, round;
-
-	CU_ASSERT_FATAL(ops != NULL);
-	for (i = 0; i < NCH; i++) {
-		snprintf(name, sizeof name, "ch%d", i);
-		chs[i] = mk(e, name, 0);
-	}
-	for (round = 0; round < 2; round++) {
-		for (i = 0; i < NOPS; i++) {
-			/* Receivers on the first half, senders on the second: none pair. */
-			c = (struct engine_case){ chs[(i % 2) * (NCH / 2) + (i / 2) % (NCH / 2)],
-			    i % 2 ? CASE_SEND : CASE_RECV, i % 2 ? V("v") : NULL };
-			CU_ASSERT_FATAL(engine_submit(e, &c, 1, ENGINE_WAIT, rec_done, &r, &ops[i],
-			    &now) == 1);
-		}
-		CU_ASSERT_EQUAL(engine_nwaiters(e), NOPS);
-		CU_ASSERT_EQUAL(chan_nreceivers(chs[0]), NOPS / NCH);
-		for (i = 0; i < NOPS; i++)
-			engine_op_cancel(e, ops[i], STATUS_CANCELED);
-		CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
-		CU_ASSERT_EQUAL(r.calls, NOPS * (round + 1));
-		for (i = 0; i < NCH; i++)
-			CU_ASSERT(chan_nreceivers(chs[i]) == 0 && chan_nsenders(chs[i]) == 0);
-	}
-	free(ops);
-	engine_free(e);
-}
 
 static int
 count_chan(struct chan *ch, void *arg)
@@ -1123,21 +572,8 @@ register_suites(void)
 	test_add(s, "close then drain", test_close_then_drain);
 	test_add(s, "close wakes receivers and senders", test_close_wakes_waiters);
 	test_add(s, "double close, send on closed", test_double_close_and_send_on_closed);
-	s = test_suite("engine.select", NULL, NULL);
-	test_add(s, "uniform choice", test_select_uniform);
-	test_add(s, "default only when nothing ready", test_select_default);
-	test_add(s, "no wait: DEADLINE_EXCEEDED", test_no_wait_deadline);
-	test_add(s, "never matches itself", test_select_never_matches_itself);
-	test_add(s, "duplicate cases", test_duplicate_cases);
-	test_add(s, "nil channel case", test_nil_channel_case);
-	test_add(s, "resolution unlinks every waiter", test_select_resolution_unlinks_all);
-	s = test_suite("engine.lifecycle", NULL, NULL);
-	test_add(s, "cancel restores the channel", test_cancel_restores);
-	test_add(s, "delete wakes waiters NOT_FOUND", test_delete);
-	test_add(s, "anonymous channels", test_anonymous);
-	test_add(s, "limits", test_limits);
-	test_add(s, "callbacks call back in", test_callback_reentry);
-	test_add(s, "100000 pending ops cancelled", test_many_pending);
+	register_engine_select();
+	register_engine_lifecycle();
 	s = test_suite("hmap", NULL, NULL);
 	test_add(s, "insert, find, remove, shrink, hash", test_hmap);
 }

@@ -1,0 +1,355 @@
+/*
+ * test_engine_lifecycle.c: the life of operations and channels in the
+ * engine, part of test_engine: a cancel restoring the channel, delete
+ * waking waiters with NOT_FOUND, anonymous channels, the engine's limits,
+ * done callbacks that call back into the engine, and 100,000 pending
+ * operations cancelled.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "server/chan.h"
+#include "server/engine.h"
+#include "server/value.h"
+#include "enginetest.h"
+
+/* ---- cancel, delete, anonymous channels, limits ------------------------ */
+
+static void
+test_cancel_restores(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *ch = mk(e, "c", 0);
+	struct engine_case cases[2] = { { ch, CASE_SEND, NULL }, { ch, CASE_RECV, NULL } };
+	struct engine_result res;
+	struct rec s, r, sel = { 0 };
+
+	send_wait(e, ch, "gone", &s);
+	engine_op_cancel(e, s.op, STATUS_DEADLINE_EXCEEDED);
+	CU_ASSERT_EQUAL(s.calls, 1);
+	CU_ASSERT_EQUAL(s.res.status, STATUS_DEADLINE_EXCEEDED);
+	CU_ASSERT_EQUAL(s.res.index, -1);
+	CU_ASSERT_EQUAL(chan_nsenders(ch), 0);
+	expect_nothing_to_recv(e, ch);
+	cases[0].value = V("gone too");
+	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
+	engine_op_cancel(e, sel.op, STATUS_CANCELED);
+	CU_ASSERT_EQUAL(sel.res.status, STATUS_CANCELED);
+	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
+	/* The channel pairs normally afterwards. */
+	recv_wait(e, ch, &r);
+	send_now(e, ch, "fresh");
+	CU_ASSERT(r.calls == 1 && value_is(r.res.value, "fresh"));
+	value_free(r.res.value);
+	send_wait(e, ch, "fresh2", &s);
+	recv_now(e, ch, "fresh2");
+	CU_ASSERT_EQUAL(s.calls, 1);
+	engine_free(e);
+}
+
+static void
+test_delete(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *ch = mk(e, "c", 0), *buf = mk(e, "buf", 3), *other = mk(e, "o", 0);
+	struct chan *again;
+	struct engine_case cases[2] = { { other, CASE_RECV, NULL }, { ch, CASE_SEND, NULL } };
+	struct engine_result res;
+	struct rec r, sel = { 0 }, z = { 0 };
+	size_t discarded = 99;
+	bool created;
+
+	send_now(e, buf, "x");
+	send_now(e, buf, "y");
+	CU_ASSERT_EQUAL(engine_delete(e, buf, &discarded), STATUS_OK);
+	CU_ASSERT_EQUAL(discarded, 2);
+	CU_ASSERT_EQUAL(engine_buffered_bytes(e), 0);
+	CU_ASSERT_PTR_NULL(engine_lookup(e, "buf", 3));
+	/* Still held by mk's hold: a zombie, every use is NOT_FOUND. */
+	CU_ASSERT(chan_deleted(buf));
+	CU_ASSERT_FATAL(op_send(e, buf, "v", ENGINE_WAIT, &z, &res) == 0);
+	CU_ASSERT_EQUAL(res.status, STATUS_NOT_FOUND);
+	CU_ASSERT_EQUAL(res.index, 0);
+	CU_ASSERT_EQUAL(engine_close(e, buf), STATUS_NOT_FOUND);
+	CU_ASSERT_EQUAL(engine_delete(e, buf, NULL), STATUS_NOT_FOUND);
+	engine_release(e, buf);
+
+	recv_wait(e, ch, &r);
+	cases[1].value = V("v");
+	engine_hold(ch);
+	CU_ASSERT_EQUAL(engine_delete(e, ch, NULL), STATUS_OK);
+	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 0);
+	CU_ASSERT_EQUAL(res.status, STATUS_NOT_FOUND);
+	CU_ASSERT_EQUAL(res.index, 1);
+	engine_release(e, ch);
+	engine_release(e, ch);
+	CU_ASSERT_EQUAL(r.calls, 1);
+	CU_ASSERT_EQUAL(r.res.status, STATUS_NOT_FOUND);
+	CU_ASSERT_EQUAL(r.res.index, 0);
+
+	/* A select waiting on a channel that goes fails with that index. */
+	ch = mk(e, "c", 0);
+	cases[1] = (struct engine_case){ ch, CASE_SEND, V("v") };
+	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
+	CU_ASSERT_EQUAL(engine_delete(e, ch, NULL), STATUS_OK);
+	CU_ASSERT_EQUAL(sel.calls, 1);
+	CU_ASSERT_EQUAL(sel.res.status, STATUS_NOT_FOUND);
+	CU_ASSERT_EQUAL(sel.res.index, 1);
+	CU_ASSERT_EQUAL(chan_nreceivers(other), 0);
+	engine_release(e, ch);
+	CU_ASSERT_EQUAL(engine_make(e, "c", 1, 5, &again, &created), STATUS_OK);
+	CU_ASSERT(created);
+	CU_ASSERT_EQUAL(engine_nchannels(e), 2);
+	CU_ASSERT_EQUAL(z.calls, 0);
+	engine_free(e);
+}
+
+static void
+test_anonymous(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *a = mk(e, NULL, 1), *b = mk(e, NULL, 0);
+	struct rec r;
+	size_t alen, blen;
+	const char *an = chan_name(a, &alen), *bn = chan_name(b, &blen);
+	char name[64];
+
+	CU_ASSERT(chan_anonymous(a) && chan_anonymous(b));
+	CU_ASSERT(alen > 1 && an[0] == '~' && bn[0] == '~');
+	CU_ASSERT(alen != blen || memcmp(an, bn, alen) != 0);
+	CU_ASSERT_PTR_EQUAL(engine_lookup(e, an, alen), a);
+	CU_ASSERT_EQUAL(engine_nchannels(e), 2);
+	/* Last hold gone: deleted, buffered value and all. */
+	send_now(e, a, "lost");
+	engine_hold(a);
+	engine_release(e, a);
+	CU_ASSERT_EQUAL(engine_nchannels(e), 2);
+	engine_release(e, a);
+	CU_ASSERT_EQUAL(engine_nchannels(e), 1);
+	CU_ASSERT_EQUAL(engine_buffered_bytes(e), 0);
+	/* A waiter holds it; when the waiter leaves, it goes. */
+	memcpy(name, bn, blen);
+	recv_wait(e, b, &r);
+	engine_release(e, b);
+	CU_ASSERT_PTR_EQUAL(engine_lookup(e, name, blen), b);
+	send_now(e, b, "v");
+	CU_ASSERT(r.calls == 1 && value_is(r.res.value, "v"));
+	value_free(r.res.value);
+	CU_ASSERT_PTR_NULL(engine_lookup(e, name, blen));
+	CU_ASSERT_EQUAL(engine_nchannels(e), 0);
+	/* Same through a cancel. */
+	b = mk(e, NULL, 0);
+	bn = chan_name(b, &blen);
+	memcpy(name, bn, blen);
+	recv_wait(e, b, &r);
+	engine_release(e, b);
+	engine_op_cancel(e, r.op, STATUS_CANCELED);
+	CU_ASSERT_PTR_NULL(engine_lookup(e, name, blen));
+	engine_free(e);
+}
+
+static void
+test_limits(void)
+{
+	struct engine *e = new_engine(2, 10);
+	struct engine_limits unlimited = { 0, 0 };
+	struct chan *a = mk(e, "a", 10), *b = mk(e, "b", 0), *c, *x;
+	struct engine_result res;
+	struct rec r, s = { 0 };
+	char big[101];
+
+	CU_ASSERT_EQUAL(engine_make(e, "c", 1, 0, &c, NULL), STATUS_LIMIT);
+	CU_ASSERT_EQUAL(engine_make(e, NULL, 0, 0, &c, NULL), STATUS_LIMIT);
+	CU_ASSERT_EQUAL(engine_make(e, "a", 1, 10, &x, NULL), STATUS_OK);	/* opening is fine */
+	send_now(e, a, "123456");
+	CU_ASSERT_FATAL(op_send(e, a, "abcdef", ENGINE_WAIT, &s, &res) == 0);
+	CU_ASSERT_EQUAL(res.status, STATUS_LIMIT);
+	CU_ASSERT_EQUAL(res.index, 0);
+	CU_ASSERT_EQUAL(chan_len(a), 1);
+	send_now(e, a, "7890");	/* exactly 10 */
+	CU_ASSERT_EQUAL(engine_buffered_bytes(e), 10);
+	CU_ASSERT_EQUAL(chan_buffered_bytes(a), 10);
+	/* A handoff is never limited. */
+	memset(big, 'z', 100);
+	big[100] = '\0';
+	recv_wait(e, b, &r);
+	send_now(e, b, big);
+	CU_ASSERT(r.calls == 1 && value_is(r.res.value, big));
+	value_free(r.res.value);
+	engine_set_limits(e, &unlimited);
+	send_now(e, a, big);
+	CU_ASSERT_EQUAL(engine_buffered_bytes(e), 110);
+	CU_ASSERT_EQUAL(engine_delete(e, b, NULL), STATUS_OK);
+	engine_release(e, b);
+	CU_ASSERT_PTR_NOT_NULL(mk(e, "c", 0));
+	CU_ASSERT_EQUAL(s.calls, 0);
+	engine_free(e);
+}
+
+/* ---- callbacks that call back in --------------------------------------- */
+
+struct chain {
+	struct engine *e;
+	struct chan *out;	/* forward what was received here */
+	struct chan *close;	/* or close this */
+	struct engine_op *cancel; /* or cancel this */
+	struct rec rec;
+	int *seq, order;	/* when this callback ran */
+	struct rec rearm;	/* a new pending receive submitted from done */
+	struct chan *rearm_on;
+};
+
+/* Callbacks in progress: the engine must never nest them. */
+static int chain_depth, chain_max_depth;
+
+static void
+chain_done(void *arg, struct engine_result *res)
+{
+	struct chain *c = arg;
+	struct engine_case fwd = { c->out, CASE_SEND, res->value };
+	struct engine_result now;
+	struct engine_op *op;
+
+	if (++chain_depth > chain_max_depth)
+		chain_max_depth = chain_depth;
+	rec_done(&c->rec, res);
+	c->order = ++*c->seq;
+	if (c->out != NULL) {
+		CU_ASSERT(engine_submit(c->e, &fwd, 1, 0, rec_done, NULL, &op, &now) == 0);
+		CU_ASSERT_EQUAL(now.status, STATUS_OK);
+		c->rec.res.value = NULL;	/* moved on */
+	}
+	if (c->close != NULL)
+		CU_ASSERT_EQUAL(engine_close(c->e, c->close), STATUS_OK);
+	if (c->cancel != NULL)
+		engine_op_cancel(c->e, c->cancel, STATUS_CANCELED);
+	if (c->rearm_on != NULL)
+		recv_wait(c->e, c->rearm_on, &c->rearm);
+	chain_depth--;
+}
+
+static struct engine_op *
+chain_recv(struct engine *e, struct chan *ch, struct chain *c)
+{
+	struct engine_case rc = { ch, CASE_RECV, NULL };
+	struct engine_result now;
+	struct engine_op *op = NULL;
+
+	CU_ASSERT_FATAL(engine_submit(e, &rc, 1, ENGINE_WAIT, chain_done, c, &op, &now) == 1);
+	return op;
+}
+
+static void
+test_callback_reentry(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *a = mk(e, "a", 0), *b = mk(e, "b", 0), *k = mk(e, "k", 0);
+	int seq = 0;
+	struct chain c1 = { .e = e, .out = b, .seq = &seq };
+	struct chain c2 = { .e = e, .close = k, .seq = &seq };
+	struct chain c3 = { .e = e, .seq = &seq }, c4 = { .e = e, .seq = &seq };
+
+	/* a -> c1 forwards to b -> c2 closes k -> c3 and c4 wake. */
+	chain_recv(e, a, &c1);
+	chain_recv(e, b, &c2);
+	chain_recv(e, k, &c3);
+	c4.cancel = NULL;
+	chain_recv(e, k, &c4);
+	send_now(e, a, "relay");
+	CU_ASSERT_EQUAL(c1.rec.calls, 1);
+	CU_ASSERT_EQUAL(c2.rec.calls, 1);
+	CU_ASSERT(value_is(c2.rec.res.value, "relay"));
+	value_free(c2.rec.res.value);
+	CU_ASSERT(c3.rec.calls == 1 && !c3.rec.res.ok && c3.rec.res.status == STATUS_OK);
+	CU_ASSERT(c4.rec.calls == 1 && !c4.rec.res.ok);
+	/* Callbacks ran one after another, never nested. */
+	CU_ASSERT(c1.order == 1 && c2.order == 2 && c3.order == 3 && c4.order == 4);
+	CU_ASSERT_EQUAL(chain_max_depth, 1);
+	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
+
+	/* One close resolves two; the first callback cancels the second,
+	 * already resolved: that is a no-op, its own result stands. */
+	k = mk(e, "k2", 0);
+	memset(&c3, 0, sizeof c3);
+	memset(&c4, 0, sizeof c4);
+	c3.e = c4.e = e;
+	c3.seq = c4.seq = &seq;
+	chain_recv(e, k, &c3);
+	c3.cancel = chain_recv(e, k, &c4);
+	CU_ASSERT_EQUAL(engine_close(e, k), STATUS_OK);
+	CU_ASSERT_EQUAL(c4.rec.calls, 1);
+	CU_ASSERT_EQUAL(c4.rec.res.status, STATUS_OK);
+
+	/* A callback that submits a new pending receive re-arms itself. */
+	memset(&c1, 0, sizeof c1);
+	c1.e = e;
+	c1.seq = &seq;
+	c1.rearm_on = a;
+	chain_recv(e, a, &c1);
+	send_now(e, a, "one");
+	CU_ASSERT_EQUAL(c1.rec.calls, 1);
+	value_free(c1.rec.res.value);
+	CU_ASSERT_EQUAL(chan_nreceivers(a), 1);
+	send_now(e, a, "two");
+	CU_ASSERT_EQUAL(c1.rearm.calls, 1);
+	CU_ASSERT(value_is(c1.rearm.res.value, "two"));
+	value_free(c1.rearm.res.value);
+	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
+	engine_free(e);
+}
+
+/* ---- scale ---------------------------------------------------------- */
+
+static void
+test_many_pending(void)
+{
+	enum { NOPS = 100000, NCH = 100 };
+	struct engine *e = new_engine(0, 0);
+	struct chan *chs[NCH];
+	struct engine_case c;
+	struct engine_result now;
+	struct engine_op **ops = calloc(NOPS, sizeof *ops);
+	struct rec r = { 0 };
+	char name[16];
+	int i, round;
+
+	CU_ASSERT_FATAL(ops != NULL);
+	for (i = 0; i < NCH; i++) {
+		snprintf(name, sizeof name, "ch%d", i);
+		chs[i] = mk(e, name, 0);
+	}
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < NOPS; i++) {
+			/* Receivers on the first half, senders on the second: none pair. */
+			c = (struct engine_case){ chs[(i % 2) * (NCH / 2) + (i / 2) % (NCH / 2)],
+			    i % 2 ? CASE_SEND : CASE_RECV, i % 2 ? V("v") : NULL };
+			CU_ASSERT_FATAL(engine_submit(e, &c, 1, ENGINE_WAIT, rec_done, &r, &ops[i],
+			    &now) == 1);
+		}
+		CU_ASSERT_EQUAL(engine_nwaiters(e), NOPS);
+		CU_ASSERT_EQUAL(chan_nreceivers(chs[0]), NOPS / NCH);
+		for (i = 0; i < NOPS; i++)
+			engine_op_cancel(e, ops[i], STATUS_CANCELED);
+		CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
+		CU_ASSERT_EQUAL(r.calls, NOPS * (round + 1));
+		for (i = 0; i < NCH; i++)
+			CU_ASSERT(chan_nreceivers(chs[i]) == 0 && chan_nsenders(chs[i]) == 0);
+	}
+	free(ops);
+	engine_free(e);
+}
+
+void
+register_engine_lifecycle(void)
+{
+	CU_pSuite s = test_suite("engine.lifecycle", NULL, NULL);
+
+	test_add(s, "cancel restores the channel", test_cancel_restores);
+	test_add(s, "delete wakes waiters NOT_FOUND", test_delete);
+	test_add(s, "anonymous channels", test_anonymous);
+	test_add(s, "limits", test_limits);
+	test_add(s, "callbacks call back in", test_callback_reentry);
+	test_add(s, "100000 pending ops cancelled", test_many_pending);
+}

@@ -1,0 +1,254 @@
+/*
+ * test_engine_select.c: select in the engine, part of test_engine: a
+ * uniform choice among ready cases (fixed seed, wide statistical bounds),
+ * default only when nothing is ready, DEADLINE_EXCEEDED when it may not
+ * wait, a select never matching itself, duplicate and nil channel cases,
+ * and every waiter unlinked once one case wins.
+ */
+#include <string.h>
+
+#include "testutil.h"
+#include "server/chan.h"
+#include "server/engine.h"
+#include "server/value.h"
+#include "enginetest.h"
+
+/* ---- select ------------------------------------------------------------- */
+
+/* Select over recv cases n times, refilling whatever fired; counts per case. */
+static void
+select_counts(struct engine *e, struct chan **chs, size_t n, int rounds, int *counts)
+{
+	struct engine_case cases[8];
+	struct engine_result res;
+	struct rec r = { 0 };
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		cases[i] = (struct engine_case){ chs[i], CASE_RECV, NULL };
+	while (rounds-- > 0) {
+		CU_ASSERT_FATAL(engine_submit(e, cases, n, 0, rec_done, &r, &r.op, &res) == 0);
+		CU_ASSERT_FATAL(res.status == STATUS_OK && res.index >= 0 && (size_t)res.index < n);
+		CU_ASSERT_FATAL(res.ok && value_is(res.value, "v"));
+		value_free(res.value);
+		counts[res.index]++;
+		send_now(e, chs[res.index], "v");
+	}
+}
+
+static void
+test_select_uniform(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *chs[4] = { mk(e, "a", 1), mk(e, "b", 1), mk(e, "c", 1), mk(e, "d", 1) };
+	struct chan *three[3] = { mk(e, "empty", 1), chs[0], chs[1] };
+	int two[2] = { 0 }, four[4] = { 0 }, skip[3] = { 0 }, i;
+
+	for (i = 0; i < 4; i++)
+		send_now(e, chs[i], "v");
+	select_counts(e, chs, 2, 10000, two);
+	CU_ASSERT(two[0] >= 4500 && two[0] <= 5500);
+	CU_ASSERT_EQUAL(two[0] + two[1], 10000);
+	select_counts(e, chs, 4, 20000, four);
+	for (i = 0; i < 4; i++)
+		CU_ASSERT(four[i] >= 4500 && four[i] <= 5500);
+	/* A not-ready case must not bias its neighbour (rotation would). */
+	select_counts(e, three, 3, 10000, skip);
+	CU_ASSERT_EQUAL(skip[0], 0);
+	CU_ASSERT(skip[1] >= 4500 && skip[1] <= 5500);
+	engine_free(e);
+}
+
+static void
+test_select_default(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *a = mk(e, "a", 0), *b = mk(e, "b", 1);
+	struct engine_case cases[2] = { { a, CASE_RECV, NULL }, { b, CASE_RECV, NULL } };
+	struct engine_result res;
+	struct rec r = { 0 };
+	int i;
+
+	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_DEFAULT | ENGINE_WAIT, rec_done, &r,
+	    &r.op, &res) == 0);
+	CU_ASSERT_EQUAL(res.status, STATUS_OK);
+	CU_ASSERT_EQUAL(res.index, -1);
+	CU_ASSERT_PTR_NULL(res.value);
+	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
+	/* Something ready: default never wins. */
+	for (i = 0; i < 100; i++) {
+		send_now(e, b, "v");
+		CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_DEFAULT, rec_done, &r, &r.op,
+		    &res) == 0);
+		CU_ASSERT_EQUAL(res.index, 1);
+		CU_ASSERT(value_is(res.value, "v"));
+		value_free(res.value);
+	}
+	CU_ASSERT_EQUAL(r.calls, 0);
+	engine_free(e);
+}
+
+static void
+test_no_wait_deadline(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *a = mk(e, "a", 0), *b = mk(e, "b", 0);
+	struct engine_case cases[2] = { { a, CASE_RECV, NULL }, { b, CASE_SEND, NULL } };
+	struct engine_result res;
+	struct rec r = { 0 };
+
+	cases[1].value = V("dropped");
+	CU_ASSERT_FATAL(engine_submit(e, cases, 2, 0, rec_done, &r, &r.op, &res) == 0);
+	CU_ASSERT_EQUAL(res.status, STATUS_DEADLINE_EXCEEDED);
+	CU_ASSERT_EQUAL(res.index, -1);
+	CU_ASSERT_PTR_NULL(r.op);
+	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
+	CU_ASSERT_EQUAL(r.calls, 0);
+	engine_free(e);
+}
+
+static void
+test_select_never_matches_itself(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *ch = mk(e, "c", 0);
+	struct engine_case cases[2] = { { ch, CASE_SEND, NULL }, { ch, CASE_RECV, NULL } };
+	struct engine_result res;
+	struct rec sel = { 0 };
+
+	cases[0].value = V("mine");
+	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
+	CU_ASSERT_EQUAL(chan_nsenders(ch), 1);
+	CU_ASSERT_EQUAL(chan_nreceivers(ch), 1);
+	CU_ASSERT_EQUAL(sel.calls, 0);
+	/* A third party takes the send case. */
+	recv_now(e, ch, "mine");
+	CU_ASSERT_EQUAL(sel.calls, 1);
+	CU_ASSERT_EQUAL(sel.res.status, STATUS_OK);
+	CU_ASSERT_EQUAL(sel.res.index, 0);
+	CU_ASSERT(chan_nsenders(ch) == 0 && chan_nreceivers(ch) == 0);
+	/* Again; this time a third party completes the receive case. */
+	memset(&sel, 0, sizeof sel);
+	cases[0].value = V("mine");
+	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
+	send_now(e, ch, "theirs");
+	CU_ASSERT_EQUAL(sel.calls, 1);
+	CU_ASSERT_EQUAL(sel.res.index, 1);
+	CU_ASSERT(value_is(sel.res.value, "theirs"));
+	value_free(sel.res.value);
+	CU_ASSERT(chan_nsenders(ch) == 0 && chan_nreceivers(ch) == 0);
+	engine_free(e);
+}
+
+static void
+test_duplicate_cases(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *ch = mk(e, "c", 0);
+	struct engine_case cases[2] = { { ch, CASE_RECV, NULL }, { ch, CASE_RECV, NULL } };
+	struct engine_result res;
+	struct rec sel = { 0 };
+
+	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
+	CU_ASSERT_EQUAL(chan_nreceivers(ch), 2);
+	send_now(e, ch, "once");
+	CU_ASSERT_EQUAL(sel.calls, 1);
+	CU_ASSERT_EQUAL(sel.res.index, 0);	/* case 0 queued first */
+	CU_ASSERT(value_is(sel.res.value, "once"));
+	value_free(sel.res.value);
+	CU_ASSERT_EQUAL(chan_nreceivers(ch), 0);
+	/* Two sends on one channel: exactly one value is taken. */
+	memset(&sel, 0, sizeof sel);
+	cases[0] = (struct engine_case){ ch, CASE_SEND, V("first") };
+	cases[1] = (struct engine_case){ ch, CASE_SEND, V("second") };
+	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
+	CU_ASSERT_EQUAL(chan_nsenders(ch), 2);
+	recv_now(e, ch, "first");
+	CU_ASSERT_EQUAL(sel.calls, 1);
+	CU_ASSERT_EQUAL(sel.res.index, 0);
+	CU_ASSERT_EQUAL(chan_nsenders(ch), 0);
+	expect_nothing_to_recv(e, ch);
+	engine_free(e);
+}
+
+static void
+test_nil_channel_case(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *ch = mk(e, "c", 0);
+	struct engine_case cases[2] = { { NULL, CASE_SEND, NULL }, { ch, CASE_RECV, NULL } };
+	struct engine_result res;
+	struct rec sel = { 0 };
+
+	cases[0].value = V("x");
+	CU_ASSERT_FATAL(engine_submit(e, cases, 1, ENGINE_DEFAULT, rec_done, &sel, &sel.op, &res) == 0);
+	CU_ASSERT_EQUAL(res.index, -1);
+	cases[0].value = V("x");
+	CU_ASSERT_FATAL(engine_submit(e, cases, 1, 0, rec_done, &sel, &sel.op, &res) == 0);
+	CU_ASSERT_EQUAL(res.status, STATUS_DEADLINE_EXCEEDED);
+	/* A nil case waits on nothing; the other case still works. */
+	cases[0].value = V("x");
+	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
+	CU_ASSERT_EQUAL(engine_nwaiters(e), 1);
+	send_now(e, ch, "v");
+	CU_ASSERT_EQUAL(sel.calls, 1);
+	CU_ASSERT_EQUAL(sel.res.index, 1);
+	value_free(sel.res.value);
+	/* Only nil cases (or none, Go's select{}): pending until cancelled. */
+	memset(&sel, 0, sizeof sel);
+	cases[0].value = V("x");
+	CU_ASSERT_FATAL(engine_submit(e, cases, 1, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
+	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
+	engine_op_cancel(e, sel.op, STATUS_CANCELED);
+	CU_ASSERT_EQUAL(sel.calls, 1);
+	CU_ASSERT_EQUAL(sel.res.status, STATUS_CANCELED);
+	memset(&sel, 0, sizeof sel);
+	CU_ASSERT_FATAL(engine_submit(e, NULL, 0, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
+	engine_op_cancel(e, sel.op, STATUS_DEADLINE_EXCEEDED);
+	CU_ASSERT_EQUAL(sel.res.status, STATUS_DEADLINE_EXCEEDED);
+	engine_free(e);
+}
+
+static void
+test_select_resolution_unlinks_all(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *a = mk(e, "a", 0), *b = mk(e, "b", 0), *c = mk(e, "c", 0);
+	struct engine_case cases[3] = { { a, CASE_RECV, NULL }, { b, CASE_RECV, NULL },
+	    { c, CASE_SEND, NULL } };
+	struct engine_result res;
+	struct rec sel = { 0 }, s;
+
+	cases[2].value = V("unsent");
+	CU_ASSERT_FATAL(engine_submit(e, cases, 3, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
+	CU_ASSERT_EQUAL(engine_nwaiters(e), 3);
+	send_now(e, b, "vb");
+	CU_ASSERT_EQUAL(sel.calls, 1);
+	CU_ASSERT_EQUAL(sel.res.index, 1);
+	CU_ASSERT(value_is(sel.res.value, "vb"));
+	value_free(sel.res.value);
+	CU_ASSERT_EQUAL(chan_nreceivers(a), 0);
+	CU_ASSERT_EQUAL(chan_nreceivers(b), 0);
+	CU_ASSERT_EQUAL(chan_nsenders(c), 0);
+	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
+	/* Nobody is left to take a value on a, nor to give one on c. */
+	send_wait(e, a, "late", &s);
+	CU_ASSERT_EQUAL(sel.calls, 1);
+	engine_op_cancel(e, s.op, STATUS_CANCELED);
+	expect_nothing_to_recv(e, c);
+	engine_free(e);
+}
+
+void
+register_engine_select(void)
+{
+	CU_pSuite s = test_suite("engine.select", NULL, NULL);
+
+	test_add(s, "uniform choice", test_select_uniform);
+	test_add(s, "default only when nothing ready", test_select_default);
+	test_add(s, "no wait: DEADLINE_EXCEEDED", test_no_wait_deadline);
+	test_add(s, "never matches itself", test_select_never_matches_itself);
+	test_add(s, "duplicate cases", test_duplicate_cases);
+	test_add(s, "nil channel case", test_nil_channel_case);
+	test_add(s, "resolution unlinks every waiter", test_select_resolution_unlinks_all);
+}
