@@ -2,6 +2,11 @@
  * test_server_limits.c: a real chand against bad input, every limit,
  * backpressure, many connections, many deadlines, shutdown and config
  * errors. Whatever one client does, another connected client keeps working.
+ *
+ * This file holds the suites' chand and bystander, bad input and scale, and
+ * the limits; how replies are written is in test_server_limits_writes.c,
+ * shutdown, config errors and the unix socket in
+ * test_server_limits_lifecycle.c.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -10,18 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "srvtest.h"
+#include "limitstest.h"
 
-static struct test_server srv;
-static struct test_conn bystander;	/* must keep working through everything */
+struct test_server srv;
+struct test_conn bystander;	/* must keep working through everything */
 
-static int
+int
 start(const char *conf)
 {
 	if (test_server_start(&srv, conf) < 0)
@@ -29,7 +32,7 @@ start(const char *conf)
 	return test_conn_open(&bystander, srv.port, true);
 }
 
-static int
+int
 stop(void)
 {
 	test_conn_close(&bystander);
@@ -46,7 +49,7 @@ init_small(void)
 	    "max_select_cases = 3\noutput_hwm = 4096\n");
 }
 
-static void
+void
 assert_bystander_ok(void)
 {
 	struct proto_reply r;
@@ -524,529 +527,6 @@ test_backpressure(void)
 	test_conn_close(&slow);
 }
 
-/* ---- writes: replies go out before the loop sleeps (server/conn_io.c) ------------------- */
-
-#define BIG_VALUE (8u << 20)	/* far more than a 4 KiB receive buffer and the kernel's send buffer */
-
-static int
-init_big(void)
-{
-	return start("max_value = 9M\nmax_frame = 10M\noutput_hwm = 64M\n");
-}
-
-/* The largest unsent byte count of any client, from CLIENTS through the bystander. */
-static uint64_t
-max_unsent(void)
-{
-	struct proto_out o;
-	struct proto_reply r;
-	struct proto_client_info ci;
-	uint64_t most = 0;
-
-	proto_out_init(&o);
-	proto_req_simple(&o, OP_CLIENTS, bystander.next_id++);
-	st_write(&bystander, &o);
-	proto_out_destroy(&o);
-	st_reply(&bystander, OP_CLIENTS, &r);
-	while (proto_list_client(&r.list, &ci) == 1)
-		most = ci.unsent > most ? ci.unsent : most;
-	return most;
-}
-
-/* Wait (up to 10 s) until some client has unsent output: the server's write would block. */
-static bool
-await_unsent(void)
-{
-	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
-
-	while (clock_now_ns() < end)
-		if (max_unsent() > 0)
-			return true;
-	return false;
-}
-
-/*
- * Replies made outside the connection's own read: a SEND on another
- * connection completes a waiting RECV, and a deadline ends another. Each
- * is written before the loop sleeps: it arrives at once, with nothing more
- * sent on that connection to wake it.
- */
-static void
-test_reply_from_elsewhere(void)
-{
-	const char *n = st_name("elsewhere");
-	struct test_conn rx;
-	struct proto_reply r;
-	uint64_t id;
-
-	CU_ASSERT_FATAL(test_conn_open(&rx, srv.port, true) == 0);
-	CU_ASSERT_EQUAL(st_make(&bystander, n, 0), STATUS_OK);
-	id = st_recv(&rx, n, PROTO_WAIT_FOREVER);
-	CU_ASSERT_FATAL(st_await_waiters(&bystander, n, -1, 1));
-	CU_ASSERT_EQUAL(st_send_wait(&bystander, n, "v", PROTO_WAIT_FOREVER), STATUS_OK);
-	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, 1000, &r), 0);
-	CU_ASSERT_EQUAL(r.id, id);
-	CU_ASSERT(r.ok && ST_VALUE_IS(r, "v"));
-	/* a deadline's reply: made by a timer, with no I/O on any connection */
-	id = st_recv(&rx, n, 20000);
-	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, 1000, &r), 0);
-	CU_ASSERT_EQUAL(r.id, id);
-	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
-	test_conn_close(&rx);
-}
-
-/* Send a BIG_VALUE of a known pattern into channel n (cap 1) through the bystander. */
-static uint8_t *
-put_big(const char *n)
-{
-	uint8_t *v = malloc(BIG_VALUE);
-
-	CU_ASSERT_FATAL(v != NULL);
-	for (size_t i = 0; i < BIG_VALUE; i++)
-		v[i] = (uint8_t)(i * 31 + 7);
-	CU_ASSERT_EQUAL(st_make(&bystander, n, 1), STATUS_OK);
-	st_send(&bystander, n, v, BIG_VALUE, 0);
-	return v;
-}
-
-/*
- * A reply much larger than the socket takes: the write stops half way
- * (CLIENTS shows it unsent while the client does not read), write interest
- * finishes it when the client reads, and every byte arrives in order.
- */
-static void
-test_partial_write_completes(void)
-{
-	const char *n = st_name("partial");
-	struct test_conn rx;
-	struct proto_reply r;
-	uint8_t *v = put_big(n);
-
-	st_reply(&bystander, OP_SEND, &r);
-	CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	CU_ASSERT_FATAL(test_conn_open_rcvbuf(&rx, srv.port, true, 4096) == 0);
-	st_recv(&rx, n, 0);
-	CU_ASSERT(await_unsent());
-	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, REPLY_MS, &r), 0);
-	CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	CU_ASSERT_EQUAL(r.value.len, BIG_VALUE);
-	CU_ASSERT(r.value.len == BIG_VALUE && memcmp(r.value.data, v, BIG_VALUE) == 0);
-	CU_ASSERT_EQUAL(max_unsent(), 0);
-	assert_bystander_ok();
-	test_conn_close(&rx);
-	free(v);
-}
-
-/*
- * Close after flush with a partly written reply: a RECV of a big value,
- * then a malformed frame. The client still gets the whole value, then the
- * PROTOCOL notice, then EOF.
- */
-static void
-test_close_flushes_partial_write(void)
-{
-	static const uint8_t bad[] = { 0, 0, 0, 1, 0xc1 };
-	const char *n = st_name("closeflush");
-	struct test_conn rx;
-	struct proto_reply r;
-	const uint8_t *body;
-	uint8_t *v = put_big(n);
-
-	st_reply(&bystander, OP_SEND, &r);
-	CU_ASSERT_FATAL(test_conn_open_rcvbuf(&rx, srv.port, true, 4096) == 0);
-	st_recv(&rx, n, 0);
-	CU_ASSERT_EQUAL_FATAL(test_conn_write(&rx, bad, sizeof bad), 0);
-	CU_ASSERT(await_unsent());
-	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, REPLY_MS, &r), 0);
-	CU_ASSERT(r.value.len == BIG_VALUE && memcmp(r.value.data, v, BIG_VALUE) == 0);
-	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_PING, REPLY_MS, &r), 0);
-	CU_ASSERT_EQUAL(r.status, STATUS_PROTOCOL);
-	CU_ASSERT_EQUAL(test_conn_frame(&rx, REPLY_MS, &body), 0);
-	assert_bystander_ok();
-	test_conn_close(&rx);
-	free(v);
-}
-
-/*
- * The same, but the client never reads: the closing connection is dropped
- * after the flush timeout (5 s), with the "flush-timeout" log line, and its
- * unsent bytes go with it.
- */
-static void
-test_close_flush_timeout(void)
-{
-	static const uint8_t bad[] = { 0, 0, 0, 1, 0xc1 };
-	const char *n = st_name("flushtimeout");
-	struct test_conn rx;
-	struct proto_reply r;
-	uint8_t *v = put_big(n);
-	int64_t end = clock_now_ns() + 15 * NSEC_PER_SEC;
-	bool dropped = false;
-
-	st_reply(&bystander, OP_SEND, &r);
-	CU_ASSERT_FATAL(test_conn_open_rcvbuf(&rx, srv.port, true, 4096) == 0);
-	st_recv(&rx, n, 0);
-	CU_ASSERT_EQUAL_FATAL(test_conn_write(&rx, bad, sizeof bad), 0);
-	CU_ASSERT(await_unsent());
-	while (!dropped && clock_now_ns() < end) {
-		dropped = test_server_log_has(&srv, "flush-timeout");
-		if (!dropped)
-			poll(NULL, 0, 100);	/* pace the log checks */
-	}
-	CU_ASSERT(dropped);
-	CU_ASSERT_EQUAL(max_unsent(), 0);
-	assert_bystander_ok();
-	test_conn_close(&rx);
-	free(v);
-}
-
-/* ---- lifecycle ---------------------------------------------------------------------- */
-
-/* SIGTERM with a request pending: SHUTTING_DOWN reply, then exit 0. */
-static void
-test_shutdown(void)
-{
-	struct test_server s2;
-	struct test_conn c;
-	struct proto_reply r;
-	const uint8_t *body;
-	long len;
-	int sawshutdown = 0;
-
-	CU_ASSERT_FATAL(test_server_start(&s2, NULL) == 0);
-	CU_ASSERT_FATAL(test_conn_open(&c, s2.port, true) == 0);
-	CU_ASSERT_EQUAL(st_make(&c, "sd", 0), STATUS_OK);
-	st_recv(&c, "sd", PROTO_WAIT_FOREVER);
-	st_info(&c, "sd", NULL);	/* the RECV is surely queued by now */
-	CU_ASSERT_EQUAL(test_server_stop(&s2), 0);
-	/* the pending RECV's reply and the connection notice, then EOF */
-	while ((len = test_conn_frame(&c, REPLY_MS, &body)) > 0) {
-		uint64_t id;
-		int st;
-		const char *why;
-
-		proto_reply_header(body, (size_t)len, &id, &st, &why);
-		sawshutdown += st == STATUS_SHUTTING_DOWN;
-	}
-	CU_ASSERT_EQUAL(len, 0);
-	CU_ASSERT_EQUAL(sawshutdown, 2);
-	(void)r;
-	test_conn_close(&c);
-}
-
-/* Run chand with args; returns its exit status and its stderr in err. */
-static int
-run_chand(const char *const *args, char *err, size_t errcap)
-{
-	const char *chand = getenv("CHAND") ? getenv("CHAND") : "server/chand";
-	const char *argv[16] = { chand };
-	int pfd[2], status;
-	size_t len = 0;
-	ssize_t n;
-	pid_t pid;
-
-	for (int i = 0; args[i] && i < 14; i++)
-		argv[i + 1] = args[i];
-	CU_ASSERT_FATAL(pipe(pfd) == 0);
-	pid = fork();
-	if (pid == 0) {
-		dup2(pfd[1], 2);
-		dup2(pfd[1], 1);
-		execv(chand, (char *const *)argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	while (len < errcap - 1 && (n = read(pfd[0], err + len, errcap - 1 - len)) > 0)
-		len += (size_t)n;
-	err[len] = '\0';
-	close(pfd[0]);
-	waitpid(pid, &status, 0);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void
-test_config_errors(void)
-{
-	static const struct {
-		const char *text;
-		const char *expect;
-	} cases[] = {
-		{ "port = 7420\nbogus_key = 1\n", ":2: key 'bogus_key': unknown key" },
-		{ "max_frame = lots\n", ":1: key 'max_frame': must be a number" },
-		{ "port = 1\nport = 2\n", ":2: key 'port': set twice" },
-		{ "port = 70000\n", ":1: key 'port': is out of range" },
-		{ "log_level = chatty\n", ":1: key 'log_level': must be error, warn, info or debug" },
-		{ "just words\n", ":1: expected 'key = value'" },
-	};
-	char path[] = "/tmp/chand-conf.XXXXXX";
-	char out[2048];
-	int fd = mkstemp(path);
-
-	CU_ASSERT_FATAL(fd >= 0);
-	close(fd);
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		FILE *f = fopen(path, "w");
-		const char *args[] = { "--check-config", "-c", path, NULL };
-
-		fputs(cases[i].text, f);
-		fclose(f);
-		CU_ASSERT_EQUAL(run_chand(args, out, sizeof out), 1);
-		CU_ASSERT_PTR_NOT_NULL(strstr(out, path));
-		CU_ASSERT_PTR_NOT_NULL(strstr(out, cases[i].expect));
-	}
-	{
-		FILE *f = fopen(path, "w");
-		const char *args[] = { "--check-config", "-c", path, NULL };
-		const char *bad_flag[] = { "--check-config", "-c", path, "-p", "x", NULL };
-
-		fputs("# fine\nmax_pending = 10 # trailing comment\nlisten = \"127.0.0.1\"\n", f);
-		fclose(f);
-		CU_ASSERT_EQUAL(run_chand(args, out, sizeof out), 0);
-		CU_ASSERT_EQUAL(run_chand(bad_flag, out, sizeof out), 1);
-		CU_ASSERT_PTR_NOT_NULL(strstr(out, "-p: key 'port'"));
-	}
-	{
-		const char *shipped[] = { "--check-config", "-c", NULL, NULL };
-		char conf[512];
-
-		snprintf(conf, sizeof conf, "%s/etc/chand.conf",
-		    getenv("CHAND_SRCDIR") ? getenv("CHAND_SRCDIR") : ".");
-		shipped[2] = conf;
-		CU_ASSERT_EQUAL(run_chand(shipped, out, sizeof out), 0);
-	}
-	unlink(path);
-}
-
-/* The unix socket listener: same protocol, its own file mode, removed at exit. */
-static void
-test_unix_socket(void)
-{
-	struct test_server s2;
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct test_conn c = { .next_id = 1 };
-	struct proto_out o;
-	struct proto_reply r;
-	struct stat st;
-	char conf[256];
-	char dir[] = "/tmp/chand-unix.XXXXXX";
-
-	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
-	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/chand.sock", dir);
-	snprintf(conf, sizeof conf, "unix_socket = %s\nunix_mode = 0600\n", sun.sun_path);
-	CU_ASSERT_FATAL(test_server_start(&s2, conf) == 0);
-	CU_ASSERT_EQUAL(stat(sun.sun_path, &st), 0);
-	CU_ASSERT(S_ISSOCK(st.st_mode));
-	CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
-	c.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	CU_ASSERT_FATAL(connect(c.fd, (struct sockaddr *)&sun, sizeof sun) == 0);
-	proto_out_init(&o);
-	proto_req_hello(&o, c.next_id++, PROTO_VERSION, "unix", NULL);
-	st_write(&c, &o);
-	st_reply(&c, OP_HELLO, &r);
-	CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	CU_ASSERT_EQUAL(st_make(&c, "over.unix", 1), STATUS_OK);
-	CU_ASSERT_EQUAL(st_send_wait(&c, "over.unix", "u", 0), STATUS_OK);
-	proto_out_destroy(&o);
-	test_conn_close(&c);
-	CU_ASSERT_EQUAL(test_server_stop(&s2), 0);
-	CU_ASSERT_NOT_EQUAL(stat(sun.sun_path, &st), 0);	/* removed on exit */
-	rmdir(dir);
-}
-
-
-/* ---- deferred replies (PROTOCOL.md §15) -------------------------------------------- */
-
-/* Wait (up to 10 s) until some client has exactly `want` bytes unsent, as CLIENTS reports. */
-static bool
-await_unsent_is(uint64_t want)
-{
-	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
-
-	while (clock_now_ns() < end)
-		if (max_unsent() == want)
-			return true;
-	return false;
-}
-
-/* Nothing has arrived on c (the server holds it): a poll that does not wait. */
-static bool
-nothing_to_read(struct test_conn *c)
-{
-	const uint8_t *body;
-
-	return test_conn_frame(c, 0, &body) < 0;
-}
-
-static void
-expect_reply(struct test_conn *c, uint64_t op, uint64_t id, int status)
-{
-	struct proto_reply r;
-
-	CU_ASSERT_EQUAL_FATAL(test_conn_reply(c, op, REPLY_MS, &r), 0);
-	CU_ASSERT_EQUAL(r.id, id);
-	CU_ASSERT_EQUAL(r.status, status);
-}
-
-/*
- * A deferred SEND that completes at once is answered, but the reply stays
- * in chand (CLIENTS counts it unsent, nothing arrives) until a reply that
- * is not deferred goes to the same client: then both arrive, in order.
- */
-static void
-test_deferred_held_until_next_reply(void)
-{
-	const char *n = st_name("deferred");
-	struct test_conn rx;
-	uint64_t sid, pid;
-
-	CU_ASSERT_FATAL(test_conn_open(&rx, srv.port, true) == 0);
-	CU_ASSERT_EQUAL(st_make(&bystander, n, 4), STATUS_OK);
-	sid = st_send_deferred(&rx, n, "v", 1);
-	CU_ASSERT_FATAL(await_unsent());
-	CU_ASSERT(nothing_to_read(&rx));
-	pid = st_ping(&rx);
-	expect_reply(&rx, OP_SEND, sid, STATUS_OK);
-	expect_reply(&rx, OP_PING, pid, STATUS_OK);
-	CU_ASSERT(await_unsent_is(0));
-	test_conn_close(&rx);
-}
-
-/* WANT for a reply that is held releases it (WANT's own OK comes after it). */
-static void
-test_deferred_want_releases(void)
-{
-	const char *n = st_name("want");
-	struct test_conn rx;
-	uint64_t sid, wid;
-
-	CU_ASSERT_FATAL(test_conn_open(&rx, srv.port, true) == 0);
-	CU_ASSERT_EQUAL(st_make(&bystander, n, 4), STATUS_OK);
-	sid = st_send_deferred(&rx, n, "v", 1);
-	CU_ASSERT_FATAL(await_unsent());
-	wid = st_want(&rx, sid);
-	expect_reply(&rx, OP_SEND, sid, STATUS_OK);
-	expect_reply(&rx, OP_WANT, wid, STATUS_OK);
-	CU_ASSERT(await_unsent_is(0));
-	test_conn_close(&rx);
-}
-
-/*
- * A deferred RECV that waits: matched later, its reply is held like any
- * other; after WANT it is not, and WANT's OK (held meanwhile) comes with it.
- */
-static void
-test_deferred_pending_want(void)
-{
-	const char *n = st_name("pwant");
-	struct test_conn rx;
-	uint64_t r1, r2, wid;
-	struct proto_reply r;
-
-	CU_ASSERT_FATAL(test_conn_open(&rx, srv.port, true) == 0);
-	CU_ASSERT_EQUAL(st_make(&bystander, n, 0), STATUS_OK);
-	r1 = st_recv_deferred(&rx, n);
-	CU_ASSERT_FATAL(st_await_waiters(&bystander, n, -1, 1));
-	CU_ASSERT_EQUAL(st_send_wait(&bystander, n, "a", PROTO_WAIT_FOREVER), STATUS_OK);
-	CU_ASSERT_FATAL(await_unsent());
-	CU_ASSERT(nothing_to_read(&rx));
-	r2 = st_recv_deferred(&rx, n);
-	wid = st_want(&rx, r2);
-	CU_ASSERT_FATAL(st_await_waiters(&bystander, n, -1, 1));
-	CU_ASSERT(nothing_to_read(&rx));	/* r1's value and WANT's OK are both held */
-	CU_ASSERT_EQUAL(st_send_wait(&bystander, n, "b", PROTO_WAIT_FOREVER), STATUS_OK);
-	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, REPLY_MS, &r), 0);
-	CU_ASSERT(r.id == r1 && r.ok && ST_VALUE_IS(r, "a"));
-	expect_reply(&rx, OP_WANT, wid, STATUS_OK);
-	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, REPLY_MS, &r), 0);
-	CU_ASSERT(r.id == r2 && r.ok && ST_VALUE_IS(r, "b"));
-	CU_ASSERT(await_unsent_is(0));
-	test_conn_close(&rx);
-}
-
-/*
- * Held replies are bounded (2 KiB): of 8 deferred RECVs of 512-byte values,
- * the first four come with nothing else asked (the fourth passes the bound
- * and takes the three held before it). The rest may be held (or may have
- * gone out behind a partial write): WANT and a PING bring every one of
- * them, in order, then WANT's and PING's own replies.
- */
-static void
-test_deferred_hold_is_bounded(void)
-{
-	const char *n = st_name("bounded");
-	uint8_t v[512];
-	struct test_conn rx;
-	struct proto_reply r;
-	uint64_t ids[8], wid = 0, pid = 0;
-
-	memset(v, 'x', sizeof v);
-	CU_ASSERT_FATAL(test_conn_open(&rx, srv.port, true) == 0);
-	CU_ASSERT_EQUAL(st_make(&bystander, n, 8), STATUS_OK);
-	for (int i = 0; i < 8; i++) {
-		st_send(&bystander, n, v, sizeof v, 0);
-		st_reply(&bystander, OP_SEND, &r);
-		CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	}
-	for (int i = 0; i < 8; i++)
-		ids[i] = st_recv_deferred(&rx, n);
-	for (int i = 0; i < 8; i++) {
-		CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, REPLY_MS, &r), 0);
-		CU_ASSERT(r.id == ids[i] && r.ok && r.value.len == sizeof v);
-		if (i != 3)
-			continue;
-		wid = st_want(&rx, ids[7]);	/* after the four that must come by themselves */
-		pid = st_ping(&rx);
-	}
-	expect_reply(&rx, OP_WANT, wid, STATUS_OK);
-	expect_reply(&rx, OP_PING, pid, STATUS_OK);
-	CU_ASSERT(await_unsent_is(0));
-	test_conn_close(&rx);
-}
-
-/*
- * One read holding a SEND that completes another client's RECV and then a
- * select over many channels: chand writes the receiver's reply before the
- * select's work (io_write_others), and both clients get every reply.
- */
-static void
-test_write_others_before_long_select(void)
-{
-	const char *n = st_name("others");
-	struct proto_case cases[40];
-	char names[40][48];
-	struct test_conn rx, tx;
-	struct proto_out o;
-	struct proto_value v = { .kind = VALUE_BIN, .data = (const uint8_t *)"v", .len = 1 };
-	struct proto_reply r;
-	uint64_t rid, sid, selid;
-
-	CU_ASSERT_FATAL(test_conn_open(&rx, srv.port, true) == 0);
-	CU_ASSERT_FATAL(test_conn_open(&tx, srv.port, true) == 0);
-	CU_ASSERT_EQUAL(st_make(&bystander, n, 0), STATUS_OK);
-	for (int i = 0; i < 40; i++) {
-		snprintf(names[i], sizeof names[i], "%s.%d", n, i);
-		CU_ASSERT_EQUAL(st_make(&bystander, names[i], 0), STATUS_OK);
-		cases[i] = (struct proto_case){ .dir = 0, .name = names[i], .name_len = (uint32_t)strlen(names[i]) };
-	}
-	rid = st_recv(&rx, n, PROTO_WAIT_FOREVER);
-	CU_ASSERT_FATAL(st_await_waiters(&bystander, n, -1, 1));
-	proto_out_init(&o);
-	sid = tx.next_id++;
-	selid = tx.next_id++;
-	proto_req_send(&o, sid, PROTO_WAIT_FOREVER, n, strlen(n), &v);
-	proto_req_select(&o, selid, PROTO_WAIT_FOREVER, cases, 40, true);
-	st_write(&tx, &o);	/* one write: one read on chand's side, as a rule */
-	proto_out_destroy(&o);
-	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&rx, OP_RECV, REPLY_MS, &r), 0);
-	CU_ASSERT(r.id == rid && r.ok && ST_VALUE_IS(r, "v"));
-	expect_reply(&tx, OP_SEND, sid, STATUS_OK);
-	CU_ASSERT_EQUAL_FATAL(test_conn_reply(&tx, OP_SELECT, REPLY_MS, &r), 0);
-	CU_ASSERT(r.id == selid && r.status == STATUS_OK && r.index == -1);	/* the default */
-	CU_ASSERT(await_unsent_is(0));
-	test_conn_close(&rx);
-	test_conn_close(&tx);
-}
-
 static void
 register_suites(void)
 {
@@ -1068,24 +548,8 @@ register_suites(void)
 	test_add(s, "max_frame", test_limit_frame);
 	test_add(s, "backpressure on a client that does not read", test_backpressure);
 
-	s = test_suite("writes", init_big, stop);
-	test_add(s, "replies made by another connection or a deadline arrive at once",
-	    test_reply_from_elsewhere);
-	test_add(s, "a reply larger than the socket takes is finished later", test_partial_write_completes);
-	test_add(s, "close after flush finishes a partly written reply", test_close_flushes_partial_write);
-	test_add(s, "close after flush gives up on a client that never reads", test_close_flush_timeout);
-	test_add(s, "a deferred reply is held until the next reply", test_deferred_held_until_next_reply);
-	test_add(s, "WANT releases a held reply", test_deferred_want_releases);
-	test_add(s, "a pending deferred request: held when matched, not after WANT",
-	    test_deferred_pending_want);
-	test_add(s, "held replies are bounded", test_deferred_hold_is_bounded);
-	test_add(s, "replies to others go out before a select over many channels",
-	    test_write_others_before_long_select);
-
-	s = test_suite("lifecycle", NULL, NULL);
-	test_add(s, "SIGTERM: pending get SHUTTING_DOWN, exit 0", test_shutdown);
-	test_add(s, "config errors name file, line and key", test_config_errors);
-	test_add(s, "unix socket listener", test_unix_socket);
+	register_server_limits_writes();
+	register_server_limits_lifecycle();
 }
 
 int
