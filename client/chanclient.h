@@ -179,8 +179,11 @@ typedef struct chan_dial_opts {
  * Connect to "tcp://host:port" (host may be [v6addr]), "tls://host:port"
  * (TLS 1.2 or later, the server's certificate verified against opts'
  * tls_ca and host) or "unix:/path", say HELLO and keep the server's
- * limits. ctx bounds connecting, the TLS handshake and HELLO.
- * No thread is started: replies are read by the threads that wait for them.
+ * limits. ctx bounds the name lookup, connecting, the TLS handshake and
+ * HELLO: a host that is not a numeric address is looked up on a thread of
+ * its own, so that chan_dial can return at ctx's deadline or cancel while a
+ * DNS server keeps it waiting (an abandoned lookup ends on its own). No
+ * other thread is started: replies are read by the threads that wait for them.
  * Errors: CHAN_EINVAL (bad address), CHAN_ETLS (handshake or certificate
  * verification failed, or a tls_* file could not be loaded), CHAN_ECONNECT
  * (errno says why: ECONNREFUSED, ENOENT, EHOSTUNREACH for a name that does

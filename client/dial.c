@@ -7,7 +7,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -19,16 +26,15 @@
 #include "dial.h"
 #include "tls.h"
 
-/* Wait for a non-blocking connect; CHAN_OK or an error. */
+/* Wait until fd has events: CHAN_OK, or ctx's error when it is done first. */
 static int
-connect_wait(int fd, chan_ctx_t *ctx)
+wait_fd(int fd, short events, chan_ctx_t *ctx)
 {
-	int dfd = chan_ctx_done_fd(ctx), err = 0;
+	int dfd = chan_ctx_done_fd(ctx);
 	int64_t deadline = ctx_deadline_ns(ctx);
-	socklen_t elen = sizeof err;
 
 	for (;;) {
-		struct pollfd p[2] = { { .fd = fd, .events = POLLOUT }, { .fd = dfd, .events = POLLIN } };
+		struct pollfd p[2] = { { .fd = fd, .events = events }, { .fd = dfd, .events = POLLIN } };
 		int tmo = -1, n;
 
 		if (deadline != 0)
@@ -43,8 +49,19 @@ connect_wait(int fd, chan_ctx_t *ctx)
 		if (dfd >= 0 && (p[1].revents & POLLIN))
 			return chan_ctx_err(ctx) ? chan_ctx_err(ctx) : CHAN_ECANCELED;
 		if (p[0].revents != 0)
-			break;
+			return CHAN_OK;
 	}
+}
+
+/* Wait for a non-blocking connect; CHAN_OK or an error. */
+static int
+connect_wait(int fd, chan_ctx_t *ctx)
+{
+	int err = 0, rc;
+	socklen_t elen = sizeof err;
+
+	if ((rc = wait_fd(fd, POLLOUT, ctx)) != CHAN_OK)
+		return rc;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
 		return CHAN_ECONNECT;
 	if (err != 0) {
@@ -120,10 +137,121 @@ split_hostport(const char *hp, char *host, size_t hcap, const char **port)
 	return CHAN_OK;
 }
 
+/* ---- name lookup that a context can stop ------------------------------------------ */
+
+/*
+ * getaddrinfo cannot be interrupted, and asking a DNS server can take
+ * seconds; like Go's DialContext, chan_dial must give up at its context's
+ * deadline or cancel. A host that is not a numeric address is therefore
+ * looked up on a detached thread of its own while the dialer waits for it
+ * or for the context. The dialer and the thread each hold a reference;
+ * the last to let go frees the lookup, so an abandoned one ends on its own.
+ */
+struct lookup {
+	atomic_int refs;
+	atomic_bool done;		/* rc and res are set (release / acquire) */
+	int efd;			/* readable once done */
+	int rc;				/* getaddrinfo's */
+	struct addrinfo *res;
+	char host[256], port[64];
+};
+
+static const struct addrinfo lookup_hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+
+static void
+lookup_unref(struct lookup *l)
+{
+	if (atomic_fetch_sub(&l->refs, 1) != 1)
+		return;
+	if (l->res != NULL)
+		freeaddrinfo(l->res);
+	close(l->efd);
+	free(l);
+}
+
+static void *
+lookup_main(void *arg)
+{
+	struct lookup *l = arg;
+	uint64_t one = 1;
+
+	l->rc = getaddrinfo(l->host, l->port, &lookup_hints, &l->res);
+	atomic_store_explicit(&l->done, true, memory_order_release);
+	if (write(l->efd, &one, sizeof one) < 0) {
+		/* a fresh eventfd's counter cannot overflow */
+	}
+	lookup_unref(l);
+	return NULL;
+}
+
+/* Start l's thread with every signal blocked: they are the application's. */
+static int
+lookup_start(struct lookup *l)
+{
+	sigset_t all, old;
+	pthread_attr_t ta;
+	pthread_t t;
+	int rc;
+
+	sigfillset(&all);
+	pthread_attr_init(&ta);
+	pthread_attr_setdetachstate(&ta, PTHREAD_CREATE_DETACHED);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&t, &ta, lookup_main, l);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&ta);
+	return rc;
+}
+
+/* getaddrinfo's code as chand's: a name that does not resolve reads like a connect error. */
+static int
+lookup_result(int gai)
+{
+	if (gai == 0)
+		return CHAN_OK;
+	errno = EHOSTUNREACH;
+	return CHAN_ECONNECT;
+}
+
+/* host and port into *res: CHAN_OK, CHAN_ECONNECT (no such host), or ctx's error. */
+static int
+lookup_ctx(const char *host, const char *port, chan_ctx_t *ctx, struct addrinfo **res)
+{
+	struct addrinfo numeric = lookup_hints;
+	struct lookup *l;
+	int rc;
+
+	numeric.ai_flags = AI_NUMERICHOST;	/* an address needs no server: answered at once */
+	if ((rc = getaddrinfo(host, port, &numeric, res)) != EAI_NONAME)
+		return lookup_result(rc);
+	if (strlen(port) >= sizeof l->port || (l = calloc(1, sizeof *l)) == NULL)
+		return lookup_result(getaddrinfo(host, port, &lookup_hints, res));
+	strcpy(l->host, host);		/* split_hostport kept it under 256 */
+	strcpy(l->port, port);
+	atomic_init(&l->refs, 2);
+	if ((l->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 || lookup_start(l) != 0) {
+		/* no thread: look it up here, without the context */
+		if (l->efd >= 0)
+			close(l->efd);
+		free(l);
+		return lookup_result(getaddrinfo(host, port, &lookup_hints, res));
+	}
+	if ((rc = wait_fd(l->efd, POLLIN, ctx)) == CHAN_OK) {
+		/* the eventfd is written only after done is set */
+		bool done = atomic_load_explicit(&l->done, memory_order_acquire);
+
+		if ((rc = lookup_result(done ? l->rc : EAI_FAIL)) == CHAN_OK) {
+			*res = l->res;
+			l->res = NULL;
+		}
+	}
+	lookup_unref(l);	/* if ctx ended first, the thread frees l when it is done */
+	return rc;
+}
+
 static int
 dial_tcp(const char *hostport, chan_ctx_t *ctx, int *fdp)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
 	struct addrinfo *res, *ai;
 	char host[256];
 	const char *port;
@@ -131,10 +259,8 @@ dial_tcp(const char *hostport, chan_ctx_t *ctx, int *fdp)
 
 	if ((rc = split_hostport(hostport, host, sizeof host, &port)) != CHAN_OK)
 		return rc;
-	if (getaddrinfo(host, port, &hints, &res) != 0) {
-		errno = EHOSTUNREACH;	/* no such host (or no resolver): say it like a connect error */
-		return CHAN_ECONNECT;
-	}
+	if ((rc = lookup_ctx(host, port, ctx, &res)) != CHAN_OK)
+		return rc;
 	rc = CHAN_ECONNECT;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		rc = connect_addr(ai->ai_family, ai->ai_addr, ai->ai_addrlen, ctx, fdp);
