@@ -443,32 +443,30 @@ chan_try_recv(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok)
 
 /* ---- asynchronous operations ------------------------------------------------------ */
 
+/* An asynchronous operation: its handle lives in its call's record (conn_call_user). */
 struct chan_op {
 	struct call *call;
 	chan_ctx_t *ctx;		/* a reference: chan_op_wait watches it */
 	chan_conn_t *conn;		/* the call's (it holds the reference) */
 	uint64_t op;
 };
+_Static_assert(sizeof(struct chan_op) <= CALL_USER_SIZE, "chan_op_t must fit in a call's user room");
 
 static int
 op_submit(chan_ctx_t *ctx, chan_t *ch, uint64_t op, call_encode_fn enc, void *arg,
     chan_op_t **out)
 {
+	struct call *call;
 	chan_op_t *o;
 	int rc;
 
-	if ((o = calloc(1, sizeof *o)) == NULL)
-		return CHAN_ENOMEM;
 	ctx = ctx_or_background(ctx);
 	if ((rc = conn_submit(ch->conn, ctx, op, CALL_BUDGET, NULL, WIRE_CORK | WIRE_DEFER, enc, arg,
-	    &o->call)) != 0) {
-		free(o);
+	    &call)) != 0)
 		return rc;
-	}
 	ctx_ref(ctx);
-	o->ctx = ctx;
-	o->conn = ch->conn;
-	o->op = op;
+	o = conn_call_user(call);
+	*o = (struct chan_op){ .call = call, .ctx = ctx, .conn = ch->conn, .op = op };
 	*out = o;
 	return CHAN_OK;
 }
@@ -497,6 +495,7 @@ int
 chan_op_wait(chan_op_t *op, chan_value_t *v, bool *ok)
 {
 	struct call_reply r;
+	chan_ctx_t *ctx;
 	int rc;
 
 	if (v)
@@ -511,9 +510,9 @@ chan_op_wait(chan_op_t *op, chan_value_t *v, bool *ok)
 			*ok = r.rep.ok;
 		call_reply_free(&r);
 	}
-	conn_call_end(op->call);
-	chan_ctx_free(op->ctx);
-	free(op);
+	ctx = op->ctx;
+	conn_call_end(op->call);	/* op goes with it */
+	chan_ctx_free(ctx);
 	return rc;
 }
 

@@ -568,6 +568,12 @@ conn_call_id(const struct call *call)
 	return call->id;
 }
 
+void *
+conn_call_user(struct call *call)
+{
+	return call->user;
+}
+
 void
 conn_cancel(chan_conn_t *c, uint64_t id)
 {

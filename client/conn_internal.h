@@ -90,6 +90,14 @@ int conn_call_start(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, call_encode_fn
     struct call_reply *r, struct call **out);
 uint64_t conn_call_id(const struct call *call);
 void conn_call_end(struct call *call);
+/*
+ * Room inside the call's record for the layer above (chan.c keeps an
+ * asynchronous operation's handle there, so that the operation allocates
+ * nothing of its own: the record is reused per thread): CALL_USER_SIZE
+ * bytes, zeroed at conn_submit, aligned for any object, gone at conn_call_end.
+ */
+#define CALL_USER_SIZE 32
+void *conn_call_user(struct call *call);
 void conn_cancel(chan_conn_t *c, uint64_t id);
 /*
  * Send a request whose reply nobody waits for (it is dropped when it

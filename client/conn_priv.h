@@ -22,6 +22,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
 
@@ -57,6 +58,7 @@ struct call {
 	int ctx_err;				/* the context ended */
 	struct reply *head, **tail;		/* replies not yet taken */
 	struct call *spare_next;		/* in its thread's spare list once ended */
+	_Alignas(max_align_t) unsigned char user[CALL_USER_SIZE];	/* conn_call_user's */
 	pthread_cond_t cond;			/* last: call_init clears only what precedes it */
 };
 

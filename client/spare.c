@@ -1,7 +1,8 @@
 /*
  * spare.c: a thread's spare records (conn_priv.h), like Go's sync.Pool:
- * ended call records and small reply frames wait here for the thread's
- * next ones, so that a steady pipeline allocates nothing for them. Each
+ * ended call records (an asynchronous operation's handle inside) and
+ * small reply frames wait here for the thread's next ones, so that a
+ * steady pipeline allocates nothing for them. Each
  * list is bounded; a thread's lists are freed when it exits. A thread that
  * is alone on its connection both reads its replies and ends its calls,
  * so what it frees is what it allocates next.
@@ -12,7 +13,7 @@
 
 #include "conn_priv.h"
 
-#define CALL_SPARE_MAX 1024	/* about 200 bytes each */
+#define CALL_SPARE_MAX 1024	/* about 225 bytes each */
 #define REPLY_SPARE_MAX 1024	/* REPLY_SPARE_BODY + 16 bytes each */
 
 static __thread struct call *spare_calls;
