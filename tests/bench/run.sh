@@ -11,7 +11,8 @@
 # starts every server on 127.0.0.1 (ephemeral ports), runs each workload on
 # each system in turn, --rounds times (default 5), stops everything it
 # started, and writes to the output directory (default tests/bench/out/):
-#   results.tsv   one line per figure and round: round system workload metric value
+#   results.tsv   one line per figure and round (workloads 2 and 3: per run, three a
+#                 round): round system workload metric value
 #   summary.tsv   the median of each figure over the rounds: system workload metric median
 #   table.txt     the table printed at the end: medians, ratios chand/peer, targets
 #   bench.png     latency distributions (workloads 2, 3) and throughput against depth
@@ -146,8 +147,8 @@ record() {
 	done >> "$out/results.tsv" || { log "FAILED: $sys: $*"; failed=1; }
 }
 
-# samples NAME: where round 1 writes latency samples (nowhere later).
-samples() { [ "$1" = 1 ] && echo "-o $out/samples/$2.txt" || echo ""; }
+# samples ROUND[SUBRUN] NAME: where round 1's first run writes latency samples (nowhere later).
+samples() { [ "$1" = 11 ] && echo "-o $out/samples/$2.txt" || echo ""; }
 
 run_round() {
 	local r=$1 d
@@ -167,17 +168,21 @@ run_round() {
 			record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$NCURVE" -t "$d" -k "w1_t$d" throughput
 		done
 	fi
-	# (2) rendezvous ping-pong
-	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N2" $(samples "$r" w2_chand) pingpong
-	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N2" -m ops -k w2_ops pingpong
-	if [ $smoke = 0 ]; then
-		record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$N2" $(samples "$r" w2_redis) pingpong
-		record "$r" nats "$work/natsbench" -p "$port_nats" -n "$N2" $(samples "$r" w2_nats) reqrep
-		record "$r" relay "$RELAY" ping -p "$port_relay" -n "$N2" $(samples "$r" w2_relay)
-	fi
-	# (3) select wake-up
-	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N3" -C "$SEL" $(samples "$r" w3_chand) select
-	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N3" -C "$SEL" -m ops -k w3_ops select
+	# (2) rendezvous ping-pong and (3) select wake-up: a latency run keeps
+	# the CPUs its processes started on, and on two vCPUs that placement
+	# moves a round trip by steps of ~10 µs, so each system's figure comes
+	# from $SUBRUNS fresh pairs of processes a round
+	for k in $(seq "$SUBRUNS"); do
+		record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N2" $(samples "$r$k" w2_chand) pingpong
+		record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N2" -m ops -k w2_ops pingpong
+		if [ $smoke = 0 ]; then
+			record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$N2" $(samples "$r$k" w2_redis) pingpong
+			record "$r" nats "$work/natsbench" -p "$port_nats" -n "$N2" $(samples "$r$k" w2_nats) reqrep
+			record "$r" relay "$RELAY" ping -p "$port_relay" -n "$N2" $(samples "$r$k" w2_relay)
+		fi
+		record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N3" -C "$SEL" $(samples "$r$k" w3_chand) select
+		record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N3" -C "$SEL" -m ops -k w3_ops select
+	done
 	# (4) many clients: each pair's send and receive in one write (-m ops: one at a time)
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -c "$CONNS" -d "$SECS" many
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -c "$CONNS" -d "$SECS" -m ops -k w4_ops many
@@ -199,9 +204,11 @@ run_round() {
 
 if [ $smoke = 1 ]; then
 	N1=2000 NCURVE=0 DEPTHS="" N2=200 N3=100 SEL=100 CONNS=50 SECS=0.5 IDLE=10000 RECV=100 N6=400
+	SUBRUNS=1
 	[ -x "$CHAND" ] && [ -x "$CHANBENCH" ] || build_tree
 else
-	N1=100000 NCAP=300000 NCURVE=30000 DEPTHS="1 4 16 64 256" N2=20000 N3=5000 SEL=1000 CONNS=1000 SECS=5
+	N1=100000 NCAP=300000 NCURVE=30000 DEPTHS="1 4 16 64 256" N2=8000 N3=2000 SEL=1000 CONNS=1000 SECS=5
+	SUBRUNS=3
 	IDLE=1000000 RECV=10000 N6=30000
 	install_peers
 	build_tree
