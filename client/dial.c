@@ -225,16 +225,15 @@ lookup_ctx(const char *host, const char *port, chan_ctx_t *ctx, struct addrinfo 
 	if ((rc = getaddrinfo(host, port, &numeric, res)) != EAI_NONAME)
 		return lookup_result(rc);
 	if (strlen(port) >= sizeof l->port || (l = calloc(1, sizeof *l)) == NULL)
-		return lookup_result(getaddrinfo(host, port, &lookup_hints, res));
+		goto direct;
 	strcpy(l->host, host);		/* split_hostport kept it under 256 */
 	strcpy(l->port, port);
 	atomic_init(&l->refs, 2);
 	if ((l->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 || lookup_start(l) != 0) {
-		/* no thread: look it up here, without the context */
 		if (l->efd >= 0)
 			close(l->efd);
 		free(l);
-		return lookup_result(getaddrinfo(host, port, &lookup_hints, res));
+		goto direct;
 	}
 	if ((rc = wait_fd(l->efd, POLLIN, ctx)) == CHAN_OK) {
 		/* the eventfd is written only after done is set */
@@ -247,6 +246,8 @@ lookup_ctx(const char *host, const char *port, chan_ctx_t *ctx, struct addrinfo 
 	}
 	lookup_unref(l);	/* if ctx ended first, the thread frees l when it is done */
 	return rc;
+direct:	/* no thread: look it up here, without the context */
+	return lookup_result(getaddrinfo(host, port, &lookup_hints, res));
 }
 
 static int
