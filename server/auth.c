@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "auth.h"
+#include "log.h"
 
 struct token {
 	char name[AUTH_NAME_MAX];
@@ -22,7 +23,7 @@ struct token {
 
 struct rule {
 	char ident[AUTH_NAME_MAX];	/* "*": every identity */
-	char *pattern;			/* fnmatch(3) glob over channel names */
+	char *pattern;			/* fnmatch(3) glob over channel names; "": none (admin only) */
 	unsigned rights;
 };
 
@@ -115,18 +116,21 @@ load_tokens_file(struct auth *a, const char *path, char **cause)
 	return rc;
 }
 
+/* Rights from "send,recv,...": *used_all says whether the word `all` was among them. */
 static int
-parse_rights(const char *s, unsigned *out)
+parse_rights(const char *s, unsigned *out, bool *used_all)
 {
 	char buf[256], *save = NULL, *tok;
 
 	snprintf(buf, sizeof buf, "%s", s);
 	*out = 0;
+	*used_all = false;
 	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
 		unsigned i;
 
 		if (strcmp(tok, "all") == 0) {
 			*out |= RIGHT_ALL;
+			*used_all = true;
 			continue;
 		}
 		for (i = 0; i < 6 && strcmp(tok, right_names[i]) != 0; i++)
@@ -138,21 +142,39 @@ parse_rights(const char *s, unsigned *out)
 	return *out ? 0 : -1;
 }
 
+/*
+ * allow = NAME PATTERN RIGHTS, or allow = NAME admin (no pattern). admin is
+ * server-wide, so a rule that scopes it to a pattern would read as narrower
+ * than it is: only the pattern "*" may carry it.
+ */
 static int
 add_rule(struct auth *a, const char *v, const char *origin, char **cause)
 {
 	char ident[128], pattern[512], rights[256];
+	bool used_all;
 	struct rule *r;
+	int n = sscanf(v, "%127s %511s %255s", ident, pattern, rights);
 
-	if (sscanf(v, "%127s %511s %255s", ident, pattern, rights) != 3 || strlen(ident) >= AUTH_NAME_MAX)
-		return failf(cause, origin, "key 'allow': must be NAME PATTERN RIGHT[,RIGHT...]", v);
+	if (n == 2 && strcmp(pattern, "admin") == 0) {
+		snprintf(rights, sizeof rights, "admin");
+		pattern[0] = '\0';
+	} else if (n != 3)
+		return failf(cause, origin, "key 'allow': must be NAME PATTERN RIGHT[,RIGHT...] or NAME admin", v);
+	if (strlen(ident) >= AUTH_NAME_MAX)
+		return failf(cause, origin, "key 'allow': identity name longer than 63 bytes", ident);
 	if ((r = realloc(a->rules, (a->nrules + 1) * sizeof *r)) == NULL)
 		return failf(cause, origin, "out of memory", NULL);
 	a->rules = r;
 	r += a->nrules;
-	if (parse_rights(rights, &r->rights) < 0)
+	if (parse_rights(rights, &r->rights, &used_all) < 0)
 		return failf(cause, origin, "key 'allow': rights are send, recv, close, make, delete, "
 		    "admin or all, separated by commas", rights);
+	if ((r->rights & RIGHT_ADMIN) && pattern[0] != '\0' && strcmp(pattern, "*") != 0)
+		return failf(cause, origin, "key 'allow': admin is a server-wide right: grant it with the "
+		    "pattern '*' or as 'allow = NAME admin'", v);
+	if (used_all && !(r->rights & RIGHT_ADMIN))
+		log_warn("config-changed origin=%s rule=\"%s\" note=\"'all' no longer grants admin; "
+		    "add 'allow = %s admin' if this identity administers the server\"", origin, v, ident);
 	if ((r->pattern = strdup(pattern)) == NULL)
 		return failf(cause, origin, "out of memory", NULL);
 	snprintf(r->ident, sizeof r->ident, "%s", ident);
@@ -254,9 +276,10 @@ auth_rights(const struct auth *a, const char *ident, const char *chan, size_t le
 	memcpy(name, chan, len);
 	name[len] = '\0';
 	for (size_t i = 0; i < a->nrules; i++)
-		if (rule_applies(&a->rules[i], ident) && fnmatch(a->rules[i].pattern, name, 0) == 0)
+		if (rule_applies(&a->rules[i], ident) && a->rules[i].pattern[0] != '\0' &&
+		    fnmatch(a->rules[i].pattern, name, 0) == 0)
 			rights |= a->rules[i].rights;
-	return rights;
+	return rights & RIGHT_ALL;	/* admin is no right on a channel */
 }
 
 bool

@@ -10,7 +10,8 @@
  * Ownership: auth_new returns a table the caller frees with auth_free.
  * Thread-safety: none needed (immutable), but the server uses it from the
  * loop thread only. Errors: auth_new returns -1 with a malloc'd *cause
- * naming the file, line and key.
+ * naming the file, line and key; it logs a warning for each rule whose
+ * meaning changed when `all` stopped granting admin.
  */
 #ifndef CHAND_AUTH_H
 #define CHAND_AUTH_H
@@ -27,9 +28,10 @@ enum auth_right {
 	RIGHT_CLOSE = 1 << 2,
 	RIGHT_MAKE = 1 << 3,
 	RIGHT_DELETE = 1 << 4,
-	RIGHT_ADMIN = 1 << 5,
+	RIGHT_ADMIN = 1 << 5,		/* server-wide: only a rule on the pattern "*" grants it */
 };
-#define RIGHT_ALL 0x3fu
+/* "all": every channel right on the rule's pattern; never admin (PROTOCOL.md §13) */
+#define RIGHT_ALL (RIGHT_SEND | RIGHT_RECV | RIGHT_CLOSE | RIGHT_MAKE | RIGHT_DELETE)
 #define AUTH_NAME_MAX 64		/* identity names: 1..63 bytes */
 #define AUTH_DIGEST_LEN 32		/* SHA-256 */
 
@@ -52,9 +54,9 @@ bool auth_token(const struct auth *a, const char *token, size_t len, char *name,
 bool auth_digest_names(const struct auth *a, const uint8_t digest[AUTH_DIGEST_LEN],
     const char *name);
 
-/* The rights of identity ident over the channel name (len bytes): RIGHT_* bits. */
+/* The channel rights of identity ident over the channel name (len bytes): RIGHT_* bits, never RIGHT_ADMIN. */
 unsigned auth_rights(const struct auth *a, const char *ident, const char *chan, size_t len);
-/* Does ident hold admin (granted by any rule of its, whatever the pattern)? */
+/* Does ident hold admin (granted by a rule `allow = NAME admin` or on the pattern "*")? */
 bool auth_admin(const struct auth *a, const char *ident);
 /* "send", "recv", ... for one right bit. */
 const char *auth_right_name(unsigned right);

@@ -97,16 +97,17 @@ check_token(const char *v, const char **why)
 	return 0;
 }
 
-/* NAME PATTERN RIGHT[,RIGHT...]; the rights are checked by auth.c when it builds the rules. */
+/* NAME PATTERN RIGHT[,RIGHT...] or NAME admin; the rights are checked by auth.c when it builds the rules. */
 static int
 check_allow(const char *v, const char **why)
 {
 	char name[128], pattern[512], rights[256], extra[2];
+	int n = sscanf(v, "%127s %511s %255s %1s", name, pattern, rights, extra);
 
-	*why = "must be NAME PATTERN RIGHT[,RIGHT...]";
-	if (sscanf(v, "%127s %511s %255s %1s", name, pattern, rights, extra) != 3)
-		return -1;
-	return 0;
+	*why = "must be NAME PATTERN RIGHT[,RIGHT...] or NAME admin";
+	if (n == 3 || (n == 2 && strcmp(pattern, "admin") == 0))
+		return 0;
+	return -1;
 }
 
 #define DURATION(n, key, d, hi, r) { key, KEY_DURATION, offsetof(struct config, n), d, 0, hi, NULL, r }

@@ -165,7 +165,7 @@ write_auth_conf(char *buf, size_t cap, bool with_bob)
 	    "allow = bob a.* recv\n"
 	    "allow = bob b.* make,send,recv,close\n"
 	    "allow = bob shared.* send,recv,close\n"
-	    "allow = admin * all\n"
+	    "allow = admin * all,admin\n"
 	    "owner_close = yes\n"
 	    "identity_max_connections = 3\n"
 	    "identity_max_channels = 20\n"
@@ -528,6 +528,106 @@ test_protected_mode(void)
 	CU_ASSERT_EQUAL(run_chand("", "127.0.0.1", err, sizeof err), -1);
 }
 
+/* ---- admin is not a channel right --------------------------------------------------------- */
+
+static struct test_server asrv;
+
+/* A token line NAME:sha256(NAME-secret) into buf. */
+static void
+token_line(char *buf, size_t cap, const char *name)
+{
+	char secret[64], hex[80];
+
+	snprintf(secret, sizeof secret, "%s-secret", name);
+	sha_hex(secret, hex);
+	snprintf(buf, cap, "token = %s:%s\n", name, hex);
+}
+
+static int
+admin_init(void)
+{
+	char conf[2048], mall[120], ops[120], root[120];
+
+	token_line(mall, sizeof mall, "mall");
+	token_line(ops, sizeof ops, "ops");
+	token_line(root, sizeof root, "root");
+	snprintf(conf, sizeof conf, "%s%s%s"
+	    "allow = mall mm.* all\n"
+	    "allow = ops admin\n"
+	    "allow = root * all,admin\n", mall, ops, root);
+	return test_server_start(&asrv, conf);
+}
+
+static int
+admin_clean(void)
+{
+	return test_server_stop(&asrv) == 0 ? 0 : -1;
+}
+
+/* `all` on a pattern is every channel right there and nothing server-wide. */
+static void
+test_all_is_not_admin(void)
+{
+	chan_conn_t *m = NULL;
+	chan_stat_t *st = NULL;
+	chan_info_t *info = NULL;
+	size_t n = 0;
+
+	CU_ASSERT_FATAL(dial(asrv.port, "mall-secret", &m) == CHAN_OK);
+	CU_ASSERT_EQUAL(make_rc(m, "mm.1", 2), CHAN_OK);
+	CU_ASSERT_EQUAL(op_rc(m, "send", "mm.1"), CHAN_OK);
+	CU_ASSERT_EQUAL(op_rc(m, "recv", "mm.1"), CHAN_OK);
+	CU_ASSERT_EQUAL(op_rc(m, "close", "mm.1"), CHAN_OK);
+	CU_ASSERT_EQUAL(op_rc(m, "delete", "mm.1"), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_admin_stats(NULL, m, &st, &n), CHAN_EPERM);
+	CU_ASSERT_EQUAL(chan_admin_channels(NULL, m, NULL, 0, &info, &n, NULL), CHAN_EPERM);
+	CU_ASSERT_EQUAL(chan_admin_shutdown(NULL, m), CHAN_EPERM);
+	CU_ASSERT_EQUAL(chan_ping(NULL, m), CHAN_OK);	/* still up, still connected */
+	CU_ASSERT(test_server_log_has(&asrv, "config-changed"));
+	chan_conn_close(m);
+}
+
+/* `allow = NAME admin` is the admin right alone: the operations of §11, no channel right. */
+static void
+test_admin_alone(void)
+{
+	chan_conn_t *o = NULL, *r = NULL;
+	chan_stat_t *st = NULL;
+	chan_info_t *info = NULL, one;
+	chan_t *ch = NULL;
+	size_t n = 0;
+
+	CU_ASSERT_FATAL(dial(asrv.port, "ops-secret", &o) == CHAN_OK);
+	CU_ASSERT_FATAL(dial(asrv.port, "root-secret", &r) == CHAN_OK);
+	CU_ASSERT_EQUAL(make_rc(r, "rr.1", 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_admin_stats(NULL, o, &st, &n), CHAN_OK);
+	free(st);
+	CU_ASSERT_EQUAL(chan_admin_channels(NULL, o, NULL, 0, &info, &n, NULL), CHAN_OK);
+	free(info);
+	CU_ASSERT_EQUAL(make_rc(o, "rr.2", 1), CHAN_EPERM);
+	CU_ASSERT_EQUAL(op_rc(o, "send", "rr.1"), CHAN_EPERM);
+	CU_ASSERT_EQUAL(op_rc(o, "recv", "rr.1"), CHAN_EPERM);
+	/* an administrator may look at a channel (INFO), as CHANNELS shows it anyway */
+	CU_ASSERT_FATAL(chan_handle_new(&ch, o, "rr.1") == CHAN_OK);
+	CU_ASSERT_EQUAL(chan_info(NULL, ch, &one), CHAN_OK);
+	chan_free(ch);
+	CU_ASSERT_EQUAL(chan_admin_stats(NULL, r, &st, &n), CHAN_OK);
+	free(st);
+	chan_conn_close(o);
+	chan_conn_close(r);
+}
+
+/* admin scoped to a pattern would read narrower than it is: refused at start. */
+static void
+test_admin_on_pattern_refused(void)
+{
+	char err[2048];
+
+	CU_ASSERT_EQUAL(run_chand("token = x:0000000000000000000000000000000000000000000000000000000000000000\n"
+	    "allow = x m.* send,admin\n", "127.0.0.1", err, sizeof err), 1);
+	CU_ASSERT(strstr(err, "admin is a server-wide right") != NULL);
+}
+
 /* ---- TLS --------------------------------------------------------------------------------- */
 
 static int
@@ -715,6 +815,10 @@ register_suites(void)
 	test_add(s, "per-identity connections and pending", test_identity_limits);
 	test_add(s, "per-identity channels", test_channel_limit);
 	test_add(s, "a token revoked by reload", test_revoke_by_reload);
+	s = test_suite("admin right", admin_init, admin_clean);
+	test_add(s, "all grants no admin", test_all_is_not_admin);
+	test_add(s, "allow = NAME admin", test_admin_alone);
+	test_add(s, "admin on a pattern is refused", test_admin_on_pattern_refused);
 	s = test_suite("tls", tls_init, tls_clean);
 	test_add(s, "token over TLS; none", test_tls_token);
 	test_add(s, "pipelining and a stream over TLS", test_tls_pipelined);
