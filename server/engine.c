@@ -535,6 +535,7 @@ engine_order(struct engine *e, size_t n)
  * Poll the cases in a uniformly random order: a Fisher-Yates shuffle
  * drawn one position at a time, stopping at the first ready case.
  * Returns 1 when a case fired, 0 when none is ready, -1 out of memory.
+ * On 0 the shuffle is complete: poll_order() is a uniform permutation.
  */
 int
 poll_cases(struct engine *e, const struct engine_case *cases, size_t n,
@@ -559,6 +560,12 @@ poll_cases(struct engine *e, const struct engine_case *cases, size_t n,
 			return 1;
 	}
 	return 0;
+}
+
+const uint32_t *
+poll_order(struct engine *e, size_t n)
+{
+	return n > 1 ? e->order : NULL;
 }
 
 /* ---- pending operations ------------------------------------------------ */
@@ -590,20 +597,27 @@ fail:
 	return NULL;
 }
 
+/*
+ * Waiter i stays case i; only the queueing follows order, as Go's selectgo
+ * enqueues in its shuffled order: two cases on one channel each come first
+ * on its queue equally often.
+ */
 void
-op_link(struct engine *e, struct engine_op *op, const struct engine_case *cases, size_t n)
+op_link(struct engine *e, struct engine_op *op, const struct engine_case *cases, size_t n,
+    const uint32_t *order)
 {
 	struct waiter *w;
-	size_t i;
+	size_t i, c;
 
 	op->state = OP_WAITING;
 	for (i = 0; i < n; i++) {
-		w = &op->w[i];
+		c = order != NULL ? order[i] : i;
+		w = &op->w[c];
 		w->op = op;
-		w->ch = cases[i].ch;
-		w->dir = (uint8_t)cases[i].dir;
-		w->index = (uint32_t)i;
-		w->value = cases[i].dir == CASE_SEND ? cases[i].value : NULL;
+		w->ch = cases[c].ch;
+		w->dir = (uint8_t)cases[c].dir;
+		w->index = (uint32_t)c;
+		w->value = cases[c].dir == CASE_SEND ? cases[c].value : NULL;
 		if (w->ch == NULL)
 			continue;
 		chan_link(w->ch, w);
@@ -625,7 +639,7 @@ op_enqueue(struct engine *e, const struct engine_case *cases, size_t n,
 	op->done = done;
 	op->arg = arg;
 	op->stream = NULL;
-	op_link(e, op, cases, n);
+	op_link(e, op, cases, n, poll_order(e, n));
 	return op;
 }
 

@@ -145,7 +145,9 @@ typedef void engine_done_fn(void *arg, struct engine_result *res);
  * Cases are polled in a uniformly random order; the first ready case fires.
  * With none ready: ENGINE_DEFAULT completes with index -1; else without
  * ENGINE_WAIT it completes with STATUS_DEADLINE_EXCEEDED; else a waiter is
- * queued on every case and the operation is pending.
+ * queued on every case, in the random order polled (Go's selectgo: two
+ * cases on one channel come first equally often), and the operation is
+ * pending.
  *
  * Returns 0 when the operation completed now (*now filled, done not called),
  * or 1 when it is pending (*pending set; done will be called). Every send

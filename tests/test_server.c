@@ -3,6 +3,7 @@
  * on an ephemeral loopback port, over the raw protocol.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -305,6 +306,54 @@ test_select_fairness(void)
 	/* uniform: each side within 45%..55% (p of failing by chance < 1e-20) */
 	CU_ASSERT(hits[0] > N * 45 / 100 && hits[0] < N * 55 / 100);
 	CU_ASSERT_EQUAL(hits[0] + hits[1], N);
+}
+
+/*
+ * Go's TestPseudoRandomSend over the wire: a select with two cases on one
+ * unbuffered channel waits (INFO shows both queued), then one RECV (or
+ * SEND) wakes it; each case must win about half the time, within 4σ.
+ */
+static void
+test_blocked_select_random(void)
+{
+	enum { N = 400 };
+	const char *n = st_name("rsel");
+	uint32_t len = (uint32_t)strlen(n);
+	struct proto_case snd[2] = {
+		{ .dir = 1, .name = n, .name_len = len,
+		  .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"0", .len = 1 } },
+		{ .dir = 1, .name = n, .name_len = len,
+		  .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"1", .len = 1 } },
+	};
+	struct proto_case rcv[2] = { { .dir = 0, .name = n, .name_len = len },
+	    { .dir = 0, .name = n, .name_len = len } };
+	int sends[2] = { 0, 0 }, recvs[2] = { 0, 0 };
+	struct proto_reply r;
+	char buf[8];
+	bool ok;
+
+	CU_ASSERT_EQUAL(st_make(&a, n, 0), STATUS_OK);
+	for (int i = 0; i < N; i++) {
+		st_select(&a, snd, 2, false, PROTO_WAIT_FOREVER);
+		CU_ASSERT_FATAL(st_await_waiters(&b, n, 2, 0));
+		CU_ASSERT_EQUAL(st_recv_wait(&b, n, 0, buf, sizeof buf, &ok), STATUS_OK);
+		st_reply(&a, OP_SELECT, &r);
+		CU_ASSERT_FATAL(r.status == STATUS_OK && (r.index == 0 || r.index == 1));
+		CU_ASSERT(buf[0] == '0' + r.index);
+		sends[r.index]++;
+		st_select(&a, rcv, 2, false, PROTO_WAIT_FOREVER);
+		CU_ASSERT_FATAL(st_await_waiters(&b, n, 0, 2));
+		CU_ASSERT_EQUAL(st_send_wait(&b, n, "v", 0), STATUS_OK);
+		st_reply(&a, OP_SELECT, &r);
+		CU_ASSERT_FATAL(r.status == STATUS_OK && (r.index == 0 || r.index == 1));
+		CU_ASSERT(ST_VALUE_IS(r, "v"));
+		recvs[r.index]++;
+	}
+	/* |hits - N/2| <= 4σ = 4·sqrt(N/4) = 40 (p of failing by chance ~ 6e-5 each) */
+	CU_ASSERT(abs(sends[0] - N / 2) <= 40);
+	CU_ASSERT(abs(recvs[0] - N / 2) <= 40);
+	if (abs(sends[0] - N / 2) > 40 || abs(recvs[0] - N / 2) > 40)
+		fprintf(stderr, "case 0 won %d of %d sends, %d of %d receives\n", sends[0], N, recvs[0], N);
 }
 
 static void
@@ -628,6 +677,8 @@ register_suites(void)
 	test_add(s, "close wakes receivers (ok=false) and senders (CLOSED)", test_close_wakes_waiters);
 	test_add(s, "waiting receivers and senders are served FIFO", test_fifo_waiters);
 	test_add(s, "select is uniform over ready cases (10,000 selects)", test_select_fairness);
+	test_add(s, "a blocked select's cases on one channel fire at random (400 wakes each way)",
+	    test_blocked_select_random);
 	test_add(s, "select default only when nothing is ready", test_select_default);
 	test_add(s, "select never matches its own cases", test_select_not_itself);
 	test_add(s, "a resolved select leaves no waiter; nil case never ready", test_select_withdraws_others);
