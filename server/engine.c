@@ -22,7 +22,6 @@
  * "pending ack" state to the result and put the value back on failure.
  */
 #include <stdlib.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "chan.h"
@@ -275,17 +274,29 @@ engine_create(struct engine *e, const char *name, size_t name_len, uint32_t cap,
 	return STATUS_OK;
 }
 
-/* "~" and a hex counter; '~' names are reserved to the engine. */
+/*
+ * "~" and 128 bits from the kernel's CSPRNG in hex: whoever knows the name
+ * may use the channel, so it must not be guessable. '~' names are reserved
+ * to the engine.
+ */
 static int
 engine_make_anonymous(struct engine *e, uint32_t cap, struct chan **out)
 {
-	char name[32];
-	int len;
+	static const char hex[] = "0123456789abcdef";
+	uint8_t rnd[(ENGINE_ANON_NAME_LEN - 1) / 2];
+	char name[ENGINE_ANON_NAME_LEN];
+	size_t i;
 
+	name[0] = '~';
 	do {
-		len = snprintf(name, sizeof name, "~%llx", (unsigned long long)e->anon_seq++);
-	} while (engine_lookup(e, name, (size_t)len) != NULL);
-	return engine_create(e, name, (size_t)len, cap, CHAN_ANONYMOUS, out);
+		if (rand_secure(rnd, sizeof rnd) < 0)
+			return STATUS_LIMIT;
+		for (i = 0; i < sizeof rnd; i++) {
+			name[1 + 2 * i] = hex[rnd[i] >> 4];
+			name[2 + 2 * i] = hex[rnd[i] & 0xf];
+		}
+	} while (engine_lookup(e, name, sizeof name) != NULL);
+	return engine_create(e, name, sizeof name, cap, CHAN_ANONYMOUS, out);
 }
 
 int

@@ -29,6 +29,9 @@ struct engine;
 struct chan;
 struct engine_op;
 
+/* An anonymous channel's name: '~' and 32 hex digits (PROTOCOL.md §6). */
+#define ENGINE_ANON_NAME_LEN	33
+
 struct engine_limits {
 	uint64_t max_channels;		/* MAKE beyond this: STATUS_LIMIT */
 	uint64_t max_buffered_bytes;	/* a send that would buffer past this: STATUS_LIMIT */
@@ -50,10 +53,13 @@ void engine_set_limits(struct engine *e, const struct engine_limits *limits);
 
 /*
  * Make or open a channel. name == NULL makes an anonymous channel with a
- * fresh unique name starting with '~'; name validation (length, UTF-8, the
- * reserved '~' prefix) is the caller's job. An existing channel with the
- * same cap is opened (*created = false); a different cap is STATUS_EXISTS.
- * STATUS_LIMIT past max_channels. On success the caller owns one hold on
+ * fresh unique name: '~' and 32 lowercase hex digits, 128 bits from the
+ * kernel's CSPRNG, so that the name is a capability nobody can guess (the
+ * one call here that asks the kernel for anything). Name validation
+ * (length, UTF-8, the reserved '~' prefix) is the caller's job. An existing
+ * channel with the same cap is opened (*created = false); a different cap
+ * is STATUS_EXISTS. STATUS_LIMIT past max_channels, out of memory, or when
+ * the kernel gives no random bytes. On success the caller owns one hold on
  * *out (see engine_release); for a named channel the hold only keeps the
  * memory valid, it does not keep the channel from DELETE.
  */

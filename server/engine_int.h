@@ -57,7 +57,6 @@ struct engine {
 	uint64_t values;		/* buffered values, all channels */
 	uint64_t nwaiters;		/* linked waiters, all channels */
 	uint64_t nsenders;		/* of which send waiters */
-	uint64_t anon_seq;		/* the next anonymous name */
 	uint32_t *order;		/* select's poll order scratch */
 	size_t order_cap;
 	struct opq free_ops;

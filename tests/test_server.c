@@ -58,13 +58,25 @@ test_make_open(void)
 	CU_ASSERT_EQUAL(r.n, 4);
 }
 
+/* '~' and 32 lowercase hex digits (PROTOCOL.md §6). */
+static bool
+anon_name_ok(const char *n, size_t len)
+{
+	if (len != 33 || n[0] != '~')
+		return false;
+	for (size_t i = 1; i < len; i++)
+		if (!((n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f')))
+			return false;
+	return true;
+}
+
 static void
 test_anonymous(void)
 {
 	struct test_conn c;
 	struct proto_reply r;
 	struct proto_out o;
-	char name[64];
+	char name[64], more[64][64];
 
 	CU_ASSERT_FATAL(test_conn_open(&c, srv.port, true) == 0);
 	proto_out_init(&o);
@@ -73,14 +85,28 @@ test_anonymous(void)
 	st_reply(&c, OP_MAKE, &r);
 	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
 	CU_ASSERT(r.created);
-	CU_ASSERT_EQUAL_FATAL(r.name[0], '~');
+	CU_ASSERT(anon_name_ok(r.name, r.name_len));
 	snprintf(name, sizeof name, "%.*s", (int)r.name_len, r.name);
-	/* a second anonymous channel gets another name */
-	proto_req_make(&o, c.next_id++, NULL, 0, 2);
+	/* 64 more anonymous channels: 64 other names, none a counter's */
+	for (int i = 0; i < 64; i++)
+		proto_req_make(&o, c.next_id++, NULL, 0, 2);
 	st_write(&c, &o);
-	st_reply(&c, OP_MAKE, &r);
-	CU_ASSERT(strncmp(r.name, name, r.name_len) != 0 || r.name_len != strlen(name));
-	/* usable by name from another connection */
+	for (int i = 0; i < 64; i++) {
+		st_reply(&c, OP_MAKE, &r);
+		CU_ASSERT_FATAL(r.status == STATUS_OK);
+		CU_ASSERT(anon_name_ok(r.name, r.name_len));
+		snprintf(more[i], sizeof more[i], "%.*s", (int)r.name_len, r.name);
+		CU_ASSERT(strcmp(more[i], name) != 0);
+		for (int j = 0; j < i; j++)
+			CU_ASSERT(strcmp(more[i], more[j]) != 0);
+	}
+	/* the old predictable names open nothing for another connection */
+	CU_ASSERT_EQUAL(st_info(&b, "~0", NULL), STATUS_NOT_FOUND);
+	CU_ASSERT_EQUAL(st_info(&b, "~1", NULL), STATUS_NOT_FOUND);
+	st_name_op(&b, OP_OPEN, "~0");
+	st_reply(&b, OP_OPEN, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_NOT_FOUND);
+	/* the name itself is the capability: usable from another connection */
 	CU_ASSERT_EQUAL(st_send_wait(&a, name, "x", 0), STATUS_OK);
 	/* MAKE may not use the reserved prefix */
 	CU_ASSERT_EQUAL(st_make(&a, "~mine", 0), STATUS_BAD_REQUEST);
@@ -669,7 +695,7 @@ register_suites(void)
 	    test_setup, test_teardown);
 
 	test_add(s, "MAKE opens same cap, EXISTS on another, OPEN, CAP", test_make_open);
-	test_add(s, "anonymous channels: unique names, gone with the creator", test_anonymous);
+	test_add(s, "anonymous channels: unguessable unique names, gone with the creator", test_anonymous);
 	test_add(s, "unbuffered rendezvous in both orders", test_rendezvous);
 	test_add(s, "buffered FIFO, LEN, full and empty without waiting", test_buffered_fifo);
 	test_add(s, "receive on a full buffer hands off the waiting sender", test_handoff_full_buffer);
