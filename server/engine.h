@@ -54,14 +54,14 @@ void engine_set_limits(struct engine *e, const struct engine_limits *limits);
 /*
  * Make or open a channel. name == NULL makes an anonymous channel with a
  * fresh unique name: '~' and 32 lowercase hex digits, 128 bits from the
- * kernel's CSPRNG, so that the name is a capability nobody can guess (the
- * one call here that asks the kernel for anything). Name validation
- * (length, UTF-8, the reserved '~' prefix) is the caller's job. An existing
- * channel with the same cap is opened (*created = false); a different cap
- * is STATUS_EXISTS. STATUS_LIMIT past max_channels, out of memory, or when
- * the kernel gives no random bytes. On success the caller owns one hold on
- * *out (see engine_release); for a named channel the hold only keeps the
- * memory valid, it does not keep the channel from DELETE.
+ * kernel's CSPRNG (getrandom(2)), so that the name is a capability nobody
+ * can guess. Name validation (length, UTF-8, the reserved '~' prefix) is
+ * the caller's job. An existing channel with the same cap is opened
+ * (*created = false); a different cap is STATUS_EXISTS. STATUS_LIMIT past
+ * max_channels, out of memory, or when the kernel gives no random bytes.
+ * On success the caller owns one hold on *out (see engine_release); for a
+ * named channel the hold only keeps the memory valid, it does not keep the
+ * channel from DELETE.
  */
 int engine_make(struct engine *e, const char *name, size_t name_len, uint32_t cap,
     struct chan **out, bool *created);
