@@ -1,4 +1,5 @@
 #include <sys/random.h>
+#include <errno.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -69,4 +70,22 @@ rand_below(struct rand_state *r, uint32_t n)
 		}
 	}
 	return (uint32_t)(m >> 32);
+}
+
+int
+rand_secure(void *buf, size_t n)
+{
+	uint8_t *p = buf;
+	ssize_t got;
+
+	while (n > 0) {
+		if ((got = getrandom(p, n, 0)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += got;
+		n -= (size_t)got;
+	}
+	return 0;
 }

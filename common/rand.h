@@ -1,12 +1,15 @@
 /*
- * rand.h: a small, fast PRNG (xoshiro256**) for select's random poll order.
+ * rand.h: a small, fast PRNG (xoshiro256**) for select's random poll order,
+ * and rand_secure for secrets.
  *
- * Not for secrets. Each owner keeps its own state, so no locking: a state
- * must be used by one thread at a time.
+ * The PRNG is not for secrets. Each owner keeps its own state, so no
+ * locking: a state must be used by one thread at a time. rand_secure keeps
+ * no state and is thread-safe.
  */
 #ifndef CHAND_RAND_H
 #define CHAND_RAND_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct rand_state {
@@ -20,5 +23,10 @@ void rand_seed_with(struct rand_state *r, uint64_t seed);
 uint64_t rand_next(struct rand_state *r);
 /* Uniform in [0, n), n > 0, without modulo bias. */
 uint32_t rand_below(struct rand_state *r, uint32_t n);
+/*
+ * n bytes from the kernel's CSPRNG (getrandom(2); blocks only until it is
+ * first seeded at boot). 0, or -1 with errno set: never a weaker fallback.
+ */
+int rand_secure(void *buf, size_t n);
 
 #endif

@@ -112,7 +112,10 @@ op_make(struct conn *c, const struct proto_request *q)
 		return;
 	}
 	if (st != STATUS_OK) {
-		conn_reply_error(c, q->id, st, "max_channels reached");
+		/* below max_channels only memory or (anonymous) the kernel's random bytes fail */
+		conn_reply_error(c, q->id, st, engine_nchannels(s->engine) >= s->cfg.max_channels ?
+		    "max_channels reached" : q->name == NULL ?
+		    "out of memory or of random bytes for an anonymous name" : "out of memory");
 		return;
 	}
 	if (created)

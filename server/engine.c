@@ -22,7 +22,6 @@
  * "pending ack" state to the result and put the value back on failure.
  */
 #include <stdlib.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "chan.h"
@@ -275,17 +274,29 @@ engine_create(struct engine *e, const char *name, size_t name_len, uint32_t cap,
 	return STATUS_OK;
 }
 
-/* "~" and a hex counter; '~' names are reserved to the engine. */
+/*
+ * "~" and 128 bits from the kernel's CSPRNG in hex: whoever knows the name
+ * may use the channel, so it must not be guessable. '~' names are reserved
+ * to the engine.
+ */
 static int
 engine_make_anonymous(struct engine *e, uint32_t cap, struct chan **out)
 {
-	char name[32];
-	int len;
+	static const char hex[] = "0123456789abcdef";
+	uint8_t rnd[(ENGINE_ANON_NAME_LEN - 1) / 2];
+	char name[ENGINE_ANON_NAME_LEN];
+	size_t i;
 
+	name[0] = '~';
 	do {
-		len = snprintf(name, sizeof name, "~%llx", (unsigned long long)e->anon_seq++);
-	} while (engine_lookup(e, name, (size_t)len) != NULL);
-	return engine_create(e, name, (size_t)len, cap, CHAN_ANONYMOUS, out);
+		if (rand_secure(rnd, sizeof rnd) < 0)
+			return STATUS_LIMIT;
+		for (i = 0; i < sizeof rnd; i++) {
+			name[1 + 2 * i] = hex[rnd[i] >> 4];
+			name[2 + 2 * i] = hex[rnd[i] & 0xf];
+		}
+	} while (engine_lookup(e, name, sizeof name) != NULL);
+	return engine_create(e, name, sizeof name, cap, CHAN_ANONYMOUS, out);
 }
 
 int
@@ -535,6 +546,7 @@ engine_order(struct engine *e, size_t n)
  * Poll the cases in a uniformly random order: a Fisher-Yates shuffle
  * drawn one position at a time, stopping at the first ready case.
  * Returns 1 when a case fired, 0 when none is ready, -1 out of memory.
+ * On 0 the shuffle is complete: poll_order() is a uniform permutation.
  */
 int
 poll_cases(struct engine *e, const struct engine_case *cases, size_t n,
@@ -559,6 +571,12 @@ poll_cases(struct engine *e, const struct engine_case *cases, size_t n,
 			return 1;
 	}
 	return 0;
+}
+
+const uint32_t *
+poll_order(struct engine *e, size_t n)
+{
+	return n > 1 ? e->order : NULL;
 }
 
 /* ---- pending operations ------------------------------------------------ */
@@ -590,20 +608,27 @@ fail:
 	return NULL;
 }
 
+/*
+ * Waiter i stays case i; only the queueing follows order, as Go's selectgo
+ * enqueues in its shuffled order: two cases on one channel each come first
+ * on its queue equally often.
+ */
 void
-op_link(struct engine *e, struct engine_op *op, const struct engine_case *cases, size_t n)
+op_link(struct engine *e, struct engine_op *op, const struct engine_case *cases, size_t n,
+    const uint32_t *order)
 {
 	struct waiter *w;
-	size_t i;
+	size_t i, c;
 
 	op->state = OP_WAITING;
 	for (i = 0; i < n; i++) {
-		w = &op->w[i];
+		c = order != NULL ? order[i] : i;
+		w = &op->w[c];
 		w->op = op;
-		w->ch = cases[i].ch;
-		w->dir = (uint8_t)cases[i].dir;
-		w->index = (uint32_t)i;
-		w->value = cases[i].dir == CASE_SEND ? cases[i].value : NULL;
+		w->ch = cases[c].ch;
+		w->dir = (uint8_t)cases[c].dir;
+		w->index = (uint32_t)c;
+		w->value = cases[c].dir == CASE_SEND ? cases[c].value : NULL;
 		if (w->ch == NULL)
 			continue;
 		chan_link(w->ch, w);
@@ -625,7 +650,7 @@ op_enqueue(struct engine *e, const struct engine_case *cases, size_t n,
 	op->done = done;
 	op->arg = arg;
 	op->stream = NULL;
-	op_link(e, op, cases, n);
+	op_link(e, op, cases, n, poll_order(e, n));
 	return op;
 }
 

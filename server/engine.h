@@ -29,6 +29,9 @@ struct engine;
 struct chan;
 struct engine_op;
 
+/* An anonymous channel's name: '~' and 32 hex digits (PROTOCOL.md §6). */
+#define ENGINE_ANON_NAME_LEN	33
+
 struct engine_limits {
 	uint64_t max_channels;		/* MAKE beyond this: STATUS_LIMIT */
 	uint64_t max_buffered_bytes;	/* a send that would buffer past this: STATUS_LIMIT */
@@ -50,12 +53,15 @@ void engine_set_limits(struct engine *e, const struct engine_limits *limits);
 
 /*
  * Make or open a channel. name == NULL makes an anonymous channel with a
- * fresh unique name starting with '~'; name validation (length, UTF-8, the
- * reserved '~' prefix) is the caller's job. An existing channel with the
- * same cap is opened (*created = false); a different cap is STATUS_EXISTS.
- * STATUS_LIMIT past max_channels. On success the caller owns one hold on
- * *out (see engine_release); for a named channel the hold only keeps the
- * memory valid, it does not keep the channel from DELETE.
+ * fresh unique name: '~' and 32 lowercase hex digits, 128 bits from the
+ * kernel's CSPRNG (getrandom(2)), so that the name is a capability nobody
+ * can guess. Name validation (length, UTF-8, the reserved '~' prefix) is
+ * the caller's job. An existing channel with the same cap is opened
+ * (*created = false); a different cap is STATUS_EXISTS. STATUS_LIMIT past
+ * max_channels, out of memory, or when the kernel gives no random bytes.
+ * On success the caller owns one hold on *out (see engine_release); for a
+ * named channel the hold only keeps the memory valid, it does not keep the
+ * channel from DELETE.
  */
 int engine_make(struct engine *e, const char *name, size_t name_len, uint32_t cap,
     struct chan **out, bool *created);
@@ -145,7 +151,9 @@ typedef void engine_done_fn(void *arg, struct engine_result *res);
  * Cases are polled in a uniformly random order; the first ready case fires.
  * With none ready: ENGINE_DEFAULT completes with index -1; else without
  * ENGINE_WAIT it completes with STATUS_DEADLINE_EXCEEDED; else a waiter is
- * queued on every case and the operation is pending.
+ * queued on every case, in the random order polled (Go's selectgo: two
+ * cases on one channel come first equally often), and the operation is
+ * pending.
  *
  * Returns 0 when the operation completed now (*now filled, done not called),
  * or 1 when it is pending (*pending set; done will be called). Every send

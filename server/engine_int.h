@@ -57,7 +57,6 @@ struct engine {
 	uint64_t values;		/* buffered values, all channels */
 	uint64_t nwaiters;		/* linked waiters, all channels */
 	uint64_t nsenders;		/* of which send waiters */
-	uint64_t anon_seq;		/* the next anonymous name */
 	uint32_t *order;		/* select's poll order scratch */
 	size_t order_cap;
 	struct opq free_ops;
@@ -76,11 +75,21 @@ void engine_leave(struct engine *e);
 /* Resolve a waiting operation: unlink its waiters, queue its completion. */
 void op_finish(struct engine *e, struct engine_op *op, int status, int index,
     struct value *v, bool ok);
-/* Link one waiter per case of op (op->w has n slots); recv cases only carry no value. */
-void op_link(struct engine *e, struct engine_op *op, const struct engine_case *cases, size_t n);
+/*
+ * Link one waiter per case of op (op->w has n slots; recv cases carry no
+ * value), queued on their channels in order (a permutation of 0..n-1), or
+ * in case order for NULL.
+ */
+void op_link(struct engine *e, struct engine_op *op, const struct engine_case *cases, size_t n,
+    const uint32_t *order);
 /* Poll cases in a random order: 1 fired (*r), 0 none ready, -1 out of memory. */
 int poll_cases(struct engine *e, const struct engine_case *cases, size_t n,
     struct engine_result *r);
+/*
+ * The order the last poll_cases of n cases tried them in, once it found
+ * none ready (NULL for one case): op_link queues in it, as Go does.
+ */
+const uint32_t *poll_order(struct engine *e, size_t n);
 /* poll_cases' scratch for n positions (kept, only grows); NULL when out of memory. */
 uint32_t *engine_order(struct engine *e, size_t n);
 /* The first case on a deleted channel, or -1. */

@@ -246,7 +246,7 @@ unit_arm(struct engine *e, struct engine_stream *s, bool wait)
 	TAILQ_REMOVE(&s->spare, op, slink);
 	s->nspare--;
 	if (rc <= 0) {
-		op_link(e, op, s->cases, s->n);
+		op_link(e, op, s->cases, s->n, poll_order(e, s->n));
 		TAILQ_INSERT_TAIL(&s->armed, op, slink);
 		s->narmed++;
 		return;

@@ -106,6 +106,33 @@ test_delete(void)
 	engine_free(e);
 }
 
+/* A lowercase hex digit's value, or -1. */
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* '~' and 32 lowercase hex digits (PROTOCOL.md §6). */
+static bool
+anon_name_ok(const char *n, size_t len)
+{
+	if (len != 33 || n[0] != '~')
+		return false;
+	for (size_t i = 1; i < len; i++)
+		if (hexval(n[i]) < 0)
+			return false;
+	return true;
+}
+
+static int
+name_cmp(const void *x, const void *y)
+{
+	return memcmp(x, y, 33);
+}
+
 static void
 test_anonymous(void)
 {
@@ -117,7 +144,7 @@ test_anonymous(void)
 	char name[64];
 
 	CU_ASSERT(chan_anonymous(a) && chan_anonymous(b));
-	CU_ASSERT(alen > 1 && an[0] == '~' && bn[0] == '~');
+	CU_ASSERT(anon_name_ok(an, alen) && anon_name_ok(bn, blen));
 	CU_ASSERT(alen != blen || memcmp(an, bn, alen) != 0);
 	CU_ASSERT_PTR_EQUAL(engine_lookup(e, an, alen), a);
 	CU_ASSERT_EQUAL(engine_nchannels(e), 2);
@@ -147,6 +174,47 @@ test_anonymous(void)
 	engine_release(e, b);
 	engine_op_cancel(e, r.op, STATUS_CANCELED);
 	CU_ASSERT_PTR_NULL(engine_lookup(e, name, blen));
+	engine_free(e);
+}
+
+/*
+ * Anonymous names are capabilities: 128 random bits, none of the old
+ * counter's "~0", "~1"... Over 1,000 names every hex digit shows up in
+ * every position (a counter or a short random part would leave some
+ * position constant; by chance a digit misses one with p < 1e-25).
+ */
+static void
+test_anonymous_names_unguessable(void)
+{
+	enum { N = 1000 };
+	struct engine *e = new_engine(0, 0);
+	char (*names)[33] = calloc(N, sizeof *names);
+	bool seen[33][16] = { { false } };
+	struct chan *ch;
+	const char *n;
+	size_t len;
+	int i, d;
+
+	CU_ASSERT_FATAL(names != NULL);
+	for (i = 0; i < N; i++) {
+		ch = mk(e, NULL, 0);
+		n = chan_name(ch, &len);
+		CU_ASSERT_FATAL(anon_name_ok(n, len));
+		memcpy(names[i], n, 33);
+		for (size_t p = 1; p < 33; p++)
+			seen[p][hexval(n[p])] = true;
+	}
+	CU_ASSERT_EQUAL(engine_nchannels(e), N);
+	qsort(names, N, sizeof *names, name_cmp);
+	for (i = 1; i < N; i++)
+		CU_ASSERT(memcmp(names[i - 1], names[i], 33) != 0);
+	for (i = 1; i < 33; i++)
+		for (d = 0; d < 16; d++)
+			CU_ASSERT(seen[i][d]);
+	CU_ASSERT_PTR_NULL(engine_lookup(e, "~0", 2));
+	CU_ASSERT_PTR_NULL(engine_lookup(e, "~1", 2));
+	CU_ASSERT_PTR_NULL(engine_lookup(e, "~3e7", 4));	/* the old counter's last */
+	free(names);
 	engine_free(e);
 }
 
@@ -349,6 +417,7 @@ register_engine_lifecycle(void)
 	test_add(s, "cancel restores the channel", test_cancel_restores);
 	test_add(s, "delete wakes waiters NOT_FOUND", test_delete);
 	test_add(s, "anonymous channels", test_anonymous);
+	test_add(s, "anonymous names: 128 random bits, not ~0, ~1", test_anonymous_names_unguessable);
 	test_add(s, "limits", test_limits);
 	test_add(s, "callbacks call back in", test_callback_reentry);
 	test_add(s, "100000 pending ops cancelled", test_many_pending);

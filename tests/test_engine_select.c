@@ -3,11 +3,15 @@
  * uniform choice among ready cases (fixed seed, wide statistical bounds),
  * default only when nothing is ready, DEADLINE_EXCEEDED when it may not
  * wait, a select never matching itself, duplicate and nil channel cases,
- * and every waiter unlinked once one case wins.
+ * a blocked select's cases on one channel queued in random order (fresh
+ * seed each run, 4σ bounds), and every waiter unlinked once one case wins.
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "testutil.h"
+#include "rand.h"
 #include "server/chan.h"
 #include "server/engine.h"
 #include "server/value.h"
@@ -56,6 +60,139 @@ test_select_uniform(void)
 	select_counts(e, three, 3, 10000, skip);
 	CU_ASSERT_EQUAL(skip[0], 0);
 	CU_ASSERT(skip[1] >= 4500 && skip[1] <= 5500);
+	engine_free(e);
+}
+
+/*
+ * |count - trials/k| within 4σ of a Binomial(trials, 1/k), in integers:
+ * (k·count − trials)² ≤ 16·k²·σ² = 16·trials·(k − 1).
+ */
+static bool
+within_4sigma(int count, int trials, int k)
+{
+	int64_t d = (int64_t)k * count - trials;
+
+	return d * d <= 16 * (int64_t)trials * (k - 1);
+}
+
+/*
+ * Go's TestPseudoRandomSend: a select of k cases, all dir on ch, blocks,
+ * then one counterpart operation wakes it; counts[] the case that fired.
+ * A send case i sends "i", so the receiver also sees which one it was.
+ */
+static void
+blocked_counts(struct engine *e, struct chan *ch, enum case_dir dir, int k, int trials,
+    int *counts)
+{
+	static const char *const vals[] = { "0", "1", "2" };
+	struct engine_case cases[3], wake = { ch, CASE_RECV, NULL };
+	struct engine_result res, got;
+	struct rec sel, r = { 0 };
+	int i;
+
+	while (trials-- > 0) {
+		memset(&sel, 0, sizeof sel);
+		for (i = 0; i < k; i++)
+			cases[i] = (struct engine_case){ ch, dir, dir == CASE_SEND ? V(vals[i]) : NULL };
+		CU_ASSERT_FATAL(engine_submit(e, cases, (size_t)k, ENGINE_WAIT, rec_done, &sel, &sel.op,
+		    &res) == 1);
+		if (dir == CASE_RECV)
+			wake = (struct engine_case){ ch, CASE_SEND, V("v") };
+		CU_ASSERT_FATAL(engine_submit(e, &wake, 1, 0, rec_done, &r, &r.op, &res) == 0);
+		CU_ASSERT_FATAL(res.status == STATUS_OK && sel.calls == 1);
+		i = sel.res.index;
+		CU_ASSERT_FATAL(sel.res.status == STATUS_OK && i >= 0 && i < k);
+		got = dir == CASE_SEND ? res : sel.res;
+		CU_ASSERT(value_is(got.value, dir == CASE_SEND ? vals[i] : "v"));
+		value_free(got.value);
+		counts[i]++;
+	}
+	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
+}
+
+/* An engine seeded afresh each run (the seed printed on failure): no lucky seed. */
+static struct engine *
+new_engine_fresh(uint64_t *seed)
+{
+	struct engine *e = new_engine(0, 0);
+	struct rand_state r;
+
+	rand_seed(&r);
+	*seed = rand_next(&r);
+	engine_seed(e, *seed);
+	return e;
+}
+
+static void
+check_shares(const int *counts, int trials, int k, uint64_t seed, const char *what)
+{
+	for (int i = 0; i < k; i++) {
+		CU_ASSERT(within_4sigma(counts[i], trials, k));
+		if (!within_4sigma(counts[i], trials, k))
+			fprintf(stderr, "%s: case %d fired %d of %d times (seed %" PRIu64 ")\n", what, i,
+			    counts[i], trials, seed);
+	}
+}
+
+/* Several cases on one channel, blocked, then woken once: each wins equally often. */
+static void
+test_blocked_select_random(void)
+{
+	enum { TRIALS = 2000 };
+	uint64_t seed;
+	struct engine *e = new_engine_fresh(&seed);
+	struct chan *ch = mk(e, "c", 0);
+	int send2[2] = { 0 }, recv2[2] = { 0 }, send3[3] = { 0 }, recv3[3] = { 0 };
+
+	blocked_counts(e, ch, CASE_SEND, 2, TRIALS, send2);
+	check_shares(send2, TRIALS, 2, seed, "2 send cases");
+	blocked_counts(e, ch, CASE_RECV, 2, TRIALS, recv2);
+	check_shares(recv2, TRIALS, 2, seed, "2 receive cases");
+	blocked_counts(e, ch, CASE_SEND, 3, TRIALS, send3);
+	check_shares(send3, TRIALS, 3, seed, "3 send cases");
+	blocked_counts(e, ch, CASE_RECV, 3, TRIALS, recv3);
+	check_shares(recv3, TRIALS, 3, seed, "3 receive cases");
+	engine_free(e);
+}
+
+/*
+ * Only a select's own cases are shuffled: across operations the queue stays
+ * FIFO, so an older select (whichever of its cases) is served first.
+ */
+static void
+test_blocked_selects_fifo(void)
+{
+	uint64_t seed;
+	struct engine *e = new_engine_fresh(&seed);
+	struct chan *ch = mk(e, "c", 0);
+	struct engine_case cases[3] = { { ch, CASE_RECV, NULL }, { ch, CASE_RECV, NULL },
+	    { ch, CASE_RECV, NULL } };
+	struct engine_result res;
+	struct rec sel[3], plain;
+	char v[8];
+	int i, round;
+
+	for (round = 0; round < 200; round++) {
+		memset(sel, 0, sizeof sel);
+		for (i = 0; i < 3; i++)
+			CU_ASSERT_FATAL(engine_submit(e, cases, 3, ENGINE_WAIT, rec_done, &sel[i],
+			    &sel[i].op, &res) == 1);
+		recv_wait(e, ch, &plain);
+		CU_ASSERT_EQUAL(chan_nreceivers(ch), 10);
+		for (i = 0; i < 4; i++) {
+			snprintf(v, sizeof v, "v%d", i);
+			send_now(e, ch, v);
+			if (i < 3) {
+				CU_ASSERT_FATAL(sel[i].calls == 1);
+				CU_ASSERT(value_is(sel[i].res.value, v));
+				value_free(sel[i].res.value);
+				CU_ASSERT_EQUAL(chan_nreceivers(ch), (uint32_t)(7 - 3 * i));
+			}
+		}
+		CU_ASSERT(plain.calls == 1 && value_is(plain.res.value, "v3"));
+		value_free(plain.res.value);
+		CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
+	}
 	engine_free(e);
 }
 
@@ -146,14 +283,15 @@ test_duplicate_cases(void)
 	struct engine *e = new_engine(0, 0);
 	struct chan *ch = mk(e, "c", 0);
 	struct engine_case cases[2] = { { ch, CASE_RECV, NULL }, { ch, CASE_RECV, NULL } };
+	struct engine_case rcase = { ch, CASE_RECV, NULL };
 	struct engine_result res;
-	struct rec sel = { 0 };
+	struct rec sel = { 0 }, r = { 0 };
 
 	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
 	CU_ASSERT_EQUAL(chan_nreceivers(ch), 2);
 	send_now(e, ch, "once");
 	CU_ASSERT_EQUAL(sel.calls, 1);
-	CU_ASSERT_EQUAL(sel.res.index, 0);	/* case 0 queued first */
+	CU_ASSERT(sel.res.index == 0 || sel.res.index == 1);	/* queued in random order */
 	CU_ASSERT(value_is(sel.res.value, "once"));
 	value_free(sel.res.value);
 	CU_ASSERT_EQUAL(chan_nreceivers(ch), 0);
@@ -163,9 +301,11 @@ test_duplicate_cases(void)
 	cases[1] = (struct engine_case){ ch, CASE_SEND, V("second") };
 	CU_ASSERT_FATAL(engine_submit(e, cases, 2, ENGINE_WAIT, rec_done, &sel, &sel.op, &res) == 1);
 	CU_ASSERT_EQUAL(chan_nsenders(ch), 2);
-	recv_now(e, ch, "first");
+	CU_ASSERT_FATAL(engine_submit(e, &rcase, 1, 0, rec_done, &r, &r.op, &res) == 0);
 	CU_ASSERT_EQUAL(sel.calls, 1);
-	CU_ASSERT_EQUAL(sel.res.index, 0);
+	CU_ASSERT_FATAL(sel.res.index == 0 || sel.res.index == 1);
+	CU_ASSERT(value_is(res.value, sel.res.index == 0 ? "first" : "second"));
+	value_free(res.value);
 	CU_ASSERT_EQUAL(chan_nsenders(ch), 0);
 	expect_nothing_to_recv(e, ch);
 	engine_free(e);
@@ -249,6 +389,8 @@ register_engine_select(void)
 	test_add(s, "no wait: DEADLINE_EXCEEDED", test_no_wait_deadline);
 	test_add(s, "never matches itself", test_select_never_matches_itself);
 	test_add(s, "duplicate cases", test_duplicate_cases);
+	test_add(s, "blocked cases on one channel fire at random", test_blocked_select_random);
+	test_add(s, "blocked selects stay FIFO among themselves", test_blocked_selects_fifo);
 	test_add(s, "nil channel case", test_nil_channel_case);
 	test_add(s, "resolution unlinks every waiter", test_select_resolution_unlinks_all);
 }

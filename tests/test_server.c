@@ -3,6 +3,7 @@
  * on an ephemeral loopback port, over the raw protocol.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -57,13 +58,25 @@ test_make_open(void)
 	CU_ASSERT_EQUAL(r.n, 4);
 }
 
+/* '~' and 32 lowercase hex digits (PROTOCOL.md §6). */
+static bool
+anon_name_ok(const char *n, size_t len)
+{
+	if (len != 33 || n[0] != '~')
+		return false;
+	for (size_t i = 1; i < len; i++)
+		if (!((n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f')))
+			return false;
+	return true;
+}
+
 static void
 test_anonymous(void)
 {
 	struct test_conn c;
 	struct proto_reply r;
 	struct proto_out o;
-	char name[64];
+	char name[64], more[64][64];
 
 	CU_ASSERT_FATAL(test_conn_open(&c, srv.port, true) == 0);
 	proto_out_init(&o);
@@ -72,14 +85,28 @@ test_anonymous(void)
 	st_reply(&c, OP_MAKE, &r);
 	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
 	CU_ASSERT(r.created);
-	CU_ASSERT_EQUAL_FATAL(r.name[0], '~');
+	CU_ASSERT(anon_name_ok(r.name, r.name_len));
 	snprintf(name, sizeof name, "%.*s", (int)r.name_len, r.name);
-	/* a second anonymous channel gets another name */
-	proto_req_make(&o, c.next_id++, NULL, 0, 2);
+	/* 64 more anonymous channels: 64 other names, none a counter's */
+	for (int i = 0; i < 64; i++)
+		proto_req_make(&o, c.next_id++, NULL, 0, 2);
 	st_write(&c, &o);
-	st_reply(&c, OP_MAKE, &r);
-	CU_ASSERT(strncmp(r.name, name, r.name_len) != 0 || r.name_len != strlen(name));
-	/* usable by name from another connection */
+	for (int i = 0; i < 64; i++) {
+		st_reply(&c, OP_MAKE, &r);
+		CU_ASSERT_FATAL(r.status == STATUS_OK);
+		CU_ASSERT(anon_name_ok(r.name, r.name_len));
+		snprintf(more[i], sizeof more[i], "%.*s", (int)r.name_len, r.name);
+		CU_ASSERT(strcmp(more[i], name) != 0);
+		for (int j = 0; j < i; j++)
+			CU_ASSERT(strcmp(more[i], more[j]) != 0);
+	}
+	/* the old predictable names open nothing for another connection */
+	CU_ASSERT_EQUAL(st_info(&b, "~0", NULL), STATUS_NOT_FOUND);
+	CU_ASSERT_EQUAL(st_info(&b, "~1", NULL), STATUS_NOT_FOUND);
+	st_name_op(&b, OP_OPEN, "~0");
+	st_reply(&b, OP_OPEN, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_NOT_FOUND);
+	/* the name itself is the capability: usable from another connection */
 	CU_ASSERT_EQUAL(st_send_wait(&a, name, "x", 0), STATUS_OK);
 	/* MAKE may not use the reserved prefix */
 	CU_ASSERT_EQUAL(st_make(&a, "~mine", 0), STATUS_BAD_REQUEST);
@@ -305,6 +332,54 @@ test_select_fairness(void)
 	/* uniform: each side within 45%..55% (p of failing by chance < 1e-20) */
 	CU_ASSERT(hits[0] > N * 45 / 100 && hits[0] < N * 55 / 100);
 	CU_ASSERT_EQUAL(hits[0] + hits[1], N);
+}
+
+/*
+ * Go's TestPseudoRandomSend over the wire: a select with two cases on one
+ * unbuffered channel waits (INFO shows both queued), then one RECV (or
+ * SEND) wakes it; each case must win about half the time, within 4σ.
+ */
+static void
+test_blocked_select_random(void)
+{
+	enum { N = 400 };
+	const char *n = st_name("rsel");
+	uint32_t len = (uint32_t)strlen(n);
+	struct proto_case snd[2] = {
+		{ .dir = 1, .name = n, .name_len = len,
+		  .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"0", .len = 1 } },
+		{ .dir = 1, .name = n, .name_len = len,
+		  .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"1", .len = 1 } },
+	};
+	struct proto_case rcv[2] = { { .dir = 0, .name = n, .name_len = len },
+	    { .dir = 0, .name = n, .name_len = len } };
+	int sends[2] = { 0, 0 }, recvs[2] = { 0, 0 };
+	struct proto_reply r;
+	char buf[8];
+	bool ok;
+
+	CU_ASSERT_EQUAL(st_make(&a, n, 0), STATUS_OK);
+	for (int i = 0; i < N; i++) {
+		st_select(&a, snd, 2, false, PROTO_WAIT_FOREVER);
+		CU_ASSERT_FATAL(st_await_waiters(&b, n, 2, 0));
+		CU_ASSERT_EQUAL(st_recv_wait(&b, n, 0, buf, sizeof buf, &ok), STATUS_OK);
+		st_reply(&a, OP_SELECT, &r);
+		CU_ASSERT_FATAL(r.status == STATUS_OK && (r.index == 0 || r.index == 1));
+		CU_ASSERT(buf[0] == '0' + r.index);
+		sends[r.index]++;
+		st_select(&a, rcv, 2, false, PROTO_WAIT_FOREVER);
+		CU_ASSERT_FATAL(st_await_waiters(&b, n, 0, 2));
+		CU_ASSERT_EQUAL(st_send_wait(&b, n, "v", 0), STATUS_OK);
+		st_reply(&a, OP_SELECT, &r);
+		CU_ASSERT_FATAL(r.status == STATUS_OK && (r.index == 0 || r.index == 1));
+		CU_ASSERT(ST_VALUE_IS(r, "v"));
+		recvs[r.index]++;
+	}
+	/* |hits - N/2| <= 4σ = 4·sqrt(N/4) = 40 (p of failing by chance ~ 6e-5 each) */
+	CU_ASSERT(abs(sends[0] - N / 2) <= 40);
+	CU_ASSERT(abs(recvs[0] - N / 2) <= 40);
+	if (abs(sends[0] - N / 2) > 40 || abs(recvs[0] - N / 2) > 40)
+		fprintf(stderr, "case 0 won %d of %d sends, %d of %d receives\n", sends[0], N, recvs[0], N);
 }
 
 static void
@@ -620,7 +695,7 @@ register_suites(void)
 	    test_setup, test_teardown);
 
 	test_add(s, "MAKE opens same cap, EXISTS on another, OPEN, CAP", test_make_open);
-	test_add(s, "anonymous channels: unique names, gone with the creator", test_anonymous);
+	test_add(s, "anonymous channels: unguessable unique names, gone with the creator", test_anonymous);
 	test_add(s, "unbuffered rendezvous in both orders", test_rendezvous);
 	test_add(s, "buffered FIFO, LEN, full and empty without waiting", test_buffered_fifo);
 	test_add(s, "receive on a full buffer hands off the waiting sender", test_handoff_full_buffer);
@@ -628,6 +703,8 @@ register_suites(void)
 	test_add(s, "close wakes receivers (ok=false) and senders (CLOSED)", test_close_wakes_waiters);
 	test_add(s, "waiting receivers and senders are served FIFO", test_fifo_waiters);
 	test_add(s, "select is uniform over ready cases (10,000 selects)", test_select_fairness);
+	test_add(s, "a blocked select's cases on one channel fire at random (400 wakes each way)",
+	    test_blocked_select_random);
 	test_add(s, "select default only when nothing is ready", test_select_default);
 	test_add(s, "select never matches its own cases", test_select_not_itself);
 	test_add(s, "a resolved select leaves no waiter; nil case never ready", test_select_withdraws_others);
