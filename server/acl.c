@@ -229,7 +229,7 @@ acl_link(struct conn *c, const struct proto_request *q)
 		if (!acl_allow(c, q->id, need, o->name, o->name_len))
 			return false;
 		if (ch != NULL && !owns(c, ch)) {
-			deny_log(c, "owner", "owner_close: a link closes its outputs: they must be its creator's");
+			deny_log(c, "owner", "owner_close: a link closes its outputs, so they must be its own");
 			conn_reply_error(c, q->id, STATUS_PERMISSION_DENIED, "permission denied: only the "
 			    "channel's creator may close it (a link closes its outputs)");
 			return false;
