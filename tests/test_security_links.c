@@ -390,6 +390,36 @@ test_bridge_reload(void)
 	reload(true);
 }
 
+/* A reload while the bridge holds a value: the next receive from the channel followed is denied. */
+static void
+test_bridge_reload_between_values(void)
+{
+	char sub[NAME_CAP], in[NAME_CAP], out[NAME_CAP], outs[1][NAME_CAP];
+	struct proto_request l;
+	uint64_t id;
+
+	name(sub, "r.bvsub");
+	name(in, "m.bvin");
+	name(out, "m.bvout");
+	make(&d, sub, 4);
+	make(&d, in, 4);
+	send_ok(&adm, sub, "v1");
+	send_ok(&adm, sub, "v2");
+	send_ref(in, sub);
+	l = one_in(OP_BRIDGE, in, out);
+	CU_ASSERT_EQUAL_FATAL(link_start(&l, &id, outs), STATUS_STARTED);
+	/* v1 taken, the bridge waits to send it: nothing waits on sub */
+	CU_ASSERT(st_await_waiters(&adm, out, 1, -1));
+	reload(false);
+	expect(out, VALUE_BIN, "v1");	/* taken before the reload, as a client's RECV would be */
+	expect(out, VALUE_ERROR, denied("recv", sub));
+	CU_ASSERT_EQUAL(len_of(sub), 1);
+	CU_ASSERT_EQUAL(st_close(&d, in), STATUS_OK);
+	expect(out, VALUE_BIN, NULL);
+	CU_ASSERT_EQUAL(link_end(OP_BRIDGE, id, NULL), STATUS_OK);
+	reload(true);
+}
+
 /* ---- or, or-done ------------------------------------------------------------------- */
 
 static void
@@ -457,6 +487,30 @@ test_or_done(void)
 	send_ok(&adm, in, "kept");
 	CU_ASSERT_EQUAL(len_of(in), 1);
 	reload(true);
+}
+
+/* An anonymous output the link makes is mal's own: sending to it needs no rule on ~*. */
+static void
+test_own_anonymous_output(void)
+{
+	char in[NAME_CAP], outs[1][NAME_CAP];
+	struct proto_request l = { .op = OP_OR_DONE };
+	struct proto_reply r;
+	uint64_t id, rid;
+
+	name(in, "m.anin");
+	make(&d, in, 1);
+	l.name = in;
+	l.name_len = (uint32_t)strlen(in);
+	CU_ASSERT_EQUAL_FATAL(link_start(&l, &id, outs), STATUS_STARTED);
+	send_ok(&d, in, "w");
+	rid = st_recv(&adm, outs[0], WAIT_10S);	/* mal has no rule on ~*: admin reads it */
+	st_reply(&adm, OP_RECV, &r);
+	CU_ASSERT_EQUAL(r.id, rid);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT(ST_VALUE_IS(r, "w"));
+	CU_ASSERT_EQUAL(st_close(&d, in), STATUS_OK);
+	CU_ASSERT_EQUAL(link_end(OP_OR_DONE, id, NULL), STATUS_OK);
 }
 
 /* ---- tee ---------------------------------------------------------------------------- */
@@ -671,8 +725,11 @@ register_suites(void)
 
 	test_add(s, "bridge: a reference to a forbidden channel is an error value", test_bridge_forbidden_ref);
 	test_add(s, "bridge: a reload ends the drain of a channel no longer allowed", test_bridge_reload);
+	test_add(s, "bridge: a reload between two values of the channel followed",
+	    test_bridge_reload_between_values);
 	test_add(s, "or: a forbidden input; a reload ends its wait", test_or);
 	test_add(s, "or-done: forbidden input and done; a reload ends its wait", test_or_done);
+	test_add(s, "or-done: its own anonymous output needs no rule", test_own_anonymous_output);
 	test_add(s, "tee: owner_close covers a link's outputs", test_tee_owner);
 	test_add(s, "fan-in: a send right taken away stops it, output left open", test_fan_in_send_revoked);
 	test_add(s, "repeat: forbidden output; a reload ends its waiting send", test_repeat);
