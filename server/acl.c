@@ -7,6 +7,7 @@
 
 #include "acl.h"
 #include "conn.h"
+#include "link.h"
 #include "log.h"
 #include "server.h"
 
@@ -181,16 +182,24 @@ acl_admin(struct conn *c, uint64_t id)
 	return false;
 }
 
+/* owner_close: is c's identity ch's creator, or does the rule not apply? */
+static bool
+owns(struct conn *c, struct chan *ch)
+{
+	void *owner = chan_owner(ch);
+
+	return !config_yes(c->srv->cfg.owner_close) || owner == NULL || owner == c->who;
+}
+
 bool
 acl_close(struct conn *c, uint64_t id, struct chan *ch)
 {
 	size_t len;
 	const char *name = chan_name(ch, &len);
-	void *owner = chan_owner(ch);
 
 	if (!acl_allow(c, id, RIGHT_CLOSE, name, len))
 		return false;
-	if (!config_yes(c->srv->cfg.owner_close) || owner == NULL || owner == c->who)
+	if (owns(c, ch))
 		return true;
 	deny_log(c, "owner", "owner_close: only the channel's creator may close it");
 	conn_reply_error(c, id, STATUS_PERMISSION_DENIED,
@@ -213,15 +222,48 @@ acl_link(struct conn *c, const struct proto_request *q)
 	for (uint32_t i = 0; i < q->nouts; i++) {
 		const struct proto_link_out *o = &q->outs[i];
 		unsigned need = RIGHT_SEND | RIGHT_CLOSE;	/* a stopped link closes its outputs */
+		struct chan *ch;
 
 		if (o->name == NULL)
 			continue;	/* a new anonymous channel of the creator's own */
-		if (engine_lookup(c->srv->engine, o->name, o->name_len) == NULL)
+		if ((ch = engine_lookup(c->srv->engine, o->name, o->name_len)) == NULL)
 			need |= RIGHT_MAKE;
 		if (!acl_allow(c, q->id, need, o->name, o->name_len))
 			return false;
+		if (ch != NULL && !owns(c, ch)) {
+			deny_log(c, "owner", "owner_close: a link closes its outputs, so they must be its own");
+			conn_reply_error(c, q->id, STATUS_PERMISSION_DENIED, "permission denied: only the "
+			    "channel's creator may close it (a link closes its outputs)");
+			return false;
+		}
 	}
 	return true;
+}
+
+bool
+acl_link_may(struct conn *c, unsigned right, const char *name, size_t len)
+{
+	char detail[320];
+
+	if (has_right(c, right, name, len))
+		return true;
+	snprintf(detail, sizeof detail, "link: %s on %.*s", auth_right_name(right), (int)len, name);
+	deny_log(c, "channel", detail);
+	return false;
+}
+
+bool
+acl_link_may_close(struct conn *c, struct chan *ch)
+{
+	size_t len;
+	const char *name = chan_name(ch, &len);
+
+	if (!acl_link_may(c, RIGHT_CLOSE, name, len))
+		return false;
+	if (owns(c, ch))
+		return true;
+	deny_log(c, "owner", "owner_close: a link may close only its creator's channels");
+	return false;
 }
 
 /* ---- limits --------------------------------------------------------------------- */
@@ -311,4 +353,5 @@ acl_reload(struct server *s)
 		deny_log(c, "reload", why);
 		conn_close_after_flush(c, 0, STATUS_PERMISSION_DENIED, why);
 	}
+	link_rules_changed(s);	/* running links: what they wait on now */
 }

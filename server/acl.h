@@ -55,8 +55,20 @@ bool acl_allow_cases(struct conn *c, const struct proto_request *q);
 bool acl_admin(struct conn *c, uint64_t id);
 /* CLOSE: the close right and, with owner_close, being the channel's creator. */
 bool acl_close(struct conn *c, uint64_t id, struct chan *ch);
-/* A link request: recv on its inputs and done channel, send, close (and make) on its outputs. */
+/*
+ * A link request: recv on its inputs and done channel, send, close (and
+ * make) on its outputs, and with owner_close, owning each output that exists.
+ */
 bool acl_link(struct conn *c, const struct proto_request *q);
+/*
+ * A running link of c's is about to use right on name (an operation, or a
+ * channel a bridge follows): may c's identity, its creator, do so now? The
+ * rules are looked up at each call, so a reload applies. Logs a denied line
+ * when not and replies nothing: the link decides what a denial means.
+ */
+bool acl_link_may(struct conn *c, unsigned right, const char *name, size_t len);
+/* A stopping link of c's would close its output ch: the close right and the owner rule, now. */
+bool acl_link_may_close(struct conn *c, struct chan *ch);
 
 /* MAKE of name (NULL: anonymous) that would create a channel: identity_max_channels. */
 bool acl_can_create(struct conn *c, uint64_t id, const char *name, size_t len);

@@ -8,6 +8,7 @@
  * and one per stack frame that may stop it. The last one frees it.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +58,26 @@ struct value *
 link_value_dup(const struct value *v)
 {
 	return value_new(value_data(v), value_len(v));
+}
+
+bool
+link_may(struct link *l, unsigned right, const char *name, size_t len, char *msg, size_t cap)
+{
+	/* the link lives on its creator's connection: c->ident is the identity it acts for */
+	if (l->req != NULL && acl_link_may(l->req->conn, right, name, len))
+		return true;
+	snprintf(msg, cap, "permission denied: %s on %.*s", auth_right_name(right), (int)len, name);
+	return false;
+}
+
+/* A new anonymous output of the link's: the creator's own, it needs no right. */
+static bool
+own_output(const struct link *l, const struct chan *ch)
+{
+	for (size_t i = 0; i < l->nout; i++)
+		if (l->out[i] == ch)
+			return (l->own_outs & 1u << i) != 0;
+	return false;
 }
 
 bool
@@ -140,7 +161,8 @@ link_stop(struct link *l, int status, const char *msg)
 		engine_op_cancel(e, l->done_op, STATUS_CANCELED);
 	/* defer close(out): a closed or deleted output is simply left as it is */
 	for (size_t i = 0; i < l->nout; i++)
-		(void)engine_close(e, l->out[i]);
+		if (l->req == NULL || own_output(l, l->out[i]) || acl_link_may_close(l->req->conn, l->out[i]))
+			(void)engine_close(e, l->out[i]);
 	if (l->req) {
 		log_debug("link-end client=%" PRIu64 " id=%" PRIu64 " op=%s status=%s sent=%" PRIu64,
 		    l->req->conn->id, l->req->id, proto_op_name(l->kind->op), status_name(status), l->sent);
@@ -178,6 +200,44 @@ slot1_done(void *arg, struct engine_result *res)
 	slot_done(arg, 1, res);
 }
 
+/* May the creator send to (or receive from) ch now? A nil case or an own output needs nothing. */
+static bool
+may_use(struct link *l, struct chan *ch, enum case_dir dir, char *msg, size_t cap)
+{
+	const char *name;
+	size_t len;
+
+	if (ch == NULL || own_output(l, ch))
+		return true;
+	name = chan_name(ch, &len);
+	return link_may(l, dir == CASE_SEND ? RIGHT_SEND : RIGHT_RECV, name, len, msg, cap);
+}
+
+/*
+ * Each operation is checked as its creator's own request would be, so a
+ * reload applies from the next one. A denial stops the link; the bridge
+ * checks the channel it follows itself (a denial there is an error value).
+ */
+static bool
+cases_allowed(struct link *l, size_t n)
+{
+	const struct engine_case *c;
+	char msg[320];
+
+	if (!auth_enabled(l->srv->auth))
+		return true;	/* no rules: the hot path stays as it was */
+	for (size_t i = 0; i < n; i++) {
+		c = &l->cases[i];
+		if (c->ch == l->inner || may_use(l, c->ch, c->dir, msg, sizeof msg))
+			continue;
+		for (size_t k = 0; k < n; k++)
+			value_free(l->cases[k].value);	/* the values moved into the cases */
+		link_stop(l, STATUS_PERMISSION_DENIED, msg);
+		return false;
+	}
+	return true;
+}
+
 /* One step of slot; true when it completed at once and the slot can go on. */
 static bool
 pump_slot(struct link *l, unsigned slot)
@@ -194,6 +254,8 @@ pump_slot(struct link *l, unsigned slot)
 	case STEP_SUBMIT:
 		break;
 	}
+	if (!cases_allowed(l, n))
+		return false;
 	if (engine_submit(l->srv->engine, l->cases, n, ENGINE_WAIT, slot ? slot1_done : slot0_done, l,
 	    &l->op[slot], &now) == 1) {
 		link_ref(l);
@@ -334,6 +396,8 @@ make_outputs(struct conn *c, struct link *l, const struct proto_request *q, cons
 		}
 		if (created)
 			acl_created(c, l->out[i]);
+		if (o->name == NULL)
+			l->own_outs |= 1u << i;
 		l->nout++;
 	}
 	return STATUS_OK;
@@ -444,4 +508,75 @@ link_case(const struct link *l, size_t i, enum case_dir *dir)
 	}
 	*dir = CASE_RECV;
 	return NULL;
+}
+
+/* ---- a reload ------------------------------------------------------------------ */
+
+/* A pending operation of l's on a channel its creator may no longer use ends now. */
+static void
+recheck(struct link *l)
+{
+	struct engine_op *op;
+	enum case_dir dir;
+	struct chan *ch;
+	char msg[320];
+
+	for (unsigned k = 0; k <= LINK_SLOTS && !l->stopped; k++) {
+		for (size_t i = 0; (op = nth_op(l, k)) != NULL && i < engine_op_ncases(op); i++) {
+			ch = engine_op_chan(op, i, &dir);
+			if (may_use(l, ch, dir, msg, sizeof msg))
+				continue;
+			if (ch == l->inner)	/* the bridge makes it an error value and goes on */
+				engine_op_cancel(l->srv->engine, op, STATUS_PERMISSION_DENIED);
+			else
+				link_stop(l, STATUS_PERMISSION_DENIED, msg);
+			break;
+		}
+	}
+}
+
+/* Every running link of every connection, each held: stopping one may end others' requests. */
+static struct link **
+running_links(struct server *s, size_t *n)
+{
+	struct link **all = NULL, **grown;
+	struct hmap_node *nd, *nx;
+	struct request *r;
+	struct conn *c;
+	size_t pos, cap = 0;
+
+	*n = 0;
+	TAILQ_FOREACH(c, &s->conns, link) {
+		HMAP_FOR_EACH_SAFE(nd, nx, pos, &c->pending) {
+			r = HMAP_ENTRY(nd, struct request, node);
+			if (r->kind != REQUEST_LINK || r->link == NULL)
+				continue;
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 16;
+				if ((grown = realloc(all, cap * sizeof *all)) == NULL) {
+					log_warn("reload-links reason=\"out of memory\" note=\"the rest are "
+					    "checked at their next operation\"");
+					return all;
+				}
+				all = grown;
+			}
+			link_ref(r->link);
+			all[(*n)++] = r->link;
+		}
+	}
+	return all;
+}
+
+void
+link_rules_changed(struct server *s)
+{
+	size_t n;
+	struct link **all = running_links(s, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		if (!all[i]->stopped)
+			recheck(all[i]);
+		link_unref(all[i]);
+	}
+	free(all);
 }

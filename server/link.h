@@ -27,6 +27,7 @@
 struct conn;
 struct link;
 struct proto_request;
+struct server;
 
 /*
  * The handler of every link op: validate against the server's state, make
@@ -39,6 +40,13 @@ void link_request(struct conn *c, const struct proto_request *q);
  * link ended normally) and msg (NULL: the status's usual message).
  */
 void link_stop(struct link *l, int status, const char *msg);
+/*
+ * The rules were reloaded: every running link's pending operations are
+ * checked against its creator's rights now. One on a channel the creator
+ * may no longer use ends: the link stops with PERMISSION_DENIED, except a
+ * bridge's receive from the channel it follows, which becomes an error value.
+ */
+void link_rules_changed(struct server *s);
 /* What l waits on right now, for WAITERS: case count, and case i. */
 size_t link_ncases(const struct link *l);
 struct chan *link_case(const struct link *l, size_t i, enum case_dir *dir);

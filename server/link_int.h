@@ -55,6 +55,7 @@ struct link {
 	unsigned refs;			/* running + pending ops + pool items + frames */
 	bool stopped, pumping, repump;
 	uint64_t sent;			/* values sent to the outputs */
+	unsigned own_outs;		/* bit i: out[i] is a new anonymous channel, the creator's own */
 
 	/* kind state */
 	int phase;
@@ -79,6 +80,12 @@ void link_unref(struct link *l);
 void link_pump(struct link *l);
 /* A non-OK result stops the link with a fitting message; returns false then. */
 bool link_check(struct link *l, struct engine_result *res);
+/*
+ * May the link's creator use right on the channel name now (the rules of
+ * the moment: PROTOCOL.md §13)? false: a denied line is logged and msg
+ * (cap bytes) says "permission denied: recv on NAME".
+ */
+bool link_may(struct link *l, unsigned right, const char *name, size_t len, char *msg, size_t cap);
 /* One case. */
 void link_case_recv(struct engine_case *c, struct chan *ch);
 void link_case_send(struct engine_case *c, struct chan *ch, struct value *v);

@@ -6,8 +6,10 @@
  * core's (link.c); a kind only says what to wait on next and what to do
  * with what it got.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "auth.h"
 #include "link_int.h"
 #include "server.h"
 #include "value.h"
@@ -163,25 +165,6 @@ const struct link_kind link_tee = { OP_TEE, 1, init_none, tee_step, tee_result, 
 
 /* ---- bridge: drain each channel named by the chan-of-chans in turn ---------------------- */
 
-static enum link_step
-bridge_step(struct link *l, unsigned slot, struct engine_case *cases, size_t *n)
-{
-	*n = 1;
-	if (l->phase == PH_SEND) {
-		link_case_send(cases, l->out[0], l->val);
-		l->val = NULL;
-		return STEP_SUBMIT;
-	}
-	if (l->phase == PH_INNER) {
-		link_case_recv(cases, l->inner);
-		return STEP_SUBMIT;
-	}
-	if (l->finished)
-		return STEP_END;
-	link_case_recv(cases, l->in[0]);
-	return STEP_SUBMIT;
-}
-
 /* Errors are values (the notes' error handling): a bad reference goes down the output. */
 static void
 bridge_error(struct link *l, const char *msg)
@@ -201,16 +184,67 @@ bridge_leave_inner(struct link *l)
 	l->phase = PH_RECV;
 }
 
-/* A channel reference from the chan-of-chans: start draining it. */
+/* The creator may not receive from the channel followed (any more): say so down the output. */
+static void
+bridge_denied(struct link *l, const char *msg)
+{
+	bridge_leave_inner(l);
+	bridge_error(l, msg);
+}
+
+/* Each receive from the channel followed is checked: a reload applies from the next value. */
+static bool
+bridge_may_drain(struct link *l)
+{
+	char msg[320];
+	size_t len;
+	const char *name = chan_name(l->inner, &len);
+
+	if (link_may(l, RIGHT_RECV, name, len, msg, sizeof msg))
+		return true;
+	bridge_denied(l, msg);
+	return false;
+}
+
+static enum link_step
+bridge_step(struct link *l, unsigned slot, struct engine_case *cases, size_t *n)
+{
+	*n = 1;
+	if (l->phase == PH_INNER && bridge_may_drain(l)) {
+		link_case_recv(cases, l->inner);
+		return STEP_SUBMIT;
+	}
+	if (l->stopped)
+		return STEP_IDLE;
+	if (l->phase == PH_SEND) {
+		link_case_send(cases, l->out[0], l->val);
+		l->val = NULL;
+		return STEP_SUBMIT;
+	}
+	if (l->finished)
+		return STEP_END;
+	link_case_recv(cases, l->in[0]);
+	return STEP_SUBMIT;
+}
+
+/*
+ * A channel reference from the chan-of-chans: start draining it. The link
+ * acts for its creator, so the creator's recv right on the channel is
+ * checked first, as for a RECV (before the name is looked up, so that a
+ * bridge cannot probe which names exist either).
+ */
 static void
 bridge_follow(struct link *l, struct value *v)
 {
 	struct proto_value pv;
 	const char *why;
+	char msg[320];
 
 	if (proto_value_parse(value_data(v), value_len(v), &pv, &why) != STATUS_OK ||
 	    pv.kind != VALUE_CHANREF) {
 		bridge_error(l, "bridge: a value of the channel of channels is not a channel reference");
+	} else if (!link_may(l, RIGHT_RECV, (const char *)pv.data, pv.len, msg, sizeof msg)) {
+		bridge_error(l, msg);
 	} else if ((l->inner = engine_lookup(l->srv->engine, (const char *)pv.data, pv.len)) == NULL) {
 		bridge_error(l, "bridge: a referenced channel does not exist");
 	} else {
@@ -223,9 +257,20 @@ bridge_follow(struct link *l, struct value *v)
 static void
 bridge_result(struct link *l, unsigned slot, struct engine_result *res)
 {
+	char msg[320];
+	size_t len;
+	const char *name;
+
 	if (l->phase == PH_INNER && res->status == STATUS_NOT_FOUND) {
 		bridge_leave_inner(l);
 		bridge_error(l, "bridge: a referenced channel was deleted");
+		return;
+	}
+	if (l->phase == PH_INNER && res->status == STATUS_PERMISSION_DENIED) {
+		/* a reload took the right away while the bridge waited (link_rules_changed) */
+		name = chan_name(l->inner, &len);
+		snprintf(msg, sizeof msg, "permission denied: recv on %.*s", (int)len, name);
+		bridge_denied(l, msg);
 		return;
 	}
 	if (!link_check(l, res))
