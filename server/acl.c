@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "link.h"
 #include "log.h"
+#include "request.h"
 #include "server.h"
 
 /* ---- the ident table ------------------------------------------------------------ */
@@ -331,6 +332,61 @@ acl_pending(struct conn *c, int delta)
 		c->who->npending--;
 }
 
+/* Does one of r's waiting cases need a right c no longer has? */
+static bool
+waits_denied(struct conn *c, const struct request *r)
+{
+	size_t n = request_ncases(r), len;
+	enum case_dir dir;
+	struct chan *ch;
+	const char *name;
+
+	for (size_t i = 0; i < n; i++) {
+		if ((ch = request_case(r, i, &dir)) == NULL)
+			continue;
+		name = chan_name(ch, &len);
+		if (!has_right(c, dir == CASE_SEND ? RIGHT_SEND : RIGHT_RECV, name, len)) {
+			deny_chan(c, dir == CASE_SEND ? RIGHT_SEND : RIGHT_RECV, name, len);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * After a reload: c's waiting SEND, RECV, SELECT and STREAM requests that the
+ * new rules deny end with PERMISSION_DENIED, as a link's do (link.c), so a
+ * removed right takes nothing more. The ids are gathered first: ending one
+ * request changes the pending table.
+ */
+static void
+recheck_waits(struct conn *c)
+{
+	struct hmap_node *nd, *nx;
+	struct request *r;
+	uint64_t *ids = NULL, *grown;
+	size_t pos, n = 0, cap = 0;
+
+	HMAP_FOR_EACH_SAFE(nd, nx, pos, &c->pending) {
+		r = HMAP_ENTRY(nd, struct request, node);
+		if (r->kind == REQUEST_LINK || !waits_denied(c, r))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			if ((grown = realloc(ids, cap * sizeof *ids)) == NULL) {
+				log_warn("reload-waits client=%" PRIu64 " reason=\"out of memory\"", c->id);
+				break;
+			}
+			ids = grown;
+		}
+		ids[n++] = r->id;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((r = request_find(c, ids[i])) != NULL)
+			request_cancel(r, STATUS_PERMISSION_DENIED);
+	free(ids);
+}
+
 void
 acl_reload(struct server *s)
 {
@@ -348,8 +404,10 @@ acl_reload(struct server *s)
 			why = "authentication is now required";
 		else if (c->by_token && !auth_digest_names(s->auth, c->digest, c->ident))
 			why = "credentials revoked";
-		if (why == NULL)
+		if (why == NULL) {
+			recheck_waits(c);
 			continue;
+		}
 		deny_log(c, "reload", why);
 		conn_close_after_flush(c, 0, STATUS_PERMISSION_DENIED, why);
 	}

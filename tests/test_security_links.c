@@ -718,6 +718,58 @@ test_refs_select_stream(void)
 	CU_ASSERT_EQUAL(len_of(sec), 2);
 }
 
+/* A client's own waiting RECV, STREAM and SELECT end at a reload that denies them, as a link's do. */
+static void
+test_client_waits_reload(void)
+{
+	char a[NAME_CAP], b[NAME_CAP], c[NAME_CAP];
+	struct test_conn e, f, g;
+	struct proto_case cs = { .dir = 1, .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"x",
+	    .len = 1 } };
+	struct proto_reply r;
+	uint64_t ids[3];
+
+	CU_ASSERT_FATAL(hello(&e, "mal-secret") == 0 && hello(&f, "mal-secret") == 0 &&
+	    hello(&g, "mal-secret") == 0);
+	name(a, "r.wrecv");
+	name(b, "r.wstream");
+	name(c, "r.wselect");
+	make(&adm, a, 1);
+	make(&adm, b, 1);
+	make(&adm, c, 0);
+	ids[0] = st_recv(&e, a, WAIT_10S);
+	cs.name = b;
+	cs.name_len = (uint32_t)strlen(b);
+	cs.dir = 0;
+	ids[1] = f.next_id++;
+	proto_req_stream(&o, ids[1], WAIT_10S, &cs, 1, 4);
+	st_write(&f, &o);
+	cs.name = c;
+	cs.name_len = (uint32_t)strlen(c);
+	cs.dir = 1;
+	ids[2] = st_select(&g, &cs, 1, false, WAIT_10S);
+	CU_ASSERT(st_await_waiters(&adm, a, 0, 1));
+	CU_ASSERT(st_await_waiters(&adm, b, 0, 4));
+	CU_ASSERT(st_await_waiters(&adm, c, 1, 0));
+	reload(false);
+	st_reply(&e, OP_RECV, &r);
+	CU_ASSERT(r.id == ids[0] && r.status == STATUS_PERMISSION_DENIED);
+	st_reply(&f, OP_STREAM, &r);
+	CU_ASSERT(r.id == ids[1] && r.status == STATUS_PERMISSION_DENIED);
+	st_reply(&g, OP_SELECT, &r);
+	CU_ASSERT(r.id == ids[2] && r.status == STATUS_PERMISSION_DENIED);
+	/* nothing of mal's waits any more: what is sent now stays in the channels */
+	send_ok(&adm, a, "kept");
+	send_ok(&adm, b, "kept");
+	CU_ASSERT_EQUAL(len_of(a), 1);
+	CU_ASSERT_EQUAL(len_of(b), 1);
+	CU_ASSERT(st_await_waiters(&adm, c, 0, 0));
+	reload(true);
+	test_conn_close(&e);
+	test_conn_close(&f);
+	test_conn_close(&g);
+}
+
 static void
 register_suites(void)
 {
@@ -736,6 +788,7 @@ register_suites(void)
 	test_add(s, "take: forbidden input; a reload ends its done watch", test_take_done);
 	test_add(s, "fan-out: references are not followed; a reload ends its wait", test_fan_out);
 	test_add(s, "select, stream: a received reference gives no right", test_refs_select_stream);
+	test_add(s, "a reload ends a client's waits it now denies", test_client_waits_reload);
 }
 
 int
