@@ -167,12 +167,6 @@ free_case_values(struct engine_case *ec, size_t n)
 		value_free(ec[i].value);
 }
 
-static bool
-pending_full(struct conn *c, const struct proto_request *q)
-{
-	return !acl_pending_room(c, q->id);
-}
-
 static void
 op_send_recv(struct conn *c, const struct proto_request *q)
 {
@@ -182,8 +176,7 @@ op_send_recv(struct conn *c, const struct proto_request *q)
 	struct engine_case ec;
 	int st;
 
-	if (!acl_allow(c, q->id, q->op == OP_SEND ? RIGHT_SEND : RIGHT_RECV, q->name, q->name_len) ||
-	    pending_full(c, q))
+	if (!acl_allow(c, q->id, q->op == OP_SEND ? RIGHT_SEND : RIGHT_RECV, q->name, q->name_len))
 		return;
 	if ((st = make_case(c, &pc, &ec)) != STATUS_OK) {
 		conn_reply_error(c, q->id, st, st == STATUS_NOT_FOUND ? "no such channel" : "out of memory");
@@ -198,7 +191,7 @@ op_select(struct conn *c, const struct proto_request *q)
 	struct engine_case *ec = c->srv->ecases;
 	int st;
 
-	if (!acl_allow_cases(c, q) || pending_full(c, q))
+	if (!acl_allow_cases(c, q))
 		return;
 	conn_before_long_work(c, q->ncases);
 	for (uint32_t i = 0; i < q->ncases; i++) {

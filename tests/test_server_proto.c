@@ -142,6 +142,63 @@ test_held_id_free_once_written(void)
 	proto_out_destroy(&o);
 }
 
+/* ---- max_pending (§8): only a request that must wait counts ---------------------- */
+
+static void
+test_pending_counts_waiters_only(void)
+{
+	const char *n = st_name("pw"), *m = st_name("pm"), *z = st_name("pz");
+	struct proto_case c[2] = {
+		{ .dir = 0, .name = n, .name_len = (uint32_t)strlen(n) },
+		{ .dir = 0, .name = m, .name_len = (uint32_t)strlen(m) },
+	};
+	struct proto_reply r;
+	struct proto_chan_info info;
+	char buf[16];
+	bool ok;
+
+	CU_ASSERT_EQUAL(st_make(&a, n, 0), STATUS_OK);
+	CU_ASSERT_EQUAL(st_make(&a, m, 4), STATUS_OK);
+	CU_ASSERT_EQUAL(st_make(&a, z, 0), STATUS_OK);
+	/* max_pending = 2: two receives wait on n */
+	st_recv(&a, n, PROTO_WAIT_FOREVER);
+	st_recv(&a, n, PROTO_WAIT_FOREVER);
+	CU_ASSERT_FATAL(st_await_waiters(&b, n, 0, 2));
+	/* requests that complete at once are not refused: buffer, take, select a ready case */
+	CU_ASSERT_EQUAL(st_send_wait(&a, m, "v1", PROTO_WAIT_FOREVER), STATUS_OK);
+	CU_ASSERT_EQUAL(st_send_wait(&a, m, "v2", PROTO_WAIT_FOREVER), STATUS_OK);
+	CU_ASSERT_EQUAL(st_recv_wait(&a, m, PROTO_WAIT_FOREVER, buf, sizeof buf, &ok), STATUS_OK);
+	CU_ASSERT_STRING_EQUAL(buf, "v1");
+	st_select(&a, c, 2, false, PROTO_WAIT_FOREVER);
+	st_reply(&a, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(r.index, 1);
+	CU_ASSERT(ST_VALUE_IS(r, "v2"));
+	/* nor are those that would not wait: a try-receive, a select with default */
+	CU_ASSERT_EQUAL(st_recv_wait(&a, m, 0, buf, sizeof buf, &ok), STATUS_DEADLINE_EXCEEDED);
+	st_select(&a, c, 2, true, PROTO_WAIT_FOREVER);
+	st_reply(&a, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(r.index, -1);
+	/* one that must wait is refused, and leaves no waiter */
+	CU_ASSERT_EQUAL(st_recv_wait(&a, m, PROTO_WAIT_FOREVER, buf, sizeof buf, &ok), STATUS_LIMIT);
+	CU_ASSERT_EQUAL(st_send_wait(&a, z, "x", 1000000), STATUS_LIMIT);
+	st_select(&a, c, 2, false, 1000000);
+	st_reply(&a, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_LIMIT);
+	CU_ASSERT_EQUAL(st_info(&b, m, &info), STATUS_OK);
+	CU_ASSERT_EQUAL(info.receivers, 0);
+	CU_ASSERT_EQUAL(st_info(&b, z, &info), STATUS_OK);
+	CU_ASSERT_EQUAL(info.senders, 0);
+	CU_ASSERT(st_await_waiters(&b, n, 0, 2));
+	/* a waiter served makes room for the next */
+	CU_ASSERT_EQUAL(st_send_wait(&b, n, "go", 0), STATUS_OK);
+	st_reply(&a, OP_RECV, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	st_recv(&a, m, PROTO_WAIT_FOREVER);
+	CU_ASSERT(st_await_waiters(&b, m, 0, 1));
+}
+
 static void
 register_suites(void)
 {
@@ -151,6 +208,7 @@ register_suites(void)
 	test_add(s, "a duplicate pending id: pending CANCELED, notice on id 0, closed", test_duplicate_pending_id);
 	test_add(s, "the id of a held deferred reply is still in use", test_duplicate_held_id);
 	test_add(s, "a held reply's id is free once written", test_held_id_free_once_written);
+	test_add(s, "max_pending refuses only a request that must wait", test_pending_counts_waiters_only);
 }
 
 int
