@@ -199,6 +199,58 @@ test_pending_counts_waiters_only(void)
 	CU_ASSERT(st_await_waiters(&b, m, 0, 1));
 }
 
+/* ---- INFO bytes, STATS buffered_bytes, max_buffered_bytes: payload (§5, §8) ------ */
+
+/* SEND of a value; returns its status. */
+static int
+send_value(struct test_conn *c, const char *name, const struct proto_value *v)
+{
+	struct proto_out o;
+	struct proto_reply r;
+
+	proto_out_init(&o);
+	proto_req_send(&o, c->next_id++, 0, name, strlen(name), v);
+	st_write(c, &o);
+	proto_out_destroy(&o);
+	st_reply(c, OP_SEND, &r);
+	return r.status;
+}
+
+static void
+test_bytes_count_payload(void)
+{
+	static uint8_t data[200];
+	const char *n = st_name("bytes");
+	struct proto_value v = { .kind = VALUE_BIN, .data = data, .len = 100 };
+	struct proto_value ref = { .kind = VALUE_CHANREF, .data = (const uint8_t *)"abc", .len = 3 };
+	struct proto_chan_info info;
+	struct proto_reply r;
+	uint64_t used = st_stat(&b, "buffered_bytes");
+
+	CU_ASSERT_EQUAL(st_make(&a, n, 4), STATUS_OK);
+	/* a 100-byte bin (102 bytes encoded) counts 100; a reference, its name */
+	CU_ASSERT_EQUAL(send_value(&a, n, &v), STATUS_OK);
+	CU_ASSERT_EQUAL(st_info(&b, n, &info), STATUS_OK);
+	CU_ASSERT_EQUAL(info.bytes, 100);
+	CU_ASSERT_EQUAL(st_stat(&b, "buffered_bytes"), used + 100);
+	CU_ASSERT_EQUAL(send_value(&a, n, &ref), STATUS_OK);
+	CU_ASSERT_EQUAL(st_info(&b, n, &info), STATUS_OK);
+	CU_ASSERT_EQUAL(info.bytes, 103);
+	/* max_buffered_bytes = 200 counts payload too: exactly up to it fits, a byte more does not */
+	used = st_stat(&b, "buffered_bytes");
+	CU_ASSERT_FATAL(used <= 200);
+	v.len = 200 - used;
+	CU_ASSERT_EQUAL(send_value(&a, n, &v), STATUS_OK);
+	v.len = 1;
+	CU_ASSERT_EQUAL(send_value(&a, n, &v), STATUS_LIMIT);
+	CU_ASSERT_EQUAL(st_stat(&b, "buffered_bytes"), 200);
+	/* DELETE gives them all back */
+	st_name_op(&a, OP_DELETE, n);
+	st_reply(&a, OP_DELETE, &r);
+	CU_ASSERT_EQUAL(r.n, 3);
+	CU_ASSERT_EQUAL(st_stat(&a, "buffered_bytes"), used - 103);
+}
+
 static void
 register_suites(void)
 {
@@ -209,6 +261,7 @@ register_suites(void)
 	test_add(s, "the id of a held deferred reply is still in use", test_duplicate_held_id);
 	test_add(s, "a held reply's id is free once written", test_held_id_free_once_written);
 	test_add(s, "max_pending refuses only a request that must wait", test_pending_counts_waiters_only);
+	test_add(s, "INFO bytes, STATS buffered_bytes and max_buffered_bytes count payload", test_bytes_count_payload);
 }
 
 int
