@@ -235,6 +235,11 @@ op_cancel(struct conn *c, const struct proto_request *q)
 {
 	struct request *r = request_find(c, q->target);
 
+	/* never pending (it would have been a duplicate id): a client bug, not a race */
+	if (q->target == q->id) {
+		conn_reply_error(c, q->id, STATUS_BAD_REQUEST, "CANCEL cannot target its own id");
+		return;
+	}
 	if (r == NULL) {
 		conn_reply_error(c, q->id, STATUS_NOT_FOUND, "no pending request with that id");
 		return;

@@ -251,6 +251,35 @@ test_bytes_count_payload(void)
 	CU_ASSERT_EQUAL(st_stat(&a, "buffered_bytes"), used - 103);
 }
 
+/* ---- CANCEL of its own id (§5) ------------------------------------------------- */
+
+static void
+test_cancel_own_id(void)
+{
+	struct proto_out o;
+	struct proto_reply r;
+
+	proto_out_init(&o);
+	proto_req_cancel(&o, 70, 70);
+	st_write(&a, &o);
+	st_reply(&a, OP_CANCEL, &r);
+	CU_ASSERT_EQUAL(r.id, 70);
+	CU_ASSERT_EQUAL(r.status, STATUS_BAD_REQUEST);
+	CU_ASSERT(msg_starts(&r, "CANCEL cannot target its own id"));
+	/* deferred alike; and the connection goes on */
+	proto_req_cancel(&o, 71, 71);
+	CU_ASSERT_EQUAL(proto_req_defer_last(&o), 0);
+	proto_req_ping(&o, 72);
+	st_write(&a, &o);
+	st_reply(&a, OP_CANCEL, &r);
+	CU_ASSERT_EQUAL(r.id, 71);
+	CU_ASSERT_EQUAL(r.status, STATUS_BAD_REQUEST);
+	st_reply(&a, OP_PING, &r);
+	CU_ASSERT_EQUAL(r.id, 72);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	proto_out_destroy(&o);
+}
+
 static void
 register_suites(void)
 {
@@ -262,6 +291,7 @@ register_suites(void)
 	test_add(s, "a held reply's id is free once written", test_held_id_free_once_written);
 	test_add(s, "max_pending refuses only a request that must wait", test_pending_counts_waiters_only);
 	test_add(s, "INFO bytes, STATS buffered_bytes and max_buffered_bytes count payload", test_bytes_count_payload);
+	test_add(s, "CANCEL of its own id is BAD_REQUEST", test_cancel_own_id);
 }
 
 int
