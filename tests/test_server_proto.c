@@ -44,6 +44,82 @@ msg_starts(const struct proto_reply *r, const char *s)
 	return r->msg != NULL && r->msg_len >= strlen(s) && memcmp(r->msg, s, strlen(s)) == 0;
 }
 
+/* ---- HELLO's errors (§5) ---------------------------------------------------------- */
+
+/* [1, 1, nil, 1, "t"]: a HELLO one argument short. */
+static const uint8_t short_hello[] = { 0, 0, 0, 7, 0x95, 0x01, 0x01, 0xc0, 0x01, 0xa1, 't' };
+
+/* The next reply answers op: [id, status, ...], then (closed) EOF. */
+static void
+expect(struct test_conn *c, uint64_t op, uint64_t id, int status, bool closed)
+{
+	struct proto_reply r;
+	const uint8_t *body;
+
+	st_reply(c, op, &r);
+	CU_ASSERT_EQUAL(r.id, id);
+	CU_ASSERT_EQUAL(r.status, status);
+	if (closed)
+		CU_ASSERT_EQUAL(test_conn_frame(c, REPLY_MS, &body), 0);
+}
+
+/* A HELLO that is BAD_REQUEST leaves the connection open and waiting for a HELLO. */
+static void
+test_hello_bad_request_retry(void)
+{
+	struct test_conn c;
+	struct proto_out o;
+
+	proto_out_init(&o);
+	/* then a good HELLO: the connection works */
+	CU_ASSERT_FATAL(test_conn_open(&c, srv.port, false) == 0);
+	CU_ASSERT_EQUAL(test_conn_write(&c, short_hello, sizeof short_hello), 0);
+	expect(&c, OP_HELLO, 1, STATUS_BAD_REQUEST, false);
+	proto_req_hello(&o, 2, PROTO_VERSION, "retry", NULL);
+	st_write(&c, &o);
+	expect(&c, OP_HELLO, 2, STATUS_OK, false);
+	proto_req_ping(&o, 3);
+	st_write(&c, &o);
+	expect(&c, OP_PING, 3, STATUS_OK, false);
+	test_conn_close(&c);
+	/* then anything but HELLO: PROTOCOL, to its id, and closed */
+	CU_ASSERT_FATAL(test_conn_open(&c, srv.port, false) == 0);
+	CU_ASSERT_EQUAL(test_conn_write(&c, short_hello, sizeof short_hello), 0);
+	expect(&c, OP_HELLO, 1, STATUS_BAD_REQUEST, false);
+	proto_req_ping(&o, 2);
+	st_write(&c, &o);
+	expect(&c, OP_PING, 2, STATUS_PROTOCOL, true);
+	test_conn_close(&c);
+	proto_out_destroy(&o);
+}
+
+/* Refused credentials and identity_max_connections close the connection after the reply. */
+static void
+test_hello_refusals_close(void)
+{
+	/* the SHA-256 of "secret" */
+	static const char conf[] = "token = t:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b\n"
+	    "identity_max_connections = 1\n";
+	const char *tokens[] = { "wrong", NULL, "secret", "secret" };
+	const int want[] = { STATUS_PERMISSION_DENIED, STATUS_PERMISSION_DENIED, STATUS_OK, STATUS_LIMIT };
+	struct test_server s;
+	struct test_conn c[4];
+	struct proto_out o;
+
+	CU_ASSERT_FATAL(test_server_start(&s, conf) == 0);
+	proto_out_init(&o);
+	for (int i = 0; i < 4; i++) {
+		CU_ASSERT_FATAL(test_conn_open(&c[i], s.port, false) == 0);
+		proto_req_hello(&o, 5, PROTO_VERSION, "t", tokens[i]);
+		st_write(&c[i], &o);
+		expect(&c[i], OP_HELLO, 5, want[i], want[i] != STATUS_OK);
+	}
+	for (int i = 0; i < 4; i++)
+		test_conn_close(&c[i]);
+	proto_out_destroy(&o);
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+}
+
 /* ---- request ids (§2, §9, §15) -------------------------------------------------- */
 
 /*
@@ -251,6 +327,102 @@ test_bytes_count_payload(void)
 	CU_ASSERT_EQUAL(st_stat(&a, "buffered_bytes"), used - 103);
 }
 
+/* ---- SELECT (§5) ------------------------------------------------------------------ */
+
+/* The next reply: decoded as a reply to op1 when it answers id1, else to op2. */
+static void
+reply_either(struct test_conn *c, uint64_t id1, uint64_t op1, uint64_t op2, struct proto_reply *r)
+{
+	const uint8_t *body;
+	const char *why;
+	long n = test_conn_frame(c, REPLY_MS, &body);
+	uint64_t id;
+	int st;
+
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_FATAL(proto_reply_header(body, (size_t)n, &id, &st, &why) == STATUS_OK);
+	CU_ASSERT_FATAL(proto_decode_reply(body, (size_t)n, id == id1 ? op1 : op2, r, &why) == STATUS_OK);
+}
+
+/*
+ * "Never matches itself" is about one request: a RECV and a SEND (or a
+ * SELECT's send case) of one connection pair like any two.
+ */
+static void
+test_same_connection_rendezvous(void)
+{
+	const char *n = st_name("self");
+	struct proto_case c = { .dir = 1, .name = n, .name_len = (uint32_t)strlen(n),
+	    .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"s", .len = 1 } };
+	struct proto_reply r;
+	uint64_t rid, sid;
+	int got;
+
+	CU_ASSERT_EQUAL(st_make(&a, n, 0), STATUS_OK);
+	for (int round = 0; round < 2; round++) {
+		rid = st_recv(&a, n, PROTO_WAIT_FOREVER);
+		CU_ASSERT(st_await_waiters(&b, n, 0, 1));
+		/* wait 0: it completes at once, with the waiting RECV, or fails */
+		sid = round == 0 ? st_send(&a, n, "s", 1, 0) : st_select(&a, &c, 1, false, 0);
+		got = 0;
+		for (int i = 0; i < 2; i++) {
+			reply_either(&a, rid, OP_RECV, round == 0 ? OP_SEND : OP_SELECT, &r);
+			CU_ASSERT_EQUAL(r.status, STATUS_OK);
+			if (r.id == rid) {
+				CU_ASSERT(ST_VALUE_IS(r, "s"));
+				got++;
+			} else {
+				CU_ASSERT_EQUAL(r.id, sid);
+				got += 2;
+			}
+		}
+		CU_ASSERT_EQUAL(got, 3);
+	}
+	CU_ASSERT(st_await_waiters(&b, n, 0, 0));
+}
+
+/* The errors that carry a case index, and one that does not. */
+static void
+test_select_error_index(void)
+{
+	static uint8_t big[201];
+	const char *open_ch = st_name("si.open"), *shut = st_name("si.shut");
+	struct proto_case c[2] = {
+		{ .dir = 0, .name = open_ch, .name_len = (uint32_t)strlen(open_ch) },
+		{ .dir = 1, .name = shut, .name_len = (uint32_t)strlen(shut),
+		  .value = { .kind = VALUE_BIN, .data = big, .len = 1 } },
+	};
+	struct proto_reply r;
+
+	CU_ASSERT_EQUAL(st_make(&a, open_ch, 4), STATUS_OK);
+	CU_ASSERT_EQUAL(st_make(&a, shut, 4), STATUS_OK);
+	/* a payload over max_buffered_bytes (200) on a send case: LIMIT, index 1 */
+	c[1].value.len = sizeof big;
+	st_select(&a, c, 2, false, 0);
+	st_reply(&a, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_LIMIT);
+	CU_ASSERT_EQUAL(r.index, 1);
+	/* a send case on a closed channel: CLOSED, index 1 */
+	c[1].value.len = 1;
+	CU_ASSERT_EQUAL(st_close(&a, shut), STATUS_OK);
+	st_select(&a, c, 2, false, 0);
+	st_reply(&a, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_CLOSED);
+	CU_ASSERT_EQUAL(r.index, 1);
+	/* a case's channel that does not exist: NOT_FOUND, index 1 */
+	c[1].name = "si.none";
+	c[1].name_len = 7;
+	st_select(&a, c, 2, false, 0);
+	st_reply(&a, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_NOT_FOUND);
+	CU_ASSERT_EQUAL(r.index, 1);
+	/* nothing ready, wait 0: DEADLINE_EXCEEDED belongs to no case */
+	st_select(&a, c, 1, false, 0);
+	st_reply(&a, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
+	CU_ASSERT_EQUAL(r.index, -1);
+}
+
 /* ---- CANCEL of its own id (§5) ------------------------------------------------- */
 
 static void
@@ -286,11 +458,16 @@ register_suites(void)
 	CU_pSuite s = CU_add_suite_with_setup_and_teardown("protocol", suite_init, suite_clean,
 	    test_setup, test_teardown);
 
+	test_add(s, "a HELLO that is BAD_REQUEST can be retried; nothing else can follow it",
+	    test_hello_bad_request_retry);
+	test_add(s, "HELLO's PERMISSION_DENIED and LIMIT close the connection", test_hello_refusals_close);
 	test_add(s, "a duplicate pending id: pending CANCELED, notice on id 0, closed", test_duplicate_pending_id);
 	test_add(s, "the id of a held deferred reply is still in use", test_duplicate_held_id);
 	test_add(s, "a held reply's id is free once written", test_held_id_free_once_written);
 	test_add(s, "max_pending refuses only a request that must wait", test_pending_counts_waiters_only);
 	test_add(s, "INFO bytes, STATS buffered_bytes and max_buffered_bytes count payload", test_bytes_count_payload);
+	test_add(s, "two requests of one connection rendezvous", test_same_connection_rendezvous);
+	test_add(s, "SELECT errors with and without a case index", test_select_error_index);
 	test_add(s, "CANCEL of its own id is BAD_REQUEST", test_cancel_own_id);
 }
 
