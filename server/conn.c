@@ -56,7 +56,7 @@ struct held_slot {
 #define HELD_MAX 1024
 
 static struct held_slot *
-held_slot(struct held_slot *t, uint32_t cap, uint32_t gen, uint64_t seed, uint64_t id)
+held_find(struct held_slot *t, uint32_t cap, uint32_t gen, uint64_t seed, uint64_t id)
 {
 	uint32_t i = (uint32_t)hmap_hash_u64(seed, id) & (cap - 1);
 
@@ -78,7 +78,7 @@ held_grow(struct conn *c)
 		c->held_gen = 1;
 	for (uint32_t i = 0; i < c->held_cap; i++) {
 		if (c->held[i].gen == c->held_gen)
-			*held_slot(t, cap, c->held_gen, c->pending.seed, c->held[i].id) = c->held[i];
+			*held_find(t, cap, c->held_gen, c->pending.seed, c->held[i].id) = c->held[i];
 	}
 	free(c->held);
 	c->held = t;
@@ -100,7 +100,7 @@ held_note(struct conn *c, uint64_t id)
 		return 0;
 	if ((c->nheld + 1) * 2 > c->held_cap && held_grow(c) < 0)
 		return -1;
-	sl = held_slot(c->held, c->held_cap, c->held_gen, c->pending.seed, id);
+	sl = held_find(c->held, c->held_cap, c->held_gen, c->pending.seed, id);
 	if (sl->gen != c->held_gen) {
 		*sl = (struct held_slot){ .id = id, .gen = c->held_gen };
 		c->nheld++;
@@ -126,7 +126,7 @@ conn_id_in_use(struct conn *c, uint64_t id)
 {
 	if (request_find(c, id) != NULL)
 		return true;
-	return c->nheld > 0 && held_slot(c->held, c->held_cap, c->held_gen, c->pending.seed, id)->gen ==
+	return c->nheld > 0 && held_find(c->held, c->held_cap, c->held_gen, c->pending.seed, id)->gen ==
 	    c->held_gen;
 }
 

@@ -159,6 +159,39 @@ test_duplicate_pending_id(void)
 }
 
 /*
+ * Any PROTOCOL close answers what it owes first, here for a frame of length
+ * 0: the held deferred reply, then the pending request CANCELED, then the
+ * notice.
+ */
+static void
+test_protocol_close_answers_pending(void)
+{
+	static const uint8_t empty_frame[4] = { 0, 0, 0, 0 };
+	const char *n = st_name("pc.wait"), *m = st_name("pc.buf");
+	struct proto_reply r;
+	const uint8_t *body;
+	uint64_t rid, sid;
+
+	CU_ASSERT_EQUAL(st_make(&a, n, 0), STATUS_OK);
+	CU_ASSERT_EQUAL(st_make(&a, m, 1), STATUS_OK);
+	sid = st_send_deferred(&a, m, "x", 1);	/* buffered at once: its OK is held */
+	rid = st_recv(&a, n, PROTO_WAIT_FOREVER);
+	CU_ASSERT(st_await_waiters(&b, n, 0, 1));
+	CU_ASSERT_EQUAL(test_conn_write(&a, empty_frame, sizeof empty_frame), 0);
+	st_reply(&a, OP_SEND, &r);
+	CU_ASSERT_EQUAL(r.id, sid);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	st_reply(&a, OP_RECV, &r);
+	CU_ASSERT_EQUAL(r.id, rid);
+	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
+	st_reply(&a, OP_PING, &r);
+	CU_ASSERT_EQUAL(r.id, 0);
+	CU_ASSERT_EQUAL(r.status, STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(test_conn_frame(&a, REPLY_MS, &body), 0);
+	CU_ASSERT(st_await_waiters(&b, n, 0, 0));
+}
+
+/*
  * A deferred reply held unsent keeps its id in use: a request reusing it
  * is a duplicate (the two replies would arrive together, ambiguous).
  */
@@ -462,6 +495,8 @@ register_suites(void)
 	    test_hello_bad_request_retry);
 	test_add(s, "HELLO's PERMISSION_DENIED and LIMIT close the connection", test_hello_refusals_close);
 	test_add(s, "a duplicate pending id: pending CANCELED, notice on id 0, closed", test_duplicate_pending_id);
+	test_add(s, "a PROTOCOL close writes held replies, CANCELs pending ones, then the notice",
+	    test_protocol_close_answers_pending);
 	test_add(s, "the id of a held deferred reply is still in use", test_duplicate_held_id);
 	test_add(s, "a held reply's id is free once written", test_held_id_free_once_written);
 	test_add(s, "max_pending refuses only a request that must wait", test_pending_counts_waiters_only);
