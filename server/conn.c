@@ -126,8 +126,9 @@ conn_id_in_use(struct conn *c, uint64_t id)
 {
 	if (request_find(c, id) != NULL)
 		return true;
-	return c->nheld > 0 && held_find(c->held, c->held_cap, c->held_gen, c->pending.seed, id)->gen ==
-	    c->held_gen;
+	if (c->nheld == 0)
+		return false;
+	return held_find(c->held, c->held_cap, c->held_gen, c->pending.seed, id)->gen == c->held_gen;
 }
 
 void
