@@ -321,6 +321,15 @@ acl_pending_room(struct conn *c, uint64_t id)
 	return false;
 }
 
+bool
+acl_pending_full(struct conn *c)
+{
+	uint64_t max = c->srv->cfg.identity_max_pending;
+
+	return hmap_count(&c->pending) >= c->srv->cfg.max_pending ||
+	    (c->who != NULL && max != 0 && c->who->npending >= max);
+}
+
 void
 acl_pending(struct conn *c, int delta)
 {

@@ -78,6 +78,8 @@ bool acl_channels_full(struct conn *c);
 void acl_created(struct conn *c, struct chan *ch);
 /* max_pending and identity_max_pending: room for one more pending request? */
 bool acl_pending_room(struct conn *c, uint64_t id);
+/* The same question, asked quietly: is c (or its identity) at its limit? No reply, no log. */
+bool acl_pending_full(struct conn *c);
 /* A request of c became pending (+1) or ended (-1). */
 void acl_pending(struct conn *c, int delta);
 

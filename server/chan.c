@@ -66,7 +66,7 @@ chan_buf_push(struct chan *ch, struct value *v)
 		return -1;
 	ch->ring[(ch->head + ch->len) % ch->size] = v;
 	ch->len++;
-	ch->bytes += value_len(v);
+	ch->bytes += value_size(v);
 	return 0;
 }
 
@@ -77,7 +77,7 @@ chan_buf_pop(struct chan *ch)
 
 	ch->head = (ch->head + 1) % ch->size;
 	ch->len--;
-	ch->bytes -= value_len(v);
+	ch->bytes -= value_size(v);
 	/* A drained big ring goes back, so idle channels stay small. */
 	if (ch->len == 0 && ch->size > CHAN_RING_KEEP) {
 		free(ch->ring);

@@ -51,7 +51,7 @@ struct chan {
 	uint32_t len;			/* values buffered */
 	struct waitq recvq;
 	struct waitq sendq;
-	uint64_t bytes;			/* sum of the buffered values' lengths */
+	uint64_t bytes;			/* sum of the buffered values' payloads (value_size) */
 	uint32_t holds;			/* callers' holds plus linked waiters */
 	uint32_t nrecv;			/* waiters on recvq */
 	uint32_t nsend;			/* waiters on sendq */

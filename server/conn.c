@@ -40,6 +40,104 @@
  */
 #define DEFER_HOLD_MAX (2 * 1024)
 
+/*
+ * The ids of the deferred replies held in c's output: the client has not
+ * read them, so no request may reuse those ids yet. An open-addressed set
+ * whose slots count only under the current generation, so that writing
+ * every held reply empties it at once. Each held reply is at least 7
+ * bytes, so DEFER_HOLD_MAX holds fewer than HELD_MAX / 2 of them.
+ */
+struct held_slot {
+	uint64_t id;
+	uint32_t gen;
+};
+
+#define HELD_MIN 16
+#define HELD_MAX 1024
+
+static struct held_slot *
+held_find(struct held_slot *t, uint32_t cap, uint32_t gen, uint64_t seed, uint64_t id)
+{
+	uint32_t i = (uint32_t)hmap_hash_u64(seed, id) & (cap - 1);
+
+	while (t[i].gen == gen && t[i].id != id)
+		i = (i + 1) & (cap - 1);
+	return &t[i];
+}
+
+static int
+held_grow(struct conn *c)
+{
+	uint32_t cap = c->held_cap ? c->held_cap * 2 : HELD_MIN;
+	struct held_slot *t;
+
+	if (cap > HELD_MAX || (t = calloc(cap, sizeof *t)) == NULL)
+		return -1;
+	/* generation 0 marks the empty slots calloc made */
+	if (c->held_gen == 0)
+		c->held_gen = 1;
+	for (uint32_t i = 0; i < c->held_cap; i++) {
+		if (c->held[i].gen == c->held_gen)
+			*held_find(t, cap, c->held_gen, c->pending.seed, c->held[i].id) = c->held[i];
+	}
+	free(c->held);
+	c->held = t;
+	c->held_cap = cap;
+	return 0;
+}
+
+/*
+ * A deferred reply to id is about to be held: note its id. Over TLS, or
+ * when c's output is being written anyway, nothing stays held. -1 when
+ * the id cannot be noted (then the reply must be written, not held).
+ */
+static int
+held_note(struct conn *c, uint64_t id)
+{
+	struct held_slot *sl;
+
+	if (c->tls || c->wpending || c->writing)
+		return 0;
+	if ((c->nheld + 1) * 2 > c->held_cap && held_grow(c) < 0)
+		return -1;
+	sl = held_find(c->held, c->held_cap, c->held_gen, c->pending.seed, id);
+	if (sl->gen != c->held_gen) {
+		*sl = (struct held_slot){ .id = id, .gen = c->held_gen };
+		c->nheld++;
+	}
+	return 0;
+}
+
+/* c's output is about to be written: nothing is held any more. */
+static void
+held_clear(struct conn *c)
+{
+	if (c->nheld == 0)
+		return;
+	c->nheld = 0;
+	if (++c->held_gen == 0) {
+		memset(c->held, 0, c->held_cap * sizeof *c->held);
+		c->held_gen = 1;
+	}
+}
+
+bool
+conn_id_in_use(struct conn *c, uint64_t id)
+{
+	if (request_find(c, id) != NULL)
+		return true;
+	if (c->nheld == 0)
+		return false;
+	return held_find(c->held, c->held_cap, c->held_gen, c->pending.seed, id)->gen == c->held_gen;
+}
+
+void
+conn_release(struct conn *c)
+{
+	held_clear(c);
+	io_release(c);
+}
+
 void
 conn_queue_out(struct conn *c, bool deferred)
 {
@@ -59,10 +157,13 @@ conn_queue_out(struct conn *c, bool deferred)
 		s->current.status = o->last_status;
 		deferred |= s->current.deferred;
 	}
-	if (deferred && io_unsent(c) + len <= DEFER_HOLD_MAX && io_unsent(c) + len <= s->cfg.output_hwm)
+	if (deferred && io_unsent(c) + len <= DEFER_HOLD_MAX && io_unsent(c) + len <= s->cfg.output_hwm &&
+	    held_note(c, o->last_id) == 0) {
 		rc = io_hold(c, proto_out_data(o), len);
-	else
+	} else {
+		held_clear(c);
 		rc = io_write(c, proto_out_data(o), len);
+	}
 	if (rc < 0)
 		log_error("write-failed client=%" PRIu64 " reason=out-of-memory", c->id);
 	proto_out_reset(o);
@@ -184,6 +285,7 @@ conn_free(struct conn *c)
 	for (size_t i = 0; i < c->nholds; i++)
 		engine_release(s->engine, c->holds[i]);
 	free(c->holds);
+	free(c->held);
 	hmap_destroy(&c->pending);
 	io_close(c);
 	TAILQ_REMOVE(&s->conns, c, link);

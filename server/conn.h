@@ -23,6 +23,7 @@
 struct server;
 struct chan;
 struct ident;
+struct held_slot;
 
 struct conn {
 	TAILQ_ENTRY(conn) link;
@@ -49,6 +50,9 @@ struct conn {
 	int close_timeout_sec;		/* closing: how long the last bytes may take */
 
 	struct hmap pending;		/* struct request by id */
+	struct held_slot *held;		/* ids of deferred replies held unsent (conn.c) */
+	uint32_t held_cap, nheld;	/* slots, ids in them */
+	uint32_t held_gen;		/* a slot of another generation is empty */
 	struct chan **holds;		/* anonymous channels made or opened here */
 	size_t nholds, holds_cap;
 	int64_t connected_ns;
@@ -108,6 +112,14 @@ size_t conn_input_bytes(struct conn *c, const uint8_t *p, size_t len);
 void conn_wrote(struct conn *c, size_t left);
 void conn_io_failed(struct conn *c, short what);
 void conn_tls_ready(struct conn *c);
+
+/*
+ * Is id taken on c: a pending request has it, or a deferred reply to it is
+ * held unsent (PROTOCOL.md §15), so the client has not read that reply yet?
+ */
+bool conn_id_in_use(struct conn *c, uint64_t id);
+/* Write c's held deferred replies before the loop sleeps (WANT, §15). */
+void conn_release(struct conn *c);
 
 /* End every pending request of c with status; returns how many. */
 size_t conn_cancel_all(struct conn *c, int status);

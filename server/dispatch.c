@@ -9,7 +9,6 @@
 #include "clock.h"
 #include "codec.h"
 #include "conn.h"
-#include "conn_io.h"
 #include "dispatch.h"
 #include "link.h"
 #include "log.h"
@@ -171,12 +170,6 @@ free_case_values(struct engine_case *ec, size_t n)
 		value_free(ec[i].value);
 }
 
-static bool
-pending_full(struct conn *c, const struct proto_request *q)
-{
-	return !acl_pending_room(c, q->id);
-}
-
 static void
 op_send_recv(struct conn *c, const struct proto_request *q)
 {
@@ -186,8 +179,7 @@ op_send_recv(struct conn *c, const struct proto_request *q)
 	struct engine_case ec;
 	int st;
 
-	if (!acl_allow(c, q->id, q->op == OP_SEND ? RIGHT_SEND : RIGHT_RECV, q->name, q->name_len) ||
-	    pending_full(c, q))
+	if (!acl_allow(c, q->id, q->op == OP_SEND ? RIGHT_SEND : RIGHT_RECV, q->name, q->name_len))
 		return;
 	if ((st = make_case(c, &pc, &ec)) != STATUS_OK) {
 		conn_reply_error(c, q->id, st, st == STATUS_NOT_FOUND ? "no such channel" : "out of memory");
@@ -202,7 +194,7 @@ op_select(struct conn *c, const struct proto_request *q)
 	struct engine_case *ec = c->srv->ecases;
 	int st;
 
-	if (!acl_allow_cases(c, q) || pending_full(c, q))
+	if (!acl_allow_cases(c, q))
 		return;
 	conn_before_long_work(c, q->ncases);
 	for (uint32_t i = 0; i < q->ncases; i++) {
@@ -246,6 +238,11 @@ op_cancel(struct conn *c, const struct proto_request *q)
 {
 	struct request *r = request_find(c, q->target);
 
+	/* never pending (it would have been a duplicate id): a client bug, not a race */
+	if (q->target == q->id) {
+		conn_reply_error(c, q->id, STATUS_BAD_REQUEST, "CANCEL cannot target its own id");
+		return;
+	}
 	if (r == NULL) {
 		conn_reply_error(c, q->id, STATUS_NOT_FOUND, "no pending request with that id");
 		return;
@@ -270,7 +267,7 @@ op_want(struct conn *c, const struct proto_request *q)
 	if (proto_rep_ok(&c->srv->out, q->id) == 0)
 		conn_queue_out(c, true);
 	if (r == NULL)
-		io_release(c);
+		conn_release(c);
 }
 
 static void
@@ -362,6 +359,25 @@ early_reply(struct conn *c, const struct proto_request *q, int status, const cha
 		conn_reply_error(c, q->id, status, why);
 }
 
+/*
+ * A request reuses an id that is still in use (PROTOCOL.md §9): a reply to
+ * it could not be told from the other's, so it gets none; the notice goes
+ * to id 0 and the connection closes, its pending requests CANCELED first.
+ */
+static void
+duplicate_id(struct conn *c, const struct proto_request *q, int64_t start)
+{
+	char why[96];
+
+	snprintf(why, sizeof why, "duplicate request id %" PRIu64 ": %s", q->id,
+	    request_find(c, q->id) != NULL ? "a request with that id is pending" :
+	    "the deferred reply to that id has not been written yet");
+	c->srv->stats.protocol_errors++;
+	log_warn("protocol-error client=%" PRIu64 " peer=%s reason=\"%s\"", c->id, c->peer, why);
+	stats_record(&c->srv->ops, q->op, STATUS_PROTOCOL, clock_now_ns() - start);
+	conn_close_after_flush(c, 0, STATUS_PROTOCOL, why);
+}
+
 void
 dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 {
@@ -384,8 +400,8 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 		early_reply(c, &q, STATUS_PROTOCOL, "the first request must be HELLO", start);
 		return;
 	}
-	if (request_find(c, q.id) != NULL) {
-		early_reply(c, &q, STATUS_PROTOCOL, "id is already in use by a pending request", start);
+	if (conn_id_in_use(c, q.id)) {
+		duplicate_id(c, &q, start);
 		return;
 	}
 	if (st != STATUS_OK) {

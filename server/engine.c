@@ -435,11 +435,11 @@ engine_buffer(struct engine *e, struct chan *ch, struct value *v)
 {
 	uint64_t max = e->limits.max_buffered_bytes;
 
-	if (max != 0 && (value_len(v) > max || e->bytes > max - value_len(v)))
+	if (max != 0 && (value_size(v) > max || e->bytes > max - value_size(v)))
 		return STATUS_LIMIT;
 	if (chan_buf_push(ch, v) != 0)
 		return STATUS_LIMIT;
-	e->bytes += value_len(v);
+	e->bytes += value_size(v);
 	e->values++;
 	return STATUS_OK;
 }
@@ -497,12 +497,12 @@ try_recv(struct engine *e, struct chan *ch, int index, struct engine_result *r)
 		 * tail (the slot just freed, so the push cannot fail). */
 		head = chan_buf_pop(ch);
 		(void)chan_buf_push(ch, v);
-		e->bytes = e->bytes - value_len(head) + value_len(v);
+		e->bytes = e->bytes - value_size(head) + value_size(v);
 		return fired(r, STATUS_OK, index, head, true);
 	}
 	if (ch->len > 0) {
 		v = chan_buf_pop(ch);
-		e->bytes -= value_len(v);
+		e->bytes -= value_size(v);
 		e->values--;
 		return fired(r, STATUS_OK, index, v, true);
 	}

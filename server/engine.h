@@ -98,7 +98,7 @@ bool chan_deleted(const struct chan *ch);
 bool chan_anonymous(const struct chan *ch);
 uint32_t chan_nsenders(const struct chan *ch);	/* waiting send waiters */
 uint32_t chan_nreceivers(const struct chan *ch);	/* waiting receive waiters */
-uint64_t chan_buffered_bytes(const struct chan *ch);
+uint64_t chan_buffered_bytes(const struct chan *ch);	/* payloads (value_size) */
 
 /*
  * Owners: the server records who created a channel (an opaque pointer the

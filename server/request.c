@@ -173,6 +173,8 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 	struct server *s = c->srv;
 	struct engine_result now;
 	struct request *r = request_alloc(s);
+	/* only a request that must wait counts toward max_pending (PROTOCOL.md §8) */
+	bool room = !(flags & ENGINE_WAIT) || !acl_pending_full(c);
 
 	if (r == NULL) {
 		for (size_t i = 0; i < ncases; i++)
@@ -188,8 +190,12 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 	r->link = NULL;
 	r->timed = false;
 	r->linked = false;
-	if (engine_submit(s->engine, cases, ncases, flags, request_done, r, &r->eop, &now) == 0) {
-		reply_result(c, q->id, q->op, q->deferred, &now);
+	if (engine_submit(s->engine, cases, ncases, room ? flags : flags & ~ENGINE_WAIT, request_done, r,
+	    &r->eop, &now) == 0) {
+		if (!room && now.status == STATUS_DEADLINE_EXCEEDED)
+			(void)acl_pending_room(c, q->id);	/* it would wait: LIMIT, logged */
+		else
+			reply_result(c, q->id, q->op, q->deferred, &now);
 		request_recycle(s, r);
 		return 0;
 	}

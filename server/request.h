@@ -53,7 +53,9 @@ struct request {
 /*
  * Run q (SEND, RECV or SELECT) for connection c: cases go to the engine
  * (send values move into it). If it completes at once the reply is written
- * now; otherwise the request waits, with a deadline when q->wait_us > 0.
+ * now; otherwise the request waits, with a deadline when q->wait_us > 0,
+ * unless c is at max_pending or identity_max_pending: then it is refused
+ * with LIMIT (only a request that must wait counts toward them).
  * Returns 0, or -1 when out of memory (the reply is then written as LIMIT).
  */
 int request_run(struct conn *c, const struct proto_request *q, const struct engine_case *cases,

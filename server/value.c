@@ -42,3 +42,24 @@ value_len(const struct value *v)
 {
 	return v->len;
 }
+
+size_t
+value_size(const struct value *v)
+{
+	size_t hdr;
+
+	if (v->len == 0)
+		return 0;
+	switch (v->data[0]) {
+	case 0xc4: hdr = 2; break;		/* bin 8, 16, 32: the length */
+	case 0xc5: hdr = 3; break;
+	case 0xc6: hdr = 5; break;
+	case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+		hdr = 2; break;			/* fixext: the type */
+	case 0xc7: hdr = 3; break;		/* ext 8, 16, 32: the length, the type */
+	case 0xc8: hdr = 4; break;
+	case 0xc9: hdr = 6; break;
+	default: return v->len;
+	}
+	return v->len >= hdr ? v->len - hdr : v->len;
+}

@@ -22,5 +22,11 @@ struct value *value_new(const void *encoded, size_t len);
 void value_free(struct value *v);
 const uint8_t *value_data(const struct value *v);
 size_t value_len(const struct value *v);
+/*
+ * The payload: the data bytes of the bin or ext, without its msgpack
+ * header (what max_value limits, and what buffered bytes count). Bytes that
+ * are not a bin or an ext count whole.
+ */
+size_t value_size(const struct value *v);
 
 #endif

@@ -260,10 +260,11 @@ test_duplicate_pending_id(void)
 	proto_req_name(&o, OP_RECV, 50, PROTO_WAIT_FOREVER, n, strlen(n));
 	proto_req_name(&o, OP_RECV, 50, PROTO_WAIT_FOREVER, n, strlen(n));
 	st_write(&c, &o);
-	/* the pending one is cancelled as the connection closes, then the PROTOCOL reply */
+	/* the pending one is cancelled as the connection closes, then the notice, to id 0 */
 	st_reply(&c, OP_RECV, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
 	st_reply(&c, OP_RECV, &r);
+	CU_ASSERT_EQUAL(r.id, 0);
 	CU_ASSERT_EQUAL(r.status, STATUS_PROTOCOL);
 	CU_ASSERT_EQUAL(test_conn_frame(&c, REPLY_MS, &body), 0);
 	proto_out_destroy(&o);
