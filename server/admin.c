@@ -20,10 +20,10 @@
 #define LIST_DEFAULT_LIMIT 1000
 
 static void
-finish(struct conn *c, int rc)
+finish(struct conn *c, uint64_t id, int rc)
 {
-	if (proto_rep_end(&c->srv->out, rc) < 0)
-		conn_reply_error(c, 0, STATUS_LIMIT, "out of memory");
+	if (proto_rep_end(&c->srv->out, rc) < 0)	/* the request still gets its one reply */
+		conn_reply_error(c, id, STATUS_LIMIT, "out of memory");
 	else
 		conn_flush_out(c);
 }
@@ -49,7 +49,7 @@ admin_stats(struct conn *c, const struct proto_request *q)
 	    proto_pack_kv_uint(o, "buffered_bytes", engine_buffered_bytes(s->engine)) |
 	    proto_pack_kv_uint(o, "requests_total", s->stats.requests_total) |
 	    proto_pack_kv_uint(o, "protocol_errors", s->stats.protocol_errors);
-	finish(c, rc);
+	finish(c, q->id, rc);
 }
 
 struct chan_walk {
@@ -102,7 +102,7 @@ admin_channels(struct conn *c, const struct proto_request *q)
 	    proto_pack_array(w.o, w.matched < w.limit ? w.matched : w.limit);
 	w.matched = w.packed = 0;
 	engine_foreach_chan(c->srv->engine, chan_visit, &w);
-	finish(c, w.rc | proto_pack_uint(w.o, w.matched));
+	finish(c, q->id, w.rc | proto_pack_uint(w.o, w.matched));
 }
 
 void
@@ -125,7 +125,7 @@ admin_clients(struct conn *c, const struct proto_request *q)
 
 		rc |= proto_pack_client_info(o, &i);
 	}
-	finish(c, rc);
+	finish(c, q->id, rc);
 }
 
 static int
@@ -173,7 +173,7 @@ admin_waiters(struct conn *c, const struct proto_request *q)
 			n--;
 		}
 	}
-	finish(c, rc | proto_pack_uint(o, total));
+	finish(c, q->id, rc | proto_pack_uint(o, total));
 }
 
 /* Like redis's CLIENT UNBLOCK: end another client's pending request(s) with CANCELED. */
