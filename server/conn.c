@@ -3,7 +3,9 @@
  *
  * Reading: frames are split off the input as they complete; the length is
  * checked the moment its four bytes are in, so an oversize frame costs
- * nothing. Writing: replies are queued on the transport (conn_io.c), which
+ * nothing (before HELLO, "oversize" is max_hello_frame). What incomplete
+ * frames hold is counted server-wide against max_input_buffer_bytes, and
+ * each is timed against frame_timeout from its first bytes. Writing: replies are queued on the transport (conn_io.c), which
  * writes them all before the loop sleeps. When a client does not read its
  * replies and the unsent output passes output_hwm, the server stops reading
  * that client's requests until the output drains to half: backpressure on
@@ -435,6 +437,9 @@ conn_sweep(struct server *s)
 	int64_t frame_ns = (int64_t)s->cfg.frame_timeout_ms * NSEC_PER_MSEC;
 	struct conn *c, *next;
 
+	/* a reload may have lowered the budget while the holders stay silent */
+	if (s->cfg.max_input_buffer_bytes > 0 && s->input_held > s->cfg.max_input_buffer_bytes)
+		input_over_budget(s);
 	for (c = TAILQ_FIRST(&s->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
 		if (c->closing || c->dead)

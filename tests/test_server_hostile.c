@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,6 +362,41 @@ test_input_budget(void)
 	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
 }
 
+/*
+ * A reload that lowers max_input_buffer_bytes under what a silent client
+ * holds closes it: the holder need not send another byte.
+ */
+static void
+test_input_budget_reload(void)
+{
+	static const uint8_t hdr[PROTO_FRAME_HDR] = { 0, 0x08, 0, 0 };	/* 512 KiB */
+	struct test_server s;
+	struct test_conn n, h;
+	uint8_t *junk;
+	FILE *f;
+
+	CU_ASSERT_FATAL(test_server_start(&s, "max_input_buffer_bytes = 1M\n") == 0);
+	CU_ASSERT_FATAL(test_conn_open(&n, s.port, true) == 0);
+	CU_ASSERT_FATAL(test_conn_open(&h, s.port, true) == 0);
+	CU_ASSERT_FATAL((junk = calloc(1, 300 * 1024)) != NULL);
+	CU_ASSERT_FATAL(test_conn_write(&h, hdr, sizeof hdr) == 0);
+	CU_ASSERT_FATAL(test_conn_write(&h, junk, 300 * 1024) == 0);
+	CU_ASSERT_FATAL(await_server_read(&h, s.port));
+	assert_ping_ok(&n);
+	CU_ASSERT_FATAL((f = fopen(s.conf, "w")) != NULL);
+	fputs("max_input_buffer_bytes = 256K\n", f);
+	fclose(f);
+	kill(s.pid, SIGHUP);
+	CU_ASSERT_EQUAL(notice(&h, REPLY_MS), STATUS_LIMIT);
+	CU_ASSERT(await_closed(&h));
+	CU_ASSERT(await_log(&s, "limit=max_input_buffer_bytes"));
+	assert_ping_ok(&n);
+	free(junk);
+	test_conn_close(&h);
+	test_conn_close(&n);
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+}
+
 static void
 register_suites(void)
 {
@@ -372,6 +408,7 @@ register_suites(void)
 	s = test_suite("pinning", NULL, NULL);
 	test_add(s, "max_hello_frame", test_hello_frame_limit);
 	test_add(s, "max_input_buffer_bytes closes the largest", test_input_budget);
+	test_add(s, "max_input_buffer_bytes lowered by a reload", test_input_budget_reload);
 }
 
 int
