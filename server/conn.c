@@ -5,8 +5,9 @@
  * checked the moment its four bytes are in, so an oversize frame costs
  * nothing (before HELLO, "oversize" is max_hello_frame). What incomplete
  * frames hold is counted server-wide against max_input_buffer_bytes, and
- * each is timed against frame_timeout from its first bytes. Writing: replies are queued on the transport (conn_io.c), which
- * writes them all before the loop sleeps. When a client does not read its
+ * each is timed against frame_timeout from its first bytes. Writing:
+ * replies are queued on the transport (conn_io.c), which writes them all
+ * before the loop sleeps. When a client does not read its
  * replies and the unsent output passes output_hwm, the server stops reading
  * that client's requests until the output drains to half: backpressure on
  * the one slow client, never on the loop or others.
