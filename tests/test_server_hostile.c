@@ -4,6 +4,7 @@
  * trickled a byte at a time (idle_timeout, frame_timeout), big frames
  * announced before HELLO (max_hello_frame), and many half-sent frames
  * (max_input_buffer_bytes). A neighbour connection is served throughout.
+ * Certificates for the TLS case are made by tests/gencerts.sh.
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,6 +16,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include "chanclient.h"
 #include "clock.h"
 #include "srvtest.h"
 
@@ -397,6 +399,75 @@ test_input_budget_reload(void)
 	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
 }
 
+/* ---- TLS: the read watermark follows HELLO -------------------------------------------- */
+
+/* The TLS port from chand's log ("listening address=... port=N tls=yes"). */
+static int
+log_tls_port(struct test_server *s)
+{
+	char path[160], line[512];
+	FILE *f;
+	int port = 0;
+
+	snprintf(path, sizeof path, "%s/chand.log", s->dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (strstr(line, "tls=yes") && strstr(line, "listening"))
+			sscanf(strstr(line, "port=") + 5, "%d", &port);
+	fclose(f);
+	return port;
+}
+
+/*
+ * Over TLS chand reads at most max_hello_frame ahead until HELLO is
+ * accepted, then up to max_frame: a 256 KiB value goes through both ways
+ * after HELLO (with the small watermark kept, its frame would never be
+ * whole and the send would hang).
+ */
+static void
+test_tls_after_hello(void)
+{
+	enum { BIG = 256 * 1024 };
+	char certs[] = "/tmp/chand-certs.XXXXXX", cmd[256], conf[512], addr[64], ca[160];
+	const char *src = getenv("CHAND_SRCDIR") ? getenv("CHAND_SRCDIR") : ".";
+	struct test_server s;
+	chan_dial_opts_t o = { 0 };
+	chan_conn_t *c = NULL;
+	chan_ctx_t *ctx;
+	chan_t *ch = NULL;
+	chan_value_t v;
+	uint8_t *big;
+	bool ok;
+
+	CU_ASSERT_FATAL(mkdtemp(certs) != NULL);
+	snprintf(cmd, sizeof cmd, "sh %s/tests/gencerts.sh %s", src, certs);
+	CU_ASSERT_FATAL(system(cmd) == 0);
+	snprintf(conf, sizeof conf, "tls_listen = 127.0.0.1:0\ntls_cert = %s/server.pem\n"
+	    "tls_key = %s/server.key\n", certs, certs);
+	CU_ASSERT_FATAL(test_server_start(&s, conf) == 0);
+	snprintf(addr, sizeof addr, "tls://127.0.0.1:%d", log_tls_port(&s));
+	snprintf(ca, sizeof ca, "%s/ca.pem", certs);
+	o.tls_ca = ca;
+	CU_ASSERT_FATAL((big = malloc(BIG)) != NULL);
+	for (size_t i = 0; i < BIG; i++)
+		big[i] = (uint8_t)(i * 7);
+	chan_with_timeout(&ctx, NULL, 10 * CHAN_SEC);
+	CU_ASSERT_EQUAL_FATAL(chan_dial(ctx, addr, &o, &c), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_make(ctx, c, "hostile.tls", 1, &ch), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(ctx, ch, big, BIG), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_recv(ctx, ch, &v, &ok), CHAN_OK);
+	CU_ASSERT(ok && v.len == BIG && memcmp(v.data, big, BIG) == 0);
+	chan_value_clear(&v);
+	chan_free(ch);
+	chan_conn_close(c);
+	chan_ctx_free(ctx);
+	free(big);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", certs);
+	CU_ASSERT(system(cmd) == 0);
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+}
+
 static void
 register_suites(void)
 {
@@ -409,6 +480,8 @@ register_suites(void)
 	test_add(s, "max_hello_frame", test_hello_frame_limit);
 	test_add(s, "max_input_buffer_bytes closes the largest", test_input_budget);
 	test_add(s, "max_input_buffer_bytes lowered by a reload", test_input_budget_reload);
+	s = test_suite("tls", NULL, NULL);
+	test_add(s, "frames up to max_frame after HELLO", test_tls_after_hello);
 }
 
 int
