@@ -33,6 +33,7 @@ struct config {
 	char *log_level;		/* error, warn, info, debug */
 	char *log_target;		/* stderr, syslog */
 	uint64_t max_frame;
+	uint64_t max_hello_frame;	/* frames before HELLO is accepted */
 	uint64_t max_value;
 	uint64_t max_cap;
 	uint64_t max_select_cases;
@@ -41,6 +42,7 @@ struct config {
 	uint64_t max_connections;
 	uint64_t max_channels;
 	uint64_t max_buffered_bytes;
+	uint64_t max_input_buffer_bytes;	/* partial frames, all connections together; 0 = no limit */
 	uint64_t output_hwm;
 	uint64_t shutdown_timeout_ms;
 	uint64_t workers;		/* worker pool threads; 0 = one per CPU */
@@ -62,6 +64,7 @@ struct config {
 	/* abuse limits */
 	uint64_t hello_timeout_ms;	/* HELLO must arrive within this; 0 = forever */
 	uint64_t idle_timeout_ms;	/* close connections idle this long; 0 = never */
+	uint64_t frame_timeout_ms;	/* a started frame must be whole within this; 0 = forever */
 	uint64_t tcp_keepalive_ms;	/* TCP keepalive idle time; 0 = off */
 	uint64_t identity_max_connections;	/* per identity; 0 = unlimited */
 	uint64_t identity_max_channels;

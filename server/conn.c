@@ -3,8 +3,11 @@
  *
  * Reading: frames are split off the input as they complete; the length is
  * checked the moment its four bytes are in, so an oversize frame costs
- * nothing. Writing: replies are queued on the transport (conn_io.c), which
- * writes them all before the loop sleeps. When a client does not read its
+ * nothing (before HELLO, "oversize" is max_hello_frame). What incomplete
+ * frames hold is counted server-wide against max_input_buffer_bytes, and
+ * each is timed against frame_timeout from its first bytes. Writing:
+ * replies are queued on the transport (conn_io.c), which writes them all
+ * before the loop sleeps. When a client does not read its
  * replies and the unsent output passes output_hwm, the server stops reading
  * that client's requests until the output drains to half: backpressure on
  * the one slow client, never on the loop or others.
@@ -272,6 +275,17 @@ conn_cancel_all(struct conn *c, int status)
 	return n;
 }
 
+/* Count what c's input buffer holds in the server's input_held; a closing conn's counts nothing. */
+static void
+input_account(struct conn *c)
+{
+	struct server *s = c->srv;
+	size_t held = c->closing || c->dead ? 0 : evbuffer_get_length(io_input(c));
+
+	s->input_held = s->input_held - c->in_held + held;
+	c->in_held = held;
+}
+
 void
 conn_free(struct conn *c)
 {
@@ -287,6 +301,7 @@ conn_free(struct conn *c)
 	free(c->holds);
 	free(c->held);
 	hmap_destroy(&c->pending);
+	input_account(c);
 	io_close(c);
 	TAILQ_REMOVE(&s->conns, c, link);
 	s->nconns--;
@@ -305,6 +320,7 @@ conn_close_after_flush(struct conn *c, uint64_t id, int status, const char *msg)
 	if (msg != NULL)
 		conn_reply_error(c, id, status, msg);
 	c->closing = true;
+	input_account(c);	/* it reads nothing more; its input goes when it does */
 	/* a peer that never reads must not keep the connection forever */
 	io_close_after_flush(c, CLOSE_FLUSH_TIMEOUT_SEC);
 }
@@ -350,7 +366,11 @@ frame_at(struct conn *c, const uint8_t *p, size_t avail)
 
 	if (avail < PROTO_FRAME_HDR)
 		return 0;
-	c->active_ns = clock_now_ns();
+	if (!c->hello && proto_frame_len(p) > c->srv->cfg.max_hello_frame) {
+		/* a stranger may not make the server buffer much (PROTOCOL.md §13) */
+		conn_protocol_error(c, 0, "frame before HELLO is larger than max_hello_frame");
+		return -1;
+	}
 	n = proto_frame_split(p, avail, c->srv->cfg.max_frame, &body, &body_len, &why);
 	if (n < 0)
 		conn_protocol_error(c, 0, why);
@@ -367,6 +387,8 @@ conn_input_bytes(struct conn *c, const uint8_t *p, size_t len)
 		dispatch_frame(c, p + off + PROTO_FRAME_HDR, (size_t)n - PROTO_FRAME_HDR);
 		off += (size_t)n;
 	}
+	if (off > 0)
+		c->got_frame = true;
 	return off;
 }
 
@@ -375,6 +397,7 @@ conn_input(struct conn *c)
 {
 	struct evbuffer *in = io_input(c);
 	size_t avail;
+	bool hello;
 	long n;
 
 	while (!c->closing && !c->read_paused) {
@@ -382,9 +405,79 @@ conn_input(struct conn *c)
 			return;
 		if ((n = frame_at(c, evbuffer_pullup(in, PROTO_FRAME_HDR), avail)) <= 0)
 			return;
+		hello = c->hello;
 		dispatch_frame(c, evbuffer_pullup(in, n) + PROTO_FRAME_HDR, (size_t)n - PROTO_FRAME_HDR);
 		evbuffer_drain(in, (size_t)n);
+		c->got_frame = true;
+		if (c->hello != hello)
+			io_limits_changed(c);	/* TLS: read up to max_frame ahead from now on */
 	}
+}
+
+/* Note the last whole frame, time the partial one left, count what the input buffer holds. */
+static void
+input_done(struct conn *c)
+{
+	int64_t now = 0;
+
+	if (c->got_frame) {
+		/* what is left, if anything, begins a new frame */
+		c->got_frame = false;
+		c->active_ns = now = clock_now_ns();
+		c->frame_start_ns = 0;
+	}
+	input_account(c);
+	if (c->in_held == 0)
+		c->frame_start_ns = 0;
+	else if (c->frame_start_ns == 0)
+		c->frame_start_ns = now != 0 ? now : clock_now_ns();
+}
+
+/*
+ * The partial frames of all connections hold more than
+ * max_input_buffer_bytes: close the connections holding the most until they
+ * fit (redis's client eviction). A closing conn's input counts nothing; it
+ * is freed with the conn once its notice is written.
+ */
+static void
+input_over_budget(struct server *s)
+{
+	struct conn *c, *big;
+
+	while (s->input_held > s->cfg.max_input_buffer_bytes) {
+		big = NULL;
+		TAILQ_FOREACH(c, &s->conns, link) {
+			if (!c->closing && c->in_held > 0 && (big == NULL || c->in_held > big->in_held))
+				big = c;
+		}
+		if (big == NULL)
+			return;
+		log_warn("limit client=%" PRIu64 " peer=%s limit=max_input_buffer_bytes value=%" PRIu64
+		    " held=%zu total=%" PRIu64, big->id, big->peer, s->cfg.max_input_buffer_bytes,
+		    big->in_held, s->input_held);
+		conn_close_after_flush(big, 0, STATUS_LIMIT,
+		    "partial frames over max_input_buffer_bytes: this connection held the most");
+	}
+}
+
+void
+conn_input_done(struct conn *c)
+{
+	struct server *s = c->srv;
+
+	input_done(c);
+	if (s->cfg.max_input_buffer_bytes > 0 && s->input_held > s->cfg.max_input_buffer_bytes)
+		input_over_budget(s);
+}
+
+size_t
+conn_max_frame(const struct conn *c)
+{
+	const struct config *cfg = &c->srv->cfg;
+
+	if (!c->hello && cfg->max_hello_frame < cfg->max_frame)
+		return cfg->max_hello_frame;
+	return cfg->max_frame;
 }
 
 void
@@ -399,8 +492,10 @@ conn_wrote(struct conn *c, size_t left)
 		c->read_paused = false;
 		io_read_enable(c, true);
 		log_info("slow-client client=%" PRIu64 " unsent=%zu action=resume-reading", c->id, left);
-		/* frames may already be waiting in the input buffer */
+		/* frames may already be waiting in the input buffer; a partial one is timed from now */
+		c->frame_start_ns = 0;
 		conn_input(c);
+		input_done(c);
 	}
 }
 
@@ -431,15 +526,23 @@ conn_io_failed(struct conn *c, short what)
 	conn_free(c);
 }
 
-/* Sweep: HELLO deadline and idle connections (a client with pending requests is not idle). */
+/*
+ * Sweep: HELLO deadline, frames that take too long, idle connections (a
+ * client with pending requests is not idle). A paused reader's frame waits
+ * for the server, not for its client.
+ */
 void
 conn_sweep(struct server *s)
 {
 	int64_t now = clock_now_ns();
 	int64_t hello_ns = (int64_t)s->cfg.hello_timeout_ms * NSEC_PER_MSEC;
 	int64_t idle_ns = (int64_t)s->cfg.idle_timeout_ms * NSEC_PER_MSEC;
+	int64_t frame_ns = (int64_t)s->cfg.frame_timeout_ms * NSEC_PER_MSEC;
 	struct conn *c, *next;
 
+	/* a reload may have lowered the budget while the holders stay silent */
+	if (s->cfg.max_input_buffer_bytes > 0 && s->input_held > s->cfg.max_input_buffer_bytes)
+		input_over_budget(s);
 	for (c = TAILQ_FIRST(&s->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
 		if (c->closing || c->dead)
@@ -451,6 +554,11 @@ conn_sweep(struct server *s)
 				conn_free(c);	/* no TLS session to say why in */
 			else
 				conn_close_after_flush(c, 0, STATUS_LIMIT, "no HELLO within hello_timeout");
+		} else if (frame_ns > 0 && c->frame_start_ns != 0 && !c->read_paused &&
+		    now - c->frame_start_ns > frame_ns) {
+			log_warn("frame-timeout client=%" PRIu64 " peer=%s timeout_ms=%" PRIu64
+			    " held=%zu action=close", c->id, c->peer, s->cfg.frame_timeout_ms, c->in_held);
+			conn_close_after_flush(c, 0, STATUS_LIMIT, "frame not whole within frame_timeout");
 		} else if (c->hello && idle_ns > 0 && hmap_count(&c->pending) == 0 &&
 		    now - c->active_ns > idle_ns) {
 			log_info("idle-timeout client=%" PRIu64 " peer=%s timeout_ms=%" PRIu64

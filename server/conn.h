@@ -56,7 +56,10 @@ struct conn {
 	struct chan **holds;		/* anonymous channels made or opened here */
 	size_t nholds, holds_cap;
 	int64_t connected_ns;
-	int64_t active_ns;		/* last frame received (idle_timeout) */
+	int64_t active_ns;		/* last whole frame received (idle_timeout) */
+	int64_t frame_start_ns;		/* a partial frame is buffered since; 0 if none (frame_timeout) */
+	size_t in_held;			/* io_input's bytes, as counted in the server's input_held */
+	bool got_frame;			/* a frame was dispatched since the last conn_input_done */
 
 	/* security (acl.c, tls.c) */
 	bool tls;			/* a TLS connection */
@@ -70,7 +73,11 @@ struct conn {
 
 /* Take over an accepted socket (tls: speak TLS on it). Returns 0, or -1 (the fd is closed). */
 int conn_accept(struct server *s, int fd, const char *peer, bool tls);
-/* Close connections that did not say HELLO within hello_timeout or idle past idle_timeout. */
+/*
+ * Close connections that did not say HELLO within hello_timeout, idle past
+ * idle_timeout (no whole frame), or with a frame begun and not whole within
+ * frame_timeout.
+ */
 void conn_sweep(struct server *s);
 /* Tear down now: cancel pending requests, release holds, close. */
 void conn_free(struct conn *c);
@@ -109,6 +116,16 @@ void conn_reply_error(struct conn *c, uint64_t id, int status, const char *msg);
  */
 void conn_input(struct conn *c);
 size_t conn_input_bytes(struct conn *c, const uint8_t *p, size_t len);
+/*
+ * After a read and the conn_input or conn_input_bytes it caused, with the
+ * incomplete tail kept in io_input(c): note the time of the last whole
+ * frame and of the partial one, count the bytes held in the server's
+ * input_held, and when that passes max_input_buffer_bytes close the
+ * connections holding the most (maybe c; none is freed here).
+ */
+void conn_input_done(struct conn *c);
+/* The longest frame body c may send now: max_hello_frame until HELLO is accepted, then max_frame. */
+size_t conn_max_frame(const struct conn *c);
 void conn_wrote(struct conn *c, size_t left);
 void conn_io_failed(struct conn *c, short what);
 void conn_tls_ready(struct conn *c);

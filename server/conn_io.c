@@ -127,12 +127,15 @@ plain_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (buffered) {
 		/* the head of a frame is buffered already: join it */
-		if (keep_tail(c, buf, (size_t)n))
-			conn_input(c);
-		return;
+		if (!keep_tail(c, buf, (size_t)n))
+			return;
+		conn_input(c);
+	} else {
+		used = conn_input_bytes(c, buf, (size_t)n);
+		if (!keep_tail(c, buf + used, (size_t)n - used))
+			return;
 	}
-	used = conn_input_bytes(c, buf, (size_t)n);
-	keep_tail(c, buf + used, (size_t)n - used);
+	conn_input_done(c);
 }
 
 /* Write interest while the socket would block; a closing conn's wait is bounded. */
@@ -285,6 +288,7 @@ static void
 tls_read_cb(struct bufferevent *bev, void *arg)
 {
 	conn_input(arg);
+	conn_input_done(arg);
 }
 
 static void
@@ -455,7 +459,7 @@ io_limits_changed(struct conn *c)
 
 	if (!c->tls || c->closing)
 		return;		/* plain sockets read the limits on every read */
-	/* never buffer more than one whole frame ahead of the dispatcher */
-	bufferevent_setwatermark(c->bev, EV_READ, 0, cfg->max_frame + PROTO_FRAME_HDR);
+	/* never buffer more than one whole frame ahead of the dispatcher (a small one before HELLO) */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, conn_max_frame(c) + PROTO_FRAME_HDR);
 	bufferevent_setwatermark(c->bev, EV_WRITE, cfg->output_hwm / 2, 0);
 }

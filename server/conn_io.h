@@ -9,8 +9,9 @@
  * libevent's bufferevent_openssl. conn.c sees one interface for both.
  *
  * Ownership: the transport belongs to its conn; io_close frees it and
- * closes the socket. The calls back into conn.c are conn_input,
- * conn_wrote, conn_io_failed and conn_tls_ready (conn.h); conn_io_failed
+ * closes the socket. The calls back into conn.c are conn_input (or
+ * conn_input_bytes) then conn_input_done after each read, conn_wrote,
+ * conn_io_failed and conn_tls_ready (conn.h); conn_io_failed
  * and conn_wrote may free the conn. Thread-safety: loop thread only.
  */
 #ifndef CHAND_CONN_IO_H
@@ -60,7 +61,7 @@ void io_read_enable(struct conn *c, bool on);
  * call conn_wrote with 0 left (or conn_io_failed). Never synchronously.
  */
 void io_close_after_flush(struct conn *c, int timeout_sec);
-/* max_frame or output_hwm changed (SIGHUP). */
+/* max_frame, max_hello_frame or output_hwm changed (SIGHUP), or HELLO was accepted. */
 void io_limits_changed(struct conn *c);
 
 #endif

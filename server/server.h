@@ -63,6 +63,7 @@ struct server {
 	struct event *flush;		/* runs after every ready callback: writes them */
 	uint8_t *rbuf;			/* scratch: what one read of a plain socket got */
 	uint64_t nconns;
+	uint64_t input_held;		/* bytes in the connections' input buffers: partial frames (conn.c) */
 	uint64_t next_conn_id;
 
 	struct proto_out out;		/* scratch: replies are encoded here, then moved */
