@@ -3,8 +3,10 @@
  *
  * The file is lines of `key = value`; `#` starts a comment. Every key is
  * in the table in config.c and documented in etc/chand.conf and
- * chand.conf(5). Unknown keys, bad values and duplicates are errors that
- * name the file, line and key.
+ * chand.conf(5). Unknown keys, bad values, duplicates and an unterminated
+ * quote are errors that name the file, line and key. Flags (-l, -p, -v,
+ * --set KEY=VALUE) are overrides applied after the file, at start-up and on
+ * every SIGHUP.
  *
  * Ownership: a struct config owns its strings; config_free releases them.
  * Not thread-safe: the loop thread owns the live config.
@@ -26,6 +28,7 @@ struct config_list {
 };
 
 struct config {
+	char **origins;			/* per key of config.c's table: "FILE:LINE", the flag, or NULL */
 	char *listen;			/* TCP address, "" for none */
 	uint64_t port;
 	char *unix_socket;		/* path, "" for none */
@@ -99,7 +102,30 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 int config_reload(struct config *live, const struct config *fresh, char *changed, size_t changed_cap,
     char *ignored, size_t ignored_cap);
 
-/* Cross-key checks (e.g. max_value must fit in max_frame). */
+/*
+ * Cross-key checks (e.g. max_value must fit in max_frame), address keys
+ * (HOST:PORT), and the files start-up will read (TLS, tokens_file) must be
+ * readable. Errors name where the key was set: "FILE:LINE: key 'k': why".
+ */
 int config_check(const struct config *c, char **cause);
+
+/* Where key was last set ("FILE:LINE", or the flag); "config" for a default. */
+const char *config_origin(const struct config *c, const char *key);
+
+/*
+ * Append the override KEY=VALUE, set by origin ("-p", "--set:KEY"), to l.
+ * Returns 0, or -1 when out of memory. config_list_free releases l.
+ */
+int config_override(struct config_list *l, const char *key, const char *value, const char *origin);
+void config_list_free(struct config_list *l);
+
+/*
+ * What chand reads at start-up and again on SIGHUP: the defaults, then the
+ * file at path (NULL: none), then each override in order (so a flag wins
+ * over the file), then config_check. c needs no config_init first and must
+ * be config_free'd even on error. On error returns -1 with a malloc'd *cause
+ * naming the file and line, or the flag ("--set:KEY"), and the key.
+ */
+int config_read(struct config *c, const char *path, const struct config_list *overrides, char **cause);
 
 #endif
