@@ -47,6 +47,13 @@ check_log_target(const char *v, const char **why)
 	return 0;
 }
 
+static int
+check_log_format(const char *v, const char **why)
+{
+	*why = "must be auto, journal or plain";
+	return strcmp(v, "auto") == 0 || strcmp(v, "journal") == 0 || strcmp(v, "plain") == 0 ? 0 : -1;
+}
+
 /* NAME:PATH, NAME of letters, digits, '_', '-' and '.'; the module is loaded at start-up. */
 static int
 check_stage_module(const char *v, const char **why)
@@ -124,6 +131,7 @@ static const struct key keys[] = {
 	K(unix_mode, KEY_MODE, "0660", 0, 0777),
 	KS(log_level, "info", check_log_level, true),
 	KS(log_target, "stderr", check_log_target, false),
+	{ "log", KEY_STRING, offsetof(struct config, log_format), "auto", 0, 0, check_log_format, true },
 	R(max_frame, KEY_SIZE, "2M", 64, 1ULL << 30),
 	R(max_value, KEY_SIZE, "1M", 0, 1ULL << 30),
 	R(max_cap, KEY_COUNT, "1048576", 0, UINT32_MAX),

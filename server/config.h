@@ -35,6 +35,7 @@ struct config {
 	uint64_t unix_mode;		/* octal permission bits */
 	char *log_level;		/* error, warn, info, debug */
 	char *log_target;		/* stderr, syslog */
+	char *log_format;		/* key 'log': auto, journal, plain (stderr's lines) */
 	uint64_t max_frame;
 	uint64_t max_value;
 	uint64_t max_cap;

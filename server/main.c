@@ -206,6 +206,7 @@ main(int argc, char **argv)
 	}
 	log_init("chand", (enum log_level)log_level_parse(cfg.log_level),
 	    strcmp(cfg.log_target, "syslog") == 0 ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR);
+	log_set_format((enum log_format)log_format_parse(cfg.log_format));
 	raise_fd_limit(cfg.max_connections);
 	if (server_new(&s, &cfg, &cause) < 0 || server_listen(s, o.port_file, o.ready_fd, &cause) < 0) {
 		log_error("start-failed reason=\"%s\"", cause ? cause : "out of memory");

@@ -118,6 +118,7 @@ server_reload(struct server *s)
 	config_free(&fresh);
 	apply_security(s, auth);
 	log_set_level((enum log_level)log_level_parse(s->cfg.log_level));
+	log_set_format((enum log_format)log_format_parse(s->cfg.log_format));
 	s->limits.max_value = s->cfg.max_value;
 	el.max_channels = s->cfg.max_channels;
 	el.max_buffered_bytes = s->cfg.max_buffered_bytes;

@@ -1,7 +1,8 @@
 /*
  * test_config.c: chand's configuration as an operator meets it, against the
  * real binary: --check-config refuses what start-up refuses (and says
- * where), flags keep winning over the file across SIGHUP, and --set.
+ * where), flags keep winning over the file across SIGHUP, --set, and the
+ * journal's log format.
  */
 #include <poll.h>
 #include <signal.h>
@@ -241,7 +242,8 @@ test_check_accepts(void)
 	    "tokens_file = %s\n"
 	    "allow = alice jobs.* send,recv,make\n"
 	    "stage_module = teststage:%s\n"
-	    "metrics_listen = 127.0.0.1:1\n", tokens, module);
+	    "metrics_listen = 127.0.0.1:1\n"
+	    "log = journal\n", tokens, module);
 	dir_write(&d, "chand.conf", text, path, sizeof path);
 	CU_ASSERT_EQUAL(run_chand(check, out, sizeof out), 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "is valid"));
@@ -357,6 +359,7 @@ test_set_errors(void)
 		{ "port=70000", 1, "--set:port: key 'port': is out of range" },
 		{ "no_such_key=1", 1, "--set:no_such_key: key 'no_such_key': unknown key" },
 		{ "allow=alice * fly", 1, "--set:allow: key 'allow': rights are" },
+		{ "log=fancy", 1, "--set:log: key 'log': must be auto, journal or plain" },
 		{ "max_pending", 2, "--set: 'max_pending' is not KEY=VALUE" },
 		{ "=1", 2, "--set: '=1' is not KEY=VALUE" },
 	};
@@ -383,6 +386,112 @@ test_set_errors(void)
 	}
 }
 
+/* ---- log lines for the journal ---------------------------------------------------- */
+
+/* Does line start with an ISO-8601 UTC time ("2026-12-04T15:30:35.123Z ")? */
+static bool
+has_time(const char *line)
+{
+	int y, mo, d, h, mi, s, ms;
+	char z;
+
+	return sscanf(line, "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi, &s, &ms, &z) == 8 &&
+	    z == 'Z';
+}
+
+/* Is every line of text "<N>..." with N a priority of level (and no time), and how many? */
+static int
+journal_lines(const char *text, bool *all)
+{
+	int n = 0;
+
+	*all = true;
+	for (const char *l = text; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
+		if (*l == '\n')
+			continue;
+		n++;
+		if (!(l[0] == '<' && strchr("3467", l[1]) && l[2] == '>') || has_time(l + 3))
+			*all = false;
+	}
+	return n;
+}
+
+/* The whole of chand's log (DIR/chand.log) into buf. */
+static void
+read_log(struct test_server *s, char *buf, size_t cap)
+{
+	char path[128];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "%s/chand.log", s->dir);
+	f = fopen(path, "r");
+	CU_ASSERT_FATAL(f != NULL);
+	n = fread(buf, 1, cap - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
+/* log = journal: "<N>" priorities, no time stamp; plain keeps the time. */
+static void
+test_log_journal(void)
+{
+	static char log[65536];
+	struct test_server s;
+	bool all;
+
+	CU_ASSERT_FATAL(test_server_start(&s, "log = journal\n") == 0);
+	kill(s.pid, SIGHUP);	/* no file change: an info line */
+	CU_ASSERT(await_log(&s, "<6>reload file="));
+	read_log(&s, log, sizeof log);
+	CU_ASSERT(journal_lines(log, &all) >= 2);
+	CU_ASSERT(all);
+	CU_ASSERT_PTR_NOT_NULL(strstr(log, "<6>listening"));
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+	/* a warning is <4> (a reload that names a restart-only key) */
+	CU_ASSERT_FATAL(test_server_start(&s, "log = journal\n") == 0);
+	rewrite_conf(&s, "log = journal\nworkers = 3\n");
+	kill(s.pid, SIGHUP);
+	CU_ASSERT(await_log(&s, "<4>reload-ignored keys=workers"));
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+	/* plain: the time stamp, the name and the level's name */
+	CU_ASSERT_FATAL(test_server_start(&s, "log = plain\n") == 0);
+	CU_ASSERT(await_log(&s, "chand info listening"));
+	read_log(&s, log, sizeof log);
+	CU_ASSERT(has_time(log));
+	CU_ASSERT_NOT_EQUAL(log[0], '<');
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+}
+
+/*
+ * log = auto (the default) goes by $JOURNAL_STREAM: the journal's format
+ * only when it names stderr itself. A start that fails after logging is
+ * up gives an error line: <3>.
+ */
+static void
+test_log_auto(void)
+{
+	const char *args[] = { "-f", "-c", "/dev/null", "--set", "listen=",
+		"--set", "unix_socket=/nonexistent-dir/chand.sock", NULL };
+	char out[4096];
+	bool all;
+
+	CU_ASSERT_EQUAL(run_chand_env(args, out, sizeof out, 1), 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "<3>start-failed"));
+	/* "chand: why" on stderr too, for a terminal; the log lines are all journal lines */
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nchand: "));
+	CU_ASSERT_FALSE(has_time(out));
+	/* stderr redirected elsewhere (JOURNAL_STREAM inherited but stale): plain */
+	CU_ASSERT_EQUAL(run_chand_env(args, out, sizeof out, -1), 1);
+	CU_ASSERT(has_time(out));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "chand error start-failed"));
+	/* no JOURNAL_STREAM at all: plain */
+	CU_ASSERT_EQUAL(run_chand_env(args, out, sizeof out, 0), 1);
+	CU_ASSERT(has_time(out));
+	(void)journal_lines(out, &all);
+	CU_ASSERT_FALSE(all);
+}
+
 static void
 register_suites(void)
 {
@@ -395,6 +504,9 @@ register_suites(void)
 	test_add(s, "SIGHUP compares with -l and -p applied", test_reload_keeps_flags);
 	test_add(s, "--set wins over the file, also after SIGHUP", test_set);
 	test_add(s, "--set errors name --set:KEY; --help shows it", test_set_errors);
+	s = test_suite("log format", NULL, NULL);
+	test_add(s, "log = journal: <N> priorities, no time; plain has it", test_log_journal);
+	test_add(s, "log = auto follows JOURNAL_STREAM only when it is stderr", test_log_auto);
 }
 
 int
