@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -711,47 +710,13 @@ check_protected(const struct config *c, char **cause)
 		    c->listen);
 	if (c->tls_listen[0] == '\0')
 		return 0;
-	config_split_hostport(c->tls_listen, host, sizeof host, &port);	/* checked before */
+	if (config_split_hostport(c->tls_listen, host, sizeof host, &port) < 0)
+		return fail_key(cause, c, "tls_listen", "must be HOST:PORT", c->tls_listen);
 	if (!host_is_loopback(host) && !config_auth_enabled(c))
 		return fail_key(cause, c, "tls_listen", "protected mode: a non-loopback listener "
 		    "without authentication (token, tokens_file, allow or tls_verify_client = required); "
 		    "configure it, or set protected_mode = no", c->tls_listen);
 	return 0;
-}
-
-/* An address key, when set, must be HOST:PORT. */
-static int
-check_hostport(const struct config *c, const char *key, const char *value, char **cause)
-{
-	char host[256];
-	uint16_t port;
-
-	if (value[0] != '\0' && config_split_hostport(value, host, sizeof host, &port) < 0)
-		return fail_key(cause, c, key, "must be HOST:PORT (or [V6]:PORT)", value);
-	return 0;
-}
-
-/* A file start-up reads (a certificate, a key, the tokens) must be readable now. */
-static int
-check_readable(const struct config *c, const char *key, const char *path, char **cause)
-{
-	char what[600];
-
-	if (path[0] == '\0' || access(path, R_OK) == 0)
-		return 0;
-	snprintf(what, sizeof what, "cannot read '%s'", path);
-	return fail_key(cause, c, key, what, strerror(errno));
-}
-
-/* The files the TLS listener and the token table load at start-up. */
-static int
-check_files(const struct config *c, char **cause)
-{
-	if (c->tls_listen[0] != '\0' && (check_readable(c, "tls_cert", c->tls_cert, cause) < 0 ||
-	    check_readable(c, "tls_key", c->tls_key, cause) < 0 ||
-	    check_readable(c, "tls_ca", c->tls_ca, cause) < 0))
-		return -1;
-	return check_readable(c, "tokens_file", c->tokens_file, cause);
 }
 
 int
@@ -761,10 +726,7 @@ config_check(const struct config *c, char **cause)
 		return fail_key(cause, c, "tls_listen", "needs tls_cert and tls_key", NULL);
 	if (strcmp(c->tls_verify_client, "none") != 0 && c->tls_ca[0] == '\0')
 		return fail_key(cause, c, "tls_verify_client", "needs tls_ca", NULL);
-	if (check_hostport(c, "tls_listen", c->tls_listen, cause) < 0 ||
-	    check_hostport(c, "metrics_listen", c->metrics_listen, cause) < 0)
-		return -1;
-	if (check_protected(c, cause) < 0 || check_files(c, cause) < 0)
+	if (check_protected(c, cause) < 0)
 		return -1;
 	/* a value must fit in a frame with its request around it */
 	if (c->max_value + 512 > c->max_frame)
@@ -777,54 +739,8 @@ config_check(const struct config *c, char **cause)
 	return 0;
 }
 
-int
-config_override(struct config_list *l, const char *key, const char *value, const char *origin)
-{
-	struct config_item *items;
-	char *kv;
-
-	if (asprintf(&kv, "%s=%s", key, value) < 0)
-		return -1;
-	if ((items = realloc(l->items, (l->n + 1) * sizeof *items)) == NULL) {
-		free(kv);
-		return -1;
-	}
-	l->items = items;
-	items[l->n].value = kv;
-	if ((items[l->n].origin = strdup(origin)) == NULL) {
-		free(kv);
-		return -1;
-	}
-	l->n++;
-	return 0;
-}
-
 void
 config_list_free(struct config_list *l)
 {
 	list_free(l);
-}
-
-int
-config_read(struct config *c, const char *path, const struct config_list *overrides, char **cause)
-{
-	*cause = NULL;
-	if (config_init(c) < 0)
-		goto oom;
-	if (path != NULL && config_load(c, path, cause) < 0)
-		return -1;
-	for (size_t i = 0; overrides != NULL && i < overrides->n; i++) {
-		const struct config_item *it = &overrides->items[i];
-		const char *eq = strchr(it->value, '=');
-		char key[128];
-
-		/* config_override made "KEY=VALUE"; a key too long for key is unknown anyway */
-		snprintf(key, sizeof key, "%.*s", (int)(eq - it->value), it->value);
-		if (config_set(c, key, eq + 1, it->origin, cause) < 0)
-			return -1;
-	}
-	return config_check(c, cause);
-oom:
-	*cause = strdup("out of memory");
-	return -1;
 }

@@ -103,11 +103,7 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 int config_reload(struct config *live, const struct config *fresh, char *changed, size_t changed_cap,
     char *ignored, size_t ignored_cap);
 
-/*
- * Cross-key checks (e.g. max_value must fit in max_frame), address keys
- * (HOST:PORT), and the files start-up will read (TLS, tokens_file) must be
- * readable. Errors name where the key was set: "FILE:LINE: key 'k': why".
- */
+/* Cross-key checks (e.g. max_value must fit in max_frame); errors name where the key was set. */
 int config_check(const struct config *c, char **cause);
 
 /* Where key was last set ("FILE:LINE", or the flag); "config" for a default. */
@@ -121,9 +117,12 @@ int config_override(struct config_list *l, const char *key, const char *value, c
 void config_list_free(struct config_list *l);
 
 /*
- * What chand reads at start-up and again on SIGHUP: the defaults, then the
- * file at path (NULL: none), then each override in order (so a flag wins
- * over the file), then config_check. c needs no config_init first and must
+ * config_read.c: what chand reads at start-up and again on SIGHUP: the
+ * defaults, then the file at path (NULL: none), then each override in
+ * order (so a flag wins over the file), then config_check, then what
+ * start-up will need: tls_listen and metrics_listen are HOST:PORT, and the
+ * files it opens (TLS with tls_listen, tokens_file) are readable. c needs
+ * no config_init first and must
  * be config_free'd even on error. On error returns -1 with a malloc'd *cause
  * naming the file and line, or the flag ("--set:KEY"), and the key.
  */
