@@ -283,12 +283,17 @@ static void
 test_reload_keeps_flags(void)
 {
 	struct test_server s;
+	struct test_conn c;
 
 	/* test_server_start runs chand with -l 127.0.0.1 -p 0 */
 	CU_ASSERT_FATAL(test_server_start(&s, "listen = 127.0.0.9\nport = 7420\n") == 0);
 	rewrite_conf(&s, "listen = 127.0.0.9\nport = 7420\nmax_pending = 7\n");
 	kill(s.pid, SIGHUP);
 	CU_ASSERT(await_log(&s, "reload file="));
+	/* a reply after the reload: its every log line is written by then */
+	CU_ASSERT_FATAL(test_conn_open(&c, s.port, true) == 0);
+	CU_ASSERT_EQUAL(st_make(&c, st_name("reloaded"), 0), STATUS_OK);
+	test_conn_close(&c);
 	CU_ASSERT(test_server_log_has(&s, "changed=max_pending"));
 	CU_ASSERT_FALSE(test_server_log_has(&s, "reload-ignored"));
 	CU_ASSERT_FALSE(test_server_log_has(&s, "need a restart"));
@@ -336,6 +341,7 @@ test_set(void)
 	rewrite_conf(&s, "max_pending = 1\nmax_cap = 100\nmax_select_cases = 7\nmax_channels = 99\n");
 	kill(s.pid, SIGHUP);
 	CU_ASSERT(await_log(&s, "reload file="));
+	CU_ASSERT(await_log(&s, "reload-ignored"));
 	CU_ASSERT(test_server_log_has(&s, "changed=max_channels"));
 	CU_ASSERT(test_server_log_has(&s, "reload-ignored keys=max_select_cases reason"));
 	CU_ASSERT_FATAL(test_conn_open(&c, s.port, true) == 0);
