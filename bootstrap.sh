@@ -47,6 +47,9 @@ build() {
 
 build build
 if [ "$mode" = run ]; then
+	# the README's examples run chanctl from where it was built, not from PATH
+	echo "bootstrap: chand runs in the foreground (Ctrl-C stops it); chanctl is at build/client/chanctl" >&2
+	echo "bootstrap: try, in another terminal in $top: build/client/chanctl ping" >&2
 	exec ./server/chand -f -c "$top/etc/chand.conf"
 fi
 

@@ -1,7 +1,9 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 static const char *log_ident = "chand";
 static _Atomic int log_level = LOG_LEVEL_INFO;
 static enum log_target log_target = LOG_TARGET_STDERR;
+static _Atomic int log_format = LOG_FORMAT_PLAIN;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -52,6 +55,36 @@ log_level_name(enum log_level level)
 }
 
 void
+log_set_format(enum log_format format)
+{
+	log_format = format;
+}
+
+bool
+log_stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+int
+log_format_parse(const char *s)
+{
+	if (strcmp(s, "plain") == 0)
+		return LOG_FORMAT_PLAIN;
+	if (strcmp(s, "journal") == 0)
+		return LOG_FORMAT_JOURNAL;
+	if (strcmp(s, "auto") == 0)
+		return log_stderr_is_journal() ? LOG_FORMAT_JOURNAL : LOG_FORMAT_PLAIN;
+	return -1;
+}
+
+void
 log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
@@ -61,7 +94,10 @@ log_msg(enum log_level level, const char *fmt, ...)
 
 	if ((int)level > log_level)
 		return;
-	if (log_target == LOG_TARGET_STDERR) {
+	if (log_target == LOG_TARGET_STDERR && log_format == LOG_FORMAT_JOURNAL) {
+		/* journalctl -p filters on this; the journal stamps the time */
+		n = snprintf(line, sizeof line, "<%d>", prio[level]);
+	} else if (log_target == LOG_TARGET_STDERR) {
 		struct timespec ts;
 		struct tm tm;
 

@@ -46,6 +46,13 @@ check_log_target(const char *v, const char **why)
 	return 0;
 }
 
+static int
+check_log_format(const char *v, const char **why)
+{
+	*why = "must be auto, journal or plain";
+	return strcmp(v, "auto") == 0 || strcmp(v, "journal") == 0 || strcmp(v, "plain") == 0 ? 0 : -1;
+}
+
 /* NAME:PATH, NAME of letters, digits, '_', '-' and '.'; the module is loaded at start-up. */
 static int
 check_stage_module(const char *v, const char **why)
@@ -124,6 +131,7 @@ static const struct key keys[] = {
 	K(unix_mode, KEY_MODE, "0660", 0, 0777),
 	KS(log_level, "info", check_log_level, true),
 	KS(log_target, "stderr", check_log_target, false),
+	{ "log", KEY_STRING, offsetof(struct config, log_format), "auto", 0, 0, check_log_format, true },
 	R(max_frame, KEY_SIZE, "2M", 64, 1ULL << 30),
 	R(max_hello_frame, KEY_SIZE, "4096", 512, 1ULL << 30),
 	R(max_value, KEY_SIZE, "1M", 0, 1ULL << 30),
@@ -283,12 +291,31 @@ list_add(struct config_list *l, const struct key *k, const char *value, const ch
 	return 0;
 }
 
+/* Remember where key k was last set (the file's line or the flag); NULL leaves the default's. */
+static int
+set_origin(struct config *c, const struct key *k, const char *origin, const char **why)
+{
+	char **slot = &c->origins[k - keys], *dup;
+
+	if (origin == NULL)
+		return 0;
+	if ((dup = strdup(origin)) == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	free(*slot);
+	*slot = dup;
+	return 0;
+}
+
 static int
 set_key(struct config *c, const struct key *k, const char *value, const char *origin,
     const char **why)
 {
 	void *field = (char *)c + k->offset;
 
+	if (set_origin(c, k, origin, why) < 0)
+		return -1;
 	if (k->type == KEY_LIST)
 		return list_add(field, k, value, origin, why);
 	if (k->type == KEY_STRING) {
@@ -313,6 +340,8 @@ config_init(struct config *c)
 	const char *why;
 
 	memset(c, 0, sizeof *c);
+	if ((c->origins = calloc(NKEYS, sizeof *c->origins)) == NULL)
+		return -1;
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (set_key(c, &keys[i], keys[i].def, NULL, &why) < 0) {
 			config_free(c);
@@ -332,7 +361,10 @@ config_free(struct config *c)
 			free(*(char **)field);
 		if (keys[i].type == KEY_LIST)
 			list_free(field);
+		if (c->origins != NULL)
+			free(c->origins[i]);
 	}
+	free(c->origins);
 	memset(c, 0, sizeof *c);
 }
 
@@ -362,38 +394,72 @@ trim(char *s)
 	return s;
 }
 
+/* Cut the comment: a '#' outside double quotes. false: a quote is left open. */
+static bool
+cut_comment(char *line)
+{
+	bool quoted = false;
+
+	for (char *p = line; *p; p++) {
+		if (*p == '"')
+			quoted = !quoted;
+		else if (*p == '#' && !quoted) {
+			*p = '\0';
+			break;
+		}
+	}
+	return !quoted;
+}
+
+/* A value in double quotes loses them (it may hold '#' or spaces at its ends); -1 if malformed. */
+static int
+unquote(char **value, const char **why)
+{
+	char *v = *value, *close;
+
+	if (v[0] != '"')
+		return 0;
+	close = strchr(v + 1, '"');
+	if (close[1] != '\0') {
+		*why = "text after the closing quote";
+		return -1;
+	}
+	*close = '\0';
+	*value = v + 1;
+	return 0;
+}
+
 /* Parse one line; returns the key index set, NKEYS for a blank line, -1 on error. */
 static int
 parse_line(struct config *c, char *line, const char *origin, const char **why,
     const char **keyname)
 {
-	char *hash = strchr(line, '#'), *eq, *key, *value;
+	bool closed = cut_comment(line);
+	char *eq, *key, *value;
 	const struct key *k;
 
 	*keyname = NULL;
-	if (hash)
-		*hash = '\0';
 	line = trim(line);
 	if (*line == '\0')
 		return (int)NKEYS;
 	if ((eq = strchr(line, '=')) == NULL) {
-		*why = "expected 'key = value'";
+		*why = closed ? "expected 'key = value'" : "unterminated quote";
 		return -1;
 	}
 	*eq = '\0';
 	key = trim(line);
 	value = trim(eq + 1);
 	*keyname = key;
+	/* an open quote would swallow the rest of the line, comment included */
+	if (!closed) {
+		*why = "unterminated quote";
+		return -1;
+	}
 	if ((k = key_find(key)) == NULL) {
 		*why = "unknown key";
 		return -1;
 	}
-	/* a quoted string may hold '#' or spaces at its ends */
-	if (value[0] == '"' && strlen(value) >= 2 && value[strlen(value) - 1] == '"') {
-		value[strlen(value) - 1] = '\0';
-		value++;
-	}
-	if (set_key(c, k, value, origin, why) < 0)
+	if (unquote(&value, why) < 0 || set_key(c, k, value, origin, why) < 0)
 		return -1;
 	return (int)(k - keys);
 }
@@ -505,6 +571,20 @@ list_copy(struct config_list *dst, const struct config_list *src)
 	return 0;
 }
 
+/* The running value of k now comes from where fresh set it (its line may have moved). */
+static int
+origin_copy(struct config *live, const struct config *fresh, const struct key *k)
+{
+	const char *src = fresh->origins[k - keys];
+	char *dup = NULL;
+
+	if (src != NULL && (dup = strdup(src)) == NULL)
+		return -1;
+	free(live->origins[k - keys]);
+	live->origins[k - keys] = dup;
+	return 0;
+}
+
 int
 config_reload(struct config *live, const struct config *fresh, char *changed, size_t changed_cap,
     char *ignored, size_t ignored_cap)
@@ -515,12 +595,17 @@ config_reload(struct config *live, const struct config *fresh, char *changed, si
 		void *field = (char *)live + k->offset;
 		const void *src = (const char *)fresh + k->offset;
 
-		if (key_equal(k, live, fresh))
+		if (key_equal(k, live, fresh)) {
+			if (origin_copy(live, fresh, k) < 0)
+				return -1;
 			continue;
+		}
 		if (!k->reload) {
 			append_name(ignored, ignored_cap, k->name);
 			continue;
 		}
+		if (origin_copy(live, fresh, k) < 0)
+			return -1;
 		if (k->type == KEY_LIST) {
 			if (list_copy(field, src) < 0)
 				return -1;
@@ -595,6 +680,22 @@ config_split_hostport(const char *hp, char *host, size_t cap, uint16_t *port)
 	return 0;
 }
 
+const char *
+config_origin(const struct config *c, const char *key)
+{
+	const struct key *k = key_find(key);
+
+	return k != NULL && c->origins[k - keys] != NULL ? c->origins[k - keys] : "config";
+}
+
+/* *cause = "ORIGIN: key 'KEY': WHAT[: DETAIL]", ORIGIN where key was set. */
+static int
+fail_key(char **cause, const struct config *c, const char *key, const char *what,
+    const char *detail)
+{
+	return fail(cause, config_origin(c, key), 0, key, what, detail);
+}
+
 /*
  * Protected mode (like redis's): a listener on anything but loopback needs
  * authentication and TLS, unless protected_mode = no says so explicitly.
@@ -608,15 +709,15 @@ check_protected(const struct config *c, char **cause)
 	if (!config_yes(c->protected_mode) || getenv("LISTEN_FDS") != NULL)
 		return 0;
 	if (c->listen[0] != '\0' && !host_is_loopback(c->listen))
-		return fail(cause, "config", 0, "listen", "protected mode: a plaintext listener on a "
+		return fail_key(cause, c, "listen", "protected mode: a plaintext listener on a "
 		    "non-loopback address; use tls_listen with authentication, or set protected_mode = no",
 		    c->listen);
 	if (c->tls_listen[0] == '\0')
 		return 0;
 	if (config_split_hostport(c->tls_listen, host, sizeof host, &port) < 0)
-		return fail(cause, "config", 0, "tls_listen", "must be HOST:PORT", c->tls_listen);
+		return fail_key(cause, c, "tls_listen", "must be HOST:PORT", c->tls_listen);
 	if (!host_is_loopback(host) && !config_auth_enabled(c))
-		return fail(cause, "config", 0, "tls_listen", "protected mode: a non-loopback listener "
+		return fail_key(cause, c, "tls_listen", "protected mode: a non-loopback listener "
 		    "without authentication (token, tokens_file, allow or tls_verify_client = required); "
 		    "configure it, or set protected_mode = no", c->tls_listen);
 	return 0;
@@ -626,18 +727,24 @@ int
 config_check(const struct config *c, char **cause)
 {
 	if (c->tls_listen[0] != '\0' && (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0'))
-		return fail(cause, "config", 0, "tls_listen", "needs tls_cert and tls_key", NULL);
+		return fail_key(cause, c, "tls_listen", "needs tls_cert and tls_key", NULL);
 	if (strcmp(c->tls_verify_client, "none") != 0 && c->tls_ca[0] == '\0')
-		return fail(cause, "config", 0, "tls_verify_client", "needs tls_ca", NULL);
+		return fail_key(cause, c, "tls_verify_client", "needs tls_ca", NULL);
 	if (check_protected(c, cause) < 0)
 		return -1;
 	/* a value must fit in a frame with its request around it */
 	if (c->max_value + 512 > c->max_frame)
-		return fail(cause, "config", 0, "max_value",
+		return fail_key(cause, c, "max_value",
 		    "must be at least 512 bytes below max_frame", NULL);
 	/* under socket activation the listeners come from systemd */
 	if (c->listen[0] == '\0' && c->unix_socket[0] == '\0' && getenv("LISTEN_FDS") == NULL)
-		return fail(cause, "config", 0, "listen",
+		return fail_key(cause, c, "listen",
 		    "no listener: set listen or unix_socket", NULL);
 	return 0;
+}
+
+void
+config_list_free(struct config_list *l)
+{
+	list_free(l);
 }

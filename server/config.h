@@ -3,8 +3,10 @@
  *
  * The file is lines of `key = value`; `#` starts a comment. Every key is
  * in the table in config.c and documented in etc/chand.conf and
- * chand.conf(5). Unknown keys, bad values and duplicates are errors that
- * name the file, line and key.
+ * chand.conf(5). Unknown keys, bad values, duplicates and an unterminated
+ * quote are errors that name the file, line and key. Flags (-l, -p, -v,
+ * --set KEY=VALUE) are overrides applied after the file, at start-up and on
+ * every SIGHUP.
  *
  * Ownership: a struct config owns its strings; config_free releases them.
  * Not thread-safe: the loop thread owns the live config.
@@ -26,12 +28,14 @@ struct config_list {
 };
 
 struct config {
+	char **origins;			/* per key of config.c's table: "FILE:LINE", the flag, or NULL */
 	char *listen;			/* TCP address, "" for none */
 	uint64_t port;
 	char *unix_socket;		/* path, "" for none */
 	uint64_t unix_mode;		/* octal permission bits */
 	char *log_level;		/* error, warn, info, debug */
 	char *log_target;		/* stderr, syslog */
+	char *log_format;		/* key 'log': auto, journal, plain (stderr's lines) */
 	uint64_t max_frame;
 	uint64_t max_hello_frame;	/* frames before HELLO is accepted */
 	uint64_t max_value;
@@ -102,7 +106,29 @@ int config_set(struct config *c, const char *key, const char *value, const char 
 int config_reload(struct config *live, const struct config *fresh, char *changed, size_t changed_cap,
     char *ignored, size_t ignored_cap);
 
-/* Cross-key checks (e.g. max_value must fit in max_frame). */
+/* Cross-key checks (e.g. max_value must fit in max_frame); errors name where the key was set. */
 int config_check(const struct config *c, char **cause);
+
+/* Where key was last set ("FILE:LINE", or the flag); "config" for a default. */
+const char *config_origin(const struct config *c, const char *key);
+
+/*
+ * Append the override KEY=VALUE, set by origin ("-p", "--set:KEY"), to l.
+ * Returns 0, or -1 when out of memory. config_list_free releases l.
+ */
+int config_override(struct config_list *l, const char *key, const char *value, const char *origin);
+void config_list_free(struct config_list *l);
+
+/*
+ * config_read.c: what chand reads at start-up and again on SIGHUP: the
+ * defaults, then the file at path (NULL: none), then each override in
+ * order (so a flag wins over the file), then config_check, then what
+ * start-up will need: tls_listen and metrics_listen are HOST:PORT, and the
+ * files it opens (TLS with tls_listen, tokens_file) are readable. c needs
+ * no config_init first and must
+ * be config_free'd even on error. On error returns -1 with a malloc'd *cause
+ * naming the file and line, or the flag ("--set:KEY"), and the key.
+ */
+int config_read(struct config *c, const char *path, const struct config_list *overrides, char **cause);
 
 #endif

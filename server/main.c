@@ -20,12 +20,14 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: chand [-fv] [-c FILE] [-l ADDR] [-p PORT] [--check-config]\n"
-	    "             [--port-file FILE] [--ready-fd FD]\n"
+	    "usage: chand [-fv] [-c FILE] [-l ADDR] [-p PORT] [--set KEY=VALUE]...\n"
+	    "             [--check-config] [--port-file FILE] [--ready-fd FD]\n"
 	    "\n"
 	    "  -c, --config FILE   read FILE (default " DEFAULT_CONFIG " if it exists)\n"
 	    "  -l, --listen ADDR   listen on ADDR (overrides 'listen')\n"
 	    "  -p, --port PORT     TCP port, 0 picks a free one (overrides 'port')\n"
+	    "      --set KEY=VALUE set any key of chand.conf(5), over the file and\n"
+	    "                      on every SIGHUP; repeatable (--set max_connections=20000)\n"
 	    "  -f, --foreground    stay in the foreground\n"
 	    "  -v, --verbose       more logging (repeat for debug)\n"
 	    "      --check-config  check the configuration and exit\n"
@@ -37,8 +39,7 @@ usage(FILE *f)
 
 struct options {
 	const char *config;
-	const char *listen;
-	const char *port;
+	struct config_list overrides;	/* -l, -p, --set in their order, then -v */
 	const char *port_file;
 	int ready_fd;
 	int verbose;
@@ -46,11 +47,37 @@ struct options {
 	bool check_only;
 };
 
+static int
+add_override(struct options *o, const char *key, const char *value, const char *origin)
+{
+	if (config_override(&o->overrides, key, value, origin) < 0) {
+		fprintf(stderr, "chand: out of memory\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* --set KEY=VALUE: an override named --set:KEY. 0, or -1 (with a message) on error. */
+static int
+add_set(struct options *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	char key[128], origin[160];
+
+	if (eq == NULL || eq == arg || eq - arg >= (int)sizeof key) {
+		fprintf(stderr, "chand: --set: '%s' is not KEY=VALUE\n", arg);
+		return -1;
+	}
+	snprintf(key, sizeof key, "%.*s", (int)(eq - arg), arg);
+	snprintf(origin, sizeof origin, "--set:%s", key);
+	return add_override(o, key, eq + 1, origin);
+}
+
 /* Returns 0 to go on, 1 to exit 0 (help, version), -1 on a usage error. */
 static int
 parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_PORT_FILE, OPT_READY_FD, OPT_VERSION };
+	enum { OPT_CHECK = 256, OPT_PORT_FILE, OPT_READY_FD, OPT_VERSION, OPT_SET };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -62,6 +89,7 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "port-file", required_argument, NULL, OPT_PORT_FILE },
 		{ "ready-fd", required_argument, NULL, OPT_READY_FD },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "set", required_argument, NULL, OPT_SET },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -72,8 +100,18 @@ parse_args(int argc, char **argv, struct options *o)
 	while ((ch = getopt_long(argc, argv, "c:l:p:fvh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': o->config = optarg; break;
-		case 'l': o->listen = optarg; break;
-		case 'p': o->port = optarg; break;
+		case 'l':
+			if (add_override(o, "listen", optarg, "-l") < 0)
+				return -1;
+			break;
+		case 'p':
+			if (add_override(o, "port", optarg, "-p") < 0)
+				return -1;
+			break;
+		case OPT_SET:
+			if (add_set(o, optarg) < 0)
+				return -1;
+			break;
 		case 'f': o->foreground = true; break;
 		case 'v': o->verbose++; break;
 		case 'h': usage(stdout); return 1;
@@ -95,30 +133,35 @@ parse_args(int argc, char **argv, struct options *o)
 		usage(stderr);
 		return -1;
 	}
+	if (o->verbose && add_override(o, "log_level", o->verbose > 1 ? "debug" : "info", "-v") < 0)
+		return -1;
 	return 0;
 }
 
-/* Defaults, then the file, then the flags. */
+/* Defaults, then the file, then the flags; SIGHUP reads them the same way. */
 static int
 load_config(struct config *cfg, struct options *o, char **cause)
 {
-	const char *path = o->config;
+	if (o->config == NULL && access(DEFAULT_CONFIG, R_OK) == 0)
+		o->config = DEFAULT_CONFIG;
+	return config_read(cfg, o->config, &o->overrides, cause);
+}
 
-	if (config_init(cfg) < 0) {
-		*cause = strdup("out of memory");
-		return -1;
+/* --check-config: parse, then build what start-up builds, binding nothing. */
+static int
+check_config(const struct options *o, const struct config *cfg)
+{
+	char *cause = NULL;
+
+	/* quiet: a stage module's load line would read like a running server's */
+	log_init("chand", LOG_LEVEL_ERROR, LOG_TARGET_STDERR);
+	if (server_check_config(cfg, &cause) < 0) {
+		fprintf(stderr, "chand: %s\n", cause ? cause : "out of memory");
+		free(cause);
+		return 1;
 	}
-	if (path == NULL && access(DEFAULT_CONFIG, R_OK) == 0)
-		path = o->config = DEFAULT_CONFIG;
-	if (path != NULL && config_load(cfg, path, cause) < 0)
-		return -1;
-	if (o->listen && config_set(cfg, "listen", o->listen, "-l", cause) < 0)
-		return -1;
-	if (o->port && config_set(cfg, "port", o->port, "-p", cause) < 0)
-		return -1;
-	if (o->verbose && config_set(cfg, "log_level", o->verbose > 1 ? "debug" : "info", "-v", cause) < 0)
-		return -1;
-	return config_check(cfg, cause);
+	printf("chand: configuration %s is valid\n", o->config ? o->config : "(defaults)");
+	return 0;
 }
 
 /* Each connection needs a descriptor: raise the soft limit as far as allowed. */
@@ -144,21 +187,26 @@ main(int argc, char **argv)
 	char *cause = NULL;
 	int rc;
 
-	if ((rc = parse_args(argc, argv, &o)) != 0)
+	if ((rc = parse_args(argc, argv, &o)) != 0) {
+		config_list_free(&o.overrides);
 		return rc > 0 ? 0 : 2;
+	}
 	if (load_config(&cfg, &o, &cause) < 0) {
 		fprintf(stderr, "chand: %s\n", cause ? cause : "out of memory");
 		free(cause);
 		config_free(&cfg);
+		config_list_free(&o.overrides);
 		return 1;
 	}
 	if (o.check_only) {
-		printf("chand: configuration %s is valid\n", o.config ? o.config : "(defaults)");
+		rc = check_config(&o, &cfg);
 		config_free(&cfg);
-		return 0;
+		config_list_free(&o.overrides);
+		return rc;
 	}
 	log_init("chand", (enum log_level)log_level_parse(cfg.log_level),
 	    strcmp(cfg.log_target, "syslog") == 0 ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR);
+	log_set_format((enum log_format)log_format_parse(cfg.log_format));
 	raise_fd_limit(cfg.max_connections);
 	if (server_new(&s, &cfg, &cause) < 0 || server_listen(s, o.port_file, o.ready_fd, &cause) < 0) {
 		log_error("start-failed reason=\"%s\"", cause ? cause : "out of memory");
@@ -166,16 +214,19 @@ main(int argc, char **argv)
 		free(cause);
 		config_free(&cfg);
 		server_free(s);
+		config_list_free(&o.overrides);
 		return 1;
 	}
 	s->config_path = o.config;
+	s->overrides = &o.overrides;
 	/* libevent's backend must be re-made in the child after daemon's fork */
 	if (!o.foreground && (daemon(0, 0) < 0 || event_reinit(s->base) < 0)) {
 		log_error("daemon-failed reason=\"%s\"", strerror(errno));
-		server_free(s);
-		return 1;
+		rc = 1;
+	} else {
+		rc = server_run(s);
 	}
-	rc = server_run(s);
 	server_free(s);
+	config_list_free(&o.overrides);
 	return rc;
 }

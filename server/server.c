@@ -37,6 +37,34 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	server_shutdown(s);
 }
 
+/*
+ * A TLS error names the key whose file failed ("tls_cert: cannot load ...");
+ * put where that key was set in front, as every other config error has it.
+ */
+static void
+tls_cause(const struct config *cfg, char **cause)
+{
+	static const char *const keys[] = { "tls_cert", "tls_key", "tls_ca" };
+	const char *key = "tls_listen", *rest;
+	char *msg;
+
+	if (*cause == NULL)
+		return;
+	rest = *cause;
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		size_t len = strlen(keys[i]);
+
+		if (strncmp(*cause, keys[i], len) == 0 && strncmp(*cause + len, ": ", 2) == 0) {
+			key = keys[i];
+			rest = *cause + len + 2;
+		}
+	}
+	if (asprintf(&msg, "%s: key '%s': %s", config_origin(cfg, key), key, rest) < 0)
+		return;
+	free(*cause);
+	*cause = msg;
+}
+
 /* New tokens and rules, and new certificates: built from fresh before anything changes. */
 static int
 reload_security(struct server *s, const struct config *fresh, struct auth **auth, char **cause)
@@ -44,6 +72,7 @@ reload_security(struct server *s, const struct config *fresh, struct auth **auth
 	if (auth_new(auth, fresh, cause) < 0)
 		return -1;
 	if (s->tls != NULL && tls_reload(s->tls, fresh, cause) < 0) {
+		tls_cause(fresh, cause);
 		auth_free(*auth);
 		*auth = NULL;
 		return -1;
@@ -74,8 +103,9 @@ server_reload(struct server *s)
 		return;
 	}
 	sd_send("RELOADING=1");
-	if (config_init(&fresh) < 0 || config_load(&fresh, s->config_path, &cause) < 0 ||
-	    config_check(&fresh, &cause) < 0 || reload_security(s, &fresh, &auth, &cause) < 0 ||
+	/* the flags are applied again: they still win over the file */
+	if (config_read(&fresh, s->config_path, s->overrides, &cause) < 0 ||
+	    reload_security(s, &fresh, &auth, &cause) < 0 ||
 	    config_reload(&s->cfg, &fresh, changed, sizeof changed, ignored, sizeof ignored) < 0) {
 		auth_free(auth);
 		log_error("reload-failed reason=\"%s\" note=\"the running configuration is kept\"",
@@ -88,6 +118,7 @@ server_reload(struct server *s)
 	config_free(&fresh);
 	apply_security(s, auth);
 	log_set_level((enum log_level)log_level_parse(s->cfg.log_level));
+	log_set_format((enum log_format)log_format_parse(s->cfg.log_format));
 	s->limits.max_value = s->cfg.max_value;
 	el.max_channels = s->cfg.max_channels;
 	el.max_buffered_bytes = s->cfg.max_buffered_bytes;
@@ -144,15 +175,68 @@ server_sweep(struct server *s)
 	return event_add(s->sweep, &tv);
 }
 
+/* What start-up builds from a config before it binds anything. */
+struct parts {
+	struct stages *stages;
+	struct auth *auth;
+	struct tls *tls;
+};
+
+static void
+parts_free(struct parts *p)
+{
+	stages_free(p->stages);
+	auth_free(p->auth);
+	tls_free(p->tls);
+}
+
+/* Load the stage modules, build the auth table and the TLS context. */
+static int
+parts_new(struct parts *p, const struct config *cfg, char **cause)
+{
+	memset(p, 0, sizeof *p);
+	*cause = NULL;
+	/* a stage module that cannot be loaded stops the start (PROTOCOL.md §12) */
+	if (stages_new(&p->stages, &cfg->stage_modules, cause) < 0 ||
+	    auth_new(&p->auth, cfg, cause) < 0)
+		goto fail;
+	if (cfg->tls_listen[0] != '\0' && tls_new(&p->tls, cfg, cause) < 0) {
+		tls_cause(cfg, cause);
+		goto fail;
+	}
+	return 0;
+fail:
+	parts_free(p);
+	return -1;
+}
+
+int
+server_check_config(const struct config *cfg, char **cause)
+{
+	struct parts p;
+
+	if (parts_new(&p, cfg, cause) < 0)
+		return -1;
+	parts_free(&p);
+	return 0;
+}
+
 int
 server_new(struct server **out, struct config *cfg, char **cause)
 {
 	struct server *s = calloc(1, sizeof *s);
 	struct engine_limits el;
+	struct parts p;
 
 	*cause = NULL;
 	if (s == NULL)
 		goto fail;
+	/* first, and as --check-config does it, so both refuse the same configs */
+	if (parts_new(&p, cfg, cause) < 0)
+		goto fail;
+	s->stages = p.stages;
+	s->auth = p.auth;
+	s->tls = p.tls;
 	s->cfg = *cfg;
 	memset(cfg, 0, sizeof *cfg);
 	TAILQ_INIT(&s->conns);
@@ -179,13 +263,8 @@ server_new(struct server **out, struct config *cfg, char **cause)
 	if (engine_new(&s->engine, &el) != STATUS_OK || server_signals(s) < 0 ||
 	    io_server_init(s) < 0)
 		goto fail;
-	/* a stage module that cannot be loaded stops the start (PROTOCOL.md §12) */
-	if (stages_new(&s->stages, &s->cfg.stage_modules, cause) < 0 ||
-	    pool_new(&s->pool, s->base, (unsigned)s->cfg.workers) < 0)
-		goto fail;
-	if (auth_new(&s->auth, &s->cfg, cause) < 0 || acl_init(s) < 0 || server_sweep(s) < 0)
-		goto fail;
-	if (s->cfg.tls_listen[0] != '\0' && tls_new(&s->tls, &s->cfg, cause) < 0)
+	if (pool_new(&s->pool, s->base, (unsigned)s->cfg.workers) < 0 || acl_init(s) < 0 ||
+	    server_sweep(s) < 0)
 		goto fail;
 	*out = s;
 	return 0;

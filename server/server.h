@@ -75,6 +75,7 @@ struct server {
 
 	struct event *sig_term, *sig_int, *sig_pipe, *sig_hup;
 	const char *config_path;	/* for SIGHUP; NULL when started without one */
+	const struct config_list *overrides;	/* the flags, applied again on SIGHUP (main's) */
 	struct event *shutdown_timer;
 	struct event *watchdog;		/* WATCHDOG=1 to systemd, when asked for */
 	bool shutting_down;
@@ -93,6 +94,13 @@ struct server {
 };
 
 /*
+ * Everything start-up builds from cfg before it binds a socket: the stage
+ * modules, the auth table (tokens_file, the rules' rights) and the TLS
+ * context. --check-config runs it, then frees what it built. Returns 0, or
+ * -1 with a malloc'd *cause naming the file, line and key.
+ */
+int server_check_config(const struct config *cfg, char **cause);
+/*
  * Create a server from cfg (moved into the server: the caller must not free
  * it). On error returns -1 with a malloc'd *cause.
  */
@@ -107,7 +115,7 @@ int server_listen(struct server *s, const char *port_file, int ready_fd, char **
 int server_run(struct server *s);
 void server_free(struct server *s);
 
-/* SIGHUP: re-read config_path and apply the keys that may change (config_reload). */
+/* SIGHUP: re-read config_path, apply overrides again, and apply the keys that may change (config_reload). */
 void server_reload(struct server *s);
 /* Begin a graceful shutdown (PROTOCOL.md §10). */
 void server_shutdown(struct server *s);

@@ -200,11 +200,11 @@ test_reload(void)
 	st_recv(&c, "hup", PROTO_WAIT_FOREVER);	/* over max_pending = 1 */
 	st_reply(&c, OP_RECV, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_LIMIT);
-	write_conf(&s, "max_pending = 3\nlisten = 127.0.0.2\n");
+	write_conf(&s, "max_pending = 3\nworkers = 2\n");
 	kill(s.pid, SIGHUP);
 	CU_ASSERT(await_log(&s, "reload file="));
 	CU_ASSERT(test_server_log_has(&s, "changed=max_pending"));
-	CU_ASSERT(test_server_log_has(&s, "reload-ignored keys=listen"));
+	CU_ASSERT(test_server_log_has(&s, "reload-ignored keys=workers"));
 	st_recv(&c, "hup", PROTO_WAIT_FOREVER);	/* now the second pending one fits */
 	CU_ASSERT(st_await_waiters(&c, "hup", 0, 2));
 	/* a broken file keeps the running configuration */

@@ -101,6 +101,12 @@ read_with_timeout(int fd, char *buf, size_t cap, int timeout_ms)
 int
 test_server_start(struct test_server *s, const char *conf_lines)
 {
+	return test_server_start_args(s, conf_lines, NULL);
+}
+
+int
+test_server_start_args(struct test_server *s, const char *conf_lines, const char *const *args)
+{
 	const char *chand = getenv("CHAND");
 	char fdarg[16], line[128];
 	int pfd[2];
@@ -134,8 +140,15 @@ test_server_start(struct test_server *s, const char *conf_lines)
 			dup2(logfd, STDERR_FILENO);
 
 		snprintf(fdarg, sizeof fdarg, "%d", fd);
-		execl(chand, chand, "-f", "-c", s->conf, "-l", "127.0.0.1", "-p", "0",
-		    "--ready-fd", fdarg, (char *)NULL);
+		{
+			const char *argv[32] = { chand, "-f", "-c", s->conf, "-l", "127.0.0.1", "-p", "0",
+			    "--ready-fd", fdarg };
+			size_t n = 10;
+
+			for (; args != NULL && *args != NULL && n < 31; args++)
+				argv[n++] = *args;
+			execv(chand, (char *const *)argv);
+		}
 		perror(chand);
 		_exit(127);
 	}

@@ -38,6 +38,8 @@ struct test_server {
  * or -1 with a message on stderr.
  */
 int test_server_start(struct test_server *s, const char *conf_lines);
+/* The same with more arguments for chand (a NULL-terminated list) after the usual ones. */
+int test_server_start_args(struct test_server *s, const char *conf_lines, const char *const *args);
 /* SIGTERM, then wait up to 10 s; returns chand's exit status (0 is clean), -1 on timeout (then SIGKILLed). */
 int test_server_stop(struct test_server *s);
 /* Wait up to timeout_ms for child pid to exit: its exit status, or -1 (then it is SIGKILLed). */
