@@ -54,7 +54,8 @@ exit_for(int err)
 	case CHAN_EDEADLINE: return EXIT_TIMEOUT;
 	case CHAN_ECLOSED: return EXIT_CLOSED;
 	case CHAN_ENOTFOUND: return EXIT_NOTFOUND;
-	case CHAN_ECONNECT: case CHAN_ECONNLOST: case CHAN_ENOTCONN: return EXIT_CONNECT;
+	case CHAN_ECONNECT: case CHAN_ECONNLOST: case CHAN_ENOTCONN: case CHAN_ERESOLVE:
+		return EXIT_CONNECT;
 	default: return EXIT_ERROR;
 	}
 }
@@ -498,7 +499,8 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: chanctl [-s ADDR] [--json] COMMAND [-t TIMEOUT] [ARGS...]\n\n"
 	    "  -s ADDR   server address (default $CHAND_ADDR or " DEFAULT_ADDR "):\n"
-	    "            tcp://HOST:PORT, tls://HOST:PORT or unix:/PATH\n"
+	    "            HOST:PORT, [V6]:PORT or HOST (port 7420), each also after\n"
+	    "            tcp:// or tls://; unix:/PATH or /PATH\n"
 	    "  --ca FILE, --cert FILE, --key FILE, --server-name NAME\n"
 	    "            tls://: the CAs to trust, a client certificate and its key,\n"
 	    "            the name the server's certificate must carry\n"
@@ -561,6 +563,11 @@ connect_server(struct ctl *c)
 {
 	int rc = chan_dial(c->ctx, c->addr, &dial_opts, &c->conn);
 
+	if (rc == CHAN_EINVAL) {
+		fprintf(stderr, "chanctl: '%s' is not a server address (HOST:PORT, [V6]:PORT, HOST, "
+		    "tcp://, tls://, unix:/PATH or /PATH)\n", c->addr);
+		return EXIT_USAGE;
+	}
 	if (rc == CHAN_ECONNECT) {
 		fprintf(stderr, "chanctl: cannot connect to %s: %s\n", c->addr, strerror(errno));
 		return EXIT_CONNECT;

@@ -3,6 +3,7 @@
  * both output modes (JSON checked by a small validating parser), and the
  * documented exit codes.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,18 +11,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "srvtest.h"
 
 static struct test_server srv;
 static char addr[64];
+static const char *env_addr = addr;	/* chanctl's $CHAND_ADDR */
+static char sock_dir[] = "/tmp/chanctl-test.XXXXXX";
+static char sock_path[64];		/* chand listens here too */
 
 static int
 suite_init(void)
 {
-	if (test_server_start(&srv, NULL) < 0)
+	char conf[128];
+
+	if (mkdtemp(sock_dir) == NULL)
+		return -1;
+	snprintf(sock_path, sizeof sock_path, "%s/chand.sock", sock_dir);
+	snprintf(conf, sizeof conf, "unix_socket = %s\n", sock_path);
+	if (test_server_start(&srv, conf) < 0)
 		return -1;
 	snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", srv.port);
 	return 0;
@@ -30,16 +42,28 @@ suite_init(void)
 static int
 suite_clean(void)
 {
+	int rc = 0;
+
 	/* the last test shut the server down through chanctl */
 	if (srv.pid > 0)
-		return test_server_stop(&srv) == 0 ? 0 : -1;
-	return 0;
+		rc = test_server_stop(&srv) == 0 ? 0 : -1;
+	unlink(sock_path);
+	rmdir(sock_dir);
+	return rc;
 }
 
 struct run {
 	int status;
+	double secs;			/* how long it ran */
 	char out[8192];
 	char err[2048];
+};
+
+/* A chanctl running in the background: its pid and the ends of its pipes. */
+struct proc {
+	pid_t pid;
+	int in, out, err;
+	int64_t start;
 };
 
 /* Drain fd into buf (NUL-terminated), up to 30 s. */
@@ -55,43 +79,72 @@ drain(int fd, char *buf, size_t cap)
 	buf[len] = '\0';
 }
 
-/* Run chanctl with args (NULL-terminated), stdin from in (may be NULL). */
+/* Start chanctl with argv (argv[0] replaced, NULL-terminated); $CHAND_ADDR is env_addr. */
 static void
-ctl(struct run *r, const char *in, ...)
+ctl_start(struct proc *p, const char **argv)
 {
 	const char *ctl_path = getenv("CHANCTL") ? getenv("CHANCTL") : "client/chanctl";
-	const char *argv[24] = { ctl_path };
-	int po[2], pe[2], pi[2], argc = 1;
-	va_list ap;
-	pid_t pid;
+	int po[2], pe[2], pi[2];
 
-	va_start(ap, in);
-	while (argc < 23 && (argv[argc] = va_arg(ap, const char *)) != NULL)
-		argc++;
-	va_end(ap);
+	argv[0] = ctl_path;
 	CU_ASSERT_FATAL(pipe(po) == 0 && pipe(pe) == 0 && pipe(pi) == 0);
-	pid = fork();
-	if (pid == 0) {
+	p->start = clock_now_ns();
+	p->pid = fork();
+	if (p->pid == 0) {
 		dup2(pi[0], 0);
 		dup2(po[1], 1);
 		dup2(pe[1], 2);
 		close(pi[1]);
-		setenv("CHAND_ADDR", addr, 1);
+		if (env_addr)
+			setenv("CHAND_ADDR", env_addr, 1);
+		else
+			unsetenv("CHAND_ADDR");
 		execv(ctl_path, (char *const *)argv);
 		_exit(127);
 	}
 	close(pi[0]);
 	close(po[1]);
 	close(pe[1]);
-	if (in && write(pi[1], in, strlen(in)) < 0)
-		CU_FAIL("write stdin");
-	close(pi[1]);
-	drain(po[0], r->out, sizeof r->out);
-	drain(pe[0], r->err, sizeof r->err);
-	close(po[0]);
-	close(pe[0]);
-	waitpid(pid, &r->status, 0);
+	p->in = pi[1];
+	p->out = po[0];
+	p->err = pe[0];
+}
+
+/* Wait for p to end (its output drained, 30 s at most each) and collect it into r. */
+static void
+ctl_finish(struct proc *p, struct run *r)
+{
+	if (p->in >= 0)
+		close(p->in);
+	drain(p->out, r->out, sizeof r->out);
+	drain(p->err, r->err, sizeof r->err);
+	close(p->out);
+	close(p->err);
+	waitpid(p->pid, &r->status, 0);
+	r->secs = (double)(clock_now_ns() - p->start) / NSEC_PER_SEC;
 	r->status = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
+}
+
+/* Run chanctl with args (NULL-terminated), stdin from in (may be NULL). */
+static void
+ctl(struct run *r, const char *in, ...)
+{
+	const char *argv[24];
+	int argc = 1;
+	struct proc p;
+	va_list ap;
+
+	va_start(ap, in);
+	while (argc < 23 && (argv[argc] = va_arg(ap, const char *)) != NULL)
+		argc++;
+	va_end(ap);
+	argv[argc] = NULL;
+	ctl_start(&p, argv);
+	if (in && write(p.in, in, strlen(in)) < 0)
+		CU_FAIL("write stdin");
+	close(p.in);
+	p.in = -1;
+	ctl_finish(&p, r);
 }
 
 /* ---- a small JSON validator: one document, nothing after it ----------------------- */
@@ -227,6 +280,129 @@ test_connection_failure(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "unix:/nonexistent/chand.sock"));
 	ctl(&r, NULL, "-s", "bogus://x", "ping", NULL);
 	CU_ASSERT_EQUAL(r.status, 2);
+}
+
+/*
+ * A listener on ip:port (port 0: any) that never answers: the kernel
+ * accepts for it, so a chanctl that reaches it connects, says HELLO and waits.
+ */
+static int
+silent_listener(const char *ip, int port, int *portp)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl = sizeof ss;
+	int fd, one = 1;
+
+	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+	} else if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+	} else {
+		return -1;
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 8) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		close(fd);
+		return -1;
+	}
+	*portp = ntohs(ss.ss_family == AF_INET ? sin->sin_port : sin6->sin6_port);
+	return fd;
+}
+
+/* A connection waits in the listener's queue: chanctl reached it. */
+static bool
+reached(int lfd)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/* chanctl -s addr ping reaches the suite's chand. */
+static void
+ping_via(const char *fmt, ...)
+{
+	char a[160];
+	struct run r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(a, sizeof a, fmt, ap);
+	va_end(ap);
+	ctl(&r, NULL, "-s", a, "ping", NULL);
+	if (r.status != 0)
+		fprintf(stderr, "chanctl -s %s ping: %s", a, r.err);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "PONG"));
+}
+
+/* Every form of chan_dial's one parser, through -s and $CHAND_ADDR. */
+static void
+test_address_forms(void)
+{
+	char ip[32], a[80];
+	struct run r;
+	int lfd = -1, port;
+
+	ping_via("127.0.0.1:%d", srv.port);
+	ping_via("localhost:%d", srv.port);
+	ping_via("tcp://localhost:%d", srv.port);
+	ping_via("unix:%s", sock_path);
+	ping_via("%s", sock_path);
+	snprintf(a, sizeof a, "localhost:%d", srv.port);
+	env_addr = a;
+	ctl(&r, NULL, "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	env_addr = sock_path;
+	ctl(&r, NULL, "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	env_addr = addr;
+	/* a bare host means port 7420: a loopback address of the test's own, where 7420 is free */
+	for (int i = 0; i < 16 && lfd < 0; i++) {
+		snprintf(ip, sizeof ip, "127.42.%d.%d", (getpid() >> 8) & 0xff, (getpid() + i) % 254 + 1);
+		lfd = silent_listener(ip, 7420, &port);
+	}
+	CU_ASSERT_FATAL(lfd >= 0);
+	ctl(&r, NULL, "-s", ip, "-t", "300ms", "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 4);		/* connected, and no HELLO came back */
+	CU_ASSERT(reached(lfd));
+	close(lfd);
+	if ((lfd = silent_listener("::1", 0, &port)) >= 0) {
+		snprintf(a, sizeof a, "[::1]:%d", port);
+		ctl(&r, NULL, "-s", a, "-t", "300ms", "ping", NULL);
+		CU_ASSERT_EQUAL(r.status, 4);
+		CU_ASSERT(reached(lfd));
+		close(lfd);
+	}
+	/* not an address: a usage error that says what is */
+	ctl(&r, NULL, "-s", "::1", "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "not a server address"));
+	ctl(&r, NULL, "-s", "localhost:0", "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
+}
+
+/* A host that does not resolve is named as such (RFC 6761: .invalid never resolves). */
+static void
+test_unresolvable_host(void)
+{
+	struct run r;
+
+	ctl(&r, NULL, "-s", "nonexistent.invalid", "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 3);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "nonexistent.invalid"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "did not resolve"));
+	CU_ASSERT_PTR_NULL(strstr(r.err, "No route to host"));
+	ctl(&r, NULL, "-s", "tcp://nonexistent.invalid:7420", "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 3);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "did not resolve"));
 }
 
 static void
@@ -449,6 +625,8 @@ register_suites(void)
 
 	test_add(s, "ping, usage errors, -h", test_ping_and_usage);
 	test_add(s, "connection failures name the address", test_connection_failure);
+	test_add(s, "address forms: host:port, [v6]:port, host, tcp://, unix:, /path", test_address_forms);
+	test_add(s, "an unresolvable host says so", test_unresolvable_host);
 	test_add(s, "make, send (argument, stdin), info, recv, -t timeout", test_make_send_recv);
 	test_add(s, "closed (exit 5) and not found (exit 6)", test_closed_and_not_found);
 	test_add(s, "ls as a table and as JSON", test_ls);

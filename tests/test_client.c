@@ -289,7 +289,7 @@ static void
 test_dial_errors(void)
 {
 	static const char *const bad[] = {
-		"foo", "tcp://", "tcp://127.0.0.1", "tcp://:80", "tcp://127.0.0.1:",
+		"foo:x", "tcp://", "tcp://::1", "tcp://:80", "tcp://127.0.0.1:",
 		"tcp://[::1", "tcp://[::1]80", "unix:", "http://x:1",
 	};
 	chan_conn_t *c = (chan_conn_t *)1;
