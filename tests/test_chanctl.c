@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -87,7 +88,9 @@ ctl_start(struct proc *p, const char **argv)
 	int po[2], pe[2], pi[2];
 
 	argv[0] = ctl_path;
-	CU_ASSERT_FATAL(pipe(po) == 0 && pipe(pe) == 0 && pipe(pi) == 0);
+	/* O_CLOEXEC: a chanctl left running must not hold another one's pipes open */
+	CU_ASSERT_FATAL(pipe2(po, O_CLOEXEC) == 0 && pipe2(pe, O_CLOEXEC) == 0 &&
+	    pipe2(pi, O_CLOEXEC) == 0);
 	p->start = clock_now_ns();
 	p->pid = fork();
 	if (p->pid == 0) {
@@ -110,7 +113,7 @@ ctl_start(struct proc *p, const char **argv)
 	p->err = pe[0];
 }
 
-/* Wait for p to end (its output drained, 30 s at most each) and collect it into r. */
+/* Wait for p to end (killed after 30 s: -1) and collect its output and exit status into r. */
 static void
 ctl_finish(struct proc *p, struct run *r)
 {
@@ -120,9 +123,17 @@ ctl_finish(struct proc *p, struct run *r)
 	drain(p->err, r->err, sizeof r->err);
 	close(p->out);
 	close(p->err);
-	waitpid(p->pid, &r->status, 0);
+	r->status = test_wait_exit(p->pid, 30000);
 	r->secs = (double)(clock_now_ns() - p->start) / NSEC_PER_SEC;
-	r->status = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
+}
+
+/* p has not ended yet (it is not reaped: ctl_finish still collects it). */
+static bool
+running(const struct proc *p)
+{
+	siginfo_t si = { 0 };
+
+	return waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0;
 }
 
 /* Run chanctl with args (NULL-terminated), stdin from in (may be NULL). */
@@ -266,21 +277,6 @@ test_ping_and_usage(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "exit codes"));
 }
 
-static void
-test_connection_failure(void)
-{
-	struct run r;
-
-	ctl(&r, NULL, "-s", "tcp://127.0.0.1:1", "ping", NULL);
-	CU_ASSERT_EQUAL(r.status, 3);
-	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "tcp://127.0.0.1:1"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "refused"));
-	ctl(&r, NULL, "-s", "unix:/nonexistent/chand.sock", "ping", NULL);
-	CU_ASSERT_EQUAL(r.status, 3);
-	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "unix:/nonexistent/chand.sock"));
-	ctl(&r, NULL, "-s", "bogus://x", "ping", NULL);
-	CU_ASSERT_EQUAL(r.status, 2);
-}
 
 /*
  * A listener on ip:port (port 0: any) that never answers: the kernel
@@ -323,6 +319,41 @@ reached(int lfd)
 	struct pollfd p = { .fd = lfd, .events = POLLIN };
 
 	return poll(&p, 1, 0) == 1;
+}
+
+/* A loopback port bound while fd stays open, never listened on: connecting is refused. */
+static int
+refusing_port(int *fd)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof sa;
+
+	*fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0 || bind(*fd, (struct sockaddr *)&sa, sl) < 0 ||
+	    getsockname(*fd, (struct sockaddr *)&sa, &sl) < 0)
+		return -1;
+	return ntohs(sa.sin_port);
+}
+
+static void
+test_connection_failure(void)
+{
+	struct run r;
+	char a[64];
+	int fd, port = refusing_port(&fd);
+
+	CU_ASSERT_FATAL(port > 0);
+	snprintf(a, sizeof a, "tcp://127.0.0.1:%d", port);
+	ctl(&r, NULL, "-s", a, "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 3);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, a));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "refused"));
+	close(fd);
+	ctl(&r, NULL, "-s", "unix:/nonexistent/chand.sock", "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 3);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "unix:/nonexistent/chand.sock"));
+	ctl(&r, NULL, "-s", "bogus://x", "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
 }
 
 /* chanctl -s addr ping reaches the suite's chand. */
@@ -403,6 +434,147 @@ test_unresolvable_host(void)
 	ctl(&r, NULL, "-s", "tcp://nonexistent.invalid:7420", "ping", NULL);
 	CU_ASSERT_EQUAL(r.status, 3);
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "did not resolve"));
+}
+
+/* Options anywhere, --help on every command, help, --version. */
+static void
+test_option_order_and_help(void)
+{
+	struct run r;
+
+	ctl(&r, NULL, "make", "ctl.o", "4", NULL);
+	ctl(&r, NULL, "recv", "ctl.o", "-t", "150ms", NULL);	/* options after the arguments */
+	CU_ASSERT_EQUAL(r.status, 4);
+	ctl(&r, NULL, "ls", "--json", NULL);			/* global options after the command */
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT(json_valid(r.out));
+	ctl(&r, NULL, "send", "ctl.o", "--timeout", "2s", "one", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	ctl(&r, NULL, "send", "ctl.o", "-s", addr, "--", "-2", NULL);	/* "--": a value starting with '-' */
+	CU_ASSERT_EQUAL(r.status, 0);
+	ctl(&r, NULL, "recv", "ctl.o", "--json", "-n", "2", "-t", "2s", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_STRING_EQUAL(r.out, "{\"values\":[\"one\",\"-2\"],\"closed\":false}\n");
+	ctl(&r, NULL, "info", "--server", addr, "ctl.o", "--json", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"len\":0"));
+	/* --help and -h on every command: its usage, exit 0, no server needed */
+	env_addr = "unix:/nonexistent/chand.sock";
+	ctl(&r, NULL, "recv", "--help", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "usage: chanctl recv"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "-n COUNT"));
+	ctl(&r, NULL, "ls", "ls.*", "--help", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "usage: chanctl ls"));
+	ctl(&r, NULL, "--help", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "exit codes"));
+	ctl(&r, NULL, "help", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "commands:"));
+	ctl(&r, NULL, "help", "send", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "usage: chanctl send"));
+	ctl(&r, NULL, "help", "frobnicate", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "unknown command"));
+	ctl(&r, NULL, "--version", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_STRING_EQUAL(r.out, "chanctl " PACKAGE_VERSION "\n");
+	env_addr = addr;
+	/* still usage errors: an option of another command, a bad count, a missing argument */
+	ctl(&r, NULL, "ping", "-n", "2", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
+	ctl(&r, NULL, "recv", "ctl.o", "-n", "0", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
+	ctl(&r, NULL, "recv", "ctl.o", "-n", "2x", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
+	ctl(&r, NULL, "ping", "-t", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "needs an argument"));
+}
+
+/* Long options are exact: --server is the address, a prefix is an error. */
+static void
+test_long_options_exact(void)
+{
+	struct run r;
+
+	env_addr = "unix:/nonexistent/chand.sock";	/* only --server can reach chand */
+	ctl(&r, NULL, "--server", addr, "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	ctl(&r, NULL, "ping", "--server=unix:/nonexistent", "--server", addr, NULL);	/* the last wins */
+	CU_ASSERT_EQUAL(r.status, 0);
+	ctl(&r, NULL, "--server-name", "chand.example", "--server", addr, "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);		/* exact names still work (tls:// only) */
+	ctl(&r, NULL, "--serv", addr, "ping", NULL);	/* ambiguous */
+	CU_ASSERT_EQUAL(r.status, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "--serv"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "--server-name"));
+	ctl(&r, NULL, "--server-n", "x", "--server", addr, "ping", NULL);	/* unique, still refused */
+	CU_ASSERT_EQUAL(r.status, 2);
+	ctl(&r, NULL, "--js", "--server", addr, "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
+	ctl(&r, NULL, "ping", "--server", addr, "--time=2s", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "--timeout"));
+	env_addr = addr;
+}
+
+/*
+ * A listener that never answers: -t is the whole budget (dial, HELLO and
+ * the operation), the default is 5 s, and send and recv have none.
+ */
+static void
+test_timeouts(void)
+{
+	const char *rargv[] = { NULL, "recv", "ctl.wait.r", NULL };
+	const char *sargv[] = { NULL, "send", "ctl.wait.s", "patience", NULL };
+	struct proc rp, sp;
+	struct test_conn c;
+	struct run r, rr, sr;
+	char a[64];
+	int lfd, port;
+
+	CU_ASSERT_FATAL((lfd = silent_listener("127.0.0.1", 0, &port)) >= 0);
+	snprintf(a, sizeof a, "127.0.0.1:%d", port);
+	ctl(&r, NULL, "-s", a, "-t", "1s", "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 4);
+	CU_ASSERT(r.secs >= 0.9 && r.secs < 1.8);
+	ctl(&r, NULL, "recv", "ctl.wait.r", "-s", a, "--timeout", "1s", NULL);
+	CU_ASSERT_EQUAL(r.status, 4);
+	CU_ASSERT(r.secs >= 0.9 && r.secs < 1.8);
+	/* a recv and a send on the real chand, blocked, with no -t ... */
+	ctl(&r, NULL, "make", "ctl.wait.r", NULL);
+	ctl(&r, NULL, "make", "ctl.wait.s", NULL);
+	ctl_start(&rp, rargv);
+	ctl_start(&sp, sargv);
+	CU_ASSERT_FATAL(test_conn_open(&c, srv.port, true) == 0);
+	CU_ASSERT(st_await_waiters(&c, "ctl.wait.r", -1, 1));
+	CU_ASSERT(st_await_waiters(&c, "ctl.wait.s", 1, -1));
+	/* ... while a ping with no -t gives up on the silent listener after 5 s */
+	ctl(&r, NULL, "-s", a, "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 4);
+	CU_ASSERT(r.secs >= 4.5 && r.secs < 10);
+	CU_ASSERT(strstr(r.err, "deadline") != NULL);
+	/* they are still waiting, and end as Go's would: on a value */
+	CU_ASSERT(running(&rp));
+	CU_ASSERT(running(&sp));
+	ctl(&r, NULL, "send", "ctl.wait.r", "late", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	ctl_finish(&rp, &rr);
+	CU_ASSERT_EQUAL(rr.status, 0);
+	CU_ASSERT_STRING_EQUAL(rr.out, "late\n");
+	ctl(&r, NULL, "recv", "ctl.wait.s", NULL);
+	CU_ASSERT_STRING_EQUAL(r.out, "patience\n");
+	ctl_finish(&sp, &sr);
+	CU_ASSERT_EQUAL(sr.status, 0);
+	/* -t 0: no deadline at all */
+	ctl(&r, NULL, "-t", "0", "ping", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	test_conn_close(&c);
+	close(lfd);
 }
 
 static void
@@ -627,6 +799,9 @@ register_suites(void)
 	test_add(s, "connection failures name the address", test_connection_failure);
 	test_add(s, "address forms: host:port, [v6]:port, host, tcp://, unix:, /path", test_address_forms);
 	test_add(s, "an unresolvable host says so", test_unresolvable_host);
+	test_add(s, "options anywhere, --help everywhere, help, --version", test_option_order_and_help);
+	test_add(s, "long options are exact: --server, no abbreviations", test_long_options_exact);
+	test_add(s, "-t is the whole budget; 5 s by default; none for send, recv", test_timeouts);
 	test_add(s, "make, send (argument, stdin), info, recv, -t timeout", test_make_send_recv);
 	test_add(s, "closed (exit 5) and not found (exit 6)", test_closed_and_not_found);
 	test_add(s, "ls as a table and as JSON", test_ls);
