@@ -577,6 +577,98 @@ test_timeouts(void)
 	close(lfd);
 }
 
+/* Run python3 on script with doc on stdin and args after it; its exit status. */
+static int
+python(const char *script, const char *doc, const char *const *args, size_t nargs)
+{
+	const char *argv[40] = { "python3", "-c", script };
+	int in[2], st;
+	pid_t pid;
+
+	for (size_t i = 0; i < nargs && i < 36; i++)
+		argv[3 + i] = args[i];
+	if (pipe2(in, O_CLOEXEC) < 0)
+		return -1;
+	if ((pid = fork()) == 0) {
+		dup2(in[0], 0);
+		execv("/usr/bin/python3", (char *const *)argv);
+		execvp("python3", (char *const *)argv);
+		_exit(127);
+	}
+	close(in[0]);
+	if (write(in[1], doc, strlen(doc)) < 0)
+		CU_FAIL("write to python3");
+	close(in[1]);
+	st = test_wait_exit(pid, 30000);
+	if (st == 127)
+		fprintf(stderr, "python3 is missing: the JSON round trip cannot be checked\n");
+	return st;
+}
+
+/* Strict UTF-8 in, values as bytes out, compared with argv's hex strings. */
+static const char py_roundtrip[] =
+	"import base64, json, sys\n"
+	"doc = json.loads(sys.stdin.buffer.read().decode('utf-8'))\n"
+	"got = [v.encode('utf-8') if isinstance(v, str) else\n"
+	"    base64.b64decode(v['base64'], validate=True) for v in doc['values']]\n"
+	"want = [bytes.fromhex(h) for h in sys.argv[1:]]\n"
+	"print(got, want, file=sys.stderr) if got != want else None\n"
+	"sys.exit(0 if got == want and doc['closed'] is False else 1)\n";
+
+/* --json recv is valid JSON for any bytes, and every value comes back exactly. */
+static void
+test_json_any_bytes(void)
+{
+	static const struct {
+		const char *b;
+		size_t n;
+		bool text;		/* a JSON string, not base64 */
+	} vals[] = {
+		{ "\xff\xfe", 2, false },
+		{ "a\0b", 3, true },			/* NUL is UTF-8: escaped */
+		{ "\x01\x1f\"\\\t\x7f/", 7, true },	/* control characters, quote, backslash */
+		{ "h\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80", 12, true },
+		{ "\xc0\x80", 2, false },			/* an overlong NUL */
+		{ "\xed\xa0\x80", 3, false },		/* a UTF-16 surrogate */
+		{ "\xf4\x90\x80\x80", 4, false },	/* past U+10FFFF */
+		{ "ok\xe2\x82", 4, false },		/* cut short */
+		{ "", 0, true },
+	};
+	size_t n = sizeof vals / sizeof vals[0];
+	char hex[sizeof vals / sizeof vals[0]][32], count[8];
+	const char *args[sizeof vals / sizeof vals[0]];
+	struct test_conn c;
+	struct proto_reply rep;
+	struct run r;
+	size_t strings = 0;
+
+	ctl(&r, NULL, "make", "ctl.bytes", "16", NULL);
+	CU_ASSERT_FATAL(test_conn_open(&c, srv.port, true) == 0);
+	for (size_t i = 0; i < n; i++) {
+		st_send(&c, "ctl.bytes", vals[i].b, vals[i].n, 0);
+		st_reply(&c, OP_SEND, &rep);
+		CU_ASSERT_EQUAL(rep.status, STATUS_OK);
+		for (size_t k = 0; k < vals[i].n; k++)
+			sprintf(hex[i] + 2 * k, "%02x", (unsigned char)vals[i].b[k]);
+		hex[i][2 * vals[i].n] = '\0';
+		args[i] = hex[i];
+		strings += vals[i].text;
+	}
+	test_conn_close(&c);
+	snprintf(count, sizeof count, "%zu", n);
+	ctl(&r, NULL, "--json", "recv", "-n", count, "ctl.bytes", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT(json_valid(r.out));
+	CU_ASSERT_EQUAL(python(py_roundtrip, r.out, args, n), 0);
+	/* valid UTF-8 stays readable: a string, not base64 */
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"a\\u0000b\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"h\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "{\"base64\":\"//4=\"}"));
+	for (const char *p = r.out; (p = strstr(p, "{\"base64\":")) != NULL; p++)
+		strings++;
+	CU_ASSERT_EQUAL(strings, n);	/* the strings, and one base64 object for each other value */
+}
+
 static void
 test_make_send_recv(void)
 {
@@ -802,6 +894,7 @@ register_suites(void)
 	test_add(s, "options anywhere, --help everywhere, help, --version", test_option_order_and_help);
 	test_add(s, "long options are exact: --server, no abbreviations", test_long_options_exact);
 	test_add(s, "-t is the whole budget; 5 s by default; none for send, recv", test_timeouts);
+	test_add(s, "--json recv: valid JSON and exact values for any bytes", test_json_any_bytes);
 	test_add(s, "make, send (argument, stdin), info, recv, -t timeout", test_make_send_recv);
 	test_add(s, "closed (exit 5) and not found (exit 6)", test_closed_and_not_found);
 	test_add(s, "ls as a table and as JSON", test_ls);
