@@ -669,6 +669,32 @@ test_json_any_bytes(void)
 	CU_ASSERT_EQUAL(strings, n);	/* the strings, and one base64 object for each other value */
 }
 
+/* chanctl(1) renders: the recv heading on one line (groff, as man does). */
+static void
+test_man_page(void)
+{
+	const char *src = getenv("CHAND_SRCDIR") ? getenv("CHAND_SRCDIR") : "..";
+	char cmd[512], line[256];
+	bool heading = false;
+	FILE *f;
+
+	snprintf(cmd, sizeof cmd, "groff -man -Tutf8 -P-c -P-b -P-u -ww %s/client/chanctl.1 2>&1", src);
+	if ((f = popen(cmd, "r")) == NULL) {
+		CU_FAIL("popen groff");
+		return;
+	}
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strcmp(line, "       recv [-n count] ch\n") == 0)
+			heading = true;
+		CU_ASSERT_PTR_NULL(strstr(line, "warning"));
+	}
+	if (pclose(f) != 0) {
+		fprintf(stderr, "groff is missing: chanctl.1 not rendered\n");
+		return;
+	}
+	CU_ASSERT(heading);
+}
+
 static void
 test_make_send_recv(void)
 {
@@ -895,6 +921,7 @@ register_suites(void)
 	test_add(s, "long options are exact: --server, no abbreviations", test_long_options_exact);
 	test_add(s, "-t is the whole budget; 5 s by default; none for send, recv", test_timeouts);
 	test_add(s, "--json recv: valid JSON and exact values for any bytes", test_json_any_bytes);
+	test_add(s, "chanctl.1 renders (the recv heading)", test_man_page);
 	test_add(s, "make, send (argument, stdin), info, recv, -t timeout", test_make_send_recv);
 	test_add(s, "closed (exit 5) and not found (exit 6)", test_closed_and_not_found);
 	test_add(s, "ls as a table and as JSON", test_ls);
