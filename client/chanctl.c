@@ -82,44 +82,63 @@ static const struct option longopts[] = {
 static chan_dial_opts_t dial_opts = { .client_name = "chanctl" };
 
 /*
+ * The argv element of the option just taken: argv[optind - 1], or
+ * argv[optind - 2] when that is a long option's separate argument.
+ */
+static const char *
+option_text(char **argv, int li)
+{
+	if (li >= 0 && longopts[li].has_arg == required_argument && optarg == argv[optind - 1])
+		return argv[optind - 2];
+	return argv[optind - 1];
+}
+
+/*
  * getopt_long takes any unique prefix of a long option; chanctl takes only
  * the full name, so that an option added later never changes what a command
- * line means (--server was once taken as --server-name). The option just
- * taken is argv[optind - 1], or argv[optind - 2] when that is its argument.
+ * line means (--server was once taken as --server-name).
  */
 static bool
-long_exact(char **argv, int li)
+long_exact(const char *text, int li)
 {
-	const char *text = argv[optind - 1], *name = longopts[li].name;
+	const char *name = longopts[li].name;
 	size_t n;
 
-	if (longopts[li].has_arg == required_argument && optarg == argv[optind - 1])
-		text = argv[optind - 2];
+	if (strncmp(text, "--", 2) != 0)
+		return false;
 	n = strcspn(text + 2, "=");
-	return strncmp(text, "--", 2) == 0 && n == strlen(name) && strncmp(text + 2, name, n) == 0;
+	return n == strlen(name) && strncmp(text + 2, name, n) == 0;
+}
+
+/* The long options text (up to any '=') is a prefix of, into alts. */
+static void
+long_alternatives(const char *text, char *alts, size_t cap)
+{
+	size_t n = strcspn(text + 2, "=");
+
+	*alts = '\0';
+	for (const struct option *o = longopts; o->name != NULL && n > 0; o++)
+		if (strncmp(o->name, text + 2, n) == 0)
+			snprintf(alts + strlen(alts), cap - strlen(alts), "%s--%s", *alts ? ", " : "",
+			    o->name);
 }
 
 /* An option getopt refused or long_exact did not take: say which, and what would do. */
 static int
-bad_option(const struct cmd *cmd, char **argv, int ch)
+bad_option(const struct cmd *cmd, const char *text, int ch)
 {
-	const char *text = argv[optind - 1];
 	char alts[160] = "";
-	size_t n;
 
-	if (ch == ':')
+	if (ch == ':') {
 		fprintf(stderr, "chanctl: option '%s' needs an argument\n", text);
-	else if (optopt != 0)
+	} else if (optopt != 0) {
 		fprintf(stderr, "chanctl: unknown option '-%c'\n", optopt);
-	else {
-		n = strcspn(text + 2, "=");
-		for (const struct option *o = longopts; o->name != NULL && n > 0; o++)
-			if (strncmp(o->name, text + 2, n) == 0)
-				snprintf(alts + strlen(alts), sizeof alts - strlen(alts), "%s--%s",
-				    *alts ? ", " : "", o->name);
+	} else {
+		if (strncmp(text, "--", 2) == 0)
+			long_alternatives(text, alts, sizeof alts);
 		if (*alts)
 			fprintf(stderr, "chanctl: unknown option '%.*s' (long options are spelled in "
-			    "full: %s)\n", (int)n + 2, text, alts);
+			    "full: %s)\n", (int)strcspn(text, "="), text, alts);
 		else
 			fprintf(stderr, "chanctl: unknown option '%s'\n", text);
 	}
@@ -193,8 +212,8 @@ parse_options(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 		optopt = 0;
 		if ((ch = getopt_long(argc, argv, letters, longopts, &li)) == -1)
 			return 0;
-		if (ch == '?' || ch == ':' || (li >= 0 && !long_exact(argv, li)))
-			return bad_option(cmd, argv, ch);
+		if (ch == '?' || ch == ':' || (li >= 0 && !long_exact(option_text(argv, li), li)))
+			return bad_option(cmd, option_text(argv, li), ch);
 		if ((rc = take_option(c, cmd, ch)) != 0)
 			return rc;
 	}

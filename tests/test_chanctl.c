@@ -514,6 +514,7 @@ test_long_options_exact(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "--server-name"));
 	ctl(&r, NULL, "--server-n", "x", "--server", addr, "ping", NULL);	/* unique, still refused */
 	CU_ASSERT_EQUAL(r.status, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "'--server-n'"));
 	ctl(&r, NULL, "--js", "--server", addr, "ping", NULL);
 	CU_ASSERT_EQUAL(r.status, 2);
 	ctl(&r, NULL, "ping", "--server", addr, "--time=2s", NULL);
