@@ -46,6 +46,7 @@ chan_strerror(int err)
 		[-CHAN_ENOMEM + CHAN_EBASE] = "out of memory",
 		[-CHAN_EUNKNOWN + CHAN_EBASE] = "unknown status from the server",
 		[-CHAN_ETLS + CHAN_EBASE] = "TLS handshake or certificate verification failed",
+		[-CHAN_ERESOLVE + CHAN_EBASE] = "host name did not resolve",
 	};
 	int i = CHAN_EBASE - err;
 

@@ -69,12 +69,13 @@ enum chan_error {
 	CHAN_EWOULDBLOCK = -111,	/* try_send/try_recv/select(wait 0): not ready */
 	CHAN_ECONNLOST = -112,		/* the connection broke; pending calls fail with this */
 	CHAN_ENOTCONN = -113,		/* the connection was closed by chan_conn_close */
-	CHAN_ECONNECT = -114,		/* dial: could not connect or resolve */
+	CHAN_ECONNECT = -114,		/* dial: could not connect (errno says why) */
 	CHAN_ENOTSUP = -115,		/* not supported (yet): tls:// */
 	CHAN_EINVAL = -116,		/* invalid argument */
 	CHAN_ENOMEM = -117,		/* out of memory */
 	CHAN_EUNKNOWN = -118,		/* the server sent a status this client does not know */
 	CHAN_ETLS = -119,		/* dial: TLS handshake or certificate verification failed */
+	CHAN_ERESOLVE = -120,		/* dial: the host name did not resolve */
 };
 
 /* A static, never-NULL description of a CHAN_E* code (or of CHAN_DEFAULT). */
@@ -176,19 +177,21 @@ typedef struct chan_dial_opts {
 } chan_dial_opts_t;
 
 /*
- * Connect to "tcp://host:port" (host may be [v6addr]), "tls://host:port"
- * (TLS 1.2 or later, the server's certificate verified against opts'
- * tls_ca and host) or "unix:/path", say HELLO and keep the server's
- * limits. ctx bounds the name lookup, connecting, the TLS handshake and
+ * Connect to addr, say HELLO and keep the server's limits. addr is
+ * "host:port", "[v6addr]:port" or a bare "host" (port 7420), each
+ * optionally after "tcp://", or after "tls://" (TLS 1.2 or later, the
+ * server's certificate verified against opts' tls_ca and host); or
+ * "unix:/path" or a path starting with "/" (a unix socket). ctx bounds the
+ * name lookup, connecting, the TLS handshake and
  * HELLO: a host that is not a numeric address is looked up on a thread of
  * its own, so that chan_dial can return at ctx's deadline or cancel while a
  * DNS server keeps it waiting (an abandoned lookup ends on its own). No
  * other thread is started: replies are read by the threads that wait for them.
- * Errors: CHAN_EINVAL (bad address), CHAN_ETLS (handshake or certificate
- * verification failed, or a tls_* file could not be loaded), CHAN_ECONNECT
- * (errno says why: ECONNREFUSED, ENOENT, EHOSTUNREACH for a name that does
- * not resolve, ...), CHAN_EDEADLINE / CHAN_ECANCELED, CHAN_EPROTO (HELLO
- * refused), CHAN_ENOMEM.
+ * Errors: CHAN_EINVAL (bad address), CHAN_ERESOLVE (the host name did not
+ * resolve), CHAN_ETLS (handshake or certificate verification failed, or a
+ * tls_* file could not be loaded), CHAN_ECONNECT (errno says why:
+ * ECONNREFUSED, ENOENT, ...), CHAN_EDEADLINE / CHAN_ECANCELED, CHAN_EPROTO
+ * (HELLO refused), CHAN_ENOMEM.
  */
 CHAN_API int chan_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts,
     chan_conn_t **out);

@@ -1,624 +1,302 @@
 /*
  * chanctl: the admin CLI of chand, built only on libchanclient's public API.
  *
- *	chanctl [-s ADDR] [--json] COMMAND [ARGS...]
+ *	chanctl [OPTIONS] COMMAND [ARGS...]
  *
- * One entry per command in a table (like tmux's cmd-*.c); every command
- * takes -t TIMEOUT (a Go duration, sent on the wire as the operation's
- * budget) and -h. Exit codes are listed in chanctl(1) and below.
+ * This half parses the options and runs one command of the table in
+ * chanctl_cmds.c. Options go before or after the command (GNU getopt's
+ * permutation), long ones spelled in full. -t TIMEOUT (a Go duration) is
+ * the whole command's budget, sent on the wire as the operation's;
+ * -h/--help works everywhere. Exit codes are listed in chanctl(1) and
+ * chanctl.h.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "chanclient.h"
-#include "ctl_out.h"
+#include "chanctl.h"
+#include "duration.h"
 
 #define DEFAULT_ADDR "tcp://127.0.0.1:7420"
+#define DEFAULT_TIMEOUT (5 * CHAN_SEC)	/* NATS's: an admin command never hangs */
+#define GRACE_MAX (250 * CHAN_MSEC)	/* a round trip to a far server, and more */
 
-enum exit_code {
-	EXIT_OKAY = 0,
-	EXIT_ERROR = 1,		/* any other error the server or library reported */
-	EXIT_USAGE = 2,
-	EXIT_CONNECT = 3,	/* could not connect, or the connection broke */
-	EXIT_TIMEOUT = 4,	/* -t ran out */
-	EXIT_CLOSED = 5,	/* the channel is closed (recv: exhausted) */
-	EXIT_NOTFOUND = 6,	/* no such channel, client or request */
-};
-
-struct ctl {
-	const char *addr;
-	chan_conn_t *conn;
-	chan_ctx_t *ctx;
-	struct out out;
-	long count;		/* recv -n */
-};
-
-struct cmd {
-	const char *name;
-	const char *args;	/* usage after the name */
-	const char *help;
-	int min, max;		/* positional arguments */
-	int (*run)(struct ctl *, int, char **);
-};
-
-static int
-exit_for(int err)
-{
-	switch (err) {
-	case CHAN_OK: return EXIT_OKAY;
-	case CHAN_EDEADLINE: return EXIT_TIMEOUT;
-	case CHAN_ECLOSED: return EXIT_CLOSED;
-	case CHAN_ENOTFOUND: return EXIT_NOTFOUND;
-	case CHAN_ECONNECT: case CHAN_ECONNLOST: case CHAN_ENOTCONN: return EXIT_CONNECT;
-	default: return EXIT_ERROR;
-	}
-}
-
-static int
-fail(const char *what, int err)
-{
-	fprintf(stderr, "chanctl: %s: %s\n", what, chan_strerror(err));
-	return exit_for(err);
-}
-
-/* ---- commands ---------------------------------------------------------------------- */
-
-static int
-cmd_ping(struct ctl *c, int argc, char **argv)
-{
-	int64_t start = chan_now();
-	int rc = chan_ping(c->ctx, c->conn);
-
-	if (rc != CHAN_OK)
-		return fail("ping", rc);
-	out_begin(&c->out);
-	out_field_str(&c->out, "reply", "PONG");
-	out_field_double(&c->out, "rtt_ms", (double)(chan_now() - start) / 1e6);
-	out_end(&c->out);
-	return EXIT_OKAY;
-}
-
-static void
-info_row(struct out *o, const chan_info_t *i)
-{
-	out_row_begin(o);
-	out_col_str(o, "name", i->name);
-	out_col_uint(o, "len", i->len);
-	out_col_uint(o, "cap", i->cap);
-	out_col_bool(o, "closed", i->closed);
-	out_col_uint(o, "senders", i->senders);
-	out_col_uint(o, "receivers", i->receivers);
-	out_col_uint(o, "bytes", i->bytes);
-	out_row_end(o);
-}
-
-static int
-cmd_ls(struct ctl *c, int argc, char **argv)
-{
-	chan_info_t *list;
-	size_t n, matched;
-	int rc = chan_admin_channels(c->ctx, c->conn, argc > 0 ? argv[0] : NULL, 0, &list, &n,
-	    &matched);
-
-	if (rc != CHAN_OK)
-		return fail("ls", rc);
-	out_table_begin(&c->out, "channels");
-	for (size_t i = 0; i < n; i++)
-		info_row(&c->out, &list[i]);
-	out_table_end(&c->out, "matched", matched);
-	free(list);
-	return EXIT_OKAY;
-}
-
-static int
-with_chan(struct ctl *c, const char *name, chan_t **ch)
-{
-	int rc = chan_handle_new(ch, c->conn, name);
-
-	return rc == CHAN_OK ? EXIT_OKAY : fail(name, rc);
-}
-
-static int
-cmd_info(struct ctl *c, int argc, char **argv)
-{
-	chan_info_t i;
-	chan_t *ch;
-	int rc;
-
-	if ((rc = with_chan(c, argv[0], &ch)) != EXIT_OKAY)
-		return rc;
-	rc = chan_info(c->ctx, ch, &i);
-	chan_free(ch);
-	if (rc != CHAN_OK)
-		return fail(argv[0], rc);
-	out_begin(&c->out);
-	out_field_str(&c->out, "name", i.name);
-	out_field_uint(&c->out, "len", i.len);
-	out_field_uint(&c->out, "cap", i.cap);
-	out_field_bool(&c->out, "closed", i.closed);
-	out_field_bool(&c->out, "anonymous", i.anonymous);
-	out_field_uint(&c->out, "senders", i.senders);
-	out_field_uint(&c->out, "receivers", i.receivers);
-	out_field_uint(&c->out, "bytes", i.bytes);
-	out_end(&c->out);
-	return EXIT_OKAY;
-}
-
-static int
-parse_size(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || *s == '-' || end == s)
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
-
-static int
-cmd_make(struct ctl *c, int argc, char **argv)
-{
-	size_t cap = 0;
-	chan_t *ch;
-	int rc;
-
-	if (argc > 1 && parse_size(argv[1], &cap) < 0) {
-		fprintf(stderr, "chanctl: make: CAP must be a number, not '%s'\n", argv[1]);
-		return EXIT_USAGE;
-	}
-	if ((rc = chan_make(c->ctx, c->conn, argv[0], cap, &ch)) != CHAN_OK)
-		return fail(argv[0], rc);
-	out_begin(&c->out);
-	out_field_str(&c->out, "name", chan_name(ch));
-	out_field_uint(&c->out, "cap", cap);
-	out_end(&c->out);
-	chan_free(ch);
-	return EXIT_OKAY;
-}
-
-static int
-cmd_close(struct ctl *c, int argc, char **argv)
-{
-	chan_t *ch;
-	int rc;
-
-	if ((rc = with_chan(c, argv[0], &ch)) != EXIT_OKAY)
-		return rc;
-	rc = chan_close(c->ctx, ch);
-	chan_free(ch);
-	if (rc != CHAN_OK)
-		return fail(argv[0], rc);
-	out_ok(&c->out);
-	return EXIT_OKAY;
-}
-
-static int
-cmd_delete(struct ctl *c, int argc, char **argv)
-{
-	size_t discarded = 0;
-	chan_t *ch;
-	int rc;
-
-	if ((rc = with_chan(c, argv[0], &ch)) != EXIT_OKAY)
-		return rc;
-	rc = chan_delete(c->ctx, ch, &discarded);
-	chan_free(ch);
-	if (rc != CHAN_OK)
-		return fail(argv[0], rc);
-	out_begin(&c->out);
-	out_field_uint(&c->out, "discarded", discarded);
-	out_end(&c->out);
-	return EXIT_OKAY;
-}
-
-/* All of stdin, for `send CH` without a value. */
-static char *
-read_stdin(size_t *len)
-{
-	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap);
-	size_t got;
-
-	while (buf && (got = fread(buf + n, 1, cap - n, stdin)) > 0) {
-		n += got;
-		if (n == cap) {
-			char *nb = realloc(buf, cap *= 2);
-
-			if (nb == NULL) {
-				free(buf);
-				return NULL;
-			}
-			buf = nb;
-		}
-	}
-	*len = n;
-	return buf;
-}
-
-static int
-cmd_send(struct ctl *c, int argc, char **argv)
-{
-	char *stdin_buf = NULL;
-	const char *data;
-	size_t len;
-	chan_t *ch;
-	int rc;
-
-	if (argc > 1) {
-		data = argv[1];
-		len = strlen(argv[1]);
-	} else if ((data = stdin_buf = read_stdin(&len)) == NULL) {
-		fprintf(stderr, "chanctl: send: cannot read stdin\n");
-		return EXIT_ERROR;
-	}
-	if ((rc = with_chan(c, argv[0], &ch)) != EXIT_OKAY) {
-		free(stdin_buf);
-		return rc;
-	}
-	rc = chan_send(c->ctx, ch, data, len);
-	chan_free(ch);
-	free(stdin_buf);
-	if (rc != CHAN_OK)
-		return fail(argv[0], rc);
-	out_ok(&c->out);
-	return EXIT_OKAY;
-}
-
-/* Receive up to -n values (default 1); an exhausted closed channel is EXIT_CLOSED. */
-static int
-cmd_recv(struct ctl *c, int argc, char **argv)
-{
-	chan_t *ch;
-	long got = 0;
-	int rc, code = EXIT_OKAY;
-
-	if ((rc = with_chan(c, argv[0], &ch)) != EXIT_OKAY)
-		return rc;
-	out_values_begin(&c->out);
-	while (got < c->count) {
-		chan_value_t v = { 0 };
-		bool ok;
-
-		if ((rc = chan_recv(c->ctx, ch, &v, &ok)) != CHAN_OK) {
-			code = fail(argv[0], rc);
-			break;
-		}
-		if (!ok) {
-			code = EXIT_CLOSED;
-			break;
-		}
-		if (v.kind == CHAN_VALUE_CHAN)
-			out_value_chan(&c->out, chan_name(v.chan));
-		else if (v.kind == CHAN_VALUE_ERROR)	/* a failed stage: not data */
-			fprintf(stderr, "chanctl: %s: error value: %s\n", argv[0], (char *)v.data);
-		else
-			out_value_bytes(&c->out, v.data, v.len);
-		chan_value_clear(&v);
-		got++;
-	}
-	out_values_end(&c->out, code == EXIT_CLOSED);
-	if (code == EXIT_CLOSED && !c->out.json)
-		fprintf(stderr, "chanctl: %s: closed\n", argv[0]);
-	chan_free(ch);
-	return code;
-}
-
-static int
-cmd_clients(struct ctl *c, int argc, char **argv)
-{
-	chan_client_info_t *list;
-	size_t n;
-	int rc = chan_admin_clients(c->ctx, c->conn, &list, &n);
-
-	if (rc != CHAN_OK)
-		return fail("clients", rc);
-	out_table_begin(&c->out, "clients");
-	for (size_t i = 0; i < n; i++) {
-		out_row_begin(&c->out);
-		out_col_uint(&c->out, "id", list[i].id);
-		out_col_str(&c->out, "peer", list[i].peer);
-		out_col_str(&c->out, "name", list[i].name);
-		out_col_uint(&c->out, "pending", list[i].pending);
-		out_col_uint(&c->out, "age_ms", list[i].age_ms);
-		out_col_uint(&c->out, "unsent", list[i].unsent);
-		out_row_end(&c->out);
-	}
-	out_table_end(&c->out, NULL, 0);
-	free(list);
-	return EXIT_OKAY;
-}
-
-static int
-cmd_waiters(struct ctl *c, int argc, char **argv)
-{
-	chan_waiter_t *list;
-	size_t n, total;
-	int rc = chan_admin_waiters(c->ctx, c->conn, 0, &list, &n, &total);
-
-	if (rc != CHAN_OK)
-		return fail("waiters", rc);
-	out_table_begin(&c->out, "waiters");
-	for (size_t i = 0; i < n; i++) {
-		out_row_begin(&c->out);
-		out_col_uint(&c->out, "client", list[i].client);
-		out_col_uint(&c->out, "request", list[i].request);
-		out_col_str(&c->out, "op", list[i].op);
-		out_col_uint(&c->out, "waited_ms", list[i].waited_ms);
-		out_col_cases(&c->out, "cases", list[i].cases, list[i].ncases);
-		out_row_end(&c->out);
-	}
-	out_table_end(&c->out, "total", total);
-	chan_admin_waiters_free(list, n);
-	return EXIT_OKAY;
-}
-
-/* The link operations of PROTOCOL.md §12, as chan_admin_waiters names them. */
-static bool
-is_link_op(const char *op, bool jobs_only)
-{
-	static const char *const links[] = { "OR", "OR_DONE", "TEE", "BRIDGE", "FAN_IN", "REPEAT",
-	    "TAKE", "FAN_OUT" };
-
-	if (jobs_only)
-		return strcmp(op, "FAN_OUT") == 0;
-	for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
-		if (strcmp(op, links[i]) == 0)
-			return true;
-	return false;
-}
-
-/*
- * Running links (or only fan-out jobs): a link is a pending request for its
- * whole life, so WAITERS lists it with its op, its age and what it waits on
- * right now (its done channel first).
- */
-static int
-list_links(struct ctl *c, const char *what, bool jobs_only)
-{
-	chan_waiter_t *list;
-	size_t n, total, shown = 0;
-	int rc = chan_admin_waiters(c->ctx, c->conn, 0, &list, &n, &total);
-
-	if (rc != CHAN_OK)
-		return fail(what, rc);
-	out_table_begin(&c->out, what);
-	for (size_t i = 0; i < n; i++) {
-		if (!is_link_op(list[i].op, jobs_only))
-			continue;
-		out_row_begin(&c->out);
-		out_col_uint(&c->out, "client", list[i].client);
-		out_col_uint(&c->out, "request", list[i].request);
-		out_col_str(&c->out, "op", list[i].op);
-		out_col_uint(&c->out, "age_ms", list[i].waited_ms);
-		out_col_cases(&c->out, "waiting", list[i].cases, list[i].ncases);
-		out_row_end(&c->out);
-		shown++;
-	}
-	out_table_end(&c->out, "count", shown);
-	if (n < total)	/* WAITERS lists at most its default limit */
-		fprintf(stderr, "chanctl: %s: only the first %zu of %zu pending requests examined\n",
-		    what, n, total);
-	chan_admin_waiters_free(list, n);
-	return EXIT_OKAY;
-}
-
-static int
-cmd_links(struct ctl *c, int argc, char **argv)
-{
-	return list_links(c, "links", false);
-}
-
-static int
-cmd_jobs(struct ctl *c, int argc, char **argv)
-{
-	return list_links(c, "jobs", true);
-}
-
-static int
-cmd_stats(struct ctl *c, int argc, char **argv)
-{
-	chan_stat_t *st;
-	size_t n;
-	int rc = chan_admin_stats(c->ctx, c->conn, &st, &n);
-
-	if (rc != CHAN_OK)
-		return fail("stats", rc);
-	out_begin(&c->out);
-	for (size_t i = 0; i < n; i++)
-		out_field_uint(&c->out, st[i].key, st[i].value);
-	out_end(&c->out);
-	free(st);
-	return EXIT_OKAY;
-}
-
-static int
-cmd_cancel(struct ctl *c, int argc, char **argv)
-{
-	size_t client, request = 0, canceled;
-	int rc;
-
-	if (parse_size(argv[0], &client) < 0 || client == 0 ||
-	    (argc > 1 && (parse_size(argv[1], &request) < 0 || request == 0))) {
-		fprintf(stderr, "chanctl: cancel: CLIENT and REQUEST are ids (see clients, waiters)\n");
-		return EXIT_USAGE;
-	}
-	rc = chan_admin_unblock(c->ctx, c->conn, client, request, &canceled);
-	if (rc == CHAN_ENOTFOUND) {
-		fprintf(stderr, "chanctl: cancel: no such client%s\n", request ? " or pending request" : "");
-		return EXIT_NOTFOUND;
-	}
-	if (rc != CHAN_OK)
-		return fail("cancel", rc);
-	out_begin(&c->out);
-	out_field_uint(&c->out, "canceled", canceled);
-	out_end(&c->out);
-	return EXIT_OKAY;
-}
-
-static int
-cmd_shutdown(struct ctl *c, int argc, char **argv)
-{
-	int rc = chan_admin_shutdown(c->ctx, c->conn);
-
-	if (rc != CHAN_OK)
-		return fail("shutdown", rc);
-	out_ok(&c->out);
-	return EXIT_OKAY;
-}
-
-static const struct cmd cmds[] = {
-	{ "ping", "", "round trip to the server", 0, 0, cmd_ping },
-	{ "ls", "[PATTERN]", "list channels (glob PATTERN) with len/cap/closed/waiters", 0, 1, cmd_ls },
-	{ "info", "CH", "one channel's len, cap, closed, waiters, bytes", 1, 1, cmd_info },
-	{ "make", "CH [CAP]", "make (or open) a channel with capacity CAP (default 0)", 1, 2, cmd_make },
-	{ "close", "CH", "close a channel", 1, 1, cmd_close },
-	{ "delete", "CH", "delete a channel and its buffered values", 1, 1, cmd_delete },
-	{ "send", "CH [VALUE]", "send VALUE (or all of stdin) on CH; blocks like Go", 1, 2, cmd_send },
-	{ "recv", "[-n COUNT] CH", "receive COUNT values (default 1), one per line", 1, 1, cmd_recv },
-	{ "clients", "", "list connected clients", 0, 0, cmd_clients },
-	{ "waiters", "", "every blocked operation: client, request, op, channels, time", 0, 0, cmd_waiters },
-	{ "links", "", "running links (or, tee, bridge, fan-in, ...): client, request, age", 0, 0, cmd_links },
-	{ "jobs", "", "running fan-out jobs (the links with op FAN_OUT)", 0, 0, cmd_jobs },
-	{ "stats", "", "server counters", 0, 0, cmd_stats },
-	{ "cancel", "CLIENT [REQUEST]", "cancel a client's pending request, or all of them", 1, 2, cmd_cancel },
-	{ "shutdown", "", "shut the server down", 0, 0, cmd_shutdown },
-};
-#define NCMDS (sizeof cmds / sizeof cmds[0])
-
-static void
+void
 usage(FILE *f)
 {
-	fprintf(f, "usage: chanctl [-s ADDR] [--json] COMMAND [-t TIMEOUT] [ARGS...]\n\n"
-	    "  -s ADDR   server address (default $CHAND_ADDR or " DEFAULT_ADDR "):\n"
-	    "            tcp://HOST:PORT, tls://HOST:PORT or unix:/PATH\n"
+	fprintf(f, "usage: chanctl [OPTIONS] COMMAND [ARGS...]   (OPTIONS also after COMMAND)\n\n"
+	    "  -s, --server ADDR   server address (default $CHAND_ADDR or " DEFAULT_ADDR "):\n"
+	    "                      HOST:PORT, [V6]:PORT or HOST (port 7420), each also after\n"
+	    "                      tcp:// or tls://; unix:/PATH or /PATH\n"
+	    "  -t, --timeout DUR   a Go duration (500ms, 2s, 1m30s): the whole command's\n"
+	    "                      budget; default 5s, none for send and recv; 0: none\n"
+	    "  --json              print one JSON document instead of tables\n"
 	    "  --ca FILE, --cert FILE, --key FILE, --server-name NAME\n"
-	    "            tls://: the CAs to trust, a client certificate and its key,\n"
-	    "            the name the server's certificate must carry\n"
-	    "            (the token, if any, comes from $CHAND_TOKEN)\n"
-	    "  --json    print one JSON document instead of tables\n"
-	    "  -t DUR    a Go duration (500ms, 2s, 1m30s): how long the command may wait\n\n"
+	    "                      tls://: the CAs to trust, a client certificate and its\n"
+	    "                      key, the name the server's certificate must carry\n"
+	    "                      (the token, if any, comes from $CHAND_TOKEN)\n"
+	    "  -h, --help          this help; COMMAND --help: that command's\n"
+	    "  --version           chanctl's version\n\n"
 	    "commands:\n");
-	for (size_t i = 0; i < NCMDS; i++)
+	for (size_t i = 0; i < ncmds; i++)
 		fprintf(f, "  %-8s %-18s %s\n", cmds[i].name, cmds[i].args, cmds[i].help);
 	fprintf(f, "\nexit codes: 0 ok, 1 error, 2 usage, 3 connection, 4 timeout, 5 closed, 6 not found\n");
 }
 
-static void
+void
 cmd_usage(FILE *f, const struct cmd *cmd)
 {
-	fprintf(f, "usage: chanctl %s [-t TIMEOUT] %s\n  %s\n", cmd->name, cmd->args, cmd->help);
+	fprintf(f, "usage: chanctl %s [OPTIONS]%s%s\n  %s\n", cmd->name, *cmd->args ? " " : "",
+	    cmd->args, cmd->help);
 }
 
-/* Per-command options: -t, -n (recv), -h. Returns -1 on a usage error, 1 for -h. */
-static int
-cmd_options(struct ctl *c, const struct cmd *cmd, int argc, char **argv, int64_t *timeout)
+const struct cmd *
+cmd_find(const char *name)
 {
-	int ch;
+	for (size_t i = 0; i < ncmds; i++)
+		if (strcmp(cmds[i].name, name) == 0)
+			return &cmds[i];
+	return NULL;
+}
 
-	optind = 1;
-	while ((ch = getopt(argc, argv, "+t:n:h")) != -1) {
-		switch (ch) {
-		case 't':
-			if (parse_duration(optarg, timeout) < 0 || *timeout <= 0) {
-				fprintf(stderr, "chanctl: -t: '%s' is not a duration (500ms, 2s, 1m)\n", optarg);
-				return -1;
-			}
-			break;
-		case 'n':
-			if (strcmp(cmd->name, "recv") != 0 || (c->count = strtol(optarg, NULL, 10)) <= 0) {
-				fprintf(stderr, "chanctl: -n COUNT is recv's, and COUNT must be 1 or more\n");
-				return -1;
-			}
-			break;
-		case 'h':
-			cmd_usage(stdout, cmd);
-			return 1;
-		default:
-			cmd_usage(stderr, cmd);
-			return -1;
-		}
+/* ---- options ----------------------------------------------------------------------- */
+
+enum { OPT_JSON = 256, OPT_VERSION, OPT_CA, OPT_CERT, OPT_KEY, OPT_SERVER_NAME };
+
+static const struct option longopts[] = {
+	{ "server", required_argument, NULL, 's' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "ca", required_argument, NULL, OPT_CA },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* --ca, --cert, --key, --server-name, the grace and the token ($CHAND_TOKEN). */
+static chan_dial_opts_t dial_opts = { .client_name = "chanctl" };
+
+/*
+ * The argv element of the option just taken: argv[optind - 1], or
+ * argv[optind - 2] when that is a long option's separate argument.
+ */
+static const char *
+option_text(char **argv, int li)
+{
+	if (li >= 0 && longopts[li].has_arg == required_argument && optarg == argv[optind - 1])
+		return argv[optind - 2];
+	return argv[optind - 1];
+}
+
+/*
+ * getopt_long takes any unique prefix of a long option; chanctl takes only
+ * the full name, so that an option added later never changes what a command
+ * line means (--server was once taken as --server-name).
+ */
+static bool
+long_exact(const char *text, int li)
+{
+	const char *name = longopts[li].name;
+	size_t n;
+
+	if (strncmp(text, "--", 2) != 0)
+		return false;
+	n = strcspn(text + 2, "=");
+	return n == strlen(name) && strncmp(text + 2, name, n) == 0;
+}
+
+/* The long options text (up to any '=') is a prefix of, into alts. */
+static void
+long_alternatives(const char *text, char *alts, size_t cap)
+{
+	size_t n = strcspn(text + 2, "=");
+
+	*alts = '\0';
+	for (const struct option *o = longopts; o->name != NULL && n > 0; o++)
+		if (strncmp(o->name, text + 2, n) == 0)
+			snprintf(alts + strlen(alts), cap - strlen(alts), "%s--%s", *alts ? ", " : "",
+			    o->name);
+}
+
+/* An option getopt refused or long_exact did not take: say which, and what would do. */
+static int
+bad_option(const struct cmd *cmd, const char *text, int ch)
+{
+	char alts[160] = "";
+
+	if (ch == ':') {
+		fprintf(stderr, "chanctl: option '%s' needs an argument\n", text);
+	} else if (optopt != 0) {
+		fprintf(stderr, "chanctl: unknown option '-%c'\n", optopt);
+	} else {
+		if (strncmp(text, "--", 2) == 0)
+			long_alternatives(text, alts, sizeof alts);
+		if (*alts)
+			fprintf(stderr, "chanctl: unknown option '%.*s' (long options are spelled in "
+			    "full: %s)\n", (int)strcspn(text, "="), text, alts);
+		else
+			fprintf(stderr, "chanctl: unknown option '%s'\n", text);
 	}
-	if (argc - optind < cmd->min || argc - optind > cmd->max) {
+	if (cmd != NULL)
 		cmd_usage(stderr, cmd);
+	else
+		fputs("try 'chanctl --help'\n", stderr);
+	return EXIT_USAGE;
+}
+
+/* One option taken: 0, EXIT_USAGE, or -1 once help or the version is printed. */
+static int
+take_option(struct ctl *c, const struct cmd *cmd, int ch)
+{
+	char *end;
+
+	switch (ch) {
+	case 's': c->addr = optarg; break;
+	case 't':
+		if (parse_duration(optarg, &c->timeout) < 0) {
+			fprintf(stderr, "chanctl: -t: '%s' is not a duration (500ms, 2s, 1m)\n", optarg);
+			return EXIT_USAGE;
+		}
+		c->timeout_set = true;
+		break;
+	case 'n':	/* only in recv's letters */
+		errno = 0;
+		if ((c->count = strtol(optarg, &end, 10)) <= 0 || errno || *end) {
+			fprintf(stderr, "chanctl: -n: COUNT must be 1 or more, not '%s'\n", optarg);
+			return EXIT_USAGE;
+		}
+		break;
+	case OPT_JSON: c->out.json = true; break;
+	case OPT_CA: dial_opts.tls_ca = optarg; break;
+	case OPT_CERT: dial_opts.tls_cert = optarg; break;
+	case OPT_KEY: dial_opts.tls_key = optarg; break;
+	case OPT_SERVER_NAME: dial_opts.tls_server_name = optarg; break;
+	case 'h':
+		if (cmd != NULL)
+			cmd_usage(stdout, cmd);
+		else
+			usage(stdout);
+		return -1;
+	case OPT_VERSION:
+		printf("chanctl %s\n", PACKAGE_VERSION);
 		return -1;
 	}
 	return 0;
 }
 
-/* --ca, --cert, --key, --server-name and the token ($CHAND_TOKEN). */
-static chan_dial_opts_t dial_opts = { .client_name = "chanctl" };
+/*
+ * The options before the command (cmd NULL: stop at its name), or, from
+ * the command's name on, the options anywhere among its arguments (GNU
+ * getopt moves them to the front; "--" ends them, for a VALUE that starts
+ * with '-'). The global options are taken in both places. Returns 0,
+ * EXIT_USAGE, or -1 when help or the version was printed.
+ */
+static int
+parse_options(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
+{
+	char letters[32];
+	int ch, li, rc;
+
+	/* ':' first: a missing argument is ':', not '?' */
+	snprintf(letters, sizeof letters, "%s:s:t:h%s", cmd ? "" : "+",
+	    cmd && cmd->opts ? cmd->opts : "");
+	optind = 0;		/* glibc: start afresh on this argv */
+	opterr = 0;		/* bad_option says it, naming the command */
+	for (;;) {
+		li = -1;
+		optopt = 0;
+		if ((ch = getopt_long(argc, argv, letters, longopts, &li)) == -1)
+			return 0;
+		if (ch == '?' || ch == ':' || (li >= 0 && !long_exact(option_text(argv, li), li)))
+			return bad_option(cmd, option_text(argv, li), ch);
+		if ((rc = take_option(c, cmd, ch)) != 0)
+			return rc;
+	}
+}
+
+/* ---- running a command --------------------------------------------------------------- */
+
+/*
+ * The contexts. -t is the whole command's budget: dial, HELLO and the
+ * operation share one deadline. Without it a command gets DEFAULT_TIMEOUT,
+ * but send and recv wait as long as Go would (only their dial is bounded,
+ * so a server that never answers cannot hang them). -t 0: no deadline.
+ * Past a deadline the library waits for the server's word (cancel_grace_ns,
+ * default 1 s, so that a value matched at the deadline is not lost); a
+ * tenth of the budget, at most GRACE_MAX, keeps "-t 1s" about 1 s.
+ */
+static int
+set_budget(struct ctl *c, const struct cmd *cmd)
+{
+	int64_t dial = c->timeout_set ? c->timeout : DEFAULT_TIMEOUT;
+	int64_t op = c->timeout_set || !(cmd->flags & CMD_BLOCKS) ? dial : 0;
+	int rc;
+
+	c->ctx = c->dial_ctx = chan_background();
+	if (op > 0 && (rc = chan_with_timeout(&c->ctx, chan_background(), op)) != CHAN_OK)
+		return fail("context", rc);
+	c->dial_ctx = c->ctx;
+	if (op == 0 && dial > 0 &&
+	    (rc = chan_with_timeout(&c->dial_ctx, chan_background(), dial)) != CHAN_OK)
+		return fail("context", rc);
+	if (dial > 0)
+		dial_opts.cancel_grace_ns = dial / 10 > GRACE_MAX ? GRACE_MAX :
+		    dial / 10 < CHAN_MSEC ? CHAN_MSEC : dial / 10;
+	return EXIT_OKAY;
+}
 
 static int
 connect_server(struct ctl *c)
 {
-	int rc = chan_dial(c->ctx, c->addr, &dial_opts, &c->conn);
+	int rc = chan_dial(c->dial_ctx, c->addr, &dial_opts, &c->conn);
 
+	if (rc == CHAN_EINVAL) {
+		fprintf(stderr, "chanctl: '%s' is not a server address (HOST:PORT, [V6]:PORT, HOST, "
+		    "tcp://, tls://, unix:/PATH or /PATH)\n", c->addr);
+		return EXIT_USAGE;
+	}
 	if (rc == CHAN_ECONNECT) {
 		fprintf(stderr, "chanctl: cannot connect to %s: %s\n", c->addr, strerror(errno));
 		return EXIT_CONNECT;
 	}
 	if (rc != CHAN_OK) {
 		fprintf(stderr, "chanctl: cannot connect to %s: %s\n", c->addr, chan_strerror(rc));
-		return rc == CHAN_EINVAL || rc == CHAN_ENOTSUP ? EXIT_USAGE :
-		    rc == CHAN_ETLS ? EXIT_CONNECT : exit_for(rc);
+		return rc == CHAN_ENOTSUP ? EXIT_USAGE : rc == CHAN_ETLS ? EXIT_CONNECT : exit_for(rc);
 	}
 	return EXIT_OKAY;
 }
 
-static const struct cmd *
-cmd_find(const char *name)
+/* Dial and run cmd within its budget; then let go of the connection and the contexts. */
+static int
+run_remote(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 {
-	for (size_t i = 0; i < NCMDS; i++)
-		if (strcmp(cmds[i].name, name) == 0)
-			return &cmds[i];
-	return NULL;
+	int rc;
+
+	if ((rc = set_budget(c, cmd)) == EXIT_OKAY && (rc = connect_server(c)) == EXIT_OKAY)
+		rc = cmd->run(c, argc, argv);
+	chan_conn_close(c->conn);
+	if (c->dial_ctx != c->ctx)
+		chan_ctx_free(c->dial_ctx);
+	chan_ctx_free(c->ctx);
+	return rc;
 }
 
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "ca", required_argument, NULL, 'C' },
-		{ "cert", required_argument, NULL, 'E' },
-		{ "key", required_argument, NULL, 'K' },
-		{ "server-name", required_argument, NULL, 'N' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct ctl c = { .count = 1 };
 	const struct cmd *cmd;
-	int64_t timeout = 0;
-	int ch, rc;
+	int rc;
 
 	c.addr = getenv("CHAND_ADDR") ? getenv("CHAND_ADDR") : DEFAULT_ADDR;
 	dial_opts.token = getenv("CHAND_TOKEN");	/* not a flag: argv is visible to every user */
-	while ((ch = getopt_long(argc, argv, "+s:t:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 's': c.addr = optarg; break;
-		case 't':	/* also accepted before the command */
-			if (parse_duration(optarg, &timeout) < 0 || timeout <= 0) {
-				fprintf(stderr, "chanctl: -t: '%s' is not a duration (500ms, 2s, 1m)\n", optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'j': c.out.json = true; break;
-		case 'C': dial_opts.tls_ca = optarg; break;
-		case 'E': dial_opts.tls_cert = optarg; break;
-		case 'K': dial_opts.tls_key = optarg; break;
-		case 'N': dial_opts.tls_server_name = optarg; break;
-		case 'h': usage(stdout); return EXIT_OKAY;
-		default: usage(stderr); return EXIT_USAGE;
-		}
-	}
+	if ((rc = parse_options(&c, NULL, argc, argv)) != 0)
+		return rc < 0 ? EXIT_OKAY : rc;
 	if (optind >= argc) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -630,17 +308,16 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if ((rc = cmd_options(&c, cmd, argc, argv, &timeout)) != 0)
-		return rc > 0 ? EXIT_OKAY : EXIT_USAGE;
-	c.ctx = chan_background();
-	if (timeout > 0 && (rc = chan_with_timeout(&c.ctx, chan_background(), timeout)) != CHAN_OK)
-		return fail("context", rc);
+	if ((rc = parse_options(&c, cmd, argc, argv)) != 0)
+		return rc < 0 ? EXIT_OKAY : rc;
+	argc -= optind;
+	argv += optind;
+	if (argc < cmd->min || argc > cmd->max) {
+		cmd_usage(stderr, cmd);
+		return EXIT_USAGE;
+	}
 	out_init(&c.out, stdout);
-	if ((rc = connect_server(&c)) == EXIT_OKAY)
-		rc = cmd->run(&c, argc - optind, argv + optind);
-	chan_conn_close(c.conn);
-	if (timeout > 0)
-		chan_ctx_free(c.ctx);
+	rc = cmd->flags & CMD_LOCAL ? cmd->run(&c, argc, argv) : run_remote(&c, cmd, argc, argv);
 	out_free(&c.out);
 	return rc;
 }

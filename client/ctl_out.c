@@ -3,6 +3,7 @@
  * human table is collected so its columns can be aligned.
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,20 +27,62 @@ out_free(struct out *o)
 	fflush(o->f);
 }
 
-/* A JSON string: quotes, backslashes and control characters escaped. */
+/*
+ * The length of the UTF-8 sequence at p (1 to 4), or 0 if it is not one:
+ * strict, as JSON parsers are (no overlongs, no surrogates, nothing past
+ * U+10FFFF, nothing cut short).
+ */
+static size_t
+utf8_len(const unsigned char *p, size_t left)
+{
+	uint32_t cp, min;
+	size_t n;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f, min = 0x80;
+	else if ((p[0] & 0xf0) == 0xe0)
+		n = 3, cp = p[0] & 0x0f, min = 0x800;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07, min = 0x10000;
+	else
+		return 0;
+	if (left < n)
+		return 0;
+	for (size_t k = 1; k < n; k++) {
+		if ((p[k] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[k] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * A JSON string: quotes, backslashes and control characters (NUL too)
+ * escaped. A byte that is not UTF-8 becomes U+FFFD, as in Go's
+ * encoding/json, so the document stays valid; values that must come back
+ * exactly are checked first (text_ok) and sent as base64 otherwise.
+ */
 static void
 json_str(FILE *f, const char *s, size_t len)
 {
-	fputc('"', f);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)s[i];
+	const unsigned char *p = (const unsigned char *)s;
 
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
+	fputc('"', f);
+	for (size_t i = 0, n; i < len; i += n) {
+		if ((n = utf8_len(p + i, len - i)) == 0) {
+			fputs("\\ufffd", f);
+			n = 1;
+		} else if (p[i] == '"' || p[i] == '\\') {
+			fprintf(f, "\\%c", p[i]);
+		} else if (p[i] < 0x20) {
+			fprintf(f, "\\u%04x", p[i]);
+		} else {
+			fwrite(p + i, 1, n, f);
+		}
 	}
 	fputc('"', f);
 }
@@ -294,23 +337,13 @@ out_values_begin(struct out *o)
 		fputs("{\"values\":[", o->f);
 }
 
-/* Valid UTF-8 with no NUL prints as a JSON string; anything else as base64. */
+/* Valid UTF-8 (NUL and control characters included: json_str escapes them) prints as a string. */
 static bool
 text_ok(const unsigned char *p, size_t len)
 {
-	size_t i = 0;
-
-	while (i < len) {
-		int n = p[i] < 0x80 ? 0 : (p[i] & 0xe0) == 0xc0 ? 1 : (p[i] & 0xf0) == 0xe0 ? 2 :
-		    (p[i] & 0xf8) == 0xf0 ? 3 : -1;
-
-		if (p[i] == 0 || n < 0 || i + (size_t)n >= len + (n ? 0 : 1))
+	for (size_t i = 0, n; i < len; i += n)
+		if ((n = utf8_len(p + i, len - i)) == 0)
 			return false;
-		for (int k = 1; k <= n; k++)
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-		i += (size_t)n + 1;
-	}
 	return true;
 }
 

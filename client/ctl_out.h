@@ -54,6 +54,10 @@ void out_row_end(struct out *o);
 void out_table_end(struct out *o, const char *count_key, uint64_t count);
 
 void out_values_begin(struct out *o);
+/*
+ * JSON: a string when the bytes are strict UTF-8 (control characters
+ * escaped), else {"base64":"..."}; the document stays valid for any bytes.
+ */
 void out_value_bytes(struct out *o, const void *p, size_t len);
 void out_value_chan(struct out *o, const char *name);
 void out_values_end(struct out *o, bool closed);

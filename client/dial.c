@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -109,9 +110,22 @@ dial_unix(const char *path, chan_ctx_t *ctx, int *fdp)
 	return connect_addr(AF_UNIX, (struct sockaddr *)&sun, sizeof sun, ctx, fdp);
 }
 
-/* "host:port" or "[v6]:port" into host and port buffers. */
+/* A port: 1 to 65535, in decimal (a name from /etc/services would be a surprise). */
+static bool
+port_ok(const char *p)
+{
+	size_t n = strspn(p, "0123456789");
+
+	return n > 0 && n <= 5 && p[n] == '\0' && atoi(p) >= 1 && atoi(p) <= 65535;
+}
+
+/*
+ * "host:port", "[v6]:port", "host" or "[v6]" (DIAL_PORT) into host and
+ * port buffers. An unbracketed IPv6 address is refused: in "::1:7420" no
+ * one can tell where the address ends.
+ */
 static int
-split_hostport(const char *hp, char *host, size_t hcap, const char **port)
+split_hostport(const char *hp, char *host, size_t hcap, char *port, size_t pcap)
 {
 	const char *colon, *h = hp;
 	size_t hl;
@@ -119,21 +133,21 @@ split_hostport(const char *hp, char *host, size_t hcap, const char **port)
 	if (*hp == '[') {
 		const char *end = strchr(hp, ']');
 
-		if (end == NULL || end[1] != ':')
+		if (end == NULL || (end[1] != ':' && end[1] != '\0'))
 			return CHAN_EINVAL;
 		h = hp + 1;
 		hl = (size_t)(end - h);
-		colon = end + 1;
+		colon = end[1] == ':' ? end + 1 : NULL;
 	} else {
-		if ((colon = strrchr(hp, ':')) == NULL)
+		if ((colon = strchr(hp, ':')) != NULL && strchr(colon + 1, ':') != NULL)
 			return CHAN_EINVAL;
-		hl = (size_t)(colon - hp);
+		hl = colon ? (size_t)(colon - hp) : strlen(hp);
 	}
-	if (hl == 0 || hl >= hcap || colon[1] == '\0')
+	if (hl == 0 || hl >= hcap || (colon && !port_ok(colon + 1)))
 		return CHAN_EINVAL;
 	memcpy(host, h, hl);
 	host[hl] = '\0';
-	*port = colon + 1;
+	snprintf(port, pcap, "%s", colon ? colon + 1 : DIAL_PORT);
 	return CHAN_OK;
 }
 
@@ -203,17 +217,19 @@ lookup_start(struct lookup *l)
 	return rc;
 }
 
-/* getaddrinfo's code as chand's: a name that does not resolve reads like a connect error. */
+/* getaddrinfo's code as chand's: a name that does not resolve is not a network that fails. */
 static int
 lookup_result(int gai)
 {
-	if (gai == 0)
-		return CHAN_OK;
-	errno = EHOSTUNREACH;
-	return CHAN_ECONNECT;
+	switch (gai) {
+	case 0: return CHAN_OK;
+	case EAI_MEMORY: return CHAN_ENOMEM;
+	case EAI_SYSTEM: return CHAN_ECONNECT;	/* errno says why */
+	default: return CHAN_ERESOLVE;
+	}
 }
 
-/* host and port into *res: CHAN_OK, CHAN_ECONNECT (no such host), or ctx's error. */
+/* host and port into *res: CHAN_OK, CHAN_ERESOLVE (no such host), or ctx's error. */
 static int
 lookup_ctx(const char *host, const char *port, chan_ctx_t *ctx, struct addrinfo **res)
 {
@@ -251,15 +267,11 @@ direct:	/* no thread: look it up here, without the context */
 }
 
 static int
-dial_tcp(const char *hostport, chan_ctx_t *ctx, int *fdp)
+dial_tcp(const char *host, const char *port, chan_ctx_t *ctx, int *fdp)
 {
 	struct addrinfo *res, *ai;
-	char host[256];
-	const char *port;
 	int rc;
 
-	if ((rc = split_hostport(hostport, host, sizeof host, &port)) != CHAN_OK)
-		return rc;
 	if ((rc = lookup_ctx(host, port, ctx, &res)) != CHAN_OK)
 		return rc;
 	rc = CHAN_ECONNECT;
@@ -272,30 +284,53 @@ dial_tcp(const char *hostport, chan_ctx_t *ctx, int *fdp)
 	return rc;
 }
 
+/* The one address parser: the forms of dial.h, into a path or a host and port. */
+static int
+parse_addr(const char *addr, const char **path, char *host, size_t hcap, char *port, size_t pcap)
+{
+	*path = NULL;
+	if (addr == NULL || *addr == '\0')
+		return CHAN_EINVAL;
+	if (strncmp(addr, "unix:", 5) == 0) {
+		*path = addr + 5;
+		if (strncmp(*path, "///", 3) == 0)	/* unix:///run/chand.sock, as docker writes it */
+			*path += 2;
+		return CHAN_OK;
+	}
+	if (*addr == '/') {
+		*path = addr;
+		return CHAN_OK;
+	}
+	if (strncmp(addr, "tcp://", 6) == 0 || strncmp(addr, "tls://", 6) == 0)
+		addr += 6;
+	else if (strstr(addr, "://") != NULL)	/* a scheme we do not speak */
+		return CHAN_EINVAL;
+	return split_hostport(addr, host, hcap, port, pcap);
+}
+
 int
 dial_addr(const char *addr, chan_ctx_t *ctx, int *fdp)
 {
-	if (addr == NULL)
-		return CHAN_EINVAL;
-	if (strncmp(addr, "tcp://", 6) == 0)
-		return dial_tcp(addr + 6, ctx, fdp);
-	if (strncmp(addr, "unix:", 5) == 0)
-		return dial_unix(addr + 5, ctx, fdp);
-	if (strncmp(addr, "tls://", 6) == 0)
-		return dial_tcp(addr + 6, ctx, fdp);
-	return CHAN_EINVAL;
+	char host[256], port[8];
+	const char *path;
+	int rc;
+
+	if ((rc = parse_addr(addr, &path, host, sizeof host, port, sizeof port)) != CHAN_OK)
+		return rc;
+	if (path != NULL)
+		return dial_unix(path, ctx, fdp);
+	return dial_tcp(host, port, ctx, fdp);
 }
 
-/* The TLS handshake on a connected socket, verifying the host of "host:port". */
+/* The TLS handshake on a connected socket, verifying the host of "host:port" or "host". */
 int
 dial_tls(const char *hostport, int fd, chan_ctx_t *ctx, const chan_dial_opts_t *opts,
     struct ctls **out)
 {
-	char host[256];
-	const char *port;
+	char host[256], port[8];
 	int rc;
 
-	if ((rc = split_hostport(hostport, host, sizeof host, &port)) != CHAN_OK)
+	if ((rc = split_hostport(hostport, host, sizeof host, port, sizeof port)) != CHAN_OK)
 		return rc;
 	return ctls_connect(out, fd, host, opts, ctx);
 }

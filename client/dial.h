@@ -1,23 +1,29 @@
 /*
  * dial.h: turn an address into a connected socket, for chan_dial.
  *
- * "tcp://host:port" and "tls://host:port" (both resolved and connected
- * here; dial_tls then runs the handshake) or "unix:/path". Connecting is
- * non-blocking and bounded by the context; the socket stays non-blocking
+ * The one address parser of libchanclient (chanctl passes its -s through
+ * chan_dial, so both take the same forms): "host:port", "[v6]:port", a bare
+ * "host" or "[v6]" (port DIAL_PORT), each optionally after "tcp://" or
+ * "tls://" (resolved and connected here; dial_tls then runs the handshake),
+ * and "unix:/path", "unix:///path" or a path starting with "/". Connecting
+ * is non-blocking and bounded by the context; the socket stays non-blocking
  * (the connection polls it, wire.c). Thread-safe: no shared state.
- * Errors: CHAN_EINVAL (bad address), CHAN_ENOTSUP, CHAN_ECONNECT (errno
- * says why), the context's CHAN_EDEADLINE / CHAN_ECANCELED, CHAN_ETLS.
+ * Errors: CHAN_EINVAL (bad address), CHAN_ERESOLVE (the host did not
+ * resolve), CHAN_ECONNECT (errno says why), the context's CHAN_EDEADLINE /
+ * CHAN_ECANCELED, CHAN_ETLS, CHAN_ENOMEM.
  */
 #ifndef CHAN_DIAL_H
 #define CHAN_DIAL_H
 
 #include "chanclient.h"
 
+#define DIAL_PORT "7420"		/* chand's default port (chand.conf(5)) */
+
 struct ctls;
 
 /* Resolve and connect addr; *fdp is the caller's on success. */
 int dial_addr(const char *addr, chan_ctx_t *ctx, int *fdp);
-/* The TLS handshake on connected fd, verifying the host of "host:port"; *out is the caller's. */
+/* The TLS handshake on connected fd, verifying the host of "host:port" or "host"; *out is the caller's. */
 int dial_tls(const char *hostport, int fd, chan_ctx_t *ctx, const chan_dial_opts_t *opts,
     struct ctls **out);
 

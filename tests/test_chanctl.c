@@ -1,46 +1,59 @@
 /*
  * test_chanctl.c: chanctl end to end against a real chand: every command,
  * both output modes (JSON checked by a small validating parser), and the
- * documented exit codes.
+ * documented exit codes; the helpers of ctltest.h. The command line itself
+ * (addresses, options, timeouts, JSON of any bytes) is test_chanctl_cli.c.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "srvtest.h"
+#include "clock.h"
+#include "ctltest.h"
 
-static struct test_server srv;
-static char addr[64];
+struct test_server srv;
+char addr[64];
+const char *env_addr = addr;
+char sock_path[64];
+static char sock_dir[32];
 
-static int
-suite_init(void)
+int
+ctl_suite_init(void)
 {
-	if (test_server_start(&srv, NULL) < 0)
+	char conf[128];
+
+	snprintf(sock_dir, sizeof sock_dir, "/tmp/chanctl-test.XXXXXX");
+	if (mkdtemp(sock_dir) == NULL)
+		return -1;
+	snprintf(sock_path, sizeof sock_path, "%s/chand.sock", sock_dir);
+	snprintf(conf, sizeof conf, "unix_socket = %s\n", sock_path);
+	if (test_server_start(&srv, conf) < 0)
 		return -1;
 	snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", srv.port);
 	return 0;
 }
 
-static int
-suite_clean(void)
+int
+ctl_suite_clean(void)
 {
-	/* the last test shut the server down through chanctl */
-	if (srv.pid > 0)
-		return test_server_stop(&srv) == 0 ? 0 : -1;
-	return 0;
-}
+	int rc = 0;
 
-struct run {
-	int status;
-	char out[8192];
-	char err[2048];
-};
+	/* the chanctl suite's last test shut the server down through chanctl */
+	if (srv.pid > 0)
+		rc = test_server_stop(&srv) == 0 ? 0 : -1;
+	unlink(sock_path);
+	rmdir(sock_dir);
+	return rc;
+}
 
 /* Drain fd into buf (NUL-terminated), up to 30 s. */
 static void
@@ -55,43 +68,82 @@ drain(int fd, char *buf, size_t cap)
 	buf[len] = '\0';
 }
 
-/* Run chanctl with args (NULL-terminated), stdin from in (may be NULL). */
-static void
-ctl(struct run *r, const char *in, ...)
+/* Start chanctl with argv (argv[0] replaced, NULL-terminated); $CHAND_ADDR is env_addr. */
+void
+ctl_start(struct proc *p, const char **argv)
 {
 	const char *ctl_path = getenv("CHANCTL") ? getenv("CHANCTL") : "client/chanctl";
-	const char *argv[24] = { ctl_path };
-	int po[2], pe[2], pi[2], argc = 1;
-	va_list ap;
-	pid_t pid;
+	int po[2], pe[2], pi[2];
 
-	va_start(ap, in);
-	while (argc < 23 && (argv[argc] = va_arg(ap, const char *)) != NULL)
-		argc++;
-	va_end(ap);
-	CU_ASSERT_FATAL(pipe(po) == 0 && pipe(pe) == 0 && pipe(pi) == 0);
-	pid = fork();
-	if (pid == 0) {
+	argv[0] = ctl_path;
+	/* O_CLOEXEC: a chanctl left running must not hold another one's pipes open */
+	CU_ASSERT_FATAL(pipe2(po, O_CLOEXEC) == 0 && pipe2(pe, O_CLOEXEC) == 0 &&
+	    pipe2(pi, O_CLOEXEC) == 0);
+	p->start = clock_now_ns();
+	p->pid = fork();
+	if (p->pid == 0) {
 		dup2(pi[0], 0);
 		dup2(po[1], 1);
 		dup2(pe[1], 2);
 		close(pi[1]);
-		setenv("CHAND_ADDR", addr, 1);
+		if (env_addr)
+			setenv("CHAND_ADDR", env_addr, 1);
+		else
+			unsetenv("CHAND_ADDR");
 		execv(ctl_path, (char *const *)argv);
 		_exit(127);
 	}
 	close(pi[0]);
 	close(po[1]);
 	close(pe[1]);
-	if (in && write(pi[1], in, strlen(in)) < 0)
+	p->in = pi[1];
+	p->out = po[0];
+	p->err = pe[0];
+}
+
+/* Wait for p to end (killed after 30 s: -1) and collect its output and exit status into r. */
+void
+ctl_finish(struct proc *p, struct run *r)
+{
+	if (p->in >= 0)
+		close(p->in);
+	drain(p->out, r->out, sizeof r->out);
+	drain(p->err, r->err, sizeof r->err);
+	close(p->out);
+	close(p->err);
+	r->status = test_wait_exit(p->pid, 30000);
+	r->secs = (double)(clock_now_ns() - p->start) / NSEC_PER_SEC;
+}
+
+/* p has not ended yet (it is not reaped: ctl_finish still collects it). */
+bool
+running(const struct proc *p)
+{
+	siginfo_t si = { 0 };
+
+	return waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0;
+}
+
+/* Run chanctl with args (NULL-terminated), stdin from in (may be NULL). */
+void
+ctl(struct run *r, const char *in, ...)
+{
+	const char *argv[24];
+	int argc = 1;
+	struct proc p;
+	va_list ap;
+
+	va_start(ap, in);
+	while (argc < 23 && (argv[argc] = va_arg(ap, const char *)) != NULL)
+		argc++;
+	va_end(ap);
+	argv[argc] = NULL;
+	ctl_start(&p, argv);
+	if (in && write(p.in, in, strlen(in)) < 0)
 		CU_FAIL("write stdin");
-	close(pi[1]);
-	drain(po[0], r->out, sizeof r->out);
-	drain(pe[0], r->err, sizeof r->err);
-	close(po[0]);
-	close(pe[0]);
-	waitpid(pid, &r->status, 0);
-	r->status = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
+	close(p.in);
+	p.in = -1;
+	ctl_finish(&p, r);
 }
 
 /* ---- a small JSON validator: one document, nothing after it ----------------------- */
@@ -177,7 +229,7 @@ json_value(const char *p, int depth)
 	return NULL;
 }
 
-static bool
+bool
 json_valid(const char *doc)
 {
 	const char *end = json_value(doc, 0);
@@ -213,21 +265,91 @@ test_ping_and_usage(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "exit codes"));
 }
 
+
+/*
+ * A listener on ip:port (port 0: any) that never answers: the kernel
+ * accepts for it, so a chanctl that reaches it connects, says HELLO and waits.
+ */
+int
+silent_listener(const char *ip, int port, int *portp)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl = sizeof ss;
+	int fd, one = 1;
+
+	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+	} else if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+	} else {
+		return -1;
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 8) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		close(fd);
+		return -1;
+	}
+	*portp = ntohs(ss.ss_family == AF_INET ? sin->sin_port : sin6->sin6_port);
+	return fd;
+}
+
+/* A connection waits in the listener's queue: chanctl reached it. */
+bool
+reached(int lfd)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/* A loopback port bound while fd stays open, never listened on: connecting is refused. */
+static int
+refusing_port(int *fd)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof sa;
+
+	*fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0 || bind(*fd, (struct sockaddr *)&sa, sl) < 0 ||
+	    getsockname(*fd, (struct sockaddr *)&sa, &sl) < 0)
+		return -1;
+	return ntohs(sa.sin_port);
+}
+
 static void
 test_connection_failure(void)
 {
 	struct run r;
+	char a[64];
+	int fd, port = refusing_port(&fd);
 
-	ctl(&r, NULL, "-s", "tcp://127.0.0.1:1", "ping", NULL);
+	CU_ASSERT_FATAL(port > 0);
+	snprintf(a, sizeof a, "tcp://127.0.0.1:%d", port);
+	ctl(&r, NULL, "-s", a, "ping", NULL);
 	CU_ASSERT_EQUAL(r.status, 3);
-	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "tcp://127.0.0.1:1"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, a));
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "refused"));
+	close(fd);
 	ctl(&r, NULL, "-s", "unix:/nonexistent/chand.sock", "ping", NULL);
 	CU_ASSERT_EQUAL(r.status, 3);
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "unix:/nonexistent/chand.sock"));
 	ctl(&r, NULL, "-s", "bogus://x", "ping", NULL);
 	CU_ASSERT_EQUAL(r.status, 2);
 }
+
+
+
+
+
+
+
 
 static void
 test_make_send_recv(void)
@@ -445,7 +567,7 @@ test_shutdown(void)
 static void
 register_suites(void)
 {
-	CU_pSuite s = test_suite("chanctl", suite_init, suite_clean);
+	CU_pSuite s = test_suite("chanctl", ctl_suite_init, ctl_suite_clean);
 
 	test_add(s, "ping, usage errors, -h", test_ping_and_usage);
 	test_add(s, "connection failures name the address", test_connection_failure);
@@ -456,6 +578,7 @@ register_suites(void)
 	test_add(s, "links and jobs", test_links_jobs);
 	test_add(s, "stats", test_stats);
 	test_add(s, "shutdown", test_shutdown);
+	register_chanctl_cli();
 }
 
 int

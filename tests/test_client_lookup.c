@@ -6,19 +6,29 @@
  * the test lets it go (10 s at most), as a DNS server that does not answer
  * would, and
  * "none.chand.test" does not exist; every other name goes to the real one.
+ * It also covers the address forms chan_dial takes (dial.c's one parser).
  */
+#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clienttest.h"
 
 #define SLOW_HOST "slow.chand.test"
 #define NO_HOST "none.chand.test"
+
+static char sock_dir[] = "/tmp/chand-lookup.XXXXXX";
+static char sock_path[64];		/* the suite's chand also listens here */
 
 typedef int (*getaddrinfo_fn)(const char *, const char *, const struct addrinfo *,
     struct addrinfo **);
@@ -166,31 +176,201 @@ test_lookup_names(void)
 	CU_ASSERT_EQUAL(chan_ping(NULL, c), CHAN_OK);
 	chan_conn_close(c);
 	c = NULL;
-	errno = 0;
-	CU_ASSERT_EQUAL(chan_dial(NULL, "tcp://" NO_HOST ":1", NULL, &c), CHAN_ECONNECT);
-	errno_seen = errno;
-	CU_ASSERT_EQUAL(errno_seen, EHOSTUNREACH);
+	/* a name that does not resolve says so: not "No route to host" */
+	CU_ASSERT_EQUAL(chan_dial(NULL, "tcp://" NO_HOST ":1", NULL, &c), CHAN_ERESOLVE);
 	CU_ASSERT_PTR_NULL(c);
+	CU_ASSERT_EQUAL(chan_dial(NULL, NO_HOST, NULL, &c), CHAN_ERESOLVE);
+	CU_ASSERT_EQUAL(chan_dial(NULL, "tls://" NO_HOST, NULL, &c), CHAN_ERESOLVE);
+	CU_ASSERT_PTR_NULL(c);
+	CU_ASSERT_STRING_EQUAL(chan_strerror(CHAN_ERESOLVE), "host name did not resolve");
+	CU_ASSERT_STRING_NOT_EQUAL(chan_strerror(CHAN_ERESOLVE), chan_strerror(CHAN_ECONNECT));
+	/* a real resolver too (RFC 6761: .invalid never resolves) */
+	CU_ASSERT_EQUAL(chan_dial(NULL, "nonexistent.invalid:7420", NULL, &c), CHAN_ERESOLVE);
+	CU_ASSERT_PTR_NULL(c);
+	/* a refused connection is still CHAN_ECONNECT, errno saying why */
+	errno = 0;
+	CU_ASSERT_EQUAL(chan_dial(NULL, "unix:/nonexistent/chand.sock", NULL, &c), CHAN_ECONNECT);
+	errno_seen = errno;
+	CU_ASSERT_EQUAL(errno_seen, ENOENT);
 	snprintf(addr, sizeof addr, "tcp://127.0.0.1:%d", csuite.srv.port);
 	CU_ASSERT_EQUAL_FATAL(chan_dial(NULL, addr, NULL, &c), CHAN_OK);
 	chan_conn_close(c);
 }
 
+/* ---- address forms ------------------------------------------------------------------ */
+
+/* Dial addr and ping through it: the form reached the suite's chand. */
+static void
+dial_ping(const char *fmt, ...)
+{
+	char addr[160];
+	chan_conn_t *c = NULL;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(addr, sizeof addr, fmt, ap);
+	va_end(ap);
+	rc = chan_dial(NULL, addr, NULL, &c);
+	if (rc != CHAN_OK)
+		fprintf(stderr, "chan_dial(%s): %s\n", addr, chan_strerror(rc));
+	CU_ASSERT_EQUAL_FATAL(rc, CHAN_OK);
+	CU_ASSERT_EQUAL(chan_ping(NULL, c), CHAN_OK);
+	chan_conn_close(c);
+}
+
+static void
+test_forms_reach_chand(void)
+{
+	int port = csuite.srv.port;
+
+	dial_ping("127.0.0.1:%d", port);
+	dial_ping("localhost:%d", port);
+	dial_ping("tcp://localhost:%d", port);
+	dial_ping("tcp://127.0.0.1:%d", port);
+	dial_ping("unix:%s", sock_path);
+	dial_ping("unix://%s", sock_path);
+	dial_ping("%s", sock_path);
+}
+
+/*
+ * A listener on ip:port (port 0: any) that never answers: the kernel
+ * accepts for it, so a dial that reaches it connects, says HELLO and waits.
+ */
+static int
+silent_listener(const char *ip, int port, int *portp)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl = sizeof ss;
+	int fd, one = 1;
+
+	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+	} else if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+	} else {
+		return -1;
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 8) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		close(fd);
+		return -1;
+	}
+	*portp = ntohs(ss.ss_family == AF_INET ? sin->sin_port : sin6->sin6_port);
+	return fd;
+}
+
+/* A connection waits in the listener's queue: some dial reached it. */
+static bool
+reached(int lfd)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/* Dial addr with a short deadline: it must connect to lfd, then time out. */
+static void
+dial_reaches(const char *addr, int lfd)
+{
+	chan_conn_t *c = NULL;
+	chan_ctx_t *cx;
+
+	CU_ASSERT_EQUAL_FATAL(chan_with_timeout(&cx, NULL, 200 * CHAN_MSEC), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_dial(cx, addr, NULL, &c), CHAN_EDEADLINE);
+	CU_ASSERT_PTR_NULL(c);
+	chan_ctx_free(cx);
+	CU_ASSERT(reached(lfd));
+}
+
+/* The forms that imply a port (7420) or name an IPv6 address, on listeners of the test's own. */
+static void
+test_forms_default_port_v6(void)
+{
+	char ip[32], addr[80];
+	int lfd = -1, port;
+
+	/* a loopback address of this test's own, so that 7420 is free there */
+	for (int i = 0; i < 16 && lfd < 0; i++) {
+		snprintf(ip, sizeof ip, "127.42.%d.%d", (getpid() >> 8) & 0xff, (getpid() + i) % 254 + 1);
+		lfd = silent_listener(ip, 7420, &port);
+	}
+	CU_ASSERT_FATAL(lfd >= 0);
+	dial_reaches(ip, lfd);
+	close(lfd);
+	CU_ASSERT_FATAL((lfd = silent_listener(ip, 7420, &port)) >= 0);
+	snprintf(addr, sizeof addr, "tls://%s", ip);	/* the handshake gets no answer */
+	dial_reaches(addr, lfd);
+	close(lfd);
+	if ((lfd = silent_listener("::1", 0, &port)) < 0) {
+		fprintf(stderr, "no IPv6 loopback: [v6]:port not dialled\n");
+		return;
+	}
+	snprintf(addr, sizeof addr, "[::1]:%d", port);
+	dial_reaches(addr, lfd);
+	close(lfd);
+}
+
+static void
+test_forms_invalid(void)
+{
+	static const char *const bad[] = {
+		"", "::1", "::1:7420", "tcp://fe80::1", "localhost:", "localhost:0", "localhost:65536",
+		"localhost:http", "localhost:12x", ":7420", "[::1", "[::1]x", "[]:7420", "[::1]:",
+		"bogus://x", "http://localhost:7420", "unix:", "tcp://", "tls://",
+	};
+	chan_conn_t *c = (chan_conn_t *)1;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int rc = chan_dial(NULL, bad[i], NULL, &c);
+
+		if (rc != CHAN_EINVAL)
+			fprintf(stderr, "chan_dial(\"%s\"): %s\n", bad[i], chan_strerror(rc));
+		CU_ASSERT_EQUAL(rc, CHAN_EINVAL);
+	}
+	CU_ASSERT_PTR_EQUAL(c, (chan_conn_t *)1);
+}
+
 static int
 suite_init(void)
 {
-	return cs_up(NULL, false);
+	char conf[128];
+
+	if (mkdtemp(sock_dir) == NULL)
+		return -1;
+	snprintf(sock_path, sizeof sock_path, "%s/chand.sock", sock_dir);
+	snprintf(conf, sizeof conf, "unix_socket = %s\n", sock_path);
+	return cs_up(conf, false);
+}
+
+static int
+suite_clean(void)
+{
+	cs_suite_clean();
+	unlink(sock_path);	/* chand removes it; in case it could not */
+	rmdir(sock_dir);
+	return 0;
 }
 
 static void
 register_suites(void)
 {
-	CU_pSuite s = test_suite("lookup", suite_init, cs_suite_clean);
+	CU_pSuite s = test_suite("lookup", suite_init, suite_clean);
 
 	test_add(s, "a lookup that never answers ends at the deadline", test_lookup_deadline);
 	test_add(s, "a lookup that never answers ends at a cancel", test_lookup_cancel);
 	test_add(s, "abandoned lookups end on their own", test_lookup_abandoned_end);
 	test_add(s, "names, unknown names and addresses", test_lookup_names);
+	test_add(s, "host:port, tcp://, unix: and /path reach chand", test_forms_reach_chand);
+	test_add(s, "a bare host (port 7420), tls://host and [v6]:port", test_forms_default_port_v6);
+	test_add(s, "addresses that are not one of the forms", test_forms_invalid);
 }
 
 int
