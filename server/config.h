@@ -38,6 +38,10 @@ struct config {
 	uint64_t max_select_cases;
 	uint64_t max_stream_credit;	/* pending receives one STREAM may hold */
 	uint64_t max_pending;
+	uint64_t max_waiters_per_connection;	/* waiters one connection's requests may hold (budget.h) */
+	uint64_t max_waiters;		/* ... and all of them together */
+	uint64_t max_held_bytes_per_connection;	/* value bytes one connection's requests may hold */
+	uint64_t max_held_bytes;	/* ... and all of them together */
 	uint64_t max_connections;
 	uint64_t max_channels;
 	uint64_t max_buffered_bytes;

@@ -49,6 +49,7 @@ struct conn {
 	int close_timeout_sec;		/* closing: how long the last bytes may take */
 
 	struct hmap pending;		/* struct request by id */
+	uint64_t waiters, held_bytes;	/* charged by its pending requests (budget.h) */
 	struct chan **holds;		/* anonymous channels made or opened here */
 	size_t nholds, holds_cap;
 	int64_t connected_ns;

@@ -6,6 +6,7 @@
 
 #include "acl.h"
 #include "admin.h"
+#include "budget.h"
 #include "clock.h"
 #include "codec.h"
 #include "conn.h"
@@ -168,10 +169,15 @@ free_case_values(struct engine_case *ec, size_t n)
 		value_free(ec[i].value);
 }
 
+/* max_pending, then the budgets of the waiters and bytes q would hold while it waits. */
 static bool
-pending_full(struct conn *c, const struct proto_request *q)
+pending_full(struct conn *c, const struct proto_request *q, uint64_t waiters)
 {
-	return !acl_pending_room(c, q->id);
+	if (!acl_pending_room(c, q->id))
+		return true;
+	if (q->wait_us == 0 || q->has_default)
+		return false;	/* it never waits: it holds nothing */
+	return !budget_room(c, q->id, waiters, budget_send_bytes(q));
 }
 
 static void
@@ -184,7 +190,7 @@ op_send_recv(struct conn *c, const struct proto_request *q)
 	int st;
 
 	if (!acl_allow(c, q->id, q->op == OP_SEND ? RIGHT_SEND : RIGHT_RECV, q->name, q->name_len) ||
-	    pending_full(c, q))
+	    pending_full(c, q, 1))
 		return;
 	if ((st = make_case(c, &pc, &ec)) != STATUS_OK) {
 		conn_reply_error(c, q->id, st, st == STATUS_NOT_FOUND ? "no such channel" : "out of memory");
@@ -199,7 +205,7 @@ op_select(struct conn *c, const struct proto_request *q)
 	struct engine_case *ec = c->srv->ecases;
 	int st;
 
-	if (!acl_allow_cases(c, q) || pending_full(c, q))
+	if (!acl_allow_cases(c, q) || pending_full(c, q, q->ncases))
 		return;
 	conn_before_long_work(c, q->ncases);
 	for (uint32_t i = 0; i < q->ncases; i++) {

@@ -11,6 +11,7 @@
 #include <event2/bufferevent.h>
 
 #include "acl.h"
+#include "budget.h"
 #include "clock.h"
 #include "codec.h"
 #include "conn.h"
@@ -83,6 +84,7 @@ request_unpark(struct request *r, int status)
 	if (r->linked) {
 		hmap_remove(&c->pending, &r->node);
 		acl_pending(c, -1);
+		budget_release(r);
 	}
 	stats_record(&c->srv->ops, r->op, status, clock_now_ns() - r->start_ns);
 	/* a link or stream that ends inside its own request's dispatch: counted here, not there */
@@ -173,6 +175,7 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 	struct server *s = c->srv;
 	struct engine_result now;
 	struct request *r = request_alloc(s);
+	uint64_t bytes = 0;
 
 	if (r == NULL) {
 		for (size_t i = 0; i < ncases; i++)
@@ -188,6 +191,9 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 	r->link = NULL;
 	r->timed = false;
 	r->linked = false;
+	r->waiters = r->bytes = 0;
+	for (size_t i = 0; i < ncases; i++)
+		bytes += cases[i].value ? value_len(cases[i].value) : 0;
 	if (engine_submit(s->engine, cases, ncases, flags, request_done, r, &r->eop, &now) == 0) {
 		reply_result(c, q->id, q->op, q->deferred, &now);
 		request_recycle(s, r);
@@ -199,6 +205,7 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 		engine_op_cancel(s->engine, r->eop, STATUS_LIMIT);
 		return -1;
 	}
+	budget_charge(r, ncases, bytes);
 	return 0;
 }
 
