@@ -458,6 +458,40 @@ test_held_bytes(void)
 	CU_ASSERT(await_stat("waiters", 0));
 }
 
+/* A link counts the waiters it queues at once: OR and FAN_IN their inputs, plus its done channel. */
+static void
+test_link_waiters(void)
+{
+	struct proto_case in[100];
+	struct proto_request l = { .op = OP_OR, .cases = in };
+	struct test_conn c;
+	uint64_t id;
+	int st;
+
+	make_chans("link", 100);
+	CU_ASSERT_FATAL(test_conn_open(&c, srv.port, true) == 0);
+	for (int i = 0; i < 100; i++)
+		in[i] = (struct proto_case){ .name = names[i], .name_len = (uint32_t)strlen(names[i]) };
+	/* 100 inputs and a done channel: 101 */
+	l.ncases = 100;
+	l.done = names[0];
+	l.done_len = (uint32_t)strlen(names[0]);
+	link_start(&c, &l, &st);
+	CU_ASSERT_EQUAL(st, STATUS_LIMIT);
+	CU_ASSERT_EQUAL(st_stat(&bystander, "waiters"), 0);
+	/* 99 and the done channel: 100, the whole budget */
+	l.ncases = 99;
+	id = link_start(&c, &l, &st);
+	CU_ASSERT_EQUAL_FATAL(st, STATUS_STARTED);
+	CU_ASSERT(await_stat("waiters", 100));
+	CU_ASSERT_EQUAL(st_stat(&bystander, "waiters_held"), 100);
+	expect_limit(&c, st_recv(&c, names[0], PROTO_WAIT_FOREVER), OP_RECV, "max_waiters_per_connection");
+	cancel(&c, id, OP_OR);
+	CU_ASSERT(await_stat("waiters_held", 0));
+	CU_ASSERT_EQUAL(st_stat(&bystander, "waiters"), 0);
+	test_conn_close(&c);
+}
+
 static void
 register_suites(void)
 {
@@ -469,6 +503,7 @@ register_suites(void)
 	test_add(s, "many connections meet max_waiters", test_global_budget);
 	test_add(s, "CREDIT past the budget refused, nothing granted", test_credit_past_budget);
 	test_add(s, "SELECT counts its cases", test_select_counted);
+	test_add(s, "a link counts its inputs and done channel", test_link_waiters);
 	test_add(s, "value bytes held by SENDs and links", test_held_bytes);
 }
 
