@@ -137,6 +137,7 @@ static const struct key keys[] = {
 	R(max_channels, KEY_COUNT, "1048576", 1, 1ULL << 32),
 	R(max_buffered_bytes, KEY_SIZE, "1G", 0, 1ULL << 50),
 	R(output_hwm, KEY_SIZE, "4M", 4096, 1ULL << 32),
+	R(max_output_bytes, KEY_SIZE, "64M", 0, 1ULL << 40),
 	{ "shutdown_timeout", KEY_DURATION, offsetof(struct config, shutdown_timeout_ms), "5s",
 	  0, 3600 * 1000, NULL, true },
 	K(workers, KEY_COUNT, "0", 0, 1024),

@@ -34,6 +34,7 @@ struct conn {
 	bool closing;			/* flushing its last bytes, then freed */
 	bool dead;			/* being freed: write nothing more */
 	bool read_paused;		/* output over output_hwm */
+	bool output_full;		/* output passed max_output_bytes: being closed */
 
 	/* transport (conn_io.c) */
 	int fd;

@@ -492,6 +492,77 @@ test_link_waiters(void)
 	test_conn_close(&c);
 }
 
+/* ---- replies owed past backpressure ------------------------------------------------ */
+
+static int
+init_output(void)
+{
+	return start("max_output_bytes = 1M\noutput_hwm = 64K\nmax_value = 256K\nmax_frame = 512K\n");
+}
+
+/* The notice body's message names key. */
+static bool
+notice_names(const uint8_t *body, size_t len, const char *key)
+{
+	struct proto_reply r;
+	const char *why;
+	char msg[256];
+
+	if (proto_decode_reply(body, len, OP_PING, &r, &why) != STATUS_OK || r.msg == NULL)
+		return false;
+	snprintf(msg, sizeof msg, "%.*s", (int)r.msg_len, r.msg);
+	return strstr(msg, key) != NULL;
+}
+
+/*
+ * Backpressure stops reading requests, but replies already owed (RECVs in
+ * flight, stream credit) still come: a client that owes 64 × 250 KB and
+ * does not read is closed as a slow consumer at max_output_bytes (16 MB
+ * owed: more than the kernel's socket buffers take, 4 MB at most here),
+ * after what was written and a [0, LIMIT, msg] notice; nobody else notices.
+ */
+static void
+test_slow_consumer_closed(void)
+{
+	static uint8_t big[250000];
+	struct test_conn rx, tx;
+	const uint8_t *body;
+	const char *why;
+	uint64_t id;
+	int status, values = 0, canceled = 0;
+	bool notice = false;
+	long n;
+
+	make_chans("owed", 1);
+	CU_ASSERT_FATAL(test_conn_open_rcvbuf(&rx, srv.port, true, 4096) == 0);
+	CU_ASSERT_FATAL(test_conn_open(&tx, srv.port, true) == 0);
+	for (int i = 0; i < 64; i++)
+		st_recv(&rx, names[0], PROTO_WAIT_FOREVER);
+	CU_ASSERT_FATAL(st_await_waiters(&bystander, names[0], 0, 64));
+	for (int i = 0; i < 64; i++)
+		st_send(&tx, names[0], big, sizeof big, PROTO_WAIT_FOREVER);
+	CU_ASSERT(ping_ms(&bystander) < 1000);
+	/* values written before, the notice, each RECV still owed CANCELED, then EOF */
+	while ((n = test_conn_frame(&rx, REPLY_MS, &body)) > 0) {
+		CU_ASSERT_EQUAL_FATAL(proto_reply_header(body, (size_t)n, &id, &status, &why), STATUS_OK);
+		if (id == 0)
+			notice = status == STATUS_LIMIT && notice_names(body, (size_t)n, "max_output_bytes");
+		else if (status == STATUS_OK)
+			values++;
+		else
+			canceled += status == STATUS_CANCELED;
+	}
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT(notice);
+	CU_ASSERT(values > 0 && values < 64);
+	CU_ASSERT_EQUAL(values + canceled, 64);
+	CU_ASSERT(test_server_log_has(&srv, "limit=max_output_bytes"));
+	CU_ASSERT(await_stat("connections", 2));
+	CU_ASSERT(ping_ms(&tx) < 1000);
+	test_conn_close(&rx);
+	test_conn_close(&tx);
+}
+
 static void
 register_suites(void)
 {
@@ -505,6 +576,8 @@ register_suites(void)
 	test_add(s, "SELECT counts its cases", test_select_counted);
 	test_add(s, "a link counts its inputs and done channel", test_link_waiters);
 	test_add(s, "value bytes held by SENDs and links", test_held_bytes);
+	s = test_suite("waiters: output owed", init_output, stop);
+	test_add(s, "a slow consumer past max_output_bytes is closed", test_slow_consumer_closed);
 }
 
 int
