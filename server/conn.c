@@ -42,7 +42,7 @@
 
 /* max_output_bytes, but never below output_hwm + max_frame: backpressure and the largest reply need room. */
 static bool
-output_full(const struct conn *c)
+output_over_max(const struct conn *c)
 {
 	const struct config *cfg = &c->srv->cfg;
 	uint64_t max = cfg->max_output_bytes, floor = cfg->output_hwm + cfg->max_frame;
@@ -76,7 +76,7 @@ conn_queue_out(struct conn *c, bool deferred)
 	if (rc < 0)
 		log_error("write-failed client=%" PRIu64 " reason=out-of-memory", c->id);
 	proto_out_reset(o);
-	if (!c->output_full && output_full(c)) {
+	if (!c->output_full && output_over_max(c)) {
 		/* replies already owed (RECVs in flight, stream credit) outgrow backpressure: a slow consumer */
 		c->output_full = true;
 		log_warn("limit client=%" PRIu64 " peer=%s limit=max_output_bytes value=%" PRIu64
