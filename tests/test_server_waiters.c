@@ -492,6 +492,84 @@ test_link_waiters(void)
 	test_conn_close(&c);
 }
 
+/* The client id of c's pending request id, from WAITERS through the bystander. */
+static uint64_t
+client_of(uint64_t id)
+{
+	struct proto_waiter_info w;
+	struct proto_reply r;
+	uint64_t client = 0;
+
+	proto_req_waiters(&o, bystander.next_id++, 0);
+	st_write(&bystander, &o);
+	st_reply(&bystander, OP_WAITERS, &r);
+	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+	while (proto_list_waiter(&r.list, &w) == 1)
+		if (w.request == id)
+			client = w.client;
+	CU_ASSERT(client != 0);
+	return client;
+}
+
+/* However a request ends (deadline, UNBLOCK, a done channel, a match), its budget is free again. */
+static void
+test_every_end_frees(void)
+{
+	static uint8_t big[1000];
+	struct proto_request fwd = { .op = OP_OR_DONE };
+	struct test_conn c;
+	struct proto_reply r;
+	uint64_t id, sid;
+	int st;
+
+	make_chans("ends", 10);
+	CU_ASSERT_FATAL(test_conn_open(&c, srv.port, true) == 0);
+	/* the deadline */
+	id = st_recv(&c, names[0], 50000);
+	st_reply(&c, OP_RECV, &r);
+	CU_ASSERT_EQUAL(r.id, id);
+	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
+	CU_ASSERT_EQUAL(st_stat(&bystander, "waiters_held"), 0);
+	/* UNBLOCK */
+	sid = stream(&c, 10, 5);
+	CU_ASSERT(await_stat("waiters_held", 50));
+	proto_req_unblock(&o, bystander.next_id++, client_of(sid), sid);
+	st_write(&bystander, &o);
+	st_reply(&bystander, OP_UNBLOCK, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	next(&c, sid, OP_STREAM, &r);
+	CU_ASSERT_EQUAL(r.id, sid);
+	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
+	CU_ASSERT_EQUAL(st_stat(&bystander, "waiters_held"), 0);
+	/* a link's done channel: its input and done, and max_value in hand */
+	fwd.name = names[0];
+	fwd.name_len = (uint32_t)strlen(names[0]);
+	fwd.done = names[1];
+	fwd.done_len = (uint32_t)strlen(names[1]);
+	id = link_start(&c, &fwd, &st);
+	CU_ASSERT_EQUAL_FATAL(st, STATUS_STARTED);
+	CU_ASSERT(await_stat("waiters_held", 2));
+	CU_ASSERT_EQUAL(st_stat(&bystander, "held_bytes"), 1024);
+	CU_ASSERT_EQUAL(st_close(&bystander, names[1]), STATUS_OK);
+	next(&c, 0, OP_OR_DONE, &r);
+	CU_ASSERT_EQUAL(r.id, id);
+	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
+	CU_ASSERT_EQUAL(st_stat(&bystander, "waiters_held"), 0);
+	CU_ASSERT_EQUAL(st_stat(&bystander, "held_bytes"), 0);
+	/* a match */
+	id = st_send(&c, names[2], big, sizeof big, PROTO_WAIT_FOREVER);
+	CU_ASSERT(await_stat("held_bytes", 1003));
+	st_recv(&bystander, names[2], PROTO_WAIT_FOREVER);
+	st_reply(&bystander, OP_RECV, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	st_reply(&c, OP_SEND, &r);
+	CU_ASSERT_EQUAL(r.id, id);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(st_stat(&bystander, "held_bytes"), 0);
+	CU_ASSERT_EQUAL(st_stat(&bystander, "waiters_held"), 0);
+	test_conn_close(&c);
+}
+
 /* ---- replies owed past backpressure ------------------------------------------------ */
 
 static int
@@ -576,6 +654,7 @@ register_suites(void)
 	test_add(s, "SELECT counts its cases", test_select_counted);
 	test_add(s, "a link counts its inputs and done channel", test_link_waiters);
 	test_add(s, "value bytes held by SENDs and links", test_held_bytes);
+	test_add(s, "every way a request ends frees its budget", test_every_end_frees);
 	s = test_suite("waiters: output owed", init_output, stop);
 	test_add(s, "a slow consumer past max_output_bytes is closed", test_slow_consumer_closed);
 }
