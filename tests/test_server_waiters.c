@@ -4,9 +4,12 @@
  * max_held_bytes) against a real chand: the STREAM amplification of issue
  * 23 refused while a neighbour stays fast and chand's memory stays put,
  * many connections meeting the server's budget, CREDIT and SELECT counted,
- * links and their values counted, and every budget free again once the
- * requests end.
+ * links and their values counted, every budget free again once the
+ * requests end however they end, SIGHUP changing the budgets, and a client
+ * that does not read the replies it is owed closed at max_output_bytes.
  */
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -570,6 +573,53 @@ test_every_end_frees(void)
 	test_conn_close(&c);
 }
 
+/* Rewrite chand's config file with conf and SIGHUP it; wait for the reload line naming changed. */
+static bool
+reload(const char *conf, const char *changed)
+{
+	int64_t end = clock_now_ns() + (int64_t)AWAIT_MS * NSEC_PER_MSEC;
+	char needle[256];
+	FILE *f = fopen(srv.conf, "w");
+
+	if (f == NULL)
+		return false;
+	fputs(conf, f);
+	fclose(f);
+	kill(srv.pid, SIGHUP);
+	snprintf(needle, sizeof needle, "changed=%s", changed);
+	while (!test_server_log_has(&srv, needle) && clock_now_ns() < end)
+		poll(NULL, 0, 20);	/* pace the log reads */
+	return test_server_log_has(&srv, needle);
+}
+
+/* SIGHUP changes the budgets in place: new requests meet the new value, pending ones stay. */
+static void
+test_reload(void)
+{
+	struct test_conn c;
+	uint64_t sid, s2;
+
+	make_chans("reload", 100);
+	CU_ASSERT_FATAL(test_conn_open(&c, srv.port, true) == 0);
+	sid = stream(&c, 10, 10);
+	CU_ASSERT(await_stat("waiters_held", 100));
+	CU_ASSERT_FATAL(reload("max_waiters_per_connection = 200\nmax_waiters = 250\n"
+	    "max_held_bytes_per_connection = 4K\nmax_held_bytes = 10K\nmax_value = 1K\n"
+	    "max_select_cases = 128\nmax_stream_credit = 64\n", "max_waiters_per_connection"));
+	s2 = select_recv(&c, 100, false);
+	CU_ASSERT(await_stat("waiters_held", 200));
+	/* lowered below what c holds: its requests stay, a new one is refused */
+	CU_ASSERT_FATAL(reload("max_waiters_per_connection = 150\nmax_waiters = 250\n"
+	    "max_held_bytes_per_connection = 4K\nmax_held_bytes = 11K\nmax_value = 1K\n"
+	    "max_select_cases = 128\nmax_stream_credit = 64\n", "max_waiters_per_connection,max_held_bytes"));
+	expect_limit(&c, st_recv(&c, names[0], PROTO_WAIT_FOREVER), OP_RECV, "max_waiters_per_connection");
+	CU_ASSERT_EQUAL(st_stat(&bystander, "waiters_held"), 200);
+	cancel(&c, s2, OP_SELECT);
+	cancel(&c, sid, OP_STREAM);
+	CU_ASSERT_EQUAL(st_stat(&bystander, "waiters_held"), 0);
+	test_conn_close(&c);
+}
+
 /* ---- replies owed past backpressure ------------------------------------------------ */
 
 static int
@@ -655,6 +705,7 @@ register_suites(void)
 	test_add(s, "a link counts its inputs and done channel", test_link_waiters);
 	test_add(s, "value bytes held by SENDs and links", test_held_bytes);
 	test_add(s, "every way a request ends frees its budget", test_every_end_frees);
+	test_add(s, "SIGHUP changes the budgets in place", test_reload);
 	s = test_suite("waiters: output owed", init_output, stop);
 	test_add(s, "a slow consumer past max_output_bytes is closed", test_slow_consumer_closed);
 }
