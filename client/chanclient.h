@@ -207,6 +207,7 @@ typedef struct chan_conn_info {
 	char server[64];		/* "chand 0.1.0" */
 	uint64_t max_frame, max_value, max_pending, max_select_cases;
 	uint64_t max_stream_credit;	/* 0: the server has no streams */
+	uint64_t max_waiters_per_connection;	/* streams' channels × credit, selects' cases...; 0: none said */
 } chan_conn_info_t;
 
 /* What HELLO said. Thread-safe. Errors: CHAN_EINVAL. */

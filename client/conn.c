@@ -700,6 +700,7 @@ hello(chan_conn_t *c, chan_ctx_t *ctx, const chan_dial_opts_t *opts)
 		c->info.max_pending = hi->max_pending;
 		c->info.max_select_cases = hi->max_select_cases;
 		c->info.max_stream_credit = hi->max_stream_credit;
+		c->info.max_waiters_per_connection = hi->max_waiters_per_connection;
 		if (hi->max_frame != 0)
 			c->max_frame = hi->max_frame;
 		if (hi->max_frame * 2 > CONN_READ_LIMIT)

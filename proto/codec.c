@@ -473,14 +473,15 @@ proto_rep_hello(struct proto_out *o, uint64_t id, const struct proto_hello_info 
 {
 	msgpack_packer *pk = &o->pk;
 
-	return frame_end(o, rep_head(o, id, STATUS_OK, 1) | msgpack_pack_map(pk, 7) |
+	return frame_end(o, rep_head(o, id, STATUS_OK, 1) | msgpack_pack_map(pk, 8) |
 	    pack_kv_uint(pk, "version", h->version) |
 	    pack_cstr(pk, "server") | pack_str(pk, h->server, h->server_len) |
 	    pack_kv_uint(pk, "max_frame", h->max_frame) |
 	    pack_kv_uint(pk, "max_value", h->max_value) |
 	    pack_kv_uint(pk, "max_pending", h->max_pending) |
 	    pack_kv_uint(pk, "max_select_cases", h->max_select_cases) |
-	    pack_kv_uint(pk, "max_stream_credit", h->max_stream_credit));
+	    pack_kv_uint(pk, "max_stream_credit", h->max_stream_credit) |
+	    pack_kv_uint(pk, "max_waiters_per_connection", h->max_waiters_per_connection));
 }
 
 int

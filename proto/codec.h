@@ -212,6 +212,7 @@ struct proto_hello_info {
 	uint64_t max_pending;
 	uint64_t max_select_cases;
 	uint64_t max_stream_credit;	/* 0 from a server without STREAM */
+	uint64_t max_waiters_per_connection;	/* 0: no budget, or a server without one */
 };
 
 struct proto_chan_info {

@@ -135,6 +135,7 @@ static const struct map_field hello_fields[] = {
 	UINT_FIELD(proto_hello_info, max_pending),
 	UINT_FIELD(proto_hello_info, max_select_cases),
 	UINT_FIELD(proto_hello_info, max_stream_credit),
+	UINT_FIELD(proto_hello_info, max_waiters_per_connection),
 };
 
 static const struct map_field chan_fields[] = {

@@ -43,11 +43,16 @@ struct config {
 	uint64_t max_select_cases;
 	uint64_t max_stream_credit;	/* pending receives one STREAM may hold */
 	uint64_t max_pending;
+	uint64_t max_waiters_per_connection;	/* waiters one connection's requests may hold (budget.h) */
+	uint64_t max_waiters;		/* ... and all of them together */
+	uint64_t max_held_bytes_per_connection;	/* value bytes one connection's requests may hold */
+	uint64_t max_held_bytes;	/* ... and all of them together */
 	uint64_t max_connections;
 	uint64_t max_channels;
 	uint64_t max_buffered_bytes;
 	uint64_t max_input_buffer_bytes;	/* partial frames, all connections together; 0 = no limit */
 	uint64_t output_hwm;
+	uint64_t max_output_bytes;	/* unsent replies past which a connection is closed; 0 = never */
 	uint64_t shutdown_timeout_ms;
 	uint64_t workers;		/* worker pool threads; 0 = one per CPU */
 	struct config_list stage_modules;	/* "NAME:PATH" of a stage module, repeatable */

@@ -141,6 +141,16 @@ conn_release(struct conn *c)
 	io_release(c);
 }
 
+/* max_output_bytes, but never below output_hwm + max_frame: backpressure and the largest reply need room. */
+static bool
+output_over_max(const struct conn *c)
+{
+	const struct config *cfg = &c->srv->cfg;
+	uint64_t max = cfg->max_output_bytes, floor = cfg->output_hwm + cfg->max_frame;
+
+	return max != 0 && io_unsent(c) > (max > floor ? max : floor);
+}
+
 void
 conn_queue_out(struct conn *c, bool deferred)
 {
@@ -170,6 +180,15 @@ conn_queue_out(struct conn *c, bool deferred)
 	if (rc < 0)
 		log_error("write-failed client=%" PRIu64 " reason=out-of-memory", c->id);
 	proto_out_reset(o);
+	if (!c->output_full && output_over_max(c)) {
+		/* replies already owed (RECVs in flight, stream credit) outgrow backpressure: a slow consumer */
+		c->output_full = true;
+		log_warn("limit client=%" PRIu64 " peer=%s limit=max_output_bytes value=%" PRIu64
+		    " unsent=%zu action=close", c->id, c->peer, s->cfg.max_output_bytes, io_unsent(c));
+		conn_close_after_flush(c, 0, STATUS_LIMIT,
+		    "slow consumer: unsent replies passed max_output_bytes");
+		return;
+	}
 	if (!c->read_paused && !c->closing && io_unsent(c) > s->cfg.output_hwm) {
 		c->read_paused = true;
 		io_read_enable(c, false);

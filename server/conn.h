@@ -35,6 +35,7 @@ struct conn {
 	bool closing;			/* flushing its last bytes, then freed */
 	bool dead;			/* being freed: write nothing more */
 	bool read_paused;		/* output over output_hwm */
+	bool output_full;		/* output passed max_output_bytes: being closed */
 
 	/* transport (conn_io.c) */
 	int fd;
@@ -53,6 +54,7 @@ struct conn {
 	struct held_slot *held;		/* ids of deferred replies held unsent (conn.c) */
 	uint32_t held_cap, nheld;	/* slots, ids in them */
 	uint32_t held_gen;		/* a slot of another generation is empty */
+	uint64_t waiters, held_bytes;	/* charged by its pending requests (budget.h) */
 	struct chan **holds;		/* anonymous channels made or opened here */
 	size_t nholds, holds_cap;
 	int64_t connected_ns;

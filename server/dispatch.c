@@ -6,6 +6,7 @@
 
 #include "acl.h"
 #include "admin.h"
+#include "budget.h"
 #include "clock.h"
 #include "codec.h"
 #include "conn.h"
@@ -56,6 +57,7 @@ op_hello(struct conn *c, const struct proto_request *q)
 		.max_pending = s->cfg.max_pending,
 		.max_select_cases = s->cfg.max_select_cases,
 		.max_stream_credit = s->cfg.max_stream_credit,
+		.max_waiters_per_connection = s->cfg.max_waiters_per_connection,
 	};
 	const char *why;
 	int st;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "acl.h"
+#include "budget.h"
 #include "conn.h"
 #include "link_int.h"
 #include "log.h"
@@ -445,10 +446,11 @@ link_request(struct conn *c, const struct proto_request *q)
 {
 	struct server *s = c->srv;
 	const char *why = "out of memory";
+	uint64_t waiters = budget_link_waiters(q), bytes = budget_link_bytes(s, q);
 	struct link *l;
 	int st;
 
-	if (!acl_pending_room(c, q->id))
+	if (!acl_pending_room(c, q->id) || !budget_room(c, q->id, waiters, bytes))
 		return;
 	if ((l = calloc(1, sizeof *l)) == NULL) {
 		conn_reply_error(c, q->id, STATUS_LIMIT, why);
@@ -462,6 +464,7 @@ link_request(struct conn *c, const struct proto_request *q)
 		link_unref(l);
 		return;
 	}
+	budget_charge(l->req, waiters, bytes);
 	log_debug("link-start client=%" PRIu64 " id=%" PRIu64 " op=%s inputs=%zu", c->id, q->id,
 	    proto_op_name(q->op), l->nin);
 	s->stats.links_running++;

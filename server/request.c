@@ -11,6 +11,7 @@
 #include <event2/bufferevent.h>
 
 #include "acl.h"
+#include "budget.h"
 #include "clock.h"
 #include "codec.h"
 #include "conn.h"
@@ -83,6 +84,7 @@ request_unpark(struct request *r, int status)
 	if (r->linked) {
 		hmap_remove(&c->pending, &r->node);
 		acl_pending(c, -1);
+		budget_release(r);
 	}
 	stats_record(&c->srv->ops, r->op, status, clock_now_ns() - r->start_ns);
 	/* a link or stream that ends inside its own request's dispatch: counted here, not there */
@@ -166,6 +168,16 @@ request_park(struct request *r, int64_t wait_us)
 	return 0;
 }
 
+/* A request that would wait has no room: LIMIT naming max_pending or the budget it would pass. */
+static void
+refuse_wait(struct conn *c, uint64_t id, uint64_t waiters, uint64_t bytes)
+{
+	if (acl_pending_full(c))
+		(void)acl_pending_room(c, id);
+	else
+		(void)budget_room(c, id, waiters, bytes);
+}
+
 int
 request_run(struct conn *c, const struct proto_request *q, const struct engine_case *cases,
     size_t ncases, unsigned flags)
@@ -173,8 +185,8 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 	struct server *s = c->srv;
 	struct engine_result now;
 	struct request *r = request_alloc(s);
-	/* only a request that must wait counts toward max_pending (PROTOCOL.md §8) */
-	bool room = !(flags & ENGINE_WAIT) || !acl_pending_full(c);
+	uint64_t bytes = 0;
+	bool room;
 
 	if (r == NULL) {
 		for (size_t i = 0; i < ncases; i++)
@@ -190,10 +202,15 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 	r->link = NULL;
 	r->timed = false;
 	r->linked = false;
+	r->waiters = r->bytes = 0;
+	for (size_t i = 0; i < ncases; i++)
+		bytes += cases[i].value ? value_len(cases[i].value) : 0;
+	/* only a request that must wait counts toward max_pending and the budgets (PROTOCOL.md §8) */
+	room = !(flags & ENGINE_WAIT) || (!acl_pending_full(c) && budget_fits(c, ncases, bytes));
 	if (engine_submit(s->engine, cases, ncases, room ? flags : flags & ~ENGINE_WAIT, request_done, r,
 	    &r->eop, &now) == 0) {
 		if (!room && now.status == STATUS_DEADLINE_EXCEEDED)
-			(void)acl_pending_room(c, q->id);	/* it would wait: LIMIT, logged */
+			refuse_wait(c, q->id, ncases, bytes);	/* it would wait: LIMIT, logged */
 		else
 			reply_result(c, q->id, q->op, q->deferred, &now);
 		request_recycle(s, r);
@@ -205,6 +222,7 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 		engine_op_cancel(s->engine, r->eop, STATUS_LIMIT);
 		return -1;
 	}
+	budget_charge(r, ncases, bytes);
 	return 0;
 }
 

@@ -41,6 +41,7 @@ struct request {
 	struct link *link;		/* REQUEST_LINK */
 	struct engine_stream *stream;	/* REQUEST_STREAM */
 	uint64_t delivered;		/* REQUEST_STREAM: values replied so far */
+	uint64_t waiters, bytes;	/* its charge to the budgets (budget.h) */
 	struct event timer;		/* the deadline, when wait > 0 */
 	bool timed;			/* timer armed */
 	bool linked;			/* in conn->pending */

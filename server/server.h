@@ -40,6 +40,7 @@ struct server_stats {
 	uint64_t protocol_errors;
 	uint64_t links_running;		/* links started and not yet stopped, jobs included */
 	uint64_t jobs_running;		/* fan-out jobs among them */
+	uint64_t waiters_held, held_bytes;	/* charged by every pending request (budget.h) */
 };
 
 /* The request being dispatched, so that its reply's status can be counted. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "acl.h"
+#include "budget.h"
 #include "codec.h"
 #include "conn.h"
 #include "log.h"
@@ -122,6 +123,8 @@ stream_start(struct conn *c, const struct proto_request *q, struct chan **chans)
 		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
 		return;
 	}
+	/* its units stay allocated for reuse: channels × the most credit held at once */
+	budget_charge(r, (uint64_t)q->ncases * q->count, 0);
 	if (engine_stream_new(e, chans, q->ncases, (uint32_t)q->count, stream_value, stream_end, r,
 	    &r->stream) != STATUS_OK) {
 		/* no stream, no callback: end the request by hand */
@@ -147,6 +150,8 @@ stream_request(struct conn *c, const struct proto_request *q)
 		conn_reply_error(c, q->id, STATUS_LIMIT, "credit is larger than max_stream_credit");
 		return;
 	}
+	if (!budget_room(c, q->id, (uint64_t)q->ncases * q->count, 0))
+		return;
 	if ((chans = malloc(q->ncases * sizeof *chans)) == NULL) {
 		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
 		return;
@@ -161,7 +166,7 @@ void
 stream_credit(struct conn *c, const struct proto_request *q)
 {
 	struct request *r = request_find(c, q->target);
-	uint64_t have;
+	uint64_t have, want;
 	int st;
 
 	if (r == NULL) {
@@ -176,6 +181,13 @@ stream_credit(struct conn *c, const struct proto_request *q)
 	if (q->count > c->srv->cfg.max_stream_credit || have > c->srv->cfg.max_stream_credit - q->count) {
 		conn_reply_error(c, q->id, STATUS_LIMIT, "credit would pass max_stream_credit");
 		return;
+	}
+	/* the stream's units grow to have + n: only what passes its charge so far costs more */
+	want = engine_stream_nchans(r->stream) * (have + q->count);
+	if (want > r->waiters) {
+		if (!budget_room(c, q->id, want - r->waiters, 0))
+			return;
+		budget_charge(r, want - r->waiters, 0);
 	}
 	conn_before_long_work(c, engine_stream_nchans(r->stream));
 	/* values it takes at once are answered before CREDIT's OK; r may be gone after */

@@ -113,6 +113,7 @@ test_info(void)
 
 	CU_ASSERT_EQUAL(chan_conn_info(conn, &ci), CHAN_OK);
 	CU_ASSERT_EQUAL(ci.max_stream_credit, 1024);	/* the shipped default */
+	CU_ASSERT_EQUAL(ci.max_waiters_per_connection, 65536);
 }
 
 /* Send "v3" once the server shows three receivers (the test fails on a timeout). */

@@ -598,7 +598,7 @@ test_reply_maps(void)
 	struct proto_hello_info h = {
 		.version = 1, .server = "chand 0.1.0", .server_len = 11,
 		.max_frame = 2097152, .max_value = 1048576, .max_pending = 4096,
-		.max_select_cases = 1024, .max_stream_credit = 512,
+		.max_select_cases = 1024, .max_stream_credit = 512, .max_waiters_per_connection = 65536,
 	};
 	struct proto_chan_info i = {
 		.name = "q", .name_len = 1, .len = 3, .cap = 8, .closed = true,
@@ -616,6 +616,7 @@ test_reply_maps(void)
 	CU_ASSERT_EQUAL(r.hello.max_pending, 4096);
 	CU_ASSERT_EQUAL(r.hello.max_select_cases, 1024);
 	CU_ASSERT_EQUAL(r.hello.max_stream_credit, 512);
+	CU_ASSERT_EQUAL(r.hello.max_waiters_per_connection, 65536);
 
 	proto_out_reset(&out);
 	CU_ASSERT_EQUAL(proto_rep_info(&out, 2, &i), 0);

@@ -38,6 +38,8 @@ static const char *const settings[][2] = {
 	{ "max_frame", "65536" }, { "max_value", "4096" }, { "max_cap", "64" },
 	{ "max_select_cases", "16" }, { "max_pending", "64" }, { "max_channels", "256" },
 	{ "max_buffered_bytes", "1M" }, { "output_hwm", "8K" }, { "shutdown_timeout", "0" },
+	{ "max_waiters_per_connection", "256" }, { "max_waiters", "1024" },
+	{ "max_held_bytes_per_connection", "2K" }, { "max_held_bytes", "8K" },
 };
 
 static struct server *

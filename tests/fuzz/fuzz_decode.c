@@ -628,6 +628,7 @@ same_reply(const struct proto_reply *a, const struct proto_reply *b)
 	    h->version == g->version && h->max_frame == g->max_frame &&
 	    h->max_value == g->max_value && h->max_pending == g->max_pending &&
 	    h->max_select_cases == g->max_select_cases && h->max_stream_credit == g->max_stream_credit &&
+	    h->max_waiters_per_connection == g->max_waiters_per_connection &&
 	    same_str(h->server, h->server_len, g->server, g->server_len) &&
 	    same_str(i->name, i->name_len, j->name, j->name_len) &&
 	    i->len == j->len && i->cap == j->cap && i->closed == j->closed &&
