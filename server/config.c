@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "log.h"
+#include "sdnotify.h"
 
 enum key_type { KEY_STRING, KEY_SIZE, KEY_COUNT, KEY_MODE, KEY_DURATION, KEY_LIST };
 
@@ -542,6 +544,18 @@ config_auth_enabled(const struct config *c)
 	    strcmp(c->tls_verify_client, "required") == 0;
 }
 
+static bool
+addr_is_loopback(const struct sockaddr *sa)
+{
+	const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+	if (sa->sa_family == AF_INET)
+		return ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24 == 127;
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+	return false;
+}
+
 /* Does every address host resolves to belong to loopback? */
 static bool
 host_is_loopback(const char *host)
@@ -552,14 +566,8 @@ host_is_loopback(const char *host)
 
 	if (getaddrinfo(host, NULL, &hints, &res) != 0)
 		return false;
-	for (ai = res; ai != NULL && lo; ai = ai->ai_next) {
-		if (ai->ai_family == AF_INET)
-			lo = ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >> 24 == 127;
-		else if (ai->ai_family == AF_INET6)
-			lo = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
-		else
-			lo = false;
-	}
+	for (ai = res; ai != NULL && lo; ai = ai->ai_next)
+		lo = addr_is_loopback(ai->ai_addr);
 	freeaddrinfo(res);
 	return lo;
 }
@@ -592,17 +600,49 @@ config_split_hostport(const char *hp, char *host, size_t cap, uint16_t *port)
 }
 
 /*
+ * Socket activation's listeners are plaintext: one on a non-loopback address
+ * is refused as `listen` would be. Unix sockets are local by nature.
+ */
+static int
+check_inherited(int n, char **cause)
+{
+	for (int fd = 3; fd < 3 + n; fd++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+		char host[NI_MAXHOST], port[NI_MAXSERV], where[NI_MAXHOST + NI_MAXSERV + 32];
+
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 || ss.ss_family == AF_UNIX ||
+		    addr_is_loopback((struct sockaddr *)&ss))
+			continue;
+		if (getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, port, sizeof port,
+		    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+			snprintf(host, sizeof host, "?");
+			snprintf(port, sizeof port, "?");
+		}
+		snprintf(where, sizeof where, "fd %d, %s port %s", fd, host, port);
+		return fail(cause, "config", 0, "protected_mode", "protected mode: socket activation "
+		    "passed a plaintext listener on a non-loopback address; bind it to loopback, or set "
+		    "protected_mode = no", where);
+	}
+	return 0;
+}
+
+/*
  * Protected mode (like redis's): a listener on anything but loopback needs
  * authentication and TLS, unless protected_mode = no says so explicitly.
+ * Under socket activation the inherited sockets replace listen and tls_listen.
  */
 static int
 check_protected(const struct config *c, char **cause)
 {
 	char host[256];
 	uint16_t port;
+	int inherited = sd_inherited_fds();
 
-	if (!config_yes(c->protected_mode) || getenv("LISTEN_FDS") != NULL)
+	if (!config_yes(c->protected_mode))
 		return 0;
+	if (inherited > 0)
+		return check_inherited(inherited, cause);
 	if (c->listen[0] != '\0' && !host_is_loopback(c->listen))
 		return fail(cause, "config", 0, "listen", "protected mode: a plaintext listener on a "
 		    "non-loopback address; use tls_listen with authentication, or set protected_mode = no",
@@ -632,7 +672,7 @@ config_check(const struct config *c, char **cause)
 		return fail(cause, "config", 0, "max_value",
 		    "must be at least 512 bytes below max_frame", NULL);
 	/* under socket activation the listeners come from systemd */
-	if (c->listen[0] == '\0' && c->unix_socket[0] == '\0' && getenv("LISTEN_FDS") == NULL)
+	if (c->listen[0] == '\0' && c->unix_socket[0] == '\0' && sd_inherited_fds() == 0)
 		return fail(cause, "config", 0, "listen",
 		    "no listener: set listen or unix_socket", NULL);
 	return 0;
