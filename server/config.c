@@ -99,6 +99,21 @@ check_token(const char *v, const char **why)
 	return 0;
 }
 
+/* SHA256HEX (64 hex digits), or "" for none. */
+static int
+check_digest(const char *v, const char **why)
+{
+	*why = "must be the hex SHA-256 digest of the token (64 digits), or \"\"";
+	if (*v == '\0')
+		return 0;
+	if (strlen(v) != 64)
+		return -1;
+	for (const char *p = v; *p; p++)
+		if (!isxdigit((unsigned char)*p))
+			return -1;
+	return 0;
+}
+
 /* NAME PATTERN RIGHT[,RIGHT...]; the rights are checked by auth.c when it builds the rules. */
 static int
 check_allow(const char *v, const char **why)
@@ -141,6 +156,11 @@ static const struct key keys[] = {
 	{ "stage_module", KEY_LIST, offsetof(struct config, stage_modules), "", 0, 0,
 	  check_stage_module, false },
 	KS(metrics_listen, "", NULL, false),
+	KS(metrics_protected, "yes", check_yes_no, false),
+	KS(metrics_token, "", check_digest, true),
+	R(metrics_max_connections, KEY_COUNT, "64", 1, 65536),
+	{ "metrics_timeout", KEY_DURATION, offsetof(struct config, metrics_timeout_ms), "10s",
+	  1, 3600 * 1000, NULL, true },
 	KS(tls_listen, "", NULL, false),
 	KS(tls_cert, "", NULL, true),
 	KS(tls_key, "", NULL, true),
@@ -627,6 +647,24 @@ check_inherited(int n, char **cause)
 	return 0;
 }
 
+/* /metrics on a non-loopback address answers anyone: it needs a token, or metrics_protected = no. */
+static int
+check_metrics(const struct config *c, char **cause)
+{
+	char host[256];
+	uint16_t port;
+
+	if (c->metrics_listen[0] == '\0')
+		return 0;
+	if (config_split_hostport(c->metrics_listen, host, sizeof host, &port) < 0)
+		return fail(cause, "config", 0, "metrics_listen", "must be HOST:PORT", c->metrics_listen);
+	if (config_yes(c->metrics_protected) && c->metrics_token[0] == '\0' && !host_is_loopback(host))
+		return fail(cause, "config", 0, "metrics_listen", "protected mode: the metrics endpoint "
+		    "on a non-loopback address without metrics_token; set metrics_token, or "
+		    "metrics_protected = no (or protected_mode = no)", c->metrics_listen);
+	return 0;
+}
+
 /*
  * Protected mode (like redis's): a listener on anything but loopback needs
  * authentication and TLS, unless protected_mode = no says so explicitly.
@@ -641,6 +679,8 @@ check_protected(const struct config *c, char **cause)
 
 	if (!config_yes(c->protected_mode))
 		return 0;
+	if (check_metrics(c, cause) < 0)
+		return -1;
 	if (inherited > 0)
 		return check_inherited(inherited, cause);
 	if (c->listen[0] != '\0' && !host_is_loopback(c->listen))

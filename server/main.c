@@ -121,7 +121,7 @@ load_config(struct config *cfg, struct options *o, char **cause)
 	return config_check(cfg, cause);
 }
 
-/* Each connection needs a descriptor: raise the soft limit as far as allowed. */
+/* Each connection (/metrics ones too) needs a descriptor: raise the soft limit as far as allowed. */
 static void
 raise_fd_limit(uint64_t want)
 {
@@ -159,7 +159,8 @@ main(int argc, char **argv)
 	}
 	log_init("chand", (enum log_level)log_level_parse(cfg.log_level),
 	    strcmp(cfg.log_target, "syslog") == 0 ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR);
-	raise_fd_limit(cfg.max_connections);
+	raise_fd_limit(cfg.max_connections +
+	    (cfg.metrics_listen[0] != '\0' ? cfg.metrics_max_connections : 0));
 	if (server_new(&s, &cfg, &cause) < 0 || server_listen(s, o.port_file, o.ready_fd, &cause) < 0) {
 		log_error("start-failed reason=\"%s\"", cause ? cause : "out of memory");
 		fprintf(stderr, "chand: %s\n", cause ? cause : "out of memory");

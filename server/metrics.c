@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 
 #include "clock.h"
 #include "codec.h"
@@ -136,7 +135,7 @@ process(struct evbuffer *b)
 	    "seconds.", "gauge", (double)boot_time() + (double)start / tick);
 }
 
-static void
+void
 metrics_render(struct server *s, struct evbuffer *b)
 {
 	struct engine *e = s->engine;
@@ -175,71 +174,3 @@ metrics_render(struct server *s, struct evbuffer *b)
 	process(b);
 }
 
-
-static void
-metrics_cb(struct evhttp_request *req, void *arg)
-{
-	struct server *s = arg;
-	struct evbuffer *b;
-
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-		evhttp_send_error(req, 405, "only GET");
-		return;
-	}
-	if ((b = evbuffer_new()) == NULL) {
-		evhttp_send_error(req, 500, "out of memory");
-		return;
-	}
-	metrics_render(s, b);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	    "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, 200, "OK", b);
-	evbuffer_free(b);
-}
-
-int
-metrics_start(struct server *s, const char *addr, char **cause)
-{
-	char host[256];
-	const char *colon = strrchr(addr, ':');
-	char *end;
-	long port;
-	struct evhttp_bound_socket *bs;
-
-	if (colon == NULL || (size_t)(colon - addr) >= sizeof host ||
-	    (port = strtol(colon + 1, &end, 10)) < 0 || port > 65535 || *end != '\0') {
-		if (asprintf(cause, "metrics_listen %s: must be HOST:PORT", addr) < 0)
-			*cause = NULL;
-		return -1;
-	}
-	snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
-	if ((s->http = evhttp_new(s->base)) == NULL)
-		goto fail;
-	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET);
-	evhttp_set_cb(s->http, "/metrics", metrics_cb, s);
-	if ((bs = evhttp_bind_socket_with_handle(s->http, host, (uint16_t)port)) == NULL)
-		goto fail;
-	{
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof ss;
-
-		getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &len);
-		s->metrics_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	}
-	log_info("metrics address=%s port=%u path=/metrics", host, s->metrics_port);
-	return 0;
-fail:
-	if (asprintf(cause, "metrics_listen %s: cannot listen", addr) < 0)
-		*cause = NULL;
-	metrics_stop(s);
-	return -1;
-}
-
-void
-metrics_stop(struct server *s)
-{
-	if (s->http) {
-		evhttp_free(s->http);
-		s->http = NULL;
-	}
-}

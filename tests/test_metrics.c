@@ -1,26 +1,31 @@
 /*
  * test_metrics.c: the Prometheus endpoint (GET /metrics) of a real chand:
- * its samples, parsed and, when promtool is installed, checked by it.
+ * its samples, parsed and, when promtool is installed, checked by it; and
+ * the endpoint's protected mode, token, connection cap, fd share and timeout.
  */
 #include <ctype.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "srvtest.h"
 
+/* The metrics port chand logged in log, or -1. */
 static int
-metrics_port(struct test_server *s)
+logged_port(const char *log)
 {
-	char path[128], line[1024];
+	char line[1024];
 	int port = -1;
 	FILE *f;
 
-	snprintf(path, sizeof path, "%s/chand.log", s->dir);
-	if ((f = fopen(path, "r")) == NULL)
+	if ((f = fopen(log, "r")) == NULL)
 		return -1;
 	while (fgets(line, sizeof line, f)) {
 		char *p = strstr(line, "metrics address=");
@@ -32,17 +37,29 @@ metrics_port(struct test_server *s)
 	return port;
 }
 
-/* GET /metrics; the body (malloc'd) or NULL. */
-static char *
-scrape(int port)
+static int
+metrics_port(struct test_server *s)
 {
-	static const char req[] = "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n";
+	char path[128];
+
+	snprintf(path, sizeof path, "%s/chand.log", s->dir);
+	return logged_port(path);
+}
+
+/*
+ * Send req to 127.0.0.1:port and read the answer until chand closes (10 s
+ * bound). Returns the body (malloc'd) with *code the status, or NULL.
+ */
+static char *
+http(int port, const char *req, int *code)
+{
 	struct test_conn c;
 	char *buf = malloc(1 << 20), *body;
 	size_t len = 0;
 	ssize_t n;
 
-	if (test_conn_open(&c, port, false) < 0 || test_conn_write(&c, req, sizeof req - 1) < 0) {
+	*code = 0;
+	if (test_conn_open(&c, port, false) < 0 || test_conn_write(&c, req, strlen(req)) < 0) {
 		free(buf);
 		return NULL;
 	}
@@ -55,13 +72,36 @@ scrape(int port)
 	}
 	buf[len] = '\0';
 	test_conn_close(&c);
-	if (strncmp(buf, "HTTP/1.", 7) != 0 || strstr(buf, " 200 ") == NULL ||
-	    (body = strstr(buf, "\r\n\r\n")) == NULL) {
+	if (sscanf(buf, "HTTP/1.%*d %d", code) != 1 || (body = strstr(buf, "\r\n\r\n")) == NULL) {
 		free(buf);
 		return NULL;
 	}
 	memmove(buf, body + 4, strlen(body + 4) + 1);
 	return buf;
+}
+
+/* GET /metrics; the body (malloc'd) or NULL unless 200. */
+static char *
+scrape(int port)
+{
+	int code;
+	char *body = http(port, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n", &code);
+
+	if (body != NULL && code != 200) {
+		free(body);
+		body = NULL;
+	}
+	return body;
+}
+
+/* The status of req's answer, 0 when none came. */
+static int
+status_of(int port, const char *req)
+{
+	int code;
+
+	free(http(port, req, &code));
+	return code;
 }
 
 /* The value of one sample ("name" or "name{labels}"), or -1. */
@@ -275,6 +315,306 @@ test_metrics_promtool(void)
 	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
 }
 
+/* ---- the endpoint's protection and limits ---------------------------------------- */
+
+/* A chand of its own: its fd limit set before exec, its stderr (the log) kept. */
+struct proc {
+	pid_t pid;
+	int port;			/* the protocol port it reported */
+	char dir[32], conf[64], log[64];
+};
+
+/*
+ * Start chand on 127.0.0.1 with conf and, when nofile > 0, RLIMIT_NOFILE at
+ * nofile (soft and hard). Returns 0 once it reported its port, or chand's
+ * exit status (10 s bound) when it did not start.
+ */
+static int
+spawn(struct proc *p, const char *conf, rlim_t nofile)
+{
+	const char *chand = getenv("CHAND") ? getenv("CHAND") : "server/chand";
+	char line[64] = "";
+	struct pollfd pfd = { .events = POLLIN };
+	int pipefd[2];
+	ssize_t n = 0;
+	FILE *f;
+
+	p->port = 0;
+	snprintf(p->dir, sizeof p->dir, "/tmp/chand-met.XXXXXX");
+	CU_ASSERT_FATAL(mkdtemp(p->dir) != NULL);
+	snprintf(p->conf, sizeof p->conf, "%s/c.conf", p->dir);
+	snprintf(p->log, sizeof p->log, "%s/log", p->dir);
+	CU_ASSERT_FATAL((f = fopen(p->conf, "w")) != NULL);
+	fputs(conf, f);
+	fclose(f);
+	CU_ASSERT_FATAL(pipe2(pipefd, O_CLOEXEC) == 0);
+	CU_ASSERT_FATAL((p->pid = fork()) >= 0);
+	if (p->pid == 0) {
+		struct rlimit rl = { nofile, nofile };
+		int fd = dup(pipefd[1]), log = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		char fdarg[16];
+
+		dup2(log, STDERR_FILENO);
+		if (nofile > 0)
+			setrlimit(RLIMIT_NOFILE, &rl);
+		snprintf(fdarg, sizeof fdarg, "%d", fd);
+		execl(chand, chand, "-f", "-c", p->conf, "-l", "127.0.0.1", "-p", "0", "--ready-fd",
+		    fdarg, (char *)NULL);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	pfd.fd = pipefd[0];
+	if (poll(&pfd, 1, 10000) == 1)
+		n = read(pipefd[0], line, sizeof line - 1);
+	close(pipefd[0]);
+	line[n > 0 ? n : 0] = '\0';
+	if (sscanf(line, "%d", &p->port) == 1 && p->port > 0)
+		return 0;
+	return test_wait_exit(p->pid, 10000);
+}
+
+/* Did p's log say needle? */
+static bool
+logged(struct proc *p, const char *needle)
+{
+	char buf[16384];
+	size_t n = 0;
+	FILE *f = fopen(p->log, "r");
+
+	if (f != NULL) {
+		n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	if (strstr(buf, needle) == NULL)
+		fprintf(stderr, "chand's log lacks \"%s\": %s\n", needle, buf);
+	return strstr(buf, needle) != NULL;
+}
+
+/* SIGTERM (unless it has exited), then remove its files. */
+static void
+reap(struct proc *p, int want)
+{
+	if (p->port > 0) {
+		kill(p->pid, SIGTERM);
+		CU_ASSERT_EQUAL(test_wait_exit(p->pid, 10000), want);
+	}
+	unlink(p->conf);
+	unlink(p->log);
+	rmdir(p->dir);
+}
+
+/* Has chand closed c (EOF or reset) within 10 s? The bytes before the close go to buf. */
+static bool
+await_closed(struct test_conn *c, char *buf, size_t cap)
+{
+	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (;;) {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		int64_t left = (end - clock_now_ns()) / NSEC_PER_MSEC;
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)left) != 1)
+			return false;
+		if ((n = read(c->fd, buf + len, cap - 1 - len)) <= 0)
+			return true;
+		len += (size_t)n;
+		buf[len] = '\0';
+	}
+}
+
+/* Still open: nothing to read and no hang-up, right now. */
+static bool
+still_open(struct test_conn *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 0;
+}
+
+/*
+ * Protected mode covers metrics_listen: a non-loopback endpoint needs a
+ * token or metrics_protected = no. 0.0.0.0 is bound but only reached
+ * through 127.0.0.1.
+ */
+static void
+test_metrics_protected(void)
+{
+	static const char bearer[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n";
+	struct proc p;
+	char req[256];
+	int port;
+
+	CU_ASSERT_EQUAL(spawn(&p, "metrics_listen = 0.0.0.0:0\n", 0), 1);
+	CU_ASSERT(logged(&p, "key 'metrics_listen': protected mode"));
+	reap(&p, 0);
+	CU_ASSERT_EQUAL(spawn(&p, "metrics_listen = [::]:0\n", 0), 1);
+	CU_ASSERT(logged(&p, "key 'metrics_listen': protected mode"));
+	reap(&p, 0);
+	CU_ASSERT_EQUAL(spawn(&p, "metrics_listen = 0.0.0.0:0\nmetrics_token = nothex\n", 0), 1);
+	CU_ASSERT(logged(&p, "key 'metrics_token': must be the hex SHA-256 digest"));
+	reap(&p, 0);
+	/* said explicitly: it serves anyone */
+	CU_ASSERT_EQUAL_FATAL(spawn(&p, "metrics_listen = 0.0.0.0:0\nmetrics_protected = no\n", 0), 0);
+	CU_ASSERT_FATAL((port = logged_port(p.log)) > 0);
+	CU_ASSERT_EQUAL(status_of(port, "GET /metrics HTTP/1.0\r\n\r\n"), 200);
+	reap(&p, 0);
+	/* a token (its SHA-256 stored): only "Authorization: Bearer test" gets the text */
+	CU_ASSERT_EQUAL_FATAL(spawn(&p, "metrics_listen = 0.0.0.0:0\nmetrics_token = "
+	    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n", 0), 0);
+	CU_ASSERT_FATAL((port = logged_port(p.log)) > 0);
+	CU_ASSERT_EQUAL(status_of(port, "GET /metrics HTTP/1.0\r\n\r\n"), 401);
+	snprintf(req, sizeof req, bearer, "wrong");
+	CU_ASSERT_EQUAL(status_of(port, req), 401);
+	CU_ASSERT_EQUAL(status_of(port, "GET /metrics HTTP/1.0\r\nAuthorization: Basic dGVzdA==\r\n\r\n"), 401);
+	snprintf(req, sizeof req, bearer, "test");
+	CU_ASSERT_EQUAL(status_of(port, req), 200);
+	reap(&p, 0);
+}
+
+/* Requests that are not a GET of /metrics get a status and a close, never a hang. */
+static void
+test_metrics_bad_requests(void)
+{
+	struct test_server s;
+	struct test_conn c;
+	char big[9000], buf[512];
+	int port;
+
+	CU_ASSERT_FATAL(test_server_start(&s, "metrics_listen = 127.0.0.1:0\n") == 0);
+	CU_ASSERT_FATAL((port = metrics_port(&s)) > 0);
+	CU_ASSERT_EQUAL(status_of(port, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n"), 405);
+	CU_ASSERT_EQUAL(status_of(port, "GET /other HTTP/1.1\r\n\r\n"), 404);
+	CU_ASSERT_EQUAL(status_of(port, "GET /metrics?x=1 HTTP/1.1\r\n\r\n"), 200);
+	CU_ASSERT_EQUAL(status_of(port, "GET /metrics\r\n\r\n"), 400);
+	CU_ASSERT_EQUAL(status_of(port, "\r\n\r\n"), 400);
+	CU_ASSERT_EQUAL(status_of(port, "GET /metrics SPDY/3\r\n\r\n"), 400);
+	/* headers that never end: 431 once 8 KiB came */
+	memset(big, 'a', sizeof big);
+	memcpy(big, "GET /metrics HTTP/1.1\r\nX: ", 27);
+	CU_ASSERT_FATAL(test_conn_open(&c, port, false) == 0);
+	CU_ASSERT(test_conn_write(&c, big, sizeof big) == 0);
+	CU_ASSERT(await_closed(&c, buf, sizeof buf));
+	CU_ASSERT(strncmp(buf, "HTTP/1.1 431 ", 13) == 0);
+	test_conn_close(&c);
+	/* a client that leaves at once */
+	CU_ASSERT_FATAL(test_conn_open(&c, port, false) == 0);
+	test_conn_close(&c);
+	CU_ASSERT_EQUAL(status_of(port, "GET /metrics HTTP/1.1\r\n\r\n"), 200);
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+}
+
+/*
+ * metrics_max_connections holds: the extras get 503 and a close, the ones
+ * held stay open, protocol clients are served, and a freed slot is reused.
+ */
+static void
+test_metrics_max_connections(void)
+{
+	struct test_server s;
+	struct test_conn idle[4], extra, c;
+	char buf[512], *m = NULL;
+	int port;
+	int64_t end;
+
+	CU_ASSERT_FATAL(test_server_start(&s, "metrics_listen = 127.0.0.1:0\n"
+	    "metrics_max_connections = 4\nmetrics_timeout = 1m\n") == 0);
+	CU_ASSERT_FATAL((port = metrics_port(&s)) > 0);
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT_FATAL(test_conn_open(&idle[i], port, false) == 0);
+	/* accepted in order: these come after the four */
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_FATAL(test_conn_open(&extra, port, false) == 0);
+		CU_ASSERT(await_closed(&extra, buf, sizeof buf));
+		CU_ASSERT(strncmp(buf, "HTTP/1.1 503 ", 13) == 0);
+		test_conn_close(&extra);
+	}
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT(still_open(&idle[i]));
+	CU_ASSERT(test_server_log_has(&s, "limit metrics-connections=4 limit=metrics_max_connections"));
+	CU_ASSERT_FATAL(test_conn_open(&c, s.port, true) == 0);
+	CU_ASSERT_EQUAL(st_make(&c, "served", 0), STATUS_OK);
+	test_conn_close(&c);
+	/* one leaves: its slot is free once chand has seen it go */
+	test_conn_close(&idle[0]);
+	for (end = clock_now_ns() + 10 * NSEC_PER_SEC; m == NULL && clock_now_ns() < end; )
+		m = scrape(port);
+	CU_ASSERT_PTR_NOT_NULL(m);
+	free(m);
+	for (int i = 1; i < 4; i++)
+		test_conn_close(&idle[i]);
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+}
+
+/*
+ * With a low fd limit the endpoint takes at most a sixteenth of it, however
+ * high metrics_max_connections is: a flood of idle scrapers leaves every
+ * protocol client served (the issue: 600 of them took all of 512 fds).
+ */
+static void
+test_metrics_fd_share(void)
+{
+	struct test_conn idle[16], extra, clients[200];
+	struct proc p;
+	char buf[512];
+	int port, refused = 0;
+
+	CU_ASSERT_EQUAL_FATAL(spawn(&p, "metrics_listen = 127.0.0.1:0\nmax_connections = 200\n"
+	    "metrics_max_connections = 1000\nmetrics_timeout = 1m\n", 256), 0);
+	CU_ASSERT_FATAL((port = logged_port(p.log)) > 0);
+	CU_ASSERT(logged(&p, "max_connections=16"));
+	for (int i = 0; i < 16; i++)
+		CU_ASSERT_FATAL(test_conn_open(&idle[i], port, false) == 0);
+	for (int i = 0; i < 100; i++) {
+		CU_ASSERT_FATAL(test_conn_open(&extra, port, false) == 0);
+		refused += await_closed(&extra, buf, sizeof buf) && strncmp(buf, "HTTP/1.1 503 ", 13) == 0;
+		test_conn_close(&extra);
+	}
+	CU_ASSERT_EQUAL(refused, 100);
+	CU_ASSERT(logged(&p, "limit=RLIMIT_NOFILE/16"));
+	for (int i = 0; i < 200; i++)
+		CU_ASSERT_FATAL(test_conn_open(&clients[i], p.port, true) == 0);
+	CU_ASSERT_EQUAL(st_make(&clients[199], "fd.share", 0), STATUS_OK);
+	for (int i = 0; i < 16; i++) {
+		CU_ASSERT(still_open(&idle[i]));
+		test_conn_close(&idle[i]);
+	}
+	for (int i = 0; i < 200; i++)
+		test_conn_close(&clients[i]);
+	reap(&p, 0);
+}
+
+/* metrics_timeout closes a connection that is idle, or whose request never ends. */
+static void
+test_metrics_timeout(void)
+{
+	struct test_server s;
+	struct test_conn idle, slow;
+	char buf[512];
+	int port;
+	int64_t start;
+
+	CU_ASSERT_FATAL(test_server_start(&s, "metrics_listen = 127.0.0.1:0\n"
+	    "metrics_timeout = 200ms\n") == 0);
+	CU_ASSERT_FATAL((port = metrics_port(&s)) > 0);
+	start = clock_now_ns();
+	CU_ASSERT_FATAL(test_conn_open(&idle, port, false) == 0);
+	CU_ASSERT_FATAL(test_conn_open(&slow, port, false) == 0);
+	CU_ASSERT(test_conn_write(&slow, "GET /metr", 9) == 0);
+	CU_ASSERT(await_closed(&idle, buf, sizeof buf));
+	CU_ASSERT_STRING_EQUAL(buf, "");
+	CU_ASSERT(await_closed(&slow, buf, sizeof buf));
+	CU_ASSERT(clock_now_ns() - start < 10 * NSEC_PER_SEC);
+	test_conn_close(&idle);
+	test_conn_close(&slow);
+	/* the endpoint itself goes on */
+	CU_ASSERT_EQUAL(status_of(port, "GET /metrics HTTP/1.1\r\n\r\n"), 200);
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+}
+
 static void
 register_suites(void)
 {
@@ -283,6 +623,11 @@ register_suites(void)
 	test_add(s, "/metrics in the Prometheus text format", test_metrics);
 	test_add(s, "metric names: _current, build_info, process_*", test_metrics_names);
 	test_add(s, "promtool check metrics", test_metrics_promtool);
+	test_add(s, "protected mode covers metrics_listen; metrics_token", test_metrics_protected);
+	test_add(s, "bad HTTP requests get a status and a close", test_metrics_bad_requests);
+	test_add(s, "metrics_max_connections holds; protocol clients served", test_metrics_max_connections);
+	test_add(s, "at most 1/16 of RLIMIT_NOFILE for /metrics", test_metrics_fd_share);
+	test_add(s, "metrics_timeout closes idle and slow connections", test_metrics_timeout);
 }
 
 int
