@@ -475,6 +475,65 @@ test_metrics_protected(void)
 	reap(&p, 0);
 }
 
+/* Wait (up to 10 s) for p's log to show needle: the log is a file, nothing to wait on but time. */
+static bool
+await_logged(struct proc *p, const char *needle)
+{
+	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
+	char buf[16384];
+
+	while (clock_now_ns() < end) {
+		FILE *f = fopen(p->log, "r");
+		size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+
+		if (f != NULL)
+			fclose(f);
+		buf[n] = '\0';
+		if (strstr(buf, needle) != NULL)
+			return true;
+		poll(NULL, 0, 5);
+	}
+	return false;
+}
+
+/* SIGHUP replaces metrics_token; a reload that would leave 0.0.0.0 without one is refused. */
+static void
+test_metrics_token_reload(void)
+{
+	static const char test[] = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+	static const char other[] = "d9298a10d1b0735837dc4bd85dac641b0f3cef27a47e5d53a54f2f3f5b2fcffa";
+	static const char get[] = "GET /metrics HTTP/1.1\r\nAuthorization: Bearer %s\r\n\r\n";
+	struct proc p;
+	char conf[256], req_test[128], req_other[128];
+	int port;
+	FILE *f;
+
+	snprintf(req_test, sizeof req_test, get, "test");
+	snprintf(req_other, sizeof req_other, get, "other");
+	snprintf(conf, sizeof conf, "metrics_listen = 0.0.0.0:0\nmetrics_token = %s\n", test);
+	CU_ASSERT_EQUAL_FATAL(spawn(&p, conf, 0), 0);
+	CU_ASSERT_FATAL((port = logged_port(p.log)) > 0);
+	CU_ASSERT_EQUAL(status_of(port, req_test), 200);
+	CU_ASSERT_EQUAL(status_of(port, req_other), 401);
+	snprintf(conf, sizeof conf, "metrics_listen = 0.0.0.0:0\nmetrics_token = %s\n", other);
+	CU_ASSERT_FATAL((f = fopen(p.conf, "w")) != NULL);
+	fputs(conf, f);
+	fclose(f);
+	kill(p.pid, SIGHUP);
+	CU_ASSERT(await_logged(&p, "changed=metrics_token"));
+	CU_ASSERT_EQUAL(status_of(port, req_test), 401);
+	CU_ASSERT_EQUAL(status_of(port, req_other), 200);
+	CU_ASSERT_FATAL((f = fopen(p.conf, "w")) != NULL);
+	fputs("metrics_listen = 0.0.0.0:0\n", f);
+	fclose(f);
+	kill(p.pid, SIGHUP);
+	CU_ASSERT(await_logged(&p, "reload-failed"));
+	CU_ASSERT(logged(&p, "key 'metrics_listen': protected mode"));
+	CU_ASSERT_EQUAL(status_of(port, "GET /metrics HTTP/1.1\r\n\r\n"), 401);
+	CU_ASSERT_EQUAL(status_of(port, req_other), 200);
+	reap(&p, 0);
+}
+
 /* Requests that are not a GET of /metrics get a status and a close, never a hang. */
 static void
 test_metrics_bad_requests(void)
@@ -624,6 +683,7 @@ register_suites(void)
 	test_add(s, "metric names: _current, build_info, process_*", test_metrics_names);
 	test_add(s, "promtool check metrics", test_metrics_promtool);
 	test_add(s, "protected mode covers metrics_listen; metrics_token", test_metrics_protected);
+	test_add(s, "SIGHUP replaces metrics_token", test_metrics_token_reload);
 	test_add(s, "bad HTTP requests get a status and a close", test_metrics_bad_requests);
 	test_add(s, "metrics_max_connections holds; protocol clients served", test_metrics_max_connections);
 	test_add(s, "at most 1/16 of RLIMIT_NOFILE for /metrics", test_metrics_fd_share);
