@@ -198,7 +198,10 @@ refuse(struct metrics *m, evutil_socket_t fd)
 {
 	static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
 	    "Connection: close\r\n\r\n";
+	char drain[4096];
 
+	/* a request already there, left unread, would turn the close into a reset */
+	recv(fd, drain, sizeof drain, MSG_DONTWAIT);
 	if (send(fd, busy, sizeof busy - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
 		/* best effort: the close says the same */
 	}
