@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "config.h"
 #include "log.h"
+#include "sdnotify.h"
 
 enum key_type { KEY_STRING, KEY_SIZE, KEY_COUNT, KEY_MODE, KEY_DURATION, KEY_LIST };
 
@@ -104,6 +106,21 @@ check_token(const char *v, const char **why)
 	return 0;
 }
 
+/* SHA256HEX (64 hex digits), or "" for none. */
+static int
+check_digest(const char *v, const char **why)
+{
+	*why = "must be the hex SHA-256 digest of the token (64 digits), or \"\"";
+	if (*v == '\0')
+		return 0;
+	if (strlen(v) != 64)
+		return -1;
+	for (const char *p = v; *p; p++)
+		if (!isxdigit((unsigned char)*p))
+			return -1;
+	return 0;
+}
+
 /* NAME PATTERN RIGHT[,RIGHT...] or NAME admin; the rights are checked by auth.c when it builds the rules. */
 static int
 check_allow(const char *v, const char **why)
@@ -155,6 +172,11 @@ static const struct key keys[] = {
 	{ "stage_module", KEY_LIST, offsetof(struct config, stage_modules), "", 0, 0,
 	  check_stage_module, false },
 	KS(metrics_listen, "", NULL, false),
+	KS(metrics_protected, "yes", check_yes_no, false),
+	KS(metrics_token, "", check_digest, true),
+	R(metrics_max_connections, KEY_COUNT, "64", 1, 65536),
+	{ "metrics_timeout", KEY_DURATION, offsetof(struct config, metrics_timeout_ms), "10s",
+	  1, 3600 * 1000, NULL, true },
 	KS(tls_listen, "", NULL, false),
 	KS(tls_cert, "", NULL, true),
 	KS(tls_key, "", NULL, true),
@@ -636,6 +658,18 @@ config_auth_enabled(const struct config *c)
 	    strcmp(c->tls_verify_client, "required") == 0;
 }
 
+static bool
+addr_is_loopback(const struct sockaddr *sa)
+{
+	const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+	if (sa->sa_family == AF_INET)
+		return ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24 == 127;
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+	return false;
+}
+
 /* Does every address host resolves to belong to loopback? */
 static bool
 host_is_loopback(const char *host)
@@ -646,14 +680,8 @@ host_is_loopback(const char *host)
 
 	if (getaddrinfo(host, NULL, &hints, &res) != 0)
 		return false;
-	for (ai = res; ai != NULL && lo; ai = ai->ai_next) {
-		if (ai->ai_family == AF_INET)
-			lo = ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >> 24 == 127;
-		else if (ai->ai_family == AF_INET6)
-			lo = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
-		else
-			lo = false;
-	}
+	for (ai = res; ai != NULL && lo; ai = ai->ai_next)
+		lo = addr_is_loopback(ai->ai_addr);
 	freeaddrinfo(res);
 	return lo;
 }
@@ -702,17 +730,69 @@ fail_key(char **cause, const struct config *c, const char *key, const char *what
 }
 
 /*
+ * Socket activation's listeners are plaintext: one on a non-loopback address
+ * is refused as `listen` would be. Unix sockets are local by nature.
+ */
+static int
+check_inherited(int n, char **cause)
+{
+	for (int fd = 3; fd < 3 + n; fd++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+		char host[NI_MAXHOST], port[NI_MAXSERV], where[NI_MAXHOST + NI_MAXSERV + 32];
+
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 || ss.ss_family == AF_UNIX ||
+		    addr_is_loopback((struct sockaddr *)&ss))
+			continue;
+		if (getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, port, sizeof port,
+		    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+			snprintf(host, sizeof host, "?");
+			snprintf(port, sizeof port, "?");
+		}
+		snprintf(where, sizeof where, "fd %d, %s port %s", fd, host, port);
+		return fail(cause, "config", 0, "protected_mode", "protected mode: socket activation "
+		    "passed a plaintext listener on a non-loopback address; bind it to loopback, or set "
+		    "protected_mode = no", where);
+	}
+	return 0;
+}
+
+/* /metrics on a non-loopback address answers anyone: it needs a token, or metrics_protected = no. */
+static int
+check_metrics(const struct config *c, char **cause)
+{
+	char host[256];
+	uint16_t port;
+
+	if (c->metrics_listen[0] == '\0')
+		return 0;
+	if (config_split_hostport(c->metrics_listen, host, sizeof host, &port) < 0)
+		return fail_key(cause, c, "metrics_listen", "must be HOST:PORT", c->metrics_listen);
+	if (config_yes(c->metrics_protected) && c->metrics_token[0] == '\0' && !host_is_loopback(host))
+		return fail_key(cause, c, "metrics_listen", "protected mode: the metrics endpoint "
+		    "on a non-loopback address without metrics_token; set metrics_token, or "
+		    "metrics_protected = no (or protected_mode = no)", c->metrics_listen);
+	return 0;
+}
+
+/*
  * Protected mode (like redis's): a listener on anything but loopback needs
  * authentication and TLS, unless protected_mode = no says so explicitly.
+ * Under socket activation the inherited sockets replace listen and tls_listen.
  */
 static int
 check_protected(const struct config *c, char **cause)
 {
 	char host[256];
 	uint16_t port;
+	int inherited = sd_inherited_fds();
 
-	if (!config_yes(c->protected_mode) || getenv("LISTEN_FDS") != NULL)
+	if (!config_yes(c->protected_mode))
 		return 0;
+	if (check_metrics(c, cause) < 0)
+		return -1;
+	if (inherited > 0)
+		return check_inherited(inherited, cause);
 	if (c->listen[0] != '\0' && !host_is_loopback(c->listen))
 		return fail_key(cause, c, "listen", "protected mode: a plaintext listener on a "
 		    "non-loopback address; use tls_listen with authentication, or set protected_mode = no",
@@ -742,7 +822,7 @@ config_check(const struct config *c, char **cause)
 		return fail_key(cause, c, "max_value",
 		    "must be at least 512 bytes below max_frame", NULL);
 	/* under socket activation the listeners come from systemd */
-	if (c->listen[0] == '\0' && c->unix_socket[0] == '\0' && getenv("LISTEN_FDS") == NULL)
+	if (c->listen[0] == '\0' && c->unix_socket[0] == '\0' && sd_inherited_fds() == 0)
 		return fail_key(cause, c, "listen",
 		    "no listener: set listen or unix_socket", NULL);
 	return 0;

@@ -57,6 +57,10 @@ struct config {
 	uint64_t workers;		/* worker pool threads; 0 = one per CPU */
 	struct config_list stage_modules;	/* "NAME:PATH" of a stage module, repeatable */
 	char *metrics_listen;		/* HOST:PORT of /metrics, "" for none */
+	char *metrics_protected;	/* yes: protected mode covers metrics_listen */
+	char *metrics_token;		/* SHA256HEX of the bearer token /metrics needs, "" for none */
+	uint64_t metrics_max_connections;	/* open /metrics connections at once */
+	uint64_t metrics_timeout_ms;	/* a /metrics connection's whole life */
 
 	/* TLS (tls.c) */
 	char *tls_listen;		/* HOST:PORT of the TLS listener, "" for none */

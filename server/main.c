@@ -164,7 +164,7 @@ check_config(const struct options *o, const struct config *cfg)
 	return 0;
 }
 
-/* Each connection needs a descriptor: raise the soft limit as far as allowed. */
+/* Each connection (/metrics ones too) needs a descriptor: raise the soft limit as far as allowed. */
 static void
 raise_fd_limit(uint64_t want)
 {
@@ -207,7 +207,8 @@ main(int argc, char **argv)
 	log_init("chand", (enum log_level)log_level_parse(cfg.log_level),
 	    strcmp(cfg.log_target, "syslog") == 0 ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR);
 	log_set_format((enum log_format)log_format_parse(cfg.log_format));
-	raise_fd_limit(cfg.max_connections);
+	raise_fd_limit(cfg.max_connections +
+	    (cfg.metrics_listen[0] != '\0' ? cfg.metrics_max_connections : 0));
 	if (server_new(&s, &cfg, &cause) < 0 || server_listen(s, o.port_file, o.ready_fd, &cause) < 0) {
 		log_error("start-failed reason=\"%s\"", cause ? cause : "out of memory");
 		fprintf(stderr, "chand: %s\n", cause ? cause : "out of memory");

@@ -1,12 +1,16 @@
 /*
- * metrics.c: GET /metrics in the Prometheus text exposition format.
+ * metrics.c: GET /metrics in the Prometheus text exposition format: chand's
+ * own series, chand_build_info and the standard process_* ones.
  */
+#include <dirent.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 
 #include "clock.h"
 #include "codec.h"
@@ -57,8 +61,82 @@ latency(struct evbuffer *b, const struct op_stats *st)
 	    "chand_operation_duration_seconds_count %" PRIu64 "\n", st->sum_seconds, st->n);
 }
 
+/* Seconds since the epoch at boot (/proc/stat's btime), or 0. */
+static uint64_t
+boot_time(void)
+{
+	static uint64_t btime;
+	char line[256];
+	FILE *f;
+
+	if (btime != 0 || (f = fopen("/proc/stat", "r")) == NULL)
+		return btime;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "btime %" SCNu64, &btime) == 1)
+			break;
+	fclose(f);
+	return btime;
+}
+
+static uint64_t
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	uint64_t n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;	/* not opendir's own */
+}
+
 static void
-render(struct server *s, struct evbuffer *b)
+sample(struct evbuffer *b, const char *name, const char *help, const char *type, double v)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.15g\n", name, help, name, type,
+	    name, v);
+}
+
+/* The process_* series every Prometheus client library exports, from /proc/self/stat. */
+static void
+process(struct evbuffer *b)
+{
+	unsigned long long utime, stime, start, vsize, rss;
+	double tick = (double)sysconf(_SC_CLK_TCK);
+	struct rlimit rl;
+	char buf[1024], *p;
+	FILE *f = fopen("/proc/self/stat", "r");
+	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+
+	if (f != NULL)
+		fclose(f);
+	buf[n] = '\0';
+	/* fields 14, 15, 22, 23 and 24 (proc(5)), after the command's closing parenthesis */
+	if ((p = strrchr(buf, ')')) == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u "
+	    "%*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu %llu %llu", &utime, &stime, &start,
+	    &vsize, &rss) != 5)
+		return;
+	sample(b, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+	    "counter", (double)(utime + stime) / tick);
+	sample(b, "process_resident_memory_bytes", "Resident memory size in bytes.", "gauge",
+	    (double)rss * (double)sysconf(_SC_PAGESIZE));
+	sample(b, "process_virtual_memory_bytes", "Virtual memory size in bytes.", "gauge",
+	    (double)vsize);
+	sample(b, "process_open_fds", "Number of open file descriptors.", "gauge",
+	    (double)open_fds());
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		sample(b, "process_max_fds", "Maximum number of open file descriptors.", "gauge",
+		    (double)rl.rlim_cur);
+	sample(b, "process_start_time_seconds", "Start time of the process since unix epoch in "
+	    "seconds.", "gauge", (double)boot_time() + (double)start / tick);
+}
+
+void
+metrics_render(struct server *s, struct evbuffer *b)
 {
 	struct engine *e = s->engine;
 	uint64_t pending = 0, senders = engine_nsend_waiters(e);
@@ -66,9 +144,11 @@ render(struct server *s, struct evbuffer *b)
 
 	TAILQ_FOREACH(c, &s->conns, link)
 		pending += hmap_count(&c->pending);
+	evbuffer_add_printf(b, "# HELP chand_build_info chand's version.\n# TYPE chand_build_info gauge\n"
+	    "chand_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
 	gauge(b, "chand_uptime_seconds", "Seconds since chand started.", "gauge",
 	    (uint64_t)((clock_now_ns() - s->started_ns) / NSEC_PER_SEC));
-	gauge(b, "chand_connections", "Open client connections.", "gauge", s->nconns);
+	gauge(b, "chand_connections_current", "Open client connections.", "gauge", s->nconns);
 	gauge(b, "chand_connections_total", "Client connections accepted.", "counter",
 	    s->stats.connections_total);
 	gauge(b, "chand_channels", "Live channels.", "gauge", engine_nchannels(e));
@@ -91,72 +171,6 @@ render(struct server *s, struct evbuffer *b)
 	    pool_queued(s->pool));
 	operations(b, &s->ops);
 	latency(b, &s->ops);
+	process(b);
 }
 
-static void
-metrics_cb(struct evhttp_request *req, void *arg)
-{
-	struct server *s = arg;
-	struct evbuffer *b;
-
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
-		evhttp_send_error(req, 405, "only GET");
-		return;
-	}
-	if ((b = evbuffer_new()) == NULL) {
-		evhttp_send_error(req, 500, "out of memory");
-		return;
-	}
-	render(s, b);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	    "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, 200, "OK", b);
-	evbuffer_free(b);
-}
-
-int
-metrics_start(struct server *s, const char *addr, char **cause)
-{
-	char host[256];
-	const char *colon = strrchr(addr, ':');
-	char *end;
-	long port;
-	struct evhttp_bound_socket *bs;
-
-	if (colon == NULL || (size_t)(colon - addr) >= sizeof host ||
-	    (port = strtol(colon + 1, &end, 10)) < 0 || port > 65535 || *end != '\0') {
-		if (asprintf(cause, "metrics_listen %s: must be HOST:PORT", addr) < 0)
-			*cause = NULL;
-		return -1;
-	}
-	snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
-	if ((s->http = evhttp_new(s->base)) == NULL)
-		goto fail;
-	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET);
-	evhttp_set_cb(s->http, "/metrics", metrics_cb, s);
-	if ((bs = evhttp_bind_socket_with_handle(s->http, host, (uint16_t)port)) == NULL)
-		goto fail;
-	{
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof ss;
-
-		getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &len);
-		s->metrics_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	}
-	log_info("metrics address=%s port=%u path=/metrics", host, s->metrics_port);
-	return 0;
-fail:
-	if (asprintf(cause, "metrics_listen %s: cannot listen", addr) < 0)
-		*cause = NULL;
-	metrics_stop(s);
-	return -1;
-}
-
-void
-metrics_stop(struct server *s)
-{
-	if (s->http) {
-		evhttp_free(s->http);
-		s->http = NULL;
-	}
-}

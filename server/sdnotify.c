@@ -1,4 +1,5 @@
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,10 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "log.h"
 #include "sdnotify.h"
+
+static int activated = -1;	/* sd_inherited_fds's answer, once decided */
 
 #ifdef HAVE_SYSTEMD
 
@@ -29,12 +33,19 @@ sd_watchdog_usec(void)
 	return sd_watchdog_enabled(0, &usec) > 0 ? usec : 0;
 }
 
-int
-sd_inherited_fds(void)
+/* How many fds $LISTEN_FDS and $LISTEN_PID pass us, 0 when they are not for us. */
+static int
+listen_fds(void)
 {
 	int n = sd_listen_fds(1);
 
 	return n > 0 ? n : 0;
+}
+
+static bool
+is_listening(int fd)
+{
+	return sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0;
 }
 
 #else	/* the protocols by hand: see sd_notify(3) and sd_listen_fds(3) */
@@ -71,22 +82,56 @@ sd_watchdog_usec(void)
 	return strtoull(usec, NULL, 10);
 }
 
-int
-sd_inherited_fds(void)
+static int
+listen_fds(void)
 {
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-	int n;
+	char *end;
+	long n;
 
-	if (pid == NULL || fds == NULL || strtol(pid, NULL, 10) != getpid())
+	if (pid == NULL || fds == NULL || strtol(pid, &end, 10) != getpid() || *end != '\0')
 		return 0;
-	n = (int)strtol(fds, NULL, 10);
+	n = strtol(fds, &end, 10);
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
-	return n > 0 ? n : 0;
+	return *end == '\0' && n > 0 && n < 65536 ? (int)n : 0;
+}
+
+static bool
+is_listening(int fd)
+{
+	int type = 0, listening = 0;
+
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &(socklen_t){ sizeof type }) == 0 &&
+	    type == SOCK_STREAM && getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening,
+	    &(socklen_t){ sizeof listening }) == 0 && listening;
 }
 
 #endif
+
+/*
+ * Activation counts only when every passed fd really is a listening stream
+ * socket: variables leaked from elsewhere must not switch protected mode's
+ * checks of listen and tls_listen off (config.c).
+ */
+int
+sd_inherited_fds(void)
+{
+	int n;
+
+	if (activated >= 0)
+		return activated;
+	n = listen_fds();
+	for (int fd = 3; fd < 3 + n; fd++) {
+		if (!is_listening(fd)) {
+			log_warn("socket-activation-ignored fd=%d reason=\"not a listening stream socket\"", fd);
+			n = 0;
+		}
+	}
+	activated = n;
+	return activated;
+}
 
 void
 sd_status(const char *fmt, ...)

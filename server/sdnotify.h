@@ -21,7 +21,10 @@ void sd_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t sd_watchdog_usec(void);
 /*
  * Descriptors passed by socket activation: returns how many (starting at
- * fd 3), 0 when none. Clears the environment so children don't inherit it.
+ * fd 3), 0 when none. Activation counts only when $LISTEN_PID is our pid and
+ * each of the $LISTEN_FDS descriptors is a listening stream socket (else a
+ * warning is logged and chand listens as configured). Decided on the first
+ * call and remembered; the environment is cleared so children don't inherit it.
  */
 int sd_inherited_fds(void);
 

@@ -25,8 +25,8 @@
 
 struct auth;
 struct conn;
-struct evhttp;
 struct listener;
+struct metrics;
 struct pool;
 struct request;
 struct stages;
@@ -84,7 +84,7 @@ struct server {
 	struct server_stats stats;
 	struct op_stats ops;		/* replies by op and status, latency */
 	struct current_request current;
-	struct evhttp *http;		/* /metrics, when metrics_listen is set */
+	struct metrics *metrics;	/* /metrics, when metrics_listen is set */
 	uint16_t metrics_port;
 
 	struct tls *tls;		/* the TLS context, when tls_listen is set */

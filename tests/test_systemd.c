@@ -2,10 +2,9 @@
  * test_systemd.c: chand as systemd runs it, without systemd: a fake
  * $NOTIFY_SOCKET listener receives READY=1, STATUS=, WATCHDOG=1 and
  * STOPPING=1; socket activation hands chand a listening socket on fd 3
- * ($LISTEN_FDS, $LISTEN_PID), as chand.socket does; SIGHUP reloads (ExecReload);
- * and the Prometheus endpoint is scraped and parsed.
+ * ($LISTEN_FDS, $LISTEN_PID), as chand.socket does; and SIGHUP reloads
+ * (ExecReload). The Prometheus endpoint is test_metrics.c's.
  */
-#include <ctype.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -111,54 +110,179 @@ test_status_lines(void)
 	notify_close(&n);
 }
 
+/* chand started as systemd would start it, its stderr kept in a file. */
+struct activation {
+	char dir[32];
+	char conf[64];
+	char err[64];
+	pid_t pid;
+};
+
+/*
+ * Play systemd: run chand -f with conf, LISTEN_FDS=1, fd 3 = lfd (-1: left
+ * as it is) and, when own_pid, LISTEN_PID = chand's own pid.
+ */
+static void
+activate(struct activation *a, const char *conf, int lfd, bool own_pid)
+{
+	const char *chand = getenv("CHAND") ? getenv("CHAND") : "server/chand";
+	FILE *f;
+
+	snprintf(a->dir, sizeof a->dir, "/tmp/chand-sa.XXXXXX");
+	CU_ASSERT_FATAL(mkdtemp(a->dir) != NULL);
+	snprintf(a->conf, sizeof a->conf, "%s/c.conf", a->dir);
+	snprintf(a->err, sizeof a->err, "%s/err", a->dir);
+	CU_ASSERT_FATAL((f = fopen(a->conf, "w")) != NULL);
+	fputs(conf, f);
+	fclose(f);
+	a->pid = fork();
+	CU_ASSERT_FATAL(a->pid >= 0);
+	if (a->pid == 0) {
+		char pidbuf[16];
+		int efd = open(a->err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (efd >= 0)
+			dup2(efd, STDERR_FILENO);
+		if (lfd >= 0)
+			dup2(lfd, 3);
+		snprintf(pidbuf, sizeof pidbuf, "%d", (int)getpid());
+		if (own_pid)
+			setenv("LISTEN_PID", pidbuf, 1);
+		else
+			unsetenv("LISTEN_PID");
+		setenv("LISTEN_FDS", "1", 1);
+		execl(chand, chand, "-f", "-c", a->conf, (char *)NULL);
+		_exit(127);
+	}
+}
+
+/* Did chand's stderr say needle? */
+static bool
+activation_said(struct activation *a, const char *needle)
+{
+	char buf[8192];
+	size_t n = 0;
+	FILE *f = fopen(a->err, "r");
+
+	if (f != NULL) {
+		n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	if (strstr(buf, needle) == NULL)
+		fprintf(stderr, "chand's stderr lacks \"%s\": %s\n", needle, buf);
+	return strstr(buf, needle) != NULL;
+}
+
+static void
+activation_done(struct activation *a)
+{
+	unlink(a->conf);
+	unlink(a->err);
+	rmdir(a->dir);
+}
+
+/* A TCP socket listening on addr, port 0; *port gets the port. */
+static int
+listening_socket(in_addr_t addr, uint16_t *port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(addr) };
+	socklen_t len = sizeof sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+	CU_ASSERT_FATAL(listen(fd, 16) == 0);
+	CU_ASSERT_FATAL(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
 /* Socket activation: the test plays systemd and owns the listening socket. */
 static void
 test_socket_activation(void)
 {
-	const char *chand = getenv("CHAND") ? getenv("CHAND") : "server/chand";
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t len = sizeof sa;
+	struct activation a;
 	struct test_conn c;
 	struct proto_reply r;
-	char conf[] = "/tmp/chand-sa.XXXXXX";
-	int lfd, cfd;
-	pid_t pid;
+	uint16_t port;
+	int lfd = listening_socket(INADDR_LOOPBACK, &port);
 
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	CU_ASSERT_FATAL(lfd >= 0);
-	CU_ASSERT_FATAL(bind(lfd, (struct sockaddr *)&sa, sizeof sa) == 0);
-	CU_ASSERT_FATAL(listen(lfd, 16) == 0);
-	CU_ASSERT_FATAL(getsockname(lfd, (struct sockaddr *)&sa, &len) == 0);
 	/* a config whose own listener is unusable: only the inherited socket works */
-	cfd = mkstemp(conf);
-	CU_ASSERT_FATAL(cfd >= 0);
-	CU_ASSERT(write(cfd, "listen = \"\"\nlog_level = error\n", 30) == 30);
-	close(cfd);
-	pid = fork();
-	CU_ASSERT_FATAL(pid >= 0);
-	if (pid == 0) {
-		char pidbuf[16];
-
-		dup2(lfd, 3);
-		snprintf(pidbuf, sizeof pidbuf, "%d", (int)getpid());
-		setenv("LISTEN_PID", pidbuf, 1);
-		setenv("LISTEN_FDS", "1", 1);
-		execl(chand, chand, "-f", "-c", conf, (char *)NULL);
-		_exit(127);
-	}
+	activate(&a, "listen = \"\"\nlog_level = error\n", lfd, true);
 	close(lfd);
 	/* the socket already listens: connecting cannot race chand's start */
-	CU_ASSERT_FATAL(test_conn_open(&c, ntohs(sa.sin_port), true) == 0);
+	CU_ASSERT_FATAL(test_conn_open(&c, port, true) == 0);
 	CU_ASSERT_EQUAL(st_make(&c, "activated", 1), STATUS_OK);
 	CU_ASSERT_EQUAL(st_send_wait(&c, "activated", "yes", 0), STATUS_OK);
 	st_name_op(&c, OP_LEN, "activated");
 	st_reply(&c, OP_LEN, &r);
 	CU_ASSERT_EQUAL(r.n, 1);
 	test_conn_close(&c);
-	kill(pid, SIGTERM);
-	CU_ASSERT_EQUAL(test_wait_exit(pid, 10000), 0);
-	unlink(conf);
+	kill(a.pid, SIGTERM);
+	CU_ASSERT_EQUAL(test_wait_exit(a.pid, 10000), 0);
+	activation_done(&a);
+}
+
+/*
+ * $LISTEN_FDS is not activation unless $LISTEN_PID is chand's pid and fd 3
+ * listens: protected mode then still checks listen (which binds 0.0.0.0 but
+ * is never connected to).
+ */
+static void
+test_activation_not_ours(void)
+{
+	static const char conf[] = "listen = 0.0.0.0\nport = 0\n";
+	struct activation a;
+	int devnull;
+
+	activate(&a, conf, -1, false);
+	CU_ASSERT_EQUAL(test_wait_exit(a.pid, 10000), 1);
+	CU_ASSERT(activation_said(&a, "key 'listen': protected mode"));
+	activation_done(&a);
+	/* chand's pid, but fd 3 is no socket */
+	CU_ASSERT_FATAL((devnull = open("/dev/null", O_RDONLY)) >= 0);
+	activate(&a, conf, devnull, true);
+	close(devnull);
+	CU_ASSERT_EQUAL(test_wait_exit(a.pid, 10000), 1);
+	CU_ASSERT(activation_said(&a, "socket-activation-ignored fd=3"));
+	CU_ASSERT(activation_said(&a, "key 'listen': protected mode"));
+	activation_done(&a);
+}
+
+/*
+ * An inherited socket on a non-loopback address is a plaintext listener
+ * there: refused in protected mode, as listen would be, even with
+ * authentication on; protected_mode = no lets it serve. Only loopback
+ * traffic: the socket is bound to 0.0.0.0 and reached through 127.0.0.1.
+ */
+static void
+test_activation_protected(void)
+{
+	static const char token[] = "token = t:"
+	    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n";
+	struct activation a;
+	struct test_conn c;
+	uint16_t port;
+	int lfd = listening_socket(INADDR_ANY, &port);
+
+	activate(&a, "", lfd, true);
+	CU_ASSERT_EQUAL(test_wait_exit(a.pid, 10000), 1);
+	CU_ASSERT(activation_said(&a, "key 'protected_mode': protected mode: socket activation"));
+	CU_ASSERT(activation_said(&a, "fd 3, 0.0.0.0 port"));
+	activation_done(&a);
+	activate(&a, token, lfd, true);
+	CU_ASSERT_EQUAL(test_wait_exit(a.pid, 10000), 1);
+	CU_ASSERT(activation_said(&a, "key 'protected_mode'"));
+	activation_done(&a);
+	activate(&a, "protected_mode = no\n", lfd, true);
+	close(lfd);
+	CU_ASSERT_FATAL(test_conn_open(&c, port, true) == 0);
+	CU_ASSERT_EQUAL(st_make(&c, "activated.any", 1), STATUS_OK);
+	test_conn_close(&c);
+	kill(a.pid, SIGTERM);
+	CU_ASSERT_EQUAL(test_wait_exit(a.pid, 10000), 0);
+	activation_done(&a);
 }
 
 /* Wait (up to 10 s) for chand's log to show needle. */
@@ -218,196 +342,6 @@ test_reload(void)
 	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
 }
 
-/* ---- /metrics ------------------------------------------------------------------ */
-
-static int
-metrics_port(struct test_server *s)
-{
-	char path[128], line[1024];
-	int port = -1;
-	FILE *f;
-
-	snprintf(path, sizeof path, "%s/chand.log", s->dir);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof line, f)) {
-		char *p = strstr(line, "metrics address=");
-
-		if (p && (p = strstr(p, "port=")) != NULL)
-			port = atoi(p + 5);
-	}
-	fclose(f);
-	return port;
-}
-
-/* GET /metrics; the body (malloc'd) or NULL. */
-static char *
-scrape(int port)
-{
-	static const char req[] = "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n";
-	struct test_conn c;
-	char *buf = malloc(1 << 20), *body;
-	size_t len = 0;
-	ssize_t n;
-
-	if (test_conn_open(&c, port, false) < 0 || test_conn_write(&c, req, sizeof req - 1) < 0) {
-		free(buf);
-		return NULL;
-	}
-	while (len < (1 << 20) - 1) {
-		struct pollfd p = { .fd = c.fd, .events = POLLIN };
-
-		if (poll(&p, 1, 10000) != 1 || (n = read(c.fd, buf + len, (1 << 20) - 1 - len)) <= 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	test_conn_close(&c);
-	if (strncmp(buf, "HTTP/1.", 7) != 0 || strstr(buf, " 200 ") == NULL ||
-	    (body = strstr(buf, "\r\n\r\n")) == NULL) {
-		free(buf);
-		return NULL;
-	}
-	memmove(buf, body + 4, strlen(body + 4) + 1);
-	return buf;
-}
-
-/* The value of one sample ("name" or "name{labels}"), or -1. */
-static double
-sample(const char *text, const char *series)
-{
-	const char *p = text;
-	size_t len = strlen(series);
-
-	while ((p = strstr(p, series)) != NULL) {
-		if ((p == text || p[-1] == '\n') && p[len] == ' ')
-			return strtod(p + len + 1, NULL);
-		p += len;
-	}
-	return -1;
-}
-
-/* Every line is a comment or "name[{labels}] value"; histograms are cumulative. */
-static bool
-exposition_valid(const char *text)
-{
-	char *copy = strdup(text), *save, *line;
-	double last_bucket = -1;
-	bool ok = true;
-
-	for (line = strtok_r(copy, "\n", &save); line && ok; line = strtok_r(NULL, "\n", &save)) {
-		char *sp, *end;
-		double v;
-
-		if (line[0] == '#') {
-			ok = strncmp(line, "# HELP ", 7) == 0 || strncmp(line, "# TYPE ", 7) == 0;
-			continue;
-		}
-		ok = isalpha((unsigned char)line[0]) || line[0] == '_';
-		for (char *q = line; ok && *q && *q != '{' && *q != ' '; q++)
-			ok = isalnum((unsigned char)*q) || *q == '_' || *q == ':';
-		if (!ok || (sp = strrchr(line, ' ')) == NULL)
-			return free(copy), false;
-		v = strtod(sp + 1, &end);
-		ok = *end == '\0';
-		if (strstr(line, "_bucket{")) {
-			ok = ok && v >= last_bucket;
-			last_bucket = v;
-		}
-	}
-	free(copy);
-	return ok;
-}
-
-static void
-test_metrics(void)
-{
-	struct test_server s;
-	struct test_conn c, w;
-	char *m;
-	int port;
-
-	CU_ASSERT_FATAL(test_server_start(&s, "metrics_listen = 127.0.0.1:0\n") == 0);
-	CU_ASSERT_FATAL((port = metrics_port(&s)) > 0);
-	CU_ASSERT_FATAL(test_conn_open(&c, s.port, true) == 0);
-	CU_ASSERT_FATAL(test_conn_open(&w, s.port, true) == 0);
-	CU_ASSERT_EQUAL(st_make(&c, "m.buf", 8), STATUS_OK);
-	CU_ASSERT_EQUAL(st_make(&c, "m.unbuf", 0), STATUS_OK);
-	for (int i = 0; i < 3; i++)
-		CU_ASSERT_EQUAL(st_send_wait(&c, "m.buf", "12345", 0), STATUS_OK);
-	CU_ASSERT_EQUAL(st_send_wait(&c, "m.unbuf", "x", 0), STATUS_DEADLINE_EXCEEDED);
-	st_recv(&w, "m.unbuf", PROTO_WAIT_FOREVER);
-	CU_ASSERT(st_await_waiters(&c, "m.unbuf", 0, 1));
-	m = scrape(port);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-	CU_ASSERT(exposition_valid(m));
-	CU_ASSERT_EQUAL(sample(m, "chand_connections"), 2);
-	CU_ASSERT_EQUAL(sample(m, "chand_channels"), 2);
-	CU_ASSERT_EQUAL(sample(m, "chand_buffered_values"), 3);
-	CU_ASSERT(sample(m, "chand_buffered_bytes") >= 15);
-	CU_ASSERT_EQUAL(sample(m, "chand_waiters{kind=\"recv\"}"), 1);
-	CU_ASSERT_EQUAL(sample(m, "chand_waiters{kind=\"send\"}"), 0);
-	CU_ASSERT_EQUAL(sample(m, "chand_pending_requests"), 1);
-	CU_ASSERT_EQUAL(sample(m, "chand_operations_total{op=\"SEND\",status=\"OK\"}"), 3);
-	CU_ASSERT_EQUAL(sample(m, "chand_operations_total{op=\"SEND\",status=\"DEADLINE_EXCEEDED\"}"), 1);
-	CU_ASSERT_EQUAL(sample(m, "chand_operations_total{op=\"MAKE\",status=\"OK\"}"), 2);
-	CU_ASSERT_EQUAL(sample(m, "chand_operation_duration_seconds_bucket{le=\"+Inf\"}"),
-	    sample(m, "chand_operation_duration_seconds_count"));
-	CU_ASSERT_PTR_NOT_NULL(strstr(m, "# TYPE chand_operation_duration_seconds histogram"));
-	CU_ASSERT_EQUAL(sample(m, "chand_links"), 0);
-	CU_ASSERT_EQUAL(sample(m, "chand_jobs"), 0);
-	CU_ASSERT(sample(m, "chand_pool_workers") >= 1);
-	CU_ASSERT_EQUAL(sample(m, "chand_pool_queue_depth"), 0);
-	free(m);
-	/* a running link and a running job show up */
-	{
-		struct proto_request l = { .op = OP_TAKE, .name = "m.buf", .name_len = 5, .count = 100 };
-		struct proto_request j = { .op = OP_FAN_OUT, .name = "m.unbuf", .name_len = 7,
-		    .count = 1, .stage = "identity", .stage_len = 8 };
-		struct proto_out o;
-		struct proto_reply r;
-
-		proto_out_init(&o);
-		proto_req_link(&o, c.next_id++, PROTO_WAIT_FOREVER, &l);
-		proto_req_link(&o, c.next_id++, PROTO_WAIT_FOREVER, &j);
-		st_write(&c, &o);
-		st_reply(&c, OP_TAKE, &r);
-		CU_ASSERT_EQUAL(r.status, STATUS_STARTED);
-		st_reply(&c, OP_FAN_OUT, &r);
-		CU_ASSERT_EQUAL(r.status, STATUS_STARTED);
-		m = scrape(port);
-		CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-		CU_ASSERT_EQUAL(sample(m, "chand_links"), 2);
-		CU_ASSERT_EQUAL(sample(m, "chand_jobs"), 1);
-		free(m);
-		proto_out_destroy(&o);
-	}
-	/* a STREAM that ends inside its own request (its channel is closed) counts once */
-	{
-		struct proto_case sc = { .name = "m.closed", .name_len = 8 };
-		struct proto_out o;
-		struct proto_reply r;
-
-		CU_ASSERT_EQUAL(st_make(&c, "m.closed", 0), STATUS_OK);
-		CU_ASSERT_EQUAL(st_close(&c, "m.closed"), STATUS_OK);
-		proto_out_init(&o);
-		proto_req_stream(&o, c.next_id++, PROTO_WAIT_FOREVER, &sc, 1, 4);
-		st_write(&c, &o);
-		proto_out_destroy(&o);
-		st_reply(&c, OP_STREAM, &r);	/* the close report */
-		CU_ASSERT(r.status == STATUS_OK && r.interim && !r.ok);
-		st_reply(&c, OP_STREAM, &r);	/* the end */
-		CU_ASSERT(r.status == STATUS_OK && !r.interim && r.n == 0);
-		m = scrape(port);
-		CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-		CU_ASSERT_EQUAL(sample(m, "chand_operations_total{op=\"STREAM\",status=\"OK\"}"), 1);
-		free(m);
-	}
-	test_conn_close(&w);
-	test_conn_close(&c);
-	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
-}
-
 static void
 register_suites(void)
 {
@@ -416,8 +350,9 @@ register_suites(void)
 	test_add(s, "sd_notify READY=1, WATCHDOG=1, STOPPING=1", test_notify_and_watchdog);
 	test_add(s, "STATUS= lines at start and shutdown", test_status_lines);
 	test_add(s, "socket activation on an inherited fd", test_socket_activation);
+	test_add(s, "LISTEN_FDS alone, or fd 3 no socket: not activation", test_activation_not_ours);
+	test_add(s, "protected mode refuses an inherited non-loopback socket", test_activation_protected);
 	test_add(s, "SIGHUP reloads limits, names restart-only keys, keeps a bad file out", test_reload);
-	test_add(s, "/metrics in the Prometheus text format", test_metrics);
 }
 
 int
