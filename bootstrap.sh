@@ -17,8 +17,9 @@ run|test) ;;
 *) echo "usage: $0 run|test" >&2; exit 2 ;;
 esac
 
+# prometheus: promtool, which test_metrics runs on /metrics
 packages="build-essential autoconf automake libtool pkg-config libevent-dev
-libmsgpack-dev libssl-dev openssl libcunit1-dev libsystemd-dev"
+libmsgpack-dev libssl-dev openssl libcunit1-dev libsystemd-dev prometheus"
 
 missing=""
 for p in $packages; do
