@@ -1,14 +1,19 @@
 /*
  * config_read.c: the configuration chand runs with: the file, then the
- * flags over it, then every check of what start-up will read.
+ * flags over it, then every check of what start-up will read (protected
+ * mode among them: config_check).
  */
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "sdnotify.h"
 
 /* *cause = "ORIGIN: key 'KEY': WHAT[: DETAIL]", ORIGIN where key was set. */
 static int
@@ -19,6 +24,132 @@ fail_key(char **cause, const struct config *c, const char *key, const char *what
 	    detail ? ": " : "", detail ? detail : "") < 0)
 		*cause = NULL;
 	return -1;
+}
+
+static bool
+addr_is_loopback(const struct sockaddr *sa)
+{
+	const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+	if (sa->sa_family == AF_INET)
+		return ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24 == 127;
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+	return false;
+}
+
+/* Does every address host resolves to belong to loopback? */
+static bool
+host_is_loopback(const char *host)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *res, *ai;
+	bool lo = true;
+
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return false;
+	for (ai = res; ai != NULL && lo; ai = ai->ai_next)
+		lo = addr_is_loopback(ai->ai_addr);
+	freeaddrinfo(res);
+	return lo;
+}
+/*
+ * Socket activation's listeners are plaintext: one on a non-loopback address
+ * is refused as `listen` would be. Unix sockets are local by nature.
+ */
+static int
+check_inherited(const struct config *c, int n, char **cause)
+{
+	for (int fd = 3; fd < 3 + n; fd++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+		char host[NI_MAXHOST], port[NI_MAXSERV], where[NI_MAXHOST + NI_MAXSERV + 32];
+
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 || ss.ss_family == AF_UNIX ||
+		    addr_is_loopback((struct sockaddr *)&ss))
+			continue;
+		if (getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, port, sizeof port,
+		    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+			snprintf(host, sizeof host, "?");
+			snprintf(port, sizeof port, "?");
+		}
+		snprintf(where, sizeof where, "fd %d, %s port %s", fd, host, port);
+		return fail_key(cause, c, "protected_mode", "protected mode: socket activation "
+		    "passed a plaintext listener on a non-loopback address; bind it to loopback, or set "
+		    "protected_mode = no", where);
+	}
+	return 0;
+}
+
+/* /metrics on a non-loopback address answers anyone: it needs a token, or metrics_protected = no. */
+static int
+check_metrics(const struct config *c, char **cause)
+{
+	char host[256];
+	uint16_t port;
+
+	if (c->metrics_listen[0] == '\0')
+		return 0;
+	if (config_split_hostport(c->metrics_listen, host, sizeof host, &port) < 0)
+		return fail_key(cause, c, "metrics_listen", "must be HOST:PORT", c->metrics_listen);
+	if (config_yes(c->metrics_protected) && c->metrics_token[0] == '\0' && !host_is_loopback(host))
+		return fail_key(cause, c, "metrics_listen", "protected mode: the metrics endpoint "
+		    "on a non-loopback address without metrics_token; set metrics_token, or "
+		    "metrics_protected = no (or protected_mode = no)", c->metrics_listen);
+	return 0;
+}
+
+/*
+ * Protected mode (like redis's): a listener on anything but loopback needs
+ * authentication and TLS, unless protected_mode = no says so explicitly.
+ * Under socket activation the inherited sockets replace listen and tls_listen.
+ */
+static int
+check_protected(const struct config *c, char **cause)
+{
+	char host[256];
+	uint16_t port;
+	int inherited = sd_inherited_fds();
+
+	if (!config_yes(c->protected_mode))
+		return 0;
+	if (check_metrics(c, cause) < 0)
+		return -1;
+	if (inherited > 0)
+		return check_inherited(c, inherited, cause);
+	if (c->listen[0] != '\0' && !host_is_loopback(c->listen))
+		return fail_key(cause, c, "listen", "protected mode: a plaintext listener on a "
+		    "non-loopback address; use tls_listen with authentication, or set protected_mode = no",
+		    c->listen);
+	if (c->tls_listen[0] == '\0')
+		return 0;
+	if (config_split_hostport(c->tls_listen, host, sizeof host, &port) < 0)
+		return fail_key(cause, c, "tls_listen", "must be HOST:PORT", c->tls_listen);
+	if (!host_is_loopback(host) && !config_auth_enabled(c))
+		return fail_key(cause, c, "tls_listen", "protected mode: a non-loopback listener "
+		    "without authentication (token, tokens_file, allow or tls_verify_client = required); "
+		    "configure it, or set protected_mode = no", c->tls_listen);
+	return 0;
+}
+
+int
+config_check(const struct config *c, char **cause)
+{
+	if (c->tls_listen[0] != '\0' && (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0'))
+		return fail_key(cause, c, "tls_listen", "needs tls_cert and tls_key", NULL);
+	if (strcmp(c->tls_verify_client, "none") != 0 && c->tls_ca[0] == '\0')
+		return fail_key(cause, c, "tls_verify_client", "needs tls_ca", NULL);
+	if (check_protected(c, cause) < 0)
+		return -1;
+	/* a value must fit in a frame with its request around it */
+	if (c->max_value + 512 > c->max_frame)
+		return fail_key(cause, c, "max_value",
+		    "must be at least 512 bytes below max_frame", NULL);
+	/* under socket activation the listeners come from systemd */
+	if (c->listen[0] == '\0' && c->unix_socket[0] == '\0' && sd_inherited_fds() == 0)
+		return fail_key(cause, c, "listen",
+		    "no listener: set listen or unix_socket", NULL);
+	return 0;
 }
 
 /* An address key, when set, must be HOST:PORT. */
