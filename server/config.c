@@ -4,17 +4,13 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "config.h"
 #include "log.h"
-#include "sdnotify.h"
 
 enum key_type { KEY_STRING, KEY_SIZE, KEY_COUNT, KEY_MODE, KEY_DURATION, KEY_LIST };
 
