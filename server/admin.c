@@ -39,7 +39,7 @@ admin_stats(struct conn *c, const struct proto_request *q)
 
 	TAILQ_FOREACH(k, &s->conns, link)
 		pending += hmap_count(&k->pending);
-	rc = proto_rep_begin(o, q->id, 1) | proto_pack_map(o, 11) |
+	rc = proto_rep_begin(o, q->id, 1) | proto_pack_map(o, 12) |
 	    proto_pack_kv_uint(o, "uptime_ms", (uint64_t)(clock_now_ns() - s->started_ns) / NSEC_PER_MSEC) |
 	    proto_pack_kv_uint(o, "connections", s->nconns) |
 	    proto_pack_kv_uint(o, "connections_total", s->stats.connections_total) |
@@ -47,6 +47,7 @@ admin_stats(struct conn *c, const struct proto_request *q)
 	    proto_pack_kv_uint(o, "waiters", engine_nwaiters(s->engine)) |
 	    proto_pack_kv_uint(o, "waiters_held", s->stats.waiters_held) |
 	    proto_pack_kv_uint(o, "held_bytes", s->stats.held_bytes) |
+	    proto_pack_kv_uint(o, "input_buffer_bytes", s->input_held) |
 	    proto_pack_kv_uint(o, "pending_requests", pending) |
 	    proto_pack_kv_uint(o, "buffered_bytes", engine_buffered_bytes(s->engine)) |
 	    proto_pack_kv_uint(o, "requests_total", s->stats.requests_total) |

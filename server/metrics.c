@@ -160,6 +160,12 @@ metrics_render(struct server *s, struct evbuffer *b)
 	    "# TYPE chand_waiters gauge\nchand_waiters{kind=\"send\"} %" PRIu64 "\n"
 	    "chand_waiters{kind=\"recv\"} %" PRIu64 "\n", senders, engine_nwaiters(e) - senders);
 	gauge(b, "chand_pending_requests", "Requests waiting for their reply.", "gauge", pending);
+	gauge(b, "chand_waiters_held", "Waiters counted against max_waiters.", "gauge",
+	    s->stats.waiters_held);
+	gauge(b, "chand_held_bytes", "Value bytes counted against max_held_bytes.", "gauge",
+	    s->stats.held_bytes);
+	gauge(b, "chand_input_buffer_bytes", "Bytes of partly received frames, counted against "
+	    "max_input_buffer_bytes.", "gauge", s->input_held);
 	gauge(b, "chand_requests_total", "Request frames received.", "counter", s->stats.requests_total);
 	gauge(b, "chand_protocol_errors_total", "Connections closed for malformed frames.", "counter",
 	    s->stats.protocol_errors);

@@ -180,6 +180,9 @@ test_metrics(void)
 	CU_ASSERT_EQUAL(sample(m, "chand_waiters{kind=\"recv\"}"), 1);
 	CU_ASSERT_EQUAL(sample(m, "chand_waiters{kind=\"send\"}"), 0);
 	CU_ASSERT_EQUAL(sample(m, "chand_pending_requests"), 1);
+	CU_ASSERT_EQUAL(sample(m, "chand_waiters_held"), 1);	/* the one blocked RECV */
+	CU_ASSERT_EQUAL(sample(m, "chand_held_bytes"), 0);
+	CU_ASSERT_EQUAL(sample(m, "chand_input_buffer_bytes"), 0);
 	CU_ASSERT_EQUAL(sample(m, "chand_operations_total{op=\"SEND\",status=\"OK\"}"), 3);
 	CU_ASSERT_EQUAL(sample(m, "chand_operations_total{op=\"SEND\",status=\"DEADLINE_EXCEEDED\"}"), 1);
 	CU_ASSERT_EQUAL(sample(m, "chand_operations_total{op=\"MAKE\",status=\"OK\"}"), 2);

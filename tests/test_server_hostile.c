@@ -341,6 +341,8 @@ test_input_budget(void)
 	}
 	assert_ping_ok(&n);
 	CU_ASSERT(!test_server_log_has(&s, "limit=max_input_buffer_bytes"));
+	/* STATS shows what the budget counts: the three partial frames */
+	CU_ASSERT_EQUAL(st_stat(&n, "input_buffer_bytes"), len * 3 / 4 + 2 * (len / 2));
 	/* the third half passes 1 MiB */
 	CU_ASSERT_FATAL(test_conn_write(&p[2], proto_out_data(&f[2]), len / 2) == 0);
 	CU_ASSERT_EQUAL(notice(&big, REPLY_MS), STATUS_LIMIT);
@@ -356,6 +358,7 @@ test_input_budget(void)
 		assert_ping_ok(&p[i]);
 	}
 	assert_ping_ok(&n);
+	CU_ASSERT_EQUAL(st_stat(&n, "input_buffer_bytes"), 0);
 	for (int i = 0; i < 4; i++)
 		proto_out_destroy(&f[i]);
 	for (int i = 0; i < 3; i++)
