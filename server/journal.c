@@ -317,6 +317,20 @@ fail:
 	return err;
 }
 
+int
+journal_flush(struct journal *j)
+{
+	int err;
+
+	if ((err = journal_commit(j)) != 0)
+		return err;
+	if (j->dirty && (err = journal_sync(j)) != 0) {
+		j->st.errors++;
+		return err;
+	}
+	return 0;
+}
+
 void
 journal_discard(struct journal *j)
 {

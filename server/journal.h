@@ -32,7 +32,12 @@
  * writer, itself a struct journal, whose appends go to N.snap.tmp. The
  * caller writes its live state as of begin through that writer, a bounded
  * number of records per loop turn (journal_commit on it writes them out),
- * while live records keep going to N+1. journal_compact_end syncs the
+ * while live records keep going to N+1. To describe the state as of begin
+ * while it keeps changing, the caller copies before writing, per channel:
+ * at begin it marks every durable channel; a marked channel is written
+ * whole into the snapshot and unmarked either in a later turn or just
+ * before its next change (a delete included); channels made after begin
+ * are not written (their DECLARE is in N+1). journal_compact_end syncs the
  * snapshot, renames it over N.seg (flagged as a snapshot), syncs the
  * directory, and unlinks segments below N. Invariants, so that a kill -9
  * anywhere replays the right state:
@@ -134,7 +139,7 @@ void journal_opts_init(struct journal_opts *o);
 
 /*
  * Open (creating DIR/journal if needed; DIR must exist) and replay every
- * record through ops (ops may be NULL). Returns 0 with *out ready to
+ * record through ops (ops may be NULL; opts NULL means the defaults). Returns 0 with *out ready to
  * append, or -1 with *cause (see the top of this file).
  */
 int journal_open(const char *dir, const struct journal_opts *opts, const struct journal_ops *ops,
@@ -142,7 +147,7 @@ int journal_open(const char *dir, const struct journal_opts *opts, const struct 
 /*
  * Close the files; records not committed are dropped, and a compaction in
  * progress is abandoned (its .tmp is removed at the next open). Does not
- * sync: commit first. Accepts NULL.
+ * sync: journal_flush first. Accepts NULL; never pass a snapshot writer.
  */
 void journal_free(struct journal *j);
 
@@ -162,6 +167,8 @@ int journal_delete(struct journal *j, const char *name, size_t len);
 
 /* Write everything buffered (one write), then sync per policy. 0 or an errno. */
 int journal_commit(struct journal *j);
+/* Commit, then fdatasync whatever the policy (a clean shutdown). 0 or an errno. */
+int journal_flush(struct journal *j);
 /* Drop the records buffered since the last successful commit. */
 void journal_discard(struct journal *j);
 /* EVERYSEC: sync if something was written and the last sync is >= 1 s before now_ns. 0 or an errno. */

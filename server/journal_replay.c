@@ -238,6 +238,12 @@ replay_records(struct replay *r, const uint8_t *m, uint64_t size, uint64_t *bad,
 		}
 		plen = jget32(p);
 		end = off + JOURNAL_REC_HDR + plen;
+		if (plen > JOURNAL_MAX_RECORD) {
+			/* no writer makes one: a torn tail only if it could run past the end */
+			*torn = end > size;
+			*why = "impossible record length";
+			return 1;
+		}
 		if (end > size) {
 			*why = "record runs past the end of the file";
 			return 1;
@@ -402,7 +408,10 @@ journal_open(const char *dir, const struct journal_opts *opts, const struct jour
 	if ((j = r.j = calloc(1, sizeof *j)) == NULL)
 		return fail(&r, "journal: out of memory");
 	j->fd = -1;
-	j->opts = *opts;
+	if (opts != NULL)
+		j->opts = *opts;
+	else
+		journal_opts_init(&j->opts);
 	if (j->opts.segment_bytes == 0)
 		j->opts.segment_bytes = JOURNAL_SEGMENT_BYTES;
 	if (j->opts.compact_min_bytes == 0)

@@ -632,6 +632,15 @@ test_everysec(void)
 	CU_ASSERT_EQUAL(journal_tick(j, t + 20 * NSEC_PER_SEC), 0);
 	journal_stats(j, &st);
 	CU_ASSERT_EQUAL(st.syncs, 4);
+	/* a clean shutdown syncs whatever the policy */
+	CU_ASSERT_EQUAL(journal_push(j, "q", 1, "v", 1), 0);
+	CU_ASSERT_EQUAL(journal_flush(j), 0);
+	journal_stats(j, &st);
+	CU_ASSERT_EQUAL(st.syncs, 5);
+	CU_ASSERT_EQUAL(st.pending_bytes, 0);
+	CU_ASSERT_EQUAL(journal_flush(j), 0);
+	journal_stats(j, &st);
+	CU_ASSERT_EQUAL(st.syncs, 5);
 	journal_free(j);
 	model_free(&r);
 	jt_rmdir(dir);

@@ -328,10 +328,15 @@ test_short_and_junk(void)
 	/* a length field gone huge in a middle segment: past the end, but not the tail */
 	jt_seg(dir, mk.seq, path, sizeof path);
 	p = slurp(path, &len);
-	p[mk.off + 3] = 0x7f;
+	p[mk.off + 2] = 0x7f;
 	spit(path, p, len);
 	CU_ASSERT_EQUAL(jt_open(dir, &o, &r, &j, &cause), -1);
 	CU_ASSERT(cause != NULL && strstr(cause, "runs past the end") != NULL);
+	free(cause);
+	p[mk.off + 3] = 0x7f;
+	spit(path, p, len);
+	CU_ASSERT_EQUAL(jt_open(dir, &o, &r, &j, &cause), -1);
+	CU_ASSERT(cause != NULL && strstr(cause, "impossible record length") != NULL);
 	free(cause);
 	/* short header */
 	spit(path, p, 10);
