@@ -68,6 +68,7 @@
  * Errors: journal_open and journal_compact_end return -1 with a malloc'd
  * *cause. The others return 0 or an errno value: ENOMEM, EINVAL (a name
  * of 0 or more than 255 bytes, a record over JOURNAL_MAX_RECORD, misuse),
+ * EBUSY (a compaction is already running),
  * and from commit, tick and compaction the I/O errors of write(2) and
  * fdatasync(2) (ENOSPC, EIO, EDQUOT...). A failed commit leaves the segment
  * as it was before it (truncated back to the last good offset) and keeps

@@ -17,6 +17,7 @@
 #define JOURNAL_HDR		28	/* magic 8, version 4, flags 4, seq 8, crc 4 */
 #define JOURNAL_SEG_SNAPSHOT	0x1	/* header flag: the state as of this point, replaces older segments */
 #define JOURNAL_REC_HDR		9	/* len 4, type 1, crc 4 */
+#define JOURNAL_DIR_MAX		3900	/* so that DIR/journal/NAME fits the 4096-byte path buffers */
 
 enum journal_type {
 	JREC_DECLARE = 1,

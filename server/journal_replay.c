@@ -104,7 +104,8 @@ list_segments(struct replay *r)
 		r->v[r->n++] = (struct seg){ .seq = seq };
 	}
 	closedir(d);
-	qsort(r->v, r->n, sizeof *r->v, seg_cmp);
+	if (r->n > 1)
+		qsort(r->v, r->n, sizeof *r->v, seg_cmp);
 	return 0;
 }
 
@@ -416,6 +417,10 @@ journal_open(const char *dir, const struct journal_opts *opts, const struct jour
 		j->opts.segment_bytes = JOURNAL_SEGMENT_BYTES;
 	if (j->opts.compact_min_bytes == 0)
 		j->opts.compact_min_bytes = JOURNAL_COMPACT_MIN;
+	if (strlen(dir) > JOURNAL_DIR_MAX) {
+		fail(&r, "journal: data directory path is longer than %d bytes: %s", JOURNAL_DIR_MAX, dir);
+		goto out;
+	}
 	if (asprintf(&j->dir, "%s/journal", dir) < 0) {
 		j->dir = NULL;
 		fail(&r, "journal: out of memory");

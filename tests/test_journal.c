@@ -494,7 +494,7 @@ static void
 test_uncommitted_and_names(void)
 {
 	struct journal_opts o = jt_opts(0);
-	char dir[64], *cause, long_name[300];
+	char dir[64], *cause, long_name[300], *big;
 	struct model m, r;
 	struct journal *j;
 
@@ -542,6 +542,20 @@ test_uncommitted_and_names(void)
 	model_free(&m);
 	model_free(&r);
 	jt_rmdir(dir);
+	/* a data directory that is not there, or too long a path */
+	CU_ASSERT_EQUAL(journal_open("/nonexistent/chand", NULL, NULL, NULL, &j, &cause), -1);
+	CU_ASSERT_PTR_NULL(j);
+	CU_ASSERT(cause != NULL && strstr(cause, "/nonexistent/chand/journal: No such file") != NULL);
+	free(cause);
+	big = malloc(5000);
+	CU_ASSERT_FATAL(big != NULL);
+	memset(big, 'd', 4999);
+	big[0] = '/';
+	big[4999] = '\0';
+	CU_ASSERT_EQUAL(journal_open(big, NULL, NULL, NULL, &j, &cause), -1);
+	CU_ASSERT(cause != NULL && strstr(cause, "longer than") != NULL);
+	free(cause);
+	free(big);
 }
 
 /* ---- group commit and fsync policies -------------------------------------------------- */
