@@ -5,6 +5,7 @@
  * taken at each of its steps (copies of the directory, which is what the
  * page cache holds when a process dies).
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,19 +65,25 @@ flip(const char *path, uint64_t off)
 	free(p);
 }
 
+/* Files in DIR/journal whose names end with suffix. */
 static int
 count_files(const char *dir, const char *suffix)
 {
-	char cmd[256];
-	FILE *f;
-	int n = -1;
+	char path[128];
+	struct dirent *de;
+	size_t sl = strlen(suffix);
+	int n = 0;
+	DIR *d;
 
-	snprintf(cmd, sizeof cmd, "ls %s/journal | grep -c '%s$'", dir, suffix);
-	f = popen(cmd, "r");
-	CU_ASSERT_FATAL(f != NULL);
-	if (fscanf(f, "%d", &n) != 1)
-		n = -1;
-	pclose(f);
+	snprintf(path, sizeof path, "%s/journal", dir);
+	d = opendir(path);
+	CU_ASSERT_FATAL(d != NULL);
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		n += len >= sl && strcmp(de->d_name + len - sl, suffix) == 0;
+	}
+	closedir(d);
 	return n;
 }
 
