@@ -23,9 +23,11 @@
  * started by the first commit after the current one passes segment_bytes.
  *
  * Group commit: the append functions only buffer. journal_commit writes the
- * whole buffer with one write(2) and, with JOURNAL_FSYNC_ALWAYS, one
+ * whole buffer with one pwrite(2) and, with JOURNAL_FSYNC_ALWAYS, one
  * fdatasync(2); EVERYSEC syncs from journal_tick at most once a second of
- * the caller's clock; NO never syncs (the kernel writes when it likes).
+ * the caller's clock; NO leaves it to the kernel. Whatever the policy, a
+ * segment is synced before the next one is created (once per segment), so
+ * that a crash never leaves a hole before the tail.
  *
  * Compaction (Redis's AOF rewrite, incremental): journal_compact_begin
  * commits, then starts segment N+1 for live records, and returns a snapshot
@@ -68,12 +70,12 @@
  * Errors: journal_open and journal_compact_end return -1 with a malloc'd
  * *cause. The others return 0 or an errno value: ENOMEM, EINVAL (a name
  * of 0 or more than 255 bytes, a record over JOURNAL_MAX_RECORD, misuse),
- * EBUSY (a compaction is already running),
- * and from commit, tick and compaction the I/O errors of write(2) and
- * fdatasync(2) (ENOSPC, EIO, EDQUOT...). A failed commit leaves the segment
- * as it was before it (truncated back to the last good offset) and keeps
- * the buffered records, so a later commit may write them when space returns;
- * journal_discard drops them instead.
+ * EBUSY (a compaction is already running), and from commit, tick and
+ * compaction the I/O errors of pwrite(2) and fdatasync(2) (ENOSPC, EIO,
+ * EDQUOT...), which a caller maps to a STORAGE status (issue 18). A failed
+ * commit leaves the segment as it was before it (truncated back to the
+ * last good offset) and keeps the buffered records, so a later commit may
+ * write them when space returns; journal_discard drops them instead.
  */
 #ifndef CHAND_JOURNAL_H
 #define CHAND_JOURNAL_H
