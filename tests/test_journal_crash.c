@@ -87,6 +87,30 @@ count_files(const char *dir, const char *suffix)
 	return n;
 }
 
+/* The bytes of DIR/journal's segments: what log_bytes must say. */
+static uint64_t
+seg_bytes(const char *dir)
+{
+	char path[128], file[400];
+	struct dirent *de;
+	uint64_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof path, "%s/journal", dir);
+	d = opendir(path);
+	CU_ASSERT_FATAL(d != NULL);
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (len < 4 || strcmp(de->d_name + len - 4, ".seg") != 0)
+			continue;
+		snprintf(file, sizeof file, "%s/%s", path, de->d_name);
+		n += jt_size(file);
+	}
+	closedir(d);
+	return n;
+}
+
 static void
 copy_dir(const char *from, const char *to)
 {
@@ -496,7 +520,7 @@ static void
 test_compaction(void)
 {
 	struct journal_opts o = jt_opts(8192);
-	struct journal_stats st0, st;
+	struct journal_stats st0, st1, st;
 	struct compaction cp = { NULL, NULL };
 	struct model m, r;
 	struct journal *j, *j2;
@@ -533,7 +557,7 @@ test_compaction(void)
 		m.c[i].pending = false;
 		CU_ASSERT_FATAL(journal_commit(cp.snap) == 0);
 		/* the loop goes on: live records, some on channels not yet in the snapshot */
-		for (int k = 0; k < 20; k++)
+		for (int k = 0; k < 100; k++)
 			workload_step(j, &m, &rng, 6, before_change, &cp);
 		CU_ASSERT_FATAL(journal_commit(j) == 0);
 		CU_ASSERT_FATAL(journal_commit(cp.snap) == 0);
@@ -546,6 +570,10 @@ test_compaction(void)
 	}
 	CU_ASSERT(n >= 4);
 	CU_ASSERT_FATAL(journal_commit(cp.snap) == 0);
+	/* the live log went on to more segments meanwhile */
+	journal_stats(j, &st1);
+	CU_ASSERT(st1.segments >= st0.segments + 2);
+	CU_ASSERT_EQUAL(st1.log_bytes, seg_bytes(dir));
 	/* kill -9 with the snapshot complete, not renamed */
 	check_image(dir, &o, &m, &tmps);
 	CU_ASSERT_EQUAL(tmps, 1);
@@ -570,12 +598,15 @@ test_compaction(void)
 	cp.snap = NULL;
 	journal_stats(j, &st);
 	CU_ASSERT_EQUAL(st.compactions, 1);
-	CU_ASSERT(st.log_bytes < st0.log_bytes / 4);
+	/* the snapshot is what replaced the st0.log_bytes of segments <= N */
+	CU_ASSERT(st.log_bytes - (st1.log_bytes - st0.log_bytes) < st0.log_bytes / 4);
 	CU_ASSERT_EQUAL(count_files(dir, ".seg"), (int)st.segments);
+	CU_ASSERT_EQUAL(st.log_bytes, seg_bytes(dir));
 	CU_ASSERT(!journal_compact_due(j));
 	/* more churn, a second compaction replaces the first snapshot */
 	churn(j, &m, 400);
 	CU_ASSERT(journal_compact_due(j));
+	journal_stats(j, &st1);
 	CU_ASSERT_FATAL(journal_compact_begin(j, &cp.snap) == 0);
 	for (int i = 0; i < M_CHANS; i++)
 		if (m.c[i].live)
@@ -583,11 +614,13 @@ test_compaction(void)
 	CU_ASSERT_FATAL(journal_compact_end(j, cp.snap, &cause) == 0);
 	journal_stats(j, &st);
 	CU_ASSERT_EQUAL(st.compactions, 2);
+	CU_ASSERT_EQUAL(st.log_bytes, seg_bytes(dir));
 	journal_free(j);
 	CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
 	CU_ASSERT(model_equal(&m, &r));
 	journal_stats(j, &st);
-	CU_ASSERT(st.log_bytes < st0.log_bytes / 4);
+	CU_ASSERT(st.log_bytes < st1.log_bytes / 2);
+	CU_ASSERT_EQUAL(st.segments, 2);	/* the snapshot, an empty live segment */
 	journal_free(j);
 	model_free(&m);
 	model_free(&r);
