@@ -662,6 +662,22 @@ test_everysec(void)
 
 /* ---- disk full ------------------------------------------------------------------------------ */
 
+/* Fill the rest of the file system with DIR/fill. */
+static void
+fill_fs(const char *dir)
+{
+	char path[128], block[4096];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/fill", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	CU_ASSERT_FATAL(fd >= 0);
+	memset(block, 'f', sizeof block);
+	while (write(fd, block, sizeof block) > 0)
+		;
+	close(fd);
+}
+
 static void
 test_enospc(void)
 {
@@ -669,10 +685,11 @@ test_enospc(void)
 	struct journal_stats st;
 	struct model m, r;
 	struct journal *j;
-	char dir[64], fill[128], *cause;
+	char dir[64], fill[128], seg[128], *cause;
+	struct journal *snap;
 	uint8_t big[4096];
 	uint64_t before;
-	int fd, err = 0, n;
+	int err = 0, n;
 
 	jt_mkdir(dir, sizeof dir);
 	if (mount("tmpfs", dir, "tmpfs", 0, "size=256k") != 0) {
@@ -686,14 +703,8 @@ test_enospc(void)
 	CU_ASSERT_EQUAL(journal_declare(j, "q", 1, 1000, 0, NULL, 0), 0);
 	m_declare(&m, "q", 1, 1000, 0, NULL, 0);
 	CU_ASSERT_FATAL(journal_commit(j) == 0);
-	/* fill the rest of the file system */
-	snprintf(fill, sizeof fill, "%s/fill", dir);
-	fd = open(fill, O_WRONLY | O_CREAT, 0600);
-	CU_ASSERT_FATAL(fd >= 0);
+	fill_fs(dir);
 	memset(big, 'f', sizeof big);
-	while (write(fd, big, sizeof big) > 0)
-		;
-	close(fd);
 	for (n = 0; n < 20 && err == 0; n++) {
 		CU_ASSERT_EQUAL(journal_push(j, "q", 1, big, 1000), 0);
 		if ((err = journal_commit(j)) == 0)
@@ -705,9 +716,10 @@ test_enospc(void)
 	before = st.log_bytes;
 	/* the failed records stay buffered; the segment was cut back to the last good offset */
 	CU_ASSERT(st.pending_bytes > 1000);
-	CU_ASSERT_EQUAL(jt_size((jt_seg(dir, 1, fill, sizeof fill), fill)), before);
+	jt_seg(dir, 1, seg, sizeof seg);
+	CU_ASSERT_EQUAL(jt_size(seg), before);
 	CU_ASSERT_EQUAL(journal_commit(j), ENOSPC);
-	CU_ASSERT_EQUAL(jt_size(fill), before);
+	CU_ASSERT_EQUAL(jt_size(seg), before);
 	/* space returns: the same records are written, once */
 	snprintf(fill, sizeof fill, "%s/fill", dir);
 	CU_ASSERT_FATAL(unlink(fill) == 0);
@@ -722,6 +734,24 @@ test_enospc(void)
 	CU_ASSERT_EQUAL(r.c[0].nq, (size_t)n + 1);
 	journal_stats(j, &st);
 	CU_ASSERT_EQUAL(st.truncated_bytes, 0);
+	/* a compaction whose snapshot cannot be written: given up, the log as it was */
+	CU_ASSERT_FATAL(journal_compact_begin(j, &snap) == 0);
+	fill_fs(dir);
+	for (size_t i = 0; i < M_CHANS; i++)
+		if (m.c[i].live)
+			snapshot_chan(snap, &m.c[i]);
+	CU_ASSERT_EQUAL(journal_compact_end(j, snap, &cause), -1);
+	CU_ASSERT(cause != NULL && strstr(cause, ".snap.tmp: write: No space left on device") != NULL);
+	free(cause);
+	CU_ASSERT_EQUAL(unlink(fill), 0);
+	CU_ASSERT_EQUAL(journal_pop(j, "q", 1, 0), 0);
+	CU_ASSERT_EQUAL(journal_commit(j), 0);
+	m_pop(&m, "q", 1, 0);
+	journal_free(j);
+	CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
+	CU_ASSERT(model_equal(&m, &r));
+	journal_stats(j, &st);
+	CU_ASSERT_EQUAL(st.compactions, 0);
 	journal_free(j);
 	model_free(&m);
 	model_free(&r);

@@ -627,6 +627,51 @@ test_compaction(void)
 	jt_rmdir(dir);
 }
 
+/* Given up halfway, then done again: the log and the state as if the first had never begun. */
+static void
+test_compaction_abort(void)
+{
+	struct journal_opts o = jt_opts(8192);
+	struct journal_stats st;
+	struct model m, r;
+	struct journal *j, *snap, *other;
+	char dir[64], *cause;
+	uint64_t rng = 11;
+
+	jt_mkdir(dir, sizeof dir);
+	model_init(&m);
+	model_init(&r);
+	o.compact_min_bytes = 16384;
+	CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
+	churn(j, &m, 200);
+	CU_ASSERT_FATAL(journal_compact_begin(j, &snap) == 0);
+	/* a snapshot writer does not compact */
+	CU_ASSERT_EQUAL(journal_compact_begin(snap, &other), EINVAL);
+	CU_ASSERT(!journal_compact_due(snap));
+	snapshot_chan(snap, &m.c[0]);
+	CU_ASSERT_FATAL(journal_commit(snap) == 0);
+	CU_ASSERT_EQUAL(count_files(dir, ".snap.tmp"), 1);
+	journal_compact_abort(j, snap);
+	CU_ASSERT_EQUAL(count_files(dir, ".snap.tmp"), 0);
+	workload(j, &m, &rng, 6, 100, 10);
+	CU_ASSERT(journal_compact_due(j));
+	CU_ASSERT_FATAL(journal_compact_begin(j, &snap) == 0);
+	for (int i = 0; i < M_CHANS; i++)
+		if (m.c[i].live)
+			snapshot_chan(snap, &m.c[i]);
+	CU_ASSERT_FATAL(journal_compact_end(j, snap, &cause) == 0);
+	journal_stats(j, &st);
+	CU_ASSERT_EQUAL(st.compactions, 1);
+	CU_ASSERT_EQUAL(st.log_bytes, seg_bytes(dir));
+	journal_free(j);
+	CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
+	CU_ASSERT(model_equal(&m, &r));
+	journal_free(j);
+	model_free(&m);
+	model_free(&r);
+	jt_rmdir(dir);
+}
+
 void
 register_journal_crash(void)
 {
@@ -641,4 +686,5 @@ register_journal_crash(void)
 	test_add(s, "short header, junk files, a huge length", test_short_and_junk);
 	s = test_suite("journal.compact", NULL, NULL);
 	test_add(s, "compaction and its kill -9 images", test_compaction);
+	test_add(s, "compaction given up, then done", test_compaction_abort);
 }
