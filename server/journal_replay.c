@@ -339,13 +339,6 @@ check_segments(struct replay *r, size_t *start)
 	for (i = 0; i < r->n; i++)
 		if (r->v[i].flags & JOURNAL_SEG_SNAPSHOT)
 			*start = i;
-	for (i = 0; i < *start; i++) {
-		/* replaced by the snapshot: a compaction stopped before its unlinks */
-		journal_path(r->j, r->v[i].seq, ".seg", path, sizeof path);
-		log_info("journal removing file=%s (older than snapshot %016llx)", path,
-		    (unsigned long long)r->v[*start].seq);
-		unlink(path);
-	}
 	for (i = *start; i < r->n; i++) {
 		uint64_t want = i == *start ? 1 : r->v[i - 1].seq + 1;
 		bool ok = i == *start ? (r->v[i].flags & JOURNAL_SEG_SNAPSHOT) || r->v[i].seq == 1 :
@@ -362,6 +355,20 @@ check_segments(struct replay *r, size_t *start)
 		r->n = i;
 	}
 	return 0;
+}
+
+/* Segments replaced by the snapshot: a compaction stopped before its unlinks. Once it has replayed. */
+static void
+remove_replaced(struct replay *r, size_t start)
+{
+	char path[4096];
+
+	for (size_t i = 0; i < start; i++) {
+		journal_path(r->j, r->v[i].seq, ".seg", path, sizeof path);
+		log_info("journal removing file=%s (older than snapshot %016llx)", path,
+		    (unsigned long long)r->v[start].seq);
+		unlink(path);
+	}
 }
 
 /* Where appends go: the last segment, or a new one after a snapshot or none. */
@@ -435,6 +442,7 @@ journal_open(const char *dir, const struct journal_opts *opts, const struct jour
 	for (size_t i = start; i < r.n; i++)
 		if (replay_segment(&r, i) != 0)
 			goto out;
+	remove_replaced(&r, start);
 	if (open_tail(&r, start) != 0)
 		goto out;
 	free(r.v);
