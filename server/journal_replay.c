@@ -294,7 +294,8 @@ replay_segment(struct replay *r, size_t i)
 		    "--repair keeps the records before it and drops the rest)", path,
 		    (unsigned long long)bad, why);
 	}
-	if (ftruncate(fd, (off_t)bad) != 0) {
+	/* on disk before anything is appended after it */
+	if (ftruncate(fd, (off_t)bad) != 0 || fsync(fd) != 0) {
 		close(fd);
 		return fail(r, "journal: %s: truncate at %llu: %s", path, (unsigned long long)bad,
 		    strerror(errno));
@@ -307,7 +308,6 @@ replay_segment(struct replay *r, size_t i)
 		    path, (unsigned long long)bad, (unsigned long long)(s->size - bad), why);
 	r->j->st.truncated_bytes += s->size - bad;
 	s->size = bad;
-	fsync(fd);
 	drop_from(r, i + 1);
 	r->n = i + 1;
 done:
