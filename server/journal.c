@@ -141,15 +141,35 @@ journal_sync(struct journal *j)
 }
 
 int
+journal_seal(struct journal *j)
+{
+	uint8_t rec[JOURNAL_SEAL_BYTES];
+	int err;
+
+	jput32(rec, 8);
+	rec[4] = JREC_SEAL;
+	jput64(rec + JOURNAL_REC_HDR, j->seq);
+	jput32(rec + 5, crc32c_extend(crc32c(rec, 5), rec + JOURNAL_REC_HDR, 8));
+	if ((err = pwrite_all(j->fd, rec, sizeof rec, j->off)) != 0)
+		return err;
+	j->off += sizeof rec;
+	j->st.bytes_written += sizeof rec;
+	j->dirty = true;
+	return 0;
+}
+
+int
 journal_roll(struct journal *j)
 {
+	uint64_t off = j->off;
 	int fd, err;
 
+	/* sealed, so that a segment cut short at a record boundary is seen */
+	if ((err = journal_seal(j)) != 0)
+		goto fail;
 	/* N must be whole on disk before N+1 exists, or a crash would leave a hole before the tail */
-	if (j->dirty && (err = journal_sync(j)) != 0)
-		return err;
-	if ((err = journal_create_segment(j, j->seq + 1, &fd)) != 0)
-		return err;
+	if ((err = journal_sync(j)) != 0 || (err = journal_create_segment(j, j->seq + 1, &fd)) != 0)
+		goto fail;
 	close(j->fd);
 	j->fd = fd;
 	j->older_bytes += j->off;
@@ -157,6 +177,12 @@ journal_roll(struct journal *j)
 	j->off = JOURNAL_HDR;
 	j->st.segments++;
 	return 0;
+fail:
+	/* no seal without a next segment */
+	j->st.bytes_written -= j->off - off;
+	j->off = off;
+	journal_truncate_back(j);
+	return err;
 }
 
 /* ---- records ----------------------------------------------------------------- */
@@ -265,9 +291,8 @@ journal_delete(struct journal *j, const char *name, size_t len)
 
 /* ---- group commit --------------------------------------------------------------- */
 
-/* Cut the segment back to the last good offset; until that works, no commit writes. */
-static void
-truncate_back(struct journal *j)
+void
+journal_truncate_back(struct journal *j)
 {
 	char path[4096];
 
@@ -290,7 +315,7 @@ journal_commit(struct journal *j)
 	int err;
 
 	if (j->broken) {
-		truncate_back(j);
+		journal_truncate_back(j);
 		if (j->broken)
 			return EIO;
 	}
@@ -311,7 +336,7 @@ journal_commit(struct journal *j)
 	j->len = 0;
 	return 0;
 fail_written:
-	truncate_back(j);
+	journal_truncate_back(j);
 fail:
 	j->st.errors++;
 	return err;

@@ -20,7 +20,9 @@
  * Each starts with a 28-byte header (magic "CHANDJNL", version, flags,
  * sequence, CRC). A segment is created as *.seg.tmp and renamed once its
  * header is on disk, so every *.seg has a whole header. A new segment is
- * started by the first commit after the current one passes segment_bytes.
+ * started by the first commit after the current one passes segment_bytes;
+ * the old one ends with a SEAL record, so that a segment cut short exactly
+ * between two records is still seen.
  *
  * Group commit: the append functions only buffer. journal_commit writes the
  * whole buffer with one pwrite(2) and, with JOURNAL_FSYNC_ALWAYS, one
@@ -54,12 +56,13 @@
  * Recovery: journal_open replays every segment in order. A torn or corrupt
  * tail (the last record of the last segment incomplete, or failing its CRC
  * with nothing after it) is truncated with a log line naming file and
- * offset. Anything else (a bad record with data after it, a bad header, a
- * missing segment) refuses to open with *cause naming file and offset,
- * unless opts.repair: then replay stops at the first bad record, that
- * segment is truncated there, later segments are renamed *.dropped, and what
- * was dropped is logged. A lost length field can make corruption look like
- * a torn tail; the CRC cannot tell those apart.
+ * offset. Anything else (a bad record with data after it, a segment
+ * without its SEAL before the last, a bad header, a missing segment)
+ * refuses to open with *cause naming file and offset, unless opts.repair:
+ * then replay stops at the first bad record, that segment is truncated
+ * there, later segments are renamed *.dropped, and what was dropped is
+ * logged. A lost length field can make corruption look like a torn tail;
+ * the CRC cannot tell those apart.
  *
  * Ownership: the journal owns its files, descriptors and buffers; names and
  * bytes passed to the append functions are copied; the pointers given to

@@ -102,7 +102,7 @@ journal_compact_end(struct journal *j, struct journal *snap, char **cause)
 	journal_path(snap, snap->seq, ".snap.tmp", tmp, sizeof tmp);
 	journal_path(snap, snap->seq, ".seg", path, sizeof path);
 	what = "write";
-	if ((err = journal_commit(snap)) != 0)
+	if ((err = journal_commit(snap)) != 0 || (err = journal_seal(snap)) != 0)
 		goto fail;
 	/* whole and on disk before the rename makes it the log */
 	what = "fsync";

@@ -26,7 +26,10 @@ enum journal_type {
 	JREC_ACK = 4,
 	JREC_CLOSE = 5,
 	JREC_DELETE = 6,
+	JREC_SEAL = 7,		/* no name: u64 seq; the end of a segment that another follows */
 };
+
+#define JOURNAL_SEAL_BYTES	(JOURNAL_REC_HDR + 8)
 
 struct journal {
 	char *dir;			/* DIR/journal */
@@ -84,8 +87,12 @@ int journal_create_file(const char *path, uint64_t seq, uint32_t flags, int *fd)
 int journal_create_segment(struct journal *j, uint64_t seq, int *fd);
 /* fsync the directory, so that creations, renames and unlinks last. 0 or an errno. */
 int journal_sync_dir(const struct journal *j);
-/* Sync, close and leave the current segment; start seq+1. 0 or an errno. */
+/* Seal (a SEAL record), sync, close and leave the current segment; start seq+1. 0 or an errno. */
 int journal_roll(struct journal *j);
+/* Cut the file back to off; until that works (broken), no commit writes. */
+void journal_truncate_back(struct journal *j);
+/* Append the SEAL record at off (written at once, not buffered). 0 or an errno. */
+int journal_seal(struct journal *j);
 /* fdatasync fd, counting and timing it. 0 or an errno. */
 int journal_sync(struct journal *j);
 

@@ -22,6 +22,7 @@ struct seg {
 	uint64_t seq;
 	uint32_t flags;
 	uint64_t size;
+	bool sealed;		/* ends with its SEAL record */
 };
 
 struct replay {
@@ -215,6 +216,17 @@ dispatch(struct replay *r, uint8_t type, const uint8_t *p, size_t plen)
 	}
 }
 
+/* A SEAL record: the last of its segment, naming it. NULL, or what is wrong. */
+static const char *
+check_seal(const struct seg *s, const uint8_t *p, uint64_t plen, uint64_t end)
+{
+	if (plen != 8 || jget64(p) != s->seq)
+		return "bad segment end record";
+	if (end != s->size)
+		return "records after the segment's end record";
+	return NULL;
+}
+
 /*
  * Replay the records of a mapped segment. Returns 0 when all were good, or
  * 1 with *bad the offset of the first bad one, *why what is wrong, and
@@ -222,9 +234,11 @@ dispatch(struct replay *r, uint8_t type, const uint8_t *p, size_t plen)
  * and ending exactly at the end of the file.
  */
 static int
-replay_records(struct replay *r, const uint8_t *m, uint64_t size, uint64_t *bad, const char **why,
+replay_records(struct replay *r, struct seg *s, const uint8_t *m, uint64_t *bad, const char **why,
     bool *torn)
 {
+	uint64_t size = s->size;
+
 	uint64_t off = JOURNAL_HDR;
 
 	while (off < size) {
@@ -255,8 +269,13 @@ replay_records(struct replay *r, const uint8_t *m, uint64_t size, uint64_t *bad,
 			return 1;
 		}
 		*torn = false;
-		if ((*why = dispatch(r, p[4], p + JOURNAL_REC_HDR, plen)) != NULL)
+		if (p[4] == JREC_SEAL) {
+			if ((*why = check_seal(s, p + JOURNAL_REC_HDR, plen, end)) != NULL)
+				return 1;
+			s->sealed = true;
+		} else if ((*why = dispatch(r, p[4], p + JOURNAL_REC_HDR, plen)) != NULL) {
 			return 1;
+		}
 		r->j->st.replayed_records++;
 		r->j->st.replayed_bytes += JOURNAL_REC_HDR + plen;
 		off = end;
@@ -284,8 +303,15 @@ replay_segment(struct replay *r, size_t i)
 		close(fd);
 		return fail(r, "journal: %s: mmap: %s", path, strerror(errno));
 	}
-	rc = replay_records(r, m, s->size, &bad, &why, &torn);
+	rc = replay_records(r, s, m, &bad, &why, &torn);
 	munmap(m, (size_t)s->size);
+	if (rc == 0 && !last && !s->sealed) {
+		/* another segment follows, so this one was sealed: it lost its end */
+		rc = 1;
+		bad = s->size;
+		torn = false;
+		why = "segment ends without its end record (cut short)";
+	}
 	if (rc == 0)
 		goto done;
 	if (!(last && torn) && !r->j->opts.repair) {
@@ -386,7 +412,7 @@ open_tail(struct replay *r, size_t start)
 	j->st.segments = r->n - start;
 	if (last && (r->v[start].flags & JOURNAL_SEG_SNAPSHOT))
 		j->live_bytes = r->v[start].size;
-	if (last != NULL && !(last->flags & JOURNAL_SEG_SNAPSHOT)) {
+	if (last != NULL && !(last->flags & JOURNAL_SEG_SNAPSHOT) && !last->sealed) {
 		journal_path(j, last->seq, ".seg", path, sizeof path);
 		if ((j->fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
 			return fail(r, "journal: %s: %s", path, strerror(errno));
