@@ -126,7 +126,7 @@ struct journal_ops {
 };
 
 struct journal_stats {
-	uint64_t bytes_written;		/* record bytes written by commits (live and snapshot) */
+	uint64_t bytes_written;		/* record bytes written: commits, seals, snapshots */
 	uint64_t writes;		/* write(2) calls of commits */
 	uint64_t syncs;			/* fdatasync(2) calls of commits and ticks that succeeded */
 	uint64_t errors;		/* failed commits and syncs */
