@@ -1,8 +1,8 @@
 /*
- * journaltest.h: what tests/test_journal.c and test_journal_crash.c share:
- * a model of the durable channels that the journal's replay rebuilds, a
- * random workload that drives the journal and the model together, and a
- * temp directory per test.
+ * journaltest.h: what tests/test_journal.c and test_journal_crash.c share
+ * (journaltest.c): a model of the durable channels that the journal's
+ * replay rebuilds, a random workload that drives the journal and the model
+ * together, and a temp directory per test.
  */
 #ifndef CHAND_JOURNALTEST_H
 #define CHAND_JOURNALTEST_H
