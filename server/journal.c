@@ -239,7 +239,7 @@ append(struct journal *j, enum journal_type type, const char *name, size_t nlen,
 }
 
 int
-journal_declare(struct journal *j, const char *name, size_t len, uint32_t cap, uint32_t flags,
+journal_append_declare(struct journal *j, const char *name, size_t len, uint32_t cap, uint32_t flags,
     const void *opts, size_t opts_len)
 {
 	uint8_t fixed[8];
@@ -250,13 +250,13 @@ journal_declare(struct journal *j, const char *name, size_t len, uint32_t cap, u
 }
 
 int
-journal_push(struct journal *j, const char *name, size_t len, const void *value, size_t value_len)
+journal_append_push(struct journal *j, const char *name, size_t len, const void *value, size_t value_len)
 {
 	return append(j, JREC_PUSH, name, len, NULL, 0, value, value_len);
 }
 
 int
-journal_pop(struct journal *j, const char *name, size_t len, uint64_t tag)
+journal_append_pop(struct journal *j, const char *name, size_t len, uint64_t tag)
 {
 	uint8_t fixed[8];
 
@@ -265,7 +265,7 @@ journal_pop(struct journal *j, const char *name, size_t len, uint64_t tag)
 }
 
 int
-journal_ack(struct journal *j, const char *name, size_t len, uint64_t tag)
+journal_append_ack(struct journal *j, const char *name, size_t len, uint64_t tag)
 {
 	uint8_t fixed[8];
 
@@ -274,7 +274,7 @@ journal_ack(struct journal *j, const char *name, size_t len, uint64_t tag)
 }
 
 int
-journal_close(struct journal *j, const char *name, size_t len, uint32_t code, const char *msg,
+journal_append_close(struct journal *j, const char *name, size_t len, uint32_t code, const char *msg,
     size_t msg_len)
 {
 	uint8_t fixed[4];
@@ -284,7 +284,7 @@ journal_close(struct journal *j, const char *name, size_t len, uint32_t code, co
 }
 
 int
-journal_delete(struct journal *j, const char *name, size_t len)
+journal_append_delete(struct journal *j, const char *name, size_t len)
 {
 	return append(j, JREC_DELETE, name, len, NULL, 0, NULL, 0);
 }

@@ -159,15 +159,15 @@ void journal_free(struct journal *j);
 
 /* ---- the narrow interface: append (buffer only) --------------------------- */
 
-int journal_declare(struct journal *j, const char *name, size_t len, uint32_t cap, uint32_t flags,
+int journal_append_declare(struct journal *j, const char *name, size_t len, uint32_t cap, uint32_t flags,
     const void *opts, size_t opts_len);
-int journal_push(struct journal *j, const char *name, size_t len, const void *value,
+int journal_append_push(struct journal *j, const char *name, size_t len, const void *value,
     size_t value_len);
-int journal_pop(struct journal *j, const char *name, size_t len, uint64_t tag);
-int journal_ack(struct journal *j, const char *name, size_t len, uint64_t tag);
-int journal_close(struct journal *j, const char *name, size_t len, uint32_t code, const char *msg,
+int journal_append_pop(struct journal *j, const char *name, size_t len, uint64_t tag);
+int journal_append_ack(struct journal *j, const char *name, size_t len, uint64_t tag);
+int journal_append_close(struct journal *j, const char *name, size_t len, uint32_t code, const char *msg,
     size_t msg_len);
-int journal_delete(struct journal *j, const char *name, size_t len);
+int journal_append_delete(struct journal *j, const char *name, size_t len);
 
 /* ---- group commit ----------------------------------------------------------- */
 

@@ -290,7 +290,7 @@ workload_step(struct journal *j, struct model *m, uint64_t *rng, int nchans,
 		int olen = snprintf(opts, sizeof opts, "opt%u", r);
 		uint32_t cap = 1 + r, flags = r % 2;
 
-		CU_ASSERT_FATAL(journal_declare(j, name, (size_t)len, cap, flags, opts, (size_t)olen) == 0);
+		CU_ASSERT_FATAL(journal_append_declare(j, name, (size_t)len, cap, flags, opts, (size_t)olen) == 0);
 		m_declare(m, name, (size_t)len, cap, flags, opts, (size_t)olen);
 	} else if (r < 55 && !c->closed) {
 		uint8_t v[96];
@@ -298,27 +298,27 @@ workload_step(struct journal *j, struct model *m, uint64_t *rng, int nchans,
 
 		for (size_t i = 0; i < vlen; i++)
 			v[i] = (uint8_t)(counter >> (8 * (i % 8)));
-		CU_ASSERT_FATAL(journal_push(j, name, (size_t)len, v, vlen) == 0);
+		CU_ASSERT_FATAL(journal_append_push(j, name, (size_t)len, v, vlen) == 0);
 		m_push(m, name, (size_t)len, v, vlen);
 	} else if (r < 85 && c->nq > 0) {
 		/* flags bit 0 stands for an ack channel: its values go in flight */
 		uint64_t tag = (c->flags & 1) ? counter | 1 : 0;
 
-		CU_ASSERT_FATAL(journal_pop(j, name, (size_t)len, tag) == 0);
+		CU_ASSERT_FATAL(journal_append_pop(j, name, (size_t)len, tag) == 0);
 		m_pop(m, name, (size_t)len, tag);
 	} else if (r < 93 && c->nfl > 0) {
 		uint64_t tag = c->fl[rnd(rng) % c->nfl].tag;
 
-		CU_ASSERT_FATAL(journal_ack(j, name, (size_t)len, tag) == 0);
+		CU_ASSERT_FATAL(journal_append_ack(j, name, (size_t)len, tag) == 0);
 		m_ack(m, name, (size_t)len, tag);
 	} else if (r < 97 && !c->closed) {
 		const char *msg = r % 2 ? "upstream failed" : "";
 
-		CU_ASSERT_FATAL(journal_close(j, name, (size_t)len, r % 2 ? 7 : 0, msg, strlen(msg)) == 0);
+		CU_ASSERT_FATAL(journal_append_close(j, name, (size_t)len, r % 2 ? 7 : 0, msg, strlen(msg)) == 0);
 		m_close(m, name, (size_t)len, r % 2 ? 7 : 0, msg, strlen(msg));
 	} else if (r >= 97 || (c->closed && c->nq == 0)) {
 		/* a drained closed channel goes, so that the workload keeps doing things */
-		CU_ASSERT_FATAL(journal_delete(j, name, (size_t)len) == 0);
+		CU_ASSERT_FATAL(journal_append_delete(j, name, (size_t)len) == 0);
 		m_delete(m, name, (size_t)len);
 	}
 }
@@ -336,16 +336,16 @@ workload(struct journal *j, struct model *m, uint64_t *rng, int nchans, int n, i
 void
 snapshot_chan(struct journal *j, const struct mchan *c)
 {
-	CU_ASSERT_FATAL(journal_declare(j, c->name, c->nlen, c->cap, c->flags, c->opts, c->opts_len) == 0);
+	CU_ASSERT_FATAL(journal_append_declare(j, c->name, c->nlen, c->cap, c->flags, c->opts, c->opts_len) == 0);
 	/* in flight first: each pop takes the head, so these go back in flight in order */
 	for (size_t i = 0; i < c->nfl; i++)
-		CU_ASSERT_FATAL(journal_push(j, c->name, c->nlen, c->fl[i].data, c->fl[i].len) == 0);
+		CU_ASSERT_FATAL(journal_append_push(j, c->name, c->nlen, c->fl[i].data, c->fl[i].len) == 0);
 	for (size_t i = 0; i < c->nfl; i++)
-		CU_ASSERT_FATAL(journal_pop(j, c->name, c->nlen, c->fl[i].tag) == 0);
+		CU_ASSERT_FATAL(journal_append_pop(j, c->name, c->nlen, c->fl[i].tag) == 0);
 	for (size_t i = 0; i < c->nq; i++)
-		CU_ASSERT_FATAL(journal_push(j, c->name, c->nlen, c->q[i].data, c->q[i].len) == 0);
+		CU_ASSERT_FATAL(journal_append_push(j, c->name, c->nlen, c->q[i].data, c->q[i].len) == 0);
 	if (c->closed)
-		CU_ASSERT_FATAL(journal_close(j, c->name, c->nlen, c->code, c->msg, c->msg_len) == 0);
+		CU_ASSERT_FATAL(journal_append_close(j, c->name, c->nlen, c->code, c->msg, c->msg_len) == 0);
 }
 
 /* ---- temp dirs and opening ------------------------------------------------------ */

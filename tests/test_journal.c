@@ -89,35 +89,35 @@ test_uncommitted_and_names(void)
 	model_init(&r);
 	memset(long_name, 'x', sizeof long_name);
 	CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
-	CU_ASSERT_EQUAL(journal_push(j, long_name, 256, "v", 1), EINVAL);
-	CU_ASSERT_EQUAL(journal_push(j, "", 0, "v", 1), EINVAL);
-	CU_ASSERT_EQUAL(journal_declare(j, long_name, 255, 3, 1, "", 0), 0);
+	CU_ASSERT_EQUAL(journal_append_push(j, long_name, 256, "v", 1), EINVAL);
+	CU_ASSERT_EQUAL(journal_append_push(j, "", 0, "v", 1), EINVAL);
+	CU_ASSERT_EQUAL(journal_append_declare(j, long_name, 255, 3, 1, "", 0), 0);
 	model_ops.declare(&m, long_name, 255, 3, 1, "", 0);
-	CU_ASSERT_EQUAL(journal_declare(j, "gone", 4, 1, 0, "o", 1), 0);
+	CU_ASSERT_EQUAL(journal_append_declare(j, "gone", 4, 1, 0, "o", 1), 0);
 	model_ops.declare(&m, "gone", 4, 1, 0, "o", 1);
-	CU_ASSERT_EQUAL(journal_push(j, long_name, 255, "", 0), 0);
+	CU_ASSERT_EQUAL(journal_append_push(j, long_name, 255, "", 0), 0);
 	model_ops.push(&m, long_name, 255, "", 0);
-	CU_ASSERT_EQUAL(journal_push(j, long_name, 255, "\xc4\x01z", 3), 0);
+	CU_ASSERT_EQUAL(journal_append_push(j, long_name, 255, "\xc4\x01z", 3), 0);
 	model_ops.push(&m, long_name, 255, "\xc4\x01z", 3);
-	CU_ASSERT_EQUAL(journal_pop(j, long_name, 255, 99), 0);
+	CU_ASSERT_EQUAL(journal_append_pop(j, long_name, 255, 99), 0);
 	model_ops.pop(&m, long_name, 255, 99);
-	CU_ASSERT_EQUAL(journal_close(j, long_name, 255, 3, "why", 3), 0);
+	CU_ASSERT_EQUAL(journal_append_close(j, long_name, 255, 3, "why", 3), 0);
 	model_ops.close(&m, long_name, 255, 3, "why", 3);
-	CU_ASSERT_EQUAL(journal_delete(j, "gone", 4), 0);
+	CU_ASSERT_EQUAL(journal_append_delete(j, "gone", 4), 0);
 	model_ops.delete(&m, "gone", 4);
 	CU_ASSERT_FATAL(journal_commit(j) == 0);
 	/* appended, never committed: lost by design */
-	CU_ASSERT_EQUAL(journal_ack(j, long_name, 255, 99), 0);
+	CU_ASSERT_EQUAL(journal_append_ack(j, long_name, 255, 99), 0);
 	journal_free(j);
 	CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
 	CU_ASSERT(model_equal(&m, &r));
 	CU_ASSERT_EQUAL(r.c[0].nfl, 1);
 	CU_ASSERT_EQUAL(r.c[0].nq, 1);
 	/* and now the ack, then a discarded append */
-	CU_ASSERT_EQUAL(journal_ack(j, long_name, 255, 99), 0);
+	CU_ASSERT_EQUAL(journal_append_ack(j, long_name, 255, 99), 0);
 	model_ops.ack(&m, long_name, 255, 99);
 	CU_ASSERT_FATAL(journal_commit(j) == 0);
-	CU_ASSERT_EQUAL(journal_push(j, long_name, 255, "x", 1), 0);
+	CU_ASSERT_EQUAL(journal_append_push(j, long_name, 255, "x", 1), 0);
 	journal_discard(j);
 	CU_ASSERT_FATAL(journal_commit(j) == 0);
 	journal_free(j);
@@ -159,9 +159,9 @@ test_group_commit(void)
 	model_init(&r);
 	CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
 	journal_stats(j, &st0);
-	CU_ASSERT_EQUAL(journal_declare(j, "q", 1, 10, 0, NULL, 0), 0);
+	CU_ASSERT_EQUAL(journal_append_declare(j, "q", 1, 10, 0, NULL, 0), 0);
 	for (int i = 0; i < 100; i++)
-		CU_ASSERT_EQUAL(journal_push(j, "q", 1, "value", 5), 0);
+		CU_ASSERT_EQUAL(journal_append_push(j, "q", 1, "value", 5), 0);
 	journal_stats(j, &st);
 	CU_ASSERT_EQUAL(st.writes, st0.writes);
 	CU_ASSERT(st.pending_bytes > 100 * 5);
@@ -182,7 +182,7 @@ test_group_commit(void)
 	o.fsync = JOURNAL_FSYNC_NO;
 	CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
 	CU_ASSERT_EQUAL(model_values(&r), 100);
-	CU_ASSERT_EQUAL(journal_pop(j, "q", 1, 0), 0);
+	CU_ASSERT_EQUAL(journal_append_pop(j, "q", 1, 0), 0);
 	CU_ASSERT_FATAL(journal_commit(j) == 0);
 	CU_ASSERT_EQUAL(journal_tick(j, 5 * NSEC_PER_SEC), 0);
 	journal_stats(j, &st);
@@ -207,7 +207,7 @@ test_everysec(void)
 	model_init(&r);
 	o.fsync = JOURNAL_FSYNC_EVERYSEC;
 	CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
-	CU_ASSERT_EQUAL(journal_declare(j, "q", 1, 10, 0, NULL, 0), 0);
+	CU_ASSERT_EQUAL(journal_append_declare(j, "q", 1, 10, 0, NULL, 0), 0);
 	/* nothing written yet: a tick has nothing to sync */
 	CU_ASSERT_EQUAL(journal_tick(j, t), 0);
 	journal_stats(j, &st);
@@ -218,7 +218,7 @@ test_everysec(void)
 	CU_ASSERT_EQUAL(st.syncs, 0);
 	/* 10 commits and ticks a 100 ms apart over 3 s of the given clock: one sync per second */
 	for (int i = 0; i < 30; i++) {
-		CU_ASSERT_EQUAL(journal_push(j, "q", 1, "v", 1), 0);
+		CU_ASSERT_EQUAL(journal_append_push(j, "q", 1, "v", 1), 0);
 		CU_ASSERT_FATAL(journal_commit(j) == 0);
 		CU_ASSERT_EQUAL(journal_tick(j, t + i * 100 * NSEC_PER_MSEC), 0);
 	}
@@ -233,7 +233,7 @@ test_everysec(void)
 	journal_stats(j, &st);
 	CU_ASSERT_EQUAL(st.syncs, 4);
 	/* a clean shutdown syncs whatever the policy */
-	CU_ASSERT_EQUAL(journal_push(j, "q", 1, "v", 1), 0);
+	CU_ASSERT_EQUAL(journal_append_push(j, "q", 1, "v", 1), 0);
 	CU_ASSERT_EQUAL(journal_flush(j), 0);
 	journal_stats(j, &st);
 	CU_ASSERT_EQUAL(st.syncs, 5);
@@ -286,13 +286,13 @@ test_enospc(void)
 	model_init(&m);
 	model_init(&r);
 	CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
-	CU_ASSERT_EQUAL(journal_declare(j, "q", 1, 1000, 0, NULL, 0), 0);
+	CU_ASSERT_EQUAL(journal_append_declare(j, "q", 1, 1000, 0, NULL, 0), 0);
 	model_ops.declare(&m, "q", 1, 1000, 0, NULL, 0);
 	CU_ASSERT_FATAL(journal_commit(j) == 0);
 	fill_fs(dir);
 	memset(big, 'f', sizeof big);
 	for (n = 0; n < 20 && err == 0; n++) {
-		CU_ASSERT_EQUAL(journal_push(j, "q", 1, big, 1000), 0);
+		CU_ASSERT_EQUAL(journal_append_push(j, "q", 1, big, 1000), 0);
 		if ((err = journal_commit(j)) == 0)
 			model_ops.push(&m, "q", 1, big, 1000);
 	}
@@ -311,7 +311,7 @@ test_enospc(void)
 	CU_ASSERT_FATAL(unlink(fill) == 0);
 	CU_ASSERT_EQUAL(journal_commit(j), 0);
 	model_ops.push(&m, "q", 1, big, 1000);
-	CU_ASSERT_EQUAL(journal_push(j, "q", 1, big, 10), 0);
+	CU_ASSERT_EQUAL(journal_append_push(j, "q", 1, big, 10), 0);
 	CU_ASSERT_EQUAL(journal_commit(j), 0);
 	model_ops.push(&m, "q", 1, big, 10);
 	journal_free(j);
@@ -330,7 +330,7 @@ test_enospc(void)
 	CU_ASSERT(cause != NULL && strstr(cause, ".snap.tmp: write: No space left on device") != NULL);
 	free(cause);
 	CU_ASSERT_EQUAL(unlink(fill), 0);
-	CU_ASSERT_EQUAL(journal_pop(j, "q", 1, 0), 0);
+	CU_ASSERT_EQUAL(journal_append_pop(j, "q", 1, 0), 0);
 	CU_ASSERT_EQUAL(journal_commit(j), 0);
 	model_ops.pop(&m, "q", 1, 0);
 	journal_free(j);
@@ -366,16 +366,16 @@ test_recovery_speed(void)
 	memset(v, 'v', sizeof v);
 	for (int c = 0; c < 10; c++) {
 		snprintf(name, sizeof name, "chan.%d", c);
-		CU_ASSERT_EQUAL(journal_declare(j, name, strlen(name), 1 << 20, 0, NULL, 0), 0);
+		CU_ASSERT_EQUAL(journal_append_declare(j, name, strlen(name), 1 << 20, 0, NULL, 0), 0);
 	}
 	/* 200,000 records: pushes, and a pop for every fourth */
 	for (int i = 0; i < 200000; i++) {
 		snprintf(name, sizeof name, "chan.%d", i % 10);
 		if (i % 4 == 3 && i >= 40) {
-			CU_ASSERT_EQUAL(journal_pop(j, name, strlen(name), 0), 0);
+			CU_ASSERT_EQUAL(journal_append_pop(j, name, strlen(name), 0), 0);
 			npop++;
 		} else {
-			CU_ASSERT_EQUAL(journal_push(j, name, strlen(name), v, sizeof v), 0);
+			CU_ASSERT_EQUAL(journal_append_push(j, name, strlen(name), v, sizeof v), 0);
 		}
 		if (i % 1000 == 999)
 			CU_ASSERT_FATAL(journal_commit(j) == 0);

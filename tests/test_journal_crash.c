@@ -233,7 +233,7 @@ test_torn_tail_every_offset(void)
 	CU_ASSERT(strstr(log, "fails its CRC") != NULL && strstr(log, want) != NULL);
 	CU_ASSERT_EQUAL(jt_size(path), mk.off);
 	/* and the journal goes on from there */
-	CU_ASSERT_EQUAL(journal_delete(j, "chan.0", 6), 0);
+	CU_ASSERT_EQUAL(journal_append_delete(j, "chan.0", 6), 0);
 	CU_ASSERT_EQUAL(journal_commit(j), 0);
 	journal_free(j);
 	CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
@@ -542,7 +542,7 @@ churn(struct journal *j, struct model *m, int pairs)
 	for (int i = 0; i < 4; i++) {
 		if (m->c[i].live)
 			continue;
-		CU_ASSERT_EQUAL(journal_declare(j, names[i], 1, 100, (uint32_t)i % 2, "o", 1), 0);
+		CU_ASSERT_EQUAL(journal_append_declare(j, names[i], 1, 100, (uint32_t)i % 2, "o", 1), 0);
 		model_ops.declare(m, names[i], 1, 100, (uint32_t)i % 2, "o", 1);
 	}
 	for (int k = 0; k < pairs; k++) {
@@ -550,16 +550,16 @@ churn(struct journal *j, struct model *m, int pairs)
 		uint64_t tag = (k % 4) % 2 ? (uint64_t)k + 1 : 0;
 
 		v[0] = (uint8_t)k;
-		CU_ASSERT_EQUAL(journal_push(j, n, 1, v, sizeof v), 0);
+		CU_ASSERT_EQUAL(journal_append_push(j, n, 1, v, sizeof v), 0);
 		model_ops.push(m, n, 1, v, sizeof v);
-		CU_ASSERT_EQUAL(journal_push(j, n, 1, v, 50), 0);
+		CU_ASSERT_EQUAL(journal_append_push(j, n, 1, v, 50), 0);
 		model_ops.push(m, n, 1, v, 50);
-		CU_ASSERT_EQUAL(journal_pop(j, n, 1, tag), 0);
+		CU_ASSERT_EQUAL(journal_append_pop(j, n, 1, tag), 0);
 		model_ops.pop(m, n, 1, tag);
-		CU_ASSERT_EQUAL(journal_pop(j, n, 1, 0), 0);
+		CU_ASSERT_EQUAL(journal_append_pop(j, n, 1, 0), 0);
 		model_ops.pop(m, n, 1, 0);
 		if (tag != 0 && k % 3 != 0) {
-			CU_ASSERT_EQUAL(journal_ack(j, n, 1, tag), 0);
+			CU_ASSERT_EQUAL(journal_append_ack(j, n, 1, tag), 0);
 			model_ops.ack(m, n, 1, tag);
 		}
 		if (k % 16 == 15)
