@@ -48,12 +48,6 @@ void ctl(struct run *r, const char *in, ...);
 /* doc is one JSON document and nothing after it. */
 bool json_valid(const char *doc);
 
-/*
- * A listener on ip:port (port 0: any; *portp gets it) that never answers:
- * the kernel accepts for it, so a chanctl that reaches it connects, says
- * HELLO and waits. The fd, or -1.
- */
-int silent_listener(const char *ip, int port, int *portp);
 /* A connection waits in lfd's queue: something reached it. */
 bool reached(int lfd);
 

@@ -266,40 +266,6 @@ test_ping_and_usage(void)
 }
 
 
-/*
- * A listener on ip:port (port 0: any) that never answers: the kernel
- * accepts for it, so a chanctl that reaches it connects, says HELLO and waits.
- */
-int
-silent_listener(const char *ip, int port, int *portp)
-{
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	socklen_t sl = sizeof ss;
-	int fd, one = 1;
-
-	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-	} else if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-	} else {
-		return -1;
-	}
-	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 8) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
-		close(fd);
-		return -1;
-	}
-	*portp = ntohs(ss.ss_family == AF_INET ? sin->sin_port : sin6->sin6_port);
-	return fd;
-}
-
 /* A connection waits in the listener's queue: chanctl reached it. */
 bool
 reached(int lfd)

@@ -55,14 +55,14 @@ test_address_forms(void)
 	/* a bare host means port 7420: a loopback address of the test's own, where 7420 is free */
 	for (int i = 0; i < 16 && lfd < 0; i++) {
 		snprintf(ip, sizeof ip, "127.42.%d.%d", (getpid() >> 8) & 0xff, (getpid() + i) % 254 + 1);
-		lfd = silent_listener(ip, 7420, &port);
+		lfd = test_listen_silent(ip, 7420, &port);
 	}
 	CU_ASSERT_FATAL(lfd >= 0);
 	ctl(&r, NULL, "-s", ip, "-t", "300ms", "ping", NULL);
 	CU_ASSERT_EQUAL(r.status, 4);		/* connected, and no HELLO came back */
 	CU_ASSERT(reached(lfd));
 	close(lfd);
-	if ((lfd = silent_listener("::1", 0, &port)) >= 0) {
+	if ((lfd = test_listen_silent("::1", 0, &port)) >= 0) {
 		snprintf(a, sizeof a, "[::1]:%d", port);
 		ctl(&r, NULL, "-s", a, "-t", "300ms", "ping", NULL);
 		CU_ASSERT_EQUAL(r.status, 4);
@@ -195,7 +195,7 @@ test_timeouts(void)
 	char a[64];
 	int lfd, port;
 
-	CU_ASSERT_FATAL((lfd = silent_listener("127.0.0.1", 0, &port)) >= 0);
+	CU_ASSERT_FATAL((lfd = test_listen_silent("127.0.0.1", 0, &port)) >= 0);
 	snprintf(a, sizeof a, "127.0.0.1:%d", port);
 	ctl(&r, NULL, "-s", a, "-t", "1s", "ping", NULL);
 	CU_ASSERT_EQUAL(r.status, 4);

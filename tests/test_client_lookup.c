@@ -233,40 +233,6 @@ test_forms_reach_chand(void)
 	dial_ping("%s", sock_path);
 }
 
-/*
- * A listener on ip:port (port 0: any) that never answers: the kernel
- * accepts for it, so a dial that reaches it connects, says HELLO and waits.
- */
-static int
-silent_listener(const char *ip, int port, int *portp)
-{
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	socklen_t sl = sizeof ss;
-	int fd, one = 1;
-
-	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-	} else if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-	} else {
-		return -1;
-	}
-	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 8) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
-		close(fd);
-		return -1;
-	}
-	*portp = ntohs(ss.ss_family == AF_INET ? sin->sin_port : sin6->sin6_port);
-	return fd;
-}
-
 /* A connection waits in the listener's queue: some dial reached it. */
 static bool
 reached(int lfd)
@@ -300,16 +266,16 @@ test_forms_default_port_v6(void)
 	/* a loopback address of this test's own, so that 7420 is free there */
 	for (int i = 0; i < 16 && lfd < 0; i++) {
 		snprintf(ip, sizeof ip, "127.42.%d.%d", (getpid() >> 8) & 0xff, (getpid() + i) % 254 + 1);
-		lfd = silent_listener(ip, 7420, &port);
+		lfd = test_listen_silent(ip, 7420, &port);
 	}
 	CU_ASSERT_FATAL(lfd >= 0);
 	dial_reaches(ip, lfd);
 	close(lfd);
-	CU_ASSERT_FATAL((lfd = silent_listener(ip, 7420, &port)) >= 0);
+	CU_ASSERT_FATAL((lfd = test_listen_silent(ip, 7420, &port)) >= 0);
 	snprintf(addr, sizeof addr, "tls://%s", ip);	/* the handshake gets no answer */
 	dial_reaches(addr, lfd);
 	close(lfd);
-	if ((lfd = silent_listener("::1", 0, &port)) < 0) {
+	if ((lfd = test_listen_silent("::1", 0, &port)) < 0) {
 		fprintf(stderr, "no IPv6 loopback: [v6]:port not dialled\n");
 		return;
 	}

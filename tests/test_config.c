@@ -254,20 +254,6 @@ test_check_accepts(void)
 
 /* ---- flags win over the file, on start and on every SIGHUP ------------------------- */
 
-/* Wait (up to 10 s) for chand's log to show needle. */
-static bool
-await_log(struct test_server *s, const char *needle)
-{
-	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
-
-	while (clock_now_ns() < end) {
-		if (test_server_log_has(s, needle))
-			return true;
-		poll(NULL, 0, 5);	/* the log is a file: nothing to wait on but time */
-	}
-	return false;
-}
-
 static void
 rewrite_conf(struct test_server *s, const char *text)
 {
@@ -289,7 +275,7 @@ test_reload_keeps_flags(void)
 	CU_ASSERT_FATAL(test_server_start(&s, "listen = 127.0.0.9\nport = 7420\n") == 0);
 	rewrite_conf(&s, "listen = 127.0.0.9\nport = 7420\nmax_pending = 7\n");
 	kill(s.pid, SIGHUP);
-	CU_ASSERT(await_log(&s, "reload file="));
+	CU_ASSERT(test_server_await_log(&s, "reload file="));
 	/* a reply after the reload: its every log line is written by then */
 	CU_ASSERT_FATAL(test_conn_open(&c, s.port, true) == 0);
 	CU_ASSERT_EQUAL(st_make(&c, st_name("reloaded"), 0), STATUS_OK);
@@ -340,8 +326,8 @@ test_set(void)
 	/* the file changes; the flags still win, and what they do not set changes */
 	rewrite_conf(&s, "max_pending = 1\nmax_cap = 100\nmax_select_cases = 7\nmax_channels = 99\n");
 	kill(s.pid, SIGHUP);
-	CU_ASSERT(await_log(&s, "reload file="));
-	CU_ASSERT(await_log(&s, "reload-ignored"));
+	CU_ASSERT(test_server_await_log(&s, "reload file="));
+	CU_ASSERT(test_server_await_log(&s, "reload-ignored"));
 	CU_ASSERT(test_server_log_has(&s, "changed=max_channels"));
 	CU_ASSERT(test_server_log_has(&s, "reload-ignored keys=max_select_cases reason"));
 	CU_ASSERT_FATAL(test_conn_open(&c, s.port, true) == 0);
@@ -448,7 +434,7 @@ test_log_journal(void)
 
 	CU_ASSERT_FATAL(test_server_start(&s, "log = journal\n") == 0);
 	kill(s.pid, SIGHUP);	/* no file change: an info line */
-	CU_ASSERT(await_log(&s, "<6>reload file="));
+	CU_ASSERT(test_server_await_log(&s, "<6>reload file="));
 	read_log(&s, log, sizeof log);
 	CU_ASSERT(journal_lines(log, &all) >= 2);
 	CU_ASSERT(all);
@@ -458,11 +444,11 @@ test_log_journal(void)
 	CU_ASSERT_FATAL(test_server_start(&s, "log = journal\n") == 0);
 	rewrite_conf(&s, "log = journal\nworkers = 3\n");
 	kill(s.pid, SIGHUP);
-	CU_ASSERT(await_log(&s, "<4>reload-ignored keys=workers"));
+	CU_ASSERT(test_server_await_log(&s, "<4>reload-ignored keys=workers"));
 	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
 	/* plain: the time stamp, the name and the level's name */
 	CU_ASSERT_FATAL(test_server_start(&s, "log = plain\n") == 0);
-	CU_ASSERT(await_log(&s, "chand info listening"));
+	CU_ASSERT(test_server_await_log(&s, "chand info listening"));
 	read_log(&s, log, sizeof log);
 	CU_ASSERT(has_time(log));
 	CU_ASSERT_NOT_EQUAL(log[0], '<');

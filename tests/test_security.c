@@ -29,41 +29,9 @@ static int tls_port;
 /* ---- helpers ------------------------------------------------------------------------ */
 
 static void
-sha_hex(const char *token, char *out)
-{
-	char cmd[200];
-	FILE *p;
-
-	snprintf(cmd, sizeof cmd, "printf %%s '%s' | openssl dgst -sha256 -r", token);
-	p = popen(cmd, "r");
-	if (p == NULL || fscanf(p, "%64s", out) != 1)
-		out[0] = '\0';
-	if (p)
-		pclose(p);
-}
-
-static void
 cert_path(char *buf, size_t cap, const char *name)
 {
 	snprintf(buf, cap, "%s/%s", certs, name);
-}
-
-/* The TLS port from chand's log ("listening address=... port=N tls=yes"). */
-static int
-log_tls_port(struct test_server *s)
-{
-	char path[160], line[512];
-	FILE *f;
-	int port = 0;
-
-	snprintf(path, sizeof path, "%s/chand.log", s->dir);
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	while (fgets(line, sizeof line, f))
-		if (strstr(line, "tls=yes") && strstr(line, "listening"))
-			sscanf(strstr(line, "port=") + 5, "%d", &port);
-	fclose(f);
-	return port;
 }
 
 static int
@@ -99,20 +67,6 @@ dial_tls(const char *ca, const char *cert, const char *name, const char *token, 
 		rc = chan_ping(ctx, *c);	/* a refused client certificate shows up here under TLS 1.3 */
 	chan_ctx_free(ctx);
 	return rc;
-}
-
-/* Wait until chand's log has needle (10 s). */
-static bool
-await_log(struct test_server *s, const char *needle)
-{
-	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
-
-	while (clock_now_ns() < end) {
-		if (test_server_log_has(s, needle))
-			return true;
-		poll(NULL, 0, 20);
-	}
-	return false;
 }
 
 static int
@@ -179,11 +133,11 @@ tokens_init(void)
 {
 	char hex[80];
 
-	sha_hex("alice-secret", hex);
+	test_token_digest("alice-secret", hex);
 	snprintf(tok_alice, sizeof tok_alice, "alice:%s", hex);
-	sha_hex("bob-secret", hex);
+	test_token_digest("bob-secret", hex);
 	snprintf(tok_bob, sizeof tok_bob, "bob:%s", hex);
-	sha_hex("admin-secret", hex);
+	test_token_digest("admin-secret", hex);
 	snprintf(tok_admin, sizeof tok_admin, "admin:%s", hex);
 	return strlen(tok_alice) == 70 ? 0 : -1;
 }
@@ -209,7 +163,7 @@ test_no_token(void)
 	chan_conn_t *c = NULL;
 
 	CU_ASSERT_EQUAL(dial(srv.port, NULL, &c), CHAN_EPERM);
-	CU_ASSERT(await_log(&srv, "hello-refused"));
+	CU_ASSERT(test_server_await_log(&srv, "hello-refused"));
 }
 
 static void
@@ -218,7 +172,7 @@ test_wrong_token(void)
 	chan_conn_t *c = NULL;
 
 	CU_ASSERT_EQUAL(dial(srv.port, "alice-secreT", &c), CHAN_EPERM);
-	CU_ASSERT(await_log(&srv, "invalid token"));
+	CU_ASSERT(test_server_await_log(&srv, "invalid token"));
 }
 
 static void
@@ -247,7 +201,7 @@ test_rights(void)
 	/* delete */
 	CU_ASSERT_EQUAL(op_rc(b, "delete", "a.1"), CHAN_EPERM);
 	CU_ASSERT_EQUAL(op_rc(a, "delete", "a.1"), CHAN_OK);
-	CU_ASSERT(await_log(&srv, "denied client="));
+	CU_ASSERT(test_server_await_log(&srv, "denied client="));
 	chan_conn_close(a);
 	chan_conn_close(b);
 }
@@ -356,7 +310,7 @@ test_owner_close(void)
 	CU_ASSERT_EQUAL(op_rc(b, "close", "shared.own"), CHAN_EPERM);
 	CU_ASSERT_EQUAL(op_rc(b, "send", "shared.own"), CHAN_OK);
 	CU_ASSERT_EQUAL(op_rc(a, "close", "shared.own"), CHAN_OK);
-	CU_ASSERT(await_log(&srv, "owner_close"));
+	CU_ASSERT(test_server_await_log(&srv, "owner_close"));
 	chan_conn_close(a);
 	chan_conn_close(b);
 }
@@ -374,7 +328,7 @@ test_identity_limits(void)
 	for (int i = 0; i < 3; i++)
 		CU_ASSERT_EQUAL(dial(srv.port, "bob-secret", &c[i]), CHAN_OK);
 	CU_ASSERT_EQUAL(dial(srv.port, "bob-secret", &c[3]), CHAN_ELIMIT);
-	CU_ASSERT(await_log(&srv, "limit=identity_max_connections"));
+	CU_ASSERT(test_server_await_log(&srv, "limit=identity_max_connections"));
 	for (int i = 0; i < 3; i++)
 		chan_conn_close(c[i]);
 	/* pending: 3 per identity */
@@ -387,7 +341,7 @@ test_identity_limits(void)
 	st_recv(&t, "b.pend", PROTO_WAIT_FOREVER);
 	st_reply(&t, OP_RECV, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_LIMIT);
-	CU_ASSERT(await_log(&srv, "limit=identity_max_pending"));
+	CU_ASSERT(test_server_await_log(&srv, "limit=identity_max_pending"));
 	(void)ids;
 	test_conn_close(&t);
 	chan_conn_close(c[0]);
@@ -407,7 +361,7 @@ test_channel_limit(void)
 	}
 	CU_ASSERT_EQUAL(rc, CHAN_ELIMIT);
 	CU_ASSERT(i <= 21);
-	CU_ASSERT(await_log(&srv, "limit=identity_max_channels"));
+	CU_ASSERT(test_server_await_log(&srv, "limit=identity_max_channels"));
 	/* deleting one makes room */
 	CU_ASSERT_EQUAL(op_rc(a, "delete", "a.lim0"), CHAN_OK);
 	CU_ASSERT_EQUAL(make_rc(a, "a.again", 0), CHAN_OK);
@@ -428,7 +382,7 @@ test_revoke_by_reload(void)
 	fputs(conf, f);
 	fclose(f);
 	kill(srv.pid, SIGHUP);
-	CU_ASSERT(await_log(&srv, "credentials revoked"));
+	CU_ASSERT(test_server_await_log(&srv, "credentials revoked"));
 	/* the open connection was closed; a new one is refused */
 	CU_ASSERT_NOT_EQUAL(chan_ping(NULL, b), CHAN_OK);
 	CU_ASSERT_EQUAL(dial(srv.port, "bob-secret", &b2), CHAN_EPERM);
@@ -465,7 +419,7 @@ test_hello_and_idle_timeout(void)
 	id = st_recv(&busy, "idle.q", PROTO_WAIT_FOREVER);
 	CU_ASSERT(test_conn_frame(&idle, 5000, &body) > 0);	/* the notice */
 	CU_ASSERT(test_conn_frame(&idle, 5000, &body) == 0);
-	CU_ASSERT(await_log(&s, "idle-timeout"));
+	CU_ASSERT(test_server_await_log(&s, "idle-timeout"));
 	poll(NULL, 0, 500);
 	CU_ASSERT_FATAL(test_conn_open(&t, s.port, true) == 0);
 	CU_ASSERT_EQUAL(st_send_wait(&t, "idle.q", "x", PROTO_WAIT_FOREVER), STATUS_OK);
@@ -539,7 +493,7 @@ token_line(char *buf, size_t cap, const char *name)
 	char secret[64], hex[80];
 
 	snprintf(secret, sizeof secret, "%s-secret", name);
-	sha_hex(secret, hex);
+	test_token_digest(secret, hex);
 	snprintf(buf, cap, "token = %s:%s\n", name, hex);
 }
 
@@ -653,7 +607,7 @@ tls_init(void)
 	    certs, certs, certs, tok_alice);
 	if (test_server_start(&tsrv, conf) < 0)
 		return -1;
-	tls_port = log_tls_port(&tsrv);
+	tls_port = test_server_tls_port(&tsrv);
 	return tls_port > 0 ? 0 : -1;
 }
 
@@ -733,16 +687,16 @@ test_tls_client_cert(void)
 	CU_ASSERT_EQUAL_FATAL(dial_tls("ca.pem", "client", NULL, NULL, &c), CHAN_OK);
 	CU_ASSERT_EQUAL(make_rc(c, "t.2", 0), CHAN_OK);
 	chan_conn_close(c);
-	CU_ASSERT(await_log(&tsrv, "certificate=alice"));
+	CU_ASSERT(test_server_await_log(&tsrv, "certificate=alice"));
 	/* expired, and signed by another CA: that connection fails, with a reason logged */
 	c = NULL;
 	CU_ASSERT_NOT_EQUAL(dial_tls("ca.pem", "expired", NULL, NULL, &c), CHAN_OK);
 	chan_conn_close(c);
-	CU_ASSERT(await_log(&tsrv, "certificate has expired"));
+	CU_ASSERT(test_server_await_log(&tsrv, "certificate has expired"));
 	c = NULL;
 	CU_ASSERT_NOT_EQUAL(dial_tls("ca.pem", "otherclient", NULL, NULL, &c), CHAN_OK);
 	chan_conn_close(c);
-	CU_ASSERT(await_log(&tsrv, "tls-failed"));
+	CU_ASSERT(test_server_await_log(&tsrv, "tls-failed"));
 	/* the server goes on */
 	c = NULL;
 	CU_ASSERT_EQUAL(dial_tls("ca.pem", NULL, NULL, "alice-secret", &c), CHAN_OK);
@@ -775,7 +729,7 @@ test_plaintext_to_tls(void)
 	/* the server drops it: no frame comes back, just the end */
 	CU_ASSERT(test_conn_frame(&t, 5000, &body) <= 0);
 	test_conn_close(&t);
-	CU_ASSERT(await_log(&tsrv, "tls-failed"));
+	CU_ASSERT(test_server_await_log(&tsrv, "tls-failed"));
 }
 
 static void
@@ -795,7 +749,7 @@ test_tls_reload(void)
 	chan_conn_t *c = NULL;
 
 	kill(tsrv.pid, SIGHUP);
-	CU_ASSERT(await_log(&tsrv, "reload file="));
+	CU_ASSERT(test_server_await_log(&tsrv, "reload file="));
 	CU_ASSERT_EQUAL(dial_tls("ca.pem", NULL, NULL, "alice-secret", &c), CHAN_OK);
 	chan_conn_close(c);
 }

@@ -29,20 +29,6 @@ static char tok_mal[100], tok_admin[100];
 
 /* ---- chand, tokens and rules ------------------------------------------------------ */
 
-static void
-sha_hex(const char *token, char *out)
-{
-	char cmd[200];
-	FILE *p;
-
-	snprintf(cmd, sizeof cmd, "printf %%s '%s' | openssl dgst -sha256 -r", token);
-	p = popen(cmd, "r");
-	if (p == NULL || fscanf(p, "%64s", out) != 1)
-		out[0] = '\0';
-	if (p)
-		pclose(p);
-}
-
 /* The rules; with_r: mal also has r.* (a reload without it takes those rights away). */
 static void
 conf_text(char *buf, size_t cap, bool with_r)
@@ -81,9 +67,9 @@ suite_init(void)
 	char hex[80], conf[1024];
 
 	proto_out_init(&o);
-	sha_hex("mal-secret", hex);
+	test_token_digest("mal-secret", hex);
 	snprintf(tok_mal, sizeof tok_mal, "mal:%s", hex);
-	sha_hex("admin-secret", hex);
+	test_token_digest("admin-secret", hex);
 	snprintf(tok_admin, sizeof tok_admin, "admin:%s", hex);
 	if (strlen(tok_mal) != 68)
 		return -1;
@@ -103,17 +89,6 @@ suite_clean(void)
 	test_conn_close(&adm);
 	proto_out_destroy(&o);
 	return test_server_stop(&srv) == 0 ? 0 : -1;
-}
-
-/* Wait (10 s) until chand's log has needle. */
-static bool
-await_log(const char *needle)
-{
-	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
-
-	while (!test_server_log_has(&srv, needle) && clock_now_ns() < end)
-		poll(NULL, 0, 10);
-	return test_server_log_has(&srv, needle);
 }
 
 /* mal's status for LEN of a name under r.*: NOT_FOUND with the r.* rule, PERMISSION_DENIED without. */
@@ -349,7 +324,7 @@ test_bridge_forbidden_ref(void)
 	CU_ASSERT_EQUAL(link_end(OP_BRIDGE, id, NULL), STATUS_OK);
 	CU_ASSERT_EQUAL(len_of(sec), 2);
 	snprintf(log, sizeof log, "link: recv on %s", sec);
-	CU_ASSERT(await_log(log));
+	CU_ASSERT(test_server_await_log(&srv, log));
 }
 
 /* A reload that takes recv away ends the drain of the channel followed, even while it waits. */
@@ -538,7 +513,7 @@ test_tee_owner(void)
 	l.outs[1] = (struct proto_link_out){ theirs, (uint32_t)strlen(theirs), 1 };
 	CU_ASSERT_EQUAL(link_start(&l, &id, NULL), STATUS_PERMISSION_DENIED);
 	CU_ASSERT(!closed(theirs));
-	CU_ASSERT(await_log("a link closes its outputs"));
+	CU_ASSERT(test_server_await_log(&srv, "a link closes its outputs"));
 	/* the permitted path: both outputs mal's */
 	name(theirs, "m.tsecond");
 	l.outs[1] = (struct proto_link_out){ theirs, (uint32_t)strlen(theirs), 1 };

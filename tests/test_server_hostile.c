@@ -22,19 +22,6 @@
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static bool
-await_log(struct test_server *s, const char *needle)
-{
-	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
-
-	while (clock_now_ns() < end) {
-		if (test_server_log_has(s, needle))
-			return true;
-		poll(NULL, 0, 20);
-	}
-	return false;
-}
-
 static void
 assert_ping_ok(struct test_conn *c)
 {
@@ -167,7 +154,7 @@ test_idle_trickle(void)
 	CU_ASSERT_EQUAL(trickle(&t, &n, &ms), STATUS_LIMIT);
 	CU_ASSERT(ms < 5000);
 	CU_ASSERT(await_closed(&t));
-	CU_ASSERT(await_log(&s, "idle-timeout"));
+	CU_ASSERT(test_server_await_log(&s, "idle-timeout"));
 	assert_ping_ok(&n);
 	test_conn_close(&t);
 	test_conn_close(&n);
@@ -188,7 +175,7 @@ test_frame_timeout_trickle(void)
 	CU_ASSERT_EQUAL(trickle(&t, &n, &ms), STATUS_LIMIT);
 	CU_ASSERT(ms < 5000);
 	CU_ASSERT(await_closed(&t));
-	CU_ASSERT(await_log(&s, "frame-timeout"));
+	CU_ASSERT(test_server_await_log(&s, "frame-timeout"));
 	assert_ping_ok(&n);
 	test_conn_close(&t);
 	test_conn_close(&n);
@@ -274,7 +261,7 @@ test_hello_frame_limit(void)
 	CU_ASSERT_FATAL(test_conn_write(&c, mib, sizeof mib) == 0);
 	CU_ASSERT_EQUAL(notice(&c, REPLY_MS), STATUS_PROTOCOL);
 	CU_ASSERT(await_closed(&c));
-	CU_ASSERT(await_log(&s, "larger than max_hello_frame"));
+	CU_ASSERT(test_server_await_log(&s, "larger than max_hello_frame"));
 	test_conn_close(&c);
 	assert_ping_ok(&n);
 
@@ -347,7 +334,7 @@ test_input_budget(void)
 	CU_ASSERT_FATAL(test_conn_write(&p[2], proto_out_data(&f[2]), len / 2) == 0);
 	CU_ASSERT_EQUAL(notice(&big, REPLY_MS), STATUS_LIMIT);
 	CU_ASSERT(await_closed(&big));
-	CU_ASSERT(await_log(&s, "limit=max_input_buffer_bytes"));
+	CU_ASSERT(test_server_await_log(&s, "limit=max_input_buffer_bytes"));
 	assert_ping_ok(&n);
 	/* the others finish their frames: three values sent */
 	for (int i = 0; i < 3; i++) {
@@ -396,7 +383,7 @@ test_input_budget_reload(void)
 	kill(s.pid, SIGHUP);
 	CU_ASSERT_EQUAL(notice(&h, REPLY_MS), STATUS_LIMIT);
 	CU_ASSERT(await_closed(&h));
-	CU_ASSERT(await_log(&s, "limit=max_input_buffer_bytes"));
+	CU_ASSERT(test_server_await_log(&s, "limit=max_input_buffer_bytes"));
 	assert_ping_ok(&n);
 	free(junk);
 	test_conn_close(&h);
@@ -405,24 +392,6 @@ test_input_budget_reload(void)
 }
 
 /* ---- TLS: the read watermark follows HELLO -------------------------------------------- */
-
-/* The TLS port from chand's log ("listening address=... port=N tls=yes"). */
-static int
-log_tls_port(struct test_server *s)
-{
-	char path[160], line[512];
-	FILE *f;
-	int port = 0;
-
-	snprintf(path, sizeof path, "%s/chand.log", s->dir);
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	while (fgets(line, sizeof line, f))
-		if (strstr(line, "tls=yes") && strstr(line, "listening"))
-			sscanf(strstr(line, "port=") + 5, "%d", &port);
-	fclose(f);
-	return port;
-}
 
 /*
  * Over TLS chand reads at most max_hello_frame ahead until HELLO is
@@ -451,7 +420,7 @@ test_tls_after_hello(void)
 	snprintf(conf, sizeof conf, "tls_listen = 127.0.0.1:0\ntls_cert = %s/server.pem\n"
 	    "tls_key = %s/server.key\n", certs, certs);
 	CU_ASSERT_FATAL(test_server_start(&s, conf) == 0);
-	snprintf(addr, sizeof addr, "tls://127.0.0.1:%d", log_tls_port(&s));
+	snprintf(addr, sizeof addr, "tls://127.0.0.1:%d", test_server_tls_port(&s));
 	snprintf(ca, sizeof ca, "%s/ca.pem", certs);
 	o.tls_ca = ca;
 	CU_ASSERT_FATAL((big = malloc(BIG)) != NULL);

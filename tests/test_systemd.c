@@ -285,20 +285,6 @@ test_activation_protected(void)
 	activation_done(&a);
 }
 
-/* Wait (up to 10 s) for chand's log to show needle. */
-static bool
-await_log(struct test_server *s, const char *needle)
-{
-	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
-
-	while (clock_now_ns() < end) {
-		if (test_server_log_has(s, needle))
-			return true;
-		poll(NULL, 0, 5);	/* the log is a file: nothing to wait on but time */
-	}
-	return false;
-}
-
 static void
 write_conf(struct test_server *s, const char *text)
 {
@@ -326,7 +312,7 @@ test_reload(void)
 	CU_ASSERT_EQUAL(r.status, STATUS_LIMIT);
 	write_conf(&s, "max_pending = 3\nworkers = 2\n");
 	kill(s.pid, SIGHUP);
-	CU_ASSERT(await_log(&s, "reload file="));
+	CU_ASSERT(test_server_await_log(&s, "reload file="));
 	CU_ASSERT(test_server_log_has(&s, "changed=max_pending"));
 	CU_ASSERT(test_server_log_has(&s, "reload-ignored keys=workers"));
 	st_recv(&c, "hup", PROTO_WAIT_FOREVER);	/* now the second pending one fits */
@@ -334,7 +320,7 @@ test_reload(void)
 	/* a broken file keeps the running configuration */
 	write_conf(&s, "max_pending = lots\n");
 	kill(s.pid, SIGHUP);
-	CU_ASSERT(await_log(&s, "reload-failed"));
+	CU_ASSERT(test_server_await_log(&s, "reload-failed"));
 	CU_ASSERT(test_server_log_has(&s, "key 'max_pending'"));
 	st_recv(&c, "hup", PROTO_WAIT_FOREVER);	/* third of 3: still allowed */
 	CU_ASSERT(st_await_waiters(&c, "hup", 0, 3));

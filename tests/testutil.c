@@ -1,6 +1,7 @@
 #include <CUnit/Basic.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -242,6 +243,81 @@ test_server_log_has(struct test_server *s, const char *needle)
 		found = strstr(line, needle) != NULL;
 	fclose(f);
 	return found;
+}
+
+bool
+test_server_await_log(struct test_server *s, const char *needle)
+{
+	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
+
+	while (clock_now_ns() < end) {
+		if (test_server_log_has(s, needle))
+			return true;
+		poll(NULL, 0, 10);	/* the log is a file: nothing to wait on but time */
+	}
+	return false;
+}
+
+int
+test_server_tls_port(struct test_server *s)
+{
+	char path[160], line[512];
+	FILE *f;
+	int port = 0;
+
+	snprintf(path, sizeof path, "%s/chand.log", s->dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (strstr(line, "tls=yes") && strstr(line, "listening") && strstr(line, "port="))
+			sscanf(strstr(line, "port=") + 5, "%d", &port);
+	fclose(f);
+	return port;
+}
+
+void
+test_token_digest(const char *token, char *out)
+{
+	char cmd[300];
+	FILE *p;
+
+	out[0] = '\0';
+	snprintf(cmd, sizeof cmd, "printf %%s '%s' | openssl dgst -sha256 -r", token);
+	if ((p = popen(cmd, "r")) == NULL)
+		return;
+	if (fscanf(p, "%64s", out) != 1)
+		out[0] = '\0';
+	pclose(p);
+}
+
+int
+test_listen_silent(const char *ip, int port, int *portp)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t sl = sizeof ss;
+	int fd, one = 1;
+
+	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+	} else if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+	} else {
+		return -1;
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 8) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		close(fd);
+		return -1;
+	}
+	*portp = ntohs(ss.ss_family == AF_INET ? sin->sin_port : sin6->sin6_port);
+	return fd;
 }
 
 int

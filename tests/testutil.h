@@ -46,8 +46,21 @@ int test_server_stop(struct test_server *s);
 int test_wait_exit(pid_t pid, int timeout_ms);
 /* Does chand's log (DIR/chand.log) have a line containing needle? */
 bool test_server_log_has(struct test_server *s, const char *needle);
+/* Wait (up to 10 s) until chand's log has a line containing needle. */
+bool test_server_await_log(struct test_server *s, const char *needle);
+/* The TLS port chand logged ("listening ... port=N tls=yes"), or 0. */
+int test_server_tls_port(struct test_server *s);
 /* SIGKILL and reap: a crash, as far as the clients can tell. */
 void test_server_kill(struct test_server *s);
+
+/* The hex SHA-256 digest of token into out (65 bytes), as `token = NAME:DIGEST` wants; "" on failure. */
+void test_token_digest(const char *token, char *out);
+/*
+ * A listener on ip:port (port 0: any) that never answers: the kernel accepts
+ * for it, so a client that reaches it connects, says HELLO and waits. Its fd
+ * (close it) with the port in *portp, or -1.
+ */
+int test_listen_silent(const char *ip, int port, int *portp);
 
 /* ---- a raw protocol connection, for the server's own tests --------------------- */
 
