@@ -129,6 +129,21 @@ st_reply(struct test_conn *c, uint64_t op, struct proto_reply *r)
 	CU_ASSERT_EQUAL_FATAL(test_conn_reply(c, op, REPLY_MS, r), 0);
 }
 
+void
+st_next(struct test_conn *c, uint64_t sid, uint64_t op, struct proto_reply *r)
+{
+	const uint8_t *body;
+	const char *why;
+	uint64_t id;
+	int status;
+	long n = test_conn_frame(c, REPLY_MS, &body);
+
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL_FATAL(proto_reply_header(body, (size_t)n, &id, &status, &why), STATUS_OK);
+	CU_ASSERT_EQUAL_FATAL(proto_decode_reply(body, (size_t)n, id == sid ? OP_STREAM : op, r, &why),
+	    STATUS_OK);
+}
+
 int
 st_make(struct test_conn *c, const char *name, uint64_t cap)
 {

@@ -40,6 +40,8 @@ uint64_t st_select(struct test_conn *c, const struct proto_case *cases, size_t n
 
 /* Read the next reply to op; fails the test on timeout. */
 void st_reply(struct test_conn *c, uint64_t op, struct proto_reply *r);
+/* The next reply on c (REPLY_MS), decoded as a STREAM's when its id is sid, else as a reply to op. */
+void st_next(struct test_conn *c, uint64_t sid, uint64_t op, struct proto_reply *r);
 
 /* Request + reply. */
 int st_make(struct test_conn *c, const char *name, uint64_t cap);

@@ -117,22 +117,6 @@ simple(struct test_conn *c, uint64_t op, uint64_t target, uint64_t n)
 	return id;
 }
 
-/* The next reply on c, decoded as a reply to op (a STREAM's when its id is sid). */
-static void
-next(struct test_conn *c, uint64_t sid, uint64_t op, struct proto_reply *r)
-{
-	const uint8_t *body;
-	const char *why;
-	uint64_t id;
-	int status;
-	long n = test_conn_frame(c, REPLY_MS, &body);
-
-	CU_ASSERT_FATAL(n > 0);
-	CU_ASSERT_EQUAL_FATAL(proto_reply_header(body, (size_t)n, &id, &status, &why), STATUS_OK);
-	CU_ASSERT_EQUAL_FATAL(proto_decode_reply(body, (size_t)n, id == sid ? OP_STREAM : op, r, &why),
-	    STATUS_OK);
-}
-
 /* The next reply is [id, LIMIT, msg] with msg naming key. */
 static void
 expect_limit(struct test_conn *c, uint64_t id, uint64_t op, const char *key)
@@ -140,7 +124,7 @@ expect_limit(struct test_conn *c, uint64_t id, uint64_t op, const char *key)
 	struct proto_reply r;
 	char msg[256];
 
-	next(c, op == OP_STREAM ? id : 0, op, &r);
+	st_next(c, op == OP_STREAM ? id : 0, op, &r);
 	CU_ASSERT_EQUAL(r.id, id);
 	CU_ASSERT_EQUAL(r.status, STATUS_LIMIT);
 	snprintf(msg, sizeof msg, "%.*s", (int)r.msg_len, r.msg ? r.msg : "");
@@ -184,10 +168,10 @@ cancel(struct test_conn *c, uint64_t target, uint64_t op)
 	struct proto_reply r;
 	uint64_t id = simple(c, OP_CANCEL, target, 0);
 
-	next(c, op == OP_STREAM ? target : 0, op, &r);
+	st_next(c, op == OP_STREAM ? target : 0, op, &r);
 	CU_ASSERT_EQUAL(r.id, target);
 	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
-	next(c, 0, OP_CANCEL, &r);
+	st_next(c, 0, OP_CANCEL, &r);
 	CU_ASSERT_EQUAL(r.id, id);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 }
@@ -336,18 +320,18 @@ test_credit_past_budget(void)
 	CU_ASSERT_EQUAL(info.receivers, 5);
 	CU_ASSERT_EQUAL(st_stat(&bystander, "waiters_held"), 50);
 	id = simple(&c, OP_CREDIT, sid, 5);
-	next(&c, sid, OP_CREDIT, &r);
+	st_next(&c, sid, OP_CREDIT, &r);
 	CU_ASSERT_EQUAL(r.id, id);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 	CU_ASSERT(await_stat("waiters", 100));
 	CU_ASSERT_EQUAL(st_stat(&bystander, "waiters_held"), 100);
 	/* a value used one unit: granting it again reuses the unit, at no extra cost */
 	CU_ASSERT_EQUAL(st_send_wait(&bystander, names[7], "v", PROTO_WAIT_FOREVER), STATUS_OK);
-	next(&c, sid, OP_CREDIT, &r);
+	st_next(&c, sid, OP_CREDIT, &r);
 	CU_ASSERT(r.interim);
 	CU_ASSERT(ST_VALUE_IS(r, "v"));
 	id = simple(&c, OP_CREDIT, sid, 1);
-	next(&c, sid, OP_CREDIT, &r);
+	st_next(&c, sid, OP_CREDIT, &r);
 	CU_ASSERT_EQUAL(r.id, id);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 	CU_ASSERT_EQUAL(st_stat(&bystander, "waiters_held"), 100);
@@ -402,7 +386,7 @@ link_start(struct test_conn *c, const struct proto_request *l, int *st)
 
 	CU_ASSERT_FATAL(proto_req_link(&o, id, PROTO_WAIT_FOREVER, l) == 0);
 	st_write(c, &o);
-	next(c, 0, l->op, &r);
+	st_next(c, 0, l->op, &r);
 	CU_ASSERT_EQUAL(r.id, id);
 	*st = r.status;
 	return id;
@@ -542,7 +526,7 @@ test_every_end_frees(void)
 	st_write(&bystander, &o);
 	st_reply(&bystander, OP_UNBLOCK, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	next(&c, sid, OP_STREAM, &r);
+	st_next(&c, sid, OP_STREAM, &r);
 	CU_ASSERT_EQUAL(r.id, sid);
 	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
 	CU_ASSERT_EQUAL(st_stat(&bystander, "waiters_held"), 0);
@@ -556,7 +540,7 @@ test_every_end_frees(void)
 	CU_ASSERT(await_stat("waiters_held", 2));
 	CU_ASSERT_EQUAL(st_stat(&bystander, "held_bytes"), 1024);
 	CU_ASSERT_EQUAL(st_close(&bystander, names[1]), STATUS_OK);
-	next(&c, 0, OP_OR_DONE, &r);
+	st_next(&c, 0, OP_OR_DONE, &r);
 	CU_ASSERT_EQUAL(r.id, id);
 	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
 	CU_ASSERT_EQUAL(st_stat(&bystander, "waiters_held"), 0);

@@ -74,29 +74,13 @@ cancel(struct test_conn *c, uint64_t target)
 	return id;
 }
 
-/* The next reply: decoded as a STREAM reply when its id is sid, else as a reply to op. */
-static void
-next(struct test_conn *c, uint64_t sid, uint64_t op, struct proto_reply *r)
-{
-	const uint8_t *body;
-	const char *why;
-	uint64_t id;
-	int status;
-	long n = test_conn_frame(c, REPLY_MS, &body);
-
-	CU_ASSERT_FATAL(n > 0);
-	CU_ASSERT_EQUAL_FATAL(proto_reply_header(body, (size_t)n, &id, &status, &why), STATUS_OK);
-	CU_ASSERT_EQUAL_FATAL(proto_decode_reply(body, (size_t)n, id == sid ? OP_STREAM : op, r, &why),
-	    STATUS_OK);
-}
-
 /* The next reply must be a value of stream sid, from channel index, equal to want. */
 static void
 expect_value(struct test_conn *c, uint64_t sid, int64_t index, const char *want)
 {
 	struct proto_reply r;
 
-	next(c, sid, OP_PING, &r);
+	st_next(c, sid, OP_PING, &r);
 	CU_ASSERT_EQUAL(r.id, sid);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 	CU_ASSERT(r.interim);
@@ -151,7 +135,7 @@ test_credit_k(void)
 	cid = credit(&a, sid, 4);
 	expect_value(&a, sid, 0, "v3");
 	expect_value(&a, sid, 0, "v4");
-	next(&a, sid, OP_CREDIT, &r);
+	st_next(&a, sid, OP_CREDIT, &r);
 	CU_ASSERT_EQUAL(r.id, cid);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 	CU_ASSERT(st_await_waiters(&b, n, 0, 2));
@@ -164,11 +148,11 @@ test_credit_k(void)
 	CU_ASSERT_EQUAL(st_info(&b, n, &info), STATUS_OK);
 	CU_ASSERT_EQUAL(info.len, 1);
 	cancel(&a, sid);
-	next(&a, sid, OP_CANCEL, &r);
+	st_next(&a, sid, OP_CANCEL, &r);
 	CU_ASSERT_EQUAL(r.id, sid);
 	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
 	CU_ASSERT_FALSE(r.interim);
-	next(&a, sid, OP_CANCEL, &r);
+	st_next(&a, sid, OP_CANCEL, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 }
 
@@ -201,7 +185,7 @@ test_fifo_with_recv(void)
 	rid = st_recv(&b, n, PROTO_WAIT_FOREVER);
 	CU_ASSERT(st_await_waiters(&c, n, 0, 1));
 	credit(&a, sid, 1);
-	next(&a, sid, OP_CREDIT, &r);
+	st_next(&a, sid, OP_CREDIT, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 	send_ok(&c, n, "5");
 	send_ok(&c, n, "6");
@@ -232,7 +216,7 @@ test_uniform(void)
 	}
 	sid = stream(&a, names, 2, N, PROTO_WAIT_FOREVER);
 	for (int i = 0; i < N; i++) {
-		next(&a, sid, OP_PING, &r);
+		st_next(&a, sid, OP_PING, &r);
 		CU_ASSERT_FATAL(r.interim && (r.index == 0 || r.index == 1));
 		CU_ASSERT(ST_VALUE_IS(r, r.index == 0 ? "x" : "y"));
 		hits[r.index]++;
@@ -240,9 +224,9 @@ test_uniform(void)
 	/* uniform: each side within 45%..55% */
 	CU_ASSERT(hits[0] > N * 45 / 100 && hits[0] < N * 55 / 100);
 	cancel(&a, sid);
-	next(&a, sid, OP_CANCEL, &r);
+	st_next(&a, sid, OP_CANCEL, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
-	next(&a, sid, OP_CANCEL, &r);
+	st_next(&a, sid, OP_CANCEL, &r);
 }
 
 static void
@@ -257,7 +241,7 @@ test_closed_once_then_end(void)
 	sid = stream(&a, names, 2, 5, PROTO_WAIT_FOREVER);
 	CU_ASSERT(st_await_waiters(&b, names[1], 0, 5));
 	CU_ASSERT_EQUAL(st_close(&b, names[0]), STATUS_OK);
-	next(&a, sid, OP_PING, &r);
+	st_next(&a, sid, OP_PING, &r);
 	CU_ASSERT(r.interim);
 	CU_ASSERT_EQUAL(r.index, 0);
 	CU_ASSERT_FALSE(r.ok);
@@ -270,11 +254,11 @@ test_closed_once_then_end(void)
 	expect_value(&a, sid, 1, "y1");
 	/* the last close: reported, then the final reply [id, OK, delivered] */
 	CU_ASSERT_EQUAL(st_close(&b, names[1]), STATUS_OK);
-	next(&a, sid, OP_PING, &r);
+	st_next(&a, sid, OP_PING, &r);
 	CU_ASSERT(r.interim);
 	CU_ASSERT_EQUAL(r.index, 1);
 	CU_ASSERT_FALSE(r.ok);
-	next(&a, sid, OP_PING, &r);
+	st_next(&a, sid, OP_PING, &r);
 	CU_ASSERT_EQUAL(r.id, sid);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 	CU_ASSERT_FALSE(r.interim);
@@ -282,7 +266,7 @@ test_closed_once_then_end(void)
 	CU_ASSERT(st_await_waiters(&b, names[1], 0, 0));
 	/* it is over: CREDIT finds no stream */
 	credit(&a, sid, 1);
-	next(&a, 0, OP_CREDIT, &r);
+	st_next(&a, 0, OP_CREDIT, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_NOT_FOUND);
 }
 
@@ -298,10 +282,10 @@ test_cancel_leaves_nothing(void)
 	CU_ASSERT(st_await_waiters(&b, n, 0, 7));
 	CU_ASSERT_EQUAL(st_stat(&b, "waiters"), 7);
 	cid = cancel(&a, sid);
-	next(&a, sid, OP_CANCEL, &r);
+	st_next(&a, sid, OP_CANCEL, &r);
 	CU_ASSERT_EQUAL(r.id, sid);
 	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
-	next(&a, sid, OP_CANCEL, &r);
+	st_next(&a, sid, OP_CANCEL, &r);
 	CU_ASSERT_EQUAL(r.id, cid);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 	CU_ASSERT_EQUAL(st_stat(&b, "waiters"), 0);
@@ -318,7 +302,7 @@ test_deadline_and_no_wait(void)
 
 	CU_ASSERT_EQUAL(st_make(&a, n, 4), STATUS_OK);
 	sid = stream(&a, &n, 1, 3, 50000);
-	next(&a, sid, OP_PING, &r);
+	st_next(&a, sid, OP_PING, &r);
 	CU_ASSERT_EQUAL(r.id, sid);
 	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
 	CU_ASSERT_EQUAL(st_stat(&b, "waiters"), 0);
@@ -328,7 +312,7 @@ test_deadline_and_no_wait(void)
 	sid = stream(&a, &n, 1, 5, 0);
 	expect_value(&a, sid, 0, "a");
 	expect_value(&a, sid, 0, "b");
-	next(&a, sid, OP_PING, &r);
+	st_next(&a, sid, OP_PING, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
 	CU_ASSERT_EQUAL(st_stat(&b, "waiters"), 0);
 }
@@ -355,7 +339,7 @@ test_disconnect_and_delete(void)
 	st_name_op(&b, OP_DELETE, names[1]);
 	st_reply(&b, OP_DELETE, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	next(&a, sid, OP_PING, &r);
+	st_next(&a, sid, OP_PING, &r);
 	CU_ASSERT_EQUAL(r.id, sid);
 	CU_ASSERT_EQUAL(r.status, STATUS_NOT_FOUND);
 	CU_ASSERT_EQUAL(r.index, 1);
@@ -396,8 +380,8 @@ test_waiters_listing(void)
 	}
 	CU_ASSERT(found);
 	cancel(&a, sid);
-	next(&a, sid, OP_CANCEL, &r);
-	next(&a, sid, OP_CANCEL, &r);
+	st_next(&a, sid, OP_CANCEL, &r);
+	st_next(&a, sid, OP_CANCEL, &r);
 }
 
 static void
@@ -405,7 +389,7 @@ expect_error(struct test_conn *c, uint64_t op, int status, int64_t index)
 {
 	struct proto_reply r;
 
-	next(c, 0, op, &r);
+	st_next(c, 0, op, &r);
 	CU_ASSERT_EQUAL(r.status, status);
 	CU_ASSERT_EQUAL(r.index, index);
 	CU_ASSERT_PTR_NOT_NULL(r.msg);
@@ -444,7 +428,7 @@ test_bad_input(void)
 	expect_error(&a, OP_CREDIT, STATUS_BAD_REQUEST, -1);
 	cancel(&a, rid);
 	expect_error(&a, OP_RECV, STATUS_CANCELED, -1);
-	next(&a, 0, OP_CANCEL, &(struct proto_reply){ 0 });
+	st_next(&a, 0, OP_CANCEL, &(struct proto_reply){ 0 });
 	rid = stream(&a, &n, 1, MAX_CREDIT, PROTO_WAIT_FOREVER);
 	credit(&a, rid, 1);
 	expect_error(&a, OP_CREDIT, STATUS_LIMIT, -1);
@@ -452,7 +436,7 @@ test_bad_input(void)
 	expect_error(&a, OP_CREDIT, STATUS_LIMIT, -1);
 	cancel(&a, rid);
 	expect_error(&a, OP_STREAM, STATUS_CANCELED, -1);
-	next(&a, 0, OP_CANCEL, &(struct proto_reply){ 0 });
+	st_next(&a, 0, OP_CANCEL, &(struct proto_reply){ 0 });
 	/* the connection goes on, and nothing was left waiting */
 	expect_quiet(&a);
 	CU_ASSERT_EQUAL(st_stat(&b, "waiters"), 0);
@@ -481,7 +465,7 @@ test_cancel_race(void)
 		cid = cancel(&a, sid);
 		/* the stream's replies, its final one last, then CANCEL's OK */
 		while (!final) {
-			next(&a, sid, OP_CANCEL, &r);
+			st_next(&a, sid, OP_CANCEL, &r);
 			CU_ASSERT_EQUAL_FATAL(r.id, sid);
 			if (r.interim) {
 				CU_ASSERT(ST_VALUE_IS(r, "v"));
@@ -507,7 +491,7 @@ test_cancel_race(void)
 			CU_ASSERT_EQUAL(r.id, rid);
 			CU_ASSERT(ST_VALUE_IS(r, "v"));
 		}
-		next(&a, sid, OP_CANCEL, &r);
+		st_next(&a, sid, OP_CANCEL, &r);
 		CU_ASSERT_EQUAL(r.id, cid);
 		CU_ASSERT_EQUAL(r.status, STATUS_OK);
 		CU_ASSERT_FATAL(st_await_waiters(&c, n, 0, 0));
