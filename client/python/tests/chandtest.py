@@ -7,12 +7,17 @@ import os
 import select
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Callable, TypeVar
+
+import msgpack
 
 import chand
 
@@ -116,3 +121,65 @@ def timed(fn: Callable[[], T]) -> "tuple[T, float]":
     return v, time.monotonic() - t0
 
 
+
+
+# ---- a fake server: for what a real chand never sends ------------------------------------
+
+
+def read_frame(sock: "socket.socket") -> list:
+    """One request frame, decoded."""
+    def exact(n: int) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        return buf
+    n = struct.unpack(">I", exact(4))[0]
+    return msgpack.unpackb(exact(n), raw=False)
+
+
+def frame(obj: object) -> bytes:
+    body = msgpack.packb(obj, use_bin_type=True)
+    return struct.pack(">I", len(body)) + body
+
+
+HELLO_INFO = {"version": 1, "server": "fake 0", "max_frame": 1 << 20, "max_value": 1 << 16,
+              "max_pending": 64, "max_select_cases": 64, "max_stream_credit": 64}
+
+
+class FakeServer:
+    """A one-connection server in a thread: answers HELLO, then runs script(sock)."""
+
+    def __init__(self, script: Callable[["socket.socket"], None]) -> None:
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.addr = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.script = script
+        self.error: "BaseException | None" = None
+        self.requests: list = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.listener.settimeout(BOUND)
+            sock, _ = self.listener.accept()
+            sock.settimeout(BOUND)
+            with sock:
+                hello = read_frame(sock)
+                self.requests.append(hello)
+                sock.sendall(frame([hello[1], 0, HELLO_INFO]))
+                self.script(sock)
+        except BaseException as e:      # reported by close()
+            self.error = e
+        finally:
+            self.listener.close()
+
+    def close(self) -> None:
+        self.thread.join(BOUND)
+        assert not self.thread.is_alive()
+        if self.error is not None and not isinstance(self.error, (EOFError, OSError)):
+            raise self.error
