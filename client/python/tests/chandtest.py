@@ -152,7 +152,8 @@ HELLO_INFO = {"version": 1, "server": "fake 0", "max_frame": 1 << 20, "max_value
 class FakeServer:
     """A one-connection server in a thread: answers HELLO, then runs script(sock)."""
 
-    def __init__(self, script: Callable[["socket.socket"], None]) -> None:
+    def __init__(self, script: Callable[["socket.socket"], None], hello: bool = True) -> None:
+        self.hello = hello
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(1)
@@ -169,6 +170,9 @@ class FakeServer:
             sock, _ = self.listener.accept()
             sock.settimeout(BOUND)
             with sock:
+                if not self.hello:
+                    self.script(sock)
+                    return
                 hello = read_frame(sock)
                 self.requests.append(hello)
                 sock.sendall(frame([hello[1], 0, HELLO_INFO]))
