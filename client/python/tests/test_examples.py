@@ -44,3 +44,17 @@ def test_fanout(server: Server) -> None:
 def test_workers(server: Server, name: str) -> None:
     out = run(server, name).splitlines()
     assert out == [" ".join(str(i * i) for i in range(10)), "10 results"]
+
+
+def test_readme_worker_pool(server: Server, tmp_path: Path) -> None:
+    """The README's ten-line worker pool, as printed there."""
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    block = readme.split("## A worker pool in ten lines\n\n```python\n")[1].split("```")[0]
+    assert len(block.strip().splitlines()) == 10
+    prog = tmp_path / "pool.py"
+    prog.write_text(block.replace("tcp://127.0.0.1:7420", f"tcp://{server.addr}"))
+    env = dict(os.environ, PYTHONPATH=str(EXAMPLES.parent))
+    r = subprocess.run([sys.executable, str(prog)], capture_output=True, text=True,
+                       timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == str(sorted(i * i for i in range(10))) + "\n"
