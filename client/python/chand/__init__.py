@@ -16,8 +16,9 @@ The synchronous API is here; ``chand.aio`` has the same surface for asyncio.
 """
 
 from ._addr import Address, parse_address
-from ._conn import (Chan, Conn, Link, RecvCase, SendCase, Stream, bridge, dial, fan_in,
-                    fan_out, or_, or_done, recv, repeat, select, send, take, tee)
+from ._conn import Conn, dial  # first: _chan and _links build on it
+from ._chan import Chan, RecvCase, SendCase, recv, select, send
+from ._links import Link, Stream, bridge, fan_in, fan_out, or_, or_done, repeat, take, tee
 from ._proto import ChanInfo, ClientInfo, ServerInfo, Waiter
 from .context import (Context, background, with_cancel, with_deadline, with_timeout,
                       with_value)

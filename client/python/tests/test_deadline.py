@@ -10,7 +10,7 @@ import time
 import pytest
 
 import chand
-from chandtest import FakeServer, Server, frame, read_frame, unique, until
+from chandtest import FakeServer, frame, read_frame, unique, until
 
 
 def test_deadline_recv_send_leave_nothing(conn: chand.Conn) -> None:

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 import chand
-from chandtest import Server, unique, until
+from chandtest import unique, until
 
 
 def within_4_sigma(hits: int, n: int, p: float = 0.5) -> bool:
