@@ -27,7 +27,7 @@ from . import _proto as P
 from ._addr import Address, parse_address
 from ._proto import ChanInfo, ClientInfo, ServerInfo, Shape, Value, Waiter
 from .context import Context, background, deadline_of
-from .errors import (Canceled, ConnectionLost, DeadlineExceeded, DialError, Error,
+from .errors import (Canceled, ConnectionLost, DeadlineExceeded, DialError, Error, Limit,
                      ProtocolError)
 
 __all__ = ["Conn", "dial"]
@@ -155,7 +155,7 @@ class _Call:
     """One request id: its replies (one, or interim ones then the final) and how it ended."""
 
     __slots__ = ("id", "op", "kind", "replies", "done", "cond", "ctx_err", "cancel_sent",
-                 "error", "on_reply")
+                 "error")
 
     def __init__(self, lock: threading.Lock, op: int, kind: int) -> None:
         self.id = 0
@@ -167,7 +167,6 @@ class _Call:
         self.ctx_err: Optional[Error] = None
         self.cancel_sent = False
         self.error: Optional[Error] = None  # the connection's failure
-        self.on_reply: Optional[Callable[[], None]] = None
 
 
 class Conn:
@@ -232,9 +231,6 @@ class Conn:
                 call.done = True
                 call.error = self._dead
                 call.cond.notify_all()
-        for call in calls:
-            if call.on_reply is not None:
-                call.on_reply()
         self._t.shutdown()
 
     # -- reading ------------------------------------------------------------------------
@@ -286,9 +282,6 @@ class Conn:
                 del self._calls[rid]
                 call.done = True
             call.cond.notify_all()
-            hook = call.on_reply
-        if hook is not None:
-            hook()
 
     # -- writing -------------------------------------------------------------------------
 
@@ -299,7 +292,6 @@ class Conn:
     def _write(self, msg: Sequence[Any]) -> None:
         data = P.frame(msg)
         if len(data) - 4 > self._info.max_frame:
-            from .errors import Limit
             raise Limit(f"request of {len(data) - 4} bytes is over the server's max_frame "
                         f"{self._info.max_frame}")
         try:

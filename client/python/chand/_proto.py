@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import msgpack
 
-from .errors import ErrorValue, ProtocolError, error_for_status, Error
+from .errors import Error, ErrorValue, Limit, ProtocolError, error_for_status
 
 # ---- op numbers -------------------------------------------------------------------------
 
@@ -141,7 +141,6 @@ def encode_value(value: Any, max_value: int) -> Any:
     elif not isinstance(value, bytes):
         raise TypeError(f"a value is bytes, str or a channel, not {type(value).__name__}")
     if len(value) > max_value:
-        from .errors import Limit
         raise Limit(f"value of {len(value)} bytes is over the server's max_value {max_value}")
     return value
 
