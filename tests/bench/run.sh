@@ -6,13 +6,14 @@
 #
 # Full mode installs the peers if missing (apt-get: redis-server
 # libhiredis-dev nats-server golang-go golang-github-nats-io-go-nats-dev
-# gnuplot-nox python3-msgpack python3-redis), builds chand, chanbench and relay in DIR (default build/,
-# configured like bootstrap.sh does) and the peer drivers in a temp dir,
-# starts every server on 127.0.0.1 (ephemeral ports), runs each workload on
-# each system in turn (workloads 1 and 2 from Python too, pybench.py: systems
-# python, chand's Python client, and redispy, redis-py on the same Redis),
-# --rounds times (default 5), stops everything it
-# started, and writes to the output directory (default tests/bench/out/):
+# gnuplot-nox python3-msgpack python3-redis), builds chand, chanbench and
+# relay in DIR (default build/, configured like bootstrap.sh does) and the
+# peer drivers in a temp dir, starts every server on 127.0.0.1 (ephemeral
+# ports), runs each workload on each system in turn (workloads 1 and 2 from
+# Python too, with pybench.py: system python is chand's Python client,
+# redispy is redis-py on the same Redis), --rounds times (default 5), stops
+# everything it started, and writes to the output directory (default
+# tests/bench/out/):
 #   results.tsv   one line per figure and round (workloads 2 and 3: per run, three a
 #                 round): round system workload metric value
 #   summary.tsv   the median of each figure over the rounds: system workload metric median
