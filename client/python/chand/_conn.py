@@ -586,8 +586,10 @@ def dial(addr: str = _DEFAULT_ADDR, *, token: Optional[str] = None,
     ``cert``/``key``: a client certificate for mutual TLS; ``server_hostname``: the name
     the certificate must carry (default: the host dialled, an IP address checked as
     one). ``token``: the authentication token sent in HELLO. ``cancel_grace``: how long
-    a call whose context ended waits for the server's confirmation. ``ctx`` and
-    ``timeout`` bound connecting, the TLS handshake and HELLO.
+    a call whose context ended waits for the server's confirmation. ``ctx``'s deadline
+    and ``timeout`` bound connecting, the TLS handshake and HELLO; a cancel of ``ctx``
+    is noticed before connecting and during HELLO (the name lookup itself is the
+    system resolver's, and not bounded).
 
     Raises :class:`ValueError` (bad address), :class:`DialError` (cannot connect or
     TLS failed; the OSError is its ``__cause__``), :class:`PermissionDenied` (token

@@ -352,3 +352,15 @@ def test_server_killed_fails_pending_calls() -> None:
         assert isinstance(err[0], chand.ConnectionLost)
     finally:
         s.stop()
+
+
+def test_protocol_error_from_chand(server: Server) -> None:
+    """A malformed frame (written past the codec): chand answers [0, PROTOCOL, msg] and
+    closes; the client fails with ProtocolError, the server's message kept."""
+    c = server.dial()
+    c._t.sendall(b"\x00\x00\x00\x01\xc1")
+    until(lambda: c.closed, what="connection closed by chand")
+    with pytest.raises(chand.ProtocolError) as ei:
+        c.ping()
+    assert ei.value.message
+    c.close()
