@@ -44,7 +44,7 @@ class Stream:
         self.delivered: Optional[int] = None
         deadline = deadline_of(self._ctx, timeout)
         self._call = await conn._start(P.STREAM, [[c.name for c in chans], credit], self._ctx,
-                                       deadline, _BUDGET, P.KIND_STREAM)
+                                       deadline, _BUDGET, P.KIND_STREAM, credit)
         call = self._call
 
         def fired(err: Error) -> None:
@@ -66,6 +66,7 @@ class Stream:
         if held < self._credit and (waiting or held * 2 <= self._credit):
             n = self._credit - held
             self._granted += n
+            self._call.credit += n          # before the server can use it
             self._conn._post(P.CREDIT, self._call.id, n)
 
     def _stop(self, err: Error) -> None:

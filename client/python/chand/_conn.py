@@ -155,7 +155,7 @@ class _Call:
     """One request id: its replies (one, or interim ones then the final) and how it ended."""
 
     __slots__ = ("id", "op", "kind", "replies", "done", "cond", "ctx_err", "cancel_sent",
-                 "error")
+                 "error", "interims", "credit")
 
     def __init__(self, lock: threading.Lock, op: int, kind: int) -> None:
         self.id = 0
@@ -166,6 +166,8 @@ class _Call:
         self.cond = threading.Condition(lock)
         self.ctx_err: Optional[Error] = None
         self.cancel_sent = False
+        self.interims = 0                   # interim replies received
+        self.credit = 0                     # a stream's credit granted so far
         self.error: Optional[Error] = None  # the connection's failure
 
 
@@ -277,8 +279,12 @@ class Conn:
                 if P.is_final(kind, status, len(results)):
                     del self._abandoned[rid]
                 return
+            final = P.is_final(call.kind, status, len(results))
+            if not final:
+                call.interims += 1
+                P.check_interim(call.kind, call.interims, call.credit)
             call.replies.append((status, results))
-            if P.is_final(call.kind, status, len(results)):
+            if final:
                 del self._calls[rid]
                 call.done = True
             call.cond.notify_all()
@@ -322,7 +328,7 @@ class Conn:
 
     def _start(self, op: int, args: Sequence[Any], ctx: Optional[Context],
                deadline: Optional[int], how: int = _BUDGET,
-               kind: int = P.KIND_PLAIN) -> _Call:
+               kind: int = P.KIND_PLAIN, credit: int = 0) -> _Call:
         """Check the context, link a call under a fresh id and send its request."""
         ctx = ctx or background()
         e = ctx.err()
@@ -337,6 +343,7 @@ class Conn:
                 raise DeadlineExceeded("context deadline exceeded")
             wait = P.wait_us(deadline, now)
         call = _Call(self._lock, op, kind)
+        call.credit = credit
         with self._lock:
             self._check_dead()
             call.id = self._next_id

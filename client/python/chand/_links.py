@@ -56,7 +56,7 @@ class Stream:
         self.delivered: Optional[int] = None
         deadline = deadline_of(self._ctx, timeout)
         self._call = conn._start(P.STREAM, [[c.name for c in chans], credit], self._ctx,
-                                 deadline, _BUDGET, P.KIND_STREAM)
+                                 deadline, _BUDGET, P.KIND_STREAM, credit)
         self._token = self._ctx._watch(self._ctx_done)
         if self._token is None:
             conn._cancel(self._call)
@@ -73,6 +73,8 @@ class Stream:
         if held < self._credit and (waiting or held * 2 <= self._credit):
             n = self._credit - held
             self._granted += n
+            with self._conn._lock:
+                self._call.credit += n      # before the server can use it
             self._conn._post(P.CREDIT, self._call.id, n)
 
     def recv(self) -> Tuple[int, Value, bool]:

@@ -232,6 +232,16 @@ def is_final(kind: int, status: int, nresults: int) -> bool:
     return True
 
 
+def check_interim(kind: int, interims: int, credit: int) -> None:
+    """An interim reply is the n-th of its request: more than a link's one STARTED, or
+    more stream values than the credit granted, breaks the protocol (and would let a
+    server grow the client's memory without bound)."""
+    if kind == KIND_LINK and interims > 1:
+        raise ProtocolError("a link was answered STARTED twice")
+    if kind == KIND_STREAM and interims > credit:
+        raise ProtocolError(f"a stream got {interims} values for a credit of {credit}")
+
+
 # ---- result checking ------------------------------------------------------------------------
 
 

@@ -55,7 +55,7 @@ _DRAIN_AT = 1 << 20      # await the transport's drain past this much unsent
 
 class _Call:
     __slots__ = ("id", "op", "kind", "replies", "done", "waiter", "ctx_err", "cancel_sent",
-                 "error")
+                 "error", "interims", "credit")
 
     def __init__(self, op: int, kind: int) -> None:
         self.id = 0
@@ -66,6 +66,8 @@ class _Call:
         self.waiter: Optional[asyncio.Future[None]] = None
         self.ctx_err: Optional[Error] = None
         self.cancel_sent = False
+        self.interims = 0                   # interim replies received
+        self.credit = 0                     # a stream's credit granted so far
         self.error: Optional[Error] = None
 
 
@@ -184,8 +186,12 @@ class Conn:
             if P.is_final(kind, status, len(results)):
                 del self._abandoned[rid]
             return
+        final = P.is_final(call.kind, status, len(results))
+        if not final:
+            call.interims += 1
+            P.check_interim(call.kind, call.interims, call.credit)
         call.replies.append((status, results))
-        if P.is_final(call.kind, status, len(results)):
+        if final:
             del self._calls[rid]
             call.done = True
         _wake(call)
@@ -244,7 +250,7 @@ class Conn:
 
     async def _start(self, op: int, args: Sequence[Any], ctx: Optional[Context],
                      deadline: Optional[int], how: int = _BUDGET,
-                     kind: int = P.KIND_PLAIN) -> _Call:
+                     kind: int = P.KIND_PLAIN, credit: int = 0) -> _Call:
         ctx = ctx or background()
         e = ctx.err()
         if e is not None:
@@ -259,6 +265,7 @@ class Conn:
             wait = P.wait_us(deadline, now)
         self._check_dead()
         call = _Call(op, kind)
+        call.credit = credit
         call.id = self._next_id
         self._next_id += 1
         self._calls[call.id] = call

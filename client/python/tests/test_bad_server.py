@@ -12,7 +12,7 @@ import pytest
 
 import chand
 import chand.aio
-from chandtest import FakeServer, frame, read_frame
+from chandtest import FakeServer, frame, read_frame, until
 
 
 def answer_ping_with(data: bytes, close: bool = False):
@@ -186,4 +186,42 @@ async def test_bad_frames_aio(data: bytes, exc: type) -> None:
     with pytest.raises(exc):
         await c.handle("x").recv()
     await c.close()
+    fake.close()
+
+
+def test_stream_values_past_the_credit() -> None:
+    """More interim replies than the credit granted: the client's memory is not the
+    server's to grow."""
+    def script(sock: socket.socket) -> None:
+        req = read_frame(sock)
+        assert req[0] == 20 and req[4] == 2
+        sock.sendall(b"".join(frame([req[1], 0, 0, b"v", True]) for _ in range(3)))
+        while sock.recv(4096):
+            pass
+
+    fake = FakeServer(script)
+    c = chand.dial(fake.addr)
+    s = c.handle("x").stream(2)
+    until(lambda: c.closed, what="connection broken")
+    assert s.recv() == (0, b"v", True) and s.recv() == (0, b"v", True)   # taken before
+    with pytest.raises(chand.ProtocolError, match="credit"):
+        s.recv()
+    c.close()
+    fake.close()
+
+
+def test_link_started_twice() -> None:
+    def script(sock: socket.socket) -> None:
+        rid = read_frame(sock)[1]
+        sock.sendall(frame([rid, 11, ["~out"]]) * 2)
+        while sock.recv(4096):
+            pass
+
+    fake = FakeServer(script)
+    c = chand.dial(fake.addr)
+    link = chand.repeat(c, [b"v"])
+    assert link.out.name == "~out"
+    with pytest.raises(chand.ProtocolError, match="STARTED twice"):
+        link.wait(timeout=10)
+    c.close()
     fake.close()
