@@ -64,10 +64,10 @@ def test_waiters_and_unblock(conn: chand.Conn, conn2: chand.Conn) -> None:
 def test_shutdown() -> None:
     s = Server()
     try:
-        c = s.dial()
-        c.shutdown()
-        assert s.proc.wait(10) == 0
-        with pytest.raises(chand.Error):
-            until(lambda: c.ping() and False)
+        with s.dial() as c:
+            c.shutdown()
+            assert s.proc.wait(10) == 0
+            with pytest.raises(chand.Error):
+                until(lambda: c.ping() and False)
     finally:
         s.stop()

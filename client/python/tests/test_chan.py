@@ -320,20 +320,19 @@ def test_conn_is_context_manager(server: Server) -> None:
 def test_server_shutdown_fails_pending_calls() -> None:
     s = Server()
     try:
-        c = s.dial()
-        ch = c.make("x", 0)
-        err: list = []
-        t = threading.Thread(target=_catch, args=(err, ch.recv))
-        t.start()
-        until(lambda: c.stats()["waiters"] == 1)
-        t0 = time.monotonic()
-        s.proc.terminate()
-        t.join(10)
-        assert time.monotonic() - t0 < 10
-        assert isinstance(err[0], (chand.ShuttingDown, chand.ConnectionLost))
-        assert isinstance(err[0], chand.ShuttingDown), err
-        with pytest.raises((chand.ConnectionLost, chand.ShuttingDown)):
-            until(lambda: c.ping() and False, what="connection closed")
+        with s.dial() as c:
+            ch = c.make("x", 0)
+            err: list = []
+            t = threading.Thread(target=_catch, args=(err, ch.recv))
+            t.start()
+            until(lambda: c.stats()["waiters"] == 1)
+            t0 = time.monotonic()
+            s.proc.terminate()
+            t.join(10)
+            assert time.monotonic() - t0 < 10
+            assert isinstance(err[0], chand.ShuttingDown), err
+            with pytest.raises((chand.ConnectionLost, chand.ShuttingDown)):
+                until(lambda: c.ping() and False, what="connection closed")
     finally:
         assert s.stop() == 0
 
@@ -341,15 +340,15 @@ def test_server_shutdown_fails_pending_calls() -> None:
 def test_server_killed_fails_pending_calls() -> None:
     s = Server()
     try:
-        c = s.dial()
-        ch = c.make("x", 0)
-        err: list = []
-        t = threading.Thread(target=_catch, args=(err, ch.recv))
-        t.start()
-        until(lambda: c.stats()["waiters"] == 1)
-        s.proc.kill()
-        t.join(10)
-        assert isinstance(err[0], chand.ConnectionLost)
+        with s.dial() as c:
+            ch = c.make("x", 0)
+            err: list = []
+            t = threading.Thread(target=_catch, args=(err, ch.recv))
+            t.start()
+            until(lambda: c.stats()["waiters"] == 1)
+            s.proc.kill()
+            t.join(10)
+            assert isinstance(err[0], chand.ConnectionLost)
     finally:
         s.stop()
 
