@@ -13,7 +13,8 @@
 
 One connection serves any number of tasks at once; a reader task hands
 each reply to the call it belongs to. Select cases are the same
-``chand.recv(ch)`` / ``chand.send(ch, v)`` as for the sync API.
+``chand.recv(ch)`` / ``chand.send(ch, v)`` as for the sync API (also here
+as ``chand.aio.recv`` and ``chand.aio.send``).
 
 **Cancellation.** Cancelling a task that awaits a call (``task.cancel()``,
 ``asyncio.wait_for``'s timeout, a failing ``asyncio.TaskGroup``) sends
@@ -39,15 +40,15 @@ from typing import (Any, AsyncIterator, Deque, Dict, List, Optional, Sequence, T
 
 from . import _proto as P
 from ._addr import Address, parse_address
-from ._chan import Case, select_cases, select_result
+from ._chan import Case, recv, select_cases, select_result, send
 from ._conn import _make_tls_context, _raise_copy
 from ._proto import ChanInfo, ClientInfo, ServerInfo, Shape, Value, Waiter
 from .context import Context, background, deadline_of
 from .errors import (Canceled, ConnectionLost, DeadlineExceeded, DialError, Error,
                      Limit, ProtocolError)
 
-__all__ = ["Conn", "Chan", "Stream", "Link", "dial", "select", "or_", "or_done", "tee",
-           "bridge", "fan_in", "repeat", "take", "fan_out"]
+__all__ = ["Conn", "Chan", "Stream", "Link", "dial", "select", "recv", "send", "or_", "or_done",
+           "tee", "bridge", "fan_in", "repeat", "take", "fan_out"]
 
 _BUDGET, _TRY, _NONE = 0, 1, 2
 _DRAIN_AT = 1 << 20      # await the transport's drain past this much unsent

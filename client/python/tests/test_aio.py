@@ -166,7 +166,7 @@ async def test_select(aconn: aio.Conn) -> None:
     await a.send(b"x")
     assert await aio.select(chand.recv(a), chand.recv(b)) == (0, b"x", True)
     assert await aio.select(chand.recv(a), chand.send(b, b"y")) == (1, None, True)
-    assert await aio.select(chand.recv(a), default=True) == (-1, None, True)
+    assert await aio.select(aio.recv(a), default=True) == (-1, None, True)
     await a.close()
     with pytest.raises(chand.Closed) as ei:
         await aio.select(chand.recv(None), chand.send(a, b"z"))
