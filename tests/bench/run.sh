@@ -171,7 +171,8 @@ run_round() {
 		for d in $DEPTHS; do
 			record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$NCURVE" -t "$d" -k "w1_t$d" throughput
 			record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$NCURVE" -t "$d" -k "w1_t$d" throughput
-		done		# the same work from Python: chand's client against redis-py
+		done
+		# the same work from Python: chand's client against redis-py
 		record "$r" python "${PYBENCH[@]}" -p "$port_chand" -n "$NPY1" -t 16 throughput
 		record "$r" redispy "${PYBENCH[@]}" -p "$port_redis" -n "$NPY1" -t 16 --redis throughput
 	fi
