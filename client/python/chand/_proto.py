@@ -359,9 +359,14 @@ def _get(m: Dict[str, Any], key: str, check: Callable[[Any, str], Any], default:
 
 
 def server_info(m: Dict[str, Any]) -> ServerInfo:
+    """HELLO's map; the negotiated version must be one this client speaks."""
     u = Shape.uint
+    version = _get(m, "version", u)
+    if not 1 <= version <= VERSION:
+        raise ProtocolError(f"the server negotiated protocol version {version}; "
+                            f"this client speaks 1 to {VERSION}")
     return ServerInfo(
-        version=_get(m, "version", u),
+        version=version,
         server=_get(m, "server", Shape.string, "", False),
         max_frame=_get(m, "max_frame", u, DEFAULT_MAX_FRAME, False),
         max_value=_get(m, "max_value", u, 1 << 20, False),

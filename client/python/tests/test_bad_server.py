@@ -225,3 +225,16 @@ def test_link_started_twice() -> None:
         link.wait(timeout=10)
     c.close()
     fake.close()
+
+
+def test_hello_version_not_spoken() -> None:
+    def script(sock: socket.socket) -> None:
+        rid = read_frame(sock)[1]
+        sock.sendall(frame([rid, 0, {"version": 7, "server": "future"}]))
+        while sock.recv(4096):
+            pass
+
+    fake = FakeServer(script, hello=False)
+    with pytest.raises(chand.ProtocolError, match="version 7"):
+        chand.dial(fake.addr, timeout=10)
+    fake.close()
