@@ -2,9 +2,10 @@
 # bootstrap.sh: set up a fresh Debian 12 machine, build chand, then
 #   ./bootstrap.sh run    start chand in the foreground with etc/chand.conf
 #   ./bootstrap.sh test   run the whole test suite twice: as built, and built
-#                         with AddressSanitizer, UBSan and -Werror (build-asan/); the
-#                         last line is "N passed, N failed" over both, and
-#                         the exit status is 0 only when nothing failed
+#                         with AddressSanitizer, UBSan and -Werror (build-asan/);
+#                         then the Python client's pytest suite; the last line
+#                         is "N passed, N failed" over all three, and the exit
+#                         status is 0 only when nothing failed
 # It installs only what is missing (apt-get, as root or through sudo),
 # regenerates the build system if needed and builds out of tree in build/.
 set -eu
@@ -19,7 +20,8 @@ esac
 
 # prometheus: promtool, which test_metrics runs on /metrics
 packages="build-essential autoconf automake libtool pkg-config libevent-dev
-libmsgpack-dev libssl-dev openssl libcunit1-dev libsystemd-dev prometheus"
+libmsgpack-dev libssl-dev openssl libcunit1-dev libsystemd-dev prometheus
+python3-msgpack python3-pytest python3-pytest-asyncio"
 
 missing=""
 for p in $packages; do
@@ -68,7 +70,32 @@ check() {
 check build
 build build-asan --enable-asan --enable-ubsan --enable-werror
 check build-asan
-# the closing line: both runs together
+
+# the Python client (client/python/tests) against the first build's chand and chanctl.
+# Its counts come from pytest's summary line ("3 failed, 150 passed, 1 error in 4.2s"):
+# errors count as failures, and a run that fails without saying what failed (a crash,
+# no tests collected) counts as one failure, never as a success.
+cd "$top"
+pyrc=0
+CHAND="$top/build/server/chand" CHANCTL="$top/build/client/chanctl" \
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider client/python/tests \
+    >"$top/build/pytest.out" 2>&1 || pyrc=$?
+summary=$(grep -E '(passed|failed|errors?|no tests ran).* in [0-9.]+s' "$top/build/pytest.out" |
+    tail -n 1 || true)
+count() {	# WORD: the number before WORD in the summary, 0 if absent
+	printf '%s\n' "$summary" | grep -oE "[0-9]+ $1" | awk '{ n += $1 } END { print n + 0 }'
+}
+py_passed=$(count passed)
+py_failed=$(( $(count failed) + $(count 'errors?') ))
+if [ "$pyrc" -ne 0 ]; then
+	status=1
+	[ "$py_failed" -gt 0 ] || py_failed=1
+	tail -n 30 "$top/build/pytest.out" | sed 's|^|python: |' >&2
+fi
+echo "python: ${summary:-pytest exited $pyrc with no summary}"
+
+# the closing line: all three runs together
 tail -q -n 1 "$top/build/totals.out" "$top/build-asan/totals.out" |
-    awk '{ p += $1; f += $3 } END { printf "%d passed, %d failed\n", p, f }'
+    awk -v pp="$py_passed" -v pf="$py_failed" \
+    '{ p += $1; f += $3 } END { printf "%d passed, %d failed\n", p + pp, f + pf }'
 exit $status

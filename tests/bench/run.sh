@@ -6,11 +6,14 @@
 #
 # Full mode installs the peers if missing (apt-get: redis-server
 # libhiredis-dev nats-server golang-go golang-github-nats-io-go-nats-dev
-# gnuplot-nox), builds chand, chanbench and relay in DIR (default build/,
-# configured like bootstrap.sh does) and the peer drivers in a temp dir,
-# starts every server on 127.0.0.1 (ephemeral ports), runs each workload on
-# each system in turn, --rounds times (default 5), stops everything it
-# started, and writes to the output directory (default tests/bench/out/):
+# gnuplot-nox python3-msgpack python3-redis), builds chand, chanbench and
+# relay in DIR (default build/, configured like bootstrap.sh does) and the
+# peer drivers in a temp dir, starts every server on 127.0.0.1 (ephemeral
+# ports), runs each workload on each system in turn (workloads 1 and 2 from
+# Python too, with pybench.py: system python is chand's Python client,
+# redispy is redis-py on the same Redis), --rounds times (default 5), stops
+# everything it started, and writes to the output directory (default
+# tests/bench/out/):
 #   results.tsv   one line per figure and round (workloads 2 and 3: per run, three a
 #                 round): round system workload metric value
 #   summary.tsv   the median of each figure over the rounds: system workload metric median
@@ -54,7 +57,8 @@ log() { echo "bench: $*" >&2; }
 # ---- peers and build -------------------------------------------------------------
 
 install_peers() {
-	local want="redis-server libhiredis-dev nats-server golang-go golang-github-nats-io-go-nats-dev gnuplot-nox"
+	local want="redis-server libhiredis-dev nats-server golang-go golang-github-nats-io-go-nats-dev gnuplot-nox
+python3-msgpack python3-redis"
 	local missing="" p sudo=""
 	for p in $want; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -85,6 +89,7 @@ build_peers() {
 CHAND=$build/server/chand
 CHANBENCH=$build/tests/bench/chanbench
 RELAY=$build/tests/bench/relay
+PYBENCH=(/usr/bin/python3 "$here/pybench.py")	# the Python client, and redis-py beside it
 
 # ---- servers ---------------------------------------------------------------------
 
@@ -167,6 +172,9 @@ run_round() {
 			record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$NCURVE" -t "$d" -k "w1_t$d" throughput
 			record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$NCURVE" -t "$d" -k "w1_t$d" throughput
 		done
+		# the same work from Python: chand's client against redis-py
+		record "$r" python "${PYBENCH[@]}" -p "$port_chand" -n "$NPY1" -t 16 throughput
+		record "$r" redispy "${PYBENCH[@]}" -p "$port_redis" -n "$NPY1" -t 16 --redis throughput
 	fi
 	# (2) rendezvous ping-pong and (3) select wake-up: a latency run keeps
 	# the CPUs its processes started on, and on two vCPUs that placement
@@ -183,6 +191,10 @@ run_round() {
 		record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N3" -C "$SEL" $(samples "$r$k" w3_chand) select
 		record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N3" -C "$SEL" -m ops -k w3_ops select
 	done
+	if [ $smoke = 0 ]; then		# (2) from Python, once a round
+		record "$r" python "${PYBENCH[@]}" -p "$port_chand" -n "$NPY2" pingpong
+		record "$r" redispy "${PYBENCH[@]}" -p "$port_redis" -n "$NPY2" --redis pingpong
+	fi
 	# (4) many clients: each pair's send and receive in one write (-m ops: one at a time)
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -c "$CONNS" -d "$SECS" many
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -c "$CONNS" -d "$SECS" -m ops -k w4_ops many
@@ -208,6 +220,7 @@ if [ $smoke = 1 ]; then
 	[ -x "$CHAND" ] && [ -x "$CHANBENCH" ] || build_tree
 else
 	N1=100000 NCAP=300000 NCURVE=30000 DEPTHS="1 4 16 64 256" N2=8000 N3=2000 SEL=1000 CONNS=1000 SECS=5
+	NPY1=20000 NPY2=2000	# pybench.py: Python moves ~10k values/s
 	SUBRUNS=3
 	IDLE=1000000 RECV=10000 N6=30000
 	install_peers

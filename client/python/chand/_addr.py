@@ -1,0 +1,99 @@
+"""Address parsing for :func:`chand.dial`.
+
+The forms (those of chanclient(3), plus the short ones chanctl users type):
+
+=====================  ==========================================
+``tcp://host:port``    TCP; host is a name, an IPv4 address or ``[v6]``
+``tls://host:port``    TLS over TCP
+``host:port``          TCP
+``[v6]:port``          TCP over IPv6
+``host``, ``[v6]``     TCP on the default port, 7420
+``unix:/path``         a unix stream socket
+``/path``              a unix stream socket
+=====================  ==========================================
+
+A port may be left out of the ``tcp://`` and ``tls://`` forms too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ._proto import DEFAULT_PORT
+
+__all__ = ["Address", "parse_address"]
+
+
+@dataclass(frozen=True)
+class Address:
+    """A parsed address: ``scheme`` is ``"tcp"``, ``"tls"`` or ``"unix"``."""
+
+    scheme: str
+    host: str = ""
+    port: int = 0
+    path: str = ""
+
+    def __str__(self) -> str:
+        if self.scheme == "unix":
+            return f"unix:{self.path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+
+def _port(text: str, addr: str) -> int:
+    if not text.isdigit() or not 0 < int(text) <= 65535:
+        raise ValueError(f"bad port {text!r} in address {addr!r}")
+    return int(text)
+
+
+def _host_port(rest: str, addr: str) -> "tuple[str, int]":
+    if not rest:
+        raise ValueError(f"no host in address {addr!r}")
+    if rest.startswith("["):
+        end = rest.find("]")
+        if end < 0:
+            raise ValueError(f"unclosed '[' in address {addr!r}")
+        host, tail = rest[1:end], rest[end + 1:]
+        if not host:
+            raise ValueError(f"empty IPv6 address in {addr!r}")
+        if not tail:
+            return host, DEFAULT_PORT
+        if not tail.startswith(":"):
+            raise ValueError(f"junk after ']' in address {addr!r}")
+        return host, _port(tail[1:], addr)
+    if rest.count(":") > 1:     # a bare IPv6 address: no port
+        return rest, DEFAULT_PORT
+    host, sep, port = rest.partition(":")
+    if not host:
+        raise ValueError(f"no host in address {addr!r}")
+    if any(c in host for c in "/ \t@"):
+        raise ValueError(f"bad host {host!r} in address {addr!r}")
+    return host, _port(port, addr) if sep else DEFAULT_PORT
+
+
+def parse_address(addr: str, tls: Optional[bool] = None) -> Address:
+    """Parse addr; ``tls=True`` asks for TLS on a form without a scheme.
+
+    Raises :class:`ValueError` for an address that cannot be parsed.
+    """
+    if not isinstance(addr, str):
+        raise TypeError(f"an address is a str, not {type(addr).__name__}")
+    if addr.startswith("unix:") or addr.startswith("/"):
+        path = addr[5:] if addr.startswith("unix:") else addr
+        if not path:
+            raise ValueError(f"no path in address {addr!r}")
+        if tls:
+            raise ValueError("TLS is for tcp addresses, not unix sockets")
+        return Address("unix", path=path)
+    scheme = "tls" if tls else "tcp"
+    if "://" in addr:
+        scheme, _, rest = addr.partition("://")
+        if scheme not in ("tcp", "tls"):
+            raise ValueError(f"unknown scheme {scheme!r} in address {addr!r}")
+        if tls and scheme == "tcp":
+            scheme = "tls"
+    else:
+        rest = addr
+    host, port = _host_port(rest, addr)
+    return Address(scheme, host=host, port=port)

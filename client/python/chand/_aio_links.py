@@ -1,0 +1,298 @@
+"""Streams and links for asyncio (see chand.aio; PROTOCOL.md §12, §14)."""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, List, Optional, Sequence, Tuple, Union
+
+from . import _proto as P
+from ._conn import _raise_copy
+from ._proto import Shape, Value
+from .aio import _BUDGET, Chan, Conn, _Call
+from .context import Context, background, deadline_of
+from .errors import Canceled, Closed, Error, ProtocolError
+
+__all__ = ["Stream", "Link", "or_", "or_done", "tee", "bridge", "fan_in", "repeat", "take",
+           "fan_out"]
+
+
+class Stream:
+    """An asyncio receive stream: as :class:`chand.Stream`, with ``async for``."""
+
+    def __init__(self) -> None:
+        raise TypeError("open streams with Chan.stream or Conn.stream")
+
+    @classmethod
+    async def _open(cls, conn: Conn, chans: Sequence[Chan], credit: int,
+                    ctx: Optional[Context], timeout: Optional[float]) -> "Stream":
+        chans = list(chans)
+        if not chans:
+            raise ValueError("a stream needs at least one channel")
+        for ch in chans:
+            if not isinstance(ch, Chan) or ch._conn is not conn:
+                raise ValueError("every channel of a stream must be a Chan on its connection")
+        if type(credit) is not int or credit < 1:
+            raise ValueError("credit is an int of at least 1")
+        self = object.__new__(cls)
+        self._conn = conn
+        self.chans = chans
+        self._credit = credit
+        self._granted = credit
+        self._taken = 0
+        self._ctx = ctx or background()
+        self._end: Optional[Error] = None
+        self._finished = False
+        self.delivered: Optional[int] = None
+        deadline = deadline_of(self._ctx, timeout)
+        self._call = await conn._start(P.STREAM, [[c.name for c in chans], credit], self._ctx,
+                                       deadline, _BUDGET, P.KIND_STREAM, credit)
+        call = self._call
+
+        def fired(err: Error) -> None:
+            def on_loop() -> None:
+                conn._ctx_fired(call, err)
+                if isinstance(err, Canceled):
+                    conn._cancel(call)
+            try:
+                conn._loop.call_soon_threadsafe(on_loop)
+            except RuntimeError:
+                pass
+        self._token = self._ctx._watch(fired)
+        if self._token is None:
+            conn._cancel(call)
+        return self
+
+    def _grant(self, waiting: bool) -> None:
+        held = self._granted - self._taken
+        if held < self._credit and (waiting or held * 2 <= self._credit):
+            n = self._credit - held
+            self._granted += n
+            self._call.credit += n          # before the server can use it
+            self._conn._post(P.CREDIT, self._call.id, n)
+
+    def _stop(self, err: Error) -> None:
+        if self._end is None:
+            self._end = err
+            self._ctx._unwatch(self._token)
+
+    async def recv(self) -> Tuple[int, Value, bool]:
+        """The next (index, value, ok); see :meth:`chand.Stream.recv`."""
+        if self._end is not None:
+            raise _raise_copy(self._end)
+        call = self._call
+        if not call.done:
+            self._grant(not call.replies)
+        try:
+            await self._conn._wait(call, None, False)
+            status, res = self._conn._take(call)
+        except Error as e:
+            self._stop(e)
+            raise
+        conn = self._conn
+        if status == P.OK and len(res) == 3:
+            self._taken += 1
+
+            def decode() -> Tuple[int, Value, bool]:
+                return (Shape.uint(res[0], "index"), conn._value(Shape.value(res[1], "value")),
+                        Shape.boolean(res[2], "ok"))
+            return conn._checked(decode)
+        if status == P.OK:
+            self.delivered = conn._uint(res, "delivered")
+            self._finished = True
+            self._stop(Closed("every channel of the stream is closed"))
+        else:
+            err = P.reply_error(status, res)
+            if call.ctx_err is not None and status in (P.CANCELED, P.DEADLINE_EXCEEDED):
+                err = call.ctx_err
+            self._stop(err)
+        assert self._end is not None
+        raise _raise_copy(self._end)
+
+    async def items(self) -> AsyncIterator[Tuple[int, Value]]:
+        """(index, value) for every value until every channel is closed."""
+        while True:
+            try:
+                index, v, ok = await self.recv()
+            except Closed:
+                if self._finished:
+                    return
+                raise
+            if ok:
+                yield index, v
+
+    async def __aiter__(self) -> AsyncIterator[Value]:
+        async for _, v in self.items():
+            yield v
+
+    def close(self) -> None:
+        """End the stream (CANCEL, if it still runs). Idempotent."""
+        if not self._call.done:
+            self._conn._cancel(self._call)
+        self._stop(Canceled("stream closed"))
+
+    async def __aenter__(self) -> "Stream":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class Link:
+    """An asyncio link: as :class:`chand.Link`, with ``await link.wait()``."""
+
+    def __init__(self, conn: Conn, call: _Call, outputs: List[Chan], ctx: Context) -> None:
+        self._conn = conn
+        self._call = call
+        self.outputs: Tuple[Chan, ...] = tuple(outputs)
+        self._ctx = ctx
+        self._result: Optional[Union[int, Error]] = None
+
+        def fired(err: Error) -> None:
+            def on_loop() -> None:
+                conn._ctx_fired(call, err)
+                if isinstance(err, Canceled):
+                    conn._cancel(call)
+            try:
+                conn._loop.call_soon_threadsafe(on_loop)
+            except RuntimeError:
+                pass
+        self._token = ctx._watch(fired)
+        if self._token is None:
+            conn._cancel(call)
+
+    @property
+    def out(self) -> Chan:
+        return self.outputs[0]
+
+    @property
+    def id(self) -> int:
+        return self._call.id
+
+    def cancel(self) -> None:
+        """Stop the link (CANCEL) without waiting."""
+        self._conn._cancel(self._call)
+
+    def running(self) -> bool:
+        return not self._call.done
+
+    async def wait(self) -> int:
+        """Wait for the end: the values sent, or why it stopped (raised); see
+        :meth:`chand.Link.wait`. Bound it with ``asyncio.wait_for`` (the link goes on)."""
+        if self._result is None:
+            await self._conn._wait(self._call, None, False)
+            self._ctx._unwatch(self._token)
+            try:
+                status, res = self._conn._take(self._call)
+                if status == P.OK:
+                    self._result = self._conn._uint(res, "sent")
+                else:
+                    self._result = P.reply_error(status, res)
+            except Error as e:
+                self._result = e
+        if isinstance(self._result, Error):
+            raise _raise_copy(self._result)
+        return self._result
+
+    async def __aenter__(self) -> "Link":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self.running():
+            self.cancel()
+
+
+def _link_conn(chans: Sequence[Optional[Chan]]) -> Conn:
+    conn = None
+    for ch in chans:
+        if ch is None:
+            continue
+        if not isinstance(ch, Chan):
+            raise TypeError(f"a link's channel is a chand.aio.Chan, not {type(ch).__name__}")
+        if conn is None:
+            conn = ch._conn
+        elif ch._conn is not conn:
+            raise ValueError("every channel of a link must be on one connection")
+    if conn is None:
+        raise ValueError("a link needs a channel")
+    return conn
+
+
+async def _link(conn: Conn, op: int, nouts: int, args: List[Any], done: Optional[Chan],
+                outs: Optional[Sequence[P.OutSpec]], ctx: Optional[Context],
+                timeout: Optional[float]) -> Link:
+    ctx = ctx or background()
+    if done is not None and (not isinstance(done, Chan) or done._conn is not conn):
+        raise ValueError("the done channel must be a Chan on the link's connection")
+    deadline = deadline_of(ctx, timeout)
+    wire = [None if done is None else done.name, P.link_outs(outs, nouts), *args]
+    call = await conn._start(op, wire, ctx, deadline, _BUDGET, P.KIND_LINK)
+    status, res = await conn._next(call, ctx, deadline)
+    if status != P.STARTED:
+        if status == P.OK:
+            conn._break(ProtocolError("a link's first reply is neither STARTED nor an error"))
+        raise P.reply_error(status, res)
+    names = conn._checked(lambda: P.link_started(res, nouts))
+    return Link(conn, call, [Chan(conn, n) for n in names], ctx)
+
+
+async def or_(*inputs: Chan, done: Optional[Chan] = None,
+              outs: Optional[Sequence[P.OutSpec]] = None, ctx: Optional[Context] = None,
+              timeout: Optional[float] = None) -> Link:
+    """The or-channel (see :func:`chand.or_`)."""
+    conn = _link_conn(list(inputs))
+    return await _link(conn, P.OR, 1, [[c.name for c in inputs]], done, outs, ctx, timeout)
+
+
+async def or_done(input: Chan, *, done: Optional[Chan] = None,
+                  outs: Optional[Sequence[P.OutSpec]] = None, ctx: Optional[Context] = None,
+                  timeout: Optional[float] = None) -> Link:
+    """or-done (see :func:`chand.or_done`)."""
+    return await _link(_link_conn([input]), P.OR_DONE, 1, [input.name], done, outs, ctx,
+                       timeout)
+
+
+async def tee(input: Chan, *, done: Optional[Chan] = None,
+              outs: Optional[Sequence[P.OutSpec]] = None, ctx: Optional[Context] = None,
+              timeout: Optional[float] = None) -> Link:
+    """tee (see :func:`chand.tee`)."""
+    return await _link(_link_conn([input]), P.TEE, 2, [input.name], done, outs, ctx, timeout)
+
+
+async def bridge(input: Chan, *, done: Optional[Chan] = None,
+                 outs: Optional[Sequence[P.OutSpec]] = None, ctx: Optional[Context] = None,
+                 timeout: Optional[float] = None) -> Link:
+    """bridge (see :func:`chand.bridge`)."""
+    return await _link(_link_conn([input]), P.BRIDGE, 1, [input.name], done, outs, ctx,
+                       timeout)
+
+
+async def fan_in(*inputs: Chan, done: Optional[Chan] = None,
+                 outs: Optional[Sequence[P.OutSpec]] = None, ctx: Optional[Context] = None,
+                 timeout: Optional[float] = None) -> Link:
+    """fan-in (see :func:`chand.fan_in`)."""
+    conn = _link_conn(list(inputs))
+    return await _link(conn, P.FAN_IN, 1, [[c.name for c in inputs]], done, outs, ctx,
+                       timeout)
+
+
+async def repeat(conn: Conn, values: Sequence[Any], *, done: Optional[Chan] = None,
+                 outs: Optional[Sequence[P.OutSpec]] = None, ctx: Optional[Context] = None,
+                 timeout: Optional[float] = None) -> Link:
+    """repeat (see :func:`chand.repeat`)."""
+    wire = [P.encode_value(v, conn._info.max_value) for v in values]
+    return await _link(conn, P.REPEAT, 1, [wire], done, outs, ctx, timeout)
+
+
+async def take(input: Chan, n: int, *, done: Optional[Chan] = None,
+               outs: Optional[Sequence[P.OutSpec]] = None, ctx: Optional[Context] = None,
+               timeout: Optional[float] = None) -> Link:
+    """take (see :func:`chand.take`)."""
+    return await _link(_link_conn([input]), P.TAKE, 1, [input.name, n], done, outs, ctx,
+                       timeout)
+
+
+async def fan_out(input: Chan, stage: str, workers: int, ordered: bool = False, *,
+                  done: Optional[Chan] = None, outs: Optional[Sequence[P.OutSpec]] = None,
+                  ctx: Optional[Context] = None, timeout: Optional[float] = None) -> Link:
+    """A fan-out job (see :func:`chand.fan_out`)."""
+    return await _link(_link_conn([input]), P.FAN_OUT, 1,
+                       [input.name, stage, workers, bool(ordered)], done, outs, ctx, timeout)

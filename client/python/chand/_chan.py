@@ -1,0 +1,263 @@
+"""Channel handles and select, for the synchronous API (see _conn for the model)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Sequence, Tuple, Union
+
+from . import _proto as P
+from ._conn import _NONE, _TRY, Conn
+from ._proto import ChanInfo, Shape, Value
+from .context import Context, background, deadline_of
+from .errors import DeadlineExceeded
+
+if TYPE_CHECKING:
+    from ._links import Stream
+
+__all__ = ["Chan", "RecvCase", "SendCase", "recv", "send", "select"]
+
+
+# ---- channels ---------------------------------------------------------------------------------
+
+
+class Chan(P.BaseChan):
+    """A channel handle: a connection and a name. Immutable and thread-safe.
+
+    Values are :class:`bytes` (a :class:`str` is sent as its UTF-8 bytes, as a
+    convenience; it is received as bytes), channel handles (sending one sends a
+    reference to its channel; receiving one gives a :class:`Chan` on the receiving
+    connection), or, received only, :class:`chand.ErrorValue`.
+    """
+
+    __slots__ = ("_conn", "_cap")
+
+    def __init__(self, conn: Conn, name: str, cap: Optional[int] = None) -> None:
+        super().__init__(name)
+        self._conn = conn
+        self._cap = cap
+
+    @property
+    def conn(self) -> Conn:
+        """The handle's connection."""
+        return self._conn
+
+    def __repr__(self) -> str:
+        return f"<chand.Chan {self._name!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Chan) and other._conn is self._conn and \
+            other._name == self._name
+
+    def __hash__(self) -> int:
+        return hash((id(self._conn), self._name))
+
+    def __bool__(self) -> bool:
+        return True     # not len(): a handle is never false
+
+    def send(self, value: Any, *, ctx: Optional[Context] = None,
+             timeout: Optional[float] = None) -> None:
+        """``ch <- value``: block until a receiver takes it or the buffer has room.
+
+        Raises :class:`Closed`, :class:`DeadlineExceeded`, :class:`Canceled`,
+        :class:`NotFound` (no such channel, or deleted while waiting), :class:`Limit`
+        (over max_value), :class:`ConnectionLost`.
+        """
+        c = self._conn
+        v = P.encode_value(value, c._info.max_value)
+        c._roundtrip(P.SEND, [self._name, v], ctx, timeout)
+
+    def recv(self, *, ctx: Optional[Context] = None,
+             timeout: Optional[float] = None) -> Tuple[Value, bool]:
+        """``v, ok := <-ch``: (value, True), or (None, False) once closed and drained."""
+        res = self._conn._roundtrip(P.RECV, [self._name], ctx, timeout)
+        return self._recv_result(res)
+
+    def _recv_result(self, res: List[Any]) -> Tuple[Value, bool]:
+        c = self._conn
+
+        def decode() -> Tuple[Value, bool]:
+            Shape.arity(res, 2, "RECV")
+            return c._value(Shape.value(res[0], "value")), Shape.boolean(res[1], "ok")
+        return c._checked(decode)
+
+    def try_send(self, value: Any, *, ctx: Optional[Context] = None) -> bool:
+        """Send only if it can complete at once; False if it would block."""
+        c = self._conn
+        v = P.encode_value(value, c._info.max_value)
+        try:
+            c._roundtrip(P.SEND, [self._name, v], ctx, None, _TRY)
+        except DeadlineExceeded:
+            if (ctx or background()).err() is not None:
+                raise
+            return False
+        return True
+
+    def try_recv(self, *, ctx: Optional[Context] = None) -> Optional[Tuple[Value, bool]]:
+        """Receive only if it can complete at once: (value, ok), or None if it would block."""
+        try:
+            res = self._conn._roundtrip(P.RECV, [self._name], ctx, None, _TRY)
+        except DeadlineExceeded:
+            if (ctx or background()).err() is not None:
+                raise
+            return None
+        return self._recv_result(res)
+
+    def __iter__(self) -> Iterator[Value]:
+        """Go's ``for v := range ch``: ends when the channel is closed and drained."""
+        return self.range()
+
+    def range(self, *, ctx: Optional[Context] = None) -> Iterator[Value]:
+        """``for v := range ch`` whose every receive is bounded by ctx."""
+        while True:
+            v, ok = self.recv(ctx=ctx)
+            if not ok:
+                return
+            yield v
+
+    def close(self, *, ctx: Optional[Context] = None, timeout: Optional[float] = None) -> None:
+        """``close(ch)``. Raises :class:`Closed` if it was closed already."""
+        self._conn._roundtrip(P.CLOSE, [self._name], ctx, timeout, _NONE)
+
+    def len(self, *, ctx: Optional[Context] = None, timeout: Optional[float] = None) -> int:
+        """``len(ch)``: the values in the buffer."""
+        res = self._conn._roundtrip(P.LEN, [self._name], ctx, timeout, _NONE)
+        return self._conn._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None,
+                                                      "len"))
+
+    def __len__(self) -> int:
+        return self.len()
+
+    def get_cap(self, *, ctx: Optional[Context] = None,
+                timeout: Optional[float] = None) -> int:
+        """``cap(ch)``, asked of the server."""
+        res = self._conn._roundtrip(P.CAP, [self._name], ctx, timeout, _NONE)
+        self._cap = self._conn._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None,
+                                                           "cap"))
+        return self._cap
+
+    @property
+    def cap(self) -> int:
+        """``cap(ch)``: known from MAKE or OPEN, else asked of the server once."""
+        if self._cap is None:
+            return self.get_cap()
+        return self._cap
+
+    def delete(self, *, ctx: Optional[Context] = None,
+               timeout: Optional[float] = None) -> int:
+        """Remove the channel from the server; returns the buffered values discarded.
+
+        Its waiters fail with :class:`NotFound`.
+        """
+        res = self._conn._roundtrip(P.DELETE, [self._name], ctx, timeout, _NONE)
+        return self._conn._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None,
+                                                      "discarded"))
+
+    def info(self, *, ctx: Optional[Context] = None,
+             timeout: Optional[float] = None) -> ChanInfo:
+        """The server's view: len, cap, closed, anonymous, waiting senders and receivers."""
+        res = self._conn._roundtrip(P.INFO, [self._name], ctx, timeout, _NONE)
+        return self._conn._checked(lambda: P.chan_info(res[0] if len(res) == 1 else None))
+
+    def stream(self, credit: int = 64, *, ctx: Optional[Context] = None,
+               timeout: Optional[float] = None) -> "Stream":
+        """A receive stream over this channel (see :class:`Stream`)."""
+        from ._links import Stream     # _links builds on this module
+        return Stream(self._conn, [self], credit, ctx, timeout)
+
+
+# ---- select ------------------------------------------------------------------------------------
+
+
+class RecvCase:
+    """A receive case of :func:`select`: ``recv(ch)``. ch None is Go's nil channel."""
+
+    __slots__ = ("chan",)
+
+    def __init__(self, chan: Optional[P.BaseChan]) -> None:
+        self.chan = chan
+
+
+class SendCase:
+    """A send case of :func:`select`: ``send(ch, value)``."""
+
+    __slots__ = ("chan", "value")
+
+    def __init__(self, chan: Optional[P.BaseChan], value: Any) -> None:
+        self.chan = chan
+        self.value = value
+
+
+def recv(chan: Optional[P.BaseChan]) -> RecvCase:
+    """A receive case for :func:`select` (``case v, ok := <-ch``)."""
+    return RecvCase(chan)
+
+
+def send(chan: Optional[P.BaseChan], value: Any) -> SendCase:
+    """A send case for :func:`select` (``case ch <- value``)."""
+    return SendCase(chan, value)
+
+
+Case = Union[RecvCase, SendCase]
+
+
+def select_cases(cases: Sequence[Case], conn_type: type) -> Tuple[Any, List[Any]]:
+    """The cases' common connection (None if every channel is nil) and their wire form."""
+    if not cases:
+        raise ValueError("select needs at least one case")
+    conn = None
+    for c in cases:
+        if not isinstance(c, (RecvCase, SendCase)):
+            raise TypeError("select takes chand.recv(ch) and chand.send(ch, v) cases")
+        if c.chan is None:
+            continue
+        cc = getattr(c.chan, "_conn", None)
+        if not isinstance(cc, conn_type):
+            raise TypeError(f"a case's channel is not a handle of this API ({conn_type})")
+        if conn is None:
+            conn = cc
+        elif cc is not conn:
+            raise ValueError("every channel of a select must be on one connection")
+    wire: List[Any] = []
+    if conn is not None:
+        for c in cases:
+            name = c.chan.name if c.chan is not None else None
+            if isinstance(c, SendCase):
+                wire.append([1, name, P.encode_value(c.value, conn._info.max_value)])
+            else:
+                wire.append([0, name])
+    return conn, wire
+
+
+def select_result(conn: Any, res: List[Any]) -> Tuple[int, Value, bool]:
+    def decode() -> Tuple[int, Value, bool]:
+        Shape.arity(res, 3, "SELECT")
+        return (Shape.int_(res[0], "index"), conn._value(Shape.value(res[1], "value")),
+                Shape.boolean(res[2], "ok"))
+    return conn._checked(decode)
+
+
+def select(*cases: Case, default: bool = False, ctx: Optional[Context] = None,
+           timeout: Optional[float] = None) -> Tuple[int, Value, bool]:
+    """Go's select over receive and send cases, chosen uniformly among the ready ones.
+
+    Returns (index, value, ok): for a receive case the value and ok of ``v, ok :=
+    <-ch``; (index, None, True) for a send case; (-1, None, True) for the default
+    (with ``default=True`` when no case is ready). A timeout (Go's ``case
+    <-time.After(d)``) raises :class:`DeadlineExceeded`; a send case on a closed channel
+    raises :class:`Closed` and a missing channel :class:`NotFound`, with ``.index``.
+    All channels must be on one connection; with every channel None it returns the
+    default, or blocks until the context ends (Go's ``select {}``).
+    """
+    conn, wire = select_cases(cases, Conn)
+    ctx = ctx or background()
+    if conn is None:
+        if default:
+            return -1, None, True
+        deadline = deadline_of(ctx, timeout)
+        t = None if deadline is None else max(0.0, (deadline - P.now_ns()) / 1e9)
+        if not ctx.done().wait(t):
+            raise DeadlineExceeded("context deadline exceeded")
+        e = ctx.err()
+        assert e is not None
+        raise e
+    res = conn._roundtrip(P.SELECT, [wire, bool(default)], ctx, timeout)
+    return select_result(conn, res)

@@ -1,0 +1,664 @@
+"""The synchronous client: connections (dial, calls, replies, admin).
+
+One :class:`Conn` is one socket. It is thread-safe: any number of threads
+may block in calls on it at once, each call has its own request id, and a
+dedicated reader thread hands every reply to the call it belongs to
+(replies come back in any order, PROTOCOL.md §1). A blocked call blocks
+only its own thread.
+
+Waiting follows libchanclient (chanclient(3)): a call's deadline (from its
+context and ``timeout=``) travels as the request's ``wait``; the server ends
+the wait on time by itself and the call raises :class:`DeadlineExceeded`
+once the server confirmed. Cancelling the context wakes the call at once
+and sends CANCEL; the call then waits for the server's answer, at most
+``cancel_grace`` seconds (a dial option, default 1 s), so that a value the
+server matched before the CANCEL reached it is returned rather than lost,
+as Go's select picks a ready case over ``ctx.Done()``.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+from . import _proto as P
+from ._addr import Address, parse_address
+from ._proto import ChanInfo, ClientInfo, ServerInfo, Shape, Value, Waiter
+from .context import Context, background, deadline_of
+from .errors import (Canceled, ConnectionLost, DeadlineExceeded, DialError, Error, Limit,
+                     ProtocolError)
+
+__all__ = ["Conn", "dial"]
+
+
+# how a call's wait is sent
+_BUDGET = 0      # the context's remaining budget (nil without a deadline)
+_TRY = 1         # 0: do not wait
+_NONE = 2        # nil: the op does not wait (its wait is validated and ignored)
+
+_DEFAULT_ADDR = "tcp://127.0.0.1:7420"
+
+
+def _raise_copy(e: Error) -> Error:
+    """A fresh exception of e's class and text (a stored one must not be re-raised twice)."""
+    c = type(e)(e.message, e.index)
+    if e.status is not None and type(e).status != e.status:
+        c.status = e.status
+    return c
+
+
+# ---- transports: who owns the socket --------------------------------------------------
+
+
+class _Plain:
+    """A TCP or unix socket: the reader thread reads, writers write under a lock."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._wlock = threading.Lock()
+
+    def recv(self, n: int) -> bytes:
+        return self.sock.recv(n)
+
+    def sendall(self, data: bytes) -> None:
+        with self._wlock:
+            self.sock.sendall(data)
+
+    def shutdown(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class _TLS(_Plain):
+    """TLS through memory BIOs, so that reading and writing threads never share an SSL
+    object unlocked (OpenSSL forbids it) and nobody holds the TLS lock in a blocking
+    socket call (the reader must keep reading while a writer is blocked)."""
+
+    def __init__(self, sock: socket.socket, context: ssl.SSLContext,
+                 server_hostname: Optional[str]) -> None:
+        super().__init__(sock)
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self._obj = context.wrap_bio(self._in, self._out, server_hostname=server_hostname)
+        self._slock = threading.Lock()
+
+    def handshake(self) -> None:
+        """The handshake, on the socket's current timeout (before the reader starts)."""
+        while True:
+            try:
+                self._obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush_locked()
+                data = self.sock.recv(65536)
+                if not data:
+                    raise ConnectionResetError("the server closed the connection "
+                                               "during the TLS handshake")
+                self._in.write(data)
+        self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        out = self._out.read()
+        if out:
+            self.sock.sendall(out)
+
+    def recv(self, n: int) -> bytes:
+        while True:
+            with self._slock:
+                try:
+                    data: Optional[bytes] = self._obj.read(n)
+                except ssl.SSLWantReadError:
+                    data = None
+                except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                    data = b""
+                pending = self._out.pending
+            if pending and self._wlock.acquire(blocking=False):
+                # the read made TLS records of its own (a key update): send them unless a
+                # writer is busy, which sends them with its next write
+                try:
+                    with self._slock:
+                        out = self._out.read()
+                    self.sock.sendall(out)
+                finally:
+                    self._wlock.release()
+            if data is not None:
+                return data
+            raw = self.sock.recv(65536)
+            with self._slock:
+                if raw:
+                    self._in.write(raw)
+                else:
+                    self._in.write_eof()
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        with self._wlock:
+            while view:
+                with self._slock:
+                    n = self._obj.write(view)
+                    out = self._out.read()
+                view = view[n:]
+                self.sock.sendall(out)
+
+
+# ---- calls ----------------------------------------------------------------------------------
+
+
+class _Call:
+    """One request id: its replies (one, or interim ones then the final) and how it ended."""
+
+    __slots__ = ("id", "op", "kind", "replies", "done", "cond", "ctx_err", "cancel_sent",
+                 "error", "interims", "credit")
+
+    def __init__(self, lock: threading.Lock, op: int, kind: int) -> None:
+        self.id = 0
+        self.op = op
+        self.kind = kind
+        self.replies: List[Tuple[int, List[Any]]] = []
+        self.done = False                   # the final reply came, or the connection broke
+        self.cond = threading.Condition(lock)
+        self.ctx_err: Optional[Error] = None
+        self.cancel_sent = False
+        self.interims = 0                   # interim replies received
+        self.credit = 0                     # a stream's credit granted so far
+        self.error: Optional[Error] = None  # the connection's failure
+
+
+class Conn:
+    """A connection to chand; make one with :func:`dial`. Thread-safe.
+
+    Use it as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, transport: _Plain, address: Address, cancel_grace: float) -> None:
+        self._t = transport
+        self.address = address
+        self._grace = cancel_grace
+        self._lock = threading.Lock()
+        self._calls: Dict[int, _Call] = {}
+        self._abandoned: Dict[int, int] = {}     # id -> kind: replies still to come, unwanted
+        self._next_id = 1
+        self._dead: Optional[Error] = None
+        self._info = ServerInfo(P.VERSION, "", P.DEFAULT_MAX_FRAME, 1 << 20, 4096, 1024, 0)
+        self._reader = threading.Thread(target=self._read_loop, name="chand-reader",
+                                         daemon=True)
+        self._reader.start()
+
+    # -- life ---------------------------------------------------------------------------
+
+    @property
+    def info(self) -> ServerInfo:
+        """What HELLO said: the server, the protocol version and the server's limits."""
+        return self._info
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection broke or was closed."""
+        return self._dead is not None
+
+    def close(self) -> None:
+        """Close the connection: pending and later calls raise :class:`ConnectionLost`.
+
+        Anonymous channels held only by this connection go with it. Idempotent.
+        """
+        self._break(ConnectionLost("connection closed"))
+        if threading.current_thread() is not self._reader:
+            self._reader.join(5.0)
+        self._t.close()
+
+    def __enter__(self) -> "Conn":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<chand.Conn {self.address}{' closed' if self.closed else ''}>"
+
+    def _break(self, err: Error) -> None:
+        """Fail every pending call with err; the first failure sticks."""
+        with self._lock:
+            if self._dead is None:
+                self._dead = err
+            calls = list(self._calls.values())
+            self._calls.clear()
+            for call in calls:
+                call.done = True
+                call.error = self._dead
+                call.cond.notify_all()
+        self._t.shutdown()
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        buf = bytearray()
+
+        def read_exact(n: int, what: str) -> bytes:
+            while len(buf) < n:
+                chunk = self._t.recv(max(65536, n - len(buf)))
+                if not chunk:
+                    if not buf and what == "head":
+                        raise ConnectionLost("the server closed the connection")
+                    raise ConnectionLost("the server closed the connection in the middle "
+                                         "of a frame (truncated frame)")
+                buf.extend(chunk)
+            data = bytes(buf[:n])
+            del buf[:n]
+            return data
+
+        try:
+            while self._dead is None:
+                limit = max(P.READ_LIMIT, 2 * self._info.max_frame)
+                n = P.frame_length(read_exact(4, "head"), limit)
+                rid, status, results = P.decode_body(read_exact(n, "body"))
+                self._deliver(rid, status, results)
+        except Error as e:
+            self._break(e)
+        except (OSError, ValueError) as e:
+            self._break(ConnectionLost(f"connection lost: {e}"))
+
+    def _deliver(self, rid: int, status: int, results: List[Any]) -> None:
+        with self._lock:
+            if rid == 0:        # a connection notice (§2)
+                if status == P.SHUTTING_DOWN:
+                    return      # pending requests get replies of their own
+                raise P.reply_error(status, results)
+            call = self._calls.get(rid)
+            if call is None:
+                kind = self._abandoned.get(rid)
+                if kind is None:
+                    raise ProtocolError(f"the server replied to request id {rid}, "
+                                        "which is not pending")
+                if P.is_final(kind, status, len(results)):
+                    del self._abandoned[rid]
+                return
+            final = P.is_final(call.kind, status, len(results))
+            if not final:
+                call.interims += 1
+                P.check_interim(call.kind, call.interims, call.credit)
+            call.replies.append((status, results))
+            if final:
+                del self._calls[rid]
+                call.done = True
+            call.cond.notify_all()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _check_dead(self) -> None:
+        if self._dead is not None:
+            raise _raise_copy(self._dead)
+
+    def _write(self, msg: Sequence[Any]) -> None:
+        data = P.frame(msg)
+        if len(data) - 4 > self._info.max_frame:
+            raise Limit(f"request of {len(data) - 4} bytes is over the server's max_frame "
+                        f"{self._info.max_frame}")
+        try:
+            self._t.sendall(data)
+        except OSError as e:
+            self._break(ConnectionLost(f"connection lost: {e}"))
+            self._check_dead()
+
+    def _post(self, op: int, *args: Any) -> None:
+        """A request nobody waits for (CANCEL, CREDIT): its reply is expected and dropped."""
+        with self._lock:
+            if self._dead is not None:
+                return
+            rid = self._next_id
+            self._next_id += 1
+            self._abandoned[rid] = P.KIND_PLAIN
+        try:
+            self._write([op, rid, None, *args])
+        except Error:
+            pass
+
+    def _cancel(self, call: _Call) -> None:
+        with self._lock:
+            if call.cancel_sent or call.done:
+                return
+            call.cancel_sent = True
+        self._post(P.CANCEL, call.id)
+
+    def _start(self, op: int, args: Sequence[Any], ctx: Optional[Context],
+               deadline: Optional[int], how: int = _BUDGET,
+               kind: int = P.KIND_PLAIN, credit: int = 0) -> _Call:
+        """Check the context, link a call under a fresh id and send its request."""
+        ctx = ctx or background()
+        e = ctx.err()
+        if e is not None:
+            raise e                             # done already: nothing is sent
+        wait: Optional[int] = None
+        if how == _TRY:
+            wait = 0
+        elif how == _BUDGET and deadline is not None:
+            now = P.now_ns()
+            if deadline <= now:
+                raise DeadlineExceeded("context deadline exceeded")
+            wait = P.wait_us(deadline, now)
+        call = _Call(self._lock, op, kind)
+        call.credit = credit
+        with self._lock:
+            self._check_dead()
+            call.id = self._next_id
+            self._next_id += 1
+            self._calls[call.id] = call
+        try:
+            self._write([op, call.id, wait, *args])
+        except BaseException:
+            with self._lock:
+                self._calls.pop(call.id, None)
+            raise
+        return call
+
+    def _next(self, call: _Call, ctx: Optional[Context],
+              deadline: Optional[int]) -> Tuple[int, List[Any]]:
+        """Wait for the call's next reply, watching ctx and deadline (see the module doc).
+
+        Returns (status, results); raises the connection's failure or the context's error.
+        """
+        ctx = ctx or background()
+
+        def fired(err: Error) -> None:
+            with self._lock:
+                if call.ctx_err is None:
+                    call.ctx_err = err
+                call.cond.notify_all()
+
+        token = ctx._watch(fired)
+        if token is None:
+            call.ctx_err = call.ctx_err or ctx.err()
+        try:
+            with self._lock:
+                while not call.replies and not call.done and call.ctx_err is None:
+                    if deadline is None:
+                        call.cond.wait()
+                        continue
+                    left = deadline - P.now_ns()
+                    if left <= 0:
+                        call.ctx_err = DeadlineExceeded("context deadline exceeded")
+                        break
+                    call.cond.wait(left / 1e9)
+                ready = bool(call.replies) or call.done
+        finally:
+            ctx._unwatch(token)
+        if not ready:
+            if isinstance(call.ctx_err, Canceled):
+                self._cancel(call)
+            grace_end = P.now_ns() + int(self._grace * 1e9)
+            with self._lock:
+                while not call.replies and not call.done:
+                    left = grace_end - P.now_ns()
+                    if left <= 0:
+                        break
+                    call.cond.wait(left / 1e9)
+                ready = bool(call.replies) or call.done
+                if not ready and self._calls.pop(call.id, None) is not None:
+                    # the server did not confirm in time: give up on the request
+                    self._abandoned[call.id] = call.kind
+                    call.done = True
+            if not ready:
+                self._cancel_abandoned(call)
+                assert call.ctx_err is not None
+                raise call.ctx_err
+        return self._take(call)
+
+    def _cancel_abandoned(self, call: _Call) -> None:
+        if not call.cancel_sent:
+            call.cancel_sent = True
+            self._post(P.CANCEL, call.id)
+
+    def _take(self, call: _Call) -> Tuple[int, List[Any]]:
+        with self._lock:
+            if not call.replies:
+                assert call.error is not None
+                raise _raise_copy(call.error)
+            status, results = call.replies.pop(0)
+        if call.ctx_err is not None and status in (P.CANCELED, P.DEADLINE_EXCEEDED):
+            raise call.ctx_err
+        return status, results
+
+    def _roundtrip(self, op: int, args: Sequence[Any], ctx: Optional[Context] = None,
+                   timeout: Optional[float] = None, how: int = _BUDGET) -> List[Any]:
+        """One request, one reply: the OK results, or the error raised."""
+        ctx = ctx or background()
+        deadline = deadline_of(ctx, timeout)
+        call = self._start(op, args, ctx, deadline, how)
+        status, results = self._next(call, ctx, deadline)
+        if status != P.OK:
+            raise P.reply_error(status, results)
+        return results
+
+    def _checked(self, fn: Callable[[], Any]) -> Any:
+        """Run a reply decoder; a reply of the wrong shape breaks the connection."""
+        try:
+            return fn()
+        except ProtocolError as e:
+            self._break(e)
+            raise
+
+    def _value(self, v: Any) -> Value:
+        if isinstance(v, P.ChanRef):
+            return Chan(self, v.name)
+        return v
+
+    # -- HELLO ------------------------------------------------------------------------------
+
+    def _hello(self, client_name: str, token: Optional[str], ctx: Context,
+               deadline: Optional[int]) -> None:
+        auth = {"token": token} if token is not None else None
+        res = self._roundtrip(P.HELLO, [P.VERSION, client_name, auth], ctx,
+                              None if deadline is None else (deadline - P.now_ns()) / 1e9)
+        self._info = self._checked(lambda: P.server_info(
+            Shape.mapping(res[0] if len(res) == 1 else None, "HELLO's info")))
+
+    # -- channels ----------------------------------------------------------------------------
+
+    def ping(self, *, ctx: Optional[Context] = None, timeout: Optional[float] = None) -> None:
+        """One round trip."""
+        self._roundtrip(P.PING, [], ctx, timeout, _NONE)
+
+    def make(self, name: Optional[str] = None, cap: int = 0, *, ctx: Optional[Context] = None,
+             timeout: Optional[float] = None) -> "Chan":
+        """Go's ``make(chan T, cap)``: create name, or open it if it exists with this cap.
+
+        ``name=None`` makes an anonymous channel, named by the server ``~`` and 32 hex
+        digits, which lives while a connection that made or opened it is open.
+        Raises :class:`Exists` (another cap), :class:`BadRequest` (bad name),
+        :class:`Limit`.
+        """
+        if name is not None:
+            P.check_name(name)
+        if type(cap) is not int or cap < 0:
+            raise ValueError("cap is a non-negative int")
+        res = self._roundtrip(P.MAKE, [name, cap], ctx, timeout, _NONE)
+
+        def decode() -> Chan:
+            Shape.arity(res, 3, "MAKE")
+            return Chan(self, Shape.string(res[0], "name"), Shape.uint(res[1], "cap"))
+        return self._checked(decode)
+
+    def open(self, name: str, *, ctx: Optional[Context] = None,
+             timeout: Optional[float] = None) -> "Chan":
+        """A handle on an existing channel (:class:`NotFound` if there is none).
+
+        Opening an anonymous channel keeps it alive while this connection is open.
+        """
+        res = self._roundtrip(P.OPEN, [P.check_name(name)], ctx, timeout, _NONE)
+
+        def decode() -> Chan:
+            Shape.arity(res, 1, "OPEN")
+            return Chan(self, name, Shape.uint(res[0], "cap"))
+        return self._checked(decode)
+
+    def handle(self, name: str) -> "Chan":
+        """A handle on name without a round trip (not checked)."""
+        return Chan(self, P.check_name(name))
+
+    def stream(self, chans: Sequence["Chan"], credit: int = 64, *,
+               ctx: Optional[Context] = None, timeout: Optional[float] = None) -> "Stream":
+        """A receive stream over chans (see :class:`Stream`)."""
+        return Stream(self, chans, credit, ctx, timeout)
+
+    # -- admin (PROTOCOL.md §11) ---------------------------------------------------------------
+
+    def stats(self, *, ctx: Optional[Context] = None,
+              timeout: Optional[float] = None) -> Dict[str, int]:
+        """The server's counters (uptime_ms, connections, channels, waiters, ...)."""
+        res = self._roundtrip(P.STATS, [], ctx, timeout, _NONE)
+
+        def decode() -> Dict[str, int]:
+            Shape.arity(res, 1, "STATS")
+            m = Shape.mapping(res[0], "stats")
+            return {Shape.string(k, "key"): Shape.uint(v, k) for k, v in m.items()}
+        return self._checked(decode)
+
+    def channels(self, pattern: Optional[str] = None, limit: int = 0, *,
+                 ctx: Optional[Context] = None,
+                 timeout: Optional[float] = None) -> Tuple[List[ChanInfo], int]:
+        """Channels matching the glob pattern (None: all), at most limit (0: 1000).
+
+        Returns (infos, matched), matched counting every match.
+        """
+        res = self._roundtrip(P.CHANNELS, [pattern, limit], ctx, timeout, _NONE)
+
+        def decode() -> Tuple[List[ChanInfo], int]:
+            Shape.arity(res, 2, "CHANNELS")
+            return ([P.chan_info(m) for m in Shape.array(res[0], "channels")],
+                    Shape.uint(res[1], "matched"))
+        return self._checked(decode)
+
+    def clients(self, *, ctx: Optional[Context] = None,
+                timeout: Optional[float] = None) -> List[ClientInfo]:
+        """Every connection of the server."""
+        res = self._roundtrip(P.CLIENTS, [], ctx, timeout, _NONE)
+
+        def decode() -> List[ClientInfo]:
+            Shape.arity(res, 1, "CLIENTS")
+            return [P.client_info(m) for m in Shape.array(res[0], "clients")]
+        return self._checked(decode)
+
+    def waiters(self, limit: int = 0, *, ctx: Optional[Context] = None,
+                timeout: Optional[float] = None) -> Tuple[List[Waiter], int]:
+        """Every pending request (the broker's goroutine dump): (waiters, total)."""
+        res = self._roundtrip(P.WAITERS, [limit], ctx, timeout, _NONE)
+
+        def decode() -> Tuple[List[Waiter], int]:
+            Shape.arity(res, 2, "WAITERS")
+            return ([P.waiter(m) for m in Shape.array(res[0], "waiters")],
+                    Shape.uint(res[1], "total"))
+        return self._checked(decode)
+
+    def unblock(self, client: int, request: Optional[int] = None, *,
+                ctx: Optional[Context] = None, timeout: Optional[float] = None) -> int:
+        """End one pending request of another client (or all, request None) with
+        CANCELED; returns how many. :class:`NotFound` for an unknown client or request."""
+        res = self._roundtrip(P.UNBLOCK, [client, request], ctx, timeout, _NONE)
+        return self._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None,
+                                                "canceled"))
+
+    def shutdown(self, *, ctx: Optional[Context] = None,
+                 timeout: Optional[float] = None) -> None:
+        """Ask the server to shut down, as SIGTERM does."""
+        self._roundtrip(P.SHUTDOWN, [], ctx, timeout, _NONE)
+
+
+def _make_tls_context(ca: Optional[str], cert: Optional[str],
+                      key: Optional[str]) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=ca)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert is not None:
+        context.load_cert_chain(cert, key)
+    return context
+
+
+def dial(addr: str = _DEFAULT_ADDR, *, token: Optional[str] = None,
+         tls: Union[bool, ssl.SSLContext, None] = None, ca: Optional[str] = None,
+         cert: Optional[str] = None, key: Optional[str] = None,
+         server_hostname: Optional[str] = None, client_name: str = "chand-python",
+         cancel_grace: float = 1.0, ctx: Optional[Context] = None,
+         timeout: Optional[float] = None) -> Conn:
+    """Connect to chand, say HELLO and return the :class:`Conn`.
+
+    addr: ``host:port``, ``[v6]:port``, ``host`` (port 7420), ``tcp://host:port``,
+    ``tls://host:port``, ``unix:/path`` or ``/path``. ``tls``: True (or an
+    :class:`ssl.SSLContext` of your own) for TLS on an address without ``tls://``.
+    ``ca``: the CA file that signs the server's certificate (default: the system's);
+    ``cert``/``key``: a client certificate for mutual TLS; ``server_hostname``: the name
+    the certificate must carry (default: the host dialled, an IP address checked as
+    one). ``token``: the authentication token sent in HELLO. ``cancel_grace``: how long
+    a call whose context ended waits for the server's confirmation. ``ctx``'s deadline
+    and ``timeout`` bound connecting, the TLS handshake and HELLO; a cancel of ``ctx``
+    is noticed before connecting and during HELLO (the name lookup itself is the
+    system resolver's, and not bounded).
+
+    Raises :class:`ValueError` (bad address), :class:`DialError` (cannot connect or
+    TLS failed; the OSError is its ``__cause__``), :class:`PermissionDenied` (token
+    refused), :class:`DeadlineExceeded`, :class:`ProtocolError`.
+    """
+    want_tls = tls if isinstance(tls, bool) else (True if tls is not None else None)
+    address = parse_address(addr, want_tls)
+    ctx = ctx or background()
+    err = ctx.err()
+    if err is not None:
+        raise err
+    deadline = deadline_of(ctx, timeout)
+
+    def left() -> Optional[float]:
+        if deadline is None:
+            return None
+        s = (deadline - P.now_ns()) / 1e9
+        if s <= 0:
+            raise DeadlineExceeded("context deadline exceeded")
+        return s
+
+    sock: Optional[socket.socket] = None
+    try:
+        if address.scheme == "unix":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(left())
+            sock.connect(address.path)
+        else:
+            sock = socket.create_connection((address.host, address.port), timeout=left())
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        transport: _Plain
+        if address.scheme == "tls":
+            context = tls if isinstance(tls, ssl.SSLContext) else \
+                _make_tls_context(ca, cert, key)
+            t = _TLS(sock, context, server_hostname or address.host)
+            sock.settimeout(left())
+            t.handshake()
+            transport = t
+        else:
+            transport = _Plain(sock)
+        sock.settimeout(None)
+    except DeadlineExceeded:
+        if sock is not None:
+            sock.close()
+        raise
+    except socket.timeout as e:
+        if sock is not None:
+            sock.close()
+        raise DeadlineExceeded(f"dial {address}: timed out") from e
+    except (OSError, ssl.SSLError) as e:
+        if sock is not None:
+            sock.close()
+        raise DialError(f"dial {address}: {e}") from e
+    conn = Conn(transport, address, cancel_grace)
+    try:
+        conn._hello(client_name, token, ctx, deadline)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+# the handles, made by Conn's methods; imported last, as they build on Conn
+from ._chan import Chan  # noqa: E402
+from ._links import Stream  # noqa: E402

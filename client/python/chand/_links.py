@@ -1,0 +1,357 @@
+"""Streams and links, for the synchronous API (PROTOCOL.md §12, §14)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+
+from . import _proto as P
+from ._chan import Chan
+from ._conn import _BUDGET, Conn, _Call, _raise_copy
+from ._proto import Shape, Value
+from .context import Context, background, deadline_of
+from .errors import Canceled, Closed, Error, ProtocolError
+
+__all__ = ["Stream", "Link", "or_", "or_done", "tee", "bridge", "fan_in", "repeat", "take",
+           "fan_out"]
+
+
+# ---- streams -----------------------------------------------------------------------------------
+
+
+class Stream:
+    """A receive stream (PROTOCOL.md §14): ``credit`` receives kept pending on the server.
+
+    Over one channel it is like ``credit`` goroutines blocked in ``<-ch``, queued FIFO
+    with the channel's other receivers; over several, like ``credit`` blocked selects
+    over those receive cases. The server sends each value as it takes it; the client
+    grants the credit of the values taken back when :meth:`recv` has to wait, or once
+    half the credit was taken, so the stream is ``credit`` receives deep whenever the
+    program waits on it. A value taken by the stream went to nobody else.
+
+    ``for v in stream`` yields the values and ends once every channel is closed and
+    drained; :meth:`items` yields (index, value). The context (and ``timeout``) bound
+    the stream's whole life. One thread at a time per stream. :meth:`close` (or leaving
+    a ``with`` block) ends it: values already sent but not taken are dropped.
+    """
+
+    def __init__(self, conn: Conn, chans: Sequence[Chan], credit: int,
+                 ctx: Optional[Context], timeout: Optional[float]) -> None:
+        chans = list(chans)
+        if not chans:
+            raise ValueError("a stream needs at least one channel")
+        for ch in chans:
+            if not isinstance(ch, Chan) or ch._conn is not conn:
+                raise ValueError("every channel of a stream must be a Chan on its connection")
+        if type(credit) is not int or credit < 1:
+            raise ValueError("credit is an int of at least 1")
+        self._conn = conn
+        self.chans = chans
+        self._credit = credit
+        self._granted = credit
+        self._taken = 0
+        self._ctx = ctx or background()
+        self._end: Optional[Error] = None
+        self._finished = False
+        self.delivered: Optional[int] = None
+        deadline = deadline_of(self._ctx, timeout)
+        self._call = conn._start(P.STREAM, [[c.name for c in chans], credit], self._ctx,
+                                 deadline, _BUDGET, P.KIND_STREAM, credit)
+        self._token = self._ctx._watch(self._ctx_done)
+        if self._token is None:
+            conn._cancel(self._call)
+
+    def _ctx_done(self, err: Error) -> None:
+        with self._conn._lock:
+            if self._call.ctx_err is None:
+                self._call.ctx_err = err
+        if isinstance(err, Canceled):
+            self._conn._cancel(self._call)
+
+    def _grant(self, waiting: bool) -> None:
+        held = self._granted - self._taken      # never below the server's count
+        if held < self._credit and (waiting or held * 2 <= self._credit):
+            n = self._credit - held
+            self._granted += n
+            with self._conn._lock:
+                self._call.credit += n      # before the server can use it
+            self._conn._post(P.CREDIT, self._call.id, n)
+
+    def recv(self) -> Tuple[int, Value, bool]:
+        """The next value: (index, value, True), or (index, None, False) once when
+        chans[index] is closed and drained. Raises :class:`Closed` once every channel
+        was reported closed, or why the stream ended otherwise (and so does every later
+        call); values taken before the end come first."""
+        if self._end is not None:
+            raise _raise_copy(self._end)
+        call = self._call
+        with self._conn._lock:
+            waiting = not call.replies
+        if not call.done:
+            self._grant(waiting)
+        try:
+            status, res = self._conn._next(call, None, None)
+        except Error as e:
+            self._stop(e)
+            raise
+        if status == P.OK and len(res) == 3:
+            self._taken += 1
+
+            def decode() -> Tuple[int, Value, bool]:
+                return (Shape.uint(res[0], "index"),
+                        self._conn._value(Shape.value(res[1], "value")),
+                        Shape.boolean(res[2], "ok"))
+            return self._conn._checked(decode)
+        if status == P.OK:
+            self.delivered = self._conn._checked(
+                lambda: Shape.uint(res[0] if len(res) == 1 else None, "delivered"))
+            self._finished = True
+            self._stop(Closed("every channel of the stream is closed"))
+        else:
+            err = P.reply_error(status, res)
+            if call.ctx_err is not None and status in (P.CANCELED, P.DEADLINE_EXCEEDED):
+                err = call.ctx_err
+            self._stop(err)
+        assert self._end is not None
+        raise _raise_copy(self._end)
+
+    def _stop(self, err: Error) -> None:
+        if self._end is None:
+            self._end = err
+            self._ctx._unwatch(self._token)
+
+    def items(self) -> Iterator[Tuple[int, Value]]:
+        """Yield (index, value) for every value until every channel is closed."""
+        while True:
+            try:
+                index, v, ok = self.recv()
+            except Closed:
+                if self._finished:
+                    return
+                raise
+            if ok:
+                yield index, v
+
+    def __iter__(self) -> Iterator[Value]:
+        for _, v in self.items():
+            yield v
+
+    def close(self) -> None:
+        """End the stream (CANCEL, if it still runs). Idempotent."""
+        if not self._call.done:
+            self._conn._cancel(self._call)
+        self._stop(Canceled("stream closed"))
+
+    def __enter__(self) -> "Stream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# ---- links ----------------------------------------------------------------------------------------
+
+
+class Link:
+    """A link running inside chand (PROTOCOL.md §12): or, or-done, tee, bridge, fan-in,
+    repeat, take, or a fan-out job.
+
+    ``outputs`` are handles on its output channels (``out`` is the first); however
+    the link stops, the server closes them, so a range over an output always ends.
+    :meth:`wait` waits for the end; :meth:`cancel` stops it. Leaving a ``with`` block
+    cancels a link still running, like Go's ``defer cancel()``.
+    """
+
+    def __init__(self, conn: Conn, call: _Call, outputs: List[Chan], ctx: Context) -> None:
+        self._conn = conn
+        self._call = call
+        self.outputs: Tuple[Chan, ...] = tuple(outputs)
+        self._ctx = ctx
+        self._result: Optional[Union[int, Error]] = None
+        self._wait_lock = threading.Lock()
+        self._token = ctx._watch(self._ctx_done)
+        if self._token is None:
+            conn._cancel(call)
+
+    @property
+    def out(self) -> Chan:
+        """The first (for every link but tee, the only) output."""
+        return self.outputs[0]
+
+    @property
+    def id(self) -> int:
+        """The link's request id: the ``request`` of :meth:`Conn.waiters`."""
+        return self._call.id
+
+    def _ctx_done(self, err: Error) -> None:
+        with self._conn._lock:
+            if self._call.ctx_err is None:
+                self._call.ctx_err = err
+        if isinstance(err, Canceled):
+            self._conn._cancel(self._call)
+
+    def cancel(self) -> None:
+        """Stop the link (CANCEL) without waiting. Any thread."""
+        self._conn._cancel(self._call)
+
+    def running(self) -> bool:
+        """Whether the final reply is still to come."""
+        return not self._call.done
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        """Wait for the end; returns the values the link sent (tee counts each twice).
+
+        Raises why it stopped: :class:`Canceled` (cancel, its context, the done channel,
+        an admin), :class:`DeadlineExceeded`, :class:`Closed` (someone closed an output),
+        :class:`NotFound`, :class:`Limit`, :class:`ShuttingDown`, :class:`ConnectionLost`.
+        The result is kept. ``timeout`` bounds this wait only (the link goes on):
+        :class:`TimeoutError` when it passes.
+        """
+        with self._wait_lock:
+            if self._result is None:
+                deadline = None if timeout is None else P.now_ns() + int(timeout * 1e9)
+                call = self._call
+                with self._conn._lock:
+                    while not call.replies and not call.done:
+                        if deadline is None:
+                            call.cond.wait()
+                            continue
+                        left = deadline - P.now_ns()
+                        if left <= 0:
+                            raise TimeoutError("the link is still running")
+                        call.cond.wait(left / 1e9)
+                self._ctx._unwatch(self._token)
+                try:
+                    status, res = self._conn._take(call)
+                    if status == P.OK:
+                        self._result = self._conn._checked(
+                            lambda: Shape.uint(res[0] if len(res) == 1 else None, "sent"))
+                    else:
+                        self._result = P.reply_error(status, res)
+                except Error as e:
+                    self._result = e
+            if isinstance(self._result, Error):
+                raise _raise_copy(self._result)
+            return self._result
+
+    def __enter__(self) -> "Link":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.running():
+            self.cancel()
+
+    def __repr__(self) -> str:
+        return f"<chand.Link {P.OP_NAMES.get(self._call.op)} id={self.id}>"
+
+
+def _link_conn(chans: Sequence[Optional[Chan]]) -> Conn:
+    conn = None
+    for ch in chans:
+        if ch is None:
+            continue
+        if not isinstance(ch, Chan):
+            raise TypeError(f"a link's channel is a chand.Chan, not {type(ch).__name__}")
+        if conn is None:
+            conn = ch._conn
+        elif ch._conn is not conn:
+            raise ValueError("every channel of a link must be on one connection")
+    if conn is None:
+        raise ValueError("a link needs a channel")
+    return conn
+
+
+def _link(conn: Conn, op: int, nouts: int, args: List[Any], done: Optional[Chan],
+          outs: Optional[Sequence[P.OutSpec]], ctx: Optional[Context],
+          timeout: Optional[float]) -> Link:
+    ctx = ctx or background()
+    if done is not None and (not isinstance(done, Chan) or done._conn is not conn):
+        raise ValueError("the done channel must be a Chan on the link's connection")
+    deadline = deadline_of(ctx, timeout)
+    wire = [None if done is None else done.name, P.link_outs(outs, nouts), *args]
+    call = conn._start(op, wire, ctx, deadline, _BUDGET, P.KIND_LINK)
+    status, res = conn._next(call, ctx, deadline)
+    if status != P.STARTED:
+        if status == P.OK:
+            conn._break(ProtocolError("a link's first reply is neither STARTED nor an error"))
+        raise P.reply_error(status, res)
+    names = conn._checked(lambda: P.link_started(res, nouts))
+    return Link(conn, call, [Chan(conn, n) for n in names], ctx)
+
+
+def or_(*inputs: Chan, done: Optional[Chan] = None,
+        outs: Optional[Sequence[P.OutSpec]] = None, ctx: Optional[Context] = None,
+        timeout: Optional[float] = None) -> Link:
+    """The or-channel: the output closes as soon as any input closes or yields a value.
+
+    Every link takes ``done`` (Go's done channel: a receive on it completing stops the
+    link), ``outs`` (per output None for anonymous unbuffered, or (name or None, cap)),
+    ``ctx`` and ``timeout`` (the link's lifetime: its budget travels as the wait and
+    cancelling ctx stops the link).
+    """
+    conn = _link_conn(list(inputs))
+    return _link(conn, P.OR, 1, [[c.name for c in inputs]], done, outs, ctx, timeout)
+
+
+def or_done(input: Chan, *, done: Optional[Chan] = None,
+            outs: Optional[Sequence[P.OutSpec]] = None, ctx: Optional[Context] = None,
+            timeout: Optional[float] = None) -> Link:
+    """or-done: forwards input's values to the output until input closes or done fires."""
+    conn = _link_conn([input])
+    return _link(conn, P.OR_DONE, 1, [input.name], done, outs, ctx, timeout)
+
+
+def tee(input: Chan, *, done: Optional[Chan] = None,
+        outs: Optional[Sequence[P.OutSpec]] = None, ctx: Optional[Context] = None,
+        timeout: Optional[float] = None) -> Link:
+    """tee: each value of input goes to both outputs before the next is taken."""
+    conn = _link_conn([input])
+    return _link(conn, P.TEE, 2, [input.name], done, outs, ctx, timeout)
+
+
+def bridge(input: Chan, *, done: Optional[Chan] = None,
+           outs: Optional[Sequence[P.OutSpec]] = None, ctx: Optional[Context] = None,
+           timeout: Optional[float] = None) -> Link:
+    """bridge: input carries channels; each is drained into the output, in order.
+
+    A value that is not a channel reference, or names no channel, arrives on the
+    output as an :class:`ErrorValue` and the bridge goes on.
+    """
+    conn = _link_conn([input])
+    return _link(conn, P.BRIDGE, 1, [input.name], done, outs, ctx, timeout)
+
+
+def fan_in(*inputs: Chan, done: Optional[Chan] = None,
+           outs: Optional[Sequence[P.OutSpec]] = None, ctx: Optional[Context] = None,
+           timeout: Optional[float] = None) -> Link:
+    """fan-in: merges the inputs into the output; ends when every input has closed."""
+    conn = _link_conn(list(inputs))
+    return _link(conn, P.FAN_IN, 1, [[c.name for c in inputs]], done, outs, ctx, timeout)
+
+
+def repeat(conn: Conn, values: Sequence[Any], *, done: Optional[Chan] = None,
+           outs: Optional[Sequence[P.OutSpec]] = None, ctx: Optional[Context] = None,
+           timeout: Optional[float] = None) -> Link:
+    """repeat: sends values to the output, in order, over and over, until stopped."""
+    wire = [P.encode_value(v, conn._info.max_value) for v in values]
+    return _link(conn, P.REPEAT, 1, [wire], done, outs, ctx, timeout)
+
+
+def take(input: Chan, n: int, *, done: Optional[Chan] = None,
+         outs: Optional[Sequence[P.OutSpec]] = None, ctx: Optional[Context] = None,
+         timeout: Optional[float] = None) -> Link:
+    """take: forwards the first n values of input, then ends (earlier if input closes)."""
+    conn = _link_conn([input])
+    return _link(conn, P.TAKE, 1, [input.name, n], done, outs, ctx, timeout)
+
+
+def fan_out(input: Chan, stage: str, workers: int, ordered: bool = False, *,
+            done: Optional[Chan] = None, outs: Optional[Sequence[P.OutSpec]] = None,
+            ctx: Optional[Context] = None, timeout: Optional[float] = None) -> Link:
+    """A fan-out job: the server's stage (``identity``, ``sha256``, ``isprime`` or a
+    configured module) applied to each value of input on its worker pool, at most
+    workers at once; with ordered, results leave in input order. A failed stage gives
+    an :class:`ErrorValue` on the output and the job goes on."""
+    conn = _link_conn([input])
+    return _link(conn, P.FAN_OUT, 1, [input.name, stage, workers, bool(ordered)], done, outs,
+                 ctx, timeout)

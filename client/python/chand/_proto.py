@@ -1,0 +1,454 @@
+"""The wire protocol of PROTOCOL.md, shared by the sync and asyncio clients.
+
+Framing (§1), op numbers (§5, §11, §12, §14), status codes (§3), the
+encoding of requests and values (§7), and the checking and decoding of
+replies. Nothing here does I/O: the connections feed it bytes and call it
+to build frames.
+
+The client never sets the deferred-reply bit of §15: every request asks
+for its reply at once, which is always correct (deferral is an
+optimisation for pipelining C programs), so WANT is never needed.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import msgpack
+
+from .errors import Error, ErrorValue, Limit, ProtocolError, error_for_status
+
+# ---- op numbers -------------------------------------------------------------------------
+
+HELLO = 1
+PING = 2
+MAKE = 3
+OPEN = 4
+SEND = 5
+RECV = 6
+CLOSE = 7
+LEN = 8
+CAP = 9
+SELECT = 10
+CANCEL = 11
+DELETE = 12
+INFO = 13
+STATS = 14
+CHANNELS = 15
+CLIENTS = 16
+WAITERS = 17
+UNBLOCK = 18
+SHUTDOWN = 19
+STREAM = 20
+CREDIT = 21
+OR = 32
+OR_DONE = 33
+TEE = 34
+BRIDGE = 35
+FAN_IN = 36
+REPEAT = 37
+TAKE = 38
+FAN_OUT = 39
+
+LINK_OPS = frozenset((OR, OR_DONE, TEE, BRIDGE, FAN_IN, REPEAT, TAKE, FAN_OUT))
+
+OP_NAMES: Dict[int, str] = {
+    HELLO: "HELLO", PING: "PING", MAKE: "MAKE", OPEN: "OPEN", SEND: "SEND", RECV: "RECV",
+    CLOSE: "CLOSE", LEN: "LEN", CAP: "CAP", SELECT: "SELECT", CANCEL: "CANCEL",
+    DELETE: "DELETE", INFO: "INFO", STATS: "STATS", CHANNELS: "CHANNELS",
+    CLIENTS: "CLIENTS", WAITERS: "WAITERS", UNBLOCK: "UNBLOCK", SHUTDOWN: "SHUTDOWN",
+    STREAM: "STREAM", CREDIT: "CREDIT", OR: "OR", OR_DONE: "OR_DONE", TEE: "TEE",
+    BRIDGE: "BRIDGE", FAN_IN: "FAN_IN", REPEAT: "REPEAT", TAKE: "TAKE", FAN_OUT: "FAN_OUT",
+}
+
+# ---- status codes (§3) ------------------------------------------------------------------
+
+OK = 0
+CLOSED = 1
+DEADLINE_EXCEEDED = 2
+CANCELED = 3
+NOT_FOUND = 4
+PROTOCOL = 9
+SHUTTING_DOWN = 10
+STARTED = 11
+
+# ---- limits -------------------------------------------------------------------------------
+
+VERSION = 1
+DEFAULT_PORT = 7420
+WAIT_MAX_US = 1 << 48            # the largest wait the server accepts (§4)
+DEFAULT_MAX_FRAME = 2 << 20      # §8's default, until HELLO says otherwise
+READ_LIMIT = 64 << 20            # the largest reply frame accepted, at least
+EXT_CHAN = 1
+EXT_ERROR = 2
+
+_LEN = struct.Struct(">I")
+
+# ---- values ---------------------------------------------------------------------------------
+
+
+class ChanRef:
+    """A channel reference as decoded, before a connection binds it to a handle."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class BaseChan:
+    """What every channel handle (sync or asyncio) shares: a name.
+
+    Sending any handle sends a reference to its channel (ext type 1).
+    """
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """The channel's name (for an anonymous channel, ``~`` and 32 hex digits)."""
+        return self._name
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(f"ext type {code} holds invalid UTF-8") from None
+    if code == EXT_CHAN:
+        return ChanRef(text)
+    if code == EXT_ERROR:
+        return ErrorValue(text)
+    raise ProtocolError(f"unknown ext type {code} in a reply")
+
+
+def encode_value(value: Any, max_value: int) -> Any:
+    """The msgpack object for a value to send (bytes, str as UTF-8, or a channel)."""
+    if isinstance(value, BaseChan):
+        return msgpack.ExtType(EXT_CHAN, value.name.encode("utf-8"))
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    elif isinstance(value, (bytearray, memoryview)):
+        value = bytes(value)
+    elif isinstance(value, ErrorValue):
+        raise TypeError("error values are made by the server only; they cannot be sent")
+    elif not isinstance(value, bytes):
+        raise TypeError(f"a value is bytes, str or a channel, not {type(value).__name__}")
+    if len(value) > max_value:
+        raise Limit(f"value of {len(value)} bytes is over the server's max_value {max_value}")
+    return value
+
+
+def check_name(name: Any) -> str:
+    """Check a channel name on the client side (the server checks it too)."""
+    if not isinstance(name, str):
+        raise TypeError(f"a channel name is a str, not {type(name).__name__}")
+    return name
+
+
+# ---- frames -----------------------------------------------------------------------------------
+
+
+def frame(obj: Sequence[Any]) -> bytes:
+    """One frame: the 4-byte big-endian length, then the msgpack array."""
+    body = msgpack.packb(obj, use_bin_type=True)
+    return _LEN.pack(len(body)) + body
+
+
+def frame_length(head: bytes, limit: int) -> int:
+    """The body length from a frame's first four bytes, checked against limit."""
+    (n,) = _LEN.unpack(head)
+    if n == 0:
+        raise ProtocolError("the server sent a frame of length 0")
+    if n > limit:
+        raise ProtocolError(f"the server sent a frame of {n} bytes (limit {limit})")
+    return n
+
+
+def decode_body(body: bytes) -> Tuple[int, int, List[Any]]:
+    """A reply body: (id, status, results); ProtocolError for anything malformed."""
+    try:
+        obj = msgpack.unpackb(body, raw=False, ext_hook=_ext_hook, use_list=True,
+                              strict_map_key=True)
+    except ProtocolError:
+        raise
+    except Exception as e:  # msgpack's own errors: ExtraData, ValueError, ...
+        raise ProtocolError(f"malformed reply frame: {e}") from None
+    if not isinstance(obj, list) or len(obj) < 2:
+        raise ProtocolError("a reply frame is not an array of at least 2 elements")
+    rid, status = obj[0], obj[1]
+    if type(rid) is not int or rid < 0 or type(status) is not int:
+        raise ProtocolError("a reply's id or status is not an integer")
+    return rid, status, obj[2:]
+
+
+# ---- deadlines ----------------------------------------------------------------------------
+
+
+def now_ns() -> int:
+    """The monotonic clock of deadlines, in ns."""
+    return time.monotonic_ns()
+
+
+def wait_us(deadline_ns: Optional[int], now: int) -> Optional[int]:
+    """The request's wait for a deadline: µs rounded up (never 0), capped; None = forever.
+
+    The caller has checked that the deadline is still ahead.
+    """
+    if deadline_ns is None:
+        return None
+    left = deadline_ns - now
+    return min((left + 999) // 1000, WAIT_MAX_US)
+
+
+def reply_error(status: int, results: List[Any]) -> Error:
+    """The exception for an error reply [message] or [message, index]."""
+    message = results[0] if results and isinstance(results[0], str) else ""
+    index = None
+    if len(results) >= 2 and type(results[1]) is int:
+        index = results[1]
+    return error_for_status(status, message, index)
+
+
+# ---- call kinds: which replies are final --------------------------------------------------
+
+KIND_PLAIN = 0
+KIND_LINK = 1
+KIND_STREAM = 2
+
+
+def is_final(kind: int, status: int, nresults: int) -> bool:
+    """Whether a reply ends its request (links and streams get interim replies first)."""
+    if kind == KIND_LINK:
+        return status != STARTED
+    if kind == KIND_STREAM:
+        return not (status == OK and nresults == 3)
+    return True
+
+
+def check_interim(kind: int, interims: int, credit: int) -> None:
+    """An interim reply is the n-th of its request: more than a link's one STARTED, or
+    more stream values than the credit granted, breaks the protocol (and would let a
+    server grow the client's memory without bound)."""
+    if kind == KIND_LINK and interims > 1:
+        raise ProtocolError("a link was answered STARTED twice")
+    if kind == KIND_STREAM and interims > credit:
+        raise ProtocolError(f"a stream got {interims} values for a credit of {credit}")
+
+
+# ---- result checking ------------------------------------------------------------------------
+
+
+class Shape:
+    """Checks of reply results; each raises ProtocolError on a mismatch."""
+
+    @staticmethod
+    def arity(results: List[Any], n: int, what: str) -> None:
+        if len(results) != n:
+            raise ProtocolError(f"{what} reply has {len(results)} results, not {n}")
+
+    @staticmethod
+    def uint(v: Any, what: str) -> int:
+        if type(v) is not int or v < 0:
+            raise ProtocolError(f"{what} is not an unsigned integer")
+        return v
+
+    @staticmethod
+    def int_(v: Any, what: str) -> int:
+        if type(v) is not int:
+            raise ProtocolError(f"{what} is not an integer")
+        return v
+
+    @staticmethod
+    def boolean(v: Any, what: str) -> bool:
+        if type(v) is not bool:
+            raise ProtocolError(f"{what} is not a boolean")
+        return v
+
+    @staticmethod
+    def string(v: Any, what: str) -> str:
+        if not isinstance(v, str):
+            raise ProtocolError(f"{what} is not a string")
+        return v
+
+    @staticmethod
+    def mapping(v: Any, what: str) -> Dict[str, Any]:
+        if not isinstance(v, dict):
+            raise ProtocolError(f"{what} is not a map")
+        return v
+
+    @staticmethod
+    def array(v: Any, what: str) -> List[Any]:
+        if not isinstance(v, list):
+            raise ProtocolError(f"{what} is not an array")
+        return v
+
+    @staticmethod
+    def value(v: Any, what: str) -> Any:
+        if v is None or isinstance(v, (bytes, ChanRef, ErrorValue)):
+            return v
+        raise ProtocolError(f"{what} is not a value (bin, channel or error)")
+
+
+# ---- public records -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What HELLO said: the negotiated version, the server, and its limits."""
+
+    version: int
+    server: str
+    max_frame: int
+    max_value: int
+    max_pending: int
+    max_select_cases: int
+    max_stream_credit: int  # 0: the server has no streams
+
+
+@dataclass(frozen=True)
+class ChanInfo:
+    """A channel as INFO (and CHANNELS) describe it."""
+
+    name: str
+    len: int
+    cap: int
+    closed: bool
+    anonymous: bool
+    senders: int    # waiting, select cases included
+    receivers: int
+    bytes: int      # buffered bytes
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """One connection of the server (CLIENTS)."""
+
+    id: int
+    peer: str
+    name: str
+    pending: int
+    age_ms: int
+    unsent: int
+
+
+@dataclass(frozen=True)
+class Waiter:
+    """One pending request (WAITERS): ``cases`` is a list of (dir, name or None), dir 0 = recv."""
+
+    client: int
+    request: int
+    op: str
+    waited_ms: int
+    cases: List[Tuple[int, Optional[str]]] = field(default_factory=list)
+
+
+def _get(m: Dict[str, Any], key: str, check: Callable[[Any, str], Any], default: Any = None,
+         required: bool = True) -> Any:
+    if key not in m:
+        if required:
+            raise ProtocolError(f"reply map lacks {key!r}")
+        return default
+    return check(m[key], key)
+
+
+def server_info(m: Dict[str, Any]) -> ServerInfo:
+    """HELLO's map; the negotiated version must be one this client speaks."""
+    u = Shape.uint
+    version = _get(m, "version", u)
+    if not 1 <= version <= VERSION:
+        raise ProtocolError(f"the server negotiated protocol version {version}; "
+                            f"this client speaks 1 to {VERSION}")
+    return ServerInfo(
+        version=version,
+        server=_get(m, "server", Shape.string, "", False),
+        max_frame=_get(m, "max_frame", u, DEFAULT_MAX_FRAME, False),
+        max_value=_get(m, "max_value", u, 1 << 20, False),
+        max_pending=_get(m, "max_pending", u, 4096, False),
+        max_select_cases=_get(m, "max_select_cases", u, 1024, False),
+        max_stream_credit=_get(m, "max_stream_credit", u, 0, False),
+    )
+
+
+def chan_info(m: Any) -> ChanInfo:
+    m = Shape.mapping(m, "channel info")
+    u, b = Shape.uint, Shape.boolean
+    return ChanInfo(
+        name=_get(m, "name", Shape.string), len=_get(m, "len", u), cap=_get(m, "cap", u),
+        closed=_get(m, "closed", b), anonymous=_get(m, "anonymous", b, False, False),
+        senders=_get(m, "senders", u, 0, False), receivers=_get(m, "receivers", u, 0, False),
+        bytes=_get(m, "bytes", u, 0, False),
+    )
+
+
+def client_info(m: Any) -> ClientInfo:
+    m = Shape.mapping(m, "client info")
+    u = Shape.uint
+    return ClientInfo(
+        id=_get(m, "id", u), peer=_get(m, "peer", Shape.string, "", False),
+        name=_get(m, "name", Shape.string, "", False), pending=_get(m, "pending", u, 0, False),
+        age_ms=_get(m, "age_ms", u, 0, False), unsent=_get(m, "unsent", u, 0, False),
+    )
+
+
+def _op_name(v: Any, what: str) -> str:
+    if isinstance(v, str):
+        return v
+    return OP_NAMES.get(Shape.uint(v, what), str(v))
+
+
+def waiter(m: Any) -> Waiter:
+    m = Shape.mapping(m, "waiter")
+    cases: List[Tuple[int, Optional[str]]] = []
+    for c in _get(m, "cases", Shape.array, [], False):
+        c = Shape.array(c, "case")
+        if len(c) != 2 or (c[1] is not None and not isinstance(c[1], str)):
+            raise ProtocolError("a waiter's case is not [dir, name | nil]")
+        cases.append((Shape.uint(c[0], "dir"), c[1]))
+    return Waiter(client=_get(m, "client", Shape.uint), request=_get(m, "request", Shape.uint),
+                  op=_get(m, "op", _op_name), waited_ms=_get(m, "waited_ms", Shape.uint, 0, False),
+                  cases=cases)
+
+
+# ---- link outputs -----------------------------------------------------------------------------
+
+OutSpec = Optional[Tuple[Optional[str], int]]
+
+
+def link_outs(outs: Optional[Sequence[OutSpec]], n: int) -> Optional[List[Any]]:
+    """The `outs` argument of a link request (§12)."""
+    if outs is None:
+        return None
+    outs = list(outs)
+    if len(outs) != n:
+        raise ValueError(f"this link has {n} output(s), {len(outs)} given")
+    wire: List[Any] = []
+    for o in outs:
+        if o is None:
+            wire.append(None)
+            continue
+        name, cap = o
+        if name is not None:
+            check_name(name)
+        if type(cap) is not int or cap < 0:
+            raise ValueError("an output's cap is a non-negative int")
+        wire.append([name, cap])
+    return wire
+
+
+def link_started(results: List[Any], nouts: int) -> List[str]:
+    """The output names of a STARTED reply."""
+    Shape.arity(results, 1, "STARTED")
+    names = Shape.array(results[0], "STARTED's outputs")
+    if len(names) != nouts or not all(isinstance(s, str) for s in names):
+        raise ProtocolError("STARTED does not name the link's outputs")
+    return names
+
+
+Value = Union[bytes, BaseChan, ErrorValue, None]

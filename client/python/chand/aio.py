@@ -1,0 +1,674 @@
+"""chand for asyncio: the surface of the synchronous API, with ``await``.
+
+::
+
+    import chand, chand.aio
+
+    conn = await chand.aio.dial("tcp://127.0.0.1:7420")
+    jobs = await conn.make("jobs", 16)
+    await jobs.send(b"hello", timeout=2.0)
+    v, ok = await jobs.recv()
+    async for v in jobs: ...
+    i, v, ok = await chand.aio.select(chand.recv(a), chand.send(b, b"x"))
+
+One connection serves any number of tasks at once; a reader task hands
+each reply to the call it belongs to. Select cases are the same
+``chand.recv(ch)`` / ``chand.send(ch, v)`` as for the sync API (also here
+as ``chand.aio.recv`` and ``chand.aio.send``).
+
+**Cancellation.** Cancelling a task that awaits a call (``task.cancel()``,
+``asyncio.wait_for``'s timeout, a failing ``asyncio.TaskGroup``) sends
+CANCEL for its request at once and lets the ``CancelledError`` through
+without waiting: the server then ends the operation and removes its
+waiters. A value the server had matched before the CANCEL reached it is
+lost (at most once, as for a disconnect, PROTOCOL.md §4). Deadlines and
+contexts (``timeout=``, ``ctx=``) behave as in the sync API: the budget
+travels as the request's wait and the call waits for the server's answer,
+so a matched value is never lost that way. Prefer them where it matters.
+
+Cancelling a task awaiting :meth:`Link.wait` or :meth:`Stream.recv` stops the
+waiting only, as ``Thread.join`` would: the link or stream goes on until
+:meth:`Link.cancel` / :meth:`Stream.close` or its context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from typing import (Any, AsyncIterator, Deque, Dict, List, Optional, Sequence, Tuple, Union)
+
+from . import _proto as P
+from ._addr import Address, parse_address
+from ._chan import Case, recv, select_cases, select_result, send
+from ._conn import _make_tls_context, _raise_copy
+from ._proto import ChanInfo, ClientInfo, ServerInfo, Shape, Value, Waiter
+from .context import Context, background, deadline_of
+from .errors import (Canceled, ConnectionLost, DeadlineExceeded, DialError, Error,
+                     Limit, ProtocolError)
+
+__all__ = ["Conn", "Chan", "Stream", "Link", "dial", "select", "recv", "send", "or_", "or_done",
+           "tee", "bridge", "fan_in", "repeat", "take", "fan_out"]
+
+_BUDGET, _TRY, _NONE = 0, 1, 2
+_DRAIN_AT = 1 << 20      # await the transport's drain past this much unsent
+
+
+class _Call:
+    __slots__ = ("id", "op", "kind", "replies", "done", "waiter", "ctx_err", "cancel_sent",
+                 "error", "interims", "credit")
+
+    def __init__(self, op: int, kind: int) -> None:
+        self.id = 0
+        self.op = op
+        self.kind = kind
+        self.replies: Deque[Tuple[int, List[Any]]] = deque()
+        self.done = False
+        self.waiter: Optional[asyncio.Future[None]] = None
+        self.ctx_err: Optional[Error] = None
+        self.cancel_sent = False
+        self.interims = 0                   # interim replies received
+        self.credit = 0                     # a stream's credit granted so far
+        self.error: Optional[Error] = None
+
+
+def _wake(call: _Call) -> None:
+    w = call.waiter
+    if w is not None and not w.done():
+        w.set_result(None)
+
+
+def _wake_future(fut: "asyncio.Future[None]") -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class Conn:
+    """An asyncio connection to chand; make one with :func:`dial`.
+
+    Use it with ``async with``, or ``await conn.close()``.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 address: Address, cancel_grace: float) -> None:
+        self._r = reader
+        self._w = writer
+        self.address = address
+        self._grace = cancel_grace
+        self._loop = asyncio.get_running_loop()
+        self._calls: Dict[int, _Call] = {}
+        self._abandoned: Dict[int, int] = {}
+        self._next_id = 1
+        self._dead: Optional[Error] = None
+        self._drain_lock = asyncio.Lock()
+        self._info = ServerInfo(P.VERSION, "", P.DEFAULT_MAX_FRAME, 1 << 20, 4096, 1024, 0)
+        self._task = self._loop.create_task(self._read_loop())
+
+    @property
+    def info(self) -> ServerInfo:
+        """What HELLO said: the server, the protocol version and the server's limits."""
+        return self._info
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection broke or was closed."""
+        return self._dead is not None
+
+    async def close(self) -> None:
+        """Close the connection: pending and later calls raise :class:`ConnectionLost`."""
+        self._break(ConnectionLost("connection closed"))
+        if asyncio.current_task() is not self._task:
+            try:
+                await self._task
+            except BaseException:
+                pass
+        try:
+            await self._w.wait_closed()
+        except (OSError, ssl.SSLError):
+            pass
+
+    async def __aenter__(self) -> "Conn":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<chand.aio.Conn {self.address}{' closed' if self.closed else ''}>"
+
+    def _break(self, err: Error) -> None:
+        if self._dead is None:
+            self._dead = err
+        calls = list(self._calls.values())
+        self._calls.clear()
+        for call in calls:
+            call.done = True
+            call.error = self._dead
+            _wake(call)
+        if not self._w.is_closing():
+            self._w.close()
+        if not self._task.done() and asyncio.current_task() is not self._task:
+            self._task.cancel()
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        try:
+            while self._dead is None:
+                try:
+                    head = await self._r.readexactly(4)
+                    limit = max(P.READ_LIMIT, 2 * self._info.max_frame)
+                    body = await self._r.readexactly(P.frame_length(head, limit))
+                except asyncio.IncompleteReadError as e:
+                    if e.partial or e.expected != 4:
+                        raise ConnectionLost("the server closed the connection in the middle "
+                                             "of a frame (truncated frame)") from None
+                    raise ConnectionLost("the server closed the connection") from None
+                rid, status, results = P.decode_body(body)
+                self._deliver(rid, status, results)
+        except asyncio.CancelledError:
+            self._break(ConnectionLost("connection closed"))
+        except Error as e:
+            self._break(e)
+        except (OSError, ValueError, ssl.SSLError) as e:
+            self._break(ConnectionLost(f"connection lost: {e}"))
+
+    def _deliver(self, rid: int, status: int, results: List[Any]) -> None:
+        if rid == 0:
+            if status == P.SHUTTING_DOWN:
+                return
+            raise P.reply_error(status, results)
+        call = self._calls.get(rid)
+        if call is None:
+            kind = self._abandoned.get(rid)
+            if kind is None:
+                raise ProtocolError(f"the server replied to request id {rid}, "
+                                    "which is not pending")
+            if P.is_final(kind, status, len(results)):
+                del self._abandoned[rid]
+            return
+        final = P.is_final(call.kind, status, len(results))
+        if not final:
+            call.interims += 1
+            P.check_interim(call.kind, call.interims, call.credit)
+        call.replies.append((status, results))
+        if final:
+            del self._calls[rid]
+            call.done = True
+        _wake(call)
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _check_dead(self) -> None:
+        if self._dead is not None:
+            raise _raise_copy(self._dead)
+
+    def _write(self, msg: Sequence[Any]) -> None:
+        data = P.frame(msg)
+        if len(data) - 4 > self._info.max_frame:
+            raise Limit(f"request of {len(data) - 4} bytes is over the server's max_frame "
+                        f"{self._info.max_frame}")
+        self._w.write(data)
+
+    async def _drain(self) -> None:
+        if self._w.transport.get_write_buffer_size() > _DRAIN_AT:
+            async with self._drain_lock:
+                try:
+                    await self._w.drain()
+                except (OSError, ssl.SSLError) as e:
+                    self._break(ConnectionLost(f"connection lost: {e}"))
+                    self._check_dead()
+
+    def _post(self, op: int, *args: Any) -> None:
+        if self._dead is not None:
+            return
+        rid = self._next_id
+        self._next_id += 1
+        self._abandoned[rid] = P.KIND_PLAIN
+        try:
+            self._write([op, rid, None, *args])
+        except (Error, OSError, RuntimeError):
+            pass
+
+    def _cancel(self, call: _Call) -> None:
+        if call.cancel_sent or call.done:
+            return
+        call.cancel_sent = True
+        self._post(P.CANCEL, call.id)
+
+    def _cancel_threadsafe(self, call: _Call) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._cancel, call)
+        except RuntimeError:
+            pass        # the loop is closed: so is the connection
+
+    def _abandon(self, call: _Call) -> None:
+        """The caller stopped waiting (its task was cancelled): CANCEL, drop the reply."""
+        if self._calls.pop(call.id, None) is not None:
+            self._abandoned[call.id] = call.kind
+            self._cancel(call)
+            call.done = True
+
+    async def _start(self, op: int, args: Sequence[Any], ctx: Optional[Context],
+                     deadline: Optional[int], how: int = _BUDGET,
+                     kind: int = P.KIND_PLAIN, credit: int = 0) -> _Call:
+        ctx = ctx or background()
+        e = ctx.err()
+        if e is not None:
+            raise e
+        wait: Optional[int] = None
+        if how == _TRY:
+            wait = 0
+        elif how == _BUDGET and deadline is not None:
+            now = P.now_ns()
+            if deadline <= now:
+                raise DeadlineExceeded("context deadline exceeded")
+            wait = P.wait_us(deadline, now)
+        self._check_dead()
+        call = _Call(op, kind)
+        call.credit = credit
+        call.id = self._next_id
+        self._next_id += 1
+        self._calls[call.id] = call
+        try:
+            self._write([op, call.id, wait, *args])
+        except BaseException:
+            self._calls.pop(call.id, None)
+            raise
+        try:
+            await self._drain()
+        except asyncio.CancelledError:
+            self._abandon(call)
+            raise
+        return call
+
+    async def _wait(self, call: _Call, until: Optional[int], watch_ctx: bool) -> bool:
+        """Until the call has a reply (True), or its context ended / until passed (False)."""
+        while True:
+            if call.replies or call.done:
+                return True
+            if watch_ctx and call.ctx_err is not None:
+                return False
+            left = None if until is None else until - P.now_ns()
+            if left is not None and left <= 0:
+                return False
+            fut: asyncio.Future[None] = self._loop.create_future()
+            call.waiter = fut
+            timer = None if left is None else self._loop.call_later(left / 1e9, _wake_future,
+                                                                    fut)
+            try:
+                await fut
+            finally:
+                call.waiter = None
+                if timer is not None:
+                    timer.cancel()
+
+    def _ctx_fired(self, call: _Call, err: Error) -> None:
+        if call.ctx_err is None:
+            call.ctx_err = err
+        _wake(call)
+
+    def _watch(self, ctx: Context, call: _Call) -> Optional[object]:
+        loop = self._loop
+
+        def fired(err: Error) -> None:
+            try:
+                loop.call_soon_threadsafe(self._ctx_fired, call, err)
+            except RuntimeError:
+                pass
+        token = ctx._watch(fired)
+        if token is None and call.ctx_err is None:
+            call.ctx_err = ctx.err()
+        return token
+
+    async def _next(self, call: _Call, ctx: Optional[Context],
+                    deadline: Optional[int]) -> Tuple[int, List[Any]]:
+        ctx = ctx or background()
+        try:
+            token = self._watch(ctx, call)
+            try:
+                ready = await self._wait(call, deadline, True)
+            finally:
+                ctx._unwatch(token)
+            if not ready:
+                if call.ctx_err is None:
+                    call.ctx_err = DeadlineExceeded("context deadline exceeded")
+                if isinstance(call.ctx_err, Canceled):
+                    self._cancel(call)
+                ready = await self._wait(call, P.now_ns() + int(self._grace * 1e9), False)
+                if not ready:
+                    self._abandon(call)
+                    raise call.ctx_err
+        except asyncio.CancelledError:
+            self._abandon(call)
+            raise
+        return self._take(call)
+
+    def _take(self, call: _Call) -> Tuple[int, List[Any]]:
+        if not call.replies:
+            assert call.error is not None
+            raise _raise_copy(call.error)
+        status, results = call.replies.popleft()
+        if call.ctx_err is not None and status in (P.CANCELED, P.DEADLINE_EXCEEDED):
+            raise call.ctx_err
+        return status, results
+
+    async def _roundtrip(self, op: int, args: Sequence[Any], ctx: Optional[Context] = None,
+                         timeout: Optional[float] = None, how: int = _BUDGET) -> List[Any]:
+        ctx = ctx or background()
+        deadline = deadline_of(ctx, timeout)
+        call = await self._start(op, args, ctx, deadline, how)
+        status, results = await self._next(call, ctx, deadline)
+        if status != P.OK:
+            raise P.reply_error(status, results)
+        return results
+
+    def _checked(self, fn: Any) -> Any:
+        try:
+            return fn()
+        except ProtocolError as e:
+            self._break(e)
+            raise
+
+    def _value(self, v: Any) -> Value:
+        if isinstance(v, P.ChanRef):
+            return Chan(self, v.name)
+        return v
+
+    def _uint(self, res: List[Any], what: str) -> int:
+        return self._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None, what))
+
+    # -- the operations: see the sync Conn for each one's documentation -----------------------
+
+    async def _hello(self, client_name: str, token: Optional[str], ctx: Context,
+                     deadline: Optional[int]) -> None:
+        auth = {"token": token} if token is not None else None
+        timeout = None if deadline is None else (deadline - P.now_ns()) / 1e9
+        res = await self._roundtrip(P.HELLO, [P.VERSION, client_name, auth], ctx, timeout)
+        self._info = self._checked(lambda: P.server_info(
+            Shape.mapping(res[0] if len(res) == 1 else None, "HELLO's info")))
+
+    async def ping(self, *, ctx: Optional[Context] = None,
+                   timeout: Optional[float] = None) -> None:
+        """One round trip."""
+        await self._roundtrip(P.PING, [], ctx, timeout, _NONE)
+
+    async def make(self, name: Optional[str] = None, cap: int = 0, *,
+                   ctx: Optional[Context] = None, timeout: Optional[float] = None) -> "Chan":
+        """``make(chan T, cap)``; name None makes an anonymous channel."""
+        if name is not None:
+            P.check_name(name)
+        if type(cap) is not int or cap < 0:
+            raise ValueError("cap is a non-negative int")
+        res = await self._roundtrip(P.MAKE, [name, cap], ctx, timeout, _NONE)
+
+        def decode() -> Chan:
+            Shape.arity(res, 3, "MAKE")
+            return Chan(self, Shape.string(res[0], "name"), Shape.uint(res[1], "cap"))
+        return self._checked(decode)
+
+    async def open(self, name: str, *, ctx: Optional[Context] = None,
+                   timeout: Optional[float] = None) -> "Chan":
+        """A handle on an existing channel (:class:`NotFound` if there is none)."""
+        res = await self._roundtrip(P.OPEN, [P.check_name(name)], ctx, timeout, _NONE)
+        return Chan(self, name, self._uint(res, "cap"))
+
+    def handle(self, name: str) -> "Chan":
+        """A handle on name without a round trip (not checked)."""
+        return Chan(self, P.check_name(name))
+
+    async def stream(self, chans: Sequence["Chan"], credit: int = 64, *,
+                     ctx: Optional[Context] = None,
+                     timeout: Optional[float] = None) -> "Stream":
+        """A receive stream over chans (see :class:`Stream`)."""
+        return await Stream._open(self, chans, credit, ctx, timeout)
+
+    async def stats(self, *, ctx: Optional[Context] = None,
+                    timeout: Optional[float] = None) -> Dict[str, int]:
+        """The server's counters."""
+        res = await self._roundtrip(P.STATS, [], ctx, timeout, _NONE)
+
+        def decode() -> Dict[str, int]:
+            Shape.arity(res, 1, "STATS")
+            m = Shape.mapping(res[0], "stats")
+            return {Shape.string(k, "key"): Shape.uint(v, k) for k, v in m.items()}
+        return self._checked(decode)
+
+    async def channels(self, pattern: Optional[str] = None, limit: int = 0, *,
+                       ctx: Optional[Context] = None,
+                       timeout: Optional[float] = None) -> Tuple[List[ChanInfo], int]:
+        """Channels matching the glob pattern: (infos, matched)."""
+        res = await self._roundtrip(P.CHANNELS, [pattern, limit], ctx, timeout, _NONE)
+
+        def decode() -> Tuple[List[ChanInfo], int]:
+            Shape.arity(res, 2, "CHANNELS")
+            return ([P.chan_info(m) for m in Shape.array(res[0], "channels")],
+                    Shape.uint(res[1], "matched"))
+        return self._checked(decode)
+
+    async def clients(self, *, ctx: Optional[Context] = None,
+                      timeout: Optional[float] = None) -> List[ClientInfo]:
+        """Every connection of the server."""
+        res = await self._roundtrip(P.CLIENTS, [], ctx, timeout, _NONE)
+
+        def decode() -> List[ClientInfo]:
+            Shape.arity(res, 1, "CLIENTS")
+            return [P.client_info(m) for m in Shape.array(res[0], "clients")]
+        return self._checked(decode)
+
+    async def waiters(self, limit: int = 0, *, ctx: Optional[Context] = None,
+                      timeout: Optional[float] = None) -> Tuple[List[Waiter], int]:
+        """Every pending request: (waiters, total)."""
+        res = await self._roundtrip(P.WAITERS, [limit], ctx, timeout, _NONE)
+
+        def decode() -> Tuple[List[Waiter], int]:
+            Shape.arity(res, 2, "WAITERS")
+            return ([P.waiter(m) for m in Shape.array(res[0], "waiters")],
+                    Shape.uint(res[1], "total"))
+        return self._checked(decode)
+
+    async def unblock(self, client: int, request: Optional[int] = None, *,
+                      ctx: Optional[Context] = None, timeout: Optional[float] = None) -> int:
+        """End another client's pending request (or all of them): how many."""
+        res = await self._roundtrip(P.UNBLOCK, [client, request], ctx, timeout, _NONE)
+        return self._uint(res, "canceled")
+
+    async def shutdown(self, *, ctx: Optional[Context] = None,
+                       timeout: Optional[float] = None) -> None:
+        """Ask the server to shut down, as SIGTERM does."""
+        await self._roundtrip(P.SHUTDOWN, [], ctx, timeout, _NONE)
+
+
+async def dial(addr: str = "tcp://127.0.0.1:7420", *, token: Optional[str] = None,
+               tls: Union[bool, ssl.SSLContext, None] = None, ca: Optional[str] = None,
+               cert: Optional[str] = None, key: Optional[str] = None,
+               server_hostname: Optional[str] = None, client_name: str = "chand-python",
+               cancel_grace: float = 1.0, ctx: Optional[Context] = None,
+               timeout: Optional[float] = None) -> Conn:
+    """Connect, say HELLO and return the :class:`Conn`; arguments as :func:`chand.dial`."""
+    want_tls = tls if isinstance(tls, bool) else (True if tls is not None else None)
+    address = parse_address(addr, want_tls)
+    ctx = ctx or background()
+    err = ctx.err()
+    if err is not None:
+        raise err
+    deadline = deadline_of(ctx, timeout)
+    left = None if deadline is None else (deadline - P.now_ns()) / 1e9
+    if left is not None and left <= 0:
+        raise DeadlineExceeded("context deadline exceeded")
+    try:
+        if address.scheme == "unix":
+            opening = asyncio.open_unix_connection(address.path)
+        else:
+            context = None
+            if address.scheme == "tls":
+                context = tls if isinstance(tls, ssl.SSLContext) else \
+                    _make_tls_context(ca, cert, key)
+            opening = asyncio.open_connection(
+                address.host, address.port, ssl=context,
+                server_hostname=(server_hostname or address.host) if context else None)
+        reader, writer = await asyncio.wait_for(opening, left)
+    except asyncio.TimeoutError as e:
+        raise DeadlineExceeded(f"dial {address}: timed out") from e
+    except (OSError, ssl.SSLError) as e:
+        raise DialError(f"dial {address}: {e}") from e
+    conn = Conn(reader, writer, address, cancel_grace)
+    try:
+        await conn._hello(client_name, token, ctx, deadline)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+class Chan(P.BaseChan):
+    """An asyncio channel handle: a connection and a name (see :class:`chand.Chan`)."""
+
+    __slots__ = ("_conn", "cap")
+
+    def __init__(self, conn: Conn, name: str, cap: Optional[int] = None) -> None:
+        super().__init__(name)
+        self._conn = conn
+        self.cap: Optional[int] = cap
+        """The capacity known from MAKE or OPEN (None: unknown, see :meth:`get_cap`)."""
+
+    @property
+    def conn(self) -> Conn:
+        return self._conn
+
+    def __repr__(self) -> str:
+        return f"<chand.aio.Chan {self._name!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Chan) and other._conn is self._conn and \
+            other._name == self._name
+
+    def __hash__(self) -> int:
+        return hash((id(self._conn), self._name))
+
+    async def send(self, value: Any, *, ctx: Optional[Context] = None,
+                   timeout: Optional[float] = None) -> None:
+        """``ch <- value``."""
+        v = P.encode_value(value, self._conn._info.max_value)
+        await self._conn._roundtrip(P.SEND, [self._name, v], ctx, timeout)
+
+    async def recv(self, *, ctx: Optional[Context] = None,
+                   timeout: Optional[float] = None) -> Tuple[Value, bool]:
+        """``v, ok := <-ch``."""
+        res = await self._conn._roundtrip(P.RECV, [self._name], ctx, timeout)
+        return self._recv_result(res)
+
+    def _recv_result(self, res: List[Any]) -> Tuple[Value, bool]:
+        c = self._conn
+
+        def decode() -> Tuple[Value, bool]:
+            Shape.arity(res, 2, "RECV")
+            return c._value(Shape.value(res[0], "value")), Shape.boolean(res[1], "ok")
+        return c._checked(decode)
+
+    async def try_send(self, value: Any, *, ctx: Optional[Context] = None) -> bool:
+        """Send only if it can complete at once; False if it would block."""
+        v = P.encode_value(value, self._conn._info.max_value)
+        try:
+            await self._conn._roundtrip(P.SEND, [self._name, v], ctx, None, _TRY)
+        except DeadlineExceeded:
+            if (ctx or background()).err() is not None:
+                raise
+            return False
+        return True
+
+    async def try_recv(self, *, ctx: Optional[Context] = None) -> Optional[Tuple[Value, bool]]:
+        """Receive only if it can complete at once: (value, ok), or None."""
+        try:
+            res = await self._conn._roundtrip(P.RECV, [self._name], ctx, None, _TRY)
+        except DeadlineExceeded:
+            if (ctx or background()).err() is not None:
+                raise
+            return None
+        return self._recv_result(res)
+
+    def __aiter__(self) -> AsyncIterator[Value]:
+        """``async for v in ch``: Go's range, ends when closed and drained."""
+        return self.range()
+
+    async def range(self, *, ctx: Optional[Context] = None) -> AsyncIterator[Value]:
+        """Go's range, every receive bounded by ctx."""
+        while True:
+            v, ok = await self.recv(ctx=ctx)
+            if not ok:
+                return
+            yield v
+
+    async def close(self, *, ctx: Optional[Context] = None,
+                    timeout: Optional[float] = None) -> None:
+        """``close(ch)``."""
+        await self._conn._roundtrip(P.CLOSE, [self._name], ctx, timeout, _NONE)
+
+    async def len(self, *, ctx: Optional[Context] = None,
+                  timeout: Optional[float] = None) -> int:
+        """``len(ch)``."""
+        res = await self._conn._roundtrip(P.LEN, [self._name], ctx, timeout, _NONE)
+        return self._conn._uint(res, "len")
+
+    async def get_cap(self, *, ctx: Optional[Context] = None,
+                      timeout: Optional[float] = None) -> int:
+        """``cap(ch)``, asked of the server."""
+        res = await self._conn._roundtrip(P.CAP, [self._name], ctx, timeout, _NONE)
+        self.cap = self._conn._uint(res, "cap")
+        return self.cap
+
+    async def delete(self, *, ctx: Optional[Context] = None,
+                     timeout: Optional[float] = None) -> int:
+        """Remove the channel; returns the buffered values discarded."""
+        res = await self._conn._roundtrip(P.DELETE, [self._name], ctx, timeout, _NONE)
+        return self._conn._uint(res, "discarded")
+
+    async def info(self, *, ctx: Optional[Context] = None,
+                   timeout: Optional[float] = None) -> ChanInfo:
+        """The server's view of the channel."""
+        res = await self._conn._roundtrip(P.INFO, [self._name], ctx, timeout, _NONE)
+        return self._conn._checked(lambda: P.chan_info(res[0] if len(res) == 1 else None))
+
+    async def stream(self, credit: int = 64, *, ctx: Optional[Context] = None,
+                     timeout: Optional[float] = None) -> "Stream":
+        """A receive stream over this channel."""
+        return await Stream._open(self._conn, [self], credit, ctx, timeout)
+
+
+async def select(*cases: Case, default: bool = False, ctx: Optional[Context] = None,
+                 timeout: Optional[float] = None) -> Tuple[int, Value, bool]:
+    """Go's select; as :func:`chand.select`, with ``chand.recv`` / ``chand.send`` cases."""
+    conn, wire = select_cases(cases, Conn)
+    ctx = ctx or background()
+    if conn is None:
+        if default:
+            return -1, None, True
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def fired(err: Error) -> None:
+            try:
+                loop.call_soon_threadsafe(_wake_future, fut)
+            except RuntimeError:
+                pass
+        token = ctx._watch(fired)
+        deadline = deadline_of(ctx, timeout)
+        try:
+            if token is not None:
+                left = None if deadline is None else max(0.0, (deadline - P.now_ns()) / 1e9)
+                try:
+                    await asyncio.wait_for(fut, left)
+                except asyncio.TimeoutError:
+                    raise DeadlineExceeded("context deadline exceeded") from None
+        finally:
+            ctx._unwatch(token)
+        e = ctx.err()
+        assert e is not None
+        raise e
+    res = await conn._roundtrip(P.SELECT, [wire, bool(default)], ctx, timeout)
+    return select_result(conn, res)
+
+
+# streams and links, which build on Conn and Chan
+from ._aio_links import (Link, Stream, bridge, fan_in, fan_out, or_, or_done,  # noqa: E402
+                         repeat, take, tee)

@@ -1,0 +1,182 @@
+"""Exceptions and error values of the chand client.
+
+Every failure the server reports is an exception of its own class, one per
+wire status of PROTOCOL.md §3, all subclasses of :class:`Error`: catch
+``chand.Closed`` where Go would compare with a closed-channel panic,
+``chand.DeadlineExceeded`` and ``chand.Canceled`` where Go checks
+``ctx.Err()``. Each carries the server's message and, for the errors of a
+SELECT case or a stream's channel, the index of that case.
+
+An :class:`ErrorValue` is different: it is an error travelling *as a value*
+(PROTOCOL.md §7, ext type 2), made by the server when a fan-out stage fails
+or a bridge meets a bad reference. A receive that yields one succeeded; the
+value is returned, never raised, like the notes' ``Result`` type.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Type
+
+__all__ = [
+    "Error",
+    "Closed",
+    "DeadlineExceeded",
+    "Canceled",
+    "NotFound",
+    "Exists",
+    "PermissionDenied",
+    "BadRequest",
+    "Limit",
+    "ProtocolError",
+    "ShuttingDown",
+    "ConnectionLost",
+    "DialError",
+    "ErrorValue",
+]
+
+
+class Error(Exception):
+    """The base of every chand error.
+
+    ``message`` is the server's human-readable text (or the client's own);
+    ``index`` is the SELECT case or stream channel the error is about, or
+    ``None``; ``status`` is the wire status code (``None`` for errors the
+    client makes itself, such as :class:`ConnectionLost`).
+    """
+
+    status: Optional[int] = None
+
+    def __init__(self, message: str = "", index: Optional[int] = None,
+                 status: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.index = index
+        if status is not None:
+            self.status = status
+
+    def __str__(self) -> str:
+        text = self.message or type(self).__name__
+        if self.index is not None:
+            text += f" (case {self.index})"
+        return text
+
+    def __repr__(self) -> str:
+        extra = f", index={self.index}" if self.index is not None else ""
+        return f"{type(self).__name__}({self.message!r}{extra})"
+
+
+class Closed(Error):
+    """CLOSED (1): send on, or close of, a closed channel."""
+
+    status = 1
+
+
+class DeadlineExceeded(Error):
+    """DEADLINE_EXCEEDED (2): the deadline passed before the operation could complete."""
+
+    status = 2
+
+
+class Canceled(Error):
+    """CANCELED (3): the context was cancelled, or an administrator unblocked the request."""
+
+    status = 3
+
+
+class NotFound(Error):
+    """NOT_FOUND (4): no such channel (or it was deleted while the operation waited)."""
+
+    status = 4
+
+
+class Exists(Error):
+    """EXISTS (5): MAKE of an existing name with another capacity."""
+
+    status = 5
+
+
+class PermissionDenied(Error):
+    """PERMISSION_DENIED (6): the client's identity lacks the right."""
+
+    status = 6
+
+
+class BadRequest(Error):
+    """BAD_REQUEST (7): the server rejected the request (a bad name, ...)."""
+
+    status = 7
+
+
+class Limit(Error):
+    """LIMIT (8): a server limit was hit (value size, capacity, pending requests...)."""
+
+    status = 8
+
+
+class ProtocolError(Error):
+    """PROTOCOL (9): the framing contract was broken; the connection is unusable.
+
+    Raised too when the *server* breaks the contract (a malformed frame, a
+    reply of the wrong shape, a reply to an unknown request id): the client
+    then closes the connection and fails every pending call with it.
+    """
+
+    status = 9
+
+
+class ShuttingDown(Error):
+    """SHUTTING_DOWN (10): the server is stopping."""
+
+    status = 10
+
+
+class ConnectionLost(Error):
+    """The connection broke or was closed; every pending call fails with it at once."""
+
+
+class DialError(Error):
+    """:func:`chand.dial` could not resolve, connect or complete the TLS handshake.
+
+    The underlying :class:`OSError` (or :class:`ssl.SSLError`) is the
+    exception's ``__cause__``.
+    """
+
+
+_BY_STATUS: Dict[int, Type[Error]] = {
+    cls.status: cls
+    for cls in (Closed, DeadlineExceeded, Canceled, NotFound, Exists, PermissionDenied,
+                BadRequest, Limit, ProtocolError, ShuttingDown)
+    if cls.status is not None
+}
+
+
+def error_for_status(status: int, message: str, index: Optional[int] = None) -> Error:
+    """The exception for a wire status; an unknown status gives a plain :class:`Error`."""
+    cls = _BY_STATUS.get(status)
+    if cls is None:
+        return Error(f"unknown status {status}: {message}", index, status)
+    return cls(message, index)
+
+
+class ErrorValue:
+    """An error received as a value (ext type 2): returned by receives, never raised.
+
+    Only the server makes them; sending one is a :class:`TypeError`.
+    """
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ErrorValue) and other.message == self.message
+
+    def __hash__(self) -> int:
+        return hash(("chand.ErrorValue", self.message))
+
+    def __repr__(self) -> str:
+        return f"ErrorValue({self.message!r})"
+
+    def __str__(self) -> str:
+        return self.message

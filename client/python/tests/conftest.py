@@ -1,0 +1,31 @@
+"""Fixtures: one chand for the session, a fresh connection per test."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+import chand
+from chandtest import Server
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Server]:
+    s = Server(unix=True)
+    yield s
+    assert s.stop() == 0, s.log_text()
+
+
+@pytest.fixture
+def conn(server: Server) -> Iterator[chand.Conn]:
+    c = server.dial(client_name="pytest")
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def conn2(server: Server) -> Iterator[chand.Conn]:
+    c = server.dial(client_name="pytest-2")
+    yield c
+    c.close()

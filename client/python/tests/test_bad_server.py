@@ -1,0 +1,240 @@
+"""Bad input from the server side: a fake server sends what chand never would. The
+client raises a clear exception, fails every pending call, and never hangs."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+
+import msgpack
+import pytest
+
+import chand
+import chand.aio
+from chandtest import FakeServer, frame, read_frame, until
+
+
+def answer_ping_with(data: bytes, close: bool = False):
+    """A script: read one request, answer it with raw data, then wait for the client to
+    go (or close at once)."""
+    def script(sock: socket.socket) -> None:
+        read_frame(sock)
+        sock.sendall(data)
+        if close:
+            sock.shutdown(socket.SHUT_RDWR)
+            return
+        while sock.recv(4096):
+            pass
+    return script
+
+
+def body(obj: object) -> bytes:
+    b = msgpack.packb(obj, use_bin_type=True)
+    return struct.pack(">I", len(b)) + b
+
+
+BAD = [
+    ("not msgpack", b"\x00\x00\x00\x01\xc1", chand.ProtocolError, "malformed"),
+    ("zero length", b"\x00\x00\x00\x00", chand.ProtocolError, "length 0"),
+    ("over the limit", b"\x7f\xff\xff\xff", chand.ProtocolError, "limit"),
+    ("not an array", body({"id": 2}), chand.ProtocolError, "array"),
+    ("trailing bytes", b"\x00\x00\x00\x04\x92\x02\x00\xc0", chand.ProtocolError, "malformed"),
+    ("unknown id", body([999, 0]), chand.ProtocolError, "999"),
+    ("notice", body([0, 9, "you sent garbage"]), chand.ProtocolError, "you sent garbage"),
+    ("revoked", body([0, 6, "credentials revoked"]), chand.PermissionDenied, "revoked"),
+]
+
+
+@pytest.mark.parametrize("what,data,exc,text", BAD, ids=[b[0] for b in BAD])
+def test_bad_frames(what: str, data: bytes, exc: type, text: str) -> None:
+    fake = FakeServer(answer_ping_with(data))
+    c = chand.dial(fake.addr)
+    with pytest.raises(exc, match=text):
+        c.ping(timeout=10)
+    assert c.closed
+    with pytest.raises(exc):                          # the failure sticks
+        c.handle("x").recv()
+    c.close()
+    fake.close()
+
+
+def test_truncated_frame_then_close() -> None:
+    fake = FakeServer(answer_ping_with(b"\x00\x00\x00\x64" + b"\x93" * 10, close=True))
+    c = chand.dial(fake.addr)
+    with pytest.raises(chand.ConnectionLost, match="truncated"):
+        c.ping(timeout=10)
+    c.close()
+    fake.close()
+
+
+def test_close_between_frames() -> None:
+    fake = FakeServer(answer_ping_with(b"", close=True))
+    c = chand.dial(fake.addr)
+    with pytest.raises(chand.ConnectionLost, match="closed the connection"):
+        c.ping(timeout=10)
+    c.close()
+    fake.close()
+
+
+def test_reply_of_the_wrong_shape() -> None:
+    def script(sock: socket.socket) -> None:
+        rid = read_frame(sock)[1]
+        sock.sendall(frame([rid, 0, "a str is not a value", True]))
+        while sock.recv(4096):
+            pass
+
+    fake = FakeServer(script)
+    c = chand.dial(fake.addr)
+    with pytest.raises(chand.ProtocolError, match="value"):
+        c.handle("x").recv(timeout=10)
+    assert c.closed
+    c.close()
+    fake.close()
+
+
+def test_unknown_status_is_an_error_and_the_connection_goes_on() -> None:
+    def script(sock: socket.socket) -> None:
+        rid = read_frame(sock)[1]
+        sock.sendall(frame([rid, 42, "from the future"]))
+        rid = read_frame(sock)[1]
+        sock.sendall(frame([0, 10, "shutting down soon"]) + frame([rid, 0]))
+        while sock.recv(4096):
+            pass
+
+    fake = FakeServer(script)
+    c = chand.dial(fake.addr)
+    with pytest.raises(chand.Error) as ei:
+        c.ping()
+    assert type(ei.value) is chand.Error and ei.value.status == 42
+    c.ping()                            # a SHUTTING_DOWN notice alone fails nothing
+    c.close()
+    fake.close()
+
+
+def test_every_pending_call_fails() -> None:
+    import threading
+
+    def script(sock: socket.socket) -> None:
+        for _ in range(3):
+            read_frame(sock)
+        sock.sendall(b"\x00\x00\x00\x01\xc1")
+        while sock.recv(4096):
+            pass
+
+    fake = FakeServer(script)
+    c = chand.dial(fake.addr)
+    errs: list = []
+
+    def call() -> None:
+        try:
+            c.handle("x").recv()
+        except chand.Error as e:
+            errs.append(e)
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(errs) == 3 and all(isinstance(e, chand.ProtocolError) for e in errs)
+    c.close()
+    fake.close()
+
+
+def test_hello_refused() -> None:
+    def script(sock: socket.socket) -> None:
+        rid = read_frame(sock)[1]
+        sock.sendall(frame([rid, 6, "unknown token"]))
+
+    fake = FakeServer(script, hello=False)
+    with pytest.raises(chand.PermissionDenied, match="unknown token"):
+        chand.dial(fake.addr, token="nope")
+    fake.close()
+
+
+def test_hello_never_answered() -> None:
+    def script(sock: socket.socket) -> None:
+        read_frame(sock)
+        while sock.recv(4096):
+            pass
+
+    fake = FakeServer(script, hello=False)
+    with pytest.raises(chand.DeadlineExceeded):
+        chand.dial(fake.addr, timeout=0.2, cancel_grace=0.1)
+    fake.close()
+
+
+def test_closed_at_once() -> None:
+    fake = FakeServer(lambda sock: None, hello=False)
+    with pytest.raises(chand.ConnectionLost):
+        chand.dial(fake.addr, timeout=10)
+    fake.close()
+
+
+@pytest.mark.parametrize("data,exc", [
+    (b"\x00\x00\x00\x01\xc1", chand.ProtocolError),
+    (b"\x00\x00\x00\x64\x93", chand.ConnectionLost),
+    (body([999, 0]), chand.ProtocolError),
+], ids=["malformed", "truncated", "unknown id"])
+async def test_bad_frames_aio(data: bytes, exc: type) -> None:
+    fake = FakeServer(answer_ping_with(data, close=True))
+    c = await chand.aio.dial(fake.addr)
+    with pytest.raises(exc):
+        await asyncio.wait_for(c.ping(), 10)
+    assert c.closed
+    with pytest.raises(exc):
+        await c.handle("x").recv()
+    await c.close()
+    fake.close()
+
+
+def test_stream_values_past_the_credit() -> None:
+    """More interim replies than the credit granted: the client's memory is not the
+    server's to grow."""
+    def script(sock: socket.socket) -> None:
+        req = read_frame(sock)
+        assert req[0] == 20 and req[4] == 2
+        sock.sendall(b"".join(frame([req[1], 0, 0, b"v", True]) for _ in range(3)))
+        while sock.recv(4096):
+            pass
+
+    fake = FakeServer(script)
+    c = chand.dial(fake.addr)
+    s = c.handle("x").stream(2)
+    until(lambda: c.closed, what="connection broken")
+    assert s.recv() == (0, b"v", True) and s.recv() == (0, b"v", True)   # taken before
+    with pytest.raises(chand.ProtocolError, match="credit"):
+        s.recv()
+    c.close()
+    fake.close()
+
+
+def test_link_started_twice() -> None:
+    def script(sock: socket.socket) -> None:
+        rid = read_frame(sock)[1]
+        sock.sendall(frame([rid, 11, ["~out"]]) * 2)
+        while sock.recv(4096):
+            pass
+
+    fake = FakeServer(script)
+    c = chand.dial(fake.addr)
+    link = chand.repeat(c, [b"v"])
+    assert link.out.name == "~out"
+    with pytest.raises(chand.ProtocolError, match="STARTED twice"):
+        link.wait(timeout=10)
+    c.close()
+    fake.close()
+
+
+def test_hello_version_not_spoken() -> None:
+    def script(sock: socket.socket) -> None:
+        rid = read_frame(sock)[1]
+        sock.sendall(frame([rid, 0, {"version": 7, "server": "future"}]))
+        while sock.recv(4096):
+            pass
+
+    fake = FakeServer(script, hello=False)
+    with pytest.raises(chand.ProtocolError, match="version 7"):
+        chand.dial(fake.addr, timeout=10)
+    fake.close()

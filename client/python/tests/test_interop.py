@@ -1,0 +1,112 @@
+"""Interoperability with the C client through the built chanctl(1): C sends and Python
+receives, and the reverse; channel references; error values of a fan-out job."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+
+import pytest
+
+import chand
+from chandtest import CHANCTL, Server, unique, until
+
+pytestmark = pytest.mark.skipif(not os.access(CHANCTL, os.X_OK),
+                                reason=f"no chanctl at {CHANCTL}: build the tree or set CHANCTL")
+
+
+def chanctl(server: Server, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    # tcp://: this tree's chan_dial refuses the bare HOST:PORT form chanctl(1) lists
+    return subprocess.run([CHANCTL, "-s", f"tcp://{server.addr}", *args], input=stdin,
+                          capture_output=True, timeout=30)
+
+
+def test_c_sends_python_receives(server: Server, conn: chand.Conn) -> None:
+    ch = conn.make(unique(), 0)
+    out: list = []
+    t = threading.Thread(target=lambda: out.append(ch.recv(timeout=30)))
+    t.start()
+    until(lambda: ch.info().receivers == 1)
+    r = chanctl(server, "send", ch.name, stdin=b"from C \x00\xff")
+    t.join(10)
+    assert r.returncode == 0, r.stderr
+    assert out == [(b"from C \x00\xff", True)]
+
+
+def test_python_sends_c_receives(server: Server, conn: chand.Conn) -> None:
+    ch = conn.make(unique(), 4)
+    ch.send(b"hello")
+    ch.send("wörld")
+    r = chanctl(server, "recv", "-n", "2", ch.name)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "hello\nwörld\n".encode()
+    ch.close()
+    r = chanctl(server, "recv", "-t", "5s", ch.name)
+    assert r.returncode == 5                          # closed and drained
+
+
+def test_c_makes_python_opens(server: Server, conn: chand.Conn) -> None:
+    name = unique()
+    assert chanctl(server, "make", name, "3").returncode == 0
+    assert conn.open(name).cap == 3
+    conn.handle(name).close()
+    r = chanctl(server, "--json", "info", name)
+    assert r.returncode == 0 and json.loads(r.stdout)["closed"] is True
+
+
+def test_references_both_ways(server: Server, conn: chand.Conn) -> None:
+    # Python -> C: chanctl shows the reference it received
+    ch = conn.make(unique(), 2)
+    ref = conn.make(None, 1)
+    ch.send(ref)
+    r = chanctl(server, "recv", ch.name)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode() == f"chan:{ref.name}\n"
+    ch.send(ref)
+    r = chanctl(server, "--json", "recv", ch.name)
+    assert json.loads(r.stdout)["values"] == [{"chan": ref.name}]
+    # C -> Python through a server-side bridge: C's values reach Python along the
+    # reference Python sent
+    chans = conn.make(unique(), 2)
+    inner = conn.make(unique(), 4)
+    link = chand.bridge(chans)
+    chans.send(inner)
+    chans.close()
+    for v in (b"c1", b"c2"):
+        assert chanctl(server, "send", inner.name, stdin=v).returncode == 0
+    assert chanctl(server, "close", inner.name).returncode == 0
+    assert list(link.out) == [b"c1", b"c2"]
+    assert link.wait() == 2
+
+
+def test_error_values_from_a_job(server: Server, conn: chand.Conn) -> None:
+    src = conn.make(unique(), 4)
+    job = chand.fan_out(src, "isprime", 1, ordered=True)
+    for v in (b"11", b"eleven"):
+        r = chanctl(server, "send", src.name, stdin=v)
+        assert r.returncode == 0, r.stderr
+    v1, _ = job.out.recv(timeout=30)
+    v2, _ = job.out.recv(timeout=30)
+    assert v1 == b"11"
+    assert isinstance(v2, chand.ErrorValue) and v2.message   # returned, not raised
+    # and C receives an error value as an error, not data
+    src.send(b"not prime either")
+    r = chanctl(server, "recv", "-t", "10s", job.out.name)
+    assert r.stdout == b"" and b"error value" in r.stderr
+    src.close()
+    job.wait()
+
+
+def test_c_sees_python_waiters(server: Server, conn: chand.Conn) -> None:
+    ch = conn.make(unique(), 0)
+    ctx = chand.with_cancel()
+    t = threading.Thread(target=lambda: pytest.raises(chand.Canceled, ch.recv, ctx=ctx))
+    t.start()
+    until(lambda: ch.info().receivers == 1)
+    r = chanctl(server, "--json", "waiters")
+    assert r.returncode == 0
+    assert ch.name in r.stdout.decode()
+    ctx.cancel()
+    t.join(10)

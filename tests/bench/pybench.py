@@ -1,0 +1,221 @@
+#!/usr/bin/python3
+"""pybench: workloads 1 and 2 of tests/bench from Python, on chand and on Redis.
+
+    pybench.py -p PORT [-n N] [-t DEPTH] [-s SIZE] [-k TAG] [-o SAMPLES]
+               [--redis] throughput|pingpong
+
+Figures are "RESULT <tag> <metric> <value>" lines on stdout, as chanbench and
+redis_bench print them, so that run.sh can record them as two more systems:
+chand through the Python client (client/python, package chand) and Redis
+through redis-py (Debian's python3-redis) doing the same work.
+
+  throughput  (1) one producer connection and one consumer connection on a
+              channel of cap 1024: the producer keeps DEPTH sends in flight
+              (DEPTH threads sharing its connection), the consumer a stream
+              of credit DEPTH. -n values of -s bytes. Metric msgs_s.
+              --redis: the producer LPUSHes and the consumer BRPOPs, DEPTH
+              commands pipelined on each connection.
+  pingpong    (2) two processes, each with its own connection, bounce a
+              value over two unbuffered channels: -n round trips after n/10
+              warm-up ones. p50_us, p99_us, mean_us of a round trip.
+              --redis: LPUSH ping / BLPOP pong against BLPOP ping / LPUSH pong.
+
+The Python client is found beside this file (../../client/python) unless
+chand is importable already.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from typing import Callable, List, Optional
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "client", "python"))
+
+import chand  # noqa: E402
+
+BUDGET = 300.0      # every blocking call, as chanbench's contexts
+
+
+def result(tag: str, metric: str, value: float) -> None:
+    print(f"RESULT {tag} {metric} {value:.6g}", flush=True)
+
+
+def latencies(tag: str, lat_ns: List[int], samples: Optional[str]) -> None:
+    lat_ns.sort()
+
+    def q(p: float) -> float:
+        return lat_ns[min(len(lat_ns) - 1, int(p * len(lat_ns)))] / 1e3
+
+    result(tag, "p50_us", q(0.50))
+    result(tag, "p99_us", q(0.99))
+    result(tag, "mean_us", statistics.fmean(lat_ns) / 1e3)
+    if samples:
+        with open(samples, "w") as f:
+            f.writelines(f"{v / 1e3:.3f}\n" for v in lat_ns)
+
+
+# ---- chand ------------------------------------------------------------------------------
+
+
+def chand_throughput(o: argparse.Namespace) -> None:
+    addr = f"tcp://127.0.0.1:{o.port}"
+    name = f"pybench.w1.{uuid.uuid4().hex[:8]}"
+    prod, cons = chand.dial(addr, client_name="pybench"), chand.dial(addr, client_name="pybench")
+    ch = prod.make(name, 1024)
+    payload = b"x" * o.size
+    depth = max(1, o.depth)
+
+    def producer(k: int) -> None:
+        for _ in range(o.n // depth + (1 if k < o.n % depth else 0)):
+            ch.send(payload, timeout=BUDGET)
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=producer, args=(k,)) for k in range(depth)]
+    for t in threads:
+        t.start()
+    got = 0
+    with cons.handle(name).stream(min(depth, cons.info.max_stream_credit or 1),
+                                  timeout=BUDGET) as s:
+        while got < o.n:
+            s.recv()
+            got += 1
+    secs = time.monotonic() - t0
+    for t in threads:
+        t.join()
+    result(o.tag or "w1", "msgs_s", o.n / secs)
+    prod.handle(name).delete()
+    prod.close()
+    cons.close()
+
+
+def _chand_echo(addr: str, ping: str, pong: str, n: int) -> None:
+    with chand.dial(addr, client_name="pybench-echo") as c:
+        pi, po = c.handle(ping), c.handle(pong)
+        for _ in range(n):
+            v, _ = pi.recv(timeout=BUDGET)
+            po.send(v, timeout=BUDGET)
+
+
+def chand_pingpong(o: argparse.Namespace) -> None:
+    addr = f"tcp://127.0.0.1:{o.port}"
+    ping, pong = (f"pybench.w2.{uuid.uuid4().hex[:8]}.{x}" for x in ("ping", "pong"))
+    c = chand.dial(addr, client_name="pybench")
+    pi, po = c.make(ping, 0), c.make(pong, 0)
+    warm = o.n // 10
+    echo = multiprocessing.Process(target=_chand_echo, args=(addr, ping, pong, warm + o.n))
+    echo.start()
+
+    def one() -> None:
+        pi.send(b"p", timeout=BUDGET)
+        po.recv(timeout=BUDGET)
+
+    _pingpong(o, one, warm)
+    echo.join(BUDGET)
+    pi.delete()
+    po.delete()
+    c.close()
+
+
+def _pingpong(o: argparse.Namespace, one: Callable[[], None], warm: int) -> None:
+    for _ in range(warm):
+        one()
+    lat: List[int] = []
+    for _ in range(o.n):
+        t = time.perf_counter_ns()
+        one()
+        lat.append(time.perf_counter_ns() - t)
+    latencies(o.tag or "w2", lat, o.samples)
+
+
+# ---- Redis (redis-py) -------------------------------------------------------------------
+
+
+def _redis(port: int):  # type: ignore[no-untyped-def]
+    import redis
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=BUDGET)
+
+
+def redis_throughput(o: argparse.Namespace) -> None:
+    key = f"pybench.w1.{uuid.uuid4().hex[:8]}"
+    prod, cons = _redis(o.port), _redis(o.port)
+    payload = b"x" * o.size
+    depth = max(1, o.depth)
+
+    def producer() -> None:
+        left = o.n
+        while left:
+            k = min(depth, left)
+            p = prod.pipeline(transaction=False)
+            for _ in range(k):
+                p.lpush(key, payload)
+            p.execute()
+            left -= k
+
+    t0 = time.monotonic()
+    t = threading.Thread(target=producer)
+    t.start()
+    left = o.n
+    while left:
+        k = min(depth, left)
+        p = cons.pipeline(transaction=False)
+        for _ in range(k):
+            p.brpop(key, timeout=int(BUDGET))
+        for r in p.execute():
+            if r is None:
+                raise SystemExit("pybench: redis: BRPOP timed out")
+        left -= k
+    secs = time.monotonic() - t0
+    t.join()
+    result(o.tag or "w1", "msgs_s", o.n / secs)
+    prod.delete(key)
+
+
+def _redis_echo(port: int, ping: str, pong: str, n: int) -> None:
+    r = _redis(port)
+    for _ in range(n):
+        _, v = r.blpop(ping, timeout=int(BUDGET))
+        r.lpush(pong, v)
+
+
+def redis_pingpong(o: argparse.Namespace) -> None:
+    ping, pong = (f"pybench.w2.{uuid.uuid4().hex[:8]}.{x}" for x in ("ping", "pong"))
+    r = _redis(o.port)
+    warm = o.n // 10
+    echo = multiprocessing.Process(target=_redis_echo, args=(o.port, ping, pong, warm + o.n))
+    echo.start()
+
+    def one() -> None:
+        r.lpush(ping, b"p")
+        if r.blpop(pong, timeout=int(BUDGET)) is None:
+            raise SystemExit("pybench: redis: BLPOP timed out")
+
+    _pingpong(o, one, warm)
+    echo.join(BUDGET)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-p", "--port", type=int, required=True)
+    ap.add_argument("-n", type=int, default=20000)
+    ap.add_argument("-t", "--depth", type=int, default=16)
+    ap.add_argument("-s", "--size", type=int, default=16)
+    ap.add_argument("-k", "--tag", default=None)
+    ap.add_argument("-o", "--samples", default=None)
+    ap.add_argument("--redis", action="store_true")
+    ap.add_argument("workload", choices=["throughput", "pingpong"])
+    o = ap.parse_args()
+    run = {("throughput", False): chand_throughput, ("pingpong", False): chand_pingpong,
+           ("throughput", True): redis_throughput, ("pingpong", True): redis_pingpong}
+    run[(o.workload, o.redis)](o)
+
+
+if __name__ == "__main__":
+    main()
