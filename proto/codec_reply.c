@@ -269,7 +269,7 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 		return STATUS_OK;
 	case OP_SELECT:
 		if (mpr_int(r, &idx) < 0 || idx < -1 || dec_reply_value(r, &rep->value, why) != STATUS_OK ||
-		    mpr_bool(r, &rep->ok) < 0 || dec_recv_err(r, n == 4, rep) < 0)
+		    mpr_bool(r, &rep->ok) < 0 || dec_recv_err(r, n == 4, rep) < 0 || (n == 4 && idx < 0))
 			return PROTO_ERR("SELECT result must be [index, value, ok] or [index, nil, false, error]");
 		rep->index = idx;
 		return STATUS_OK;
