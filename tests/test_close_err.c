@@ -594,6 +594,30 @@ test_bridge(void)
 	link_ends_ok(&a, OP_BRIDGE, id);
 }
 
+/* fan-out: every result is sent first, then the output closes with the input's error. */
+static void
+test_fan_out(void)
+{
+	const char *in = st_name("ce.fo");
+	struct proto_request l = one_input(OP_FAN_OUT, in);
+	char outs[2][NAME_CAP];
+	uint64_t id;
+
+	l.stage = "identity";
+	l.stage_len = 8;
+	l.count = 1;
+	l.ordered = true;
+	CU_ASSERT_EQUAL(st_make(&b, in, 2), STATUS_OK);
+	CU_ASSERT_EQUAL(st_send_wait(&b, in, "job1", 0), STATUS_OK);
+	CU_ASSERT_EQUAL(st_send_wait(&b, in, "job2", 0), STATUS_OK);
+	CU_ASSERT_EQUAL(close_err(&b, in, 3, "producer aborted"), STATUS_OK);
+	id = link_start(&a, &l, outs);
+	expect_recv_value(&b, outs[0], "job1");
+	expect_recv_value(&b, outs[0], "job2");
+	expect_recv_closed(&b, outs[0], 3, "producer aborted");
+	link_ends_ok(&a, OP_FAN_OUT, id);
+}
+
 /* A link stopped by CANCEL closes its outputs without an error, whatever its inputs had. */
 static void
 test_stopped_link_plain_close(void)
@@ -642,6 +666,7 @@ register_suites(void)
 	test_add(s, "fan-in passes on the first input's error", test_fan_in);
 	test_add(s, "bridge: inner errors are error values, the outer error closes the output",
 	    test_bridge);
+	test_add(s, "fan-out passes its input's error on after every result", test_fan_out);
 	test_add(s, "a cancelled link closes its outputs without an error", test_stopped_link_plain_close);
 }
 
