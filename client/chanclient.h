@@ -9,6 +9,8 @@
  *	ch <- v				chan_send(ctx, ch, buf, len)
  *	v, ok := <-ch			chan_recv(ctx, ch, &v, &ok)
  *	close(ch)			chan_close(ctx, ch)
+ *	cancel(cause), then close(ch)	chan_close_err(ctx, ch, code, msg)
+ *	context.Cause(ctx)		chan_err(ch, &code, msg, cap)
  *	len(ch), cap(ch)		chan_len(ctx, ch, &n), chan_cap(ctx, ch, &n)
  *	select { ... default: }		chan_select(ctx, cases, n, true)
  *	context.WithTimeout(...)	chan_with_timeout(&ctx, parent, ns)
