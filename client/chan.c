@@ -6,6 +6,8 @@
  * function turning the reply into results; conn_call does the waiting.
  */
 #include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +21,10 @@ struct chan {
 	chan_conn_t *conn;		/* a reference */
 	char *name;
 	size_t name_len;
+	pthread_mutex_t lock;		/* the close error below, the one mutable part */
+	bool err_set;			/* the last ok=false receive found a close error */
+	uint64_t err_code;
+	char *err_msg;			/* malloc'd, NUL-terminated */
 };
 
 /* ---- errors ------------------------------------------------------------------- */
@@ -98,6 +104,7 @@ handle_new(chan_t **out, chan_conn_t *conn, const char *name, size_t len)
 	ch->name[len] = '\0';
 	ch->name_len = len;
 	ch->conn = conn;
+	pthread_mutex_init(&ch->lock, NULL);
 	conn_ref(conn);
 	*out = ch;
 	return CHAN_OK;
@@ -129,8 +136,64 @@ chan_free(chan_t *ch)
 	if (ch == NULL)
 		return;
 	conn_unref(ch->conn);
+	pthread_mutex_destroy(&ch->lock);
+	free(ch->err_msg);
 	free(ch->name);
 	free(ch);
+}
+
+int
+chan_close_err_copy(const struct proto_close_err *pe, uint64_t *code, char **msg)
+{
+	if ((*msg = malloc(pe->msg_len + 1)) == NULL)
+		return CHAN_ENOMEM;
+	if (pe->msg_len)
+		memcpy(*msg, pe->msg, pe->msg_len);
+	(*msg)[pe->msg_len] = '\0';
+	*code = pe->code;
+	return CHAN_OK;
+}
+
+bool
+chan_close_err_out(const char *src, uint64_t src_code, uint64_t *code, char *msg, size_t cap)
+{
+	if (code)
+		*code = src_code;
+	if (msg && cap > 0)
+		snprintf(msg, cap, "%s", src);
+	return true;
+}
+
+/* A receive through ch returned ok false: record what it said of the close error. */
+static int
+handle_set_err(chan_t *ch, const struct proto_close_err *pe)
+{
+	char *msg = NULL;
+	uint64_t code = 0;
+
+	if (pe->set && chan_close_err_copy(pe, &code, &msg) != CHAN_OK)
+		return CHAN_ENOMEM;
+	pthread_mutex_lock(&ch->lock);
+	free(ch->err_msg);
+	ch->err_set = pe->set;
+	ch->err_code = code;
+	ch->err_msg = msg;
+	pthread_mutex_unlock(&ch->lock);
+	return CHAN_OK;
+}
+
+bool
+chan_err(chan_t *ch, uint64_t *code, char *msg, size_t cap)
+{
+	bool set;
+
+	if (ch == NULL)
+		return false;
+	pthread_mutex_lock(&ch->lock);
+	if ((set = ch->err_set))
+		chan_close_err_out(ch->err_msg, ch->err_code, code, msg, cap);
+	pthread_mutex_unlock(&ch->lock);
+	return set;
 }
 
 void
@@ -253,6 +316,37 @@ chan_close(chan_ctx_t *ctx, chan_t *ch)
 	return rc;
 }
 
+struct close_arg {
+	const chan_t *ch;
+	struct proto_close_err err;
+};
+
+static int
+enc_close(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
+{
+	struct close_arg *a = arg;
+
+	return proto_req_close(o, id, wait_us, a->ch->name, a->ch->name_len, &a->err);
+}
+
+int
+chan_close_err(chan_ctx_t *ctx, chan_t *ch, uint64_t code, const char *msg)
+{
+	struct close_arg a;
+	struct call_reply r;
+	int rc;
+
+	if (ch == NULL || (msg != NULL && strlen(msg) > CHAN_CLOSE_MSG_MAX))
+		return CHAN_EINVAL;
+	a = (struct close_arg){ ch, { .set = true, .code = code, .msg = msg ? msg : "",
+	    .msg_len = msg ? (uint32_t)strlen(msg) : 0 } };
+	if ((rc = conn_call(ch->conn, ctx, OP_CLOSE, CALL_NOWAIT, enc_close, &a, &r)) != 0)
+		return rc;
+	rc = call_status_err(r.rep.status, false);
+	call_reply_free(&r);
+	return rc;
+}
+
 int
 chan_info(chan_ctx_t *ctx, chan_t *ch, chan_info_t *out)
 {
@@ -284,6 +378,13 @@ chan_info_from_proto(const struct proto_chan_info *i, chan_info_t *out)
 	out->senders = (size_t)i->senders;
 	out->receivers = (size_t)i->receivers;
 	out->bytes = (size_t)i->bytes;
+	if ((out->has_close_error = i->close_err.set)) {
+		nl = i->close_err.msg_len < sizeof out->close_message ? i->close_err.msg_len :
+		    sizeof out->close_message - 1;
+		if (nl)
+			memcpy(out->close_message, i->close_err.msg, nl);
+		out->close_code = i->close_err.code;
+	}
 }
 
 int
@@ -426,6 +527,8 @@ recv_value(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok, enum call_wai
 		return rc;
 	if ((rc = chan_value_from_proto(ch->conn, &r.rep.value, v)) == 0 && ok)
 		*ok = r.rep.ok;
+	if (rc == 0 && !r.rep.ok && (rc = handle_set_err(ch, &r.rep.close_err)) != 0)
+		chan_value_clear(v);
 	call_reply_free(&r);
 	return rc;
 }
@@ -629,6 +732,8 @@ select_result(chan_conn_t *conn, chan_case_t *cases, size_t n, const struct prot
 		if ((rc = chan_value_from_proto(conn, &rep->value, &cases[i].value)) != 0)
 			return rc;
 		cases[i].ok = rep->ok;
+		if (!rep->ok && cases[i].ch != NULL && (rc = handle_set_err(cases[i].ch, &rep->close_err)) != 0)
+			return rc;
 	}
 	return (int)i;
 }

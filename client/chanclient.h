@@ -9,6 +9,8 @@
  *	ch <- v				chan_send(ctx, ch, buf, len)
  *	v, ok := <-ch			chan_recv(ctx, ch, &v, &ok)
  *	close(ch)			chan_close(ctx, ch)
+ *	cancel(cause), then close(ch)	chan_close_err(ctx, ch, code, msg)
+ *	context.Cause(ctx)		chan_err(ch, &code, msg, cap)
  *	len(ch), cap(ch)		chan_len(ctx, ch, &n), chan_cap(ctx, ch, &n)
  *	select { ... default: }		chan_select(ctx, cases, n, true)
  *	context.WithTimeout(...)	chan_with_timeout(&ctx, parent, ns)
@@ -28,8 +30,10 @@
  * Thread-safety
  * - A connection (chan_conn_t) is thread-safe: any number of threads may
  *   make calls on it at once; a blocked call blocks only its own thread.
- * - A channel handle (chan_t) is immutable after creation and may be used by
- *   many threads at once; free it once, after every call using it returned.
+ * - A channel handle (chan_t) is immutable after creation (but for the close
+ *   error its receives record, under a lock of its own: chan_err) and may be
+ *   used by many threads at once; free it once, after every call using it
+ *   returned.
  * - Contexts are thread-safe: cancel from any thread.
  *
  * Delivery: a value changes hands when the server matches it. If a
@@ -316,6 +320,32 @@ CHAN_API int chan_conn_flush(chan_conn_t *conn);
 
 /* close(ch). Errors: CHAN_ECLOSED (already closed), CHAN_ENOTFOUND, ... */
 CHAN_API int chan_close(chan_ctx_t *ctx, chan_t *ch);
+
+/* ---- close errors: why a stream ended (Go's context.Cause, errgroup) ------------------ */
+
+/* The longest close error message, in bytes. */
+#define CHAN_CLOSE_MSG_MAX 1024
+
+/*
+ * close(ch) with an error: code (the application's) and msg (NUL-terminated
+ * UTF-8, at most CHAN_CLOSE_MSG_MAX bytes; NULL is ""). Once the channel is
+ * drained, every receiver gets ok false and can read this error (chan_err,
+ * chan_stream_err); links pass it on to their outputs (PROTOCOL.md §12).
+ * Errors: CHAN_EINVAL (msg too long), CHAN_EBADREQ (msg not UTF-8), as
+ * chan_close otherwise.
+ */
+CHAN_API int chan_close_err(chan_ctx_t *ctx, chan_t *ch, uint64_t code, const char *msg);
+/*
+ * The error ch's channel was closed with, as the last receive through this
+ * handle that returned ok false found it: chan_recv, chan_try_recv, or a
+ * chan_select receive case on ch (not chan_op_wait: after an asynchronous
+ * receive returned ok false, chan_try_recv returns it again, with the
+ * error). true with *code and msg (the message, NUL-terminated, cut to
+ * cap - 1 bytes; msg may be NULL) when the channel was closed with an
+ * error; false when it was closed without one, or no receive through ch
+ * has returned ok false yet. code and msg may be NULL. Thread-safe.
+ */
+CHAN_API bool chan_err(chan_t *ch, uint64_t *code, char *msg, size_t cap);
 /* len(ch), cap(ch). */
 CHAN_API int chan_len(chan_ctx_t *ctx, chan_t *ch, size_t *out);
 CHAN_API int chan_cap(chan_ctx_t *ctx, chan_t *ch, size_t *out);
@@ -328,6 +358,10 @@ typedef struct chan_info {
 	bool closed, anonymous;
 	size_t senders, receivers;	/* waiting, select cases included */
 	size_t bytes;			/* buffered bytes */
+	/* closed with an error (chan_close_err): its code and message (NUL-terminated) */
+	bool has_close_error;
+	uint64_t close_code;
+	char close_message[CHAN_CLOSE_MSG_MAX + 1];
 } chan_info_t;
 
 /* INFO. Errors: CHAN_ENOTFOUND, ... */
@@ -408,6 +442,13 @@ typedef struct chan_stream chan_stream_t;
 CHAN_API int chan_stream_open(chan_ctx_t *ctx, chan_t *const *chans, size_t n, size_t credit,
     chan_stream_t **out);
 CHAN_API int chan_stream_recv(chan_stream_t *s, chan_value_t *v, bool *ok, size_t *index);
+/*
+ * After chan_stream_recv reported chans[index] closed (ok false): true with
+ * its close error (*code, msg as chan_err) when it was closed with one,
+ * false otherwise (or before its close was reported, or index >= n).
+ */
+CHAN_API bool chan_stream_err(const chan_stream_t *s, size_t index, uint64_t *code, char *msg,
+    size_t cap);
 CHAN_API void chan_stream_free(chan_stream_t *s);
 
 /* ---- administration: the operations behind chanctl(1) (PROTOCOL.md §11) ------------ */

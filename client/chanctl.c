@@ -63,7 +63,7 @@ cmd_find(const char *name)
 
 /* ---- options ----------------------------------------------------------------------- */
 
-enum { OPT_JSON = 256, OPT_VERSION, OPT_CA, OPT_CERT, OPT_KEY, OPT_SERVER_NAME };
+enum { OPT_JSON = 256, OPT_VERSION, OPT_CA, OPT_CERT, OPT_KEY, OPT_SERVER_NAME, OPT_ERROR, OPT_CODE };
 
 static const struct option longopts[] = {
 	{ "server", required_argument, NULL, 's' },
@@ -75,6 +75,8 @@ static const struct option longopts[] = {
 	{ "cert", required_argument, NULL, OPT_CERT },
 	{ "key", required_argument, NULL, OPT_KEY },
 	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
+	{ "error", required_argument, NULL, OPT_ERROR },
+	{ "code", required_argument, NULL, OPT_CODE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -149,6 +151,31 @@ bad_option(const struct cmd *cmd, const char *text, int ch)
 	return EXIT_USAGE;
 }
 
+/* close's --error MSG and --code N (only close takes them): 0 or EXIT_USAGE. */
+static int
+take_close_option(struct ctl *c, const struct cmd *cmd, int ch)
+{
+	char *end;
+
+	if (cmd == NULL || !(cmd->flags & CMD_CLOSE_OPTS)) {
+		fprintf(stderr, "chanctl: option '--%s' belongs to the close command\n",
+		    ch == OPT_ERROR ? "error" : "code");
+		return EXIT_USAGE;
+	}
+	c->close_err = true;
+	if (ch == OPT_ERROR) {
+		c->close_msg = optarg;
+		return 0;
+	}
+	errno = 0;
+	c->close_code = strtoull(optarg, &end, 10);
+	if (errno || *end || end == optarg || *optarg == '-') {
+		fprintf(stderr, "chanctl: --code: N must be a number from 0 to 2^64-1, not '%s'\n", optarg);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
 /* One option taken: 0, EXIT_USAGE, or -1 once help or the version is printed. */
 static int
 take_option(struct ctl *c, const struct cmd *cmd, int ch)
@@ -176,6 +203,9 @@ take_option(struct ctl *c, const struct cmd *cmd, int ch)
 	case OPT_CERT: dial_opts.tls_cert = optarg; break;
 	case OPT_KEY: dial_opts.tls_key = optarg; break;
 	case OPT_SERVER_NAME: dial_opts.tls_server_name = optarg; break;
+	case OPT_ERROR:
+	case OPT_CODE:
+		return take_close_option(c, cmd, ch);
 	case 'h':
 		if (cmd != NULL)
 			cmd_usage(stdout, cmd);
@@ -289,7 +319,7 @@ run_remote(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	struct ctl c = { .count = 1 };
+	struct ctl c = { .count = 1, .close_code = 1 };
 	const struct cmd *cmd;
 	int rc;
 

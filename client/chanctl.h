@@ -35,11 +35,15 @@ struct ctl {
 	bool timeout_set;
 	struct out out;
 	long count;		/* recv -n */
+	const char *close_msg;	/* close --error; NULL: a plain close */
+	uint64_t close_code;	/* close --code */
+	bool close_err;		/* close: --error or --code given */
 };
 
 enum cmd_flag {
 	CMD_BLOCKS = 1,		/* send, recv: no default timeout, they wait as Go does */
 	CMD_LOCAL = 2,		/* help: no server needed */
+	CMD_CLOSE_OPTS = 4,	/* close: takes --error and --code */
 };
 
 struct cmd {

@@ -3,6 +3,7 @@
  * each (like tmux's cmd-*.c), on libchanclient's public API only.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,10 @@ cmd_info(struct ctl *c, int argc, char **argv)
 	out_field_uint(&c->out, "senders", i.senders);
 	out_field_uint(&c->out, "receivers", i.receivers);
 	out_field_uint(&c->out, "bytes", i.bytes);
+	if (i.has_close_error) {
+		out_field_uint(&c->out, "close_code", i.close_code);
+		out_field_str(&c->out, "close_error", i.close_message);
+	}
 	out_end(&c->out);
 	return EXIT_OKAY;
 }
@@ -156,7 +161,8 @@ cmd_close(struct ctl *c, int argc, char **argv)
 
 	if ((rc = with_chan(c, argv[0], &ch)) != EXIT_OKAY)
 		return rc;
-	rc = chan_close(c->ctx, ch);
+	rc = c->close_err ? chan_close_err(c->ctx, ch, c->close_code, c->close_msg) :
+	    chan_close(c->ctx, ch);
 	chan_free(ch);
 	if (rc != CHAN_OK)
 		return fail(argv[0], rc);
@@ -236,7 +242,28 @@ cmd_send(struct ctl *c, int argc, char **argv)
 	return EXIT_OKAY;
 }
 
-/* Receive up to -n values (default 1); an exhausted closed channel is EXIT_CLOSED. */
+/* The channel ended: say so, with its close error if it has one. */
+static void
+recv_closed(struct ctl *c, chan_t *ch, const char *name)
+{
+	char msg[CHAN_CLOSE_MSG_MAX + 1];
+	uint64_t code;
+
+	if (!chan_err(ch, &code, msg, sizeof msg)) {
+		out_values_end(&c->out, true);
+		if (!c->out.json)
+			fprintf(stderr, "chanctl: %s: closed\n", name);
+		return;
+	}
+	out_values_end_err(&c->out, code, msg);
+	if (!c->out.json)
+		fprintf(stderr, "chanctl: %s: closed with error %" PRIu64 ": %s\n", name, code, msg);
+}
+
+/*
+ * Receive up to -n values (default 1); an exhausted closed channel is
+ * EXIT_CLOSED, its close error (if any) said after the values.
+ */
 static int
 cmd_recv(struct ctl *c, int argc, char **argv)
 {
@@ -268,9 +295,10 @@ cmd_recv(struct ctl *c, int argc, char **argv)
 		chan_value_clear(&v);
 		got++;
 	}
-	out_values_end(&c->out, code == EXIT_CLOSED);
-	if (code == EXIT_CLOSED && !c->out.json)
-		fprintf(stderr, "chanctl: %s: closed\n", argv[0]);
+	if (code == EXIT_CLOSED)
+		recv_closed(c, ch, argv[0]);
+	else
+		out_values_end(&c->out, false);
 	chan_free(ch);
 	return code;
 }
@@ -458,9 +486,10 @@ cmd_help(struct ctl *c, int argc, char **argv)
 const struct cmd cmds[] = {
 	{ "ping", "", "round trip to the server", 0, 0, cmd_ping, NULL, 0 },
 	{ "ls", "[PATTERN]", "list channels (glob PATTERN) with len/cap/closed/waiters", 0, 1, cmd_ls, NULL, 0 },
-	{ "info", "CH", "one channel's len, cap, closed, waiters, bytes", 1, 1, cmd_info, NULL, 0 },
+	{ "info", "CH", "one channel's len, cap, closed, waiters, bytes, close error", 1, 1, cmd_info, NULL, 0 },
 	{ "make", "CH [CAP]", "make (or open) a channel with capacity CAP (default 0)", 1, 2, cmd_make, NULL, 0 },
-	{ "close", "CH", "close a channel", 1, 1, cmd_close, NULL, 0 },
+	{ "close", "[--error MSG] [--code N] CH", "close a channel, with an error (code N, default 1) if given",
+	    1, 1, cmd_close, NULL, CMD_CLOSE_OPTS },
 	{ "delete", "CH", "delete a channel and its buffered values", 1, 1, cmd_delete, NULL, 0 },
 	{ "send", "CH [VALUE]", "send VALUE (or all of stdin) on CH; blocks like Go", 1, 2, cmd_send,
 	    NULL, CMD_BLOCKS },

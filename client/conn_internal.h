@@ -119,5 +119,9 @@ uint64_t conn_max_value(chan_conn_t *c);
 void chan_info_from_proto(const struct proto_chan_info *i, chan_info_t *out);
 /* A received wire value into *v (NULL: discard); a channel reference becomes a handle on conn. */
 int chan_value_from_proto(chan_conn_t *conn, const struct proto_value *pv, chan_value_t *v);
+/* A close error's message copied (malloc'd, NUL-terminated) with its code; CHAN_ENOMEM. */
+int chan_close_err_copy(const struct proto_close_err *pe, uint64_t *code, char **msg);
+/* Hand a recorded close error to chan_err's out parameters (each may be NULL); true. */
+bool chan_close_err_out(const char *src, uint64_t src_code, uint64_t *code, char *msg, size_t cap);
 
 #endif

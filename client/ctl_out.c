@@ -3,6 +3,7 @@
  * human table is collected so its columns can be aligned.
  */
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,4 +387,14 @@ out_values_end(struct out *o, bool closed)
 {
 	if (o->json)
 		fprintf(o->f, "],\"closed\":%s}\n", closed ? "true" : "false");
+}
+
+void
+out_values_end_err(struct out *o, uint64_t code, const char *msg)
+{
+	if (!o->json)
+		return;
+	fprintf(o->f, "],\"closed\":true,\"close_error\":{\"code\":%" PRIu64 ",\"message\":", code);
+	json_str(o->f, msg, strlen(msg));
+	fputs("}}\n", o->f);
 }

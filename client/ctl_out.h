@@ -61,5 +61,7 @@ void out_values_begin(struct out *o);
 void out_value_bytes(struct out *o, const void *p, size_t len);
 void out_value_chan(struct out *o, const char *name);
 void out_values_end(struct out *o, bool closed);
+/* The stream ended on a channel closed with an error: JSON adds "close_error":{"code","message"}. */
+void out_values_end_err(struct out *o, uint64_t code, const char *msg);
 
 #endif

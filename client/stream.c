@@ -26,6 +26,15 @@ struct chan_stream {
 	size_t taken;			/* values taken since the last grant */
 	int end;			/* 0 while running; then what every recv returns */
 	size_t end_index;
+	size_t n;			/* channels */
+	struct stream_err *errs;	/* per channel, once one was reported closed with an error */
+};
+
+/* A channel's close error, as its close report carried it. */
+struct stream_err {
+	bool set;
+	uint64_t code;
+	char *msg;
 };
 
 struct stream_arg {
@@ -54,11 +63,11 @@ enc_credit(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
 	return proto_req_credit(o, id, a->stream, a->n);
 }
 
-/* A value or a close report: [index, value, ok]. */
+/* A value or a close report: [index, value, ok], or [index, nil, false, error]. */
 static bool
 stream_interim(int status, int nresults)
 {
-	return status == STATUS_OK && nresults == 3;
+	return status == STATUS_OK && (nresults == 3 || nresults == 4);
 }
 
 /* The channels' names in wire form; they must share one connection. */
@@ -105,6 +114,7 @@ chan_stream_open(chan_ctx_t *ctx, chan_t *const *chans, size_t n, size_t credit,
 		goto fail;
 	ctx_ref(ctx);
 	s->ctx = ctx;
+	s->n = n;
 	s->refill = credit / 2 ? credit / 2 : 1;
 	*out = s;
 	return CHAN_OK;
@@ -130,6 +140,33 @@ stream_ended(chan_stream_t *s, const struct proto_reply *rep)
 {
 	s->end = rep->status == STATUS_OK ? CHAN_ECLOSED : call_status_err(rep->status, false);
 	s->end_index = rep->index >= 0 ? (size_t)rep->index : 0;
+}
+
+/* chans[i] was reported closed with an error: keep it for chan_stream_err. */
+static int
+stream_set_err(chan_stream_t *s, size_t i, const struct proto_close_err *pe)
+{
+	struct stream_err *e;
+
+	if (i >= s->n)
+		return CHAN_EPROTO;
+	if (s->errs == NULL && (s->errs = calloc(s->n, sizeof *s->errs)) == NULL)
+		return CHAN_ENOMEM;
+	e = &s->errs[i];
+	free(e->msg);
+	e->msg = NULL;
+	if (chan_close_err_copy(pe, &e->code, &e->msg) != CHAN_OK)
+		return CHAN_ENOMEM;
+	e->set = true;
+	return CHAN_OK;
+}
+
+bool
+chan_stream_err(const chan_stream_t *s, size_t index, uint64_t *code, char *msg, size_t cap)
+{
+	if (s == NULL || s->errs == NULL || index >= s->n || !s->errs[index].set)
+		return false;
+	return chan_close_err_out(s->errs[index].msg, s->errs[index].code, code, msg, cap);
 }
 
 int
@@ -159,6 +196,8 @@ chan_stream_recv(chan_stream_t *s, chan_value_t *v, bool *ok, size_t *index)
 		goto ended;
 	}
 	rc = chan_value_from_proto(s->conn, &r.rep.value, v);
+	if (rc == CHAN_OK && r.rep.close_err.set)
+		rc = stream_set_err(s, (size_t)r.rep.index, &r.rep.close_err);
 	if (ok)
 		*ok = r.rep.ok;
 	if (index)
@@ -179,5 +218,8 @@ chan_stream_free(chan_stream_t *s)
 		return;
 	conn_call_end(s->call);
 	chan_ctx_free(s->ctx);
+	for (size_t i = 0; s->errs != NULL && i < s->n; i++)
+		free(s->errs[i].msg);
+	free(s->errs);
 	free(s);
 }

@@ -336,6 +336,24 @@ proto_req_name(struct proto_out *o, uint64_t op, uint64_t id, int64_t wait_us, c
 	return frame_end(o, req_head(o, op, id, wait_us, 1) | pack_name(&o->pk, name, len));
 }
 
+/* A close error, [code, message]. */
+static int
+pack_close_err(msgpack_packer *pk, const struct proto_close_err *err)
+{
+	return msgpack_pack_array(pk, 2) | msgpack_pack_uint64(pk, err->code) |
+	    pack_str(pk, err->msg, err->msg_len);
+}
+
+int
+proto_req_close(struct proto_out *o, uint64_t id, int64_t wait_us, const char *name, size_t len,
+    const struct proto_close_err *err)
+{
+	bool with = err != NULL && err->set;
+
+	return frame_end(o, req_head(o, OP_CLOSE, id, wait_us, with ? 2 : 1) | pack_name(&o->pk, name, len) |
+	    (with ? pack_close_err(&o->pk, err) : 0));
+}
+
 int
 proto_req_send(struct proto_out *o, uint64_t id, int64_t wait_us, const char *name, size_t len,
     const struct proto_value *value)
@@ -456,6 +474,17 @@ proto_rep_select(struct proto_out *o, uint64_t id, int64_t index, const uint8_t 
 	    (ok ? msgpack_pack_true(&o->pk) : msgpack_pack_false(&o->pk)));
 }
 
+int
+proto_rep_closed_err(struct proto_out *o, uint64_t id, int64_t index,
+    const struct proto_close_err *err)
+{
+	msgpack_packer *pk = &o->pk;
+
+	return frame_end(o, rep_head(o, id, STATUS_OK, index < 0 ? 3 : 4) |
+	    (index < 0 ? 0 : msgpack_pack_int64(pk, index)) | msgpack_pack_nil(pk) |
+	    msgpack_pack_false(pk) | pack_close_err(pk, err));
+}
+
 static int
 pack_kv_uint(msgpack_packer *pk, const char *k, uint64_t v)
 {
@@ -495,12 +524,13 @@ proto_pack_chan_info(struct proto_out *o, const struct proto_chan_info *i)
 {
 	msgpack_packer *pk = &o->pk;
 
-	return msgpack_pack_map(pk, 8) |
+	return msgpack_pack_map(pk, i->close_err.set ? 9 : 8) |
 	    pack_cstr(pk, "name") | pack_str(pk, i->name, i->name_len) |
 	    pack_kv_uint(pk, "len", i->len) | pack_kv_uint(pk, "cap", i->cap) |
 	    pack_kv_bool(pk, "closed", i->closed) | pack_kv_bool(pk, "anonymous", i->anonymous) |
 	    pack_kv_uint(pk, "senders", i->senders) | pack_kv_uint(pk, "receivers", i->receivers) |
-	    pack_kv_uint(pk, "bytes", i->bytes);
+	    pack_kv_uint(pk, "bytes", i->bytes) |
+	    (i->close_err.set ? pack_cstr(pk, "close_error") | pack_close_err(pk, &i->close_err) : 0);
 }
 
 int

@@ -129,6 +129,19 @@ int proto_value_parse(const uint8_t *raw, size_t raw_len, struct proto_value *v,
 /* Is this a valid channel name (§6)? why says what is wrong. */
 bool proto_name_valid(const char *name, size_t len, const char **why);
 
+/*
+ * A channel's close error (§5 CLOSE): an application's code and a UTF-8
+ * message of at most PROTO_CLOSE_MSG_MAX bytes, [code, message] on the
+ * wire. set is false for none (a plain close, or no error in a reply).
+ */
+#define PROTO_CLOSE_MSG_MAX 1024
+struct proto_close_err {
+	bool set;
+	uint64_t code;
+	const char *msg;
+	uint32_t msg_len;
+};
+
 /* ---- requests (client encodes, server decodes) ------------------------------ */
 
 struct proto_case {
@@ -154,6 +167,7 @@ struct proto_request {
 	uint32_t name_len;
 	uint64_t cap;			/* MAKE */
 	struct proto_value value;	/* SEND */
+	struct proto_close_err close_err;	/* CLOSE's optional error */
 	uint64_t target;		/* CANCEL, CREDIT: request id; UNBLOCK: client id */
 	uint64_t target_req;		/* UNBLOCK: request id, 0 for all */
 	const char *pattern;		/* CHANNELS: glob, NULL for all */
@@ -225,6 +239,7 @@ struct proto_chan_info {
 	uint64_t senders;
 	uint64_t receivers;
 	uint64_t bytes;
+	struct proto_close_err close_err;	/* "close_error", present only when set */
 };
 
 struct proto_client_info {
@@ -262,6 +277,7 @@ struct proto_reply {
 	int64_t index;			/* SELECT, STREAM; -1 otherwise or for default */
 	struct proto_value value;	/* RECV, SELECT, STREAM (kind VALUE_NONE for nil) */
 	bool ok;			/* RECV, SELECT, STREAM */
+	struct proto_close_err close_err;	/* ok false: the channel's close error, if it has one */
 	bool interim;			/* not the request's final reply: STARTED, a STREAM value */
 	uint64_t n;			/* OPEN/CAP: cap, LEN: len, DELETE: discarded, MAKE: cap */
 	const char *name;		/* MAKE */
@@ -303,7 +319,10 @@ int proto_decode_reply(const uint8_t *body, size_t len, uint64_t op, struct prot
  */
 int proto_decode_reply_general(const uint8_t *body, size_t len, uint64_t op,
     struct proto_reply *rep, const char **why);
-/* How many results follow id and status (a STREAM's value has 3, its end 1); -1 if malformed. */
+/*
+ * How many results follow id and status (a STREAM's value has 3, or 4 for a
+ * close report with the channel's close error; its end 1); -1 if malformed.
+ */
 int proto_reply_nresults(const uint8_t *body, size_t len);
 
 /* ---- output ------------------------------------------------------------------ */
@@ -346,6 +365,9 @@ int proto_req_make(struct proto_out *o, uint64_t id, const char *name, size_t le
 /* OPEN, RECV, CLOSE, LEN, CAP, DELETE, INFO: [op, id, wait, name] */
 int proto_req_name(struct proto_out *o, uint64_t op, uint64_t id, int64_t wait_us,
     const char *name, size_t len);
+/* CLOSE with an error: [7, id, wait, name, [code, message]] (err->set false: the plain form). */
+int proto_req_close(struct proto_out *o, uint64_t id, int64_t wait_us, const char *name,
+    size_t len, const struct proto_close_err *err);
 /* value: VALUE_BIN (data, len) or VALUE_CHANREF (data = name) */
 int proto_req_send(struct proto_out *o, uint64_t id, int64_t wait_us, const char *name,
     size_t len, const struct proto_value *value);
@@ -375,6 +397,13 @@ int proto_rep_make(struct proto_out *o, uint64_t id, const char *name, size_t le
 int proto_rep_recv(struct proto_out *o, uint64_t id, const uint8_t *raw, size_t raw_len, bool ok);
 int proto_rep_select(struct proto_out *o, uint64_t id, int64_t index, const uint8_t *raw,
     size_t raw_len, bool ok);
+/*
+ * ok false from a channel closed with err: [id, 0, nil, false, [code,
+ * message]], and for SELECT and a STREAM's close report [id, 0, index, nil,
+ * false, [code, message]] (index < 0: the RECV form).
+ */
+int proto_rep_closed_err(struct proto_out *o, uint64_t id, int64_t index,
+    const struct proto_close_err *err);
 int proto_rep_hello(struct proto_out *o, uint64_t id, const struct proto_hello_info *h);
 int proto_rep_info(struct proto_out *o, uint64_t id, const struct proto_chan_info *i);
 

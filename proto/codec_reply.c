@@ -72,12 +72,12 @@ dec_reply_value(struct mpr *r, struct proto_value *v, const char **why)
  * each known key goes to one field of the caller's struct, by type;
  * unknown keys are skipped, so a newer server may add some.
  */
-enum field_type { FIELD_UINT, FIELD_STR, FIELD_BOOL, FIELD_ARRAY };
+enum field_type { FIELD_UINT, FIELD_STR, FIELD_BOOL, FIELD_ARRAY, FIELD_CLOSE_ERR };
 
 struct map_field {
 	const char *key;
 	enum field_type type;
-	size_t off;		/* uint64_t, bool, const char * or const uint8_t * */
+	size_t off;		/* uint64_t, bool, const char *, const uint8_t * or struct proto_close_err */
 	size_t len_off;		/* FIELD_STR: uint32_t length; FIELD_ARRAY: size_t bytes */
 	size_t n_off;		/* FIELD_ARRAY: uint32_t elements */
 };
@@ -85,6 +85,19 @@ struct map_field {
 #define UINT_FIELD(s, f) { #f, FIELD_UINT, offsetof(struct s, f), 0, 0 }
 #define BOOL_FIELD(s, f) { #f, FIELD_BOOL, offsetof(struct s, f), 0, 0 }
 #define STR_FIELD(s, f) { #f, FIELD_STR, offsetof(struct s, f), offsetof(struct s, f##_len), 0 }
+
+/* A close error, [code, message] (§5 CLOSE); -1 when it is not one. */
+static int
+dec_close_err(struct mpr *r, struct proto_close_err *err)
+{
+	uint32_t n;
+
+	if (mpr_array(r, &n) < 0 || n != 2 || mpr_uint(r, &err->code) < 0 ||
+	    mpr_str(r, &err->msg, &err->msg_len) < 0)
+		return -1;
+	err->set = true;
+	return 0;
+}
 
 static int
 dec_field(struct mpr *r, const struct map_field *f, uint8_t *out)
@@ -99,6 +112,8 @@ dec_field(struct mpr *r, const struct map_field *f, uint8_t *out)
 		return mpr_bool(r, (bool *)(out + f->off));
 	case FIELD_STR:
 		return mpr_str(r, (const char **)(out + f->off), (uint32_t *)(out + f->len_off));
+	case FIELD_CLOSE_ERR:
+		return dec_close_err(r, (struct proto_close_err *)(out + f->off));
 	default:	/* FIELD_ARRAY: the count, then the raw extent of the whole array */
 		if ((rc = mpr_array(r, (uint32_t *)(out + f->n_off))) < 0)
 			return rc;
@@ -147,6 +162,7 @@ static const struct map_field chan_fields[] = {
 	UINT_FIELD(proto_chan_info, senders),
 	UINT_FIELD(proto_chan_info, receivers),
 	UINT_FIELD(proto_chan_info, bytes),
+	{ "close_error", FIELD_CLOSE_ERR, offsetof(struct proto_chan_info, close_err), 0, 0 },
 };
 
 static const struct map_field client_fields[] = {
@@ -193,15 +209,26 @@ dec_chan_info(struct mpr *r, struct proto_chan_info *i, const char **why)
 	return STATUS_OK;
 }
 
-/* A STREAM's interim reply: [id, OK, index, value | nil, ok] (§14). */
+/* After a receive's ok: with one more result, the close error of a closed channel. */
 static int
-dec_stream_value(struct mpr *r, struct proto_reply *rep, const char **why)
+dec_recv_err(struct mpr *r, bool more, struct proto_reply *rep)
+{
+	if (!more)
+		return 0;
+	if (rep->ok || rep->value.kind != VALUE_NONE)
+		return -1;
+	return dec_close_err(r, &rep->close_err);
+}
+
+/* A STREAM's interim reply: [id, OK, index, value | nil, ok, error?] (§14). */
+static int
+dec_stream_value(struct mpr *r, uint32_t n, struct proto_reply *rep, const char **why)
 {
 	int64_t idx;
 
 	if (mpr_int(r, &idx) < 0 || idx < 0 || dec_reply_value(r, &rep->value, why) != STATUS_OK ||
-	    mpr_bool(r, &rep->ok) < 0)
-		return PROTO_ERR("STREAM value must be [index, value, ok]");
+	    mpr_bool(r, &rep->ok) < 0 || dec_recv_err(r, n == 4, rep) < 0)
+		return PROTO_ERR("STREAM value must be [index, value, ok] or [index, nil, false, error]");
 	rep->index = idx;
 	rep->interim = true;
 	return STATUS_OK;
@@ -223,9 +250,10 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 
 	if (op == 0 || op > OP_MAX || proto_op_name(op) == NULL)
 		return PROTO_ERR("reply to an unknown op");
-	if (op == OP_STREAM && n == 3)
-		return dec_stream_value(r, rep, why);
-	if (n != nres[op])
+	if (op == OP_STREAM && (n == 3 || n == 4))
+		return dec_stream_value(r, n, rep, why);
+	/* a receive from a channel closed with an error has one result more */
+	if (n != nres[op] && !((op == OP_RECV || op == OP_SELECT) && n == nres[op] + 1u))
 		return PROTO_ERR("reply has the wrong number of results");
 	switch (op) {
 	case OP_HELLO:
@@ -236,13 +264,14 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 			return PROTO_ERR("MAKE result must be [name, cap, created]");
 		return STATUS_OK;
 	case OP_RECV:
-		if (dec_reply_value(r, &rep->value, why) != STATUS_OK || mpr_bool(r, &rep->ok) < 0)
-			return PROTO_ERR("RECV result must be [value, ok]");
+		if (dec_reply_value(r, &rep->value, why) != STATUS_OK || mpr_bool(r, &rep->ok) < 0 ||
+		    dec_recv_err(r, n == 3, rep) < 0)
+			return PROTO_ERR("RECV result must be [value, ok] or [nil, false, error]");
 		return STATUS_OK;
 	case OP_SELECT:
 		if (mpr_int(r, &idx) < 0 || idx < -1 || dec_reply_value(r, &rep->value, why) != STATUS_OK ||
-		    mpr_bool(r, &rep->ok) < 0)
-			return PROTO_ERR("SELECT result must be [index, value, ok]");
+		    mpr_bool(r, &rep->ok) < 0 || dec_recv_err(r, n == 4, rep) < 0 || (n == 4 && idx < 0))
+			return PROTO_ERR("SELECT result must be [index, value, ok] or [index, nil, false, error]");
 		rep->index = idx;
 		return STATUS_OK;
 	case OP_INFO:

@@ -16,6 +16,7 @@ struct rdec {
 	const struct proto_limits *limits;
 	struct proto_request *req;
 	const char **why;
+	uint32_t nargs;			/* arguments after [op, id, wait] */
 };
 
 #define BAD(d, msg) (*(d)->why = (msg), STATUS_BAD_REQUEST)
@@ -291,6 +292,34 @@ dec_credit(struct rdec *d)
 	return STATUS_OK;
 }
 
+/* CLOSE: name, then an optional error, nil or [code, message] (§5). */
+static int
+dec_close(struct rdec *d)
+{
+	struct proto_close_err *err = &d->req->close_err;
+	uint32_t n;
+	int st;
+
+	if ((st = dec_name(d, false, &d->req->name, &d->req->name_len)) != STATUS_OK)
+		return st;
+	if (d->nargs == 1)
+		return STATUS_OK;
+	if (mpr_peek(&d->r) == MPR_NIL)
+		return mpr_nil(&d->r), STATUS_OK;
+	if (mpr_array(&d->r, &n) < 0 || n != 2)
+		return BAD(d, "CLOSE error must be nil or [code, message]");
+	if (mpr_uint(&d->r, &err->code) < 0)
+		return BAD(d, "CLOSE error code must be a non-negative integer");
+	if (mpr_str(&d->r, &err->msg, &err->msg_len) < 0)
+		return BAD(d, "CLOSE error message must be a str");
+	if (err->msg_len > PROTO_CLOSE_MSG_MAX)
+		return BAD(d, "CLOSE error message is longer than 1024 bytes");
+	if (!proto_utf8_valid((const uint8_t *)err->msg, err->msg_len))
+		return BAD(d, "CLOSE error message is not valid UTF-8");
+	err->set = true;
+	return STATUS_OK;
+}
+
 static int
 dec_admin(struct rdec *d)
 {
@@ -363,6 +392,8 @@ dec_args(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
 		return dec_stream(d, cases, case_cap);
 	case OP_CREDIT:
 		return dec_credit(d);
+	case OP_CLOSE:
+		return dec_close(d);
 	case OP_OR: case OP_OR_DONE: case OP_TEE: case OP_BRIDGE:
 	case OP_FAN_IN: case OP_REPEAT: case OP_TAKE: case OP_FAN_OUT:
 		return dec_link(d, cases, case_cap);
@@ -444,7 +475,10 @@ proto_decode_request_general(const uint8_t *body, size_t len, const struct proto
 		return st;
 	if (req->op > OP_MAX || proto_op_name(req->op) == NULL)
 		return BAD(&d, "unknown op");
-	if (n - 3 != proto_op_arity[req->op])
+	d.nargs = n - 3;
+	/* CLOSE alone has an optional argument, its error */
+	if (d.nargs != proto_op_arity[req->op] &&
+	    !(req->op == OP_CLOSE && d.nargs == proto_op_arity[OP_CLOSE] + 1u))
 		return BAD(&d, "wrong number of arguments for this op");
 	return dec_args(&d, cases, case_cap);
 }

@@ -86,6 +86,7 @@ chan_visit(struct chan *ch, void *arg)
 	i.senders = chan_nsenders(ch);
 	i.receivers = chan_nreceivers(ch);
 	i.bytes = chan_buffered_bytes(ch);
+	request_close_err(chan_close_error(ch), &i.close_err);
 	w->rc |= proto_pack_chan_info(w->o, &i);
 	return 0;
 }

@@ -34,6 +34,7 @@ chan_free(struct chan *ch)
 	if (ch == NULL)
 		return;
 	chan_buf_clear(ch);
+	close_err_unref(ch->err);
 	free(ch);
 }
 
@@ -130,6 +131,36 @@ chan_unlink(struct chan *ch, struct waiter *w)
 	}
 }
 
+/* ---- close errors (engine.h) ------------------------------------------------ */
+
+struct close_err *
+close_err_new(uint64_t code, const char *msg, size_t len)
+{
+	struct close_err *err;
+
+	if (len > UINT32_MAX || (err = malloc(sizeof *err + len)) == NULL)
+		return NULL;
+	err->code = code;
+	err->len = (uint32_t)len;
+	err->refs = 1;
+	if (len > 0)
+		memcpy(err->msg, msg, len);
+	return err;
+}
+
+void
+close_err_ref(struct close_err *err)
+{
+	err->refs++;
+}
+
+void
+close_err_unref(struct close_err *err)
+{
+	if (err != NULL && --err->refs == 0)
+		free(err);
+}
+
 /* ---- the public accessors (engine.h) ------------------------------------ */
 
 const char *
@@ -155,6 +186,12 @@ bool
 chan_closed(const struct chan *ch)
 {
 	return (ch->flags & CHAN_CLOSED) != 0;
+}
+
+struct close_err *
+chan_close_error(const struct chan *ch)
+{
+	return ch->err;
 }
 
 bool

@@ -58,12 +58,13 @@ struct chan {
 	uint32_t name_len;
 	uint8_t flags;			/* CHAN_* */
 	void *owner;			/* the creator's identity (the server's), or NULL */
+	struct close_err *err;		/* closed with this error (a reference), or NULL */
 	char name[];			/* name_len bytes, then a NUL */
 };
 
 /* A new channel with no holds; NULL when out of memory. */
 struct chan *chan_new(const char *name, size_t name_len, uint32_t cap, uint8_t flags);
-/* Free the channel, its ring and its buffered values. No waiter may remain. */
+/* Free the channel, its ring, its buffered values and its close error. No waiter may remain. */
 void chan_free(struct chan *ch);
 
 /* Append v (len < cap required). -1 when the ring cannot grow. */

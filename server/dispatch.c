@@ -214,11 +214,24 @@ op_select(struct conn *c, const struct proto_request *q)
 static void
 op_close(struct conn *c, const struct proto_request *q)
 {
+	const struct proto_close_err *qe = &q->close_err;
 	struct chan *ch = find_chan(c, q, RIGHT_CLOSE);
+	struct close_err *err = NULL;
+	int st;
 
 	if (ch == NULL || !acl_close(c, q->id, ch))
 		return;
-	if (engine_close(c->srv->engine, ch) != STATUS_OK)
+	if (chan_closed(ch)) {
+		conn_reply_error(c, q->id, STATUS_CLOSED, "close of closed channel");
+		return;
+	}
+	if (qe->set && (err = close_err_new(qe->code, qe->msg, qe->msg_len)) == NULL) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
+		return;
+	}
+	st = engine_close_err(c->srv->engine, ch, err);
+	close_err_unref(err);
+	if (st != STATUS_OK)
 		conn_reply_error(c, q->id, STATUS_CLOSED, "close of closed channel");
 	else if (proto_rep_ok(&c->srv->out, q->id) == 0)
 		conn_flush_out(c);
@@ -301,6 +314,7 @@ op_info(struct conn *c, const struct proto_request *q)
 	};
 	i.name = chan_name(ch, &nlen);
 	i.name_len = (uint32_t)nlen;
+	request_close_err(chan_close_error(ch), &i.close_err);
 	if (proto_rep_info(&c->srv->out, q->id, &i) == 0)
 		conn_flush_out(c);
 }

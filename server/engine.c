@@ -88,11 +88,15 @@ engine_leave(struct engine *e)
 		res = op->res;
 		done = op->done;
 		arg = op->arg;
+		/* the error outlives the channel the release below may free */
+		if (res.err != NULL)
+			close_err_ref(res.err);
 		op_release_chans(e, op);
 		/* a stream's unit goes back to its stream (its done callback) */
 		if (op->stream == NULL)
 			op_free(e, op);
 		done(arg, &res);
+		close_err_unref(res.err);
 	}
 	e->draining = false;
 }
@@ -123,6 +127,7 @@ op_finish(struct engine *e, struct engine_op *op, int status, int index,
 	op->res.index = index;
 	op->res.value = v;
 	op->res.ok = ok;
+	op->res.err = NULL;
 	op->state = OP_DONE;
 	if (op->stream != NULL)
 		stream_unit_finished(op);
@@ -343,6 +348,13 @@ engine_unpublish(struct engine *e, struct chan *ch)
 int
 engine_close(struct engine *e, struct chan *ch)
 {
+	return engine_close_err(e, ch, NULL);
+}
+
+int
+engine_close_err(struct engine *e, struct chan *ch, struct close_err *err)
+{
+	struct engine_op *op;
 	struct waiter *w;
 
 	if (chan_deleted(ch))
@@ -351,13 +363,19 @@ engine_close(struct engine *e, struct chan *ch)
 		return STATUS_CLOSED;
 	engine_enter(e);
 	ch->flags |= CHAN_CLOSED;
+	if ((ch->err = err) != NULL)
+		close_err_ref(err);
 	/* Receivers wait only on an empty buffer: they all get ok=false
 	 * (a stream's units but one only drop the channel). */
-	while ((w = chan_first_receiver(ch)) != NULL)
-		if (w->op->stream != NULL)
+	while ((w = chan_first_receiver(ch)) != NULL) {
+		if (w->op->stream != NULL) {
 			stream_recv_closed(e, ch, w);
-		else
-			op_finish(e, w->op, STATUS_OK, (int)w->index, NULL, false);
+			continue;
+		}
+		op = w->op;
+		op_finish(e, op, STATUS_OK, (int)w->index, NULL, false);
+		op->res.err = ch->err;
+	}
 	while ((w = chan_first_sender(ch)) != NULL)
 		op_finish(e, w->op, STATUS_CLOSED, (int)w->index, NULL, false);
 	engine_leave(e);
@@ -452,6 +470,7 @@ fired(struct engine_result *r, int status, int index, struct value *v, bool ok)
 	r->index = index;
 	r->value = v;
 	r->ok = ok;
+	r->err = NULL;
 	return true;
 }
 
@@ -506,8 +525,11 @@ try_recv(struct engine *e, struct chan *ch, int index, struct engine_result *r)
 		e->values--;
 		return fired(r, STATUS_OK, index, v, true);
 	}
-	if (chan_closed(ch))
-		return fired(r, STATUS_OK, index, NULL, false);
+	if (chan_closed(ch)) {
+		fired(r, STATUS_OK, index, NULL, false);
+		r->err = ch->err;
+		return true;
+	}
 	return false;
 }
 

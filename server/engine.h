@@ -74,6 +74,30 @@ struct chan *engine_lookup(struct engine *e, const char *name, size_t name_len);
  */
 int engine_close(struct engine *e, struct chan *ch);
 /*
+ * A close error (PROTOCOL.md §5 CLOSE): the application's code and message
+ * (msg: len bytes, not NUL-terminated; checking it is the caller's job).
+ * Immutable once made, and counted, so that one error can close many
+ * channels (a link passes its input's on to its outputs) and a result can
+ * carry it after its channel has gone.
+ */
+struct close_err {
+	uint64_t code;
+	uint32_t len;
+	uint32_t refs;
+	char msg[];
+};
+/* A new error with one reference (the caller's); NULL when out of memory. */
+struct close_err *close_err_new(uint64_t code, const char *msg, size_t len);
+void close_err_ref(struct close_err *err);
+/* Drop a reference; the last one frees it. Accepts NULL. */
+void close_err_unref(struct close_err *err);
+/*
+ * engine_close, with err (NULL: none) kept by the channel (it takes its own
+ * reference): every receive that finds the channel closed and drained gets
+ * it in engine_result.err, from then on.
+ */
+int engine_close_err(struct engine *e, struct chan *ch, struct close_err *err);
+/*
  * Delete: unlink the name, complete every waiter on the channel with
  * STATUS_NOT_FOUND, discard the buffer (*discarded = values dropped, may be
  * NULL). The memory lives on while holds remain; operations on a deleted
@@ -94,6 +118,8 @@ const char *chan_name(const struct chan *ch, size_t *len);
 uint32_t chan_len(const struct chan *ch);	/* values in the buffer */
 uint32_t chan_cap(const struct chan *ch);
 bool chan_closed(const struct chan *ch);
+/* The error the channel was closed with, or NULL (open, or closed without one). */
+struct close_err *chan_close_error(const struct chan *ch);
 bool chan_deleted(const struct chan *ch);
 bool chan_anonymous(const struct chan *ch);
 uint32_t chan_nsenders(const struct chan *ch);	/* waiting send waiters */
@@ -134,6 +160,12 @@ struct engine_result {
 	int index;		/* the case that fired; -1 for default or no case */
 	struct value *value;	/* a received value, now the caller's; NULL if none */
 	bool ok;		/* receive: false when the channel was closed and drained */
+	/*
+	 * ok false: the channel's close error, or NULL. Borrowed: valid until
+	 * done returns (for an immediate result, while the channel lives);
+	 * close_err_ref it to keep it longer.
+	 */
+	struct close_err *err;
 };
 
 /*

@@ -188,6 +188,7 @@ stream_recv_closed(struct engine *e, struct chan *ch, struct waiter *w)
 
 	if (s->cases[i].ch != NULL) {
 		op_finish(e, w->op, STATUS_OK, i, NULL, false);
+		w->op->res.err = ch->err;
 		stream_mark_closed(e, s, i);
 		return;
 	}

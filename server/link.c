@@ -81,6 +81,16 @@ own_output(const struct link *l, const struct chan *ch)
 	return false;
 }
 
+void
+link_input_closed(struct link *l, const struct engine_result *res)
+{
+	/* errgroup's rule: the first error wins */
+	if (res->err != NULL && l->err == NULL) {
+		l->err = res->err;
+		close_err_ref(l->err);
+	}
+}
+
 bool
 link_check(struct link *l, struct engine_result *res)
 {
@@ -126,6 +136,7 @@ link_free(struct link *l)
 	free(l->in);
 	free(l->in_closed);
 	free(l->cases);
+	close_err_unref(l->err);
 	free(l);
 }
 
@@ -160,10 +171,11 @@ link_stop(struct link *l, int status, const char *msg)
 			engine_op_cancel(e, l->op[s], STATUS_CANCELED);
 	if (l->done_op)
 		engine_op_cancel(e, l->done_op, STATUS_CANCELED);
-	/* defer close(out): a closed or deleted output is simply left as it is */
+	/* defer close(out): a closed or deleted output is simply left as it is; an input's
+	 * close error goes downstream only when the link ended by itself */
 	for (size_t i = 0; i < l->nout; i++)
 		if (l->req == NULL || own_output(l, l->out[i]) || acl_link_may_close(l->req->conn, l->out[i]))
-			(void)engine_close(e, l->out[i]);
+			(void)engine_close_err(e, l->out[i], status == STATUS_OK ? l->err : NULL);
 	if (l->req) {
 		log_debug("link-end client=%" PRIu64 " id=%" PRIu64 " op=%s status=%s sent=%" PRIu64,
 		    l->req->conn->id, l->req->id, proto_op_name(l->kind->op), status_name(status), l->sent);

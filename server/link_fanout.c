@@ -220,6 +220,7 @@ fanout_result(struct link *l, unsigned slot, struct engine_result *res)
 		l->sent++;
 		j->inflight--;
 	} else if (!res->ok) {
+		link_input_closed(l, res);
 		j->in_closed = true;
 		l->repump = true;	/* slot 1 may be idle with nothing left: it must see the end */
 	} else {

@@ -56,6 +56,7 @@ struct link {
 	bool stopped, pumping, repump;
 	uint64_t sent;			/* values sent to the outputs */
 	unsigned own_outs;		/* bit i: out[i] is a new anonymous channel, the creator's own */
+	struct close_err *err;		/* the first input's close error (a reference): the outputs' on OK */
 
 	/* kind state */
 	int phase;
@@ -78,6 +79,11 @@ void link_ref(struct link *l);
 void link_unref(struct link *l);
 /* Run every slot until each waits or idles. Reentrant calls only mark a re-run. */
 void link_pump(struct link *l);
+/*
+ * An input closed (res->ok false): keep its close error, if it has one and
+ * none was kept before, for the outputs (the link's end closes them with it).
+ */
+void link_input_closed(struct link *l, const struct engine_result *res);
 /* A non-OK result stops the link with a fitting message; returns false then. */
 bool link_check(struct link *l, struct engine_result *res);
 /*

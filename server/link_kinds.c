@@ -6,6 +6,7 @@
  * core's (link.c); a kind only says what to wait on next and what to do
  * with what it got.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -49,6 +50,8 @@ or_result(struct link *l, unsigned slot, struct engine_result *res)
 {
 	if (!link_check(l, res))
 		return;
+	if (!res->ok)
+		link_input_closed(l, res);
 	value_free(res->value);
 	l->finished = true;
 }
@@ -82,6 +85,7 @@ fwd_result(struct link *l, unsigned slot, struct engine_result *res)
 		l->count++;
 		l->phase = PH_RECV;
 	} else if (!res->ok) {
+		link_input_closed(l, res);
 		l->finished = true;	/* the input closed */
 	} else {
 		l->val = res->value;
@@ -152,6 +156,7 @@ tee_result(struct link *l, unsigned slot, struct engine_result *res)
 		break;
 	default:
 		if (!res->ok) {
+			link_input_closed(l, res);
 			l->finished = true;
 			break;
 		}
@@ -182,6 +187,29 @@ bridge_leave_inner(struct link *l)
 	engine_release(l->srv->engine, l->inner);
 	l->inner = NULL;
 	l->phase = PH_RECV;
+}
+
+/*
+ * The channel followed closed: the bridge takes the next one. Closed with an
+ * error, it says so down the output first, as an error value: the bridge goes
+ * on, as for its other errors (only the chan-of-chans' error closes the output).
+ */
+static void
+bridge_inner_closed(struct link *l, const struct close_err *err)
+{
+	char msg[PROTO_NAME_MAX + PROTO_CLOSE_MSG_MAX + 64];
+	size_t len;
+	const char *name;
+
+	if (err == NULL) {
+		bridge_leave_inner(l);
+		return;
+	}
+	name = chan_name(l->inner, &len);
+	snprintf(msg, sizeof msg, "bridge: %.*s closed with error %" PRIu64 ": %.*s", (int)len, name,
+	    err->code, (int)err->len, err->msg);
+	bridge_leave_inner(l);
+	bridge_error(l, msg);
 }
 
 /* The creator may not receive from the channel followed (any more): say so down the output. */
@@ -282,17 +310,19 @@ bridge_result(struct link *l, unsigned slot, struct engine_result *res)
 		break;
 	case PH_INNER:
 		if (!res->ok) {
-			bridge_leave_inner(l);
+			bridge_inner_closed(l, res->err);
 			break;
 		}
 		l->val = res->value;
 		l->phase = PH_SEND;
 		break;
 	default:
-		if (!res->ok)
+		if (!res->ok) {
+			link_input_closed(l, res);
 			l->finished = true;
-		else
+		} else {
 			bridge_follow(l, res->value);
+		}
 		break;
 	}
 }
@@ -339,6 +369,7 @@ fan_in_result(struct link *l, unsigned slot, struct engine_result *res)
 		l->sent++;
 		l->phase = PH_RECV;
 	} else if (!res->ok) {
+		link_input_closed(l, res);
 		l->in_closed[res->index] = 1;
 		l->nopen--;
 	} else {

@@ -35,6 +35,17 @@ status_message(int status)
 	}
 }
 
+void
+request_close_err(const struct close_err *err, struct proto_close_err *out)
+{
+	*out = (struct proto_close_err){ .set = err != NULL };
+	if (err != NULL) {
+		out->code = err->code;
+		out->msg = err->msg;
+		out->msg_len = err->len;
+	}
+}
+
 /* Encode the reply for an engine result, and free the value it carries. */
 static void
 reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct engine_result *res)
@@ -42,13 +53,18 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct eng
 	struct proto_out *o = &c->srv->out;
 	const uint8_t *raw = res->value ? value_data(res->value) : NULL;
 	size_t raw_len = res->value ? value_len(res->value) : 0;
+	struct proto_close_err err;
 	int rc;
 
 	if (res->status != STATUS_OK && op == OP_SELECT && res->index >= 0)
 		rc = proto_rep_case_error(o, id, res->status, status_message(res->status), res->index);
 	else if (res->status != STATUS_OK)
 		rc = proto_rep_error(o, id, res->status, status_message(res->status));
-	else if (op == OP_RECV)
+	else if (res->err != NULL && (op == OP_RECV || op == OP_SELECT)) {
+		/* closed with an error: the extra result (§5 CLOSE) */
+		request_close_err(res->err, &err);
+		rc = proto_rep_closed_err(o, id, op == OP_RECV ? -1 : res->index, &err);
+	} else if (op == OP_RECV)
 		rc = proto_rep_recv(o, id, raw, raw_len, res->ok);
 	else if (op == OP_SELECT)
 		rc = proto_rep_select(o, id, res->index, raw, raw_len, res->ok);

@@ -28,6 +28,7 @@
 
 struct conn;
 struct link;
+struct proto_close_err;
 
 enum request_kind { REQUEST_OP, REQUEST_LINK, REQUEST_STREAM };
 
@@ -91,6 +92,8 @@ struct chan *request_case(const struct request *r, size_t i, enum case_dir *dir)
 struct request *request_find(struct conn *c, uint64_t id);
 /* End a pending request with status (CANCELED, SHUTTING_DOWN...). */
 void request_cancel(struct request *r, int status);
+/* The wire form of a channel's close error (err NULL: none). */
+void request_close_err(const struct close_err *err, struct proto_close_err *out);
 /* Free the recycled records of a server (at exit). */
 void request_free_pool(struct request **pool);
 

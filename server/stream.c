@@ -20,18 +20,30 @@
 #include "stream.h"
 #include "value.h"
 
-/* One value (or a close report) for the stream's client: [id, OK, index, value | nil, ok]. */
+/* [id, OK, index, value | nil, ok], or a close report with the channel's close error (§5 CLOSE). */
+static int
+stream_reply(struct conn *c, uint64_t id, const struct engine_result *res)
+{
+	const uint8_t *raw = res->value ? value_data(res->value) : NULL;
+	size_t raw_len = res->value ? value_len(res->value) : 0;
+	struct proto_close_err err;
+
+	if (res->err == NULL)
+		return proto_rep_select(&c->srv->out, id, res->index, raw, raw_len, res->ok);
+	request_close_err(res->err, &err);
+	return proto_rep_closed_err(&c->srv->out, id, res->index, &err);
+}
+
+/* One value (or a close report) for the stream's client. */
 static void
 stream_value(void *arg, struct engine_result *res)
 {
 	struct request *r = arg;
 	struct conn *c = r->conn;
-	const uint8_t *raw = res->value ? value_data(res->value) : NULL;
-	size_t raw_len = res->value ? value_len(res->value) : 0;
 
 	if (c->dead) {
 		/* the client is gone: at-most-once, as for RECV (PROTOCOL.md §4) */
-	} else if (proto_rep_select(&c->srv->out, r->id, res->index, raw, raw_len, res->ok) < 0) {
+	} else if (stream_reply(c, r->id, res) < 0) {
 		log_error("reply-failed client=%" PRIu64 " id=%" PRIu64 " reason=out-of-memory", c->id, r->id);
 		proto_out_reset(&c->srv->out);
 		conn_close_after_flush(c, 0, STATUS_LIMIT, "out of memory");

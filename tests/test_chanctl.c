@@ -378,6 +378,63 @@ test_closed_and_not_found(void)
 	CU_ASSERT_EQUAL(r.status, 6);
 }
 
+/* close --error / --code, info showing it, recv printing it and exiting 5 (issue 17). */
+static void
+test_close_with_error(void)
+{
+	struct run r;
+
+	ctl(&r, NULL, "make", "ctl.e", "2", NULL);
+	ctl(&r, NULL, "send", "ctl.e", "last", NULL);
+	ctl(&r, NULL, "close", "--error", "disk full", "--code", "28", "ctl.e", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	ctl(&r, NULL, "info", "ctl.e", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "close_code         28\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "close_error        disk full\n"));
+	ctl(&r, NULL, "--json", "info", "ctl.e", NULL);
+	CU_ASSERT(json_valid(r.out));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"close_code\":28,\"close_error\":\"disk full\""));
+	/* the value first, then the error, exit 5 */
+	ctl(&r, NULL, "recv", "-n", "5", "ctl.e", NULL);
+	CU_ASSERT_EQUAL(r.status, 5);
+	CU_ASSERT_STRING_EQUAL(r.out, "last\n");
+	CU_ASSERT_STRING_EQUAL(r.err, "chanctl: ctl.e: closed with error 28: disk full\n");
+	ctl(&r, NULL, "--json", "recv", "ctl.e", NULL);
+	CU_ASSERT_EQUAL(r.status, 5);
+	CU_ASSERT(json_valid(r.out));
+	CU_ASSERT_STRING_EQUAL(r.out,
+	    "{\"values\":[],\"closed\":true,\"close_error\":{\"code\":28,\"message\":\"disk full\"}}\n");
+	/* --error alone: code 1; a plain close shows no error */
+	ctl(&r, NULL, "make", "ctl.e1", NULL);
+	ctl(&r, NULL, "close", "ctl.e1", "--error", "quote \" and \\", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	ctl(&r, NULL, "--json", "recv", "ctl.e1", NULL);
+	CU_ASSERT(json_valid(r.out));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "{\"code\":1,\"message\":\"quote \\\" and \\\\\"}"));
+	ctl(&r, NULL, "close", "ctl.e1", "--error", "again", NULL);
+	CU_ASSERT_EQUAL(r.status, 5);
+	ctl(&r, NULL, "make", "ctl.e2", NULL);
+	ctl(&r, NULL, "close", "ctl.e2", NULL);
+	ctl(&r, NULL, "info", "ctl.e2", NULL);
+	CU_ASSERT_PTR_NULL(strstr(r.out, "close_"));
+	ctl(&r, NULL, "recv", "ctl.e2", NULL);
+	CU_ASSERT_EQUAL(r.status, 5);
+	CU_ASSERT_STRING_EQUAL(r.err, "chanctl: ctl.e2: closed\n");
+	/* usage errors: a bad code, the options on another command, a message too long */
+	ctl(&r, NULL, "make", "ctl.e3", NULL);
+	ctl(&r, NULL, "close", "--code", "-1", "ctl.e3", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
+	ctl(&r, NULL, "info", "--error", "x", "ctl.e3", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "'--error' belongs to the close command"));
+	ctl(&r, NULL, "close", "--error", "\xff", "ctl.e3", NULL);
+	CU_ASSERT_EQUAL(r.status, 1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "bad request"));
+	ctl(&r, NULL, "info", "ctl.e3", NULL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "closed             no\n"));
+}
+
 static void
 test_ls(void)
 {
@@ -539,6 +596,7 @@ register_suites(void)
 	test_add(s, "connection failures name the address", test_connection_failure);
 	test_add(s, "make, send (argument, stdin), info, recv, -t timeout", test_make_send_recv);
 	test_add(s, "closed (exit 5) and not found (exit 6)", test_closed_and_not_found);
+	test_add(s, "close --error, info and recv show the close error", test_close_with_error);
 	test_add(s, "ls as a table and as JSON", test_ls);
 	test_add(s, "waiters, clients, cancel", test_waiters_clients_cancel);
 	test_add(s, "links and jobs", test_links_jobs);

@@ -2,7 +2,8 @@
  * test_codec_links.c: the codec's link and stream messages, part of
  * test_codec: link requests and their STARTED and final replies
  * (PROTOCOL.md §12), STREAM and CREDIT and a stream's values, close reports
- * and final reply (§14), each with its bad forms.
+ * and final reply (§14), CLOSE's error and the replies that carry it (§5),
+ * each with its bad forms.
  */
 #include <string.h>
 
@@ -291,6 +292,77 @@ test_rep_stream(void)
 }
 
 /* Adds its tests to test_codec.c's suite s, after the bad input. */
+/* ---- close errors (§5 CLOSE) ---------------------------------------------------- */
+
+static void
+test_close_err(void)
+{
+	struct proto_close_err e = { .set = true, .code = UINT64_MAX, .msg = "disk full", .msg_len = 9 };
+	struct proto_request q;
+	struct proto_reply r;
+	const uint8_t *body;
+	const char *why;
+	size_t len;
+
+	/* CLOSE with an error, and without (the 1-argument form, as of old) */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_close(&out, 9, PROTO_WAIT_FOREVER, "c", 1, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT(q.op == OP_CLOSE && NAME_IS(q.name, q.name_len, "c"));
+	CU_ASSERT(q.close_err.set && q.close_err.code == UINT64_MAX);
+	CU_ASSERT(NAME_IS(q.close_err.msg, q.close_err.msg_len, "disk full"));
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_close(&out, 9, PROTO_WAIT_FOREVER, "c", 1, NULL), 0);
+	body = only_body(&len);
+	CU_ASSERT_EQUAL(body[0], 0x94);
+	CU_ASSERT_EQUAL_FATAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT_FALSE(q.close_err.set);
+	/* RECV, SELECT and a STREAM's close report with the error: one result more */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_closed_err(&out, 5, -1, &e), 0);
+	body = only_body(&len);
+	CU_ASSERT_EQUAL(proto_reply_nresults(body, len), 3);
+	CU_ASSERT_EQUAL_FATAL(decode_rep(OP_RECV, &r), STATUS_OK);
+	CU_ASSERT(!r.ok && r.value.kind == VALUE_NONE && r.close_err.set && r.close_err.code == UINT64_MAX);
+	CU_ASSERT(NAME_IS(r.close_err.msg, r.close_err.msg_len, "disk full"));
+	CU_ASSERT_EQUAL(decode_rep(OP_SELECT, &r), STATUS_PROTOCOL);
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_closed_err(&out, 5, 2, &e), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_rep(OP_SELECT, &r), STATUS_OK);
+	CU_ASSERT(r.index == 2 && !r.ok && r.close_err.set && !r.interim);
+	CU_ASSERT_EQUAL_FATAL(decode_rep(OP_STREAM, &r), STATUS_OK);
+	CU_ASSERT(r.index == 2 && !r.ok && r.close_err.set && r.interim);
+	CU_ASSERT_EQUAL(decode_rep(OP_RECV, &r), STATUS_PROTOCOL);
+	/* the plain forms carry none */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_recv(&out, 5, NULL, 0, false), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_rep(OP_RECV, &r), STATUS_OK);
+	CU_ASSERT_FALSE(r.close_err.set);
+}
+
+/* An error with ok true, with a value, not [code, str], or at SELECT's index -1: malformed. */
+static void
+test_bad_close_err_replies(void)
+{
+	static const uint8_t ok_true[] = { 0x95, 0x05, 0x00, 0xc0, 0xc3, 0x92, 0x01, 0xa1, 'x' };
+	static const uint8_t value[] = { 0x95, 0x05, 0x00, 0xc4, 0x01, 'v', 0xc2, 0x92, 0x01, 0xa1, 'x' };
+	static const uint8_t code_str[] = { 0x95, 0x05, 0x00, 0xc0, 0xc2, 0x92, 0xa1, '1', 0xa1, 'x' };
+	static const uint8_t code_only[] = { 0x95, 0x05, 0x00, 0xc0, 0xc2, 0x91, 0x01 };
+	static const uint8_t good[] = { 0x95, 0x05, 0x00, 0xc0, 0xc2, 0x92, 0x01, 0xa1, 'x' };
+	static const uint8_t sel_default[] = { 0x96, 0x05, 0x00, 0xff, 0xc0, 0xc2, 0x92, 0x01, 0xa1, 'x' };
+	struct proto_reply r;
+	const char *why;
+
+	CU_ASSERT_EQUAL(proto_decode_reply(good, sizeof good, OP_RECV, &r, &why), STATUS_OK);
+	CU_ASSERT(r.close_err.set && r.close_err.code == 1);
+	CU_ASSERT_EQUAL(proto_decode_reply(ok_true, sizeof ok_true, OP_RECV, &r, &why), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(proto_decode_reply(value, sizeof value, OP_RECV, &r, &why), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(proto_decode_reply(code_str, sizeof code_str, OP_RECV, &r, &why), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(proto_decode_reply(code_only, sizeof code_only, OP_RECV, &r, &why), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(proto_decode_reply(sel_default, sizeof sel_default, OP_SELECT, &r, &why),
+	    STATUS_PROTOCOL);
+}
+
 void
 register_codec_links(CU_pSuite s)
 {
@@ -300,4 +372,6 @@ register_codec_links(CU_pSuite s)
 	test_add(s, "STREAM and CREDIT round trip (§14)", test_req_stream);
 	test_add(s, "bad STREAM and CREDIT requests", test_bad_stream);
 	test_add(s, "STREAM values, close reports and the final reply", test_rep_stream);
+	test_add(s, "CLOSE's error and the receive replies that carry it (§5)", test_close_err);
+	test_add(s, "malformed close errors in replies", test_bad_close_err_replies);
 }

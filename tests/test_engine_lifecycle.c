@@ -409,6 +409,95 @@ test_many_pending(void)
 	engine_free(e);
 }
 
+/* ---- close errors ----------------------------------------------------------------- */
+
+/* What a done callback saw of a close error, copied while it was valid. */
+struct err_rec {
+	int calls;
+	bool ok, has_err;
+	uint64_t code;
+	char msg[32];
+};
+
+static void
+err_done(void *arg, struct engine_result *res)
+{
+	struct err_rec *r = arg;
+
+	r->calls++;
+	r->ok = res->ok;
+	if ((r->has_err = res->err != NULL)) {
+		r->code = res->err->code;
+		snprintf(r->msg, sizeof r->msg, "%.*s", (int)res->err->len, res->err->msg);
+	}
+	value_free(res->value);
+}
+
+static int
+recv_err_wait(struct engine *e, struct chan *ch, struct err_rec *r)
+{
+	struct engine_case c = { ch, CASE_RECV, NULL };
+	struct engine_result now;
+	struct engine_op *op;
+
+	return engine_submit(e, &c, 1, ENGINE_WAIT, err_done, r, &op, &now);
+}
+
+/* A waiting receiver and one after the buffer drained get the error; the channel keeps it. */
+static void
+test_close_err(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *ch = mk(e, "c", 1), *w = mk(e, "w", 0), *plain = mk(e, "p", 0);
+	struct close_err *err = close_err_new(7, "disk full", 9);
+	struct engine_case c = { ch, CASE_RECV, NULL };
+	struct engine_result now;
+	struct engine_op *op;
+	struct err_rec r = { 0 };
+
+	CU_ASSERT_FATAL(err != NULL);
+	CU_ASSERT_EQUAL(recv_err_wait(e, w, &r), 1);
+	CU_ASSERT_EQUAL(engine_close_err(e, w, err), STATUS_OK);
+	CU_ASSERT(r.calls == 1 && !r.ok && r.has_err && r.code == 7 && strcmp(r.msg, "disk full") == 0);
+	/* one error closes many channels: each takes its own reference */
+	send_now(e, ch, "a");
+	CU_ASSERT_EQUAL(engine_close_err(e, ch, err), STATUS_OK);
+	close_err_unref(err);
+	CU_ASSERT_PTR_EQUAL(chan_close_error(ch), err);
+	recv_now(e, ch, "a");
+	CU_ASSERT_EQUAL(engine_submit(e, &c, 1, 0, err_done, &r, &op, &now), 0);
+	CU_ASSERT(now.status == STATUS_OK && !now.ok && now.err == err && now.value == NULL);
+	/* a second close is CLOSED and changes nothing; a plain close has none */
+	CU_ASSERT_EQUAL(engine_close_err(e, ch, NULL), STATUS_CLOSED);
+	CU_ASSERT_PTR_EQUAL(chan_close_error(ch), err);
+	CU_ASSERT_PTR_NULL(chan_close_error(plain));
+	CU_ASSERT_EQUAL(engine_close(e, plain), STATUS_OK);
+	CU_ASSERT_PTR_NULL(chan_close_error(plain));
+	c.ch = plain;
+	CU_ASSERT_EQUAL(engine_submit(e, &c, 1, 0, err_done, &r, &op, &now), 0);
+	CU_ASSERT(now.status == STATUS_OK && !now.ok && now.err == NULL);
+	engine_free(e);	/* the channels drop the last references (ASan: nothing leaks) */
+}
+
+/* The close frees an anonymous channel (its waiter held it last) before done runs: the error lives on. */
+static void
+test_close_err_outlives_channel(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *ch = mk(e, NULL, 0);
+	struct close_err *err = close_err_new(UINT64_MAX, "gone", 4);
+	struct err_rec r = { 0 };
+
+	CU_ASSERT_FATAL(err != NULL);
+	CU_ASSERT_EQUAL(recv_err_wait(e, ch, &r), 1);
+	engine_release(e, ch);	/* the waiter's hold is the last */
+	CU_ASSERT_EQUAL(engine_close_err(e, ch, err), STATUS_OK);
+	close_err_unref(err);
+	CU_ASSERT(r.calls == 1 && !r.ok && r.has_err && r.code == UINT64_MAX && strcmp(r.msg, "gone") == 0);
+	CU_ASSERT_EQUAL(engine_nchannels(e), 0);
+	engine_free(e);
+}
+
 void
 register_engine_lifecycle(void)
 {
@@ -421,4 +510,6 @@ register_engine_lifecycle(void)
 	test_add(s, "limits", test_limits);
 	test_add(s, "callbacks call back in", test_callback_reentry);
 	test_add(s, "100000 pending ops cancelled", test_many_pending);
+	test_add(s, "close with an error: receivers get it, the channel keeps it", test_close_err);
+	test_add(s, "a close error outlives the channel its close freed", test_close_err_outlives_channel);
 }

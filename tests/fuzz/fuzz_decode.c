@@ -22,6 +22,7 @@
 #include <msgpack.h>
 
 #include "codec.h"
+#include "codec_int.h"
 #include "mpread.h"
 #include "status.h"
 
@@ -327,6 +328,9 @@ encode_request(struct proto_out *o, const struct proto_request *q)
 	case OP_WANT:
 		rc = proto_req_want(o, q->id, q->target);
 		break;
+	case OP_CLOSE:	/* an error of nil decodes as none: rebuilt as the 1-argument form */
+		rc = proto_req_close(o, q->id, q->wait_us, q->name, q->name_len, &q->close_err);
+		break;
 	default:
 		rc = proto_req_name(o, q->op, q->id, q->wait_us, q->name, q->name_len);
 		break;
@@ -335,6 +339,13 @@ encode_request(struct proto_out *o, const struct proto_request *q)
 	/* the deferred-reply bit (§15) is set on the frame just encoded */
 	CHECK(!q->deferred || proto_req_defer_last(o) == 0);
 	return 1;
+}
+
+static bool
+same_close_err(const struct proto_close_err *a, const struct proto_close_err *b)
+{
+	return a->set == b->set && (!a->set || (a->code == b->code &&
+	    same_str(a->msg, a->msg_len, b->msg, b->msg_len)));
 }
 
 static bool
@@ -350,7 +361,7 @@ same_request(const struct proto_request *a, const struct proto_request *b)
 	if (!same_name(a->name, a->name_len, b->name, b->name_len) ||
 	    !same_str(a->client, a->client_len, b->client, b->client_len) ||
 	    !same_name(a->token, a->token_len, b->token, b->token_len) ||
-	    !same_value(&a->value, &b->value))
+	    !same_value(&a->value, &b->value) || !same_close_err(&a->close_err, &b->close_err))
 		return false;
 	for (uint32_t i = 0; i < a->ncases; i++) {
 		const struct proto_case *x = &a->cases[i], *y = &b->cases[i];
@@ -386,6 +397,10 @@ check_request_ok(const struct proto_request *q, const struct proto_case *cases,
 	CHECK(inside(q->client, q->client_len, body, blen));
 	CHECK(inside(q->token, q->token_len, body, blen));
 	CHECK(value_inside(&q->value, body, blen));
+	/* CLOSE's error: inside, at most 1024 bytes of UTF-8; no other op has one */
+	CHECK(inside(q->close_err.msg, q->close_err.msg_len, body, blen));
+	CHECK(!q->close_err.set || (q->op == OP_CLOSE && q->close_err.msg_len <= PROTO_CLOSE_MSG_MAX &&
+	    proto_utf8_valid((const uint8_t *)q->close_err.msg, q->close_err.msg_len)));
 	switch (q->op) {
 	case OP_HELLO:
 		CHECK(q->client != NULL && q->client_len <= PROTO_CLIENT_NAME_MAX);
@@ -589,14 +604,19 @@ encode_reply(struct proto_out *o, uint64_t op, const struct proto_reply *p)
 		rc = proto_rep_make(o, p->id, p->name, p->name_len, p->n, p->created);
 		break;
 	case OP_RECV:
-		rc = proto_rep_recv(o, p->id, raw, p->value.raw_len, p->ok);
+		rc = p->close_err.set ? proto_rep_closed_err(o, p->id, -1, &p->close_err) :
+		    proto_rep_recv(o, p->id, raw, p->value.raw_len, p->ok);
 		break;
 	case OP_SELECT:
-		rc = proto_rep_select(o, p->id, p->index, raw, p->value.raw_len, p->ok);
+		rc = p->close_err.set ? proto_rep_closed_err(o, p->id, p->index, &p->close_err) :
+		    proto_rep_select(o, p->id, p->index, raw, p->value.raw_len, p->ok);
 		break;
 	case OP_STREAM:	/* a value (interim), or the final OK: values delivered */
-		rc = p->interim ? proto_rep_select(o, p->id, p->index, raw, p->value.raw_len, p->ok) :
-		    proto_rep_uint(o, p->id, p->n);
+		if (p->interim && p->close_err.set)
+			rc = proto_rep_closed_err(o, p->id, p->index, &p->close_err);
+		else
+			rc = p->interim ? proto_rep_select(o, p->id, p->index, raw, p->value.raw_len, p->ok) :
+			    proto_rep_uint(o, p->id, p->n);
 		break;
 	case OP_OPEN: case OP_LEN: case OP_CAP: case OP_DELETE:
 	case OP_UNBLOCK:	/* canceled */
@@ -633,7 +653,8 @@ same_reply(const struct proto_reply *a, const struct proto_reply *b)
 	    same_str(i->name, i->name_len, j->name, j->name_len) &&
 	    i->len == j->len && i->cap == j->cap && i->closed == j->closed &&
 	    i->anonymous == j->anonymous && i->senders == j->senders &&
-	    i->receivers == j->receivers && i->bytes == j->bytes;
+	    i->receivers == j->receivers && i->bytes == j->bytes &&
+	    same_close_err(&a->close_err, &b->close_err) && same_close_err(&i->close_err, &j->close_err);
 }
 
 static void
@@ -702,6 +723,10 @@ check_reply(const uint8_t *body, size_t blen)
 		CHECK(inside(p.hello.server, p.hello.server_len, body, blen));
 		CHECK(inside(p.info.name, p.info.name_len, body, blen));
 		CHECK(value_inside(&p.value, body, blen));
+		CHECK(inside(p.close_err.msg, p.close_err.msg_len, body, blen));
+		CHECK(inside(p.info.close_err.msg, p.info.close_err.msg_len, body, blen));
+		/* a close error comes only with ok false and no value */
+		CHECK(!p.close_err.set || (!p.ok && p.value.kind == VALUE_NONE));
 		CHECK(p.index >= -1 || p.status != STATUS_OK);
 		if (p.status == STATUS_OK) {
 			CHECK(op >= 1 && op <= OP_MAX);
