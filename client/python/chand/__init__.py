@@ -22,8 +22,8 @@ from ._links import Link, Stream, bridge, fan_in, fan_out, or_, or_done, repeat,
 from ._proto import ChanInfo, ClientInfo, ServerInfo, Waiter
 from .context import (Context, background, with_cancel, with_deadline, with_timeout,
                       with_value)
-from .errors import (BadRequest, Canceled, Closed, ConnectionLost, DeadlineExceeded,
-                     DialError, Error, ErrorValue, Exists, Limit, NotFound,
+from .errors import (BadRequest, Canceled, Closed, CloseError, ConnectionLost,
+                     DeadlineExceeded, DialError, Error, ErrorValue, Exists, Limit, NotFound,
                      PermissionDenied, ProtocolError, ShuttingDown)
 
 __version__ = "0.1.0"
@@ -36,6 +36,6 @@ __all__ = [
     "ChanInfo", "ClientInfo", "ServerInfo", "Waiter",
     "Context", "background", "with_cancel", "with_deadline", "with_timeout", "with_value",
     "BadRequest", "Canceled", "Closed", "ConnectionLost", "DeadlineExceeded", "DialError",
-    "Error", "ErrorValue", "Exists", "Limit", "NotFound", "PermissionDenied",
+    "CloseError", "Error", "ErrorValue", "Exists", "Limit", "NotFound", "PermissionDenied",
     "ProtocolError", "ShuttingDown",
 ]
