@@ -10,6 +10,7 @@ shaped like libchanclient (chanclient(3)) and Go::
     jobs.send(b"hello", timeout=2.0)        # jobs <- "hello", at most 2 s
     v, ok = jobs.recv()                     # v, ok := <-jobs
     for v in jobs: ...                      # for v := range jobs
+    jobs.close(chand.CloseError(28, "disk full"))   # cancel(cause); receivers' jobs.err
     i, v, ok = chand.select(chand.recv(a), chand.send(b, b"x"), default=True)
 
 The synchronous API is here; ``chand.aio`` has the same surface for asyncio.

@@ -8,7 +8,7 @@ from . import _proto as P
 from ._conn import _NONE, _TRY, Conn
 from ._proto import ChanInfo, Shape, Value
 from .context import Context, background, deadline_of
-from .errors import DeadlineExceeded, ProtocolError
+from .errors import CloseError, DeadlineExceeded, ProtocolError
 
 if TYPE_CHECKING:
     from ._links import Stream
@@ -122,9 +122,19 @@ class Chan(P.BaseChan):
                 return
             yield v
 
-    def close(self, *, ctx: Optional[Context] = None, timeout: Optional[float] = None) -> None:
-        """``close(ch)``. Raises :class:`Closed` if it was closed already."""
-        self._conn._roundtrip(P.CLOSE, [self._name], ctx, timeout, _NONE)
+    def close(self, error: Union[CloseError, Tuple[int, str], None] = None, *,
+              ctx: Optional[Context] = None, timeout: Optional[float] = None) -> None:
+        """``close(ch)``. Raises :class:`Closed` if it was closed already.
+
+        With ``error`` (a :class:`CloseError`, or a (code, message) tuple) the channel
+        is closed *with an error*, the outcome of the whole stream (Go's
+        ``cancel(cause)``): receivers still get the buffered values, then ``ok``
+        false with the error as their handle's :attr:`err`, and links pass it on
+        to their outputs. A bad code or message raises :class:`ValueError` before
+        anything is sent. A channel keeps the error of its first close only.
+        """
+        args = [self._name, *P.encode_close_error(error)]
+        self._conn._roundtrip(P.CLOSE, args, ctx, timeout, _NONE)
 
     def len(self, *, ctx: Optional[Context] = None, timeout: Optional[float] = None) -> int:
         """``len(ch)``: the values in the buffer."""

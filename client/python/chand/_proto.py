@@ -159,6 +159,24 @@ def encode_value(value: Any, max_value: int) -> Any:
     return value
 
 
+def encode_close_error(error: Any) -> List[Any]:
+    """CLOSE's arguments after the name: none for a plain close, else ``[[code, message]]``.
+
+    error is None, a :class:`CloseError` or a (code, message) tuple, checked as
+    CloseError checks it (ValueError).
+    """
+    if error is None:
+        return []
+    if isinstance(error, tuple):
+        if len(error) != 2:
+            raise ValueError("a close error is a (code, message) tuple")
+        error = CloseError(*error)
+    elif not isinstance(error, CloseError):
+        raise TypeError("a close error is a chand.CloseError or a (code, message) tuple, "
+                        f"not {type(error).__name__}")
+    return [[error.code, error.message]]
+
+
 def check_name(name: Any) -> str:
     """Check a channel name on the client side (the server checks it too)."""
     if not isinstance(name, str):

@@ -605,10 +605,11 @@ class Chan(P.BaseChan):
                 return
             yield v
 
-    async def close(self, *, ctx: Optional[Context] = None,
-                    timeout: Optional[float] = None) -> None:
-        """``close(ch)``."""
-        await self._conn._roundtrip(P.CLOSE, [self._name], ctx, timeout, _NONE)
+    async def close(self, error: Union[CloseError, Tuple[int, str], None] = None, *,
+                    ctx: Optional[Context] = None, timeout: Optional[float] = None) -> None:
+        """``close(ch)``, with an error if ``error`` is given (see :meth:`chand.Chan.close`)."""
+        args = [self._name, *P.encode_close_error(error)]
+        await self._conn._roundtrip(P.CLOSE, args, ctx, timeout, _NONE)
 
     async def len(self, *, ctx: Optional[Context] = None,
                   timeout: Optional[float] = None) -> int:

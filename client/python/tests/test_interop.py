@@ -139,3 +139,26 @@ def test_c_closes_with_an_error_python_receives(server: Server, conn: chand.Conn
     assert chanctl(server, "close", "--code", "3", name).returncode == 0
     assert conn.handle(name).info().close_error == chand.CloseError(3, "")
 
+
+def test_python_closes_with_an_error_c_receives(server: Server, conn: chand.Conn) -> None:
+    ch = conn.make(unique(), 2)
+    ch.send(b"last")
+    ch.close(chand.CloseError(28, "disk full"))
+    r = chanctl(server, "recv", "-n", "2", "-t", "5s", ch.name)
+    assert r.returncode == 5
+    assert r.stdout == b"last\n"
+    assert f"chanctl: {ch.name}: closed with error 28: disk full".encode() in r.stderr
+    r = chanctl(server, "--json", "recv", "-t", "5s", ch.name)
+    assert r.returncode == 5
+    doc = json.loads(r.stdout)
+    assert doc["closed"] is True
+    assert doc["close_error"] == {"code": 28, "message": "disk full"}
+    r = chanctl(server, "--json", "info", ch.name)
+    assert r.returncode == 0
+    info = json.loads(r.stdout)                      # chanctl(1): close_code, close_error
+    assert (info["close_code"], info["close_error"]) == (28, "disk full")
+    # a plain close from Python: no error for C either
+    plain = conn.make(unique(), 0)
+    plain.close()
+    r = chanctl(server, "recv", "-t", "5s", plain.name)
+    assert r.returncode == 5 and b"closed with error" not in r.stderr
