@@ -10,6 +10,7 @@ shaped like libchanclient (chanclient(3)) and Go::
     jobs.send(b"hello", timeout=2.0)        # jobs <- "hello", at most 2 s
     v, ok = jobs.recv()                     # v, ok := <-jobs
     for v in jobs: ...                      # for v := range jobs
+    jobs.close(chand.CloseError(28, "disk full"))   # cancel(cause); receivers' jobs.err
     i, v, ok = chand.select(chand.recv(a), chand.send(b, b"x"), default=True)
 
 The synchronous API is here; ``chand.aio`` has the same surface for asyncio.
@@ -22,8 +23,8 @@ from ._links import Link, Stream, bridge, fan_in, fan_out, or_, or_done, repeat,
 from ._proto import ChanInfo, ClientInfo, ServerInfo, Waiter
 from .context import (Context, background, with_cancel, with_deadline, with_timeout,
                       with_value)
-from .errors import (BadRequest, Canceled, Closed, ConnectionLost, DeadlineExceeded,
-                     DialError, Error, ErrorValue, Exists, Limit, NotFound,
+from .errors import (BadRequest, Canceled, Closed, CloseError, ConnectionLost,
+                     DeadlineExceeded, DialError, Error, ErrorValue, Exists, Limit, NotFound,
                      PermissionDenied, ProtocolError, ShuttingDown)
 
 __version__ = "0.1.0"
@@ -36,6 +37,6 @@ __all__ = [
     "ChanInfo", "ClientInfo", "ServerInfo", "Waiter",
     "Context", "background", "with_cancel", "with_deadline", "with_timeout", "with_value",
     "BadRequest", "Canceled", "Closed", "ConnectionLost", "DeadlineExceeded", "DialError",
-    "Error", "ErrorValue", "Exists", "Limit", "NotFound", "PermissionDenied",
+    "CloseError", "Error", "ErrorValue", "Exists", "Limit", "NotFound", "PermissionDenied",
     "ProtocolError", "ShuttingDown",
 ]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _proto as P
 from ._conn import _raise_copy
-from ._proto import Shape, Value
+from ._links import _interim
+from ._proto import Value
 from .aio import _BUDGET, Chan, Conn, _Call
 from .context import Context, background, deadline_of
-from .errors import Canceled, Closed, Error, ProtocolError
+from .errors import Canceled, Closed, CloseError, Error, ProtocolError
 
 __all__ = ["Stream", "Link", "or_", "or_done", "tee", "bridge", "fan_in", "repeat", "take",
            "fan_out"]
@@ -41,6 +42,7 @@ class Stream:
         self._ctx = ctx or background()
         self._end: Optional[Error] = None
         self._finished = False
+        self._errs: Dict[int, CloseError] = {}
         self.delivered: Optional[int] = None
         deadline = deadline_of(self._ctx, timeout)
         self._call = await conn._start(P.STREAM, [[c.name for c in chans], credit], self._ctx,
@@ -88,13 +90,9 @@ class Stream:
             self._stop(e)
             raise
         conn = self._conn
-        if status == P.OK and len(res) == 3:
+        if status == P.OK and len(res) in (3, 4):
             self._taken += 1
-
-            def decode() -> Tuple[int, Value, bool]:
-                return (Shape.uint(res[0], "index"), conn._value(Shape.value(res[1], "value")),
-                        Shape.boolean(res[2], "ok"))
-            return conn._checked(decode)
+            return conn._checked(lambda: _interim(self, res))
         if status == P.OK:
             self.delivered = conn._uint(res, "delivered")
             self._finished = True
@@ -106,6 +104,10 @@ class Stream:
             self._stop(err)
         assert self._end is not None
         raise _raise_copy(self._end)
+
+    def err(self, index: int = 0) -> Optional[CloseError]:
+        """The error chans[index] was closed with; see :meth:`chand.Stream.err`."""
+        return self._errs.get(index)
 
     async def items(self) -> AsyncIterator[Tuple[int, Value]]:
         """(index, value) for every value until every channel is closed."""

@@ -8,7 +8,7 @@ from . import _proto as P
 from ._conn import _NONE, _TRY, Conn
 from ._proto import ChanInfo, Shape, Value
 from .context import Context, background, deadline_of
-from .errors import DeadlineExceeded
+from .errors import CloseError, DeadlineExceeded, ProtocolError
 
 if TYPE_CHECKING:
     from ._links import Stream
@@ -20,12 +20,15 @@ __all__ = ["Chan", "RecvCase", "SendCase", "recv", "send", "select"]
 
 
 class Chan(P.BaseChan):
-    """A channel handle: a connection and a name. Immutable and thread-safe.
+    """A channel handle: a connection and a name. Thread-safe.
 
     Values are :class:`bytes` (a :class:`str` is sent as its UTF-8 bytes, as a
     convenience; it is received as bytes), channel handles (sending one sends a
     reference to its channel; receiving one gives a :class:`Chan` on the receiving
     connection), or, received only, :class:`chand.ErrorValue`.
+
+    Besides the name, a handle keeps only what it learnt: the capacity, and
+    :attr:`err`, the close error its last receive with ``ok`` false found.
     """
 
     __slots__ = ("_conn", "_cap")
@@ -67,7 +70,8 @@ class Chan(P.BaseChan):
 
     def recv(self, *, ctx: Optional[Context] = None,
              timeout: Optional[float] = None) -> Tuple[Value, bool]:
-        """``v, ok := <-ch``: (value, True), or (None, False) once closed and drained."""
+        """``v, ok := <-ch``: (value, True), or (None, False) once closed and drained
+        (then :attr:`err` is the error it was closed with, or None)."""
         res = self._conn._roundtrip(P.RECV, [self._name], ctx, timeout)
         return self._recv_result(res)
 
@@ -75,8 +79,10 @@ class Chan(P.BaseChan):
         c = self._conn
 
         def decode() -> Tuple[Value, bool]:
-            Shape.arity(res, 2, "RECV")
-            return c._value(Shape.value(res[0], "value")), Shape.boolean(res[1], "ok")
+            v, ok, err = P.received(res, 0, "RECV")
+            if not ok:
+                self._err = err
+            return c._value(v), ok
         return c._checked(decode)
 
     def try_send(self, value: Any, *, ctx: Optional[Context] = None) -> bool:
@@ -106,16 +112,29 @@ class Chan(P.BaseChan):
         return self.range()
 
     def range(self, *, ctx: Optional[Context] = None) -> Iterator[Value]:
-        """``for v := range ch`` whose every receive is bounded by ctx."""
+        """``for v := range ch`` whose every receive is bounded by ctx.
+
+        A close with an error ends it normally too; :attr:`err` then says why.
+        """
         while True:
             v, ok = self.recv(ctx=ctx)
             if not ok:
                 return
             yield v
 
-    def close(self, *, ctx: Optional[Context] = None, timeout: Optional[float] = None) -> None:
-        """``close(ch)``. Raises :class:`Closed` if it was closed already."""
-        self._conn._roundtrip(P.CLOSE, [self._name], ctx, timeout, _NONE)
+    def close(self, error: Union[CloseError, Tuple[int, str], None] = None, *,
+              ctx: Optional[Context] = None, timeout: Optional[float] = None) -> None:
+        """``close(ch)``. Raises :class:`Closed` if it was closed already.
+
+        With ``error`` (a :class:`CloseError`, or a (code, message) tuple) the channel
+        is closed *with an error*, the outcome of the whole stream (Go's
+        ``cancel(cause)``): receivers still get the buffered values, then ``ok``
+        false with the error as their handle's :attr:`err`, and links pass it on
+        to their outputs. A bad code or message raises :class:`ValueError` before
+        anything is sent. A channel keeps the error of its first close only.
+        """
+        args = [self._name, *P.encode_close_error(error)]
+        self._conn._roundtrip(P.CLOSE, args, ctx, timeout, _NONE)
 
     def len(self, *, ctx: Optional[Context] = None, timeout: Optional[float] = None) -> int:
         """``len(ch)``: the values in the buffer."""
@@ -153,7 +172,8 @@ class Chan(P.BaseChan):
 
     def info(self, *, ctx: Optional[Context] = None,
              timeout: Optional[float] = None) -> ChanInfo:
-        """The server's view: len, cap, closed, anonymous, waiting senders and receivers."""
+        """The server's view: len, cap, closed, anonymous, waiting senders and receivers,
+        and ``close_error``, the :class:`CloseError` it was closed with (or None)."""
         res = self._conn._roundtrip(P.INFO, [self._name], ctx, timeout, _NONE)
         return self._conn._checked(lambda: P.chan_info(res[0] if len(res) == 1 else None))
 
@@ -227,11 +247,20 @@ def select_cases(cases: Sequence[Case], conn_type: type) -> Tuple[Any, List[Any]
     return conn, wire
 
 
-def select_result(conn: Any, res: List[Any]) -> Tuple[int, Value, bool]:
+def select_result(conn: Any, cases: Sequence[Case],
+                  res: List[Any]) -> Tuple[int, Value, bool]:
+    """SELECT's (index, value, ok); a receive case's ``ok`` false sets its handle's err."""
     def decode() -> Tuple[int, Value, bool]:
-        Shape.arity(res, 3, "SELECT")
-        return (Shape.int_(res[0], "index"), conn._value(Shape.value(res[1], "value")),
-                Shape.boolean(res[2], "ok"))
+        index = Shape.int_(res[0] if res else None, "index")
+        if not -1 <= index < len(cases):
+            raise ProtocolError(f"SELECT chose case {index} of {len(cases)}")
+        v, ok, err = P.received(res, 1, "SELECT")
+        if err is not None and index < 0:
+            raise ProtocolError("SELECT's default carries a close error")
+        case = cases[index] if index >= 0 else None
+        if not ok and isinstance(case, RecvCase) and case.chan is not None:
+            case.chan._err = err
+        return index, conn._value(v), ok
     return conn._checked(decode)
 
 
@@ -240,8 +269,9 @@ def select(*cases: Case, default: bool = False, ctx: Optional[Context] = None,
     """Go's select over receive and send cases, chosen uniformly among the ready ones.
 
     Returns (index, value, ok): for a receive case the value and ok of ``v, ok :=
-    <-ch``; (index, None, True) for a send case; (-1, None, True) for the default
-    (with ``default=True`` when no case is ready). A timeout (Go's ``case
+    <-ch`` (with ``ok`` false the case's handle gets its :attr:`Chan.err`, as from
+    :meth:`Chan.recv`); (index, None, True) for a send case; (-1, None, True) for the
+    default (with ``default=True`` when no case is ready). A timeout (Go's ``case
     <-time.After(d)``) raises :class:`DeadlineExceeded`; a send case on a closed channel
     raises :class:`Closed` and a missing channel :class:`NotFound`, with ``.index``.
     All channels must be on one connection; with every channel None it returns the
@@ -260,4 +290,4 @@ def select(*cases: Case, default: bool = False, ctx: Optional[Context] = None,
         assert e is not None
         raise e
     res = conn._roundtrip(P.SELECT, [wire, bool(default)], ctx, timeout)
-    return select_result(conn, res)
+    return select_result(conn, cases, res)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _proto as P
 from ._chan import Chan
 from ._conn import _BUDGET, Conn, _Call, _raise_copy
 from ._proto import Shape, Value
 from .context import Context, background, deadline_of
-from .errors import Canceled, Closed, Error, ProtocolError
+from .errors import Canceled, Closed, CloseError, Error, ProtocolError
 
 __all__ = ["Stream", "Link", "or_", "or_done", "tee", "bridge", "fan_in", "repeat", "take",
            "fan_out"]
@@ -30,7 +30,8 @@ class Stream:
     program waits on it. A value taken by the stream went to nobody else.
 
     ``for v in stream`` yields the values and ends once every channel is closed and
-    drained; :meth:`items` yields (index, value). The context (and ``timeout``) bound
+    drained, a close with an error included (:meth:`err` gives each channel's);
+    :meth:`items` yields (index, value). The context (and ``timeout``) bound
     the stream's whole life. One thread at a time per stream. :meth:`close` (or leaving
     a ``with`` block) ends it: values already sent but not taken are dropped.
     """
@@ -53,6 +54,7 @@ class Stream:
         self._ctx = ctx or background()
         self._end: Optional[Error] = None
         self._finished = False
+        self._errs: Dict[int, CloseError] = {}
         self.delivered: Optional[int] = None
         deadline = deadline_of(self._ctx, timeout)
         self._call = conn._start(P.STREAM, [[c.name for c in chans], credit], self._ctx,
@@ -79,9 +81,10 @@ class Stream:
 
     def recv(self) -> Tuple[int, Value, bool]:
         """The next value: (index, value, True), or (index, None, False) once when
-        chans[index] is closed and drained. Raises :class:`Closed` once every channel
-        was reported closed, or why the stream ended otherwise (and so does every later
-        call); values taken before the end come first."""
+        chans[index] is closed and drained (its close error, if any, is then
+        ``err(index)`` and ``chans[index].err``). Raises :class:`Closed` once every
+        channel was reported closed, or why the stream ended otherwise (and so does
+        every later call); values taken before the end come first."""
         if self._end is not None:
             raise _raise_copy(self._end)
         call = self._call
@@ -94,14 +97,9 @@ class Stream:
         except Error as e:
             self._stop(e)
             raise
-        if status == P.OK and len(res) == 3:
+        if status == P.OK and len(res) in (3, 4):
             self._taken += 1
-
-            def decode() -> Tuple[int, Value, bool]:
-                return (Shape.uint(res[0], "index"),
-                        self._conn._value(Shape.value(res[1], "value")),
-                        Shape.boolean(res[2], "ok"))
-            return self._conn._checked(decode)
+            return self._conn._checked(lambda: _interim(self, res))
         if status == P.OK:
             self.delivered = self._conn._checked(
                 lambda: Shape.uint(res[0] if len(res) == 1 else None, "delivered"))
@@ -119,6 +117,12 @@ class Stream:
         if self._end is None:
             self._end = err
             self._ctx._unwatch(self._token)
+
+    def err(self, index: int = 0) -> Optional[CloseError]:
+        """The error chans[index] was closed with, once :meth:`recv` reported it closed
+        (libchanclient's ``chan_stream_err``); None when it was closed without one or
+        is not reported closed yet."""
+        return self._errs.get(index)
 
     def items(self) -> Iterator[Tuple[int, Value]]:
         """Yield (index, value) for every value until every channel is closed."""
@@ -147,6 +151,20 @@ class Stream:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _interim(stream: Any, res: List[Any]) -> Tuple[int, Value, bool]:
+    """A stream's interim reply (sync or asyncio): a value, or a close report that
+    records the channel's close error on the stream and on the channel's handle."""
+    index = Shape.uint(res[0], "index")
+    if index >= len(stream.chans):
+        raise ProtocolError(f"a stream value from channel {index} of {len(stream.chans)}")
+    v, ok, err = P.received(res, 1, "STREAM")
+    if not ok:
+        if err is not None:
+            stream._errs[index] = err
+        stream.chans[index]._err = err
+    return index, stream._conn._value(v), ok
 
 
 # ---- links ----------------------------------------------------------------------------------------

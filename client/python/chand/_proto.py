@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import msgpack
 
-from .errors import Error, ErrorValue, Limit, ProtocolError, error_for_status
+from .errors import CloseError, Error, ErrorValue, Limit, ProtocolError, error_for_status
 
 # ---- op numbers -------------------------------------------------------------------------
 
@@ -100,20 +100,34 @@ class ChanRef:
 
 
 class BaseChan:
-    """What every channel handle (sync or asyncio) shares: a name.
+    """What every channel handle (sync or asyncio) shares: a name, and the close error
+    its last receive with ``ok`` false found.
 
     Sending any handle sends a reference to its channel (ext type 1).
     """
 
-    __slots__ = ("_name",)
+    __slots__ = ("_name", "_err")
 
     def __init__(self, name: str) -> None:
         self._name = name
+        self._err: Optional[CloseError] = None
 
     @property
     def name(self) -> str:
         """The channel's name (for an anonymous channel, ``~`` and 32 hex digits)."""
         return self._name
+
+    @property
+    def err(self) -> Optional[CloseError]:
+        """Why the channel ended: Go's ``context.Cause``, libchanclient's ``chan_err``.
+
+        The :class:`CloseError` the channel was closed with, as found by the last
+        receive through this handle object that returned ``ok`` false (``recv``,
+        ``try_recv``, a range, a select receive case, a stream's close report); None
+        when that close carried no error, or while no such receive has returned.
+        Receives that return a value leave it as it is.
+        """
+        return self._err
 
 
 def _ext_hook(code: int, data: bytes) -> Any:
@@ -143,6 +157,24 @@ def encode_value(value: Any, max_value: int) -> Any:
     if len(value) > max_value:
         raise Limit(f"value of {len(value)} bytes is over the server's max_value {max_value}")
     return value
+
+
+def encode_close_error(error: Any) -> List[Any]:
+    """CLOSE's arguments after the name: none for a plain close, else ``[[code, message]]``.
+
+    error is None, a :class:`CloseError` or a (code, message) tuple, checked as
+    CloseError checks it (ValueError).
+    """
+    if error is None:
+        return []
+    if isinstance(error, tuple):
+        if len(error) != 2:
+            raise ValueError("a close error is a (code, message) tuple")
+        error = CloseError(*error)
+    elif not isinstance(error, CloseError):
+        raise TypeError("a close error is a chand.CloseError or a (code, message) tuple, "
+                        f"not {type(error).__name__}")
+    return [[error.code, error.message]]
 
 
 def check_name(name: Any) -> str:
@@ -227,8 +259,8 @@ def is_final(kind: int, status: int, nresults: int) -> bool:
     """Whether a reply ends its request (links and streams get interim replies first)."""
     if kind == KIND_LINK:
         return status != STARTED
-    if kind == KIND_STREAM:
-        return not (status == OK and nresults == 3)
+    if kind == KIND_STREAM:     # an interim value or close report, with its error or not
+        return not (status == OK and nresults in (3, 4))
     return True
 
 
@@ -296,6 +328,34 @@ class Shape:
         raise ProtocolError(f"{what} is not a value (bin, channel or error)")
 
 
+def close_error(v: Any, what: str = "close error") -> CloseError:
+    """A close error as replies carry it: ``[code, message]``."""
+    if not isinstance(v, list) or len(v) != 2:
+        raise ProtocolError(f"{what} is not [code, message]")
+    code = Shape.uint(v[0], f"{what}'s code")
+    message = Shape.string(v[1], f"{what}'s message")
+    try:
+        return CloseError(code, message)
+    except ValueError as e:
+        raise ProtocolError(f"{what}: {e}") from None
+
+
+def received(res: List[Any], first: int, what: str) -> Tuple[Any, bool, Optional[CloseError]]:
+    """A receive's ``value, ok`` (from res[first] on), and the close error a reply one
+    result longer carries (PROTOCOL.md §5 CLOSE): (value, ok, error or None)."""
+    n = len(res) - first
+    if n not in (2, 3):
+        raise ProtocolError(f"{what} reply has {len(res)} results, not {first + 2} "
+                            f"or {first + 3}")
+    value = Shape.value(res[first], "value")
+    ok = Shape.boolean(res[first + 1], "ok")
+    if n == 2:
+        return value, ok, None
+    if ok or value is not None:
+        raise ProtocolError(f"{what} reply carries a close error with a value")
+    return None, False, close_error(res[first + 2])
+
+
 # ---- public records -----------------------------------------------------------------------
 
 
@@ -324,6 +384,7 @@ class ChanInfo:
     senders: int    # waiting, select cases included
     receivers: int
     bytes: int      # buffered bytes
+    close_error: Optional[CloseError] = None    # the error it was closed with, if any
 
 
 @dataclass(frozen=True)
@@ -384,6 +445,7 @@ def chan_info(m: Any) -> ChanInfo:
         closed=_get(m, "closed", b), anonymous=_get(m, "anonymous", b, False, False),
         senders=_get(m, "senders", u, 0, False), receivers=_get(m, "receivers", u, 0, False),
         bytes=_get(m, "bytes", u, 0, False),
+        close_error=_get(m, "close_error", close_error, None, False),
     )
 
 

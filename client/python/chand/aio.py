@@ -44,11 +44,11 @@ from ._chan import Case, recv, select_cases, select_result, send
 from ._conn import _make_tls_context, _raise_copy
 from ._proto import ChanInfo, ClientInfo, ServerInfo, Shape, Value, Waiter
 from .context import Context, background, deadline_of
-from .errors import (Canceled, ConnectionLost, DeadlineExceeded, DialError, Error,
-                     Limit, ProtocolError)
+from .errors import (Canceled, CloseError, ConnectionLost, DeadlineExceeded, DialError,
+                     Error, Limit, ProtocolError)
 
 __all__ = ["Conn", "Chan", "Stream", "Link", "dial", "select", "recv", "send", "or_", "or_done",
-           "tee", "bridge", "fan_in", "repeat", "take", "fan_out"]
+           "tee", "bridge", "fan_in", "repeat", "take", "fan_out", "CloseError"]
 
 _BUDGET, _TRY, _NONE = 0, 1, 2
 _DRAIN_AT = 1 << 20      # await the transport's drain past this much unsent
@@ -522,7 +522,10 @@ async def dial(addr: str = "tcp://127.0.0.1:7420", *, token: Optional[str] = Non
 
 
 class Chan(P.BaseChan):
-    """An asyncio channel handle: a connection and a name (see :class:`chand.Chan`)."""
+    """An asyncio channel handle: a connection and a name (see :class:`chand.Chan`).
+
+    :attr:`err` is the close error its last receive with ``ok`` false found.
+    """
 
     __slots__ = ("_conn", "cap")
 
@@ -554,7 +557,7 @@ class Chan(P.BaseChan):
 
     async def recv(self, *, ctx: Optional[Context] = None,
                    timeout: Optional[float] = None) -> Tuple[Value, bool]:
-        """``v, ok := <-ch``."""
+        """``v, ok := <-ch``; with ``ok`` false, :attr:`err` is the close error (or None)."""
         res = await self._conn._roundtrip(P.RECV, [self._name], ctx, timeout)
         return self._recv_result(res)
 
@@ -562,8 +565,10 @@ class Chan(P.BaseChan):
         c = self._conn
 
         def decode() -> Tuple[Value, bool]:
-            Shape.arity(res, 2, "RECV")
-            return c._value(Shape.value(res[0], "value")), Shape.boolean(res[1], "ok")
+            v, ok, err = P.received(res, 0, "RECV")
+            if not ok:
+                self._err = err
+            return c._value(v), ok
         return c._checked(decode)
 
     async def try_send(self, value: Any, *, ctx: Optional[Context] = None) -> bool:
@@ -592,17 +597,19 @@ class Chan(P.BaseChan):
         return self.range()
 
     async def range(self, *, ctx: Optional[Context] = None) -> AsyncIterator[Value]:
-        """Go's range, every receive bounded by ctx."""
+        """Go's range, every receive bounded by ctx; a close with an error ends it
+        normally too (:attr:`err` says why)."""
         while True:
             v, ok = await self.recv(ctx=ctx)
             if not ok:
                 return
             yield v
 
-    async def close(self, *, ctx: Optional[Context] = None,
-                    timeout: Optional[float] = None) -> None:
-        """``close(ch)``."""
-        await self._conn._roundtrip(P.CLOSE, [self._name], ctx, timeout, _NONE)
+    async def close(self, error: Union[CloseError, Tuple[int, str], None] = None, *,
+                    ctx: Optional[Context] = None, timeout: Optional[float] = None) -> None:
+        """``close(ch)``, with an error if ``error`` is given (see :meth:`chand.Chan.close`)."""
+        args = [self._name, *P.encode_close_error(error)]
+        await self._conn._roundtrip(P.CLOSE, args, ctx, timeout, _NONE)
 
     async def len(self, *, ctx: Optional[Context] = None,
                   timeout: Optional[float] = None) -> int:
@@ -625,7 +632,7 @@ class Chan(P.BaseChan):
 
     async def info(self, *, ctx: Optional[Context] = None,
                    timeout: Optional[float] = None) -> ChanInfo:
-        """The server's view of the channel."""
+        """The server's view of the channel (``close_error`` included)."""
         res = await self._conn._roundtrip(P.INFO, [self._name], ctx, timeout, _NONE)
         return self._conn._checked(lambda: P.chan_info(res[0] if len(res) == 1 else None))
 
@@ -666,7 +673,7 @@ async def select(*cases: Case, default: bool = False, ctx: Optional[Context] = N
         assert e is not None
         raise e
     res = await conn._roundtrip(P.SELECT, [wire, bool(default)], ctx, timeout)
-    return select_result(conn, res)
+    return select_result(conn, cases, res)
 
 
 # streams and links, which build on Conn and Chan

@@ -11,10 +11,16 @@ An :class:`ErrorValue` is different: it is an error travelling *as a value*
 (PROTOCOL.md §7, ext type 2), made by the server when a fan-out stage fails
 or a bridge meets a bad reference. A receive that yields one succeeded; the
 value is returned, never raised, like the notes' ``Result`` type.
+
+A :class:`CloseError` is the error a channel was closed with (PROTOCOL.md
+§5 CLOSE): the outcome of the whole stream, Go's ``context.Cause``. It is
+not raised either: a receive that finds the channel closed and drained
+returns ``ok`` false as always, and the handle's ``err`` tells why.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Dict, Optional, Type
 
 __all__ = [
@@ -32,7 +38,12 @@ __all__ = [
     "ConnectionLost",
     "DialError",
     "ErrorValue",
+    "CloseError",
+    "CLOSE_MESSAGE_MAX",
 ]
+
+CLOSE_MESSAGE_MAX = 1024
+"""The longest message of a :class:`CloseError`, in bytes of UTF-8."""
 
 
 class Error(Exception):
@@ -180,3 +191,33 @@ class ErrorValue:
 
     def __str__(self) -> str:
         return self.message
+
+
+@dataclass(frozen=True)
+class CloseError:
+    """The error a channel was closed with: ``ch.close(CloseError(28, "disk full"))``.
+
+    ``code`` is the application's, an int from 0 to 2**64 - 1; ``message`` a str of
+    at most :data:`CLOSE_MESSAGE_MAX` (1024) bytes of UTF-8. Anything else is a
+    :class:`ValueError`. Receivers find it, once the channel is drained, as the
+    ``err`` of the handle they received through (libchanclient's ``chan_err``).
+    """
+
+    code: int
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        if type(self.code) is not int or not 0 <= self.code < 1 << 64:
+            raise ValueError("a close error's code is an int from 0 to 2**64 - 1")
+        if not isinstance(self.message, str):
+            raise ValueError("a close error's message is a str")
+        try:
+            n = len(self.message.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise ValueError("a close error's message is not valid UTF-8") from None
+        if n > CLOSE_MESSAGE_MAX:
+            raise ValueError(f"a close error's message of {n} bytes is over "
+                             f"{CLOSE_MESSAGE_MAX}")
+
+    def __str__(self) -> str:
+        return f"closed with error {self.code}: {self.message}"

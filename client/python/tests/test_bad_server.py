@@ -238,3 +238,60 @@ def test_hello_version_not_spoken() -> None:
     with pytest.raises(chand.ProtocolError, match="version 7"):
         chand.dial(fake.addr, timeout=10)
     fake.close()
+
+
+MALFORMED_CLOSE_ERRORS = [
+    ("ok true", [None, True, [1, "x"]]),
+    ("a value", [b"v", False, [1, "x"]]),
+    ("code a str", [None, False, ["1", "x"]]),
+    ("code only", [None, False, [1]]),
+    ("message too long", [None, False, [1, "x" * 1025]]),
+    ("too many results", [None, False, [1, "x"], True]),
+]
+
+
+@pytest.mark.parametrize("results", [m[1] for m in MALFORMED_CLOSE_ERRORS],
+                         ids=[m[0] for m in MALFORMED_CLOSE_ERRORS])
+def test_malformed_close_error_in_a_recv_reply(results: list) -> None:
+    def script(sock: socket.socket) -> None:
+        rid = read_frame(sock)[1]
+        sock.sendall(frame([rid, 0, *results]))
+        while sock.recv(4096):
+            pass
+    fake = FakeServer(script)
+    c = chand.dial(fake.addr)
+    with pytest.raises(chand.ProtocolError):
+        c.handle("x").recv(timeout=10)
+    assert c.closed
+    c.close()
+    fake.close()
+
+
+def test_close_errors_in_select_and_stream_replies() -> None:
+    def script(sock: socket.socket) -> None:
+        rid = read_frame(sock)[1]                       # SELECT: the error, well formed
+        sock.sendall(frame([rid, 0, 1, None, False, [7, "seven"]]))
+        req = read_frame(sock)                          # STREAM: a close report with it,
+        sock.sendall(frame([req[1], 0, 0, None, False, [8, "eight"]]) +   # not the end
+                     frame([req[1], 0, 0]))
+        while True:
+            req = read_frame(sock)
+            if req[0] == 10:                            # the default with an error
+                sock.sendall(frame([req[1], 0, -1, None, False, [1, "x"]]))
+                break
+    fake = FakeServer(script)
+    c = chand.dial(fake.addr)
+    a, b = c.handle("a"), c.handle("b")
+    assert chand.select(chand.recv(a), chand.recv(b), timeout=10) == (1, None, False)
+    assert b.err == chand.CloseError(7, "seven") and a.err is None
+    s = c.stream([a], 2)
+    assert s.recv() == (0, None, False)
+    assert s.err(0) == chand.CloseError(8, "eight") and a.err == s.err(0)
+    with pytest.raises(chand.Closed):
+        s.recv()
+    assert s.delivered == 0 and not c.closed
+    with pytest.raises(chand.ProtocolError):
+        chand.select(chand.recv(a), default=True, timeout=10)
+    assert c.closed
+    c.close()
+    fake.close()

@@ -110,3 +110,55 @@ def test_c_sees_python_waiters(server: Server, conn: chand.Conn) -> None:
     assert ch.name in r.stdout.decode()
     ctx.cancel()
     t.join(10)
+
+
+def test_c_closes_with_an_error_python_receives(server: Server, conn: chand.Conn) -> None:
+    # the replies one result longer (PROTOCOL.md §5 CLOSE) are neither malformed nor,
+    # on a stream, its end
+    ch = conn.make(unique(), 2)
+    ch.send(b"v")
+    r = chanctl(server, "close", "--error", "disk full", "--code", "28", ch.name)
+    assert r.returncode == 0, r.stderr
+    want = chand.CloseError(28, "disk full")
+    assert ch.recv(timeout=10) == (b"v", True) and ch.err is None
+    assert ch.recv(timeout=10) == (None, False) and ch.err == want
+    h = conn.handle(ch.name)
+    assert h.try_recv() == (None, False) and h.err == want
+    h = conn.handle(ch.name)
+    assert list(h) == [] and h.err == want
+    h = conn.handle(ch.name)
+    assert chand.select(chand.recv(h), timeout=10) == (0, None, False) and h.err == want
+    with ch.stream(2) as s:
+        assert s.recv() == (0, None, False) and s.err(0) == want
+        with pytest.raises(chand.Closed):
+            s.recv()
+        assert s.delivered == 0
+    assert not conn.closed and ch.info().close_error == want
+    name = unique()                                   # --code alone: an empty message
+    assert chanctl(server, "make", name).returncode == 0
+    assert chanctl(server, "close", "--code", "3", name).returncode == 0
+    assert conn.handle(name).info().close_error == chand.CloseError(3, "")
+
+
+def test_python_closes_with_an_error_c_receives(server: Server, conn: chand.Conn) -> None:
+    ch = conn.make(unique(), 2)
+    ch.send(b"last")
+    ch.close(chand.CloseError(28, "disk full"))
+    r = chanctl(server, "recv", "-n", "2", "-t", "5s", ch.name)
+    assert r.returncode == 5
+    assert r.stdout == b"last\n"
+    assert f"chanctl: {ch.name}: closed with error 28: disk full".encode() in r.stderr
+    r = chanctl(server, "--json", "recv", "-t", "5s", ch.name)
+    assert r.returncode == 5
+    doc = json.loads(r.stdout)
+    assert doc["closed"] is True
+    assert doc["close_error"] == {"code": 28, "message": "disk full"}
+    r = chanctl(server, "--json", "info", ch.name)
+    assert r.returncode == 0
+    info = json.loads(r.stdout)                      # chanctl(1): close_code, close_error
+    assert (info["close_code"], info["close_error"]) == (28, "disk full")
+    # a plain close from Python: no error for C either
+    plain = conn.make(unique(), 0)
+    plain.close()
+    r = chanctl(server, "recv", "-t", "5s", plain.name)
+    assert r.returncode == 5 and b"closed with error" not in r.stderr
