@@ -40,6 +40,8 @@ static const char *const settings[][2] = {
 	{ "max_buffered_bytes", "1M" }, { "output_hwm", "8K" }, { "shutdown_timeout", "0" },
 	{ "max_waiters_per_connection", "256" }, { "max_waiters", "1024" },
 	{ "max_held_bytes_per_connection", "2K" }, { "max_held_bytes", "8K" },
+	{ "max_hello_frame", "512" }, { "max_input_buffer_bytes", "8K" },
+	{ "max_output_bytes", "16K" },
 };
 
 static struct server *
