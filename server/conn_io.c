@@ -111,8 +111,11 @@ plain_read_cb(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 
 	if (room == 0) {
-		/* cannot happen: conn_input leaves less than one frame unless it paused reading */
-		io_read_enable(c, false);
+		/* a reload lowered max_frame under the frame buffered: conn_input refuses it now */
+		conn_input(c);
+		if (!c->closing)
+			io_read_enable(c, false);
+		conn_input_done(c);
 		return;
 	}
 	n = recv(fd, buf, room, 0);

@@ -189,7 +189,11 @@ read_cb(struct bufferevent *bev, void *arg)
 	}
 	evbuffer_remove(in, head, (size_t)end.pos + 4);
 	head[end.pos + 4] = '\0';
-	handle(c, head);
+	/* handle() parses C strings: a NUL would end the request line before its CRLF */
+	if (memchr(head, '\0', (size_t)end.pos) != NULL)
+		reply(c, 400, "Bad Request", "", NULL);
+	else
+		handle(c, head);
 }
 
 /* Over the cap: a best-effort 503, then close; nothing of the connection is kept. */

@@ -569,6 +569,27 @@ test_metrics_bad_requests(void)
 	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
 }
 
+/* A NUL byte in the request line (fuzz_metrics): 400, and chand stays up. */
+static void
+test_metrics_nul_byte(void)
+{
+	static const char req[] = "GET /metrics\0 HTTP/1.1\r\n\r\n";
+	struct test_server s;
+	struct test_conn c;
+	char buf[512];
+	int port;
+
+	CU_ASSERT_FATAL(test_server_start(&s, "metrics_listen = 127.0.0.1:0\n") == 0);
+	CU_ASSERT_FATAL((port = metrics_port(&s)) > 0);
+	CU_ASSERT_FATAL(test_conn_open(&c, port, false) == 0);
+	CU_ASSERT(test_conn_write(&c, req, sizeof req - 1) == 0);
+	CU_ASSERT(await_closed(&c, buf, sizeof buf));
+	CU_ASSERT(strncmp(buf, "HTTP/1.1 400 ", 13) == 0);
+	test_conn_close(&c);
+	CU_ASSERT_EQUAL(status_of(port, "GET /metrics HTTP/1.1\r\n\r\n"), 200);
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+}
+
 /*
  * metrics_max_connections holds: the extras get 503 and a close, the ones
  * held stay open, protocol clients are served, and a freed slot is reused.
@@ -688,6 +709,7 @@ register_suites(void)
 	test_add(s, "protected mode covers metrics_listen; metrics_token", test_metrics_protected);
 	test_add(s, "SIGHUP replaces metrics_token", test_metrics_token_reload);
 	test_add(s, "bad HTTP requests get a status and a close", test_metrics_bad_requests);
+	test_add(s, "a NUL byte in the request line: 400", test_metrics_nul_byte);
 	test_add(s, "metrics_max_connections holds; protocol clients served", test_metrics_max_connections);
 	test_add(s, "at most 1/16 of RLIMIT_NOFILE for /metrics", test_metrics_fd_share);
 	test_add(s, "metrics_timeout closes idle and slow connections", test_metrics_timeout);

@@ -391,6 +391,43 @@ test_input_budget_reload(void)
 	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
 }
 
+/*
+ * A reload that lowers max_frame under a frame already half read (more of
+ * it buffered than the new max_frame): its next bytes get the PROTOCOL
+ * notice a frame announced over max_frame gets, not a connection that
+ * stops reading for good (frame_timeout is off here).
+ */
+static void
+test_max_frame_reload(void)
+{
+	static const uint8_t hdr[PROTO_FRAME_HDR] = { 0, 0x08, 0, 0 };	/* 512 KiB */
+	struct test_server s;
+	struct test_conn n, h;
+	uint8_t *junk;
+	FILE *f;
+
+	CU_ASSERT_FATAL(test_server_start(&s, "max_frame = 1M\nmax_value = 512K\nframe_timeout = 0\n") == 0);
+	CU_ASSERT_FATAL(test_conn_open(&n, s.port, true) == 0);
+	CU_ASSERT_FATAL(test_conn_open(&h, s.port, true) == 0);
+	CU_ASSERT_FATAL((junk = calloc(1, 300 * 1024)) != NULL);
+	CU_ASSERT_FATAL(test_conn_write(&h, hdr, sizeof hdr) == 0);
+	CU_ASSERT_FATAL(test_conn_write(&h, junk, 300 * 1024) == 0);
+	CU_ASSERT_FATAL(await_server_read(&h, s.port));
+	CU_ASSERT_FATAL((f = fopen(s.conf, "w")) != NULL);
+	fputs("max_frame = 128K\nmax_value = 64K\nframe_timeout = 0\n", f);
+	fclose(f);
+	kill(s.pid, SIGHUP);
+	CU_ASSERT_FATAL(await_log(&s, "changed=max_frame"));
+	CU_ASSERT_FATAL(test_conn_write(&h, junk, 1024) == 0);
+	CU_ASSERT_EQUAL(notice(&h, REPLY_MS), STATUS_PROTOCOL);
+	CU_ASSERT(await_closed(&h));
+	assert_ping_ok(&n);
+	free(junk);
+	test_conn_close(&h);
+	test_conn_close(&n);
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+}
+
 /* ---- TLS: the read watermark follows HELLO -------------------------------------------- */
 
 /*
@@ -454,6 +491,7 @@ register_suites(void)
 	test_add(s, "max_hello_frame", test_hello_frame_limit);
 	test_add(s, "max_input_buffer_bytes closes the largest", test_input_budget);
 	test_add(s, "max_input_buffer_bytes lowered by a reload", test_input_budget_reload);
+	test_add(s, "max_frame lowered under a half-read frame", test_max_frame_reload);
 	s = test_suite("tls", NULL, NULL);
 	test_add(s, "frames up to max_frame after HELLO", test_tls_after_hello);
 }

@@ -35,11 +35,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const settings[][2] = {
 	{ "listen", "" }, { "unix_socket", "/nonexistent/fuzz.sock" }, { "workers", "1" },
-	{ "max_frame", "65536" }, { "max_value", "4096" }, { "max_cap", "64" },
+	{ "max_frame", "65536" }, { "max_value", "1024" }, { "max_cap", "64" },
 	{ "max_select_cases", "16" }, { "max_pending", "64" }, { "max_channels", "256" },
 	{ "max_buffered_bytes", "1M" }, { "output_hwm", "8K" }, { "shutdown_timeout", "0" },
 	{ "max_waiters_per_connection", "256" }, { "max_waiters", "1024" },
-	{ "max_held_bytes_per_connection", "2K" }, { "max_held_bytes", "8K" },
+	{ "max_held_bytes_per_connection", "6K" }, { "max_held_bytes", "16K" },
+	{ "max_hello_frame", "512" }, { "max_input_buffer_bytes", "8K" },
+	{ "max_output_bytes", "16K" },
+};
+
+/*
+ * FUZZ_CONN_AUTH=1: the identity fz (HELLO's token "tok", as in the auth-*
+ * seeds) with rules that allow some names and deny others, so the rights
+ * checks of requests and links, owner_close and the per-identity limits
+ * are fuzzed too.
+ */
+static const char *const auth_settings[][2] = {
+	{ "token", "fz:1a7674eb4ee78df7e1ac439a93c3fa8e3c945784d4dec9fd8e3011738b2f1d62" },
+	{ "allow", "fz a* send,recv,make,close,delete" }, { "allow", "fz in send,recv,make,close" },
+	{ "allow", "fz b* recv,make" }, { "allow", "fz ~* send,recv,make,close" },
+	{ "allow", "fz admin" }, { "owner_close", "yes" },
+	{ "identity_max_pending", "48" }, { "identity_max_channels", "24" },
 };
 
 static struct server *
@@ -48,10 +64,13 @@ server_make(void)
 	struct config cfg;
 	struct server *s = NULL;
 	char *cause = NULL;
+	const char *auth = getenv("FUZZ_CONN_AUTH");
 
 	CHECK(config_init(&cfg) == 0);
 	for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
 		CHECK(config_set(&cfg, settings[i][0], settings[i][1], "fuzz", &cause) == 0);
+	for (size_t i = 0; auth && *auth == '1' && i < sizeof auth_settings / sizeof auth_settings[0]; i++)
+		CHECK(config_set(&cfg, auth_settings[i][0], auth_settings[i][1], "fuzz", &cause) == 0);
 	CHECK(server_new(&s, &cfg, &cause) == 0);
 	return s;
 }
