@@ -417,7 +417,7 @@ test_max_frame_reload(void)
 	fputs("max_frame = 128K\nmax_value = 64K\nframe_timeout = 0\n", f);
 	fclose(f);
 	kill(s.pid, SIGHUP);
-	CU_ASSERT_FATAL(await_log(&s, "changed=max_frame"));
+	CU_ASSERT_FATAL(test_server_await_log(&s, "changed=max_frame"));
 	CU_ASSERT_FATAL(test_conn_write(&h, junk, 1024) == 0);
 	CU_ASSERT_EQUAL(notice(&h, REPLY_MS), STATUS_PROTOCOL);
 	CU_ASSERT(await_closed(&h));
