@@ -18,7 +18,8 @@ run|test) ;;
 esac
 
 packages="build-essential autoconf automake libtool pkg-config libevent-dev
-libmsgpack-dev libssl-dev openssl libcunit1-dev libsystemd-dev"
+libmsgpack-dev libssl-dev openssl libcunit1-dev libsystemd-dev libjansson-dev
+etcd-server etcd-client"
 
 missing=""
 for p in $packages; do
