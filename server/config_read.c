@@ -56,12 +56,27 @@ check_files(const struct config *c, char **cause)
 	return check_readable(c, "tokens_file", c->tokens_file, cause);
 }
 
+/* A cluster node needs the address others dial; cluster_name "" is not a name. */
+static int
+check_cluster(const struct config *c, char **cause)
+{
+	if (c->cluster_etcd[0] == '\0')
+		return 0;
+	if (c->advertise[0] == '\0')
+		return fail_key(cause, c, "advertise", "cluster_etcd needs advertise (the HOST:PORT "
+		    "clients and the other nodes dial to reach this node)", NULL);
+	if (c->cluster_name[0] == '\0')
+		return fail_key(cause, c, "cluster_name", "must not be empty", NULL);
+	return check_hostport(c, "advertise", c->advertise, cause);
+}
+
 /* What start-up reads beyond the keys themselves: addresses, and the files it opens. */
 static int
 check_start(const struct config *c, char **cause)
 {
 	if (check_hostport(c, "tls_listen", c->tls_listen, cause) < 0 ||
-	    check_hostport(c, "metrics_listen", c->metrics_listen, cause) < 0)
+	    check_hostport(c, "metrics_listen", c->metrics_listen, cause) < 0 ||
+	    check_cluster(c, cause) < 0)
 		return -1;
 	return check_files(c, cause);
 }
