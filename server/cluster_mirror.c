@@ -35,6 +35,7 @@ struct mirror {
 	struct event *retry;		/* the next read, after a pause */
 	int64_t revision;		/* of the last read or event applied */
 	bool synced, reading, broken;
+	bool failing;			/* the last read failed: said once, not every retry */
 };
 
 static struct mentry *
@@ -186,7 +187,9 @@ resync_later(struct mirror *m, const char *why)
 		return;
 	(*m->errors)++;
 	m->broken = true;
-	log_info("cluster-resync prefix=%s reason=\"%s\"", m->prefix, why);
+	log_msg(m->failing ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "cluster-resync prefix=%s reason=\"%s\"",
+	    m->prefix, why);
+	m->failing = true;
 	evtimer_add(m->retry, &tv);
 }
 
@@ -257,6 +260,7 @@ read_done(void *arg, json_t *reply, const char *why)
 		}
 	}
 	drop_stale(m);
+	m->failing = false;
 	if (etcd_watch_new(&m->watch, m->e, m->prefix, m->revision + 1, watch_cb, m) < 0) {
 		resync_later(m, "out of memory");
 		return;
