@@ -22,11 +22,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 
 #include "clock.h"
+#include "etcd.h"
 #include "srvtest.h"
+#include "status.h"
 
 #define ETCD "/usr/bin/etcd"
 #define NODES 3
@@ -607,6 +610,164 @@ test_etcd_restart(void)
 	CU_ASSERT(make_anywhere(2, st_name("back")) >= 0);
 }
 
+/* ---- server/etcd.c alone, on a loop of the test's own ---------------------------------- */
+
+struct outcome {
+	int done;
+	bool ok, succeeded;
+	int64_t n;			/* a grant's lease ID */
+	char winner[16];		/* a failed create: the value that won */
+};
+
+static void
+outcome_cb(void *arg, json_t *reply, const char *why)
+{
+	struct outcome *o = arg;
+	const json_t *kv;
+	const char *v;
+
+	o->done++;
+	o->ok = reply != NULL;
+	if (reply == NULL)
+		return;
+	etcd_int(reply, "ID", &o->n);
+	o->succeeded = json_is_true(json_object_get(reply, "succeeded"));
+	kv = json_array_get(json_object_get(json_object_get(json_array_get(
+	    json_object_get(reply, "responses"), 0), "response_range"), "kvs"), 0);
+	if ((v = json_string_value(json_object_get(kv, "value"))) != NULL)
+		EVP_DecodeBlock((unsigned char *)o->winner, (const unsigned char *)v, (int)strlen(v));
+}
+
+/* Run base until every outcome is done (up to 10 s). */
+static bool
+run_until(struct event_base *base, struct outcome *o, size_t n)
+{
+	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
+
+	for (;;) {
+		size_t done = 0;
+
+		for (size_t i = 0; i < n; i++)
+			done += o[i].done > 0;
+		if (done == n)
+			return true;
+		if (clock_now_ns() > end)
+			return false;
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+}
+
+/*
+ * Two clients, each with its lease, send the claim txn for the same key at
+ * once, many times: exactly one succeeds each time, and the loser's reply
+ * names the winner. The first endpoint of each is dead: failover.
+ */
+static void
+test_txn_race(void)
+{
+	struct event_base *base = event_base_new();
+	struct etcd *e[2] = { NULL, NULL };
+	struct outcome g[2] = { { 0 } };
+	char url[128], *cause = NULL;
+
+	CU_ASSERT_FATAL(base != NULL);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d,http://127.0.0.1:%d", free_port(), etcd.port);
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_FATAL(etcd_new(&e[i], base, url, 2000, &cause) == 0);
+		CU_ASSERT_FATAL(etcd_lease_grant(e[i], 30, outcome_cb, &g[i]) == 0);
+	}
+	CU_ASSERT_FATAL(run_until(base, g, 2));
+	CU_ASSERT_FATAL(g[0].ok && g[1].ok && g[0].n != 0 && g[1].n != g[0].n);
+	for (int k = 0; k < 20; k++) {
+		struct outcome c[2] = { { 0 } };
+		char key[64];
+
+		snprintf(key, sizeof key, "/chand/" CLUSTER "/race/%d", k);
+		/* both are on the wire before either answer is read */
+		CU_ASSERT_FATAL(etcd_create(e[k % 2], key, k % 2 ? "b" : "a", g[k % 2].n, outcome_cb, &c[0]) == 0);
+		CU_ASSERT_FATAL(etcd_create(e[1 - k % 2], key, k % 2 ? "a" : "b", g[1 - k % 2].n, outcome_cb,
+		    &c[1]) == 0);
+		CU_ASSERT_FATAL(run_until(base, c, 2));
+		CU_ASSERT(c[0].ok && c[1].ok);
+		CU_ASSERT_EQUAL(c[0].succeeded + c[1].succeeded, 1);
+		CU_ASSERT(strcmp(c[c[0].succeeded ? 1 : 0].winner, c[0].succeeded ?
+		    (k % 2 ? "b" : "a") : (k % 2 ? "a" : "b")) == 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		struct outcome r = { 0 };
+
+		CU_ASSERT(etcd_lease_revoke(e[i], g[i].n, outcome_cb, &r) == 0 && run_until(base, &r, 1));
+		etcd_free(e[i]);
+	}
+	event_base_free(base);
+}
+
+/* Endpoints that are not http://HOST:PORT are refused with the reason; nothing reachable is an error. */
+static void
+test_etcd_endpoints(void)
+{
+	static const char *const bad[] = { "", ",", "ftp://h:1", "https://h:1", "http://h:1/v3", "h:1" };
+	struct event_base *base = event_base_new();
+	struct outcome o = { 0 };
+	struct etcd *e;
+	char url[64], *cause;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cause = NULL;
+		CU_ASSERT_EQUAL(etcd_new(&e, base, bad[i], 1000, &cause), -1);
+		CU_ASSERT(cause != NULL && cause[0] != '\0');
+		free(cause);
+	}
+	snprintf(url, sizeof url, "http://127.0.0.1:%d,http://127.0.0.1:%d", free_port(), free_port());
+	CU_ASSERT_FATAL(etcd_new(&e, base, url, 1000, &cause) == 0);
+	CU_ASSERT_FATAL(etcd_range(e, "/x", 1, outcome_cb, &o) == 0);
+	CU_ASSERT(run_until(base, &o, 1));
+	CU_ASSERT_FALSE(o.ok);
+	/* a call still out when the client goes is dropped without a callback */
+	CU_ASSERT_FATAL(etcd_range(e, "/x", 0, outcome_cb, &o) == 0);
+	etcd_free(e);
+	CU_ASSERT_EQUAL(o.done, 1);
+	event_base_free(base);
+}
+
+/* HELLO's optional caps (PROTOCOL.md §5): decoded, checked, and three arguments still work. */
+static void
+test_hello_caps(void)
+{
+	struct proto_limits lim = { .max_value = 1024, .max_select_cases = 4 };
+	struct proto_case cases[4];
+	struct proto_request q;
+	struct proto_out o;
+	const char *why;
+	static const uint8_t bad_caps[] = { 0x97, 0x01, 0x01, 0xc0, 0x01, 0xa0, 0xc0, 0x05 };
+	static const uint8_t bad_moved[] = { 0x97, 0x01, 0x01, 0xc0, 0x01, 0xa0, 0xc0, 0x81, 0xa5,
+	    'm', 'o', 'v', 'e', 'd', 0x01 };
+	static const uint8_t five[] = { 0x98, 0x01, 0x01, 0xc0, 0x01, 0xa0, 0xc0, 0xc0, 0xc0 };
+
+	proto_out_init(&o);
+	for (int moved = 0; moved < 2; moved++) {
+		CU_ASSERT_FATAL(proto_req_hello_caps(&o, 1, 1, "c", "tok", moved) == 0);
+		CU_ASSERT_EQUAL(proto_decode_request(proto_out_data(&o) + 4, proto_out_len(&o) - 4, &lim, cases, 4, &q, &why),
+		    STATUS_OK);
+		CU_ASSERT_EQUAL(q.moved, moved);
+		CU_ASSERT_EQUAL(q.token_len, 3);
+		proto_out_reset(&o);
+	}
+	CU_ASSERT_FATAL(proto_req_hello(&o, 1, 1, "c", NULL) == 0);
+	CU_ASSERT_EQUAL(proto_decode_request(proto_out_data(&o) + 4, proto_out_len(&o) - 4, &lim, cases, 4, &q, &why), STATUS_OK);
+	CU_ASSERT_FALSE(q.moved);
+	CU_ASSERT_EQUAL(proto_decode_request(bad_caps, sizeof bad_caps, &lim, cases, 4, &q, &why),
+	    STATUS_BAD_REQUEST);
+	CU_ASSERT_EQUAL(proto_decode_request(bad_moved, sizeof bad_moved, &lim, cases, 4, &q, &why),
+	    STATUS_BAD_REQUEST);
+	CU_ASSERT(strstr(why, "moved") != NULL);
+	CU_ASSERT_EQUAL(proto_decode_request(five, sizeof five, &lim, cases, 4, &q, &why),
+	    STATUS_BAD_REQUEST);
+	CU_ASSERT_STRING_EQUAL(status_name(STATUS_MOVED), "MOVED");
+	CU_ASSERT_STRING_EQUAL(status_name(STATUS_UNAVAILABLE), "UNAVAILABLE");
+	proto_out_destroy(&o);
+}
+
 /* ---- an etcd that answers garbage ------------------------------------------------------------ */
 
 static const char *const garbage[] = {
@@ -728,6 +889,10 @@ register_suites(void)
 {
 	CU_pSuite s;
 
+	s = test_suite("codec", NULL, NULL);
+	test_add(s, "HELLO caps", test_hello_caps);
+	s = test_suite("etcd", NULL, NULL);
+	test_add(s, "endpoints and unreachable etcd", test_etcd_endpoints);
 	if (access(ETCD, X_OK) != 0) {
 		printf("test_cluster: %s is missing (apt-get install etcd-server): skipped\n", ETCD);
 		return;
@@ -737,6 +902,7 @@ register_suites(void)
 	test_add(s, "an etcd that answers garbage", test_garbage);
 	s = test_suite("cluster", suite_init, suite_clean);
 	test_add(s, "three nodes join", test_join);
+	test_add(s, "the claim txn raced by two clients", test_txn_race);
 	test_add(s, "MOVED, UNAVAILABLE and the owner in etcd", test_moved_and_owner);
 	test_add(s, "anonymous and unknown channels", test_anonymous_and_unknown);
 	test_add(s, "one owner under racing MAKEs", test_claim_race);
