@@ -49,6 +49,7 @@ struct cluster {
 	int64_t sent_ns;		/* when it was sent */
 	int64_t last_ok_ns;		/* when the last answered keepalive (or the grant) was sent */
 	bool was_serving, etcd_down, stopping;
+	bool revoking;			/* cluster_stop's revoke is out */
 	int64_t started;		/* wall-clock seconds, for the node key */
 	struct event *tick;
 	struct cluster_stats stats;
@@ -546,6 +547,9 @@ fail:
 static void
 revoke_done(void *arg, json_t *reply, const char *why)
 {
+	struct cluster *cl = arg;
+
+	cl->revoking = false;
 	if (reply == NULL)
 		log_warn("cluster-revoke-failed reason=\"%s\" note=\"the keys go when the lease expires\"",
 		    why);
@@ -557,9 +561,17 @@ cluster_stop(struct cluster *cl)
 	if (cl == NULL || cl->stopping)
 		return;
 	cl->stopping = true;
-	if (cl->lease != 0 && etcd_lease_revoke(cl->etcd, cl->lease, revoke_done, cl) == 0)
+	if (cl->lease != 0 && etcd_lease_revoke(cl->etcd, cl->lease, revoke_done, cl) == 0) {
 		log_info("cluster-leave node=%s lease=%" PRId64, cl->node, cl->lease);
+		cl->revoking = true;
+	}
 	cl->state = S_NONE;
+}
+
+bool
+cluster_leaving(const struct cluster *cl)
+{
+	return cl != NULL && cl->revoking;
 }
 
 void

@@ -41,6 +41,8 @@ int cluster_new(struct cluster **out, struct event_base *base, const struct conf
     char **cause);
 /* Clean stop: revoke the lease (asynchronously, best effort) so that the node's keys go now. */
 void cluster_stop(struct cluster *cl);
+/* Is the revoke still out? (bounded by the etcd calls' timeout) */
+bool cluster_leaving(const struct cluster *cl);
 void cluster_free(struct cluster *cl);
 
 /*

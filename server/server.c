@@ -413,6 +413,9 @@ server_run(struct server *s)
 		log_error("event-loop-failed");
 		return 1;
 	}
+	/* the lease's revoke, so that the node's keys go now, not node_ttl later; the call's timeout bounds it */
+	while (cluster_leaving(s->cluster) && event_base_loop(s->base, EVLOOP_ONCE) == 0)
+		;
 	log_info("exit connections=%" PRIu64 " requests=%" PRIu64, s->stats.connections_total,
 	    s->stats.requests_total);
 	return 0;

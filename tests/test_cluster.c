@@ -610,6 +610,18 @@ test_etcd_restart(void)
 	CU_ASSERT(make_anywhere(2, st_name("back")) >= 0);
 }
 
+/* SIGTERM: each node revokes its lease (its key goes now) and exits 0 (a sanitizer's report would fail it). */
+static void
+test_stop_all(void)
+{
+	for (int i = 0; i < NODES; i++) {
+		CU_ASSERT(node_key_present(i));
+		CU_ASSERT_EQUAL(test_server_stop(&nodes[i]), 0);
+		nodes[i].pid = 0;
+		CU_ASSERT_FALSE(node_key_present(i));
+	}
+}
+
 /* ---- server/etcd.c alone, on a loop of the test's own ---------------------------------- */
 
 struct outcome {
@@ -909,6 +921,7 @@ register_suites(void)
 	test_add(s, "SIGKILL: the node's keys go after node_ttl", test_kill);
 	test_add(s, "SIGSTOP: fenced before its lease can expire", test_fencing);
 	test_add(s, "etcd stopped and restarted", test_etcd_restart);
+	test_add(s, "every node stops cleanly", test_stop_all);
 }
 
 int
