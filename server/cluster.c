@@ -108,6 +108,13 @@ keepalive_done(void *arg, json_t *reply, const char *why)
 	int64_t ttl;
 
 	cl->inflight = false;
+	/* etcd answers an unknown lease with no TTL, or (some versions) with this error */
+	if (reply == NULL && strstr(why, "lease not found") != NULL) {
+		etcd_answered(cl);
+		session_lost(cl, why);
+		session_step(cl);
+		return;
+	}
 	if (reply == NULL) {
 		etcd_failed(cl, "keepalive", why);
 		return;

@@ -177,19 +177,26 @@ retry_cb(evutil_socket_t fd, short what, void *arg)
 	mirror_read(m);
 }
 
-/* Something broke: read again soon (never from inside an etcd callback's watch). */
+/*
+ * Something broke: read again soon (the watch is freed from the timer, not
+ * inside its callback). A watch that ended (an idle cut every minute, etcd
+ * going) is routine; a failed read is an etcd error, said once until a read
+ * succeeds.
+ */
 static void
-resync_later(struct mirror *m, const char *why)
+resync_later(struct mirror *m, const char *why, bool routine)
 {
 	struct timeval tv = { 0, RESYNC_MS * 1000 };
 
 	if (m->broken)
 		return;
-	(*m->errors)++;
 	m->broken = true;
-	log_msg(m->failing ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "cluster-resync prefix=%s reason=\"%s\"",
-	    m->prefix, why);
-	m->failing = true;
+	if (!routine)
+		(*m->errors)++;
+	log_msg(routine || m->failing ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+	    "cluster-resync prefix=%s reason=\"%s\"", m->prefix, why);
+	if (!routine)
+		m->failing = true;
 	evtimer_add(m->retry, &tv);
 }
 
@@ -201,7 +208,7 @@ watch_cb(void *arg, json_t *result, const char *why)
 	size_t i;
 
 	if (result == NULL) {
-		resync_later(m, why);
+		resync_later(m, why, true);
 		return;
 	}
 	events = json_object_get(result, "events");
@@ -209,12 +216,12 @@ watch_cb(void *arg, json_t *result, const char *why)
 		const char *type = json_string_value(json_object_get(ev, "type"));
 
 		if (apply_kv(m, json_object_get(ev, "kv"), type != NULL && strcmp(type, "DELETE") == 0) < 0) {
-			resync_later(m, "a watch event etcd sent is malformed");
+			resync_later(m, "a watch event etcd sent is malformed", false);
 			return;
 		}
 	}
 	if (events != NULL && !json_is_array(events))
-		resync_later(m, "a watch message's events are not an array");
+		resync_later(m, "a watch message's events are not an array", false);
 }
 
 static void
@@ -241,28 +248,28 @@ read_done(void *arg, json_t *reply, const char *why)
 
 	m->reading = false;
 	if (reply == NULL) {
-		resync_later(m, why);
+		resync_later(m, why, false);
 		return;
 	}
 	kvs = json_object_get(reply, "kvs");
 	hdr = json_object_get(reply, "header");
 	if ((kvs != NULL && !json_is_array(kvs)) || etcd_int(hdr, "revision", &m->revision) < 0 ||
 	    m->revision <= 0) {
-		resync_later(m, "etcd's range reply is malformed");
+		resync_later(m, "etcd's range reply is malformed", false);
 		return;
 	}
 	for (n = hmap_first(&m->map, &pos); n != NULL; n = hmap_next(&m->map, n, &pos))
 		HMAP_ENTRY(n, struct mentry, node)->stale = true;
 	json_array_foreach(kvs, i, kv) {
 		if (apply_kv(m, kv, false) < 0) {
-			resync_later(m, "a key etcd sent is malformed");
+			resync_later(m, "a key etcd sent is malformed", false);
 			return;
 		}
 	}
 	drop_stale(m);
 	m->failing = false;
 	if (etcd_watch_new(&m->watch, m->e, m->prefix, m->revision + 1, watch_cb, m) < 0) {
-		resync_later(m, "out of memory");
+		resync_later(m, "out of memory", false);
 		return;
 	}
 	m->synced = true;
@@ -275,7 +282,7 @@ mirror_read(struct mirror *m)
 	m->reading = true;
 	if (etcd_range(m->e, m->prefix, 1, read_done, m) < 0) {
 		m->reading = false;
-		resync_later(m, "out of memory");
+		resync_later(m, "out of memory", false);
 	}
 }
 

@@ -8,15 +8,18 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "clock.h"
 #include "cluster.h"
 #include "dispatch.h"
 #include "log.h"
 #include "router.h"
+#include "stats.h"
 
 /* A request held until etcd says who owns its channel, or behind one that is. */
 struct held {
 	struct router *r;
-	uint64_t conn_id, id;
+	uint64_t conn_id, id, op;
+	int64_t start;			/* when it came: its latency if etcd fails it */
 	uint8_t *frame;
 	size_t len;
 	bool behind;			/* not asking etcd: waiting for an earlier one of its connection */
@@ -67,16 +70,19 @@ router_free(struct router *r)
 	free(r);
 }
 
-/* Requests of c held now. */
+/* Requests of c held now; *dup: one of them has id. */
 static size_t
-held_count(const struct router *r, const struct conn *c)
+held_count(const struct router *r, const struct conn *c, uint64_t id, bool *dup)
 {
 	const struct held *h;
 	size_t n = 0;
 
+	*dup = false;
 	TAILQ_FOREACH(h, &r->held, link) {
-		if (h->conn_id == c->id)
+		if (h->conn_id == c->id) {
 			n++;
+			*dup |= h->id == id;
+		}
 	}
 	return n;
 }
@@ -128,6 +134,7 @@ resolved(void *arg, int status, const char *why)
 	if (status != STATUS_OK) {
 		if ((c = conn_by_id(r->s, h->conn_id)) != NULL) {
 			cluster_stats(r->cl)->unavailable++;
+			stats_record(&r->s->ops, h->op, STATUS_UNAVAILABLE, clock_now_ns() - h->start);
 			conn_reply_error(c, h->id, STATUS_UNAVAILABLE, why);
 		}
 		held_free(h);
@@ -147,16 +154,17 @@ hold(struct router *r, struct conn *c, const struct proto_request *q, const uint
     size_t len, const char *name, uint32_t nlen)
 {
 	struct held *h = NULL;
+	bool dup;
 
-	if (held_count(r, c) >= r->s->cfg.max_pending) {
+	if (held_count(r, c, 0, &dup) >= r->s->cfg.max_pending) {
 		conn_reply_error(c, q->id, STATUS_LIMIT,
 		    "max_pending requests are waiting for etcd on this connection");
 		return;
 	}
 	if ((h = calloc(1, sizeof *h)) == NULL || (h->frame = malloc(len)) == NULL)
 		goto fail;
-	*h = (struct held){ .r = r, .conn_id = c->id, .id = q->id, .frame = h->frame, .len = len,
-	    .behind = name == NULL };
+	*h = (struct held){ .r = r, .conn_id = c->id, .id = q->id, .op = q->op,
+	    .start = clock_now_ns(), .frame = h->frame, .len = len, .behind = name == NULL };
 	memcpy(h->frame, body, len);
 	TAILQ_INSERT_TAIL(&r->held, h, link);
 	if (name != NULL && cluster_resolve(r->cl, name, nlen, q->op == OP_MAKE, resolved, h) < 0) {
@@ -228,12 +236,23 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 	uint32_t n = named(q), here = 0, there = 0;
 	const char *node = NULL, *addr = "", *unknown = NULL, *tnode = NULL, *taddr = "";
 	uint32_t unknown_len = 0;
+	bool dup = false;
+	size_t nheld = TAILQ_EMPTY(&r->held) ? 0 : held_count(r, c, q->id, &dup);
 
 	if (q->op == OP_HELLO)
 		c->moved = q->moved;
+	/* its id is in use (PROTOCOL.md §9), as dispatch's conn_id_in_use would say if it were pending */
+	if (dup) {
+		c->srv->stats.protocol_errors++;
+		log_warn("protocol-error client=%" PRIu64 " peer=%s reason=\"duplicate request id %" PRIu64
+		    ": a request with that id is waiting for etcd\"", c->id, c->peer, q->id);
+		conn_close_after_flush(c, 0, STATUS_PROTOCOL,
+		    "duplicate request id: a request with that id is waiting for etcd");
+		return false;
+	}
 	if (n == 0)
 		return true;
-	if (held_count(r, c) > 0) {
+	if (nheld > 0) {
 		hold(r, c, q, body, len, NULL, 0);
 		return false;
 	}

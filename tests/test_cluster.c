@@ -428,6 +428,103 @@ test_moved_and_owner(void)
 	CU_ASSERT(node_stat(0, "cluster_moved") > 0);
 }
 
+/* PROTOCOL.md §16's place: the node with the highest first 8 bytes of SHA-256(node, 0, name). */
+static int
+expected_place(const char *name, int live)
+{
+	unsigned char buf[320], md[EVP_MAX_MD_SIZE];
+	uint64_t best = 0, w;
+	int at = -1;
+
+	for (int i = 0; i < NODES; i++) {
+		int n;
+
+		if (!(live & 1 << i))
+			continue;
+		n = snprintf((char *)buf, sizeof buf, "n%d", i) + 1;
+		memcpy(buf + n, name, strlen(name));
+		EVP_Digest(buf, (size_t)n + strlen(name), md, NULL, EVP_sha256(), NULL);
+		w = 0;
+		for (int k = 0; k < 8; k++)
+			w = w << 8 | md[k];
+		if (at < 0 || w > best) {
+			best = w;
+			at = i;
+		}
+	}
+	return at;
+}
+
+/* Every MAKE lands where the documented rendezvous formula says, whichever node it was sent to. */
+static void
+test_placement(void)
+{
+	for (int k = 0; k < 15; k++) {
+		const char *name = st_name("place");
+
+		CU_ASSERT_EQUAL(make_anywhere(k % NODES, name), expected_place(name, 7));
+	}
+}
+
+/* A name placed on node i. */
+static const char *
+name_placed_on(int i, const char *base)
+{
+	for (;;) {
+		const char *name = st_name(base);
+
+		if (expected_place(name, 7) == i)
+			return name;
+	}
+}
+
+/*
+ * Requests pipelined behind a MAKE that waits for its claim run after it,
+ * in order; an id reused while its request waits for etcd closes the
+ * connection, as any duplicate id does.
+ */
+static void
+test_held_order(void)
+{
+	const char *name = name_placed_on(0, "order");
+	struct test_conn c;
+	struct proto_reply r;
+	uint64_t id0;
+	const uint8_t *body;
+
+	CU_ASSERT_FATAL(open_client(&c, nodes[0].port, false) == 0);
+	id0 = c.next_id;
+	proto_req_make(&req_out, c.next_id++, name, strlen(name), 1);
+	st_write(&c, &req_out);
+	st_send(&c, name, "v", 1, 0);
+	proto_req_name(&req_out, OP_LEN, c.next_id++, PROTO_WAIT_FOREVER, name, strlen(name));
+	st_write(&c, &req_out);
+	st_reply(&c, OP_MAKE, &r);
+	CU_ASSERT_EQUAL(r.id, id0);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT(r.created);
+	st_reply(&c, OP_SEND, &r);
+	CU_ASSERT_EQUAL(r.id, id0 + 1);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	st_reply(&c, OP_LEN, &r);
+	CU_ASSERT_EQUAL(r.id, id0 + 2);
+	CU_ASSERT_EQUAL(r.n, 1);
+	test_conn_close(&c);
+	/* MAKE and PING with one id, in one write: the PING finds the MAKE waiting for etcd */
+	name = name_placed_on(0, "dup");
+	CU_ASSERT_FATAL(open_client(&c, nodes[0].port, false) == 0);
+	proto_req_make(&req_out, 7, name, strlen(name), 0);
+	proto_req_ping(&req_out, 7);
+	st_write(&c, &req_out);
+	CU_ASSERT_EQUAL(test_conn_reply(&c, OP_PING, REPLY_MS, &r), 0);
+	CU_ASSERT_EQUAL(r.id, 0);
+	CU_ASSERT_EQUAL(r.status, STATUS_PROTOCOL);
+	while (test_conn_frame(&c, REPLY_MS, &body) > 0)
+		;
+	CU_ASSERT_EQUAL(test_conn_frame(&c, 100, &body), 0);
+	test_conn_close(&c);
+}
+
 /* Anonymous channels stay on their maker, and a name nobody owns is NOT_FOUND, not an error. */
 static void
 test_anonymous_and_unknown(void)
@@ -917,6 +1014,8 @@ register_suites(void)
 	test_add(s, "the claim txn raced by two clients", test_txn_race);
 	test_add(s, "MOVED, UNAVAILABLE and the owner in etcd", test_moved_and_owner);
 	test_add(s, "anonymous and unknown channels", test_anonymous_and_unknown);
+	test_add(s, "placement is PROTOCOL.md's rendezvous hash", test_placement);
+	test_add(s, "held requests keep their order; a held id reused", test_held_order);
 	test_add(s, "one owner under racing MAKEs", test_claim_race);
 	test_add(s, "SIGKILL: the node's keys go after node_ttl", test_kill);
 	test_add(s, "SIGSTOP: fenced before its lease can expire", test_fencing);
