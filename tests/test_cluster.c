@@ -967,6 +967,8 @@ test_config(void)
 		{ "node_name = a/b\n", "node_name" },
 		{ "node_ttl = 500ms\n", "node_ttl" },
 		{ "cluster_etcd = ftp://x\nadvertise = 127.0.0.1:1\n", "http://" },
+		{ "cluster_etcd = http://127.0.0.1:1,https://h:2\nadvertise = 127.0.0.1:1\n", "https://" },
+		{ "cluster_etcd = http://127.0.0.1\nadvertise = 127.0.0.1:1\n", "HOST:PORT" },
 	};
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
