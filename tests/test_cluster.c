@@ -4,16 +4,16 @@
  * with a temporary data dir, and stops: three nodes join, channels get
  * one owner under races, MOVED and UNAVAILABLE route clients, a killed
  * node's keys go after node_ttl, a stopped node fences itself before its
- * lease can expire, etcd restarting is survived, and an etcd that answers
- * garbage makes errors, never a crash. Skipped (with a message) without
- * /usr/bin/etcd.
+ * lease can expire, etcd restarting is survived. test_cluster_etcd.c has
+ * the tests of server/etcd.c alone, of an etcd that answers garbage, of
+ * the config keys and of HELLO's caps. The etcd suites are skipped (with a
+ * message) without /usr/bin/etcd.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,14 +22,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <event2/event.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 
 #include "clock.h"
-#include "etcd.h"
-#include "srvtest.h"
-#include "status.h"
+#include "clustertest.h"
 
 #define ETCD "/usr/bin/etcd"
 #define NODES 3
@@ -44,13 +41,13 @@ static struct {
 
 static struct test_server nodes[NODES];
 static int node_ports[NODES];
-static struct proto_out req_out;
+struct proto_out ct_out;
 
 /* ---- etcd, and a small HTTP client for it ------------------------------------------ */
 
 /* A port nobody listens on now: bind 0, read it, let it go. */
-static int
-free_port(void)
+int
+ct_free_port(void)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof a;
@@ -62,6 +59,12 @@ free_port(void)
 	if (fd >= 0)
 		close(fd);
 	return port;
+}
+
+int
+ct_etcd_port(void)
+{
+	return etcd.port;
 }
 
 /* POST body to path on 127.0.0.1:port (HTTP/1.0: the reply ends at EOF); the reply's body, malloc'd. */
@@ -223,7 +226,7 @@ node_start(int i, const char *etcd_url)
 	char conf[512], port[16];
 	const char *args[] = { "-p", port, NULL };
 
-	node_ports[i] = free_port();
+	node_ports[i] = ct_free_port();
 	snprintf(port, sizeof port, "%d", node_ports[i]);
 	snprintf(conf, sizeof conf, "cluster_etcd = %s\ncluster_name = " CLUSTER "\nnode_name = n%d\n"
 	    "advertise = 127.0.0.1:%d\nnode_ttl = %ds\n", etcd_url, i, node_ports[i], TTL_S);
@@ -272,27 +275,27 @@ await_log(struct test_server *s, const char *needle, int ms)
 }
 
 /* A connection whose HELLO says it follows MOVED (moved), or a plain one. */
-static int
-open_client(struct test_conn *c, int port, bool moved)
+int
+ct_open_client(struct test_conn *c, int port, bool moved)
 {
 	struct proto_reply r;
 
 	if (test_conn_open(c, port, false) < 0)
 		return -1;
-	proto_req_hello_caps(&req_out, c->next_id++, PROTO_VERSION, "test_cluster", NULL, moved);
-	st_write(c, &req_out);
+	proto_req_hello_caps(&ct_out, c->next_id++, PROTO_VERSION, "test_cluster", NULL, moved);
+	st_write(c, &ct_out);
 	st_reply(c, OP_HELLO, &r);
 	return r.status == STATUS_OK ? 0 : -1;
 }
 
 /* MAKE name on c; the reply's status, and for MOVED or UNAVAILABLE its words in msg. */
-static int
-make(struct test_conn *c, const char *name, char *msg, size_t cap)
+int
+ct_make(struct test_conn *c, const char *name, char *msg, size_t cap)
 {
 	struct proto_reply r;
 
-	proto_req_make(&req_out, c->next_id++, name, strlen(name), 0);
-	st_write(c, &req_out);
+	proto_req_make(&ct_out, c->next_id++, name, strlen(name), 0);
+	st_write(c, &ct_out);
 	st_reply(c, OP_MAKE, &r);
 	if (msg != NULL)
 		snprintf(msg, cap, "%.*s", (int)r.msg_len, r.msg ? r.msg : "");
@@ -316,16 +319,16 @@ make_anywhere(int from, const char *name)
 	char msg[256];
 	int st, to = -1, port;
 
-	CU_ASSERT_FATAL(open_client(&c, nodes[from].port, true) == 0);
-	st = make(&c, name, msg, sizeof msg);
+	CU_ASSERT_FATAL(ct_open_client(&c, nodes[from].port, true) == 0);
+	st = ct_make(&c, name, msg, sizeof msg);
 	test_conn_close(&c);
 	if (st == STATUS_OK)
 		return from;
 	CU_ASSERT_EQUAL_FATAL(st, STATUS_MOVED);
 	CU_ASSERT_FATAL(sscanf(msg, "127.0.0.1:%d", &port) == 1);
 	CU_ASSERT_FATAL((to = index_of_port(port)) >= 0);
-	CU_ASSERT_FATAL(open_client(&c, nodes[to].port, true) == 0);
-	CU_ASSERT_EQUAL(make(&c, name, NULL, 0), STATUS_OK);
+	CU_ASSERT_FATAL(ct_open_client(&c, nodes[to].port, true) == 0);
+	CU_ASSERT_EQUAL(ct_make(&c, name, NULL, 0), STATUS_OK);
 	test_conn_close(&c);
 	return to;
 }
@@ -338,8 +341,8 @@ suite_init(void)
 	snprintf(etcd.dir, sizeof etcd.dir, "/tmp/chand-etcd.XXXXXX");
 	if (mkdtemp(etcd.dir) == NULL)
 		return -1;
-	etcd.port = free_port();
-	etcd.peer_port = free_port();
+	etcd.port = ct_free_port();
+	etcd.peer_port = ct_free_port();
 	if (etcd_run() < 0)
 		return -1;
 	snprintf(url, sizeof url, "http://127.0.0.1:%d", etcd.port);
@@ -408,15 +411,15 @@ test_moved_and_owner(void)
 		CU_ASSERT(v != NULL && strcmp(v, want) == 0);
 		free(v);
 		/* a plain client on another node: UNAVAILABLE with the owner's address */
-		CU_ASSERT_FATAL(open_client(&c, nodes[other].port, false) == 0);
-		CU_ASSERT_EQUAL(make(&c, name, msg, sizeof msg), STATUS_UNAVAILABLE);
+		CU_ASSERT_FATAL(ct_open_client(&c, nodes[other].port, false) == 0);
+		CU_ASSERT_EQUAL(ct_make(&c, name, msg, sizeof msg), STATUS_UNAVAILABLE);
 		snprintf(want, sizeof want, "%d", node_ports[owner]);
 		CU_ASSERT(strstr(msg, want) != NULL);
 		CU_ASSERT_EQUAL(st_send_wait(&c, name, "x", 0), STATUS_UNAVAILABLE);
 		test_conn_close(&c);
 		/* on the owner it is an ordinary channel */
-		CU_ASSERT_FATAL(open_client(&c, nodes[owner].port, false) == 0);
-		CU_ASSERT_EQUAL(make(&c, name, NULL, 0), STATUS_OK);
+		CU_ASSERT_FATAL(ct_open_client(&c, nodes[owner].port, false) == 0);
+		CU_ASSERT_EQUAL(ct_make(&c, name, NULL, 0), STATUS_OK);
 		CU_ASSERT_EQUAL(st_close(&c, name), STATUS_OK);
 		CU_ASSERT_EQUAL(st_recv_wait(&c, name, 0, buf, sizeof buf, &ok), STATUS_OK);
 		CU_ASSERT_FALSE(ok);
@@ -492,13 +495,13 @@ test_held_order(void)
 	uint64_t id0;
 	const uint8_t *body;
 
-	CU_ASSERT_FATAL(open_client(&c, nodes[0].port, false) == 0);
+	CU_ASSERT_FATAL(ct_open_client(&c, nodes[0].port, false) == 0);
 	id0 = c.next_id;
-	proto_req_make(&req_out, c.next_id++, name, strlen(name), 1);
-	st_write(&c, &req_out);
+	proto_req_make(&ct_out, c.next_id++, name, strlen(name), 1);
+	st_write(&c, &ct_out);
 	st_send(&c, name, "v", 1, 0);
-	proto_req_name(&req_out, OP_LEN, c.next_id++, PROTO_WAIT_FOREVER, name, strlen(name));
-	st_write(&c, &req_out);
+	proto_req_name(&ct_out, OP_LEN, c.next_id++, PROTO_WAIT_FOREVER, name, strlen(name));
+	st_write(&c, &ct_out);
 	st_reply(&c, OP_MAKE, &r);
 	CU_ASSERT_EQUAL(r.id, id0);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
@@ -512,10 +515,10 @@ test_held_order(void)
 	test_conn_close(&c);
 	/* MAKE and PING with one id, in one write: the PING finds the MAKE waiting for etcd */
 	name = name_placed_on(0, "dup");
-	CU_ASSERT_FATAL(open_client(&c, nodes[0].port, false) == 0);
-	proto_req_make(&req_out, 7, name, strlen(name), 0);
-	proto_req_ping(&req_out, 7);
-	st_write(&c, &req_out);
+	CU_ASSERT_FATAL(ct_open_client(&c, nodes[0].port, false) == 0);
+	proto_req_make(&ct_out, 7, name, strlen(name), 0);
+	proto_req_ping(&ct_out, 7);
+	st_write(&c, &ct_out);
 	CU_ASSERT_EQUAL(test_conn_reply(&c, OP_PING, REPLY_MS, &r), 0);
 	CU_ASSERT_EQUAL(r.id, 0);
 	CU_ASSERT_EQUAL(r.status, STATUS_PROTOCOL);
@@ -531,7 +534,7 @@ test_anonymous_and_unknown(void)
 {
 	struct test_conn c;
 
-	CU_ASSERT_FATAL(open_client(&c, nodes[1].port, false) == 0);
+	CU_ASSERT_FATAL(ct_open_client(&c, nodes[1].port, false) == 0);
 	CU_ASSERT_EQUAL(st_make(&c, NULL, 1), STATUS_OK);
 	CU_ASSERT_EQUAL(st_send_wait(&c, st_name("nobody"), "x", 0), STATUS_NOT_FOUND);
 	test_conn_close(&c);
@@ -553,10 +556,10 @@ test_claim_race(void)
 		char *v;
 
 		for (int i = 0; i < NODES; i++)
-			CU_ASSERT_FATAL(open_client(&c[i], nodes[i].port, true) == 0);
+			CU_ASSERT_FATAL(ct_open_client(&c[i], nodes[i].port, true) == 0);
 		for (int i = 0; i < NODES; i++) {
-			proto_req_make(&req_out, c[i].next_id++, name, strlen(name), 0);
-			st_write(&c[i], &req_out);
+			proto_req_make(&ct_out, c[i].next_id++, name, strlen(name), 0);
+			st_write(&c[i], &ct_out);
 		}
 		for (int i = 0; i < NODES; i++) {
 			st_reply(&c[i], OP_MAKE, &r);
@@ -640,7 +643,7 @@ test_fencing(void)
 			name = n;
 	}
 	CU_ASSERT_FATAL(name != NULL);
-	CU_ASSERT_FATAL(open_client(&c, nodes[0].port, false) == 0);
+	CU_ASSERT_FATAL(ct_open_client(&c, nodes[0].port, false) == 0);
 	CU_ASSERT_EQUAL(st_send_wait(&c, name, "x", 0), STATUS_DEADLINE_EXCEEDED);
 	kill(nodes[0].pid, SIGSTOP);
 	t0 = clock_now_ns();
@@ -679,7 +682,7 @@ test_fencing(void)
 	v = chan_owner(name);
 	CU_ASSERT(v != NULL && strcmp(v, was) == 0);
 	free(v);
-	CU_ASSERT_FATAL(open_client(&c, nodes[0].port, false) == 0);
+	CU_ASSERT_FATAL(ct_open_client(&c, nodes[0].port, false) == 0);
 	CU_ASSERT_EQUAL(st_send_wait(&c, name, "z", 0), STATUS_UNAVAILABLE);
 	test_conn_close(&c);
 }
@@ -694,8 +697,8 @@ test_etcd_restart(void)
 	etcd_stop();
 	for (int i = 0; i < NODES; i++)
 		CU_ASSERT(await_stat(i, "cluster_serving", 0, (TTL_S + 5) * 1000));
-	CU_ASSERT_FATAL(open_client(&c, nodes[1].port, true) == 0);
-	CU_ASSERT_EQUAL(make(&c, st_name("down"), msg, sizeof msg), STATUS_UNAVAILABLE);
+	CU_ASSERT_FATAL(ct_open_client(&c, nodes[1].port, true) == 0);
+	CU_ASSERT_EQUAL(ct_make(&c, st_name("down"), msg, sizeof msg), STATUS_UNAVAILABLE);
 	CU_ASSERT(strstr(msg, "fenced") != NULL || strstr(msg, "etcd") != NULL);
 	test_conn_close(&c);
 	CU_ASSERT(node_stat(1, "cluster_etcd_errors") > 0);
@@ -719,301 +722,19 @@ test_stop_all(void)
 	}
 }
 
-/* ---- server/etcd.c alone, on a loop of the test's own ---------------------------------- */
-
-struct outcome {
-	int done;
-	bool ok, succeeded;
-	int64_t n;			/* a grant's lease ID */
-	char winner[16];		/* a failed create: the value that won */
-};
-
-static void
-outcome_cb(void *arg, json_t *reply, const char *why)
-{
-	struct outcome *o = arg;
-	const json_t *kv;
-	const char *v;
-
-	o->done++;
-	o->ok = reply != NULL;
-	if (reply == NULL)
-		return;
-	etcd_int(reply, "ID", &o->n);
-	o->succeeded = json_is_true(json_object_get(reply, "succeeded"));
-	kv = json_array_get(json_object_get(json_object_get(json_array_get(
-	    json_object_get(reply, "responses"), 0), "response_range"), "kvs"), 0);
-	if ((v = json_string_value(json_object_get(kv, "value"))) != NULL)
-		EVP_DecodeBlock((unsigned char *)o->winner, (const unsigned char *)v, (int)strlen(v));
-}
-
-/* Run base until every outcome is done (up to 10 s). */
-static bool
-run_until(struct event_base *base, struct outcome *o, size_t n)
-{
-	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
-
-	for (;;) {
-		size_t done = 0;
-
-		for (size_t i = 0; i < n; i++)
-			done += o[i].done > 0;
-		if (done == n)
-			return true;
-		if (clock_now_ns() > end)
-			return false;
-		event_base_loop(base, EVLOOP_ONCE);
-	}
-}
-
-/*
- * Two clients, each with its lease, send the claim txn for the same key at
- * once, many times: exactly one succeeds each time, and the loser's reply
- * names the winner. The first endpoint of each is dead: failover.
- */
-static void
-test_txn_race(void)
-{
-	struct event_base *base = event_base_new();
-	struct etcd *e[2] = { NULL, NULL };
-	struct outcome g[2] = { { 0 } };
-	char url[128], *cause = NULL;
-
-	CU_ASSERT_FATAL(base != NULL);
-	snprintf(url, sizeof url, "http://127.0.0.1:%d,http://127.0.0.1:%d", free_port(), etcd.port);
-	for (int i = 0; i < 2; i++) {
-		CU_ASSERT_FATAL(etcd_new(&e[i], base, url, 2000, &cause) == 0);
-		CU_ASSERT_FATAL(etcd_lease_grant(e[i], 30, outcome_cb, &g[i]) == 0);
-	}
-	CU_ASSERT_FATAL(run_until(base, g, 2));
-	CU_ASSERT_FATAL(g[0].ok && g[1].ok && g[0].n != 0 && g[1].n != g[0].n);
-	for (int k = 0; k < 20; k++) {
-		struct outcome c[2] = { { 0 } };
-		char key[64];
-
-		snprintf(key, sizeof key, "/chand/" CLUSTER "/race/%d", k);
-		/* both are on the wire before either answer is read */
-		CU_ASSERT_FATAL(etcd_create(e[k % 2], key, k % 2 ? "b" : "a", g[k % 2].n, outcome_cb, &c[0]) == 0);
-		CU_ASSERT_FATAL(etcd_create(e[1 - k % 2], key, k % 2 ? "a" : "b", g[1 - k % 2].n, outcome_cb,
-		    &c[1]) == 0);
-		CU_ASSERT_FATAL(run_until(base, c, 2));
-		CU_ASSERT(c[0].ok && c[1].ok);
-		CU_ASSERT_EQUAL(c[0].succeeded + c[1].succeeded, 1);
-		CU_ASSERT(strcmp(c[c[0].succeeded ? 1 : 0].winner, c[0].succeeded ?
-		    (k % 2 ? "b" : "a") : (k % 2 ? "a" : "b")) == 0);
-	}
-	for (int i = 0; i < 2; i++) {
-		struct outcome r = { 0 };
-
-		CU_ASSERT(etcd_lease_revoke(e[i], g[i].n, outcome_cb, &r) == 0 && run_until(base, &r, 1));
-		etcd_free(e[i]);
-	}
-	event_base_free(base);
-}
-
-/* Endpoints that are not http://HOST:PORT are refused with the reason; nothing reachable is an error. */
-static void
-test_etcd_endpoints(void)
-{
-	static const char *const bad[] = { "", ",", "ftp://h:1", "https://h:1", "http://h:1/v3", "h:1" };
-	struct event_base *base = event_base_new();
-	struct outcome o = { 0 };
-	struct etcd *e;
-	char url[64], *cause;
-
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		cause = NULL;
-		CU_ASSERT_EQUAL(etcd_new(&e, base, bad[i], 1000, &cause), -1);
-		CU_ASSERT(cause != NULL && cause[0] != '\0');
-		free(cause);
-	}
-	snprintf(url, sizeof url, "http://127.0.0.1:%d,http://127.0.0.1:%d", free_port(), free_port());
-	CU_ASSERT_FATAL(etcd_new(&e, base, url, 1000, &cause) == 0);
-	CU_ASSERT_FATAL(etcd_range(e, "/x", 1, outcome_cb, &o) == 0);
-	CU_ASSERT(run_until(base, &o, 1));
-	CU_ASSERT_FALSE(o.ok);
-	/* a call still out when the client goes is dropped without a callback */
-	CU_ASSERT_FATAL(etcd_range(e, "/x", 0, outcome_cb, &o) == 0);
-	etcd_free(e);
-	CU_ASSERT_EQUAL(o.done, 1);
-	event_base_free(base);
-}
-
-/* HELLO's optional caps (PROTOCOL.md §5): decoded, checked, and three arguments still work. */
-static void
-test_hello_caps(void)
-{
-	struct proto_limits lim = { .max_value = 1024, .max_select_cases = 4 };
-	struct proto_case cases[4];
-	struct proto_request q;
-	struct proto_out o;
-	const char *why;
-	static const uint8_t bad_caps[] = { 0x97, 0x01, 0x01, 0xc0, 0x01, 0xa0, 0xc0, 0x05 };
-	static const uint8_t bad_moved[] = { 0x97, 0x01, 0x01, 0xc0, 0x01, 0xa0, 0xc0, 0x81, 0xa5,
-	    'm', 'o', 'v', 'e', 'd', 0x01 };
-	static const uint8_t five[] = { 0x98, 0x01, 0x01, 0xc0, 0x01, 0xa0, 0xc0, 0xc0, 0xc0 };
-
-	proto_out_init(&o);
-	for (int moved = 0; moved < 2; moved++) {
-		CU_ASSERT_FATAL(proto_req_hello_caps(&o, 1, 1, "c", "tok", moved) == 0);
-		CU_ASSERT_EQUAL(proto_decode_request(proto_out_data(&o) + 4, proto_out_len(&o) - 4, &lim, cases, 4, &q, &why),
-		    STATUS_OK);
-		CU_ASSERT_EQUAL(q.moved, moved);
-		CU_ASSERT_EQUAL(q.token_len, 3);
-		proto_out_reset(&o);
-	}
-	CU_ASSERT_FATAL(proto_req_hello(&o, 1, 1, "c", NULL) == 0);
-	CU_ASSERT_EQUAL(proto_decode_request(proto_out_data(&o) + 4, proto_out_len(&o) - 4, &lim, cases, 4, &q, &why), STATUS_OK);
-	CU_ASSERT_FALSE(q.moved);
-	CU_ASSERT_EQUAL(proto_decode_request(bad_caps, sizeof bad_caps, &lim, cases, 4, &q, &why),
-	    STATUS_BAD_REQUEST);
-	CU_ASSERT_EQUAL(proto_decode_request(bad_moved, sizeof bad_moved, &lim, cases, 4, &q, &why),
-	    STATUS_BAD_REQUEST);
-	CU_ASSERT(strstr(why, "moved") != NULL);
-	CU_ASSERT_EQUAL(proto_decode_request(five, sizeof five, &lim, cases, 4, &q, &why),
-	    STATUS_BAD_REQUEST);
-	CU_ASSERT_STRING_EQUAL(status_name(STATUS_MOVED), "MOVED");
-	CU_ASSERT_STRING_EQUAL(status_name(STATUS_UNAVAILABLE), "UNAVAILABLE");
-	proto_out_destroy(&o);
-}
-
-/* ---- an etcd that answers garbage ------------------------------------------------------------ */
-
-static const char *const garbage[] = {
-	"\x01\x02 not http at all\r\n\r\n",
-	"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nnot json!",
-	"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n[1,2,3]",
-	"HTTP/1.1 500 Oops\r\nContent-Length: 30\r\n\r\n{\"error\":\"x\",\"message\":\"boom\"}",
-	"HTTP/1.1 200 OK\r\nContent-Length: 27\r\n\r\n{\"ID\":{\"a\":1},\"TTL\":\"zz\"}xx",
-	"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{\"header\":{\"revision\":\"-\"},\"kvs\":7,\"",
-	"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
-	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"res\r\n0\r\n\r\n",
-	"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"result\":{\"events\":[{\"kv\":{\"key\":\"!!!\"}}]}}",
-};
-
-static struct {
-	int fd;
-	volatile bool stop;
-	unsigned served;
-} fake;
-
-/* Accept, read what comes, answer the next garbage, close; until stop. */
-static void *
-fake_etcd(void *arg)
-{
-	while (!fake.stop) {
-		struct pollfd p = { .fd = fake.fd, .events = POLLIN };
-		char buf[4096];
-		const char *g;
-		int c;
-
-		if (poll(&p, 1, 100) <= 0 || (c = accept(fake.fd, NULL, NULL)) < 0)
-			continue;
-		p.fd = c;
-		if (poll(&p, 1, 1000) > 0 && read(c, buf, sizeof buf) > 0) {
-			g = garbage[fake.served++ % (sizeof garbage / sizeof garbage[0])];
-			if (write(c, g, strlen(g)) < 0)
-				fake.served += 0;
-		}
-		close(c);
-	}
-	return NULL;
-}
-
-static void
-test_garbage(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof a;
-	struct test_server s;
-	struct test_conn c;
-	pthread_t t;
-	char conf[256], msg[256];
-	int64_t end;
-
-	fake.fd = socket(AF_INET, SOCK_STREAM, 0);
-	CU_ASSERT_FATAL(bind(fake.fd, (struct sockaddr *)&a, sizeof a) == 0);
-	CU_ASSERT_FATAL(listen(fake.fd, 16) == 0 && getsockname(fake.fd, (struct sockaddr *)&a, &len) == 0);
-	CU_ASSERT_FATAL(pthread_create(&t, NULL, fake_etcd, NULL) == 0);
-	/* a dead endpoint first: failover goes to the liar */
-	snprintf(conf, sizeof conf, "cluster_etcd = http://127.0.0.1:%d,http://127.0.0.1:%d\n"
-	    "node_name = liar\nadvertise = 127.0.0.1:1\nnode_ttl = 1s\n", free_port(), ntohs(a.sin_port));
-	CU_ASSERT_FATAL(test_server_start(&s, conf) == 0);
-	end = clock_now_ns() + 10 * NSEC_PER_SEC;
-	while (fake.served < 4 * sizeof garbage / sizeof garbage[0] && clock_now_ns() < end)
-		poll(NULL, 0, 50);
-	CU_ASSERT(fake.served >= 4 * sizeof garbage / sizeof garbage[0]);
-	CU_ASSERT_FATAL(open_client(&c, s.port, true) == 0);
-	CU_ASSERT_EQUAL(st_stat(&c, "cluster_serving"), 0);
-	CU_ASSERT(st_stat(&c, "cluster_etcd_errors") > 0);
-	CU_ASSERT_EQUAL(make(&c, "g", msg, sizeof msg), STATUS_UNAVAILABLE);
-	CU_ASSERT(msg[0] != '\0');
-	CU_ASSERT_EQUAL(st_make(&c, NULL, 0), STATUS_OK);
-	test_conn_close(&c);
-	CU_ASSERT(test_server_log_has(&s, "cluster-etcd-error"));
-	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
-	fake.stop = true;
-	pthread_join(t, NULL);
-	close(fake.fd);
-}
-
-/* The cluster keys are checked at start: advertise is required, names are path segments. */
-static void
-test_config(void)
-{
-	static const char *const bad[][2] = {
-		{ "cluster_etcd = http://127.0.0.1:1\n", "advertise" },
-		{ "cluster_etcd = http://127.0.0.1:1\nadvertise = nocolon\n", "HOST:PORT" },
-		{ "node_name = a/b\n", "node_name" },
-		{ "node_ttl = 500ms\n", "node_ttl" },
-		{ "cluster_etcd = ftp://x\nadvertise = 127.0.0.1:1\n", "http://" },
-		{ "cluster_etcd = http://127.0.0.1:1,https://h:2\nadvertise = 127.0.0.1:1\n", "https://" },
-		{ "cluster_etcd = http://127.0.0.1\nadvertise = 127.0.0.1:1\n", "HOST:PORT" },
-	};
-
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		struct test_server s;
-		char cmd[512], out[1024] = "";
-		FILE *f;
-		size_t n;
-
-		snprintf(s.dir, sizeof s.dir, "/tmp/chand-cfg.XXXXXX");
-		CU_ASSERT_FATAL(mkdtemp(s.dir) != NULL);
-		snprintf(s.conf, sizeof s.conf, "%s/c.conf", s.dir);
-		CU_ASSERT_FATAL((f = fopen(s.conf, "w")) != NULL);
-		fputs(bad[i][0], f);
-		fclose(f);
-		snprintf(cmd, sizeof cmd, "timeout 10 '%s' -f -c '%s' -l 127.0.0.1 -p 0 2>&1 </dev/null; "
-		    "echo exit=$?; rm -rf '%s'",
-		    getenv("CHAND") ? getenv("CHAND") : "server/chand", s.conf, s.dir);
-		CU_ASSERT_FATAL((f = popen(cmd, "r")) != NULL);
-		n = fread(out, 1, sizeof out - 1, f);
-		out[n] = '\0';
-		pclose(f);
-		CU_ASSERT(strstr(out, "exit=1\n") != NULL);
-		CU_ASSERT(strstr(out, bad[i][1]) != NULL);
-	}
-}
-
 static void
 register_suites(void)
 {
 	CU_pSuite s;
 
-	s = test_suite("codec", NULL, NULL);
-	test_add(s, "HELLO caps", test_hello_caps);
-	s = test_suite("etcd", NULL, NULL);
-	test_add(s, "endpoints and unreachable etcd", test_etcd_endpoints);
+	ct_register_alone();
 	if (access(ETCD, X_OK) != 0) {
 		printf("test_cluster: %s is missing (apt-get install etcd-server): skipped\n", ETCD);
 		return;
 	}
-	s = test_suite("config", NULL, NULL);
-	test_add(s, "cluster keys checked at start", test_config);
-	test_add(s, "an etcd that answers garbage", test_garbage);
 	s = test_suite("cluster", suite_init, suite_clean);
 	test_add(s, "three nodes join", test_join);
-	test_add(s, "the claim txn raced by two clients", test_txn_race);
+	test_add(s, "the claim txn raced by two clients", ct_test_txn_race);
 	test_add(s, "MOVED, UNAVAILABLE and the owner in etcd", test_moved_and_owner);
 	test_add(s, "anonymous and unknown channels", test_anonymous_and_unknown);
 	test_add(s, "placement is PROTOCOL.md's rendezvous hash", test_placement);
@@ -1031,8 +752,8 @@ main(int argc, char **argv)
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
-	proto_out_init(&req_out);
+	proto_out_init(&ct_out);
 	rc = test_main(argc, argv, register_suites);
-	proto_out_destroy(&req_out);
+	proto_out_destroy(&ct_out);
 	return rc;
 }
