@@ -52,6 +52,8 @@ struct cluster {
 	bool revoking;			/* cluster_stop's revoke is out */
 	int64_t started;		/* wall-clock seconds, for the node key */
 	struct event *tick;
+	void (*fenced)(void *arg);	/* cluster_on_fenced */
+	void *fenced_arg;
 	struct cluster_stats stats;
 	TAILQ_HEAD(, resolve) resolves;
 	char owner_addr[300], place_addr[300];
@@ -227,8 +229,17 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 		log_msg(serving ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "cluster-%s node=%s since_last_keepalive_ms=%"
 		    PRId64, serving ? "serving" : "fenced", cl->node,
 		    (clock_now_ns() - cl->last_ok_ns) / 1000000);
+	if (!serving && cl->was_serving && cl->fenced != NULL)
+		cl->fenced(cl->fenced_arg);
 	cl->was_serving = serving;
 	session_step(cl);
+}
+
+void
+cluster_on_fenced(struct cluster *cl, void (*fn)(void *arg), void *arg)
+{
+	cl->fenced = fn;
+	cl->fenced_arg = arg;
 }
 
 /* ---- owners and placement ------------------------------------------------------- */

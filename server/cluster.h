@@ -80,6 +80,13 @@ typedef void cluster_done(void *arg, int status, const char *why);
 int cluster_resolve(struct cluster *cl, const char *name, size_t len, bool make, cluster_done *cb,
     void *arg);
 
+/*
+ * fn(arg) runs from the loop when this node goes from serving to fenced
+ * (the keepalive tick notices it), so that operations waiting on its
+ * channels can be ended.
+ */
+void cluster_on_fenced(struct cluster *cl, void (*fn)(void *arg), void *arg);
+
 /* Counters for STATS; moved and unavailable are the router's to bump. */
 struct cluster_stats *cluster_stats(struct cluster *cl);
 

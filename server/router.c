@@ -10,8 +10,11 @@
 
 #include "clock.h"
 #include "cluster.h"
+#include "codec.h"
 #include "dispatch.h"
+#include "engine.h"
 #include "log.h"
+#include "request.h"
 #include "router.h"
 #include "stats.h"
 
@@ -35,6 +38,47 @@ struct router {
 	bool again;			/* dispatching a resolved request again: decide with what is known */
 };
 
+/* A named (cluster) channel among what r waits on? */
+static bool
+waits_on_named(const struct request *r)
+{
+	enum case_dir dir;
+
+	for (size_t i = 0; i < request_ncases(r); i++) {
+		struct chan *ch = request_case(r, i, &dir);
+
+		if (ch != NULL && !chan_anonymous(ch))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * This node is fenced: operations waiting on its named channels end
+ * UNAVAILABLE now rather than wait while another node may take them over.
+ * Links run on as before (PROTOCOL.md §16).
+ */
+static void
+fenced(void *arg)
+{
+	struct router *r = arg;
+	struct hmap_node *n, *nx;
+	struct conn *c;
+	size_t pos, ended = 0;
+
+	TAILQ_FOREACH(c, &r->s->conns, link) {
+		HMAP_FOR_EACH_SAFE(n, nx, pos, &c->pending) {
+			struct request *q = HMAP_ENTRY(n, struct request, node);
+
+			if (q->kind != REQUEST_LINK && waits_on_named(q)) {
+				request_cancel(q, STATUS_UNAVAILABLE);
+				ended++;
+			}
+		}
+	}
+	log_warn("cluster-fenced-waiters ended=%zu status=UNAVAILABLE", ended);
+}
+
 int
 router_new(struct router **out, struct server *s, struct cluster *cl)
 {
@@ -45,6 +89,7 @@ router_new(struct router **out, struct server *s, struct cluster *cl)
 	r->s = s;
 	r->cl = cl;
 	TAILQ_INIT(&r->held);
+	cluster_on_fenced(cl, fenced, r);
 	*out = r;
 	return 0;
 }

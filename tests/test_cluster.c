@@ -691,12 +691,37 @@ test_fencing(void)
 static void
 test_etcd_restart(void)
 {
-	struct test_conn c;
-	char msg[256];
+	const char *name = name_placed_on(1, "waiter");
+	struct test_conn c, w;
+	struct proto_reply r, anon;
+	char msg[256], anon_name[64];
+	uint64_t named_id, anon_id;
 
+	/* a RECV waiting on node 1's channel, and one on an anonymous channel */
+	CU_ASSERT_FATAL(ct_open_client(&w, nodes[1].port, false) == 0);
+	CU_ASSERT_EQUAL_FATAL(ct_make(&w, name, NULL, 0), STATUS_OK);
+	proto_req_make(&ct_out, w.next_id++, NULL, 0, 0);
+	st_write(&w, &ct_out);
+	st_reply(&w, OP_MAKE, &anon);
+	CU_ASSERT_EQUAL_FATAL(anon.status, STATUS_OK);
+	snprintf(anon_name, sizeof anon_name, "%.*s", (int)anon.name_len, anon.name);
+	named_id = st_recv(&w, name, PROTO_WAIT_FOREVER);
+	anon_id = st_recv(&w, anon_name, PROTO_WAIT_FOREVER);
+	CU_ASSERT(test_wait_waiters(nodes[1].port, name, 0, 1, 10000));
 	etcd_stop();
 	for (int i = 0; i < NODES; i++)
 		CU_ASSERT(await_stat(i, "cluster_serving", 0, (TTL_S + 5) * 1000));
+	/* fenced: the named channel's waiter ends UNAVAILABLE, the anonymous one waits on */
+	st_reply(&w, OP_RECV, &r);
+	CU_ASSERT_EQUAL(r.id, named_id);
+	CU_ASSERT_EQUAL(r.status, STATUS_UNAVAILABLE);
+	CU_ASSERT(r.msg_len > 0 && memmem(r.msg, r.msg_len, "fenced", 6) != NULL);
+	proto_req_cancel(&ct_out, w.next_id++, anon_id);
+	st_write(&w, &ct_out);
+	st_reply(&w, OP_RECV, &r);
+	CU_ASSERT_EQUAL(r.id, anon_id);
+	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
+	test_conn_close(&w);
 	CU_ASSERT_FATAL(ct_open_client(&c, nodes[1].port, true) == 0);
 	CU_ASSERT_EQUAL(ct_make(&c, st_name("down"), msg, sizeof msg), STATUS_UNAVAILABLE);
 	CU_ASSERT(strstr(msg, "fenced") != NULL || strstr(msg, "etcd") != NULL);
