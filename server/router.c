@@ -317,7 +317,11 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 			here++;
 			break;
 		case CLUSTER_THERE:
-			there++;
+			/* node points into the mirror, stable until the loop runs again */
+			if (tnode != NULL && strcmp(tnode, node) != 0)
+				there++;
+			if (tnode == NULL)
+				there = 1;
 			tnode = node;
 			taddr = addr;
 			break;
@@ -329,6 +333,7 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 			break;
 		}
 	}
+	/* there counts the other owners: more than one, or one and this node, is two nodes */
 	if (there > 0 && (here > 0 || there > 1 || unknown != NULL) && n > 1) {
 		unavailable(r, c, q->id, "the channels of one SELECT or STREAM must be on one node "
 		    "until forwarding exists");

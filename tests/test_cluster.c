@@ -29,7 +29,7 @@
 #include "clustertest.h"
 
 #define ETCD "/usr/bin/etcd"
-#define NODES 3
+#define NODES CT_NODES
 #define TTL_S 2
 #define CLUSTER "t"
 
@@ -65,6 +65,12 @@ int
 ct_etcd_port(void)
 {
 	return etcd.port;
+}
+
+int
+ct_node_port(int i)
+{
+	return nodes[i].port;
 }
 
 /* POST body to path on 127.0.0.1:port (HTTP/1.0: the reply ends at EOF); the reply's body, malloc'd. */
@@ -312,8 +318,8 @@ index_of_port(int port)
 }
 
 /* MAKE name through node `from`, following one MOVED: the index of the node that made it, or -1. */
-static int
-make_anywhere(int from, const char *name)
+int
+ct_make_anywhere(int from, const char *name)
 {
 	struct test_conn c;
 	char msg[256];
@@ -400,7 +406,7 @@ test_moved_and_owner(void)
 
 	for (int k = 0; k < 24; k++) {
 		const char *name = st_name("own");
-		int owner = make_anywhere(k % NODES, name), other = (owner + 1) % NODES;
+		int owner = ct_make_anywhere(k % NODES, name), other = (owner + 1) % NODES;
 		char *v = chan_owner(name), want[8], msg[256], buf[16];
 		struct test_conn c;
 		bool ok;
@@ -429,103 +435,6 @@ test_moved_and_owner(void)
 	for (int i = 0; i < NODES; i++)
 		CU_ASSERT(placed[i] > 0);
 	CU_ASSERT(node_stat(0, "cluster_moved") > 0);
-}
-
-/* PROTOCOL.md §16's place: the node with the highest first 8 bytes of SHA-256(node, 0, name). */
-static int
-expected_place(const char *name, int live)
-{
-	unsigned char buf[320], md[EVP_MAX_MD_SIZE];
-	uint64_t best = 0, w;
-	int at = -1;
-
-	for (int i = 0; i < NODES; i++) {
-		int n;
-
-		if (!(live & 1 << i))
-			continue;
-		n = snprintf((char *)buf, sizeof buf, "n%d", i) + 1;
-		memcpy(buf + n, name, strlen(name));
-		EVP_Digest(buf, (size_t)n + strlen(name), md, NULL, EVP_sha256(), NULL);
-		w = 0;
-		for (int k = 0; k < 8; k++)
-			w = w << 8 | md[k];
-		if (at < 0 || w > best) {
-			best = w;
-			at = i;
-		}
-	}
-	return at;
-}
-
-/* Every MAKE lands where the documented rendezvous formula says, whichever node it was sent to. */
-static void
-test_placement(void)
-{
-	for (int k = 0; k < 15; k++) {
-		const char *name = st_name("place");
-
-		CU_ASSERT_EQUAL(make_anywhere(k % NODES, name), expected_place(name, 7));
-	}
-}
-
-/* A name placed on node i. */
-static const char *
-name_placed_on(int i, const char *base)
-{
-	for (;;) {
-		const char *name = st_name(base);
-
-		if (expected_place(name, 7) == i)
-			return name;
-	}
-}
-
-/*
- * Requests pipelined behind a MAKE that waits for its claim run after it,
- * in order; an id reused while its request waits for etcd closes the
- * connection, as any duplicate id does.
- */
-static void
-test_held_order(void)
-{
-	const char *name = name_placed_on(0, "order");
-	struct test_conn c;
-	struct proto_reply r;
-	uint64_t id0;
-	const uint8_t *body;
-
-	CU_ASSERT_FATAL(ct_open_client(&c, nodes[0].port, false) == 0);
-	id0 = c.next_id;
-	proto_req_make(&ct_out, c.next_id++, name, strlen(name), 1);
-	st_write(&c, &ct_out);
-	st_send(&c, name, "v", 1, 0);
-	proto_req_name(&ct_out, OP_LEN, c.next_id++, PROTO_WAIT_FOREVER, name, strlen(name));
-	st_write(&c, &ct_out);
-	st_reply(&c, OP_MAKE, &r);
-	CU_ASSERT_EQUAL(r.id, id0);
-	CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	CU_ASSERT(r.created);
-	st_reply(&c, OP_SEND, &r);
-	CU_ASSERT_EQUAL(r.id, id0 + 1);
-	CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	st_reply(&c, OP_LEN, &r);
-	CU_ASSERT_EQUAL(r.id, id0 + 2);
-	CU_ASSERT_EQUAL(r.n, 1);
-	test_conn_close(&c);
-	/* MAKE and PING with one id, in one write: the PING finds the MAKE waiting for etcd */
-	name = name_placed_on(0, "dup");
-	CU_ASSERT_FATAL(ct_open_client(&c, nodes[0].port, false) == 0);
-	proto_req_make(&ct_out, 7, name, strlen(name), 0);
-	proto_req_ping(&ct_out, 7);
-	st_write(&c, &ct_out);
-	CU_ASSERT_EQUAL(test_conn_reply(&c, OP_PING, REPLY_MS, &r), 0);
-	CU_ASSERT_EQUAL(r.id, 0);
-	CU_ASSERT_EQUAL(r.status, STATUS_PROTOCOL);
-	while (test_conn_frame(&c, REPLY_MS, &body) > 0)
-		;
-	CU_ASSERT_EQUAL(test_conn_frame(&c, 100, &body), 0);
-	test_conn_close(&c);
 }
 
 /* Anonymous channels stay on their maker, and a name nobody owns is NOT_FOUND, not an error. */
@@ -592,7 +501,7 @@ test_kill(void)
 	for (int k = 0; k < 60 && name == NULL; k++) {
 		const char *n = st_name("kill");
 
-		if (make_anywhere(0, n) == 2)
+		if (ct_make_anywhere(0, n) == 2)
 			name = n;
 	}
 	CU_ASSERT_FATAL(name != NULL);
@@ -613,7 +522,7 @@ test_kill(void)
 	/* the survivors see two nodes, and the name can be made again on one of them */
 	CU_ASSERT(await_stat(0, "cluster_nodes", 2, 10000));
 	CU_ASSERT(await_stat(1, "cluster_nodes", 2, 10000));
-	CU_ASSERT(make_anywhere(0, name) != 2);
+	CU_ASSERT(ct_make_anywhere(0, name) != 2);
 	/* node 2 again, for the tests after this one */
 	snprintf(url, sizeof url, "http://127.0.0.1:%d", etcd.port);
 	CU_ASSERT_FATAL(node_start(2, url) == 0);
@@ -639,7 +548,7 @@ test_fencing(void)
 	for (int k = 0; k < 60 && name == NULL; k++) {
 		const char *n = st_name("fence");
 
-		if (make_anywhere(1, n) == 0)
+		if (ct_make_anywhere(1, n) == 0)
 			name = n;
 	}
 	CU_ASSERT_FATAL(name != NULL);
@@ -658,7 +567,7 @@ test_fencing(void)
 	}
 	CU_ASSERT_PTR_NULL(v);
 	CU_ASSERT(await_stat(1, "cluster_nodes", 2, 10000));
-	taker = make_anywhere(1, name);
+	taker = ct_make_anywhere(1, name);
 	CU_ASSERT(taker == 1 || taker == 2);
 	snprintf(was, sizeof was, "n%d", taker);
 	v = chan_owner(name);
@@ -691,7 +600,7 @@ test_fencing(void)
 static void
 test_etcd_restart(void)
 {
-	const char *name = name_placed_on(1, "waiter");
+	const char *name = ct_name_placed_on(1, "waiter");
 	struct test_conn c, w;
 	struct proto_reply r, anon;
 	char msg[256], anon_name[64];
@@ -732,7 +641,7 @@ test_etcd_restart(void)
 		CU_ASSERT(await_stat(i, "cluster_serving", 1, 15000));
 		CU_ASSERT(await_stat(i, "cluster_nodes", NODES, 15000));
 	}
-	CU_ASSERT(make_anywhere(2, st_name("back")) >= 0);
+	CU_ASSERT(ct_make_anywhere(2, st_name("back")) >= 0);
 }
 
 /* SIGTERM: each node revokes its lease (its key goes now) and exits 0 (a sanitizer's report would fail it). */
@@ -762,8 +671,7 @@ register_suites(void)
 	test_add(s, "the claim txn raced by two clients", ct_test_txn_race);
 	test_add(s, "MOVED, UNAVAILABLE and the owner in etcd", test_moved_and_owner);
 	test_add(s, "anonymous and unknown channels", test_anonymous_and_unknown);
-	test_add(s, "placement is PROTOCOL.md's rendezvous hash", test_placement);
-	test_add(s, "held requests keep their order; a held id reused", test_held_order);
+	ct_add_route_tests(s);
 	test_add(s, "one owner under racing MAKEs", test_claim_race);
 	test_add(s, "SIGKILL: the node's keys go after node_ttl", test_kill);
 	test_add(s, "SIGSTOP: fenced before its lease can expire", test_fencing);
