@@ -20,8 +20,8 @@ esac
 
 # prometheus: promtool, which test_metrics runs on /metrics
 packages="build-essential autoconf automake libtool pkg-config libevent-dev
-libmsgpack-dev libssl-dev openssl libcunit1-dev libsystemd-dev prometheus
-python3-msgpack python3-pytest python3-pytest-asyncio"
+libmsgpack-dev libssl-dev openssl libcunit1-dev libsystemd-dev libjansson-dev prometheus
+python3-msgpack python3-pytest python3-pytest-asyncio etcd-server etcd-client"
 
 missing=""
 for p in $packages; do

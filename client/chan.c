@@ -80,6 +80,10 @@ call_status_err(int status, bool try)
 		[STATUS_LIMIT] = CHAN_ELIMIT,
 		[STATUS_PROTOCOL] = CHAN_EPROTO,
 		[STATUS_SHUTTING_DOWN] = CHAN_ESHUTDOWN,
+		/* cluster replies (PROTOCOL.md §16) until the library routes: errors, never OK */
+		[STATUS_STARTED] = CHAN_EUNKNOWN,
+		[STATUS_MOVED] = CHAN_EUNKNOWN,
+		[STATUS_UNAVAILABLE] = CHAN_EUNKNOWN,
 	};
 
 	if (status < 0 || status > STATUS_MAX)

@@ -13,6 +13,8 @@ static const char *const status_names[] = {
 	[STATUS_PROTOCOL] = "PROTOCOL",
 	[STATUS_SHUTTING_DOWN] = "SHUTTING_DOWN",
 	[STATUS_STARTED] = "STARTED",
+	[STATUS_MOVED] = "MOVED",
+	[STATUS_UNAVAILABLE] = "UNAVAILABLE",
 };
 
 const char *

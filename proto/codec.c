@@ -317,6 +317,22 @@ proto_req_hello(struct proto_out *o, uint64_t id, uint64_t version, const char *
 }
 
 int
+proto_req_hello_caps(struct proto_out *o, uint64_t id, uint64_t version, const char *client,
+    const char *token, bool moved)
+{
+	int rc = req_head(o, OP_HELLO, id, PROTO_WAIT_FOREVER, 4) |
+	    msgpack_pack_uint64(&o->pk, version) | pack_cstr(&o->pk, client ? client : "");
+
+	if (token)
+		rc |= msgpack_pack_map(&o->pk, 1) | pack_cstr(&o->pk, "token") | pack_cstr(&o->pk, token);
+	else
+		rc |= msgpack_pack_nil(&o->pk);
+	rc |= msgpack_pack_map(&o->pk, 1) | pack_cstr(&o->pk, "moved") |
+	    (moved ? msgpack_pack_true(&o->pk) : msgpack_pack_false(&o->pk));
+	return frame_end(o, rc);
+}
+
+int
 proto_req_ping(struct proto_out *o, uint64_t id)
 {
 	return frame_end(o, req_head(o, OP_PING, id, PROTO_WAIT_FOREVER, 0));

@@ -178,6 +178,7 @@ struct proto_request {
 	uint32_t client_len;
 	const char *token;		/* HELLO auth "token", NULL if absent */
 	uint32_t token_len;
+	bool moved;			/* HELLO caps "moved": the client follows MOVED (§16) */
 	struct proto_case *cases;	/* SELECT: points at the caller's case array; */
 	uint32_t ncases;		/* OR, FAN_IN, STREAM: the inputs; REPEAT: the values */
 	bool has_default;
@@ -360,6 +361,9 @@ proto_out_len(const struct proto_out *o)
 /* Requests. name NULL (with len 0) encodes nil where the protocol allows. */
 int proto_req_hello(struct proto_out *o, uint64_t id, uint64_t version, const char *client,
     const char *token);
+/* HELLO with caps (PROTOCOL.md §5): moved says the client follows MOVED replies. */
+int proto_req_hello_caps(struct proto_out *o, uint64_t id, uint64_t version, const char *client,
+    const char *token, bool moved);
 int proto_req_ping(struct proto_out *o, uint64_t id);
 int proto_req_make(struct proto_out *o, uint64_t id, const char *name, size_t len, uint64_t cap);
 /* OPEN, RECV, CLOSE, LEN, CAP, DELETE, INFO: [op, id, wait, name] */

@@ -60,6 +60,32 @@ dec_value(struct rdec *d, struct proto_value *v)
 	return STATUS_OK;
 }
 
+/* HELLO's optional caps (PROTOCOL.md §5): nil, or a map; "moved" is a bool. */
+static int
+dec_hello_caps(struct rdec *d)
+{
+	uint32_t n;
+
+	if (mpr_peek(&d->r) == MPR_NIL)
+		return mpr_nil(&d->r), STATUS_OK;
+	if (mpr_map(&d->r, &n) < 0)
+		return BAD(d, "HELLO caps must be nil or a map");
+	while (n-- > 0) {
+		const char *key;
+		uint32_t klen;
+
+		if (mpr_str(&d->r, &key, &klen) < 0)
+			return BAD(d, "HELLO caps keys must be str");
+		if (klen == 5 && memcmp(key, "moved", 5) == 0) {
+			if (mpr_bool(&d->r, &d->req->moved) < 0)
+				return BAD(d, "HELLO caps moved must be a bool");
+		} else {
+			mpr_skip(&d->r);	/* capabilities this server does not know: ignored */
+		}
+	}
+	return STATUS_OK;
+}
+
 static int
 dec_hello(struct rdec *d)
 {
@@ -73,8 +99,8 @@ dec_hello(struct rdec *d)
 	if (q->client_len > PROTO_CLIENT_NAME_MAX || !proto_utf8_valid((const uint8_t *)q->client, q->client_len))
 		return BAD(d, "HELLO client name must be at most 255 bytes of UTF-8");
 	if (mpr_peek(&d->r) == MPR_NIL)
-		return mpr_nil(&d->r), STATUS_OK;
-	if (mpr_map(&d->r, &n) < 0)
+		n = 0, mpr_nil(&d->r);
+	else if (mpr_map(&d->r, &n) < 0)
 		return BAD(d, "HELLO auth must be nil or a map");
 	while (n-- > 0) {
 		const char *key;
@@ -89,7 +115,7 @@ dec_hello(struct rdec *d)
 			mpr_skip(&d->r);	/* unknown credentials: ignored */
 		}
 	}
-	return STATUS_OK;
+	return d->nargs == 4 ? dec_hello_caps(d) : STATUS_OK;
 }
 
 static int
@@ -476,9 +502,10 @@ proto_decode_request_general(const uint8_t *body, size_t len, const struct proto
 	if (req->op > OP_MAX || proto_op_name(req->op) == NULL)
 		return BAD(&d, "unknown op");
 	d.nargs = n - 3;
-	/* CLOSE alone has an optional argument, its error */
+	/* CLOSE (its error) and HELLO (its caps) alone have an optional last argument */
 	if (d.nargs != proto_op_arity[req->op] &&
-	    !(req->op == OP_CLOSE && d.nargs == proto_op_arity[OP_CLOSE] + 1u))
+	    !(req->op == OP_CLOSE && d.nargs == proto_op_arity[OP_CLOSE] + 1u) &&
+	    !(req->op == OP_HELLO && d.nargs == proto_op_arity[OP_HELLO] + 1u))
 		return BAD(&d, "wrong number of arguments for this op");
 	return dec_args(&d, cases, case_cap);
 }

@@ -10,6 +10,7 @@
 
 #include "admin.h"
 #include "clock.h"
+#include "cluster.h"
 #include "codec.h"
 #include "conn.h"
 #include "conn_io.h"
@@ -28,6 +29,19 @@ finish(struct conn *c, uint64_t id, int rc)
 		conn_flush_out(c);
 }
 
+/* PROTOCOL.md §16's STATS keys: 7 of them. */
+static int
+pack_cluster(struct proto_out *o, const struct cluster_stats *cs)
+{
+	return proto_pack_kv_uint(o, "cluster_serving", cs->serving) |
+	    proto_pack_kv_uint(o, "cluster_nodes", cs->nodes) |
+	    proto_pack_kv_uint(o, "cluster_owned", cs->owned) |
+	    proto_pack_kv_uint(o, "cluster_moved", cs->moved) |
+	    proto_pack_kv_uint(o, "cluster_unavailable", cs->unavailable) |
+	    proto_pack_kv_uint(o, "cluster_etcd_errors", cs->etcd_errors) |
+	    proto_pack_kv_uint(o, "cluster_sessions", cs->sessions);
+}
+
 void
 admin_stats(struct conn *c, const struct proto_request *q)
 {
@@ -39,7 +53,7 @@ admin_stats(struct conn *c, const struct proto_request *q)
 
 	TAILQ_FOREACH(k, &s->conns, link)
 		pending += hmap_count(&k->pending);
-	rc = proto_rep_begin(o, q->id, 1) | proto_pack_map(o, 12) |
+	rc = proto_rep_begin(o, q->id, 1) | proto_pack_map(o, s->cluster != NULL ? 19 : 12) |
 	    proto_pack_kv_uint(o, "uptime_ms", (uint64_t)(clock_now_ns() - s->started_ns) / NSEC_PER_MSEC) |
 	    proto_pack_kv_uint(o, "connections", s->nconns) |
 	    proto_pack_kv_uint(o, "connections_total", s->stats.connections_total) |
@@ -52,6 +66,8 @@ admin_stats(struct conn *c, const struct proto_request *q)
 	    proto_pack_kv_uint(o, "buffered_bytes", engine_buffered_bytes(s->engine)) |
 	    proto_pack_kv_uint(o, "requests_total", s->stats.requests_total) |
 	    proto_pack_kv_uint(o, "protocol_errors", s->stats.protocol_errors);
+	if (s->cluster != NULL)
+		rc |= pack_cluster(o, cluster_stats(s->cluster));
 	finish(c, q->id, rc);
 }
 

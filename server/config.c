@@ -130,6 +130,21 @@ check_allow(const char *v, const char **why)
 	return -1;
 }
 
+/* A path segment of the cluster's etcd keys: 1 to 64 letters, digits, '_', '-' or '.'; "" is the default's. */
+static int
+check_cluster_name(const char *v, const char **why)
+{
+	size_t n = strlen(v);
+
+	*why = "must be 1 to 64 letters, digits, '_', '-' or '.'";
+	if (n > 64 || strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
+		return -1;
+	for (const char *p = v; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.')
+			return -1;
+	return 0;
+}
+
 #define DURATION(n, key, d, hi, r) { key, KEY_DURATION, offsetof(struct config, n), d, 0, hi, NULL, r }
 #define LIST(n, key, chk, r) { key, KEY_LIST, offsetof(struct config, n), "", 0, 0, chk, r }
 
@@ -190,6 +205,12 @@ static const struct key keys[] = {
 	R(identity_max_connections, KEY_COUNT, "0", 0, 1ULL << 24),
 	R(identity_max_channels, KEY_COUNT, "0", 0, 1ULL << 32),
 	R(identity_max_pending, KEY_COUNT, "0", 0, 1ULL << 32),
+	KS(cluster_etcd, "", NULL, false),
+	KS(cluster_name, "chand", check_cluster_name, false),
+	KS(node_name, "", check_cluster_name, false),
+	KS(advertise, "", NULL, false),
+	{ "node_ttl", KEY_DURATION, offsetof(struct config, node_ttl_ms), "5s", 1000, 3600 * 1000, NULL,
+	  false },
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

@@ -82,6 +82,13 @@ struct config {
 	uint64_t identity_max_connections;	/* per identity; 0 = unlimited */
 	uint64_t identity_max_channels;
 	uint64_t identity_max_pending;
+
+	/* cluster (cluster.c, PROTOCOL.md §16); cluster_etcd "" is a single node */
+	char *cluster_etcd;		/* comma-separated http:// URLs of etcd */
+	char *cluster_name;
+	char *node_name;		/* "" for the host name */
+	char *advertise;		/* HOST:PORT clients and nodes dial */
+	uint64_t node_ttl_ms;
 };
 
 /* A yes/no key's value. */

@@ -187,12 +187,56 @@ check_files(const struct config *c, char **cause)
 	return check_readable(c, "tokens_file", c->tokens_file, cause);
 }
 
+/* Each of the comma-separated etcd URLs is http://HOST:PORT (etcd.c reads them so). */
+static int
+check_etcd_urls(const struct config *c, char **cause)
+{
+	const char *p = c->cluster_etcd, *end;
+	char url[300], host[256];
+	uint16_t port;
+	size_t len;
+
+	for (;; p = end + 1) {
+		end = strchr(p, ',');
+		if (end == NULL)
+			end = p + strlen(p);
+		snprintf(url, sizeof url, "%.*s", (int)(end - p), p);
+		len = strlen(url);
+		if (len > 0 && url[len - 1] == '/')
+			url[len - 1] = '\0';
+		if (strncmp(url, "http://", 7) != 0 ||
+		    config_split_hostport(url + 7, host, sizeof host, &port) < 0 || port == 0)
+			return fail_key(cause, c, "cluster_etcd", strncmp(url, "https://", 8) == 0 ?
+			    "https:// (TLS to etcd) is not supported yet: use http://HOST:PORT" :
+			    "each URL must be http://HOST:PORT", url);
+		if (*end == '\0')
+			return 0;
+	}
+}
+
+/* A cluster node needs the address others dial; cluster_name "" is not a name. */
+static int
+check_cluster(const struct config *c, char **cause)
+{
+	if (c->cluster_etcd[0] == '\0')
+		return 0;
+	if (check_etcd_urls(c, cause) < 0)
+		return -1;
+	if (c->advertise[0] == '\0')
+		return fail_key(cause, c, "advertise", "cluster_etcd needs advertise (the HOST:PORT "
+		    "clients and the other nodes dial to reach this node)", NULL);
+	if (c->cluster_name[0] == '\0')
+		return fail_key(cause, c, "cluster_name", "must not be empty", NULL);
+	return check_hostport(c, "advertise", c->advertise, cause);
+}
+
 /* What start-up reads beyond the keys themselves: addresses, and the files it opens. */
 static int
 check_start(const struct config *c, char **cause)
 {
 	if (check_hostport(c, "tls_listen", c->tls_listen, cause) < 0 ||
-	    check_hostport(c, "metrics_listen", c->metrics_listen, cause) < 0)
+	    check_hostport(c, "metrics_listen", c->metrics_listen, cause) < 0 ||
+	    check_cluster(c, cause) < 0)
 		return -1;
 	return check_files(c, cause);
 }

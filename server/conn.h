@@ -32,6 +32,7 @@ struct conn {
 	char peer[80];
 	char client[64];		/* from HELLO, for logs */
 	bool hello;			/* HELLO done */
+	bool moved;			/* its HELLO said it follows MOVED (router.c) */
 	bool closing;			/* flushing its last bytes, then freed */
 	bool dead;			/* being freed: write nothing more */
 	bool read_paused;		/* output over output_hwm */

@@ -14,6 +14,7 @@
 #include "link.h"
 #include "log.h"
 #include "request.h"
+#include "router.h"
 #include "server.h"
 #include "stream.h"
 #include "value.h"
@@ -435,7 +436,7 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 	/* conn_flush_out notes the status of the reply to this request, if it comes now */
 	s->current = (struct current_request){ .conn = c, .id = q.id, .status = STATUS_OK,
 	    .deferred = q.deferred };
-	if (allowed(c, &q))
+	if (allowed(c, &q) && router_local(c, &q, body, len))
 		handlers[q.op](c, &q);
 	s->current.conn = NULL;
 	/* a request still pending is counted when it ends, one that ended already was */

@@ -31,6 +31,7 @@ status_message(int status)
 	case STATUS_NOT_FOUND: return "channel deleted";
 	case STATUS_LIMIT: return "max_buffered_bytes reached";
 	case STATUS_SHUTTING_DOWN: return "server is shutting down";
+	case STATUS_UNAVAILABLE: return "this node is fenced: its etcd lease is not certain";
 	default: return status_name(status);
 	}
 }

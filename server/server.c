@@ -16,6 +16,7 @@
 #include "acl.h"
 #include "auth.h"
 #include "clock.h"
+#include "cluster.h"
 #include "conn.h"
 #include "conn_io.h"
 #include "listener.h"
@@ -23,6 +24,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "request.h"
+#include "router.h"
 #include "sdnotify.h"
 #include "server.h"
 #include "stage.h"
@@ -330,6 +332,26 @@ listen_tls(struct server *s, char **cause)
 	return listener_tcp(s, host, port, true, &s->tls_port, cause);
 }
 
+/* A cluster node: the etcd session and the router; nothing is waited for. */
+static int
+cluster_start(struct server *s, char **cause)
+{
+	char *why = NULL;
+
+	if (cluster_new(&s->cluster, s->base, &s->cfg, &why) < 0) {
+		if (asprintf(cause, "%s: key 'cluster_etcd': %s", config_origin(&s->cfg, "cluster_etcd"),
+		    why ? why : "out of memory") < 0)
+			*cause = NULL;
+		free(why);
+		return -1;
+	}
+	if (router_new(&s->router, s, s->cluster) < 0) {
+		*cause = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 int
 server_listen(struct server *s, const char *port_file, int ready_fd, char **cause)
 {
@@ -350,6 +372,8 @@ server_listen(struct server *s, const char *port_file, int ready_fd, char **caus
 			return -1;
 	}
 	if (s->cfg.metrics_listen[0] != '\0' && metrics_start(s, s->cfg.metrics_listen, cause) < 0)
+		return -1;
+	if (s->cfg.cluster_etcd[0] != '\0' && cluster_start(s, cause) < 0)
 		return -1;
 	if (report_port(bound, port_file, ready_fd, cause) < 0)
 		return -1;
@@ -389,6 +413,9 @@ server_run(struct server *s)
 		log_error("event-loop-failed");
 		return 1;
 	}
+	/* the lease's revoke, so that the node's keys go now, not node_ttl later; the call's timeout bounds it */
+	while (cluster_leaving(s->cluster) && event_base_loop(s->base, EVLOOP_ONCE) == 0)
+		;
 	log_info("exit connections=%" PRIu64 " requests=%" PRIu64, s->stats.connections_total,
 	    s->stats.requests_total);
 	return 0;
@@ -418,6 +445,7 @@ server_shutdown(struct server *s)
 		return;
 	s->shutting_down = true;
 	metrics_stop(s);
+	cluster_stop(s->cluster);	/* the lease goes now, and the node's keys with it */
 	sd_send("STOPPING=1");
 	sd_status("shutting down; %" PRIu64 " connections to flush", s->nconns);
 	listener_free_all(s);
@@ -480,6 +508,9 @@ server_free(struct server *s)
 	if (s->sweep)
 		event_free(s->sweep);
 	io_server_free(s);
+	/* held requests first: the cluster's etcd calls end without calling back into them */
+	router_free(s->router);
+	cluster_free(s->cluster);
 	/* after the connections (links are stopped), before the engine (their holds go) */
 	pool_free(s->pool);
 	stages_free(s->stages);

@@ -24,11 +24,13 @@
 #include "stats.h"
 
 struct auth;
+struct cluster;
 struct conn;
 struct listener;
 struct metrics;
 struct pool;
 struct request;
+struct router;
 struct stages;
 struct tls;
 
@@ -92,6 +94,9 @@ struct server {
 	struct auth *auth;		/* tokens and rules; replaced on SIGHUP */
 	struct hmap idents;		/* struct ident by name (acl.c) */
 	struct event *sweep;		/* hello_timeout and idle_timeout */
+
+	struct cluster *cluster;	/* the etcd session, when cluster_etcd is set (cluster.c) */
+	struct router *router;		/* with it: local, MOVED or UNAVAILABLE per request */
 };
 
 /*

@@ -1,0 +1,93 @@
+/*
+ * cluster.h: this node's etcd session (PROTOCOL.md §16): a lease kept
+ * alive, the node key under it, a mirror of the live nodes and one of the
+ * channel owners, claims, placement and fencing.
+ *
+ * Nothing here knows about connections or requests: the router asks
+ * (cluster_owner, cluster_place, cluster_serving) and starts the
+ * asynchronous steps (cluster_resolve); their completions come back
+ * through callbacks from the loop, never from inside the call.
+ *
+ * Ownership: the server owns the cluster (NULL without cluster_etcd).
+ * Strings returned point into the cluster and stay valid until the loop
+ * runs again. Thread-safety: loop thread only.
+ */
+#ifndef CHAND_CLUSTER_H
+#define CHAND_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct event_base;
+struct cluster;
+
+struct cluster_stats {
+	uint64_t serving;		/* 1 or 0 */
+	uint64_t nodes;			/* live nodes known, this one included */
+	uint64_t owned;			/* ownership keys held under the current lease */
+	uint64_t moved, unavailable;	/* replies sent by the router */
+	uint64_t etcd_errors;		/* failed etcd calls */
+	uint64_t sessions;		/* leases granted since start */
+};
+
+/*
+ * Start the session from cfg's cluster keys (cluster_etcd must be set):
+ * nothing is waited for; the node serves once its lease is granted and its
+ * node key put. Returns 0, or -1 with a malloc'd *cause.
+ */
+int cluster_new(struct cluster **out, struct event_base *base, const struct config *cfg,
+    char **cause);
+/* Clean stop: revoke the lease (asynchronously, best effort) so that the node's keys go now. */
+void cluster_stop(struct cluster *cl);
+/* Is the revoke still out? (bounded by the etcd calls' timeout) */
+bool cluster_leaving(const struct cluster *cl);
+void cluster_free(struct cluster *cl);
+
+/*
+ * Is this node sure its lease is alive: a keepalive sent less than
+ * node_ttl − margin ago (by this node's monotonic clock, read now) was
+ * answered with a live lease?
+ */
+bool cluster_serving(const struct cluster *cl);
+
+enum cluster_where {
+	CLUSTER_UNKNOWN,		/* no owner known here */
+	CLUSTER_HERE,			/* owned by this node, under its current lease */
+	CLUSTER_THERE,			/* owned by another node; *addr is its advertise, "" if not live */
+};
+/* Who owns channel name, by the mirror of the chans/ prefix (no etcd call). */
+enum cluster_where cluster_owner(struct cluster *cl, const char *name, size_t len,
+    const char **node, const char **addr);
+/*
+ * Rendezvous placement over the live nodes: the node name, and its
+ * advertise address in *addr. Never NULL: with no live node known (not yet
+ * synced) it is this node.
+ */
+const char *cluster_place(struct cluster *cl, const char *name, size_t len, const char **addr);
+/* This node's name. */
+const char *cluster_self(const struct cluster *cl);
+
+/*
+ * Learn name's owner from etcd (the mirror may lag); if there is none and
+ * make is set and the place is this node, claim it (a txn bound to the
+ * lease). cb gets STATUS_OK (cluster_owner now knows what etcd said) or
+ * STATUS_UNAVAILABLE and why. Returns 0, or -1 when out of memory (cb is
+ * not called).
+ */
+typedef void cluster_done(void *arg, int status, const char *why);
+int cluster_resolve(struct cluster *cl, const char *name, size_t len, bool make, cluster_done *cb,
+    void *arg);
+
+/*
+ * fn(arg) runs from the loop when this node goes from serving to fenced
+ * (the keepalive tick notices it), so that operations waiting on its
+ * channels can be ended.
+ */
+void cluster_on_fenced(struct cluster *cl, void (*fn)(void *arg), void *arg);
+
+/* Counters for STATS; moved and unavailable are the router's to bump. */
+struct cluster_stats *cluster_stats(struct cluster *cl);
+
+#endif

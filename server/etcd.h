@@ -1,0 +1,82 @@
+/*
+ * etcd.h: an etcd v3 client over etcd's HTTP/JSON gateway, on chand's own
+ * event loop (libevent's evhttp; no thread, no blocking call).
+ *
+ * Every call is asynchronous: it returns at once and its completion
+ * callback runs later, from the loop, exactly once, with the parsed reply
+ * or an error. A call that cannot reach an endpoint (refused, reset, timed
+ * out) is sent again to the next endpoint, each endpoint tried once per
+ * call; an endpoint that answers, even with an error, is kept for the next
+ * calls. A reply that is not what etcd sends (not JSON, not an object, an
+ * HTTP error) is an error, never a crash.
+ *
+ * Keys and values are bytes; etcd's JSON carries them in base64 (OpenSSL's
+ * EVP_EncodeBlock and EVP_DecodeBlock). int64 fields come as JSON strings.
+ *
+ * Ownership: the caller owns struct etcd and each struct etcd_watch;
+ * etcd_free ends every call and watch still running without calling their
+ * callbacks (free the watches first, or let etcd_free do it). A reply passed
+ * to a callback is borrowed for the callback's duration.
+ * Thread-safety: none; loop thread only.
+ */
+#ifndef CHAND_ETCD_H
+#define CHAND_ETCD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct event_base;
+struct etcd;
+struct etcd_watch;
+
+/* One call's end: reply (an object) on success, or NULL and why. */
+typedef void etcd_done(void *arg, json_t *reply, const char *why);
+/*
+ * A watch's news: one "result" object of the stream (events, or the
+ * creation notice); or result NULL and why, once, when the stream ended or
+ * failed. The watch is then over: free it (not from inside this callback).
+ */
+typedef void etcd_event(void *arg, json_t *result, const char *why);
+
+/*
+ * endpoints: comma-separated http:// URLs (host:port, no path). timeout_ms
+ * bounds each attempt of a call. Returns 0, or -1 with a malloc'd *cause.
+ */
+int etcd_new(struct etcd **out, struct event_base *base, const char *endpoints,
+    unsigned timeout_ms, char **cause);
+void etcd_free(struct etcd *e);
+
+/* POST body (taken, even on error) to path ("/v3/kv/range"). Returns 0, or -1 when out of memory. */
+int etcd_call(struct etcd *e, const char *path, json_t *body, etcd_done *cb, void *arg);
+
+/* The key range [key, end) with end NULL for key alone; prefix: every key starting with key. */
+int etcd_range(struct etcd *e, const char *key, int prefix, etcd_done *cb, void *arg);
+/* Put key = value under lease (0: none). */
+int etcd_put(struct etcd *e, const char *key, const char *value, int64_t lease, etcd_done *cb,
+    void *arg);
+int etcd_delete(struct etcd *e, const char *key, etcd_done *cb, void *arg);
+/* A txn: put key = value under lease if key does not exist (create_revision == 0), else range it. */
+int etcd_create(struct etcd *e, const char *key, const char *value, int64_t lease, etcd_done *cb,
+    void *arg);
+int etcd_lease_grant(struct etcd *e, int64_t ttl_s, etcd_done *cb, void *arg);
+/* The reply is the stream's one "result" object (no TTL in it: the lease is gone). */
+int etcd_lease_keepalive(struct etcd *e, int64_t id, etcd_done *cb, void *arg);
+int etcd_lease_revoke(struct etcd *e, int64_t id, etcd_done *cb, void *arg);
+
+/* Watch every key under prefix from revision start_rev on. Returns 0, or -1 when out of memory. */
+int etcd_watch_new(struct etcd_watch **out, struct etcd *e, const char *prefix, int64_t start_rev,
+    etcd_event *cb, void *arg);
+void etcd_watch_free(struct etcd_watch *w);
+
+/* ---- reading replies ---------------------------------------------------------- */
+
+/* An int64 field of o (a JSON string or integer); absent is 0 (etcd omits zeroes). -1 when malformed. */
+int etcd_int(const json_t *o, const char *field, int64_t *out);
+/* A base64 field of o, decoded to a malloc'd NUL-terminated string; absent is "". -1 when malformed. */
+int etcd_bytes(const json_t *o, const char *field, char **out, size_t *len);
+/* The last etcd endpoint that answered, for log lines. */
+const char *etcd_endpoint(const struct etcd *e);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * router.h: the one routing step between dispatch and the engine
+ * (DESIGN.md §11, PROTOCOL.md §16): for each request that names a channel,
+ * run it here, answer MOVED or UNAVAILABLE, or hold it while etcd is asked
+ * who owns the channel (then dispatch it again, in its connection's order).
+ *
+ * Single-node chand has no router (server's router is NULL) and pays one
+ * branch per request. Forwarding to the owner is designed, not built.
+ *
+ * Ownership: the server owns the router; a held request's frame is copied
+ * and freed by the router. A held request whose connection went is dropped.
+ * Thread-safety: loop thread only.
+ */
+#ifndef CHAND_ROUTER_H
+#define CHAND_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "conn.h"
+#include "server.h"
+
+struct cluster;
+struct router;
+
+int router_new(struct router **out, struct server *s, struct cluster *cl);
+void router_free(struct router *r);
+
+/* router_local's work in a cluster. */
+bool router_route(struct conn *c, const struct proto_request *q, const uint8_t *body, size_t len);
+
+/*
+ * Does q (decoded from body) run here, now? false: it was answered, or is
+ * held and will be dispatched again.
+ */
+static inline bool
+router_local(struct conn *c, const struct proto_request *q, const uint8_t *body, size_t len)
+{
+	return c->srv->router == NULL || router_route(c, q, body, len);
+}
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * clustertest.h: what test_cluster.c (a cluster of chand nodes on a real
+ * etcd) shares with test_cluster_etcd.c (server/etcd.c alone, a lying
+ * etcd, the cluster config keys, HELLO caps).
+ */
+#ifndef CHAND_CLUSTERTEST_H
+#define CHAND_CLUSTERTEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "srvtest.h"
+#include "status.h"
+
+/* Scratch for encoding requests. */
+extern struct proto_out ct_out;
+
+/* A loopback port nobody listens on now. */
+int ct_free_port(void);
+/* The client port of the etcd test_cluster.c started. */
+int ct_etcd_port(void);
+/* A connection to port whose HELLO says it follows MOVED (moved), or a plain one. 0 or -1. */
+int ct_open_client(struct test_conn *c, int port, bool moved);
+/* MAKE name on c; the reply's status, and (msg not NULL) an error reply's words. */
+int ct_make(struct test_conn *c, const char *name, char *msg, size_t cap);
+
+#define CT_NODES 3
+
+/* Node i's port (its advertise address is 127.0.0.1:PORT; it is named n<i>). */
+int ct_node_port(int i);
+/* MAKE name through node from, following one MOVED: the index of the node that made it. */
+int ct_make_anywhere(int from, const char *name);
+
+/* test_cluster_route.c: a name placed on node i (in st_name's buffers); the routing tests. */
+const char *ct_name_placed_on(int i, const char *base);
+void ct_add_route_tests(CU_pSuite s);
+
+/* test_cluster_etcd.c: the suites that need no etcd; the claim race that does. */
+void ct_register_alone(void);
+void ct_test_txn_race(void);
+
+#endif

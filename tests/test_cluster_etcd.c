@@ -1,0 +1,312 @@
+/*
+ * test_cluster_etcd.c: server/etcd.c alone, on a loop of the test's own
+ * (the claim txn raced by two clients, endpoints, unreachable etcd), a
+ * fake etcd that answers garbage to a real chand, the cluster config keys,
+ * and HELLO's caps (issue 19). test_cluster.c runs them.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "clock.h"
+#include "clustertest.h"
+#include "etcd.h"
+
+/* ---- server/etcd.c alone, on a loop of the test's own ---------------------------------- */
+
+struct outcome {
+	int done;
+	bool ok, succeeded;
+	int64_t n;			/* a grant's lease ID */
+	char winner[16];		/* a failed create: the value that won */
+};
+
+static void
+outcome_cb(void *arg, json_t *reply, const char *why)
+{
+	struct outcome *o = arg;
+	const json_t *kv;
+	const char *v;
+
+	o->done++;
+	o->ok = reply != NULL;
+	if (reply == NULL)
+		return;
+	etcd_int(reply, "ID", &o->n);
+	o->succeeded = json_is_true(json_object_get(reply, "succeeded"));
+	kv = json_array_get(json_object_get(json_object_get(json_array_get(
+	    json_object_get(reply, "responses"), 0), "response_range"), "kvs"), 0);
+	if ((v = json_string_value(json_object_get(kv, "value"))) != NULL)
+		EVP_DecodeBlock((unsigned char *)o->winner, (const unsigned char *)v, (int)strlen(v));
+}
+
+/* Run base until every outcome is done (up to 10 s). */
+static bool
+run_until(struct event_base *base, struct outcome *o, size_t n)
+{
+	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
+
+	for (;;) {
+		size_t done = 0;
+
+		for (size_t i = 0; i < n; i++)
+			done += o[i].done > 0;
+		if (done == n)
+			return true;
+		if (clock_now_ns() > end)
+			return false;
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+}
+
+/*
+ * Two clients, each with its lease, send the claim txn for the same key at
+ * once, many times: exactly one succeeds each time, and the loser's reply
+ * names the winner. The first endpoint of each is dead: failover.
+ */
+void
+ct_test_txn_race(void)
+{
+	struct event_base *base = event_base_new();
+	struct etcd *e[2] = { NULL, NULL };
+	struct outcome g[2] = { { 0 } };
+	char url[128], *cause = NULL;
+
+	CU_ASSERT_FATAL(base != NULL);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d,http://127.0.0.1:%d", ct_free_port(), ct_etcd_port());
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_FATAL(etcd_new(&e[i], base, url, 2000, &cause) == 0);
+		CU_ASSERT_FATAL(etcd_lease_grant(e[i], 30, outcome_cb, &g[i]) == 0);
+	}
+	CU_ASSERT_FATAL(run_until(base, g, 2));
+	CU_ASSERT_FATAL(g[0].ok && g[1].ok && g[0].n != 0 && g[1].n != g[0].n);
+	for (int k = 0; k < 20; k++) {
+		struct outcome c[2] = { { 0 } };
+		char key[64];
+
+		snprintf(key, sizeof key, "/chand/t/race/%d", k);
+		/* both are on the wire before either answer is read */
+		CU_ASSERT_FATAL(etcd_create(e[k % 2], key, k % 2 ? "b" : "a", g[k % 2].n, outcome_cb, &c[0]) == 0);
+		CU_ASSERT_FATAL(etcd_create(e[1 - k % 2], key, k % 2 ? "a" : "b", g[1 - k % 2].n, outcome_cb,
+		    &c[1]) == 0);
+		CU_ASSERT_FATAL(run_until(base, c, 2));
+		CU_ASSERT(c[0].ok && c[1].ok);
+		CU_ASSERT_EQUAL(c[0].succeeded + c[1].succeeded, 1);
+		CU_ASSERT(strcmp(c[c[0].succeeded ? 1 : 0].winner, c[0].succeeded ?
+		    (k % 2 ? "b" : "a") : (k % 2 ? "a" : "b")) == 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		struct outcome r = { 0 };
+
+		CU_ASSERT(etcd_lease_revoke(e[i], g[i].n, outcome_cb, &r) == 0 && run_until(base, &r, 1));
+		etcd_free(e[i]);
+	}
+	event_base_free(base);
+}
+
+/* Endpoints that are not http://HOST:PORT are refused with the reason; nothing reachable is an error. */
+static void
+test_etcd_endpoints(void)
+{
+	static const char *const bad[] = { "", ",", "ftp://h:1", "https://h:1", "http://h:1/v3", "h:1" };
+	struct event_base *base = event_base_new();
+	struct outcome o = { 0 };
+	struct etcd *e;
+	char url[64], *cause;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cause = NULL;
+		CU_ASSERT_EQUAL(etcd_new(&e, base, bad[i], 1000, &cause), -1);
+		CU_ASSERT(cause != NULL && cause[0] != '\0');
+		free(cause);
+	}
+	snprintf(url, sizeof url, "http://127.0.0.1:%d,http://127.0.0.1:%d", ct_free_port(), ct_free_port());
+	CU_ASSERT_FATAL(etcd_new(&e, base, url, 1000, &cause) == 0);
+	CU_ASSERT_FATAL(etcd_range(e, "/x", 1, outcome_cb, &o) == 0);
+	CU_ASSERT(run_until(base, &o, 1));
+	CU_ASSERT_FALSE(o.ok);
+	/* a call still out when the client goes is dropped without a callback */
+	CU_ASSERT_FATAL(etcd_range(e, "/x", 0, outcome_cb, &o) == 0);
+	etcd_free(e);
+	CU_ASSERT_EQUAL(o.done, 1);
+	event_base_free(base);
+}
+
+/* HELLO's optional caps (PROTOCOL.md §5): decoded, checked, and three arguments still work. */
+static void
+test_hello_caps(void)
+{
+	struct proto_limits lim = { .max_value = 1024, .max_select_cases = 4 };
+	struct proto_case cases[4];
+	struct proto_request q;
+	struct proto_out o;
+	const char *why;
+	static const uint8_t bad_caps[] = { 0x97, 0x01, 0x01, 0xc0, 0x01, 0xa0, 0xc0, 0x05 };
+	static const uint8_t bad_moved[] = { 0x97, 0x01, 0x01, 0xc0, 0x01, 0xa0, 0xc0, 0x81, 0xa5,
+	    'm', 'o', 'v', 'e', 'd', 0x01 };
+	static const uint8_t five[] = { 0x98, 0x01, 0x01, 0xc0, 0x01, 0xa0, 0xc0, 0xc0, 0xc0 };
+
+	proto_out_init(&o);
+	for (int moved = 0; moved < 2; moved++) {
+		CU_ASSERT_FATAL(proto_req_hello_caps(&o, 1, 1, "c", "tok", moved) == 0);
+		CU_ASSERT_EQUAL(proto_decode_request(proto_out_data(&o) + 4, proto_out_len(&o) - 4, &lim, cases, 4, &q, &why),
+		    STATUS_OK);
+		CU_ASSERT_EQUAL(q.moved, moved);
+		CU_ASSERT_EQUAL(q.token_len, 3);
+		proto_out_reset(&o);
+	}
+	CU_ASSERT_FATAL(proto_req_hello(&o, 1, 1, "c", NULL) == 0);
+	CU_ASSERT_EQUAL(proto_decode_request(proto_out_data(&o) + 4, proto_out_len(&o) - 4, &lim, cases, 4, &q, &why), STATUS_OK);
+	CU_ASSERT_FALSE(q.moved);
+	CU_ASSERT_EQUAL(proto_decode_request(bad_caps, sizeof bad_caps, &lim, cases, 4, &q, &why),
+	    STATUS_BAD_REQUEST);
+	CU_ASSERT_EQUAL(proto_decode_request(bad_moved, sizeof bad_moved, &lim, cases, 4, &q, &why),
+	    STATUS_BAD_REQUEST);
+	CU_ASSERT(strstr(why, "moved") != NULL);
+	CU_ASSERT_EQUAL(proto_decode_request(five, sizeof five, &lim, cases, 4, &q, &why),
+	    STATUS_BAD_REQUEST);
+	CU_ASSERT_STRING_EQUAL(status_name(STATUS_MOVED), "MOVED");
+	CU_ASSERT_STRING_EQUAL(status_name(STATUS_UNAVAILABLE), "UNAVAILABLE");
+	proto_out_destroy(&o);
+}
+
+/* ---- an etcd that answers garbage ------------------------------------------------------------ */
+
+static const char *const garbage[] = {
+	"\x01\x02 not http at all\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nnot json!",
+	"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n[1,2,3]",
+	"HTTP/1.1 500 Oops\r\nContent-Length: 30\r\n\r\n{\"error\":\"x\",\"message\":\"boom\"}",
+	"HTTP/1.1 200 OK\r\nContent-Length: 27\r\n\r\n{\"ID\":{\"a\":1},\"TTL\":\"zz\"}xx",
+	"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{\"header\":{\"revision\":\"-\"},\"kvs\":7,\"",
+	"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"res\r\n0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"result\":{\"events\":[{\"kv\":{\"key\":\"!!!\"}}]}}",
+};
+
+static struct {
+	int fd;
+	volatile bool stop;
+	unsigned served;
+} fake;
+
+/* Accept, read what comes, answer the next garbage, close; until stop. */
+static void *
+fake_etcd(void *arg)
+{
+	while (!fake.stop) {
+		struct pollfd p = { .fd = fake.fd, .events = POLLIN };
+		char buf[4096];
+		const char *g;
+		int c;
+
+		if (poll(&p, 1, 100) <= 0 || (c = accept(fake.fd, NULL, NULL)) < 0)
+			continue;
+		p.fd = c;
+		if (poll(&p, 1, 1000) > 0 && read(c, buf, sizeof buf) > 0) {
+			g = garbage[fake.served++ % (sizeof garbage / sizeof garbage[0])];
+			if (write(c, g, strlen(g)) < 0)
+				fake.served += 0;
+		}
+		close(c);
+	}
+	return NULL;
+}
+
+static void
+test_garbage(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	struct test_server s;
+	struct test_conn c;
+	pthread_t t;
+	char conf[256], msg[256];
+	int64_t end;
+
+	fake.fd = socket(AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(bind(fake.fd, (struct sockaddr *)&a, sizeof a) == 0);
+	CU_ASSERT_FATAL(listen(fake.fd, 16) == 0 && getsockname(fake.fd, (struct sockaddr *)&a, &len) == 0);
+	CU_ASSERT_FATAL(pthread_create(&t, NULL, fake_etcd, NULL) == 0);
+	/* a dead endpoint first: failover goes to the liar */
+	snprintf(conf, sizeof conf, "cluster_etcd = http://127.0.0.1:%d,http://127.0.0.1:%d\n"
+	    "node_name = liar\nadvertise = 127.0.0.1:1\nnode_ttl = 1s\n", ct_free_port(), ntohs(a.sin_port));
+	CU_ASSERT_FATAL(test_server_start(&s, conf) == 0);
+	end = clock_now_ns() + 10 * NSEC_PER_SEC;
+	while (fake.served < 4 * sizeof garbage / sizeof garbage[0] && clock_now_ns() < end)
+		poll(NULL, 0, 50);
+	CU_ASSERT(fake.served >= 4 * sizeof garbage / sizeof garbage[0]);
+	CU_ASSERT_FATAL(ct_open_client(&c, s.port, true) == 0);
+	CU_ASSERT_EQUAL(st_stat(&c, "cluster_serving"), 0);
+	CU_ASSERT(st_stat(&c, "cluster_etcd_errors") > 0);
+	CU_ASSERT_EQUAL(ct_make(&c, "g", msg, sizeof msg), STATUS_UNAVAILABLE);
+	CU_ASSERT(msg[0] != '\0');
+	CU_ASSERT_EQUAL(st_make(&c, NULL, 0), STATUS_OK);
+	test_conn_close(&c);
+	CU_ASSERT(test_server_log_has(&s, "cluster-etcd-error"));
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+	fake.stop = true;
+	pthread_join(t, NULL);
+	close(fake.fd);
+}
+
+/* The cluster keys are checked at start: advertise is required, names are path segments. */
+static void
+test_config(void)
+{
+	static const char *const bad[][2] = {
+		{ "cluster_etcd = http://127.0.0.1:1\n", "advertise" },
+		{ "cluster_etcd = http://127.0.0.1:1\nadvertise = nocolon\n", "HOST:PORT" },
+		{ "node_name = a/b\n", "node_name" },
+		{ "node_ttl = 500ms\n", "node_ttl" },
+		{ "cluster_etcd = ftp://x\nadvertise = 127.0.0.1:1\n", "http://" },
+		{ "cluster_etcd = http://127.0.0.1:1,https://h:2\nadvertise = 127.0.0.1:1\n", "https://" },
+		{ "cluster_etcd = http://127.0.0.1\nadvertise = 127.0.0.1:1\n", "HOST:PORT" },
+	};
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct test_server s;
+		char cmd[512], out[1024] = "";
+		FILE *f;
+		size_t n;
+
+		snprintf(s.dir, sizeof s.dir, "/tmp/chand-cfg.XXXXXX");
+		CU_ASSERT_FATAL(mkdtemp(s.dir) != NULL);
+		snprintf(s.conf, sizeof s.conf, "%s/c.conf", s.dir);
+		CU_ASSERT_FATAL((f = fopen(s.conf, "w")) != NULL);
+		fputs(bad[i][0], f);
+		fclose(f);
+		snprintf(cmd, sizeof cmd, "timeout 10 '%s' -f -c '%s' -l 127.0.0.1 -p 0 2>&1 </dev/null; "
+		    "echo exit=$?; rm -rf '%s'",
+		    getenv("CHAND") ? getenv("CHAND") : "server/chand", s.conf, s.dir);
+		CU_ASSERT_FATAL((f = popen(cmd, "r")) != NULL);
+		n = fread(out, 1, sizeof out - 1, f);
+		out[n] = '\0';
+		pclose(f);
+		CU_ASSERT(strstr(out, "exit=1\n") != NULL);
+		CU_ASSERT(strstr(out, bad[i][1]) != NULL);
+	}
+}
+
+void
+ct_register_alone(void)
+{
+	CU_pSuite s = test_suite("codec", NULL, NULL);
+
+	test_add(s, "HELLO caps", test_hello_caps);
+	s = test_suite("etcd", NULL, NULL);
+	test_add(s, "endpoints and unreachable etcd", test_etcd_endpoints);
+	s = test_suite("config", NULL, NULL);
+	test_add(s, "cluster keys checked at start", test_config);
+	test_add(s, "an etcd that answers garbage", test_garbage);
+}
