@@ -24,8 +24,8 @@ from ._proto import ChanInfo, ClientInfo, ServerInfo, Waiter
 from .context import (Context, background, with_cancel, with_deadline, with_timeout,
                       with_value)
 from .errors import (BadRequest, Canceled, Closed, CloseError, ConnectionLost,
-                     DeadlineExceeded, DialError, Error, ErrorValue, Exists, Limit, NotFound,
-                     PermissionDenied, ProtocolError, ShuttingDown)
+                     DeadlineExceeded, DialError, Error, ErrorValue, Exists, Limit, Moved,
+                     NotFound, PermissionDenied, ProtocolError, ShuttingDown, Unavailable)
 
 __version__ = "0.1.0"
 
@@ -38,5 +38,5 @@ __all__ = [
     "Context", "background", "with_cancel", "with_deadline", "with_timeout", "with_value",
     "BadRequest", "Canceled", "Closed", "ConnectionLost", "DeadlineExceeded", "DialError",
     "CloseError", "Error", "ErrorValue", "Exists", "Limit", "NotFound", "PermissionDenied",
-    "ProtocolError", "ShuttingDown",
+    "Moved", "ProtocolError", "ShuttingDown", "Unavailable",
 ]

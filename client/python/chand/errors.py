@@ -141,6 +141,20 @@ class ShuttingDown(Error):
     status = 10
 
 
+class Moved(Error):
+    """MOVED (12): in a cluster, the channel lives on another node; the message is its
+    ``HOST:PORT`` (PROTOCOL.md §16). Sent only to clients whose HELLO asked for it."""
+
+    status = 12
+
+
+class Unavailable(Error):
+    """UNAVAILABLE (13): in a cluster, the node cannot serve the channel now (it is
+    owned elsewhere, or the node lost its etcd session); the message says why."""
+
+    status = 13
+
+
 class ConnectionLost(Error):
     """The connection broke or was closed; every pending call fails with it at once."""
 
@@ -156,7 +170,7 @@ class DialError(Error):
 _BY_STATUS: Dict[int, Type[Error]] = {
     cls.status: cls
     for cls in (Closed, DeadlineExceeded, Canceled, NotFound, Exists, PermissionDenied,
-                BadRequest, Limit, ProtocolError, ShuttingDown)
+                BadRequest, Limit, ProtocolError, ShuttingDown, Moved, Unavailable)
     if cls.status is not None
 }
 
