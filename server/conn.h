@@ -54,6 +54,7 @@ struct conn {
 	uint32_t held_cap, nheld;	/* slots, ids in them */
 	uint32_t held_gen;		/* a slot of another generation is empty */
 	struct chan **holds;		/* anonymous channels made or opened here */
+	struct delivery_conn *dlv;	/* its values in flight (delivery.c); NULL if none yet */
 	size_t nholds, holds_cap;
 	int64_t connected_ns;
 	int64_t active_ns;		/* last whole frame received (idle_timeout) */

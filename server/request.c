@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "conn.h"
+#include "delivery.h"
 #include "link.h"
 #include "log.h"
 #include "request.h"
@@ -34,6 +35,41 @@ status_message(int status)
 	}
 }
 
+/* Out of memory for a reply: nothing can be delivered to c any more. */
+static void
+reply_failed(struct conn *c, uint64_t id)
+{
+	log_error("reply-failed client=%" PRIu64 " id=%" PRIu64 " reason=out-of-memory", c->id, id);
+	proto_out_reset(&c->srv->out);
+	conn_close_after_flush(c, 0, STATUS_LIMIT, "out of memory");
+}
+
+/* A value from an ack channel (§16): in flight for c from now on, its tag in the reply. */
+static void
+reply_tagged(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct engine_result *res)
+{
+	struct value *v = res->value;
+	uint64_t tag;
+	uint32_t count;
+	int rc;
+
+	res->value = NULL;
+	if (delivery_take(c->srv->delivery, c, res->ch, v, &tag, &count) != STATUS_OK) {
+		conn_reply_error(c, id, STATUS_LIMIT, "out of memory");
+		return;
+	}
+	/* v is the delivery's now, and readable until we return */
+	if (op == OP_RECV)
+		rc = proto_rep_recv_ack(&c->srv->out, id, value_data(v), value_len(v), tag, count);
+	else
+		rc = proto_rep_select_ack(&c->srv->out, id, res->index, value_data(v), value_len(v),
+		    tag, count);
+	if (rc < 0)
+		reply_failed(c, id);	/* its end gives the value back */
+	else
+		conn_queue_out(c, deferred);
+}
+
 /* Encode the reply for an engine result, and free the value it carries. */
 static void
 reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct engine_result *res)
@@ -43,6 +79,8 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct eng
 	size_t raw_len = res->value ? value_len(res->value) : 0;
 	int rc;
 
+	if (raw != NULL && delivery_on(res->ch))
+		return reply_tagged(c, id, op, deferred, res);
 	if (res->status != STATUS_OK && op == OP_SELECT && res->index >= 0)
 		rc = proto_rep_case_error(o, id, res->status, status_message(res->status), res->index);
 	else if (res->status != STATUS_OK)
@@ -55,9 +93,7 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct eng
 		rc = proto_rep_ok(o, id);
 	if (rc < 0) {
 		/* out of memory for the reply: the value cannot be delivered */
-		log_error("reply-failed client=%" PRIu64 " id=%" PRIu64 " reason=out-of-memory", c->id, id);
-		proto_out_reset(o);
-		conn_close_after_flush(c, 0, STATUS_LIMIT, "out of memory");
+		reply_failed(c, id);
 	} else {
 		conn_queue_out(c, deferred);
 	}
@@ -98,7 +134,10 @@ request_done(void *arg, struct engine_result *res)
 	struct server *s = c->srv;
 
 	request_unpark(r, res->status);
-	if (c->dead) {
+	if (c->dead && res->value != NULL && delivery_on(res->ch)) {
+		delivery_unsent(s->delivery, res->ch, res->value);	/* at-least-once (§16) */
+		res->value = NULL;
+	} else if (c->dead) {
 		value_free(res->value);	/* the client is gone: at-most-once (PROTOCOL.md §4) */
 		res->value = NULL;
 	} else {

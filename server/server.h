@@ -25,6 +25,7 @@
 
 struct auth;
 struct conn;
+struct delivery;
 struct evhttp;
 struct listener;
 struct pool;
@@ -54,6 +55,7 @@ struct current_request {
 struct server {
 	struct event_base *base;
 	struct engine *engine;
+	struct delivery *delivery;	/* values in flight on ack channels */
 	struct config cfg;
 	struct proto_limits limits;
 

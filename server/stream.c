@@ -13,11 +13,42 @@
 #include "acl.h"
 #include "codec.h"
 #include "conn.h"
+#include "delivery.h"
 #include "log.h"
 #include "request.h"
 #include "server.h"
 #include "stream.h"
 #include "value.h"
+
+/* A value from an ack channel (§16): in flight from now on, [id, OK, index, value, true, tag, count]. */
+static void
+stream_tagged(struct request *r, struct engine_result *res)
+{
+	struct conn *c = r->conn;
+	struct value *v = res->value;
+	uint64_t tag;
+	uint32_t count;
+
+	res->value = NULL;
+	if (c->dead) {
+		delivery_unsent(c->srv->delivery, res->ch, v);
+		return;
+	}
+	if (delivery_take(c->srv->delivery, c, res->ch, v, &tag, &count) != STATUS_OK) {
+		/* given back; the stream cannot go on without a lost reply */
+		conn_close_after_flush(c, 0, STATUS_LIMIT, "out of memory");
+		return;
+	}
+	if (proto_rep_select_ack(&c->srv->out, r->id, res->index, value_data(v), value_len(v), tag,
+	    count) < 0) {
+		log_error("reply-failed client=%" PRIu64 " id=%" PRIu64 " reason=out-of-memory", c->id, r->id);
+		proto_out_reset(&c->srv->out);
+		conn_close_after_flush(c, 0, STATUS_LIMIT, "out of memory");
+		return;
+	}
+	r->delivered++;
+	conn_flush_out(c);
+}
 
 /* One value (or a close report) for the stream's client: [id, OK, index, value | nil, ok]. */
 static void
@@ -28,6 +59,10 @@ stream_value(void *arg, struct engine_result *res)
 	const uint8_t *raw = res->value ? value_data(res->value) : NULL;
 	size_t raw_len = res->value ? value_len(res->value) : 0;
 
+	if (raw != NULL && delivery_on(res->ch)) {
+		stream_tagged(r, res);
+		return;
+	}
 	if (c->dead) {
 		/* the client is gone: at-most-once, as for RECV (PROTOCOL.md §4) */
 	} else if (proto_rep_select(&c->srv->out, r->id, res->index, raw, raw_len, res->ok) < 0) {
