@@ -284,6 +284,10 @@ chan_info_from_proto(const struct proto_chan_info *i, chan_info_t *out)
 	out->senders = (size_t)i->senders;
 	out->receivers = (size_t)i->receivers;
 	out->bytes = (size_t)i->bytes;
+	out->ack_wait_ns = (int64_t)i->ack_wait * CHAN_USEC;
+	out->inflight = (size_t)i->inflight;
+	out->redelivered = i->redelivered;
+	out->dead_lettered = i->dead_lettered;
 }
 
 int
@@ -426,6 +430,8 @@ recv_value(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok, enum call_wai
 		return rc;
 	if ((rc = chan_value_from_proto(ch->conn, &r.rep.value, v)) == 0 && ok)
 		*ok = r.rep.ok;
+	if (r.rep.tag != 0)
+		ack_post(ch->conn, &r.rep.tag, 1);	/* an ack channel's value, returned untagged */
 	call_reply_free(&r);
 	return rc;
 }
@@ -509,6 +515,8 @@ chan_op_wait(chan_op_t *op, chan_value_t *v, bool *ok)
 		rc = call_status_err(r.rep.status, false);
 		if (rc == 0 && op->op == OP_RECV && (rc = chan_value_from_proto(op->conn, &r.rep.value, v)) == 0 && ok)
 			*ok = r.rep.ok;
+		if (r.rep.tag != 0)
+			ack_post(op->conn, &r.rep.tag, 1);
 		call_reply_free(&r);
 	}
 	ctx = op->ctx;
@@ -625,6 +633,8 @@ select_result(chan_conn_t *conn, chan_case_t *cases, size_t n, const struct prot
 	}
 	if (i < 0)
 		return CHAN_DEFAULT;
+	if (rep->tag != 0)
+		ack_post(conn, &rep->tag, 1);	/* an ack channel's value: select returns no tag */
 	if (cases[i].dir == CHAN_DIR_RECV) {
 		if ((rc = chan_value_from_proto(conn, &rep->value, &cases[i].value)) != 0)
 			return rc;

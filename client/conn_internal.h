@@ -106,6 +106,13 @@ void conn_cancel(chan_conn_t *c, uint64_t id);
  */
 int conn_post(chan_conn_t *c, call_encode_fn enc, void *arg, unsigned flags);
 
+/*
+ * ACK tags[0..n) without waiting (delivery.c): corked and deferred, it
+ * leaves with the next write. For the receives that return no tag: a value
+ * from an ack channel is acked as it is returned.
+ */
+void ack_post(chan_conn_t *c, const uint64_t *tags, size_t n);
+
 /* A wire status as a CHAN_E* code (0 for OK); try: DEADLINE_EXCEEDED is would-block. */
 int call_status_err(int status, bool try);
 
