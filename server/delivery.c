@@ -20,6 +20,7 @@
 #include "delivery.h"
 #include "hmap.h"
 #include "log.h"
+#include "request.h"
 
 /* A channel's options and counters: its chan_ext block. */
 struct dlv_chan {
@@ -39,6 +40,7 @@ struct inflight {
 	TAILQ_ENTRY(inflight) alink;	/* on d->all, in tag order */
 	struct delivery *d;
 	struct conn *conn;		/* NULL once NACKed with a delay */
+	struct dlv_slot *slot;		/* its connection's slot on a channel with max_unacked */
 	struct chan *ch;		/* held */
 	struct value *v;
 	uint64_t tag;
@@ -49,9 +51,25 @@ struct inflight {
 };
 TAILQ_HEAD(inflight_list, inflight);
 
-/* A connection's values in flight: c->dlv, made on its first. */
+/*
+ * One connection on one channel with max_unacked: its values in flight,
+ * its RECVs waiting in the engine (claims), and the RECVs it made at the
+ * limit, held out of the engine until an ACK (or any end of a value in
+ * flight) makes room. A slot holds its channel and lives as long as its
+ * connection.
+ */
+struct dlv_slot {
+	TAILQ_ENTRY(dlv_slot) link;
+	struct chan *ch;
+	uint32_t inflight;
+	uint32_t claims;
+	struct request_list held;
+};
+
+/* A connection's values in flight and slots: c->dlv, made on its first. */
 struct delivery_conn {
 	struct inflight_list list;
+	TAILQ_HEAD(, dlv_slot) slots;
 };
 
 struct delivery {
@@ -223,6 +241,10 @@ unlink_inflight(struct delivery *d, struct inflight *f)
 	struct delivery_conn *dc;
 
 	evtimer_del(&f->timer);
+	if (f->slot != NULL) {
+		f->slot->inflight--;
+		f->slot = NULL;
+	}
 	if (f->conn != NULL) {
 		dc = f->conn->dlv;
 		hmap_remove(&d->tags, &f->node);
@@ -280,18 +302,117 @@ give_back(struct delivery *d, struct inflight *f, const char *reason)
 	finish(d, f, false);
 }
 
+/* ---- max_unacked: slots ---------------------------------------------------------- */
+
+static int
+slot_limit(const struct dlv_slot *sl)
+{
+	const struct dlv_chan *dc = chan_ext(sl->ch);
+
+	return dc->max_unacked;
+}
+
+/* c's slot on ch, made if need be; NULL when out of memory. */
+static struct dlv_slot *
+slot_get(struct conn *c, struct chan *ch)
+{
+	struct dlv_slot *sl;
+
+	if (c->dlv == NULL) {
+		if ((c->dlv = calloc(1, sizeof *c->dlv)) == NULL)
+			return NULL;
+		TAILQ_INIT(&c->dlv->list);
+		TAILQ_INIT(&c->dlv->slots);
+	}
+	TAILQ_FOREACH(sl, &c->dlv->slots, link)
+		if (sl->ch == ch)
+			return sl;
+	if ((sl = calloc(1, sizeof *sl)) == NULL)
+		return NULL;
+	sl->ch = ch;
+	TAILQ_INIT(&sl->held);
+	engine_hold(ch);
+	TAILQ_INSERT_TAIL(&c->dlv->slots, sl, link);
+	return sl;
+}
+
+/* Room again on sl: its held RECVs go to the engine, oldest first, while there is room. */
+static void
+slot_check(struct conn *c, struct dlv_slot *sl)
+{
+	struct request *r;
+
+	if (sl == NULL)
+		return;
+	while (!c->dead && !c->closing && sl->inflight + sl->claims < (uint32_t)slot_limit(sl) &&
+	    (r = TAILQ_FIRST(&sl->held)) != NULL) {
+		TAILQ_REMOVE(&sl->held, r, hlink);
+		sl->claims++;
+		request_resume(r);	/* may complete at once, and come back here */
+	}
+}
+
+bool
+delivery_limited(const struct chan *ch)
+{
+	const struct dlv_chan *dc = chan_ext(ch);
+
+	return dc != NULL && dc->max_unacked != 0;
+}
+
+int
+delivery_claim(struct conn *c, struct chan *ch)
+{
+	struct dlv_slot *sl = slot_get(c, ch);
+
+	if (sl == NULL)
+		return -1;
+	if (sl->inflight + sl->claims >= (uint32_t)slot_limit(sl))
+		return 1;
+	sl->claims++;
+	return 0;
+}
+
+void
+delivery_unclaim(struct conn *c, struct chan *ch)
+{
+	struct dlv_slot *sl = slot_get(c, ch);	/* exists: the claim made it */
+
+	sl->claims--;
+	slot_check(c, sl);
+}
+
+void
+delivery_hold(struct conn *c, struct chan *ch, struct request *r)
+{
+	struct dlv_slot *sl = slot_get(c, ch);	/* exists: delivery_claim made it */
+
+	TAILQ_INSERT_TAIL(&sl->held, r, hlink);
+}
+
+void
+delivery_unhold(struct conn *c, struct chan *ch, struct request *r)
+{
+	TAILQ_REMOVE(&slot_get(c, ch)->held, r, hlink);
+}
+
 static void
 expire(evutil_socket_t fd, short what, void *arg)
 {
 	struct inflight *f = arg;
+	struct conn *c = f->conn;
+	struct dlv_slot *sl = f->slot;
 	int64_t left = f->deadline_ns - clock_now_ns();
 
 	(void)fd;
 	(void)what;
-	if (left > 0)
+	if (left > 0) {
 		arm(f, left);
-	else
-		give_back(f->d, f, f->conn != NULL ? "ack_wait" : "nack");
+		return;
+	}
+	give_back(f->d, f, c != NULL ? "ack_wait" : "nack");
+	if (sl != NULL)
+		slot_check(c, sl);
 }
 
 /* ---- taking and settling ---------------------------------------------------------- */
@@ -303,19 +424,26 @@ delivery_take(struct delivery *d, struct conn *c, struct chan *ch, struct value 
 	struct dlv_chan *dc = chan_ext(ch);
 	struct inflight *f;
 
+	struct dlv_slot *sl = NULL;
+
 	engine_lend(ch);
-	if (c->dlv == NULL && (c->dlv = calloc(1, sizeof *c->dlv)) != NULL)
+	if (c->dlv == NULL && (c->dlv = calloc(1, sizeof *c->dlv)) != NULL) {
 		TAILQ_INIT(&c->dlv->list);
-	if (c->dlv == NULL || (f = calloc(1, sizeof *f)) == NULL)
+		TAILQ_INIT(&c->dlv->slots);
+	}
+	if (c->dlv == NULL || (dc->max_unacked != 0 && (sl = slot_get(c, ch)) == NULL) ||
+	    (f = calloc(1, sizeof *f)) == NULL)
 		goto fail;
 	*f = (struct inflight){ .d = d, .conn = c, .ch = ch, .v = v, .tag = d->next_tag++,
-	    .count = value_deliveries(v) + 1, .since_ns = clock_now_ns() };
+	    .count = value_deliveries(v) + 1, .since_ns = clock_now_ns(), .slot = sl };
 	if (hmap_insert(&d->tags, &f->node, hmap_hash_u64(d->tags.seed, f->tag)) < 0) {
 		free(f);
 		goto fail;
 	}
 	TAILQ_INSERT_TAIL(&c->dlv->list, f, clink);
 	TAILQ_INSERT_TAIL(&d->all, f, alink);
+	if (sl != NULL)
+		sl->inflight++;
 	engine_hold(ch);
 	dc->inflight++;
 	d->n.inflight++;
@@ -365,29 +493,35 @@ find(struct delivery *d, const struct conn *c, uint64_t tag, int *st)
 }
 
 int
-delivery_ack(struct delivery *d, const struct conn *c, uint64_t tag)
+delivery_ack(struct delivery *d, struct conn *c, uint64_t tag)
 {
 	struct inflight *f;
+	struct dlv_slot *sl;
 	int st;
 
 	if ((f = find(d, c, tag, &st)) == NULL)
 		return st;
+	sl = f->slot;
 	unlink_inflight(d, f);
 	d->n.acked++;
 	finish(d, f, false);
+	slot_check(c, sl);
 	return STATUS_OK;
 }
 
 int
-delivery_nack(struct delivery *d, const struct conn *c, uint64_t tag, int64_t delay_us)
+delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us)
 {
 	struct inflight *f;
+	struct dlv_slot *sl;
 	int st;
 
 	if ((f = find(d, c, tag, &st)) == NULL)
 		return st;
+	sl = f->slot;
 	if (delay_us == 0) {
 		give_back(d, f, "nack");
+		slot_check(c, sl);
 		return STATUS_OK;
 	}
 	/* the tag ends now; the value waits out the delay in d->delayed */
@@ -396,11 +530,12 @@ delivery_nack(struct delivery *d, const struct conn *c, uint64_t tag, int64_t de
 	TAILQ_INSERT_TAIL(&d->delayed, f, clink);
 	f->deadline_ns = clock_now_ns() + delay_us * NSEC_PER_USEC;
 	arm(f, delay_us * NSEC_PER_USEC);
+	slot_check(c, sl);
 	return STATUS_OK;
 }
 
 int
-delivery_touch(struct delivery *d, const struct conn *c, uint64_t tag)
+delivery_touch(struct delivery *d, struct conn *c, uint64_t tag)
 {
 	struct dlv_chan *dc;
 	struct inflight *f;
@@ -419,11 +554,18 @@ void
 delivery_conn_gone(struct delivery *d, struct conn *c)
 {
 	struct inflight *f;
+	struct dlv_slot *sl;
 
 	if (c->dlv == NULL)
 		return;
 	while ((f = TAILQ_FIRST(&c->dlv->list)) != NULL)
 		give_back(d, f, "disconnect");
+	/* its requests were all ended first: nothing is held or claimed any more */
+	while ((sl = TAILQ_FIRST(&c->dlv->slots)) != NULL) {
+		TAILQ_REMOVE(&c->dlv->slots, sl, link);
+		engine_release(d->e, sl->ch);
+		free(sl);
+	}
 	free(c->dlv);
 	c->dlv = NULL;
 }

@@ -35,6 +35,7 @@
 
 struct conn;
 struct delivery;
+struct request;
 
 struct delivery_counters {
 	uint64_t inflight;		/* now, NACKed values waiting out their delay included */
@@ -77,11 +78,27 @@ int delivery_take(struct delivery *d, struct conn *c, struct chan *ch, struct va
 /* v was matched for a receiver that is gone before it got it: back to ch's head, count unchanged. */
 void delivery_unsent(struct delivery *d, struct chan *ch, struct value *v);
 
-int delivery_ack(struct delivery *d, const struct conn *c, uint64_t tag);
+/* ACK and NACK may resume c's RECVs held at max_unacked (request_resume). */
+int delivery_ack(struct delivery *d, struct conn *c, uint64_t tag);
 /* Back to the channel after delay_us (0: now); the tag ends at once. */
-int delivery_nack(struct delivery *d, const struct conn *c, uint64_t tag, int64_t delay_us);
+int delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us);
 /* A new ack_wait from now. */
-int delivery_touch(struct delivery *d, const struct conn *c, uint64_t tag);
+int delivery_touch(struct delivery *d, struct conn *c, uint64_t tag);
+/*
+ * max_unacked (PROTOCOL.md §16): a RECV by c on ch counts, while it waits
+ * in the engine, with c's values of ch in flight. delivery_claim: 0 when
+ * there is room (the RECV is claimed: delivery_unclaim it when it ends,
+ * after its value, if any, went to delivery_take), 1 at the limit (the
+ * RECV must be held: delivery_hold; it is resumed with request_resume,
+ * claimed, once there is room), -1 out of memory. delivery_unhold takes a
+ * held RECV back (its deadline, CANCEL, the connection's end).
+ */
+bool delivery_limited(const struct chan *ch);	/* an ack channel with max_unacked */
+int delivery_claim(struct conn *c, struct chan *ch);
+void delivery_unclaim(struct conn *c, struct chan *ch);
+void delivery_hold(struct conn *c, struct chan *ch, struct request *r);
+void delivery_unhold(struct conn *c, struct chan *ch, struct request *r);
+
 /* c is going away: everything it holds goes back to its channel, oldest first. */
 void delivery_conn_gone(struct delivery *d, struct conn *c);
 

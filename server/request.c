@@ -132,6 +132,7 @@ request_done(void *arg, struct engine_result *res)
 	struct request *r = arg;
 	struct conn *c = r->conn;
 	struct server *s = c->srv;
+	struct chan *claim = r->claim;
 
 	request_unpark(r, res->status);
 	if (c->dead && res->value != NULL && delivery_on(res->ch)) {
@@ -144,6 +145,9 @@ request_done(void *arg, struct engine_result *res)
 		reply_result(c, r->id, r->op, r->deferred, res);
 	}
 	request_recycle(s, r);
+	/* after its value went in flight: the count never dips below the truth */
+	if (claim != NULL)
+		delivery_unclaim(c, claim);
 }
 
 /*
@@ -205,17 +209,81 @@ request_park(struct request *r, int64_t wait_us)
 	return 0;
 }
 
+/*
+ * A RECV at its connection's max_unacked on an ack channel (§16): it waits
+ * outside the engine, as a pending request with its deadline, until
+ * delivery has room for it (request_resume). One that may not wait is
+ * DEADLINE_EXCEEDED at once, as if the channel had nothing for it.
+ */
+static int
+request_hold(struct conn *c, const struct proto_request *q, struct chan *ch, unsigned flags)
+{
+	struct server *s = c->srv;
+	struct request *r;
+
+	if (!(flags & ENGINE_WAIT)) {
+		conn_reply_error(c, q->id, STATUS_DEADLINE_EXCEEDED, "max_unacked reached");
+		return 0;
+	}
+	if (acl_pending_full(c)) {
+		(void)acl_pending_room(c, q->id);	/* it would wait: LIMIT, logged */
+		return 0;
+	}
+	if ((r = request_alloc(s)) == NULL) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
+		return -1;
+	}
+	*r = (struct request){ .conn = c, .id = q->id, .op = q->op, .kind = REQUEST_HELD,
+	    .deferred = q->deferred, .held_ch = ch, .start_ns = clock_now_ns() };
+	if (request_park(r, q->wait_us) < 0) {
+		request_recycle(s, r);
+		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
+		return -1;
+	}
+	delivery_hold(c, ch, r);
+	return 0;
+}
+
+void
+request_resume(struct request *r)
+{
+	struct engine_case ec = { .ch = r->held_ch, .dir = CASE_RECV };
+	struct engine_result now;
+
+	r->kind = REQUEST_OP;
+	r->claim = r->held_ch;		/* delivery claimed it for us */
+	r->held_ch = NULL;
+	if (engine_submit(r->conn->srv->engine, &ec, 1, ENGINE_WAIT, request_done, r, &r->eop,
+	    &now) == 0)
+		request_done(r, &now);
+}
+
 int
 request_run(struct conn *c, const struct proto_request *q, const struct engine_case *cases,
     size_t ncases, unsigned flags)
 {
 	struct server *s = c->srv;
 	struct engine_result now;
-	struct request *r = request_alloc(s);
+	struct request *r;
 	/* only a request that must wait counts toward max_pending (PROTOCOL.md §8) */
 	bool room = !(flags & ENGINE_WAIT) || !acl_pending_full(c);
+	struct chan *claim = NULL;
 
-	if (r == NULL) {
+	if (q->op == OP_RECV && delivery_on(cases[0].ch) && delivery_limited(cases[0].ch)) {
+		switch (delivery_claim(c, cases[0].ch)) {
+		case 0:
+			claim = cases[0].ch;
+			break;
+		case 1:
+			return request_hold(c, q, cases[0].ch, flags);
+		default:
+			conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
+			return -1;
+		}
+	}
+	if ((r = request_alloc(s)) == NULL) {
+		if (claim != NULL)
+			delivery_unclaim(c, claim);
 		for (size_t i = 0; i < ncases; i++)
 			value_free(cases[i].value);
 		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
@@ -229,6 +297,8 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 	r->link = NULL;
 	r->timed = false;
 	r->linked = false;
+	r->claim = claim;
+	r->held_ch = NULL;
 	if (engine_submit(s->engine, cases, ncases, room ? flags : flags & ~ENGINE_WAIT, request_done, r,
 	    &r->eop, &now) == 0) {
 		if (!room && now.status == STATUS_DEADLINE_EXCEEDED)
@@ -236,6 +306,8 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 		else
 			reply_result(c, q->id, q->op, q->deferred, &now);
 		request_recycle(s, r);
+		if (claim != NULL)
+			delivery_unclaim(c, claim);
 		return 0;
 	}
 	r->start_ns = clock_now_ns();
@@ -264,7 +336,12 @@ request_find(struct conn *c, uint64_t id)
 void
 request_cancel(struct request *r, int status)
 {
-	if (r->kind == REQUEST_LINK)
+	struct engine_result res = { .status = status, .index = -1 };
+
+	if (r->kind == REQUEST_HELD) {
+		delivery_unhold(r->conn, r->held_ch, r);
+		request_done(r, &res);
+	} else if (r->kind == REQUEST_LINK)
 		link_stop(r->link, status, NULL);
 	else if (r->kind == REQUEST_STREAM)
 		engine_stream_end(r->conn->srv->engine, r->stream, status);
@@ -353,15 +430,17 @@ request_ncases(const struct request *r)
 {
 	if (r->kind == REQUEST_STREAM)
 		return engine_stream_nchans(r->stream);
+	if (r->kind == REQUEST_HELD)
+		return 1;
 	return r->kind == REQUEST_LINK ? link_ncases(r->link) : engine_op_ncases(r->eop);
 }
 
 struct chan *
 request_case(const struct request *r, size_t i, enum case_dir *dir)
 {
-	if (r->kind == REQUEST_STREAM) {
+	if (r->kind == REQUEST_STREAM || r->kind == REQUEST_HELD) {
 		*dir = CASE_RECV;
-		return engine_stream_chan(r->stream, i);
+		return r->kind == REQUEST_HELD ? r->held_ch : engine_stream_chan(r->stream, i);
 	}
 	return r->kind == REQUEST_LINK ? link_case(r->link, i, dir) : engine_op_chan(r->eop, i, dir);
 }

@@ -539,6 +539,62 @@ test_stream_and_autoack(void)
 }
 
 static void
+test_unacked_limit(void)
+{
+	chan_conn_t *g = cs_dial(NULL);
+	chan_delivery_opts_t o = CHAN_DELIVERY_OPTS_INIT;
+	chan_t *ch = NULL, *gch;
+	chan_op_t *op[4];
+	chan_msg_t m[2], om;
+	chan_value_t v;
+	bool ok;
+
+	o.max_unacked = 2;
+	CU_ASSERT_EQUAL_FATAL(chan_make_opts(NULL, csuite.conn, "d.limit", 8, &o, &ch), CHAN_OK);
+	gch = handle(g, "d.limit");
+	/* a greedy consumer takes its two and pipelines four more receives */
+	send_s(ch, "1");
+	send_s(ch, "2");
+	recv_is(gch, "1", 1, &m[0]);
+	recv_is(gch, "2", 1, &m[1]);
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL_FATAL(chan_recv_async(NULL, gch, &op[i]), CHAN_OK);
+	/* PING's reply comes after the server has read the four (frames run in order) */
+	CU_ASSERT_EQUAL(chan_ping(NULL, g), CHAN_OK);
+	/* they wait outside the channel: a later receiver is served first */
+	CU_ASSERT_EQUAL(info(ch).receivers, 0);
+	send_s(ch, "3");
+	recv_is(ch, "3", 1, &om);
+	CU_ASSERT_EQUAL(chan_ack_n(NULL, ch, &om.tag, 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_try_recv(NULL, gch, &v, &ok), CHAN_EWOULDBLOCK);
+	/* an ack makes room for exactly one of them */
+	CU_ASSERT_EQUAL(chan_ack_n(NULL, gch, &m[0].tag, 1), CHAN_OK);
+	CU_ASSERT(wait_waiters("d.limit", 0, 1));
+	send_s(ch, "4");
+	CU_ASSERT_EQUAL(chan_op_wait(op[0], &v, &ok), CHAN_OK);	/* chan_op_wait acks it */
+	CU_ASSERT(ok && v.len == 1 && memcmp(v.data, "4", 1) == 0);
+	chan_value_clear(&v);
+	/* the auto-ack and the other ack make room for the rest */
+	CU_ASSERT_EQUAL(chan_ack_n(NULL, gch, &m[1].tag, 1), CHAN_OK);
+	send_s(ch, "5");
+	send_s(ch, "6");
+	send_s(ch, "7");
+	for (int i = 1; i < 4; i++) {
+		CU_ASSERT_EQUAL(chan_op_wait(op[i], &v, &ok), CHAN_OK);
+		CU_ASSERT(ok && v.len == 1);
+		chan_value_clear(&v);
+	}
+	CU_ASSERT_EQUAL(chan_conn_flush(g), CHAN_OK);
+	CU_ASSERT(await_inflight(ch, 0));
+	chan_msg_clear(&m[0]);
+	chan_msg_clear(&m[1]);
+	chan_msg_clear(&om);
+	chan_free(gch);
+	chan_free(ch);
+	chan_conn_close(g);
+}
+
+static void
 test_plain_untouched(void)
 {
 	chan_t *ch = NULL;
@@ -570,6 +626,7 @@ register_suites(void)
 	test_add(s, "a connection's end gives its values back", test_disconnect);
 	test_add(s, "closed: ok=false only when nothing is in flight", test_close_in_flight);
 	test_add(s, "streams keep tags; untagged receives ack", test_stream_and_autoack);
+	test_add(s, "max_unacked holds a greedy consumer while another is served", test_unacked_limit);
 	test_add(s, "plain channels unchanged", test_plain_untouched);
 }
 
