@@ -548,6 +548,22 @@ CHAN_API int chan_admin_unblock(chan_ctx_t *ctx, chan_conn_t *conn, uint64_t cli
 /* Ask the server to shut down (as on SIGTERM). */
 CHAN_API int chan_admin_shutdown(chan_ctx_t *ctx, chan_conn_t *conn);
 
+/* One value in flight on an ack channel (PROTOCOL.md §16). */
+typedef struct chan_inflight {
+	uint64_t client;		/* the connection holding it (chan_admin_clients' id) */
+	uint64_t tag;
+	uint32_t count;			/* its delivery count */
+	uint64_t age_ms;		/* since it was delivered */
+} chan_inflight_t;
+
+/*
+ * The values in flight on the ack channel name, oldest first, at most limit
+ * (0: 1000); *total (may be NULL) counts them all. free(*out). Errors:
+ * CHAN_ENOTFOUND, CHAN_EBADREQ (a plain channel), CHAN_EPERM.
+ */
+CHAN_API int chan_admin_inflight(chan_ctx_t *ctx, chan_conn_t *conn, const char *name,
+    size_t limit, chan_inflight_t **out, size_t *n, size_t *total);
+
 /* ---- links: the notes' patterns run inside chand (PROTOCOL.md §12) --------------------- */
 
 /*

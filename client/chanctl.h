@@ -35,6 +35,11 @@ struct ctl {
 	bool timeout_set;
 	struct out out;
 	long count;		/* recv -n */
+	int64_t ack_wait;	/* make --ack-wait; 0: a plain channel */
+	long max_deliver;	/* make --max-deliver; -1: the default */
+	long max_unacked;	/* make --max-unacked; -1: the default */
+	const char *dead_letter;	/* make --dead-letter */
+	bool no_ack;		/* recv --no-ack */
 };
 
 enum cmd_flag {

@@ -235,3 +235,52 @@ chan_touch(chan_ctx_t *ctx, chan_t *ch, const chan_msg_t *m)
 	a = (struct tag_arg){ OP_TOUCH, m->tag, 0 };
 	return tag_call(ctx, ch, &a);
 }
+
+/* ---- INFLIGHT (admin) -------------------------------------------------------------- */
+
+struct inflight_arg {
+	const char *name;
+	uint64_t limit;
+};
+
+static int
+enc_inflight(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
+{
+	struct inflight_arg *a = arg;
+
+	(void)wait_us;
+	return proto_req_inflight(o, id, a->name, strlen(a->name), a->limit);
+}
+
+int
+chan_admin_inflight(chan_ctx_t *ctx, chan_conn_t *conn, const char *name, size_t limit,
+    chan_inflight_t **out, size_t *n, size_t *total)
+{
+	struct inflight_arg a = { name, limit };
+	struct proto_inflight_info pi;
+	struct call_reply r;
+	chan_inflight_t *list;
+	size_t i = 0;
+	int rc;
+
+	if (conn == NULL || name == NULL || out == NULL || n == NULL)
+		return CHAN_EINVAL;
+	if ((rc = conn_call(conn, ctx, OP_INFLIGHT, CALL_NOWAIT, enc_inflight, &a, &r)) != 0)
+		return rc;
+	if ((rc = call_status_err(r.rep.status, false)) != 0)
+		goto done;
+	if ((list = calloc(r.rep.list.left + 1, sizeof *list)) == NULL) {
+		rc = CHAN_ENOMEM;
+		goto done;
+	}
+	while (proto_list_inflight(&r.rep.list, &pi) == 1)
+		list[i++] = (chan_inflight_t){ .client = pi.client, .tag = pi.tag,
+		    .count = (uint32_t)pi.count, .age_ms = pi.age_ms };
+	if (total)
+		*total = (size_t)r.rep.total;
+	*out = list;
+	*n = i;
+done:
+	call_reply_free(&r);
+	return rc;
+}

@@ -57,7 +57,8 @@ int silent_listener(const char *ip, int port, int *portp);
 /* A connection waits in lfd's queue: something reached it. */
 bool reached(int lfd);
 
-/* test_chanctl_cli.c's suite. */
+/* test_chanctl_cli.c's and test_chanctl_ack.c's suites. */
 void register_chanctl_cli(void);
+void register_chanctl_ack(void);
 
 #endif
