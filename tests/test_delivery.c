@@ -177,6 +177,7 @@ test_tag_ack_len(void)
 	CU_ASSERT_EQUAL(len, 0);
 	CU_ASSERT_EQUAL(stat("acked"), acked + 2);
 	/* a posted ACK lands with the next request */
+	chan_msg_clear(&m2);
 	send_s(ch, "three");
 	recv_is(ch, "three", 1, &m2);
 	CU_ASSERT_EQUAL(chan_ack(ch, &m2), CHAN_OK);
@@ -499,6 +500,7 @@ test_close_in_flight(void)
 	pthread_join(t, NULL);
 	CU_ASSERT_EQUAL(w.rc, CHAN_OK);
 	CU_ASSERT(!w.ok);
+	chan_msg_clear(&m);
 	CU_ASSERT_EQUAL(chan_recv_msg(NULL, ch, &m, &ok), CHAN_OK);
 	CU_ASSERT(!ok);
 	chan_free(w.ch);
