@@ -100,6 +100,10 @@ op_make(struct conn *c, const struct proto_request *q)
 
 	if (!acl_allow(c, q->id, RIGHT_MAKE, q->name, q->name_len))
 		return;
+	/* dead letters are sent for the maker: it must be allowed to send them (§13, §16) */
+	if (q->dlv.dead_letter != NULL &&
+	    !acl_allow(c, q->id, RIGHT_SEND, q->dlv.dead_letter, q->dlv.dead_letter_len))
+		return;
 	if (q->cap > s->cfg.max_cap) {
 		conn_reply_error(c, q->id, STATUS_LIMIT, "cap is larger than max_cap");
 		return;
