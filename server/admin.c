@@ -105,13 +105,15 @@ chan_visit(struct chan *ch, void *arg)
 	if (w->packed >= w->limit)
 		return 0;
 	w->packed++;
-	i.len = chan_len(ch);
+	/* as INFO: an ack channel's len counts what is in flight, and its map has its counters */
+	i.len = (uint64_t)chan_len(ch) + chan_nback(ch) + delivery_inflight(ch);
 	i.cap = chan_cap(ch);
 	i.closed = chan_closed(ch);
 	i.anonymous = chan_anonymous(ch);
 	i.senders = chan_nsenders(ch);
 	i.receivers = chan_nreceivers(ch);
 	i.bytes = chan_buffered_bytes(ch);
+	delivery_chan_info(ch, &i);
 	w->rc |= proto_pack_chan_info(w->o, &i);
 	return 0;
 }

@@ -158,8 +158,9 @@ static void
 test_tag_ack_len(void)
 {
 	chan_t *ch = mk(csuite.conn, "d.ack", 4, 30 * CHAN_SEC, 5, NULL);
+	chan_info_t *list = NULL;
 	chan_msg_t m, m2;
-	size_t len = 9;
+	size_t len = 9, n = 0;
 	uint64_t acked = stat("acked");
 
 	send_s(ch, "one");
@@ -171,6 +172,11 @@ test_tag_ack_len(void)
 	CU_ASSERT_EQUAL(chan_len(NULL, ch, &len), CHAN_OK);
 	CU_ASSERT_EQUAL(len, 2);
 	CU_ASSERT_EQUAL(info(ch).inflight, 2);
+	/* CHANNELS lists it as INFO shows it */
+	CU_ASSERT_EQUAL(chan_admin_channels(NULL, csuite.conn, "d.ack", 0, &list, &n, NULL), CHAN_OK);
+	CU_ASSERT_FATAL(n == 1);
+	CU_ASSERT(list[0].len == 2 && list[0].inflight == 2 && list[0].ack_wait_ns == 30 * CHAN_SEC);
+	free(list);
 	CU_ASSERT_EQUAL(chan_ack_n(NULL, ch, (uint64_t[]){ m.tag, m2.tag }, 2), CHAN_OK);
 	CU_ASSERT_EQUAL(info(ch).inflight, 0);
 	CU_ASSERT_EQUAL(chan_len(NULL, ch, &len), CHAN_OK);
