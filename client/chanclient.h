@@ -406,7 +406,9 @@ CHAN_API int chan_select(chan_ctx_t *ctx, chan_case_t *cases, size_t n, bool has
  * chan_stream_free ends the stream (CANCEL, if it still runs) and frees
  * it. Values the server already sent that were not taken with
  * chan_stream_recv are dropped: they had left their channels (the
- * at-most-once commit point of PROTOCOL.md §4). NULL is a no-op.
+ * at-most-once commit point of PROTOCOL.md §4); on an ack channel they stay
+ * in flight, unacked, and go back to it after its ack_wait or when the
+ * connection ends (PROTOCOL.md §16). NULL is a no-op.
  */
 typedef struct chan_stream chan_stream_t;
 CHAN_API int chan_stream_open(chan_ctx_t *ctx, chan_t *const *chans, size_t n, size_t credit,

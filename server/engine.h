@@ -158,7 +158,7 @@ struct engine_result {
 	int index;		/* the case that fired; -1 for default or no case */
 	struct value *value;	/* a received value, now the caller's; NULL if none */
 	bool ok;		/* receive: false when the channel was closed and drained */
-	struct chan *ch;	/* a received value's channel (no hold taken), else NULL */
+	struct chan *ch;	/* with value: the channel it came from (no hold taken) */
 };
 
 /*
