@@ -15,6 +15,7 @@
 #include <msgpack.h>
 
 #include "clienttest.h"
+#include "srvtest.h"
 
 #define LONG_NS (10 * CHAN_SEC)		/* budget of a receive that must succeed */
 
@@ -602,6 +603,49 @@ test_unacked_limit(void)
 	chan_conn_close(g);
 }
 
+/* The wire: a tagged value has two results more, a plain one is as before (§16). */
+static void
+test_wire_shape(void)
+{
+	struct proto_case pc[2] = { { .name = "d.wire.plain", .name_len = 12 },
+	    { .name = "d.wire", .name_len = 6 } };
+	chan_t *ch = mk(csuite.conn, "d.wire", 4, 30 * CHAN_SEC, 5, NULL), *plain = NULL;
+	struct test_conn t;
+	struct proto_reply r;
+	chan_case_t cs[1] = { { .dir = CHAN_DIR_RECV, .ch = ch } };
+
+	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, csuite.conn, "d.wire.plain", 4, &plain), CHAN_OK);
+	CU_ASSERT_FATAL(test_conn_open(&t, csuite.srv.port, true) == 0);
+	send_s(plain, "p");
+	send_s(ch, "a");
+	send_s(ch, "b");
+	st_recv(&t, "d.wire.plain", -1);
+	st_reply(&t, OP_RECV, &r);
+	CU_ASSERT(r.status == STATUS_OK && r.tag == 0 && r.ok);
+	st_recv(&t, "d.wire", -1);
+	st_reply(&t, OP_RECV, &r);
+	CU_ASSERT(r.status == STATUS_OK && r.tag != 0 && r.count == 1 && ST_VALUE_IS(r, "a"));
+	/* a SELECT receive case on an ack channel: index, value, true, tag, count */
+	st_select(&t, pc, 2, false, -1);
+	st_reply(&t, OP_SELECT, &r);
+	CU_ASSERT(r.status == STATUS_OK && r.index == 1 && r.tag != 0 && ST_VALUE_IS(r, "b"));
+	CU_ASSERT_EQUAL(info(ch).inflight, 2);
+	test_conn_close(&t);	/* both come back */
+	CU_ASSERT(await_inflight(ch, 0));
+	CU_ASSERT_EQUAL(info(ch).redelivered, 2);
+	/* chan_select returns no tag: it acks */
+	CU_ASSERT_EQUAL(chan_select(NULL, cs, 1, false), 0);
+	CU_ASSERT(cs[0].ok && cs[0].value.len == 1);
+	chan_value_clear(&cs[0].value);
+	CU_ASSERT_EQUAL(chan_select(NULL, cs, 1, false), 0);
+	chan_value_clear(&cs[0].value);
+	CU_ASSERT_EQUAL(chan_conn_flush(csuite.conn), CHAN_OK);
+	CU_ASSERT(await_inflight(ch, 0));
+	nothing_now(ch);
+	chan_free(plain);
+	chan_free(ch);
+}
+
 static void
 test_plain_untouched(void)
 {
@@ -635,6 +679,7 @@ register_suites(void)
 	test_add(s, "closed: ok=false only when nothing is in flight", test_close_in_flight);
 	test_add(s, "streams keep tags; untagged receives ack", test_stream_and_autoack);
 	test_add(s, "max_unacked holds a greedy consumer while another is served", test_unacked_limit);
+	test_add(s, "the wire: tagged RECV and SELECT replies; chan_select acks", test_wire_shape);
 	test_add(s, "plain channels unchanged", test_plain_untouched);
 }
 
