@@ -8,6 +8,11 @@
  * order (INFLIGHT), with its own ack_wait timer in libevent's min-heap. A
  * NACK with a delay takes the record out of the table and its connection's
  * list at once (the tag is over) and lets the timer give it back later.
+ *
+ * max_unacked is kept per connection and channel in a slot (its values in
+ * flight, its RECVs waiting in the engine, the RECVs held at the limit):
+ * whatever ends a value in flight checks the slot afterwards and resumes
+ * held RECVs, once the records are consistent again.
  */
 #include <inttypes.h>
 #include <stdlib.h>

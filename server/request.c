@@ -79,8 +79,10 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct eng
 	size_t raw_len = res->value ? value_len(res->value) : 0;
 	int rc;
 
-	if (raw != NULL && delivery_on(res->ch))
-		return reply_tagged(c, id, op, deferred, res);
+	if (raw != NULL && delivery_on(res->ch)) {
+		reply_tagged(c, id, op, deferred, res);
+		return;
+	}
 	if (res->status != STATUS_OK && op == OP_SELECT && res->index >= 0)
 		rc = proto_rep_case_error(o, id, res->status, status_message(res->status), res->index);
 	else if (res->status != STATUS_OK)
