@@ -431,7 +431,8 @@ CHAN_API void chan_stream_free(chan_stream_t *s);
 typedef struct chan_delivery_opts {
 	int64_t ack_wait_ns;		/* > 0, at most 2^48 µs */
 	uint32_t max_deliver;		/* deliveries before the dead letter; 0: unlimited */
-	uint32_t max_unacked;		/* per connection: at this many in flight, its receives wait; 0: unlimited */
+	uint32_t max_unacked;		/* per connection: at this many in flight, its receives and
+					   one-channel streams wait; 0: unlimited */
 	const char *dead_letter;	/* a channel name, or NULL */
 } chan_delivery_opts_t;
 #define CHAN_DELIVERY_OPTS_INIT { .ack_wait_ns = 30 * CHAN_SEC, .max_deliver = 5, \

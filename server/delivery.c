@@ -26,6 +26,7 @@
 #include "hmap.h"
 #include "log.h"
 #include "request.h"
+#include "stream.h"
 
 /* A channel's options and counters: its chan_ext block. */
 struct dlv_chan {
@@ -69,6 +70,7 @@ struct dlv_slot {
 	uint32_t inflight;
 	uint32_t claims;
 	struct request_list held;
+	struct request_list streams;	/* c's STREAMs over ch alone, some credit maybe owed */
 };
 
 /* A connection's values in flight and slots: c->dlv, made on its first. */
@@ -336,24 +338,40 @@ slot_get(struct conn *c, struct chan *ch)
 		return NULL;
 	sl->ch = ch;
 	TAILQ_INIT(&sl->held);
+	TAILQ_INIT(&sl->streams);
 	engine_hold(ch);
 	TAILQ_INSERT_TAIL(&c->dlv->slots, sl, link);
 	return sl;
 }
 
-/* Room again on sl: its held RECVs go to the engine, oldest first, while there is room. */
+static uint32_t
+slot_room(const struct dlv_slot *sl)
+{
+	uint32_t used = sl->inflight + sl->claims, limit = (uint32_t)slot_limit(sl);
+
+	return used < limit ? limit - used : 0;
+}
+
+/*
+ * Room again on sl: its held RECVs go to the engine, oldest first, then
+ * its streams get the credit they are owed, while there is room.
+ */
 static void
 slot_check(struct conn *c, struct dlv_slot *sl)
 {
-	struct request *r;
+	struct request *r, *next;
 
 	if (sl == NULL)
 		return;
-	while (!c->dead && !c->closing && sl->inflight + sl->claims < (uint32_t)slot_limit(sl) &&
-	    (r = TAILQ_FIRST(&sl->held)) != NULL) {
+	while (!c->dead && !c->closing && slot_room(sl) > 0 && (r = TAILQ_FIRST(&sl->held)) != NULL) {
 		TAILQ_REMOVE(&sl->held, r, hlink);
 		sl->claims++;
 		request_resume(r);	/* may complete at once, and come back here */
+	}
+	for (r = TAILQ_FIRST(&sl->streams); r != NULL && !c->dead && !c->closing; r = next) {
+		next = TAILQ_NEXT(r, hlink);
+		if (r->owed > 0 && slot_room(sl) > 0)
+			stream_pay(r);	/* claims what it is granted (delivery_claim_units) */
 	}
 }
 
@@ -384,6 +402,51 @@ delivery_unclaim(struct conn *c, struct chan *ch)
 	struct dlv_slot *sl = slot_get(c, ch);	/* exists: the claim made it */
 
 	sl->claims--;
+	slot_check(c, sl);
+}
+
+uint32_t
+delivery_claim_units(struct conn *c, struct chan *ch, uint64_t want)
+{
+	struct dlv_slot *sl = slot_get(c, ch);	/* exists: delivery_watch made it */
+	uint32_t n = slot_room(sl);
+
+	if (want < n)
+		n = (uint32_t)want;
+	sl->claims += n;
+	return n;
+}
+
+void
+delivery_return_units(struct conn *c, struct chan *ch, uint32_t n)
+{
+	slot_get(c, ch)->claims -= n;
+}
+
+void
+delivery_used_unit(struct conn *c, struct chan *ch)
+{
+	slot_get(c, ch)->claims--;	/* taken in flight (or a close report): no room made */
+}
+
+int
+delivery_watch(struct conn *c, struct chan *ch, struct request *r)
+{
+	struct dlv_slot *sl = slot_get(c, ch);
+
+	if (sl == NULL)
+		return -1;
+	TAILQ_INSERT_TAIL(&sl->streams, r, hlink);
+	return 0;
+}
+
+void
+delivery_unwatch(struct conn *c, struct chan *ch, struct request *r, uint32_t units)
+{
+	struct dlv_slot *sl = slot_get(c, ch);
+
+	TAILQ_REMOVE(&sl->streams, r, hlink);
+	sl->claims -= units;
 	slot_check(c, sl);
 }
 

@@ -98,6 +98,21 @@ int delivery_claim(struct conn *c, struct chan *ch);
 void delivery_unclaim(struct conn *c, struct chan *ch);
 void delivery_hold(struct conn *c, struct chan *ch, struct request *r);
 void delivery_unhold(struct conn *c, struct chan *ch, struct request *r);
+/*
+ * A STREAM by c over ch alone counts each unit of credit it has in the
+ * engine the same way: delivery_watch it when it starts (-1: out of
+ * memory); delivery_claim_units claims up to want units, as many as there
+ * is room for (the rest is owed: r->owed, paid with stream_pay once an ACK
+ * makes room); delivery_used_unit for each unit that got a value (after
+ * delivery_take) or a close report; delivery_unwatch at its end, with the
+ * units it still had.
+ */
+int delivery_watch(struct conn *c, struct chan *ch, struct request *r);
+uint32_t delivery_claim_units(struct conn *c, struct chan *ch, uint64_t want);
+void delivery_used_unit(struct conn *c, struct chan *ch);
+/* Units claimed and not granted after all (out of memory): no room is checked. */
+void delivery_return_units(struct conn *c, struct chan *ch, uint32_t n);
+void delivery_unwatch(struct conn *c, struct chan *ch, struct request *r, uint32_t units);
 
 /* c is going away: everything it holds goes back to its channel, oldest first. */
 void delivery_conn_gone(struct delivery *d, struct conn *c);

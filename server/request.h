@@ -49,7 +49,9 @@ struct request {
 	uint64_t delivered;		/* REQUEST_STREAM: values replied so far */
 	struct chan *claim;		/* a RECV counted toward max_unacked (delivery_claim) */
 	struct chan *held_ch;		/* REQUEST_HELD: the channel it will receive from */
-	TAILQ_ENTRY(request) hlink;	/* REQUEST_HELD: in its delivery slot's queue */
+	TAILQ_ENTRY(request) hlink;	/* REQUEST_HELD, a limited STREAM: in its delivery slot */
+	uint32_t units;			/* a limited STREAM: credit claimed in the engine */
+	uint64_t owed;			/* a limited STREAM: credit granted, not yet given */
 	struct event timer;		/* the deadline, when wait > 0 */
 	bool timed;			/* timer armed */
 	bool linked;			/* in conn->pending */

@@ -646,6 +646,46 @@ test_wire_shape(void)
 	chan_free(ch);
 }
 
+/* A stream over a channel with max_unacked gets only the credit there is room for. */
+static void
+test_unacked_limit_stream(void)
+{
+	chan_conn_t *g = cs_dial(NULL);
+	chan_delivery_opts_t o = CHAN_DELIVERY_OPTS_INIT;
+	chan_t *ch = NULL, *gch;
+	chan_stream_t *s = NULL;
+	chan_msg_t m[3], om;
+	bool ok;
+
+	o.max_unacked = 2;
+	CU_ASSERT_EQUAL_FATAL(chan_make_opts(NULL, csuite.conn, "d.slimit", 8, &o, &ch), CHAN_OK);
+	gch = handle(g, "d.slimit");
+	for (int i = 0; i < 4; i++)
+		send_s(ch, (const char *[]){ "1", "2", "3", "4" }[i]);
+	/* credit 8, room for 2: the stream takes two and leaves the rest to others */
+	CU_ASSERT_EQUAL_FATAL(chan_stream_open(NULL, &gch, 1, 8, &s), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_stream_recv_msg(s, &m[0], &ok, NULL), CHAN_OK);
+	CU_ASSERT(ok && m[0].value.len == 1 && memcmp(m[0].value.data, "1", 1) == 0);
+	CU_ASSERT_EQUAL(chan_stream_recv_msg(s, &m[1], &ok, NULL), CHAN_OK);
+	CU_ASSERT(ok && memcmp(m[1].value.data, "2", 1) == 0);
+	recv_is(ch, "3", 1, &om);	/* another consumer is served */
+	CU_ASSERT_EQUAL(chan_ack_n(NULL, ch, &om.tag, 1), CHAN_OK);
+	CU_ASSERT_EQUAL(info(ch).inflight, 2);
+	/* an ack makes room for one more */
+	CU_ASSERT_EQUAL(chan_ack_n(NULL, gch, &m[0].tag, 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_stream_recv_msg(s, &m[2], &ok, NULL), CHAN_OK);
+	CU_ASSERT(ok && memcmp(m[2].value.data, "4", 1) == 0);
+	CU_ASSERT_EQUAL(chan_ack_n(NULL, gch, (uint64_t[]){ m[1].tag, m[2].tag }, 2), CHAN_OK);
+	chan_stream_free(s);
+	CU_ASSERT(await_inflight(ch, 0));
+	for (int i = 0; i < 3; i++)
+		chan_msg_clear(&m[i]);
+	chan_msg_clear(&om);
+	chan_free(gch);
+	chan_free(ch);
+	chan_conn_close(g);
+}
+
 static void
 test_plain_untouched(void)
 {
@@ -680,6 +720,7 @@ register_suites(void)
 	test_add(s, "streams keep tags; untagged receives ack", test_stream_and_autoack);
 	test_add(s, "max_unacked holds a greedy consumer while another is served", test_unacked_limit);
 	test_add(s, "the wire: tagged RECV and SELECT replies; chan_select acks", test_wire_shape);
+	test_add(s, "max_unacked limits a stream's credit", test_unacked_limit_stream);
 	test_add(s, "plain channels unchanged", test_plain_untouched);
 }
 
