@@ -16,7 +16,8 @@ static const char *const op_names[] = {
 	[OP_INFO] = "INFO", [OP_STATS] = "STATS", [OP_CHANNELS] = "CHANNELS",
 	[OP_CLIENTS] = "CLIENTS", [OP_WAITERS] = "WAITERS", [OP_UNBLOCK] = "UNBLOCK",
 	[OP_SHUTDOWN] = "SHUTDOWN", [OP_STREAM] = "STREAM", [OP_CREDIT] = "CREDIT",
-	[OP_WANT] = "WANT", [OP_OR] = "OR", [OP_OR_DONE] = "OR_DONE",
+	[OP_WANT] = "WANT", [OP_ACK] = "ACK", [OP_NACK] = "NACK", [OP_TOUCH] = "TOUCH",
+	[OP_INFLIGHT] = "INFLIGHT", [OP_OR] = "OR", [OP_OR_DONE] = "OR_DONE",
 	[OP_TEE] = "TEE", [OP_BRIDGE] = "BRIDGE", [OP_FAN_IN] = "FAN_IN",
 	[OP_REPEAT] = "REPEAT", [OP_TAKE] = "TAKE", [OP_FAN_OUT] = "FAN_OUT",
 };
@@ -29,6 +30,7 @@ const uint8_t proto_op_arity[OP_MAX + 1] = {
 	[OP_INFO] = 1, [OP_STATS] = 0, [OP_CHANNELS] = 2, [OP_CLIENTS] = 0,
 	[OP_WAITERS] = 1, [OP_UNBLOCK] = 2, [OP_SHUTDOWN] = 0,
 	[OP_STREAM] = 2, [OP_CREDIT] = 2, [OP_WANT] = 1,
+	[OP_ACK] = 1, [OP_NACK] = 2, [OP_TOUCH] = 1, [OP_INFLIGHT] = 2,
 	[OP_OR] = 3, [OP_OR_DONE] = 3, [OP_TEE] = 3, [OP_BRIDGE] = 3,
 	[OP_FAN_IN] = 3, [OP_REPEAT] = 3, [OP_TAKE] = 4, [OP_FAN_OUT] = 6,
 };
@@ -330,6 +332,56 @@ proto_req_make(struct proto_out *o, uint64_t id, const char *name, size_t len, u
 }
 
 int
+proto_req_make_opts(struct proto_out *o, uint64_t id, const char *name, size_t len, uint64_t cap,
+    const struct proto_delivery *d)
+{
+	msgpack_packer *pk = &o->pk;
+	int rc;
+
+	if (!d->on)
+		return proto_req_make(o, id, name, len, cap);
+	rc = req_head(o, OP_MAKE, id, PROTO_WAIT_FOREVER, 3) | pack_name(pk, name, len) |
+	    msgpack_pack_uint64(pk, cap) | msgpack_pack_map(pk, d->dead_letter != NULL ? 4 : 3) |
+	    pack_cstr(pk, "ack_wait") | msgpack_pack_uint64(pk, d->ack_wait_us) |
+	    pack_cstr(pk, "max_deliver") | msgpack_pack_uint64(pk, d->max_deliver) |
+	    pack_cstr(pk, "max_unacked") | msgpack_pack_uint64(pk, d->max_unacked);
+	if (d->dead_letter != NULL)
+		rc |= pack_cstr(pk, "dead_letter") | pack_str(pk, d->dead_letter, d->dead_letter_len);
+	return frame_end(o, rc);
+}
+
+int
+proto_req_ack(struct proto_out *o, uint64_t id, const uint64_t *tags, size_t n)
+{
+	int rc = req_head(o, OP_ACK, id, PROTO_WAIT_FOREVER, 1) | msgpack_pack_array(&o->pk, n);
+
+	for (size_t i = 0; i < n; i++)
+		rc |= msgpack_pack_uint64(&o->pk, tags[i]);
+	return frame_end(o, rc);
+}
+
+int
+proto_req_nack(struct proto_out *o, uint64_t id, uint64_t tag, int64_t delay_us)
+{
+	return frame_end(o, req_head(o, OP_NACK, id, PROTO_WAIT_FOREVER, 2) |
+	    msgpack_pack_uint64(&o->pk, tag) | msgpack_pack_int64(&o->pk, delay_us));
+}
+
+int
+proto_req_touch(struct proto_out *o, uint64_t id, uint64_t tag)
+{
+	return frame_end(o, req_head(o, OP_TOUCH, id, PROTO_WAIT_FOREVER, 1) |
+	    msgpack_pack_uint64(&o->pk, tag));
+}
+
+int
+proto_req_inflight(struct proto_out *o, uint64_t id, const char *name, size_t len, uint64_t limit)
+{
+	return frame_end(o, req_head(o, OP_INFLIGHT, id, PROTO_WAIT_FOREVER, 2) |
+	    pack_name(&o->pk, name, len) | msgpack_pack_uint64(&o->pk, limit));
+}
+
+int
 proto_req_name(struct proto_out *o, uint64_t op, uint64_t id, int64_t wait_us, const char *name,
     size_t len)
 {
@@ -384,7 +436,7 @@ bool
 proto_op_deferrable(uint64_t op)
 {
 	return op == OP_SEND || op == OP_RECV || op == OP_SELECT || op == OP_CANCEL ||
-	    op == OP_CREDIT;
+	    op == OP_CREDIT || op == OP_ACK;
 }
 
 /* The library's requests are fixarrays with a fixint op: the op is the body's second byte. */
@@ -485,6 +537,24 @@ proto_rep_closed_err(struct proto_out *o, uint64_t id, int64_t index,
 	    msgpack_pack_false(pk) | pack_close_err(pk, err));
 }
 
+int
+proto_rep_recv_ack(struct proto_out *o, uint64_t id, const uint8_t *raw, size_t raw_len,
+    uint64_t tag, uint64_t count)
+{
+	return frame_end(o, rep_head(o, id, STATUS_OK, 4) | pack_raw(&o->pk, raw, raw_len) |
+	    msgpack_pack_true(&o->pk) | msgpack_pack_uint64(&o->pk, tag) |
+	    msgpack_pack_uint64(&o->pk, count));
+}
+
+int
+proto_rep_select_ack(struct proto_out *o, uint64_t id, int64_t index, const uint8_t *raw,
+    size_t raw_len, uint64_t tag, uint64_t count)
+{
+	return frame_end(o, rep_head(o, id, STATUS_OK, 5) | msgpack_pack_int64(&o->pk, index) |
+	    pack_raw(&o->pk, raw, raw_len) | msgpack_pack_true(&o->pk) |
+	    msgpack_pack_uint64(&o->pk, tag) | msgpack_pack_uint64(&o->pk, count));
+}
+
 static int
 pack_kv_uint(msgpack_packer *pk, const char *k, uint64_t v)
 {
@@ -523,14 +593,33 @@ int
 proto_pack_chan_info(struct proto_out *o, const struct proto_chan_info *i)
 {
 	msgpack_packer *pk = &o->pk;
+	int rc;
 
-	return msgpack_pack_map(pk, i->close_err.set ? 9 : 8) |
+	/* a plain channel's map has 8 keys, one more for a close error, four more on an ack channel */
+	rc = msgpack_pack_map(pk, 8 + (i->close_err.set ? 1 : 0) + (i->ack_wait != 0 ? 4 : 0)) |
 	    pack_cstr(pk, "name") | pack_str(pk, i->name, i->name_len) |
 	    pack_kv_uint(pk, "len", i->len) | pack_kv_uint(pk, "cap", i->cap) |
 	    pack_kv_bool(pk, "closed", i->closed) | pack_kv_bool(pk, "anonymous", i->anonymous) |
 	    pack_kv_uint(pk, "senders", i->senders) | pack_kv_uint(pk, "receivers", i->receivers) |
-	    pack_kv_uint(pk, "bytes", i->bytes) |
-	    (i->close_err.set ? pack_cstr(pk, "close_error") | pack_close_err(pk, &i->close_err) : 0);
+	    pack_kv_uint(pk, "bytes", i->bytes);
+	if (i->close_err.set)
+		rc |= pack_cstr(pk, "close_error") | pack_close_err(pk, &i->close_err);
+	if (i->ack_wait != 0)
+		rc |= pack_kv_uint(pk, "ack_wait", i->ack_wait) |
+		    pack_kv_uint(pk, "inflight", i->inflight) |
+		    pack_kv_uint(pk, "redelivered", i->redelivered) |
+		    pack_kv_uint(pk, "dead_lettered", i->dead_lettered);
+	return rc;
+}
+
+int
+proto_pack_inflight(struct proto_out *o, const struct proto_inflight_info *i)
+{
+	msgpack_packer *pk = &o->pk;
+
+	return msgpack_pack_map(pk, 4) | pack_kv_uint(pk, "client", i->client) |
+	    pack_kv_uint(pk, "tag", i->tag) | pack_kv_uint(pk, "count", i->count) |
+	    pack_kv_uint(pk, "age_ms", i->age_ms);
 }
 
 int

@@ -25,6 +25,7 @@
 
 struct auth;
 struct conn;
+struct delivery;
 struct listener;
 struct metrics;
 struct pool;
@@ -55,6 +56,7 @@ struct current_request {
 struct server {
 	struct event_base *base;
 	struct engine *engine;
+	struct delivery *delivery;	/* values in flight on ack channels */
 	struct config cfg;
 	struct proto_limits limits;
 
