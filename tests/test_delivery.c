@@ -702,6 +702,75 @@ test_plain_untouched(void)
 	chan_free(ch);
 }
 
+/*
+ * The wire: an ack channel closed with an error while its value is in
+ * flight. Receivers wait (no ok=false while the value may come back); the
+ * NACKed value is redelivered tagged, with ok true and no error; only once
+ * it is acked do receivers get ok=false and the error (RECV, SELECT).
+ */
+static void
+test_close_err_in_flight(void)
+{
+	static const char name[] = "d.closeerr";
+	struct proto_close_err err = { .set = true, .code = 7, .msg = "boom", .msg_len = 4 };
+	struct proto_case pc = { .name = name, .name_len = sizeof name - 1 };
+	chan_t *ch = mk(csuite.conn, name, 4, 30 * CHAN_SEC, 5, NULL);
+	struct test_conn t, t2;
+	struct proto_reply r;
+	struct proto_out o;
+	uint64_t tag;
+
+	proto_out_init(&o);
+	CU_ASSERT_FATAL(test_conn_open(&t, csuite.srv.port, true) == 0);
+	CU_ASSERT_FATAL(test_conn_open(&t2, csuite.srv.port, true) == 0);
+	send_s(ch, "v");
+	st_recv(&t, name, -1);
+	st_reply(&t, OP_RECV, &r);
+	CU_ASSERT(r.status == STATUS_OK && r.ok && r.tag != 0 && r.count == 1 && ST_VALUE_IS(r, "v"));
+	tag = r.tag;
+	proto_req_close(&o, t.next_id++, PROTO_WAIT_FOREVER, name, sizeof name - 1, &err);
+	st_write(&t, &o);
+	st_reply(&t, OP_CLOSE, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	/* closed and drained, but the value may come back: no ok=false yet */
+	st_recv(&t, name, 0);
+	st_reply(&t, OP_RECV, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
+	st_recv(&t2, name, -1);
+	CU_ASSERT(wait_waiters(name, 0, 1));
+	proto_req_nack(&o, t.next_id++, tag, 0);
+	st_write(&t, &o);
+	st_reply(&t, OP_NACK, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	/* redelivered: tagged, count 2, ok true, no close error */
+	st_reply(&t2, OP_RECV, &r);
+	CU_ASSERT(r.status == STATUS_OK && r.ok && r.tag != 0 && r.count == 2 && ST_VALUE_IS(r, "v"));
+	CU_ASSERT(!r.close_err.set);
+	tag = r.tag;
+	st_recv(&t, name, -1);
+	CU_ASSERT(wait_waiters(name, 0, 1));
+	proto_req_ack(&o, t2.next_id++, &tag, 1);
+	st_write(&t2, &o);
+	st_reply(&t2, OP_ACK, &r);
+	CU_ASSERT(r.status == STATUS_OK && r.n == 1);
+	/* the last value acked: the waiting receiver gets ok=false and the error */
+	st_reply(&t, OP_RECV, &r);
+	CU_ASSERT(r.status == STATUS_OK && !r.ok && r.tag == 0 && r.close_err.set);
+	CU_ASSERT(r.close_err.code == 7 && r.close_err.msg_len == 4 &&
+	    memcmp(r.close_err.msg, "boom", 4) == 0);
+	st_recv(&t2, name, 0);
+	st_reply(&t2, OP_RECV, &r);
+	CU_ASSERT(r.status == STATUS_OK && !r.ok && r.close_err.set && r.close_err.code == 7);
+	st_select(&t2, &pc, 1, false, -1);
+	st_reply(&t2, OP_SELECT, &r);
+	CU_ASSERT(r.status == STATUS_OK && r.index == 0 && !r.ok && r.close_err.set && r.tag == 0);
+	CU_ASSERT_EQUAL(info(ch).inflight, 0);
+	proto_out_destroy(&o);
+	test_conn_close(&t2);
+	test_conn_close(&t);
+	chan_free(ch);
+}
+
 static void
 register_suites(void)
 {
@@ -722,6 +791,8 @@ register_suites(void)
 	test_add(s, "the wire: tagged RECV and SELECT replies; chan_select acks", test_wire_shape);
 	test_add(s, "max_unacked limits a stream's credit", test_unacked_limit_stream);
 	test_add(s, "plain channels unchanged", test_plain_untouched);
+	test_add(s, "closed with an error, a value in flight: redelivered, then the error",
+	    test_close_err_in_flight);
 }
 
 int
