@@ -499,7 +499,8 @@ typedef struct chan_msg {
 /*
  * v, ok := <-ch, keeping the tag: on an ack channel the value stays in
  * flight until chan_ack. *m is the caller's (chan_msg_clear). Errors as
- * chan_recv. chan_recv, chan_select, chan_op_wait and chan_stream_recv on
+ * chan_recv; ok false records the close error for chan_err, as chan_recv
+ * does (a tagged value never has one). chan_recv, chan_select, chan_op_wait and chan_stream_recv on
  * an ack channel return no tag: they ack the value as they return it.
  */
 CHAN_API int chan_recv_msg(chan_ctx_t *ctx, chan_t *ch, chan_msg_t *m, bool *ok);
