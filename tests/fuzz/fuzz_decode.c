@@ -788,6 +788,8 @@ check_reply(const uint8_t *body, size_t blen)
 		CHECK(inside(p.info.close_err.msg, p.info.close_err.msg_len, body, blen));
 		/* a close error comes only with ok false and no value */
 		CHECK(!p.close_err.set || (!p.ok && p.value.kind == VALUE_NONE));
+		/* and never with an ack channel's tag (PROTOCOL.md §16): 3 results or 4, not both */
+		CHECK(!p.close_err.set || p.tag == 0);
 		CHECK(p.index >= -1 || p.status != STATUS_OK);
 		if (p.status == STATUS_OK) {
 			CHECK(op >= 1 && op <= OP_MAX);
