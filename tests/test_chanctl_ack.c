@@ -108,6 +108,25 @@ test_inflight(void)
 	test_conn_close(&holder);
 }
 
+/* close --error on an ack channel: recv gets the value, acks it, then the error (exit 5). */
+static void
+test_close_error(void)
+{
+	struct run r;
+
+	ctl(&r, NULL, "make", "--ack-wait", "30s", "a.closed", "4", NULL);
+	ctl(&r, NULL, "send", "a.closed", "last", NULL);
+	ctl(&r, NULL, "close", "--error", "disk full", "--code", "28", "a.closed", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	ctl(&r, NULL, "--json", "info", "a.closed", NULL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"close_code\":28,\"close_error\":\"disk full\""));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"inflight\":0"));
+	ctl(&r, NULL, "recv", "-n", "2", "a.closed", NULL);
+	CU_ASSERT_EQUAL(r.status, 5);
+	CU_ASSERT_STRING_EQUAL(r.out, "last\n");
+	CU_ASSERT_STRING_EQUAL(r.err, "chanctl: a.closed: closed with error 28: disk full\n");
+}
+
 void
 register_chanctl_ack(void)
 {
@@ -116,4 +135,5 @@ register_chanctl_ack(void)
 	test_add(s, "make --ack-wait, info's counters, usage errors", test_make_info);
 	test_add(s, "recv acks after printing; --no-ack leaves it", test_recv_ack_no_ack);
 	test_add(s, "inflight lists who holds what", test_inflight);
+	test_add(s, "close --error: the value, acked, then the error", test_close_error);
 }
