@@ -80,7 +80,7 @@ call_status_err(int status, bool try)
 		[STATUS_LIMIT] = CHAN_ELIMIT,
 		[STATUS_PROTOCOL] = CHAN_EPROTO,
 		[STATUS_SHUTTING_DOWN] = CHAN_ESHUTDOWN,
-		/* cluster replies (PROTOCOL.md §16) until the library routes: errors, never OK */
+		/* cluster replies (PROTOCOL.md §17) until the library routes: errors, never OK */
 		[STATUS_STARTED] = CHAN_EUNKNOWN,
 		[STATUS_MOVED] = CHAN_EUNKNOWN,
 		[STATUS_UNAVAILABLE] = CHAN_EUNKNOWN,
@@ -169,8 +169,8 @@ chan_close_err_out(const char *src, uint64_t src_code, uint64_t *code, char *msg
 }
 
 /* A receive through ch returned ok false: record what it said of the close error. */
-static int
-handle_set_err(chan_t *ch, const struct proto_close_err *pe)
+int
+chan_note_close_err(chan_t *ch, const struct proto_close_err *pe)
 {
 	char *msg = NULL;
 	uint64_t code = 0;
@@ -389,6 +389,10 @@ chan_info_from_proto(const struct proto_chan_info *i, chan_info_t *out)
 			memcpy(out->close_message, i->close_err.msg, nl);
 		out->close_code = i->close_err.code;
 	}
+	out->ack_wait_ns = (int64_t)i->ack_wait * CHAN_USEC;
+	out->inflight = (size_t)i->inflight;
+	out->redelivered = i->redelivered;
+	out->dead_lettered = i->dead_lettered;
 }
 
 int
@@ -531,8 +535,10 @@ recv_value(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok, enum call_wai
 		return rc;
 	if ((rc = chan_value_from_proto(ch->conn, &r.rep.value, v)) == 0 && ok)
 		*ok = r.rep.ok;
-	if (rc == 0 && !r.rep.ok && (rc = handle_set_err(ch, &r.rep.close_err)) != 0)
+	if (rc == 0 && !r.rep.ok && (rc = chan_note_close_err(ch, &r.rep.close_err)) != 0)
 		chan_value_clear(v);
+	if (r.rep.tag != 0)
+		ack_post(ch->conn, &r.rep.tag, 1);	/* an ack channel's value, returned untagged */
 	call_reply_free(&r);
 	return rc;
 }
@@ -616,6 +622,8 @@ chan_op_wait(chan_op_t *op, chan_value_t *v, bool *ok)
 		rc = call_status_err(r.rep.status, false);
 		if (rc == 0 && op->op == OP_RECV && (rc = chan_value_from_proto(op->conn, &r.rep.value, v)) == 0 && ok)
 			*ok = r.rep.ok;
+		if (r.rep.tag != 0)
+			ack_post(op->conn, &r.rep.tag, 1);
 		call_reply_free(&r);
 	}
 	ctx = op->ctx;
@@ -732,11 +740,13 @@ select_result(chan_conn_t *conn, chan_case_t *cases, size_t n, const struct prot
 	}
 	if (i < 0)
 		return CHAN_DEFAULT;
+	if (rep->tag != 0)
+		ack_post(conn, &rep->tag, 1);	/* an ack channel's value: select returns no tag */
 	if (cases[i].dir == CHAN_DIR_RECV) {
 		if ((rc = chan_value_from_proto(conn, &rep->value, &cases[i].value)) != 0)
 			return rc;
 		cases[i].ok = rep->ok;
-		if (!rep->ok && cases[i].ch != NULL && (rc = handle_set_err(cases[i].ch, &rep->close_err)) != 0)
+		if (!rep->ok && cases[i].ch != NULL && (rc = chan_note_close_err(cases[i].ch, &rep->close_err)) != 0)
 			return rc;
 	}
 	return (int)i;

@@ -38,7 +38,8 @@
  *
  * Delivery: a value changes hands when the server matches it. If a
  * receiver's connection breaks after the match but before the reply arrives,
- * the value is lost (at-most-once; PROTOCOL.md §4).
+ * the value is lost (at-most-once; PROTOCOL.md §4). An ack channel
+ * (chan_make_opts) gives at-least-once delivery instead: see "ack channels".
  */
 #ifndef CHANCLIENT_H
 #define CHANCLIENT_H
@@ -362,6 +363,10 @@ typedef struct chan_info {
 	bool has_close_error;
 	uint64_t close_code;
 	char close_message[CHAN_CLOSE_MSG_MAX + 1];
+	/* ack channels (PROTOCOL.md §16); all 0 on a plain channel */
+	int64_t ack_wait_ns;
+	size_t inflight;		/* delivered, not acked (len counts them too) */
+	uint64_t redelivered, dead_lettered;
 } chan_info_t;
 
 /* INFO. Errors: CHAN_ENOTFOUND, ... */
@@ -436,7 +441,9 @@ CHAN_API int chan_select(chan_ctx_t *ctx, chan_case_t *cases, size_t n, bool has
  * chan_stream_free ends the stream (CANCEL, if it still runs) and frees
  * it. Values the server already sent that were not taken with
  * chan_stream_recv are dropped: they had left their channels (the
- * at-most-once commit point of PROTOCOL.md §4). NULL is a no-op.
+ * at-most-once commit point of PROTOCOL.md §4); on an ack channel they stay
+ * in flight, unacked, and go back to it after its ack_wait or when the
+ * connection ends (PROTOCOL.md §16). NULL is a no-op.
  */
 typedef struct chan_stream chan_stream_t;
 CHAN_API int chan_stream_open(chan_ctx_t *ctx, chan_t *const *chans, size_t n, size_t credit,
@@ -450,6 +457,78 @@ CHAN_API int chan_stream_recv(chan_stream_t *s, chan_value_t *v, bool *ok, size_
 CHAN_API bool chan_stream_err(const chan_stream_t *s, size_t index, uint64_t *code, char *msg,
     size_t cap);
 CHAN_API void chan_stream_free(chan_stream_t *s);
+
+/* ---- ack channels: at-least-once delivery (PROTOCOL.md §16) ------------------------ */
+
+/*
+ * An ack channel holds each value it delivers *in flight* for the
+ * receiving connection until the receiver acks it. A value not acked
+ * within ack_wait (renewed by chan_touch), NACKed, or held by a connection
+ * that ends goes back to the head of the channel (before every value never
+ * delivered) and is delivered again with its count + 1; after max_deliver
+ * deliveries it goes to the dead_letter channel as a msgpack map
+ * {channel, count, reason, value} in a bin, or is dropped and logged.
+ * Start from CHAN_DELIVERY_OPTS_INIT: max_deliver 0 means unlimited.
+ */
+typedef struct chan_delivery_opts {
+	int64_t ack_wait_ns;		/* > 0, at most 2^48 µs */
+	uint32_t max_deliver;		/* deliveries before the dead letter; 0: unlimited */
+	uint32_t max_unacked;		/* per connection: at this many in flight, its receives and
+					   one-channel streams wait; 0: unlimited */
+	const char *dead_letter;	/* a channel name, or NULL */
+} chan_delivery_opts_t;
+#define CHAN_DELIVERY_OPTS_INIT { .ack_wait_ns = 30 * CHAN_SEC, .max_deliver = 5, \
+	.max_unacked = 1000, .dead_letter = NULL }
+
+/*
+ * MAKE with delivery options (opts NULL: chan_make). Making an existing
+ * name needs the same cap and the same options. Errors: CHAN_EEXISTS,
+ * CHAN_EBADREQ (bad options, name NULL with options), CHAN_EINVAL
+ * (ack_wait_ns <= 0 or too large), as chan_make.
+ */
+CHAN_API int chan_make_opts(chan_ctx_t *ctx, chan_conn_t *conn, const char *name, size_t cap,
+    const chan_delivery_opts_t *opts, chan_t **out);
+
+/* A received message: the value, and on an ack channel its tag and delivery count. */
+typedef struct chan_msg {
+	chan_value_t value;
+	uint64_t tag;			/* 0: a plain channel's value (nothing to ack) */
+	uint32_t count;			/* deliveries of this value, 1 the first time */
+} chan_msg_t;
+
+/*
+ * v, ok := <-ch, keeping the tag: on an ack channel the value stays in
+ * flight until chan_ack. *m is the caller's (chan_msg_clear). Errors as
+ * chan_recv; ok false records the close error for chan_err, as chan_recv
+ * does (a tagged value never has one). chan_recv, chan_select, chan_op_wait and chan_stream_recv on
+ * an ack channel return no tag: they ack the value as they return it.
+ */
+CHAN_API int chan_recv_msg(chan_ctx_t *ctx, chan_t *ch, chan_msg_t *m, bool *ok);
+/* The next stream value with its tag (see chan_stream_recv); the value stays in flight. */
+CHAN_API int chan_stream_recv_msg(chan_stream_t *s, chan_msg_t *m, bool *ok, size_t *index);
+/* Free the message's value and zero it; does not ack. NULL is a no-op. */
+CHAN_API void chan_msg_clear(chan_msg_t *m);
+
+/*
+ * ACK m on ch's connection (the one that received it), without a round
+ * trip: the ACK leaves with the connection's next write (the next receive,
+ * or chan_conn_flush) and its reply, which nobody waits for, with a later
+ * one. An ACK that never leaves (the program exits first) or comes after
+ * ack_wait means a redelivery: at least once. Errors: CHAN_EINVAL (no tag),
+ * the connection's failure.
+ */
+CHAN_API int chan_ack(chan_t *ch, const chan_msg_t *m);
+/*
+ * ACK tags[0..n) (1 to 65,536) in one frame and wait for the answer.
+ * Every tag still in flight is acked even when another is not. Errors:
+ * CHAN_ENOTFOUND (a tag not in flight: unknown, acked, given back),
+ * CHAN_EPERM (another connection's tag), CHAN_EINVAL, transport/ctx.
+ */
+CHAN_API int chan_ack_n(chan_ctx_t *ctx, chan_t *ch, const uint64_t *tags, size_t n);
+/* NACK: back to the channel after delay_ns (0: now). Errors as chan_ack_n. */
+CHAN_API int chan_nack(chan_ctx_t *ctx, chan_t *ch, const chan_msg_t *m, int64_t delay_ns);
+/* TOUCH: ack_wait starts again (a long job). Errors as chan_ack_n. */
+CHAN_API int chan_touch(chan_ctx_t *ctx, chan_t *ch, const chan_msg_t *m);
 
 /* ---- administration: the operations behind chanctl(1) (PROTOCOL.md §11) ------------ */
 
@@ -514,6 +593,22 @@ CHAN_API int chan_admin_unblock(chan_ctx_t *ctx, chan_conn_t *conn, uint64_t cli
     uint64_t request, size_t *canceled);
 /* Ask the server to shut down (as on SIGTERM). */
 CHAN_API int chan_admin_shutdown(chan_ctx_t *ctx, chan_conn_t *conn);
+
+/* One value in flight on an ack channel (PROTOCOL.md §16). */
+typedef struct chan_inflight {
+	uint64_t client;		/* the connection holding it (chan_admin_clients' id) */
+	uint64_t tag;
+	uint32_t count;			/* its delivery count */
+	uint64_t age_ms;		/* since it was delivered */
+} chan_inflight_t;
+
+/*
+ * The values in flight on the ack channel name, oldest first, at most limit
+ * (0: 1000); *total (may be NULL) counts them all. free(*out). Errors:
+ * CHAN_ENOTFOUND, CHAN_EBADREQ (a plain channel), CHAN_EPERM.
+ */
+CHAN_API int chan_admin_inflight(chan_ctx_t *ctx, chan_conn_t *conn, const char *name,
+    size_t limit, chan_inflight_t **out, size_t *n, size_t *total);
 
 /* ---- links: the notes' patterns run inside chand (PROTOCOL.md §12) --------------------- */
 

@@ -63,7 +63,8 @@ cmd_find(const char *name)
 
 /* ---- options ----------------------------------------------------------------------- */
 
-enum { OPT_JSON = 256, OPT_VERSION, OPT_CA, OPT_CERT, OPT_KEY, OPT_SERVER_NAME, OPT_ERROR, OPT_CODE };
+enum { OPT_JSON = 256, OPT_VERSION, OPT_CA, OPT_CERT, OPT_KEY, OPT_SERVER_NAME, OPT_ERROR, OPT_CODE,
+	OPT_ACK_WAIT, OPT_MAX_DELIVER, OPT_MAX_UNACKED, OPT_DEAD_LETTER, OPT_NO_ACK };
 
 static const struct option longopts[] = {
 	{ "server", required_argument, NULL, 's' },
@@ -77,6 +78,12 @@ static const struct option longopts[] = {
 	{ "server-name", required_argument, NULL, OPT_SERVER_NAME },
 	{ "error", required_argument, NULL, OPT_ERROR },
 	{ "code", required_argument, NULL, OPT_CODE },
+	/* ack channels (PROTOCOL.md §16): make's and recv's own */
+	{ "ack-wait", required_argument, NULL, OPT_ACK_WAIT },
+	{ "max-deliver", required_argument, NULL, OPT_MAX_DELIVER },
+	{ "max-unacked", required_argument, NULL, OPT_MAX_UNACKED },
+	{ "dead-letter", required_argument, NULL, OPT_DEAD_LETTER },
+	{ "no-ack", no_argument, NULL, OPT_NO_ACK },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -176,12 +183,62 @@ take_close_option(struct ctl *c, const struct cmd *cmd, int ch)
 	return 0;
 }
 
+/* A count option of make: 0 or more. */
+static int
+take_count(const char *opt, long *out)
+{
+	char *end;
+
+	errno = 0;
+	if ((*out = strtol(optarg, &end, 10)) < 0 || *out > UINT32_MAX || errno || *end ||
+	    end == optarg) {
+		fprintf(stderr, "chanctl: %s: must be 0 to 4294967295, not '%s'\n", opt, optarg);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* make's and recv's own long options (ack channels); elsewhere they are unknown. */
+static int
+take_delivery_option(struct ctl *c, const struct cmd *cmd, int ch)
+{
+	const char *owner = ch == OPT_NO_ACK ? "recv" : "make";
+
+	if (cmd == NULL || strcmp(cmd->name, owner) != 0) {
+		for (const struct option *o = longopts; o->name != NULL; o++)
+			if (o->val == ch)
+				fprintf(stderr, "chanctl: option '--%s' is only for '%s'\n", o->name, owner);
+		return EXIT_USAGE;
+	}
+	switch (ch) {
+	case OPT_ACK_WAIT:
+		if (parse_duration(optarg, &c->ack_wait) < 0 || c->ack_wait <= 0) {
+			fprintf(stderr, "chanctl: --ack-wait: '%s' is not a duration above 0 (500ms, 30s)\n",
+			    optarg);
+			return EXIT_USAGE;
+		}
+		return 0;
+	case OPT_MAX_DELIVER:
+		return take_count("--max-deliver", &c->max_deliver);
+	case OPT_MAX_UNACKED:
+		return take_count("--max-unacked", &c->max_unacked);
+	case OPT_DEAD_LETTER:
+		c->dead_letter = optarg;
+		return 0;
+	default:
+		c->no_ack = true;
+		return 0;
+	}
+}
+
 /* One option taken: 0, EXIT_USAGE, or -1 once help or the version is printed. */
 static int
 take_option(struct ctl *c, const struct cmd *cmd, int ch)
 {
 	char *end;
 
+	if (ch >= OPT_ACK_WAIT && ch <= OPT_NO_ACK)
+		return take_delivery_option(c, cmd, ch);
 	switch (ch) {
 	case 's': c->addr = optarg; break;
 	case 't':
@@ -319,7 +376,7 @@ run_remote(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	struct ctl c = { .count = 1, .close_code = 1 };
+	struct ctl c = { .count = 1, .close_code = 1, .max_deliver = -1, .max_unacked = -1 };
 	const struct cmd *cmd;
 	int rc;
 

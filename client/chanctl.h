@@ -38,6 +38,11 @@ struct ctl {
 	const char *close_msg;	/* close --error; NULL: a plain close */
 	uint64_t close_code;	/* close --code */
 	bool close_err;		/* close: --error or --code given */
+	int64_t ack_wait;	/* make --ack-wait; 0: a plain channel */
+	long max_deliver;	/* make --max-deliver; -1: the default */
+	long max_unacked;	/* make --max-unacked; -1: the default */
+	const char *dead_letter;	/* make --dead-letter */
+	bool no_ack;		/* recv --no-ack */
 };
 
 enum cmd_flag {

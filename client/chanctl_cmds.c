@@ -114,6 +114,12 @@ cmd_info(struct ctl *c, int argc, char **argv)
 		out_field_uint(&c->out, "close_code", i.close_code);
 		out_field_str(&c->out, "close_error", i.close_message);
 	}
+	if (i.ack_wait_ns != 0) {	/* an ack channel's counters (PROTOCOL.md §16) */
+		out_field_double(&c->out, "ack_wait_s", (double)i.ack_wait_ns / 1e9);
+		out_field_uint(&c->out, "inflight", i.inflight);
+		out_field_uint(&c->out, "redelivered", i.redelivered);
+		out_field_uint(&c->out, "dead_lettered", i.dead_lettered);
+	}
 	out_end(&c->out);
 	return EXIT_OKAY;
 }
@@ -143,7 +149,25 @@ cmd_make(struct ctl *c, int argc, char **argv)
 		fprintf(stderr, "chanctl: make: CAP must be a number, not '%s'\n", argv[1]);
 		return EXIT_USAGE;
 	}
-	if ((rc = chan_make(c->ctx, c->conn, argv[0], cap, &ch)) != CHAN_OK)
+	if (c->ack_wait == 0 && (c->max_deliver >= 0 || c->max_unacked >= 0 || c->dead_letter)) {
+		fprintf(stderr, "chanctl: make: --max-deliver, --max-unacked and --dead-letter need "
+		    "--ack-wait\n");
+		return EXIT_USAGE;
+	}
+	if (c->ack_wait != 0) {
+		chan_delivery_opts_t o = CHAN_DELIVERY_OPTS_INIT;
+
+		o.ack_wait_ns = c->ack_wait;
+		if (c->max_deliver >= 0)
+			o.max_deliver = (uint32_t)c->max_deliver;
+		if (c->max_unacked >= 0)
+			o.max_unacked = (uint32_t)c->max_unacked;
+		o.dead_letter = c->dead_letter;
+		rc = chan_make_opts(c->ctx, c->conn, argv[0], cap, &o, &ch);
+	} else {
+		rc = chan_make(c->ctx, c->conn, argv[0], cap, &ch);
+	}
+	if (rc != CHAN_OK)
 		return fail(argv[0], rc);
 	out_begin(&c->out);
 	out_field_str(&c->out, "name", chan_name(ch));
@@ -262,7 +286,10 @@ recv_closed(struct ctl *c, chan_t *ch, const char *name)
 
 /*
  * Receive up to -n values (default 1); an exhausted closed channel is
- * EXIT_CLOSED, its close error (if any) said after the values.
+ * EXIT_CLOSED, its close error (if any) said after the values. On an ack
+ * channel each value is acked once printed (and the ack confirmed), unless
+ * --no-ack: then it goes back to the channel when chanctl exits, to be
+ * delivered again.
  */
 static int
 cmd_recv(struct ctl *c, int argc, char **argv)
@@ -275,13 +302,15 @@ cmd_recv(struct ctl *c, int argc, char **argv)
 		return rc;
 	out_values_begin(&c->out);
 	while (got < c->count) {
-		chan_value_t v = { 0 };
+		chan_msg_t m = { 0 };
+		chan_value_t v;
 		bool ok;
 
-		if ((rc = chan_recv(c->ctx, ch, &v, &ok)) != CHAN_OK) {
+		if ((rc = chan_recv_msg(c->ctx, ch, &m, &ok)) != CHAN_OK) {
 			code = fail(argv[0], rc);
 			break;
 		}
+		v = m.value;
 		if (!ok) {
 			code = EXIT_CLOSED;
 			break;
@@ -294,6 +323,10 @@ cmd_recv(struct ctl *c, int argc, char **argv)
 			out_value_bytes(&c->out, v.data, v.len);
 		chan_value_clear(&v);
 		got++;
+		if (m.tag != 0 && !c->no_ack && (rc = chan_ack_n(c->ctx, ch, &m.tag, 1)) != CHAN_OK) {
+			code = fail(argv[0], rc);
+			break;
+		}
 	}
 	if (code == EXIT_CLOSED)
 		recv_closed(c, ch, argv[0]);
@@ -455,6 +488,34 @@ cmd_cancel(struct ctl *c, int argc, char **argv)
 	return EXIT_OKAY;
 }
 
+/* An ack channel's values in flight (PROTOCOL.md §16): who holds them, how often delivered, how long. */
+static int
+cmd_inflight(struct ctl *c, int argc, char **argv)
+{
+	chan_inflight_t *list;
+	size_t n, total;
+	int rc = chan_admin_inflight(c->ctx, c->conn, argv[0], 0, &list, &n, &total);
+
+	if (rc == CHAN_EBADREQ) {
+		fprintf(stderr, "chanctl: inflight: %s is not an ack channel\n", argv[0]);
+		return EXIT_ERROR;
+	}
+	if (rc != CHAN_OK)
+		return fail(argv[0], rc);
+	out_table_begin(&c->out, "inflight");
+	for (size_t i = 0; i < n; i++) {
+		out_row_begin(&c->out);
+		out_col_uint(&c->out, "client", list[i].client);
+		out_col_uint(&c->out, "tag", list[i].tag);
+		out_col_uint(&c->out, "count", list[i].count);
+		out_col_uint(&c->out, "age_ms", list[i].age_ms);
+		out_row_end(&c->out);
+	}
+	out_table_end(&c->out, "total", total);
+	free(list);
+	return EXIT_OKAY;
+}
+
 static int
 cmd_shutdown(struct ctl *c, int argc, char **argv)
 {
@@ -487,14 +548,18 @@ const struct cmd cmds[] = {
 	{ "ping", "", "round trip to the server", 0, 0, cmd_ping, NULL, 0 },
 	{ "ls", "[PATTERN]", "list channels (glob PATTERN) with len/cap/closed/waiters", 0, 1, cmd_ls, NULL, 0 },
 	{ "info", "CH", "one channel's len, cap, closed, waiters, bytes, close error", 1, 1, cmd_info, NULL, 0 },
-	{ "make", "CH [CAP]", "make (or open) a channel with capacity CAP (default 0)", 1, 2, cmd_make, NULL, 0 },
+	{ "make", "CH [CAP]", "make (or open) a channel with capacity CAP (default 0); with "
+	    "--ack-wait DUR [--max-deliver N] [--max-unacked N] [--dead-letter CH], an ack channel", 1, 2,
+	    cmd_make, NULL, 0 },
 	{ "close", "[--error MSG] [--code N] CH", "close a channel, with an error (code N, default 1) if given",
 	    1, 1, cmd_close, NULL, CMD_CLOSE_OPTS },
 	{ "delete", "CH", "delete a channel and its buffered values", 1, 1, cmd_delete, NULL, 0 },
 	{ "send", "CH [VALUE]", "send VALUE (or all of stdin) on CH; blocks like Go", 1, 2, cmd_send,
 	    NULL, CMD_BLOCKS },
-	{ "recv", "[-n COUNT] CH", "receive COUNT values (default 1), one per line", 1, 1, cmd_recv,
-	    "n:", CMD_BLOCKS },
+	{ "recv", "[-n COUNT] CH", "receive COUNT values (default 1), one per line; on an ack "
+	    "channel acks each (--no-ack: leaves it)", 1, 1, cmd_recv, "n:", CMD_BLOCKS },
+	{ "inflight", "CH", "an ack channel's values in flight: client, tag, count, age", 1, 1,
+	    cmd_inflight, NULL, 0 },
 	{ "clients", "", "list connected clients", 0, 0, cmd_clients, NULL, 0 },
 	{ "waiters", "", "every blocked operation: client, request, op, channels, time", 0, 0, cmd_waiters, NULL, 0 },
 	{ "links", "", "running links (or, tee, bridge, fan-in, ...): client, request, age", 0, 0, cmd_links, NULL, 0 },

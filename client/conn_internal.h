@@ -106,6 +106,13 @@ void conn_cancel(chan_conn_t *c, uint64_t id);
  */
 int conn_post(chan_conn_t *c, call_encode_fn enc, void *arg, unsigned flags);
 
+/*
+ * ACK tags[0..n) without waiting (delivery.c): corked and deferred, it
+ * leaves with the next write. For the receives that return no tag: a value
+ * from an ack channel is acked as it is returned.
+ */
+void ack_post(chan_conn_t *c, const uint64_t *tags, size_t n);
+
 /* A wire status as a CHAN_E* code (0 for OK); try: DEADLINE_EXCEEDED is would-block. */
 int call_status_err(int status, bool try);
 
@@ -123,5 +130,7 @@ int chan_value_from_proto(chan_conn_t *conn, const struct proto_value *pv, chan_
 int chan_close_err_copy(const struct proto_close_err *pe, uint64_t *code, char **msg);
 /* Hand a recorded close error to chan_err's out parameters (each may be NULL); true. */
 bool chan_close_err_out(const char *src, uint64_t src_code, uint64_t *code, char *msg, size_t cap);
+/* A receive through ch returned ok false: record its close error (pe->set false: none). */
+int chan_note_close_err(chan_t *ch, const struct proto_close_err *pe);
 
 #endif

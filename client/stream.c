@@ -67,7 +67,8 @@ enc_credit(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
 static bool
 stream_interim(int status, int nresults)
 {
-	return status == STATUS_OK && (nresults == 3 || nresults == 4);
+	/* 4: a close error (§5 CLOSE); 5: an ack channel's value (§16) */
+	return status == STATUS_OK && nresults >= 3 && nresults <= 5;
 }
 
 /* The channels' names in wire form; they must share one connection. */
@@ -169,12 +170,16 @@ chan_stream_err(const chan_stream_t *s, size_t index, uint64_t *code, char *msg,
 	return chan_close_err_out(s->errs[index].msg, s->errs[index].code, code, msg, cap);
 }
 
-int
-chan_stream_recv(chan_stream_t *s, chan_value_t *v, bool *ok, size_t *index)
+/* The next value with its tag and count (0 from a plain channel). */
+static int
+stream_next(chan_stream_t *s, chan_value_t *v, bool *ok, size_t *index, uint64_t *tag,
+    uint32_t *count)
 {
 	struct call_reply r;
 	int rc;
 
+	*tag = 0;
+	*count = 0;
 	if (v)
 		memset(v, 0, sizeof *v);
 	if (ok)
@@ -202,6 +207,8 @@ chan_stream_recv(chan_stream_t *s, chan_value_t *v, bool *ok, size_t *index)
 		*ok = r.rep.ok;
 	if (index)
 		*index = (size_t)r.rep.index;
+	*tag = r.rep.tag;
+	*count = (uint32_t)r.rep.count;
 	call_reply_free(&r);
 	s->taken++;
 	return rc;
@@ -209,6 +216,27 @@ ended:
 	if (index && s->end == CHAN_ENOTFOUND)
 		*index = s->end_index;
 	return s->end;
+}
+
+int
+chan_stream_recv(chan_stream_t *s, chan_value_t *v, bool *ok, size_t *index)
+{
+	uint64_t tag;
+	uint32_t count;
+	int rc = stream_next(s, v, ok, index, &tag, &count);
+
+	if (tag != 0)
+		ack_post(s->conn, &tag, 1);	/* an ack channel's value, returned untagged */
+	return rc;
+}
+
+int
+chan_stream_recv_msg(chan_stream_t *s, chan_msg_t *m, bool *ok, size_t *index)
+{
+	if (m == NULL)
+		return CHAN_EINVAL;
+	memset(m, 0, sizeof *m);
+	return stream_next(s, &m->value, ok, index, &m->tag, &m->count);
 }
 
 void

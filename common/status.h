@@ -21,8 +21,8 @@ enum status {
 	STATUS_PROTOCOL = 9,		/* malformed frame: the connection closes */
 	STATUS_SHUTTING_DOWN = 10,
 	STATUS_STARTED = 11,		/* a link is running: the interim reply (PROTOCOL.md §12) */
-	STATUS_MOVED = 12,		/* cluster: owned by another node; the reply holds its address (§16) */
-	STATUS_UNAVAILABLE = 13,	/* cluster: cannot be served here now (§16) */
+	STATUS_MOVED = 12,		/* cluster: owned by another node; the reply holds its address (§17) */
+	STATUS_UNAVAILABLE = 13,	/* cluster: cannot be served here now (§17) */
 };
 #define STATUS_MAX STATUS_UNAVAILABLE
 

@@ -1,6 +1,7 @@
 /*
- * codec.c: op names, framing, names and values, and every encoder of
- * proto/PROTOCOL.md (decoding: codec_request.c, codec_reply.c).
+ * codec.c: op names, framing, and every encoder of proto/PROTOCOL.md
+ * (names and values: codec_value.c; decoding: codec_request.c,
+ * codec_reply.c).
  */
 #include <string.h>
 
@@ -16,7 +17,8 @@ static const char *const op_names[] = {
 	[OP_INFO] = "INFO", [OP_STATS] = "STATS", [OP_CHANNELS] = "CHANNELS",
 	[OP_CLIENTS] = "CLIENTS", [OP_WAITERS] = "WAITERS", [OP_UNBLOCK] = "UNBLOCK",
 	[OP_SHUTDOWN] = "SHUTDOWN", [OP_STREAM] = "STREAM", [OP_CREDIT] = "CREDIT",
-	[OP_WANT] = "WANT", [OP_OR] = "OR", [OP_OR_DONE] = "OR_DONE",
+	[OP_WANT] = "WANT", [OP_ACK] = "ACK", [OP_NACK] = "NACK", [OP_TOUCH] = "TOUCH",
+	[OP_INFLIGHT] = "INFLIGHT", [OP_OR] = "OR", [OP_OR_DONE] = "OR_DONE",
 	[OP_TEE] = "TEE", [OP_BRIDGE] = "BRIDGE", [OP_FAN_IN] = "FAN_IN",
 	[OP_REPEAT] = "REPEAT", [OP_TAKE] = "TAKE", [OP_FAN_OUT] = "FAN_OUT",
 };
@@ -29,6 +31,7 @@ const uint8_t proto_op_arity[OP_MAX + 1] = {
 	[OP_INFO] = 1, [OP_STATS] = 0, [OP_CHANNELS] = 2, [OP_CLIENTS] = 0,
 	[OP_WAITERS] = 1, [OP_UNBLOCK] = 2, [OP_SHUTDOWN] = 0,
 	[OP_STREAM] = 2, [OP_CREDIT] = 2, [OP_WANT] = 1,
+	[OP_ACK] = 1, [OP_NACK] = 2, [OP_TOUCH] = 1, [OP_INFLIGHT] = 2,
 	[OP_OR] = 3, [OP_OR_DONE] = 3, [OP_TEE] = 3, [OP_BRIDGE] = 3,
 	[OP_FAN_IN] = 3, [OP_REPEAT] = 3, [OP_TAKE] = 4, [OP_FAN_OUT] = 6,
 };
@@ -63,127 +66,6 @@ proto_frame_split(const uint8_t *buf, size_t avail, size_t max_frame,
 	*body = buf + PROTO_FRAME_HDR;
 	*body_len = len;
 	return (long)(PROTO_FRAME_HDR + len);
-}
-
-/* ---- names and values ------------------------------------------------------- */
-
-/* Strict UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF). */
-bool
-proto_utf8_valid(const uint8_t *s, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len) {
-		uint8_t c = s[i];
-		size_t n;
-		uint32_t cp, min;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0) {
-			n = 1, cp = c & 0x1f, min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2, cp = c & 0x0f, min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3, cp = c & 0x07, min = 0x10000;
-		} else {
-			return false;
-		}
-		if (len - i - 1 < n)
-			return false;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n + 1;
-	}
-	return true;
-}
-
-bool
-proto_name_valid(const char *name, size_t len, const char **why)
-{
-	const uint8_t *s = (const uint8_t *)name;
-
-	if (len == 0) {
-		*why = "channel name is empty";
-		return false;
-	}
-	if (len > PROTO_NAME_MAX) {
-		*why = "channel name is longer than 255 bytes";
-		return false;
-	}
-	/* the usual name is printable ASCII: one pass settles it */
-	size_t ascii = 0;
-
-	while (ascii < len && s[ascii] >= 0x20 && s[ascii] < 0x7f)
-		ascii++;
-	if (ascii == len)
-		return true;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < 0x20 || s[i] == 0x7f) {
-			*why = "channel name contains a control character";
-			return false;
-		}
-	}
-	if (!proto_utf8_valid(s, len)) {
-		*why = "channel name is not valid UTF-8";
-		return false;
-	}
-	return true;
-}
-
-int
-proto_value_parse(const uint8_t *raw, size_t raw_len, struct proto_value *v, const char **why)
-{
-	struct mpr r;
-	const uint8_t *data;
-	uint32_t len;
-	int8_t type;
-
-	mpr_init(&r, raw, raw_len);
-	memset(v, 0, sizeof *v);
-	v->raw = raw;
-	v->raw_len = raw_len;
-	switch (mpr_peek(&r)) {
-	case MPR_BIN:
-		if (mpr_bin(&r, &data, &len) < 0)
-			goto bad;
-		v->kind = VALUE_BIN;
-		break;
-	case MPR_EXT:
-		if (mpr_ext(&r, &type, &data, &len) < 0)
-			goto bad;
-		if (type == PROTO_EXT_CHANREF) {
-			if (!proto_name_valid((const char *)data, len, why))
-				return STATUS_BAD_REQUEST;
-			v->kind = VALUE_CHANREF;
-		} else if (type == PROTO_EXT_ERROR) {
-			v->kind = VALUE_ERROR;
-		} else {
-			*why = "value is an ext of an unknown type";
-			return STATUS_BAD_REQUEST;
-		}
-		break;
-	default:
-		*why = "value must be a bin or a channel reference";
-		return STATUS_BAD_REQUEST;
-	}
-	if (r.p != r.end) {
-		*why = "value has trailing bytes";
-		return STATUS_BAD_REQUEST;
-	}
-	v->data = data;
-	v->len = len;
-	return STATUS_OK;
-bad:
-	*why = "value is truncated";
-	return STATUS_BAD_REQUEST;
 }
 
 /* ---- encoding ----------------------------------------------------------------- */
@@ -346,6 +228,56 @@ proto_req_make(struct proto_out *o, uint64_t id, const char *name, size_t len, u
 }
 
 int
+proto_req_make_opts(struct proto_out *o, uint64_t id, const char *name, size_t len, uint64_t cap,
+    const struct proto_delivery *d)
+{
+	msgpack_packer *pk = &o->pk;
+	int rc;
+
+	if (!d->on)
+		return proto_req_make(o, id, name, len, cap);
+	rc = req_head(o, OP_MAKE, id, PROTO_WAIT_FOREVER, 3) | pack_name(pk, name, len) |
+	    msgpack_pack_uint64(pk, cap) | msgpack_pack_map(pk, d->dead_letter != NULL ? 4 : 3) |
+	    pack_cstr(pk, "ack_wait") | msgpack_pack_uint64(pk, d->ack_wait_us) |
+	    pack_cstr(pk, "max_deliver") | msgpack_pack_uint64(pk, d->max_deliver) |
+	    pack_cstr(pk, "max_unacked") | msgpack_pack_uint64(pk, d->max_unacked);
+	if (d->dead_letter != NULL)
+		rc |= pack_cstr(pk, "dead_letter") | pack_str(pk, d->dead_letter, d->dead_letter_len);
+	return frame_end(o, rc);
+}
+
+int
+proto_req_ack(struct proto_out *o, uint64_t id, const uint64_t *tags, size_t n)
+{
+	int rc = req_head(o, OP_ACK, id, PROTO_WAIT_FOREVER, 1) | msgpack_pack_array(&o->pk, n);
+
+	for (size_t i = 0; i < n; i++)
+		rc |= msgpack_pack_uint64(&o->pk, tags[i]);
+	return frame_end(o, rc);
+}
+
+int
+proto_req_nack(struct proto_out *o, uint64_t id, uint64_t tag, int64_t delay_us)
+{
+	return frame_end(o, req_head(o, OP_NACK, id, PROTO_WAIT_FOREVER, 2) |
+	    msgpack_pack_uint64(&o->pk, tag) | msgpack_pack_int64(&o->pk, delay_us));
+}
+
+int
+proto_req_touch(struct proto_out *o, uint64_t id, uint64_t tag)
+{
+	return frame_end(o, req_head(o, OP_TOUCH, id, PROTO_WAIT_FOREVER, 1) |
+	    msgpack_pack_uint64(&o->pk, tag));
+}
+
+int
+proto_req_inflight(struct proto_out *o, uint64_t id, const char *name, size_t len, uint64_t limit)
+{
+	return frame_end(o, req_head(o, OP_INFLIGHT, id, PROTO_WAIT_FOREVER, 2) |
+	    pack_name(&o->pk, name, len) | msgpack_pack_uint64(&o->pk, limit));
+}
+
+int
 proto_req_name(struct proto_out *o, uint64_t op, uint64_t id, int64_t wait_us, const char *name,
     size_t len)
 {
@@ -400,7 +332,7 @@ bool
 proto_op_deferrable(uint64_t op)
 {
 	return op == OP_SEND || op == OP_RECV || op == OP_SELECT || op == OP_CANCEL ||
-	    op == OP_CREDIT;
+	    op == OP_CREDIT || op == OP_ACK;
 }
 
 /* The library's requests are fixarrays with a fixint op: the op is the body's second byte. */
@@ -501,6 +433,24 @@ proto_rep_closed_err(struct proto_out *o, uint64_t id, int64_t index,
 	    msgpack_pack_false(pk) | pack_close_err(pk, err));
 }
 
+int
+proto_rep_recv_ack(struct proto_out *o, uint64_t id, const uint8_t *raw, size_t raw_len,
+    uint64_t tag, uint64_t count)
+{
+	return frame_end(o, rep_head(o, id, STATUS_OK, 4) | pack_raw(&o->pk, raw, raw_len) |
+	    msgpack_pack_true(&o->pk) | msgpack_pack_uint64(&o->pk, tag) |
+	    msgpack_pack_uint64(&o->pk, count));
+}
+
+int
+proto_rep_select_ack(struct proto_out *o, uint64_t id, int64_t index, const uint8_t *raw,
+    size_t raw_len, uint64_t tag, uint64_t count)
+{
+	return frame_end(o, rep_head(o, id, STATUS_OK, 5) | msgpack_pack_int64(&o->pk, index) |
+	    pack_raw(&o->pk, raw, raw_len) | msgpack_pack_true(&o->pk) |
+	    msgpack_pack_uint64(&o->pk, tag) | msgpack_pack_uint64(&o->pk, count));
+}
+
 static int
 pack_kv_uint(msgpack_packer *pk, const char *k, uint64_t v)
 {
@@ -539,14 +489,33 @@ int
 proto_pack_chan_info(struct proto_out *o, const struct proto_chan_info *i)
 {
 	msgpack_packer *pk = &o->pk;
+	int rc;
 
-	return msgpack_pack_map(pk, i->close_err.set ? 9 : 8) |
+	/* a plain channel's map has 8 keys, one more for a close error, four more on an ack channel */
+	rc = msgpack_pack_map(pk, 8 + (i->close_err.set ? 1 : 0) + (i->ack_wait != 0 ? 4 : 0)) |
 	    pack_cstr(pk, "name") | pack_str(pk, i->name, i->name_len) |
 	    pack_kv_uint(pk, "len", i->len) | pack_kv_uint(pk, "cap", i->cap) |
 	    pack_kv_bool(pk, "closed", i->closed) | pack_kv_bool(pk, "anonymous", i->anonymous) |
 	    pack_kv_uint(pk, "senders", i->senders) | pack_kv_uint(pk, "receivers", i->receivers) |
-	    pack_kv_uint(pk, "bytes", i->bytes) |
-	    (i->close_err.set ? pack_cstr(pk, "close_error") | pack_close_err(pk, &i->close_err) : 0);
+	    pack_kv_uint(pk, "bytes", i->bytes);
+	if (i->close_err.set)
+		rc |= pack_cstr(pk, "close_error") | pack_close_err(pk, &i->close_err);
+	if (i->ack_wait != 0)
+		rc |= pack_kv_uint(pk, "ack_wait", i->ack_wait) |
+		    pack_kv_uint(pk, "inflight", i->inflight) |
+		    pack_kv_uint(pk, "redelivered", i->redelivered) |
+		    pack_kv_uint(pk, "dead_lettered", i->dead_lettered);
+	return rc;
+}
+
+int
+proto_pack_inflight(struct proto_out *o, const struct proto_inflight_info *i)
+{
+	msgpack_packer *pk = &o->pk;
+
+	return msgpack_pack_map(pk, 4) | pack_kv_uint(pk, "client", i->client) |
+	    pack_kv_uint(pk, "tag", i->tag) | pack_kv_uint(pk, "count", i->count) |
+	    pack_kv_uint(pk, "age_ms", i->age_ms);
 }
 
 int

@@ -60,7 +60,12 @@ enum proto_op {
 	OP_CREDIT = 21,
 	/* deferred replies (PROTOCOL.md §15) */
 	OP_WANT = 22,
-	/* links and jobs (PROTOCOL.md §12); 23-31 are unassigned */
+	/* acknowledged delivery (PROTOCOL.md §16); INFLIGHT is an admin op */
+	OP_ACK = 23,
+	OP_NACK = 24,
+	OP_TOUCH = 25,
+	OP_INFLIGHT = 26,
+	/* links and jobs (PROTOCOL.md §12); 27-31 are unassigned */
 	OP_OR = 32,
 	OP_OR_DONE = 33,
 	OP_TEE = 34,
@@ -158,6 +163,25 @@ struct proto_link_out {
 	uint64_t cap;
 };
 
+/* MAKE's delivery options (§16): on when the map was given. */
+struct proto_delivery {
+	bool on;
+	uint64_t ack_wait_us;		/* 1 … PROTO_WAIT_MAX */
+	uint64_t max_deliver;		/* 0: unlimited */
+	uint64_t max_unacked;		/* per connection on the channel; 0: unlimited */
+	const char *dead_letter;	/* NULL: none */
+	uint32_t dead_letter_len;
+};
+#define PROTO_MAX_DELIVER_DEFAULT 5
+#define PROTO_MAX_UNACKED_DEFAULT 1000
+#define PROTO_ACK_TAGS_MAX 65536	/* tags in one ACK */
+
+/* A cursor over a list (or map) in a decoded message: ACK's tags, and the admin lists of replies. */
+struct proto_list {
+	const uint8_t *p, *end;
+	uint32_t left;
+};
+
 struct proto_request {
 	uint64_t op;			/* without PROTO_OP_DEFER */
 	bool deferred;			/* the op carried PROTO_OP_DEFER */
@@ -178,7 +202,7 @@ struct proto_request {
 	uint32_t client_len;
 	const char *token;		/* HELLO auth "token", NULL if absent */
 	uint32_t token_len;
-	bool moved;			/* HELLO caps "moved": the client follows MOVED (§16) */
+	bool moved;			/* HELLO caps "moved": the client follows MOVED (§17) */
 	struct proto_case *cases;	/* SELECT: points at the caller's case array; */
 	uint32_t ncases;		/* OR, FAN_IN, STREAM: the inputs; REPEAT: the values */
 	bool has_default;
@@ -191,7 +215,14 @@ struct proto_request {
 	const char *stage;		/* FAN_OUT */
 	uint32_t stage_len;
 	bool ordered;			/* FAN_OUT */
+	struct proto_delivery dlv;	/* MAKE */
+	struct proto_list tags;		/* ACK: 1 … PROTO_ACK_TAGS_MAX tags (proto_list_tag) */
+	uint64_t tag;			/* NACK, TOUCH */
+	int64_t delay_us;		/* NACK */
 };
+
+/* Next tag of ACK's list: 1, or 0 at the end. */
+int proto_list_tag(struct proto_list *l, uint64_t *tag);
 
 struct proto_limits {
 	uint64_t max_value;		/* bin payload bytes */
@@ -241,6 +272,11 @@ struct proto_chan_info {
 	uint64_t receivers;
 	uint64_t bytes;
 	struct proto_close_err close_err;	/* "close_error", present only when set */
+	/* ack channels only (§16): ack_wait 0 means a plain channel, and none of these are sent */
+	uint64_t ack_wait;		/* µs */
+	uint64_t inflight;
+	uint64_t redelivered;
+	uint64_t dead_lettered;
 };
 
 struct proto_client_info {
@@ -264,12 +300,6 @@ struct proto_waiter_info {
 	size_t cases_len;
 };
 
-/* A cursor over a list (or map) in a decoded reply: CHANNELS, CLIENTS, WAITERS, STATS. */
-struct proto_list {
-	const uint8_t *p, *end;
-	uint32_t left;
-};
-
 struct proto_reply {
 	uint64_t id;
 	int status;
@@ -280,6 +310,8 @@ struct proto_reply {
 	bool ok;			/* RECV, SELECT, STREAM */
 	struct proto_close_err close_err;	/* ok false: the channel's close error, if it has one */
 	bool interim;			/* not the request's final reply: STARTED, a STREAM value */
+	uint64_t tag;			/* a value from an ack channel (§16): its tag, else 0 */
+	uint64_t count;			/* and its delivery count */
 	uint64_t n;			/* OPEN/CAP: cap, LEN: len, DELETE: discarded, MAKE: cap */
 	const char *name;		/* MAKE */
 	uint32_t name_len;
@@ -296,6 +328,14 @@ struct proto_reply {
 int proto_list_chan(struct proto_list *l, struct proto_chan_info *out);
 int proto_list_client(struct proto_list *l, struct proto_client_info *out);
 int proto_list_waiter(struct proto_list *l, struct proto_waiter_info *out);
+/* INFLIGHT's items (§16). */
+struct proto_inflight_info {
+	uint64_t client;
+	uint64_t tag;
+	uint64_t count;
+	uint64_t age_ms;
+};
+int proto_list_inflight(struct proto_list *l, struct proto_inflight_info *out);
 /* Next case of a waiter: dir and name (NULL for nil). Start with proto_case_list. */
 void proto_case_list(const struct proto_waiter_info *w, struct proto_list *l);
 int proto_list_case(struct proto_list *l, uint8_t *dir, const char **name, uint32_t *len);
@@ -366,6 +406,16 @@ int proto_req_hello_caps(struct proto_out *o, uint64_t id, uint64_t version, con
     const char *token, bool moved);
 int proto_req_ping(struct proto_out *o, uint64_t id);
 int proto_req_make(struct proto_out *o, uint64_t id, const char *name, size_t len, uint64_t cap);
+/* MAKE with delivery options (d->on: the map; else as proto_req_make). */
+int proto_req_make_opts(struct proto_out *o, uint64_t id, const char *name, size_t len,
+    uint64_t cap, const struct proto_delivery *d);
+/* ACK (tags, 1 … PROTO_ACK_TAGS_MAX), NACK (delay in µs), TOUCH (§16). */
+int proto_req_ack(struct proto_out *o, uint64_t id, const uint64_t *tags, size_t n);
+int proto_req_nack(struct proto_out *o, uint64_t id, uint64_t tag, int64_t delay_us);
+int proto_req_touch(struct proto_out *o, uint64_t id, uint64_t tag);
+/* INFLIGHT (admin, §16): [26, id, wait, name, limit]. */
+int proto_req_inflight(struct proto_out *o, uint64_t id, const char *name, size_t len,
+    uint64_t limit);
 /* OPEN, RECV, CLOSE, LEN, CAP, DELETE, INFO: [op, id, wait, name] */
 int proto_req_name(struct proto_out *o, uint64_t op, uint64_t id, int64_t wait_us,
     const char *name, size_t len);
@@ -380,7 +430,7 @@ int proto_req_select(struct proto_out *o, uint64_t id, int64_t wait_us,
 int proto_req_cancel(struct proto_out *o, uint64_t id, uint64_t target);
 /* WANT (§15): the reply to target is awaited now. */
 int proto_req_want(struct proto_out *o, uint64_t id, uint64_t target);
-/* Can op's reply be deferred (SEND, RECV, SELECT, CANCEL, CREDIT)? */
+/* Can op's reply be deferred (SEND, RECV, SELECT, CANCEL, CREDIT, ACK)? */
 bool proto_op_deferrable(uint64_t op);
 /*
  * Mark the request encoded last into o (a whole frame, nothing after it)
@@ -408,6 +458,11 @@ int proto_rep_select(struct proto_out *o, uint64_t id, int64_t index, const uint
  */
 int proto_rep_closed_err(struct proto_out *o, uint64_t id, int64_t index,
     const struct proto_close_err *err);
+/* A value from an ack channel (§16): the same with its tag and delivery count after ok. */
+int proto_rep_recv_ack(struct proto_out *o, uint64_t id, const uint8_t *raw, size_t raw_len,
+    uint64_t tag, uint64_t count);
+int proto_rep_select_ack(struct proto_out *o, uint64_t id, int64_t index, const uint8_t *raw,
+    size_t raw_len, uint64_t tag, uint64_t count);
 int proto_rep_hello(struct proto_out *o, uint64_t id, const struct proto_hello_info *h);
 int proto_rep_info(struct proto_out *o, uint64_t id, const struct proto_chan_info *i);
 
@@ -433,6 +488,7 @@ int proto_pack_client_info(struct proto_out *o, const struct proto_client_info *
 /* A waiter map; its cases follow with proto_pack_case, ncases of them. */
 int proto_pack_waiter_head(struct proto_out *o, const struct proto_waiter_info *w);
 int proto_pack_case(struct proto_out *o, uint8_t dir, const char *name, size_t len);
+int proto_pack_inflight(struct proto_out *o, const struct proto_inflight_info *i);
 
 /*
  * Links (§12). A link request is [op, id, wait, done, outs, args...]; l

@@ -163,6 +163,17 @@ static const struct map_field chan_fields[] = {
 	UINT_FIELD(proto_chan_info, receivers),
 	UINT_FIELD(proto_chan_info, bytes),
 	{ "close_error", FIELD_CLOSE_ERR, offsetof(struct proto_chan_info, close_err), 0, 0 },
+	UINT_FIELD(proto_chan_info, ack_wait),
+	UINT_FIELD(proto_chan_info, inflight),
+	UINT_FIELD(proto_chan_info, redelivered),
+	UINT_FIELD(proto_chan_info, dead_lettered),
+};
+
+static const struct map_field inflight_fields[] = {
+	UINT_FIELD(proto_inflight_info, client),
+	UINT_FIELD(proto_inflight_info, tag),
+	UINT_FIELD(proto_inflight_info, count),
+	UINT_FIELD(proto_inflight_info, age_ms),
 };
 
 static const struct map_field client_fields[] = {
@@ -220,7 +231,20 @@ dec_recv_err(struct mpr *r, bool more, struct proto_reply *rep)
 	return dec_close_err(r, &rep->close_err);
 }
 
-/* A STREAM's interim reply: [id, OK, index, value | nil, ok, error?] (§14). */
+/* An ack channel's value ends with its tag and delivery count (§16): both 1 or more, ok true. */
+static int
+dec_tag(struct mpr *r, struct proto_reply *rep, const char **why)
+{
+	if (mpr_uint(r, &rep->tag) < 0 || rep->tag == 0 || mpr_uint(r, &rep->count) < 0 ||
+	    rep->count == 0 || !rep->ok)
+		return PROTO_ERR("an ack channel's value must end with tag and count (1 or more), ok true");
+	return STATUS_OK;
+}
+
+/*
+ * A STREAM's interim reply: [id, OK, index, value | nil, ok] (§14), then
+ * either a close error (§5 CLOSE) or, for an ack channel's value, [tag, count] (§16).
+ */
 static int
 dec_stream_value(struct mpr *r, uint32_t n, struct proto_reply *rep, const char **why)
 {
@@ -231,7 +255,7 @@ dec_stream_value(struct mpr *r, uint32_t n, struct proto_reply *rep, const char 
 		return PROTO_ERR("STREAM value must be [index, value, ok] or [index, nil, false, error]");
 	rep->index = idx;
 	rep->interim = true;
-	return STATUS_OK;
+	return n == 5 ? dec_tag(r, rep, why) : STATUS_OK;
 }
 
 /* Results of an OK reply, per op; n is the number of elements after [id, status]. */
@@ -245,15 +269,19 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 		[OP_WAITERS] = 2, [OP_UNBLOCK] = 1, [OP_STREAM] = 1,
 		[OP_OR] = 1, [OP_OR_DONE] = 1, [OP_TEE] = 1, [OP_BRIDGE] = 1,
 		[OP_FAN_IN] = 1, [OP_REPEAT] = 1, [OP_TAKE] = 1, [OP_FAN_OUT] = 1,
+		[OP_ACK] = 1, [OP_INFLIGHT] = 2,
 	};
 	int64_t idx;
+	/* an ack channel's value has two results more (§16) */
+	bool tagged = (op == OP_RECV && n == 4) || (op == OP_SELECT && n == 5);
 
 	if (op == 0 || op > OP_MAX || proto_op_name(op) == NULL)
 		return PROTO_ERR("reply to an unknown op");
-	if (op == OP_STREAM && (n == 3 || n == 4))
+	/* receives have 2 (RECV) or 3 (SELECT, STREAM) results, one more with a close
+	 * error (§5 CLOSE), two more for an ack channel's value (§16) */
+	if (op == OP_STREAM && n >= 3 && n <= 5)
 		return dec_stream_value(r, n, rep, why);
-	/* a receive from a channel closed with an error has one result more */
-	if (n != nres[op] && !((op == OP_RECV || op == OP_SELECT) && n == nres[op] + 1u))
+	if (n != nres[op] + 2u * tagged && !((op == OP_RECV || op == OP_SELECT) && n == nres[op] + 1u))
 		return PROTO_ERR("reply has the wrong number of results");
 	switch (op) {
 	case OP_HELLO:
@@ -267,13 +295,13 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 		if (dec_reply_value(r, &rep->value, why) != STATUS_OK || mpr_bool(r, &rep->ok) < 0 ||
 		    dec_recv_err(r, n == 3, rep) < 0)
 			return PROTO_ERR("RECV result must be [value, ok] or [nil, false, error]");
-		return STATUS_OK;
+		return tagged ? dec_tag(r, rep, why) : STATUS_OK;
 	case OP_SELECT:
 		if (mpr_int(r, &idx) < 0 || idx < -1 || dec_reply_value(r, &rep->value, why) != STATUS_OK ||
 		    mpr_bool(r, &rep->ok) < 0 || dec_recv_err(r, n == 4, rep) < 0 || (n == 4 && idx < 0))
 			return PROTO_ERR("SELECT result must be [index, value, ok] or [index, nil, false, error]");
 		rep->index = idx;
-		return STATUS_OK;
+		return tagged ? dec_tag(r, rep, why) : STATUS_OK;
 	case OP_INFO:
 		return dec_chan_info(r, &rep->info, why);
 	case OP_STATS:
@@ -282,7 +310,7 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 		rep->list.p = r->p;
 		rep->list.end = r->end;
 		return STATUS_OK;
-	case OP_CHANNELS: case OP_CLIENTS: case OP_WAITERS:
+	case OP_CHANNELS: case OP_CLIENTS: case OP_WAITERS: case OP_INFLIGHT:
 		if (mpr_array(r, &rep->list.left) < 0)
 			return PROTO_ERR("result must be an array");
 		rep->list.p = r->p;
@@ -293,7 +321,7 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 		if (op != OP_CLIENTS && mpr_uint(r, &rep->total) < 0)
 			return PROTO_ERR("result total must be an unsigned integer");
 		return STATUS_OK;
-	case OP_UNBLOCK: case OP_STREAM:
+	case OP_UNBLOCK: case OP_STREAM: case OP_ACK:
 	case OP_OPEN: case OP_LEN: case OP_CAP: case OP_DELETE:
 	case OP_OR: case OP_OR_DONE: case OP_TEE: case OP_BRIDGE:
 	case OP_FAN_IN: case OP_REPEAT: case OP_TAKE: case OP_FAN_OUT:
@@ -474,6 +502,27 @@ int
 proto_list_waiter(struct proto_list *l, struct proto_waiter_info *out)
 {
 	return list_fields(l, waiter_fields, NFIELDS(waiter_fields), out, sizeof *out);
+}
+
+int
+proto_list_inflight(struct proto_list *l, struct proto_inflight_info *out)
+{
+	return list_fields(l, inflight_fields, NFIELDS(inflight_fields), out, sizeof *out);
+}
+
+int
+proto_list_tag(struct proto_list *l, uint64_t *tag)
+{
+	struct mpr r;
+
+	if (l->left == 0)
+		return 0;
+	mpr_init(&r, l->p, (size_t)(l->end - l->p));
+	if (mpr_uint(&r, tag) < 0)
+		return 0;	/* the decoder checked every tag */
+	l->p = r.p;
+	l->left--;
+	return 1;
 }
 
 void

@@ -278,6 +278,88 @@ dec_link(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
 	return STATUS_OK;
 }
 
+/* MAKE's delivery options: nil, or a map with ack_wait (§16). */
+static int
+dec_delivery(struct rdec *d)
+{
+	struct proto_delivery *o = &d->req->dlv;
+	const char *key;
+	uint32_t n, klen;
+
+	o->max_deliver = PROTO_MAX_DELIVER_DEFAULT;
+	o->max_unacked = PROTO_MAX_UNACKED_DEFAULT;
+	if (mpr_peek(&d->r) == MPR_NIL)
+		return mpr_nil(&d->r), STATUS_OK;
+	if (mpr_map(&d->r, &n) < 0)
+		return BAD(d, "MAKE delivery options must be nil or a map");
+	while (n-- > 0) {
+		if (mpr_str(&d->r, &key, &klen) < 0)
+			return BAD(d, "MAKE delivery option names must be str");
+		if (klen == 8 && memcmp(key, "ack_wait", 8) == 0) {
+			if (mpr_uint(&d->r, &o->ack_wait_us) < 0 || o->ack_wait_us == 0 ||
+			    o->ack_wait_us > PROTO_WAIT_MAX)
+				return BAD(d, "ack_wait must be 1 to 2^48 microseconds");
+			o->on = true;
+		} else if (klen == 11 && memcmp(key, "max_deliver", 11) == 0) {
+			if (mpr_uint(&d->r, &o->max_deliver) < 0 || o->max_deliver > UINT32_MAX)
+				return BAD(d, "max_deliver must be 0 (unlimited) to 2^32-1");
+		} else if (klen == 11 && memcmp(key, "max_unacked", 11) == 0) {
+			if (mpr_uint(&d->r, &o->max_unacked) < 0 || o->max_unacked > UINT32_MAX)
+				return BAD(d, "max_unacked must be 0 (unlimited) to 2^32-1");
+		} else if (klen == 11 && memcmp(key, "dead_letter", 11) == 0) {
+			int st = dec_name(d, true, &o->dead_letter, &o->dead_letter_len);
+
+			if (st != STATUS_OK)
+				return st;
+		} else {
+			return BAD(d, "unknown delivery option (ack_wait, max_deliver, max_unacked, dead_letter)");
+		}
+	}
+	if (!o->on)
+		return BAD(d, "delivery options need ack_wait");
+	return STATUS_OK;
+}
+
+/* ACK: [tag...], 1 to PROTO_ACK_TAGS_MAX tags of 1 or more. */
+static int
+dec_ack(struct rdec *d)
+{
+	struct proto_list *l = &d->req->tags;
+	uint64_t tag;
+	uint32_t n;
+
+	if (mpr_array(&d->r, &n) < 0 || n == 0)
+		return BAD(d, "ACK tags must be an array of 1 or more tags");
+	if (n > PROTO_ACK_TAGS_MAX) {
+		*d->why = "ACK has more than 65536 tags";
+		return STATUS_LIMIT;
+	}
+	l->p = d->r.p;
+	l->left = n;
+	while (n-- > 0)
+		if (mpr_uint(&d->r, &tag) < 0 || tag == 0)
+			return BAD(d, "an ACK tag must be an integer of 1 or more");
+	l->end = d->r.p;
+	return STATUS_OK;
+}
+
+/* NACK: tag, delay; TOUCH: tag. */
+static int
+dec_tag_op(struct rdec *d)
+{
+	struct proto_request *q = d->req;
+	uint64_t delay;
+
+	if (mpr_uint(&d->r, &q->tag) < 0 || q->tag == 0)
+		return BAD(d, "tag must be an integer of 1 or more");
+	if (q->op == OP_TOUCH)
+		return STATUS_OK;
+	if (mpr_uint(&d->r, &delay) < 0 || delay > PROTO_WAIT_MAX)
+		return BAD(d, "NACK delay must be 0 to 2^48 microseconds");
+	q->delay_us = (int64_t)delay;
+	return STATUS_OK;
+}
+
 /* STREAM: [name...] of 1 to max_select_cases channels (into cases), then credit >= 1. */
 static int
 dec_stream(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
@@ -396,6 +478,15 @@ dec_args(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
 			return BAD(d, "names starting with '~' are reserved for anonymous channels");
 		if (mpr_uint(&d->r, &q->cap) < 0)
 			return BAD(d, "cap must be a non-negative integer");
+		if (d->r.p == d->r.end)
+			return STATUS_OK;
+		if ((st = dec_delivery(d)) != STATUS_OK)
+			return st;
+		if (q->dlv.on && q->name == NULL)
+			return BAD(d, "an anonymous channel cannot have delivery options");
+		if (q->dlv.dead_letter != NULL && q->dlv.dead_letter_len == q->name_len &&
+		    memcmp(q->dlv.dead_letter, q->name, q->name_len) == 0)
+			return BAD(d, "a channel cannot be its own dead_letter");
 		return STATUS_OK;
 	case OP_SEND:
 		if ((st = dec_name(d, false, &q->name, &q->name_len)) != STATUS_OK)
@@ -420,6 +511,16 @@ dec_args(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
 		return dec_credit(d);
 	case OP_CLOSE:
 		return dec_close(d);
+	case OP_ACK:
+		return dec_ack(d);
+	case OP_NACK: case OP_TOUCH:
+		return dec_tag_op(d);
+	case OP_INFLIGHT:
+		if ((st = dec_name(d, false, &q->name, &q->name_len)) != STATUS_OK)
+			return st;
+		if (mpr_uint(&d->r, &q->limit) < 0)
+			return BAD(d, "limit must be a non-negative integer");
+		return STATUS_OK;
 	case OP_OR: case OP_OR_DONE: case OP_TEE: case OP_BRIDGE:
 	case OP_FAN_IN: case OP_REPEAT: case OP_TAKE: case OP_FAN_OUT:
 		return dec_link(d, cases, case_cap);
@@ -502,10 +603,10 @@ proto_decode_request_general(const uint8_t *body, size_t len, const struct proto
 	if (req->op > OP_MAX || proto_op_name(req->op) == NULL)
 		return BAD(&d, "unknown op");
 	d.nargs = n - 3;
-	/* CLOSE (its error) and HELLO (its caps) alone have an optional last argument */
+	/* three ops have an optional last argument: CLOSE its error, MAKE its delivery options (§16), HELLO its caps (§17) */
 	if (d.nargs != proto_op_arity[req->op] &&
-	    !(req->op == OP_CLOSE && d.nargs == proto_op_arity[OP_CLOSE] + 1u) &&
-	    !(req->op == OP_HELLO && d.nargs == proto_op_arity[OP_HELLO] + 1u))
+	    !((req->op == OP_CLOSE || req->op == OP_MAKE || req->op == OP_HELLO) &&
+	    d.nargs == proto_op_arity[req->op] + 1u))
 		return BAD(&d, "wrong number of arguments for this op");
 	return dec_args(&d, cases, case_cap);
 }

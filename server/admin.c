@@ -14,6 +14,7 @@
 #include "codec.h"
 #include "conn.h"
 #include "conn_io.h"
+#include "delivery.h"
 #include "log.h"
 #include "request.h"
 #include "server.h"
@@ -29,7 +30,7 @@ finish(struct conn *c, uint64_t id, int rc)
 		conn_flush_out(c);
 }
 
-/* PROTOCOL.md §16's STATS keys: 7 of them. */
+/* PROTOCOL.md §17's STATS keys: 7 of them. */
 static int
 pack_cluster(struct proto_out *o, const struct cluster_stats *cs)
 {
@@ -48,12 +49,14 @@ admin_stats(struct conn *c, const struct proto_request *q)
 	struct server *s = c->srv;
 	struct proto_out *o = &s->out;
 	uint64_t pending = 0;
+	struct delivery_counters dc;
 	struct conn *k;
 	int rc;
 
 	TAILQ_FOREACH(k, &s->conns, link)
 		pending += hmap_count(&k->pending);
-	rc = proto_rep_begin(o, q->id, 1) | proto_pack_map(o, s->cluster != NULL ? 19 : 12) |
+	delivery_counters(s->delivery, &dc);
+	rc = proto_rep_begin(o, q->id, 1) | proto_pack_map(o, s->cluster != NULL ? 24 : 17) |
 	    proto_pack_kv_uint(o, "uptime_ms", (uint64_t)(clock_now_ns() - s->started_ns) / NSEC_PER_MSEC) |
 	    proto_pack_kv_uint(o, "connections", s->nconns) |
 	    proto_pack_kv_uint(o, "connections_total", s->stats.connections_total) |
@@ -65,10 +68,36 @@ admin_stats(struct conn *c, const struct proto_request *q)
 	    proto_pack_kv_uint(o, "pending_requests", pending) |
 	    proto_pack_kv_uint(o, "buffered_bytes", engine_buffered_bytes(s->engine)) |
 	    proto_pack_kv_uint(o, "requests_total", s->stats.requests_total) |
-	    proto_pack_kv_uint(o, "protocol_errors", s->stats.protocol_errors);
+	    proto_pack_kv_uint(o, "protocol_errors", s->stats.protocol_errors) |
+	    proto_pack_kv_uint(o, "inflight", dc.inflight) |
+	    proto_pack_kv_uint(o, "acked", dc.acked) |
+	    proto_pack_kv_uint(o, "redelivered", dc.redelivered) |
+	    proto_pack_kv_uint(o, "dead_lettered", dc.dead_lettered) |
+	    proto_pack_kv_uint(o, "delivery_dropped", dc.dropped);
 	if (s->cluster != NULL)
 		rc |= pack_cluster(o, cluster_stats(s->cluster));
 	finish(c, q->id, rc);
+}
+
+void
+admin_inflight(struct conn *c, const struct proto_request *q)
+{
+	struct server *s = c->srv;
+	struct chan *ch = engine_lookup(s->engine, q->name, q->name_len);
+	uint64_t total = 0;
+	int rc;
+
+	if (ch == NULL) {
+		conn_reply_error(c, q->id, STATUS_NOT_FOUND, "no such channel");
+		return;
+	}
+	if (!delivery_on(ch)) {
+		conn_reply_error(c, q->id, STATUS_BAD_REQUEST, "not an ack channel");
+		return;
+	}
+	rc = proto_rep_begin(&s->out, q->id, 2) |
+	    delivery_list(s->delivery, ch, &s->out, q->limit ? q->limit : LIST_DEFAULT_LIMIT, &total);
+	finish(c, q->id, rc | proto_pack_uint(&s->out, total));
 }
 
 struct chan_walk {
@@ -95,7 +124,8 @@ chan_visit(struct chan *ch, void *arg)
 	if (w->packed >= w->limit)
 		return 0;
 	w->packed++;
-	i.len = chan_len(ch);
+	/* as INFO: an ack channel's len counts what is in flight, and its map has its counters */
+	i.len = (uint64_t)chan_len(ch) + chan_nback(ch) + delivery_inflight(ch);
 	i.cap = chan_cap(ch);
 	i.closed = chan_closed(ch);
 	i.anonymous = chan_anonymous(ch);
@@ -103,6 +133,7 @@ chan_visit(struct chan *ch, void *arg)
 	i.receivers = chan_nreceivers(ch);
 	i.bytes = chan_buffered_bytes(ch);
 	request_close_err(chan_close_error(ch), &i.close_err);
+	delivery_chan_info(ch, &i);
 	w->rc |= proto_pack_chan_info(w->o, &i);
 	return 0;
 }

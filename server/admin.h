@@ -15,5 +15,7 @@ void admin_clients(struct conn *c, const struct proto_request *q);
 void admin_waiters(struct conn *c, const struct proto_request *q);
 void admin_unblock(struct conn *c, const struct proto_request *q);
 void admin_shutdown(struct conn *c, const struct proto_request *q);
+/* INFLIGHT (§16): one ack channel's values held by connections, oldest first. */
+void admin_inflight(struct conn *c, const struct proto_request *q);
 
 #endif

@@ -35,6 +35,7 @@ chan_free(struct chan *ch)
 		return;
 	chan_buf_clear(ch);
 	close_err_unref(ch->err);
+	free(ch->ext);
 	free(ch);
 }
 
@@ -92,8 +93,10 @@ chan_buf_pop(struct chan *ch)
 size_t
 chan_buf_clear(struct chan *ch)
 {
-	size_t n = ch->len;
+	size_t n = ch->len + ch->nback;
 
+	while (ch->nback > 0)
+		value_free(chan_back_pop(ch));
 	while (ch->len > 0) {
 		value_free(ch->ring[ch->head]);
 		ch->head = (ch->head + 1) % ch->size;
@@ -105,6 +108,39 @@ chan_buf_clear(struct chan *ch)
 	ch->head = 0;
 	ch->bytes = 0;
 	return n;
+}
+
+int
+chan_back_push(struct chan *ch, struct value *v)
+{
+	struct chan_back *b = malloc(sizeof *b);
+
+	if (b == NULL)
+		return -1;
+	b->next = NULL;
+	b->v = v;
+	if (ch->back_tail != NULL)
+		ch->back_tail->next = b;
+	else
+		ch->back = b;
+	ch->back_tail = b;
+	ch->nback++;
+	ch->bytes += value_size(v);
+	return 0;
+}
+
+struct value *
+chan_back_pop(struct chan *ch)
+{
+	struct chan_back *b = ch->back;
+	struct value *v = b->v;
+
+	if ((ch->back = b->next) == NULL)
+		ch->back_tail = NULL;
+	ch->nback--;
+	ch->bytes -= value_size(v);
+	free(b);
+	return v;
 }
 
 void
@@ -174,6 +210,30 @@ uint32_t
 chan_len(const struct chan *ch)
 {
 	return ch->len;
+}
+
+uint32_t
+chan_nback(const struct chan *ch)
+{
+	return ch->nback;
+}
+
+uint32_t
+chan_lent(const struct chan *ch)
+{
+	return ch->lent;
+}
+
+void
+chan_set_ext(struct chan *ch, void *ext)
+{
+	ch->ext = ext;
+}
+
+void *
+chan_ext(const struct chan *ch)
+{
+	return ch->ext;
 }
 
 uint32_t

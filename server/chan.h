@@ -38,6 +38,12 @@ struct waiter {
 };
 TAILQ_HEAD(waitq, waiter);
 
+/* A value given back by engine_requeue: taken before the ring's, oldest first. */
+struct chan_back {
+	struct chan_back *next;
+	struct value *v;
+};
+
 #define CHAN_CLOSED	0x1
 #define CHAN_DELETED	0x2
 #define CHAN_ANONYMOUS	0x4
@@ -59,6 +65,11 @@ struct chan {
 	uint8_t flags;			/* CHAN_* */
 	void *owner;			/* the creator's identity (the server's), or NULL */
 	struct close_err *err;		/* closed with this error (a reference), or NULL */
+	struct chan_back *back;		/* values given back, outside cap; NULL if none */
+	struct chan_back *back_tail;
+	uint32_t nback;			/* values on back */
+	uint32_t lent;			/* received values held outside that may come back */
+	void *ext;			/* another module's data (chan_set_ext), freed with ch */
 	char name[];			/* name_len bytes, then a NUL */
 };
 
@@ -71,8 +82,12 @@ void chan_free(struct chan *ch);
 int chan_buf_push(struct chan *ch, struct value *v);
 /* Take the oldest value (len > 0 required); the caller owns it. */
 struct value *chan_buf_pop(struct chan *ch);
-/* Free every buffered value and the ring; returns how many there were. */
+/* Free every buffered value (given back ones too) and the ring; returns how many there were. */
 size_t chan_buf_clear(struct chan *ch);
+/* Append v to the values given back (no cap). -1 when out of memory. */
+int chan_back_push(struct chan *ch, struct value *v);
+/* Take the oldest value given back (nback > 0 required); the caller owns it. */
+struct value *chan_back_pop(struct chan *ch);
 
 /* Queue w at the tail of the queue for its direction, or unlink it. */
 void chan_link(struct chan *ch, struct waiter *w);

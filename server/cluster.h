@@ -1,5 +1,5 @@
 /*
- * cluster.h: this node's etcd session (PROTOCOL.md §16): a lease kept
+ * cluster.h: this node's etcd session (PROTOCOL.md §17): a lease kept
  * alive, the node key under it, a mirror of the live nodes and one of the
  * channel owners, claims, placement and fencing.
  *

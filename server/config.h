@@ -83,7 +83,7 @@ struct config {
 	uint64_t identity_max_channels;
 	uint64_t identity_max_pending;
 
-	/* cluster (cluster.c, PROTOCOL.md §16); cluster_etcd "" is a single node */
+	/* cluster (cluster.c, PROTOCOL.md §17); cluster_etcd "" is a single node */
 	char *cluster_etcd;		/* comma-separated http:// URLs of etcd */
 	char *cluster_name;
 	char *node_name;		/* "" for the host name */

@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "conn_io.h"
+#include "delivery.h"
 #include "dispatch.h"
 #include "log.h"
 #include "request.h"
@@ -314,6 +315,7 @@ conn_free(struct conn *c)
 		return;
 	c->dead = true;
 	conn_cancel_all(c, STATUS_CANCELED);
+	delivery_conn_gone(s->delivery, c);
 	acl_conn_gone(c);
 	for (size_t i = 0; i < c->nholds; i++)
 		engine_release(s->engine, c->holds[i]);

@@ -57,6 +57,7 @@ struct conn {
 	uint32_t held_gen;		/* a slot of another generation is empty */
 	uint64_t waiters, held_bytes;	/* charged by its pending requests (budget.h) */
 	struct chan **holds;		/* anonymous channels made or opened here */
+	struct delivery_conn *dlv;	/* its values in flight (delivery.c); NULL if none yet */
 	size_t nholds, holds_cap;
 	int64_t connected_ns;
 	int64_t active_ns;		/* last whole frame received (idle_timeout) */

@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "conn.h"
+#include "delivery.h"
 #include "dispatch.h"
 #include "link.h"
 #include "log.h"
@@ -102,6 +103,10 @@ op_make(struct conn *c, const struct proto_request *q)
 
 	if (!acl_allow(c, q->id, RIGHT_MAKE, q->name, q->name_len))
 		return;
+	/* dead letters are sent for the maker: it must be allowed to send them (§13, §16) */
+	if (q->dlv.dead_letter != NULL &&
+	    !acl_allow(c, q->id, RIGHT_SEND, q->dlv.dead_letter, q->dlv.dead_letter_len))
+		return;
 	if (q->cap > s->cfg.max_cap) {
 		conn_reply_error(c, q->id, STATUS_LIMIT, "cap is larger than max_cap");
 		return;
@@ -111,6 +116,18 @@ op_make(struct conn *c, const struct proto_request *q)
 	st = engine_make(s->engine, q->name, q->name_len, (uint32_t)q->cap, &ch, &created);
 	if (st == STATUS_EXISTS) {
 		conn_reply_error(c, q->id, st, "channel exists with a different cap");
+		return;
+	}
+	if (st == STATUS_OK && !created && !delivery_same(ch, &q->dlv)) {
+		engine_release(s->engine, ch);
+		conn_reply_error(c, q->id, STATUS_EXISTS, "channel exists with other delivery options");
+		return;
+	}
+	if (st == STATUS_OK && created && delivery_attach(ch, &q->dlv) != STATUS_OK) {
+		/* a channel without the options asked for must not stay */
+		engine_delete(s->engine, ch, NULL);
+		engine_release(s->engine, ch);
+		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
 		return;
 	}
 	if (st != STATUS_OK) {
@@ -238,6 +255,13 @@ op_close(struct conn *c, const struct proto_request *q)
 		conn_flush_out(c);
 }
 
+/* LEN: the buffer, values given back for redelivery, and those in flight (§16). */
+static uint64_t
+chan_length(const struct chan *ch)
+{
+	return (uint64_t)chan_len(ch) + chan_nback(ch) + delivery_inflight(ch);
+}
+
 static void
 op_len_cap(struct conn *c, const struct proto_request *q)
 {
@@ -245,7 +269,55 @@ op_len_cap(struct conn *c, const struct proto_request *q)
 
 	if (ch == NULL)
 		return;
-	if (proto_rep_uint(&c->srv->out, q->id, q->op == OP_LEN ? chan_len(ch) : chan_cap(ch)) == 0)
+	if (proto_rep_uint(&c->srv->out, q->id, q->op == OP_LEN ? chan_length(ch) : chan_cap(ch)) == 0)
+		conn_flush_out(c);
+}
+
+/*
+ * ACK (§16): every tag in flight on c is acked. A tag that is not ends the
+ * reply as an error naming the first such tag (the others were acked all
+ * the same: a late ACK must not turn into a redelivery).
+ */
+static void
+op_ack(struct conn *c, const struct proto_request *q)
+{
+	struct proto_list l = q->tags;
+	uint64_t tag, bad = 0, acked = 0, n = q->tags.left;
+	int st, bad_st = STATUS_OK;
+	char why[128];
+
+	while (proto_list_tag(&l, &tag) == 1) {
+		if ((st = delivery_ack(c->srv->delivery, c, tag)) == STATUS_OK)
+			acked++;
+		else if (bad_st == STATUS_OK) {
+			bad_st = st;
+			bad = tag;
+		}
+	}
+	if (bad_st == STATUS_OK) {
+		if (proto_rep_uint(&c->srv->out, q->id, acked) == 0)
+			conn_flush_out(c);
+		return;
+	}
+	snprintf(why, sizeof why, "tag %" PRIu64 " %s (%" PRIu64 " of %" PRIu64 " acked)", bad,
+	    bad_st == STATUS_NOT_FOUND ? "is not in flight" : "is held by another connection",
+	    acked, n);
+	conn_reply_error(c, q->id, bad_st, why);
+}
+
+/* NACK and TOUCH (§16). */
+static void
+op_nack_touch(struct conn *c, const struct proto_request *q)
+{
+	struct delivery *d = c->srv->delivery;
+	int st = q->op == OP_NACK ? delivery_nack(d, c, q->tag, q->delay_us) :
+	    delivery_touch(d, c, q->tag);
+
+	if (st == STATUS_NOT_FOUND)
+		conn_reply_error(c, q->id, st, "tag is not in flight");
+	else if (st != STATUS_OK)
+		conn_reply_error(c, q->id, st, "tag is held by another connection");
+	else if (proto_rep_ok(&c->srv->out, q->id) == 0)
 		conn_flush_out(c);
 }
 
@@ -313,6 +385,8 @@ op_info(struct conn *c, const struct proto_request *q)
 		.anonymous = chan_anonymous(ch), .senders = chan_nsenders(ch),
 		.receivers = chan_nreceivers(ch), .bytes = chan_buffered_bytes(ch),
 	};
+	i.len = chan_length(ch);
+	delivery_chan_info(ch, &i);
 	i.name = chan_name(ch, &nlen);
 	i.name_len = (uint32_t)nlen;
 	request_close_err(chan_close_error(ch), &i.close_err);
@@ -343,6 +417,10 @@ static op_handler *const handlers[OP_MAX + 1] = {
 	[OP_STREAM] = stream_request,
 	[OP_CREDIT] = stream_credit,
 	[OP_WANT] = op_want,
+	[OP_ACK] = op_ack,
+	[OP_NACK] = op_nack_touch,
+	[OP_TOUCH] = op_nack_touch,
+	[OP_INFLIGHT] = admin_inflight,
 	[OP_OR] = link_request,
 	[OP_OR_DONE] = link_request,
 	[OP_TEE] = link_request,
@@ -357,7 +435,7 @@ static op_handler *const handlers[OP_MAX + 1] = {
 static bool
 allowed(struct conn *c, const struct proto_request *q)
 {
-	if (q->op >= OP_STATS && q->op <= OP_SHUTDOWN)
+	if ((q->op >= OP_STATS && q->op <= OP_SHUTDOWN) || q->op == OP_INFLIGHT)
 		return acl_admin(c, q->id);
 	if (q->op >= OP_LINK_MIN && q->op <= OP_FAN_OUT)
 		return acl_link(c, q);

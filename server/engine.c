@@ -18,8 +18,11 @@
  * Commit point: a value belongs to its receiver from the moment the engine
  * matches it (it is in the receiver's result). If the receiver's
  * connection breaks before the reply is written, the value is lost, as in
- * Go when a goroutine dies holding it. An at-least-once mode would add a
- * "pending ack" state to the result and put the value back on failure.
+ * Go when a goroutine dies holding it. The at-least-once mode (delivery.c)
+ * is built on three primitives (engine_close.c): engine_lend (a received value is held
+ * outside and may come back), engine_requeue (it comes back, ahead of the
+ * buffer) and engine_settle (it will not): a closed channel reports
+ * ok=false only once nothing lent is outstanding.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +131,7 @@ op_finish(struct engine *e, struct engine_op *op, int status, int index,
 	op->res.value = v;
 	op->res.ok = ok;
 	op->res.err = NULL;
+	op->res.ch = v != NULL ? op->w[index].ch : NULL;
 	op->state = OP_DONE;
 	if (op->stream != NULL)
 		stream_unit_finished(op);
@@ -341,45 +345,8 @@ engine_unpublish(struct engine *e, struct chan *ch)
 	if (e->iterating == 0)
 		hmap_shrink(&e->chans);
 	e->bytes -= ch->bytes;
-	e->values -= ch->len;
+	e->values -= ch->len + ch->nback;
 	return chan_buf_clear(ch);
-}
-
-int
-engine_close(struct engine *e, struct chan *ch)
-{
-	return engine_close_err(e, ch, NULL);
-}
-
-int
-engine_close_err(struct engine *e, struct chan *ch, struct close_err *err)
-{
-	struct engine_op *op;
-	struct waiter *w;
-
-	if (chan_deleted(ch))
-		return STATUS_NOT_FOUND;
-	if (chan_closed(ch))
-		return STATUS_CLOSED;
-	engine_enter(e);
-	ch->flags |= CHAN_CLOSED;
-	if ((ch->err = err) != NULL)
-		close_err_ref(err);
-	/* Receivers wait only on an empty buffer: they all get ok=false
-	 * (a stream's units but one only drop the channel). */
-	while ((w = chan_first_receiver(ch)) != NULL) {
-		if (w->op->stream != NULL) {
-			stream_recv_closed(e, ch, w);
-			continue;
-		}
-		op = w->op;
-		op_finish(e, op, STATUS_OK, (int)w->index, NULL, false);
-		op->res.err = ch->err;
-	}
-	while ((w = chan_first_sender(ch)) != NULL)
-		op_finish(e, w->op, STATUS_CLOSED, (int)w->index, NULL, false);
-	engine_leave(e);
-	return STATUS_OK;
 }
 
 int
@@ -506,6 +473,14 @@ try_recv(struct engine *e, struct chan *ch, int index, struct engine_result *r)
 	struct waiter *w;
 	struct value *v, *head;
 
+	r->ch = ch;
+	/* values given back (engine_requeue) go first; plain channels have none */
+	if (ch->nback > 0) {
+		v = chan_back_pop(ch);
+		e->bytes -= value_size(v);
+		e->values--;
+		return fired(r, STATUS_OK, index, v, true);
+	}
 	if ((w = chan_first_sender(ch)) != NULL) {
 		v = w->value;
 		w->value = NULL;
@@ -525,11 +500,12 @@ try_recv(struct engine *e, struct chan *ch, int index, struct engine_result *r)
 		e->values--;
 		return fired(r, STATUS_OK, index, v, true);
 	}
-	if (chan_closed(ch)) {
+	if (chan_closed(ch) && ch->lent == 0) {
 		fired(r, STATUS_OK, index, NULL, false);
 		r->err = ch->err;
 		return true;
 	}
+	r->ch = NULL;
 	return false;
 }
 

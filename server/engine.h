@@ -125,6 +125,14 @@ bool chan_anonymous(const struct chan *ch);
 uint32_t chan_nsenders(const struct chan *ch);	/* waiting send waiters */
 uint32_t chan_nreceivers(const struct chan *ch);	/* waiting receive waiters */
 uint64_t chan_buffered_bytes(const struct chan *ch);	/* payloads (value_size) */
+uint32_t chan_nback(const struct chan *ch);	/* values given back (engine_requeue), outside cap */
+uint32_t chan_lent(const struct chan *ch);	/* values lent (engine_lend) and not back or settled */
+/*
+ * Another module's per-channel data (delivery's options), stored and never
+ * read by the engine; one malloc'd block, freed with the channel.
+ */
+void chan_set_ext(struct chan *ch, void *ext);
+void *chan_ext(const struct chan *ch);
 
 /*
  * Owners: the server records who created a channel (an opaque pointer the
@@ -144,6 +152,22 @@ uint64_t engine_nwaiters(const struct engine *e);
 uint64_t engine_nsend_waiters(const struct engine *e);	/* of engine_nwaiters, the send cases */
 /* Visit every live channel; stop early when fn returns non-zero. */
 void engine_foreach_chan(struct engine *e, int (*fn)(struct chan *, void *), void *arg);
+
+/*
+ * Lending, for at-least-once delivery (delivery.h); the engine only counts.
+ * engine_lend: a value received from ch is held outside and may come back.
+ * While any is lent, a closed and drained ch does not report ok=false:
+ * its receivers wait. engine_requeue gives one back: straight to the first
+ * waiting receiver, else ahead of every buffered value (outside cap, after
+ * those given back before it); STATUS_NOT_FOUND (deleted) or STATUS_LIMIT
+ * (out of memory) leave v the caller's and it still lent. engine_settle: a
+ * lent value will not come back (acked, dead-lettered, dropped); the last
+ * one on a closed, drained ch completes its receivers with ok=false.
+ * Callbacks may run in requeue and settle.
+ */
+void engine_lend(struct chan *ch);
+int engine_requeue(struct engine *e, struct chan *ch, struct value *v);
+void engine_settle(struct engine *e, struct chan *ch);
 
 /* ---- operations: send, receive and select are one thing ------------------ */
 
@@ -166,6 +190,7 @@ struct engine_result {
 	 * close_err_ref it to keep it longer.
 	 */
 	struct close_err *err;
+	struct chan *ch;	/* with value: the channel it came from (no hold taken) */
 };
 
 /*

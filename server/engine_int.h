@@ -95,6 +95,12 @@ uint32_t *engine_order(struct engine *e, size_t n);
 /* The first case on a deleted channel, or -1. */
 int find_deleted(const struct engine_case *cases, size_t n);
 
+/*
+ * engine_close.c: a closed channel's waiting receivers get ok=false and its
+ * close error, unless a lent value may still come back to one of them.
+ */
+void close_receivers(struct engine *e, struct chan *ch);
+
 /* engine_stream.c: the hooks engine.c calls for a stream's units. */
 
 /* A unit was resolved by op_finish: it leaves its stream's armed list. */

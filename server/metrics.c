@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "conn.h"
+#include "delivery.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -59,6 +60,24 @@ latency(struct evbuffer *b, const struct op_stats *st)
 	}
 	evbuffer_add_printf(b, "chand_operation_duration_seconds_sum %.9f\n"
 	    "chand_operation_duration_seconds_count %" PRIu64 "\n", st->sum_seconds, st->n);
+}
+
+/* Ack channels (PROTOCOL.md §16). */
+static void
+delivery_metrics(struct server *s, struct evbuffer *b)
+{
+	struct delivery_counters dc;
+
+	delivery_counters(s->delivery, &dc);
+	gauge(b, "chand_inflight_values", "Values delivered from ack channels and not yet acked.",
+	    "gauge", dc.inflight);
+	gauge(b, "chand_acked_total", "Values acked.", "counter", dc.acked);
+	gauge(b, "chand_redelivered_total", "Values given back to their ack channel (NACK, ack_wait, "
+	    "disconnect).", "counter", dc.redelivered);
+	gauge(b, "chand_dead_lettered_total", "Values sent to a dead_letter channel after max_deliver.",
+	    "counter", dc.dead_lettered);
+	gauge(b, "chand_delivery_dropped_total", "Values dropped after max_deliver (no dead_letter "
+	    "took them) or because their channel was deleted.", "counter", dc.dropped);
 }
 
 /* Seconds since the epoch at boot (/proc/stat's btime), or 0. */
@@ -175,6 +194,7 @@ metrics_render(struct server *s, struct evbuffer *b)
 	gauge(b, "chand_pool_workers", "Worker pool threads.", "gauge", pool_size(s->pool));
 	gauge(b, "chand_pool_queue_depth", "Stage calls waiting for a worker.", "gauge",
 	    pool_queued(s->pool));
+	delivery_metrics(s, b);
 	operations(b, &s->ops);
 	latency(b, &s->ops);
 	process(b);

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "conn.h"
+#include "delivery.h"
 #include "link.h"
 #include "log.h"
 #include "request.h"
@@ -47,6 +48,41 @@ request_close_err(const struct close_err *err, struct proto_close_err *out)
 	}
 }
 
+/* Out of memory for a reply: nothing can be delivered to c any more. */
+static void
+reply_failed(struct conn *c, uint64_t id)
+{
+	log_error("reply-failed client=%" PRIu64 " id=%" PRIu64 " reason=out-of-memory", c->id, id);
+	proto_out_reset(&c->srv->out);
+	conn_close_after_flush(c, 0, STATUS_LIMIT, "out of memory");
+}
+
+/* A value from an ack channel (§16): in flight for c from now on, its tag in the reply. */
+static void
+reply_tagged(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct engine_result *res)
+{
+	struct value *v = res->value;
+	uint64_t tag;
+	uint32_t count;
+	int rc;
+
+	res->value = NULL;
+	if (delivery_take(c->srv->delivery, c, res->ch, v, &tag, &count) != STATUS_OK) {
+		conn_reply_error(c, id, STATUS_LIMIT, "out of memory");
+		return;
+	}
+	/* v is the delivery's now, and readable until we return */
+	if (op == OP_RECV)
+		rc = proto_rep_recv_ack(&c->srv->out, id, value_data(v), value_len(v), tag, count);
+	else
+		rc = proto_rep_select_ack(&c->srv->out, id, res->index, value_data(v), value_len(v),
+		    tag, count);
+	if (rc < 0)
+		reply_failed(c, id);	/* its end gives the value back */
+	else
+		conn_queue_out(c, deferred);
+}
+
 /* Encode the reply for an engine result, and free the value it carries. */
 static void
 reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct engine_result *res)
@@ -57,6 +93,10 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct eng
 	struct proto_close_err err;
 	int rc;
 
+	if (raw != NULL && delivery_on(res->ch)) {
+		reply_tagged(c, id, op, deferred, res);
+		return;
+	}
 	if (res->status != STATUS_OK && op == OP_SELECT && res->index >= 0)
 		rc = proto_rep_case_error(o, id, res->status, status_message(res->status), res->index);
 	else if (res->status != STATUS_OK)
@@ -73,9 +113,7 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct eng
 		rc = proto_rep_ok(o, id);
 	if (rc < 0) {
 		/* out of memory for the reply: the value cannot be delivered */
-		log_error("reply-failed client=%" PRIu64 " id=%" PRIu64 " reason=out-of-memory", c->id, id);
-		proto_out_reset(o);
-		conn_close_after_flush(c, 0, STATUS_LIMIT, "out of memory");
+		reply_failed(c, id);
 	} else {
 		conn_queue_out(c, deferred);
 	}
@@ -115,15 +153,22 @@ request_done(void *arg, struct engine_result *res)
 	struct request *r = arg;
 	struct conn *c = r->conn;
 	struct server *s = c->srv;
+	struct chan *claim = r->claim;
 
 	request_unpark(r, res->status);
-	if (c->dead) {
+	if (c->dead && res->value != NULL && delivery_on(res->ch)) {
+		delivery_unsent(s->delivery, res->ch, res->value);	/* at-least-once (§16) */
+		res->value = NULL;
+	} else if (c->dead) {
 		value_free(res->value);	/* the client is gone: at-most-once (PROTOCOL.md §4) */
 		res->value = NULL;
 	} else {
 		reply_result(c, r->id, r->op, r->deferred, res);
 	}
 	request_recycle(s, r);
+	/* after its value went in flight: the count never dips below the truth */
+	if (claim != NULL)
+		delivery_unclaim(c, claim);
 }
 
 /*
@@ -195,17 +240,83 @@ refuse_wait(struct conn *c, uint64_t id, uint64_t waiters, uint64_t bytes)
 		(void)budget_room(c, id, waiters, bytes);
 }
 
+/*
+ * A RECV at its connection's max_unacked on an ack channel (§16): it waits
+ * outside the engine, as a pending request with its deadline, until
+ * delivery has room for it (request_resume). One that may not wait is
+ * DEADLINE_EXCEEDED at once, as if the channel had nothing for it.
+ */
+static int
+request_hold(struct conn *c, const struct proto_request *q, struct chan *ch, unsigned flags)
+{
+	struct server *s = c->srv;
+	struct request *r;
+
+	if (!(flags & ENGINE_WAIT)) {
+		conn_reply_error(c, q->id, STATUS_DEADLINE_EXCEEDED, "max_unacked reached");
+		return 0;
+	}
+	/* it must wait: max_pending and the budgets (PROTOCOL.md §8), as for any waiting request */
+	if (acl_pending_full(c) || !budget_fits(c, 1, 0)) {
+		refuse_wait(c, q->id, 1, 0);	/* LIMIT, logged */
+		return 0;
+	}
+	if ((r = request_alloc(s)) == NULL) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
+		return -1;
+	}
+	*r = (struct request){ .conn = c, .id = q->id, .op = q->op, .kind = REQUEST_HELD,
+	    .deferred = q->deferred, .held_ch = ch, .start_ns = clock_now_ns() };
+	if (request_park(r, q->wait_us) < 0) {
+		request_recycle(s, r);
+		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
+		return -1;
+	}
+	budget_charge(r, 1, 0);
+	delivery_hold(c, ch, r);
+	return 0;
+}
+
+void
+request_resume(struct request *r)
+{
+	struct engine_case ec = { .ch = r->held_ch, .dir = CASE_RECV };
+	struct engine_result now;
+
+	r->kind = REQUEST_OP;
+	r->claim = r->held_ch;		/* delivery claimed it for us */
+	r->held_ch = NULL;
+	if (engine_submit(r->conn->srv->engine, &ec, 1, ENGINE_WAIT, request_done, r, &r->eop,
+	    &now) == 0)
+		request_done(r, &now);
+}
+
 int
 request_run(struct conn *c, const struct proto_request *q, const struct engine_case *cases,
     size_t ncases, unsigned flags)
 {
 	struct server *s = c->srv;
 	struct engine_result now;
-	struct request *r = request_alloc(s);
+	struct request *r;
 	uint64_t bytes = 0;
 	bool room;
+	struct chan *claim = NULL;
 
-	if (r == NULL) {
+	if (q->op == OP_RECV && delivery_on(cases[0].ch) && delivery_limited(cases[0].ch)) {
+		switch (delivery_claim(c, cases[0].ch)) {
+		case 0:
+			claim = cases[0].ch;
+			break;
+		case 1:
+			return request_hold(c, q, cases[0].ch, flags);
+		default:
+			conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
+			return -1;
+		}
+	}
+	if ((r = request_alloc(s)) == NULL) {
+		if (claim != NULL)
+			delivery_unclaim(c, claim);
 		for (size_t i = 0; i < ncases; i++)
 			value_free(cases[i].value);
 		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
@@ -219,6 +330,8 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 	r->link = NULL;
 	r->timed = false;
 	r->linked = false;
+	r->claim = claim;
+	r->held_ch = NULL;
 	r->waiters = r->bytes = 0;
 	for (size_t i = 0; i < ncases; i++)
 		bytes += cases[i].value ? value_len(cases[i].value) : 0;
@@ -231,6 +344,8 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 		else
 			reply_result(c, q->id, q->op, q->deferred, &now);
 		request_recycle(s, r);
+		if (claim != NULL)
+			delivery_unclaim(c, claim);
 		return 0;
 	}
 	r->start_ns = clock_now_ns();
@@ -260,7 +375,12 @@ request_find(struct conn *c, uint64_t id)
 void
 request_cancel(struct request *r, int status)
 {
-	if (r->kind == REQUEST_LINK)
+	struct engine_result res = { .status = status, .index = -1 };
+
+	if (r->kind == REQUEST_HELD) {
+		delivery_unhold(r->conn, r->held_ch, r);
+		request_done(r, &res);
+	} else if (r->kind == REQUEST_LINK)
 		link_stop(r->link, status, NULL);
 	else if (r->kind == REQUEST_STREAM)
 		engine_stream_end(r->conn->srv->engine, r->stream, status);
@@ -349,15 +469,17 @@ request_ncases(const struct request *r)
 {
 	if (r->kind == REQUEST_STREAM)
 		return engine_stream_nchans(r->stream);
+	if (r->kind == REQUEST_HELD)
+		return 1;
 	return r->kind == REQUEST_LINK ? link_ncases(r->link) : engine_op_ncases(r->eop);
 }
 
 struct chan *
 request_case(const struct request *r, size_t i, enum case_dir *dir)
 {
-	if (r->kind == REQUEST_STREAM) {
+	if (r->kind == REQUEST_STREAM || r->kind == REQUEST_HELD) {
 		*dir = CASE_RECV;
-		return engine_stream_chan(r->stream, i);
+		return r->kind == REQUEST_HELD ? r->held_ch : engine_stream_chan(r->stream, i);
 	}
 	return r->kind == REQUEST_LINK ? link_case(r->link, i, dir) : engine_op_chan(r->eop, i, dir);
 }

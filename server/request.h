@@ -7,6 +7,9 @@
  *   completes when the link ends (request_link_end).
  * - REQUEST_STREAM: a stream (stream.h), pending until the stream ends
  *   (request_stream_end); its values are interim replies on the way.
+ * - REQUEST_HELD: a RECV on an ack channel made at its connection's
+ *   max_unacked (delivery.h): parked with no engine operation until
+ *   delivery resumes it (request_resume), when it becomes a REQUEST_OP.
  *
  * A request is owned by its connection's pending table until it completes;
  * completion (by a match or the link's end, the deadline, CANCEL,
@@ -17,6 +20,7 @@
 #ifndef CHAND_REQUEST_H
 #define CHAND_REQUEST_H
 
+#include <sys/queue.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -30,7 +34,9 @@ struct conn;
 struct link;
 struct proto_close_err;
 
-enum request_kind { REQUEST_OP, REQUEST_LINK, REQUEST_STREAM };
+enum request_kind { REQUEST_OP, REQUEST_LINK, REQUEST_STREAM, REQUEST_HELD };
+
+TAILQ_HEAD(request_list, request);
 
 struct request {
 	struct hmap_node node;		/* in conn->pending, keyed by id */
@@ -43,6 +49,11 @@ struct request {
 	struct engine_stream *stream;	/* REQUEST_STREAM */
 	uint64_t delivered;		/* REQUEST_STREAM: values replied so far */
 	uint64_t waiters, bytes;	/* its charge to the budgets (budget.h) */
+	struct chan *claim;		/* a RECV counted toward max_unacked (delivery_claim) */
+	struct chan *held_ch;		/* REQUEST_HELD: the channel it will receive from */
+	TAILQ_ENTRY(request) hlink;	/* REQUEST_HELD, a limited STREAM: in its delivery slot */
+	uint32_t units;			/* a limited STREAM: credit claimed in the engine */
+	uint64_t owed;			/* a limited STREAM: credit granted, not yet given */
 	struct event timer;		/* the deadline, when wait > 0 */
 	bool timed;			/* timer armed */
 	bool linked;			/* in conn->pending */
@@ -88,6 +99,8 @@ void request_stream_end(struct request *r, int status, int index, const char *ms
 /* What a pending request waits on, for WAITERS: case count, and case i. */
 size_t request_ncases(const struct request *r);
 struct chan *request_case(const struct request *r, size_t i, enum case_dir *dir);
+/* REQUEST_HELD: receive now (the engine may complete it at once). */
+void request_resume(struct request *r);
 /* The pending request of c with this id, or NULL. */
 struct request *request_find(struct conn *c, uint64_t id);
 /* End a pending request with status (CANCELED, SHUTTING_DOWN...). */

@@ -56,7 +56,7 @@ waits_on_named(const struct request *r)
 /*
  * This node is fenced: operations waiting on its named channels end
  * UNAVAILABLE now rather than wait while another node may take them over.
- * Links run on as before (PROTOCOL.md §16).
+ * Links run on as before (PROTOCOL.md §17).
  */
 static void
 fenced(void *arg)

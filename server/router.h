@@ -1,6 +1,6 @@
 /*
  * router.h: the one routing step between dispatch and the engine
- * (DESIGN.md §11, PROTOCOL.md §16): for each request that names a channel,
+ * (DESIGN.md §11, PROTOCOL.md §17): for each request that names a channel,
  * run it here, answer MOVED or UNAVAILABLE, or hold it while etcd is asked
  * who owns the channel (then dispatch it again, in its connection's order).
  *

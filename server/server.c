@@ -19,6 +19,7 @@
 #include "cluster.h"
 #include "conn.h"
 #include "conn_io.h"
+#include "delivery.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -262,7 +263,8 @@ server_new(struct server **out, struct config *cfg, char **cause)
 			*cause = NULL;
 		goto fail;
 	}
-	if (engine_new(&s->engine, &el) != STATUS_OK || server_signals(s) < 0 ||
+	if (engine_new(&s->engine, &el) != STATUS_OK ||
+	    delivery_new(&s->delivery, s->engine, s->base) != STATUS_OK || server_signals(s) < 0 ||
 	    io_server_init(s) < 0)
 		goto fail;
 	if (pool_new(&s->pool, s->base, (unsigned)s->cfg.workers) < 0 || acl_init(s) < 0 ||
@@ -514,6 +516,7 @@ server_free(struct server *s)
 	/* after the connections (links are stopped), before the engine (their holds go) */
 	pool_free(s->pool);
 	stages_free(s->stages);
+	delivery_free(s->delivery);
 	engine_free(s->engine);
 	acl_destroy(s);
 	auth_free(s->auth);

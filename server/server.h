@@ -26,6 +26,7 @@
 struct auth;
 struct cluster;
 struct conn;
+struct delivery;
 struct listener;
 struct metrics;
 struct pool;
@@ -57,6 +58,7 @@ struct current_request {
 struct server {
 	struct event_base *base;
 	struct engine *engine;
+	struct delivery *delivery;	/* values in flight on ack channels */
 	struct config cfg;
 	struct proto_limits limits;
 

@@ -14,6 +14,7 @@
 #include "budget.h"
 #include "codec.h"
 #include "conn.h"
+#include "delivery.h"
 #include "log.h"
 #include "request.h"
 #include "server.h"
@@ -34,13 +35,52 @@ stream_reply(struct conn *c, uint64_t id, const struct engine_result *res)
 	return proto_rep_closed_err(&c->srv->out, id, res->index, &err);
 }
 
-/* One value (or a close report) for the stream's client. */
+/* A value from an ack channel (§16): in flight from now on, [id, OK, index, value, true, tag, count]. */
+static void
+stream_tagged(struct request *r, struct engine_result *res)
+{
+	struct conn *c = r->conn;
+	struct value *v = res->value;
+	uint64_t tag;
+	uint32_t count;
+
+	res->value = NULL;
+	if (c->dead) {
+		delivery_unsent(c->srv->delivery, res->ch, v);
+		return;
+	}
+	if (delivery_take(c->srv->delivery, c, res->ch, v, &tag, &count) != STATUS_OK) {
+		/* given back; the stream cannot go on without a lost reply */
+		conn_close_after_flush(c, 0, STATUS_LIMIT, "out of memory");
+		return;
+	}
+	if (proto_rep_select_ack(&c->srv->out, r->id, res->index, value_data(v), value_len(v), tag,
+	    count) < 0) {
+		log_error("reply-failed client=%" PRIu64 " id=%" PRIu64 " reason=out-of-memory", c->id, r->id);
+		proto_out_reset(&c->srv->out);
+		conn_close_after_flush(c, 0, STATUS_LIMIT, "out of memory");
+		return;
+	}
+	r->delivered++;
+	conn_flush_out(c);
+}
+
+/* One value (or a close report) for the stream's client: [id, OK, index, value | nil, ok]. */
 static void
 stream_value(void *arg, struct engine_result *res)
 {
 	struct request *r = arg;
 	struct conn *c = r->conn;
 
+	/* each value and close report uses one unit of the credit max_unacked counts */
+	if (r->claim != NULL) {
+		r->units--;
+		delivery_used_unit(c, r->claim);
+	}
+	if (res->value != NULL && delivery_on(res->ch)) {
+		stream_tagged(r, res);
+		return;
+	}
 	if (c->dead) {
 		/* the client is gone: at-most-once, as for RECV (PROTOCOL.md §4) */
 	} else if (stream_reply(c, r->id, res) < 0) {
@@ -55,11 +95,22 @@ stream_value(void *arg, struct engine_result *res)
 	res->value = NULL;
 }
 
+/* A limited stream (max_unacked, §16) leaves its slot, giving its units back. */
+static void
+stream_unwatch(struct request *r)
+{
+	if (r->claim != NULL)
+		delivery_unwatch(r->conn, r->claim, r, r->units);
+	r->claim = NULL;
+	r->units = 0;
+}
+
 static void
 stream_end(void *arg, int status, int index)
 {
 	struct request *r = arg;
 
+	stream_unwatch(r);
 	log_debug("stream-end client=%" PRIu64 " id=%" PRIu64 " status=%s delivered=%" PRIu64,
 	    r->conn->id, r->id, status_name(status), r->delivered);
 	request_stream_end(r, status, index, NULL);
@@ -129,6 +180,7 @@ stream_start(struct conn *c, const struct proto_request *q, struct chan **chans)
 {
 	struct engine *e = c->srv->engine;
 	struct request *r;
+	uint64_t credit = q->count;
 	int st;
 
 	if (request_stream(c, q->id, q->wait_us, &r) < 0) {
@@ -137,16 +189,28 @@ stream_start(struct conn *c, const struct proto_request *q, struct chan **chans)
 	}
 	/* its units stay allocated for reuse: channels × the most credit held at once */
 	budget_charge(r, (uint64_t)q->ncases * q->count, 0);
+	/* over one ack channel with max_unacked: only the credit there is room for, the rest owed */
+	if (q->ncases == 1 && delivery_limited(chans[0])) {
+		if (delivery_watch(c, chans[0], r) < 0) {
+			request_stream_end(r, STATUS_LIMIT, -1, "out of memory");
+			return;
+		}
+		r->claim = chans[0];
+		r->units = delivery_claim_units(c, chans[0], credit);
+		r->owed = credit - r->units;
+		credit = r->units;
+	}
 	if (engine_stream_new(e, chans, q->ncases, (uint32_t)q->count, stream_value, stream_end, r,
 	    &r->stream) != STATUS_OK) {
 		/* no stream, no callback: end the request by hand */
+		stream_unwatch(r);
 		request_stream_end(r, STATUS_LIMIT, -1, "out of memory");
 		return;
 	}
 	log_debug("stream-start client=%" PRIu64 " id=%" PRIu64 " channels=%" PRIu32 " credit=%" PRIu64,
 	    c->id, q->id, q->ncases, q->count);
 	/* from here on r may be gone at any return: the stream answers itself */
-	st = engine_stream_start(e, r->stream, (uint32_t)q->count, q->wait_us != 0 ? ENGINE_WAIT : 0);
+	st = engine_stream_start(e, r->stream, (uint32_t)credit, q->wait_us != 0 ? ENGINE_WAIT : 0);
 	if (st != STATUS_OK)
 		engine_stream_end(e, r->stream, st);
 }
@@ -174,6 +238,8 @@ stream_request(struct conn *c, const struct proto_request *q)
 	free(chans);
 }
 
+static int stream_grant_owed(struct request *r);
+
 void
 stream_credit(struct conn *c, const struct proto_request *q)
 {
@@ -189,7 +255,7 @@ stream_credit(struct conn *c, const struct proto_request *q)
 		conn_reply_error(c, q->id, STATUS_BAD_REQUEST, "that request is not a STREAM");
 		return;
 	}
-	have = engine_stream_outstanding(r->stream);
+	have = engine_stream_outstanding(r->stream) + r->owed;
 	if (q->count > c->srv->cfg.max_stream_credit || have > c->srv->cfg.max_stream_credit - q->count) {
 		conn_reply_error(c, q->id, STATUS_LIMIT, "credit would pass max_stream_credit");
 		return;
@@ -202,10 +268,46 @@ stream_credit(struct conn *c, const struct proto_request *q)
 		budget_charge(r, want - r->waiters, 0);
 	}
 	conn_before_long_work(c, engine_stream_nchans(r->stream));
-	/* values it takes at once are answered before CREDIT's OK; r may be gone after */
-	st = engine_stream_credit(c->srv->engine, r->stream, (uint32_t)q->count);
+	if (r->claim != NULL) {
+		r->owed += q->count;
+		st = stream_grant_owed(r);
+	} else {
+		/* values it takes at once are answered before CREDIT's OK; r may be gone after */
+		st = engine_stream_credit(c->srv->engine, r->stream, (uint32_t)q->count);
+	}
 	if (st != STATUS_OK)
 		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
 	else if (proto_rep_ok(&c->srv->out, q->id) == 0)
 		conn_flush_out(c);
+}
+
+/*
+ * A limited stream's owed credit, as far as there is room: claimed first,
+ * then granted (values ready are taken at once, and r may be gone after).
+ */
+static int
+stream_grant_owed(struct request *r)
+{
+	uint32_t n = delivery_claim_units(r->conn, r->claim, r->owed);
+	int st;
+
+	if (n == 0)
+		return STATUS_OK;
+	r->owed -= n;
+	r->units += n;
+	if ((st = engine_stream_credit(r->conn->srv->engine, r->stream, n)) != STATUS_OK) {
+		/* nothing granted: owed again, and the room given back */
+		r->owed += n;
+		r->units -= n;
+		delivery_return_units(r->conn, r->claim, n);
+	}
+	return st;
+}
+
+void
+stream_pay(struct request *r)
+{
+	if (stream_grant_owed(r) == STATUS_LIMIT)
+		log_warn("stream-credit client=%" PRIu64 " id=%" PRIu64 " reason=\"out of memory\"",
+		    r->conn->id, r->id);
 }

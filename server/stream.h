@@ -19,5 +19,12 @@ struct proto_request;
 void stream_request(struct conn *c, const struct proto_request *q);
 /* CREDIT: grant more pending receives to one of c's streams; answers OK or the error. */
 void stream_credit(struct conn *c, const struct proto_request *q);
+/*
+ * A STREAM over one ack channel with max_unacked (delivery.h) gets only the
+ * credit there is room for; delivery calls this when there is room again:
+ * the stream r gets what it is owed, as far as the room goes.
+ */
+struct request;
+void stream_pay(struct request *r);
 
 #endif

@@ -6,6 +6,7 @@
 /* One allocation: the length, then the bytes. */
 struct value {
 	size_t len;
+	uint32_t deliveries;	/* delivery.c's count; the engine never reads it */
 	uint8_t data[];
 };
 
@@ -20,6 +21,7 @@ value_new(const void *encoded, size_t len)
 	if (v == NULL)
 		return NULL;
 	v->len = len;
+	v->deliveries = 0;
 	if (len > 0)
 		memcpy(v->data, encoded, len);
 	return v;
@@ -41,6 +43,18 @@ size_t
 value_len(const struct value *v)
 {
 	return v->len;
+}
+
+uint32_t
+value_deliveries(const struct value *v)
+{
+	return v->deliveries;
+}
+
+void
+value_set_deliveries(struct value *v, uint32_t n)
+{
+	v->deliveries = n;
 }
 
 size_t

@@ -28,5 +28,12 @@ size_t value_len(const struct value *v);
  * are not a bin or an ext count whole.
  */
 size_t value_size(const struct value *v);
+/*
+ * How many times the value was delivered from an ack channel (delivery.h):
+ * 0 for a new value. Carried with the value through the engine, never read
+ * by it.
+ */
+uint32_t value_deliveries(const struct value *v);
+void value_set_deliveries(struct value *v, uint32_t n);
 
 #endif

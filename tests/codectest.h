@@ -44,5 +44,6 @@ void pk_str(const char *s, size_t len);
 /* Each part's tests, added to the codec suite s in the order they run. */
 void register_codec_bad_input(CU_pSuite s);
 void register_codec_links(CU_pSuite s);
+void register_codec_ack(CU_pSuite s);
 
 #endif

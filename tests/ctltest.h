@@ -51,7 +51,8 @@ bool json_valid(const char *doc);
 /* A connection waits in lfd's queue: something reached it. */
 bool reached(int lfd);
 
-/* test_chanctl_cli.c's suite. */
+/* test_chanctl_cli.c's and test_chanctl_ack.c's suites. */
 void register_chanctl_cli(void);
+void register_chanctl_ack(void);
 
 #endif

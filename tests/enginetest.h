@@ -42,5 +42,6 @@ void expect_nothing_to_recv(struct engine *e, struct chan *ch);
 /* The suites of the other parts, in the order test_engine.c registers them. */
 void register_engine_select(void);
 void register_engine_lifecycle(void);
+void register_engine_lend(void);
 
 #endif

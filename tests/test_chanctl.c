@@ -603,6 +603,7 @@ register_suites(void)
 	test_add(s, "stats", test_stats);
 	test_add(s, "shutdown", test_shutdown);
 	register_chanctl_cli();
+	register_chanctl_ack();
 }
 
 int

@@ -1,5 +1,5 @@
 /*
- * test_cluster.c: chand nodes in a cluster (PROTOCOL.md §16, issue 19)
+ * test_cluster.c: chand nodes in a cluster (PROTOCOL.md §17, issue 19)
  * against a real etcd that the suite starts on ephemeral loopback ports
  * with a temporary data dir, and stops: three nodes join, channels get
  * one owner under races, MOVED and UNAVAILABLE route clients, a killed

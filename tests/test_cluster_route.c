@@ -1,5 +1,5 @@
 /*
- * test_cluster_route.c: where requests go in a cluster (PROTOCOL.md §16):
+ * test_cluster_route.c: where requests go in a cluster (PROTOCOL.md §17):
  * placement by the documented rendezvous hash, requests held for etcd in
  * their connection's order, a SELECT routed whole. Run by test_cluster.c
  * on its nodes n0..n2.
@@ -12,7 +12,7 @@
 
 #include "clustertest.h"
 
-/* PROTOCOL.md §16's place: the node with the highest first 8 bytes of SHA-256(node, 0, name). */
+/* PROTOCOL.md §17's place: the node with the highest first 8 bytes of SHA-256(node, 0, name). */
 static int
 expected_place(const char *name, int live)
 {

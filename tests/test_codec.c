@@ -649,6 +649,7 @@ register_suites(void)
 	test_add(s, "HELLO and INFO maps round trip", test_reply_maps);
 	register_codec_bad_input(s);
 	register_codec_links(s);
+	register_codec_ack(s);
 }
 
 int

@@ -574,6 +574,7 @@ register_suites(void)
 	test_add(s, "double close, send on closed", test_double_close_and_send_on_closed);
 	register_engine_select();
 	register_engine_lifecycle();
+	register_engine_lend();
 	s = test_suite("hmap", NULL, NULL);
 	test_add(s, "insert, find, remove, shrink, hash", test_hmap);
 }

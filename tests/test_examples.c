@@ -290,6 +290,15 @@ test_primes_server(void)
 	check_example("primes_server", want);
 }
 
+static void
+test_worker_pool(void)
+{
+	static const char *const want[] = { "worker 1: crashing with job ", " again (delivery 2)\n",
+	    "20 of 20 jobs done; redelivered 1\n", NULL };
+
+	check_example("worker_pool", want);
+}
+
 static int
 suite_init(void)
 {
@@ -322,6 +331,7 @@ register_suites(void)
 	test_add(s, "tee_server: tee(take(repeat(1, 2), 20))", test_tee_server);
 	test_add(s, "bridge_server: bridge, an error value", test_bridge_server);
 	test_add(s, "primes_server: fan-out job with isprime, take 10", test_primes_server);
+	test_add(s, "worker_pool: an ack channel survives a killed worker", test_worker_pool);
 }
 
 int

@@ -206,6 +206,44 @@ test_rights(void)
 	chan_conn_close(b);
 }
 
+/* Ack channels (§16): a dead_letter needs send on it; tags are the connection's; INFLIGHT is admin. */
+static void
+test_ack_rights(void)
+{
+	chan_delivery_opts_t o = CHAN_DELIVERY_OPTS_INIT;
+	chan_conn_t *a = NULL, *b = NULL, *adm = NULL;
+	chan_t *ch = NULL, *bch = NULL;
+	chan_inflight_t *list = NULL;
+	chan_msg_t m;
+	size_t n = 0;
+	bool ok = false;
+
+	CU_ASSERT_FATAL(dial(srv.port, "alice-secret", &a) == CHAN_OK);
+	CU_ASSERT_FATAL(dial(srv.port, "bob-secret", &b) == CHAN_OK);
+	CU_ASSERT_FATAL(dial(srv.port, "admin-secret", &adm) == CHAN_OK);
+	o.dead_letter = "b.dl";		/* alice may not send on b.* */
+	CU_ASSERT_EQUAL(chan_make_opts(NULL, a, "a.q", 4, &o, &ch), CHAN_EPERM);
+	o.dead_letter = "a.dl";
+	CU_ASSERT_EQUAL_FATAL(chan_make_opts(NULL, a, "a.q", 4, &o, &ch), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(NULL, ch, "v", 1), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_handle_new(&bch, b, "a.q"), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_recv_msg(NULL, bch, &m, &ok), CHAN_OK);
+	CU_ASSERT(ok && m.tag != 0);
+	CU_ASSERT_EQUAL(chan_ack_n(NULL, ch, &m.tag, 1), CHAN_EPERM);	/* bob's tag */
+	CU_ASSERT_EQUAL(chan_admin_inflight(NULL, a, "a.q", 0, &list, &n, NULL), CHAN_EPERM);
+	CU_ASSERT_EQUAL(chan_admin_inflight(NULL, adm, "a.q", 0, &list, &n, NULL), CHAN_OK);
+	CU_ASSERT_EQUAL(n, 1);
+	free(list);
+	CU_ASSERT_EQUAL(chan_ack_n(NULL, bch, &m.tag, 1), CHAN_OK);
+	chan_msg_clear(&m);
+	CU_ASSERT_EQUAL(op_rc(a, "delete", "a.q"), CHAN_OK);
+	chan_free(bch);
+	chan_free(ch);
+	chan_conn_close(a);
+	chan_conn_close(b);
+	chan_conn_close(adm);
+}
+
 static void
 test_admin_right(void)
 {
@@ -763,6 +801,7 @@ register_suites(void)
 	test_add(s, "wrong token", test_wrong_token);
 	test_add(s, "each right allowed and denied", test_rights);
 	test_add(s, "admin needs the admin right", test_admin_right);
+	test_add(s, "ack channels: dead_letter needs send, tags are the connection's", test_ack_rights);
 	test_add(s, "select checks each case", test_select_rights);
 	test_add(s, "links act with the creator's rights", test_link_rights);
 	test_add(s, "owner_close", test_owner_close);

@@ -6,9 +6,13 @@
  *
  *   streambench PORT N recv
  *   streambench PORT N stream C
+ *   streambench PORT N stream C ack
  *
  * The producer is a second connection on its own thread, pipelining SENDs
- * (at most 256 unanswered) into a channel of cap 1024.
+ * (at most 256 unanswered) into a channel of cap 1024. With "ack" the
+ * channel is an ack channel (PROTOCOL.md §16) and the consumer acks what it
+ * took in one deferred ACK riding in the same write as each CREDIT, so C
+ * values at most are in flight.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -31,6 +35,7 @@ struct rconn {
 };
 
 static const char *chname = "bench.stream";
+static bool use_ack;
 static int port;
 static long nvalues;
 
@@ -151,7 +156,8 @@ main(int argc, char **argv)
 	struct rconn c;
 	struct proto_reply r;
 	pthread_t t;
-	long got = 0, credit = 0;
+	long got = 0, credit = 0, ntags = 0;
+	uint64_t *tags = NULL;
 	uint64_t id = 10, sid = 5;
 	bool use_stream;
 	int64_t t0;
@@ -164,8 +170,18 @@ main(int argc, char **argv)
 	port = atoi(argv[1]);
 	nvalues = atol(argv[2]);
 	credit = use_stream ? atol(argv[4]) : 0;
+	use_ack = use_stream && argc > 5 && strcmp(argv[5], "ack") == 0;
 	dial(&c);
-	proto_req_make(&c.o, 2, chname, strlen(chname), 1024);
+	if (use_ack) {
+		struct proto_delivery d = { .on = true, .ack_wait_us = 30000000, .max_deliver = 5 };
+
+		chname = "bench.ack";
+		if ((tags = malloc((size_t)credit * sizeof *tags)) == NULL)
+			die("malloc");
+		proto_req_make_opts(&c.o, 2, chname, strlen(chname), 1024, &d);
+	} else {
+		proto_req_make(&c.o, 2, chname, strlen(chname), 1024);
+	}
 	flush(&c);
 	reply(&c, OP_MAKE, &r);
 	t0 = clock_now_ns();
@@ -185,14 +201,28 @@ main(int argc, char **argv)
 
 			proto_reply_header(b, blen, &rid, &st, &why);
 			if (rid != sid)
-				continue;	/* CREDIT's OK */
+				continue;	/* CREDIT's OK, ACK's */
+			if (use_ack) {
+				if (proto_decode_reply(b, blen, OP_STREAM, &r, &why) != STATUS_OK || r.tag == 0)
+					die("stream value without a tag");
+				tags[ntags++] = r.tag;
+			}
 			got++;
-			/* re-grant what was used once half the credit is gone */
+			/* re-grant what was used once half the credit is gone; ack it in the same write */
 			if (++used * 2 >= credit && got + (credit - used) < nvalues) {
+				if (ntags > 0) {
+					proto_req_ack(&c.o, id++, tags, (size_t)ntags);
+					proto_req_defer_last(&c.o);
+					ntags = 0;
+				}
 				proto_req_credit(&c.o, id++, sid, (uint64_t)used);
 				flush(&c);
 				used = 0;
 			}
+		}
+		if (ntags > 0) {
+			proto_req_ack(&c.o, id++, tags, (size_t)ntags);
+			flush(&c);
 		}
 	} else {
 		while (got < nvalues) {
@@ -204,7 +234,8 @@ main(int argc, char **argv)
 	}
 	secs = (double)(clock_now_ns() - t0) / 1e9;
 	pthread_join(t, NULL);
-	printf("%s%s%s: %ld values in %.3f s: %.0f values/s\n", argv[3], use_stream ? " credit " : "",
-	    use_stream ? argv[4] : "", got, secs, (double)got / secs);
+	printf("%s%s%s%s: %ld values in %.3f s: %.0f values/s\n", argv[3], use_stream ? " credit " : "",
+	    use_stream ? argv[4] : "", use_ack ? " ack" : "", got, secs, (double)got / secs);
+	free(tags);
 	return 0;
 }

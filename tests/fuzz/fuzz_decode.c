@@ -275,7 +275,34 @@ static bool
 op_takes_wait(uint64_t op)
 {
 	return op != OP_HELLO && op != OP_PING && op != OP_MAKE && op != OP_CANCEL && op != OP_CREDIT &&
-	    op != OP_WANT;
+	    op != OP_WANT && op != OP_ACK && op != OP_NACK && op != OP_TOUCH;
+}
+
+/* ACK's tags back into an array, then the request (§16). */
+static int
+encode_ack(struct proto_out *o, const struct proto_request *q)
+{
+	struct proto_list l = q->tags;
+	uint64_t *tags = malloc((l.left + 1) * sizeof *tags), tag;
+	size_t n = 0;
+
+	CHECK(tags != NULL);
+	while (proto_list_tag(&l, &tag) == 1)
+		tags[n++] = tag;
+	CHECK(n == q->tags.left && n >= 1);
+	CHECK(proto_req_ack(o, q->id, tags, n) == 0);
+	free(tags);
+	CHECK(!q->deferred || proto_req_defer_last(o) == 0);
+	return 1;
+}
+
+/* MAKE's delivery options (§16) as decoded: the same, defaults included. */
+static bool
+same_delivery(const struct proto_delivery *a, const struct proto_delivery *b)
+{
+	return a->on == b->on && (!a->on || (a->ack_wait_us == b->ack_wait_us &&
+	    a->max_deliver == b->max_deliver && a->max_unacked == b->max_unacked &&
+	    same_name(a->dead_letter, a->dead_letter_len, b->dead_letter, b->dead_letter_len)));
 }
 
 /* Encode a decoded request. 1: encoded; 0: not representable; traps on failure. */
@@ -288,9 +315,15 @@ encode_request(struct proto_out *o, const struct proto_request *q)
 		rc = proto_req_stream(o, q->id, q->wait_us, q->cases, q->ncases, q->count);
 	else if (q->op == OP_CREDIT)
 		rc = proto_req_credit(o, q->id, q->target, q->count);
+	else if (q->op == OP_NACK)
+		rc = proto_req_nack(o, q->id, q->tag, q->delay_us);
+	else if (q->op == OP_TOUCH)
+		rc = proto_req_touch(o, q->id, q->tag);
+	else if (q->op == OP_ACK)
+		return encode_ack(o, q);
 	else if (q->op >= OP_STATS)
 		return 0;	/* admin ops and links: not rebuilt here (other encoders, other fields) */
-	if (q->op == OP_STREAM || q->op == OP_CREDIT) {
+	if (q->op == OP_STREAM || q->op == OP_CREDIT || q->op == OP_NACK || q->op == OP_TOUCH) {
 		CHECK(rc == 0);
 		CHECK(!q->deferred || proto_req_defer_last(o) == 0);
 		return 1;
@@ -314,7 +347,7 @@ encode_request(struct proto_out *o, const struct proto_request *q)
 		rc = proto_req_ping(o, q->id);
 		break;
 	case OP_MAKE:
-		rc = proto_req_make(o, q->id, q->name, q->name_len, q->cap);
+		rc = proto_req_make_opts(o, q->id, q->name, q->name_len, q->cap, &q->dlv);
 		break;
 	case OP_SEND:
 		rc = proto_req_send(o, q->id, q->wait_us, q->name, q->name_len, &q->value);
@@ -354,7 +387,8 @@ same_request(const struct proto_request *a, const struct proto_request *b)
 	if (a->op != b->op || a->deferred != b->deferred || a->id != b->id || a->cap != b->cap ||
 	    a->target != b->target ||
 	    a->version != b->version || a->has_default != b->has_default || a->ncases != b->ncases ||
-	    a->count != b->count)
+	    a->count != b->count || a->tag != b->tag || a->delay_us != b->delay_us ||
+	    a->tags.left != b->tags.left || !same_delivery(&a->dlv, &b->dlv))
 		return false;
 	if (op_takes_wait(a->op) ? a->wait_us != b->wait_us : b->wait_us != PROTO_WAIT_FOREVER)
 		return false;
@@ -408,6 +442,20 @@ check_request_ok(const struct proto_request *q, const struct proto_case *cases,
 	case OP_MAKE:
 		check_name_field(q->name, q->name_len, true, body, blen);
 		CHECK(q->name == NULL || q->name[0] != '~');
+		if (q->dlv.on) {
+			CHECK(q->name != NULL);
+			CHECK(q->dlv.ack_wait_us >= 1 && q->dlv.ack_wait_us <= PROTO_WAIT_MAX);
+			CHECK(q->dlv.max_deliver <= UINT32_MAX && q->dlv.max_unacked <= UINT32_MAX);
+			check_name_field(q->dlv.dead_letter, q->dlv.dead_letter_len, true, body, blen);
+		}
+		break;
+	case OP_ACK:
+		CHECK(q->tags.left >= 1 && q->tags.left <= PROTO_ACK_TAGS_MAX);
+		CHECK(inside(q->tags.p, (size_t)(q->tags.end - q->tags.p), body, blen));
+		break;
+	case OP_NACK:
+	case OP_TOUCH:
+		CHECK(q->tag >= 1 && q->delay_us >= 0 && q->delay_us <= PROTO_WAIT_MAX);
 		break;
 	case OP_SEND:
 		check_name_field(q->name, q->name_len, false, body, blen);
@@ -539,7 +587,7 @@ check_request(const uint8_t *body, size_t blen)
 		break;
 	case STATUS_LIMIT:
 		CHECK(why != NULL && q.id != 0 && (q.op == OP_SEND || q.op == OP_SELECT ||
-		    q.op == OP_STREAM || proto_op_is_link(q.op)));
+		    q.op == OP_STREAM || q.op == OP_ACK || proto_op_is_link(q.op)));
 		break;
 	default:
 		__builtin_trap();
@@ -603,28 +651,38 @@ encode_reply(struct proto_out *o, uint64_t op, const struct proto_reply *p)
 	case OP_MAKE:
 		rc = proto_rep_make(o, p->id, p->name, p->name_len, p->n, p->created);
 		break;
-	case OP_RECV:
-		rc = p->close_err.set ? proto_rep_closed_err(o, p->id, -1, &p->close_err) :
-		    proto_rep_recv(o, p->id, raw, p->value.raw_len, p->ok);
+	case OP_RECV:	/* a close error's one result more, or an ack channel's tag and count (§16) */
+		if (p->close_err.set)
+			rc = proto_rep_closed_err(o, p->id, -1, &p->close_err);
+		else
+			rc = p->tag ? proto_rep_recv_ack(o, p->id, raw, p->value.raw_len, p->tag, p->count) :
+			    proto_rep_recv(o, p->id, raw, p->value.raw_len, p->ok);
 		break;
 	case OP_SELECT:
-		rc = p->close_err.set ? proto_rep_closed_err(o, p->id, p->index, &p->close_err) :
-		    proto_rep_select(o, p->id, p->index, raw, p->value.raw_len, p->ok);
+		if (p->close_err.set)
+			rc = proto_rep_closed_err(o, p->id, p->index, &p->close_err);
+		else
+			rc = p->tag ? proto_rep_select_ack(o, p->id, p->index, raw, p->value.raw_len, p->tag,
+			    p->count) : proto_rep_select(o, p->id, p->index, raw, p->value.raw_len, p->ok);
 		break;
 	case OP_STREAM:	/* a value (interim), or the final OK: values delivered */
 		if (p->interim && p->close_err.set)
 			rc = proto_rep_closed_err(o, p->id, p->index, &p->close_err);
+		else if (p->interim && p->tag)
+			rc = proto_rep_select_ack(o, p->id, p->index, raw, p->value.raw_len, p->tag,
+			    p->count);
 		else
 			rc = p->interim ? proto_rep_select(o, p->id, p->index, raw, p->value.raw_len, p->ok) :
 			    proto_rep_uint(o, p->id, p->n);
 		break;
 	case OP_OPEN: case OP_LEN: case OP_CAP: case OP_DELETE:
 	case OP_UNBLOCK:	/* canceled */
+	case OP_ACK:		/* acked */
 	case OP_OR: case OP_OR_DONE: case OP_TEE: case OP_BRIDGE:	/* a link's final OK: sent */
 	case OP_FAN_IN: case OP_REPEAT: case OP_TAKE: case OP_FAN_OUT:
 		rc = proto_rep_uint(o, p->id, p->n);
 		break;
-	case OP_STATS: case OP_CHANNELS: case OP_CLIENTS: case OP_WAITERS:
+	case OP_STATS: case OP_CHANNELS: case OP_CLIENTS: case OP_WAITERS: case OP_INFLIGHT:
 		return 0;	/* list results: the decoder keeps them raw, nothing to rebuild from */
 	default:
 		rc = proto_rep_ok(o, p->id);
@@ -642,6 +700,9 @@ same_reply(const struct proto_reply *a, const struct proto_reply *b)
 
 	return a->id == b->id && a->status == b->status && a->index == b->index &&
 	    a->ok == b->ok && a->n == b->n && a->created == b->created && a->interim == b->interim &&
+	    a->tag == b->tag && a->count == b->count &&
+	    (i->ack_wait == 0 || (i->ack_wait == j->ack_wait && i->inflight == j->inflight &&
+	    i->redelivered == j->redelivered && i->dead_lettered == j->dead_lettered)) &&
 	    same_str(a->msg, a->msg_len, b->msg, b->msg_len) &&
 	    same_str(a->name, a->name_len, b->name, b->name_len) &&
 	    same_value(&a->value, &b->value) &&
@@ -727,6 +788,8 @@ check_reply(const uint8_t *body, size_t blen)
 		CHECK(inside(p.info.close_err.msg, p.info.close_err.msg_len, body, blen));
 		/* a close error comes only with ok false and no value */
 		CHECK(!p.close_err.set || (!p.ok && p.value.kind == VALUE_NONE));
+		/* and never with an ack channel's tag (PROTOCOL.md §16): 3 results or 4, not both */
+		CHECK(!p.close_err.set || p.tag == 0);
 		CHECK(p.index >= -1 || p.status != STATUS_OK);
 		if (p.status == STATUS_OK) {
 			CHECK(op >= 1 && op <= OP_MAX);

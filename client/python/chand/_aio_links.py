@@ -90,7 +90,7 @@ class Stream:
             self._stop(e)
             raise
         conn = self._conn
-        if status == P.OK and len(res) in (3, 4):
+        if status == P.OK and len(res) in (3, 4, 5):
             self._taken += 1
             return conn._checked(lambda: _interim(self, res))
         if status == P.OK:

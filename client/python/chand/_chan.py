@@ -79,7 +79,7 @@ class Chan(P.BaseChan):
         c = self._conn
 
         def decode() -> Tuple[Value, bool]:
-            v, ok, err = P.received(res, 0, "RECV")
+            v, ok, err = P.received(res, 0, "RECV", c._ack)
             if not ok:
                 self._err = err
             return c._value(v), ok
@@ -254,7 +254,7 @@ def select_result(conn: Any, cases: Sequence[Case],
         index = Shape.int_(res[0] if res else None, "index")
         if not -1 <= index < len(cases):
             raise ProtocolError(f"SELECT chose case {index} of {len(cases)}")
-        v, ok, err = P.received(res, 1, "SELECT")
+        v, ok, err = P.received(res, 1, "SELECT", conn._ack)
         if err is not None and index < 0:
             raise ProtocolError("SELECT's default carries a close error")
         case = cases[index] if index >= 0 else None

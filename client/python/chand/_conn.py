@@ -306,6 +306,11 @@ class Conn:
             self._break(ConnectionLost(f"connection lost: {e}"))
             self._check_dead()
 
+    def _ack(self, tag: int) -> None:
+        """Acknowledge an ack channel's value (PROTOCOL.md §16) returned untagged, as
+        libchanclient's chan_recv does; its reply is dropped."""
+        self._post(P.ACK, [tag])
+
     def _post(self, op: int, *args: Any) -> None:
         """A request nobody waits for (CANCEL, CREDIT): its reply is expected and dropped."""
         with self._lock:

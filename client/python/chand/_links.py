@@ -97,7 +97,7 @@ class Stream:
         except Error as e:
             self._stop(e)
             raise
-        if status == P.OK and len(res) in (3, 4):
+        if status == P.OK and len(res) in (3, 4, 5):
             self._taken += 1
             return self._conn._checked(lambda: _interim(self, res))
         if status == P.OK:
@@ -159,7 +159,7 @@ def _interim(stream: Any, res: List[Any]) -> Tuple[int, Value, bool]:
     index = Shape.uint(res[0], "index")
     if index >= len(stream.chans):
         raise ProtocolError(f"a stream value from channel {index} of {len(stream.chans)}")
-    v, ok, err = P.received(res, 1, "STREAM")
+    v, ok, err = P.received(res, 1, "STREAM", stream._conn._ack)
     if not ok:
         if err is not None:
             stream._errs[index] = err

@@ -44,6 +44,7 @@ UNBLOCK = 18
 SHUTDOWN = 19
 STREAM = 20
 CREDIT = 21
+ACK = 23
 OR = 32
 OR_DONE = 33
 TEE = 34
@@ -260,7 +261,7 @@ def is_final(kind: int, status: int, nresults: int) -> bool:
     if kind == KIND_LINK:
         return status != STARTED
     if kind == KIND_STREAM:     # an interim value or close report, with its error or not
-        return not (status == OK and nresults in (3, 4))
+        return not (status == OK and nresults in (3, 4, 5))
     return True
 
 
@@ -340,16 +341,28 @@ def close_error(v: Any, what: str = "close error") -> CloseError:
         raise ProtocolError(f"{what}: {e}") from None
 
 
-def received(res: List[Any], first: int, what: str) -> Tuple[Any, bool, Optional[CloseError]]:
+def received(res: List[Any], first: int, what: str,
+             ack: Optional[Callable[[int], None]] = None) -> Tuple[Any, bool, Optional[CloseError]]:
     """A receive's ``value, ok`` (from res[first] on), and the close error a reply one
-    result longer carries (PROTOCOL.md §5 CLOSE): (value, ok, error or None)."""
+    result longer carries (PROTOCOL.md §5 CLOSE): (value, ok, error or None). A reply
+    two results longer is a value from an ack channel (§16) with its tag and delivery
+    count: ack(tag) is called, so that the value is acknowledged as received."""
     n = len(res) - first
-    if n not in (2, 3):
-        raise ProtocolError(f"{what} reply has {len(res)} results, not {first + 2} "
-                            f"or {first + 3}")
+    if n not in (2, 3, 4):
+        raise ProtocolError(f"{what} reply has {len(res)} results, not {first + 2}, "
+                            f"{first + 3} or {first + 4}")
     value = Shape.value(res[first], "value")
     ok = Shape.boolean(res[first + 1], "ok")
     if n == 2:
+        return value, ok, None
+    if n == 4:
+        tag = Shape.uint(res[first + 2], "tag")
+        count = Shape.uint(res[first + 3], "count")
+        if not ok or tag == 0 or count == 0:
+            raise ProtocolError(f"{what}: an ack channel's value must have ok true, "
+                                "tag and count 1 or more")
+        if ack is not None:
+            ack(tag)
         return value, ok, None
     if ok or value is not None:
         raise ProtocolError(f"{what} reply carries a close error with a value")

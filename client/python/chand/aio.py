@@ -219,6 +219,11 @@ class Conn:
                     self._break(ConnectionLost(f"connection lost: {e}"))
                     self._check_dead()
 
+    def _ack(self, tag: int) -> None:
+        """Acknowledge an ack channel's value (PROTOCOL.md §16) returned untagged, as
+        libchanclient's chan_recv does; its reply is dropped."""
+        self._post(P.ACK, [tag])
+
     def _post(self, op: int, *args: Any) -> None:
         if self._dead is not None:
             return
@@ -565,7 +570,7 @@ class Chan(P.BaseChan):
         c = self._conn
 
         def decode() -> Tuple[Value, bool]:
-            v, ok, err = P.received(res, 0, "RECV")
+            v, ok, err = P.received(res, 0, "RECV", c._ack)
             if not ok:
                 self._err = err
             return c._value(v), ok

@@ -143,7 +143,7 @@ class ShuttingDown(Error):
 
 class Moved(Error):
     """MOVED (12): in a cluster, the channel lives on another node; the message is its
-    ``HOST:PORT`` (PROTOCOL.md §16). Sent only to clients whose HELLO asked for it."""
+    ``HOST:PORT`` (PROTOCOL.md §17). Sent only to clients whose HELLO asked for it."""
 
     status = 12
 

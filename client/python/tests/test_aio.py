@@ -296,3 +296,26 @@ async def test_dial_errors(tmp_path) -> None:
         await aio.dial(f"unix:{tmp_path}/none.sock")
     with pytest.raises(ValueError):
         await aio.dial("bad://x")
+
+
+async def test_ack_channel_values_are_acked(server: Server, aconn: aio.Conn) -> None:
+    # an ack channel (PROTOCOL.md §16) made by chanctl: recv and select ack its values
+    import json
+    import os
+    import subprocess
+    from chandtest import CHANCTL
+    if not os.access(CHANCTL, os.X_OK):
+        pytest.skip(f"no chanctl at {CHANCTL}")
+
+    def chanctl(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([CHANCTL, "-s", f"tcp://{server.addr}", *args],
+                              capture_output=True, timeout=30)
+    name = unique()
+    assert chanctl("make", "--ack-wait", "30s", name, "8").returncode == 0
+    ch = await aconn.open(name)
+    await ch.send(b"a")
+    await ch.send(b"b")
+    assert await ch.recv(timeout=10) == (b"a", True)
+    assert await aio.select(chand.recv(ch)) == (0, b"b", True)
+    await aconn.ping()                       # the ACKs went before it
+    assert json.loads(chanctl("--json", "info", name).stdout)["inflight"] == 0

@@ -162,3 +162,28 @@ def test_python_closes_with_an_error_c_receives(server: Server, conn: chand.Conn
     plain.close()
     r = chanctl(server, "recv", "-t", "5s", plain.name)
     assert r.returncode == 5 and b"closed with error" not in r.stderr
+
+
+def test_ack_channel_values_are_acked(server: Server, conn: chand.Conn) -> None:
+    # an ack channel (PROTOCOL.md §16) made by chanctl: recv, select and a stream take
+    # its tagged values and ack them, as libchanclient's untagged calls do
+    name = unique()
+    r = chanctl(server, "make", "--ack-wait", "30s", name, "8")
+    assert r.returncode == 0, r.stderr
+    ch = conn.open(name)
+    for v in (b"a", b"b", b"c"):
+        ch.send(v)
+    assert ch.recv(timeout=10) == (b"a", True)
+    assert chand.select(chand.recv(ch)) == (0, b"b", True)
+    with ch.stream(1) as s:
+        assert s.recv() == (0, b"c", True)
+
+    def inflight() -> int:
+        r = chanctl(server, "--json", "info", name)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["inflight"]
+    until(lambda: inflight() == 0, what="every value acked")
+    # closed with an error and drained, nothing in flight: ok false and the error
+    ch.close(chand.CloseError(3, "done"))
+    assert ch.recv(timeout=10) == (None, False)
+    assert ch.err == chand.CloseError(3, "done")

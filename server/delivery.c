@@ -1,0 +1,693 @@
+/*
+ * delivery.c: values in flight on ack channels, their tags, ack deadlines
+ * and dead letters (see delivery.h).
+ *
+ * Every value in flight is one record: in the tag table (ACK, NACK, TOUCH
+ * find it in O(1)), on its connection's list (the connection's end gives
+ * them all back, oldest first) and on the list of all records in tag
+ * order (INFLIGHT), with its own ack_wait timer in libevent's min-heap. A
+ * NACK with a delay takes the record out of the table and its connection's
+ * list at once (the tag is over) and lets the timer give it back later.
+ *
+ * max_unacked is kept per connection and channel in a slot (its values in
+ * flight, its RECVs waiting in the engine, the RECVs held at the limit):
+ * whatever ends a value in flight checks the slot afterwards and resumes
+ * held RECVs, once the records are consistent again.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event_struct.h>
+
+#include "clock.h"
+#include "conn.h"
+#include "delivery.h"
+#include "hmap.h"
+#include "log.h"
+#include "request.h"
+#include "stream.h"
+
+/* A channel's options and counters: its chan_ext block. */
+struct dlv_chan {
+	uint64_t ack_wait_us;
+	uint32_t max_deliver;		/* 0: unlimited */
+	uint32_t max_unacked;		/* per connection; 0: unlimited */
+	uint32_t inflight;
+	uint64_t redelivered;
+	uint64_t dead_lettered;
+	uint32_t dl_len;		/* 0: no dead_letter */
+	char dead_letter[PROTO_NAME_MAX + 1];
+};
+
+struct inflight {
+	struct hmap_node node;		/* in d->tags, while its tag is live */
+	TAILQ_ENTRY(inflight) clink;	/* on its connection's list, or d->delayed */
+	TAILQ_ENTRY(inflight) alink;	/* on d->all, in tag order */
+	struct delivery *d;
+	struct conn *conn;		/* NULL once NACKed with a delay */
+	struct dlv_slot *slot;		/* its connection's slot on a channel with max_unacked */
+	struct chan *ch;		/* held */
+	struct value *v;
+	uint64_t tag;
+	uint32_t count;			/* deliveries so far, this one included */
+	int64_t since_ns;		/* delivered at */
+	int64_t deadline_ns;		/* ack_wait's end, or the NACK delay's */
+	struct event timer;
+};
+TAILQ_HEAD(inflight_list, inflight);
+
+/*
+ * One connection on one channel with max_unacked: its values in flight,
+ * its RECVs waiting in the engine (claims), and the RECVs it made at the
+ * limit, held out of the engine until an ACK (or any end of a value in
+ * flight) makes room. A slot holds its channel and lives as long as its
+ * connection.
+ */
+struct dlv_slot {
+	TAILQ_ENTRY(dlv_slot) link;
+	struct chan *ch;
+	uint32_t inflight;
+	uint32_t claims;
+	struct request_list held;
+	struct request_list streams;	/* c's STREAMs over ch alone, some credit maybe owed */
+};
+
+/* A connection's values in flight and slots: c->dlv, made on its first. */
+struct delivery_conn {
+	struct inflight_list list;
+	TAILQ_HEAD(, dlv_slot) slots;
+};
+
+struct delivery {
+	struct engine *e;
+	struct event_base *base;
+	struct hmap tags;		/* tag -> struct inflight */
+	struct inflight_list all;
+	struct inflight_list delayed;	/* NACKed, waiting out their delay */
+	uint64_t next_tag;
+	struct delivery_counters n;
+};
+
+int
+delivery_new(struct delivery **out, struct engine *e, struct event_base *base)
+{
+	struct delivery *d = calloc(1, sizeof *d);
+
+	*out = NULL;
+	if (d == NULL)
+		return STATUS_LIMIT;
+	d->e = e;
+	d->base = base;
+	hmap_init(&d->tags, (uint64_t)clock_now_ns());
+	TAILQ_INIT(&d->all);
+	TAILQ_INIT(&d->delayed);
+	d->next_tag = 1;
+	*out = d;
+	return STATUS_OK;
+}
+
+/* ---- channels ------------------------------------------------------------ */
+
+int
+delivery_attach(struct chan *ch, const struct proto_delivery *o)
+{
+	struct dlv_chan *dc;
+
+	if (!o->on)
+		return STATUS_OK;
+	if ((dc = calloc(1, sizeof *dc)) == NULL)
+		return STATUS_LIMIT;
+	dc->ack_wait_us = o->ack_wait_us;
+	dc->max_deliver = (uint32_t)o->max_deliver;
+	dc->max_unacked = (uint32_t)o->max_unacked;
+	if (o->dead_letter != NULL) {
+		memcpy(dc->dead_letter, o->dead_letter, o->dead_letter_len);
+		dc->dl_len = o->dead_letter_len;
+	}
+	chan_set_ext(ch, dc);
+	return STATUS_OK;
+}
+
+bool
+delivery_same(const struct chan *ch, const struct proto_delivery *o)
+{
+	const struct dlv_chan *dc = chan_ext(ch);
+
+	if (dc == NULL || !o->on)
+		return dc == NULL && !o->on;
+	return dc->ack_wait_us == o->ack_wait_us && dc->max_deliver == o->max_deliver &&
+	    dc->max_unacked == o->max_unacked && dc->dl_len == (o->dead_letter ? o->dead_letter_len : 0) &&
+	    memcmp(dc->dead_letter, o->dead_letter ? o->dead_letter : "", dc->dl_len) == 0;
+}
+
+void
+delivery_chan_info(const struct chan *ch, struct proto_chan_info *i)
+{
+	const struct dlv_chan *dc = chan_ext(ch);
+
+	if (dc == NULL)
+		return;
+	i->ack_wait = dc->ack_wait_us;
+	i->inflight = dc->inflight;
+	i->redelivered = dc->redelivered;
+	i->dead_lettered = dc->dead_lettered;
+}
+
+uint32_t
+delivery_inflight(const struct chan *ch)
+{
+	const struct dlv_chan *dc = chan_ext(ch);
+
+	return dc != NULL ? dc->inflight : 0;
+}
+
+/* ---- timers -------------------------------------------------------------------- */
+
+static void expire(evutil_socket_t fd, short what, void *arg);
+
+/* Like request.c's: libevent's coarse clock may fire early, so expire() checks and re-arms. */
+static void
+arm(struct inflight *f, int64_t left_ns)
+{
+	int64_t us = (left_ns + NSEC_PER_USEC - 1) / NSEC_PER_USEC;
+	struct timeval tv = { .tv_sec = us / 1000000, .tv_usec = us % 1000000 };
+
+	evtimer_add(&f->timer, &tv);
+}
+
+/* ---- giving values back ------------------------------------------------------ */
+
+/* The dead letter's value: a bin holding {channel, count, reason, value} (§16). */
+static struct value *
+dead_letter_value(const struct inflight *f, const char *reason)
+{
+	msgpack_sbuffer inner, outer;
+	msgpack_packer pk;
+	struct value *v = NULL;
+	size_t nlen;
+	const char *name = chan_name(f->ch, &nlen);
+	int rc;
+
+	msgpack_sbuffer_init(&inner);
+	msgpack_sbuffer_init(&outer);
+	msgpack_packer_init(&pk, &inner, msgpack_sbuffer_write);
+	rc = msgpack_pack_map(&pk, 4) |
+	    msgpack_pack_str(&pk, 7) | msgpack_pack_str_body(&pk, "channel", 7) |
+	    msgpack_pack_str(&pk, nlen) | msgpack_pack_str_body(&pk, name, nlen) |
+	    msgpack_pack_str(&pk, 5) | msgpack_pack_str_body(&pk, "count", 5) |
+	    msgpack_pack_uint32(&pk, f->count) |
+	    msgpack_pack_str(&pk, 6) | msgpack_pack_str_body(&pk, "reason", 6) |
+	    msgpack_pack_str(&pk, strlen(reason)) | msgpack_pack_str_body(&pk, reason, strlen(reason)) |
+	    msgpack_pack_str(&pk, 5) | msgpack_pack_str_body(&pk, "value", 5);
+	/* the value exactly as it was sent: a bin or a channel reference */
+	rc |= msgpack_sbuffer_write(&inner, (const char *)value_data(f->v), value_len(f->v));
+	msgpack_packer_init(&pk, &outer, msgpack_sbuffer_write);
+	rc |= msgpack_pack_bin(&pk, inner.size) | msgpack_pack_bin_body(&pk, inner.data, inner.size);
+	if (rc == 0)
+		v = value_new(outer.data, outer.size);
+	msgpack_sbuffer_destroy(&inner);
+	msgpack_sbuffer_destroy(&outer);
+	return v;
+}
+
+/* Past max_deliver: to the dead_letter channel if it takes it now, else dropped. */
+static void
+dead_letter(struct delivery *d, struct dlv_chan *dc, struct inflight *f, const char *reason)
+{
+	struct engine_case c = { .dir = CASE_SEND };
+	struct engine_result res;
+	struct engine_op *pending;
+	size_t nlen;
+	const char *name = chan_name(f->ch, &nlen);
+	const char *why = "no dead_letter";
+
+	if (dc->dl_len > 0) {
+		why = "dead_letter is missing, closed or full";
+		c.ch = engine_lookup(d->e, dc->dead_letter, dc->dl_len);
+		if (c.ch != NULL && (c.value = dead_letter_value(f, reason)) == NULL)
+			why = "out of memory";
+		else if (c.ch != NULL && (engine_submit(d->e, &c, 1, 0, NULL, NULL, &pending, &res),
+		    res.status == STATUS_OK)) {
+			dc->dead_lettered++;
+			d->n.dead_lettered++;
+			log_info("dead-letter channel=%.*s dead_letter=%.*s count=%" PRIu32 " reason=%s",
+			    (int)nlen, name, (int)dc->dl_len, dc->dead_letter, f->count, reason);
+			return;
+		}
+	}
+	d->n.dropped++;
+	log_warn("delivery-dropped channel=%.*s count=%" PRIu32 " reason=%s note=\"%s\"",
+	    (int)nlen, name, f->count, reason, why);
+}
+
+/* Take f out of every index; its timer stops. */
+static void
+unlink_inflight(struct delivery *d, struct inflight *f)
+{
+	struct delivery_conn *dc;
+
+	evtimer_del(&f->timer);
+	if (f->slot != NULL) {
+		f->slot->inflight--;
+		f->slot = NULL;
+	}
+	if (f->conn != NULL) {
+		dc = f->conn->dlv;
+		hmap_remove(&d->tags, &f->node);
+		TAILQ_REMOVE(&dc->list, f, clink);
+		f->conn = NULL;
+	} else {
+		TAILQ_REMOVE(&d->delayed, f, clink);
+	}
+	TAILQ_REMOVE(&d->all, f, alink);
+}
+
+/* f is over (acked or given back): free it, settle its channel unless it was requeued. */
+static void
+finish(struct delivery *d, struct inflight *f, bool requeued)
+{
+	struct dlv_chan *dc = chan_ext(f->ch);
+
+	dc->inflight--;
+	d->n.inflight--;
+	value_free(f->v);
+	if (!requeued)
+		engine_settle(d->e, f->ch);
+	engine_release(d->e, f->ch);
+	free(f);
+}
+
+/* NACK, ack_wait or the connection's end: another delivery, or past max_deliver the dead letter. */
+static void
+give_back(struct delivery *d, struct inflight *f, const char *reason)
+{
+	struct dlv_chan *dc = chan_ext(f->ch);
+	size_t nlen;
+	const char *name;
+	int st;
+
+	unlink_inflight(d, f);
+	if (dc->max_deliver != 0 && f->count >= dc->max_deliver) {
+		dead_letter(d, dc, f, reason);
+		finish(d, f, false);
+		return;
+	}
+	value_set_deliveries(f->v, f->count);
+	/* the engine may deliver it again at once: f is in no index any more */
+	if ((st = engine_requeue(d->e, f->ch, f->v)) == STATUS_OK) {
+		f->v = NULL;
+		dc->redelivered++;
+		d->n.redelivered++;
+		finish(d, f, true);
+		return;
+	}
+	name = chan_name(f->ch, &nlen);
+	d->n.dropped++;
+	log_warn("delivery-dropped channel=%.*s count=%" PRIu32 " reason=%s note=\"%s\"", (int)nlen,
+	    name, f->count, reason, st == STATUS_NOT_FOUND ? "channel deleted" : "out of memory");
+	finish(d, f, false);
+}
+
+/* ---- max_unacked: slots ---------------------------------------------------------- */
+
+static int
+slot_limit(const struct dlv_slot *sl)
+{
+	const struct dlv_chan *dc = chan_ext(sl->ch);
+
+	return dc->max_unacked;
+}
+
+/* c's slot on ch, made if need be; NULL when out of memory. */
+static struct dlv_slot *
+slot_get(struct conn *c, struct chan *ch)
+{
+	struct dlv_slot *sl;
+
+	if (c->dlv == NULL) {
+		if ((c->dlv = calloc(1, sizeof *c->dlv)) == NULL)
+			return NULL;
+		TAILQ_INIT(&c->dlv->list);
+		TAILQ_INIT(&c->dlv->slots);
+	}
+	TAILQ_FOREACH(sl, &c->dlv->slots, link)
+		if (sl->ch == ch)
+			return sl;
+	if ((sl = calloc(1, sizeof *sl)) == NULL)
+		return NULL;
+	sl->ch = ch;
+	TAILQ_INIT(&sl->held);
+	TAILQ_INIT(&sl->streams);
+	engine_hold(ch);
+	TAILQ_INSERT_TAIL(&c->dlv->slots, sl, link);
+	return sl;
+}
+
+static uint32_t
+slot_room(const struct dlv_slot *sl)
+{
+	uint32_t used = sl->inflight + sl->claims, limit = (uint32_t)slot_limit(sl);
+
+	return used < limit ? limit - used : 0;
+}
+
+/*
+ * Room again on sl: its held RECVs go to the engine, oldest first, then
+ * its streams get the credit they are owed, while there is room.
+ */
+static void
+slot_check(struct conn *c, struct dlv_slot *sl)
+{
+	struct request *r, *next;
+
+	if (sl == NULL)
+		return;
+	while (!c->dead && !c->closing && slot_room(sl) > 0 && (r = TAILQ_FIRST(&sl->held)) != NULL) {
+		TAILQ_REMOVE(&sl->held, r, hlink);
+		sl->claims++;
+		request_resume(r);	/* may complete at once, and come back here */
+	}
+	for (r = TAILQ_FIRST(&sl->streams); r != NULL && !c->dead && !c->closing; r = next) {
+		next = TAILQ_NEXT(r, hlink);
+		if (r->owed > 0 && slot_room(sl) > 0)
+			stream_pay(r);	/* claims what it is granted (delivery_claim_units) */
+	}
+}
+
+bool
+delivery_limited(const struct chan *ch)
+{
+	const struct dlv_chan *dc = chan_ext(ch);
+
+	return dc != NULL && dc->max_unacked != 0;
+}
+
+int
+delivery_claim(struct conn *c, struct chan *ch)
+{
+	struct dlv_slot *sl = slot_get(c, ch);
+
+	if (sl == NULL)
+		return -1;
+	if (sl->inflight + sl->claims >= (uint32_t)slot_limit(sl))
+		return 1;
+	sl->claims++;
+	return 0;
+}
+
+void
+delivery_unclaim(struct conn *c, struct chan *ch)
+{
+	struct dlv_slot *sl = slot_get(c, ch);	/* exists: the claim made it */
+
+	sl->claims--;
+	slot_check(c, sl);
+}
+
+uint32_t
+delivery_claim_units(struct conn *c, struct chan *ch, uint64_t want)
+{
+	struct dlv_slot *sl = slot_get(c, ch);	/* exists: delivery_watch made it */
+	uint32_t n = slot_room(sl);
+
+	if (want < n)
+		n = (uint32_t)want;
+	sl->claims += n;
+	return n;
+}
+
+void
+delivery_return_units(struct conn *c, struct chan *ch, uint32_t n)
+{
+	slot_get(c, ch)->claims -= n;
+}
+
+void
+delivery_used_unit(struct conn *c, struct chan *ch)
+{
+	slot_get(c, ch)->claims--;	/* taken in flight (or a close report): no room made */
+}
+
+int
+delivery_watch(struct conn *c, struct chan *ch, struct request *r)
+{
+	struct dlv_slot *sl = slot_get(c, ch);
+
+	if (sl == NULL)
+		return -1;
+	TAILQ_INSERT_TAIL(&sl->streams, r, hlink);
+	return 0;
+}
+
+void
+delivery_unwatch(struct conn *c, struct chan *ch, struct request *r, uint32_t units)
+{
+	struct dlv_slot *sl = slot_get(c, ch);
+
+	TAILQ_REMOVE(&sl->streams, r, hlink);
+	sl->claims -= units;
+	slot_check(c, sl);
+}
+
+void
+delivery_hold(struct conn *c, struct chan *ch, struct request *r)
+{
+	struct dlv_slot *sl = slot_get(c, ch);	/* exists: delivery_claim made it */
+
+	TAILQ_INSERT_TAIL(&sl->held, r, hlink);
+}
+
+void
+delivery_unhold(struct conn *c, struct chan *ch, struct request *r)
+{
+	TAILQ_REMOVE(&slot_get(c, ch)->held, r, hlink);
+}
+
+static void
+expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct inflight *f = arg;
+	struct conn *c = f->conn;
+	struct dlv_slot *sl = f->slot;
+	int64_t left = f->deadline_ns - clock_now_ns();
+
+	(void)fd;
+	(void)what;
+	if (left > 0) {
+		arm(f, left);
+		return;
+	}
+	give_back(f->d, f, c != NULL ? "ack_wait" : "nack");
+	if (sl != NULL)
+		slot_check(c, sl);
+}
+
+/* ---- taking and settling ---------------------------------------------------------- */
+
+int
+delivery_take(struct delivery *d, struct conn *c, struct chan *ch, struct value *v,
+    uint64_t *tag, uint32_t *count)
+{
+	struct dlv_chan *dc = chan_ext(ch);
+	struct inflight *f;
+
+	struct dlv_slot *sl = NULL;
+
+	engine_lend(ch);
+	if (c->dlv == NULL && (c->dlv = calloc(1, sizeof *c->dlv)) != NULL) {
+		TAILQ_INIT(&c->dlv->list);
+		TAILQ_INIT(&c->dlv->slots);
+	}
+	if (c->dlv == NULL || (dc->max_unacked != 0 && (sl = slot_get(c, ch)) == NULL) ||
+	    (f = calloc(1, sizeof *f)) == NULL)
+		goto fail;
+	*f = (struct inflight){ .d = d, .conn = c, .ch = ch, .v = v, .tag = d->next_tag++,
+	    .count = value_deliveries(v) + 1, .since_ns = clock_now_ns(), .slot = sl };
+	if (hmap_insert(&d->tags, &f->node, hmap_hash_u64(d->tags.seed, f->tag)) < 0) {
+		free(f);
+		goto fail;
+	}
+	TAILQ_INSERT_TAIL(&c->dlv->list, f, clink);
+	TAILQ_INSERT_TAIL(&d->all, f, alink);
+	if (sl != NULL)
+		sl->inflight++;
+	engine_hold(ch);
+	dc->inflight++;
+	d->n.inflight++;
+	f->deadline_ns = f->since_ns + (int64_t)dc->ack_wait_us * NSEC_PER_USEC;
+	evtimer_assign(&f->timer, d->base, expire, f);
+	arm(f, (int64_t)dc->ack_wait_us * NSEC_PER_USEC);
+	*tag = f->tag;
+	*count = f->count;
+	return STATUS_OK;
+
+fail:
+	if (engine_requeue(d->e, ch, v) != STATUS_OK) {
+		value_free(v);
+		engine_settle(d->e, ch);
+	}
+	return STATUS_LIMIT;
+}
+
+void
+delivery_unsent(struct delivery *d, struct chan *ch, struct value *v)
+{
+	engine_lend(ch);
+	if (engine_requeue(d->e, ch, v) != STATUS_OK) {
+		d->n.dropped++;
+		log_warn("delivery-dropped reason=disconnect note=\"channel deleted or out of memory\"");
+		value_free(v);
+		engine_settle(d->e, ch);
+	}
+}
+
+/* The live record of tag if c holds it; else NULL with *st saying why. */
+static struct inflight *
+find(struct delivery *d, const struct conn *c, uint64_t tag, int *st)
+{
+	struct hmap_node *n;
+
+	HMAP_FOR_EACH_HASH(n, hmap_hash_u64(d->tags.seed, tag), &d->tags) {
+		struct inflight *f = HMAP_ENTRY(n, struct inflight, node);
+
+		if (f->tag != tag)
+			continue;
+		*st = f->conn == c ? STATUS_OK : STATUS_PERMISSION_DENIED;
+		return f->conn == c ? f : NULL;
+	}
+	*st = STATUS_NOT_FOUND;
+	return NULL;
+}
+
+int
+delivery_ack(struct delivery *d, struct conn *c, uint64_t tag)
+{
+	struct inflight *f;
+	struct dlv_slot *sl;
+	int st;
+
+	if ((f = find(d, c, tag, &st)) == NULL)
+		return st;
+	sl = f->slot;
+	unlink_inflight(d, f);
+	d->n.acked++;
+	finish(d, f, false);
+	slot_check(c, sl);
+	return STATUS_OK;
+}
+
+int
+delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us)
+{
+	struct inflight *f;
+	struct dlv_slot *sl;
+	int st;
+
+	if ((f = find(d, c, tag, &st)) == NULL)
+		return st;
+	sl = f->slot;
+	if (delay_us == 0) {
+		give_back(d, f, "nack");
+		slot_check(c, sl);
+		return STATUS_OK;
+	}
+	/* the tag ends now; the value waits out the delay in d->delayed */
+	unlink_inflight(d, f);
+	TAILQ_INSERT_TAIL(&d->all, f, alink);
+	TAILQ_INSERT_TAIL(&d->delayed, f, clink);
+	f->deadline_ns = clock_now_ns() + delay_us * NSEC_PER_USEC;
+	arm(f, delay_us * NSEC_PER_USEC);
+	slot_check(c, sl);
+	return STATUS_OK;
+}
+
+int
+delivery_touch(struct delivery *d, struct conn *c, uint64_t tag)
+{
+	struct dlv_chan *dc;
+	struct inflight *f;
+	int st;
+
+	if ((f = find(d, c, tag, &st)) == NULL)
+		return st;
+	dc = chan_ext(f->ch);
+	evtimer_del(&f->timer);
+	f->deadline_ns = clock_now_ns() + (int64_t)dc->ack_wait_us * NSEC_PER_USEC;
+	arm(f, (int64_t)dc->ack_wait_us * NSEC_PER_USEC);
+	return STATUS_OK;
+}
+
+void
+delivery_conn_gone(struct delivery *d, struct conn *c)
+{
+	struct inflight *f;
+	struct dlv_slot *sl;
+
+	if (c->dlv == NULL)
+		return;
+	while ((f = TAILQ_FIRST(&c->dlv->list)) != NULL)
+		give_back(d, f, "disconnect");
+	/* its requests were all ended first: nothing is held or claimed any more */
+	while ((sl = TAILQ_FIRST(&c->dlv->slots)) != NULL) {
+		TAILQ_REMOVE(&c->dlv->slots, sl, link);
+		engine_release(d->e, sl->ch);
+		free(sl);
+	}
+	free(c->dlv);
+	c->dlv = NULL;
+}
+
+/* ---- admin ------------------------------------------------------------------------- */
+
+int
+delivery_list(struct delivery *d, const struct chan *ch, struct proto_out *o, uint64_t limit,
+    uint64_t *total)
+{
+	int64_t now = clock_now_ns();
+	struct inflight *f;
+	uint64_t n = 0, packed = 0;
+	int rc = 0;
+
+	TAILQ_FOREACH(f, &d->all, alink)
+		n += f->ch == ch && f->conn != NULL;
+	*total = n;
+	if (limit != 0 && n > limit)
+		n = limit;
+	rc |= proto_pack_array(o, n);
+	TAILQ_FOREACH(f, &d->all, alink) {
+		struct proto_inflight_info i;
+
+		if (f->ch != ch || f->conn == NULL)
+			continue;
+		if (packed++ == n)
+			break;
+		i = (struct proto_inflight_info){ .client = f->conn->id, .tag = f->tag,
+		    .count = f->count, .age_ms = (uint64_t)(now - f->since_ns) / 1000000 };
+		rc |= proto_pack_inflight(o, &i);
+	}
+	return rc;
+}
+
+void
+delivery_counters(const struct delivery *d, struct delivery_counters *out)
+{
+	*out = d->n;
+}
+
+void
+delivery_free(struct delivery *d)
+{
+	struct inflight *f;
+
+	if (d == NULL)
+		return;
+	while ((f = TAILQ_FIRST(&d->all)) != NULL) {
+		unlink_inflight(d, f);
+		value_free(f->v);
+		engine_release(d->e, f->ch);
+		free(f);
+	}
+	hmap_destroy(&d->tags);
+	free(d);
+}

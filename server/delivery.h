@@ -1,0 +1,129 @@
+/*
+ * delivery.h: at-least-once delivery on ack channels (PROTOCOL.md §16).
+ *
+ * The engine still hands a value to exactly one receiver. When the value
+ * came from an ack channel (one made with delivery options), the network
+ * side passes it here before replying (delivery_take) and it is *in
+ * flight*: held for that connection under a tag until ACK. NACK, ack_wait
+ * passing without ACK or TOUCH, or the connection's end give it back to
+ * the engine (engine_requeue: straight to a waiting receiver, else ahead
+ * of every value never delivered) with its delivery count + 1; a value
+ * delivered max_deliver times goes to the dead_letter channel instead (a
+ * map with its channel, count and last reason), or is dropped with a log
+ * line and a metric. The engine never calls this module.
+ *
+ * Ownership: the server owns one struct delivery; it owns the values in
+ * flight, each of which holds its channel. A channel's options live in
+ * its chan_ext block, freed with it. Thread-safety: loop thread only.
+ *
+ * Errors: enum status. ACK, NACK and TOUCH of a tag: STATUS_NOT_FOUND
+ * when it is not in flight (never issued, acked, NACKed, redelivered after
+ * ack_wait, or its channel deleted), STATUS_PERMISSION_DENIED when another
+ * connection holds it; either way nothing changes.
+ */
+#ifndef CHAND_DELIVERY_H
+#define CHAND_DELIVERY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "codec.h"
+#include "engine.h"
+#include "value.h"
+
+struct conn;
+struct delivery;
+struct request;
+
+struct delivery_counters {
+	uint64_t inflight;		/* now, NACKed values waiting out their delay included */
+	uint64_t acked;
+	uint64_t redelivered;		/* given back to their channel for another delivery */
+	uint64_t dead_lettered;		/* sent to a dead_letter channel */
+	uint64_t dropped;		/* past max_deliver with no dead_letter to take them, or deleted */
+};
+
+/* STATUS_LIMIT when out of memory. */
+int delivery_new(struct delivery **out, struct engine *e, struct event_base *base);
+/* Free every value in flight and drop the holds on their channels. Accepts NULL. */
+void delivery_free(struct delivery *d);
+
+/* Does ch have delivery options (an ack channel)? ch may be NULL. */
+static inline bool
+delivery_on(const struct chan *ch)
+{
+	return ch != NULL && chan_ext(ch) != NULL;
+}
+
+/* Give a new channel o's options (o->on); STATUS_LIMIT when out of memory. */
+int delivery_attach(struct chan *ch, const struct proto_delivery *o);
+/* Would MAKE with o (on or not) open ch as it is? Else MAKE answers EXISTS. */
+bool delivery_same(const struct chan *ch, const struct proto_delivery *o);
+/* The INFO fields of an ack channel (ack_wait, inflight, redelivered, dead_lettered). */
+void delivery_chan_info(const struct chan *ch, struct proto_chan_info *i);
+/* Values of ch in flight (NACKed ones waiting included): LEN counts them. */
+uint32_t delivery_inflight(const struct chan *ch);
+
+/*
+ * v was received by c from the ack channel ch: it is in flight from now
+ * on, held here (v stays readable until the caller returns to the loop:
+ * encode the reply from it, do not free it). *tag and *count (1 on the
+ * first delivery) go in the reply. STATUS_LIMIT when out of memory: v was
+ * given back to ch.
+ */
+int delivery_take(struct delivery *d, struct conn *c, struct chan *ch, struct value *v,
+    uint64_t *tag, uint32_t *count);
+/* v was matched for a receiver that is gone before it got it: back to ch's head, count unchanged. */
+void delivery_unsent(struct delivery *d, struct chan *ch, struct value *v);
+
+/* ACK and NACK may resume c's RECVs held at max_unacked (request_resume). */
+int delivery_ack(struct delivery *d, struct conn *c, uint64_t tag);
+/* Back to the channel after delay_us (0: now); the tag ends at once. */
+int delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us);
+/* A new ack_wait from now. */
+int delivery_touch(struct delivery *d, struct conn *c, uint64_t tag);
+/*
+ * max_unacked (PROTOCOL.md §16): a RECV by c on ch counts, while it waits
+ * in the engine, with c's values of ch in flight. delivery_claim: 0 when
+ * there is room (the RECV is claimed: delivery_unclaim it when it ends,
+ * after its value, if any, went to delivery_take), 1 at the limit (the
+ * RECV must be held: delivery_hold; it is resumed with request_resume,
+ * claimed, once there is room), -1 out of memory. delivery_unhold takes a
+ * held RECV back (its deadline, CANCEL, the connection's end).
+ */
+bool delivery_limited(const struct chan *ch);	/* an ack channel with max_unacked */
+int delivery_claim(struct conn *c, struct chan *ch);
+void delivery_unclaim(struct conn *c, struct chan *ch);
+void delivery_hold(struct conn *c, struct chan *ch, struct request *r);
+void delivery_unhold(struct conn *c, struct chan *ch, struct request *r);
+/*
+ * A STREAM by c over ch alone counts each unit of credit it has in the
+ * engine the same way: delivery_watch it when it starts (-1: out of
+ * memory); delivery_claim_units claims up to want units, as many as there
+ * is room for (the rest is owed: r->owed, paid with stream_pay once an ACK
+ * makes room); delivery_used_unit for each unit that got a value (after
+ * delivery_take) or a close report; delivery_unwatch at its end, with the
+ * units it still had.
+ */
+int delivery_watch(struct conn *c, struct chan *ch, struct request *r);
+uint32_t delivery_claim_units(struct conn *c, struct chan *ch, uint64_t want);
+void delivery_used_unit(struct conn *c, struct chan *ch);
+/* Units claimed and not granted after all (out of memory): no room is checked. */
+void delivery_return_units(struct conn *c, struct chan *ch, uint32_t n);
+void delivery_unwatch(struct conn *c, struct chan *ch, struct request *r, uint32_t units);
+
+/* c is going away: everything it holds goes back to its channel, oldest first. */
+void delivery_conn_gone(struct delivery *d, struct conn *c);
+
+/*
+ * INFLIGHT: pack up to limit (0: all) of ch's values held by connections,
+ * oldest tag first, as proto_pack_inflight maps; *total = how many there
+ * are. Returns 0 or -1 (out of memory).
+ */
+int delivery_list(struct delivery *d, const struct chan *ch, struct proto_out *o, uint64_t limit,
+    uint64_t *total);
+void delivery_counters(const struct delivery *d, struct delivery_counters *out);
+
+#endif
