@@ -8,6 +8,7 @@
 #                         status is 0 only when nothing failed
 # It installs only what is missing (apt-get, as root or through sudo),
 # regenerates the build system if needed and builds out of tree in build/.
+# SPDX-License-Identifier: BSD-2-Clause
 set -eu
 
 cd "$(dirname "$0")"

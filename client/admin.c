@@ -1,6 +1,8 @@
 /*
  * admin.c: the admin operations (PROTOCOL.md §11) as library calls, so that
  * chanctl, and any program, reach them the same way.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdlib.h>
 #include <string.h>

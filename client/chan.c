@@ -4,6 +4,8 @@
  *
  * Each operation is an encoder (what goes on the wire) and a short
  * function turning the reply into results; conn_call does the waiting.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <poll.h>
 #include <pthread.h>

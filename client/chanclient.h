@@ -40,6 +40,8 @@
  * receiver's connection breaks after the match but before the reply arrives,
  * the value is lost (at-most-once; PROTOCOL.md §4). An ack channel
  * (chan_make_opts) gives at-least-once delivery instead: see "ack channels".
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHANCLIENT_H
 #define CHANCLIENT_H

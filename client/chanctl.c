@@ -9,6 +9,8 @@
  * the whole command's budget, sent on the wire as the operation's;
  * -h/--help works everywhere. Exit codes are listed in chanctl(1) and
  * chanctl.h.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <getopt.h>

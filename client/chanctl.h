@@ -4,6 +4,8 @@
  * command; chanctl_cmds.c holds the commands, one entry each. A command
  * prints through ctl->out and returns an exit code. One command per
  * process: nothing here is thread-safe.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHANCTL_H
 #define CHANCTL_H

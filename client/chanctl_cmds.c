@@ -1,6 +1,8 @@
 /*
  * chanctl_cmds.c: chanctl's commands, one function and one table entry
  * each (like tmux's cmd-*.c), on libchanclient's public API only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <inttypes.h>

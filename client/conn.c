@@ -7,6 +7,8 @@
  * streams. Calls are indexed by id under the connection's lock; the bytes
  * move in wire.c. A thread waits for its call's next reply in call_block,
  * reading the socket itself when nobody else does (conn_priv.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <pthread.h>

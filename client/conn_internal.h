@@ -6,6 +6,8 @@
  * caller's encoder), hands the reply frame back decoded, and turns context
  * ends and connection failures into CHAN_E* codes. Thread-safe: any number
  * of threads call at once on one connection.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAN_CONN_INTERNAL_H
 #define CHAN_CONN_INTERNAL_H

@@ -1,6 +1,8 @@
 /*
  * ctl_out.c: chanctl's two output modes. JSON is written as it goes; a
  * human table is collected so its columns can be aligned.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <ctype.h>
 #include <inttypes.h>

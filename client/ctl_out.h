@@ -5,6 +5,8 @@
  * A command prints one shape: an object (out_begin, out_field_*, out_end),
  * a table (out_table_*, out_row_*, out_col_*), a value stream (out_values_*),
  * or just OK (out_ok). Not thread-safe; one per process.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHANCTL_OUT_H
 #define CHANCTL_OUT_H

@@ -9,6 +9,8 @@
  * Deadlines are fired by one lazily started timer thread that sleeps until
  * the earliest pending deadline, so a context's done fd becomes readable on
  * time even when nobody calls anything.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <pthread.h>

@@ -5,6 +5,8 @@
  * watch's callback runs (under the global context lock, so the callback
  * must only take locks that are never held while taking the context lock:
  * a connection's lock is fine, the context lock is not).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAN_CTX_INTERNAL_H
 #define CHAN_CTX_INTERNAL_H

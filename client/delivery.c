@@ -7,6 +7,8 @@
  * so a consumer that keeps receiving pays no round trip and no write for
  * its acks. The receives that return no tag (chan_recv, chan_select,
  * chan_op_wait, chan_stream_recv) ack the same way at once.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <string.h>
 

@@ -1,5 +1,7 @@
 /*
  * dial.c: from an address to a connected socket, for chan_dial.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -11,6 +11,8 @@
  * Errors: CHAN_EINVAL (bad address), CHAN_ERESOLVE (the host did not
  * resolve), CHAN_ECONNECT (errno says why), the context's CHAN_EDEADLINE /
  * CHAN_ECANCELED, CHAN_ETLS, CHAN_ENOMEM.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAN_DIAL_H
 #define CHAN_DIAL_H

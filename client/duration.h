@@ -1,6 +1,8 @@
 /*
  * duration.h: Go-style durations for chanctl's -t: "500ms", "2s", "1m30s",
  * "1.5h"; units ns, us (or µs), ms, s, m, h. Stateless, thread-safe.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHANCTL_DURATION_H
 #define CHANCTL_DURATION_H

@@ -8,6 +8,8 @@
  * (which runs under the context lock, where no socket write belongs) queues
  * a CANCEL for one process-wide canceller thread, started with the first
  * link, like ctx.c's timer thread.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <pthread.h>
 #include <stdlib.h>

@@ -6,6 +6,8 @@
  * list is bounded; a thread's lists are freed when it exits. A thread that
  * is alone on its connection both reads its replies and ends its calls,
  * so what it frees is what it allocates next.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <pthread.h>
 #include <stdbool.h>

@@ -8,6 +8,8 @@
  * leaves with the next write. The server has then used at least that
  * much, so the stream never asks for more than it was opened with and
  * CREDIT can never hit max_stream_credit: its reply is not awaited.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdlib.h>
 #include <string.h>

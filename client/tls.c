@@ -1,6 +1,8 @@
 /*
  * tls.c: OpenSSL on a client connection's socket; see tls.h for why one
  * mutex and non-blocking I/O.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -13,6 +13,8 @@
  * Ownership: ctls_free frees the SSL objects (not the fd: the connection
  * closes it). Errors: CHAN_E* codes (CHAN_ETLS for a failed handshake or
  * verification, with the reason in *why when given).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAN_CLIENT_TLS_H
 #define CHAN_CLIENT_TLS_H

@@ -8,6 +8,8 @@
  * pipelines more than the socket buffers hold must keep draining replies,
  * or the server (which stops reading a client that does not read) and the
  * client would wait for each other forever.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <poll.h>

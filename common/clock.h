@@ -4,6 +4,8 @@
  * Deadlines on the wire are relative budgets (PROTOCOL.md §Deadlines); each
  * side turns them into absolute points on its own monotonic clock, which
  * never jumps with wall-clock changes. Thread-safe.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_CLOCK_H
 #define CHAND_CLOCK_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include "crc32c.h"
 
 /* CRC of each byte value, reflected polynomial 0x82F63B78 (generated once, kept literal). */

@@ -6,6 +6,8 @@
  * Table-driven, one byte at a time (a slice-by-8 or SSE4.2 version can
  * replace it behind the same interface). Thread-safe: the table is built
  * at compile time and never written.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_CRC32C_H
 #define CHAND_CRC32C_H

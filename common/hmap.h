@@ -17,6 +17,8 @@
  * visited during HMAP_FOR_EACH_SAFE is allowed; inserting during any
  * iteration is not (it may rehash). The map only shrinks when
  * hmap_shrink is called, so removals never reorder an iteration.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_HMAP_H
 #define CHAND_HMAP_H

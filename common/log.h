@@ -8,6 +8,8 @@
  * On stderr a line is plain ("TIME IDENT LEVEL message") or, for systemd's
  * journal, "<N>message": N is the sd-daemon(3) priority (3 error, 4 warn,
  * 6 info, 7 debug), and the journal adds the time itself.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_LOG_H
 #define CHAND_LOG_H

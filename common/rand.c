@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include <sys/random.h>
 #include <errno.h>
 #include <unistd.h>

@@ -5,6 +5,8 @@
  * The PRNG is not for secrets. Each owner keeps its own state, so no
  * locking: a state must be used by one thread at a time. rand_secure keeps
  * no state and is thread-safe.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_RAND_H
 #define CHAND_RAND_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include "status.h"
 
 static const char *const status_names[] = {

@@ -4,6 +4,8 @@
  * One table shared by the codec, the engine and the server, so that a code
  * means the same thing everywhere. Values are part of the protocol: never
  * renumber, only append.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_STATUS_H
 #define CHAND_STATUS_H

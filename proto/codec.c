@@ -2,6 +2,8 @@
  * codec.c: op names, framing, and every encoder of proto/PROTOCOL.md
  * (names and values: codec_value.c; decoding: codec_request.c,
  * codec_reply.c).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <string.h>
 

@@ -12,6 +12,8 @@
  *
  * Thread-safety: none inside; a proto_out or decoded message is one
  * thread's. The functions keep no global state.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_CODEC_H
 #define CHAND_CODEC_H

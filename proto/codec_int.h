@@ -1,6 +1,8 @@
 /*
  * codec_int.h: what the codec's files (codec.c, codec_request.c,
  * codec_reply.c) share and nobody else uses.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_CODEC_INT_H
 #define CHAND_CODEC_INT_H

@@ -3,6 +3,8 @@
  * codec.h), for clients and tests: a fast path for the replies a pipelining
  * client gets most (OK to SEND and RECV, a STREAM's values), and the
  * general decoder every other reply goes to.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stddef.h>
 #include <string.h>

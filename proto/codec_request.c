@@ -2,6 +2,8 @@
  * codec_request.c: decoding requests (proto/PROTOCOL.md §5, §11, §12, §14):
  * a fast path for the common shapes of SEND, RECV and SELECT, and the
  * general decoder every other input goes to (see codec.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <string.h>
 

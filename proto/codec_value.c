@@ -2,6 +2,8 @@
  * codec_value.c: what the codec checks of names and values (PROTOCOL.md
  * §6, §7): strict UTF-8, channel names, and a value's wire form parsed
  * (a bin, a channel reference, an error value).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <string.h>
 

@@ -12,6 +12,8 @@
  * success; on error the cursor is unchanged. Errors are negative MPR_E*.
  * Slices point into the frame: valid as long as the frame is.
  * Thread-safety: a reader is one thread's.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_MPREAD_H
 #define CHAND_MPREAD_H

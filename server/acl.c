@@ -1,5 +1,7 @@
 /*
  * acl.c: identities, rights checks and per-identity limits on the loop.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <inttypes.h>
 #include <stdlib.h>

@@ -12,6 +12,8 @@
  * The acl_* checks that return bool reply PERMISSION_DENIED (or LIMIT) to
  * the request and log a line when they return false; the connection goes
  * on. Thread-safety: loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_ACL_H
 #define CHAND_ACL_H

@@ -1,6 +1,8 @@
 /*
  * admin.c: operator views of the broker: its counters, its channels, its
  * clients, and every blocked operation (the broker's goroutine dump).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <fnmatch.h>
 #include <inttypes.h>

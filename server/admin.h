@@ -2,6 +2,8 @@
  * admin.h: the admin operations behind chanctl (PROTOCOL.md §11): STATS,
  * CHANNELS, CLIENTS, WAITERS, UNBLOCK, SHUTDOWN. Each reads the server's
  * state and answers in one reply. Loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_ADMIN_H
 #define CHAND_ADMIN_H

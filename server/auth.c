@@ -2,6 +2,8 @@
  * auth.c: tokens and rules. Tokens are never stored, only their SHA-256
  * digests; a presented token is hashed and compared against every digest
  * in constant time. Rules are few and matched in order with fnmatch(3).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <ctype.h>
 #include <errno.h>

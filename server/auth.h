@@ -12,6 +12,8 @@
  * loop thread only. Errors: auth_new returns -1 with a malloc'd *cause
  * naming the file, line and key; it logs a warning for each rule whose
  * meaning changed when `all` stopped granting admin.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_AUTH_H
 #define CHAND_AUTH_H

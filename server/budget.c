@@ -1,5 +1,7 @@
 /*
  * budget.c: the waiter and value-byte budgets of pending requests.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <inttypes.h>
 

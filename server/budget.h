@@ -16,6 +16,8 @@
  * charged to its record (struct request) once it is pending, and given back
  * in one place, request_unpark, however it ends. Thread-safety: loop
  * thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_BUDGET_H
 #define CHAND_BUDGET_H

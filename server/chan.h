@@ -15,6 +15,8 @@
  *
  * Ownership: a channel owns its buffered values and its ring; it does not
  * own its waiters (their operation does). Thread-safety: none.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_CHAN_H
 #define CHAND_CHAN_H

@@ -30,6 +30,8 @@
  * - Thread-safety: chand calls the function from several worker threads at
  *   once; it must be reentrant. It must not block for long, keep pointers to
  *   in or out after returning, or call exit.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_STAGE_H
 #define CHAND_STAGE_H

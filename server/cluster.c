@@ -1,6 +1,8 @@
 /*
  * cluster.c: the etcd session: lease, keepalive, node key, fencing,
  * ownership claims and rendezvous placement.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -11,6 +11,8 @@
  * Ownership: the server owns the cluster (NULL without cluster_etcd).
  * Strings returned point into the cluster and stay valid until the loop
  * runs again. Thread-safety: loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_CLUSTER_H
 #define CHAND_CLUSTER_H

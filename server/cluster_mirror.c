@@ -1,6 +1,8 @@
 /*
  * cluster_mirror.c: read a prefix, watch it from there, read again when the
  * watch breaks.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdlib.h>
 #include <string.h>

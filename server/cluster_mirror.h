@@ -10,6 +10,8 @@
  *
  * Ownership: the caller owns the mirror; strings returned point into it and
  * stay valid until the next change. Thread-safety: loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_CLUSTER_MIRROR_H
 #define CHAND_CLUSTER_MIRROR_H

@@ -1,6 +1,8 @@
 /*
  * config.c: a table of keys, each with a type, bounds and a default; one
  * parser for the file and the flags.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <ctype.h>
 #include <errno.h>

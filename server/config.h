@@ -10,6 +10,8 @@
  *
  * Ownership: a struct config owns its strings; config_free releases them.
  * Not thread-safe: the loop thread owns the live config.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_CONFIG_H
 #define CHAND_CONFIG_H

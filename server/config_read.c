@@ -2,6 +2,8 @@
  * config_read.c: the configuration chand runs with: the file, then the
  * flags over it, then every check of what start-up will read (protected
  * mode among them: config_check).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <netdb.h>

@@ -11,6 +11,8 @@
  * replies and the unsent output passes output_hwm, the server stops reading
  * that client's requests until the output drains to half: backpressure on
  * the one slow client, never on the loop or others.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <inttypes.h>
 #include <stdlib.h>

@@ -7,6 +7,8 @@
  * conn_free, whatever the reason (EOF, error, protocol error, shutdown):
  * every pending request is cancelled and every hold released there, so a
  * disconnect leaves no waiter. Thread-safety: loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_CONN_H
 #define CHAND_CONN_H

@@ -28,6 +28,8 @@
  *
  * TLS connections keep bufferevent_openssl, which reads, writes and times
  * out on its own; its callbacks land in the same conn.c functions.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -13,6 +13,8 @@
  * conn_input_bytes) then conn_input_done after each read, conn_wrote,
  * conn_io_failed and conn_tls_ready (conn.h); conn_io_failed
  * and conn_wrote may free the conn. Thread-safety: loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_CONN_IO_H
 #define CHAND_CONN_IO_H

@@ -13,6 +13,8 @@
  * flight, its RECVs waiting in the engine, the RECVs held at the limit):
  * whatever ends a value in flight checks the slot afterwards and resumes
  * held RECVs, once the records are consistent again.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <inttypes.h>
 #include <stdlib.h>

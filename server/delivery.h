@@ -20,6 +20,8 @@
  * when it is not in flight (never issued, acked, NACKed, redelivered after
  * ack_wait, or its channel deleted), STATUS_PERMISSION_DENIED when another
  * connection holds it; either way nothing changes.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_DELIVERY_H
 #define CHAND_DELIVERY_H

@@ -1,5 +1,7 @@
 /*
  * dispatch.c: the operations of PROTOCOL.md §5, one handler each.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <inttypes.h>
 #include <string.h>

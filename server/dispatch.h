@@ -2,6 +2,8 @@
  * dispatch.h: decode one request frame and run it (one handler per
  * operation, in one table). Every request gets exactly one reply, now or
  * when its pending operation completes. Loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_DISPATCH_H
 #define CHAND_DISPATCH_H

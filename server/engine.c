@@ -23,6 +23,8 @@
  * outside and may come back), engine_requeue (it comes back, ahead of the
  * buffer) and engine_settle (it will not): a closed channel reports
  * ok=false only once nothing lent is outstanding.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdlib.h>
 #include <string.h>

@@ -14,6 +14,8 @@
  *
  * Errors: functions that can fail return an enum status (common/status.h);
  * STATUS_OK is success.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_ENGINE_H
 #define CHAND_ENGINE_H

@@ -5,6 +5,8 @@
  * (engine_settle). Both meet in close_receivers: a closed channel reports
  * ok=false, with its close error, only once it is drained and nothing
  * lent is outstanding. Same thread and rules as engine.c.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdlib.h>
 

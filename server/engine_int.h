@@ -10,6 +10,8 @@
  * back to its stream instead of the engine's free list.
  *
  * Thread-safety: none, as for the whole engine.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_ENGINE_INT_H
 #define CHAND_ENGINE_INT_H

@@ -20,6 +20,8 @@
  * Ending is itself a queued completion (endop): it goes on the engine's
  * completion queue behind every unit the stream already resolved, so the
  * end callback runs after their values, whatever ended the stream.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdlib.h>
 

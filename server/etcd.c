@@ -1,6 +1,8 @@
 /*
  * etcd.c: etcd v3 calls over its HTTP/JSON gateway, one connection per
  * call, failover between endpoints.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdio.h>
 #include <stdlib.h>

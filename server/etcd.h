@@ -18,6 +18,8 @@
  * callbacks (free the watches first, or let etcd_free do it). A reply passed
  * to a callback is borrowed for the callback's duration.
  * Thread-safety: none; loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_ETCD_H
 #define CHAND_ETCD_H

@@ -1,6 +1,8 @@
 /*
  * journal.c: records, segment files and group commit. Open and replay are
  * in journal_replay.c, compaction in journal_compact.c.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -79,6 +79,8 @@
  * commit leaves the segment as it was before it (truncated back to the
  * last good offset) and keeps the buffered records, so a later commit may
  * write them when space returns; journal_discard drops them instead.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_JOURNAL_H
 #define CHAND_JOURNAL_H

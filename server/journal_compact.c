@@ -2,6 +2,8 @@
  * journal_compact.c: compaction: a snapshot of the live state, written
  * incrementally beside the live log, replaces the segments it covers
  * (journal.h has the invariants; docs/JOURNAL.md the crash cases).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <fcntl.h>

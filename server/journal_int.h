@@ -2,6 +2,8 @@
  * journal_int.h: what journal.c (records, segments, commit),
  * journal_replay.c (open) and journal_compact.c share. Not a public
  * interface: the layout is documented in docs/JOURNAL.md.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_JOURNAL_INT_H
 #define CHAND_JOURNAL_INT_H

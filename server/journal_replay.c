@@ -2,6 +2,8 @@
  * journal_replay.c: journal_open: find the segments, check their headers
  * and sequence, replay their records through journal_ops, cut a torn tail,
  * refuse or repair anything worse (journal.h has the rules).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <dirent.h>
 #include <errno.h>

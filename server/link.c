@@ -6,6 +6,8 @@
  * one for "running" (dropped by link_stop), one per pending engine
  * operation and per item on the worker pool (dropped by their callbacks),
  * and one per stack frame that may stop it. The last one frees it.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <inttypes.h>
 #include <stdio.h>

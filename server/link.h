@@ -16,6 +16,8 @@
  *
  * Thread-safety: loop thread only (fan-out stages run on the pool, but
  * their results are applied here).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_LINK_H
 #define CHAND_LINK_H

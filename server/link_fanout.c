@@ -10,6 +10,8 @@
  * With `ordered`, results wait in a window of `workers` slots indexed by
  * sequence number and leave strictly in input order; the window cannot
  * overflow because a sequence number is taken only when inflight < workers.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdlib.h>
 

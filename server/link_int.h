@@ -8,6 +8,8 @@
  * the slot does next (submit these cases, nothing for now, or the link is
  * finished), result() applies what it got. The core calls step() again
  * until the slot waits, so a kind never recurses into the engine.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_LINK_INT_H
 #define CHAND_LINK_INT_H

@@ -5,6 +5,8 @@
  * The done channel, closing the outputs and answering the request are the
  * core's (link.c); a kind only says what to wait on next and what to do
  * with what it got.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,5 +1,7 @@
 /*
  * listener.c: evconnlistener for TCP and unix sockets.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <netdb.h>

@@ -1,6 +1,8 @@
 /*
  * listener.h: listening sockets (TCP and unix) that hand accepted
  * connections to conn_accept. Owned by the server (a list); loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_LISTENER_H
 #define CHAND_LISTENER_H

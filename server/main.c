@@ -1,5 +1,7 @@
 /*
  * main.c: chand's command line.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <getopt.h>

@@ -1,6 +1,8 @@
 /*
  * metrics.c: GET /metrics in the Prometheus text exposition format: chand's
  * own series, chand_build_info and the standard process_* ones.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <dirent.h>
 #include <inttypes.h>

@@ -8,6 +8,8 @@
  * closed metrics_timeout after it was accepted, and, with metrics_token set,
  * only for "Authorization: Bearer TOKEN". metrics.c renders the text.
  * Loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_METRICS_H
 #define CHAND_METRICS_H

@@ -4,6 +4,8 @@
  * close. libevent 2.1's evhttp has no connection cap and no hook at accept,
  * and both are what keeps a flood of idle scrapers from taking the
  * descriptors protocol clients need.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <ctype.h>
 #include <errno.h>

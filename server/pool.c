@@ -2,6 +2,8 @@
  * pool.c: the worker pool. One mutex guards both queues; an idle worker
  * polls briefly, then sleeps on a semaphore; an eventfd wakes the loop
  * thread when results are waiting.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <pthread.h>

@@ -23,6 +23,8 @@
  * Thread-safety: pool_new, pool_submit, pool_free and the done callbacks
  * belong to the loop thread; work functions run on workers, concurrently;
  * pool_size and pool_queued may be called from any thread.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_POOL_H
 #define CHAND_POOL_H

@@ -4,6 +4,8 @@
  * Deadlines use libevent timers (a min-heap: O(log n) arm and disarm), so
  * 100,000 pending deadlines cost nothing until they fire, and a request
  * that completes disarms its own timer: no scan, nothing left behind.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <inttypes.h>
 #include <stdlib.h>

@@ -16,6 +16,8 @@
  * disconnect or shutdown) writes the reply (unless the connection is going
  * away) and recycles the record. request_cancel ends either kind.
  * Thread-safety: loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_REQUEST_H
 #define CHAND_REQUEST_H

@@ -1,6 +1,8 @@
 /*
  * router.c: local, MOVED or UNAVAILABLE per request; requests whose
  * channel's owner is unknown wait for etcd, in their connection's order.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <inttypes.h>
 #include <stdio.h>

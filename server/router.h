@@ -10,6 +10,8 @@
  * Ownership: the server owns the router; a held request's frame is copied
  * and freed by the router. A held request whose connection went is dropped.
  * Thread-safety: loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_ROUTER_H
 #define CHAND_ROUTER_H

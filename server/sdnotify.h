@@ -7,6 +7,8 @@
  * datagrams, $LISTEN_FDS/$LISTEN_PID), so chand behaves the same either way.
  * Everything is a no-op when not run by systemd (no $NOTIFY_SOCKET).
  * Thread-safety: loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_SDNOTIFY_H
 #define CHAND_SDNOTIFY_H

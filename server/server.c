@@ -1,5 +1,7 @@
 /*
  * server.c: the server's life: create, listen, run, shut down, free.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -7,6 +7,8 @@
  * of it belongs to the loop thread (DESIGN.md §3). The struct is shared by
  * the server's own modules (conn, request, dispatch, listener), never by
  * anything outside server/.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_SERVER_H
 #define CHAND_SERVER_H

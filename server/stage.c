@@ -1,6 +1,8 @@
 /*
  * stage.c: the stage registry, the built-in stages, module loading, and the
  * call wrapper that turns a stage's output into an encoded channel value.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <ctype.h>
 #include <dlfcn.h>

@@ -6,6 +6,8 @@
  * Ownership: the server owns the registry; stages live until stages_free.
  * Thread-safety: stages_new/stages_free/stages_find on the loop thread;
  * stage_apply on any thread, concurrently (stages are reentrant).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_STAGE_REGISTRY_H
 #define CHAND_STAGE_REGISTRY_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include "stats.h"
 
 /* From 10 µs to 10 s: what a broker's operations span, waits included. */

@@ -4,6 +4,8 @@
  * Every request is counted once, when its reply is decided: by operation
  * and status, with the time from its arrival to its reply in a histogram
  * of fixed buckets (cumulative, as Prometheus wants them). Loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_STATS_H
 #define CHAND_STATS_H

@@ -6,6 +6,8 @@
  * a refused STREAM leaves nothing behind. Once started, the stream answers
  * itself: one interim reply per value or close report (stream_value), then
  * exactly one final reply (stream_end), after every value it took.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <inttypes.h>
 #include <stdlib.h>

@@ -8,6 +8,8 @@
  * until the stream's end callback answers and recycles it; CANCEL, the
  * deadline, UNBLOCK, shutdown and the connection going away all end it
  * through request_cancel. Thread-safety: loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_STREAM_H
 #define CHAND_STREAM_H

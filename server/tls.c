@@ -1,5 +1,7 @@
 /*
  * tls.c: OpenSSL through libevent's bufferevent_openssl.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdio.h>
 #include <stdlib.h>

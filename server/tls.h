@@ -9,6 +9,8 @@
  *
  * Ownership: the server owns its struct tls; tls_free releases it.
  * Thread-safety: loop thread only. Errors: -1 with a malloc'd *cause.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_TLS_H
 #define CHAND_TLS_H

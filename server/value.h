@@ -8,6 +8,8 @@
  * Ownership: value_new returns a value the caller owns; passing it to the
  * engine moves it; value_free accepts NULL. Not thread-safe; values may be
  * handed between threads with external synchronisation.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_VALUE_H
 #define CHAND_VALUE_H

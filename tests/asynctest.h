@@ -3,6 +3,8 @@
  * (test_client_async.c, test_client_async_cancel.c, test_client_async_io.c):
  * channels made and deleted on the suite's connection, the server's view
  * of a channel's length, and a bounded join.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_ASYNCTEST_H
 #define CHAND_ASYNCTEST_H

@@ -1,4 +1,5 @@
 /* clienttest.c: see clienttest.h. */
+/* SPDX-License-Identifier: BSD-2-Clause */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1		/* program_invocation_short_name */
 #endif

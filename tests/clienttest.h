@@ -3,6 +3,8 @@
  * test_client_async.c): one chand per suite on an ephemeral loopback port,
  * the address to dial it, a connection the suite's tests share, and the
  * bounded waits they poll with. CUnit suite hooks return 0 or -1.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_CLIENTTEST_H
 #define CHAND_CLIENTTEST_H

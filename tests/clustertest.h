@@ -2,6 +2,8 @@
  * clustertest.h: what test_cluster.c (a cluster of chand nodes on a real
  * etcd) shares with test_cluster_etcd.c (server/etcd.c alone, a lying
  * etcd, the cluster config keys, HELLO caps).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_CLUSTERTEST_H
 #define CHAND_CLUSTERTEST_H

@@ -4,6 +4,8 @@
  * buffer and select cases, the decoders of the one frame in that buffer,
  * and the packer for hand-made requests. Each part adds its tests to the
  * one "codec" suite.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_CODECTEST_H
 #define CHAND_CODECTEST_H

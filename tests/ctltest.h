@@ -3,6 +3,8 @@
  * test_chanctl_cli.c): a chand per suite, listening on an ephemeral
  * loopback port and a unix socket; chanctl run in the foreground or left
  * running; a small JSON validator; a listener that never answers.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_CTLTEST_H
 #define CHAND_CTLTEST_H

@@ -3,6 +3,8 @@
  * test_engine_select.c, test_engine_lifecycle.c): an engine with a fixed
  * seed, channels, and sends and receives that must complete now or must
  * wait, each recording what its done callback saw.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_ENGINETEST_H
 #define CHAND_ENGINETEST_H

@@ -3,6 +3,7 @@
 # openssl CLI: a CA, a server certificate for localhost/127.0.0.1, a client
 # certificate (CN alice), an expired client certificate, and a second CA
 # with a server and a client certificate of its own (the "wrong CA").
+# SPDX-License-Identifier: BSD-2-Clause
 set -eu
 d=$1
 cd "$d"

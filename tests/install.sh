@@ -7,6 +7,7 @@
 #    configured paths (--sysconfdir, --libdir, ...), no placeholder and no
 #    other prefix's.
 # It counts as one test in the closing "N passed, N failed" line.
+# SPDX-License-Identifier: BSD-2-Clause
 top=${CHAND_BUILDDIR:-.}
 src=${CHAND_SRCDIR:-.}
 cc=${CHAND_CC:-cc}

@@ -2,6 +2,8 @@
  * journaltest.c: the model of durable channels that the journal's replay
  * must rebuild, the random workload that drives journal and model together,
  * and the temp directories of tests/test_journal (journaltest.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <fcntl.h>
 #include <ftw.h>

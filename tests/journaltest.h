@@ -3,6 +3,8 @@
  * (journaltest.c): a model of the durable channels that the journal's
  * replay rebuilds, a random workload that drives the journal and the model
  * together, and a temp directory per test.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_JOURNALTEST_H
 #define CHAND_JOURNALTEST_H

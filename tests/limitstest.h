@@ -3,6 +3,8 @@
  * (test_server_limits.c, test_server_limits_writes.c,
  * test_server_limits_lifecycle.c): the chand of the current suite and the
  * bystander, a connection that must keep working through everything.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_LIMITSTEST_H
 #define CHAND_LIMITSTEST_H

@@ -2,6 +2,8 @@
  * linkstest.h: what the parts of test_links share (test_links.c,
  * test_links_fanout.c): the suite's connections and request encoder, and
  * the helpers that start links, read their replies, and move values.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_LINKSTEST_H
 #define CHAND_LINKSTEST_H

@@ -5,6 +5,7 @@
 # etc/chand.conf (on a free port: $CHAND_ADDR, which chanctl reads, points
 # there); it must print the value it sent. And bootstrap.sh run says where
 # chanctl is. It counts as one test in the closing "N passed, N failed" line.
+# SPDX-License-Identifier: BSD-2-Clause
 src=${CHAND_SRCDIR:-.}
 top=${CHAND_BUILDDIR:-.}
 chand=${CHAND:-$top/server/chand}

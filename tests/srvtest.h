@@ -3,6 +3,8 @@
  * over the raw protocol (test_server.c, test_server_limits.c, test_stream.c). Each helper
  * encodes one request, writes it, and (for the rq_* forms) reads its reply
  * with a 10 s bound, failing the test when the reply does not come.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_SRVTEST_H
 #define CHAND_SRVTEST_H

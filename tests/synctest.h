@@ -3,6 +3,8 @@
  * test_client_chan.c, test_client_deadline.c): a channel made on the
  * suite's connection, a call blocked in another thread and joined within
  * BOUND_MS, and a poll on a context's done fd.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_SYNCTEST_H
 #define CHAND_SYNCTEST_H

@@ -1,5 +1,7 @@
 /*
  * test_admin.c: the admin operations (PROTOCOL.md §11) against a real chand.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdio.h>
 #include <string.h>

@@ -3,6 +3,8 @@
  * both output modes (JSON checked by a small validating parser), and the
  * documented exit codes; the helpers of ctltest.h. The command line itself
  * (addresses, options, timeouts, JSON of any bytes) is test_chanctl_cli.c.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <arpa/inet.h>
 #include <ctype.h>

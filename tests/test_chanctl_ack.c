@@ -3,6 +3,8 @@
  * delivery options, info's counters, recv acking after printing or
  * leaving the value with --no-ack, and inflight. Part of test_chanctl,
  * with a chand of its own.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdio.h>
 #include <string.h>

@@ -3,6 +3,8 @@
  * address forms of -s and $CHAND_ADDR, a host that does not resolve,
  * options anywhere, --help and --version, exact long options, the timeout
  * as the whole budget, --json for any bytes, and chanctl.1's rendering.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <fcntl.h>
 #include <stdarg.h>

@@ -11,6 +11,8 @@
  * and a configured server; channels, select and many threads sharing a
  * connection are in test_client_chan.c, deadlines, cancellation and the
  * server going away in test_client_deadline.c.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1

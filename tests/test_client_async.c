@@ -17,6 +17,8 @@
  * corking, rendezvous and deferred replies; cancel, deadlines and errors
  * are in test_client_async_cancel.c, pipelining and the read token in
  * test_client_async_io.c.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1

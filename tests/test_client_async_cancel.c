@@ -5,6 +5,8 @@
  * deadlines kept by the client and carried on the wire, bad arguments and
  * a done context that sends nothing, and the connection closed in flight
  * or while corked.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <poll.h>
 #include <pthread.h>

@@ -5,6 +5,8 @@
  * not read (output_hwm), which must not deadlock; and the read token:
  * threads blocked on one connection read it one at a time
  * (leader/follower) and every one of them gets its reply, whoever reads it.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <pthread.h>
 #include <stdio.h>

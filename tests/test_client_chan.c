@@ -3,6 +3,8 @@
  * part of test_client: make and open, send and receive, close, delete,
  * the value limit, rendezvous, channel references, select, and 32 threads
  * sharing one connection with none of 4,000 values lost or doubled.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <pthread.h>
 #include <stdlib.h>

@@ -4,6 +4,8 @@
  * chand: seen by a blocked receiver, after the buffer drained, by a select,
  * by a stream, and through or-done, tee, fan-in and bridge links; the plain
  * chan_close unchanged; bad messages refused with nothing changed.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <pthread.h>
 #include <stdio.h>

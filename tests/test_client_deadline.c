@@ -4,6 +4,8 @@
  * the client and enforced by the server, a done context sending nothing,
  * cancellation from another thread (no waiter left, no value lost), and a
  * server stopped, killed or shut down in the middle of a call.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <pthread.h>
 #include <signal.h>

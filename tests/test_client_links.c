@@ -8,6 +8,8 @@
  * connection closing), each checked on the server's side: no waiter left
  * (chan_admin_waiters) and the outputs closed (chan_info). Waiting is on
  * conditions with a generous bound, never a bare sleep.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1

@@ -7,6 +7,8 @@
  * would, and
  * "none.chand.test" does not exist; every other name goes to the real one.
  * It also covers the address forms chan_dial takes (dial.c's one parser).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>

@@ -4,6 +4,8 @@
  *
  * What the server shows (INFO's receivers) is read through a second
  * connection; every wait is on a condition with a generous upper bound.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <pthread.h>
 #include <stdio.h>

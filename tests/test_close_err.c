@@ -4,6 +4,8 @@
  * RECV, a RECV after the buffer drained, SELECT, STREAM, INFO, CHANNELS),
  * the old 1-argument CLOSE unchanged, bad input, and the links that pass
  * an input's error on to their outputs (§12).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdio.h>
 #include <string.h>

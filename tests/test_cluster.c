@@ -8,6 +8,8 @@
  * the tests of server/etcd.c alone, of an etcd that answers garbage, of
  * the config keys and of HELLO's caps. The etcd suites are skipped (with a
  * message) without /usr/bin/etcd.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -3,6 +3,8 @@
  * (the claim txn raced by two clients, endpoints, unreachable etcd), a
  * fake etcd that answers garbage to a real chand, the cluster config keys,
  * and HELLO's caps (issue 19). test_cluster.c runs them.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>

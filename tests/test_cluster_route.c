@@ -3,6 +3,8 @@
  * placement by the documented rendezvous hash, requests held for etcd in
  * their connection's order, a SELECT routed whole. Run by test_cluster.c
  * on its nodes n0..n2.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,6 +7,8 @@
  * and replies, the fast paths held to the general path; truncation and bad
  * input are in test_codec_bad_input.c, links and streams in
  * test_codec_links.c. All three add to the one "codec" suite, in order.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdlib.h>
 #include <string.h>

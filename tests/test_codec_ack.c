@@ -3,6 +3,8 @@
  * part of test_codec: MAKE's delivery options, ACK, NACK, TOUCH and
  * INFLIGHT requests, tagged RECV, SELECT and STREAM replies, INFO's extra
  * keys, each with its bad forms.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <string.h>
 

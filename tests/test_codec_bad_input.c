@@ -4,6 +4,8 @@
  * refused from the header alone, malformed headers, absurd sizes and
  * nesting, bad requests, waits, names and replies (PROTOCOL.md §9), and the
  * reader held to msgpack-c on random objects.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdlib.h>
 #include <string.h>

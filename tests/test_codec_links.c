@@ -4,6 +4,8 @@
  * (PROTOCOL.md §12), STREAM and CREDIT and a stream's values, close reports
  * and final reply (§14), CLOSE's error and the replies that carry it (§5),
  * each with its bad forms.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <string.h>
 

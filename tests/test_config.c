@@ -3,6 +3,8 @@
  * real binary: --check-config refuses what start-up refuses (and says
  * where), flags keep winning over the file across SIGHUP, --set, and the
  * journal's log format.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <poll.h>
 #include <signal.h>

@@ -6,6 +6,8 @@
  * every bad tag. Every wait is a blocking receive or a polled condition
  * with a generous bound; times are only checked as lower bounds (a value
  * must not come back before its ack_wait or delay).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <pthread.h>
 #include <stdio.h>

@@ -14,6 +14,8 @@
  * threads of the parent; the last one closes the channel, and a consumer
  * stops at ok=false, which a closed ack channel only reports once nothing
  * is in flight. Everything is bounded: a run past 120 s fails.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -7,6 +7,8 @@
  * close, and the hash map; select is in test_engine_select.c, cancel,
  * delete, anonymous channels, limits and re-entrant callbacks in
  * test_engine_lifecycle.c.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdio.h>
 #include <stdlib.h>

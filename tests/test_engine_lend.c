@@ -5,6 +5,8 @@
  * receiver or ahead of the buffer, outside cap, with its metadata; a closed
  * channel reports ok=false only once nothing lent is outstanding; plain
  * channels are untouched.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <string.h>
 

@@ -4,6 +4,8 @@
  * waking waiters with NOT_FOUND, anonymous channels, the engine's limits,
  * done callbacks that call back into the engine, and 100,000 pending
  * operations cancelled.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdio.h>
 #include <stdlib.h>

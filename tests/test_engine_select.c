@@ -5,6 +5,8 @@
  * wait, a select never matching itself, duplicate and nil channel cases,
  * a blocked select's cases on one channel queued in random order (fresh
  * seed each run, 4σ bounds), and every waiter unlinked once one case wins.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <inttypes.h>
 #include <stdio.h>

@@ -3,6 +3,8 @@
  * with no sockets: credit, FIFO among other receivers, buffered values,
  * close reported once, delete, ending with values already taken, random
  * choice, and the no-wait form.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdio.h>
 #include <stdlib.h>

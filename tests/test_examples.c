@@ -6,6 +6,8 @@
  * RUN_TIMEOUT_MS and print its key lines. $CHAND_EXAMPLES names the
  * directory of the built examples (set by `make check`). An example's
  * output is copied to this test's log.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1

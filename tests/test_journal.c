@@ -8,6 +8,8 @@
  * and recovery speed; torn tails, corruption, missing segments and
  * compaction with its crash points are in test_journal_crash.c; the model,
  * the workload and the temp dirs in journaltest.c.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -4,6 +4,8 @@
  * segments (refused, then repaired), and compaction with kill -9 images
  * taken at each of its steps (copies of the directory, which is what the
  * page cache holds when a process dies).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <dirent.h>
 #include <fcntl.h>

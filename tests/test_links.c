@@ -9,6 +9,8 @@
  * This file holds the suites' chand and connections, the helpers, the
  * links and the ways they stop, and start-up and shutdown; fan-out jobs
  * are in test_links_fanout.c.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <fcntl.h>
 #include <libgen.h>

@@ -3,6 +3,8 @@
  * chand, part of test_links: ordered and unordered fan-out through the
  * test stage module, backpressure from a full output, a stage error as a
  * value, the built-in stages sha256 and isprime, and bad link requests.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdio.h>
 #include <stdlib.h>

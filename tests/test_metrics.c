@@ -2,6 +2,8 @@
  * test_metrics.c: the Prometheus endpoint (GET /metrics) of a real chand:
  * its samples, parsed and, when promtool is installed, checked by it; and
  * the endpoint's protected mode, token, connection cap, fd share and timeout.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <ctype.h>
 #include <fcntl.h>

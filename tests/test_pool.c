@@ -8,6 +8,8 @@
  * pthread_join is wrapped (-Wl,--wrap=pthread_join): pool_free calls it
  * only after it has told the workers to stop, which is the moment the
  * pending-items test opens the gate its first item waits at.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <pthread.h>
 #include <semaphore.h>

@@ -4,6 +4,8 @@
  *
  * Certificates are made at test time by tests/gencerts.sh (the openssl
  * CLI) in a private directory.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <fcntl.h>
 #include <poll.h>

@@ -9,6 +9,8 @@
  * link of any kind, that they keep them (LEN from admin), and that the
  * permitted path still works. Connections: ctl (mal) makes links and reads
  * their replies, d (mal) moves data, adm (admin) makes secrets and looks.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <poll.h>
 #include <signal.h>

@@ -5,6 +5,8 @@
  * announced before HELLO (max_hello_frame), and many half-sent frames
  * (max_input_buffer_bytes). A neighbour connection is served throughout.
  * Certificates for the TLS case are made by tests/gencerts.sh.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <poll.h>

@@ -7,6 +7,8 @@
  * the limits; how replies are written is in test_server_limits_writes.c,
  * shutdown, config errors and the unix socket in
  * test_server_limits_lifecycle.c.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <fcntl.h>
 #include <poll.h>

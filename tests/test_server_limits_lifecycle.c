@@ -3,6 +3,8 @@
  * test_server_limits, each test with a chand of its own: SIGTERM with a
  * request pending, config errors that name file, line and key, and the
  * unix socket listener.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,6 +6,8 @@
  * replies held until the next reply or WANT and bounded (PROTOCOL.md §15),
  * and replies to others before a long select. The bystander keeps working
  * throughout.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <poll.h>
 #include <stdio.h>

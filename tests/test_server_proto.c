@@ -4,6 +4,8 @@
  * errors, what max_pending counts, what INFO's bytes count, CANCEL of
  * itself. Through a real chand on an ephemeral loopback port, over the raw
  * protocol.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdio.h>
 #include <string.h>

@@ -7,6 +7,8 @@
  * links and their values counted, every budget free again once the
  * requests end however they end, SIGHUP changing the budgets, and a client
  * that does not read the replies it is owed closed at max_output_bytes.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <poll.h>
 #include <signal.h>

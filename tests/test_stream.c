@@ -1,6 +1,8 @@
 /*
  * test_stream.c: STREAM and CREDIT (PROTOCOL.md §14) through a real chand
  * on an ephemeral loopback port, over the raw protocol.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdio.h>
 #include <stdlib.h>

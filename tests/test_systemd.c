@@ -4,6 +4,8 @@
  * STOPPING=1; socket activation hands chand a listening socket on fd 3
  * ($LISTEN_FDS, $LISTEN_PID), as chand.socket does; and SIGHUP reloads
  * (ExecReload). The Prometheus endpoint is test_metrics.c's.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <fcntl.h>
 #include <netinet/in.h>

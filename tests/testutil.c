@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 #include <CUnit/Basic.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -5,6 +5,8 @@
  * prints "#totals passed=N failed=M" so that tests/totals.sh can sum every
  * suite into the one closing line of the test command. Exit status: 0 when
  * every test passed.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_TESTUTIL_H
 #define CHAND_TESTUTIL_H

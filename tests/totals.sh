@@ -4,6 +4,7 @@
 #   N passed, N failed
 # A suite log with no totals line (it crashed, or never ran) counts as one
 # failure, so a crash can never look like success. Exits 1 if anything failed.
+# SPDX-License-Identifier: BSD-2-Clause
 passed=0
 failed=0
 for log in "$@"; do

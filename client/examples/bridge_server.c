@@ -34,6 +34,8 @@
  *	then: after
  *
  * Usage: bridge_server tcp://127.0.0.1:7420
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "example.h"
 

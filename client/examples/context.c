@@ -38,6 +38,8 @@
  *	goodbye world!
  *
  * Usage: context tcp://127.0.0.1:7420
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "example.h"
 

@@ -43,6 +43,8 @@
  *	newRandStream closure exited.
  *
  * Usage: done_leak tcp://127.0.0.1:7420
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <time.h>
 

@@ -4,6 +4,8 @@
  * Dialing argv[1], dying on an error (the examples are smoke tests: any
  * failure exits 1), and integers carried as decimal text, since a chand
  * value is just bytes. Everything else is plain libchanclient.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_EXAMPLE_H
 #define CHAND_EXAMPLE_H

@@ -28,6 +28,8 @@
  *	0 links left on the server
  *
  * Usage: or_server tcp://127.0.0.1:7420
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "example.h"
 

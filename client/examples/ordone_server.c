@@ -21,6 +21,8 @@
  *	orDone: context canceled; myChan's repeat: context canceled
  *
  * Usage: ordone_server tcp://127.0.0.1:7420
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "example.h"
 

@@ -35,6 +35,8 @@
  *	a send now fails: channel closed
  *
  * Usage: owner tcp://127.0.0.1:7420
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "example.h"
 

@@ -32,6 +32,8 @@
  *	4 stages exited after close(done) with 2 values taken
  *
  * Usage: pipeline tcp://127.0.0.1:7420
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "example.h"
 

@@ -29,6 +29,8 @@
  *	took 10 primes >= 1000000, all prime; close(done) stopped 10 threads
  *
  * Usage: primes tcp://127.0.0.1:7420
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "example.h"
 

@@ -33,6 +33,8 @@
  *	took 10 primes, all prime, in input order; close(done) stopped the job
  *
  * Usage: primes_server tcp://127.0.0.1:7420
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "example.h"
 

@@ -23,6 +23,8 @@
  *	sender's send returned after the receive
  *
  * Usage: rendezvous tcp://127.0.0.1:7420
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <time.h>
 #include <unistd.h>

@@ -29,6 +29,8 @@
  *	Achieved N cycles of work before signalled to stop.
  *
  * Usage: select_timeout tcp://127.0.0.1:7420
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <time.h>
 

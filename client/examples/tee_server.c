@@ -23,6 +23,8 @@
  *	close(done) stopped repeat: context canceled
  *
  * Usage: tee_server tcp://127.0.0.1:7420
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include "example.h"
 

@@ -9,6 +9,8 @@
  *	the server gives the job back at once, another worker does it
  *
  * Workers are processes, so that the kill breaks a real connection.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <signal.h>
 #include <sys/wait.h>

@@ -12,6 +12,7 @@
 # syscalls per request over a 3 s workload 4 (skipped without perf). Prints
 # the median of each figure per label. chanbench comes from DIR (default
 # build/).
+# SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)

@@ -1,5 +1,7 @@
 /*
  * bench.c: the shared helpers of bench.h.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -8,6 +8,8 @@
  *	RESULT <workload> <metric> <value>
  * e.g. "RESULT w2 p50_us 41.2"; everything else goes to stderr.
  * Nothing here depends on chand: redis_bench and relay build without the tree.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_BENCH_H
 #define CHAND_BENCH_H

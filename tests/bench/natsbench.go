@@ -10,6 +10,8 @@
 // waits for a receiver nor pushes back; pending limits are lifted so the
 // client drops nothing). reqrep (2): a requester connection and a replier
 // connection (in one process); p50/p99/mean of a round trip.
+//
+// SPDX-License-Identifier: BSD-2-Clause
 package main
 
 import (

@@ -2,6 +2,7 @@
 # plot.sh OUT: OUT/bench.png from OUT/samples/*.txt (latency CDFs of
 # workloads 2 and 3) and OUT/summary.tsv (throughput against requests in
 # flight, workload 1, with NATS's pub/sub at the cap run's count), with gnuplot.
+# SPDX-License-Identifier: BSD-2-Clause
 set -eu
 out=$1
 # the curve's depths, and the cap run (w1_cap) as depth 1024

@@ -1,5 +1,7 @@
 /*
  * rawchan.c: chand's protocol without libchanclient (see rawchan.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
 #include <stdio.h>

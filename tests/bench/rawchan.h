@@ -7,6 +7,8 @@
  *  - the mconn protocol of workload 4 (1,000 connections on one thread:
  *    the client library starts a reader thread per connection and blocks a
  *    thread per call, so 1,000 connections would need 2,000 threads).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #ifndef CHAND_BENCH_RAWCHAN_H
 #define CHAND_BENCH_RAWCHAN_H

@@ -18,6 +18,8 @@
  *               driver (bench.c), hiredis parsing replies.
  *
  * Built by run.sh: cc -O2 redis_bench.c bench.c -lhiredis -pthread.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <getopt.h>
 #include <hiredis/hiredis.h>

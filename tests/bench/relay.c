@@ -13,6 +13,8 @@
  *	                        RESULT TAG p50_us/p99_us/mean_us of a round trip
  *	relay port              print a free TCP port of 127.0.0.1 (run.sh's
  *	                        helper: servers without "-p 0" need one)
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <getopt.h>
 #include <poll.h>

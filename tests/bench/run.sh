@@ -22,6 +22,7 @@
 #   samples/      the latency samples of round 1, µs, one a line
 # --smoke runs every workload tiny (seconds), on chand alone: no peers, no
 # install, no plot; make check runs it (tests/bench/smoke.sh).
+# SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)

@@ -13,6 +13,8 @@
  * channel is an ack channel (PROTOCOL.md §16) and the consumer acks what it
  * took in one deferred ACK riding in the same write as each CREDIT, so C
  * values at most are in flight.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>

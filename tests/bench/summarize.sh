@@ -3,6 +3,7 @@
 # rounds (SUMMARY.tsv: system workload metric median), then the table of
 # issue 8 on stdout: chand's medians, the peer's, the ratio chand/peer and
 # the target it is held to (MET, MISS, or n/a when a figure is missing).
+# SPDX-License-Identifier: BSD-2-Clause
 set -eu
 tab=$(printf '\t')
 sort -t"$tab" -k2,2 -k3,3 -k4,4 -k5,5g "$1" | awk -F'\t' -v OFS='\t' '

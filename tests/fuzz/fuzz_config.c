@@ -7,6 +7,8 @@
  * Each input is a whole chand.conf, read from a memfd through /proc/self/fd.
  * config_check is not called: it resolves host names. A config_load that
  * fails must say why; either way config_free must leave nothing behind.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdbool.h>
 #include <stddef.h>

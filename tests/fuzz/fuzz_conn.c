@@ -11,6 +11,8 @@
  * replies, then closes its end and runs the loop until the connection is
  * gone. The server is freed after each input, so LeakSanitizer sees any
  * leak, and ASan/UBSan any bad access, as a crash.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <signal.h>
 #include <stdbool.h>

@@ -12,6 +12,8 @@
  * the fast paths of proto_decode_request and proto_decode_reply must agree
  * with their general paths.
  * Every invariant violation is __builtin_trap().
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdbool.h>
 #include <stddef.h>

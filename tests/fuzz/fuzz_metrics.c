@@ -10,6 +10,8 @@
  * running the loop without blocking and draining the reply, closes its end
  * and runs the loop until the connection is freed. metrics_token is set
  * (the token "fuzz"), so the 401 and 200 paths are both reachable.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <signal.h>
 #include <stdbool.h>

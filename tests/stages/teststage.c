@@ -4,6 +4,8 @@
  * Echoes its input after sleeping a random 0-2 ms, so that concurrent
  * workers finish out of order (the ordered fan-out test); an input that
  * starts with "err" is refused with an error (the stage error test).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdint.h>
 #include <stdlib.h>

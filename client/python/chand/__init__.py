@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """chand for Python: Go's channels, select and contexts over the network.
 
 A client of chand(8), written from its wire protocol (PROTOCOL.md) and

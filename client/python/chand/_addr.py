@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Address parsing for :func:`chand.dial`.
 
 The forms (those of chanclient(3), plus the short ones chanctl users type):

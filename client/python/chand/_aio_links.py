@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Streams and links for asyncio (see chand.aio; PROTOCOL.md §12, §14)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Channel handles and select, for the synchronous API (see _conn for the model)."""
 
 from __future__ import annotations

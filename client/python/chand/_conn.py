@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The synchronous client: connections (dial, calls, replies, admin).
 
 One :class:`Conn` is one socket. It is thread-safe: any number of threads

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The wire protocol of PROTOCOL.md, shared by the sync and asyncio clients.
 
 Framing (§1), op numbers (§5, §11, §12, §14), status codes (§3), the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """chand for asyncio: the surface of the synchronous API, with ``await``.
 
 ::

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Contexts: Go's ``context`` package for chand calls.
 
 A context carries a cancellation signal and an optional deadline down a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Exceptions and error values of the chand client.
 
 Every failure the server reports is an exception of its own class, one per

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """fanout.py: the notes' fan-out prime finder, run inside chand
 (client/examples/primes_server.c).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """ordone.py: the or-done channel, run inside chand (client/examples/ordone_server.c).
 
     for val := range orDone(done, myChan) {

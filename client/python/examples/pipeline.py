@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """pipeline.py: generator -> multiply -> add -> multiply, stopped by done.
 
 The notes' "Best Practices for Constructing Pipelines", as client/examples/pipeline.c

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
 """workers.py: a worker pool on one channel, the README's example.
 
 Four worker threads range over "jobs" and send each result on "results"; main sends

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """What the tests share: a real chand on an ephemeral loopback port, and waiting on a
 condition with a generous bound (never a bare sleep standing in for synchronisation)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Fixtures: one chand for the session, a fresh connection per test."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Admin calls (PROTOCOL.md §11; after tests/test_admin.c): stats, channels, clients,
 waiters, unblock, shutdown."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """chand.aio against a real chand: the same semantics with await, task cancellation
 sending CANCEL, asyncio.wait_for and asyncio.TaskGroup."""
 

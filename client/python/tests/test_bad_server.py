@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Bad input from the server side: a fake server sends what chand never would. The
 client raises a clear exception, fails every pending call, and never hangs."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Channel semantics against a real chand: Go's rules, values, errors, connections
 (after tests/test_client.c and test_client_chan.c)."""
 

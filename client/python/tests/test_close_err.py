@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Close with an error (PROTOCOL.md §5 CLOSE, issue 17): ``ch.close(error)``, the
 receivers' ``ch.err`` after recv, try_recv, a range, a select and a stream, INFO's and
 CHANNELS' ``close_error``, a link passing the error downstream; sync and asyncio."""

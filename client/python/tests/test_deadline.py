@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Deadlines and cancellation (after tests/test_client_deadline.c): the budget on the
 wire in µs exactly as libchanclient sends it, the server ending waits on time and
 leaving no waiter, cancel from another thread, and a matched value never lost."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The examples in client/python/examples run against chand and print what they say."""
 
 from __future__ import annotations

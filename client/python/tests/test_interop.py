@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Interoperability with the C client through the built chanctl(1): C sends and Python
 receives, and the reverse; channel references; error values of a fan-out job."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Links inside chand (PROTOCOL.md §12; after tests/test_client_links.c): each kind, the
 done channel, contexts, outputs closed however a link stops, errors and error values."""
 

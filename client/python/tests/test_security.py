@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Authentication, rights and TLS (PROTOCOL.md §13; after tests/test_security.c)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """select: receive and send cases, default, nil channels, errors with their case index,
 blocking and waking, and uniform choice tested statistically (within 4 sigma)."""
 

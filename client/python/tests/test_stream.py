@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Streams (PROTOCOL.md §14; after tests/test_client_stream.c): credit, top-up, order,
 several channels with their close reports, ends and errors."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Mixed operations from many threads (and tasks) on two shared connections, with
 contexts cancelled and deadlines passing at random moments: no unexpected error, no
 hang, and nothing left behind: no waiter on the server, no call record in the client.

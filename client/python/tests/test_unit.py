@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The module alone: addresses, framing, the wait budget, errors, values, contexts."""
 
 from __future__ import annotations
