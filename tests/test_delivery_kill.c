@@ -289,7 +289,7 @@ watch(struct child *k)
 }
 
 /* 0 lost; every extra delivery explained by a victim that held the value unacked. */
-static void
+static uint64_t
 check(struct child *k)
 {
 	uint64_t lost = 0, dups = 0, unexplained = 0, held = 0;
@@ -320,6 +320,7 @@ check(struct child *k)
 	CU_ASSERT_EQUAL(lost, 0);
 	CU_ASSERT_EQUAL(unexplained, 0);
 	CU_ASSERT(dups <= held);
+	return dups;
 }
 
 static uint64_t
@@ -350,7 +351,7 @@ run(const char *name, const enum kind *kinds)
 	chan_conn_t *c = NULL;
 	chan_t *ch = NULL;
 	int status;
-	uint64_t before = redelivered();
+	uint64_t before = redelivered(), dups;
 
 	/* made before the fork, and the connection closed: no child inherits a socket of ours */
 	o.max_deliver = 0;
@@ -371,10 +372,14 @@ run(const char *name, const enum kind *kinds)
 		if (k[i].kind == SURVIVOR)
 			CU_ASSERT(k[i].received > 0);
 	}
-	check(k);
-	/* what the victims held (a stream's credit ahead at least) came back */
+	dups = check(k);
+	/*
+	 * Every duplicate is a value the server gave back. Not every victim held
+	 * one when it died: what it "held unacked" may have been acked on the wire
+	 * (acks ride on the next write) before it could record so.
+	 */
 	printf("    %" PRIu64 " values given back by the server\n", redelivered() - before);
-	CU_ASSERT(redelivered() > before);
+	CU_ASSERT(redelivered() - before >= dups);
 	for (int i = 0; i < CONSUMERS; i++)
 		free(k[i].state);
 }
