@@ -48,8 +48,8 @@ from .context import Context, background, deadline_of
 from .errors import (Canceled, CloseError, ConnectionLost, DeadlineExceeded, DialError,
                      Error, Limit, ProtocolError)
 
-__all__ = ["Conn", "Chan", "Message", "Stream", "Link", "dial", "select", "recv", "send", "or_", "or_done",
-           "tee", "bridge", "fan_in", "repeat", "take", "fan_out", "CloseError"]
+__all__ = ["Conn", "Chan", "Message", "Stream", "Link", "dial", "select", "recv", "send", "or_",
+           "or_done", "tee", "bridge", "fan_in", "repeat", "take", "fan_out", "CloseError"]
 
 _BUDGET, _TRY, _NONE = 0, 1, 2
 _DRAIN_AT = 1 << 20      # await the transport's drain past this much unsent
