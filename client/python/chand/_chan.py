@@ -203,10 +203,11 @@ class Chan(P.BaseChan):
         return self._conn._checked(lambda: P.chan_info(res[0] if len(res) == 1 else None))
 
     def stream(self, credit: int = 64, *, ctx: Optional[Context] = None,
-               timeout: Optional[float] = None) -> "Stream":
-        """A receive stream over this channel (see :class:`Stream`)."""
+               timeout: Optional[float] = None, manual_ack: bool = False) -> "Stream":
+        """A receive stream over this channel (see :class:`Stream`); with manual_ack,
+        its iteration yields :class:`Message` objects to ack."""
         from ._links import Stream     # _links builds on this module
-        return Stream(self._conn, [self], credit, ctx, timeout)
+        return Stream(self._conn, [self], credit, ctx, timeout, manual_ack)
 
 
 # ---- messages (ack channels, PROTOCOL.md §16) -------------------------------------------------

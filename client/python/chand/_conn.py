@@ -520,9 +520,11 @@ class Conn:
         return Chan(self, P.check_name(name))
 
     def stream(self, chans: Sequence["Chan"], credit: int = 64, *,
-               ctx: Optional[Context] = None, timeout: Optional[float] = None) -> "Stream":
-        """A receive stream over chans (see :class:`Stream`)."""
-        return Stream(self, chans, credit, ctx, timeout)
+               ctx: Optional[Context] = None, timeout: Optional[float] = None,
+               manual_ack: bool = False) -> "Stream":
+        """A receive stream over chans (see :class:`Stream`); with manual_ack, its
+        iteration yields :class:`Message` objects to ack."""
+        return Stream(self, chans, credit, ctx, timeout, manual_ack)
 
     # -- ack channels (PROTOCOL.md §16) --------------------------------------------------------
 

@@ -432,10 +432,11 @@ class Conn:
         return Chan(self, P.check_name(name))
 
     async def stream(self, chans: Sequence["Chan"], credit: int = 64, *,
-                     ctx: Optional[Context] = None,
-                     timeout: Optional[float] = None) -> "Stream":
-        """A receive stream over chans (see :class:`Stream`)."""
-        return await Stream._open(self, chans, credit, ctx, timeout)
+                     ctx: Optional[Context] = None, timeout: Optional[float] = None,
+                     manual_ack: bool = False) -> "Stream":
+        """A receive stream over chans (see :class:`Stream`); with manual_ack, its
+        iteration yields :class:`Message` objects to ack."""
+        return await Stream._open(self, chans, credit, ctx, timeout, manual_ack)
 
     async def ack(self, *tags: int, ctx: Optional[Context] = None,
                   timeout: Optional[float] = None) -> int:
@@ -692,9 +693,10 @@ class Chan(P.BaseChan):
         return self._conn._checked(lambda: P.chan_info(res[0] if len(res) == 1 else None))
 
     async def stream(self, credit: int = 64, *, ctx: Optional[Context] = None,
-                     timeout: Optional[float] = None) -> "Stream":
-        """A receive stream over this channel."""
-        return await Stream._open(self._conn, [self], credit, ctx, timeout)
+                     timeout: Optional[float] = None, manual_ack: bool = False) -> "Stream":
+        """A receive stream over this channel; with manual_ack, its iteration yields
+        :class:`Message` objects to ack."""
+        return await Stream._open(self._conn, [self], credit, ctx, timeout, manual_ack)
 
 
 class Message(P.BaseMessage):
