@@ -390,6 +390,18 @@ def received(res: List[Any], first: int, what: str,
 # ---- ack channels (§16) ---------------------------------------------------------------------
 
 
+def _seconds_us(v: Any, what: str, low: int) -> int:
+    """Seconds (int or float) to µs rounded up, within low to 2^48 µs (ValueError)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"{what} is a number of seconds")
+    if v != v or v in (float("inf"), float("-inf")):
+        raise ValueError(f"{what} is a finite number of seconds")
+    us = -int(-v * 1e6 // 1)
+    if not low <= us <= WAIT_MAX_US:
+        raise ValueError(f"{what} is {low} µs to 2^48 µs, not {v!r} s")
+    return us
+
+
 def ack_opts(ack_wait: Optional[float], max_deliver: int, max_unacked: int,
              dead_letter: Optional[str]) -> Optional[Dict[str, Any]]:
     """MAKE's third argument: None for a plain channel (ack_wait None), else the map of
@@ -400,11 +412,7 @@ def ack_opts(ack_wait: Optional[float], max_deliver: int, max_unacked: int,
                 dead_letter is not None:
             raise ValueError("max_deliver, max_unacked and dead_letter need ack_wait")
         return None
-    if isinstance(ack_wait, bool) or not isinstance(ack_wait, (int, float)):
-        raise TypeError("ack_wait is a number of seconds")
-    us = -int(-ack_wait * 1e6 // 1)       # rounded up
-    if not 1 <= us <= WAIT_MAX_US:
-        raise ValueError(f"ack_wait is 1 µs to 2^48 µs, not {ack_wait!r} s")
+    us = _seconds_us(ack_wait, "ack_wait", 1)
     for key, v in (("max_deliver", max_deliver), ("max_unacked", max_unacked)):
         if type(v) is not int or not 0 <= v <= UINT32_MAX:
             raise ValueError(f"{key} is an int from 0 (unlimited) to 2^32-1")
@@ -435,12 +443,7 @@ def check_tag(tag: Any) -> int:
 
 def delay_us(delay: float) -> int:
     """NACK's delay, seconds to µs rounded up (0 to 2^48 µs, ValueError)."""
-    if isinstance(delay, bool) or not isinstance(delay, (int, float)):
-        raise TypeError("delay is a number of seconds")
-    us = -int(-delay * 1e6 // 1)
-    if not 0 <= us <= WAIT_MAX_US:
-        raise ValueError(f"delay is 0 to 2^48 µs, not {delay!r} s")
-    return us
+    return _seconds_us(delay, "delay", 0)
 
 
 class BaseMessage:
