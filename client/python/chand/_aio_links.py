@@ -9,7 +9,7 @@ from . import _proto as P
 from ._conn import _raise_copy
 from ._links import _interim
 from ._proto import Value
-from .aio import _BUDGET, Chan, Conn, _Call
+from .aio import _BUDGET, Chan, Conn, Message, _Call
 from .context import Context, background, deadline_of
 from .errors import Canceled, Closed, CloseError, Error, ProtocolError
 
@@ -25,7 +25,8 @@ class Stream:
 
     @classmethod
     async def _open(cls, conn: Conn, chans: Sequence[Chan], credit: int,
-                    ctx: Optional[Context], timeout: Optional[float]) -> "Stream":
+                    ctx: Optional[Context], timeout: Optional[float],
+                    manual_ack: bool = False) -> "Stream":
         chans = list(chans)
         if not chans:
             raise ValueError("a stream needs at least one channel")
@@ -37,6 +38,7 @@ class Stream:
         self = object.__new__(cls)
         self._conn = conn
         self.chans = chans
+        self._manual = bool(manual_ack)
         self._credit = credit
         self._granted = credit
         self._taken = 0
@@ -78,7 +80,20 @@ class Stream:
             self._ctx._unwatch(self._token)
 
     async def recv(self) -> Tuple[int, Value, bool]:
-        """The next (index, value, ok); see :meth:`chand.Stream.recv`."""
+        """The next (index, value, ok); see :meth:`chand.Stream.recv` (an ack channel's
+        value is acknowledged as it is returned)."""
+        index, v, ok, tag, _ = await self._recv()
+        if tag:
+            self._conn._ack(tag)
+        return index, v, ok
+
+    async def recv_msg(self) -> Tuple[int, Message]:
+        """(index, :class:`chand.aio.Message`), keeping an ack channel's value in
+        flight; see :meth:`chand.Stream.recv_msg`."""
+        index, v, ok, tag, count = await self._recv()
+        return index, Message(self.chans[index], v, ok, tag, count)
+
+    async def _recv(self) -> Tuple[int, Value, bool, int, int]:
         if self._end is not None:
             raise _raise_copy(self._end)
         call = self._call
@@ -110,11 +125,16 @@ class Stream:
         """The error chans[index] was closed with; see :meth:`chand.Stream.err`."""
         return self._errs.get(index)
 
-    async def items(self) -> AsyncIterator[Tuple[int, Value]]:
-        """(index, value) for every value until every channel is closed."""
+    async def items(self) -> AsyncIterator[Tuple[int, Any]]:
+        """(index, value) for every value until every channel is closed; with
+        ``manual_ack``, (index, :class:`chand.aio.Message`)."""
         while True:
             try:
-                index, v, ok = await self.recv()
+                if self._manual:
+                    index, m = await self.recv_msg()
+                    v, ok = m, m.ok
+                else:
+                    index, v, ok = await self.recv()
             except Closed:
                 if self._finished:
                     return
@@ -122,7 +142,7 @@ class Stream:
             if ok:
                 yield index, v
 
-    async def __aiter__(self) -> AsyncIterator[Value]:
+    async def __aiter__(self) -> AsyncIterator[Any]:
         async for _, v in self.items():
             yield v
 

@@ -9,12 +9,12 @@ from . import _proto as P
 from ._conn import _NONE, _TRY, Conn
 from ._proto import ChanInfo, Shape, Value
 from .context import Context, background, deadline_of
-from .errors import CloseError, DeadlineExceeded, ProtocolError
+from .errors import CloseError, DeadlineExceeded, Error, ProtocolError
 
 if TYPE_CHECKING:
     from ._links import Stream
 
-__all__ = ["Chan", "RecvCase", "SendCase", "recv", "send", "select"]
+__all__ = ["Chan", "Message", "RecvCase", "SendCase", "recv", "send", "select"]
 
 
 # ---- channels ---------------------------------------------------------------------------------
@@ -75,6 +75,30 @@ class Chan(P.BaseChan):
         (then :attr:`err` is the error it was closed with, or None)."""
         res = self._conn._roundtrip(P.RECV, [self._name], ctx, timeout)
         return self._recv_result(res)
+
+    def recv_msg(self, *, ctx: Optional[Context] = None,
+                 timeout: Optional[float] = None) -> "Message":
+        """Receive, keeping an ack channel's value in flight: libchanclient's
+        chan_recv_msg. Returns a :class:`Message` (value, ok, tag, count) to
+        :meth:`Message.ack`, :meth:`Message.nack` or :meth:`Message.touch`.
+
+        From a plain channel the tag is 0 (nothing to ack); with ``ok`` false
+        (closed and drained) :attr:`err` is set as by :meth:`recv`. As a context
+        manager the message acks itself when the block ends normally and nacks
+        itself when it raises::
+
+            with jobs.recv_msg() as m:
+                work(m.value)
+        """
+        res = self._conn._roundtrip(P.RECV, [self._name], ctx, timeout)
+        c = self._conn
+
+        def decode() -> Message:
+            v, ok, err, tag, count = P.received_msg(res, 0, "RECV")
+            if not ok:
+                self._err = err
+            return Message(self, c._value(v), ok, tag, count)
+        return c._checked(decode)
 
     def _recv_result(self, res: List[Any]) -> Tuple[Value, bool]:
         c = self._conn
@@ -179,10 +203,73 @@ class Chan(P.BaseChan):
         return self._conn._checked(lambda: P.chan_info(res[0] if len(res) == 1 else None))
 
     def stream(self, credit: int = 64, *, ctx: Optional[Context] = None,
-               timeout: Optional[float] = None) -> "Stream":
-        """A receive stream over this channel (see :class:`Stream`)."""
+               timeout: Optional[float] = None, manual_ack: bool = False) -> "Stream":
+        """A receive stream over this channel (see :class:`Stream`); with manual_ack,
+        its iteration yields :class:`Message` objects to ack."""
         from ._links import Stream     # _links builds on this module
-        return Stream(self._conn, [self], credit, ctx, timeout)
+        return Stream(self._conn, [self], credit, ctx, timeout, manual_ack)
+
+
+# ---- messages (ack channels, PROTOCOL.md §16) -------------------------------------------------
+
+
+class Message(P.BaseMessage):
+    """A value received by :meth:`Chan.recv_msg`: :attr:`value`, :attr:`ok`, and, from
+    an ack channel, its :attr:`tag` and delivery :attr:`count` (1 the first time).
+
+    A tagged value stays in flight on the server until :meth:`ack`; :meth:`nack`
+    gives it back, :meth:`touch` restarts its ack_wait. A message of a plain channel
+    (tag 0) has nothing to settle: these methods raise :class:`ValueError` for it,
+    as libchanclient's return CHAN_EINVAL.
+
+    ``with ch.recv_msg() as m:`` acks on a normal exit and nacks (delay 0) when the
+    block raises, then lets the exception through; a message already settled inside
+    the block, untagged, or ``ok`` false is left alone. A failing nack on the way out
+    is not raised over the block's exception (a value never nacked comes back after
+    ack_wait or with its connection anyway).
+    """
+
+    __slots__ = ("chan",)
+
+    def __init__(self, chan: Chan, value: Value, ok: bool, tag: int, count: int) -> None:
+        super().__init__(value, ok, tag, count)
+        self.chan = chan
+
+    def ack(self, *, ctx: Optional[Context] = None, timeout: Optional[float] = None) -> None:
+        """Acknowledge: the value is done for good (one round trip, see
+        :meth:`Conn.ack` for many). :class:`NotFound` if it is no longer in flight
+        (given back after ack_wait, say), :class:`PermissionDenied` if another
+        connection holds it."""
+        P.check_tag(self.tag)
+        self.chan._conn.ack(self.tag, ctx=ctx, timeout=timeout)
+        self._settled = True
+
+    def nack(self, delay: float = 0.0, *, ctx: Optional[Context] = None,
+             timeout: Optional[float] = None) -> None:
+        """Give the value back to its channel now, or after delay seconds; it is
+        delivered again with its count + 1 (or dead-lettered after max_deliver)."""
+        P.check_tag(self.tag)
+        self.chan._conn._tag_op(P.NACK, [self.tag, P.delay_us(delay)], ctx, timeout)
+        self._settled = True
+
+    def touch(self, *, ctx: Optional[Context] = None, timeout: Optional[float] = None) -> None:
+        """Start the value's ack_wait again, for a long job."""
+        P.check_tag(self.tag)
+        self.chan._conn._tag_op(P.TOUCH, [self.tag], ctx, timeout)
+
+    def __enter__(self) -> "Message":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self.settled or not self.ok:
+            return
+        if exc_type is None:
+            self.ack()
+            return
+        try:
+            self.nack()
+        except Error:
+            pass
 
 
 # ---- select ------------------------------------------------------------------------------------

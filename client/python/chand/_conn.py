@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _proto as P
 from ._addr import Address, parse_address
-from ._proto import ChanInfo, ClientInfo, ServerInfo, Shape, Value, Waiter
+from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Shape, Value, Waiter
 from .context import Context, background, deadline_of
 from .errors import (Canceled, ConnectionLost, DeadlineExceeded, DialError, Error, Limit,
                      ProtocolError)
@@ -470,20 +470,32 @@ class Conn:
         """One round trip."""
         self._roundtrip(P.PING, [], ctx, timeout, _NONE)
 
-    def make(self, name: Optional[str] = None, cap: int = 0, *, ctx: Optional[Context] = None,
-             timeout: Optional[float] = None) -> "Chan":
+    def make(self, name: Optional[str] = None, cap: int = 0, *,
+             ack_wait: Optional[float] = None, max_deliver: int = P.DEFAULT_MAX_DELIVER,
+             max_unacked: int = P.DEFAULT_MAX_UNACKED, dead_letter: Optional[str] = None,
+             ctx: Optional[Context] = None, timeout: Optional[float] = None) -> "Chan":
         """Go's ``make(chan T, cap)``: create name, or open it if it exists with this cap.
 
         ``name=None`` makes an anonymous channel, named by the server ``~`` and 32 hex
         digits, which lives while a connection that made or opened it is open.
-        Raises :class:`Exists` (another cap), :class:`BadRequest` (bad name),
-        :class:`Limit`.
+
+        With ``ack_wait`` (seconds) it is an *ack channel* (PROTOCOL.md §16,
+        libchanclient's chan_make_opts): a value received by :meth:`Chan.recv_msg`
+        stays in flight until acked, and comes back if it is not within ack_wait.
+        ``max_deliver`` (0: unlimited) deliveries of one value before it goes to the
+        ``dead_letter`` channel (or is dropped); ``max_unacked`` (0: unlimited) values
+        in flight per connection. These three need ack_wait; ranges are checked
+        (:class:`ValueError`). An existing name must have the same cap and options.
+        Raises :class:`Exists` (another cap or options), :class:`BadRequest` (bad name,
+        options on an anonymous channel), :class:`Limit`.
         """
         if name is not None:
             P.check_name(name)
         if type(cap) is not int or cap < 0:
             raise ValueError("cap is a non-negative int")
-        res = self._roundtrip(P.MAKE, [name, cap], ctx, timeout, _NONE)
+        opts = P.ack_opts(ack_wait, max_deliver, max_unacked, dead_letter)
+        args: List[Any] = [name, cap] if opts is None else [name, cap, opts]
+        res = self._roundtrip(P.MAKE, args, ctx, timeout, _NONE)
 
         def decode() -> Chan:
             Shape.arity(res, 3, "MAKE")
@@ -508,11 +520,47 @@ class Conn:
         return Chan(self, P.check_name(name))
 
     def stream(self, chans: Sequence["Chan"], credit: int = 64, *,
-               ctx: Optional[Context] = None, timeout: Optional[float] = None) -> "Stream":
-        """A receive stream over chans (see :class:`Stream`)."""
-        return Stream(self, chans, credit, ctx, timeout)
+               ctx: Optional[Context] = None, timeout: Optional[float] = None,
+               manual_ack: bool = False) -> "Stream":
+        """A receive stream over chans (see :class:`Stream`); with manual_ack, its
+        iteration yields :class:`Message` objects to ack."""
+        return Stream(self, chans, credit, ctx, timeout, manual_ack)
+
+    # -- ack channels (PROTOCOL.md §16) --------------------------------------------------------
+
+    def ack(self, *tags: int, ctx: Optional[Context] = None,
+            timeout: Optional[float] = None) -> int:
+        """Acknowledge values of ack channels by their tags (1 to 65,536, of messages
+        this connection received with :meth:`Chan.recv_msg`), in one request:
+        libchanclient's chan_ack_n. Returns how many were acked.
+
+        Every tag still in flight is acked even when another is not; the error is the
+        first bad tag's: :class:`NotFound` (not in flight: unknown, acked already,
+        given back after ack_wait), :class:`PermissionDenied` (another connection's).
+        """
+        wire = P.check_tags(tags)
+        res = self._roundtrip(P.ACK, [wire], ctx, timeout, _NONE)
+        return self._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None, "acked"))
+
+    def _tag_op(self, op: int, args: List[Any], ctx: Optional[Context],
+                timeout: Optional[float]) -> None:
+        """NACK or TOUCH: ``[id, 0]``."""
+        self._roundtrip(op, args, ctx, timeout, _NONE)
 
     # -- admin (PROTOCOL.md §11) ---------------------------------------------------------------
+
+    def inflight(self, name: str, limit: int = 0, *, ctx: Optional[Context] = None,
+                 timeout: Optional[float] = None) -> Tuple[List[InflightInfo], int]:
+        """The values of the ack channel name held by connections, oldest first, at
+        most limit (0: 1000): (entries, total). :class:`NotFound` for no such channel,
+        :class:`BadRequest` for a plain one. Needs the admin right."""
+        res = self._roundtrip(P.INFLIGHT, [P.check_name(name), limit], ctx, timeout, _NONE)
+
+        def decode() -> Tuple[List[InflightInfo], int]:
+            Shape.arity(res, 2, "INFLIGHT")
+            return ([P.inflight_info(m) for m in Shape.array(res[0], "inflight")],
+                    Shape.uint(res[1], "total"))
+        return self._checked(decode)
 
     def stats(self, *, ctx: Optional[Context] = None,
               timeout: Optional[float] = None) -> Dict[str, int]:

@@ -7,7 +7,7 @@ import threading
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _proto as P
-from ._chan import Chan
+from ._chan import Chan, Message
 from ._conn import _BUDGET, Conn, _Call, _raise_copy
 from ._proto import Shape, Value
 from .context import Context, background, deadline_of
@@ -33,12 +33,18 @@ class Stream:
     ``for v in stream`` yields the values and ends once every channel is closed and
     drained, a close with an error included (:meth:`err` gives each channel's);
     :meth:`items` yields (index, value). The context (and ``timeout``) bound
-    the stream's whole life. One thread at a time per stream. :meth:`close` (or leaving
+    the stream's whole life. One thread at a time per stream.
+
+    On an ack channel (PROTOCOL.md §16) :meth:`recv`, :meth:`items` and iteration
+    acknowledge each value as they return it; :meth:`recv_msg`, and iteration of a
+    stream opened with ``manual_ack=True``, give :class:`Message` objects whose
+    values stay in flight until acked. :meth:`close` (or leaving
     a ``with`` block) ends it: values already sent but not taken are dropped.
     """
 
     def __init__(self, conn: Conn, chans: Sequence[Chan], credit: int,
-                 ctx: Optional[Context], timeout: Optional[float]) -> None:
+                 ctx: Optional[Context], timeout: Optional[float],
+                 manual_ack: bool = False) -> None:
         chans = list(chans)
         if not chans:
             raise ValueError("a stream needs at least one channel")
@@ -49,6 +55,7 @@ class Stream:
             raise ValueError("credit is an int of at least 1")
         self._conn = conn
         self.chans = chans
+        self._manual = bool(manual_ack)
         self._credit = credit
         self._granted = credit
         self._taken = 0
@@ -85,7 +92,22 @@ class Stream:
         chans[index] is closed and drained (its close error, if any, is then
         ``err(index)`` and ``chans[index].err``). Raises :class:`Closed` once every
         channel was reported closed, or why the stream ended otherwise (and so does
-        every later call); values taken before the end come first."""
+        every later call); values taken before the end come first. A value of an
+        ack channel is acknowledged as it is returned (libchanclient's
+        chan_stream_recv); :meth:`recv_msg` keeps it in flight."""
+        index, v, ok, tag, _ = self._recv()
+        if tag:
+            self._conn._ack(tag)
+        return index, v, ok
+
+    def recv_msg(self) -> Tuple[int, Message]:
+        """:meth:`recv` that keeps an ack channel's value in flight (libchanclient's
+        chan_stream_recv_msg): (index, :class:`Message`) to ack, nack or touch; the
+        message's ``ok`` is false for chans[index]'s close report."""
+        index, v, ok, tag, count = self._recv()
+        return index, Message(self.chans[index], v, ok, tag, count)
+
+    def _recv(self) -> Tuple[int, Value, bool, int, int]:
         if self._end is not None:
             raise _raise_copy(self._end)
         call = self._call
@@ -125,11 +147,16 @@ class Stream:
         is not reported closed yet."""
         return self._errs.get(index)
 
-    def items(self) -> Iterator[Tuple[int, Value]]:
-        """Yield (index, value) for every value until every channel is closed."""
+    def items(self) -> Iterator[Tuple[int, Any]]:
+        """Yield (index, value) for every value until every channel is closed; with
+        ``manual_ack``, (index, :class:`Message`) instead, to ack each."""
         while True:
             try:
-                index, v, ok = self.recv()
+                if self._manual:
+                    index, m = self.recv_msg()
+                    v, ok = m, m.ok
+                else:
+                    index, v, ok = self.recv()
             except Closed:
                 if self._finished:
                     return
@@ -137,7 +164,8 @@ class Stream:
             if ok:
                 yield index, v
 
-    def __iter__(self) -> Iterator[Value]:
+    def __iter__(self) -> Iterator[Any]:
+        """The values (with ``manual_ack``, the :class:`Message` of each)."""
         for _, v in self.items():
             yield v
 
@@ -154,18 +182,20 @@ class Stream:
         self.close()
 
 
-def _interim(stream: Any, res: List[Any]) -> Tuple[int, Value, bool]:
+def _interim(stream: Any, res: List[Any]) -> Tuple[int, Value, bool, int, int]:
     """A stream's interim reply (sync or asyncio): a value, or a close report that
-    records the channel's close error on the stream and on the channel's handle."""
+    records the channel's close error on the stream and on the channel's handle:
+    (index, value, ok, tag, count), tag and count 0 but from an ack channel (not
+    acknowledged here)."""
     index = Shape.uint(res[0], "index")
     if index >= len(stream.chans):
         raise ProtocolError(f"a stream value from channel {index} of {len(stream.chans)}")
-    v, ok, err = P.received(res, 1, "STREAM", stream._conn._ack)
+    v, ok, err, tag, count = P.received_msg(res, 1, "STREAM")
     if not ok:
         if err is not None:
             stream._errs[index] = err
         stream.chans[index]._err = err
-    return index, stream._conn._value(v), ok
+    return index, stream._conn._value(v), ok, tag, count
 
 
 # ---- links ----------------------------------------------------------------------------------------

@@ -46,6 +46,9 @@ SHUTDOWN = 19
 STREAM = 20
 CREDIT = 21
 ACK = 23
+NACK = 24
+TOUCH = 25
+INFLIGHT = 26
 OR = 32
 OR_DONE = 33
 TEE = 34
@@ -62,7 +65,8 @@ OP_NAMES: Dict[int, str] = {
     CLOSE: "CLOSE", LEN: "LEN", CAP: "CAP", SELECT: "SELECT", CANCEL: "CANCEL",
     DELETE: "DELETE", INFO: "INFO", STATS: "STATS", CHANNELS: "CHANNELS",
     CLIENTS: "CLIENTS", WAITERS: "WAITERS", UNBLOCK: "UNBLOCK", SHUTDOWN: "SHUTDOWN",
-    STREAM: "STREAM", CREDIT: "CREDIT", OR: "OR", OR_DONE: "OR_DONE", TEE: "TEE",
+    STREAM: "STREAM", CREDIT: "CREDIT", ACK: "ACK", NACK: "NACK", TOUCH: "TOUCH",
+    INFLIGHT: "INFLIGHT", OR: "OR", OR_DONE: "OR_DONE", TEE: "TEE",
     BRIDGE: "BRIDGE", FAN_IN: "FAN_IN", REPEAT: "REPEAT", TAKE: "TAKE", FAN_OUT: "FAN_OUT",
 }
 
@@ -82,6 +86,10 @@ STARTED = 11
 VERSION = 1
 DEFAULT_PORT = 7420
 WAIT_MAX_US = 1 << 48            # the largest wait the server accepts (§4)
+UINT32_MAX = (1 << 32) - 1
+ACK_TAGS_MAX = 65536             # tags in one ACK (§16)
+DEFAULT_MAX_DELIVER = 5          # MAKE's ack options' defaults (§16)
+DEFAULT_MAX_UNACKED = 1000
 DEFAULT_MAX_FRAME = 2 << 20      # §8's default, until HELLO says otherwise
 READ_LIMIT = 64 << 20            # the largest reply frame accepted, at least
 EXT_CHAN = 1
@@ -342,12 +350,12 @@ def close_error(v: Any, what: str = "close error") -> CloseError:
         raise ProtocolError(f"{what}: {e}") from None
 
 
-def received(res: List[Any], first: int, what: str,
-             ack: Optional[Callable[[int], None]] = None) -> Tuple[Any, bool, Optional[CloseError]]:
-    """A receive's ``value, ok`` (from res[first] on), and the close error a reply one
-    result longer carries (PROTOCOL.md §5 CLOSE): (value, ok, error or None). A reply
-    two results longer is a value from an ack channel (§16) with its tag and delivery
-    count: ack(tag) is called, so that the value is acknowledged as received."""
+def received_msg(res: List[Any], first: int,
+                 what: str) -> Tuple[Any, bool, Optional[CloseError], int, int]:
+    """A receive's ``value, ok`` (from res[first] on), the close error a reply one
+    result longer carries (PROTOCOL.md §5 CLOSE), and the tag and delivery count a
+    reply two results longer carries (a value from an ack channel, §16):
+    (value, ok, error or None, tag, count); tag and count are 0 without them."""
     n = len(res) - first
     if n not in (2, 3, 4):
         raise ProtocolError(f"{what} reply has {len(res)} results, not {first + 2}, "
@@ -355,19 +363,115 @@ def received(res: List[Any], first: int, what: str,
     value = Shape.value(res[first], "value")
     ok = Shape.boolean(res[first + 1], "ok")
     if n == 2:
-        return value, ok, None
+        return value, ok, None, 0, 0
     if n == 4:
         tag = Shape.uint(res[first + 2], "tag")
         count = Shape.uint(res[first + 3], "count")
         if not ok or tag == 0 or count == 0:
             raise ProtocolError(f"{what}: an ack channel's value must have ok true, "
                                 "tag and count 1 or more")
-        if ack is not None:
-            ack(tag)
-        return value, ok, None
+        return value, ok, None, tag, count
     if ok or value is not None:
         raise ProtocolError(f"{what} reply carries a close error with a value")
-    return None, False, close_error(res[first + 2])
+    return None, False, close_error(res[first + 2]), 0, 0
+
+
+def received(res: List[Any], first: int, what: str,
+             ack: Optional[Callable[[int], None]] = None) -> Tuple[Any, bool, Optional[CloseError]]:
+    """:func:`received_msg` for the untagged receives: (value, ok, error or None). A
+    tagged value (from an ack channel) is acknowledged by ack(tag) as it is returned,
+    as libchanclient's chan_recv does."""
+    value, ok, err, tag, _ = received_msg(res, first, what)
+    if tag and ack is not None:
+        ack(tag)
+    return value, ok, err
+
+
+# ---- ack channels (§16) ---------------------------------------------------------------------
+
+
+def _seconds_us(v: Any, what: str, low: int) -> int:
+    """Seconds (int or float) to µs rounded up, within low to 2^48 µs (ValueError)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"{what} is a number of seconds")
+    if v != v or v in (float("inf"), float("-inf")):
+        raise ValueError(f"{what} is a finite number of seconds")
+    us = -int(-v * 1e6 // 1)
+    if not low <= us <= WAIT_MAX_US:
+        raise ValueError(f"{what} is {low} µs to 2^48 µs, not {v!r} s")
+    return us
+
+
+def ack_opts(ack_wait: Optional[float], max_deliver: int, max_unacked: int,
+             dead_letter: Optional[str]) -> Optional[Dict[str, Any]]:
+    """MAKE's third argument: None for a plain channel (ack_wait None), else the map of
+    §16. ack_wait is in seconds (rounded up to µs). ValueError for a value out of range,
+    or for ack options without ack_wait."""
+    if ack_wait is None:
+        if max_deliver != DEFAULT_MAX_DELIVER or max_unacked != DEFAULT_MAX_UNACKED or \
+                dead_letter is not None:
+            raise ValueError("max_deliver, max_unacked and dead_letter need ack_wait")
+        return None
+    us = _seconds_us(ack_wait, "ack_wait", 1)
+    for key, v in (("max_deliver", max_deliver), ("max_unacked", max_unacked)):
+        if type(v) is not int or not 0 <= v <= UINT32_MAX:
+            raise ValueError(f"{key} is an int from 0 (unlimited) to 2^32-1")
+    m: Dict[str, Any] = {"ack_wait": us, "max_deliver": max_deliver,
+                         "max_unacked": max_unacked}
+    if dead_letter is not None:
+        m["dead_letter"] = check_name(dead_letter)
+    return m
+
+
+def check_tags(tags: Sequence[Any]) -> List[int]:
+    """ACK's tag list: 1 to 65,536 tags, each an int of 1 or more (ValueError)."""
+    out = list(tags)
+    if not 1 <= len(out) <= ACK_TAGS_MAX:
+        raise ValueError(f"ACK takes 1 to {ACK_TAGS_MAX} tags, not {len(out)}")
+    for t in out:
+        check_tag(t)
+    return out
+
+
+def check_tag(tag: Any) -> int:
+    """A tag to ACK, NACK or TOUCH: an int of 1 or more (0 is a plain channel's value's,
+    which has none: ValueError, as libchanclient's CHAN_EINVAL)."""
+    if type(tag) is not int or not 1 <= tag < (1 << 64):
+        raise ValueError("a tag is an int of 1 or more (a plain channel's value has none)")
+    return tag
+
+
+def delay_us(delay: float) -> int:
+    """NACK's delay, seconds to µs rounded up (0 to 2^48 µs, ValueError)."""
+    return _seconds_us(delay, "delay", 0)
+
+
+class BaseMessage:
+    """What a received message is, in both APIs: :attr:`value`, :attr:`ok`, and for a
+    value of an ack channel its :attr:`tag` and delivery :attr:`count` (0 and 0 for a
+    plain channel's value, or with ``ok`` false)."""
+
+    __slots__ = ("value", "ok", "tag", "count", "_settled")
+
+    def __init__(self, value: Any, ok: bool, tag: int, count: int) -> None:
+        self.value = value
+        self.ok = ok
+        self.tag = tag
+        self.count = count
+        self._settled = False
+
+    @property
+    def settled(self) -> bool:
+        """True once this object acked or nacked its value (or it has no tag)."""
+        return self._settled or self.tag == 0
+
+    def __iter__(self) -> Any:
+        """``v, ok = msg`` as from ``recv()``."""
+        return iter((self.value, self.ok))
+
+    def __repr__(self) -> str:
+        return (f"<chand.Message tag={self.tag} count={self.count} ok={self.ok} "
+                f"value={self.value!r}>")
 
 
 # ---- public records -----------------------------------------------------------------------
@@ -399,6 +503,21 @@ class ChanInfo:
     receivers: int
     bytes: int      # buffered bytes
     close_error: Optional[CloseError] = None    # the error it was closed with, if any
+    ack_wait: Optional[float] = None    # seconds; None: not an ack channel (§16)
+    inflight: int = 0                   # values in flight (ack channel)
+    redelivered: int = 0                # values given back and delivered again
+    dead_lettered: int = 0              # values sent to the dead letter
+
+
+@dataclass(frozen=True)
+class InflightInfo:
+    """One value in flight on an ack channel (INFLIGHT): the connection holding it, its
+    tag, its delivery count and how long it has been held."""
+
+    client: int
+    tag: int
+    count: int
+    age_ms: int
 
 
 @dataclass(frozen=True)
@@ -460,7 +579,19 @@ def chan_info(m: Any) -> ChanInfo:
         senders=_get(m, "senders", u, 0, False), receivers=_get(m, "receivers", u, 0, False),
         bytes=_get(m, "bytes", u, 0, False),
         close_error=_get(m, "close_error", close_error, None, False),
+        ack_wait=_get(m, "ack_wait", lambda v, k: Shape.uint(v, k) / 1e6, None, False),
+        inflight=_get(m, "inflight", u, 0, False),
+        redelivered=_get(m, "redelivered", u, 0, False),
+        dead_lettered=_get(m, "dead_lettered", u, 0, False),
     )
+
+
+def inflight_info(m: Any) -> InflightInfo:
+    m = Shape.mapping(m, "inflight entry")
+    u = Shape.uint
+    return InflightInfo(client=_get(m, "client", u), tag=_get(m, "tag", u),
+                        count=_get(m, "count", u, 0, False),
+                        age_ms=_get(m, "age_ms", u, 0, False))
 
 
 def client_info(m: Any) -> ClientInfo:

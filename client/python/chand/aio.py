@@ -43,13 +43,13 @@ from . import _proto as P
 from ._addr import Address, parse_address
 from ._chan import Case, recv, select_cases, select_result, send
 from ._conn import _make_tls_context, _raise_copy
-from ._proto import ChanInfo, ClientInfo, ServerInfo, Shape, Value, Waiter
+from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Shape, Value, Waiter
 from .context import Context, background, deadline_of
 from .errors import (Canceled, CloseError, ConnectionLost, DeadlineExceeded, DialError,
                      Error, Limit, ProtocolError)
 
-__all__ = ["Conn", "Chan", "Stream", "Link", "dial", "select", "recv", "send", "or_", "or_done",
-           "tee", "bridge", "fan_in", "repeat", "take", "fan_out", "CloseError"]
+__all__ = ["Conn", "Chan", "Message", "Stream", "Link", "dial", "select", "recv", "send", "or_",
+           "or_done", "tee", "bridge", "fan_in", "repeat", "take", "fan_out", "CloseError"]
 
 _BUDGET, _TRY, _NONE = 0, 1, 2
 _DRAIN_AT = 1 << 20      # await the transport's drain past this much unsent
@@ -400,13 +400,21 @@ class Conn:
         await self._roundtrip(P.PING, [], ctx, timeout, _NONE)
 
     async def make(self, name: Optional[str] = None, cap: int = 0, *,
+                   ack_wait: Optional[float] = None,
+                   max_deliver: int = P.DEFAULT_MAX_DELIVER,
+                   max_unacked: int = P.DEFAULT_MAX_UNACKED,
+                   dead_letter: Optional[str] = None,
                    ctx: Optional[Context] = None, timeout: Optional[float] = None) -> "Chan":
-        """``make(chan T, cap)``; name None makes an anonymous channel."""
+        """``make(chan T, cap)``; name None makes an anonymous channel. With ``ack_wait``
+        (seconds), an ack channel with ``max_deliver``, ``max_unacked`` and
+        ``dead_letter``, as :meth:`chand.Conn.make`."""
         if name is not None:
             P.check_name(name)
         if type(cap) is not int or cap < 0:
             raise ValueError("cap is a non-negative int")
-        res = await self._roundtrip(P.MAKE, [name, cap], ctx, timeout, _NONE)
+        opts = P.ack_opts(ack_wait, max_deliver, max_unacked, dead_letter)
+        args: List[Any] = [name, cap] if opts is None else [name, cap, opts]
+        res = await self._roundtrip(P.MAKE, args, ctx, timeout, _NONE)
 
         def decode() -> Chan:
             Shape.arity(res, 3, "MAKE")
@@ -424,10 +432,37 @@ class Conn:
         return Chan(self, P.check_name(name))
 
     async def stream(self, chans: Sequence["Chan"], credit: int = 64, *,
-                     ctx: Optional[Context] = None,
-                     timeout: Optional[float] = None) -> "Stream":
-        """A receive stream over chans (see :class:`Stream`)."""
-        return await Stream._open(self, chans, credit, ctx, timeout)
+                     ctx: Optional[Context] = None, timeout: Optional[float] = None,
+                     manual_ack: bool = False) -> "Stream":
+        """A receive stream over chans (see :class:`Stream`); with manual_ack, its
+        iteration yields :class:`Message` objects to ack."""
+        return await Stream._open(self, chans, credit, ctx, timeout, manual_ack)
+
+    async def ack(self, *tags: int, ctx: Optional[Context] = None,
+                  timeout: Optional[float] = None) -> int:
+        """Acknowledge 1 to 65,536 tags in one request: how many were acked (see
+        :meth:`chand.Conn.ack`; :class:`NotFound`, :class:`PermissionDenied`)."""
+        wire = P.check_tags(tags)
+        res = await self._roundtrip(P.ACK, [wire], ctx, timeout, _NONE)
+        return self._uint(res, "acked")
+
+    async def _tag_op(self, op: int, args: List[Any], ctx: Optional[Context],
+                      timeout: Optional[float]) -> None:
+        """NACK or TOUCH: ``[id, 0]``."""
+        await self._roundtrip(op, args, ctx, timeout, _NONE)
+
+    async def inflight(self, name: str, limit: int = 0, *, ctx: Optional[Context] = None,
+                       timeout: Optional[float] = None) -> Tuple[List[InflightInfo], int]:
+        """The values of the ack channel name in flight: (entries, total), as
+        :meth:`chand.Conn.inflight`."""
+        res = await self._roundtrip(P.INFLIGHT, [P.check_name(name), limit], ctx, timeout,
+                                    _NONE)
+
+        def decode() -> Tuple[List[InflightInfo], int]:
+            Shape.arity(res, 2, "INFLIGHT")
+            return ([P.inflight_info(m) for m in Shape.array(res[0], "inflight")],
+                    Shape.uint(res[1], "total"))
+        return self._checked(decode)
 
     async def stats(self, *, ctx: Optional[Context] = None,
                     timeout: Optional[float] = None) -> Dict[str, int]:
@@ -567,6 +602,21 @@ class Chan(P.BaseChan):
         res = await self._conn._roundtrip(P.RECV, [self._name], ctx, timeout)
         return self._recv_result(res)
 
+    async def recv_msg(self, *, ctx: Optional[Context] = None,
+                       timeout: Optional[float] = None) -> "Message":
+        """Receive keeping an ack channel's value in flight: a :class:`Message` to ack,
+        nack or touch, as :meth:`chand.Chan.recv_msg`; ``async with`` acks it on a
+        normal exit and nacks it when the block raises."""
+        res = await self._conn._roundtrip(P.RECV, [self._name], ctx, timeout)
+        c = self._conn
+
+        def decode() -> Message:
+            v, ok, err, tag, count = P.received_msg(res, 0, "RECV")
+            if not ok:
+                self._err = err
+            return Message(self, c._value(v), ok, tag, count)
+        return c._checked(decode)
+
     def _recv_result(self, res: List[Any]) -> Tuple[Value, bool]:
         c = self._conn
 
@@ -643,9 +693,56 @@ class Chan(P.BaseChan):
         return self._conn._checked(lambda: P.chan_info(res[0] if len(res) == 1 else None))
 
     async def stream(self, credit: int = 64, *, ctx: Optional[Context] = None,
-                     timeout: Optional[float] = None) -> "Stream":
-        """A receive stream over this channel."""
-        return await Stream._open(self._conn, [self], credit, ctx, timeout)
+                     timeout: Optional[float] = None, manual_ack: bool = False) -> "Stream":
+        """A receive stream over this channel; with manual_ack, its iteration yields
+        :class:`Message` objects to ack."""
+        return await Stream._open(self._conn, [self], credit, ctx, timeout, manual_ack)
+
+
+class Message(P.BaseMessage):
+    """A value received by :meth:`Chan.recv_msg`, as :class:`chand.Message` with
+    ``await``: :meth:`ack`, :meth:`nack`, :meth:`touch`, and ``async with`` (ack on a
+    normal exit, nack when the block raises)."""
+
+    __slots__ = ("chan",)
+
+    def __init__(self, chan: Chan, value: Value, ok: bool, tag: int, count: int) -> None:
+        super().__init__(value, ok, tag, count)
+        self.chan = chan
+
+    async def ack(self, *, ctx: Optional[Context] = None,
+                  timeout: Optional[float] = None) -> None:
+        """Acknowledge: the value is done for good."""
+        P.check_tag(self.tag)
+        await self.chan._conn.ack(self.tag, ctx=ctx, timeout=timeout)
+        self._settled = True
+
+    async def nack(self, delay: float = 0.0, *, ctx: Optional[Context] = None,
+                   timeout: Optional[float] = None) -> None:
+        """Give the value back now, or after delay seconds."""
+        P.check_tag(self.tag)
+        await self.chan._conn._tag_op(P.NACK, [self.tag, P.delay_us(delay)], ctx, timeout)
+        self._settled = True
+
+    async def touch(self, *, ctx: Optional[Context] = None,
+                    timeout: Optional[float] = None) -> None:
+        """Start the value's ack_wait again."""
+        P.check_tag(self.tag)
+        await self.chan._conn._tag_op(P.TOUCH, [self.tag], ctx, timeout)
+
+    async def __aenter__(self) -> "Message":
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self.settled or not self.ok:
+            return
+        if exc_type is None:
+            await self.ack()
+            return
+        try:
+            await self.nack()
+        except Error:
+            pass
 
 
 async def select(*cases: Case, default: bool = False, ctx: Optional[Context] = None,
