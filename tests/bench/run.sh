@@ -24,6 +24,7 @@
 # install, no plot; make check runs it (tests/bench/smoke.sh).
 # --only LIST runs only the workloads listed (comma-separated numbers, e.g.
 # --only 7: the ack channel against JetStream and Redis Streams).
+# N7=COUNT in the environment sets workload 7's values per run (default 200000).
 # SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail
 
@@ -300,7 +301,7 @@ if [ $smoke = 0 ]; then
 fi
 for r in $(seq "$rounds"); do run_round "$r"; done
 "$here/summarize.sh" "$out/results.tsv" "$out/summary.tsv" | tee "$out/table.txt"
-if [ $smoke = 0 ] && command -v gnuplot >/dev/null; then
+if [ $smoke = 0 ] && [ -z "$only" ] && command -v gnuplot >/dev/null; then
 	"$here/plot.sh" "$out" && log "plot: $out/bench.png"
 fi
 log "results: $out/results.tsv, $out/summary.tsv"
