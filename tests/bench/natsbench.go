@@ -3,13 +3,19 @@
 // GOPATH=/usr/share/gocode GO111MODULE=off go build natsbench.go).
 // Same output: "RESULT <tag> <metric> <value>" lines.
 //
-//	natsbench -p PORT [-n N] [-s SIZE] [-o SAMPLES] [-k TAG] pubsub|reqrep
+//	natsbench -p PORT [-n N] [-s SIZE] [-t DEPTH] [-o SAMPLES] [-k TAG] pubsub|reqrep|js
 //
 // pubsub (1): one publishing connection, one subscribing connection;
 // msgs_s counts the messages the subscriber got per second (NATS neither
 // waits for a receiver nor pushes back; pending limits are lifted so the
 // client drops nothing). reqrep (2): a requester connection and a replier
 // connection (in one process); p50/p99/mean of a round trip.
+// js (7, needs nats-server -js): JetStream, a memory-storage stream and a
+// durable pull consumer with explicit ack and max_ack_pending DEPTH; one
+// connection publishes N values asynchronously (at most 256 unconfirmed),
+// another fetches batches of DEPTH and acks each message (Msg.Ack: an
+// asynchronous ack, no round trip); msgs_s counts acked messages per second,
+// from the first publish to the last ack sent.
 //
 // SPDX-License-Identifier: BSD-2-Clause
 package main
@@ -115,15 +121,80 @@ func reqrep(port, n, size int, tag, samples string) {
 	}
 }
 
+func jsbench(port, n, size, depth int, tag string) {
+	pub, sub := connect(port), connect(port)
+	defer pub.Close()
+	defer sub.Close()
+	pjs, err := pub.JetStream(nats.PublishAsyncMaxPending(256))
+	if err != nil {
+		die("jetstream: %v", err)
+	}
+	sjs, err := sub.JetStream()
+	if err != nil {
+		die("jetstream: %v", err)
+	}
+	name := fmt.Sprintf("BENCH%d", os.Getpid())
+	subj := "bench.js." + name
+	if _, err := pjs.AddStream(&nats.StreamConfig{Name: name, Subjects: []string{subj},
+		Storage: nats.MemoryStorage}); err != nil {
+		die("add stream: %v", err)
+	}
+	defer pjs.DeleteStream(name)
+	s, err := sjs.PullSubscribe(subj, "bench", nats.BindStream(name), nats.AckExplicit(),
+		nats.MaxAckPending(depth))
+	if err != nil {
+		die("pull subscribe: %v", err)
+	}
+	payload := make([]byte, size)
+	t0 := time.Now()
+	perr := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; i++ {
+			if _, err := pjs.PublishAsync(subj, payload); err != nil {
+				perr <- err
+				return
+			}
+		}
+		select {
+		case <-pjs.PublishAsyncComplete():
+			perr <- nil
+		case <-time.After(120 * time.Second):
+			perr <- fmt.Errorf("publishes unconfirmed after 120 s")
+		}
+	}()
+	got := 0
+	for got < n {
+		msgs, err := s.Fetch(depth, nats.MaxWait(10*time.Second))
+		if err != nil {
+			die("fetch after %d of %d: %v", got, n, err)
+		}
+		for _, m := range msgs {
+			if err := m.Ack(); err != nil {
+				die("ack: %v", err)
+			}
+		}
+		got += len(msgs)
+	}
+	if err := sub.Flush(); err != nil { // the last acks reached the server
+		die("flush: %v", err)
+	}
+	secs := time.Since(t0).Seconds()
+	if err := <-perr; err != nil {
+		die("publish: %v", err)
+	}
+	result(tag, "msgs_s", float64(got)/secs)
+}
+
 func main() {
 	port := flag.Int("p", 0, "nats-server port")
 	n := flag.Int("n", 0, "messages or round trips")
 	size := flag.Int("s", 64, "value size")
 	samples := flag.String("o", "", "latency samples file (µs)")
 	tag := flag.String("k", "", "RESULT tag")
+	depth := flag.Int("t", 16, "js: max_ack_pending and fetch batch")
 	flag.Parse()
 	if *port <= 0 || flag.NArg() != 1 {
-		die("usage: natsbench -p PORT [-n N] [-s SIZE] [-o FILE] [-k TAG] pubsub|reqrep")
+		die("usage: natsbench -p PORT [-n N] [-s SIZE] [-t DEPTH] [-o FILE] [-k TAG] pubsub|reqrep|js")
 	}
 	switch flag.Arg(0) {
 	case "pubsub":
@@ -142,6 +213,14 @@ func main() {
 			*tag = "w2"
 		}
 		reqrep(*port, *n, *size, *tag, *samples)
+	case "js":
+		if *n == 0 {
+			*n = 100000
+		}
+		if *tag == "" {
+			*tag = "w7_js"
+		}
+		jsbench(*port, *n, *size, *depth, *tag)
 	default:
 		die("unknown workload %s", flag.Arg(0))
 	}

@@ -3,7 +3,7 @@
  * output ("RESULT <tag> <metric> <value>").
  *
  *	redis_bench -p PORT [-n N] [-t DEPTH] [-s SIZE] [-c CONNS] [-d SEC]
- *	            [-o SAMPLES] [-k TAG] [-m ops] throughput|pingpong|many
+ *	            [-o SAMPLES] [-k TAG] [-m ops] throughput|pingpong|many|streams
  *
  *   throughput  (1) one producer connection LPUSHes, one consumer
  *               connection BRPOPs, each with DEPTH commands pipelined
@@ -16,6 +16,13 @@
  *               key, the two pipelined in one write (-m ops: one command
  *               in flight each), for SEC seconds, on chanbench's epoll
  *               driver (bench.c), hiredis parsing replies.
+ *
+ *   streams     (7) Redis Streams with a consumer group: one producer
+ *               connection XADDs (at most 256 unanswered), one consumer
+ *               connection reads with XREADGROUP COUNT DEPTH BLOCK and
+ *               acks each batch in one XACK pipelined in the same write as
+ *               the next XREADGROUP, so DEPTH entries at most are
+ *               delivered unacked; msgs_s counts acked entries per second.
  *
  * Built by run.sh: cc -O2 redis_bench.c bench.c -lhiredis -pthread.
  *
@@ -121,6 +128,106 @@ run_throughput(const struct opts *o)
 	pthread_join(a, NULL);
 	pthread_join(b, NULL);
 	bench_result(o->tag, "msgs_s", (double)o->n / ((double)(bench_now() - t0) / 1e9));
+}
+
+/* ---- (7) Redis Streams: XADD, XREADGROUP + XACK -------------------------------------- */
+
+struct xprod {
+	const struct opts *o;
+	const char *key;
+};
+
+static void *
+xadd_run(void *arg)
+{
+	struct xprod *p = arg;
+	redisContext *c = rconnect(p->o->port);
+	size_t sent = 0, done = 0;
+
+	while (done < p->o->n) {
+		while (sent < p->o->n && sent - done < 256) {
+			redisAppendCommand(c, "XADD %s * v %b", p->key, g_payload, p->o->size);
+			sent++;
+		}
+		expect_reply(c, "XADD");
+		done++;
+	}
+	redisFree(c);
+	return NULL;
+}
+
+static void
+run_streams(const struct opts *o)
+{
+	char key[64];
+	struct xprod prod;
+	redisContext *c = rconnect(o->port);
+	redisReply *r;
+	pthread_t a;
+	size_t got = 0, nids = 0, i;
+	char **ids = calloc(o->depth, sizeof *ids);
+	size_t *idlen = calloc(o->depth, sizeof *idlen);
+	const char **argv = calloc(o->depth + 3, sizeof *argv);
+	size_t *argl = calloc(o->depth + 3, sizeof *argl);
+	int64_t t0;
+
+	if (ids == NULL || idlen == NULL || argv == NULL || argl == NULL)
+		bench_die("out of memory");
+	snprintf(key, sizeof key, "xs.%d", (int)getpid());
+	redisAppendCommand(c, "DEL %s", key);
+	redisAppendCommand(c, "XGROUP CREATE %s g $ MKSTREAM", key);
+	if (redisGetReply(c, (void **)&r) != REDIS_OK)
+		bench_die("redis: DEL: %s", c->errstr);
+	freeReplyObject(r);
+	expect_reply(c, "XGROUP CREATE");
+	prod = (struct xprod){ .o = o, .key = key };
+	t0 = bench_now();
+	if (pthread_create(&a, NULL, xadd_run, &prod))
+		bench_die("pthread_create failed");
+	redisAppendCommand(c, "XREADGROUP GROUP g c COUNT %lu BLOCK 0 STREAMS %s >", (unsigned long)o->depth, key);
+	while (got < o->n) {
+		redisReply *s, *e;
+
+		if (redisGetReply(c, (void **)&r) != REDIS_OK)
+			bench_die("redis: XREADGROUP: %s", c->errstr);
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 1)
+			bench_die("redis: XREADGROUP: unexpected reply type %d", r->type);
+		s = r->element[0];	/* [key, [[id, [field, value]], ...]] */
+		if (s->type != REDIS_REPLY_ARRAY || s->elements != 2)
+			bench_die("redis: XREADGROUP: unexpected stream reply");
+		e = s->element[1];
+		for (i = 0; i < e->elements && nids < o->depth; i++) {
+			redisReply *id = e->element[i]->element[0];
+
+			ids[nids] = id->str, idlen[nids] = id->len;	/* freed with r below */
+			nids++;
+		}
+		got += nids;
+		/* one XACK for the batch, the next read in the same write */
+		argv[0] = "XACK", argl[0] = 4;
+		argv[1] = key, argl[1] = strlen(key);
+		argv[2] = "g", argl[2] = 1;
+		for (i = 0; i < nids; i++)
+			argv[3 + i] = ids[i], argl[3 + i] = idlen[i];
+		if (nids > 0)
+			redisAppendCommandArgv(c, (int)(3 + nids), argv, argl);
+		if (got < o->n)
+			redisAppendCommand(c, "XREADGROUP GROUP g c COUNT %lu BLOCK 0 STREAMS %s >", (unsigned long)o->depth,
+			    key);
+		freeReplyObject(r);
+		if (nids > 0)
+			expect_reply(c, "XACK");
+		nids = 0;
+	}
+	bench_result(o->tag, "msgs_s", (double)got / ((double)(bench_now() - t0) / 1e9));
+	pthread_join(a, NULL);
+	redisAppendCommand(c, "DEL %s", key);
+	expect_reply(c, "DEL");
+	redisFree(c);
+	free(ids);
+	free(idlen);
+	free(argv);
+	free(argl);
 }
 
 /* ---- (2) ping-pong ------------------------------------------------------------------- */
@@ -279,7 +386,7 @@ main(int argc, char **argv)
 	}
 	if (optind != argc - 1 || o.port <= 0 || o.depth == 0 || o.size > sizeof g_payload)
 		bench_die("usage: redis_bench -p PORT [-n N] [-t DEPTH] [-s SIZE] [-c CONNS] [-d SEC] "
-		    "[-o FILE] [-k TAG] [-m ops] throughput|pingpong|many");
+		    "[-o FILE] [-k TAG] [-m ops] throughput|pingpong|many|streams");
 	w = argv[optind];
 	if (strcmp(w, "throughput") == 0)
 		o.tag = o.tag ? o.tag : "w1", o.n = o.n ? o.n : 200000, run_throughput(&o);
@@ -287,6 +394,8 @@ main(int argc, char **argv)
 		o.tag = o.tag ? o.tag : "w2", o.n = o.n ? o.n : 20000, run_pingpong(&o);
 	else if (strcmp(w, "many") == 0)
 		o.tag = o.tag ? o.tag : "w4", run_many(&o);
+	else if (strcmp(w, "streams") == 0)
+		o.tag = o.tag ? o.tag : "w7_redis", o.n = o.n ? o.n : 100000, run_streams(&o);
 	else
 		bench_die("redis_bench: unknown workload %s", w);
 	return 0;

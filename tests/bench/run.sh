@@ -2,7 +2,7 @@
 # tests/bench/run.sh: chand side by side with Redis, NATS and a raw TCP relay
 # (issue 8), in one command.
 #
-#   tests/bench/run.sh [--smoke] [--rounds N] [--build DIR] [--out DIR]
+#   tests/bench/run.sh [--smoke] [--rounds N] [--only LIST] [--build DIR] [--out DIR]
 #
 # Full mode installs the peers if missing (apt-get: redis-server
 # libhiredis-dev nats-server golang-go golang-github-nats-io-go-nats-dev
@@ -22,19 +22,23 @@
 #   samples/      the latency samples of round 1, µs, one a line
 # --smoke runs every workload tiny (seconds), on chand alone: no peers, no
 # install, no plot; make check runs it (tests/bench/smoke.sh).
+# --only LIST runs only the workloads listed (comma-separated numbers, e.g.
+# --only 7: the ack channel against JetStream and Redis Streams).
+# N7=COUNT in the environment sets workload 7's values per run (default 200000).
 # SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 here=$top/tests/bench
-smoke=0 rounds=5 build=$top/build out=""
+smoke=0 rounds=5 build=$top/build out="" only=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--smoke) smoke=1; rounds=1 ;;
 	--rounds) rounds=$2; shift ;;
+	--only) only=$2; shift ;;
 	--build) build=$2; shift ;;
 	--out) out=$2; shift ;;
-	*) echo "usage: $0 [--smoke] [--rounds N] [--build DIR] [--out DIR]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--smoke] [--rounds N] [--only LIST] [--build DIR] [--out DIR]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -77,7 +81,8 @@ build_tree() {
 		mkdir -p "$build"
 		(cd "$build" && "$top/configure" --quiet)
 	fi
-	make -s -C "$build" -j"$(nproc)" server/chand tests/bench/chanbench tests/bench/relay >/dev/null
+	make -s -C "$build" -j"$(nproc)" server/chand tests/bench/chanbench tests/bench/relay \
+		tests/bench/streambench >/dev/null
 }
 
 build_peers() {
@@ -90,6 +95,7 @@ build_peers() {
 CHAND=$build/server/chand
 CHANBENCH=$build/tests/bench/chanbench
 RELAY=$build/tests/bench/relay
+STREAMBENCH=$build/tests/bench/streambench
 PYBENCH=(/usr/bin/python3 "$here/pybench.py")	# the Python client, and redis-py beside it
 
 # ---- servers ---------------------------------------------------------------------
@@ -131,8 +137,14 @@ start_peers() {
 	port_nats=$("$RELAY" port)
 	nats-server -a 127.0.0.1 -p "$port_nats" >"$work/nats.log" 2>&1 &
 	pids+=($!)
+	# JetStream (workload 7) on a server of its own, so workloads 1-2 meet plain NATS as before
+	port_js=$("$RELAY" port)
+	mkdir -p "$work/js"
+	nats-server -a 127.0.0.1 -p "$port_js" -js -sd "$work/js" >"$work/js.log" 2>&1 &
+	pids+=($!)
 	wait_port "$port_redis"
 	wait_port "$port_nats"
+	wait_port "$port_js"
 }
 
 start_relay() {
@@ -156,9 +168,23 @@ record() {
 # samples ROUND[SUBRUN] NAME: where round 1's first run writes latency samples (nowhere later).
 samples() { [ "$1" = 11 ] && echo "-o $out/samples/$2.txt" || echo ""; }
 
+# want N: workload N is to run (--only)
+want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
+
 run_round() {
 	local r=$1 d
 	log "round $r of $rounds"
+	want 1 && run_w1 "$r"
+	{ want 2 || want 3; } && run_w23 "$r"
+	want 4 && run_w4 "$r"
+	want 5 && run_w5 "$r"
+	want 6 && run_w6 "$r"
+	want 7 && run_w7 "$r"
+	return 0
+}
+
+run_w1() {
+	local r=$1 d
 	# (1) buffered throughput, and the curve against requests in flight
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N1" -t 16 throughput
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N1" -t 16 -m ops -k w1_ops throughput
@@ -177,6 +203,10 @@ run_round() {
 		record "$r" python "${PYBENCH[@]}" -p "$port_chand" -n "$NPY1" -t 16 throughput
 		record "$r" redispy "${PYBENCH[@]}" -p "$port_redis" -n "$NPY1" -t 16 --redis throughput
 	fi
+}
+
+run_w23() {
+	local r=$1 k
 	# (2) rendezvous ping-pong and (3) select wake-up: a latency run keeps
 	# the CPUs its processes started on, and on two vCPUs that placement
 	# moves a round trip by steps of ~10 µs, so each system's figure comes
@@ -196,6 +226,10 @@ run_round() {
 		record "$r" python "${PYBENCH[@]}" -p "$port_chand" -n "$NPY2" pingpong
 		record "$r" redispy "${PYBENCH[@]}" -p "$port_redis" -n "$NPY2" --redis pingpong
 	fi
+}
+
+run_w4() {
+	local r=$1
 	# (4) many clients: each pair's send and receive in one write (-m ops: one at a time)
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -c "$CONNS" -d "$SECS" many
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -c "$CONNS" -d "$SECS" -m ops -k w4_ops many
@@ -203,27 +237,56 @@ run_round() {
 		record "$r" redis "$work/redis_bench" -p "$port_redis" -c "$CONNS" -d "$SECS" many
 		record "$r" redis "$work/redis_bench" -p "$port_redis" -c "$CONNS" -d "$SECS" -m ops -k w4_ops many
 	fi
+}
+
+run_w5() {
+	local r=$1
 	# (5) memory, on a fresh chand of its own
 	start_chand mem "log_level = warn\nmax_connections = $((RECV + 100))\nmax_channels = $((IDLE + 1000))"
 	record "$r" chand "$CHANBENCH" -p "$port_mem" -P "$pid_mem" -C "$IDLE" -R "$RECV" memory
 	stop_pid "$pid_mem"
+}
+
+run_w6() {
+	local r=$1
 	# (6) fan-out job, 1 and 2 workers; fed 64 deep, like a Go producer that
 	# blocks only on the full buffer (the old 8-deep feed as w6_t8)
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N6" -t 64 -s 4096 fanout
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N6" -t 8 -s 4096 -k w6_t8 fanout
 }
 
+run_w7() {
+	local r=$1 d
+	# (7) ack channel throughput (issue 17): one producer, one consumer, DEPTH
+	# values delivered unacked at most, acks batched: chand's ack channel (a
+	# STREAM with credit DEPTH, one deferred ACK with each CREDIT), the same
+	# without acks (a plain channel), JetStream (pull consumer, AckExplicit,
+	# max_ack_pending = fetch batch = DEPTH, async acks), Redis Streams
+	# (XREADGROUP COUNT DEPTH, one XACK a batch pipelined with the next read);
+	# 16-byte values, producers 256 ahead at most
+	for d in $W7_DEPTHS; do
+		record "$r" chand "$STREAMBENCH" -k "w7_ack_t$d" "$port_chand" "$N7" stream "$d" ack
+		record "$r" chand "$STREAMBENCH" -k "w7_plain_t$d" "$port_chand" "$N7" stream "$d"
+		if [ $smoke = 0 ]; then
+			record "$r" nats "$work/natsbench" -p "$port_js" -n "$N7" -s 16 -t "$d" -k "w7_t$d" js
+			record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$N7" -s 16 -t "$d" -k "w7_t$d" streams
+		fi
+	done
+}
+
 # ---- main ---------------------------------------------------------------------------
 
 if [ $smoke = 1 ]; then
 	N1=2000 NCURVE=0 DEPTHS="" N2=200 N3=100 SEL=100 CONNS=50 SECS=0.5 IDLE=10000 RECV=100 N6=400
+	N7=2000 W7_DEPTHS="16 1024"
 	SUBRUNS=1
-	[ -x "$CHAND" ] && [ -x "$CHANBENCH" ] || build_tree
+	[ -x "$CHAND" ] && [ -x "$CHANBENCH" ] && [ -x "$STREAMBENCH" ] || build_tree
 else
 	N1=100000 NCAP=300000 NCURVE=30000 DEPTHS="1 4 16 64 256" N2=8000 N3=2000 SEL=1000 CONNS=1000 SECS=5
 	NPY1=20000 NPY2=2000	# pybench.py: Python moves ~10k values/s
 	SUBRUNS=3
 	IDLE=1000000 RECV=10000 N6=30000
+	N7=${N7:-200000} W7_DEPTHS="16 1024"
 	install_peers
 	build_tree
 	build_peers
@@ -238,7 +301,7 @@ if [ $smoke = 0 ]; then
 fi
 for r in $(seq "$rounds"); do run_round "$r"; done
 "$here/summarize.sh" "$out/results.tsv" "$out/summary.tsv" | tee "$out/table.txt"
-if [ $smoke = 0 ] && command -v gnuplot >/dev/null; then
+if [ $smoke = 0 ] && [ -z "$only" ] && command -v gnuplot >/dev/null; then
 	"$here/plot.sh" "$out" && log "plot: $out/bench.png"
 fi
 log "results: $out/results.tsv, $out/summary.tsv"

@@ -4,15 +4,18 @@
  * STREAM with credit C (PROTOCOL.md §14), re-granting what it consumed each
  * time half of the credit is used.
  *
- *   streambench PORT N recv
- *   streambench PORT N stream C
- *   streambench PORT N stream C ack
+ *   streambench [-k TAG] PORT N recv
+ *   streambench [-k TAG] PORT N stream C
+ *   streambench [-k TAG] PORT N stream C ack
  *
  * The producer is a second connection on its own thread, pipelining SENDs
- * (at most 256 unanswered) into a channel of cap 1024. With "ack" the
+ * (at most 256 unanswered) into a channel of cap 1024, topping up in one
+ * write after taking every reply already read (as hiredis and nats.go do). With "ack" the
  * channel is an ack channel (PROTOCOL.md §16) and the consumer acks what it
  * took in one deferred ACK riding in the same write as each CREDIT, so C
- * values at most are in flight.
+ * values at most are in flight. Besides its line of prose it prints
+ * "RESULT TAG msgs_s V" like the other drivers (run.sh's workload 7; TAG
+ * defaults to w7_MODE_tC, MODE recv, plain or ack).
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -96,6 +99,17 @@ frame(struct rconn *c, size_t *blen)
 	}
 }
 
+/* Whether a whole frame is already read and waiting. */
+static bool
+buffered(struct rconn *c)
+{
+	const uint8_t *body;
+	size_t blen;
+	const char *why;
+
+	return proto_frame_split(c->buf + c->off, c->len - c->off, 1 << 22, &body, &blen, &why) > 0;
+}
+
 static void
 reply(struct rconn *c, uint64_t op, struct proto_reply *r)
 {
@@ -144,10 +158,12 @@ producer(void *arg)
 			proto_req_send(&c.o, (uint64_t)(100 + sent++), PROTO_WAIT_FOREVER, chname,
 			    strlen(chname), &v);
 		flush(&c);
-		reply(&c, OP_SEND, &r);
-		if (r.status != STATUS_OK)
-			die("send");
-		acked++;
+		do {	/* every reply already read, then one write of as many SENDs */
+			reply(&c, OP_SEND, &r);
+			if (r.status != STATUS_OK)
+				die("send");
+			acked++;
+		} while (acked < sent && buffered(&c));
 	}
 	return NULL;
 }
@@ -164,9 +180,17 @@ main(int argc, char **argv)
 	bool use_stream;
 	int64_t t0;
 	double secs;
+	const char *tag = NULL;
+	char deftag[64];
 
+	if (argc > 2 && strcmp(argv[1], "-k") == 0) {
+		tag = argv[2];
+		argv[2] = argv[0];
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc < 4 || ((use_stream = strcmp(argv[3], "stream") == 0) && argc < 5)) {
-		fprintf(stderr, "usage: streambench PORT N recv | stream CREDIT\n");
+		fprintf(stderr, "usage: streambench [-k TAG] PORT N recv | stream CREDIT [ack]\n");
 		return 2;
 	}
 	port = atoi(argv[1]);
@@ -238,6 +262,12 @@ main(int argc, char **argv)
 	pthread_join(t, NULL);
 	printf("%s%s%s%s: %ld values in %.3f s: %.0f values/s\n", argv[3], use_stream ? " credit " : "",
 	    use_stream ? argv[4] : "", use_ack ? " ack" : "", got, secs, (double)got / secs);
+	if (tag == NULL) {
+		snprintf(deftag, sizeof deftag, "w7_%s_t%ld", use_ack ? "ack" : use_stream ? "plain" : "recv",
+		    use_stream ? credit : 1L);
+		tag = deftag;
+	}
+	printf("RESULT %s msgs_s %.6g\n", tag, (double)got / secs);
 	free(tags);
 	return 0;
 }

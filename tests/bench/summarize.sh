@@ -70,4 +70,10 @@ END {
 	absolute("6 same, fed 8 deep: 1 worker", "w6_t8", "jobs_s_1w", "", 0)
 	absolute("6 same, fed 8 deep: 2 workers", "w6_t8", "jobs_s_2w", "", 0)
 	absolute("6 same, fed 8 deep: speedup", "w6_t8", "speedup_2w", "", 0)
+	split("16 1024", q, " ")
+	for (i = 1; i <= 2; i++) {
+		ratio("7 ack channel msgs/s, " q[i] " in flight", "chand", "w7_ack_t" q[i], "msgs_s", "nats", "w7_t" q[i], "msgs_s", ">=", 1.0)
+		ratio("7 ack channel msgs/s, " q[i] " in flight", "chand", "w7_ack_t" q[i], "msgs_s", "redis", "w7_t" q[i], "msgs_s", ">=", 2.0)
+		ratio("7 ack/plain channel, " q[i] " in flight", "chand", "w7_ack_t" q[i], "msgs_s", "chand", "w7_plain_t" q[i], "msgs_s", ">=", 0.7)
+	}
 }' "$2"
