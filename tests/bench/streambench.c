@@ -83,9 +83,11 @@ frame(struct rconn *c, size_t *blen)
 		}
 		if (n < 0)
 			die("frame");
-		memmove(c->buf, c->buf + c->off, c->len - c->off);
-		c->len -= c->off;
-		c->off = 0;
+		if (c->off > 0) {	/* the first call has no buffer yet: memmove(NULL...) is undefined */
+			memmove(c->buf, c->buf + c->off, c->len - c->off);
+			c->len -= c->off;
+			c->off = 0;
+		}
 		if (c->cap - c->len < 65536) {
 			c->cap = c->cap ? c->cap * 2 : 1 << 20;
 			if ((c->buf = realloc(c->buf, c->cap)) == NULL)
@@ -143,6 +145,14 @@ dial(struct rconn *c)
 		die("hello");
 }
 
+static void
+hang_up(struct rconn *c)
+{
+	close(c->fd);
+	free(c->buf);
+	proto_out_destroy(&c->o);
+}
+
 static void *
 producer(void *arg)
 {
@@ -165,6 +175,7 @@ producer(void *arg)
 			acked++;
 		} while (acked < sent && buffered(&c));
 	}
+	hang_up(&c);
 	return NULL;
 }
 
@@ -268,6 +279,7 @@ main(int argc, char **argv)
 		tag = deftag;
 	}
 	printf("RESULT %s msgs_s %.6g\n", tag, (double)got / secs);
+	hang_up(&c);
 	free(tags);
 	return 0;
 }
