@@ -267,28 +267,9 @@ class Conn:
 
     def _deliver(self, rid: int, status: int, results: List[Any]) -> None:
         with self._lock:
-            if rid == 0:        # a connection notice (§2)
-                if status == P.SHUTTING_DOWN:
-                    return      # pending requests get replies of their own
-                raise P.reply_error(status, results)
-            call = self._calls.get(rid)
-            if call is None:
-                kind = self._abandoned.get(rid)
-                if kind is None:
-                    raise ProtocolError(f"the server replied to request id {rid}, "
-                                        "which is not pending")
-                if P.is_final(kind, status, len(results)):
-                    del self._abandoned[rid]
-                return
-            final = P.is_final(call.kind, status, len(results))
-            if not final:
-                call.interims += 1
-                P.check_interim(call.kind, call.interims, call.credit)
-            call.replies.append((status, results))
-            if final:
-                del self._calls[rid]
-                call.done = True
-            call.cond.notify_all()
+            call = P.route_reply(self._calls, self._abandoned, rid, status, results)
+            if call is not None:
+                call.cond.notify_all()
 
     # -- writing -------------------------------------------------------------------------
 

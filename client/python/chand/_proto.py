@@ -284,6 +284,38 @@ def check_interim(kind: int, interims: int, credit: int) -> None:
         raise ProtocolError(f"a stream got {interims} values for a credit of {credit}")
 
 
+def route_reply(calls: Dict[int, Any], abandoned: Dict[int, int], rid: int, status: int,
+                results: List[Any]) -> Optional[Any]:
+    """File one reply, sync and asyncio alike: the call it belongs to (its ``replies``,
+    ``interims``, ``done`` updated, to be woken by the caller), or None when there is
+    nobody to wake (a SHUTTING_DOWN notice, or the end of an abandoned request).
+
+    A connection notice other than SHUTTING_DOWN, or a reply to an id that is not
+    pending, raises: the connection is unusable.
+    """
+    if rid == 0:        # a connection notice (§2)
+        if status == SHUTTING_DOWN:
+            return None     # pending requests get replies of their own
+        raise reply_error(status, results)
+    call = calls.get(rid)
+    if call is None:
+        kind = abandoned.get(rid)
+        if kind is None:
+            raise ProtocolError(f"the server replied to request id {rid}, which is not pending")
+        if is_final(kind, status, len(results)):
+            del abandoned[rid]
+        return None
+    final = is_final(call.kind, status, len(results))
+    if not final:
+        call.interims += 1
+        check_interim(call.kind, call.interims, call.credit)
+    call.replies.append((status, results))
+    if final:
+        del calls[rid]
+        call.done = True
+    return call
+
+
 # ---- result checking ------------------------------------------------------------------------
 
 
