@@ -365,8 +365,7 @@ conn_hold(struct conn *c, struct chan *ch)
 	return 0;
 }
 
-/* A malformed frame: tell the client why, then close (PROTOCOL.md §9). */
-static void
+void
 conn_protocol_error(struct conn *c, uint64_t id, const char *why)
 {
 	c->srv->stats.protocol_errors++;
@@ -467,6 +466,8 @@ input_over_budget(struct server *s)
 {
 	struct conn *c, *big;
 
+	if (s->cfg.max_input_buffer_bytes == 0)	/* no limit */
+		return;
 	while (s->input_held > s->cfg.max_input_buffer_bytes) {
 		big = NULL;
 		TAILQ_FOREACH(c, &s->conns, link) {
@@ -486,11 +487,8 @@ input_over_budget(struct server *s)
 void
 conn_input_done(struct conn *c)
 {
-	struct server *s = c->srv;
-
 	input_done(c);
-	if (s->cfg.max_input_buffer_bytes > 0 && s->input_held > s->cfg.max_input_buffer_bytes)
-		input_over_budget(s);
+	input_over_budget(c->srv);
 }
 
 size_t
@@ -564,8 +562,7 @@ conn_sweep(struct server *s)
 	struct conn *c, *next;
 
 	/* a reload may have lowered the budget while the holders stay silent */
-	if (s->cfg.max_input_buffer_bytes > 0 && s->input_held > s->cfg.max_input_buffer_bytes)
-		input_over_budget(s);
+	input_over_budget(s);
 	for (c = TAILQ_FIRST(&s->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
 		if (c->closing || c->dead)

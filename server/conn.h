@@ -92,6 +92,8 @@ void conn_free(struct conn *c);
  * A notice (status, msg) is queued first when msg is not NULL, to id.
  */
 void conn_close_after_flush(struct conn *c, uint64_t id, int status, const char *msg);
+/* The client broke the protocol (PROTOCOL.md §9): count it, log why, and close with [id, PROTOCOL, why]. */
+void conn_protocol_error(struct conn *c, uint64_t id, const char *why);
 
 /*
  * Move the bytes encoded in the server's scratch output to c, to be

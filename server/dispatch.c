@@ -469,10 +469,8 @@ duplicate_id(struct conn *c, const struct proto_request *q, int64_t start)
 	snprintf(why, sizeof why, "duplicate request id %" PRIu64 ": %s", q->id,
 	    request_find(c, q->id) != NULL ? "a request with that id is pending" :
 	    "the deferred reply to that id has not been written yet");
-	c->srv->stats.protocol_errors++;
-	log_warn("protocol-error client=%" PRIu64 " peer=%s reason=\"%s\"", c->id, c->peer, why);
 	stats_record(&c->srv->ops, q->op, STATUS_PROTOCOL, clock_now_ns() - start);
-	conn_close_after_flush(c, 0, STATUS_PROTOCOL, why);
+	conn_protocol_error(c, 0, why);
 }
 
 void
@@ -488,9 +486,7 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 	st = proto_decode_request(body, len, &s->limits, s->cases, (uint32_t)s->cfg.max_select_cases,
 	    &q, &why);
 	if (st == STATUS_PROTOCOL) {
-		s->stats.protocol_errors++;
-		log_warn("protocol-error client=%" PRIu64 " peer=%s reason=\"%s\"", c->id, c->peer, why);
-		conn_close_after_flush(c, 0, STATUS_PROTOCOL, why);
+		conn_protocol_error(c, 0, why);
 		return;
 	}
 	if (!c->hello && q.op != OP_HELLO) {

@@ -290,11 +290,11 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 		c->moved = q->moved;
 	/* its id is in use (PROTOCOL.md §9), as dispatch's conn_id_in_use would say if it were pending */
 	if (dup) {
-		c->srv->stats.protocol_errors++;
-		log_warn("protocol-error client=%" PRIu64 " peer=%s reason=\"duplicate request id %" PRIu64
-		    ": a request with that id is waiting for etcd\"", c->id, c->peer, q->id);
-		conn_close_after_flush(c, 0, STATUS_PROTOCOL,
-		    "duplicate request id: a request with that id is waiting for etcd");
+		char why[96];
+
+		snprintf(why, sizeof why, "duplicate request id %" PRIu64 ": a request with that id is "
+		    "waiting for etcd", q->id);
+		conn_protocol_error(c, 0, why);
 		return false;
 	}
 	if (n == 0)
