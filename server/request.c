@@ -232,6 +232,13 @@ request_park(struct request *r, int64_t wait_us)
 	return 0;
 }
 
+/* Room for one more waiting request: max_pending and the budgets (PROTOCOL.md §8). */
+static bool
+wait_room(struct conn *c, uint64_t waiters, uint64_t bytes)
+{
+	return !acl_pending_full(c) && budget_fits(c, waiters, bytes);
+}
+
 /* A request that would wait has no room: LIMIT naming max_pending or the budget it would pass. */
 static void
 refuse_wait(struct conn *c, uint64_t id, uint64_t waiters, uint64_t bytes)
@@ -259,7 +266,7 @@ request_hold(struct conn *c, const struct proto_request *q, struct chan *ch, uns
 		return 0;
 	}
 	/* it must wait: max_pending and the budgets (PROTOCOL.md §8), as for any waiting request */
-	if (acl_pending_full(c) || !budget_fits(c, 1, 0)) {
+	if (!wait_room(c, 1, 0)) {
 		refuse_wait(c, q->id, 1, 0);	/* LIMIT, logged */
 		return 0;
 	}
@@ -338,7 +345,7 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 	for (size_t i = 0; i < ncases; i++)
 		bytes += cases[i].value ? value_len(cases[i].value) : 0;
 	/* only a request that must wait counts toward max_pending and the budgets (PROTOCOL.md §8) */
-	room = !(flags & ENGINE_WAIT) || (!acl_pending_full(c) && budget_fits(c, ncases, bytes));
+	room = !(flags & ENGINE_WAIT) || wait_room(c, ncases, bytes);
 	if (engine_submit(s->engine, cases, ncases, room ? flags : flags & ~ENGINE_WAIT, request_done, r,
 	    &r->eop, &now) == 0) {
 		if (!room && now.status == STATUS_DEADLINE_EXCEEDED)
