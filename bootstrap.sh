@@ -63,6 +63,11 @@ check() {
 	cd "$top/$1"
 	make -s -j"$jobs" check >check.out 2>&1 || status=1
 	grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' check.out | sed "s|^|$1: |" || cat check.out
+	# what failed, from each failed program's log, so that a CI run says why
+	for t in $(sed -n 's/^\(FAIL\|ERROR\): //p' check.out); do
+		grep -E 'FAILED|^ +[0-9]+\. .*:[0-9]+ +- |ERROR|Assertion|Sanitizer|^==' "$t.log" 2>/dev/null |
+		    head -n 20 | sed "s|^|$1: $t: |"
+	done
 	make -s totals >totals.out 2>totals.err || status=1
 	grep -v '^make' totals.err | sed "s|^|$1: |" >&2 || true
 	sed "s|^|$1: |" totals.out
