@@ -82,7 +82,7 @@ build_tree() {
 		(cd "$build" && "$top/configure" --quiet)
 	fi
 	make -s -C "$build" -j"$(nproc)" server/chand tests/bench/chanbench tests/bench/relay \
-		tests/bench/streambench >/dev/null
+		tests/bench/streambench tests/bench/wakebench >/dev/null
 }
 
 build_peers() {
@@ -96,6 +96,7 @@ CHAND=$build/server/chand
 CHANBENCH=$build/tests/bench/chanbench
 RELAY=$build/tests/bench/relay
 STREAMBENCH=$build/tests/bench/streambench
+WAKEBENCH=$build/tests/bench/wakebench
 PYBENCH=(/usr/bin/python3 "$here/pybench.py")	# the Python client, and redis-py beside it
 
 # ---- servers ---------------------------------------------------------------------
@@ -132,8 +133,9 @@ stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 start_peers() {
 	port_redis=$("$RELAY" port)
 	redis-server --port "$port_redis" --bind 127.0.0.1 --save '' --appendonly no \
-		--maxclients 10000 --loglevel warning --dir "$work" >"$work/redis.log" 2>&1 &
+		--maxclients $((W8 + 100)) --loglevel warning --dir "$work" >"$work/redis.log" 2>&1 &
 	pids+=($!)
+	pid_redis=$!
 	port_nats=$("$RELAY" port)
 	nats-server -a 127.0.0.1 -p "$port_nats" >"$work/nats.log" 2>&1 &
 	pids+=($!)
@@ -180,6 +182,7 @@ run_round() {
 	want 5 && run_w5 "$r"
 	want 6 && run_w6 "$r"
 	want 7 && run_w7 "$r"
+	want 8 && run_w8 "$r"
 	return 0
 }
 
@@ -274,19 +277,32 @@ run_w7() {
 	done
 }
 
+run_w8() {
+	local r=$1
+	# (8) connection scale: W8 connections each blocked in one receive, then
+	# all woken at once (chand: W8 SENDs in one write; Redis: BRPOP woken by
+	# one RPUSH of W8 values), on a chand of its own; RSS per blocked receiver
+	start_chand wake "log_level = warn\nmax_connections = $((W8 + 100))"
+	record "$r" chand "$WAKEBENCH" -s chand -p "$port_wake" -P "$pid_wake" -c "$W8"
+	stop_pid "$pid_wake"
+	if [ $smoke = 0 ]; then
+		record "$r" redis "$WAKEBENCH" -s redis -p "$port_redis" -P "$pid_redis" -c "$W8"
+	fi
+}
+
 # ---- main ---------------------------------------------------------------------------
 
 if [ $smoke = 1 ]; then
 	N1=2000 NCURVE=0 DEPTHS="" N2=200 N3=100 SEL=100 CONNS=50 SECS=0.5 IDLE=10000 RECV=100 N6=400
-	N7=2000 W7_DEPTHS="16 1024"
+	N7=2000 W7_DEPTHS="16 1024" W8=100
 	SUBRUNS=1
-	[ -x "$CHAND" ] && [ -x "$CHANBENCH" ] && [ -x "$STREAMBENCH" ] || build_tree
+	[ -x "$CHAND" ] && [ -x "$CHANBENCH" ] && [ -x "$STREAMBENCH" ] && [ -x "$WAKEBENCH" ] || build_tree
 else
 	N1=100000 NCAP=300000 NCURVE=30000 DEPTHS="1 4 16 64 256" N2=8000 N3=2000 SEL=1000 CONNS=1000 SECS=5
 	NPY1=20000 NPY2=2000	# pybench.py: Python moves ~10k values/s
 	SUBRUNS=3
 	IDLE=1000000 RECV=10000 N6=30000
-	N7=${N7:-200000} W7_DEPTHS="16 1024"
+	N7=${N7:-200000} W7_DEPTHS="16 1024" W8=10000
 	install_peers
 	build_tree
 	build_peers
