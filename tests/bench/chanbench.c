@@ -9,7 +9,8 @@
  *               the producer with the asynchronous API (chan_send_async,
  *               chan_op_wait), the consumer with a stream of credit -t
  *               (-m ops: asynchronous receives too). -n values of -s bytes.
- *               Metric msgs_s.
+ *               Metric msgs_s; -l: also p50_us, p99_us of each send,
+ *               from its submission to its reply.
  *   pingpong    (2) two processes, each with its own connection, bounce a
  *               value over two unbuffered channels; -n round trips (after
  *               n/10 warm-up ones). p50_us, p99_us, mean_us of a round trip.
@@ -63,6 +64,7 @@ struct opts {
 	int port;
 	size_t n, threads, size, conns, channels, receivers;
 	double seconds;
+	bool latency;			/* -l: throughput also times each send */
 	pid_t pid;
 	const char *samples, *tag, *workload;
 };
@@ -75,7 +77,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: chanbench -p PORT [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
-	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops]\n"
+	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops] [-l]\n"
 	    "       throughput|pingpong|select|many|memory|fanout\n");
 	exit(2);
 }
@@ -120,6 +122,7 @@ struct pump {
 	size_t n, size, depth;
 	bool recv, stream;
 	size_t expect_len;		/* receivers: 0 = any */
+	struct bench_lat *lat;		/* each operation's time from submit to completion, or NULL */
 };
 
 static void
@@ -169,21 +172,26 @@ static void
 pump_ops(struct pump *p)
 {
 	chan_op_t **ring = calloc(p->depth, sizeof *ring);
+	int64_t *start = calloc(p->depth, sizeof *start);
 	uint8_t *buf = calloc(1, p->size ? p->size : 1);
 	size_t sent = 0, done = 0;
 
-	if (ring == NULL || buf == NULL)
+	if (ring == NULL || start == NULL || buf == NULL)
 		bench_die("chanbench: out of memory");
 	while (done < p->n) {
 		if (sent < p->n && sent - done < p->depth) {
+			start[sent % p->depth] = bench_now();
 			pump_submit(p, buf, sent, &ring[sent % p->depth]);
 			sent++;
 		} else {
 			pump_complete(p, ring[done % p->depth]);
+			if (p->lat != NULL)
+				lat_add(p->lat, bench_now() - start[done % p->depth]);
 			done++;
 		}
 	}
 	free(buf);
+	free(start);
 	free(ring);
 }
 
@@ -205,10 +213,11 @@ pump_run(void *arg)
  * in == out for a plain channel. Returns seconds.
  */
 static double
-pump_all(chan_t *in, chan_t *out, size_t n, size_t size, size_t depth, size_t expect_len)
+pump_all(chan_t *in, chan_t *out, size_t n, size_t size, size_t depth, size_t expect_len,
+    struct bench_lat *send_lat)
 {
 	struct pump pp[2] = {
-		{ .ch = in, .n = n, .size = size, .depth = depth },
+		{ .ch = in, .n = n, .size = size, .depth = depth, .lat = send_lat },
 		{ .ch = out, .n = n, .size = size, .depth = depth, .recv = true, .stream = g_stream,
 		    .expect_len = expect_len },
 	};
@@ -229,13 +238,18 @@ run_throughput(const struct opts *o)
 	chan_conn_t *pc = dial(), *cc = dial();
 	char name[64];
 	chan_t *tx, *rx;
+	struct bench_lat lat;
 	double secs;
 
 	snprintf(name, sizeof name, "tp.%d", (int)getpid());
 	tx = make(pc, name, 1024);
 	rx = make(cc, name, 1024);
-	secs = pump_all(tx, rx, o->n, o->size, o->threads, o->size);
+	lat_init(&lat, o->latency ? o->n : 1);
+	secs = pump_all(tx, rx, o->n, o->size, o->threads, o->size, o->latency ? &lat : NULL);
 	bench_result(o->tag, "msgs_s", (double)o->n / secs);
+	if (o->latency)
+		lat_report(&lat, o->tag, o->samples);
+	lat_free(&lat);
 	drop(tx);
 	chan_free(rx);
 	chan_conn_close(pc);
@@ -565,7 +579,7 @@ fanout_once(const struct opts *o, size_t workers)
 	rconn_open(&link, o->port);
 	start_fanout(&link, iname, oname, workers);
 	out = make(cc, oname, 1024);
-	secs = pump_all(in, out, o->n, o->size, o->threads, 32);
+	secs = pump_all(in, out, o->n, o->size, o->threads, 32, NULL);
 	check(chan_close(g_ctx, in), "close");
 	rconn_reply(&link, OP_FAN_OUT, &r);
 	if (r.status != STATUS_OK || r.n != o->n)
@@ -610,7 +624,7 @@ parse(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .n = 0, .threads = 8, .size = 64, .conns = 1000, .seconds = 5,
 	    .channels = 0, .receivers = 10000 };
-	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:C:R:P:o:k:m:")) != -1) {
+	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:C:R:P:o:k:m:l")) != -1) {
 		switch (ch) {
 		case 'p': o->port = atoi(optarg); break;
 		case 'n': o->n = strtoul(optarg, NULL, 10); break;
@@ -623,6 +637,7 @@ parse(int argc, char **argv, struct opts *o)
 		case 'P': o->pid = (pid_t)atoi(optarg); break;
 		case 'o': o->samples = optarg; break;
 		case 'k': o->tag = optarg; break;
+		case 'l': o->latency = true; break;
 		case 'm':
 			if (strcmp(optarg, "stream") != 0 && strcmp(optarg, "ops") != 0)
 				usage();

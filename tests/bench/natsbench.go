@@ -3,7 +3,7 @@
 // GOPATH=/usr/share/gocode GO111MODULE=off go build natsbench.go).
 // Same output: "RESULT <tag> <metric> <value>" lines.
 //
-//	natsbench -p PORT [-n N] [-s SIZE] [-t DEPTH] [-o SAMPLES] [-k TAG] pubsub|reqrep|js
+//	natsbench -p PORT [-n N] [-s SIZE] [-t DEPTH] [-o SAMPLES] [-k TAG] [-file] pubsub|reqrep|js
 //
 // pubsub (1): one publishing connection, one subscribing connection;
 // msgs_s counts the messages the subscriber got per second (NATS neither
@@ -16,6 +16,11 @@
 // another fetches batches of DEPTH and acks each message (Msg.Ack: an
 // asynchronous ack, no round trip); msgs_s counts acked messages per second,
 // from the first publish to the last ack sent.
+// js -file (9): the same on a file-storage stream, with at most DEPTH
+// publishes unconfirmed (not 256), and p50/p99/mean of each publish, from
+// PublishAsync's return to its PubAck: the durable workload. nats-server
+// 2.9 writes file storage through its own buffers and syncs on an interval
+// (minutes), not per message: its figures are those of an fsync=no log.
 //
 // SPDX-License-Identifier: BSD-2-Clause
 package main
@@ -100,6 +105,11 @@ func reqrep(port, n, size int, tag, samples string) {
 			lat = append(lat, float64(time.Since(t0).Nanoseconds())/1e3)
 		}
 	}
+	report(tag, lat, samples)
+}
+
+// report prints p50, p99 and the mean of lat (µs), and writes them to samples if set.
+func report(tag string, lat []float64, samples string) {
 	sort.Float64s(lat)
 	q := func(p float64) float64 { return lat[int(p*float64(len(lat)-1)+0.5)] }
 	sum := 0.0
@@ -121,11 +131,34 @@ func reqrep(port, n, size int, tag, samples string) {
 	}
 }
 
-func jsbench(port, n, size, depth int, tag string) {
+// published is a publish in flight: when PublishAsync returned, and its PubAck to come.
+type published struct {
+	t time.Time
+	f nats.PubAckFuture
+}
+
+// timePublishes receives the publishes in order and times each to its PubAck.
+func timePublishes(in <-chan published, lat *[]float64, done chan<- struct{}) {
+	for p := range in {
+		select {
+		case <-p.f.Ok():
+			*lat = append(*lat, float64(time.Since(p.t).Nanoseconds())/1e3)
+		case err := <-p.f.Err():
+			die("publish: %v", err)
+		}
+	}
+	close(done)
+}
+
+func jsbench(port, n, size, depth int, file bool, tag string) {
 	pub, sub := connect(port), connect(port)
 	defer pub.Close()
 	defer sub.Close()
-	pjs, err := pub.JetStream(nats.PublishAsyncMaxPending(256))
+	storage, inflight := nats.MemoryStorage, 256
+	if file {
+		storage, inflight = nats.FileStorage, depth
+	}
+	pjs, err := pub.JetStream(nats.PublishAsyncMaxPending(inflight))
 	if err != nil {
 		die("jetstream: %v", err)
 	}
@@ -136,7 +169,7 @@ func jsbench(port, n, size, depth int, tag string) {
 	name := fmt.Sprintf("BENCH%d", os.Getpid())
 	subj := "bench.js." + name
 	if _, err := pjs.AddStream(&nats.StreamConfig{Name: name, Subjects: []string{subj},
-		Storage: nats.MemoryStorage}); err != nil {
+		Storage: storage}); err != nil {
 		die("add stream: %v", err)
 	}
 	defer pjs.DeleteStream(name)
@@ -146,13 +179,21 @@ func jsbench(port, n, size, depth int, tag string) {
 		die("pull subscribe: %v", err)
 	}
 	payload := make([]byte, size)
+	lat := make([]float64, 0, n)
+	timed, ltimed := make(chan published, inflight), make(chan struct{})
+	go timePublishes(timed, &lat, ltimed)
 	t0 := time.Now()
 	perr := make(chan error, 1)
 	go func() {
+		defer close(timed)
 		for i := 0; i < n; i++ {
-			if _, err := pjs.PublishAsync(subj, payload); err != nil {
+			f, err := pjs.PublishAsync(subj, payload)
+			if err != nil {
 				perr <- err
 				return
+			}
+			if file {
+				timed <- published{time.Now(), f}
 			}
 		}
 		select {
@@ -183,6 +224,10 @@ func jsbench(port, n, size, depth int, tag string) {
 		die("publish: %v", err)
 	}
 	result(tag, "msgs_s", float64(got)/secs)
+	<-ltimed
+	if file {
+		report(tag, lat, "")
+	}
 }
 
 func main() {
@@ -192,9 +237,10 @@ func main() {
 	samples := flag.String("o", "", "latency samples file (µs)")
 	tag := flag.String("k", "", "RESULT tag")
 	depth := flag.Int("t", 16, "js: max_ack_pending and fetch batch")
+	file := flag.Bool("file", false, "js: file storage, DEPTH publishes in flight, their latency")
 	flag.Parse()
 	if *port <= 0 || flag.NArg() != 1 {
-		die("usage: natsbench -p PORT [-n N] [-s SIZE] [-t DEPTH] [-o FILE] [-k TAG] pubsub|reqrep|js")
+		die("usage: natsbench -p PORT [-n N] [-s SIZE] [-t DEPTH] [-o FILE] [-k TAG] [-file] pubsub|reqrep|js")
 	}
 	switch flag.Arg(0) {
 	case "pubsub":
@@ -220,7 +266,7 @@ func main() {
 		if *tag == "" {
 			*tag = "w7_js"
 		}
-		jsbench(*port, *n, *size, *depth, *tag)
+		jsbench(*port, *n, *size, *depth, *file, *tag)
 	default:
 		die("unknown workload %s", flag.Arg(0))
 	}

@@ -3,13 +3,15 @@
  * output ("RESULT <tag> <metric> <value>").
  *
  *	redis_bench -p PORT [-n N] [-t DEPTH] [-s SIZE] [-c CONNS] [-d SEC]
- *	            [-o SAMPLES] [-k TAG] [-m ops] throughput|pingpong|many|streams
+ *	            [-o SAMPLES] [-k TAG] [-m ops] [-l] throughput|pingpong|many|streams
  *
  *   throughput  (1) one producer connection LPUSHes, one consumer
  *               connection BRPOPs, each with DEPTH commands pipelined
  *               (chanbench's -t: the same number of requests in flight on
  *               each connection). No cap: a Redis list never pushes
- *               back, which only favours Redis.
+ *               back, which only favours Redis. -l: the latency of each LPUSH
+ *               too, from its write to its reply (p50_us, p99_us: the
+ *               durable workload 9, against a server with appendonly).
  *   pingpong    (2) two processes: LPUSH ping / BLPOP pong against
  *               BLPOP ping / LPUSH pong.
  *   many        (4) CONNS connections, each LPUSH then BRPOP on its own
@@ -44,6 +46,7 @@ struct opts {
 	size_t n, depth, size, conns;
 	double seconds;
 	bool one_at_a_time;		/* -m ops: workload 4 without pipelining */
+	bool latency;			/* -l: throughput also times each LPUSH */
 	const char *samples, *tag;
 };
 
@@ -86,6 +89,7 @@ struct side {
 	const struct opts *o;
 	const char *key;
 	bool pop;
+	struct bench_lat *lat;		/* each command's time from its write to its reply, or NULL */
 };
 
 /* DEPTH commands in flight: send one more for each reply, n in all. */
@@ -94,19 +98,27 @@ side_run(void *arg)
 {
 	struct side *s = arg;
 	redisContext *c = rconnect(s->o->port);
+	int64_t *start = calloc(s->o->depth, sizeof *start);
 	size_t sent = 0, done = 0;
 
+	if (start == NULL)
+		bench_die("out of memory");
 	while (done < s->o->n) {
 		while (sent < s->o->n && sent - done < s->o->depth) {
 			if (s->pop)
 				redisAppendCommand(c, "BRPOP %s 0", s->key);
 			else
 				command(c, "LPUSH", s->key, s->o->size);
+			/* hiredis writes what was appended on the next read, now */
+			start[sent % s->o->depth] = bench_now();
 			sent++;
 		}
 		expect_reply(c, s->pop ? "BRPOP" : "LPUSH");
+		if (s->lat != NULL)
+			lat_add(s->lat, bench_now() - start[done % s->o->depth]);
 		done++;
 	}
+	free(start);
 	redisFree(c);
 	return NULL;
 }
@@ -116,18 +128,25 @@ run_throughput(const struct opts *o)
 {
 	char key[64];
 	struct side push, pop;
+	struct bench_lat lat;
 	pthread_t a, b;
 	int64_t t0;
 
 	snprintf(key, sizeof key, "tp.%d", (int)getpid());
 	push = (struct side){ .o = o, .key = key, .pop = false };
 	pop = (struct side){ .o = o, .key = key, .pop = true };
+	lat_init(&lat, o->latency ? o->n : 1);
+	if (o->latency)
+		push.lat = &lat;
 	t0 = bench_now();
 	if (pthread_create(&a, NULL, side_run, &push) || pthread_create(&b, NULL, side_run, &pop))
 		bench_die("pthread_create failed");
 	pthread_join(a, NULL);
 	pthread_join(b, NULL);
 	bench_result(o->tag, "msgs_s", (double)o->n / ((double)(bench_now() - t0) / 1e9));
+	if (o->latency)
+		lat_report(&lat, o->tag, o->samples);
+	lat_free(&lat);
 }
 
 /* ---- (7) Redis Streams: XADD, XREADGROUP + XACK -------------------------------------- */
@@ -370,7 +389,7 @@ main(int argc, char **argv)
 	const char *w;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:o:k:m:")) != -1) {
+	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:o:k:m:l")) != -1) {
 		switch (ch) {
 		case 'p': o.port = atoi(optarg); break;
 		case 'n': o.n = strtoul(optarg, NULL, 10); break;
@@ -381,12 +400,13 @@ main(int argc, char **argv)
 		case 'o': o.samples = optarg; break;
 		case 'k': o.tag = optarg; break;
 		case 'm': o.one_at_a_time = strcmp(optarg, "ops") == 0; break;
+		case 'l': o.latency = true; break;
 		default: return 2;
 		}
 	}
 	if (optind != argc - 1 || o.port <= 0 || o.depth == 0 || o.size > sizeof g_payload)
 		bench_die("usage: redis_bench -p PORT [-n N] [-t DEPTH] [-s SIZE] [-c CONNS] [-d SEC] "
-		    "[-o FILE] [-k TAG] [-m ops] throughput|pingpong|many|streams");
+		    "[-o FILE] [-k TAG] [-m ops] [-l] throughput|pingpong|many|streams");
 	w = argv[optind];
 	if (strcmp(w, "throughput") == 0)
 		o.tag = o.tag ? o.tag : "w1", o.n = o.n ? o.n : 200000, run_throughput(&o);
