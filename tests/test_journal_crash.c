@@ -21,16 +21,6 @@
 
 #define HDR 28			/* a segment header (docs/JOURNAL.md) */
 
-/* Recompute a record's CRC after the test changed it (docs/JOURNAL.md: over len, type, payload). */
-static void
-jput_crc(uint8_t *rec, size_t plen)
-{
-	uint32_t crc = crc32c_extend(crc32c(rec, 5), rec + 9, plen);
-
-	for (int i = 0; i < 4; i++)
-		rec[5 + i] = (uint8_t)(crc >> (8 * i));
-}
-
 /* What journal_compact_end writes before its rename: the SEAL record (type 7, u64 seq). */
 static void
 append_seal(const char *path, uint64_t seq)
@@ -43,64 +33,6 @@ append_seal(const char *path, uint64_t seq)
 	jput_crc(rec, 8);
 	CU_ASSERT_FATAL(fd >= 0 && write(fd, rec, sizeof rec) == (ssize_t)sizeof rec);
 	close(fd);
-}
-
-static uint8_t *
-slurp(const char *path, size_t *len)
-{
-	int fd = open(path, O_RDONLY);
-	uint8_t *p;
-
-	CU_ASSERT_FATAL(fd >= 0);
-	*len = (size_t)jt_size(path);
-	p = malloc(*len + 1);
-	CU_ASSERT_FATAL(p != NULL && pread(fd, p, *len, 0) == (ssize_t)*len);
-	close(fd);
-	return p;
-}
-
-static void
-spit(const char *path, const uint8_t *p, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_FATAL(write(fd, p, len) == (ssize_t)len);
-	close(fd);
-}
-
-static void
-flip(const char *path, uint64_t off)
-{
-	size_t len;
-	uint8_t *p = slurp(path, &len);
-
-	CU_ASSERT_FATAL(off < len);
-	p[off] ^= 0x10;
-	spit(path, p, len);
-	free(p);
-}
-
-/* Files in DIR/journal whose names end with suffix. */
-static int
-count_files(const char *dir, const char *suffix)
-{
-	char path[128];
-	struct dirent *de;
-	size_t sl = strlen(suffix);
-	int n = 0;
-	DIR *d;
-
-	snprintf(path, sizeof path, "%s/journal", dir);
-	d = opendir(path);
-	CU_ASSERT_FATAL(d != NULL);
-	while ((de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name);
-
-		n += len >= sl && strcmp(de->d_name + len - sl, suffix) == 0;
-	}
-	closedir(d);
-	return n;
 }
 
 /* The bytes of DIR/journal's segments: what log_bytes must say. */
@@ -125,15 +57,6 @@ seg_bytes(const char *dir)
 	}
 	closedir(d);
 	return n;
-}
-
-static void
-copy_dir(const char *from, const char *to)
-{
-	char cmd[256];
-
-	snprintf(cmd, sizeof cmd, "cp -a %s/journal %s/", from, to);
-	CU_ASSERT_FATAL(system(cmd) == 0);
 }
 
 /*
