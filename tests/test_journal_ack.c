@@ -323,6 +323,266 @@ test_v1_fixture(void)
 	jt_rmdir(dir);
 }
 
+/* ---- torn, flipped, malformed ------------------------------------------------------------ */
+
+/*
+ * A journal of one segment: jobs_prefix and a dead-letter channel, then
+ * what add appends, committed alone. *before is the state before those
+ * records, *off where they start, *m the state after.
+ */
+static void
+build_tail(const char *dir, void (*add)(struct journal *, struct model *), struct model *before,
+    struct model *m, uint64_t *off)
+{
+	struct journal_opts o = jt_opts(0);
+	struct journal_stats st;
+	struct journal *j;
+	char *cause;
+
+	model_init(m);
+	model_init(before);
+	CU_ASSERT_FATAL(jt_open(dir, &o, before, &j, &cause) == 0);
+	jobs_prefix(j, m);
+	CU_ASSERT_FATAL(journal_append_declare(j, "dead", 4, 100, 0, NULL, 0) == 0);
+	model_ops.declare(m, "dead", 4, 100, 0, NULL, 0);
+	CU_ASSERT_FATAL(journal_commit(j) == 0);
+	journal_stats(j, &st);
+	CU_ASSERT_EQUAL_FATAL(st.segments, 1);
+	*off = st.log_bytes;
+	model_free(before);
+	model_copy(before, m);
+	add(j, m);
+	CU_ASSERT_FATAL(journal_commit(j) == 0);
+	journal_free(j);
+}
+
+static void
+add_requeue(struct journal *j, struct model *m)
+{
+	op_requeue(j, m, "jobs", 3, 1);
+}
+
+static void
+add_push_counted(struct journal *j, struct model *m)
+{
+	op_push_counted(j, m, "jobs", 6, 'v');
+}
+
+/* a (tag 1) dead-lettered: PUSH on the dead-letter channel, then ACK on the source */
+static void
+add_dead_letter(struct journal *j, struct model *m)
+{
+	op_push(j, m, "dead", 'a');
+	op_ack(j, m, "jobs", 1);
+}
+
+/* How many copies of the one-byte value b the model holds, buffered or in flight, on any channel. */
+static int
+copies(const struct model *m, char b)
+{
+	int n = 0;
+
+	for (int i = 0; i < M_CHANS; i++) {
+		for (size_t k = 0; m->c[i].live && k < m->c[i].nq; k++)
+			n += m->c[i].q[k].len == 1 && m->c[i].q[k].data[0] == (uint8_t)b;
+		for (size_t k = 0; m->c[i].live && k < m->c[i].nfl; k++)
+			n += m->c[i].fl[k].len == 1 && m->c[i].fl[k].data[0] == (uint8_t)b;
+	}
+	return n;
+}
+
+/* Cut the segment at every byte of the new records: the state before them, or (dead letter) never a loss. */
+static void
+test_torn_new_records(void)
+{
+	static void (*const adds[])(struct journal *, struct model *) = {
+		add_requeue, add_push_counted, add_dead_letter,
+	};
+	/* record headers 9, names 2 + 4; REQUEUE 8 + 4, PUSH_COUNTED 4 + 1; PUSH 1 and ACK 8 */
+	static const size_t sizes[] = { 27, 20, 16 + 23 };
+	struct journal_opts o = jt_opts(0);
+	struct model before, m, r;
+	struct journal *j;
+	char dir[64], path[128], log[4096], want[64], *cause;
+	uint64_t off;
+	uint8_t *whole;
+	size_t len;
+
+	for (size_t t = 0; t < sizeof adds / sizeof *adds; t++) {
+		int cuts = 0, both = 0;
+
+		jt_mkdir(dir, sizeof dir);
+		model_init(&r);
+		build_tail(dir, adds[t], &before, &m, &off);
+		jt_seg(dir, 1, path, sizeof path);
+		whole = slurp(path, &len);
+		/* the whole journal first */
+		CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
+		CU_ASSERT(model_equal(&m, &r));
+		journal_free(j);
+		snprintf(want, sizeof want, "offset=%llu", (unsigned long long)off);
+		for (uint64_t cut = off; cut < len; cut++) {
+			spit(path, whole, (size_t)cut);
+			CU_ASSERT_FATAL(jt_open_logged(dir, &o, &r, &j, &cause, log, sizeof log) == 0);
+			if (model_equal(&before, &r)) {
+				CU_ASSERT(cut == off || (strstr(log, "torn tail") != NULL && strstr(log, want) != NULL));
+			} else {
+				/* only the dead letter's PUSH survived: a duplicate, never a loss */
+				CU_ASSERT_EQUAL(adds[t], add_dead_letter);
+				CU_ASSERT(cut == off + 16 || strstr(log, "torn tail") != NULL);
+				CU_ASSERT(fl_is(chan_named(&r, "jobs"), 0, 'a', 1, 1));
+				CU_ASSERT_EQUAL(chan_named(&r, "dead")->nq, 1);
+				both++;
+			}
+			CU_ASSERT(copies(&r, 'a') >= 1);
+			journal_free(j);
+			cuts++;
+		}
+		CU_ASSERT_EQUAL(len - off, sizes[t]);
+		CU_ASSERT_EQUAL(cuts, sizes[t]);
+		CU_ASSERT_EQUAL(both, adds[t] == add_dead_letter ? 23 : 0);
+		free(whole);
+		model_free(&before);
+		model_free(&m);
+		model_free(&r);
+		jt_rmdir(dir);
+	}
+}
+
+/* A record with a given type and payload (name, then rest), its CRC right, appended to path. */
+static void
+append_raw(const char *path, uint8_t type, const char *name, const uint8_t *rest, size_t rlen)
+{
+	uint8_t rec[512];
+	size_t nlen = strlen(name), plen = 2 + nlen + rlen;
+	size_t len;
+	uint8_t *p = slurp(path, &len);
+
+	CU_ASSERT_FATAL(9 + plen <= sizeof rec);
+	for (int i = 0; i < 4; i++)
+		rec[i] = (uint8_t)(plen >> (8 * i));
+	rec[4] = type;
+	rec[9] = (uint8_t)nlen;
+	rec[10] = 0;
+	memcpy(rec + 11, name, nlen);
+	memcpy(rec + 11 + nlen, rest, rlen);
+	jput_crc(rec, plen);
+	p = realloc(p, len + 9 + plen);
+	CU_ASSERT_FATAL(p != NULL);
+	memcpy(p + len, rec, 9 + plen);
+	spit(path, p, len + 9 + plen);
+	free(p);
+}
+
+/* A new record with a bit flipped: before the tail refused, then repaired; as the tail, cut. */
+static void
+test_flipped_new_records(void)
+{
+	static void (*const adds[])(struct journal *, struct model *) = { add_requeue, add_push_counted };
+	struct journal_opts o = jt_opts(0);
+	struct model before, m, r;
+	struct journal *j;
+	char dir[64], path[128], want[200], log[4096], *cause;
+	uint64_t off;
+	size_t len;
+	uint8_t *whole;
+
+	for (size_t t = 0; t < sizeof adds / sizeof *adds; t++) {
+		jt_mkdir(dir, sizeof dir);
+		model_init(&r);
+		build_tail(dir, adds[t], &before, &m, &off);
+		jt_seg(dir, 1, path, sizeof path);
+		whole = slurp(path, &len);
+		/* the count's first byte (REQUEUE: the tag's), with a record after it */
+		append_raw(path, 2, "jobs", (const uint8_t *)"z", 1);
+		flip(path, off + 9 + 2 + 4);
+		o.repair = false;
+		CU_ASSERT_EQUAL(jt_open(dir, &o, &r, &j, &cause), -1);
+		snprintf(want, sizeof want, "%s: offset %llu: record fails its CRC", path, (unsigned long long)off);
+		CU_ASSERT(cause != NULL && strstr(cause, want) != NULL && strstr(cause, "--repair") != NULL);
+		free(cause);
+		o.repair = true;
+		CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
+		CU_ASSERT(model_equal(&before, &r));
+		CU_ASSERT_EQUAL(jt_size(path), off);
+		journal_free(j);
+		/* the last record, its last byte flipped: a torn tail */
+		whole[len - 1] ^= 0x10;
+		spit(path, whole, len);
+		o.repair = false;
+		CU_ASSERT_FATAL(jt_open_logged(dir, &o, &r, &j, &cause, log, sizeof log) == 0);
+		CU_ASSERT(model_equal(&before, &r));
+		CU_ASSERT(strstr(log, "torn tail") != NULL && strstr(log, "fails its CRC") != NULL);
+		CU_ASSERT_EQUAL(jt_size(path), off);
+		journal_free(j);
+		free(whole);
+		model_free(&before);
+		model_free(&m);
+		model_free(&r);
+		jt_rmdir(dir);
+	}
+}
+
+/* Good CRCs over bad payloads, and types past 9: refused even as the last record, never guessed at. */
+static void
+test_malformed_new_records(void)
+{
+	static const struct {
+		uint8_t type;
+		size_t rlen;
+		const char *why;
+	} bad[] = {
+		{ 9, 11, "REQUEUE record of the wrong size" },
+		{ 9, 13, "REQUEUE record of the wrong size" },
+		{ 9, 0, "REQUEUE record of the wrong size" },
+		{ 8, 3, "PUSH_COUNTED record too short" },
+		{ 10, 12, "unknown record type" },
+		{ 255, 4, "unknown record type" },
+	};
+	struct journal_opts o = jt_opts(0);
+	struct model before, m, r;
+	struct journal *j;
+	char dir[64], path[128], want[200], *cause;
+	uint8_t rest[16] = { 3 };
+	uint64_t off;
+	size_t len;
+	uint8_t *whole;
+
+	jt_mkdir(dir, sizeof dir);
+	model_init(&r);
+	build_tail(dir, add_requeue, &before, &m, &off);
+	jt_seg(dir, 1, path, sizeof path);
+	whole = slurp(path, &len);
+	for (size_t t = 0; t < sizeof bad / sizeof *bad; t++) {
+		spit(path, whole, len);
+		append_raw(path, bad[t].type, "jobs", rest, bad[t].rlen);
+		o.repair = false;
+		CU_ASSERT_EQUAL(jt_open(dir, &o, &r, &j, &cause), -1);
+		snprintf(want, sizeof want, "%s: offset %llu: %s", path, (unsigned long long)len, bad[t].why);
+		CU_ASSERT(cause != NULL && strstr(cause, want) != NULL);
+		free(cause);
+		CU_ASSERT_EQUAL(jt_size(path), len + 9 + 6 + bad[t].rlen);
+		o.repair = true;
+		CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
+		CU_ASSERT(model_equal(&m, &r));
+		CU_ASSERT_EQUAL(jt_size(path), len);
+		journal_free(j);
+	}
+	/* and the good sizes are good: the REQUEUE of tag 3 again, 8 + 4 bytes */
+	spit(path, whole, off);
+	rest[8] = 1;
+	append_raw(path, 9, "jobs", rest, 12);
+	o.repair = false;
+	CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
+	CU_ASSERT(model_equal(&m, &r));
+	journal_free(j);
+	free(whole);
+	model_free(&before);
+	model_free(&m);
+	model_free(&r);
+	jt_rmdir(dir);
+}
+
 void
 register_journal_ack(void)
 {
@@ -332,4 +592,8 @@ register_journal_ack(void)
 	test_add(s, "PUSH_COUNTED and REQUEUE round trips, where a value goes back", test_ack_round_trip);
 	test_add(s, "after replay, in-flight values go back oldest first", test_restart_gives_back);
 	test_add(s, "a journal of the first format replays as before", test_v1_fixture);
+	s = test_suite("journal.ack.damage", NULL, NULL);
+	test_add(s, "torn at every byte of REQUEUE, PUSH_COUNTED, a dead letter", test_torn_new_records);
+	test_add(s, "a bit flipped in the new records: refused, repaired, torn", test_flipped_new_records);
+	test_add(s, "malformed new records and types past 9: refused", test_malformed_new_records);
 }
