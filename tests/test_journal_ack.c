@@ -323,6 +323,100 @@ test_v1_fixture(void)
 	jt_rmdir(dir);
 }
 
+/* ---- compaction ----------------------------------------------------------------------- */
+
+/* Open a copy of dir (a kill -9 image): its state must be want. */
+static void
+image_is(const char *dir, const struct model *want)
+{
+	struct journal_opts o = jt_opts(0);
+	struct model r;
+	struct journal *j;
+	char img[64], *cause;
+
+	jt_mkdir(img, sizeof img);
+	copy_dir(dir, img);
+	model_init(&r);
+	CU_ASSERT_FATAL(jt_open(img, &o, &r, &j, &cause) == 0);
+	CU_ASSERT(model_equal(want, &r));
+	journal_free(j);
+	model_free(&r);
+	jt_rmdir(img);
+}
+
+/*
+ * Counts and values in flight through a compaction: the snapshot holds
+ * them as of begin, a REQUEUE after begin on a channel not yet written
+ * copies it first, and the next delivery after a restart counts on.
+ */
+static void
+test_counts_across_compaction(void)
+{
+	struct journal_opts o = jt_opts(0);
+	struct journal_stats st;
+	struct model m, r;
+	struct mchan *ch;
+	struct journal *j, *snap;
+	char dir[64], *cause;
+
+	jt_mkdir(dir, sizeof dir);
+	model_init(&m);
+	model_init(&r);
+	CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
+	jobs_prefix(j, &m);
+	op_requeue(j, &m, "jobs", 1, 1);
+	op_pop(j, &m, "jobs", 4);		/* b, 2nd delivery */
+	op_pop(j, &m, "jobs", 5);		/* a, 2nd delivery */
+	op_requeue(j, &m, "jobs", 4, 2);
+	CU_ASSERT_FATAL(journal_commit(j) == 0);
+	ch = chan_named(&m, "jobs");
+	CU_ASSERT_FATAL(ch != NULL);
+	CU_ASSERT(fl_is(ch, 0, 'c', 3, 1) && fl_is(ch, 1, 'a', 5, 2));
+	CU_ASSERT(ch->nback == 1 && q_is(ch, 0, 'b', 2) && q_is(ch, 1, 'd', 0));
+
+	CU_ASSERT_FATAL(journal_compact_begin(j, &snap) == 0);
+	image_is(dir, &m);
+	/* a NACK of a before jobs is in the snapshot: jobs goes in first, as of begin */
+	snapshot_chan(snap, ch);
+	op_requeue(j, &m, "jobs", 5, 2);
+	op_pop(j, &m, "jobs", 6);		/* b, 3rd delivery */
+	CU_ASSERT_FATAL(journal_commit(j) == 0);
+	CU_ASSERT_FATAL(journal_commit(snap) == 0);
+	image_is(dir, &m);
+	CU_ASSERT_FATAL(journal_compact_end(j, snap, &cause) == 0);
+	image_is(dir, &m);
+	journal_stats(j, &st);
+	CU_ASSERT_EQUAL(st.compactions, 1);
+	CU_ASSERT_EQUAL(st.segments, 2);
+	journal_free(j);
+
+	CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
+	CU_ASSERT(model_equal(&m, &r));
+	ch = chan_named(&r, "jobs");
+	CU_ASSERT_FATAL(ch != NULL);
+	CU_ASSERT(ch->nfl == 2 && fl_is(ch, 0, 'c', 3, 1) && fl_is(ch, 1, 'b', 6, 3));
+	CU_ASSERT(ch->nq == 3 && ch->nback == 1 && q_is(ch, 0, 'a', 2) && q_is(ch, 1, 'd', 0));
+	/* after the restart: a, then c and b in delivery order, then d e */
+	model_settle(j, &r);
+	CU_ASSERT(ch->nback == 3 && q_is(ch, 0, 'a', 2) && q_is(ch, 1, 'c', 1) && q_is(ch, 2, 'b', 3));
+	op_pop(j, &r, "jobs", 7);
+	CU_ASSERT(fl_is(ch, 0, 'a', 7, 3));
+	CU_ASSERT_FATAL(journal_commit(j) == 0);
+	/* and a second compaction of that, straight through */
+	CU_ASSERT_FATAL(journal_compact_begin(j, &snap) == 0);
+	snapshot_chan(snap, ch);
+	CU_ASSERT_FATAL(journal_compact_end(j, snap, &cause) == 0);
+	journal_free(j);
+	model_free(&m);
+	model_copy(&m, &r);
+	CU_ASSERT_FATAL(jt_open(dir, &o, &r, &j, &cause) == 0);
+	CU_ASSERT(model_equal(&m, &r));
+	journal_free(j);
+	model_free(&m);
+	model_free(&r);
+	jt_rmdir(dir);
+}
+
 /* ---- torn, flipped, malformed ------------------------------------------------------------ */
 
 /*
@@ -592,6 +686,7 @@ register_journal_ack(void)
 	test_add(s, "PUSH_COUNTED and REQUEUE round trips, where a value goes back", test_ack_round_trip);
 	test_add(s, "after replay, in-flight values go back oldest first", test_restart_gives_back);
 	test_add(s, "a journal of the first format replays as before", test_v1_fixture);
+	test_add(s, "counts and values in flight across a compaction", test_counts_across_compaction);
 	s = test_suite("journal.ack.damage", NULL, NULL);
 	test_add(s, "torn at every byte of REQUEUE, PUSH_COUNTED, a dead letter", test_torn_new_records);
 	test_add(s, "a bit flipped in the new records: refused, repaired, torn", test_flipped_new_records);
