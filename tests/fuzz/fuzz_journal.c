@@ -215,10 +215,21 @@ open_both(const char *dir, const char *dir2, bool repair, struct journal_stats *
 	return rc;
 }
 
+static char dir[] = "/dev/shm/fuzz_journal.XXXXXX", dir2[64];
+
+/* At exit: nothing left in /dev/shm. */
+static void
+remove_dirs(void)
+{
+	clear(dir2);
+	clear(dir);
+	rmdir(dir2);
+	rmdir(dir);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char dir[] = "/dev/shm/fuzz_journal.XXXXXX", dir2[64];
 	struct journal_stats st, st2;
 	char seg[128], seg2[128];
 	uint8_t *in, *kept, *redo;
@@ -231,6 +242,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(mkdtemp(dir) != NULL);
 		snprintf(dir2, sizeof dir2, "%s/again", dir);
 		CHECK(mkdir(dir2, 0700) == 0);
+		atexit(remove_dirs);
 		log_set_level(LOG_LEVEL_ERROR);
 	}
 	repair = data[0] & 2;
