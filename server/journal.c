@@ -258,6 +258,16 @@ journal_append_push(struct journal *j, const char *name, size_t len, const void 
 }
 
 int
+journal_append_push_counted(struct journal *j, const char *name, size_t len, uint32_t count,
+    const void *value, size_t value_len)
+{
+	uint8_t fixed[4];
+
+	jput32(fixed, count);
+	return append(j, JREC_PUSH_COUNTED, name, len, fixed, sizeof fixed, value, value_len);
+}
+
+int
 journal_append_pop(struct journal *j, const char *name, size_t len, uint64_t tag)
 {
 	uint8_t fixed[8];
@@ -273,6 +283,16 @@ journal_append_ack(struct journal *j, const char *name, size_t len, uint64_t tag
 
 	jput64(fixed, tag);
 	return append(j, JREC_ACK, name, len, fixed, sizeof fixed, NULL, 0);
+}
+
+int
+journal_append_requeue(struct journal *j, const char *name, size_t len, uint64_t tag, uint32_t count)
+{
+	uint8_t fixed[12];
+
+	jput64(fixed, tag);
+	jput32(fixed + 8, count);
+	return append(j, JREC_REQUEUE, name, len, fixed, sizeof fixed, NULL, 0);
 }
 
 int

@@ -5,9 +5,10 @@
  * byte layout is in docs/JOURNAL.md.
  *
  * The journal is told every state change of a durable channel through one
- * narrow interface (declare, push, pop, ack, close, delete) and replays the
- * same calls at open through struct journal_ops; it never interprets them
- * (the engine does not know it exists, and it does not know the engine).
+ * narrow interface (declare, push, pop, ack, close, delete, and for ack
+ * channels push_counted and requeue) and replays the same calls at open
+ * through struct journal_ops; it never interprets them (the engine does not
+ * know it exists, and it does not know the engine).
  * Pure C and POSIX file I/O: no event loop, no threads, no clock reads
  * except to measure fsync latency; the caller drives time (journal_tick).
  *
@@ -63,6 +64,17 @@
  * there, later segments are renamed *.dropped, and what was dropped is
  * logged. A lost length field can make corruption look like a torn tail;
  * the CRC cannot tell those apart.
+ *
+ * Ack channels (PROTOCOL.md §16): a value's count is how many times it
+ * was delivered (0 for a value never delivered). POP with a tag puts the
+ * head in flight with count + 1; REQUEUE gives it back with the count it
+ * then has; PUSH_COUNTED is a value given back, in a snapshot. Given back
+ * means after the values given back before it and ahead of every value
+ * never delivered (§16's redelivery). A dead letter needs no record of its
+ * own: PUSH on the dead-letter channel, then ACK on the source. Replay
+ * ends with the values still in flight: the caller gives them back (one
+ * journal_append_requeue each, in delivery order) before it appends
+ * anything else; docs/JOURNAL.md has the rule.
  *
  * Ownership: the journal owns its files, descriptors and buffers; names and
  * bytes passed to the append functions are copied; the pointers given to
@@ -123,8 +135,16 @@ struct journal_ops {
 	/* Closed; code 0 and an empty message when closed without an error. */
 	void (*close)(void *arg, const char *name, size_t len, uint32_t code, const char *msg,
 	    size_t msg_len);
-	/* Deleted, with its buffer. */
+	/* Deleted, with its buffer and its values in flight. */
 	void (*delete)(void *arg, const char *name, size_t len);
+	/*
+	 * A value given back, delivered count times already: after the values
+	 * given back before it, ahead of every value never delivered.
+	 */
+	void (*push_counted)(void *arg, const char *name, size_t len, uint32_t count, const void *value,
+	    size_t value_len);
+	/* The in-flight value with tag is given back (where push_counted puts one), with count. */
+	void (*requeue)(void *arg, const char *name, size_t len, uint64_t tag, uint32_t count);
 };
 
 struct journal_stats {
@@ -170,6 +190,10 @@ int journal_append_ack(struct journal *j, const char *name, size_t len, uint64_t
 int journal_append_close(struct journal *j, const char *name, size_t len, uint32_t code, const char *msg,
     size_t msg_len);
 int journal_append_delete(struct journal *j, const char *name, size_t len);
+/* Ack channels: a value given back with its count (a snapshot's), and an in-flight one given back. */
+int journal_append_push_counted(struct journal *j, const char *name, size_t len, uint32_t count,
+    const void *value, size_t value_len);
+int journal_append_requeue(struct journal *j, const char *name, size_t len, uint64_t tag, uint32_t count);
 
 /* ---- group commit ----------------------------------------------------------- */
 
@@ -195,8 +219,9 @@ void journal_set_live_bytes(struct journal *j, uint64_t bytes);
 bool journal_compact_due(const struct journal *j);
 /*
  * Commit, start a new live segment, and return in *snap the writer of the
- * snapshot: append to it the live state as of now (declare each channel,
- * then push its values, pop with tag for in-flight ones, close...), calling
+ * snapshot: append to it the live state as of now (docs/JOURNAL.md: declare
+ * each channel, push_counted and pop with tag its in-flight values,
+ * push_counted those given back, push the others, close...), calling
  * journal_commit(*snap) as often as wanted (it writes, never syncs). One
  * compaction at a time (EBUSY). 0 or an errno.
  */

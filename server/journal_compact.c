@@ -1,7 +1,10 @@
 /*
  * journal_compact.c: compaction: a snapshot of the live state, written
  * incrementally beside the live log, replaces the segments it covers
- * (journal.h has the invariants; docs/JOURNAL.md the crash cases).
+ * (journal.h has the invariants; docs/JOURNAL.md the crash cases). The
+ * caller writes the state with the append calls, ack channels' values in
+ * flight and their counts included (PUSH_COUNTED then POP with the tag);
+ * the writer takes any record and interprets none.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */

@@ -29,6 +29,8 @@ enum journal_type {
 	JREC_CLOSE = 5,
 	JREC_DELETE = 6,
 	JREC_SEAL = 7,		/* no name: u64 seq; the end of a segment that another follows */
+	JREC_PUSH_COUNTED = 8,	/* u32 count, the value: given back, ahead of the values never delivered */
+	JREC_REQUEUE = 9,	/* u64 tag, u32 count: an in-flight value given back, where PUSH_COUNTED puts one */
 };
 
 #define JOURNAL_SEAL_BYTES	(JOURNAL_REC_HDR + 8)

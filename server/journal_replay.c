@@ -201,6 +201,18 @@ dispatch(struct replay *r, uint8_t type, const uint8_t *p, size_t plen)
 		if (ops && type == JREC_ACK && ops->ack)
 			ops->ack(r->arg, name, nlen, jget64(rest));
 		return NULL;
+	case JREC_PUSH_COUNTED:
+		if (rlen < 4)
+			return "PUSH_COUNTED record too short";
+		if (ops && ops->push_counted)
+			ops->push_counted(r->arg, name, nlen, jget32(rest), rest + 4, rlen - 4);
+		return NULL;
+	case JREC_REQUEUE:
+		if (rlen != 12)
+			return "REQUEUE record of the wrong size";
+		if (ops && ops->requeue)
+			ops->requeue(r->arg, name, nlen, jget64(rest), jget32(rest + 8));
+		return NULL;
 	case JREC_CLOSE:
 		if (rlen < 4)
 			return "CLOSE record too short";

@@ -1,8 +1,9 @@
 /*
- * journaltest.h: what tests/test_journal.c and test_journal_crash.c share
- * (journaltest.c): a model of the durable channels that the journal's
- * replay rebuilds, a random workload that drives the journal and the model
- * together, and a temp directory per test.
+ * journaltest.h: what tests/test_journal.c, test_journal_crash.c and
+ * test_journal_ack.c share (journaltest.c): a model of the durable channels
+ * that the journal's replay rebuilds, a random workload that drives the
+ * journal and the model together, file helpers to damage segments, and a
+ * temp directory per test.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -21,6 +22,7 @@ struct mval {
 	uint8_t *data;
 	size_t len;
 	uint64_t tag;			/* in flight: its tag */
+	uint32_t count;			/* deliveries; in flight, this one included */
 };
 
 struct mchan {
@@ -34,9 +36,9 @@ struct mchan {
 	uint32_t code;
 	char msg[64];
 	size_t msg_len;
-	struct mval *q;			/* buffered values, oldest first */
-	size_t nq, qcap;
-	struct mval *fl;		/* in flight */
+	struct mval *q;			/* buffered values: the nback given back, then the others */
+	size_t nq, qcap, nback;
+	struct mval *fl;		/* in flight, in delivery order */
 	size_t nfl, flcap;
 	bool pending;			/* live at a compaction's begin, not yet in its snapshot */
 };
@@ -45,6 +47,7 @@ struct mchan {
 struct model {
 	struct mchan c[M_CHANS];
 	uint64_t bad;
+	uint64_t tag;			/* the last tag issued: tags increase with each delivery */
 };
 
 extern const struct journal_ops model_ops;
@@ -54,6 +57,12 @@ void model_free(struct model *m);
 bool model_equal(const struct model *a, const struct model *b);
 /* A copy (values duplicated). */
 void model_copy(struct model *dst, const struct model *src);
+/*
+ * What a caller does after replay (docs/JOURNAL.md): every value still in
+ * flight goes back, oldest delivery first, one REQUEUE each appended to j
+ * (committed) and applied to m.
+ */
+void model_settle(struct journal *j, struct model *m);
 
 /* Live channels, buffered values and in-flight values. */
 size_t model_values(const struct model *m);
@@ -70,6 +79,17 @@ void workload(struct journal *j, struct model *m, uint64_t *rng, int nchans, int
 /* Append one channel's whole state to j (a snapshot writer). */
 void snapshot_chan(struct journal *j, const struct mchan *ch);
 
+/* Files: whole contents (malloc'd), written back, a bit flipped at off. */
+uint8_t *slurp(const char *path, size_t *len);
+void spit(const char *path, const uint8_t *p, size_t len);
+void flip(const char *path, uint64_t off);
+/* Recompute a record's CRC after a test changed it (docs/JOURNAL.md: over len, type, payload). */
+void jput_crc(uint8_t *rec, size_t plen);
+/* Files in DIR/journal whose names end with suffix. */
+int count_files(const char *dir, const char *suffix);
+/* DIR/journal copied into TO (a kill -9 image). */
+void copy_dir(const char *from, const char *to);
+
 /* A fresh temp dir for a test, and its removal. */
 void jt_mkdir(char *dir, size_t cap);
 void jt_rmdir(const char *dir);
@@ -85,5 +105,6 @@ int jt_open_logged(const char *dir, const struct journal_opts *o, struct model *
 struct journal_opts jt_opts(uint64_t segment_bytes);
 
 void register_journal_crash(void);
+void register_journal_ack(void);
 
 #endif

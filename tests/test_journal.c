@@ -6,8 +6,9 @@
  *
  * This file holds CRC-32C, round trips, group commit, everysec, disk full
  * and recovery speed; torn tails, corruption, missing segments and
- * compaction with its crash points are in test_journal_crash.c; the model,
- * the workload and the temp dirs in journaltest.c.
+ * compaction with its crash points are in test_journal_crash.c; the
+ * records of ack channels in test_journal_ack.c; the model, the workload,
+ * the file helpers and the temp dirs in journaltest.c.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -413,6 +414,7 @@ register_suites(void)
 	test_add(s, "everysec: the caller's clock, once a second", test_everysec);
 	test_add(s, "disk full: ENOSPC, consistent, recovers", test_enospc);
 	register_journal_crash();
+	register_journal_ack();
 	s = test_suite("journal.speed", NULL, NULL);
 	test_add(s, "recovery speed (printed)", test_recovery_speed);
 }

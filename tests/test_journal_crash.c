@@ -21,16 +21,6 @@
 
 #define HDR 28			/* a segment header (docs/JOURNAL.md) */
 
-/* Recompute a record's CRC after the test changed it (docs/JOURNAL.md: over len, type, payload). */
-static void
-jput_crc(uint8_t *rec, size_t plen)
-{
-	uint32_t crc = crc32c_extend(crc32c(rec, 5), rec + 9, plen);
-
-	for (int i = 0; i < 4; i++)
-		rec[5 + i] = (uint8_t)(crc >> (8 * i));
-}
-
 /* What journal_compact_end writes before its rename: the SEAL record (type 7, u64 seq). */
 static void
 append_seal(const char *path, uint64_t seq)
@@ -43,64 +33,6 @@ append_seal(const char *path, uint64_t seq)
 	jput_crc(rec, 8);
 	CU_ASSERT_FATAL(fd >= 0 && write(fd, rec, sizeof rec) == (ssize_t)sizeof rec);
 	close(fd);
-}
-
-static uint8_t *
-slurp(const char *path, size_t *len)
-{
-	int fd = open(path, O_RDONLY);
-	uint8_t *p;
-
-	CU_ASSERT_FATAL(fd >= 0);
-	*len = (size_t)jt_size(path);
-	p = malloc(*len + 1);
-	CU_ASSERT_FATAL(p != NULL && pread(fd, p, *len, 0) == (ssize_t)*len);
-	close(fd);
-	return p;
-}
-
-static void
-spit(const char *path, const uint8_t *p, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	CU_ASSERT_FATAL(fd >= 0);
-	CU_ASSERT_FATAL(write(fd, p, len) == (ssize_t)len);
-	close(fd);
-}
-
-static void
-flip(const char *path, uint64_t off)
-{
-	size_t len;
-	uint8_t *p = slurp(path, &len);
-
-	CU_ASSERT_FATAL(off < len);
-	p[off] ^= 0x10;
-	spit(path, p, len);
-	free(p);
-}
-
-/* Files in DIR/journal whose names end with suffix. */
-static int
-count_files(const char *dir, const char *suffix)
-{
-	char path[128];
-	struct dirent *de;
-	size_t sl = strlen(suffix);
-	int n = 0;
-	DIR *d;
-
-	snprintf(path, sizeof path, "%s/journal", dir);
-	d = opendir(path);
-	CU_ASSERT_FATAL(d != NULL);
-	while ((de = readdir(d)) != NULL) {
-		size_t len = strlen(de->d_name);
-
-		n += len >= sl && strcmp(de->d_name + len - sl, suffix) == 0;
-	}
-	closedir(d);
-	return n;
 }
 
 /* The bytes of DIR/journal's segments: what log_bytes must say. */
@@ -125,15 +57,6 @@ seg_bytes(const char *dir)
 	}
 	closedir(d);
 	return n;
-}
-
-static void
-copy_dir(const char *from, const char *to)
-{
-	char cmd[256];
-
-	snprintf(cmd, sizeof cmd, "cp -a %s/journal %s/", from, to);
-	CU_ASSERT_FATAL(system(cmd) == 0);
 }
 
 /*
@@ -533,7 +456,12 @@ before_change(void *arg, struct mchan *c)
 	c->pending = false;
 }
 
-/* 4 channels; many push/pop pairs that leave a few values each: a log far bigger than its state. */
+/*
+ * 4 channels; many push/pop pairs that leave a few values each: a log far
+ * bigger than its state. On the ack channels (b, d) some values are given
+ * back and delivered again, so that counts climb past 1, in flight and
+ * given back alike.
+ */
 static void
 churn(struct journal *j, struct model *m, int pairs)
 {
@@ -560,14 +488,39 @@ churn(struct journal *j, struct model *m, int pairs)
 		model_ops.pop(m, n, 1, tag);
 		CU_ASSERT_EQUAL(journal_append_pop(j, n, 1, 0), 0);
 		model_ops.pop(m, n, 1, 0);
-		if (tag != 0 && k % 3 != 0) {
+		if (tag != 0 && k % 3 == 1) {
 			CU_ASSERT_EQUAL(journal_append_ack(j, n, 1, tag), 0);
 			model_ops.ack(m, n, 1, tag);
+		} else if (tag != 0 && k % 9 != 0) {
+			/* NACKed: the next tagged pop on this channel delivers it again */
+			uint32_t count = 0;
+
+			for (int i = 0; i < M_CHANS; i++)
+				if (m->c[i].live && m->c[i].nlen == 1 && m->c[i].name[0] == n[0])
+					count = m->c[i].fl[m->c[i].nfl - 1].count;
+
+			CU_ASSERT_EQUAL(journal_append_requeue(j, n, 1, tag, count), 0);
+			model_ops.requeue(m, n, 1, tag, count);
 		}
 		if (k % 16 == 15)
 			CU_ASSERT_FATAL(journal_commit(j) == 0);
 	}
 	CU_ASSERT_FATAL(journal_commit(j) == 0);
+}
+
+/* The highest delivery counts of m's values given back (*back) and in flight (*inflight). */
+static void
+max_counts(const struct model *m, uint32_t *back, uint32_t *inflight)
+{
+	*back = *inflight = 0;
+	for (int i = 0; i < M_CHANS; i++) {
+		const struct mchan *c = &m->c[i];
+
+		for (size_t k = 0; c->live && k < c->nback; k++)
+			*back = c->q[k].count > *back ? c->q[k].count : *back;
+		for (size_t k = 0; c->live && k < c->nfl; k++)
+			*inflight = c->fl[k].count > *inflight ? c->fl[k].count : *inflight;
+	}
 }
 
 /* Open a copy of dir as it is now (a kill -9 image): its state must be want. */
@@ -600,7 +553,8 @@ test_compaction(void)
 	struct journal *j, *j2;
 	char dir[64], img[64], tmp[160], seg[128], *cause;
 	uint64_t rng = 3, n, sseq;
-	int tmps, turns = 0;
+	uint32_t back, inflight;
+	int tmps;
 
 	jt_mkdir(dir, sizeof dir);
 	model_init(&m);
@@ -613,12 +567,18 @@ test_compaction(void)
 	CU_ASSERT(journal_compact_due(j));
 	journal_stats(j, &st0);
 	CU_ASSERT(st0.log_bytes > 60000);
+	/* the snapshot has counts to keep: values delivered twice or more, in flight and given back */
+	max_counts(&m, &back, &inflight);
+	CU_ASSERT(back >= 2 && inflight >= 2);
 
 	/* begin: N+1 is the live segment; state as of begin goes to the snapshot, a channel a turn */
 	CU_ASSERT_FATAL(journal_compact_begin(j, &cp.snap) == 0);
 	CU_ASSERT_EQUAL(journal_compact_begin(j, &j2), EBUSY);
 	CU_ASSERT_PTR_NULL(j2);
 	CU_ASSERT(!journal_compact_due(j));
+	/* kill -9 just after begin: N+1 empty, the .tmp a bare header */
+	check_image(dir, &o, &m, &tmps);
+	CU_ASSERT_EQUAL(tmps, 1);
 	cp.m = &m;
 	for (int i = 0; i < M_CHANS; i++)
 		m.c[i].pending = m.c[i].live;
@@ -635,11 +595,9 @@ test_compaction(void)
 			workload_step(j, &m, &rng, 6, before_change, &cp);
 		CU_ASSERT_FATAL(journal_commit(j) == 0);
 		CU_ASSERT_FATAL(journal_commit(cp.snap) == 0);
-		/* kill -9 mid-snapshot: the .tmp is removed, the old segments hold the state */
-		if (turns++ == 1) {
-			check_image(dir, &o, &m, &tmps);
-			CU_ASSERT_EQUAL(tmps, 1);
-		}
+		/* kill -9 mid-snapshot, after each turn: the .tmp is removed, the old segments hold the state */
+		check_image(dir, &o, &m, &tmps);
+		CU_ASSERT_EQUAL(tmps, 1);
 		n++;
 	}
 	CU_ASSERT(n >= 4);
