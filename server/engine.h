@@ -233,6 +233,16 @@ int engine_submit(struct engine *e, const struct engine_case *cases, size_t ncas
 void engine_op_cancel(struct engine *e, struct engine_op *op, int status);
 
 /*
+ * Case index of a pending operation, submitted as a receive from a nil
+ * channel (the caller would not let it receive yet: delivery's limits),
+ * receives from ch from now on: at once if ch is ready (the operation
+ * completes, done is called before this returns), else its waiter joins
+ * ch's queue, behind those already there. No-op on an operation already
+ * resolved.
+ */
+void engine_op_enable(struct engine *e, struct engine_op *op, size_t index, struct chan *ch);
+
+/*
  * The cases of a pending operation, for admin listings: how many, and case
  * i's channel (NULL for a nil channel) and direction. Valid until done.
  */
