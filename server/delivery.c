@@ -43,6 +43,7 @@ struct dlv_chan {
 	uint32_t claims;		/* receives waiting in the engine, every connection */
 	struct request_waitq held;	/* receives made at a limit, oldest first */
 	struct request_list streams;	/* STREAMs over ch alone, some credit maybe owed */
+	struct request_waitq gates;	/* STREAMs over ch and others */
 	uint64_t redelivered;
 	uint64_t dead_lettered;
 	uint32_t dl_len;		/* 0: no dead_letter */
@@ -129,6 +130,7 @@ delivery_attach(struct chan *ch, const struct proto_delivery *o)
 	dc->max_ack_pending = (uint32_t)o->max_ack_pending;
 	TAILQ_INIT(&dc->held);
 	TAILQ_INIT(&dc->streams);
+	TAILQ_INIT(&dc->gates);
 	if (o->dead_letter != NULL) {
 		memcpy(dc->dead_letter, o->dead_letter, o->dead_letter_len);
 		dc->dl_len = o->dead_letter_len;
@@ -428,11 +430,20 @@ chan_check(struct chan *ch)
 			if (r->owed > 0 && !conn_gone(r->conn) && slot_room(slot_get(r->conn, ch)) > 0)
 				break;
 		if (r == NULL)
-			return;
+			break;
 		owed = r->owed;
 		stream_pay(r);	/* claims what it is granted (delivery_claim_units) */
 		if (r->owed == owed)
-			return;	/* out of memory: logged; the next check tries again */
+			break;	/* out of memory: logged; the next check tries again */
+	}
+	/* a gate that claimed nothing is filled no further: the loop ends */
+	for (;;) {
+		TAILQ_FOREACH(w, &dc->gates, link)
+			if (!conn_gone(w->r->conn) && slot_room(slot_get(w->r->conn, ch)) > 0 &&
+			    stream_gate_wants(w))
+				break;
+		if (w == NULL || !stream_gate_fill(w, 0))
+			return;
 	}
 }
 
@@ -506,6 +517,35 @@ delivery_unwatch(struct conn *c, struct chan *ch, struct request *r, uint32_t un
 
 	TAILQ_REMOVE(&dc->streams, r, hlink);
 	slot_unclaim(slot_get(c, ch), units);
+	chan_check(ch);
+}
+
+int
+delivery_gate(struct conn *c, struct request_wait *g)
+{
+	struct dlv_chan *dc = chan_ext(g->ch);
+
+	if (slot_get(c, g->ch) == NULL)
+		return -1;
+	TAILQ_INSERT_TAIL(&dc->gates, g, link);
+	return 0;
+}
+
+void
+delivery_ungate(struct conn *c, struct request_wait *g)
+{
+	struct dlv_chan *dc = chan_ext(g->ch);
+
+	TAILQ_REMOVE(&dc->gates, g, link);
+	slot_unclaim(slot_get(c, g->ch), g->units);
+	g->units = 0;
+	chan_check(g->ch);
+}
+
+void
+delivery_release_units(struct conn *c, struct chan *ch, uint32_t n)
+{
+	slot_unclaim(slot_get(c, ch), n);
 	chan_check(ch);
 }
 

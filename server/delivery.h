@@ -123,6 +123,18 @@ void delivery_used_unit(struct conn *c, struct chan *ch);
 void delivery_return_units(struct conn *c, struct chan *ch, uint32_t n);
 void delivery_unwatch(struct conn *c, struct chan *ch, struct request *r, uint32_t units);
 
+/*
+ * A STREAM over several channels has a gate (request.h) on each with a
+ * limit: delivery_gate puts it on its channel's list (-1: out of memory),
+ * its units claimed with delivery_claim_units and used with
+ * delivery_used_unit; delivery_release_units gives n back (room for the
+ * others); delivery_ungate takes it off, giving back the units it has. When
+ * there is room, delivery calls stream_gate_fill.
+ */
+int delivery_gate(struct conn *c, struct request_wait *g);
+void delivery_ungate(struct conn *c, struct request_wait *g);
+void delivery_release_units(struct conn *c, struct chan *ch, uint32_t n);
+
 /* c is going away: everything it holds goes back to its channel, oldest first. */
 void delivery_conn_gone(struct delivery *d, struct conn *c);
 

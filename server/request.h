@@ -43,14 +43,17 @@ TAILQ_HEAD(request_list, request);
 /*
  * A receive case of r on an ack channel with a limit (delivery.h): either
  * claimed (counted in the engine) or blocked (a nil case in the engine,
- * on its channel's queue until delivery has room for it).
+ * on its channel's queue until delivery has room for it). A STREAM over
+ * several channels has one per such channel, a *gate*: the units it
+ * claimed there, which the engine stream may take from it.
  */
 struct request_wait {
-	TAILQ_ENTRY(request_wait) link;	/* blocked: on its channel's queue */
+	TAILQ_ENTRY(request_wait) link;	/* blocked, or a gate: on its channel's list */
 	struct request *r;
 	struct chan *ch;
-	int index;			/* the SELECT's case; -1: a held RECV */
+	int index;			/* the SELECT's case or STREAM's channel; -1: a held RECV */
 	bool claimed;
+	uint32_t units;			/* a gate: claimed */
 };
 TAILQ_HEAD(request_waitq, request_wait);
 
@@ -68,7 +71,7 @@ struct request {
 	struct chan *claim;		/* a RECV counted toward max_unacked (delivery_claim) */
 	struct chan *held_ch;		/* REQUEST_HELD: the channel it will receive from */
 	struct request_wait hold;	/* REQUEST_HELD: on its channel's queue */
-	struct request_wait *waits;	/* a SELECT: its cases on channels with a limit */
+	struct request_wait *waits;	/* a SELECT, a STREAM: its cases on channels with a limit */
 	uint32_t nwaits;
 	TAILQ_ENTRY(request) hlink;	/* a limited STREAM: on its channel's list */
 	uint32_t units;			/* a limited STREAM: credit claimed in the engine */

@@ -399,6 +399,134 @@ test_select_chan_limit(void)
 	chan_free(ch);
 }
 
+/* The next frame on t is STREAM sid's value from channel index: want, tagged if tagged; the tag. */
+static uint64_t
+stream_value_is(struct test_conn *t, uint64_t sid, int64_t index, const char *want, bool tagged)
+{
+	struct proto_reply r;
+
+	st_next(t, sid, OP_PING, &r);
+	CU_ASSERT_EQUAL_FATAL(r.id, sid);
+	CU_ASSERT(r.status == STATUS_OK && r.interim && r.ok);
+	CU_ASSERT_EQUAL(r.index, index);
+	CU_ASSERT(ST_VALUE_IS(r, want));
+	CU_ASSERT_EQUAL(r.tag != 0, tagged);
+	return r.tag;
+}
+
+/*
+ * A STREAM over an ack channel at max_unacked and a plain channel: the
+ * plain one flows while the ack channel's values wait; an ACK and more
+ * credit let the next one come.
+ */
+static void
+test_stream_two_channels(void)
+{
+	static const char name[] = "l.str", pname[] = "l.str.plain";
+	struct proto_case pc[2] = { { .name = name, .name_len = sizeof name - 1 },
+	    { .name = pname, .name_len = sizeof pname - 1 } };
+	chan_t *ch = mk(name, 8, 30 * CHAN_SEC, 1, 0), *plain = NULL;
+	struct test_conn t;
+	struct proto_reply r;
+	uint64_t sid, tag, cid, aid;
+	bool credit_ok = false, value = false;
+	chan_info_t i;
+
+	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, csuite.conn, pname, 8, &plain), CHAN_OK);
+	CU_ASSERT_FATAL(test_conn_open(&t, csuite.srv.port, true) == 0);
+	send_s(ch, "a1");
+	send_s(ch, "a2");
+	sid = t.next_id++;
+	CU_ASSERT_EQUAL_FATAL(proto_req_stream(&o, sid, PROTO_WAIT_FOREVER, pc, 2, 4), 0);
+	st_write(&t, &o);
+	tag = stream_value_is(&t, sid, 0, "a1", true);
+	/* the ack channel gives no more: the plain one takes the rest of the credit */
+	send_s(plain, "p1");
+	send_s(plain, "p2");
+	send_s(plain, "p3");
+	stream_value_is(&t, sid, 1, "p1", false);
+	stream_value_is(&t, sid, 1, "p2", false);
+	stream_value_is(&t, sid, 1, "p3", false);
+	i = info(ch);
+	CU_ASSERT_EQUAL(i.inflight, 1);
+	CU_ASSERT_EQUAL(i.len, 2);	/* a2 still buffered */
+	/* the ACK makes room, more credit takes a2 */
+	ack_ok(&t, ack(&t, tag));
+	cid = t.next_id++;
+	CU_ASSERT_EQUAL_FATAL(proto_req_credit(&o, cid, sid, 1), 0);
+	st_write(&t, &o);
+	for (int k = 0; k < 2; k++) {
+		st_next(&t, sid, OP_CREDIT, &r);
+		if (r.id == cid) {
+			CU_ASSERT_EQUAL(r.status, STATUS_OK);
+			credit_ok = true;
+		} else {
+			CU_ASSERT(r.id == sid && r.index == 0 && ST_VALUE_IS(r, "a2") && r.tag != 0);
+			tag = r.tag;
+			value = true;
+		}
+	}
+	CU_ASSERT(credit_ok && value);
+	aid = ack(&t, tag);
+	ack_ok(&t, aid);
+	CU_ASSERT_EQUAL(info(ch).inflight, 0);
+	/* the stream holds no room it cannot use: credit 0, a RECV elsewhere is served */
+	send_s(ch, "a3");
+	{
+		chan_msg_t m;
+		bool ok;
+
+		CU_ASSERT_EQUAL(chan_recv_msg(NULL, ch, &m, &ok), CHAN_OK);
+		CU_ASSERT(ok && m.value.len == 2 && memcmp(m.value.data, "a3", 2) == 0);
+		CU_ASSERT_EQUAL(chan_ack_n(NULL, ch, &m.tag, 1), CHAN_OK);
+		chan_msg_clear(&m);
+	}
+	test_conn_close(&t);
+	chan_free(plain);
+	chan_free(ch);
+}
+
+/*
+ * max_ack_pending across a STREAM over two channels and another
+ * connection's RECV: the stream's unused credit on the ack channel is
+ * room the RECV cannot have, until the stream's credit is spent elsewhere.
+ */
+static void
+test_stream_chan_limit(void)
+{
+	static const char name[] = "l.strc", pname[] = "l.strc.plain";
+	struct proto_case pc[2] = { { .name = name, .name_len = sizeof name - 1 },
+	    { .name = pname, .name_len = sizeof pname - 1 } };
+	chan_t *ch = mk(name, 8, 30 * CHAN_SEC, 0, 2), *plain = NULL;
+	struct test_conn t, u;
+	uint64_t sid, tag, wr;
+
+	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, csuite.conn, pname, 8, &plain), CHAN_OK);
+	CU_ASSERT_FATAL(test_conn_open(&t, csuite.srv.port, true) == 0);
+	CU_ASSERT_FATAL(test_conn_open(&u, csuite.srv.port, true) == 0);
+	sid = t.next_id++;
+	CU_ASSERT_EQUAL_FATAL(proto_req_stream(&o, sid, PROTO_WAIT_FOREVER, pc, 2, 2), 0);
+	st_write(&t, &o);
+	quiet(&t);
+	/* the stream's two units count on the ack channel: u's RECV waits */
+	wr = st_recv(&u, name, -1);
+	quiet(&u);
+	send_s(ch, "a1");
+	tag = stream_value_is(&t, sid, 0, "a1", true);
+	/* one unit left, one in flight: still no room for u */
+	send_s(plain, "p1");
+	stream_value_is(&t, sid, 1, "p1", false);
+	/* the stream's credit is spent: its claim goes, u's RECV is a receiver now */
+	CU_ASSERT(wait_waiters(name, 0, 1));
+	send_s(ch, "a2");
+	expect_value(&u, wr, OP_RECV, "a2", 1);
+	ack_ok(&t, ack(&t, tag));
+	test_conn_close(&u);
+	test_conn_close(&t);
+	chan_free(plain);
+	chan_free(ch);
+}
+
 static void
 register_suites(void)
 {
@@ -414,6 +542,10 @@ register_suites(void)
 	    test_select_waits_for_room);
 	test_add(s, "max_ack_pending holds another connection's SELECT; CANCEL",
 	    test_select_chan_limit);
+	test_add(s, "a STREAM over two channels: one at max_unacked waits, the other flows",
+	    test_stream_two_channels);
+	test_add(s, "max_ack_pending counts a STREAM over two channels, up to its credit",
+	    test_stream_chan_limit);
 }
 
 int
