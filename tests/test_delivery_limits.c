@@ -508,12 +508,14 @@ test_stream_chan_limit(void)
 	CU_ASSERT_EQUAL_FATAL(proto_req_stream(&o, sid, PROTO_WAIT_FOREVER, pc, 2, 2), 0);
 	st_write(&t, &o);
 	quiet(&t);
-	/* the stream's two units count on the ack channel: u's RECV waits */
+	/* the stream's two units count on the ack channel: u's RECV waits, no receiver of it */
 	wr = st_recv(&u, name, -1);
 	quiet(&u);
+	CU_ASSERT_EQUAL(info(ch).receivers, 2);
 	send_s(ch, "a1");
 	tag = stream_value_is(&t, sid, 0, "a1", true);
 	/* one unit left, one in flight: still no room for u */
+	CU_ASSERT_EQUAL(info(ch).receivers, 1);
 	send_s(plain, "p1");
 	stream_value_is(&t, sid, 1, "p1", false);
 	/* the stream's credit is spent: its claim goes, u's RECV is a receiver now */
