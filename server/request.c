@@ -603,11 +603,20 @@ request_ncases(const struct request *r)
 struct chan *
 request_case(const struct request *r, size_t i, enum case_dir *dir)
 {
+	struct chan *ch;
+
 	if (r->kind == REQUEST_STREAM || r->kind == REQUEST_HELD) {
 		*dir = CASE_RECV;
 		return r->kind == REQUEST_HELD ? r->held_ch : engine_stream_chan(r->stream, i);
 	}
-	return r->kind == REQUEST_LINK ? link_case(r->link, i, dir) : engine_op_chan(r->eop, i, dir);
+	if (r->kind == REQUEST_LINK)
+		return link_case(r->link, i, dir);
+	ch = engine_op_chan(r->eop, i, dir);
+	/* a SELECT's case blocked at a limit is nil in the engine, not for WAITERS, ACL or fencing */
+	for (uint32_t k = 0; ch == NULL && k < r->nwaits; k++)
+		if (r->waits[k].index == (int)i)
+			ch = r->waits[k].ch;
+	return ch;
 }
 
 void
