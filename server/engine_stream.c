@@ -441,7 +441,8 @@ engine_stream_allow(struct engine *e, struct engine_stream *s, size_t i, int64_t
 	if (was == ENGINE_STREAM_ANY || delta == 0)
 		return;
 	engine_enter(e);
-	s->allow[i] = (uint32_t)((int64_t)was + delta);
+	/* never below 0: a caller's slip must not turn into no limit */
+	s->allow[i] = delta < 0 && -delta > (int64_t)was ? 0 : (uint32_t)((int64_t)was + delta);
 	if (was == 0 && s->allow[i] > 0 && !s->ending)
 		gate_open(e, s, i);
 	else if (was > 0 && s->allow[i] == 0)
