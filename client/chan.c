@@ -395,6 +395,8 @@ chan_info_from_proto(const struct proto_chan_info *i, chan_info_t *out)
 	out->inflight = (size_t)i->inflight;
 	out->redelivered = i->redelivered;
 	out->dead_lettered = i->dead_lettered;
+	out->max_unacked = (uint32_t)i->max_unacked;
+	out->max_ack_pending = (uint32_t)i->max_ack_pending;
 }
 
 int

@@ -369,6 +369,7 @@ typedef struct chan_info {
 	int64_t ack_wait_ns;
 	size_t inflight;		/* delivered, not acked (len counts them too) */
 	uint64_t redelivered, dead_lettered;
+	uint32_t max_unacked, max_ack_pending;	/* its limits; 0: none */
 } chan_info_t;
 
 /* INFO. Errors: CHAN_ENOTFOUND, ... */
@@ -478,9 +479,11 @@ typedef struct chan_delivery_opts {
 	uint32_t max_unacked;		/* per connection: at this many in flight, its receives and
 					   one-channel streams wait; 0: unlimited */
 	const char *dead_letter;	/* a channel name, or NULL */
+	uint32_t max_ack_pending;	/* the whole channel, every connection: at this many in
+					   flight, all its receives wait; 0: unlimited */
 } chan_delivery_opts_t;
 #define CHAN_DELIVERY_OPTS_INIT { .ack_wait_ns = 30 * CHAN_SEC, .max_deliver = 5, \
-	.max_unacked = 1000, .dead_letter = NULL }
+	.max_unacked = 1000, .dead_letter = NULL, .max_ack_pending = 0 }
 
 /*
  * MAKE with delivery options (opts NULL: chan_make). Making an existing

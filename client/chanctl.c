@@ -66,7 +66,7 @@ cmd_find(const char *name)
 /* ---- options ----------------------------------------------------------------------- */
 
 enum { OPT_JSON = 256, OPT_VERSION, OPT_CA, OPT_CERT, OPT_KEY, OPT_SERVER_NAME, OPT_ERROR, OPT_CODE,
-	OPT_ACK_WAIT, OPT_MAX_DELIVER, OPT_MAX_UNACKED, OPT_DEAD_LETTER, OPT_NO_ACK };
+	OPT_ACK_WAIT, OPT_MAX_DELIVER, OPT_MAX_UNACKED, OPT_MAX_ACK_PENDING, OPT_DEAD_LETTER, OPT_NO_ACK };
 
 static const struct option longopts[] = {
 	{ "server", required_argument, NULL, 's' },
@@ -84,6 +84,7 @@ static const struct option longopts[] = {
 	{ "ack-wait", required_argument, NULL, OPT_ACK_WAIT },
 	{ "max-deliver", required_argument, NULL, OPT_MAX_DELIVER },
 	{ "max-unacked", required_argument, NULL, OPT_MAX_UNACKED },
+	{ "max-ack-pending", required_argument, NULL, OPT_MAX_ACK_PENDING },
 	{ "dead-letter", required_argument, NULL, OPT_DEAD_LETTER },
 	{ "no-ack", no_argument, NULL, OPT_NO_ACK },
 	{ NULL, 0, NULL, 0 },
@@ -224,6 +225,8 @@ take_delivery_option(struct ctl *c, const struct cmd *cmd, int ch)
 		return take_count("--max-deliver", &c->max_deliver);
 	case OPT_MAX_UNACKED:
 		return take_count("--max-unacked", &c->max_unacked);
+	case OPT_MAX_ACK_PENDING:
+		return take_count("--max-ack-pending", &c->max_ack_pending);
 	case OPT_DEAD_LETTER:
 		c->dead_letter = optarg;
 		return 0;
@@ -378,7 +381,8 @@ run_remote(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	struct ctl c = { .count = 1, .close_code = 1, .max_deliver = -1, .max_unacked = -1 };
+	struct ctl c = { .count = 1, .close_code = 1, .max_deliver = -1, .max_unacked = -1,
+	    .max_ack_pending = -1 };
 	const struct cmd *cmd;
 	int rc;
 

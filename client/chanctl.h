@@ -43,6 +43,7 @@ struct ctl {
 	int64_t ack_wait;	/* make --ack-wait; 0: a plain channel */
 	long max_deliver;	/* make --max-deliver; -1: the default */
 	long max_unacked;	/* make --max-unacked; -1: the default */
+	long max_ack_pending;	/* make --max-ack-pending; -1: the default */
 	const char *dead_letter;	/* make --dead-letter */
 	bool no_ack;		/* recv --no-ack */
 };

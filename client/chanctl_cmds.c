@@ -121,6 +121,8 @@ cmd_info(struct ctl *c, int argc, char **argv)
 		out_field_uint(&c->out, "inflight", i.inflight);
 		out_field_uint(&c->out, "redelivered", i.redelivered);
 		out_field_uint(&c->out, "dead_lettered", i.dead_lettered);
+		out_field_uint(&c->out, "max_unacked", i.max_unacked);
+		out_field_uint(&c->out, "max_ack_pending", i.max_ack_pending);
 	}
 	out_end(&c->out);
 	return EXIT_OKAY;
@@ -151,9 +153,10 @@ cmd_make(struct ctl *c, int argc, char **argv)
 		fprintf(stderr, "chanctl: make: CAP must be a number, not '%s'\n", argv[1]);
 		return EXIT_USAGE;
 	}
-	if (c->ack_wait == 0 && (c->max_deliver >= 0 || c->max_unacked >= 0 || c->dead_letter)) {
-		fprintf(stderr, "chanctl: make: --max-deliver, --max-unacked and --dead-letter need "
-		    "--ack-wait\n");
+	if (c->ack_wait == 0 && (c->max_deliver >= 0 || c->max_unacked >= 0 || c->max_ack_pending >= 0 ||
+	    c->dead_letter)) {
+		fprintf(stderr, "chanctl: make: --max-deliver, --max-unacked, --max-ack-pending and "
+		    "--dead-letter need --ack-wait\n");
 		return EXIT_USAGE;
 	}
 	if (c->ack_wait != 0) {
@@ -164,6 +167,8 @@ cmd_make(struct ctl *c, int argc, char **argv)
 			o.max_deliver = (uint32_t)c->max_deliver;
 		if (c->max_unacked >= 0)
 			o.max_unacked = (uint32_t)c->max_unacked;
+		if (c->max_ack_pending >= 0)
+			o.max_ack_pending = (uint32_t)c->max_ack_pending;
 		o.dead_letter = c->dead_letter;
 		rc = chan_make_opts(c->ctx, c->conn, argv[0], cap, &o, &ch);
 	} else {
@@ -551,7 +556,8 @@ const struct cmd cmds[] = {
 	{ "ls", "[PATTERN]", "list channels (glob PATTERN) with len/cap/closed/waiters", 0, 1, cmd_ls, NULL, 0 },
 	{ "info", "CH", "one channel's len, cap, closed, waiters, bytes, close error", 1, 1, cmd_info, NULL, 0 },
 	{ "make", "CH [CAP]", "make (or open) a channel with capacity CAP (default 0); with "
-	    "--ack-wait DUR [--max-deliver N] [--max-unacked N] [--dead-letter CH], an ack channel", 1, 2,
+	    "--ack-wait DUR [--max-deliver N] [--max-unacked N] [--max-ack-pending N] [--dead-letter CH], "
+	    "an ack channel", 1, 2,
 	    cmd_make, NULL, 0 },
 	{ "close", "[--error MSG] [--code N] CH", "close a channel, with an error (code N, default 1) if given",
 	    1, 1, cmd_close, NULL, CMD_CLOSE_OPTS },

@@ -51,6 +51,7 @@ opts_to_proto(const chan_delivery_opts_t *opts, struct proto_delivery *d)
 	d->ack_wait_us = (uint64_t)us;
 	d->max_deliver = opts->max_deliver;
 	d->max_unacked = opts->max_unacked;
+	d->max_ack_pending = opts->max_ack_pending;
 	if (opts->dead_letter != NULL) {
 		d->dead_letter = opts->dead_letter;
 		d->dead_letter_len = (uint32_t)strlen(opts->dead_letter);

@@ -239,10 +239,14 @@ proto_req_make_opts(struct proto_out *o, uint64_t id, const char *name, size_t l
 	if (!d->on)
 		return proto_req_make(o, id, name, len, cap);
 	rc = req_head(o, OP_MAKE, id, PROTO_WAIT_FOREVER, 3) | pack_name(pk, name, len) |
-	    msgpack_pack_uint64(pk, cap) | msgpack_pack_map(pk, d->dead_letter != NULL ? 4 : 3) |
+	    msgpack_pack_uint64(pk, cap) |
+	    msgpack_pack_map(pk, 3 + (d->dead_letter != NULL) + (d->max_ack_pending != 0)) |
 	    pack_cstr(pk, "ack_wait") | msgpack_pack_uint64(pk, d->ack_wait_us) |
 	    pack_cstr(pk, "max_deliver") | msgpack_pack_uint64(pk, d->max_deliver) |
 	    pack_cstr(pk, "max_unacked") | msgpack_pack_uint64(pk, d->max_unacked);
+	/* sent only when set: a server from before it would refuse the unknown option */
+	if (d->max_ack_pending != 0)
+		rc |= pack_cstr(pk, "max_ack_pending") | msgpack_pack_uint64(pk, d->max_ack_pending);
 	if (d->dead_letter != NULL)
 		rc |= pack_cstr(pk, "dead_letter") | pack_str(pk, d->dead_letter, d->dead_letter_len);
 	return frame_end(o, rc);
@@ -493,8 +497,8 @@ proto_pack_chan_info(struct proto_out *o, const struct proto_chan_info *i)
 	msgpack_packer *pk = &o->pk;
 	int rc;
 
-	/* a plain channel's map has 8 keys, one more for a close error, four more on an ack channel */
-	rc = msgpack_pack_map(pk, 8 + (i->close_err.set ? 1 : 0) + (i->ack_wait != 0 ? 4 : 0)) |
+	/* a plain channel's map has 8 keys, one more for a close error, six more on an ack channel */
+	rc = msgpack_pack_map(pk, 8 + (i->close_err.set ? 1 : 0) + (i->ack_wait != 0 ? 6 : 0)) |
 	    pack_cstr(pk, "name") | pack_str(pk, i->name, i->name_len) |
 	    pack_kv_uint(pk, "len", i->len) | pack_kv_uint(pk, "cap", i->cap) |
 	    pack_kv_bool(pk, "closed", i->closed) | pack_kv_bool(pk, "anonymous", i->anonymous) |
@@ -506,7 +510,9 @@ proto_pack_chan_info(struct proto_out *o, const struct proto_chan_info *i)
 		rc |= pack_kv_uint(pk, "ack_wait", i->ack_wait) |
 		    pack_kv_uint(pk, "inflight", i->inflight) |
 		    pack_kv_uint(pk, "redelivered", i->redelivered) |
-		    pack_kv_uint(pk, "dead_lettered", i->dead_lettered);
+		    pack_kv_uint(pk, "dead_lettered", i->dead_lettered) |
+		    pack_kv_uint(pk, "max_unacked", i->max_unacked) |
+		    pack_kv_uint(pk, "max_ack_pending", i->max_ack_pending);
 	return rc;
 }
 

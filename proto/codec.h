@@ -171,11 +171,13 @@ struct proto_delivery {
 	uint64_t ack_wait_us;		/* 1 … PROTO_WAIT_MAX */
 	uint64_t max_deliver;		/* 0: unlimited */
 	uint64_t max_unacked;		/* per connection on the channel; 0: unlimited */
+	uint64_t max_ack_pending;	/* the whole channel, every connection; 0: unlimited */
 	const char *dead_letter;	/* NULL: none */
 	uint32_t dead_letter_len;
 };
 #define PROTO_MAX_DELIVER_DEFAULT 5
 #define PROTO_MAX_UNACKED_DEFAULT 1000
+#define PROTO_MAX_ACK_PENDING_DEFAULT 0
 #define PROTO_ACK_TAGS_MAX 65536	/* tags in one ACK */
 
 /* A cursor over a list (or map) in a decoded message: ACK's tags, and the admin lists of replies. */
@@ -279,6 +281,8 @@ struct proto_chan_info {
 	uint64_t inflight;
 	uint64_t redelivered;
 	uint64_t dead_lettered;
+	uint64_t max_unacked;		/* 0: unlimited */
+	uint64_t max_ack_pending;	/* 0: unlimited */
 };
 
 struct proto_client_info {

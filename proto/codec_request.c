@@ -290,6 +290,7 @@ dec_delivery(struct rdec *d)
 
 	o->max_deliver = PROTO_MAX_DELIVER_DEFAULT;
 	o->max_unacked = PROTO_MAX_UNACKED_DEFAULT;
+	o->max_ack_pending = PROTO_MAX_ACK_PENDING_DEFAULT;
 	if (mpr_peek(&d->r) == MPR_NIL)
 		return mpr_nil(&d->r), STATUS_OK;
 	if (mpr_map(&d->r, &n) < 0)
@@ -308,13 +309,17 @@ dec_delivery(struct rdec *d)
 		} else if (klen == 11 && memcmp(key, "max_unacked", 11) == 0) {
 			if (mpr_uint(&d->r, &o->max_unacked) < 0 || o->max_unacked > UINT32_MAX)
 				return BAD(d, "max_unacked must be 0 (unlimited) to 2^32-1");
+		} else if (klen == 15 && memcmp(key, "max_ack_pending", 15) == 0) {
+			if (mpr_uint(&d->r, &o->max_ack_pending) < 0 || o->max_ack_pending > UINT32_MAX)
+				return BAD(d, "max_ack_pending must be 0 (unlimited) to 2^32-1");
 		} else if (klen == 11 && memcmp(key, "dead_letter", 11) == 0) {
 			int st = dec_name(d, true, &o->dead_letter, &o->dead_letter_len);
 
 			if (st != STATUS_OK)
 				return st;
 		} else {
-			return BAD(d, "unknown delivery option (ack_wait, max_deliver, max_unacked, dead_letter)");
+			return BAD(d, "unknown delivery option (ack_wait, max_deliver, max_unacked, max_ack_pending, "
+			    "dead_letter)");
 		}
 	}
 	if (!o->on)

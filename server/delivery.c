@@ -10,9 +10,11 @@
  * list at once (the tag is over) and lets the timer give it back later.
  *
  * max_unacked is kept per connection and channel in a slot (its values in
- * flight, its RECVs waiting in the engine, the RECVs held at the limit):
- * whatever ends a value in flight checks the slot afterwards and resumes
- * held RECVs, once the records are consistent again.
+ * flight, its receives waiting in the engine), max_ack_pending on the
+ * channel (the same two counts over every connection); the receives made
+ * at either limit wait on the channel's queue, in order. Whatever ends a
+ * value in flight or a claim checks the channel afterwards and lets
+ * waiting receives go, once the records are consistent again.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -35,7 +37,13 @@ struct dlv_chan {
 	uint64_t ack_wait_us;
 	uint32_t max_deliver;		/* 0: unlimited */
 	uint32_t max_unacked;		/* per connection; 0: unlimited */
+	uint32_t max_ack_pending;	/* the whole channel; 0: unlimited */
 	uint32_t inflight;
+	uint32_t unacked;		/* of inflight, those held by a connection (a live tag) */
+	uint32_t claims;		/* receives waiting in the engine, every connection */
+	struct request_waitq held;	/* receives made at a limit, oldest first */
+	struct request_list streams;	/* STREAMs over ch alone, some credit maybe owed */
+	struct request_waitq gates;	/* STREAMs over ch and others */
 	uint64_t redelivered;
 	uint64_t dead_lettered;
 	uint32_t dl_len;		/* 0: no dead_letter */
@@ -60,19 +68,15 @@ struct inflight {
 TAILQ_HEAD(inflight_list, inflight);
 
 /*
- * One connection on one channel with max_unacked: its values in flight,
- * its RECVs waiting in the engine (claims), and the RECVs it made at the
- * limit, held out of the engine until an ACK (or any end of a value in
- * flight) makes room. A slot holds its channel and lives as long as its
- * connection.
+ * One connection on one channel with a limit: its values in flight and
+ * its receives waiting in the engine (claims). A slot holds its channel
+ * and lives as long as its connection.
  */
 struct dlv_slot {
 	TAILQ_ENTRY(dlv_slot) link;
 	struct chan *ch;
 	uint32_t inflight;
 	uint32_t claims;
-	struct request_list held;
-	struct request_list streams;	/* c's STREAMs over ch alone, some credit maybe owed */
 };
 
 /* A connection's values in flight and slots: c->dlv, made on its first. */
@@ -123,6 +127,10 @@ delivery_attach(struct chan *ch, const struct proto_delivery *o)
 	dc->ack_wait_us = o->ack_wait_us;
 	dc->max_deliver = (uint32_t)o->max_deliver;
 	dc->max_unacked = (uint32_t)o->max_unacked;
+	dc->max_ack_pending = (uint32_t)o->max_ack_pending;
+	TAILQ_INIT(&dc->held);
+	TAILQ_INIT(&dc->streams);
+	TAILQ_INIT(&dc->gates);
 	if (o->dead_letter != NULL) {
 		memcpy(dc->dead_letter, o->dead_letter, o->dead_letter_len);
 		dc->dl_len = o->dead_letter_len;
@@ -139,7 +147,8 @@ delivery_same(const struct chan *ch, const struct proto_delivery *o)
 	if (dc == NULL || !o->on)
 		return dc == NULL && !o->on;
 	return dc->ack_wait_us == o->ack_wait_us && dc->max_deliver == o->max_deliver &&
-	    dc->max_unacked == o->max_unacked && dc->dl_len == (o->dead_letter ? o->dead_letter_len : 0) &&
+	    dc->max_unacked == o->max_unacked && dc->max_ack_pending == o->max_ack_pending &&
+	    dc->dl_len == (o->dead_letter ? o->dead_letter_len : 0) &&
 	    memcmp(dc->dead_letter, o->dead_letter ? o->dead_letter : "", dc->dl_len) == 0;
 }
 
@@ -154,6 +163,8 @@ delivery_chan_info(const struct chan *ch, struct proto_chan_info *i)
 	i->inflight = dc->inflight;
 	i->redelivered = dc->redelivered;
 	i->dead_lettered = dc->dead_lettered;
+	i->max_unacked = dc->max_unacked;
+	i->max_ack_pending = dc->max_ack_pending;
 }
 
 uint32_t
@@ -255,6 +266,7 @@ unlink_inflight(struct delivery *d, struct inflight *f)
 		f->slot = NULL;
 	}
 	if (f->conn != NULL) {
+		((struct dlv_chan *)chan_ext(f->ch))->unacked--;
 		dc = f->conn->dlv;
 		hmap_remove(&d->tags, &f->node);
 		TAILQ_REMOVE(&dc->list, f, clink);
@@ -311,15 +323,7 @@ give_back(struct delivery *d, struct inflight *f, const char *reason)
 	finish(d, f, false);
 }
 
-/* ---- max_unacked: slots ---------------------------------------------------------- */
-
-static int
-slot_limit(const struct dlv_slot *sl)
-{
-	const struct dlv_chan *dc = chan_ext(sl->ch);
-
-	return dc->max_unacked;
-}
+/* ---- limits: slots and the channel's queue ------------------------------------- */
 
 /* c's slot on ch, made if need be; NULL when out of memory. */
 static struct dlv_slot *
@@ -339,41 +343,107 @@ slot_get(struct conn *c, struct chan *ch)
 	if ((sl = calloc(1, sizeof *sl)) == NULL)
 		return NULL;
 	sl->ch = ch;
-	TAILQ_INIT(&sl->held);
-	TAILQ_INIT(&sl->streams);
 	engine_hold(ch);
 	TAILQ_INSERT_TAIL(&c->dlv->slots, sl, link);
 	return sl;
 }
 
+/* How many more receives may wait in the engine, under both limits (UINT32_MAX: no limit). */
 static uint32_t
 slot_room(const struct dlv_slot *sl)
 {
-	uint32_t used = sl->inflight + sl->claims, limit = (uint32_t)slot_limit(sl);
+	const struct dlv_chan *dc = chan_ext(sl->ch);
+	uint32_t room = UINT32_MAX, used;
 
-	return used < limit ? limit - used : 0;
+	if (dc->max_unacked != 0) {
+		used = sl->inflight + sl->claims;
+		room = used < dc->max_unacked ? dc->max_unacked - used : 0;
+	}
+	if (dc->max_ack_pending != 0) {
+		used = dc->unacked + dc->claims;
+		if (used >= dc->max_ack_pending)
+			room = 0;
+		else if (dc->max_ack_pending - used < room)
+			room = dc->max_ack_pending - used;
+	}
+	return room;
+}
+
+static void
+slot_claim(struct dlv_slot *sl, uint32_t n)
+{
+	sl->claims += n;
+	((struct dlv_chan *)chan_ext(sl->ch))->claims += n;
+}
+
+static void
+slot_unclaim(struct dlv_slot *sl, uint32_t n)
+{
+	sl->claims -= n;
+	((struct dlv_chan *)chan_ext(sl->ch))->claims -= n;
+}
+
+static bool
+conn_gone(const struct conn *c)
+{
+	return c->dead || c->closing;
+}
+
+/* The oldest waiting receive on ch whose connection has room now, or NULL. */
+static struct request_wait *
+first_ready(struct dlv_chan *dc)
+{
+	struct request_wait *w;
+
+	TAILQ_FOREACH(w, &dc->held, link)
+		if (!conn_gone(w->r->conn) && slot_room(slot_get(w->r->conn, w->ch)) > 0)
+			return w;
+	return NULL;
 }
 
 /*
- * Room again on sl: its held RECVs go to the engine, oldest first, then
- * its streams get the credit they are owed, while there is room.
+ * Room again on ch (an ACK, a NACK, an expiry, a claim's end): its waiting
+ * receives go to the engine, oldest first, each as its connection has
+ * room; then the streams get the credit they are owed, while there is
+ * room. Either may complete at once and come back here: each pass starts
+ * again from the head.
  */
 static void
-slot_check(struct conn *c, struct dlv_slot *sl)
+chan_check(struct chan *ch)
 {
-	struct request *r, *next;
+	struct dlv_chan *dc = chan_ext(ch);
+	struct request_wait *w;
+	struct request *r;
+	uint64_t owed;
 
-	if (sl == NULL)
-		return;
-	while (!c->dead && !c->closing && slot_room(sl) > 0 && (r = TAILQ_FIRST(&sl->held)) != NULL) {
-		TAILQ_REMOVE(&sl->held, r, hlink);
-		sl->claims++;
-		request_resume(r);	/* may complete at once, and come back here */
+	while ((w = first_ready(dc)) != NULL) {
+		TAILQ_REMOVE(&dc->held, w, link);
+		slot_claim(slot_get(w->r->conn, ch), 1);	/* exists: the first claim made it */
+		w->claimed = true;
+		if (w->index < 0)
+			request_resume(w->r);
+		else
+			request_enable(w);
 	}
-	for (r = TAILQ_FIRST(&sl->streams); r != NULL && !c->dead && !c->closing; r = next) {
-		next = TAILQ_NEXT(r, hlink);
-		if (r->owed > 0 && slot_room(sl) > 0)
-			stream_pay(r);	/* claims what it is granted (delivery_claim_units) */
+	for (;;) {
+		TAILQ_FOREACH(r, &dc->streams, hlink)
+			if (r->owed > 0 && !conn_gone(r->conn) && slot_room(slot_get(r->conn, ch)) > 0)
+				break;
+		if (r == NULL)
+			break;
+		owed = r->owed;
+		stream_pay(r);	/* claims what it is granted (delivery_claim_units) */
+		if (r->owed == owed)
+			break;	/* out of memory: logged; the next check tries again */
+	}
+	/* a gate that claimed nothing is filled no further: the loop ends */
+	for (;;) {
+		TAILQ_FOREACH(w, &dc->gates, link)
+			if (!conn_gone(w->r->conn) && slot_room(slot_get(w->r->conn, ch)) > 0 &&
+			    stream_gate_wants(w))
+				break;
+		if (w == NULL || !stream_gate_fill(w, 0))
+			return;
 	}
 }
 
@@ -382,7 +452,7 @@ delivery_limited(const struct chan *ch)
 {
 	const struct dlv_chan *dc = chan_ext(ch);
 
-	return dc != NULL && dc->max_unacked != 0;
+	return dc != NULL && (dc->max_unacked != 0 || dc->max_ack_pending != 0);
 }
 
 int
@@ -392,19 +462,17 @@ delivery_claim(struct conn *c, struct chan *ch)
 
 	if (sl == NULL)
 		return -1;
-	if (sl->inflight + sl->claims >= (uint32_t)slot_limit(sl))
+	if (slot_room(sl) == 0)
 		return 1;
-	sl->claims++;
+	slot_claim(sl, 1);
 	return 0;
 }
 
 void
 delivery_unclaim(struct conn *c, struct chan *ch)
 {
-	struct dlv_slot *sl = slot_get(c, ch);	/* exists: the claim made it */
-
-	sl->claims--;
-	slot_check(c, sl);
+	slot_unclaim(slot_get(c, ch), 1);	/* exists: the claim made it */
+	chan_check(ch);
 }
 
 uint32_t
@@ -415,55 +483,103 @@ delivery_claim_units(struct conn *c, struct chan *ch, uint64_t want)
 
 	if (want < n)
 		n = (uint32_t)want;
-	sl->claims += n;
+	slot_claim(sl, n);
 	return n;
 }
 
 void
 delivery_return_units(struct conn *c, struct chan *ch, uint32_t n)
 {
-	slot_get(c, ch)->claims -= n;
+	slot_unclaim(slot_get(c, ch), n);
 }
 
 void
 delivery_used_unit(struct conn *c, struct chan *ch)
 {
-	slot_get(c, ch)->claims--;	/* taken in flight (or a close report): no room made */
+	slot_unclaim(slot_get(c, ch), 1);	/* taken in flight (or a close report): no room made */
 }
 
 int
 delivery_watch(struct conn *c, struct chan *ch, struct request *r)
 {
-	struct dlv_slot *sl = slot_get(c, ch);
+	struct dlv_chan *dc = chan_ext(ch);
 
-	if (sl == NULL)
+	if (slot_get(c, ch) == NULL)
 		return -1;
-	TAILQ_INSERT_TAIL(&sl->streams, r, hlink);
+	TAILQ_INSERT_TAIL(&dc->streams, r, hlink);
 	return 0;
 }
 
 void
 delivery_unwatch(struct conn *c, struct chan *ch, struct request *r, uint32_t units)
 {
-	struct dlv_slot *sl = slot_get(c, ch);
+	struct dlv_chan *dc = chan_ext(ch);
 
-	TAILQ_REMOVE(&sl->streams, r, hlink);
-	sl->claims -= units;
-	slot_check(c, sl);
+	TAILQ_REMOVE(&dc->streams, r, hlink);
+	slot_unclaim(slot_get(c, ch), units);
+	chan_check(ch);
+}
+
+int
+delivery_gate(struct conn *c, struct request_wait *g)
+{
+	struct dlv_chan *dc = chan_ext(g->ch);
+
+	if (slot_get(c, g->ch) == NULL)
+		return -1;
+	TAILQ_INSERT_TAIL(&dc->gates, g, link);
+	return 0;
+}
+
+void
+delivery_ungate(struct conn *c, struct request_wait *g)
+{
+	struct dlv_chan *dc = chan_ext(g->ch);
+
+	TAILQ_REMOVE(&dc->gates, g, link);
+	slot_unclaim(slot_get(c, g->ch), g->units);
+	g->units = 0;
+	chan_check(g->ch);
+}
+
+void
+delivery_release_units(struct conn *c, struct chan *ch, uint32_t n)
+{
+	slot_unclaim(slot_get(c, ch), n);
+	chan_check(ch);
 }
 
 void
 delivery_hold(struct conn *c, struct chan *ch, struct request *r)
 {
-	struct dlv_slot *sl = slot_get(c, ch);	/* exists: delivery_claim made it */
-
-	TAILQ_INSERT_TAIL(&sl->held, r, hlink);
+	(void)c;
+	r->hold = (struct request_wait){ .r = r, .ch = ch, .index = -1 };
+	delivery_block(&r->hold);
 }
 
 void
 delivery_unhold(struct conn *c, struct chan *ch, struct request *r)
 {
-	TAILQ_REMOVE(&slot_get(c, ch)->held, r, hlink);
+	(void)c;
+	(void)ch;
+	delivery_unblock(&r->hold);
+}
+
+void
+delivery_block(struct request_wait *w)
+{
+	struct dlv_chan *dc = chan_ext(w->ch);
+
+	w->claimed = false;
+	TAILQ_INSERT_TAIL(&dc->held, w, link);
+}
+
+void
+delivery_unblock(struct request_wait *w)
+{
+	struct dlv_chan *dc = chan_ext(w->ch);
+
+	TAILQ_REMOVE(&dc->held, w, link);
 }
 
 static void
@@ -471,7 +587,7 @@ expire(evutil_socket_t fd, short what, void *arg)
 {
 	struct inflight *f = arg;
 	struct conn *c = f->conn;
-	struct dlv_slot *sl = f->slot;
+	struct dlv_slot *sl = f->slot;	/* holds the channel: it outlives f */
 	int64_t left = f->deadline_ns - clock_now_ns();
 
 	(void)fd;
@@ -482,7 +598,7 @@ expire(evutil_socket_t fd, short what, void *arg)
 	}
 	give_back(f->d, f, c != NULL ? "ack_wait" : "nack");
 	if (sl != NULL)
-		slot_check(c, sl);
+		chan_check(sl->ch);
 }
 
 /* ---- taking and settling ---------------------------------------------------------- */
@@ -501,7 +617,7 @@ delivery_take(struct delivery *d, struct conn *c, struct chan *ch, struct value 
 		TAILQ_INIT(&c->dlv->list);
 		TAILQ_INIT(&c->dlv->slots);
 	}
-	if (c->dlv == NULL || (dc->max_unacked != 0 && (sl = slot_get(c, ch)) == NULL) ||
+	if (c->dlv == NULL || (delivery_limited(ch) && (sl = slot_get(c, ch)) == NULL) ||
 	    (f = calloc(1, sizeof *f)) == NULL)
 		goto fail;
 	*f = (struct inflight){ .d = d, .conn = c, .ch = ch, .v = v, .tag = d->next_tag++,
@@ -516,6 +632,7 @@ delivery_take(struct delivery *d, struct conn *c, struct chan *ch, struct value 
 		sl->inflight++;
 	engine_hold(ch);
 	dc->inflight++;
+	dc->unacked++;
 	d->n.inflight++;
 	f->deadline_ns = f->since_ns + (int64_t)dc->ack_wait_us * NSEC_PER_USEC;
 	evtimer_assign(&f->timer, d->base, expire, f);
@@ -575,7 +692,8 @@ delivery_ack(struct delivery *d, struct conn *c, uint64_t tag)
 	unlink_inflight(d, f);
 	d->n.acked++;
 	finish(d, f, false);
-	slot_check(c, sl);
+	if (sl != NULL)
+		chan_check(sl->ch);
 	return STATUS_OK;
 }
 
@@ -591,7 +709,8 @@ delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us
 	sl = f->slot;
 	if (delay_us == 0) {
 		give_back(d, f, "nack");
-		slot_check(c, sl);
+		if (sl != NULL)
+			chan_check(sl->ch);
 		return STATUS_OK;
 	}
 	/* the tag ends now; the value waits out the delay in d->delayed */
@@ -600,7 +719,8 @@ delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us
 	TAILQ_INSERT_TAIL(&d->delayed, f, clink);
 	f->deadline_ns = clock_now_ns() + delay_us * NSEC_PER_USEC;
 	arm(f, delay_us * NSEC_PER_USEC);
-	slot_check(c, sl);
+	if (sl != NULL)
+		chan_check(sl->ch);
 	return STATUS_OK;
 }
 
@@ -633,6 +753,7 @@ delivery_conn_gone(struct delivery *d, struct conn *c)
 	/* its requests were all ended first: nothing is held or claimed any more */
 	while ((sl = TAILQ_FIRST(&c->dlv->slots)) != NULL) {
 		TAILQ_REMOVE(&c->dlv->slots, sl, link);
+		chan_check(sl->ch);	/* what c held made room for the others */
 		engine_release(d->e, sl->ch);
 		free(sl);
 	}

@@ -38,6 +38,7 @@
 struct conn;
 struct delivery;
 struct request;
+struct request_wait;
 
 struct delivery_counters {
 	uint64_t inflight;		/* now, NACKed values waiting out their delay included */
@@ -80,26 +81,32 @@ int delivery_take(struct delivery *d, struct conn *c, struct chan *ch, struct va
 /* v was matched for a receiver that is gone before it got it: back to ch's head, count unchanged. */
 void delivery_unsent(struct delivery *d, struct chan *ch, struct value *v);
 
-/* ACK and NACK may resume c's RECVs held at max_unacked (request_resume). */
+/* ACK and NACK may let receives waiting at a limit go (request_resume, request_enable). */
 int delivery_ack(struct delivery *d, struct conn *c, uint64_t tag);
 /* Back to the channel after delay_us (0: now); the tag ends at once. */
 int delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us);
 /* A new ack_wait from now. */
 int delivery_touch(struct delivery *d, struct conn *c, uint64_t tag);
 /*
- * max_unacked (PROTOCOL.md §16): a RECV by c on ch counts, while it waits
- * in the engine, with c's values of ch in flight. delivery_claim: 0 when
- * there is room (the RECV is claimed: delivery_unclaim it when it ends,
- * after its value, if any, went to delivery_take), 1 at the limit (the
- * RECV must be held: delivery_hold; it is resumed with request_resume,
- * claimed, once there is room), -1 out of memory. delivery_unhold takes a
- * held RECV back (its deadline, CANCEL, the connection's end).
+ * The limits (PROTOCOL.md §16): max_unacked counts c's values of ch in
+ * flight and c's receives waiting on ch in the engine; max_ack_pending
+ * counts the same over every connection. A receive case (RECV, SELECT)
+ * asks delivery_claim first: 0 when there is room under both (it is
+ * claimed: delivery_unclaim it when it ends, after its value, if any, went
+ * to delivery_take), 1 at a limit, -1 out of memory. At a limit it waits
+ * on the channel's queue, in order with every connection's: a RECV held
+ * out of the engine (delivery_hold; resumed with request_resume, claimed,
+ * once there is room), a SELECT's case as a nil case (delivery_block;
+ * enabled with request_enable, claimed). delivery_unhold and
+ * delivery_unblock take one back (its deadline, CANCEL, its end).
  */
-bool delivery_limited(const struct chan *ch);	/* an ack channel with max_unacked */
+bool delivery_limited(const struct chan *ch);	/* an ack channel with either limit */
 int delivery_claim(struct conn *c, struct chan *ch);
 void delivery_unclaim(struct conn *c, struct chan *ch);
 void delivery_hold(struct conn *c, struct chan *ch, struct request *r);
 void delivery_unhold(struct conn *c, struct chan *ch, struct request *r);
+void delivery_block(struct request_wait *w);
+void delivery_unblock(struct request_wait *w);
 /*
  * A STREAM by c over ch alone counts each unit of credit it has in the
  * engine the same way: delivery_watch it when it starts (-1: out of
@@ -115,6 +122,18 @@ void delivery_used_unit(struct conn *c, struct chan *ch);
 /* Units claimed and not granted after all (out of memory): no room is checked. */
 void delivery_return_units(struct conn *c, struct chan *ch, uint32_t n);
 void delivery_unwatch(struct conn *c, struct chan *ch, struct request *r, uint32_t units);
+
+/*
+ * A STREAM over several channels has a gate (request.h) on each with a
+ * limit: delivery_gate puts it on its channel's list (-1: out of memory),
+ * its units claimed with delivery_claim_units and used with
+ * delivery_used_unit; delivery_release_units gives n back (room for the
+ * others); delivery_ungate takes it off, giving back the units it has. When
+ * there is room, delivery calls stream_gate_fill.
+ */
+int delivery_gate(struct conn *c, struct request_wait *g);
+void delivery_ungate(struct conn *c, struct request_wait *g);
+void delivery_release_units(struct conn *c, struct chan *ch, uint32_t n);
 
 /* c is going away: everything it holds goes back to its channel, oldest first. */
 void delivery_conn_gone(struct delivery *d, struct conn *c);

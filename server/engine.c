@@ -724,6 +724,32 @@ engine_op_cancel(struct engine *e, struct engine_op *op, int status)
 	engine_leave(e);
 }
 
+void
+engine_op_enable(struct engine *e, struct engine_op *op, size_t index, struct chan *ch)
+{
+	struct engine_case c = { .ch = ch, .dir = CASE_RECV };
+	struct engine_result r = { .status = STATUS_OK, .index = -1 };
+	struct waiter *w = &op->w[index];
+
+	if (op->state != OP_WAITING)
+		return;
+	engine_enter(e);
+	if (chan_deleted(ch))
+		op_finish(e, op, STATUS_NOT_FOUND, (int)index, NULL, false);
+	else if (try_case(e, &c, (int)index, &r)) {
+		op_finish(e, op, r.status, (int)index, r.value, r.ok);
+		/* the waiter was never linked: the result names its channel itself */
+		op->res.ch = r.value != NULL ? ch : NULL;
+		op->res.err = r.err;
+	} else {
+		w->ch = ch;
+		chan_link(ch, w);
+		ch->holds++;
+		e->nwaiters++;
+	}
+	engine_leave(e);
+}
+
 size_t
 engine_op_ncases(const struct engine_op *op)
 {

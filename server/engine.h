@@ -233,6 +233,16 @@ int engine_submit(struct engine *e, const struct engine_case *cases, size_t ncas
 void engine_op_cancel(struct engine *e, struct engine_op *op, int status);
 
 /*
+ * Case index of a pending operation, submitted as a receive from a nil
+ * channel (the caller would not let it receive yet: delivery's limits),
+ * receives from ch from now on: at once if ch is ready (the operation
+ * completes, done is called before this returns), else its waiter joins
+ * ch's queue, behind those already there. No-op on an operation already
+ * resolved.
+ */
+void engine_op_enable(struct engine *e, struct engine_op *op, size_t index, struct chan *ch);
+
+/*
  * The cases of a pending operation, for admin listings: how many, and case
  * i's channel (NULL for a nil channel) and direction. Valid until done.
  */
@@ -293,6 +303,20 @@ int engine_stream_start(struct engine *e, struct engine_stream *s, uint32_t cred
  * STATUS_LIMIT (nothing granted) when out of memory. Callbacks may run.
  */
 int engine_stream_credit(struct engine *e, struct engine_stream *s, uint32_t n);
+/*
+ * Limits per channel (delivery's, for ack channels): engine_stream_limit
+ * makes channel i of a new stream (before its first credit) give nothing
+ * until allowed; engine_stream_allow changes what it may still give by
+ * delta (the result must not be negative). Each value a unit takes from
+ * it counts one down; at 0 no unit receives from it (their waiters leave
+ * its queue, the other channels flow); allowed again, the waiting units,
+ * oldest first, take what it has ready and the rest queue on it, behind
+ * its receivers. A close is reported as ever, once allowed. Callbacks may
+ * run in engine_stream_allow.
+ */
+#define ENGINE_STREAM_ANY UINT32_MAX	/* a channel without a limit */
+void engine_stream_limit(struct engine_stream *s, size_t i);
+void engine_stream_allow(struct engine *e, struct engine_stream *s, size_t i, int64_t delta);
 /* Units granted and not yet given to value(): the stream's credit. */
 uint64_t engine_stream_outstanding(const struct engine_stream *s);
 /*

@@ -34,6 +34,8 @@ struct engine_stream {
 	struct engine *e;
 	struct chan **chans;		/* held, n of them */
 	struct engine_case *cases;	/* receive cases; ch NULL once the close was reported */
+	struct engine_case *live;	/* what units poll and queue on: cases, less those allowed 0 */
+	uint32_t *allow;		/* values each channel may still give; ENGINE_STREAM_ANY */
 	size_t n;
 	size_t nopen;			/* channels whose close was not reported yet */
 	struct opq armed;		/* units waiting (their waiters linked), oldest first */
@@ -146,6 +148,8 @@ stream_free(struct engine_stream *s)
 		engine_release(s->e, s->chans[i]);
 	free(s->chans);
 	free(s->cases);
+	free(s->live);
+	free(s->allow);
 	free(s);
 }
 
@@ -165,9 +169,75 @@ stream_mark_closed(struct engine *e, struct engine_stream *s, int i)
 {
 	if (i < 0 || (size_t)i >= s->n || s->cases[i].ch == NULL)
 		return;
-	s->cases[i].ch = NULL;
+	s->cases[i].ch = s->live[i].ch = NULL;
 	if (--s->nopen == 0)
 		stream_begin_end(e, s, STATUS_OK, -1);
+}
+
+/* ---- limits per channel --------------------------------------------------------- */
+
+/* Take waiter i of every waiting unit off its channel: channel i gives nothing more for now. */
+static void
+gate_close(struct engine *e, struct engine_stream *s, size_t i)
+{
+	struct engine_op *op;
+
+	s->live[i].ch = NULL;
+	TAILQ_FOREACH(op, &s->armed, slink) {
+		struct waiter *w = &op->w[i];
+
+		if (w->ch == NULL)
+			continue;
+		chan_unlink(w->ch, w);
+		e->nwaiters--;
+		engine_release(e, w->ch);	/* never the last hold: the stream holds it */
+		w->ch = NULL;
+	}
+}
+
+/* One value taken from channel i: one less allowed. */
+static void
+gate_count(struct engine *e, struct engine_stream *s, int i)
+{
+	if (i < 0 || s->allow[i] == ENGINE_STREAM_ANY)
+		return;
+	if (--s->allow[i] == 0)
+		gate_close(e, s, (size_t)i);
+}
+
+/*
+ * Channel i is allowed again: the waiting units, oldest first, take what
+ * it has ready (a value, or its close), then the rest queue on it.
+ */
+static void
+gate_open(struct engine *e, struct engine_stream *s, size_t i)
+{
+	struct chan *ch = s->cases[i].ch;
+	struct engine_op *op, *next;
+	struct engine_result r;
+
+	if (ch == NULL)
+		return;
+	s->live[i].ch = ch;
+	for (op = TAILQ_FIRST(&s->armed); op != NULL && s->live[i].ch != NULL; op = next) {
+		struct waiter *w = &op->w[i];
+
+		next = TAILQ_NEXT(op, slink);
+		r = (struct engine_result){ .status = STATUS_OK, .index = -1 };
+		if (!chan_deleted(ch) && poll_cases(e, &s->live[i], 1, &r) > 0) {
+			op_finish(e, op, r.status, (int)i, r.value, r.ok);	/* counts it */
+			op->res.ch = r.value != NULL ? ch : NULL;
+			if (!r.ok) {
+				op->res.err = ch->err;
+				stream_mark_closed(e, s, (int)i);
+			}
+			continue;
+		}
+		w->ch = ch;
+		chan_link(ch, w);
+		ch->holds++;
+		e->nwaiters++;
+	}
 }
 
 /* ---- the hooks of engine.c -------------------------------------------------------- */
@@ -180,6 +250,8 @@ stream_unit_finished(struct engine_op *op)
 	TAILQ_REMOVE(&s->armed, op, slink);
 	s->narmed--;
 	s->queued++;
+	if (op->res.value != NULL)
+		gate_count(s->e, s, op->res.index);
 }
 
 void
@@ -242,14 +314,14 @@ unit_arm(struct engine *e, struct engine_stream *s, bool wait)
 		return;
 	}
 	/* cannot fail: the poll order was sized for n when the stream was made */
-	rc = poll_cases(e, s->cases, s->n, &r);
+	rc = poll_cases(e, s->live, s->n, &r);
 	if (rc <= 0 && !wait)
 		return;
 	op = TAILQ_FIRST(&s->spare);
 	TAILQ_REMOVE(&s->spare, op, slink);
 	s->nspare--;
 	if (rc <= 0) {
-		op_link(e, op, s->cases, s->n, poll_order(e, s->n));
+		op_link(e, op, s->live, s->n, poll_order(e, s->n));
 		TAILQ_INSERT_TAIL(&s->armed, op, slink);
 		s->narmed++;
 		return;
@@ -260,6 +332,8 @@ unit_arm(struct engine *e, struct engine_stream *s, bool wait)
 	TAILQ_INSERT_TAIL(&e->done_ops, op, link);
 	if (!r.ok)
 		stream_mark_closed(e, s, r.index);
+	else
+		gate_count(e, s, r.index);
 }
 
 static int
@@ -304,11 +378,14 @@ engine_stream_new(struct engine *e, struct chan *const *chans, size_t n, uint32_
 	s->endop.arg = s;
 	s->chans = calloc(n, sizeof *s->chans);
 	s->cases = calloc(n, sizeof *s->cases);
-	if (s->chans == NULL || s->cases == NULL)
+	s->live = calloc(n, sizeof *s->live);
+	s->allow = calloc(n, sizeof *s->allow);
+	if (s->chans == NULL || s->cases == NULL || s->live == NULL || s->allow == NULL)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
-		s->chans[i] = s->cases[i].ch = chans[i];
-		s->cases[i].dir = CASE_RECV;
+		s->chans[i] = s->cases[i].ch = s->live[i].ch = chans[i];
+		s->cases[i].dir = s->live[i].dir = CASE_RECV;
+		s->allow[i] = ENGINE_STREAM_ANY;
 	}
 	if (stream_reserve(s, reserve) != STATUS_OK)
 		goto fail;
@@ -346,6 +423,30 @@ engine_stream_end(struct engine *e, struct engine_stream *s, int status)
 {
 	engine_enter(e);
 	stream_begin_end(e, s, status, -1);
+	engine_leave(e);
+}
+
+void
+engine_stream_limit(struct engine_stream *s, size_t i)
+{
+	s->allow[i] = 0;
+	s->live[i].ch = NULL;
+}
+
+void
+engine_stream_allow(struct engine *e, struct engine_stream *s, size_t i, int64_t delta)
+{
+	uint32_t was = s->allow[i];
+
+	if (was == ENGINE_STREAM_ANY || delta == 0)
+		return;
+	engine_enter(e);
+	/* never below 0: a caller's slip must not turn into no limit */
+	s->allow[i] = delta < 0 && -delta > (int64_t)was ? 0 : (uint32_t)((int64_t)was + delta);
+	if (was == 0 && s->allow[i] > 0 && !s->ending)
+		gate_open(e, s, i);
+	else if (was > 0 && s->allow[i] == 0)
+		gate_close(e, s, i);
 	engine_leave(e);
 }
 

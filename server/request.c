@@ -9,6 +9,7 @@
  */
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/bufferevent.h>
 
@@ -149,6 +150,24 @@ request_unpark(struct request *r, int status)
 		c->srv->current.counted = true;
 }
 
+/*
+ * A SELECT's cases on channels with a limit are over: the claimed ones
+ * give their room back, the blocked ones leave their queues (queued: the
+ * SELECT waited), then the array goes.
+ */
+static void
+request_unwait(struct conn *c, struct request_wait *waits, uint32_t n, bool queued)
+{
+	/* unblock all first: an unclaim may let a queued one go */
+	for (uint32_t i = 0; i < n && queued; i++)
+		if (!waits[i].claimed)
+			delivery_unblock(&waits[i]);
+	for (uint32_t i = 0; i < n; i++)
+		if (waits[i].claimed)
+			delivery_unclaim(c, waits[i].ch);
+	free(waits);
+}
+
 static void
 request_done(void *arg, struct engine_result *res)
 {
@@ -156,6 +175,8 @@ request_done(void *arg, struct engine_result *res)
 	struct conn *c = r->conn;
 	struct server *s = c->srv;
 	struct chan *claim = r->claim;
+	struct request_wait *waits = r->waits;
+	uint32_t nwaits = r->nwaits;
 
 	request_unpark(r, res->status);
 	if (c->dead && res->value != NULL && delivery_on(res->ch)) {
@@ -171,6 +192,8 @@ request_done(void *arg, struct engine_result *res)
 	/* after its value went in flight: the count never dips below the truth */
 	if (claim != NULL)
 		delivery_unclaim(c, claim);
+	if (waits != NULL)
+		request_unwait(c, waits, nwaits, true);
 }
 
 /*
@@ -250,7 +273,7 @@ refuse_wait(struct conn *c, uint64_t id, uint64_t waiters, uint64_t bytes)
 }
 
 /*
- * A RECV at its connection's max_unacked on an ack channel (§16): it waits
+ * A RECV at max_unacked or max_ack_pending on an ack channel (§16): it waits
  * outside the engine, as a pending request with its deadline, until
  * delivery has room for it (request_resume). One that may not wait is
  * DEADLINE_EXCEEDED at once, as if the channel had nothing for it.
@@ -287,6 +310,78 @@ request_hold(struct conn *c, const struct proto_request *q, struct chan *ch, uns
 }
 
 void
+request_enable(struct request_wait *w)
+{
+	engine_op_enable(w->r->conn->srv->engine, w->r->eop, (size_t)w->index, w->ch);
+}
+
+/*
+ * A SELECT's receive cases on ack channels with a limit (§16): each is
+ * claimed now, or, at its limit, not ready: a nil case in *own, a copy of
+ * cases (NULL when none is), which waits on its channel's queue if the
+ * SELECT waits. *waits: one per such case (NULL, 0 returned: none).
+ * -1 when out of memory, with nothing claimed.
+ */
+static int
+select_claims(struct conn *c, const struct engine_case *cases, size_t n,
+    struct request_wait **waits, struct engine_case **own)
+{
+	struct request_wait *w = NULL;
+	uint32_t nw = 0, k = 0;
+
+	*waits = NULL;
+	*own = NULL;
+	for (size_t i = 0; i < n; i++)
+		nw += cases[i].dir == CASE_RECV && delivery_limited(cases[i].ch);
+	if (nw == 0)
+		return 0;
+	if ((w = calloc(nw, sizeof *w)) == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (cases[i].dir != CASE_RECV || !delivery_limited(cases[i].ch))
+			continue;
+		w[k] = (struct request_wait){ .ch = cases[i].ch, .index = (int)i };
+		switch (delivery_claim(c, cases[i].ch)) {
+		case 0:
+			w[k].claimed = true;
+			break;
+		case 1:
+			if (*own == NULL) {
+				if ((*own = malloc(n * sizeof **own)) == NULL)
+					goto fail;
+				memcpy(*own, cases, n * sizeof **own);
+			}
+			(*own)[i].ch = NULL;	/* not ready until there is room */
+			break;
+		default:
+			goto fail;
+		}
+		k++;
+	}
+	*waits = w;
+	return (int)nw;
+
+fail:
+	free(*own);
+	*own = NULL;
+	request_unwait(c, w, k, false);
+	return -1;
+}
+
+/* A waiting SELECT's blocked cases join their channels' queues. */
+static void
+select_block(struct request *r, struct request_wait *waits, uint32_t n)
+{
+	r->waits = waits;
+	r->nwaits = n;
+	for (uint32_t i = 0; i < n; i++) {
+		waits[i].r = r;
+		if (!waits[i].claimed)
+			delivery_block(&waits[i]);
+	}
+}
+
+void
 request_resume(struct request *r)
 {
 	struct engine_case ec = { .ch = r->held_ch, .dir = CASE_RECV };
@@ -310,6 +405,9 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 	uint64_t bytes = 0;
 	bool room;
 	struct chan *claim = NULL;
+	struct request_wait *waits = NULL;
+	struct engine_case *own = NULL;
+	int nw = 0;
 
 	if (q->op == OP_RECV && delivery_on(cases[0].ch) && delivery_limited(cases[0].ch)) {
 		switch (delivery_claim(c, cases[0].ch)) {
@@ -323,12 +421,20 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 			return -1;
 		}
 	}
+	if (q->op == OP_SELECT && (nw = select_claims(c, cases, ncases, &waits, &own)) < 0)
+		goto oom;
+	if (own != NULL)
+		cases = own;	/* the cases at a limit are nil */
 	if ((r = request_alloc(s)) == NULL) {
 		if (claim != NULL)
 			delivery_unclaim(c, claim);
+		if (waits != NULL)
+			request_unwait(c, waits, (uint32_t)nw, false);
+oom:
 		for (size_t i = 0; i < ncases; i++)
 			value_free(cases[i].value);
 		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
+		free(own);
 		return -1;
 	}
 	r->conn = c;
@@ -341,6 +447,8 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 	r->linked = false;
 	r->claim = claim;
 	r->held_ch = NULL;
+	r->waits = NULL;
+	r->nwaits = 0;
 	r->waiters = r->bytes = 0;
 	for (size_t i = 0; i < ncases; i++)
 		bytes += cases[i].value ? value_len(cases[i].value) : 0;
@@ -348,6 +456,7 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 	room = !(flags & ENGINE_WAIT) || wait_room(c, ncases, bytes);
 	if (engine_submit(s->engine, cases, ncases, room ? flags : flags & ~ENGINE_WAIT, request_done, r,
 	    &r->eop, &now) == 0) {
+		free(own);
 		if (!room && now.status == STATUS_DEADLINE_EXCEEDED)
 			refuse_wait(c, q->id, ncases, bytes);	/* it would wait: LIMIT, logged */
 		else
@@ -355,15 +464,23 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 		request_recycle(s, r);
 		if (claim != NULL)
 			delivery_unclaim(c, claim);
+		if (waits != NULL)
+			request_unwait(c, waits, (uint32_t)nw, false);
 		return 0;
 	}
+	free(own);
 	r->start_ns = clock_now_ns();
 	if (request_park(r, q->wait_us) < 0) {
 		/* out of memory: a request nobody could find must not wait */
 		engine_op_cancel(s->engine, r->eop, STATUS_LIMIT);
+		if (waits != NULL)
+			request_unwait(c, waits, (uint32_t)nw, false);
 		return -1;
 	}
 	budget_charge(r, ncases, bytes);
+	/* nothing fired, so no callback ran: no room was made since the claims */
+	if (waits != NULL)
+		select_block(r, waits, (uint32_t)nw);
 	return 0;
 }
 
@@ -486,11 +603,20 @@ request_ncases(const struct request *r)
 struct chan *
 request_case(const struct request *r, size_t i, enum case_dir *dir)
 {
+	struct chan *ch;
+
 	if (r->kind == REQUEST_STREAM || r->kind == REQUEST_HELD) {
 		*dir = CASE_RECV;
 		return r->kind == REQUEST_HELD ? r->held_ch : engine_stream_chan(r->stream, i);
 	}
-	return r->kind == REQUEST_LINK ? link_case(r->link, i, dir) : engine_op_chan(r->eop, i, dir);
+	if (r->kind == REQUEST_LINK)
+		return link_case(r->link, i, dir);
+	ch = engine_op_chan(r->eop, i, dir);
+	/* a SELECT's case blocked at a limit is nil in the engine, not for WAITERS, ACL or fencing */
+	for (uint32_t k = 0; ch == NULL && k < r->nwaits; k++)
+		if (r->waits[k].index == (int)i)
+			ch = r->waits[k].ch;
+	return ch;
 }
 
 void

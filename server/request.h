@@ -7,8 +7,8 @@
  *   completes when the link ends (request_link_end).
  * - REQUEST_STREAM: a stream (stream.h), pending until the stream ends
  *   (request_stream_end); its values are interim replies on the way.
- * - REQUEST_HELD: a RECV on an ack channel made at its connection's
- *   max_unacked (delivery.h): parked with no engine operation until
+ * - REQUEST_HELD: a RECV on an ack channel made at max_unacked or
+ *   max_ack_pending (delivery.h): parked with no engine operation until
  *   delivery resumes it (request_resume), when it becomes a REQUEST_OP.
  *
  * A request is owned by its connection's pending table until it completes;
@@ -40,6 +40,23 @@ enum request_kind { REQUEST_OP, REQUEST_LINK, REQUEST_STREAM, REQUEST_HELD };
 
 TAILQ_HEAD(request_list, request);
 
+/*
+ * A receive case of r on an ack channel with a limit (delivery.h): either
+ * claimed (counted in the engine) or blocked (a nil case in the engine,
+ * on its channel's queue until delivery has room for it). A STREAM over
+ * several channels has one per such channel, a *gate*: the units it
+ * claimed there, which the engine stream may take from it.
+ */
+struct request_wait {
+	TAILQ_ENTRY(request_wait) link;	/* blocked, or a gate: on its channel's list */
+	struct request *r;
+	struct chan *ch;
+	int index;			/* the SELECT's case or STREAM's channel; -1: a held RECV */
+	bool claimed;
+	uint32_t units;			/* a gate: claimed */
+};
+TAILQ_HEAD(request_waitq, request_wait);
+
 struct request {
 	struct hmap_node node;		/* in conn->pending, keyed by id */
 	struct conn *conn;
@@ -53,7 +70,10 @@ struct request {
 	uint64_t waiters, bytes;	/* its charge to the budgets (budget.h) */
 	struct chan *claim;		/* a RECV counted toward max_unacked (delivery_claim) */
 	struct chan *held_ch;		/* REQUEST_HELD: the channel it will receive from */
-	TAILQ_ENTRY(request) hlink;	/* REQUEST_HELD, a limited STREAM: in its delivery slot */
+	struct request_wait hold;	/* REQUEST_HELD: on its channel's queue */
+	struct request_wait *waits;	/* a SELECT, a STREAM: its cases on channels with a limit */
+	uint32_t nwaits;
+	TAILQ_ENTRY(request) hlink;	/* a limited STREAM: on its channel's list */
 	uint32_t units;			/* a limited STREAM: credit claimed in the engine */
 	uint64_t owed;			/* a limited STREAM: credit granted, not yet given */
 	struct event timer;		/* the deadline, when wait > 0 */
@@ -103,6 +123,8 @@ size_t request_ncases(const struct request *r);
 struct chan *request_case(const struct request *r, size_t i, enum case_dir *dir);
 /* REQUEST_HELD: receive now (the engine may complete it at once). */
 void request_resume(struct request *r);
+/* A SELECT's blocked case w, claimed now: live in the engine (which may complete it at once). */
+void request_enable(struct request_wait *w);
 /* The pending request of c with this id, or NULL. */
 struct request *request_find(struct conn *c, uint64_t id);
 /* End a pending request with status (CANCELED, SHUTTING_DOWN...). */

@@ -67,6 +67,121 @@ stream_tagged(struct request *r, struct engine_result *res)
 	conn_flush_out(c);
 }
 
+/* ---- gates: a stream over several channels, some with a limit (§16) ---------------- */
+
+/* What gate w may claim: the stream's credit, nothing once its channel's close was reported. */
+static uint64_t
+gate_target(const struct request_wait *w)
+{
+	const struct engine_stream *s = w->r->stream;
+
+	return engine_stream_chan(s, (size_t)w->index) != NULL ? engine_stream_outstanding(s) : 0;
+}
+
+bool
+stream_gate_wants(const struct request_wait *w)
+{
+	return w->units < gate_target(w);
+}
+
+bool
+stream_gate_fill(struct request_wait *w, uint64_t extra)
+{
+	uint64_t target = gate_target(w) + extra;
+	uint32_t n;
+
+	if (w->units >= target)
+		return false;
+	if ((n = delivery_claim_units(w->r->conn, w->ch, target - w->units)) == 0)
+		return false;
+	w->units += n;
+	/* values ready are taken at once: w and its request may be gone after */
+	engine_stream_allow(w->r->conn->srv->engine, w->r->stream, (size_t)w->index, n);
+	return true;
+}
+
+/* A value from a gate's channel used one of its units (taken in flight next: no room made). */
+static void
+gates_used(struct request *r, const struct engine_result *res)
+{
+	for (uint32_t i = 0; i < r->nwaits; i++) {
+		if (res->value != NULL && r->waits[i].index == res->index) {
+			r->waits[i].units--;
+			delivery_used_unit(r->conn, r->waits[i].ch);
+		}
+	}
+}
+
+/* Units beyond the credit left go back: room for the others. */
+static void
+gates_trim(struct request *r)
+{
+	for (uint32_t i = 0; i < r->nwaits; i++) {
+		struct request_wait *w = &r->waits[i];
+		uint64_t target;
+		uint32_t k;
+
+		if (w->units <= (target = gate_target(w)))
+			continue;
+		k = w->units - (uint32_t)target;
+		w->units -= k;
+		engine_stream_allow(r->conn->srv->engine, r->stream, (size_t)w->index, -(int64_t)k);
+		delivery_release_units(r->conn, w->ch, k);
+	}
+}
+
+/* The stream's gates, one per channel with a limit, each with what there is room for of credit. */
+static int
+gates_start(struct request *r, struct chan **chans, uint32_t n, uint64_t credit)
+{
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		r->nwaits += delivery_limited(chans[i]);
+	if (r->nwaits == 0)
+		return 0;
+	if ((r->waits = calloc(r->nwaits, sizeof *r->waits)) == NULL) {
+		r->nwaits = 0;
+		return -1;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct request_wait *w = &r->waits[k];
+
+		if (!delivery_limited(chans[i]))
+			continue;
+		*w = (struct request_wait){ .r = r, .ch = chans[i], .index = (int)i };
+		if (delivery_gate(r->conn, w) < 0) {
+			r->nwaits = k;
+			return -1;
+		}
+		k++;
+		engine_stream_limit(r->stream, i);
+		w->units = delivery_claim_units(r->conn, chans[i], credit);
+		engine_stream_allow(r->conn->srv->engine, r->stream, i, w->units);	/* nothing armed yet */
+	}
+	return 0;
+}
+
+static void
+gates_end(struct request *r)
+{
+	for (uint32_t i = 0; i < r->nwaits; i++)
+		delivery_ungate(r->conn, &r->waits[i]);
+	free(r->waits);
+	r->waits = NULL;
+	r->nwaits = 0;
+}
+
+/* After CREDIT granted n: each gate claims its share, while r lives. */
+static void
+gates_credit(struct conn *c, uint64_t id, struct request *r)
+{
+	for (uint32_t i = 0; r != NULL && i < r->nwaits; i++) {
+		if (stream_gate_fill(&r->waits[i], 0))
+			r = request_find(c, id);	/* gone if that ended the stream */
+	}
+}
+
 /* One value (or a close report) for the stream's client: [id, OK, index, value | nil, ok]. */
 static void
 stream_value(void *arg, struct engine_result *res)
@@ -79,8 +194,12 @@ stream_value(void *arg, struct engine_result *res)
 		r->units--;
 		delivery_used_unit(c, r->claim);
 	}
+	if (r->waits != NULL)
+		gates_used(r, res);
 	if (res->value != NULL && delivery_on(res->ch)) {
 		stream_tagged(r, res);
+		if (r->waits != NULL)
+			gates_trim(r);
 		return;
 	}
 	if (c->dead) {
@@ -95,6 +214,8 @@ stream_value(void *arg, struct engine_result *res)
 	}
 	value_free(res->value);
 	res->value = NULL;
+	if (r->waits != NULL)
+		gates_trim(r);
 }
 
 /* A limited stream (max_unacked, §16) leaves its slot, giving its units back. */
@@ -113,6 +234,8 @@ stream_end(void *arg, int status, int index)
 	struct request *r = arg;
 
 	stream_unwatch(r);
+	if (r->waits != NULL)
+		gates_end(r);
 	log_debug("stream-end client=%" PRIu64 " id=%" PRIu64 " status=%s delivered=%" PRIu64,
 	    r->conn->id, r->id, status_name(status), r->delivered);
 	request_stream_end(r, status, index, NULL);
@@ -203,10 +326,14 @@ stream_start(struct conn *c, const struct proto_request *q, struct chan **chans)
 		credit = r->units;
 	}
 	if (engine_stream_new(e, chans, q->ncases, (uint32_t)q->count, stream_value, stream_end, r,
-	    &r->stream) != STATUS_OK) {
-		/* no stream, no callback: end the request by hand */
+	    &r->stream) != STATUS_OK || (q->ncases > 1 && gates_start(r, chans, q->ncases, credit) < 0)) {
+		/* no stream started, no callback: end the request by hand */
 		stream_unwatch(r);
-		request_stream_end(r, STATUS_LIMIT, -1, "out of memory");
+		gates_end(r);
+		if (r->stream != NULL)
+			engine_stream_end(e, r->stream, STATUS_LIMIT);
+		else
+			request_stream_end(r, STATUS_LIMIT, -1, "out of memory");
 		return;
 	}
 	log_debug("stream-start client=%" PRIu64 " id=%" PRIu64 " channels=%" PRIu32 " credit=%" PRIu64,
@@ -276,6 +403,8 @@ stream_credit(struct conn *c, const struct proto_request *q)
 	} else {
 		/* values it takes at once are answered before CREDIT's OK; r may be gone after */
 		st = engine_stream_credit(c->srv->engine, r->stream, (uint32_t)q->count);
+		if (st == STATUS_OK)
+			gates_credit(c, q->target, request_find(c, q->target));
 	}
 	if (st != STATUS_OK)
 		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");

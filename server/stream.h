@@ -14,6 +14,9 @@
 #ifndef CHAND_STREAM_H
 #define CHAND_STREAM_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 struct conn;
 struct proto_request;
 
@@ -28,5 +31,15 @@ void stream_credit(struct conn *c, const struct proto_request *q);
  */
 struct request;
 void stream_pay(struct request *r);
+/*
+ * A STREAM over several channels, one of them with a limit (gate w): does
+ * it want more units there (fewer claimed than its credit)? stream_gate_fill
+ * claims up to its credit plus extra, as far as there is room, and lets
+ * the engine stream take that many; true when it claimed any (the request
+ * may be gone after, its values taken at once).
+ */
+struct request_wait;
+bool stream_gate_wants(const struct request_wait *w);
+bool stream_gate_fill(struct request_wait *w, uint64_t extra);
 
 #endif

@@ -26,6 +26,19 @@ test_make_info(void)
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"inflight\":0"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"redelivered\":0"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"dead_lettered\":0"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"max_unacked\":1000"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"max_ack_pending\":0"));
+	/* the channel-wide limit (PROTOCOL.md §16) */
+	ctl(&r, NULL, "make", "--ack-wait", "30s", "--max-ack-pending", "7", "a.pending", "4", NULL);
+	CU_ASSERT_EQUAL(r.status, 0);
+	ctl(&r, NULL, "--json", "info", "a.pending", NULL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(r.out, "\"max_ack_pending\":7"));
+	ctl(&r, NULL, "make", "--ack-wait", "30s", "--max-ack-pending", "8", "a.pending", "4", NULL);
+	CU_ASSERT_EQUAL(r.status, 1);
+	ctl(&r, NULL, "make", "--max-ack-pending", "3", "a.x", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
+	ctl(&r, NULL, "make", "--ack-wait", "1s", "--max-ack-pending", "4294967296", "a.x", NULL);
+	CU_ASSERT_EQUAL(r.status, 2);
 	/* the same options open it; others are EXISTS (exit 1) */
 	ctl(&r, NULL, "make", "--ack-wait", "30s", "--max-deliver", "3", "--dead-letter", "a.dl",
 	    "a.jobs", "4", NULL);

@@ -22,7 +22,7 @@ static void
 test_req_make_opts(void)
 {
 	struct proto_delivery d = { .on = true, .ack_wait_us = 30000000, .max_deliver = 7,
-	    .max_unacked = 9, .dead_letter = "dl", .dead_letter_len = 2 };
+	    .max_unacked = 9, .max_ack_pending = 11, .dead_letter = "dl", .dead_letter_len = 2 };
 	struct proto_request q;
 	const char *why;
 
@@ -33,6 +33,7 @@ test_req_make_opts(void)
 	CU_ASSERT_EQUAL(q.dlv.ack_wait_us, 30000000);
 	CU_ASSERT_EQUAL(q.dlv.max_deliver, 7);
 	CU_ASSERT_EQUAL(q.dlv.max_unacked, 9);
+	CU_ASSERT_EQUAL(q.dlv.max_ack_pending, 11);
 	CU_ASSERT(NAME_IS(q.dlv.dead_letter, q.dlv.dead_letter_len, "dl"));
 	CU_ASSERT_EQUAL(q.cap, 16);
 	/* without options: the plain two-argument MAKE, dlv off */
@@ -52,6 +53,7 @@ test_req_make_opts(void)
 	CU_ASSERT(q.dlv.on && q.dlv.ack_wait_us == 1000);
 	CU_ASSERT_EQUAL(q.dlv.max_deliver, PROTO_MAX_DELIVER_DEFAULT);
 	CU_ASSERT_EQUAL(q.dlv.max_unacked, PROTO_MAX_UNACKED_DEFAULT);
+	CU_ASSERT_EQUAL(q.dlv.max_ack_pending, PROTO_MAX_ACK_PENDING_DEFAULT);
 	CU_ASSERT_PTR_NULL(q.dlv.dead_letter);
 	/* nil as the third argument: a plain channel */
 	pk_head(OP_MAKE, 4, 3);
@@ -88,6 +90,12 @@ test_bad_make_opts(void)
 	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
 	make_with("max_unacked");
 	msgpack_pack_uint64(&pk, (uint64_t)UINT32_MAX + 1);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	make_with("max_ack_pending");
+	msgpack_pack_uint64(&pk, (uint64_t)UINT32_MAX + 1);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	make_with("max_ack_pending");
+	msgpack_pack_int8(&pk, -1);
 	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
 	make_with("dead_letter");
 	msgpack_pack_uint8(&pk, 1);

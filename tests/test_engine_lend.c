@@ -126,6 +126,42 @@ test_requeue_deleted(void)
 	engine_free(e);
 }
 
+/* A nil case enabled later (delivery's limits): at once if ready, else queued behind the receivers. */
+static void
+test_op_enable(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *a = mk(e, "a", 4), *b = mk(e, "b", 4);
+	struct engine_case cs[2] = { { NULL, CASE_RECV, NULL }, { b, CASE_RECV, NULL } };
+	struct engine_result now;
+	struct rec r = { 0 }, first = { 0 };
+
+	send_now(e, a, "x");
+	/* case 0 is nil: nothing is ready for it though a has a value */
+	CU_ASSERT_EQUAL_FATAL(engine_submit(e, cs, 2, ENGINE_WAIT, rec_done, &r, &r.op, &now), 1);
+	CU_ASSERT_EQUAL(chan_nreceivers(a), 0);
+	engine_op_enable(e, r.op, 0, a);
+	CU_ASSERT_EQUAL(r.calls, 1);
+	CU_ASSERT(r.res.status == STATUS_OK && r.res.index == 0 && r.res.ch == a);
+	CU_ASSERT(value_is(r.res.value, "x"));
+	value_free(r.res.value);
+	/* nothing ready: it queues behind a receiver already there */
+	memset(&r, 0, sizeof r);
+	recv_wait(e, a, &first);
+	CU_ASSERT_EQUAL_FATAL(engine_submit(e, cs, 2, ENGINE_WAIT, rec_done, &r, &r.op, &now), 1);
+	engine_op_enable(e, r.op, 0, a);
+	CU_ASSERT_EQUAL(r.calls, 0);
+	CU_ASSERT_EQUAL(chan_nreceivers(a), 2);
+	send_now(e, a, "y");
+	CU_ASSERT(first.calls == 1 && value_is(first.res.value, "y"));
+	value_free(first.res.value);
+	send_now(e, a, "z");
+	CU_ASSERT(r.calls == 1 && r.res.index == 0 && value_is(r.res.value, "z"));
+	value_free(r.res.value);
+	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
+	engine_free(e);
+}
+
 void
 register_engine_lend(void)
 {
@@ -135,4 +171,5 @@ register_engine_lend(void)
 	test_add(s, "a value given back goes to a waiting receiver", test_requeue_to_waiting_receiver);
 	test_add(s, "closed: ok=false only once nothing lent is outstanding", test_close_waits_for_lent);
 	test_add(s, "a deleted channel takes nothing back", test_requeue_deleted);
+	test_add(s, "a nil case enabled later receives, in turn", test_op_enable);
 }

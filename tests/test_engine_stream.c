@@ -410,6 +410,52 @@ test_many_channels(void)
 	engine_free(e);
 }
 
+/*
+ * A limit per channel (engine_stream_limit/allow): the limited channel
+ * gives only what is allowed, the other flows; allowed again, the waiting
+ * units take what it has, oldest first, then queue on it.
+ */
+static void
+test_channel_limit(void)
+{
+	struct engine *e = new_engine();
+	struct chan *ch[2] = { mk(e, "lim", 8), mk(e, "free", 8) };
+	struct srec r;
+
+	CU_ASSERT_EQUAL(send_now(e, ch[0], "a1"), STATUS_OK);
+	CU_ASSERT_EQUAL(send_now(e, ch[0], "a2"), STATUS_OK);
+	memset(&r, 0, sizeof r);
+	r.e = e;
+	CU_ASSERT_FATAL(engine_stream_new(e, ch, 2, 4, s_value, s_end, &r, &r.s) == STATUS_OK);
+	engine_stream_limit(r.s, 0);
+	engine_stream_allow(e, r.s, 0, 1);
+	CU_ASSERT_EQUAL_FATAL(engine_stream_start(e, r.s, 4, ENGINE_WAIT), STATUS_OK);
+	/* one from the limited channel, then its units wait on the other only */
+	CU_ASSERT_EQUAL(r.n, 1);
+	LOG_IS(r, 0, "a1");
+	CU_ASSERT_EQUAL(chan_nreceivers(ch[0]), 0);
+	CU_ASSERT_EQUAL(chan_nreceivers(ch[1]), 3);
+	CU_ASSERT_EQUAL(send_now(e, ch[1], "f1"), STATUS_OK);
+	LOG_IS(r, 1, "f1");
+	CU_ASSERT_EQUAL(chan_len(ch[0]), 1);
+	/* allowed two more: the oldest unit takes a2, the other queues on it */
+	engine_stream_allow(e, r.s, 0, 2);
+	CU_ASSERT_EQUAL(r.n, 3);
+	LOG_IS(r, 2, "a2");
+	CU_ASSERT_EQUAL(chan_nreceivers(ch[0]), 1);
+	CU_ASSERT_EQUAL(chan_nreceivers(ch[1]), 1);
+	/* taken back: no unit receives from it */
+	engine_stream_allow(e, r.s, 0, -1);
+	CU_ASSERT_EQUAL(chan_nreceivers(ch[0]), 0);
+	CU_ASSERT_EQUAL(send_now(e, ch[0], "a3"), STATUS_OK);
+	CU_ASSERT_EQUAL(r.n, 3);
+	CU_ASSERT_EQUAL(engine_nwaiters(e), 1);
+	engine_stream_end(e, r.s, STATUS_CANCELED);
+	CU_ASSERT(r.ended);
+	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
+	engine_free(e);
+}
+
 static void
 register_suites(void)
 {
@@ -424,6 +470,7 @@ register_suites(void)
 	test_add(s, "no wait: what is ready, then DEADLINE_EXCEEDED", test_no_wait);
 	test_add(s, "uniform over ready channels", test_uniform);
 	test_add(s, "1,000 channels, 20,000 values, exact waiters", test_many_channels);
+	test_add(s, "a limit per channel: the others flow, allowed again it gives", test_channel_limit);
 }
 
 int

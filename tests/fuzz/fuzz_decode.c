@@ -304,6 +304,7 @@ same_delivery(const struct proto_delivery *a, const struct proto_delivery *b)
 {
 	return a->on == b->on && (!a->on || (a->ack_wait_us == b->ack_wait_us &&
 	    a->max_deliver == b->max_deliver && a->max_unacked == b->max_unacked &&
+	    a->max_ack_pending == b->max_ack_pending &&
 	    same_name(a->dead_letter, a->dead_letter_len, b->dead_letter, b->dead_letter_len)));
 }
 
@@ -448,6 +449,7 @@ check_request_ok(const struct proto_request *q, const struct proto_case *cases,
 			CHECK(q->name != NULL);
 			CHECK(q->dlv.ack_wait_us >= 1 && q->dlv.ack_wait_us <= PROTO_WAIT_MAX);
 			CHECK(q->dlv.max_deliver <= UINT32_MAX && q->dlv.max_unacked <= UINT32_MAX);
+			CHECK(q->dlv.max_ack_pending <= UINT32_MAX);
 			check_name_field(q->dlv.dead_letter, q->dlv.dead_letter_len, true, body, blen);
 		}
 		break;

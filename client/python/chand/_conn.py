@@ -454,6 +454,7 @@ class Conn:
     def make(self, name: Optional[str] = None, cap: int = 0, *,
              ack_wait: Optional[float] = None, max_deliver: int = P.DEFAULT_MAX_DELIVER,
              max_unacked: int = P.DEFAULT_MAX_UNACKED, dead_letter: Optional[str] = None,
+             max_ack_pending: int = P.DEFAULT_MAX_ACK_PENDING,
              ctx: Optional[Context] = None, timeout: Optional[float] = None) -> "Chan":
         """Go's ``make(chan T, cap)``: create name, or open it if it exists with this cap.
 
@@ -465,7 +466,10 @@ class Conn:
         stays in flight until acked, and comes back if it is not within ack_wait.
         ``max_deliver`` (0: unlimited) deliveries of one value before it goes to the
         ``dead_letter`` channel (or is dropped); ``max_unacked`` (0: unlimited) values
-        in flight per connection. These three need ack_wait; ranges are checked
+        in flight per connection; ``max_ack_pending`` (0, the default: unlimited) values
+        in flight on the whole channel, every connection's together (NATS's
+        max_ack_pending): at either limit receives wait, in the order they were made,
+        until acks make room. These need ack_wait; ranges are checked
         (:class:`ValueError`). An existing name must have the same cap and options.
         Raises :class:`Exists` (another cap or options), :class:`BadRequest` (bad name,
         options on an anonymous channel), :class:`Limit`.
@@ -474,7 +478,7 @@ class Conn:
             P.check_name(name)
         if type(cap) is not int or cap < 0:
             raise ValueError("cap is a non-negative int")
-        opts = P.ack_opts(ack_wait, max_deliver, max_unacked, dead_letter)
+        opts = P.ack_opts(ack_wait, max_deliver, max_unacked, dead_letter, max_ack_pending)
         args: List[Any] = [name, cap] if opts is None else [name, cap, opts]
         res = self._roundtrip(P.MAKE, args, ctx, timeout, _NONE)
 

@@ -90,6 +90,7 @@ UINT32_MAX = (1 << 32) - 1
 ACK_TAGS_MAX = 65536             # tags in one ACK (§16)
 DEFAULT_MAX_DELIVER = 5          # MAKE's ack options' defaults (§16)
 DEFAULT_MAX_UNACKED = 1000
+DEFAULT_MAX_ACK_PENDING = 0
 DEFAULT_MAX_FRAME = 2 << 20      # §8's default, until HELLO says otherwise
 READ_LIMIT = 64 << 20            # the largest reply frame accepted, at least
 EXT_CHAN = 1
@@ -435,21 +436,26 @@ def _seconds_us(v: Any, what: str, low: int) -> int:
 
 
 def ack_opts(ack_wait: Optional[float], max_deliver: int, max_unacked: int,
-             dead_letter: Optional[str]) -> Optional[Dict[str, Any]]:
+             dead_letter: Optional[str],
+             max_ack_pending: int = DEFAULT_MAX_ACK_PENDING) -> Optional[Dict[str, Any]]:
     """MAKE's third argument: None for a plain channel (ack_wait None), else the map of
     §16. ack_wait is in seconds (rounded up to µs). ValueError for a value out of range,
     or for ack options without ack_wait."""
     if ack_wait is None:
         if max_deliver != DEFAULT_MAX_DELIVER or max_unacked != DEFAULT_MAX_UNACKED or \
-                dead_letter is not None:
-            raise ValueError("max_deliver, max_unacked and dead_letter need ack_wait")
+                max_ack_pending != DEFAULT_MAX_ACK_PENDING or dead_letter is not None:
+            raise ValueError("max_deliver, max_unacked, max_ack_pending and dead_letter "
+                             "need ack_wait")
         return None
     us = _seconds_us(ack_wait, "ack_wait", 1)
-    for key, v in (("max_deliver", max_deliver), ("max_unacked", max_unacked)):
+    for key, v in (("max_deliver", max_deliver), ("max_unacked", max_unacked),
+                   ("max_ack_pending", max_ack_pending)):
         if type(v) is not int or not 0 <= v <= UINT32_MAX:
             raise ValueError(f"{key} is an int from 0 (unlimited) to 2^32-1")
     m: Dict[str, Any] = {"ack_wait": us, "max_deliver": max_deliver,
                          "max_unacked": max_unacked}
+    if max_ack_pending != 0:
+        m["max_ack_pending"] = max_ack_pending  # only when set, as libchanclient: older servers
     if dead_letter is not None:
         m["dead_letter"] = check_name(dead_letter)
     return m
@@ -539,6 +545,8 @@ class ChanInfo:
     inflight: int = 0                   # values in flight (ack channel)
     redelivered: int = 0                # values given back and delivered again
     dead_lettered: int = 0              # values sent to the dead letter
+    max_unacked: int = 0                # its limits (ack channel); 0: none
+    max_ack_pending: int = 0
 
 
 @dataclass(frozen=True)
@@ -615,6 +623,8 @@ def chan_info(m: Any) -> ChanInfo:
         inflight=_get(m, "inflight", u, 0, False),
         redelivered=_get(m, "redelivered", u, 0, False),
         dead_lettered=_get(m, "dead_lettered", u, 0, False),
+        max_unacked=_get(m, "max_unacked", u, 0, False),
+        max_ack_pending=_get(m, "max_ack_pending", u, 0, False),
     )
 
 

@@ -115,6 +115,31 @@ def test_make_with_options_and_exists(conn: chand.Conn) -> None:
         conn.inflight(unique())
 
 
+def test_max_ack_pending(conn: chand.Conn, conn2: chand.Conn) -> None:
+    name = unique()
+    with pytest.raises(ValueError):
+        conn.make(name, 4, ack_wait=1.0, max_ack_pending=1 << 32)
+    with pytest.raises(ValueError):
+        conn.make(name, 4, max_ack_pending=1)                # needs ack_wait
+    ch = conn.make(name, 4, ack_wait=30.0, max_ack_pending=1)
+    i = ch.info()
+    assert (i.max_ack_pending, i.max_unacked) == (1, 1000)
+    with pytest.raises(chand.Exists):
+        conn.make(name, 4, ack_wait=30.0, max_ack_pending=2)
+    ch.send(b"a")
+    ch.send(b"b")
+    m = ch.recv_msg(timeout=BOUND)
+    assert m.value == b"a"
+    # the channel holds one in flight: conn2 waits though "b" is buffered
+    other = conn2.handle(name)
+    with pytest.raises(chand.DeadlineExceeded):
+        other.recv_msg(timeout=0.2)
+    m.ack()
+    m2 = other.recv_msg(timeout=BOUND)
+    assert (m2.value, m2.count) == (b"b", 1)
+    m2.ack()
+
+
 def test_recv_msg_tag_count_and_ack(conn: chand.Conn) -> None:
     ch = conn.make(unique(), 4, ack_wait=ACK_WAIT)
     ch.send(b"a")
