@@ -39,6 +39,8 @@
  *               jobs_s_2w (over both runs of each), speedup.
  *
  * Options: -n count, -t requests in flight, -s value size, -c connections, -d seconds,
+ * -a (throughput: an ack channel, each value received with chan_stream_recv_msg
+ * and acked with chan_ack, PROTOCOL.md §16),
  * -C channels, -R receivers, -P pid, -o file (latency samples in µs, one a
  * line), -k tag (the <tag> of RESULT lines; default w1..w6).
  * Every blocking call runs under a context of at most 300 s.
@@ -70,12 +72,13 @@ struct opts {
 static chan_ctx_t *g_ctx;		/* the budget of every call */
 static char g_addr[64];
 static bool g_stream = true;		/* -m: receive with streams, or with single operations */
+static bool g_ack;			/* -a: throughput on an ack channel */
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: chanbench -p PORT [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
-	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops]\n"
+	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops] [-a]\n"
 	    "       throughput|pingpong|select|many|memory|fanout\n");
 	exit(2);
 }
@@ -156,7 +159,15 @@ pump_stream(struct pump *p)
 		chan_value_t v;
 		bool ok;
 
-		check(chan_stream_recv(s, &v, &ok, NULL), "stream recv");
+		if (g_ack) {	/* the value with its tag, acked as a consumer would once done with it */
+			chan_msg_t m;
+
+			check(chan_stream_recv_msg(s, &m, &ok, NULL), "stream recv");
+			check(chan_ack(p->ch, &m), "ack");
+			v = m.value;
+		} else {
+			check(chan_stream_recv(s, &v, &ok, NULL), "stream recv");
+		}
 		if (!ok || v.kind != CHAN_VALUE_BYTES || (p->expect_len && v.len != p->expect_len))
 			bench_die("chanbench: unexpected value (ok %d, len %zu)", ok, v.len);
 		chan_value_clear(&v);
@@ -232,8 +243,17 @@ run_throughput(const struct opts *o)
 	double secs;
 
 	snprintf(name, sizeof name, "tp.%d", (int)getpid());
-	tx = make(pc, name, 1024);
-	rx = make(cc, name, 1024);
+	if (g_ack) {
+		chan_delivery_opts_t d = CHAN_DELIVERY_OPTS_INIT;
+
+		d.max_unacked = 0;	/* as streambench's: the stream's credit bounds what is unacked */
+
+		check(chan_make_opts(g_ctx, pc, name, 1024, &d, &tx), name);
+		check(chan_make_opts(g_ctx, cc, name, 1024, &d, &rx), name);
+	} else {
+		tx = make(pc, name, 1024);
+		rx = make(cc, name, 1024);
+	}
 	secs = pump_all(tx, rx, o->n, o->size, o->threads, o->size);
 	bench_result(o->tag, "msgs_s", (double)o->n / secs);
 	drop(tx);
@@ -610,7 +630,7 @@ parse(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .n = 0, .threads = 8, .size = 64, .conns = 1000, .seconds = 5,
 	    .channels = 0, .receivers = 10000 };
-	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:C:R:P:o:k:m:")) != -1) {
+	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:C:R:P:o:k:m:a")) != -1) {
 		switch (ch) {
 		case 'p': o->port = atoi(optarg); break;
 		case 'n': o->n = strtoul(optarg, NULL, 10); break;
@@ -623,6 +643,7 @@ parse(int argc, char **argv, struct opts *o)
 		case 'P': o->pid = (pid_t)atoi(optarg); break;
 		case 'o': o->samples = optarg; break;
 		case 'k': o->tag = optarg; break;
+		case 'a': g_ack = true; break;
 		case 'm':
 			if (strcmp(optarg, "stream") != 0 && strcmp(optarg, "ops") != 0)
 				usage();
