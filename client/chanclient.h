@@ -418,8 +418,8 @@ CHAN_API int chan_select(chan_ctx_t *ctx, chan_case_t *cases, size_t n, bool has
  * receive cases (uniformly random among ready ones). The server sends each
  * value as it takes it, with no request per value, and the library grants
  * the credit of the values taken back when chan_stream_recv has to wait
- * (or once half the credit was taken), so the stream is `credit` receives
- * deep whenever the program waits on it. A value taken by the stream went
+ * (or at once, one write, once half the credit was taken), so the stream is
+ * `credit` receives deep whenever the program waits on it. A value taken by the stream went
  * to nobody else.
  *
  * chan_stream_open: ctx bounds the stream's whole life (its budget is the
@@ -515,9 +515,10 @@ CHAN_API void chan_msg_clear(chan_msg_t *m);
  * ACK m on ch's connection (the one that received it), without a round
  * trip: the ACK leaves with the connection's next write (the next receive,
  * or chan_conn_flush) and its reply, which nobody waits for, with a later
- * one. An ACK that never leaves (the program exits first) or comes after
+ * one; the tags acked until that write share one ACK frame (512 at most).
+ * An ACK that never leaves (the program exits first) or comes after
  * ack_wait means a redelivery: at least once. Errors: CHAN_EINVAL (no tag),
- * the connection's failure.
+ * CHAN_ENOMEM.
  */
 CHAN_API int chan_ack(chan_t *ch, const chan_msg_t *m);
 /*

@@ -1,0 +1,176 @@
+/*
+ * test_client_ackflow.c: what libchanclient puts on the wire for an ack
+ * channel's consumer (PROTOCOL.md §14, §16), counted by a real chand:
+ * the tags acked between two writes leave in one ACK frame (not a frame
+ * and a reply per value), ahead of the request that follows them, and a
+ * stream grants its credit back as soon as half is used, without waiting
+ * to run dry. Frames are counted with STATS' requests_total; every wait
+ * is a polled condition with a generous bound.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clienttest.h"
+
+#define LONG_NS (10 * CHAN_SEC)		/* budget of a receive that must succeed */
+
+static chan_t *
+mk(chan_conn_t *c, const char *name, size_t cap, uint32_t max_unacked)
+{
+	chan_delivery_opts_t o = CHAN_DELIVERY_OPTS_INIT;
+	chan_t *ch = NULL;
+
+	o.max_unacked = max_unacked;
+	CU_ASSERT_EQUAL_FATAL(chan_make_opts(NULL, c, name, cap, &o, &ch), CHAN_OK);
+	return ch;
+}
+
+/* A STATS key read through the suite's own connection (one request). */
+static uint64_t
+stat(const char *key)
+{
+	chan_stat_t *st = NULL;
+	size_t n = 0;
+	uint64_t v = UINT64_MAX;
+
+	CU_ASSERT_EQUAL_FATAL(chan_admin_stats(NULL, csuite.conn, &st, &n), CHAN_OK);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(st[i].key, key) == 0)
+			v = st[i].value;
+	free(st);
+	return v;
+}
+
+static void
+recv_msg(chan_t *ch, chan_msg_t *m)
+{
+	chan_ctx_t *ctx;
+	bool ok = false;
+
+	chan_with_timeout(&ctx, NULL, LONG_NS);
+	CU_ASSERT_EQUAL_FATAL(chan_recv_msg(ctx, ch, m, &ok), CHAN_OK);
+	chan_ctx_free(ctx);
+	CU_ASSERT_FATAL(ok && m->tag != 0);
+}
+
+/*
+ * Receive n values from a fresh ack channel, chan_ack each, flush: the
+ * request frames that carried the acks, as the server counted them.
+ */
+static uint64_t
+ack_frames(const char *name, size_t n)
+{
+	chan_conn_t *c = cs_dial(NULL);
+	chan_t *ch = mk(c, name, n, 0);
+	chan_msg_t *m = calloc(n, sizeof *m);
+	uint64_t acked, before, polls = 0;
+
+	CU_ASSERT_FATAL(m != NULL);
+	for (size_t i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(chan_send(NULL, ch, "v", 1), CHAN_OK);
+	for (size_t i = 0; i < n; i++)
+		recv_msg(ch, &m[i]);
+	acked = stat("acked");
+	before = stat("requests_total");	/* counts itself */
+	for (size_t i = 0; i < n; i++) {
+		CU_ASSERT_EQUAL(chan_ack(ch, &m[i]), CHAN_OK);
+		chan_msg_clear(&m[i]);
+	}
+	CU_ASSERT_EQUAL(chan_conn_flush(c), CHAN_OK);
+	for (int t = 0; t < BOUND_MS && stat("acked") != acked + n; t++, polls++)
+		pause_1ms();
+	polls++;
+	CU_ASSERT_EQUAL(stat("acked"), acked + n);
+	polls++;
+	/* since `before`: the polls, the STATS below, and the ACKs */
+	acked = stat("requests_total") - before - polls - 1;
+	free(m);
+	chan_free(ch);
+	chan_conn_close(c);
+	return acked;
+}
+
+static void
+test_acks_share_a_frame(void)
+{
+	CU_ASSERT_EQUAL(ack_frames("af.ten", 10), 1);
+	/* past 512 tags a second frame (a frame must stay within max_frame) */
+	CU_ASSERT_EQUAL(ack_frames("af.many", 600), 2);
+}
+
+/*
+ * The acks go ahead of the next request: at max_unacked 1 a try-receive
+ * right after chan_ack finds room (were the ACK queued behind it, the
+ * receive would meet the limit: "max_unacked reached").
+ */
+static void
+test_acks_before_next_request(void)
+{
+	chan_conn_t *c = cs_dial(NULL);
+	chan_t *ch = mk(c, "af.order", 4, 1);
+	chan_value_t v;
+	chan_msg_t m;
+	bool ok = false;
+
+	CU_ASSERT_EQUAL(chan_send(NULL, ch, "1", 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(NULL, ch, "2", 1), CHAN_OK);
+	recv_msg(ch, &m);
+	CU_ASSERT_EQUAL(chan_ack(ch, &m), CHAN_OK);
+	chan_msg_clear(&m);
+	CU_ASSERT_EQUAL(chan_try_recv(NULL, ch, &v, &ok), CHAN_OK);
+	CU_ASSERT(ok && v.len == 1 && memcmp(v.data, "2", 1) == 0);
+	chan_value_clear(&v);
+	chan_free(ch);
+	chan_conn_close(c);
+}
+
+/*
+ * Credit 4 over 4 buffered values: the server sends all four at once.
+ * Once the program has taken half (and asks for the third), the grant of
+ * 2 leaves at once, though values are still there to take: the server
+ * shows 2 receivers waiting on the empty channel. (Corked until the next
+ * write, it left only when the stream had run dry.)
+ */
+static void
+test_stream_grants_at_half(void)
+{
+	chan_conn_t *c = cs_dial(NULL);
+	chan_t *ch = mk(c, "af.grant", 8, 0);
+	chan_stream_t *s = NULL;
+	chan_value_t v;
+	bool ok;
+
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(chan_send(NULL, ch, "g", 1), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_stream_open(NULL, &ch, 1, 4, &s), CHAN_OK);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(chan_stream_recv(s, &v, &ok, NULL), CHAN_OK);
+		CU_ASSERT(ok && v.len == 1);
+		chan_value_clear(&v);
+	}
+	CU_ASSERT(wait_waiters("af.grant", 0, 2));
+	CU_ASSERT_EQUAL(chan_stream_recv(s, &v, &ok, NULL), CHAN_OK);
+	chan_value_clear(&v);
+	chan_stream_free(s);
+	chan_free(ch);
+	chan_conn_close(c);
+}
+
+static void
+register_suites(void)
+{
+	CU_pSuite s = test_suite("ackflow", cs_suite_init, cs_suite_clean);
+
+	test_add(s, "acks between two writes share one ACK frame", test_acks_share_a_frame);
+	test_add(s, "acks go ahead of the next request", test_acks_before_next_request);
+	test_add(s, "a stream grants credit at half, not when dry", test_stream_grants_at_half);
+}
+
+int
+main(int argc, char **argv)
+{
+	return test_main(argc, argv, register_suites);
+}
