@@ -9,6 +9,10 @@
  * NACK with a delay takes the record out of the table and its connection's
  * list at once (the tag is over) and lets the timer give it back later.
  *
+ * A record is ~270 bytes (its timer is most of it) and a consumer acks
+ * in batches, so records are recycled through a spare list rather than
+ * each taking malloc's slow path (beyond its per-thread cache of 7).
+ *
  * max_unacked is kept per connection and channel in a slot (its values in
  * flight, its RECVs waiting in the engine, the RECVs held at the limit):
  * whatever ends a value in flight checks the slot afterwards and resumes
@@ -44,6 +48,7 @@ struct dlv_chan {
 
 struct inflight {
 	struct hmap_node node;		/* in d->tags, while its tag is live */
+	struct inflight *spare_next;	/* in d->spare once over */
 	TAILQ_ENTRY(inflight) clink;	/* on its connection's list, or d->delayed */
 	TAILQ_ENTRY(inflight) alink;	/* on d->all, in tag order */
 	struct delivery *d;
@@ -89,7 +94,11 @@ struct delivery {
 	struct inflight_list delayed;	/* NACKed, waiting out their delay */
 	uint64_t next_tag;
 	struct delivery_counters n;
+	struct inflight *spare;		/* records to reuse, DLV_SPARE_MAX at most */
+	size_t nspare;
 };
+
+#define DLV_SPARE_MAX 4096
 
 int
 delivery_new(struct delivery **out, struct engine *e, struct event_base *base)
@@ -265,6 +274,31 @@ unlink_inflight(struct delivery *d, struct inflight *f)
 	TAILQ_REMOVE(&d->all, f, alink);
 }
 
+/* A record for delivery_take: a spare one if any (not zeroed), else NULL out of memory. */
+static struct inflight *
+record_get(struct delivery *d)
+{
+	struct inflight *f = d->spare;
+
+	if (f == NULL)
+		return malloc(sizeof *f);
+	d->spare = f->spare_next;
+	d->nspare--;
+	return f;
+}
+
+static void
+record_put(struct delivery *d, struct inflight *f)
+{
+	if (d->nspare == DLV_SPARE_MAX) {
+		free(f);
+		return;
+	}
+	f->spare_next = d->spare;
+	d->spare = f;
+	d->nspare++;
+}
+
 /* f is over (acked or given back): free it, settle its channel unless it was requeued. */
 static void
 finish(struct delivery *d, struct inflight *f, bool requeued)
@@ -277,7 +311,7 @@ finish(struct delivery *d, struct inflight *f, bool requeued)
 	if (!requeued)
 		engine_settle(d->e, f->ch);
 	engine_release(d->e, f->ch);
-	free(f);
+	record_put(d, f);
 }
 
 /* NACK, ack_wait or the connection's end: another delivery, or past max_deliver the dead letter. */
@@ -502,12 +536,12 @@ delivery_take(struct delivery *d, struct conn *c, struct chan *ch, struct value 
 		TAILQ_INIT(&c->dlv->slots);
 	}
 	if (c->dlv == NULL || (dc->max_unacked != 0 && (sl = slot_get(c, ch)) == NULL) ||
-	    (f = calloc(1, sizeof *f)) == NULL)
+	    (f = record_get(d)) == NULL)
 		goto fail;
 	*f = (struct inflight){ .d = d, .conn = c, .ch = ch, .v = v, .tag = d->next_tag++,
 	    .count = value_deliveries(v) + 1, .since_ns = clock_now_ns(), .slot = sl };
 	if (hmap_insert(&d->tags, &f->node, hmap_hash_u64(d->tags.seed, f->tag)) < 0) {
-		free(f);
+		record_put(d, f);
 		goto fail;
 	}
 	TAILQ_INSERT_TAIL(&c->dlv->list, f, clink);
@@ -688,6 +722,10 @@ delivery_free(struct delivery *d)
 		unlink_inflight(d, f);
 		value_free(f->v);
 		engine_release(d->e, f->ch);
+		free(f);
+	}
+	while ((f = d->spare) != NULL) {
+		d->spare = f->spare_next;
 		free(f);
 	}
 	hmap_destroy(&d->tags);
