@@ -4,10 +4,15 @@
  *
  * Every value in flight is one record: in the tag table (ACK, NACK, TOUCH
  * find it in O(1)), on its connection's list (the connection's end gives
- * them all back, oldest first) and on the list of all records in tag
- * order (INFLIGHT), with its own ack_wait timer in libevent's min-heap. A
- * NACK with a delay takes the record out of the table and its connection's
- * list at once (the tag is over) and lets the timer give it back later.
+ * them all back, oldest first), on the list of all records in tag order
+ * (INFLIGHT) and on its channel's due list. A channel's ack_wait is the
+ * same for all its values, so a value taken or touched later is due later:
+ * the due list is in deadline order by construction, and one timer per
+ * channel, armed for its head, replaces a libevent timer a value (whose
+ * min-heap insert and delete were a quarter of an ack channel's cost a
+ * value). A NACK with a delay takes the record out of the table and its
+ * connection's list at once (the tag is over) and gives the record a timer
+ * of its own to come back later.
  *
  * A record is ~270 bytes (its timer is most of it) and a consumer acks
  * in batches, so records are recycled through a spare list rather than
@@ -34,8 +39,14 @@
 #include "request.h"
 #include "stream.h"
 
+TAILQ_HEAD(inflight_list, inflight);
+
 /* A channel's options and counters: its chan_ext block. */
 struct dlv_chan {
+	struct delivery *d;		/* set with the timer, at the first value taken */
+	struct inflight_list due;	/* values waiting for ACK, by deadline */
+	struct event timer;		/* pending only while due is not empty */
+	bool timer_set;
 	uint64_t ack_wait_us;
 	uint32_t max_deliver;		/* 0: unlimited */
 	uint32_t max_unacked;		/* per connection; 0: unlimited */
@@ -51,6 +62,7 @@ struct inflight {
 	struct inflight *spare_next;	/* in d->spare once over */
 	TAILQ_ENTRY(inflight) clink;	/* on its connection's list, or d->delayed */
 	TAILQ_ENTRY(inflight) alink;	/* on d->all, in tag order */
+	TAILQ_ENTRY(inflight) dlink;	/* on its channel's due list, while its tag is live */
 	struct delivery *d;
 	struct conn *conn;		/* NULL once NACKed with a delay */
 	struct dlv_slot *slot;		/* its connection's slot on a channel with max_unacked */
@@ -60,9 +72,8 @@ struct inflight {
 	uint32_t count;			/* deliveries so far, this one included */
 	int64_t since_ns;		/* delivered at */
 	int64_t deadline_ns;		/* ack_wait's end, or the NACK delay's */
-	struct event timer;
+	struct event timer;		/* NACKed with a delay: its own */
 };
-TAILQ_HEAD(inflight_list, inflight);
 
 /*
  * One connection on one channel with max_unacked: its values in flight,
@@ -129,6 +140,7 @@ delivery_attach(struct chan *ch, const struct proto_delivery *o)
 		return STATUS_OK;
 	if ((dc = calloc(1, sizeof *dc)) == NULL)
 		return STATUS_LIMIT;
+	TAILQ_INIT(&dc->due);
 	dc->ack_wait_us = o->ack_wait_us;
 	dc->max_deliver = (uint32_t)o->max_deliver;
 	dc->max_unacked = (uint32_t)o->max_unacked;
@@ -177,14 +189,43 @@ delivery_inflight(const struct chan *ch)
 
 static void expire(evutil_socket_t fd, short what, void *arg);
 
-/* Like request.c's: libevent's coarse clock may fire early, so expire() checks and re-arms. */
+static void due_expire(evutil_socket_t fd, short what, void *arg);
+
+/* Like request.c's: libevent's coarse clock may fire early, so the callbacks check and re-arm. */
 static void
-arm(struct inflight *f, int64_t left_ns)
+arm(struct event *ev, int64_t left_ns)
 {
 	int64_t us = (left_ns + NSEC_PER_USEC - 1) / NSEC_PER_USEC;
 	struct timeval tv = { .tv_sec = us / 1000000, .tv_usec = us % 1000000 };
 
-	evtimer_add(&f->timer, &tv);
+	evtimer_add(ev, &tv);
+}
+
+/* f (deadline set, the latest of its channel) waits for ACK: its channel's timer runs. */
+static void
+due_add(struct delivery *d, struct dlv_chan *dc, struct inflight *f, int64_t now)
+{
+	if (!dc->timer_set) {
+		dc->d = d;
+		evtimer_assign(&dc->timer, d->base, due_expire, f->ch);
+		dc->timer_set = true;
+	}
+	if (TAILQ_EMPTY(&dc->due))
+		arm(&dc->timer, f->deadline_ns - now);
+	TAILQ_INSERT_TAIL(&dc->due, f, dlink);
+}
+
+/*
+ * f no longer waits. The timer stays armed for an earlier head (it fires,
+ * finds nothing due and re-arms) but not for an empty list: a channel
+ * with nothing in flight can be freed, its timer with it.
+ */
+static void
+due_remove(struct dlv_chan *dc, struct inflight *f)
+{
+	TAILQ_REMOVE(&dc->due, f, dlink);
+	if (TAILQ_EMPTY(&dc->due))
+		evtimer_del(&dc->timer);
 }
 
 /* ---- giving values back ------------------------------------------------------ */
@@ -258,17 +299,18 @@ unlink_inflight(struct delivery *d, struct inflight *f)
 {
 	struct delivery_conn *dc;
 
-	evtimer_del(&f->timer);
 	if (f->slot != NULL) {
 		f->slot->inflight--;
 		f->slot = NULL;
 	}
 	if (f->conn != NULL) {
 		dc = f->conn->dlv;
+		due_remove(chan_ext(f->ch), f);
 		hmap_remove(&d->tags, &f->node);
 		TAILQ_REMOVE(&dc->list, f, clink);
 		f->conn = NULL;
 	} else {
+		evtimer_del(&f->timer);
 		TAILQ_REMOVE(&d->delayed, f, clink);
 	}
 	TAILQ_REMOVE(&d->all, f, alink);
@@ -500,23 +542,46 @@ delivery_unhold(struct conn *c, struct chan *ch, struct request *r)
 	TAILQ_REMOVE(&slot_get(c, ch)->held, r, hlink);
 }
 
+/* A NACK's delay is over: the value goes back. */
 static void
 expire(evutil_socket_t fd, short what, void *arg)
 {
 	struct inflight *f = arg;
-	struct conn *c = f->conn;
-	struct dlv_slot *sl = f->slot;
 	int64_t left = f->deadline_ns - clock_now_ns();
 
 	(void)fd;
 	(void)what;
 	if (left > 0) {
-		arm(f, left);
+		arm(&f->timer, left);
 		return;
 	}
-	give_back(f->d, f, c != NULL ? "ack_wait" : "nack");
-	if (sl != NULL)
-		slot_check(c, sl);
+	give_back(f->d, f, "nack");
+}
+
+/* A channel's timer: every value whose ack_wait passed goes back, then the timer waits for the next. */
+static void
+due_expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct chan *ch = arg;
+	struct dlv_chan *dc = chan_ext(ch);
+	struct delivery *d = dc->d;
+	int64_t now = clock_now_ns();
+	struct inflight *f;
+
+	(void)fd;
+	(void)what;
+	engine_hold(ch);	/* the last value given back must not free ch (and dc) under us */
+	while ((f = TAILQ_FIRST(&dc->due)) != NULL && f->deadline_ns <= now) {
+		struct conn *c = f->conn;
+		struct dlv_slot *sl = f->slot;
+
+		give_back(d, f, "ack_wait");	/* a value delivered again now is due later: at the tail */
+		if (sl != NULL)
+			slot_check(c, sl);
+	}
+	if (f != NULL && !evtimer_pending(&dc->timer, NULL))
+		arm(&dc->timer, f->deadline_ns - now);
+	engine_release(d->e, ch);
 }
 
 /* ---- taking and settling ---------------------------------------------------------- */
@@ -552,8 +617,7 @@ delivery_take(struct delivery *d, struct conn *c, struct chan *ch, struct value 
 	dc->inflight++;
 	d->n.inflight++;
 	f->deadline_ns = f->since_ns + (int64_t)dc->ack_wait_us * NSEC_PER_USEC;
-	evtimer_assign(&f->timer, d->base, expire, f);
-	arm(f, (int64_t)dc->ack_wait_us * NSEC_PER_USEC);
+	due_add(d, dc, f, f->since_ns);
 	*tag = f->tag;
 	*count = f->count;
 	return STATUS_OK;
@@ -633,7 +697,8 @@ delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us
 	TAILQ_INSERT_TAIL(&d->all, f, alink);
 	TAILQ_INSERT_TAIL(&d->delayed, f, clink);
 	f->deadline_ns = clock_now_ns() + delay_us * NSEC_PER_USEC;
-	arm(f, delay_us * NSEC_PER_USEC);
+	evtimer_assign(&f->timer, d->base, expire, f);
+	arm(&f->timer, delay_us * NSEC_PER_USEC);
 	slot_check(c, sl);
 	return STATUS_OK;
 }
@@ -643,14 +708,17 @@ delivery_touch(struct delivery *d, struct conn *c, uint64_t tag)
 {
 	struct dlv_chan *dc;
 	struct inflight *f;
+	int64_t now;
 	int st;
 
 	if ((f = find(d, c, tag, &st)) == NULL)
 		return st;
 	dc = chan_ext(f->ch);
-	evtimer_del(&f->timer);
-	f->deadline_ns = clock_now_ns() + (int64_t)dc->ack_wait_us * NSEC_PER_USEC;
-	arm(f, (int64_t)dc->ack_wait_us * NSEC_PER_USEC);
+	now = clock_now_ns();
+	/* now + ack_wait is the channel's latest deadline: f goes to the due list's tail */
+	due_remove(dc, f);
+	f->deadline_ns = now + (int64_t)dc->ack_wait_us * NSEC_PER_USEC;
+	due_add(d, dc, f, now);
 	return STATUS_OK;
 }
 
