@@ -40,7 +40,8 @@
  *
  * Options: -n count, -t requests in flight, -s value size, -c connections, -d seconds,
  * -a (throughput: an ack channel, each value received with chan_stream_recv_msg
- * and acked with chan_ack, PROTOCOL.md §16),
+ * and acked with chan_ack, PROTOCOL.md §16), -w depth (throughput: the
+ * producer's requests in flight, default -t; workload 7 uses 256),
  * -C channels, -R receivers, -P pid, -o file (latency samples in µs, one a
  * line), -k tag (the <tag> of RESULT lines; default w1..w6).
  * Every blocking call runs under a context of at most 300 s.
@@ -73,12 +74,13 @@ static chan_ctx_t *g_ctx;		/* the budget of every call */
 static char g_addr[64];
 static bool g_stream = true;		/* -m: receive with streams, or with single operations */
 static bool g_ack;			/* -a: throughput on an ack channel */
+static size_t g_send_depth;		/* -w: the producer's requests in flight (0: -t) */
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: chanbench -p PORT [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
-	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops] [-a]\n"
+	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops] [-a] [-w DEPTH]\n"
 	    "       throughput|pingpong|select|many|memory|fanout\n");
 	exit(2);
 }
@@ -219,7 +221,7 @@ static double
 pump_all(chan_t *in, chan_t *out, size_t n, size_t size, size_t depth, size_t expect_len)
 {
 	struct pump pp[2] = {
-		{ .ch = in, .n = n, .size = size, .depth = depth },
+		{ .ch = in, .n = n, .size = size, .depth = g_send_depth ? g_send_depth : depth },
 		{ .ch = out, .n = n, .size = size, .depth = depth, .recv = true, .stream = g_stream,
 		    .expect_len = expect_len },
 	};
@@ -630,7 +632,7 @@ parse(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .n = 0, .threads = 8, .size = 64, .conns = 1000, .seconds = 5,
 	    .channels = 0, .receivers = 10000 };
-	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:C:R:P:o:k:m:a")) != -1) {
+	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:C:R:P:o:k:m:aw:")) != -1) {
 		switch (ch) {
 		case 'p': o->port = atoi(optarg); break;
 		case 'n': o->n = strtoul(optarg, NULL, 10); break;
@@ -644,6 +646,7 @@ parse(int argc, char **argv, struct opts *o)
 		case 'o': o->samples = optarg; break;
 		case 'k': o->tag = optarg; break;
 		case 'a': g_ack = true; break;
+		case 'w': g_send_depth = strtoul(optarg, NULL, 10); break;
 		case 'm':
 			if (strcmp(optarg, "stream") != 0 && strcmp(optarg, "ops") != 0)
 				usage();

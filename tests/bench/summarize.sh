@@ -75,5 +75,7 @@ END {
 		ratio("7 ack channel msgs/s, " q[i] " in flight", "chand", "w7_ack_t" q[i], "msgs_s", "nats", "w7_t" q[i], "msgs_s", ">=", 1.0)
 		ratio("7 ack channel msgs/s, " q[i] " in flight", "chand", "w7_ack_t" q[i], "msgs_s", "redis", "w7_t" q[i], "msgs_s", ">=", 2.0)
 		ratio("7 ack/plain channel, " q[i] " in flight", "chand", "w7_ack_t" q[i], "msgs_s", "chand", "w7_plain_t" q[i], "msgs_s", ">=", 0.7)
+		ratio("7 libchanclient ack, " q[i] " in flight", "chand", "w7_lib_ack_t" q[i], "msgs_s", "redis", "w7_t" q[i], "msgs_s", "", 0)
+		ratio("7 libchanclient ack/plain, " q[i], "chand", "w7_lib_ack_t" q[i], "msgs_s", "chand", "w7_lib_plain_t" q[i], "msgs_s", "", 0)
 	}
 }' "$2"
