@@ -603,8 +603,15 @@ delivery_take(struct delivery *d, struct conn *c, struct chan *ch, struct value 
 	if (c->dlv == NULL || (dc->max_unacked != 0 && (sl = slot_get(c, ch)) == NULL) ||
 	    (f = record_get(d)) == NULL)
 		goto fail;
-	*f = (struct inflight){ .d = d, .conn = c, .ch = ch, .v = v, .tag = d->next_tag++,
-	    .count = value_deliveries(v) + 1, .since_ns = clock_now_ns(), .slot = sl };
+	/* field by field: zeroing the whole record (its timer is half of it) cost more than the rest */
+	f->d = d;
+	f->conn = c;
+	f->slot = sl;
+	f->ch = ch;
+	f->v = v;
+	f->tag = d->next_tag++;
+	f->count = value_deliveries(v) + 1;
+	f->since_ns = clock_now_ns();
 	if (hmap_insert(&d->tags, &f->node, hmap_hash_u64(d->tags.seed, f->tag)) < 0) {
 		record_put(d, f);
 		goto fail;
