@@ -418,8 +418,8 @@ CHAN_API int chan_select(chan_ctx_t *ctx, chan_case_t *cases, size_t n, bool has
  * receive cases (uniformly random among ready ones). The server sends each
  * value as it takes it, with no request per value, and the library grants
  * the credit of the values taken back when chan_stream_recv has to wait
- * (or at once, one write, once half the credit was taken), so the stream is
- * `credit` receives deep whenever the program waits on it. A value taken by the stream went
+ * (or once half the credit was taken), so the stream is `credit` receives
+ * deep whenever the program waits on it. A value taken by the stream went
  * to nobody else.
  *
  * chan_stream_open: ctx bounds the stream's whole life (its budget is the

@@ -4,13 +4,13 @@
  *
  * Credit flows back as the program takes values: when it asks for the
  * next one and must wait for it, or after half the credit (at least one)
- * was taken, one CREDIT grants back what was taken, written at once with
- * the acks posted meanwhile (a corked grant would wait for the next write,
- * which comes only when the stream has run dry: at low credit a round
- * trip of idle every credit's worth of values). The server has then used
- * at least that much, so the stream never asks for more than it was
- * opened with and CREDIT can never hit max_stream_credit: its reply is not
- * awaited.
+ * was taken, one CREDIT grants back what was taken, corked so that it
+ * leaves with the next write (written at once instead, it measured slower
+ * at credit 16: a write more per credit's worth of values costs more than
+ * the round trip it saves; tests/bench/RESULTS.md). The server has then
+ * used at least that much, so the stream never asks for more than it was
+ * opened with and CREDIT can never hit max_stream_credit: its reply is
+ * not awaited.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -129,7 +129,7 @@ fail:
 	return rc;
 }
 
-/* Grant back the credit of the values taken, now: the server must not run out meanwhile. */
+/* Grant back the credit of the values taken (corked: it leaves with the next write). */
 static void
 stream_grant(chan_stream_t *s)
 {
@@ -137,7 +137,7 @@ stream_grant(chan_stream_t *s)
 
 	s->taken = 0;
 	/* nobody waits for CREDIT's OK: deferred; a failure reaches the stream itself */
-	conn_post(s->conn, enc_credit, &a, WIRE_DEFER);
+	conn_post(s->conn, enc_credit, &a, WIRE_CORK | WIRE_DEFER);
 }
 
 /* The final reply: remember why the stream ended. */

@@ -2,13 +2,12 @@
  * test_client_ackflow.c: what libchanclient puts on the wire for an ack
  * channel's consumer (PROTOCOL.md §14, §16), counted by a real chand:
  * the tags acked between two writes leave in one ACK frame (not a frame
- * and a reply per value), ahead of the request that follows them, and a
- * stream grants its credit back as soon as half is used, without waiting
- * to run dry. Frames are counted with STATS' requests_total. Then the
- * server's ack_wait timers, one per channel over its values in deadline
- * order: values come back in that order whatever was acked or touched
- * meanwhile, and a channel deleted with values in flight gives them up
- * without its timer outliving it. Every wait is a blocking receive or a
+ * and a reply per value), ahead of the request that follows them. Frames
+ * are counted with STATS' requests_total. Then the server's ack_wait
+ * timers, one per channel over its values in deadline order: values come
+ * back in that order whatever was acked or touched meanwhile, and a
+ * channel deleted with values in flight gives them up without its timer
+ * outliving it. Every wait is a blocking receive or a
  * polled condition with a generous bound; times are checked only as lower
  * bounds (a value must not come back before its ack_wait).
  *
@@ -139,38 +138,6 @@ test_acks_before_next_request(void)
 	chan_conn_close(c);
 }
 
-/*
- * Credit 4 over 4 buffered values: the server sends all four at once.
- * Once the program has taken half (and asks for the third), the grant of
- * 2 leaves at once, though values are still there to take: the server
- * shows 2 receivers waiting on the empty channel. (Corked until the next
- * write, it left only when the stream had run dry.)
- */
-static void
-test_stream_grants_at_half(void)
-{
-	chan_conn_t *c = cs_dial(NULL);
-	chan_t *ch = mk(c, "af.grant", 8, 0);
-	chan_stream_t *s = NULL;
-	chan_value_t v;
-	bool ok;
-
-	for (int i = 0; i < 4; i++)
-		CU_ASSERT_EQUAL(chan_send(NULL, ch, "g", 1), CHAN_OK);
-	CU_ASSERT_EQUAL_FATAL(chan_stream_open(NULL, &ch, 1, 4, &s), CHAN_OK);
-	for (int i = 0; i < 3; i++) {
-		CU_ASSERT_EQUAL(chan_stream_recv(s, &v, &ok, NULL), CHAN_OK);
-		CU_ASSERT(ok && v.len == 1);
-		chan_value_clear(&v);
-	}
-	CU_ASSERT(wait_waiters("af.grant", 0, 2));
-	CU_ASSERT_EQUAL(chan_stream_recv(s, &v, &ok, NULL), CHAN_OK);
-	chan_value_clear(&v);
-	chan_stream_free(s);
-	chan_free(ch);
-	chan_conn_close(c);
-}
-
 /* Receive (bounded) into *m, which must be want, delivered for the count-th time. */
 static void
 recv_is(chan_t *ch, const char *want, uint32_t count, chan_msg_t *m)
@@ -250,7 +217,6 @@ register_suites(void)
 
 	test_add(s, "acks between two writes share one ACK frame", test_acks_share_a_frame);
 	test_add(s, "acks go ahead of the next request", test_acks_before_next_request);
-	test_add(s, "a stream grants credit at half, not when dry", test_stream_grants_at_half);
 	test_add(s, "ack_wait: back in deadline order after an ACK and a TOUCH", test_due_order);
 	test_add(s, "ack_wait on a deleted channel: dropped, counted", test_due_deleted);
 }
