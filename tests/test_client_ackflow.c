@@ -112,6 +112,20 @@ test_acks_share_a_frame(void)
 	CU_ASSERT_EQUAL(ack_frames("af.many", 600), 2);
 }
 
+static int
+suite_init_small(void)
+{
+	return cs_up("max_frame = 1024\nmax_value = 256\n", true);
+}
+
+/* max_frame 1024: (1024 - 32) / 9 = 110 tags a frame, so 200 acks take 2, and none is refused. */
+static void
+test_acks_small_frames(void)
+{
+	CU_ASSERT_EQUAL(ack_frames("af.small", 200), 2);
+	CU_ASSERT_EQUAL(stat("protocol_errors"), 0);
+}
+
 /*
  * The acks go ahead of the next request: at max_unacked 1 a try-receive
  * right after chan_ack finds room (were the ACK queued behind it, the
@@ -219,6 +233,8 @@ register_suites(void)
 	test_add(s, "acks go ahead of the next request", test_acks_before_next_request);
 	test_add(s, "ack_wait: back in deadline order after an ACK and a TOUCH", test_due_order);
 	test_add(s, "ack_wait on a deleted channel: dropped, counted", test_due_deleted);
+	s = test_suite("ackflow-small-frames", suite_init_small, cs_suite_clean);
+	test_add(s, "ACK frames stay within the server's max_frame", test_acks_small_frames);
 }
 
 int
