@@ -518,9 +518,10 @@ CHAN_API void chan_msg_clear(chan_msg_t *m);
  * ACK m on ch's connection (the one that received it), without a round
  * trip: the ACK leaves with the connection's next write (the next receive,
  * or chan_conn_flush) and its reply, which nobody waits for, with a later
- * one. An ACK that never leaves (the program exits first) or comes after
+ * one; the tags acked until that write share one ACK frame (512 at most).
+ * An ACK that never leaves (the program exits first) or comes after
  * ack_wait means a redelivery: at least once. Errors: CHAN_EINVAL (no tag),
- * the connection's failure.
+ * CHAN_ENOMEM.
  */
 CHAN_API int chan_ack(chan_t *ch, const chan_msg_t *m);
 /*

@@ -53,6 +53,7 @@ conn_unref(chan_conn_t *c)
 	if (c->wakefd >= 0)
 		close(c->wakefd);
 	free(c->rbuf);
+	free(c->acks);
 	proto_out_destroy(&c->wbuf[0]);
 	proto_out_destroy(&c->wbuf[1]);
 	hmap_destroy(&c->calls);
@@ -279,12 +280,7 @@ enc_cancel(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
 int
 conn_post(chan_conn_t *c, call_encode_fn enc, void *arg, unsigned flags)
 {
-	uint64_t id;
-
-	pthread_mutex_lock(&c->lock);
-	id = c->next_id++;
-	pthread_mutex_unlock(&c->lock);
-	return wire_submit(c, id, PROTO_WAIT_FOREVER, enc, arg, flags);
+	return wire_submit(c, conn_new_id(c), PROTO_WAIT_FOREVER, enc, arg, flags);
 }
 
 /* CANCEL's own OK says nothing the target's CANCELED does not: let the server defer it. */
@@ -459,7 +455,7 @@ call_send(struct call *call, chan_ctx_t *ctx, enum call_wait how, unsigned flags
 		return rc;		/* done already: nothing is sent */
 	pthread_mutex_lock(&c->lock);
 	if ((rc = c->dead) == 0) {
-		call->id = c->next_id++;
+		call->id = conn_new_id(c);
 		if (hmap_insert(&c->calls, &call->node, hmap_hash_u64(c->seed, call->id)) < 0)
 			rc = CHAN_ENOMEM;
 		else

@@ -109,11 +109,15 @@ void conn_cancel(chan_conn_t *c, uint64_t id);
 int conn_post(chan_conn_t *c, call_encode_fn enc, void *arg, unsigned flags);
 
 /*
- * ACK tags[0..n) without waiting (delivery.c): corked and deferred, it
- * leaves with the next write. For the receives that return no tag: a value
- * from an ack channel is acked as it is returned.
+ * ACK tags[0..n) without waiting (wire.c): corked and deferred, it leaves
+ * with the next write. The tags posted until then go in one ACK frame,
+ * ahead of whatever request is queued next (so a RECV held at max_unacked
+ * finds them acked), instead of a frame and a reply per tag. For chan_ack
+ * and the receives that return no tag (a value from an ack channel is
+ * acked as it is returned). CHAN_OK, or CHAN_ENOMEM (not acked: the server
+ * gives the values back after ack_wait).
  */
-void ack_post(chan_conn_t *c, const uint64_t *tags, size_t n);
+int ack_post(chan_conn_t *c, const uint64_t *tags, size_t n);
 
 /* A wire status as a CHAN_E* code (0 for OK); try: DEADLINE_EXCEEDED is would-block. */
 int call_status_err(int status, bool try);

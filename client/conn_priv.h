@@ -78,7 +78,7 @@ struct chan_conn {
 	struct call_list followers;		/* threads waiting for the read token or a reply */
 	bool reading;				/* someone holds the read token */
 	uint64_t seed;
-	uint64_t next_id;
+	uint64_t next_id;			/* atomic: wire.c takes ids under wlock */
 	int dead;				/* 0, or what every call now fails with */
 
 	/* the read token's: only its holder touches these */
@@ -89,6 +89,8 @@ struct chan_conn {
 	struct proto_out wbuf[2];		/* one fills while the other is written */
 	struct proto_out *wq;			/* the one requests are appended to */
 	bool flushing;				/* a thread is writing: it writes ours too */
+	uint64_t *acks;				/* tags posted (ack_post), not yet in wq */
+	size_t nacks;
 
 	size_t max_frame;			/* outgoing limit (HELLO) */
 	size_t read_limit;			/* atomic: incoming limit */
@@ -96,11 +98,19 @@ struct chan_conn {
 	chan_conn_info_t info;			/* set by HELLO, then read-only */
 };
 
+/* A fresh request id (either lock held, or none). */
+static inline uint64_t
+conn_new_id(chan_conn_t *c)
+{
+	return __atomic_fetch_add(&c->next_id, 1, __ATOMIC_RELAXED);
+}
+
 /* ---- wire.c ---------------------------------------------------------------- */
 
 /*
  * Append one request frame (enc) to the write queue, marked deferred with
- * WIRE_DEFER; flush unless WIRE_CORK.
+ * WIRE_DEFER; flush unless WIRE_CORK. The tags ack_post collected go
+ * first, in one ACK frame.
  * Errors: CHAN_ENOMEM, CHAN_ELIMIT (the frame exceeds max_frame: nothing
  * queued). Write failures break the connection (every call fails).
  */

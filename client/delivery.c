@@ -5,8 +5,10 @@
  * chan_ack is posted corked and deferred: it leaves with the connection's
  * next write (the next receive, usually) and its reply with the next reply,
  * so a consumer that keeps receiving pays no round trip and no write for
- * its acks. The receives that return no tag (chan_recv, chan_select,
- * chan_op_wait, chan_stream_recv) ack the same way at once.
+ * its acks; the tags acked until that write share one ACK frame (ack_post),
+ * so the server decodes and answers one request, not one a value. The
+ * receives that return no tag (chan_recv, chan_select, chan_op_wait,
+ * chan_stream_recv) ack the same way at once.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -151,24 +153,13 @@ enc_ack(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
 	return proto_req_ack(o, id, a->tags, a->n);
 }
 
-void
-ack_post(chan_conn_t *c, const uint64_t *tags, size_t n)
-{
-	struct tags_arg a = { tags, n };
-
-	/* corked and deferred: it leaves with the next write, its reply with the next reply */
-	(void)conn_post(c, enc_ack, &a, WIRE_CORK | WIRE_DEFER);
-}
-
 int
 chan_ack(chan_t *ch, const chan_msg_t *m)
 {
-	struct tags_arg a;
-
 	if (ch == NULL || m == NULL || m->tag == 0)
 		return CHAN_EINVAL;
-	a = (struct tags_arg){ &m->tag, 1 };
-	return conn_post(chan_conn(ch), enc_ack, &a, WIRE_CORK | WIRE_DEFER);
+	/* with the tags acked until the next write, in one frame (wire.c) */
+	return ack_post(chan_conn(ch), &m->tag, 1);
 }
 
 int

@@ -28,6 +28,7 @@
 
 #define WIRE_READ_CHUNK 65536
 #define WIRE_CORK_MAX (64u << 10)	/* a corked queue past this is flushed anyway */
+#define WIRE_ACK_BATCH 512		/* tags ack_post keeps for one ACK frame, at most */
 
 /* ---- reading ------------------------------------------------------------------- */
 
@@ -215,12 +216,64 @@ write_all(chan_conn_t *c, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/*
+ * The tags ack_post collected, as one ACK frame at the queue's end, deferred
+ * (wlock held). Out of memory they are not acked: they come back after
+ * ack_wait, which at-least-once allows.
+ */
+static void
+acks_queue_locked(chan_conn_t *c)
+{
+	size_t before = proto_out_len(c->wq);
+
+	if (c->nacks == 0)
+		return;
+	if (proto_req_ack(c->wq, conn_new_id(c), c->acks, c->nacks) < 0)
+		proto_out_truncate(c->wq, before);
+	else
+		(void)proto_req_defer_last(c->wq);
+	c->nacks = 0;
+}
+
+/* Tags in one ACK frame: WIRE_ACK_BATCH, fewer if max_frame is small (9 bytes a tag, 32 the rest). */
+static size_t
+acks_batch(const chan_conn_t *c)
+{
+	size_t n = c->max_frame > 32 + 9 ? (c->max_frame - 32) / 9 : 1;
+
+	return n < WIRE_ACK_BATCH ? n : WIRE_ACK_BATCH;
+}
+
+int
+ack_post(chan_conn_t *c, const uint64_t *tags, size_t n)
+{
+	size_t max = acks_batch(c);
+	bool flush;
+
+	pthread_mutex_lock(&c->wlock);
+	if (c->acks == NULL && (c->acks = malloc(WIRE_ACK_BATCH * sizeof *c->acks)) == NULL) {
+		pthread_mutex_unlock(&c->wlock);
+		return CHAN_ENOMEM;	/* not acked: redelivered after ack_wait */
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (c->nacks == max)
+			acks_queue_locked(c);
+		c->acks[c->nacks++] = tags[i];
+	}
+	flush = proto_out_len(c->wq) >= WIRE_CORK_MAX;
+	pthread_mutex_unlock(&c->wlock);
+	if (flush)
+		wire_flush(c);
+	return CHAN_OK;
+}
+
 void
 wire_flush(chan_conn_t *c)
 {
 	int rc = 0;
 
 	pthread_mutex_lock(&c->wlock);
+	acks_queue_locked(c);	/* before the check: a thread writing now takes them too */
 	if (c->flushing) {
 		pthread_mutex_unlock(&c->wlock);
 		return;		/* the thread writing now loops until the queue is empty */
@@ -252,6 +305,7 @@ wire_submit(chan_conn_t *c, uint64_t id, int64_t wait_us, call_encode_fn enc, vo
 	int rc = CHAN_OK;
 
 	pthread_mutex_lock(&c->wlock);
+	acks_queue_locked(c);	/* the acks posted before this request go before it */
 	before = proto_out_len(c->wq);
 	if (enc(c->wq, id, wait_us, arg) < 0) {
 		rc = CHAN_ENOMEM;

@@ -389,8 +389,9 @@ proto_decode_reply_general(const uint8_t *body, size_t len, uint64_t op, struct 
 
 /*
  * The fast path: OK replies to SEND ([id, 0]), RECV ([id, 0, value, ok])
- * and a STREAM's values ([id, 0, index, value, ok]) as chand encodes them
- * (a fixarray, unsigned integers, a bin or nil value), in one pass. Like
+ * and a STREAM's values ([id, 0, index, value, ok]), with an ack channel's
+ * tag and count after ok (§16), as chand encodes them (a fixarray,
+ * unsigned integers, a bin or nil value), in one pass. Like
  * the requests' fast path it accepts only replies the general path
  * accepts, with the same result, and returns false for anything else.
  */
@@ -401,8 +402,12 @@ decode_reply_fast(const uint8_t *body, size_t len, uint64_t op, struct proto_rep
 	    [OP_STREAM] = 0x95 };
 	struct fast f = { body + 1, body + len };
 	uint64_t idx;
+	bool tagged;
 
-	if (len < 3 || op > OP_MAX || header[op] == 0 || body[0] != header[op])
+	if (len < 3 || op > OP_MAX || header[op] == 0)
+		return false;
+	tagged = op != OP_SEND && body[0] == header[op] + 2;
+	if (body[0] != header[op] && !tagged)
 		return false;
 	memset(rep, 0, sizeof *rep);
 	rep->index = -1;
@@ -429,6 +434,9 @@ decode_reply_fast(const uint8_t *body, size_t len, uint64_t op, struct proto_rep
 		if (!fast_bool(&f, &rep->ok))
 			return false;
 	}
+	if (tagged && (!rep->ok || !fast_uint(&f, &rep->tag) || rep->tag == 0 ||
+	    !fast_uint(&f, &rep->count) || rep->count == 0))
+		return false;
 	return f.p == f.end;
 }
 

@@ -619,8 +619,9 @@ proto_decode_request_general(const uint8_t *body, size_t len, const struct proto
 }
 
 /*
- * The fast path: SEND, RECV and SELECT in the encoding every client uses (a
- * fixarray, a fixint op, unsigned id and wait, str names, bin values),
+ * The fast path: SEND, RECV, SELECT and ACK in the encoding every client
+ * uses (a fixarray, a fixint op, unsigned id and wait, str names, bin
+ * values, unsigned tags),
  * decoded in one pass that reads each header once and takes a str or bin
  * extent straight from its header. It accepts only frames the general path
  * accepts, with the same result; anything else, valid or not, returns
@@ -702,6 +703,35 @@ fast_select(struct fast *f, const struct proto_limits *limits, struct proto_case
 	return true;
 }
 
+/* ACK's tags: an array16 at most of unsigned tags, none 0; q->tags spans them. */
+static bool
+fast_ack(struct fast *f, struct proto_request *q)
+{
+	size_t left = (size_t)(f->end - f->p), hlen = 1;
+	uint64_t n, tag;
+
+	if (left == 0)
+		return false;
+	if ((f->p[0] & 0xf0) == 0x90) {
+		n = f->p[0] & 0x0f;
+	} else if (f->p[0] == 0xdc && left >= 3) {
+		hlen = 3;
+		n = mpr_be(f->p + 1, 2);
+	} else {
+		return false;
+	}
+	if (n == 0)
+		return false;
+	f->p += hlen;
+	q->tags.p = f->p;
+	q->tags.left = (uint32_t)n;
+	for (uint64_t i = 0; i < n; i++)
+		if (!fast_uint(f, &tag) || tag == 0)
+			return false;
+	q->tags.end = f->p;
+	return true;
+}
+
 static bool
 decode_fast(const uint8_t *body, size_t len, const struct proto_limits *limits,
     struct proto_case *cases, uint32_t case_cap, struct proto_request *q)
@@ -714,8 +744,8 @@ decode_fast(const uint8_t *body, size_t len, const struct proto_limits *limits,
 	q->op = body[1] & ~PROTO_OP_DEFER;
 	q->deferred = (body[1] & PROTO_OP_DEFER) != 0;
 	/* the array header holds [op, id, wait] and the op's exact arity */
-	if (body[1] >= 0x80 || body[0] != (q->op == OP_RECV ? 0x94 : 0x95) ||
-	    (q->op != OP_SEND && q->op != OP_RECV && q->op != OP_SELECT))
+	if (body[1] >= 0x80 || body[0] != (q->op == OP_RECV || q->op == OP_ACK ? 0x94 : 0x95) ||
+	    (q->op != OP_SEND && q->op != OP_RECV && q->op != OP_SELECT && q->op != OP_ACK))
 		return false;
 	if (!fast_uint(&f, &q->id) || q->id == 0)
 		return false;
@@ -734,6 +764,10 @@ decode_fast(const uint8_t *body, size_t len, const struct proto_limits *limits,
 		break;
 	case OP_RECV:
 		if (!fast_name(&f, false, &q->name, &q->name_len))
+			return false;
+		break;
+	case OP_ACK:
+		if (!fast_ack(&f, q))
 			return false;
 		break;
 	default:

@@ -4,10 +4,19 @@
  *
  * Every value in flight is one record: in the tag table (ACK, NACK, TOUCH
  * find it in O(1)), on its connection's list (the connection's end gives
- * them all back, oldest first) and on the list of all records in tag
- * order (INFLIGHT), with its own ack_wait timer in libevent's min-heap. A
- * NACK with a delay takes the record out of the table and its connection's
- * list at once (the tag is over) and lets the timer give it back later.
+ * them all back, oldest first), on the list of all records in tag order
+ * (INFLIGHT) and on its channel's due list. A channel's ack_wait is the
+ * same for all its values, so a value taken or touched later is due later:
+ * the due list is in deadline order by construction, and one timer per
+ * channel, armed for its head, replaces a libevent timer a value (whose
+ * min-heap insert and delete were a quarter of an ack channel's cost a
+ * value). A NACK with a delay takes the record out of the table and its
+ * connection's list at once (the tag is over) and gives the record a timer
+ * of its own to come back later.
+ *
+ * A record is ~270 bytes (its timer is most of it) and a consumer acks
+ * in batches, so records are recycled through a spare list rather than
+ * each taking malloc's slow path (beyond its per-thread cache of 7).
  *
  * max_unacked is kept per connection and channel in a slot (its values in
  * flight, its receives waiting in the engine), max_ack_pending on the
@@ -32,8 +41,14 @@
 #include "request.h"
 #include "stream.h"
 
+TAILQ_HEAD(inflight_list, inflight);
+
 /* A channel's options and counters: its chan_ext block. */
 struct dlv_chan {
+	struct delivery *d;		/* set with the timer, at the first value taken */
+	struct inflight_list due;	/* values waiting for ACK, by deadline */
+	struct event timer;		/* pending only while due is not empty */
+	bool timer_set;
 	uint64_t ack_wait_us;
 	uint32_t max_deliver;		/* 0: unlimited */
 	uint32_t max_unacked;		/* per connection; 0: unlimited */
@@ -52,8 +67,10 @@ struct dlv_chan {
 
 struct inflight {
 	struct hmap_node node;		/* in d->tags, while its tag is live */
+	struct inflight *spare_next;	/* in d->spare once over */
 	TAILQ_ENTRY(inflight) clink;	/* on its connection's list, or d->delayed */
 	TAILQ_ENTRY(inflight) alink;	/* on d->all, in tag order */
+	TAILQ_ENTRY(inflight) dlink;	/* on its channel's due list, while its tag is live */
 	struct delivery *d;
 	struct conn *conn;		/* NULL once NACKed with a delay */
 	struct dlv_slot *slot;		/* its connection's slot on a channel with max_unacked */
@@ -63,9 +80,8 @@ struct inflight {
 	uint32_t count;			/* deliveries so far, this one included */
 	int64_t since_ns;		/* delivered at */
 	int64_t deadline_ns;		/* ack_wait's end, or the NACK delay's */
-	struct event timer;
+	struct event timer;		/* NACKed with a delay: its own */
 };
-TAILQ_HEAD(inflight_list, inflight);
 
 /*
  * One connection on one channel with a limit: its values in flight and
@@ -93,7 +109,11 @@ struct delivery {
 	struct inflight_list delayed;	/* NACKed, waiting out their delay */
 	uint64_t next_tag;
 	struct delivery_counters n;
+	struct inflight *spare;		/* records to reuse, DLV_SPARE_MAX at most */
+	size_t nspare;
 };
+
+#define DLV_SPARE_MAX 4096
 
 int
 delivery_new(struct delivery **out, struct engine *e, struct event_base *base)
@@ -124,6 +144,7 @@ delivery_attach(struct chan *ch, const struct proto_delivery *o)
 		return STATUS_OK;
 	if ((dc = calloc(1, sizeof *dc)) == NULL)
 		return STATUS_LIMIT;
+	TAILQ_INIT(&dc->due);
 	dc->ack_wait_us = o->ack_wait_us;
 	dc->max_deliver = (uint32_t)o->max_deliver;
 	dc->max_unacked = (uint32_t)o->max_unacked;
@@ -179,14 +200,43 @@ delivery_inflight(const struct chan *ch)
 
 static void expire(evutil_socket_t fd, short what, void *arg);
 
-/* Like request.c's: libevent's coarse clock may fire early, so expire() checks and re-arms. */
+static void due_expire(evutil_socket_t fd, short what, void *arg);
+
+/* Like request.c's: libevent's coarse clock may fire early, so the callbacks check and re-arm. */
 static void
-arm(struct inflight *f, int64_t left_ns)
+arm(struct event *ev, int64_t left_ns)
 {
 	int64_t us = (left_ns + NSEC_PER_USEC - 1) / NSEC_PER_USEC;
 	struct timeval tv = { .tv_sec = us / 1000000, .tv_usec = us % 1000000 };
 
-	evtimer_add(&f->timer, &tv);
+	evtimer_add(ev, &tv);
+}
+
+/* f (deadline set, the latest of its channel) waits for ACK: its channel's timer runs. */
+static void
+due_add(struct delivery *d, struct dlv_chan *dc, struct inflight *f, int64_t now)
+{
+	if (!dc->timer_set) {
+		dc->d = d;
+		evtimer_assign(&dc->timer, d->base, due_expire, f->ch);
+		dc->timer_set = true;
+	}
+	if (TAILQ_EMPTY(&dc->due))
+		arm(&dc->timer, f->deadline_ns - now);
+	TAILQ_INSERT_TAIL(&dc->due, f, dlink);
+}
+
+/*
+ * f no longer waits. The timer stays armed for an earlier head (it fires,
+ * finds nothing due and re-arms) but not for an empty list: a channel
+ * with nothing in flight can be freed, its timer with it.
+ */
+static void
+due_remove(struct dlv_chan *dc, struct inflight *f)
+{
+	TAILQ_REMOVE(&dc->due, f, dlink);
+	if (TAILQ_EMPTY(&dc->due))
+		evtimer_del(&dc->timer);
 }
 
 /* ---- giving values back ------------------------------------------------------ */
@@ -260,7 +310,6 @@ unlink_inflight(struct delivery *d, struct inflight *f)
 {
 	struct delivery_conn *dc;
 
-	evtimer_del(&f->timer);
 	if (f->slot != NULL) {
 		f->slot->inflight--;
 		f->slot = NULL;
@@ -268,13 +317,40 @@ unlink_inflight(struct delivery *d, struct inflight *f)
 	if (f->conn != NULL) {
 		((struct dlv_chan *)chan_ext(f->ch))->unacked--;
 		dc = f->conn->dlv;
+		due_remove(chan_ext(f->ch), f);
 		hmap_remove(&d->tags, &f->node);
 		TAILQ_REMOVE(&dc->list, f, clink);
 		f->conn = NULL;
 	} else {
+		evtimer_del(&f->timer);
 		TAILQ_REMOVE(&d->delayed, f, clink);
 	}
 	TAILQ_REMOVE(&d->all, f, alink);
+}
+
+/* A record for delivery_take: a spare one if any (not zeroed), else NULL out of memory. */
+static struct inflight *
+record_get(struct delivery *d)
+{
+	struct inflight *f = d->spare;
+
+	if (f == NULL)
+		return malloc(sizeof *f);
+	d->spare = f->spare_next;
+	d->nspare--;
+	return f;
+}
+
+static void
+record_put(struct delivery *d, struct inflight *f)
+{
+	if (d->nspare == DLV_SPARE_MAX) {
+		free(f);
+		return;
+	}
+	f->spare_next = d->spare;
+	d->spare = f;
+	d->nspare++;
 }
 
 /* f is over (acked or given back): free it, settle its channel unless it was requeued. */
@@ -289,7 +365,7 @@ finish(struct delivery *d, struct inflight *f, bool requeued)
 	if (!requeued)
 		engine_settle(d->e, f->ch);
 	engine_release(d->e, f->ch);
-	free(f);
+	record_put(d, f);
 }
 
 /* NACK, ack_wait or the connection's end: another delivery, or past max_deliver the dead letter. */
@@ -582,23 +658,45 @@ delivery_unblock(struct request_wait *w)
 	TAILQ_REMOVE(&dc->held, w, link);
 }
 
+/* A NACK's delay is over: the value goes back. */
 static void
 expire(evutil_socket_t fd, short what, void *arg)
 {
 	struct inflight *f = arg;
-	struct conn *c = f->conn;
-	struct dlv_slot *sl = f->slot;	/* holds the channel: it outlives f */
 	int64_t left = f->deadline_ns - clock_now_ns();
 
 	(void)fd;
 	(void)what;
 	if (left > 0) {
-		arm(f, left);
+		arm(&f->timer, left);
 		return;
 	}
-	give_back(f->d, f, c != NULL ? "ack_wait" : "nack");
-	if (sl != NULL)
-		chan_check(sl->ch);
+	give_back(f->d, f, "nack");
+}
+
+/* A channel's timer: every value whose ack_wait passed goes back, then the timer waits for the next. */
+static void
+due_expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct chan *ch = arg;
+	struct dlv_chan *dc = chan_ext(ch);
+	struct delivery *d = dc->d;
+	int64_t now = clock_now_ns();
+	struct inflight *f;
+	bool room = false;
+
+	(void)fd;
+	(void)what;
+	engine_hold(ch);	/* the last value given back must not free ch (and dc) under us */
+	while ((f = TAILQ_FIRST(&dc->due)) != NULL && f->deadline_ns <= now) {
+		room = room || f->slot != NULL;
+		give_back(d, f, "ack_wait");	/* a value delivered again now is due later: at the tail */
+	}
+	if (f != NULL && !evtimer_pending(&dc->timer, NULL))
+		arm(&dc->timer, f->deadline_ns - now);
+	if (room)
+		chan_check(ch);
+	engine_release(d->e, ch);
 }
 
 /* ---- taking and settling ---------------------------------------------------------- */
@@ -618,12 +716,19 @@ delivery_take(struct delivery *d, struct conn *c, struct chan *ch, struct value 
 		TAILQ_INIT(&c->dlv->slots);
 	}
 	if (c->dlv == NULL || (delivery_limited(ch) && (sl = slot_get(c, ch)) == NULL) ||
-	    (f = calloc(1, sizeof *f)) == NULL)
+	    (f = record_get(d)) == NULL)
 		goto fail;
-	*f = (struct inflight){ .d = d, .conn = c, .ch = ch, .v = v, .tag = d->next_tag++,
-	    .count = value_deliveries(v) + 1, .since_ns = clock_now_ns(), .slot = sl };
+	/* field by field: zeroing the whole record (its timer is half of it) cost more than the rest */
+	f->d = d;
+	f->conn = c;
+	f->slot = sl;
+	f->ch = ch;
+	f->v = v;
+	f->tag = d->next_tag++;
+	f->count = value_deliveries(v) + 1;
+	f->since_ns = clock_now_ns();
 	if (hmap_insert(&d->tags, &f->node, hmap_hash_u64(d->tags.seed, f->tag)) < 0) {
-		free(f);
+		record_put(d, f);
 		goto fail;
 	}
 	TAILQ_INSERT_TAIL(&c->dlv->list, f, clink);
@@ -635,8 +740,7 @@ delivery_take(struct delivery *d, struct conn *c, struct chan *ch, struct value 
 	dc->unacked++;
 	d->n.inflight++;
 	f->deadline_ns = f->since_ns + (int64_t)dc->ack_wait_us * NSEC_PER_USEC;
-	evtimer_assign(&f->timer, d->base, expire, f);
-	arm(f, (int64_t)dc->ack_wait_us * NSEC_PER_USEC);
+	due_add(d, dc, f, f->since_ns);
 	*tag = f->tag;
 	*count = f->count;
 	return STATUS_OK;
@@ -718,7 +822,8 @@ delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us
 	TAILQ_INSERT_TAIL(&d->all, f, alink);
 	TAILQ_INSERT_TAIL(&d->delayed, f, clink);
 	f->deadline_ns = clock_now_ns() + delay_us * NSEC_PER_USEC;
-	arm(f, delay_us * NSEC_PER_USEC);
+	evtimer_assign(&f->timer, d->base, expire, f);
+	arm(&f->timer, delay_us * NSEC_PER_USEC);
 	if (sl != NULL)
 		chan_check(sl->ch);
 	return STATUS_OK;
@@ -729,14 +834,17 @@ delivery_touch(struct delivery *d, struct conn *c, uint64_t tag)
 {
 	struct dlv_chan *dc;
 	struct inflight *f;
+	int64_t now;
 	int st;
 
 	if ((f = find(d, c, tag, &st)) == NULL)
 		return st;
 	dc = chan_ext(f->ch);
-	evtimer_del(&f->timer);
-	f->deadline_ns = clock_now_ns() + (int64_t)dc->ack_wait_us * NSEC_PER_USEC;
-	arm(f, (int64_t)dc->ack_wait_us * NSEC_PER_USEC);
+	now = clock_now_ns();
+	/* now + ack_wait is the channel's latest deadline: f goes to the due list's tail */
+	due_remove(dc, f);
+	f->deadline_ns = now + (int64_t)dc->ack_wait_us * NSEC_PER_USEC;
+	due_add(d, dc, f, now);
 	return STATUS_OK;
 }
 
@@ -809,6 +917,10 @@ delivery_free(struct delivery *d)
 		unlink_inflight(d, f);
 		value_free(f->v);
 		engine_release(d->e, f->ch);
+		free(f);
+	}
+	while ((f = d->spare) != NULL) {
+		d->spare = f->spare_next;
 		free(f);
 	}
 	hmap_destroy(&d->tags);

@@ -205,6 +205,10 @@ same_as_general(const uint8_t *body, size_t len)
 		return false;
 	if (sa != STATUS_OK)
 		return true;
+	if (a.deferred != b.deferred)
+		return false;
+	if (a.op == OP_ACK)
+		return a.tags.p == b.tags.p && a.tags.end == b.tags.end && a.tags.left == b.tags.left;
 	if (a.op == OP_SELECT) {
 		if (a.wait_us != b.wait_us || a.ncases != b.ncases || a.has_default != b.has_default)
 			return false;
@@ -256,9 +260,9 @@ assert_mutants_agree(void)
 }
 
 /*
- * SEND, RECV and SELECT take a one-pass fast path: every integer, str and bin
- * width, every wait, and every mutation of them decode exactly as the
- * general path decodes them (status, reason, fields).
+ * SEND, RECV, SELECT and ACK take a one-pass fast path: every integer, str
+ * and bin width, every wait, and every mutation of them decode exactly as
+ * the general path decodes them (status, reason, fields).
  */
 static void
 test_req_fast_path(void)
@@ -297,6 +301,19 @@ test_req_fast_path(void)
 	proto_out_reset(&out);
 	proto_req_send(&out, 5, 0, name, 40, &wide);
 	assert_mutants_agree();
+	/* ACK: 1, 15 (fixarray) and 16 (array16) tags of every width, deferred or not */
+	for (size_t n = 1; n <= 16; n += n == 1 ? 14 : 1) {
+		uint64_t tags[16];
+
+		for (size_t t = 0; t < n; t++)
+			tags[t] = ids[(t + n) % (sizeof ids / sizeof ids[0])];
+		proto_out_reset(&out);
+		proto_req_ack(&out, ids[n % 9], tags, n);
+		CU_ASSERT(out_agrees());
+		proto_req_defer_last(&out);
+		CU_ASSERT(out_agrees());
+		assert_mutants_agree();
+	}
 	/* SELECT: receive, nil and send cases, with and without default, up to the case limit */
 	struct proto_case sel[9] = {
 		{ .dir = 0, .name = "a", .name_len = 1 },
@@ -330,7 +347,8 @@ reply_same_as_general(const uint8_t *body, size_t len, uint64_t op)
 		return false;
 	return sa != STATUS_OK || (a.id == b.id && a.status == b.status && a.index == b.index &&
 	    a.ok == b.ok && a.interim == b.interim && a.n == b.n && a.msg == b.msg &&
-	    a.msg_len == b.msg_len && same_value(&a.value, &b.value));
+	    a.msg_len == b.msg_len && a.tag == b.tag && a.count == b.count &&
+	    same_value(&a.value, &b.value));
 }
 
 /* Every truncation and single-byte change of the reply in out: the same verdict both ways. */
@@ -359,10 +377,10 @@ assert_reply_mutants_agree(uint64_t op)
 }
 
 /*
- * OK replies to SEND and RECV and a STREAM's values take a one-pass fast
- * path: every id width, value size, nil, and every mutation of them (and
- * the same bytes as a reply to other ops) decode exactly as the general
- * path decodes them.
+ * OK replies to SEND and RECV and a STREAM's values, tagged or not (§16),
+ * take a one-pass fast path: every id width, value size, nil, and every
+ * mutation of them (and the same bytes as a reply to other ops) decode
+ * exactly as the general path decodes them.
  */
 static void
 test_reply_fast_path(void)
@@ -398,6 +416,16 @@ test_reply_fast_path(void)
 				    proto_out_len(&raw), k & 1);
 				body = only_body(&len);
 				CU_ASSERT(reply_same_as_general(body, len, ops[o]));
+				proto_out_reset(&out);
+				proto_rep_recv_ack(&out, ids[i], proto_out_data(&raw), proto_out_len(&raw),
+				    ids[k], ids[i] >> 32);
+				body = only_body(&len);
+				CU_ASSERT(reply_same_as_general(body, len, ops[o]));
+				proto_out_reset(&out);
+				proto_rep_select_ack(&out, ids[i], (int64_t)k, proto_out_data(&raw),
+				    proto_out_len(&raw), ids[k], 1 + k);
+				body = only_body(&len);
+				CU_ASSERT(reply_same_as_general(body, len, ops[o]));
 			}
 		}
 	/* the fast path's own answers, checked against known fields */
@@ -407,6 +435,11 @@ test_reply_fast_path(void)
 	proto_rep_select(&out, 77, 3, NULL, 0, true);
 	CU_ASSERT_EQUAL(decode_rep(OP_STREAM, &r), STATUS_OK);
 	CU_ASSERT(r.id == 77 && r.index == 3 && r.interim && r.ok && r.value.kind == VALUE_NONE);
+	proto_out_reset(&out);
+	proto_rep_select_ack(&out, 78, 1, (const uint8_t *)"\xc4\x01z", 3, 70000, 2);
+	CU_ASSERT_EQUAL(decode_rep(OP_STREAM, &r), STATUS_OK);
+	CU_ASSERT(r.id == 78 && r.index == 1 && r.interim && r.ok && r.tag == 70000 && r.count == 2);
+	CU_ASSERT(r.value.kind == VALUE_BIN && r.value.len == 1 && r.value.data[0] == 'z');
 	/* mutants of each shape, small and with a bin16 value */
 	for (size_t k = 0; k < 2; k++) {
 		struct proto_value v = { .kind = VALUE_BIN, .data = payload, .len = k ? 300 : 3 };
@@ -421,6 +454,12 @@ test_reply_fast_path(void)
 		assert_reply_mutants_agree(OP_RECV);
 		proto_out_reset(&out);
 		proto_rep_select(&out, 70000, 2, proto_out_data(&raw), proto_out_len(&raw), true);
+		assert_reply_mutants_agree(OP_STREAM);
+		proto_out_reset(&out);
+		proto_rep_recv_ack(&out, 9, proto_out_data(&raw), proto_out_len(&raw), 300, 1);
+		assert_reply_mutants_agree(OP_RECV);
+		proto_out_reset(&out);
+		proto_rep_select_ack(&out, 70000, 2, proto_out_data(&raw), proto_out_len(&raw), 65536, 3);
 		assert_reply_mutants_agree(OP_STREAM);
 	}
 	proto_out_destroy(&raw);
@@ -642,9 +681,9 @@ register_suites(void)
 	test_add(s, "one-name requests, PING, CANCEL round trip", test_req_simple);
 	test_add(s, "request MAKE round trip and reserved names", test_req_make);
 	test_add(s, "request SEND round trip, raw value kept, LIMIT", test_req_send);
-	test_add(s, "SEND, RECV, SELECT fast path decodes exactly as the general path", test_req_fast_path);
+	test_add(s, "SEND, RECV, SELECT, ACK fast path decodes exactly as the general path", test_req_fast_path);
 	test_add(s, "deferred replies: the op bit and WANT (§15)", test_req_deferred);
-	test_add(s, "OK to SEND, RECV and STREAM values: fast path decodes as the general path",
+	test_add(s, "OK to SEND, RECV and STREAM values, tagged too: fast path decodes as the general path",
 	    test_reply_fast_path);
 	test_add(s, "request SELECT round trip and case limits", test_req_select);
 	test_add(s, "every reply round trip", test_replies);

@@ -40,6 +40,9 @@
  *               jobs_s_2w (over both runs of each), speedup.
  *
  * Options: -n count, -t requests in flight, -s value size, -c connections, -d seconds,
+ * -a (throughput: an ack channel, each value received with chan_stream_recv_msg
+ * and acked with chan_ack, PROTOCOL.md §16), -w depth (throughput: the
+ * producer's requests in flight, default -t; workload 7 uses 256),
  * -C channels, -R receivers, -P pid, -o file (latency samples in µs, one a
  * line), -k tag (the <tag> of RESULT lines; default w1..w6).
  * Every blocking call runs under a context of at most 300 s.
@@ -72,13 +75,15 @@ struct opts {
 static chan_ctx_t *g_ctx;		/* the budget of every call */
 static char g_addr[64];
 static bool g_stream = true;		/* -m: receive with streams, or with single operations */
+static bool g_ack;			/* -a: throughput on an ack channel */
+static size_t g_send_depth;		/* -w: the producer's requests in flight (0: -t) */
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: chanbench -p PORT [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
-	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops] [-l]\n"
-	    "       throughput|pingpong|select|many|memory|fanout\n");
+	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops] [-a] [-w DEPTH]\n"
+	    "       [-l] throughput|pingpong|select|many|memory|fanout\n");
 	exit(2);
 }
 
@@ -159,7 +164,15 @@ pump_stream(struct pump *p)
 		chan_value_t v;
 		bool ok;
 
-		check(chan_stream_recv(s, &v, &ok, NULL), "stream recv");
+		if (g_ack) {	/* the value with its tag, acked as a consumer would once done with it */
+			chan_msg_t m;
+
+			check(chan_stream_recv_msg(s, &m, &ok, NULL), "stream recv");
+			check(chan_ack(p->ch, &m), "ack");
+			v = m.value;
+		} else {
+			check(chan_stream_recv(s, &v, &ok, NULL), "stream recv");
+		}
 		if (!ok || v.kind != CHAN_VALUE_BYTES || (p->expect_len && v.len != p->expect_len))
 			bench_die("chanbench: unexpected value (ok %d, len %zu)", ok, v.len);
 		chan_value_clear(&v);
@@ -217,7 +230,8 @@ pump_all(chan_t *in, chan_t *out, size_t n, size_t size, size_t depth, size_t ex
     struct bench_lat *send_lat)
 {
 	struct pump pp[2] = {
-		{ .ch = in, .n = n, .size = size, .depth = depth, .lat = send_lat },
+		{ .ch = in, .n = n, .size = size, .depth = g_send_depth ? g_send_depth : depth,
+		    .lat = send_lat },
 		{ .ch = out, .n = n, .size = size, .depth = depth, .recv = true, .stream = g_stream,
 		    .expect_len = expect_len },
 	};
@@ -242,8 +256,17 @@ run_throughput(const struct opts *o)
 	double secs;
 
 	snprintf(name, sizeof name, "tp.%d", (int)getpid());
-	tx = make(pc, name, 1024);
-	rx = make(cc, name, 1024);
+	if (g_ack) {
+		chan_delivery_opts_t d = CHAN_DELIVERY_OPTS_INIT;
+
+		d.max_unacked = 0;	/* as streambench's: the stream's credit bounds what is unacked */
+
+		check(chan_make_opts(g_ctx, pc, name, 1024, &d, &tx), name);
+		check(chan_make_opts(g_ctx, cc, name, 1024, &d, &rx), name);
+	} else {
+		tx = make(pc, name, 1024);
+		rx = make(cc, name, 1024);
+	}
 	lat_init(&lat, o->latency ? o->n : 1);
 	secs = pump_all(tx, rx, o->n, o->size, o->threads, o->size, o->latency ? &lat : NULL);
 	bench_result(o->tag, "msgs_s", (double)o->n / secs);
@@ -624,7 +647,7 @@ parse(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .n = 0, .threads = 8, .size = 64, .conns = 1000, .seconds = 5,
 	    .channels = 0, .receivers = 10000 };
-	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:C:R:P:o:k:m:l")) != -1) {
+	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:C:R:P:o:k:m:law:")) != -1) {
 		switch (ch) {
 		case 'p': o->port = atoi(optarg); break;
 		case 'n': o->n = strtoul(optarg, NULL, 10); break;
@@ -638,6 +661,8 @@ parse(int argc, char **argv, struct opts *o)
 		case 'o': o->samples = optarg; break;
 		case 'k': o->tag = optarg; break;
 		case 'l': o->latency = true; break;
+		case 'a': g_ack = true; break;
+		case 'w': g_send_depth = strtoul(optarg, NULL, 10); break;
 		case 'm':
 			if (strcmp(optarg, "stream") != 0 && strcmp(optarg, "ops") != 0)
 				usage();

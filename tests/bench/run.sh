@@ -266,10 +266,16 @@ run_w7() {
 	# without acks (a plain channel), JetStream (pull consumer, AckExplicit,
 	# max_ack_pending = fetch batch = DEPTH, async acks), Redis Streams
 	# (XREADGROUP COUNT DEPTH, one XACK a batch pipelined with the next read);
-	# 16-byte values, producers 256 ahead at most
+	# 16-byte values, producers 256 ahead at most; and chand's ack and plain
+	# channels again through libchanclient (chanbench -a, w7_lib_*)
 	for d in $W7_DEPTHS; do
 		record "$r" chand "$STREAMBENCH" -k "w7_ack_t$d" "$port_chand" "$N7" stream "$d" ack
 		record "$r" chand "$STREAMBENCH" -k "w7_plain_t$d" "$port_chand" "$N7" stream "$d"
+		# the same through libchanclient: chan_stream_recv_msg and chan_ack a value
+		record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N7" -s 16 -t "$d" -w 256 -a \
+			-k "w7_lib_ack_t$d" throughput
+		record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N7" -s 16 -t "$d" -w 256 \
+			-k "w7_lib_plain_t$d" throughput
 		if [ $smoke = 0 ]; then
 			record "$r" nats "$work/natsbench" -p "$port_js" -n "$N7" -s 16 -t "$d" -k "w7_t$d" js
 			record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$N7" -s 16 -t "$d" -k "w7_t$d" streams

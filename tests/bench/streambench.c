@@ -2,7 +2,8 @@
  * streambench.c: values/s from one producer to one consumer over the raw
  * protocol, the consumer using plain RECV (one round trip per value) or a
  * STREAM with credit C (PROTOCOL.md §14), re-granting what it consumed each
- * time half of the credit is used.
+ * time half of the credit is used, as libchanclient does: the CREDIT is
+ * queued then and written when the consumer has nothing left to read.
  *
  *   streambench [-k TAG] PORT N recv
  *   streambench [-k TAG] PORT N stream C
@@ -13,7 +14,9 @@
  * write after taking every reply already read (as hiredis and nats.go do). With "ack" the
  * channel is an ack channel (PROTOCOL.md §16) and the consumer acks what it
  * took in one deferred ACK riding in the same write as each CREDIT, so C
- * values at most are in flight. Besides its line of prose it prints
+ * values at most are in flight. (Until 2026-12-04 the consumer wrote each
+ * CREDIT at once; corked like the library's it measured faster, at credit
+ * 16 on a CPU-bound machine: RESULTS.md.) Besides its line of prose it prints
  * "RESULT TAG msgs_s V" like the other drivers (run.sh's workload 7; TAG
  * defaults to w7_MODE_tC, MODE recv, plain or ack).
  *
@@ -93,6 +96,8 @@ frame(struct rconn *c, size_t *blen)
 			if ((c->buf = realloc(c->buf, c->cap)) == NULL)
 				die("realloc");
 		}
+		if (proto_out_len(&c->o) > 0)
+			flush(c);	/* about to wait: the queued ACK and CREDIT go now */
 		ssize_t k = read(c->fd, c->buf + c->len, c->cap - c->len);
 
 		if (k <= 0)
@@ -245,7 +250,7 @@ main(int argc, char **argv)
 				tags[ntags++] = r.tag;
 			}
 			got++;
-			/* re-grant what was used once half the credit is gone; ack it in the same write */
+			/* re-grant what was used once half the credit is gone, acked in the same write */
 			if (++used * 2 >= credit && got + (credit - used) < nvalues) {
 				if (ntags > 0) {
 					proto_req_ack(&c.o, id++, tags, (size_t)ntags);
@@ -253,7 +258,6 @@ main(int argc, char **argv)
 					ntags = 0;
 				}
 				proto_req_credit(&c.o, id++, sid, (uint64_t)used);
-				flush(&c);
 				used = 0;
 			}
 		}

@@ -75,6 +75,8 @@ END {
 		ratio("7 ack channel msgs/s, " q[i] " in flight", "chand", "w7_ack_t" q[i], "msgs_s", "nats", "w7_t" q[i], "msgs_s", ">=", 1.0)
 		ratio("7 ack channel msgs/s, " q[i] " in flight", "chand", "w7_ack_t" q[i], "msgs_s", "redis", "w7_t" q[i], "msgs_s", ">=", 2.0)
 		ratio("7 ack/plain channel, " q[i] " in flight", "chand", "w7_ack_t" q[i], "msgs_s", "chand", "w7_plain_t" q[i], "msgs_s", ">=", 0.7)
+		ratio("7 libchanclient ack, " q[i] " in flight", "chand", "w7_lib_ack_t" q[i], "msgs_s", "redis", "w7_t" q[i], "msgs_s", "", 0)
+		ratio("7 libchanclient ack/plain, " q[i], "chand", "w7_lib_ack_t" q[i], "msgs_s", "chand", "w7_lib_plain_t" q[i], "msgs_s", "", 0)
 	}
 	ratio("8 bytes per blocked receiver (10k)", "chand", "w8", "bytes_per_receiver", "redis", "w8", "bytes_per_receiver", "", 0)
 	ratio("8 wake 10k blocked receivers, ms", "chand", "w8", "wake_all_ms", "redis", "w8", "wake_all_ms", "", 0)
