@@ -36,84 +36,9 @@
 #include "clock.h"
 #include "conn.h"
 #include "delivery.h"
+#include "delivery_int.h"
 #include "hmap.h"
 #include "log.h"
-#include "request.h"
-#include "stream.h"
-
-TAILQ_HEAD(inflight_list, inflight);
-
-/* A channel's options and counters: its chan_ext block. */
-struct dlv_chan {
-	struct delivery *d;		/* set with the timer, at the first value taken */
-	struct inflight_list due;	/* values waiting for ACK, by deadline */
-	struct event timer;		/* pending only while due is not empty */
-	bool timer_set;
-	uint64_t ack_wait_us;
-	uint32_t max_deliver;		/* 0: unlimited */
-	uint32_t max_unacked;		/* per connection; 0: unlimited */
-	uint32_t max_ack_pending;	/* the whole channel; 0: unlimited */
-	uint32_t inflight;
-	uint32_t unacked;		/* of inflight, those held by a connection (a live tag) */
-	uint32_t claims;		/* receives waiting in the engine, every connection */
-	struct request_waitq held;	/* receives made at a limit, oldest first */
-	struct request_list streams;	/* STREAMs over ch alone, some credit maybe owed */
-	struct request_waitq gates;	/* STREAMs over ch and others */
-	uint64_t redelivered;
-	uint64_t dead_lettered;
-	uint32_t dl_len;		/* 0: no dead_letter */
-	char dead_letter[PROTO_NAME_MAX + 1];
-};
-
-struct inflight {
-	struct hmap_node node;		/* in d->tags, while its tag is live */
-	struct inflight *spare_next;	/* in d->spare once over */
-	TAILQ_ENTRY(inflight) clink;	/* on its connection's list, or d->delayed */
-	TAILQ_ENTRY(inflight) alink;	/* on d->all, in tag order */
-	TAILQ_ENTRY(inflight) dlink;	/* on its channel's due list, while its tag is live */
-	struct delivery *d;
-	struct conn *conn;		/* NULL once NACKed with a delay */
-	struct dlv_slot *slot;		/* its connection's slot on a channel with max_unacked */
-	struct chan *ch;		/* held */
-	struct value *v;
-	uint64_t tag;
-	uint32_t count;			/* deliveries so far, this one included */
-	int64_t since_ns;		/* delivered at */
-	int64_t deadline_ns;		/* ack_wait's end, or the NACK delay's */
-	struct event timer;		/* NACKed with a delay: its own */
-};
-
-/*
- * One connection on one channel with a limit: its values in flight and
- * its receives waiting in the engine (claims). A slot holds its channel
- * and lives as long as its connection.
- */
-struct dlv_slot {
-	TAILQ_ENTRY(dlv_slot) link;
-	struct chan *ch;
-	uint32_t inflight;
-	uint32_t claims;
-};
-
-/* A connection's values in flight and slots: c->dlv, made on its first. */
-struct delivery_conn {
-	struct inflight_list list;
-	TAILQ_HEAD(, dlv_slot) slots;
-};
-
-struct delivery {
-	struct engine *e;
-	struct event_base *base;
-	struct hmap tags;		/* tag -> struct inflight */
-	struct inflight_list all;
-	struct inflight_list delayed;	/* NACKed, waiting out their delay */
-	uint64_t next_tag;
-	struct delivery_counters n;
-	struct inflight *spare;		/* records to reuse, DLV_SPARE_MAX at most */
-	size_t nspare;
-};
-
-#define DLV_SPARE_MAX 4096
 
 int
 delivery_new(struct delivery **out, struct engine *e, struct event_base *base)
@@ -399,265 +324,6 @@ give_back(struct delivery *d, struct inflight *f, const char *reason)
 	finish(d, f, false);
 }
 
-/* ---- limits: slots and the channel's queue ------------------------------------- */
-
-/* c's slot on ch, made if need be; NULL when out of memory. */
-static struct dlv_slot *
-slot_get(struct conn *c, struct chan *ch)
-{
-	struct dlv_slot *sl;
-
-	if (c->dlv == NULL) {
-		if ((c->dlv = calloc(1, sizeof *c->dlv)) == NULL)
-			return NULL;
-		TAILQ_INIT(&c->dlv->list);
-		TAILQ_INIT(&c->dlv->slots);
-	}
-	TAILQ_FOREACH(sl, &c->dlv->slots, link)
-		if (sl->ch == ch)
-			return sl;
-	if ((sl = calloc(1, sizeof *sl)) == NULL)
-		return NULL;
-	sl->ch = ch;
-	engine_hold(ch);
-	TAILQ_INSERT_TAIL(&c->dlv->slots, sl, link);
-	return sl;
-}
-
-/* How many more receives may wait in the engine, under both limits (UINT32_MAX: no limit). */
-static uint32_t
-slot_room(const struct dlv_slot *sl)
-{
-	const struct dlv_chan *dc = chan_ext(sl->ch);
-	uint32_t room = UINT32_MAX, used;
-
-	if (dc->max_unacked != 0) {
-		used = sl->inflight + sl->claims;
-		room = used < dc->max_unacked ? dc->max_unacked - used : 0;
-	}
-	if (dc->max_ack_pending != 0) {
-		used = dc->unacked + dc->claims;
-		if (used >= dc->max_ack_pending)
-			room = 0;
-		else if (dc->max_ack_pending - used < room)
-			room = dc->max_ack_pending - used;
-	}
-	return room;
-}
-
-static void
-slot_claim(struct dlv_slot *sl, uint32_t n)
-{
-	sl->claims += n;
-	((struct dlv_chan *)chan_ext(sl->ch))->claims += n;
-}
-
-static void
-slot_unclaim(struct dlv_slot *sl, uint32_t n)
-{
-	sl->claims -= n;
-	((struct dlv_chan *)chan_ext(sl->ch))->claims -= n;
-}
-
-static bool
-conn_gone(const struct conn *c)
-{
-	return c->dead || c->closing;
-}
-
-/* The oldest waiting receive on ch whose connection has room now, or NULL. */
-static struct request_wait *
-first_ready(struct dlv_chan *dc)
-{
-	struct request_wait *w;
-
-	TAILQ_FOREACH(w, &dc->held, link)
-		if (!conn_gone(w->r->conn) && slot_room(slot_get(w->r->conn, w->ch)) > 0)
-			return w;
-	return NULL;
-}
-
-/*
- * Room again on ch (an ACK, a NACK, an expiry, a claim's end): its waiting
- * receives go to the engine, oldest first, each as its connection has
- * room; then the streams get the credit they are owed, while there is
- * room. Either may complete at once and come back here: each pass starts
- * again from the head.
- */
-static void
-chan_check(struct chan *ch)
-{
-	struct dlv_chan *dc = chan_ext(ch);
-	struct request_wait *w;
-	struct request *r;
-	uint64_t owed;
-
-	while ((w = first_ready(dc)) != NULL) {
-		TAILQ_REMOVE(&dc->held, w, link);
-		slot_claim(slot_get(w->r->conn, ch), 1);	/* exists: the first claim made it */
-		w->claimed = true;
-		if (w->index < 0)
-			request_resume(w->r);
-		else
-			request_enable(w);
-	}
-	for (;;) {
-		TAILQ_FOREACH(r, &dc->streams, hlink)
-			if (r->owed > 0 && !conn_gone(r->conn) && slot_room(slot_get(r->conn, ch)) > 0)
-				break;
-		if (r == NULL)
-			break;
-		owed = r->owed;
-		stream_pay(r);	/* claims what it is granted (delivery_claim_units) */
-		if (r->owed == owed)
-			break;	/* out of memory: logged; the next check tries again */
-	}
-	/* a gate that claimed nothing is filled no further: the loop ends */
-	for (;;) {
-		TAILQ_FOREACH(w, &dc->gates, link)
-			if (!conn_gone(w->r->conn) && slot_room(slot_get(w->r->conn, ch)) > 0 &&
-			    stream_gate_wants(w))
-				break;
-		if (w == NULL || !stream_gate_fill(w, 0))
-			return;
-	}
-}
-
-bool
-delivery_limited(const struct chan *ch)
-{
-	const struct dlv_chan *dc = chan_ext(ch);
-
-	return dc != NULL && (dc->max_unacked != 0 || dc->max_ack_pending != 0);
-}
-
-int
-delivery_claim(struct conn *c, struct chan *ch)
-{
-	struct dlv_slot *sl = slot_get(c, ch);
-
-	if (sl == NULL)
-		return -1;
-	if (slot_room(sl) == 0)
-		return 1;
-	slot_claim(sl, 1);
-	return 0;
-}
-
-void
-delivery_unclaim(struct conn *c, struct chan *ch)
-{
-	slot_unclaim(slot_get(c, ch), 1);	/* exists: the claim made it */
-	chan_check(ch);
-}
-
-uint32_t
-delivery_claim_units(struct conn *c, struct chan *ch, uint64_t want)
-{
-	struct dlv_slot *sl = slot_get(c, ch);	/* exists: delivery_watch made it */
-	uint32_t n = slot_room(sl);
-
-	if (want < n)
-		n = (uint32_t)want;
-	slot_claim(sl, n);
-	return n;
-}
-
-void
-delivery_return_units(struct conn *c, struct chan *ch, uint32_t n)
-{
-	slot_unclaim(slot_get(c, ch), n);
-}
-
-void
-delivery_used_unit(struct conn *c, struct chan *ch)
-{
-	slot_unclaim(slot_get(c, ch), 1);	/* taken in flight (or a close report): no room made */
-}
-
-int
-delivery_watch(struct conn *c, struct chan *ch, struct request *r)
-{
-	struct dlv_chan *dc = chan_ext(ch);
-
-	if (slot_get(c, ch) == NULL)
-		return -1;
-	TAILQ_INSERT_TAIL(&dc->streams, r, hlink);
-	return 0;
-}
-
-void
-delivery_unwatch(struct conn *c, struct chan *ch, struct request *r, uint32_t units)
-{
-	struct dlv_chan *dc = chan_ext(ch);
-
-	TAILQ_REMOVE(&dc->streams, r, hlink);
-	slot_unclaim(slot_get(c, ch), units);
-	chan_check(ch);
-}
-
-int
-delivery_gate(struct conn *c, struct request_wait *g)
-{
-	struct dlv_chan *dc = chan_ext(g->ch);
-
-	if (slot_get(c, g->ch) == NULL)
-		return -1;
-	TAILQ_INSERT_TAIL(&dc->gates, g, link);
-	return 0;
-}
-
-void
-delivery_ungate(struct conn *c, struct request_wait *g)
-{
-	struct dlv_chan *dc = chan_ext(g->ch);
-
-	TAILQ_REMOVE(&dc->gates, g, link);
-	slot_unclaim(slot_get(c, g->ch), g->units);
-	g->units = 0;
-	chan_check(g->ch);
-}
-
-void
-delivery_release_units(struct conn *c, struct chan *ch, uint32_t n)
-{
-	slot_unclaim(slot_get(c, ch), n);
-	chan_check(ch);
-}
-
-void
-delivery_hold(struct conn *c, struct chan *ch, struct request *r)
-{
-	(void)c;
-	r->hold = (struct request_wait){ .r = r, .ch = ch, .index = -1 };
-	delivery_block(&r->hold);
-}
-
-void
-delivery_unhold(struct conn *c, struct chan *ch, struct request *r)
-{
-	(void)c;
-	(void)ch;
-	delivery_unblock(&r->hold);
-}
-
-void
-delivery_block(struct request_wait *w)
-{
-	struct dlv_chan *dc = chan_ext(w->ch);
-
-	w->claimed = false;
-	TAILQ_INSERT_TAIL(&dc->held, w, link);
-}
-
-void
-delivery_unblock(struct request_wait *w)
-{
-	struct dlv_chan *dc = chan_ext(w->ch);
-
-	TAILQ_REMOVE(&dc->held, w, link);
-}
-
 /* A NACK's delay is over: the value goes back. */
 static void
 expire(evutil_socket_t fd, short what, void *arg)
@@ -695,7 +361,7 @@ due_expire(evutil_socket_t fd, short what, void *arg)
 	if (f != NULL && !evtimer_pending(&dc->timer, NULL))
 		arm(&dc->timer, f->deadline_ns - now);
 	if (room)
-		chan_check(ch);
+		dlv_chan_check(ch);
 	engine_release(d->e, ch);
 }
 
@@ -715,7 +381,7 @@ delivery_take(struct delivery *d, struct conn *c, struct chan *ch, struct value 
 		TAILQ_INIT(&c->dlv->list);
 		TAILQ_INIT(&c->dlv->slots);
 	}
-	if (c->dlv == NULL || (delivery_limited(ch) && (sl = slot_get(c, ch)) == NULL) ||
+	if (c->dlv == NULL || (delivery_limited(ch) && (sl = dlv_slot_get(c, ch)) == NULL) ||
 	    (f = record_get(d)) == NULL)
 		goto fail;
 	/* field by field: zeroing the whole record (its timer is half of it) cost more than the rest */
@@ -797,7 +463,7 @@ delivery_ack(struct delivery *d, struct conn *c, uint64_t tag)
 	d->n.acked++;
 	finish(d, f, false);
 	if (sl != NULL)
-		chan_check(sl->ch);
+		dlv_chan_check(sl->ch);
 	return STATUS_OK;
 }
 
@@ -814,7 +480,7 @@ delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us
 	if (delay_us == 0) {
 		give_back(d, f, "nack");
 		if (sl != NULL)
-			chan_check(sl->ch);
+			dlv_chan_check(sl->ch);
 		return STATUS_OK;
 	}
 	/* the tag ends now; the value waits out the delay in d->delayed */
@@ -825,7 +491,7 @@ delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us
 	evtimer_assign(&f->timer, d->base, expire, f);
 	arm(&f->timer, delay_us * NSEC_PER_USEC);
 	if (sl != NULL)
-		chan_check(sl->ch);
+		dlv_chan_check(sl->ch);
 	return STATUS_OK;
 }
 
@@ -861,7 +527,7 @@ delivery_conn_gone(struct delivery *d, struct conn *c)
 	/* its requests were all ended first: nothing is held or claimed any more */
 	while ((sl = TAILQ_FIRST(&c->dlv->slots)) != NULL) {
 		TAILQ_REMOVE(&c->dlv->slots, sl, link);
-		chan_check(sl->ch);	/* what c held made room for the others */
+		dlv_chan_check(sl->ch);	/* what c held made room for the others */
 		engine_release(d->e, sl->ch);
 		free(sl);
 	}
