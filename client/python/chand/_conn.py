@@ -19,6 +19,8 @@ as Go's select picks a ready case over ``ctx.Done()``.
 
 from __future__ import annotations
 
+import os
+import select
 import socket
 import ssl
 import threading
@@ -53,19 +55,47 @@ def _raise_copy(e: Error) -> Error:
 # ---- transports: who owns the socket --------------------------------------------------
 
 
+def _wait_writable(fd: int) -> None:
+    """Block until fd can take more bytes (or failed: the next send says how)."""
+    p = select.poll()
+    p.register(fd, select.POLLOUT)
+    p.poll()
+
+
 class _Plain:
-    """A TCP or unix socket: the reader thread reads, writers write under a lock."""
+    """A TCP or unix socket in non-blocking mode: the thread leading the reads polls
+    for input (see Conn), writers write under a lock and wait in ``full`` when the
+    socket is full."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self.fd = sock.fileno()
+        self.full: Callable[[], None] = lambda: _wait_writable(self.fd)
         self._wlock = threading.Lock()
 
-    def recv(self, n: int) -> bytes:
-        return self.sock.recv(n)
+    def start(self) -> None:
+        """Go non-blocking (after the TLS handshake, which runs on the dial's timeout)."""
+        self.sock.setblocking(False)
+
+    def read(self, n: int) -> Optional[bytes]:
+        """What has arrived, at most n bytes: b"" at the end, None when nothing has."""
+        try:
+            return self.sock.recv(n)
+        except (BlockingIOError, InterruptedError):
+            return None
 
     def sendall(self, data: bytes) -> None:
         with self._wlock:
-            self.sock.sendall(data)
+            self._send_locked(memoryview(data))
+
+    def _send_locked(self, view: memoryview) -> None:
+        while view:
+            try:
+                n = self.sock.send(view)
+            except (BlockingIOError, InterruptedError):
+                self.full()
+                continue
+            view = view[n:]
 
     def shutdown(self) -> None:
         try:
@@ -78,9 +108,9 @@ class _Plain:
 
 
 class _TLS(_Plain):
-    """TLS through memory BIOs, so that reading and writing threads never share an SSL
-    object unlocked (OpenSSL forbids it) and nobody holds the TLS lock in a blocking
-    socket call (the reader must keep reading while a writer is blocked)."""
+    """TLS through memory BIOs, so that the reading and the writing thread never share
+    an SSL object unlocked (OpenSSL forbids it) and nobody holds the TLS lock in a
+    socket call."""
 
     def __init__(self, sock: socket.socket, context: ssl.SSLContext,
                  server_hostname: Optional[str]) -> None:
@@ -91,26 +121,26 @@ class _TLS(_Plain):
         self._slock = threading.Lock()
 
     def handshake(self) -> None:
-        """The handshake, on the socket's current timeout (before the reader starts)."""
+        """The handshake, on the socket's current timeout (before start)."""
         while True:
             try:
                 self._obj.do_handshake()
                 break
             except ssl.SSLWantReadError:
-                self._flush_locked()
+                self._flush_handshake()
                 data = self.sock.recv(65536)
                 if not data:
                     raise ConnectionResetError("the server closed the connection "
                                                "during the TLS handshake")
                 self._in.write(data)
-        self._flush_locked()
+        self._flush_handshake()
 
-    def _flush_locked(self) -> None:
+    def _flush_handshake(self) -> None:
         out = self._out.read()
         if out:
             self.sock.sendall(out)
 
-    def recv(self, n: int) -> bytes:
+    def read(self, n: int) -> Optional[bytes]:
         while True:
             with self._slock:
                 try:
@@ -126,12 +156,14 @@ class _TLS(_Plain):
                 try:
                     with self._slock:
                         out = self._out.read()
-                    self.sock.sendall(out)
+                    self._send_locked(memoryview(out))
                 finally:
                     self._wlock.release()
             if data is not None:
                 return data
-            raw = self.sock.recv(65536)
+            raw = super().read(65536)
+            if raw is None:
+                return None
             with self._slock:
                 if raw:
                     self._in.write(raw)
@@ -146,7 +178,7 @@ class _TLS(_Plain):
                     n = self._obj.write(view)
                     out = self._out.read()
                 view = view[n:]
-                self.sock.sendall(out)
+                self._send_locked(memoryview(out))
 
 
 # ---- calls ----------------------------------------------------------------------------------
@@ -188,9 +220,18 @@ class Conn:
         self._next_id = 1
         self._dead: Optional[Error] = None
         self._info = ServerInfo(P.VERSION, "", P.DEFAULT_MAX_FRAME, 1 << 20, 4096, 1024, 0)
-        self._reader = threading.Thread(target=self._read_loop, name="chand-reader",
-                                         daemon=True)
-        self._reader.start()
+        self._leading = False                    # a thread reads the socket (see _wait)
+        self._followers: List[_Call] = []        # calls waiting for it, to lead next
+        self._led = threading.Condition(self._lock)     # the leader left
+        self._buf = bytearray()                  # read, not yet a whole frame
+        self._wake_r, self._wake_w = os.pipe()   # wakes the leader's poll (a context ended)
+        os.set_blocking(self._wake_w, False)
+        self._poll = select.poll()               # the leader's only
+        self._poll.register(transport.fd, select.POLLIN)
+        self._poll.register(self._wake_r, select.POLLIN)
+        self._fds_open = True
+        transport.full = self._write_blocked
+        transport.start()
 
     # -- life ---------------------------------------------------------------------------
 
@@ -201,7 +242,12 @@ class Conn:
 
     @property
     def closed(self) -> bool:
-        """True once the connection broke or was closed."""
+        """True once the connection broke or was closed.
+
+        Replies are read by the calls waiting for them, so when no call waits this
+        reads what has arrived first, to notice a connection the server ended.
+        """
+        self._read_arrived()
         return self._dead is not None
 
     def close(self) -> None:
@@ -210,9 +256,17 @@ class Conn:
         Anonymous channels held only by this connection go with it. Idempotent.
         """
         self._break(ConnectionLost("connection closed"))
-        if threading.current_thread() is not self._reader:
-            self._reader.join(5.0)
+        with self._lock:
+            # the socket goes once nobody polls it: the leader saw the shutdown by now
+            end = P.now_ns() + 5 * 10**9
+            while self._leading and P.now_ns() < end:
+                self._led.wait((end - P.now_ns()) / 1e9)
+            if not self._fds_open:
+                return
+            self._fds_open = False
         self._t.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
     def __enter__(self) -> "Conn":
         return self
@@ -234,44 +288,151 @@ class Conn:
                 call.done = True
                 call.error = self._dead
                 call.cond.notify_all()
+            self._wake_leader()
         self._t.shutdown()
 
-    # -- reading ------------------------------------------------------------------------
+    # -- reading: leader/follower ----------------------------------------------------------
+    #
+    # No reader thread: a call waiting for its reply reads the socket itself when no other
+    # thread does (it leads), and files every reply it reads; the other waiting calls
+    # sleep on their conditions (they follow) until their reply is filed or the leader
+    # leaves and hands the reading to one of them. A lone caller so never waits for
+    # another thread to wake it, which is most of a round trip's cost in Python.
 
-    def _read_loop(self) -> None:
-        buf = bytearray()
+    def _lead(self) -> bool:
+        """Take the reading if nobody has it."""
+        with self._lock:
+            if self._leading or self._dead is not None:
+                return False
+            self._leading = True
+            return True
 
-        def read_exact(n: int, what: str) -> bytes:
-            while len(buf) < n:
-                chunk = self._t.recv(max(65536, n - len(buf)))
-                if not chunk:
-                    if not buf and what == "head":
-                        raise ConnectionLost("the server closed the connection")
+    def _unlead(self) -> None:
+        with self._lock:
+            self._unlead_locked()
+
+    def _unlead_locked(self) -> None:
+        self._leading = False
+        if self._followers:
+            self._followers[0].cond.notify_all()
+        self._led.notify_all()
+
+    def _read_arrived(self) -> None:
+        """File the replies that have arrived, unless another thread reads (it does)."""
+        if self._dead is None and self._lead():
+            try:
+                self._pump(0.0)
+            finally:
+                self._unlead()
+
+    def _wake_leader(self) -> None:
+        """Wake the leader out of its poll (under the lock)."""
+        if self._leading and self._fds_open:
+            try:
+                os.write(self._wake_w, b"w")
+            except OSError:
+                pass        # full: it is woken already
+
+    def _wait(self, call: _Call, until: Optional[int], watch_ctx: bool) -> bool:
+        """Until the call has a reply or failed (True), or its context ended (watch_ctx)
+        or the monotonic time until (ns) passed (False); leads the reading meanwhile
+        whenever nobody else does."""
+        lock = self._lock
+        leading = False
+        lock.acquire()
+        try:
+            while True:
+                if call.replies or call.done:
+                    return True
+                if self._dead is not None:     # a call _break did not know (a link's)
+                    call.done = True
+                    call.error = self._dead
+                    return True
+                if watch_ctx and call.ctx_err is not None:
+                    return False
+                timeout = None
+                if until is not None:
+                    left = until - P.now_ns()
+                    if left <= 0:
+                        return False
+                    timeout = left / 1e9
+                if not leading and self._leading:
+                    self._followers.append(call)
+                    try:
+                        call.cond.wait(timeout)
+                    finally:
+                        self._followers.remove(call)
+                    continue
+                leading = self._leading = True
+                lock.release()
+                try:
+                    self._pump(timeout)
+                finally:
+                    lock.acquire()
+        finally:
+            if leading:
+                self._unlead_locked()
+            lock.release()
+
+    def _pump(self, timeout: Optional[float]) -> None:
+        """The leader: file what has arrived, else wait for input at most timeout
+        seconds (None: no bound) or until woken. A broken connection is broken here."""
+        try:
+            data = self._t.read(1 << 18)
+            if data is None:
+                if timeout is None or timeout > 0:
+                    ms = None if timeout is None else int(timeout * 1000) + 1
+                    for fd, _ in self._poll.poll(ms):
+                        if fd == self._wake_r:
+                            os.read(self._wake_r, 512)
+                return
+            if not data:
+                if self._buf:
                     raise ConnectionLost("the server closed the connection in the middle "
                                          "of a frame (truncated frame)")
-                buf.extend(chunk)
-            data = bytes(buf[:n])
-            del buf[:n]
-            return data
-
-        try:
-            while self._dead is None:
-                limit = max(P.READ_LIMIT, 2 * self._info.max_frame)
-                n = P.frame_length(read_exact(4, "head"), limit)
-                rid, status, results = P.decode_body(read_exact(n, "body"))
-                self._deliver(rid, status, results)
+                raise ConnectionLost("the server closed the connection")
+            self._file(data)
         except Error as e:
             self._break(e)
         except (OSError, ValueError) as e:
             self._break(ConnectionLost(f"connection lost: {e}"))
 
-    def _deliver(self, rid: int, status: int, results: List[Any]) -> None:
+    def _file(self, data: bytes) -> None:
+        """Decode every whole frame of the input and hand each reply to its call."""
+        buf = self._buf
+        buf += data
+        limit = max(P.READ_LIMIT, 2 * self._info.max_frame)
+        replies = []
+        pos, end = 0, len(buf)
+        while end - pos >= 4:
+            n = P.frame_length(buf, limit, pos)
+            if end - pos - 4 < n:
+                break
+            replies.append(P.decode_body(buf[pos + 4:pos + 4 + n]))
+            pos += 4 + n
+        del buf[:pos]
         with self._lock:
-            call = P.route_reply(self._calls, self._abandoned, rid, status, results)
-            if call is not None:
-                call.cond.notify_all()
+            for rid, status, results in replies:
+                call = P.route_reply(self._calls, self._abandoned, rid, status, results)
+                if call is not None:
+                    call.cond.notify_all()
 
     # -- writing -------------------------------------------------------------------------
+
+    def _write_blocked(self) -> None:
+        """The socket is full: wait until it takes more, reading meanwhile when nobody
+        else does (chand may be waiting for its replies to be read before it reads on)."""
+        lead = self._lead()
+        try:
+            p = select.poll()
+            p.register(self._t.fd, select.POLLOUT | (select.POLLIN if lead else 0))
+            # without the lead, look again now and then: the leader may leave
+            for _, ev in p.poll(None if lead else 50):
+                if ev & select.POLLIN:
+                    self._pump(0.0)
+        finally:
+            if lead:
+                self._unlead()
 
     def _check_dead(self) -> None:
         if self._dead is not None:
@@ -357,42 +518,28 @@ class Conn:
                 if call.ctx_err is None:
                     call.ctx_err = err
                 call.cond.notify_all()
+                self._wake_leader()
 
         token = ctx._watch(fired)
         if token is None:
             call.ctx_err = call.ctx_err or ctx.err()
         try:
-            with self._lock:
-                while not call.replies and not call.done and call.ctx_err is None:
-                    if deadline is None:
-                        call.cond.wait()
-                        continue
-                    left = deadline - P.now_ns()
-                    if left <= 0:
-                        call.ctx_err = DeadlineExceeded("context deadline exceeded")
-                        break
-                    call.cond.wait(left / 1e9)
-                ready = bool(call.replies) or call.done
+            ready = self._wait(call, deadline, True)
         finally:
             ctx._unwatch(token)
         if not ready:
+            if call.ctx_err is None:
+                call.ctx_err = DeadlineExceeded("context deadline exceeded")
             if isinstance(call.ctx_err, Canceled):
                 self._cancel(call)
-            grace_end = P.now_ns() + int(self._grace * 1e9)
-            with self._lock:
-                while not call.replies and not call.done:
-                    left = grace_end - P.now_ns()
-                    if left <= 0:
-                        break
-                    call.cond.wait(left / 1e9)
-                ready = bool(call.replies) or call.done
-                if not ready and self._calls.pop(call.id, None) is not None:
-                    # the server did not confirm in time: give up on the request
-                    self._abandoned[call.id] = call.kind
-                    call.done = True
+            ready = self._wait(call, P.now_ns() + int(self._grace * 1e9), False)
             if not ready:
+                with self._lock:
+                    if self._calls.pop(call.id, None) is not None:
+                        # the server did not confirm in time: give up on the request
+                        self._abandoned[call.id] = call.kind
+                        call.done = True
                 self._cancel_abandoned(call)
-                assert call.ctx_err is not None
                 raise call.ctx_err
         return self._take(call)
 

@@ -245,6 +245,8 @@ class Link:
 
     def running(self) -> bool:
         """Whether the final reply is still to come."""
+        if not self._call.done:
+            self._conn._read_arrived()
         return not self._call.done
 
     def wait(self, timeout: Optional[float] = None) -> int:
@@ -259,19 +261,11 @@ class Link:
         with self._wait_lock:
             if self._result is None:
                 deadline = None if timeout is None else P.now_ns() + int(timeout * 1e9)
-                call = self._call
-                with self._conn._lock:
-                    while not call.replies and not call.done:
-                        if deadline is None:
-                            call.cond.wait()
-                            continue
-                        left = deadline - P.now_ns()
-                        if left <= 0:
-                            raise TimeoutError("the link is still running")
-                        call.cond.wait(left / 1e9)
+                if not self._conn._wait(self._call, deadline, False):
+                    raise TimeoutError("the link is still running")
                 self._ctx._unwatch(self._token)
                 try:
-                    status, res = self._conn._take(call)
+                    status, res = self._conn._take(self._call)
                     if status == P.OK:
                         self._result = self._conn._checked(
                             lambda: Shape.uint(res[0] if len(res) == 1 else None, "sent"))

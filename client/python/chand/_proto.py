@@ -203,9 +203,9 @@ def frame(obj: Sequence[Any]) -> bytes:
     return _LEN.pack(len(body)) + body
 
 
-def frame_length(head: bytes, limit: int) -> int:
-    """The body length from a frame's first four bytes, checked against limit."""
-    (n,) = _LEN.unpack(head)
+def frame_length(buf: Union[bytes, bytearray], limit: int, pos: int = 0) -> int:
+    """The body length from the frame head at buf[pos:pos + 4], checked against limit."""
+    (n,) = _LEN.unpack_from(buf, pos)
     if n == 0:
         raise ProtocolError("the server sent a frame of length 0")
     if n > limit:
