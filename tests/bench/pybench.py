@@ -3,7 +3,7 @@
 """pybench: workloads 1 and 2 of tests/bench from Python, on chand and on Redis.
 
     pybench.py -p PORT [-n N] [-t DEPTH] [-s SIZE] [-k TAG] [-o SAMPLES]
-               [--redis] throughput|pingpong
+               [--redis | --threads] throughput|pingpong
 
 Figures are "RESULT <tag> <metric> <value>" lines on stdout, as chanbench and
 redis_bench print them, so that run.sh can record them as two more systems:
@@ -14,6 +14,9 @@ through redis-py (Debian's python3-redis) doing the same work.
               channel of cap 1024: the producer keeps DEPTH sends in flight
               (DEPTH threads sharing its connection), the consumer a stream
               of credit DEPTH. -n values of -s bytes. Metric msgs_s.
+              The producer keeps them in flight from one thread with
+              Chan.send_async, as chanbench does with chan_send_async;
+              --threads: from DEPTH threads each blocking in Chan.send.
               --redis: the producer LPUSHes and the consumer BRPOPs, DEPTH
               commands pipelined on each connection.
   pingpong    (2) two processes, each with its own connection, bounce a
@@ -35,7 +38,8 @@ import sys
 import threading
 import time
 import uuid
-from typing import Callable, List, Optional
+from collections import deque
+from typing import Callable, Deque, List, Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "client", "python"))
@@ -74,12 +78,24 @@ def chand_throughput(o: argparse.Namespace) -> None:
     payload = b"x" * o.size
     depth = max(1, o.depth)
 
-    def producer(k: int) -> None:
+    def producer() -> None:
+        ops: Deque[chand.Op] = deque()
+        for _ in range(o.n):
+            if len(ops) == depth:
+                ops.popleft().wait()
+            ops.append(ch.send_async(payload, timeout=BUDGET))
+        for op in ops:
+            op.wait()
+
+    def blocking_producer(k: int) -> None:
         for _ in range(o.n // depth + (1 if k < o.n % depth else 0)):
             ch.send(payload, timeout=BUDGET)
 
     t0 = time.monotonic()
-    threads = [threading.Thread(target=producer, args=(k,)) for k in range(depth)]
+    if o.threads:
+        threads = [threading.Thread(target=blocking_producer, args=(k,)) for k in range(depth)]
+    else:
+        threads = [threading.Thread(target=producer)]
     for t in threads:
         t.start()
     got = 0
@@ -211,6 +227,7 @@ def main() -> None:
     ap.add_argument("-k", "--tag", default=None)
     ap.add_argument("-o", "--samples", default=None)
     ap.add_argument("--redis", action="store_true")
+    ap.add_argument("--threads", action="store_true")
     ap.add_argument("workload", choices=["throughput", "pingpong"])
     o = ap.parse_args()
     run = {("throughput", False): chand_throughput, ("pingpong", False): chand_pingpong,

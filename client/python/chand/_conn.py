@@ -42,6 +42,7 @@ _TRY = 1         # 0: do not wait
 _NONE = 2        # nil: the op does not wait (its wait is validated and ignored)
 
 _DEFAULT_ADDR = "tcp://127.0.0.1:7420"
+_QUEUE_MAX = 64 << 10    # queued asynchronous requests written at once past this
 
 
 def _raise_copy(e: Error) -> Error:
@@ -220,10 +221,12 @@ class Conn:
         self._next_id = 1
         self._dead: Optional[Error] = None
         self._info = ServerInfo(P.VERSION, "", P.DEFAULT_MAX_FRAME, 1 << 20, 4096, 1024, 0)
-        self._leading = False                    # a thread reads the socket (see _wait)
+        self._leader: Optional[int] = None       # the thread reading the socket (_wait)
         self._followers: List[_Call] = []        # calls waiting for it, to lead next
         self._led = threading.Condition(self._lock)     # the leader left
         self._buf = bytearray()                  # read, not yet a whole frame
+        self._wq = bytearray()                   # requests to write, in order
+        self._flushing = False                   # a thread writes the queue
         self._wake_r, self._wake_w = os.pipe()   # wakes the leader's poll (a context ended)
         os.set_blocking(self._wake_w, False)
         self._poll = select.poll()               # the leader's only
@@ -259,7 +262,7 @@ class Conn:
         with self._lock:
             # the socket goes once nobody polls it: the leader saw the shutdown by now
             end = P.now_ns() + 5 * 10**9
-            while self._leading and P.now_ns() < end:
+            while self._leader is not None and P.now_ns() < end:
                 self._led.wait((end - P.now_ns()) / 1e9)
             if not self._fds_open:
                 return
@@ -302,9 +305,9 @@ class Conn:
     def _lead(self) -> bool:
         """Take the reading if nobody has it."""
         with self._lock:
-            if self._leading or self._dead is not None:
+            if self._leader is not None or self._dead is not None:
                 return False
-            self._leading = True
+            self._leader = threading.get_ident()
             return True
 
     def _unlead(self) -> None:
@@ -312,7 +315,7 @@ class Conn:
             self._unlead_locked()
 
     def _unlead_locked(self) -> None:
-        self._leading = False
+        self._leader = None
         if self._followers:
             self._followers[0].cond.notify_all()
         self._led.notify_all()
@@ -327,7 +330,7 @@ class Conn:
 
     def _wake_leader(self) -> None:
         """Wake the leader out of its poll (under the lock)."""
-        if self._leading and self._fds_open:
+        if self._leader is not None and self._fds_open:
             try:
                 os.write(self._wake_w, b"w")
             except OSError:
@@ -356,14 +359,20 @@ class Conn:
                     if left <= 0:
                         return False
                     timeout = left / 1e9
-                if not leading and self._leading:
+                if not leading and self._leader is not None:
+                    if self._wq and not self._flushing:
+                        lock.release()
+                        self._flush_before_wait()
+                        lock.acquire()
+                        continue
                     self._followers.append(call)
                     try:
                         call.cond.wait(timeout)
                     finally:
                         self._followers.remove(call)
                     continue
-                leading = self._leading = True
+                leading = True
+                self._leader = threading.get_ident()
                 lock.release()
                 try:
                     self._pump(timeout)
@@ -372,6 +381,9 @@ class Conn:
         finally:
             if leading:
                 self._unlead_locked()
+            elif self._leader is None and self._followers:
+                # a follower woken to lead may be leaving with its reply instead
+                self._followers[0].cond.notify_all()
             lock.release()
 
     def _pump(self, timeout: Optional[float]) -> None:
@@ -381,6 +393,7 @@ class Conn:
             data = self._t.read(1 << 18)
             if data is None:
                 if timeout is None or timeout > 0:
+                    self._flush_before_wait()
                     ms = None if timeout is None else int(timeout * 1000) + 1
                     for fd, _ in self._poll.poll(ms):
                         if fd == self._wake_r:
@@ -422,32 +435,76 @@ class Conn:
     def _write_blocked(self) -> None:
         """The socket is full: wait until it takes more, reading meanwhile when nobody
         else does (chand may be waiting for its replies to be read before it reads on)."""
-        lead = self._lead()
+        me = threading.get_ident()
+        took = self._leader != me and self._lead()
+        reading = took or self._leader == me     # the leader writes the queue before polling
         try:
             p = select.poll()
-            p.register(self._t.fd, select.POLLOUT | (select.POLLIN if lead else 0))
-            # without the lead, look again now and then: the leader may leave
-            for _, ev in p.poll(None if lead else 50):
+            p.register(self._t.fd, select.POLLOUT | (select.POLLIN if reading else 0))
+            # not reading, look again now and then: the leader may leave
+            for _, ev in p.poll(None if reading else 50):
                 if ev & select.POLLIN:
                     self._pump(0.0)
         finally:
-            if lead:
+            if took:
                 self._unlead()
 
     def _check_dead(self) -> None:
         if self._dead is not None:
             raise _raise_copy(self._dead)
 
-    def _write(self, msg: Sequence[Any]) -> None:
+    def _write(self, msg: Sequence[Any], defer: bool = False) -> None:
+        """Queue a request and write the queue; with defer (an asynchronous op) leave it
+        queued until a thread waits, the queue passes _QUEUE_MAX or :meth:`flush`."""
         data = P.frame(msg)
         if len(data) - 4 > self._info.max_frame:
             raise Limit(f"request of {len(data) - 4} bytes is over the server's max_frame "
                         f"{self._info.max_frame}")
+        with self._lock:
+            self._wq += data
+            if self._flushing or (defer and len(self._wq) < _QUEUE_MAX):
+                return      # the thread writing takes it along (its failure breaks us)
+            self._flushing = True
+        self._write_queue()
+
+    def _write_queue(self) -> None:
+        """Write the queue until it is empty, as the one writer (_flushing set): the
+        requests keep their order, and those of threads calling meanwhile leave in one
+        write."""
         try:
-            self._t.sendall(data)
-        except OSError as e:
+            while True:
+                with self._lock:
+                    data = self._wq
+                    if not data or self._dead is not None:
+                        self._flushing = False
+                        return
+                    self._wq = bytearray()
+                self._t.sendall(data)
+        except BaseException as e:
+            with self._lock:
+                self._flushing = False
+            if not isinstance(e, OSError):
+                raise
             self._break(ConnectionLost(f"connection lost: {e}"))
             self._check_dead()
+
+    def _flush_before_wait(self) -> None:
+        """About to wait for replies: asynchronous requests leave now, in one write."""
+        if self._wq:
+            try:
+                self.flush()
+            except Error:
+                pass        # broken: the waiting call fails with the connection
+
+    def flush(self) -> None:
+        """Write every queued request now, without waiting for a reply (libchanclient's
+        chan_conn_flush): the requests of :meth:`Chan.send_async` and
+        :meth:`Chan.recv_async` otherwise leave when a thread waits."""
+        with self._lock:
+            if self._flushing or not self._wq:
+                return
+            self._flushing = True
+        self._write_queue()
 
     def _ack(self, tag: int) -> None:
         """Acknowledge an ack channel's value (PROTOCOL.md §16) returned untagged, as
@@ -476,8 +533,9 @@ class Conn:
 
     def _start(self, op: int, args: Sequence[Any], ctx: Optional[Context],
                deadline: Optional[int], how: int = _BUDGET,
-               kind: int = P.KIND_PLAIN, credit: int = 0) -> _Call:
-        """Check the context, link a call under a fresh id and send its request."""
+               kind: int = P.KIND_PLAIN, credit: int = 0, defer: bool = False) -> _Call:
+        """Check the context, link a call under a fresh id and send its request (with
+        defer, queue it: see _write)."""
         ctx = ctx or background()
         e = ctx.err()
         if e is not None:
@@ -498,7 +556,7 @@ class Conn:
             self._next_id += 1
             self._calls[call.id] = call
         try:
-            self._write([op, call.id, wait, *args])
+            self._write([op, call.id, wait, *args], defer)
         except BaseException:
             with self._lock:
                 self._calls.pop(call.id, None)
