@@ -191,18 +191,23 @@ class _Call:
     __slots__ = ("id", "op", "kind", "replies", "done", "cond", "ctx_err", "cancel_sent",
                  "error", "interims", "credit")
 
-    def __init__(self, lock: threading.Lock, op: int, kind: int) -> None:
+    def __init__(self, op: int, kind: int) -> None:
         self.id = 0
         self.op = op
         self.kind = kind
         self.replies: List[Tuple[int, List[Any]]] = []
         self.done = False                   # the final reply came, or the connection broke
-        self.cond = threading.Condition(lock)
+        self.cond: Optional[threading.Condition] = None    # made when it follows (_wait)
         self.ctx_err: Optional[Error] = None
         self.cancel_sent = False
         self.interims = 0                   # interim replies received
         self.credit = 0                     # a stream's credit granted so far
         self.error: Optional[Error] = None  # the connection's failure
+
+    def wake(self) -> None:
+        """Wake the thread following for this call, if one is (under the lock)."""
+        if self.cond is not None:
+            self.cond.notify_all()
 
 
 class Conn:
@@ -290,7 +295,7 @@ class Conn:
             for call in calls:
                 call.done = True
                 call.error = self._dead
-                call.cond.notify_all()
+                call.wake()
             self._wake_leader()
         self._t.shutdown()
 
@@ -317,7 +322,7 @@ class Conn:
     def _unlead_locked(self) -> None:
         self._leader = None
         if self._followers:
-            self._followers[0].cond.notify_all()
+            self._followers[0].wake()
         self._led.notify_all()
 
     def _read_arrived(self) -> None:
@@ -365,6 +370,8 @@ class Conn:
                         self._flush_before_wait()
                         lock.acquire()
                         continue
+                    if call.cond is None:
+                        call.cond = threading.Condition(lock)
                     self._followers.append(call)
                     try:
                         call.cond.wait(timeout)
@@ -383,7 +390,7 @@ class Conn:
                 self._unlead_locked()
             elif self._leader is None and self._followers:
                 # a follower woken to lead may be leaving with its reply instead
-                self._followers[0].cond.notify_all()
+                self._followers[0].wake()
             lock.release()
 
     def _pump(self, timeout: Optional[float]) -> None:
@@ -428,7 +435,7 @@ class Conn:
             for rid, status, results in replies:
                 call = P.route_reply(self._calls, self._abandoned, rid, status, results)
                 if call is not None:
-                    call.cond.notify_all()
+                    call.wake()
 
     # -- writing -------------------------------------------------------------------------
 
@@ -548,7 +555,7 @@ class Conn:
             if deadline <= now:
                 raise DeadlineExceeded("context deadline exceeded")
             wait = P.wait_us(deadline, now)
-        call = _Call(self._lock, op, kind)
+        call = _Call(op, kind)
         call.credit = credit
         with self._lock:
             self._check_dead()
@@ -569,13 +576,15 @@ class Conn:
 
         Returns (status, results); raises the connection's failure or the context's error.
         """
+        if call.replies:
+            return self._take(call)     # filed already (a pipeline's): nothing to watch
         ctx = ctx or background()
 
         def fired(err: Error) -> None:
             with self._lock:
                 if call.ctx_err is None:
                     call.ctx_err = err
-                call.cond.notify_all()
+                call.wake()
                 self._wake_leader()
 
         token = ctx._watch(fired)
