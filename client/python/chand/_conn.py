@@ -43,6 +43,7 @@ _NONE = 2        # nil: the op does not wait (its wait is validated and ignored)
 
 _DEFAULT_ADDR = "tcp://127.0.0.1:7420"
 _QUEUE_MAX = 64 << 10    # queued asynchronous requests written at once past this
+_READ_SIZE = 1 << 18
 
 
 def _raise_copy(e: Error) -> Error:
@@ -72,6 +73,7 @@ class _Plain:
         self.sock = sock
         self.fd = sock.fileno()
         self.full: Callable[[], None] = lambda: _wait_writable(self.fd)
+        self.drained = False        # the last read emptied the socket (nothing buffered)
         self._wlock = threading.Lock()
 
     def start(self) -> None:
@@ -81,9 +83,12 @@ class _Plain:
     def read(self, n: int) -> Optional[bytes]:
         """What has arrived, at most n bytes: b"" at the end, None when nothing has."""
         try:
-            return self.sock.recv(n)
+            data = self.sock.recv(n)
         except (BlockingIOError, InterruptedError):
+            self.drained = False
             return None
+        self.drained = 0 < len(data) < n
+        return data
 
     def sendall(self, data: bytes) -> None:
         with self._wlock:
@@ -163,6 +168,7 @@ class _TLS(_Plain):
             if data is not None:
                 return data
             raw = super().read(65536)
+            self.drained = False     # records may wait in the SSL object, unseen by poll
             if raw is None:
                 return None
             with self._slock:
@@ -396,16 +402,24 @@ class Conn:
     def _pump(self, timeout: Optional[float]) -> None:
         """The leader: file what has arrived, else wait for input at most timeout
         seconds (None: no bound) or until woken. A broken connection is broken here."""
+        t = self._t
         try:
-            data = self._t.read(1 << 18)
+            # after a read that took everything, poll first: one system call less
+            data = None if t.drained and timeout != 0 else t.read(_READ_SIZE)
             if data is None:
-                if timeout is None or timeout > 0:
-                    self._flush_before_wait()
-                    ms = None if timeout is None else int(timeout * 1000) + 1
-                    for fd, _ in self._poll.poll(ms):
-                        if fd == self._wake_r:
-                            os.read(self._wake_r, 512)
-                return
+                if timeout == 0:
+                    return
+                self._flush_before_wait()
+                ms = None if timeout is None else int(timeout * 1000) + 1
+                readable = False
+                for fd, _ in self._poll.poll(ms):
+                    if fd == self._wake_r:
+                        os.read(self._wake_r, 512)
+                    else:
+                        readable = True
+                data = t.read(_READ_SIZE) if readable else None
+                if data is None:
+                    return
             if not data:
                 if self._buf:
                     raise ConnectionLost("the server closed the connection in the middle "
