@@ -3,7 +3,7 @@
 """pybench: workloads 1 and 2 of tests/bench from Python, on chand and on Redis.
 
     pybench.py -p PORT [-n N] [-t DEPTH] [-s SIZE] [-k TAG] [-o SAMPLES]
-               [--redis | --threads] throughput|pingpong
+               [--redis] [--threads | --aio] throughput|pingpong
 
 Figures are "RESULT <tag> <metric> <value>" lines on stdout, as chanbench and
 redis_bench print them, so that run.sh can record them as two more systems:
@@ -19,10 +19,13 @@ through redis-py (Debian's python3-redis) doing the same work.
               --threads: from DEPTH threads each blocking in Chan.send.
               --redis: the producer LPUSHes and the consumer BRPOPs, DEPTH
               commands pipelined on each connection.
+              --aio: asyncio (chand.aio; redis.asyncio with --redis), the
+              producer's DEPTH sends in flight from DEPTH tasks.
   pingpong    (2) two processes, each with its own connection, bounce a
               value over two unbuffered channels: -n round trips after n/10
               warm-up ones. p50_us, p99_us, mean_us of a round trip.
               --redis: LPUSH ping / BLPOP pong against BLPOP ping / LPUSH pong.
+              --aio: the pinger through asyncio (the echo stays sync).
 
 The Python client is found beside this file (../../client/python) unless
 chand is importable already.
@@ -31,6 +34,7 @@ chand is importable already.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing
 import os
 import statistics
@@ -39,12 +43,13 @@ import threading
 import time
 import uuid
 from collections import deque
-from typing import Callable, Deque, List, Optional
+from typing import Awaitable, Callable, Deque, List, Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "client", "python"))
 
 import chand  # noqa: E402
+import chand.aio as aio  # noqa: E402
 
 BUDGET = 300.0      # every blocking call, as chanbench's contexts
 
@@ -152,6 +157,70 @@ def _pingpong(o: argparse.Namespace, one: Callable[[], None], warm: int) -> None
     latencies(o.tag or "w2", lat, o.samples)
 
 
+# ---- chand through asyncio ------------------------------------------------------------------
+
+
+async def aio_throughput(o: argparse.Namespace) -> None:
+    addr = f"tcp://127.0.0.1:{o.port}"
+    name = f"pybench.w1a.{uuid.uuid4().hex[:8]}"
+    prod = await aio.dial(addr, client_name="pybench")
+    cons = await aio.dial(addr, client_name="pybench")
+    ch = await prod.make(name, 1024)
+    payload = b"x" * o.size
+    depth = max(1, o.depth)
+
+    async def producer(k: int) -> None:
+        for _ in range(o.n // depth + (1 if k < o.n % depth else 0)):
+            await ch.send(payload, timeout=BUDGET)
+
+    t0 = time.monotonic()
+    tasks = [asyncio.ensure_future(producer(k)) for k in range(depth)]
+    got = 0
+    async with await cons.handle(name).stream(min(depth, cons.info.max_stream_credit or 1),
+                                              timeout=BUDGET) as s:
+        while got < o.n:
+            await s.recv()
+            got += 1
+    secs = time.monotonic() - t0
+    await asyncio.gather(*tasks)
+    result(o.tag or "w1", "msgs_s", o.n / secs)
+    await prod.handle(name).delete()
+    await prod.close()
+    await cons.close()
+
+
+async def aio_pingpong(o: argparse.Namespace) -> None:
+    addr = f"tcp://127.0.0.1:{o.port}"
+    ping, pong = (f"pybench.w2a.{uuid.uuid4().hex[:8]}.{x}" for x in ("ping", "pong"))
+    c = await aio.dial(addr, client_name="pybench")
+    pi, po = await c.make(ping, 0), await c.make(pong, 0)
+    warm = o.n // 10
+    echo = multiprocessing.Process(target=_chand_echo, args=(addr, ping, pong, warm + o.n))
+    echo.start()
+
+    async def one() -> None:
+        await pi.send(b"p", timeout=BUDGET)
+        await po.recv(timeout=BUDGET)
+
+    await _aio_pingpong(o, one, warm)
+    echo.join(BUDGET)
+    await pi.delete()
+    await po.delete()
+    await c.close()
+
+
+async def _aio_pingpong(o: argparse.Namespace, one: Callable[[], Awaitable[None]],
+                        warm: int) -> None:
+    for _ in range(warm):
+        await one()
+    lat: List[int] = []
+    for _ in range(o.n):
+        t = time.perf_counter_ns()
+        await one()
+        lat.append(time.perf_counter_ns() - t)
+    latencies(o.tag or "w2", lat, o.samples)
+
+
 # ---- Redis (redis-py) -------------------------------------------------------------------
 
 
@@ -218,6 +287,61 @@ def redis_pingpong(o: argparse.Namespace) -> None:
     echo.join(BUDGET)
 
 
+async def aio_redis_throughput(o: argparse.Namespace) -> None:
+    import redis.asyncio
+    key = f"pybench.w1a.{uuid.uuid4().hex[:8]}"
+    prod, cons = (redis.asyncio.Redis(host="127.0.0.1", port=o.port) for _ in range(2))
+    payload = b"x" * o.size
+    depth = max(1, o.depth)
+
+    async def producer() -> None:
+        left = o.n
+        while left:
+            k = min(depth, left)
+            p = prod.pipeline(transaction=False)
+            for _ in range(k):
+                p.lpush(key, payload)
+            await p.execute()
+            left -= k
+
+    t0 = time.monotonic()
+    task = asyncio.ensure_future(producer())
+    left = o.n
+    while left:
+        k = min(depth, left)
+        p = cons.pipeline(transaction=False)
+        for _ in range(k):
+            p.brpop(key, timeout=int(BUDGET))
+        for r in await p.execute():
+            if r is None:
+                raise SystemExit("pybench: redis: BRPOP timed out")
+        left -= k
+    secs = time.monotonic() - t0
+    await task
+    result(o.tag or "w1", "msgs_s", o.n / secs)
+    await prod.delete(key)
+    await prod.close()
+    await cons.close()
+
+
+async def aio_redis_pingpong(o: argparse.Namespace) -> None:
+    import redis.asyncio
+    ping, pong = (f"pybench.w2a.{uuid.uuid4().hex[:8]}.{x}" for x in ("ping", "pong"))
+    r = redis.asyncio.Redis(host="127.0.0.1", port=o.port)
+    warm = o.n // 10
+    echo = multiprocessing.Process(target=_redis_echo, args=(o.port, ping, pong, warm + o.n))
+    echo.start()
+
+    async def one() -> None:
+        await r.lpush(ping, b"p")
+        if await r.blpop(pong, timeout=int(BUDGET)) is None:
+            raise SystemExit("pybench: redis: BLPOP timed out")
+
+    await _aio_pingpong(o, one, warm)
+    echo.join(BUDGET)
+    await r.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-p", "--port", type=int, required=True)
@@ -228,8 +352,15 @@ def main() -> None:
     ap.add_argument("-o", "--samples", default=None)
     ap.add_argument("--redis", action="store_true")
     ap.add_argument("--threads", action="store_true")
+    ap.add_argument("--aio", action="store_true")
     ap.add_argument("workload", choices=["throughput", "pingpong"])
     o = ap.parse_args()
+    if o.aio:
+        arun = {("throughput", False): aio_throughput, ("pingpong", False): aio_pingpong,
+                ("throughput", True): aio_redis_throughput,
+                ("pingpong", True): aio_redis_pingpong}
+        asyncio.run(arun[(o.workload, o.redis)](o))
+        return
     run = {("throughput", False): chand_throughput, ("pingpong", False): chand_pingpong,
            ("throughput", True): redis_throughput, ("pingpong", True): redis_pingpong}
     run[(o.workload, o.redis)](o)
