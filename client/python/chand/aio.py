@@ -84,16 +84,59 @@ def _wake_future(fut: "asyncio.Future[None]") -> None:
         fut.set_result(None)
 
 
+class _Protocol(asyncio.Protocol):
+    """The transport's side of a :class:`Conn`: bytes in, flow control, the end."""
+
+    def __init__(self) -> None:
+        self.conn: Optional["Conn"] = None
+        self.early = bytearray()        # arrived before the Conn took over (none, in practice)
+        self.paused: Optional[asyncio.Future[None]] = None
+        self.lost: Optional[asyncio.Future[None]] = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn is None:
+            self.early += data
+        else:
+            self.conn._feed(data)
+
+    def eof_received(self) -> bool:
+        if self.conn is not None:
+            self.conn._break(ConnectionLost(
+                "the server closed the connection in the middle of a frame (truncated frame)"
+                if self.conn._buf else "the server closed the connection"))
+        return False
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self.resume_writing()
+        if self.lost is not None and not self.lost.done():
+            self.lost.set_result(None)
+        if self.conn is not None:
+            self.conn._break(ConnectionLost(f"connection lost: {exc}" if exc is not None
+                                            else "the server closed the connection"))
+
+    def pause_writing(self) -> None:
+        if self.paused is None:
+            self.paused = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self.paused is not None:
+            _wake_future(self.paused)
+            self.paused = None
+
+
 class Conn:
     """An asyncio connection to chand; make one with :func:`dial`.
 
     Use it with ``async with``, or ``await conn.close()``.
     """
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 address: Address, cancel_grace: float) -> None:
-        self._r = reader
-        self._w = writer
+    def __init__(self, transport: asyncio.Transport, protocol: _Protocol, address: Address,
+                 cancel_grace: float) -> None:
+        self._transport = transport
+        self._proto = protocol
         self.address = address
         self._grace = cancel_grace
         self._loop = asyncio.get_running_loop()
@@ -101,9 +144,13 @@ class Conn:
         self._abandoned: Dict[int, int] = {}
         self._next_id = 1
         self._dead: Optional[Error] = None
-        self._drain_lock = asyncio.Lock()
         self._info = ServerInfo(P.VERSION, "", P.DEFAULT_MAX_FRAME, 1 << 20, 4096, 1024, 0)
-        self._task = self._loop.create_task(self._read_loop())
+        self._buf = bytearray()         # read, not yet a whole frame
+        self._wq = bytearray()          # requests of this loop iteration, written at its end
+        transport.set_write_buffer_limits(high=_DRAIN_AT)
+        protocol.conn = self
+        if protocol.early:
+            self._feed(bytes(protocol.early))
 
     @property
     def info(self) -> ServerInfo:
@@ -118,15 +165,8 @@ class Conn:
     async def close(self) -> None:
         """Close the connection: pending and later calls raise :class:`ConnectionLost`."""
         self._break(ConnectionLost("connection closed"))
-        if asyncio.current_task() is not self._task:
-            try:
-                await self._task
-            except BaseException:
-                pass
-        try:
-            await self._w.wait_closed()
-        except (OSError, ssl.SSLError):
-            pass
+        if self._proto.lost is not None:
+            await asyncio.shield(self._proto.lost)
 
     async def __aenter__(self) -> "Conn":
         return self
@@ -146,38 +186,33 @@ class Conn:
             call.done = True
             call.error = self._dead
             _wake(call)
-        if not self._w.is_closing():
-            self._w.close()
-        if not self._task.done() and asyncio.current_task() is not self._task:
-            self._task.cancel()
+        if not self._transport.is_closing():
+            self._transport.close()
 
-    # -- reading ------------------------------------------------------------------------------
+    # -- reading: the protocol feeds every byte in as it arrives ------------------------------
 
-    async def _read_loop(self) -> None:
+    def _feed(self, data: bytes) -> None:
+        """Decode every whole frame of the input and hand each reply to its call."""
+        if self._dead is not None:
+            return
+        buf = self._buf
+        buf += data
+        limit = max(P.READ_LIMIT, 2 * self._info.max_frame)
+        pos, end = 0, len(buf)
         try:
-            while self._dead is None:
-                try:
-                    head = await self._r.readexactly(4)
-                    limit = max(P.READ_LIMIT, 2 * self._info.max_frame)
-                    body = await self._r.readexactly(P.frame_length(head, limit))
-                except asyncio.IncompleteReadError as e:
-                    if e.partial or e.expected != 4:
-                        raise ConnectionLost("the server closed the connection in the middle "
-                                             "of a frame (truncated frame)") from None
-                    raise ConnectionLost("the server closed the connection") from None
-                rid, status, results = P.decode_body(body)
-                self._deliver(rid, status, results)
-        except asyncio.CancelledError:
-            self._break(ConnectionLost("connection closed"))
+            while end - pos >= 4:
+                n = P.frame_length(buf, limit, pos)
+                if end - pos - 4 < n:
+                    break
+                rid, status, results = P.decode_body(buf[pos + 4:pos + 4 + n])
+                pos += 4 + n
+                call = P.route_reply(self._calls, self._abandoned, rid, status, results)
+                if call is not None:
+                    _wake(call)
         except Error as e:
             self._break(e)
-        except (OSError, ValueError, ssl.SSLError) as e:
-            self._break(ConnectionLost(f"connection lost: {e}"))
-
-    def _deliver(self, rid: int, status: int, results: List[Any]) -> None:
-        call = P.route_reply(self._calls, self._abandoned, rid, status, results)
-        if call is not None:
-            _wake(call)
+            return
+        del buf[:pos]
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -190,16 +225,22 @@ class Conn:
         if len(data) - 4 > self._info.max_frame:
             raise Limit(f"request of {len(data) - 4} bytes is over the server's max_frame "
                         f"{self._info.max_frame}")
-        self._w.write(data)
+        if not self._wq:
+            self._loop.call_soon(self._flush)
+        self._wq += data
+
+    def _flush(self) -> None:
+        """The requests of a loop iteration leave in one write, at its end."""
+        data, self._wq = self._wq, bytearray()
+        if data and not self._transport.is_closing():
+            self._transport.write(data)
 
     async def _drain(self) -> None:
-        if self._w.transport.get_write_buffer_size() > _DRAIN_AT:
-            async with self._drain_lock:
-                try:
-                    await self._w.drain()
-                except (OSError, ssl.SSLError) as e:
-                    self._break(ConnectionLost(f"connection lost: {e}"))
-                    self._check_dead()
+        """Wait while the transport holds more than _DRAIN_AT unsent bytes."""
+        paused = self._proto.paused
+        if paused is not None:
+            await asyncio.shield(paused)
+            self._check_dead()
 
     def _ack(self, tag: int) -> None:
         """Acknowledge an ack channel's value (PROTOCOL.md §16) returned untagged, as
@@ -518,23 +559,24 @@ async def dial(addr: str = "tcp://127.0.0.1:7420", *, token: Optional[str] = Non
     left = None if deadline is None else (deadline - P.now_ns()) / 1e9
     if left is not None and left <= 0:
         raise DeadlineExceeded("context deadline exceeded")
+    loop = asyncio.get_running_loop()
     try:
         if address.scheme == "unix":
-            opening = asyncio.open_unix_connection(address.path)
+            opening = loop.create_unix_connection(_Protocol, address.path)
         else:
             context = None
             if address.scheme == "tls":
                 context = tls if isinstance(tls, ssl.SSLContext) else \
                     _make_tls_context(ca, cert, key)
-            opening = asyncio.open_connection(
-                address.host, address.port, ssl=context,
+            opening = loop.create_connection(
+                _Protocol, address.host, address.port, ssl=context,
                 server_hostname=(server_hostname or address.host) if context else None)
-        reader, writer = await asyncio.wait_for(opening, left)
+        transport, protocol = await asyncio.wait_for(opening, left)
     except asyncio.TimeoutError as e:
         raise DeadlineExceeded(f"dial {address}: timed out") from e
     except (OSError, ssl.SSLError) as e:
         raise DialError(f"dial {address}: {e}") from e
-    conn = Conn(reader, writer, address, cancel_grace)
+    conn = Conn(transport, protocol, address, cancel_grace)
     try:
         await conn._hello(client_name, token, ctx, deadline)
     except BaseException:
