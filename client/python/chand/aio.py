@@ -237,10 +237,9 @@ class Conn:
 
     async def _drain(self) -> None:
         """Wait while the transport holds more than _DRAIN_AT unsent bytes."""
-        paused = self._proto.paused
-        if paused is not None:
-            await asyncio.shield(paused)
-            self._check_dead()
+        while self._proto.paused is not None:
+            await asyncio.shield(self._proto.paused)
+        self._check_dead()
 
     def _ack(self, tag: int) -> None:
         """Acknowledge an ack channel's value (PROTOCOL.md §16) returned untagged, as
@@ -303,11 +302,12 @@ class Conn:
         except BaseException:
             self._calls.pop(call.id, None)
             raise
-        try:
-            await self._drain()
-        except asyncio.CancelledError:
-            self._abandon(call)
-            raise
+        if self._proto.paused is not None:
+            try:
+                await self._drain()
+            except asyncio.CancelledError:
+                self._abandon(call)
+                raise
         return call
 
     async def _wait(self, call: _Call, until: Optional[int], watch_ctx: bool) -> bool:
@@ -351,6 +351,8 @@ class Conn:
 
     async def _next(self, call: _Call, ctx: Optional[Context],
                     deadline: Optional[int]) -> Tuple[int, List[Any]]:
+        if call.replies:
+            return self._take(call)     # filed already: nothing to watch
         ctx = ctx or background()
         try:
             token = self._watch(ctx, call)
