@@ -247,6 +247,8 @@ class Conn:
         self._post(P.ACK, [tag])
 
     def _post(self, op: int, *args: Any) -> None:
+        """A request nobody waits for (CANCEL, CREDIT, ACK), written at once: a stream's
+        credit must not wait for the task to run dry."""
         if self._dead is not None:
             return
         rid = self._next_id
@@ -254,6 +256,7 @@ class Conn:
         self._abandoned[rid] = P.KIND_PLAIN
         try:
             self._write([op, rid, None, *args])
+            self._flush()
         except (Error, OSError, RuntimeError):
             pass
 
