@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Sequence, Tuple, Union
 
+from . import _common as C
 from . import _proto as P
-from ._conn import _BUDGET, _NONE, _TRY, Conn, _raise_copy
+from ._common import raise_copy
+from ._conn import _BUDGET, _NONE, _TRY, Conn
 from ._proto import ChanInfo, Shape, Value
 from .context import Context, background, deadline_of
 from .errors import CloseError, DeadlineExceeded, Error, ProtocolError
@@ -47,13 +49,6 @@ class Chan(P.BaseChan):
     def __repr__(self) -> str:
         return f"<chand.Chan {self._name!r}>"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Chan) and other._conn is self._conn and \
-            other._name == self._name
-
-    def __hash__(self) -> int:
-        return hash((id(self._conn), self._name))
-
     def __bool__(self) -> bool:
         return True     # not len(): a handle is never false
 
@@ -91,14 +86,7 @@ class Chan(P.BaseChan):
                 work(m.value)
         """
         res = self._conn._roundtrip(P.RECV, [self._name], ctx, timeout)
-        c = self._conn
-
-        def decode() -> Message:
-            v, ok, err, tag, count = P.received_msg(res, 0, "RECV")
-            if not ok:
-                self._err = err
-            return Message(self, c._value(v), ok, tag, count)
-        return c._checked(decode)
+        return self._recv_msg_result(res, Message)
 
     def send_async(self, value: Any, *, ctx: Optional[Context] = None,
                    timeout: Optional[float] = None) -> "Op":
@@ -125,15 +113,6 @@ class Chan(P.BaseChan):
         chan_recv_async (see :meth:`send_async`)."""
         return Op(self, P.RECV, [self._name], ctx, timeout)
 
-    def _recv_result(self, res: List[Any]) -> Tuple[Value, bool]:
-        c = self._conn
-
-        def decode() -> Tuple[Value, bool]:
-            v, ok, err = P.received(res, 0, "RECV", c._ack)
-            if not ok:
-                self._err = err
-            return c._value(v), ok
-        return c._checked(decode)
 
     def try_send(self, value: Any, *, ctx: Optional[Context] = None) -> bool:
         """Send only if it can complete at once; False if it would block."""
@@ -189,8 +168,7 @@ class Chan(P.BaseChan):
     def len(self, *, ctx: Optional[Context] = None, timeout: Optional[float] = None) -> int:
         """``len(ch)``: the values in the buffer."""
         res = self._conn._roundtrip(P.LEN, [self._name], ctx, timeout, _NONE)
-        return self._conn._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None,
-                                                      "len"))
+        return self._conn._uint(res, "len")
 
     def __len__(self) -> int:
         return self.len()
@@ -199,8 +177,7 @@ class Chan(P.BaseChan):
                 timeout: Optional[float] = None) -> int:
         """``cap(ch)``, asked of the server."""
         res = self._conn._roundtrip(P.CAP, [self._name], ctx, timeout, _NONE)
-        self._cap = self._conn._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None,
-                                                           "cap"))
+        self._cap = self._conn._uint(res, "cap")
         return self._cap
 
     @property
@@ -217,15 +194,14 @@ class Chan(P.BaseChan):
         Its waiters fail with :class:`NotFound`.
         """
         res = self._conn._roundtrip(P.DELETE, [self._name], ctx, timeout, _NONE)
-        return self._conn._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None,
-                                                      "discarded"))
+        return self._conn._uint(res, "discarded")
 
     def info(self, *, ctx: Optional[Context] = None,
              timeout: Optional[float] = None) -> ChanInfo:
         """The server's view: len, cap, closed, anonymous, waiting senders and receivers,
         and ``close_error``, the :class:`CloseError` it was closed with (or None)."""
         res = self._conn._roundtrip(P.INFO, [self._name], ctx, timeout, _NONE)
-        return self._conn._checked(lambda: P.chan_info(res[0] if len(res) == 1 else None))
+        return self._conn._decoded(C.chan_info, res)
 
     def stream(self, credit: int = 64, *, ctx: Optional[Context] = None,
                timeout: Optional[float] = None, manual_ack: bool = False) -> "Stream":
@@ -254,11 +230,8 @@ class Message(P.BaseMessage):
     ack_wait or with its connection anyway).
     """
 
-    __slots__ = ("chan",)
-
-    def __init__(self, chan: Chan, value: Value, ok: bool, tag: int, count: int) -> None:
-        super().__init__(value, ok, tag, count)
-        self.chan = chan
+    __slots__ = ()
+    chan: Chan
 
     def ack(self, *, ctx: Optional[Context] = None, timeout: Optional[float] = None) -> None:
         """Acknowledge: the value is done for good (one round trip, see
@@ -334,7 +307,7 @@ class Op:
                 self._err = e
                 raise
         if self._err is not None:
-            raise _raise_copy(self._err)
+            raise raise_copy(self._err)
         return self._result
 
     def __repr__(self) -> str:

@@ -26,12 +26,13 @@ import ssl
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from . import _common as C
 from . import _proto as P
 from ._addr import Address, parse_address
-from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Shape, Value, Waiter
+from ._common import BaseCall, BaseConn, raise_copy
+from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Waiter
 from .context import Context, background, deadline_of
-from .errors import (Canceled, ConnectionLost, DeadlineExceeded, DialError, Error, Limit,
-                     ProtocolError)
+from .errors import Canceled, ConnectionLost, DeadlineExceeded, DialError, Error, Limit
 
 __all__ = ["Conn", "dial"]
 
@@ -44,14 +45,6 @@ _NONE = 2        # nil: the op does not wait (its wait is validated and ignored)
 _DEFAULT_ADDR = "tcp://127.0.0.1:7420"
 _QUEUE_MAX = 64 << 10    # queued asynchronous requests written at once past this
 _READ_SIZE = 1 << 18
-
-
-def _raise_copy(e: Error) -> Error:
-    """A fresh exception of e's class and text (a stored one must not be re-raised twice)."""
-    c = type(e)(e.message, e.index)
-    if e.status is not None and type(e).status != e.status:
-        c.status = e.status
-    return c
 
 
 # ---- transports: who owns the socket --------------------------------------------------
@@ -191,24 +184,16 @@ class _TLS(_Plain):
 # ---- calls ----------------------------------------------------------------------------------
 
 
-class _Call:
-    """One request id: its replies (one, or interim ones then the final) and how it ended."""
+class _Call(BaseCall):
+    """A call of the sync connection: its replies, and the condition its thread sleeps
+    on while another thread reads (made when it does)."""
 
-    __slots__ = ("id", "op", "kind", "replies", "done", "cond", "ctx_err", "cancel_sent",
-                 "error", "interims", "credit")
+    __slots__ = ("cond",)
 
     def __init__(self, op: int, kind: int) -> None:
-        self.id = 0
-        self.op = op
-        self.kind = kind
+        super().__init__(op, kind)
         self.replies: List[Tuple[int, List[Any]]] = []
-        self.done = False                   # the final reply came, or the connection broke
-        self.cond: Optional[threading.Condition] = None    # made when it follows (_wait)
-        self.ctx_err: Optional[Error] = None
-        self.cancel_sent = False
-        self.interims = 0                   # interim replies received
-        self.credit = 0                     # a stream's credit granted so far
-        self.error: Optional[Error] = None  # the connection's failure
+        self.cond: Optional[threading.Condition] = None
 
     def wake(self) -> None:
         """Wake the thread following for this call, if one is (under the lock)."""
@@ -216,7 +201,7 @@ class _Call:
             self.cond.notify_all()
 
 
-class Conn:
+class Conn(BaseConn):
     """A connection to chand; make one with :func:`dial`. Thread-safe.
 
     Use it as a context manager, or call :meth:`close`.
@@ -248,11 +233,6 @@ class Conn:
         transport.start()
 
     # -- life ---------------------------------------------------------------------------
-
-    @property
-    def info(self) -> ServerInfo:
-        """What HELLO said: the server, the protocol version and the server's limits."""
-        return self._info
 
     @property
     def closed(self) -> bool:
@@ -470,10 +450,6 @@ class Conn:
             if took:
                 self._unlead()
 
-    def _check_dead(self) -> None:
-        if self._dead is not None:
-            raise _raise_copy(self._dead)
-
     def _write(self, msg: Sequence[Any], defer: bool = False) -> None:
         """Queue a request and write the queue; with defer (an asynchronous op) leave it
         queued until a thread waits, the queue passes _QUEUE_MAX or :meth:`flush`."""
@@ -633,7 +609,7 @@ class Conn:
         with self._lock:
             if not call.replies:
                 assert call.error is not None
-                raise _raise_copy(call.error)
+                raise raise_copy(call.error)
             status, results = call.replies.pop(0)
         if call.ctx_err is not None and status in (P.CANCELED, P.DEADLINE_EXCEEDED):
             raise call.ctx_err
@@ -650,19 +626,6 @@ class Conn:
             raise P.reply_error(status, results)
         return results
 
-    def _checked(self, fn: Callable[[], Any]) -> Any:
-        """Run a reply decoder; a reply of the wrong shape breaks the connection."""
-        try:
-            return fn()
-        except ProtocolError as e:
-            self._break(e)
-            raise
-
-    def _value(self, v: Any) -> Value:
-        if isinstance(v, P.ChanRef):
-            return Chan(self, v.name)
-        return v
-
     # -- HELLO ------------------------------------------------------------------------------
 
     def _hello(self, client_name: str, token: Optional[str], ctx: Context,
@@ -670,8 +633,7 @@ class Conn:
         auth = {"token": token} if token is not None else None
         res = self._roundtrip(P.HELLO, [P.VERSION, client_name, auth], ctx,
                               None if deadline is None else (deadline - P.now_ns()) / 1e9)
-        self._info = self._checked(lambda: P.server_info(
-            Shape.mapping(res[0] if len(res) == 1 else None, "HELLO's info")))
+        self._info = self._decoded(C.server_info, res)
 
     # -- channels ----------------------------------------------------------------------------
 
@@ -705,11 +667,7 @@ class Conn:
         opts = P.ack_opts(ack_wait, max_deliver, max_unacked, dead_letter)
         args: List[Any] = [name, cap] if opts is None else [name, cap, opts]
         res = self._roundtrip(P.MAKE, args, ctx, timeout, _NONE)
-
-        def decode() -> Chan:
-            Shape.arity(res, 3, "MAKE")
-            return Chan(self, Shape.string(res[0], "name"), Shape.uint(res[1], "cap"))
-        return self._checked(decode)
+        return Chan(self, *self._decoded(C.made, res))
 
     def open(self, name: str, *, ctx: Optional[Context] = None,
              timeout: Optional[float] = None) -> "Chan":
@@ -718,11 +676,7 @@ class Conn:
         Opening an anonymous channel keeps it alive while this connection is open.
         """
         res = self._roundtrip(P.OPEN, [P.check_name(name)], ctx, timeout, _NONE)
-
-        def decode() -> Chan:
-            Shape.arity(res, 1, "OPEN")
-            return Chan(self, name, Shape.uint(res[0], "cap"))
-        return self._checked(decode)
+        return Chan(self, name, self._uint(res, "cap"))
 
     def handle(self, name: str) -> "Chan":
         """A handle on name without a round trip (not checked)."""
@@ -749,7 +703,7 @@ class Conn:
         """
         wire = P.check_tags(tags)
         res = self._roundtrip(P.ACK, [wire], ctx, timeout, _NONE)
-        return self._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None, "acked"))
+        return self._uint(res, "acked")
 
     def _tag_op(self, op: int, args: List[Any], ctx: Optional[Context],
                 timeout: Optional[float]) -> None:
@@ -764,23 +718,13 @@ class Conn:
         most limit (0: 1000): (entries, total). :class:`NotFound` for no such channel,
         :class:`BadRequest` for a plain one. Needs the admin right."""
         res = self._roundtrip(P.INFLIGHT, [P.check_name(name), limit], ctx, timeout, _NONE)
-
-        def decode() -> Tuple[List[InflightInfo], int]:
-            Shape.arity(res, 2, "INFLIGHT")
-            return ([P.inflight_info(m) for m in Shape.array(res[0], "inflight")],
-                    Shape.uint(res[1], "total"))
-        return self._checked(decode)
+        return self._decoded(C.inflight, res)
 
     def stats(self, *, ctx: Optional[Context] = None,
               timeout: Optional[float] = None) -> Dict[str, int]:
         """The server's counters (uptime_ms, connections, channels, waiters, ...)."""
         res = self._roundtrip(P.STATS, [], ctx, timeout, _NONE)
-
-        def decode() -> Dict[str, int]:
-            Shape.arity(res, 1, "STATS")
-            m = Shape.mapping(res[0], "stats")
-            return {Shape.string(k, "key"): Shape.uint(v, k) for k, v in m.items()}
-        return self._checked(decode)
+        return self._decoded(C.stats, res)
 
     def channels(self, pattern: Optional[str] = None, limit: int = 0, *,
                  ctx: Optional[Context] = None,
@@ -790,41 +734,26 @@ class Conn:
         Returns (infos, matched), matched counting every match.
         """
         res = self._roundtrip(P.CHANNELS, [pattern, limit], ctx, timeout, _NONE)
-
-        def decode() -> Tuple[List[ChanInfo], int]:
-            Shape.arity(res, 2, "CHANNELS")
-            return ([P.chan_info(m) for m in Shape.array(res[0], "channels")],
-                    Shape.uint(res[1], "matched"))
-        return self._checked(decode)
+        return self._decoded(C.channels, res)
 
     def clients(self, *, ctx: Optional[Context] = None,
                 timeout: Optional[float] = None) -> List[ClientInfo]:
         """Every connection of the server."""
         res = self._roundtrip(P.CLIENTS, [], ctx, timeout, _NONE)
-
-        def decode() -> List[ClientInfo]:
-            Shape.arity(res, 1, "CLIENTS")
-            return [P.client_info(m) for m in Shape.array(res[0], "clients")]
-        return self._checked(decode)
+        return self._decoded(C.clients, res)
 
     def waiters(self, limit: int = 0, *, ctx: Optional[Context] = None,
                 timeout: Optional[float] = None) -> Tuple[List[Waiter], int]:
         """Every pending request (the broker's goroutine dump): (waiters, total)."""
         res = self._roundtrip(P.WAITERS, [limit], ctx, timeout, _NONE)
-
-        def decode() -> Tuple[List[Waiter], int]:
-            Shape.arity(res, 2, "WAITERS")
-            return ([P.waiter(m) for m in Shape.array(res[0], "waiters")],
-                    Shape.uint(res[1], "total"))
-        return self._checked(decode)
+        return self._decoded(C.waiters, res)
 
     def unblock(self, client: int, request: Optional[int] = None, *,
                 ctx: Optional[Context] = None, timeout: Optional[float] = None) -> int:
         """End one pending request of another client (or all, request None) with
         CANCELED; returns how many. :class:`NotFound` for an unknown client or request."""
         res = self._roundtrip(P.UNBLOCK, [client, request], ctx, timeout, _NONE)
-        return self._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None,
-                                                "canceled"))
+        return self._uint(res, "canceled")
 
     def shutdown(self, *, ctx: Optional[Context] = None,
                  timeout: Optional[float] = None) -> None:
@@ -925,3 +854,5 @@ def dial(addr: str = _DEFAULT_ADDR, *, token: Optional[str] = None,
 # the handles, made by Conn's methods; imported last, as they build on Conn
 from ._chan import Chan  # noqa: E402
 from ._links import Stream  # noqa: E402
+
+Conn._chan_class = Chan

@@ -8,7 +8,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _proto as P
 from ._chan import Chan, Message
-from ._conn import _BUDGET, Conn, _Call, _raise_copy
+from ._common import raise_copy
+from ._conn import _BUDGET, Conn, _Call
 from ._proto import Shape, Value
 from .context import Context, background, deadline_of
 from .errors import Canceled, Closed, CloseError, Error, ProtocolError
@@ -109,7 +110,7 @@ class Stream:
 
     def _recv(self) -> Tuple[int, Value, bool, int, int]:
         if self._end is not None:
-            raise _raise_copy(self._end)
+            raise raise_copy(self._end)
         call = self._call
         with self._conn._lock:
             waiting = not call.replies
@@ -124,8 +125,7 @@ class Stream:
             self._taken += 1
             return self._conn._checked(lambda: _interim(self, res))
         if status == P.OK:
-            self.delivered = self._conn._checked(
-                lambda: Shape.uint(res[0] if len(res) == 1 else None, "delivered"))
+            self.delivered = self._conn._uint(res, "delivered")
             self._finished = True
             self._stop(Closed("every channel of the stream is closed"))
         else:
@@ -134,7 +134,7 @@ class Stream:
                 err = call.ctx_err
             self._stop(err)
         assert self._end is not None
-        raise _raise_copy(self._end)
+        raise raise_copy(self._end)
 
     def _stop(self, err: Error) -> None:
         if self._end is None:
@@ -267,14 +267,13 @@ class Link:
                 try:
                     status, res = self._conn._take(self._call)
                     if status == P.OK:
-                        self._result = self._conn._checked(
-                            lambda: Shape.uint(res[0] if len(res) == 1 else None, "sent"))
+                        self._result = self._conn._uint(res, "sent")
                     else:
                         self._result = P.reply_error(status, res)
                 except Error as e:
                     self._result = e
             if isinstance(self._result, Error):
-                raise _raise_copy(self._result)
+                raise raise_copy(self._result)
             return self._result
 
     def __enter__(self) -> "Link":

@@ -39,14 +39,16 @@ import ssl
 from collections import deque
 from typing import (Any, AsyncIterator, Deque, Dict, List, Optional, Sequence, Tuple, Union)
 
+from . import _common as C
 from . import _proto as P
 from ._addr import Address, parse_address
 from ._chan import Case, recv, select_cases, select_result, send
-from ._conn import _make_tls_context, _raise_copy
-from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Shape, Value, Waiter
+from ._common import BaseCall, BaseConn, raise_copy
+from ._conn import _make_tls_context
+from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Value, Waiter
 from .context import Context, background, deadline_of
 from .errors import (Canceled, CloseError, ConnectionLost, DeadlineExceeded, DialError,
-                     Error, Limit, ProtocolError)
+                     Error, Limit)
 
 __all__ = ["Conn", "Chan", "Message", "Stream", "Link", "dial", "select", "recv", "send", "or_",
            "or_done", "tee", "bridge", "fan_in", "repeat", "take", "fan_out", "CloseError"]
@@ -55,22 +57,16 @@ _BUDGET, _TRY, _NONE = 0, 1, 2
 _DRAIN_AT = 1 << 20      # await the transport's drain past this much unsent
 
 
-class _Call:
-    __slots__ = ("id", "op", "kind", "replies", "done", "waiter", "ctx_err", "cancel_sent",
-                 "error", "interims", "credit")
+class _Call(BaseCall):
+    """A call of the asyncio connection: its replies, and the future of the task
+    awaiting the next one."""
+
+    __slots__ = ("waiter",)
 
     def __init__(self, op: int, kind: int) -> None:
-        self.id = 0
-        self.op = op
-        self.kind = kind
+        super().__init__(op, kind)
         self.replies: Deque[Tuple[int, List[Any]]] = deque()
-        self.done = False
         self.waiter: Optional[asyncio.Future[None]] = None
-        self.ctx_err: Optional[Error] = None
-        self.cancel_sent = False
-        self.interims = 0                   # interim replies received
-        self.credit = 0                     # a stream's credit granted so far
-        self.error: Optional[Error] = None
 
 
 def _wake(call: _Call) -> None:
@@ -127,7 +123,7 @@ class _Protocol(asyncio.Protocol):
             self.paused = None
 
 
-class Conn:
+class Conn(BaseConn):
     """An asyncio connection to chand; make one with :func:`dial`.
 
     Use it with ``async with``, or ``await conn.close()``.
@@ -151,11 +147,6 @@ class Conn:
         protocol.conn = self
         if protocol.early:
             self._feed(bytes(protocol.early))
-
-    @property
-    def info(self) -> ServerInfo:
-        """What HELLO said: the server, the protocol version and the server's limits."""
-        return self._info
 
     @property
     def closed(self) -> bool:
@@ -215,10 +206,6 @@ class Conn:
         del buf[:pos]
 
     # -- writing ---------------------------------------------------------------------------------
-
-    def _check_dead(self) -> None:
-        if self._dead is not None:
-            raise _raise_copy(self._dead)
 
     def _write(self, msg: Sequence[Any]) -> None:
         data = P.frame(msg)
@@ -380,7 +367,7 @@ class Conn:
     def _take(self, call: _Call) -> Tuple[int, List[Any]]:
         if not call.replies:
             assert call.error is not None
-            raise _raise_copy(call.error)
+            raise raise_copy(call.error)
         status, results = call.replies.popleft()
         if call.ctx_err is not None and status in (P.CANCELED, P.DEADLINE_EXCEEDED):
             raise call.ctx_err
@@ -396,21 +383,6 @@ class Conn:
             raise P.reply_error(status, results)
         return results
 
-    def _checked(self, fn: Any) -> Any:
-        try:
-            return fn()
-        except ProtocolError as e:
-            self._break(e)
-            raise
-
-    def _value(self, v: Any) -> Value:
-        if isinstance(v, P.ChanRef):
-            return Chan(self, v.name)
-        return v
-
-    def _uint(self, res: List[Any], what: str) -> int:
-        return self._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None, what))
-
     # -- the operations: see the sync Conn for each one's documentation -----------------------
 
     async def _hello(self, client_name: str, token: Optional[str], ctx: Context,
@@ -418,8 +390,7 @@ class Conn:
         auth = {"token": token} if token is not None else None
         timeout = None if deadline is None else (deadline - P.now_ns()) / 1e9
         res = await self._roundtrip(P.HELLO, [P.VERSION, client_name, auth], ctx, timeout)
-        self._info = self._checked(lambda: P.server_info(
-            Shape.mapping(res[0] if len(res) == 1 else None, "HELLO's info")))
+        self._info = self._decoded(C.server_info, res)
 
     async def ping(self, *, ctx: Optional[Context] = None,
                    timeout: Optional[float] = None) -> None:
@@ -442,11 +413,7 @@ class Conn:
         opts = P.ack_opts(ack_wait, max_deliver, max_unacked, dead_letter)
         args: List[Any] = [name, cap] if opts is None else [name, cap, opts]
         res = await self._roundtrip(P.MAKE, args, ctx, timeout, _NONE)
-
-        def decode() -> Chan:
-            Shape.arity(res, 3, "MAKE")
-            return Chan(self, Shape.string(res[0], "name"), Shape.uint(res[1], "cap"))
-        return self._checked(decode)
+        return Chan(self, *self._decoded(C.made, res))
 
     async def open(self, name: str, *, ctx: Optional[Context] = None,
                    timeout: Optional[float] = None) -> "Chan":
@@ -484,56 +451,32 @@ class Conn:
         :meth:`chand.Conn.inflight`."""
         res = await self._roundtrip(P.INFLIGHT, [P.check_name(name), limit], ctx, timeout,
                                     _NONE)
-
-        def decode() -> Tuple[List[InflightInfo], int]:
-            Shape.arity(res, 2, "INFLIGHT")
-            return ([P.inflight_info(m) for m in Shape.array(res[0], "inflight")],
-                    Shape.uint(res[1], "total"))
-        return self._checked(decode)
+        return self._decoded(C.inflight, res)
 
     async def stats(self, *, ctx: Optional[Context] = None,
                     timeout: Optional[float] = None) -> Dict[str, int]:
         """The server's counters."""
         res = await self._roundtrip(P.STATS, [], ctx, timeout, _NONE)
-
-        def decode() -> Dict[str, int]:
-            Shape.arity(res, 1, "STATS")
-            m = Shape.mapping(res[0], "stats")
-            return {Shape.string(k, "key"): Shape.uint(v, k) for k, v in m.items()}
-        return self._checked(decode)
+        return self._decoded(C.stats, res)
 
     async def channels(self, pattern: Optional[str] = None, limit: int = 0, *,
                        ctx: Optional[Context] = None,
                        timeout: Optional[float] = None) -> Tuple[List[ChanInfo], int]:
         """Channels matching the glob pattern: (infos, matched)."""
         res = await self._roundtrip(P.CHANNELS, [pattern, limit], ctx, timeout, _NONE)
-
-        def decode() -> Tuple[List[ChanInfo], int]:
-            Shape.arity(res, 2, "CHANNELS")
-            return ([P.chan_info(m) for m in Shape.array(res[0], "channels")],
-                    Shape.uint(res[1], "matched"))
-        return self._checked(decode)
+        return self._decoded(C.channels, res)
 
     async def clients(self, *, ctx: Optional[Context] = None,
                       timeout: Optional[float] = None) -> List[ClientInfo]:
         """Every connection of the server."""
         res = await self._roundtrip(P.CLIENTS, [], ctx, timeout, _NONE)
-
-        def decode() -> List[ClientInfo]:
-            Shape.arity(res, 1, "CLIENTS")
-            return [P.client_info(m) for m in Shape.array(res[0], "clients")]
-        return self._checked(decode)
+        return self._decoded(C.clients, res)
 
     async def waiters(self, limit: int = 0, *, ctx: Optional[Context] = None,
                       timeout: Optional[float] = None) -> Tuple[List[Waiter], int]:
         """Every pending request: (waiters, total)."""
         res = await self._roundtrip(P.WAITERS, [limit], ctx, timeout, _NONE)
-
-        def decode() -> Tuple[List[Waiter], int]:
-            Shape.arity(res, 2, "WAITERS")
-            return ([P.waiter(m) for m in Shape.array(res[0], "waiters")],
-                    Shape.uint(res[1], "total"))
-        return self._checked(decode)
+        return self._decoded(C.waiters, res)
 
     async def unblock(self, client: int, request: Optional[int] = None, *,
                       ctx: Optional[Context] = None, timeout: Optional[float] = None) -> int:
@@ -611,13 +554,6 @@ class Chan(P.BaseChan):
     def __repr__(self) -> str:
         return f"<chand.aio.Chan {self._name!r}>"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Chan) and other._conn is self._conn and \
-            other._name == self._name
-
-    def __hash__(self) -> int:
-        return hash((id(self._conn), self._name))
-
     async def send(self, value: Any, *, ctx: Optional[Context] = None,
                    timeout: Optional[float] = None) -> None:
         """``ch <- value``."""
@@ -636,24 +572,8 @@ class Chan(P.BaseChan):
         nack or touch, as :meth:`chand.Chan.recv_msg`; ``async with`` acks it on a
         normal exit and nacks it when the block raises."""
         res = await self._conn._roundtrip(P.RECV, [self._name], ctx, timeout)
-        c = self._conn
+        return self._recv_msg_result(res, Message)
 
-        def decode() -> Message:
-            v, ok, err, tag, count = P.received_msg(res, 0, "RECV")
-            if not ok:
-                self._err = err
-            return Message(self, c._value(v), ok, tag, count)
-        return c._checked(decode)
-
-    def _recv_result(self, res: List[Any]) -> Tuple[Value, bool]:
-        c = self._conn
-
-        def decode() -> Tuple[Value, bool]:
-            v, ok, err = P.received(res, 0, "RECV", c._ack)
-            if not ok:
-                self._err = err
-            return c._value(v), ok
-        return c._checked(decode)
 
     async def try_send(self, value: Any, *, ctx: Optional[Context] = None) -> bool:
         """Send only if it can complete at once; False if it would block."""
@@ -718,7 +638,7 @@ class Chan(P.BaseChan):
                    timeout: Optional[float] = None) -> ChanInfo:
         """The server's view of the channel (``close_error`` included)."""
         res = await self._conn._roundtrip(P.INFO, [self._name], ctx, timeout, _NONE)
-        return self._conn._checked(lambda: P.chan_info(res[0] if len(res) == 1 else None))
+        return self._conn._decoded(C.chan_info, res)
 
     async def stream(self, credit: int = 64, *, ctx: Optional[Context] = None,
                      timeout: Optional[float] = None, manual_ack: bool = False) -> "Stream":
@@ -732,11 +652,8 @@ class Message(P.BaseMessage):
     ``await``: :meth:`ack`, :meth:`nack`, :meth:`touch`, and ``async with`` (ack on a
     normal exit, nack when the block raises)."""
 
-    __slots__ = ("chan",)
-
-    def __init__(self, chan: Chan, value: Value, ok: bool, tag: int, count: int) -> None:
-        super().__init__(value, ok, tag, count)
-        self.chan = chan
+    __slots__ = ()
+    chan: Chan
 
     async def ack(self, *, ctx: Optional[Context] = None,
                   timeout: Optional[float] = None) -> None:
@@ -806,6 +723,8 @@ async def select(*cases: Case, default: bool = False, ctx: Optional[Context] = N
     res = await conn._roundtrip(P.SELECT, [wire, bool(default)], ctx, timeout)
     return select_result(conn, cases, res)
 
+
+Conn._chan_class = Chan
 
 # streams and links, which build on Conn and Chan
 from ._aio_links import (Link, Stream, bridge, fan_in, fan_out, or_, or_done,  # noqa: E402
