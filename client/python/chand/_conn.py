@@ -19,6 +19,7 @@ as Go's select picks a ready case over ``ctx.Done()``.
 
 from __future__ import annotations
 
+import itertools
 import os
 import select
 import socket
@@ -214,7 +215,7 @@ class Conn(BaseConn):
         self._lock = threading.Lock()
         self._calls: Dict[int, _Call] = {}
         self._abandoned: Dict[int, int] = {}     # id -> kind: replies still to come, unwanted
-        self._next_id = 1
+        self._ids = itertools.count(1)           # request ids (next() is atomic)
         self._dead: Optional[Error] = None
         self._info = ServerInfo(P.VERSION, "", P.DEFAULT_MAX_FRAME, 1 << 20, 4096, 1024, 0)
         self._leader: Optional[int] = None       # the thread reading the socket (_wait)
@@ -450,19 +451,23 @@ class Conn(BaseConn):
             if took:
                 self._unlead()
 
-    def _write(self, msg: Sequence[Any], defer: bool = False) -> None:
-        """Queue a request and write the queue; with defer (an asynchronous op) leave it
-        queued until a thread waits, the queue passes _QUEUE_MAX or :meth:`flush`."""
+    def _frame(self, msg: Sequence[Any]) -> bytes:
         data = P.frame(msg)
         if len(data) - 4 > self._info.max_frame:
             raise Limit(f"request of {len(data) - 4} bytes is over the server's max_frame "
                         f"{self._info.max_frame}")
-        with self._lock:
-            self._wq += data
-            if self._flushing or (defer and len(self._wq) < _QUEUE_MAX):
-                return      # the thread writing takes it along (its failure breaks us)
-            self._flushing = True
-        self._write_queue()
+        return data
+
+    def _queue_locked(self, data: bytes, defer: bool) -> bool:
+        """Queue a request's frame; True when the caller is to write the queue now: not
+        when another thread writes it (it takes this one along, its failure breaks the
+        connection), nor with defer (an asynchronous op) until a thread waits, the
+        queue passes _QUEUE_MAX or :meth:`flush`."""
+        self._wq += data
+        if self._flushing or (defer and len(self._wq) < _QUEUE_MAX):
+            return False
+        self._flushing = True
+        return True
 
     def _write_queue(self) -> None:
         """Write the queue until it is empty, as the one writer (_flushing set): the
@@ -510,14 +515,16 @@ class Conn(BaseConn):
 
     def _post(self, op: int, *args: Any) -> None:
         """A request nobody waits for (CANCEL, CREDIT): its reply is expected and dropped."""
-        with self._lock:
-            if self._dead is not None:
-                return
-            rid = self._next_id
-            self._next_id += 1
-            self._abandoned[rid] = P.KIND_PLAIN
+        rid = next(self._ids)
         try:
-            self._write([op, rid, None, *args])
+            data = self._frame([op, rid, None, *args])
+            with self._lock:
+                if self._dead is not None:
+                    return
+                self._abandoned[rid] = P.KIND_PLAIN
+                write = self._queue_locked(data, False)
+            if write:
+                self._write_queue()
         except Error:
             pass
 
@@ -532,7 +539,7 @@ class Conn(BaseConn):
                deadline: Optional[int], how: int = _BUDGET,
                kind: int = P.KIND_PLAIN, credit: int = 0, defer: bool = False) -> _Call:
         """Check the context, link a call under a fresh id and send its request (with
-        defer, queue it: see _write)."""
+        defer, queue it: see _queue_locked)."""
         ctx = ctx or background()
         e = ctx.err()
         if e is not None:
@@ -547,17 +554,14 @@ class Conn(BaseConn):
             wait = P.wait_us(deadline, now)
         call = _Call(op, kind)
         call.credit = credit
+        call.id = next(self._ids)
+        data = self._frame([op, call.id, wait, *args])
         with self._lock:
             self._check_dead()
-            call.id = self._next_id
-            self._next_id += 1
             self._calls[call.id] = call
-        try:
-            self._write([op, call.id, wait, *args], defer)
-        except BaseException:
-            with self._lock:
-                self._calls.pop(call.id, None)
-            raise
+            write = self._queue_locked(data, defer)
+        if write:
+            self._write_queue()     # a failure fails the call with the connection
         return call
 
     def _next(self, call: _Call, ctx: Optional[Context],
@@ -606,11 +610,11 @@ class Conn(BaseConn):
             self._post(P.CANCEL, call.id)
 
     def _take(self, call: _Call) -> Tuple[int, List[Any]]:
-        with self._lock:
-            if not call.replies:
-                assert call.error is not None
-                raise raise_copy(call.error)
-            status, results = call.replies.pop(0)
+        # no lock: only the call's own thread takes, the reading thread only appends
+        if not call.replies:
+            assert call.error is not None
+            raise raise_copy(call.error)
+        status, results = call.replies.pop(0)
         if call.ctx_err is not None and status in (P.CANCELED, P.DEADLINE_EXCEEDED):
             raise call.ctx_err
         return status, results

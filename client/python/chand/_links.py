@@ -112,10 +112,8 @@ class Stream:
         if self._end is not None:
             raise raise_copy(self._end)
         call = self._call
-        with self._conn._lock:
-            waiting = not call.replies
         if not call.done:
-            self._grant(waiting)
+            self._grant(not call.replies)
         try:
             status, res = self._conn._next(call, None, None)
         except Error as e:
