@@ -2,10 +2,15 @@
 """The synchronous client: connections (dial, calls, replies, admin).
 
 One :class:`Conn` is one socket. It is thread-safe: any number of threads
-may block in calls on it at once, each call has its own request id, and a
-dedicated reader thread hands every reply to the call it belongs to
-(replies come back in any order, PROTOCOL.md §1). A blocked call blocks
-only its own thread.
+may block in calls on it at once, each call has its own request id, and
+every reply goes to the call it belongs to (replies come back in any order,
+PROTOCOL.md §1). A blocked call blocks only its own thread. There is no
+reader thread: a waiting call reads the socket itself while no other
+thread does (leader/follower, see Conn._wait), so a lone caller never waits
+for another thread to wake it. Requests queue and leave in one write: at
+once for a blocking call (with those of the threads calling meanwhile), or,
+for the asynchronous operations (Chan.send_async, Chan.recv_async), when a
+thread waits.
 
 Waiting follows libchanclient (chanclient(3)): a call's deadline (from its
 context and ``timeout=``) travels as the request's ``wait``; the server ends

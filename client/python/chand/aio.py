@@ -12,8 +12,10 @@
     async for v in jobs: ...
     i, v, ok = await chand.aio.select(chand.recv(a), chand.send(b, b"x"))
 
-One connection serves any number of tasks at once; a reader task hands
-each reply to the call it belongs to. Select cases are the same
+One connection serves any number of tasks at once; its protocol hands
+each reply to the call it belongs to as it arrives, and the requests of one
+loop iteration leave in one write at its end (CANCEL, CREDIT and ACK at
+once). Select cases are the same
 ``chand.recv(ch)`` / ``chand.send(ch, v)`` as for the sync API (also here
 as ``chand.aio.recv`` and ``chand.aio.send``).
 
