@@ -30,7 +30,10 @@ import select
 import socket
 import ssl
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import msgpack
 
 from . import _common as C
 from . import _proto as P
@@ -221,6 +224,7 @@ class Conn(BaseConn):
         self._calls: Dict[int, _Call] = {}
         self._abandoned: Dict[int, int] = {}     # id -> kind: replies still to come, unwanted
         self._ids = itertools.count(1)           # request ids (next() is atomic)
+        self._packer = msgpack.Packer(use_bin_type=True)
         self._dead: Optional[Error] = None
         self._info = ServerInfo(P.VERSION, "", P.DEFAULT_MAX_FRAME, 1 << 20, 4096, 1024, 0)
         self._leader: Optional[int] = None       # the thread reading the socket (_wait)
@@ -456,12 +460,13 @@ class Conn(BaseConn):
             if took:
                 self._unlead()
 
-    def _frame(self, msg: Sequence[Any]) -> bytes:
-        data = P.frame(msg)
-        if len(data) - 4 > self._info.max_frame:
-            raise Limit(f"request of {len(data) - 4} bytes is over the server's max_frame "
+    def _frame_locked(self, msg: Sequence[Any]) -> bytes:
+        """A request's frame, by the connection's one packer (so under the lock)."""
+        body = self._packer.pack(msg)
+        if len(body) > self._info.max_frame:
+            raise Limit(f"request of {len(body)} bytes is over the server's max_frame "
                         f"{self._info.max_frame}")
-        return data
+        return P.frame_head(len(body)) + body
 
     def _queue_locked(self, data: bytes, defer: bool) -> bool:
         """Queue a request's frame; True when the caller is to write the queue now: not
@@ -522,10 +527,10 @@ class Conn(BaseConn):
         """A request nobody waits for (CANCEL, CREDIT): its reply is expected and dropped."""
         rid = next(self._ids)
         try:
-            data = self._frame([op, rid, None, *args])
             with self._lock:
                 if self._dead is not None:
                     return
+                data = self._frame_locked([op, rid, None, *args])
                 self._abandoned[rid] = P.KIND_PLAIN
                 write = self._queue_locked(data, False)
             if write:
@@ -553,16 +558,16 @@ class Conn(BaseConn):
         if how == _TRY:
             wait = 0
         elif how == _BUDGET and deadline is not None:
-            now = P.now_ns()
+            now = time.monotonic_ns()
             if deadline <= now:
                 raise DeadlineExceeded("context deadline exceeded")
             wait = P.wait_us(deadline, now)
         call = _Call(op, kind)
         call.credit = credit
         call.id = next(self._ids)
-        data = self._frame([op, call.id, wait, *args])
         with self._lock:
             self._check_dead()
+            data = self._frame_locked([op, call.id, wait, *args])
             self._calls[call.id] = call
             write = self._queue_locked(data, defer)
         if write:

@@ -121,7 +121,11 @@ class Stream:
             raise
         if status == P.OK and len(res) in (3, 4, 5):
             self._taken += 1
-            return self._conn._checked(lambda: _interim(self, res))
+            try:
+                return _interim(self, res)
+            except ProtocolError as e:
+                self._conn._break(e)
+                raise
         if status == P.OK:
             self.delivered = self._conn._uint(res, "delivered")
             self._finished = True

@@ -236,6 +236,10 @@ def frame(obj: Sequence[Any]) -> bytes:
     return _LEN.pack(len(body)) + body
 
 
+frame_head = _LEN.pack
+"""A frame's head for a body of n bytes (for a connection packing with a Packer of its own)."""
+
+
 def frame_length(buf: Union[bytes, bytearray], limit: int, pos: int = 0) -> int:
     """The body length from the frame head at buf[pos:pos + 4], checked against limit."""
     (n,) = _LEN.unpack_from(buf, pos)
