@@ -13,7 +13,9 @@ through redis-py (Debian's python3-redis) doing the same work.
   throughput  (1) one producer connection and one consumer connection on a
               channel of cap 1024: the producer keeps DEPTH sends in flight
               (DEPTH threads sharing its connection), the consumer a stream
-              of credit DEPTH. -n values of -s bytes. Metric msgs_s.
+              of credit DEPTH. -n values of -s bytes. Metrics msgs_s, and
+              cpu_us: the process's CPU time (every thread, user and
+              system) per value, which the machine's load moves less.
               The producer keeps them in flight from one thread with
               Chan.send_async, as chanbench does with chan_send_async;
               --threads: from DEPTH threads each blocking in Chan.send.
@@ -23,7 +25,8 @@ through redis-py (Debian's python3-redis) doing the same work.
               producer's DEPTH sends in flight from DEPTH tasks.
   pingpong    (2) two processes, each with its own connection, bounce a
               value over two unbuffered channels: -n round trips after n/10
-              warm-up ones. p50_us, p99_us, mean_us of a round trip.
+              warm-up ones. p50_us, p99_us, mean_us of a round trip, and
+              cpu_us, the pinger's CPU time per round trip.
               --redis: LPUSH ping / BLPOP pong against BLPOP ping / LPUSH pong.
               --aio: the pinger through asyncio (the echo stays sync).
 
@@ -96,7 +99,7 @@ def chand_throughput(o: argparse.Namespace) -> None:
         for _ in range(o.n // depth + (1 if k < o.n % depth else 0)):
             ch.send(payload, timeout=BUDGET)
 
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     if o.threads:
         threads = [threading.Thread(target=blocking_producer, args=(k,)) for k in range(depth)]
     else:
@@ -113,6 +116,7 @@ def chand_throughput(o: argparse.Namespace) -> None:
     for t in threads:
         t.join()
     result(o.tag or "w1", "msgs_s", o.n / secs)
+    result(o.tag or "w1", "cpu_us", (time.process_time() - c0) / o.n * 1e6)
     prod.handle(name).delete()
     prod.close()
     cons.close()
@@ -150,10 +154,12 @@ def _pingpong(o: argparse.Namespace, one: Callable[[], None], warm: int) -> None
     for _ in range(warm):
         one()
     lat: List[int] = []
+    c0 = time.process_time()
     for _ in range(o.n):
         t = time.perf_counter_ns()
         one()
         lat.append(time.perf_counter_ns() - t)
+    result(o.tag or "w2", "cpu_us", (time.process_time() - c0) / o.n * 1e6)
     latencies(o.tag or "w2", lat, o.samples)
 
 
@@ -173,7 +179,7 @@ async def aio_throughput(o: argparse.Namespace) -> None:
         for _ in range(o.n // depth + (1 if k < o.n % depth else 0)):
             await ch.send(payload, timeout=BUDGET)
 
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     tasks = [asyncio.ensure_future(producer(k)) for k in range(depth)]
     got = 0
     async with await cons.handle(name).stream(min(depth, cons.info.max_stream_credit or 1),
@@ -184,6 +190,7 @@ async def aio_throughput(o: argparse.Namespace) -> None:
     secs = time.monotonic() - t0
     await asyncio.gather(*tasks)
     result(o.tag or "w1", "msgs_s", o.n / secs)
+    result(o.tag or "w1", "cpu_us", (time.process_time() - c0) / o.n * 1e6)
     await prod.handle(name).delete()
     await prod.close()
     await cons.close()
@@ -214,10 +221,12 @@ async def _aio_pingpong(o: argparse.Namespace, one: Callable[[], Awaitable[None]
     for _ in range(warm):
         await one()
     lat: List[int] = []
+    c0 = time.process_time()
     for _ in range(o.n):
         t = time.perf_counter_ns()
         await one()
         lat.append(time.perf_counter_ns() - t)
+    result(o.tag or "w2", "cpu_us", (time.process_time() - c0) / o.n * 1e6)
     latencies(o.tag or "w2", lat, o.samples)
 
 
@@ -245,7 +254,7 @@ def redis_throughput(o: argparse.Namespace) -> None:
             p.execute()
             left -= k
 
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     t = threading.Thread(target=producer)
     t.start()
     left = o.n
@@ -261,6 +270,7 @@ def redis_throughput(o: argparse.Namespace) -> None:
     secs = time.monotonic() - t0
     t.join()
     result(o.tag or "w1", "msgs_s", o.n / secs)
+    result(o.tag or "w1", "cpu_us", (time.process_time() - c0) / o.n * 1e6)
     prod.delete(key)
 
 
@@ -304,7 +314,7 @@ async def aio_redis_throughput(o: argparse.Namespace) -> None:
             await p.execute()
             left -= k
 
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     task = asyncio.ensure_future(producer())
     left = o.n
     while left:
@@ -319,6 +329,7 @@ async def aio_redis_throughput(o: argparse.Namespace) -> None:
     secs = time.monotonic() - t0
     await task
     result(o.tag or "w1", "msgs_s", o.n / secs)
+    result(o.tag or "w1", "cpu_us", (time.process_time() - c0) / o.n * 1e6)
     await prod.delete(key)
     await prod.close()
     await cons.close()
