@@ -279,7 +279,7 @@ class Conn(BaseConn):
         self.close()
 
     def __repr__(self) -> str:
-        return f"<chand.Conn {self.address}{' closed' if self.closed else ''}>"
+        return f"<chand.Conn {self.address}{' closed' if self._dead is not None else ''}>"
 
     def _break(self, err: Error) -> None:
         """Fail every pending call with err; the first failure sticks."""

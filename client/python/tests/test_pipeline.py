@@ -72,8 +72,8 @@ def test_cancel_wakes_the_reading_call(conn: chand.Conn) -> None:
 
     t = threading.Thread(target=blocked)
     t.start()
-    until(lambda: waiters_on(conn, ch) == 1 if conn._leader is not None else False,
-          what="the receive leads the reading")
+    until(lambda: waiters_on(conn, ch) == 1, what="the receive waiting")
+    until(lambda: conn._leader == t.ident, what="the receive leads the reading")
     t0 = time.monotonic()
     ctx.cancel()
     t.join(10)
