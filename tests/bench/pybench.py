@@ -3,7 +3,7 @@
 """pybench: workloads 1 and 2 of tests/bench from Python, on chand and on Redis.
 
     pybench.py -p PORT [-n N] [-t DEPTH] [-s SIZE] [-k TAG] [-o SAMPLES]
-               [--redis] throughput|pingpong
+               [--redis] [--threads | --aio] throughput|pingpong
 
 Figures are "RESULT <tag> <metric> <value>" lines on stdout, as chanbench and
 redis_bench print them, so that run.sh can record them as two more systems:
@@ -13,13 +13,22 @@ through redis-py (Debian's python3-redis) doing the same work.
   throughput  (1) one producer connection and one consumer connection on a
               channel of cap 1024: the producer keeps DEPTH sends in flight
               (DEPTH threads sharing its connection), the consumer a stream
-              of credit DEPTH. -n values of -s bytes. Metric msgs_s.
+              of credit DEPTH. -n values of -s bytes. Metrics msgs_s, and
+              cpu_us: the process's CPU time (every thread, user and
+              system) per value, which the machine's load moves less.
+              The producer keeps them in flight from one thread with
+              Chan.send_async, as chanbench does with chan_send_async;
+              --threads: from DEPTH threads each blocking in Chan.send.
               --redis: the producer LPUSHes and the consumer BRPOPs, DEPTH
               commands pipelined on each connection.
+              --aio: asyncio (chand.aio; redis.asyncio with --redis), the
+              producer's DEPTH sends in flight from DEPTH tasks.
   pingpong    (2) two processes, each with its own connection, bounce a
               value over two unbuffered channels: -n round trips after n/10
-              warm-up ones. p50_us, p99_us, mean_us of a round trip.
+              warm-up ones. p50_us, p99_us, mean_us of a round trip, and
+              cpu_us, the pinger's CPU time per round trip.
               --redis: LPUSH ping / BLPOP pong against BLPOP ping / LPUSH pong.
+              --aio: the pinger through asyncio (the echo stays sync).
 
 The Python client is found beside this file (../../client/python) unless
 chand is importable already.
@@ -28,6 +37,7 @@ chand is importable already.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing
 import os
 import statistics
@@ -35,12 +45,14 @@ import sys
 import threading
 import time
 import uuid
-from typing import Callable, List, Optional
+from collections import deque
+from typing import Awaitable, Callable, Deque, List, Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "client", "python"))
 
 import chand  # noqa: E402
+import chand.aio as aio  # noqa: E402
 
 BUDGET = 300.0      # every blocking call, as chanbench's contexts
 
@@ -74,12 +86,24 @@ def chand_throughput(o: argparse.Namespace) -> None:
     payload = b"x" * o.size
     depth = max(1, o.depth)
 
-    def producer(k: int) -> None:
+    def producer() -> None:
+        ops: Deque[chand.Op] = deque()
+        for _ in range(o.n):
+            if len(ops) == depth:
+                ops.popleft().wait()
+            ops.append(ch.send_async(payload, timeout=BUDGET))
+        for op in ops:
+            op.wait()
+
+    def blocking_producer(k: int) -> None:
         for _ in range(o.n // depth + (1 if k < o.n % depth else 0)):
             ch.send(payload, timeout=BUDGET)
 
-    t0 = time.monotonic()
-    threads = [threading.Thread(target=producer, args=(k,)) for k in range(depth)]
+    t0, c0 = time.monotonic(), time.process_time()
+    if o.threads:
+        threads = [threading.Thread(target=blocking_producer, args=(k,)) for k in range(depth)]
+    else:
+        threads = [threading.Thread(target=producer)]
     for t in threads:
         t.start()
     got = 0
@@ -92,6 +116,7 @@ def chand_throughput(o: argparse.Namespace) -> None:
     for t in threads:
         t.join()
     result(o.tag or "w1", "msgs_s", o.n / secs)
+    result(o.tag or "w1", "cpu_us", (time.process_time() - c0) / o.n * 1e6)
     prod.handle(name).delete()
     prod.close()
     cons.close()
@@ -129,10 +154,79 @@ def _pingpong(o: argparse.Namespace, one: Callable[[], None], warm: int) -> None
     for _ in range(warm):
         one()
     lat: List[int] = []
+    c0 = time.process_time()
     for _ in range(o.n):
         t = time.perf_counter_ns()
         one()
         lat.append(time.perf_counter_ns() - t)
+    result(o.tag or "w2", "cpu_us", (time.process_time() - c0) / o.n * 1e6)
+    latencies(o.tag or "w2", lat, o.samples)
+
+
+# ---- chand through asyncio ------------------------------------------------------------------
+
+
+async def aio_throughput(o: argparse.Namespace) -> None:
+    addr = f"tcp://127.0.0.1:{o.port}"
+    name = f"pybench.w1a.{uuid.uuid4().hex[:8]}"
+    prod = await aio.dial(addr, client_name="pybench")
+    cons = await aio.dial(addr, client_name="pybench")
+    ch = await prod.make(name, 1024)
+    payload = b"x" * o.size
+    depth = max(1, o.depth)
+
+    async def producer(k: int) -> None:
+        for _ in range(o.n // depth + (1 if k < o.n % depth else 0)):
+            await ch.send(payload, timeout=BUDGET)
+
+    t0, c0 = time.monotonic(), time.process_time()
+    tasks = [asyncio.ensure_future(producer(k)) for k in range(depth)]
+    got = 0
+    async with await cons.handle(name).stream(min(depth, cons.info.max_stream_credit or 1),
+                                              timeout=BUDGET) as s:
+        while got < o.n:
+            await s.recv()
+            got += 1
+    secs = time.monotonic() - t0
+    await asyncio.gather(*tasks)
+    result(o.tag or "w1", "msgs_s", o.n / secs)
+    result(o.tag or "w1", "cpu_us", (time.process_time() - c0) / o.n * 1e6)
+    await prod.handle(name).delete()
+    await prod.close()
+    await cons.close()
+
+
+async def aio_pingpong(o: argparse.Namespace) -> None:
+    addr = f"tcp://127.0.0.1:{o.port}"
+    ping, pong = (f"pybench.w2a.{uuid.uuid4().hex[:8]}.{x}" for x in ("ping", "pong"))
+    c = await aio.dial(addr, client_name="pybench")
+    pi, po = await c.make(ping, 0), await c.make(pong, 0)
+    warm = o.n // 10
+    echo = multiprocessing.Process(target=_chand_echo, args=(addr, ping, pong, warm + o.n))
+    echo.start()
+
+    async def one() -> None:
+        await pi.send(b"p", timeout=BUDGET)
+        await po.recv(timeout=BUDGET)
+
+    await _aio_pingpong(o, one, warm)
+    echo.join(BUDGET)
+    await pi.delete()
+    await po.delete()
+    await c.close()
+
+
+async def _aio_pingpong(o: argparse.Namespace, one: Callable[[], Awaitable[None]],
+                        warm: int) -> None:
+    for _ in range(warm):
+        await one()
+    lat: List[int] = []
+    c0 = time.process_time()
+    for _ in range(o.n):
+        t = time.perf_counter_ns()
+        await one()
+        lat.append(time.perf_counter_ns() - t)
+    result(o.tag or "w2", "cpu_us", (time.process_time() - c0) / o.n * 1e6)
     latencies(o.tag or "w2", lat, o.samples)
 
 
@@ -160,7 +254,7 @@ def redis_throughput(o: argparse.Namespace) -> None:
             p.execute()
             left -= k
 
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     t = threading.Thread(target=producer)
     t.start()
     left = o.n
@@ -176,6 +270,7 @@ def redis_throughput(o: argparse.Namespace) -> None:
     secs = time.monotonic() - t0
     t.join()
     result(o.tag or "w1", "msgs_s", o.n / secs)
+    result(o.tag or "w1", "cpu_us", (time.process_time() - c0) / o.n * 1e6)
     prod.delete(key)
 
 
@@ -202,6 +297,62 @@ def redis_pingpong(o: argparse.Namespace) -> None:
     echo.join(BUDGET)
 
 
+async def aio_redis_throughput(o: argparse.Namespace) -> None:
+    import redis.asyncio
+    key = f"pybench.w1a.{uuid.uuid4().hex[:8]}"
+    prod, cons = (redis.asyncio.Redis(host="127.0.0.1", port=o.port) for _ in range(2))
+    payload = b"x" * o.size
+    depth = max(1, o.depth)
+
+    async def producer() -> None:
+        left = o.n
+        while left:
+            k = min(depth, left)
+            p = prod.pipeline(transaction=False)
+            for _ in range(k):
+                p.lpush(key, payload)
+            await p.execute()
+            left -= k
+
+    t0, c0 = time.monotonic(), time.process_time()
+    task = asyncio.ensure_future(producer())
+    left = o.n
+    while left:
+        k = min(depth, left)
+        p = cons.pipeline(transaction=False)
+        for _ in range(k):
+            p.brpop(key, timeout=int(BUDGET))
+        for r in await p.execute():
+            if r is None:
+                raise SystemExit("pybench: redis: BRPOP timed out")
+        left -= k
+    secs = time.monotonic() - t0
+    await task
+    result(o.tag or "w1", "msgs_s", o.n / secs)
+    result(o.tag or "w1", "cpu_us", (time.process_time() - c0) / o.n * 1e6)
+    await prod.delete(key)
+    await prod.close()
+    await cons.close()
+
+
+async def aio_redis_pingpong(o: argparse.Namespace) -> None:
+    import redis.asyncio
+    ping, pong = (f"pybench.w2a.{uuid.uuid4().hex[:8]}.{x}" for x in ("ping", "pong"))
+    r = redis.asyncio.Redis(host="127.0.0.1", port=o.port)
+    warm = o.n // 10
+    echo = multiprocessing.Process(target=_redis_echo, args=(o.port, ping, pong, warm + o.n))
+    echo.start()
+
+    async def one() -> None:
+        await r.lpush(ping, b"p")
+        if await r.blpop(pong, timeout=int(BUDGET)) is None:
+            raise SystemExit("pybench: redis: BLPOP timed out")
+
+    await _aio_pingpong(o, one, warm)
+    echo.join(BUDGET)
+    await r.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-p", "--port", type=int, required=True)
@@ -211,8 +362,16 @@ def main() -> None:
     ap.add_argument("-k", "--tag", default=None)
     ap.add_argument("-o", "--samples", default=None)
     ap.add_argument("--redis", action="store_true")
+    ap.add_argument("--threads", action="store_true")
+    ap.add_argument("--aio", action="store_true")
     ap.add_argument("workload", choices=["throughput", "pingpong"])
     o = ap.parse_args()
+    if o.aio:
+        arun = {("throughput", False): aio_throughput, ("pingpong", False): aio_pingpong,
+                ("throughput", True): aio_redis_throughput,
+                ("pingpong", True): aio_redis_pingpong}
+        asyncio.run(arun[(o.workload, o.redis)](o))
+        return
     run = {("throughput", False): chand_throughput, ("pingpong", False): chand_pingpong,
            ("throughput", True): redis_throughput, ("pingpong", True): redis_pingpong}
     run[(o.workload, o.redis)](o)

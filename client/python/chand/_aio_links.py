@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _proto as P
-from ._conn import _raise_copy
+from ._common import raise_copy
 from ._links import _interim
 from ._proto import Value
 from .aio import _BUDGET, Chan, Conn, Message, _Call
@@ -95,7 +95,7 @@ class Stream:
 
     async def _recv(self) -> Tuple[int, Value, bool, int, int]:
         if self._end is not None:
-            raise _raise_copy(self._end)
+            raise raise_copy(self._end)
         call = self._call
         if not call.done:
             self._grant(not call.replies)
@@ -119,7 +119,7 @@ class Stream:
                 err = call.ctx_err
             self._stop(err)
         assert self._end is not None
-        raise _raise_copy(self._end)
+        raise raise_copy(self._end)
 
     def err(self, index: int = 0) -> Optional[CloseError]:
         """The error chans[index] was closed with; see :meth:`chand.Stream.err`."""
@@ -212,7 +212,7 @@ class Link:
             except Error as e:
                 self._result = e
         if isinstance(self._result, Error):
-            raise _raise_copy(self._result)
+            raise raise_copy(self._result)
         return self._result
 
     async def __aenter__(self) -> "Link":

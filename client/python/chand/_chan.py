@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterator, List, Optional, Sequence, Tuple, Union
 
+from . import _common as C
 from . import _proto as P
-from ._conn import _NONE, _TRY, Conn
+from ._common import raise_copy
+from ._conn import _BUDGET, _NONE, _TRY, Conn
 from ._proto import ChanInfo, Shape, Value
 from .context import Context, background, deadline_of
 from .errors import CloseError, DeadlineExceeded, Error, ProtocolError
@@ -14,7 +16,7 @@ from .errors import CloseError, DeadlineExceeded, Error, ProtocolError
 if TYPE_CHECKING:
     from ._links import Stream
 
-__all__ = ["Chan", "Message", "RecvCase", "SendCase", "recv", "send", "select"]
+__all__ = ["Chan", "Message", "Op", "RecvCase", "SendCase", "recv", "send", "select"]
 
 
 # ---- channels ---------------------------------------------------------------------------------
@@ -46,13 +48,6 @@ class Chan(P.BaseChan):
 
     def __repr__(self) -> str:
         return f"<chand.Chan {self._name!r}>"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Chan) and other._conn is self._conn and \
-            other._name == self._name
-
-    def __hash__(self) -> int:
-        return hash((id(self._conn), self._name))
 
     def __bool__(self) -> bool:
         return True     # not len(): a handle is never false
@@ -91,24 +86,33 @@ class Chan(P.BaseChan):
                 work(m.value)
         """
         res = self._conn._roundtrip(P.RECV, [self._name], ctx, timeout)
-        c = self._conn
+        return self._recv_msg_result(res, Message)
 
-        def decode() -> Message:
-            v, ok, err, tag, count = P.received_msg(res, 0, "RECV")
-            if not ok:
-                self._err = err
-            return Message(self, c._value(v), ok, tag, count)
-        return c._checked(decode)
+    def send_async(self, value: Any, *, ctx: Optional[Context] = None,
+                   timeout: Optional[float] = None) -> "Op":
+        """Start ``ch <- value`` and return at once with the :class:`Op` in flight, to
+        :meth:`Op.wait` for later: Go's ``go func() { ch <- v }()`` with a way to join
+        it, libchanclient's chan_send_async.
 
-    def _recv_result(self, res: List[Any]) -> Tuple[Value, bool]:
-        c = self._conn
+        This keeps many operations in flight from one thread (pipelining). The server
+        runs each with the semantics of its blocking form, in the order sent. The
+        request is queued with the connection's others and leaves in one write when a
+        thread waits (:meth:`Op.wait` or any blocking call), when the queue passes
+        64 KiB, or on :meth:`Conn.flush`. The deadline (``timeout``, ctx's) travels
+        with the request; a cancel of ctx is acted on while :meth:`Op.wait` waits.
+        Raises at once what :meth:`send` raises before sending (:class:`Limit`, the
+        context's error, :class:`ConnectionLost`).
+        """
+        v = P.encode_value(value, self._conn._info.max_value)
+        return Op(self, P.SEND, [self._name, v], ctx, timeout)
 
-        def decode() -> Tuple[Value, bool]:
-            v, ok, err = P.received(res, 0, "RECV", c._ack)
-            if not ok:
-                self._err = err
-            return c._value(v), ok
-        return c._checked(decode)
+    def recv_async(self, *, ctx: Optional[Context] = None,
+                   timeout: Optional[float] = None) -> "Op":
+        """Start ``<-ch`` and return at once with the :class:`Op` in flight, whose
+        :meth:`Op.wait` gives ``(value, ok)`` as :meth:`recv`: libchanclient's
+        chan_recv_async (see :meth:`send_async`)."""
+        return Op(self, P.RECV, [self._name], ctx, timeout)
+
 
     def try_send(self, value: Any, *, ctx: Optional[Context] = None) -> bool:
         """Send only if it can complete at once; False if it would block."""
@@ -164,8 +168,7 @@ class Chan(P.BaseChan):
     def len(self, *, ctx: Optional[Context] = None, timeout: Optional[float] = None) -> int:
         """``len(ch)``: the values in the buffer."""
         res = self._conn._roundtrip(P.LEN, [self._name], ctx, timeout, _NONE)
-        return self._conn._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None,
-                                                      "len"))
+        return self._conn._uint(res, "len")
 
     def __len__(self) -> int:
         return self.len()
@@ -174,8 +177,7 @@ class Chan(P.BaseChan):
                 timeout: Optional[float] = None) -> int:
         """``cap(ch)``, asked of the server."""
         res = self._conn._roundtrip(P.CAP, [self._name], ctx, timeout, _NONE)
-        self._cap = self._conn._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None,
-                                                           "cap"))
+        self._cap = self._conn._uint(res, "cap")
         return self._cap
 
     @property
@@ -192,15 +194,14 @@ class Chan(P.BaseChan):
         Its waiters fail with :class:`NotFound`.
         """
         res = self._conn._roundtrip(P.DELETE, [self._name], ctx, timeout, _NONE)
-        return self._conn._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None,
-                                                      "discarded"))
+        return self._conn._uint(res, "discarded")
 
     def info(self, *, ctx: Optional[Context] = None,
              timeout: Optional[float] = None) -> ChanInfo:
         """The server's view: len, cap, closed, anonymous, waiting senders and receivers,
         and ``close_error``, the :class:`CloseError` it was closed with (or None)."""
         res = self._conn._roundtrip(P.INFO, [self._name], ctx, timeout, _NONE)
-        return self._conn._checked(lambda: P.chan_info(res[0] if len(res) == 1 else None))
+        return self._conn._decoded(C.chan_info, res)
 
     def stream(self, credit: int = 64, *, ctx: Optional[Context] = None,
                timeout: Optional[float] = None, manual_ack: bool = False) -> "Stream":
@@ -229,11 +230,8 @@ class Message(P.BaseMessage):
     ack_wait or with its connection anyway).
     """
 
-    __slots__ = ("chan",)
-
-    def __init__(self, chan: Chan, value: Value, ok: bool, tag: int, count: int) -> None:
-        super().__init__(value, ok, tag, count)
-        self.chan = chan
+    __slots__ = ()
+    chan: Chan
 
     def ack(self, *, ctx: Optional[Context] = None, timeout: Optional[float] = None) -> None:
         """Acknowledge: the value is done for good (one round trip, see
@@ -270,6 +268,50 @@ class Message(P.BaseMessage):
             self.nack()
         except Error:
             pass
+
+
+# ---- operations in flight (pipelining) ----------------------------------------------------------
+
+
+class Op:
+    """A send or receive in flight, made by :meth:`Chan.send_async` or
+    :meth:`Chan.recv_async` (libchanclient's chan_op_t). One thread at a time waits."""
+
+    __slots__ = ("_chan", "_ctx", "_deadline", "_call", "_result", "_err")
+
+    def __init__(self, chan: Chan, op: int, args: List[Any], ctx: Optional[Context],
+                 timeout: Optional[float]) -> None:
+        self._chan = chan
+        self._ctx = ctx or background()
+        self._deadline = deadline_of(self._ctx, timeout)
+        self._call: Any = chan._conn._start(op, args, self._ctx, self._deadline, _BUDGET,
+                                            defer=True)
+        self._result: Any = None
+        self._err: Optional[Error] = None
+
+    def wait(self) -> Any:
+        """The result of the blocking form: None for a send, ``(value, ok)`` for a
+        receive; or raises its error (:class:`Closed`, :class:`DeadlineExceeded`, ...).
+        A second wait returns (or raises) the same again."""
+        call = self._call
+        if call is not None:
+            self._call = None
+            c = self._chan._conn
+            try:
+                status, res = c._next(call, self._ctx, self._deadline)
+                if status != P.OK:
+                    raise P.reply_error(status, res)
+                if call.op == P.RECV:
+                    self._result = self._chan._recv_result(res)
+            except Error as e:
+                self._err = e
+                raise
+        if self._err is not None:
+            raise raise_copy(self._err)
+        return self._result
+
+    def __repr__(self) -> str:
+        return f"<chand.Op on {self._chan._name!r}{' done' if self._call is None else ''}>"
 
 
 # ---- select ------------------------------------------------------------------------------------

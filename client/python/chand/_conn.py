@@ -2,10 +2,15 @@
 """The synchronous client: connections (dial, calls, replies, admin).
 
 One :class:`Conn` is one socket. It is thread-safe: any number of threads
-may block in calls on it at once, each call has its own request id, and a
-dedicated reader thread hands every reply to the call it belongs to
-(replies come back in any order, PROTOCOL.md §1). A blocked call blocks
-only its own thread.
+may block in calls on it at once, each call has its own request id, and
+every reply goes to the call it belongs to (replies come back in any order,
+PROTOCOL.md §1). A blocked call blocks only its own thread. There is no
+reader thread: a waiting call reads the socket itself while no other
+thread does (leader/follower, see Conn._wait), so a lone caller never waits
+for another thread to wake it. Requests queue and leave in one write: at
+once for a blocking call (with those of the threads calling meanwhile), or,
+for the asynchronous operations (Chan.send_async, Chan.recv_async), when a
+thread waits.
 
 Waiting follows libchanclient (chanclient(3)): a call's deadline (from its
 context and ``timeout=``) travels as the request's ``wait``; the server ends
@@ -19,17 +24,25 @@ as Go's select picks a ready case over ``ctx.Done()``.
 
 from __future__ import annotations
 
+import itertools
+import os
+import select
 import socket
 import ssl
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+import msgpack
+
+from . import _common as C
 from . import _proto as P
 from ._addr import Address, parse_address
-from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Shape, Value, Waiter
+from ._common import BaseCall, BaseConn, raise_copy
+from ._transport import TLS, Plain
+from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Waiter
 from .context import Context, background, deadline_of
-from .errors import (Canceled, ConnectionLost, DeadlineExceeded, DialError, Error, Limit,
-                     ProtocolError)
+from .errors import Canceled, ConnectionLost, DeadlineExceeded, DialError, Error, Limit
 
 __all__ = ["Conn", "dial"]
 
@@ -40,168 +53,72 @@ _TRY = 1         # 0: do not wait
 _NONE = 2        # nil: the op does not wait (its wait is validated and ignored)
 
 _DEFAULT_ADDR = "tcp://127.0.0.1:7420"
-
-
-def _raise_copy(e: Error) -> Error:
-    """A fresh exception of e's class and text (a stored one must not be re-raised twice)."""
-    c = type(e)(e.message, e.index)
-    if e.status is not None and type(e).status != e.status:
-        c.status = e.status
-    return c
-
-
-# ---- transports: who owns the socket --------------------------------------------------
-
-
-class _Plain:
-    """A TCP or unix socket: the reader thread reads, writers write under a lock."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self._wlock = threading.Lock()
-
-    def recv(self, n: int) -> bytes:
-        return self.sock.recv(n)
-
-    def sendall(self, data: bytes) -> None:
-        with self._wlock:
-            self.sock.sendall(data)
-
-    def shutdown(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-class _TLS(_Plain):
-    """TLS through memory BIOs, so that reading and writing threads never share an SSL
-    object unlocked (OpenSSL forbids it) and nobody holds the TLS lock in a blocking
-    socket call (the reader must keep reading while a writer is blocked)."""
-
-    def __init__(self, sock: socket.socket, context: ssl.SSLContext,
-                 server_hostname: Optional[str]) -> None:
-        super().__init__(sock)
-        self._in = ssl.MemoryBIO()
-        self._out = ssl.MemoryBIO()
-        self._obj = context.wrap_bio(self._in, self._out, server_hostname=server_hostname)
-        self._slock = threading.Lock()
-
-    def handshake(self) -> None:
-        """The handshake, on the socket's current timeout (before the reader starts)."""
-        while True:
-            try:
-                self._obj.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                self._flush_locked()
-                data = self.sock.recv(65536)
-                if not data:
-                    raise ConnectionResetError("the server closed the connection "
-                                               "during the TLS handshake")
-                self._in.write(data)
-        self._flush_locked()
-
-    def _flush_locked(self) -> None:
-        out = self._out.read()
-        if out:
-            self.sock.sendall(out)
-
-    def recv(self, n: int) -> bytes:
-        while True:
-            with self._slock:
-                try:
-                    data: Optional[bytes] = self._obj.read(n)
-                except ssl.SSLWantReadError:
-                    data = None
-                except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                    data = b""
-                pending = self._out.pending
-            if pending and self._wlock.acquire(blocking=False):
-                # the read made TLS records of its own (a key update): send them unless a
-                # writer is busy, which sends them with its next write
-                try:
-                    with self._slock:
-                        out = self._out.read()
-                    self.sock.sendall(out)
-                finally:
-                    self._wlock.release()
-            if data is not None:
-                return data
-            raw = self.sock.recv(65536)
-            with self._slock:
-                if raw:
-                    self._in.write(raw)
-                else:
-                    self._in.write_eof()
-
-    def sendall(self, data: bytes) -> None:
-        view = memoryview(data)
-        with self._wlock:
-            while view:
-                with self._slock:
-                    n = self._obj.write(view)
-                    out = self._out.read()
-                view = view[n:]
-                self.sock.sendall(out)
+_QUEUE_MAX = 64 << 10    # queued asynchronous requests written at once past this
+_READ_SIZE = 1 << 18
 
 
 # ---- calls ----------------------------------------------------------------------------------
 
 
-class _Call:
-    """One request id: its replies (one, or interim ones then the final) and how it ended."""
+class _Call(BaseCall):
+    """A call of the sync connection: its replies, and the condition its thread sleeps
+    on while another thread reads (made when it does)."""
 
-    __slots__ = ("id", "op", "kind", "replies", "done", "cond", "ctx_err", "cancel_sent",
-                 "error", "interims", "credit")
+    __slots__ = ("cond",)
 
-    def __init__(self, lock: threading.Lock, op: int, kind: int) -> None:
-        self.id = 0
-        self.op = op
-        self.kind = kind
+    def __init__(self, op: int, kind: int) -> None:
+        super().__init__(op, kind)
         self.replies: List[Tuple[int, List[Any]]] = []
-        self.done = False                   # the final reply came, or the connection broke
-        self.cond = threading.Condition(lock)
-        self.ctx_err: Optional[Error] = None
-        self.cancel_sent = False
-        self.interims = 0                   # interim replies received
-        self.credit = 0                     # a stream's credit granted so far
-        self.error: Optional[Error] = None  # the connection's failure
+        self.cond: Optional[threading.Condition] = None
+
+    def wake(self) -> None:
+        """Wake the thread following for this call, if one is (under the lock)."""
+        if self.cond is not None:
+            self.cond.notify_all()
 
 
-class Conn:
+class Conn(BaseConn):
     """A connection to chand; make one with :func:`dial`. Thread-safe.
 
     Use it as a context manager, or call :meth:`close`.
     """
 
-    def __init__(self, transport: _Plain, address: Address, cancel_grace: float) -> None:
+    def __init__(self, transport: Plain, address: Address, cancel_grace: float) -> None:
         self._t = transport
         self.address = address
         self._grace = cancel_grace
         self._lock = threading.Lock()
         self._calls: Dict[int, _Call] = {}
         self._abandoned: Dict[int, int] = {}     # id -> kind: replies still to come, unwanted
-        self._next_id = 1
+        self._ids = itertools.count(1)           # request ids (next() is atomic)
+        self._packer = msgpack.Packer(use_bin_type=True)
         self._dead: Optional[Error] = None
         self._info = ServerInfo(P.VERSION, "", P.DEFAULT_MAX_FRAME, 1 << 20, 4096, 1024, 0)
-        self._reader = threading.Thread(target=self._read_loop, name="chand-reader",
-                                         daemon=True)
-        self._reader.start()
+        self._leader: Optional[int] = None       # the thread reading the socket (_wait)
+        self._followers: List[_Call] = []        # calls waiting for it, to lead next
+        self._led = threading.Condition(self._lock)     # the leader left
+        self._buf = bytearray()                  # read, not yet a whole frame
+        self._wq = bytearray()                   # requests to write, in order
+        self._flushing = False                   # a thread writes the queue
+        self._wake_r, self._wake_w = os.pipe()   # wakes the leader's poll (a context ended)
+        os.set_blocking(self._wake_w, False)
+        self._poll = select.poll()               # the leader's only
+        self._poll.register(transport.fd, select.POLLIN)
+        self._poll.register(self._wake_r, select.POLLIN)
+        self._fds_open = True
+        transport.full = self._write_blocked
+        transport.start()
 
     # -- life ---------------------------------------------------------------------------
 
     @property
-    def info(self) -> ServerInfo:
-        """What HELLO said: the server, the protocol version and the server's limits."""
-        return self._info
-
-    @property
     def closed(self) -> bool:
-        """True once the connection broke or was closed."""
+        """True once the connection broke or was closed.
+
+        Replies are read by the calls waiting for them, so when no call waits this
+        reads what has arrived first, to notice a connection the server ended.
+        """
+        self._read_arrived()
         return self._dead is not None
 
     def close(self) -> None:
@@ -210,9 +127,17 @@ class Conn:
         Anonymous channels held only by this connection go with it. Idempotent.
         """
         self._break(ConnectionLost("connection closed"))
-        if threading.current_thread() is not self._reader:
-            self._reader.join(5.0)
+        with self._lock:
+            # the socket goes once nobody polls it: the leader saw the shutdown by now
+            end = P.now_ns() + 5 * 10**9
+            while self._leader is not None and P.now_ns() < end:
+                self._led.wait((end - P.now_ns()) / 1e9)
+            if not self._fds_open:
+                return
+            self._fds_open = False
         self._t.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
     def __enter__(self) -> "Conn":
         return self
@@ -221,7 +146,7 @@ class Conn:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<chand.Conn {self.address}{' closed' if self.closed else ''}>"
+        return f"<chand.Conn {self.address}{' closed' if self._dead is not None else ''}>"
 
     def _break(self, err: Error) -> None:
         """Fail every pending call with err; the first failure sticks."""
@@ -233,60 +158,232 @@ class Conn:
             for call in calls:
                 call.done = True
                 call.error = self._dead
-                call.cond.notify_all()
+                call.wake()
+            self._wake_leader()
         self._t.shutdown()
 
-    # -- reading ------------------------------------------------------------------------
+    # -- reading: leader/follower ----------------------------------------------------------
+    #
+    # No reader thread: a call waiting for its reply reads the socket itself when no other
+    # thread does (it leads), and files every reply it reads; the other waiting calls
+    # sleep on their conditions (they follow) until their reply is filed or the leader
+    # leaves and hands the reading to one of them. A lone caller so never waits for
+    # another thread to wake it, which is most of a round trip's cost in Python.
 
-    def _read_loop(self) -> None:
-        buf = bytearray()
+    def _lead(self) -> bool:
+        """Take the reading if nobody has it."""
+        with self._lock:
+            if self._leader is not None or self._dead is not None:
+                return False
+            self._leader = threading.get_ident()
+            return True
 
-        def read_exact(n: int, what: str) -> bytes:
-            while len(buf) < n:
-                chunk = self._t.recv(max(65536, n - len(buf)))
-                if not chunk:
-                    if not buf and what == "head":
-                        raise ConnectionLost("the server closed the connection")
+    def _unlead(self) -> None:
+        with self._lock:
+            self._unlead_locked()
+
+    def _unlead_locked(self) -> None:
+        self._leader = None
+        if self._followers:
+            self._followers[0].wake()
+        self._led.notify_all()
+
+    def _read_arrived(self) -> None:
+        """File the replies that have arrived, unless another thread reads (it does)."""
+        if self._dead is None and self._lead():
+            try:
+                self._pump(0.0)
+            finally:
+                self._unlead()
+
+    def _wake_leader(self) -> None:
+        """Wake the leader out of its poll (under the lock)."""
+        if self._leader is not None and self._fds_open:
+            try:
+                os.write(self._wake_w, b"w")
+            except OSError:
+                pass        # full: it is woken already
+
+    def _wait(self, call: _Call, until: Optional[int], watch_ctx: bool) -> bool:
+        """Until the call has a reply or failed (True), or its context ended (watch_ctx)
+        or the monotonic time until (ns) passed (False); leads the reading meanwhile
+        whenever nobody else does."""
+        lock = self._lock
+        leading = False
+        lock.acquire()
+        try:
+            while True:
+                if call.replies or call.done:
+                    return True
+                if self._dead is not None:     # a call _break did not know (a link's)
+                    call.done = True
+                    call.error = self._dead
+                    return True
+                if watch_ctx and call.ctx_err is not None:
+                    return False
+                timeout = None
+                if until is not None:
+                    left = until - P.now_ns()
+                    if left <= 0:
+                        return False
+                    timeout = left / 1e9
+                if not leading and self._leader is not None:
+                    if self._wq and not self._flushing:
+                        lock.release()
+                        self._flush_before_wait()
+                        lock.acquire()
+                        continue
+                    if call.cond is None:
+                        call.cond = threading.Condition(lock)
+                    self._followers.append(call)
+                    try:
+                        call.cond.wait(timeout)
+                    finally:
+                        self._followers.remove(call)
+                    continue
+                leading = True
+                self._leader = threading.get_ident()
+                lock.release()
+                try:
+                    self._pump(timeout)
+                finally:
+                    lock.acquire()
+        finally:
+            if leading:
+                self._unlead_locked()
+            elif self._leader is None and self._followers:
+                # a follower woken to lead may be leaving with its reply instead
+                self._followers[0].wake()
+            lock.release()
+
+    def _pump(self, timeout: Optional[float]) -> None:
+        """The leader: file what has arrived, else wait for input at most timeout
+        seconds (None: no bound) or until woken. A broken connection is broken here."""
+        t = self._t
+        try:
+            # after a read that took everything, poll first: one system call less
+            data = None if t.drained and timeout != 0 else t.read(_READ_SIZE)
+            if data is None:
+                if timeout == 0:
+                    return
+                self._flush_before_wait()
+                ms = None if timeout is None else int(timeout * 1000) + 1
+                readable = False
+                for fd, _ in self._poll.poll(ms):
+                    if fd == self._wake_r:
+                        os.read(self._wake_r, 512)
+                    else:
+                        readable = True
+                data = t.read(_READ_SIZE) if readable else None
+                if data is None:
+                    return
+            if not data:
+                if self._buf:
                     raise ConnectionLost("the server closed the connection in the middle "
                                          "of a frame (truncated frame)")
-                buf.extend(chunk)
-            data = bytes(buf[:n])
-            del buf[:n]
-            return data
-
-        try:
-            while self._dead is None:
-                limit = max(P.READ_LIMIT, 2 * self._info.max_frame)
-                n = P.frame_length(read_exact(4, "head"), limit)
-                rid, status, results = P.decode_body(read_exact(n, "body"))
-                self._deliver(rid, status, results)
+                raise ConnectionLost("the server closed the connection")
+            self._file(data)
         except Error as e:
             self._break(e)
         except (OSError, ValueError) as e:
             self._break(ConnectionLost(f"connection lost: {e}"))
 
-    def _deliver(self, rid: int, status: int, results: List[Any]) -> None:
+    def _file(self, data: bytes) -> None:
+        """Decode every whole frame of the input and hand each reply to its call."""
+        buf = self._buf
+        buf += data
+        limit = max(P.READ_LIMIT, 2 * self._info.max_frame)
+        replies = []
+        pos, end = 0, len(buf)
+        while end - pos >= 4:
+            n = P.frame_length(buf, limit, pos)
+            if end - pos - 4 < n:
+                break
+            replies.append(P.decode_body(buf[pos + 4:pos + 4 + n]))
+            pos += 4 + n
+        del buf[:pos]
         with self._lock:
-            call = P.route_reply(self._calls, self._abandoned, rid, status, results)
-            if call is not None:
-                call.cond.notify_all()
+            for rid, status, results in replies:
+                call = P.route_reply(self._calls, self._abandoned, rid, status, results)
+                if call is not None:
+                    call.wake()
 
     # -- writing -------------------------------------------------------------------------
 
-    def _check_dead(self) -> None:
-        if self._dead is not None:
-            raise _raise_copy(self._dead)
-
-    def _write(self, msg: Sequence[Any]) -> None:
-        data = P.frame(msg)
-        if len(data) - 4 > self._info.max_frame:
-            raise Limit(f"request of {len(data) - 4} bytes is over the server's max_frame "
-                        f"{self._info.max_frame}")
+    def _write_blocked(self) -> None:
+        """The socket is full: wait until it takes more, reading meanwhile when nobody
+        else does (chand may be waiting for its replies to be read before it reads on)."""
+        me = threading.get_ident()
+        took = self._leader != me and self._lead()
+        reading = took or self._leader == me     # the leader writes the queue before polling
         try:
-            self._t.sendall(data)
-        except OSError as e:
+            p = select.poll()
+            p.register(self._t.fd, select.POLLOUT | (select.POLLIN if reading else 0))
+            # not reading, look again now and then: the leader may leave
+            for _, ev in p.poll(None if reading else 50):
+                if ev & select.POLLIN:
+                    self._pump(0.0)
+        finally:
+            if took:
+                self._unlead()
+
+    def _frame_locked(self, msg: Sequence[Any]) -> bytes:
+        """A request's frame, by the connection's one packer (so under the lock)."""
+        body = self._packer.pack(msg)
+        if len(body) > self._info.max_frame:
+            raise Limit(f"request of {len(body)} bytes is over the server's max_frame "
+                        f"{self._info.max_frame}")
+        return P.frame_head(len(body)) + body
+
+    def _queue_locked(self, data: bytes, defer: bool) -> bool:
+        """Queue a request's frame; True when the caller is to write the queue now: not
+        when another thread writes it (it takes this one along, its failure breaks the
+        connection), nor with defer (an asynchronous op) until a thread waits, the
+        queue passes _QUEUE_MAX or :meth:`flush`."""
+        self._wq += data
+        if self._flushing or (defer and len(self._wq) < _QUEUE_MAX):
+            return False
+        self._flushing = True
+        return True
+
+    def _write_queue(self) -> None:
+        """Write the queue until it is empty, as the one writer (_flushing set): the
+        requests keep their order, and those of threads calling meanwhile leave in one
+        write."""
+        try:
+            while True:
+                with self._lock:
+                    data = self._wq
+                    if not data or self._dead is not None:
+                        self._flushing = False
+                        return
+                    self._wq = bytearray()
+                self._t.sendall(data)
+        except BaseException as e:
+            with self._lock:
+                self._flushing = False
+            if not isinstance(e, OSError):
+                raise
             self._break(ConnectionLost(f"connection lost: {e}"))
             self._check_dead()
+
+    def _flush_before_wait(self) -> None:
+        """About to wait for replies: asynchronous requests leave now, in one write."""
+        if self._wq:
+            try:
+                self.flush()
+            except Error:
+                pass        # broken: the waiting call fails with the connection
+
+    def flush(self) -> None:
+        """Write every queued request now, without waiting for a reply (libchanclient's
+        chan_conn_flush): the requests of :meth:`Chan.send_async` and
+        :meth:`Chan.recv_async` otherwise leave when a thread waits."""
+        with self._lock:
+            if self._flushing or not self._wq:
+                return
+            self._flushing = True
+        self._write_queue()
 
     def _ack(self, tag: int) -> None:
         """Acknowledge an ack channel's value (PROTOCOL.md §16) returned untagged, as
@@ -295,14 +392,16 @@ class Conn:
 
     def _post(self, op: int, *args: Any) -> None:
         """A request nobody waits for (CANCEL, CREDIT): its reply is expected and dropped."""
-        with self._lock:
-            if self._dead is not None:
-                return
-            rid = self._next_id
-            self._next_id += 1
-            self._abandoned[rid] = P.KIND_PLAIN
+        rid = next(self._ids)
         try:
-            self._write([op, rid, None, *args])
+            with self._lock:
+                if self._dead is not None:
+                    return
+                data = self._frame_locked([op, rid, None, *args])
+                self._abandoned[rid] = P.KIND_PLAIN
+                write = self._queue_locked(data, False)
+            if write:
+                self._write_queue()
         except Error:
             pass
 
@@ -315,8 +414,9 @@ class Conn:
 
     def _start(self, op: int, args: Sequence[Any], ctx: Optional[Context],
                deadline: Optional[int], how: int = _BUDGET,
-               kind: int = P.KIND_PLAIN, credit: int = 0) -> _Call:
-        """Check the context, link a call under a fresh id and send its request."""
+               kind: int = P.KIND_PLAIN, credit: int = 0, defer: bool = False) -> _Call:
+        """Check the context, link a call under a fresh id and send its request (with
+        defer, queue it: see _queue_locked)."""
         ctx = ctx or background()
         e = ctx.err()
         if e is not None:
@@ -325,23 +425,20 @@ class Conn:
         if how == _TRY:
             wait = 0
         elif how == _BUDGET and deadline is not None:
-            now = P.now_ns()
+            now = time.monotonic_ns()
             if deadline <= now:
                 raise DeadlineExceeded("context deadline exceeded")
             wait = P.wait_us(deadline, now)
-        call = _Call(self._lock, op, kind)
+        call = _Call(op, kind)
         call.credit = credit
+        call.id = next(self._ids)
         with self._lock:
             self._check_dead()
-            call.id = self._next_id
-            self._next_id += 1
+            data = self._frame_locked([op, call.id, wait, *args])
             self._calls[call.id] = call
-        try:
-            self._write([op, call.id, wait, *args])
-        except BaseException:
-            with self._lock:
-                self._calls.pop(call.id, None)
-            raise
+            write = self._queue_locked(data, defer)
+        if write:
+            self._write_queue()     # a failure fails the call with the connection
         return call
 
     def _next(self, call: _Call, ctx: Optional[Context],
@@ -350,49 +447,37 @@ class Conn:
 
         Returns (status, results); raises the connection's failure or the context's error.
         """
+        if call.replies:
+            return self._take(call)     # filed already (a pipeline's): nothing to watch
         ctx = ctx or background()
 
         def fired(err: Error) -> None:
             with self._lock:
                 if call.ctx_err is None:
                     call.ctx_err = err
-                call.cond.notify_all()
+                call.wake()
+                self._wake_leader()
 
         token = ctx._watch(fired)
         if token is None:
             call.ctx_err = call.ctx_err or ctx.err()
         try:
-            with self._lock:
-                while not call.replies and not call.done and call.ctx_err is None:
-                    if deadline is None:
-                        call.cond.wait()
-                        continue
-                    left = deadline - P.now_ns()
-                    if left <= 0:
-                        call.ctx_err = DeadlineExceeded("context deadline exceeded")
-                        break
-                    call.cond.wait(left / 1e9)
-                ready = bool(call.replies) or call.done
+            ready = self._wait(call, deadline, True)
         finally:
             ctx._unwatch(token)
         if not ready:
+            if call.ctx_err is None:
+                call.ctx_err = DeadlineExceeded("context deadline exceeded")
             if isinstance(call.ctx_err, Canceled):
                 self._cancel(call)
-            grace_end = P.now_ns() + int(self._grace * 1e9)
-            with self._lock:
-                while not call.replies and not call.done:
-                    left = grace_end - P.now_ns()
-                    if left <= 0:
-                        break
-                    call.cond.wait(left / 1e9)
-                ready = bool(call.replies) or call.done
-                if not ready and self._calls.pop(call.id, None) is not None:
-                    # the server did not confirm in time: give up on the request
-                    self._abandoned[call.id] = call.kind
-                    call.done = True
+            ready = self._wait(call, P.now_ns() + int(self._grace * 1e9), False)
             if not ready:
+                with self._lock:
+                    if self._calls.pop(call.id, None) is not None:
+                        # the server did not confirm in time: give up on the request
+                        self._abandoned[call.id] = call.kind
+                        call.done = True
                 self._cancel_abandoned(call)
-                assert call.ctx_err is not None
                 raise call.ctx_err
         return self._take(call)
 
@@ -402,11 +487,11 @@ class Conn:
             self._post(P.CANCEL, call.id)
 
     def _take(self, call: _Call) -> Tuple[int, List[Any]]:
-        with self._lock:
-            if not call.replies:
-                assert call.error is not None
-                raise _raise_copy(call.error)
-            status, results = call.replies.pop(0)
+        # no lock: only the call's own thread takes, the reading thread only appends
+        if not call.replies:
+            assert call.error is not None
+            raise raise_copy(call.error)
+        status, results = call.replies.pop(0)
         if call.ctx_err is not None and status in (P.CANCELED, P.DEADLINE_EXCEEDED):
             raise call.ctx_err
         return status, results
@@ -422,19 +507,6 @@ class Conn:
             raise P.reply_error(status, results)
         return results
 
-    def _checked(self, fn: Callable[[], Any]) -> Any:
-        """Run a reply decoder; a reply of the wrong shape breaks the connection."""
-        try:
-            return fn()
-        except ProtocolError as e:
-            self._break(e)
-            raise
-
-    def _value(self, v: Any) -> Value:
-        if isinstance(v, P.ChanRef):
-            return Chan(self, v.name)
-        return v
-
     # -- HELLO ------------------------------------------------------------------------------
 
     def _hello(self, client_name: str, token: Optional[str], ctx: Context,
@@ -442,8 +514,7 @@ class Conn:
         auth = {"token": token} if token is not None else None
         res = self._roundtrip(P.HELLO, [P.VERSION, client_name, auth], ctx,
                               None if deadline is None else (deadline - P.now_ns()) / 1e9)
-        self._info = self._checked(lambda: P.server_info(
-            Shape.mapping(res[0] if len(res) == 1 else None, "HELLO's info")))
+        self._info = self._decoded(C.server_info, res)
 
     # -- channels ----------------------------------------------------------------------------
 
@@ -481,11 +552,7 @@ class Conn:
         opts = P.ack_opts(ack_wait, max_deliver, max_unacked, dead_letter, max_ack_pending)
         args: List[Any] = [name, cap] if opts is None else [name, cap, opts]
         res = self._roundtrip(P.MAKE, args, ctx, timeout, _NONE)
-
-        def decode() -> Chan:
-            Shape.arity(res, 3, "MAKE")
-            return Chan(self, Shape.string(res[0], "name"), Shape.uint(res[1], "cap"))
-        return self._checked(decode)
+        return Chan(self, *self._decoded(C.made, res))
 
     def open(self, name: str, *, ctx: Optional[Context] = None,
              timeout: Optional[float] = None) -> "Chan":
@@ -494,11 +561,7 @@ class Conn:
         Opening an anonymous channel keeps it alive while this connection is open.
         """
         res = self._roundtrip(P.OPEN, [P.check_name(name)], ctx, timeout, _NONE)
-
-        def decode() -> Chan:
-            Shape.arity(res, 1, "OPEN")
-            return Chan(self, name, Shape.uint(res[0], "cap"))
-        return self._checked(decode)
+        return Chan(self, name, self._uint(res, "cap"))
 
     def handle(self, name: str) -> "Chan":
         """A handle on name without a round trip (not checked)."""
@@ -525,7 +588,7 @@ class Conn:
         """
         wire = P.check_tags(tags)
         res = self._roundtrip(P.ACK, [wire], ctx, timeout, _NONE)
-        return self._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None, "acked"))
+        return self._uint(res, "acked")
 
     def _tag_op(self, op: int, args: List[Any], ctx: Optional[Context],
                 timeout: Optional[float]) -> None:
@@ -540,23 +603,13 @@ class Conn:
         most limit (0: 1000): (entries, total). :class:`NotFound` for no such channel,
         :class:`BadRequest` for a plain one. Needs the admin right."""
         res = self._roundtrip(P.INFLIGHT, [P.check_name(name), limit], ctx, timeout, _NONE)
-
-        def decode() -> Tuple[List[InflightInfo], int]:
-            Shape.arity(res, 2, "INFLIGHT")
-            return ([P.inflight_info(m) for m in Shape.array(res[0], "inflight")],
-                    Shape.uint(res[1], "total"))
-        return self._checked(decode)
+        return self._decoded(C.inflight, res)
 
     def stats(self, *, ctx: Optional[Context] = None,
               timeout: Optional[float] = None) -> Dict[str, int]:
         """The server's counters (uptime_ms, connections, channels, waiters, ...)."""
         res = self._roundtrip(P.STATS, [], ctx, timeout, _NONE)
-
-        def decode() -> Dict[str, int]:
-            Shape.arity(res, 1, "STATS")
-            m = Shape.mapping(res[0], "stats")
-            return {Shape.string(k, "key"): Shape.uint(v, k) for k, v in m.items()}
-        return self._checked(decode)
+        return self._decoded(C.stats, res)
 
     def channels(self, pattern: Optional[str] = None, limit: int = 0, *,
                  ctx: Optional[Context] = None,
@@ -566,41 +619,26 @@ class Conn:
         Returns (infos, matched), matched counting every match.
         """
         res = self._roundtrip(P.CHANNELS, [pattern, limit], ctx, timeout, _NONE)
-
-        def decode() -> Tuple[List[ChanInfo], int]:
-            Shape.arity(res, 2, "CHANNELS")
-            return ([P.chan_info(m) for m in Shape.array(res[0], "channels")],
-                    Shape.uint(res[1], "matched"))
-        return self._checked(decode)
+        return self._decoded(C.channels, res)
 
     def clients(self, *, ctx: Optional[Context] = None,
                 timeout: Optional[float] = None) -> List[ClientInfo]:
         """Every connection of the server."""
         res = self._roundtrip(P.CLIENTS, [], ctx, timeout, _NONE)
-
-        def decode() -> List[ClientInfo]:
-            Shape.arity(res, 1, "CLIENTS")
-            return [P.client_info(m) for m in Shape.array(res[0], "clients")]
-        return self._checked(decode)
+        return self._decoded(C.clients, res)
 
     def waiters(self, limit: int = 0, *, ctx: Optional[Context] = None,
                 timeout: Optional[float] = None) -> Tuple[List[Waiter], int]:
         """Every pending request (the broker's goroutine dump): (waiters, total)."""
         res = self._roundtrip(P.WAITERS, [limit], ctx, timeout, _NONE)
-
-        def decode() -> Tuple[List[Waiter], int]:
-            Shape.arity(res, 2, "WAITERS")
-            return ([P.waiter(m) for m in Shape.array(res[0], "waiters")],
-                    Shape.uint(res[1], "total"))
-        return self._checked(decode)
+        return self._decoded(C.waiters, res)
 
     def unblock(self, client: int, request: Optional[int] = None, *,
                 ctx: Optional[Context] = None, timeout: Optional[float] = None) -> int:
         """End one pending request of another client (or all, request None) with
         CANCELED; returns how many. :class:`NotFound` for an unknown client or request."""
         res = self._roundtrip(P.UNBLOCK, [client, request], ctx, timeout, _NONE)
-        return self._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None,
-                                                "canceled"))
+        return self._uint(res, "canceled")
 
     def shutdown(self, *, ctx: Optional[Context] = None,
                  timeout: Optional[float] = None) -> None:
@@ -666,16 +704,16 @@ def dial(addr: str = _DEFAULT_ADDR, *, token: Optional[str] = None,
         else:
             sock = socket.create_connection((address.host, address.port), timeout=left())
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        transport: _Plain
+        transport: Plain
         if address.scheme == "tls":
             context = tls if isinstance(tls, ssl.SSLContext) else \
                 _make_tls_context(ca, cert, key)
-            t = _TLS(sock, context, server_hostname or address.host)
+            t = TLS(sock, context, server_hostname or address.host)
             sock.settimeout(left())
             t.handshake()
             transport = t
         else:
-            transport = _Plain(sock)
+            transport = Plain(sock)
         sock.settimeout(None)
     except DeadlineExceeded:
         if sock is not None:
@@ -701,3 +739,5 @@ def dial(addr: str = _DEFAULT_ADDR, *, token: Optional[str] = None,
 # the handles, made by Conn's methods; imported last, as they build on Conn
 from ._chan import Chan  # noqa: E402
 from ._links import Stream  # noqa: E402
+
+Conn._chan_class = Chan

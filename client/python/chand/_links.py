@@ -8,7 +8,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _proto as P
 from ._chan import Chan, Message
-from ._conn import _BUDGET, Conn, _Call, _raise_copy
+from ._common import raise_copy
+from ._conn import _BUDGET, Conn, _Call
 from ._proto import Shape, Value
 from .context import Context, background, deadline_of
 from .errors import Canceled, Closed, CloseError, Error, ProtocolError
@@ -109,12 +110,10 @@ class Stream:
 
     def _recv(self) -> Tuple[int, Value, bool, int, int]:
         if self._end is not None:
-            raise _raise_copy(self._end)
+            raise raise_copy(self._end)
         call = self._call
-        with self._conn._lock:
-            waiting = not call.replies
         if not call.done:
-            self._grant(waiting)
+            self._grant(not call.replies)
         try:
             status, res = self._conn._next(call, None, None)
         except Error as e:
@@ -122,10 +121,13 @@ class Stream:
             raise
         if status == P.OK and len(res) in (3, 4, 5):
             self._taken += 1
-            return self._conn._checked(lambda: _interim(self, res))
+            try:
+                return _interim(self, res)
+            except ProtocolError as e:
+                self._conn._break(e)
+                raise
         if status == P.OK:
-            self.delivered = self._conn._checked(
-                lambda: Shape.uint(res[0] if len(res) == 1 else None, "delivered"))
+            self.delivered = self._conn._uint(res, "delivered")
             self._finished = True
             self._stop(Closed("every channel of the stream is closed"))
         else:
@@ -134,7 +136,7 @@ class Stream:
                 err = call.ctx_err
             self._stop(err)
         assert self._end is not None
-        raise _raise_copy(self._end)
+        raise raise_copy(self._end)
 
     def _stop(self, err: Error) -> None:
         if self._end is None:
@@ -245,6 +247,8 @@ class Link:
 
     def running(self) -> bool:
         """Whether the final reply is still to come."""
+        if not self._call.done:
+            self._conn._read_arrived()
         return not self._call.done
 
     def wait(self, timeout: Optional[float] = None) -> int:
@@ -259,28 +263,19 @@ class Link:
         with self._wait_lock:
             if self._result is None:
                 deadline = None if timeout is None else P.now_ns() + int(timeout * 1e9)
-                call = self._call
-                with self._conn._lock:
-                    while not call.replies and not call.done:
-                        if deadline is None:
-                            call.cond.wait()
-                            continue
-                        left = deadline - P.now_ns()
-                        if left <= 0:
-                            raise TimeoutError("the link is still running")
-                        call.cond.wait(left / 1e9)
+                if not self._conn._wait(self._call, deadline, False):
+                    raise TimeoutError("the link is still running")
                 self._ctx._unwatch(self._token)
                 try:
-                    status, res = self._conn._take(call)
+                    status, res = self._conn._take(self._call)
                     if status == P.OK:
-                        self._result = self._conn._checked(
-                            lambda: Shape.uint(res[0] if len(res) == 1 else None, "sent"))
+                        self._result = self._conn._uint(res, "sent")
                     else:
                         self._result = P.reply_error(status, res)
                 except Error as e:
                     self._result = e
             if isinstance(self._result, Error):
-                raise _raise_copy(self._result)
+                raise raise_copy(self._result)
             return self._result
 
     def __enter__(self) -> "Link":

@@ -128,6 +128,39 @@ class BaseChan:
         """The channel's name (for an anonymous channel, ``~`` and 32 hex digits)."""
         return self._name
 
+    _conn: Any      # the subclass's connection
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BaseChan) and other._conn is self._conn and \
+            other._name == self._name
+
+    def __hash__(self) -> int:
+        return hash((id(self._conn), self._name))
+
+    def _recv_result(self, res: List[Any]) -> Tuple[Any, bool]:
+        """A RECV reply's (value, ok); ok false records the close error, and a tagged
+        value is acknowledged (see :func:`received`)."""
+        c = self._conn
+
+        def decode() -> Tuple[Any, bool]:
+            v, ok, err = received(res, 0, "RECV", c._ack)
+            if not ok:
+                self._err = err
+            return c._value(v), ok
+        return c._checked(decode)
+
+    def _recv_msg_result(self, res: List[Any], message: Callable[..., Any]) -> Any:
+        """A RECV reply as a message (made by message(chan, value, ok, tag, count)),
+        its value left in flight."""
+        c = self._conn
+
+        def decode() -> Any:
+            v, ok, err, tag, count = received_msg(res, 0, "RECV")
+            if not ok:
+                self._err = err
+            return message(self, c._value(v), ok, tag, count)
+        return c._checked(decode)
+
     @property
     def err(self) -> Optional[CloseError]:
         """Why the channel ended: Go's ``context.Cause``, libchanclient's ``chan_err``.
@@ -204,9 +237,13 @@ def frame(obj: Sequence[Any]) -> bytes:
     return _LEN.pack(len(body)) + body
 
 
-def frame_length(head: bytes, limit: int) -> int:
-    """The body length from a frame's first four bytes, checked against limit."""
-    (n,) = _LEN.unpack(head)
+frame_head = _LEN.pack
+"""A frame's head for a body of n bytes (for a connection packing with a Packer of its own)."""
+
+
+def frame_length(buf: Union[bytes, bytearray], limit: int, pos: int = 0) -> int:
+    """The body length from the frame head at buf[pos:pos + 4], checked against limit."""
+    (n,) = _LEN.unpack_from(buf, pos)
     if n == 0:
         raise ProtocolError("the server sent a frame of length 0")
     if n > limit:
@@ -489,9 +526,10 @@ class BaseMessage:
     value of an ack channel its :attr:`tag` and delivery :attr:`count` (0 and 0 for a
     plain channel's value, or with ``ok`` false)."""
 
-    __slots__ = ("value", "ok", "tag", "count", "_settled")
+    __slots__ = ("chan", "value", "ok", "tag", "count", "_settled")
 
-    def __init__(self, value: Any, ok: bool, tag: int, count: int) -> None:
+    def __init__(self, chan: Any, value: Any, ok: bool, tag: int, count: int) -> None:
+        self.chan = chan            # the handle it was received through
         self.value = value
         self.ok = ok
         self.tag = tag

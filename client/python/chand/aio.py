@@ -12,8 +12,10 @@
     async for v in jobs: ...
     i, v, ok = await chand.aio.select(chand.recv(a), chand.send(b, b"x"))
 
-One connection serves any number of tasks at once; a reader task hands
-each reply to the call it belongs to. Select cases are the same
+One connection serves any number of tasks at once; its protocol hands
+each reply to the call it belongs to as it arrives, and the requests of one
+loop iteration leave in one write at its end (CANCEL, CREDIT and ACK at
+once). Select cases are the same
 ``chand.recv(ch)`` / ``chand.send(ch, v)`` as for the sync API (also here
 as ``chand.aio.recv`` and ``chand.aio.send``).
 
@@ -39,14 +41,16 @@ import ssl
 from collections import deque
 from typing import (Any, AsyncIterator, Deque, Dict, List, Optional, Sequence, Tuple, Union)
 
+from . import _common as C
 from . import _proto as P
 from ._addr import Address, parse_address
 from ._chan import Case, recv, select_cases, select_result, send
-from ._conn import _make_tls_context, _raise_copy
-from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Shape, Value, Waiter
+from ._common import BaseCall, BaseConn, raise_copy
+from ._conn import _make_tls_context
+from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Value, Waiter
 from .context import Context, background, deadline_of
 from .errors import (Canceled, CloseError, ConnectionLost, DeadlineExceeded, DialError,
-                     Error, Limit, ProtocolError)
+                     Error, Limit)
 
 __all__ = ["Conn", "Chan", "Message", "Stream", "Link", "dial", "select", "recv", "send", "or_",
            "or_done", "tee", "bridge", "fan_in", "repeat", "take", "fan_out", "CloseError"]
@@ -55,22 +59,16 @@ _BUDGET, _TRY, _NONE = 0, 1, 2
 _DRAIN_AT = 1 << 20      # await the transport's drain past this much unsent
 
 
-class _Call:
-    __slots__ = ("id", "op", "kind", "replies", "done", "waiter", "ctx_err", "cancel_sent",
-                 "error", "interims", "credit")
+class _Call(BaseCall):
+    """A call of the asyncio connection: its replies, and the future of the task
+    awaiting the next one."""
+
+    __slots__ = ("waiter",)
 
     def __init__(self, op: int, kind: int) -> None:
-        self.id = 0
-        self.op = op
-        self.kind = kind
+        super().__init__(op, kind)
         self.replies: Deque[Tuple[int, List[Any]]] = deque()
-        self.done = False
         self.waiter: Optional[asyncio.Future[None]] = None
-        self.ctx_err: Optional[Error] = None
-        self.cancel_sent = False
-        self.interims = 0                   # interim replies received
-        self.credit = 0                     # a stream's credit granted so far
-        self.error: Optional[Error] = None
 
 
 def _wake(call: _Call) -> None:
@@ -84,16 +82,59 @@ def _wake_future(fut: "asyncio.Future[None]") -> None:
         fut.set_result(None)
 
 
-class Conn:
+class _Protocol(asyncio.Protocol):
+    """The transport's side of a :class:`Conn`: bytes in, flow control, the end."""
+
+    def __init__(self) -> None:
+        self.conn: Optional["Conn"] = None
+        self.early = bytearray()        # arrived before the Conn took over (none, in practice)
+        self.paused: Optional[asyncio.Future[None]] = None
+        self.lost: Optional[asyncio.Future[None]] = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.lost = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn is None:
+            self.early += data
+        else:
+            self.conn._feed(data)
+
+    def eof_received(self) -> bool:
+        if self.conn is not None:
+            self.conn._break(ConnectionLost(
+                "the server closed the connection in the middle of a frame (truncated frame)"
+                if self.conn._buf else "the server closed the connection"))
+        return False
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        self.resume_writing()
+        if self.lost is not None and not self.lost.done():
+            self.lost.set_result(None)
+        if self.conn is not None:
+            self.conn._break(ConnectionLost(f"connection lost: {exc}" if exc is not None
+                                            else "the server closed the connection"))
+
+    def pause_writing(self) -> None:
+        if self.paused is None:
+            self.paused = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self.paused is not None:
+            _wake_future(self.paused)
+            self.paused = None
+
+
+class Conn(BaseConn):
     """An asyncio connection to chand; make one with :func:`dial`.
 
     Use it with ``async with``, or ``await conn.close()``.
     """
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 address: Address, cancel_grace: float) -> None:
-        self._r = reader
-        self._w = writer
+    def __init__(self, transport: asyncio.Transport, protocol: _Protocol, address: Address,
+                 cancel_grace: float) -> None:
+        self._transport = transport
+        self._proto = protocol
         self.address = address
         self._grace = cancel_grace
         self._loop = asyncio.get_running_loop()
@@ -101,14 +142,13 @@ class Conn:
         self._abandoned: Dict[int, int] = {}
         self._next_id = 1
         self._dead: Optional[Error] = None
-        self._drain_lock = asyncio.Lock()
         self._info = ServerInfo(P.VERSION, "", P.DEFAULT_MAX_FRAME, 1 << 20, 4096, 1024, 0)
-        self._task = self._loop.create_task(self._read_loop())
-
-    @property
-    def info(self) -> ServerInfo:
-        """What HELLO said: the server, the protocol version and the server's limits."""
-        return self._info
+        self._buf = bytearray()         # read, not yet a whole frame
+        self._wq = bytearray()          # requests of this loop iteration, written at its end
+        transport.set_write_buffer_limits(high=_DRAIN_AT)
+        protocol.conn = self
+        if protocol.early:
+            self._feed(bytes(protocol.early))
 
     @property
     def closed(self) -> bool:
@@ -118,15 +158,8 @@ class Conn:
     async def close(self) -> None:
         """Close the connection: pending and later calls raise :class:`ConnectionLost`."""
         self._break(ConnectionLost("connection closed"))
-        if asyncio.current_task() is not self._task:
-            try:
-                await self._task
-            except BaseException:
-                pass
-        try:
-            await self._w.wait_closed()
-        except (OSError, ssl.SSLError):
-            pass
+        if self._proto.lost is not None:
+            await asyncio.shield(self._proto.lost)
 
     async def __aenter__(self) -> "Conn":
         return self
@@ -146,60 +179,56 @@ class Conn:
             call.done = True
             call.error = self._dead
             _wake(call)
-        if not self._w.is_closing():
-            self._w.close()
-        if not self._task.done() and asyncio.current_task() is not self._task:
-            self._task.cancel()
+        if not self._transport.is_closing():
+            self._transport.close()
 
-    # -- reading ------------------------------------------------------------------------------
+    # -- reading: the protocol feeds every byte in as it arrives ------------------------------
 
-    async def _read_loop(self) -> None:
+    def _feed(self, data: bytes) -> None:
+        """Decode every whole frame of the input and hand each reply to its call."""
+        if self._dead is not None:
+            return
+        buf = self._buf
+        buf += data
+        limit = max(P.READ_LIMIT, 2 * self._info.max_frame)
+        pos, end = 0, len(buf)
         try:
-            while self._dead is None:
-                try:
-                    head = await self._r.readexactly(4)
-                    limit = max(P.READ_LIMIT, 2 * self._info.max_frame)
-                    body = await self._r.readexactly(P.frame_length(head, limit))
-                except asyncio.IncompleteReadError as e:
-                    if e.partial or e.expected != 4:
-                        raise ConnectionLost("the server closed the connection in the middle "
-                                             "of a frame (truncated frame)") from None
-                    raise ConnectionLost("the server closed the connection") from None
-                rid, status, results = P.decode_body(body)
-                self._deliver(rid, status, results)
-        except asyncio.CancelledError:
-            self._break(ConnectionLost("connection closed"))
+            while end - pos >= 4:
+                n = P.frame_length(buf, limit, pos)
+                if end - pos - 4 < n:
+                    break
+                rid, status, results = P.decode_body(buf[pos + 4:pos + 4 + n])
+                pos += 4 + n
+                call = P.route_reply(self._calls, self._abandoned, rid, status, results)
+                if call is not None:
+                    _wake(call)
         except Error as e:
             self._break(e)
-        except (OSError, ValueError, ssl.SSLError) as e:
-            self._break(ConnectionLost(f"connection lost: {e}"))
-
-    def _deliver(self, rid: int, status: int, results: List[Any]) -> None:
-        call = P.route_reply(self._calls, self._abandoned, rid, status, results)
-        if call is not None:
-            _wake(call)
+            return
+        del buf[:pos]
 
     # -- writing ---------------------------------------------------------------------------------
-
-    def _check_dead(self) -> None:
-        if self._dead is not None:
-            raise _raise_copy(self._dead)
 
     def _write(self, msg: Sequence[Any]) -> None:
         data = P.frame(msg)
         if len(data) - 4 > self._info.max_frame:
             raise Limit(f"request of {len(data) - 4} bytes is over the server's max_frame "
                         f"{self._info.max_frame}")
-        self._w.write(data)
+        if not self._wq:
+            self._loop.call_soon(self._flush)
+        self._wq += data
+
+    def _flush(self) -> None:
+        """The requests of a loop iteration leave in one write, at its end."""
+        data, self._wq = self._wq, bytearray()
+        if data and not self._transport.is_closing():
+            self._transport.write(data)
 
     async def _drain(self) -> None:
-        if self._w.transport.get_write_buffer_size() > _DRAIN_AT:
-            async with self._drain_lock:
-                try:
-                    await self._w.drain()
-                except (OSError, ssl.SSLError) as e:
-                    self._break(ConnectionLost(f"connection lost: {e}"))
-                    self._check_dead()
+        """Wait while the transport holds more than _DRAIN_AT unsent bytes."""
+        while self._proto.paused is not None:
+            await asyncio.shield(self._proto.paused)
+        self._check_dead()
 
     def _ack(self, tag: int) -> None:
         """Acknowledge an ack channel's value (PROTOCOL.md §16) returned untagged, as
@@ -207,6 +236,8 @@ class Conn:
         self._post(P.ACK, [tag])
 
     def _post(self, op: int, *args: Any) -> None:
+        """A request nobody waits for (CANCEL, CREDIT, ACK), written at once: a stream's
+        credit must not wait for the task to run dry."""
         if self._dead is not None:
             return
         rid = self._next_id
@@ -214,6 +245,7 @@ class Conn:
         self._abandoned[rid] = P.KIND_PLAIN
         try:
             self._write([op, rid, None, *args])
+            self._flush()
         except (Error, OSError, RuntimeError):
             pass
 
@@ -262,11 +294,12 @@ class Conn:
         except BaseException:
             self._calls.pop(call.id, None)
             raise
-        try:
-            await self._drain()
-        except asyncio.CancelledError:
-            self._abandon(call)
-            raise
+        if self._proto.paused is not None:
+            try:
+                await self._drain()
+            except asyncio.CancelledError:
+                self._abandon(call)
+                raise
         return call
 
     async def _wait(self, call: _Call, until: Optional[int], watch_ctx: bool) -> bool:
@@ -310,6 +343,8 @@ class Conn:
 
     async def _next(self, call: _Call, ctx: Optional[Context],
                     deadline: Optional[int]) -> Tuple[int, List[Any]]:
+        if call.replies:
+            return self._take(call)     # filed already: nothing to watch
         ctx = ctx or background()
         try:
             token = self._watch(ctx, call)
@@ -334,7 +369,7 @@ class Conn:
     def _take(self, call: _Call) -> Tuple[int, List[Any]]:
         if not call.replies:
             assert call.error is not None
-            raise _raise_copy(call.error)
+            raise raise_copy(call.error)
         status, results = call.replies.popleft()
         if call.ctx_err is not None and status in (P.CANCELED, P.DEADLINE_EXCEEDED):
             raise call.ctx_err
@@ -350,21 +385,6 @@ class Conn:
             raise P.reply_error(status, results)
         return results
 
-    def _checked(self, fn: Any) -> Any:
-        try:
-            return fn()
-        except ProtocolError as e:
-            self._break(e)
-            raise
-
-    def _value(self, v: Any) -> Value:
-        if isinstance(v, P.ChanRef):
-            return Chan(self, v.name)
-        return v
-
-    def _uint(self, res: List[Any], what: str) -> int:
-        return self._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None, what))
-
     # -- the operations: see the sync Conn for each one's documentation -----------------------
 
     async def _hello(self, client_name: str, token: Optional[str], ctx: Context,
@@ -372,8 +392,7 @@ class Conn:
         auth = {"token": token} if token is not None else None
         timeout = None if deadline is None else (deadline - P.now_ns()) / 1e9
         res = await self._roundtrip(P.HELLO, [P.VERSION, client_name, auth], ctx, timeout)
-        self._info = self._checked(lambda: P.server_info(
-            Shape.mapping(res[0] if len(res) == 1 else None, "HELLO's info")))
+        self._info = self._decoded(C.server_info, res)
 
     async def ping(self, *, ctx: Optional[Context] = None,
                    timeout: Optional[float] = None) -> None:
@@ -397,11 +416,7 @@ class Conn:
         opts = P.ack_opts(ack_wait, max_deliver, max_unacked, dead_letter, max_ack_pending)
         args: List[Any] = [name, cap] if opts is None else [name, cap, opts]
         res = await self._roundtrip(P.MAKE, args, ctx, timeout, _NONE)
-
-        def decode() -> Chan:
-            Shape.arity(res, 3, "MAKE")
-            return Chan(self, Shape.string(res[0], "name"), Shape.uint(res[1], "cap"))
-        return self._checked(decode)
+        return Chan(self, *self._decoded(C.made, res))
 
     async def open(self, name: str, *, ctx: Optional[Context] = None,
                    timeout: Optional[float] = None) -> "Chan":
@@ -439,56 +454,32 @@ class Conn:
         :meth:`chand.Conn.inflight`."""
         res = await self._roundtrip(P.INFLIGHT, [P.check_name(name), limit], ctx, timeout,
                                     _NONE)
-
-        def decode() -> Tuple[List[InflightInfo], int]:
-            Shape.arity(res, 2, "INFLIGHT")
-            return ([P.inflight_info(m) for m in Shape.array(res[0], "inflight")],
-                    Shape.uint(res[1], "total"))
-        return self._checked(decode)
+        return self._decoded(C.inflight, res)
 
     async def stats(self, *, ctx: Optional[Context] = None,
                     timeout: Optional[float] = None) -> Dict[str, int]:
         """The server's counters."""
         res = await self._roundtrip(P.STATS, [], ctx, timeout, _NONE)
-
-        def decode() -> Dict[str, int]:
-            Shape.arity(res, 1, "STATS")
-            m = Shape.mapping(res[0], "stats")
-            return {Shape.string(k, "key"): Shape.uint(v, k) for k, v in m.items()}
-        return self._checked(decode)
+        return self._decoded(C.stats, res)
 
     async def channels(self, pattern: Optional[str] = None, limit: int = 0, *,
                        ctx: Optional[Context] = None,
                        timeout: Optional[float] = None) -> Tuple[List[ChanInfo], int]:
         """Channels matching the glob pattern: (infos, matched)."""
         res = await self._roundtrip(P.CHANNELS, [pattern, limit], ctx, timeout, _NONE)
-
-        def decode() -> Tuple[List[ChanInfo], int]:
-            Shape.arity(res, 2, "CHANNELS")
-            return ([P.chan_info(m) for m in Shape.array(res[0], "channels")],
-                    Shape.uint(res[1], "matched"))
-        return self._checked(decode)
+        return self._decoded(C.channels, res)
 
     async def clients(self, *, ctx: Optional[Context] = None,
                       timeout: Optional[float] = None) -> List[ClientInfo]:
         """Every connection of the server."""
         res = await self._roundtrip(P.CLIENTS, [], ctx, timeout, _NONE)
-
-        def decode() -> List[ClientInfo]:
-            Shape.arity(res, 1, "CLIENTS")
-            return [P.client_info(m) for m in Shape.array(res[0], "clients")]
-        return self._checked(decode)
+        return self._decoded(C.clients, res)
 
     async def waiters(self, limit: int = 0, *, ctx: Optional[Context] = None,
                       timeout: Optional[float] = None) -> Tuple[List[Waiter], int]:
         """Every pending request: (waiters, total)."""
         res = await self._roundtrip(P.WAITERS, [limit], ctx, timeout, _NONE)
-
-        def decode() -> Tuple[List[Waiter], int]:
-            Shape.arity(res, 2, "WAITERS")
-            return ([P.waiter(m) for m in Shape.array(res[0], "waiters")],
-                    Shape.uint(res[1], "total"))
-        return self._checked(decode)
+        return self._decoded(C.waiters, res)
 
     async def unblock(self, client: int, request: Optional[int] = None, *,
                       ctx: Optional[Context] = None, timeout: Optional[float] = None) -> int:
@@ -519,23 +510,24 @@ async def dial(addr: str = "tcp://127.0.0.1:7420", *, token: Optional[str] = Non
     left = None if deadline is None else (deadline - P.now_ns()) / 1e9
     if left is not None and left <= 0:
         raise DeadlineExceeded("context deadline exceeded")
+    loop = asyncio.get_running_loop()
     try:
         if address.scheme == "unix":
-            opening = asyncio.open_unix_connection(address.path)
+            opening = loop.create_unix_connection(_Protocol, address.path)
         else:
             context = None
             if address.scheme == "tls":
                 context = tls if isinstance(tls, ssl.SSLContext) else \
                     _make_tls_context(ca, cert, key)
-            opening = asyncio.open_connection(
-                address.host, address.port, ssl=context,
+            opening = loop.create_connection(
+                _Protocol, address.host, address.port, ssl=context,
                 server_hostname=(server_hostname or address.host) if context else None)
-        reader, writer = await asyncio.wait_for(opening, left)
+        transport, protocol = await asyncio.wait_for(opening, left)
     except asyncio.TimeoutError as e:
         raise DeadlineExceeded(f"dial {address}: timed out") from e
     except (OSError, ssl.SSLError) as e:
         raise DialError(f"dial {address}: {e}") from e
-    conn = Conn(reader, writer, address, cancel_grace)
+    conn = Conn(transport, protocol, address, cancel_grace)
     try:
         await conn._hello(client_name, token, ctx, deadline)
     except BaseException:
@@ -565,13 +557,6 @@ class Chan(P.BaseChan):
     def __repr__(self) -> str:
         return f"<chand.aio.Chan {self._name!r}>"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Chan) and other._conn is self._conn and \
-            other._name == self._name
-
-    def __hash__(self) -> int:
-        return hash((id(self._conn), self._name))
-
     async def send(self, value: Any, *, ctx: Optional[Context] = None,
                    timeout: Optional[float] = None) -> None:
         """``ch <- value``."""
@@ -590,24 +575,8 @@ class Chan(P.BaseChan):
         nack or touch, as :meth:`chand.Chan.recv_msg`; ``async with`` acks it on a
         normal exit and nacks it when the block raises."""
         res = await self._conn._roundtrip(P.RECV, [self._name], ctx, timeout)
-        c = self._conn
+        return self._recv_msg_result(res, Message)
 
-        def decode() -> Message:
-            v, ok, err, tag, count = P.received_msg(res, 0, "RECV")
-            if not ok:
-                self._err = err
-            return Message(self, c._value(v), ok, tag, count)
-        return c._checked(decode)
-
-    def _recv_result(self, res: List[Any]) -> Tuple[Value, bool]:
-        c = self._conn
-
-        def decode() -> Tuple[Value, bool]:
-            v, ok, err = P.received(res, 0, "RECV", c._ack)
-            if not ok:
-                self._err = err
-            return c._value(v), ok
-        return c._checked(decode)
 
     async def try_send(self, value: Any, *, ctx: Optional[Context] = None) -> bool:
         """Send only if it can complete at once; False if it would block."""
@@ -672,7 +641,7 @@ class Chan(P.BaseChan):
                    timeout: Optional[float] = None) -> ChanInfo:
         """The server's view of the channel (``close_error`` included)."""
         res = await self._conn._roundtrip(P.INFO, [self._name], ctx, timeout, _NONE)
-        return self._conn._checked(lambda: P.chan_info(res[0] if len(res) == 1 else None))
+        return self._conn._decoded(C.chan_info, res)
 
     async def stream(self, credit: int = 64, *, ctx: Optional[Context] = None,
                      timeout: Optional[float] = None, manual_ack: bool = False) -> "Stream":
@@ -686,11 +655,8 @@ class Message(P.BaseMessage):
     ``await``: :meth:`ack`, :meth:`nack`, :meth:`touch`, and ``async with`` (ack on a
     normal exit, nack when the block raises)."""
 
-    __slots__ = ("chan",)
-
-    def __init__(self, chan: Chan, value: Value, ok: bool, tag: int, count: int) -> None:
-        super().__init__(value, ok, tag, count)
-        self.chan = chan
+    __slots__ = ()
+    chan: Chan
 
     async def ack(self, *, ctx: Optional[Context] = None,
                   timeout: Optional[float] = None) -> None:
@@ -760,6 +726,8 @@ async def select(*cases: Case, default: bool = False, ctx: Optional[Context] = N
     res = await conn._roundtrip(P.SELECT, [wire, bool(default)], ctx, timeout)
     return select_result(conn, cases, res)
 
+
+Conn._chan_class = Chan
 
 # streams and links, which build on Conn and Chan
 from ._aio_links import (Link, Stream, bridge, fan_in, fan_out, or_, or_done,  # noqa: E402

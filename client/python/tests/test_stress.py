@@ -71,7 +71,9 @@ def test_threads_mixed_ops_with_cancels(server: Server) -> None:
         assert errors == []
         until(lambda: c.stats()["waiters"] == 0, what="no waiter left")
         for conn in (c, c2):
-            until(lambda: not conn._calls and not conn._abandoned, what="no call record left")
+            # conn.closed reads what has arrived (no call waits): the last CANCELs' replies
+            until(lambda: not conn.closed and not conn._calls and not conn._abandoned,
+                  what="no call record left")
     finally:
         c.close()
         c2.close()

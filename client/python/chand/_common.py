@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""What the sync and the asyncio connections share above the wire: a call's record,
+the connection's checks, and the decoding of replies into results.
+
+Nothing here does I/O or waits; each client's Conn inherits :class:`BaseConn` and
+adds its own way of writing requests and waiting for replies.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from . import _proto as P
+from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Shape, Value, Waiter
+from .errors import Error, ProtocolError
+
+__all__ = ["BaseCall", "BaseConn", "raise_copy"]
+
+
+def raise_copy(e: Error) -> Error:
+    """A fresh exception of e's class and text (a stored one must not be re-raised twice)."""
+    c = type(e)(e.message, e.index)
+    if e.status is not None and type(e).status != e.status:
+        c.status = e.status
+    return c
+
+
+class BaseCall:
+    """One request id: its replies (one, or interim ones then the final) and how it ended."""
+
+    __slots__ = ("id", "op", "kind", "replies", "done", "ctx_err", "cancel_sent", "error",
+                 "interims", "credit")
+
+    def __init__(self, op: int, kind: int) -> None:
+        self.id = 0
+        self.op = op
+        self.kind = kind
+        self.replies: Any = None            # the subclass's queue of (status, results)
+        self.done = False                   # the final reply came, or the connection broke
+        self.ctx_err: Optional[Error] = None
+        self.cancel_sent = False
+        self.error: Optional[Error] = None  # the connection's failure
+        self.interims = 0                   # interim replies received
+        self.credit = 0                     # a stream's credit granted so far
+
+
+class BaseConn:
+    """The connection state both clients keep, and the checks of their replies."""
+
+    _info: ServerInfo
+    _dead: Optional[Error]
+    _chan_class: Callable[..., Any]         # the API's channel handle, for references
+
+    @property
+    def info(self) -> ServerInfo:
+        """What HELLO said: the server, the protocol version and the server's limits."""
+        return self._info
+
+    def _break(self, err: Error) -> None:
+        raise NotImplementedError
+
+    def _check_dead(self) -> None:
+        if self._dead is not None:
+            raise raise_copy(self._dead)
+
+    def _checked(self, fn: Callable[[], Any]) -> Any:
+        """Run a reply decoder; a reply of the wrong shape breaks the connection."""
+        try:
+            return fn()
+        except ProtocolError as e:
+            self._break(e)
+            raise
+
+    def _value(self, v: Any) -> Value:
+        """A received value, a channel reference made a handle on this connection."""
+        if isinstance(v, P.ChanRef):
+            return self._chan_class(self, v.name)
+        return v
+
+    def _uint(self, res: List[Any], what: str) -> int:
+        """The one unsigned result of a reply."""
+        return self._checked(lambda: Shape.uint(res[0] if len(res) == 1 else None, what))
+
+    def _decoded(self, fn: Callable[[List[Any]], Any], res: List[Any]) -> Any:
+        """fn(res) for one of the decoders below, checked."""
+        return self._checked(lambda: fn(res))
+
+
+# ---- replies into results (each raises ProtocolError on a mismatch) ------------------------
+
+
+def server_info(res: List[Any]) -> ServerInfo:
+    return P.server_info(Shape.mapping(res[0] if len(res) == 1 else None, "HELLO's info"))
+
+
+def made(res: List[Any]) -> Tuple[str, int]:
+    """MAKE's (name, cap)."""
+    Shape.arity(res, 3, "MAKE")
+    return Shape.string(res[0], "name"), Shape.uint(res[1], "cap")
+
+
+def inflight(res: List[Any]) -> Tuple[List[InflightInfo], int]:
+    Shape.arity(res, 2, "INFLIGHT")
+    return ([P.inflight_info(m) for m in Shape.array(res[0], "inflight")],
+            Shape.uint(res[1], "total"))
+
+
+def stats(res: List[Any]) -> Dict[str, int]:
+    Shape.arity(res, 1, "STATS")
+    m = Shape.mapping(res[0], "stats")
+    return {Shape.string(k, "key"): Shape.uint(v, k) for k, v in m.items()}
+
+
+def channels(res: List[Any]) -> Tuple[List[ChanInfo], int]:
+    Shape.arity(res, 2, "CHANNELS")
+    return ([P.chan_info(m) for m in Shape.array(res[0], "channels")],
+            Shape.uint(res[1], "matched"))
+
+
+def clients(res: List[Any]) -> List[ClientInfo]:
+    Shape.arity(res, 1, "CLIENTS")
+    return [P.client_info(m) for m in Shape.array(res[0], "clients")]
+
+
+def waiters(res: List[Any]) -> Tuple[List[Waiter], int]:
+    Shape.arity(res, 2, "WAITERS")
+    return ([P.waiter(m) for m in Shape.array(res[0], "waiters")],
+            Shape.uint(res[1], "total"))
+
+
+def chan_info(res: List[Any]) -> ChanInfo:
+    return P.chan_info(res[0] if len(res) == 1 else None)
