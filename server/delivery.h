@@ -100,7 +100,7 @@ int delivery_touch(struct delivery *d, struct conn *c, uint64_t tag);
  * enabled with request_enable, claimed). delivery_unhold and
  * delivery_unblock take one back (its deadline, CANCEL, its end).
  */
-bool delivery_limited(const struct chan *ch);	/* an ack channel with either limit */
+bool delivery_limited(const struct chan *ch);	/* an ack channel with either limit; ch may be NULL */
 int delivery_claim(struct conn *c, struct chan *ch);
 void delivery_unclaim(struct conn *c, struct chan *ch);
 void delivery_hold(struct conn *c, struct chan *ch, struct request *r);

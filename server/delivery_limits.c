@@ -137,7 +137,7 @@ dlv_chan_check(struct chan *ch)
 bool
 delivery_limited(const struct chan *ch)
 {
-	const struct dlv_chan *dc = chan_ext(ch);
+	const struct dlv_chan *dc = ch != NULL ? chan_ext(ch) : NULL;
 
 	return dc != NULL && (dc->max_unacked != 0 || dc->max_ack_pending != 0);
 }

@@ -289,6 +289,7 @@ test_select_skips_limited(void)
 	static const char name[] = "l.sel", pname[] = "l.sel.plain";
 	struct proto_case pc[2] = { { .name = name, .name_len = sizeof name - 1 },
 	    { .name = pname, .name_len = sizeof pname - 1 } };
+	struct proto_case nc[2] = { { .name = NULL }, { .name = pname, .name_len = sizeof pname - 1 } };
 	chan_t *ch = mk(name, 64, 30 * CHAN_SEC, 1, 0), *plain = NULL;
 	struct test_conn t;
 	struct proto_reply r;
@@ -306,6 +307,10 @@ test_select_skips_limited(void)
 		CU_ASSERT(r.index == 1 && r.tag == 0 && ST_VALUE_IS(r, "p"));
 	}
 	CU_ASSERT_EQUAL(info(ch).inflight, 1);
+	/* a nil case (no channel: never ready) first, then the plain one */
+	send_s(plain, "n");
+	expect(&t, st_select(&t, nc, 2, false, -1), OP_SELECT, &r);
+	CU_ASSERT(r.status == STATUS_OK && r.index == 1 && ST_VALUE_IS(r, "n"));
 	/* alone, with a default: the default, though a value is buffered */
 	expect(&t, st_select(&t, pc, 1, true, -1), OP_SELECT, &r);
 	CU_ASSERT(r.status == STATUS_OK && r.index == -1);
