@@ -30,6 +30,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "request.h"
+#include "router.h"
 #include "server.h"
 #include "tls.h"
 
@@ -317,6 +318,7 @@ conn_free(struct conn *c)
 		return;
 	c->dead = true;
 	conn_cancel_all(c, STATUS_CANCELED);
+	router_conn_gone(c);
 	delivery_conn_gone(s->delivery, c);
 	acl_conn_gone(c);
 	for (size_t i = 0; i < c->nholds; i++)

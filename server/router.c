@@ -1,6 +1,8 @@
 /*
- * router.c: local, MOVED or UNAVAILABLE per request; requests whose
- * channel's owner is unknown wait for etcd, in their connection's order.
+ * router.c: local, forwarded, MOVED or UNAVAILABLE per request; requests
+ * whose channel's owner is unknown wait for etcd, in their connection's
+ * order. A forwarded request keeps (client connection, client id) <->
+ * peer id until its last reply, which is relayed with the client's id.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -12,33 +14,84 @@
 
 #include "clock.h"
 #include "cluster.h"
+#include "acl.h"
 #include "codec.h"
 #include "dispatch.h"
 #include "engine.h"
 #include "log.h"
+#include "peer.h"
 #include "request.h"
 #include "router.h"
 #include "stats.h"
 
+/* A client's request the router has, held or forwarded: its id is in use (§9) until it ends. */
+struct remote {
+	struct hmap_node node;		/* in the router's ids, by (conn_id, id) */
+	uint64_t conn_id, id, op;
+	int64_t start;			/* when it came: its latency, and what its wait has spent */
+	bool forwarded;
+};
+
 /* A request held until etcd says who owns its channel, or behind one that is. */
 struct held {
+	struct remote rq;
 	struct router *r;
-	uint64_t conn_id, id, op;
-	int64_t start;			/* when it came: its latency if etcd fails it */
 	uint8_t *frame;
 	size_t len;
 	bool behind;			/* not asking etcd: waiting for an earlier one of its connection */
 	bool resolved;			/* etcd answered: dispatch it again */
+	bool canceled;			/* CANCEL answered it: etcd's answer only frees it */
 	TAILQ_ENTRY(held) link;
 };
 TAILQ_HEAD(held_list, held);
 
+/* A request forwarded to its channel's owner, until its last reply. */
+struct fwd {
+	struct remote rq;
+	struct hmap_node by_pid;	/* in the router's fwds */
+	uint64_t pid;			/* its id on the peer connection */
+	struct peer *pe;
+};
+
 struct router {
 	struct server *s;
 	struct cluster *cl;
+	struct peers *peers;
 	struct held_list held;
+	struct hmap ids;		/* struct remote by (conn_id, id) */
+	struct hmap fwds;		/* struct fwd by pid */
+	struct proto_out out;		/* scratch: frames for the peers */
 	bool again;			/* dispatching a resolved request again: decide with what is known */
+	int64_t again_start;		/* ... which came then */
 };
+
+static uint64_t
+ids_hash(const struct router *r, uint64_t conn_id, uint64_t id)
+{
+	return hmap_hash_u64(r->ids.seed, conn_id * 0x9e3779b97f4a7c15ULL ^ id);
+}
+
+static struct remote *
+remote_find(const struct router *r, uint64_t conn_id, uint64_t id)
+{
+	struct hmap_node *n;
+
+	HMAP_FOR_EACH_HASH(n, ids_hash(r, conn_id, id), &r->ids) {
+		struct remote *rq = HMAP_ENTRY(n, struct remote, node);
+
+		if (rq->conn_id == conn_id && rq->id == id)
+			return rq;
+	}
+	return NULL;
+}
+
+bool
+router_has(struct conn *c, uint64_t id)
+{
+	struct router *r = c->srv->router;
+
+	return hmap_count(&r->ids) > 0 && remote_find(r, c->id, id) != NULL;
+}
 
 /* A named (cluster) channel among what r waits on? */
 static bool
@@ -81,6 +134,18 @@ fenced(void *arg)
 	log_warn("cluster-fenced-waiters ended=%zu status=UNAVAILABLE", ended);
 }
 
+static void peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len);
+static void peer_gone(void *arg, struct peer *pe, const char *why);
+
+/* A node left the live set: what was forwarded to it ends now, not when TCP notices. */
+static void
+node_down(void *arg, const char *node)
+{
+	struct router *r = arg;
+
+	peers_node_down(r->peers, node);
+}
+
 int
 router_new(struct router **out, struct server *s, struct cluster *cl)
 {
@@ -90,8 +155,14 @@ router_new(struct router **out, struct server *s, struct cluster *cl)
 		return -1;
 	r->s = s;
 	r->cl = cl;
+	r->peers = s->peers;
 	TAILQ_INIT(&r->held);
+	hmap_init(&r->ids, (uint64_t)(uintptr_t)r ^ (uint64_t)clock_now_ns());
+	hmap_init(&r->fwds, (uint64_t)(uintptr_t)r ^ 0x9e3779b97f4a7c15ULL);
+	proto_out_init(&r->out);
 	cluster_on_fenced(cl, fenced, r);
+	cluster_on_node_down(cl, node_down, r);
+	peers_on(r->peers, peer_replied, peer_gone, r);
 	*out = r;
 	return 0;
 }
@@ -103,10 +174,20 @@ held_free(struct held *h)
 	free(h);
 }
 
+static void
+fwd_free(struct router *r, struct fwd *f)
+{
+	hmap_remove(&r->ids, &f->rq.node);
+	hmap_remove(&r->fwds, &f->by_pid);
+	free(f);
+}
+
 void
 router_free(struct router *r)
 {
 	struct held *h;
+	struct hmap_node *n, *nx;
+	size_t pos;
 
 	if (r == NULL)
 		return;
@@ -114,22 +195,24 @@ router_free(struct router *r)
 		TAILQ_REMOVE(&r->held, h, link);
 		held_free(h);
 	}
+	HMAP_FOR_EACH_SAFE(n, nx, pos, &r->fwds)
+		free(HMAP_ENTRY(n, struct fwd, by_pid));
+	hmap_destroy(&r->ids);
+	hmap_destroy(&r->fwds);
+	proto_out_destroy(&r->out);
 	free(r);
 }
 
-/* Requests of c held now; *dup: one of them has id. */
+/* Requests of c held now. */
 static size_t
-held_count(const struct router *r, const struct conn *c, uint64_t id, bool *dup)
+held_count(const struct router *r, const struct conn *c)
 {
 	const struct held *h;
 	size_t n = 0;
 
-	*dup = false;
 	TAILQ_FOREACH(h, &r->held, link) {
-		if (h->conn_id == c->id) {
+		if (h->rq.conn_id == c->id && !h->canceled)
 			n++;
-			*dup |= h->id == id;
-		}
 	}
 	return n;
 }
@@ -146,17 +229,20 @@ conn_by_id(struct server *s, uint64_t id)
 	return NULL;
 }
 
-/* Dispatch h's frame again, as if it had just come. */
+/* Dispatch h's frame again, as if it had just come (its id is free again first). */
 static void
 redispatch(struct router *r, struct held *h)
 {
-	struct conn *c = conn_by_id(r->s, h->conn_id);
+	struct conn *c = conn_by_id(r->s, h->rq.conn_id);
 
+	hmap_remove(&r->ids, &h->rq.node);
 	if (c != NULL) {
 		r->again = h->resolved;
+		r->again_start = h->rq.start;
 		r->s->stats.requests_total--;	/* it was counted when it came */
 		dispatch_frame(c, h->frame, h->len);
 		r->again = false;
+		r->again_start = 0;
 	}
 	held_free(h);
 }
@@ -173,16 +259,20 @@ resolved(void *arg, int status, const char *why)
 	TAILQ_REMOVE(&r->held, h, link);
 	for (b = TAILQ_FIRST(&r->held); b != NULL; b = next) {
 		next = TAILQ_NEXT(b, link);
-		if (b->conn_id == h->conn_id && b->behind) {
+		if (b->rq.conn_id == h->rq.conn_id && b->behind) {
 			TAILQ_REMOVE(&r->held, b, link);
 			TAILQ_INSERT_TAIL(&behind, b, link);
 		}
 	}
-	if (status != STATUS_OK) {
-		if ((c = conn_by_id(r->s, h->conn_id)) != NULL) {
+	if (h->canceled) {
+		held_free(h);
+	} else if (status != STATUS_OK) {
+		hmap_remove(&r->ids, &h->rq.node);
+		if ((c = conn_by_id(r->s, h->rq.conn_id)) != NULL) {
 			cluster_stats(r->cl)->unavailable++;
-			stats_record(&r->s->ops, h->op, STATUS_UNAVAILABLE, clock_now_ns() - h->start);
-			conn_reply_error(c, h->id, STATUS_UNAVAILABLE, why);
+			stats_record(&r->s->ops, h->rq.op, STATUS_UNAVAILABLE,
+			    clock_now_ns() - h->rq.start);
+			conn_reply_error(c, h->rq.id, STATUS_UNAVAILABLE, why);
 		}
 		held_free(h);
 	} else {
@@ -201,23 +291,24 @@ hold(struct router *r, struct conn *c, const struct proto_request *q, const uint
     size_t len, const char *name, uint32_t nlen)
 {
 	struct held *h = NULL;
-	bool dup;
 
-	if (held_count(r, c, 0, &dup) >= r->s->cfg.max_pending) {
+	if (held_count(r, c) >= r->s->cfg.max_pending) {
 		conn_reply_error(c, q->id, STATUS_LIMIT,
 		    "max_pending requests are waiting for etcd on this connection");
 		return;
 	}
 	if ((h = calloc(1, sizeof *h)) == NULL || (h->frame = malloc(len)) == NULL)
 		goto fail;
-	*h = (struct held){ .r = r, .conn_id = c->id, .id = q->id, .op = q->op,
-	    .start = clock_now_ns(), .frame = h->frame, .len = len, .behind = name == NULL };
+	*h = (struct held){ .rq = { .conn_id = c->id, .id = q->id, .op = q->op,
+	    .start = r->again_start ? r->again_start : clock_now_ns() }, .r = r,
+	    .frame = h->frame, .len = len, .behind = name == NULL };
 	memcpy(h->frame, body, len);
 	TAILQ_INSERT_TAIL(&r->held, h, link);
 	if (name != NULL && cluster_resolve(r->cl, name, nlen, q->op == OP_MAKE, resolved, h) < 0) {
 		TAILQ_REMOVE(&r->held, h, link);
 		goto fail;
 	}
+	hmap_insert(&r->ids, &h->rq.node, ids_hash(r, c->id, q->id));
 	/* not counted now: it is counted when it is dispatched again */
 	r->s->current.counted = true;
 	return;
@@ -230,28 +321,7 @@ fail:
 static bool
 anonymous(const char *name, uint32_t len)
 {
-	return name == NULL || (len > 0 && name[0] == '~');
-}
-
-/* The channel is another node's: MOVED to a client that follows it, else UNAVAILABLE. */
-static void
-answer_there(struct router *r, struct conn *c, uint64_t id, const char *node, const char *addr)
-{
-	char why[512];
-
-	if (addr[0] != '\0' && c->moved) {
-		cluster_stats(r->cl)->moved++;
-		conn_reply_error(c, id, STATUS_MOVED, addr);
-		return;
-	}
-	if (addr[0] == '\0')
-		snprintf(why, sizeof why, "owned by node %s, which is not live (its lease is ending)",
-		    node);
-	else
-		snprintf(why, sizeof why, "owned by node %s at %s; this node does not forward yet", node,
-		    addr);
-	cluster_stats(r->cl)->unavailable++;
-	conn_reply_error(c, id, STATUS_UNAVAILABLE, why);
+	return len > 0 && name[0] == '~';
 }
 
 static void
@@ -259,6 +329,242 @@ unavailable(struct router *r, struct conn *c, uint64_t id, const char *why)
 {
 	cluster_stats(r->cl)->unavailable++;
 	conn_reply_error(c, id, STATUS_UNAVAILABLE, why);
+}
+
+/* ---- forwarding ------------------------------------------------------------------- */
+
+/* The client's rights on what q names, checked here as the owner would (§13); false: answered. */
+static bool
+allowed_there(struct conn *c, const struct proto_request *q)
+{
+	switch (q->op) {
+	case OP_MAKE:
+		return acl_allow(c, q->id, RIGHT_MAKE, q->name, q->name_len);
+	case OP_SEND:
+		return acl_allow(c, q->id, RIGHT_SEND, q->name, q->name_len);
+	case OP_RECV:
+		return acl_allow(c, q->id, RIGHT_RECV, q->name, q->name_len);
+	case OP_CLOSE:
+		return acl_allow(c, q->id, RIGHT_CLOSE, q->name, q->name_len);
+	case OP_DELETE:
+		return acl_allow(c, q->id, RIGHT_DELETE, q->name, q->name_len);
+	case OP_SELECT: case OP_STREAM:
+		return acl_allow_cases(c, q);
+	default:
+		return acl_allow(c, q->id, 0, q->name, q->name_len);
+	}
+}
+
+/* Write r->out's frame to pe as request pid of (c, id, op); false when it could not go. */
+static bool
+send_fwd(struct router *r, struct conn *c, uint64_t id, uint64_t op, struct peer *pe,
+    uint64_t pid, int64_t start)
+{
+	struct fwd *f = calloc(1, sizeof *f);
+
+	if (f == NULL || peer_write(pe, proto_out_data(&r->out), proto_out_len(&r->out)) < 0) {
+		free(f);
+		conn_reply_error(c, id, STATUS_LIMIT, "out of memory");
+		return false;
+	}
+	*f = (struct fwd){ .rq = { .conn_id = c->id, .id = id, .op = op, .start = start,
+	    .forwarded = true }, .pid = pid, .pe = pe };
+	hmap_insert(&r->ids, &f->rq.node, ids_hash(r, c->id, id));
+	hmap_insert(&r->fwds, &f->by_pid, hmap_hash_u64(r->fwds.seed, pid));
+	cluster_stats(r->cl)->forwarded++;
+	/* counted when its last reply is relayed */
+	r->s->current.counted = true;
+	return true;
+}
+
+/* Forward q (body) to node at addr, with what is left of its wait. */
+static void
+forward(struct router *r, struct conn *c, const struct proto_request *q, const uint8_t *body,
+    size_t len, const char *node, const char *addr)
+{
+	int64_t start = r->again_start ? r->again_start : clock_now_ns(), wait = q->wait_us;
+	int64_t spent = (clock_now_ns() - start) / 1000;
+	const char *why;
+	struct peer *pe;
+	uint64_t pid;
+
+	if (!allowed_there(c, q))
+		return;
+	if ((pe = peer_get(r->peers, node, addr, &why)) == NULL) {
+		unavailable(r, c, q->id, why);
+		return;
+	}
+	/* the wait budget travels: what etcd's answer took is spent */
+	if (wait > 0)
+		wait = wait > spent ? wait - spent : 0;
+	pid = peers_next_id(r->peers);
+	proto_out_reset(&r->out);
+	if (proto_req_readdress(&r->out, body, len, pid, wait) < 0) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
+		return;
+	}
+	send_fwd(r, c, q->id, q->op, pe, pid, start);
+}
+
+/*
+ * CANCEL or CREDIT of a request forwarded as f: it goes to the same peer,
+ * about f's peer id; its reply comes back as any other.
+ */
+static void
+forward_to_target(struct router *r, struct conn *c, const struct proto_request *q, struct fwd *f)
+{
+	uint64_t pid = peers_next_id(r->peers);
+	int rc;
+
+	proto_out_reset(&r->out);
+	rc = q->op == OP_CANCEL ? proto_req_cancel(&r->out, pid, f->pid) :
+	    proto_req_credit(&r->out, pid, f->pid, q->count);
+	if (rc < 0) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
+		return;
+	}
+	send_fwd(r, c, q->id, q->op, f->pe, pid, clock_now_ns());
+}
+
+/* CANCEL of a held request: it ends CANCELED now, then the CANCEL is OK (as dispatch's op_cancel). */
+static void
+cancel_held(struct router *r, struct conn *c, const struct proto_request *q, struct held *h)
+{
+	hmap_remove(&r->ids, &h->rq.node);
+	stats_record(&r->s->ops, h->rq.op, STATUS_CANCELED, clock_now_ns() - h->rq.start);
+	conn_reply_error(c, h->rq.id, STATUS_CANCELED, "canceled");
+	if (h->behind) {
+		TAILQ_REMOVE(&r->held, h, link);
+		held_free(h);
+	} else {
+		/* etcd's answer still comes to it: it frees it and lets those behind it run */
+		h->canceled = true;
+	}
+	if (proto_rep_ok(&r->s->out, q->id) == 0)
+		conn_flush_out(c);
+}
+
+/* Is body, a reply to op, the last one (not a STREAM's value, not STARTED)? */
+static bool
+last_reply(uint64_t op, int status, const uint8_t *body, size_t len)
+{
+	if (status == STATUS_STARTED)
+		return false;
+	return op != OP_STREAM || status != STATUS_OK || proto_reply_nresults(body, len) == 1;
+}
+
+/* A reply from a peer: to its client with the client's id; a MOVED becomes UNAVAILABLE for one that did not ask. */
+static void
+peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len)
+{
+	struct router *r = arg;
+	struct hmap_node *n;
+	struct fwd *f = NULL;
+	struct conn *c;
+	uint64_t id;
+	int status;
+	const char *why;
+	char msg[400];
+	struct proto_reply rep;
+
+	HMAP_FOR_EACH_HASH(n, hmap_hash_u64(r->fwds.seed, pid), &r->fwds) {
+		if (HMAP_ENTRY(n, struct fwd, by_pid)->pid == pid)
+			f = HMAP_ENTRY(n, struct fwd, by_pid);
+	}
+	/* a request whose client went (its CANCEL's reply too): nobody waits for it */
+	if (f == NULL || proto_reply_header(body, len, &id, &status, &why) != STATUS_OK)
+		return;
+	if ((c = conn_by_id(r->s, f->rq.conn_id)) != NULL) {
+		if (status == STATUS_MOVED && !c->moved) {
+			/* ownership changed on the way: never a second hop (no loop between stale views) */
+			if (proto_decode_reply(body, len, f->rq.op, &rep, &why) != STATUS_OK)
+				rep.msg_len = 0;
+			snprintf(msg, sizeof msg, "owned by another node at %.*s now; try again",
+			    (int)rep.msg_len, rep.msg_len ? rep.msg : "");
+			status = STATUS_UNAVAILABLE;
+			unavailable(r, c, f->rq.id, msg);
+		} else if (proto_rep_readdress(&r->s->out, body, len, f->rq.id) == 0) {
+			conn_flush_out(c);
+		}
+	}
+	if (last_reply(f->rq.op, status, body, len)) {
+		stats_record(&r->s->ops, f->rq.op, status, clock_now_ns() - f->rq.start);
+		fwd_free(r, f);
+	}
+}
+
+/* pe's connection is gone: everything forwarded on it ends UNAVAILABLE now. */
+static void
+peer_gone(void *arg, struct peer *pe, const char *why)
+{
+	struct router *r = arg;
+	struct hmap_node *n, *nx;
+	size_t pos, ended = 0;
+	char msg[600];
+	struct conn *c;
+
+	snprintf(msg, sizeof msg, "node %s lost: %s", peer_node(pe), why);
+	HMAP_FOR_EACH_SAFE(n, nx, pos, &r->fwds) {
+		struct fwd *f = HMAP_ENTRY(n, struct fwd, by_pid);
+
+		if (f->pe != pe)
+			continue;
+		if ((c = conn_by_id(r->s, f->rq.conn_id)) != NULL)
+			unavailable(r, c, f->rq.id, msg);
+		stats_record(&r->s->ops, f->rq.op, STATUS_UNAVAILABLE, clock_now_ns() - f->rq.start);
+		fwd_free(r, f);
+		ended++;
+	}
+	if (ended > 0)
+		log_warn("cluster-forwarded-ended node=%s ended=%zu status=UNAVAILABLE", peer_node(pe),
+		    ended);
+}
+
+void
+router_forget(struct conn *c)
+{
+	struct router *r = c->srv->router;
+	struct hmap_node *n, *nx;
+	size_t pos;
+
+	if (hmap_count(&r->fwds) == 0)
+		return;
+	HMAP_FOR_EACH_SAFE(n, nx, pos, &r->fwds) {
+		struct fwd *f = HMAP_ENTRY(n, struct fwd, by_pid);
+
+		if (f->rq.conn_id != c->id)
+			continue;
+		/* its waiter at the owner goes now; the replies to both find nobody */
+		proto_out_reset(&r->out);
+		if (f->rq.op != OP_CANCEL && f->rq.op != OP_CREDIT &&
+		    proto_req_cancel(&r->out, peers_next_id(r->peers), f->pid) == 0)
+			peer_write(f->pe, proto_out_data(&r->out), proto_out_len(&r->out));
+		stats_record(&r->s->ops, f->rq.op, STATUS_CANCELED, clock_now_ns() - f->rq.start);
+		fwd_free(r, f);
+	}
+}
+
+/* ---- the routing step ---------------------------------------------------------------- */
+
+/* The channel is another node's: MOVED to a client that follows it, else forwarded there. */
+static void
+route_there(struct router *r, struct conn *c, const struct proto_request *q, const uint8_t *body,
+    size_t len, const char *node, const char *addr)
+{
+	char why[512];
+
+	if (addr[0] == '\0') {
+		snprintf(why, sizeof why, "owned by node %s, which is not live (its lease is ending)",
+		    node);
+		unavailable(r, c, q->id, why);
+		return;
+	}
+	if (c->moved) {
+		cluster_stats(r->cl)->moved++;
+		conn_reply_error(c, q->id, STATUS_MOVED, addr);
+		return;
+	}
+	forward(r, c, q, body, len, node, addr);
 }
 
 /* The channels q names: one, or its cases (SELECT, STREAM); 0 for an op that names none. */
@@ -276,6 +582,25 @@ named(const struct proto_request *q)
 	}
 }
 
+/* CANCEL or CREDIT of a request the router has: false when handled here. */
+static bool
+to_target(struct router *r, struct conn *c, const struct proto_request *q, const uint8_t *body,
+    size_t len)
+{
+	struct remote *rq = remote_find(r, c->id, q->target);
+
+	if (rq == NULL)
+		return true;
+	if (rq->forwarded)
+		forward_to_target(r, c, q, (struct fwd *)rq);
+	else if (q->op == OP_CANCEL)
+		cancel_held(r, c, q, (struct held *)rq);
+	else
+		/* CREDIT for a STREAM waiting for etcd: after it, in order */
+		hold(r, c, q, body, len, NULL, 0);
+	return false;
+}
+
 bool
 router_route(struct conn *c, const struct proto_request *q, const uint8_t *body, size_t len)
 {
@@ -283,23 +608,14 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 	uint32_t n = named(q), here = 0, there = 0;
 	const char *node = NULL, *addr = "", *unknown = NULL, *tnode = NULL, *taddr = "";
 	uint32_t unknown_len = 0;
-	bool dup = false;
-	size_t nheld = TAILQ_EMPTY(&r->held) ? 0 : held_count(r, c, q->id, &dup);
 
 	if (q->op == OP_HELLO)
 		c->moved = q->moved;
-	/* its id is in use (PROTOCOL.md §9), as dispatch's conn_id_in_use would say if it were pending */
-	if (dup) {
-		char why[96];
-
-		snprintf(why, sizeof why, "duplicate request id %" PRIu64 ": a request with that id is "
-		    "waiting for etcd", q->id);
-		conn_protocol_error(c, 0, why);
-		return false;
-	}
+	if ((q->op == OP_CANCEL || q->op == OP_CREDIT) && hmap_count(&r->ids) > 0)
+		return to_target(r, c, q, body, len);
 	if (n == 0)
 		return true;
-	if (nheld > 0) {
+	if (!TAILQ_EMPTY(&r->held) && held_count(r, c) > 0) {
 		hold(r, c, q, body, len, NULL, 0);
 		return false;
 	}
@@ -308,8 +624,13 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 		uint32_t nlen = q->op == OP_SELECT || q->op == OP_STREAM ? q->cases[i].name_len :
 		    q->name_len;
 
-		if (anonymous(name, nlen))
+		/* nil cases go nowhere; anonymous channels live here (an anonymous MAKE too) */
+		if (name == NULL && q->op != OP_MAKE)
 			continue;
+		if (name == NULL || anonymous(name, nlen)) {
+			here++;
+			continue;
+		}
 		if (!cluster_serving(r->cl)) {
 			unavailable(r, c, q->id, "this node is fenced: its etcd lease is not certain");
 			return false;
@@ -337,12 +658,12 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 	}
 	/* there counts the other owners: more than one, or one and this node, is two nodes */
 	if (there > 0 && (here > 0 || there > 1 || unknown != NULL) && n > 1) {
-		unavailable(r, c, q->id, "the channels of one SELECT or STREAM must be on one node "
-		    "until forwarding exists");
+		unavailable(r, c, q->id, "the channels of one SELECT or STREAM must be on one node: "
+		    "a SELECT across nodes is not built");
 		return false;
 	}
 	if (there > 0) {
-		answer_there(r, c, q->id, tnode, taddr);
+		route_there(r, c, q, body, len, tnode, taddr);
 		return false;
 	}
 	if (unknown == NULL)
@@ -358,7 +679,7 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 			unavailable(r, c, q->id, "the channel could not be claimed here; try again");
 			return false;
 		}
-		answer_there(r, c, q->id, node, addr);
+		route_there(r, c, q, body, len, node, addr);
 		return false;
 	}
 	return true;

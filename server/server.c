@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "request.h"
+#include "peer.h"
 #include "router.h"
 #include "sdnotify.h"
 #include "server.h"
@@ -340,6 +341,7 @@ listen_tls(struct server *s, char **cause)
 static int
 cluster_start(struct server *s, char **cause)
 {
+	struct cluster_stats *cs;
 	char *why = NULL;
 
 	if (cluster_new(&s->cluster, s->base, &s->cfg, &why) < 0) {
@@ -349,7 +351,11 @@ cluster_start(struct server *s, char **cause)
 		free(why);
 		return -1;
 	}
-	if (router_new(&s->router, s, s->cluster) < 0) {
+	cs = cluster_stats(s->cluster);
+	/* a reply may be larger than any request: a max_frame of slack */
+	if (peers_new(&s->peers, s->base, cluster_self(s->cluster), s->cfg.cluster_token,
+	    2 * s->cfg.max_frame, &cs->peer_errors, &cs->peers) < 0 ||
+	    router_new(&s->router, s, s->cluster) < 0) {
 		*cause = NULL;
 		return -1;
 	}
@@ -514,6 +520,7 @@ server_free(struct server *s)
 	io_server_free(s);
 	/* held requests first: the cluster's etcd calls end without calling back into them */
 	router_free(s->router);
+	peers_free(s->peers);
 	cluster_free(s->cluster);
 	/* after the connections (links are stopped), before the engine (their holds go) */
 	pool_free(s->pool);

@@ -37,6 +37,16 @@ int ct_make_anywhere(int from, const char *name);
 const char *ct_name_placed_on(int i, const char *base);
 void ct_add_route_tests(CU_pSuite s);
 
+/* Node i's STATS key over a fresh connection; polled until it is want (up to ms). */
+uint64_t ct_node_stat(int i, const char *key);
+bool ct_await_stat(int i, const char *key, uint64_t want, int ms);
+/* SIGKILL node i; start it again (same name, a new port) on the same etcd. */
+void ct_node_kill(int i);
+int ct_node_restart(int i);
+
+/* test_cluster_forward.c: forwarding through a node to the owner. */
+void ct_add_forward_tests(CU_pSuite s);
+
 /* test_cluster_etcd.c: the suites that need no etcd; the claim race that does. */
 void ct_register_alone(void);
 void ct_test_txn_race(void);
