@@ -403,6 +403,11 @@ forward(struct router *r, struct conn *c, const struct proto_request *q, const u
 		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
 		return;
 	}
+	/* a longer id or wait could pass the owner's max_frame: that would close the peer connection */
+	if (proto_out_len(&r->out) - PROTO_FRAME_HDR > r->s->cfg.max_frame) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, "the request is too large to forward (max_frame)");
+		return;
+	}
 	send_fwd(r, c, q->id, q->op, pe, pid, start);
 }
 

@@ -3,7 +3,7 @@
  * any node reach a channel owned by another, with Go's semantics intact
  * through the forwarder: rendezvous, close-then-drain, FIFO of waiters,
  * deadlines, CANCEL (of a forwarded and of a held request), a client's
- * disconnect, a SELECT forwarded whole, channel references passed as they
+ * disconnect, a SELECT and a STREAM forwarded whole, channel references passed as they
  * are, and an owner SIGKILLed under a waiting client. Run by
  * test_cluster.c on its fixture: one etcd, nodes n0..n2.
  *
@@ -350,6 +350,63 @@ test_select_whole(void)
 	test_conn_close(&s);
 }
 
+/* The next frame on c is the STREAM sid's value v (interim). */
+static void
+stream_value(struct test_conn *c, uint64_t sid, const char *v)
+{
+	struct proto_reply r;
+
+	st_next(c, sid, OP_PING, &r);
+	CU_ASSERT_EQUAL(r.id, sid);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT(r.interim);
+	CU_ASSERT(ST_VALUE_IS(r, v));
+}
+
+/* A STREAM forwarded whole: its values are relayed, CREDIT and CANCEL reach it at the owner. */
+static void
+test_stream(void)
+{
+	char name[64];
+	struct proto_case pc;
+	struct test_conn c, s;
+	struct proto_reply r;
+	uint64_t sid, id;
+
+	made_on(1, "strm", 8, name, sizeof name);
+	client_of(&s, 2);
+	CU_ASSERT_EQUAL(st_send_wait(&s, name, "s0", 0), STATUS_OK);
+	CU_ASSERT_EQUAL(st_send_wait(&s, name, "s1", 0), STATUS_OK);
+	CU_ASSERT_EQUAL(st_send_wait(&s, name, "s2", 0), STATUS_OK);
+	client_of(&c, 0);
+	pc = (struct proto_case){ .name = name, .name_len = (uint32_t)strlen(name) };
+	sid = c.next_id++;
+	proto_req_stream(&ct_out, sid, PROTO_WAIT_FOREVER, &pc, 1, 2);
+	st_write(&c, &ct_out);
+	stream_value(&c, sid, "s0");
+	stream_value(&c, sid, "s1");
+	id = c.next_id++;
+	proto_req_credit(&ct_out, id, sid, 1);
+	st_write(&c, &ct_out);
+	stream_value(&c, sid, "s2");
+	st_next(&c, sid, OP_CREDIT, &r);
+	CU_ASSERT_EQUAL(r.id, id);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	id = c.next_id++;
+	proto_req_cancel(&ct_out, id, sid);
+	st_write(&c, &ct_out);
+	st_next(&c, sid, OP_CANCEL, &r);
+	CU_ASSERT_EQUAL(r.id, sid);
+	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
+	CU_ASSERT_FALSE(r.interim);
+	st_next(&c, sid, OP_CANCEL, &r);
+	CU_ASSERT_EQUAL(r.id, id);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT(owner_waits(1, name, 0, 0));
+	test_conn_close(&c);
+	test_conn_close(&s);
+}
+
 /*
  * SIGKILL the owner while a client waits through a forwarder: the client
  * gets UNAVAILABLE "node n2 lost" at once (well before node_ttl), not a
@@ -399,5 +456,6 @@ ct_add_forward_tests(CU_pSuite s)
 	test_add(s, "CANCEL of a request waiting for etcd", test_cancel_held);
 	test_add(s, "a disconnect CANCELs at the owner", test_disconnect);
 	test_add(s, "a SELECT forwarded whole", test_select_whole);
+	test_add(s, "a STREAM forwarded whole, with CREDIT and CANCEL", test_stream);
 	test_add(s, "the owner SIGKILLed under a waiting client", test_owner_killed);
 }
