@@ -41,6 +41,7 @@ struct held {
 	bool behind;			/* not asking etcd: waiting for an earlier one of its connection */
 	bool resolved;			/* etcd answered: dispatch it again */
 	bool canceled;			/* CANCEL answered it: etcd's answer only frees it */
+	uint32_t asked;			/* etcd's answers it had before it was held */
 	TAILQ_ENTRY(held) link;
 };
 TAILQ_HEAD(held_list, held);
@@ -61,8 +62,8 @@ struct router {
 	struct hmap ids;		/* struct remote by (conn_id, id) */
 	struct hmap fwds;		/* struct fwd by pid */
 	struct proto_out out;		/* scratch: frames for the peers */
-	bool again;			/* dispatching a resolved request again: decide with what is known */
-	int64_t again_start;		/* ... which came then */
+	uint32_t asked;			/* etcd's answers the request dispatched again has had */
+	int64_t again_start;		/* ... and when it came */
 };
 
 static uint64_t
@@ -237,11 +238,11 @@ redispatch(struct router *r, struct held *h)
 
 	hmap_remove(&r->ids, &h->rq.node);
 	if (c != NULL) {
-		r->again = h->resolved;
+		r->asked = h->asked + h->resolved;
 		r->again_start = h->rq.start;
 		r->s->stats.requests_total--;	/* it was counted when it came */
 		dispatch_frame(c, h->frame, h->len);
-		r->again = false;
+		r->asked = 0;
 		r->again_start = 0;
 	}
 	held_free(h);
@@ -301,7 +302,7 @@ hold(struct router *r, struct conn *c, const struct proto_request *q, const uint
 		goto fail;
 	*h = (struct held){ .rq = { .conn_id = c->id, .id = q->id, .op = q->op,
 	    .start = r->again_start ? r->again_start : clock_now_ns() }, .r = r,
-	    .frame = h->frame, .len = len, .behind = name == NULL };
+	    .frame = h->frame, .len = len, .behind = name == NULL, .asked = r->asked };
 	memcpy(h->frame, body, len);
 	TAILQ_INSERT_TAIL(&r->held, h, link);
 	if (name != NULL && cluster_resolve(r->cl, name, nlen, q->op == OP_MAKE, resolved, h) < 0) {
@@ -661,6 +662,14 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 			break;
 		}
 	}
+	/*
+	 * ask etcd first (the watch may not have told this node yet of a channel
+	 * just made), once per name at most: then decide with what is known
+	 */
+	if (unknown != NULL && r->asked < n) {
+		hold(r, c, q, body, len, unknown, unknown_len);
+		return false;
+	}
 	/* there counts the other owners: more than one, or one and this node, is two nodes */
 	if (there > 0 && (here > 0 || there > 1 || unknown != NULL) && n > 1) {
 		unavailable(r, c, q->id, "the channels of one SELECT or STREAM must be on one node: "
@@ -673,10 +682,6 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 	}
 	if (unknown == NULL)
 		return true;
-	if (!r->again) {
-		hold(r, c, q, body, len, unknown, unknown_len);
-		return false;
-	}
 	/* etcd has no owner for it: a MAKE placed elsewhere goes there; anything else is NOT_FOUND here */
 	if (q->op == OP_MAKE) {
 		node = cluster_place(r->cl, unknown, unknown_len, &addr);

@@ -43,6 +43,10 @@ bool ct_await_stat(int i, const char *key, uint64_t want, int ms);
 /* SIGKILL node i; start it again (same name, a new port) on the same etcd. */
 void ct_node_kill(int i);
 int ct_node_restart(int i);
+/* Send sig (SIGSTOP, SIGCONT) to node i. */
+void ct_node_signal(int i, int sig);
+/* The fixture's node_ttl, in seconds. */
+int ct_node_ttl_s(void);
 
 /* test_cluster_forward.c: forwarding through a node to the owner. */
 void ct_add_forward_tests(CU_pSuite s);

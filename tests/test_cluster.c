@@ -677,6 +677,18 @@ ct_node_kill(int i)
 	test_server_kill(&nodes[i]);
 }
 
+void
+ct_node_signal(int i, int sig)
+{
+	kill(nodes[i].pid, sig);
+}
+
+int
+ct_node_ttl_s(void)
+{
+	return TTL_S;
+}
+
 int
 ct_node_restart(int i)
 {

@@ -10,6 +10,7 @@
  * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -444,6 +445,44 @@ test_owner_killed(void)
 	CU_ASSERT(ct_await_stat(2, "cluster_serving", 1, 15000));
 }
 
+/*
+ * SIGSTOP the owner (its socket stays open: no EOF) while a client waits
+ * through a forwarder: when the owner's lease ends and it leaves the live
+ * set, the client gets UNAVAILABLE "node n1 lost", well within 2 x
+ * node_ttl. After SIGCONT node 1 rejoins and is reached again.
+ */
+static void
+test_owner_stopped(void)
+{
+	char name[64], again[64];
+	struct test_conn c;
+	struct proto_reply r;
+	uint64_t id;
+	int64_t t0, ms;
+
+	made_on(1, "stop", 0, name, sizeof name);
+	client_of(&c, 0);
+	id = st_recv(&c, name, PROTO_WAIT_FOREVER);
+	CU_ASSERT_FATAL(owner_waits(1, name, 0, 1));
+	t0 = clock_now_ns();
+	ct_node_signal(1, SIGSTOP);
+	st_reply(&c, OP_RECV, &r);
+	ms = (clock_now_ns() - t0) / NSEC_PER_MSEC;
+	ct_node_signal(1, SIGCONT);
+	CU_ASSERT_EQUAL(r.id, id);
+	CU_ASSERT_EQUAL(r.status, STATUS_UNAVAILABLE);
+	CU_ASSERT(r.msg_len > 0 && memmem(r.msg, r.msg_len, "node n1 lost", 12) != NULL);
+	CU_ASSERT(ms < 2 * ct_node_ttl_s() * 1000);
+	test_conn_close(&c);
+	CU_ASSERT(ct_await_stat(1, "cluster_serving", 1, 15000));
+	CU_ASSERT(ct_await_stat(0, "cluster_nodes", CT_NODES, 15000));
+	/* node 1 is dialled again for a channel it owns now */
+	made_on(1, "back", 1, again, sizeof again);
+	client_of(&c, 0);
+	CU_ASSERT_EQUAL(st_send_wait(&c, again, "x", 0), STATUS_OK);
+	test_conn_close(&c);
+}
+
 void
 ct_add_forward_tests(CU_pSuite s)
 {
@@ -458,4 +497,5 @@ ct_add_forward_tests(CU_pSuite s)
 	test_add(s, "a SELECT forwarded whole", test_select_whole);
 	test_add(s, "a STREAM forwarded whole, with CREDIT and CANCEL", test_stream);
 	test_add(s, "the owner SIGKILLed under a waiting client", test_owner_killed);
+	test_add(s, "the owner SIGSTOPped under a waiting client", test_owner_stopped);
 }
