@@ -344,7 +344,7 @@ peer_get(struct peers *ps, const char *node, const char *addr, const char **why)
 		drop(pe, "its advertise address changed");
 	if (now < pe->retry_ns) {
 		snprintf(ps->why, sizeof ps->why, "node %s lost; dialling it again in %" PRId64 " ms",
-		    node, (pe->retry_ns - now) / NSEC_PER_MSEC + 1);
+		    node, (int64_t)((pe->retry_ns - now) / NSEC_PER_MSEC + 1));
 		return NULL;
 	}
 	if (strcmp(pe->addr, addr) != 0) {
