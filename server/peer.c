@@ -366,6 +366,12 @@ peer_write(struct peer *pe, const void *frames, size_t len)
 	return pe->bev != NULL && bufferevent_write(pe->bev, frames, len) == 0 ? 0 : -1;
 }
 
+size_t
+peer_unsent(const struct peer *pe)
+{
+	return pe->bev != NULL ? evbuffer_get_length(bufferevent_get_output(pe->bev)) : 0;
+}
+
 void
 peers_node_down(struct peers *ps, const char *node)
 {

@@ -58,6 +58,8 @@ struct peer *peer_get(struct peers *ps, const char *node, const char *addr, cons
 uint64_t peers_next_id(struct peers *ps);
 /* Queue whole frames (headers included) on pe. -1 when out of memory. */
 int peer_write(struct peer *pe, const void *frames, size_t len);
+/* Bytes queued on pe and not yet written. */
+size_t peer_unsent(const struct peer *pe);
 const char *peer_node(const struct peer *pe);
 /* node left the live set: drop its connection (lost runs now) and forget its backoff. */
 void peers_node_down(struct peers *ps, const char *node);

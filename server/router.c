@@ -395,6 +395,12 @@ forward(struct router *r, struct conn *c, const struct proto_request *q, const u
 		unavailable(r, c, q->id, why);
 		return;
 	}
+	/* a peer that does not read must not make this node buffer without bound */
+	if (r->s->cfg.max_output_bytes != 0 && peer_unsent(pe) > r->s->cfg.max_output_bytes) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, "the connection to the owner has "
+		    "max_output_bytes unsent; try again");
+		return;
+	}
 	/* the wait budget travels: what etcd's answer took is spent */
 	if (wait > 0)
 		wait = wait > spent ? wait - spent : 0;
