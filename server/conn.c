@@ -272,7 +272,7 @@ fail:
 size_t
 conn_cancel_all(struct conn *c, int status)
 {
-	size_t n = 0, count = hmap_count(&c->pending), pos;
+	size_t n = router_cancel_all(c, status), count = hmap_count(&c->pending), pos;
 	uint64_t *ids = count ? malloc(count * sizeof *ids) : NULL;
 	struct hmap_node *hn;
 	struct request *r;
@@ -318,7 +318,6 @@ conn_free(struct conn *c)
 		return;
 	c->dead = true;
 	conn_cancel_all(c, STATUS_CANCELED);
-	router_conn_gone(c);
 	delivery_conn_gone(s->delivery, c);
 	acl_conn_gone(c);
 	for (size_t i = 0; i < c->nholds; i++)

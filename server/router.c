@@ -532,15 +532,15 @@ peer_gone(void *arg, struct peer *pe, const char *why)
 		    ended);
 }
 
-void
-router_forget(struct conn *c)
+size_t
+router_forget(struct conn *c, int status)
 {
 	struct router *r = c->srv->router;
 	struct hmap_node *n, *nx;
-	size_t pos;
+	size_t pos, ended = 0;
 
 	if (hmap_count(&r->fwds) == 0)
-		return;
+		return 0;
 	HMAP_FOR_EACH_SAFE(n, nx, pos, &r->fwds) {
 		struct fwd *f = HMAP_ENTRY(n, struct fwd, by_pid);
 
@@ -551,9 +551,14 @@ router_forget(struct conn *c)
 		if (f->rq.op != OP_CANCEL && f->rq.op != OP_CREDIT &&
 		    proto_req_cancel(&r->out, peers_next_id(r->peers), f->pid) == 0)
 			peer_write(f->pe, proto_out_data(&r->out), proto_out_len(&r->out));
-		stats_record(&r->s->ops, f->rq.op, STATUS_CANCELED, clock_now_ns() - f->rq.start);
+		stats_record(&r->s->ops, f->rq.op, status, clock_now_ns() - f->rq.start);
+		if (!c->dead && !c->closing)
+			conn_reply_error(c, f->rq.id, status, status == STATUS_SHUTTING_DOWN ?
+			    "server is shutting down" : "canceled");
 		fwd_free(r, f);
+		ended++;
 	}
+	return ended;
 }
 
 /* ---- the routing step ---------------------------------------------------------------- */

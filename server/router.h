@@ -11,7 +11,7 @@
  *
  * Ownership: the server owns the router; a held request's frame is copied
  * and freed by the router. A held request whose connection went is dropped;
- * a forwarded one is CANCELed at its owner (router_conn_gone).
+ * a forwarded one is CANCELed at its owner (router_cancel_all).
  * Thread-safety: loop thread only.
  *
  * SPDX-License-Identifier: BSD-2-Clause
@@ -35,9 +35,9 @@ void router_free(struct router *r);
 
 /* router_local's work in a cluster. */
 bool router_route(struct conn *c, const struct proto_request *q, const uint8_t *body, size_t len);
-/* router_id_in_use's and router_conn_gone's. */
+/* router_id_in_use's and router_cancel_all's. */
 bool router_has(struct conn *c, uint64_t id);
-void router_forget(struct conn *c);
+size_t router_forget(struct conn *c, int status);
 
 /* Is id held or forwarded for c? Then it is in use (PROTOCOL.md §9): the one duplicate check is dispatch's. */
 static inline bool
@@ -46,12 +46,15 @@ router_id_in_use(struct conn *c, uint64_t id)
 	return c->srv->router != NULL && router_has(c, id);
 }
 
-/* c is going: CANCEL what it forwarded at the owners, so that no waiter of it stays there. */
-static inline void
-router_conn_gone(struct conn *c)
+/*
+ * c's pending requests end (it is going, or UNBLOCK): what it forwarded
+ * ends with status too, and is CANCELed at its owner, so that no waiter of
+ * it stays there. Returns how many.
+ */
+static inline size_t
+router_cancel_all(struct conn *c, int status)
 {
-	if (c->srv->router != NULL)
-		router_forget(c);
+	return c->srv->router != NULL ? router_forget(c, status) : 0;
 }
 
 /*
