@@ -204,27 +204,26 @@ read_cb(struct bufferevent *bev, void *arg)
 {
 	struct peer *pe = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	const uint8_t *body;
-	size_t avail, blen;
-	const char *why;
-	long n;
+	uint8_t hdr[PROTO_FRAME_HDR], *p;
+	size_t flen;
 
-	while ((avail = evbuffer_get_length(in)) >= PROTO_FRAME_HDR) {
-		uint8_t hdr[PROTO_FRAME_HDR];
-		uint8_t *p;
-
+	while (evbuffer_get_length(in) >= PROTO_FRAME_HDR) {
 		evbuffer_copyout(in, hdr, sizeof hdr);
-		if (avail < PROTO_FRAME_HDR + (size_t)proto_frame_len(hdr))
-			return;
-		p = evbuffer_pullup(in, (ev_ssize_t)(PROTO_FRAME_HDR + proto_frame_len(hdr)));
-		n = proto_frame_split(p, avail, pe->ps->max_frame, &body, &blen, &why);
-		if (n <= 0) {
-			drop(pe, n < 0 ? why : "out of memory");
+		flen = proto_frame_len(hdr);
+		/* checked before the body is buffered: a lying peer cannot make us hold gigabytes */
+		if (flen == 0 || flen > pe->ps->max_frame) {
+			drop(pe, "a reply frame is empty or longer than twice max_frame");
 			return;
 		}
-		if (!frame(pe, body, blen))
+		if (evbuffer_get_length(in) < PROTO_FRAME_HDR + flen)
 			return;
-		evbuffer_drain(in, (size_t)n);
+		if ((p = evbuffer_pullup(in, (ev_ssize_t)(PROTO_FRAME_HDR + flen))) == NULL) {
+			drop(pe, "out of memory");
+			return;
+		}
+		if (!frame(pe, p + PROTO_FRAME_HDR, flen))
+			return;
+		evbuffer_drain(in, PROTO_FRAME_HDR + flen);
 	}
 }
 
