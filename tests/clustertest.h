@@ -50,6 +50,9 @@ int ct_node_ttl_s(void);
 
 /* test_cluster_forward.c: forwarding through a node to the owner. */
 void ct_add_forward_tests(CU_pSuite s);
+/* ... and with authentication on: the nodes' extra config lines, and the tests. */
+const char *ct_auth_conf(void);
+void ct_add_auth_tests(CU_pSuite s);
 
 /* test_cluster_etcd.c: the suites that need no etcd; the claim race that does. */
 void ct_register_alone(void);

@@ -43,6 +43,7 @@ static struct {
 
 static struct test_server nodes[NODES];
 static int node_ports[NODES];
+static char node_extra[2048];		/* more config lines for every node (ct_set_node_conf) */
 struct proto_out ct_out;
 
 /* ---- etcd, and a small HTTP client for it ------------------------------------------ */
@@ -231,13 +232,14 @@ node_key_present(int i)
 static int
 node_start(int i, const char *etcd_url)
 {
-	char conf[512], port[16];
+	char conf[2560], port[16];
 	const char *args[] = { "-p", port, NULL };
 
 	node_ports[i] = ct_free_port();
 	snprintf(port, sizeof port, "%d", node_ports[i]);
 	snprintf(conf, sizeof conf, "cluster_etcd = %s\ncluster_name = " CLUSTER "\nnode_name = n%d\n"
-	    "advertise = 127.0.0.1:%d\nnode_ttl = %ds\n", etcd_url, i, node_ports[i], TTL_S);
+	    "advertise = 127.0.0.1:%d\nnode_ttl = %ds\n%s", etcd_url, i, node_ports[i], TTL_S,
+	    node_extra);
 	return test_server_start_args(&nodes[i], conf, args);
 }
 
@@ -683,6 +685,23 @@ ct_node_signal(int i, int sig)
 	kill(nodes[i].pid, sig);
 }
 
+/* The authenticated cluster's suite: its nodes get ct_auth_conf's lines (test_cluster_forward.c). */
+static int
+auth_suite_init(void)
+{
+	snprintf(node_extra, sizeof node_extra, "%s", ct_auth_conf());
+	return suite_init();
+}
+
+static int
+auth_suite_clean(void)
+{
+	int rc = suite_clean();
+
+	node_extra[0] = '\0';
+	return rc;
+}
+
 int
 ct_node_ttl_s(void)
 {
@@ -724,6 +743,9 @@ register_suites(void)
 	test_add(s, "three nodes join", test_join);
 	ct_add_forward_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
+	/* forwarding between nodes with authentication on: cluster_token */
+	s = test_suite("cluster_auth", auth_suite_init, auth_suite_clean);
+	ct_add_auth_tests(s);
 }
 
 int

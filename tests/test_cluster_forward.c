@@ -4,8 +4,10 @@
  * through the forwarder: rendezvous, close-then-drain, FIFO of waiters,
  * deadlines, CANCEL (of a forwarded and of a held request), a client's
  * disconnect, a SELECT and a STREAM forwarded whole, channel references passed as they
- * are, and an owner SIGKILLed under a waiting client. Run by
- * test_cluster.c on its fixture: one etcd, nodes n0..n2.
+ * are, an owner SIGKILLed or SIGSTOPped under a waiting client; and, in a
+ * cluster with tokens, nodes that authenticate to each other with
+ * cluster_token while the forwarder checks each client's own rights. Run
+ * by test_cluster.c on its fixture: one etcd, nodes n0..n2.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -481,6 +483,76 @@ test_owner_stopped(void)
 	client_of(&c, 0);
 	CU_ASSERT_EQUAL(st_send_wait(&c, again, "x", 0), STATUS_OK);
 	test_conn_close(&c);
+}
+
+/* ---- with authentication on ---------------------------------------------------------- */
+
+/* Tokens for the nodes (cluster_token), alice (send, recv, make on fa.*) and bob (recv only). */
+const char *
+ct_auth_conf(void)
+{
+	static char conf[1024];
+	char node[80], alice[80], bob[80];
+
+	test_token_digest("node-secret", node);
+	test_token_digest("alice-secret", alice);
+	test_token_digest("bob-secret", bob);
+	snprintf(conf, sizeof conf, "token = node:%s\ntoken = alice:%s\ntoken = bob:%s\n"
+	    "allow = node * all\nallow = alice fa.* send,recv,make\nallow = bob fa.* recv\n"
+	    "cluster_token = node-secret\n", node, alice, bob);
+	return conf;
+}
+
+/* A plain client of node i that says HELLO with token. */
+static void
+auth_client_of(struct test_conn *c, int i, const char *token)
+{
+	struct proto_reply r;
+
+	CU_ASSERT_FATAL(test_conn_open(c, ct_node_port(i), false) == 0);
+	proto_req_hello_caps(&ct_out, c->next_id++, PROTO_VERSION, "test_cluster", token, false);
+	st_write(c, &ct_out);
+	st_reply(c, OP_HELLO, &r);
+	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+}
+
+/*
+ * alice makes a channel through node 0 that is placed on node 1, and sends
+ * on it through node 2: the nodes' HELLOs to each other carried
+ * cluster_token, so the owner served them (retried while the nodes join).
+ * bob, who may only receive, is refused SEND at the forwarder itself.
+ */
+static void
+test_auth_forward(void)
+{
+	char name[64], buf[8];
+	struct test_conn a, b;
+	int64_t end = clock_now_ns() + 20 * NSEC_PER_SEC;
+	int st;
+	bool ok;
+
+	snprintf(name, sizeof name, "%s", ct_name_placed_on(1, "fa.x"));
+	auth_client_of(&a, 0, "alice-secret");
+	while ((st = st_make(&a, name, 1)) == STATUS_UNAVAILABLE && clock_now_ns() < end)
+		poll(NULL, 0, 100);
+	CU_ASSERT_EQUAL_FATAL(st, STATUS_OK);
+	test_conn_close(&a);
+	auth_client_of(&a, 2, "alice-secret");
+	while ((st = st_send_wait(&a, name, "au", 0)) == STATUS_UNAVAILABLE && clock_now_ns() < end)
+		poll(NULL, 0, 100);
+	CU_ASSERT_EQUAL(st, STATUS_OK);
+	auth_client_of(&b, 0, "bob-secret");
+	CU_ASSERT_EQUAL(st_send_wait(&b, name, "no", 0), STATUS_PERMISSION_DENIED);
+	CU_ASSERT_EQUAL(st_recv_wait(&b, name, 0, buf, sizeof buf, &ok), STATUS_OK);
+	CU_ASSERT(ok && strcmp(buf, "au") == 0);
+	test_conn_close(&a);
+	test_conn_close(&b);
+}
+
+void
+ct_add_auth_tests(CU_pSuite s)
+{
+	test_add(s, "forwarding with tokens: cluster_token, the client's rights", test_auth_forward);
 }
 
 void
