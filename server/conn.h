@@ -35,6 +35,7 @@ struct conn {
 	char client[64];		/* from HELLO, for logs */
 	bool hello;			/* HELLO done */
 	bool moved;			/* its HELLO said it follows MOVED (router.c) */
+	uint32_t nforwarded;		/* its requests forwarded to other nodes now (router.c) */
 	bool closing;			/* flushing its last bytes, then freed */
 	bool dead;			/* being freed: write nothing more */
 	bool read_paused;		/* output over output_hwm */

@@ -46,9 +46,13 @@ struct held {
 };
 TAILQ_HEAD(held_list, held);
 
-/* A request forwarded to its channel's owner, until its last reply. */
+/*
+ * A request forwarded to its channel's owner, until its last reply. It
+ * never outlives its connection: conn_cancel_all ends it (router_forget).
+ */
 struct fwd {
 	struct remote rq;
+	struct conn *c;
 	struct hmap_node by_pid;	/* in the router's fwds */
 	uint64_t pid;			/* its id on the peer connection */
 	struct peer *pe;
@@ -178,6 +182,7 @@ held_free(struct held *h)
 static void
 fwd_free(struct router *r, struct fwd *f)
 {
+	f->c->nforwarded--;
 	hmap_remove(&r->ids, &f->rq.node);
 	hmap_remove(&r->fwds, &f->by_pid);
 	free(f);
@@ -369,7 +374,8 @@ send_fwd(struct router *r, struct conn *c, uint64_t id, uint64_t op, struct peer
 		return false;
 	}
 	*f = (struct fwd){ .rq = { .conn_id = c->id, .id = id, .op = op, .start = start,
-	    .forwarded = true }, .pid = pid, .pe = pe };
+	    .forwarded = true }, .c = c, .pid = pid, .pe = pe };
+	c->nforwarded++;
 	hmap_insert(&r->ids, &f->rq.node, ids_hash(r, c->id, id));
 	hmap_insert(&r->fwds, &f->by_pid, hmap_hash_u64(r->fwds.seed, pid));
 	cluster_stats(r->cl)->forwarded++;
@@ -391,6 +397,12 @@ forward(struct router *r, struct conn *c, const struct proto_request *q, const u
 
 	if (!allowed_there(c, q))
 		return;
+	/* as many as may be pending here: the peer connection is shared by every client */
+	if (c->nforwarded >= r->s->cfg.max_pending) {
+		conn_reply_error(c, q->id, STATUS_LIMIT,
+		    "max_pending requests are forwarded from this connection");
+		return;
+	}
 	if ((pe = peer_get(r->peers, node, addr, &why)) == NULL) {
 		unavailable(r, c, q->id, why);
 		return;
@@ -486,7 +498,7 @@ peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len)
 	/* a request whose client went (its CANCEL's reply too): nobody waits for it */
 	if (f == NULL || proto_reply_header(body, len, &id, &status, &why) != STATUS_OK)
 		return;
-	if ((c = conn_by_id(r->s, f->rq.conn_id)) != NULL) {
+	if (!(c = f->c)->closing) {
 		if (status == STATUS_MOVED && !c->moved) {
 			/* ownership changed on the way: never a second hop (no loop between stale views) */
 			if (proto_decode_reply(body, len, f->rq.op, &rep, &why) != STATUS_OK)
@@ -513,7 +525,6 @@ peer_gone(void *arg, struct peer *pe, const char *why)
 	struct hmap_node *n, *nx;
 	size_t pos, ended = 0;
 	char msg[600];
-	struct conn *c;
 
 	snprintf(msg, sizeof msg, "node %s lost: %s", peer_node(pe), why);
 	HMAP_FOR_EACH_SAFE(n, nx, pos, &r->fwds) {
@@ -521,8 +532,8 @@ peer_gone(void *arg, struct peer *pe, const char *why)
 
 		if (f->pe != pe)
 			continue;
-		if ((c = conn_by_id(r->s, f->rq.conn_id)) != NULL)
-			unavailable(r, c, f->rq.id, msg);
+		if (!f->c->closing)
+			unavailable(r, f->c, f->rq.id, msg);
 		stats_record(&r->s->ops, f->rq.op, STATUS_UNAVAILABLE, clock_now_ns() - f->rq.start);
 		fwd_free(r, f);
 		ended++;
@@ -539,7 +550,7 @@ router_forget(struct conn *c, int status)
 	struct hmap_node *n, *nx;
 	size_t pos, ended = 0;
 
-	if (hmap_count(&r->fwds) == 0)
+	if (c->nforwarded == 0)
 		return 0;
 	HMAP_FOR_EACH_SAFE(n, nx, pos, &r->fwds) {
 		struct fwd *f = HMAP_ENTRY(n, struct fwd, by_pid);

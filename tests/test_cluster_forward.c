@@ -62,7 +62,7 @@ waiters_on(int i, const char *name)
 	int n = 0;
 
 	client_of(&c, i);
-	proto_req_waiters(&ct_out, c.next_id++, 0);
+	proto_req_waiters(&ct_out, c.next_id++, 100000);
 	st_write(&c, &ct_out);
 	st_reply(&c, OP_WAITERS, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
@@ -322,6 +322,36 @@ test_disconnect(void)
 	CU_ASSERT(await_waiters_on(0, name, 0));
 }
 
+/*
+ * One connection may have max_pending (4096 by default) requests forwarded
+ * at once: one more is LIMIT at the forwarder, so that one client cannot
+ * use up the peer connection that every client of the node shares. Its
+ * disconnect then ends all 4096 waiters at the owner.
+ */
+static void
+test_forwarded_limit(void)
+{
+	char name[64];
+	struct test_conn c;
+	struct proto_reply r;
+	uint64_t id = 0;
+
+	made_on(0, "lim", 0, name, sizeof name);
+	client_of(&c, 1);
+	for (int i = 0; i <= 4096; i++) {
+		id = c.next_id++;
+		proto_req_name(&ct_out, OP_RECV, id, PROTO_WAIT_FOREVER, name, strlen(name));
+	}
+	st_write(&c, &ct_out);
+	st_reply(&c, OP_RECV, &r);
+	CU_ASSERT_EQUAL(r.id, id);
+	CU_ASSERT_EQUAL(r.status, STATUS_LIMIT);
+	CU_ASSERT(r.msg_len > 0 && memmem(r.msg, r.msg_len, "forwarded", 9) != NULL);
+	CU_ASSERT(await_waiters_on(0, name, 4096));
+	test_conn_close(&c);
+	CU_ASSERT(await_waiters_on(0, name, 0));
+}
+
 /* A SELECT over two channels of node 1, sent to node 0, is forwarded whole and answered there. */
 static void
 test_select_whole(void)
@@ -566,6 +596,7 @@ ct_add_forward_tests(CU_pSuite s)
 	test_add(s, "CANCEL of a forwarded RECV", test_cancel);
 	test_add(s, "CANCEL of a request waiting for etcd", test_cancel_held);
 	test_add(s, "a disconnect CANCELs at the owner", test_disconnect);
+	test_add(s, "max_pending forwarded per connection", test_forwarded_limit);
 	test_add(s, "a SELECT forwarded whole", test_select_whole);
 	test_add(s, "a STREAM forwarded whole, with CREDIT and CANCEL", test_stream);
 	test_add(s, "the owner SIGKILLed under a waiting client", test_owner_killed);
