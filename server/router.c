@@ -12,9 +12,9 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "acl.h"
 #include "clock.h"
 #include "cluster.h"
-#include "acl.h"
 #include "codec.h"
 #include "dispatch.h"
 #include "engine.h"
@@ -309,12 +309,14 @@ hold(struct router *r, struct conn *c, const struct proto_request *q, const uint
 	    .start = r->again_start ? r->again_start : clock_now_ns() }, .r = r,
 	    .frame = h->frame, .len = len, .behind = name == NULL, .asked = r->asked };
 	memcpy(h->frame, body, len);
+	if (hmap_insert(&r->ids, &h->rq.node, ids_hash(r, c->id, q->id)) < 0)
+		goto fail;
 	TAILQ_INSERT_TAIL(&r->held, h, link);
 	if (name != NULL && cluster_resolve(r->cl, name, nlen, q->op == OP_MAKE, resolved, h) < 0) {
 		TAILQ_REMOVE(&r->held, h, link);
+		hmap_remove(&r->ids, &h->rq.node);
 		goto fail;
 	}
-	hmap_insert(&r->ids, &h->rq.node, ids_hash(r, c->id, q->id));
 	/* not counted now: it is counted when it is dispatched again */
 	r->s->current.counted = true;
 	return;
@@ -368,20 +370,31 @@ send_fwd(struct router *r, struct conn *c, uint64_t id, uint64_t op, struct peer
 {
 	struct fwd *f = calloc(1, sizeof *f);
 
-	if (f == NULL || peer_write(pe, proto_out_data(&r->out), proto_out_len(&r->out)) < 0) {
-		free(f);
-		conn_reply_error(c, id, STATUS_LIMIT, "out of memory");
-		return false;
-	}
+	if (f == NULL)
+		goto fail;
 	*f = (struct fwd){ .rq = { .conn_id = c->id, .id = id, .op = op, .start = start,
 	    .forwarded = true }, .c = c, .pid = pid, .pe = pe };
+	if (hmap_insert(&r->ids, &f->rq.node, ids_hash(r, c->id, id)) < 0)
+		goto fail;
+	if (hmap_insert(&r->fwds, &f->by_pid, hmap_hash_u64(r->fwds.seed, pid)) < 0) {
+		hmap_remove(&r->ids, &f->rq.node);
+		goto fail;
+	}
 	c->nforwarded++;
-	hmap_insert(&r->ids, &f->rq.node, ids_hash(r, c->id, id));
-	hmap_insert(&r->fwds, &f->by_pid, hmap_hash_u64(r->fwds.seed, pid));
+	/* known before it is written: nothing can run at the owner that nobody waits for */
+	if (peer_write(pe, proto_out_data(&r->out), proto_out_len(&r->out)) < 0) {
+		fwd_free(r, f);
+		f = NULL;
+		goto fail;
+	}
 	cluster_stats(r->cl)->forwarded++;
 	/* counted when its last reply is relayed */
 	r->s->current.counted = true;
 	return true;
+fail:
+	free(f);
+	conn_reply_error(c, id, STATUS_LIMIT, "out of memory");
+	return false;
 }
 
 /* Forward q (body) to node at addr, with what is left of its wait. */
