@@ -490,6 +490,79 @@ last_reply(uint64_t op, int status, const uint8_t *body, size_t len)
 	return op != OP_STREAM || status != STATUS_OK || proto_reply_nresults(body, len) == 1;
 }
 
+/*
+ * A forwarded request, unlinked before its client hears how it ended: a
+ * reply may close the client (a slow consumer), which ends its other
+ * forwarded requests from inside the write. Connections are never freed
+ * synchronously, so c stays valid until the loop runs again.
+ */
+struct ended {
+	struct conn *c;
+	uint64_t id, op, pid;
+	int64_t start;
+	struct peer *pe;
+};
+
+static void
+unlink_one(struct router *r, struct fwd *f, struct ended *e)
+{
+	*e = (struct ended){ .c = f->c, .id = f->rq.id, .op = f->rq.op, .pid = f->pid,
+	    .start = f->rq.start, .pe = f->pe };
+	fwd_free(r, f);
+}
+
+/* The first forwarded request of c (c not NULL) or on pe, or NULL. */
+static struct fwd *
+first_of(struct router *r, const struct conn *c, const struct peer *pe)
+{
+	struct hmap_node *n;
+	size_t pos;
+
+	for (n = hmap_first(&r->fwds, &pos); n != NULL; n = hmap_next(&r->fwds, n, &pos)) {
+		struct fwd *f = HMAP_ENTRY(n, struct fwd, by_pid);
+
+		if (c != NULL ? f->c == c : f->pe == pe)
+			return f;
+	}
+	return NULL;
+}
+
+/*
+ * Unlink every forwarded request of c (or on pe) into *out (malloc'd);
+ * returns how many. Out of memory: one at a time, each unlinked as it is
+ * ended (*out NULL, and the caller calls again).
+ */
+static size_t
+unlink_all(struct router *r, const struct conn *c, const struct peer *pe, struct ended **out)
+{
+	size_t n = 0, cap = c != NULL ? c->nforwarded : hmap_count(&r->fwds);
+	struct ended *e = cap > 0 ? malloc(cap * sizeof *e) : NULL;
+	struct hmap_node *hn, *nx;
+	size_t pos;
+	struct fwd *f;
+
+	*out = e;
+	if (e == NULL) {
+		if ((f = first_of(r, c, pe)) == NULL)
+			return 0;
+		if ((*out = malloc(sizeof **out)) != NULL) {
+			unlink_one(r, f, *out);
+			return 1;
+		}
+		/* not even one: they go without their replies, but none may outlive c */
+		do
+			fwd_free(r, f);
+		while ((f = first_of(r, c, pe)) != NULL);
+		return 0;
+	}
+	HMAP_FOR_EACH_SAFE(hn, nx, pos, &r->fwds) {
+		f = HMAP_ENTRY(hn, struct fwd, by_pid);
+		if (n < cap && (c != NULL ? f->c == c : f->pe == pe))
+			unlink_one(r, f, &e[n++]);
+	}
+	return n;
+}
+
 /* A reply from a peer: to its client with the client's id; a MOVED becomes UNAVAILABLE for one that did not ask. */
 static void
 peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len)
@@ -498,11 +571,12 @@ peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len)
 	struct hmap_node *n;
 	struct fwd *f = NULL;
 	struct conn *c;
-	uint64_t id;
+	uint64_t id, cid;
 	int status;
 	const char *why;
 	char msg[400];
 	struct proto_reply rep;
+	bool bounce;
 
 	HMAP_FOR_EACH_HASH(n, hmap_hash_u64(r->fwds.seed, pid), &r->fwds) {
 		if (HMAP_ENTRY(n, struct fwd, by_pid)->pid == pid)
@@ -511,23 +585,27 @@ peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len)
 	/* a request whose client went (its CANCEL's reply too): nobody waits for it */
 	if (f == NULL || proto_reply_header(body, len, &id, &status, &why) != STATUS_OK)
 		return;
-	if (!(c = f->c)->closing) {
-		if (status == STATUS_MOVED && !c->moved) {
-			/* ownership changed on the way: never a second hop (no loop between stale views) */
-			if (proto_decode_reply(body, len, f->rq.op, &rep, &why) != STATUS_OK)
-				rep.msg_len = 0;
-			snprintf(msg, sizeof msg, "owned by another node at %.*s now; try again",
-			    (int)rep.msg_len, rep.msg_len ? rep.msg : "");
-			status = STATUS_UNAVAILABLE;
-			unavailable(r, c, f->rq.id, msg);
-		} else if (proto_rep_readdress(&r->s->out, body, len, f->rq.id) == 0) {
-			conn_flush_out(c);
-		}
+	c = f->c;
+	cid = f->rq.id;
+	if ((bounce = status == STATUS_MOVED && !c->moved)) {
+		/* ownership changed on the way: never a second hop (no loop between stale views) */
+		if (proto_decode_reply(body, len, f->rq.op, &rep, &why) != STATUS_OK)
+			rep.msg_len = 0;
+		snprintf(msg, sizeof msg, "owned by another node at %.*s now; try again",
+		    (int)rep.msg_len, rep.msg_len ? rep.msg : "");
+		status = STATUS_UNAVAILABLE;
 	}
+	/* unlinked first: writing to c may end it, and f with it */
 	if (last_reply(f->rq.op, status, body, len)) {
 		stats_record(&r->s->ops, f->rq.op, status, clock_now_ns() - f->rq.start);
 		fwd_free(r, f);
 	}
+	if (c->closing)
+		return;
+	if (bounce)
+		unavailable(r, c, cid, msg);
+	else if (proto_rep_readdress(&r->s->out, body, len, cid) == 0)
+		conn_flush_out(c);
 }
 
 /* pe's connection is gone: everything forwarded on it ends UNAVAILABLE now. */
@@ -535,54 +613,49 @@ static void
 peer_gone(void *arg, struct peer *pe, const char *why)
 {
 	struct router *r = arg;
-	struct hmap_node *n, *nx;
-	size_t pos, ended = 0;
+	struct ended *e;
+	size_t n, total = 0;
 	char msg[600];
 
 	snprintf(msg, sizeof msg, "node %s lost: %s", peer_node(pe), why);
-	HMAP_FOR_EACH_SAFE(n, nx, pos, &r->fwds) {
-		struct fwd *f = HMAP_ENTRY(n, struct fwd, by_pid);
-
-		if (f->pe != pe)
-			continue;
-		if (!f->c->closing)
-			unavailable(r, f->c, f->rq.id, msg);
-		stats_record(&r->s->ops, f->rq.op, STATUS_UNAVAILABLE, clock_now_ns() - f->rq.start);
-		fwd_free(r, f);
-		ended++;
+	while ((n = unlink_all(r, NULL, pe, &e)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			stats_record(&r->s->ops, e[i].op, STATUS_UNAVAILABLE,
+			    clock_now_ns() - e[i].start);
+			if (!e[i].c->closing)
+				unavailable(r, e[i].c, e[i].id, msg);
+		}
+		free(e);
+		total += n;
 	}
-	if (ended > 0)
+	if (total > 0)
 		log_warn("cluster-forwarded-ended node=%s ended=%zu status=UNAVAILABLE", peer_node(pe),
-		    ended);
+		    total);
 }
 
 size_t
 router_forget(struct conn *c, int status)
 {
 	struct router *r = c->srv->router;
-	struct hmap_node *n, *nx;
-	size_t pos, ended = 0;
+	struct ended *e;
+	size_t n, total = 0;
 
-	if (c->nforwarded == 0)
-		return 0;
-	HMAP_FOR_EACH_SAFE(n, nx, pos, &r->fwds) {
-		struct fwd *f = HMAP_ENTRY(n, struct fwd, by_pid);
-
-		if (f->rq.conn_id != c->id)
-			continue;
-		/* its waiter at the owner goes now; the replies to both find nobody */
-		proto_out_reset(&r->out);
-		if (f->rq.op != OP_CANCEL && f->rq.op != OP_CREDIT &&
-		    proto_req_cancel(&r->out, peers_next_id(r->peers), f->pid) == 0)
-			peer_write(f->pe, proto_out_data(&r->out), proto_out_len(&r->out));
-		stats_record(&r->s->ops, f->rq.op, status, clock_now_ns() - f->rq.start);
-		if (!c->dead && !c->closing)
-			conn_reply_error(c, f->rq.id, status, status == STATUS_SHUTTING_DOWN ?
-			    "server is shutting down" : "canceled");
-		fwd_free(r, f);
-		ended++;
+	while (c->nforwarded > 0 && (n = unlink_all(r, c, NULL, &e)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			/* its waiter at the owner goes now; the replies to both find nobody */
+			proto_out_reset(&r->out);
+			if (e[i].op != OP_CANCEL && e[i].op != OP_CREDIT &&
+			    proto_req_cancel(&r->out, peers_next_id(r->peers), e[i].pid) == 0)
+				peer_write(e[i].pe, proto_out_data(&r->out), proto_out_len(&r->out));
+			stats_record(&r->s->ops, e[i].op, status, clock_now_ns() - e[i].start);
+			if (!c->dead && !c->closing)
+				conn_reply_error(c, e[i].id, status, status == STATUS_SHUTTING_DOWN ?
+				    "server is shutting down" : "canceled");
+		}
+		free(e);
+		total += n;
 	}
-	return ended;
+	return total;
 }
 
 /* ---- the routing step ---------------------------------------------------------------- */
