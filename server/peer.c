@@ -183,8 +183,12 @@ frame(struct peer *pe, const uint8_t *body, size_t len)
 		drop(pe, buf);
 		return false;
 	}
-	if (id == pe->hello_id)
+	if (id == pe->hello_id && !pe->up)
 		return hello_reply(pe, body, len, status);
+	if (id == pe->hello_id) {
+		drop(pe, "a second reply to its HELLO");
+		return false;
+	}
 	if (id == 0) {
 		/* a notice: the peer closes this connection (PROTOCOL.md §9) */
 		if (proto_decode_reply(body, len, OP_PING, &rep, &why) != STATUS_OK)
