@@ -16,11 +16,13 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <openssl/ssl.h>
 
 #include "clock.h"
 #include "codec.h"
 #include "log.h"
 #include "peer.h"
+#include "tls.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -39,6 +41,7 @@ struct peer {
 struct peers {
 	struct event_base *base;
 	struct evdns_base *dns;		/* made on the first advertise that is a host name */
+	SSL_CTX *tls;			/* NULL: plain TCP */
 	char *self, *token;
 	size_t max_frame;
 	uint64_t next_id;
@@ -53,7 +56,7 @@ struct peers {
 
 int
 peers_new(struct peers **out, struct event_base *base, const char *self, const char *token,
-    size_t max_frame, uint64_t *errors, uint64_t *connected)
+    struct ssl_ctx_st *tls, size_t max_frame, uint64_t *errors, uint64_t *connected)
 {
 	struct peers *ps = calloc(1, sizeof *ps);
 
@@ -65,6 +68,7 @@ peers_new(struct peers **out, struct event_base *base, const char *self, const c
 		return -1;
 	}
 	ps->base = base;
+	ps->tls = tls;
 	ps->max_frame = max_frame;
 	ps->errors = errors;
 	ps->connected = connected;
@@ -111,6 +115,8 @@ peers_free(struct peers *ps)
 	}
 	if (ps->dns != NULL)
 		evdns_base_free(ps->dns, 0);
+	if (ps->tls != NULL)
+		SSL_CTX_free(ps->tls);
 	proto_out_destroy(&ps->out);
 	free(ps->self);
 	free(ps->token);
@@ -238,13 +244,14 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	char buf[300];
 	int err = EVUTIL_SOCKET_ERROR();
 
-	(void)bev;
 	if (what & BEV_EVENT_CONNECTED)
 		return;
 	if (what & BEV_EVENT_EOF)
 		snprintf(buf, sizeof buf, "the connection was closed");
 	else if (what & BEV_EVENT_TIMEOUT)
 		snprintf(buf, sizeof buf, "a write timed out");
+	else if (pe->ps->tls != NULL && !pe->up)
+		tls_error(bev, buf, sizeof buf);
 	else
 		snprintf(buf, sizeof buf, "%s", err ? evutil_socket_error_to_string(err) :
 		    "connection failed");
@@ -262,7 +269,19 @@ dial(struct peer *pe)
 	const char *colon = strrchr(pe->addr, ':');
 	int rc;
 
-	pe->bev = bufferevent_socket_new(ps->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (colon == NULL || (size_t)(colon - pe->addr) >= sizeof host ||
+	    (port = atoi(colon + 1)) <= 0 || port > 65535) {
+		snprintf(ps->why, sizeof ps->why, "node %s: advertise address %s is not HOST:PORT",
+		    pe->node, pe->addr);
+		goto fail_quiet;
+	}
+	/* [v6]:port: the brackets are not the host's */
+	if (pe->addr[0] == '[' && colon > pe->addr + 1 && colon[-1] == ']')
+		snprintf(host, sizeof host, "%.*s", (int)(colon - pe->addr - 2), pe->addr + 1);
+	else
+		snprintf(host, sizeof host, "%.*s", (int)(colon - pe->addr), pe->addr);
+	pe->bev = ps->tls != NULL ? tls_client_bufferevent(ps->tls, ps->base, host) :
+	    bufferevent_socket_new(ps->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (pe->bev == NULL)
 		goto fail;
 	bufferevent_setcb(pe->bev, read_cb, NULL, event_cb, pe);
@@ -276,13 +295,6 @@ dial(struct peer *pe)
 		rc = bufferevent_socket_connect(pe->bev, (struct sockaddr *)&ss, sslen);
 	} else {
 		/* a host name: resolved on the loop, never by a blocking call */
-		if (colon == NULL || (size_t)(colon - pe->addr) >= sizeof host ||
-		    (port = atoi(colon + 1)) <= 0 || port > 65535) {
-			snprintf(ps->why, sizeof ps->why, "node %s: advertise address %s is not HOST:PORT",
-			    pe->node, pe->addr);
-			goto fail_quiet;
-		}
-		snprintf(host, sizeof host, "%.*s", (int)(colon - pe->addr), pe->addr);
 		if (ps->dns == NULL &&
 		    (ps->dns = evdns_base_new(ps->base, EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL)
 			goto fail;

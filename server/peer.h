@@ -36,13 +36,16 @@ typedef void peer_reply(void *arg, uint64_t pid, const uint8_t *body, size_t len
 typedef void peer_lost(void *arg, struct peer *pe, const char *why);
 
 /*
- * self: this node's name; token: cluster_token ("" for none); max_frame:
- * the longest reply accepted. errors and connected (not NULL) are kept up
- * to date: failed connections, and connections whose HELLO was accepted.
- * Returns 0, or -1 when out of memory.
+ * self: this node's name; token: cluster_token ("" for none); tls: the
+ * client context (tls.h) when the nodes speak TLS, NULL for plain TCP (the
+ * table owns it); max_frame: the longest reply accepted. errors and
+ * connected (not NULL) are kept up to date: failed connections, and
+ * connections whose HELLO was accepted. Returns 0, or -1 when out of
+ * memory (tls is not freed).
  */
+struct ssl_ctx_st;
 int peers_new(struct peers **out, struct event_base *base, const char *self, const char *token,
-    size_t max_frame, uint64_t *errors, uint64_t *connected);
+    struct ssl_ctx_st *tls, size_t max_frame, uint64_t *errors, uint64_t *connected);
 /* Close every connection (no callback runs). */
 void peers_free(struct peers *ps);
 void peers_on(struct peers *ps, peer_reply *reply, peer_lost *lost, void *arg);

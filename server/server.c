@@ -14,6 +14,7 @@
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <openssl/ssl.h>
 
 #include "acl.h"
 #include "auth.h"
@@ -25,9 +26,9 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "peer.h"
 #include "pool.h"
 #include "request.h"
-#include "peer.h"
 #include "router.h"
 #include "sdnotify.h"
 #include "server.h"
@@ -342,6 +343,7 @@ static int
 cluster_start(struct server *s, char **cause)
 {
 	struct cluster_stats *cs;
+	SSL_CTX *ctx = NULL;
 	char *why = NULL;
 
 	if (cluster_new(&s->cluster, s->base, &s->cfg, &why) < 0) {
@@ -352,10 +354,21 @@ cluster_start(struct server *s, char **cause)
 		return -1;
 	}
 	cs = cluster_stats(s->cluster);
+	/* with tls_listen the nodes speak TLS to each other (PROTOCOL.md §17) */
+	if (s->cfg.tls_listen[0] != '\0' && (ctx = tls_client_ctx(&s->cfg, &why)) == NULL) {
+		if (asprintf(cause, "cluster: TLS to the other nodes: %s", why ? why : "out of memory") < 0)
+			*cause = NULL;
+		free(why);
+		return -1;
+	}
 	/* a reply may be larger than any request: a max_frame of slack */
-	if (peers_new(&s->peers, s->base, cluster_self(s->cluster), s->cfg.cluster_token,
-	    2 * s->cfg.max_frame, &cs->peer_errors, &cs->peers) < 0 ||
-	    router_new(&s->router, s, s->cluster) < 0) {
+	if (peers_new(&s->peers, s->base, cluster_self(s->cluster), s->cfg.cluster_token, ctx,
+	    2 * s->cfg.max_frame, &cs->peer_errors, &cs->peers) < 0) {
+		SSL_CTX_free(ctx);
+		*cause = NULL;
+		return -1;
+	}
+	if (router_new(&s->router, s, s->cluster) < 0) {
 		*cause = NULL;
 		return -1;
 	}

@@ -53,6 +53,8 @@ void ct_add_forward_tests(CU_pSuite s);
 /* ... and with authentication on: the nodes' extra config lines, and the tests. */
 const char *ct_auth_conf(void);
 void ct_add_auth_tests(CU_pSuite s);
+/* ... and with TLS between the nodes (each advertises its TLS listener). */
+void ct_add_tls_tests(CU_pSuite s);
 
 /* test_cluster_etcd.c: the suites that need no etcd; the claim race that does. */
 void ct_register_alone(void);

@@ -43,7 +43,8 @@ static struct {
 
 static struct test_server nodes[NODES];
 static int node_ports[NODES];
-static char node_extra[2048];		/* more config lines for every node (ct_set_node_conf) */
+static char node_extra[2048];		/* more config lines for every node (auth_suite_init) */
+static char node_certs[64];		/* TLS between the nodes with these certificates (tls_suite_init) */
 struct proto_out ct_out;
 
 /* ---- etcd, and a small HTTP client for it ------------------------------------------ */
@@ -232,14 +233,22 @@ node_key_present(int i)
 static int
 node_start(int i, const char *etcd_url)
 {
-	char conf[2560], port[16];
+	char conf[3072], port[16], tls[512] = "";
 	const char *args[] = { "-p", port, NULL };
+	int tls_port = 0;
 
 	node_ports[i] = ct_free_port();
 	snprintf(port, sizeof port, "%d", node_ports[i]);
+	/* with TLS, the advertised address (what the nodes dial) is the TLS listener */
+	if (node_certs[0] != '\0') {
+		tls_port = ct_free_port();
+		snprintf(tls, sizeof tls, "tls_listen = 127.0.0.1:%d\ntls_cert = %s/server.pem\n"
+		    "tls_key = %s/server.key\ntls_ca = %s/ca.pem\ntls_verify_client = optional\n"
+		    "protected_mode = no\n", tls_port, node_certs, node_certs, node_certs);
+	}
 	snprintf(conf, sizeof conf, "cluster_etcd = %s\ncluster_name = " CLUSTER "\nnode_name = n%d\n"
-	    "advertise = 127.0.0.1:%d\nnode_ttl = %ds\n%s", etcd_url, i, node_ports[i], TTL_S,
-	    node_extra);
+	    "advertise = 127.0.0.1:%d\nnode_ttl = %ds\n%s%s", etcd_url, i,
+	    tls_port ? tls_port : node_ports[i], TTL_S, tls, node_extra);
 	return test_server_start_args(&nodes[i], conf, args);
 }
 
@@ -702,6 +711,35 @@ auth_suite_clean(void)
 	return rc;
 }
 
+/* The TLS cluster's suite: certificates by gencerts.sh, TLS listeners advertised. */
+static int
+tls_suite_init(void)
+{
+	char cmd[256];
+	const char *src = getenv("CHAND_SRCDIR") ? getenv("CHAND_SRCDIR") : ".";
+
+	snprintf(node_certs, sizeof node_certs, "/tmp/chand-certs.XXXXXX");
+	if (mkdtemp(node_certs) == NULL)
+		return -1;
+	snprintf(cmd, sizeof cmd, "sh %s/tests/gencerts.sh %s", src, node_certs);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "gencerts.sh failed (is the openssl CLI installed?)\n");
+		return -1;
+	}
+	return suite_init();
+}
+
+static int
+tls_suite_clean(void)
+{
+	char cmd[128];
+	int rc = suite_clean();
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", node_certs);
+	node_certs[0] = '\0';
+	return system(cmd) == 0 ? rc : -1;
+}
+
 int
 ct_node_ttl_s(void)
 {
@@ -746,6 +784,9 @@ register_suites(void)
 	/* forwarding between nodes with authentication on: cluster_token */
 	s = test_suite("cluster_auth", auth_suite_init, auth_suite_clean);
 	ct_add_auth_tests(s);
+	/* forwarding between nodes over TLS */
+	s = test_suite("cluster_tls", tls_suite_init, tls_suite_clean);
+	ct_add_tls_tests(s);
 }
 
 int

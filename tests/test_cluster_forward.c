@@ -579,6 +579,43 @@ test_auth_forward(void)
 	test_conn_close(&b);
 }
 
+/* ---- with TLS between the nodes --------------------------------------------------------- */
+
+/*
+ * Each node advertises its TLS listener only: a value sent through node 0
+ * and received through node 2, both forwarded to node 1, went over TLS
+ * connections whose certificates were verified (a plaintext HELLO to a TLS
+ * listener gets nowhere).
+ */
+static void
+test_tls_forward(void)
+{
+	char name[64], buf[8];
+	struct test_conn a, b;
+	bool ok;
+
+	for (int i = 0; i < CT_NODES; i++) {
+		CU_ASSERT_FATAL(ct_await_stat(i, "cluster_nodes", CT_NODES, 15000));
+		CU_ASSERT_FATAL(ct_await_stat(i, "cluster_serving", 1, 15000));
+	}
+	made_on(1, "tls", 1, name, sizeof name);
+	client_of(&a, 0);
+	CU_ASSERT_EQUAL(st_send_wait(&a, name, "t", PROTO_WAIT_FOREVER), STATUS_OK);
+	client_of(&b, 2);
+	CU_ASSERT_EQUAL(st_recv_wait(&b, name, PROTO_WAIT_FOREVER, buf, sizeof buf, &ok), STATUS_OK);
+	CU_ASSERT(ok && strcmp(buf, "t") == 0);
+	test_conn_close(&a);
+	test_conn_close(&b);
+	CU_ASSERT(ct_node_stat(0, "cluster_peers") >= 1);
+	CU_ASSERT_EQUAL(ct_node_stat(0, "cluster_peer_errors"), 0);
+}
+
+void
+ct_add_tls_tests(CU_pSuite s)
+{
+	test_add(s, "forwarding over TLS between the nodes", test_tls_forward);
+}
+
 void
 ct_add_auth_tests(CU_pSuite s)
 {
