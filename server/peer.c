@@ -300,7 +300,7 @@ dial(struct peer *pe)
 			goto fail;
 		rc = bufferevent_socket_connect_hostname(pe->bev, ps->dns, AF_UNSPEC, host, port);
 	}
-	/* a failed connect frees nothing and calls nothing: close it here */
+	/* a connect that failed at once may have run event_cb already (pe->bev NULL then) */
 	if (rc < 0 || pe->bev == NULL) {
 		snprintf(ps->why, sizeof ps->why, "node %s at %s cannot be dialled", pe->node,
 		    pe->addr);
