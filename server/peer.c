@@ -5,6 +5,8 @@
  * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,8 +246,13 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	char buf[300];
 	int err = EVUTIL_SOCKET_ERROR();
 
-	if (what & BEV_EVENT_CONNECTED)
+	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+
+		/* small pipelined frames: Nagle would hold one back for the last one's ACK */
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		return;
+	}
 	if (what & BEV_EVENT_EOF)
 		snprintf(buf, sizeof buf, "the connection was closed");
 	else if (what & BEV_EVENT_TIMEOUT)
