@@ -713,3 +713,57 @@ proto_req_credit(struct proto_out *o, uint64_t id, uint64_t stream_id, uint64_t 
 	return frame_end(o, req_head(o, OP_CREDIT, id, PROTO_WAIT_FOREVER, 2) |
 	    msgpack_pack_uint64(&o->pk, stream_id) | msgpack_pack_uint64(&o->pk, n));
 }
+
+int
+proto_req_hello_node(struct proto_out *o, uint64_t id, const char *client, const char *token,
+    const char *node)
+{
+	int rc = req_head(o, OP_HELLO, id, PROTO_WAIT_FOREVER, 4) |
+	    msgpack_pack_uint64(&o->pk, PROTO_VERSION) | pack_cstr(&o->pk, client);
+
+	if (token)
+		rc |= msgpack_pack_map(&o->pk, 1) | pack_cstr(&o->pk, "token") | pack_cstr(&o->pk, token);
+	else
+		rc |= msgpack_pack_nil(&o->pk);
+	/* a node follows MOVED: a forwarded request is never forwarded again */
+	rc |= msgpack_pack_map(&o->pk, 2) | pack_cstr(&o->pk, "node") | pack_cstr(&o->pk, node) |
+	    pack_cstr(&o->pk, "moved") | msgpack_pack_true(&o->pk);
+	return frame_end(o, rc);
+}
+
+int
+proto_req_readdress(struct proto_out *o, const uint8_t *body, size_t len, uint64_t id,
+    int64_t wait_us)
+{
+	struct mpr r;
+	uint32_t n;
+	uint64_t op, old;
+
+	mpr_init(&r, body, len);
+	if (mpr_array(&r, &n) < 0 || n < 3 || mpr_uint(&r, &op) < 0 || mpr_uint(&r, &old) < 0 ||
+	    mpr_skip(&r) < 0)
+		return -1;
+	/* the rest, names and values (channel references too), goes as it came */
+	return frame_end(o, frame_begin(o) | msgpack_pack_array(&o->pk, n) |
+	    msgpack_pack_uint64(&o->pk, op & ~(uint64_t)PROTO_OP_DEFER) |
+	    msgpack_pack_uint64(&o->pk, id) | pack_wait(&o->pk, wait_us) |
+	    msgpack_sbuffer_write(&o->sb, (const char *)r.p, mpr_left(&r)));
+}
+
+int
+proto_rep_readdress(struct proto_out *o, const uint8_t *body, size_t len, uint64_t id)
+{
+	struct mpr r;
+	uint32_t n;
+	uint64_t old;
+	int64_t status;
+
+	mpr_init(&r, body, len);
+	if (mpr_array(&r, &n) < 0 || n < 2 || mpr_uint(&r, &old) < 0 || mpr_int(&r, &status) < 0)
+		return -1;
+	o->last_id = id;
+	o->last_status = (int)status;
+	return frame_end(o, frame_begin(o) | msgpack_pack_array(&o->pk, n) |
+	    msgpack_pack_uint64(&o->pk, id) | msgpack_pack_int64(&o->pk, status) |
+	    msgpack_sbuffer_write(&o->sb, (const char *)r.p, mpr_left(&r)));
+}

@@ -517,6 +517,19 @@ int proto_req_stream(struct proto_out *o, uint64_t id, int64_t wait_us,
     const struct proto_case *names, size_t n, uint64_t credit);
 int proto_req_credit(struct proto_out *o, uint64_t id, uint64_t stream_id, uint64_t n);
 
+/*
+ * Forwarding between nodes (PROTOCOL.md §17). HELLO of a node: caps
+ * {"node": node, "moved": true}. A request frame's body again with another id and wait
+ * (its op without PROTO_OP_DEFER; every other argument, values and channel
+ * references included, copied as it came); a reply's body again with
+ * another id. -1 when body is malformed or out of memory.
+ */
+int proto_req_hello_node(struct proto_out *o, uint64_t id, const char *client, const char *token,
+    const char *node);
+int proto_req_readdress(struct proto_out *o, const uint8_t *body, size_t len, uint64_t id,
+    int64_t wait_us);
+int proto_rep_readdress(struct proto_out *o, const uint8_t *body, size_t len, uint64_t id);
+
 /* Encode a value's raw form (bin or channel reference) on its own, no frame. */
 int proto_value_encode(struct proto_out *o, const struct proto_value *v);
 

@@ -42,7 +42,10 @@ pack_cluster(struct proto_out *o, const struct cluster_stats *cs)
 	    proto_pack_kv_uint(o, "cluster_moved", cs->moved) |
 	    proto_pack_kv_uint(o, "cluster_unavailable", cs->unavailable) |
 	    proto_pack_kv_uint(o, "cluster_etcd_errors", cs->etcd_errors) |
-	    proto_pack_kv_uint(o, "cluster_sessions", cs->sessions);
+	    proto_pack_kv_uint(o, "cluster_sessions", cs->sessions) |
+	    proto_pack_kv_uint(o, "cluster_forwarded", cs->forwarded) |
+	    proto_pack_kv_uint(o, "cluster_peer_errors", cs->peer_errors) |
+	    proto_pack_kv_uint(o, "cluster_peers", cs->peers);
 }
 
 void
@@ -58,7 +61,7 @@ admin_stats(struct conn *c, const struct proto_request *q)
 	TAILQ_FOREACH(k, &s->conns, link)
 		pending += hmap_count(&k->pending);
 	delivery_counters(s->delivery, &dc);
-	rc = proto_rep_begin(o, q->id, 1) | proto_pack_map(o, s->cluster != NULL ? 24 : 17) |
+	rc = proto_rep_begin(o, q->id, 1) | proto_pack_map(o, s->cluster != NULL ? 27 : 17) |
 	    proto_pack_kv_uint(o, "uptime_ms", (uint64_t)(clock_now_ns() - s->started_ns) / NSEC_PER_MSEC) |
 	    proto_pack_kv_uint(o, "connections", s->nconns) |
 	    proto_pack_kv_uint(o, "connections_total", s->stats.connections_total) |

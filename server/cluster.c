@@ -56,6 +56,8 @@ struct cluster {
 	struct event *tick;
 	void (*fenced)(void *arg);	/* cluster_on_fenced */
 	void *fenced_arg;
+	void (*node_down)(void *arg, const char *node);	/* cluster_on_node_down */
+	void *node_down_arg;
 	struct cluster_stats stats;
 	TAILQ_HEAD(, resolve) resolves;
 	char owner_addr[300], place_addr[300];
@@ -485,10 +487,26 @@ fail:
 
 /* ---- life ------------------------------------------------------------------------ */
 
+void
+cluster_on_node_down(struct cluster *cl, void (*fn)(void *arg, const char *node), void *arg)
+{
+	cl->node_down = fn;
+	cl->node_down_arg = arg;
+}
+
 static void
 node_changed(void *arg, const char *key, size_t klen, const char *value)
 {
+	struct cluster *cl = arg;
+	char node[65];
+
 	log_info("cluster-node-%s node=%.*s", value != NULL ? "up" : "down", (int)klen, key);
+	/* node names are at most 64 bytes (config.c); a longer key is no node of ours */
+	if (value == NULL && cl->node_down != NULL && klen < sizeof node) {
+		memcpy(node, key, klen);
+		node[klen] = '\0';
+		cl->node_down(cl->node_down_arg, node);
+	}
 }
 
 /* Copy the cluster keys; the node name defaults to the host name. */

@@ -32,6 +32,9 @@ struct cluster_stats {
 	uint64_t moved, unavailable;	/* replies sent by the router */
 	uint64_t etcd_errors;		/* failed etcd calls */
 	uint64_t sessions;		/* leases granted since start */
+	uint64_t forwarded;		/* requests forwarded to their owner (router.c) */
+	uint64_t peer_errors;		/* node-to-node connections that failed (peer.c) */
+	uint64_t peers;			/* node-to-node connections up now (peer.c) */
 };
 
 /*
@@ -89,7 +92,14 @@ int cluster_resolve(struct cluster *cl, const char *name, size_t len, bool make,
  */
 void cluster_on_fenced(struct cluster *cl, void (*fn)(void *arg), void *arg);
 
-/* Counters for STATS; moved and unavailable are the router's to bump. */
+/*
+ * fn(arg, node) runs from the loop when node leaves the live set (its key
+ * went: its lease ended or it stopped), so that what was forwarded to it
+ * can end.
+ */
+void cluster_on_node_down(struct cluster *cl, void (*fn)(void *arg, const char *node), void *arg);
+
+/* Counters for STATS; moved, unavailable and the forwarding ones are the router's and peer.c's to bump. */
 struct cluster_stats *cluster_stats(struct cluster *cl);
 
 #endif

@@ -211,6 +211,7 @@ static const struct key keys[] = {
 	KS(cluster_name, "chand", check_cluster_name, false),
 	KS(node_name, "", check_cluster_name, false),
 	KS(advertise, "", NULL, false),
+	KS(cluster_token, "", NULL, false),
 	{ "node_ttl", KEY_DURATION, offsetof(struct config, node_ttl_ms), "5s", 1000, 3600 * 1000, NULL,
 	  false },
 };

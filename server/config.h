@@ -90,6 +90,7 @@ struct config {
 	char *cluster_name;
 	char *node_name;		/* "" for the host name */
 	char *advertise;		/* HOST:PORT clients and nodes dial */
+	char *cluster_token;		/* the token a node's HELLO to another node carries, "" for none */
 	uint64_t node_ttl_ms;
 };
 

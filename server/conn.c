@@ -30,6 +30,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "request.h"
+#include "router.h"
 #include "server.h"
 #include "tls.h"
 
@@ -271,7 +272,7 @@ fail:
 size_t
 conn_cancel_all(struct conn *c, int status)
 {
-	size_t n = 0, count = hmap_count(&c->pending), pos;
+	size_t n = router_cancel_all(c, status), count = hmap_count(&c->pending), pos;
 	uint64_t *ids = count ? malloc(count * sizeof *ids) : NULL;
 	struct hmap_node *hn;
 	struct request *r;

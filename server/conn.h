@@ -35,6 +35,7 @@ struct conn {
 	char client[64];		/* from HELLO, for logs */
 	bool hello;			/* HELLO done */
 	bool moved;			/* its HELLO said it follows MOVED (router.c) */
+	uint32_t nforwarded;		/* its requests forwarded to other nodes now (router.c) */
 	bool closing;			/* flushing its last bytes, then freed */
 	bool dead;			/* being freed: write nothing more */
 	bool read_paused;		/* output over output_hwm */
@@ -146,7 +147,7 @@ bool conn_id_in_use(struct conn *c, uint64_t id);
 /* Write c's held deferred replies before the loop sleeps (WANT, §15). */
 void conn_release(struct conn *c);
 
-/* End every pending request of c with status; returns how many. */
+/* End every pending request of c with status, those forwarded to other nodes too; returns how many. */
 size_t conn_cancel_all(struct conn *c, int status);
 /* Remember an anonymous channel this connection holds. -1 when out of memory. */
 int conn_hold(struct conn *c, struct chan *ch);

@@ -468,6 +468,7 @@ duplicate_id(struct conn *c, const struct proto_request *q, int64_t start)
 
 	snprintf(why, sizeof why, "duplicate request id %" PRIu64 ": %s", q->id,
 	    request_find(c, q->id) != NULL ? "a request with that id is pending" :
+	    router_id_in_use(c, q->id) ? "a request with that id is waiting for etcd or its owner" :
 	    "the deferred reply to that id has not been written yet");
 	stats_record(&c->srv->ops, q->op, STATUS_PROTOCOL, clock_now_ns() - start);
 	conn_protocol_error(c, 0, why);
@@ -493,7 +494,7 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 		early_reply(c, &q, STATUS_PROTOCOL, "the first request must be HELLO", start);
 		return;
 	}
-	if (conn_id_in_use(c, q.id)) {
+	if (conn_id_in_use(c, q.id) || router_id_in_use(c, q.id)) {
 		duplicate_id(c, &q, start);
 		return;
 	}

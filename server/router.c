@@ -1,6 +1,7 @@
 /*
- * router.c: local, MOVED or UNAVAILABLE per request; requests whose
- * channel's owner is unknown wait for etcd, in their connection's order.
+ * router.c: local, forwarded (router_fwd.c), MOVED or UNAVAILABLE per
+ * request; requests whose channel's owner is unknown wait for etcd, in
+ * their connection's order.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -10,35 +11,53 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "acl.h"
 #include "clock.h"
 #include "cluster.h"
 #include "codec.h"
 #include "dispatch.h"
 #include "engine.h"
 #include "log.h"
+#include "peer.h"
 #include "request.h"
 #include "router.h"
+#include "router_int.h"
 #include "stats.h"
 
 /* A request held until etcd says who owns its channel, or behind one that is. */
 struct held {
+	struct remote rq;
 	struct router *r;
-	uint64_t conn_id, id, op;
-	int64_t start;			/* when it came: its latency if etcd fails it */
 	uint8_t *frame;
 	size_t len;
 	bool behind;			/* not asking etcd: waiting for an earlier one of its connection */
 	bool resolved;			/* etcd answered: dispatch it again */
+	bool canceled;			/* CANCEL answered it: etcd's answer only frees it */
+	uint32_t asked;			/* etcd's answers it had before it was held */
 	TAILQ_ENTRY(held) link;
 };
-TAILQ_HEAD(held_list, held);
 
-struct router {
-	struct server *s;
-	struct cluster *cl;
-	struct held_list held;
-	bool again;			/* dispatching a resolved request again: decide with what is known */
-};
+static struct remote *
+remote_find(const struct router *r, uint64_t conn_id, uint64_t id)
+{
+	struct hmap_node *n;
+
+	HMAP_FOR_EACH_HASH(n, ids_hash(r, conn_id, id), &r->ids) {
+		struct remote *rq = HMAP_ENTRY(n, struct remote, node);
+
+		if (rq->conn_id == conn_id && rq->id == id)
+			return rq;
+	}
+	return NULL;
+}
+
+bool
+router_has(struct conn *c, uint64_t id)
+{
+	struct router *r = c->srv->router;
+
+	return hmap_count(&r->ids) > 0 && remote_find(r, c->id, id) != NULL;
+}
 
 /* A named (cluster) channel among what r waits on? */
 static bool
@@ -81,6 +100,15 @@ fenced(void *arg)
 	log_warn("cluster-fenced-waiters ended=%zu status=UNAVAILABLE", ended);
 }
 
+/* A node left the live set: what was forwarded to it ends now, not when TCP notices. */
+static void
+node_down(void *arg, const char *node)
+{
+	struct router *r = arg;
+
+	peers_node_down(r->peers, node);
+}
+
 int
 router_new(struct router **out, struct server *s, struct cluster *cl)
 {
@@ -90,8 +118,14 @@ router_new(struct router **out, struct server *s, struct cluster *cl)
 		return -1;
 	r->s = s;
 	r->cl = cl;
+	r->peers = s->peers;
 	TAILQ_INIT(&r->held);
+	hmap_init(&r->ids, (uint64_t)(uintptr_t)r ^ (uint64_t)clock_now_ns());
+	hmap_init(&r->fwds, (uint64_t)(uintptr_t)r ^ 0x9e3779b97f4a7c15ULL);
+	proto_out_init(&r->out);
 	cluster_on_fenced(cl, fenced, r);
+	cluster_on_node_down(cl, node_down, r);
+	peers_on(r->peers, router_peer_replied, router_peer_gone, r);
 	*out = r;
 	return 0;
 }
@@ -114,22 +148,23 @@ router_free(struct router *r)
 		TAILQ_REMOVE(&r->held, h, link);
 		held_free(h);
 	}
+	router_fwds_free(r);
+	hmap_destroy(&r->ids);
+	hmap_destroy(&r->fwds);
+	proto_out_destroy(&r->out);
 	free(r);
 }
 
-/* Requests of c held now; *dup: one of them has id. */
+/* Requests of c held now. */
 static size_t
-held_count(const struct router *r, const struct conn *c, uint64_t id, bool *dup)
+held_count(const struct router *r, const struct conn *c)
 {
 	const struct held *h;
 	size_t n = 0;
 
-	*dup = false;
 	TAILQ_FOREACH(h, &r->held, link) {
-		if (h->conn_id == c->id) {
+		if (h->rq.conn_id == c->id && !h->canceled)
 			n++;
-			*dup |= h->id == id;
-		}
 	}
 	return n;
 }
@@ -146,17 +181,20 @@ conn_by_id(struct server *s, uint64_t id)
 	return NULL;
 }
 
-/* Dispatch h's frame again, as if it had just come. */
+/* Dispatch h's frame again, as if it had just come (its id is free again first). */
 static void
 redispatch(struct router *r, struct held *h)
 {
-	struct conn *c = conn_by_id(r->s, h->conn_id);
+	struct conn *c = conn_by_id(r->s, h->rq.conn_id);
 
+	hmap_remove(&r->ids, &h->rq.node);
 	if (c != NULL) {
-		r->again = h->resolved;
+		r->asked = h->asked + h->resolved;
+		r->again_start = h->rq.start;
 		r->s->stats.requests_total--;	/* it was counted when it came */
 		dispatch_frame(c, h->frame, h->len);
-		r->again = false;
+		r->asked = 0;
+		r->again_start = 0;
 	}
 	held_free(h);
 }
@@ -173,16 +211,20 @@ resolved(void *arg, int status, const char *why)
 	TAILQ_REMOVE(&r->held, h, link);
 	for (b = TAILQ_FIRST(&r->held); b != NULL; b = next) {
 		next = TAILQ_NEXT(b, link);
-		if (b->conn_id == h->conn_id && b->behind) {
+		if (b->rq.conn_id == h->rq.conn_id && b->behind) {
 			TAILQ_REMOVE(&r->held, b, link);
 			TAILQ_INSERT_TAIL(&behind, b, link);
 		}
 	}
-	if (status != STATUS_OK) {
-		if ((c = conn_by_id(r->s, h->conn_id)) != NULL) {
+	if (h->canceled) {
+		held_free(h);
+	} else if (status != STATUS_OK) {
+		hmap_remove(&r->ids, &h->rq.node);
+		if ((c = conn_by_id(r->s, h->rq.conn_id)) != NULL) {
 			cluster_stats(r->cl)->unavailable++;
-			stats_record(&r->s->ops, h->op, STATUS_UNAVAILABLE, clock_now_ns() - h->start);
-			conn_reply_error(c, h->id, STATUS_UNAVAILABLE, why);
+			stats_record(&r->s->ops, h->rq.op, STATUS_UNAVAILABLE,
+			    clock_now_ns() - h->rq.start);
+			conn_reply_error(c, h->rq.id, STATUS_UNAVAILABLE, why);
 		}
 		held_free(h);
 	} else {
@@ -201,21 +243,24 @@ hold(struct router *r, struct conn *c, const struct proto_request *q, const uint
     size_t len, const char *name, uint32_t nlen)
 {
 	struct held *h = NULL;
-	bool dup;
 
-	if (held_count(r, c, 0, &dup) >= r->s->cfg.max_pending) {
+	if (held_count(r, c) >= r->s->cfg.max_pending) {
 		conn_reply_error(c, q->id, STATUS_LIMIT,
 		    "max_pending requests are waiting for etcd on this connection");
 		return;
 	}
 	if ((h = calloc(1, sizeof *h)) == NULL || (h->frame = malloc(len)) == NULL)
 		goto fail;
-	*h = (struct held){ .r = r, .conn_id = c->id, .id = q->id, .op = q->op,
-	    .start = clock_now_ns(), .frame = h->frame, .len = len, .behind = name == NULL };
+	*h = (struct held){ .rq = { .conn_id = c->id, .id = q->id, .op = q->op,
+	    .start = r->again_start ? r->again_start : clock_now_ns() }, .r = r,
+	    .frame = h->frame, .len = len, .behind = name == NULL, .asked = r->asked };
 	memcpy(h->frame, body, len);
+	if (hmap_insert(&r->ids, &h->rq.node, ids_hash(r, c->id, q->id)) < 0)
+		goto fail;
 	TAILQ_INSERT_TAIL(&r->held, h, link);
 	if (name != NULL && cluster_resolve(r->cl, name, nlen, q->op == OP_MAKE, resolved, h) < 0) {
 		TAILQ_REMOVE(&r->held, h, link);
+		hmap_remove(&r->ids, &h->rq.node);
 		goto fail;
 	}
 	/* not counted now: it is counted when it is dispatched again */
@@ -230,35 +275,48 @@ fail:
 static bool
 anonymous(const char *name, uint32_t len)
 {
-	return name == NULL || (len > 0 && name[0] == '~');
+	return len > 0 && name[0] == '~';
 }
 
-/* The channel is another node's: MOVED to a client that follows it, else UNAVAILABLE. */
+/* CANCEL of a held request: it ends CANCELED now, then the CANCEL is OK (as dispatch's op_cancel). */
 static void
-answer_there(struct router *r, struct conn *c, uint64_t id, const char *node, const char *addr)
+cancel_held(struct router *r, struct conn *c, const struct proto_request *q, struct held *h)
+{
+	hmap_remove(&r->ids, &h->rq.node);
+	stats_record(&r->s->ops, h->rq.op, STATUS_CANCELED, clock_now_ns() - h->rq.start);
+	conn_reply_error(c, h->rq.id, STATUS_CANCELED, "canceled");
+	if (h->behind) {
+		TAILQ_REMOVE(&r->held, h, link);
+		held_free(h);
+	} else {
+		/* etcd's answer still comes to it: it frees it and lets those behind it run */
+		h->canceled = true;
+	}
+	if (proto_rep_ok(&r->s->out, q->id) == 0)
+		conn_flush_out(c);
+}
+
+/* ---- the routing step ---------------------------------------------------------------- */
+
+/* The channel is another node's: MOVED to a client that follows it, else forwarded there. */
+static void
+route_there(struct router *r, struct conn *c, const struct proto_request *q, const uint8_t *body,
+    size_t len, const char *node, const char *addr)
 {
 	char why[512];
 
-	if (addr[0] != '\0' && c->moved) {
-		cluster_stats(r->cl)->moved++;
-		conn_reply_error(c, id, STATUS_MOVED, addr);
-		return;
-	}
-	if (addr[0] == '\0')
+	if (addr[0] == '\0') {
 		snprintf(why, sizeof why, "owned by node %s, which is not live (its lease is ending)",
 		    node);
-	else
-		snprintf(why, sizeof why, "owned by node %s at %s; this node does not forward yet", node,
-		    addr);
-	cluster_stats(r->cl)->unavailable++;
-	conn_reply_error(c, id, STATUS_UNAVAILABLE, why);
-}
-
-static void
-unavailable(struct router *r, struct conn *c, uint64_t id, const char *why)
-{
-	cluster_stats(r->cl)->unavailable++;
-	conn_reply_error(c, id, STATUS_UNAVAILABLE, why);
+		router_unavailable(r, c, q->id, why);
+		return;
+	}
+	if (c->moved) {
+		cluster_stats(r->cl)->moved++;
+		conn_reply_error(c, q->id, STATUS_MOVED, addr);
+		return;
+	}
+	router_forward(r, c, q, body, len, node, addr);
 }
 
 /* The channels q names: one, or its cases (SELECT, STREAM); 0 for an op that names none. */
@@ -276,6 +334,25 @@ named(const struct proto_request *q)
 	}
 }
 
+/* CANCEL or CREDIT of a request the router has: false when handled here. */
+static bool
+to_target(struct router *r, struct conn *c, const struct proto_request *q, const uint8_t *body,
+    size_t len)
+{
+	struct remote *rq = remote_find(r, c->id, q->target);
+
+	if (rq == NULL)
+		return true;
+	if (rq->forwarded)
+		router_forward_to_target(r, c, q, rq);
+	else if (q->op == OP_CANCEL)
+		cancel_held(r, c, q, (struct held *)rq);
+	else
+		/* CREDIT for a STREAM waiting for etcd: after it, in order */
+		hold(r, c, q, body, len, NULL, 0);
+	return false;
+}
+
 bool
 router_route(struct conn *c, const struct proto_request *q, const uint8_t *body, size_t len)
 {
@@ -283,23 +360,14 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 	uint32_t n = named(q), here = 0, there = 0;
 	const char *node = NULL, *addr = "", *unknown = NULL, *tnode = NULL, *taddr = "";
 	uint32_t unknown_len = 0;
-	bool dup = false;
-	size_t nheld = TAILQ_EMPTY(&r->held) ? 0 : held_count(r, c, q->id, &dup);
 
 	if (q->op == OP_HELLO)
 		c->moved = q->moved;
-	/* its id is in use (PROTOCOL.md §9), as dispatch's conn_id_in_use would say if it were pending */
-	if (dup) {
-		char why[96];
-
-		snprintf(why, sizeof why, "duplicate request id %" PRIu64 ": a request with that id is "
-		    "waiting for etcd", q->id);
-		conn_protocol_error(c, 0, why);
-		return false;
-	}
+	if ((q->op == OP_CANCEL || q->op == OP_CREDIT) && hmap_count(&r->ids) > 0)
+		return to_target(r, c, q, body, len);
 	if (n == 0)
 		return true;
-	if (nheld > 0) {
+	if (!TAILQ_EMPTY(&r->held) && held_count(r, c) > 0) {
 		hold(r, c, q, body, len, NULL, 0);
 		return false;
 	}
@@ -308,10 +376,15 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 		uint32_t nlen = q->op == OP_SELECT || q->op == OP_STREAM ? q->cases[i].name_len :
 		    q->name_len;
 
-		if (anonymous(name, nlen))
+		/* nil cases go nowhere; anonymous channels live here (an anonymous MAKE too) */
+		if (name == NULL && q->op != OP_MAKE)
 			continue;
+		if (name == NULL || anonymous(name, nlen)) {
+			here++;
+			continue;
+		}
 		if (!cluster_serving(r->cl)) {
-			unavailable(r, c, q->id, "this node is fenced: its etcd lease is not certain");
+			router_unavailable(r, c, q->id, "this node is fenced: its etcd lease is not certain");
 			return false;
 		}
 		switch (cluster_owner(r->cl, name, nlen, &node, &addr)) {
@@ -335,30 +408,34 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 			break;
 		}
 	}
+	/*
+	 * ask etcd first (the watch may not have told this node yet of a channel
+	 * just made), once per name at most: then decide with what is known
+	 */
+	if (unknown != NULL && r->asked < n) {
+		hold(r, c, q, body, len, unknown, unknown_len);
+		return false;
+	}
 	/* there counts the other owners: more than one, or one and this node, is two nodes */
 	if (there > 0 && (here > 0 || there > 1 || unknown != NULL) && n > 1) {
-		unavailable(r, c, q->id, "the channels of one SELECT or STREAM must be on one node "
-		    "until forwarding exists");
+		router_unavailable(r, c, q->id, "the channels of one SELECT or STREAM must be on one node: "
+		    "a SELECT across nodes is not built");
 		return false;
 	}
 	if (there > 0) {
-		answer_there(r, c, q->id, tnode, taddr);
+		route_there(r, c, q, body, len, tnode, taddr);
 		return false;
 	}
 	if (unknown == NULL)
 		return true;
-	if (!r->again) {
-		hold(r, c, q, body, len, unknown, unknown_len);
-		return false;
-	}
 	/* etcd has no owner for it: a MAKE placed elsewhere goes there; anything else is NOT_FOUND here */
 	if (q->op == OP_MAKE) {
 		node = cluster_place(r->cl, unknown, unknown_len, &addr);
 		if (strcmp(node, cluster_self(r->cl)) == 0) {
-			unavailable(r, c, q->id, "the channel could not be claimed here; try again");
+			router_unavailable(r, c, q->id, "the channel could not be claimed here; try again");
 			return false;
 		}
-		answer_there(r, c, q->id, node, addr);
+		route_there(r, c, q, body, len, node, addr);
 		return false;
 	}
 	return true;

@@ -14,6 +14,7 @@
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <openssl/ssl.h>
 
 #include "acl.h"
 #include "auth.h"
@@ -25,6 +26,7 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "peer.h"
 #include "pool.h"
 #include "request.h"
 #include "router.h"
@@ -340,6 +342,8 @@ listen_tls(struct server *s, char **cause)
 static int
 cluster_start(struct server *s, char **cause)
 {
+	struct cluster_stats *cs;
+	SSL_CTX *ctx = NULL;
 	char *why = NULL;
 
 	if (cluster_new(&s->cluster, s->base, &s->cfg, &why) < 0) {
@@ -347,6 +351,21 @@ cluster_start(struct server *s, char **cause)
 		    why ? why : "out of memory") < 0)
 			*cause = NULL;
 		free(why);
+		return -1;
+	}
+	cs = cluster_stats(s->cluster);
+	/* with tls_listen the nodes speak TLS to each other (PROTOCOL.md §17) */
+	if (s->cfg.tls_listen[0] != '\0' && (ctx = tls_client_ctx(&s->cfg, &why)) == NULL) {
+		if (asprintf(cause, "cluster: TLS to the other nodes: %s", why ? why : "out of memory") < 0)
+			*cause = NULL;
+		free(why);
+		return -1;
+	}
+	/* a reply may be larger than any request: a max_frame of slack */
+	if (peers_new(&s->peers, s->base, cluster_self(s->cluster), s->cfg.cluster_token, ctx,
+	    2 * s->cfg.max_frame, &cs->peer_errors, &cs->peers) < 0) {
+		SSL_CTX_free(ctx);
+		*cause = NULL;
 		return -1;
 	}
 	if (router_new(&s->router, s, s->cluster) < 0) {
@@ -514,6 +533,7 @@ server_free(struct server *s)
 	io_server_free(s);
 	/* held requests first: the cluster's etcd calls end without calling back into them */
 	router_free(s->router);
+	peers_free(s->peers);
 	cluster_free(s->cluster);
 	/* after the connections (links are stopped), before the engine (their holds go) */
 	pool_free(s->pool);

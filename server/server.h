@@ -31,6 +31,7 @@ struct conn;
 struct delivery;
 struct listener;
 struct metrics;
+struct peers;
 struct pool;
 struct request;
 struct router;
@@ -100,7 +101,8 @@ struct server {
 	struct event *sweep;		/* hello_timeout and idle_timeout */
 
 	struct cluster *cluster;	/* the etcd session, when cluster_etcd is set (cluster.c) */
-	struct router *router;		/* with it: local, MOVED or UNAVAILABLE per request */
+	struct router *router;		/* with it: local, forwarded, MOVED or UNAVAILABLE per request */
+	struct peers *peers;		/* with it: the connections to other nodes (peer.c) */
 };
 
 /*

@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/bufferevent_ssl.h>
+#include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -132,6 +134,71 @@ tls_free(struct tls *t)
 		return;
 	SSL_CTX_free(t->ctx);
 	free(t);
+}
+
+SSL_CTX *
+tls_client_ctx(const struct config *cfg, char **cause)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL) {
+		ssl_fail(cause, "SSL_CTX_new", NULL);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1) {
+		ssl_fail(cause, "tls ciphers", NULL);
+		goto fail;
+	}
+	/* the node's own certificate: the other node's tls_verify_client may ask for it */
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
+		ssl_fail(cause, "tls_cert: cannot load", cfg->tls_cert);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1) {
+		ssl_fail(cause, "tls_key: cannot load", cfg->tls_key);
+		goto fail;
+	}
+	if (cfg->tls_ca[0] != '\0' ? SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1 :
+	    SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		ssl_fail(cause, "tls_ca: cannot load", cfg->tls_ca);
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+struct bufferevent *
+tls_client_bufferevent(SSL_CTX *ctx, struct event_base *base, const char *host)
+{
+	SSL *ssl = SSL_new(ctx);
+	struct bufferevent *bev;
+	unsigned char ip[16];
+	int ok;
+
+	if (ssl == NULL)
+		return NULL;
+	/* the other node's certificate must name the host or address it is dialled at */
+	if (evutil_inet_pton(AF_INET, host, ip) == 1 || evutil_inet_pton(AF_INET6, host, ip) == 1)
+		ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
+	else
+		ok = SSL_set_tlsext_host_name(ssl, host) == 1 && SSL_set1_host(ssl, host) == 1;
+	if (ok != 1) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
 }
 
 struct bufferevent *

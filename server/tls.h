@@ -21,12 +21,24 @@
 
 #include "config.h"
 
+struct ssl_ctx_st;		/* OpenSSL's SSL_CTX */
 struct tls;
 
 int tls_new(struct tls **out, const struct config *cfg, char **cause);
 /* Rebuild from cfg (new certificates, CA, verify mode); the old context stays on error. */
 int tls_reload(struct tls *t, const struct config *cfg, char **cause);
 void tls_free(struct tls *t);
+
+/*
+ * The client side, for the node-to-node connections of a cluster (peer.c):
+ * an SSL_CTX that presents tls_cert/tls_key and verifies the other node's
+ * certificate against tls_ca (the system's CAs when it is empty); a
+ * bufferevent to be connected (bufferevent_socket_connect) whose peer's
+ * certificate must name host (a DNS name or an IP address). NULL on error.
+ */
+struct ssl_ctx_st *tls_client_ctx(const struct config *cfg, char **cause);
+struct bufferevent *tls_client_bufferevent(struct ssl_ctx_st *ctx, struct event_base *base,
+    const char *host);
 
 /* A server-side TLS bufferevent on fd (closed with it); NULL (fd closed) on error. */
 struct bufferevent *tls_bufferevent(struct tls *t, struct event_base *base, int fd);

@@ -37,6 +37,25 @@ int ct_make_anywhere(int from, const char *name);
 const char *ct_name_placed_on(int i, const char *base);
 void ct_add_route_tests(CU_pSuite s);
 
+/* Node i's STATS key over a fresh connection; polled until it is want (up to ms). */
+uint64_t ct_node_stat(int i, const char *key);
+bool ct_await_stat(int i, const char *key, uint64_t want, int ms);
+/* SIGKILL node i; start it again (same name, a new port) on the same etcd. */
+void ct_node_kill(int i);
+int ct_node_restart(int i);
+/* Send sig (SIGSTOP, SIGCONT) to node i. */
+void ct_node_signal(int i, int sig);
+/* The fixture's node_ttl, in seconds. */
+int ct_node_ttl_s(void);
+
+/* test_cluster_forward.c: forwarding through a node to the owner. */
+void ct_add_forward_tests(CU_pSuite s);
+/* ... and with authentication on: the nodes' extra config lines, and the tests. */
+const char *ct_auth_conf(void);
+void ct_add_auth_tests(CU_pSuite s);
+/* ... and with TLS between the nodes (each advertises its TLS listener). */
+void ct_add_tls_tests(CU_pSuite s);
+
 /* test_cluster_etcd.c: the suites that need no etcd; the claim race that does. */
 void ct_register_alone(void);
 void ct_test_txn_race(void);

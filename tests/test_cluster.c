@@ -43,6 +43,8 @@ static struct {
 
 static struct test_server nodes[NODES];
 static int node_ports[NODES];
+static char node_extra[2048];		/* more config lines for every node (auth_suite_init) */
+static char node_certs[64];		/* TLS between the nodes with these certificates (tls_suite_init) */
 struct proto_out ct_out;
 
 /* ---- etcd, and a small HTTP client for it ------------------------------------------ */
@@ -231,13 +233,22 @@ node_key_present(int i)
 static int
 node_start(int i, const char *etcd_url)
 {
-	char conf[512], port[16];
+	char conf[3072], port[16], tls[512] = "";
 	const char *args[] = { "-p", port, NULL };
+	int tls_port = 0;
 
 	node_ports[i] = ct_free_port();
 	snprintf(port, sizeof port, "%d", node_ports[i]);
+	/* with TLS, the advertised address (what the nodes dial) is the TLS listener */
+	if (node_certs[0] != '\0') {
+		tls_port = ct_free_port();
+		snprintf(tls, sizeof tls, "tls_listen = 127.0.0.1:%d\ntls_cert = %s/server.pem\n"
+		    "tls_key = %s/server.key\ntls_ca = %s/ca.pem\ntls_verify_client = optional\n"
+		    "protected_mode = no\n", tls_port, node_certs, node_certs, node_certs);
+	}
 	snprintf(conf, sizeof conf, "cluster_etcd = %s\ncluster_name = " CLUSTER "\nnode_name = n%d\n"
-	    "advertise = 127.0.0.1:%d\nnode_ttl = %ds\n", etcd_url, i, node_ports[i], TTL_S);
+	    "advertise = 127.0.0.1:%d\nnode_ttl = %ds\n%s%s", etcd_url, i,
+	    tls_port ? tls_port : node_ports[i], TTL_S, tls, node_extra);
 	return test_server_start_args(&nodes[i], conf, args);
 }
 
@@ -433,7 +444,7 @@ test_join(void)
 /*
  * MAKE through each node: placed there (OK), or MOVED to the owner's
  * address; the owner in etcd is the node that made it; the channel works
- * on its owner, and a plain client elsewhere gets UNAVAILABLE naming it.
+ * on its owner, and a plain client elsewhere reaches it through forwarding.
  */
 static void
 test_moved_and_owner(void)
@@ -452,12 +463,10 @@ test_moved_and_owner(void)
 		snprintf(want, sizeof want, "n%d", owner);
 		CU_ASSERT(v != NULL && strcmp(v, want) == 0);
 		free(v);
-		/* a plain client on another node: UNAVAILABLE with the owner's address */
+		/* a plain client on another node: forwarded to the owner, where it exists */
 		CU_ASSERT_FATAL(ct_open_client(&c, nodes[other].port, false) == 0);
-		CU_ASSERT_EQUAL(ct_make(&c, name, msg, sizeof msg), STATUS_UNAVAILABLE);
-		snprintf(want, sizeof want, "%d", node_ports[owner]);
-		CU_ASSERT(strstr(msg, want) != NULL);
-		CU_ASSERT_EQUAL(st_send_wait(&c, name, "x", 0), STATUS_UNAVAILABLE);
+		CU_ASSERT_EQUAL(ct_make(&c, name, msg, sizeof msg), STATUS_OK);
+		CU_ASSERT_EQUAL(st_send_wait(&c, name, "x", 0), STATUS_DEADLINE_EXCEEDED);
 		test_conn_close(&c);
 		/* on the owner it is an ordinary channel */
 		CU_ASSERT_FATAL(ct_open_client(&c, nodes[owner].port, false) == 0);
@@ -632,8 +641,9 @@ test_fencing(void)
 	v = chan_owner(name);
 	CU_ASSERT(v != NULL && strcmp(v, was) == 0);
 	free(v);
+	/* node 0 forwards to the taker, whose channel is new: nobody receives */
 	CU_ASSERT_FATAL(ct_open_client(&c, nodes[0].port, false) == 0);
-	CU_ASSERT_EQUAL(st_send_wait(&c, name, "z", 0), STATUS_UNAVAILABLE);
+	CU_ASSERT_EQUAL(st_send_wait(&c, name, "z", 0), STATUS_DEADLINE_EXCEEDED);
 	test_conn_close(&c);
 }
 
@@ -697,6 +707,93 @@ test_stop_all(void)
 	}
 }
 
+/* ---- what test_cluster_forward.c uses of the nodes --------------------------------------- */
+
+uint64_t
+ct_node_stat(int i, const char *key)
+{
+	return node_stat(i, key);
+}
+
+bool
+ct_await_stat(int i, const char *key, uint64_t want, int ms)
+{
+	return await_stat(i, key, want, ms);
+}
+
+void
+ct_node_kill(int i)
+{
+	test_server_kill(&nodes[i]);
+}
+
+void
+ct_node_signal(int i, int sig)
+{
+	kill(nodes[i].pid, sig);
+}
+
+/* The authenticated cluster's suite: its nodes get ct_auth_conf's lines (test_cluster_forward.c). */
+static int
+auth_suite_init(void)
+{
+	snprintf(node_extra, sizeof node_extra, "%s", ct_auth_conf());
+	return suite_init();
+}
+
+static int
+auth_suite_clean(void)
+{
+	int rc = suite_clean();
+
+	node_extra[0] = '\0';
+	return rc;
+}
+
+/* The TLS cluster's suite: certificates by gencerts.sh, TLS listeners advertised. */
+static int
+tls_suite_init(void)
+{
+	char cmd[256];
+	const char *src = getenv("CHAND_SRCDIR") ? getenv("CHAND_SRCDIR") : ".";
+
+	snprintf(node_certs, sizeof node_certs, "/tmp/chand-certs.XXXXXX");
+	if (mkdtemp(node_certs) == NULL)
+		return -1;
+	snprintf(cmd, sizeof cmd, "sh %s/tests/gencerts.sh %s", src, node_certs);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "gencerts.sh failed (is the openssl CLI installed?)\n");
+		return -1;
+	}
+	return suite_init();
+}
+
+static int
+tls_suite_clean(void)
+{
+	char cmd[128];
+	int rc = suite_clean();
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", node_certs);
+	node_certs[0] = '\0';
+	return system(cmd) == 0 ? rc : -1;
+}
+
+int
+ct_node_ttl_s(void)
+{
+	return TTL_S;
+}
+
+int
+ct_node_restart(int i)
+{
+	char url[64];
+
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", etcd.port);
+	return node_start(i, url);
+}
+
 static void
 register_suites(void)
 {
@@ -718,6 +815,17 @@ register_suites(void)
 	test_add(s, "SIGSTOP: fenced before its lease can expire", test_fencing);
 	test_add(s, "etcd stopped and restarted", test_etcd_restart);
 	test_add(s, "every node stops cleanly", test_stop_all);
+	/* a fresh etcd and three fresh nodes for forwarding (test_cluster_forward.c) */
+	s = test_suite("cluster_forward", suite_init, suite_clean);
+	test_add(s, "three nodes join", test_join);
+	ct_add_forward_tests(s);
+	test_add(s, "every node stops cleanly", test_stop_all);
+	/* forwarding between nodes with authentication on: cluster_token */
+	s = test_suite("cluster_auth", auth_suite_init, auth_suite_clean);
+	ct_add_auth_tests(s);
+	/* forwarding between nodes over TLS */
+	s = test_suite("cluster_tls", tls_suite_init, tls_suite_clean);
+	ct_add_tls_tests(s);
 }
 
 int

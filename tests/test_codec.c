@@ -671,6 +671,73 @@ test_reply_maps(void)
 	CU_ASSERT_EQUAL(r.info.bytes, 99);
 }
 
+/* Forwarding (§17): a request and a reply again with another id; a node's HELLO. */
+static void
+test_readdress(void)
+{
+	const struct proto_value ref = { .kind = VALUE_CHANREF, .data = (const uint8_t *)"chan.x",
+	    .len = 6 };
+	const uint64_t big = 1ULL << 40;
+	struct proto_out o2;
+	struct proto_request q;
+	struct proto_reply r;
+	const uint8_t *body;
+	size_t len;
+	const char *why;
+
+	proto_out_init(&o2);
+	/* a deferred SEND of a channel reference: the op bit goes, the value is kept */
+	proto_out_reset(&out);
+	proto_req_send(&out, 7, 5000, "a", 1, &ref);
+	CU_ASSERT_EQUAL(proto_req_defer_last(&out), 0);
+	body = only_body(&len);
+	CU_ASSERT_EQUAL_FATAL(proto_req_readdress(&o2, body, len, big, 1234), 0);
+	CU_ASSERT_EQUAL(proto_decode_request(proto_out_data(&o2) + PROTO_FRAME_HDR,
+	    proto_out_len(&o2) - PROTO_FRAME_HDR, &limits, cases, 8, &q, &why), STATUS_OK);
+	CU_ASSERT_EQUAL(q.op, OP_SEND);
+	CU_ASSERT_FALSE(q.deferred);
+	CU_ASSERT_EQUAL(q.id, big);
+	CU_ASSERT_EQUAL(q.wait_us, 1234);
+	CU_ASSERT(NAME_IS(q.name, q.name_len, "a"));
+	CU_ASSERT_EQUAL(q.value.kind, VALUE_CHANREF);
+	CU_ASSERT(NAME_IS(q.value.data, q.value.len, "chan.x"));
+	/* wait nil stays nil */
+	proto_out_reset(&out);
+	proto_out_reset(&o2);
+	proto_req_name(&out, OP_RECV, 9, PROTO_WAIT_FOREVER, "b", 1);
+	body = only_body(&len);
+	CU_ASSERT_EQUAL_FATAL(proto_req_readdress(&o2, body, len, 3, PROTO_WAIT_FOREVER), 0);
+	CU_ASSERT_EQUAL(proto_decode_request(proto_out_data(&o2) + PROTO_FRAME_HDR,
+	    proto_out_len(&o2) - PROTO_FRAME_HDR, &limits, cases, 8, &q, &why), STATUS_OK);
+	CU_ASSERT_EQUAL(q.id, 3);
+	CU_ASSERT_EQUAL(q.wait_us, PROTO_WAIT_FOREVER);
+	/* a reply back with the client's id */
+	proto_out_reset(&out);
+	proto_out_reset(&o2);
+	proto_rep_error(&out, big, STATUS_CANCELED, "canceled");
+	body = only_body(&len);
+	CU_ASSERT_EQUAL_FATAL(proto_rep_readdress(&o2, body, len, 7), 0);
+	CU_ASSERT_EQUAL(proto_decode_reply(proto_out_data(&o2) + PROTO_FRAME_HDR,
+	    proto_out_len(&o2) - PROTO_FRAME_HDR, OP_RECV, &r, &why), STATUS_OK);
+	CU_ASSERT_EQUAL(r.id, 7);
+	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
+	CU_ASSERT(NAME_IS(r.msg, r.msg_len, "canceled"));
+	/* not a request, not a reply: nothing is appended */
+	proto_out_reset(&o2);
+	CU_ASSERT_EQUAL(proto_req_readdress(&o2, (const uint8_t *)"\x92\x01", 2, 1, 0), -1);
+	CU_ASSERT_EQUAL(proto_rep_readdress(&o2, (const uint8_t *)"\x91\x01", 2, 1), -1);
+	CU_ASSERT_EQUAL(proto_out_len(&o2), 0);
+	/* a node's HELLO: its token, and it follows MOVED */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_hello_node(&out, 1, "chand-node", "tok", "n1"), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT_EQUAL(q.op, OP_HELLO);
+	CU_ASSERT(q.moved);
+	CU_ASSERT(NAME_IS(q.token, q.token_len, "tok"));
+	CU_ASSERT(NAME_IS(q.client, q.client_len, "chand-node"));
+	proto_out_destroy(&o2);
+}
+
 static void
 register_suites(void)
 {
@@ -688,6 +755,7 @@ register_suites(void)
 	test_add(s, "request SELECT round trip and case limits", test_req_select);
 	test_add(s, "every reply round trip", test_replies);
 	test_add(s, "HELLO and INFO maps round trip", test_reply_maps);
+	test_add(s, "forwarding: readdressed requests and replies, a node's HELLO", test_readdress);
 	register_codec_bad_input(s);
 	register_codec_links(s);
 	register_codec_ack(s);

@@ -1,0 +1,412 @@
+/*
+ * peer.c: one bufferevent per peer node on the loop: HELLO first, requests
+ * pipelined behind it, replies split into frames and handed to the router.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <openssl/ssl.h>
+
+#include "clock.h"
+#include "codec.h"
+#include "log.h"
+#include "peer.h"
+#include "tls.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+struct peer {
+	struct peers *ps;
+	char *node, *addr;
+	struct bufferevent *bev;	/* NULL: not connected */
+	uint64_t hello_id;
+	bool up;			/* its HELLO was accepted */
+	int64_t retry_ns;		/* no dialling before this (monotonic) */
+	int64_t backoff_ms;
+	TAILQ_ENTRY(peer) link;
+};
+
+struct peers {
+	struct event_base *base;
+	struct evdns_base *dns;		/* made on the first advertise that is a host name */
+	SSL_CTX *tls;			/* NULL: plain TCP */
+	char *self, *token;
+	size_t max_frame;
+	uint64_t next_id;
+	uint64_t *errors, *connected;
+	peer_reply *reply;
+	peer_lost *lost;
+	void *arg;
+	struct proto_out out;
+	char why[512];
+	TAILQ_HEAD(, peer) list;
+};
+
+int
+peers_new(struct peers **out, struct event_base *base, const char *self, const char *token,
+    struct ssl_ctx_st *tls, size_t max_frame, uint64_t *errors, uint64_t *connected)
+{
+	struct peers *ps = calloc(1, sizeof *ps);
+
+	if (ps == NULL)
+		return -1;
+	if ((ps->self = strdup(self)) == NULL || (ps->token = strdup(token)) == NULL) {
+		free(ps->self);
+		free(ps);
+		return -1;
+	}
+	ps->base = base;
+	ps->tls = tls;
+	ps->max_frame = max_frame;
+	ps->errors = errors;
+	ps->connected = connected;
+	ps->next_id = 1;
+	proto_out_init(&ps->out);
+	TAILQ_INIT(&ps->list);
+	*out = ps;
+	return 0;
+}
+
+void
+peers_on(struct peers *ps, peer_reply *reply, peer_lost *lost, void *arg)
+{
+	ps->reply = reply;
+	ps->lost = lost;
+	ps->arg = arg;
+}
+
+static void
+close_bev(struct peer *pe)
+{
+	if (pe->bev == NULL)
+		return;
+	bufferevent_free(pe->bev);
+	pe->bev = NULL;
+	if (pe->up)
+		(*pe->ps->connected)--;
+	pe->up = false;
+}
+
+void
+peers_free(struct peers *ps)
+{
+	struct peer *pe;
+
+	if (ps == NULL)
+		return;
+	while ((pe = TAILQ_FIRST(&ps->list)) != NULL) {
+		TAILQ_REMOVE(&ps->list, pe, link);
+		close_bev(pe);
+		free(pe->node);
+		free(pe->addr);
+		free(pe);
+	}
+	if (ps->dns != NULL)
+		evdns_base_free(ps->dns, 0);
+	if (ps->tls != NULL)
+		SSL_CTX_free(ps->tls);
+	proto_out_destroy(&ps->out);
+	free(ps->self);
+	free(ps->token);
+	free(ps);
+}
+
+uint64_t
+peers_next_id(struct peers *ps)
+{
+	return ps->next_id++;
+}
+
+const char *
+peer_node(const struct peer *pe)
+{
+	return pe->node;
+}
+
+/* pe's connection is over: count it, back off, and let the router end what was on it. */
+static void
+drop(struct peer *pe, const char *why)
+{
+	struct peers *ps = pe->ps;
+
+	log_warn("cluster-peer-lost node=%s addr=%s reason=\"%s\"", pe->node, pe->addr, why);
+	(*ps->errors)++;
+	close_bev(pe);
+	pe->backoff_ms = pe->backoff_ms == 0 ? BACKOFF_MIN_MS :
+	    pe->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : pe->backoff_ms * 2;
+	pe->retry_ns = clock_now_ns() + pe->backoff_ms * NSEC_PER_MSEC;
+	if (ps->lost != NULL)
+		ps->lost(ps->arg, pe, why);
+}
+
+/* The reply to our HELLO: up, or dropped with the peer's words. */
+static bool
+hello_reply(struct peer *pe, const uint8_t *body, size_t len, int status)
+{
+	struct proto_reply rep;
+	const char *why;
+	char buf[400];
+
+	if (status == STATUS_OK) {
+		pe->up = true;
+		pe->backoff_ms = 0;
+		(*pe->ps->connected)++;
+		log_info("cluster-peer-up node=%s addr=%s", pe->node, pe->addr);
+		return true;
+	}
+	if (proto_decode_reply(body, len, OP_HELLO, &rep, &why) != STATUS_OK)
+		rep.msg_len = 0;
+	snprintf(buf, sizeof buf, "its HELLO was refused: %s: %.*s", status_name(status),
+	    (int)rep.msg_len, rep.msg_len ? rep.msg : "");
+	drop(pe, buf);
+	return false;
+}
+
+/* One reply frame; false when pe was dropped. */
+static bool
+frame(struct peer *pe, const uint8_t *body, size_t len)
+{
+	uint64_t id;
+	int status;
+	const char *why;
+	struct proto_reply rep;
+	char buf[400];
+
+	if (proto_reply_header(body, len, &id, &status, &why) != STATUS_OK) {
+		snprintf(buf, sizeof buf, "malformed reply: %s", why);
+		drop(pe, buf);
+		return false;
+	}
+	if (id == pe->hello_id && !pe->up)
+		return hello_reply(pe, body, len, status);
+	if (id == pe->hello_id) {
+		drop(pe, "a second reply to its HELLO");
+		return false;
+	}
+	if (id == 0) {
+		/* a notice: the peer closes this connection (PROTOCOL.md §9) */
+		if (proto_decode_reply(body, len, OP_PING, &rep, &why) != STATUS_OK)
+			rep.msg_len = 0;
+		snprintf(buf, sizeof buf, "it closed the connection: %s: %.*s", status_name(status),
+		    (int)rep.msg_len, rep.msg_len ? rep.msg : "");
+		drop(pe, buf);
+		return false;
+	}
+	if (pe->ps->reply != NULL)
+		pe->ps->reply(pe->ps->arg, id, body, len);
+	return true;
+}
+
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	struct peer *pe = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t hdr[PROTO_FRAME_HDR], *p;
+	size_t flen;
+
+	while (evbuffer_get_length(in) >= PROTO_FRAME_HDR) {
+		evbuffer_copyout(in, hdr, sizeof hdr);
+		flen = proto_frame_len(hdr);
+		/* checked before the body is buffered: a lying peer cannot make us hold gigabytes */
+		if (flen == 0 || flen > pe->ps->max_frame) {
+			drop(pe, "a reply frame is empty or longer than twice max_frame");
+			return;
+		}
+		if (evbuffer_get_length(in) < PROTO_FRAME_HDR + flen)
+			return;
+		if ((p = evbuffer_pullup(in, (ev_ssize_t)(PROTO_FRAME_HDR + flen))) == NULL) {
+			drop(pe, "out of memory");
+			return;
+		}
+		if (!frame(pe, p + PROTO_FRAME_HDR, flen))
+			return;
+		evbuffer_drain(in, PROTO_FRAME_HDR + flen);
+	}
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct peer *pe = arg;
+	char buf[300];
+	int err = EVUTIL_SOCKET_ERROR();
+
+	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+
+		/* small pipelined frames: Nagle would hold one back for the last one's ACK */
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		return;
+	}
+	if (what & BEV_EVENT_EOF)
+		snprintf(buf, sizeof buf, "the connection was closed");
+	else if (what & BEV_EVENT_TIMEOUT)
+		snprintf(buf, sizeof buf, "a write timed out");
+	else if (pe->ps->tls != NULL && !pe->up)
+		tls_error(bev, buf, sizeof buf);
+	else
+		snprintf(buf, sizeof buf, "%s", err ? evutil_socket_error_to_string(err) :
+		    "connection failed");
+	drop(pe, buf);
+}
+
+/* Dial pe->addr and queue the HELLO. -1 with ps->why. */
+static int
+dial(struct peer *pe)
+{
+	struct peers *ps = pe->ps;
+	struct sockaddr_storage ss;
+	int sslen = sizeof ss, port;
+	char host[256];
+	const char *colon = strrchr(pe->addr, ':');
+	int rc;
+
+	if (colon == NULL || (size_t)(colon - pe->addr) >= sizeof host ||
+	    (port = atoi(colon + 1)) <= 0 || port > 65535) {
+		snprintf(ps->why, sizeof ps->why, "node %s: advertise address %s is not HOST:PORT",
+		    pe->node, pe->addr);
+		goto fail_quiet;
+	}
+	/* [v6]:port: the brackets are not the host's */
+	if (pe->addr[0] == '[' && colon > pe->addr + 1 && colon[-1] == ']')
+		snprintf(host, sizeof host, "%.*s", (int)(colon - pe->addr - 2), pe->addr + 1);
+	else
+		snprintf(host, sizeof host, "%.*s", (int)(colon - pe->addr), pe->addr);
+	pe->bev = ps->tls != NULL ? tls_client_bufferevent(ps->tls, ps->base, host) :
+	    bufferevent_socket_new(ps->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (pe->bev == NULL)
+		goto fail;
+	bufferevent_setcb(pe->bev, read_cb, NULL, event_cb, pe);
+	pe->hello_id = peers_next_id(ps);
+	proto_out_reset(&ps->out);
+	if (proto_req_hello_node(&ps->out, pe->hello_id, "chand-node", ps->token[0] ? ps->token :
+	    NULL, ps->self) < 0 || bufferevent_write(pe->bev, proto_out_data(&ps->out),
+	    proto_out_len(&ps->out)) < 0 || bufferevent_enable(pe->bev, EV_READ) < 0)
+		goto fail;
+	if (evutil_parse_sockaddr_port(pe->addr, (struct sockaddr *)&ss, &sslen) == 0) {
+		rc = bufferevent_socket_connect(pe->bev, (struct sockaddr *)&ss, sslen);
+	} else {
+		/* a host name: resolved on the loop, never by a blocking call */
+		if (ps->dns == NULL &&
+		    (ps->dns = evdns_base_new(ps->base, EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL)
+			goto fail;
+		rc = bufferevent_socket_connect_hostname(pe->bev, ps->dns, AF_UNSPEC, host, port);
+	}
+	/* a connect that failed at once may have run event_cb already (pe->bev NULL then) */
+	if (rc < 0 || pe->bev == NULL) {
+		snprintf(ps->why, sizeof ps->why, "node %s at %s cannot be dialled", pe->node,
+		    pe->addr);
+		goto fail_quiet;
+	}
+	log_info("cluster-peer-dial node=%s addr=%s", pe->node, pe->addr);
+	return 0;
+fail:
+	snprintf(ps->why, sizeof ps->why, "out of memory");
+fail_quiet:
+	(*ps->errors)++;
+	if (pe->bev != NULL) {
+		bufferevent_free(pe->bev);
+		pe->bev = NULL;
+	}
+	pe->backoff_ms = pe->backoff_ms == 0 ? BACKOFF_MIN_MS : pe->backoff_ms;
+	pe->retry_ns = clock_now_ns() + pe->backoff_ms * NSEC_PER_MSEC;
+	return -1;
+}
+
+static struct peer *
+find(struct peers *ps, const char *node)
+{
+	struct peer *pe;
+
+	TAILQ_FOREACH(pe, &ps->list, link) {
+		if (strcmp(pe->node, node) == 0)
+			return pe;
+	}
+	return NULL;
+}
+
+struct peer *
+peer_get(struct peers *ps, const char *node, const char *addr, const char **why)
+{
+	struct peer *pe = find(ps, node);
+	int64_t now = clock_now_ns();
+
+	*why = ps->why;
+	if (pe == NULL) {
+		if ((pe = calloc(1, sizeof *pe)) == NULL || (pe->node = strdup(node)) == NULL ||
+		    (pe->addr = strdup(addr)) == NULL) {
+			if (pe != NULL)
+				free(pe->node);
+			free(pe);
+			*why = "out of memory";
+			return NULL;
+		}
+		pe->ps = ps;
+		TAILQ_INSERT_TAIL(&ps->list, pe, link);
+	}
+	if (pe->bev != NULL && strcmp(pe->addr, addr) == 0)
+		return pe;
+	if (pe->bev != NULL)
+		/* the node came back at another address: what was sent to the old one is lost */
+		drop(pe, "its advertise address changed");
+	if (now < pe->retry_ns) {
+		snprintf(ps->why, sizeof ps->why, "node %s lost; dialling it again in %" PRId64 " ms",
+		    node, (int64_t)((pe->retry_ns - now) / NSEC_PER_MSEC + 1));
+		return NULL;
+	}
+	if (strcmp(pe->addr, addr) != 0) {
+		char *a = strdup(addr);
+
+		if (a == NULL) {
+			*why = "out of memory";
+			return NULL;
+		}
+		free(pe->addr);
+		pe->addr = a;
+	}
+	return dial(pe) == 0 ? pe : NULL;
+}
+
+int
+peer_write(struct peer *pe, const void *frames, size_t len)
+{
+	return pe->bev != NULL && bufferevent_write(pe->bev, frames, len) == 0 ? 0 : -1;
+}
+
+size_t
+peer_unsent(const struct peer *pe)
+{
+	return pe->bev != NULL ? evbuffer_get_length(bufferevent_get_output(pe->bev)) : 0;
+}
+
+void
+peers_node_down(struct peers *ps, const char *node)
+{
+	struct peer *pe = find(ps, node);
+	char why[128];
+
+	if (pe == NULL)
+		return;
+	if (pe->bev != NULL) {
+		snprintf(why, sizeof why, "node %s left the cluster (its lease ended)", node);
+		drop(pe, why);
+	}
+	/* a node that comes back is a new process: dial it at once */
+	pe->backoff_ms = 0;
+	pe->retry_ns = 0;
+}

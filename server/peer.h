@@ -1,0 +1,70 @@
+/*
+ * peer.h: node-to-node connections of a cluster (PROTOCOL.md §17): at
+ * most one to each other node, opened when a request is first forwarded
+ * there, to the node's advertise address, speaking the ordinary client
+ * protocol. Its HELLO names this node (caps {"node": NAME}) and carries
+ * cluster_token when one is set; requests are pipelined behind it, each
+ * with an id from one counter of the table, so a peer id names one request
+ * whichever connection carries it.
+ *
+ * A connection that fails (EOF, a socket error, a refused HELLO, a
+ * malformed reply) or whose node leaves the live set is dropped at once:
+ * the lost callback runs, so that every request forwarded on it can end.
+ * The next need dials again, not before a backoff (100 ms, doubling to
+ * 5 s, reset by an accepted HELLO).
+ *
+ * Ownership: the server owns the table; a struct peer lives as long as the
+ * table (its node is remembered for the backoff). Callbacks come from the
+ * loop, never from inside a call here. Thread-safety: loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#ifndef CHAND_PEER_H
+#define CHAND_PEER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct peer;
+struct peers;
+
+/* A reply to peer id pid arrived: body is its frame body, valid during the call. */
+typedef void peer_reply(void *arg, uint64_t pid, const uint8_t *body, size_t len);
+/* pe's connection is gone (why says how): nothing more will come for what was sent on it. */
+typedef void peer_lost(void *arg, struct peer *pe, const char *why);
+
+/*
+ * self: this node's name; token: cluster_token ("" for none); tls: the
+ * client context (tls.h) when the nodes speak TLS, NULL for plain TCP (the
+ * table owns it); max_frame: the longest reply accepted. errors and
+ * connected (not NULL) are kept up to date: failed connections, and
+ * connections whose HELLO was accepted. Returns 0, or -1 when out of
+ * memory (tls is not freed).
+ */
+struct ssl_ctx_st;
+int peers_new(struct peers **out, struct event_base *base, const char *self, const char *token,
+    struct ssl_ctx_st *tls, size_t max_frame, uint64_t *errors, uint64_t *connected);
+/* Close every connection (no callback runs). */
+void peers_free(struct peers *ps);
+void peers_on(struct peers *ps, peer_reply *reply, peer_lost *lost, void *arg);
+
+/*
+ * The connection to node at addr (HOST:PORT), dialled now if there is none;
+ * requests may be written before it is up. NULL (why set, a static or
+ * table-owned string valid until the loop runs again) while its backoff
+ * runs, or when addr cannot be used.
+ */
+struct peer *peer_get(struct peers *ps, const char *node, const char *addr, const char **why);
+/* A new peer id. */
+uint64_t peers_next_id(struct peers *ps);
+/* Queue whole frames (headers included) on pe. -1 when out of memory. */
+int peer_write(struct peer *pe, const void *frames, size_t len);
+/* Bytes queued on pe and not yet written. */
+size_t peer_unsent(const struct peer *pe);
+const char *peer_node(const struct peer *pe);
+/* node left the live set: drop its connection (lost runs now) and forget its backoff. */
+void peers_node_down(struct peers *ps, const char *node);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * router_int.h: what router.c (the routing step, requests held for etcd)
+ * and router_fwd.c (requests forwarded to their owner) share.
+ * Thread-safety: loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#ifndef CHAND_ROUTER_INT_H
+#define CHAND_ROUTER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "codec.h"
+#include "conn.h"
+#include "hmap.h"
+#include "server.h"
+
+struct cluster;
+struct peer;
+struct peers;
+struct held;
+TAILQ_HEAD(held_list, held);
+
+/* A client's request the router has, held or forwarded: its id is in use (§9) until it ends. */
+struct remote {
+	struct hmap_node node;		/* in the router's ids, by (conn_id, id) */
+	uint64_t conn_id, id, op;
+	int64_t start;			/* when it came: its latency, and what its wait has spent */
+	bool forwarded;
+};
+
+struct router {
+	struct server *s;
+	struct cluster *cl;
+	struct peers *peers;
+	struct held_list held;
+	struct hmap ids;		/* struct remote by (conn_id, id) */
+	struct hmap fwds;		/* struct fwd by pid */
+	struct proto_out out;		/* scratch: frames for the peers */
+	uint32_t asked;			/* etcd's answers the request dispatched again has had */
+	int64_t again_start;		/* ... and when it came */
+};
+
+static inline uint64_t
+ids_hash(const struct router *r, uint64_t conn_id, uint64_t id)
+{
+	return hmap_hash_u64(r->ids.seed, conn_id * 0x9e3779b97f4a7c15ULL ^ id);
+}
+
+/* UNAVAILABLE to c's request id, counted. */
+void router_unavailable(struct router *r, struct conn *c, uint64_t id, const char *why);
+
+/* router_fwd.c: forward q (body) to node at addr, with what is left of its wait. */
+void router_forward(struct router *r, struct conn *c, const struct proto_request *q,
+    const uint8_t *body, size_t len, const char *node, const char *addr);
+/* CANCEL or CREDIT q of the forwarded request rq: to the same peer, about its peer id. */
+void router_forward_to_target(struct router *r, struct conn *c, const struct proto_request *q,
+    struct remote *rq);
+/* peer.c's callbacks (peers_on). */
+void router_peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len);
+void router_peer_gone(void *arg, struct peer *pe, const char *why);
+/* Free every forwarded request without a word (the router is going). */
+void router_fwds_free(struct router *r);
+
+#endif
