@@ -91,6 +91,10 @@ struct config {
 	char *node_name;		/* "" for the host name */
 	char *advertise;		/* HOST:PORT clients and nodes dial */
 	uint64_t node_ttl_ms;
+
+	/* durable channels (durable.c, issue 18); data_dir "" keeps nothing */
+	char *data_dir;			/* the journal lives in DATA_DIR/journal */
+	char *fsync;			/* always, everysec, no */
 };
 
 /* A yes/no key's value. */
