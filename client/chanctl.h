@@ -44,6 +44,7 @@ struct ctl {
 	long max_deliver;	/* make --max-deliver; -1: the default */
 	long max_unacked;	/* make --max-unacked; -1: the default */
 	const char *dead_letter;	/* make --dead-letter */
+	bool durable;			/* make --durable */
 	bool no_ack;		/* recv --no-ack */
 };
 

@@ -169,6 +169,8 @@ static const struct map_field chan_fields[] = {
 	UINT_FIELD(proto_chan_info, inflight),
 	UINT_FIELD(proto_chan_info, redelivered),
 	UINT_FIELD(proto_chan_info, dead_lettered),
+	BOOL_FIELD(proto_chan_info, durable),
+	UINT_FIELD(proto_chan_info, journal_bytes),
 };
 
 static const struct map_field inflight_fields[] = {

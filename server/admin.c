@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "conn_io.h"
 #include "delivery.h"
+#include "durable.h"
 #include "log.h"
 #include "request.h"
 #include "server.h"
@@ -105,6 +106,7 @@ admin_inflight(struct conn *c, const struct proto_request *q)
 struct chan_walk {
 	struct proto_out *o;
 	const struct proto_request *q;
+	const struct durable *durable;
 	char pattern[PROTO_NAME_MAX + 1];
 	uint64_t limit, matched, packed;
 	int rc;
@@ -136,6 +138,7 @@ chan_visit(struct chan *ch, void *arg)
 	i.bytes = chan_buffered_bytes(ch);
 	request_close_err(chan_close_error(ch), &i.close_err);
 	delivery_chan_info(ch, &i);
+	durable_chan_info(w->durable, ch, &i);
 	w->rc |= proto_pack_chan_info(w->o, &i);
 	return 0;
 }
@@ -144,7 +147,7 @@ chan_visit(struct chan *ch, void *arg)
 void
 admin_channels(struct conn *c, const struct proto_request *q)
 {
-	struct chan_walk w = { .o = &c->srv->out, .q = q };
+	struct chan_walk w = { .o = &c->srv->out, .q = q, .durable = c->srv->durable };
 
 	w.limit = q->limit ? q->limit : LIST_DEFAULT_LIMIT;
 	if (q->pattern)

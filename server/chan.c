@@ -267,6 +267,18 @@ chan_anonymous(const struct chan *ch)
 	return (ch->flags & CHAN_ANONYMOUS) != 0;
 }
 
+void
+chan_set_durable(struct chan *ch)
+{
+	ch->flags |= CHAN_DURABLE;
+}
+
+bool
+chan_durable(const struct chan *ch)
+{
+	return (ch->flags & CHAN_DURABLE) != 0;
+}
+
 uint32_t
 chan_nsenders(const struct chan *ch)
 {

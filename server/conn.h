@@ -26,6 +26,7 @@ struct server;
 struct chan;
 struct ident;
 struct held_slot;
+struct durable_gate;
 
 struct conn {
 	TAILQ_ENTRY(conn) link;
@@ -60,6 +61,7 @@ struct conn {
 	uint64_t waiters, held_bytes;	/* charged by its pending requests (budget.h) */
 	struct chan **holds;		/* anonymous channels made or opened here */
 	struct delivery_conn *dlv;	/* its values in flight (delivery.c); NULL if none yet */
+	struct durable_gate *gate;	/* replies held until the journal has them (durable.c) */
 	size_t nholds, holds_cap;
 	int64_t connected_ns;
 	int64_t active_ns;		/* last whole frame received (idle_timeout) */

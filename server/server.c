@@ -22,6 +22,7 @@
 #include "conn.h"
 #include "conn_io.h"
 #include "delivery.h"
+#include "durable.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -272,6 +273,9 @@ server_new(struct server **out, struct config *cfg, char **cause)
 	if (pool_new(&s->pool, s->base, (unsigned)s->cfg.workers) < 0 || acl_init(s) < 0 ||
 	    server_sweep(s) < 0)
 		goto fail;
+	/* the journal is replayed before any listener opens */
+	if (s->cfg.data_dir[0] != '\0' && durable_open(s, s->cfg.repair, &s->durable, cause) < 0)
+		goto fail;
 	*out = s;
 	return 0;
 fail:
@@ -517,6 +521,8 @@ server_free(struct server *s)
 	cluster_free(s->cluster);
 	/* after the connections (links are stopped), before the engine (their holds go) */
 	pool_free(s->pool);
+	/* after the pool: its last commit is back; before the engine it hooks */
+	durable_free(s->durable);
 	stages_free(s->stages);
 	delivery_free(s->delivery);
 	engine_free(s->engine);
