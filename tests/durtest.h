@@ -27,7 +27,7 @@ struct dur {
 	chan_conn_t *conn;
 };
 
-static void
+static inline void
 dur_init(struct dur *d, const char *fsync)
 {
 	memset(d, 0, sizeof *d);
@@ -37,7 +37,7 @@ dur_init(struct dur *d, const char *fsync)
 }
 
 /* Start chand on d's data_dir (args: more of chand's arguments) and dial it. 0 or -1. */
-static int
+static inline int
 dur_start_args(struct dur *d, const char *const *args)
 {
 	char conf[200];
@@ -50,14 +50,14 @@ dur_start_args(struct dur *d, const char *const *args)
 	return chan_dial(chan_background(), d->addr, NULL, &d->conn) == CHAN_OK ? 0 : -1;
 }
 
-static int
+static inline int
 dur_start(struct dur *d)
 {
 	return dur_start_args(d, NULL);
 }
 
 /* Stop chand: cleanly (SIGTERM, exit 0 expected) or with SIGKILL. */
-static void
+static inline void
 dur_stop(struct dur *d, bool kill9)
 {
 	if (d->conn != NULL)
@@ -72,7 +72,7 @@ dur_stop(struct dur *d, bool kill9)
 		CU_ASSERT_EQUAL(test_server_stop(&d->srv), 0);
 }
 
-static void
+static inline void
 dur_free(struct dur *d)
 {
 	char cmd[128];
@@ -83,7 +83,7 @@ dur_free(struct dur *d)
 }
 
 /* The newest segment file of d's journal into path; false if none. */
-static bool
+static inline bool
 dur_last_segment(const struct dur *d, char *path, size_t cap)
 {
 	char pat[128];
@@ -101,7 +101,7 @@ dur_last_segment(const struct dur *d, char *path, size_t cap)
 }
 
 /* MAKE a durable channel of cap on d's connection. */
-static int
+static inline int
 dur_make(struct dur *d, const char *name, size_t cap, chan_t **out)
 {
 	chan_delivery_opts_t o = CHAN_DELIVERY_OPTS_INIT;
@@ -112,7 +112,7 @@ dur_make(struct dur *d, const char *name, size_t cap, chan_t **out)
 }
 
 /* Receive without waiting: the value as a string in buf, 1; 0 when empty; <0 an error. */
-static int
+static inline int
 dur_try_recv(chan_t *ch, char *buf, size_t cap, bool *ok)
 {
 	chan_value_t v = { 0 };
