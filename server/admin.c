@@ -46,6 +46,23 @@ pack_cluster(struct proto_out *o, const struct cluster_stats *cs)
 	    proto_pack_kv_uint(o, "cluster_sessions", cs->sessions);
 }
 
+/* With data_dir: the journal's eight keys (PROTOCOL.md §11, §16). */
+static int
+pack_journal(struct proto_out *o, const struct durable *d)
+{
+	struct durable_stats ds;
+
+	durable_stats(d, &ds);
+	return proto_pack_kv_uint(o, "journal_bytes", ds.log_bytes) |
+	    proto_pack_kv_uint(o, "journal_channels", ds.channels) |
+	    proto_pack_kv_uint(o, "journal_syncs", ds.syncs) |
+	    proto_pack_kv_uint(o, "journal_last_fsync_us", ds.last_sync_ns / 1000) |
+	    proto_pack_kv_uint(o, "journal_max_fsync_us", ds.max_sync_ns / 1000) |
+	    proto_pack_kv_uint(o, "journal_errors", ds.errors) |
+	    proto_pack_kv_uint(o, "journal_failing", ds.failing) |
+	    proto_pack_kv_uint(o, "journal_compactions", ds.compactions);
+}
+
 void
 admin_stats(struct conn *c, const struct proto_request *q)
 {
@@ -59,7 +76,8 @@ admin_stats(struct conn *c, const struct proto_request *q)
 	TAILQ_FOREACH(k, &s->conns, link)
 		pending += hmap_count(&k->pending);
 	delivery_counters(s->delivery, &dc);
-	rc = proto_rep_begin(o, q->id, 1) | proto_pack_map(o, s->cluster != NULL ? 24 : 17) |
+	rc = proto_rep_begin(o, q->id, 1) |
+	    proto_pack_map(o, 17 + (s->cluster != NULL ? 7 : 0) + (s->durable != NULL ? 8 : 0)) |
 	    proto_pack_kv_uint(o, "uptime_ms", (uint64_t)(clock_now_ns() - s->started_ns) / NSEC_PER_MSEC) |
 	    proto_pack_kv_uint(o, "connections", s->nconns) |
 	    proto_pack_kv_uint(o, "connections_total", s->stats.connections_total) |
@@ -79,6 +97,8 @@ admin_stats(struct conn *c, const struct proto_request *q)
 	    proto_pack_kv_uint(o, "delivery_dropped", dc.dropped);
 	if (s->cluster != NULL)
 		rc |= pack_cluster(o, cluster_stats(s->cluster));
+	if (s->durable != NULL)
+		rc |= pack_journal(o, s->durable);
 	finish(c, q->id, rc);
 }
 

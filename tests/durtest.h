@@ -22,6 +22,7 @@ struct dur {
 	char dir[64];
 	char addr[64];
 	char fsync[16];
+	const char *extra;		/* more config lines, or NULL */
 	struct test_server srv;
 	bool up;
 	chan_conn_t *conn;
@@ -40,9 +41,10 @@ dur_init(struct dur *d, const char *fsync)
 static inline int
 dur_start_args(struct dur *d, const char *const *args)
 {
-	char conf[200];
+	char conf[400];
 
-	snprintf(conf, sizeof conf, "data_dir = %s\nfsync = %s\n", d->dir, d->fsync);
+	snprintf(conf, sizeof conf, "data_dir = %s\nfsync = %s\n%s\n", d->dir, d->fsync,
+	    d->extra ? d->extra : "");
 	if (test_server_start_args(&d->srv, conf, args) < 0)
 		return -1;
 	d->up = true;

@@ -22,12 +22,11 @@
 #include "clock.h"
 #include "durtest.h"
 
-/* Run chand with args to its exit: its status, its stdout and stderr in out. */
+/* Run prog with args to its exit: its status, its stdout and stderr in out. */
 static int
-run_chand(const char *const *args, char *out, size_t cap)
+run_prog(const char *prog, const char *const *args, char *out, size_t cap)
 {
-	const char *chand = getenv("CHAND") ? getenv("CHAND") : "server/chand";
-	const char *argv[16] = { chand };
+	const char *argv[16] = { prog };
 	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
 	struct pollfd p = { .events = POLLIN };
 	int pfd[2];
@@ -53,6 +52,56 @@ run_chand(const char *const *args, char *out, size_t cap)
 	out[len] = '\0';
 	close(pfd[0]);
 	return test_wait_exit(pid, 10000);
+}
+
+static int
+run_chand(const char *const *args, char *out, size_t cap)
+{
+	return run_prog(getenv("CHAND") ? getenv("CHAND") : "server/chand", args, out, cap);
+}
+
+/* The metrics port chand logged, or -1. */
+static int
+metrics_port(struct test_server *s)
+{
+	char path[128], line[1024];
+	int port = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/chand.log", s->dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f)) {
+		char *p = strstr(line, "metrics address=");
+
+		if (p != NULL && (p = strstr(p, "port=")) != NULL)
+			port = atoi(p + 5);
+	}
+	fclose(f);
+	return port;
+}
+
+/* GET /metrics into buf (headers and body); the bytes read. */
+static size_t
+scrape(int port, char *buf, size_t cap)
+{
+	static const char req[] = "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n";
+	struct test_conn c;
+	size_t len = 0;
+	ssize_t n;
+
+	if (test_conn_open(&c, port, false) < 0 || test_conn_write(&c, req, strlen(req)) < 0)
+		return 0;
+	while (len < cap - 1) {
+		struct pollfd p = { .fd = c.fd, .events = POLLIN };
+
+		if (poll(&p, 1, 10000) != 1 || (n = read(c.fd, buf + len, cap - 1 - len)) <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	test_conn_close(&c);
+	return len;
 }
 
 static void
@@ -401,6 +450,39 @@ test_disk_full(void)
 	dur_free(&d);
 }
 
+/* chanctl make --durable, info and stats; the journal's metrics. */
+static void
+test_chanctl_stats_metrics(void)
+{
+	const char *make[] = { "make", "--durable", "m", "4", NULL };
+	const char *info[] = { "--json", "info", "m", NULL };
+	const char *stats[] = { "stats", NULL };
+	const char *unbuf[] = { "make", "--durable", "u", NULL };
+	static char out[1 << 16];
+	struct dur d;
+	int port;
+
+	dur_init(&d, "always");
+	d.extra = "metrics_listen = 127.0.0.1:0";
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	setenv("CHAND_ADDR", d.addr, 1);
+	CU_ASSERT_EQUAL(run_prog("client/chanctl", make, out, sizeof out), 0);
+	CU_ASSERT_EQUAL(run_prog("client/chanctl", info, out, sizeof out), 0);
+	CU_ASSERT(strstr(out, "\"durable\":true") != NULL && strstr(out, "\"journal_bytes\":") != NULL);
+	CU_ASSERT_NOT_EQUAL(run_prog("client/chanctl", unbuf, out, sizeof out), 0);
+	CU_ASSERT_EQUAL(run_prog("client/chanctl", stats, out, sizeof out), 0);
+	CU_ASSERT(strstr(out, "journal_bytes") != NULL && strstr(out, "journal_max_fsync_us") != NULL &&
+	    strstr(out, "journal_compactions") != NULL && strstr(out, "journal_channels   1") != NULL);
+	unsetenv("CHAND_ADDR");
+	CU_ASSERT_FATAL((port = metrics_port(&d.srv)) > 0);
+	CU_ASSERT(scrape(port, out, sizeof out) > 0);
+	CU_ASSERT(strstr(out, "\nchand_journal_bytes ") != NULL);
+	CU_ASSERT(strstr(out, "\nchand_journal_fsync_max_seconds ") != NULL);
+	CU_ASSERT(strstr(out, "\nchand_journal_failing 0") != NULL);
+	CU_ASSERT(strstr(out, "\nchand_journal_channels 1") != NULL);
+	dur_free(&d);
+}
+
 static void
 register_suites(void)
 {
@@ -412,6 +494,7 @@ register_suites(void)
 	test_add(s, "torn tail at every byte of the last record", test_torn_tail);
 	test_add(s, "corruption before the tail refused; --repair starts", test_corruption_refused_then_repair);
 	test_add(s, "disk full: STORAGE, plain channels fine, recovery", test_disk_full);
+	test_add(s, "chanctl make --durable, info, stats; metrics", test_chanctl_stats_metrics);
 }
 
 int
