@@ -268,6 +268,15 @@ chan_anonymous(const struct chan *ch)
 }
 
 void
+chan_foreach_value(const struct chan *ch, void (*fn)(void *arg, const struct value *v), void *arg)
+{
+	for (const struct chan_back *b = ch->back; b != NULL; b = b->next)
+		fn(arg, b->v);
+	for (uint32_t i = 0; i < ch->len; i++)
+		fn(arg, ch->ring[(ch->head + i) % ch->size]);
+}
+
+void
 chan_set_durable(struct chan *ch)
 {
 	ch->flags |= CHAN_DURABLE;

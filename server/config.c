@@ -225,6 +225,7 @@ static const struct key keys[] = {
 	  false },
 	KS(data_dir, "", NULL, false),
 	KS(fsync, "always", check_fsync, false),
+	K(journal_compact_min, KEY_SIZE, "64M", 4096, 1ULL << 50),
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

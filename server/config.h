@@ -95,6 +95,7 @@ struct config {
 	/* durable channels (durable.c, issue 18); data_dir "" keeps nothing */
 	char *data_dir;			/* the journal lives in DATA_DIR/journal */
 	char *fsync;			/* always, everysec, no */
+	uint64_t journal_compact_min;	/* never compact a smaller journal */
 	bool repair;			/* chand --repair, not a key: keep the journal's valid prefix */
 };
 

@@ -501,15 +501,15 @@ try_recv(struct engine *e, struct chan *ch, int index, struct engine_result *r)
 		/* Full buffer: take the head, the sender's value joins the
 		 * tail (the slot just freed, so the push cannot fail). */
 		head = chan_buf_pop(ch);
+		engine_changed(e, ch, ENGINE_POP, head);
 		(void)chan_buf_push(ch, v);
-		engine_changed(e, ch, ENGINE_POP, NULL);
 		engine_changed(e, ch, ENGINE_PUSH, v);
 		e->bytes = e->bytes - value_size(head) + value_size(v);
 		return fired(r, STATUS_OK, index, head, true);
 	}
 	if (ch->len > 0) {
 		v = chan_buf_pop(ch);
-		engine_changed(e, ch, ENGINE_POP, NULL);
+		engine_changed(e, ch, ENGINE_POP, v);
 		e->bytes -= value_size(v);
 		e->values--;
 		return fired(r, STATUS_OK, index, v, true);

@@ -450,6 +450,62 @@ test_disk_full(void)
 	dur_free(&d);
 }
 
+/* A log of mostly removed values is compacted, while it changes; the state survives. */
+static void
+test_compaction(void)
+{
+	struct dur d;
+	chan_t *a, *b;
+	chan_stat_t *st;
+	uint64_t compactions = 0, code;
+	char buf[64], want[64], msg[32];
+	size_t n;
+	bool ok;
+
+	dur_init(&d, "always");
+	d.extra = "journal_compact_min = 16K";
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	CU_ASSERT_FATAL(dur_make(&d, "a", 100000, &a) == CHAN_OK);
+	CU_ASSERT_FATAL(dur_make(&d, "b", 10, &b) == CHAN_OK);
+	send_str(b, "b0");
+	CU_ASSERT_EQUAL(chan_close_err(chan_background(), b, 9, "done"), CHAN_OK);
+	/* 3,000 in, 2,900 out: the log is many times its live data, so compactions run meanwhile */
+	for (int k = 0; k < 3000; k++) {
+		snprintf(buf, sizeof buf, "a%05d", k);
+		send_str(a, buf);
+		if (k >= 100) {
+			snprintf(want, sizeof want, "a%05d", k - 100);
+			expect_str(a, want);
+		}
+	}
+	CU_ASSERT_EQUAL_FATAL(chan_admin_stats(chan_background(), d.conn, &st, &n), CHAN_OK);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(st[i].key, "journal_compactions") == 0)
+			compactions = st[i].value;
+	free(st);
+	CU_ASSERT(compactions >= 1);
+	CU_ASSERT(test_server_log_has(&d.srv, "journal compacted"));
+	chan_free(a);
+	chan_free(b);
+	dur_stop(&d, true);
+
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "a", &a) == CHAN_OK);
+	for (int k = 2900; k < 3000; k++) {
+		snprintf(want, sizeof want, "a%05d", k);
+		expect_str(a, want);
+	}
+	CU_ASSERT_EQUAL(dur_try_recv(a, buf, sizeof buf, &ok), 0);
+	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "b", &b) == CHAN_OK);
+	expect_str(b, "b0");
+	CU_ASSERT_EQUAL(dur_try_recv(b, buf, sizeof buf, &ok), 1);
+	CU_ASSERT(!ok && chan_err(b, &code, msg, sizeof msg) && code == 9);
+	chan_free(a);
+	chan_free(b);
+	printf("\n    %" PRIu64 " compactions\n", compactions);
+	dur_free(&d);
+}
+
 /* chanctl make --durable, info and stats; the journal's metrics. */
 static void
 test_chanctl_stats_metrics(void)
@@ -495,6 +551,7 @@ register_suites(void)
 	test_add(s, "corruption before the tail refused; --repair starts", test_corruption_refused_then_repair);
 	test_add(s, "disk full: STORAGE, plain channels fine, recovery", test_disk_full);
 	test_add(s, "chanctl make --durable, info, stats; metrics", test_chanctl_stats_metrics);
+	test_add(s, "compaction while the channels change; restart after kill -9", test_compaction);
 }
 
 int
