@@ -447,9 +447,14 @@ static void
 job_done(struct pool_item *it, bool ran)
 {
 	struct durable *d = (struct durable *)((char *)it - offsetof(struct durable, item));
-	int rc = ran ? d->job_rc : EIO;
+	int rc = d->job_rc;
 
 	d->busy = false;
+	if (!ran) {
+		/* the pool is being freed: durable_free flushes (and drops an unfinished compaction) */
+		d->closing = true;
+		return;
+	}
 	if (d->job == JOB_COMPACT_END) {
 		/* journal_compact_end freed the snapshot either way */
 		d->ending = NULL;
@@ -531,7 +536,7 @@ turn_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!d->busy && d->dirty)
+	if (!d->busy && d->dirty && !d->closing)
 		start_batch(d);
 }
 
@@ -542,7 +547,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (d->busy)
+	if (d->busy || d->closing)
 		return;
 	if (d->failing) {
 		submit(d, JOB_RETRY, 0);
@@ -553,6 +558,13 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	compact_step(d);
 	if (!d->busy && d->fsync == JOURNAL_FSYNC_EVERYSEC)
 		submit(d, JOB_TICK, 0);
+}
+
+void
+durable_stop(struct durable *d)
+{
+	if (d != NULL)
+		d->closing = true;
 }
 
 bool
@@ -828,6 +840,10 @@ durable_free(struct durable *d)
 	if (d->snap != NULL && !d->busy) {
 		journal_compact_abort(d->j, d->snap);
 		d->snap = NULL;
+	}
+	if (d->ending != NULL && !d->busy) {
+		journal_compact_abort(d->j, d->ending);
+		d->ending = NULL;
 	}
 	if (d->marks != NULL)
 		marks_free(d);

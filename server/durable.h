@@ -57,6 +57,8 @@ struct durable_stats {
  * Returns 0, or -1 with a malloc'd *cause naming the file and offset.
  */
 int durable_open(struct server *s, bool repair, struct durable **out, char **cause);
+/* Shutdown: submit no more work to the pool (before pool_free). Accepts NULL. */
+void durable_stop(struct durable *d);
 /* Commit and sync what is staged, close the journal. After pool_free. Accepts NULL. */
 void durable_free(struct durable *d);
 

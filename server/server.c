@@ -520,6 +520,7 @@ server_free(struct server *s)
 	router_free(s->router);
 	cluster_free(s->cluster);
 	/* after the connections (links are stopped), before the engine (their holds go) */
+	durable_stop(s->durable);
 	pool_free(s->pool);
 	/* after the pool: its last commit is back; before the engine it hooks */
 	durable_free(s->durable);
