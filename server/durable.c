@@ -1,7 +1,7 @@
 /*
  * durable.c: durable channels: replay, the engine's change hook, group
  * commit on a pool worker, and the gates that hold replies until their
- * batch is written (durable.h).
+ * batch is written (durable.h). Compaction is in durable_compact.c.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "conn_io.h"
 #include "durable.h"
+#include "durable_int.h"
 #include "engine.h"
 #include "journal.h"
 #include "log.h"
@@ -28,19 +29,6 @@
 
 /* Staged record types: the journal's narrow interface, one byte each. */
 enum { REC_DECLARE, REC_PUSH, REC_POP, REC_CLOSE, REC_DELETE };
-
-enum job { JOB_COMMIT, JOB_RETRY, JOB_TICK, JOB_COMPACT_END };
-
-/* A snapshot's appends per loop turn, at most (then one write): a few ms of work. */
-#define SNAP_TURN_BYTES (1u << 20)
-#define SNAP_TURN_CHANS 256
-
-/* A durable channel as of the compaction's begin: written whole into the snapshot, once. */
-struct mark {
-	struct hmap_node node;
-	struct chan *ch;		/* held until the compaction ends */
-	bool written;
-};
 
 /* One reply held behind a batch; ticket 0: held only to keep c's order. */
 struct held_reply {
@@ -59,46 +47,6 @@ struct durable_gate {
 	struct conn *conn;
 	bool listed;
 };
-
-struct durable {
-	struct server *srv;
-	struct journal *j;
-	enum journal_fsync fsync;
-	uint8_t *stage;			/* records since the last batch went into the journal */
-	size_t stage_len, stage_cap;
-	bool stage_failed;		/* out of memory while staging: the next commit fails */
-	uint64_t open;			/* the batch being staged (tickets) */
-	bool dirty;			/* something staged or held since the batch began */
-	struct event *turn;		/* end of the loop turn: start the batch */
-	struct event *timer;		/* 1 s: everysec's sync, retries after a failure */
-	TAILQ_HEAD(, durable_gate) gates;
-
-	/* the pool item: the journal is the worker's while busy */
-	struct pool_item item;
-	bool busy;
-	bool closing;
-	enum job job;
-	uint64_t job_batch;
-	int job_rc;
-
-	bool failing;
-	struct journal_stats js;	/* as of the last item */
-
-	/* compaction (journal.h): the snapshot writer, the channels it must still write */
-	struct journal *snap;
-	struct mark *marks;
-	size_t nmarks, next_mark;
-	struct hmap markmap;		/* struct mark by channel */
-	uint64_t snap_bytes;		/* appended this turn */
-	int snap_err;
-	struct journal *ending;		/* JOB_COMPACT_END's snapshot */
-	char *end_cause;
-	uint64_t channels;
-	/* replay */
-	uint64_t rp_channels, rp_values, rp_skipped;
-};
-
-static void resolve(struct durable *d, uint64_t batch, bool ok);
 
 /* ---- staging ----------------------------------------------------------------- */
 
@@ -156,8 +104,8 @@ stage(struct durable *d, int type, struct chan *ch, uint32_t a, const void *blob
 }
 
 /* Move the staged records into the journal (it buffers them). 0 or an errno. */
-static int
-unstage(struct durable *d)
+int
+durable_unstage(struct durable *d)
 {
 	size_t off = 0;
 	int rc = 0;
@@ -202,189 +150,6 @@ unstage(struct durable *d)
 	return rc;
 }
 
-/* ---- compaction: a snapshot of the state as of begin, a few channels a turn ---- */
-
-struct snap_walk {
-	struct durable *d;
-	const char *name;
-	size_t len;
-	uint32_t left;			/* values still to write */
-};
-
-static void
-snap_value(void *arg, const struct value *v)
-{
-	struct snap_walk *w = arg;
-	int e;
-
-	if (w->left == 0)
-		return;
-	w->left--;
-	if ((e = journal_append_push(w->d->snap, w->name, w->len, value_data(v), value_len(v))) != 0)
-		w->d->snap_err = e;
-	w->d->snap_bytes += value_len(v) + w->len + 16;
-}
-
-/*
- * Write m's channel as it was before the change being made (the hook runs
- * just after it): head, a value that just left, goes first; skip_tail
- * leaves out a value just pushed; reopen, a close just made.
- */
-static void
-snap_write(struct durable *d, struct mark *m, const struct value *head, bool skip_tail, bool reopen)
-{
-	struct chan *ch = m->ch;
-	struct snap_walk w = { .d = d };
-	struct close_err *err = chan_close_error(ch);
-	int e;
-
-	m->written = true;
-	w.name = chan_name(ch, &w.len);
-	w.left = chan_len(ch) + chan_nback(ch) - (skip_tail ? 1 : 0);
-	if ((e = journal_append_declare(d->snap, w.name, w.len, chan_cap(ch), 0, NULL, 0)) != 0)
-		d->snap_err = e;
-	if (head != NULL) {
-		w.left++;
-		snap_value(&w, head);
-	}
-	chan_foreach_value(ch, snap_value, &w);
-	if (chan_closed(ch) && !reopen &&
-	    (e = journal_append_close(d->snap, w.name, w.len, err ? (uint32_t)err->code : 0,
-	    err ? err->msg : NULL, err ? err->len : 0)) != 0)
-		d->snap_err = e;
-}
-
-static struct mark *
-mark_find(struct durable *d, struct chan *ch)
-{
-	struct hmap_node *n;
-	uint64_t h = hmap_hash_u64(d->markmap.seed, (uint64_t)(uintptr_t)ch);
-
-	HMAP_FOR_EACH_HASH(n, h, &d->markmap) {
-		struct mark *m = HMAP_ENTRY(n, struct mark, node);
-
-		if (m->ch == ch)
-			return m;
-	}
-	return NULL;
-}
-
-static int
-count_durable(struct chan *ch, void *arg)
-{
-	struct durable *d = arg;
-
-	if (chan_durable(ch)) {
-		if (d->marks != NULL) {
-			struct mark *m = &d->marks[d->nmarks];
-
-			m->ch = ch;
-			engine_hold(ch);
-			(void)hmap_insert(&d->markmap, &m->node,
-			    hmap_hash_u64(d->markmap.seed, (uint64_t)(uintptr_t)ch));
-		}
-		d->nmarks++;
-	}
-	return 0;
-}
-
-/* Let go of the marked channels. */
-static void
-marks_free(struct durable *d)
-{
-	for (size_t i = 0; i < d->nmarks && d->marks != NULL; i++)
-		engine_release(d->srv->engine, d->marks[i].ch);
-	free(d->marks);
-	d->marks = NULL;
-	d->nmarks = d->next_mark = 0;
-	hmap_destroy(&d->markmap);
-}
-
-/* The log passed twice the live data: begin (the journal is the loop's: no item runs). */
-static void
-compact_begin(struct durable *d)
-{
-	uint64_t batch = 0;
-	size_t n;
-	int rc = 0;
-
-	if (d->failing || d->snap != NULL || d->ending != NULL || !journal_compact_due(d->j))
-		return;
-	d->nmarks = 0;
-	engine_foreach_chan(d->srv->engine, count_durable, d);
-	n = d->nmarks;
-	d->nmarks = 0;
-	hmap_init(&d->markmap, (uint64_t)clock_now_ns());
-	if ((d->marks = calloc(n ? n : 1, sizeof *d->marks)) == NULL) {
-		hmap_destroy(&d->markmap);
-		return;
-	}
-	/*
-	 * What is staged already changed the channels the snapshot will show:
-	 * it must go before the new segment, so it is the batch begin commits.
-	 */
-	if (d->stage_len > 0 || d->dirty) {
-		batch = d->open++;
-		d->dirty = false;
-		rc = unstage(d);
-	}
-	if (rc == 0)
-		rc = journal_compact_begin(d->j, &d->snap);
-	journal_stats(d->j, &d->js);
-	if (batch != 0) {
-		if (rc != 0 && !d->failing)
-			log_error("journal-failed op=commit reason=\"%s\" action=retry-every-second",
-			    strerror(rc));
-		d->failing = rc != 0;
-		resolve(d, batch, rc == 0);
-	}
-	if (rc != 0) {
-		log_error("journal-compaction-failed reason=\"%s\"", strerror(rc));
-		marks_free(d);
-		return;
-	}
-	engine_foreach_chan(d->srv->engine, count_durable, d);
-	d->snap_err = 0;
-	log_info("journal-compaction-start channels=%zu log_bytes=%" PRIu64, d->nmarks, d->js.log_bytes);
-}
-
-static void submit(struct durable *d, enum job job, uint64_t batch);
-
-/* One turn's part of the snapshot; the last one hands the end (a sync) to the worker. */
-static void
-compact_step(struct durable *d)
-{
-	size_t done = 0;
-	int rc;
-
-	if (d->snap == NULL)
-		return;
-	d->snap_bytes = 0;
-	while (d->next_mark < d->nmarks && done < SNAP_TURN_CHANS && d->snap_bytes < SNAP_TURN_BYTES) {
-		struct mark *m = &d->marks[d->next_mark++];
-
-		if (!m->written && !chan_deleted(m->ch)) {
-			snap_write(d, m, NULL, false, false);
-			done++;
-		}
-	}
-	if (d->snap_err == 0 && (rc = journal_commit(d->snap)) != 0)
-		d->snap_err = rc;
-	if (d->snap_err != 0) {
-		log_error("journal-compaction-failed reason=\"%s\" action=abandoned", strerror(d->snap_err));
-		journal_compact_abort(d->j, d->snap);
-		d->snap = NULL;
-		marks_free(d);
-		return;
-	}
-	if (d->next_mark < d->nmarks)
-		return;
-	marks_free(d);
-	d->ending = d->snap;
-	d->snap = NULL;
-	submit(d, JOB_COMPACT_END, 0);
-}
-
 /* ---- the engine's change hook ------------------------------------------------ */
 
 static void
@@ -392,12 +157,10 @@ on_change(void *arg, struct chan *ch, enum engine_change what, const struct valu
 {
 	struct durable *d = arg;
 	struct close_err *err;
-	struct mark *m;
 
 	/* a channel the snapshot has not written yet: write it as it was, first */
-	if (d->snap != NULL && (m = mark_find(d, ch)) != NULL && !m->written)
-		snap_write(d, m, what == ENGINE_POP ? v : NULL, what == ENGINE_PUSH,
-		    what == ENGINE_CLOSE);
+	if (d->snap != NULL)
+		durable_compact_before(d, ch, what, v);
 	switch (what) {
 	case ENGINE_PUSH:
 		stage(d, REC_PUSH, ch, 0, value_data(v), (uint32_t)value_len(v));
@@ -481,17 +244,17 @@ job_done(struct pool_item *it, bool ran)
 	if (d->job != JOB_TICK || rc != 0)
 		d->failing = rc != 0;
 	if (d->job == JOB_COMMIT)
-		resolve(d, d->job_batch, rc == 0);
+		durable_resolve(d, d->job_batch, rc == 0);
 	if (rc == 0) {
-		compact_begin(d);
-		compact_step(d);
+		durable_compact_begin(d);
+		durable_compact_step(d);
 	}
 	if (!d->busy && d->dirty)
 		start_batch(d);
 }
 
-static void
-submit(struct durable *d, enum job job, uint64_t batch)
+void
+durable_submit(struct durable *d, enum job job, uint64_t batch)
 {
 	d->job = job;
 	d->job_batch = batch;
@@ -513,7 +276,7 @@ start_batch(struct durable *d)
 	int rc;
 
 	d->dirty = false;
-	rc = unstage(d);
+	rc = durable_unstage(d);
 	journal_stats(d->j, &d->js);
 	if (rc != 0 && !d->failing) {
 		log_error("journal-failed op=append reason=\"%s\"", strerror(rc));
@@ -521,11 +284,11 @@ start_batch(struct durable *d)
 	}
 	if (d->failing) {
 		/* the records wait in the journal for the retry timer */
-		resolve(d, batch, false);
+		durable_resolve(d, batch, false);
 	} else if (d->js.pending_bytes == 0) {
-		resolve(d, batch, true);
+		durable_resolve(d, batch, true);
 	} else {
-		submit(d, JOB_COMMIT, batch);
+		durable_submit(d, JOB_COMMIT, batch);
 	}
 }
 
@@ -550,14 +313,14 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (d->busy || d->closing)
 		return;
 	if (d->failing) {
-		submit(d, JOB_RETRY, 0);
+		durable_submit(d, JOB_RETRY, 0);
 		return;
 	}
 	/* an idle server still finishes (or starts) its compaction */
-	compact_begin(d);
-	compact_step(d);
+	durable_compact_begin(d);
+	durable_compact_step(d);
 	if (!d->busy && d->fsync == JOURNAL_FSYNC_EVERYSEC)
-		submit(d, JOB_TICK, 0);
+		durable_submit(d, JOB_TICK, 0);
 }
 
 void
@@ -642,8 +405,8 @@ gate_release(struct durable *d, struct durable_gate *g, uint64_t batch, bool ok)
 }
 
 /* Batch `batch` is written (ok) or failed: its held replies go out. */
-static void
-resolve(struct durable *d, uint64_t batch, bool ok)
+void
+durable_resolve(struct durable *d, uint64_t batch, bool ok)
 {
 	struct durable_gate *g, *next;
 
@@ -846,9 +609,9 @@ durable_free(struct durable *d)
 		d->ending = NULL;
 	}
 	if (d->marks != NULL)
-		marks_free(d);
+		durable_compact_drop(d);
 	if (!d->busy && d->j != NULL) {
-		if ((rc = unstage(d)) == 0)
+		if ((rc = durable_unstage(d)) == 0)
 			rc = journal_flush(d->j);
 		if (rc != 0)
 			log_error("journal-failed op=flush reason=\"%s\"", strerror(rc));
