@@ -189,6 +189,14 @@ conn_queue_out(struct conn *c, bool deferred)
 	if (rc < 0)
 		log_error("write-failed client=%" PRIu64 " reason=out-of-memory", c->id);
 	proto_out_reset(o);
+	conn_output_check(c);
+}
+
+void
+conn_output_check(struct conn *c)
+{
+	struct server *s = c->srv;
+
 	if (!c->output_full && output_over_max(c)) {
 		/* replies already owed (RECVs in flight, stream credit) outgrow backpressure: a slow consumer */
 		c->output_full = true;

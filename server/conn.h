@@ -107,6 +107,12 @@ void conn_queue_out(struct conn *c, bool deferred);
 /* conn_queue_out(c, false). */
 void conn_flush_out(struct conn *c);
 /*
+ * c's output just grew (conn_queue_out, or replies the journal held,
+ * durable.c): close a slow consumer past max_output_bytes, or stop
+ * reading past output_hwm.
+ */
+void conn_output_check(struct conn *c);
+/*
  * c's request is about to do work over ncases channels (a select, a
  * stream): when that is many, write the replies already made to other
  * clients first, so that they do not wait for it.

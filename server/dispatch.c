@@ -110,6 +110,9 @@ make_durable_refused(struct conn *c, const struct proto_request *q)
 	else if (c->srv->durable == NULL) {
 		st = STATUS_STORAGE;
 		why = "this server keeps no data: durable channels need data_dir (chand.conf(5))";
+	} else if (durable_failing(c->srv->durable)) {
+		st = STATUS_STORAGE;
+		why = "the journal cannot be written (disk full or I/O error); retried every second";
 	}
 	if (why == NULL)
 		return false;

@@ -402,6 +402,7 @@ gate_release(struct durable *d, struct durable_gate *g, uint64_t batch, bool ok)
 		TAILQ_REMOVE(&d->gates, g, link);
 		g->listed = false;
 	}
+	conn_output_check(c);	/* backpressure, as for any reply */
 }
 
 /* Batch `batch` is written (ok) or failed: its held replies go out. */

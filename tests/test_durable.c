@@ -391,7 +391,7 @@ test_disk_full(void)
 {
 	struct dur d;
 	char ballast[128], val[1024], buf[64];
-	chan_t *ch, *plain;
+	chan_t *ch, *plain, *other;
 	uint64_t acked = 0, k;
 	int rc = CHAN_OK, fd;
 	int64_t end;
@@ -420,6 +420,7 @@ test_disk_full(void)
 	CU_ASSERT(acked > 100);
 	/* the next durable send fails at once; plain channels go on */
 	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "x", 1), CHAN_ESTORAGE);
+	CU_ASSERT_EQUAL(dur_make(&d, "new", 4, &other), CHAN_ESTORAGE);
 	CU_ASSERT_EQUAL(chan_send(chan_background(), plain, "p", 1), CHAN_OK);
 	CU_ASSERT_EQUAL(dur_try_recv(plain, buf, sizeof buf, &ok), 1);
 	CU_ASSERT(test_server_log_has(&d.srv, "journal-failed"));
