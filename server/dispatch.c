@@ -185,12 +185,12 @@ op_make(struct conn *c, const struct proto_request *q)
 		return;
 	}
 	name = chan_name(ch, &nlen);
-	if (proto_rep_make(&s->out, q->id, name, nlen, chan_cap(ch), created) != 0)
-		;
-	else if (created && q->dlv.durable)
-		durable_hold(s->durable, c, true, false);	/* made once its declaration is written */
-	else
-		conn_flush_out(c);
+	if (proto_rep_make(&s->out, q->id, name, nlen, chan_cap(ch), created) == 0) {
+		if (created && q->dlv.durable)
+			durable_hold(s->durable, c, true, false);	/* made once its declaration is written */
+		else
+			conn_flush_out(c);
+	}
 	engine_release(s->engine, ch);
 }
 

@@ -347,7 +347,8 @@ durable_gated(const struct conn *c)
 void
 durable_hold(struct durable *d, struct conn *c, bool waits, bool send_ok)
 {
-	struct proto_out *o = &d->srv->out;
+	struct server *s = d->srv;
+	struct proto_out *o = &s->out;
 	size_t len = proto_out_len(o);
 	struct held_reply *h;
 
@@ -361,6 +362,9 @@ durable_hold(struct durable *d, struct conn *c, bool waits, bool send_ok)
 		conn_close_after_flush(c, 0, STATUS_LIMIT, "out of memory");
 		return;
 	}
+	/* the request in dispatch is counted with the status it will get (conn_queue_out does the same) */
+	if (c == s->current.conn && o->last_id == s->current.id)
+		s->current.status = o->last_status;
 	h->ticket = waits ? d->open : 0;
 	h->id = o->last_id;
 	h->send_ok = send_ok;
