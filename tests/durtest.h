@@ -84,9 +84,9 @@ dur_free(struct dur *d)
 	CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
-/* The newest segment file of d's journal into path; false if none. */
+/* The oldest (first) or newest segment file of d's journal into path; false if none. */
 static inline bool
-dur_last_segment(const struct dur *d, char *path, size_t cap)
+dur_segment(const struct dur *d, bool newest, char *path, size_t cap)
 {
 	char pat[128];
 	glob_t g;
@@ -97,9 +97,21 @@ dur_last_segment(const struct dur *d, char *path, size_t cap)
 		return false;
 	found = g.gl_pathc > 0;
 	if (found)
-		snprintf(path, cap, "%s", g.gl_pathv[g.gl_pathc - 1]);
+		snprintf(path, cap, "%s", g.gl_pathv[newest ? g.gl_pathc - 1 : 0]);
 	globfree(&g);
 	return found;
+}
+
+static inline bool
+dur_last_segment(const struct dur *d, char *path, size_t cap)
+{
+	return dur_segment(d, true, path, cap);
+}
+
+static inline bool
+dur_first_segment(const struct dur *d, char *path, size_t cap)
+{
+	return dur_segment(d, false, path, cap);
 }
 
 /* MAKE a durable channel of cap on d's connection. */

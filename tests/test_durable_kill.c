@@ -153,6 +153,7 @@ test_kill9_always(void)
 	struct producer ps[PRODUCERS] = { 0 };
 	unsigned seed = (unsigned)time(NULL);
 	uint64_t sent = 0, missing = 0;
+	char first[160];
 	int64_t t0 = clock_now_ns();
 	struct dur d;
 
@@ -167,8 +168,12 @@ test_kill9_always(void)
 	for (int r = 0; r < ROUNDS; r++)
 		sent += round_run(&d, ps, 20 + rand() % 300, true, &missing);
 	CU_ASSERT_EQUAL(missing, 0);
+	/* compactions ran and completed: the segments before the last snapshot are gone */
+	CU_ASSERT_FATAL(dur_first_segment(&d, first, sizeof first));
+	CU_ASSERT(strstr(first, "/0000000000000001.seg") == NULL);
 	printf("\n    seed %u: %d kills, %" PRIu64 " acknowledged values, %" PRIu64
-	    " lost, %.1f s\n", seed, ROUNDS, sent, missing, (double)(clock_now_ns() - t0) / 1e9);
+	    " lost, %.1f s; oldest segment %s\n", seed, ROUNDS, sent, missing,
+	    (double)(clock_now_ns() - t0) / 1e9, strrchr(first, '/') + 1);
 	CU_ASSERT(clock_now_ns() - t0 < 60 * NSEC_PER_SEC);
 	dur_free(&d);
 }
