@@ -43,6 +43,7 @@ TAILQ_HEAD(held_list, held_reply);
 
 struct durable_gate {
 	struct held_list replies;
+	size_t bytes;			/* of the replies held */
 	TAILQ_ENTRY(durable_gate) link;	/* in d->gates while it holds any */
 	struct conn *conn;
 	bool listed;
@@ -372,6 +373,13 @@ durable_hold(struct durable *d, struct conn *c, bool waits, bool send_ok)
 	memcpy(h->data, proto_out_data(o), len);
 	proto_out_reset(o);
 	TAILQ_INSERT_TAIL(&c->gate->replies, h, link);
+	/* backpressure on a client that outruns the disk: its held replies count as unsent output */
+	if ((c->gate->bytes += len) > s->cfg.output_hwm && !c->read_paused && !c->closing) {
+		c->read_paused = true;
+		io_read_enable(c, false);
+		log_info("slow-client client=%" PRIu64 " peer=%s held=%zu action=pause-reading", c->id,
+		    c->peer, c->gate->bytes);
+	}
 	if (!c->gate->listed) {
 		TAILQ_INSERT_TAIL(&d->gates, c->gate, link);
 		c->gate->listed = true;
@@ -391,6 +399,7 @@ gate_release(struct durable *d, struct durable_gate *g, uint64_t batch, bool ok)
 
 	while ((h = TAILQ_FIRST(&g->replies)) != NULL && h->ticket <= batch) {
 		TAILQ_REMOVE(&g->replies, h, link);
+		g->bytes -= h->len;
 		if (!ok && h->send_ok && proto_rep_error(o, h->id, STATUS_STORAGE,
 		    "the journal cannot be written (disk full or I/O error); retried every second") == 0) {
 			rc = io_write(c, proto_out_data(o), proto_out_len(o));

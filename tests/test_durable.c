@@ -507,6 +507,46 @@ test_compaction(void)
 	dur_free(&d);
 }
 
+/*
+ * A client pipelining durable sends faster than the disk: its replies are
+ * held in order, reading pauses while they pass output_hwm, and every one
+ * comes back OK, in order with the values in the channel.
+ */
+static void
+test_pipelined_held(void)
+{
+	enum { N = 20000, WINDOW = 4096 };
+	static chan_op_t *ops[WINDOW];
+	struct dur d;
+	chan_t *ch;
+	char buf[32], want[32];
+	bool ok;
+	int n;
+
+	dur_init(&d, "always");
+	d.extra = "output_hwm = 4096";
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	CU_ASSERT_FATAL(dur_make(&d, "pipe", N, &ch) == CHAN_OK);
+	for (int k = 0; k < N; k++) {
+		if (k >= WINDOW)
+			CU_ASSERT_EQUAL_FATAL(chan_op_wait(ops[k % WINDOW], NULL, NULL), CHAN_OK);
+		n = snprintf(buf, sizeof buf, "p%05d", k);
+		CU_ASSERT_EQUAL_FATAL(chan_send_async(chan_background(), ch, buf, (size_t)n,
+		    &ops[k % WINDOW]), CHAN_OK);
+	}
+	for (int k = N - WINDOW; k < N; k++)
+		CU_ASSERT_EQUAL_FATAL(chan_op_wait(ops[k % WINDOW], NULL, NULL), CHAN_OK);
+	printf("\n    reading paused for held replies: %s\n",
+	    test_server_log_has(&d.srv, "action=pause-reading") ? "yes" : "no");
+	for (int k = 0; k < N; k++) {
+		snprintf(want, sizeof want, "p%05d", k);
+		CU_ASSERT_EQUAL_FATAL(dur_try_recv(ch, buf, sizeof buf, &ok), 1);
+		CU_ASSERT_STRING_EQUAL_FATAL(buf, want);
+	}
+	chan_free(ch);
+	dur_free(&d);
+}
+
 /* chanctl make --durable, info and stats; the journal's metrics. */
 static void
 test_chanctl_stats_metrics(void)
@@ -553,6 +593,7 @@ register_suites(void)
 	test_add(s, "disk full: STORAGE, plain channels fine, recovery", test_disk_full);
 	test_add(s, "chanctl make --durable, info, stats; metrics", test_chanctl_stats_metrics);
 	test_add(s, "compaction while the channels change; restart after kill -9", test_compaction);
+	test_add(s, "pipelined durable sends: replies held in order, backpressure", test_pipelined_held);
 }
 
 int
