@@ -272,6 +272,16 @@ op_select(struct conn *c, const struct proto_request *q)
 	request_run(c, q, ec, q->ncases, wait_flags(q) | (q->has_default ? ENGINE_DEFAULT : 0));
 }
 
+/* The reply just encoded: after the journal has the change when it was to a durable channel. */
+static void
+reply_journaled(struct conn *c, bool durable)
+{
+	if (durable && c->srv->durable != NULL)
+		durable_hold(c->srv->durable, c, true, false);
+	else
+		conn_flush_out(c);
+}
+
 static void
 op_close(struct conn *c, const struct proto_request *q)
 {
@@ -295,7 +305,7 @@ op_close(struct conn *c, const struct proto_request *q)
 	if (st != STATUS_OK)
 		conn_reply_error(c, q->id, STATUS_CLOSED, "close of closed channel");
 	else if (proto_rep_ok(&c->srv->out, q->id) == 0)
-		conn_flush_out(c);
+		reply_journaled(c, chan_durable(ch));
 }
 
 /* LEN: the buffer, values given back for redelivery, and those in flight (§16). */
@@ -406,12 +416,14 @@ op_delete(struct conn *c, const struct proto_request *q)
 {
 	struct chan *ch = find_chan(c, q, RIGHT_DELETE);
 	size_t discarded = 0;
+	bool durable;
 
 	if (ch == NULL)
 		return;
+	durable = chan_durable(ch);	/* the delete may free ch */
 	engine_delete(c->srv->engine, ch, &discarded);
 	if (proto_rep_uint(&c->srv->out, q->id, discarded) == 0)
-		conn_flush_out(c);
+		reply_journaled(c, durable);
 }
 
 static void

@@ -88,8 +88,8 @@ reply_tagged(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct eng
 
 /*
  * Send the reply just encoded: behind the journal's commit (PROTOCOL.md
- * §16) when a value left a durable channel, or a send case on one (dsend)
- * fired, else as usual.
+ * §16) when a receive case on a durable channel fired, or a send case on
+ * one (dsend), else as usual.
  */
 static void
 reply_queue(struct conn *c, bool deferred, bool dsend, const struct engine_result *res)
@@ -97,8 +97,8 @@ reply_queue(struct conn *c, bool deferred, bool dsend, const struct engine_resul
 	struct durable *d = c->srv->durable;
 	bool sent = res->status == STATUS_OK && res->value == NULL && res->ok && res->index >= 0;
 
-	if (d != NULL && ((dsend && sent) || (res->value != NULL && res->ch != NULL &&
-	    chan_durable(res->ch))))
+	/* a receive from a durable channel: its POP (or the close it saw) is in the journal first */
+	if (d != NULL && ((dsend && sent) || (res->ch != NULL && chan_durable(res->ch))))
 		durable_hold(d, c, true, dsend && sent);
 	else
 		conn_queue_out(c, deferred);

@@ -244,6 +244,39 @@ test_restart_keeps_state(void)
 	dur_free(&d);
 }
 
+/* What CLOSE, DELETE and MAKE answered is in the journal: a kill -9 right after keeps it. */
+static void
+test_kill_after_replies(void)
+{
+	struct dur d;
+	chan_t *a, *b, *c;
+	chan_info_t i;
+
+	dur_init(&d, "always");
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	CU_ASSERT_FATAL(dur_make(&d, "a", 2, &a) == CHAN_OK);
+	CU_ASSERT_FATAL(dur_make(&d, "b", 2, &b) == CHAN_OK);
+	send_str(a, "v");
+	CU_ASSERT_EQUAL(chan_close_err(chan_background(), a, 3, "bye"), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_delete(chan_background(), b, NULL), CHAN_OK);
+	CU_ASSERT_FATAL(dur_make(&d, "c", 5, &c) == CHAN_OK);
+	chan_free(a);
+	chan_free(b);
+	chan_free(c);
+	dur_stop(&d, true);
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "a", &a) == CHAN_OK);
+	CU_ASSERT_EQUAL(chan_info(chan_background(), a, &i), CHAN_OK);
+	CU_ASSERT(i.closed && i.has_close_error && i.close_code == 3 && i.len == 1);
+	CU_ASSERT_EQUAL(chan_open(chan_background(), d.conn, "b", &b), CHAN_ENOTFOUND);
+	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "c", &c) == CHAN_OK);
+	CU_ASSERT_EQUAL(chan_info(chan_background(), c, &i), CHAN_OK);
+	CU_ASSERT(i.durable && i.cap == 5);
+	chan_free(a);
+	chan_free(c);
+	dur_free(&d);
+}
+
 /* Walk d's last segment: the offset of its last record, and the file's size. */
 static void
 last_record(const char *path, off_t *start, off_t *size)
@@ -588,6 +621,7 @@ register_suites(void)
 	test_add(s, "config keys data_dir and fsync", test_config_keys);
 	test_add(s, "MAKE durable: rules, EXISTS, INFO, STORAGE without data_dir", test_make_rules);
 	test_add(s, "restart keeps declarations, values in order, close errors", test_restart_keeps_state);
+	test_add(s, "CLOSE, DELETE and MAKE replies survive a kill -9 right after", test_kill_after_replies);
 	test_add(s, "torn tail at every byte of the last record", test_torn_tail);
 	test_add(s, "corruption before the tail refused; --repair starts", test_corruption_refused_then_repair);
 	test_add(s, "disk full: STORAGE, plain channels fine, recovery", test_disk_full);
