@@ -55,6 +55,7 @@ chan_strerror(int err)
 		[-CHAN_EUNKNOWN + CHAN_EBASE] = "unknown status from the server",
 		[-CHAN_ETLS + CHAN_EBASE] = "TLS handshake or certificate verification failed",
 		[-CHAN_ERESOLVE + CHAN_EBASE] = "host name did not resolve",
+		[-CHAN_ESTORAGE + CHAN_EBASE] = "the server cannot write its journal (durable channel)",
 	};
 	int i = CHAN_EBASE - err;
 
@@ -86,6 +87,7 @@ call_status_err(int status, bool try)
 		[STATUS_STARTED] = CHAN_EUNKNOWN,
 		[STATUS_MOVED] = CHAN_EUNKNOWN,
 		[STATUS_UNAVAILABLE] = CHAN_EUNKNOWN,
+		[STATUS_STORAGE] = CHAN_ESTORAGE,
 	};
 
 	if (status < 0 || status > STATUS_MAX)
@@ -397,6 +399,8 @@ chan_info_from_proto(const struct proto_chan_info *i, chan_info_t *out)
 	out->dead_lettered = i->dead_lettered;
 	out->max_unacked = (uint32_t)i->max_unacked;
 	out->max_ack_pending = (uint32_t)i->max_ack_pending;
+	out->durable = i->durable;
+	out->journal_bytes = i->journal_bytes;
 }
 
 int

@@ -83,6 +83,8 @@ enum chan_error {
 	CHAN_EUNKNOWN = -118,		/* the server sent a status this client does not know */
 	CHAN_ETLS = -119,		/* dial: TLS handshake or certificate verification failed */
 	CHAN_ERESOLVE = -120,		/* dial: the host name did not resolve */
+	/* a wire status, numbered after the client's own */
+	CHAN_ESTORAGE = -121,		/* durable channel: the server's journal cannot be written */
 };
 
 /* A static, never-NULL description of a CHAN_E* code (or of CHAN_DEFAULT). */
@@ -370,6 +372,9 @@ typedef struct chan_info {
 	size_t inflight;		/* delivered, not acked (len counts them too) */
 	uint64_t redelivered, dead_lettered;
 	uint32_t max_unacked, max_ack_pending;	/* its limits; 0: none */
+	/* durable channels (PROTOCOL.md §16): the server's journal size on disk */
+	bool durable;
+	uint64_t journal_bytes;
 } chan_info_t;
 
 /* INFO. Errors: CHAN_ENOTFOUND, ... */
@@ -481,6 +486,9 @@ typedef struct chan_delivery_opts {
 	const char *dead_letter;	/* a channel name, or NULL */
 	uint32_t max_ack_pending;	/* the whole channel, every connection: at this many in
 					   flight, all its receives wait; 0: unlimited */
+	/* kept in the server's journal across restarts (PROTOCOL.md §16); with
+	   ack_wait_ns 0 a durable plain channel (then the fields above are unused) */
+	bool durable;
 } chan_delivery_opts_t;
 #define CHAN_DELIVERY_OPTS_INIT { .ack_wait_ns = 30 * CHAN_SEC, .max_deliver = 5, \
 	.max_unacked = 1000, .dead_letter = NULL, .max_ack_pending = 0 }
@@ -488,8 +496,9 @@ typedef struct chan_delivery_opts {
 /*
  * MAKE with delivery options (opts NULL: chan_make). Making an existing
  * name needs the same cap and the same options. Errors: CHAN_EEXISTS,
- * CHAN_EBADREQ (bad options, name NULL with options), CHAN_EINVAL
- * (ack_wait_ns <= 0 or too large), as chan_make.
+ * CHAN_EBADREQ (bad options, name NULL with options, durable with cap
+ * 0), CHAN_ESTORAGE (durable on a server without data_dir), CHAN_EINVAL
+ * (ack_wait_ns < 0 or too large, or 0 without durable), as chan_make.
  */
 CHAN_API int chan_make_opts(chan_ctx_t *ctx, chan_conn_t *conn, const char *name, size_t cap,
     const chan_delivery_opts_t *opts, chan_t **out);

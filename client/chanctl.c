@@ -66,7 +66,8 @@ cmd_find(const char *name)
 /* ---- options ----------------------------------------------------------------------- */
 
 enum { OPT_JSON = 256, OPT_VERSION, OPT_CA, OPT_CERT, OPT_KEY, OPT_SERVER_NAME, OPT_ERROR, OPT_CODE,
-	OPT_ACK_WAIT, OPT_MAX_DELIVER, OPT_MAX_UNACKED, OPT_MAX_ACK_PENDING, OPT_DEAD_LETTER, OPT_NO_ACK };
+	OPT_ACK_WAIT, OPT_MAX_DELIVER, OPT_MAX_UNACKED, OPT_MAX_ACK_PENDING, OPT_DEAD_LETTER, OPT_NO_ACK,
+	OPT_DURABLE };
 
 static const struct option longopts[] = {
 	{ "server", required_argument, NULL, 's' },
@@ -86,6 +87,7 @@ static const struct option longopts[] = {
 	{ "max-unacked", required_argument, NULL, OPT_MAX_UNACKED },
 	{ "max-ack-pending", required_argument, NULL, OPT_MAX_ACK_PENDING },
 	{ "dead-letter", required_argument, NULL, OPT_DEAD_LETTER },
+	{ "durable", no_argument, NULL, OPT_DURABLE },
 	{ "no-ack", no_argument, NULL, OPT_NO_ACK },
 	{ NULL, 0, NULL, 0 },
 };
@@ -227,6 +229,9 @@ take_delivery_option(struct ctl *c, const struct cmd *cmd, int ch)
 		return take_count("--max-unacked", &c->max_unacked);
 	case OPT_MAX_ACK_PENDING:
 		return take_count("--max-ack-pending", &c->max_ack_pending);
+	case OPT_DURABLE:
+		c->durable = true;
+		return 0;
 	case OPT_DEAD_LETTER:
 		c->dead_letter = optarg;
 		return 0;
@@ -242,7 +247,7 @@ take_option(struct ctl *c, const struct cmd *cmd, int ch)
 {
 	char *end;
 
-	if (ch >= OPT_ACK_WAIT && ch <= OPT_NO_ACK)
+	if (ch >= OPT_ACK_WAIT && ch <= OPT_DURABLE)
 		return take_delivery_option(c, cmd, ch);
 	switch (ch) {
 	case 's': c->addr = optarg; break;

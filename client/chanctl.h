@@ -45,6 +45,7 @@ struct ctl {
 	long max_unacked;	/* make --max-unacked; -1: the default */
 	long max_ack_pending;	/* make --max-ack-pending; -1: the default */
 	const char *dead_letter;	/* make --dead-letter */
+	bool durable;			/* make --durable */
 	bool no_ack;		/* recv --no-ack */
 };
 

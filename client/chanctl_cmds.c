@@ -124,6 +124,10 @@ cmd_info(struct ctl *c, int argc, char **argv)
 		out_field_uint(&c->out, "max_unacked", i.max_unacked);
 		out_field_uint(&c->out, "max_ack_pending", i.max_ack_pending);
 	}
+	if (i.durable) {
+		out_field_bool(&c->out, "durable", true);
+		out_field_uint(&c->out, "journal_bytes", i.journal_bytes);
+	}
 	out_end(&c->out);
 	return EXIT_OKAY;
 }
@@ -159,10 +163,11 @@ cmd_make(struct ctl *c, int argc, char **argv)
 		    "--dead-letter need --ack-wait\n");
 		return EXIT_USAGE;
 	}
-	if (c->ack_wait != 0) {
+	if (c->ack_wait != 0 || c->durable) {
 		chan_delivery_opts_t o = CHAN_DELIVERY_OPTS_INIT;
 
 		o.ack_wait_ns = c->ack_wait;
+		o.durable = c->durable;
 		if (c->max_deliver >= 0)
 			o.max_deliver = (uint32_t)c->max_deliver;
 		if (c->max_unacked >= 0)
@@ -557,7 +562,7 @@ const struct cmd cmds[] = {
 	{ "info", "CH", "one channel's len, cap, closed, waiters, bytes, close error", 1, 1, cmd_info, NULL, 0 },
 	{ "make", "CH [CAP]", "make (or open) a channel with capacity CAP (default 0); with "
 	    "--ack-wait DUR [--max-deliver N] [--max-unacked N] [--max-ack-pending N] [--dead-letter CH], "
-	    "an ack channel", 1, 2,
+	    "an ack channel; with --durable, one kept across restarts (CAP >= 1, chand's data_dir)", 1, 2,
 	    cmd_make, NULL, 0 },
 	{ "close", "[--error MSG] [--code N] CH", "close a channel, with an error (code N, default 1) if given",
 	    1, 1, cmd_close, NULL, CMD_CLOSE_OPTS },

@@ -46,6 +46,9 @@ opts_to_proto(const chan_delivery_opts_t *opts, struct proto_delivery *d)
 	memset(d, 0, sizeof *d);
 	if (opts == NULL)
 		return CHAN_OK;
+	d->durable = opts->durable;
+	if (opts->durable && opts->ack_wait_ns == 0)
+		return CHAN_OK;
 	us = (opts->ack_wait_ns + CHAN_USEC - 1) / CHAN_USEC;
 	if (opts->ack_wait_ns <= 0 || us > PROTO_WAIT_MAX)
 		return CHAN_EINVAL;

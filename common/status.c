@@ -16,6 +16,7 @@ static const char *const status_names[] = {
 	[STATUS_STARTED] = "STARTED",
 	[STATUS_MOVED] = "MOVED",
 	[STATUS_UNAVAILABLE] = "UNAVAILABLE",
+	[STATUS_STORAGE] = "STORAGE",
 };
 
 const char *

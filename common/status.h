@@ -25,8 +25,9 @@ enum status {
 	STATUS_STARTED = 11,		/* a link is running: the interim reply (PROTOCOL.md §12) */
 	STATUS_MOVED = 12,		/* cluster: owned by another node; the reply holds its address (§17) */
 	STATUS_UNAVAILABLE = 13,	/* cluster: cannot be served here now (§17) */
+	STATUS_STORAGE = 14,		/* durable channels: the journal cannot be written (§16) */
 };
-#define STATUS_MAX STATUS_UNAVAILABLE
+#define STATUS_MAX STATUS_STORAGE
 
 /* "OK", "CLOSED", ...; "UNKNOWN" for a code outside the table. Never NULL. */
 const char *status_name(int status);

@@ -236,12 +236,17 @@ proto_req_make_opts(struct proto_out *o, uint64_t id, const char *name, size_t l
 	msgpack_packer *pk = &o->pk;
 	int rc;
 
-	if (!d->on)
+	if (!d->on && !d->durable)
 		return proto_req_make(o, id, name, len, cap);
 	rc = req_head(o, OP_MAKE, id, PROTO_WAIT_FOREVER, 3) | pack_name(pk, name, len) |
-	    msgpack_pack_uint64(pk, cap) |
-	    msgpack_pack_map(pk, 3 + (d->dead_letter != NULL) + (d->max_ack_pending != 0)) |
-	    pack_cstr(pk, "ack_wait") | msgpack_pack_uint64(pk, d->ack_wait_us) |
+	    msgpack_pack_uint64(pk, cap) | msgpack_pack_map(pk, (d->on ? 3 : 0) +
+	    (d->on && d->dead_letter != NULL ? 1 : 0) + (d->on && d->max_ack_pending != 0 ? 1 : 0) +
+	    (d->durable ? 1 : 0));
+	if (d->durable)
+		rc |= pack_cstr(pk, "durable") | msgpack_pack_true(pk);
+	if (!d->on)
+		return frame_end(o, rc);
+	rc |= pack_cstr(pk, "ack_wait") | msgpack_pack_uint64(pk, d->ack_wait_us) |
 	    pack_cstr(pk, "max_deliver") | msgpack_pack_uint64(pk, d->max_deliver) |
 	    pack_cstr(pk, "max_unacked") | msgpack_pack_uint64(pk, d->max_unacked);
 	/* sent only when set: a server from before it would refuse the unknown option */
@@ -498,7 +503,8 @@ proto_pack_chan_info(struct proto_out *o, const struct proto_chan_info *i)
 	int rc;
 
 	/* a plain channel's map has 8 keys, one more for a close error, six more on an ack channel */
-	rc = msgpack_pack_map(pk, 8 + (i->close_err.set ? 1 : 0) + (i->ack_wait != 0 ? 6 : 0)) |
+	rc = msgpack_pack_map(pk, 8 + (i->close_err.set ? 1 : 0) + (i->ack_wait != 0 ? 6 : 0) +
+	    (i->durable ? 2 : 0)) |
 	    pack_cstr(pk, "name") | pack_str(pk, i->name, i->name_len) |
 	    pack_kv_uint(pk, "len", i->len) | pack_kv_uint(pk, "cap", i->cap) |
 	    pack_kv_bool(pk, "closed", i->closed) | pack_kv_bool(pk, "anonymous", i->anonymous) |
@@ -513,6 +519,8 @@ proto_pack_chan_info(struct proto_out *o, const struct proto_chan_info *i)
 		    pack_kv_uint(pk, "dead_lettered", i->dead_lettered) |
 		    pack_kv_uint(pk, "max_unacked", i->max_unacked) |
 		    pack_kv_uint(pk, "max_ack_pending", i->max_ack_pending);
+	if (i->durable)
+		rc |= pack_kv_bool(pk, "durable", true) | pack_kv_uint(pk, "journal_bytes", i->journal_bytes);
 	return rc;
 }
 

@@ -165,9 +165,10 @@ struct proto_link_out {
 	uint64_t cap;
 };
 
-/* MAKE's delivery options (§16): on when the map was given. */
+/* MAKE's options (§16): on when ack_wait was given (an ack channel); durable alone is a plain one. */
 struct proto_delivery {
 	bool on;
+	bool durable;			/* kept in the journal (data_dir) */
 	uint64_t ack_wait_us;		/* 1 … PROTO_WAIT_MAX */
 	uint64_t max_deliver;		/* 0: unlimited */
 	uint64_t max_unacked;		/* per connection on the channel; 0: unlimited */
@@ -276,6 +277,9 @@ struct proto_chan_info {
 	uint64_t receivers;
 	uint64_t bytes;
 	struct proto_close_err close_err;	/* "close_error", present only when set */
+	/* durable channels only: both sent when durable */
+	bool durable;
+	uint64_t journal_bytes;		/* the server's journal on disk, all channels */
 	/* ack channels only (§16): ack_wait 0 means a plain channel, and none of these are sent */
 	uint64_t ack_wait;		/* µs */
 	uint64_t inflight;

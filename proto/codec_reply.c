@@ -171,6 +171,8 @@ static const struct map_field chan_fields[] = {
 	UINT_FIELD(proto_chan_info, dead_lettered),
 	UINT_FIELD(proto_chan_info, max_unacked),
 	UINT_FIELD(proto_chan_info, max_ack_pending),
+	BOOL_FIELD(proto_chan_info, durable),
+	UINT_FIELD(proto_chan_info, journal_bytes),
 };
 
 static const struct map_field inflight_fields[] = {

@@ -287,6 +287,7 @@ dec_delivery(struct rdec *d)
 	struct proto_delivery *o = &d->req->dlv;
 	const char *key;
 	uint32_t n, klen;
+	bool acked = false;
 
 	o->max_deliver = PROTO_MAX_DELIVER_DEFAULT;
 	o->max_unacked = PROTO_MAX_UNACKED_DEFAULT;
@@ -303,6 +304,10 @@ dec_delivery(struct rdec *d)
 			    o->ack_wait_us > PROTO_WAIT_MAX)
 				return BAD(d, "ack_wait must be 1 to 2^48 microseconds");
 			o->on = true;
+		} else if (klen == 7 && memcmp(key, "durable", 7) == 0) {
+			if (mpr_bool(&d->r, &o->durable) < 0)
+				return BAD(d, "durable must be a bool");
+			continue;
 		} else if (klen == 11 && memcmp(key, "max_deliver", 11) == 0) {
 			if (mpr_uint(&d->r, &o->max_deliver) < 0 || o->max_deliver > UINT32_MAX)
 				return BAD(d, "max_deliver must be 0 (unlimited) to 2^32-1");
@@ -318,11 +323,12 @@ dec_delivery(struct rdec *d)
 			if (st != STATUS_OK)
 				return st;
 		} else {
-			return BAD(d, "unknown delivery option (ack_wait, max_deliver, max_unacked, max_ack_pending, "
-			    "dead_letter)");
+			return BAD(d, "unknown MAKE option (ack_wait, max_deliver, max_unacked, max_ack_pending, "
+			    "dead_letter, durable)");
 		}
+		acked = true;
 	}
-	if (!o->on)
+	if (acked && !o->on)
 		return BAD(d, "delivery options need ack_wait");
 	return STATUS_OK;
 }

@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "conn_io.h"
 #include "delivery.h"
+#include "durable.h"
 #include "log.h"
 #include "request.h"
 #include "server.h"
@@ -32,7 +33,7 @@ finish(struct conn *c, uint64_t id, int rc)
 		conn_flush_out(c);
 }
 
-/* PROTOCOL.md §17's STATS keys: 7 of them. */
+/* PROTOCOL.md §17's STATS keys: 10 of them. */
 static int
 pack_cluster(struct proto_out *o, const struct cluster_stats *cs)
 {
@@ -48,6 +49,23 @@ pack_cluster(struct proto_out *o, const struct cluster_stats *cs)
 	    proto_pack_kv_uint(o, "cluster_peers", cs->peers);
 }
 
+/* With data_dir: the journal's eight keys (PROTOCOL.md §11, §16). */
+static int
+pack_journal(struct proto_out *o, const struct durable *d)
+{
+	struct durable_stats ds;
+
+	durable_stats(d, &ds);
+	return proto_pack_kv_uint(o, "journal_bytes", ds.log_bytes) |
+	    proto_pack_kv_uint(o, "journal_channels", ds.channels) |
+	    proto_pack_kv_uint(o, "journal_syncs", ds.syncs) |
+	    proto_pack_kv_uint(o, "journal_last_fsync_us", ds.last_sync_ns / 1000) |
+	    proto_pack_kv_uint(o, "journal_max_fsync_us", ds.max_sync_ns / 1000) |
+	    proto_pack_kv_uint(o, "journal_errors", ds.errors) |
+	    proto_pack_kv_uint(o, "journal_failing", ds.failing) |
+	    proto_pack_kv_uint(o, "journal_compactions", ds.compactions);
+}
+
 void
 admin_stats(struct conn *c, const struct proto_request *q)
 {
@@ -61,7 +79,8 @@ admin_stats(struct conn *c, const struct proto_request *q)
 	TAILQ_FOREACH(k, &s->conns, link)
 		pending += hmap_count(&k->pending);
 	delivery_counters(s->delivery, &dc);
-	rc = proto_rep_begin(o, q->id, 1) | proto_pack_map(o, s->cluster != NULL ? 27 : 17) |
+	rc = proto_rep_begin(o, q->id, 1) |
+	    proto_pack_map(o, 17 + (s->cluster != NULL ? 10 : 0) + (s->durable != NULL ? 8 : 0)) |
 	    proto_pack_kv_uint(o, "uptime_ms", (uint64_t)(clock_now_ns() - s->started_ns) / NSEC_PER_MSEC) |
 	    proto_pack_kv_uint(o, "connections", s->nconns) |
 	    proto_pack_kv_uint(o, "connections_total", s->stats.connections_total) |
@@ -81,6 +100,8 @@ admin_stats(struct conn *c, const struct proto_request *q)
 	    proto_pack_kv_uint(o, "delivery_dropped", dc.dropped);
 	if (s->cluster != NULL)
 		rc |= pack_cluster(o, cluster_stats(s->cluster));
+	if (s->durable != NULL)
+		rc |= pack_journal(o, s->durable);
 	finish(c, q->id, rc);
 }
 
@@ -108,6 +129,7 @@ admin_inflight(struct conn *c, const struct proto_request *q)
 struct chan_walk {
 	struct proto_out *o;
 	const struct proto_request *q;
+	const struct durable *durable;
 	char pattern[PROTO_NAME_MAX + 1];
 	uint64_t limit, matched, packed;
 	int rc;
@@ -139,6 +161,7 @@ chan_visit(struct chan *ch, void *arg)
 	i.bytes = chan_buffered_bytes(ch);
 	request_close_err(chan_close_error(ch), &i.close_err);
 	delivery_chan_info(ch, &i);
+	durable_chan_info(w->durable, ch, &i);
 	w->rc |= proto_pack_chan_info(w->o, &i);
 	return 0;
 }
@@ -147,7 +170,7 @@ chan_visit(struct chan *ch, void *arg)
 void
 admin_channels(struct conn *c, const struct proto_request *q)
 {
-	struct chan_walk w = { .o = &c->srv->out, .q = q };
+	struct chan_walk w = { .o = &c->srv->out, .q = q, .durable = c->srv->durable };
 
 	w.limit = q->limit ? q->limit : LIST_DEFAULT_LIMIT;
 	if (q->pattern)

@@ -267,6 +267,27 @@ chan_anonymous(const struct chan *ch)
 	return (ch->flags & CHAN_ANONYMOUS) != 0;
 }
 
+void
+chan_foreach_value(const struct chan *ch, void (*fn)(void *arg, const struct value *v), void *arg)
+{
+	for (const struct chan_back *b = ch->back; b != NULL; b = b->next)
+		fn(arg, b->v);
+	for (uint32_t i = 0; i < ch->len; i++)
+		fn(arg, ch->ring[(ch->head + i) % ch->size]);
+}
+
+void
+chan_set_durable(struct chan *ch)
+{
+	ch->flags |= CHAN_DURABLE;
+}
+
+bool
+chan_durable(const struct chan *ch)
+{
+	return (ch->flags & CHAN_DURABLE) != 0;
+}
+
 uint32_t
 chan_nsenders(const struct chan *ch)
 {

@@ -49,6 +49,7 @@ struct chan_back {
 #define CHAN_CLOSED	0x1
 #define CHAN_DELETED	0x2
 #define CHAN_ANONYMOUS	0x4
+#define CHAN_DURABLE	0x8
 
 struct chan {
 	struct hmap_node node;		/* in the engine's name table */

@@ -47,6 +47,16 @@ check_log_target(const char *v, const char **why)
 }
 
 static int
+check_fsync(const char *v, const char **why)
+{
+	if (strcmp(v, "always") != 0 && strcmp(v, "everysec") != 0 && strcmp(v, "no") != 0) {
+		*why = "must be always, everysec or no";
+		return -1;
+	}
+	return 0;
+}
+
+static int
 check_log_format(const char *v, const char **why)
 {
 	*why = "must be auto, journal or plain";
@@ -214,6 +224,9 @@ static const struct key keys[] = {
 	KS(cluster_token, "", NULL, false),
 	{ "node_ttl", KEY_DURATION, offsetof(struct config, node_ttl_ms), "5s", 1000, 3600 * 1000, NULL,
 	  false },
+	KS(data_dir, "", NULL, false),
+	KS(fsync, "always", check_fsync, false),
+	K(journal_compact_min, KEY_SIZE, "64M", 4096, 1ULL << 50),
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

@@ -92,6 +92,12 @@ struct config {
 	char *advertise;		/* HOST:PORT clients and nodes dial */
 	char *cluster_token;		/* the token a node's HELLO to another node carries, "" for none */
 	uint64_t node_ttl_ms;
+
+	/* durable channels (durable.c, issue 18); data_dir "" keeps nothing */
+	char *data_dir;			/* the journal lives in DATA_DIR/journal */
+	char *fsync;			/* always, everysec, no */
+	uint64_t journal_compact_min;	/* never compact a smaller journal */
+	bool repair;			/* chand --repair, not a key: keep the journal's valid prefix */
 };
 
 /* A yes/no key's value. */

@@ -186,7 +186,13 @@ check_files(const struct config *c, char **cause)
 	    check_readable(c, "tls_key", c->tls_key, cause) < 0 ||
 	    check_readable(c, "tls_ca", c->tls_ca, cause) < 0))
 		return -1;
-	return check_readable(c, "tokens_file", c->tokens_file, cause);
+	if (check_readable(c, "tokens_file", c->tokens_file, cause) < 0)
+		return -1;
+	/* the journal is created under it: a directory chand can write */
+	if (c->data_dir[0] != '\0' && access(c->data_dir, W_OK | X_OK) != 0)
+		return fail_key(cause, c, "data_dir", "must be a directory chand can write",
+		    strerror(errno));
+	return 0;
 }
 
 /* Each of the comma-separated etcd URLs is http://HOST:PORT (etcd.c reads them so). */

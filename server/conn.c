@@ -28,6 +28,7 @@
 #include "conn_io.h"
 #include "delivery.h"
 #include "dispatch.h"
+#include "durable.h"
 #include "log.h"
 #include "request.h"
 #include "router.h"
@@ -174,6 +175,11 @@ conn_queue_out(struct conn *c, bool deferred)
 		s->current.status = o->last_status;
 		deferred |= s->current.deferred;
 	}
+	if (c->gate != NULL && durable_gated(c)) {
+		/* behind a reply that waits for the journal: replies keep their order */
+		durable_hold(s->durable, c, false, false);
+		return;
+	}
 	if (deferred && io_unsent(c) + len <= DEFER_HOLD_MAX && io_unsent(c) + len <= s->cfg.output_hwm &&
 	    held_note(c, o->last_id) == 0) {
 		rc = io_hold(c, proto_out_data(o), len);
@@ -184,6 +190,14 @@ conn_queue_out(struct conn *c, bool deferred)
 	if (rc < 0)
 		log_error("write-failed client=%" PRIu64 " reason=out-of-memory", c->id);
 	proto_out_reset(o);
+	conn_output_check(c);
+}
+
+void
+conn_output_check(struct conn *c)
+{
+	struct server *s = c->srv;
+
 	if (!c->output_full && output_over_max(c)) {
 		/* replies already owed (RECVs in flight, stream credit) outgrow backpressure: a slow consumer */
 		c->output_full = true;
@@ -319,6 +333,7 @@ conn_free(struct conn *c)
 	c->dead = true;
 	conn_cancel_all(c, STATUS_CANCELED);
 	delivery_conn_gone(s->delivery, c);
+	durable_gate_free(c);
 	acl_conn_gone(c);
 	for (size_t i = 0; i < c->nholds; i++)
 		engine_release(s->engine, c->holds[i]);

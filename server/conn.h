@@ -26,6 +26,7 @@ struct server;
 struct chan;
 struct ident;
 struct held_slot;
+struct durable_gate;
 
 struct conn {
 	TAILQ_ENTRY(conn) link;
@@ -61,6 +62,7 @@ struct conn {
 	uint64_t waiters, held_bytes;	/* charged by its pending requests (budget.h) */
 	struct chan **holds;		/* anonymous channels made or opened here */
 	struct delivery_conn *dlv;	/* its values in flight (delivery.c); NULL if none yet */
+	struct durable_gate *gate;	/* replies held until the journal has them (durable.c) */
 	size_t nholds, holds_cap;
 	int64_t connected_ns;
 	int64_t active_ns;		/* last whole frame received (idle_timeout) */
@@ -105,6 +107,12 @@ void conn_protocol_error(struct conn *c, uint64_t id, const char *why);
 void conn_queue_out(struct conn *c, bool deferred);
 /* conn_queue_out(c, false). */
 void conn_flush_out(struct conn *c);
+/*
+ * c's output just grew (conn_queue_out, or replies the journal held,
+ * durable.c): close a slow consumer past max_output_bytes, or stop
+ * reading past output_hwm.
+ */
+void conn_output_check(struct conn *c);
 /*
  * c's request is about to do work over ncases channels (a select, a
  * stream): when that is many, write the replies already made to other

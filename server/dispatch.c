@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "delivery.h"
 #include "dispatch.h"
+#include "durable.h"
 #include "link.h"
 #include "log.h"
 #include "request.h"
@@ -93,6 +94,32 @@ op_ping(struct conn *c, const struct proto_request *q)
 		conn_flush_out(c);
 }
 
+/* A durable channel is named, buffered, plain, and needs a data_dir (PROTOCOL.md §16). */
+static bool
+make_durable_refused(struct conn *c, const struct proto_request *q)
+{
+	const char *why = NULL;
+	int st = STATUS_BAD_REQUEST;
+
+	if (q->name == NULL)
+		why = "an anonymous channel cannot be durable";
+	else if (q->cap == 0)
+		why = "a durable channel must be buffered (cap >= 1): an unbuffered one holds no value to keep";
+	else if (q->dlv.on)
+		why = "ack channels cannot be durable yet";
+	else if (c->srv->durable == NULL) {
+		st = STATUS_STORAGE;
+		why = "this server keeps no data: durable channels need data_dir (chand.conf(5))";
+	} else if (durable_failing(c->srv->durable)) {
+		st = STATUS_STORAGE;
+		why = "the journal cannot be written (disk full or I/O error); retried every second";
+	}
+	if (why == NULL)
+		return false;
+	conn_reply_error(c, q->id, st, why);
+	return true;
+}
+
 static void
 op_make(struct conn *c, const struct proto_request *q)
 {
@@ -113,6 +140,8 @@ op_make(struct conn *c, const struct proto_request *q)
 		conn_reply_error(c, q->id, STATUS_LIMIT, "cap is larger than max_cap");
 		return;
 	}
+	if (q->dlv.durable && make_durable_refused(c, q))
+		return;
 	if (!acl_can_create(c, q->id, q->name, q->name_len))
 		return;
 	st = engine_make(s->engine, q->name, q->name_len, (uint32_t)q->cap, &ch, &created);
@@ -123,6 +152,12 @@ op_make(struct conn *c, const struct proto_request *q)
 	if (st == STATUS_OK && !created && !delivery_same(ch, &q->dlv)) {
 		engine_release(s->engine, ch);
 		conn_reply_error(c, q->id, STATUS_EXISTS, "channel exists with other delivery options");
+		return;
+	}
+	if (st == STATUS_OK && !created && chan_durable(ch) != q->dlv.durable) {
+		engine_release(s->engine, ch);
+		conn_reply_error(c, q->id, STATUS_EXISTS, chan_durable(ch) ?
+		    "channel exists and is durable" : "channel exists and is not durable");
 		return;
 	}
 	if (st == STATUS_OK && created && delivery_attach(ch, &q->dlv) != STATUS_OK) {
@@ -141,6 +176,8 @@ op_make(struct conn *c, const struct proto_request *q)
 	}
 	if (created)
 		acl_created(c, ch);
+	if (created && q->dlv.durable)
+		durable_declare(s->durable, ch);
 	/* engine_make gave us a hold: an anonymous channel keeps it for this connection */
 	if (chan_anonymous(ch) && conn_hold(c, ch) < 0) {
 		engine_release(s->engine, ch);
@@ -148,8 +185,12 @@ op_make(struct conn *c, const struct proto_request *q)
 		return;
 	}
 	name = chan_name(ch, &nlen);
-	if (proto_rep_make(&s->out, q->id, name, nlen, chan_cap(ch), created) == 0)
-		conn_flush_out(c);
+	if (proto_rep_make(&s->out, q->id, name, nlen, chan_cap(ch), created) == 0) {
+		if (created && q->dlv.durable)
+			durable_hold(s->durable, c, true, false);	/* made once its declaration is written */
+		else
+			conn_flush_out(c);
+	}
 	engine_release(s->engine, ch);
 }
 
@@ -231,6 +272,16 @@ op_select(struct conn *c, const struct proto_request *q)
 	request_run(c, q, ec, q->ncases, wait_flags(q) | (q->has_default ? ENGINE_DEFAULT : 0));
 }
 
+/* The reply just encoded: after the journal has the change when it was to a durable channel. */
+static void
+reply_journaled(struct conn *c, bool durable)
+{
+	if (durable && c->srv->durable != NULL)
+		durable_hold(c->srv->durable, c, true, false);
+	else
+		conn_flush_out(c);
+}
+
 static void
 op_close(struct conn *c, const struct proto_request *q)
 {
@@ -254,7 +305,7 @@ op_close(struct conn *c, const struct proto_request *q)
 	if (st != STATUS_OK)
 		conn_reply_error(c, q->id, STATUS_CLOSED, "close of closed channel");
 	else if (proto_rep_ok(&c->srv->out, q->id) == 0)
-		conn_flush_out(c);
+		reply_journaled(c, chan_durable(ch));
 }
 
 /* LEN: the buffer, values given back for redelivery, and those in flight (§16). */
@@ -365,12 +416,14 @@ op_delete(struct conn *c, const struct proto_request *q)
 {
 	struct chan *ch = find_chan(c, q, RIGHT_DELETE);
 	size_t discarded = 0;
+	bool durable;
 
 	if (ch == NULL)
 		return;
+	durable = chan_durable(ch);	/* the delete may free ch */
 	engine_delete(c->srv->engine, ch, &discarded);
 	if (proto_rep_uint(&c->srv->out, q->id, discarded) == 0)
-		conn_flush_out(c);
+		reply_journaled(c, durable);
 }
 
 static void
@@ -389,6 +442,7 @@ op_info(struct conn *c, const struct proto_request *q)
 	};
 	i.len = chan_length(ch);
 	delivery_chan_info(ch, &i);
+	durable_chan_info(c->srv->durable, ch, &i);
 	i.name = chan_name(ch, &nlen);
 	i.name_len = (uint32_t)nlen;
 	request_close_err(chan_close_error(ch), &i.close_err);

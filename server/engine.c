@@ -215,6 +215,13 @@ engine_set_owner_hook(struct engine *e, void (*gone)(void *owner, void *arg), vo
 	e->owner_arg = arg;
 }
 
+void
+engine_set_change_hook(struct engine *e, engine_change_fn *fn, void *arg)
+{
+	e->change = fn;
+	e->change_arg = arg;
+}
+
 uint64_t
 engine_nchannels(const struct engine *e)
 {
@@ -361,6 +368,7 @@ engine_delete(struct engine *e, struct chan *ch, size_t *discarded)
 		*discarded = 0;
 	if (chan_deleted(ch))
 		return STATUS_NOT_FOUND;
+	engine_changed(e, ch, ENGINE_DELETE, NULL);
 	engine_enter(e);
 	/* Our own hold keeps ch alive until the waiters' holds are gone. */
 	ch->holds++;
@@ -426,6 +434,7 @@ engine_buffer(struct engine *e, struct chan *ch, struct value *v)
 		return STATUS_LIMIT;
 	if (chan_buf_push(ch, v) != 0)
 		return STATUS_LIMIT;
+	engine_changed(e, ch, ENGINE_PUSH, v);
 	e->bytes += value_size(v);
 	e->values++;
 	return STATUS_OK;
@@ -492,12 +501,15 @@ try_recv(struct engine *e, struct chan *ch, int index, struct engine_result *r)
 		/* Full buffer: take the head, the sender's value joins the
 		 * tail (the slot just freed, so the push cannot fail). */
 		head = chan_buf_pop(ch);
+		engine_changed(e, ch, ENGINE_POP, head);
 		(void)chan_buf_push(ch, v);
+		engine_changed(e, ch, ENGINE_PUSH, v);
 		e->bytes = e->bytes - value_size(head) + value_size(v);
 		return fired(r, STATUS_OK, index, head, true);
 	}
 	if (ch->len > 0) {
 		v = chan_buf_pop(ch);
+		engine_changed(e, ch, ENGINE_POP, v);
 		e->bytes -= value_size(v);
 		e->values--;
 		return fired(r, STATUS_OK, index, v, true);

@@ -147,6 +147,27 @@ void chan_set_owner(struct chan *ch, void *owner);
 void *chan_owner(const struct chan *ch);
 void engine_set_owner_hook(struct engine *e, void (*gone)(void *owner, void *arg), void *arg);
 
+/*
+ * Durable channels (durable.h): the engine reports every change of a
+ * channel marked durable to one hook, and does nothing else with it, each
+ * just after the change: a value buffered (ENGINE_PUSH, v the value, now
+ * the tail), the head value leaving the buffer (ENGINE_POP, v the value
+ * that left: to a receiver, a stream or a link), its close (v NULL;
+ * chan_close_error tells the error) and its delete (just before: the
+ * buffer is still there). Called in the order of the changes, inside the
+ * engine call that makes them: it must not call back into the engine.
+ * Channels not marked cost one flag test.
+ */
+enum engine_change { ENGINE_PUSH, ENGINE_POP, ENGINE_CLOSE, ENGINE_DELETE };
+typedef void engine_change_fn(void *arg, struct chan *ch, enum engine_change what,
+    const struct value *v);
+void engine_set_change_hook(struct engine *e, engine_change_fn *fn, void *arg);
+void chan_set_durable(struct chan *ch);
+bool chan_durable(const struct chan *ch);
+/* Visit ch's buffered values, oldest first (given back ones first), without changing them. */
+void chan_foreach_value(const struct chan *ch, void (*fn)(void *arg, const struct value *v),
+    void *arg);
+
 uint64_t engine_nchannels(const struct engine *e);
 uint64_t engine_buffered_bytes(const struct engine *e);
 uint64_t engine_buffered_values(const struct engine *e);

@@ -58,6 +58,7 @@ engine_close_err(struct engine *e, struct chan *ch, struct close_err *err)
 	ch->flags |= CHAN_CLOSED;
 	if ((ch->err = err) != NULL)
 		close_err_ref(err);
+	engine_changed(e, ch, ENGINE_CLOSE, NULL);
 	close_receivers(e, ch);
 	while ((w = chan_first_sender(ch)) != NULL)
 		op_finish(e, w->op, STATUS_CLOSED, (int)w->index, NULL, false);

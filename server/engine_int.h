@@ -69,7 +69,17 @@ struct engine {
 	bool draining;			/* engine_leave is running callbacks */
 	void (*owner_gone)(void *owner, void *arg);
 	void *owner_arg;
+	engine_change_fn *change;	/* durable channels' changes, or NULL */
+	void *change_arg;
 };
+
+/* Tell the change hook about a durable channel's change. */
+static inline void
+engine_changed(struct engine *e, struct chan *ch, enum engine_change what, const struct value *v)
+{
+	if ((ch->flags & CHAN_DURABLE) && e->change != NULL)
+		e->change(e->change_arg, ch, what, v);
+}
 
 /* Every public call that can complete operations is bracketed by these. */
 void engine_enter(struct engine *e);

@@ -23,7 +23,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: chand [-fv] [-c FILE] [-l ADDR] [-p PORT] [--set KEY=VALUE]...\n"
-	    "             [--check-config] [--port-file FILE] [--ready-fd FD]\n"
+	    "             [--check-config] [--repair] [--port-file FILE] [--ready-fd FD]\n"
 	    "\n"
 	    "  -c, --config FILE   read FILE (default " DEFAULT_CONFIG " if it exists)\n"
 	    "  -l, --listen ADDR   listen on ADDR (overrides 'listen')\n"
@@ -33,6 +33,8 @@ usage(FILE *f)
 	    "  -f, --foreground    stay in the foreground\n"
 	    "  -v, --verbose       more logging (repeat for debug)\n"
 	    "      --check-config  check the configuration and exit\n"
+	    "      --repair        start from the valid part of a damaged journal (data_dir),\n"
+	    "                      logging what is dropped\n"
 	    "      --port-file F   write the bound TCP port to F\n"
 	    "      --ready-fd FD   write the bound TCP port to FD once listening\n"
 	    "      --version       print the version and exit\n"
@@ -47,6 +49,7 @@ struct options {
 	int verbose;
 	bool foreground;
 	bool check_only;
+	bool repair;
 };
 
 static int
@@ -79,7 +82,7 @@ add_set(struct options *o, const char *arg)
 static int
 parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_CHECK = 256, OPT_PORT_FILE, OPT_READY_FD, OPT_VERSION, OPT_SET };
+	enum { OPT_CHECK = 256, OPT_PORT_FILE, OPT_READY_FD, OPT_VERSION, OPT_SET, OPT_REPAIR };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -92,6 +95,7 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "ready-fd", required_argument, NULL, OPT_READY_FD },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "set", required_argument, NULL, OPT_SET },
+		{ "repair", no_argument, NULL, OPT_REPAIR },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -118,6 +122,7 @@ parse_args(int argc, char **argv, struct options *o)
 		case 'v': o->verbose++; break;
 		case 'h': usage(stdout); return 1;
 		case OPT_CHECK: o->check_only = true; break;
+		case OPT_REPAIR: o->repair = true; break;
 		case OPT_PORT_FILE: o->port_file = optarg; break;
 		case OPT_READY_FD:
 			o->ready_fd = (int)strtol(optarg, &end, 10);
@@ -209,6 +214,7 @@ main(int argc, char **argv)
 	log_init("chand", (enum log_level)log_level_parse(cfg.log_level),
 	    strcmp(cfg.log_target, "syslog") == 0 ? LOG_TARGET_SYSLOG : LOG_TARGET_STDERR);
 	log_set_format((enum log_format)log_format_parse(cfg.log_format));
+	cfg.repair = o.repair;
 	raise_fd_limit(cfg.max_connections +
 	    (cfg.metrics_listen[0] != '\0' ? cfg.metrics_max_connections : 0));
 	if (server_new(&s, &cfg, &cause) < 0 || server_listen(s, o.port_file, o.ready_fd, &cause) < 0) {

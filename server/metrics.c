@@ -18,6 +18,7 @@
 #include "codec.h"
 #include "conn.h"
 #include "delivery.h"
+#include "durable.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -80,6 +81,32 @@ delivery_metrics(struct server *s, struct evbuffer *b)
 	    "counter", dc.dead_lettered);
 	gauge(b, "chand_delivery_dropped_total", "Values dropped after max_deliver (no dead_letter "
 	    "took them) or because their channel was deleted.", "counter", dc.dropped);
+}
+
+/* Durable channels' journal (PROTOCOL.md §16), with data_dir. */
+static void
+journal_metrics(struct server *s, struct evbuffer *b)
+{
+	struct durable_stats ds;
+
+	if (s->durable == NULL)
+		return;
+	durable_stats(s->durable, &ds);
+	gauge(b, "chand_journal_bytes", "Size of the journal's segment files.", "gauge", ds.log_bytes);
+	gauge(b, "chand_journal_channels", "Durable channels.", "gauge", ds.channels);
+	gauge(b, "chand_journal_syncs_total", "fdatasync calls of the journal that succeeded.", "counter",
+	    ds.syncs);
+	evbuffer_add_printf(b, "# HELP chand_journal_fsync_seconds The last journal fdatasync's time.\n"
+	    "# TYPE chand_journal_fsync_seconds gauge\nchand_journal_fsync_seconds %.9f\n"
+	    "# HELP chand_journal_fsync_max_seconds The longest journal fdatasync's time.\n"
+	    "# TYPE chand_journal_fsync_max_seconds gauge\nchand_journal_fsync_max_seconds %.9f\n",
+	    (double)ds.last_sync_ns / 1e9, (double)ds.max_sync_ns / 1e9);
+	gauge(b, "chand_journal_errors_total", "Journal commits and syncs that failed.", "counter",
+	    ds.errors);
+	gauge(b, "chand_journal_failing", "1 while the journal cannot be written (durable SENDs get "
+	    "STORAGE).", "gauge", ds.failing);
+	gauge(b, "chand_journal_compactions_total", "Journal compactions completed.", "counter",
+	    ds.compactions);
 }
 
 /* Seconds since the epoch at boot (/proc/stat's btime), or 0. */
@@ -197,6 +224,7 @@ metrics_render(struct server *s, struct evbuffer *b)
 	gauge(b, "chand_pool_queue_depth", "Stage calls waiting for a worker.", "gauge",
 	    pool_queued(s->pool));
 	delivery_metrics(s, b);
+	journal_metrics(s, b);
 	operations(b, &s->ops);
 	latency(b, &s->ops);
 	process(b);

@@ -19,6 +19,7 @@
 #include "codec.h"
 #include "conn.h"
 #include "delivery.h"
+#include "durable.h"
 #include "link.h"
 #include "log.h"
 #include "request.h"
@@ -86,9 +87,28 @@ reply_tagged(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct eng
 		conn_queue_out(c, deferred);
 }
 
+/*
+ * Send the reply just encoded: behind the journal's commit (PROTOCOL.md
+ * §16) when a receive case on a durable channel fired, or a send case on
+ * one (dsend), else as usual.
+ */
+static void
+reply_queue(struct conn *c, bool deferred, bool dsend, const struct engine_result *res)
+{
+	struct durable *d = c->srv->durable;
+	bool sent = res->status == STATUS_OK && res->value == NULL && res->ok && res->index >= 0;
+
+	/* a receive from a durable channel: its POP (or the close it saw) is in the journal first */
+	if (d != NULL && ((dsend && sent) || (res->ch != NULL && chan_durable(res->ch))))
+		durable_hold(d, c, true, dsend && sent);
+	else
+		conn_queue_out(c, deferred);
+}
+
 /* Encode the reply for an engine result, and free the value it carries. */
 static void
-reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct engine_result *res)
+reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, bool dsend,
+    struct engine_result *res)
 {
 	struct proto_out *o = &c->srv->out;
 	const uint8_t *raw = res->value ? value_data(res->value) : NULL;
@@ -118,7 +138,7 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct eng
 		/* out of memory for the reply: the value cannot be delivered */
 		reply_failed(c, id);
 	} else {
-		conn_queue_out(c, deferred);
+		reply_queue(c, deferred, dsend, res);
 	}
 	value_free(res->value);
 	res->value = NULL;
@@ -186,7 +206,7 @@ request_done(void *arg, struct engine_result *res)
 		value_free(res->value);	/* the client is gone: at-most-once (PROTOCOL.md §4) */
 		res->value = NULL;
 	} else {
-		reply_result(c, r->id, r->op, r->deferred, res);
+		reply_result(c, r->id, r->op, r->deferred, r->dsend, res);
 	}
 	request_recycle(s, r);
 	/* after its value went in flight: the count never dips below the truth */
@@ -403,12 +423,21 @@ request_run(struct conn *c, const struct proto_request *q, const struct engine_c
 	struct engine_result now;
 	struct request *r;
 	uint64_t bytes = 0;
-	bool room;
+	bool room, dsend = false;
 	struct chan *claim = NULL;
 	struct request_wait *waits = NULL;
 	struct engine_case *own = NULL;
 	int nw = 0;
 
+	for (size_t i = 0; i < ncases && s->durable != NULL; i++)
+		dsend |= cases[i].value != NULL && cases[i].ch != NULL && chan_durable(cases[i].ch);
+	if (dsend && durable_failing(s->durable)) {
+		for (size_t i = 0; i < ncases; i++)
+			value_free(cases[i].value);
+		conn_reply_error(c, q->id, STATUS_STORAGE,
+		    "the journal cannot be written (disk full or I/O error); retried every second");
+		return 0;
+	}
 	if (q->op == OP_RECV && delivery_on(cases[0].ch) && delivery_limited(cases[0].ch)) {
 		switch (delivery_claim(c, cases[0].ch)) {
 		case 0:
@@ -450,6 +479,7 @@ oom:
 	r->waits = NULL;
 	r->nwaits = 0;
 	r->waiters = r->bytes = 0;
+	r->dsend = dsend;
 	for (size_t i = 0; i < ncases; i++)
 		bytes += cases[i].value ? value_len(cases[i].value) : 0;
 	/* only a request that must wait counts toward max_pending and the budgets (PROTOCOL.md §8) */
@@ -460,7 +490,7 @@ oom:
 		if (!room && now.status == STATUS_DEADLINE_EXCEEDED)
 			refuse_wait(c, q->id, ncases, bytes);	/* it would wait: LIMIT, logged */
 		else
-			reply_result(c, q->id, q->op, q->deferred, &now);
+			reply_result(c, q->id, q->op, q->deferred, dsend, &now);
 		request_recycle(s, r);
 		if (claim != NULL)
 			delivery_unclaim(c, claim);

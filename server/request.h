@@ -80,6 +80,7 @@ struct request {
 	bool timed;			/* timer armed */
 	bool linked;			/* in conn->pending */
 	bool deferred;			/* its reply may be held (PROTOCOL.md §15) */
+	bool dsend;			/* a send case on a durable channel: its OK waits for the journal */
 	int64_t start_ns;		/* CLOCK_MONOTONIC, when it began to wait */
 	int64_t deadline_ns;		/* timed: start_ns + its wait */
 	struct request *next_free;

@@ -23,6 +23,7 @@
 #include "conn.h"
 #include "conn_io.h"
 #include "delivery.h"
+#include "durable.h"
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
@@ -273,6 +274,9 @@ server_new(struct server **out, struct config *cfg, char **cause)
 		goto fail;
 	if (pool_new(&s->pool, s->base, (unsigned)s->cfg.workers) < 0 || acl_init(s) < 0 ||
 	    server_sweep(s) < 0)
+		goto fail;
+	/* the journal is replayed before any listener opens */
+	if (s->cfg.data_dir[0] != '\0' && durable_open(s, s->cfg.repair, &s->durable, cause) < 0)
 		goto fail;
 	*out = s;
 	return 0;
@@ -536,7 +540,10 @@ server_free(struct server *s)
 	peers_free(s->peers);
 	cluster_free(s->cluster);
 	/* after the connections (links are stopped), before the engine (their holds go) */
+	durable_stop(s->durable);
 	pool_free(s->pool);
+	/* after the pool: its last commit is back; before the engine it hooks */
+	durable_free(s->durable);
 	stages_free(s->stages);
 	delivery_free(s->delivery);
 	engine_free(s->engine);

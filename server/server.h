@@ -29,6 +29,7 @@ struct auth;
 struct cluster;
 struct conn;
 struct delivery;
+struct durable;
 struct listener;
 struct metrics;
 struct peers;
@@ -62,6 +63,7 @@ struct server {
 	struct event_base *base;
 	struct engine *engine;
 	struct delivery *delivery;	/* values in flight on ack channels */
+	struct durable *durable;	/* the journal of durable channels; NULL without data_dir */
 	struct config cfg;
 	struct proto_limits limits;
 

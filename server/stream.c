@@ -17,6 +17,7 @@
 #include "codec.h"
 #include "conn.h"
 #include "delivery.h"
+#include "durable.h"
 #include "log.h"
 #include "request.h"
 #include "server.h"
@@ -210,7 +211,11 @@ stream_value(void *arg, struct engine_result *res)
 		conn_close_after_flush(c, 0, STATUS_LIMIT, "out of memory");
 	} else {
 		r->delivered += res->ok;
-		conn_flush_out(c);
+		/* a value from a durable channel goes out once its removal is in the journal */
+		if (res->value != NULL && c->srv->durable != NULL && chan_durable(res->ch))
+			durable_hold(c->srv->durable, c, true, false);
+		else
+			conn_flush_out(c);
 	}
 	value_free(res->value);
 	res->value = NULL;

@@ -254,6 +254,52 @@ test_rep_tagged(void)
 	CU_ASSERT_EQUAL_FATAL(proto_rep_info(&out, 8, &i), 0);
 	CU_ASSERT_EQUAL_FATAL(decode_rep(OP_INFO, &r), STATUS_OK);
 	CU_ASSERT(r.info.inflight == 0 && r.info.redelivered == 0);
+	CU_ASSERT_FALSE(r.info.durable);
+	i.durable = true;	/* a durable channel's two keys */
+	i.journal_bytes = 12345;
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL_FATAL(proto_rep_info(&out, 8, &i), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_rep(OP_INFO, &r), STATUS_OK);
+	CU_ASSERT(r.info.durable && r.info.journal_bytes == 12345);
+}
+
+/* MAKE's durable option (§16): alone a durable plain channel, with ack_wait both; STORAGE's name. */
+static void
+test_make_durable(void)
+{
+	struct proto_delivery d = { .durable = true };
+	struct proto_request q;
+	const char *why;
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL_FATAL(proto_req_make_opts(&out, 3, "jobs", 4, 16, &d), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT(q.dlv.durable && !q.dlv.on);
+	d.on = true;
+	d.ack_wait_us = 1000;
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL_FATAL(proto_req_make_opts(&out, 3, "jobs", 4, 16, &d), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT(q.dlv.durable && q.dlv.on && q.dlv.ack_wait_us == 1000);
+	/* durable must be a bool; an ack option without ack_wait is still refused */
+	pk_head(OP_MAKE, 4, 3);
+	pk_cstr("j");
+	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_map(&pk, 1);
+	pk_cstr("durable");
+	msgpack_pack_uint8(&pk, 1);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	pk_head(OP_MAKE, 4, 3);
+	pk_cstr("j");
+	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_map(&pk, 2);
+	pk_cstr("durable");
+	msgpack_pack_true(&pk);
+	pk_cstr("max_deliver");
+	msgpack_pack_uint8(&pk, 3);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	CU_ASSERT_STRING_EQUAL(status_name(STATUS_STORAGE), "STORAGE");
+	CU_ASSERT_EQUAL(STATUS_STORAGE, 14);
 }
 
 /* Adds its tests to test_codec.c's suite s, after the links'. */
@@ -264,4 +310,5 @@ register_codec_ack(CU_pSuite s)
 	test_add(s, "bad delivery options", test_bad_make_opts);
 	test_add(s, "ACK, NACK, TOUCH, INFLIGHT and their bad forms", test_req_ack_nack_touch);
 	test_add(s, "tagged replies, ACK's result, INFO's extra keys", test_rep_tagged);
+	test_add(s, "MAKE's durable option, STORAGE (§16)", test_make_durable);
 }

@@ -500,12 +500,56 @@ test_close_err_outlives_channel(void)
 	engine_free(e);
 }
 
+/* ---- the change hook of durable channels (durable.c) -------------------- */
+
+struct changes {
+	char log[256];
+};
+
+static void
+on_change(void *arg, struct chan *ch, enum engine_change what, const struct value *v)
+{
+	static const char *const kind[] = { "push", "pop", "close", "delete" };
+	struct changes *c = arg;
+	size_t nlen, len = strlen(c->log);
+	const char *name = chan_name(ch, &nlen);
+
+	snprintf(c->log + len, sizeof c->log - len, "%s %.*s%s%.*s;", kind[what], (int)nlen, name,
+	    v ? " " : "", v ? (int)value_len(v) : 0, v ? (const char *)value_data(v) : "");
+}
+
+static void
+test_change_hook(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *d = mk(e, "d", 1), *p = mk(e, "p", 1);
+	struct changes c = { "" };
+	struct rec s;
+
+	engine_set_change_hook(e, on_change, &c);
+	chan_set_durable(d);
+	CU_ASSERT(chan_durable(d) && !chan_durable(p));
+	send_now(e, p, "x");		/* a plain channel: never reported */
+	recv_now(e, p, "x");
+	send_now(e, d, "a");
+	send_wait(e, d, "b", &s);	/* full: waits */
+	CU_ASSERT_STRING_EQUAL(c.log, "push d a;");
+	/* the head leaves before the waiting sender's value joins the tail */
+	recv_now(e, d, "a");
+	CU_ASSERT_STRING_EQUAL(c.log, "push d a;pop d a;push d b;");
+	CU_ASSERT_EQUAL(engine_close(e, d), STATUS_OK);
+	CU_ASSERT_EQUAL(engine_delete(e, d, NULL), STATUS_OK);
+	CU_ASSERT_STRING_EQUAL(c.log, "push d a;pop d a;push d b;close d;delete d;");
+	engine_free(e);
+}
+
 void
 register_engine_lifecycle(void)
 {
 	CU_pSuite s = test_suite("engine.lifecycle", NULL, NULL);
 
 	test_add(s, "cancel restores the channel", test_cancel_restores);
+	test_add(s, "durable channels' changes reach the hook in order; plain ones never", test_change_hook);
 	test_add(s, "delete wakes waiters NOT_FOUND", test_delete);
 	test_add(s, "anonymous channels", test_anonymous);
 	test_add(s, "anonymous names: 128 random bits, not ~0, ~1", test_anonymous_names_unguessable);

@@ -26,7 +26,8 @@ from .context import (Context, background, with_cancel, with_deadline, with_time
                       with_value)
 from .errors import (BadRequest, Canceled, Closed, CloseError, ConnectionLost,
                      DeadlineExceeded, DialError, Error, ErrorValue, Exists, Limit, Moved,
-                     NotFound, PermissionDenied, ProtocolError, ShuttingDown, Unavailable)
+                     NotFound, PermissionDenied, ProtocolError, ShuttingDown, Storage,
+                     Unavailable)
 
 __version__ = "0.1.0"
 
@@ -39,5 +40,5 @@ __all__ = [
     "Context", "background", "with_cancel", "with_deadline", "with_timeout", "with_value",
     "BadRequest", "Canceled", "Closed", "ConnectionLost", "DeadlineExceeded", "DialError",
     "CloseError", "Error", "ErrorValue", "Exists", "Limit", "NotFound", "PermissionDenied",
-    "Moved", "ProtocolError", "ShuttingDown", "Unavailable",
+    "Moved", "ProtocolError", "ShuttingDown", "Storage", "Unavailable",
 ]

@@ -156,6 +156,14 @@ class Unavailable(Error):
     status = 13
 
 
+class Storage(Error):
+    """STORAGE (14): a durable channel's record could not be written (disk full, I/O
+    error) or the server keeps no data (no ``data_dir``); plain channels keep working,
+    and the server retries by itself (PROTOCOL.md §16)."""
+
+    status = 14
+
+
 class ConnectionLost(Error):
     """The connection broke or was closed; every pending call fails with it at once."""
 
@@ -171,7 +179,7 @@ class DialError(Error):
 _BY_STATUS: Dict[int, Type[Error]] = {
     cls.status: cls
     for cls in (Closed, DeadlineExceeded, Canceled, NotFound, Exists, PermissionDenied,
-                BadRequest, Limit, ProtocolError, ShuttingDown, Moved, Unavailable)
+                BadRequest, Limit, ProtocolError, ShuttingDown, Moved, Unavailable, Storage)
     if cls.status is not None
 }
 

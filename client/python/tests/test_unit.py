@@ -118,7 +118,8 @@ def test_wait_us_rounds_up_and_caps() -> None:
 def test_errors_one_class_per_status() -> None:
     classes = [chand.Closed, chand.DeadlineExceeded, chand.Canceled, chand.NotFound,
                chand.Exists, chand.PermissionDenied, chand.BadRequest, chand.Limit,
-               chand.ProtocolError, chand.ShuttingDown, None, chand.Moved, chand.Unavailable]
+               chand.ProtocolError, chand.ShuttingDown, None, chand.Moved, chand.Unavailable,
+               chand.Storage]
     for status, cls in enumerate(classes, start=1):
         if cls is None:     # 11 is STARTED, an interim reply, never an error
             continue

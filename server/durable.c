@@ -1,0 +1,663 @@
+/*
+ * durable.c: durable channels: replay, the engine's change hook, group
+ * commit on a pool worker, and the gates that hold replies until their
+ * batch is written (durable.h). Compaction is in durable_compact.c.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#include <sys/queue.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "clock.h"
+#include "hmap.h"
+#include "codec.h"
+#include "conn.h"
+#include "conn_io.h"
+#include "durable.h"
+#include "durable_int.h"
+#include "engine.h"
+#include "journal.h"
+#include "log.h"
+#include "pool.h"
+#include "server.h"
+#include "value.h"
+
+/* Staged record types: the journal's narrow interface, one byte each. */
+enum { REC_DECLARE, REC_PUSH, REC_POP, REC_CLOSE, REC_DELETE };
+
+/* One reply held behind a batch; ticket 0: held only to keep c's order. */
+struct held_reply {
+	TAILQ_ENTRY(held_reply) link;
+	uint64_t ticket;
+	uint64_t id;
+	bool send_ok;
+	size_t len;
+	uint8_t data[];
+};
+TAILQ_HEAD(held_list, held_reply);
+
+struct durable_gate {
+	struct held_list replies;
+	size_t bytes;			/* of the replies held */
+	TAILQ_ENTRY(durable_gate) link;	/* in d->gates while it holds any */
+	struct conn *conn;
+	bool listed;
+};
+
+/* ---- staging ----------------------------------------------------------------- */
+
+static bool
+stage_room(struct durable *d, size_t n)
+{
+	size_t cap = d->stage_cap ? d->stage_cap : 4096;
+	uint8_t *p;
+
+	if (d->stage_len + n <= d->stage_cap)
+		return true;
+	while (cap < d->stage_len + n)
+		cap *= 2;
+	if ((p = realloc(d->stage, cap)) == NULL) {
+		d->stage_failed = true;
+		return false;
+	}
+	d->stage = p;
+	d->stage_cap = cap;
+	return true;
+}
+
+static void
+put(struct durable *d, const void *p, size_t n)
+{
+	memcpy(d->stage + d->stage_len, p, n);
+	d->stage_len += n;
+}
+
+static void
+mark_dirty(struct durable *d)
+{
+	if (!d->dirty && !d->busy)
+		event_active(d->turn, EV_WRITE, 0);
+	d->dirty = true;
+}
+
+/* [type][name len][name][u32 a][u32 blob len][blob]: what the journal call needs. */
+static void
+stage(struct durable *d, int type, struct chan *ch, uint32_t a, const void *blob, uint32_t blen)
+{
+	size_t nlen;
+	const char *name = chan_name(ch, &nlen);
+	uint8_t hdr[2] = { (uint8_t)type, (uint8_t)nlen };
+
+	if (!stage_room(d, 2 + nlen + 8 + blen))
+		return;
+	put(d, hdr, 2);
+	put(d, name, nlen);
+	put(d, &a, 4);
+	put(d, &blen, 4);
+	if (blen > 0)
+		put(d, blob, blen);
+	mark_dirty(d);
+}
+
+/* Move the staged records into the journal (it buffers them). 0 or an errno. */
+int
+durable_unstage(struct durable *d)
+{
+	size_t off = 0;
+	int rc = 0;
+
+	if (d->stage_failed) {
+		d->stage_failed = false;
+		rc = ENOMEM;
+	}
+	while (off < d->stage_len) {
+		const uint8_t *p = d->stage + off;
+		uint8_t type = p[0], nlen = p[1];
+		const char *name = (const char *)p + 2;
+		uint32_t a, blen;
+		const uint8_t *blob;
+		int e;
+
+		memcpy(&a, p + 2 + nlen, 4);
+		memcpy(&blen, p + 6 + nlen, 4);
+		blob = p + 10 + nlen;
+		off += 10 + nlen + blen;
+		switch (type) {
+		case REC_DECLARE:
+			e = journal_append_declare(d->j, name, nlen, a, 0, NULL, 0);
+			break;
+		case REC_PUSH:
+			e = journal_append_push(d->j, name, nlen, blob, blen);
+			break;
+		case REC_POP:
+			e = journal_append_pop(d->j, name, nlen, 0);
+			break;
+		case REC_CLOSE:
+			e = journal_append_close(d->j, name, nlen, a, (const char *)blob, blen);
+			break;
+		default:
+			e = journal_append_delete(d->j, name, nlen);
+			break;
+		}
+		if (e != 0 && rc == 0)
+			rc = e;
+	}
+	d->stage_len = 0;
+	return rc;
+}
+
+/* ---- the engine's change hook ------------------------------------------------ */
+
+static void
+on_change(void *arg, struct chan *ch, enum engine_change what, const struct value *v)
+{
+	struct durable *d = arg;
+	struct close_err *err;
+
+	/* a channel the snapshot has not written yet: write it as it was, first */
+	if (d->snap != NULL)
+		durable_compact_before(d, ch, what, v);
+	switch (what) {
+	case ENGINE_PUSH:
+		stage(d, REC_PUSH, ch, 0, value_data(v), (uint32_t)value_len(v));
+		break;
+	case ENGINE_POP:
+		stage(d, REC_POP, ch, 0, NULL, 0);
+		break;
+	case ENGINE_CLOSE:
+		/* the journal's code is 32 bits: a larger one is kept as its low half */
+		err = chan_close_error(ch);
+		stage(d, REC_CLOSE, ch, err ? (uint32_t)err->code : 0, err ? err->msg : NULL,
+		    err ? err->len : 0);
+		break;
+	case ENGINE_DELETE:
+		stage(d, REC_DELETE, ch, 0, NULL, 0);
+		d->channels--;
+		break;
+	}
+}
+
+void
+durable_declare(struct durable *d, struct chan *ch)
+{
+	chan_set_durable(ch);
+	d->channels++;
+	stage(d, REC_DECLARE, ch, chan_cap(ch), NULL, 0);
+}
+
+/* ---- commits on a pool worker ------------------------------------------------- */
+
+static void
+job_work(struct pool_item *it)
+{
+	struct durable *d = (struct durable *)((char *)it - offsetof(struct durable, item));
+
+	if (d->job == JOB_TICK)
+		d->job_rc = journal_tick(d->j, clock_now_ns());
+	else if (d->job == JOB_COMPACT_END)
+		d->job_rc = journal_compact_end(d->j, d->ending, &d->end_cause) < 0 ? EIO : 0;
+	else
+		d->job_rc = journal_commit(d->j);
+}
+
+static void start_batch(struct durable *d);
+
+static void
+job_done(struct pool_item *it, bool ran)
+{
+	struct durable *d = (struct durable *)((char *)it - offsetof(struct durable, item));
+	int rc = d->job_rc;
+
+	d->busy = false;
+	if (!ran) {
+		/* the pool is being freed: durable_free flushes (and drops an unfinished compaction) */
+		d->closing = true;
+		return;
+	}
+	if (d->job == JOB_COMPACT_END) {
+		/* journal_compact_end freed the snapshot either way */
+		d->ending = NULL;
+		if (rc != 0)
+			log_error("journal-compaction-failed reason=\"%s\"", d->end_cause ? d->end_cause :
+			    strerror(rc));
+		free(d->end_cause);
+		d->end_cause = NULL;
+		if (d->closing)
+			return;
+		journal_stats(d->j, &d->js);
+		if (d->dirty)
+			start_batch(d);
+		return;
+	}
+	if (d->closing)
+		return;
+	journal_stats(d->j, &d->js);
+	if (rc != 0 && !d->failing)
+		log_error("journal-failed op=%s reason=\"%s\" action=retry-every-second",
+		    d->job == JOB_TICK ? "sync" : "commit", strerror(rc));
+	else if (rc == 0 && d->failing && d->job != JOB_TICK)
+		log_info("journal-recovered");
+	if (d->job != JOB_TICK || rc != 0)
+		d->failing = rc != 0;
+	if (d->job == JOB_COMMIT)
+		durable_resolve(d, d->job_batch, rc == 0);
+	if (rc == 0) {
+		durable_compact_begin(d);
+		durable_compact_step(d);
+	}
+	if (!d->busy && d->dirty)
+		start_batch(d);
+}
+
+void
+durable_submit(struct durable *d, enum job job, uint64_t batch)
+{
+	d->job = job;
+	d->job_batch = batch;
+	d->busy = true;
+	d->item.work = job_work;
+	d->item.done = job_done;
+	if (pool_submit(d->srv->pool, &d->item) < 0) {
+		/* no worker thread: commit here rather than never */
+		job_work(&d->item);
+		job_done(&d->item, true);
+	}
+}
+
+/* The turn is over: the staged records become a batch, committed off the loop. */
+static void
+start_batch(struct durable *d)
+{
+	uint64_t batch = d->open++;
+	int rc;
+
+	d->dirty = false;
+	rc = durable_unstage(d);
+	journal_stats(d->j, &d->js);
+	if (rc != 0 && !d->failing) {
+		log_error("journal-failed op=append reason=\"%s\"", strerror(rc));
+		d->failing = true;
+	}
+	if (d->failing) {
+		/* the records wait in the journal for the retry timer */
+		durable_resolve(d, batch, false);
+	} else if (d->js.pending_bytes == 0) {
+		durable_resolve(d, batch, true);
+	} else {
+		durable_submit(d, JOB_COMMIT, batch);
+	}
+}
+
+static void
+turn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct durable *d = arg;
+
+	(void)fd;
+	(void)what;
+	if (!d->busy && d->dirty && !d->closing)
+		start_batch(d);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct durable *d = arg;
+
+	(void)fd;
+	(void)what;
+	if (d->busy || d->closing)
+		return;
+	if (d->failing) {
+		durable_submit(d, JOB_RETRY, 0);
+		return;
+	}
+	/* an idle server still finishes (or starts) its compaction */
+	durable_compact_begin(d);
+	durable_compact_step(d);
+	if (!d->busy && d->fsync == JOURNAL_FSYNC_EVERYSEC)
+		durable_submit(d, JOB_TICK, 0);
+}
+
+void
+durable_stop(struct durable *d)
+{
+	if (d != NULL)
+		d->closing = true;
+}
+
+bool
+durable_failing(const struct durable *d)
+{
+	return d->failing;
+}
+
+/* ---- gates: replies held until their batch is written -------------------------- */
+
+bool
+durable_gated(const struct conn *c)
+{
+	return c->gate != NULL && !TAILQ_EMPTY(&c->gate->replies);
+}
+
+void
+durable_hold(struct durable *d, struct conn *c, bool waits, bool send_ok)
+{
+	struct server *s = d->srv;
+	struct proto_out *o = &s->out;
+	size_t len = proto_out_len(o);
+	struct held_reply *h;
+
+	if (c->gate == NULL && (c->gate = calloc(1, sizeof *c->gate)) != NULL) {
+		TAILQ_INIT(&c->gate->replies);
+		c->gate->conn = c;
+	}
+	if (c->gate == NULL || (h = malloc(sizeof *h + len)) == NULL) {
+		log_error("reply-failed client=%" PRIu64 " reason=out-of-memory", c->id);
+		proto_out_reset(o);
+		conn_close_after_flush(c, 0, STATUS_LIMIT, "out of memory");
+		return;
+	}
+	/* the request in dispatch is counted with the status it will get (conn_queue_out does the same) */
+	if (c == s->current.conn && o->last_id == s->current.id)
+		s->current.status = o->last_status;
+	h->ticket = waits ? d->open : 0;
+	h->id = o->last_id;
+	h->send_ok = send_ok;
+	h->len = len;
+	memcpy(h->data, proto_out_data(o), len);
+	proto_out_reset(o);
+	TAILQ_INSERT_TAIL(&c->gate->replies, h, link);
+	/* backpressure on a client that outruns the disk: its held replies count as unsent output */
+	if ((c->gate->bytes += len) > s->cfg.output_hwm && !c->read_paused && !c->closing) {
+		c->read_paused = true;
+		io_read_enable(c, false);
+		log_info("slow-client client=%" PRIu64 " peer=%s held=%zu action=pause-reading", c->id,
+		    c->peer, c->gate->bytes);
+	}
+	if (!c->gate->listed) {
+		TAILQ_INSERT_TAIL(&d->gates, c->gate, link);
+		c->gate->listed = true;
+	}
+	if (waits)
+		mark_dirty(d);
+}
+
+/* Write what c's gate may now let out: every reply of a batch up to `batch`. */
+static void
+gate_release(struct durable *d, struct durable_gate *g, uint64_t batch, bool ok)
+{
+	struct conn *c = g->conn;
+	struct proto_out *o = &d->srv->out;
+	struct held_reply *h;
+	int rc;
+
+	while ((h = TAILQ_FIRST(&g->replies)) != NULL && h->ticket <= batch) {
+		TAILQ_REMOVE(&g->replies, h, link);
+		g->bytes -= h->len;
+		if (!ok && h->send_ok && proto_rep_error(o, h->id, STATUS_STORAGE,
+		    "the journal cannot be written (disk full or I/O error); retried every second") == 0) {
+			rc = io_write(c, proto_out_data(o), proto_out_len(o));
+			proto_out_reset(o);
+		} else {
+			rc = io_write(c, h->data, h->len);
+		}
+		if (rc < 0)
+			log_error("write-failed client=%" PRIu64 " reason=out-of-memory", c->id);
+		free(h);
+	}
+	if (TAILQ_EMPTY(&g->replies)) {
+		TAILQ_REMOVE(&d->gates, g, link);
+		g->listed = false;
+	}
+	conn_output_check(c);	/* backpressure, as for any reply */
+}
+
+/* Batch `batch` is written (ok) or failed: its held replies go out. */
+void
+durable_resolve(struct durable *d, uint64_t batch, bool ok)
+{
+	struct durable_gate *g, *next;
+
+	for (g = TAILQ_FIRST(&d->gates); g != NULL; g = next) {
+		next = TAILQ_NEXT(g, link);
+		gate_release(d, g, batch, ok);
+	}
+}
+
+void
+durable_gate_free(struct conn *c)
+{
+	struct durable_gate *g = c->gate;
+	struct held_reply *h;
+
+	if (g == NULL)
+		return;
+	while ((h = TAILQ_FIRST(&g->replies)) != NULL) {
+		TAILQ_REMOVE(&g->replies, h, link);
+		free(h);
+	}
+	if (g->listed)
+		TAILQ_REMOVE(&c->srv->durable->gates, g, link);
+	free(g);
+	c->gate = NULL;
+}
+
+/* ---- replay ------------------------------------------------------------------- */
+
+static void
+rp_declare(void *arg, const char *name, size_t len, uint32_t cap, uint32_t flags, const void *opts,
+    size_t opts_len)
+{
+	struct durable *d = arg;
+	struct chan *ch;
+	bool created;
+
+	(void)flags;
+	(void)opts;
+	(void)opts_len;
+	if (engine_make(d->srv->engine, name, len, cap, &ch, &created) != STATUS_OK) {
+		log_warn("journal-replay name=\"%.*s\" cap=%" PRIu32 " reason=\"cannot make it\"",
+		    (int)len, name, cap);
+		return;
+	}
+	if (created) {
+		chan_set_durable(ch);
+		d->channels++;
+		d->rp_channels++;
+	}
+	engine_release(d->srv->engine, ch);
+}
+
+/* The durable channel a replayed record names, or NULL (counted as skipped). */
+static struct chan *
+rp_chan(struct durable *d, const char *name, size_t len)
+{
+	struct chan *ch = engine_lookup(d->srv->engine, name, len);
+
+	if (ch == NULL || !chan_durable(ch)) {
+		d->rp_skipped++;
+		return NULL;
+	}
+	return ch;
+}
+
+static void
+rp_push(void *arg, const char *name, size_t len, const void *value, size_t value_len)
+{
+	struct durable *d = arg;
+	struct chan *ch = rp_chan(d, name, len);
+	struct engine_case c = { .ch = ch, .dir = CASE_SEND };
+	struct engine_op *op;
+	struct engine_result r;
+
+	if (ch == NULL)
+		return;
+	if ((c.value = value_new(value, value_len)) == NULL ||
+	    engine_submit(d->srv->engine, &c, 1, 0, NULL, NULL, &op, &r) != 0 || r.status != STATUS_OK) {
+		d->rp_skipped++;
+		return;
+	}
+	d->rp_values++;
+}
+
+static void
+rp_pop(void *arg, const char *name, size_t len, uint64_t tag)
+{
+	struct durable *d = arg;
+	struct chan *ch = rp_chan(d, name, len);
+	struct engine_case c = { .ch = ch, .dir = CASE_RECV };
+	struct engine_op *op;
+	struct engine_result r;
+
+	(void)tag;
+	if (ch == NULL)
+		return;
+	if (engine_submit(d->srv->engine, &c, 1, 0, NULL, NULL, &op, &r) != 0 || r.value == NULL) {
+		d->rp_skipped++;
+		return;
+	}
+	value_free(r.value);
+	d->rp_values--;
+}
+
+static void
+rp_close(void *arg, const char *name, size_t len, uint32_t code, const char *msg, size_t msg_len)
+{
+	struct durable *d = arg;
+	struct chan *ch = rp_chan(d, name, len);
+	struct close_err *err = NULL;
+
+	if (ch == NULL)
+		return;
+	if ((code != 0 || msg_len > 0) && (err = close_err_new(code, msg, msg_len)) == NULL) {
+		d->rp_skipped++;
+		return;
+	}
+	(void)engine_close_err(d->srv->engine, ch, err);
+	close_err_unref(err);
+}
+
+static void
+rp_delete(void *arg, const char *name, size_t len)
+{
+	struct durable *d = arg;
+	struct chan *ch = rp_chan(d, name, len);
+	size_t n = 0;
+
+	if (ch == NULL)
+		return;
+	(void)engine_delete(d->srv->engine, ch, &n);
+	d->rp_values -= n;
+	d->rp_channels--;
+	d->channels--;
+}
+
+static const struct journal_ops replay_ops = {
+	.declare = rp_declare, .push = rp_push, .pop = rp_pop, .close = rp_close, .delete = rp_delete,
+};
+
+int
+durable_open(struct server *s, bool repair, struct durable **out, char **cause)
+{
+	struct durable *d;
+	struct journal_opts jo;
+	int64_t t0 = clock_now_ns();
+	struct timeval sec = { 1, 0 };
+
+	*out = NULL;
+	if ((d = calloc(1, sizeof *d)) == NULL)
+		goto nomem;
+	d->srv = s;
+	d->open = 1;
+	TAILQ_INIT(&d->gates);
+	journal_opts_init(&jo);
+	jo.repair = repair;
+	jo.compact_min_bytes = s->cfg.journal_compact_min;
+	jo.fsync = strcmp(s->cfg.fsync, "everysec") == 0 ? JOURNAL_FSYNC_EVERYSEC :
+	    strcmp(s->cfg.fsync, "no") == 0 ? JOURNAL_FSYNC_NO : JOURNAL_FSYNC_ALWAYS;
+	d->fsync = jo.fsync;
+	if (journal_open(s->cfg.data_dir, &jo, &replay_ops, d, &d->j, cause) < 0) {
+		free(d);
+		return -1;
+	}
+	journal_stats(d->j, &d->js);
+	log_info("journal-replayed dir=%s channels=%" PRIu64 " values=%" PRIu64 " records=%" PRIu64
+	    " bytes=%" PRIu64 " truncated=%" PRIu64 " skipped=%" PRIu64 " ms=%" PRId64, s->cfg.data_dir,
+	    d->rp_channels, d->rp_values, d->js.replayed_records, d->js.replayed_bytes,
+	    d->js.truncated_bytes, d->rp_skipped, (clock_now_ns() - t0) / 1000000);
+	if ((d->turn = event_new(s->base, -1, 0, turn_cb, d)) == NULL ||
+	    (d->timer = event_new(s->base, -1, EV_PERSIST, timer_cb, d)) == NULL ||
+	    event_add(d->timer, &sec) < 0) {
+		durable_free(d);
+		goto nomem;
+	}
+	engine_set_change_hook(s->engine, on_change, d);
+	*out = d;
+	return 0;
+nomem:
+	if (asprintf(cause, "out of memory") < 0)
+		*cause = NULL;
+	return -1;
+}
+
+void
+durable_free(struct durable *d)
+{
+	int rc;
+
+	if (d == NULL)
+		return;
+	d->closing = true;
+	if (d->snap != NULL && !d->busy) {
+		journal_compact_abort(d->j, d->snap);
+		d->snap = NULL;
+	}
+	if (d->ending != NULL && !d->busy) {
+		journal_compact_abort(d->j, d->ending);
+		d->ending = NULL;
+	}
+	if (d->marks != NULL)
+		durable_compact_drop(d);
+	if (!d->busy && d->j != NULL) {
+		if ((rc = durable_unstage(d)) == 0)
+			rc = journal_flush(d->j);
+		if (rc != 0)
+			log_error("journal-failed op=flush reason=\"%s\"", strerror(rc));
+	}
+	engine_set_change_hook(d->srv->engine, NULL, NULL);
+	if (d->turn != NULL)
+		event_free(d->turn);
+	if (d->timer != NULL)
+		event_free(d->timer);
+	journal_free(d->j);
+	free(d->stage);
+	free(d);
+}
+
+void
+durable_chan_info(const struct durable *d, const struct chan *ch, struct proto_chan_info *i)
+{
+	if (d == NULL || !chan_durable(ch))
+		return;
+	i->durable = true;
+	i->journal_bytes = d->js.log_bytes;
+}
+
+void
+durable_stats(const struct durable *d, struct durable_stats *st)
+{
+	st->log_bytes = d->js.log_bytes;
+	st->last_sync_ns = d->js.last_sync_ns;
+	st->max_sync_ns = d->js.max_sync_ns;
+	st->syncs = d->js.syncs;
+	st->errors = d->js.errors;
+	st->compactions = d->js.compactions;
+	st->channels = d->channels;
+	st->failing = d->failing;
+}

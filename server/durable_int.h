@@ -1,0 +1,93 @@
+/*
+ * durable_int.h: what durable.c shares with durable_compact.c. Not for any
+ * other module: everyone else uses durable.h.
+ *
+ * The journal belongs to the loop thread between pool items and to the
+ * worker during one (busy); the compaction's snapshot writer is appended to
+ * only on the loop, and is the worker's during JOB_COMPACT_END (ending).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#ifndef CHAND_DURABLE_INT_H
+#define CHAND_DURABLE_INT_H
+
+#include <sys/queue.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "durable.h"
+#include "engine.h"
+#include "hmap.h"
+#include "journal.h"
+#include "pool.h"
+
+struct event;
+
+enum job { JOB_COMMIT, JOB_RETRY, JOB_TICK, JOB_COMPACT_END };
+
+/* A durable channel as of the compaction's begin: written whole into the snapshot, once. */
+struct mark {
+	struct hmap_node node;
+	struct chan *ch;		/* held until the compaction ends */
+	bool written;
+};
+
+struct durable {
+	struct server *srv;
+	struct journal *j;
+	enum journal_fsync fsync;
+	uint8_t *stage;			/* records since the last batch went into the journal */
+	size_t stage_len, stage_cap;
+	bool stage_failed;		/* out of memory while staging: the next commit fails */
+	uint64_t open;			/* the batch being staged (tickets) */
+	bool dirty;			/* something staged or held since the batch began */
+	struct event *turn;		/* end of the loop turn: start the batch */
+	struct event *timer;		/* 1 s: everysec's sync, retries after a failure */
+	TAILQ_HEAD(, durable_gate) gates;
+
+	/* the pool item: the journal is the worker's while busy */
+	struct pool_item item;
+	bool busy;
+	bool closing;
+	enum job job;
+	uint64_t job_batch;
+	int job_rc;
+
+	bool failing;
+	struct journal_stats js;	/* as of the last item */
+
+	/* compaction (journal.h): the snapshot writer, the channels it must still write */
+	struct journal *snap;
+	struct mark *marks;
+	size_t nmarks, next_mark;
+	struct hmap markmap;		/* struct mark by channel */
+	uint64_t snap_bytes;		/* appended this turn */
+	int snap_err;
+	struct journal *ending;		/* JOB_COMPACT_END's snapshot */
+	char *end_cause;
+
+	uint64_t channels;		/* durable channels now */
+	/* replay */
+	uint64_t rp_channels, rp_values, rp_skipped;
+};
+
+/* durable.c: hand one job to the pool (or run it here without a worker). */
+void durable_submit(struct durable *d, enum job job, uint64_t batch);
+/* Batch `batch` is written (ok) or failed: its held replies go out. */
+void durable_resolve(struct durable *d, uint64_t batch, bool ok);
+/* Move the staged records into the journal (it buffers them). 0 or an errno. */
+int durable_unstage(struct durable *d);
+
+/* durable_compact.c (the loop's, while no item runs, but for _before). */
+/* The log passed twice its live data: begin a snapshot. */
+void durable_compact_begin(struct durable *d);
+/* Write one turn's part of the snapshot; the last part hands the end to the worker. */
+void durable_compact_step(struct durable *d);
+/* The hook, before staging a change of ch: a channel not yet written goes in as it was. */
+void durable_compact_before(struct durable *d, struct chan *ch, enum engine_change what,
+    const struct value *v);
+/* Let go of the marked channels. */
+void durable_compact_drop(struct durable *d);
+
+#endif
