@@ -42,7 +42,8 @@
  * Options: -n count, -t requests in flight, -s value size, -c connections, -d seconds,
  * -a (throughput: an ack channel, each value received with chan_stream_recv_msg
  * and acked with chan_ack, PROTOCOL.md §16), -w depth (throughput: the
- * producer's requests in flight, default -t; workload 7 uses 256),
+ * producer's requests in flight, default -t; workload 7 uses 256), -D
+ * (throughput: a durable channel, PROTOCOL.md §16; workload 9),
  * -C channels, -R receivers, -P pid, -o file (latency samples in µs, one a
  * line), -k tag (the <tag> of RESULT lines; default w1..w6).
  * Every blocking call runs under a context of at most 300 s.
@@ -76,13 +77,14 @@ static chan_ctx_t *g_ctx;		/* the budget of every call */
 static char g_addr[64];
 static bool g_stream = true;		/* -m: receive with streams, or with single operations */
 static bool g_ack;			/* -a: throughput on an ack channel */
+static bool g_durable;			/* -D: throughput on a durable channel (chand needs a data_dir) */
 static size_t g_send_depth;		/* -w: the producer's requests in flight (0: -t) */
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: chanbench -p PORT [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
-	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops] [-a] [-w DEPTH]\n"
+	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops] [-a] [-D] [-w DEPTH]\n"
 	    "       [-l] throughput|pingpong|select|many|memory|fanout\n");
 	exit(2);
 }
@@ -256,11 +258,13 @@ run_throughput(const struct opts *o)
 	double secs;
 
 	snprintf(name, sizeof name, "tp.%d", (int)getpid());
-	if (g_ack) {
+	if (g_ack || g_durable) {
 		chan_delivery_opts_t d = CHAN_DELIVERY_OPTS_INIT;
 
 		d.max_unacked = 0;	/* as streambench's: the stream's credit bounds what is unacked */
-
+		d.durable = g_durable;
+		if (!g_ack)
+			d.ack_wait_ns = 0;	/* a durable plain channel */
 		check(chan_make_opts(g_ctx, pc, name, 1024, &d, &tx), name);
 		check(chan_make_opts(g_ctx, cc, name, 1024, &d, &rx), name);
 	} else {
@@ -647,7 +651,7 @@ parse(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .n = 0, .threads = 8, .size = 64, .conns = 1000, .seconds = 5,
 	    .channels = 0, .receivers = 10000 };
-	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:C:R:P:o:k:m:law:")) != -1) {
+	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:C:R:P:o:k:m:law:D")) != -1) {
 		switch (ch) {
 		case 'p': o->port = atoi(optarg); break;
 		case 'n': o->n = strtoul(optarg, NULL, 10); break;
@@ -662,6 +666,7 @@ parse(int argc, char **argv, struct opts *o)
 		case 'k': o->tag = optarg; break;
 		case 'l': o->latency = true; break;
 		case 'a': g_ack = true; break;
+		case 'D': g_durable = true; break;
 		case 'w': g_send_depth = strtoul(optarg, NULL, 10); break;
 		case 'm':
 			if (strcmp(optarg, "stream") != 0 && strcmp(optarg, "ops") != 0)

@@ -24,7 +24,8 @@
 # install, no plot; make check runs it (tests/bench/smoke.sh).
 # --only LIST runs only the workloads listed (comma-separated numbers, e.g.
 # --only 7: the ack channel against JetStream and Redis Streams).
-# N7=COUNT in the environment sets workload 7's values per run (default 200000).
+# N7=COUNT in the environment sets workload 7's values per run (default 200000),
+# N9=COUNT workload 9's (durable channels; default 100000).
 # SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail
 
@@ -183,6 +184,7 @@ run_round() {
 	want 6 && run_w6 "$r"
 	want 7 && run_w7 "$r"
 	want 8 && run_w8 "$r"
+	want 9 && run_w9 "$r"
 	return 0
 }
 
@@ -296,11 +298,57 @@ run_w8() {
 	fi
 }
 
+# start_redis_aof NAME FSYNC: a Redis of its own with appendonly yes; sets port_NAME, pid_NAME.
+start_redis_aof() {
+	local name=$1 p
+	p=$("$RELAY" port)
+	mkdir -p "$work/$name"
+	redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync "$2" \
+		--loglevel warning --dir "$work/$name" >"$work/$name.log" 2>&1 &
+	pids+=($!)
+	eval "pid_$name=$!"
+	wait_port "$p"
+	eval "port_$name=$p"
+}
+
+run_w9() {
+	local r=$1 d f
+	# (9) durable channels (issue 18): one producer DEPTH sends ahead, one
+	# consumer, 16-byte values; throughput and each send's latency. chand with
+	# fsync always and everysec (a data_dir each), a plain channel beside
+	# them; Redis with appendonly yes, appendfsync always and everysec
+	# (LPUSH/BRPOP); JetStream file storage (nats-server 2.9 syncs it on an
+	# interval, not per message: an fsync=no log)
+	for f in always everysec; do
+		mkdir -p "$work/dur_$f"
+		start_chand "dur_$f" "log_level = warn\ndata_dir = $work/dur_$f\nfsync = $f"
+	done
+	[ $smoke = 1 ] || { start_redis_aof aof_always always; start_redis_aof aof_everysec everysec; }
+	for d in $W9_DEPTHS; do
+		record "$r" chand "$CHANBENCH" -p "$port_dur_always" -n "$N9" -t "$d" -s 16 -D -l \
+			-k "w9_always_t$d" throughput
+		record "$r" chand "$CHANBENCH" -p "$port_dur_everysec" -n "$N9" -t "$d" -s 16 -D -l \
+			-k "w9_everysec_t$d" throughput
+		record "$r" chand "$CHANBENCH" -p "$port_dur_everysec" -n "$N9" -t "$d" -s 16 -l \
+			-k "w9_plain_t$d" throughput
+		if [ $smoke = 0 ]; then
+			record "$r" redis "$work/redis_bench" -p "$port_aof_always" -n "$N9" -t "$d" -s 16 -l \
+				-k "w9_always_t$d" throughput
+			record "$r" redis "$work/redis_bench" -p "$port_aof_everysec" -n "$N9" -t "$d" -s 16 -l \
+				-k "w9_everysec_t$d" throughput
+			record "$r" nats "$work/natsbench" -p "$port_js" -n "$N9" -s 16 -t "$d" -file \
+				-k "w9_file_t$d" js
+		fi
+	done
+	for f in always everysec; do eval "stop_pid \$pid_dur_$f"; done
+	if [ $smoke = 0 ]; then stop_pid "$pid_aof_always"; stop_pid "$pid_aof_everysec"; fi
+}
+
 # ---- main ---------------------------------------------------------------------------
 
 if [ $smoke = 1 ]; then
 	N1=2000 NCURVE=0 DEPTHS="" N2=200 N3=100 SEL=100 CONNS=50 SECS=0.5 IDLE=10000 RECV=100 N6=400
-	N7=2000 W7_DEPTHS="16 1024" W8=100
+	N7=2000 W7_DEPTHS="16 1024" W8=100 N9=2000 W9_DEPTHS="16 1024"
 	SUBRUNS=1
 	[ -x "$CHAND" ] && [ -x "$CHANBENCH" ] && [ -x "$STREAMBENCH" ] && [ -x "$WAKEBENCH" ] || build_tree
 else
@@ -308,7 +356,7 @@ else
 	NPY1=20000 NPY2=2000	# pybench.py: Python moves ~10k values/s
 	SUBRUNS=3
 	IDLE=1000000 RECV=10000 N6=30000
-	N7=${N7:-200000} W7_DEPTHS="16 1024" W8=10000
+	N7=${N7:-200000} W7_DEPTHS="16 1024" W8=10000 N9=${N9:-100000} W9_DEPTHS="16 1024"
 	install_peers
 	build_tree
 	build_peers

@@ -78,6 +78,14 @@ END {
 		ratio("7 libchanclient ack, " q[i] " in flight", "chand", "w7_lib_ack_t" q[i], "msgs_s", "redis", "w7_t" q[i], "msgs_s", "", 0)
 		ratio("7 libchanclient ack/plain, " q[i], "chand", "w7_lib_ack_t" q[i], "msgs_s", "chand", "w7_lib_plain_t" q[i], "msgs_s", "", 0)
 	}
+	for (i = 1; i <= 2; i++) {
+		ratio("9 durable always msgs/s, " q[i] " in flight", "chand", "w9_always_t" q[i], "msgs_s", "redis", "w9_always_t" q[i], "msgs_s", ">=", 1.0)
+		ratio("9 durable always msgs/s, " q[i] " in flight", "chand", "w9_always_t" q[i], "msgs_s", "nats", "w9_file_t" q[i], "msgs_s", ">=", 1.0)
+		ratio("9 durable always p50 us, " q[i] " in flight", "chand", "w9_always_t" q[i], "p50_us", "redis", "w9_always_t" q[i], "p50_us", "", 0)
+		ratio("9 durable always p99 us, " q[i] " in flight", "chand", "w9_always_t" q[i], "p99_us", "redis", "w9_always_t" q[i], "p99_us", "", 0)
+		ratio("9 durable everysec msgs/s, " q[i] " in flight", "chand", "w9_everysec_t" q[i], "msgs_s", "redis", "w9_everysec_t" q[i], "msgs_s", "", 0)
+		ratio("9 durable everysec/plain, " q[i] " in flight", "chand", "w9_everysec_t" q[i], "msgs_s", "chand", "w9_plain_t" q[i], "msgs_s", ">=", 0.8)
+	}
 	ratio("8 bytes per blocked receiver (10k)", "chand", "w8", "bytes_per_receiver", "redis", "w8", "bytes_per_receiver", "", 0)
 	ratio("8 wake 10k blocked receivers, ms", "chand", "w8", "wake_all_ms", "redis", "w8", "wake_all_ms", "", 0)
 	ratio("8 same, p99 wake-up us", "chand", "w8", "p99_us", "redis", "w8", "p99_us", "", 0)
