@@ -540,6 +540,8 @@ test_change_hook(void)
 	CU_ASSERT_EQUAL(engine_close(e, d), STATUS_OK);
 	CU_ASSERT_EQUAL(engine_delete(e, d, NULL), STATUS_OK);
 	CU_ASSERT_STRING_EQUAL(c.log, "push d a;pop d a;push d b;close d;delete d;");
+	engine_release(e, d);
+	engine_release(e, p);
 	engine_free(e);
 }
 
