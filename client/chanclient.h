@@ -83,6 +83,7 @@ enum chan_error {
 	CHAN_EUNKNOWN = -118,		/* the server sent a status this client does not know */
 	CHAN_ETLS = -119,		/* dial: TLS handshake or certificate verification failed */
 	CHAN_ERESOLVE = -120,		/* dial: the host name did not resolve */
+	CHAN_EUNAVAILABLE = -121,	/* cluster: the channel cannot be served now (§17) */
 };
 
 /* A static, never-NULL description of a CHAN_E* code (or of CHAN_DEFAULT). */
@@ -221,6 +222,16 @@ typedef struct chan_conn_info {
 CHAN_API int chan_conn_info(chan_conn_t *conn, chan_conn_info_t *out);
 /* One round trip. Errors: transport and context errors. */
 CHAN_API int chan_ping(chan_ctx_t *ctx, chan_conn_t *conn);
+/*
+ * For a connection dialed with a cluster address (PROTOCOL.md §17): the
+ * "host:port" of the node that owns the named channel name, found as any
+ * operation on it is (the owner cache, following MOVED), into addr (cap
+ * bytes). Thread-safe. Errors: CHAN_ENOTSUP (conn is not a cluster's),
+ * CHAN_ENOTFOUND (no such channel), CHAN_EUNAVAILABLE, CHAN_EINVAL,
+ * transport and context errors.
+ */
+CHAN_API int chan_cluster_where(chan_ctx_t *ctx, chan_conn_t *conn, const char *name, char *addr,
+    size_t cap);
 
 /* ---- channels --------------------------------------------------------------------- */
 

@@ -70,6 +70,7 @@ struct chan_conn {
 	int fd;
 	int wakefd;				/* eventfd: wakes the leader out of its poll */
 	struct ctls *tls;			/* tls://: every byte goes through it */
+	struct cluster *cluster;		/* a front (cluster.h): no socket, calls are routed */
 	unsigned refs;				/* atomic */
 	pthread_condattr_t cattr;		/* CLOCK_MONOTONIC condition variables */
 
