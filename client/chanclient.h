@@ -577,6 +577,23 @@ typedef struct chan_client_info {
 CHAN_API int chan_admin_clients(chan_ctx_t *ctx, chan_conn_t *conn, chan_client_info_t **out,
     size_t *n);
 
+/* A live node of a cluster (PROTOCOL.md §17), as the answering node sees it. */
+typedef struct chan_node_info {
+	char name[72];
+	char addr[256];			/* its advertise "host:port" */
+	size_t owned;			/* channels it owns */
+	bool self;			/* the node that answered */
+	uint64_t lease_left_ms;		/* self only: until etcd may expire its lease; else 0 */
+} chan_node_info_t;
+
+/*
+ * The cluster's live nodes (CLUSTER_NODES, an admin op). On a cluster
+ * connection any one node answers. *out: malloc'd array of *n; free() it.
+ * Errors: CHAN_EBADREQ (not a cluster node), the admin calls' others.
+ */
+CHAN_API int chan_admin_cluster_nodes(chan_ctx_t *ctx, chan_conn_t *conn, chan_node_info_t **out,
+    size_t *n);
+
 typedef struct chan_waiter_case {
 	enum chan_dir dir;
 	char channel[256];		/* "" for a nil channel */

@@ -567,6 +567,121 @@ test_bad_addresses(void)
 	CU_ASSERT_PTR_NULL(c);
 }
 
+/* ---- CLUSTER_NODES and chanctl ------------------------------------------------------------------- */
+
+/* The live nodes, through the cluster connection; each node's count matches its own STATS. */
+static void
+test_admin_nodes(void)
+{
+	chan_conn_t *c = dial_cluster();
+	chan_node_info_t *list;
+	size_t n, selves = 0, total = 0;
+	char want[32];
+
+	CU_ASSERT_EQUAL_FATAL(chan_admin_cluster_nodes(NULL, c, &list, &n), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(n, NODES);
+	for (size_t i = 0; i < n; i++) {
+		int k = node_of(list[i].addr);
+
+		CU_ASSERT_FATAL(k >= 0);
+		snprintf(want, sizeof want, "n%d", k);
+		CU_ASSERT_STRING_EQUAL(list[i].name, want);
+		CU_ASSERT_EQUAL(list[i].owned, node_stat(k, "cluster_owned"));
+		total += list[i].owned;
+		if (list[i].self) {
+			selves++;
+			CU_ASSERT(list[i].lease_left_ms > 0 && list[i].lease_left_ms <= TTL_S * 1000);
+		} else {
+			CU_ASSERT_EQUAL(list[i].lease_left_ms, 0);
+		}
+	}
+	CU_ASSERT_EQUAL(selves, 1);
+	CU_ASSERT(total >= NCHANS);	/* test_owner_direct's, at least */
+	free(list);
+	chan_conn_close(c);
+}
+
+/* Run chanctl with args (one string, no quoting needed); its exit code, stdout in out. */
+static int
+ctl(char *out, size_t cap, const char *args)
+{
+	const char *path = getenv("CHANCTL") ? getenv("CHANCTL") : "client/chanctl";
+	char cmd[512];
+	size_t len = 0, k;
+	FILE *f;
+	int st;
+
+	snprintf(cmd, sizeof cmd, "%s -t 10s %s 2>/dev/null", path, args);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f = popen(cmd, "r"));
+	while (len < cap - 1 && (k = fread(out + len, 1, cap - 1 - len, f)) > 0)
+		len += k;
+	out[len] = '\0';
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void
+test_chanctl(void)
+{
+	chan_conn_t *c = dial_cluster();
+	chan_t *ch[NODES];
+	char name[NODES][64], args[256], out[16384], addr[32];
+
+	for (int k = 0; k < NODES; k++)
+		ch[k] = make_on(c, k, "ctl", 1, name[k], sizeof name[k]);
+	snprintf(args, sizeof args, "-s %s cluster nodes", seeds);
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
+	for (int k = 0; k < NODES; k++) {
+		snprintf(addr, sizeof addr, "127.0.0.1:%d", nodes[k].port);
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, addr));
+	}
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "n0") && strstr(out, "n1") && strstr(out, "n2"));
+	/* where: the owner's address; an unknown channel exits 6 (not found) */
+	snprintf(args, sizeof args, "-s %s cluster where %s", seeds, name[2]);
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", nodes[2].port);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, addr));
+	snprintf(args, sizeof args, "-s %s cluster where %s", seeds, st_name("nosuch"));
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 6);
+	snprintf(args, sizeof args, "-s 127.0.0.1:%d cluster where %s", nodes[0].port, name[0]);
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 2);	/* needs a cluster address */
+	snprintf(args, sizeof args, "-s %s cluster bogus", seeds);
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 2);
+	/* ls over the cluster lists every node's channels; over one node, only its own */
+	snprintf(args, sizeof args, "-s %s ls 'ctl*'", seeds);
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
+	for (int k = 0; k < NODES; k++)
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, name[k]));
+	snprintf(args, sizeof args, "-s 127.0.0.1:%d ls 'ctl*'", nodes[0].port);
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, name[0]));
+	CU_ASSERT_PTR_NULL(strstr(out, name[1]));
+	for (int k = 0; k < NODES; k++)
+		chan_free(ch[k]);
+	chan_conn_close(c);
+}
+
+/* A single chand (no cluster_etcd): CLUSTER_NODES is a clear BAD_REQUEST, chanctl says why. */
+static void
+test_not_a_cluster(void)
+{
+	struct test_server srv;
+	chan_conn_t *c;
+	chan_node_info_t *list;
+	size_t n;
+	char addr[64], args[128], out[1024];
+
+	CU_ASSERT_FATAL(test_server_start(&srv, NULL) == 0);
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", srv.port);
+	CU_ASSERT_EQUAL_FATAL(chan_dial(NULL, addr, NULL, &c), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_admin_cluster_nodes(NULL, c, &list, &n), CHAN_EBADREQ);
+	CU_ASSERT_EQUAL(chan_cluster_where(NULL, c, "x", addr, sizeof addr), CHAN_ENOTSUP);
+	chan_conn_close(c);
+	snprintf(args, sizeof args, "-s 127.0.0.1:%d cluster nodes", srv.port);
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 1);
+	CU_ASSERT_EQUAL(test_server_stop(&srv), 0);
+}
+
 /* ---- the owner dies ------------------------------------------------------------------------------- */
 
 /* SIGKILL the owner while a client waits: the wait ends at once; the channel converges on a live node. */
@@ -618,6 +733,7 @@ register_suites(void)
 
 	test_add(s, "a MOVED loop ends in CHAN_EUNAVAILABLE", test_moved_loop);
 	test_add(s, "bad cluster addresses", test_bad_addresses);
+	test_add(s, "a single chand is not a cluster", test_not_a_cluster);
 	if (access(ETCD, X_OK) != 0) {
 		printf("test_client_cluster: %s is missing (apt-get install etcd-server): skipped\n", ETCD);
 		return;
@@ -629,6 +745,8 @@ register_suites(void)
 	test_add(s, "anonymous channels stay on their maker", test_anonymous);
 	test_add(s, "Go semantics through the cluster", test_go_semantics);
 	test_add(s, "async ops and streams on the owner", test_async_and_stream);
+	test_add(s, "CLUSTER_NODES", test_admin_nodes);
+	test_add(s, "chanctl cluster nodes, where, ls", test_chanctl);
 	test_add(s, "SIGKILL of the owner: error at once, then converges", test_owner_killed);
 }
 
