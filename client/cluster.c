@@ -22,7 +22,7 @@
 
 #include "chanclient.h"
 #include "cluster.h"
-#include "conn_internal.h"
+#include "conn_priv.h"
 
 struct cnode {
 	char *addr;			/* "host:port" as dialed */
@@ -55,6 +55,18 @@ struct rnames {
 	bool ok;			/* it decoded: req says what it names */
 };
 
+/* c broke or was closed: every call on it fails now. */
+static bool
+conn_broken(chan_conn_t *c)
+{
+	int dead;
+
+	pthread_mutex_lock(&c->lock);
+	dead = c->dead;
+	pthread_mutex_unlock(&c->lock);
+	return dead != 0;
+}
+
 /* ---- the names a request carries ---------------------------------------------------------- */
 
 static int
@@ -66,8 +78,8 @@ rnames_read(struct rnames *rn, uint64_t op, uint64_t max_cases, call_encode_fn e
 
 	memset(rn, 0, sizeof *rn);
 	proto_out_init(&rn->o);
-	/* only multi-channel requests have cases: keep SEND and RECV free of the allocation */
-	if (op != OP_SEND && op != OP_RECV && op != OP_MAKE && op != OP_OPEN) {
+	/* only multi-channel requests have cases: the others go without the allocation */
+	if (op == OP_SELECT || op == OP_STREAM || op == OP_OR || op == OP_FAN_IN) {
 		lim.max_select_cases = max_cases ? (uint32_t)max_cases : 4096;
 		if ((rn->cases = calloc(lim.max_select_cases, sizeof *rn->cases)) == NULL)
 			return CHAN_ENOMEM;
@@ -364,7 +376,7 @@ static int
 routed_call(chan_conn_t *front, struct rnames *rn, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
     call_encode_fn enc, void *arg, struct call_reply *r)
 {
-	struct cluster *cl = conn_cluster(front);
+	struct cluster *cl = front->cluster;
 	chan_conn_t *node;
 	ssize_t to = -1;
 	size_t idx;
@@ -402,7 +414,7 @@ cluster_call(chan_conn_t *front, chan_ctx_t *ctx, uint64_t op, enum call_wait ho
 	int rc;
 
 	memset(r, 0, sizeof *r);
-	if ((rc = rnames_read(&rn, op, conn_info_of(front)->max_select_cases, enc, arg)) == CHAN_OK)
+	if ((rc = rnames_read(&rn, op, front->info.max_select_cases, enc, arg)) == CHAN_OK)
 		rc = routed_call(front, &rn, ctx, op, how, enc, arg, r);
 	rnames_fini(&rn);
 	return rc;
@@ -440,14 +452,14 @@ int
 cluster_pick(chan_conn_t *front, chan_ctx_t *ctx, uint64_t op, call_encode_fn enc, void *arg,
     chan_conn_t **node)
 {
-	struct cluster *cl = conn_cluster(front);
+	struct cluster *cl = front->cluster;
 	struct rnames rn;
 	const char *name;
 	size_t len, idx;
 	bool known;
 	int rc, st;
 
-	if ((rc = rnames_read(&rn, op, conn_info_of(front)->max_select_cases, enc, arg)) != CHAN_OK)
+	if ((rc = rnames_read(&rn, op, front->info.max_select_cases, enc, arg)) != CHAN_OK)
 		goto done;
 	for (size_t i = 0; i < rnames_count(&rn); i++) {
 		if ((name = rnames_get(&rn, i, &len)) == NULL)
@@ -476,7 +488,7 @@ chan_cluster_where(chan_ctx_t *ctx, chan_conn_t *front, const char *name, char *
 
 	if (front == NULL || name == NULL || addr == NULL || cap == 0)
 		return CHAN_EINVAL;
-	if ((cl = conn_cluster(front)) == NULL)
+	if ((cl = front->cluster) == NULL)
 		return CHAN_ENOTSUP;
 	len = strlen(name);
 	if ((rc = resolve(front, ctx, name, len, &st)) != CHAN_OK)

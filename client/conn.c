@@ -796,29 +796,6 @@ conn_front_new(struct cluster *cl, const chan_conn_info_t *info, const chan_dial
 	return c;
 }
 
-struct cluster *
-conn_cluster(const chan_conn_t *c)
-{
-	return c->cluster;
-}
-
-const chan_conn_info_t *
-conn_info_of(const chan_conn_t *c)
-{
-	return &c->info;
-}
-
-bool
-conn_broken(chan_conn_t *c)
-{
-	int dead;
-
-	pthread_mutex_lock(&c->lock);
-	dead = c->dead;
-	pthread_mutex_unlock(&c->lock);
-	return dead != 0;
-}
-
 int
 chan_conn_info(chan_conn_t *c, chan_conn_info_t *out)
 {

@@ -129,11 +129,6 @@ int conn_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, b
 /* A front owning cl (freed with its last reference), with a node's HELLO limits. */
 chan_conn_t *conn_front_new(struct cluster *cl, const chan_conn_info_t *info,
     const chan_dial_opts_t *opts);
-/* c's cluster, NULL for a connection to one node. */
-struct cluster *conn_cluster(const chan_conn_t *c);
-const chan_conn_info_t *conn_info_of(const chan_conn_t *c);
-/* c broke or was closed: every call on it fails now. */
-bool conn_broken(chan_conn_t *c);
 /* The connection a call was made on (a node's, for a call submitted on a front). */
 chan_conn_t *conn_call_conn(const struct call *call);
 
