@@ -156,6 +156,35 @@ chan_admin_clients(chan_ctx_t *ctx, chan_conn_t *conn, chan_client_info_t **out,
 	return CHAN_OK;
 }
 
+int
+chan_admin_cluster_nodes(chan_ctx_t *ctx, chan_conn_t *conn, chan_node_info_t **out, size_t *n)
+{
+	struct admin_arg a = { .op = OP_CLUSTER_NODES };
+	struct proto_node_info pn;
+	struct call_reply r;
+	chan_node_info_t *list;
+	size_t i = 0;
+	int rc;
+
+	if (out == NULL || n == NULL)
+		return CHAN_EINVAL;
+	if ((rc = admin_list(ctx, conn, &a, sizeof *list, &r, (void **)&list)) != 0)
+		return rc;
+	while (proto_list_node(&r.rep.list, &pn) == 1) {
+		chan_node_info_t *d = &list[i++];
+
+		copy_str(d->name, sizeof d->name, pn.name, pn.name_len);
+		copy_str(d->addr, sizeof d->addr, pn.advertise, pn.advertise_len);
+		d->owned = (size_t)pn.owned;
+		d->self = pn.self != 0;
+		d->lease_left_ms = pn.lease_left_ms;
+	}
+	call_reply_free(&r);
+	*out = list;
+	*n = i;
+	return CHAN_OK;
+}
+
 void
 chan_admin_waiters_free(chan_waiter_t *w, size_t n)
 {

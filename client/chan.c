@@ -56,6 +56,8 @@ chan_strerror(int err)
 		[-CHAN_ETLS + CHAN_EBASE] = "TLS handshake or certificate verification failed",
 		[-CHAN_ERESOLVE + CHAN_EBASE] = "host name did not resolve",
 		[-CHAN_ESTORAGE + CHAN_EBASE] = "the server cannot write its journal (durable channel)",
+		[-CHAN_EUNAVAILABLE + CHAN_EBASE] = "cluster: channel unavailable (owner unreachable, "
+		    "fenced, on another node than the others, or MOVED did not converge)",
 	};
 	int i = CHAN_EBASE - err;
 
@@ -83,10 +85,10 @@ call_status_err(int status, bool try)
 		[STATUS_LIMIT] = CHAN_ELIMIT,
 		[STATUS_PROTOCOL] = CHAN_EPROTO,
 		[STATUS_SHUTTING_DOWN] = CHAN_ESHUTDOWN,
-		/* cluster replies (PROTOCOL.md §17) until the library routes: errors, never OK */
-		[STATUS_STARTED] = CHAN_EUNKNOWN,
-		[STATUS_MOVED] = CHAN_EUNKNOWN,
-		[STATUS_UNAVAILABLE] = CHAN_EUNKNOWN,
+		[STATUS_STARTED] = CHAN_EUNKNOWN,	/* an interim reply, never a result */
+		/* cluster replies (PROTOCOL.md §17): a front follows MOVED, so one left over is an error */
+		[STATUS_MOVED] = CHAN_EUNAVAILABLE,
+		[STATUS_UNAVAILABLE] = CHAN_EUNAVAILABLE,
 		[STATUS_STORAGE] = CHAN_ESTORAGE,
 	};
 
@@ -631,7 +633,7 @@ chan_op_wait(chan_op_t *op, chan_value_t *v, bool *ok)
 		if (rc == 0 && op->op == OP_RECV && (rc = chan_value_from_proto(op->conn, &r.rep.value, v)) == 0 && ok)
 			*ok = r.rep.ok;
 		if (r.rep.tag != 0)
-			ack_post(op->conn, &r.rep.tag, 1);
+			ack_post(conn_call_conn(op->call), &r.rep.tag, 1);
 		call_reply_free(&r);
 	}
 	ctx = op->ctx;

@@ -83,8 +83,9 @@ enum chan_error {
 	CHAN_EUNKNOWN = -118,		/* the server sent a status this client does not know */
 	CHAN_ETLS = -119,		/* dial: TLS handshake or certificate verification failed */
 	CHAN_ERESOLVE = -120,		/* dial: the host name did not resolve */
-	/* a wire status, numbered after the client's own */
+	/* wire statuses, numbered after the client's own */
 	CHAN_ESTORAGE = -121,		/* durable channel: the server's journal cannot be written */
+	CHAN_EUNAVAILABLE = -122,	/* cluster: the channel cannot be served now (§17) */
 };
 
 /* A static, never-NULL description of a CHAN_E* code (or of CHAN_DEFAULT). */
@@ -223,6 +224,16 @@ typedef struct chan_conn_info {
 CHAN_API int chan_conn_info(chan_conn_t *conn, chan_conn_info_t *out);
 /* One round trip. Errors: transport and context errors. */
 CHAN_API int chan_ping(chan_ctx_t *ctx, chan_conn_t *conn);
+/*
+ * For a connection dialed with a cluster address (PROTOCOL.md §17): the
+ * "host:port" of the node that owns the named channel name, found as any
+ * operation on it is (the owner cache, following MOVED), into addr (cap
+ * bytes). Thread-safe. Errors: CHAN_ENOTSUP (conn is not a cluster's),
+ * CHAN_ENOTFOUND (no such channel), CHAN_EUNAVAILABLE, CHAN_EINVAL,
+ * transport and context errors.
+ */
+CHAN_API int chan_cluster_where(chan_ctx_t *ctx, chan_conn_t *conn, const char *name, char *addr,
+    size_t cap);
 
 /* ---- channels --------------------------------------------------------------------- */
 
@@ -577,6 +588,23 @@ typedef struct chan_client_info {
 
 /* Every connection of the server. *out: malloc'd array of *n; free() it. */
 CHAN_API int chan_admin_clients(chan_ctx_t *ctx, chan_conn_t *conn, chan_client_info_t **out,
+    size_t *n);
+
+/* A live node of a cluster (PROTOCOL.md §17), as the answering node sees it. */
+typedef struct chan_node_info {
+	char name[72];
+	char addr[256];			/* its advertise "host:port" */
+	size_t owned;			/* channels it owns */
+	bool self;			/* the node that answered */
+	uint64_t lease_left_ms;		/* self only: until etcd may expire its lease; else 0 */
+} chan_node_info_t;
+
+/*
+ * The cluster's live nodes (CLUSTER_NODES, an admin op). On a cluster
+ * connection any one node answers. *out: malloc'd array of *n; free() it.
+ * Errors: CHAN_EBADREQ (not a cluster node), the admin calls' others.
+ */
+CHAN_API int chan_admin_cluster_nodes(chan_ctx_t *ctx, chan_conn_t *conn, chan_node_info_t **out,
     size_t *n);
 
 typedef struct chan_waiter_case {

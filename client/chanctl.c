@@ -350,11 +350,14 @@ set_budget(struct ctl *c, const struct cmd *cmd)
 static int
 connect_server(struct ctl *c)
 {
-	int rc = chan_dial(c->dial_ctx, c->addr, &dial_opts, &c->conn);
+	int rc;
+
+	c->dial_opts = &dial_opts;
+	rc = chan_dial(c->dial_ctx, c->addr, &dial_opts, &c->conn);
 
 	if (rc == CHAN_EINVAL) {
 		fprintf(stderr, "chanctl: '%s' is not a server address (HOST:PORT, [V6]:PORT, HOST, "
-		    "tcp://, tls://, unix:/PATH or /PATH)\n", c->addr);
+		    "tcp://, tls://, unix:/PATH, /PATH or cluster://HOST:PORT,...)\n", c->addr);
 		return EXIT_USAGE;
 	}
 	if (rc == CHAN_ECONNECT) {

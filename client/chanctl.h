@@ -47,6 +47,7 @@ struct ctl {
 	const char *dead_letter;	/* make --dead-letter */
 	bool durable;			/* make --durable */
 	bool no_ack;		/* recv --no-ack */
+	const chan_dial_opts_t *dial_opts;	/* for the nodes of a cluster, dialed one by one */
 };
 
 enum cmd_flag {
@@ -72,6 +73,10 @@ extern const size_t ncmds;
 int exit_for(int err);
 /* "chanctl: what: why" on stderr; exit_for(err). */
 int fail(const char *what, int err);
+/* chanctl_cluster.c: -s is a cluster address; "cluster ..."; ls over every node. */
+bool ctl_is_cluster(const struct ctl *c);
+int cmd_cluster(struct ctl *c, int argc, char **argv);
+int cluster_ls(struct ctl *c, const char *pattern);
 /* The command named name, or NULL. */
 const struct cmd *cmd_find(const char *name);
 /* chanctl's usage, or one command's (chanctl.c). */

@@ -69,9 +69,11 @@ cmd_ls(struct ctl *c, int argc, char **argv)
 {
 	chan_info_t *list;
 	size_t n, matched;
-	int rc = chan_admin_channels(c->ctx, c->conn, argc > 0 ? argv[0] : NULL, 0, &list, &n,
-	    &matched);
+	int rc;
 
+	if (ctl_is_cluster(c))		/* admin ops are per node: ask each */
+		return cluster_ls(c, argc > 0 ? argv[0] : NULL);
+	rc = chan_admin_channels(c->ctx, c->conn, argc > 0 ? argv[0] : NULL, 0, &list, &n, &matched);
 	if (rc != CHAN_OK)
 		return fail("ls", rc);
 	out_table_begin(&c->out, "channels");
@@ -578,6 +580,8 @@ const struct cmd cmds[] = {
 	{ "links", "", "running links (or, tee, bridge, fan-in, ...): client, request, age", 0, 0, cmd_links, NULL, 0 },
 	{ "jobs", "", "running fan-out jobs (the links with op FAN_OUT)", 0, 0, cmd_jobs, NULL, 0 },
 	{ "stats", "", "server counters", 0, 0, cmd_stats, NULL, 0 },
+	{ "cluster", "nodes | where CH", "a cluster's live nodes (name, addr, lease left, channels owned, "
+	    "clients), or the node that owns CH", 1, 2, cmd_cluster, NULL, 0 },
 	{ "cancel", "CLIENT [REQUEST]", "cancel a client's pending request, or all of them", 1, 2, cmd_cancel, NULL, 0 },
 	{ "shutdown", "", "shut the server down", 0, 0, cmd_shutdown, NULL, 0 },
 	{ "help", "[COMMAND]", "this help, or one command's", 0, 1, cmd_help, NULL, CMD_LOCAL },

@@ -26,6 +26,7 @@
 #include "rand.h"
 
 #include "chanclient.h"
+#include "cluster.h"
 #include "conn_priv.h"
 #include "dial.h"
 #include "tls.h"
@@ -48,6 +49,7 @@ conn_unref(chan_conn_t *c)
 	if (c == NULL || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	ctls_free(c->tls);
+	cluster_free(c->cluster);
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->wakefd >= 0)
@@ -95,7 +97,8 @@ conn_break(chan_conn_t *c, int err)
 	pthread_mutex_lock(&c->lock);
 	fail_all_locked(c, err);
 	pthread_mutex_unlock(&c->lock);
-	shutdown(c->fd, SHUT_RDWR);	/* the stream is unusable: stop both sides */
+	if (c->fd >= 0)
+		shutdown(c->fd, SHUT_RDWR);	/* the stream is unusable: stop both sides */
 	wire_wake(c);
 }
 
@@ -105,6 +108,8 @@ chan_conn_close(chan_conn_t *c)
 	if (c == NULL)
 		return;
 	conn_break(c, CHAN_ENOTCONN);
+	if (c->cluster != NULL)
+		cluster_close(c->cluster);	/* the nodes' calls fail now too */
 	conn_unref(c);		/* the fd closes with the last reference */
 }
 
@@ -115,6 +120,8 @@ chan_conn_flush(chan_conn_t *c)
 
 	if (c == NULL)
 		return CHAN_EINVAL;
+	if (c->cluster != NULL && (dead = cluster_flush(c->cluster)) != 0)
+		return dead;
 	wire_flush(c);
 	pthread_mutex_lock(&c->lock);
 	dead = c->dead;
@@ -280,6 +287,8 @@ enc_cancel(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
 int
 conn_post(chan_conn_t *c, call_encode_fn enc, void *arg, unsigned flags)
 {
+	if (c->cluster != NULL)
+		return CHAN_ENOTSUP;	/* no channel name to route by: ACK, CREDIT, CANCEL go on the call's node */
 	return wire_submit(c, conn_new_id(c), PROTO_WAIT_FOREVER, enc, arg, flags);
 }
 
@@ -517,6 +526,8 @@ conn_call(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
 	memset(r, 0, sizeof *r);
 	if (c == NULL)
 		return CHAN_EINVAL;
+	if (c->cluster != NULL)
+		return cluster_call(c, ctx, op, how, enc, arg, r);
 	ctx = ctx_or_background(ctx);
 	pthread_cond_init(&call.cond, &c->cattr);
 	call_init(&call, c, op, NULL);
@@ -537,6 +548,15 @@ conn_submit(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
 	*out = NULL;
 	if (c == NULL)
 		return CHAN_EINVAL;
+	if (c->cluster != NULL) {	/* made on the owner's connection: the call holds it */
+		chan_conn_t *node;
+
+		if ((rc = cluster_pick(c, ctx, op, enc, arg, &node)) != 0)
+			return rc;
+		rc = conn_submit(node, ctx, op, how, interim, flags, enc, arg, out);
+		conn_unref(node);
+		return rc;
+	}
 	if ((call = call_spare_get(c)) == NULL)
 		return CHAN_ENOMEM;
 	call_init(call, c, op, interim);
@@ -558,6 +578,12 @@ conn_call_has_reply(struct call *call)
 	ready = call_ready(call);
 	pthread_mutex_unlock(&call->conn->lock);
 	return ready;
+}
+
+chan_conn_t *
+conn_call_conn(const struct call *call)
+{
+	return call->conn;
 }
 
 uint64_t
@@ -664,6 +690,7 @@ conn_new(int fd, const chan_dial_opts_t *opts)
 
 struct hello_arg {
 	const char *client, *token;
+	bool moved;
 };
 
 static int
@@ -671,13 +698,15 @@ enc_hello(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
 {
 	struct hello_arg *h = arg;
 
+	if (h->moved)
+		return proto_req_hello_caps(o, id, PROTO_VERSION, h->client, h->token, true);
 	return proto_req_hello(o, id, PROTO_VERSION, h->client, h->token);
 }
 
 static int
-hello(chan_conn_t *c, chan_ctx_t *ctx, const chan_dial_opts_t *opts)
+hello(chan_conn_t *c, chan_ctx_t *ctx, const chan_dial_opts_t *opts, bool moved)
 {
-	struct hello_arg h = { "libchanclient", NULL };
+	struct hello_arg h = { "libchanclient", NULL, moved };
 	struct call_reply r;
 	const struct proto_hello_info *hi = &r.rep.hello;
 	size_t sl;
@@ -709,14 +738,13 @@ hello(chan_conn_t *c, chan_ctx_t *ctx, const chan_dial_opts_t *opts)
 }
 
 int
-chan_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, chan_conn_t **out)
+conn_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, bool moved,
+    chan_conn_t **out)
 {
 	struct ctls *tls = NULL;
 	chan_conn_t *c = NULL;
 	int fd = -1, rc;
 
-	if (out == NULL)
-		return CHAN_EINVAL;
 	ctx = ctx_or_background(ctx);
 	if ((rc = chan_ctx_err(ctx)) != 0)
 		return rc;
@@ -729,7 +757,7 @@ chan_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, chan_
 		goto fail;
 	c->tls = tls;
 	tls = NULL;
-	if ((rc = hello(c, ctx, opts)) != CHAN_OK)
+	if ((rc = hello(c, ctx, opts, moved)) != CHAN_OK)
 		goto fail;
 	*out = c;
 	return CHAN_OK;
@@ -740,6 +768,28 @@ fail:
 	else
 		close(fd);
 	return rc;
+}
+
+int
+chan_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, chan_conn_t **out)
+{
+	if (out == NULL || addr == NULL)
+		return CHAN_EINVAL;
+	if (cluster_addr(addr))
+		return cluster_dial(ctx_or_background(ctx), addr, opts, out);
+	return conn_dial(ctx, addr, opts, false, out);
+}
+
+chan_conn_t *
+conn_front_new(struct cluster *cl, const chan_conn_info_t *info, const chan_dial_opts_t *opts)
+{
+	chan_conn_t *c = conn_new(-1, opts);
+
+	if (c == NULL)
+		return NULL;
+	c->cluster = cl;
+	c->info = *info;
+	return c;
 }
 
 int

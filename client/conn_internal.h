@@ -122,6 +122,20 @@ int ack_post(chan_conn_t *c, const uint64_t *tags, size_t n);
 /* A wire status as a CHAN_E* code (0 for OK); try: DEADLINE_EXCEEDED is would-block. */
 int call_status_err(int status, bool try);
 
+/*
+ * Cluster fronts (cluster.c): a chan_conn_t with no socket whose calls
+ * conn_call and conn_submit hand to cluster.c, which makes them on node
+ * connections from conn_dial (moved: HELLO says {"moved": true}).
+ */
+struct cluster;
+int conn_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, bool moved,
+    chan_conn_t **out);
+/* A front owning cl (freed with its last reference), with a node's HELLO limits. */
+chan_conn_t *conn_front_new(struct cluster *cl, const chan_conn_info_t *info,
+    const chan_dial_opts_t *opts);
+/* The connection a call was made on (a node's, for a call submitted on a front). */
+chan_conn_t *conn_call_conn(const struct call *call);
+
 /* References: a chan_t holds one on its connection. */
 void conn_ref(chan_conn_t *c);
 void conn_unref(chan_conn_t *c);

@@ -1,7 +1,7 @@
 /*
  * conn_priv.h: a connection's state, shared by conn.c (calls, lifecycle),
- * wire.c (bytes in and out) and spare.c (records kept for reuse).
- * Nothing else includes it.
+ * wire.c (bytes in and out), spare.c (records kept for reuse) and
+ * cluster.c (a front's routing). Nothing else includes it.
  *
  * There is no reader thread. Requests are appended to a write queue and
  * whoever finds nobody flushing writes the whole queue (group commit), so
@@ -70,6 +70,7 @@ struct chan_conn {
 	int fd;
 	int wakefd;				/* eventfd: wakes the leader out of its poll */
 	struct ctls *tls;			/* tls://: every byte goes through it */
+	struct cluster *cluster;		/* a front (cluster.h): no socket, calls are routed */
 	unsigned refs;				/* atomic */
 	pthread_condattr_t cattr;		/* CLOCK_MONOTONIC condition variables */
 

@@ -206,7 +206,7 @@ link_start(chan_ctx_t *ctx, chan_conn_t *conn, struct proto_request *l, chan_lin
 		call_reply_free(&r);
 		goto fail;
 	}
-	link->conn = conn;
+	link->conn = conn_call_conn(call);	/* in a cluster, the node the link runs on */
 	link->call = call;
 	link->id = conn_call_id(call);
 	rc = started_outs(conn, &r.rep.list, outs, nouts);

@@ -137,7 +137,7 @@ stream_grant(chan_stream_t *s)
 
 	s->taken = 0;
 	/* nobody waits for CREDIT's OK: deferred; a failure reaches the stream itself */
-	conn_post(s->conn, enc_credit, &a, WIRE_CORK | WIRE_DEFER);
+	conn_post(conn_call_conn(s->call), enc_credit, &a, WIRE_CORK | WIRE_DEFER);
 }
 
 /* The final reply: remember why the stream ended. */
@@ -231,7 +231,7 @@ chan_stream_recv(chan_stream_t *s, chan_value_t *v, bool *ok, size_t *index)
 	int rc = stream_next(s, v, ok, index, &tag, &count);
 
 	if (tag != 0)
-		ack_post(s->conn, &tag, 1);	/* an ack channel's value, returned untagged */
+		ack_post(conn_call_conn(s->call), &tag, 1);	/* an ack channel's value, returned untagged */
 	return rc;
 }
 

@@ -20,7 +20,7 @@ static const char *const op_names[] = {
 	[OP_CLIENTS] = "CLIENTS", [OP_WAITERS] = "WAITERS", [OP_UNBLOCK] = "UNBLOCK",
 	[OP_SHUTDOWN] = "SHUTDOWN", [OP_STREAM] = "STREAM", [OP_CREDIT] = "CREDIT",
 	[OP_WANT] = "WANT", [OP_ACK] = "ACK", [OP_NACK] = "NACK", [OP_TOUCH] = "TOUCH",
-	[OP_INFLIGHT] = "INFLIGHT", [OP_OR] = "OR", [OP_OR_DONE] = "OR_DONE",
+	[OP_INFLIGHT] = "INFLIGHT", [OP_CLUSTER_NODES] = "CLUSTER_NODES", [OP_OR] = "OR", [OP_OR_DONE] = "OR_DONE",
 	[OP_TEE] = "TEE", [OP_BRIDGE] = "BRIDGE", [OP_FAN_IN] = "FAN_IN",
 	[OP_REPEAT] = "REPEAT", [OP_TAKE] = "TAKE", [OP_FAN_OUT] = "FAN_OUT",
 };
@@ -34,6 +34,7 @@ const uint8_t proto_op_arity[OP_MAX + 1] = {
 	[OP_WAITERS] = 1, [OP_UNBLOCK] = 2, [OP_SHUTDOWN] = 0,
 	[OP_STREAM] = 2, [OP_CREDIT] = 2, [OP_WANT] = 1,
 	[OP_ACK] = 1, [OP_NACK] = 2, [OP_TOUCH] = 1, [OP_INFLIGHT] = 2,
+	[OP_CLUSTER_NODES] = 0,
 	[OP_OR] = 3, [OP_OR_DONE] = 3, [OP_TEE] = 3, [OP_BRIDGE] = 3,
 	[OP_FAN_IN] = 3, [OP_REPEAT] = 3, [OP_TAKE] = 4, [OP_FAN_OUT] = 6,
 };
@@ -623,6 +624,18 @@ proto_pack_client_info(struct proto_out *o, const struct proto_client_info *c)
 	    pack_cstr(pk, "name") | pack_str(pk, c->name, c->name_len) |
 	    pack_kv_uint(pk, "pending", c->pending) | pack_kv_uint(pk, "age_ms", c->age_ms) |
 	    pack_kv_uint(pk, "unsent", c->unsent);
+}
+
+int
+proto_pack_node_info(struct proto_out *o, const struct proto_node_info *n)
+{
+	msgpack_packer *pk = &o->pk;
+
+	return msgpack_pack_map(pk, 5) |
+	    pack_cstr(pk, "name") | pack_str(pk, n->name, n->name_len) |
+	    pack_cstr(pk, "advertise") | pack_str(pk, n->advertise, n->advertise_len) |
+	    pack_kv_uint(pk, "owned", n->owned) | pack_kv_uint(pk, "self", n->self) |
+	    pack_kv_uint(pk, "lease_left_ms", n->lease_left_ms);
 }
 
 int

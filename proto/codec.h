@@ -67,7 +67,9 @@ enum proto_op {
 	OP_NACK = 24,
 	OP_TOUCH = 25,
 	OP_INFLIGHT = 26,
-	/* links and jobs (PROTOCOL.md §12); 27-31 are unassigned */
+	/* a cluster's live nodes (PROTOCOL.md §17), an admin op */
+	OP_CLUSTER_NODES = 27,
+	/* links and jobs (PROTOCOL.md §12); 28-31 are unassigned */
 	OP_OR = 32,
 	OP_OR_DONE = 33,
 	OP_TEE = 34,
@@ -338,6 +340,17 @@ struct proto_reply {
 int proto_list_chan(struct proto_list *l, struct proto_chan_info *out);
 int proto_list_client(struct proto_list *l, struct proto_client_info *out);
 int proto_list_waiter(struct proto_list *l, struct proto_waiter_info *out);
+/* CLUSTER_NODES' items (§17). */
+struct proto_node_info {
+	const char *name;
+	uint32_t name_len;
+	const char *advertise;		/* "" when its node key is malformed */
+	uint32_t advertise_len;
+	uint64_t owned;			/* channels it owns, by the answering node's mirror */
+	uint64_t self;			/* 1: the answering node */
+	uint64_t lease_left_ms;		/* self only: until etcd may expire its lease; else 0 */
+};
+int proto_list_node(struct proto_list *l, struct proto_node_info *out);
 /* INFLIGHT's items (§16). */
 struct proto_inflight_info {
 	uint64_t client;
@@ -499,6 +512,7 @@ int proto_pack_client_info(struct proto_out *o, const struct proto_client_info *
 int proto_pack_waiter_head(struct proto_out *o, const struct proto_waiter_info *w);
 int proto_pack_case(struct proto_out *o, uint8_t dir, const char *name, size_t len);
 int proto_pack_inflight(struct proto_out *o, const struct proto_inflight_info *i);
+int proto_pack_node_info(struct proto_out *o, const struct proto_node_info *n);
 
 /*
  * Links (§12). A link request is [op, id, wait, done, outs, args...]; l

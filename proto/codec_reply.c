@@ -191,6 +191,14 @@ static const struct map_field client_fields[] = {
 	UINT_FIELD(proto_client_info, unsent),
 };
 
+static const struct map_field node_fields[] = {
+	STR_FIELD(proto_node_info, name),
+	STR_FIELD(proto_node_info, advertise),
+	UINT_FIELD(proto_node_info, owned),
+	UINT_FIELD(proto_node_info, self),
+	UINT_FIELD(proto_node_info, lease_left_ms),
+};
+
 static const struct map_field waiter_fields[] = {
 	UINT_FIELD(proto_waiter_info, client),
 	UINT_FIELD(proto_waiter_info, request),
@@ -275,7 +283,7 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 		[OP_WAITERS] = 2, [OP_UNBLOCK] = 1, [OP_STREAM] = 1,
 		[OP_OR] = 1, [OP_OR_DONE] = 1, [OP_TEE] = 1, [OP_BRIDGE] = 1,
 		[OP_FAN_IN] = 1, [OP_REPEAT] = 1, [OP_TAKE] = 1, [OP_FAN_OUT] = 1,
-		[OP_ACK] = 1, [OP_INFLIGHT] = 2,
+		[OP_ACK] = 1, [OP_INFLIGHT] = 2, [OP_CLUSTER_NODES] = 1,
 	};
 	int64_t idx;
 	/* an ack channel's value has two results more (§16) */
@@ -316,7 +324,7 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 		rep->list.p = r->p;
 		rep->list.end = r->end;
 		return STATUS_OK;
-	case OP_CHANNELS: case OP_CLIENTS: case OP_WAITERS: case OP_INFLIGHT:
+	case OP_CHANNELS: case OP_CLIENTS: case OP_WAITERS: case OP_INFLIGHT: case OP_CLUSTER_NODES:
 		if (mpr_array(r, &rep->list.left) < 0)
 			return PROTO_ERR("result must be an array");
 		rep->list.p = r->p;
@@ -324,7 +332,7 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 			if (mpr_skip(r) < 0)
 				return PROTO_ERR("result list is malformed");
 		rep->list.end = r->p;
-		if (op != OP_CLIENTS && mpr_uint(r, &rep->total) < 0)
+		if (op != OP_CLIENTS && op != OP_CLUSTER_NODES && mpr_uint(r, &rep->total) < 0)
 			return PROTO_ERR("result total must be an unsigned integer");
 		return STATUS_OK;
 	case OP_UNBLOCK: case OP_STREAM: case OP_ACK:
@@ -510,6 +518,12 @@ int
 proto_list_client(struct proto_list *l, struct proto_client_info *out)
 {
 	return list_fields(l, client_fields, NFIELDS(client_fields), out, sizeof *out);
+}
+
+int
+proto_list_node(struct proto_list *l, struct proto_node_info *out)
+{
+	return list_fields(l, node_fields, NFIELDS(node_fields), out, sizeof *out);
 }
 
 int

@@ -516,7 +516,7 @@ dec_args(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
 			return BAD(d, "WANT target must be a request id (1 or more)");
 		return STATUS_OK;
 	case OP_STATS: case OP_CHANNELS: case OP_CLIENTS: case OP_WAITERS:
-	case OP_UNBLOCK: case OP_SHUTDOWN:
+	case OP_UNBLOCK: case OP_SHUTDOWN: case OP_CLUSTER_NODES:
 		return dec_admin(d);
 	case OP_STREAM:
 		return dec_stream(d, cases, case_cap);

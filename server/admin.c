@@ -207,6 +207,47 @@ admin_clients(struct conn *c, const struct proto_request *q)
 	finish(c, q->id, rc);
 }
 
+struct node_pack {
+	struct proto_out *o;
+	const char *self;
+	uint64_t left_ms;
+	size_t n;
+	int rc;
+};
+
+static void
+pack_node(void *arg, const char *node, const char *addr, uint64_t owned)
+{
+	struct node_pack *p = arg;
+	bool self = strcmp(node, p->self) == 0;
+	struct proto_node_info i = {
+		.name = node, .name_len = (uint32_t)strlen(node),
+		.advertise = addr, .advertise_len = (uint32_t)strlen(addr),
+		.owned = owned, .self = self, .lease_left_ms = self ? p->left_ms : 0,
+	};
+
+	if (p->n-- > 0)		/* exactly as many as the array announced */
+		p->rc |= proto_pack_node_info(p->o, &i);
+}
+
+void
+admin_cluster_nodes(struct conn *c, const struct proto_request *q)
+{
+	struct server *s = c->srv;
+	struct node_pack p = { &s->out, NULL, 0, 0, 0 };
+
+	if (s->cluster == NULL) {
+		conn_reply_error(c, q->id, STATUS_BAD_REQUEST, "not a cluster node (no cluster_etcd)");
+		return;
+	}
+	p.self = cluster_self(s->cluster);
+	p.left_ms = cluster_lease_left_ms(s->cluster);
+	p.n = cluster_stats(s->cluster)->nodes;
+	p.rc = proto_rep_begin(p.o, q->id, 1) | proto_pack_array(p.o, p.n);
+	cluster_each_node(s->cluster, pack_node, &p);
+	finish(c, q->id, p.rc);
+}
+
 static int
 pack_waiter(struct proto_out *o, struct request *r, int64_t now)
 {

@@ -14,6 +14,8 @@ struct proto_request;
 void admin_stats(struct conn *c, const struct proto_request *q);
 void admin_channels(struct conn *c, const struct proto_request *q);
 void admin_clients(struct conn *c, const struct proto_request *q);
+/* CLUSTER_NODES (§17): the live nodes; BAD_REQUEST on a node without cluster_etcd. */
+void admin_cluster_nodes(struct conn *c, const struct proto_request *q);
 void admin_waiters(struct conn *c, const struct proto_request *q);
 void admin_unblock(struct conn *c, const struct proto_request *q);
 void admin_shutdown(struct conn *c, const struct proto_request *q);

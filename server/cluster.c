@@ -341,6 +341,51 @@ cluster_stats(struct cluster *cl)
 	return &cl->stats;
 }
 
+struct node_walk {
+	struct cluster *cl;
+	cluster_node_fn *fn;
+	void *arg;
+	const char *node;
+	uint64_t owned;
+};
+
+static void
+count_node(void *arg, const char *key, size_t klen, const char *value, int64_t lease)
+{
+	struct node_walk *w = arg;
+
+	if (strcmp(value, w->node) == 0)
+		w->owned++;
+}
+
+static void
+visit_node(void *arg, const char *node, size_t nlen, const char *value, int64_t lease)
+{
+	struct node_walk *w = arg;
+	char addr[300];
+
+	w->node = node;
+	w->owned = 0;
+	mirror_each(w->cl->chans, count_node, w);	/* an admin view: nodes × channels is fine */
+	w->fn(w->arg, node, node_addr(w->cl, node, addr, sizeof addr), w->owned);
+}
+
+void
+cluster_each_node(struct cluster *cl, cluster_node_fn *fn, void *arg)
+{
+	struct node_walk w = { cl, fn, arg, NULL, 0 };
+
+	mirror_each(cl->nodes, visit_node, &w);
+}
+
+uint64_t
+cluster_lease_left_ms(const struct cluster *cl)
+{
+	int64_t left = cl->ttl_ms - (clock_now_ns() - cl->last_ok_ns) / 1000000;
+
+	return cl->state == S_LIVE && left > 0 ? (uint64_t)left : 0;
+}
+
 /* ---- resolving and claiming ------------------------------------------------------ */
 
 static void

@@ -73,6 +73,15 @@ enum cluster_where cluster_owner(struct cluster *cl, const char *name, size_t le
 const char *cluster_place(struct cluster *cl, const char *name, size_t len, const char **addr);
 /* This node's name. */
 const char *cluster_self(const struct cluster *cl);
+/*
+ * Every live node by the mirror of nodes/ (CLUSTER_NODES, §17): its name,
+ * advertise address ("" if its key is malformed) and the channels the
+ * mirror of chans/ says it owns. fn must not change the cluster.
+ */
+typedef void cluster_node_fn(void *arg, const char *node, const char *addr, uint64_t owned);
+void cluster_each_node(struct cluster *cl, cluster_node_fn *fn, void *arg);
+/* Until etcd may expire this node's lease (node_ttl after the last answered keepalive), in ms; 0 if not live. */
+uint64_t cluster_lease_left_ms(const struct cluster *cl);
 
 /*
  * Learn name's owner from etcd (the mirror may lag); if there is none and

@@ -477,6 +477,7 @@ static op_handler *const handlers[OP_MAX + 1] = {
 	[OP_NACK] = op_nack_touch,
 	[OP_TOUCH] = op_nack_touch,
 	[OP_INFLIGHT] = admin_inflight,
+	[OP_CLUSTER_NODES] = admin_cluster_nodes,
 	[OP_OR] = link_request,
 	[OP_OR_DONE] = link_request,
 	[OP_TEE] = link_request,
@@ -491,7 +492,7 @@ static op_handler *const handlers[OP_MAX + 1] = {
 static bool
 allowed(struct conn *c, const struct proto_request *q)
 {
-	if ((q->op >= OP_STATS && q->op <= OP_SHUTDOWN) || q->op == OP_INFLIGHT)
+	if ((q->op >= OP_STATS && q->op <= OP_SHUTDOWN) || q->op == OP_INFLIGHT || q->op == OP_CLUSTER_NODES)
 		return acl_admin(c, q->id);
 	if (q->op >= OP_LINK_MIN && q->op <= OP_FAN_OUT)
 		return acl_link(c, q);

@@ -1,0 +1,758 @@
+/*
+ * test_client_cluster.c: libchanclient's cluster routing (PROTOCOL.md §17,
+ * issue 19) against a real etcd and three chand nodes that the suite
+ * starts on ephemeral loopback ports and stops: one cluster:// connection
+ * reaches every channel's owner directly (each node's STATS shows the ops
+ * ran there and no MOVED once the cache is warm), Go's semantics hold
+ * through it, a killed owner fails its waiters at once and its channels
+ * converge on a live node, a MOVED loop ends in a clear error, and
+ * chanctl's cluster commands. Skipped (with a message) without
+ * /usr/bin/etcd.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "codec.h"
+#include "srvtest.h"
+#include "status.h"
+
+#include "chanclient.h"
+
+#define ETCD "/usr/bin/etcd"
+#define NODES 3
+#define TTL_S 2
+#define NCHANS 30
+
+static struct {
+	pid_t pid;
+	int port, peer_port;
+	char dir[64];
+} etcd;
+static struct test_server nodes[NODES];
+static char seeds[128];			/* "cluster://127.0.0.1:P0" */
+
+/* ---- the fixture: one etcd, three nodes ---------------------------------------------------- */
+
+static int
+free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* etcd answers on its client port (a connect is enough: the nodes wait for it themselves). */
+static bool
+etcd_up(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)etcd.port),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static int
+etcd_run(void)
+{
+	char client[64], peer[64], cluster[96], log[96], data[96];
+	int64_t end = clock_now_ns() + 20 * NSEC_PER_SEC;
+
+	snprintf(client, sizeof client, "http://127.0.0.1:%d", etcd.port);
+	snprintf(peer, sizeof peer, "http://127.0.0.1:%d", etcd.peer_port);
+	snprintf(cluster, sizeof cluster, "default=%s", peer);
+	snprintf(log, sizeof log, "%s/etcd.log", etcd.dir);
+	snprintf(data, sizeof data, "%s/data", etcd.dir);
+	if ((etcd.pid = fork()) == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		execl(ETCD, ETCD, "--data-dir", data, "--listen-client-urls", client,
+		    "--advertise-client-urls", client, "--listen-peer-urls", peer,
+		    "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster, (char *)NULL);
+		_exit(127);
+	}
+	while (clock_now_ns() < end) {
+		if (etcd_up())
+			return 0;
+		poll(NULL, 0, 50);
+	}
+	fprintf(stderr, "etcd did not start (see %s)\n", log);
+	return -1;
+}
+
+static uint64_t
+node_stat(int i, const char *key)
+{
+	struct test_conn c;
+	uint64_t v;
+
+	if (test_conn_open(&c, nodes[i].port, true) < 0)
+		return UINT64_MAX;
+	v = st_stat(&c, key);
+	test_conn_close(&c);
+	return v;
+}
+
+static bool
+await_stat(int i, const char *key, uint64_t want, int ms)
+{
+	int64_t end = clock_now_ns() + (int64_t)ms * NSEC_PER_MSEC;
+
+	while (clock_now_ns() < end) {
+		if (node_stat(i, key) == want)
+			return true;
+		poll(NULL, 0, 50);
+	}
+	return false;
+}
+
+static int
+node_start(int i)
+{
+	char conf[512], port[16];
+	const char *args[] = { "-p", port, NULL };
+	int p = free_port();
+
+	snprintf(port, sizeof port, "%d", p);
+	snprintf(conf, sizeof conf, "cluster_etcd = http://127.0.0.1:%d\ncluster_name = cc\n"
+	    "node_name = n%d\nadvertise = 127.0.0.1:%d\nnode_ttl = %ds\n", etcd.port, i, p, TTL_S);
+	return test_server_start_args(&nodes[i], conf, args);
+}
+
+static int
+suite_init(void)
+{
+	snprintf(etcd.dir, sizeof etcd.dir, "/tmp/chand-etcd.XXXXXX");
+	if (mkdtemp(etcd.dir) == NULL)
+		return -1;
+	etcd.port = free_port();
+	etcd.peer_port = free_port();
+	if (etcd_run() < 0)
+		return -1;
+	for (int i = 0; i < NODES; i++)
+		if (node_start(i) < 0)
+			return -1;
+	/* one seed only: the library finds the other nodes through MOVED */
+	snprintf(seeds, sizeof seeds, "cluster://127.0.0.1:%d", nodes[0].port);
+	return 0;
+}
+
+static int
+suite_clean(void)
+{
+	char cmd[128];
+	int rc = 0;
+
+	for (int i = 0; i < NODES; i++)
+		if (nodes[i].pid > 0 && test_server_stop(&nodes[i]) != 0)
+			rc = -1;
+	if (etcd.pid > 0) {
+		kill(etcd.pid, SIGTERM);
+		test_wait_exit(etcd.pid, 10000);
+	}
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", etcd.dir);
+	return system(cmd) == 0 ? rc : -1;
+}
+
+/* ---- helpers ------------------------------------------------------------------------------------ */
+
+static chan_conn_t *
+dial_cluster(void)
+{
+	chan_conn_t *c = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(chan_dial(NULL, seeds, NULL, &c), CHAN_OK);
+	return c;
+}
+
+/* The node whose port addr names ("127.0.0.1:PORT"), or -1. */
+static int
+node_of(const char *addr)
+{
+	int port;
+
+	if (sscanf(addr, "127.0.0.1:%d", &port) != 1)
+		return -1;
+	for (int i = 0; i < NODES; i++)
+		if (nodes[i].pid > 0 && nodes[i].port == port)
+			return i;
+	return -1;
+}
+
+/* The node that owns name as the library sees it, checked against the node itself (INFO there is OK). */
+static int
+owner(chan_conn_t *c, const char *name)
+{
+	struct proto_chan_info info;
+	char addr[128];
+	int i;
+
+	CU_ASSERT_EQUAL_FATAL(chan_cluster_where(NULL, c, name, addr, sizeof addr), CHAN_OK);
+	CU_ASSERT_FATAL((i = node_of(addr)) >= 0);
+	CU_ASSERT_EQUAL(test_chan_info(nodes[i].port, name, &info), 0);
+	return i;
+}
+
+/* A channel named base-N made through c on node want (trying N = 0, 1, ...). */
+static chan_t *
+make_on(chan_conn_t *c, int want, const char *base, size_t cap, char *name, size_t ncap)
+{
+	chan_t *ch;
+
+	for (int n = 0; n < 200; n++) {
+		snprintf(name, ncap, "%s-%d", st_name(base), n);
+		CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, name, cap, &ch), CHAN_OK);
+		if (owner(c, name) == want)
+			return ch;
+		chan_delete(NULL, ch, NULL);
+		chan_free(ch);
+	}
+	CU_FAIL_FATAL("no name placed on the node");
+	return NULL;
+}
+
+static bool
+recv_is(chan_t *ch, const char *want)
+{
+	chan_value_t v;
+	bool ok = false, same;
+
+	if (chan_recv(NULL, ch, &v, &ok) != CHAN_OK || !ok)
+		return false;
+	same = v.len == strlen(want) && memcmp(v.data, want, v.len) == 0;
+	chan_value_clear(&v);
+	return same;
+}
+
+/* ---- routing ------------------------------------------------------------------------------------- */
+
+/* Every node sees the three (STATS asserts: not in the suite's init). */
+static void
+test_join(void)
+{
+	for (int i = 0; i < NODES; i++)
+		CU_ASSERT_FATAL(await_stat(i, "cluster_nodes", NODES, 15000));
+}
+
+/* Channels on every node through one connection: each op goes straight to its owner. */
+static void
+test_owner_direct(void)
+{
+	chan_conn_t *c = dial_cluster();
+	chan_t *ch[NCHANS];
+	char name[NCHANS][64], v[32];
+	uint64_t moved[NODES], reqs[NODES], d;
+	int own[NCHANS], per[NODES] = { 0 };
+
+	for (int i = 0; i < NCHANS; i++) {
+		snprintf(name[i], sizeof name[i], "%s", st_name("direct"));
+		CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, name[i], 4, &ch[i]), CHAN_OK);
+		own[i] = owner(c, name[i]);
+		per[own[i]]++;
+	}
+	for (int k = 0; k < NODES; k++)
+		CU_ASSERT(per[k] > 0);	/* rendezvous spread them: every node is reached */
+	for (int k = 0; k < NODES; k++) {
+		moved[k] = node_stat(k, "cluster_moved");
+		reqs[k] = node_stat(k, "requests_total");
+	}
+	for (int i = 0; i < NCHANS; i++) {
+		snprintf(v, sizeof v, "v%d", i);
+		CU_ASSERT_EQUAL(chan_send(NULL, ch[i], v, strlen(v)), CHAN_OK);
+		CU_ASSERT(recv_is(ch[i], v));
+	}
+	for (int k = 0; k < NODES; k++) {
+		CU_ASSERT_EQUAL(node_stat(k, "cluster_moved"), moved[k]);
+		/* its channels' SEND and RECV, plus the STATS connection's HELLO and STATS */
+		d = node_stat(k, "requests_total") - reqs[k];
+		CU_ASSERT(d >= (uint64_t)(2 * per[k]) && d <= (uint64_t)(2 * per[k]) + 4);
+	}
+	for (int i = 0; i < NCHANS; i++)
+		chan_free(ch[i]);
+	chan_conn_close(c);
+}
+
+/* A fresh connection whose cache is cold: MOVED is followed, the reply's budget unspent. */
+static void
+test_follow_moved(void)
+{
+	chan_conn_t *a = dial_cluster(), *b = dial_cluster();
+	chan_t *ch, *hb;
+	char name[64];
+	int k;
+
+	ch = make_on(a, 2, "moved", 1, name, sizeof name);
+	CU_ASSERT_EQUAL_FATAL(chan_open(NULL, b, name, &hb), CHAN_OK);	/* b's seed is node 0 */
+	CU_ASSERT_EQUAL(chan_send(NULL, hb, "x", 1), CHAN_OK);
+	CU_ASSERT(recv_is(ch, "x"));
+	k = owner(b, name);
+	CU_ASSERT_EQUAL(k, 2);
+	chan_free(hb);
+	chan_free(ch);
+	chan_conn_close(b);
+	chan_conn_close(a);
+}
+
+/* An anonymous channel lives on the node that made it: its handle goes there. */
+static void
+test_anonymous(void)
+{
+	chan_conn_t *c = dial_cluster();
+	chan_t *anon, *named;
+	char name[64];
+
+	named = make_on(c, 1, "anon", 1, name, sizeof name);	/* node 1 is connected now too */
+	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, NULL, 2, &anon), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(NULL, anon, "a", 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(NULL, anon, "b", 1), CHAN_OK);
+	CU_ASSERT(recv_is(anon, "a"));
+	CU_ASSERT(recv_is(anon, "b"));
+	chan_free(anon);
+	chan_free(named);
+	chan_conn_close(c);
+}
+
+/* ---- Go's semantics through the cluster connection --------------------------------------------- */
+
+struct op {
+	chan_t *ch;
+	chan_ctx_t *ctx;
+	const char *v;			/* NULL: a receive */
+	int rc;
+	int64_t done;			/* when it returned */
+};
+
+static void *
+op_thread(void *arg)
+{
+	struct op *o = arg;
+
+	if (o->v != NULL)
+		o->rc = chan_send(o->ctx, o->ch, o->v, strlen(o->v));
+	else
+		o->rc = chan_recv(o->ctx, o->ch, NULL, NULL);
+	__atomic_store_n(&o->done, clock_now_ns(), __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void
+test_go_semantics(void)
+{
+	chan_conn_t *c = dial_cluster(), *r = dial_cluster();
+	chan_t *un, *buf, *rh, *other;
+	chan_case_t cases[2];
+	struct op o;
+	pthread_t t;
+	chan_ctx_t *ctx;
+	int64_t t0, t1;
+	char n1[64], n2[64], n3[64];
+	bool ok = true;
+
+	/* rendezvous: the send completes only once a receiver (on another connection) took it */
+	un = make_on(c, 1, "rv", 0, n1, sizeof n1);
+	o = (struct op){ un, NULL, "hello", -1, 0 };
+	pthread_create(&t, NULL, op_thread, &o);
+	CU_ASSERT_FATAL(test_wait_waiters(nodes[1].port, n1, 1, 0, 5000));
+	CU_ASSERT_EQUAL(__atomic_load_n(&o.done, __ATOMIC_ACQUIRE), 0);
+	CU_ASSERT_EQUAL_FATAL(chan_open(NULL, r, n1, &rh), CHAN_OK);
+	CU_ASSERT(recv_is(rh, "hello"));
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(o.rc, CHAN_OK);
+	chan_free(rh);
+
+	/* close drains: buffered values first, then ok false */
+	buf = make_on(c, 2, "drain", 4, n2, sizeof n2);
+	CU_ASSERT_EQUAL(chan_send(NULL, buf, "1", 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(NULL, buf, "2", 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_close(NULL, buf), CHAN_OK);
+	CU_ASSERT(recv_is(buf, "1"));
+	CU_ASSERT(recv_is(buf, "2"));
+	CU_ASSERT_EQUAL(chan_recv(NULL, buf, NULL, &ok), CHAN_OK);
+	CU_ASSERT_FALSE(ok);
+	CU_ASSERT_EQUAL(chan_send(NULL, buf, "3", 1), CHAN_ECLOSED);
+
+	/* a deadline on an empty channel of another node */
+	CU_ASSERT_EQUAL_FATAL(chan_with_timeout(&ctx, NULL, 200 * CHAN_MSEC), CHAN_OK);
+	t0 = clock_now_ns();
+	CU_ASSERT_EQUAL(chan_recv(ctx, un, NULL, NULL), CHAN_EDEADLINE);
+	t1 = clock_now_ns();
+	CU_ASSERT(t1 - t0 >= 190 * NSEC_PER_MSEC && t1 - t0 < 5 * NSEC_PER_SEC);
+	chan_ctx_free(ctx);
+
+	/* cancel: a blocked receive ends CANCELED and the owner keeps no waiter */
+	CU_ASSERT_EQUAL_FATAL(chan_with_cancel(&ctx, NULL), CHAN_OK);
+	o = (struct op){ un, ctx, NULL, -1, 0 };
+	pthread_create(&t, NULL, op_thread, &o);
+	CU_ASSERT_FATAL(test_wait_waiters(nodes[1].port, n1, 0, 1, 5000));
+	chan_cancel(ctx);
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(o.rc, CHAN_ECANCELED);
+	CU_ASSERT(test_wait_waiters(nodes[1].port, n1, 0, 0, 5000));
+	chan_ctx_free(ctx);
+
+	/* select: cases on one node go there; on two nodes, a clear error */
+	other = make_on(c, 1, "sel", 1, n3, sizeof n3);
+	CU_ASSERT_EQUAL(chan_send(NULL, other, "s", 1), CHAN_OK);
+	memset(cases, 0, sizeof cases);
+	cases[0] = (chan_case_t){ .ch = un, .dir = CHAN_DIR_RECV };
+	cases[1] = (chan_case_t){ .ch = other, .dir = CHAN_DIR_RECV };
+	CU_ASSERT_EQUAL(chan_select(NULL, cases, 2, false), 1);
+	chan_value_clear(&cases[1].value);
+	cases[0].ch = buf;	/* node 2 beside node 1 */
+	CU_ASSERT_EQUAL(chan_select(NULL, cases, 2, true), CHAN_EUNAVAILABLE);
+	chan_free(other);
+	chan_free(buf);
+	chan_free(un);
+	chan_conn_close(r);
+	chan_conn_close(c);
+}
+
+/* Asynchronous operations and streams go to the owner too (resolved first: they cannot bounce). */
+static void
+test_async_and_stream(void)
+{
+	chan_conn_t *c = dial_cluster(), *cold = dial_cluster();
+	chan_t *ch, *hc;
+	chan_op_t *op;
+	chan_stream_t *s;
+	chan_value_t v;
+	char name[64];
+	bool ok;
+	size_t idx;
+
+	ch = make_on(c, 2, "async", 8, name, sizeof name);
+	CU_ASSERT_EQUAL_FATAL(chan_handle_new(&hc, cold, name), CHAN_OK);	/* cold: nothing cached */
+	CU_ASSERT_EQUAL_FATAL(chan_recv_async(NULL, hc, &op), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(NULL, ch, "a", 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_op_wait(op, &v, &ok), CHAN_OK);
+	CU_ASSERT(ok && v.len == 1 && memcmp(v.data, "a", 1) == 0);
+	chan_value_clear(&v);
+	/* credit 2 for 5 values: CREDIT must reach the node the stream runs on */
+	for (int i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(chan_send(NULL, ch, "s", 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_close(NULL, ch), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_stream_open(NULL, &hc, 1, 2, &s), CHAN_OK);
+	for (int i = 0; i < 5; i++) {
+		CU_ASSERT_EQUAL(chan_stream_recv(s, &v, &ok, &idx), CHAN_OK);
+		CU_ASSERT(ok);
+		chan_value_clear(&v);
+	}
+	CU_ASSERT_EQUAL(chan_stream_recv(s, &v, &ok, &idx), CHAN_OK);
+	CU_ASSERT_FALSE(ok);
+	chan_stream_free(s);
+	chan_free(hc);
+	chan_free(ch);
+	chan_conn_close(cold);
+	chan_conn_close(c);
+}
+
+/* ---- a node that always answers MOVED to itself ------------------------------------------------ */
+
+static struct {
+	int lfd, port;
+	int requests;			/* after HELLO */
+} liar;
+
+static bool
+read_full(int fd, void *p, size_t n)
+{
+	ssize_t r;
+
+	for (size_t got = 0; got < n; got += (size_t)r)
+		if ((r = read(fd, (char *)p + got, n - got)) <= 0)
+			return false;
+	return true;
+}
+
+/* One connection: HELLO OK, then MOVED "here" for every request, until it closes. */
+static void *
+liar_thread(void *arg)
+{
+	struct proto_hello_info h = { .version = PROTO_VERSION, .server = "liar", .server_len = 4,
+	    .max_frame = 1 << 20, .max_value = 1 << 16, .max_pending = 64, .max_select_cases = 64 };
+	struct proto_limits lim = { 1 << 16, 64 };
+	struct proto_case cases[64];
+	struct proto_request req;
+	struct proto_out o;
+	uint8_t hdr[PROTO_FRAME_HDR], body[4096];
+	char here[32];
+	const char *why;
+	size_t len;
+	int fd = accept(liar.lfd, NULL, NULL);
+
+	(void)arg;
+	snprintf(here, sizeof here, "127.0.0.1:%d", liar.port);
+	proto_out_init(&o);
+	while (fd >= 0 && read_full(fd, hdr, sizeof hdr) && (len = proto_frame_len(hdr)) <= sizeof body &&
+	    read_full(fd, body, len)) {
+		if (proto_decode_request(body, len, &lim, cases, 64, &req, &why) != STATUS_OK)
+			break;
+		proto_out_reset(&o);
+		if (req.op == OP_HELLO)
+			proto_rep_hello(&o, req.id, &h);
+		else {
+			__atomic_add_fetch(&liar.requests, 1, __ATOMIC_RELAXED);
+			proto_rep_error(&o, req.id, STATUS_MOVED, here);
+		}
+		if (write(fd, proto_out_data(&o), proto_out_len(&o)) < 0)
+			break;
+	}
+	proto_out_destroy(&o);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* A MOVED loop (stale views that never converge) ends after a bounded number of hops, clearly. */
+static void
+test_moved_loop(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof a;
+	chan_conn_t *c;
+	chan_t *ch;
+	pthread_t t;
+	char addr[64];
+
+	liar.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(bind(liar.lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(liar.lfd, 4) == 0 &&
+	    getsockname(liar.lfd, (struct sockaddr *)&a, &alen) == 0);
+	liar.port = ntohs(a.sin_port);
+	pthread_create(&t, NULL, liar_thread, NULL);
+	snprintf(addr, sizeof addr, "cluster://127.0.0.1:%d", liar.port);
+	CU_ASSERT_EQUAL_FATAL(chan_dial(NULL, addr, NULL, &c), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_make(NULL, c, "loop", 1, &ch), CHAN_EUNAVAILABLE);
+	CU_ASSERT_EQUAL(__atomic_load_n(&liar.requests, __ATOMIC_RELAXED), 6);	/* 1 + 5 hops */
+	chan_conn_close(c);
+	pthread_join(t, NULL);
+	close(liar.lfd);
+}
+
+/* Addresses that are not a cluster's. */
+static void
+test_bad_addresses(void)
+{
+	chan_conn_t *c = NULL;
+
+	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://", NULL, &c), CHAN_EINVAL);
+	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://127.0.0.1:1,,", NULL, &c), CHAN_EINVAL);
+	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://tls://127.0.0.1:1", NULL, &c), CHAN_EINVAL);
+	/* nobody listens on port 1: every seed tried, then the connection error */
+	CU_ASSERT_EQUAL(chan_dial(NULL, "127.0.0.1:1,127.0.0.1:1", NULL, &c), CHAN_ECONNECT);
+	CU_ASSERT_PTR_NULL(c);
+}
+
+/* ---- CLUSTER_NODES and chanctl ------------------------------------------------------------------- */
+
+/* The live nodes, through the cluster connection; each node's count matches its own STATS. */
+static void
+test_admin_nodes(void)
+{
+	chan_conn_t *c = dial_cluster();
+	chan_node_info_t *list;
+	size_t n, selves = 0, total = 0;
+	char want[32];
+
+	CU_ASSERT_EQUAL_FATAL(chan_admin_cluster_nodes(NULL, c, &list, &n), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(n, NODES);
+	for (size_t i = 0; i < n; i++) {
+		int k = node_of(list[i].addr);
+
+		CU_ASSERT_FATAL(k >= 0);
+		snprintf(want, sizeof want, "n%d", k);
+		CU_ASSERT_STRING_EQUAL(list[i].name, want);
+		CU_ASSERT_EQUAL(list[i].owned, node_stat(k, "cluster_owned"));
+		total += list[i].owned;
+		if (list[i].self) {
+			selves++;
+			CU_ASSERT(list[i].lease_left_ms > 0 && list[i].lease_left_ms <= TTL_S * 1000);
+		} else {
+			CU_ASSERT_EQUAL(list[i].lease_left_ms, 0);
+		}
+	}
+	CU_ASSERT_EQUAL(selves, 1);
+	CU_ASSERT(total >= NCHANS);	/* test_owner_direct's, at least */
+	free(list);
+	chan_conn_close(c);
+}
+
+/* Run chanctl with args (one string, no quoting needed); its exit code, stdout in out. */
+static int
+ctl(char *out, size_t cap, const char *args)
+{
+	const char *path = getenv("CHANCTL") ? getenv("CHANCTL") : "client/chanctl";
+	char cmd[512];
+	size_t len = 0, k;
+	FILE *f;
+	int st;
+
+	snprintf(cmd, sizeof cmd, "%s -t 10s %s 2>/dev/null", path, args);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f = popen(cmd, "r"));
+	while (len < cap - 1 && (k = fread(out + len, 1, cap - 1 - len, f)) > 0)
+		len += k;
+	out[len] = '\0';
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void
+test_chanctl(void)
+{
+	chan_conn_t *c = dial_cluster();
+	chan_t *ch[NODES];
+	char name[NODES][64], args[256], out[16384], addr[32];
+
+	for (int k = 0; k < NODES; k++)
+		ch[k] = make_on(c, k, "ctl", 1, name[k], sizeof name[k]);
+	snprintf(args, sizeof args, "-s %s cluster nodes", seeds);
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
+	for (int k = 0; k < NODES; k++) {
+		snprintf(addr, sizeof addr, "127.0.0.1:%d", nodes[k].port);
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, addr));
+	}
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "n0") && strstr(out, "n1") && strstr(out, "n2"));
+	/* where: the owner's address; an unknown channel exits 6 (not found) */
+	snprintf(args, sizeof args, "-s %s cluster where %s", seeds, name[2]);
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", nodes[2].port);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, addr));
+	snprintf(args, sizeof args, "-s %s cluster where %s", seeds, st_name("nosuch"));
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 6);
+	snprintf(args, sizeof args, "-s 127.0.0.1:%d cluster where %s", nodes[0].port, name[0]);
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 2);	/* needs a cluster address */
+	snprintf(args, sizeof args, "-s %s cluster bogus", seeds);
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 2);
+	/* ls over the cluster lists every node's channels; over one node, only its own */
+	snprintf(args, sizeof args, "-s %s ls 'ctl*'", seeds);
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
+	for (int k = 0; k < NODES; k++)
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, name[k]));
+	snprintf(args, sizeof args, "-s 127.0.0.1:%d ls 'ctl*'", nodes[0].port);
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, name[0]));
+	CU_ASSERT_PTR_NULL(strstr(out, name[1]));
+	for (int k = 0; k < NODES; k++)
+		chan_free(ch[k]);
+	chan_conn_close(c);
+}
+
+/* A single chand (no cluster_etcd): CLUSTER_NODES is a clear BAD_REQUEST, chanctl says why. */
+static void
+test_not_a_cluster(void)
+{
+	struct test_server srv;
+	chan_conn_t *c;
+	chan_node_info_t *list;
+	size_t n;
+	char addr[64], args[128], out[1024];
+
+	CU_ASSERT_FATAL(test_server_start(&srv, NULL) == 0);
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", srv.port);
+	CU_ASSERT_EQUAL_FATAL(chan_dial(NULL, addr, NULL, &c), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_admin_cluster_nodes(NULL, c, &list, &n), CHAN_EBADREQ);
+	CU_ASSERT_EQUAL(chan_cluster_where(NULL, c, "x", addr, sizeof addr), CHAN_ENOTSUP);
+	chan_conn_close(c);
+	snprintf(args, sizeof args, "-s 127.0.0.1:%d cluster nodes", srv.port);
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 1);
+	CU_ASSERT_EQUAL(test_server_stop(&srv), 0);
+}
+
+/* ---- the owner dies ------------------------------------------------------------------------------- */
+
+/* SIGKILL the owner while a client waits: the wait ends at once; the channel converges on a live node. */
+static void
+test_owner_killed(void)
+{
+	chan_conn_t *c = dial_cluster();
+	chan_t *ch, *live;
+	char name[64], lname[64];
+	struct op o;
+	pthread_t t;
+	int64_t killed, end;
+	int rc, k;
+
+	ch = make_on(c, 2, "kill", 1, name, sizeof name);
+	live = make_on(c, 1, "live", 1, lname, sizeof lname);
+	o = (struct op){ ch, NULL, NULL, 0, 0 };
+	pthread_create(&t, NULL, op_thread, &o);
+	CU_ASSERT_FATAL(test_wait_waiters(nodes[2].port, name, 0, 1, 5000));
+	killed = clock_now_ns();
+	test_server_kill(&nodes[2]);
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(o.rc, CHAN_ECONNLOST);
+	CU_ASSERT(o.done - killed < 2 * NSEC_PER_SEC);	/* at once, not after node_ttl */
+	/* the other nodes' channels are untouched */
+	CU_ASSERT_EQUAL(chan_send(NULL, live, "l", 1), CHAN_OK);
+	CU_ASSERT(recv_is(live, "l"));
+	/* until the lease ends the cluster still names the dead node: clear errors, never a hang */
+	end = clock_now_ns() + (TTL_S + 10) * NSEC_PER_SEC;
+	chan_free(ch);
+	while ((rc = chan_make(NULL, c, name, 1, &ch)) != CHAN_OK && clock_now_ns() < end) {
+		CU_ASSERT(rc == CHAN_ECONNECT || rc == CHAN_EUNAVAILABLE || rc == CHAN_ECONNLOST);
+		poll(NULL, 0, 100);	/* between retries, as a client would back off */
+	}
+	CU_ASSERT_EQUAL_FATAL(rc, CHAN_OK);
+	k = owner(c, name);
+	CU_ASSERT(k == 0 || k == 1);
+	CU_ASSERT_EQUAL(chan_send(NULL, ch, "again", 5), CHAN_OK);
+	CU_ASSERT(recv_is(ch, "again"));
+	chan_free(ch);
+	chan_free(live);
+	chan_conn_close(c);
+}
+
+static void
+register_suites(void)
+{
+	CU_pSuite s = test_suite("client cluster, no etcd", NULL, NULL);
+
+	test_add(s, "a MOVED loop ends in CHAN_EUNAVAILABLE", test_moved_loop);
+	test_add(s, "bad cluster addresses", test_bad_addresses);
+	test_add(s, "a single chand is not a cluster", test_not_a_cluster);
+	if (access(ETCD, X_OK) != 0) {
+		printf("test_client_cluster: %s is missing (apt-get install etcd-server): skipped\n", ETCD);
+		return;
+	}
+	s = test_suite("client cluster", suite_init, suite_clean);
+	test_add(s, "three nodes join", test_join);
+	test_add(s, "every op goes straight to its owner", test_owner_direct);
+	test_add(s, "a cold cache follows MOVED", test_follow_moved);
+	test_add(s, "anonymous channels stay on their maker", test_anonymous);
+	test_add(s, "Go semantics through the cluster", test_go_semantics);
+	test_add(s, "async ops and streams on the owner", test_async_and_stream);
+	test_add(s, "CLUSTER_NODES", test_admin_nodes);
+	test_add(s, "chanctl cluster nodes, where, ls", test_chanctl);
+	test_add(s, "SIGKILL of the owner: error at once, then converges", test_owner_killed);
+}
+
+int
+main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	return test_main(argc, argv, register_suites);
+}
