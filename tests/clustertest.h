@@ -56,6 +56,9 @@ void ct_add_auth_tests(CU_pSuite s);
 /* ... and with TLS between the nodes (each advertises its TLS listener). */
 void ct_add_tls_tests(CU_pSuite s);
 
+/* test_cluster_etcdtls.c: nodes on an etcd spoken to over TLS (its own etcd), cluster metrics. */
+void ct_add_etcd_tls_suites(void);
+
 /* test_cluster_etcd.c: the suites that need no etcd; the claim race that does. */
 void ct_register_alone(void);
 void ct_test_txn_race(void);

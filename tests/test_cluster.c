@@ -826,6 +826,8 @@ register_suites(void)
 	/* forwarding between nodes over TLS */
 	s = test_suite("cluster_tls", tls_suite_init, tls_suite_clean);
 	ct_add_tls_tests(s);
+	/* TLS to etcd, and a cluster node's metrics (test_cluster_etcdtls.c) */
+	ct_add_etcd_tls_suites();
 }
 
 int
