@@ -359,7 +359,7 @@ ct_make_anywhere(int from, const char *name)
  * or bounce it once more. Follows up to 8 MOVED per try and tries again on
  * UNAVAILABLE, for at most ms: the index of the node that made it, or -1.
  */
-static int
+int
 ct_make_converged(int from, const char *name, int ms)
 {
 	int64_t until = clock_now_ns() + (int64_t)ms * NSEC_PER_MSEC;
@@ -785,6 +785,44 @@ ct_node_ttl_s(void)
 	return TTL_S;
 }
 
+char *
+ct_chan_owner(const char *name)
+{
+	return chan_owner(name);
+}
+
+/* Put key = value (no lease) straight into etcd, as a bad actor or a stale tool would. */
+bool
+ct_etcd_put(const char *key, const char *value)
+{
+	char *k = b64(key), *v = b64(value), *body, *reply;
+	bool ok;
+
+	if (asprintf(&body, "{\"key\":\"%s\",\"value\":\"%s\"}", k, v) < 0)
+		body = NULL;
+	reply = body ? http_post(etcd.port, "/v3/kv/put", body) : NULL;
+	ok = reply != NULL && strstr(reply, "\"header\"") != NULL;
+	free(reply);
+	free(body);
+	free(k);
+	free(v);
+	return ok;
+}
+
+bool
+ct_etcd_delete(const char *key)
+{
+	char *k = b64(key), body[512], *reply;
+	bool ok;
+
+	snprintf(body, sizeof body, "{\"key\":\"%s\"}", k);
+	reply = http_post(etcd.port, "/v3/kv/deleterange", body);
+	ok = reply != NULL && strstr(reply, "\"header\"") != NULL;
+	free(reply);
+	free(k);
+	return ok;
+}
+
 int
 ct_node_restart(int i)
 {
@@ -826,6 +864,11 @@ register_suites(void)
 	/* forwarding between nodes over TLS */
 	s = test_suite("cluster_tls", tls_suite_init, tls_suite_clean);
 	ct_add_tls_tests(s);
+	/* the failover cases on fresh nodes (test_cluster_failover.c) */
+	s = test_suite("cluster_failover", suite_init, suite_clean);
+	test_add(s, "three nodes join", test_join);
+	ct_add_failover_tests(s);
+	test_add(s, "every node stops cleanly", test_stop_all);
 	/* TLS to etcd, and a cluster node's metrics (test_cluster_etcdtls.c) */
 	ct_add_etcd_tls_suites();
 }
