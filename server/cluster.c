@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 #include "clock.h"
 #include "cluster.h"
@@ -24,6 +25,7 @@
 #include "etcd.h"
 #include "log.h"
 #include "status.h"
+#include "tls.h"
 
 enum session { S_NONE, S_GRANTED, S_LIVE };
 
@@ -584,6 +586,7 @@ cluster_new(struct cluster **out, struct event_base *base, const struct config *
 	struct cluster *cl = calloc(1, sizeof *cl);
 	struct timeval tv;
 	char *nodes_prefix = NULL;
+	SSL_CTX *ssl = NULL;
 
 	*cause = NULL;
 	if (cl == NULL)
@@ -595,9 +598,15 @@ cluster_new(struct cluster **out, struct event_base *base, const struct config *
 	cl->started = (int64_t)time(NULL);
 	if (cluster_names(cl, cfg, cause) < 0)
 		goto fail;
-	/* a call may take up to half the ttl: keepalive comes every third of it */
-	if (etcd_new(&cl->etcd, base, cfg->cluster_etcd, (unsigned)(cl->ttl_ms / 2), cause) < 0)
+	/* https:// endpoints: etcd's certificate is verified against cluster_etcd_ca */
+	if (strstr(cfg->cluster_etcd, "https://") != NULL && (ssl = tls_etcd_ctx(cfg, cause)) == NULL)
 		goto fail;
+	/* a call may take up to half the ttl: keepalive comes every third of it */
+	if (etcd_new_tls(&cl->etcd, base, cfg->cluster_etcd, (unsigned)(cl->ttl_ms / 2), ssl,
+	    cause) < 0)
+		goto fail;
+	SSL_CTX_free(ssl);
+	ssl = NULL;
 	if (asprintf(&nodes_prefix, "/chand/%s/nodes/", cfg->cluster_name) < 0) {
 		nodes_prefix = NULL;
 		goto fail;
@@ -621,6 +630,7 @@ cluster_new(struct cluster **out, struct event_base *base, const struct config *
 	return 0;
 fail:
 	free(nodes_prefix);
+	SSL_CTX_free(ssl);
 	if (*cause == NULL && asprintf(cause, "out of memory") < 0)
 		*cause = NULL;
 	cluster_free(cl);
@@ -655,6 +665,12 @@ bool
 cluster_leaving(const struct cluster *cl)
 {
 	return cl != NULL && cl->revoking;
+}
+
+const struct etcd_stats *
+cluster_etcd_stats(const struct cluster *cl)
+{
+	return etcd_stats(cl->etcd);
 }
 
 void

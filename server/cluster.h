@@ -24,6 +24,7 @@
 struct config;
 struct event_base;
 struct cluster;
+struct etcd_stats;
 
 struct cluster_stats {
 	uint64_t serving;		/* 1 or 0 */
@@ -110,5 +111,7 @@ void cluster_on_node_down(struct cluster *cl, void (*fn)(void *arg, const char *
 
 /* Counters for STATS; moved, unavailable and the forwarding ones are the router's and peer.c's to bump. */
 struct cluster_stats *cluster_stats(struct cluster *cl);
+/* The etcd calls' times and errors (etcd.h), for metrics.c. */
+const struct etcd_stats *cluster_etcd_stats(const struct cluster *cl);
 
 #endif

@@ -86,7 +86,9 @@ struct config {
 	uint64_t identity_max_pending;
 
 	/* cluster (cluster.c, PROTOCOL.md §17); cluster_etcd "" is a single node */
-	char *cluster_etcd;		/* comma-separated http:// URLs of etcd */
+	char *cluster_etcd;		/* comma-separated http:// or https:// URLs of etcd */
+	char *cluster_etcd_ca;		/* PEM: verifies etcd's certificate ("" the system's CAs) */
+	char *cluster_etcd_cert, *cluster_etcd_key;	/* PEM: this node's client certificate to etcd */
 	char *cluster_name;
 	char *node_name;		/* "" for the host name */
 	char *advertise;		/* HOST:PORT clients and nodes dial */

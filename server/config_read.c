@@ -195,14 +195,14 @@ check_files(const struct config *c, char **cause)
 	return 0;
 }
 
-/* Each of the comma-separated etcd URLs is http://HOST:PORT (etcd.c reads them so). */
+/* Each of the comma-separated etcd URLs is http:// or https://HOST:PORT (etcd.c reads them so). */
 static int
 check_etcd_urls(const struct config *c, char **cause)
 {
 	const char *p = c->cluster_etcd, *end;
 	char url[300], host[256];
 	uint16_t port;
-	size_t len;
+	size_t len, skip;
 
 	for (;; p = end + 1) {
 		end = strchr(p, ',');
@@ -212,14 +212,27 @@ check_etcd_urls(const struct config *c, char **cause)
 		len = strlen(url);
 		if (len > 0 && url[len - 1] == '/')
 			url[len - 1] = '\0';
-		if (strncmp(url, "http://", 7) != 0 ||
-		    config_split_hostport(url + 7, host, sizeof host, &port) < 0 || port == 0)
-			return fail_key(cause, c, "cluster_etcd", strncmp(url, "https://", 8) == 0 ?
-			    "https:// (TLS to etcd) is not supported yet: use http://HOST:PORT" :
-			    "each URL must be http://HOST:PORT", url);
+		skip = strncmp(url, "https://", 8) == 0 ? 8 : 7;
+		if ((skip == 7 && strncmp(url, "http://", 7) != 0) ||
+		    config_split_hostport(url + skip, host, sizeof host, &port) < 0 || port == 0)
+			return fail_key(cause, c, "cluster_etcd", "each URL must be http://HOST:PORT or "
+			    "https://HOST:PORT", url);
 		if (*end == '\0')
 			return 0;
 	}
+}
+
+/* The client certificate to etcd comes with its key; the files cluster.c loads can be read. */
+static int
+check_etcd_tls(const struct config *c, char **cause)
+{
+	if ((c->cluster_etcd_cert[0] == '\0') != (c->cluster_etcd_key[0] == '\0'))
+		return fail_key(cause, c, c->cluster_etcd_cert[0] ? "cluster_etcd_key" :
+		    "cluster_etcd_cert", "cluster_etcd_cert and cluster_etcd_key go together", NULL);
+	if (check_readable(c, "cluster_etcd_ca", c->cluster_etcd_ca, cause) < 0 ||
+	    check_readable(c, "cluster_etcd_cert", c->cluster_etcd_cert, cause) < 0)
+		return -1;
+	return check_readable(c, "cluster_etcd_key", c->cluster_etcd_key, cause);
 }
 
 /* A cluster node needs the address others dial; cluster_name "" is not a name. */
@@ -228,7 +241,7 @@ check_cluster(const struct config *c, char **cause)
 {
 	if (c->cluster_etcd[0] == '\0')
 		return 0;
-	if (check_etcd_urls(c, cause) < 0)
+	if (check_etcd_urls(c, cause) < 0 || check_etcd_tls(c, cause) < 0)
 		return -1;
 	if (c->advertise[0] == '\0')
 		return fail_key(cause, c, "advertise", "cluster_etcd needs advertise (the HOST:PORT "

@@ -10,12 +10,17 @@
 #include <sys/queue.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
+#include "clock.h"
 #include "etcd.h"
+#include "tls.h"
 
 #define WATCH_TIMEOUT_S 60		/* an idle watch is cut and made again: cheap, and finds a stopped etcd */
 #define WATCH_MAX_PENDING (16u << 20)	/* bytes of one unfinished watch message */
@@ -24,6 +29,7 @@ struct endpoint {
 	char *host;
 	uint16_t port;
 	char *url;
+	int tls;			/* https:// */
 };
 
 struct call {
@@ -32,6 +38,7 @@ struct call {
 	size_t tries;
 	int unwrap;			/* a stream's reply: {"result": ...} */
 	struct evhttp_connection *conn;
+	int64_t sent_ns;		/* the current attempt's start (CLOCK_MONOTONIC) */
 	etcd_done *cb;
 	void *arg;
 	TAILQ_ENTRY(call) link;
@@ -60,6 +67,8 @@ struct etcd {
 	struct endpoint *eps;
 	size_t neps, cur;
 	unsigned timeout_ms;
+	SSL_CTX *ssl;			/* for https:// endpoints; NULL without */
+	struct etcd_stats stats;
 	TAILQ_HEAD(, call) calls;
 	TAILQ_HEAD(, etcd_watch) watches;
 	struct grave *graves;
@@ -101,24 +110,26 @@ bury(struct etcd *e, struct evhttp_connection *conn, struct etcd_watch *w)
 	event_active(e->reap, EV_TIMEOUT, 0);
 }
 
-/* "http://HOST:PORT" into ep; -1 with why. */
+/* "http://HOST:PORT" (or https:// with a TLS context) into ep; -1 with why. */
 static int
-endpoint_parse(struct endpoint *ep, const char *url, const char **why)
+endpoint_parse(struct endpoint *ep, const char *url, int have_tls, const char **why)
 {
 	struct evhttp_uri *u = evhttp_uri_parse(url);
 	const char *scheme, *host, *path;
 	int port;
 
-	*why = "must be http://HOST:PORT";
+	*why = "must be http://HOST:PORT or https://HOST:PORT";
 	if (u == NULL)
 		return -1;
 	scheme = evhttp_uri_get_scheme(u);
 	host = evhttp_uri_get_host(u);
 	port = evhttp_uri_get_port(u);
 	path = evhttp_uri_get_path(u);
-	if (scheme != NULL && strcmp(scheme, "https") == 0)
-		*why = "https:// (TLS to etcd) is not supported yet: use http://";
-	if (scheme == NULL || strcmp(scheme, "http") != 0 || host == NULL || host[0] == '\0' ||
+	ep->tls = scheme != NULL && strcmp(scheme, "https") == 0;
+	if (ep->tls && !have_tls)
+		*why = "https:// needs the TLS settings (cluster_etcd_ca, cluster_etcd_cert/key)";
+	if (scheme == NULL || (strcmp(scheme, "http") != 0 && !(ep->tls && have_tls)) ||
+	    host == NULL || host[0] == '\0' ||
 	    (path != NULL && path[0] != '\0' && strcmp(path, "/") != 0)) {
 		evhttp_uri_free(u);
 		return -1;
@@ -147,7 +158,7 @@ endpoints_parse(struct etcd *e, const char *list, char **cause)
 		e->eps = eps;
 		memset(&eps[e->neps], 0, sizeof eps[0]);
 		e->neps++;
-		if (endpoint_parse(&eps[e->neps - 1], tok, &why) < 0) {
+		if (endpoint_parse(&eps[e->neps - 1], tok, e->ssl != NULL, &why) < 0) {
 			if (asprintf(cause, "etcd endpoint '%s': %s", tok, why) < 0)
 				*cause = NULL;
 			free(copy);
@@ -169,11 +180,20 @@ int
 etcd_new(struct etcd **out, struct event_base *base, const char *endpoints, unsigned timeout_ms,
     char **cause)
 {
+	return etcd_new_tls(out, base, endpoints, timeout_ms, NULL, cause);
+}
+
+int
+etcd_new_tls(struct etcd **out, struct event_base *base, const char *endpoints,
+    unsigned timeout_ms, struct ssl_ctx_st *ssl, char **cause)
+{
 	struct etcd *e = calloc(1, sizeof *e);
 
 	*cause = NULL;
 	if (e == NULL)
 		goto fail;
+	if (ssl != NULL && SSL_CTX_up_ref(ssl) == 1)
+		e->ssl = ssl;
 	e->base = base;
 	e->timeout_ms = timeout_ms;
 	TAILQ_INIT(&e->calls);
@@ -225,6 +245,7 @@ etcd_free(struct etcd *e)
 		free(e->eps[i].url);
 	}
 	free(e->eps);
+	SSL_CTX_free(e->ssl);
 	free(e);
 }
 
@@ -232,6 +253,21 @@ const char *
 etcd_endpoint(const struct etcd *e)
 {
 	return e->eps[e->cur].url;
+}
+
+const struct etcd_stats *
+etcd_stats(const struct etcd *e)
+{
+	return &e->stats;
+}
+
+double
+etcd_bucket_le(int i)
+{
+	static const double le[ETCD_BUCKETS - 1] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+	    0.25, 0.5, 1, 2.5 };
+
+	return le[i];
 }
 
 /* A connection to the current endpoint and a POST of body to path on it. */
@@ -243,9 +279,18 @@ post(struct etcd *e, const char *path, const char *body, int timeout_s,
 	struct evhttp_connection *conn;
 	struct evhttp_request *req;
 	struct timeval tv = { .tv_sec = timeout_s, .tv_usec = 0 };
+	struct bufferevent *bev;
 	char hostport[300];
 
-	if ((conn = evhttp_connection_base_new(e->base, NULL, ep->host, ep->port)) == NULL)
+	if (!ep->tls)
+		conn = evhttp_connection_base_new(e->base, NULL, ep->host, ep->port);
+	else if ((bev = tls_client_bufferevent(e->ssl, e->base, ep->host)) == NULL)
+		return NULL;
+	/* evhttp connects it, and the handshake runs before the request goes */
+	else if ((conn = evhttp_connection_base_bufferevent_new(e->base, NULL, bev, ep->host,
+	    ep->port)) == NULL)
+		bufferevent_free(bev);
+	if (conn == NULL)
 		return NULL;
 	if (timeout_s == 0) {
 		tv.tv_sec = e->timeout_ms / 1000;
@@ -318,11 +363,29 @@ fail:
 
 static void call_send(struct call *c);
 
+/* A call's time, from its first attempt to its end, into the stats. */
+static void
+call_time(struct etcd_stats *st, int64_t ns, int ok)
+{
+	int i = 0;
+
+	st->calls++;
+	st->errors += !ok;
+	st->last_ns = (uint64_t)ns;
+	if ((uint64_t)ns > st->max_ns)
+		st->max_ns = (uint64_t)ns;
+	st->sum_ns += (uint64_t)ns;
+	while (i < ETCD_BUCKETS - 1 && (double)ns > etcd_bucket_le(i) * 1e9)
+		i++;
+	st->bucket[i]++;
+}
+
 static void
 call_finish(struct call *c, json_t *reply, const char *why)
 {
 	struct etcd *e = c->e;
 
+	call_time(&e->stats, clock_now_ns() - c->sent_ns, reply != NULL);
 	TAILQ_REMOVE(&e->calls, c, link);
 	if (c->conn != NULL)
 		bury(e, c->conn, NULL);
@@ -331,18 +394,47 @@ call_finish(struct call *c, json_t *reply, const char *why)
 	call_free(c);
 }
 
+/* Why conn's TLS handshake failed (a certificate etcd's CA did not sign...), "" when it did not. */
+static void
+handshake_why(struct evhttp_connection *conn, char *buf, size_t cap)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+	unsigned long err;
+	long vr;
+
+	buf[0] = '\0';
+	if (ssl == NULL)
+		return;
+	if ((vr = SSL_get_verify_result(ssl)) != X509_V_OK)
+		snprintf(buf, cap, "TLS: etcd's certificate: %s", X509_verify_cert_error_string(vr));
+	else if ((err = bufferevent_get_openssl_error(bev)) == SSL_ERROR_SYSCALL)
+		/* libevent's code for an EOF: what etcd does to a client without the certificate it wants */
+		snprintf(buf, cap, "TLS: etcd closed the connection during the handshake (does it "
+		    "want a client certificate? cluster_etcd_cert)");
+	else if (err != 0) {
+		char one[160];
+
+		ERR_error_string_n(err, one, sizeof one);
+		snprintf(buf, cap, "TLS: %s", one);
+	}
+	while (bufferevent_get_openssl_error(bev) != 0)
+		continue;
+}
+
 static void
 call_done(struct evhttp_request *req, void *arg)
 {
 	struct call *c = arg;
 	struct etcd *e = c->e;
 	int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
-	char why[512];
+	char why[512], tls_why[256];
 	struct evbuffer *in;
 	json_t *reply;
 
 	if (code == 0) {
 		/* never reached etcd: the next endpoint, each one once */
+		handshake_why(c->conn, tls_why, sizeof tls_why);
 		bury(e, c->conn, NULL);
 		c->conn = NULL;
 		if (++c->tries < e->neps) {
@@ -351,8 +443,9 @@ call_done(struct evhttp_request *req, void *arg)
 			return;
 		}
 		e->cur = (e->cur + 1) % e->neps;
-		snprintf(why, sizeof why, "cannot reach etcd (%zu endpoint%s tried, last %s)",
-		    e->neps, e->neps == 1 ? "" : "s", e->eps[(e->cur + e->neps - 1) % e->neps].url);
+		snprintf(why, sizeof why, "cannot reach etcd (%zu endpoint%s tried, last %s%s%s)",
+		    e->neps, e->neps == 1 ? "" : "s", e->eps[(e->cur + e->neps - 1) % e->neps].url,
+		    tls_why[0] ? ": " : "", tls_why);
 		call_finish(c, NULL, why);
 		return;
 	}
@@ -391,6 +484,7 @@ call_new(struct etcd *e, const char *path, json_t *body, int unwrap, etcd_done *
 	c->cb = cb;
 	c->arg = arg;
 	c->unwrap = unwrap;
+	c->sent_ns = clock_now_ns();
 	c->path = strdup(path);
 	c->body = json_dumps(body, JSON_COMPACT);
 	if (c->path == NULL || c->body == NULL)

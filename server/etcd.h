@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 struct event_base;
+struct ssl_ctx_st;		/* OpenSSL's SSL_CTX */
 struct etcd;
 struct etcd_watch;
 
@@ -48,6 +49,13 @@ typedef void etcd_event(void *arg, json_t *result, const char *why);
  */
 int etcd_new(struct etcd **out, struct event_base *base, const char *endpoints,
     unsigned timeout_ms, char **cause);
+/*
+ * The same, and https:// URLs too, spoken with ssl (a client SSL_CTX that
+ * verifies etcd's certificate; etcd_new_tls takes a reference of its own):
+ * etcd's certificate must name the URL's host or address (sent as SNI).
+ */
+int etcd_new_tls(struct etcd **out, struct event_base *base, const char *endpoints,
+    unsigned timeout_ms, struct ssl_ctx_st *ssl, char **cause);
 void etcd_free(struct etcd *e);
 
 /* POST body (taken, even on error) to path ("/v3/kv/range"). Returns 0, or -1 when out of memory. */
@@ -80,5 +88,19 @@ int etcd_int(const json_t *o, const char *field, int64_t *out);
 int etcd_bytes(const json_t *o, const char *field, char **out, size_t *len);
 /* The last etcd endpoint that answered, for log lines. */
 const char *etcd_endpoint(const struct etcd *e);
+
+/*
+ * Every call's time from its first attempt to its callback (failover
+ * included; watches are not calls), on CLOCK_MONOTONIC, for metrics.c.
+ */
+#define ETCD_BUCKETS 12			/* the last is +Inf */
+struct etcd_stats {
+	uint64_t calls, errors;		/* calls ended; those that ended in an error */
+	uint64_t last_ns, max_ns, sum_ns;
+	uint64_t bucket[ETCD_BUCKETS];	/* calls by time, not cumulative */
+};
+const struct etcd_stats *etcd_stats(const struct etcd *e);
+/* Bucket i's upper bound in seconds, i < ETCD_BUCKETS - 1. */
+double etcd_bucket_le(int i);
 
 #endif

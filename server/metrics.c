@@ -15,10 +15,12 @@
 #include <event2/buffer.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "codec.h"
 #include "conn.h"
 #include "delivery.h"
 #include "durable.h"
+#include "etcd.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -107,6 +109,63 @@ journal_metrics(struct server *s, struct evbuffer *b)
 	    "STORAGE).", "gauge", ds.failing);
 	gauge(b, "chand_journal_compactions_total", "Journal compactions completed.", "counter",
 	    ds.compactions);
+}
+
+static void sample(struct evbuffer *b, const char *name, const char *help, const char *type,
+    double v);
+
+/* The etcd calls' times (etcd.c, CLOCK_MONOTONIC), a histogram like the operations'. */
+static void
+etcd_latency(struct evbuffer *b, const struct etcd_stats *st)
+{
+	uint64_t cum = 0;
+
+	evbuffer_add_printf(b, "# HELP chand_cluster_etcd_call_duration_seconds Time of an etcd call "
+	    "from its first attempt to its end (failover included).\n"
+	    "# TYPE chand_cluster_etcd_call_duration_seconds histogram\n");
+	for (int i = 0; i < ETCD_BUCKETS; i++) {
+		cum += st->bucket[i];
+		if (i < ETCD_BUCKETS - 1)
+			evbuffer_add_printf(b, "chand_cluster_etcd_call_duration_seconds_bucket{le=\"%g\"} %"
+			    PRIu64 "\n", etcd_bucket_le(i), cum);
+		else
+			evbuffer_add_printf(b, "chand_cluster_etcd_call_duration_seconds_bucket{le=\"+Inf\"} %"
+			    PRIu64 "\n", cum);
+	}
+	evbuffer_add_printf(b, "chand_cluster_etcd_call_duration_seconds_sum %.9f\n"
+	    "chand_cluster_etcd_call_duration_seconds_count %" PRIu64 "\n",
+	    (double)st->sum_ns / 1e9, st->calls);
+	sample(b, "chand_cluster_etcd_call_last_seconds", "Time of the last etcd call.", "gauge",
+	    (double)st->last_ns / 1e9);
+	sample(b, "chand_cluster_etcd_call_max_seconds", "Time of the slowest etcd call since start.",
+	    "gauge", (double)st->max_ns / 1e9);
+}
+
+/* A cluster node's series (PROTOCOL.md §17): the STATS cluster_* keys under the same names. */
+static void
+cluster_metrics(struct server *s, struct evbuffer *b)
+{
+	const struct cluster_stats *cs = cluster_stats(s->cluster);
+
+	gauge(b, "chand_cluster_serving", "1 while this node's lease is sure to be alive (not fenced).",
+	    "gauge", cs->serving);
+	gauge(b, "chand_cluster_nodes", "Live nodes this node knows, itself included.", "gauge",
+	    cs->nodes);
+	gauge(b, "chand_cluster_owned", "Channels this node owns under its current lease.", "gauge",
+	    cs->owned);
+	gauge(b, "chand_cluster_forwarded_total", "Requests forwarded to their channel's owner.",
+	    "counter", cs->forwarded);
+	gauge(b, "chand_cluster_moved_total", "MOVED replies sent.", "counter", cs->moved);
+	gauge(b, "chand_cluster_unavailable_total", "UNAVAILABLE replies sent by the router.",
+	    "counter", cs->unavailable);
+	gauge(b, "chand_cluster_peers", "Node-to-node connections up.", "gauge", cs->peers);
+	gauge(b, "chand_cluster_peer_errors_total", "Node-to-node connections that failed.", "counter",
+	    cs->peer_errors);
+	gauge(b, "chand_cluster_sessions_total", "Leases granted since start.", "counter",
+	    cs->sessions);
+	gauge(b, "chand_cluster_etcd_errors_total", "etcd calls that failed.", "counter",
+	    cs->etcd_errors);
+	etcd_latency(b, cluster_etcd_stats(s->cluster));
 }
 
 /* Seconds since the epoch at boot (/proc/stat's btime), or 0. */
@@ -225,6 +284,8 @@ metrics_render(struct server *s, struct evbuffer *b)
 	    pool_queued(s->pool));
 	delivery_metrics(s, b);
 	journal_metrics(s, b);
+	if (s->cluster != NULL)
+		cluster_metrics(s, b);
 	operations(b, &s->ops);
 	latency(b, &s->ops);
 	process(b);

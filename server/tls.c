@@ -136,10 +136,12 @@ tls_free(struct tls *t)
 	free(t);
 }
 
-SSL_CTX *
-tls_client_ctx(const struct config *cfg, char **cause)
+/* A client SSL_CTX: cert/key presented when set, the server's certificate verified against ca. */
+static SSL_CTX *
+client_ctx(const char *const files[3], const char *const keys[3], char **cause)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	char what[64];
 
 	if (ctx == NULL) {
 		ssl_fail(cause, "SSL_CTX_new", NULL);
@@ -151,18 +153,21 @@ tls_client_ctx(const struct config *cfg, char **cause)
 		ssl_fail(cause, "tls ciphers", NULL);
 		goto fail;
 	}
-	/* the node's own certificate: the other node's tls_verify_client may ask for it */
-	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
-		ssl_fail(cause, "tls_cert: cannot load", cfg->tls_cert);
+	/* the client's own certificate: the server may ask for it */
+	snprintf(what, sizeof what, "%s: cannot load", keys[0]);
+	if (files[0][0] != '\0' && SSL_CTX_use_certificate_chain_file(ctx, files[0]) != 1) {
+		ssl_fail(cause, what, files[0]);
 		goto fail;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1) {
-		ssl_fail(cause, "tls_key: cannot load", cfg->tls_key);
+	snprintf(what, sizeof what, "%s: cannot load", keys[1]);
+	if (files[1][0] != '\0' && SSL_CTX_use_PrivateKey_file(ctx, files[1], SSL_FILETYPE_PEM) != 1) {
+		ssl_fail(cause, what, files[1]);
 		goto fail;
 	}
-	if (cfg->tls_ca[0] != '\0' ? SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1 :
+	snprintf(what, sizeof what, "%s: cannot load", keys[2]);
+	if (files[2][0] != '\0' ? SSL_CTX_load_verify_locations(ctx, files[2], NULL) != 1 :
 	    SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		ssl_fail(cause, "tls_ca: cannot load", cfg->tls_ca);
+		ssl_fail(cause, what, files[2]);
 		goto fail;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
@@ -170,6 +175,26 @@ tls_client_ctx(const struct config *cfg, char **cause)
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+SSL_CTX *
+tls_client_ctx(const struct config *cfg, char **cause)
+{
+	const char *const files[3] = { cfg->tls_cert, cfg->tls_key, cfg->tls_ca };
+	static const char *const keys[3] = { "tls_cert", "tls_key", "tls_ca" };
+
+	return client_ctx(files, keys, cause);
+}
+
+SSL_CTX *
+tls_etcd_ctx(const struct config *cfg, char **cause)
+{
+	const char *const files[3] = { cfg->cluster_etcd_cert, cfg->cluster_etcd_key,
+	    cfg->cluster_etcd_ca };
+	static const char *const keys[3] = { "cluster_etcd_cert", "cluster_etcd_key",
+	    "cluster_etcd_ca" };
+
+	return client_ctx(files, keys, cause);
 }
 
 struct bufferevent *

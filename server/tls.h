@@ -37,6 +37,12 @@ void tls_free(struct tls *t);
  * certificate must name host (a DNS name or an IP address). NULL on error.
  */
 struct ssl_ctx_st *tls_client_ctx(const struct config *cfg, char **cause);
+/*
+ * The client side to etcd (etcd.c, https:// in cluster_etcd): the same,
+ * from cluster_etcd_ca (the system's CAs when empty) and the optional
+ * cluster_etcd_cert/cluster_etcd_key.
+ */
+struct ssl_ctx_st *tls_etcd_ctx(const struct config *cfg, char **cause);
 struct bufferevent *tls_client_bufferevent(struct ssl_ctx_st *ctx, struct event_base *base,
     const char *host);
 

@@ -47,6 +47,15 @@ int ct_node_restart(int i);
 void ct_node_signal(int i, int sig);
 /* The fixture's node_ttl, in seconds. */
 int ct_node_ttl_s(void);
+/* MAKE name from node `from` as a MOVED-following client, retrying UNAVAILABLE, for up to ms. */
+int ct_make_converged(int from, const char *name, int ms);
+/* name's owner in etcd (malloc'd), NULL when none; put or delete a key straight in etcd. */
+char *ct_chan_owner(const char *name);
+bool ct_etcd_put(const char *key, const char *value);
+bool ct_etcd_delete(const char *key);
+
+/* test_cluster_failover.c: the failover tests (SIGKILL of 100 channels' owner, ...). */
+void ct_add_failover_tests(CU_pSuite s);
 
 /* test_cluster_forward.c: forwarding through a node to the owner. */
 void ct_add_forward_tests(CU_pSuite s);
@@ -55,6 +64,9 @@ const char *ct_auth_conf(void);
 void ct_add_auth_tests(CU_pSuite s);
 /* ... and with TLS between the nodes (each advertises its TLS listener). */
 void ct_add_tls_tests(CU_pSuite s);
+
+/* test_cluster_etcdtls.c: nodes on an etcd spoken to over TLS (its own etcd), cluster metrics. */
+void ct_add_etcd_tls_suites(void);
 
 /* test_cluster_etcd.c: the suites that need no etcd; the claim race that does. */
 void ct_register_alone(void);

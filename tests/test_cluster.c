@@ -359,7 +359,7 @@ ct_make_anywhere(int from, const char *name)
  * or bounce it once more. Follows up to 8 MOVED per try and tries again on
  * UNAVAILABLE, for at most ms: the index of the node that made it, or -1.
  */
-static int
+int
 ct_make_converged(int from, const char *name, int ms)
 {
 	int64_t until = clock_now_ns() + (int64_t)ms * NSEC_PER_MSEC;
@@ -647,7 +647,10 @@ test_fencing(void)
 	test_conn_close(&c);
 }
 
-/* etcd stopped: nodes fence and refuse new names UNAVAILABLE; etcd back: all serve again. */
+/*
+ * etcd stopped for 3 × node_ttl: nodes fence and refuse new names
+ * UNAVAILABLE all along; etcd back: all serve again, old names included.
+ */
 static void
 test_etcd_restart(void)
 {
@@ -656,6 +659,7 @@ test_etcd_restart(void)
 	struct proto_reply r, anon;
 	char msg[256], anon_name[64];
 	uint64_t named_id, anon_id;
+	int64_t t_down;
 
 	/* a RECV waiting on node 1's channel, and one on an anonymous channel */
 	CU_ASSERT_FATAL(ct_open_client(&w, nodes[1].port, false) == 0);
@@ -669,6 +673,7 @@ test_etcd_restart(void)
 	anon_id = st_recv(&w, anon_name, PROTO_WAIT_FOREVER);
 	CU_ASSERT(test_wait_waiters(nodes[1].port, name, 0, 1, 10000));
 	etcd_stop();
+	t_down = clock_now_ns();
 	for (int i = 0; i < NODES; i++)
 		CU_ASSERT(await_stat(i, "cluster_serving", 0, (TTL_S + 5) * 1000));
 	/* fenced: the named channel's waiter ends UNAVAILABLE, the anonymous one waits on */
@@ -687,12 +692,25 @@ test_etcd_restart(void)
 	CU_ASSERT(strstr(msg, "fenced") != NULL || strstr(msg, "etcd") != NULL);
 	test_conn_close(&c);
 	CU_ASSERT(node_stat(1, "cluster_etcd_errors") > 0);
+	/* down for 3 × node_ttl in all (issue 19), still refusing new names at the end */
+	while (clock_now_ns() - t_down < 3 * TTL_S * NSEC_PER_SEC)
+		poll(NULL, 0, 50);
+	CU_ASSERT_FATAL(ct_open_client(&c, nodes[2].port, true) == 0);
+	CU_ASSERT_EQUAL(ct_make(&c, st_name("down"), NULL, 0), STATUS_UNAVAILABLE);
+	test_conn_close(&c);
+	for (int i = 0; i < NODES; i++)
+		CU_ASSERT_EQUAL(node_stat(i, "cluster_serving"), 0);
 	CU_ASSERT_FATAL(etcd_run() == 0);
 	for (int i = 0; i < NODES; i++) {
 		CU_ASSERT(await_stat(i, "cluster_serving", 1, 15000));
 		CU_ASSERT(await_stat(i, "cluster_nodes", NODES, 15000));
 	}
 	CU_ASSERT(ct_make_converged(2, st_name("back"), 10000) >= 0);
+	/* the waiter's channel too: made again (its old owner's lease went), and used */
+	CU_ASSERT(ct_make_converged(0, name, 10000) >= 0);
+	CU_ASSERT_FATAL(ct_open_client(&c, nodes[0].port, false) == 0);
+	CU_ASSERT_EQUAL(st_send_wait(&c, name, "x", 0), STATUS_DEADLINE_EXCEEDED);
+	test_conn_close(&c);
 }
 
 /* SIGTERM: each node revokes its lease (its key goes now) and exits 0 (a sanitizer's report would fail it). */
@@ -785,6 +803,44 @@ ct_node_ttl_s(void)
 	return TTL_S;
 }
 
+char *
+ct_chan_owner(const char *name)
+{
+	return chan_owner(name);
+}
+
+/* Put key = value (no lease) straight into etcd, as a bad actor or a stale tool would. */
+bool
+ct_etcd_put(const char *key, const char *value)
+{
+	char *k = b64(key), *v = b64(value), *body, *reply;
+	bool ok;
+
+	if (asprintf(&body, "{\"key\":\"%s\",\"value\":\"%s\"}", k, v) < 0)
+		body = NULL;
+	reply = body ? http_post(etcd.port, "/v3/kv/put", body) : NULL;
+	ok = reply != NULL && strstr(reply, "\"header\"") != NULL;
+	free(reply);
+	free(body);
+	free(k);
+	free(v);
+	return ok;
+}
+
+bool
+ct_etcd_delete(const char *key)
+{
+	char *k = b64(key), body[512], *reply;
+	bool ok;
+
+	snprintf(body, sizeof body, "{\"key\":\"%s\"}", k);
+	reply = http_post(etcd.port, "/v3/kv/deleterange", body);
+	ok = reply != NULL && strstr(reply, "\"header\"") != NULL;
+	free(reply);
+	free(k);
+	return ok;
+}
+
 int
 ct_node_restart(int i)
 {
@@ -826,6 +882,13 @@ register_suites(void)
 	/* forwarding between nodes over TLS */
 	s = test_suite("cluster_tls", tls_suite_init, tls_suite_clean);
 	ct_add_tls_tests(s);
+	/* the issue's failover cases on fresh nodes (test_cluster_failover.c) */
+	s = test_suite("cluster_failover", suite_init, suite_clean);
+	test_add(s, "three nodes join", test_join);
+	ct_add_failover_tests(s);
+	test_add(s, "every node stops cleanly", test_stop_all);
+	/* TLS to etcd, and a cluster node's metrics (test_cluster_etcdtls.c) */
+	ct_add_etcd_tls_suites();
 }
 
 int

@@ -262,7 +262,10 @@ test_garbage(void)
 	close(fake.fd);
 }
 
-/* The cluster keys are checked at start: advertise is required, names are path segments. */
+/*
+ * The cluster keys are checked at start: advertise is required, names are
+ * path segments, the TLS files to etcd are readable and loaded.
+ */
 static void
 test_config(void)
 {
@@ -272,7 +275,13 @@ test_config(void)
 		{ "node_name = a/b\n", "node_name" },
 		{ "node_ttl = 500ms\n", "node_ttl" },
 		{ "cluster_etcd = ftp://x\nadvertise = 127.0.0.1:1\n", "http://" },
-		{ "cluster_etcd = http://127.0.0.1:1,https://h:2\nadvertise = 127.0.0.1:1\n", "https://" },
+		{ "cluster_etcd = http://127.0.0.1:1,https://h\nadvertise = 127.0.0.1:1\n", "https://HOST:PORT" },
+		{ "cluster_etcd = https://h:2\nadvertise = 127.0.0.1:1\ncluster_etcd_cert = /etc/passwd\n",
+		  "cluster_etcd_cert and cluster_etcd_key go together" },
+		{ "cluster_etcd = https://h:2\nadvertise = 127.0.0.1:1\ncluster_etcd_ca = /nonexistent/ca.pem\n",
+		  "cluster_etcd_ca" },
+		{ "cluster_etcd = https://h:2\nadvertise = 127.0.0.1:1\ncluster_etcd_ca = /etc/passwd\n",
+		  "cluster_etcd_ca: cannot load" },
 		{ "cluster_etcd = http://127.0.0.1\nadvertise = 127.0.0.1:1\n", "HOST:PORT" },
 	};
 
