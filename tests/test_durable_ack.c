@@ -1,0 +1,130 @@
+/*
+ * test_durable_ack.c: issue 18's durable ack channels against a real chand.
+ *
+ * MAKE with both ack_wait and durable: the channel's delivery options are
+ * kept in its DECLARE and come back at a restart (INFO, MAKE again with
+ * the same options opens it, with others EXISTS), with its buffered values,
+ * after a clean stop and after a compaction.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#include "durtest.h"
+
+static void
+ack_opts(chan_delivery_opts_t *o)
+{
+	chan_delivery_opts_t init = CHAN_DELIVERY_OPTS_INIT;
+
+	*o = init;
+	o->ack_wait_ns = 7 * CHAN_SEC;
+	o->max_deliver = 3;
+	o->max_unacked = 17;
+	o->max_ack_pending = 40;
+	o->dead_letter = "jobs.dead";
+	o->durable = true;
+}
+
+/* INFO of "jobs" shows the options ack_opts gives. */
+static void
+expect_opts(struct dur *d)
+{
+	chan_delivery_opts_t o;
+	chan_info_t i;
+	chan_t *ch;
+
+	ack_opts(&o);
+	CU_ASSERT_FATAL(chan_make_opts(chan_background(), d->conn, "jobs", 4, &o, &ch) == CHAN_OK);
+	CU_ASSERT_EQUAL(chan_info(chan_background(), ch, &i), CHAN_OK);
+	CU_ASSERT(i.durable);
+	CU_ASSERT_EQUAL(i.ack_wait_ns, 7 * CHAN_SEC);
+	CU_ASSERT_EQUAL(i.max_unacked, 17);
+	CU_ASSERT_EQUAL(i.max_ack_pending, 40);
+	chan_free(ch);
+	/* another max_deliver or dead_letter: the stored ones differ, EXISTS */
+	o.max_deliver = 4;
+	CU_ASSERT_EQUAL(chan_make_opts(chan_background(), d->conn, "jobs", 4, &o, &ch), CHAN_EEXISTS);
+	ack_opts(&o);
+	o.dead_letter = "other";
+	CU_ASSERT_EQUAL(chan_make_opts(chan_background(), d->conn, "jobs", 4, &o, &ch), CHAN_EEXISTS);
+	o.dead_letter = NULL;
+	CU_ASSERT_EQUAL(chan_make_opts(chan_background(), d->conn, "jobs", 4, &o, &ch), CHAN_EEXISTS);
+}
+
+static void
+recv_acked(struct dur *d, const char *want)
+{
+	chan_msg_t m = { 0 };
+	chan_t *ch;
+	bool ok;
+
+	CU_ASSERT_FATAL(chan_open(chan_background(), d->conn, "jobs", &ch) == CHAN_OK);
+	CU_ASSERT_EQUAL(chan_recv_msg(chan_background(), ch, &m, &ok), CHAN_OK);
+	CU_ASSERT(ok && m.tag != 0 && m.count == 1);
+	CU_ASSERT(m.value.len == strlen(want) && memcmp(m.value.data, want, m.value.len) == 0);
+	CU_ASSERT_EQUAL(chan_ack_n(chan_background(), ch, &m.tag, 1), CHAN_OK);
+	chan_msg_clear(&m);
+	chan_free(ch);
+}
+
+static void
+test_options_survive(void)
+{
+	struct dur d;
+	chan_delivery_opts_t o;
+	chan_t *ch;
+
+	dur_init(&d, "always");
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	ack_opts(&o);
+	CU_ASSERT_FATAL(chan_make_opts(chan_background(), d.conn, "jobs", 4, &o, &ch) == CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "one", 3), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "two", 3), CHAN_OK);
+	chan_free(ch);
+	expect_opts(&d);
+	dur_stop(&d, true);
+
+	/* kill -9, then the options and both values are back */
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	expect_opts(&d);
+	recv_acked(&d, "one");
+	dur_stop(&d, false);
+
+	/* churn on another channel until the journal is compacted: the snapshot keeps the options */
+	d.extra = "journal_compact_min = 16K";
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	expect_opts(&d);
+	recv_acked(&d, "two");
+	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "jobs", &ch) == CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "three", 5), CHAN_OK);
+	chan_free(ch);
+	CU_ASSERT_FATAL(dur_make(&d, "churn", 4, &ch) == CHAN_OK);
+	for (int k = 0; k < 3000 && !test_server_log_has(&d.srv, "journal compacted"); k++) {
+		char buf[64];
+		bool ok;
+
+		CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "0123456789abcdef", 16), CHAN_OK);
+		CU_ASSERT_EQUAL(dur_try_recv(ch, buf, sizeof buf, &ok), 1);
+	}
+	CU_ASSERT(test_server_log_has(&d.srv, "journal compacted"));
+	chan_free(ch);
+	dur_stop(&d, true);
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	expect_opts(&d);
+	recv_acked(&d, "three");
+	dur_free(&d);
+}
+
+static void
+register_suites(void)
+{
+	CU_pSuite s = test_suite("durable_ack", NULL, NULL);
+
+	test_add(s, "a durable ack channel's options and values survive restarts and compaction",
+	    test_options_survive);
+}
+
+int
+main(int argc, char **argv)
+{
+	return test_main(argc, argv, register_suites);
+}
