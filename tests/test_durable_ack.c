@@ -6,9 +6,48 @@
  * the same options opens it, with others EXISTS), with its buffered values,
  * after a clean stop and after a compaction.
  *
+ * A missing segment: a journal of three segments (4 MiB values, fsync
+ * no, no compaction) loses its middle one: chand refuses to start, naming
+ * the missing file; with --repair it starts.
+ *
  * SPDX-License-Identifier: BSD-2-Clause
  */
+#include <poll.h>
+#include <unistd.h>
+#include "clock.h"
 #include "durtest.h"
+
+/* Run chand with args to its exit: its status, its stdout and stderr in out. */
+static int
+run_chand(const char *const *args, char *out, size_t cap)
+{
+	const char *argv[16] = { getenv("CHAND") ? getenv("CHAND") : "server/chand" };
+	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
+	struct pollfd p = { .events = POLLIN };
+	int pfd[2];
+	size_t len = 0;
+	ssize_t n = 1;
+	pid_t pid;
+
+	for (int i = 0; args[i] != NULL && i < 14; i++)
+		argv[i + 1] = args[i];
+	CU_ASSERT_FATAL(pipe(pfd) == 0);
+	if ((pid = fork()) == 0) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	p.fd = pfd[0];
+	while (n > 0 && len < cap - 1 && clock_now_ns() < end &&
+	    poll(&p, 1, (int)((end - clock_now_ns()) / NSEC_PER_MSEC)) == 1)
+		if ((n = read(pfd[0], out + len, cap - 1 - len)) > 0)
+			len += (size_t)n;
+	out[len] = '\0';
+	close(pfd[0]);
+	return test_wait_exit(pid, 10000);
+}
 
 static void
 ack_opts(chan_delivery_opts_t *o)
@@ -114,6 +153,62 @@ test_options_survive(void)
 	dur_free(&d);
 }
 
+#define BIG (4u << 20)
+
+static void
+test_missing_segment(void)
+{
+	const char *repair[] = { "--repair", NULL };
+	char cpath[200], conf[300], out[4096], first[160], last[160], middle[160];
+	const char *args[] = { "-f", "-p", "0", "-c", cpath, NULL };
+	struct dur d;
+	char *big, buf[16];
+	chan_t *ch;
+	FILE *f;
+	int k;
+
+	dur_init(&d, "no");
+	d.extra = "max_value = 4M\nmax_frame = 8M\njournal_compact_min = 1024G";
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	CU_ASSERT_FATAL((big = calloc(1, BIG)) != NULL);
+	CU_ASSERT_FATAL(dur_make(&d, "big", 1, &ch) == CHAN_OK);
+	/* 64 MiB a segment: in and out until a third one is there */
+	for (k = 0; k < 80; k++) {
+		bool ok;
+
+		snprintf(middle, sizeof middle, "%s/journal/0000000000000003.seg", d.dir);
+		if (access(middle, F_OK) == 0)
+			break;
+		CU_ASSERT_FATAL(chan_send(chan_background(), ch, big, BIG) == CHAN_OK);
+		CU_ASSERT_FATAL(dur_try_recv(ch, buf, sizeof buf, &ok) == 1);
+	}
+	CU_ASSERT_FATAL(k < 80);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "last", 4), CHAN_OK);
+	free(big);
+	chan_free(ch);
+	dur_stop(&d, false);
+	CU_ASSERT_FATAL(dur_first_segment(&d, first, sizeof first));
+	CU_ASSERT_FATAL(dur_last_segment(&d, last, sizeof last));
+	snprintf(middle, sizeof middle, "%s/journal/0000000000000002.seg", d.dir);
+	CU_ASSERT_FATAL(strcmp(first, middle) < 0 && strcmp(middle, last) < 0);
+	CU_ASSERT_FATAL(unlink(middle) == 0);
+
+	snprintf(cpath, sizeof cpath, "%s/chand.conf", d.dir);
+	snprintf(conf, sizeof conf, "data_dir = %s\nport = 0\nmax_value = 4M\nmax_frame = 8M\n", d.dir);
+	CU_ASSERT_FATAL((f = fopen(cpath, "w")) != NULL);
+	fputs(conf, f);
+	fclose(f);
+	CU_ASSERT_EQUAL(run_chand(args, out, sizeof out), 1);
+	CU_ASSERT(strstr(out, "0000000000000002.seg") != NULL && strstr(out, "missing segment") != NULL);
+	if (strstr(out, "missing segment") == NULL)
+		printf("\n    chand said: %s\n", out);
+	unlink(cpath);
+
+	CU_ASSERT_FATAL(dur_start_args(&d, repair) == 0);
+	CU_ASSERT(test_server_await_log(&d.srv, "missing segment"));
+	dur_free(&d);
+}
+
 static void
 register_suites(void)
 {
@@ -121,6 +216,7 @@ register_suites(void)
 
 	test_add(s, "a durable ack channel's options and values survive restarts and compaction",
 	    test_options_survive);
+	test_add(s, "a missing middle segment: refused, naming it; --repair starts", test_missing_segment);
 }
 
 int
