@@ -64,6 +64,16 @@ delivery_on(const struct chan *ch)
 int delivery_attach(struct chan *ch, const struct proto_delivery *o);
 /* Would MAKE with o (on or not) open ch as it is? Else MAKE answers EXISTS. */
 bool delivery_same(const struct chan *ch, const struct proto_delivery *o);
+/*
+ * A durable ack channel's options as the journal's DECLARE keeps them
+ * (docs/JOURNAL.md): delivery_opts_encode writes ch's into buf (at least
+ * DELIVERY_OPTS_MAX bytes) and returns the length, 0 for a plain channel;
+ * delivery_opts_decode reads them back into o (dead_letter points into
+ * blob), -1 when the blob is not one it wrote.
+ */
+#define DELIVERY_OPTS_MAX (1 + 8 + 4 * 3 + 1 + PROTO_NAME_MAX)
+size_t delivery_opts_encode(const struct chan *ch, uint8_t *buf);
+int delivery_opts_decode(const void *blob, size_t len, struct proto_delivery *o);
 /* The INFO fields of an ack channel (ack_wait, inflight, redelivered, dead_lettered). */
 void delivery_chan_info(const struct chan *ch, struct proto_chan_info *i);
 /* Values of ch in flight (NACKed ones waiting included): LEN counts them. */

@@ -7,6 +7,7 @@
  * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "conn.h"
 #include "delivery_int.h"
@@ -267,4 +268,72 @@ delivery_unblock(struct request_wait *w)
 	struct dlv_chan *dc = chan_ext(w->ch);
 
 	TAILQ_REMOVE(&dc->held, w, link);
+}
+
+/* ---- the options a durable ack channel's DECLARE keeps ------------------------ */
+
+#define OPTS_VERSION 1
+
+static uint8_t *
+put_le(uint8_t *p, uint64_t x, int n)
+{
+	for (int i = 0; i < n; i++)
+		*p++ = (uint8_t)(x >> (8 * i));
+	return p;
+}
+
+static uint64_t
+get_le(const uint8_t *p, int n)
+{
+	uint64_t x = 0;
+
+	for (int i = 0; i < n; i++)
+		x |= (uint64_t)p[i] << (8 * i);
+	return x;
+}
+
+/* [u8 version][u64 ack_wait_us][u32 max_deliver, max_unacked, max_ack_pending][u8 len][dead_letter], little-endian */
+size_t
+delivery_opts_encode(const struct chan *ch, uint8_t *buf)
+{
+	const struct dlv_chan *dc = chan_ext(ch);
+	uint8_t *p = buf;
+
+	if (dc == NULL)
+		return 0;
+	*p++ = OPTS_VERSION;
+	p = put_le(p, dc->ack_wait_us, 8);
+	p = put_le(p, dc->max_deliver, 4);
+	p = put_le(p, dc->max_unacked, 4);
+	p = put_le(p, dc->max_ack_pending, 4);
+	*p++ = (uint8_t)dc->dl_len;
+	memcpy(p, dc->dead_letter, dc->dl_len);
+	return (size_t)(p - buf) + dc->dl_len;
+}
+
+int
+delivery_opts_decode(const void *blob, size_t len, struct proto_delivery *o)
+{
+	const uint8_t *p = blob;
+	size_t dl;
+
+	memset(o, 0, sizeof *o);
+	if (len < DELIVERY_OPTS_MAX - PROTO_NAME_MAX || p[0] != OPTS_VERSION)
+		return -1;
+	dl = p[21];
+	if (len != 22 + dl || dl > PROTO_NAME_MAX)
+		return -1;
+	o->on = true;
+	o->durable = true;
+	o->ack_wait_us = get_le(p + 1, 8);
+	o->max_deliver = get_le(p + 9, 4);
+	o->max_unacked = get_le(p + 13, 4);
+	o->max_ack_pending = get_le(p + 17, 4);
+	if (o->ack_wait_us == 0)
+		return -1;	/* an ack channel always has one */
+	if (dl > 0) {
+		o->dead_letter = (const char *)p + 22;
+		o->dead_letter_len = (uint32_t)dl;
+	}
+	return 0;
 }

@@ -94,7 +94,7 @@ op_ping(struct conn *c, const struct proto_request *q)
 		conn_flush_out(c);
 }
 
-/* A durable channel is named, buffered, plain, and needs a data_dir (PROTOCOL.md §16). */
+/* A durable channel is named, buffered, and needs a data_dir (PROTOCOL.md §16). */
 static bool
 make_durable_refused(struct conn *c, const struct proto_request *q)
 {
@@ -105,8 +105,6 @@ make_durable_refused(struct conn *c, const struct proto_request *q)
 		why = "an anonymous channel cannot be durable";
 	else if (q->cap == 0)
 		why = "a durable channel must be buffered (cap >= 1): an unbuffered one holds no value to keep";
-	else if (q->dlv.on)
-		why = "ack channels cannot be durable yet";
 	else if (c->srv->durable == NULL) {
 		st = STATUS_STORAGE;
 		why = "this server keeps no data: durable channels need data_dir (chand.conf(5))";

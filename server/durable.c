@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "conn_io.h"
 #include "durable.h"
+#include "delivery.h"
 #include "durable_int.h"
 #include "engine.h"
 #include "journal.h"
@@ -129,7 +130,7 @@ durable_unstage(struct durable *d)
 		off += 10 + nlen + blen;
 		switch (type) {
 		case REC_DECLARE:
-			e = journal_append_declare(d->j, name, nlen, a, 0, NULL, 0);
+			e = journal_append_declare(d->j, name, nlen, a, 0, blen ? blob : NULL, blen);
 			break;
 		case REC_PUSH:
 			e = journal_append_push(d->j, name, nlen, blob, blen);
@@ -185,9 +186,12 @@ on_change(void *arg, struct chan *ch, enum engine_change what, const struct valu
 void
 durable_declare(struct durable *d, struct chan *ch)
 {
+	uint8_t opts[DELIVERY_OPTS_MAX];
+	size_t olen = delivery_opts_encode(ch, opts);	/* an ack channel's options, kept in its DECLARE */
+
 	chan_set_durable(ch);
 	d->channels++;
-	stage(d, REC_DECLARE, ch, chan_cap(ch), NULL, 0);
+	stage(d, REC_DECLARE, ch, chan_cap(ch), opts, (uint32_t)olen);
 }
 
 /* ---- commits on a pool worker ------------------------------------------------- */
@@ -455,16 +459,28 @@ rp_declare(void *arg, const char *name, size_t len, uint32_t cap, uint32_t flags
     size_t opts_len)
 {
 	struct durable *d = arg;
+	struct proto_delivery o = { 0 };
 	struct chan *ch;
 	bool created;
 
 	(void)flags;
-	(void)opts;
-	(void)opts_len;
+	if (opts_len > 0 && delivery_opts_decode(opts, opts_len, &o) != 0) {
+		log_warn("journal-replay name=\"%.*s\" reason=\"its ack options cannot be read\"",
+		    (int)len, name);
+		d->rp_skipped++;
+		return;
+	}
 	if (engine_make(d->srv->engine, name, len, cap, &ch, &created) != STATUS_OK) {
 		log_warn("journal-replay name=\"%.*s\" cap=%" PRIu32 " reason=\"cannot make it\"",
 		    (int)len, name, cap);
 		return;
+	}
+	if (created && delivery_attach(ch, &o) != STATUS_OK) {
+		log_warn("journal-replay name=\"%.*s\" reason=\"out of memory for its ack options\"",
+		    (int)len, name);
+		engine_delete(d->srv->engine, ch, NULL);
+		d->rp_skipped++;
+		created = false;
 	}
 	if (created) {
 		chan_set_durable(ch);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "delivery.h"
 #include "durable_int.h"
 #include "log.h"
 #include "server.h"
@@ -54,12 +55,14 @@ snap_write(struct durable *d, struct mark *m, const struct value *head, bool ski
 	struct chan *ch = m->ch;
 	struct snap_walk w = { .d = d };
 	struct close_err *err = chan_close_error(ch);
+	uint8_t opts[DELIVERY_OPTS_MAX];
+	size_t olen = delivery_opts_encode(ch, opts);
 	int e;
 
 	m->written = true;
 	w.name = chan_name(ch, &w.len);
 	w.left = chan_len(ch) + chan_nback(ch) - (skip_tail ? 1 : 0);
-	if ((e = journal_append_declare(d->snap, w.name, w.len, chan_cap(ch), 0, NULL, 0)) != 0)
+	if ((e = journal_append_declare(d->snap, w.name, w.len, chan_cap(ch), 0, olen ? opts : NULL, olen)) != 0)
 		d->snap_err = e;
 	if (head != NULL) {
 		w.left++;

@@ -525,7 +525,7 @@ class Conn(BaseConn):
     def make(self, name: Optional[str] = None, cap: int = 0, *,
              ack_wait: Optional[float] = None, max_deliver: int = P.DEFAULT_MAX_DELIVER,
              max_unacked: int = P.DEFAULT_MAX_UNACKED, dead_letter: Optional[str] = None,
-             max_ack_pending: int = P.DEFAULT_MAX_ACK_PENDING,
+             max_ack_pending: int = P.DEFAULT_MAX_ACK_PENDING, durable: bool = False,
              ctx: Optional[Context] = None, timeout: Optional[float] = None) -> "Chan":
         """Go's ``make(chan T, cap)``: create name, or open it if it exists with this cap.
 
@@ -541,15 +541,20 @@ class Conn(BaseConn):
         in flight on the whole channel, every connection's together (NATS's
         max_ack_pending): at either limit receives wait, in the order they were made,
         until acks make room. These need ack_wait; ranges are checked
-        (:class:`ValueError`). An existing name must have the same cap and options.
-        Raises :class:`Exists` (another cap or options), :class:`BadRequest` (bad name,
-        options on an anonymous channel), :class:`Limit`.
+        (:class:`ValueError`). ``durable=True`` keeps the channel in the server's journal
+        (PROTOCOL.md §16): it must be named and buffered, on a server with data_dir; an ack
+        channel keeps its options too. An existing name must have the same cap, options
+        and durability. Raises :class:`Exists` (another cap, options or durability),
+        :class:`BadRequest` (bad name, options on an anonymous channel, durable and
+        anonymous or unbuffered), :class:`Storage` (durable without data_dir, or the
+        journal failing), :class:`Limit`.
         """
         if name is not None:
             P.check_name(name)
         if type(cap) is not int or cap < 0:
             raise ValueError("cap is a non-negative int")
-        opts = P.ack_opts(ack_wait, max_deliver, max_unacked, dead_letter, max_ack_pending)
+        opts = P.ack_opts(ack_wait, max_deliver, max_unacked, dead_letter, max_ack_pending,
+                          durable)
         args: List[Any] = [name, cap] if opts is None else [name, cap, opts]
         res = self._roundtrip(P.MAKE, args, ctx, timeout, _NONE)
         return Chan(self, *self._decoded(C.made, res))

@@ -474,16 +474,19 @@ def _seconds_us(v: Any, what: str, low: int) -> int:
 
 def ack_opts(ack_wait: Optional[float], max_deliver: int, max_unacked: int,
              dead_letter: Optional[str],
-             max_ack_pending: int = DEFAULT_MAX_ACK_PENDING) -> Optional[Dict[str, Any]]:
-    """MAKE's third argument: None for a plain channel (ack_wait None), else the map of
-    §16. ack_wait is in seconds (rounded up to µs). ValueError for a value out of range,
-    or for ack options without ack_wait."""
+             max_ack_pending: int = DEFAULT_MAX_ACK_PENDING,
+             durable: bool = False) -> Optional[Dict[str, Any]]:
+    """MAKE's third argument: None for a plain channel (ack_wait None, not durable), else
+    the map of §16. ack_wait is in seconds (rounded up to µs). ValueError for a value out
+    of range, or for ack options without ack_wait."""
+    if type(durable) is not bool:
+        raise ValueError("durable is a bool")
     if ack_wait is None:
         if max_deliver != DEFAULT_MAX_DELIVER or max_unacked != DEFAULT_MAX_UNACKED or \
                 max_ack_pending != DEFAULT_MAX_ACK_PENDING or dead_letter is not None:
             raise ValueError("max_deliver, max_unacked, max_ack_pending and dead_letter "
                              "need ack_wait")
-        return None
+        return {"durable": True} if durable else None
     us = _seconds_us(ack_wait, "ack_wait", 1)
     for key, v in (("max_deliver", max_deliver), ("max_unacked", max_unacked),
                    ("max_ack_pending", max_ack_pending)):
@@ -495,6 +498,8 @@ def ack_opts(ack_wait: Optional[float], max_deliver: int, max_unacked: int,
         m["max_ack_pending"] = max_ack_pending  # only when set, as libchanclient: older servers
     if dead_letter is not None:
         m["dead_letter"] = check_name(dead_letter)
+    if durable:
+        m["durable"] = True  # only when set, as max_ack_pending
     return m
 
 

@@ -404,16 +404,17 @@ class Conn(BaseConn):
                    max_deliver: int = P.DEFAULT_MAX_DELIVER,
                    max_unacked: int = P.DEFAULT_MAX_UNACKED,
                    dead_letter: Optional[str] = None,
-                   max_ack_pending: int = P.DEFAULT_MAX_ACK_PENDING,
+                   max_ack_pending: int = P.DEFAULT_MAX_ACK_PENDING, durable: bool = False,
                    ctx: Optional[Context] = None, timeout: Optional[float] = None) -> "Chan":
         """``make(chan T, cap)``; name None makes an anonymous channel. With ``ack_wait``
         (seconds), an ack channel with ``max_deliver``, ``max_unacked``,
-        ``max_ack_pending`` and ``dead_letter``, as :meth:`chand.Conn.make`."""
+        ``max_ack_pending`` and ``dead_letter``; ``durable``, as :meth:`chand.Conn.make`."""
         if name is not None:
             P.check_name(name)
         if type(cap) is not int or cap < 0:
             raise ValueError("cap is a non-negative int")
-        opts = P.ack_opts(ack_wait, max_deliver, max_unacked, dead_letter, max_ack_pending)
+        opts = P.ack_opts(ack_wait, max_deliver, max_unacked, dead_letter, max_ack_pending,
+                          durable)
         args: List[Any] = [name, cap] if opts is None else [name, cap, opts]
         res = await self._roundtrip(P.MAKE, args, ctx, timeout, _NONE)
         return Chan(self, *self._decoded(C.made, res))

@@ -1,0 +1,226 @@
+/*
+ * test_durable_ack.c: issue 18's durable ack channels against a real chand.
+ *
+ * MAKE with both ack_wait and durable: the channel's delivery options are
+ * kept in its DECLARE and come back at a restart (INFO, MAKE again with
+ * the same options opens it, with others EXISTS), with its buffered values,
+ * after a clean stop and after a compaction.
+ *
+ * A missing segment: a journal of three segments (4 MiB values, fsync
+ * no, no compaction) loses its middle one: chand refuses to start, naming
+ * the missing file; with --repair it starts.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#include <poll.h>
+#include <unistd.h>
+#include "clock.h"
+#include "durtest.h"
+
+/* Run chand with args to its exit: its status, its stdout and stderr in out. */
+static int
+run_chand(const char *const *args, char *out, size_t cap)
+{
+	const char *argv[16] = { getenv("CHAND") ? getenv("CHAND") : "server/chand" };
+	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
+	struct pollfd p = { .events = POLLIN };
+	int pfd[2];
+	size_t len = 0;
+	ssize_t n = 1;
+	pid_t pid;
+
+	for (int i = 0; args[i] != NULL && i < 14; i++)
+		argv[i + 1] = args[i];
+	CU_ASSERT_FATAL(pipe(pfd) == 0);
+	if ((pid = fork()) == 0) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	p.fd = pfd[0];
+	while (n > 0 && len < cap - 1 && clock_now_ns() < end &&
+	    poll(&p, 1, (int)((end - clock_now_ns()) / NSEC_PER_MSEC)) == 1)
+		if ((n = read(pfd[0], out + len, cap - 1 - len)) > 0)
+			len += (size_t)n;
+	out[len] = '\0';
+	close(pfd[0]);
+	return test_wait_exit(pid, 10000);
+}
+
+static void
+ack_opts(chan_delivery_opts_t *o)
+{
+	chan_delivery_opts_t init = CHAN_DELIVERY_OPTS_INIT;
+
+	*o = init;
+	o->ack_wait_ns = 7 * CHAN_SEC;
+	o->max_deliver = 3;
+	o->max_unacked = 17;
+	o->max_ack_pending = 40;
+	o->dead_letter = "jobs.dead";
+	o->durable = true;
+}
+
+/* INFO of "jobs" shows the options ack_opts gives. */
+static void
+expect_opts(struct dur *d)
+{
+	chan_delivery_opts_t o;
+	chan_info_t i;
+	chan_t *ch;
+
+	ack_opts(&o);
+	CU_ASSERT_FATAL(chan_make_opts(chan_background(), d->conn, "jobs", 4, &o, &ch) == CHAN_OK);
+	CU_ASSERT_EQUAL(chan_info(chan_background(), ch, &i), CHAN_OK);
+	CU_ASSERT(i.durable);
+	CU_ASSERT_EQUAL(i.ack_wait_ns, 7 * CHAN_SEC);
+	CU_ASSERT_EQUAL(i.max_unacked, 17);
+	CU_ASSERT_EQUAL(i.max_ack_pending, 40);
+	chan_free(ch);
+	/* another max_deliver or dead_letter: the stored ones differ, EXISTS */
+	o.max_deliver = 4;
+	CU_ASSERT_EQUAL(chan_make_opts(chan_background(), d->conn, "jobs", 4, &o, &ch), CHAN_EEXISTS);
+	ack_opts(&o);
+	o.dead_letter = "other";
+	CU_ASSERT_EQUAL(chan_make_opts(chan_background(), d->conn, "jobs", 4, &o, &ch), CHAN_EEXISTS);
+	o.dead_letter = NULL;
+	CU_ASSERT_EQUAL(chan_make_opts(chan_background(), d->conn, "jobs", 4, &o, &ch), CHAN_EEXISTS);
+}
+
+static void
+recv_acked(struct dur *d, const char *want)
+{
+	chan_msg_t m = { 0 };
+	chan_t *ch;
+	bool ok;
+
+	CU_ASSERT_FATAL(chan_open(chan_background(), d->conn, "jobs", &ch) == CHAN_OK);
+	CU_ASSERT_EQUAL(chan_recv_msg(chan_background(), ch, &m, &ok), CHAN_OK);
+	CU_ASSERT(ok && m.tag != 0 && m.count == 1);
+	CU_ASSERT(m.value.len == strlen(want) && memcmp(m.value.data, want, m.value.len) == 0);
+	CU_ASSERT_EQUAL(chan_ack_n(chan_background(), ch, &m.tag, 1), CHAN_OK);
+	chan_msg_clear(&m);
+	chan_free(ch);
+}
+
+static void
+test_options_survive(void)
+{
+	struct dur d;
+	chan_delivery_opts_t o;
+	chan_t *ch;
+
+	dur_init(&d, "always");
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	ack_opts(&o);
+	CU_ASSERT_FATAL(chan_make_opts(chan_background(), d.conn, "jobs", 4, &o, &ch) == CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "one", 3), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "two", 3), CHAN_OK);
+	chan_free(ch);
+	expect_opts(&d);
+	dur_stop(&d, true);
+
+	/* kill -9, then the options and both values are back */
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	expect_opts(&d);
+	recv_acked(&d, "one");
+	dur_stop(&d, false);
+
+	/* churn on another channel until the journal is compacted: the snapshot keeps the options */
+	d.extra = "journal_compact_min = 16K";
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	expect_opts(&d);
+	recv_acked(&d, "two");
+	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "jobs", &ch) == CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "three", 5), CHAN_OK);
+	chan_free(ch);
+	CU_ASSERT_FATAL(dur_make(&d, "churn", 4, &ch) == CHAN_OK);
+	for (int k = 0; k < 3000 && !test_server_log_has(&d.srv, "journal compacted"); k++) {
+		char buf[64];
+		bool ok;
+
+		CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "0123456789abcdef", 16), CHAN_OK);
+		CU_ASSERT_EQUAL(dur_try_recv(ch, buf, sizeof buf, &ok), 1);
+	}
+	CU_ASSERT(test_server_log_has(&d.srv, "journal compacted"));
+	chan_free(ch);
+	dur_stop(&d, true);
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	expect_opts(&d);
+	recv_acked(&d, "three");
+	dur_free(&d);
+}
+
+#define BIG (4u << 20)
+
+static void
+test_missing_segment(void)
+{
+	const char *repair[] = { "--repair", NULL };
+	char cpath[200], conf[300], out[4096], first[160], last[160], middle[160];
+	const char *args[] = { "-f", "-p", "0", "-c", cpath, NULL };
+	struct dur d;
+	char *big, buf[16];
+	chan_t *ch;
+	FILE *f;
+	int k;
+
+	dur_init(&d, "no");
+	d.extra = "max_value = 4M\nmax_frame = 8M\njournal_compact_min = 1024G";
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	CU_ASSERT_FATAL((big = calloc(1, BIG)) != NULL);
+	CU_ASSERT_FATAL(dur_make(&d, "big", 1, &ch) == CHAN_OK);
+	/* 64 MiB a segment: in and out until a third one is there */
+	for (k = 0; k < 80; k++) {
+		bool ok;
+
+		snprintf(middle, sizeof middle, "%s/journal/0000000000000003.seg", d.dir);
+		if (access(middle, F_OK) == 0)
+			break;
+		CU_ASSERT_FATAL(chan_send(chan_background(), ch, big, BIG) == CHAN_OK);
+		CU_ASSERT_FATAL(dur_try_recv(ch, buf, sizeof buf, &ok) == 1);
+	}
+	CU_ASSERT_FATAL(k < 80);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "last", 4), CHAN_OK);
+	free(big);
+	chan_free(ch);
+	dur_stop(&d, false);
+	CU_ASSERT_FATAL(dur_first_segment(&d, first, sizeof first));
+	CU_ASSERT_FATAL(dur_last_segment(&d, last, sizeof last));
+	snprintf(middle, sizeof middle, "%s/journal/0000000000000002.seg", d.dir);
+	CU_ASSERT_FATAL(strcmp(first, middle) < 0 && strcmp(middle, last) < 0);
+	CU_ASSERT_FATAL(unlink(middle) == 0);
+
+	snprintf(cpath, sizeof cpath, "%s/chand.conf", d.dir);
+	snprintf(conf, sizeof conf, "data_dir = %s\nport = 0\nmax_value = 4M\nmax_frame = 8M\n", d.dir);
+	CU_ASSERT_FATAL((f = fopen(cpath, "w")) != NULL);
+	fputs(conf, f);
+	fclose(f);
+	CU_ASSERT_EQUAL(run_chand(args, out, sizeof out), 1);
+	CU_ASSERT(strstr(out, "0000000000000002.seg") != NULL && strstr(out, "missing segment") != NULL);
+	if (strstr(out, "missing segment") == NULL)
+		printf("\n    chand said: %s\n", out);
+	unlink(cpath);
+
+	CU_ASSERT_FATAL(dur_start_args(&d, repair) == 0);
+	CU_ASSERT(test_server_await_log(&d.srv, "missing segment"));
+	dur_free(&d);
+}
+
+static void
+register_suites(void)
+{
+	CU_pSuite s = test_suite("durable_ack", NULL, NULL);
+
+	test_add(s, "a durable ack channel's options and values survive restarts and compaction",
+	    test_options_survive);
+	test_add(s, "a missing middle segment: refused, naming it; --repair starts", test_missing_segment);
+}
+
+int
+main(int argc, char **argv)
+{
+	return test_main(argc, argv, register_suites);
+}
