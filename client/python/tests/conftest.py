@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Iterator
 
 import pytest
@@ -30,3 +31,11 @@ def conn2(server: Server) -> Iterator[chand.Conn]:
     c = server.dial(client_name="pytest-2")
     yield c
     c.close()
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage() -> Iterator[None]:
+    """Collect after every test, so that a socket a test leaves unclosed is
+    reported (ResourceWarning) against that test, not a later one."""
+    yield
+    gc.collect()

@@ -38,7 +38,13 @@ def test_durable_make_sync_and_aio_survive_restart() -> None:
                     await ch.send(b"a1")
                 finally:
                     await ac.close()
-            asyncio.run(aio_make())
+            # a loop of its own: asyncio.run would also unset (and orphan) the
+            # thread's current loop, which pytest-asyncio's earlier tests left set
+            loop = asyncio.new_event_loop()
+            try:
+                loop.run_until_complete(aio_make())
+            finally:
+                loop.close()
         finally:
             assert srv.stop() == 0
 
