@@ -364,8 +364,18 @@ test_unknown_owner(void)
 		snprintf(key, sizeof key, "/chand/t/chans/%s", name);
 		CU_ASSERT_FATAL(ct_etcd_put(key, owners[i]));
 		for (int moved = 0; moved < 2; moved++) {
+			int st = -1;
+
 			CU_ASSERT_FATAL(ct_open_client(&c, ct_node_port(moved), moved) == 0);
-			CU_ASSERT_EQUAL(ct_make(&c, name, msg, sizeof msg), STATUS_UNAVAILABLE);
+			/* until the node's watch has the key (a bounded wait: one watch event) */
+			for (int k = 0; k < 250; k++) {
+				st = ct_make(&c, name, msg, sizeof msg);
+				if (st == STATUS_UNAVAILABLE && strstr(msg, "not live") != NULL)
+					break;
+				CU_ASSERT_FATAL(st == STATUS_UNAVAILABLE || st == STATUS_MOVED);
+				poll(NULL, 0, 20);
+			}
+			CU_ASSERT_EQUAL(st, STATUS_UNAVAILABLE);
 			CU_ASSERT(strstr(msg, "not live") != NULL);
 			CU_ASSERT(owners[i][0] == '\0' || strstr(msg, owners[i]) != NULL);
 			CU_ASSERT_EQUAL(st_send_wait(&c, name, "x", 0), STATUS_UNAVAILABLE);
