@@ -22,42 +22,11 @@
 #include "clock.h"
 #include "durtest.h"
 
-/* Run prog with args to its exit: its status, its stdout and stderr in out. */
-static int
-run_prog(const char *prog, const char *const *args, char *out, size_t cap)
-{
-	const char *argv[16] = { prog };
-	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
-	struct pollfd p = { .events = POLLIN };
-	int pfd[2];
-	size_t len = 0;
-	ssize_t n = 1;
-	pid_t pid;
-
-	for (int i = 0; args[i] != NULL && i < 14; i++)
-		argv[i + 1] = args[i];
-	CU_ASSERT_FATAL(pipe(pfd) == 0);
-	if ((pid = fork()) == 0) {
-		dup2(pfd[1], 1);
-		dup2(pfd[1], 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	p.fd = pfd[0];
-	while (n > 0 && len < cap - 1 && clock_now_ns() < end &&
-	    poll(&p, 1, (int)((end - clock_now_ns()) / NSEC_PER_MSEC)) == 1)
-		if ((n = read(pfd[0], out + len, cap - 1 - len)) > 0)
-			len += (size_t)n;
-	out[len] = '\0';
-	close(pfd[0]);
-	return test_wait_exit(pid, 10000);
-}
 
 static int
 run_chand(const char *const *args, char *out, size_t cap)
 {
-	return run_prog(getenv("CHAND") ? getenv("CHAND") : "server/chand", args, out, cap);
+	return test_run(getenv("CHAND") ? getenv("CHAND") : "server/chand", args, out, cap);
 }
 
 /* The metrics port chand logged, or -1. */
@@ -640,11 +609,11 @@ test_chanctl_stats_metrics(void)
 	d.extra = "metrics_listen = 127.0.0.1:0";
 	CU_ASSERT_FATAL(dur_start(&d) == 0);
 	setenv("CHAND_ADDR", d.addr, 1);
-	CU_ASSERT_EQUAL(run_prog("client/chanctl", make, out, sizeof out), 0);
-	CU_ASSERT_EQUAL(run_prog("client/chanctl", info, out, sizeof out), 0);
+	CU_ASSERT_EQUAL(test_run("client/chanctl", make, out, sizeof out), 0);
+	CU_ASSERT_EQUAL(test_run("client/chanctl", info, out, sizeof out), 0);
 	CU_ASSERT(strstr(out, "\"durable\":true") != NULL && strstr(out, "\"journal_bytes\":") != NULL);
-	CU_ASSERT_NOT_EQUAL(run_prog("client/chanctl", unbuf, out, sizeof out), 0);
-	CU_ASSERT_EQUAL(run_prog("client/chanctl", stats, out, sizeof out), 0);
+	CU_ASSERT_NOT_EQUAL(test_run("client/chanctl", unbuf, out, sizeof out), 0);
+	CU_ASSERT_EQUAL(test_run("client/chanctl", stats, out, sizeof out), 0);
 	CU_ASSERT(strstr(out, "journal_bytes") != NULL && strstr(out, "journal_max_fsync_us") != NULL &&
 	    strstr(out, "journal_compactions") != NULL && strstr(out, "journal_channels   1") != NULL);
 	unsetenv("CHAND_ADDR");

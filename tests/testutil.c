@@ -483,3 +483,34 @@ test_wait_waiters(int port, const char *name, size_t senders, size_t receivers, 
 	}
 	return false;
 }
+
+int
+test_run(const char *prog, const char *const *args, char *out, size_t cap)
+{
+	const char *argv[16] = { prog };
+	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
+	struct pollfd p = { .events = POLLIN };
+	int pfd[2];
+	size_t len = 0;
+	ssize_t n = 1;
+	pid_t pid;
+
+	for (int i = 0; args[i] != NULL && i < 14; i++)
+		argv[i + 1] = args[i];
+	CU_ASSERT_FATAL(pipe(pfd) == 0);
+	if ((pid = fork()) == 0) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	p.fd = pfd[0];
+	while (n > 0 && len < cap - 1 && clock_now_ns() < end &&
+	    poll(&p, 1, (int)((end - clock_now_ns()) / NSEC_PER_MSEC)) == 1)
+		if ((n = read(pfd[0], out + len, cap - 1 - len)) > 0)
+			len += (size_t)n;
+	out[len] = '\0';
+	close(pfd[0]);
+	return test_wait_exit(pid, 10000);
+}

@@ -46,6 +46,12 @@ int test_server_start_args(struct test_server *s, const char *conf_lines, const 
 int test_server_stop(struct test_server *s);
 /* Wait up to timeout_ms for child pid to exit: its exit status, or -1 (then it is SIGKILLed). */
 int test_wait_exit(pid_t pid, int timeout_ms);
+/*
+ * Run prog with args (NULL-terminated, 14 at most) to its exit, within 10 s:
+ * its exit status as test_wait_exit's, its stdout and stderr in out (cap bytes,
+ * NUL-terminated).
+ */
+int test_run(const char *prog, const char *const *args, char *out, size_t cap);
 /* Does chand's log (DIR/chand.log) have a line containing needle? */
 bool test_server_log_has(struct test_server *s, const char *needle);
 /* Wait (up to 10 s) until chand's log has a line containing needle. */
