@@ -6,7 +6,6 @@
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,51 +23,29 @@ chand_path(void)
 }
 
 /*
- * Run chand with args (NULL-terminated), bounded by 10 s: its exit status
- * (-1 if it had to be killed), its stdout and stderr in out. With
- * journal_stream, $JOURNAL_STREAM is set to the pipe's DEV:INO (as systemd
- * sets it for the journal's socket), or to a mismatching one.
+ * In chand's child: no JOURNAL_STREAM, or (journal_stream) one naming its
+ * stderr, as systemd sets it, or (< 0) one naming another file.
  */
+static void
+journal_env(void *arg)
+{
+	int journal_stream = *(int *)arg;
+	struct stat st;
+	char js[64];
+
+	unsetenv("JOURNAL_STREAM");
+	if (journal_stream && fstat(2, &st) == 0) {
+		snprintf(js, sizeof js, "%llu:%llu", (unsigned long long)st.st_dev,
+		    (unsigned long long)st.st_ino + (journal_stream < 0));
+		setenv("JOURNAL_STREAM", js, 1);
+	}
+}
+
+/* chand with args to its exit (test_run), its JOURNAL_STREAM as journal_env sets it. */
 static int
 run_chand_env(const char *const *args, char *out, size_t cap, int journal_stream)
 {
-	const char *argv[16] = { chand_path() };
-	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
-	struct pollfd p = { .events = POLLIN };
-	int pfd[2];
-	size_t len = 0;
-	ssize_t n = 1;
-	pid_t pid;
-
-	for (int i = 0; args[i] && i < 14; i++)
-		argv[i + 1] = args[i];
-	CU_ASSERT_FATAL(pipe(pfd) == 0);
-	pid = fork();
-	CU_ASSERT_FATAL(pid >= 0);
-	if (pid == 0) {
-		struct stat st;
-		char js[64];
-
-		dup2(pfd[1], 1);
-		dup2(pfd[1], 2);
-		unsetenv("JOURNAL_STREAM");
-		if (journal_stream && fstat(2, &st) == 0) {
-			snprintf(js, sizeof js, "%llu:%llu", (unsigned long long)st.st_dev,
-			    (unsigned long long)st.st_ino + (journal_stream < 0));
-			setenv("JOURNAL_STREAM", js, 1);
-		}
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	p.fd = pfd[0];
-	while (n > 0 && len < cap - 1 && clock_now_ns() < end &&
-	    poll(&p, 1, (int)((end - clock_now_ns()) / NSEC_PER_MSEC)) == 1)
-		if ((n = read(pfd[0], out + len, cap - 1 - len)) > 0)
-			len += (size_t)n;
-	out[len] = '\0';
-	close(pfd[0]);
-	return test_wait_exit(pid, 10000);
+	return test_run_child(chand_path(), args, out, cap, journal_env, &journal_stream);
 }
 
 static int

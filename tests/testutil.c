@@ -487,6 +487,13 @@ test_wait_waiters(int port, const char *name, size_t senders, size_t receivers, 
 int
 test_run(const char *prog, const char *const *args, char *out, size_t cap)
 {
+	return test_run_child(prog, args, out, cap, NULL, NULL);
+}
+
+int
+test_run_child(const char *prog, const char *const *args, char *out, size_t cap,
+    void (*child)(void *arg), void *arg)
+{
 	const char *argv[16] = { prog };
 	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
 	struct pollfd p = { .events = POLLIN };
@@ -501,6 +508,8 @@ test_run(const char *prog, const char *const *args, char *out, size_t cap)
 	if ((pid = fork()) == 0) {
 		dup2(pfd[1], 1);
 		dup2(pfd[1], 2);
+		if (child != NULL)
+			child(arg);
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}

@@ -52,6 +52,9 @@ int test_wait_exit(pid_t pid, int timeout_ms);
  * NUL-terminated).
  */
 int test_run(const char *prog, const char *const *args, char *out, size_t cap);
+/* test_run, with child(arg) called in the child just before exec (its environment, say). */
+int test_run_child(const char *prog, const char *const *args, char *out, size_t cap,
+    void (*child)(void *arg), void *arg);
 /* Does chand's log (DIR/chand.log) have a line containing needle? */
 bool test_server_log_has(struct test_server *s, const char *needle);
 /* Wait (up to 10 s) until chand's log has a line containing needle. */
