@@ -410,3 +410,20 @@ out:
 		close(L.ep);
 	return rc;
 }
+
+long
+bench_vmrss_kb(int pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		bench_die("%s: %s", path, strerror(errno));
+	while (kb < 0 && fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kb) != 1)
+			kb = -1;
+	fclose(f);
+	return kb;
+}

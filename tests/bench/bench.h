@@ -28,6 +28,8 @@ void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
 int bench_wait_child(int pid, int timeout_ms);
 /* Raise RLIMIT_NOFILE to at least want (soft and, as root, hard). */
 void bench_raise_nofile(unsigned long want);
+/* VmRSS of pid in KiB, from /proc/PID/status. Dies when unreadable. */
+long bench_vmrss_kb(int pid);
 
 /* ---- latency samples ------------------------------------------------------------ */
 

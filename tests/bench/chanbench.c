@@ -457,24 +457,6 @@ run_many(const struct opts *o)
 
 /* ---- (5): memory --------------------------------------------------------------------- */
 
-/* VmRSS of pid in KiB, from /proc/PID/status. */
-static long
-vmrss_kb(pid_t pid)
-{
-	char path[64], line[256];
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		bench_die("%s: %s", path, strerror(errno));
-	while (kb < 0 && fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "VmRSS: %ld kB", &kb) != 1)
-			kb = -1;
-	fclose(f);
-	return kb;
-}
-
 /* MAKE n idle unbuffered channels, pipelined 1,000 at a time. */
 static void
 make_idle(struct rconn *c, size_t n)
@@ -499,36 +481,6 @@ make_idle(struct rconn *c, size_t n)
 	}
 }
 
-/* A new connection whose one RECV on name stays pending: its fd. */
-static int
-blocked_receiver(int port, const char *name)
-{
-	struct rconn c;
-	int fd;
-
-	rconn_open(&c, port);
-	proto_req_name(&c.o, OP_RECV, c.next_id++, PROTO_WAIT_FOREVER, name, strlen(name));
-	rconn_flush(&c);
-	fd = c.fd;
-	c.fd = -1;
-	rconn_close(&c);
-	return fd;
-}
-
-/* Wait (at most 60 s) until the server counts `want` waiters. */
-static void
-wait_waiters(struct rconn *c, uint64_t want)
-{
-	int64_t end = bench_now() + 60 * 1000000000LL;
-
-	while (rconn_stat(c, "waiters") < want)
-		if (bench_now() > end)
-			bench_die("chanbench: only %llu waiters of %llu after 60 s",
-			    (unsigned long long)rconn_stat(c, "waiters"), (unsigned long long)want);
-		else
-			usleep(20000);
-}
-
 static void
 run_memory(const struct opts *o)
 {
@@ -549,15 +501,15 @@ run_memory(const struct opts *o)
 	rconn_reply(&c, OP_MAKE, &r);
 	w0 = rconn_stat(&c, "waiters");
 	usleep(100000);
-	rss0 = vmrss_kb(o->pid);
+	rss0 = bench_vmrss_kb(o->pid);
 	make_idle(&c, o->channels);
 	usleep(200000);
-	rss1 = vmrss_kb(o->pid);
+	rss1 = bench_vmrss_kb(o->pid);
 	for (size_t i = 0; i < o->receivers; i++)
-		fds[i] = blocked_receiver(o->port, blk);
-	wait_waiters(&c, w0 + o->receivers);
+		fds[i] = rconn_blocked_receiver(o->port, blk);
+	rconn_await_stat(&c, "waiters", w0 + o->receivers);
 	usleep(200000);
-	rss2 = vmrss_kb(o->pid);
+	rss2 = bench_vmrss_kb(o->pid);
 	bench_result(o->tag, "rss_start_kb", (double)rss0);
 	bench_result(o->tag, "bytes_per_channel", (double)(rss1 - rss0) * 1024 / (double)o->channels);
 	bench_result(o->tag, "bytes_per_receiver", (double)(rss2 - rss1) * 1024 / (double)o->receivers);

@@ -190,3 +190,31 @@ chand_many_free(struct chand_many *m)
 {
 	free(m->names);
 }
+
+void
+rconn_await_stat(struct rconn *c, const char *key, uint64_t want)
+{
+	int64_t end = bench_now() + 60 * 1000000000LL;
+
+	while (rconn_stat(c, key) < want) {
+		if (bench_now() > end)
+			bench_die("%s is %llu, not %llu, after 60 s", key,
+			    (unsigned long long)rconn_stat(c, key), (unsigned long long)want);
+		usleep(20000);
+	}
+}
+
+int
+rconn_blocked_receiver(int port, const char *name)
+{
+	struct rconn c;
+	int fd;
+
+	rconn_open(&c, port);
+	proto_req_name(&c.o, OP_RECV, c.next_id++, PROTO_WAIT_FOREVER, name, strlen(name));
+	rconn_flush(&c);
+	fd = c.fd;
+	c.fd = -1;
+	rconn_close(&c);
+	return fd;
+}

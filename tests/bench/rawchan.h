@@ -36,6 +36,10 @@ void rconn_flush(struct rconn *c);
 void rconn_reply(struct rconn *c, uint64_t op, struct proto_reply *r);
 /* The value of a STATS key (one round trip), 0 if absent. */
 uint64_t rconn_stat(struct rconn *c, const char *key);
+/* Poll STATS until key reaches want; dies after 60 s. */
+void rconn_await_stat(struct rconn *c, const char *key, uint64_t want);
+/* A new connection whose one RECV on name stays pending: its fd (the caller closes it). */
+int rconn_blocked_receiver(int port, const char *name);
 
 /*
  * Workload 4's protocol: connection i sends to and receives from its own

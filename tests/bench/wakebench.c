@@ -57,34 +57,6 @@ static char g_key[64];
 
 /* ---- chand ------------------------------------------------------------------------ */
 
-static int
-chand_block(int port)
-{
-	struct rconn c;
-	int fd;
-
-	rconn_open(&c, port);
-	proto_req_name(&c.o, OP_RECV, c.next_id++, PROTO_WAIT_FOREVER, g_key, strlen(g_key));
-	rconn_flush(&c);
-	fd = c.fd;
-	c.fd = -1;
-	rconn_close(&c);
-	return fd;
-}
-
-static void
-chand_await_blocked(struct rconn *ctl, uint64_t want)
-{
-	int64_t end = bench_now() + BOUND_NS;
-
-	while (rconn_stat(ctl, "waiters") < want) {
-		if (bench_now() > end)
-			bench_die("wakebench: %llu of %llu receivers blocked after 60 s",
-			    (unsigned long long)rconn_stat(ctl, "waiters"), (unsigned long long)want);
-		usleep(20000);
-	}
-}
-
 /* N SENDs of VALUE in one buffer (written by the caller). */
 static void
 chand_queue_wake(struct rconn *ctl, size_t n)
@@ -235,23 +207,6 @@ await_all(struct receiver *rs, size_t n, bool chand, int64_t t0, struct bench_la
 	close(ep);
 }
 
-static long
-vmrss_kb(int pid)
-{
-	char path[64], line[256];
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/status", pid);
-	if ((f = fopen(path, "r")) == NULL)
-		bench_die("%s: %s", path, strerror(errno));
-	while (kb < 0 && fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "VmRSS: %ld kB", &kb) != 1)
-			kb = -1;
-	fclose(f);
-	return kb;
-}
-
 static void
 run(const struct opts *o)
 {
@@ -282,16 +237,16 @@ run(const struct opts *o)
 			bench_die("wakebench: MAKE failed (status %d)", r.status);
 		w0 = rconn_stat(&ctl, "waiters");
 	}
-	rss0 = vmrss_kb(o->pid);
+	rss0 = bench_vmrss_kb(o->pid);
 	for (size_t i = 0; i < o->conns; i++) {
-		rs[i].fd = o->redis ? redis_block(o->port) : chand_block(o->port);
+		rs[i].fd = o->redis ? redis_block(o->port) : rconn_blocked_receiver(o->port, g_key);
 		rs[i].want = o->redis ? redis_reply_len() : 0;
 	}
 	if (o->redis)
 		redis_await_blocked(rctl, (long)o->conns);
 	else
-		chand_await_blocked(&ctl, w0 + o->conns);
-	rss1 = vmrss_kb(o->pid);
+		rconn_await_stat(&ctl, "waiters", w0 + o->conns);
+	rss1 = bench_vmrss_kb(o->pid);
 	for (size_t i = 0; i < o->conns; i++)
 		fcntl(rs[i].fd, F_SETFL, fcntl(rs[i].fd, F_GETFL) | O_NONBLOCK);
 	if (o->redis)
