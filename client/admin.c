@@ -48,22 +48,6 @@ admin_call(chan_ctx_t *ctx, chan_conn_t *conn, struct admin_arg *a, struct call_
 	return rc;
 }
 
-/* A call whose result is a list: an OK reply and room for its items (zeroed). */
-static int
-admin_list(chan_ctx_t *ctx, chan_conn_t *conn, struct admin_arg *a, size_t size,
-    struct call_reply *r, void **items)
-{
-	int rc;
-
-	if ((rc = admin_call(ctx, conn, a, r)) != 0)
-		return rc;
-	if ((*items = calloc(r->rep.list.left + 1, size)) == NULL) {
-		call_reply_free(r);
-		return CHAN_ENOMEM;
-	}
-	return CHAN_OK;
-}
-
 /* Copy at most cap-1 bytes and a NUL. */
 static void
 copy_str(char *dst, size_t cap, const char *src, size_t len)
@@ -75,30 +59,82 @@ copy_str(char *dst, size_t cap, const char *src, size_t len)
 	dst[len] = '\0';
 }
 
-int
-chan_admin_stats(chan_ctx_t *ctx, chan_conn_t *conn, chan_stat_t **out, size_t *n)
+/*
+ * Decode the list's next item into item: 1, 0 at its end, or a CHAN_E*
+ * (what item already owns is freed by admin_list's free_items).
+ */
+typedef int (*item_fn)(struct proto_list *l, void *item);
+
+/*
+ * A call whose result is a list: items of size bytes, each decoded by next,
+ * into a calloc'd array (*out, *n); the reply's total into *total when asked.
+ * free_items, when set, frees the array and what its items own when one fails.
+ */
+static int
+admin_list(chan_ctx_t *ctx, chan_conn_t *conn, struct admin_arg *a, size_t size, item_fn next,
+    void (*free_items)(void *items, size_t n), void **out, size_t *n, size_t *total)
 {
-	struct admin_arg a = { .op = OP_STATS };
 	struct call_reply r;
-	const char *k;
-	uint32_t kl;
-	uint64_t v;
-	chan_stat_t *st;
+	char *items;
 	size_t i = 0;
 	int rc;
 
 	if (out == NULL || n == NULL)
 		return CHAN_EINVAL;
-	if ((rc = admin_list(ctx, conn, &a, sizeof *st, &r, (void **)&st)) != 0)
+	if ((rc = admin_call(ctx, conn, a, &r)) != 0)
 		return rc;
-	while (proto_list_stat(&r.rep.list, &k, &kl, &v) == 1) {
-		copy_str(st[i].key, sizeof st[i].key, k, kl);
-		st[i++].value = v;
+	if ((items = calloc(r.rep.list.left + 1, size)) == NULL) {
+		call_reply_free(&r);
+		return CHAN_ENOMEM;
 	}
+	while ((rc = next(&r.rep.list, items + i * size)) == 1)
+		i++;
+	if (rc < 0) {
+		if (free_items != NULL)
+			free_items(items, i + 1);
+		else
+			free(items);
+		call_reply_free(&r);
+		return rc;
+	}
+	if (total)
+		*total = (size_t)r.rep.total;
 	call_reply_free(&r);
-	*out = st;
+	*out = items;
 	*n = i;
 	return CHAN_OK;
+}
+
+static int
+next_stat(struct proto_list *l, void *item)
+{
+	chan_stat_t *st = item;
+	const char *k;
+	uint32_t kl;
+	int rc;
+
+	if ((rc = proto_list_stat(l, &k, &kl, &st->value)) == 1)
+		copy_str(st->key, sizeof st->key, k, kl);
+	return rc == 1;
+}
+
+int
+chan_admin_stats(chan_ctx_t *ctx, chan_conn_t *conn, chan_stat_t **out, size_t *n)
+{
+	struct admin_arg a = { .op = OP_STATS };
+
+	return admin_list(ctx, conn, &a, sizeof **out, next_stat, NULL, (void **)out, n, NULL);
+}
+
+static int
+next_chan(struct proto_list *l, void *item)
+{
+	struct proto_chan_info pi;
+
+	if (proto_list_chan(l, &pi) != 1)
+		return 0;
+	chan_info_from_proto(&pi, item);
+	return 1;
 }
 
 int
@@ -106,83 +142,57 @@ chan_admin_channels(chan_ctx_t *ctx, chan_conn_t *conn, const char *pattern, siz
     chan_info_t **out, size_t *n, size_t *matched)
 {
 	struct admin_arg a = { .op = OP_CHANNELS, .pattern = pattern, .limit = limit };
-	struct proto_chan_info pi;
-	struct call_reply r;
-	chan_info_t *list;
-	size_t i = 0;
-	int rc;
 
-	if (out == NULL || n == NULL)
-		return CHAN_EINVAL;
-	if ((rc = admin_list(ctx, conn, &a, sizeof *list, &r, (void **)&list)) != 0)
-		return rc;
-	while (proto_list_chan(&r.rep.list, &pi) == 1)
-		chan_info_from_proto(&pi, &list[i++]);
-	if (matched)
-		*matched = (size_t)r.rep.total;
-	call_reply_free(&r);
-	*out = list;
-	*n = i;
-	return CHAN_OK;
+	return admin_list(ctx, conn, &a, sizeof **out, next_chan, NULL, (void **)out, n, matched);
+}
+
+static int
+next_client(struct proto_list *l, void *item)
+{
+	struct proto_client_info pc;
+	chan_client_info_t *c = item;
+
+	if (proto_list_client(l, &pc) != 1)
+		return 0;
+	c->id = pc.id;
+	copy_str(c->peer, sizeof c->peer, pc.peer, pc.peer_len);
+	copy_str(c->name, sizeof c->name, pc.name, pc.name_len);
+	c->pending = (size_t)pc.pending;
+	c->age_ms = pc.age_ms;
+	c->unsent = (size_t)pc.unsent;
+	return 1;
 }
 
 int
 chan_admin_clients(chan_ctx_t *ctx, chan_conn_t *conn, chan_client_info_t **out, size_t *n)
 {
 	struct admin_arg a = { .op = OP_CLIENTS };
-	struct proto_client_info pc;
-	struct call_reply r;
-	chan_client_info_t *list;
-	size_t i = 0;
-	int rc;
 
-	if (out == NULL || n == NULL)
-		return CHAN_EINVAL;
-	if ((rc = admin_list(ctx, conn, &a, sizeof *list, &r, (void **)&list)) != 0)
-		return rc;
-	while (proto_list_client(&r.rep.list, &pc) == 1) {
-		chan_client_info_t *c = &list[i++];
+	return admin_list(ctx, conn, &a, sizeof **out, next_client, NULL, (void **)out, n, NULL);
+}
 
-		c->id = pc.id;
-		copy_str(c->peer, sizeof c->peer, pc.peer, pc.peer_len);
-		copy_str(c->name, sizeof c->name, pc.name, pc.name_len);
-		c->pending = (size_t)pc.pending;
-		c->age_ms = pc.age_ms;
-		c->unsent = (size_t)pc.unsent;
-	}
-	call_reply_free(&r);
-	*out = list;
-	*n = i;
-	return CHAN_OK;
+static int
+next_node(struct proto_list *l, void *item)
+{
+	struct proto_node_info pn;
+	chan_node_info_t *d = item;
+
+	if (proto_list_node(l, &pn) != 1)
+		return 0;
+	copy_str(d->name, sizeof d->name, pn.name, pn.name_len);
+	copy_str(d->addr, sizeof d->addr, pn.advertise, pn.advertise_len);
+	d->owned = (size_t)pn.owned;
+	d->self = pn.self != 0;
+	d->lease_left_ms = pn.lease_left_ms;
+	return 1;
 }
 
 int
 chan_admin_cluster_nodes(chan_ctx_t *ctx, chan_conn_t *conn, chan_node_info_t **out, size_t *n)
 {
 	struct admin_arg a = { .op = OP_CLUSTER_NODES };
-	struct proto_node_info pn;
-	struct call_reply r;
-	chan_node_info_t *list;
-	size_t i = 0;
-	int rc;
 
-	if (out == NULL || n == NULL)
-		return CHAN_EINVAL;
-	if ((rc = admin_list(ctx, conn, &a, sizeof *list, &r, (void **)&list)) != 0)
-		return rc;
-	while (proto_list_node(&r.rep.list, &pn) == 1) {
-		chan_node_info_t *d = &list[i++];
-
-		copy_str(d->name, sizeof d->name, pn.name, pn.name_len);
-		copy_str(d->addr, sizeof d->addr, pn.advertise, pn.advertise_len);
-		d->owned = (size_t)pn.owned;
-		d->self = pn.self != 0;
-		d->lease_left_ms = pn.lease_left_ms;
-	}
-	call_reply_free(&r);
-	*out = list;
-	*n = i;
-	return CHAN_OK;
+	return admin_list(ctx, conn, &a, sizeof **out, next_node, NULL, (void **)out, n, NULL);
 }
 
 void
@@ -195,25 +205,39 @@ chan_admin_waiters_free(chan_waiter_t *w, size_t n)
 	free(w);
 }
 
-static int
-waiter_cases(const struct proto_waiter_info *pw, chan_waiter_t *w)
+static void
+free_waiters(void *items, size_t n)
 {
-	struct proto_list cl;
-	uint8_t dir;
-	const char *name;
-	uint32_t nl;
+	chan_admin_waiters_free(items, n);
+}
 
-	w->cases = calloc(pw->ncases + 1, sizeof *w->cases);
-	if (w->cases == NULL)
+static int
+next_waiter(struct proto_list *l, void *item)
+{
+	struct proto_waiter_info pw;
+	chan_waiter_t *w = item;
+	const char *op, *name;
+	struct proto_list cl;
+	uint32_t nl;
+	uint8_t dir;
+
+	if (proto_list_waiter(l, &pw) != 1)
+		return 0;
+	op = proto_op_name(pw.op);
+	w->client = pw.client;
+	w->request = pw.request;
+	w->op = op ? op : "?";
+	w->waited_ms = pw.waited_ms;
+	if ((w->cases = calloc(pw.ncases + 1, sizeof *w->cases)) == NULL)
 		return CHAN_ENOMEM;
-	proto_case_list(pw, &cl);
-	while (w->ncases < pw->ncases && proto_list_case(&cl, &dir, &name, &nl) == 1) {
+	proto_case_list(&pw, &cl);
+	while (w->ncases < pw.ncases && proto_list_case(&cl, &dir, &name, &nl) == 1) {
 		chan_waiter_case_t *c = &w->cases[w->ncases++];
 
 		c->dir = dir ? CHAN_DIR_SEND : CHAN_DIR_RECV;
 		copy_str(c->channel, sizeof c->channel, name ? name : "", nl);
 	}
-	return CHAN_OK;
+	return 1;
 }
 
 int
@@ -221,36 +245,9 @@ chan_admin_waiters(chan_ctx_t *ctx, chan_conn_t *conn, size_t limit, chan_waiter
     size_t *n, size_t *total)
 {
 	struct admin_arg a = { .op = OP_WAITERS, .limit = limit };
-	struct proto_waiter_info pw;
-	struct call_reply r;
-	chan_waiter_t *list;
-	size_t i = 0;
-	int rc;
 
-	if (out == NULL || n == NULL)
-		return CHAN_EINVAL;
-	if ((rc = admin_list(ctx, conn, &a, sizeof *list, &r, (void **)&list)) != 0)
-		return rc;
-	while (proto_list_waiter(&r.rep.list, &pw) == 1) {
-		chan_waiter_t *w = &list[i++];
-		const char *op = proto_op_name(pw.op);
-
-		w->client = pw.client;
-		w->request = pw.request;
-		w->op = op ? op : "?";
-		w->waited_ms = pw.waited_ms;
-		if (waiter_cases(&pw, w) != CHAN_OK) {
-			chan_admin_waiters_free(list, i);
-			call_reply_free(&r);
-			return CHAN_ENOMEM;
-		}
-	}
-	if (total)
-		*total = (size_t)r.rep.total;
-	call_reply_free(&r);
-	*out = list;
-	*n = i;
-	return CHAN_OK;
+	return admin_list(ctx, conn, &a, sizeof **out, next_waiter, free_waiters, (void **)out, n,
+	    total);
 }
 
 int
