@@ -418,11 +418,12 @@ frame_at(struct conn *c, const uint8_t *p, size_t avail)
 size_t
 conn_input_bytes(struct conn *c, const uint8_t *p, size_t len)
 {
+	int64_t now = 0;
 	size_t off = 0;
 	long n;
 
 	while (!c->closing && !c->read_paused && (n = frame_at(c, p + off, len - off)) > 0) {
-		dispatch_frame(c, p + off + PROTO_FRAME_HDR, (size_t)n - PROTO_FRAME_HDR);
+		dispatch_frame(c, p + off + PROTO_FRAME_HDR, (size_t)n - PROTO_FRAME_HDR, &now);
 		off += (size_t)n;
 	}
 	if (off > 0)
@@ -434,6 +435,7 @@ void
 conn_input(struct conn *c)
 {
 	struct evbuffer *in = io_input(c);
+	int64_t now = 0;
 	size_t avail;
 	bool hello;
 	long n;
@@ -444,7 +446,8 @@ conn_input(struct conn *c)
 		if ((n = frame_at(c, evbuffer_pullup(in, PROTO_FRAME_HDR), avail)) <= 0)
 			return;
 		hello = c->hello;
-		dispatch_frame(c, evbuffer_pullup(in, n) + PROTO_FRAME_HDR, (size_t)n - PROTO_FRAME_HDR);
+		dispatch_frame(c, evbuffer_pullup(in, n) + PROTO_FRAME_HDR, (size_t)n - PROTO_FRAME_HDR,
+		    &now);
 		evbuffer_drain(in, (size_t)n);
 		c->got_frame = true;
 		if (c->hello != hello)

@@ -528,13 +528,16 @@ duplicate_id(struct conn *c, const struct proto_request *q, int64_t start)
 }
 
 void
-dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
+dispatch_frame(struct conn *c, const uint8_t *body, size_t len, int64_t *now)
 {
 	struct server *s = c->srv;
 	struct proto_request q;
 	const char *why = NULL;
-	int64_t start = clock_now_ns();
+	int64_t start = now != NULL && *now != 0 ? *now : clock_now_ns();
 	int st;
+
+	if (now != NULL)
+		*now = 0;	/* the paths that end early read the clock again: rare */
 
 	s->stats.requests_total++;
 	st = proto_decode_request(body, len, &s->limits, s->cases, (uint32_t)s->cfg.max_select_cases,
@@ -565,11 +568,16 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len)
 	}
 	/* conn_flush_out notes the status of the reply to this request, if it comes now */
 	s->current = (struct current_request){ .conn = c, .id = q.id, .status = STATUS_OK,
-	    .deferred = q.deferred };
+	    .deferred = q.deferred, .start_ns = start };
 	if (allowed(c, &q) && router_local(c, &q, body, len))
 		handlers[q.op](c, &q);
 	s->current.conn = NULL;
 	/* a request still pending is counted when it ends, one that ended already was */
-	if (request_find(c, q.id) == NULL && !s->current.counted)
-		stats_record(&s->ops, q.op, s->current.status, clock_now_ns() - start);
+	if (request_find(c, q.id) == NULL && !s->current.counted) {
+		int64_t end = clock_now_ns();
+
+		stats_record(&s->ops, q.op, s->current.status, end - start);
+		if (now != NULL)
+			*now = end;
+	}
 }

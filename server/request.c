@@ -26,6 +26,13 @@
 #include "server.h"
 #include "value.h"
 
+/* When a request made now began: the dispatch's reading inside one, else the clock. */
+static int64_t
+request_start(const struct server *s)
+{
+	return s->current.conn != NULL ? s->current.start_ns : clock_now_ns();
+}
+
 static const char *
 status_message(int status)
 {
@@ -318,7 +325,7 @@ request_hold(struct conn *c, const struct proto_request *q, struct chan *ch, uns
 		return -1;
 	}
 	*r = (struct request){ .conn = c, .id = q->id, .op = q->op, .kind = REQUEST_HELD,
-	    .deferred = q->deferred, .held_ch = ch, .start_ns = clock_now_ns() };
+	    .deferred = q->deferred, .held_ch = ch, .start_ns = request_start(c->srv) };
 	if (request_park(r, q->wait_us) < 0) {
 		request_recycle(s, r);
 		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
@@ -499,7 +506,7 @@ oom:
 		return 0;
 	}
 	free(own);
-	r->start_ns = clock_now_ns();
+	r->start_ns = request_start(c->srv);
 	if (request_park(r, q->wait_us) < 0) {
 		/* out of memory: a request nobody could find must not wait */
 		engine_op_cancel(s->engine, r->eop, STATUS_LIMIT);
@@ -555,7 +562,7 @@ request_open(struct conn *c, uint64_t id, uint64_t op, enum request_kind kind,
 	if (r == NULL)
 		return -1;
 	*r = (struct request){ .conn = c, .id = id, .op = op, .kind = kind,
-	    .start_ns = clock_now_ns() };
+	    .start_ns = request_start(c->srv) };
 	if (request_park(r, wait_us) < 0) {
 		request_recycle(s, r);
 		return -1;

@@ -192,7 +192,7 @@ redispatch(struct router *r, struct held *h)
 		r->asked = h->asked + h->resolved;
 		r->again_start = h->rq.start;
 		r->s->stats.requests_total--;	/* it was counted when it came */
-		dispatch_frame(c, h->frame, h->len);
+		dispatch_frame(c, h->frame, h->len, NULL);
 		r->asked = 0;
 		r->again_start = 0;
 	}

@@ -57,6 +57,7 @@ struct current_request {
 	int status;			/* of its reply, once written */
 	bool deferred;			/* it asked for a deferred reply (§15) */
 	bool counted;			/* parked and already ended: request_unpark counted it */
+	int64_t start_ns;		/* when dispatch began (clock_now_ns) */
 };
 
 struct server {
