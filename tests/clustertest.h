@@ -1,7 +1,7 @@
 /*
- * clustertest.h: what test_cluster.c (a cluster of chand nodes on a real
- * etcd) shares with test_cluster_etcd.c (server/etcd.c alone, a lying
- * etcd, the cluster config keys, HELLO caps).
+ * clustertest.h: the cluster fixture (clustertest.c: a real etcd and three
+ * chand nodes on it, the ct_* helpers) and what the files of test_cluster
+ * share with each other. Single-threaded: the CUnit tests only.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -26,7 +26,32 @@ int ct_open_client(struct test_conn *c, int port, bool moved);
 /* MAKE name on c; the reply's status, and (msg not NULL) an error reply's words. */
 int ct_make(struct test_conn *c, const char *name, char *msg, size_t cap);
 
+#define CT_ETCD "/usr/bin/etcd"
 #define CT_NODES 3
+#define CT_TTL_S 2		/* the nodes' node_ttl, in seconds */
+#define CT_CLUSTER "t"		/* their cluster_name */
+
+/*
+ * The suites' init and clean: a fresh etcd (temporary data dir) and
+ * CT_NODES fresh nodes on it; stopped, the data dir removed. The TLS
+ * variant makes certificates by gencerts.sh and puts TLS between the
+ * nodes. 0 or -1 (CUnit's convention).
+ */
+int ct_suite_init(void);
+int ct_suite_clean(void);
+/* More config lines for the nodes the next ct_suite_init starts (NULL: none again). */
+void ct_set_node_extra(const char *lines);
+int ct_tls_suite_init(void);
+int ct_tls_suite_clean(void);
+/* Start etcd again on its ports and data (0 when healthy), or stop it (SIGTERM). */
+int ct_etcd_start(void);
+void ct_etcd_stop(void);
+/* The value of key in etcd (malloc'd), NULL when absent; node i's node key is there. */
+char *ct_etcd_get(const char *key);
+bool ct_node_key_present(int i);
+/* Node i's server (pid, port, log); poll its log for needle (up to ms). */
+struct test_server *ct_node(int i);
+bool ct_await_log(int i, const char *needle, int ms);
 
 /* Node i's port (its advertise address is 127.0.0.1:PORT; it is named n<i>). */
 int ct_node_port(int i);

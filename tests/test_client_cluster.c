@@ -26,157 +26,26 @@
 
 #include "clock.h"
 #include "codec.h"
+#include "clustertest.h"
 #include "srvtest.h"
 #include "status.h"
 
 #include "chanclient.h"
 
-#define ETCD "/usr/bin/etcd"
-#define NODES 3
-#define TTL_S 2
+#define NODES CT_NODES
+#define TTL_S CT_TTL_S
 #define NCHANS 30
 
-static struct {
-	pid_t pid;
-	int port, peer_port;
-	char dir[64];
-} etcd;
-static struct test_server nodes[NODES];
 static char seeds[128];			/* "cluster://127.0.0.1:P0" */
 
-/* ---- the fixture: one etcd, three nodes ---------------------------------------------------- */
-
-static int
-free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof a;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-/* etcd answers on its client port (a connect is enough: the nodes wait for it themselves). */
-static bool
-etcd_up(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)etcd.port),
-	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
-static int
-etcd_run(void)
-{
-	char client[64], peer[64], cluster[96], log[96], data[96];
-	int64_t end = clock_now_ns() + 20 * NSEC_PER_SEC;
-
-	snprintf(client, sizeof client, "http://127.0.0.1:%d", etcd.port);
-	snprintf(peer, sizeof peer, "http://127.0.0.1:%d", etcd.peer_port);
-	snprintf(cluster, sizeof cluster, "default=%s", peer);
-	snprintf(log, sizeof log, "%s/etcd.log", etcd.dir);
-	snprintf(data, sizeof data, "%s/data", etcd.dir);
-	if ((etcd.pid = fork()) == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		execl(ETCD, ETCD, "--data-dir", data, "--listen-client-urls", client,
-		    "--advertise-client-urls", client, "--listen-peer-urls", peer,
-		    "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster, (char *)NULL);
-		_exit(127);
-	}
-	while (clock_now_ns() < end) {
-		if (etcd_up())
-			return 0;
-		poll(NULL, 0, 50);
-	}
-	fprintf(stderr, "etcd did not start (see %s)\n", log);
-	return -1;
-}
-
-static uint64_t
-node_stat(int i, const char *key)
-{
-	struct test_conn c;
-	uint64_t v;
-
-	if (test_conn_open(&c, nodes[i].port, true) < 0)
-		return UINT64_MAX;
-	v = st_stat(&c, key);
-	test_conn_close(&c);
-	return v;
-}
-
-static bool
-await_stat(int i, const char *key, uint64_t want, int ms)
-{
-	int64_t end = clock_now_ns() + (int64_t)ms * NSEC_PER_MSEC;
-
-	while (clock_now_ns() < end) {
-		if (node_stat(i, key) == want)
-			return true;
-		poll(NULL, 0, 50);
-	}
-	return false;
-}
-
-static int
-node_start(int i)
-{
-	char conf[512], port[16];
-	const char *args[] = { "-p", port, NULL };
-	int p = free_port();
-
-	snprintf(port, sizeof port, "%d", p);
-	snprintf(conf, sizeof conf, "cluster_etcd = http://127.0.0.1:%d\ncluster_name = cc\n"
-	    "node_name = n%d\nadvertise = 127.0.0.1:%d\nnode_ttl = %ds\n", etcd.port, i, p, TTL_S);
-	return test_server_start_args(&nodes[i], conf, args);
-}
-
+/* The fixture's etcd and nodes (clustertest.c), and one seed: the library finds the other nodes through MOVED. */
 static int
 suite_init(void)
 {
-	snprintf(etcd.dir, sizeof etcd.dir, "/tmp/chand-etcd.XXXXXX");
-	if (mkdtemp(etcd.dir) == NULL)
+	if (ct_suite_init() < 0)
 		return -1;
-	etcd.port = free_port();
-	etcd.peer_port = free_port();
-	if (etcd_run() < 0)
-		return -1;
-	for (int i = 0; i < NODES; i++)
-		if (node_start(i) < 0)
-			return -1;
-	/* one seed only: the library finds the other nodes through MOVED */
-	snprintf(seeds, sizeof seeds, "cluster://127.0.0.1:%d", nodes[0].port);
+	snprintf(seeds, sizeof seeds, "cluster://127.0.0.1:%d", ct_node_port(0));
 	return 0;
-}
-
-static int
-suite_clean(void)
-{
-	char cmd[128];
-	int rc = 0;
-
-	for (int i = 0; i < NODES; i++)
-		if (nodes[i].pid > 0 && test_server_stop(&nodes[i]) != 0)
-			rc = -1;
-	if (etcd.pid > 0) {
-		kill(etcd.pid, SIGTERM);
-		test_wait_exit(etcd.pid, 10000);
-	}
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", etcd.dir);
-	return system(cmd) == 0 ? rc : -1;
 }
 
 /* ---- helpers ------------------------------------------------------------------------------------ */
@@ -199,7 +68,7 @@ node_of(const char *addr)
 	if (sscanf(addr, "127.0.0.1:%d", &port) != 1)
 		return -1;
 	for (int i = 0; i < NODES; i++)
-		if (nodes[i].pid > 0 && nodes[i].port == port)
+		if (ct_node(i)->pid > 0 && ct_node_port(i) == port)
 			return i;
 	return -1;
 }
@@ -214,7 +83,7 @@ owner(chan_conn_t *c, const char *name)
 
 	CU_ASSERT_EQUAL_FATAL(chan_cluster_where(NULL, c, name, addr, sizeof addr), CHAN_OK);
 	CU_ASSERT_FATAL((i = node_of(addr)) >= 0);
-	CU_ASSERT_EQUAL(test_chan_info(nodes[i].port, name, &info), 0);
+	CU_ASSERT_EQUAL(test_chan_info(ct_node_port(i), name, &info), 0);
 	return i;
 }
 
@@ -256,7 +125,7 @@ static void
 test_join(void)
 {
 	for (int i = 0; i < NODES; i++)
-		CU_ASSERT_FATAL(await_stat(i, "cluster_nodes", NODES, 15000));
+		CU_ASSERT_FATAL(ct_await_stat(i, "cluster_nodes", NODES, 15000));
 }
 
 /* Channels on every node through one connection: each op goes straight to its owner. */
@@ -278,8 +147,8 @@ test_owner_direct(void)
 	for (int k = 0; k < NODES; k++)
 		CU_ASSERT(per[k] > 0);	/* rendezvous spread them: every node is reached */
 	for (int k = 0; k < NODES; k++) {
-		moved[k] = node_stat(k, "cluster_moved");
-		reqs[k] = node_stat(k, "requests_total");
+		moved[k] = ct_node_stat(k, "cluster_moved");
+		reqs[k] = ct_node_stat(k, "requests_total");
 	}
 	for (int i = 0; i < NCHANS; i++) {
 		snprintf(v, sizeof v, "v%d", i);
@@ -287,9 +156,9 @@ test_owner_direct(void)
 		CU_ASSERT(recv_is(ch[i], v));
 	}
 	for (int k = 0; k < NODES; k++) {
-		CU_ASSERT_EQUAL(node_stat(k, "cluster_moved"), moved[k]);
+		CU_ASSERT_EQUAL(ct_node_stat(k, "cluster_moved"), moved[k]);
 		/* its channels' SEND and RECV, plus the STATS connection's HELLO and STATS */
-		d = node_stat(k, "requests_total") - reqs[k];
+		d = ct_node_stat(k, "requests_total") - reqs[k];
 		CU_ASSERT(d >= (uint64_t)(2 * per[k]) && d <= (uint64_t)(2 * per[k]) + 4);
 	}
 	for (int i = 0; i < NCHANS; i++)
@@ -377,7 +246,7 @@ test_go_semantics(void)
 	un = make_on(c, 1, "rv", 0, n1, sizeof n1);
 	o = (struct op){ un, NULL, "hello", -1, 0 };
 	pthread_create(&t, NULL, op_thread, &o);
-	CU_ASSERT_FATAL(test_wait_waiters(nodes[1].port, n1, 1, 0, 5000));
+	CU_ASSERT_FATAL(test_wait_waiters(ct_node_port(1), n1, 1, 0, 5000));
 	CU_ASSERT_EQUAL(__atomic_load_n(&o.done, __ATOMIC_ACQUIRE), 0);
 	CU_ASSERT_EQUAL_FATAL(chan_open(NULL, r, n1, &rh), CHAN_OK);
 	CU_ASSERT(recv_is(rh, "hello"));
@@ -408,11 +277,11 @@ test_go_semantics(void)
 	CU_ASSERT_EQUAL_FATAL(chan_with_cancel(&ctx, NULL), CHAN_OK);
 	o = (struct op){ un, ctx, NULL, -1, 0 };
 	pthread_create(&t, NULL, op_thread, &o);
-	CU_ASSERT_FATAL(test_wait_waiters(nodes[1].port, n1, 0, 1, 5000));
+	CU_ASSERT_FATAL(test_wait_waiters(ct_node_port(1), n1, 0, 1, 5000));
 	chan_cancel(ctx);
 	pthread_join(t, NULL);
 	CU_ASSERT_EQUAL(o.rc, CHAN_ECANCELED);
-	CU_ASSERT(test_wait_waiters(nodes[1].port, n1, 0, 0, 5000));
+	CU_ASSERT(test_wait_waiters(ct_node_port(1), n1, 0, 0, 5000));
 	chan_ctx_free(ctx);
 
 	/* select: cases on one node go there; on two nodes, a clear error */
@@ -586,7 +455,7 @@ test_admin_nodes(void)
 		CU_ASSERT_FATAL(k >= 0);
 		snprintf(want, sizeof want, "n%d", k);
 		CU_ASSERT_STRING_EQUAL(list[i].name, want);
-		CU_ASSERT_EQUAL(list[i].owned, node_stat(k, "cluster_owned"));
+		CU_ASSERT_EQUAL(list[i].owned, ct_node_stat(k, "cluster_owned"));
 		total += list[i].owned;
 		if (list[i].self) {
 			selves++;
@@ -632,18 +501,18 @@ test_chanctl(void)
 	snprintf(args, sizeof args, "-s %s cluster nodes", seeds);
 	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
 	for (int k = 0; k < NODES; k++) {
-		snprintf(addr, sizeof addr, "127.0.0.1:%d", nodes[k].port);
+		snprintf(addr, sizeof addr, "127.0.0.1:%d", ct_node_port(k));
 		CU_ASSERT_PTR_NOT_NULL(strstr(out, addr));
 	}
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, "n0") && strstr(out, "n1") && strstr(out, "n2"));
 	/* where: the owner's address; an unknown channel exits 6 (not found) */
 	snprintf(args, sizeof args, "-s %s cluster where %s", seeds, name[2]);
 	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", nodes[2].port);
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", ct_node_port(2));
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, addr));
 	snprintf(args, sizeof args, "-s %s cluster where %s", seeds, st_name("nosuch"));
 	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 6);
-	snprintf(args, sizeof args, "-s 127.0.0.1:%d cluster where %s", nodes[0].port, name[0]);
+	snprintf(args, sizeof args, "-s 127.0.0.1:%d cluster where %s", ct_node_port(0), name[0]);
 	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 2);	/* needs a cluster address */
 	snprintf(args, sizeof args, "-s %s cluster bogus", seeds);
 	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 2);
@@ -652,7 +521,7 @@ test_chanctl(void)
 	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
 	for (int k = 0; k < NODES; k++)
 		CU_ASSERT_PTR_NOT_NULL(strstr(out, name[k]));
-	snprintf(args, sizeof args, "-s 127.0.0.1:%d ls 'ctl*'", nodes[0].port);
+	snprintf(args, sizeof args, "-s 127.0.0.1:%d ls 'ctl*'", ct_node_port(0));
 	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(out, name[0]));
 	CU_ASSERT_PTR_NULL(strstr(out, name[1]));
@@ -700,9 +569,9 @@ test_owner_killed(void)
 	live = make_on(c, 1, "live", 1, lname, sizeof lname);
 	o = (struct op){ ch, NULL, NULL, 0, 0 };
 	pthread_create(&t, NULL, op_thread, &o);
-	CU_ASSERT_FATAL(test_wait_waiters(nodes[2].port, name, 0, 1, 5000));
+	CU_ASSERT_FATAL(test_wait_waiters(ct_node_port(2), name, 0, 1, 5000));
 	killed = clock_now_ns();
-	test_server_kill(&nodes[2]);
+	ct_node_kill(2);
 	pthread_join(t, NULL);
 	CU_ASSERT_EQUAL(o.rc, CHAN_ECONNLOST);
 	CU_ASSERT(o.done - killed < 2 * NSEC_PER_SEC);	/* at once, not after node_ttl */
@@ -734,11 +603,11 @@ register_suites(void)
 	test_add(s, "a MOVED loop ends in CHAN_EUNAVAILABLE", test_moved_loop);
 	test_add(s, "bad cluster addresses", test_bad_addresses);
 	test_add(s, "a single chand is not a cluster", test_not_a_cluster);
-	if (access(ETCD, X_OK) != 0) {
-		printf("test_client_cluster: %s is missing (apt-get install etcd-server): skipped\n", ETCD);
+	if (access(CT_ETCD, X_OK) != 0) {
+		printf("test_client_cluster: %s is missing (apt-get install etcd-server): skipped\n", CT_ETCD);
 		return;
 	}
-	s = test_suite("client cluster", suite_init, suite_clean);
+	s = test_suite("client cluster", suite_init, ct_suite_clean);
 	test_add(s, "three nodes join", test_join);
 	test_add(s, "every op goes straight to its owner", test_owner_direct);
 	test_add(s, "a cold cache follows MOVED", test_follow_moved);

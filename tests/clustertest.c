@@ -1,0 +1,541 @@
+/*
+ * clustertest.c: the cluster fixture the etcd suites share (test_cluster.c,
+ * test_client_cluster.c): a real etcd on ephemeral loopback ports with a
+ * temporary data dir, a small HTTP client for it, three chand nodes on it
+ * (plain, with authentication or with TLS between them), and the ct_*
+ * helpers of clustertest.h. Every suite that uses it starts its own etcd
+ * and nodes (ct_suite_init) and stops them (ct_suite_clean).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "clock.h"
+#include "clustertest.h"
+
+
+#define ETCD CT_ETCD
+#define NODES CT_NODES
+#define TTL_S CT_TTL_S
+#define CLUSTER CT_CLUSTER
+
+static struct {
+	pid_t pid;
+	int port, peer_port;
+	char dir[64];
+} etcd;
+
+static struct test_server nodes[NODES];
+static int node_ports[NODES];
+static char node_extra[2048];		/* more config lines for every node (ct_set_node_extra) */
+static char node_certs[64];		/* TLS between the nodes with these certificates (ct_tls_suite_init) */
+struct proto_out ct_out;
+
+/* ---- etcd, and a small HTTP client for it ------------------------------------------ */
+
+/* A port nobody listens on now: bind 0, read it, let it go. */
+int
+ct_free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+int
+ct_etcd_port(void)
+{
+	return etcd.port;
+}
+
+struct test_server *
+ct_node(int i)
+{
+	return &nodes[i];
+}
+
+int
+ct_node_port(int i)
+{
+	return nodes[i].port;
+}
+
+/* POST body to path on 127.0.0.1:port (HTTP/1.0: the reply ends at EOF); the reply's body, malloc'd. */
+static char *
+http_post(int port, const char *path, const char *body)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { .tv_sec = 5 };
+	char *buf = NULL, *p = NULL;
+	size_t len = 0, cap = 0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ssize_t n;
+	char head[256];
+
+	if (fd < 0)
+		return NULL;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
+		goto fail;
+	snprintf(head, sizeof head, "%s %s HTTP/1.0\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\n\r\n", body ? "POST" : "GET", path, body ? strlen(body) : 0);
+	if (write(fd, head, strlen(head)) < 0 || (body && write(fd, body, strlen(body)) < 0))
+		goto fail;
+	for (;;) {
+		if (len + 4096 + 1 > cap && (p = realloc(buf, cap = cap * 2 + 8192)) == NULL)
+			goto fail;
+		buf = p;
+		if ((n = read(fd, buf + len, cap - len - 1)) <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (buf == NULL)
+		return NULL;
+	buf[len] = '\0';
+	if ((p = strstr(buf, "\r\n\r\n")) == NULL) {
+		free(buf);
+		return NULL;
+	}
+	memmove(buf, p + 4, strlen(p + 4) + 1);
+	return buf;
+fail:
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+static bool
+etcd_healthy(void)
+{
+	char *r = http_post(etcd.port, "/health", NULL);
+	bool ok = r != NULL && strstr(r, "\"true\"") != NULL;
+
+	free(r);
+	return ok;
+}
+
+int
+ct_etcd_start(void)
+{
+	char client[64], peer[64], cluster[96], log[96];
+	int64_t end = clock_now_ns() + 20 * NSEC_PER_SEC;
+
+	snprintf(client, sizeof client, "http://127.0.0.1:%d", etcd.port);
+	snprintf(peer, sizeof peer, "http://127.0.0.1:%d", etcd.peer_port);
+	snprintf(cluster, sizeof cluster, "default=%s", peer);
+	snprintf(log, sizeof log, "%s/etcd.log", etcd.dir);
+	if ((etcd.pid = fork()) == 0) {
+		char data[96];
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		snprintf(data, sizeof data, "%s/data", etcd.dir);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		execl(ETCD, ETCD, "--data-dir", data, "--listen-client-urls", client,
+		    "--advertise-client-urls", client, "--listen-peer-urls", peer,
+		    "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster, (char *)NULL);
+		_exit(127);
+	}
+	while (clock_now_ns() < end) {
+		if (etcd_healthy())
+			return 0;
+		if (waitpid(etcd.pid, NULL, WNOHANG) == etcd.pid)
+			break;
+		poll(NULL, 0, 50);
+	}
+	fprintf(stderr, "etcd did not become healthy (see %s)\n", log);
+	return -1;
+}
+
+void
+ct_etcd_stop(void)
+{
+	if (etcd.pid <= 0)
+		return;
+	kill(etcd.pid, SIGTERM);
+	if (test_wait_exit(etcd.pid, 10000) < 0)
+		fprintf(stderr, "etcd did not stop on SIGTERM\n");
+	etcd.pid = 0;
+}
+
+static char *
+b64(const char *s)
+{
+	char *out = malloc(4 * ((strlen(s) + 2) / 3) + 1);
+
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)strlen(s));
+	return out;
+}
+
+/* The value of key in etcd, malloc'd; NULL when absent (or etcd did not answer). */
+char *
+ct_etcd_get(const char *key)
+{
+	char body[1024], *k = b64(key), *reply, *v = NULL;
+	json_t *o, *kv;
+	const char *enc;
+
+	snprintf(body, sizeof body, "{\"key\":\"%s\"}", k);
+	free(k);
+	reply = http_post(etcd.port, "/v3/kv/range", body);
+	o = reply ? json_loads(reply, 0, NULL) : NULL;
+	kv = json_array_get(json_object_get(o, "kvs"), 0);
+	if ((enc = json_string_value(json_object_get(kv, "value"))) != NULL) {
+		v = calloc(1, strlen(enc) + 1);
+		EVP_DecodeBlock((unsigned char *)v, (const unsigned char *)enc, (int)strlen(enc));
+	}
+	json_decref(o);
+	free(reply);
+	return v;
+}
+
+static char *
+chan_owner(const char *name)
+{
+	char key[256];
+
+	snprintf(key, sizeof key, "/chand/" CLUSTER "/chans/%s", name);
+	return ct_etcd_get(key);
+}
+
+bool
+ct_node_key_present(int i)
+{
+	char key[128], *v;
+
+	snprintf(key, sizeof key, "/chand/" CLUSTER "/nodes/n%d", i);
+	v = ct_etcd_get(key);
+	free(v);
+	return v != NULL;
+}
+
+/* ---- nodes ----------------------------------------------------------------------------- */
+
+static int
+node_start(int i, const char *etcd_url)
+{
+	char conf[3072], port[16], tls[512] = "";
+	const char *args[] = { "-p", port, NULL };
+	int tls_port = 0;
+
+	node_ports[i] = ct_free_port();
+	snprintf(port, sizeof port, "%d", node_ports[i]);
+	/* with TLS, the advertised address (what the nodes dial) is the TLS listener */
+	if (node_certs[0] != '\0') {
+		tls_port = ct_free_port();
+		snprintf(tls, sizeof tls, "tls_listen = 127.0.0.1:%d\ntls_cert = %s/server.pem\n"
+		    "tls_key = %s/server.key\ntls_ca = %s/ca.pem\ntls_verify_client = optional\n"
+		    "protected_mode = no\n", tls_port, node_certs, node_certs, node_certs);
+	}
+	snprintf(conf, sizeof conf, "cluster_etcd = %s\ncluster_name = " CLUSTER "\nnode_name = n%d\n"
+	    "advertise = 127.0.0.1:%d\nnode_ttl = %ds\n%s%s", etcd_url, i,
+	    tls_port ? tls_port : node_ports[i], TTL_S, tls, node_extra);
+	return test_server_start_args(&nodes[i], conf, args);
+}
+
+/* One STATS key of node i over a fresh connection. */
+static uint64_t
+node_stat(int i, const char *key)
+{
+	struct test_conn c;
+	uint64_t v;
+
+	if (test_conn_open(&c, nodes[i].port, true) < 0)
+		return UINT64_MAX;
+	v = st_stat(&c, key);
+	test_conn_close(&c);
+	return v;
+}
+
+/* Poll until node i's STATS key is want (up to ms). */
+static bool
+await_stat(int i, const char *key, uint64_t want, int ms)
+{
+	int64_t end = clock_now_ns() + (int64_t)ms * NSEC_PER_MSEC;
+
+	while (clock_now_ns() < end) {
+		if (node_stat(i, key) == want)
+			return true;
+		poll(NULL, 0, 50);
+	}
+	return false;
+}
+
+bool
+ct_await_log(int i, const char *needle, int ms)
+{
+	int64_t end = clock_now_ns() + (int64_t)ms * NSEC_PER_MSEC;
+
+	while (clock_now_ns() < end) {
+		if (test_server_log_has(&nodes[i], needle))
+			return true;
+		poll(NULL, 0, 50);
+	}
+	return false;
+}
+
+/* A connection whose HELLO says it follows MOVED (moved), or a plain one. */
+int
+ct_open_client(struct test_conn *c, int port, bool moved)
+{
+	struct proto_reply r;
+
+	if (test_conn_open(c, port, false) < 0)
+		return -1;
+	proto_req_hello_caps(&ct_out, c->next_id++, PROTO_VERSION, "test_cluster", NULL, moved);
+	st_write(c, &ct_out);
+	st_reply(c, OP_HELLO, &r);
+	return r.status == STATUS_OK ? 0 : -1;
+}
+
+/* MAKE name on c; the reply's status, and for MOVED or UNAVAILABLE its words in msg. */
+int
+ct_make(struct test_conn *c, const char *name, char *msg, size_t cap)
+{
+	struct proto_reply r;
+
+	proto_req_make(&ct_out, c->next_id++, name, strlen(name), 0);
+	st_write(c, &ct_out);
+	st_reply(c, OP_MAKE, &r);
+	if (msg != NULL)
+		snprintf(msg, cap, "%.*s", (int)r.msg_len, r.msg ? r.msg : "");
+	return r.status;
+}
+
+static int
+index_of_port(int port)
+{
+	for (int i = 0; i < NODES; i++)
+		if (node_ports[i] == port)
+			return i;
+	return -1;
+}
+
+/* MAKE name through node `from`, following one MOVED: the index of the node that made it, or -1. */
+int
+ct_make_anywhere(int from, const char *name)
+{
+	struct test_conn c;
+	char msg[256];
+	int st, to = -1, port;
+
+	CU_ASSERT_FATAL(ct_open_client(&c, nodes[from].port, true) == 0);
+	st = ct_make(&c, name, msg, sizeof msg);
+	test_conn_close(&c);
+	if (st == STATUS_OK)
+		return from;
+	CU_ASSERT_EQUAL_FATAL(st, STATUS_MOVED);
+	CU_ASSERT_FATAL(sscanf(msg, "127.0.0.1:%d", &port) == 1);
+	CU_ASSERT_FATAL((to = index_of_port(port)) >= 0);
+	CU_ASSERT_FATAL(ct_open_client(&c, nodes[to].port, true) == 0);
+	CU_ASSERT_EQUAL(ct_make(&c, name, NULL, 0), STATUS_OK);
+	test_conn_close(&c);
+	return to;
+}
+
+/*
+ * MAKE name as a client that follows MOVED would, for use right after the
+ * live set changed: until every node's view has caught up (one watch event,
+ * PROTOCOL.md §17), a node may still place the name on the node that left,
+ * or bounce it once more. Follows up to 8 MOVED per try and tries again on
+ * UNAVAILABLE, for at most ms: the index of the node that made it, or -1.
+ */
+int
+ct_make_converged(int from, const char *name, int ms)
+{
+	int64_t until = clock_now_ns() + (int64_t)ms * NSEC_PER_MSEC;
+	struct test_conn c;
+	char msg[256];
+	int st, at, port;
+
+	do {
+		at = from;
+		for (int hop = 0; hop < 8; hop++) {
+			if (ct_open_client(&c, nodes[at].port, true) != 0)
+				return -1;
+			st = ct_make(&c, name, msg, sizeof msg);
+			test_conn_close(&c);
+			if (st == STATUS_OK)
+				return at;
+			if (st != STATUS_MOVED || sscanf(msg, "127.0.0.1:%d", &port) != 1 ||
+			    (at = index_of_port(port)) < 0)
+				break;
+		}
+		CU_ASSERT_FATAL(st == STATUS_MOVED || st == STATUS_UNAVAILABLE);
+		poll(NULL, 0, 20);
+	} while (clock_now_ns() < until);
+	return -1;
+}
+
+int
+ct_suite_init(void)
+{
+	char url[64];
+
+	snprintf(etcd.dir, sizeof etcd.dir, "/tmp/chand-etcd.XXXXXX");
+	if (mkdtemp(etcd.dir) == NULL)
+		return -1;
+	etcd.port = ct_free_port();
+	etcd.peer_port = ct_free_port();
+	if (ct_etcd_start() < 0)
+		return -1;
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", etcd.port);
+	for (int i = 0; i < NODES; i++)
+		if (node_start(i, url) < 0)
+			return -1;
+	return 0;
+}
+
+int
+ct_suite_clean(void)
+{
+	char cmd[128];
+
+	int rc = 0;
+
+	/* a node that does not stop cleanly fails the suite (no test is current here) */
+	for (int i = 0; i < NODES; i++)
+		if (nodes[i].pid > 0 && test_server_stop(&nodes[i]) != 0)
+			rc = -1;
+	ct_etcd_stop();
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", etcd.dir);
+	return system(cmd) == 0 ? rc : -1;
+}
+
+/* ---- what the tests use of the nodes ------------------------------------------------------ */
+
+uint64_t
+ct_node_stat(int i, const char *key)
+{
+	return node_stat(i, key);
+}
+
+bool
+ct_await_stat(int i, const char *key, uint64_t want, int ms)
+{
+	return await_stat(i, key, want, ms);
+}
+
+void
+ct_node_kill(int i)
+{
+	test_server_kill(&nodes[i]);
+}
+
+void
+ct_node_signal(int i, int sig)
+{
+	kill(nodes[i].pid, sig);
+}
+
+/* More config lines for the nodes the next ct_suite_init starts (NULL: none). */
+void
+ct_set_node_extra(const char *lines)
+{
+	snprintf(node_extra, sizeof node_extra, "%s", lines ? lines : "");
+}
+
+/* The TLS cluster's suite: certificates by gencerts.sh, TLS listeners advertised. */
+int
+ct_tls_suite_init(void)
+{
+	char cmd[256];
+	const char *src = getenv("CHAND_SRCDIR") ? getenv("CHAND_SRCDIR") : ".";
+
+	snprintf(node_certs, sizeof node_certs, "/tmp/chand-certs.XXXXXX");
+	if (mkdtemp(node_certs) == NULL)
+		return -1;
+	snprintf(cmd, sizeof cmd, "sh %s/tests/gencerts.sh %s", src, node_certs);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "gencerts.sh failed (is the openssl CLI installed?)\n");
+		return -1;
+	}
+	return ct_suite_init();
+}
+
+int
+ct_tls_suite_clean(void)
+{
+	char cmd[128];
+	int rc = ct_suite_clean();
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", node_certs);
+	node_certs[0] = '\0';
+	return system(cmd) == 0 ? rc : -1;
+}
+
+int
+ct_node_ttl_s(void)
+{
+	return TTL_S;
+}
+
+char *
+ct_chan_owner(const char *name)
+{
+	return chan_owner(name);
+}
+
+/* Put key = value (no lease) straight into etcd, as a bad actor or a stale tool would. */
+bool
+ct_etcd_put(const char *key, const char *value)
+{
+	char *k = b64(key), *v = b64(value), *body, *reply;
+	bool ok;
+
+	if (asprintf(&body, "{\"key\":\"%s\",\"value\":\"%s\"}", k, v) < 0)
+		body = NULL;
+	reply = body ? http_post(etcd.port, "/v3/kv/put", body) : NULL;
+	ok = reply != NULL && strstr(reply, "\"header\"") != NULL;
+	free(reply);
+	free(body);
+	free(k);
+	free(v);
+	return ok;
+}
+
+bool
+ct_etcd_delete(const char *key)
+{
+	char *k = b64(key), body[512], *reply;
+	bool ok;
+
+	snprintf(body, sizeof body, "{\"key\":\"%s\"}", k);
+	reply = http_post(etcd.port, "/v3/kv/deleterange", body);
+	ok = reply != NULL && strstr(reply, "\"header\"") != NULL;
+	free(reply);
+	free(k);
+	return ok;
+}
+
+int
+ct_node_restart(int i)
+{
+	char url[64];
+
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", etcd.port);
+	return node_start(i, url);
+}
