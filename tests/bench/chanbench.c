@@ -2,6 +2,7 @@
  * chanbench: the load generator of issue 8, on libchanclient.
  *
  *	chanbench -p PORT [options] WORKLOAD
+ *	chanbench -A ADDRESS [options] WORKLOAD
  *
  * WORKLOAD (figures are "RESULT <tag> <metric> <value>" lines on stdout):
  *   throughput  (1) one producer and one consumer connection on a channel of
@@ -45,7 +46,11 @@
  * producer's requests in flight, default -t; workload 7 uses 256), -D
  * (throughput: a durable channel, PROTOCOL.md §16; workload 9),
  * -C channels, -R receivers, -P pid, -o file (latency samples in µs, one a
- * line), -k tag (the <tag> of RESULT lines; default w1..w6).
+ * line), -k tag (the <tag> of RESULT lines; default w1..w6), -A address
+ * (dial it instead of tcp://127.0.0.1:PORT: a cluster://, or one node of
+ * a cluster), -N stem (throughput and pingpong: name the channels with it,
+ * tp.STEM, pp.STEM.ping.0 and pp.STEM.pong, instead of the pid, so that a
+ * caller can place them on a node of a cluster beforehand).
  * Every blocking call runs under a context of at most 300 s.
  *
  * SPDX-License-Identifier: BSD-2-Clause
@@ -74,7 +79,8 @@ struct opts {
 };
 
 static chan_ctx_t *g_ctx;		/* the budget of every call */
-static char g_addr[64];
+static char g_addr[256];
+static const char *g_stem;		/* -N: the channels' names (NULL: the pid) */
 static bool g_stream = true;		/* -m: receive with streams, or with single operations */
 static bool g_ack;			/* -a: throughput on an ack channel */
 static bool g_durable;			/* -D: throughput on a durable channel (chand needs a data_dir) */
@@ -83,7 +89,7 @@ static size_t g_send_depth;		/* -w: the producer's requests in flight (0: -t) */
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: chanbench -p PORT [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
+	fprintf(stderr, "usage: chanbench -p PORT|-A ADDRESS [-N STEM] [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
 	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops] [-a] [-D] [-w DEPTH]\n"
 	    "       [-l] throughput|pingpong|select|many|memory|fanout\n");
 	exit(2);
@@ -257,7 +263,10 @@ run_throughput(const struct opts *o)
 	struct bench_lat lat;
 	double secs;
 
-	snprintf(name, sizeof name, "tp.%d", (int)getpid());
+	if (g_stem != NULL)
+		snprintf(name, sizeof name, "tp.%s", g_stem);
+	else
+		snprintf(name, sizeof name, "tp.%d", (int)getpid());
 	if (g_ack || g_durable) {
 		chan_delivery_opts_t d = CHAN_DELIVERY_OPTS_INIT;
 
@@ -295,19 +304,19 @@ struct pingpong {
 
 /* Both processes make every channel (MAKE of an existing name opens it). */
 static void
-pp_setup(struct pingpong *pp, chan_conn_t *c, pid_t owner, size_t nping)
+pp_setup(struct pingpong *pp, chan_conn_t *c, const char *stem, size_t nping)
 {
-	char name[64];
+	char name[128];
 
 	pp->nping = nping;
 	pp->ping = calloc(nping, sizeof *pp->ping);
 	pp->cases = calloc(nping, sizeof *pp->cases);
 	for (size_t k = 0; k < nping; k++) {
-		snprintf(name, sizeof name, "pp.%d.ping.%zu", (int)owner, k);
+		snprintf(name, sizeof name, "pp.%s.ping.%zu", stem, k);
 		pp->ping[k] = make(c, name, 0);
 		pp->cases[k] = (chan_case_t){ .dir = CHAN_DIR_RECV, .ch = pp->ping[k] };
 	}
-	snprintf(name, sizeof name, "pp.%d.pong", (int)owner);
+	snprintf(name, sizeof name, "pp.%s.pong", stem);
 	pp->pong = make(c, name, 0);
 }
 
@@ -410,16 +419,20 @@ run_pingpong(const struct opts *o, size_t nping)
 {
 	struct pingpong pp = { .iters = o->n + o->n / 10 };
 	struct bench_lat lat;
-	pid_t owner = getpid(), child;
+	pid_t child;
 	chan_conn_t *c;
+	char stem[32];
 
+	snprintf(stem, sizeof stem, "%s", g_stem ? g_stem : "");
+	if (g_stem == NULL)
+		snprintf(stem, sizeof stem, "%d", (int)getpid());
 	fflush(NULL);
 	if ((child = fork()) < 0)
 		bench_die("fork: %s", strerror(errno));
 	/* each process dials after the fork: libchanclient's threads do not survive one */
 	check(chan_with_timeout(&g_ctx, chan_background(), CALL_BUDGET), "context");
 	c = dial();
-	pp_setup(&pp, c, owner, nping);
+	pp_setup(&pp, c, stem, nping);
 	if (child == 0) {
 		pp_echo(&pp);
 		pp_teardown(&pp, false);
@@ -603,9 +616,11 @@ parse(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .n = 0, .threads = 8, .size = 64, .conns = 1000, .seconds = 5,
 	    .channels = 0, .receivers = 10000 };
-	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:C:R:P:o:k:m:law:D")) != -1) {
+	while ((ch = getopt(argc, argv, "p:A:N:n:t:s:c:d:C:R:P:o:k:m:law:D")) != -1) {
 		switch (ch) {
 		case 'p': o->port = atoi(optarg); break;
+		case 'A': snprintf(g_addr, sizeof g_addr, "%s", optarg); break;
+		case 'N': g_stem = optarg; break;
 		case 'n': o->n = strtoul(optarg, NULL, 10); break;
 		case 't': o->threads = strtoul(optarg, NULL, 10); break;
 		case 's': o->size = strtoul(optarg, NULL, 10); break;
@@ -628,7 +643,7 @@ parse(int argc, char **argv, struct opts *o)
 		default: usage();
 		}
 	}
-	if (optind != argc - 1 || o->port <= 0 || o->threads == 0)
+	if (optind != argc - 1 || (o->port <= 0 && g_addr[0] == '\0') || o->threads == 0)
 		usage();
 	o->workload = argv[optind];
 }
@@ -664,7 +679,8 @@ main(int argc, char **argv)
 	if (w == 6)
 		usage();
 	defaults(&o, w);
-	snprintf(g_addr, sizeof g_addr, "tcp://127.0.0.1:%d", o.port);
+	if (g_addr[0] == '\0')
+		snprintf(g_addr, sizeof g_addr, "tcp://127.0.0.1:%d", o.port);
 	if (w != 1 && w != 2)	/* ping-pong forks first: no context thread before that */
 		check(chan_with_timeout(&g_ctx, chan_background(), CALL_BUDGET), "context");
 	switch (w) {

@@ -24,6 +24,8 @@
 # install, no plot; make check runs it (tests/bench/smoke.sh).
 # --only LIST runs only the workloads listed (comma-separated numbers, e.g.
 # --only 7: the ack channel against JetStream and Redis Streams).
+# --only 10: the cluster (issue 19): etcd and three chand nodes; skipped
+# without /usr/bin/etcd.
 # N7=COUNT in the environment sets workload 7's values per run (default 200000),
 # N9=COUNT workload 9's (durable channels; default 100000).
 # SPDX-License-Identifier: BSD-2-Clause
@@ -83,7 +85,7 @@ build_tree() {
 		(cd "$build" && "$top/configure" --quiet)
 	fi
 	make -s -C "$build" -j"$(nproc)" server/chand tests/bench/chanbench tests/bench/relay \
-		tests/bench/streambench tests/bench/wakebench >/dev/null
+		tests/bench/streambench tests/bench/wakebench client/chanctl >/dev/null
 }
 
 build_peers() {
@@ -98,6 +100,7 @@ CHANBENCH=$build/tests/bench/chanbench
 RELAY=$build/tests/bench/relay
 STREAMBENCH=$build/tests/bench/streambench
 WAKEBENCH=$build/tests/bench/wakebench
+CHANCTL=$build/client/chanctl
 PYBENCH=(/usr/bin/python3 "$here/pybench.py")	# the Python client, and redis-py beside it
 
 # ---- servers ---------------------------------------------------------------------
@@ -185,6 +188,7 @@ run_round() {
 	want 7 && run_w7 "$r"
 	want 8 && run_w8 "$r"
 	want 9 && run_w9 "$r"
+	want 10 && run_w10 "$r"
 	return 0
 }
 
@@ -344,19 +348,105 @@ run_w9() {
 	if [ $smoke = 0 ]; then stop_pid "$pid_aof_always"; stop_pid "$pid_aof_everysec"; fi
 }
 
+# (10) the cluster (issue 19): workload 1 at 16 and 1,024 in flight and
+# workload 2, on the single node ("chand") and on three nodes over one
+# etcd: straight to the channels' owner ("owner"), through another node
+# that forwards ("fwd"), and through libchanclient's cluster routing from
+# a seed that is not the owner ("routed"). The names are placed first:
+# a stem whose channels all land on node 0 (MAKE, cluster where, DELETE
+# through chanctl; placement is a function of the name and the live set).
+run_w10() {
+	local r=$1 i stem_tp stem_pp
+	if [ ! -x /usr/bin/etcd ]; then
+		log "workload 10: /usr/bin/etcd is missing (apt-get install etcd-server): skipped"
+		return 0
+	fi
+	cluster_start || { failed=1; return 0; }
+	stem_tp=$(place_stem tp "tp.%s") && stem_pp=$(place_stem pp "pp.%s.ping.0 pp.%s.pong") ||
+		{ log "workload 10: no stem placed on node 0"; failed=1; cluster_stop; return 0; }
+	w10_runs chand "tcp://127.0.0.1:$port_chand" "$stem_tp" "$stem_pp"
+	w10_runs owner "tcp://127.0.0.1:${cl_port[0]}" "$stem_tp" "$stem_pp"
+	w10_runs fwd "tcp://127.0.0.1:${cl_port[1]}" "$stem_tp" "$stem_pp"
+	w10_runs routed "cluster://127.0.0.1:${cl_port[2]}" "$stem_tp" "$stem_pp"
+	cluster_stop
+}
+
+# w10_runs SYSTEM ADDRESS TP_STEM PP_STEM: workload 1 (16, 1024) and 2 against ADDRESS (round $r).
+w10_runs() {
+	record "$r" "$1" "$CHANBENCH" -A "$2" -N "$3" -n "$N10" -t 16 -k w10_t16 throughput
+	record "$r" "$1" "$CHANBENCH" -A "$2" -N "$3" -n "$N10" -t 1024 -k w10_t1024 throughput
+	record "$r" "$1" "$CHANBENCH" -A "$2" -N "$4" -n "$N2" -k w10_pp pingpong
+}
+
+# etcd and three nodes n0..n2 on it (ports picked first: each advertises its own).
+cluster_start() {
+	local i e=$work/etcd peer n
+	cl_etcd=$("$RELAY" port) peer=$("$RELAY" port)
+	mkdir -p "$e"
+	/usr/bin/etcd --data-dir "$e/data" --listen-client-urls "http://127.0.0.1:$cl_etcd" \
+		--advertise-client-urls "http://127.0.0.1:$cl_etcd" --listen-peer-urls "http://127.0.0.1:$peer" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+		--initial-cluster "default=http://127.0.0.1:$peer" >"$e/etcd.log" 2>&1 &
+	pids+=($!)
+	pid_etcd=$!
+	wait_port "$cl_etcd" || return 1
+	cl_port=() cl_pid=()
+	for i in 0 1 2; do
+		cl_port[$i]=$("$RELAY" port)
+		printf 'log_level = warn\ncluster_etcd = http://127.0.0.1:%s\ncluster_name = bench\nnode_name = n%s\nadvertise = 127.0.0.1:%s\n' \
+			"$cl_etcd" "$i" "${cl_port[$i]}" > "$work/n$i.conf"
+		"$CHAND" -f -c "$work/n$i.conf" -l 127.0.0.1 -p "${cl_port[$i]}" 2>"$work/n$i.log" &
+		pids+=($!)
+		cl_pid[$i]=$!
+	done
+	for i in 0 1 2; do
+		wait_port "${cl_port[$i]}" || return 1
+		for n in $(seq 100); do
+			"$CHANCTL" -s "127.0.0.1:${cl_port[$i]}" stats 2>/dev/null |
+				grep -Eq '^cluster_nodes[[:space:]]+3$' && break
+			sleep 0.1
+		done
+	done
+}
+
+cluster_stop() {
+	local p
+	for p in "${cl_pid[@]}" "$pid_etcd"; do stop_pid "$p"; done
+	rm -rf "$work/etcd"
+}
+
+# place_stem BASE "FORMAT...": the first stem BASE-K whose names (FORMAT with the stem) node 0 owns.
+place_stem() {
+	local k f name addr ok seed="cluster://127.0.0.1:${cl_port[0]}"
+	for k in $(seq 60); do
+		ok=1
+		for f in $2; do
+			# shellcheck disable=SC2059
+			name=$(printf "$f" "$1-$k")
+			"$CHANCTL" -s "$seed" make "$name" >/dev/null
+			addr=$("$CHANCTL" -s "$seed" cluster where "$name" | awk '$1 == "addr" { print $2 }')
+			"$CHANCTL" -s "$seed" delete "$name" >/dev/null
+			[ "$addr" = "127.0.0.1:${cl_port[0]}" ] || ok=0
+		done
+		[ $ok = 1 ] && { echo "$1-$k"; return 0; }
+	done
+	return 1
+}
+
 # ---- main ---------------------------------------------------------------------------
 
 if [ $smoke = 1 ]; then
 	N1=2000 NCURVE=0 DEPTHS="" N2=200 N3=100 SEL=100 CONNS=50 SECS=0.5 IDLE=10000 RECV=100 N6=400
-	N7=2000 W7_DEPTHS="16 1024" W8=100 N9=2000 W9_DEPTHS="16 1024"
+	N7=2000 W7_DEPTHS="16 1024" W8=100 N9=2000 W9_DEPTHS="16 1024" N10=2000
 	SUBRUNS=1
-	[ -x "$CHAND" ] && [ -x "$CHANBENCH" ] && [ -x "$STREAMBENCH" ] && [ -x "$WAKEBENCH" ] || build_tree
+	[ -x "$CHAND" ] && [ -x "$CHANBENCH" ] && [ -x "$STREAMBENCH" ] && [ -x "$WAKEBENCH" ] && [ -x "$CHANCTL" ] || build_tree
 else
 	N1=100000 NCAP=300000 NCURVE=30000 DEPTHS="1 4 16 64 256" N2=8000 N3=2000 SEL=1000 CONNS=1000 SECS=5
 	NPY1=20000 NPY2=2000	# pybench.py: Python moves ~10k values/s
 	SUBRUNS=3
 	IDLE=1000000 RECV=10000 N6=30000
 	N7=${N7:-200000} W7_DEPTHS="16 1024" W8=10000 N9=${N9:-100000} W9_DEPTHS="16 1024"
+	N10=${N10:-100000}
 	install_peers
 	build_tree
 	build_peers

@@ -86,6 +86,13 @@ END {
 		ratio("9 durable everysec msgs/s, " q[i] " in flight", "chand", "w9_everysec_t" q[i], "msgs_s", "redis", "w9_everysec_t" q[i], "msgs_s", "", 0)
 		ratio("9 durable everysec/plain, " q[i] " in flight", "chand", "w9_everysec_t" q[i], "msgs_s", "chand", "w9_plain_t" q[i], "msgs_s", ">=", 0.8)
 	}
+	split("owner fwd routed", cs, " ")
+	for (i = 1; i <= 3; i++) {
+		ratio("10 cluster " cs[i] " msgs/s, 16 in flight", cs[i], "w10_t16", "msgs_s", "chand", "w10_t16", "msgs_s", cs[i] == "routed" ? ">=" : "", 0.95)
+		ratio("10 cluster " cs[i] " msgs/s, 1024", cs[i], "w10_t1024", "msgs_s", "chand", "w10_t1024", "msgs_s", cs[i] == "routed" ? ">=" : "", 0.95)
+		ratio("10 cluster " cs[i] " ping-pong p50 us", cs[i], "w10_pp", "p50_us", "chand", "w10_pp", "p50_us", cs[i] == "fwd" ? "<=" : "", 1.6)
+		ratio("10 cluster " cs[i] " ping-pong p99 us", cs[i], "w10_pp", "p99_us", "chand", "w10_pp", "p99_us", "", 0)
+	}
 	ratio("8 bytes per blocked receiver (10k)", "chand", "w8", "bytes_per_receiver", "redis", "w8", "bytes_per_receiver", "", 0)
 	ratio("8 wake 10k blocked receivers, ms", "chand", "w8", "wake_all_ms", "redis", "w8", "wake_all_ms", "", 0)
 	ratio("8 same, p99 wake-up us", "chand", "w8", "p99_us", "redis", "w8", "p99_us", "", 0)
