@@ -28,6 +28,7 @@
 # without /usr/bin/etcd.
 # N7=COUNT in the environment sets workload 7's values per run (default 200000),
 # N9=COUNT workload 9's (durable channels; default 100000).
+# N10=COUNT workload 10's values per throughput run (default 300000).
 # SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail
 
@@ -446,7 +447,7 @@ else
 	SUBRUNS=3
 	IDLE=1000000 RECV=10000 N6=30000
 	N7=${N7:-200000} W7_DEPTHS="16 1024" W8=10000 N9=${N9:-100000} W9_DEPTHS="16 1024"
-	N10=${N10:-100000}
+	N10=${N10:-300000}
 	install_peers
 	build_tree
 	build_peers
