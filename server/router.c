@@ -278,6 +278,25 @@ anonymous(const char *name, uint32_t len)
 	return len > 0 && name[0] == '~';
 }
 
+/*
+ * An anonymous channel this node does not have: it lives on the node that
+ * made it, which no node can tell (its name is not in etcd), so the
+ * request is NOT_FOUND here with words that say so (PROTOCOL.md §17).
+ * False when the channel is here.
+ */
+static bool
+anonymous_elsewhere(struct router *r, struct conn *c, uint64_t id, const char *name, uint32_t len)
+{
+	char msg[192];
+
+	if (engine_lookup(r->s->engine, name, len) != NULL)
+		return false;
+	snprintf(msg, sizeof msg, "no such channel on node %s: an anonymous channel is served only by "
+	    "the node that made it", cluster_self(r->cl));
+	conn_reply_error(c, id, STATUS_NOT_FOUND, msg);
+	return true;
+}
+
 /* CANCEL of a held request: it ends CANCELED now, then the CANCEL is OK (as dispatch's op_cancel). */
 static void
 cancel_held(struct router *r, struct conn *c, const struct proto_request *q, struct held *h)
@@ -380,6 +399,8 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 		if (name == NULL && q->op != OP_MAKE)
 			continue;
 		if (name == NULL || anonymous(name, nlen)) {
+			if (name != NULL && anonymous_elsewhere(r, c, q->id, name, nlen))
+				return false;
 			here++;
 			continue;
 		}

@@ -96,6 +96,42 @@ test_anonymous_and_unknown(void)
 }
 
 /*
+ * A channel reference to an anonymous channel of node 1, used through node
+ * 0 (a plain client, and one that follows MOVED): NOT_FOUND, saying that
+ * the channel is served only by its maker (PROTOCOL.md §17); on node 1 the
+ * same name works, and node 0's refusal changed nothing there.
+ */
+static void
+test_anonymous_elsewhere(void)
+{
+	struct test_conn maker, c;
+	struct proto_reply r;
+	char name[64], buf[16];
+	bool ok;
+
+	CU_ASSERT_FATAL(ct_open_client(&maker, ct_node_port(1), false) == 0);
+	proto_req_make(&ct_out, maker.next_id++, NULL, 0, 1);
+	st_write(&maker, &ct_out);
+	st_reply(&maker, OP_MAKE, &r);
+	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+	snprintf(name, sizeof name, "%.*s", (int)r.name_len, r.name);
+	for (int moved = 0; moved < 2; moved++) {
+		CU_ASSERT_FATAL(ct_open_client(&c, ct_node_port(0), moved) == 0);
+		st_send(&c, name, "x", 1, 0);
+		st_reply(&c, OP_SEND, &r);
+		CU_ASSERT_EQUAL(r.status, STATUS_NOT_FOUND);
+		CU_ASSERT(r.msg_len > 0 && memmem(r.msg, r.msg_len, "only by the node that made it", 29) != NULL);
+		CU_ASSERT(r.msg_len > 0 && memmem(r.msg, r.msg_len, "node n0", 7) != NULL);
+		CU_ASSERT_EQUAL(st_recv_wait(&c, name, 0, buf, sizeof buf, &ok), STATUS_NOT_FOUND);
+		test_conn_close(&c);
+	}
+	CU_ASSERT_EQUAL(st_send_wait(&maker, name, "y", 0), STATUS_OK);
+	CU_ASSERT_EQUAL(st_recv_wait(&maker, name, 0, buf, sizeof buf, &ok), STATUS_OK);
+	CU_ASSERT(ok && strcmp(buf, "y") == 0);
+	test_conn_close(&maker);
+}
+
+/*
  * The same name made through every node at once, many times: each name
  * has exactly one owner in etcd, exactly one MAKE created it, and every
  * other got MOVED to that owner or opened it there.
@@ -357,6 +393,7 @@ register_suites(void)
 	test_add(s, "the claim txn raced by two clients", ct_test_txn_race);
 	test_add(s, "MOVED, UNAVAILABLE and the owner in etcd", test_moved_and_owner);
 	test_add(s, "anonymous and unknown channels", test_anonymous_and_unknown);
+	test_add(s, "an anonymous channel through another node: NOT_FOUND, said", test_anonymous_elsewhere);
 	ct_add_route_tests(s);
 	test_add(s, "one owner under racing MAKEs", test_claim_race);
 	test_add(s, "SIGKILL: the node's keys go after node_ttl", test_kill);
