@@ -426,11 +426,14 @@ test_moved_loop(void)
 static void
 test_bad_addresses(void)
 {
+	chan_dial_opts_t tls = { .tls_ca = "/nonexistent/ca.pem" };
 	chan_conn_t *c = NULL;
 
 	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://", NULL, &c), CHAN_EINVAL);
 	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://127.0.0.1:1,,", NULL, &c), CHAN_EINVAL);
 	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://tls://127.0.0.1:1", NULL, &c), CHAN_EINVAL);
+	/* TLS to the nodes is not built: a tls_* option is refused before any dial */
+	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://127.0.0.1:1", &tls, &c), CHAN_ENOTSUP);
 	/* nobody listens on port 1: every seed tried, then the connection error */
 	CU_ASSERT_EQUAL(chan_dial(NULL, "127.0.0.1:1,127.0.0.1:1", NULL, &c), CHAN_ECONNECT);
 	CU_ASSERT_PTR_NULL(c);
@@ -553,12 +556,17 @@ test_not_a_cluster(void)
 
 /* ---- the owner dies ------------------------------------------------------------------------------- */
 
-/* SIGKILL the owner while a client waits: the wait ends at once; the channel converges on a live node. */
+/*
+ * SIGKILL the owner while a client waits: the wait ends at once; the
+ * channel converges on a live node. A second cluster connection that used
+ * the channel and sat idle meanwhile fails its next call on it once with
+ * CHAN_ECONNLOST (its node's connection is gone), then routes again.
+ */
 static void
 test_owner_killed(void)
 {
-	chan_conn_t *c = dial_cluster();
-	chan_t *ch, *live;
+	chan_conn_t *c = dial_cluster(), *idle = dial_cluster();
+	chan_t *ch, *live, *ich;
 	char name[64], lname[64];
 	struct op o;
 	pthread_t t;
@@ -567,6 +575,8 @@ test_owner_killed(void)
 
 	ch = make_on(c, 2, "kill", 1, name, sizeof name);
 	live = make_on(c, 1, "live", 1, lname, sizeof lname);
+	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, idle, name, 1, &ich), CHAN_OK);
+	CU_ASSERT_EQUAL(owner(idle, name), 2);
 	o = (struct op){ ch, NULL, NULL, 0, 0 };
 	pthread_create(&t, NULL, op_thread, &o);
 	CU_ASSERT_FATAL(test_wait_waiters(ct_node_port(2), name, 0, 1, 5000));
@@ -590,6 +600,13 @@ test_owner_killed(void)
 	CU_ASSERT(k == 0 || k == 1);
 	CU_ASSERT_EQUAL(chan_send(NULL, ch, "again", 5), CHAN_OK);
 	CU_ASSERT(recv_is(ch, "again"));
+	/* the idle connection: the lost node once, then the channel where it is now */
+	CU_ASSERT_EQUAL(chan_send(NULL, ich, "idle", 4), CHAN_ECONNLOST);
+	CU_ASSERT_EQUAL(chan_send(NULL, ich, "idle", 4), CHAN_OK);
+	CU_ASSERT_EQUAL(owner(idle, name), k);
+	CU_ASSERT(recv_is(ch, "idle"));
+	chan_free(ich);
+	chan_conn_close(idle);
 	chan_free(ch);
 	chan_free(live);
 	chan_conn_close(c);
