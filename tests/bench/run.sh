@@ -357,7 +357,7 @@ run_w9() {
 # a stem whose channels all land on node 0 (MAKE, cluster where, DELETE
 # through chanctl; placement is a function of the name and the live set).
 run_w10() {
-	local r=$1 i stem_tp stem_pp
+	local r=$1 stem_tp stem_pp
 	if [ ! -x /usr/bin/etcd ]; then
 		log "workload 10: /usr/bin/etcd is missing (apt-get install etcd-server): skipped"
 		return 0
