@@ -478,6 +478,51 @@ test_owner_killed(void)
 }
 
 /*
+ * An ack channel's value received through a forwarder is in flight on the
+ * owner for the forwarder's peer connection: when the forwarder dies, the
+ * owner gives the value back as it does for any consumer that disconnects,
+ * and the next receiver gets it again with its delivery count 2.
+ */
+static void
+test_forwarder_killed_ack(void)
+{
+	struct proto_delivery d = { .on = true, .ack_wait_us = 60 * 1000000ull,
+	    .max_deliver = PROTO_MAX_DELIVER_DEFAULT, .max_unacked = PROTO_MAX_UNACKED_DEFAULT };
+	char name[64];
+	struct test_conn o, f;
+	struct proto_reply r;
+	uint64_t tag;
+
+	snprintf(name, sizeof name, "%s", ct_name_placed_on(1, "ackfw"));
+	client_of(&o, 1);
+	proto_req_make_opts(&ct_out, o.next_id++, name, strlen(name), 4, &d);
+	st_write(&o, &ct_out);
+	st_reply(&o, OP_MAKE, &r);
+	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL_FATAL(st_send_wait(&o, name, "v", 0), STATUS_OK);
+	/* node 0 forwards the RECV: the value is in flight on node 1 for node 0's peer connection */
+	client_of(&f, 0);
+	st_recv(&f, name, 0);
+	st_reply(&f, OP_RECV, &r);
+	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+	CU_ASSERT(r.tag > 0 && r.count == 1);
+	tag = r.tag;
+	ct_node_kill(0);
+	test_conn_close(&f);
+	/* given back when the peer connection ends (ack_wait is a minute): delivered again */
+	st_recv(&o, name, 10 * 1000000);
+	st_reply(&o, OP_RECV, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT(r.value.len == 1 && memcmp(r.value.data, "v", 1) == 0);
+	CU_ASSERT(r.tag != tag && r.count == 2);
+	test_conn_close(&o);
+	CU_ASSERT_FATAL(ct_node_restart(0) == 0);
+	for (int i = 0; i < CT_NODES; i++)
+		CU_ASSERT(ct_await_stat(i, "cluster_nodes", CT_NODES, 15000));
+	CU_ASSERT(ct_await_stat(0, "cluster_serving", 1, 15000));
+}
+
+/*
  * SIGSTOP the owner (its socket stays open: no EOF) while a client waits
  * through a forwarder: when the owner's lease ends and it leaves the live
  * set, the client gets UNAVAILABLE "node n1 lost", well within 2 x
@@ -638,4 +683,5 @@ ct_add_forward_tests(CU_pSuite s)
 	test_add(s, "a STREAM forwarded whole, with CREDIT and CANCEL", test_stream);
 	test_add(s, "the owner SIGKILLed under a waiting client", test_owner_killed);
 	test_add(s, "the owner SIGSTOPped under a waiting client", test_owner_stopped);
+	test_add(s, "the forwarder SIGKILLed holding an ack channel's value", test_forwarder_killed_ack);
 }
