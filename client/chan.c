@@ -16,6 +16,7 @@
 #include "codec.h"
 
 #include "chanclient.h"
+#include "cluster.h"
 #include "conn_internal.h"
 #include "ctx_internal.h"
 
@@ -533,6 +534,18 @@ chan_send_chan(chan_ctx_t *ctx, chan_t *ch, const chan_t *ref)
 	return send_value(ctx, ch, &v, CALL_BUDGET);
 }
 
+/* An ack channel's value returned untagged: acked with the next write on its connection (a front: the owner's). */
+static void
+ack_untagged(chan_t *ch, uint64_t tag)
+{
+	chan_conn_t *c;
+
+	if (cluster_conn_for(ch->conn, NULL, chan_name(ch), &c) != CHAN_OK)
+		return;
+	ack_post(c, &tag, 1);
+	conn_unref(c);
+}
+
 static int
 recv_value(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok, enum call_wait how)
 {
@@ -548,7 +561,7 @@ recv_value(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok, enum call_wai
 	if (rc == 0 && !r.rep.ok && (rc = chan_note_close_err(ch, &r.rep.close_err)) != 0)
 		chan_value_clear(v);
 	if (r.rep.tag != 0)
-		ack_post(ch->conn, &r.rep.tag, 1);	/* an ack channel's value, returned untagged */
+		ack_untagged(ch, r.rep.tag);
 	call_reply_free(&r);
 	return rc;
 }

@@ -480,6 +480,19 @@ done:
 }
 
 int
+cluster_conn_for(chan_conn_t *c, chan_ctx_t *ctx, const char *name, chan_conn_t **out)
+{
+	struct open_arg a = { name, strlen(name) };
+
+	if (c->cluster == NULL) {
+		conn_ref(c);
+		*out = c;
+		return CHAN_OK;
+	}
+	return cluster_pick(c, ctx, OP_OPEN, enc_open, &a, out);
+}
+
+int
 chan_cluster_where(chan_ctx_t *ctx, chan_conn_t *front, const char *name, char *addr, size_t cap)
 {
 	struct cluster *cl;

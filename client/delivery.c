@@ -17,6 +17,7 @@
 #include "codec.h"
 
 #include "chanclient.h"
+#include "cluster.h"
 #include "conn_internal.h"
 
 /* ---- make ------------------------------------------------------------------------ */
@@ -159,10 +160,17 @@ enc_ack(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
 int
 chan_ack(chan_t *ch, const chan_msg_t *m)
 {
+	chan_conn_t *c;
+	int rc;
+
 	if (ch == NULL || m == NULL || m->tag == 0)
 		return CHAN_EINVAL;
+	if ((rc = cluster_conn_for(chan_conn(ch), NULL, chan_name(ch), &c)) != CHAN_OK)
+		return rc;
 	/* with the tags acked until the next write, in one frame (wire.c) */
-	return ack_post(chan_conn(ch), &m->tag, 1);
+	rc = ack_post(c, &m->tag, 1);
+	conn_unref(c);
+	return rc;
 }
 
 int
@@ -170,6 +178,7 @@ chan_ack_n(chan_ctx_t *ctx, chan_t *ch, const uint64_t *tags, size_t n)
 {
 	struct tags_arg a = { tags, n };
 	struct call_reply r;
+	chan_conn_t *c;
 	int rc;
 
 	if (ch == NULL || tags == NULL || n == 0 || n > PROTO_ACK_TAGS_MAX)
@@ -177,7 +186,11 @@ chan_ack_n(chan_ctx_t *ctx, chan_t *ch, const uint64_t *tags, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (tags[i] == 0)
 			return CHAN_EINVAL;
-	if ((rc = conn_call(chan_conn(ch), ctx, OP_ACK, CALL_NOWAIT, enc_ack, &a, &r)) != 0)
+	if ((rc = cluster_conn_for(chan_conn(ch), ctx, chan_name(ch), &c)) != CHAN_OK)
+		return rc;
+	rc = conn_call(c, ctx, OP_ACK, CALL_NOWAIT, enc_ack, &a, &r);
+	conn_unref(c);
+	if (rc != 0)
 		return rc;
 	rc = call_status_err(r.rep.status, false);
 	call_reply_free(&r);
@@ -204,9 +217,14 @@ static int
 tag_call(chan_ctx_t *ctx, chan_t *ch, struct tag_arg *a)
 {
 	struct call_reply r;
+	chan_conn_t *c;
 	int rc;
 
-	if ((rc = conn_call(chan_conn(ch), ctx, a->op, CALL_NOWAIT, enc_tag, a, &r)) != 0)
+	if ((rc = cluster_conn_for(chan_conn(ch), ctx, chan_name(ch), &c)) != CHAN_OK)
+		return rc;
+	rc = conn_call(c, ctx, a->op, CALL_NOWAIT, enc_tag, a, &r);
+	conn_unref(c);
+	if (rc != 0)
 		return rc;
 	rc = call_status_err(r.rep.status, false);
 	call_reply_free(&r);

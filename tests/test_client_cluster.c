@@ -439,6 +439,71 @@ test_bad_addresses(void)
 	CU_ASSERT_PTR_NULL(c);
 }
 
+/* ---- ack channels ----------------------------------------------------------------------------- */
+
+/* Receive one value of ch with its tag: want, delivered the count-th time. */
+static uint64_t
+recv_tagged(chan_t *ch, const char *want, uint32_t count)
+{
+	chan_msg_t m = { 0 };
+	bool ok = false;
+	uint64_t tag;
+
+	CU_ASSERT_EQUAL_FATAL(chan_recv_msg(NULL, ch, &m, &ok), CHAN_OK);
+	CU_ASSERT_FATAL(ok && m.tag != 0);
+	CU_ASSERT(m.value.len == strlen(want) && memcmp(m.value.data, want, m.value.len) == 0);
+	CU_ASSERT_EQUAL(m.count, count);
+	tag = m.tag;
+	chan_msg_clear(&m);
+	return tag;
+}
+
+/*
+ * An ack channel owned by node 1, used through a cluster connection whose
+ * seed is node 0: its tags go to node 1's connection (the one that
+ * received the values), so ACK, NACK, TOUCH and chan_ack work there;
+ * nothing is left in flight on the owner afterwards.
+ */
+static void
+test_ack_routed(void)
+{
+	chan_delivery_opts_t d = CHAN_DELIVERY_OPTS_INIT;
+	chan_conn_t *c = dial_cluster();
+	char name[64];
+	chan_t *ch = make_on(c, 1, "ack", 4, name, sizeof name);
+	chan_msg_t m = { 0 };
+	struct proto_chan_info info = { .inflight = 1 };
+	uint64_t tag;
+	int64_t end;
+
+	/* the same name again as an ack channel: placement is the name's, so node 1 again */
+	CU_ASSERT_EQUAL_FATAL(chan_delete(NULL, ch, NULL), CHAN_OK);
+	chan_free(ch);
+	CU_ASSERT_EQUAL_FATAL(chan_make_opts(NULL, c, name, 4, &d, &ch), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(owner(c, name), 1);
+	CU_ASSERT_EQUAL(chan_send(NULL, ch, "a", 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(NULL, ch, "b", 1), CHAN_OK);
+	tag = recv_tagged(ch, "a", 1);
+	CU_ASSERT_EQUAL(chan_touch(NULL, ch, &(chan_msg_t){ .tag = tag }), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_ack_n(NULL, ch, &tag, 1), CHAN_OK);
+	/* acked for good: a second ACK of it is NOT_FOUND on the owner, not an error of routing */
+	CU_ASSERT_EQUAL(chan_ack_n(NULL, ch, &tag, 1), CHAN_ENOTFOUND);
+	tag = recv_tagged(ch, "b", 1);
+	CU_ASSERT_EQUAL(chan_nack(NULL, ch, &(chan_msg_t){ .tag = tag }, 0), CHAN_OK);
+	m.tag = recv_tagged(ch, "b", 2);
+	CU_ASSERT_EQUAL(chan_ack(ch, &m), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_conn_flush(c), CHAN_OK);
+	/* the owner holds nothing in flight: its channel is empty and every tag is done */
+	end = clock_now_ns() + 5 * NSEC_PER_SEC;
+	while (test_chan_info(ct_node_port(1), name, &info) == 0 && info.inflight != 0 && clock_now_ns() < end)
+		poll(NULL, 0, 20);
+	CU_ASSERT_EQUAL(info.inflight, 0);
+	CU_ASSERT_EQUAL(info.len, 0);
+	chan_delete(NULL, ch, NULL);
+	chan_free(ch);
+	chan_conn_close(c);
+}
+
 /* ---- CLUSTER_NODES and chanctl ------------------------------------------------------------------- */
 
 /* The live nodes, through the cluster connection; each node's count matches its own STATS. */
@@ -631,6 +696,7 @@ register_suites(void)
 	test_add(s, "anonymous channels stay on their maker", test_anonymous);
 	test_add(s, "Go semantics through the cluster", test_go_semantics);
 	test_add(s, "async ops and streams on the owner", test_async_and_stream);
+	test_add(s, "ACK, NACK and TOUCH go to the owner's connection", test_ack_routed);
 	test_add(s, "CLUSTER_NODES", test_admin_nodes);
 	test_add(s, "chanctl cluster nodes, where, ls", test_chanctl);
 	test_add(s, "SIGKILL of the owner: error at once, then converges", test_owner_killed);
