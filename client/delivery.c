@@ -188,12 +188,12 @@ chan_ack_n(chan_ctx_t *ctx, chan_t *ch, const uint64_t *tags, size_t n)
 			return CHAN_EINVAL;
 	if ((rc = cluster_conn_for(chan_conn(ch), ctx, chan_name(ch), &c)) != CHAN_OK)
 		return rc;
-	rc = conn_call(c, ctx, OP_ACK, CALL_NOWAIT, enc_ack, &a, &r);
+	/* the reply is read before c's reference goes */
+	if ((rc = conn_call(c, ctx, OP_ACK, CALL_NOWAIT, enc_ack, &a, &r)) == 0) {
+		rc = call_status_err(r.rep.status, false);
+		call_reply_free(&r);
+	}
 	conn_unref(c);
-	if (rc != 0)
-		return rc;
-	rc = call_status_err(r.rep.status, false);
-	call_reply_free(&r);
 	return rc;
 }
 
@@ -222,12 +222,11 @@ tag_call(chan_ctx_t *ctx, chan_t *ch, struct tag_arg *a)
 
 	if ((rc = cluster_conn_for(chan_conn(ch), ctx, chan_name(ch), &c)) != CHAN_OK)
 		return rc;
-	rc = conn_call(c, ctx, a->op, CALL_NOWAIT, enc_tag, a, &r);
+	if ((rc = conn_call(c, ctx, a->op, CALL_NOWAIT, enc_tag, a, &r)) == 0) {
+		rc = call_status_err(r.rep.status, false);
+		call_reply_free(&r);
+	}
 	conn_unref(c);
-	if (rc != 0)
-		return rc;
-	rc = call_status_err(r.rep.status, false);
-	call_reply_free(&r);
 	return rc;
 }
 
