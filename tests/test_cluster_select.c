@@ -445,6 +445,88 @@ test_multiset(void)
 	free(m);
 }
 
+/* A received "node:k" value, counted in seen; false when it is not one we sent. */
+static bool
+count_value(const struct proto_reply *r, uint8_t seen[CT_NODES][64])
+{
+	char v[32];
+	int node, k;
+
+	if (sscanf(value_of(r, v, sizeof v), "%d:%d", &node, &k) != 2 || node < 1 ||
+	    node >= CT_NODES || k < 0 || k >= 64 || r->index != node)
+		return false;
+	seen[node][k]++;
+	return true;
+}
+
+/*
+ * SIGKILL of an owner while selects run over its channel: the select in
+ * flight completes once or fails UNAVAILABLE, a select naming the dead
+ * node's channel fails UNAVAILABLE (never hangs), and the living node's
+ * values are each received exactly once, the dead one's at most once.
+ */
+static void
+test_owner_killed(void)
+{
+	enum { FILL = 40 };
+	struct proto_case cases[CT_NODES];
+	uint8_t seen[CT_NODES][64] = { { 0 } };
+	struct test_conn c, p;
+	struct proto_reply r;
+	char v[32];
+
+	make_three("xkill", 64);
+	for (int i = 1; i < CT_NODES; i++) {
+		client_of(&p, i);
+		for (int k = 0; k < FILL; k++) {
+			snprintf(v, sizeof v, "%d:%d", i, k);
+			CU_ASSERT_EQUAL_FATAL(st_send_wait(&p, names[i], v, 0), STATUS_OK);
+		}
+		test_conn_close(&p);
+	}
+	recv_cases(cases);
+	client_of(&c, 0);
+	for (int k = 0; k < 20; k++) {
+		st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+		st_reply(&c, OP_SELECT, &r);
+		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+		CU_ASSERT(count_value(&r, seen));
+	}
+	/* one in flight as its case's owner dies */
+	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+	ct_node_kill(2);
+	st_reply(&c, OP_SELECT, &r);
+	printf(" [in flight at the kill: %s]", status_name(r.status));
+	CU_ASSERT(r.status == STATUS_OK || r.status == STATUS_UNAVAILABLE);
+	if (r.status == STATUS_OK)
+		CU_ASSERT(count_value(&r, seen));
+	/* naming the dead node's channel: UNAVAILABLE or a living case, at once */
+	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+	st_reply(&c, OP_SELECT, &r);
+	printf(" [naming the dead node: %s %.*s]", status_name(r.status), (int)r.msg_len,
+	    r.msg_len ? r.msg : "");
+	CU_ASSERT(r.status == STATUS_OK || r.status == STATUS_UNAVAILABLE);
+	if (r.status == STATUS_OK)
+		CU_ASSERT(count_value(&r, seen));
+	/* the living two: drained to the last value */
+	for (;;) {
+		st_select(&c, cases, 2, false, 0);
+		st_reply(&c, OP_SELECT, &r);
+		if (r.status != STATUS_OK)
+			break;
+		CU_ASSERT(count_value(&r, seen));
+	}
+	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
+	test_conn_close(&c);
+	for (int k = 0; k < FILL; k++) {
+		CU_ASSERT_EQUAL(seen[1][k], 1);
+		CU_ASSERT(seen[2][k] <= 1);
+	}
+	CU_ASSERT_FATAL(ct_node_restart(2) == 0);
+	for (int i = 0; i < CT_NODES; i++)
+		CU_ASSERT(ct_await_stat(i, "cluster_nodes", CT_NODES, 10000));
+}
+
 void
 ct_add_select_tests(CU_pSuite s)
 {
@@ -456,4 +538,5 @@ ct_add_select_tests(CU_pSuite s)
 	test_add(s, "select: uniform among ready cases on three nodes", test_fairness);
 	test_add(s, "select: deadline vs send, 1,000 runs", test_deadline_race);
 	test_add(s, "select: 4 producers, 4 consumers, 4 channels on 3 nodes", test_multiset);
+	test_add(s, "select: SIGKILL of an owner while selects run", test_owner_killed);
 }
