@@ -426,7 +426,11 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 	}
 	/* there counts the other owners: more than one, or one and this node, is two nodes */
 	if (there > 0 && (here > 0 || there > 1 || unknown != NULL) && n > 1) {
-		if (q->op == OP_SELECT)
+		if (q->op == OP_SELECT && q->hold)
+			/* a group of another node's cross-node select: one owner each, or its value could not be held */
+			router_unavailable(r, c, q->id, "the channels of a held SELECT are on several nodes "
+			    "now; try again");
+		else if (q->op == OP_SELECT)
 			xselect_start(r->xs, c, q);
 		else
 			router_unavailable(r, c, q->id, "the channels of one STREAM must be on one node: "

@@ -123,6 +123,7 @@ client_done(struct xsel *x, int status)
 
 	if (c == NULL)
 		return NULL;
+	c->nforwarded -= x->ngroups;
 	stats_record(&x->xs->r->s->ops, OP_SELECT, status, clock_now_ns() - x->rq.start);
 	hmap_remove(&x->xs->r->ids, &x->rq.node);
 	x->c = NULL;
@@ -493,9 +494,17 @@ xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q
 		xsel_free(x);
 		return;
 	}
+	/* each group is one request forwarded from c (max_pending, as router_forward) */
+	if (c->nforwarded + x->ngroups > r->s->cfg.max_pending) {
+		conn_reply_error(c, q->id, STATUS_LIMIT,
+		    "max_pending requests are forwarded from this connection");
+		xsel_free(x);
+		return;
+	}
 	if (hmap_insert(&r->ids, &x->rq.node, ids_hash(r, c->id, q->id)) < 0)
 		goto oom;
 	x->c = c;
+	c->nforwarded += x->ngroups;
 	if (wait > 0)
 		wait = wait > spent ? wait - spent : 0;
 	cases = malloc(q->ncases * sizeof *cases);
