@@ -371,6 +371,10 @@ xselect_peer_gone(struct xselects *xs, struct peer *pe, const char *why)
 				/* its owner gives it back, or it went with the node: undone */
 				g->held = false;
 				g->fired = false;
+				if (x->err == STATUS_OK) {
+					x->err = STATUS_UNAVAILABLE;
+					snprintf(x->why, sizeof x->why, "%s", msg);
+				}
 			}
 			if (g->settling) {
 				/* it may or may not have been kept there: never delivered twice */
