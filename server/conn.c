@@ -27,7 +27,6 @@
 #include "conn.h"
 #include "conn_io.h"
 #include "delivery.h"
-#include "xhold.h"
 #include "dispatch.h"
 #include "durable.h"
 #include "log.h"
@@ -35,6 +34,7 @@
 #include "router.h"
 #include "server.h"
 #include "tls.h"
+#include "xhold.h"
 
 #define CLOSE_FLUSH_TIMEOUT_SEC 5
 

@@ -13,7 +13,6 @@
 #include "codec.h"
 #include "conn.h"
 #include "delivery.h"
-#include "xhold.h"
 #include "dispatch.h"
 #include "durable.h"
 #include "link.h"
@@ -23,6 +22,7 @@
 #include "server.h"
 #include "stream.h"
 #include "value.h"
+#include "xhold.h"
 
 typedef void op_handler(struct conn *c, const struct proto_request *q);
 

@@ -23,9 +23,9 @@
 #include "link.h"
 #include "log.h"
 #include "request.h"
-#include "xhold.h"
 #include "server.h"
 #include "value.h"
+#include "xhold.h"
 
 /* When a request made now began: the dispatch's reading inside one, else the clock. */
 static int64_t

@@ -23,7 +23,6 @@
 #include "conn.h"
 #include "conn_io.h"
 #include "delivery.h"
-#include "xhold.h"
 #include "durable.h"
 #include "listener.h"
 #include "log.h"
@@ -36,6 +35,7 @@
 #include "server.h"
 #include "stage.h"
 #include "tls.h"
+#include "xhold.h"
 
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)

@@ -48,7 +48,7 @@ struct xsel {
 	uint32_t ndefault;		/* groups that answered default */
 	bool canceling;			/* every open group was CANCELed */
 	int err;			/* the first error that ends it when no group fires, or OK */
-	char why[256];
+	char why[640];			/* ... and its words */
 	struct xgroup g[];
 };
 
