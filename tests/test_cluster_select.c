@@ -445,6 +445,67 @@ test_multiset(void)
 	free(m);
 }
 
+/*
+ * A send case on node 1 beside receive cases on nodes 0 and 2: a receiver
+ * on node 1 takes the value (the send case fires, a value buffered for a
+ * receive case meanwhile stays), and when a receive case fires the value
+ * was not sent. Send cases on two nodes: UNAVAILABLE, not built.
+ */
+static void
+test_send_case(void)
+{
+	struct proto_case cases[CT_NODES];
+	struct test_conn c, rc;
+	struct proto_reply r;
+	char buf[32];
+	bool ok;
+
+	make_three("xsend", 0);
+	recv_cases(cases);
+	cases[1] = (struct proto_case){ .dir = 1, .name = names[1],
+	    .name_len = (uint32_t)strlen(names[1]),
+	    .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"out", .len = 3 } };
+	/* blocked, then woken by a receiver on the send case's node */
+	client_of(&c, 0);
+	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+	client_of(&rc, 1);
+	CU_ASSERT_FATAL(st_await_waiters(&rc, names[1], 1, -1));
+	CU_ASSERT_EQUAL(st_recv_wait(&rc, names[1], PROTO_WAIT_FOREVER, buf, sizeof buf, &ok),
+	    STATUS_OK);
+	CU_ASSERT(ok && strcmp(buf, "out") == 0);
+	st_reply(&c, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(r.index, 1);
+	CU_ASSERT(no_waiters_anywhere());
+	CU_ASSERT(st_await_waiters(&rc, names[1], 0, 0));
+	test_conn_close(&rc);
+	/* blocked, then woken by a send on node 2: the send case's value was never sent */
+	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+	client_of(&rc, 1);
+	CU_ASSERT_FATAL(st_await_waiters(&rc, names[1], 1, -1));
+	test_conn_close(&rc);
+	send_on(2, "in");
+	st_reply(&c, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(r.index, 2);
+	CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "in");
+	client_of(&rc, 1);
+	CU_ASSERT(st_await_waiters(&rc, names[1], 0, 0));
+	CU_ASSERT_EQUAL(st_recv_wait(&rc, names[1], 0, buf, sizeof buf, &ok),
+	    STATUS_DEADLINE_EXCEEDED);
+	test_conn_close(&rc);
+	/* send cases on two nodes */
+	cases[2] = cases[1];
+	cases[2].name = names[2];
+	cases[2].name_len = (uint32_t)strlen(names[2]);
+	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+	st_reply(&c, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_UNAVAILABLE);
+	CU_ASSERT(r.msg_len > 0 && memmem(r.msg, r.msg_len, "not built", 9) != NULL);
+	test_conn_close(&c);
+	CU_ASSERT(no_waiters_anywhere());
+}
+
 /* A received "node:k" value, counted in seen; false when it is not one we sent. */
 static bool
 count_value(const struct proto_reply *r, uint8_t seen[CT_NODES][64])
@@ -533,6 +594,7 @@ ct_add_select_tests(CU_pSuite s)
 	test_add(s, "select: a ready remote case fires", test_ready_remote);
 	test_add(s, "select: woken by a send on each node", test_woken_on_each_node);
 	test_add(s, "select: default, and a closed channel is ready", test_default_and_closed);
+	test_add(s, "select: a send case beside remote receive cases", test_send_case);
 	test_add(s, "select: deadline leaves no waiter anywhere", test_deadline);
 	test_add(s, "select: CANCEL and disconnect remove remote waiters", test_cancel_and_disconnect);
 	test_add(s, "select: uniform among ready cases on three nodes", test_fairness);
