@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "clustertest.h"
 
 #define NAME_CAP 96
@@ -395,6 +396,7 @@ test_multiset(void)
 	struct pollfd fds[2 * MS_PEERS];
 	struct test_conn c;
 	char b[32];
+	int64_t t0;
 
 	CU_ASSERT_FATAL(m != NULL);
 	for (int i = 0; i < MS_CHANS; i++) {
@@ -412,6 +414,7 @@ test_multiset(void)
 		st_select(&m->cons[p], m->cases, MS_CHANS, false, PROTO_WAIT_FOREVER);
 		ms_produce(m, p);
 	}
+	t0 = clock_now_ns();
 	while (m->received < MS_PEERS * MS_VALUES && m->bad == 0) {
 		for (int p = 0; p < MS_PEERS; p++) {
 			fds[2 * p] = (struct pollfd){ .fd = m->prod[p].fd, .events = POLLIN };
@@ -426,7 +429,8 @@ test_multiset(void)
 			ms_produce(m, p);
 		}
 	}
-	printf(" [received %d, duplicates %d, bad replies %d]", m->received, m->dups, m->bad);
+	printf(" [received %d in %lld ms, duplicates %d, bad replies %d]", m->received,
+	    (long long)((clock_now_ns() - t0) / NSEC_PER_MSEC), m->dups, m->bad);
 	CU_ASSERT_EQUAL(m->received, MS_PEERS * MS_VALUES);
 	CU_ASSERT_EQUAL(m->dups, 0);
 	CU_ASSERT_EQUAL(m->bad, 0);
