@@ -197,7 +197,9 @@ owner_set_locked(struct cluster *cl, const char *name, size_t len, size_t idx)
 
 /*
  * The node for rn's channels: the owner cached for all of them, or -1 when
- * none is cached; CHAN_EUNAVAILABLE when two are cached on different nodes.
+ * none is cached. When two are cached on different nodes, a SELECT goes to
+ * the first one's, which coordinates it (PROTOCOL.md §17, cross-node
+ * SELECT); anything else is CHAN_EUNAVAILABLE.
  */
 static int
 owner_of_locked(struct cluster *cl, const struct rnames *rn, ssize_t *idx)
@@ -211,8 +213,10 @@ owner_of_locked(struct cluster *cl, const struct rnames *rn, ssize_t *idx)
 
 		if ((name = rnames_get(rn, i, &len)) == NULL || (ow = owner_find_locked(cl, name, len)) == NULL)
 			continue;
+		if (*idx >= 0 && (size_t)*idx != ow->idx && rn->req.op == OP_SELECT)
+			return CHAN_OK;
 		if (*idx >= 0 && (size_t)*idx != ow->idx)
-			return CHAN_EUNAVAILABLE;	/* cross-node SELECT: not yet (§17) */
+			return CHAN_EUNAVAILABLE;	/* STREAM, links across nodes: not yet (§17) */
 		*idx = (ssize_t)ow->idx;
 	}
 	return CHAN_OK;

@@ -20,7 +20,7 @@ static const char *const op_names[] = {
 	[OP_CLIENTS] = "CLIENTS", [OP_WAITERS] = "WAITERS", [OP_UNBLOCK] = "UNBLOCK",
 	[OP_SHUTDOWN] = "SHUTDOWN", [OP_STREAM] = "STREAM", [OP_CREDIT] = "CREDIT",
 	[OP_WANT] = "WANT", [OP_ACK] = "ACK", [OP_NACK] = "NACK", [OP_TOUCH] = "TOUCH",
-	[OP_INFLIGHT] = "INFLIGHT", [OP_CLUSTER_NODES] = "CLUSTER_NODES", [OP_OR] = "OR", [OP_OR_DONE] = "OR_DONE",
+	[OP_INFLIGHT] = "INFLIGHT", [OP_CLUSTER_NODES] = "CLUSTER_NODES", [OP_XSETTLE] = "XSETTLE", [OP_OR] = "OR", [OP_OR_DONE] = "OR_DONE",
 	[OP_TEE] = "TEE", [OP_BRIDGE] = "BRIDGE", [OP_FAN_IN] = "FAN_IN",
 	[OP_REPEAT] = "REPEAT", [OP_TAKE] = "TAKE", [OP_FAN_OUT] = "FAN_OUT",
 };
@@ -34,7 +34,7 @@ const uint8_t proto_op_arity[OP_MAX + 1] = {
 	[OP_WAITERS] = 1, [OP_UNBLOCK] = 2, [OP_SHUTDOWN] = 0,
 	[OP_STREAM] = 2, [OP_CREDIT] = 2, [OP_WANT] = 1,
 	[OP_ACK] = 1, [OP_NACK] = 2, [OP_TOUCH] = 1, [OP_INFLIGHT] = 2,
-	[OP_CLUSTER_NODES] = 0,
+	[OP_CLUSTER_NODES] = 0, [OP_XSETTLE] = 2,
 	[OP_OR] = 3, [OP_OR_DONE] = 3, [OP_TEE] = 3, [OP_BRIDGE] = 3,
 	[OP_FAN_IN] = 3, [OP_REPEAT] = 3, [OP_TAKE] = 4, [OP_FAN_OUT] = 6,
 };
@@ -326,7 +326,22 @@ int
 proto_req_select(struct proto_out *o, uint64_t id, int64_t wait_us,
     const struct proto_case *cases, size_t ncases, bool has_default)
 {
-	int rc = req_head(o, OP_SELECT, id, wait_us, 2) | msgpack_pack_array(&o->pk, ncases);
+	return proto_req_select_hold(o, id, wait_us, cases, ncases, has_default, false);
+}
+
+int
+proto_req_xsettle(struct proto_out *o, uint64_t id, uint64_t target, bool keep)
+{
+	return frame_end(o, req_head(o, OP_XSETTLE, id, PROTO_WAIT_FOREVER, 2) |
+	    msgpack_pack_uint64(&o->pk, target) |
+	    (keep ? msgpack_pack_true(&o->pk) : msgpack_pack_false(&o->pk)));
+}
+
+int
+proto_req_select_hold(struct proto_out *o, uint64_t id, int64_t wait_us,
+    const struct proto_case *cases, size_t ncases, bool has_default, bool hold)
+{
+	int rc = req_head(o, OP_SELECT, id, wait_us, hold ? 3 : 2) | msgpack_pack_array(&o->pk, ncases);
 
 	for (size_t i = 0; i < ncases; i++) {
 		const struct proto_case *c = &cases[i];
@@ -337,6 +352,8 @@ proto_req_select(struct proto_out *o, uint64_t id, int64_t wait_us,
 			rc |= pack_value(&o->pk, &c->value);
 	}
 	rc |= has_default ? msgpack_pack_true(&o->pk) : msgpack_pack_false(&o->pk);
+	if (hold)
+		rc |= msgpack_pack_true(&o->pk);
 	return frame_end(o, rc);
 }
 

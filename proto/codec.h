@@ -69,6 +69,7 @@ enum proto_op {
 	OP_INFLIGHT = 26,
 	/* a cluster's live nodes (PROTOCOL.md §17), an admin op */
 	OP_CLUSTER_NODES = 27,
+	OP_XSETTLE = 28,		/* node-to-node: a held SELECT value kept or given back (§17) */
 	/* links and jobs (PROTOCOL.md §12); 28-31 are unassigned */
 	OP_OR = 32,
 	OP_OR_DONE = 33,
@@ -213,6 +214,8 @@ struct proto_request {
 	struct proto_case *cases;	/* SELECT: points at the caller's case array; */
 	uint32_t ncases;		/* OR, FAN_IN, STREAM: the inputs; REPEAT: the values */
 	bool has_default;
+	bool hold;			/* SELECT: its received value is held until XSETTLE (§17) */
+	bool keep;			/* XSETTLE */
 	/* links (§12); the single input of OR_DONE, TEE, BRIDGE, TAKE, FAN_OUT is name */
 	const char *done;		/* NULL: no done channel */
 	uint32_t done_len;
@@ -450,6 +453,11 @@ int proto_req_send(struct proto_out *o, uint64_t id, int64_t wait_us, const char
     size_t len, const struct proto_value *value);
 int proto_req_select(struct proto_out *o, uint64_t id, int64_t wait_us,
     const struct proto_case *cases, size_t ncases, bool has_default);
+/* SELECT with its hold argument (node-to-node, PROTOCOL.md §17). */
+int proto_req_select_hold(struct proto_out *o, uint64_t id, int64_t wait_us,
+    const struct proto_case *cases, size_t ncases, bool has_default, bool hold);
+/* XSETTLE (§17): keep or give back the value held for SELECT target. */
+int proto_req_xsettle(struct proto_out *o, uint64_t id, uint64_t target, bool keep);
 int proto_req_cancel(struct proto_out *o, uint64_t id, uint64_t target);
 /* WANT (§15): the reply to target is awaited now. */
 int proto_req_want(struct proto_out *o, uint64_t id, uint64_t target);

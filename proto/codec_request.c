@@ -166,6 +166,8 @@ dec_select(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
 	q->ncases = n;
 	if (mpr_bool(&d->r, &q->has_default) < 0)
 		return BAD(d, "select default must be a boolean");
+	if (d->nargs == 3 && mpr_bool(&d->r, &q->hold) < 0)
+		return BAD(d, "select hold must be a boolean");
 	return STATUS_OK;
 }
 
@@ -511,6 +513,12 @@ dec_args(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
 		if (mpr_uint(&d->r, &q->target) < 0 || q->target == 0)
 			return BAD(d, "CANCEL target must be a request id (1 or more)");
 		return STATUS_OK;
+	case OP_XSETTLE:
+		if (mpr_uint(&d->r, &q->target) < 0 || q->target == 0)
+			return BAD(d, "XSETTLE target must be a request id (1 or more)");
+		if (mpr_bool(&d->r, &q->keep) < 0)
+			return BAD(d, "XSETTLE keep must be a boolean");
+		return STATUS_OK;
 	case OP_WANT:
 		if (mpr_uint(&d->r, &q->target) < 0 || q->target == 0)
 			return BAD(d, "WANT target must be a request id (1 or more)");
@@ -616,9 +624,11 @@ proto_decode_request_general(const uint8_t *body, size_t len, const struct proto
 	if (req->op > OP_MAX || proto_op_name(req->op) == NULL)
 		return BAD(&d, "unknown op");
 	d.nargs = n - 3;
-	/* three ops have an optional last argument: CLOSE its error, MAKE its delivery options (§16), HELLO its caps (§17) */
+	/* four ops have an optional last argument: CLOSE its error, MAKE its delivery options (§16),
+	 * HELLO its caps, SELECT its hold (§17) */
 	if (d.nargs != proto_op_arity[req->op] &&
-	    !((req->op == OP_CLOSE || req->op == OP_MAKE || req->op == OP_HELLO) &&
+	    !((req->op == OP_CLOSE || req->op == OP_MAKE || req->op == OP_HELLO ||
+	    req->op == OP_SELECT) &&
 	    d.nargs == proto_op_arity[req->op] + 1u))
 		return BAD(&d, "wrong number of arguments for this op");
 	return dec_args(&d, cases, case_cap);

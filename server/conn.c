@@ -34,6 +34,7 @@
 #include "router.h"
 #include "server.h"
 #include "tls.h"
+#include "xhold.h"
 
 #define CLOSE_FLUSH_TIMEOUT_SEC 5
 
@@ -333,6 +334,7 @@ conn_free(struct conn *c)
 	c->dead = true;
 	conn_cancel_all(c, STATUS_CANCELED);
 	delivery_conn_gone(s->delivery, c);
+	xhold_owner_gone(s->xhold, c);
 	durable_gate_free(c);
 	acl_conn_gone(c);
 	for (size_t i = 0; i < c->nholds; i++)

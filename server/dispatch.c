@@ -22,6 +22,7 @@
 #include "server.h"
 #include "stream.h"
 #include "value.h"
+#include "xhold.h"
 
 typedef void op_handler(struct conn *c, const struct proto_request *q);
 
@@ -372,6 +373,16 @@ op_nack_touch(struct conn *c, const struct proto_request *q)
 		conn_flush_out(c);
 }
 
+/* XSETTLE (§17): a held SELECT value kept or given back. */
+static void
+op_xsettle(struct conn *c, const struct proto_request *q)
+{
+	if (xhold_settle(c->srv->xhold, c, q->target, q->keep) != STATUS_OK)
+		conn_reply_error(c, q->id, STATUS_NOT_FOUND, "no value is held for that request");
+	else if (proto_rep_ok(&c->srv->out, q->id) == 0)
+		conn_flush_out(c);
+}
+
 static void
 op_cancel(struct conn *c, const struct proto_request *q)
 {
@@ -476,6 +487,7 @@ static op_handler *const handlers[OP_MAX + 1] = {
 	[OP_TOUCH] = op_nack_touch,
 	[OP_INFLIGHT] = admin_inflight,
 	[OP_CLUSTER_NODES] = admin_cluster_nodes,
+	[OP_XSETTLE] = op_xsettle,
 	[OP_OR] = link_request,
 	[OP_OR_DONE] = link_request,
 	[OP_TEE] = link_request,

@@ -25,6 +25,7 @@
 #include "request.h"
 #include "server.h"
 #include "value.h"
+#include "xhold.h"
 
 /* When a request made now began: the dispatch's reading inside one, else the clock. */
 static int64_t
@@ -114,7 +115,7 @@ reply_queue(struct conn *c, bool deferred, bool dsend, const struct engine_resul
 
 /* Encode the reply for an engine result, and free the value it carries. */
 static void
-reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, bool dsend,
+reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, bool dsend, bool hold,
     struct engine_result *res)
 {
 	struct proto_out *o = &c->srv->out;
@@ -125,6 +126,12 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, bool dsend
 
 	if (raw != NULL && delivery_on(res->ch)) {
 		reply_tagged(c, id, op, deferred, res);
+		return;
+	}
+	/* held (§17): the table owns the value now, readable until XSETTLE or c's end */
+	if (raw != NULL && hold && xhold_take(c->srv->xhold, c, id, res->ch, res->value) != STATUS_OK) {
+		res->value = NULL;
+		conn_reply_error(c, id, STATUS_LIMIT, "out of memory");
 		return;
 	}
 	if (res->status != STATUS_OK && op == OP_SELECT && res->index >= 0)
@@ -147,7 +154,8 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, bool dsend
 	} else {
 		reply_queue(c, deferred, dsend, res);
 	}
-	value_free(res->value);
+	if (!hold)
+		value_free(res->value);
 	res->value = NULL;
 }
 
@@ -206,14 +214,15 @@ request_done(void *arg, struct engine_result *res)
 	uint32_t nwaits = r->nwaits;
 
 	request_unpark(r, res->status);
-	if (c->dead && res->value != NULL && delivery_on(res->ch)) {
-		delivery_unsent(s->delivery, res->ch, res->value);	/* at-least-once (§16) */
+	if (c->dead && res->value != NULL && (delivery_on(res->ch) || r->xhold)) {
+		/* at-least-once (§16), or a held value (§17): back to its channel */
+		delivery_unsent(s->delivery, res->ch, res->value);
 		res->value = NULL;
 	} else if (c->dead) {
 		value_free(res->value);	/* the client is gone: at-most-once (PROTOCOL.md §4) */
 		res->value = NULL;
 	} else {
-		reply_result(c, r->id, r->op, r->deferred, r->dsend, res);
+		reply_result(c, r->id, r->op, r->deferred, r->dsend, r->xhold, res);
 	}
 	request_recycle(s, r);
 	/* after its value went in flight: the count never dips below the truth */
@@ -487,6 +496,7 @@ oom:
 	r->nwaits = 0;
 	r->waiters = r->bytes = 0;
 	r->dsend = dsend;
+	r->xhold = q->hold;
 	for (size_t i = 0; i < ncases; i++)
 		bytes += cases[i].value ? value_len(cases[i].value) : 0;
 	/* only a request that must wait counts toward max_pending and the budgets (PROTOCOL.md §8) */
@@ -497,7 +507,7 @@ oom:
 		if (!room && now.status == STATUS_DEADLINE_EXCEEDED)
 			refuse_wait(c, q->id, ncases, bytes);	/* it would wait: LIMIT, logged */
 		else
-			reply_result(c, q->id, q->op, q->deferred, dsend, &now);
+			reply_result(c, q->id, q->op, q->deferred, dsend, q->hold, &now);
 		request_recycle(s, r);
 		if (claim != NULL)
 			delivery_unclaim(c, claim);

@@ -23,6 +23,7 @@
 #include "router.h"
 #include "router_int.h"
 #include "stats.h"
+#include "xselect.h"
 
 /* A request held until etcd says who owns its channel, or behind one that is. */
 struct held {
@@ -123,6 +124,10 @@ router_new(struct router **out, struct server *s, struct cluster *cl)
 	hmap_init(&r->ids, (uint64_t)(uintptr_t)r ^ (uint64_t)clock_now_ns());
 	hmap_init(&r->fwds, (uint64_t)(uintptr_t)r ^ 0x9e3779b97f4a7c15ULL);
 	proto_out_init(&r->out);
+	if ((r->xs = xselects_new(r)) == NULL) {
+		router_free(r);
+		return -1;
+	}
 	cluster_on_fenced(cl, fenced, r);
 	cluster_on_node_down(cl, node_down, r);
 	peers_on(r->peers, router_peer_replied, router_peer_gone, r);
@@ -149,6 +154,7 @@ router_free(struct router *r)
 		held_free(h);
 	}
 	router_fwds_free(r);
+	xselects_free(r->xs);
 	hmap_destroy(&r->ids);
 	hmap_destroy(&r->fwds);
 	proto_out_destroy(&r->out);
@@ -360,9 +366,11 @@ to_target(struct router *r, struct conn *c, const struct proto_request *q, const
 {
 	struct remote *rq = remote_find(r, c->id, q->target);
 
-	if (rq == NULL)
+	if (rq == NULL || (rq->xselect && q->op != OP_CANCEL))
 		return true;
-	if (rq->forwarded)
+	if (rq->xselect)
+		xselect_cancel(r->xs, c, q, rq);
+	else if (rq->forwarded)
 		router_forward_to_target(r, c, q, rq);
 	else if (q->op == OP_CANCEL)
 		cancel_held(r, c, q, (struct held *)rq);
@@ -439,8 +447,15 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 	}
 	/* there counts the other owners: more than one, or one and this node, is two nodes */
 	if (there > 0 && (here > 0 || there > 1 || unknown != NULL) && n > 1) {
-		router_unavailable(r, c, q->id, "the channels of one SELECT or STREAM must be on one node: "
-		    "a SELECT across nodes is not built");
+		if (q->op == OP_SELECT && q->hold)
+			/* a group of another node's cross-node select: one owner each, or its value could not be held */
+			router_unavailable(r, c, q->id, "the channels of a held SELECT are on several nodes "
+			    "now; try again");
+		else if (q->op == OP_SELECT)
+			xselect_start(r->xs, c, q);
+		else
+			router_unavailable(r, c, q->id, "the channels of one STREAM must be on one node: "
+			    "a STREAM across nodes is not built");
 		return false;
 	}
 	if (there > 0) {

@@ -19,6 +19,7 @@
 #include "router.h"
 #include "router_int.h"
 #include "stats.h"
+#include "xselect.h"
 
 /*
  * A request forwarded to its channel's owner, until its last reply. It
@@ -284,6 +285,8 @@ router_peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len)
 			f = HMAP_ENTRY(n, struct fwd, by_pid);
 	}
 	/* a request whose client went (its CANCEL's reply too): nobody waits for it */
+	if (f == NULL && xselect_replied(r->xs, pid, body, len))
+		return;
 	if (f == NULL || proto_reply_header(body, len, &id, &status, &why) != STATUS_OK)
 		return;
 	c = f->c;
@@ -318,6 +321,7 @@ router_peer_gone(void *arg, struct peer *pe, const char *why)
 	size_t n, total = 0;
 	char msg[600];
 
+	xselect_peer_gone(r->xs, pe, why);
 	snprintf(msg, sizeof msg, "node %s lost: %s", peer_node(pe), why);
 	while ((n = unlink_all(r, NULL, pe, &e)) > 0) {
 		for (size_t i = 0; i < n; i++) {
@@ -339,7 +343,7 @@ router_forget(struct conn *c, int status)
 {
 	struct router *r = c->srv->router;
 	struct ended *e;
-	size_t n, total = 0;
+	size_t n, total = xselect_forget(r->xs, c, status);
 
 	while (c->nforwarded > 0 && (n = unlink_all(r, c, NULL, &e)) > 0) {
 		for (size_t i = 0; i < n; i++) {

@@ -30,6 +30,7 @@ struct remote {
 	uint64_t conn_id, id, op;
 	int64_t start;			/* when it came: its latency, and what its wait has spent */
 	bool forwarded;
+	bool xselect;			/* a cross-node SELECT (xselect.c) */
 };
 
 struct router {
@@ -39,6 +40,7 @@ struct router {
 	struct held_list held;
 	struct hmap ids;		/* struct remote by (conn_id, id) */
 	struct hmap fwds;		/* struct fwd by pid */
+	struct xselects *xs;		/* cross-node SELECTs coordinated here */
 	struct proto_out out;		/* scratch: frames for the peers */
 	uint32_t asked;			/* etcd's answers the request dispatched again has had */
 	int64_t again_start;		/* ... and when it came */

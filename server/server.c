@@ -35,6 +35,7 @@
 #include "server.h"
 #include "stage.h"
 #include "tls.h"
+#include "xhold.h"
 
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -269,7 +270,8 @@ server_new(struct server **out, struct config *cfg, char **cause)
 		goto fail;
 	}
 	if (engine_new(&s->engine, &el) != STATUS_OK ||
-	    delivery_new(&s->delivery, s->engine, s->base) != STATUS_OK || server_signals(s) < 0 ||
+	    delivery_new(&s->delivery, s->engine, s->base) != STATUS_OK ||
+	    (s->xhold = xhold_new(s->engine)) == NULL || server_signals(s) < 0 ||
 	    io_server_init(s) < 0)
 		goto fail;
 	if (pool_new(&s->pool, s->base, (unsigned)s->cfg.workers) < 0 || acl_init(s) < 0 ||
@@ -546,6 +548,7 @@ server_free(struct server *s)
 	durable_free(s->durable);
 	stages_free(s->stages);
 	delivery_free(s->delivery);
+	xhold_free(s->xhold);
 	engine_free(s->engine);
 	acl_destroy(s);
 	auth_free(s->auth);

@@ -64,6 +64,7 @@ struct server {
 	struct event_base *base;
 	struct engine *engine;
 	struct delivery *delivery;	/* values in flight on ack channels */
+	struct xhold *xhold;		/* values held for cross-node SELECTs (§17) */
 	struct durable *durable;	/* the journal of durable channels; NULL without data_dir */
 	struct config cfg;
 	struct proto_limits limits;

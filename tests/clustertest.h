@@ -90,6 +90,9 @@ void ct_add_auth_tests(CU_pSuite s);
 /* ... and with TLS between the nodes (each advertises its TLS listener). */
 void ct_add_tls_tests(CU_pSuite s);
 
+/* test_cluster_select.c: a SELECT over channels on three nodes (cross-node select). */
+void ct_add_select_tests(CU_pSuite s);
+
 /* test_cluster_etcdtls.c: nodes on an etcd spoken to over TLS (its own etcd), cluster metrics. */
 void ct_add_etcd_tls_suites(void);
 

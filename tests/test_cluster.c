@@ -405,6 +405,11 @@ register_suites(void)
 	test_add(s, "three nodes join", test_join);
 	ct_add_forward_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
+	/* a SELECT over channels on three nodes (test_cluster_select.c) */
+	s = test_suite("cluster_select", suite_init, suite_clean);
+	test_add(s, "three nodes join", test_join);
+	ct_add_select_tests(s);
+	test_add(s, "every node stops cleanly", test_stop_all);
 	/* forwarding between nodes with authentication on: cluster_token */
 	s = test_suite("cluster_auth", auth_suite_init, auth_suite_clean);
 	ct_add_auth_tests(s);

@@ -213,6 +213,51 @@ test_req_ack_nack_touch(void)
 	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
 }
 
+/* SELECT's hold and XSETTLE (node-to-node, PROTOCOL.md §17). */
+static void
+test_req_hold_xsettle(void)
+{
+	struct proto_case sc[2] = { { .dir = 0, .name = "a", .name_len = 1 },
+	    { .dir = 0, .name = "b", .name_len = 1 } };
+	struct proto_request q;
+	const char *why;
+
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL_FATAL(proto_req_select_hold(&out, 3, 500, sc, 2, true, true), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT(q.op == OP_SELECT && q.ncases == 2 && q.has_default && q.hold);
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL_FATAL(proto_req_select(&out, 4, 500, sc, 2, false), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT(q.op == OP_SELECT && !q.hold);
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL_FATAL(proto_req_xsettle(&out, 5, 3, true), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT(q.op == OP_XSETTLE && q.target == 3 && q.keep);
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL_FATAL(proto_req_xsettle(&out, 6, 3, false), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT(q.op == OP_XSETTLE && !q.keep);
+	CU_ASSERT_STRING_EQUAL(proto_op_name(OP_XSETTLE), "XSETTLE");
+	/* bad: target 0, keep not a boolean, hold not a boolean */
+	pk_head(OP_XSETTLE, 7, 2);
+	msgpack_pack_uint8(&pk, 0);
+	msgpack_pack_true(&pk);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	pk_head(OP_XSETTLE, 7, 2);
+	msgpack_pack_uint8(&pk, 3);
+	msgpack_pack_uint8(&pk, 1);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	pk_head(OP_SELECT, 8, 3);
+	msgpack_pack_array(&pk, 1);
+	msgpack_pack_array(&pk, 2);
+	msgpack_pack_uint8(&pk, 0);
+	pk_cstr("a");
+	msgpack_pack_false(&pk);
+	msgpack_pack_uint8(&pk, 1);
+	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+}
+
 static void
 test_rep_tagged(void)
 {
@@ -310,5 +355,6 @@ register_codec_ack(CU_pSuite s)
 	test_add(s, "bad delivery options", test_bad_make_opts);
 	test_add(s, "ACK, NACK, TOUCH, INFLIGHT and their bad forms", test_req_ack_nack_touch);
 	test_add(s, "tagged replies, ACK's result, INFO's extra keys", test_rep_tagged);
+	test_add(s, "SELECT's hold and XSETTLE (§17)", test_req_hold_xsettle);
 	test_add(s, "MAKE's durable option, STORAGE (§16)", test_make_durable);
 }

@@ -117,11 +117,11 @@ test_bad_links(void)
 	l = (struct proto_request){ .op = OP_OR_DONE, .name = "i", .name_len = 1, .nouts = 1,
 	    .outs = { { .name = "bad\x01", .name_len = 4 } } };
 	CU_ASSERT_EQUAL(link_round_trip(&l, PROTO_WAIT_FOREVER, &q), STATUS_BAD_REQUEST);
-	/* ops 28-31 are unassigned (23-26 are §16's, 27 §17's CLUSTER_NODES) */
+	/* ops 29-31 are unassigned (23-26 are §16's, 27 and 28 §17's CLUSTER_NODES and XSETTLE) */
 	proto_out_reset(&out);
-	CU_ASSERT_EQUAL(proto_req_name(&out, 28, 41, PROTO_WAIT_FOREVER, "a", 1), 0);
+	CU_ASSERT_EQUAL(proto_req_name(&out, 29, 41, PROTO_WAIT_FOREVER, "a", 1), 0);
 	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_BAD_REQUEST);
-	CU_ASSERT_PTR_NULL(proto_op_name(28));
+	CU_ASSERT_PTR_NULL(proto_op_name(29));
 	CU_ASSERT_STRING_EQUAL(proto_op_name(OP_FAN_OUT), "FAN_OUT");
 }
 

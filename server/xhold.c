@@ -1,0 +1,153 @@
+/*
+ * xhold.c: values received by SELECTs with `hold`, until XSETTLE or their
+ * connection's end (xhold.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "engine.h"
+#include "hmap.h"
+#include "log.h"
+#include "xhold.h"
+
+struct held_value {
+	struct hmap_node node;
+	const void *owner;
+	uint64_t id;
+	struct chan *ch;
+	struct value *v;
+};
+
+struct xhold {
+	struct engine *e;
+	struct hmap map;		/* struct held_value by (owner, id) */
+};
+
+static uint64_t
+key(const struct xhold *h, const void *owner, uint64_t id)
+{
+	return hmap_hash_u64(h->map.seed, (uint64_t)(uintptr_t)owner * 0x9e3779b97f4a7c15ULL ^ id);
+}
+
+struct xhold *
+xhold_new(struct engine *e)
+{
+	struct xhold *h = calloc(1, sizeof *h);
+
+	if (h == NULL)
+		return NULL;
+	h->e = e;
+	hmap_init(&h->map, (uint64_t)(uintptr_t)h ^ 0x6a09e667f3bcc908ULL);
+	return h;
+}
+
+/* v leaves ch for good (keep), or goes back ahead of its buffered values; ch's hold goes. */
+static void
+settle(struct xhold *h, struct chan *ch, struct value *v, bool keep)
+{
+	size_t len;
+	const char *name;
+
+	if (!keep && engine_requeue(h->e, ch, v) == STATUS_OK) {
+		v = NULL;
+	} else {
+		if (!keep) {
+			name = chan_name(ch, &len);
+			log_warn("xselect-dropped channel=%.*s note=\"channel deleted or out of memory\"",
+			    (int)len, name);
+		}
+		value_free(v);
+		engine_settle(h->e, ch);
+	}
+	engine_release(h->e, ch);
+}
+
+static void
+remove_one(struct xhold *h, struct held_value *hv, bool keep)
+{
+	hmap_remove(&h->map, &hv->node);
+	settle(h, hv->ch, hv->v, keep);
+	free(hv);
+}
+
+void
+xhold_free(struct xhold *h)
+{
+	struct hmap_node *n, *nx;
+	size_t pos;
+
+	if (h == NULL)
+		return;
+	HMAP_FOR_EACH_SAFE(n, nx, pos, &h->map)
+		remove_one(h, HMAP_ENTRY(n, struct held_value, node), false);
+	hmap_destroy(&h->map);
+	free(h);
+}
+
+int
+xhold_take(struct xhold *h, const void *owner, uint64_t id, struct chan *ch, struct value *v)
+{
+	struct held_value *hv = malloc(sizeof *hv);
+
+	engine_lend(ch);
+	engine_hold(ch);
+	if (hv == NULL)
+		goto fail;
+	*hv = (struct held_value){ .owner = owner, .id = id, .ch = ch, .v = v };
+	if (hmap_insert(&h->map, &hv->node, key(h, owner, id)) < 0)
+		goto fail;
+	return STATUS_OK;
+fail:
+	free(hv);
+	settle(h, ch, v, false);
+	return STATUS_LIMIT;
+}
+
+static struct held_value *
+find(const struct xhold *h, const void *owner, uint64_t id)
+{
+	struct hmap_node *n;
+
+	HMAP_FOR_EACH_HASH(n, key(h, owner, id), &h->map) {
+		struct held_value *hv = HMAP_ENTRY(n, struct held_value, node);
+
+		if (hv->owner == owner && hv->id == id)
+			return hv;
+	}
+	return NULL;
+}
+
+int
+xhold_settle(struct xhold *h, const void *owner, uint64_t id, bool keep)
+{
+	struct held_value *hv = find(h, owner, id);
+
+	if (hv == NULL)
+		return STATUS_NOT_FOUND;
+	remove_one(h, hv, keep);
+	return STATUS_OK;
+}
+
+void
+xhold_owner_gone(struct xhold *h, const void *owner)
+{
+	struct hmap_node *n, *nx;
+	size_t pos;
+
+	if (hmap_count(&h->map) == 0)
+		return;
+	HMAP_FOR_EACH_SAFE(n, nx, pos, &h->map) {
+		struct held_value *hv = HMAP_ENTRY(n, struct held_value, node);
+
+		if (hv->owner == owner)
+			remove_one(h, hv, false);
+	}
+}
+
+size_t
+xhold_count(const struct xhold *h)
+{
+	return hmap_count(&h->map);
+}

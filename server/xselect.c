@@ -1,0 +1,590 @@
+/*
+ * xselect.c: cross-node SELECT at its home node (xselect.h, PROTOCOL.md
+ * §17).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "acl.h"
+#include "clock.h"
+#include "cluster.h"
+#include "conn.h"
+#include "log.h"
+#include "peer.h"
+#include "router_int.h"
+#include "stats.h"
+#include "xselect.h"
+
+struct xsel;
+
+/* The cases of one owner: one SELECT with hold on its peer connection. */
+struct xgroup {
+	struct xsel *x;
+	struct hmap_node by_pid;	/* in the table's pids while open or settling */
+	uint64_t pid;			/* its SELECT's id, then its XSETTLE's (settling) */
+	struct peer *pe;
+	const char *node;		/* while starting only (the mirror's) */
+	uint32_t ncases;
+	uint32_t *index;		/* its case i is the client's case index[i] */
+	bool sends;			/* it has send cases: it cannot be undone */
+	bool open;			/* its SELECT has not answered */
+	bool fired;			/* it took a case: reply kept */
+	bool held;			/* ... with a value its owner holds for us */
+	bool settling;			/* the winner: XSETTLE keep sent, its OK awaited */
+	uint8_t *reply;			/* its SELECT's reply (fired) */
+	size_t reply_len;
+};
+
+struct xsel {
+	struct remote rq;		/* in the router's ids while the client waits for it */
+	struct xselects *xs;
+	struct conn *c;			/* NULL once the client's wait ended (CANCEL, disconnect) */
+	TAILQ_ENTRY(xsel) link;
+	uint32_t ngroups, nopen;
+	uint32_t ndefault;		/* groups that answered default */
+	bool canceling;			/* every open group was CANCELed */
+	int err;			/* the first error that ends it when no group fires, or OK */
+	char why[640];			/* ... and its words */
+	struct xgroup g[];
+};
+
+struct xselects {
+	struct router *r;
+	struct hmap pids;		/* struct xgroup by pid */
+	TAILQ_HEAD(, xsel) list;
+	uint64_t rng;
+};
+
+struct xselects *
+xselects_new(struct router *r)
+{
+	struct xselects *xs = calloc(1, sizeof *xs);
+
+	if (xs == NULL)
+		return NULL;
+	xs->r = r;
+	xs->rng = (uint64_t)clock_now_ns() | 1;
+	hmap_init(&xs->pids, (uint64_t)(uintptr_t)xs ^ 0xbb67ae8584caa73bULL);
+	TAILQ_INIT(&xs->list);
+	return xs;
+}
+
+static void
+xsel_free(struct xsel *x)
+{
+	struct xselects *xs = x->xs;
+
+	for (uint32_t i = 0; i < x->ngroups; i++) {
+		if (x->g[i].open || x->g[i].settling)
+			hmap_remove(&xs->pids, &x->g[i].by_pid);
+		free(x->g[i].index);
+		free(x->g[i].reply);
+	}
+	if (x->c != NULL)
+		hmap_remove(&xs->r->ids, &x->rq.node);
+	TAILQ_REMOVE(&xs->list, x, link);
+	free(x);
+}
+
+void
+xselects_free(struct xselects *xs)
+{
+	struct xsel *x;
+
+	if (xs == NULL)
+		return;
+	while ((x = TAILQ_FIRST(&xs->list)) != NULL)
+		xsel_free(x);
+	hmap_destroy(&xs->pids);
+	free(xs);
+}
+
+/* xorshift64*: the choice among groups that fired */
+static uint32_t
+uniform(struct xselects *xs, uint32_t n)
+{
+	xs->rng ^= xs->rng >> 12;
+	xs->rng ^= xs->rng << 25;
+	xs->rng ^= xs->rng >> 27;
+	return (uint32_t)(((xs->rng * 0x2545f4914f6cdd1dULL) >> 32) % n);
+}
+
+/* ---- answering the client ------------------------------------------------------------ */
+
+/* The client's wait is over (answered or ended): its id is free again. */
+static struct conn *
+client_done(struct xsel *x, int status)
+{
+	struct conn *c = x->c;
+
+	if (c == NULL)
+		return NULL;
+	c->nforwarded -= x->ngroups;
+	stats_record(&x->xs->r->s->ops, OP_SELECT, status, clock_now_ns() - x->rq.start);
+	hmap_remove(&x->xs->r->ids, &x->rq.node);
+	x->c = NULL;
+	return c->closing || c->dead ? NULL : c;
+}
+
+static void
+reply_error(struct xsel *x, int status, const char *why)
+{
+	struct conn *c = client_done(x, status);
+
+	if (c == NULL)
+		return;
+	if (status == STATUS_UNAVAILABLE)
+		cluster_stats(x->xs->r->cl)->unavailable++;
+	conn_reply_error(c, x->rq.id, status, why);
+}
+
+/* The winner g's reply, with the client's id and case index. */
+static void
+relay(struct xsel *x, struct xgroup *g)
+{
+	struct proto_out *o = &x->xs->r->s->out;
+	struct proto_reply rep;
+	const char *why;
+	char msg[300];
+	struct conn *c;
+	int64_t idx;
+	int rc;
+
+	if (proto_decode_reply(g->reply, g->reply_len, OP_SELECT, &rep, &why) != STATUS_OK ||
+	    rep.index < 0 || rep.index >= (int64_t)g->ncases) {
+		reply_error(x, STATUS_UNAVAILABLE, "a node's reply to a cross-node select was malformed");
+		return;
+	}
+	idx = g->index[rep.index];
+	if ((c = client_done(x, rep.status)) == NULL)
+		return;
+	if (rep.status != STATUS_OK) {
+		snprintf(msg, sizeof msg, "%.*s", (int)rep.msg_len, rep.msg_len ? rep.msg : "");
+		rc = proto_rep_case_error(o, x->rq.id, rep.status, msg, idx);
+	} else if (rep.close_err.set) {
+		rc = proto_rep_closed_err(o, x->rq.id, idx, &rep.close_err);
+	} else {
+		rc = proto_rep_select(o, x->rq.id, idx, rep.value.kind == VALUE_NONE ? NULL :
+		    rep.value.raw, rep.value.kind == VALUE_NONE ? 0 : rep.value.raw_len, rep.ok);
+	}
+	if (rc == 0)
+		conn_flush_out(c);
+}
+
+/* ---- talking to the owners ----------------------------------------------------------- */
+
+static void
+send_frame(struct xselects *xs, struct peer *pe)
+{
+	/* a failure is the connection's: its lost callback ends what waits on it */
+	peer_write(pe, proto_out_data(&xs->r->out), proto_out_len(&xs->r->out));
+}
+
+static void
+cancel_open(struct xsel *x)
+{
+	struct xselects *xs = x->xs;
+
+	x->canceling = true;
+	for (uint32_t i = 0; i < x->ngroups; i++) {
+		proto_out_reset(&xs->r->out);
+		if (x->g[i].open && proto_req_cancel(&xs->r->out, peers_next_id(xs->r->peers),
+		    x->g[i].pid) == 0)
+			send_frame(xs, x->g[i].pe);
+	}
+}
+
+/*
+ * Keep (winner) or give back the value held for g's SELECT, target; pid
+ * 0: nobody waits for the answer.
+ */
+static void
+settle(struct xsel *x, struct xgroup *g, uint64_t target, bool keep, uint64_t pid)
+{
+	struct xselects *xs = x->xs;
+
+	g->held = false;
+	proto_out_reset(&xs->r->out);
+	if (proto_req_xsettle(&xs->r->out, pid ? pid : peers_next_id(xs->r->peers), target,
+	    keep) == 0)
+		send_frame(xs, g->pe);
+}
+
+/* Every group answered: pick the winner, give the others' values back, answer. */
+static void
+decide(struct xsel *x)
+{
+	struct xgroup *w = NULL;
+	uint32_t nf = 0, k;
+
+	for (uint32_t i = 0; i < x->ngroups; i++) {
+		nf += x->g[i].fired;
+		if (x->g[i].fired && x->g[i].sends)
+			w = &x->g[i];
+	}
+	/* the client gone: nothing wins, every value goes back */
+	if (x->c != NULL && w == NULL && nf > 0) {
+		k = uniform(x->xs, nf);
+		for (uint32_t i = 0; w == NULL; i++)
+			if (x->g[i].fired && k-- == 0)
+				w = &x->g[i];
+	}
+	for (uint32_t i = 0; i < x->ngroups; i++)
+		if (&x->g[i] != w && x->g[i].held)
+			settle(x, &x->g[i], x->g[i].pid, false, 0);
+	if (w != NULL && w->held) {
+		uint64_t target = w->pid;
+
+		/* from now on its pid is its XSETTLE's */
+		w->settling = true;
+		w->pid = peers_next_id(x->xs->r->peers);
+		if (hmap_insert(&x->xs->pids, &w->by_pid, hmap_hash_u64(x->xs->pids.seed, w->pid)) == 0) {
+			settle(x, w, target, true, w->pid);
+			return;
+		}
+		w->settling = false;
+		settle(x, w, target, false, 0);
+		reply_error(x, STATUS_LIMIT, "out of memory");
+	} else if (w != NULL) {
+		relay(x, w);
+	} else if (x->err != STATUS_OK) {
+		reply_error(x, x->err, x->why);
+	} else if (x->ndefault == x->ngroups) {
+		struct conn *c = client_done(x, STATUS_OK);
+
+		if (c != NULL && proto_rep_select(&x->xs->r->s->out, x->rq.id, -1, NULL, 0, true) == 0)
+			conn_flush_out(c);
+	} else {
+		reply_error(x, STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
+	}
+	xsel_free(x);
+}
+
+/* g's SELECT ended with status (rep decoded when valid). */
+static void
+group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const uint8_t *body,
+    size_t len, const char *why)
+{
+	struct xsel *x = g->x;
+	bool nothing = status == STATUS_DEADLINE_EXCEEDED || status == STATUS_CANCELED ||
+	    (status == STATUS_OK && rep->index < 0);
+
+	g->open = false;
+	x->nopen--;
+	hmap_remove(&x->xs->pids, &g->by_pid);
+	if (status == STATUS_OK && rep->index >= 0) {
+		g->fired = true;
+		g->held = rep->value.kind != VALUE_NONE && rep->ok && rep->tag == 0;
+	} else if (status != STATUS_OK && rep != NULL && rep->index >= 0) {
+		g->fired = true;	/* a case's error: CLOSED, NOT_FOUND, ... */
+	} else if (!nothing && x->err == STATUS_OK) {
+		x->err = status;
+		snprintf(x->why, sizeof x->why, "%s", why);
+	}
+	if (status == STATUS_OK && rep->index < 0)
+		x->ndefault++;
+	if (g->fired && (g->reply = malloc(len)) != NULL) {
+		memcpy(g->reply, body, len);
+		g->reply_len = len;
+	} else if (g->fired) {
+		g->fired = false;	/* out of memory: undone */
+		if (g->held)
+			settle(x, g, g->pid, false, 0);
+	}
+	if (!nothing && !x->canceling)
+		cancel_open(x);
+	if (x->nopen == 0)
+		decide(x);
+}
+
+bool
+xselect_replied(struct xselects *xs, uint64_t pid, const uint8_t *body, size_t len)
+{
+	struct hmap_node *n;
+	struct xgroup *g = NULL;
+	struct proto_reply rep;
+	const char *why;
+	char msg[300];
+
+	HMAP_FOR_EACH_HASH(n, hmap_hash_u64(xs->pids.seed, pid), &xs->pids) {
+		if (HMAP_ENTRY(n, struct xgroup, by_pid)->pid == pid)
+			g = HMAP_ENTRY(n, struct xgroup, by_pid);
+	}
+	if (g == NULL)
+		return false;
+	if (g->settling) {
+		struct xsel *x = g->x;
+
+		hmap_remove(&xs->pids, &g->by_pid);
+		g->settling = false;
+		if (proto_decode_reply(body, len, OP_XSETTLE, &rep, &why) != STATUS_OK) {
+			rep.status = STATUS_PROTOCOL;
+			rep.msg = why;
+			rep.msg_len = (uint32_t)strlen(why);
+		}
+		if (rep.status == STATUS_OK) {
+			relay(x, g);
+		} else {
+			snprintf(msg, sizeof msg, "node %s did not confirm the case that fired: %s: %.*s",
+			    peer_node(g->pe), status_name(rep.status), (int)rep.msg_len,
+			    rep.msg_len ? rep.msg : "");
+			reply_error(x, STATUS_UNAVAILABLE, msg);
+		}
+		xsel_free(x);
+		return true;
+	}
+	if (proto_decode_reply(body, len, OP_SELECT, &rep, &why) != STATUS_OK) {
+		snprintf(msg, sizeof msg, "node %s: malformed reply: %s", peer_node(g->pe), why);
+		group_ended(g, STATUS_UNAVAILABLE, NULL, body, len, msg);
+		return true;
+	}
+	snprintf(msg, sizeof msg, "%.*s", (int)rep.msg_len, rep.msg_len ? rep.msg : "");
+	if (rep.status == STATUS_MOVED) {
+		snprintf(msg, sizeof msg, "a channel moved to the node at %.*s; try again",
+		    (int)rep.msg_len, rep.msg_len ? rep.msg : "");
+		rep.status = STATUS_UNAVAILABLE;
+		rep.index = -1;
+	}
+	group_ended(g, rep.status, &rep, body, len, msg);
+	return true;
+}
+
+void
+xselect_peer_gone(struct xselects *xs, struct peer *pe, const char *why)
+{
+	struct xsel *x, *nx;
+	char msg[600];
+
+	snprintf(msg, sizeof msg, "node %s lost: %s", peer_node(pe), why);
+	for (x = TAILQ_FIRST(&xs->list); x != NULL; x = nx) {
+		nx = TAILQ_NEXT(x, link);
+		for (uint32_t i = 0; i < x->ngroups; i++) {
+			struct xgroup *g = &x->g[i];
+
+			if (g->pe != pe)
+				continue;
+			if (g->held) {
+				/* its owner gives it back, or it went with the node: undone */
+				g->held = false;
+				g->fired = false;
+				if (x->err == STATUS_OK) {
+					x->err = STATUS_UNAVAILABLE;
+					snprintf(x->why, sizeof x->why, "%s", msg);
+				}
+			}
+			if (g->settling) {
+				/* it may or may not have been kept there: never delivered twice */
+				reply_error(x, STATUS_UNAVAILABLE, msg);
+				xsel_free(x);
+				break;
+			}
+			if (g->open) {
+				group_ended(g, STATUS_UNAVAILABLE, NULL, NULL, 0, msg);
+				/* x may be gone: a group of x ending last decides and frees it */
+				break;
+			}
+		}
+	}
+}
+
+/* ---- starting ------------------------------------------------------------------------ */
+
+/*
+ * The group of node at addr (cluster.c's buffer, valid until its next
+ * call: the peer is found at once), made if new; NULL with why.
+ */
+static struct xgroup *
+group_of(struct xsel *x, const char *node, const char *addr, const char **why)
+{
+	struct xgroup *g;
+
+	for (uint32_t i = 0; i < x->ngroups; i++)
+		if (strcmp(x->g[i].node, node) == 0)
+			return &x->g[i];
+	if (addr[0] == '\0') {
+		*why = "a case's owner is not live (its lease is ending)";
+		return NULL;
+	}
+	g = &x->g[x->ngroups];
+	*g = (struct xgroup){ .x = x, .node = node };
+	if ((g->pe = peer_get(x->xs->r->peers, node, addr, why)) == NULL)
+		return NULL;
+	x->ngroups++;
+	return g;
+}
+
+/* Group q's cases by owner (nil cases go nowhere); false with why when it cannot run. */
+static bool
+group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q, const char **why)
+{
+	struct cluster *cl = xs->r->cl;
+	const char *self = cluster_self(cl), *node, *addr;
+	uint32_t nsends = 0;
+
+	for (uint32_t i = 0; i < q->ncases; i++) {
+		const struct proto_case *pc = &q->cases[i];
+		struct xgroup *g;
+
+		if (pc->name == NULL)
+			continue;
+		if (pc->name[0] == '~' || cluster_owner(cl, pc->name, pc->name_len, &node, &addr) !=
+		    CLUSTER_THERE) {
+			node = self;
+			addr = xs->r->s->cfg.advertise;
+		}
+		if ((g = group_of(x, node, addr, why)) == NULL)
+			return false;
+		if (g->index == NULL && (g->index = calloc(q->ncases, sizeof *g->index)) == NULL) {
+			*why = "out of memory";
+			return false;
+		}
+		g->index[g->ncases++] = i;
+		if (pc->dir && !g->sends) {
+			g->sends = true;
+			nsends++;
+		}
+	}
+	if (nsends > 1) {
+		*why = "a SELECT with send cases on more than one node is not built";
+		return false;
+	}
+	return true;
+}
+
+/* Send g's SELECT with hold (cases: room for q's); -1 when out of memory. */
+static int
+send_group(struct xselects *xs, struct xgroup *g, const struct proto_request *q, int64_t wait,
+    struct proto_case *cases)
+{
+	for (uint32_t i = 0; i < g->ncases; i++)
+		cases[i] = q->cases[g->index[i]];
+	g->pid = peers_next_id(xs->r->peers);
+	proto_out_reset(&xs->r->out);
+	if (proto_req_select_hold(&xs->r->out, g->pid, wait, cases, g->ncases, q->has_default,
+	    true) < 0 || hmap_insert(&xs->pids, &g->by_pid, hmap_hash_u64(xs->pids.seed, g->pid)) < 0)
+		return -1;
+	g->open = true;
+	g->x->nopen++;
+	send_frame(xs, g->pe);
+	return 0;
+}
+
+void
+xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q)
+{
+	struct router *r = xs->r;
+	int64_t start = r->again_start ? r->again_start : clock_now_ns(), wait = q->wait_us;
+	int64_t spent = (clock_now_ns() - start) / 1000;
+	struct xsel *x;
+	struct proto_case *cases;
+	const char *why = "out of memory";
+
+	if (!acl_allow_cases(c, q))
+		return;
+	if ((x = calloc(1, sizeof *x + q->ncases * sizeof x->g[0])) == NULL) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, why);
+		return;
+	}
+	x->xs = xs;
+	x->rq = (struct remote){ .conn_id = c->id, .id = q->id, .op = OP_SELECT, .start = start,
+	    .xselect = true };
+	TAILQ_INSERT_TAIL(&xs->list, x, link);
+	if (!group_cases(xs, x, q, &why)) {
+		router_unavailable(r, c, q->id, why);
+		xsel_free(x);
+		return;
+	}
+	/* each group is one request forwarded from c (max_pending, as router_forward) */
+	if (c->nforwarded + x->ngroups > r->s->cfg.max_pending) {
+		conn_reply_error(c, q->id, STATUS_LIMIT,
+		    "max_pending requests are forwarded from this connection");
+		xsel_free(x);
+		return;
+	}
+	if (hmap_insert(&r->ids, &x->rq.node, ids_hash(r, c->id, q->id)) < 0)
+		goto oom;
+	x->c = c;
+	c->nforwarded += x->ngroups;
+	if (wait > 0)
+		wait = wait > spent ? wait - spent : 0;
+	cases = malloc(q->ncases * sizeof *cases);
+	for (uint32_t i = 0; i < x->ngroups; i++) {
+		if (cases == NULL || send_group(xs, &x->g[i], q, wait, cases) < 0) {
+			/* those sent end CANCELED, then it answers LIMIT */
+			x->err = STATUS_LIMIT;
+			snprintf(x->why, sizeof x->why, "out of memory");
+			cancel_open(x);
+			break;
+		}
+	}
+	free(cases);
+	cluster_stats(r->cl)->forwarded += x->ngroups;
+	r->s->current.counted = true;	/* counted when it is answered */
+	if (x->nopen == 0)
+		decide(x);	/* not one group could be sent */
+	return;
+oom:
+	xsel_free(x);
+	conn_reply_error(c, q->id, STATUS_LIMIT, why);
+}
+
+/* ---- the client ends its wait ---------------------------------------------------------- */
+
+static bool
+settling(const struct xsel *x)
+{
+	for (uint32_t i = 0; i < x->ngroups; i++)
+		if (x->g[i].settling)
+			return true;
+	return false;
+}
+
+/*
+ * x's client no longer waits (answered status): its groups are CANCELed,
+ * their values go back when they answer. A winner being confirmed is
+ * kept: its value goes with the client, as a value handed over does.
+ */
+static void
+abandon(struct xsel *x, int status, const char *why)
+{
+	reply_error(x, status, why);
+	if (!settling(x) && !x->canceling)
+		cancel_open(x);
+}
+
+void
+xselect_cancel(struct xselects *xs, struct conn *c, const struct proto_request *q,
+    struct remote *rq)
+{
+	struct xsel *x = (struct xsel *)rq;
+
+	/* the winner is being confirmed: too late, its reply comes (as for a select that ended) */
+	if (settling(x)) {
+		conn_reply_error(c, q->id, STATUS_NOT_FOUND, "the select has ended");
+		return;
+	}
+	abandon(x, STATUS_CANCELED, "canceled");
+	if (proto_rep_ok(&xs->r->s->out, q->id) == 0)
+		conn_flush_out(c);
+}
+
+size_t
+xselect_forget(struct xselects *xs, struct conn *c, int status)
+{
+	struct xsel *x, *nx;
+	size_t n = 0;
+
+	for (x = TAILQ_FIRST(&xs->list); x != NULL; x = nx) {
+		nx = TAILQ_NEXT(x, link);
+		if (x->c != c)
+			continue;
+		n++;
+		abandon(x, status, status == STATUS_SHUTTING_DOWN ? "server is shutting down" :
+		    "canceled");
+	}
+	return n;
+}

@@ -1,0 +1,47 @@
+/*
+ * xselect.h: a cross-node SELECT at its home node (PROTOCOL.md §17): its
+ * cases grouped by owner, each group sent as a SELECT with `hold` to its
+ * owner (this node's own group to itself), all at once; the first group
+ * to fire CANCELs the others; once every group has answered, one winner
+ * (the group with send cases if it fired, else a uniform choice) is the
+ * client's reply, its held value confirmed (XSETTLE keep) first, and every
+ * other held value is given back.
+ *
+ * Ownership: the router owns the table; a select lives until its last
+ * group answered, even after its client went (its values go back then).
+ * Thread-safety: loop thread only.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#ifndef CHAND_XSELECT_H
+#define CHAND_XSELECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+
+struct conn;
+struct peer;
+struct remote;
+struct router;
+struct xselects;
+
+/* NULL when out of memory. */
+struct xselects *xselects_new(struct router *r);
+/* Free every select without a word (the router is going). Accepts NULL. */
+void xselects_free(struct xselects *xs);
+/* Coordinate q (a SELECT whose cases have several owners) for c; it is answered in due course. */
+void xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q);
+/* A peer reply for pid: true when it was one of ours. */
+bool xselect_replied(struct xselects *xs, uint64_t pid, const uint8_t *body, size_t len);
+/* pe's connection is gone (why): its groups end UNAVAILABLE. */
+void xselect_peer_gone(struct xselects *xs, struct peer *pe, const char *why);
+/* CANCEL q of rq, a cross-node select of c: answered here. */
+void xselect_cancel(struct xselects *xs, struct conn *c, const struct proto_request *q,
+    struct remote *rq);
+/* c's pending requests end with status: its selects end too; returns how many. */
+size_t xselect_forget(struct xselects *xs, struct conn *c, int status);
+
+#endif

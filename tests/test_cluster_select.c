@@ -1,0 +1,608 @@
+/*
+ * test_cluster_select.c: a SELECT over channels on three nodes (PROTOCOL.md
+ * §17, cross-node SELECT), through a plain client of one node: a ready
+ * remote case fires, a blocked select is woken by a send on each node,
+ * default, a closed channel is ready, a deadline and a CANCEL leave no
+ * waiter on any node, a client's disconnect removes its remote waiters,
+ * the choice among ready cases on different nodes is uniform, a deadline
+ * racing a match never loses or duplicates a value, and many selects
+ * racing over the same channels receive every value exactly once. Run by
+ * test_cluster.c on its fixture: one etcd, nodes n0..n2.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "clustertest.h"
+
+#define NAME_CAP 96
+
+/* Channel i of a test lives on node i. */
+static char names[CT_NODES][NAME_CAP];
+
+static void
+client_of(struct test_conn *c, int i)
+{
+	CU_ASSERT_FATAL(ct_open_client(c, ct_node_port(i), false) == 0);
+}
+
+/* Three channels with cap, channel i placed and made on node i. */
+static void
+make_three(const char *base, uint64_t cap)
+{
+	struct test_conn c;
+	char b[64];
+
+	for (int i = 0; i < CT_NODES; i++) {
+		snprintf(b, sizeof b, "%s%d", base, i);
+		snprintf(names[i], NAME_CAP, "%s", ct_name_placed_on(i, b));
+		client_of(&c, i);
+		CU_ASSERT_EQUAL_FATAL(st_make(&c, names[i], cap), STATUS_OK);
+		test_conn_close(&c);
+	}
+}
+
+/* A receive case on each of the three channels. */
+static void
+recv_cases(struct proto_case *cases)
+{
+	for (int i = 0; i < CT_NODES; i++)
+		cases[i] = (struct proto_case){ .dir = 0, .name = names[i],
+		    .name_len = (uint32_t)strlen(names[i]) };
+}
+
+/* Receivers waiting on channel i at its owner reach want (polled). */
+static bool
+receivers_are(int i, int64_t want)
+{
+	struct test_conn c;
+	bool ok;
+
+	client_of(&c, i);
+	ok = st_await_waiters(&c, names[i], -1, want);
+	test_conn_close(&c);
+	return ok;
+}
+
+static bool
+no_waiters_anywhere(void)
+{
+	bool ok = true;
+
+	for (int i = 0; i < CT_NODES; i++)
+		ok = receivers_are(i, 0) && ok;
+	return ok;
+}
+
+/* Values buffered in channel i, by LEN at its owner. */
+static uint64_t
+len_of(int i)
+{
+	struct test_conn c;
+	struct proto_reply r;
+
+	client_of(&c, i);
+	st_name_op(&c, OP_LEN, names[i]);
+	st_reply(&c, OP_LEN, &r);
+	test_conn_close(&c);
+	return r.status == STATUS_OK ? r.n : UINT64_MAX;
+}
+
+static void
+send_on(int i, const char *v)
+{
+	struct test_conn c;
+
+	client_of(&c, i);
+	CU_ASSERT_EQUAL(st_send_wait(&c, names[i], v, PROTO_WAIT_FOREVER), STATUS_OK);
+	test_conn_close(&c);
+}
+
+/* The value of a SELECT reply as a string (in buf). */
+static const char *
+value_of(const struct proto_reply *r, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%.*s", (int)r->value.len, r->value.len ? (const char *)r->value.data : "");
+	return buf;
+}
+
+/* A value buffered on node 1's channel fires at once from a select at node 0. */
+static void
+test_ready_remote(void)
+{
+	struct proto_case cases[CT_NODES];
+	struct test_conn c;
+	struct proto_reply r;
+	char buf[32];
+
+	make_three("xready", 1);
+	send_on(1, "one");
+	recv_cases(cases);
+	client_of(&c, 0);
+	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+	st_reply(&c, OP_SELECT, &r);
+	if (r.status != STATUS_OK)
+		printf(" [%s: %.*s]", status_name(r.status), (int)r.msg_len, r.msg ? r.msg : "");
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(r.index, 1);
+	CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "one");
+	test_conn_close(&c);
+	for (int i = 0; i < CT_NODES; i++)
+		CU_ASSERT_EQUAL(len_of(i), 0);
+	CU_ASSERT(no_waiters_anywhere());
+}
+
+/* A blocked select woken by a send on each node in turn; nothing stays behind. */
+static void
+test_woken_on_each_node(void)
+{
+	struct proto_case cases[CT_NODES];
+	struct test_conn c;
+	struct proto_reply r;
+	char buf[32], want[32];
+
+	make_three("xwake", 0);
+	recv_cases(cases);
+	for (int k = 0; k < CT_NODES; k++) {
+		client_of(&c, 0);
+		st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+		for (int i = 0; i < CT_NODES; i++)
+			CU_ASSERT_FATAL(receivers_are(i, 1));
+		snprintf(want, sizeof want, "v%d", k);
+		send_on(k, want);
+		st_reply(&c, OP_SELECT, &r);
+		CU_ASSERT_EQUAL(r.status, STATUS_OK);
+		CU_ASSERT_EQUAL(r.index, k);
+		CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), want);
+		test_conn_close(&c);
+		CU_ASSERT(no_waiters_anywhere());
+	}
+}
+
+/* Default when no case is ready; a closed channel is ready (nil, false). */
+static void
+test_default_and_closed(void)
+{
+	struct proto_case cases[CT_NODES];
+	struct test_conn c;
+	struct proto_reply r;
+
+	make_three("xdef", 1);
+	recv_cases(cases);
+	client_of(&c, 0);
+	st_select(&c, cases, CT_NODES, true, PROTO_WAIT_FOREVER);
+	st_reply(&c, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(r.index, -1);
+	test_conn_close(&c);
+	client_of(&c, 2);
+	CU_ASSERT_EQUAL(st_close(&c, names[2]), STATUS_OK);
+	test_conn_close(&c);
+	client_of(&c, 0);
+	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+	st_reply(&c, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(r.index, 2);
+	CU_ASSERT(!r.ok);
+	test_conn_close(&c);
+	CU_ASSERT(no_waiters_anywhere());
+}
+
+/* A deadline with no match: DEADLINE_EXCEEDED, and no waiter on any node. */
+static void
+test_deadline(void)
+{
+	struct proto_case cases[CT_NODES];
+	struct test_conn c;
+	struct proto_reply r;
+
+	make_three("xdl", 0);
+	recv_cases(cases);
+	client_of(&c, 1);
+	st_select(&c, cases, CT_NODES, false, 100 * 1000);
+	st_reply(&c, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
+	test_conn_close(&c);
+	CU_ASSERT(no_waiters_anywhere());
+}
+
+/* CANCEL ends it CANCELED, then OK; a disconnect removes its waiters on every node. */
+static void
+test_cancel_and_disconnect(void)
+{
+	struct proto_case cases[CT_NODES];
+	struct test_conn c;
+	struct proto_reply r;
+	uint64_t sid;
+
+	make_three("xcan", 0);
+	recv_cases(cases);
+	client_of(&c, 2);
+	sid = st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+	for (int i = 0; i < CT_NODES; i++)
+		CU_ASSERT_FATAL(receivers_are(i, 1));
+	proto_req_cancel(&ct_out, c.next_id++, sid);
+	st_write(&c, &ct_out);
+	st_reply(&c, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.id, sid);
+	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
+	st_reply(&c, OP_CANCEL, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT(no_waiters_anywhere());
+	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+	for (int i = 0; i < CT_NODES; i++)
+		CU_ASSERT_FATAL(receivers_are(i, 1));
+	test_conn_close(&c);
+	CU_ASSERT(no_waiters_anywhere());
+}
+
+/* Ready cases on three nodes: each is chosen a third of the time, within 4 sigma. */
+static void
+test_fairness(void)
+{
+	enum { RUNS = 600, FILL = 400 };
+	struct proto_case cases[CT_NODES];
+	struct test_conn c, p[CT_NODES];
+	struct proto_reply r;
+	int count[CT_NODES] = { 0 };
+	double sigma = sqrt(RUNS * (1.0 / 3) * (2.0 / 3));
+
+	make_three("xfair", FILL);
+	for (int i = 0; i < CT_NODES; i++) {
+		client_of(&p[i], i);
+		for (int k = 0; k < FILL; k++)
+			st_send(&p[i], names[i], "x", 1, PROTO_WAIT_FOREVER);
+		for (int k = 0; k < FILL; k++) {
+			st_reply(&p[i], OP_SEND, &r);
+			CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+		}
+		test_conn_close(&p[i]);
+	}
+	recv_cases(cases);
+	client_of(&c, 0);
+	for (int k = 0; k < RUNS; k++) {
+		st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+		st_reply(&c, OP_SELECT, &r);
+		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+		CU_ASSERT_FATAL(r.index >= 0 && r.index < CT_NODES);
+		count[r.index]++;
+	}
+	test_conn_close(&c);
+	for (int i = 0; i < CT_NODES; i++) {
+		printf(" [node %d: %d of %d]", i, count[i], RUNS);
+		CU_ASSERT(fabs(count[i] - RUNS / 3.0) <= 4 * sigma);
+	}
+	/* every value not chosen is still there, none twice */
+	CU_ASSERT_EQUAL(len_of(0) + len_of(1) + len_of(2), CT_NODES * FILL - RUNS);
+}
+
+/* A deadline racing a send, 1,000 times: each value is received exactly once. */
+static void
+test_deadline_race(void)
+{
+	enum { RUNS = 1000 };
+	struct proto_case cases[CT_NODES];
+	struct test_conn a, b[CT_NODES];
+	struct proto_reply r;
+	char v[32], got[32];
+	int by_select = 0, by_recv = 0;
+	bool ok;
+
+	make_three("xrace", 1);
+	recv_cases(cases);
+	client_of(&a, 0);
+	for (int i = 0; i < CT_NODES; i++)
+		client_of(&b[i], i);
+	for (int k = 0; k < RUNS; k++) {
+		/* sent through each node in turn (behind the select's group, or not) */
+		struct test_conn *s = &b[k % CT_NODES];
+
+		snprintf(v, sizeof v, "r%d", k);
+		/* from a poll (0) to a wait the send may or may not beat */
+		st_select(&a, cases, CT_NODES, false, (k / CT_NODES % 6) * 200);
+		CU_ASSERT_EQUAL_FATAL(st_send_wait(s, names[1], v, PROTO_WAIT_FOREVER), STATUS_OK);
+		st_reply(&a, OP_SELECT, &r);
+		if (r.status == STATUS_OK) {
+			CU_ASSERT_EQUAL(r.index, 1);
+			CU_ASSERT_STRING_EQUAL(value_of(&r, got, sizeof got), v);
+			by_select++;
+		} else {
+			CU_ASSERT_EQUAL_FATAL(r.status, STATUS_DEADLINE_EXCEEDED);
+			/* not taken: still in the channel, for the next receiver */
+			CU_ASSERT_EQUAL(st_recv_wait(s, names[1], 10 * 1000 * 1000, got, sizeof got,
+			    &ok), STATUS_OK);
+			CU_ASSERT_STRING_EQUAL(got, v);
+			by_recv++;
+		}
+	}
+	printf(" [select %d, deadline then recv %d]", by_select, by_recv);
+	test_conn_close(&a);
+	for (int i = 0; i < CT_NODES; i++)
+		test_conn_close(&b[i]);
+	CU_ASSERT_EQUAL(len_of(1), 0);
+	CU_ASSERT(no_waiters_anywhere());
+}
+
+enum { MS_CHANS = 4, MS_PEERS = 4, MS_VALUES = 5000, MS_WINDOW = 16 };
+
+struct ms_state {
+	char chans[MS_CHANS][NAME_CAP];
+	struct proto_case cases[MS_CHANS];
+	struct test_conn prod[MS_PEERS], cons[MS_PEERS];
+	int sent[MS_PEERS], acked[MS_PEERS];
+	uint8_t seen[MS_PEERS][MS_VALUES];
+	int received, dups, bad;
+};
+
+/* Producer p's SENDs up to its window. */
+static void
+ms_produce(struct ms_state *m, int p)
+{
+	char v[32];
+
+	while (m->sent[p] < MS_VALUES && m->sent[p] - m->acked[p] < MS_WINDOW) {
+		snprintf(v, sizeof v, "%d:%d", p, m->sent[p]++);
+		st_send(&m->prod[p], m->chans[p], v, strlen(v), PROTO_WAIT_FOREVER);
+	}
+}
+
+/* Every frame waiting on producer p (SEND replies) or consumer p (SELECT replies). */
+static void
+ms_drain(struct ms_state *m, int p, bool consumer)
+{
+	struct test_conn *c = consumer ? &m->cons[p] : &m->prod[p];
+	const uint8_t *body;
+	struct proto_reply r;
+	const char *why;
+	long n;
+	int vp, vk;
+	char v[32];
+
+	while ((n = test_conn_frame(c, 0, &body)) > 0) {
+		if (proto_decode_reply(body, (size_t)n, consumer ? OP_SELECT : OP_SEND, &r, &why) !=
+		    STATUS_OK || r.status != STATUS_OK) {
+			m->bad++;
+			continue;
+		}
+		if (!consumer) {
+			m->acked[p]++;
+			continue;
+		}
+		if (sscanf(value_of(&r, v, sizeof v), "%d:%d", &vp, &vk) != 2 || vp < 0 ||
+		    vp >= MS_PEERS || vk < 0 || vk >= MS_VALUES || r.index != vp) {
+			m->bad++;
+		} else {
+			m->dups += m->seen[vp][vk]++ > 0;
+			m->received++;
+		}
+		st_select(c, m->cases, MS_CHANS, false, PROTO_WAIT_FOREVER);
+	}
+}
+
+/*
+ * 4 producers sending 5,000 values each on their channel and 4 consumers
+ * selecting over the 4 channels on 3 nodes, all at once from one loop:
+ * every value received exactly once.
+ */
+static void
+test_multiset(void)
+{
+	struct ms_state *m = calloc(1, sizeof *m);
+	struct pollfd fds[2 * MS_PEERS];
+	struct test_conn c;
+	char b[32];
+	int64_t t0;
+
+	CU_ASSERT_FATAL(m != NULL);
+	for (int i = 0; i < MS_CHANS; i++) {
+		snprintf(b, sizeof b, "xms%d", i);
+		snprintf(m->chans[i], NAME_CAP, "%s", ct_name_placed_on(i % CT_NODES, b));
+		client_of(&c, i % CT_NODES);
+		CU_ASSERT_EQUAL_FATAL(st_make(&c, m->chans[i], 8), STATUS_OK);
+		test_conn_close(&c);
+		m->cases[i] = (struct proto_case){ .dir = 0, .name = m->chans[i],
+		    .name_len = (uint32_t)strlen(m->chans[i]) };
+	}
+	for (int p = 0; p < MS_PEERS; p++) {
+		client_of(&m->prod[p], (p + 1) % CT_NODES);
+		client_of(&m->cons[p], p % CT_NODES);
+		st_select(&m->cons[p], m->cases, MS_CHANS, false, PROTO_WAIT_FOREVER);
+		ms_produce(m, p);
+	}
+	t0 = clock_now_ns();
+	while (m->received < MS_PEERS * MS_VALUES && m->bad == 0) {
+		for (int p = 0; p < MS_PEERS; p++) {
+			fds[2 * p] = (struct pollfd){ .fd = m->prod[p].fd, .events = POLLIN };
+			fds[2 * p + 1] = (struct pollfd){ .fd = m->cons[p].fd, .events = POLLIN };
+		}
+		/* a generous bound for a hang only */
+		if (poll(fds, 2 * MS_PEERS, 30000) <= 0)
+			break;
+		for (int p = 0; p < MS_PEERS; p++) {
+			ms_drain(m, p, false);
+			ms_drain(m, p, true);
+			ms_produce(m, p);
+		}
+	}
+	printf(" [received %d in %lld ms, duplicates %d, bad replies %d]", m->received,
+	    (long long)((clock_now_ns() - t0) / NSEC_PER_MSEC), m->dups, m->bad);
+	CU_ASSERT_EQUAL(m->received, MS_PEERS * MS_VALUES);
+	CU_ASSERT_EQUAL(m->dups, 0);
+	CU_ASSERT_EQUAL(m->bad, 0);
+	for (int p = 0; p < MS_PEERS; p++)
+		for (int k = 0; k < MS_VALUES; k++)
+			CU_ASSERT_EQUAL(m->seen[p][k], 1);
+	for (int p = 0; p < MS_PEERS; p++) {
+		test_conn_close(&m->prod[p]);
+		test_conn_close(&m->cons[p]);
+	}
+	for (int i = 0; i < MS_CHANS; i++) {
+		client_of(&c, i % CT_NODES);
+		CU_ASSERT(st_await_waiters(&c, m->chans[i], 0, 0));
+		test_conn_close(&c);
+	}
+	free(m);
+}
+
+/*
+ * A send case on node 1 beside receive cases on nodes 0 and 2: a receiver
+ * on node 1 takes the value (the send case fires, a value buffered for a
+ * receive case meanwhile stays), and when a receive case fires the value
+ * was not sent. Send cases on two nodes: UNAVAILABLE, not built.
+ */
+static void
+test_send_case(void)
+{
+	struct proto_case cases[CT_NODES];
+	struct test_conn c, rc;
+	struct proto_reply r;
+	char buf[32];
+	bool ok;
+
+	make_three("xsend", 0);
+	recv_cases(cases);
+	cases[1] = (struct proto_case){ .dir = 1, .name = names[1],
+	    .name_len = (uint32_t)strlen(names[1]),
+	    .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"out", .len = 3 } };
+	/* blocked, then woken by a receiver on the send case's node */
+	client_of(&c, 0);
+	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+	client_of(&rc, 1);
+	CU_ASSERT_FATAL(st_await_waiters(&rc, names[1], 1, -1));
+	CU_ASSERT_EQUAL(st_recv_wait(&rc, names[1], PROTO_WAIT_FOREVER, buf, sizeof buf, &ok),
+	    STATUS_OK);
+	CU_ASSERT(ok && strcmp(buf, "out") == 0);
+	st_reply(&c, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(r.index, 1);
+	CU_ASSERT(no_waiters_anywhere());
+	CU_ASSERT(st_await_waiters(&rc, names[1], 0, 0));
+	test_conn_close(&rc);
+	/* blocked, then woken by a send on node 2: the send case's value was never sent */
+	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+	client_of(&rc, 1);
+	CU_ASSERT_FATAL(st_await_waiters(&rc, names[1], 1, -1));
+	test_conn_close(&rc);
+	send_on(2, "in");
+	st_reply(&c, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(r.index, 2);
+	CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "in");
+	client_of(&rc, 1);
+	CU_ASSERT(st_await_waiters(&rc, names[1], 0, 0));
+	CU_ASSERT_EQUAL(st_recv_wait(&rc, names[1], 0, buf, sizeof buf, &ok),
+	    STATUS_DEADLINE_EXCEEDED);
+	test_conn_close(&rc);
+	/* send cases on two nodes */
+	cases[2] = cases[1];
+	cases[2].name = names[2];
+	cases[2].name_len = (uint32_t)strlen(names[2]);
+	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+	st_reply(&c, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_UNAVAILABLE);
+	CU_ASSERT(r.msg_len > 0 && memmem(r.msg, r.msg_len, "not built", 9) != NULL);
+	test_conn_close(&c);
+	CU_ASSERT(no_waiters_anywhere());
+}
+
+/* A received "node:k" value, counted in seen; false when it is not one we sent. */
+static bool
+count_value(const struct proto_reply *r, uint8_t seen[CT_NODES][64])
+{
+	char v[32];
+	int node, k;
+
+	if (sscanf(value_of(r, v, sizeof v), "%d:%d", &node, &k) != 2 || node < 1 ||
+	    node >= CT_NODES || k < 0 || k >= 64 || r->index != node)
+		return false;
+	seen[node][k]++;
+	return true;
+}
+
+/*
+ * SIGKILL of an owner while selects run over its channel: the select in
+ * flight completes once or fails UNAVAILABLE, a select naming the dead
+ * node's channel fails UNAVAILABLE (never hangs), and the living node's
+ * values are each received exactly once, the dead one's at most once.
+ */
+static void
+test_owner_killed(void)
+{
+	enum { FILL = 40 };
+	struct proto_case cases[CT_NODES];
+	uint8_t seen[CT_NODES][64] = { { 0 } };
+	struct test_conn c, p;
+	struct proto_reply r;
+	char v[32];
+
+	make_three("xkill", 64);
+	for (int i = 1; i < CT_NODES; i++) {
+		client_of(&p, i);
+		for (int k = 0; k < FILL; k++) {
+			snprintf(v, sizeof v, "%d:%d", i, k);
+			CU_ASSERT_EQUAL_FATAL(st_send_wait(&p, names[i], v, 0), STATUS_OK);
+		}
+		test_conn_close(&p);
+	}
+	recv_cases(cases);
+	client_of(&c, 0);
+	for (int k = 0; k < 20; k++) {
+		st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+		st_reply(&c, OP_SELECT, &r);
+		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+		CU_ASSERT(count_value(&r, seen));
+	}
+	/* one in flight as its case's owner dies */
+	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+	ct_node_kill(2);
+	st_reply(&c, OP_SELECT, &r);
+	printf(" [in flight at the kill: %s]", status_name(r.status));
+	CU_ASSERT(r.status == STATUS_OK || r.status == STATUS_UNAVAILABLE);
+	if (r.status == STATUS_OK)
+		CU_ASSERT(count_value(&r, seen));
+	/* naming the dead node's channel: UNAVAILABLE or a living case, at once */
+	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+	st_reply(&c, OP_SELECT, &r);
+	printf(" [naming the dead node: %s %.*s]", status_name(r.status), (int)r.msg_len,
+	    r.msg_len ? r.msg : "");
+	CU_ASSERT(r.status == STATUS_OK || r.status == STATUS_UNAVAILABLE);
+	if (r.status == STATUS_OK)
+		CU_ASSERT(count_value(&r, seen));
+	/* the living two: drained to the last value */
+	for (;;) {
+		st_select(&c, cases, 2, false, 0);
+		st_reply(&c, OP_SELECT, &r);
+		if (r.status != STATUS_OK)
+			break;
+		CU_ASSERT(count_value(&r, seen));
+	}
+	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
+	test_conn_close(&c);
+	for (int k = 0; k < FILL; k++) {
+		CU_ASSERT_EQUAL(seen[1][k], 1);
+		CU_ASSERT(seen[2][k] <= 1);
+	}
+	CU_ASSERT_FATAL(ct_node_restart(2) == 0);
+	for (int i = 0; i < CT_NODES; i++)
+		CU_ASSERT(ct_await_stat(i, "cluster_nodes", CT_NODES, 10000));
+}
+
+void
+ct_add_select_tests(CU_pSuite s)
+{
+	test_add(s, "select: a ready remote case fires", test_ready_remote);
+	test_add(s, "select: woken by a send on each node", test_woken_on_each_node);
+	test_add(s, "select: default, and a closed channel is ready", test_default_and_closed);
+	test_add(s, "select: a send case beside remote receive cases", test_send_case);
+	test_add(s, "select: deadline leaves no waiter anywhere", test_deadline);
+	test_add(s, "select: CANCEL and disconnect remove remote waiters", test_cancel_and_disconnect);
+	test_add(s, "select: uniform among ready cases on three nodes", test_fairness);
+	test_add(s, "select: deadline vs send, 1,000 runs", test_deadline_race);
+	test_add(s, "select: 4 producers, 4 consumers, 4 channels on 3 nodes", test_multiset);
+	test_add(s, "select: SIGKILL of an owner while selects run", test_owner_killed);
+}
