@@ -406,7 +406,7 @@ register_suites(void)
 	ct_add_forward_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
 	/* a SELECT over channels on three nodes (test_cluster_select.c) */
-	s = test_suite("cluster_select", suite_init, suite_clean);
+	s = test_suite("cluster_select", ct_suite_init, ct_suite_clean);
 	test_add(s, "three nodes join", test_join);
 	ct_add_select_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
