@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _proto as P
-from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Shape, Value, Waiter
+from ._proto import (ChanInfo, ClientInfo, InflightInfo, NodeInfo, ServerInfo, Shape, Value,
+                     Waiter)
 from .errors import Error, ProtocolError
 
 __all__ = ["BaseCall", "BaseConn", "raise_copy"]
@@ -120,6 +121,11 @@ def channels(res: List[Any]) -> Tuple[List[ChanInfo], int]:
 def clients(res: List[Any]) -> List[ClientInfo]:
     Shape.arity(res, 1, "CLIENTS")
     return [P.client_info(m) for m in Shape.array(res[0], "clients")]
+
+
+def cluster_nodes(res: List[Any]) -> List[NodeInfo]:
+    Shape.arity(res, 1, "CLUSTER_NODES")
+    return [P.node_info(m) for m in Shape.array(res[0], "nodes")]
 
 
 def waiters(res: List[Any]) -> Tuple[List[Waiter], int]:

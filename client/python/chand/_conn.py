@@ -40,7 +40,7 @@ from . import _proto as P
 from ._addr import Address, parse_address
 from ._common import BaseCall, BaseConn, raise_copy
 from ._transport import TLS, Plain
-from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Waiter
+from ._proto import ChanInfo, ClientInfo, InflightInfo, NodeInfo, ServerInfo, Waiter
 from .context import Context, background, deadline_of
 from .errors import Canceled, ConnectionLost, DeadlineExceeded, DialError, Error, Limit
 
@@ -510,9 +510,12 @@ class Conn(BaseConn):
     # -- HELLO ------------------------------------------------------------------------------
 
     def _hello(self, client_name: str, token: Optional[str], ctx: Context,
-               deadline: Optional[int]) -> None:
+               deadline: Optional[int], caps: Optional[Dict[str, Any]]) -> None:
         auth = {"token": token} if token is not None else None
-        res = self._roundtrip(P.HELLO, [P.VERSION, client_name, auth], ctx,
+        args: List[Any] = [P.VERSION, client_name, auth]
+        if caps is not None:
+            args.append(caps)       # a cluster's node connection: {"moved": True}
+        res = self._roundtrip(P.HELLO, args, ctx,
                               None if deadline is None else (deadline - P.now_ns()) / 1e9)
         self._info = self._decoded(C.server_info, res)
 
@@ -632,6 +635,13 @@ class Conn(BaseConn):
         res = self._roundtrip(P.CLIENTS, [], ctx, timeout, _NONE)
         return self._decoded(C.clients, res)
 
+    def cluster_nodes(self, *, ctx: Optional[Context] = None,
+                      timeout: Optional[float] = None) -> List[NodeInfo]:
+        """The live nodes of the cluster as this node sees them (CLUSTER_NODES, PROTOCOL.md
+        §17); :class:`BadRequest` from a node without cluster_etcd. Needs the admin right."""
+        res = self._roundtrip(P.CLUSTER_NODES, [], ctx, timeout, _NONE)
+        return self._decoded(C.cluster_nodes, res)
+
     def waiters(self, limit: int = 0, *, ctx: Optional[Context] = None,
                 timeout: Optional[float] = None) -> Tuple[List[Waiter], int]:
         """Every pending request (the broker's goroutine dump): (waiters, total)."""
@@ -665,8 +675,9 @@ def dial(addr: str = _DEFAULT_ADDR, *, token: Optional[str] = None,
          cert: Optional[str] = None, key: Optional[str] = None,
          server_hostname: Optional[str] = None, client_name: str = "chand-python",
          cancel_grace: float = 1.0, ctx: Optional[Context] = None,
-         timeout: Optional[float] = None) -> Conn:
-    """Connect to chand, say HELLO and return the :class:`Conn`.
+         timeout: Optional[float] = None, _caps: Optional[Dict[str, Any]] = None) -> Any:
+    """Connect to chand, say HELLO and return the :class:`Conn`; for a cluster's address,
+    a :class:`chand.ClusterConn` (see below).
 
     addr: ``host:port``, ``[v6]:port``, ``host`` (port 7420), ``tcp://host:port``,
     ``tls://host:port``, ``unix:/path`` or ``/path``. ``tls``: True (or an
@@ -680,10 +691,21 @@ def dial(addr: str = _DEFAULT_ADDR, *, token: Optional[str] = None,
     is noticed before connecting and during HELLO (the name lookup itself is the
     system resolver's, and not bounded).
 
+    A cluster (PROTOCOL.md §17), as libchanclient dials one: ``cluster://host:port,...``
+    or ``host:port,host:port`` (any list with a comma): seed nodes, plain ``host:port``
+    each. Its :class:`ClusterConn` dials one seed now and the other nodes as MOVED
+    replies name them, and sends each channel's requests to its owner. TLS to the nodes
+    is not supported yet (:class:`ValueError`).
+
     Raises :class:`ValueError` (bad address), :class:`DialError` (cannot connect or
     TLS failed; the OSError is its ``__cause__``), :class:`PermissionDenied` (token
     refused), :class:`DeadlineExceeded`, :class:`ProtocolError`.
     """
+    if _cluster.is_cluster(addr):
+        if tls or ca or cert or key or server_hostname:
+            raise ValueError("TLS to a cluster's nodes is not supported yet")
+        return _cluster.dial(addr, token=token, client_name=client_name,
+                             cancel_grace=cancel_grace, ctx=ctx, timeout=timeout)
     want_tls = tls if isinstance(tls, bool) else (True if tls is not None else None)
     address = parse_address(addr, want_tls)
     ctx = ctx or background()
@@ -734,7 +756,7 @@ def dial(addr: str = _DEFAULT_ADDR, *, token: Optional[str] = None,
         raise DialError(f"dial {address}: {e}") from e
     conn = Conn(transport, address, cancel_grace)
     try:
-        conn._hello(client_name, token, ctx, deadline)
+        conn._hello(client_name, token, ctx, deadline, _caps)
     except BaseException:
         conn.close()
         raise
@@ -744,5 +766,6 @@ def dial(addr: str = _DEFAULT_ADDR, *, token: Optional[str] = None,
 # the handles, made by Conn's methods; imported last, as they build on Conn
 from ._chan import Chan  # noqa: E402
 from ._links import Stream  # noqa: E402
+from . import _cluster  # noqa: E402
 
 Conn._chan_class = Chan

@@ -47,7 +47,7 @@ from ._addr import Address, parse_address
 from ._chan import Case, recv, select_cases, select_result, send
 from ._common import BaseCall, BaseConn, raise_copy
 from ._conn import _make_tls_context
-from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Value, Waiter
+from ._proto import ChanInfo, ClientInfo, InflightInfo, NodeInfo, ServerInfo, Value, Waiter
 from .context import Context, background, deadline_of
 from .errors import (Canceled, CloseError, ConnectionLost, DeadlineExceeded, DialError,
                      Error, Limit)
@@ -475,6 +475,13 @@ class Conn(BaseConn):
         """Every connection of the server."""
         res = await self._roundtrip(P.CLIENTS, [], ctx, timeout, _NONE)
         return self._decoded(C.clients, res)
+
+    async def cluster_nodes(self, *, ctx: Optional[Context] = None,
+                            timeout: Optional[float] = None) -> List[NodeInfo]:
+        """The live nodes of the cluster as this node sees them (CLUSTER_NODES, PROTOCOL.md
+        §17); :class:`BadRequest` from a node without cluster_etcd. Needs the admin right."""
+        res = await self._roundtrip(P.CLUSTER_NODES, [], ctx, timeout, _NONE)
+        return self._decoded(C.cluster_nodes, res)
 
     async def waiters(self, limit: int = 0, *, ctx: Optional[Context] = None,
                       timeout: Optional[float] = None) -> Tuple[List[Waiter], int]:

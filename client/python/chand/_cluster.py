@@ -1,0 +1,238 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""A connection to a chand cluster (PROTOCOL.md §17), as libchanclient's cluster://
+front (client/cluster.c) makes one.
+
+A :class:`ClusterConn` keeps one :class:`chand.Conn` per node, dialed when first
+needed, each saying in HELLO that it follows ``MOVED``. A channel's owner is
+learnt from the replies: a request goes to the cached owner, else to any node;
+a ``MOVED`` names the owner, dialed then, and the same request goes there (at
+most :data:`HOPS_MAX` times, then :class:`chand.Unavailable`). ``NOT_FOUND`` and
+``UNAVAILABLE`` forget the cached owner, so the next request asks again.
+
+The handles it returns (:meth:`ClusterConn.make`, :meth:`ClusterConn.open`,
+:meth:`ClusterConn.handle`) are the owner's :class:`chand.Chan`: every operation
+on one, sends and receives, streams, asynchronous ops, goes straight to the
+owner with nothing in between. When the channel moves later (its owner left the
+cluster), they raise :class:`chand.Moved` or :class:`chand.Unavailable`, and a
+fresh handle from the cluster connection finds the new owner.
+
+Thread-safe: one lock guards the node table and the owner cache; dialing and
+requests run outside it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Dict, List, Optional, TypeVar
+
+from ._conn import dial as _dial_node
+from ._proto import now_ns
+from .context import Context, background, deadline_of
+from .errors import ConnectionLost, Moved, NotFound, Unavailable
+
+HOPS_MAX = 5
+"""MOVED replies followed per request (libchanclient's CLUSTER_HOPS_MAX)."""
+
+_PREFIX = "cluster://"
+T = TypeVar("T")
+
+
+def is_cluster(addr: str) -> bool:
+    """Whether addr names a cluster: ``cluster://...`` or a comma-separated list."""
+    return addr.startswith(_PREFIX) or "," in addr
+
+
+def _seeds(addr: str) -> List[str]:
+    """The ``host:port`` seeds of ``cluster://a,b`` or ``a,b`` (ValueError if one is empty
+    or has a scheme: plain host:port only, as libchanclient takes them)."""
+    seeds = (addr[len(_PREFIX):] if addr.startswith(_PREFIX) else addr).split(",")
+    for s in seeds:
+        if not s or "/" in s:
+            raise ValueError(f"bad cluster address {addr!r}: seeds are host:port, "
+                             "comma-separated")
+    return list(dict.fromkeys(seeds))
+
+
+class ClusterConn:
+    """A connection to a chand cluster; made by :func:`chand.dial` with a cluster's
+    address. Use it as a context manager, or call :meth:`close`."""
+
+    def __init__(self, seeds: List[str], dial_kw: Dict[str, Any]) -> None:
+        self._lock = threading.Lock()
+        self._nodes: Dict[str, Any] = dict.fromkeys(seeds)     # "host:port" -> Conn or None
+        self._owners: Dict[str, str] = {}                       # channel name -> "host:port"
+        self._kw = dial_kw
+        self._closed = False
+
+    # -- nodes ------------------------------------------------------------------------------
+
+    def _node(self, addr: str, ctx: Context, timeout: Optional[float]) -> Any:
+        """Node addr's connection, dialed (outside the lock) if there is none or it broke
+        (then the owners cached on it are forgotten)."""
+        with self._lock:
+            if self._closed:
+                raise ConnectionLost("connection closed")
+            c = self._nodes.get(addr)
+        if c is not None and not c.closed:
+            return c
+        if c is not None:
+            self._forget_node(addr)
+        new = _dial_node(addr, ctx=ctx, timeout=timeout, _caps={"moved": True}, **self._kw)
+        with self._lock:
+            c = self._nodes.get(addr)
+            if self._closed or (c is not None and not c.closed):
+                keep = None if self._closed else c      # closed meanwhile, or dialed first
+            else:
+                self._nodes[addr] = keep = new
+        if keep is not new:
+            new.close()
+        if keep is None:
+            raise ConnectionLost("connection closed")
+        return keep
+
+    def _candidates(self, name: Optional[str]) -> List[str]:
+        """Where to send a request on name: its cached owner, else every node, those
+        connected first (any node answers: it routes or MOVEs)."""
+        with self._lock:
+            owner = self._owners.get(name) if name is not None else None
+            if owner is not None:
+                return [owner]
+            return sorted(self._nodes, key=lambda a: self._nodes[a] is None)
+
+    def _call(self, name: Optional[str], fn: Callable[[Any], T], ctx: Optional[Context],
+              timeout: Optional[float]) -> T:
+        """fn(owner's Conn): routed as described in the module doc."""
+        ctx = ctx or background()
+        deadline = deadline_of(ctx, timeout)
+        to: Optional[str] = None
+        for _ in range(HOPS_MAX + 1):
+            left = None if deadline is None else max(0.0, (deadline - now_ns()) / 1e9)
+            addr, conn = self._reach([to] if to else self._candidates(name), ctx, left)
+            try:
+                res = fn(conn)
+            except Moved as e:
+                to = e.message          # "HOST:PORT"; the same request goes there
+                with self._lock:
+                    self._nodes.setdefault(to, None)
+                    if name is not None:
+                        self._owners[name] = to
+                continue
+            except (NotFound, Unavailable):
+                self._forget(name)
+                raise
+            if name is not None:
+                with self._lock:
+                    self._owners[name] = addr
+            return res
+        raise Unavailable(f"{name}: more than {HOPS_MAX} MOVED replies in a row")
+
+    def _reach(self, addrs: List[str], ctx: Context,
+               timeout: Optional[float]) -> "tuple[str, Any]":
+        """The first of addrs that can be dialed; the last failure if none can."""
+        err: Optional[BaseException] = None
+        for addr in addrs:
+            try:
+                return addr, self._node(addr, ctx, timeout)
+            except ConnectionLost:
+                raise                   # closed by close()
+            except Exception as e:      # DialError, DeadlineExceeded, ...: the next node
+                err = e
+                self._forget_node(addr)
+        assert err is not None
+        raise err
+
+    def _forget(self, name: Optional[str]) -> None:
+        if name is not None:
+            with self._lock:
+                self._owners.pop(name, None)
+
+    def _forget_node(self, addr: str) -> None:
+        with self._lock:
+            self._owners = {k: v for k, v in self._owners.items() if v != addr}
+
+    # -- channels ----------------------------------------------------------------------------
+
+    def make(self, name: Optional[str] = None, cap: int = 0, *,
+             ctx: Optional[Context] = None, timeout: Optional[float] = None,
+             **opts: Any) -> Any:
+        """:meth:`chand.Conn.make` on the name's owner (an anonymous channel is made on
+        a node connected already, and owned there). The options are Conn.make's."""
+        return self._call(name, lambda c: c.make(name, cap, ctx=ctx, timeout=timeout, **opts),
+                          ctx, timeout)
+
+    def open(self, name: str, *, ctx: Optional[Context] = None,
+             timeout: Optional[float] = None) -> Any:
+        """:meth:`chand.Conn.open` on the name's owner."""
+        return self._call(name, lambda c: c.open(name, ctx=ctx, timeout=timeout), ctx, timeout)
+
+    def handle(self, name: str, *, ctx: Optional[Context] = None,
+               timeout: Optional[float] = None) -> Any:
+        """A handle on name at its owner: no round trip when the owner is cached, else
+        an OPEN to find it (:class:`chand.NotFound` if there is no such channel)."""
+        with self._lock:
+            owner = self._owners.get(name)
+        if owner is not None:
+            return self._node(owner, ctx or background(), timeout).handle(name)
+        return self.open(name, ctx=ctx, timeout=timeout)
+
+    def where(self, name: str, *, ctx: Optional[Context] = None,
+              timeout: Optional[float] = None) -> str:
+        """The ``HOST:PORT`` of name's owner, asked of the cluster now (libchanclient's
+        chan_cluster_where). :class:`chand.NotFound` if there is no such channel."""
+        self._forget(name)
+        self.open(name, ctx=ctx, timeout=timeout)
+        with self._lock:
+            owner = self._owners.get(name)
+        if owner is None:
+            raise Unavailable(f"{name}: no owner known")
+        return owner
+
+    def node(self, addr: Optional[str] = None, *, ctx: Optional[Context] = None,
+             timeout: Optional[float] = None) -> Any:
+        """The :class:`chand.Conn` of node addr (dialed if need be), or of any node:
+        for admin calls, which are per node (:meth:`chand.Conn.cluster_nodes`,
+        :meth:`chand.Conn.stats`, ...)."""
+        ctx = ctx or background()
+        return self._reach([addr] if addr else self._candidates(None), ctx, timeout)[1]
+
+    # -- life -------------------------------------------------------------------------------
+
+    @property
+    def nodes(self) -> List[str]:
+        """The nodes known so far (the seeds, and those MOVED replies named)."""
+        with self._lock:
+            return list(self._nodes)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Close every node's connection; handles from it raise
+        :class:`chand.ConnectionLost`. Idempotent."""
+        with self._lock:
+            self._closed = True
+            conns = [c for c in self._nodes.values() if c is not None]
+            self._nodes = dict.fromkeys(self._nodes)
+            self._owners.clear()
+        for c in conns:
+            c.close()
+
+    def __enter__(self) -> "ClusterConn":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def dial(addr: str, *, ctx: Optional[Context] = None, timeout: Optional[float] = None,
+         **dial_kw: Any) -> ClusterConn:
+    """A :class:`ClusterConn` on the seeds of addr; one seed is dialed now, so that a
+    cluster none of whose seeds answers fails here (with the last seed's error)."""
+    cl = ClusterConn(_seeds(addr), dial_kw)
+    try:
+        cl.node(ctx=ctx, timeout=timeout)
+    except BaseException:
+        cl.close()
+        raise
+    return cl

@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The cluster connection (PROTOCOL.md §17, libchanclient's cluster:// as in
+tests/test_client_cluster.c) against a real etcd and three chand nodes started here
+on ephemeral loopback ports, and stopped. Skipped without /usr/bin/etcd."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from typing import Iterator, List
+
+import pytest
+
+import chand
+from chandtest import Server, unique, until
+
+ETCD = "/usr/bin/etcd"
+NODES = 3
+
+pytestmark = pytest.mark.skipif(not os.access(ETCD, os.X_OK), reason="no /usr/bin/etcd")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def nodes() -> Iterator[List[Server]]:
+    d = tempfile.mkdtemp(prefix="chand-py-etcd.")
+    port, peer = free_port(), free_port()
+    client, peer_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{peer}"
+    with open(os.path.join(d, "etcd.log"), "wb") as log:
+        etcd = subprocess.Popen(
+            [ETCD, "--data-dir", os.path.join(d, "data"), "--listen-client-urls", client,
+             "--advertise-client-urls", client, "--listen-peer-urls", peer_url,
+             "--initial-advertise-peer-urls", peer_url, "--initial-cluster",
+             f"default={peer_url}"], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    started: List[Server] = []
+    try:
+        until(lambda: listening(port), what="etcd listening")
+        for i in range(NODES):
+            p = free_port()
+            started.append(Server(f"cluster_etcd = {client}\ncluster_name = py\n"
+                                  f"node_name = n{i}\nadvertise = 127.0.0.1:{p}\n"
+                                  "node_ttl = 2s\n", port=p))
+        for s in started:
+            with s.dial() as c:
+                until(lambda: c.stats().get("cluster_nodes") == NODES, what="three nodes")
+        yield started
+    finally:
+        for s in started:
+            s.stop()
+        etcd.terminate()
+        try:
+            etcd.wait(10)
+        except subprocess.TimeoutExpired:
+            etcd.kill()
+            etcd.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def moved(nodes: List[Server]) -> List[int]:
+    out = []
+    for s in nodes:
+        with s.dial() as c:
+            out.append(c.stats()["cluster_moved"])
+    return out
+
+
+def made_off(cl: chand.ClusterConn, addr: str) -> "tuple[str, str]":
+    """A channel made through cl on a node other than addr: (name, owner)."""
+    for _ in range(200):
+        name = unique("cold")
+        cl.make(name, 1)
+        owner = cl.where(name)
+        if owner != addr:
+            return name, owner
+        cl.handle(name).delete()
+    raise AssertionError("200 names all placed on one node")
+
+
+def test_owner_direct(nodes: List[Server]) -> None:
+    """Channels on every node through one seed: each is made at its owner, and its
+    sends and receives go straight there (no MOVED)."""
+    with chand.dial(f"cluster://{nodes[0].addr}") as cl:
+        names = [unique("direct") for _ in range(30)]
+        chans = [cl.make(n, 4) for n in names]
+        owners = [cl.where(n) for n in names]
+        # rendezvous placement: 30 names all on two of three nodes, p < 2e-5
+        assert set(owners) == {s.addr for s in nodes}
+        for n, ch, own in zip(names, chans, owners):
+            assert ch._conn is cl.node(own)
+            cl.node(own).open(n)        # the owner answers itself: no MOVED
+        before = moved(nodes)
+        for i, ch in enumerate(chans):
+            ch.send(f"v{i}", timeout=10)
+            assert ch.recv(timeout=10) == (f"v{i}".encode(), True)
+        assert moved(nodes) == before
+        assert sorted(cl.nodes) == sorted(s.addr for s in nodes)
+        for ch in chans:
+            ch.delete()
+
+
+def test_cold_cache_follows_moved(nodes: List[Server]) -> None:
+    """A fresh connection whose only seed does not own the channel follows one MOVED to
+    the owner, which it did not know of, and caches it: the next handle costs nothing."""
+    with chand.dial(f"cluster://{nodes[0].addr}") as maker:
+        name, owner = made_off(maker, nodes[0].addr)
+        with chand.dial(nodes[0].addr + "," + nodes[0].addr) as cl:
+            assert cl.nodes == [nodes[0].addr]
+            before = moved(nodes)
+            ch = cl.open(name)
+            assert moved(nodes)[0] == before[0] + 1
+            assert owner in cl.nodes and ch._conn is cl.node(owner)
+            ch.send(b"x", timeout=10)
+            assert maker.handle(name).recv(timeout=10) == (b"x", True)
+            assert cl.handle(name)._conn is ch._conn
+            assert moved(nodes) == [before[0] + 1] + before[1:]
+        maker.handle(name).delete()
+        with pytest.raises(chand.NotFound):
+            maker.where(name)
+
+
+def test_anonymous_and_errors(nodes: List[Server]) -> None:
+    with chand.dial(",".join(s.addr for s in nodes)) as cl:
+        anon = cl.make(None, 2)
+        assert anon.name.startswith("~")
+        anon.send(b"a", timeout=10)
+        assert anon.recv(timeout=10) == (b"a", True)
+        with pytest.raises(chand.NotFound):
+            cl.open(unique("none"))
+        infos = cl.node().cluster_nodes()
+        assert sorted(i.advertise for i in infos) == sorted(s.addr for s in nodes)
+        assert sum(i.self for i in infos) == 1
+    with pytest.raises(chand.ConnectionLost):
+        cl.open("x")
+    with pytest.raises(ValueError):
+        chand.dial(f"cluster://{nodes[0].addr},,{nodes[1].addr}")
+    with pytest.raises(ValueError):
+        chand.dial(f"cluster://tcp://{nodes[0].addr}")
+    with pytest.raises(ValueError):
+        chand.dial(f"cluster://{nodes[0].addr}", tls=True)
+    dead = f"127.0.0.1:{free_port()}"
+    with pytest.raises(chand.DialError):
+        chand.dial(f"cluster://{dead}")
+    with chand.dial(f"cluster://{dead},{nodes[1].addr}") as cl:   # a dead seed is passed over
+        name = unique("seeds")
+        cl.make(name, 1).delete()
+
+
+def test_unavailable_is_its_own_class() -> None:
+    e = chand.Unavailable("fenced")
+    assert isinstance(e, chand.Error) and e.status == 13 and e.code == -122
