@@ -15,6 +15,7 @@ from typing import Iterator, List
 import pytest
 
 import chand
+import chand.aio as aio
 from chandtest import Server, unique, until
 
 ETCD = "/usr/bin/etcd"
@@ -61,8 +62,7 @@ def nodes() -> Iterator[List[Server]]:
                 until(lambda: c.stats().get("cluster_nodes") == NODES, what="three nodes")
         yield started
     finally:
-        for s in started:
-            s.stop()
+        rcs = [s.stop() for s in started]
         etcd.terminate()
         try:
             etcd.wait(10)
@@ -70,6 +70,7 @@ def nodes() -> Iterator[List[Server]]:
             etcd.kill()
             etcd.wait()
         shutil.rmtree(d, ignore_errors=True)
+    assert rcs == [0] * NODES
 
 
 def moved(nodes: List[Server]) -> List[int]:
@@ -159,6 +160,21 @@ def test_anonymous_and_errors(nodes: List[Server]) -> None:
     with chand.dial(f"cluster://{dead},{nodes[1].addr}") as cl:   # a dead seed is passed over
         name = unique("seeds")
         cl.make(name, 1).delete()
+
+
+async def test_aio_cluster_nodes(nodes: List[Server]) -> None:
+    c = await aio.dial(nodes[1].addr)
+    try:
+        infos = await c.cluster_nodes()
+        assert [i.advertise for i in infos if i.self] == [nodes[1].addr]
+        assert all(i.name.startswith("n") for i in infos) and len(infos) == NODES
+    finally:
+        await c.close()
+
+
+def test_cluster_nodes_off_a_cluster(conn: chand.Conn) -> None:
+    with pytest.raises(chand.BadRequest):
+        conn.cluster_nodes()
 
 
 def test_unavailable_is_its_own_class() -> None:
