@@ -23,7 +23,7 @@ requests run outside it.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, List, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar, Union
 
 from ._conn import dial as _dial_node
 from ._proto import now_ns
@@ -37,25 +37,23 @@ _PREFIX = "cluster://"
 T = TypeVar("T")
 
 
-def is_cluster(addr: str) -> bool:
-    """Whether addr names a cluster: ``cluster://...`` or a comma-separated list."""
-    return addr.startswith(_PREFIX) or "," in addr
-
-
-def _seeds(addr: str) -> List[str]:
-    """The ``host:port`` seeds of ``cluster://a,b`` or ``a,b`` (ValueError if one is empty
-    or has a scheme: plain host:port only, as libchanclient takes them)."""
-    seeds = (addr[len(_PREFIX):] if addr.startswith(_PREFIX) else addr).split(",")
-    for s in seeds:
-        if not s or "/" in s:
-            raise ValueError(f"bad cluster address {addr!r}: seeds are host:port, "
-                             "comma-separated")
-    return list(dict.fromkeys(seeds))
+def _seeds(seeds: Union[str, Sequence[str]]) -> List[str]:
+    """The ``host:port`` seeds of ``cluster://a,b``, ``a,b`` or a list (ValueError if one
+    is empty or has a scheme: plain host:port only, as libchanclient takes them)."""
+    if isinstance(seeds, str):
+        body = seeds[len(_PREFIX):] if seeds.startswith(_PREFIX) else seeds
+        out = body.split(",")
+    else:
+        out = list(seeds)
+    if not out or any(not s or "/" in s or "," in s for s in out):
+        raise ValueError(f"bad cluster address {seeds!r}: seeds are host:port, "
+                         "comma-separated")
+    return list(dict.fromkeys(out))
 
 
 class ClusterConn:
-    """A connection to a chand cluster; made by :func:`chand.dial` with a cluster's
-    address. Use it as a context manager, or call :meth:`close`."""
+    """A connection to a chand cluster; made by :func:`chand.dial_cluster`. Thread-safe.
+    Use it as a context manager, or call :meth:`close`."""
 
     def __init__(self, seeds: List[str], dial_kw: Dict[str, Any]) -> None:
         self._lock = threading.Lock()
@@ -225,11 +223,20 @@ class ClusterConn:
         self.close()
 
 
-def dial(addr: str, *, ctx: Optional[Context] = None, timeout: Optional[float] = None,
-         **dial_kw: Any) -> ClusterConn:
-    """A :class:`ClusterConn` on the seeds of addr; one seed is dialed now, so that a
-    cluster none of whose seeds answers fails here (with the last seed's error)."""
-    cl = ClusterConn(_seeds(addr), dial_kw)
+def dial_cluster(seeds: Union[str, Sequence[str]], *, token: Optional[str] = None,
+                 client_name: str = "chand-python", cancel_grace: float = 1.0,
+                 ctx: Optional[Context] = None,
+                 timeout: Optional[float] = None) -> ClusterConn:
+    """Connect to a chand cluster (PROTOCOL.md §17) as libchanclient's chan_dial does
+    with a cluster's address: seeds is ``"cluster://host:port,host:port"``, the same
+    without the scheme, or a list of ``host:port``. One seed is dialed now (those that
+    cannot be reached are passed over: a cluster none of whose seeds answers fails here,
+    with the last one's error, :class:`chand.DialError` usually); the other nodes when
+    MOVED replies name them. ``token``, ``client_name``, ``cancel_grace``, ``ctx`` and
+    ``timeout`` as :func:`chand.dial`, for every node. TLS to the nodes is not supported
+    yet. Raises :class:`ValueError` for a bad list."""
+    cl = ClusterConn(_seeds(seeds), {"token": token, "client_name": client_name,
+                                     "cancel_grace": cancel_grace})
     try:
         cl.node(ctx=ctx, timeout=timeout)
     except BaseException:

@@ -675,9 +675,8 @@ def dial(addr: str = _DEFAULT_ADDR, *, token: Optional[str] = None,
          cert: Optional[str] = None, key: Optional[str] = None,
          server_hostname: Optional[str] = None, client_name: str = "chand-python",
          cancel_grace: float = 1.0, ctx: Optional[Context] = None,
-         timeout: Optional[float] = None, _caps: Optional[Dict[str, Any]] = None) -> Any:
-    """Connect to chand, say HELLO and return the :class:`Conn`; for a cluster's address,
-    a :class:`chand.ClusterConn` (see below).
+         timeout: Optional[float] = None, _caps: Optional[Dict[str, Any]] = None) -> Conn:
+    """Connect to chand, say HELLO and return the :class:`Conn`.
 
     addr: ``host:port``, ``[v6]:port``, ``host`` (port 7420), ``tcp://host:port``,
     ``tls://host:port``, ``unix:/path`` or ``/path``. ``tls``: True (or an
@@ -691,21 +690,13 @@ def dial(addr: str = _DEFAULT_ADDR, *, token: Optional[str] = None,
     is noticed before connecting and during HELLO (the name lookup itself is the
     system resolver's, and not bounded).
 
-    A cluster (PROTOCOL.md §17), as libchanclient dials one: ``cluster://host:port,...``
-    or ``host:port,host:port`` (any list with a comma): seed nodes, plain ``host:port``
-    each. Its :class:`ClusterConn` dials one seed now and the other nodes as MOVED
-    replies name them, and sends each channel's requests to its owner. TLS to the nodes
-    is not supported yet (:class:`ValueError`).
-
-    Raises :class:`ValueError` (bad address), :class:`DialError` (cannot connect or
+    Raises :class:`ValueError` (bad address; a cluster's, ``cluster://...`` or a list with
+    a comma, is :func:`chand.dial_cluster`'s), :class:`DialError` (cannot connect or
     TLS failed; the OSError is its ``__cause__``), :class:`PermissionDenied` (token
     refused), :class:`DeadlineExceeded`, :class:`ProtocolError`.
     """
-    if _cluster.is_cluster(addr):
-        if tls or ca or cert or key or server_hostname:
-            raise ValueError("TLS to a cluster's nodes is not supported yet")
-        return _cluster.dial(addr, token=token, client_name=client_name,
-                             cancel_grace=cancel_grace, ctx=ctx, timeout=timeout)
+    if addr.startswith("cluster://") or "," in addr:
+        raise ValueError(f"{addr!r} names a cluster: chand.dial_cluster dials one")
     want_tls = tls if isinstance(tls, bool) else (True if tls is not None else None)
     address = parse_address(addr, want_tls)
     ctx = ctx or background()
@@ -766,6 +757,5 @@ def dial(addr: str = _DEFAULT_ADDR, *, token: Optional[str] = None,
 # the handles, made by Conn's methods; imported last, as they build on Conn
 from ._chan import Chan  # noqa: E402
 from ._links import Stream  # noqa: E402
-from . import _cluster  # noqa: E402
 
 Conn._chan_class = Chan

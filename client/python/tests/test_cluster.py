@@ -96,7 +96,7 @@ def made_off(cl: chand.ClusterConn, addr: str) -> "tuple[str, str]":
 def test_owner_direct(nodes: List[Server]) -> None:
     """Channels on every node through one seed: each is made at its owner, and its
     sends and receives go straight there (no MOVED)."""
-    with chand.dial(f"cluster://{nodes[0].addr}") as cl:
+    with chand.dial_cluster(f"cluster://{nodes[0].addr}") as cl:
         names = [unique("direct") for _ in range(30)]
         chans = [cl.make(n, 4) for n in names]
         owners = [cl.where(n) for n in names]
@@ -118,9 +118,9 @@ def test_owner_direct(nodes: List[Server]) -> None:
 def test_cold_cache_follows_moved(nodes: List[Server]) -> None:
     """A fresh connection whose only seed does not own the channel follows one MOVED to
     the owner, which it did not know of, and caches it: the next handle costs nothing."""
-    with chand.dial(f"cluster://{nodes[0].addr}") as maker:
+    with chand.dial_cluster(f"cluster://{nodes[0].addr}") as maker:
         name, owner = made_off(maker, nodes[0].addr)
-        with chand.dial(nodes[0].addr + "," + nodes[0].addr) as cl:
+        with chand.dial_cluster([nodes[0].addr, nodes[0].addr]) as cl:
             assert cl.nodes == [nodes[0].addr]
             before = moved(nodes)
             ch = cl.open(name)
@@ -136,7 +136,7 @@ def test_cold_cache_follows_moved(nodes: List[Server]) -> None:
 
 
 def test_anonymous_and_errors(nodes: List[Server]) -> None:
-    with chand.dial(",".join(s.addr for s in nodes)) as cl:
+    with chand.dial_cluster(",".join(s.addr for s in nodes)) as cl:
         anon = cl.make(None, 2)
         assert anon.name.startswith("~")
         anon.send(b"a", timeout=10)
@@ -149,15 +149,17 @@ def test_anonymous_and_errors(nodes: List[Server]) -> None:
     with pytest.raises(chand.ConnectionLost):
         cl.open("x")
     with pytest.raises(ValueError):
-        chand.dial(f"cluster://{nodes[0].addr},,{nodes[1].addr}")
+        chand.dial_cluster(f"cluster://{nodes[0].addr},,{nodes[1].addr}")
     with pytest.raises(ValueError):
-        chand.dial(f"cluster://tcp://{nodes[0].addr}")
+        chand.dial_cluster(f"cluster://tcp://{nodes[0].addr}")
     with pytest.raises(ValueError):
-        chand.dial(f"cluster://{nodes[0].addr}", tls=True)
+        chand.dial_cluster([])
+    with pytest.raises(ValueError):
+        chand.dial(f"cluster://{nodes[0].addr}")     # dial_cluster's
     dead = f"127.0.0.1:{free_port()}"
     with pytest.raises(chand.DialError):
-        chand.dial(f"cluster://{dead}")
-    with chand.dial(f"cluster://{dead},{nodes[1].addr}") as cl:   # a dead seed is passed over
+        chand.dial_cluster(f"cluster://{dead}")
+    with chand.dial_cluster(f"cluster://{dead},{nodes[1].addr}") as cl:   # a dead seed is passed over
         name = unique("seeds")
         cl.make(name, 1).delete()
 
