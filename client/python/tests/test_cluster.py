@@ -16,7 +16,7 @@ import pytest
 
 import chand
 import chand.aio as aio
-from chandtest import Server, unique, until
+from chandtest import FakeServer, Server, frame, read_frame, unique, until
 
 ETCD = "/usr/bin/etcd"
 NODES = 3
@@ -177,6 +177,29 @@ async def test_aio_cluster_nodes(nodes: List[Server]) -> None:
 def test_cluster_nodes_off_a_cluster(conn: chand.Conn) -> None:
     with pytest.raises(chand.BadRequest):
         conn.cluster_nodes()
+
+
+def test_moved_hops_are_bounded() -> None:
+    """A node that keeps answering MOVED (naming itself) is followed 5 times, then the
+    request fails with Unavailable; the node connection's HELLO asked for MOVED."""
+    opens: List[str] = []
+
+    def script(sock: socket.socket) -> None:
+        for _ in range(6):
+            req = read_frame(sock)
+            opens.append(req[3])
+            sock.sendall(frame([req[1], 12, fake.addr]))
+        while sock.recv(4096):
+            pass
+
+    fake = FakeServer(script)
+    with chand.dial_cluster([fake.addr]) as cl:
+        with pytest.raises(chand.Unavailable) as e:
+            cl.open("loop")
+        assert e.value.code == -122 and "MOVED" in str(e.value)
+    fake.close()
+    assert fake.requests[0][6] == {"moved": True}       # HELLO: [1, id, wait, v, name, auth, caps]
+    assert opens == ["loop"] * 6
 
 
 def test_unavailable_is_its_own_class() -> None:
