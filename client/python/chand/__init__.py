@@ -35,7 +35,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Address", "parse_address",
     "Chan", "ClusterConn", "Conn", "Link", "Message", "Op", "RecvCase", "SendCase", "Stream",
-    "bridge", "dial", "dial_cluster", "fan_in", "fan_out", "or_", "or_done", "recv", "repeat", "select",
+    "bridge", "dial", "dial_cluster", "fan_in", "fan_out", "or_", "or_done", "recv", "repeat",
+    "select",
     "send", "take", "tee",
     "ChanInfo", "ClientInfo", "InflightInfo", "NodeInfo", "ServerInfo", "Waiter",
     "Context", "background", "with_cancel", "with_deadline", "with_timeout", "with_value",

@@ -37,7 +37,7 @@ _PREFIX = "cluster://"
 T = TypeVar("T")
 
 
-def _seeds(seeds: Union[str, Sequence[str]]) -> List[str]:
+def parse_seeds(seeds: Union[str, Sequence[str]]) -> List[str]:
     """The ``host:port`` seeds of ``cluster://a,b``, ``a,b`` or a list (ValueError if one
     is empty or has a scheme: plain host:port only, as libchanclient takes them)."""
     if isinstance(seeds, str):
@@ -51,44 +51,44 @@ def _seeds(seeds: Union[str, Sequence[str]]) -> List[str]:
     return list(dict.fromkeys(out))
 
 
-class ClusterConn:
-    """A connection to a chand cluster; made by :func:`chand.dial_cluster`. Thread-safe.
-    Use it as a context manager, or call :meth:`close`."""
+class Routes:
+    """What a cluster connection knows, sync or asyncio: the node table (``host:port`` ->
+    its connection, None until dialed) and the owner cache (channel name -> node). A
+    threading.Lock guards both, held for dictionary work only, never across I/O."""
 
-    def __init__(self, seeds: List[str], dial_kw: Dict[str, Any]) -> None:
+    def __init__(self, seeds: List[str]) -> None:
         self._lock = threading.Lock()
-        self._nodes: Dict[str, Any] = dict.fromkeys(seeds)     # "host:port" -> Conn or None
-        self._owners: Dict[str, str] = {}                       # channel name -> "host:port"
-        self._kw = dial_kw
-        self._closed = False
+        self._nodes: Dict[str, Any] = dict.fromkeys(seeds)
+        self._owners: Dict[str, str] = {}
+        self.closed = False
 
-    # -- nodes ------------------------------------------------------------------------------
-
-    def _node(self, addr: str, ctx: Context, timeout: Optional[float]) -> Any:
-        """Node addr's connection, dialed (outside the lock) if there is none or it broke
-        (then the owners cached on it are forgotten)."""
+    def conn(self, addr: str) -> Any:
+        """Node addr's connection if it has a live one, else None (its owners forgotten
+        when it broke); ConnectionLost once closed."""
         with self._lock:
-            if self._closed:
+            if self.closed:
                 raise ConnectionLost("connection closed")
             c = self._nodes.get(addr)
-        if c is not None and not c.closed:
-            return c
-        if c is not None:
-            self._forget_node(addr)
-        new = _dial_node(addr, ctx=ctx, timeout=timeout, _caps={"moved": True}, **self._kw)
-        with self._lock:
-            c = self._nodes.get(addr)
-            if self._closed or (c is not None and not c.closed):
-                keep = None if self._closed else c      # closed meanwhile, or dialed first
-            else:
-                self._nodes[addr] = keep = new
-        if keep is not new:
-            new.close()
-        if keep is None:
-            raise ConnectionLost("connection closed")
-        return keep
+            if c is None or not c.closed:
+                return c
+            self._nodes[addr] = None
+            self._drop_locked(addr)
+            return None
 
-    def _candidates(self, name: Optional[str]) -> List[str]:
+    def install(self, addr: str, new: Any) -> Any:
+        """Keep new as node addr's connection unless another thread (task) dialed it
+        first: the one to use (new is the caller's to close if it is not that one), or
+        None when the cluster connection was closed meanwhile."""
+        with self._lock:
+            if self.closed:
+                return None
+            c = self._nodes.get(addr)
+            if c is not None and not c.closed:
+                return c
+            self._nodes[addr] = new
+            return new
+
+    def candidates(self, name: Optional[str]) -> List[str]:
         """Where to send a request on name: its cached owner, else every node, those
         connected first (any node answers: it routes or MOVEs)."""
         with self._lock:
@@ -97,6 +97,76 @@ class ClusterConn:
                 return [owner]
             return sorted(self._nodes, key=lambda a: self._nodes[a] is None)
 
+    def owner(self, name: str) -> Optional[str]:
+        with self._lock:
+            return self._owners.get(name)
+
+    def learn(self, name: Optional[str], addr: str) -> None:
+        """name is at addr (a reply from there, or a MOVED naming it)."""
+        with self._lock:
+            self._nodes.setdefault(addr, None)
+            if name is not None:
+                self._owners[name] = addr
+
+    def forget(self, name: Optional[str]) -> None:
+        """Gone or fenced: the next request on name asks again."""
+        if name is not None:
+            with self._lock:
+                self._owners.pop(name, None)
+
+    def unreachable(self, addr: str) -> None:
+        with self._lock:
+            self._drop_locked(addr)
+
+    def _drop_locked(self, addr: str) -> None:
+        self._owners = {k: v for k, v in self._owners.items() if v != addr}
+
+    def nodes(self) -> List[str]:
+        with self._lock:
+            return list(self._nodes)
+
+    def close(self) -> List[Any]:
+        """Mark closed; the connections to close."""
+        with self._lock:
+            self.closed = True
+            conns = [c for c in self._nodes.values() if c is not None]
+            self._nodes = dict.fromkeys(self._nodes)
+            self._owners.clear()
+        return conns
+
+
+def hops_exceeded(name: Optional[str]) -> Unavailable:
+    return Unavailable(f"{name}: more than {HOPS_MAX} MOVED replies in a row")
+
+
+def left_s(deadline: Optional[int]) -> Optional[float]:
+    """Seconds until deadline (monotonic ns; None: none), at least 0."""
+    return None if deadline is None else max(0.0, (deadline - now_ns()) / 1e9)
+
+
+class ClusterConn:
+    """A connection to a chand cluster; made by :func:`chand.dial_cluster`. Thread-safe.
+    Use it as a context manager, or call :meth:`close`."""
+
+    def __init__(self, seeds: List[str], dial_kw: Dict[str, Any]) -> None:
+        self._routes = Routes(seeds)
+        self._kw = dial_kw
+
+    # -- nodes ------------------------------------------------------------------------------
+
+    def _node(self, addr: str, ctx: Context, timeout: Optional[float]) -> Any:
+        """Node addr's connection, dialed (no lock held) if there is none or it broke."""
+        c = self._routes.conn(addr)
+        if c is not None:
+            return c
+        new = _dial_node(addr, ctx=ctx, timeout=timeout, _caps={"moved": True}, **self._kw)
+        keep = self._routes.install(addr, new)
+        if keep is not new:
+            new.close()
+        if keep is None:
+            raise ConnectionLost("connection closed")
+        return keep
+
     def _call(self, name: Optional[str], fn: Callable[[Any], T], ctx: Optional[Context],
               timeout: Optional[float]) -> T:
         """fn(owner's Conn): routed as described in the module doc."""
@@ -104,25 +174,20 @@ class ClusterConn:
         deadline = deadline_of(ctx, timeout)
         to: Optional[str] = None
         for _ in range(HOPS_MAX + 1):
-            left = None if deadline is None else max(0.0, (deadline - now_ns()) / 1e9)
-            addr, conn = self._reach([to] if to else self._candidates(name), ctx, left)
+            addrs = [to] if to else self._routes.candidates(name)
+            addr, conn = self._reach(addrs, ctx, left_s(deadline))
             try:
                 res = fn(conn)
             except Moved as e:
                 to = e.message          # "HOST:PORT"; the same request goes there
-                with self._lock:
-                    self._nodes.setdefault(to, None)
-                    if name is not None:
-                        self._owners[name] = to
+                self._routes.learn(name, to)
                 continue
             except (NotFound, Unavailable):
-                self._forget(name)
+                self._routes.forget(name)
                 raise
-            if name is not None:
-                with self._lock:
-                    self._owners[name] = addr
+            self._routes.learn(name, addr)
             return res
-        raise Unavailable(f"{name}: more than {HOPS_MAX} MOVED replies in a row")
+        raise hops_exceeded(name)
 
     def _reach(self, addrs: List[str], ctx: Context,
                timeout: Optional[float]) -> "tuple[str, Any]":
@@ -135,18 +200,9 @@ class ClusterConn:
                 raise                   # closed by close()
             except Exception as e:      # DialError, DeadlineExceeded, ...: the next node
                 err = e
-                self._forget_node(addr)
+                self._routes.unreachable(addr)
         assert err is not None
         raise err
-
-    def _forget(self, name: Optional[str]) -> None:
-        if name is not None:
-            with self._lock:
-                self._owners.pop(name, None)
-
-    def _forget_node(self, addr: str) -> None:
-        with self._lock:
-            self._owners = {k: v for k, v in self._owners.items() if v != addr}
 
     # -- channels ----------------------------------------------------------------------------
 
@@ -167,8 +223,7 @@ class ClusterConn:
                timeout: Optional[float] = None) -> Any:
         """A handle on name at its owner: no round trip when the owner is cached, else
         an OPEN to find it (:class:`chand.NotFound` if there is no such channel)."""
-        with self._lock:
-            owner = self._owners.get(name)
+        owner = self._routes.owner(name)
         if owner is not None:
             return self._node(owner, ctx or background(), timeout).handle(name)
         return self.open(name, ctx=ctx, timeout=timeout)
@@ -177,10 +232,9 @@ class ClusterConn:
               timeout: Optional[float] = None) -> str:
         """The ``HOST:PORT`` of name's owner, asked of the cluster now (libchanclient's
         chan_cluster_where). :class:`chand.NotFound` if there is no such channel."""
-        self._forget(name)
+        self._routes.forget(name)
         self.open(name, ctx=ctx, timeout=timeout)
-        with self._lock:
-            owner = self._owners.get(name)
+        owner = self._routes.owner(name)
         if owner is None:
             raise Unavailable(f"{name}: no owner known")
         return owner
@@ -191,29 +245,23 @@ class ClusterConn:
         for admin calls, which are per node (:meth:`chand.Conn.cluster_nodes`,
         :meth:`chand.Conn.stats`, ...)."""
         ctx = ctx or background()
-        return self._reach([addr] if addr else self._candidates(None), ctx, timeout)[1]
+        return self._reach([addr] if addr else self._routes.candidates(None), ctx, timeout)[1]
 
     # -- life -------------------------------------------------------------------------------
 
     @property
     def nodes(self) -> List[str]:
         """The nodes known so far (the seeds, and those MOVED replies named)."""
-        with self._lock:
-            return list(self._nodes)
+        return self._routes.nodes()
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._routes.closed
 
     def close(self) -> None:
         """Close every node's connection; handles from it raise
         :class:`chand.ConnectionLost`. Idempotent."""
-        with self._lock:
-            self._closed = True
-            conns = [c for c in self._nodes.values() if c is not None]
-            self._nodes = dict.fromkeys(self._nodes)
-            self._owners.clear()
-        for c in conns:
+        for c in self._routes.close():
             c.close()
 
     def __enter__(self) -> "ClusterConn":
@@ -235,7 +283,7 @@ def dial_cluster(seeds: Union[str, Sequence[str]], *, token: Optional[str] = Non
     MOVED replies name them. ``token``, ``client_name``, ``cancel_grace``, ``ctx`` and
     ``timeout`` as :func:`chand.dial`, for every node. TLS to the nodes is not supported
     yet. Raises :class:`ValueError` for a bad list."""
-    cl = ClusterConn(_seeds(seeds), {"token": token, "client_name": client_name,
+    cl = ClusterConn(parse_seeds(seeds), {"token": token, "client_name": client_name,
                                      "cancel_grace": cancel_grace})
     try:
         cl.node(ctx=ctx, timeout=timeout)

@@ -90,6 +90,16 @@ class BaseConn:
 # ---- replies into results (each raises ProtocolError on a mismatch) ------------------------
 
 
+def hello_args(client_name: str, token: Optional[str],
+               caps: Optional[Dict[str, Any]]) -> List[Any]:
+    """HELLO's arguments; caps (a cluster's node connection: ``{"moved": True}``) only
+    when given, so that a plain HELLO stays the three-argument form."""
+    args: List[Any] = [P.VERSION, client_name, None if token is None else {"token": token}]
+    if caps is not None:
+        args.append(caps)
+    return args
+
+
 def server_info(res: List[Any]) -> ServerInfo:
     return P.server_info(Shape.mapping(res[0] if len(res) == 1 else None, "HELLO's info"))
 

@@ -511,11 +511,7 @@ class Conn(BaseConn):
 
     def _hello(self, client_name: str, token: Optional[str], ctx: Context,
                deadline: Optional[int], caps: Optional[Dict[str, Any]]) -> None:
-        auth = {"token": token} if token is not None else None
-        args: List[Any] = [P.VERSION, client_name, auth]
-        if caps is not None:
-            args.append(caps)       # a cluster's node connection: {"moved": True}
-        res = self._roundtrip(P.HELLO, args, ctx,
+        res = self._roundtrip(P.HELLO, C.hello_args(client_name, token, caps), ctx,
                               None if deadline is None else (deadline - P.now_ns()) / 1e9)
         self._info = self._decoded(C.server_info, res)
 

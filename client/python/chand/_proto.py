@@ -68,7 +68,8 @@ OP_NAMES: Dict[int, str] = {
     CLIENTS: "CLIENTS", WAITERS: "WAITERS", UNBLOCK: "UNBLOCK", SHUTDOWN: "SHUTDOWN",
     STREAM: "STREAM", CREDIT: "CREDIT", ACK: "ACK", NACK: "NACK", TOUCH: "TOUCH",
     INFLIGHT: "INFLIGHT", CLUSTER_NODES: "CLUSTER_NODES", OR: "OR", OR_DONE: "OR_DONE",
-    TEE: "TEE", BRIDGE: "BRIDGE", FAN_IN: "FAN_IN", REPEAT: "REPEAT", TAKE: "TAKE", FAN_OUT: "FAN_OUT",
+    TEE: "TEE", BRIDGE: "BRIDGE", FAN_IN: "FAN_IN", REPEAT: "REPEAT", TAKE: "TAKE",
+    FAN_OUT: "FAN_OUT",
 }
 
 # ---- status codes (§3) ------------------------------------------------------------------

@@ -46,8 +46,8 @@ class Server:
         rfd, wfd = os.pipe()
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [CHAND, "-f", "-c", str(self.dir / "chand.conf"), "-l", "127.0.0.1", "-p", str(port),
-                 "--ready-fd", str(wfd)],
+                [CHAND, "-f", "-c", str(self.dir / "chand.conf"), "-l", "127.0.0.1",
+                 "-p", str(port), "--ready-fd", str(wfd)],
                 pass_fds=(wfd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=log)
         os.close(wfd)

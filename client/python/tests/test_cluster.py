@@ -159,9 +159,39 @@ def test_anonymous_and_errors(nodes: List[Server]) -> None:
     dead = f"127.0.0.1:{free_port()}"
     with pytest.raises(chand.DialError):
         chand.dial_cluster(f"cluster://{dead}")
-    with chand.dial_cluster(f"cluster://{dead},{nodes[1].addr}") as cl:   # a dead seed is passed over
+    # a dead seed is passed over
+    with chand.dial_cluster(f"cluster://{dead},{nodes[1].addr}") as cl:
         name = unique("seeds")
         cl.make(name, 1).delete()
+
+
+async def test_aio_cluster(nodes: List[Server]) -> None:
+    """chand.aio.dial_cluster: made at the owner through one seed, a cold connection
+    follows MOVED to it and caches it, NotFound and the closed connection as sync."""
+    async with await aio.dial_cluster(f"cluster://{nodes[0].addr}") as maker:
+        for _ in range(200):
+            name = unique("aio")
+            await maker.make(name, 1)
+            owner = await maker.where(name)
+            if owner != nodes[0].addr:
+                break
+            await (await maker.handle(name)).delete()
+        assert owner != nodes[0].addr
+        async with await aio.dial_cluster([nodes[0].addr]) as cl:
+            before = moved(nodes)
+            ch = await cl.open(name)
+            assert moved(nodes)[0] == before[0] + 1
+            assert ch._conn is await cl.node(owner) and owner in cl.nodes
+            await ch.send(b"x", timeout=10)
+            assert await (await maker.handle(name)).recv(timeout=10) == (b"x", True)
+            assert (await cl.handle(name))._conn is ch._conn
+            await ch.delete()
+            with pytest.raises(chand.NotFound):
+                await cl.open(name)
+        with pytest.raises(chand.ConnectionLost):
+            await cl.open(name)
+    with pytest.raises(ValueError):
+        await aio.dial(f"cluster://{nodes[0].addr}")
 
 
 async def test_aio_cluster_nodes(nodes: List[Server]) -> None:
