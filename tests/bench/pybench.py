@@ -101,7 +101,7 @@ def report(tag: str, spans: List[Span]) -> None:
 
 def _one_proc(run: Callable[[argparse.Namespace], Any], o: argparse.Namespace,
               start: Any, out: Any) -> None:
-    start.wait()
+    start.wait()        # every process is up: they start together
     span = run(o)
     out.put(asyncio.run(span) if asyncio.iscoroutine(span) else span)
 
@@ -113,12 +113,11 @@ def throughput(run: Callable[[argparse.Namespace], Any], o: argparse.Namespace) 
         span = run(o)
         report(o.tag or "w1", [asyncio.run(span) if asyncio.iscoroutine(span) else span])
         return
-    start, out = multiprocessing.Event(), multiprocessing.Queue()
+    start, out = multiprocessing.Barrier(o.procs), multiprocessing.Queue()
     procs = [multiprocessing.Process(target=_one_proc, args=(run, o, start, out))
              for _ in range(o.procs)]
     for p in procs:
         p.start()
-    start.set()
     spans = [out.get(timeout=BUDGET) for _ in procs]
     for p in procs:
         p.join(BUDGET)
