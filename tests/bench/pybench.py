@@ -3,7 +3,8 @@
 """pybench: workloads 1 and 2 of tests/bench from Python, on chand and on Redis.
 
     pybench.py -p PORT [-n N] [-t DEPTH] [-s SIZE] [-k TAG] [-o SAMPLES]
-               [--redis] [--threads | --aio] throughput|pingpong
+               [--redis] [--threads | --aio] [--procs N]
+               throughput|pingpong
 
 Figures are "RESULT <tag> <metric> <value>" lines on stdout, as chanbench and
 redis_bench print them, so that run.sh can record them as two more systems:
@@ -23,6 +24,11 @@ through redis-py (Debian's python3-redis) doing the same work.
               commands pipelined on each connection.
               --aio: asyncio (chand.aio; redis.asyncio with --redis), the
               producer's DEPTH sends in flight from DEPTH tasks.
+              --procs N: N such processes (one producer and one consumer
+              each, on a channel or key of their own) started together;
+              msgs_s is their values over first start to last end, cpu_us
+              their CPU summed per value. The same shape for chand and
+              Redis, for either client: one process has one GIL.
   pingpong    (2) two processes, each with its own connection, bounce a
               value over two unbuffered channels: -n round trips after n/10
               warm-up ones. p50_us, p99_us, mean_us of a round trip, and
@@ -46,7 +52,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from typing import Awaitable, Callable, Deque, List, Optional
+from typing import Any, Awaitable, Callable, Deque, List, NamedTuple, Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "client", "python"))
@@ -75,10 +81,55 @@ def latencies(tag: str, lat_ns: List[int], samples: Optional[str]) -> None:
             f.writelines(f"{v / 1e3:.3f}\n" for v in lat_ns)
 
 
+class Span(NamedTuple):
+    """One throughput run: when it started and ended (time.monotonic, one clock for
+    every process), the process's CPU seconds, and the values moved."""
+    t0: float
+    t1: float
+    cpu: float
+    n: int
+
+
+def report(tag: str, spans: List[Span]) -> None:
+    """msgs_s over the runs together (first start to last end) and cpu_us per value
+    (every process's CPU summed)."""
+    n = sum(s.n for s in spans)
+    secs = max(s.t1 for s in spans) - min(s.t0 for s in spans)
+    result(tag, "msgs_s", n / secs)
+    result(tag, "cpu_us", sum(s.cpu for s in spans) / n * 1e6)
+
+
+def _one_proc(run: Callable[[argparse.Namespace], Any], o: argparse.Namespace,
+              start: Any, out: Any) -> None:
+    start.wait()        # every process is up: they start together
+    span = run(o)
+    out.put(asyncio.run(span) if asyncio.iscoroutine(span) else span)
+
+
+def throughput(run: Callable[[argparse.Namespace], Any], o: argparse.Namespace) -> None:
+    """--procs N: N processes each run the workload on a channel (key) of its own, all
+    released at once; one process otherwise."""
+    if o.procs <= 1:
+        span = run(o)
+        report(o.tag or "w1", [asyncio.run(span) if asyncio.iscoroutine(span) else span])
+        return
+    start, out = multiprocessing.Barrier(o.procs), multiprocessing.Queue()
+    procs = [multiprocessing.Process(target=_one_proc, args=(run, o, start, out))
+             for _ in range(o.procs)]
+    for p in procs:
+        p.start()
+    spans = [out.get(timeout=BUDGET) for _ in procs]
+    for p in procs:
+        p.join(BUDGET)
+        if p.exitcode != 0:
+            raise SystemExit(f"pybench: a process failed ({p.exitcode})")
+    report(o.tag or "w1", spans)
+
+
 # ---- chand ------------------------------------------------------------------------------
 
 
-def chand_throughput(o: argparse.Namespace) -> None:
+def chand_throughput(o: argparse.Namespace) -> "Span":
     addr = f"tcp://127.0.0.1:{o.port}"
     name = f"pybench.w1.{uuid.uuid4().hex[:8]}"
     prod, cons = chand.dial(addr, client_name="pybench"), chand.dial(addr, client_name="pybench")
@@ -112,14 +163,14 @@ def chand_throughput(o: argparse.Namespace) -> None:
         while got < o.n:
             s.recv()
             got += 1
-    secs = time.monotonic() - t0
+    t1 = time.monotonic()
     for t in threads:
         t.join()
-    result(o.tag or "w1", "msgs_s", o.n / secs)
-    result(o.tag or "w1", "cpu_us", (time.process_time() - c0) / o.n * 1e6)
+    span = Span(t0, t1, time.process_time() - c0, o.n)
     prod.handle(name).delete()
     prod.close()
     cons.close()
+    return span
 
 
 def _chand_echo(addr: str, ping: str, pong: str, n: int) -> None:
@@ -166,7 +217,7 @@ def _pingpong(o: argparse.Namespace, one: Callable[[], None], warm: int) -> None
 # ---- chand through asyncio ------------------------------------------------------------------
 
 
-async def aio_throughput(o: argparse.Namespace) -> None:
+async def aio_throughput(o: argparse.Namespace) -> "Span":
     addr = f"tcp://127.0.0.1:{o.port}"
     name = f"pybench.w1a.{uuid.uuid4().hex[:8]}"
     prod = await aio.dial(addr, client_name="pybench")
@@ -187,13 +238,13 @@ async def aio_throughput(o: argparse.Namespace) -> None:
         while got < o.n:
             await s.recv()
             got += 1
-    secs = time.monotonic() - t0
+    t1 = time.monotonic()
     await asyncio.gather(*tasks)
-    result(o.tag or "w1", "msgs_s", o.n / secs)
-    result(o.tag or "w1", "cpu_us", (time.process_time() - c0) / o.n * 1e6)
+    span = Span(t0, t1, time.process_time() - c0, o.n)
     await prod.handle(name).delete()
     await prod.close()
     await cons.close()
+    return span
 
 
 async def aio_pingpong(o: argparse.Namespace) -> None:
@@ -238,7 +289,7 @@ def _redis(port: int):  # type: ignore[no-untyped-def]
     return redis.Redis(host="127.0.0.1", port=port, socket_timeout=BUDGET)
 
 
-def redis_throughput(o: argparse.Namespace) -> None:
+def redis_throughput(o: argparse.Namespace) -> "Span":
     key = f"pybench.w1.{uuid.uuid4().hex[:8]}"
     prod, cons = _redis(o.port), _redis(o.port)
     payload = b"x" * o.size
@@ -267,11 +318,11 @@ def redis_throughput(o: argparse.Namespace) -> None:
             if r is None:
                 raise SystemExit("pybench: redis: BRPOP timed out")
         left -= k
-    secs = time.monotonic() - t0
+    t1 = time.monotonic()
     t.join()
-    result(o.tag or "w1", "msgs_s", o.n / secs)
-    result(o.tag or "w1", "cpu_us", (time.process_time() - c0) / o.n * 1e6)
+    span = Span(t0, t1, time.process_time() - c0, o.n)
     prod.delete(key)
+    return span
 
 
 def _redis_echo(port: int, ping: str, pong: str, n: int) -> None:
@@ -297,7 +348,7 @@ def redis_pingpong(o: argparse.Namespace) -> None:
     echo.join(BUDGET)
 
 
-async def aio_redis_throughput(o: argparse.Namespace) -> None:
+async def aio_redis_throughput(o: argparse.Namespace) -> "Span":
     import redis.asyncio
     key = f"pybench.w1a.{uuid.uuid4().hex[:8]}"
     prod, cons = (redis.asyncio.Redis(host="127.0.0.1", port=o.port) for _ in range(2))
@@ -326,13 +377,13 @@ async def aio_redis_throughput(o: argparse.Namespace) -> None:
             if r is None:
                 raise SystemExit("pybench: redis: BRPOP timed out")
         left -= k
-    secs = time.monotonic() - t0
+    t1 = time.monotonic()
     await task
-    result(o.tag or "w1", "msgs_s", o.n / secs)
-    result(o.tag or "w1", "cpu_us", (time.process_time() - c0) / o.n * 1e6)
+    span = Span(t0, t1, time.process_time() - c0, o.n)
     await prod.delete(key)
     await prod.close()
     await cons.close()
+    return span
 
 
 async def aio_redis_pingpong(o: argparse.Namespace) -> None:
@@ -364,18 +415,17 @@ def main() -> None:
     ap.add_argument("--redis", action="store_true")
     ap.add_argument("--threads", action="store_true")
     ap.add_argument("--aio", action="store_true")
+    ap.add_argument("--procs", type=int, default=1)
     ap.add_argument("workload", choices=["throughput", "pingpong"])
     o = ap.parse_args()
-    if o.aio:
-        arun = {("throughput", False): aio_throughput, ("pingpong", False): aio_pingpong,
-                ("throughput", True): aio_redis_throughput,
-                ("pingpong", True): aio_redis_pingpong}
-        asyncio.run(arun[(o.workload, o.redis)](o))
-        return
-    run = {("throughput", False): chand_throughput, ("pingpong", False): chand_pingpong,
-           ("throughput", True): redis_throughput, ("pingpong", True): redis_pingpong}
-    run[(o.workload, o.redis)](o)
-
+    if o.workload == "throughput":
+        tput = {(False, False): chand_throughput, (False, True): redis_throughput,
+                (True, False): aio_throughput, (True, True): aio_redis_throughput}
+        throughput(tput[(o.aio, o.redis)], o)
+    elif o.aio:
+        asyncio.run((aio_redis_pingpong if o.redis else aio_pingpong)(o))
+    else:
+        (redis_pingpong if o.redis else chand_pingpong)(o)
 
 if __name__ == "__main__":
     main()

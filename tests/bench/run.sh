@@ -11,7 +11,8 @@
 # peer drivers in a temp dir, starts every server on 127.0.0.1 (ephemeral
 # ports), runs each workload on each system in turn (workloads 1 and 2 from
 # Python too, with pybench.py: system python is chand's Python client,
-# redispy is redis-py on the same Redis), --rounds times (default 5), stops
+# redispy is redis-py on the same Redis, pyaio and redisaio the same through
+# asyncio), --rounds times (default 5), stops
 # everything it started, and writes to the output directory (default
 # tests/bench/out/):
 #   results.tsv   one line per figure and round (workloads 2 and 3: per run, three a
@@ -212,6 +213,11 @@ run_w1() {
 		# the same work from Python: chand's client against redis-py
 		record "$r" python "${PYBENCH[@]}" -p "$port_chand" -n "$NPY1" -t 16 throughput
 		record "$r" redispy "${PYBENCH[@]}" -p "$port_redis" -n "$NPY1" -t 16 --redis throughput
+		# two client processes (one GIL each), and asyncio
+		record "$r" python "${PYBENCH[@]}" -p "$port_chand" -n "$NPY1" -t 16 --procs 2 -k w1_p2 throughput
+		record "$r" redispy "${PYBENCH[@]}" -p "$port_redis" -n "$NPY1" -t 16 --procs 2 -k w1_p2 --redis throughput
+		record "$r" pyaio "${PYBENCH[@]}" -p "$port_chand" -n "$NPY1" -t 16 --aio throughput
+		record "$r" redisaio "${PYBENCH[@]}" -p "$port_redis" -n "$NPY1" -t 16 --aio --redis throughput
 	fi
 }
 
@@ -235,6 +241,8 @@ run_w23() {
 	if [ $smoke = 0 ]; then		# (2) from Python, once a round
 		record "$r" python "${PYBENCH[@]}" -p "$port_chand" -n "$NPY2" pingpong
 		record "$r" redispy "${PYBENCH[@]}" -p "$port_redis" -n "$NPY2" --redis pingpong
+		record "$r" pyaio "${PYBENCH[@]}" -p "$port_chand" -n "$NPY2" --aio pingpong
+		record "$r" redisaio "${PYBENCH[@]}" -p "$port_redis" -n "$NPY2" --aio --redis pingpong
 	fi
 }
 
@@ -443,7 +451,7 @@ if [ $smoke = 1 ]; then
 	[ -x "$CHAND" ] && [ -x "$CHANBENCH" ] && [ -x "$STREAMBENCH" ] && [ -x "$WAKEBENCH" ] && [ -x "$CHANCTL" ] || build_tree
 else
 	N1=100000 NCAP=300000 NCURVE=30000 DEPTHS="1 4 16 64 256" N2=8000 N3=2000 SEL=1000 CONNS=1000 SECS=5
-	NPY1=20000 NPY2=2000	# pybench.py: Python moves ~10k values/s
+	NPY1=50000 NPY2=2000	# pybench.py: Python moves 50k-80k values/s, a round trip ~100 µs
 	SUBRUNS=3
 	IDLE=1000000 RECV=10000 N6=30000
 	N7=${N7:-200000} W7_DEPTHS="16 1024" W8=10000 N9=${N9:-100000} W9_DEPTHS="16 1024"

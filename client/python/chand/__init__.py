@@ -20,8 +20,9 @@ The synchronous API is here; ``chand.aio`` has the same surface for asyncio.
 from ._addr import Address, parse_address
 from ._conn import Conn, dial  # first: _chan and _links build on it
 from ._chan import Chan, Message, Op, RecvCase, SendCase, recv, select, send
+from ._cluster import ClusterConn, dial_cluster
 from ._links import Link, Stream, bridge, fan_in, fan_out, or_, or_done, repeat, take, tee
-from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Waiter
+from ._proto import ChanInfo, ClientInfo, InflightInfo, NodeInfo, ServerInfo, Waiter
 from .context import (Context, background, with_cancel, with_deadline, with_timeout,
                       with_value)
 from .errors import (BadRequest, Canceled, Closed, CloseError, ConnectionLost,
@@ -33,10 +34,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Address", "parse_address",
-    "Chan", "Conn", "Link", "Message", "Op", "RecvCase", "SendCase", "Stream",
-    "bridge", "dial", "fan_in", "fan_out", "or_", "or_done", "recv", "repeat", "select",
+    "Chan", "ClusterConn", "Conn", "Link", "Message", "Op", "RecvCase", "SendCase", "Stream",
+    "bridge", "dial", "dial_cluster", "fan_in", "fan_out", "or_", "or_done", "recv", "repeat",
+    "select",
     "send", "take", "tee",
-    "ChanInfo", "ClientInfo", "InflightInfo", "ServerInfo", "Waiter",
+    "ChanInfo", "ClientInfo", "InflightInfo", "NodeInfo", "ServerInfo", "Waiter",
     "Context", "background", "with_cancel", "with_deadline", "with_timeout", "with_value",
     "BadRequest", "Canceled", "Closed", "ConnectionLost", "DeadlineExceeded", "DialError",
     "CloseError", "Error", "ErrorValue", "Exists", "Limit", "NotFound", "PermissionDenied",

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _proto as P
-from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Shape, Value, Waiter
+from ._proto import (ChanInfo, ClientInfo, InflightInfo, NodeInfo, ServerInfo, Shape, Value,
+                     Waiter)
 from .errors import Error, ProtocolError
 
 __all__ = ["BaseCall", "BaseConn", "raise_copy"]
@@ -89,6 +90,16 @@ class BaseConn:
 # ---- replies into results (each raises ProtocolError on a mismatch) ------------------------
 
 
+def hello_args(client_name: str, token: Optional[str],
+               caps: Optional[Dict[str, Any]]) -> List[Any]:
+    """HELLO's arguments; caps (a cluster's node connection: ``{"moved": True}``) only
+    when given, so that a plain HELLO stays the three-argument form."""
+    args: List[Any] = [P.VERSION, client_name, None if token is None else {"token": token}]
+    if caps is not None:
+        args.append(caps)
+    return args
+
+
 def server_info(res: List[Any]) -> ServerInfo:
     return P.server_info(Shape.mapping(res[0] if len(res) == 1 else None, "HELLO's info"))
 
@@ -120,6 +131,11 @@ def channels(res: List[Any]) -> Tuple[List[ChanInfo], int]:
 def clients(res: List[Any]) -> List[ClientInfo]:
     Shape.arity(res, 1, "CLIENTS")
     return [P.client_info(m) for m in Shape.array(res[0], "clients")]
+
+
+def cluster_nodes(res: List[Any]) -> List[NodeInfo]:
+    Shape.arity(res, 1, "CLUSTER_NODES")
+    return [P.node_info(m) for m in Shape.array(res[0], "nodes")]
 
 
 def waiters(res: List[Any]) -> Tuple[List[Waiter], int]:

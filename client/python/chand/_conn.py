@@ -40,7 +40,7 @@ from . import _proto as P
 from ._addr import Address, parse_address
 from ._common import BaseCall, BaseConn, raise_copy
 from ._transport import TLS, Plain
-from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Waiter
+from ._proto import ChanInfo, ClientInfo, InflightInfo, NodeInfo, ServerInfo, Waiter
 from .context import Context, background, deadline_of
 from .errors import Canceled, ConnectionLost, DeadlineExceeded, DialError, Error, Limit
 
@@ -510,9 +510,8 @@ class Conn(BaseConn):
     # -- HELLO ------------------------------------------------------------------------------
 
     def _hello(self, client_name: str, token: Optional[str], ctx: Context,
-               deadline: Optional[int]) -> None:
-        auth = {"token": token} if token is not None else None
-        res = self._roundtrip(P.HELLO, [P.VERSION, client_name, auth], ctx,
+               deadline: Optional[int], caps: Optional[Dict[str, Any]]) -> None:
+        res = self._roundtrip(P.HELLO, C.hello_args(client_name, token, caps), ctx,
                               None if deadline is None else (deadline - P.now_ns()) / 1e9)
         self._info = self._decoded(C.server_info, res)
 
@@ -632,6 +631,13 @@ class Conn(BaseConn):
         res = self._roundtrip(P.CLIENTS, [], ctx, timeout, _NONE)
         return self._decoded(C.clients, res)
 
+    def cluster_nodes(self, *, ctx: Optional[Context] = None,
+                      timeout: Optional[float] = None) -> List[NodeInfo]:
+        """The live nodes of the cluster as this node sees them (CLUSTER_NODES, PROTOCOL.md
+        §17); :class:`BadRequest` from a node without cluster_etcd. Needs the admin right."""
+        res = self._roundtrip(P.CLUSTER_NODES, [], ctx, timeout, _NONE)
+        return self._decoded(C.cluster_nodes, res)
+
     def waiters(self, limit: int = 0, *, ctx: Optional[Context] = None,
                 timeout: Optional[float] = None) -> Tuple[List[Waiter], int]:
         """Every pending request (the broker's goroutine dump): (waiters, total)."""
@@ -665,7 +671,7 @@ def dial(addr: str = _DEFAULT_ADDR, *, token: Optional[str] = None,
          cert: Optional[str] = None, key: Optional[str] = None,
          server_hostname: Optional[str] = None, client_name: str = "chand-python",
          cancel_grace: float = 1.0, ctx: Optional[Context] = None,
-         timeout: Optional[float] = None) -> Conn:
+         timeout: Optional[float] = None, _caps: Optional[Dict[str, Any]] = None) -> Conn:
     """Connect to chand, say HELLO and return the :class:`Conn`.
 
     addr: ``host:port``, ``[v6]:port``, ``host`` (port 7420), ``tcp://host:port``,
@@ -680,10 +686,13 @@ def dial(addr: str = _DEFAULT_ADDR, *, token: Optional[str] = None,
     is noticed before connecting and during HELLO (the name lookup itself is the
     system resolver's, and not bounded).
 
-    Raises :class:`ValueError` (bad address), :class:`DialError` (cannot connect or
+    Raises :class:`ValueError` (bad address; a cluster's, ``cluster://...`` or a list with
+    a comma, is :func:`chand.dial_cluster`'s), :class:`DialError` (cannot connect or
     TLS failed; the OSError is its ``__cause__``), :class:`PermissionDenied` (token
     refused), :class:`DeadlineExceeded`, :class:`ProtocolError`.
     """
+    if addr.startswith("cluster://") or "," in addr:
+        raise ValueError(f"{addr!r} names a cluster: chand.dial_cluster dials one")
     want_tls = tls if isinstance(tls, bool) else (True if tls is not None else None)
     address = parse_address(addr, want_tls)
     ctx = ctx or background()
@@ -734,7 +743,7 @@ def dial(addr: str = _DEFAULT_ADDR, *, token: Optional[str] = None,
         raise DialError(f"dial {address}: {e}") from e
     conn = Conn(transport, address, cancel_grace)
     try:
-        conn._hello(client_name, token, ctx, deadline)
+        conn._hello(client_name, token, ctx, deadline, _caps)
     except BaseException:
         conn.close()
         raise

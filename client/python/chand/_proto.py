@@ -49,6 +49,7 @@ ACK = 23
 NACK = 24
 TOUCH = 25
 INFLIGHT = 26
+CLUSTER_NODES = 27
 OR = 32
 OR_DONE = 33
 TEE = 34
@@ -66,8 +67,9 @@ OP_NAMES: Dict[int, str] = {
     DELETE: "DELETE", INFO: "INFO", STATS: "STATS", CHANNELS: "CHANNELS",
     CLIENTS: "CLIENTS", WAITERS: "WAITERS", UNBLOCK: "UNBLOCK", SHUTDOWN: "SHUTDOWN",
     STREAM: "STREAM", CREDIT: "CREDIT", ACK: "ACK", NACK: "NACK", TOUCH: "TOUCH",
-    INFLIGHT: "INFLIGHT", OR: "OR", OR_DONE: "OR_DONE", TEE: "TEE",
-    BRIDGE: "BRIDGE", FAN_IN: "FAN_IN", REPEAT: "REPEAT", TAKE: "TAKE", FAN_OUT: "FAN_OUT",
+    INFLIGHT: "INFLIGHT", CLUSTER_NODES: "CLUSTER_NODES", OR: "OR", OR_DONE: "OR_DONE",
+    TEE: "TEE", BRIDGE: "BRIDGE", FAN_IN: "FAN_IN", REPEAT: "REPEAT", TAKE: "TAKE",
+    FAN_OUT: "FAN_OUT",
 }
 
 # ---- status codes (§3) ------------------------------------------------------------------
@@ -616,6 +618,18 @@ class ClientInfo:
 
 
 @dataclass(frozen=True)
+class NodeInfo:
+    """One live node of a cluster (CLUSTER_NODES, PROTOCOL.md §17), as the answering
+    node's mirror of etcd has it."""
+
+    name: str
+    advertise: str          # "HOST:PORT"; "" when its key is malformed
+    owned: int              # the channels it owns
+    self: bool              # the node that answered
+    lease_left_ms: int      # for self: until etcd may expire its lease; else 0
+
+
+@dataclass(frozen=True)
 class Waiter:
     """One pending request (WAITERS): ``cases`` is a list of (dir, name or None), dir 0 = recv."""
 
@@ -686,6 +700,16 @@ def client_info(m: Any) -> ClientInfo:
         id=_get(m, "id", u), peer=_get(m, "peer", Shape.string, "", False),
         name=_get(m, "name", Shape.string, "", False), pending=_get(m, "pending", u, 0, False),
         age_ms=_get(m, "age_ms", u, 0, False), unsent=_get(m, "unsent", u, 0, False),
+    )
+
+
+def node_info(m: Any) -> NodeInfo:
+    m = Shape.mapping(m, "node info")
+    u = Shape.uint
+    return NodeInfo(
+        name=_get(m, "name", Shape.string), advertise=_get(m, "advertise", Shape.string),
+        owned=_get(m, "owned", u, 0, False), self=_get(m, "self", u, 0, False) == 1,
+        lease_left_ms=_get(m, "lease_left_ms", u, 0, False),
     )
 
 

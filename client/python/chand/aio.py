@@ -47,13 +47,14 @@ from ._addr import Address, parse_address
 from ._chan import Case, recv, select_cases, select_result, send
 from ._common import BaseCall, BaseConn, raise_copy
 from ._conn import _make_tls_context
-from ._proto import ChanInfo, ClientInfo, InflightInfo, ServerInfo, Value, Waiter
+from ._proto import ChanInfo, ClientInfo, InflightInfo, NodeInfo, ServerInfo, Value, Waiter
 from .context import Context, background, deadline_of
 from .errors import (Canceled, CloseError, ConnectionLost, DeadlineExceeded, DialError,
                      Error, Limit)
 
 __all__ = ["Conn", "Chan", "Message", "Stream", "Link", "dial", "select", "recv", "send", "or_",
-           "or_done", "tee", "bridge", "fan_in", "repeat", "take", "fan_out", "CloseError"]
+           "or_done", "tee", "bridge", "fan_in", "repeat", "take", "fan_out", "CloseError",
+           "ClusterConn", "dial_cluster"]
 
 _BUDGET, _TRY, _NONE = 0, 1, 2
 _DRAIN_AT = 1 << 20      # await the transport's drain past this much unsent
@@ -388,10 +389,10 @@ class Conn(BaseConn):
     # -- the operations: see the sync Conn for each one's documentation -----------------------
 
     async def _hello(self, client_name: str, token: Optional[str], ctx: Context,
-                     deadline: Optional[int]) -> None:
-        auth = {"token": token} if token is not None else None
+                     deadline: Optional[int], caps: Optional[Dict[str, Any]]) -> None:
         timeout = None if deadline is None else (deadline - P.now_ns()) / 1e9
-        res = await self._roundtrip(P.HELLO, [P.VERSION, client_name, auth], ctx, timeout)
+        res = await self._roundtrip(P.HELLO, C.hello_args(client_name, token, caps), ctx,
+                                    timeout)
         self._info = self._decoded(C.server_info, res)
 
     async def ping(self, *, ctx: Optional[Context] = None,
@@ -476,6 +477,13 @@ class Conn(BaseConn):
         res = await self._roundtrip(P.CLIENTS, [], ctx, timeout, _NONE)
         return self._decoded(C.clients, res)
 
+    async def cluster_nodes(self, *, ctx: Optional[Context] = None,
+                            timeout: Optional[float] = None) -> List[NodeInfo]:
+        """The live nodes of the cluster as this node sees them (CLUSTER_NODES, PROTOCOL.md
+        §17); :class:`BadRequest` from a node without cluster_etcd. Needs the admin right."""
+        res = await self._roundtrip(P.CLUSTER_NODES, [], ctx, timeout, _NONE)
+        return self._decoded(C.cluster_nodes, res)
+
     async def waiters(self, limit: int = 0, *, ctx: Optional[Context] = None,
                       timeout: Optional[float] = None) -> Tuple[List[Waiter], int]:
         """Every pending request: (waiters, total)."""
@@ -499,8 +507,11 @@ async def dial(addr: str = "tcp://127.0.0.1:7420", *, token: Optional[str] = Non
                cert: Optional[str] = None, key: Optional[str] = None,
                server_hostname: Optional[str] = None, client_name: str = "chand-python",
                cancel_grace: float = 1.0, ctx: Optional[Context] = None,
-               timeout: Optional[float] = None) -> Conn:
-    """Connect, say HELLO and return the :class:`Conn`; arguments as :func:`chand.dial`."""
+               timeout: Optional[float] = None, _caps: Optional[Dict[str, Any]] = None) -> Conn:
+    """Connect, say HELLO and return the :class:`Conn`; arguments as :func:`chand.dial`
+    (a cluster's address is :func:`dial_cluster`'s)."""
+    if addr.startswith("cluster://") or "," in addr:
+        raise ValueError(f"{addr!r} names a cluster: chand.aio.dial_cluster dials one")
     want_tls = tls if isinstance(tls, bool) else (True if tls is not None else None)
     address = parse_address(addr, want_tls)
     ctx = ctx or background()
@@ -530,7 +541,7 @@ async def dial(addr: str = "tcp://127.0.0.1:7420", *, token: Optional[str] = Non
         raise DialError(f"dial {address}: {e}") from e
     conn = Conn(transport, protocol, address, cancel_grace)
     try:
-        await conn._hello(client_name, token, ctx, deadline)
+        await conn._hello(client_name, token, ctx, deadline, _caps)
     except BaseException:
         await conn.close()
         raise
@@ -733,3 +744,5 @@ Conn._chan_class = Chan
 # streams and links, which build on Conn and Chan
 from ._aio_links import (Link, Stream, bridge, fan_in, fan_out, or_, or_done,  # noqa: E402
                          repeat, take, tee)
+# the cluster connection, which dials through dial above
+from ._aio_cluster import ClusterConn, dial_cluster  # noqa: E402

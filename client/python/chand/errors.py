@@ -57,6 +57,10 @@ class Error(Exception):
     """
 
     status: Optional[int] = None
+    code: Optional[int] = None
+    """libchanclient's error code for the same failure (``CHAN_E*`` of chanclient.h,
+    e.g. -122 for :class:`Unavailable`), for logs and programs that speak both;
+    None where libchanclient has none (:class:`Moved`: it follows those itself)."""
 
     def __init__(self, message: str = "", index: Optional[int] = None,
                  status: Optional[int] = None) -> None:
@@ -151,7 +155,9 @@ class Moved(Error):
 
 class Unavailable(Error):
     """UNAVAILABLE (13): in a cluster, the node cannot serve the channel now (it is
-    owned elsewhere, or the node lost its etcd session); the message says why."""
+    owned elsewhere, or the node lost its etcd session); the message says why.
+    libchanclient's CHAN_EUNAVAILABLE (``code`` -122); retrying later, or at the
+    named node, may succeed."""
 
     status = 13
 
@@ -184,11 +190,23 @@ _BY_STATUS: Dict[int, Type[Error]] = {
 }
 
 
+# chanclient.h's CHAN_E* codes, set on each class here rather than in forty class bodies
+for _cls, _code in ((Closed, -101), (DeadlineExceeded, -102), (Canceled, -103),
+                    (NotFound, -104), (Exists, -105), (PermissionDenied, -106),
+                    (BadRequest, -107), (Limit, -108), (ProtocolError, -109),
+                    (ShuttingDown, -110), (ConnectionLost, -112), (DialError, -114),
+                    (Storage, -121), (Unavailable, -122)):
+    _cls.code = _code
+del _cls, _code
+
+
 def error_for_status(status: int, message: str, index: Optional[int] = None) -> Error:
     """The exception for a wire status; an unknown status gives a plain :class:`Error`."""
     cls = _BY_STATUS.get(status)
     if cls is None:
-        return Error(f"unknown status {status}: {message}", index, status)
+        e = Error(f"unknown status {status}: {message}", index, status)
+        e.code = -118       # CHAN_EUNKNOWN
+        return e
     return cls(message, index)
 
 

@@ -35,7 +35,7 @@ class Server:
     """chand started as tests/testutil.c's test_server_start does: -f -p 0 -l 127.0.0.1,
     a config of our own in a temporary directory, and the port read from --ready-fd."""
 
-    def __init__(self, conf: str = "", unix: bool = False) -> None:
+    def __init__(self, conf: str = "", unix: bool = False, port: int = 0) -> None:
         if not os.access(CHAND, os.X_OK):
             raise RuntimeError(f"no chand at {CHAND}: build the tree or set CHAND")
         self.dir = Path(tempfile.mkdtemp(prefix="chand-py."))
@@ -46,8 +46,8 @@ class Server:
         rfd, wfd = os.pipe()
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [CHAND, "-f", "-c", str(self.dir / "chand.conf"), "-l", "127.0.0.1", "-p", "0",
-                 "--ready-fd", str(wfd)],
+                [CHAND, "-f", "-c", str(self.dir / "chand.conf"), "-l", "127.0.0.1",
+                 "-p", str(port), "--ready-fd", str(wfd)],
                 pass_fds=(wfd,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=log)
         os.close(wfd)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import struct
 import threading
 import time
@@ -131,6 +133,27 @@ def test_errors_one_class_per_status() -> None:
     assert type(e) is chand.Error and e.status == 99 and "unknown status 99" in str(e)
     assert issubclass(chand.ConnectionLost, chand.Error)
     assert issubclass(chand.DialError, chand.Error)
+
+
+def test_error_codes_are_libchanclients() -> None:
+    """Each class's code is chanclient.h's CHAN_E* for the same failure (read from the
+    header beside this package, so that the two cannot drift apart)."""
+    header = os.path.join(os.path.dirname(__file__), "..", "..", "chanclient.h")
+    with open(header) as f:
+        codes = dict(re.findall(r"\b(CHAN_E[A-Z]+) = (-\d+),", f.read()))
+    want = {chand.Closed: "CHAN_ECLOSED", chand.DeadlineExceeded: "CHAN_EDEADLINE",
+            chand.Canceled: "CHAN_ECANCELED", chand.NotFound: "CHAN_ENOTFOUND",
+            chand.Exists: "CHAN_EEXISTS", chand.PermissionDenied: "CHAN_EPERM",
+            chand.BadRequest: "CHAN_EBADREQ", chand.Limit: "CHAN_ELIMIT",
+            chand.ProtocolError: "CHAN_EPROTO", chand.ShuttingDown: "CHAN_ESHUTDOWN",
+            chand.ConnectionLost: "CHAN_ECONNLOST", chand.DialError: "CHAN_ECONNECT",
+            chand.Storage: "CHAN_ESTORAGE", chand.Unavailable: "CHAN_EUNAVAILABLE"}
+    for cls, name in want.items():
+        assert cls.code == int(codes[name]), cls
+    assert chand.Unavailable.code == -122
+    assert P.reply_error(13, ["fenced"]).code == -122
+    assert P.reply_error(99, ["odd"]).code == int(codes["CHAN_EUNKNOWN"])
+    assert chand.Moved.code is None and chand.Error.code is None
 
 
 def test_is_final() -> None:

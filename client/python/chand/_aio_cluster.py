@@ -1,0 +1,143 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The asyncio cluster connection: :class:`chand.ClusterConn`'s routing (see
+chand._cluster, whose Routes this shares) with ``await``; its handles are
+:class:`chand.aio.Chan` objects of the owner's :class:`chand.aio.Conn`."""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, TypeVar, Union
+
+from ._cluster import HOPS_MAX, Routes, hops_exceeded, left_s, parse_seeds
+from .aio import dial as _dial_node
+from .context import Context, background, deadline_of
+from .errors import ConnectionLost, Moved, NotFound, Unavailable
+
+T = TypeVar("T")
+
+
+class ClusterConn:
+    """A connection to a chand cluster from asyncio; made by
+    :func:`chand.aio.dial_cluster`. The same surface as :class:`chand.ClusterConn`
+    with ``await``; ``async with`` closes it."""
+
+    def __init__(self, seeds: List[str], dial_kw: Dict[str, Any]) -> None:
+        self._routes = Routes(seeds)
+        self._kw = dial_kw
+
+    async def _node(self, addr: str, ctx: Context, timeout: Optional[float]) -> Any:
+        c = self._routes.conn(addr)
+        if c is not None:
+            return c
+        new = await _dial_node(addr, ctx=ctx, timeout=timeout, _caps={"moved": True}, **self._kw)
+        keep = self._routes.install(addr, new)
+        if keep is not new:
+            await new.close()
+        if keep is None:
+            raise ConnectionLost("connection closed")
+        return keep
+
+    async def _call(self, name: Optional[str], fn: Callable[[Any], Awaitable[T]],
+                    ctx: Optional[Context], timeout: Optional[float]) -> T:
+        ctx = ctx or background()
+        deadline = deadline_of(ctx, timeout)
+        to: Optional[str] = None
+        for _ in range(HOPS_MAX + 1):
+            addrs = [to] if to else self._routes.candidates(name)
+            addr, conn = await self._reach(addrs, ctx, left_s(deadline))
+            try:
+                res = await fn(conn)
+            except Moved as e:
+                to = e.message
+                self._routes.learn(name, to)
+                continue
+            except (NotFound, Unavailable):
+                self._routes.forget(name)
+                raise
+            self._routes.learn(name, addr)
+            return res
+        raise hops_exceeded(name)
+
+    async def _reach(self, addrs: List[str], ctx: Context,
+                     timeout: Optional[float]) -> "tuple[str, Any]":
+        err: Optional[BaseException] = None
+        for addr in addrs:
+            try:
+                return addr, await self._node(addr, ctx, timeout)
+            except ConnectionLost:
+                raise
+            except Exception as e:      # DialError, DeadlineExceeded, ...: the next node
+                err = e
+                self._routes.unreachable(addr)
+        assert err is not None
+        raise err
+
+    async def make(self, name: Optional[str] = None, cap: int = 0, *,
+                   ctx: Optional[Context] = None, timeout: Optional[float] = None,
+                   **opts: Any) -> Any:
+        """:meth:`chand.aio.Conn.make` on the name's owner."""
+        return await self._call(
+            name, lambda c: c.make(name, cap, ctx=ctx, timeout=timeout, **opts), ctx, timeout)
+
+    async def open(self, name: str, *, ctx: Optional[Context] = None,
+                   timeout: Optional[float] = None) -> Any:
+        """:meth:`chand.aio.Conn.open` on the name's owner."""
+        return await self._call(name, lambda c: c.open(name, ctx=ctx, timeout=timeout),
+                                ctx, timeout)
+
+    async def handle(self, name: str, *, ctx: Optional[Context] = None,
+                     timeout: Optional[float] = None) -> Any:
+        """A handle at name's owner: no round trip when it is cached, else an OPEN."""
+        owner = self._routes.owner(name)
+        if owner is not None:
+            return (await self._node(owner, ctx or background(), timeout)).handle(name)
+        return await self.open(name, ctx=ctx, timeout=timeout)
+
+    async def where(self, name: str, *, ctx: Optional[Context] = None,
+                    timeout: Optional[float] = None) -> str:
+        """The ``HOST:PORT`` of name's owner, asked of the cluster now."""
+        self._routes.forget(name)
+        await self.open(name, ctx=ctx, timeout=timeout)
+        owner = self._routes.owner(name)
+        if owner is None:
+            raise Unavailable(f"{name}: no owner known")
+        return owner
+
+    async def node(self, addr: Optional[str] = None, *, ctx: Optional[Context] = None,
+                   timeout: Optional[float] = None) -> Any:
+        """The :class:`chand.aio.Conn` of node addr, or of any node (admin calls)."""
+        ctx = ctx or background()
+        addrs = [addr] if addr else self._routes.candidates(None)
+        return (await self._reach(addrs, ctx, timeout))[1]
+
+    @property
+    def nodes(self) -> List[str]:
+        return self._routes.nodes()
+
+    @property
+    def closed(self) -> bool:
+        return self._routes.closed
+
+    async def close(self) -> None:
+        for c in self._routes.close():
+            await c.close()
+
+    async def __aenter__(self) -> "ClusterConn":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+async def dial_cluster(seeds: Union[str, Sequence[str]], *, token: Optional[str] = None,
+                       client_name: str = "chand-python", cancel_grace: float = 1.0,
+                       ctx: Optional[Context] = None,
+                       timeout: Optional[float] = None) -> ClusterConn:
+    """:func:`chand.dial_cluster` for asyncio."""
+    cl = ClusterConn(parse_seeds(seeds), {"token": token, "client_name": client_name,
+                                     "cancel_grace": cancel_grace})
+    try:
+        await cl.node(ctx=ctx, timeout=timeout)
+    except BaseException:
+        await cl.close()
+        raise
+    return cl

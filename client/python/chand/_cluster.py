@@ -1,0 +1,293 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""A connection to a chand cluster (PROTOCOL.md §17), as libchanclient's cluster://
+front (client/cluster.c) makes one.
+
+A :class:`ClusterConn` keeps one :class:`chand.Conn` per node, dialed when first
+needed, each saying in HELLO that it follows ``MOVED``. A channel's owner is
+learnt from the replies: a request goes to the cached owner, else to any node;
+a ``MOVED`` names the owner, dialed then, and the same request goes there (at
+most :data:`HOPS_MAX` times, then :class:`chand.Unavailable`). ``NOT_FOUND`` and
+``UNAVAILABLE`` forget the cached owner, so the next request asks again.
+
+The handles it returns (:meth:`ClusterConn.make`, :meth:`ClusterConn.open`,
+:meth:`ClusterConn.handle`) are the owner's :class:`chand.Chan`: every operation
+on one, sends and receives, streams, asynchronous ops, goes straight to the
+owner with nothing in between. When the channel moves later (its owner left the
+cluster), they raise :class:`chand.Moved` or :class:`chand.Unavailable`, and a
+fresh handle from the cluster connection finds the new owner.
+
+Thread-safe: one lock guards the node table and the owner cache; dialing and
+requests run outside it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar, Union
+
+from ._conn import dial as _dial_node
+from ._proto import now_ns
+from .context import Context, background, deadline_of
+from .errors import ConnectionLost, Moved, NotFound, Unavailable
+
+HOPS_MAX = 5
+"""MOVED replies followed per request (libchanclient's CLUSTER_HOPS_MAX)."""
+
+_PREFIX = "cluster://"
+T = TypeVar("T")
+
+
+def parse_seeds(seeds: Union[str, Sequence[str]]) -> List[str]:
+    """The ``host:port`` seeds of ``cluster://a,b``, ``a,b`` or a list (ValueError if one
+    is empty or has a scheme: plain host:port only, as libchanclient takes them)."""
+    if isinstance(seeds, str):
+        body = seeds[len(_PREFIX):] if seeds.startswith(_PREFIX) else seeds
+        out = body.split(",")
+    else:
+        out = list(seeds)
+    if not out or any(not s or "/" in s or "," in s for s in out):
+        raise ValueError(f"bad cluster address {seeds!r}: seeds are host:port, "
+                         "comma-separated")
+    return list(dict.fromkeys(out))
+
+
+class Routes:
+    """What a cluster connection knows, sync or asyncio: the node table (``host:port`` ->
+    its connection, None until dialed) and the owner cache (channel name -> node). A
+    threading.Lock guards both, held for dictionary work only, never across I/O."""
+
+    def __init__(self, seeds: List[str]) -> None:
+        self._lock = threading.Lock()
+        self._nodes: Dict[str, Any] = dict.fromkeys(seeds)
+        self._owners: Dict[str, str] = {}
+        self.closed = False
+
+    def conn(self, addr: str) -> Any:
+        """Node addr's connection if it has a live one, else None (its owners forgotten
+        when it broke); ConnectionLost once closed."""
+        with self._lock:
+            if self.closed:
+                raise ConnectionLost("connection closed")
+            c = self._nodes.get(addr)
+            if c is None or not c.closed:
+                return c
+            self._nodes[addr] = None
+            self._drop_locked(addr)
+            return None
+
+    def install(self, addr: str, new: Any) -> Any:
+        """Keep new as node addr's connection unless another thread (task) dialed it
+        first: the one to use (new is the caller's to close if it is not that one), or
+        None when the cluster connection was closed meanwhile."""
+        with self._lock:
+            if self.closed:
+                return None
+            c = self._nodes.get(addr)
+            if c is not None and not c.closed:
+                return c
+            self._nodes[addr] = new
+            return new
+
+    def candidates(self, name: Optional[str]) -> List[str]:
+        """Where to send a request on name: its cached owner, else every node, those
+        connected first (any node answers: it routes or MOVEs)."""
+        with self._lock:
+            owner = self._owners.get(name) if name is not None else None
+            if owner is not None:
+                return [owner]
+            return sorted(self._nodes, key=lambda a: self._nodes[a] is None)
+
+    def owner(self, name: str) -> Optional[str]:
+        with self._lock:
+            return self._owners.get(name)
+
+    def learn(self, name: Optional[str], addr: str) -> None:
+        """name is at addr (a reply from there, or a MOVED naming it)."""
+        with self._lock:
+            self._nodes.setdefault(addr, None)
+            if name is not None:
+                self._owners[name] = addr
+
+    def forget(self, name: Optional[str]) -> None:
+        """Gone or fenced: the next request on name asks again."""
+        if name is not None:
+            with self._lock:
+                self._owners.pop(name, None)
+
+    def unreachable(self, addr: str) -> None:
+        with self._lock:
+            self._drop_locked(addr)
+
+    def _drop_locked(self, addr: str) -> None:
+        self._owners = {k: v for k, v in self._owners.items() if v != addr}
+
+    def nodes(self) -> List[str]:
+        with self._lock:
+            return list(self._nodes)
+
+    def close(self) -> List[Any]:
+        """Mark closed; the connections to close."""
+        with self._lock:
+            self.closed = True
+            conns = [c for c in self._nodes.values() if c is not None]
+            self._nodes = dict.fromkeys(self._nodes)
+            self._owners.clear()
+        return conns
+
+
+def hops_exceeded(name: Optional[str]) -> Unavailable:
+    return Unavailable(f"{name}: more than {HOPS_MAX} MOVED replies in a row")
+
+
+def left_s(deadline: Optional[int]) -> Optional[float]:
+    """Seconds until deadline (monotonic ns; None: none), at least 0."""
+    return None if deadline is None else max(0.0, (deadline - now_ns()) / 1e9)
+
+
+class ClusterConn:
+    """A connection to a chand cluster; made by :func:`chand.dial_cluster`. Thread-safe.
+    Use it as a context manager, or call :meth:`close`."""
+
+    def __init__(self, seeds: List[str], dial_kw: Dict[str, Any]) -> None:
+        self._routes = Routes(seeds)
+        self._kw = dial_kw
+
+    # -- nodes ------------------------------------------------------------------------------
+
+    def _node(self, addr: str, ctx: Context, timeout: Optional[float]) -> Any:
+        """Node addr's connection, dialed (no lock held) if there is none or it broke."""
+        c = self._routes.conn(addr)
+        if c is not None:
+            return c
+        new = _dial_node(addr, ctx=ctx, timeout=timeout, _caps={"moved": True}, **self._kw)
+        keep = self._routes.install(addr, new)
+        if keep is not new:
+            new.close()
+        if keep is None:
+            raise ConnectionLost("connection closed")
+        return keep
+
+    def _call(self, name: Optional[str], fn: Callable[[Any], T], ctx: Optional[Context],
+              timeout: Optional[float]) -> T:
+        """fn(owner's Conn): routed as described in the module doc."""
+        ctx = ctx or background()
+        deadline = deadline_of(ctx, timeout)
+        to: Optional[str] = None
+        for _ in range(HOPS_MAX + 1):
+            addrs = [to] if to else self._routes.candidates(name)
+            addr, conn = self._reach(addrs, ctx, left_s(deadline))
+            try:
+                res = fn(conn)
+            except Moved as e:
+                to = e.message          # "HOST:PORT"; the same request goes there
+                self._routes.learn(name, to)
+                continue
+            except (NotFound, Unavailable):
+                self._routes.forget(name)
+                raise
+            self._routes.learn(name, addr)
+            return res
+        raise hops_exceeded(name)
+
+    def _reach(self, addrs: List[str], ctx: Context,
+               timeout: Optional[float]) -> "tuple[str, Any]":
+        """The first of addrs that can be dialed; the last failure if none can."""
+        err: Optional[BaseException] = None
+        for addr in addrs:
+            try:
+                return addr, self._node(addr, ctx, timeout)
+            except ConnectionLost:
+                raise                   # closed by close()
+            except Exception as e:      # DialError, DeadlineExceeded, ...: the next node
+                err = e
+                self._routes.unreachable(addr)
+        assert err is not None
+        raise err
+
+    # -- channels ----------------------------------------------------------------------------
+
+    def make(self, name: Optional[str] = None, cap: int = 0, *,
+             ctx: Optional[Context] = None, timeout: Optional[float] = None,
+             **opts: Any) -> Any:
+        """:meth:`chand.Conn.make` on the name's owner (an anonymous channel is made on
+        a node connected already, and owned there). The options are Conn.make's."""
+        return self._call(name, lambda c: c.make(name, cap, ctx=ctx, timeout=timeout, **opts),
+                          ctx, timeout)
+
+    def open(self, name: str, *, ctx: Optional[Context] = None,
+             timeout: Optional[float] = None) -> Any:
+        """:meth:`chand.Conn.open` on the name's owner."""
+        return self._call(name, lambda c: c.open(name, ctx=ctx, timeout=timeout), ctx, timeout)
+
+    def handle(self, name: str, *, ctx: Optional[Context] = None,
+               timeout: Optional[float] = None) -> Any:
+        """A handle on name at its owner: no round trip when the owner is cached, else
+        an OPEN to find it (:class:`chand.NotFound` if there is no such channel)."""
+        owner = self._routes.owner(name)
+        if owner is not None:
+            return self._node(owner, ctx or background(), timeout).handle(name)
+        return self.open(name, ctx=ctx, timeout=timeout)
+
+    def where(self, name: str, *, ctx: Optional[Context] = None,
+              timeout: Optional[float] = None) -> str:
+        """The ``HOST:PORT`` of name's owner, asked of the cluster now (libchanclient's
+        chan_cluster_where). :class:`chand.NotFound` if there is no such channel."""
+        self._routes.forget(name)
+        self.open(name, ctx=ctx, timeout=timeout)
+        owner = self._routes.owner(name)
+        if owner is None:
+            raise Unavailable(f"{name}: no owner known")
+        return owner
+
+    def node(self, addr: Optional[str] = None, *, ctx: Optional[Context] = None,
+             timeout: Optional[float] = None) -> Any:
+        """The :class:`chand.Conn` of node addr (dialed if need be), or of any node:
+        for admin calls, which are per node (:meth:`chand.Conn.cluster_nodes`,
+        :meth:`chand.Conn.stats`, ...)."""
+        ctx = ctx or background()
+        return self._reach([addr] if addr else self._routes.candidates(None), ctx, timeout)[1]
+
+    # -- life -------------------------------------------------------------------------------
+
+    @property
+    def nodes(self) -> List[str]:
+        """The nodes known so far (the seeds, and those MOVED replies named)."""
+        return self._routes.nodes()
+
+    @property
+    def closed(self) -> bool:
+        return self._routes.closed
+
+    def close(self) -> None:
+        """Close every node's connection; handles from it raise
+        :class:`chand.ConnectionLost`. Idempotent."""
+        for c in self._routes.close():
+            c.close()
+
+    def __enter__(self) -> "ClusterConn":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def dial_cluster(seeds: Union[str, Sequence[str]], *, token: Optional[str] = None,
+                 client_name: str = "chand-python", cancel_grace: float = 1.0,
+                 ctx: Optional[Context] = None,
+                 timeout: Optional[float] = None) -> ClusterConn:
+    """Connect to a chand cluster (PROTOCOL.md §17) as libchanclient's chan_dial does
+    with a cluster's address: seeds is ``"cluster://host:port,host:port"``, the same
+    without the scheme, or a list of ``host:port``. One seed is dialed now (those that
+    cannot be reached are passed over: a cluster none of whose seeds answers fails here,
+    with the last one's error, :class:`chand.DialError` usually); the other nodes when
+    MOVED replies name them. ``token``, ``client_name``, ``cancel_grace``, ``ctx`` and
+    ``timeout`` as :func:`chand.dial`, for every node. TLS to the nodes is not supported
+    yet. Raises :class:`ValueError` for a bad list."""
+    cl = ClusterConn(parse_seeds(seeds), {"token": token, "client_name": client_name,
+                                     "cancel_grace": cancel_grace})
+    try:
+        cl.node(ctx=ctx, timeout=timeout)
+    except BaseException:
+        cl.close()
+        raise
+    return cl

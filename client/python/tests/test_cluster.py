@@ -1,0 +1,237 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The cluster connection (PROTOCOL.md §17, libchanclient's cluster:// as in
+tests/test_client_cluster.c) against a real etcd and three chand nodes started here
+on ephemeral loopback ports, and stopped. Skipped without /usr/bin/etcd."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from typing import Iterator, List
+
+import pytest
+
+import chand
+import chand.aio as aio
+from chandtest import FakeServer, Server, frame, read_frame, unique, until
+
+ETCD = "/usr/bin/etcd"
+NODES = 3
+
+pytestmark = pytest.mark.skipif(not os.access(ETCD, os.X_OK), reason="no /usr/bin/etcd")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def nodes() -> Iterator[List[Server]]:
+    d = tempfile.mkdtemp(prefix="chand-py-etcd.")
+    port, peer = free_port(), free_port()
+    client, peer_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{peer}"
+    with open(os.path.join(d, "etcd.log"), "wb") as log:
+        etcd = subprocess.Popen(
+            [ETCD, "--data-dir", os.path.join(d, "data"), "--listen-client-urls", client,
+             "--advertise-client-urls", client, "--listen-peer-urls", peer_url,
+             "--initial-advertise-peer-urls", peer_url, "--initial-cluster",
+             f"default={peer_url}"], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    started: List[Server] = []
+    try:
+        until(lambda: listening(port), what="etcd listening")
+        for i in range(NODES):
+            p = free_port()
+            started.append(Server(f"cluster_etcd = {client}\ncluster_name = py\n"
+                                  f"node_name = n{i}\nadvertise = 127.0.0.1:{p}\n"
+                                  "node_ttl = 2s\n", port=p))
+        for s in started:
+            with s.dial() as c:
+                until(lambda: c.stats().get("cluster_nodes") == NODES, what="three nodes")
+        yield started
+    finally:
+        rcs = [s.stop() for s in started]
+        etcd.terminate()
+        try:
+            etcd.wait(10)
+        except subprocess.TimeoutExpired:
+            etcd.kill()
+            etcd.wait()
+        shutil.rmtree(d, ignore_errors=True)
+    assert rcs == [0] * NODES
+
+
+def moved(nodes: List[Server]) -> List[int]:
+    out = []
+    for s in nodes:
+        with s.dial() as c:
+            out.append(c.stats()["cluster_moved"])
+    return out
+
+
+def made_off(cl: chand.ClusterConn, addr: str) -> "tuple[str, str]":
+    """A channel made through cl on a node other than addr: (name, owner)."""
+    for _ in range(200):
+        name = unique("cold")
+        cl.make(name, 1)
+        owner = cl.where(name)
+        if owner != addr:
+            return name, owner
+        cl.handle(name).delete()
+    raise AssertionError("200 names all placed on one node")
+
+
+def test_owner_direct(nodes: List[Server]) -> None:
+    """Channels on every node through one seed: each is made at its owner, and its
+    sends and receives go straight there (no MOVED)."""
+    with chand.dial_cluster(f"cluster://{nodes[0].addr}") as cl:
+        names = [unique("direct") for _ in range(30)]
+        chans = [cl.make(n, 4) for n in names]
+        owners = [cl.where(n) for n in names]
+        # rendezvous placement: 30 names all on two of three nodes, p < 2e-5
+        assert set(owners) == {s.addr for s in nodes}
+        for n, ch, own in zip(names, chans, owners):
+            assert ch._conn is cl.node(own)
+            cl.node(own).open(n)        # the owner answers itself: no MOVED
+        before = moved(nodes)
+        for i, ch in enumerate(chans):
+            ch.send(f"v{i}", timeout=10)
+            assert ch.recv(timeout=10) == (f"v{i}".encode(), True)
+        assert moved(nodes) == before
+        assert sorted(cl.nodes) == sorted(s.addr for s in nodes)
+        for ch in chans:
+            ch.delete()
+
+
+def test_cold_cache_follows_moved(nodes: List[Server]) -> None:
+    """A fresh connection whose only seed does not own the channel follows one MOVED to
+    the owner, which it did not know of, and caches it: the next handle costs nothing."""
+    with chand.dial_cluster(f"cluster://{nodes[0].addr}") as maker:
+        name, owner = made_off(maker, nodes[0].addr)
+        with chand.dial_cluster([nodes[0].addr, nodes[0].addr]) as cl:
+            assert cl.nodes == [nodes[0].addr]
+            before = moved(nodes)
+            ch = cl.open(name)
+            assert moved(nodes)[0] == before[0] + 1
+            assert owner in cl.nodes and ch._conn is cl.node(owner)
+            ch.send(b"x", timeout=10)
+            assert maker.handle(name).recv(timeout=10) == (b"x", True)
+            assert cl.handle(name)._conn is ch._conn
+            assert moved(nodes) == [before[0] + 1] + before[1:]
+        maker.handle(name).delete()
+        with pytest.raises(chand.NotFound):
+            maker.where(name)
+
+
+def test_anonymous_and_errors(nodes: List[Server]) -> None:
+    with chand.dial_cluster(",".join(s.addr for s in nodes)) as cl:
+        anon = cl.make(None, 2)
+        assert anon.name.startswith("~")
+        anon.send(b"a", timeout=10)
+        assert anon.recv(timeout=10) == (b"a", True)
+        with pytest.raises(chand.NotFound):
+            cl.open(unique("none"))
+        infos = cl.node().cluster_nodes()
+        assert sorted(i.advertise for i in infos) == sorted(s.addr for s in nodes)
+        assert sum(i.self for i in infos) == 1
+    with pytest.raises(chand.ConnectionLost):
+        cl.open("x")
+    with pytest.raises(ValueError):
+        chand.dial_cluster(f"cluster://{nodes[0].addr},,{nodes[1].addr}")
+    with pytest.raises(ValueError):
+        chand.dial_cluster(f"cluster://tcp://{nodes[0].addr}")
+    with pytest.raises(ValueError):
+        chand.dial_cluster([])
+    with pytest.raises(ValueError):
+        chand.dial(f"cluster://{nodes[0].addr}")     # dial_cluster's
+    dead = f"127.0.0.1:{free_port()}"
+    with pytest.raises(chand.DialError):
+        chand.dial_cluster(f"cluster://{dead}")
+    # a dead seed is passed over
+    with chand.dial_cluster(f"cluster://{dead},{nodes[1].addr}") as cl:
+        name = unique("seeds")
+        cl.make(name, 1).delete()
+
+
+async def test_aio_cluster(nodes: List[Server]) -> None:
+    """chand.aio.dial_cluster: made at the owner through one seed, a cold connection
+    follows MOVED to it and caches it, NotFound and the closed connection as sync."""
+    async with await aio.dial_cluster(f"cluster://{nodes[0].addr}") as maker:
+        for _ in range(200):
+            name = unique("aio")
+            await maker.make(name, 1)
+            owner = await maker.where(name)
+            if owner != nodes[0].addr:
+                break
+            await (await maker.handle(name)).delete()
+        assert owner != nodes[0].addr
+        async with await aio.dial_cluster([nodes[0].addr]) as cl:
+            before = moved(nodes)
+            ch = await cl.open(name)
+            assert moved(nodes)[0] == before[0] + 1
+            assert ch._conn is await cl.node(owner) and owner in cl.nodes
+            await ch.send(b"x", timeout=10)
+            assert await (await maker.handle(name)).recv(timeout=10) == (b"x", True)
+            assert (await cl.handle(name))._conn is ch._conn
+            await ch.delete()
+            with pytest.raises(chand.NotFound):
+                await cl.open(name)
+        with pytest.raises(chand.ConnectionLost):
+            await cl.open(name)
+    with pytest.raises(ValueError):
+        await aio.dial(f"cluster://{nodes[0].addr}")
+
+
+async def test_aio_cluster_nodes(nodes: List[Server]) -> None:
+    c = await aio.dial(nodes[1].addr)
+    try:
+        infos = await c.cluster_nodes()
+        assert [i.advertise for i in infos if i.self] == [nodes[1].addr]
+        assert all(i.name.startswith("n") for i in infos) and len(infos) == NODES
+    finally:
+        await c.close()
+
+
+def test_cluster_nodes_off_a_cluster(conn: chand.Conn) -> None:
+    with pytest.raises(chand.BadRequest):
+        conn.cluster_nodes()
+
+
+def test_moved_hops_are_bounded() -> None:
+    """A node that keeps answering MOVED (naming itself) is followed 5 times, then the
+    request fails with Unavailable; the node connection's HELLO asked for MOVED."""
+    opens: List[str] = []
+
+    def script(sock: socket.socket) -> None:
+        for _ in range(6):
+            req = read_frame(sock)
+            opens.append(req[3])
+            sock.sendall(frame([req[1], 12, fake.addr]))
+        while sock.recv(4096):
+            pass
+
+    fake = FakeServer(script)
+    with chand.dial_cluster([fake.addr]) as cl:
+        with pytest.raises(chand.Unavailable) as e:
+            cl.open("loop")
+        assert e.value.code == -122 and "MOVED" in str(e.value)
+    fake.close()
+    assert fake.requests[0][6] == {"moved": True}       # HELLO: [1, id, wait, v, name, auth, caps]
+    assert opens == ["loop"] * 6
+
+
+def test_unavailable_is_its_own_class() -> None:
+    e = chand.Unavailable("fenced")
+    assert isinstance(e, chand.Error) and e.status == 13 and e.code == -122
