@@ -253,6 +253,52 @@ test_inflight_survives(void)
 	dur_free(&d);
 }
 
+/* A compaction keeps a value in flight (its tag and count) and one given back (its place and count). */
+static void
+test_inflight_compacted(void)
+{
+	chan_msg_t a = { 0 }, b = { 0 };
+	struct dur d;
+	chan_t *ch, *churn;
+
+	dur_init(&d, "always");
+	d.extra = "journal_compact_min = 16K";
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	ch = make_jobs(&d);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "a", 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "b", 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "c", 1), CHAN_OK);
+	recv_expect(ch, "a", 1, &a);
+	recv_expect(ch, "b", 1, &b);
+	CU_ASSERT_EQUAL(chan_nack(chan_background(), ch, &b, 0), CHAN_OK);
+	round_trip(ch);
+	CU_ASSERT_FATAL(dur_make(&d, "churn", 4, &churn) == CHAN_OK);
+	for (int k = 0; k < 3000 && !test_server_log_has(&d.srv, "journal compacted"); k++) {
+		char buf[64];
+		bool ok;
+
+		CU_ASSERT_EQUAL(chan_send(chan_background(), churn, "0123456789abcdef", 16), CHAN_OK);
+		CU_ASSERT_EQUAL(dur_try_recv(churn, buf, sizeof buf, &ok), 1);
+	}
+	CU_ASSERT(test_server_log_has(&d.srv, "journal compacted"));
+	chan_free(churn);
+	chan_free(ch);
+	dur_stop(&d, true);
+
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "jobs", &ch) == CHAN_OK);
+	chan_msg_clear(&a);
+	chan_msg_clear(&b);
+	recv_expect(ch, "b", 2, &b);
+	recv_expect(ch, "a", 2, &a);
+	chan_msg_clear(&a);
+	recv_expect(ch, "c", 1, &a);
+	chan_msg_clear(&a);
+	chan_msg_clear(&b);
+	chan_free(ch);
+	dur_free(&d);
+}
+
 #define BIG (4u << 20)
 
 static void
@@ -318,6 +364,7 @@ register_suites(void)
 	    test_options_survive);
 	test_add(s, "values in flight and NACKed survive kill -9, counted; dead letter across restarts",
 	    test_inflight_survives);
+	test_add(s, "a compacted journal keeps values in flight and given back", test_inflight_compacted);
 	test_add(s, "a missing middle segment: refused, naming it; --repair starts", test_missing_segment);
 }
 
