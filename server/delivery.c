@@ -58,6 +58,22 @@ delivery_new(struct delivery **out, struct engine *e, struct event_base *base)
 	return STATUS_OK;
 }
 
+void
+delivery_set_change_hook(struct delivery *d, delivery_change_fn *fn, void *arg)
+{
+	d->hook = fn;
+	d->hook_arg = arg;
+}
+
+/* Tell the hook about a durable channel's change. */
+static void
+changed(struct delivery *d, struct chan *ch, enum delivery_change what, const struct value *v,
+    uint64_t tag, uint32_t count)
+{
+	if (d->hook != NULL && chan_durable(ch))
+		d->hook(d->hook_arg, ch, what, v, tag, count);
+}
+
 /* ---- channels ------------------------------------------------------------ */
 
 int
@@ -302,12 +318,16 @@ give_back(struct delivery *d, struct inflight *f, const char *reason)
 	const char *name;
 	int st;
 
-	unlink_inflight(d, f);
 	if (dc->max_deliver != 0 && f->count >= dc->max_deliver) {
+		/* the dead letter's push, then the ACK: a crash between keeps both (JOURNAL.md) */
 		dead_letter(d, dc, f, reason);
+		changed(d, f->ch, DELIVERY_ACK, f->v, f->tag, f->count);
+		unlink_inflight(d, f);
 		finish(d, f, false);
 		return;
 	}
+	changed(d, f->ch, DELIVERY_REQUEUE, f->v, f->tag, f->count);
+	unlink_inflight(d, f);
 	value_set_deliveries(f->v, f->count);
 	/* the engine may deliver it again at once: f is in no index any more */
 	if ((st = engine_requeue(d->e, f->ch, f->v)) == STATUS_OK) {
@@ -317,6 +337,7 @@ give_back(struct delivery *d, struct inflight *f, const char *reason)
 		finish(d, f, true);
 		return;
 	}
+	changed(d, f->ch, DELIVERY_ACK, f->v, f->tag, f->count);	/* not given back after all */
 	name = chan_name(f->ch, &nlen);
 	d->n.dropped++;
 	log_warn("delivery-dropped channel=%.*s count=%" PRIu32 " reason=%s note=\"%s\"", (int)nlen,
@@ -367,6 +388,8 @@ due_expire(evutil_socket_t fd, short what, void *arg)
 
 /* ---- taking and settling ---------------------------------------------------------- */
 
+static void give_back_untagged(struct delivery *d, struct chan *ch, struct value *v);
+
 int
 delivery_take(struct delivery *d, struct conn *c, struct chan *ch, struct value *v,
     uint64_t *tag, uint32_t *count)
@@ -397,6 +420,7 @@ delivery_take(struct delivery *d, struct conn *c, struct chan *ch, struct value 
 		record_put(d, f);
 		goto fail;
 	}
+	changed(d, ch, DELIVERY_TAKE, v, f->tag, f->count);
 	TAILQ_INSERT_TAIL(&c->dlv->list, f, clink);
 	TAILQ_INSERT_TAIL(&d->all, f, alink);
 	if (sl != NULL)
@@ -412,10 +436,7 @@ delivery_take(struct delivery *d, struct conn *c, struct chan *ch, struct value 
 	return STATUS_OK;
 
 fail:
-	if (engine_requeue(d->e, ch, v) != STATUS_OK) {
-		value_free(v);
-		engine_settle(d->e, ch);
-	}
+	give_back_untagged(d, ch, v);
 	return STATUS_LIMIT;
 }
 
@@ -423,7 +444,19 @@ void
 delivery_unsent(struct delivery *d, struct chan *ch, struct value *v)
 {
 	engine_lend(ch);
+	give_back_untagged(d, ch, v);
+}
+
+/* v (lent) goes back to ch's head with its count unchanged, never having had a tag. */
+static void
+give_back_untagged(struct delivery *d, struct chan *ch, struct value *v)
+{
+	uint64_t tag = d->next_tag++;
+
+	changed(d, ch, DELIVERY_TAKE, v, tag, value_deliveries(v));
+	changed(d, ch, DELIVERY_REQUEUE, v, tag, value_deliveries(v));
 	if (engine_requeue(d->e, ch, v) != STATUS_OK) {
+		changed(d, ch, DELIVERY_ACK, v, tag, value_deliveries(v));
 		d->n.dropped++;
 		log_warn("delivery-dropped reason=disconnect note=\"channel deleted or out of memory\"");
 		value_free(v);
@@ -459,6 +492,7 @@ delivery_ack(struct delivery *d, struct conn *c, uint64_t tag)
 	if ((f = find(d, c, tag, &st)) == NULL)
 		return st;
 	sl = f->slot;
+	changed(d, f->ch, DELIVERY_ACK, f->v, f->tag, f->count);
 	unlink_inflight(d, f);
 	d->n.acked++;
 	finish(d, f, false);
@@ -533,6 +567,63 @@ delivery_conn_gone(struct delivery *d, struct conn *c)
 	}
 	free(c->dlv);
 	c->dlv = NULL;
+}
+
+void
+delivery_restore(struct delivery *d, struct chan *ch, struct value *v, uint64_t tag, uint32_t count)
+{
+	struct dlv_chan *dc = chan_ext(ch);
+	struct inflight *f;
+
+	delivery_tags_above(d, tag);
+	if ((f = record_get(d)) == NULL) {
+		/* out of memory: straight back, past max_deliver or not */
+		changed(d, ch, DELIVERY_REQUEUE, v, tag, count);
+		value_set_deliveries(v, count);
+		if (engine_requeue(d->e, ch, v) != STATUS_OK) {
+			changed(d, ch, DELIVERY_ACK, v, tag, count);
+			value_free(v);
+			engine_settle(d->e, ch);
+		}
+		return;
+	}
+	/* as a value NACKed with a delay that is over: in d->delayed, no connection */
+	f->d = d;
+	f->conn = NULL;
+	f->slot = NULL;
+	f->ch = ch;
+	f->v = v;
+	f->tag = tag;
+	f->count = count;
+	f->since_ns = f->deadline_ns = clock_now_ns();
+	evtimer_assign(&f->timer, d->base, expire, f);
+	TAILQ_INSERT_TAIL(&d->all, f, alink);
+	TAILQ_INSERT_TAIL(&d->delayed, f, clink);
+	engine_hold(ch);
+	dc->inflight++;
+	d->n.inflight++;
+	give_back(d, f, "restart");
+}
+
+void
+delivery_tags_above(struct delivery *d, uint64_t tag)
+{
+	if (tag >= d->next_tag)
+		d->next_tag = tag + 1;
+}
+
+void
+delivery_foreach_inflight(const struct chan *ch,
+    void (*fn)(void *arg, const struct value *v, uint64_t tag, uint32_t count), void *arg)
+{
+	const struct dlv_chan *dc = chan_ext(ch);
+	struct inflight *f;
+
+	if (dc == NULL || dc->d == NULL)
+		return;
+	TAILQ_FOREACH(f, &dc->d->all, alink)
+		if (f->ch == ch)
+			fn(arg, f->v, f->tag, f->count);
 }
 
 /* ---- admin ------------------------------------------------------------------------- */

@@ -53,6 +53,35 @@ int delivery_new(struct delivery **out, struct engine *e, struct event_base *bas
 /* Free every value in flight and drop the holds on their channels. Accepts NULL. */
 void delivery_free(struct delivery *d);
 
+/*
+ * Durable ack channels (durable.h, docs/JOURNAL.md): every change of the
+ * values in flight of a channel marked durable goes to one hook, which
+ * must not call back into this module or the engine:
+ * DELIVERY_TAKE, v just taken in flight under tag with count (before any
+ * other hook call it causes); DELIVERY_REQUEUE, tag given back with count,
+ * just before the engine gets it (a value given back with no tag yet is a
+ * TAKE under a fresh tag, then a REQUEUE); DELIVERY_ACK, tag gone for good
+ * (acked; dead-lettered, after the dead letter's own push; dropped).
+ * DELIVERY_TAKE comes after the value is in flight; the others before it
+ * leaves.
+ */
+enum delivery_change { DELIVERY_TAKE, DELIVERY_REQUEUE, DELIVERY_ACK };
+typedef void delivery_change_fn(void *arg, struct chan *ch, enum delivery_change what,
+    const struct value *v, uint64_t tag, uint32_t count);
+void delivery_set_change_hook(struct delivery *d, delivery_change_fn *fn, void *arg);
+/* Visit ch's values in flight (delayed NACKs included), oldest tag first. */
+void delivery_foreach_inflight(const struct chan *ch,
+    void (*fn)(void *arg, const struct value *v, uint64_t tag, uint32_t count), void *arg);
+/*
+ * Replay (durable.c): v was in flight under tag with count when chand
+ * stopped: it comes back as after ack_wait (REQUEUE, or past max_deliver
+ * the dead letter), through the hook; later tags are above tag. Takes v.
+ */
+void delivery_restore(struct delivery *d, struct chan *ch, struct value *v, uint64_t tag,
+    uint32_t count);
+/* Replay: tags up to tag were used; later ones go above (tags are never reused). */
+void delivery_tags_above(struct delivery *d, uint64_t tag);
+
 /* Does ch have delivery options (an ack channel)? ch may be NULL. */
 static inline bool
 delivery_on(const struct chan *ch)

@@ -86,6 +86,8 @@ struct delivery {
 	struct inflight_list delayed;	/* NACKed, waiting out their delay */
 	uint64_t next_tag;
 	struct delivery_counters n;
+	delivery_change_fn *hook;	/* durable channels' changes (durable.c) */
+	void *hook_arg;
 	struct inflight *spare;		/* records to reuse, DLV_SPARE_MAX at most */
 	size_t nspare;
 };

@@ -335,6 +335,7 @@ op_ack(struct conn *c, const struct proto_request *q)
 {
 	struct proto_list l = q->tags;
 	uint64_t tag, bad = 0, acked = 0, n = q->tags.left;
+	uint64_t staged = durable_staged(c->srv->durable);
 	int st, bad_st = STATUS_OK;
 	char why[128];
 
@@ -347,8 +348,9 @@ op_ack(struct conn *c, const struct proto_request *q)
 		}
 	}
 	if (bad_st == STATUS_OK) {
+		/* an ACK on a durable channel is answered once its record is written */
 		if (proto_rep_uint(&c->srv->out, q->id, acked) == 0)
-			conn_flush_out(c);
+			reply_journaled(c, durable_staged(c->srv->durable) != staged);
 		return;
 	}
 	snprintf(why, sizeof why, "tag %" PRIu64 " %s (%" PRIu64 " of %" PRIu64 " acked)", bad,
@@ -362,6 +364,7 @@ static void
 op_nack_touch(struct conn *c, const struct proto_request *q)
 {
 	struct delivery *d = c->srv->delivery;
+	uint64_t staged = durable_staged(c->srv->durable);
 	int st = q->op == OP_NACK ? delivery_nack(d, c, q->tag, q->delay_us) :
 	    delivery_touch(d, c, q->tag);
 
@@ -370,7 +373,7 @@ op_nack_touch(struct conn *c, const struct proto_request *q)
 	else if (st != STATUS_OK)
 		conn_reply_error(c, q->id, st, "tag is held by another connection");
 	else if (proto_rep_ok(&c->srv->out, q->id) == 0)
-		conn_flush_out(c);
+		reply_journaled(c, durable_staged(c->srv->durable) != staged);
 }
 
 /* XSETTLE (§17): a held SELECT value kept or given back. */

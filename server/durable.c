@@ -29,7 +29,7 @@
 #include "value.h"
 
 /* Staged record types: the journal's narrow interface, one byte each. */
-enum { REC_DECLARE, REC_PUSH, REC_POP, REC_CLOSE, REC_DELETE };
+enum { REC_DECLARE, REC_PUSH, REC_POP, REC_CLOSE, REC_DELETE, REC_ACK, REC_REQUEUE };
 
 /* One reply held behind a batch; ticket 0: held only to keep c's order. */
 struct held_reply {
@@ -94,6 +94,7 @@ stage(struct durable *d, int type, struct chan *ch, uint32_t a, const void *blob
 	const char *name = chan_name(ch, &nlen);
 	uint8_t hdr[2] = { (uint8_t)type, (uint8_t)nlen };
 
+	d->staged++;
 	if (!stage_room(d, 2 + nlen + 8 + blen))
 		return;
 	put(d, hdr, 2);
@@ -103,6 +104,12 @@ stage(struct durable *d, int type, struct chan *ch, uint32_t a, const void *blob
 	if (blen > 0)
 		put(d, blob, blen);
 	mark_dirty(d);
+}
+
+uint64_t
+durable_staged(const struct durable *d)
+{
+	return d != NULL ? d->staged : 0;
 }
 
 /* Move the staged records into the journal (it buffers them). 0 or an errno. */
@@ -121,6 +128,7 @@ durable_unstage(struct durable *d)
 		uint8_t type = p[0], nlen = p[1];
 		const char *name = (const char *)p + 2;
 		uint32_t a, blen;
+		uint64_t tag = 0;
 		const uint8_t *blob;
 		int e;
 
@@ -136,7 +144,15 @@ durable_unstage(struct durable *d)
 			e = journal_append_push(d->j, name, nlen, blob, blen);
 			break;
 		case REC_POP:
-			e = journal_append_pop(d->j, name, nlen, 0);
+		case REC_ACK:
+			/* an ack channel's tag in the blob (REC_POP: 0 = gone for good) */
+			memcpy(&tag, blob, blen == 8 ? 8 : 0);
+			e = type == REC_POP ? journal_append_pop(d->j, name, nlen, blen == 8 ? tag : 0) :
+			    journal_append_ack(d->j, name, nlen, tag);
+			break;
+		case REC_REQUEUE:
+			memcpy(&tag, blob, 8);
+			e = journal_append_requeue(d->j, name, nlen, tag, a);
 			break;
 		case REC_CLOSE:
 			e = journal_append_close(d->j, name, nlen, a, (const char *)blob, blen);
@@ -149,7 +165,104 @@ durable_unstage(struct durable *d)
 			rc = e;
 	}
 	d->stage_len = 0;
+	d->npend = 0;
 	return rc;
+}
+
+/* ---- ack channels: which value a tag is (JOURNAL.md) -------------------------- */
+
+static void
+pend_add(struct durable *d, struct chan *ch, const struct value *v, size_t off)
+{
+	size_t cap = d->pend_cap ? d->pend_cap * 2 : 16;
+	struct pend *p;
+
+	if (d->npend == d->pend_cap) {
+		if ((p = realloc(d->pend, cap * sizeof *p)) == NULL) {
+			d->stage_failed = true;	/* the batch fails: nothing is answered wrongly */
+			return;
+		}
+		d->pend = p;
+		d->pend_cap = cap;
+	}
+	d->pend[d->npend++] = (struct pend){ .v = v, .ch = ch, .off = off };
+}
+
+/* The pending entry of v, taken off the list; false if there is none. */
+static bool
+pend_take(struct durable *d, const struct value *v, struct pend *out)
+{
+	for (size_t i = d->npend; i-- > 0;) {
+		if (d->pend[i].v != v)
+			continue;
+		*out = d->pend[i];
+		memmove(&d->pend[i], &d->pend[i + 1], (d->npend - i - 1) * sizeof *d->pend);
+		d->npend--;
+		return true;
+	}
+	return false;
+}
+
+static void
+pend_drop_chan(struct durable *d, const struct chan *ch)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->npend; i++)
+		if (d->pend[i].ch != ch)
+			d->pend[n++] = d->pend[i];
+	d->npend = n;
+}
+
+/*
+ * v, an ack channel's head, left its buffer: a POP whose tag the delivery
+ * that follows fills in (it stays 0 for a link, which takes it for good).
+ */
+static void
+stage_ack_pop(struct durable *d, struct chan *ch, const struct value *v)
+{
+	uint64_t zero = 0;
+	struct pend p;
+	size_t len = d->stage_len;
+
+	(void)pend_take(d, v, &p);	/* given back earlier this batch: it leaves the first run */
+	stage(d, REC_POP, ch, 0, &zero, 8);
+	if (d->stage_len > len)
+		pend_add(d, ch, v, d->stage_len - 8);
+}
+
+/* The delivery side of an ack channel (delivery.h's hook). */
+static void
+on_delivery(void *arg, struct chan *ch, enum delivery_change what, const struct value *v,
+    uint64_t tag, uint32_t count)
+{
+	struct durable *d = arg;
+	struct pend p;
+	bool found;
+
+	if (d->snap != NULL)
+		durable_compact_touch(d, ch);
+	switch (what) {
+	case DELIVERY_TAKE:
+		found = pend_take(d, v, &p);
+		if (found && p.off != SIZE_MAX) {
+			memcpy(d->stage + p.off, &tag, 8);	/* its POP, staged when it left */
+			break;
+		}
+		/* no POP: given back straight to this receiver, or sent straight to it (never buffered) */
+		if (!found)
+			stage(d, REC_PUSH, ch, 0, value_data(v), (uint32_t)value_len(v));
+		stage(d, REC_POP, ch, 0, &tag, 8);
+		break;
+	case DELIVERY_REQUEUE:
+		stage(d, REC_REQUEUE, ch, count, &tag, 8);
+		pend_add(d, ch, v, SIZE_MAX);
+		break;
+	case DELIVERY_ACK:
+		(void)pend_take(d, v, &p);
+		stage(d, REC_ACK, ch, 0, &tag, 8);
+		break;
+	}
 }
 
 /* ---- the engine's change hook ------------------------------------------------ */
@@ -168,7 +281,10 @@ on_change(void *arg, struct chan *ch, enum engine_change what, const struct valu
 		stage(d, REC_PUSH, ch, 0, value_data(v), (uint32_t)value_len(v));
 		break;
 	case ENGINE_POP:
-		stage(d, REC_POP, ch, 0, NULL, 0);
+		if (delivery_on(ch))
+			stage_ack_pop(d, ch, v);
+		else
+			stage(d, REC_POP, ch, 0, NULL, 0);
 		break;
 	case ENGINE_CLOSE:
 		/* the journal's code is 32 bits: a larger one is kept as its low half */
@@ -178,6 +294,7 @@ on_change(void *arg, struct chan *ch, enum engine_change what, const struct valu
 		break;
 	case ENGINE_DELETE:
 		stage(d, REC_DELETE, ch, 0, NULL, 0);
+		pend_drop_chan(d, ch);
 		d->channels--;
 		break;
 	}
@@ -522,6 +639,45 @@ rp_push(void *arg, const char *name, size_t len, const void *value, size_t value
 	d->rp_values++;
 }
 
+/* An ack channel's value in flight at this point of the replay. */
+struct rp_flight {
+	struct hmap_node node;
+	struct chan *ch;		/* held */
+	struct value *v;		/* lent (engine_lend) */
+	uint64_t tag;
+	uint32_t count;
+};
+
+static struct rp_flight *
+rp_flight_find(struct durable *d, uint64_t tag)
+{
+	struct hmap_node *n;
+
+	HMAP_FOR_EACH_HASH(n, hmap_hash_u64(d->rp_flights.seed, tag), &d->rp_flights) {
+		struct rp_flight *f = HMAP_ENTRY(n, struct rp_flight, node);
+
+		if (f->tag == tag)
+			return f;
+	}
+	return NULL;
+}
+
+/* f is over: off the map; its value goes back (requeue) or for good. */
+static void
+rp_flight_end(struct durable *d, struct rp_flight *f, bool requeue)
+{
+	struct engine *e = d->srv->engine;
+
+	hmap_remove(&d->rp_flights, &f->node);
+	if (!requeue || engine_requeue(e, f->ch, f->v) != STATUS_OK) {
+		value_free(f->v);
+		engine_settle(e, f->ch);
+		d->rp_values--;
+	}
+	engine_release(e, f->ch);
+	free(f);
+}
+
 static void
 rp_pop(void *arg, const char *name, size_t len, uint64_t tag)
 {
@@ -530,16 +686,134 @@ rp_pop(void *arg, const char *name, size_t len, uint64_t tag)
 	struct engine_case c = { .ch = ch, .dir = CASE_RECV };
 	struct engine_op *op;
 	struct engine_result r;
+	struct rp_flight *f;
 
-	(void)tag;
 	if (ch == NULL)
 		return;
 	if (engine_submit(d->srv->engine, &c, 1, 0, NULL, NULL, &op, &r) != 0 || r.value == NULL) {
 		d->rp_skipped++;
 		return;
 	}
-	value_free(r.value);
-	d->rp_values--;
+	if (tag > d->rp_max_tag)
+		d->rp_max_tag = tag;
+	if (tag == 0 || !delivery_on(ch) || rp_flight_find(d, tag) != NULL ||
+	    (f = malloc(sizeof *f)) == NULL) {
+		value_free(r.value);
+		d->rp_values--;
+		if (tag != 0)
+			d->rp_skipped++;
+		return;
+	}
+	/* in flight: lent, as delivery_take makes it */
+	engine_lend(ch);
+	engine_hold(ch);
+	*f = (struct rp_flight){ .ch = ch, .v = r.value, .tag = tag,
+	    .count = value_deliveries(r.value) + 1 };
+	(void)hmap_insert(&d->rp_flights, &f->node, hmap_hash_u64(d->rp_flights.seed, tag));
+}
+
+static void
+rp_ack(void *arg, const char *name, size_t len, uint64_t tag)
+{
+	struct durable *d = arg;
+	struct rp_flight *f = rp_flight_find(d, tag);
+
+	(void)name;
+	(void)len;
+	if (f == NULL) {
+		d->rp_skipped++;
+		return;
+	}
+	rp_flight_end(d, f, false);
+}
+
+static void
+rp_requeue(void *arg, const char *name, size_t len, uint64_t tag, uint32_t count)
+{
+	struct durable *d = arg;
+	struct rp_flight *f = rp_flight_find(d, tag);
+
+	(void)name;
+	(void)len;
+	if (f == NULL) {
+		d->rp_skipped++;
+		return;
+	}
+	value_set_deliveries(f->v, count);
+	rp_flight_end(d, f, true);
+}
+
+static void
+rp_push_counted(void *arg, const char *name, size_t len, uint32_t count, const void *value,
+    size_t value_len)
+{
+	struct durable *d = arg;
+	struct chan *ch = rp_chan(d, name, len);
+	struct value *v;
+
+	if (ch == NULL)
+		return;
+	if ((v = value_new(value, value_len)) == NULL) {
+		d->rp_skipped++;
+		return;
+	}
+	value_set_deliveries(v, count);
+	engine_lend(ch);
+	if (engine_requeue(d->srv->engine, ch, v) != STATUS_OK) {
+		value_free(v);
+		engine_settle(d->srv->engine, ch);
+		d->rp_skipped++;
+		return;
+	}
+	d->rp_values++;
+}
+
+static void
+rp_restore_one(struct durable *d, struct rp_flight *f)
+{
+	delivery_restore(d->srv->delivery, f->ch, f->v, f->tag, f->count);
+	engine_release(d->srv->engine, f->ch);
+	free(f);
+}
+
+static int
+rp_flight_cmp(const void *a, const void *b)
+{
+	const struct rp_flight *x = *(struct rp_flight *const *)a, *y = *(struct rp_flight *const *)b;
+
+	return x->tag < y->tag ? -1 : x->tag > y->tag;
+}
+
+/*
+ * After replay, the hooks set: the values still in flight come back as
+ * after ack_wait, oldest delivery first (REQUEUE records, or dead letters),
+ * and new tags go above every tag replayed (out of memory for the sort:
+ * in the map's order).
+ */
+static void
+rp_restore(struct durable *d)
+{
+	size_t n = hmap_count(&d->rp_flights), i = 0, pos;
+	struct rp_flight **all = calloc(n ? n : 1, sizeof *all);
+	struct hmap_node *hn, *nx;
+
+	delivery_tags_above(d->srv->delivery, d->rp_max_tag);
+	HMAP_FOR_EACH_SAFE(hn, nx, pos, &d->rp_flights) {
+		struct rp_flight *f = HMAP_ENTRY(hn, struct rp_flight, node);
+
+		hmap_remove(&d->rp_flights, &f->node);
+		if (all != NULL)
+			all[i++] = f;
+		else
+			rp_restore_one(d, f);
+	}
+	if (all != NULL) {
+		qsort(all, n, sizeof *all, rp_flight_cmp);
+		for (i = 0; i < n; i++)
+			rp_restore_one(d, all[i]);
+	}
+	free(all);
+	hmap_destroy(&d->rp_flights);
 }
 
 static void
@@ -564,18 +838,41 @@ rp_delete(void *arg, const char *name, size_t len)
 {
 	struct durable *d = arg;
 	struct chan *ch = rp_chan(d, name, len);
-	size_t n = 0;
+	struct hmap_node *hn, *nx;
+	size_t n = 0, pos;
 
 	if (ch == NULL)
 		return;
+	HMAP_FOR_EACH_SAFE(hn, nx, pos, &d->rp_flights) {
+		struct rp_flight *f = HMAP_ENTRY(hn, struct rp_flight, node);
+
+		if (f->ch == ch)
+			rp_flight_end(d, f, false);
+	}
 	(void)engine_delete(d->srv->engine, ch, &n);
 	d->rp_values -= n;
 	d->rp_channels--;
 	d->channels--;
 }
 
+/* A replay that failed: let go of its values in flight. */
+static void
+rp_flights_free(struct durable *d)
+{
+	struct hmap_node *hn, *nx;
+	size_t pos;
+
+	HMAP_FOR_EACH_SAFE(hn, nx, pos, &d->rp_flights) {
+		struct rp_flight *f = HMAP_ENTRY(hn, struct rp_flight, node);
+
+		rp_flight_end(d, f, false);
+	}
+	hmap_destroy(&d->rp_flights);
+}
+
 static const struct journal_ops replay_ops = {
 	.declare = rp_declare, .push = rp_push, .pop = rp_pop, .close = rp_close, .delete = rp_delete,
+	.ack = rp_ack, .push_counted = rp_push_counted, .requeue = rp_requeue,
 };
 
 int
@@ -598,7 +895,9 @@ durable_open(struct server *s, bool repair, struct durable **out, char **cause)
 	jo.fsync = strcmp(s->cfg.fsync, "everysec") == 0 ? JOURNAL_FSYNC_EVERYSEC :
 	    strcmp(s->cfg.fsync, "no") == 0 ? JOURNAL_FSYNC_NO : JOURNAL_FSYNC_ALWAYS;
 	d->fsync = jo.fsync;
+	hmap_init(&d->rp_flights, (uint64_t)t0);
 	if (journal_open(s->cfg.data_dir, &jo, &replay_ops, d, &d->j, cause) < 0) {
+		rp_flights_free(d);
 		free(d);
 		return -1;
 	}
@@ -614,6 +913,23 @@ durable_open(struct server *s, bool repair, struct durable **out, char **cause)
 		goto nomem;
 	}
 	engine_set_change_hook(s->engine, on_change, d);
+	delivery_set_change_hook(s->delivery, on_delivery, d);
+	rp_restore(d);
+	/* the log says what memory holds before anything else is appended (JOURNAL.md) */
+	if (d->stage_len > 0) {
+		int rc = durable_unstage(d);
+
+		if (rc == 0)
+			rc = journal_commit(d->j);
+		d->dirty = false;
+		if (rc != 0) {
+			if (asprintf(cause, "%s: cannot write the values in flight back: %s",
+			    s->cfg.data_dir, strerror(rc)) < 0)
+				*cause = NULL;
+			durable_free(d);
+			return -1;
+		}
+	}
 	*out = d;
 	return 0;
 nomem:
@@ -647,12 +963,14 @@ durable_free(struct durable *d)
 			log_error("journal-failed op=flush reason=\"%s\"", strerror(rc));
 	}
 	engine_set_change_hook(d->srv->engine, NULL, NULL);
+	delivery_set_change_hook(d->srv->delivery, NULL, NULL);
 	if (d->turn != NULL)
 		event_free(d->turn);
 	if (d->timer != NULL)
 		event_free(d->timer);
 	journal_free(d->j);
 	free(d->stage);
+	free(d->pend);
 	free(d);
 }
 

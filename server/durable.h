@@ -73,6 +73,12 @@ bool durable_failing(const struct durable *d);
  * one) only behind the replies held before it.
  */
 void durable_hold(struct durable *d, struct conn *c, bool waits, bool send_ok);
+/*
+ * Records staged so far (a counter; d NULL: 0): a reply whose request
+ * staged one (an ACK on a durable channel) is held (durable_hold) until
+ * its batch is written.
+ */
+uint64_t durable_staged(const struct durable *d);
 /* Does c have replies held? */
 bool durable_gated(const struct conn *c);
 /* c is being freed: drop its held replies. */

@@ -28,6 +28,7 @@ struct snap_walk {
 	const char *name;
 	size_t len;
 	uint32_t left;			/* values still to write */
+	uint32_t back;			/* of those, given back ones still to write */
 };
 
 static void
@@ -39,9 +40,30 @@ snap_value(void *arg, const struct value *v)
 	if (w->left == 0)
 		return;
 	w->left--;
-	if ((e = journal_append_push(w->d->snap, w->name, w->len, value_data(v), value_len(v))) != 0)
+	/* an ack channel's values given back first: their count, and their place (JOURNAL.md) */
+	if (w->back > 0) {
+		w->back--;
+		e = journal_append_push_counted(w->d->snap, w->name, w->len, value_deliveries(v),
+		    value_data(v), value_len(v));
+	} else
+		e = journal_append_push(w->d->snap, w->name, w->len, value_data(v), value_len(v));
+	if (e != 0)
 		w->d->snap_err = e;
-	w->d->snap_bytes += value_len(v) + w->len + 16;
+	w->d->snap_bytes += value_len(v) + w->len + 20;
+}
+
+/* A value in flight: given back with the count before its delivery, then taken under its tag. */
+static void
+snap_inflight(void *arg, const struct value *v, uint64_t tag, uint32_t count)
+{
+	struct snap_walk *w = arg;
+	int e;
+
+	if ((e = journal_append_push_counted(w->d->snap, w->name, w->len, count > 0 ? count - 1 : 0,
+	    value_data(v), value_len(v))) != 0 ||
+	    (e = journal_append_pop(w->d->snap, w->name, w->len, tag)) != 0)
+		w->d->snap_err = e;
+	w->d->snap_bytes += value_len(v) + 2 * w->len + 40;
 }
 
 /*
@@ -64,8 +86,12 @@ snap_write(struct durable *d, struct mark *m, const struct value *head, bool ski
 	w.left = chan_len(ch) + chan_nback(ch) - (skip_tail ? 1 : 0);
 	if ((e = journal_append_declare(d->snap, w.name, w.len, chan_cap(ch), 0, olen ? opts : NULL, olen)) != 0)
 		d->snap_err = e;
+	delivery_foreach_inflight(ch, snap_inflight, &w);
+	w.back = chan_nback(ch);
 	if (head != NULL) {
+		/* from the values given back if some are left, or if it was delivered before */
 		w.left++;
+		w.back += w.back > 0 || value_deliveries(head) > 0;
 		snap_value(&w, head);
 	}
 	chan_foreach_value(ch, snap_value, &w);
@@ -203,6 +229,15 @@ durable_compact_step(struct durable *d)
 	d->ending = d->snap;
 	d->snap = NULL;
 	durable_submit(d, JOB_COMPACT_END, 0);
+}
+
+void
+durable_compact_touch(struct durable *d, struct chan *ch)
+{
+	struct mark *m = mark_find(d, ch);
+
+	if (m != NULL && !m->written)
+		snap_write(d, m, NULL, false, false);
 }
 
 void

@@ -39,6 +39,7 @@ struct durable {
 	enum journal_fsync fsync;
 	uint8_t *stage;			/* records since the last batch went into the journal */
 	size_t stage_len, stage_cap;
+	uint64_t staged;		/* records staged since the start */
 	bool stage_failed;		/* out of memory while staging: the next commit fails */
 	uint64_t open;			/* the batch being staged (tickets) */
 	bool dirty;			/* something staged or held since the batch began */
@@ -67,9 +68,25 @@ struct durable {
 	struct journal *ending;		/* JOB_COMPACT_END's snapshot */
 	char *end_cause;
 
+	/*
+	 * Ack channels: values that left a buffer, or were given back, this
+	 * batch and whose tag is not staged yet (durable.c's on_delivery).
+	 */
+	struct pend *pend;
+	size_t npend, pend_cap;
+
 	uint64_t channels;		/* durable channels now */
 	/* replay */
 	uint64_t rp_channels, rp_values, rp_skipped;
+	struct hmap rp_flights;		/* struct rp_flight by tag: in flight so far */
+	uint64_t rp_max_tag;
+};
+
+/* A value of an ack channel between its engine change and its delivery's. */
+struct pend {
+	const struct value *v;
+	struct chan *ch;
+	size_t off;			/* of its POP's tag in the stage; SIZE_MAX: given back */
 };
 
 /* durable.c: hand one job to the pool (or run it here without a worker). */
@@ -87,6 +104,8 @@ void durable_compact_step(struct durable *d);
 /* The hook, before staging a change of ch: a channel not yet written goes in as it was. */
 void durable_compact_before(struct durable *d, struct chan *ch, enum engine_change what,
     const struct value *v);
+/* The delivery hook, before staging a change of ch's values in flight. */
+void durable_compact_touch(struct durable *d, struct chan *ch);
 /* Let go of the marked channels. */
 void durable_compact_drop(struct durable *d);
 

@@ -488,6 +488,7 @@ try_recv(struct engine *e, struct chan *ch, int index, struct engine_result *r)
 	/* values given back (engine_requeue) go first; plain channels have none */
 	if (ch->nback > 0) {
 		v = chan_back_pop(ch);
+		engine_changed(e, ch, ENGINE_POP, v);
 		e->bytes -= value_size(v);
 		e->values--;
 		return fired(r, STATUS_OK, index, v, true);

@@ -152,7 +152,8 @@ void engine_set_owner_hook(struct engine *e, void (*gone)(void *owner, void *arg
  * channel marked durable to one hook, and does nothing else with it, each
  * just after the change: a value buffered (ENGINE_PUSH, v the value, now
  * the tail), the head value leaving the buffer (ENGINE_POP, v the value
- * that left: to a receiver, a stream or a link), its close (v NULL;
+ * that left, a value given back included: to a receiver, a stream or a
+ * link), its close (v NULL;
  * chan_close_error tells the error) and its delete (just before: the
  * buffer is still there). Called in the order of the changes, inside the
  * engine call that makes them: it must not call back into the engine.

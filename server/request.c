@@ -91,6 +91,8 @@ reply_tagged(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct eng
 		    tag, count);
 	if (rc < 0)
 		reply_failed(c, id);	/* its end gives the value back */
+	else if (c->srv->durable != NULL && chan_durable(res->ch))
+		durable_hold(c->srv->durable, c, true, false);	/* its POP(tag) is in the journal first */
 	else
 		conn_queue_out(c, deferred);
 }

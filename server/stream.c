@@ -65,7 +65,10 @@ stream_tagged(struct request *r, struct engine_result *res)
 		return;
 	}
 	r->delivered++;
-	conn_flush_out(c);
+	if (c->srv->durable != NULL && chan_durable(res->ch))
+		durable_hold(c->srv->durable, c, true, false);	/* its POP(tag) is in the journal first */
+	else
+		conn_flush_out(c);
 }
 
 /* ---- gates: a stream over several channels, some with a limit (§16) ---------------- */

@@ -128,6 +128,177 @@ test_options_survive(void)
 	dur_free(&d);
 }
 
+/* Receive one value of ch, waiting: it is want, delivered count times with this one. */
+static void
+recv_expect(chan_t *ch, const char *want, uint32_t count, chan_msg_t *m)
+{
+	chan_ctx_t *ctx;
+	bool ok;
+	int rc;
+
+	/* a generous bound, for a value that never comes back */
+	CU_ASSERT_FATAL(chan_with_deadline(&ctx, NULL, chan_now() + 30 * CHAN_SEC) == CHAN_OK);
+	rc = chan_recv_msg(ctx, ch, m, &ok);
+	chan_ctx_free(ctx);
+	if (rc != CHAN_OK)
+		printf("\n    wanted %s count %u, got %s\n", want, (unsigned)count, chan_strerror(rc));
+	CU_ASSERT_FATAL(rc == CHAN_OK && ok);
+	CU_ASSERT(m->tag != 0);
+	CU_ASSERT_EQUAL(m->count, count);
+	CU_ASSERT(m->value.len == strlen(want) && memcmp(m->value.data, want, m->value.len) == 0);
+	if (m->count != count || m->value.len != strlen(want) ||
+	    memcmp(m->value.data, want, m->value.len) != 0)
+		printf("\n    wanted %s count %u, got %.*s count %u\n", want, (unsigned)count,
+		    (int)m->value.len, (const char *)m->value.data, (unsigned)m->count);
+}
+
+/* ACK and NACK do not wait for their reply: a call after them does (replies keep their order). */
+static void
+round_trip(chan_t *ch)
+{
+	chan_info_t i;
+
+	CU_ASSERT_EQUAL(chan_info(chan_background(), ch, &i), CHAN_OK);
+}
+
+/* "jobs" (ack_opts, max_deliver 3) with dead letters to a durable "jobs.dead". */
+static chan_t *
+make_jobs(struct dur *d)
+{
+	chan_delivery_opts_t o;
+	chan_t *ch, *dead;
+
+	CU_ASSERT_FATAL(dur_make(d, "jobs.dead", 8, &dead) == CHAN_OK);
+	chan_free(dead);
+	ack_opts(&o);
+	CU_ASSERT_FATAL(chan_make_opts(chan_background(), d->conn, "jobs", 4, &o, &ch) == CHAN_OK);
+	return ch;
+}
+
+/*
+ * Values in flight at a kill -9 come back first, oldest delivery first,
+ * counted (a crash is a failed delivery); a NACKed one too; past
+ * max_deliver (3) across restarts the value goes to the dead letter.
+ */
+static void
+test_inflight_survives(void)
+{
+	chan_msg_t a = { 0 }, b = { 0 }, c = { 0 }, x = { 0 };
+	struct dur d;
+	char buf[256];
+	chan_t *ch;
+	bool ok;
+
+	dur_init(&d, "always");
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	ch = make_jobs(&d);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "a", 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "b", 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "c", 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "x", 1), CHAN_OK);
+	recv_expect(ch, "a", 1, &a);
+	recv_expect(ch, "b", 1, &b);
+	recv_expect(ch, "c", 1, &c);
+	/* c is acked: gone for good; b is NACKed: given back, ahead of x */
+	CU_ASSERT_EQUAL(chan_ack_n(chan_background(), ch, &c.tag, 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_nack(chan_background(), ch, &b, 0), CHAN_OK);
+	round_trip(ch);
+	chan_free(ch);
+	dur_stop(&d, true);
+
+	/* b was given back before the crash, a was in flight: b, a, then x */
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "jobs", &ch) == CHAN_OK);
+	chan_msg_clear(&a);
+	chan_msg_clear(&b);
+	recv_expect(ch, "b", 2, &b);
+	recv_expect(ch, "a", 2, &a);
+	recv_expect(ch, "x", 1, &x);
+	CU_ASSERT_EQUAL(chan_ack_n(chan_background(), ch, &x.tag, 1), CHAN_OK);
+	round_trip(ch);
+	/* a tag after the restart is above every tag before it */
+	CU_ASSERT(x.tag > c.tag);
+	chan_free(ch);
+	dur_stop(&d, true);
+
+	/* a and b again, 3rd delivery each, then the crash: past max_deliver, both dead-lettered */
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "jobs", &ch) == CHAN_OK);
+	chan_msg_clear(&a);
+	chan_msg_clear(&b);
+	recv_expect(ch, "b", 3, &b);
+	recv_expect(ch, "a", 3, &a);
+	chan_free(ch);
+	dur_stop(&d, true);
+
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "jobs", &ch) == CHAN_OK);
+	CU_ASSERT_EQUAL(dur_try_recv(ch, buf, sizeof buf, &ok), 0);
+	chan_free(ch);
+	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "jobs.dead", &ch) == CHAN_OK);
+	CU_ASSERT_EQUAL(dur_try_recv(ch, buf, sizeof buf, &ok), 1);
+	CU_ASSERT_EQUAL(dur_try_recv(ch, buf, sizeof buf, &ok), 1);
+	CU_ASSERT_EQUAL(dur_try_recv(ch, buf, sizeof buf, &ok), 0);
+	chan_free(ch);
+	/* the dead letters were logged, with their ACKs: nothing comes back again */
+	dur_stop(&d, true);
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "jobs", &ch) == CHAN_OK);
+	CU_ASSERT_EQUAL(dur_try_recv(ch, buf, sizeof buf, &ok), 0);
+	chan_free(ch);
+	chan_msg_clear(&a);
+	chan_msg_clear(&b);
+	chan_msg_clear(&c);
+	chan_msg_clear(&x);
+	dur_free(&d);
+}
+
+/* A compaction keeps a value in flight (its tag and count) and one given back (its place and count). */
+static void
+test_inflight_compacted(void)
+{
+	chan_msg_t a = { 0 }, b = { 0 };
+	struct dur d;
+	chan_t *ch, *churn;
+
+	dur_init(&d, "always");
+	d.extra = "journal_compact_min = 16K";
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	ch = make_jobs(&d);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "a", 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "b", 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "c", 1), CHAN_OK);
+	recv_expect(ch, "a", 1, &a);
+	recv_expect(ch, "b", 1, &b);
+	CU_ASSERT_EQUAL(chan_nack(chan_background(), ch, &b, 0), CHAN_OK);
+	round_trip(ch);
+	CU_ASSERT_FATAL(dur_make(&d, "churn", 4, &churn) == CHAN_OK);
+	for (int k = 0; k < 3000 && !test_server_log_has(&d.srv, "journal compacted"); k++) {
+		char buf[64];
+		bool ok;
+
+		CU_ASSERT_EQUAL(chan_send(chan_background(), churn, "0123456789abcdef", 16), CHAN_OK);
+		CU_ASSERT_EQUAL(dur_try_recv(churn, buf, sizeof buf, &ok), 1);
+	}
+	CU_ASSERT(test_server_log_has(&d.srv, "journal compacted"));
+	chan_free(churn);
+	chan_free(ch);
+	dur_stop(&d, true);
+
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "jobs", &ch) == CHAN_OK);
+	chan_msg_clear(&a);
+	chan_msg_clear(&b);
+	recv_expect(ch, "b", 2, &b);
+	recv_expect(ch, "a", 2, &a);
+	chan_msg_clear(&a);
+	recv_expect(ch, "c", 1, &a);
+	chan_msg_clear(&a);
+	chan_msg_clear(&b);
+	chan_free(ch);
+	dur_free(&d);
+}
+
 #define BIG (4u << 20)
 
 static void
@@ -191,6 +362,9 @@ register_suites(void)
 
 	test_add(s, "a durable ack channel's options and values survive restarts and compaction",
 	    test_options_survive);
+	test_add(s, "values in flight and NACKed survive kill -9, counted; dead letter across restarts",
+	    test_inflight_survives);
+	test_add(s, "a compacted journal keeps values in flight and given back", test_inflight_compacted);
 	test_add(s, "a missing middle segment: refused, naming it; --repair starts", test_missing_segment);
 }
 
