@@ -109,4 +109,11 @@ void durable_compact_touch(struct durable *d, struct chan *ch);
 /* Let go of the marked channels. */
 void durable_compact_drop(struct durable *d);
 
+/* durable_replay.c: the journal's records into the engine (journal_open's ops, d their arg). */
+extern const struct journal_ops durable_replay_ops;
+/* After replay: the values in flight at the crash back to their channels, count + 1, REQUEUE staged. */
+void durable_replay_restore(struct durable *d);
+/* Free what replay keeps of values in flight (after durable_replay_restore, or on failure). */
+void durable_replay_free(struct durable *d);
+
 #endif
