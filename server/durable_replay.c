@@ -159,33 +159,39 @@ rp_pop(void *arg, const char *name, size_t len, uint64_t tag)
 	(void)hmap_insert(&d->rp_flights, &f->node, hmap_hash_u64(d->rp_flights.seed, tag));
 }
 
+/* The value in flight under tag, for an ACK or REQUEUE; NULL (counted as skipped) when none. */
+static struct rp_flight *
+rp_flight_settled(struct durable *d, uint64_t tag)
+{
+	struct rp_flight *f = rp_flight_find(d, tag);
+
+	if (f == NULL)
+		d->rp_skipped++;
+	return f;
+}
+
 static void
 rp_ack(void *arg, const char *name, size_t len, uint64_t tag)
 {
 	struct durable *d = arg;
-	struct rp_flight *f = rp_flight_find(d, tag);
+	struct rp_flight *f = rp_flight_settled(d, tag);
 
 	(void)name;
 	(void)len;
-	if (f == NULL) {
-		d->rp_skipped++;
-		return;
-	}
-	rp_flight_end(d, f, false);
+	if (f != NULL)
+		rp_flight_end(d, f, false);
 }
 
 static void
 rp_requeue(void *arg, const char *name, size_t len, uint64_t tag, uint32_t count)
 {
 	struct durable *d = arg;
-	struct rp_flight *f = rp_flight_find(d, tag);
+	struct rp_flight *f = rp_flight_settled(d, tag);
 
 	(void)name;
 	(void)len;
-	if (f == NULL) {
-		d->rp_skipped++;
+	if (f == NULL)
 		return;
-	}
 	value_set_deliveries(f->v, count);
 	rp_flight_end(d, f, true);
 }
