@@ -41,7 +41,7 @@ from ._addr import Address, parse_address
 from ._common import BaseCall, BaseConn, raise_copy
 from ._transport import TLS, Plain
 from ._proto import ChanInfo, ClientInfo, InflightInfo, NodeInfo, ServerInfo, Waiter
-from .context import Context, background, deadline_of
+from .context import _BACKGROUND, Context, background, deadline_of
 from .errors import Canceled, ConnectionLost, DeadlineExceeded, DialError, Error, Limit
 
 __all__ = ["Conn", "dial"]
@@ -327,21 +327,20 @@ class Conn(BaseConn):
             if took:
                 self._unlead()
 
-    def _frame_locked(self, msg: Sequence[Any]) -> bytes:
-        """A request's frame, by the connection's one packer (so under the lock)."""
+    def _queue_locked(self, msg: Sequence[Any], defer: bool) -> bool:
+        """Pack a request (by the connection's one packer, so under the lock) and queue
+        its frame; True when the caller is to write the queue now: not when another
+        thread writes it (it takes this one along, its failure breaks the connection),
+        nor with defer (an asynchronous op) until a thread waits, the queue passes
+        _QUEUE_MAX or :meth:`flush`. :class:`Limit` for a request over max_frame."""
         body = self._packer.pack(msg)
         if len(body) > self._info.max_frame:
             raise Limit(f"request of {len(body)} bytes is over the server's max_frame "
                         f"{self._info.max_frame}")
-        return P.frame_head(len(body)) + body
-
-    def _queue_locked(self, data: bytes, defer: bool) -> bool:
-        """Queue a request's frame; True when the caller is to write the queue now: not
-        when another thread writes it (it takes this one along, its failure breaks the
-        connection), nor with defer (an asynchronous op) until a thread waits, the
-        queue passes _QUEUE_MAX or :meth:`flush`."""
-        self._wq += data
-        if self._flushing or (defer and len(self._wq) < _QUEUE_MAX):
+        wq = self._wq
+        wq += P.frame_head(len(body))
+        wq += body
+        if self._flushing or (defer and len(wq) < _QUEUE_MAX):
             return False
         self._flushing = True
         return True
@@ -390,16 +389,16 @@ class Conn(BaseConn):
         libchanclient's chan_recv does; its reply is dropped."""
         self._post(P.ACK, [tag])
 
-    def _post(self, op: int, *args: Any) -> None:
-        """A request nobody waits for (CANCEL, CREDIT): its reply is expected and dropped."""
+    def _post(self, op: int, *args: Any, defer: bool = False) -> None:
+        """A request nobody waits for (CANCEL, CREDIT, ACK): its reply is expected and
+        dropped. With defer it is queued as an asynchronous op's (see _queue_locked)."""
         rid = next(self._ids)
         try:
             with self._lock:
                 if self._dead is not None:
                     return
-                data = self._frame_locked([op, rid, None, *args])
+                write = self._queue_locked([op, rid, None, *args], defer)
                 self._abandoned[rid] = P.KIND_PLAIN
-                write = self._queue_locked(data, False)
             if write:
                 self._write_queue()
         except Error:
@@ -417,7 +416,7 @@ class Conn(BaseConn):
                kind: int = P.KIND_PLAIN, credit: int = 0, defer: bool = False) -> _Call:
         """Check the context, link a call under a fresh id and send its request (with
         defer, queue it: see _queue_locked)."""
-        ctx = ctx or background()
+        ctx = ctx or _BACKGROUND
         e = ctx.err()
         if e is not None:
             raise e                             # done already: nothing is sent
@@ -433,10 +432,10 @@ class Conn(BaseConn):
         call.credit = credit
         call.id = next(self._ids)
         with self._lock:
-            self._check_dead()
-            data = self._frame_locked([op, call.id, wait, *args])
+            if self._dead is not None:
+                raise raise_copy(self._dead)
+            write = self._queue_locked([op, call.id, wait, *args], defer)
             self._calls[call.id] = call
-            write = self._queue_locked(data, defer)
         if write:
             self._write_queue()     # a failure fails the call with the connection
         return call

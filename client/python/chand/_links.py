@@ -86,7 +86,10 @@ class Stream:
             self._granted += n
             with self._conn._lock:
                 self._call.credit += n      # before the server can use it
-            self._conn._post(P.CREDIT, self._call.id, n)
+            # queued: it leaves with the connection's next write, at the latest as the
+            # thread waits (so the stream is credit deep whenever it waits); its OK is
+            # deferred (PROTOCOL.md §15), written with the next value
+            self._conn._post(P.CREDIT | P.DEFER, self._call.id, n, defer=True)
 
     def recv(self) -> Tuple[int, Value, bool]:
         """The next value: (index, value, True), or (index, None, False) once when

@@ -6,9 +6,10 @@ encoding of requests and values (§7), and the checking and decoding of
 replies. Nothing here does I/O: the connections feed it bytes and call it
 to build frames.
 
-The client never sets the deferred-reply bit of §15: every request asks
-for its reply at once, which is always correct (deferral is an
-optimisation for pipelining C programs), so WANT is never needed.
+The client sets the deferred-reply bit of §15 on CREDIT only, whose reply
+nobody waits for: the server writes that OK with the stream's next value
+instead of on its own. Every other request asks for its reply at once, so
+WANT is never needed.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ FAN_IN = 36
 REPEAT = 37
 TAKE = 38
 FAN_OUT = 39
+
+DEFER = 64
+"""An op's bit 6 (PROTOCOL.md §15): the reply may be held and written with the next one.
+Used for CREDIT only, whose reply nobody waits for (so no WANT is ever needed)."""
 
 LINK_OPS = frozenset((OR, OR_DONE, TEE, BRIDGE, FAN_IN, REPEAT, TAKE, FAN_OUT))
 
@@ -190,16 +195,17 @@ def _ext_hook(code: int, data: bytes) -> Any:
 
 def encode_value(value: Any, max_value: int) -> Any:
     """The msgpack object for a value to send (bytes, str as UTF-8, or a channel)."""
-    if isinstance(value, BaseChan):
-        return msgpack.ExtType(EXT_CHAN, value.name.encode("utf-8"))
-    if isinstance(value, str):
-        value = value.encode("utf-8")
-    elif isinstance(value, (bytearray, memoryview)):
-        value = bytes(value)
-    elif isinstance(value, ErrorValue):
-        raise TypeError("error values are made by the server only; they cannot be sent")
-    elif not isinstance(value, bytes):
-        raise TypeError(f"a value is bytes, str or a channel, not {type(value).__name__}")
+    if type(value) is not bytes:        # bytes, the common case, with one test
+        if isinstance(value, BaseChan):
+            return msgpack.ExtType(EXT_CHAN, value.name.encode("utf-8"))
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            value = bytes(value)
+        elif isinstance(value, ErrorValue):
+            raise TypeError("error values are made by the server only; they cannot be sent")
+        else:
+            raise TypeError(f"a value is bytes, str or a channel, not {type(value).__name__}")
     if len(value) > max_value:
         raise Limit(f"value of {len(value)} bytes is over the server's max_value {max_value}")
     return value
