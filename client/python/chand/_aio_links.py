@@ -72,7 +72,9 @@ class Stream:
             n = self._credit - held
             self._granted += n
             self._call.credit += n          # before the server can use it
-            self._conn._post(P.CREDIT, self._call.id, n)
+            # with the loop iteration's requests, at the latest as the task waits; its OK
+            # deferred (PROTOCOL.md §15): see chand.Stream._grant
+            self._conn._post(P.CREDIT | P.DEFER, self._call.id, n, defer=True)
 
     def _stop(self, err: Error) -> None:
         if self._end is None:

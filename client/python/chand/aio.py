@@ -14,8 +14,8 @@
 
 One connection serves any number of tasks at once; its protocol hands
 each reply to the call it belongs to as it arrives, and the requests of one
-loop iteration leave in one write at its end (CANCEL, CREDIT and ACK at
-once). Select cases are the same
+loop iteration leave in one write at its end (CANCEL and ACK at once), a
+stream's CREDIT with them. Select cases are the same
 ``chand.recv(ch)`` / ``chand.send(ch, v)`` as for the sync API (also here
 as ``chand.aio.recv`` and ``chand.aio.send``).
 
@@ -146,6 +146,9 @@ class Conn(BaseConn):
         self._info = ServerInfo(P.VERSION, "", P.DEFAULT_MAX_FRAME, 1 << 20, 4096, 1024, 0)
         self._buf = bytearray()         # read, not yet a whole frame
         self._wq = bytearray()          # requests of this loop iteration, written at its end
+        self._timed: Dict[_Call, int] = {}      # waiting calls with a deadline (ns): _arm
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._timer_at: Optional[int] = None
         transport.set_write_buffer_limits(high=_DRAIN_AT)
         protocol.conn = self
         if protocol.early:
@@ -180,6 +183,9 @@ class Conn(BaseConn):
             call.done = True
             call.error = self._dead
             _wake(call)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = self._timer_at = None
         if not self._transport.is_closing():
             self._transport.close()
 
@@ -236,9 +242,9 @@ class Conn(BaseConn):
         libchanclient's chan_recv does; its reply is dropped."""
         self._post(P.ACK, [tag])
 
-    def _post(self, op: int, *args: Any) -> None:
-        """A request nobody waits for (CANCEL, CREDIT, ACK), written at once: a stream's
-        credit must not wait for the task to run dry."""
+    def _post(self, op: int, *args: Any, defer: bool = False) -> None:
+        """A request nobody waits for (CANCEL, CREDIT, ACK), written at once; with defer,
+        with the loop iteration's other requests at its end."""
         if self._dead is not None:
             return
         rid = self._next_id
@@ -246,7 +252,8 @@ class Conn(BaseConn):
         self._abandoned[rid] = P.KIND_PLAIN
         try:
             self._write([op, rid, None, *args])
-            self._flush()
+            if not defer:
+                self._flush()
         except (Error, OSError, RuntimeError):
             pass
 
@@ -310,19 +317,42 @@ class Conn(BaseConn):
                 return True
             if watch_ctx and call.ctx_err is not None:
                 return False
-            left = None if until is None else until - P.now_ns()
-            if left is not None and left <= 0:
+            if until is not None and until <= P.now_ns():
                 return False
             fut: asyncio.Future[None] = self._loop.create_future()
             call.waiter = fut
-            timer = None if left is None else self._loop.call_later(left / 1e9, _wake_future,
-                                                                    fut)
+            if until is not None:
+                self._timed[call] = until
+                if self._timer_at is None or until < self._timer_at:
+                    self._arm(until)
             try:
                 await fut
             finally:
                 call.waiter = None
-                if timer is not None:
-                    timer.cancel()
+                if until is not None:
+                    del self._timed[call]
+
+    # The calls waiting with a deadline share one timer, at the earliest of them: one
+    # timer a call (asyncio's heap of handles, most cancelled) cost more than the rest of
+    # a call's wait. It wakes the calls whose time is up and re-arms for the next.
+
+    def _arm(self, until: int) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = until
+        self._timer = self._loop.call_later(max(0, until - P.now_ns()) / 1e9, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = self._timer_at = None
+        now = P.now_ns()
+        later: Optional[int] = None
+        for call, until in self._timed.items():
+            if until <= now:
+                _wake(call)
+            elif later is None or until < later:
+                later = until
+        if later is not None:
+            self._arm(later)
 
     def _ctx_fired(self, call: _Call, err: Error) -> None:
         if call.ctx_err is None:
