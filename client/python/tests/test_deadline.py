@@ -5,12 +5,14 @@ leaving no waiter, cancel from another thread, and a matched value never lost.""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
 import pytest
 
 import chand
+import chand.aio
 from chandtest import FakeServer, frame, read_frame, unique, until
 
 
@@ -154,6 +156,32 @@ def test_cancel_race_keeps_values(conn: chand.Conn, conn2: chand.Conn) -> None:
         else:
             assert any(isinstance(g, chand.Canceled) for g in got), got
         assert ch.info().receivers == 0
+
+
+async def test_aio_deadlines_when_the_server_is_silent() -> None:
+    """asyncio: the calls waiting with a deadline share one timer (aio.Conn._arm), set
+    at the earliest; a call with an earlier deadline than the timer's, waiting after it,
+    still gives up on its own time (its deadline, then cancel_grace), and so does the
+    later one, once the timer re-armed for it."""
+    def script(sock) -> None:
+        while True:
+            fake.requests.append(read_frame(sock))
+
+    fake = FakeServer(script)
+    c = await chand.aio.dial(fake.addr, cancel_grace=0.1)
+    t0 = time.monotonic()
+
+    async def gives_up(timeout: float) -> float:
+        with pytest.raises(chand.DeadlineExceeded):
+            await c.handle("x").recv(timeout=timeout)
+        return time.monotonic() - t0
+
+    # gather runs its tasks in order: the later deadline waits (and arms the timer) first;
+    # the early call ends before the late one's deadline, the late one at all
+    late, early = await asyncio.wait_for(asyncio.gather(gives_up(2.0), gives_up(0.2)), 20)
+    assert 0.3 <= early < 2.0 and 2.1 <= late, (early, late)
+    await c.close()
+    fake.close()
 
 
 def test_cancel_grace_when_the_server_is_silent() -> None:
