@@ -54,7 +54,6 @@ _NONE = 2        # nil: the op does not wait (its wait is validated and ignored)
 
 _DEFAULT_ADDR = "tcp://127.0.0.1:7420"
 _QUEUE_MAX = 64 << 10    # queued asynchronous requests written at once past this
-_READ_SIZE = 1 << 18
 
 
 # ---- calls ----------------------------------------------------------------------------------
@@ -262,7 +261,7 @@ class Conn(BaseConn):
         t = self._t
         try:
             # after a read that took everything, poll first: one system call less
-            data = None if t.drained and timeout != 0 else t.read(_READ_SIZE)
+            data = None if t.drained and timeout != 0 else t.read()
             if data is None:
                 if timeout == 0:
                     return
@@ -274,7 +273,7 @@ class Conn(BaseConn):
                         os.read(self._wake_r, 512)
                     else:
                         readable = True
-                data = t.read(_READ_SIZE) if readable else None
+                data = t.read() if readable else None
                 if data is None:
                     return
             if not data:
@@ -288,7 +287,7 @@ class Conn(BaseConn):
         except (OSError, ValueError) as e:
             self._break(ConnectionLost(f"connection lost: {e}"))
 
-    def _file(self, data: bytes) -> None:
+    def _file(self, data: memoryview) -> None:
         """Decode every whole frame of the input and hand each reply to its call."""
         buf = self._buf
         buf += data

@@ -14,7 +14,9 @@ import ssl
 import threading
 from typing import Callable, Optional
 
-__all__ = ["Plain", "TLS", "wait_writable"]
+__all__ = ["Plain", "TLS", "wait_writable", "READ_SIZE"]
+
+READ_SIZE = 1 << 18     # the most one read returns
 
 
 def wait_writable(fd: int) -> None:
@@ -35,20 +37,24 @@ class Plain:
         self.full: Callable[[], None] = lambda: wait_writable(self.fd)
         self.drained = False        # the last read emptied the socket (nothing buffered)
         self._wlock = threading.Lock()
+        # reads land here (see read): a buffer of its own a read cost a 256 KiB
+        # allocation each time, an mmap, an mremap and a munmap with their page faults
+        self._rbuf = memoryview(bytearray(READ_SIZE))
 
     def start(self) -> None:
         """Go non-blocking (after the TLS handshake, which runs on the dial's timeout)."""
         self.sock.setblocking(False)
 
-    def read(self, n: int) -> Optional[bytes]:
-        """What has arrived, at most n bytes: b"" at the end, None when nothing has."""
+    def read(self) -> Optional[memoryview]:
+        """What has arrived, at most READ_SIZE bytes, as a view of the transport's buffer
+        that the next read overwrites: empty at the end, None when nothing has."""
         try:
-            data = self.sock.recv(n)
+            n = self.sock.recv_into(self._rbuf)
         except (BlockingIOError, InterruptedError):
             self.drained = False
             return None
-        self.drained = 0 < len(data) < n
-        return data
+        self.drained = 0 < n < READ_SIZE
+        return self._rbuf[:n]
 
     def sendall(self, data: bytes) -> None:
         with self._wlock:
@@ -85,6 +91,7 @@ class TLS(Plain):
         self._out = ssl.MemoryBIO()
         self._obj = context.wrap_bio(self._in, self._out, server_hostname=server_hostname)
         self._slock = threading.Lock()
+        self._clear = memoryview(bytearray(READ_SIZE))      # decrypted reads land here
 
     def handshake(self) -> None:
         """The handshake, on the socket's current timeout (before start)."""
@@ -106,15 +113,16 @@ class TLS(Plain):
         if out:
             self.sock.sendall(out)
 
-    def read(self, n: int) -> Optional[bytes]:
+    def read(self) -> Optional[memoryview]:
         while True:
             with self._slock:
                 try:
-                    data: Optional[bytes] = self._obj.read(n)
+                    data: Optional[memoryview] = self._clear[:self._obj.read(READ_SIZE,
+                                                                             self._clear)]
                 except ssl.SSLWantReadError:
                     data = None
                 except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                    data = b""
+                    data = self._clear[:0]
                 pending = self._out.pending
             if pending and self._wlock.acquire(blocking=False):
                 # the read made TLS records of its own (a key update): send them unless a
@@ -127,7 +135,7 @@ class TLS(Plain):
                     self._wlock.release()
             if data is not None:
                 return data
-            raw = super().read(65536)
+            raw = super().read()
             self.drained = False     # records may wait in the SSL object, unseen by poll
             if raw is None:
                 return None
