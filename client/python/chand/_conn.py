@@ -291,16 +291,8 @@ class Conn(BaseConn):
         """Decode every whole frame of the input and hand each reply to its call."""
         buf = self._buf
         buf += data
-        limit = max(P.READ_LIMIT, 2 * self._info.max_frame)
-        replies = []
-        pos, end = 0, len(buf)
-        while end - pos >= 4:
-            n = P.frame_length(buf, limit, pos)
-            if end - pos - 4 < n:
-                break
-            replies.append(P.decode_body(buf[pos + 4:pos + 4 + n]))
-            pos += 4 + n
-        del buf[:pos]
+        replies, used = P.decode_frames(buf, max(P.READ_LIMIT, 2 * self._info.max_frame))
+        del buf[:used]
         with self._lock:
             for rid, status, results in replies:
                 call = P.route_reply(self._calls, self._abandoned, rid, status, results)

@@ -259,6 +259,25 @@ def frame_length(buf: Union[bytes, bytearray], limit: int, pos: int = 0) -> int:
     return n
 
 
+def decode_frames(buf: Union[bytes, bytearray], limit: int) -> Tuple[List[Tuple[int, int, List[Any]]], int]:
+    """The replies (id, status, results) of the whole frames at the start of buf, and
+    the bytes they take; ProtocolError for a bad frame (:func:`frame_length`,
+    :func:`decode_body`). One call a read, for the sync and the asyncio connection."""
+    replies = []
+    head = _LEN.unpack_from
+    pos, end = 0, len(buf)
+    while end - pos >= 4:
+        (n,) = head(buf, pos)
+        if not 0 < n <= limit:
+            frame_length(buf, limit, pos)       # raises, saying which
+        if end - pos - 4 < n:
+            break
+        pos += 4
+        replies.append(decode_body(buf[pos:pos + n]))
+        pos += n
+    return replies, pos
+
+
 def decode_body(body: bytes) -> Tuple[int, int, List[Any]]:
     """A reply body: (id, status, results); ProtocolError for anything malformed."""
     try:
@@ -351,7 +370,7 @@ def route_reply(calls: Dict[int, Any], abandoned: Dict[int, int], rid: int, stat
         if is_final(kind, status, len(results)):
             del abandoned[rid]
         return None
-    final = is_final(call.kind, status, len(results))
+    final = call.kind == KIND_PLAIN or is_final(call.kind, status, len(results))
     if not final:
         call.interims += 1
         check_interim(call.kind, call.interims, call.credit)

@@ -197,22 +197,15 @@ class Conn(BaseConn):
             return
         buf = self._buf
         buf += data
-        limit = max(P.READ_LIMIT, 2 * self._info.max_frame)
-        pos, end = 0, len(buf)
         try:
-            while end - pos >= 4:
-                n = P.frame_length(buf, limit, pos)
-                if end - pos - 4 < n:
-                    break
-                rid, status, results = P.decode_body(buf[pos + 4:pos + 4 + n])
-                pos += 4 + n
+            replies, used = P.decode_frames(buf, max(P.READ_LIMIT, 2 * self._info.max_frame))
+            del buf[:used]
+            for rid, status, results in replies:
                 call = P.route_reply(self._calls, self._abandoned, rid, status, results)
                 if call is not None:
                     _wake(call)
         except Error as e:
             self._break(e)
-            return
-        del buf[:pos]
 
     # -- writing ---------------------------------------------------------------------------------
 
