@@ -451,7 +451,7 @@ if [ $smoke = 1 ]; then
 	[ -x "$CHAND" ] && [ -x "$CHANBENCH" ] && [ -x "$STREAMBENCH" ] && [ -x "$WAKEBENCH" ] && [ -x "$CHANCTL" ] || build_tree
 else
 	N1=100000 NCAP=300000 NCURVE=30000 DEPTHS="1 4 16 64 256" N2=8000 N3=2000 SEL=1000 CONNS=1000 SECS=5
-	NPY1=50000 NPY2=2000	# pybench.py: Python moves 50k-80k values/s, a round trip ~100 µs
+	NPY1=50000 NPY2=2000	# pybench.py: Python moves 50k-100k values/s, a round trip ~110 µs
 	SUBRUNS=3
 	IDLE=1000000 RECV=10000 N6=30000
 	N7=${N7:-200000} W7_DEPTHS="16 1024" W8=10000 N9=${N9:-100000} W9_DEPTHS="16 1024"
