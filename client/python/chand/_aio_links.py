@@ -3,21 +3,21 @@
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, AsyncIterator, List, Optional, Sequence, Tuple, Union
 
 from . import _proto as P
-from ._common import raise_copy
+from ._common import BaseStream, link_conn, raise_copy
 from ._links import _interim
 from ._proto import Value
 from .aio import _BUDGET, Chan, Conn, Message, _Call
 from .context import Context, background, deadline_of
-from .errors import Canceled, Closed, CloseError, Error, ProtocolError
+from .errors import Canceled, Closed, Error, ProtocolError
 
 __all__ = ["Stream", "Link", "or_", "or_done", "tee", "bridge", "fan_in", "repeat", "take",
            "fan_out"]
 
 
-class Stream:
+class Stream(BaseStream):
     """An asyncio receive stream: as :class:`chand.Stream`, with ``async for``."""
 
     def __init__(self) -> None:
@@ -27,29 +27,10 @@ class Stream:
     async def _open(cls, conn: Conn, chans: Sequence[Chan], credit: int,
                     ctx: Optional[Context], timeout: Optional[float],
                     manual_ack: bool = False) -> "Stream":
-        chans = list(chans)
-        if not chans:
-            raise ValueError("a stream needs at least one channel")
-        for ch in chans:
-            if not isinstance(ch, Chan) or ch._conn is not conn:
-                raise ValueError("every channel of a stream must be a Chan on its connection")
-        if type(credit) is not int or credit < 1:
-            raise ValueError("credit is an int of at least 1")
         self = object.__new__(cls)
-        self._conn = conn
-        self.chans = chans
-        self._manual = bool(manual_ack)
-        self._credit = credit
-        self._granted = credit
-        self._taken = 0
-        self._ctx = ctx or background()
-        self._end: Optional[Error] = None
-        self._finished = False
-        self._errs: Dict[int, CloseError] = {}
-        self.delivered: Optional[int] = None
-        deadline = deadline_of(self._ctx, timeout)
-        self._call = await conn._start(P.STREAM, [[c.name for c in chans], credit], self._ctx,
-                                       deadline, _BUDGET, P.KIND_STREAM, credit)
+        args, deadline = self._setup(conn, chans, credit, ctx, timeout, manual_ack, Chan)
+        self._call = await conn._start(P.STREAM, args, self._ctx, deadline, _BUDGET,
+                                       P.KIND_STREAM, credit)
         call = self._call
 
         def fired(err: Error) -> None:
@@ -66,20 +47,11 @@ class Stream:
             conn._cancel(call)
         return self
 
-    def _grant(self, waiting: bool) -> None:
-        held = self._granted - self._taken
-        if held < self._credit and (waiting or held * 2 <= self._credit):
-            n = self._credit - held
-            self._granted += n
-            self._call.credit += n          # before the server can use it
-            # with the loop iteration's requests, at the latest as the task waits; its OK
-            # deferred (PROTOCOL.md §15): see chand.Stream._grant
-            self._conn._post(P.CREDIT | P.DEFER, self._call.id, n, defer=True)
-
-    def _stop(self, err: Error) -> None:
-        if self._end is None:
-            self._end = err
-            self._ctx._unwatch(self._token)
+    def _add_credit(self, n: int) -> None:
+        self._call.credit += n          # before the server can use it
+        # with the loop iteration's requests, at the latest as the task waits; its OK
+        # deferred (PROTOCOL.md §15): see chand.Stream._add_credit
+        self._conn._post(P.CREDIT | P.DEFER, self._call.id, n, defer=True)
 
     async def recv(self) -> Tuple[int, Value, bool]:
         """The next (index, value, ok); see :meth:`chand.Stream.recv` (an ack channel's
@@ -122,10 +94,6 @@ class Stream:
             self._stop(err)
         assert self._end is not None
         raise raise_copy(self._end)
-
-    def err(self, index: int = 0) -> Optional[CloseError]:
-        """The error chans[index] was closed with; see :meth:`chand.Stream.err`."""
-        return self._errs.get(index)
 
     async def items(self) -> AsyncIterator[Tuple[int, Any]]:
         """(index, value) for every value until every channel is closed; with
@@ -226,19 +194,7 @@ class Link:
 
 
 def _link_conn(chans: Sequence[Optional[Chan]]) -> Conn:
-    conn = None
-    for ch in chans:
-        if ch is None:
-            continue
-        if not isinstance(ch, Chan):
-            raise TypeError(f"a link's channel is a chand.aio.Chan, not {type(ch).__name__}")
-        if conn is None:
-            conn = ch._conn
-        elif ch._conn is not conn:
-            raise ValueError("every channel of a link must be on one connection")
-    if conn is None:
-        raise ValueError("a link needs a channel")
-    return conn
+    return link_conn(chans, Chan, "chand.aio.Chan")
 
 
 async def _link(conn: Conn, op: int, nouts: int, args: List[Any], done: Optional[Chan],

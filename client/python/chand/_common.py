@@ -8,14 +8,15 @@ adds its own way of writing requests and waiting for replies.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import _proto as P
 from ._proto import (ChanInfo, ClientInfo, InflightInfo, NodeInfo, ServerInfo, Shape, Value,
                      Waiter)
-from .errors import Error, ProtocolError
+from .context import Context, background, deadline_of
+from .errors import CloseError, Error, ProtocolError
 
-__all__ = ["BaseCall", "BaseConn", "raise_copy"]
+__all__ = ["BaseCall", "BaseConn", "BaseStream", "link_conn", "raise_copy"]
 
 
 def raise_copy(e: Error) -> Error:
@@ -85,6 +86,82 @@ class BaseConn:
     def _decoded(self, fn: Callable[[List[Any]], Any], res: List[Any]) -> Any:
         """fn(res) for one of the decoders below, checked."""
         return self._checked(lambda: fn(res))
+
+
+class BaseStream:
+    """What the sync and the asyncio stream share (see :class:`chand.Stream`): checking
+    the arguments, the credit's accounting, and how the stream ended. No I/O."""
+
+    _call: Any                  # the STREAM request's call, set by the subclass
+    _token: Optional[object]    # its context watch
+
+    def _setup(self, conn: Any, chans: Sequence[Any], credit: int, ctx: Optional[Context],
+               timeout: Optional[float], manual_ack: bool,
+               chan_class: type) -> Tuple[List[Any], Optional[int]]:
+        """Check the arguments (ValueError) and set the state up; returns STREAM's
+        arguments and the deadline."""
+        chans = list(chans)
+        if not chans:
+            raise ValueError("a stream needs at least one channel")
+        for ch in chans:
+            if not isinstance(ch, chan_class) or ch._conn is not conn:
+                raise ValueError("every channel of a stream must be a Chan on its connection")
+        if type(credit) is not int or credit < 1:
+            raise ValueError("credit is an int of at least 1")
+        self._conn = conn
+        self.chans = chans
+        self._manual = bool(manual_ack)
+        self._credit = credit
+        self._granted = credit
+        self._taken = 0
+        self._ctx = ctx or background()
+        self._end: Optional[Error] = None
+        self._finished = False
+        self._errs: Dict[int, CloseError] = {}
+        self.delivered: Optional[int] = None
+        return [[c.name for c in chans], credit], deadline_of(self._ctx, timeout)
+
+    def _grant(self, waiting: bool) -> None:
+        """Grant the credit of the values taken once the stream has to wait or half the
+        credit was taken (the subclass's _add_credit sends it)."""
+        held = self._granted - self._taken      # never below the server's count
+        if held < self._credit and (waiting or held * 2 <= self._credit):
+            n = self._credit - held
+            self._granted += n
+            self._add_credit(n)
+
+    def _add_credit(self, n: int) -> None:
+        raise NotImplementedError
+
+    def _stop(self, err: Error) -> None:
+        if self._end is None:
+            self._end = err
+            self._ctx._unwatch(self._token)
+
+    def err(self, index: int = 0) -> Optional[CloseError]:
+        """The error chans[index] was closed with, once a receive reported it closed
+        (libchanclient's ``chan_stream_err``); None when it was closed without one or
+        is not reported closed yet."""
+        return self._errs.get(index)
+
+
+def link_conn(chans: Sequence[Any], chan_class: type, class_name: str) -> Any:
+    """The one connection of a link's channels (None entries skipped): TypeError for
+    a channel that is not a chan_class (named class_name), ValueError for two
+    connections or none."""
+    conn = None
+    for ch in chans:
+        if ch is None:
+            continue
+        if not isinstance(ch, chan_class):
+            raise TypeError(f"a link's channel is a {class_name}, not {type(ch).__name__}")
+        if conn is None:
+            conn = ch._conn
+        elif ch._conn is not conn:
+            raise ValueError("every channel of a link must be on one connection")
+    if conn is None:
+        raise ValueError("a link needs a channel")
+    return conn
 
 
 # ---- replies into results (each raises ProtocolError on a mismatch) ------------------------

@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 from . import _proto as P
 from ._chan import Chan, Message
-from ._common import raise_copy
+from ._common import BaseStream, link_conn, raise_copy
 from ._conn import _BUDGET, Conn, _Call
 from ._proto import Shape, Value
 from .context import Context, background, deadline_of
-from .errors import Canceled, Closed, CloseError, Error, ProtocolError
+from .errors import Canceled, Closed, Error, ProtocolError
 
 __all__ = ["Stream", "Link", "or_", "or_done", "tee", "bridge", "fan_in", "repeat", "take",
            "fan_out"]
@@ -21,15 +21,16 @@ __all__ = ["Stream", "Link", "or_", "or_done", "tee", "bridge", "fan_in", "repea
 # ---- streams -----------------------------------------------------------------------------------
 
 
-class Stream:
+class Stream(BaseStream):
     """A receive stream (PROTOCOL.md §14): ``credit`` receives kept pending on the server.
 
     Over one channel it is like ``credit`` goroutines blocked in ``<-ch``, queued FIFO
     with the channel's other receivers; over several, like ``credit`` blocked selects
     over those receive cases. The server sends each value as it takes it; the client
     grants the credit of the values taken back when :meth:`recv` has to wait, or once
-    half the credit was taken, so the stream is ``credit`` receives deep whenever the
-    program waits on it. A value taken by the stream went to nobody else.
+    half the credit was taken (then with the connection's next write, at the latest
+    when it waits), so the stream is ``credit`` receives deep whenever the program
+    waits on it. A value taken by the stream went to nobody else.
 
     ``for v in stream`` yields the values and ends once every channel is closed and
     drained, a close with an error included (:meth:`err` gives each channel's);
@@ -46,28 +47,9 @@ class Stream:
     def __init__(self, conn: Conn, chans: Sequence[Chan], credit: int,
                  ctx: Optional[Context], timeout: Optional[float],
                  manual_ack: bool = False) -> None:
-        chans = list(chans)
-        if not chans:
-            raise ValueError("a stream needs at least one channel")
-        for ch in chans:
-            if not isinstance(ch, Chan) or ch._conn is not conn:
-                raise ValueError("every channel of a stream must be a Chan on its connection")
-        if type(credit) is not int or credit < 1:
-            raise ValueError("credit is an int of at least 1")
-        self._conn = conn
-        self.chans = chans
-        self._manual = bool(manual_ack)
-        self._credit = credit
-        self._granted = credit
-        self._taken = 0
-        self._ctx = ctx or background()
-        self._end: Optional[Error] = None
-        self._finished = False
-        self._errs: Dict[int, CloseError] = {}
-        self.delivered: Optional[int] = None
-        deadline = deadline_of(self._ctx, timeout)
-        self._call = conn._start(P.STREAM, [[c.name for c in chans], credit], self._ctx,
-                                 deadline, _BUDGET, P.KIND_STREAM, credit)
+        args, deadline = self._setup(conn, chans, credit, ctx, timeout, manual_ack, Chan)
+        self._call = conn._start(P.STREAM, args, self._ctx, deadline, _BUDGET, P.KIND_STREAM,
+                                 credit)
         self._token = self._ctx._watch(self._ctx_done)
         if self._token is None:
             conn._cancel(self._call)
@@ -79,17 +61,13 @@ class Stream:
         if isinstance(err, Canceled):
             self._conn._cancel(self._call)
 
-    def _grant(self, waiting: bool) -> None:
-        held = self._granted - self._taken      # never below the server's count
-        if held < self._credit and (waiting or held * 2 <= self._credit):
-            n = self._credit - held
-            self._granted += n
-            with self._conn._lock:
-                self._call.credit += n      # before the server can use it
-            # queued: it leaves with the connection's next write, at the latest as the
-            # thread waits (so the stream is credit deep whenever it waits); its OK is
-            # deferred (PROTOCOL.md §15), written with the next value
-            self._conn._post(P.CREDIT | P.DEFER, self._call.id, n, defer=True)
+    def _add_credit(self, n: int) -> None:
+        with self._conn._lock:
+            self._call.credit += n      # before the server can use it
+        # queued: it leaves with the connection's next write, at the latest as the
+        # thread waits (so the stream is credit deep whenever it waits); its OK is
+        # deferred (PROTOCOL.md §15), written with the next value
+        self._conn._post(P.CREDIT | P.DEFER, self._call.id, n, defer=True)
 
     def recv(self) -> Tuple[int, Value, bool]:
         """The next value: (index, value, True), or (index, None, False) once when
@@ -140,17 +118,6 @@ class Stream:
             self._stop(err)
         assert self._end is not None
         raise raise_copy(self._end)
-
-    def _stop(self, err: Error) -> None:
-        if self._end is None:
-            self._end = err
-            self._ctx._unwatch(self._token)
-
-    def err(self, index: int = 0) -> Optional[CloseError]:
-        """The error chans[index] was closed with, once :meth:`recv` reported it closed
-        (libchanclient's ``chan_stream_err``); None when it was closed without one or
-        is not reported closed yet."""
-        return self._errs.get(index)
 
     def items(self) -> Iterator[Tuple[int, Any]]:
         """Yield (index, value) for every value until every channel is closed; with
@@ -293,19 +260,7 @@ class Link:
 
 
 def _link_conn(chans: Sequence[Optional[Chan]]) -> Conn:
-    conn = None
-    for ch in chans:
-        if ch is None:
-            continue
-        if not isinstance(ch, Chan):
-            raise TypeError(f"a link's channel is a chand.Chan, not {type(ch).__name__}")
-        if conn is None:
-            conn = ch._conn
-        elif ch._conn is not conn:
-            raise ValueError("every channel of a link must be on one connection")
-    if conn is None:
-        raise ValueError("a link needs a channel")
-    return conn
+    return link_conn(chans, Chan, "chand.Chan")
 
 
 def _link(conn: Conn, op: int, nouts: int, args: List[Any], done: Optional[Chan],

@@ -10,6 +10,7 @@ import threading
 import pytest
 
 import chand
+import chand.aio as aio
 from chandtest import Server, unique, until
 
 
@@ -217,3 +218,40 @@ def test_notes_pipeline(conn: chand.Conn) -> None:
     done.close()
     with pytest.raises(chand.Canceled):
         rep.wait(timeout=10)
+
+
+def test_stream_and_link_arguments(conn: chand.Conn, conn2: chand.Conn) -> None:
+    """The checks the sync and asyncio streams and links share (_common): before
+    anything is sent."""
+    a = conn.make(unique(), 1)
+    b = conn2.handle(a.name)
+    with pytest.raises(ValueError, match="at least one channel"):
+        conn.stream([])
+    with pytest.raises(ValueError, match="on its connection"):
+        conn.stream([b])
+    with pytest.raises(ValueError, match="credit"):
+        conn.stream([a], 0)
+    with pytest.raises(TypeError, match="a chand.Chan, not str"):
+        chand.or_(a, "x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="one connection"):
+        chand.or_(a, b)
+    with pytest.raises(ValueError, match="needs a channel"):
+        chand.or_()
+
+
+async def test_stream_and_link_arguments_aio(server: Server) -> None:
+    c1, c2 = await aio.dial(server.addr), await aio.dial(server.addr)
+    a = await c1.make(unique(), 1)
+    b = c2.handle(a.name)
+    with pytest.raises(ValueError, match="at least one channel"):
+        await c1.stream([])
+    with pytest.raises(ValueError, match="on its connection"):
+        await c1.stream([b])
+    with pytest.raises(ValueError, match="credit"):
+        await c1.stream([a], 0)
+    with pytest.raises(TypeError, match="a chand.aio.Chan, not str"):
+        await aio.or_(a, "x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="one connection"):
+        await aio.or_(a, b)
+    await c1.close()
+    await c2.close()
