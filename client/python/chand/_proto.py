@@ -259,7 +259,8 @@ def frame_length(buf: Union[bytes, bytearray], limit: int, pos: int = 0) -> int:
     return n
 
 
-def decode_frames(buf: Union[bytes, bytearray], limit: int) -> Tuple[List[Tuple[int, int, List[Any]]], int]:
+def decode_frames(buf: Union[bytes, bytearray],
+                  limit: int) -> Tuple[List[Tuple[int, int, List[Any]]], int]:
     """The replies (id, status, results) of the whole frames at the start of buf, and
     the bytes they take; ProtocolError for a bad frame (:func:`frame_length`,
     :func:`decode_body`). One call a read, for the sync and the asyncio connection."""

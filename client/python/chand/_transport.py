@@ -37,7 +37,7 @@ class Plain:
         self.full: Callable[[], None] = lambda: wait_writable(self.fd)
         self.drained = False        # the last read emptied the socket (nothing buffered)
         self._wlock = threading.Lock()
-        # reads land here (see read): a buffer of its own a read cost a 256 KiB
+        # reads land here (see read): a fresh buffer for each read cost a 256 KiB
         # allocation each time, an mmap, an mremap and a munmap with their page faults
         self._rbuf = memoryview(bytearray(READ_SIZE))
 
@@ -117,8 +117,8 @@ class TLS(Plain):
         while True:
             with self._slock:
                 try:
-                    data: Optional[memoryview] = self._clear[:self._obj.read(READ_SIZE,
-                                                                             self._clear)]
+                    n = self._obj.read(READ_SIZE, self._clear)
+                    data: Optional[memoryview] = self._clear[:n]
                 except ssl.SSLWantReadError:
                     data = None
                 except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
