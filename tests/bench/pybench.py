@@ -16,7 +16,9 @@ through redis-py (Debian's python3-redis) doing the same work.
               (DEPTH threads sharing its connection), the consumer a stream
               of credit DEPTH. -n values of -s bytes. Metrics msgs_s, and
               cpu_us: the process's CPU time (every thread, user and
-              system) per value, which the machine's load moves less.
+              system) per value, which the machine's load moves less;
+              prod_cpu_us and cons_cpu_us: the producer's threads' and
+              the consumer thread's share of it (sync shapes only).
               The producer keeps them in flight from one thread with
               Chan.send_async, as chanbench does with chan_send_async;
               --threads: from DEPTH threads each blocking in Chan.send.
@@ -46,6 +48,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import resource
 import statistics
 import sys
 import threading
@@ -83,11 +86,20 @@ def latencies(tag: str, lat_ns: List[int], samples: Optional[str]) -> None:
 
 class Span(NamedTuple):
     """One throughput run: when it started and ended (time.monotonic, one clock for
-    every process), the process's CPU seconds, and the values moved."""
+    every process), the process's CPU seconds, the values moved, and the CPU seconds
+    of the producer's threads and of the consumer's thread (0: not counted, asyncio)."""
     t0: float
     t1: float
     cpu: float
     n: int
+    prod: float = 0.0
+    cons: float = 0.0
+
+
+def thread_cpu() -> float:
+    """The calling thread's CPU seconds so far, user and system."""
+    r = resource.getrusage(resource.RUSAGE_THREAD)
+    return r.ru_utime + r.ru_stime
 
 
 def report(tag: str, spans: List[Span]) -> None:
@@ -97,6 +109,9 @@ def report(tag: str, spans: List[Span]) -> None:
     secs = max(s.t1 for s in spans) - min(s.t0 for s in spans)
     result(tag, "msgs_s", n / secs)
     result(tag, "cpu_us", sum(s.cpu for s in spans) / n * 1e6)
+    if all(s.prod and s.cons for s in spans):
+        result(tag, "prod_cpu_us", sum(s.prod for s in spans) / n * 1e6)
+        result(tag, "cons_cpu_us", sum(s.cons for s in spans) / n * 1e6)
 
 
 def _one_proc(run: Callable[[argparse.Namespace], Any], o: argparse.Namespace,
@@ -136,8 +151,10 @@ def chand_throughput(o: argparse.Namespace) -> "Span":
     ch = prod.make(name, 1024)
     payload = b"x" * o.size
     depth = max(1, o.depth)
+    prod_cpu: List[float] = []      # each producer thread's CPU seconds
 
     def producer() -> None:
+        c = thread_cpu()
         ops: Deque[chand.Op] = deque()
         for _ in range(o.n):
             if len(ops) == depth:
@@ -145,12 +162,15 @@ def chand_throughput(o: argparse.Namespace) -> "Span":
             ops.append(ch.send_async(payload, timeout=BUDGET))
         for op in ops:
             op.wait()
+        prod_cpu.append(thread_cpu() - c)
 
     def blocking_producer(k: int) -> None:
+        c = thread_cpu()
         for _ in range(o.n // depth + (1 if k < o.n % depth else 0)):
             ch.send(payload, timeout=BUDGET)
+        prod_cpu.append(thread_cpu() - c)
 
-    t0, c0 = time.monotonic(), time.process_time()
+    t0, c0, cc = time.monotonic(), time.process_time(), thread_cpu()
     if o.threads:
         threads = [threading.Thread(target=blocking_producer, args=(k,)) for k in range(depth)]
     else:
@@ -163,10 +183,10 @@ def chand_throughput(o: argparse.Namespace) -> "Span":
         while got < o.n:
             s.recv()
             got += 1
-    t1 = time.monotonic()
+    t1, cons_cpu = time.monotonic(), thread_cpu() - cc
     for t in threads:
         t.join()
-    span = Span(t0, t1, time.process_time() - c0, o.n)
+    span = Span(t0, t1, time.process_time() - c0, o.n, sum(prod_cpu), cons_cpu)
     prod.handle(name).delete()
     prod.close()
     cons.close()
@@ -295,7 +315,10 @@ def redis_throughput(o: argparse.Namespace) -> "Span":
     payload = b"x" * o.size
     depth = max(1, o.depth)
 
+    prod_cpu: List[float] = []
+
     def producer() -> None:
+        c = thread_cpu()
         left = o.n
         while left:
             k = min(depth, left)
@@ -304,8 +327,9 @@ def redis_throughput(o: argparse.Namespace) -> "Span":
                 p.lpush(key, payload)
             p.execute()
             left -= k
+        prod_cpu.append(thread_cpu() - c)
 
-    t0, c0 = time.monotonic(), time.process_time()
+    t0, c0, cc = time.monotonic(), time.process_time(), thread_cpu()
     t = threading.Thread(target=producer)
     t.start()
     left = o.n
@@ -318,9 +342,9 @@ def redis_throughput(o: argparse.Namespace) -> "Span":
             if r is None:
                 raise SystemExit("pybench: redis: BRPOP timed out")
         left -= k
-    t1 = time.monotonic()
+    t1, cons_cpu = time.monotonic(), thread_cpu() - cc
     t.join()
-    span = Span(t0, t1, time.process_time() - c0, o.n)
+    span = Span(t0, t1, time.process_time() - c0, o.n, sum(prod_cpu), cons_cpu)
     prod.delete(key)
     return span
 
