@@ -215,6 +215,11 @@ struct engine_result {
 	 */
 	struct close_err *err;
 	struct chan *ch;	/* with value: the channel it came from (no hold taken) */
+	/*
+	 * ENGINE_CLAIM: the send case `index` is ready and did not fire: value
+	 * is its own value, given back to the caller, ch its channel.
+	 */
+	bool claimed;
 };
 
 /*
@@ -226,6 +231,16 @@ typedef void engine_done_fn(void *arg, struct engine_result *res);
 
 #define ENGINE_WAIT 0x1		/* may block (wait budget > 0 or forever) */
 #define ENGINE_DEFAULT 0x2	/* select has a default case */
+/*
+ * Send cases only report that they are ready (a cross-node select's, whose
+ * home must grant the case before the value may leave, PROTOCOL.md §17):
+ * a send case that finds a receiver or room completes the operation with
+ * res.claimed, its value given back, delivered nowhere. Waiting, such a
+ * case is ready when a receive would take it: that receive completes the
+ * operation the same way and goes on as if it had not been there. The
+ * caller sends the value later (a plain send) if its home grants it.
+ */
+#define ENGINE_CLAIM 0x4
 
 /*
  * Submit one operation: a single send or receive is a select of one case.

@@ -452,7 +452,7 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 			router_unavailable(r, c, q->id, "the channels of a held SELECT are on several nodes "
 			    "now; try again");
 		else if (q->op == OP_SELECT)
-			xselect_start(r->xs, c, q);
+			xselect_start(r->xs, c, q, body, len);
 		else
 			router_unavailable(r, c, q->id, "the channels of one STREAM must be on one node: "
 			    "a STREAM across nodes is not built");

@@ -30,10 +30,11 @@ struct xgroup {
 	const char *node;		/* while starting only (the mirror's) */
 	uint32_t ncases;
 	uint32_t *index;		/* its case i is the client's case index[i] */
-	bool sends;			/* it has send cases: it cannot be undone */
+	bool *send;			/* its case i is a send case */
 	bool open;			/* its SELECT has not answered */
 	bool fired;			/* it took a case: reply kept */
-	bool held;			/* ... with a value its owner holds for us */
+	bool held;			/* ... with a value its owner holds for us (received, or to send) */
+	bool sent;			/* ... and that case is a send: XSETTLE keep sends it */
 	bool settling;			/* the winner: XSETTLE keep sent, its OK awaited */
 	uint8_t *reply;			/* its SELECT's reply (fired) */
 	size_t reply_len;
@@ -45,10 +46,14 @@ struct xsel {
 	struct conn *c;			/* NULL once the client's wait ended (CANCEL, disconnect) */
 	TAILQ_ENTRY(xsel) link;
 	uint32_t ngroups, nopen;
+	uint32_t ncases;		/* the client's */
 	uint32_t ndefault;		/* groups that answered default */
 	bool canceling;			/* every open group was CANCELed */
+	bool cancel_late;		/* CANCELed while its winner was being confirmed */
 	int err;			/* the first error that ends it when no group fires, or OK */
 	char why[640];			/* ... and its words */
+	uint8_t *frame;			/* with send cases: the client's request, to poll again */
+	size_t frame_len;
 	struct xgroup g[];
 };
 
@@ -82,11 +87,13 @@ xsel_free(struct xsel *x)
 		if (x->g[i].open || x->g[i].settling)
 			hmap_remove(&xs->pids, &x->g[i].by_pid);
 		free(x->g[i].index);
+		free(x->g[i].send);
 		free(x->g[i].reply);
 	}
 	if (x->c != NULL)
 		hmap_remove(&xs->r->ids, &x->rq.node);
 	TAILQ_REMOVE(&xs->list, x, link);
+	free(x->frame);
 	free(x);
 }
 
@@ -221,13 +228,10 @@ decide(struct xsel *x)
 	struct xgroup *w = NULL;
 	uint32_t nf = 0, k;
 
-	for (uint32_t i = 0; i < x->ngroups; i++) {
+	for (uint32_t i = 0; i < x->ngroups; i++)
 		nf += x->g[i].fired;
-		if (x->g[i].fired && x->g[i].sends)
-			w = &x->g[i];
-	}
 	/* the client gone: nothing wins, every value goes back */
-	if (x->c != NULL && w == NULL && nf > 0) {
+	if (x->c != NULL && nf > 0) {
 		k = uniform(x->xs, nf);
 		for (uint32_t i = 0; w == NULL; i++)
 			if (x->g[i].fired && k-- == 0)
@@ -278,7 +282,9 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 	hmap_remove(&x->xs->pids, &g->by_pid);
 	if (status == STATUS_OK && rep->index >= 0) {
 		g->fired = true;
-		g->held = rep->value.kind != VALUE_NONE && rep->ok && rep->tag == 0;
+		/* a send case that is ready sends on XSETTLE keep; a value received goes back unless kept */
+		g->sent = rep->index < (int64_t)g->ncases && g->send[rep->index];
+		g->held = g->sent || (rep->value.kind != VALUE_NONE && rep->ok && rep->tag == 0);
 	} else if (status != STATUS_OK && rep != NULL && rep->index >= 0) {
 		g->fired = true;	/* a case's error: CLOSED, NOT_FOUND, ... */
 	} else if (!nothing && x->err == STATUS_OK) {
@@ -297,6 +303,88 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 	}
 	if (!nothing && !x->canceling)
 		cancel_open(x);
+	if (x->nopen == 0)
+		decide(x);
+}
+
+/* The winner g's send, granted, failed at its owner (rep: XSETTLE's reply): the client's case error. */
+static void
+send_failed(struct xsel *x, struct xgroup *g, const struct proto_reply *rep)
+{
+	struct proto_reply sel;
+	const char *why;
+	char msg[300];
+	struct conn *c;
+
+	if (proto_decode_reply(g->reply, g->reply_len, OP_SELECT, &sel, &why) != STATUS_OK ||
+	    sel.index < 0 || sel.index >= (int64_t)g->ncases) {
+		reply_error(x, STATUS_UNAVAILABLE, "a node's reply to a cross-node select was malformed");
+		return;
+	}
+	snprintf(msg, sizeof msg, "%.*s", (int)rep->msg_len, rep->msg_len ? rep->msg : "");
+	if ((c = client_done(x, rep->status)) != NULL && proto_rep_case_error(&x->xs->r->s->out,
+	    x->rq.id, rep->status, msg, g->index[sel.index]) == 0)
+		conn_flush_out(c);
+}
+
+static int send_group(struct xselects *xs, struct xgroup *g, const struct proto_request *q,
+    int64_t wait, struct proto_case *cases);
+
+/* What is left of the client's wait now (PROTO_WAIT_FOREVER stays). */
+static int64_t
+wait_left(const struct xsel *x, int64_t wait)
+{
+	int64_t spent = (clock_now_ns() - x->rq.start) / 1000;
+
+	return wait > 0 ? (wait > spent ? wait - spent : 0) : wait;
+}
+
+/*
+ * The winner's send case was no longer ready when granted: nothing fired
+ * and every other group's value went back, so the select starts over
+ * (what is left of its wait), polled again at every owner.
+ */
+static void
+restart(struct xsel *x)
+{
+	struct xselects *xs = x->xs;
+	struct proto_request q;
+	struct proto_case *cases;
+	const char *why;
+
+	if (x->c == NULL || x->cancel_late) {
+		/* its client has gone, or CANCELed it meanwhile: it ends now */
+		reply_error(x, STATUS_CANCELED, "canceled");
+		xsel_free(x);
+		return;
+	}
+	for (uint32_t i = 0; i < x->ngroups; i++) {
+		struct xgroup *g = &x->g[i];
+
+		free(g->reply);
+		g->reply = NULL;
+		g->fired = g->held = g->sent = g->settling = false;
+	}
+	x->ndefault = 0;
+	x->canceling = false;
+	x->err = STATUS_OK;
+	/* its cases decoded again from its frame, then each group's copied out */
+	if ((cases = malloc(2 * (size_t)x->ncases * sizeof *cases)) == NULL ||
+	    proto_decode_request(x->frame, x->frame_len, &xs->r->s->limits, cases, x->ncases, &q,
+	    &why) != STATUS_OK) {
+		x->err = STATUS_LIMIT;
+		snprintf(x->why, sizeof x->why, "out of memory");
+	}
+	for (uint32_t i = 0; i < x->ngroups && x->err == STATUS_OK; i++) {
+		if (send_group(xs, &x->g[i], &q, wait_left(x, q.wait_us), cases + x->ncases) < 0) {
+			x->err = STATUS_LIMIT;
+			snprintf(x->why, sizeof x->why, "out of memory");
+			cancel_open(x);
+		}
+	}
+	free(cases);
+	cluster_stats(xs->r->cl)->forwarded += x->ngroups;
+	cluster_stats(xs->r->cl)->xselect_retries++;
 	if (x->nopen == 0)
 		decide(x);
 }
@@ -328,6 +416,14 @@ xselect_replied(struct xselects *xs, uint64_t pid, const uint8_t *body, size_t l
 		}
 		if (rep.status == STATUS_OK) {
 			relay(x, g);
+		} else if (g->sent && rep.status == STATUS_DEADLINE_EXCEEDED) {
+			/* the send case is not ready any more (another sender was first): poll again */
+			g->sent = false;
+			restart(x);
+			return true;
+		} else if (g->sent && rep.status != STATUS_PROTOCOL) {
+			/* the send ran and failed (CLOSED, NOT_FOUND, LIMIT): that case's result */
+			send_failed(x, g, &rep);
 		} else {
 			snprintf(msg, sizeof msg, "node %s did not confirm the case that fired: %s: %.*s",
 			    peer_node(g->pe), status_name(rep.status), (int)rep.msg_len,
@@ -417,13 +513,17 @@ group_of(struct xsel *x, const char *node, const char *addr, const char **why)
 	return g;
 }
 
-/* Group q's cases by owner (nil cases go nowhere); false with why when it cannot run. */
+/*
+ * Group q's cases by owner (nil cases go nowhere), and keep its frame
+ * (body) if it has send cases; false with why when it cannot run.
+ */
 static bool
-group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q, const char **why)
+group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q, const uint8_t *body,
+    size_t len, const char **why)
 {
 	struct cluster *cl = xs->r->cl;
 	const char *self = cluster_self(cl), *node, *addr;
-	uint32_t nsends = 0;
+	bool sends = false;
 
 	for (uint32_t i = 0; i < q->ncases; i++) {
 		const struct proto_case *pc = &q->cases[i];
@@ -438,19 +538,23 @@ group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q, 
 		}
 		if ((g = group_of(x, node, addr, why)) == NULL)
 			return false;
-		if (g->index == NULL && (g->index = calloc(q->ncases, sizeof *g->index)) == NULL) {
+		if (g->index == NULL && ((g->index = calloc(q->ncases, sizeof *g->index)) == NULL ||
+		    (g->send = calloc(q->ncases, sizeof *g->send)) == NULL)) {
 			*why = "out of memory";
 			return false;
 		}
+		g->send[g->ncases] = pc->dir;
 		g->index[g->ncases++] = i;
-		if (pc->dir && !g->sends) {
-			g->sends = true;
-			nsends++;
-		}
+		sends |= pc->dir;
 	}
-	if (nsends > 1) {
-		*why = "a SELECT with send cases on more than one node is not built";
+	/* a send case granted may find its channel not ready any more: then it starts over */
+	if (sends && (x->frame = malloc(len)) == NULL) {
+		*why = "out of memory";
 		return false;
+	}
+	if (sends) {
+		memcpy(x->frame, body, len);
+		x->frame_len = len;
 	}
 	return true;
 }
@@ -474,11 +578,11 @@ send_group(struct xselects *xs, struct xgroup *g, const struct proto_request *q,
 }
 
 void
-xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q)
+xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q,
+    const uint8_t *body, size_t len)
 {
 	struct router *r = xs->r;
-	int64_t start = r->again_start ? r->again_start : clock_now_ns(), wait = q->wait_us;
-	int64_t spent = (clock_now_ns() - start) / 1000;
+	int64_t start = r->again_start ? r->again_start : clock_now_ns(), wait;
 	struct xsel *x;
 	struct proto_case *cases;
 	const char *why = "out of memory";
@@ -490,10 +594,11 @@ xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q
 		return;
 	}
 	x->xs = xs;
+	x->ncases = q->ncases;
 	x->rq = (struct remote){ .conn_id = c->id, .id = q->id, .op = OP_SELECT, .start = start,
 	    .xselect = true };
 	TAILQ_INSERT_TAIL(&xs->list, x, link);
-	if (!group_cases(xs, x, q, &why)) {
+	if (!group_cases(xs, x, q, body, len, &why)) {
 		router_unavailable(r, c, q->id, why);
 		xsel_free(x);
 		return;
@@ -509,8 +614,7 @@ xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q
 		goto oom;
 	x->c = c;
 	c->nforwarded += x->ngroups;
-	if (wait > 0)
-		wait = wait > spent ? wait - spent : 0;
+	wait = wait_left(x, q->wait_us);
 	cases = malloc(q->ncases * sizeof *cases);
 	for (uint32_t i = 0; i < x->ngroups; i++) {
 		if (cases == NULL || send_group(xs, &x->g[i], q, wait, cases) < 0) {
@@ -562,8 +666,12 @@ xselect_cancel(struct xselects *xs, struct conn *c, const struct proto_request *
 {
 	struct xsel *x = (struct xsel *)rq;
 
-	/* the winner is being confirmed: too late, its reply comes (as for a select that ended) */
+	/*
+	 * the winner is being confirmed: too late, its reply comes (as for a
+	 * select that ended); CANCELED if its send case was no longer ready
+	 */
 	if (settling(x)) {
+		x->cancel_late = true;
 		conn_reply_error(c, q->id, STATUS_NOT_FOUND, "the select has ended");
 		return;
 	}

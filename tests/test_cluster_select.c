@@ -6,11 +6,14 @@
  * waiter on any node, a client's disconnect removes its remote waiters,
  * the choice among ready cases on different nodes is uniform, a deadline
  * racing a match never loses or duplicates a value, and many selects
- * racing over the same channels receive every value exactly once. Run by
+ * racing over the same channels receive every value exactly once; send
+ * cases on every node send only the chosen value, and a granted send that
+ * is no longer ready polls the select again. Run by
  * test_cluster.c on its fixture: one etcd, nodes n0..n2.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
+#include <inttypes.h>
 #include <math.h>
 #include <poll.h>
 #include <stdio.h>
@@ -453,7 +456,7 @@ test_multiset(void)
  * A send case on node 1 beside receive cases on nodes 0 and 2: a receiver
  * on node 1 takes the value (the send case fires, a value buffered for a
  * receive case meanwhile stays), and when a receive case fires the value
- * was not sent. Send cases on two nodes: UNAVAILABLE, not built.
+ * was not sent.
  */
 static void
 test_send_case(void)
@@ -498,15 +501,184 @@ test_send_case(void)
 	CU_ASSERT_EQUAL(st_recv_wait(&rc, names[1], 0, buf, sizeof buf, &ok),
 	    STATUS_DEADLINE_EXCEEDED);
 	test_conn_close(&rc);
-	/* send cases on two nodes */
-	cases[2] = cases[1];
-	cases[2].name = names[2];
-	cases[2].name_len = (uint32_t)strlen(names[2]);
-	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
-	st_reply(&c, OP_SELECT, &r);
-	CU_ASSERT_EQUAL(r.status, STATUS_UNAVAILABLE);
-	CU_ASSERT(r.msg_len > 0 && memmem(r.msg, r.msg_len, "not built", 9) != NULL);
 	test_conn_close(&c);
+	CU_ASSERT(no_waiters_anywhere());
+}
+
+/* Send case i of cases: value v on channel i. */
+static void
+send_case(struct proto_case *cases, int i, const char *v)
+{
+	cases[i] = (struct proto_case){ .dir = 1, .name = names[i],
+	    .name_len = (uint32_t)strlen(names[i]),
+	    .value = { .kind = VALUE_BIN, .data = (const uint8_t *)v, .len = strlen(v) } };
+}
+
+/* A RECV on channel i at its owner, at once; "" when there is nothing. */
+static const char *
+take_now(int i, char *buf, size_t cap)
+{
+	struct test_conn c;
+	bool ok;
+
+	client_of(&c, i);
+	if (st_recv_wait(&c, names[i], 0, buf, cap, &ok) != STATUS_OK || !ok)
+		buf[0] = '\0';
+	test_conn_close(&c);
+	return buf;
+}
+
+/*
+ * Send cases on all three nodes (unbuffered): blocked, a receiver on node
+ * 2 takes its value and no other is sent; with receivers waiting on two
+ * nodes, exactly one of them gets a value. Buffered (cap 1), each of 3
+ * ready send cases is chosen (uniform: 60 runs miss one with probability
+ * 3 × (2/3)^60 < 1e-10) and exactly the chosen value is sent per run.
+ */
+static void
+test_sends_on_nodes(void)
+{
+	enum { RUNS = 60 };
+	struct proto_case cases[CT_NODES];
+	struct test_conn c, rc[2];
+	struct proto_reply r, rr;
+	char buf[32], v[CT_NODES][8];
+	int chosen[CT_NODES] = { 0 };
+	bool ok;
+
+	make_three("xsends", 0);
+	for (int i = 0; i < CT_NODES; i++) {
+		snprintf(v[i], sizeof v[i], "s%d", i);
+		send_case(cases, i, v[i]);
+	}
+	client_of(&c, 0);
+	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+	for (int i = 0; i < CT_NODES; i++) {
+		client_of(&rc[0], i);
+		CU_ASSERT_FATAL(st_await_waiters(&rc[0], names[i], 1, -1));
+		test_conn_close(&rc[0]);
+	}
+	client_of(&rc[0], 2);
+	CU_ASSERT_EQUAL(st_recv_wait(&rc[0], names[2], PROTO_WAIT_FOREVER, buf, sizeof buf, &ok),
+	    STATUS_OK);
+	CU_ASSERT(ok && strcmp(buf, "s2") == 0);
+	test_conn_close(&rc[0]);
+	st_reply(&c, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(r.index, 2);
+	for (int i = 0; i < CT_NODES; i++) {
+		client_of(&rc[0], i);
+		CU_ASSERT(st_await_waiters(&rc[0], names[i], 0, 0));
+		test_conn_close(&rc[0]);
+	}
+	/* receivers waiting on nodes 0 and 1: one gets its value, the other still waits */
+	for (int i = 0; i < 2; i++) {
+		client_of(&rc[i], i);
+		st_recv(&rc[i], names[i], PROTO_WAIT_FOREVER);
+		CU_ASSERT_FATAL(receivers_are(i, 1));
+	}
+	st_select(&c, cases, 2, false, PROTO_WAIT_FOREVER);
+	st_reply(&c, OP_SELECT, &r);
+	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+	CU_ASSERT_FATAL(r.index == 0 || r.index == 1);
+	st_reply(&rc[r.index], OP_RECV, &rr);
+	CU_ASSERT(rr.status == STATUS_OK && rr.value.len == 2 &&
+	    memcmp(rr.value.data, v[r.index], 2) == 0);
+	CU_ASSERT(receivers_are(1 - (int)r.index, 1));
+	for (int i = 0; i < 2; i++)
+		test_conn_close(&rc[i]);
+	CU_ASSERT(no_waiters_anywhere());
+	test_conn_close(&c);
+	/* buffered: the chosen value, and only it, is sent per run; each case is chosen */
+	make_three("xsendsb", 1);
+	for (int i = 0; i < CT_NODES; i++)
+		send_case(cases, i, v[i]);
+	client_of(&c, 0);
+	for (int k = 0; k < RUNS; k++) {
+		int sent = -1, n = 0;
+
+		st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+		st_reply(&c, OP_SELECT, &r);
+		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+		CU_ASSERT_FATAL(r.index >= 0 && r.index < CT_NODES);
+		chosen[r.index]++;
+		for (int i = 0; i < CT_NODES; i++) {
+			if (take_now(i, buf, sizeof buf)[0] != '\0') {
+				n++;
+				sent = i;
+				CU_ASSERT_STRING_EQUAL(buf, v[i]);
+			}
+		}
+		CU_ASSERT_EQUAL(n, 1);
+		CU_ASSERT_EQUAL(sent, r.index);
+	}
+	printf(" [chosen %d/%d/%d]", chosen[0], chosen[1], chosen[2]);
+	for (int i = 0; i < CT_NODES; i++)
+		CU_ASSERT(chosen[i] > 0);
+	test_conn_close(&c);
+}
+
+/* Which of a and b has a reply to read first (up to 10 s): 0, 1, or -1. */
+static int
+first_to_answer(struct test_conn *a, struct test_conn *b)
+{
+	struct pollfd fds[2] = { { .fd = a->fd, .events = POLLIN }, { .fd = b->fd, .events = POLLIN } };
+
+	if (poll(fds, 2, 10000) <= 0)
+		return -1;
+	return (fds[0].revents & POLLIN) ? 0 : 1;
+}
+
+/*
+ * Two selects from two clients at once, each with send cases on node 1
+ * (cap 1, empty) and node 2 (unbuffered, no receiver): both may find node
+ * 1's one slot ready and be granted it; the second's send then finds it
+ * full and its select starts over and waits. Either way one answers with
+ * node 1's case, the other waits until that value is taken, and each value
+ * arrives exactly once, in the order the selects were answered.
+ */
+static void
+test_send_granted_not_ready(void)
+{
+	enum { ROUNDS = 10 };
+	struct proto_case cases[2][CT_NODES];
+	struct test_conn c[2], m;
+	struct proto_reply r;
+	char buf[32], v[2][8];
+	int first;
+
+	make_three("xsendrace", 1);
+	snprintf(names[2], NAME_CAP, "%s", ct_name_placed_on(2, "xsendrace2u"));
+	client_of(&m, 2);
+	CU_ASSERT_EQUAL_FATAL(st_make(&m, names[2], 0), STATUS_OK);
+	test_conn_close(&m);
+	for (int k = 0; k < 2; k++) {
+		snprintf(v[k], sizeof v[k], "v%d", k);
+		send_case(cases[k], 1, v[k]);
+		send_case(cases[k], 2, v[k]);
+		client_of(&c[k], 0);
+	}
+	for (int n = 0; n < ROUNDS; n++) {
+		for (int k = 0; k < 2; k++)
+			st_select(&c[k], &cases[k][1], 2, false, PROTO_WAIT_FOREVER);
+		CU_ASSERT_FATAL((first = first_to_answer(&c[0], &c[1])) >= 0);
+		st_reply(&c[first], OP_SELECT, &r);
+		CU_ASSERT_EQUAL(r.status, STATUS_OK);
+		CU_ASSERT_EQUAL(r.index, 0);
+		client_of(&m, 1);
+		CU_ASSERT(st_await_waiters(&m, names[1], 1, 0));
+		test_conn_close(&m);
+		CU_ASSERT_STRING_EQUAL(take_now(1, buf, sizeof buf), v[first]);
+		st_reply(&c[1 - first], OP_SELECT, &r);
+		CU_ASSERT_EQUAL(r.status, STATUS_OK);
+		CU_ASSERT_EQUAL(r.index, 0);
+		CU_ASSERT_STRING_EQUAL(take_now(1, buf, sizeof buf), v[1 - first]);
+		CU_ASSERT_STRING_EQUAL(take_now(1, buf, sizeof buf), "");
+	}
+	printf(" [polled again %" PRIu64 " times in %d rounds]", ct_node_stat(0,
+	    "cluster_xselect_retries"), ROUNDS);
+	for (int k = 0; k < 2; k++)
+		test_conn_close(&c[k]);
 	CU_ASSERT(no_waiters_anywhere());
 }
 
@@ -599,6 +771,8 @@ ct_add_select_tests(CU_pSuite s)
 	test_add(s, "select: woken by a send on each node", test_woken_on_each_node);
 	test_add(s, "select: default, and a closed channel is ready", test_default_and_closed);
 	test_add(s, "select: a send case beside remote receive cases", test_send_case);
+	test_add(s, "select: send cases on three nodes", test_sends_on_nodes);
+	test_add(s, "select: a granted send no longer ready starts over", test_send_granted_not_ready);
 	test_add(s, "select: deadline leaves no waiter anywhere", test_deadline);
 	test_add(s, "select: CANCEL and disconnect remove remote waiters", test_cancel_and_disconnect);
 	test_add(s, "select: uniform among ready cases on three nodes", test_fairness);
