@@ -488,6 +488,39 @@ try_send(struct engine *e, struct chan *ch, struct value *v, int index, bool cla
 	return false;
 }
 
+/*
+ * ch can take a send now (a receiver waits or is being queued, or a slot
+ * was freed): its first claiming sender (ENGINE_CLAIM), not one of op's
+ * own, is reported ready. One at a time: one receiver or slot wakes one
+ * claim, not every select waiting to send on ch.
+ */
+static void
+claim_first(struct engine *e, struct chan *ch, const struct engine_op *op)
+{
+	struct waiter *w;
+	struct value *v;
+
+	TAILQ_FOREACH(w, &ch->sendq, link)
+		if (w->op != op)
+			break;
+	if (w == NULL || !w->op->claim)
+		return;
+	v = w->value;
+	w->value = NULL;
+	op_finish(e, w->op, STATUS_OK, (int)w->index, v, true);
+	w->op->res.claimed = true;
+}
+
+void
+engine_claim_next(struct engine *e, struct chan *ch)
+{
+	engine_enter(e);
+	if (!chan_closed(ch) && !chan_deleted(ch) && (chan_first_receiver(ch) != NULL ||
+	    ch->len < ch->cap))
+		claim_first(e, ch, NULL);
+	engine_leave(e);
+}
+
 /* A receive case: true when it fired (r filled). */
 static bool
 try_recv(struct engine *e, struct chan *ch, int index, struct engine_result *r)
@@ -504,13 +537,10 @@ try_recv(struct engine *e, struct chan *ch, int index, struct engine_result *r)
 		e->values--;
 		return fired(r, STATUS_OK, index, v, true);
 	}
-	/* a claiming sender is ready, not taken: it reports so, and this receive goes on */
-	while ((w = chan_first_sender(ch)) != NULL && w->op->claim) {
-		v = w->value;
-		w->value = NULL;
-		op_finish(e, w->op, STATUS_OK, (int)w->index, v, true);
-		w->op->res.claimed = true;
-	}
+	/* claiming senders cannot be taken: the first plain one is, ahead of them */
+	TAILQ_FOREACH(w, &ch->sendq, link)
+		if (!w->op->claim)
+			break;
 	if (w != NULL) {
 		v = w->value;
 		w->value = NULL;
@@ -531,6 +561,7 @@ try_recv(struct engine *e, struct chan *ch, int index, struct engine_result *r)
 		engine_changed(e, ch, ENGINE_POP, v);
 		e->bytes -= value_size(v);
 		e->values--;
+		claim_first(e, ch, NULL);	/* the slot freed */
 		return fired(r, STATUS_OK, index, v, true);
 	}
 	if (chan_closed(ch) && ch->lent == 0) {
@@ -667,6 +698,8 @@ op_link(struct engine *e, struct engine_op *op, const struct engine_case *cases,
 		w->ch->holds++;
 		e->nwaiters++;
 		e->nsenders += w->dir == CASE_SEND;
+		if (w->dir == CASE_RECV)
+			claim_first(e, w->ch, op);	/* a receiver now waits */
 	}
 }
 
@@ -779,6 +812,7 @@ engine_op_enable(struct engine *e, struct engine_op *op, size_t index, struct ch
 		chan_link(ch, w);
 		ch->holds++;
 		e->nwaiters++;
+		claim_first(e, ch, op);
 	}
 	engine_leave(e);
 }

@@ -235,12 +235,20 @@ typedef void engine_done_fn(void *arg, struct engine_result *res);
  * Send cases only report that they are ready (a cross-node select's, whose
  * home must grant the case before the value may leave, PROTOCOL.md §17):
  * a send case that finds a receiver or room completes the operation with
- * res.claimed, its value given back, delivered nowhere. Waiting, such a
- * case is ready when a receive would take it: that receive completes the
- * operation the same way and goes on as if it had not been there. The
- * caller sends the value later (a plain send) if its home grants it.
+ * res.claimed, its value given back, delivered nowhere. Waiting, the first
+ * such sender of a channel is reported the same way when a receiver comes
+ * to wait on it or a receive frees a slot of its buffer (one per receiver
+ * or slot); a receive takes a plain sender's value ahead of claiming ones.
+ * The caller sends the value later (a plain send) if its home grants it,
+ * else calls engine_claim_next.
  */
 #define ENGINE_CLAIM 0x4
+/*
+ * A send case reported ready on ch (ENGINE_CLAIM) will not send: if ch can
+ * still take a value (a receiver waits, or there is room), its next
+ * claiming sender is reported ready instead. Callbacks may run.
+ */
+void engine_claim_next(struct engine *e, struct chan *ch);
 
 /*
  * Submit one operation: a single send or receive is a select of one case.

@@ -74,9 +74,10 @@ settle_send(struct xhold *h, struct chan *ch, struct value *v, bool keep)
 	struct engine_op *op;
 	int st = STATUS_OK;
 
-	if (!keep)
+	if (!keep) {
 		value_free(v);
-	else if (engine_submit(h->e, &c, 1, 0, NULL, NULL, &op, &now) == 0)
+		engine_claim_next(h->e, ch);	/* another waiting sender may take the chance */
+	} else if (engine_submit(h->e, &c, 1, 0, NULL, NULL, &op, &now) == 0)
 		st = now.status;	/* no ENGINE_WAIT: it completes now */
 	engine_release(h->e, ch);
 	return st;

@@ -327,22 +327,15 @@ send_failed(struct xsel *x, struct xgroup *g, const struct proto_reply *rep)
 		conn_flush_out(c);
 }
 
-static int send_group(struct xselects *xs, struct xgroup *g, const struct proto_request *q,
-    int64_t wait, struct proto_case *cases);
-
-/* What is left of the client's wait now (PROTO_WAIT_FOREVER stays). */
-static int64_t
-wait_left(const struct xsel *x, int64_t wait)
-{
-	int64_t spent = (clock_now_ns() - x->rq.start) / 1000;
-
-	return wait > 0 ? (wait > spent ? wait - spent : 0) : wait;
-}
+static bool group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q,
+    const uint8_t *body, size_t len, const char **why);
+static void run(struct xsel *x, const struct proto_request *q);
 
 /*
  * The winner's send case was no longer ready when granted: nothing fired
- * and every other group's value went back, so the select starts over
- * (what is left of its wait), polled again at every owner.
+ * and every other group's value went back, so the select starts over:
+ * grouped again by owner (a node may have gone meanwhile) and polled
+ * again at every owner, with what is left of its wait.
  */
 static void
 restart(struct xsel *x)
@@ -350,7 +343,7 @@ restart(struct xsel *x)
 	struct xselects *xs = x->xs;
 	struct proto_request q;
 	struct proto_case *cases;
-	const char *why;
+	const char *why = "out of memory";
 
 	if (x->c == NULL || x->cancel_late) {
 		/* its client has gone, or CANCELed it meanwhile: it ends now */
@@ -358,35 +351,28 @@ restart(struct xsel *x)
 		xsel_free(x);
 		return;
 	}
+	cluster_stats(xs->r->cl)->xselect_retries++;
 	for (uint32_t i = 0; i < x->ngroups; i++) {
-		struct xgroup *g = &x->g[i];
-
-		free(g->reply);
-		g->reply = NULL;
-		g->fired = g->held = g->sent = g->settling = false;
+		free(x->g[i].index);
+		free(x->g[i].send);
+		free(x->g[i].reply);
 	}
-	x->ndefault = 0;
+	x->c->nforwarded -= x->ngroups;
+	x->ngroups = x->ndefault = 0;
 	x->canceling = false;
 	x->err = STATUS_OK;
-	/* its cases decoded again from its frame, then each group's copied out */
-	if ((cases = malloc(2 * (size_t)x->ncases * sizeof *cases)) == NULL ||
+	/* its cases decoded again from its frame (they point into it) */
+	if ((cases = malloc(x->ncases * sizeof *cases)) == NULL ||
 	    proto_decode_request(x->frame, x->frame_len, &xs->r->s->limits, cases, x->ncases, &q,
-	    &why) != STATUS_OK) {
-		x->err = STATUS_LIMIT;
-		snprintf(x->why, sizeof x->why, "out of memory");
-	}
-	for (uint32_t i = 0; i < x->ngroups && x->err == STATUS_OK; i++) {
-		if (send_group(xs, &x->g[i], &q, wait_left(x, q.wait_us), cases + x->ncases) < 0) {
-			x->err = STATUS_LIMIT;
-			snprintf(x->why, sizeof x->why, "out of memory");
-			cancel_open(x);
-		}
+	    &why) != STATUS_OK || !group_cases(xs, x, &q, NULL, 0, &why)) {
+		x->c->nforwarded += x->ngroups;	/* as many as client_done takes back */
+		reply_error(x, STATUS_UNAVAILABLE, why);
+		xsel_free(x);
+	} else {
+		x->c->nforwarded += x->ngroups;
+		run(x, &q);
 	}
 	free(cases);
-	cluster_stats(xs->r->cl)->forwarded += x->ngroups;
-	cluster_stats(xs->r->cl)->xselect_retries++;
-	if (x->nopen == 0)
-		decide(x);
 }
 
 bool
@@ -515,7 +501,8 @@ group_of(struct xsel *x, const char *node, const char *addr, const char **why)
 
 /*
  * Group q's cases by owner (nil cases go nowhere), and keep its frame
- * (body) if it has send cases; false with why when it cannot run.
+ * (body) if it has send cases and none is kept; false with why when it
+ * cannot run.
  */
 static bool
 group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q, const uint8_t *body,
@@ -548,11 +535,11 @@ group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q, 
 		sends |= pc->dir;
 	}
 	/* a send case granted may find its channel not ready any more: then it starts over */
-	if (sends && (x->frame = malloc(len)) == NULL) {
-		*why = "out of memory";
-		return false;
-	}
-	if (sends) {
+	if (sends && x->frame == NULL) {
+		if ((x->frame = malloc(len)) == NULL) {
+			*why = "out of memory";
+			return false;
+		}
 		memcpy(x->frame, body, len);
 		x->frame_len = len;
 	}
@@ -577,14 +564,44 @@ send_group(struct xselects *xs, struct xgroup *g, const struct proto_request *q,
 	return 0;
 }
 
+/* What is left of the client's wait now (PROTO_WAIT_FOREVER stays). */
+static int64_t
+wait_left(const struct xsel *x, int64_t wait)
+{
+	int64_t spent = (clock_now_ns() - x->rq.start) / 1000;
+
+	return wait > 0 ? (wait > spent ? wait - spent : 0) : wait;
+}
+
+/* Send every group of x (q: its request) with what is left of its wait. */
+static void
+run(struct xsel *x, const struct proto_request *q)
+{
+	int64_t wait = wait_left(x, q->wait_us);
+	struct proto_case *cases = malloc(q->ncases * sizeof *cases);
+
+	for (uint32_t i = 0; i < x->ngroups; i++) {
+		if (cases == NULL || send_group(x->xs, &x->g[i], q, wait, cases) < 0) {
+			/* those sent end CANCELED, then it answers LIMIT */
+			x->err = STATUS_LIMIT;
+			snprintf(x->why, sizeof x->why, "out of memory");
+			cancel_open(x);
+			break;
+		}
+	}
+	free(cases);
+	cluster_stats(x->xs->r->cl)->forwarded += x->ngroups;
+	if (x->nopen == 0)
+		decide(x);	/* not one group could be sent */
+}
+
 void
 xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q,
     const uint8_t *body, size_t len)
 {
 	struct router *r = xs->r;
-	int64_t start = r->again_start ? r->again_start : clock_now_ns(), wait;
+	int64_t start = r->again_start ? r->again_start : clock_now_ns();
 	struct xsel *x;
-	struct proto_case *cases;
 	const char *why = "out of memory";
 
 	if (!acl_allow_cases(c, q))
@@ -614,22 +631,8 @@ xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q
 		goto oom;
 	x->c = c;
 	c->nforwarded += x->ngroups;
-	wait = wait_left(x, q->wait_us);
-	cases = malloc(q->ncases * sizeof *cases);
-	for (uint32_t i = 0; i < x->ngroups; i++) {
-		if (cases == NULL || send_group(xs, &x->g[i], q, wait, cases) < 0) {
-			/* those sent end CANCELED, then it answers LIMIT */
-			x->err = STATUS_LIMIT;
-			snprintf(x->why, sizeof x->why, "out of memory");
-			cancel_open(x);
-			break;
-		}
-	}
-	free(cases);
-	cluster_stats(r->cl)->forwarded += x->ngroups;
 	r->s->current.counted = true;	/* counted when it is answered */
-	if (x->nopen == 0)
-		decide(x);	/* not one group could be sent */
+	run(x, q);
 	return;
 oom:
 	xsel_free(x);
