@@ -5,10 +5,9 @@
  * default, a closed channel is ready, a deadline and a CANCEL leave no
  * waiter on any node, a client's disconnect removes its remote waiters,
  * the choice among ready cases on different nodes is uniform, a deadline
- * racing a match never loses or duplicates a value, and many selects
- * racing over the same channels receive every value exactly once; send
- * cases on every node send only the chosen value, and a granted send that
- * is no longer ready polls the select again. Run by
+ * racing a match never loses or duplicates a value, send cases on every
+ * node send only the chosen value, and a granted send that is no longer
+ * ready polls the select again (load: test_cluster_select_load.c). Run by
  * test_cluster.c on its fixture: one etcd, nodes n0..n2.
  *
  * SPDX-License-Identifier: BSD-2-Clause
@@ -329,127 +328,6 @@ test_deadline_race(void)
 		test_conn_close(&b[i]);
 	CU_ASSERT_EQUAL(len_of(1), 0);
 	CU_ASSERT(no_waiters_anywhere());
-}
-
-enum { MS_CHANS = 4, MS_PEERS = 4, MS_VALUES = 5000, MS_WINDOW = 16 };
-
-struct ms_state {
-	char chans[MS_CHANS][NAME_CAP];
-	struct proto_case cases[MS_CHANS];
-	struct test_conn prod[MS_PEERS], cons[MS_PEERS];
-	int sent[MS_PEERS], acked[MS_PEERS];
-	uint8_t seen[MS_PEERS][MS_VALUES];
-	int received, dups, bad;
-};
-
-/* Producer p's SENDs up to its window. */
-static void
-ms_produce(struct ms_state *m, int p)
-{
-	char v[32];
-
-	while (m->sent[p] < MS_VALUES && m->sent[p] - m->acked[p] < MS_WINDOW) {
-		snprintf(v, sizeof v, "%d:%d", p, m->sent[p]++);
-		st_send(&m->prod[p], m->chans[p], v, strlen(v), PROTO_WAIT_FOREVER);
-	}
-}
-
-/* Every frame waiting on producer p (SEND replies) or consumer p (SELECT replies). */
-static void
-ms_drain(struct ms_state *m, int p, bool consumer)
-{
-	struct test_conn *c = consumer ? &m->cons[p] : &m->prod[p];
-	const uint8_t *body;
-	struct proto_reply r;
-	const char *why;
-	long n;
-	int vp, vk;
-	char v[32];
-
-	while ((n = test_conn_frame(c, 0, &body)) > 0) {
-		if (proto_decode_reply(body, (size_t)n, consumer ? OP_SELECT : OP_SEND, &r, &why) !=
-		    STATUS_OK || r.status != STATUS_OK) {
-			m->bad++;
-			continue;
-		}
-		if (!consumer) {
-			m->acked[p]++;
-			continue;
-		}
-		if (sscanf(value_of(&r, v, sizeof v), "%d:%d", &vp, &vk) != 2 || vp < 0 ||
-		    vp >= MS_PEERS || vk < 0 || vk >= MS_VALUES || r.index != vp) {
-			m->bad++;
-		} else {
-			m->dups += m->seen[vp][vk]++ > 0;
-			m->received++;
-		}
-		st_select(c, m->cases, MS_CHANS, false, PROTO_WAIT_FOREVER);
-	}
-}
-
-/*
- * 4 producers sending 5,000 values each on their channel and 4 consumers
- * selecting over the 4 channels on 3 nodes, all at once from one loop:
- * every value received exactly once.
- */
-static void
-test_multiset(void)
-{
-	struct ms_state *m = calloc(1, sizeof *m);
-	struct pollfd fds[2 * MS_PEERS];
-	struct test_conn c;
-	char b[32];
-	int64_t t0;
-
-	CU_ASSERT_FATAL(m != NULL);
-	for (int i = 0; i < MS_CHANS; i++) {
-		snprintf(b, sizeof b, "xms%d", i);
-		snprintf(m->chans[i], NAME_CAP, "%s", ct_name_placed_on(i % CT_NODES, b));
-		client_of(&c, i % CT_NODES);
-		CU_ASSERT_EQUAL_FATAL(st_make(&c, m->chans[i], 8), STATUS_OK);
-		test_conn_close(&c);
-		m->cases[i] = (struct proto_case){ .dir = 0, .name = m->chans[i],
-		    .name_len = (uint32_t)strlen(m->chans[i]) };
-	}
-	for (int p = 0; p < MS_PEERS; p++) {
-		client_of(&m->prod[p], (p + 1) % CT_NODES);
-		client_of(&m->cons[p], p % CT_NODES);
-		st_select(&m->cons[p], m->cases, MS_CHANS, false, PROTO_WAIT_FOREVER);
-		ms_produce(m, p);
-	}
-	t0 = clock_now_ns();
-	while (m->received < MS_PEERS * MS_VALUES && m->bad == 0) {
-		for (int p = 0; p < MS_PEERS; p++) {
-			fds[2 * p] = (struct pollfd){ .fd = m->prod[p].fd, .events = POLLIN };
-			fds[2 * p + 1] = (struct pollfd){ .fd = m->cons[p].fd, .events = POLLIN };
-		}
-		/* a generous bound for a hang only */
-		if (poll(fds, 2 * MS_PEERS, 30000) <= 0)
-			break;
-		for (int p = 0; p < MS_PEERS; p++) {
-			ms_drain(m, p, false);
-			ms_drain(m, p, true);
-			ms_produce(m, p);
-		}
-	}
-	printf(" [received %d in %lld ms, duplicates %d, bad replies %d]", m->received,
-	    (long long)((clock_now_ns() - t0) / NSEC_PER_MSEC), m->dups, m->bad);
-	CU_ASSERT_EQUAL(m->received, MS_PEERS * MS_VALUES);
-	CU_ASSERT_EQUAL(m->dups, 0);
-	CU_ASSERT_EQUAL(m->bad, 0);
-	for (int p = 0; p < MS_PEERS; p++)
-		for (int k = 0; k < MS_VALUES; k++)
-			CU_ASSERT_EQUAL(m->seen[p][k], 1);
-	for (int p = 0; p < MS_PEERS; p++) {
-		test_conn_close(&m->prod[p]);
-		test_conn_close(&m->cons[p]);
-	}
-	for (int i = 0; i < MS_CHANS; i++) {
-		client_of(&c, i % CT_NODES);
-		CU_ASSERT(st_await_waiters(&c, m->chans[i], 0, 0));
-		test_conn_close(&c);
-	}
-	free(m);
 }
 
 /*
@@ -777,6 +655,5 @@ ct_add_select_tests(CU_pSuite s)
 	test_add(s, "select: CANCEL and disconnect remove remote waiters", test_cancel_and_disconnect);
 	test_add(s, "select: uniform among ready cases on three nodes", test_fairness);
 	test_add(s, "select: deadline vs send, 1,000 runs", test_deadline_race);
-	test_add(s, "select: 4 producers, 4 consumers, 4 channels on 3 nodes", test_multiset);
 	test_add(s, "select: SIGKILL of an owner while selects run", test_owner_killed);
 }

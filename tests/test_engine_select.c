@@ -422,7 +422,7 @@ test_claim_send(void)
 	send_now(e, u, "z");
 	CU_ASSERT(rr.calls == 1 && value_is(rr.res.value, "z"));
 	value_free(rr.res.value);
-	/* a full buffer: a receive takes the head, the claiming sender is reported */
+	/* a full buffer: a receive takes the head and the plain sender's value moves in, ahead of the claim */
 	send_now(e, b, "h");
 	c[0] = (struct engine_case){ b, CASE_SEND, V("t") };
 	r = (struct rec){ 0 };
@@ -430,12 +430,36 @@ test_claim_send(void)
 	    &res) == 1);
 	send_wait(e, b, "plain", &rs);
 	recv_now(e, b, "h");
+	CU_ASSERT(rs.calls == 1 && rs.res.status == STATUS_OK);
+	CU_ASSERT_EQUAL(r.calls, 0);
+	CU_ASSERT_EQUAL(chan_len(b), 1);
+	/* ... the next receive frees the slot: the claim is reported */
+	recv_now(e, b, "plain");
 	CU_ASSERT(r.calls == 1 && r.res.claimed && value_is(r.res.value, "t"));
 	value_free(r.res.value);
-	/* ... and the plain sender behind it moved into the slot */
-	CU_ASSERT(rs.calls == 1 && rs.res.status == STATUS_OK);
-	CU_ASSERT_EQUAL(chan_len(b), 1);
-	recv_now(e, b, "plain");
+	/* two claims waiting, one receiver: one is reported; that one unused, the next is */
+	{
+		struct rec w1 = { 0 }, w2 = { 0 }, rv = { 0 };
+		struct engine_case one = { u, CASE_SEND, V("1") };
+
+		CU_ASSERT_FATAL(engine_submit(e, &one, 1, ENGINE_WAIT | ENGINE_CLAIM, rec_done, &w1,
+		    &w1.op, &res) == 1);
+		one.value = V("2");
+		CU_ASSERT_FATAL(engine_submit(e, &one, 1, ENGINE_WAIT | ENGINE_CLAIM, rec_done, &w2,
+		    &w2.op, &res) == 1);
+		recv_wait(e, u, &rv);
+		CU_ASSERT(w1.calls == 1 && w1.res.claimed && value_is(w1.res.value, "1"));
+		CU_ASSERT_EQUAL(w2.calls, 0);
+		value_free(w1.res.value);
+		engine_claim_next(e, u);
+		CU_ASSERT(w2.calls == 1 && w2.res.claimed);
+		/* granted: a plain send */
+		send_now(e, u, "2");
+		value_free(w2.res.value);
+		CU_ASSERT(rv.calls == 1 && value_is(rv.res.value, "2"));
+		value_free(rv.res.value);
+		engine_claim_next(e, u);	/* nothing waits: nothing happens */
+	}
 	/* closed: CLOSED, as ever */
 	CU_ASSERT_EQUAL(engine_close(e, u), STATUS_OK);
 	c[0] = (struct engine_case){ u, CASE_SEND, V("w") };
