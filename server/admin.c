@@ -256,6 +256,7 @@ pack_waiter(struct proto_out *o, struct request *r, int64_t now)
 		.client = r->conn->id, .request = r->id, .op = r->op,
 		.waited_ms = (uint64_t)(now - r->start_ns) / NSEC_PER_MSEC,
 		.ncases = (uint32_t)request_ncases(r),
+		.home = r->conn->node, .home_len = (uint32_t)strlen(r->conn->node),
 	};
 	int rc = proto_pack_waiter_head(o, &w);
 

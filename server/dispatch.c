@@ -83,6 +83,8 @@ op_hello(struct conn *c, const struct proto_request *q)
 	}
 	c->hello = true;
 	snprintf(c->client, sizeof c->client, "%.*s", (int)q->client_len, q->client);
+	/* its waiters are a cross-node select's, whose home is that node (WAITERS' home) */
+	snprintf(c->node, sizeof c->node, "%.*s", (int)q->node_len, q->node_len ? q->node : "");
 	log_debug("hello client=%" PRIu64 " name=\"%s\" version=%" PRIu64, c->id, c->client, h.version);
 	if (proto_rep_hello(&s->out, q->id, &h) == 0)
 		conn_flush_out(c);

@@ -3,7 +3,8 @@
  * §17, cross-node SELECT), through a plain client of one node: a ready
  * remote case fires, a blocked select is woken by a send on each node,
  * default, a closed channel is ready, a deadline and a CANCEL leave no
- * waiter on any node, a client's disconnect removes its remote waiters,
+ * waiter on any node, WAITERS shows a remote waiter's home node, a
+ * client's disconnect removes its remote waiters,
  * the choice among ready cases on different nodes is uniform, a deadline
  * racing a match never loses or duplicates a value, send cases on every
  * node send only the chosen value, and a granted send that is no longer
@@ -69,6 +70,40 @@ receivers_are(int i, int64_t want)
 	ok = st_await_waiters(&c, names[i], -1, want);
 	test_conn_close(&c);
 	return ok;
+}
+
+/*
+ * WAITERS at channel i's owner: how many pending requests name it, each
+ * with home (a remote waiter's home node) want_home.
+ */
+static int
+waiters_from(int i, const char *want_home)
+{
+	struct test_conn c;
+	struct proto_reply r;
+	struct proto_waiter_info w;
+	int n = 0;
+
+	client_of(&c, i);
+	proto_req_waiters(&ct_out, c.next_id++, 0);
+	st_write(&c, &ct_out);
+	st_reply(&c, OP_WAITERS, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	while (proto_list_waiter(&r.list, &w) == 1) {
+		struct proto_list cl;
+		uint8_t dir;
+		const char *cn;
+		uint32_t nl;
+		bool named = false;
+
+		proto_case_list(&w, &cl);
+		while (proto_list_case(&cl, &dir, &cn, &nl) == 1)
+			named |= cn != NULL && nl == strlen(names[i]) && memcmp(cn, names[i], nl) == 0;
+		n += named && w.home_len == strlen(want_home) &&
+		    memcmp(w.home, want_home, w.home_len) == 0;
+	}
+	test_conn_close(&c);
+	return n;
 }
 
 static bool
@@ -228,6 +263,9 @@ test_cancel_and_disconnect(void)
 	sid = st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
 	for (int i = 0; i < CT_NODES; i++)
 		CU_ASSERT_FATAL(receivers_are(i, 1));
+	/* WAITERS at every owner shows the remote waiter with its home, n2 (itself too) */
+	for (int i = 0; i < CT_NODES; i++)
+		CU_ASSERT_EQUAL(waiters_from(i, "n2"), 1);
 	proto_req_cancel(&ct_out, c.next_id++, sid);
 	st_write(&c, &ct_out);
 	st_reply(&c, OP_SELECT, &r);
