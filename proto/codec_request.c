@@ -62,7 +62,7 @@ dec_value(struct rdec *d, struct proto_value *v)
 	return STATUS_OK;
 }
 
-/* HELLO's optional caps (PROTOCOL.md §5): nil, or a map; "moved" is a bool, "node" a node's name. */
+/* HELLO's optional caps (PROTOCOL.md §5): nil or a map; "moved" a bool, "node" a node's name. */
 static int
 dec_hello_caps(struct rdec *d)
 {

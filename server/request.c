@@ -147,7 +147,8 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, bool dsend
 		return;
 	}
 	if (res->status != STATUS_OK && op == OP_SELECT && res->index >= 0)
-		rc = proto_rep_case_error(o, id, res->status, request_status_message(res->status), res->index);
+		rc = proto_rep_case_error(o, id, res->status, request_status_message(res->status),
+		    res->index);
 	else if (res->status != STATUS_OK)
 		rc = proto_rep_error(o, id, res->status, request_status_message(res->status));
 	else if (res->err != NULL && (op == OP_RECV || op == OP_SELECT)) {
@@ -228,10 +229,12 @@ request_done(void *arg, struct engine_result *res)
 	request_unpark(r, res->status);
 	if (res->claimed) {
 		/* a held send case that was ready: nothing was sent; with c gone, nothing will be */
-		if (c->dead)
+		if (c->dead) {
 			value_free(res->value);
-		else
+			engine_claim_next(s->engine, res->ch);	/* the chance goes to the next */
+		} else {
 			reply_result(c, r->id, r->op, r->deferred, r->dsend, r->xhold, res);
+		}
 		res->value = NULL;
 	} else if (c->dead && res->value != NULL && (delivery_on(res->ch) || r->xhold)) {
 		/* at-least-once (§16), or a held value (§17): back to its channel */
@@ -621,7 +624,8 @@ request_link_end(struct request *r, int status, const char *msg, uint64_t sent)
 		if (status == STATUS_OK)
 			rc = proto_rep_uint(&c->srv->out, r->id, sent);
 		else
-			rc = proto_rep_error(&c->srv->out, r->id, status, msg ? msg : request_status_message(status));
+			rc = proto_rep_error(&c->srv->out, r->id, status, msg ? msg :
+			    request_status_message(status));
 		if (rc == 0)
 			conn_flush_out(c);
 	}
@@ -646,7 +650,8 @@ request_stream_end(struct request *r, int status, int index, const char *msg)
 		if (status == STATUS_OK)
 			rc = proto_rep_uint(o, r->id, r->delivered);
 		else if (index >= 0)
-			rc = proto_rep_case_error(o, r->id, status, msg ? msg : request_status_message(status), index);
+			rc = proto_rep_case_error(o, r->id, status, msg ? msg :
+			    request_status_message(status), index);
 		else
 			rc = proto_rep_error(o, r->id, status, msg ? msg : request_status_message(status));
 		if (rc == 0)

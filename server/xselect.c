@@ -307,7 +307,7 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 		decide(x);
 }
 
-/* The winner g's send, granted, failed at its owner (rep: XSETTLE's reply): the client's case error. */
+/* The winner g's send, granted, failed at its owner (rep: XSETTLE's): that case's error. */
 static void
 send_failed(struct xsel *x, struct xgroup *g, const struct proto_reply *rep)
 {

@@ -422,7 +422,7 @@ test_claim_send(void)
 	send_now(e, u, "z");
 	CU_ASSERT(rr.calls == 1 && value_is(rr.res.value, "z"));
 	value_free(rr.res.value);
-	/* a full buffer: a receive takes the head and the plain sender's value moves in, ahead of the claim */
+	/* a full buffer: a receive takes the head, the plain sender's value moves in ahead of the claim */
 	send_now(e, b, "h");
 	c[0] = (struct engine_case){ b, CASE_SEND, V("t") };
 	r = (struct rec){ 0 };
