@@ -2,7 +2,8 @@
  * test_cluster_select.c: a SELECT over channels on three nodes (PROTOCOL.md
  * §17, cross-node SELECT), through a plain client of one node: a ready
  * remote case fires, a blocked select is woken by a send on each node,
- * default, a closed channel is ready, a deadline and a CANCEL leave no
+ * default, a closed channel is ready, a select never matches itself,
+ * duplicate cases both fire, a deadline and a CANCEL leave no
  * waiter on any node, WAITERS shows a remote waiter's home node, a
  * client's disconnect removes its remote waiters,
  * the choice among ready cases on different nodes is uniform, a deadline
@@ -199,6 +200,57 @@ test_woken_on_each_node(void)
 		test_conn_close(&c);
 		CU_ASSERT(no_waiters_anywhere());
 	}
+}
+
+/*
+ * A select never matches itself: a send and a receive case on node 1's
+ * unbuffered channel, beside a receive case on node 2's, times out and
+ * sends nothing. Duplicate cases: two receive cases on node 1's channel
+ * beside one on node 2's, a value on node 1's: each of the two fires (40
+ * runs miss one with probability 2 × 2^-40).
+ */
+static void
+test_self_and_duplicates(void)
+{
+	enum { RUNS = 40 };
+	struct proto_case cases[3];
+	struct test_conn c;
+	struct proto_reply r;
+	char buf[8];
+	int hits[2] = { 0 };
+
+	make_three("xself", 0);
+	cases[0] = (struct proto_case){ .dir = 1, .name = names[1],
+	    .name_len = (uint32_t)strlen(names[1]),
+	    .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"me", .len = 2 } };
+	cases[1] = (struct proto_case){ .dir = 0, .name = names[1],
+	    .name_len = (uint32_t)strlen(names[1]) };
+	cases[2] = (struct proto_case){ .dir = 0, .name = names[2],
+	    .name_len = (uint32_t)strlen(names[2]) };
+	client_of(&c, 0);
+	st_select(&c, cases, 3, false, 300 * 1000);
+	st_reply(&c, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
+	CU_ASSERT(no_waiters_anywhere());
+	make_three("xdup", 1);
+	cases[0] = cases[1] = (struct proto_case){ .dir = 0, .name = names[1],
+	    .name_len = (uint32_t)strlen(names[1]) };
+	cases[2] = (struct proto_case){ .dir = 0, .name = names[2],
+	    .name_len = (uint32_t)strlen(names[2]) };
+	for (int k = 0; k < RUNS; k++) {
+		send_on(1, "d");
+		st_select(&c, cases, 3, false, PROTO_WAIT_FOREVER);
+		st_reply(&c, OP_SELECT, &r);
+		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+		CU_ASSERT_FATAL(r.index == 0 || r.index == 1);
+		CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "d");
+		hits[r.index]++;
+	}
+	printf(" [duplicate cases %d/%d]", hits[0], hits[1]);
+	CU_ASSERT(hits[0] > 0 && hits[1] > 0);
+	test_conn_close(&c);
+	CU_ASSERT_EQUAL(len_of(1), 0);
+	CU_ASSERT(no_waiters_anywhere());
 }
 
 /* Default when no case is ready; a closed channel is ready (nil, false). */
@@ -686,6 +738,7 @@ ct_add_select_tests(CU_pSuite s)
 	test_add(s, "select: a ready remote case fires", test_ready_remote);
 	test_add(s, "select: woken by a send on each node", test_woken_on_each_node);
 	test_add(s, "select: default, and a closed channel is ready", test_default_and_closed);
+	test_add(s, "select: never matches itself; duplicate cases", test_self_and_duplicates);
 	test_add(s, "select: a send case beside remote receive cases", test_send_case);
 	test_add(s, "select: send cases on three nodes", test_sends_on_nodes);
 	test_add(s, "select: a granted send no longer ready starts over", test_send_granted_not_ready);
