@@ -50,9 +50,13 @@ struct xsel {
 	uint32_t ndefault;		/* groups that answered default */
 	bool canceling;			/* every open group was CANCELed */
 	bool cancel_late;		/* CANCELed while its winner was being confirmed */
+	bool blocking;			/* the client may wait (wait != 0, no default) */
+	bool parked;			/* its poll found nothing: the groups wait (the first to fire wins) */
+	bool restart_pending;		/* poll again once every group has answered */
+	struct xgroup *winner;		/* parked: the first group that fired */
 	int err;			/* the first error that ends it when no group fires, or OK */
 	char why[640];			/* ... and its words */
-	uint8_t *frame;			/* with send cases: the client's request, to poll again */
+	uint8_t *frame;			/* the client's request, to send its groups again */
 	size_t frame_len;
 	struct xgroup g[];
 };
@@ -221,13 +225,54 @@ settle(struct xsel *x, struct xgroup *g, uint64_t target, bool keep, uint64_t pi
 		send_frame(xs, g->pe);
 }
 
-/* Every group answered: pick the winner, give the others' values back, answer. */
+/*
+ * The winner w: its held value confirmed (XSETTLE keep; true: its answer
+ * awaited), else its reply relayed now (false).
+ */
+static bool
+confirm(struct xsel *x, struct xgroup *w)
+{
+	uint64_t target = w->pid;
+
+	if (!w->held) {
+		relay(x, w);
+		return false;
+	}
+	/* from now on its pid is its XSETTLE's */
+	w->settling = true;
+	w->pid = peers_next_id(x->xs->r->peers);
+	if (hmap_insert(&x->xs->pids, &w->by_pid, hmap_hash_u64(x->xs->pids.seed, w->pid)) == 0) {
+		settle(x, w, target, true, w->pid);
+		return true;
+	}
+	w->settling = false;
+	settle(x, w, target, false, 0);
+	reply_error(x, STATUS_LIMIT, "out of memory");
+	return false;
+}
+
+static void restart(struct xsel *x);
+static void again(struct xsel *x);
+
+/*
+ * Every group answered: pick the winner (uniform among those that fired),
+ * give the others' values back, answer; or, nothing ready and the client
+ * waits, park every group.
+ */
 static void
 decide(struct xsel *x)
 {
 	struct xgroup *w = NULL;
 	uint32_t nf = 0, k;
 
+	if (x->winner != NULL) {
+		/* parked, decided at its first fire: every other group has answered now */
+		if (x->restart_pending)
+			restart(x);
+		else if (!x->winner->settling)
+			xsel_free(x);
+		return;
+	}
 	for (uint32_t i = 0; i < x->ngroups; i++)
 		nf += x->g[i].fired;
 	/* the client gone: nothing wins, every value goes back */
@@ -240,21 +285,10 @@ decide(struct xsel *x)
 	for (uint32_t i = 0; i < x->ngroups; i++)
 		if (&x->g[i] != w && x->g[i].held)
 			settle(x, &x->g[i], x->g[i].pid, false, 0);
-	if (w != NULL && w->held) {
-		uint64_t target = w->pid;
-
-		/* from now on its pid is its XSETTLE's */
-		w->settling = true;
-		w->pid = peers_next_id(x->xs->r->peers);
-		if (hmap_insert(&x->xs->pids, &w->by_pid, hmap_hash_u64(x->xs->pids.seed, w->pid)) == 0) {
-			settle(x, w, target, true, w->pid);
-			return;
-		}
-		w->settling = false;
-		settle(x, w, target, false, 0);
-		reply_error(x, STATUS_LIMIT, "out of memory");
-	} else if (w != NULL) {
-		relay(x, w);
+	if (w != NULL && confirm(x, w))
+		return;
+	if (w != NULL) {
+		/* answered */
 	} else if (x->err != STATUS_OK) {
 		reply_error(x, x->err, x->why);
 	} else if (x->ndefault == x->ngroups) {
@@ -262,6 +296,11 @@ decide(struct xsel *x)
 
 		if (c != NULL && proto_rep_select(&x->xs->r->s->out, x->rq.id, -1, NULL, 0, true) == 0)
 			conn_flush_out(c);
+	} else if (x->blocking && !x->parked && x->c != NULL) {
+		/* nothing was ready: every group waits now */
+		x->parked = true;
+		again(x);
+		return;
 	} else {
 		reply_error(x, STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
 	}
@@ -303,6 +342,13 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 	}
 	if (!nothing && !x->canceling)
 		cancel_open(x);
+	if (g->fired && x->parked && x->winner == NULL && x->c != NULL) {
+		/* a wake-up: the first case to fire wins, as in Go (fairness is the poll's) */
+		x->winner = g;
+		confirm(x, g);
+	} else if (x->winner != NULL && g->held) {
+		settle(x, g, g->pid, false, 0);	/* too late: it goes back */
+	}
 	if (x->nopen == 0)
 		decide(x);
 }
@@ -332,26 +378,18 @@ static bool group_cases(struct xselects *xs, struct xsel *x, const struct proto_
 static void run(struct xsel *x, const struct proto_request *q);
 
 /*
- * The winner's send case was no longer ready when granted: nothing fired
- * and every other group's value went back, so the select starts over:
- * grouped again by owner (a node may have gone meanwhile) and polled
- * again at every owner, with what is left of its wait.
+ * Send x's groups again (every one answered, none holds a value): grouped
+ * again by owner (a node may have gone meanwhile), with what is left of
+ * its wait.
  */
 static void
-restart(struct xsel *x)
+again(struct xsel *x)
 {
 	struct xselects *xs = x->xs;
 	struct proto_request q;
 	struct proto_case *cases;
 	const char *why = "out of memory";
 
-	if (x->c == NULL || x->cancel_late) {
-		/* its client has gone, or CANCELed it meanwhile: it ends now */
-		reply_error(x, STATUS_CANCELED, "canceled");
-		xsel_free(x);
-		return;
-	}
-	cluster_stats(xs->r->cl)->xselect_retries++;
 	for (uint32_t i = 0; i < x->ngroups; i++) {
 		free(x->g[i].index);
 		free(x->g[i].send);
@@ -359,7 +397,8 @@ restart(struct xsel *x)
 	}
 	x->c->nforwarded -= x->ngroups;
 	x->ngroups = x->ndefault = 0;
-	x->canceling = false;
+	x->canceling = x->restart_pending = false;
+	x->winner = NULL;
 	x->err = STATUS_OK;
 	/* its cases decoded again from its frame (they point into it) */
 	if ((cases = malloc(x->ncases * sizeof *cases)) == NULL ||
@@ -373,6 +412,25 @@ restart(struct xsel *x)
 		run(x, &q);
 	}
 	free(cases);
+}
+
+/*
+ * The winner's send case was no longer ready when granted: nothing fired
+ * and every other group's value went back, so the select starts over,
+ * polled again at every owner.
+ */
+static void
+restart(struct xsel *x)
+{
+	if (x->c == NULL || x->cancel_late) {
+		/* its client has gone, or CANCELed it meanwhile: it ends now */
+		reply_error(x, STATUS_CANCELED, "canceled");
+		xsel_free(x);
+		return;
+	}
+	cluster_stats(x->xs->r->cl)->xselect_retries++;
+	x->parked = false;
+	again(x);
 }
 
 bool
@@ -405,7 +463,10 @@ xselect_replied(struct xselects *xs, uint64_t pid, const uint8_t *body, size_t l
 		} else if (g->sent && rep.status == STATUS_DEADLINE_EXCEEDED) {
 			/* the send case is not ready any more (another sender was first): poll again */
 			g->sent = false;
-			restart(x);
+			if (x->nopen > 0)
+				x->restart_pending = true;	/* once the others have answered */
+			else
+				restart(x);
 			return true;
 		} else if (g->sent && rep.status != STATUS_PROTOCOL) {
 			/* the send ran and failed (CLOSED, NOT_FOUND, LIMIT): that case's result */
@@ -416,7 +477,8 @@ xselect_replied(struct xselects *xs, uint64_t pid, const uint8_t *body, size_t l
 			    rep.msg_len ? rep.msg : "");
 			reply_error(x, STATUS_UNAVAILABLE, msg);
 		}
-		xsel_free(x);
+		if (x->nopen == 0)
+			xsel_free(x);	/* else the last group to answer frees it (decide) */
 		return true;
 	}
 	if (proto_decode_reply(body, len, OP_SELECT, &rep, &why) != STATUS_OK) {
@@ -461,7 +523,10 @@ xselect_peer_gone(struct xselects *xs, struct peer *pe, const char *why)
 			if (g->settling) {
 				/* it may or may not have been kept there: never delivered twice */
 				reply_error(x, STATUS_UNAVAILABLE, msg);
-				xsel_free(x);
+				hmap_remove(&xs->pids, &g->by_pid);
+				g->settling = false;
+				if (x->nopen == 0)
+					xsel_free(x);	/* else the last group to answer frees it */
 				break;
 			}
 			if (g->open) {
@@ -501,8 +566,7 @@ group_of(struct xsel *x, const char *node, const char *addr, const char **why)
 
 /*
  * Group q's cases by owner (nil cases go nowhere), and keep its frame
- * (body) if it has send cases and none is kept; false with why when it
- * cannot run.
+ * (body) if none is kept; false with why when it cannot run.
  */
 static bool
 group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q, const uint8_t *body,
@@ -510,7 +574,6 @@ group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q, 
 {
 	struct cluster *cl = xs->r->cl;
 	const char *self = cluster_self(cl), *node, *addr;
-	bool sends = false;
 
 	for (uint32_t i = 0; i < q->ncases; i++) {
 		const struct proto_case *pc = &q->cases[i];
@@ -532,10 +595,9 @@ group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q, 
 		}
 		g->send[g->ncases] = pc->dir;
 		g->index[g->ncases++] = i;
-		sends |= pc->dir;
 	}
-	/* a send case granted may find its channel not ready any more: then it starts over */
-	if (sends && x->frame == NULL) {
+	/* kept to send the groups again: parked, or a granted send case not ready any more */
+	if (x->frame == NULL) {
 		if ((x->frame = malloc(len)) == NULL) {
 			*why = "out of memory";
 			return false;
@@ -573,11 +635,14 @@ wait_left(const struct xsel *x, int64_t wait)
 	return wait > 0 ? (wait > spent ? wait - spent : 0) : wait;
 }
 
-/* Send every group of x (q: its request) with what is left of its wait. */
+/*
+ * Send every group of x (q: its request): polled first (wait 0) if the
+ * client may wait, then parked with what is left of its wait.
+ */
 static void
 run(struct xsel *x, const struct proto_request *q)
 {
-	int64_t wait = wait_left(x, q->wait_us);
+	int64_t wait = x->blocking && !x->parked ? 0 : wait_left(x, q->wait_us);
 	struct proto_case *cases = malloc(q->ncases * sizeof *cases);
 
 	for (uint32_t i = 0; i < x->ngroups; i++) {
@@ -612,6 +677,7 @@ xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q
 	}
 	x->xs = xs;
 	x->ncases = q->ncases;
+	x->blocking = q->wait_us != 0 && !q->has_default;
 	x->rq = (struct remote){ .conn_id = c->id, .id = q->id, .op = OP_SELECT, .start = start,
 	    .xselect = true };
 	TAILQ_INSERT_TAIL(&xs->list, x, link);
