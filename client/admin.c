@@ -228,6 +228,7 @@ next_waiter(struct proto_list *l, void *item)
 	w->request = pw.request;
 	w->op = op ? op : "?";
 	w->waited_ms = pw.waited_ms;
+	copy_str(w->home, sizeof w->home, pw.home ? pw.home : "", pw.home_len);
 	if ((w->cases = calloc(pw.ncases + 1, sizeof *w->cases)) == NULL)
 		return CHAN_ENOMEM;
 	proto_case_list(&pw, &cl);

@@ -618,6 +618,11 @@ typedef struct chan_waiter {
 	uint64_t waited_ms;
 	size_t ncases;
 	chan_waiter_case_t *cases;	/* owned by the array: chan_admin_waiters_free */
+	/*
+	 * A remote waiter (a cluster, PROTOCOL.md §17): the node whose
+	 * cross-node select it is, its client being that node's; "" otherwise.
+	 */
+	char home[65];
 } chan_waiter_t;
 
 /*

@@ -391,6 +391,7 @@ cmd_waiters(struct ctl *c, int argc, char **argv)
 		out_col_uint(&c->out, "request", list[i].request);
 		out_col_str(&c->out, "op", list[i].op);
 		out_col_uint(&c->out, "waited_ms", list[i].waited_ms);
+		out_col_str(&c->out, "home", list[i].home);
 		out_col_cases(&c->out, "cases", list[i].cases, list[i].ncases);
 		out_row_end(&c->out);
 	}

@@ -660,10 +660,14 @@ proto_pack_waiter_head(struct proto_out *o, const struct proto_waiter_info *w)
 {
 	msgpack_packer *pk = &o->pk;
 
-	return msgpack_pack_map(pk, 5) | pack_kv_uint(pk, "client", w->client) |
+	bool home = w->home != NULL && w->home_len > 0;
+	int rc = msgpack_pack_map(pk, home ? 6 : 5) | pack_kv_uint(pk, "client", w->client) |
 	    pack_kv_uint(pk, "request", w->request) | pack_kv_uint(pk, "op", w->op) |
-	    pack_kv_uint(pk, "waited_ms", w->waited_ms) |
-	    pack_cstr(pk, "cases") | msgpack_pack_array(pk, w->ncases);
+	    pack_kv_uint(pk, "waited_ms", w->waited_ms);
+
+	if (home)
+		rc |= pack_cstr(pk, "home") | pack_str(pk, w->home, w->home_len);
+	return rc | pack_cstr(pk, "cases") | msgpack_pack_array(pk, w->ncases);
 }
 
 int

@@ -31,6 +31,8 @@
 #define PROTO_FRAME_HDR 4
 #define PROTO_NAME_MAX 255
 #define PROTO_CLIENT_NAME_MAX 255
+/* A node's name in HELLO caps "node" (PROTOCOL.md §17: node_name is 1 to 64 characters). */
+#define PROTO_NODE_NAME_MAX 64
 #define PROTO_WAIT_FOREVER (-1)		/* wait = nil */
 #define PROTO_WAIT_MAX (1LL << 48)	/* µs; larger is BAD_REQUEST */
 #define PROTO_EXT_CHANREF 1
@@ -211,6 +213,8 @@ struct proto_request {
 	const char *token;		/* HELLO auth "token", NULL if absent */
 	uint32_t token_len;
 	bool moved;			/* HELLO caps "moved": the client follows MOVED (§17) */
+	const char *node;		/* HELLO caps "node": another node's name (§17), NULL if absent */
+	uint32_t node_len;
 	struct proto_case *cases;	/* SELECT: points at the caller's case array; */
 	uint32_t ncases;		/* OR, FAN_IN, STREAM: the inputs; REPEAT: the values */
 	bool has_default;
@@ -313,6 +317,8 @@ struct proto_waiter_info {
 	uint32_t ncases;
 	const uint8_t *cases;		/* raw array of [dir, name|nil]: proto_case_list */
 	size_t cases_len;
+	const char *home;		/* a remote waiter's home node (§17); NULL or "" for none */
+	uint32_t home_len;
 };
 
 struct proto_reply {

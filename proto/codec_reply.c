@@ -204,6 +204,7 @@ static const struct map_field waiter_fields[] = {
 	UINT_FIELD(proto_waiter_info, request),
 	UINT_FIELD(proto_waiter_info, op),
 	UINT_FIELD(proto_waiter_info, waited_ms),
+	STR_FIELD(proto_waiter_info, home),
 	{ "cases", FIELD_ARRAY, offsetof(struct proto_waiter_info, cases),
 	  offsetof(struct proto_waiter_info, cases_len), offsetof(struct proto_waiter_info, ncases) },
 };

@@ -62,7 +62,7 @@ dec_value(struct rdec *d, struct proto_value *v)
 	return STATUS_OK;
 }
 
-/* HELLO's optional caps (PROTOCOL.md §5): nil, or a map; "moved" is a bool. */
+/* HELLO's optional caps (PROTOCOL.md §5): nil or a map; "moved" a bool, "node" a node's name. */
 static int
 dec_hello_caps(struct rdec *d)
 {
@@ -81,6 +81,11 @@ dec_hello_caps(struct rdec *d)
 		if (klen == 5 && memcmp(key, "moved", 5) == 0) {
 			if (mpr_bool(&d->r, &d->req->moved) < 0)
 				return BAD(d, "HELLO caps moved must be a bool");
+		} else if (klen == 4 && memcmp(key, "node", 4) == 0) {
+			if (mpr_str(&d->r, &d->req->node, &d->req->node_len) < 0 ||
+			    d->req->node_len == 0 || d->req->node_len > PROTO_NODE_NAME_MAX ||
+			    !proto_utf8_valid((const uint8_t *)d->req->node, d->req->node_len))
+				return BAD(d, "HELLO caps node must be a node name (1 to 64 bytes of UTF-8)");
 		} else {
 			mpr_skip(&d->r);	/* capabilities this server does not know: ignored */
 		}

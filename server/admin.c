@@ -33,7 +33,7 @@ finish(struct conn *c, uint64_t id, int rc)
 		conn_flush_out(c);
 }
 
-/* PROTOCOL.md §17's STATS keys: 10 of them. */
+/* PROTOCOL.md §17's STATS keys: 11 of them. */
 static int
 pack_cluster(struct proto_out *o, const struct cluster_stats *cs)
 {
@@ -46,7 +46,8 @@ pack_cluster(struct proto_out *o, const struct cluster_stats *cs)
 	    proto_pack_kv_uint(o, "cluster_sessions", cs->sessions) |
 	    proto_pack_kv_uint(o, "cluster_forwarded", cs->forwarded) |
 	    proto_pack_kv_uint(o, "cluster_peer_errors", cs->peer_errors) |
-	    proto_pack_kv_uint(o, "cluster_peers", cs->peers);
+	    proto_pack_kv_uint(o, "cluster_peers", cs->peers) |
+	    proto_pack_kv_uint(o, "cluster_xselect_retries", cs->xselect_retries);
 }
 
 /* With data_dir: the journal's eight keys (PROTOCOL.md §11, §16). */
@@ -80,7 +81,7 @@ admin_stats(struct conn *c, const struct proto_request *q)
 		pending += hmap_count(&k->pending);
 	delivery_counters(s->delivery, &dc);
 	rc = proto_rep_begin(o, q->id, 1) |
-	    proto_pack_map(o, 17 + (s->cluster != NULL ? 10 : 0) + (s->durable != NULL ? 8 : 0)) |
+	    proto_pack_map(o, 17 + (s->cluster != NULL ? 11 : 0) + (s->durable != NULL ? 8 : 0)) |
 	    proto_pack_kv_uint(o, "uptime_ms", (uint64_t)(clock_now_ns() - s->started_ns) / NSEC_PER_MSEC) |
 	    proto_pack_kv_uint(o, "connections", s->nconns) |
 	    proto_pack_kv_uint(o, "connections_total", s->stats.connections_total) |
@@ -255,6 +256,7 @@ pack_waiter(struct proto_out *o, struct request *r, int64_t now)
 		.client = r->conn->id, .request = r->id, .op = r->op,
 		.waited_ms = (uint64_t)(now - r->start_ns) / NSEC_PER_MSEC,
 		.ncases = (uint32_t)request_ncases(r),
+		.home = r->conn->node, .home_len = (uint32_t)strlen(r->conn->node),
 	};
 	int rc = proto_pack_waiter_head(o, &w);
 

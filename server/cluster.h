@@ -36,6 +36,7 @@ struct cluster_stats {
 	uint64_t forwarded;		/* requests forwarded to their owner (router.c) */
 	uint64_t peer_errors;		/* node-to-node connections that failed (peer.c) */
 	uint64_t peers;			/* node-to-node connections up now (peer.c) */
+	uint64_t xselect_retries;	/* cross-node selects polled again (xselect.c) */
 };
 
 /*

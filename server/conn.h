@@ -34,6 +34,7 @@ struct conn {
 	uint64_t id;
 	char peer[80];
 	char client[64];		/* from HELLO, for logs */
+	char node[65];			/* HELLO caps "node": another node's connection (§17), else "" */
 	bool hello;			/* HELLO done */
 	bool moved;			/* its HELLO said it follows MOVED (router.c) */
 	uint32_t nforwarded;		/* its requests forwarded to other nodes now (router.c) */

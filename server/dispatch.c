@@ -83,6 +83,8 @@ op_hello(struct conn *c, const struct proto_request *q)
 	}
 	c->hello = true;
 	snprintf(c->client, sizeof c->client, "%.*s", (int)q->client_len, q->client);
+	/* its waiters are a cross-node select's, whose home is that node (WAITERS' home) */
+	snprintf(c->node, sizeof c->node, "%.*s", (int)q->node_len, q->node_len ? q->node : "");
 	log_debug("hello client=%" PRIu64 " name=\"%s\" version=%" PRIu64, c->id, c->client, h.version);
 	if (proto_rep_hello(&s->out, q->id, &h) == 0)
 		conn_flush_out(c);
@@ -268,7 +270,9 @@ op_select(struct conn *c, const struct proto_request *q)
 			return;
 		}
 	}
-	request_run(c, q, ec, q->ncases, wait_flags(q) | (q->has_default ? ENGINE_DEFAULT : 0));
+	/* held (§17): its send cases wait for their home's grant (XSETTLE) before they send */
+	request_run(c, q, ec, q->ncases, wait_flags(q) | (q->has_default ? ENGINE_DEFAULT : 0) |
+	    (q->hold ? ENGINE_CLAIM : 0));
 }
 
 /* The reply just encoded: after the journal has the change when it was to a durable channel. */
@@ -380,10 +384,18 @@ op_nack_touch(struct conn *c, const struct proto_request *q)
 static void
 op_xsettle(struct conn *c, const struct proto_request *q)
 {
-	if (xhold_settle(c->srv->xhold, c, q->target, q->keep) != STATUS_OK)
+	uint64_t staged = durable_staged(c->srv->durable);
+	int st = xhold_settle(c->srv->xhold, c, q->target, q->keep);
+
+	if (st == XHOLD_NONE)
 		conn_reply_error(c, q->id, STATUS_NOT_FOUND, "no value is held for that request");
+	else if (st == STATUS_DEADLINE_EXCEEDED)
+		conn_reply_error(c, q->id, st, "the send case is not ready any more (no receiver, no room)");
+	else if (st != STATUS_OK)
+		conn_reply_error(c, q->id, st, request_status_message(st));
 	else if (proto_rep_ok(&c->srv->out, q->id) == 0)
-		conn_flush_out(c);
+		/* a send kept on a durable channel is answered once its record is written */
+		reply_journaled(c, durable_staged(c->srv->durable) != staged);
 }
 
 static void

@@ -134,6 +134,7 @@ op_finish(struct engine *e, struct engine_op *op, int status, int index,
 	op->res.ok = ok;
 	op->res.err = NULL;
 	op->res.ch = v != NULL ? op->w[index].ch : NULL;
+	op->res.claimed = false;
 	op->state = OP_DONE;
 	if (op->stream != NULL)
 		stream_unit_finished(op);
@@ -449,12 +450,16 @@ fired(struct engine_result *r, int status, int index, struct value *v, bool ok)
 	r->value = v;
 	r->ok = ok;
 	r->err = NULL;
+	r->claimed = false;
 	return true;
 }
 
-/* A send case: true when it fired (r filled, v consumed either way). */
+/*
+ * A send case: true when it fired (r filled, v consumed either way); with
+ * claim, true when it is ready (v given back in r, ENGINE_CLAIM).
+ */
 static bool
-try_send(struct engine *e, struct chan *ch, struct value *v, int index,
+try_send(struct engine *e, struct chan *ch, struct value *v, int index, bool claim,
     struct engine_result *r)
 {
 	struct waiter *w;
@@ -463,6 +468,12 @@ try_send(struct engine *e, struct chan *ch, struct value *v, int index,
 	if (chan_closed(ch)) {
 		value_free(v);
 		return fired(r, STATUS_CLOSED, index, NULL, false);
+	}
+	if (claim && (chan_first_receiver(ch) != NULL || ch->len < ch->cap)) {
+		fired(r, STATUS_OK, index, v, true);
+		r->ch = ch;
+		r->claimed = true;
+		return true;
 	}
 	if ((w = chan_first_receiver(ch)) != NULL) {
 		/* Straight to the oldest receiver: no buffer, no limit. */
@@ -475,6 +486,39 @@ try_send(struct engine *e, struct chan *ch, struct value *v, int index,
 		return fired(r, status, index, NULL, status == STATUS_OK);
 	}
 	return false;
+}
+
+/*
+ * ch can take a send now (a receiver waits or is being queued, or a slot
+ * was freed): its first claiming sender (ENGINE_CLAIM), not one of op's
+ * own, is reported ready. One at a time: one receiver or slot wakes one
+ * claim, not every select waiting to send on ch.
+ */
+static void
+claim_first(struct engine *e, struct chan *ch, const struct engine_op *op)
+{
+	struct waiter *w;
+	struct value *v;
+
+	TAILQ_FOREACH(w, &ch->sendq, link)
+		if (w->op != op)
+			break;
+	if (w == NULL || !w->op->claim)
+		return;
+	v = w->value;
+	w->value = NULL;
+	op_finish(e, w->op, STATUS_OK, (int)w->index, v, true);
+	w->op->res.claimed = true;
+}
+
+void
+engine_claim_next(struct engine *e, struct chan *ch)
+{
+	engine_enter(e);
+	if (!chan_closed(ch) && !chan_deleted(ch) && (chan_first_receiver(ch) != NULL ||
+	    ch->len < ch->cap))
+		claim_first(e, ch, NULL);
+	engine_leave(e);
 }
 
 /* A receive case: true when it fired (r filled). */
@@ -493,7 +537,11 @@ try_recv(struct engine *e, struct chan *ch, int index, struct engine_result *r)
 		e->values--;
 		return fired(r, STATUS_OK, index, v, true);
 	}
-	if ((w = chan_first_sender(ch)) != NULL) {
+	/* claiming senders cannot be taken: the first plain one is, ahead of them */
+	TAILQ_FOREACH(w, &ch->sendq, link)
+		if (!w->op->claim)
+			break;
+	if (w != NULL) {
 		v = w->value;
 		w->value = NULL;
 		op_finish(e, w->op, STATUS_OK, (int)w->index, NULL, true);
@@ -513,6 +561,7 @@ try_recv(struct engine *e, struct chan *ch, int index, struct engine_result *r)
 		engine_changed(e, ch, ENGINE_POP, v);
 		e->bytes -= value_size(v);
 		e->values--;
+		claim_first(e, ch, NULL);	/* the slot freed */
 		return fired(r, STATUS_OK, index, v, true);
 	}
 	if (chan_closed(ch) && ch->lent == 0) {
@@ -525,13 +574,13 @@ try_recv(struct engine *e, struct chan *ch, int index, struct engine_result *r)
 }
 
 static bool
-try_case(struct engine *e, const struct engine_case *c, int index,
+try_case(struct engine *e, const struct engine_case *c, int index, bool claim,
     struct engine_result *r)
 {
 	if (c->ch == NULL)
 		return false;
 	if (c->dir == CASE_SEND)
-		return try_send(e, c->ch, c->value, index, r);
+		return try_send(e, c->ch, c->value, index, claim, r);
 	return try_recv(e, c->ch, index, r);
 }
 
@@ -562,7 +611,7 @@ engine_order(struct engine *e, size_t n)
  * On 0 the shuffle is complete: poll_order() is a uniform permutation.
  */
 int
-poll_cases(struct engine *e, const struct engine_case *cases, size_t n,
+poll_cases(struct engine *e, const struct engine_case *cases, size_t n, bool claim,
     struct engine_result *r)
 {
 	uint32_t *order, i, j, t;
@@ -570,7 +619,7 @@ poll_cases(struct engine *e, const struct engine_case *cases, size_t n,
 	if (n == 0)
 		return 0;
 	if (n == 1)
-		return try_case(e, &cases[0], 0, r) ? 1 : 0;
+		return try_case(e, &cases[0], 0, claim, r) ? 1 : 0;
 	if ((order = engine_order(e, n)) == NULL)
 		return -1;
 	for (i = 0; i < n; i++)
@@ -580,7 +629,7 @@ poll_cases(struct engine *e, const struct engine_case *cases, size_t n,
 		t = order[j];
 		order[j] = order[i];
 		order[i] = t;
-		if (try_case(e, &cases[t], (int)t, r))
+		if (try_case(e, &cases[t], (int)t, claim, r))
 			return 1;
 	}
 	return 0;
@@ -614,6 +663,7 @@ op_alloc(struct engine *e, size_t n)
 	}
 	op->w = n > 1 ? op->arr : &op->one;
 	op->nw = (uint32_t)n;
+	op->claim = false;
 	return op;
 
 fail:
@@ -648,18 +698,21 @@ op_link(struct engine *e, struct engine_op *op, const struct engine_case *cases,
 		w->ch->holds++;
 		e->nwaiters++;
 		e->nsenders += w->dir == CASE_SEND;
+		if (w->dir == CASE_RECV)
+			claim_first(e, w->ch, op);	/* a receiver now waits */
 	}
 }
 
 /* Queue one waiter per case; the values move into the waiters. */
 static struct engine_op *
-op_enqueue(struct engine *e, const struct engine_case *cases, size_t n,
+op_enqueue(struct engine *e, const struct engine_case *cases, size_t n, unsigned flags,
     engine_done_fn *done, void *arg)
 {
 	struct engine_op *op;
 
 	if ((op = op_alloc(e, n)) == NULL)
 		return NULL;
+	op->claim = (flags & ENGINE_CLAIM) != 0;
 	op->done = done;
 	op->arg = arg;
 	op->stream = NULL;
@@ -704,7 +757,7 @@ engine_submit(struct engine *e, const struct engine_case *cases, size_t ncases,
 		r.status = STATUS_LIMIT;
 	else if ((deleted = find_deleted(cases, ncases)) >= 0)
 		r.status = STATUS_NOT_FOUND;
-	else if ((rc = poll_cases(e, cases, ncases, &r)) > 0)
+	else if ((rc = poll_cases(e, cases, ncases, flags & ENGINE_CLAIM, &r)) > 0)
 		fire = r.index;
 	else if (rc < 0)
 		r.status = STATUS_LIMIT;
@@ -712,7 +765,7 @@ engine_submit(struct engine *e, const struct engine_case *cases, size_t ncases,
 		r.ok = true;
 	else if (!(flags & ENGINE_WAIT))
 		r.status = STATUS_DEADLINE_EXCEEDED;
-	else if ((*pending = op_enqueue(e, cases, ncases, done, arg)) == NULL)
+	else if ((*pending = op_enqueue(e, cases, ncases, flags, done, arg)) == NULL)
 		r.status = STATUS_LIMIT;
 	if (*pending == NULL) {
 		/* The fired case's value was consumed; the rest go now. */
@@ -749,7 +802,7 @@ engine_op_enable(struct engine *e, struct engine_op *op, size_t index, struct ch
 	engine_enter(e);
 	if (chan_deleted(ch))
 		op_finish(e, op, STATUS_NOT_FOUND, (int)index, NULL, false);
-	else if (try_case(e, &c, (int)index, &r)) {
+	else if (try_case(e, &c, (int)index, false, &r)) {
 		op_finish(e, op, r.status, (int)index, r.value, r.ok);
 		/* the waiter was never linked: the result names its channel itself */
 		op->res.ch = r.value != NULL ? ch : NULL;
@@ -759,6 +812,7 @@ engine_op_enable(struct engine *e, struct engine_op *op, size_t index, struct ch
 		chan_link(ch, w);
 		ch->holds++;
 		e->nwaiters++;
+		claim_first(e, ch, op);
 	}
 	engine_leave(e);
 }

@@ -215,6 +215,11 @@ struct engine_result {
 	 */
 	struct close_err *err;
 	struct chan *ch;	/* with value: the channel it came from (no hold taken) */
+	/*
+	 * ENGINE_CLAIM: the send case `index` is ready and did not fire: value
+	 * is its own value, given back to the caller, ch its channel.
+	 */
+	bool claimed;
 };
 
 /*
@@ -226,6 +231,24 @@ typedef void engine_done_fn(void *arg, struct engine_result *res);
 
 #define ENGINE_WAIT 0x1		/* may block (wait budget > 0 or forever) */
 #define ENGINE_DEFAULT 0x2	/* select has a default case */
+/*
+ * Send cases only report that they are ready (a cross-node select's, whose
+ * home must grant the case before the value may leave, PROTOCOL.md §17):
+ * a send case that finds a receiver or room completes the operation with
+ * res.claimed, its value given back, delivered nowhere. Waiting, the first
+ * such sender of a channel is reported the same way when a receiver comes
+ * to wait on it or a receive frees a slot of its buffer (one per receiver
+ * or slot); a receive takes a plain sender's value ahead of claiming ones.
+ * The caller sends the value later (a plain send) if its home grants it,
+ * else calls engine_claim_next.
+ */
+#define ENGINE_CLAIM 0x4
+/*
+ * A send case reported ready on ch (ENGINE_CLAIM) will not send: if ch can
+ * still take a value (a receiver waits, or there is room), its next
+ * claiming sender is reported ready instead. Callbacks may run.
+ */
+void engine_claim_next(struct engine *e, struct chan *ch);
 
 /*
  * Submit one operation: a single send or receive is a select of one case.

@@ -44,6 +44,7 @@ struct engine_op {
 	uint32_t arrcap;		/* slots in arr, kept across reuse */
 	struct waiter *arr;		/* for operations of several cases */
 	uint8_t state;			/* enum op_state */
+	bool claim;			/* ENGINE_CLAIM: its send cases only report ready */
 	struct engine_result res;	/* valid once OP_DONE */
 	struct engine_stream *stream;	/* a stream's unit, or NULL */
 	TAILQ_ENTRY(engine_op) slink;	/* a unit: in its stream's armed or spare list */
@@ -94,8 +95,11 @@ void op_finish(struct engine *e, struct engine_op *op, int status, int index,
  */
 void op_link(struct engine *e, struct engine_op *op, const struct engine_case *cases, size_t n,
     const uint32_t *order);
-/* Poll cases in a random order: 1 fired (*r), 0 none ready, -1 out of memory. */
-int poll_cases(struct engine *e, const struct engine_case *cases, size_t n,
+/*
+ * Poll cases in a random order: 1 fired (*r), 0 none ready, -1 out of
+ * memory. claim: send cases only report ready (ENGINE_CLAIM).
+ */
+int poll_cases(struct engine *e, const struct engine_case *cases, size_t n, bool claim,
     struct engine_result *r);
 /*
  * The order the last poll_cases of n cases tried them in, once it found

@@ -156,6 +156,9 @@ cluster_metrics(struct server *s, struct evbuffer *b)
 	gauge(b, "chand_cluster_forwarded_total", "Requests forwarded to their channel's owner.",
 	    "counter", cs->forwarded);
 	gauge(b, "chand_cluster_moved_total", "MOVED replies sent.", "counter", cs->moved);
+	gauge(b, "chand_cluster_xselect_retries_total",
+	    "Cross-node selects polled again: a granted send case was not ready any more.", "counter",
+	    cs->xselect_retries);
 	gauge(b, "chand_cluster_unavailable_total", "UNAVAILABLE replies sent by the router.",
 	    "counter", cs->unavailable);
 	gauge(b, "chand_cluster_peers", "Node-to-node connections up.", "gauge", cs->peers);

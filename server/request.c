@@ -34,8 +34,8 @@ request_start(const struct server *s)
 	return s->current.conn != NULL ? s->current.start_ns : clock_now_ns();
 }
 
-static const char *
-status_message(int status)
+const char *
+request_status_message(int status)
 {
 	switch (status) {
 	case STATUS_CLOSED: return "send on closed channel";
@@ -126,6 +126,16 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, bool dsend
 	struct proto_close_err err;
 	int rc;
 
+	/* a held send case is ready (§17): the table keeps its value until XSETTLE sends it or not */
+	if (res->claimed) {
+		if (xhold_take_send(c->srv->xhold, c, id, res->ch, res->value) != STATUS_OK) {
+			res->value = NULL;
+			conn_reply_error(c, id, STATUS_LIMIT, "out of memory");
+			return;
+		}
+		raw = NULL;
+		raw_len = 0;
+	}
 	if (raw != NULL && delivery_on(res->ch)) {
 		reply_tagged(c, id, op, deferred, res);
 		return;
@@ -137,9 +147,10 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, bool dsend
 		return;
 	}
 	if (res->status != STATUS_OK && op == OP_SELECT && res->index >= 0)
-		rc = proto_rep_case_error(o, id, res->status, status_message(res->status), res->index);
+		rc = proto_rep_case_error(o, id, res->status, request_status_message(res->status),
+		    res->index);
 	else if (res->status != STATUS_OK)
-		rc = proto_rep_error(o, id, res->status, status_message(res->status));
+		rc = proto_rep_error(o, id, res->status, request_status_message(res->status));
 	else if (res->err != NULL && (op == OP_RECV || op == OP_SELECT)) {
 		/* closed with an error: the extra result (§5 CLOSE) */
 		request_close_err(res->err, &err);
@@ -216,7 +227,16 @@ request_done(void *arg, struct engine_result *res)
 	uint32_t nwaits = r->nwaits;
 
 	request_unpark(r, res->status);
-	if (c->dead && res->value != NULL && (delivery_on(res->ch) || r->xhold)) {
+	if (res->claimed) {
+		/* a held send case that was ready: nothing was sent; with c gone, nothing will be */
+		if (c->dead) {
+			value_free(res->value);
+			engine_claim_next(s->engine, res->ch);	/* the chance goes to the next */
+		} else {
+			reply_result(c, r->id, r->op, r->deferred, r->dsend, r->xhold, res);
+		}
+		res->value = NULL;
+	} else if (c->dead && res->value != NULL && (delivery_on(res->ch) || r->xhold)) {
 		/* at-least-once (§16), or a held value (§17): back to its channel */
 		delivery_unsent(s->delivery, res->ch, res->value);
 		res->value = NULL;
@@ -604,7 +624,8 @@ request_link_end(struct request *r, int status, const char *msg, uint64_t sent)
 		if (status == STATUS_OK)
 			rc = proto_rep_uint(&c->srv->out, r->id, sent);
 		else
-			rc = proto_rep_error(&c->srv->out, r->id, status, msg ? msg : status_message(status));
+			rc = proto_rep_error(&c->srv->out, r->id, status, msg ? msg :
+			    request_status_message(status));
 		if (rc == 0)
 			conn_flush_out(c);
 	}
@@ -629,9 +650,10 @@ request_stream_end(struct request *r, int status, int index, const char *msg)
 		if (status == STATUS_OK)
 			rc = proto_rep_uint(o, r->id, r->delivered);
 		else if (index >= 0)
-			rc = proto_rep_case_error(o, r->id, status, msg ? msg : status_message(status), index);
+			rc = proto_rep_case_error(o, r->id, status, msg ? msg :
+			    request_status_message(status), index);
 		else
-			rc = proto_rep_error(o, r->id, status, msg ? msg : status_message(status));
+			rc = proto_rep_error(o, r->id, status, msg ? msg : request_status_message(status));
 		if (rc == 0)
 			conn_flush_out(c);
 	}

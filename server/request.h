@@ -133,6 +133,8 @@ struct request *request_find(struct conn *c, uint64_t id);
 void request_cancel(struct request *r, int status);
 /* The wire form of a channel's close error (err NULL: none). */
 void request_close_err(const struct close_err *err, struct proto_close_err *out);
+/* The words of an operation's status in its error reply ("send on closed channel", ...). */
+const char *request_status_message(int status);
 /* Free the recycled records of a server (at exit). */
 void request_free_pool(struct request **pool);
 

@@ -23,6 +23,7 @@
 #include "router.h"
 #include "router_int.h"
 #include "stats.h"
+#include "xlink.h"
 #include "xselect.h"
 
 /* A request held until etcd says who owns its channel, or behind one that is. */
@@ -359,6 +360,20 @@ named(const struct proto_request *q)
 	}
 }
 
+/* A link runs here only on this node's channels (xlink.h): false when refused. */
+static bool
+link_here(struct router *r, struct conn *c, const struct proto_request *q)
+{
+	char why[400];
+	int st = xlink_check(r->cl, q, why, sizeof why);
+
+	if (st == STATUS_UNAVAILABLE)
+		router_unavailable(r, c, q->id, why);
+	else if (st != STATUS_OK)
+		conn_reply_error(c, q->id, st, why);
+	return st == STATUS_OK;
+}
+
 /* CANCEL or CREDIT of a request the router has: false when handled here. */
 static bool
 to_target(struct router *r, struct conn *c, const struct proto_request *q, const uint8_t *body,
@@ -392,6 +407,8 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 		c->moved = q->moved;
 	if ((q->op == OP_CANCEL || q->op == OP_CREDIT) && hmap_count(&r->ids) > 0)
 		return to_target(r, c, q, body, len);
+	if (proto_op_is_link(q->op))
+		return link_here(r, c, q);
 	if (n == 0)
 		return true;
 	if (!TAILQ_EMPTY(&r->held) && held_count(r, c) > 0) {
@@ -452,7 +469,7 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 			router_unavailable(r, c, q->id, "the channels of a held SELECT are on several nodes "
 			    "now; try again");
 		else if (q->op == OP_SELECT)
-			xselect_start(r->xs, c, q);
+			xselect_start(r->xs, c, q, body, len);
 		else
 			router_unavailable(r, c, q->id, "the channels of one STREAM must be on one node: "
 			    "a STREAM across nodes is not built");

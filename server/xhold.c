@@ -18,6 +18,7 @@ struct held_value {
 	uint64_t id;
 	struct chan *ch;
 	struct value *v;
+	bool send;			/* a send case's own value, not yet sent (xhold_take_send) */
 };
 
 struct xhold {
@@ -64,12 +65,36 @@ settle(struct xhold *h, struct chan *ch, struct value *v, bool keep)
 	engine_release(h->e, ch);
 }
 
-static void
+/* A held send granted (keep): sent now if it can be, without waiting; else dropped. */
+static int
+settle_send(struct xhold *h, struct chan *ch, struct value *v, bool keep)
+{
+	struct engine_case c = { .ch = ch, .dir = CASE_SEND, .value = v };
+	struct engine_result now;
+	struct engine_op *op;
+	int st = STATUS_OK;
+
+	if (!keep) {
+		value_free(v);
+		engine_claim_next(h->e, ch);	/* another waiting sender may take the chance */
+	} else if (engine_submit(h->e, &c, 1, 0, NULL, NULL, &op, &now) == 0)
+		st = now.status;	/* no ENGINE_WAIT: it completes now */
+	engine_release(h->e, ch);
+	return st;
+}
+
+static int
 remove_one(struct xhold *h, struct held_value *hv, bool keep)
 {
+	int st = STATUS_OK;
+
 	hmap_remove(&h->map, &hv->node);
-	settle(h, hv->ch, hv->v, keep);
+	if (hv->send)
+		st = settle_send(h, hv->ch, hv->v, keep);
+	else
+		settle(h, hv->ch, hv->v, keep);
 	free(hv);
+	return st;
 }
 
 void
@@ -86,23 +111,41 @@ xhold_free(struct xhold *h)
 	free(h);
 }
 
-int
-xhold_take(struct xhold *h, const void *owner, uint64_t id, struct chan *ch, struct value *v)
+/* Keep v for (owner, id): a value received (lent), or a send case's own (send). */
+static int
+take(struct xhold *h, const void *owner, uint64_t id, struct chan *ch, struct value *v, bool send)
 {
 	struct held_value *hv = malloc(sizeof *hv);
 
-	engine_lend(ch);
 	engine_hold(ch);
+	if (!send)
+		engine_lend(ch);
 	if (hv == NULL)
 		goto fail;
-	*hv = (struct held_value){ .owner = owner, .id = id, .ch = ch, .v = v };
+	*hv = (struct held_value){ .owner = owner, .id = id, .ch = ch, .v = v, .send = send };
 	if (hmap_insert(&h->map, &hv->node, key(h, owner, id)) < 0)
 		goto fail;
 	return STATUS_OK;
 fail:
 	free(hv);
-	settle(h, ch, v, false);
+	if (send)
+		settle_send(h, ch, v, false);
+	else
+		settle(h, ch, v, false);
 	return STATUS_LIMIT;
+}
+
+int
+xhold_take(struct xhold *h, const void *owner, uint64_t id, struct chan *ch, struct value *v)
+{
+	return take(h, owner, id, ch, v, false);
+}
+
+int
+xhold_take_send(struct xhold *h, const void *owner, uint64_t id, struct chan *ch,
+    struct value *v)
+{
+	return take(h, owner, id, ch, v, true);
 }
 
 static struct held_value *
@@ -125,9 +168,8 @@ xhold_settle(struct xhold *h, const void *owner, uint64_t id, bool keep)
 	struct held_value *hv = find(h, owner, id);
 
 	if (hv == NULL)
-		return STATUS_NOT_FOUND;
-	remove_one(h, hv, keep);
-	return STATUS_OK;
+		return XHOLD_NONE;
+	return remove_one(h, hv, keep);
 }
 
 void

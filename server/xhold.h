@@ -3,7 +3,10 @@
  * values its SELECTs with `hold` received, each lent by the engine
  * (engine_lend) and kept here under (connection, request id) until XSETTLE
  * keeps it (it leaves its channel for good) or gives it back (engine_requeue:
- * ahead of every buffered value), or the connection ends (given back).
+ * ahead of every buffered value), or the connection ends (given back); and
+ * the values of their send cases that were ready (ENGINE_CLAIM), kept until
+ * XSETTLE sends them (keep) or drops them, or the connection ends (dropped:
+ * never sent).
  *
  * Ownership: the server owns the table; the table owns each held value and
  * one engine hold on its channel. Thread-safety: loop thread only.
@@ -32,7 +35,20 @@ void xhold_free(struct xhold *h);
  * to ch at once.
  */
 int xhold_take(struct xhold *h, const void *owner, uint64_t id, struct chan *ch, struct value *v);
-/* XSETTLE: keep (true) or give back the value held for (owner, id); STATUS_NOT_FOUND if none. */
+/*
+ * Hold v, the value of a send case of request id that is ready but did not
+ * send (ENGINE_CLAIM), on ch. As xhold_take; STATUS_LIMIT drops v.
+ */
+int xhold_take_send(struct xhold *h, const void *owner, uint64_t id, struct chan *ch,
+    struct value *v);
+/* xhold_settle: nothing is held for (owner, id). */
+#define XHOLD_NONE (-1)
+/*
+ * XSETTLE: keep (true) or give back the value held for (owner, id): OK, or
+ * XHOLD_NONE if none. A held send kept is sent now, without waiting: the
+ * send's status (OK; DEADLINE_EXCEEDED: no receiver and no room any more;
+ * CLOSED, NOT_FOUND, LIMIT); given back, it is dropped (OK).
+ */
 int xhold_settle(struct xhold *h, const void *owner, uint64_t id, bool keep);
 /* owner's connection ended: every value it held goes back. */
 void xhold_owner_gone(struct xhold *h, const void *owner);

@@ -30,10 +30,11 @@ struct xgroup {
 	const char *node;		/* while starting only (the mirror's) */
 	uint32_t ncases;
 	uint32_t *index;		/* its case i is the client's case index[i] */
-	bool sends;			/* it has send cases: it cannot be undone */
+	bool *send;			/* its case i is a send case */
 	bool open;			/* its SELECT has not answered */
 	bool fired;			/* it took a case: reply kept */
-	bool held;			/* ... with a value its owner holds for us */
+	bool held;			/* ... with a value its owner holds for us (received, or to send) */
+	bool sent;			/* ... and that case is a send: XSETTLE keep sends it */
 	bool settling;			/* the winner: XSETTLE keep sent, its OK awaited */
 	uint8_t *reply;			/* its SELECT's reply (fired) */
 	size_t reply_len;
@@ -45,10 +46,18 @@ struct xsel {
 	struct conn *c;			/* NULL once the client's wait ended (CANCEL, disconnect) */
 	TAILQ_ENTRY(xsel) link;
 	uint32_t ngroups, nopen;
+	uint32_t ncases;		/* the client's */
 	uint32_t ndefault;		/* groups that answered default */
 	bool canceling;			/* every open group was CANCELed */
+	bool cancel_late;		/* CANCELed while its winner was being confirmed */
+	bool blocking;			/* the client may wait (wait != 0, no default) */
+	bool parked;			/* its poll found nothing: the groups wait (the first to fire wins) */
+	bool restart_pending;		/* poll again once every group has answered */
+	struct xgroup *winner;		/* parked: the first group that fired */
 	int err;			/* the first error that ends it when no group fires, or OK */
 	char why[640];			/* ... and its words */
+	uint8_t *frame;			/* the client's request, to send its groups again */
+	size_t frame_len;
 	struct xgroup g[];
 };
 
@@ -82,11 +91,13 @@ xsel_free(struct xsel *x)
 		if (x->g[i].open || x->g[i].settling)
 			hmap_remove(&xs->pids, &x->g[i].by_pid);
 		free(x->g[i].index);
+		free(x->g[i].send);
 		free(x->g[i].reply);
 	}
 	if (x->c != NULL)
 		hmap_remove(&xs->r->ids, &x->rq.node);
 	TAILQ_REMOVE(&xs->list, x, link);
+	free(x->frame);
 	free(x);
 }
 
@@ -214,20 +225,58 @@ settle(struct xsel *x, struct xgroup *g, uint64_t target, bool keep, uint64_t pi
 		send_frame(xs, g->pe);
 }
 
-/* Every group answered: pick the winner, give the others' values back, answer. */
+/*
+ * The winner w: its held value confirmed (XSETTLE keep; true: its answer
+ * awaited), else its reply relayed now (false).
+ */
+static bool
+confirm(struct xsel *x, struct xgroup *w)
+{
+	uint64_t target = w->pid;
+
+	if (!w->held) {
+		relay(x, w);
+		return false;
+	}
+	/* from now on its pid is its XSETTLE's */
+	w->settling = true;
+	w->pid = peers_next_id(x->xs->r->peers);
+	if (hmap_insert(&x->xs->pids, &w->by_pid, hmap_hash_u64(x->xs->pids.seed, w->pid)) == 0) {
+		settle(x, w, target, true, w->pid);
+		return true;
+	}
+	w->settling = false;
+	settle(x, w, target, false, 0);
+	reply_error(x, STATUS_LIMIT, "out of memory");
+	return false;
+}
+
+static void restart(struct xsel *x);
+static void again(struct xsel *x);
+
+/*
+ * Every group answered: pick the winner (uniform among those that fired),
+ * give the others' values back, answer; or, nothing ready and the client
+ * waits, park every group.
+ */
 static void
 decide(struct xsel *x)
 {
 	struct xgroup *w = NULL;
 	uint32_t nf = 0, k;
 
-	for (uint32_t i = 0; i < x->ngroups; i++) {
-		nf += x->g[i].fired;
-		if (x->g[i].fired && x->g[i].sends)
-			w = &x->g[i];
+	if (x->winner != NULL) {
+		/* parked, decided at its first fire: every other group has answered now */
+		if (x->restart_pending)
+			restart(x);
+		else if (!x->winner->settling)
+			xsel_free(x);
+		return;
 	}
+	for (uint32_t i = 0; i < x->ngroups; i++)
+		nf += x->g[i].fired;
 	/* the client gone: nothing wins, every value goes back */
-	if (x->c != NULL && w == NULL && nf > 0) {
+	if (x->c != NULL && nf > 0) {
 		k = uniform(x->xs, nf);
 		for (uint32_t i = 0; w == NULL; i++)
 			if (x->g[i].fired && k-- == 0)
@@ -236,21 +285,10 @@ decide(struct xsel *x)
 	for (uint32_t i = 0; i < x->ngroups; i++)
 		if (&x->g[i] != w && x->g[i].held)
 			settle(x, &x->g[i], x->g[i].pid, false, 0);
-	if (w != NULL && w->held) {
-		uint64_t target = w->pid;
-
-		/* from now on its pid is its XSETTLE's */
-		w->settling = true;
-		w->pid = peers_next_id(x->xs->r->peers);
-		if (hmap_insert(&x->xs->pids, &w->by_pid, hmap_hash_u64(x->xs->pids.seed, w->pid)) == 0) {
-			settle(x, w, target, true, w->pid);
-			return;
-		}
-		w->settling = false;
-		settle(x, w, target, false, 0);
-		reply_error(x, STATUS_LIMIT, "out of memory");
-	} else if (w != NULL) {
-		relay(x, w);
+	if (w != NULL && confirm(x, w))
+		return;
+	if (w != NULL) {
+		/* answered */
 	} else if (x->err != STATUS_OK) {
 		reply_error(x, x->err, x->why);
 	} else if (x->ndefault == x->ngroups) {
@@ -258,6 +296,11 @@ decide(struct xsel *x)
 
 		if (c != NULL && proto_rep_select(&x->xs->r->s->out, x->rq.id, -1, NULL, 0, true) == 0)
 			conn_flush_out(c);
+	} else if (x->blocking && !x->parked && x->c != NULL) {
+		/* nothing was ready: every group waits now */
+		x->parked = true;
+		again(x);
+		return;
 	} else {
 		reply_error(x, STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
 	}
@@ -278,7 +321,9 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 	hmap_remove(&x->xs->pids, &g->by_pid);
 	if (status == STATUS_OK && rep->index >= 0) {
 		g->fired = true;
-		g->held = rep->value.kind != VALUE_NONE && rep->ok && rep->tag == 0;
+		/* a send case that is ready sends on XSETTLE keep; a value received goes back unless kept */
+		g->sent = rep->index < (int64_t)g->ncases && g->send[rep->index];
+		g->held = g->sent || (rep->value.kind != VALUE_NONE && rep->ok && rep->tag == 0);
 	} else if (status != STATUS_OK && rep != NULL && rep->index >= 0) {
 		g->fired = true;	/* a case's error: CLOSED, NOT_FOUND, ... */
 	} else if (!nothing && x->err == STATUS_OK) {
@@ -297,8 +342,95 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 	}
 	if (!nothing && !x->canceling)
 		cancel_open(x);
+	if (g->fired && x->parked && x->winner == NULL && x->c != NULL) {
+		/* a wake-up: the first case to fire wins, as in Go (fairness is the poll's) */
+		x->winner = g;
+		confirm(x, g);
+	} else if (x->winner != NULL && g->held) {
+		settle(x, g, g->pid, false, 0);	/* too late: it goes back */
+	}
 	if (x->nopen == 0)
 		decide(x);
+}
+
+/* The winner g's send, granted, failed at its owner (rep: XSETTLE's): that case's error. */
+static void
+send_failed(struct xsel *x, struct xgroup *g, const struct proto_reply *rep)
+{
+	struct proto_reply sel;
+	const char *why;
+	char msg[300];
+	struct conn *c;
+
+	if (proto_decode_reply(g->reply, g->reply_len, OP_SELECT, &sel, &why) != STATUS_OK ||
+	    sel.index < 0 || sel.index >= (int64_t)g->ncases) {
+		reply_error(x, STATUS_UNAVAILABLE, "a node's reply to a cross-node select was malformed");
+		return;
+	}
+	snprintf(msg, sizeof msg, "%.*s", (int)rep->msg_len, rep->msg_len ? rep->msg : "");
+	if ((c = client_done(x, rep->status)) != NULL && proto_rep_case_error(&x->xs->r->s->out,
+	    x->rq.id, rep->status, msg, g->index[sel.index]) == 0)
+		conn_flush_out(c);
+}
+
+static bool group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q,
+    const uint8_t *body, size_t len, const char **why);
+static void run(struct xsel *x, const struct proto_request *q);
+
+/*
+ * Send x's groups again (every one answered, none holds a value): grouped
+ * again by owner (a node may have gone meanwhile), with what is left of
+ * its wait.
+ */
+static void
+again(struct xsel *x)
+{
+	struct xselects *xs = x->xs;
+	struct proto_request q;
+	struct proto_case *cases;
+	const char *why = "out of memory";
+
+	for (uint32_t i = 0; i < x->ngroups; i++) {
+		free(x->g[i].index);
+		free(x->g[i].send);
+		free(x->g[i].reply);
+	}
+	x->c->nforwarded -= x->ngroups;
+	x->ngroups = x->ndefault = 0;
+	x->canceling = x->restart_pending = false;
+	x->winner = NULL;
+	x->err = STATUS_OK;
+	/* its cases decoded again from its frame (they point into it) */
+	if ((cases = malloc(x->ncases * sizeof *cases)) == NULL ||
+	    proto_decode_request(x->frame, x->frame_len, &xs->r->s->limits, cases, x->ncases, &q,
+	    &why) != STATUS_OK || !group_cases(xs, x, &q, NULL, 0, &why)) {
+		x->c->nforwarded += x->ngroups;	/* as many as client_done takes back */
+		reply_error(x, STATUS_UNAVAILABLE, why);
+		xsel_free(x);
+	} else {
+		x->c->nforwarded += x->ngroups;
+		run(x, &q);
+	}
+	free(cases);
+}
+
+/*
+ * The winner's send case was no longer ready when granted: nothing fired
+ * and every other group's value went back, so the select starts over,
+ * polled again at every owner.
+ */
+static void
+restart(struct xsel *x)
+{
+	if (x->c == NULL || x->cancel_late) {
+		/* its client has gone, or CANCELed it meanwhile: it ends now */
+		reply_error(x, STATUS_CANCELED, "canceled");
+		xsel_free(x);
+		return;
+	}
+	cluster_stats(x->xs->r->cl)->xselect_retries++;
+	x->parked = false;
+	again(x);
 }
 
 bool
@@ -328,13 +460,25 @@ xselect_replied(struct xselects *xs, uint64_t pid, const uint8_t *body, size_t l
 		}
 		if (rep.status == STATUS_OK) {
 			relay(x, g);
+		} else if (g->sent && rep.status == STATUS_DEADLINE_EXCEEDED) {
+			/* the send case is not ready any more (another sender was first): poll again */
+			g->sent = false;
+			if (x->nopen > 0)
+				x->restart_pending = true;	/* once the others have answered */
+			else
+				restart(x);
+			return true;
+		} else if (g->sent && rep.status != STATUS_PROTOCOL) {
+			/* the send ran and failed (CLOSED, NOT_FOUND, LIMIT): that case's result */
+			send_failed(x, g, &rep);
 		} else {
 			snprintf(msg, sizeof msg, "node %s did not confirm the case that fired: %s: %.*s",
 			    peer_node(g->pe), status_name(rep.status), (int)rep.msg_len,
 			    rep.msg_len ? rep.msg : "");
 			reply_error(x, STATUS_UNAVAILABLE, msg);
 		}
-		xsel_free(x);
+		if (x->nopen == 0)
+			xsel_free(x);	/* else the last group to answer frees it (decide) */
 		return true;
 	}
 	if (proto_decode_reply(body, len, OP_SELECT, &rep, &why) != STATUS_OK) {
@@ -379,7 +523,10 @@ xselect_peer_gone(struct xselects *xs, struct peer *pe, const char *why)
 			if (g->settling) {
 				/* it may or may not have been kept there: never delivered twice */
 				reply_error(x, STATUS_UNAVAILABLE, msg);
-				xsel_free(x);
+				hmap_remove(&xs->pids, &g->by_pid);
+				g->settling = false;
+				if (x->nopen == 0)
+					xsel_free(x);	/* else the last group to answer frees it */
 				break;
 			}
 			if (g->open) {
@@ -417,13 +564,16 @@ group_of(struct xsel *x, const char *node, const char *addr, const char **why)
 	return g;
 }
 
-/* Group q's cases by owner (nil cases go nowhere); false with why when it cannot run. */
+/*
+ * Group q's cases by owner (nil cases go nowhere), and keep its frame
+ * (body) if none is kept; false with why when it cannot run.
+ */
 static bool
-group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q, const char **why)
+group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q, const uint8_t *body,
+    size_t len, const char **why)
 {
 	struct cluster *cl = xs->r->cl;
 	const char *self = cluster_self(cl), *node, *addr;
-	uint32_t nsends = 0;
 
 	for (uint32_t i = 0; i < q->ncases; i++) {
 		const struct proto_case *pc = &q->cases[i];
@@ -438,19 +588,22 @@ group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q, 
 		}
 		if ((g = group_of(x, node, addr, why)) == NULL)
 			return false;
-		if (g->index == NULL && (g->index = calloc(q->ncases, sizeof *g->index)) == NULL) {
+		if (g->index == NULL && ((g->index = calloc(q->ncases, sizeof *g->index)) == NULL ||
+		    (g->send = calloc(q->ncases, sizeof *g->send)) == NULL)) {
 			*why = "out of memory";
 			return false;
 		}
+		g->send[g->ncases] = pc->dir;
 		g->index[g->ncases++] = i;
-		if (pc->dir && !g->sends) {
-			g->sends = true;
-			nsends++;
-		}
 	}
-	if (nsends > 1) {
-		*why = "a SELECT with send cases on more than one node is not built";
-		return false;
+	/* kept to send the groups again: parked, or a granted send case not ready any more */
+	if (x->frame == NULL) {
+		if ((x->frame = malloc(len)) == NULL) {
+			*why = "out of memory";
+			return false;
+		}
+		memcpy(x->frame, body, len);
+		x->frame_len = len;
 	}
 	return true;
 }
@@ -473,14 +626,47 @@ send_group(struct xselects *xs, struct xgroup *g, const struct proto_request *q,
 	return 0;
 }
 
+/* What is left of the client's wait now (PROTO_WAIT_FOREVER stays). */
+static int64_t
+wait_left(const struct xsel *x, int64_t wait)
+{
+	int64_t spent = (clock_now_ns() - x->rq.start) / 1000;
+
+	return wait > 0 ? (wait > spent ? wait - spent : 0) : wait;
+}
+
+/*
+ * Send every group of x (q: its request): polled first (wait 0) if the
+ * client may wait, then parked with what is left of its wait.
+ */
+static void
+run(struct xsel *x, const struct proto_request *q)
+{
+	int64_t wait = x->blocking && !x->parked ? 0 : wait_left(x, q->wait_us);
+	struct proto_case *cases = malloc(q->ncases * sizeof *cases);
+
+	for (uint32_t i = 0; i < x->ngroups; i++) {
+		if (cases == NULL || send_group(x->xs, &x->g[i], q, wait, cases) < 0) {
+			/* those sent end CANCELED, then it answers LIMIT */
+			x->err = STATUS_LIMIT;
+			snprintf(x->why, sizeof x->why, "out of memory");
+			cancel_open(x);
+			break;
+		}
+	}
+	free(cases);
+	cluster_stats(x->xs->r->cl)->forwarded += x->ngroups;
+	if (x->nopen == 0)
+		decide(x);	/* not one group could be sent */
+}
+
 void
-xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q)
+xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q,
+    const uint8_t *body, size_t len)
 {
 	struct router *r = xs->r;
-	int64_t start = r->again_start ? r->again_start : clock_now_ns(), wait = q->wait_us;
-	int64_t spent = (clock_now_ns() - start) / 1000;
+	int64_t start = r->again_start ? r->again_start : clock_now_ns();
 	struct xsel *x;
-	struct proto_case *cases;
 	const char *why = "out of memory";
 
 	if (!acl_allow_cases(c, q))
@@ -490,10 +676,12 @@ xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q
 		return;
 	}
 	x->xs = xs;
+	x->ncases = q->ncases;
+	x->blocking = q->wait_us != 0 && !q->has_default;
 	x->rq = (struct remote){ .conn_id = c->id, .id = q->id, .op = OP_SELECT, .start = start,
 	    .xselect = true };
 	TAILQ_INSERT_TAIL(&xs->list, x, link);
-	if (!group_cases(xs, x, q, &why)) {
+	if (!group_cases(xs, x, q, body, len, &why)) {
 		router_unavailable(r, c, q->id, why);
 		xsel_free(x);
 		return;
@@ -509,23 +697,8 @@ xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q
 		goto oom;
 	x->c = c;
 	c->nforwarded += x->ngroups;
-	if (wait > 0)
-		wait = wait > spent ? wait - spent : 0;
-	cases = malloc(q->ncases * sizeof *cases);
-	for (uint32_t i = 0; i < x->ngroups; i++) {
-		if (cases == NULL || send_group(xs, &x->g[i], q, wait, cases) < 0) {
-			/* those sent end CANCELED, then it answers LIMIT */
-			x->err = STATUS_LIMIT;
-			snprintf(x->why, sizeof x->why, "out of memory");
-			cancel_open(x);
-			break;
-		}
-	}
-	free(cases);
-	cluster_stats(r->cl)->forwarded += x->ngroups;
 	r->s->current.counted = true;	/* counted when it is answered */
-	if (x->nopen == 0)
-		decide(x);	/* not one group could be sent */
+	run(x, q);
 	return;
 oom:
 	xsel_free(x);
@@ -562,8 +735,12 @@ xselect_cancel(struct xselects *xs, struct conn *c, const struct proto_request *
 {
 	struct xsel *x = (struct xsel *)rq;
 
-	/* the winner is being confirmed: too late, its reply comes (as for a select that ended) */
+	/*
+	 * the winner is being confirmed: too late, its reply comes (as for a
+	 * select that ended); CANCELED if its send case was no longer ready
+	 */
 	if (settling(x)) {
+		x->cancel_late = true;
 		conn_reply_error(c, q->id, STATUS_NOT_FOUND, "the select has ended");
 		return;
 	}

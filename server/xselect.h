@@ -1,11 +1,15 @@
 /*
  * xselect.h: a cross-node SELECT at its home node (PROTOCOL.md §17): its
  * cases grouped by owner, each group sent as a SELECT with `hold` to its
- * owner (this node's own group to itself), all at once; the first group
- * to fire CANCELs the others; once every group has answered, one winner
- * (the group with send cases if it fired, else a uniform choice) is the
- * client's reply, its held value confirmed (XSETTLE keep) first, and every
- * other held value is given back.
+ * owner (this node's own group to itself), all at once. First a poll
+ * (wait 0): once every group has answered, one winner (a uniform choice
+ * among those that fired) is the client's reply; if none fired and the
+ * client waits, the groups go again and wait (parked): the first to fire
+ * wins. The winner's held value is confirmed (XSETTLE keep: a value
+ * received leaves its channel, a send case's value is sent) before the
+ * reply, the other groups are CANCELed, and every other held value is
+ * given back (a send's is dropped). A granted send that is not ready any
+ * more starts the select over.
  *
  * Ownership: the router owns the table; a select lives until its last
  * group answered, even after its client went (its values go back then).
@@ -32,8 +36,12 @@ struct xselects;
 struct xselects *xselects_new(struct router *r);
 /* Free every select without a word (the router is going). Accepts NULL. */
 void xselects_free(struct xselects *xs);
-/* Coordinate q (a SELECT whose cases have several owners) for c; it is answered in due course. */
-void xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q);
+/*
+ * Coordinate q (a SELECT whose cases have several owners, decoded from
+ * body) for c; it is answered in due course.
+ */
+void xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q,
+    const uint8_t *body, size_t len);
 /* A peer reply for pid: true when it was one of ours. */
 bool xselect_replied(struct xselects *xs, uint64_t pid, const uint8_t *body, size_t len);
 /* pe's connection is gone (why): its groups end UNAVAILABLE. */

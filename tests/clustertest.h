@@ -92,6 +92,10 @@ void ct_add_tls_tests(CU_pSuite s);
 
 /* test_cluster_select.c: a SELECT over channels on three nodes (cross-node select). */
 void ct_add_select_tests(CU_pSuite s);
+/* test_cluster_select_load.c */
+void ct_add_select_load_tests(CU_pSuite s);
+/* test_cluster_links.c */
+void ct_add_link_tests(CU_pSuite s);
 
 /* test_cluster_etcdtls.c: nodes on an etcd spoken to over TLS (its own etcd), cluster metrics. */
 void ct_add_etcd_tls_suites(void);

@@ -256,6 +256,14 @@ test_req_hold_xsettle(void)
 	msgpack_pack_false(&pk);
 	msgpack_pack_uint8(&pk, 1);
 	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	/* HELLO of a node: caps node, kept for WAITERS' home; an empty name is bad */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL_FATAL(proto_req_hello_node(&out, 9, "chand-node", NULL, "n1"), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT(q.op == OP_HELLO && q.moved && q.node_len == 2 && memcmp(q.node, "n1", 2) == 0);
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL_FATAL(proto_req_hello_node(&out, 9, "chand-node", NULL, ""), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_BAD_REQUEST);
 }
 
 static void

@@ -4,7 +4,8 @@
  * default only when nothing is ready, DEADLINE_EXCEEDED when it may not
  * wait, a select never matching itself, duplicate and nil channel cases,
  * a blocked select's cases on one channel queued in random order (fresh
- * seed each run, 4σ bounds), and every waiter unlinked once one case wins.
+ * seed each run, 4σ bounds), every waiter unlinked once one case wins,
+ * and ENGINE_CLAIM's send cases that report ready and send nothing.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -381,6 +382,93 @@ test_select_resolution_unlinks_all(void)
 	engine_free(e);
 }
 
+/*
+ * ENGINE_CLAIM (a cross-node select's send cases): a ready send case
+ * reports ready with its own value and sends nothing; waiting, it is
+ * reported when a receive would take it, and that receive goes on (to the
+ * buffer, the next sender, or its own wait); a closed channel is still
+ * CLOSED; receive cases are untouched.
+ */
+static void
+test_claim_send(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *u = mk(e, "u", 0), *b = mk(e, "b", 1);
+	struct engine_case c[2] = { { u, CASE_SEND, NULL }, { b, CASE_RECV, NULL } };
+	struct engine_result res;
+	struct rec r = { 0 }, rr = { 0 }, rs = { 0 };
+
+	/* nothing ready: it waits */
+	c[0].value = V("x");
+	CU_ASSERT_FATAL(engine_submit(e, c, 2, ENGINE_WAIT | ENGINE_CLAIM, rec_done, &r, &r.op,
+	    &res) == 1);
+	/* a receiver arrives: the claim is reported, the receiver waits on */
+	recv_wait(e, u, &rr);
+	CU_ASSERT_EQUAL(r.calls, 1);
+	CU_ASSERT(r.res.status == STATUS_OK && r.res.index == 0 && r.res.claimed);
+	CU_ASSERT(r.res.ch == u && value_is(r.res.value, "x"));
+	value_free(r.res.value);
+	CU_ASSERT_EQUAL(rr.calls, 0);
+	CU_ASSERT_EQUAL(chan_nsenders(u), 0);
+	CU_ASSERT_EQUAL(chan_nreceivers(b), 0);
+	/* a receiver waiting: ready at once, nothing sent */
+	c[0].value = V("y");
+	CU_ASSERT_FATAL(engine_submit(e, c, 1, ENGINE_WAIT | ENGINE_CLAIM, rec_done, &r, &r.op,
+	    &res) == 0);
+	CU_ASSERT(res.status == STATUS_OK && res.claimed && value_is(res.value, "y"));
+	value_free(res.value);
+	CU_ASSERT_EQUAL(rr.calls, 0);
+	/* a plain send takes the receiver */
+	send_now(e, u, "z");
+	CU_ASSERT(rr.calls == 1 && value_is(rr.res.value, "z"));
+	value_free(rr.res.value);
+	/* a full buffer: a receive takes the head, the plain sender's value moves in ahead of the claim */
+	send_now(e, b, "h");
+	c[0] = (struct engine_case){ b, CASE_SEND, V("t") };
+	r = (struct rec){ 0 };
+	CU_ASSERT_FATAL(engine_submit(e, c, 1, ENGINE_WAIT | ENGINE_CLAIM, rec_done, &r, &r.op,
+	    &res) == 1);
+	send_wait(e, b, "plain", &rs);
+	recv_now(e, b, "h");
+	CU_ASSERT(rs.calls == 1 && rs.res.status == STATUS_OK);
+	CU_ASSERT_EQUAL(r.calls, 0);
+	CU_ASSERT_EQUAL(chan_len(b), 1);
+	/* ... the next receive frees the slot: the claim is reported */
+	recv_now(e, b, "plain");
+	CU_ASSERT(r.calls == 1 && r.res.claimed && value_is(r.res.value, "t"));
+	value_free(r.res.value);
+	/* two claims waiting, one receiver: one is reported; that one unused, the next is */
+	{
+		struct rec w1 = { 0 }, w2 = { 0 }, rv = { 0 };
+		struct engine_case one = { u, CASE_SEND, V("1") };
+
+		CU_ASSERT_FATAL(engine_submit(e, &one, 1, ENGINE_WAIT | ENGINE_CLAIM, rec_done, &w1,
+		    &w1.op, &res) == 1);
+		one.value = V("2");
+		CU_ASSERT_FATAL(engine_submit(e, &one, 1, ENGINE_WAIT | ENGINE_CLAIM, rec_done, &w2,
+		    &w2.op, &res) == 1);
+		recv_wait(e, u, &rv);
+		CU_ASSERT(w1.calls == 1 && w1.res.claimed && value_is(w1.res.value, "1"));
+		CU_ASSERT_EQUAL(w2.calls, 0);
+		value_free(w1.res.value);
+		engine_claim_next(e, u);
+		CU_ASSERT(w2.calls == 1 && w2.res.claimed);
+		/* granted: a plain send */
+		send_now(e, u, "2");
+		value_free(w2.res.value);
+		CU_ASSERT(rv.calls == 1 && value_is(rv.res.value, "2"));
+		value_free(rv.res.value);
+		engine_claim_next(e, u);	/* nothing waits: nothing happens */
+	}
+	/* closed: CLOSED, as ever */
+	CU_ASSERT_EQUAL(engine_close(e, u), STATUS_OK);
+	c[0] = (struct engine_case){ u, CASE_SEND, V("w") };
+	CU_ASSERT_FATAL(engine_submit(e, c, 1, ENGINE_WAIT | ENGINE_CLAIM, rec_done, &r, &r.op,
+	    &res) == 0);
+	CU_ASSERT(res.status == STATUS_CLOSED && !res.claimed && res.value == NULL);
+	engine_free(e);
+}
+
 void
 register_engine_select(void)
 {
@@ -395,4 +483,5 @@ register_engine_select(void)
 	test_add(s, "blocked selects stay FIFO among themselves", test_blocked_selects_fifo);
 	test_add(s, "nil channel case", test_nil_channel_case);
 	test_add(s, "resolution unlinks every waiter", test_select_resolution_unlinks_all);
+	test_add(s, "ENGINE_CLAIM: send cases report ready, send nothing", test_claim_send);
 }

@@ -50,7 +50,9 @@
  * (dial it instead of tcp://127.0.0.1:PORT: a cluster://, or one node of
  * a cluster), -N stem (throughput and pingpong: name the channels with it,
  * tp.STEM, pp.STEM.ping.0 and pp.STEM.pong, instead of the pid, so that a
- * caller can place them on a node of a cluster beforehand).
+ * caller can place them on a node of a cluster beforehand), -E address
+ * (pingpong and select: the echo dials it instead: workload 11's select
+ * coordinated by one node while the pinger's sends go to each owner).
  * Every blocking call runs under a context of at most 300 s.
  *
  * SPDX-License-Identifier: BSD-2-Clause
@@ -80,6 +82,7 @@ struct opts {
 
 static chan_ctx_t *g_ctx;		/* the budget of every call */
 static char g_addr[256];
+static char g_echo_addr[256];		/* -E: the echo process dials this instead (workload 11) */
 static const char *g_stem;		/* -N: the channels' names (NULL: the pid) */
 static bool g_stream = true;		/* -m: receive with streams, or with single operations */
 static bool g_ack;			/* -a: throughput on an ack channel */
@@ -89,7 +92,7 @@ static size_t g_send_depth;		/* -w: the producer's requests in flight (0: -t) */
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: chanbench -p PORT|-A ADDRESS [-N STEM] [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
+	fprintf(stderr, "usage: chanbench -p PORT|-A ADDRESS [-E ADDRESS] [-N STEM] [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
 	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops] [-a] [-D] [-w DEPTH]\n"
 	    "       [-l] throughput|pingpong|select|many|memory|fanout\n");
 	exit(2);
@@ -431,6 +434,8 @@ run_pingpong(const struct opts *o, size_t nping)
 		bench_die("fork: %s", strerror(errno));
 	/* each process dials after the fork: libchanclient's threads do not survive one */
 	check(chan_with_timeout(&g_ctx, chan_background(), CALL_BUDGET), "context");
+	if (child == 0 && g_echo_addr[0] != '\0')
+		snprintf(g_addr, sizeof g_addr, "%s", g_echo_addr);
 	c = dial();
 	pp_setup(&pp, c, stem, nping);
 	if (child == 0) {
@@ -616,10 +621,11 @@ parse(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .n = 0, .threads = 8, .size = 64, .conns = 1000, .seconds = 5,
 	    .channels = 0, .receivers = 10000 };
-	while ((ch = getopt(argc, argv, "p:A:N:n:t:s:c:d:C:R:P:o:k:m:law:D")) != -1) {
+	while ((ch = getopt(argc, argv, "p:A:E:N:n:t:s:c:d:C:R:P:o:k:m:law:D")) != -1) {
 		switch (ch) {
 		case 'p': o->port = atoi(optarg); break;
 		case 'A': snprintf(g_addr, sizeof g_addr, "%s", optarg); break;
+		case 'E': snprintf(g_echo_addr, sizeof g_echo_addr, "%s", optarg); break;
 		case 'N': g_stem = optarg; break;
 		case 'n': o->n = strtoul(optarg, NULL, 10); break;
 		case 't': o->threads = strtoul(optarg, NULL, 10); break;

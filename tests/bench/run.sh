@@ -25,6 +25,7 @@
 # install, no plot; make check runs it (tests/bench/smoke.sh).
 # --only LIST runs only the workloads listed (comma-separated numbers, e.g.
 # --only 7: the ack channel against JetStream and Redis Streams).
+# --only 11: select wake-up with its cases on 1, 2 and 3 nodes (issue 20; etcd).
 # --only 10: the cluster (issue 19): etcd and three chand nodes; skipped
 # without /usr/bin/etcd.
 # N7=COUNT in the environment sets workload 7's values per run (default 200000),
@@ -191,6 +192,7 @@ run_round() {
 	want 8 && run_w8 "$r"
 	want 9 && run_w9 "$r"
 	want 10 && run_w10 "$r"
+	want 11 && run_w11 "$r"
 	return 0
 }
 
@@ -440,6 +442,54 @@ place_stem() {
 		[ $ok = 1 ] && { echo "$1-$k"; return 0; }
 	done
 	return 1
+}
+
+# place_node NAME: the node (0-2) rendezvous hashing places NAME on, all three live
+# (PROTOCOL.md §17: the highest first 8 bytes of SHA-256(node ‖ 0 ‖ name)).
+place_node() {
+	local i w best="" node=0
+	for i in 0 1 2; do
+		w=$(printf 'n%s\0%s' "$i" "$1" | sha256sum | cut -c1-16)
+		[[ -z "$best" || "$w" > "$best" ]] && { best=$w; node=$i; }
+	done
+	echo "$node"
+}
+# stem_on PREFIX NODES: a stem whose pp.STEM.ping.K lands on the K-th of NODES and
+# pp.STEM.pong on node 0.
+stem_on() {
+	local k i ok n
+	for k in $(seq 5000); do
+		ok=1 i=0
+		[ "$(place_node "pp.$1-$k.pong")" = 0 ] || continue
+		for n in $2; do
+			[ "$(place_node "pp.$1-$k.ping.$i")" = "$n" ] || { ok=0; break; }
+			i=$((i + 1))
+		done
+		[ $ok = 1 ] && { echo "$1-$k"; return 0; }
+	done
+	return 1
+}
+# (11) select wake-up across nodes (issue 20): workload 3 with 3 ping
+# channels, the echo's select (one SELECT a ping, -m ops) sent to node 0,
+# the home, the pinger routed straight to each channel's owner
+# (cluster://); the channels on 1 node (all node 0's), 2 nodes (0, 0, 1)
+# and 3 nodes (0, 1, 2); the pong on node 0. Beside it the same on the
+# single node ("chand").
+run_w11() {
+	local r=$1 stem k nodes
+	if [ ! -x /usr/bin/etcd ]; then
+		log "workload 11: /usr/bin/etcd is missing (apt-get install etcd-server): skipped"
+		return 0
+	fi
+	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N3" -C 3 -m ops -k w11_single select
+	cluster_start || { failed=1; return 0; }
+	for k in 1 2 3; do
+		case $k in 1) nodes="0 0 0" ;; 2) nodes="0 0 1" ;; 3) nodes="0 1 2" ;; esac
+		stem=$(stem_on "w11n$k-$r" "$nodes") || { log "workload 11: no stem for $nodes"; failed=1; continue; }
+		record "$r" "nodes$k" "$CHANBENCH" -A "cluster://127.0.0.1:${cl_port[0]}" \
+			-E "tcp://127.0.0.1:${cl_port[0]}" -N "$stem" -n "$N3" -C 3 -m ops -k w11 select
+	done
+	cluster_stop
 }
 
 # ---- main ---------------------------------------------------------------------------

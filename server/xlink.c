@@ -1,0 +1,55 @@
+/*
+ * xlink.c: a link's channels must be its node's own (xlink.h).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#include <stdio.h>
+
+#include "cluster.h"
+#include "status.h"
+#include "xlink.h"
+
+/* One named channel of the link: STATUS_OK when this node owns it (or it is anonymous). */
+static int
+check_one(struct cluster *cl, const char *what, const char *name, uint32_t len, char *why,
+    size_t cap)
+{
+	const char *node, *addr;
+
+	if (name == NULL || (len > 0 && name[0] == '~'))
+		return STATUS_OK;
+	switch (cluster_owner(cl, name, len, &node, &addr)) {
+	case CLUSTER_HERE:
+		return STATUS_OK;
+	case CLUSTER_THERE:
+		snprintf(why, cap, "the %s %.*s is owned by node %s: a link's channels must all be owned "
+		    "by the node it runs on (links across nodes are not built)", what, (int)len, name,
+		    node);
+		return STATUS_UNAVAILABLE;
+	default:
+		snprintf(why, cap, "no node owns the %s %.*s: in a cluster a link makes no named channel; "
+		    "make it first on the node the link runs on", what, (int)len, name);
+		return STATUS_NOT_FOUND;
+	}
+}
+
+int
+xlink_check(struct cluster *cl, const struct proto_request *q, char *why, size_t cap)
+{
+	int st = STATUS_OK;
+
+	if (!cluster_serving(cl)) {
+		snprintf(why, cap, "this node is fenced: its etcd lease is not certain");
+		return STATUS_UNAVAILABLE;
+	}
+	st = check_one(cl, "done channel", q->done, q->done_len, why, cap);
+	if (q->op == OP_OR || q->op == OP_FAN_IN) {
+		for (uint32_t i = 0; i < q->ncases && st == STATUS_OK; i++)
+			st = check_one(cl, "input", q->cases[i].name, q->cases[i].name_len, why, cap);
+	} else if (q->op != OP_REPEAT && st == STATUS_OK) {
+		st = check_one(cl, "input", q->name, q->name_len, why, cap);
+	}
+	for (uint32_t i = 0; i < q->nouts && st == STATUS_OK; i++)
+		st = check_one(cl, "output", q->outs[i].name, q->outs[i].name_len, why, cap);
+	return st;
+}

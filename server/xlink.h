@@ -1,0 +1,31 @@
+/*
+ * xlink.h: a link's channels in a cluster (PROTOCOL.md §17, "Links in a
+ * cluster"). A link runs on the node it was requested from and reaches its
+ * channels through that node's engine, so every named channel it names
+ * (done, inputs, outputs) must be one that node owns: the routing step asks
+ * here before a link runs, and refuses it with the reason otherwise (links
+ * whose channels live on other nodes are not built). Anonymous channels are
+ * the node's own (link.c finds them or says NOT_FOUND).
+ *
+ * Thread-safety: loop thread only. Errors: enum status.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#ifndef CHAND_XLINK_H
+#define CHAND_XLINK_H
+
+#include <stddef.h>
+
+#include "codec.h"
+
+struct cluster;
+
+/*
+ * May link request q run on this node? STATUS_OK; STATUS_UNAVAILABLE (a
+ * channel owned by another node, or this node fenced) or STATUS_NOT_FOUND
+ * (a named channel no node owns: in a cluster a link makes no named
+ * channel), with the words in why (cap bytes).
+ */
+int xlink_check(struct cluster *cl, const struct proto_request *q, char *why, size_t cap);
+
+#endif
