@@ -657,13 +657,16 @@ class NodeInfo:
 
 @dataclass(frozen=True)
 class Waiter:
-    """One pending request (WAITERS): ``cases`` is a list of (dir, name or None), dir 0 = recv."""
+    """One pending request (WAITERS): ``cases`` is a list of (dir, name or None), dir 0 = recv;
+    ``home`` names the cluster node a remote waiter came from (a cross-node select's group or a
+    forwarded request), None for a local client's."""
 
     client: int
     request: int
     op: str
     waited_ms: int
     cases: List[Tuple[int, Optional[str]]] = field(default_factory=list)
+    home: Optional[str] = None
 
 
 def _get(m: Dict[str, Any], key: str, check: Callable[[Any, str], Any], default: Any = None,
@@ -755,7 +758,7 @@ def waiter(m: Any) -> Waiter:
         cases.append((Shape.uint(c[0], "dir"), c[1]))
     return Waiter(client=_get(m, "client", Shape.uint), request=_get(m, "request", Shape.uint),
                   op=_get(m, "op", _op_name), waited_ms=_get(m, "waited_ms", Shape.uint, 0, False),
-                  cases=cases)
+                  cases=cases, home=_get(m, "home", Shape.string, None, False))
 
 
 # ---- link outputs -----------------------------------------------------------------------------

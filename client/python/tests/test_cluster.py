@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 from typing import Iterator, List
 
 import pytest
@@ -235,3 +236,22 @@ def test_moved_hops_are_bounded() -> None:
 def test_unavailable_is_its_own_class() -> None:
     e = chand.Unavailable("fenced")
     assert isinstance(e, chand.Error) and e.status == 13 and e.code == -122
+
+
+def test_waiters_show_home(nodes: List[Server]) -> None:
+    """A receive forwarded by n0 waits at the owner as n0's: WAITERS names its home."""
+    with chand.dial_cluster(f"cluster://{nodes[0].addr}") as cl:
+        name, owner = made_off(cl, nodes[0].addr)
+        own = next(s for s in nodes if s.addr == owner)
+        with nodes[0].dial() as front, own.dial() as adm:
+            got: list = []
+            t = threading.Thread(target=lambda: got.append(front.open(name).recv(timeout=30)))
+            t.start()
+            w = until(lambda: [w for w in adm.waiters()[0] if w.cases == [(0, name)]],
+                      what="the forwarded receive waiting at the owner")
+            assert w[0].home == "n0"
+            assert all(x.home is None for x in adm.waiters()[0] if x.client != w[0].client)
+            cl.handle(name).send(b"v", timeout=10)
+            t.join(30)
+            assert got == [(b"v", True)]
+        cl.handle(name).delete()
