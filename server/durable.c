@@ -378,19 +378,25 @@ job_done(struct pool_item *it, bool ran)
 		start_batch(d);
 }
 
-void
-durable_submit(struct durable *d, enum job job, uint64_t batch)
+/* Run one job: on a pool worker, or on the loop (here, or when no worker thread can start). */
+static void
+job_run(struct durable *d, enum job job, uint64_t batch, bool here)
 {
 	d->job = job;
 	d->job_batch = batch;
 	d->busy = true;
 	d->item.work = job_work;
 	d->item.done = job_done;
-	if (pool_submit(d->srv->pool, &d->item) < 0) {
-		/* no worker thread: commit here rather than never */
+	if (here || pool_submit(d->srv->pool, &d->item) < 0) {
 		job_work(&d->item);
 		job_done(&d->item, true);
 	}
+}
+
+void
+durable_submit(struct durable *d, enum job job, uint64_t batch)
+{
+	job_run(d, job, batch, false);
 }
 
 /*
@@ -408,7 +414,7 @@ commit_here(const struct durable *d)
 	return d->fsync != JOURNAL_FSYNC_ALWAYS || d->srv->nconns <= DURABLE_LOOP_SYNC_CONNS;
 }
 
-/* The turn is over: the staged records become a batch, committed (off the loop with fsync always). */
+/* The turn is over: the staged records become a batch, committed on the loop or a worker (commit_here). */
 static void
 start_batch(struct durable *d)
 {
@@ -427,15 +433,8 @@ start_batch(struct durable *d)
 		durable_resolve(d, batch, false);
 	} else if (d->js.pending_bytes == 0) {
 		durable_resolve(d, batch, true);
-	} else if (commit_here(d)) {
-		/* as the pool's fallback does: the item's work and its end, on the loop */
-		d->job = JOB_COMMIT;
-		d->job_batch = batch;
-		d->busy = true;
-		job_work(&d->item);
-		job_done(&d->item, true);
 	} else {
-		durable_submit(d, JOB_COMMIT, batch);
+		job_run(d, JOB_COMMIT, batch, commit_here(d));
 	}
 }
 
