@@ -268,12 +268,14 @@ journal_syncs(struct dur *d)
  * The commit rule, whichever thread commits: when a SEND's OK is back, its
  * record is in the segment file (its size grew by the record), and with
  * fsync = always an fdatasync ran after it (the journal's own count).
+ * idle: connections dialed beside the test's (past 4, a worker commits).
  */
 static void
-commit_rule(const char *fsync)
+commit_rule(const char *fsync, int idle)
 {
 	struct dur d;
 	chan_t *ch;
+	chan_conn_t *others[8];
 	char path[4096], buf[16];
 	struct stat st;
 	off_t size;
@@ -281,6 +283,8 @@ commit_rule(const char *fsync)
 
 	dur_init(&d, fsync);
 	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	for (int i = 0; i < idle; i++)
+		CU_ASSERT_FATAL(chan_dial(chan_background(), d.addr, NULL, &others[i]) == CHAN_OK);
 	CU_ASSERT_FATAL(dur_make(&d, "w", 1000, &ch) == CHAN_OK);
 	CU_ASSERT_FATAL(dur_segment(&d, true, path, sizeof path));
 	CU_ASSERT_FATAL(stat(path, &st) == 0);
@@ -301,19 +305,22 @@ commit_rule(const char *fsync)
 		}
 	}
 	chan_free(ch);
+	for (int i = 0; i < idle; i++)
+		chan_conn_close(others[i]);
 	dur_free(&d);
 }
 
 static void
 test_commit_rule_always(void)
 {
-	commit_rule("always");
+	commit_rule("always", 0);
+	commit_rule("always", 5);
 }
 
 static void
 test_commit_rule_everysec(void)
 {
-	commit_rule("everysec");
+	commit_rule("everysec", 0);
 }
 
 /* A STREAM's values from a durable channel leave it for good: a kill -9 does not bring them back. */
@@ -711,7 +718,7 @@ register_suites(void)
 	test_add(s, "chanctl make --durable, info, stats; metrics", test_chanctl_stats_metrics);
 	test_add(s, "compaction while the channels change; restart after kill -9", test_compaction);
 	test_add(s, "pipelined durable sends: replies held in order, backpressure", test_pipelined_held);
-	test_add(s, "fsync always: a SEND's OK after its record is written and synced",
+	test_add(s, "fsync always: a SEND's OK after its record is written and synced (loop, worker)",
 	    test_commit_rule_always);
 	test_add(s, "fsync everysec: a SEND's OK after its record is written", test_commit_rule_everysec);
 }
