@@ -95,7 +95,6 @@ crc_sse42(uint32_t crc, const uint8_t *p, size_t len)
 		crc = __builtin_ia32_crc32qi(crc, *p);
 	return crc;
 }
-
 #endif
 
 uint32_t

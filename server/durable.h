@@ -16,11 +16,11 @@
  * than the sync blocks so few clients), else one pool item (pool.h) runs
  * the commit off the loop, and while it runs the loop goes on and stages
  * the next batch. The journal is touched by one thread at a time (the
- * loop between items, the worker during one). Batches are numbered: a reply that must wait
- * takes the number of the batch being staged (durable_ticket) and is held
- * in its connection's gate, with every reply to that connection after it,
- * so that replies keep their order; the gate opens up to the last batch
- * committed when its item comes back.
+ * loop between items, the worker during one). Batches are numbered: a
+ * reply that must wait takes the number of the batch being staged
+ * (durable_ticket) and is held in its connection's gate, with every reply
+ * to that connection after it, so that replies keep their order; the gate
+ * opens up to the last batch committed when its commit is done.
  *
  * Failure (ENOSPC, EIO): the journal keeps the records it could not write.
  * The replies held on the failed batches go out, but a SEND's OK becomes

@@ -5,7 +5,9 @@
  * closed state with its error; a torn tail cut at every byte of the last
  * record (through chand), a flipped bit before the tail (chand refuses,
  * naming the file; --repair starts), and a full disk (a 2 MiB tmpfs:
- * STORAGE, plain channels unaffected, recovery once space returns).
+ * STORAGE, plain channels unaffected, recovery once space returns), and the
+ * commit rule whichever thread commits (a SEND's OK only once its record is
+ * in the file, and synced with fsync = always).
  * Crashes under load are in test_durable_kill.c.
  *
  * SPDX-License-Identifier: BSD-2-Clause
