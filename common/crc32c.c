@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
+#include <string.h>
+
 #include "crc32c.h"
 
 /* CRC of each byte value, reflected polynomial 0x82F63B78 (generated once, kept literal). */
@@ -69,15 +71,42 @@ static const uint32_t crc32c_table[256] = {
 	0xbe2da0a5, 0x4c4623a6, 0x5f16d052, 0xad7d5351,
 };
 
+static uint32_t
+crc_table(uint32_t crc, const uint8_t *p, size_t len)
+{
+	while (len-- > 0)
+		crc = crc32c_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* SSE4.2's crc32 instruction computes this very CRC, 8 bytes at a time (~10x the table). */
+__attribute__((target("sse4.2"))) static uint32_t
+crc_sse42(uint32_t crc, const uint8_t *p, size_t len)
+{
+	uint64_t c = crc, w;
+
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(&w, p, 8);
+		c = __builtin_ia32_crc32di(c, w);
+	}
+	crc = (uint32_t)c;
+	for (; len > 0; p++, len--)
+		crc = __builtin_ia32_crc32qi(crc, *p);
+	return crc;
+}
+#endif
+
 uint32_t
 crc32c_extend(uint32_t crc, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
-	crc = ~crc;
-	while (len-- > 0)
-		crc = crc32c_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+	if (__builtin_cpu_supports("sse4.2"))
+		return ~crc_sse42(~crc, p, len);
+#endif
+	return ~crc_table(~crc, p, len);
 }
 
 uint32_t

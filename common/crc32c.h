@@ -3,9 +3,9 @@
  *
  * Reflected polynomial 0x82F63B78, initial value and final xor 0xFFFFFFFF,
  * the variant of iSCSI, ext4 and LevelDB: crc32c("123456789") = 0xE3069283.
- * Table-driven, one byte at a time (a slice-by-8 or SSE4.2 version can
- * replace it behind the same interface). Thread-safe: the table is built
- * at compile time and never written.
+ * With SSE4.2's crc32 instruction where the CPU has it (x86-64, checked
+ * at run time), else table-driven, one byte at a time. Thread-safe: the
+ * table is built at compile time and never written.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */

@@ -8,15 +8,19 @@
  * Group commit: the change hook only stages records in memory. At the end
  * of a loop turn (an event made active by the first record or held reply
  * of the turn, which runs after every callback ready in that pass) the
- * staged records go into the journal, and one pool item (pool.h) runs
- * journal_commit off the loop: one write, and with fsync = always one
- * fdatasync. While it runs, the loop goes on and stages the next batch;
- * the journal is touched by one thread at a time (the loop between items,
- * the worker during one). Batches are numbered: a reply that must wait
- * takes the number of the batch being staged (durable_ticket) and is held
- * in its connection's gate, with every reply to that connection after it,
- * so that replies keep their order; the gate opens up to the last batch
- * committed when its item comes back.
+ * staged records go into the journal and are committed: one write, and
+ * with fsync = always one fdatasync. With everysec and no the loop writes
+ * them itself and the replies go out at once (the once-a-second sync is a
+ * pool item); with always the loop writes and syncs itself while the
+ * server has at most 4 connections (Redis's way: the hand-off costs more
+ * than the sync blocks so few clients), else one pool item (pool.h) runs
+ * the commit off the loop, and while it runs the loop goes on and stages
+ * the next batch. The journal is touched by one thread at a time (the
+ * loop between items, the worker during one). Batches are numbered: a
+ * reply that must wait takes the number of the batch being staged
+ * (durable_ticket) and is held in its connection's gate, with every reply
+ * to that connection after it, so that replies keep their order; the gate
+ * opens up to the last batch committed when its commit is done.
  *
  * Failure (ENOSPC, EIO): the journal keeps the records it could not write.
  * The replies held on the failed batches go out, but a SEND's OK becomes

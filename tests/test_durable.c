@@ -5,7 +5,9 @@
  * closed state with its error; a torn tail cut at every byte of the last
  * record (through chand), a flipped bit before the tail (chand refuses,
  * naming the file; --repair starts), and a full disk (a 2 MiB tmpfs:
- * STORAGE, plain channels unaffected, recovery once space returns).
+ * STORAGE, plain channels unaffected, recovery once space returns), and the
+ * commit rule whichever thread commits (a SEND's OK only once its record is
+ * in the file, and synced with fsync = always).
  * Crashes under load are in test_durable_kill.c.
  *
  * SPDX-License-Identifier: BSD-2-Clause
@@ -245,6 +247,82 @@ test_kill_after_replies(void)
 	chan_free(a);
 	chan_free(c);
 	dur_free(&d);
+}
+
+/* STATS' journal_syncs. */
+static uint64_t
+journal_syncs(struct dur *d)
+{
+	chan_stat_t *st;
+	uint64_t v = UINT64_MAX;
+	size_t n;
+
+	CU_ASSERT_EQUAL_FATAL(chan_admin_stats(chan_background(), d->conn, &st, &n), CHAN_OK);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(st[i].key, "journal_syncs") == 0)
+			v = st[i].value;
+	free(st);
+	CU_ASSERT_FATAL(v != UINT64_MAX);
+	return v;
+}
+
+/*
+ * The commit rule, whichever thread commits: when a SEND's OK is back, its
+ * record is in the segment file (its size grew by the record), and with
+ * fsync = always an fdatasync ran after it (the journal's own count).
+ * idle: connections dialed beside the test's (past 4, a worker commits).
+ */
+static void
+commit_rule(const char *fsync, int idle)
+{
+	struct dur d;
+	chan_t *ch;
+	chan_conn_t *others[8];
+	char path[4096], buf[16];
+	struct stat st;
+	off_t size;
+	uint64_t syncs;
+
+	dur_init(&d, fsync);
+	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	for (int i = 0; i < idle; i++)
+		CU_ASSERT_FATAL(chan_dial(chan_background(), d.addr, NULL, &others[i]) == CHAN_OK);
+	CU_ASSERT_FATAL(dur_make(&d, "w", 1000, &ch) == CHAN_OK);
+	CU_ASSERT_FATAL(dur_segment(&d, true, path, sizeof path));
+	CU_ASSERT_FATAL(stat(path, &st) == 0);
+	size = st.st_size;
+	syncs = journal_syncs(&d);
+	for (int k = 0; k < 50; k++) {
+		snprintf(buf, sizeof buf, "v%03d", k);
+		send_str(ch, buf);
+		CU_ASSERT_FATAL(stat(path, &st) == 0);
+		/* a PUSH: header 9, name length 2, the name, the value's msgpack (bin8: 2 + 4) */
+		CU_ASSERT_EQUAL(st.st_size, size + 9 + 2 + 1 + 6);
+		size = st.st_size;
+		if (strcmp(fsync, "always") == 0) {
+			uint64_t now = journal_syncs(&d);
+
+			CU_ASSERT(now > syncs);
+			syncs = now;
+		}
+	}
+	chan_free(ch);
+	for (int i = 0; i < idle; i++)
+		chan_conn_close(others[i]);
+	dur_free(&d);
+}
+
+static void
+test_commit_rule_always(void)
+{
+	commit_rule("always", 0);
+	commit_rule("always", 5);
+}
+
+static void
+test_commit_rule_everysec(void)
+{
+	commit_rule("everysec", 0);
 }
 
 /* A STREAM's values from a durable channel leave it for good: a kill -9 does not bring them back. */
@@ -642,6 +720,9 @@ register_suites(void)
 	test_add(s, "chanctl make --durable, info, stats; metrics", test_chanctl_stats_metrics);
 	test_add(s, "compaction while the channels change; restart after kill -9", test_compaction);
 	test_add(s, "pipelined durable sends: replies held in order, backpressure", test_pipelined_held);
+	test_add(s, "fsync always: a SEND's OK after its record is written and synced (loop, worker)",
+	    test_commit_rule_always);
+	test_add(s, "fsync everysec: a SEND's OK after its record is written", test_commit_rule_everysec);
 }
 
 int

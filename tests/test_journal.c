@@ -40,6 +40,8 @@ test_crc32c(void)
 	CU_ASSERT_EQUAL(crc32c(ones, sizeof ones), 0x62A8AB43);
 	CU_ASSERT_EQUAL(crc32c_extend(crc32c("1234", 4), "56789", 5), 0xE3069283);
 	CU_ASSERT_EQUAL(crc32c_extend(0, "123456789", 9), 0xE3069283);
+	/* split off the 8-byte words the SSE4.2 path takes, from an odd address */
+	CU_ASSERT_EQUAL(crc32c_extend(crc32c(zeros, 3), zeros + 3, 29), 0x8A9136AA);
 }
 
 /* ---- round trips -------------------------------------------------------------------- */

@@ -39,6 +39,10 @@
  *               worker: -n values of -s bytes (default 4096) in, digests
  *               out, -t requests in flight per connection. jobs_s_1w and
  *               jobs_s_2w (over both runs of each), speedup.
+ *   fill        (9) -n values (default 1,000,000) of -s bytes round-robin
+ *               into -C durable channels (default 1,000), -t sends in
+ *               flight, left there for a restart of chand to replay
+ *               (run.sh times it). fill_msgs_s.
  *
  * Options: -n count, -t requests in flight, -s value size, -c connections, -d seconds,
  * -a (throughput: an ack channel, each value received with chan_stream_recv_msg
@@ -94,7 +98,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: chanbench -p PORT|-A ADDRESS [-E ADDRESS] [-N STEM] [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
 	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops] [-a] [-D] [-w DEPTH]\n"
-	    "       [-l] throughput|pingpong|select|many|memory|fanout\n");
+	    "       [-l] throughput|pingpong|select|many|memory|fanout|fill\n");
 	exit(2);
 }
 
@@ -610,9 +614,55 @@ run_fanout(const struct opts *o)
 	bench_result(o->tag, "speedup_2w", two / one);
 }
 
+/* ---- (9) fill: durable channels for a restart ---------------------------------------- */
+
+/*
+ * -n values of -s bytes, round-robin into -C durable channels (cap n/C,
+ * named fill.STEM.K or fill.PID.K), -t sends in flight on one connection;
+ * the channels are left full, for the caller to restart chand on them.
+ */
+static void
+run_fill(const struct opts *o)
+{
+	chan_conn_t *c = dial();
+	size_t nch = o->channels, depth = o->threads;
+	chan_t **chans = calloc(nch, sizeof *chans);
+	chan_op_t **ops = calloc(depth, sizeof *ops);
+	uint8_t *buf = calloc(1, o->size ? o->size : 1);
+	chan_delivery_opts_t d = CHAN_DELIVERY_OPTS_INIT;
+	char name[96], pid[16];
+	int64_t t0;
+
+	if (chans == NULL || ops == NULL || buf == NULL)
+		bench_die("chanbench: out of memory");
+	snprintf(pid, sizeof pid, "%d", (int)getpid());
+	d.durable = true;
+	d.ack_wait_ns = 0;
+	d.max_unacked = 0;
+	for (size_t k = 0; k < nch; k++) {
+		snprintf(name, sizeof name, "fill.%s.%zu", g_stem ? g_stem : pid, k);
+		check(chan_make_opts(g_ctx, c, name, (o->n + nch - 1) / nch, &d, &chans[k]), name);
+	}
+	t0 = bench_now();
+	for (size_t i = 0; i < o->n + depth; i++) {
+		if (i >= depth)
+			check(chan_op_wait(ops[i % depth], NULL, NULL), "send");
+		if (i < o->n)
+			check(chan_send_async(g_ctx, chans[i % nch], buf, o->size, &ops[i % depth]), "send");
+	}
+	bench_result(o->tag, "fill_msgs_s", (double)o->n / ((double)(bench_now() - t0) / 1e9));
+	for (size_t k = 0; k < nch; k++)
+		chan_free(chans[k]);
+	chan_conn_close(c);
+	free(buf);
+	free(ops);
+	free(chans);
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
-static const char *const workloads[] = { "throughput", "pingpong", "select", "many", "memory", "fanout" };
+static const char *const workloads[] = { "throughput", "pingpong", "select", "many", "memory", "fanout",
+    "fill" };
 
 static void
 parse(int argc, char **argv, struct opts *o)
@@ -658,8 +708,8 @@ parse(int argc, char **argv, struct opts *o)
 static void
 defaults(struct opts *o, size_t w)
 {
-	static const char *const tags[] = { "w1", "w2", "w3", "w4", "w5", "w6" };
-	static const size_t counts[] = { 200000, 20000, 5000, 0, 0, 20000 };
+	static const char *const tags[] = { "w1", "w2", "w3", "w4", "w5", "w6", "w9" };
+	static const size_t counts[] = { 200000, 20000, 5000, 0, 0, 20000, 1000000 };
 
 	if (o->tag == NULL)
 		o->tag = tags[w];
@@ -671,6 +721,8 @@ defaults(struct opts *o, size_t w)
 		o->channels = 1000000;
 	if (w == 5 && o->size == 64)
 		o->size = 4096;
+	if (w == 6 && o->channels == 0)
+		o->channels = 1000;
 }
 
 int
@@ -680,9 +732,9 @@ main(int argc, char **argv)
 	size_t w;
 
 	parse(argc, argv, &o);
-	for (w = 0; w < 6 && strcmp(o.workload, workloads[w]) != 0; w++)
+	for (w = 0; w < 7 && strcmp(o.workload, workloads[w]) != 0; w++)
 		continue;
-	if (w == 6)
+	if (w == 7)
 		usage();
 	defaults(&o, w);
 	if (g_addr[0] == '\0')
@@ -695,7 +747,8 @@ main(int argc, char **argv)
 	case 2: run_pingpong(&o, o.channels); break;
 	case 3: run_many(&o); break;
 	case 4: run_memory(&o); break;
-	default: run_fanout(&o); break;
+	case 5: run_fanout(&o); break;
+	default: run_fill(&o); break;
 	}
 	chan_ctx_free(g_ctx);
 	return 0;

@@ -29,7 +29,8 @@
 # --only 10: the cluster (issue 19): etcd and three chand nodes; skipped
 # without /usr/bin/etcd.
 # N7=COUNT in the environment sets workload 7's values per run (default 200000),
-# N9=COUNT workload 9's (durable channels; default 100000).
+# N9=COUNT workload 9's (durable channels; default 100000), N9R=COUNT the values
+# its recovery row replays (default 1000000, in 1,000 channels).
 # N10=COUNT workload 10's values per throughput run (default 300000).
 # SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail
@@ -357,6 +358,35 @@ run_w9() {
 	done
 	for f in always everysec; do eval "stop_pid \$pid_dur_$f"; done
 	if [ $smoke = 0 ]; then stop_pid "$pid_aof_always"; stop_pid "$pid_aof_everysec"; fi
+	w9_replay "$r"
+}
+
+# w9_replay ROUND: recovery speed: N9R values of 16 bytes in 1,000 durable
+# channels (fsync = no), chand stopped and started again on them; the
+# replay's bytes and time from its journal-replayed log line (the journal's
+# open, replay and the values in flight given back: before it listens)
+w9_replay() {
+	local r=$1 line bytes ms conf
+	rm -rf "$work/dur_replay"
+	mkdir -p "$work/dur_replay"
+	conf="log_level = info\ndata_dir = $work/dur_replay\nfsync = no"
+	start_chand dur_replay "$conf"
+	record "$r" chand "$CHANBENCH" -p "$port_dur_replay" -n "$N9R" -t 256 -s 16 -C 1000 -k w9_replay fill
+	stop_pid "$pid_dur_replay"
+	start_chand dur_replay "$conf"
+	stop_pid "$pid_dur_replay"
+	line=$(grep -o 'journal-replayed .*' "$work/dur_replay.log" | tail -1)
+	bytes=$(sed -n 's/.* bytes=\([0-9]*\) .*/\1/p' <<<"$line")
+	ms=$(sed -n 's/.* ms=\([0-9]*\).*/\1/p' <<<"$line")
+	if [ -z "$bytes" ] || [ -z "$ms" ]; then
+		log "workload 9: no journal-replayed line in $work/dur_replay.log"; failed=1; return
+	fi
+	[ "$ms" -gt 0 ] || ms=1
+	awk -v r="$r" -v b="$bytes" -v ms="$ms" -v n="$N9R" 'BEGIN {
+		printf "%s\tchand\tw9_replay\treplay_s\t%.3f\n", r, ms / 1000
+		printf "%s\tchand\tw9_replay\treplay_mb_s\t%.1f\n", r, b / 1e6 / (ms / 1000)
+		printf "%s\tchand\tw9_replay\treplay_values_s\t%.0f\n", r, n / (ms / 1000)
+		printf "%s\tchand\tw9_replay\tjournal_mb\t%.1f\n", r, b / 1e6 }' >> "$out/results.tsv"
 }
 
 # (10) the cluster (issue 19): workload 1 at 16 and 1,024 in flight and
@@ -496,7 +526,7 @@ run_w11() {
 
 if [ $smoke = 1 ]; then
 	N1=2000 NCURVE=0 DEPTHS="" N2=200 N3=100 SEL=100 CONNS=50 SECS=0.5 IDLE=10000 RECV=100 N6=400
-	N7=2000 W7_DEPTHS="16 1024" W8=100 N9=2000 W9_DEPTHS="16 1024" N10=2000
+	N7=2000 W7_DEPTHS="16 1024" W8=100 N9=2000 N9R=2000 W9_DEPTHS="16 1024" N10=2000
 	SUBRUNS=1
 	[ -x "$CHAND" ] && [ -x "$CHANBENCH" ] && [ -x "$STREAMBENCH" ] && [ -x "$WAKEBENCH" ] && [ -x "$CHANCTL" ] || build_tree
 else
@@ -504,7 +534,7 @@ else
 	NPY1=50000 NPY2=2000	# pybench.py: Python moves 50k-100k values/s, a round trip ~110 µs
 	SUBRUNS=3
 	IDLE=1000000 RECV=10000 N6=30000
-	N7=${N7:-200000} W7_DEPTHS="16 1024" W8=10000 N9=${N9:-100000} W9_DEPTHS="16 1024"
+	N7=${N7:-200000} W7_DEPTHS="16 1024" W8=10000 N9=${N9:-100000} N9R=${N9R:-1000000} W9_DEPTHS="16 1024"
 	N10=${N10:-300000}
 	install_peers
 	build_tree

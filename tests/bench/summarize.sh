@@ -89,6 +89,9 @@ END {
 		ratio("9 durable everysec msgs/s, " q[i] " in flight", "chand", "w9_everysec_t" q[i], "msgs_s", "redis", "w9_everysec_t" q[i], "msgs_s", "", 0)
 		ratio("9 durable everysec/plain, " q[i] " in flight", "chand", "w9_everysec_t" q[i], "msgs_s", "chand", "w9_plain_t" q[i], "msgs_s", ">=", 0.8)
 	}
+	absolute("9 replay s (N9R values, 1k chans)", "w9_replay", "replay_s", "", 0)
+	absolute("9 replay MB/s of journal", "w9_replay", "replay_mb_s", "", 0)
+	absolute("9 replay values/s", "w9_replay", "replay_values_s", "", 0)
 	split("owner fwd routed", cs, " ")
 	for (i = 1; i <= 3; i++) {
 		ratio("10 cluster " cs[i] " msgs/s, 16 in flight", cs[i], "w10_t16", "msgs_s", "chand", "w10_t16", "msgs_s", cs[i] == "routed" ? ">=" : "", 0.95)
