@@ -123,6 +123,7 @@ router_new(struct router **out, struct server *s, struct cluster *cl)
 	TAILQ_INIT(&r->held);
 	hmap_init(&r->ids, (uint64_t)(uintptr_t)r ^ (uint64_t)clock_now_ns());
 	hmap_init(&r->fwds, (uint64_t)(uintptr_t)r ^ 0x9e3779b97f4a7c15ULL);
+	hmap_init(&r->ftags, (uint64_t)(uintptr_t)r ^ 0x2545f4914f6cdd1dULL);
 	proto_out_init(&r->out);
 	if ((r->xs = xselects_new(r)) == NULL) {
 		router_free(r);
@@ -154,9 +155,11 @@ router_free(struct router *r)
 		held_free(h);
 	}
 	router_fwds_free(r);
+	router_tags_free(r);
 	xselects_free(r->xs);
 	hmap_destroy(&r->ids);
 	hmap_destroy(&r->fwds);
+	hmap_destroy(&r->ftags);
 	proto_out_destroy(&r->out);
 	free(r);
 }
@@ -392,6 +395,8 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 		c->moved = q->moved;
 	if ((q->op == OP_CANCEL || q->op == OP_CREDIT) && hmap_count(&r->ids) > 0)
 		return to_target(r, c, q, body, len);
+	if ((q->op == OP_ACK || q->op == OP_NACK || q->op == OP_TOUCH) && hmap_count(&r->ftags) > 0)
+		return router_tags_route(r, c, q);
 	if (n == 0)
 		return true;
 	if (!TAILQ_EMPTY(&r->held) && held_count(r, c) > 0) {
