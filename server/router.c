@@ -395,6 +395,14 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 		c->moved = q->moved;
 	if ((q->op == OP_CANCEL || q->op == OP_CREDIT) && hmap_count(&r->ids) > 0)
 		return to_target(r, c, q, body, len);
+	if (q->op == OP_WANT && hmap_count(&r->ids) > 0) {
+		/* a forwarded request waited for: its reply is written when it comes (dispatch answers WANT) */
+		struct remote *rq = remote_find(r, c->id, q->target);
+
+		if (rq != NULL)
+			rq->deferred = false;
+		return true;
+	}
 	if ((q->op == OP_ACK || q->op == OP_NACK || q->op == OP_TOUCH) && hmap_count(&r->ftags) > 0)
 		return router_tags_route(r, c, q);
 	if (n == 0)

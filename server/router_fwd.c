@@ -88,7 +88,7 @@ allowed_there(struct conn *c, const struct proto_request *q)
 /* Write r->out's frame to pe as request pid of (c, id, op) that came at start; false when it could not go. */
 static bool
 send_fwd(struct router *r, struct conn *c, uint64_t id, uint64_t op, struct peer *pe,
-    uint64_t pid, int64_t start, struct router_acks *acks)
+    uint64_t pid, int64_t start, struct router_acks *acks, bool deferred)
 {
 	struct fwd *f = calloc(1, sizeof *f);
 
@@ -97,7 +97,7 @@ send_fwd(struct router *r, struct conn *c, uint64_t id, uint64_t op, struct peer
 		goto fail;
 	}
 	*f = (struct fwd){ .rq = { .conn_id = c->id, .id = id, .op = op, .start = start,
-	    .forwarded = true }, .c = c, .pid = pid, .pe = pe, .acks = acks };
+	    .forwarded = true, .deferred = deferred }, .c = c, .pid = pid, .pe = pe, .acks = acks };
 	if (hmap_insert(&r->ids, &f->rq.node, ids_hash(r, c->id, id)) < 0)
 		goto fail;
 	if (hmap_insert(&r->fwds, &f->by_pid, hmap_hash_u64(r->fwds.seed, pid)) < 0) {
@@ -127,7 +127,7 @@ bool
 router_fwd_send(struct router *r, struct conn *c, uint64_t id, uint64_t op, struct peer *pe,
     uint64_t pid, struct router_acks *acks)
 {
-	return send_fwd(r, c, id, op, pe, pid, clock_now_ns(), acks);
+	return send_fwd(r, c, id, op, pe, pid, clock_now_ns(), acks, false);
 }
 
 /* Forward q (body) to node at addr, with what is left of its wait. */
@@ -173,7 +173,8 @@ router_forward(struct router *r, struct conn *c, const struct proto_request *q,
 		conn_reply_error(c, q->id, STATUS_LIMIT, "the request is too large to forward (max_frame)");
 		return;
 	}
-	send_fwd(r, c, q->id, q->op, pe, pid, start, NULL);
+	/* held for etcd first: a WANT may have come meanwhile, so its reply is not held */
+	send_fwd(r, c, q->id, q->op, pe, pid, start, NULL, q->deferred && r->again_start == 0);
 }
 
 /*
@@ -295,7 +296,7 @@ router_peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len)
 	const char *why;
 	char msg[400];
 	struct proto_reply rep;
-	bool bounce;
+	bool bounce, deferred;
 
 	HMAP_FOR_EACH_HASH(n, hmap_hash_u64(r->fwds.seed, pid), &r->fwds) {
 		if (HMAP_ENTRY(n, struct fwd, by_pid)->pid == pid)
@@ -312,6 +313,7 @@ router_peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len)
 	pe = f->pe;
 	acks = f->acks;
 	f->acks = NULL;
+	deferred = f->rq.deferred;
 	if ((bounce = status == STATUS_MOVED && !c->moved)) {
 		/* ownership changed on the way: never a second hop (no loop between stale views) */
 		if (proto_decode_reply(body, len, f->rq.op, &rep, &why) != STATUS_OK)
@@ -331,7 +333,7 @@ router_peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len)
 	if (!bounce && acks == NULL && status == STATUS_OK && router_tagged_reply(op, body, len)) {
 		/* an ack channel's value: under a tag of this node's */
 		if (router_tags_relay(r, c, pe, op, cid, body, len) == 0)
-			conn_flush_out(c);
+			conn_queue_out(c, deferred);
 	} else if (c->closing) {
 		/* nobody hears it */
 	} else if (bounce) {
@@ -339,7 +341,8 @@ router_peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len)
 	} else if (acks != NULL) {
 		router_acks_reply(r, c, cid, acks, body, len);
 	} else if (proto_rep_readdress(&r->s->out, body, len, cid) == 0) {
-		conn_flush_out(c);
+		/* held as a local deferred reply would be (§15), until a WANT or another reply */
+		conn_queue_out(c, deferred);
 	}
 	free(acks);
 }

@@ -30,6 +30,7 @@ struct remote {
 	uint64_t conn_id, id, op;
 	int64_t start;			/* when it came: its latency, and what its wait has spent */
 	bool forwarded;
+	bool deferred;			/* forwarded: its reply may be held (§15): asked so, and no WANT yet */
 	bool xselect;			/* a cross-node SELECT (xselect.c) */
 };
 

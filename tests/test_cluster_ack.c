@@ -3,7 +3,9 @@
  * forwarding node (§17): two plain clients of n0 share an ack channel
  * owned by n1; each gets tags of n0's own, good on its connection only;
  * ACK, NACK and TOUCH reach the owner; a client's disconnect at n0 gives
- * back its values at once, not the other client's. And a forwarder told
+ * back its values at once, not the other client's. Deferred replies
+ * (§15) through a forwarder: held there until WANT or another reply, and
+ * a WANT made before the reply came is honoured. And a forwarder told
  * MOVED by the old owner while the new one is unreachable answers
  * UNAVAILABLE after that one hop. Run by test_cluster.c on its fixture.
  *
@@ -99,6 +101,19 @@ inflight(const char *name)
 	CU_ASSERT_EQUAL(st_info(&o, name, &info), STATUS_OK);
 	test_conn_close(&o);
 	return info.inflight;
+}
+
+/* A receiver waits on name at its owner, node 1. */
+static bool
+owner_waits_recv(const char *name)
+{
+	struct test_conn o;
+	bool ok;
+
+	client_of(&o, 1);
+	ok = st_await_waiters(&o, name, 0, 1);
+	test_conn_close(&o);
+	return ok;
 }
 
 /*
@@ -226,6 +241,58 @@ test_mixed_ack(void)
 	test_conn_close(&a);
 }
 
+/*
+ * A deferred SEND through node 0: its OK is held at node 0 (nothing comes
+ * to the client; the sync point is another client's forwarded request
+ * on the same peer connection, answered after it), then written by a
+ * WANT. A deferred RECV through node 0 waited for by WANT before the
+ * value comes: its reply comes with the value, not held.
+ */
+static void
+test_deferred(void)
+{
+	char name[64], buf[8];
+	struct test_conn a, b;
+	struct proto_reply r;
+	struct pollfd pfd;
+	uint64_t sid, rid, wid;
+	bool ok;
+
+	snprintf(name, sizeof name, "%s", ct_name_placed_on(1, "fwdefer"));
+	client_of(&a, 1);
+	CU_ASSERT_EQUAL_FATAL(st_make(&a, name, 4), STATUS_OK);
+	test_conn_close(&a);
+	client_of(&a, 0);
+	client_of(&b, 0);
+	sid = st_send_deferred(&a, name, "d", 1);
+	/* the owner answered it before this, on the same peer connection */
+	CU_ASSERT_EQUAL(st_send_wait(&b, name, "e", 0), STATUS_OK);
+	pfd = (struct pollfd){ .fd = a.fd, .events = POLLIN };
+	CU_ASSERT_EQUAL(a.len - a.consumed, 0);
+	CU_ASSERT_EQUAL(poll(&pfd, 1, 200), 0);
+	wid = st_want(&a, sid);
+	st_reply(&a, OP_SEND, &r);
+	CU_ASSERT(r.id == sid && r.status == STATUS_OK);
+	/* WANT's own reply is held: it comes with the next one */
+	st_ping(&a);
+	st_reply(&a, OP_WANT, &r);
+	CU_ASSERT_EQUAL(r.id, wid);
+	st_reply(&a, OP_PING, &r);
+	/* drain; then a deferred RECV that waits, WANTed before the value comes */
+	for (int i = 0; i < 2; i++)
+		CU_ASSERT_EQUAL(st_recv_wait(&b, name, 0, buf, sizeof buf, &ok), STATUS_OK);
+	rid = st_recv_deferred(&a, name);
+	wid = st_want(&a, rid);
+	CU_ASSERT_FATAL(owner_waits_recv(name));
+	CU_ASSERT_EQUAL(st_send_wait(&b, name, "f", 0), STATUS_OK);
+	st_reply(&a, OP_WANT, &r);
+	CU_ASSERT_EQUAL(r.id, wid);
+	st_reply(&a, OP_RECV, &r);
+	CU_ASSERT(r.id == rid && r.status == STATUS_OK && r.value.len == 1 && r.value.data[0] == 'f');
+	test_conn_close(&a);
+	test_conn_close(&b);
+}
+
 /* Does node i answer MOVED for name to a client that follows it? */
 static bool
 moved_at(int i, const char *name)
@@ -304,5 +371,6 @@ ct_add_ack_tests(CU_pSuite s)
 	test_add(s, "two clients of a forwarder share an ack channel", test_two_clients);
 	test_add(s, "a disconnect at the forwarder gives back its own values", test_disconnect_requeues_own);
 	test_add(s, "an ACK mixing local and forwarded tags", test_mixed_ack);
+	test_add(s, "deferred replies through a forwarder, and WANT", test_deferred);
 	test_add(s, "MOVED from the old owner, the new one unreachable", test_moved_unreachable);
 }
