@@ -387,6 +387,7 @@ bool
 router_route(struct conn *c, const struct proto_request *q, const uint8_t *body, size_t len)
 {
 	struct router *r = c->srv->router;
+	struct remote *rq;
 	uint32_t n = named(q), here = 0, there = 0;
 	const char *node = NULL, *addr = "", *unknown = NULL, *tnode = NULL, *taddr = "";
 	uint32_t unknown_len = 0;
@@ -395,13 +396,16 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 		c->moved = q->moved;
 	if ((q->op == OP_CANCEL || q->op == OP_CREDIT) && hmap_count(&r->ids) > 0)
 		return to_target(r, c, q, body, len);
-	if (q->op == OP_WANT && hmap_count(&r->ids) > 0) {
-		/* a forwarded request waited for: its reply is written when it comes (dispatch answers WANT) */
-		struct remote *rq = remote_find(r, c->id, q->target);
-
-		if (rq != NULL)
-			rq->deferred = false;
-		return true;
+	if (q->op == OP_WANT && hmap_count(&r->ids) > 0 && (rq = remote_find(r, c->id, q->target)) != NULL) {
+		/*
+		 * a request held or forwarded here, waited for: its reply is written
+		 * when it comes; as dispatch's WANT of a pending one, nothing held is
+		 * written now, and WANT's own reply is held
+		 */
+		rq->deferred = false;
+		if (proto_rep_ok(&r->s->out, q->id) == 0)
+			conn_queue_out(c, true);
+		return false;
 	}
 	if ((q->op == OP_ACK || q->op == OP_NACK || q->op == OP_TOUCH) && hmap_count(&r->ftags) > 0)
 		return router_tags_route(r, c, q);
