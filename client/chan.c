@@ -594,12 +594,18 @@ op_submit(chan_ctx_t *ctx, chan_t *ch, uint64_t op, call_encode_fn enc, void *ar
     chan_op_t **out)
 {
 	struct call *call;
+	chan_conn_t *c = ch->conn, *node = NULL;
 	chan_op_t *o;
 	int rc;
 
 	ctx = ctx_or_background(ctx);
-	if ((rc = conn_submit(ch->conn, ctx, op, CALL_BUDGET, NULL, WIRE_CORK | WIRE_DEFER, enc, arg,
-	    &call)) != 0)
+	/* a front: its owner's connection, found by name (conn_submit would encode the request to read it) */
+	if (conn_is_front(c) && (rc = cluster_conn_for(c, ctx, chan_name(ch), &node)) != CHAN_OK)
+		return rc;
+	rc = conn_submit(node != NULL ? node : c, ctx, op, CALL_BUDGET, NULL, WIRE_CORK | WIRE_DEFER, enc,
+	    arg, &call);
+	conn_unref(node);
+	if (rc != 0)
 		return rc;
 	ctx_ref(ctx);
 	o = conn_call_user(call);

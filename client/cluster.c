@@ -483,6 +483,24 @@ done:
 	return rc;
 }
 
+/* The connection of name's cached owner, when it is up (a reference), else NULL. */
+static chan_conn_t *
+cached_conn(struct cluster *cl, const char *name, size_t len)
+{
+	struct owner *ow;
+	chan_conn_t *c = NULL;
+
+	pthread_mutex_lock(&cl->lock);
+	if ((ow = owner_find_locked(cl, name, len)) != NULL && (c = cl->nodes[ow->idx].conn) != NULL)
+		conn_ref(c);
+	pthread_mutex_unlock(&cl->lock);
+	if (c != NULL && conn_broken(c)) {
+		conn_unref(c);
+		c = NULL;
+	}
+	return c;
+}
+
 int
 cluster_conn_for(chan_conn_t *c, chan_ctx_t *ctx, const char *name, chan_conn_t **out)
 {
@@ -493,6 +511,9 @@ cluster_conn_for(chan_conn_t *c, chan_ctx_t *ctx, const char *name, chan_conn_t 
 		*out = c;
 		return CHAN_OK;
 	}
+	/* the common case, without encoding a request to read its name back */
+	if (front_err(c) == CHAN_OK && (*out = cached_conn(c->cluster, a.name, a.len)) != NULL)
+		return CHAN_OK;
 	return cluster_pick(c, ctx, OP_OPEN, enc_open, &a, out);
 }
 

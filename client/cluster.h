@@ -53,9 +53,10 @@ int cluster_pick(chan_conn_t *front, chan_ctx_t *ctx, uint64_t op, call_encode_f
     chan_conn_t **node);
 /*
  * The connection that requests about channel name's values (ACK, NACK,
- * TOUCH: tags are good only on the connection that received them) go to:
- * c itself, or on a front the owner's node connection (an OPEN through the
- * front when the owner is not cached). A reference: the caller's conn_unref.
+ * TOUCH: tags are good only on the connection that received them), and
+ * an asynchronous SEND or RECV of it, go to: c itself, or on a front the
+ * owner's node connection (an OPEN through the front when the owner is not
+ * cached). A reference: the caller's conn_unref.
  */
 int cluster_conn_for(chan_conn_t *c, chan_ctx_t *ctx, const char *name, chan_conn_t **out);
 /* Close every node connection (chan_conn_close of the front); free it all (last reference). */

@@ -580,6 +580,12 @@ conn_call_has_reply(struct call *call)
 	return ready;
 }
 
+bool
+conn_is_front(const chan_conn_t *c)
+{
+	return c->cluster != NULL;
+}
+
 chan_conn_t *
 conn_call_conn(const struct call *call)
 {

@@ -133,6 +133,8 @@ int conn_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, b
 /* A front owning cl (freed with its last reference), with a node's HELLO limits. */
 chan_conn_t *conn_front_new(struct cluster *cl, const chan_conn_info_t *info,
     const chan_dial_opts_t *opts);
+/* Is c a cluster front? */
+bool conn_is_front(const chan_conn_t *c);
 /* The connection a call was made on (a node's, for a call submitted on a front). */
 chan_conn_t *conn_call_conn(const struct call *call);
 

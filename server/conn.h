@@ -38,6 +38,7 @@ struct conn {
 	bool hello;			/* HELLO done */
 	bool moved;			/* its HELLO said it follows MOVED (router.c) */
 	uint32_t nforwarded;		/* its requests forwarded to other nodes now (router.c) */
+	uint32_t nftags;		/* ack channels' values it holds through this node (router_tags.c) */
 	bool closing;			/* flushing its last bytes, then freed */
 	bool dead;			/* being freed: write nothing more */
 	bool read_paused;		/* output over output_hwm */

@@ -4,6 +4,7 @@
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -35,6 +36,8 @@ struct peer {
 	struct bufferevent *bev;	/* NULL: not connected */
 	uint64_t hello_id;
 	bool up;			/* its HELLO was accepted */
+	bool direct;			/* up over plain TCP: written by flush_cb, not the bufferevent */
+	bool wpending;			/* ... and has bytes for flush_cb */
 	int64_t retry_ns;		/* no dialling before this (monotonic) */
 	int64_t backoff_ms;
 	TAILQ_ENTRY(peer) link;
@@ -53,8 +56,11 @@ struct peers {
 	void *arg;
 	struct proto_out out;
 	char why[512];
+	struct event *flush;		/* flush_cb, made active by peer_write */
 	TAILQ_HEAD(, peer) list;
 };
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg);
 
 int
 peers_new(struct peers **out, struct event_base *base, const char *self, const char *token,
@@ -65,6 +71,12 @@ peers_new(struct peers **out, struct event_base *base, const char *self, const c
 	if (ps == NULL)
 		return -1;
 	if ((ps->self = strdup(self)) == NULL || (ps->token = strdup(token)) == NULL) {
+		free(ps->self);
+		free(ps);
+		return -1;
+	}
+	if ((ps->flush = event_new(base, -1, 0, flush_cb, ps)) == NULL) {
+		free(ps->token);
 		free(ps->self);
 		free(ps);
 		return -1;
@@ -98,7 +110,7 @@ close_bev(struct peer *pe)
 	pe->bev = NULL;
 	if (pe->up)
 		(*pe->ps->connected)--;
-	pe->up = false;
+	pe->up = pe->direct = pe->wpending = false;
 }
 
 void
@@ -120,6 +132,7 @@ peers_free(struct peers *ps)
 	if (ps->tls != NULL)
 		SSL_CTX_free(ps->tls);
 	proto_out_destroy(&ps->out);
+	event_free(ps->flush);
 	free(ps->self);
 	free(ps->token);
 	free(ps);
@@ -166,6 +179,12 @@ hello_reply(struct peer *pe, const uint8_t *body, size_t len, int status)
 		pe->backoff_ms = 0;
 		(*pe->ps->connected)++;
 		log_info("cluster-peer-up node=%s addr=%s", pe->node, pe->addr);
+		if (pe->ps->tls == NULL) {
+			/* from now on flush_cb writes it (what is queued too) */
+			pe->direct = true;
+			pe->wpending = true;
+			event_active(pe->ps->flush, EV_WRITE, 0);
+		}
 		return true;
 	}
 	if (proto_decode_reply(body, len, OP_HELLO, &rep, &why) != STATUS_OK)
@@ -385,7 +404,54 @@ peer_get(struct peers *ps, const char *node, const char *addr, const char **why)
 int
 peer_write(struct peer *pe, const void *frames, size_t len)
 {
-	return pe->bev != NULL && bufferevent_write(pe->bev, frames, len) == 0 ? 0 : -1;
+	if (pe->bev == NULL || bufferevent_write(pe->bev, frames, len) != 0)
+		return -1;
+	if (pe->direct && !pe->wpending) {
+		pe->wpending = true;
+		event_active(pe->ps->flush, EV_WRITE, 0);
+	}
+	return 0;
+}
+
+/*
+ * Once per loop pass, after the callbacks that were ready (conn_io.c's
+ * flush_cb does the same for clients): write each direct peer's queued
+ * requests straight to its socket, all of this pass's in one write. The
+ * bufferevent would first add write interest, poll again and then write:
+ * one more loop turn and two epoll_ctl per forwarded request. Only what
+ * the socket does not take is left to the bufferevent's write event.
+ */
+static void
+flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct peers *ps = arg;
+	struct peer *pe;
+	struct evbuffer *out;
+	char why[300];
+	int n;
+
+	(void)fd;
+	(void)what;
+	TAILQ_FOREACH(pe, &ps->list, link) {
+		if (!pe->wpending || pe->bev == NULL)
+			continue;
+		pe->wpending = false;
+		out = bufferevent_get_output(pe->bev);
+		/* a bufferevent keeps its output's start frozen but while its own write runs */
+		evbuffer_unfreeze(out, 1);
+		/* (-1 for an empty buffer) */
+		n = evbuffer_get_length(out) > 0 ? evbuffer_write(out, bufferevent_getfd(pe->bev)) : 0;
+		evbuffer_freeze(out, 1);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			snprintf(why, sizeof why, "a write failed: %s", evutil_socket_error_to_string(errno));
+			drop(pe, why);
+			continue;
+		}
+		if (evbuffer_get_length(out) > 0)
+			bufferevent_enable(pe->bev, EV_WRITE);
+		else
+			bufferevent_disable(pe->bev, EV_WRITE);
+	}
 }
 
 size_t

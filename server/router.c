@@ -124,6 +124,7 @@ router_new(struct router **out, struct server *s, struct cluster *cl)
 	TAILQ_INIT(&r->held);
 	hmap_init(&r->ids, (uint64_t)(uintptr_t)r ^ (uint64_t)clock_now_ns());
 	hmap_init(&r->fwds, (uint64_t)(uintptr_t)r ^ 0x9e3779b97f4a7c15ULL);
+	hmap_init(&r->ftags, (uint64_t)(uintptr_t)r ^ 0x2545f4914f6cdd1dULL);
 	proto_out_init(&r->out);
 	if ((r->xs = xselects_new(r)) == NULL) {
 		router_free(r);
@@ -155,9 +156,11 @@ router_free(struct router *r)
 		held_free(h);
 	}
 	router_fwds_free(r);
+	router_tags_free(r);
 	xselects_free(r->xs);
 	hmap_destroy(&r->ids);
 	hmap_destroy(&r->fwds);
+	hmap_destroy(&r->ftags);
 	proto_out_destroy(&r->out);
 	free(r);
 }
@@ -399,6 +402,7 @@ bool
 router_route(struct conn *c, const struct proto_request *q, const uint8_t *body, size_t len)
 {
 	struct router *r = c->srv->router;
+	struct remote *rq;
 	uint32_t n = named(q), here = 0, there = 0;
 	const char *node = NULL, *addr = "", *unknown = NULL, *tnode = NULL, *taddr = "";
 	uint32_t unknown_len = 0;
@@ -407,6 +411,19 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 		c->moved = q->moved;
 	if ((q->op == OP_CANCEL || q->op == OP_CREDIT) && hmap_count(&r->ids) > 0)
 		return to_target(r, c, q, body, len);
+	if (q->op == OP_WANT && hmap_count(&r->ids) > 0 && (rq = remote_find(r, c->id, q->target)) != NULL) {
+		/*
+		 * a request held or forwarded here, waited for: its reply is written
+		 * when it comes; as dispatch's WANT of a pending one, nothing held is
+		 * written now, and WANT's own reply is held
+		 */
+		rq->deferred = false;
+		if (proto_rep_ok(&r->s->out, q->id) == 0)
+			conn_queue_out(c, true);
+		return false;
+	}
+	if ((q->op == OP_ACK || q->op == OP_NACK || q->op == OP_TOUCH) && hmap_count(&r->ftags) > 0)
+		return router_tags_route(r, c, q);
 	if (proto_op_is_link(q->op))
 		return link_here(r, c, q);
 	if (n == 0)

@@ -31,6 +31,7 @@ struct fwd {
 	struct hmap_node by_pid;	/* in the router's fwds */
 	uint64_t pid;			/* its id on the peer connection */
 	struct peer *pe;
+	struct router_acks *acks;	/* an ACK's tags (router_tags.c), or NULL */
 };
 
 static void
@@ -39,6 +40,7 @@ fwd_free(struct router *r, struct fwd *f)
 	f->c->nforwarded--;
 	hmap_remove(&r->ids, &f->rq.node);
 	hmap_remove(&r->fwds, &f->by_pid);
+	free(f->acks);
 	free(f);
 }
 
@@ -48,8 +50,10 @@ router_fwds_free(struct router *r)
 	struct hmap_node *n, *nx;
 	size_t pos;
 
-	HMAP_FOR_EACH_SAFE(n, nx, pos, &r->fwds)
+	HMAP_FOR_EACH_SAFE(n, nx, pos, &r->fwds) {
+		free(HMAP_ENTRY(n, struct fwd, by_pid)->acks);
 		free(HMAP_ENTRY(n, struct fwd, by_pid));
+	}
 }
 
 void
@@ -81,17 +85,19 @@ allowed_there(struct conn *c, const struct proto_request *q)
 	}
 }
 
-/* Write r->out's frame to pe as request pid of (c, id, op); false when it could not go. */
+/* Write r->out's frame to pe as request pid of (c, id, op) that came at start; false when it could not go. */
 static bool
 send_fwd(struct router *r, struct conn *c, uint64_t id, uint64_t op, struct peer *pe,
-    uint64_t pid, int64_t start)
+    uint64_t pid, int64_t start, struct router_acks *acks, bool deferred)
 {
 	struct fwd *f = calloc(1, sizeof *f);
 
-	if (f == NULL)
+	if (f == NULL) {
+		free(acks);
 		goto fail;
+	}
 	*f = (struct fwd){ .rq = { .conn_id = c->id, .id = id, .op = op, .start = start,
-	    .forwarded = true }, .c = c, .pid = pid, .pe = pe };
+	    .forwarded = true, .deferred = deferred }, .c = c, .pid = pid, .pe = pe, .acks = acks };
 	if (hmap_insert(&r->ids, &f->rq.node, ids_hash(r, c->id, id)) < 0)
 		goto fail;
 	if (hmap_insert(&r->fwds, &f->by_pid, hmap_hash_u64(r->fwds.seed, pid)) < 0) {
@@ -110,9 +116,18 @@ send_fwd(struct router *r, struct conn *c, uint64_t id, uint64_t op, struct peer
 	r->s->current.counted = true;
 	return true;
 fail:
+	if (f != NULL)
+		free(f->acks);
 	free(f);
 	conn_reply_error(c, id, STATUS_LIMIT, "out of memory");
 	return false;
+}
+
+bool
+router_fwd_send(struct router *r, struct conn *c, uint64_t id, uint64_t op, struct peer *pe,
+    uint64_t pid, struct router_acks *acks)
+{
+	return send_fwd(r, c, id, op, pe, pid, clock_now_ns(), acks, false);
 }
 
 /* Forward q (body) to node at addr, with what is left of its wait. */
@@ -158,7 +173,8 @@ router_forward(struct router *r, struct conn *c, const struct proto_request *q,
 		conn_reply_error(c, q->id, STATUS_LIMIT, "the request is too large to forward (max_frame)");
 		return;
 	}
-	send_fwd(r, c, q->id, q->op, pe, pid, start);
+	/* held for etcd first: a WANT may have come meanwhile, so its reply is not held */
+	send_fwd(r, c, q->id, q->op, pe, pid, start, NULL, q->deferred && r->again_start == 0);
 }
 
 /*
@@ -180,7 +196,7 @@ router_forward_to_target(struct router *r, struct conn *c, const struct proto_re
 		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
 		return;
 	}
-	send_fwd(r, c, q->id, q->op, f->pe, pid, clock_now_ns());
+	router_fwd_send(r, c, q->id, q->op, f->pe, pid, NULL);
 }
 
 /* Is body, a reply to op, the last one (not a STREAM's value, not STARTED)? */
@@ -273,12 +289,14 @@ router_peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len)
 	struct hmap_node *n;
 	struct fwd *f = NULL;
 	struct conn *c;
-	uint64_t id, cid;
+	struct peer *pe;
+	struct router_acks *acks;
+	uint64_t id, cid, op;
 	int status;
 	const char *why;
 	char msg[400];
 	struct proto_reply rep;
-	bool bounce;
+	bool bounce, deferred;
 
 	HMAP_FOR_EACH_HASH(n, hmap_hash_u64(r->fwds.seed, pid), &r->fwds) {
 		if (HMAP_ENTRY(n, struct fwd, by_pid)->pid == pid)
@@ -291,6 +309,11 @@ router_peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len)
 		return;
 	c = f->c;
 	cid = f->rq.id;
+	op = f->rq.op;
+	pe = f->pe;
+	acks = f->acks;
+	f->acks = NULL;
+	deferred = f->rq.deferred;
 	if ((bounce = status == STATUS_MOVED && !c->moved)) {
 		/* ownership changed on the way: never a second hop (no loop between stale views) */
 		if (proto_decode_reply(body, len, f->rq.op, &rep, &why) != STATUS_OK)
@@ -300,16 +323,28 @@ router_peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len)
 		status = STATUS_UNAVAILABLE;
 	}
 	/* unlinked first: writing to c may end it, and f with it */
-	if (last_reply(f->rq.op, status, body, len)) {
-		stats_record(&r->s->ops, f->rq.op, status, clock_now_ns() - f->rq.start);
+	if (last_reply(op, status, body, len)) {
+		stats_record(&r->s->ops, op, status, clock_now_ns() - f->rq.start);
 		fwd_free(r, f);
+	} else {
+		f->acks = acks;
+		acks = NULL;
 	}
-	if (c->closing)
-		return;
-	if (bounce)
+	if (!bounce && acks == NULL && status == STATUS_OK && router_tagged_reply(op, body, len)) {
+		/* an ack channel's value: under a tag of this node's */
+		if (router_tags_relay(r, c, pe, op, cid, body, len) == 0)
+			conn_queue_out(c, deferred);
+	} else if (c->closing) {
+		/* nobody hears it */
+	} else if (bounce) {
 		router_unavailable(r, c, cid, msg);
-	else if (proto_rep_readdress(&r->s->out, body, len, cid) == 0)
-		conn_flush_out(c);
+	} else if (acks != NULL) {
+		router_acks_reply(r, c, cid, acks, body, len);
+	} else if (proto_rep_readdress(&r->s->out, body, len, cid) == 0) {
+		/* held as a local deferred reply would be (§15), until a WANT or another reply */
+		conn_queue_out(c, deferred);
+	}
+	free(acks);
 }
 
 /* pe's connection is gone: everything forwarded on it ends UNAVAILABLE now. */
@@ -322,6 +357,7 @@ router_peer_gone(void *arg, struct peer *pe, const char *why)
 	char msg[600];
 
 	xselect_peer_gone(r->xs, pe, why);
+	router_tags_gone(r, NULL, pe);
 	snprintf(msg, sizeof msg, "node %s lost: %s", peer_node(pe), why);
 	while ((n = unlink_all(r, NULL, pe, &e)) > 0) {
 		for (size_t i = 0; i < n; i++) {
@@ -360,6 +396,9 @@ router_forget(struct conn *c, int status)
 		free(e);
 		total += n;
 	}
+	/* its ack channels' values go back at their owners, as a local consumer's do */
+	if (c->dead && c->nftags > 0)
+		router_tags_gone(r, c, NULL);
 	return total;
 }
 

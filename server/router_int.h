@@ -30,6 +30,7 @@ struct remote {
 	uint64_t conn_id, id, op;
 	int64_t start;			/* when it came: its latency, and what its wait has spent */
 	bool forwarded;
+	bool deferred;			/* forwarded: its reply may be held (§15): asked so, and no WANT yet */
 	bool xselect;			/* a cross-node SELECT (xselect.c) */
 };
 
@@ -40,6 +41,8 @@ struct router {
 	struct held_list held;
 	struct hmap ids;		/* struct remote by (conn_id, id) */
 	struct hmap fwds;		/* struct fwd by pid */
+	struct hmap ftags;		/* router_tags.c: struct ftag by the client's tag */
+	uint64_t next_tag;		/* ... the last one handed out, above ROUTER_TAG_BASE */
 	struct xselects *xs;		/* cross-node SELECTs coordinated here */
 	struct proto_out out;		/* scratch: frames for the peers */
 	uint32_t asked;			/* etcd's answers the request dispatched again has had */
@@ -55,6 +58,14 @@ ids_hash(const struct router *r, uint64_t conn_id, uint64_t id)
 /* UNAVAILABLE to c's request id, counted. */
 void router_unavailable(struct router *r, struct conn *c, uint64_t id, const char *why);
 
+/*
+ * router_fwd.c: send r->out's frame, request pid, to pe for c's request id
+ * (op); its replies are relayed. acks (a forwarded ACK's tags, or NULL) is
+ * the forwarded request's from the call on. false: c was answered.
+ */
+struct router_acks;
+bool router_fwd_send(struct router *r, struct conn *c, uint64_t id, uint64_t op, struct peer *pe,
+    uint64_t pid, struct router_acks *acks);
 /* router_fwd.c: forward q (body) to node at addr, with what is left of its wait. */
 void router_forward(struct router *r, struct conn *c, const struct proto_request *q,
     const uint8_t *body, size_t len, const char *node, const char *addr);
@@ -66,5 +77,29 @@ void router_peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t le
 void router_peer_gone(void *arg, struct peer *pe, const char *why);
 /* Free every forwarded request without a word (the router is going). */
 void router_fwds_free(struct router *r);
+
+/*
+ * router_tags.c: ack channels' values through this node. Tags it hands to
+ * clients are above ROUTER_TAG_BASE (this node's own are far below).
+ */
+#define ROUTER_TAG_BASE (UINT64_C(1) << 62)
+/* ACK, NACK or TOUCH naming a forwarded tag: to its owner (or answered); true: dispatch's. */
+bool router_tags_route(struct router *r, struct conn *c, const struct proto_request *q);
+/* Is body, a reply to op, a value from an ack channel (with a tag)? */
+bool router_tagged_reply(uint64_t op, const uint8_t *body, size_t len);
+/*
+ * Encode body, such a reply on pe, for c's request id in r->s->out with a
+ * tag of this node's: 0; 1 when the value went back to its owner instead
+ * (c is closing, or was answered LIMIT); -1 when body is malformed.
+ */
+int router_tags_relay(struct router *r, struct conn *c, struct peer *pe, uint64_t op, uint64_t id,
+    const uint8_t *body, size_t len);
+/* Answer c's request id, a forwarded ACK (acks), from the owner's reply body. */
+void router_acks_reply(struct router *r, struct conn *c, uint64_t id, const struct router_acks *acks,
+    const uint8_t *body, size_t len);
+/* c went: its forwarded tags are NACKed at their owners. pe went: its tags are forgotten. */
+void router_tags_gone(struct router *r, struct conn *c, struct peer *pe);
+/* Free every forwarded tag without a word (the router is going). */
+void router_tags_free(struct router *r);
 
 #endif

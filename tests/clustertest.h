@@ -90,6 +90,9 @@ void ct_add_auth_tests(CU_pSuite s);
 /* ... and with TLS between the nodes (each advertises its TLS listener). */
 void ct_add_tls_tests(CU_pSuite s);
 
+/* test_cluster_ack.c: an ack channel through a forwarder; MOVED from an old owner. */
+void ct_add_ack_tests(CU_pSuite s);
+
 /* test_cluster_select.c: a SELECT over channels on three nodes (cross-node select). */
 void ct_add_select_tests(CU_pSuite s);
 /* test_cluster_select_load.c */

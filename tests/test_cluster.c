@@ -405,6 +405,11 @@ register_suites(void)
 	test_add(s, "three nodes join", test_join);
 	ct_add_forward_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
+	/* ack channels through a forwarder (test_cluster_ack.c) */
+	s = test_suite("cluster_ack", ct_suite_init, ct_suite_clean);
+	test_add(s, "three nodes join", test_join);
+	ct_add_ack_tests(s);
+	test_add(s, "every node stops cleanly", test_stop_all);
 	/* a SELECT over channels on three nodes (test_cluster_select.c) */
 	s = test_suite("cluster_select", ct_suite_init, ct_suite_clean);
 	test_add(s, "three nodes join", test_join);
