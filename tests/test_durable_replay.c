@@ -79,42 +79,6 @@ declare(struct journal *j, const char *name, uint32_t max_deliver, const char *d
 #define J "jobs"
 #define JL 4
 
-/* Receive the next value of ch, waiting: b with count; its tag, or 0 on a mismatch. */
-static uint64_t
-expect(chan_t *ch, char b, uint32_t count)
-{
-	chan_msg_t m = { 0 };
-	chan_ctx_t *ctx;
-	uint64_t tag = 0;
-	bool ok;
-	int rc;
-
-	CU_ASSERT_FATAL(chan_with_deadline(&ctx, NULL, chan_now() + 30 * CHAN_SEC) == CHAN_OK);
-	rc = chan_recv_msg(ctx, ch, &m, &ok);
-	chan_ctx_free(ctx);
-	CU_ASSERT_FATAL(rc == CHAN_OK && ok);
-	if (m.value.len == 1 && ((const char *)m.value.data)[0] == b && m.count == count)
-		tag = m.tag;
-	else
-		printf("\n    wanted %c count %u, got %.*s count %u\n", b, (unsigned)count,
-		    (int)m.value.len, (const char *)m.value.data, (unsigned)m.count);
-	CU_ASSERT(tag != 0);
-	chan_msg_clear(&m);
-	return tag;
-}
-
-static size_t
-len_of(struct dur *d, const char *name)
-{
-	chan_t *ch;
-	size_t n = SIZE_MAX;
-
-	CU_ASSERT_FATAL(chan_open(chan_background(), d->conn, name, &ch) == CHAN_OK);
-	CU_ASSERT_EQUAL(chan_len(chan_background(), ch, &n), CHAN_OK);
-	chan_free(ch);
-	return n;
-}
-
 /* Every record type in sequence; two values in flight at the end. */
 static void
 test_replay_inflight(void)
@@ -143,35 +107,34 @@ test_replay_inflight(void)
 
 	/* given back before: h; then in flight, in tag order: a (1), c (5); then d e f */
 	CU_ASSERT_FATAL(dur_start(&d) == 0);
-	CU_ASSERT_EQUAL(len_of(&d, J), 6);
-	dur_stop(&d, true);
-	CU_ASSERT_FATAL(dur_start(&d) == 0);
-	CU_ASSERT_EQUAL(len_of(&d, J), 6);
-	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, J, &ch) == CHAN_OK);
-	tags[0] = expect(ch, 'h', 2);
+	CU_ASSERT_EQUAL(dur_len(&d, J), 6);
+	dur_restart(&d, true);
+	CU_ASSERT_EQUAL(dur_len(&d, J), 6);
+	ch = dur_open(&d, J);
+	tags[0] = dur_expect(ch, "h", 2, NULL);
 	CU_ASSERT_EQUAL(chan_ack_n(chan_background(), ch, tags, 1), CHAN_OK);
-	tags[1] = expect(ch, 'a', 2);
+	tags[1] = dur_expect(ch, "a", 2, NULL);
 	CU_ASSERT(tags[0] > 5 && tags[1] > tags[0]);
 	chan_free(ch);
-	dur_stop(&d, true);
 
 	/*
-	 * a, in flight at this kill, comes back behind c: the POPs after the
-	 * first start took the heads the REQUEUEs it wrote say (without them,
-	 * a replay would put d in flight instead of a)
+	 * a, given back as its connection closed or in flight at the kill,
+	 * comes back behind c: the POPs after the first start took the heads
+	 * the REQUEUEs it wrote say (without them, a replay would put d in
+	 * flight instead of a)
 	 */
-	CU_ASSERT_FATAL(dur_start(&d) == 0);
-	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, J, &ch) == CHAN_OK);
+	dur_restart(&d, true);
+	ch = dur_open(&d, J);
 	last = tags[1];
-	tags[0] = expect(ch, 'c', 3);
-	tags[1] = expect(ch, 'a', 3);
-	tags[2] = expect(ch, 'd', 1);
-	tags[3] = expect(ch, 'e', 1);
-	tags[4] = expect(ch, 'f', 1);
+	tags[0] = dur_expect(ch, "c", 3, NULL);
+	tags[1] = dur_expect(ch, "a", 3, NULL);
+	tags[2] = dur_expect(ch, "d", 1, NULL);
+	tags[3] = dur_expect(ch, "e", 1, NULL);
+	tags[4] = dur_expect(ch, "f", 1, NULL);
 	CU_ASSERT(tags[0] > last);
 	CU_ASSERT_EQUAL(chan_ack_n(chan_background(), ch, tags, 5), CHAN_OK);
 	chan_free(ch);
-	CU_ASSERT_EQUAL(len_of(&d, J), 0);
+	CU_ASSERT_EQUAL(dur_len(&d, J), 0);
 	dur_free(&d);
 }
 
@@ -214,16 +177,15 @@ test_replay_max_deliver(void)
 	journal_free(j);
 
 	/* x dead-lettered at the start, y given back; twice, the second from the first's records */
-	for (int k = 0; k < 2; k++) {
-		CU_ASSERT_FATAL(dur_start(&d) == 0);
-		CU_ASSERT_EQUAL(len_of(&d, J), 1);
-		CU_ASSERT_EQUAL(len_of(&d, "jobs.dead"), 1);
-		dur_stop(&d, true);
-	}
 	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	for (int k = 0; k < 2; k++) {
+		CU_ASSERT_EQUAL(dur_len(&d, J), 1);
+		CU_ASSERT_EQUAL(dur_len(&d, "jobs.dead"), 1);
+		dur_restart(&d, true);
+	}
 	expect_dead_letter(&d);
-	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, J, &ch) == CHAN_OK);
-	(void)expect(ch, 'y', 2);
+	ch = dur_open(&d, J);
+	(void)dur_expect(ch, "y", 2, NULL);
 	chan_free(ch);
 	dur_free(&d);
 }
