@@ -59,19 +59,23 @@ dur_start(struct dur *d)
 	return dur_start_args(d, NULL);
 }
 
-/* Stop chand: cleanly (SIGTERM, exit 0 expected) or with SIGKILL. */
+/*
+ * Stop chand: cleanly (SIGTERM, exit 0 expected; d's connection closed
+ * first) or with SIGKILL (before d's connection closes: chand never sees
+ * it end, so what it held is still in flight at the crash).
+ */
 static inline void
 dur_stop(struct dur *d, bool kill9)
 {
+	if (d->up && kill9)
+		test_server_kill(&d->srv);
 	if (d->conn != NULL)
 		chan_conn_close(d->conn);
 	d->conn = NULL;
 	if (!d->up)
 		return;
 	d->up = false;
-	if (kill9)
-		test_server_kill(&d->srv);
-	else
+	if (!kill9)
 		CU_ASSERT_EQUAL(test_server_stop(&d->srv), 0);
 }
 

@@ -118,10 +118,9 @@ test_replay_inflight(void)
 	chan_free(ch);
 
 	/*
-	 * a, given back as its connection closed or in flight at the kill,
-	 * comes back behind c: the POPs after the first start took the heads
-	 * the REQUEUEs it wrote say (without them, a replay would put d in
-	 * flight instead of a)
+	 * a, in flight at the kill, comes back behind c: the POPs after the
+	 * first start took the heads the REQUEUEs it wrote say (without them,
+	 * a replay would put d in flight instead of a)
 	 */
 	dur_restart(&d, true);
 	ch = dur_open(&d, J);
