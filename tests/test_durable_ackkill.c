@@ -207,7 +207,10 @@ consume_one(struct watch *w, chan_conn_t **conn, chan_t **ch, uint64_t *tags, st
 	if (chan_with_deadline(&ctx, NULL, chan_now() + WAIT_BOUND) != CHAN_OK)
 		return false;
 	rc = chan_recv_msg(ctx, *ch, &m, &ok);
-	if (rc == CHAN_OK && ok && (v = delivered(w, &m)) != NULL) {
+	if (rc == CHAN_OK && !ok) {
+		violation(w, "k%d: ok=false on a channel never closed", w->index);
+		rc = CHAN_ECLOSED;
+	} else if (rc == CHAN_OK && (v = delivered(w, &m)) != NULL) {
 		r = rand_r(&w->seed) % 100;
 		if (r < 2) {
 			/* NACK, at once or after 20 ms: back to the channel, anywhere */
@@ -233,9 +236,6 @@ consume_one(struct watch *w, chan_conn_t **conn, chan_t **ch, uint64_t *tags, st
 					*conn = NULL;
 			}
 		}
-	} else if (rc == CHAN_OK) {
-		violation(w, "k%d: ok=false on a channel never closed", w->index);
-		rc = CHAN_ECLOSED;
 	}
 	chan_msg_clear(&m);
 	chan_ctx_free(ctx);
