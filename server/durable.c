@@ -115,6 +115,8 @@ durable_staged(const struct durable *d)
 	return d != NULL ? d->staged : 0;
 }
 
+static void pend_clear(struct durable *d);
+
 /* Move the staged records into the journal (it buffers them). 0 or an errno. */
 int
 durable_unstage(struct durable *d)
@@ -168,53 +170,115 @@ durable_unstage(struct durable *d)
 			rc = e;
 	}
 	d->stage_len = 0;
-	d->npend = 0;
+	pend_clear(d);
 	return rc;
 }
 
 /* ---- ack channels: which value a tag is (JOURNAL.md) -------------------------- */
 
+static uint64_t
+pend_hash(const struct durable *d, const struct value *v)
+{
+	return hmap_hash_u64(d->pendmap.seed, (uint64_t)(uintptr_t)v);
+}
+
+static struct pend *
+pend_find(const struct durable *d, const struct value *v)
+{
+	struct hmap_node *n;
+
+	HMAP_FOR_EACH_HASH(n, pend_hash(d, v), &d->pendmap) {
+		struct pend *p = HMAP_ENTRY(n, struct pend, node);
+
+		if (p->v == v)
+			return p;
+	}
+	return NULL;
+}
+
+/* The array moved: its entries go into a map of their own again. */
+static void
+pend_reindex(struct durable *d)
+{
+	uint64_t seed = d->pendmap.seed;
+
+	hmap_destroy(&d->pendmap);
+	hmap_init(&d->pendmap, seed);
+	for (size_t i = 0; i < d->npend; i++)
+		if (hmap_insert(&d->pendmap, &d->pend[i].node, d->pend[i].node.hash) < 0)
+			d->stage_failed = true;	/* the batch fails: nothing is answered wrongly */
+}
+
+/* v's entry (its latest: an older one for the same address is replaced). */
 static void
 pend_add(struct durable *d, struct chan *ch, const struct value *v, size_t off)
 {
 	size_t cap = d->pend_cap ? d->pend_cap * 2 : 16;
-	struct pend *p;
+	struct pend *p = pend_find(d, v);
 
+	if (p != NULL) {
+		p->ch = ch;
+		p->off = off;
+		return;
+	}
 	if (d->npend == d->pend_cap) {
 		if ((p = realloc(d->pend, cap * sizeof *p)) == NULL) {
-			d->stage_failed = true;	/* the batch fails: nothing is answered wrongly */
+			d->stage_failed = true;
 			return;
 		}
 		d->pend = p;
 		d->pend_cap = cap;
+		pend_reindex(d);
 	}
-	d->pend[d->npend++] = (struct pend){ .v = v, .ch = ch, .off = off };
+	p = &d->pend[d->npend++];
+	*p = (struct pend){ .v = v, .ch = ch, .off = off };
+	if (hmap_insert(&d->pendmap, &p->node, pend_hash(d, v)) < 0)
+		d->stage_failed = true;
 }
 
-/* The pending entry of v, taken off the list; false if there is none. */
+/* Take p off: the last entry moves into its place. */
+static void
+pend_remove(struct durable *d, struct pend *p)
+{
+	struct pend *last = &d->pend[d->npend - 1];
+
+	hmap_remove(&d->pendmap, &p->node);
+	if (p != last) {
+		hmap_remove(&d->pendmap, &last->node);
+		*p = *last;
+		(void)hmap_insert(&d->pendmap, &p->node, p->node.hash);	/* buckets exist: cannot fail */
+	}
+	d->npend--;
+}
+
+/* The pending entry of v, taken off; false if there is none. */
 static bool
 pend_take(struct durable *d, const struct value *v, struct pend *out)
 {
-	for (size_t i = d->npend; i-- > 0;) {
-		if (d->pend[i].v != v)
-			continue;
-		*out = d->pend[i];
-		memmove(&d->pend[i], &d->pend[i + 1], (d->npend - i - 1) * sizeof *d->pend);
-		d->npend--;
-		return true;
-	}
-	return false;
+	struct pend *p = pend_find(d, v);
+
+	if (p == NULL)
+		return false;
+	*out = *p;
+	pend_remove(d, p);
+	return true;
 }
 
 static void
 pend_drop_chan(struct durable *d, const struct chan *ch)
 {
-	size_t n = 0;
+	for (size_t i = d->npend; i-- > 0;)
+		if (d->pend[i].ch == ch)
+			pend_remove(d, &d->pend[i]);
+}
 
+/* The batch went into the journal: no value waits for its tag any more. */
+static void
+pend_clear(struct durable *d)
+{
 	for (size_t i = 0; i < d->npend; i++)
-		if (d->pend[i].ch != ch)
-			d->pend[n++] = d->pend[i];
-	d->npend = n;
+		hmap_remove(&d->pendmap, &d->pend[i].node);
+	d->npend = 0;
 }
 
 /*
@@ -614,6 +678,7 @@ durable_open(struct server *s, bool repair, struct durable **out, char **cause)
 	    strcmp(s->cfg.fsync, "no") == 0 ? JOURNAL_FSYNC_NO : JOURNAL_FSYNC_ALWAYS;
 	d->fsync = jo.fsync;
 	hmap_init(&d->rp_flights, (uint64_t)t0);
+	hmap_init(&d->pendmap, (uint64_t)t0 ^ 0x9e3779b97f4a7c15ull);
 	if (journal_open(s->cfg.data_dir, &jo, &durable_replay_ops, d, &d->j, cause) < 0) {
 		durable_replay_free(d);
 		free(d);
@@ -689,6 +754,7 @@ durable_free(struct durable *d)
 	journal_free(d->j);
 	free(d->stage);
 	free(d->pend);
+	hmap_destroy(&d->pendmap);
 	free(d);
 }
 

@@ -70,10 +70,13 @@ struct durable {
 
 	/*
 	 * Ack channels: values that left a buffer, or were given back, this
-	 * batch and whose tag is not staged yet (durable.c's on_delivery).
+	 * batch and whose tag is not staged yet (durable.c's on_delivery), in
+	 * no order, found by value through pendmap (its nodes are in the
+	 * array: indexed again when the array moves).
 	 */
 	struct pend *pend;
 	size_t npend, pend_cap;
+	struct hmap pendmap;		/* struct pend by value address */
 
 	uint64_t channels;		/* durable channels now */
 	/* replay */
@@ -84,6 +87,7 @@ struct durable {
 
 /* A value of an ack channel between its engine change and its delivery's. */
 struct pend {
+	struct hmap_node node;		/* in pendmap */
 	const struct value *v;
 	struct chan *ch;
 	size_t off;			/* of its POP's tag in the stage; SIZE_MAX: given back */

@@ -10,6 +10,7 @@
 
 #include <CUnit/CUnit.h>
 #include <glob.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,19 +59,23 @@ dur_start(struct dur *d)
 	return dur_start_args(d, NULL);
 }
 
-/* Stop chand: cleanly (SIGTERM, exit 0 expected) or with SIGKILL. */
+/*
+ * Stop chand: cleanly (SIGTERM, exit 0 expected; d's connection closed
+ * first) or with SIGKILL (before d's connection closes: chand never sees
+ * it end, so what it held is still in flight at the crash).
+ */
 static inline void
 dur_stop(struct dur *d, bool kill9)
 {
+	if (d->up && kill9)
+		test_server_kill(&d->srv);
 	if (d->conn != NULL)
 		chan_conn_close(d->conn);
 	d->conn = NULL;
 	if (!d->up)
 		return;
 	d->up = false;
-	if (kill9)
-		test_server_kill(&d->srv);
-	else
+	if (!kill9)
 		CU_ASSERT_EQUAL(test_server_stop(&d->srv), 0);
 }
 
@@ -139,6 +144,91 @@ dur_try_recv(chan_t *ch, char *buf, size_t cap, bool *ok)
 	snprintf(buf, cap, "%.*s", (int)v.len, v.data ? (const char *)v.data : "");
 	chan_value_clear(&v);
 	return 1;
+}
+
+/* Kill chand (SIGKILL) or stop it cleanly, and start it again on the same data_dir. */
+static inline void
+dur_restart(struct dur *d, bool kill9)
+{
+	dur_stop(d, kill9);
+	CU_ASSERT_FATAL(dur_start(d) == 0);
+}
+
+/* Open the channel name on d's connection. */
+static inline chan_t *
+dur_open(struct dur *d, const char *name)
+{
+	chan_t *ch;
+
+	CU_ASSERT_FATAL(chan_open(chan_background(), d->conn, name, &ch) == CHAN_OK);
+	return ch;
+}
+
+/* LEN of the channel name (in flight included, PROTOCOL.md §16); SIZE_MAX on an error. */
+static inline size_t
+dur_len(struct dur *d, const char *name)
+{
+	chan_t *ch = dur_open(d, name);
+	size_t n = SIZE_MAX;
+
+	CU_ASSERT_EQUAL(chan_len(chan_background(), ch, &n), CHAN_OK);
+	chan_free(ch);
+	return n;
+}
+
+/*
+ * Receive the next value of the ack channel ch, waiting (30 s at most, for
+ * a value that never comes): it must be want, delivered count times with
+ * this one. Returns its tag, 0 on a mismatch (printed). m (may be NULL)
+ * keeps the message, for a NACK; the caller clears it.
+ */
+static inline uint64_t
+dur_expect(chan_t *ch, const char *want, uint32_t count, chan_msg_t *m)
+{
+	chan_msg_t own = { 0 };
+	chan_ctx_t *ctx;
+	uint64_t tag = 0;
+	bool ok;
+	int rc;
+
+	if (m == NULL)
+		m = &own;
+	CU_ASSERT_FATAL(chan_with_deadline(&ctx, NULL, chan_now() + 30 * CHAN_SEC) == CHAN_OK);
+	rc = chan_recv_msg(ctx, ch, m, &ok);
+	chan_ctx_free(ctx);
+	if (rc != CHAN_OK)
+		printf("\n    wanted %s count %u, got %s\n", want, (unsigned)count, chan_strerror(rc));
+	CU_ASSERT_FATAL(rc == CHAN_OK && ok);
+	if (m->tag != 0 && m->count == count && m->value.len == strlen(want) &&
+	    memcmp(m->value.data, want, m->value.len) == 0)
+		tag = m->tag;
+	else
+		printf("\n    wanted %s count %u, got %.*s count %u\n", want, (unsigned)count,
+		    (int)m->value.len, (const char *)m->value.data, (unsigned)m->count);
+	CU_ASSERT(tag != 0);
+	chan_msg_clear(&own);
+	return tag;
+}
+
+/*
+ * In and out of a durable channel "churn" until chand's log says the
+ * journal was compacted (d->extra sets a small journal_compact_min).
+ */
+static inline void
+dur_churn_until_compacted(struct dur *d)
+{
+	chan_t *ch;
+
+	CU_ASSERT_FATAL(dur_make(d, "churn", 4, &ch) == CHAN_OK);
+	for (int k = 0; k < 3000 && !test_server_log_has(&d->srv, "journal compacted"); k++) {
+		char buf[64];
+		bool ok;
+
+		CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "0123456789abcdef", 16), CHAN_OK);
+		CU_ASSERT_EQUAL(dur_try_recv(ch, buf, sizeof buf, &ok), 1);
+	}
+	CU_ASSERT(test_server_log_has(&d->srv, "journal compacted"));
+	chan_free(ch);
 }
 
 #endif

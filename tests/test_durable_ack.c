@@ -64,19 +64,14 @@ expect_opts(struct dur *d)
 	CU_ASSERT_EQUAL(chan_make_opts(chan_background(), d->conn, "jobs", 4, &o, &ch), CHAN_EEXISTS);
 }
 
+/* Receive want (first delivery) from "jobs" and ACK it. */
 static void
 recv_acked(struct dur *d, const char *want)
 {
-	chan_msg_t m = { 0 };
-	chan_t *ch;
-	bool ok;
+	chan_t *ch = dur_open(d, "jobs");
+	uint64_t tag = dur_expect(ch, want, 1, NULL);
 
-	CU_ASSERT_FATAL(chan_open(chan_background(), d->conn, "jobs", &ch) == CHAN_OK);
-	CU_ASSERT_EQUAL(chan_recv_msg(chan_background(), ch, &m, &ok), CHAN_OK);
-	CU_ASSERT(ok && m.tag != 0 && m.count == 1);
-	CU_ASSERT(m.value.len == strlen(want) && memcmp(m.value.data, want, m.value.len) == 0);
-	CU_ASSERT_EQUAL(chan_ack_n(chan_background(), ch, &m.tag, 1), CHAN_OK);
-	chan_msg_clear(&m);
+	CU_ASSERT_EQUAL(chan_ack_n(chan_background(), ch, &tag, 1), CHAN_OK);
 	chan_free(ch);
 }
 
@@ -98,58 +93,23 @@ test_options_survive(void)
 	dur_stop(&d, true);
 
 	/* kill -9, then the options and both values are back */
-	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	dur_restart(&d, true);
 	expect_opts(&d);
 	recv_acked(&d, "one");
-	dur_stop(&d, false);
 
 	/* churn on another channel until the journal is compacted: the snapshot keeps the options */
 	d.extra = "journal_compact_min = 16K";
-	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	dur_restart(&d, false);
 	expect_opts(&d);
 	recv_acked(&d, "two");
-	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "jobs", &ch) == CHAN_OK);
+	ch = dur_open(&d, "jobs");
 	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "three", 5), CHAN_OK);
 	chan_free(ch);
-	CU_ASSERT_FATAL(dur_make(&d, "churn", 4, &ch) == CHAN_OK);
-	for (int k = 0; k < 3000 && !test_server_log_has(&d.srv, "journal compacted"); k++) {
-		char buf[64];
-		bool ok;
-
-		CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "0123456789abcdef", 16), CHAN_OK);
-		CU_ASSERT_EQUAL(dur_try_recv(ch, buf, sizeof buf, &ok), 1);
-	}
-	CU_ASSERT(test_server_log_has(&d.srv, "journal compacted"));
-	chan_free(ch);
-	dur_stop(&d, true);
-	CU_ASSERT_FATAL(dur_start(&d) == 0);
+	dur_churn_until_compacted(&d);
+	dur_restart(&d, true);
 	expect_opts(&d);
 	recv_acked(&d, "three");
 	dur_free(&d);
-}
-
-/* Receive one value of ch, waiting: it is want, delivered count times with this one. */
-static void
-recv_expect(chan_t *ch, const char *want, uint32_t count, chan_msg_t *m)
-{
-	chan_ctx_t *ctx;
-	bool ok;
-	int rc;
-
-	/* a generous bound, for a value that never comes back */
-	CU_ASSERT_FATAL(chan_with_deadline(&ctx, NULL, chan_now() + 30 * CHAN_SEC) == CHAN_OK);
-	rc = chan_recv_msg(ctx, ch, m, &ok);
-	chan_ctx_free(ctx);
-	if (rc != CHAN_OK)
-		printf("\n    wanted %s count %u, got %s\n", want, (unsigned)count, chan_strerror(rc));
-	CU_ASSERT_FATAL(rc == CHAN_OK && ok);
-	CU_ASSERT(m->tag != 0);
-	CU_ASSERT_EQUAL(m->count, count);
-	CU_ASSERT(m->value.len == strlen(want) && memcmp(m->value.data, want, m->value.len) == 0);
-	if (m->count != count || m->value.len != strlen(want) ||
-	    memcmp(m->value.data, want, m->value.len) != 0)
-		printf("\n    wanted %s count %u, got %.*s count %u\n", want, (unsigned)count,
-		    (int)m->value.len, (const char *)m->value.data, (unsigned)m->count);
 }
 
 /* ACK and NACK do not wait for their reply: a call after them does (replies keep their order). */
@@ -159,6 +119,14 @@ round_trip(chan_t *ch)
 	chan_info_t i;
 
 	CU_ASSERT_EQUAL(chan_info(chan_background(), ch, &i), CHAN_OK);
+}
+
+/* Send each one-byte value of vals into ch. */
+static void
+send_all(chan_t *ch, const char *vals)
+{
+	for (const char *p = vals; *p != '\0'; p++)
+		CU_ASSERT_EQUAL(chan_send(chan_background(), ch, p, 1), CHAN_OK);
 }
 
 /* "jobs" (ack_opts, max_deliver 3) with dead letters to a durable "jobs.dead". */
@@ -183,118 +151,96 @@ make_jobs(struct dur *d)
 static void
 test_inflight_survives(void)
 {
-	chan_msg_t a = { 0 }, b = { 0 }, c = { 0 }, x = { 0 };
+	chan_msg_t b = { 0 };
+	uint64_t c, x;
 	struct dur d;
-	char buf[256];
 	chan_t *ch;
-	bool ok;
 
 	dur_init(&d, "always");
 	CU_ASSERT_FATAL(dur_start(&d) == 0);
 	ch = make_jobs(&d);
-	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "a", 1), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "b", 1), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "c", 1), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "x", 1), CHAN_OK);
-	recv_expect(ch, "a", 1, &a);
-	recv_expect(ch, "b", 1, &b);
-	recv_expect(ch, "c", 1, &c);
+	send_all(ch, "abcx");
+	(void)dur_expect(ch, "a", 1, NULL);
+	(void)dur_expect(ch, "b", 1, &b);
+	c = dur_expect(ch, "c", 1, NULL);
 	/* c is acked: gone for good; b is NACKed: given back, ahead of x */
-	CU_ASSERT_EQUAL(chan_ack_n(chan_background(), ch, &c.tag, 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_ack_n(chan_background(), ch, &c, 1), CHAN_OK);
 	CU_ASSERT_EQUAL(chan_nack(chan_background(), ch, &b, 0), CHAN_OK);
+	chan_msg_clear(&b);
 	round_trip(ch);
 	chan_free(ch);
-	dur_stop(&d, true);
 
 	/* b was given back before the crash, a was in flight: b, a, then x */
-	CU_ASSERT_FATAL(dur_start(&d) == 0);
-	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "jobs", &ch) == CHAN_OK);
-	chan_msg_clear(&a);
-	chan_msg_clear(&b);
-	recv_expect(ch, "b", 2, &b);
-	recv_expect(ch, "a", 2, &a);
-	recv_expect(ch, "x", 1, &x);
-	CU_ASSERT_EQUAL(chan_ack_n(chan_background(), ch, &x.tag, 1), CHAN_OK);
+	dur_restart(&d, true);
+	ch = dur_open(&d, "jobs");
+	(void)dur_expect(ch, "b", 2, NULL);
+	(void)dur_expect(ch, "a", 2, NULL);
+	x = dur_expect(ch, "x", 1, NULL);
+	CU_ASSERT_EQUAL(chan_ack_n(chan_background(), ch, &x, 1), CHAN_OK);
 	round_trip(ch);
 	/* a tag after the restart is above every tag before it */
-	CU_ASSERT(x.tag > c.tag);
+	CU_ASSERT(x > c);
 	chan_free(ch);
-	dur_stop(&d, true);
 
 	/* a and b again, 3rd delivery each, then the crash: past max_deliver, both dead-lettered */
-	CU_ASSERT_FATAL(dur_start(&d) == 0);
-	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "jobs", &ch) == CHAN_OK);
-	chan_msg_clear(&a);
-	chan_msg_clear(&b);
-	recv_expect(ch, "b", 3, &b);
-	recv_expect(ch, "a", 3, &a);
+	dur_restart(&d, true);
+	ch = dur_open(&d, "jobs");
+	(void)dur_expect(ch, "b", 3, NULL);
+	(void)dur_expect(ch, "a", 3, NULL);
 	chan_free(ch);
-	dur_stop(&d, true);
-
-	CU_ASSERT_FATAL(dur_start(&d) == 0);
-	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "jobs", &ch) == CHAN_OK);
-	CU_ASSERT_EQUAL(dur_try_recv(ch, buf, sizeof buf, &ok), 0);
-	chan_free(ch);
-	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "jobs.dead", &ch) == CHAN_OK);
-	CU_ASSERT_EQUAL(dur_try_recv(ch, buf, sizeof buf, &ok), 1);
-	CU_ASSERT_EQUAL(dur_try_recv(ch, buf, sizeof buf, &ok), 1);
-	CU_ASSERT_EQUAL(dur_try_recv(ch, buf, sizeof buf, &ok), 0);
-	chan_free(ch);
+	dur_restart(&d, true);
+	CU_ASSERT_EQUAL(dur_len(&d, "jobs"), 0);
+	CU_ASSERT_EQUAL(dur_len(&d, "jobs.dead"), 2);
 	/* the dead letters were logged, with their ACKs: nothing comes back again */
-	dur_stop(&d, true);
-	CU_ASSERT_FATAL(dur_start(&d) == 0);
-	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "jobs", &ch) == CHAN_OK);
-	CU_ASSERT_EQUAL(dur_try_recv(ch, buf, sizeof buf, &ok), 0);
-	chan_free(ch);
-	chan_msg_clear(&a);
-	chan_msg_clear(&b);
-	chan_msg_clear(&c);
-	chan_msg_clear(&x);
+	dur_restart(&d, true);
+	CU_ASSERT_EQUAL(dur_len(&d, "jobs"), 0);
+	CU_ASSERT_EQUAL(dur_len(&d, "jobs.dead"), 2);
 	dur_free(&d);
 }
 
-/* A compaction keeps a value in flight (its tag and count) and one given back (its place and count). */
+/*
+ * A compaction keeps values in flight (their tags and counts, one NACKed
+ * with a delay still running among them) and values given back (their
+ * place and count): after it and a kill -9 they come back as they were.
+ */
 static void
 test_inflight_compacted(void)
 {
-	chan_msg_t a = { 0 }, b = { 0 };
+	chan_msg_t b = { 0 }, c = { 0 }, d1 = { 0 };
 	struct dur d;
-	chan_t *ch, *churn;
+	chan_t *ch;
 
 	dur_init(&d, "always");
 	d.extra = "journal_compact_min = 16K";
 	CU_ASSERT_FATAL(dur_start(&d) == 0);
 	ch = make_jobs(&d);
-	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "a", 1), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "b", 1), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_send(chan_background(), ch, "c", 1), CHAN_OK);
-	recv_expect(ch, "a", 1, &a);
-	recv_expect(ch, "b", 1, &b);
+	send_all(ch, "abcd");
+	(void)dur_expect(ch, "a", 1, NULL);
+	(void)dur_expect(ch, "b", 1, &b);
+	(void)dur_expect(ch, "c", 1, &c);
+	(void)dur_expect(ch, "d", 1, &d1);
+	send_all(ch, "ef");	/* cap 4: values in flight do not count */
+	/* b NACKed and received again (count 2), c NACKed for a minute, d given back */
 	CU_ASSERT_EQUAL(chan_nack(chan_background(), ch, &b, 0), CHAN_OK);
+	chan_msg_clear(&b);
+	(void)dur_expect(ch, "b", 2, NULL);
+	CU_ASSERT_EQUAL(chan_nack(chan_background(), ch, &c, 60 * CHAN_SEC), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_nack(chan_background(), ch, &d1, 0), CHAN_OK);
+	chan_msg_clear(&c);
+	chan_msg_clear(&d1);
 	round_trip(ch);
-	CU_ASSERT_FATAL(dur_make(&d, "churn", 4, &churn) == CHAN_OK);
-	for (int k = 0; k < 3000 && !test_server_log_has(&d.srv, "journal compacted"); k++) {
-		char buf[64];
-		bool ok;
-
-		CU_ASSERT_EQUAL(chan_send(chan_background(), churn, "0123456789abcdef", 16), CHAN_OK);
-		CU_ASSERT_EQUAL(dur_try_recv(churn, buf, sizeof buf, &ok), 1);
-	}
-	CU_ASSERT(test_server_log_has(&d.srv, "journal compacted"));
-	chan_free(churn);
+	dur_churn_until_compacted(&d);
 	chan_free(ch);
-	dur_stop(&d, true);
 
-	CU_ASSERT_FATAL(dur_start(&d) == 0);
-	CU_ASSERT_FATAL(chan_open(chan_background(), d.conn, "jobs", &ch) == CHAN_OK);
-	chan_msg_clear(&a);
-	chan_msg_clear(&b);
-	recv_expect(ch, "b", 2, &b);
-	recv_expect(ch, "a", 2, &a);
-	chan_msg_clear(&a);
-	recv_expect(ch, "c", 1, &a);
-	chan_msg_clear(&a);
-	chan_msg_clear(&b);
+	/* given back first: d; then in flight in tag order: a, c, b; then e f */
+	dur_restart(&d, true);
+	ch = dur_open(&d, "jobs");
+	(void)dur_expect(ch, "d", 2, NULL);
+	(void)dur_expect(ch, "a", 2, NULL);
+	(void)dur_expect(ch, "c", 2, NULL);
+	(void)dur_expect(ch, "b", 3, NULL);
+	(void)dur_expect(ch, "e", 1, NULL);
+	(void)dur_expect(ch, "f", 1, NULL);
 	chan_free(ch);
 	dur_free(&d);
 }
