@@ -311,6 +311,48 @@ ct_open_client(struct test_conn *c, int port, bool moved)
 	return r.status == STATUS_OK ? 0 : -1;
 }
 
+void
+ct_client_of(struct test_conn *c, int i)
+{
+	CU_ASSERT_FATAL(ct_open_client(c, ct_node_port(i), false) == 0);
+}
+
+/* Does s (len bytes, not terminated) spell want? */
+static bool
+spells(const char *s, uint32_t len, const char *want)
+{
+	return s != NULL && len == strlen(want) && memcmp(s, want, len) == 0;
+}
+
+int
+ct_waiters_naming(int i, const char *name, const char *home)
+{
+	struct test_conn c;
+	struct proto_reply r;
+	struct proto_waiter_info w;
+	int n = 0;
+
+	ct_client_of(&c, i);
+	proto_req_waiters(&ct_out, c.next_id++, 100000);
+	st_write(&c, &ct_out);
+	st_reply(&c, OP_WAITERS, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	while (proto_list_waiter(&r.list, &w) == 1) {
+		struct proto_list cl;
+		uint8_t dir;
+		const char *cn;
+		uint32_t nl;
+		bool named = false;
+
+		proto_case_list(&w, &cl);
+		while (proto_list_case(&cl, &dir, &cn, &nl) == 1)
+			named |= spells(cn, nl, name);
+		n += named && (home == NULL || spells(w.home, w.home_len, home));
+	}
+	test_conn_close(&c);
+	return n;
+}
+
 /* MAKE name on c; the reply's status, and for MOVED or UNAVAILABLE its words in msg. */
 int
 ct_make(struct test_conn *c, const char *name, char *msg, size_t cap)
@@ -538,4 +580,12 @@ ct_node_restart(int i)
 
 	snprintf(url, sizeof url, "http://127.0.0.1:%d", etcd.port);
 	return node_start(i, url);
+}
+
+void
+ct_node_rejoin(int i, int ms)
+{
+	CU_ASSERT_FATAL(ct_node_restart(i) == 0);
+	for (int k = 0; k < NODES; k++)
+		CU_ASSERT(ct_await_stat(k, "cluster_nodes", NODES, ms));
 }

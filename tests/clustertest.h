@@ -26,6 +26,14 @@ int ct_open_client(struct test_conn *c, int port, bool moved);
 /* MAKE name on c; the reply's status, and (msg not NULL) an error reply's words. */
 int ct_make(struct test_conn *c, const char *name, char *msg, size_t cap);
 
+/* A plain client (no MOVED cap) of node i; the test ends if it cannot connect. */
+void ct_client_of(struct test_conn *c, int i);
+/*
+ * WAITERS at node i: how many pending requests have a case naming name,
+ * and (home not NULL) come from that cluster node (their `home`).
+ */
+int ct_waiters_naming(int i, const char *name, const char *home);
+
 #define CT_ETCD "/usr/bin/etcd"
 #define CT_NODES 3
 #define CT_TTL_S 2		/* the nodes' node_ttl, in seconds */
@@ -68,6 +76,8 @@ bool ct_await_stat(int i, const char *key, uint64_t want, int ms);
 /* SIGKILL node i; start it again (same name, a new port) on the same etcd. */
 void ct_node_kill(int i);
 int ct_node_restart(int i);
+/* Restart node i (the test ends if it cannot) and wait, up to ms, until every node counts CT_NODES. */
+void ct_node_rejoin(int i, int ms);
 /* Send sig (SIGSTOP, SIGCONT) to node i. */
 void ct_node_signal(int i, int sig);
 /* The fixture's node_ttl, in seconds. */

@@ -22,12 +22,6 @@
 
 #define FWD_TAG_BASE (UINT64_C(1) << 62)	/* the forwarder's tags (router_int.h) */
 
-static void
-client_of(struct test_conn *c, int i)
-{
-	CU_ASSERT_FATAL(ct_open_client(c, ct_node_port(i), false) == 0);
-}
-
 /* An ack channel (ack_wait a minute: only ACK, NACK or a disconnect ends a delivery) on node 1, in buf. */
 static void
 ack_chan_on_1(const char *base, char *buf, size_t cap)
@@ -38,7 +32,7 @@ ack_chan_on_1(const char *base, char *buf, size_t cap)
 	struct proto_reply r;
 
 	snprintf(buf, cap, "%s", ct_name_placed_on(1, base));
-	client_of(&o, 1);
+	ct_client_of(&o, 1);
 	proto_req_make_opts(&ct_out, o.next_id++, buf, strlen(buf), 8, &d);
 	st_write(&o, &ct_out);
 	st_reply(&o, OP_MAKE, &r);
@@ -97,7 +91,7 @@ inflight(const char *name)
 	struct proto_chan_info info;
 	struct test_conn o;
 
-	client_of(&o, 1);
+	ct_client_of(&o, 1);
 	CU_ASSERT_EQUAL(st_info(&o, name, &info), STATUS_OK);
 	test_conn_close(&o);
 	return info.inflight;
@@ -110,7 +104,7 @@ owner_waits_recv(const char *name)
 	struct test_conn o;
 	bool ok;
 
-	client_of(&o, 1);
+	ct_client_of(&o, 1);
 	ok = st_await_waiters(&o, name, 0, 1);
 	test_conn_close(&o);
 	return ok;
@@ -130,11 +124,11 @@ test_two_clients(void)
 	uint64_t ta, tb, tc, ca, cb, cc, acked;
 
 	ack_chan_on_1("ackfw2", name, sizeof name);
-	client_of(&o, 1);
+	ct_client_of(&o, 1);
 	CU_ASSERT_EQUAL(st_send_wait(&o, name, "a", 0), STATUS_OK);
 	CU_ASSERT_EQUAL(st_send_wait(&o, name, "b", 0), STATUS_OK);
-	client_of(&a, 0);
-	client_of(&b, 0);
+	ct_client_of(&a, 0);
+	ct_client_of(&b, 0);
 	ta = recv_tagged(&a, name, &va, &ca);
 	tb = recv_tagged(&b, name, &vb, &cb);
 	CU_ASSERT(va == 'a' && vb == 'b' && ca == 1 && cb == 1);
@@ -184,11 +178,11 @@ test_disconnect_requeues_own(void)
 	char msg[160];
 
 	ack_chan_on_1("ackfwd", name, sizeof name);
-	client_of(&o, 1);
+	ct_client_of(&o, 1);
 	CU_ASSERT_EQUAL(st_send_wait(&o, name, "x", 0), STATUS_OK);
 	CU_ASSERT_EQUAL(st_send_wait(&o, name, "y", 0), STATUS_OK);
-	client_of(&a, 0);
-	client_of(&b, 0);
+	ct_client_of(&a, 0);
+	ct_client_of(&b, 0);
 	ta = recv_tagged(&a, name, &v, &count);
 	CU_ASSERT(v == 'x' && count == 1);
 	tb = recv_tagged(&b, name, &w, &count);
@@ -223,7 +217,7 @@ test_mixed_ack(void)
 
 	ack_chan_on_1("ackmix", name, sizeof name);
 	snprintf(local, sizeof local, "%s", ct_name_placed_on(0, "acklocal"));
-	client_of(&a, 0);
+	ct_client_of(&a, 0);
 	proto_req_make_opts(&ct_out, a.next_id++, local, strlen(local), 8, &d);
 	st_write(&a, &ct_out);
 	st_reply(&a, OP_MAKE, &r);
@@ -259,11 +253,11 @@ test_deferred(void)
 	bool ok;
 
 	snprintf(name, sizeof name, "%s", ct_name_placed_on(1, "fwdefer"));
-	client_of(&a, 1);
+	ct_client_of(&a, 1);
 	CU_ASSERT_EQUAL_FATAL(st_make(&a, name, 4), STATUS_OK);
 	test_conn_close(&a);
-	client_of(&a, 0);
-	client_of(&b, 0);
+	ct_client_of(&a, 0);
+	ct_client_of(&b, 0);
 	sid = st_send_deferred(&a, name, "d", 1);
 	/* the owner answered it before this, on the same peer connection */
 	CU_ASSERT_EQUAL(st_send_wait(&b, name, "e", 0), STATUS_OK);
@@ -325,7 +319,7 @@ moved_try(const char *name, char *msg, size_t cap)
 	int64_t t0, end;
 	int status;
 
-	client_of(&c, 0);
+	ct_client_of(&c, 0);
 	ct_node_signal(0, SIGSTOP);
 	id = st_send(&c, name, "m", 1, PROTO_WAIT_FOREVER);
 	snprintf(key, sizeof key, "/chand/" CT_CLUSTER "/chans/%s", name);
@@ -366,7 +360,7 @@ test_moved_unreachable(void)
 	bool moved = false;
 
 	/* made before n9 joins: placement counts live nodes */
-	client_of(&c, 1);
+	ct_client_of(&c, 1);
 	for (int k = 0; k < 3; k++) {
 		snprintf(names[k], sizeof names[k], "%s", ct_name_placed_on(1, "movedaway"));
 		CU_ASSERT_EQUAL_FATAL(st_make(&c, names[k], 4), STATUS_OK);

@@ -133,9 +133,7 @@ test_kill_owner_of_100(void)
 	}
 	for (int i = 0; i < 2; i++)
 		test_conn_close(&via[i]);
-	CU_ASSERT_FATAL(ct_node_restart(KILLED) == 0);
-	for (int i = 0; i < CT_NODES; i++)
-		CU_ASSERT(ct_await_stat(i, "cluster_nodes", CT_NODES, 10000));
+	ct_node_rejoin(KILLED, 10000);
 }
 
 /* ---- SIGSTOP the owner for 2 × node_ttl under load: who served what, when ---------------- */

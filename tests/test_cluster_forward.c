@@ -20,13 +20,6 @@
 #include "clock.h"
 #include "clustertest.h"
 
-/* A plain client (no MOVED cap) of node i. */
-static void
-client_of(struct test_conn *c, int i)
-{
-	CU_ASSERT_FATAL(ct_open_client(c, ct_node_port(i), false) == 0);
-}
-
 /* A name placed on node owner, made there with cap, copied into buf. */
 static void
 made_on(int owner, const char *base, uint64_t cap, char *buf, size_t bufcap)
@@ -34,7 +27,7 @@ made_on(int owner, const char *base, uint64_t cap, char *buf, size_t bufcap)
 	struct test_conn c;
 
 	snprintf(buf, bufcap, "%s", ct_name_placed_on(owner, base));
-	client_of(&c, owner);
+	ct_client_of(&c, owner);
 	CU_ASSERT_EQUAL_FATAL(st_make(&c, buf, cap), STATUS_OK);
 	test_conn_close(&c);
 }
@@ -46,40 +39,10 @@ owner_waits(int owner, const char *name, int64_t senders, int64_t receivers)
 	struct test_conn c;
 	bool ok;
 
-	client_of(&c, owner);
+	ct_client_of(&c, owner);
 	ok = st_await_waiters(&c, name, senders, receivers);
 	test_conn_close(&c);
 	return ok;
-}
-
-/* Waiters on name at node i, by admin WAITERS. */
-static int
-waiters_on(int i, const char *name)
-{
-	struct test_conn c;
-	struct proto_reply r;
-	struct proto_waiter_info w;
-	int n = 0;
-
-	client_of(&c, i);
-	proto_req_waiters(&ct_out, c.next_id++, 100000);
-	st_write(&c, &ct_out);
-	st_reply(&c, OP_WAITERS, &r);
-	CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	while (proto_list_waiter(&r.list, &w) == 1) {
-		struct proto_list cl;
-		uint8_t dir;
-		const char *cn;
-		uint32_t nl;
-
-		proto_case_list(&w, &cl);
-		while (proto_list_case(&cl, &dir, &cn, &nl) == 1) {
-			if (cn != NULL && nl == strlen(name) && memcmp(cn, name, nl) == 0)
-				n++;
-		}
-	}
-	test_conn_close(&c);
-	return n;
 }
 
 static bool
@@ -88,7 +51,7 @@ await_waiters_on(int i, const char *name, int want)
 	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
 
 	while (clock_now_ns() < end) {
-		if (waiters_on(i, name) == want)
+		if (ct_waiters_naming(i, name, NULL) == want)
 			return true;
 		poll(NULL, 0, 20);
 	}
@@ -114,8 +77,8 @@ test_make_send_recv(void)
 
 	snprintf(name, sizeof name, "%s", ct_name_placed_on(0, "fwd"));
 	snprintf(ref, sizeof ref, "%s", ct_name_placed_on(2, "ref"));
-	client_of(&c1, 1);
-	client_of(&c2, 2);
+	ct_client_of(&c1, 1);
+	ct_client_of(&c2, 2);
 	CU_ASSERT_EQUAL(st_make(&c1, name, 4), STATUS_OK);
 	CU_ASSERT_EQUAL(st_send_wait(&c2, name, "hello", PROTO_WAIT_FOREVER), STATUS_OK);
 	v = (struct proto_value){ .kind = VALUE_CHANREF, .data = (const uint8_t *)ref,
@@ -137,7 +100,7 @@ test_make_send_recv(void)
 	test_conn_close(&c1);
 	test_conn_close(&c2);
 	/* the owner made it, with the cap asked through node 1; node 1 forwarded */
-	client_of(&c1, 0);
+	ct_client_of(&c1, 0);
 	CU_ASSERT_EQUAL(st_info(&c1, name, &info), STATUS_OK);
 	CU_ASSERT_EQUAL(info.cap, 4);
 	test_conn_close(&c1);
@@ -156,8 +119,8 @@ test_rendezvous(void)
 	bool ok;
 
 	made_on(0, "rdv", 0, name, sizeof name);
-	client_of(&s, 1);
-	client_of(&rcv, 2);
+	ct_client_of(&s, 1);
+	ct_client_of(&rcv, 2);
 	sid = st_send(&s, name, "v", 1, PROTO_WAIT_FOREVER);
 	CU_ASSERT(owner_waits(0, name, 1, 0));
 	CU_ASSERT_EQUAL(st_recv_wait(&rcv, name, PROTO_WAIT_FOREVER, buf, sizeof buf, &ok), STATUS_OK);
@@ -178,8 +141,8 @@ test_close_drain(void)
 	bool ok;
 
 	made_on(0, "drain", 2, name, sizeof name);
-	client_of(&a, 1);
-	client_of(&b, 2);
+	ct_client_of(&a, 1);
+	ct_client_of(&b, 2);
 	CU_ASSERT_EQUAL(st_send_wait(&a, name, "a", 0), STATUS_OK);
 	CU_ASSERT_EQUAL(st_send_wait(&a, name, "b", 0), STATUS_OK);
 	CU_ASSERT_EQUAL(st_close(&b, name), STATUS_OK);
@@ -205,11 +168,11 @@ test_fifo(void)
 
 	made_on(0, "fifo", 0, name, sizeof name);
 	for (int i = 0; i < 3; i++) {
-		client_of(&rc[i], 1 + i % 2);
+		ct_client_of(&rc[i], 1 + i % 2);
 		ids[i] = st_recv(&rc[i], name, PROTO_WAIT_FOREVER);
 		CU_ASSERT_FATAL(owner_waits(0, name, 0, i + 1));
 	}
-	client_of(&s, 2);
+	ct_client_of(&s, 2);
 	for (int i = 0; i < 3; i++) {
 		snprintf(v, sizeof v, "v%d", i);
 		CU_ASSERT_EQUAL(st_send_wait(&s, name, v, PROTO_WAIT_FOREVER), STATUS_OK);
@@ -235,7 +198,7 @@ test_deadline(void)
 	bool ok;
 
 	made_on(0, "dl", 0, name, sizeof name);
-	client_of(&c, 1);
+	ct_client_of(&c, 1);
 	t0 = clock_now_ns();
 	CU_ASSERT_EQUAL(st_recv_wait(&c, name, 200000, buf, sizeof buf, &ok), STATUS_DEADLINE_EXCEEDED);
 	ms = (clock_now_ns() - t0) / NSEC_PER_MSEC;
@@ -255,7 +218,7 @@ test_cancel(void)
 	uint64_t rid, cid;
 
 	made_on(0, "cancel", 0, name, sizeof name);
-	client_of(&c, 1);
+	ct_client_of(&c, 1);
 	rid = st_recv(&c, name, PROTO_WAIT_FOREVER);
 	CU_ASSERT_FATAL(owner_waits(0, name, 0, 1));
 	cid = c.next_id++;
@@ -286,7 +249,7 @@ test_cancel_held(void)
 	struct proto_reply r;
 	uint64_t mid, cid;
 
-	client_of(&c, 1);
+	ct_client_of(&c, 1);
 	mid = c.next_id++;
 	cid = c.next_id++;
 	proto_req_make(&ct_out, mid, name, strlen(name), 0);
@@ -314,7 +277,7 @@ test_disconnect(void)
 	struct test_conn c;
 
 	made_on(0, "gone", 0, name, sizeof name);
-	client_of(&c, 1);
+	ct_client_of(&c, 1);
 	st_recv(&c, name, PROTO_WAIT_FOREVER);
 	st_recv(&c, name, PROTO_WAIT_FOREVER);
 	CU_ASSERT_FATAL(await_waiters_on(0, name, 2));
@@ -337,7 +300,7 @@ test_forwarded_limit(void)
 	uint64_t id = 0;
 
 	made_on(0, "lim", 0, name, sizeof name);
-	client_of(&c, 1);
+	ct_client_of(&c, 1);
 	for (int i = 0; i <= 4096; i++) {
 		id = c.next_id++;
 		proto_req_name(&ct_out, OP_RECV, id, PROTO_WAIT_FOREVER, name, strlen(name));
@@ -366,11 +329,11 @@ test_select_whole(void)
 	made_on(1, "swb", 0, b, sizeof b);
 	cases[0] = (struct proto_case){ .dir = 0, .name = a, .name_len = (uint32_t)strlen(a) };
 	cases[1] = (struct proto_case){ .dir = 0, .name = b, .name_len = (uint32_t)strlen(b) };
-	client_of(&c, 0);
+	ct_client_of(&c, 0);
 	id = st_select(&c, cases, 2, false, PROTO_WAIT_FOREVER);
 	CU_ASSERT_FATAL(owner_waits(1, b, 0, 1));
 	CU_ASSERT(owner_waits(1, a, 0, 1));
-	client_of(&s, 2);
+	ct_client_of(&s, 2);
 	CU_ASSERT_EQUAL(st_send_wait(&s, b, "sel", PROTO_WAIT_FOREVER), STATUS_OK);
 	st_reply(&c, OP_SELECT, &r);
 	CU_ASSERT_EQUAL(r.id, id);
@@ -407,11 +370,11 @@ test_stream(void)
 	uint64_t sid, id;
 
 	made_on(1, "strm", 8, name, sizeof name);
-	client_of(&s, 2);
+	ct_client_of(&s, 2);
 	CU_ASSERT_EQUAL(st_send_wait(&s, name, "s0", 0), STATUS_OK);
 	CU_ASSERT_EQUAL(st_send_wait(&s, name, "s1", 0), STATUS_OK);
 	CU_ASSERT_EQUAL(st_send_wait(&s, name, "s2", 0), STATUS_OK);
-	client_of(&c, 0);
+	ct_client_of(&c, 0);
 	pc = (struct proto_case){ .name = name, .name_len = (uint32_t)strlen(name) };
 	sid = c.next_id++;
 	proto_req_stream(&ct_out, sid, PROTO_WAIT_FOREVER, &pc, 1, 2);
@@ -455,7 +418,7 @@ test_owner_killed(void)
 	int64_t t0;
 
 	made_on(2, "kill", 0, name, sizeof name);
-	client_of(&c, 0);
+	ct_client_of(&c, 0);
 	id = st_recv(&c, name, PROTO_WAIT_FOREVER);
 	CU_ASSERT_FATAL(owner_waits(2, name, 0, 1));
 	t0 = clock_now_ns();
@@ -494,14 +457,14 @@ test_forwarder_killed_ack(void)
 	uint64_t tag;
 
 	snprintf(name, sizeof name, "%s", ct_name_placed_on(1, "ackfw"));
-	client_of(&o, 1);
+	ct_client_of(&o, 1);
 	proto_req_make_opts(&ct_out, o.next_id++, name, strlen(name), 4, &d);
 	st_write(&o, &ct_out);
 	st_reply(&o, OP_MAKE, &r);
 	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
 	CU_ASSERT_EQUAL_FATAL(st_send_wait(&o, name, "v", 0), STATUS_OK);
 	/* node 0 forwards the RECV: the value is in flight on node 1 for node 0's peer connection */
-	client_of(&f, 0);
+	ct_client_of(&f, 0);
 	st_recv(&f, name, 0);
 	st_reply(&f, OP_RECV, &r);
 	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
@@ -516,9 +479,7 @@ test_forwarder_killed_ack(void)
 	CU_ASSERT(r.value.len == 1 && memcmp(r.value.data, "v", 1) == 0);
 	CU_ASSERT(r.tag != tag && r.count == 2);
 	test_conn_close(&o);
-	CU_ASSERT_FATAL(ct_node_restart(0) == 0);
-	for (int i = 0; i < CT_NODES; i++)
-		CU_ASSERT(ct_await_stat(i, "cluster_nodes", CT_NODES, 15000));
+	ct_node_rejoin(0, 15000);
 	CU_ASSERT(ct_await_stat(0, "cluster_serving", 1, 15000));
 }
 
@@ -538,7 +499,7 @@ test_owner_stopped(void)
 	int64_t t0, ms;
 
 	made_on(1, "stop", 0, name, sizeof name);
-	client_of(&c, 0);
+	ct_client_of(&c, 0);
 	id = st_recv(&c, name, PROTO_WAIT_FOREVER);
 	CU_ASSERT_FATAL(owner_waits(1, name, 0, 1));
 	t0 = clock_now_ns();
@@ -555,7 +516,7 @@ test_owner_stopped(void)
 	CU_ASSERT(ct_await_stat(0, "cluster_nodes", CT_NODES, 15000));
 	/* node 1 is dialled again for a channel it owns now */
 	made_on(1, "back", 1, again, sizeof again);
-	client_of(&c, 0);
+	ct_client_of(&c, 0);
 	CU_ASSERT_EQUAL(st_send_wait(&c, again, "x", 0), STATUS_OK);
 	test_conn_close(&c);
 }
@@ -644,9 +605,9 @@ test_tls_forward(void)
 		CU_ASSERT_FATAL(ct_await_stat(i, "cluster_serving", 1, 15000));
 	}
 	made_on(1, "tls", 1, name, sizeof name);
-	client_of(&a, 0);
+	ct_client_of(&a, 0);
 	CU_ASSERT_EQUAL(st_send_wait(&a, name, "t", PROTO_WAIT_FOREVER), STATUS_OK);
-	client_of(&b, 2);
+	ct_client_of(&b, 2);
 	CU_ASSERT_EQUAL(st_recv_wait(&b, name, PROTO_WAIT_FOREVER, buf, sizeof buf, &ok), STATUS_OK);
 	CU_ASSERT(ok && strcmp(buf, "t") == 0);
 	test_conn_close(&a);

@@ -29,12 +29,6 @@
 /* Channel i of a test lives on node i. */
 static char names[CT_NODES][NAME_CAP];
 
-static void
-client_of(struct test_conn *c, int i)
-{
-	CU_ASSERT_FATAL(ct_open_client(c, ct_node_port(i), false) == 0);
-}
-
 /* Three channels with cap, channel i placed and made on node i. */
 static void
 make_three(const char *base, uint64_t cap)
@@ -45,7 +39,7 @@ make_three(const char *base, uint64_t cap)
 	for (int i = 0; i < CT_NODES; i++) {
 		snprintf(b, sizeof b, "%s%d", base, i);
 		snprintf(names[i], NAME_CAP, "%s", ct_name_placed_on(i, b));
-		client_of(&c, i);
+		ct_client_of(&c, i);
 		CU_ASSERT_EQUAL_FATAL(st_make(&c, names[i], cap), STATUS_OK);
 		test_conn_close(&c);
 	}
@@ -67,44 +61,10 @@ receivers_are(int i, int64_t want)
 	struct test_conn c;
 	bool ok;
 
-	client_of(&c, i);
+	ct_client_of(&c, i);
 	ok = st_await_waiters(&c, names[i], -1, want);
 	test_conn_close(&c);
 	return ok;
-}
-
-/*
- * WAITERS at channel i's owner: how many pending requests name it, each
- * with home (a remote waiter's home node) want_home.
- */
-static int
-waiters_from(int i, const char *want_home)
-{
-	struct test_conn c;
-	struct proto_reply r;
-	struct proto_waiter_info w;
-	int n = 0;
-
-	client_of(&c, i);
-	proto_req_waiters(&ct_out, c.next_id++, 0);
-	st_write(&c, &ct_out);
-	st_reply(&c, OP_WAITERS, &r);
-	CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	while (proto_list_waiter(&r.list, &w) == 1) {
-		struct proto_list cl;
-		uint8_t dir;
-		const char *cn;
-		uint32_t nl;
-		bool named = false;
-
-		proto_case_list(&w, &cl);
-		while (proto_list_case(&cl, &dir, &cn, &nl) == 1)
-			named |= cn != NULL && nl == strlen(names[i]) && memcmp(cn, names[i], nl) == 0;
-		n += named && w.home_len == strlen(want_home) &&
-		    memcmp(w.home, want_home, w.home_len) == 0;
-	}
-	test_conn_close(&c);
-	return n;
 }
 
 static bool
@@ -124,7 +84,7 @@ len_of(int i)
 	struct test_conn c;
 	struct proto_reply r;
 
-	client_of(&c, i);
+	ct_client_of(&c, i);
 	st_name_op(&c, OP_LEN, names[i]);
 	st_reply(&c, OP_LEN, &r);
 	test_conn_close(&c);
@@ -136,7 +96,7 @@ send_on(int i, const char *v)
 {
 	struct test_conn c;
 
-	client_of(&c, i);
+	ct_client_of(&c, i);
 	CU_ASSERT_EQUAL(st_send_wait(&c, names[i], v, PROTO_WAIT_FOREVER), STATUS_OK);
 	test_conn_close(&c);
 }
@@ -161,7 +121,7 @@ test_ready_remote(void)
 	make_three("xready", 1);
 	send_on(1, "one");
 	recv_cases(cases);
-	client_of(&c, 0);
+	ct_client_of(&c, 0);
 	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
 	st_reply(&c, OP_SELECT, &r);
 	if (r.status != STATUS_OK)
@@ -187,7 +147,7 @@ test_woken_on_each_node(void)
 	make_three("xwake", 0);
 	recv_cases(cases);
 	for (int k = 0; k < CT_NODES; k++) {
-		client_of(&c, 0);
+		ct_client_of(&c, 0);
 		st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
 		for (int i = 0; i < CT_NODES; i++)
 			CU_ASSERT_FATAL(receivers_are(i, 1));
@@ -227,7 +187,7 @@ test_self_and_duplicates(void)
 	    .name_len = (uint32_t)strlen(names[1]) };
 	cases[2] = (struct proto_case){ .dir = 0, .name = names[2],
 	    .name_len = (uint32_t)strlen(names[2]) };
-	client_of(&c, 0);
+	ct_client_of(&c, 0);
 	st_select(&c, cases, 3, false, 300 * 1000);
 	st_reply(&c, OP_SELECT, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
@@ -263,16 +223,16 @@ test_default_and_closed(void)
 
 	make_three("xdef", 1);
 	recv_cases(cases);
-	client_of(&c, 0);
+	ct_client_of(&c, 0);
 	st_select(&c, cases, CT_NODES, true, PROTO_WAIT_FOREVER);
 	st_reply(&c, OP_SELECT, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 	CU_ASSERT_EQUAL(r.index, -1);
 	test_conn_close(&c);
-	client_of(&c, 2);
+	ct_client_of(&c, 2);
 	CU_ASSERT_EQUAL(st_close(&c, names[2]), STATUS_OK);
 	test_conn_close(&c);
-	client_of(&c, 0);
+	ct_client_of(&c, 0);
 	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
 	st_reply(&c, OP_SELECT, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
@@ -292,7 +252,7 @@ test_deadline(void)
 
 	make_three("xdl", 0);
 	recv_cases(cases);
-	client_of(&c, 1);
+	ct_client_of(&c, 1);
 	st_select(&c, cases, CT_NODES, false, 100 * 1000);
 	st_reply(&c, OP_SELECT, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
@@ -311,13 +271,13 @@ test_cancel_and_disconnect(void)
 
 	make_three("xcan", 0);
 	recv_cases(cases);
-	client_of(&c, 2);
+	ct_client_of(&c, 2);
 	sid = st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
 	for (int i = 0; i < CT_NODES; i++)
 		CU_ASSERT_FATAL(receivers_are(i, 1));
 	/* WAITERS at every owner shows the remote waiter with its home, n2 (itself too) */
 	for (int i = 0; i < CT_NODES; i++)
-		CU_ASSERT_EQUAL(waiters_from(i, "n2"), 1);
+		CU_ASSERT_EQUAL(ct_waiters_naming(i, names[i], "n2"), 1);
 	proto_req_cancel(&ct_out, c.next_id++, sid);
 	st_write(&c, &ct_out);
 	st_reply(&c, OP_SELECT, &r);
@@ -346,7 +306,7 @@ test_fairness(void)
 
 	make_three("xfair", FILL);
 	for (int i = 0; i < CT_NODES; i++) {
-		client_of(&p[i], i);
+		ct_client_of(&p[i], i);
 		for (int k = 0; k < FILL; k++)
 			st_send(&p[i], names[i], "x", 1, PROTO_WAIT_FOREVER);
 		for (int k = 0; k < FILL; k++) {
@@ -356,7 +316,7 @@ test_fairness(void)
 		test_conn_close(&p[i]);
 	}
 	recv_cases(cases);
-	client_of(&c, 0);
+	ct_client_of(&c, 0);
 	for (int k = 0; k < RUNS; k++) {
 		st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
 		st_reply(&c, OP_SELECT, &r);
@@ -387,9 +347,9 @@ test_deadline_race(void)
 
 	make_three("xrace", 1);
 	recv_cases(cases);
-	client_of(&a, 0);
+	ct_client_of(&a, 0);
 	for (int i = 0; i < CT_NODES; i++)
-		client_of(&b[i], i);
+		ct_client_of(&b[i], i);
 	for (int k = 0; k < RUNS; k++) {
 		/* sent through each node in turn (behind the select's group, or not) */
 		struct test_conn *s = &b[k % CT_NODES];
@@ -441,9 +401,9 @@ test_send_case(void)
 	    .name_len = (uint32_t)strlen(names[1]),
 	    .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"out", .len = 3 } };
 	/* blocked, then woken by a receiver on the send case's node */
-	client_of(&c, 0);
+	ct_client_of(&c, 0);
 	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
-	client_of(&rc, 1);
+	ct_client_of(&rc, 1);
 	CU_ASSERT_FATAL(st_await_waiters(&rc, names[1], 1, -1));
 	CU_ASSERT_EQUAL(st_recv_wait(&rc, names[1], PROTO_WAIT_FOREVER, buf, sizeof buf, &ok),
 	    STATUS_OK);
@@ -456,7 +416,7 @@ test_send_case(void)
 	test_conn_close(&rc);
 	/* blocked, then woken by a send on node 2: the send case's value was never sent */
 	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
-	client_of(&rc, 1);
+	ct_client_of(&rc, 1);
 	CU_ASSERT_FATAL(st_await_waiters(&rc, names[1], 1, -1));
 	test_conn_close(&rc);
 	send_on(2, "in");
@@ -464,7 +424,7 @@ test_send_case(void)
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 	CU_ASSERT_EQUAL(r.index, 2);
 	CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "in");
-	client_of(&rc, 1);
+	ct_client_of(&rc, 1);
 	CU_ASSERT(st_await_waiters(&rc, names[1], 0, 0));
 	CU_ASSERT_EQUAL(st_recv_wait(&rc, names[1], 0, buf, sizeof buf, &ok),
 	    STATUS_DEADLINE_EXCEEDED);
@@ -489,7 +449,7 @@ take_now(int i, char *buf, size_t cap)
 	struct test_conn c;
 	bool ok;
 
-	client_of(&c, i);
+	ct_client_of(&c, i);
 	if (st_recv_wait(&c, names[i], 0, buf, cap, &ok) != STATUS_OK || !ok)
 		buf[0] = '\0';
 	test_conn_close(&c);
@@ -519,14 +479,14 @@ test_sends_on_nodes(void)
 		snprintf(v[i], sizeof v[i], "s%d", i);
 		send_case(cases, i, v[i]);
 	}
-	client_of(&c, 0);
+	ct_client_of(&c, 0);
 	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
 	for (int i = 0; i < CT_NODES; i++) {
-		client_of(&rc[0], i);
+		ct_client_of(&rc[0], i);
 		CU_ASSERT_FATAL(st_await_waiters(&rc[0], names[i], 1, -1));
 		test_conn_close(&rc[0]);
 	}
-	client_of(&rc[0], 2);
+	ct_client_of(&rc[0], 2);
 	CU_ASSERT_EQUAL(st_recv_wait(&rc[0], names[2], PROTO_WAIT_FOREVER, buf, sizeof buf, &ok),
 	    STATUS_OK);
 	CU_ASSERT(ok && strcmp(buf, "s2") == 0);
@@ -535,13 +495,13 @@ test_sends_on_nodes(void)
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 	CU_ASSERT_EQUAL(r.index, 2);
 	for (int i = 0; i < CT_NODES; i++) {
-		client_of(&rc[0], i);
+		ct_client_of(&rc[0], i);
 		CU_ASSERT(st_await_waiters(&rc[0], names[i], 0, 0));
 		test_conn_close(&rc[0]);
 	}
 	/* receivers waiting on nodes 0 and 1: one gets its value, the other still waits */
 	for (int i = 0; i < 2; i++) {
-		client_of(&rc[i], i);
+		ct_client_of(&rc[i], i);
 		st_recv(&rc[i], names[i], PROTO_WAIT_FOREVER);
 		CU_ASSERT_FATAL(receivers_are(i, 1));
 	}
@@ -561,7 +521,7 @@ test_sends_on_nodes(void)
 	make_three("xsendsb", 1);
 	for (int i = 0; i < CT_NODES; i++)
 		send_case(cases, i, v[i]);
-	client_of(&c, 0);
+	ct_client_of(&c, 0);
 	for (int k = 0; k < RUNS; k++) {
 		int sent = -1, n = 0;
 
@@ -617,14 +577,14 @@ test_send_granted_not_ready(void)
 
 	make_three("xsendrace", 1);
 	snprintf(names[2], NAME_CAP, "%s", ct_name_placed_on(2, "xsendrace2u"));
-	client_of(&m, 2);
+	ct_client_of(&m, 2);
 	CU_ASSERT_EQUAL_FATAL(st_make(&m, names[2], 0), STATUS_OK);
 	test_conn_close(&m);
 	for (int k = 0; k < 2; k++) {
 		snprintf(v[k], sizeof v[k], "v%d", k);
 		send_case(cases[k], 1, v[k]);
 		send_case(cases[k], 2, v[k]);
-		client_of(&c[k], 0);
+		ct_client_of(&c[k], 0);
 	}
 	for (int n = 0; n < ROUNDS; n++) {
 		for (int k = 0; k < 2; k++)
@@ -633,7 +593,7 @@ test_send_granted_not_ready(void)
 		st_reply(&c[first], OP_SELECT, &r);
 		CU_ASSERT_EQUAL(r.status, STATUS_OK);
 		CU_ASSERT_EQUAL(r.index, 0);
-		client_of(&m, 1);
+		ct_client_of(&m, 1);
 		CU_ASSERT(st_await_waiters(&m, names[1], 1, 0));
 		test_conn_close(&m);
 		CU_ASSERT_STRING_EQUAL(take_now(1, buf, sizeof buf), v[first]);
@@ -682,7 +642,7 @@ test_owner_killed(void)
 
 	make_three("xkill", 64);
 	for (int i = 1; i < CT_NODES; i++) {
-		client_of(&p, i);
+		ct_client_of(&p, i);
 		for (int k = 0; k < FILL; k++) {
 			snprintf(v, sizeof v, "%d:%d", i, k);
 			CU_ASSERT_EQUAL_FATAL(st_send_wait(&p, names[i], v, 0), STATUS_OK);
@@ -690,7 +650,7 @@ test_owner_killed(void)
 		test_conn_close(&p);
 	}
 	recv_cases(cases);
-	client_of(&c, 0);
+	ct_client_of(&c, 0);
 	for (int k = 0; k < 20; k++) {
 		st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
 		st_reply(&c, OP_SELECT, &r);
@@ -727,9 +687,7 @@ test_owner_killed(void)
 		CU_ASSERT_EQUAL(seen[1][k], 1);
 		CU_ASSERT(seen[2][k] <= 1);
 	}
-	CU_ASSERT_FATAL(ct_node_restart(2) == 0);
-	for (int i = 0; i < CT_NODES; i++)
-		CU_ASSERT(ct_await_stat(i, "cluster_nodes", CT_NODES, 10000));
+	ct_node_rejoin(2, 10000);
 }
 
 void

@@ -346,9 +346,7 @@ test_load_kill(void)
 	CU_ASSERT_EQUAL(m->bad, 0);
 	ld_close(m);
 	free(m);
-	CU_ASSERT_FATAL(ct_node_restart(2) == 0);
-	for (int i = 0; i < CT_NODES; i++)
-		CU_ASSERT(ct_await_stat(i, "cluster_nodes", CT_NODES, 10000));
+	ct_node_rejoin(2, 10000);
 }
 
 void
