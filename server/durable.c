@@ -182,15 +182,16 @@ pend_hash(const struct durable *d, const struct value *v)
 	return hmap_hash_u64(d->pendmap.seed, (uint64_t)(uintptr_t)v);
 }
 
+/* The entry of v on ch; none for a value that left ch for good, or that only has its address. */
 static struct pend *
-pend_find(const struct durable *d, const struct value *v)
+pend_find(const struct durable *d, const struct chan *ch, const struct value *v)
 {
 	struct hmap_node *n;
 
 	HMAP_FOR_EACH_HASH(n, pend_hash(d, v), &d->pendmap) {
 		struct pend *p = HMAP_ENTRY(n, struct pend, node);
 
-		if (p->v == v)
+		if (p->v == v && p->serial == value_serial(v) && p->ch == ch)
 			return p;
 	}
 	return NULL;
@@ -209,15 +210,14 @@ pend_reindex(struct durable *d)
 			d->stage_failed = true;	/* the batch fails: nothing is answered wrongly */
 }
 
-/* v's entry (its latest: an older one for the same address is replaced). */
+/* v's entry on ch (its latest: an older one is replaced). */
 static void
 pend_add(struct durable *d, struct chan *ch, const struct value *v, size_t off)
 {
 	size_t cap = d->pend_cap ? d->pend_cap * 2 : 16;
-	struct pend *p = pend_find(d, v);
+	struct pend *p = pend_find(d, ch, v);
 
 	if (p != NULL) {
-		p->ch = ch;
 		p->off = off;
 		return;
 	}
@@ -231,7 +231,7 @@ pend_add(struct durable *d, struct chan *ch, const struct value *v, size_t off)
 		pend_reindex(d);
 	}
 	p = &d->pend[d->npend++];
-	*p = (struct pend){ .v = v, .ch = ch, .off = off };
+	*p = (struct pend){ .v = v, .serial = value_serial(v), .ch = ch, .off = off };
 	if (hmap_insert(&d->pendmap, &p->node, pend_hash(d, v)) < 0)
 		d->stage_failed = true;
 }
@@ -251,11 +251,11 @@ pend_remove(struct durable *d, struct pend *p)
 	d->npend--;
 }
 
-/* The pending entry of v, taken off; false if there is none. */
+/* The pending entry of v on ch, taken off; false if there is none. */
 static bool
-pend_take(struct durable *d, const struct value *v, struct pend *out)
+pend_take(struct durable *d, const struct chan *ch, const struct value *v, struct pend *out)
 {
-	struct pend *p = pend_find(d, v);
+	struct pend *p = pend_find(d, ch, v);
 
 	if (p == NULL)
 		return false;
@@ -292,7 +292,7 @@ stage_ack_pop(struct durable *d, struct chan *ch, const struct value *v)
 	struct pend p;
 	size_t len = d->stage_len;
 
-	(void)pend_take(d, v, &p);	/* given back earlier this batch: it leaves the first run */
+	(void)pend_take(d, ch, v, &p);	/* given back earlier this batch: it leaves the first run */
 	stage(d, REC_POP, ch, 0, &zero, 8);
 	if (d->stage_len > len)
 		pend_add(d, ch, v, d->stage_len - 8);
@@ -305,28 +305,33 @@ on_delivery(void *arg, struct chan *ch, enum delivery_change what, const struct 
 {
 	struct durable *d = arg;
 	struct pend p;
-	bool found;
 
 	if (d->snap != NULL)
 		durable_compact_touch(d, ch);
 	switch (what) {
 	case DELIVERY_TAKE:
-		found = pend_take(d, v, &p);
-		if (found && p.off != SIZE_MAX) {
+		if (pend_take(d, ch, v, &p) && p.off != SIZE_MAX) {
 			memcpy(d->stage + p.off, &tag, 8);	/* its POP, staged when it left */
 			break;
 		}
-		/* no POP: given back straight to this receiver, or sent straight to it (never buffered) */
-		if (!found)
-			stage(d, REC_PUSH, ch, 0, value_data(v), (uint32_t)value_len(v));
+		/* sent straight to this receiver (never buffered), maybe by a link that took it elsewhere */
+		stage(d, REC_PUSH, ch, 0, value_data(v), (uint32_t)value_len(v));
 		stage(d, REC_POP, ch, 0, &tag, 8);
 		break;
 	case DELIVERY_REQUEUE:
 		stage(d, REC_REQUEUE, ch, count, &tag, 8);
-		pend_add(d, ch, v, SIZE_MAX);
+		/*
+		 * A receiver waits (the channel is empty): the engine hands v
+		 * straight to it, as if it popped the head just given back. Its
+		 * delivery fills the POP's tag in; a link's leaves it 0.
+		 */
+		if (chan_nreceivers(ch) > 0)
+			stage_ack_pop(d, ch, v);
+		else
+			pend_add(d, ch, v, SIZE_MAX);
 		break;
 	case DELIVERY_ACK:
-		(void)pend_take(d, v, &p);
+		(void)pend_take(d, ch, v, &p);
 		stage(d, REC_ACK, ch, 0, &tag, 8);
 		break;
 	}
