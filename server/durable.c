@@ -32,7 +32,8 @@
 #define DURABLE_LOOP_SYNC_CONNS	4
 
 /* Staged record types: the journal's narrow interface, one byte each. */
-enum { REC_DECLARE, REC_PUSH, REC_POP, REC_CLOSE, REC_DELETE, REC_ACK, REC_REQUEUE };
+enum { REC_DECLARE, REC_PUSH, REC_POP, REC_CLOSE, REC_DELETE, REC_ACK, REC_REQUEUE,
+    REC_PUSH_COUNTED };
 
 /* One reply held behind a batch; ticket 0: held only to keep c's order. */
 struct held_reply {
@@ -147,6 +148,9 @@ durable_unstage(struct durable *d)
 			break;
 		case REC_PUSH:
 			e = journal_append_push(d->j, name, nlen, blob, blen);
+			break;
+		case REC_PUSH_COUNTED:
+			e = journal_append_push_counted(d->j, name, nlen, a, blob, blen);
 			break;
 		case REC_POP:
 		case REC_ACK:
@@ -357,6 +361,16 @@ on_change(void *arg, struct chan *ch, enum engine_change what, const struct valu
 			stage_ack_pop(d, ch, v);
 		else
 			stage(d, REC_POP, ch, 0, NULL, 0);
+		break;
+	case ENGINE_BACK:
+		/*
+		 * A value a cross-node select's owner held (xhold.c; its POP is
+		 * in the log) is given back ahead of the buffer, where PUSH_COUNTED
+		 * puts one. An ack channel's REQUEUE, staged by on_delivery, says it.
+		 */
+		if (!delivery_on(ch))
+			stage(d, REC_PUSH_COUNTED, ch, value_deliveries(v), value_data(v),
+			    (uint32_t)value_len(v));
 		break;
 	case ENGINE_CLOSE:
 		/* the journal's code is 32 bits: a larger one is kept as its low half */
