@@ -32,7 +32,8 @@
 #define DURABLE_LOOP_SYNC_CONNS	4
 
 /* Staged record types: the journal's narrow interface, one byte each. */
-enum { REC_DECLARE, REC_PUSH, REC_POP, REC_CLOSE, REC_DELETE, REC_ACK, REC_REQUEUE };
+enum { REC_DECLARE, REC_PUSH, REC_POP, REC_CLOSE, REC_DELETE, REC_ACK, REC_REQUEUE,
+    REC_PUSH_COUNTED };
 
 /* One reply held behind a batch; ticket 0: held only to keep c's order. */
 struct held_reply {
@@ -148,6 +149,9 @@ durable_unstage(struct durable *d)
 		case REC_PUSH:
 			e = journal_append_push(d->j, name, nlen, blob, blen);
 			break;
+		case REC_PUSH_COUNTED:
+			e = journal_append_push_counted(d->j, name, nlen, a, blob, blen);
+			break;
 		case REC_POP:
 		case REC_ACK:
 			/* an ack channel's tag in the blob (REC_POP: 0 = gone for good) */
@@ -182,15 +186,16 @@ pend_hash(const struct durable *d, const struct value *v)
 	return hmap_hash_u64(d->pendmap.seed, (uint64_t)(uintptr_t)v);
 }
 
+/* The entry of v on ch; none for a value that left ch for good, or that only has its address. */
 static struct pend *
-pend_find(const struct durable *d, const struct value *v)
+pend_find(const struct durable *d, const struct chan *ch, const struct value *v)
 {
 	struct hmap_node *n;
 
 	HMAP_FOR_EACH_HASH(n, pend_hash(d, v), &d->pendmap) {
 		struct pend *p = HMAP_ENTRY(n, struct pend, node);
 
-		if (p->v == v)
+		if (p->v == v && p->serial == value_serial(v) && p->ch == ch)
 			return p;
 	}
 	return NULL;
@@ -209,15 +214,14 @@ pend_reindex(struct durable *d)
 			d->stage_failed = true;	/* the batch fails: nothing is answered wrongly */
 }
 
-/* v's entry (its latest: an older one for the same address is replaced). */
+/* v's entry on ch (its latest: an older one is replaced). */
 static void
 pend_add(struct durable *d, struct chan *ch, const struct value *v, size_t off)
 {
 	size_t cap = d->pend_cap ? d->pend_cap * 2 : 16;
-	struct pend *p = pend_find(d, v);
+	struct pend *p = pend_find(d, ch, v);
 
 	if (p != NULL) {
-		p->ch = ch;
 		p->off = off;
 		return;
 	}
@@ -231,7 +235,7 @@ pend_add(struct durable *d, struct chan *ch, const struct value *v, size_t off)
 		pend_reindex(d);
 	}
 	p = &d->pend[d->npend++];
-	*p = (struct pend){ .v = v, .ch = ch, .off = off };
+	*p = (struct pend){ .v = v, .serial = value_serial(v), .ch = ch, .off = off };
 	if (hmap_insert(&d->pendmap, &p->node, pend_hash(d, v)) < 0)
 		d->stage_failed = true;
 }
@@ -251,11 +255,11 @@ pend_remove(struct durable *d, struct pend *p)
 	d->npend--;
 }
 
-/* The pending entry of v, taken off; false if there is none. */
+/* The pending entry of v on ch, taken off; false if there is none. */
 static bool
-pend_take(struct durable *d, const struct value *v, struct pend *out)
+pend_take(struct durable *d, const struct chan *ch, const struct value *v, struct pend *out)
 {
-	struct pend *p = pend_find(d, v);
+	struct pend *p = pend_find(d, ch, v);
 
 	if (p == NULL)
 		return false;
@@ -292,7 +296,7 @@ stage_ack_pop(struct durable *d, struct chan *ch, const struct value *v)
 	struct pend p;
 	size_t len = d->stage_len;
 
-	(void)pend_take(d, v, &p);	/* given back earlier this batch: it leaves the first run */
+	(void)pend_take(d, ch, v, &p);	/* given back earlier this batch: it leaves the first run */
 	stage(d, REC_POP, ch, 0, &zero, 8);
 	if (d->stage_len > len)
 		pend_add(d, ch, v, d->stage_len - 8);
@@ -305,28 +309,33 @@ on_delivery(void *arg, struct chan *ch, enum delivery_change what, const struct 
 {
 	struct durable *d = arg;
 	struct pend p;
-	bool found;
 
 	if (d->snap != NULL)
 		durable_compact_touch(d, ch);
 	switch (what) {
 	case DELIVERY_TAKE:
-		found = pend_take(d, v, &p);
-		if (found && p.off != SIZE_MAX) {
+		if (pend_take(d, ch, v, &p) && p.off != SIZE_MAX) {
 			memcpy(d->stage + p.off, &tag, 8);	/* its POP, staged when it left */
 			break;
 		}
-		/* no POP: given back straight to this receiver, or sent straight to it (never buffered) */
-		if (!found)
-			stage(d, REC_PUSH, ch, 0, value_data(v), (uint32_t)value_len(v));
+		/* sent straight to this receiver (never buffered), maybe by a link that took it elsewhere */
+		stage(d, REC_PUSH, ch, 0, value_data(v), (uint32_t)value_len(v));
 		stage(d, REC_POP, ch, 0, &tag, 8);
 		break;
 	case DELIVERY_REQUEUE:
 		stage(d, REC_REQUEUE, ch, count, &tag, 8);
-		pend_add(d, ch, v, SIZE_MAX);
+		/*
+		 * A receiver waits (the channel is empty): the engine hands v
+		 * straight to it, as if it popped the head just given back. Its
+		 * delivery fills the POP's tag in; a link's leaves it 0.
+		 */
+		if (chan_nreceivers(ch) > 0)
+			stage_ack_pop(d, ch, v);
+		else
+			pend_add(d, ch, v, SIZE_MAX);
 		break;
 	case DELIVERY_ACK:
-		(void)pend_take(d, v, &p);
+		(void)pend_take(d, ch, v, &p);
 		stage(d, REC_ACK, ch, 0, &tag, 8);
 		break;
 	}
@@ -352,6 +361,16 @@ on_change(void *arg, struct chan *ch, enum engine_change what, const struct valu
 			stage_ack_pop(d, ch, v);
 		else
 			stage(d, REC_POP, ch, 0, NULL, 0);
+		break;
+	case ENGINE_BACK:
+		/*
+		 * A value a cross-node select's owner held (xhold.c; its POP is
+		 * in the log) is given back ahead of the buffer, where PUSH_COUNTED
+		 * puts one. An ack channel's REQUEUE, staged by on_delivery, says it.
+		 */
+		if (!delivery_on(ch))
+			stage(d, REC_PUSH_COUNTED, ch, value_deliveries(v), value_data(v),
+			    (uint32_t)value_len(v));
 		break;
 	case ENGINE_CLOSE:
 		/* the journal's code is 32 bits: a larger one is kept as its low half */

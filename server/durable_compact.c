@@ -29,6 +29,8 @@ struct snap_walk {
 	size_t len;
 	uint32_t left;			/* values still to write */
 	uint32_t back;			/* of those, given back ones still to write */
+	uint32_t skip;			/* 1 + the index of a value not to write (0: none) */
+	uint32_t seen;			/* values visited */
 };
 
 static void
@@ -37,7 +39,7 @@ snap_value(void *arg, const struct value *v)
 	struct snap_walk *w = arg;
 	int e;
 
-	if (w->left == 0)
+	if (w->left == 0 || ++w->seen == w->skip)
 		return;
 	w->left--;
 	/* an ack channel's values given back first: their count, and their place (JOURNAL.md) */
@@ -69,10 +71,12 @@ snap_inflight(void *arg, const struct value *v, uint64_t tag, uint32_t count)
 /*
  * Write m's channel as it was before the change being made (the hook runs
  * just after it): head, a value that just left, goes first; skip_tail
- * leaves out a value just pushed; reopen, a close just made.
+ * leaves out a value just pushed; skip_back, one just given back (the last
+ * of those); reopen, a close just made.
  */
 static void
-snap_write(struct durable *d, struct mark *m, const struct value *head, bool skip_tail, bool reopen)
+snap_write(struct durable *d, struct mark *m, const struct value *head, bool skip_tail,
+    bool skip_back, bool reopen)
 {
 	struct chan *ch = m->ch;
 	struct snap_walk w = { .d = d };
@@ -83,11 +87,13 @@ snap_write(struct durable *d, struct mark *m, const struct value *head, bool ski
 
 	m->written = true;
 	w.name = chan_name(ch, &w.len);
-	w.left = chan_len(ch) + chan_nback(ch) - (skip_tail ? 1 : 0);
+	w.left = chan_len(ch) + chan_nback(ch) - (skip_tail || skip_back ? 1 : 0);
 	if ((e = journal_append_declare(d->snap, w.name, w.len, chan_cap(ch), 0, olen ? opts : NULL, olen)) != 0)
 		d->snap_err = e;
 	delivery_foreach_inflight(ch, snap_inflight, &w);
-	w.back = chan_nback(ch);
+	w.back = chan_nback(ch) - (skip_back ? 1 : 0);
+	if (skip_back)
+		w.skip = chan_nback(ch);
 	if (head != NULL) {
 		/* from the values given back if some are left, or if it was delivered before */
 		w.left++;
@@ -210,7 +216,7 @@ durable_compact_step(struct durable *d)
 		struct mark *m = &d->marks[d->next_mark++];
 
 		if (!m->written && !chan_deleted(m->ch)) {
-			snap_write(d, m, NULL, false, false);
+			snap_write(d, m, NULL, false, false, false);
 			done++;
 		}
 	}
@@ -237,7 +243,7 @@ durable_compact_touch(struct durable *d, struct chan *ch)
 	struct mark *m = mark_find(d, ch);
 
 	if (m != NULL && !m->written)
-		snap_write(d, m, NULL, false, false);
+		snap_write(d, m, NULL, false, false, false);
 }
 
 void
@@ -248,5 +254,5 @@ durable_compact_before(struct durable *d, struct chan *ch, enum engine_change wh
 
 	if (m != NULL && !m->written)
 		snap_write(d, m, what == ENGINE_POP ? v : NULL, what == ENGINE_PUSH,
-		    what == ENGINE_CLOSE);
+		    what == ENGINE_BACK, what == ENGINE_CLOSE);
 }

@@ -85,10 +85,15 @@ struct durable {
 	uint64_t rp_max_tag;
 };
 
-/* A value of an ack channel between its engine change and its delivery's. */
+/*
+ * A value of an ack channel between its engine change and its delivery's.
+ * Found by value and channel: a link passes the value it took to another
+ * channel, and frees values whose memory a later one reuses (value_serial).
+ */
 struct pend {
 	struct hmap_node node;		/* in pendmap */
 	const struct value *v;
+	uint32_t serial;		/* v's value_serial */
 	struct chan *ch;
 	size_t off;			/* of its POP's tag in the stage; SIZE_MAX: given back */
 };

@@ -155,11 +155,14 @@ void engine_set_owner_hook(struct engine *e, void (*gone)(void *owner, void *arg
  * that left, a value given back included: to a receiver, a stream or a
  * link), its close (v NULL;
  * chan_close_error tells the error) and its delete (just before: the
- * buffer is still there). Called in the order of the changes, inside the
+ * buffer is still there), and a value given back (engine_requeue) that
+ * joins the buffer, behind those given back before it (ENGINE_BACK; one
+ * handed straight to a waiting receiver is not reported). Called in the
+ * order of the changes, inside the
  * engine call that makes them: it must not call back into the engine.
  * Channels not marked cost one flag test.
  */
-enum engine_change { ENGINE_PUSH, ENGINE_POP, ENGINE_CLOSE, ENGINE_DELETE };
+enum engine_change { ENGINE_PUSH, ENGINE_POP, ENGINE_CLOSE, ENGINE_DELETE, ENGINE_BACK };
 typedef void engine_change_fn(void *arg, struct chan *ch, enum engine_change what,
     const struct value *v);
 void engine_set_change_hook(struct engine *e, engine_change_fn *fn, void *arg);

@@ -88,6 +88,7 @@ engine_requeue(struct engine *e, struct chan *ch, struct value *v)
 	} else {
 		e->bytes += value_size(v);
 		e->values++;
+		engine_changed(e, ch, ENGINE_BACK, v);
 	}
 	ch->lent--;
 	engine_leave(e);

@@ -8,8 +8,12 @@
 struct value {
 	size_t len;
 	uint32_t deliveries;	/* delivery.c's count; the engine never reads it */
+	uint32_t serial;	/* in the padding before data: no bigger */
 	uint8_t data[];
 };
+
+/* value_serial's source; values are made on pool workers too */
+static uint32_t next_serial;
 
 struct value *
 value_new(const void *encoded, size_t len)
@@ -23,6 +27,7 @@ value_new(const void *encoded, size_t len)
 		return NULL;
 	v->len = len;
 	v->deliveries = 0;
+	v->serial = __atomic_add_fetch(&next_serial, 1, __ATOMIC_RELAXED);
 	if (len > 0)
 		memcpy(v->data, encoded, len);
 	return v;
@@ -44,6 +49,12 @@ size_t
 value_len(const struct value *v)
 {
 	return v->len;
+}
+
+uint32_t
+value_serial(const struct value *v)
+{
+	return v->serial;
 }
 
 uint32_t

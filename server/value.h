@@ -31,6 +31,13 @@ size_t value_len(const struct value *v);
  */
 size_t value_size(const struct value *v);
 /*
+ * A number given to the value when it was made, by a counter shared by
+ * all threads (wrapping after 2^32): with its address, it tells a value
+ * from a later one that reuses the memory of a freed one (durable.c's
+ * values waiting for their tag).
+ */
+uint32_t value_serial(const struct value *v);
+/*
  * How many times the value was delivered from an ack channel (delivery.h):
  * 0 for a new value. Carried with the value through the engine, never read
  * by it.

@@ -20,6 +20,9 @@
 #   summary.tsv   the median of each figure over the rounds: system workload metric median
 #   table.txt     the table printed at the end: medians, ratios chand/peer, targets
 #   bench.png     latency distributions (workloads 2, 3) and throughput against depth
+#   ratios.png    every ratio row of the table: chand / peer per round, median and
+#                 min-max over the rounds, with its target (plot.sh, from pairs.tsv:
+#                 the table's ratio rows, written by summarize.sh)
 #   samples/      the latency samples of round 1, µs, one a line
 # --smoke runs every workload tiny (seconds), on chand alone: no peers, no
 # install, no plot; make check runs it (tests/bench/smoke.sh).

@@ -3,6 +3,10 @@
 # rounds (SUMMARY.tsv: system workload metric median), then the table of
 # issue 8 on stdout: chand's medians, the peer's, the ratio chand/peer and
 # the target it is held to (MET, MISS, or n/a when a figure is missing).
+# Beside SUMMARY.tsv, pairs.tsv: each ratio row of the table whose figures
+# were measured (label, system workload metric of chand's figure and of the
+# peer's, target op and value, "" when none), one a line, for plot.sh; a
+# row of a figure that is a ratio itself (6's speedup) has no peer.
 # SPDX-License-Identifier: BSD-2-Clause
 set -eu
 tab=$(printf '\t')
@@ -11,7 +15,8 @@ function flush() { print prev, (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1
 { key = $2 OFS $3 OFS $4; if (n > 0 && key != prev) flush(); prev = key; v[++n] = $5 }
 END { if (n > 0) flush() }' > "$2"
 
-awk -F'\t' '
+awk -F'\t' -v pairs="$(dirname "$2")/pairs.tsv" '
+BEGIN { printf "" > pairs }
 { m[$1, $2, $3] = $4 }
 function fmt(x) { return x >= 1000 ? sprintf("%.0f", x) : sprintf("%.3g", x) }
 function judge(r, op, t) {
@@ -27,12 +32,15 @@ function ratio(label, s1, w1, k1, s2, w2, k2, op, t,   a, b, r) {
 		return
 	}
 	b = m[s2, w2, k2]; r = b ? a / b : 0
+	printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", label, s1, w1, k1, s2, w2, k2, op, (op == "" ? "" : t) > pairs
 	printf "%-36s %10s  %-7s %10s %7.2fx  %-8s %s\n", label, fmt(a), s2, fmt(b), r, (op == "" ? "" : op t "x"), judge(r, op, t)
 }
 # absolute row: a chand figure against a fixed bound
 function absolute(label, w, k, op, t,   a) {
 	if (!(("chand", w, k) in m)) return
 	a = m["chand", w, k]
+	if (k ~ /^speedup/)
+		printf "%s\tchand\t%s\t%s\t\t\t\t%s\t%s\n", label, w, k, op, (op == "" ? "" : t) > pairs
 	printf "%-36s %10s  %-7s %10s %8s  %-8s %s\n", label, fmt(a), "", "", "", (op == "" ? "" : op t), judge(a, op, t)
 }
 END {
@@ -98,6 +106,10 @@ END {
 		ratio("10 cluster " cs[i] " msgs/s, 1024", cs[i], "w10_t1024", "msgs_s", "chand", "w10_t1024", "msgs_s", cs[i] == "routed" ? ">=" : "", 0.95)
 		ratio("10 cluster " cs[i] " ping-pong p50 us", cs[i], "w10_pp", "p50_us", "chand", "w10_pp", "p50_us", cs[i] == "fwd" ? "<=" : "", 1.6)
 		ratio("10 cluster " cs[i] " ping-pong p99 us", cs[i], "w10_pp", "p99_us", "chand", "w10_pp", "p99_us", "", 0)
+	}
+	for (i = 1; i <= 3; i++) {
+		ratio("11 select wake-up p50, cases on " i " node" (i > 1 ? "s" : ""), "nodes" i, "w11", "p50_us", "chand", "w11_single", "p50_us", i > 1 ? "<=" : "", 2.0)
+		ratio("11 select wake-up p99, cases on " i " node" (i > 1 ? "s" : ""), "nodes" i, "w11", "p99_us", "chand", "w11_single", "p99_us", "", 0)
 	}
 	ratio("8 bytes per blocked receiver (10k)", "chand", "w8", "bytes_per_receiver", "redis", "w8", "bytes_per_receiver", "", 0)
 	ratio("8 wake 10k blocked receivers, ms", "chand", "w8", "wake_all_ms", "redis", "w8", "wake_all_ms", "", 0)
