@@ -1,34 +1,40 @@
 /*
- * test_cluster_links.c: links and streams whose channels live on different
- * nodes (PROTOCOL.md §17, "Links in a cluster"): each pattern (or, or-done,
- * tee, bridge, fan-in, repeat, take, fan-out) requested on node 0 with one
- * of its channels (an input, an output, the done channel) owned by node 1
- * is refused UNAVAILABLE naming the channel and its owner, and leaves
- * nothing behind; a named output that no node owns is NOT_FOUND (a link
- * makes no named channel in a cluster); the same link with every channel
- * on node 0 runs; a STREAM over channels of two nodes is UNAVAILABLE. Run
- * by test_cluster.c on its fixture (etcd, n0..n2).
+ * test_cluster_links.c: links whose channels live on different nodes
+ * (PROTOCOL.md §17, "Links in a cluster"): each pattern (or, or-done, tee,
+ * bridge, fan-in, repeat, take, fan-out) requested on node 0 with its done
+ * channel, inputs and outputs spread over the three nodes runs there,
+ * pumping through the other nodes: exact value sequences and multisets,
+ * close errors passed downstream, the done channel's stop, a value held for
+ * a link that ended going back to its channel, CANCEL and the creator's
+ * disconnect leaving no waiter on any node, a peer node SIGKILLed under a
+ * running fan-in (the link ends UNAVAILABLE, no value received twice). A
+ * named output that no node owns is NOT_FOUND; a STREAM over channels of
+ * two nodes is UNAVAILABLE. Run by test_cluster.c on its fixture (etcd,
+ * n0..n2).
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "clustertest.h"
 
 #define NAME_CAP 96
 
-/* here[k]: channels on node 0; there: one on node 1. */
+/* here[k]: channels on node 0; there: one on node 1 (test_links_here, test_stream_refused). */
 static char here[3][NAME_CAP], there[NAME_CAP];
 
+/* A channel named from base placed on node (made there with cap), into name. */
 static void
-make_on(int node, char *name, const char *base)
+make_on(int node, char *name, const char *base, uint64_t cap)
 {
 	struct test_conn c;
 
 	snprintf(name, NAME_CAP, "%s", ct_name_placed_on(node, base));
-	CU_ASSERT_FATAL(ct_open_client(&c, ct_node_port(node), false) == 0);
-	CU_ASSERT_EQUAL_FATAL(st_make(&c, name, 4), STATUS_OK);
+	ct_client_of(&c, node);
+	CU_ASSERT_EQUAL_FATAL(st_make(&c, name, cap), STATUS_OK);
 	test_conn_close(&c);
 }
 
@@ -39,7 +45,7 @@ link_at_node0(const struct proto_request *l, char *msg, size_t cap, uint64_t *id
 {
 	struct proto_reply r;
 
-	CU_ASSERT_FATAL(ct_open_client(c, ct_node_port(0), false) == 0);
+	ct_client_of(c, 0);
 	*id = c->next_id++;
 	proto_out_reset(&ct_out);
 	CU_ASSERT_FATAL(proto_req_link(&ct_out, *id, PROTO_WAIT_FOREVER, l) == 0);
@@ -49,29 +55,32 @@ link_at_node0(const struct proto_request *l, char *msg, size_t cap, uint64_t *id
 	return r.status;
 }
 
-/* l refused at node 0 for the channel `there`, saying who owns it; no waiter left anywhere. */
-static void
-refused(const struct proto_request *l, const char *what)
+/* l started on node 0 (c its creator's connection); the test ends if it did not. */
+static uint64_t
+start_link(const struct proto_request *l, struct test_conn *c)
 {
-	struct test_conn c;
 	char msg[400];
 	uint64_t id;
-	int st = link_at_node0(l, msg, sizeof msg, &id, &c);
+	int st = link_at_node0(l, msg, sizeof msg, &id, c);
 
-	if (st != STATUS_UNAVAILABLE)
-		printf(" [%s: %s %s]", what, status_name(st), msg);
-	CU_ASSERT_EQUAL(st, STATUS_UNAVAILABLE);
-	CU_ASSERT(strstr(msg, there) != NULL && strstr(msg, "node n1") != NULL &&
-	    strstr(msg, "links across nodes are not built") != NULL);
-	test_conn_close(&c);
-	for (int i = 0; i < 3; i++) {
-		CU_ASSERT_FATAL(ct_open_client(&c, ct_node_port(0), false) == 0);
-		CU_ASSERT(st_await_waiters(&c, here[i], 0, 0));
-		test_conn_close(&c);
-	}
-	CU_ASSERT_FATAL(ct_open_client(&c, ct_node_port(1), false) == 0);
-	CU_ASSERT(st_await_waiters(&c, there, 0, 0));
-	test_conn_close(&c);
+	if (st != STATUS_STARTED)
+		printf(" [%s: %s %s]", proto_op_name(l->op), status_name(st), msg);
+	CU_ASSERT_EQUAL_FATAL(st, STATUS_STARTED);
+	return id;
+}
+
+/* The link's final reply on c: its status; *sent its count (OK), msg its words. */
+static int
+link_end(struct test_conn *c, uint64_t op, uint64_t *sent, char *msg, size_t cap)
+{
+	struct proto_reply r;
+
+	st_reply(c, op, &r);
+	if (sent != NULL)
+		*sent = r.n;
+	if (msg != NULL)
+		snprintf(msg, cap, "%.*s", (int)r.msg_len, r.msg_len ? r.msg : "");
+	return r.status;
 }
 
 static struct proto_request
@@ -87,48 +96,554 @@ one_in(uint64_t op, const char *in, const char *out)
 	return l;
 }
 
-/* Each pattern with one channel on node 1: refused. */
 static void
-test_links_refused(void)
+set_out(struct proto_request *l, int i, const char *name, uint64_t cap)
 {
-	struct proto_case two[2], vals[1] = { { .dir = 1, .value = { .kind = VALUE_BIN,
-	    .data = (const uint8_t *)"v", .len = 1 } } };
-	struct proto_request l;
+	l->outs[i] = (struct proto_link_out){ .name = name, .name_len = (uint32_t)strlen(name),
+	    .cap = cap };
+	if (l->nouts < (uint32_t)i + 1)
+		l->nouts = (uint32_t)i + 1;
+}
 
-	make_on(0, here[0], "xlk_a");
-	make_on(0, here[1], "xlk_b");
-	make_on(0, here[2], "xlk_c");
-	make_on(1, there, "xlk_far");
-	two[0] = (struct proto_case){ .name = here[0], .name_len = (uint32_t)strlen(here[0]) };
-	two[1] = (struct proto_case){ .name = there, .name_len = (uint32_t)strlen(there) };
-	l = (struct proto_request){ .op = OP_OR, .cases = two, .ncases = 2 };
-	refused(&l, "or");
-	l = one_in(OP_OR_DONE, there, here[1]);
-	refused(&l, "or-done");
-	l = one_in(OP_TEE, here[0], here[1]);
-	l.outs[1] = (struct proto_link_out){ .name = there, .name_len = (uint32_t)strlen(there),
-	    .cap = 4 };
-	l.nouts = 2;
-	refused(&l, "tee");
-	l = one_in(OP_BRIDGE, there, here[1]);
-	refused(&l, "bridge");
-	l = (struct proto_request){ .op = OP_FAN_IN, .cases = two, .ncases = 2 };
-	refused(&l, "fan-in");
-	l = (struct proto_request){ .op = OP_REPEAT, .cases = vals, .ncases = 1 };
-	l.outs[0] = (struct proto_link_out){ .name = there, .name_len = (uint32_t)strlen(there),
-	    .cap = 4 };
-	l.nouts = 1;
-	refused(&l, "repeat");
-	l = one_in(OP_TAKE, here[0], here[1]);
+/* Receive one value from name at node (the owner): into buf; its ok, the test ends on an error. */
+static bool
+recv_from(int node, const char *name, char *buf, size_t cap)
+{
+	struct test_conn c;
+	bool ok = false;
+
+	ct_client_of(&c, node);
+	CU_ASSERT_EQUAL_FATAL(st_recv_wait(&c, name, 20 * 1000000, buf, cap, &ok), STATUS_OK);
+	test_conn_close(&c);
+	return ok;
+}
+
+/* Send each of n values "<prefix><k>" to name through node; each send OK. */
+static void
+send_n(int node, const char *name, const char *prefix, int n)
+{
+	struct test_conn c;
+	char v[32];
+
+	ct_client_of(&c, node);
+	for (int k = 0; k < n; k++) {
+		snprintf(v, sizeof v, "%s%d", prefix, k);
+		CU_ASSERT_EQUAL(st_send_wait(&c, name, v, 20 * 1000000), STATUS_OK);
+	}
+	test_conn_close(&c);
+}
+
+/* CLOSE name at node, with an error (code, msg) when msg is not NULL. */
+static void
+close_at(int node, const char *name, uint64_t code, const char *msg)
+{
+	struct proto_close_err e = { .set = msg != NULL, .code = code, .msg = msg,
+	    .msg_len = msg ? (uint32_t)strlen(msg) : 0 };
+	struct proto_reply r;
+	struct test_conn c;
+
+	ct_client_of(&c, node);
+	proto_out_reset(&ct_out);
+	proto_req_close(&ct_out, c.next_id++, PROTO_WAIT_FOREVER, name, strlen(name), &e);
+	st_write(&c, &ct_out);
+	st_reply(&c, OP_CLOSE, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	test_conn_close(&c);
+}
+
+/* The channel is closed and drained at its owner, with the error code (0: none). */
+static void
+assert_closed(int node, const char *name, uint64_t code)
+{
+	struct proto_reply r;
+	struct test_conn c;
+
+	ct_client_of(&c, node);
+	st_recv(&c, name, 20 * 1000000);
+	st_reply(&c, OP_RECV, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT(!r.ok);
+	CU_ASSERT_EQUAL(r.close_err.set ? r.close_err.code : 0, code);
+	test_conn_close(&c);
+}
+
+/* Poll WAITERS at node until want requests from home name the channel (up to 20 s). */
+static bool
+await_waiters(int node, const char *name, const char *home, int want)
+{
+	int64_t end = clock_now_ns() + 20 * NSEC_PER_SEC;
+	int n;
+
+	while ((n = ct_waiters_naming(node, name, home)) != want && clock_now_ns() < end)
+		poll(NULL, 0, 10);
+	if (n != want)
+		printf(" [%d waiters name %s at n%d, not %d]", n, name, node, want);
+	return n == want;
+}
+
+static struct proto_case
+case_of(const char *name)
+{
+	return (struct proto_case){ .name = name, .name_len = (uint32_t)strlen(name) };
+}
+
+/* ---- the patterns ------------------------------------------------------------------------ */
+
+/*
+ * FAN_IN of inputs on nodes 1, 2 and 0 into an output on node 2: 3 x 60
+ * values, sent at once, each received exactly once, each input's in its
+ * order; the inputs' close (one with an error) closes the output with it.
+ */
+static void
+test_fan_in(void)
+{
+	enum { N = 60 };
+	char in[3][NAME_CAP], out[NAME_CAP], buf[32], pre[3][4] = { "a", "b", "c" };
+	struct proto_case cases[3];
+	struct proto_request l = { .op = OP_FAN_IN, .cases = cases, .ncases = 3 };
+	struct test_conn c, o, p[3];
+	int next[3] = { 0 }, node[3] = { 1, 2, 0 };
+	uint64_t id, sent;
+
+	for (int i = 0; i < 3; i++) {
+		make_on(node[i], in[i], pre[i], 2);
+		cases[i] = case_of(in[i]);
+	}
+	make_on(2, out, "xfi_out", 3);
+	set_out(&l, 0, out, 3);
+	id = start_link(&l, &c);
+	(void)id;
+	/* every send written at once, on each input's owner: the link drains them */
+	for (int i = 0; i < 3; i++) {
+		ct_client_of(&p[i], node[i]);
+		for (int k = 0; k < N; k++) {
+			snprintf(buf, sizeof buf, "%s%d", pre[i], k);
+			st_send(&p[i], in[i], buf, strlen(buf), PROTO_WAIT_FOREVER);
+		}
+	}
+	ct_client_of(&o, 2);
+	for (int k = 0; k < 3 * N; k++) {
+		int i, v;
+		bool ok;
+
+		CU_ASSERT_EQUAL_FATAL(st_recv_wait(&o, out, 20 * 1000000, buf, sizeof buf, &ok),
+		    STATUS_OK);
+		CU_ASSERT_FATAL(ok);
+		for (i = 0; i < 3 && buf[0] != pre[i][0]; i++)
+			;
+		CU_ASSERT_FATAL(i < 3 && sscanf(buf + 1, "%d", &v) == 1);
+		CU_ASSERT_EQUAL(v, next[i]);	/* in order, none twice, none lost */
+		next[i] = v + 1;
+	}
+	test_conn_close(&o);
+	for (int i = 0; i < 3; i++) {
+		struct proto_reply r;
+
+		for (int k = 0; k < N; k++) {
+			st_reply(&p[i], OP_SEND, &r);
+			CU_ASSERT_EQUAL(r.status, STATUS_OK);
+		}
+		test_conn_close(&p[i]);
+		CU_ASSERT_EQUAL(next[i], N);
+	}
+	close_at(1, in[0], 0, NULL);
+	close_at(2, in[1], 7, "producer b failed");
+	close_at(0, in[2], 0, NULL);
+	CU_ASSERT_EQUAL(link_end(&c, OP_FAN_IN, &sent, NULL, 0), STATUS_OK);
+	CU_ASSERT_EQUAL(sent, 3 * N);
+	test_conn_close(&c);
+	assert_closed(2, out, 7);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT(await_waiters(node[i], in[i], NULL, 0));
+}
+
+/* INFO len of name at node, polled until it is want (up to 20 s). */
+static bool
+await_len(int node, const char *name, uint64_t want)
+{
+	int64_t end = clock_now_ns() + 20 * NSEC_PER_SEC;
+	struct proto_chan_info i = { 0 };
+	struct test_conn c;
+
+	ct_client_of(&c, node);
+	while ((st_info(&c, name, &i) != STATUS_OK || i.len != want) && clock_now_ns() < end)
+		poll(NULL, 0, 10);
+	test_conn_close(&c);
+	return i.len == want;
+}
+
+/*
+ * OR_DONE from node 1 to node 2 with its done channel on node 2: values
+ * in order; when done closes, the value lent to the link's pump (taken
+ * from the input, not yet by the link) goes back to the input; the output
+ * is closed; no waiter left anywhere.
+ */
+static void
+test_or_done(void)
+{
+	char in[NAME_CAP], out[NAME_CAP], done[NAME_CAP], buf[32], want[8];
+	struct proto_request l;
+	struct test_conn c;
+	char msg[200];
+
+	make_on(1, in, "xod_in", 8);
+	make_on(2, out, "xod_out", 0);
+	make_on(2, done, "xod_done", 0);
+	l = one_in(OP_OR_DONE, in, NULL);
+	set_out(&l, 0, out, 0);
+	l.done = done;
+	l.done_len = (uint32_t)strlen(done);
+	start_link(&l, &c);
+	send_n(1, in, "v", 5);
+	for (int k = 0; k < 5; k++) {
+		snprintf(want, sizeof want, "v%d", k);
+		CU_ASSERT(recv_from(2, out, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, want);
+	}
+	/*
+	 * nobody receives now: w0 waits at node 2 (the output's pump), w1 is in
+	 * the link's hand, w2 is lent to the input's pump and waits for the link
+	 */
+	send_n(1, in, "w", 3);
+	CU_ASSERT(await_waiters(2, out, "n0", 1));
+	CU_ASSERT(await_len(1, in, 0));
+	close_at(2, done, 0, NULL);
+	CU_ASSERT_EQUAL(link_end(&c, OP_OR_DONE, NULL, msg, sizeof msg), STATUS_CANCELED);
+	CU_ASSERT(strstr(msg, "done channel closed") != NULL);
+	test_conn_close(&c);
+	assert_closed(2, out, 0);
+	/* through node 0: behind its XSETTLE on the same node-to-node connection */
+	CU_ASSERT(recv_from(0, in, buf, sizeof buf));
+	CU_ASSERT_STRING_EQUAL(buf, "w2");
+	CU_ASSERT(await_len(1, in, 0));
+	CU_ASSERT(await_waiters(1, in, NULL, 0));
+	CU_ASSERT(await_waiters(2, done, NULL, 0));
+}
+
+/* TEE from node 1 to nodes 2 and 0: each output gets the whole sequence; the input's error both. */
+static void
+test_tee(void)
+{
+	char in[NAME_CAP], o1[NAME_CAP], o2[NAME_CAP], buf[32], want[8];
+	struct proto_request l;
+	struct test_conn c;
+	uint64_t sent;
+
+	make_on(1, in, "xtee_in", 8);
+	make_on(2, o1, "xtee_o1", 8);
+	make_on(0, o2, "xtee_o2", 8);
+	l = one_in(OP_TEE, in, NULL);
+	set_out(&l, 0, o1, 8);
+	set_out(&l, 1, o2, 8);
+	start_link(&l, &c);
+	send_n(1, in, "t", 6);
+	close_at(1, in, 42, "the end");
+	CU_ASSERT_EQUAL(link_end(&c, OP_TEE, &sent, NULL, 0), STATUS_OK);
+	CU_ASSERT_EQUAL(sent, 12);
+	test_conn_close(&c);
+	for (int k = 0; k < 6; k++) {
+		snprintf(want, sizeof want, "t%d", k);
+		CU_ASSERT(recv_from(2, o1, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, want);
+		CU_ASSERT(recv_from(0, o2, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, want);
+	}
+	assert_closed(2, o1, 42);
+	assert_closed(0, o2, 42);
+}
+
+/* OR over inputs on nodes 1 and 2: a close on node 2 closes its anonymous output; no waiter stays. */
+static void
+test_or(void)
+{
+	char a[NAME_CAP], b[NAME_CAP];
+	struct proto_case cases[2];
+	struct proto_request l = { .op = OP_OR, .cases = cases, .ncases = 2 };
+	struct test_conn c;
+
+	make_on(1, a, "xor_a", 0);
+	make_on(2, b, "xor_b", 0);
+	cases[0] = case_of(a);
+	cases[1] = case_of(b);
+	start_link(&l, &c);
+	CU_ASSERT(await_waiters(1, a, "n0", 1));
+	CU_ASSERT(await_waiters(2, b, "n0", 1));
+	close_at(2, b, 0, NULL);
+	CU_ASSERT_EQUAL(link_end(&c, OP_OR, NULL, NULL, 0), STATUS_OK);
+	test_conn_close(&c);
+	CU_ASSERT(await_waiters(1, a, "n0", 0));
+}
+
+/*
+ * TAKE 3 from node 2 to node 1, then REPEAT into node 1 until CANCEL:
+ * exact sequences, the untaken values stay in the input in order, the
+ * output closed, no waiter left.
+ */
+static void
+test_take_repeat(void)
+{
+	char in[NAME_CAP], out[NAME_CAP], rout[NAME_CAP], buf[32], want[8];
+	struct proto_case vals[2] = {
+		{ .dir = 1, .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"x", .len = 1 } },
+		{ .dir = 1, .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"y", .len = 1 } } };
+	struct proto_request l;
+	struct proto_reply r;
+	struct test_conn c;
+	uint64_t sent, id;
+
+	make_on(2, in, "xtk_in", 8);
+	make_on(1, out, "xtk_out", 8);
+	send_n(2, in, "k", 5);
+	l = one_in(OP_TAKE, in, NULL);
+	set_out(&l, 0, out, 8);
 	l.count = 3;
-	l.done = there;
-	l.done_len = (uint32_t)strlen(there);
-	refused(&l, "take (done)");
-	l = one_in(OP_FAN_OUT, there, here[1]);
-	l.stage = "sha256";
-	l.stage_len = 6;
-	l.count = 1;
-	refused(&l, "fan-out");
+	start_link(&l, &c);
+	CU_ASSERT_EQUAL(link_end(&c, OP_TAKE, &sent, NULL, 0), STATUS_OK);
+	CU_ASSERT_EQUAL(sent, 3);
+	test_conn_close(&c);
+	for (int k = 0; k < 3; k++) {
+		snprintf(want, sizeof want, "k%d", k);
+		CU_ASSERT(recv_from(1, out, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, want);
+	}
+	assert_closed(1, out, 0);
+	/* through node 0: behind the pump's XSETTLE (k3 given back) on one connection */
+	for (int k = 3; k < 5; k++) {
+		snprintf(want, sizeof want, "k%d", k);
+		CU_ASSERT(recv_from(0, in, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, want);
+	}
+	make_on(1, rout, "xrep_out", 2);
+	l = (struct proto_request){ .op = OP_REPEAT, .cases = vals, .ncases = 2 };
+	set_out(&l, 0, rout, 2);
+	id = start_link(&l, &c);
+	for (int k = 0; k < 7; k++) {
+		CU_ASSERT(recv_from(1, rout, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, k % 2 ? "y" : "x");
+	}
+	/* its output full again, a send waits at node 1 for the link */
+	CU_ASSERT(await_waiters(1, rout, "n0", 1));
+	proto_out_reset(&ct_out);
+	proto_req_cancel(&ct_out, c.next_id++, id);
+	st_write(&c, &ct_out);
+	st_reply(&c, OP_REPEAT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
+	st_reply(&c, OP_CANCEL, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	test_conn_close(&c);
+	CU_ASSERT(await_waiters(1, rout, "n0", 0));
+	/* what was buffered is drained, in order, then it is closed */
+	for (int k = 7; k < 9; k++) {
+		CU_ASSERT(recv_from(1, rout, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, k % 2 ? "y" : "x");
+	}
+	assert_closed(1, rout, 0);
+}
+
+/* FAN_OUT (identity, 2 workers, ordered) from node 1 to node 2: the exact sequence. */
+static void
+test_fan_out(void)
+{
+	enum { N = 30 };
+	char in[NAME_CAP], out[NAME_CAP], buf[32], want[8];
+	struct proto_request l;
+	struct test_conn c, p;
+	struct proto_reply r;
+	uint64_t sent;
+
+	make_on(1, in, "xfo_in", 4);
+	make_on(2, out, "xfo_out", 4);
+	l = one_in(OP_FAN_OUT, in, NULL);
+	set_out(&l, 0, out, 4);
+	l.stage = "identity";
+	l.stage_len = 8;
+	l.count = 2;
+	l.ordered = true;
+	start_link(&l, &c);
+	ct_client_of(&p, 1);
+	for (int k = 0; k < N; k++) {
+		snprintf(buf, sizeof buf, "f%d", k);
+		st_send(&p, in, buf, strlen(buf), PROTO_WAIT_FOREVER);
+	}
+	for (int k = 0; k < N; k++) {
+		snprintf(want, sizeof want, "f%d", k);
+		CU_ASSERT(recv_from(2, out, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, want);
+	}
+	for (int k = 0; k < N; k++) {
+		st_reply(&p, OP_SEND, &r);
+		CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	}
+	test_conn_close(&p);
+	close_at(1, in, 0, NULL);
+	CU_ASSERT_EQUAL(link_end(&c, OP_FAN_OUT, &sent, NULL, 0), STATUS_OK);
+	CU_ASSERT_EQUAL(sent, N);
+	test_conn_close(&c);
+	assert_closed(2, out, 0);
+}
+
+/* BRIDGE from a channel of references on node 1 to node 2, following channels of node 0. */
+static void
+test_bridge(void)
+{
+	char in[NAME_CAP], out[NAME_CAP], s1[NAME_CAP], s2[NAME_CAP], buf[32];
+	const char *want[] = { "p0", "p1", "q0", "q1" };
+	struct proto_value ref;
+	struct proto_request l;
+	struct test_conn c, p;
+	struct proto_reply r;
+
+	make_on(1, in, "xbr_in", 4);
+	make_on(2, out, "xbr_out", 8);
+	make_on(0, s1, "xbr_s1", 4);
+	make_on(0, s2, "xbr_s2", 4);
+	send_n(0, s1, "p", 2);
+	send_n(0, s2, "q", 2);
+	close_at(0, s1, 0, NULL);
+	close_at(0, s2, 0, NULL);
+	l = one_in(OP_BRIDGE, in, NULL);
+	set_out(&l, 0, out, 8);
+	start_link(&l, &c);
+	ct_client_of(&p, 1);
+	for (int k = 0; k < 2; k++) {
+		ref = (struct proto_value){ .kind = VALUE_CHANREF, .data = (const uint8_t *)(k ? s2 : s1),
+		    .len = strlen(k ? s2 : s1) };
+		proto_out_reset(&ct_out);
+		proto_req_send(&ct_out, p.next_id++, PROTO_WAIT_FOREVER, in, strlen(in), &ref);
+		st_write(&p, &ct_out);
+		st_reply(&p, OP_SEND, &r);
+		CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	}
+	test_conn_close(&p);
+	close_at(1, in, 0, NULL);
+	CU_ASSERT_EQUAL(link_end(&c, OP_BRIDGE, NULL, NULL, 0), STATUS_OK);
+	test_conn_close(&c);
+	for (int k = 0; k < 4; k++) {
+		CU_ASSERT(recv_from(2, out, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, want[k]);
+	}
+	assert_closed(2, out, 0);
+}
+
+/*
+ * A FAN_IN over nodes 1 and 2 waits there (WAITERS shows n0 as home);
+ * CANCEL, and the creator's disconnect, leave no waiter on any node.
+ */
+static void
+test_cancel_disconnect(void)
+{
+	char a[NAME_CAP], b[NAME_CAP], out[NAME_CAP];
+	struct proto_case cases[2];
+	struct proto_request l = { .op = OP_FAN_IN, .cases = cases, .ncases = 2 };
+	struct proto_reply r;
+	struct test_conn c;
+	uint64_t id;
+
+	make_on(1, a, "xcd_a", 0);
+	make_on(2, b, "xcd_b", 0);
+	make_on(1, out, "xcd_out", 0);
+	cases[0] = case_of(a);
+	cases[1] = case_of(b);
+	set_out(&l, 0, out, 0);
+	for (int round = 0; round < 2; round++) {
+		id = start_link(&l, &c);
+		CU_ASSERT(await_waiters(1, a, "n0", 1));
+		CU_ASSERT(await_waiters(2, b, "n0", 1));
+		if (round == 0) {
+			proto_out_reset(&ct_out);
+			proto_req_cancel(&ct_out, c.next_id++, id);
+			st_write(&c, &ct_out);
+			st_reply(&c, OP_FAN_IN, &r);
+			CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
+		}
+		test_conn_close(&c);
+		CU_ASSERT(await_waiters(1, a, NULL, 0));
+		CU_ASSERT(await_waiters(2, b, NULL, 0));
+		assert_closed(1, out, 0);
+		/* closed now: the next round's output is a new one */
+		make_on(1, out, round ? "xcd_out2" : "xcd_out1", 0);
+		set_out(&l, 0, out, 0);
+	}
+}
+
+/*
+ * A FAN_IN over nodes 1 and 2 into node 0 runs while node 2 is SIGKILLed:
+ * the link ends UNAVAILABLE naming node 2, every value received at most
+ * once, node 1's exactly once (after the end, the rest are in its input).
+ */
+static void
+test_peer_killed(void)
+{
+	enum { N = 40 };
+	char a[NAME_CAP], b[NAME_CAP], out[NAME_CAP], buf[32], msg[300];
+	uint8_t seen[2][N] = { { 0 } };
+	struct proto_case cases[2];
+	struct proto_request l = { .op = OP_FAN_IN, .cases = cases, .ncases = 2 };
+	struct test_conn c, o;
+	struct proto_reply r;
+	int st;
+
+	make_on(1, a, "xk_a", N);
+	make_on(2, b, "xk_b", N);
+	make_on(0, out, "xk_out", 2 * N);
+	send_n(1, a, "a", N / 2);
+	send_n(2, b, "b", N / 2);
+	cases[0] = case_of(a);
+	cases[1] = case_of(b);
+	set_out(&l, 0, out, 2 * N);
+	start_link(&l, &c);
+	ct_client_of(&o, 0);
+	for (int k = 0; k < N / 2; k++) {
+		int v;
+		bool ok;
+
+		CU_ASSERT_EQUAL_FATAL(st_recv_wait(&o, out, 20 * 1000000, buf, sizeof buf, &ok),
+		    STATUS_OK);
+		CU_ASSERT_FATAL(ok);
+		CU_ASSERT_FATAL(sscanf(buf + 1, "%d", &v) == 1 && v >= 0 && v < N);
+		seen[buf[0] == 'b'][v]++;
+	}
+	ct_node_kill(2);
+	st = link_end(&c, OP_FAN_IN, NULL, msg, sizeof msg);
+	printf(" [%s: %s]", status_name(st), msg);
+	CU_ASSERT_EQUAL(st, STATUS_UNAVAILABLE);
+	CU_ASSERT(strstr(msg, "node n2 lost") != NULL);
+	test_conn_close(&c);
+	/* the output holds what the link moved; closed without an error */
+	for (;;) {
+		int v;
+		bool ok;
+
+		CU_ASSERT_EQUAL_FATAL(st_recv_wait(&o, out, 20 * 1000000, buf, sizeof buf, &ok),
+		    STATUS_OK);
+		if (!ok)
+			break;
+		CU_ASSERT_FATAL(sscanf(buf + 1, "%d", &v) == 1 && v >= 0 && v < N);
+		seen[buf[0] == 'b'][v]++;
+	}
+	test_conn_close(&o);
+	/* node 1's values not moved are still in its input (read through node 0: behind its XSETTLE) */
+	ct_client_of(&o, 0);
+	for (;;) {
+		int v;
+
+		st_recv(&o, a, 0);
+		st_reply(&o, OP_RECV, &r);
+		if (r.status != STATUS_OK)
+			break;
+		CU_ASSERT_FATAL(r.value.len > 1 && r.value.len < sizeof buf);
+		memcpy(buf, r.value.data, r.value.len);
+		buf[r.value.len] = '\0';
+		CU_ASSERT_FATAL(sscanf(buf + 1, "%d", &v) == 1 && v >= 0 && v < N);
+		seen[0][v]++;
+	}
+	test_conn_close(&o);
+	for (int k = 0; k < N / 2; k++) {
+		CU_ASSERT_EQUAL(seen[0][k], 1);
+		CU_ASSERT(seen[1][k] <= 1);
+	}
+	CU_ASSERT(await_waiters(1, a, NULL, 0));
+	ct_node_rejoin(2, 10000);
 }
 
 /*
@@ -145,6 +660,10 @@ test_links_here(void)
 	uint64_t id;
 	bool ok;
 
+	make_on(0, here[0], "xlk_a", 4);
+	make_on(0, here[1], "xlk_b", 4);
+	make_on(0, here[2], "xlk_c", 4);
+	make_on(1, there, "xlk_far", 4);
 	l = one_in(OP_TAKE, here[0], "xlk_nobody_made_this");
 	l.count = 1;
 	CU_ASSERT_EQUAL(link_at_node0(&l, msg, sizeof msg, &id, &c), STATUS_NOT_FOUND);
@@ -188,7 +707,15 @@ test_stream_refused(void)
 void
 ct_add_link_tests(CU_pSuite s)
 {
-	test_add(s, "links: each pattern with a channel on another node is refused", test_links_refused);
+	test_add(s, "links: fan-in over three nodes, exact and in order", test_fan_in);
+	test_add(s, "links: or-done stopped by a remote done channel", test_or_done);
+	test_add(s, "links: tee to two nodes, the close error to both", test_tee);
+	test_add(s, "links: or over two nodes", test_or);
+	test_add(s, "links: take, then repeat until CANCEL", test_take_repeat);
+	test_add(s, "links: fan-out job between two nodes", test_fan_out);
+	test_add(s, "links: bridge from and to other nodes", test_bridge);
+	test_add(s, "links: CANCEL and disconnect leave no remote waiter", test_cancel_disconnect);
 	test_add(s, "links: an output nobody made; every channel here runs", test_links_here);
 	test_add(s, "stream: channels on two nodes are refused", test_stream_refused);
+	test_add(s, "links: a peer SIGKILLed under a fan-in", test_peer_killed);
 }
