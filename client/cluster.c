@@ -73,7 +73,7 @@ conn_broken(chan_conn_t *c)
 static int
 rnames_read(struct rnames *rn, uint64_t op, uint64_t max_cases, call_encode_fn enc, void *arg)
 {
-	struct proto_limits lim = { UINT64_MAX, 0 };
+	struct proto_limits lim = { .max_value = UINT64_MAX };
 	const uint8_t *body;
 	const char *why;
 

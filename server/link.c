@@ -127,6 +127,7 @@ link_free(struct link *l)
 	free(l->values);
 	if (l->inner)
 		engine_release(e, l->inner);
+	free(l->inner_name);
 	for (size_t i = 0; i < l->nin; i++)
 		if (l->in[i])
 			engine_release(e, l->in[i]);
@@ -231,6 +232,10 @@ may_use(struct link *l, struct chan *ch, enum case_dir dir, char *msg, size_t ca
 	if (ch == NULL || own_output(l, ch))
 		return true;
 	name = chan_name(ch, &len);
+	if (ch == l->inner) {
+		name = l->inner_name;	/* the bridge's rights are on the name it follows */
+		len = l->inner_len;
+	}
 	return link_may(l, dir == CASE_SEND ? RIGHT_SEND : RIGHT_RECV, name, len, msg, cap);
 }
 

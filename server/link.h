@@ -48,6 +48,10 @@ struct link_hook {
 	void *arg;
 	struct link **link;		/* set to the link once it runs (valid until ended) */
 	const struct proto_request *shown;	/* its named outputs are STARTED's names */
+	/* BRIDGE: a reference to a channel this node does not have: a held stand-in, or NULL */
+	struct chan *(*follow)(void *arg, const char *name, size_t len);
+	/* BRIDGE: it no longer follows ch (one of follow's stand-ins, or a channel of this node) */
+	void (*unfollow)(void *arg, struct chan *ch);
 };
 /*
  * link_request with a hook: true once the link runs (hook->ended is then

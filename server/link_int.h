@@ -70,6 +70,8 @@ struct link {
 	struct value **values;		/* repeat */
 	size_t nvalues;
 	struct chan *inner;		/* bridge: held, the channel being drained */
+	char *inner_name;		/* ... the name its reference gave (a stand-in's is "~...") */
+	size_t inner_len;
 	uint8_t *in_closed;		/* fan-in: per input */
 	size_t nopen;
 	struct fanout *job;		/* fan-out */

@@ -367,22 +367,27 @@ named(const struct proto_request *q)
 
 /*
  * A link runs here (xlink.h): on this node's channels as any link (true),
- * with pumps to other nodes' (xpump.h), or refused.
+ * with pumps to other nodes' (xpump.h: a BRIDGE always, for the channels it
+ * will follow), held while etcd is asked about a name the owner cache does
+ * not know (once per name at most, as any request), or refused.
  */
 static bool
-link_here(struct router *r, struct conn *c, const struct proto_request *q)
+link_here(struct router *r, struct conn *c, const struct proto_request *q, const uint8_t *body,
+    size_t len)
 {
 	char why[400];
-	bool remote;
-	int st = xlink_check(r->cl, q, &remote, why, sizeof why);
+	struct xlink_found f;
+	int st = xlink_check(r->cl, q, &f, why, sizeof why);
 
-	if (st == STATUS_UNAVAILABLE)
+	if (st == STATUS_NOT_FOUND && f.unknown != NULL && r->asked < f.names)
+		hold(r, c, q, body, len, f.unknown, f.unknown_len);
+	else if (st == STATUS_UNAVAILABLE)
 		router_unavailable(r, c, q->id, why);
 	else if (st != STATUS_OK)
 		conn_reply_error(c, q->id, st, why);
-	else if (remote)
-		xpump_link(r->xps, c, q);
-	return st == STATUS_OK && !remote;
+	else if (f.remote || q->op == OP_BRIDGE)
+		xpump_link(r->xps, c, q);	/* a bridge may follow another node's channel */
+	return st == STATUS_OK && !f.remote && q->op != OP_BRIDGE;
 }
 
 /* CANCEL or CREDIT of a request the router has: false when handled here. */
@@ -432,8 +437,13 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 	}
 	if ((q->op == OP_ACK || q->op == OP_NACK || q->op == OP_TOUCH) && hmap_count(&r->ftags) > 0)
 		return router_tags_route(r, c, q);
-	if (proto_op_is_link(q->op))
-		return link_here(r, c, q);
+	if (proto_op_is_link(q->op)) {
+		if (!TAILQ_EMPTY(&r->held) && held_count(r, c) > 0) {
+			hold(r, c, q, body, len, NULL, 0);	/* behind an earlier one, in order */
+			return false;
+		}
+		return link_here(r, c, q, body, len);
+	}
 	if (n == 0)
 		return true;
 	if (!TAILQ_EMPTY(&r->held) && held_count(r, c) > 0) {

@@ -20,14 +20,20 @@
 
 struct cluster;
 
+/* What xlink_check found besides its status. */
+struct xlink_found {
+	bool remote;			/* a channel is owned by another node */
+	const char *unknown;		/* NOT_FOUND: the name the owner cache does not know (in q) */
+	uint32_t unknown_len;
+	uint32_t names;			/* named channels q names */
+};
 /*
- * May link request q run on this node? STATUS_OK (*remote: a channel is
- * owned by another node); STATUS_UNAVAILABLE (this node fenced, or an
- * owner's lease ending) or STATUS_NOT_FOUND (a named channel no node owns:
- * in a cluster a link makes no named channel), with the words in why (cap
- * bytes).
+ * May link request q run on this node? STATUS_OK; STATUS_UNAVAILABLE (this
+ * node fenced, or an owner's lease ending) or STATUS_NOT_FOUND (a named
+ * channel the owner cache does not know: in a cluster a link makes no named
+ * channel; etcd may know it yet), with the words in why (cap bytes).
  */
-int xlink_check(struct cluster *cl, const struct proto_request *q, bool *remote, char *why,
-    size_t cap);
+int xlink_check(struct cluster *cl, const struct proto_request *q, struct xlink_found *f,
+    char *why, size_t cap);
 
 #endif

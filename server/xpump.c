@@ -37,6 +37,7 @@ struct pump {
 	struct peer *pe;
 	struct chan *sub;		/* the stand-in (held) */
 	struct engine_op *op;		/* pending on sub */
+	bool retired;			/* a bridge no longer follows it: freed once quiet */
 };
 
 /* One link's pumps. */
@@ -46,8 +47,8 @@ struct xpset {
 	int end;			/* its final status, once stopped */
 	unsigned busy;			/* frames using it: freed only at 0 */
 	TAILQ_ENTRY(xpset) entry;
-	size_t n;
-	struct pump p[];
+	size_t n, cap;
+	struct pump **p;
 };
 
 struct xpumps {
@@ -70,20 +71,23 @@ xpumps_new(struct router *r)
 }
 
 static void
+pump_free(struct pump *p)
+{
+	if (p->pid != 0)
+		hmap_remove(&p->set->ps->pids, &p->by_pid);
+	if (p->sub != NULL)
+		engine_release(p->set->ps->r->s->engine, p->sub);
+	free(p->name);
+	free(p);
+}
+
+static void
 set_free(struct xpset *set)
 {
-	struct engine *e = set->ps->r->s->engine;
-
-	for (size_t i = 0; i < set->n; i++) {
-		struct pump *p = &set->p[i];
-
-		if (p->pid != 0)
-			hmap_remove(&set->ps->pids, &p->by_pid);
-		if (p->sub != NULL)
-			engine_release(e, p->sub);
-		free(p->name);
-	}
+	for (size_t i = 0; i < set->n; i++)
+		pump_free(set->p[i]);
 	TAILQ_REMOVE(&set->ps->sets, set, entry);
+	free(set->p);
 	free(set);
 }
 
@@ -106,14 +110,31 @@ set_enter(struct xpset *set)
 	set->busy++;
 }
 
-/* The last frame out frees a set whose link stopped and whose pumps are all quiet. */
+static bool
+quiet(const struct pump *p)
+{
+	return p->pid == 0 && p->op == NULL;
+}
+
+/*
+ * The last frame out frees the pumps a bridge left that are quiet, and the
+ * set once its link stopped and every pump is quiet.
+ */
 static void
 set_leave(struct xpset *set)
 {
-	if (--set->busy > 0 || set->link != NULL)
+	if (--set->busy > 0)
+		return;
+	for (size_t i = 0; i < set->n; i++) {
+		if (set->p[i]->retired && quiet(set->p[i])) {
+			pump_free(set->p[i]);
+			set->p[i--] = set->p[--set->n];
+		}
+	}
+	if (set->link != NULL)
 		return;
 	for (size_t i = 0; i < set->n; i++)
-		if (set->p[i].pid != 0 || set->p[i].op != NULL)
+		if (!quiet(set->p[i]))
 			return;
 	set_free(set);
 }
@@ -221,7 +242,7 @@ in_sent(struct pump *p, struct engine_result *res)
 	if (target == 0)
 		return;		/* its peer connection went: given back there already */
 	settle(p, target, res->status == STATUS_OK);
-	if (res->status == STATUS_OK)
+	if (res->status == STATUS_OK && !p->retired)
 		in_ask(p);
 }
 
@@ -299,7 +320,7 @@ in_replied(struct pump *p, uint64_t target, const uint8_t *body, size_t len)
 	}
 	held = rep.status == STATUS_OK && rep.index == 0 && rep.ok &&
 	    rep.value.kind != VALUE_NONE;
-	if (p->set->link == NULL) {
+	if (p->set->link == NULL || p->retired) {
 		if (held)
 			settle(p, target, false);	/* it crossed our CANCEL: it goes back */
 	} else if (held) {
@@ -419,7 +440,7 @@ ended(void *arg, int status)
 	set->link = NULL;
 	set->end = status;
 	for (size_t i = 0; i < set->n; i++) {
-		struct pump *p = &set->p[i];
+		struct pump *p = set->p[i];
 
 		if (p->op != NULL)
 			engine_op_cancel(e, p->op, STATUS_CANCELED);	/* a held value goes back */
@@ -465,7 +486,7 @@ xpump_peer_gone(struct xpumps *ps, struct peer *pe, const char *why)
 
 		set_enter(set);
 		for (size_t i = 0; i < set->n; i++) {
-			struct pump *p = &set->p[i];
+			struct pump *p = set->p[i];
 
 			if (p->pe != pe)
 				continue;
@@ -488,76 +509,146 @@ xpump_peer_gone(struct xpumps *ps, struct peer *pe, const char *why)
 
 /* ---- starting -------------------------------------------------------------------------- */
 
+/* Room for one more pump in set; false when out of memory. */
+static bool
+set_grow(struct xpset *set)
+{
+	struct pump **grown;
+	size_t cap = set->cap ? set->cap * 2 : 4;
+
+	if (set->n < set->cap)
+		return true;
+	if ((grown = realloc(set->p, cap * sizeof *grown)) == NULL)
+		return false;
+	set->p = grown;
+	set->cap = cap;
+	return true;
+}
+
 /*
- * If name is another node's, give it a pump of kind (its stand-in's name
- * in *name, *len) and return 1; 0 when it is this node's (or anonymous);
- * -1 (why set) when it cannot.
+ * If name is another node's, give it a pump of kind and return it (its
+ * stand-in's name in *name, *len); NULL with *why NULL when it is this
+ * node's (or anonymous, or owned by no node), with why set when it cannot.
  */
-static int
+static struct pump *
 pump_add(struct xpset *set, enum pump_kind kind, const char *what, const char **name,
-    uint32_t *len, const char **why)
+    size_t *len, const char **why)
 {
 	struct router *r = set->ps->r;
-	struct pump *p = &set->p[set->n];
 	const char *node, *addr;
-	size_t slen;
+	struct pump *p;
 	bool created;
 
+	*why = NULL;
 	if (*name == NULL || (*len > 0 && (*name)[0] == '~') ||
 	    cluster_owner(r->cl, *name, *len, &node, &addr) != CLUSTER_THERE)
-		return 0;
-	*p = (struct pump){ .set = set, .kind = kind, .what = what, .len = *len };
-	if ((p->pe = peer_get(r->peers, node, addr, why)) == NULL)
-		return -1;
+		return NULL;
 	*why = "out of memory";
+	if (!set_grow(set) || (p = calloc(1, sizeof *p)) == NULL)
+		return NULL;
+	*p = (struct pump){ .set = set, .kind = kind, .what = what, .len = (uint32_t)*len };
 	if ((p->name = malloc(*len ? *len : 1)) == NULL)
-		return -1;
+		goto fail;
 	memcpy(p->name, *name, *len);
-	set->n++;
+	if ((p->pe = peer_get(r->peers, node, addr, why)) == NULL)
+		goto fail;
 	if (engine_make(r->s->engine, NULL, 0, 0, &p->sub, &created) != STATUS_OK) {
 		*why = "max_channels reached (a stand-in for another node's channel)";
-		return -1;
+		goto fail;
 	}
-	*name = chan_name(p->sub, &slen);
-	*len = (uint32_t)slen;
-	return 1;
+	set->p[set->n++] = p;
+	*name = chan_name(p->sub, len);
+	return p;
+fail:
+	pump_free(p);
+	return NULL;
+}
+
+/* pump_add for a request's name (uint32_t lengths): -1 when it cannot (why set). */
+static int
+stand_in(struct xpset *set, enum pump_kind kind, const char *what, const char **name,
+    uint32_t *len, const char **why)
+{
+	size_t l = *len;
+	struct pump *p = pump_add(set, kind, what, name, &l, why);
+
+	*len = (uint32_t)l;
+	return p != NULL ? 1 : *why != NULL ? -1 : 0;
 }
 
 /* Every remote channel of q (a copy, its names replaced by stand-ins'); false with why. */
 static bool
 stand_ins(struct xpset *set, struct proto_request *q, struct proto_case *cases, const char **why)
 {
-	int rc = pump_add(set, PUMP_IN, "done channel", &q->done, &q->done_len, why);
+	int rc = stand_in(set, PUMP_IN, "done channel", &q->done, &q->done_len, why);
 
 	if (q->op == OP_OR || q->op == OP_FAN_IN) {
 		memcpy(cases, q->cases, q->ncases * sizeof *cases);
 		q->cases = cases;
 		for (uint32_t i = 0; i < q->ncases && rc >= 0; i++)
-			rc = pump_add(set, PUMP_IN, "input", &cases[i].name, &cases[i].name_len, why);
+			rc = stand_in(set, PUMP_IN, "input", &cases[i].name, &cases[i].name_len, why);
 	} else if (q->op != OP_REPEAT && rc >= 0) {
-		rc = pump_add(set, PUMP_IN, "input", &q->name, &q->name_len, why);
+		rc = stand_in(set, PUMP_IN, "input", &q->name, &q->name_len, why);
 	}
 	for (uint32_t i = 0; i < q->nouts && rc >= 0; i++) {
 		struct proto_link_out *o = &q->outs[i];
 
-		if ((rc = pump_add(set, PUMP_OUT, "output", &o->name, &o->name_len, why)) == 1)
+		if ((rc = stand_in(set, PUMP_OUT, "output", &o->name, &o->name_len, why)) == 1)
 			o->cap = 0;	/* the stand-in is unbuffered; the remote output buffers */
 	}
 	return rc >= 0;
 }
 
+/* link.h's follow hook (BRIDGE): another node's channel gets a pump, and the bridge its stand-in. */
+static struct chan *
+follow(void *arg, const char *name, size_t len)
+{
+	struct xpset *set = arg;
+	struct pump *p;
+	const char *why;
+
+	if (set->link == NULL || (p = pump_add(set, PUMP_IN, "followed channel", &name, &len,
+	    &why)) == NULL)
+		return NULL;	/* "does not exist", as a reference to no channel */
+	engine_hold(p->sub);	/* the bridge's own hold */
+	set_enter(set);
+	in_ask(p);
+	set_leave(set);
+	return p->sub;
+}
+
+/* link.h's unfollow hook: the bridge left ch; its pump (if it has one) stops, its value goes back. */
+static void
+unfollow(void *arg, struct chan *ch)
+{
+	struct xpset *set = arg;
+
+	set_enter(set);
+	for (size_t i = 0; i < set->n; i++) {
+		struct pump *p = set->p[i];
+
+		if (p->sub != ch || p->retired)
+			continue;
+		p->retired = true;
+		if (p->op != NULL)
+			engine_op_cancel(set->ps->r->s->engine, p->op, STATUS_CANCELED);
+		cancel_pid(p);
+	}
+	set_leave(set);
+}
+
 void
 xpump_link(struct xpumps *ps, struct conn *c, const struct proto_request *q)
 {
-	size_t most = 1 + (q->op == OP_OR || q->op == OP_FAN_IN ? q->ncases : 1) + q->nouts;
 	struct proto_case *cases = NULL;
 	struct proto_request q2 = *q;
 	struct link_hook hook;
 	const char *why = "out of memory";
 	struct xpset *set;
 	bool started;
+	size_t n;
 
-	if ((set = calloc(1, sizeof *set + most * sizeof set->p[0])) == NULL ||
+	if ((set = calloc(1, sizeof *set)) == NULL ||
 	    (q->ncases > 0 && (cases = calloc(q->ncases, sizeof *cases)) == NULL)) {
 		free(set);
 		conn_reply_error(c, q->id, STATUS_LIMIT, why);
@@ -571,12 +662,17 @@ xpump_link(struct xpumps *ps, struct conn *c, const struct proto_request *q)
 		goto out;
 	}
 	hook = (struct link_hook){ .ended = ended, .arg = set, .link = &set->link, .shown = q };
+	if (q->op == OP_BRIDGE) {
+		hook.follow = follow;
+		hook.unfollow = unfollow;
+	}
+	n = set->n;	/* a bridge may follow a channel at once: its pump runs already */
 	started = link_start(c, &q2, &hook);
-	for (size_t i = 0; started && i < set->n; i++) {
-		if (set->p[i].kind == PUMP_OUT)
-			out_recv(&set->p[i]);	/* even if it ended at once: the close goes there */
+	for (size_t i = 0; started && i < n; i++) {
+		if (set->p[i]->kind == PUMP_OUT)
+			out_recv(set->p[i]);	/* even if it ended at once: the close goes there */
 		else
-			in_ask(&set->p[i]);
+			in_ask(set->p[i]);
 	}
 out:
 	free(cases);

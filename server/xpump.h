@@ -14,6 +14,9 @@
  *   owner, awaited before the next receive (one value in flight); the
  *   link's close of the stand-in becomes a CLOSE at the owner, with its
  *   error.
+ * - a channel a BRIDGE follows (link.h's follow hook): inbound, from the
+ *   moment it takes the reference until it leaves the channel. Every
+ *   BRIDGE of a cluster starts here, for the channels it may follow.
  *
  * A pump whose owner answers an error, or whose peer connection goes,
  * stops the link (UNAVAILABLE "node N lost: ...", or the owner's status).

@@ -410,7 +410,7 @@ liar_thread(void *arg)
 {
 	struct proto_hello_info h = { .version = PROTO_VERSION, .server = "liar", .server_len = 4,
 	    .max_frame = 1 << 20, .max_value = 1 << 16, .max_pending = 64, .max_select_cases = 64 };
-	struct proto_limits lim = { 1 << 16, 64 };
+	struct proto_limits lim = { .max_value = 1 << 16, .max_select_cases = 64 };
 	struct proto_case cases[64];
 	struct proto_request req;
 	struct proto_out o;

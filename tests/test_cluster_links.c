@@ -482,47 +482,94 @@ test_fan_out(void)
 	assert_closed(2, out, 0);
 }
 
-/* BRIDGE from a channel of references on node 1 to node 2, following channels of node 0. */
+/* Send a reference to ref into ch, through node. */
+static void
+send_ref(int node, const char *ch, const char *ref)
+{
+	struct proto_value v = { .kind = VALUE_CHANREF, .data = (const uint8_t *)ref,
+	    .len = strlen(ref) };
+	struct proto_reply r;
+	struct test_conn c;
+
+	ct_client_of(&c, node);
+	proto_out_reset(&ct_out);
+	proto_req_send(&ct_out, c.next_id++, PROTO_WAIT_FOREVER, ch, strlen(ch), &v);
+	st_write(&c, &ct_out);
+	st_reply(&c, OP_SEND, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	test_conn_close(&c);
+}
+
+/*
+ * BRIDGE on node 0 from a channel of references on node 1 to an output on
+ * node 2, following a channel of node 0, one of node 2 that closes with an
+ * error (an error value naming it), and one of node 1: the exact sequence.
+ * Then a bridge following an empty channel of node 2 waits there (WAITERS,
+ * home n0) until CANCEL, which leaves no waiter.
+ */
 static void
 test_bridge(void)
 {
-	char in[NAME_CAP], out[NAME_CAP], s1[NAME_CAP], s2[NAME_CAP], buf[32];
-	const char *want[] = { "p0", "p1", "q0", "q1" };
-	struct proto_value ref;
+	char in[NAME_CAP], out[NAME_CAP], s[3][NAME_CAP], buf[32], err[200];
+	const char *want[] = { "p0", "p1", "q0", "q1", NULL, "r0", "r1" };
+	int node[3] = { 0, 2, 1 };
 	struct proto_request l;
-	struct test_conn c, p;
 	struct proto_reply r;
+	struct test_conn c;
+	uint64_t id;
+	int st;
 
 	make_on(1, in, "xbr_in", 4);
 	make_on(2, out, "xbr_out", 8);
-	make_on(0, s1, "xbr_s1", 4);
-	make_on(0, s2, "xbr_s2", 4);
-	send_n(0, s1, "p", 2);
-	send_n(0, s2, "q", 2);
-	close_at(0, s1, 0, NULL);
-	close_at(0, s2, 0, NULL);
+	for (int k = 0; k < 3; k++) {
+		make_on(node[k], s[k], k == 0 ? "xbr_p" : k == 1 ? "xbr_q" : "xbr_r", 4);
+		send_n(node[k], s[k], k == 0 ? "p" : k == 1 ? "q" : "r", 2);
+		close_at(node[k], s[k], k == 1 ? 9 : 0, k == 1 ? "q broke" : NULL);
+	}
 	l = one_in(OP_BRIDGE, in, NULL);
 	set_out(&l, 0, out, 8);
 	start_link(&l, &c);
-	ct_client_of(&p, 1);
-	for (int k = 0; k < 2; k++) {
-		ref = (struct proto_value){ .kind = VALUE_CHANREF, .data = (const uint8_t *)(k ? s2 : s1),
-		    .len = strlen(k ? s2 : s1) };
-		proto_out_reset(&ct_out);
-		proto_req_send(&ct_out, p.next_id++, PROTO_WAIT_FOREVER, in, strlen(in), &ref);
-		st_write(&p, &ct_out);
-		st_reply(&p, OP_SEND, &r);
-		CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	}
-	test_conn_close(&p);
+	for (int k = 0; k < 3; k++)
+		send_ref(1, in, s[k]);
 	close_at(1, in, 0, NULL);
-	CU_ASSERT_EQUAL(link_end(&c, OP_BRIDGE, NULL, NULL, 0), STATUS_OK);
+	st = link_end(&c, OP_BRIDGE, NULL, err, sizeof err);
+	if (st != STATUS_OK)
+		printf(" [%s: %s]", status_name(st), err);
+	CU_ASSERT_EQUAL(st, STATUS_OK);
 	test_conn_close(&c);
-	for (int k = 0; k < 4; k++) {
-		CU_ASSERT(recv_from(2, out, buf, sizeof buf));
-		CU_ASSERT_STRING_EQUAL(buf, want[k]);
+	snprintf(err, sizeof err, "bridge: %s closed with error 9: q broke", s[1]);
+	ct_client_of(&c, 2);
+	for (int k = 0; k < 7; k++) {
+		st_recv(&c, out, 20 * 1000000);
+		st_reply(&c, OP_RECV, &r);
+		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+		CU_ASSERT_FATAL(r.ok);
+		snprintf(buf, sizeof buf, "%.*s", (int)r.value.len, (const char *)r.value.data);
+		if (want[k] == NULL) {
+			CU_ASSERT_EQUAL(r.value.kind, VALUE_ERROR);
+			CU_ASSERT(r.value.len == strlen(err) && memcmp(r.value.data, err, r.value.len) == 0);
+		} else {
+			CU_ASSERT_EQUAL(r.value.kind, VALUE_BIN);
+			CU_ASSERT_STRING_EQUAL(buf, want[k]);
+		}
 	}
+	test_conn_close(&c);
 	assert_closed(2, out, 0);
+	/* following an empty channel of node 2, until CANCEL */
+	make_on(1, in, "xbr_in2", 4);
+	make_on(2, s[1], "xbr_empty", 4);
+	send_ref(1, in, s[1]);
+	l = one_in(OP_BRIDGE, in, NULL);
+	id = start_link(&l, &c);
+	CU_ASSERT(await_waiters(2, s[1], "n0", 1));
+	proto_out_reset(&ct_out);
+	proto_req_cancel(&ct_out, c.next_id++, id);
+	st_write(&c, &ct_out);
+	st_reply(&c, OP_BRIDGE, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
+	test_conn_close(&c);
+	CU_ASSERT(await_waiters(2, s[1], NULL, 0));
+	CU_ASSERT(await_waiters(1, in, NULL, 0));
 }
 
 /*
@@ -713,7 +760,7 @@ ct_add_link_tests(CU_pSuite s)
 	test_add(s, "links: or over two nodes", test_or);
 	test_add(s, "links: take, then repeat until CANCEL", test_take_repeat);
 	test_add(s, "links: fan-out job between two nodes", test_fan_out);
-	test_add(s, "links: bridge from and to other nodes", test_bridge);
+	test_add(s, "links: bridge from, to and following other nodes", test_bridge);
 	test_add(s, "links: CANCEL and disconnect leave no remote waiter", test_cancel_disconnect);
 	test_add(s, "links: an output nobody made; every channel here runs", test_links_here);
 	test_add(s, "stream: channels on two nodes are refused", test_stream_refused);
