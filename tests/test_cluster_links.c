@@ -6,8 +6,9 @@
  * pumping through the other nodes: exact value sequences and multisets,
  * close errors passed downstream, the done channel's stop, a value held for
  * a link that ended going back to its channel, CANCEL and the creator's
- * disconnect leaving no waiter on any node, a peer node SIGKILLed under a
- * running fan-in (the link ends UNAVAILABLE, no value received twice). A
+ * disconnect leaving no waiter on any node, the link's node stopping (its
+ * lent value back at the owner), a peer node SIGKILLed under a running
+ * fan-in (the link ends UNAVAILABLE, no value received twice). A
  * named output that no node owns is NOT_FOUND; a STREAM over channels of
  * two nodes is UNAVAILABLE. Run by test_cluster.c on its fixture (etcd,
  * n0..n2).
@@ -574,7 +575,8 @@ test_bridge(void)
 
 /*
  * A FAN_IN over nodes 1 and 2 waits there (WAITERS shows n0 as home);
- * CANCEL, and the creator's disconnect, leave no waiter on any node.
+ * CANCEL, the creator's disconnect and the link's deadline leave no
+ * waiter on any node.
  */
 static void
 test_cancel_disconnect(void)
@@ -592,10 +594,22 @@ test_cancel_disconnect(void)
 	cases[0] = case_of(a);
 	cases[1] = case_of(b);
 	set_out(&l, 0, out, 0);
-	for (int round = 0; round < 2; round++) {
-		id = start_link(&l, &c);
-		CU_ASSERT(await_waiters(1, a, "n0", 1));
-		CU_ASSERT(await_waiters(2, b, "n0", 1));
+	for (int round = 0; round < 3; round++) {
+		if (round < 2) {
+			id = start_link(&l, &c);
+			CU_ASSERT(await_waiters(1, a, "n0", 1));
+			CU_ASSERT(await_waiters(2, b, "n0", 1));
+		} else {
+			/* a 300 ms life: it ends DEADLINE_EXCEEDED by itself */
+			ct_client_of(&c, 0);
+			proto_out_reset(&ct_out);
+			CU_ASSERT_FATAL(proto_req_link(&ct_out, c.next_id++, 300000, &l) == 0);
+			st_write(&c, &ct_out);
+			st_reply(&c, OP_FAN_IN, &r);
+			CU_ASSERT_EQUAL_FATAL(r.status, STATUS_STARTED);
+			st_reply(&c, OP_FAN_IN, &r);
+			CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
+		}
 		if (round == 0) {
 			proto_out_reset(&ct_out);
 			proto_req_cancel(&ct_out, c.next_id++, id);
@@ -608,9 +622,41 @@ test_cancel_disconnect(void)
 		CU_ASSERT(await_waiters(2, b, NULL, 0));
 		assert_closed(1, out, 0);
 		/* closed now: the next round's output is a new one */
-		make_on(1, out, round ? "xcd_out2" : "xcd_out1", 0);
+		make_on(1, out, round == 0 ? "xcd_out1" : round == 1 ? "xcd_out2" : "xcd_out3", 0);
 		set_out(&l, 0, out, 0);
 	}
+}
+
+/*
+ * The link's node stops (SIGTERM) under an OR_DONE from node 1 to node 2
+ * with a value lent to its pump: the value is back in the input, and no
+ * waiter of node 0's stays on node 1 or 2.
+ */
+static void
+test_link_node_stops(void)
+{
+	char in[NAME_CAP], out[NAME_CAP], buf[32];
+	struct proto_request l;
+	struct test_conn c;
+
+	make_on(1, in, "xns_in", 8);
+	make_on(2, out, "xns_out", 0);
+	l = one_in(OP_OR_DONE, in, NULL);
+	set_out(&l, 0, out, 0);
+	start_link(&l, &c);
+	/* u0 waits at node 2, u1 is in the link's hand, u2 is lent to the input's pump */
+	send_n(1, in, "u", 3);
+	CU_ASSERT(await_waiters(2, out, "n0", 1));
+	CU_ASSERT(await_len(1, in, 0));
+	CU_ASSERT_EQUAL(test_server_stop(ct_node(0)), 0);
+	ct_node(0)->pid = 0;
+	test_conn_close(&c);
+	CU_ASSERT(await_len(1, in, 1));
+	CU_ASSERT(recv_from(1, in, buf, sizeof buf));
+	CU_ASSERT_STRING_EQUAL(buf, "u2");
+	CU_ASSERT(await_waiters(1, in, NULL, 0));
+	CU_ASSERT(await_waiters(2, out, NULL, 0));
+	ct_node_rejoin(0, 15000);
 }
 
 /*
@@ -761,8 +807,10 @@ ct_add_link_tests(CU_pSuite s)
 	test_add(s, "links: take, then repeat until CANCEL", test_take_repeat);
 	test_add(s, "links: fan-out job between two nodes", test_fan_out);
 	test_add(s, "links: bridge from, to and following other nodes", test_bridge);
-	test_add(s, "links: CANCEL and disconnect leave no remote waiter", test_cancel_disconnect);
+	test_add(s, "links: CANCEL, disconnect, deadline leave no remote waiter",
+	    test_cancel_disconnect);
 	test_add(s, "links: an output nobody made; every channel here runs", test_links_here);
 	test_add(s, "stream: channels on two nodes are refused", test_stream_refused);
+	test_add(s, "links: the link's node stops: values lent go back", test_link_node_stops);
 	test_add(s, "links: a peer SIGKILLed under a fan-in", test_peer_killed);
 }
