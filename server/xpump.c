@@ -318,6 +318,14 @@ in_replied(struct pump *p, uint64_t target, const uint8_t *body, size_t len)
 		stop_link(p, STATUS_PROTOCOL, why, (uint32_t)strlen(why));
 		return;
 	}
+	if (rep.status == STATUS_OK && rep.tag != 0) {
+		/* an ack channel's value is in flight, not lent (§16): it goes back at once */
+		why = "an ack channel cannot be a link's channel across nodes (its value was given back)";
+		if (proto_req_nack(frame(p), next_id(p), rep.tag, 0) == 0)
+			write_frame(p);
+		stop_link(p, STATUS_UNAVAILABLE, why, (uint32_t)strlen(why));
+		return;
+	}
 	held = rep.status == STATUS_OK && rep.index == 0 && rep.ok &&
 	    rep.value.kind != VALUE_NONE;
 	if (p->set->link == NULL || p->retired) {

@@ -628,6 +628,44 @@ test_cancel_disconnect(void)
 }
 
 /*
+ * An ack channel (§16) of node 1 as a link's input: the link ends
+ * UNAVAILABLE saying why, and the value is given back (received again at
+ * its owner, with a tag).
+ */
+static void
+test_ack_input(void)
+{
+	struct proto_delivery d = { .on = true, .ack_wait_us = 30 * 1000000 };
+	char in[NAME_CAP], msg[300];
+	struct proto_request l;
+	struct proto_reply r;
+	struct test_conn c;
+
+	snprintf(in, sizeof in, "%s", ct_name_placed_on(1, "xack_in"));
+	ct_client_of(&c, 1);
+	proto_out_reset(&ct_out);
+	proto_req_make_opts(&ct_out, c.next_id++, in, strlen(in), 4, &d);
+	st_write(&c, &ct_out);
+	st_reply(&c, OP_MAKE, &r);
+	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+	test_conn_close(&c);
+	send_n(1, in, "z", 1);
+	l = one_in(OP_OR_DONE, in, NULL);
+	start_link(&l, &c);
+	CU_ASSERT_EQUAL(link_end(&c, OP_OR_DONE, NULL, msg, sizeof msg), STATUS_UNAVAILABLE);
+	CU_ASSERT(strstr(msg, "ack channel") != NULL && strstr(msg, in) != NULL);
+	test_conn_close(&c);
+	/* through node 0: behind the NACK on the same node-to-node connection */
+	ct_client_of(&c, 0);
+	st_recv(&c, in, 20 * 1000000);
+	st_reply(&c, OP_RECV, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT(r.ok && r.value.len == 2 && memcmp(r.value.data, "z0", 2) == 0);
+	CU_ASSERT(r.tag != 0);
+	test_conn_close(&c);
+}
+
+/*
  * The link's node stops (SIGTERM) under an OR_DONE from node 1 to node 2
  * with a value lent to its pump: the value is back in the input, and no
  * waiter of node 0's stays on node 1 or 2.
@@ -811,6 +849,7 @@ ct_add_link_tests(CU_pSuite s)
 	    test_cancel_disconnect);
 	test_add(s, "links: an output nobody made; every channel here runs", test_links_here);
 	test_add(s, "stream: channels on two nodes are refused", test_stream_refused);
+	test_add(s, "links: an ack channel's value across nodes goes back", test_ack_input);
 	test_add(s, "links: the link's node stops: values lent go back", test_link_node_stops);
 	test_add(s, "links: a peer SIGKILLed under a fan-in", test_peer_killed);
 }
