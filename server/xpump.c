@@ -44,7 +44,6 @@ struct pump {
 struct xpset {
 	struct xpumps *ps;
 	struct link *link;		/* NULL once it stopped (or never ran) */
-	int end;			/* its final status, once stopped */
 	unsigned busy;			/* frames using it: freed only at 0 */
 	TAILQ_ENTRY(xpset) entry;
 	size_t n, cap;
@@ -446,7 +445,6 @@ ended(void *arg, int status)
 
 	set_enter(set);
 	set->link = NULL;
-	set->end = status;
 	for (size_t i = 0; i < set->n; i++) {
 		struct pump *p = set->p[i];
 
@@ -498,7 +496,9 @@ xpump_peer_gone(struct xpumps *ps, struct peer *pe, const char *why)
 
 			if (p->pe != pe)
 				continue;
-			lost = p;
+			/* one the link still needs (not a channel left, or an input that closed) */
+			if (!p->retired && (p->kind == PUMP_OUT || !chan_closed(p->sub)))
+				lost = p;
 			if (p->pid != 0)
 				unawait(p);	/* no reply will come */
 			p->held = 0;		/* its owner gave it back (or died with it) */

@@ -5,12 +5,10 @@
  * channel, inputs and outputs spread over the three nodes runs there,
  * pumping through the other nodes: exact value sequences and multisets,
  * close errors passed downstream, the done channel's stop, a value held for
- * a link that ended going back to its channel, CANCEL and the creator's
- * disconnect leaving no waiter on any node, the link's node stopping (its
- * lent value back at the owner), a peer node SIGKILLed under a running
- * fan-in (the link ends UNAVAILABLE, no value received twice). A
- * named output that no node owns is NOT_FOUND; a STREAM over channels of
- * two nodes is UNAVAILABLE. Run by test_cluster.c on its fixture (etcd,
+ * a link that ended going back to its channel. A named output that no
+ * node owns is NOT_FOUND; a STREAM over channels of two nodes is
+ * UNAVAILABLE. The ctl_* helpers are shared with test_cluster_links_end.c
+ * (how such links end). Run by test_cluster.c on its fixture (etcd,
  * n0..n2).
  *
  * SPDX-License-Identifier: BSD-2-Clause
@@ -22,18 +20,16 @@
 #include "clock.h"
 #include "clustertest.h"
 
-#define NAME_CAP 96
-
 /* here[k]: channels on node 0; there: one on node 1 (test_links_here, test_stream_refused). */
-static char here[3][NAME_CAP], there[NAME_CAP];
+static char here[3][CT_NAME_CAP], there[CT_NAME_CAP];
 
 /* A channel named from base placed on node (made there with cap), into name. */
-static void
-make_on(int node, char *name, const char *base, uint64_t cap)
+void
+ctl_make_on(int node, char *name, const char *base, uint64_t cap)
 {
 	struct test_conn c;
 
-	snprintf(name, NAME_CAP, "%s", ct_name_placed_on(node, base));
+	snprintf(name, CT_NAME_CAP, "%s", ct_name_placed_on(node, base));
 	ct_client_of(&c, node);
 	CU_ASSERT_EQUAL_FATAL(st_make(&c, name, cap), STATUS_OK);
 	test_conn_close(&c);
@@ -57,8 +53,8 @@ link_at_node0(const struct proto_request *l, char *msg, size_t cap, uint64_t *id
 }
 
 /* l started on node 0 (c its creator's connection); the test ends if it did not. */
-static uint64_t
-start_link(const struct proto_request *l, struct test_conn *c)
+uint64_t
+ctl_start_link(const struct proto_request *l, struct test_conn *c)
 {
 	char msg[400];
 	uint64_t id;
@@ -71,8 +67,8 @@ start_link(const struct proto_request *l, struct test_conn *c)
 }
 
 /* The link's final reply on c: its status; *sent its count (OK), msg its words. */
-static int
-link_end(struct test_conn *c, uint64_t op, uint64_t *sent, char *msg, size_t cap)
+int
+ctl_link_end(struct test_conn *c, uint64_t op, uint64_t *sent, char *msg, size_t cap)
 {
 	struct proto_reply r;
 
@@ -84,8 +80,8 @@ link_end(struct test_conn *c, uint64_t op, uint64_t *sent, char *msg, size_t cap
 	return r.status;
 }
 
-static struct proto_request
-one_in(uint64_t op, const char *in, const char *out)
+struct proto_request
+ctl_one_in(uint64_t op, const char *in, const char *out)
 {
 	struct proto_request l = { .op = op, .name = in, .name_len = (uint32_t)strlen(in) };
 
@@ -97,8 +93,8 @@ one_in(uint64_t op, const char *in, const char *out)
 	return l;
 }
 
-static void
-set_out(struct proto_request *l, int i, const char *name, uint64_t cap)
+void
+ctl_set_out(struct proto_request *l, int i, const char *name, uint64_t cap)
 {
 	l->outs[i] = (struct proto_link_out){ .name = name, .name_len = (uint32_t)strlen(name),
 	    .cap = cap };
@@ -107,8 +103,8 @@ set_out(struct proto_request *l, int i, const char *name, uint64_t cap)
 }
 
 /* Receive one value from name at node (the owner): into buf; its ok, the test ends on an error. */
-static bool
-recv_from(int node, const char *name, char *buf, size_t cap)
+bool
+ctl_recv_from(int node, const char *name, char *buf, size_t cap)
 {
 	struct test_conn c;
 	bool ok = false;
@@ -120,8 +116,8 @@ recv_from(int node, const char *name, char *buf, size_t cap)
 }
 
 /* Send each of n values "<prefix><k>" to name through node; each send OK. */
-static void
-send_n(int node, const char *name, const char *prefix, int n)
+void
+ctl_send_n(int node, const char *name, const char *prefix, int n)
 {
 	struct test_conn c;
 	char v[32];
@@ -135,8 +131,8 @@ send_n(int node, const char *name, const char *prefix, int n)
 }
 
 /* CLOSE name at node, with an error (code, msg) when msg is not NULL. */
-static void
-close_at(int node, const char *name, uint64_t code, const char *msg)
+void
+ctl_close_at(int node, const char *name, uint64_t code, const char *msg)
 {
 	struct proto_close_err e = { .set = msg != NULL, .code = code, .msg = msg,
 	    .msg_len = msg ? (uint32_t)strlen(msg) : 0 };
@@ -153,8 +149,8 @@ close_at(int node, const char *name, uint64_t code, const char *msg)
 }
 
 /* The channel is closed and drained at its owner, with the error code (0: none). */
-static void
-assert_closed(int node, const char *name, uint64_t code)
+void
+ctl_assert_closed(int node, const char *name, uint64_t code)
 {
 	struct proto_reply r;
 	struct test_conn c;
@@ -169,8 +165,8 @@ assert_closed(int node, const char *name, uint64_t code)
 }
 
 /* Poll WAITERS at node until want requests from home name the channel (up to 20 s). */
-static bool
-await_waiters(int node, const char *name, const char *home, int want)
+bool
+ctl_await_waiters(int node, const char *name, const char *home, int want)
 {
 	int64_t end = clock_now_ns() + 20 * NSEC_PER_SEC;
 	int n;
@@ -182,8 +178,8 @@ await_waiters(int node, const char *name, const char *home, int want)
 	return n == want;
 }
 
-static struct proto_case
-case_of(const char *name)
+struct proto_case
+ctl_case_of(const char *name)
 {
 	return (struct proto_case){ .name = name, .name_len = (uint32_t)strlen(name) };
 }
@@ -199,7 +195,7 @@ static void
 test_fan_in(void)
 {
 	enum { N = 60 };
-	char in[3][NAME_CAP], out[NAME_CAP], buf[32], pre[3][4] = { "a", "b", "c" };
+	char in[3][CT_NAME_CAP], out[CT_NAME_CAP], buf[32], pre[3][4] = { "a", "b", "c" };
 	struct proto_case cases[3];
 	struct proto_request l = { .op = OP_FAN_IN, .cases = cases, .ncases = 3 };
 	struct test_conn c, o, p[3];
@@ -207,12 +203,12 @@ test_fan_in(void)
 	uint64_t id, sent;
 
 	for (int i = 0; i < 3; i++) {
-		make_on(node[i], in[i], pre[i], 2);
-		cases[i] = case_of(in[i]);
+		ctl_make_on(node[i], in[i], pre[i], 2);
+		cases[i] = ctl_case_of(in[i]);
 	}
-	make_on(2, out, "xfi_out", 3);
-	set_out(&l, 0, out, 3);
-	id = start_link(&l, &c);
+	ctl_make_on(2, out, "xfi_out", 3);
+	ctl_set_out(&l, 0, out, 3);
+	id = ctl_start_link(&l, &c);
 	(void)id;
 	/* every send written at once, on each input's owner: the link drains them */
 	for (int i = 0; i < 3; i++) {
@@ -247,20 +243,20 @@ test_fan_in(void)
 		test_conn_close(&p[i]);
 		CU_ASSERT_EQUAL(next[i], N);
 	}
-	close_at(1, in[0], 0, NULL);
-	close_at(2, in[1], 7, "producer b failed");
-	close_at(0, in[2], 0, NULL);
-	CU_ASSERT_EQUAL(link_end(&c, OP_FAN_IN, &sent, NULL, 0), STATUS_OK);
+	ctl_close_at(1, in[0], 0, NULL);
+	ctl_close_at(2, in[1], 7, "producer b failed");
+	ctl_close_at(0, in[2], 0, NULL);
+	CU_ASSERT_EQUAL(ctl_link_end(&c, OP_FAN_IN, &sent, NULL, 0), STATUS_OK);
 	CU_ASSERT_EQUAL(sent, 3 * N);
 	test_conn_close(&c);
-	assert_closed(2, out, 7);
+	ctl_assert_closed(2, out, 7);
 	for (int i = 0; i < 3; i++)
-		CU_ASSERT(await_waiters(node[i], in[i], NULL, 0));
+		CU_ASSERT(ctl_await_waiters(node[i], in[i], NULL, 0));
 }
 
 /* INFO len of name at node, polled until it is want (up to 20 s). */
-static bool
-await_len(int node, const char *name, uint64_t want)
+bool
+ctl_await_len(int node, const char *name, uint64_t want)
 {
 	int64_t end = clock_now_ns() + 20 * NSEC_PER_SEC;
 	struct proto_chan_info i = { 0 };
@@ -282,97 +278,97 @@ await_len(int node, const char *name, uint64_t want)
 static void
 test_or_done(void)
 {
-	char in[NAME_CAP], out[NAME_CAP], done[NAME_CAP], buf[32], want[8];
+	char in[CT_NAME_CAP], out[CT_NAME_CAP], done[CT_NAME_CAP], buf[32], want[8];
 	struct proto_request l;
 	struct test_conn c;
 	char msg[200];
 
-	make_on(1, in, "xod_in", 8);
-	make_on(2, out, "xod_out", 0);
-	make_on(2, done, "xod_done", 0);
-	l = one_in(OP_OR_DONE, in, NULL);
-	set_out(&l, 0, out, 0);
+	ctl_make_on(1, in, "xod_in", 8);
+	ctl_make_on(2, out, "xod_out", 0);
+	ctl_make_on(2, done, "xod_done", 0);
+	l = ctl_one_in(OP_OR_DONE, in, NULL);
+	ctl_set_out(&l, 0, out, 0);
 	l.done = done;
 	l.done_len = (uint32_t)strlen(done);
-	start_link(&l, &c);
-	send_n(1, in, "v", 5);
+	ctl_start_link(&l, &c);
+	ctl_send_n(1, in, "v", 5);
 	for (int k = 0; k < 5; k++) {
 		snprintf(want, sizeof want, "v%d", k);
-		CU_ASSERT(recv_from(2, out, buf, sizeof buf));
+		CU_ASSERT(ctl_recv_from(2, out, buf, sizeof buf));
 		CU_ASSERT_STRING_EQUAL(buf, want);
 	}
 	/*
 	 * nobody receives now: w0 waits at node 2 (the output's pump), w1 is in
 	 * the link's hand, w2 is lent to the input's pump and waits for the link
 	 */
-	send_n(1, in, "w", 3);
-	CU_ASSERT(await_waiters(2, out, "n0", 1));
-	CU_ASSERT(await_len(1, in, 0));
-	close_at(2, done, 0, NULL);
-	CU_ASSERT_EQUAL(link_end(&c, OP_OR_DONE, NULL, msg, sizeof msg), STATUS_CANCELED);
+	ctl_send_n(1, in, "w", 3);
+	CU_ASSERT(ctl_await_waiters(2, out, "n0", 1));
+	CU_ASSERT(ctl_await_len(1, in, 0));
+	ctl_close_at(2, done, 0, NULL);
+	CU_ASSERT_EQUAL(ctl_link_end(&c, OP_OR_DONE, NULL, msg, sizeof msg), STATUS_CANCELED);
 	CU_ASSERT(strstr(msg, "done channel closed") != NULL);
 	test_conn_close(&c);
-	assert_closed(2, out, 0);
+	ctl_assert_closed(2, out, 0);
 	/* through node 0: behind its XSETTLE on the same node-to-node connection */
-	CU_ASSERT(recv_from(0, in, buf, sizeof buf));
+	CU_ASSERT(ctl_recv_from(0, in, buf, sizeof buf));
 	CU_ASSERT_STRING_EQUAL(buf, "w2");
-	CU_ASSERT(await_len(1, in, 0));
-	CU_ASSERT(await_waiters(1, in, NULL, 0));
-	CU_ASSERT(await_waiters(2, done, NULL, 0));
+	CU_ASSERT(ctl_await_len(1, in, 0));
+	CU_ASSERT(ctl_await_waiters(1, in, NULL, 0));
+	CU_ASSERT(ctl_await_waiters(2, done, NULL, 0));
 }
 
 /* TEE from node 1 to nodes 2 and 0: each output gets the whole sequence; the input's error both. */
 static void
 test_tee(void)
 {
-	char in[NAME_CAP], o1[NAME_CAP], o2[NAME_CAP], buf[32], want[8];
+	char in[CT_NAME_CAP], o1[CT_NAME_CAP], o2[CT_NAME_CAP], buf[32], want[8];
 	struct proto_request l;
 	struct test_conn c;
 	uint64_t sent;
 
-	make_on(1, in, "xtee_in", 8);
-	make_on(2, o1, "xtee_o1", 8);
-	make_on(0, o2, "xtee_o2", 8);
-	l = one_in(OP_TEE, in, NULL);
-	set_out(&l, 0, o1, 8);
-	set_out(&l, 1, o2, 8);
-	start_link(&l, &c);
-	send_n(1, in, "t", 6);
-	close_at(1, in, 42, "the end");
-	CU_ASSERT_EQUAL(link_end(&c, OP_TEE, &sent, NULL, 0), STATUS_OK);
+	ctl_make_on(1, in, "xtee_in", 8);
+	ctl_make_on(2, o1, "xtee_o1", 8);
+	ctl_make_on(0, o2, "xtee_o2", 8);
+	l = ctl_one_in(OP_TEE, in, NULL);
+	ctl_set_out(&l, 0, o1, 8);
+	ctl_set_out(&l, 1, o2, 8);
+	ctl_start_link(&l, &c);
+	ctl_send_n(1, in, "t", 6);
+	ctl_close_at(1, in, 42, "the end");
+	CU_ASSERT_EQUAL(ctl_link_end(&c, OP_TEE, &sent, NULL, 0), STATUS_OK);
 	CU_ASSERT_EQUAL(sent, 12);
 	test_conn_close(&c);
 	for (int k = 0; k < 6; k++) {
 		snprintf(want, sizeof want, "t%d", k);
-		CU_ASSERT(recv_from(2, o1, buf, sizeof buf));
+		CU_ASSERT(ctl_recv_from(2, o1, buf, sizeof buf));
 		CU_ASSERT_STRING_EQUAL(buf, want);
-		CU_ASSERT(recv_from(0, o2, buf, sizeof buf));
+		CU_ASSERT(ctl_recv_from(0, o2, buf, sizeof buf));
 		CU_ASSERT_STRING_EQUAL(buf, want);
 	}
-	assert_closed(2, o1, 42);
-	assert_closed(0, o2, 42);
+	ctl_assert_closed(2, o1, 42);
+	ctl_assert_closed(0, o2, 42);
 }
 
 /* OR over inputs on nodes 1 and 2: a close on node 2 closes its anonymous output; no waiter stays. */
 static void
 test_or(void)
 {
-	char a[NAME_CAP], b[NAME_CAP];
+	char a[CT_NAME_CAP], b[CT_NAME_CAP];
 	struct proto_case cases[2];
 	struct proto_request l = { .op = OP_OR, .cases = cases, .ncases = 2 };
 	struct test_conn c;
 
-	make_on(1, a, "xor_a", 0);
-	make_on(2, b, "xor_b", 0);
-	cases[0] = case_of(a);
-	cases[1] = case_of(b);
-	start_link(&l, &c);
-	CU_ASSERT(await_waiters(1, a, "n0", 1));
-	CU_ASSERT(await_waiters(2, b, "n0", 1));
-	close_at(2, b, 0, NULL);
-	CU_ASSERT_EQUAL(link_end(&c, OP_OR, NULL, NULL, 0), STATUS_OK);
+	ctl_make_on(1, a, "xor_a", 0);
+	ctl_make_on(2, b, "xor_b", 0);
+	cases[0] = ctl_case_of(a);
+	cases[1] = ctl_case_of(b);
+	ctl_start_link(&l, &c);
+	CU_ASSERT(ctl_await_waiters(1, a, "n0", 1));
+	CU_ASSERT(ctl_await_waiters(2, b, "n0", 1));
+	ctl_close_at(2, b, 0, NULL);
+	CU_ASSERT_EQUAL(ctl_link_end(&c, OP_OR, NULL, NULL, 0), STATUS_OK);
 	test_conn_close(&c);
-	CU_ASSERT(await_waiters(1, a, "n0", 0));
+	CU_ASSERT(ctl_await_waiters(1, a, "n0", 0));
 }
 
 /*
@@ -383,7 +379,7 @@ test_or(void)
 static void
 test_take_repeat(void)
 {
-	char in[NAME_CAP], out[NAME_CAP], rout[NAME_CAP], buf[32], want[8];
+	char in[CT_NAME_CAP], out[CT_NAME_CAP], rout[CT_NAME_CAP], buf[32], want[8];
 	struct proto_case vals[2] = {
 		{ .dir = 1, .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"x", .len = 1 } },
 		{ .dir = 1, .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"y", .len = 1 } } };
@@ -392,38 +388,38 @@ test_take_repeat(void)
 	struct test_conn c;
 	uint64_t sent, id;
 
-	make_on(2, in, "xtk_in", 8);
-	make_on(1, out, "xtk_out", 8);
-	send_n(2, in, "k", 5);
-	l = one_in(OP_TAKE, in, NULL);
-	set_out(&l, 0, out, 8);
+	ctl_make_on(2, in, "xtk_in", 8);
+	ctl_make_on(1, out, "xtk_out", 8);
+	ctl_send_n(2, in, "k", 5);
+	l = ctl_one_in(OP_TAKE, in, NULL);
+	ctl_set_out(&l, 0, out, 8);
 	l.count = 3;
-	start_link(&l, &c);
-	CU_ASSERT_EQUAL(link_end(&c, OP_TAKE, &sent, NULL, 0), STATUS_OK);
+	ctl_start_link(&l, &c);
+	CU_ASSERT_EQUAL(ctl_link_end(&c, OP_TAKE, &sent, NULL, 0), STATUS_OK);
 	CU_ASSERT_EQUAL(sent, 3);
 	test_conn_close(&c);
 	for (int k = 0; k < 3; k++) {
 		snprintf(want, sizeof want, "k%d", k);
-		CU_ASSERT(recv_from(1, out, buf, sizeof buf));
+		CU_ASSERT(ctl_recv_from(1, out, buf, sizeof buf));
 		CU_ASSERT_STRING_EQUAL(buf, want);
 	}
-	assert_closed(1, out, 0);
+	ctl_assert_closed(1, out, 0);
 	/* through node 0: behind the pump's XSETTLE (k3 given back) on one connection */
 	for (int k = 3; k < 5; k++) {
 		snprintf(want, sizeof want, "k%d", k);
-		CU_ASSERT(recv_from(0, in, buf, sizeof buf));
+		CU_ASSERT(ctl_recv_from(0, in, buf, sizeof buf));
 		CU_ASSERT_STRING_EQUAL(buf, want);
 	}
-	make_on(1, rout, "xrep_out", 2);
+	ctl_make_on(1, rout, "xrep_out", 2);
 	l = (struct proto_request){ .op = OP_REPEAT, .cases = vals, .ncases = 2 };
-	set_out(&l, 0, rout, 2);
-	id = start_link(&l, &c);
+	ctl_set_out(&l, 0, rout, 2);
+	id = ctl_start_link(&l, &c);
 	for (int k = 0; k < 7; k++) {
-		CU_ASSERT(recv_from(1, rout, buf, sizeof buf));
+		CU_ASSERT(ctl_recv_from(1, rout, buf, sizeof buf));
 		CU_ASSERT_STRING_EQUAL(buf, k % 2 ? "y" : "x");
 	}
 	/* its output full again, a send waits at node 1 for the link */
-	CU_ASSERT(await_waiters(1, rout, "n0", 1));
+	CU_ASSERT(ctl_await_waiters(1, rout, "n0", 1));
 	proto_out_reset(&ct_out);
 	proto_req_cancel(&ct_out, c.next_id++, id);
 	st_write(&c, &ct_out);
@@ -432,13 +428,13 @@ test_take_repeat(void)
 	st_reply(&c, OP_CANCEL, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 	test_conn_close(&c);
-	CU_ASSERT(await_waiters(1, rout, "n0", 0));
+	CU_ASSERT(ctl_await_waiters(1, rout, "n0", 0));
 	/* what was buffered is drained, in order, then it is closed */
 	for (int k = 7; k < 9; k++) {
-		CU_ASSERT(recv_from(1, rout, buf, sizeof buf));
+		CU_ASSERT(ctl_recv_from(1, rout, buf, sizeof buf));
 		CU_ASSERT_STRING_EQUAL(buf, k % 2 ? "y" : "x");
 	}
-	assert_closed(1, rout, 0);
+	ctl_assert_closed(1, rout, 0);
 }
 
 /* FAN_OUT (identity, 2 workers, ordered) from node 1 to node 2: the exact sequence. */
@@ -446,21 +442,21 @@ static void
 test_fan_out(void)
 {
 	enum { N = 30 };
-	char in[NAME_CAP], out[NAME_CAP], buf[32], want[8];
+	char in[CT_NAME_CAP], out[CT_NAME_CAP], buf[32], want[8];
 	struct proto_request l;
 	struct test_conn c, p;
 	struct proto_reply r;
 	uint64_t sent;
 
-	make_on(1, in, "xfo_in", 4);
-	make_on(2, out, "xfo_out", 4);
-	l = one_in(OP_FAN_OUT, in, NULL);
-	set_out(&l, 0, out, 4);
+	ctl_make_on(1, in, "xfo_in", 4);
+	ctl_make_on(2, out, "xfo_out", 4);
+	l = ctl_one_in(OP_FAN_OUT, in, NULL);
+	ctl_set_out(&l, 0, out, 4);
 	l.stage = "identity";
 	l.stage_len = 8;
 	l.count = 2;
 	l.ordered = true;
-	start_link(&l, &c);
+	ctl_start_link(&l, &c);
 	ct_client_of(&p, 1);
 	for (int k = 0; k < N; k++) {
 		snprintf(buf, sizeof buf, "f%d", k);
@@ -468,7 +464,7 @@ test_fan_out(void)
 	}
 	for (int k = 0; k < N; k++) {
 		snprintf(want, sizeof want, "f%d", k);
-		CU_ASSERT(recv_from(2, out, buf, sizeof buf));
+		CU_ASSERT(ctl_recv_from(2, out, buf, sizeof buf));
 		CU_ASSERT_STRING_EQUAL(buf, want);
 	}
 	for (int k = 0; k < N; k++) {
@@ -476,11 +472,11 @@ test_fan_out(void)
 		CU_ASSERT_EQUAL(r.status, STATUS_OK);
 	}
 	test_conn_close(&p);
-	close_at(1, in, 0, NULL);
-	CU_ASSERT_EQUAL(link_end(&c, OP_FAN_OUT, &sent, NULL, 0), STATUS_OK);
+	ctl_close_at(1, in, 0, NULL);
+	CU_ASSERT_EQUAL(ctl_link_end(&c, OP_FAN_OUT, &sent, NULL, 0), STATUS_OK);
 	CU_ASSERT_EQUAL(sent, N);
 	test_conn_close(&c);
-	assert_closed(2, out, 0);
+	ctl_assert_closed(2, out, 0);
 }
 
 /* Send a reference to ref into ch, through node. */
@@ -511,7 +507,7 @@ send_ref(int node, const char *ch, const char *ref)
 static void
 test_bridge(void)
 {
-	char in[NAME_CAP], out[NAME_CAP], s[3][NAME_CAP], buf[32], err[200];
+	char in[CT_NAME_CAP], out[CT_NAME_CAP], s[3][CT_NAME_CAP], buf[32], err[200];
 	const char *want[] = { "p0", "p1", "q0", "q1", NULL, "r0", "r1" };
 	int node[3] = { 0, 2, 1 };
 	struct proto_request l;
@@ -520,20 +516,20 @@ test_bridge(void)
 	uint64_t id;
 	int st;
 
-	make_on(1, in, "xbr_in", 4);
-	make_on(2, out, "xbr_out", 8);
+	ctl_make_on(1, in, "xbr_in", 4);
+	ctl_make_on(2, out, "xbr_out", 8);
 	for (int k = 0; k < 3; k++) {
-		make_on(node[k], s[k], k == 0 ? "xbr_p" : k == 1 ? "xbr_q" : "xbr_r", 4);
-		send_n(node[k], s[k], k == 0 ? "p" : k == 1 ? "q" : "r", 2);
-		close_at(node[k], s[k], k == 1 ? 9 : 0, k == 1 ? "q broke" : NULL);
+		ctl_make_on(node[k], s[k], k == 0 ? "xbr_p" : k == 1 ? "xbr_q" : "xbr_r", 4);
+		ctl_send_n(node[k], s[k], k == 0 ? "p" : k == 1 ? "q" : "r", 2);
+		ctl_close_at(node[k], s[k], k == 1 ? 9 : 0, k == 1 ? "q broke" : NULL);
 	}
-	l = one_in(OP_BRIDGE, in, NULL);
-	set_out(&l, 0, out, 8);
-	start_link(&l, &c);
+	l = ctl_one_in(OP_BRIDGE, in, NULL);
+	ctl_set_out(&l, 0, out, 8);
+	ctl_start_link(&l, &c);
 	for (int k = 0; k < 3; k++)
 		send_ref(1, in, s[k]);
-	close_at(1, in, 0, NULL);
-	st = link_end(&c, OP_BRIDGE, NULL, err, sizeof err);
+	ctl_close_at(1, in, 0, NULL);
+	st = ctl_link_end(&c, OP_BRIDGE, NULL, err, sizeof err);
 	if (st != STATUS_OK)
 		printf(" [%s: %s]", status_name(st), err);
 	CU_ASSERT_EQUAL(st, STATUS_OK);
@@ -555,226 +551,22 @@ test_bridge(void)
 		}
 	}
 	test_conn_close(&c);
-	assert_closed(2, out, 0);
+	ctl_assert_closed(2, out, 0);
 	/* following an empty channel of node 2, until CANCEL */
-	make_on(1, in, "xbr_in2", 4);
-	make_on(2, s[1], "xbr_empty", 4);
+	ctl_make_on(1, in, "xbr_in2", 4);
+	ctl_make_on(2, s[1], "xbr_empty", 4);
 	send_ref(1, in, s[1]);
-	l = one_in(OP_BRIDGE, in, NULL);
-	id = start_link(&l, &c);
-	CU_ASSERT(await_waiters(2, s[1], "n0", 1));
+	l = ctl_one_in(OP_BRIDGE, in, NULL);
+	id = ctl_start_link(&l, &c);
+	CU_ASSERT(ctl_await_waiters(2, s[1], "n0", 1));
 	proto_out_reset(&ct_out);
 	proto_req_cancel(&ct_out, c.next_id++, id);
 	st_write(&c, &ct_out);
 	st_reply(&c, OP_BRIDGE, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
 	test_conn_close(&c);
-	CU_ASSERT(await_waiters(2, s[1], NULL, 0));
-	CU_ASSERT(await_waiters(1, in, NULL, 0));
-}
-
-/*
- * A FAN_IN over nodes 1 and 2 waits there (WAITERS shows n0 as home);
- * CANCEL, the creator's disconnect and the link's deadline leave no
- * waiter on any node.
- */
-static void
-test_cancel_disconnect(void)
-{
-	char a[NAME_CAP], b[NAME_CAP], out[NAME_CAP];
-	struct proto_case cases[2];
-	struct proto_request l = { .op = OP_FAN_IN, .cases = cases, .ncases = 2 };
-	struct proto_reply r;
-	struct test_conn c;
-	uint64_t id;
-
-	make_on(1, a, "xcd_a", 0);
-	make_on(2, b, "xcd_b", 0);
-	make_on(1, out, "xcd_out", 0);
-	cases[0] = case_of(a);
-	cases[1] = case_of(b);
-	set_out(&l, 0, out, 0);
-	for (int round = 0; round < 3; round++) {
-		if (round < 2) {
-			id = start_link(&l, &c);
-			CU_ASSERT(await_waiters(1, a, "n0", 1));
-			CU_ASSERT(await_waiters(2, b, "n0", 1));
-		} else {
-			/* a 300 ms life: it ends DEADLINE_EXCEEDED by itself */
-			ct_client_of(&c, 0);
-			proto_out_reset(&ct_out);
-			CU_ASSERT_FATAL(proto_req_link(&ct_out, c.next_id++, 300000, &l) == 0);
-			st_write(&c, &ct_out);
-			st_reply(&c, OP_FAN_IN, &r);
-			CU_ASSERT_EQUAL_FATAL(r.status, STATUS_STARTED);
-			st_reply(&c, OP_FAN_IN, &r);
-			CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
-		}
-		if (round == 0) {
-			proto_out_reset(&ct_out);
-			proto_req_cancel(&ct_out, c.next_id++, id);
-			st_write(&c, &ct_out);
-			st_reply(&c, OP_FAN_IN, &r);
-			CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
-		}
-		test_conn_close(&c);
-		CU_ASSERT(await_waiters(1, a, NULL, 0));
-		CU_ASSERT(await_waiters(2, b, NULL, 0));
-		assert_closed(1, out, 0);
-		/* closed now: the next round's output is a new one */
-		make_on(1, out, round == 0 ? "xcd_out1" : round == 1 ? "xcd_out2" : "xcd_out3", 0);
-		set_out(&l, 0, out, 0);
-	}
-}
-
-/*
- * An ack channel (§16) of node 1 as a link's input: the link ends
- * UNAVAILABLE saying why, and the value is given back (received again at
- * its owner, with a tag).
- */
-static void
-test_ack_input(void)
-{
-	struct proto_delivery d = { .on = true, .ack_wait_us = 30 * 1000000 };
-	char in[NAME_CAP], msg[300];
-	struct proto_request l;
-	struct proto_reply r;
-	struct test_conn c;
-
-	snprintf(in, sizeof in, "%s", ct_name_placed_on(1, "xack_in"));
-	ct_client_of(&c, 1);
-	proto_out_reset(&ct_out);
-	proto_req_make_opts(&ct_out, c.next_id++, in, strlen(in), 4, &d);
-	st_write(&c, &ct_out);
-	st_reply(&c, OP_MAKE, &r);
-	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
-	test_conn_close(&c);
-	send_n(1, in, "z", 1);
-	l = one_in(OP_OR_DONE, in, NULL);
-	start_link(&l, &c);
-	CU_ASSERT_EQUAL(link_end(&c, OP_OR_DONE, NULL, msg, sizeof msg), STATUS_UNAVAILABLE);
-	CU_ASSERT(strstr(msg, "ack channel") != NULL && strstr(msg, in) != NULL);
-	test_conn_close(&c);
-	/* through node 0: behind the NACK on the same node-to-node connection */
-	ct_client_of(&c, 0);
-	st_recv(&c, in, 20 * 1000000);
-	st_reply(&c, OP_RECV, &r);
-	CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	CU_ASSERT(r.ok && r.value.len == 2 && memcmp(r.value.data, "z0", 2) == 0);
-	CU_ASSERT(r.tag != 0);
-	test_conn_close(&c);
-}
-
-/*
- * The link's node stops (SIGTERM) under an OR_DONE from node 1 to node 2
- * with a value lent to its pump: the value is back in the input, and no
- * waiter of node 0's stays on node 1 or 2.
- */
-static void
-test_link_node_stops(void)
-{
-	char in[NAME_CAP], out[NAME_CAP], buf[32];
-	struct proto_request l;
-	struct test_conn c;
-
-	make_on(1, in, "xns_in", 8);
-	make_on(2, out, "xns_out", 0);
-	l = one_in(OP_OR_DONE, in, NULL);
-	set_out(&l, 0, out, 0);
-	start_link(&l, &c);
-	/* u0 waits at node 2, u1 is in the link's hand, u2 is lent to the input's pump */
-	send_n(1, in, "u", 3);
-	CU_ASSERT(await_waiters(2, out, "n0", 1));
-	CU_ASSERT(await_len(1, in, 0));
-	CU_ASSERT_EQUAL(test_server_stop(ct_node(0)), 0);
-	ct_node(0)->pid = 0;
-	test_conn_close(&c);
-	CU_ASSERT(await_len(1, in, 1));
-	CU_ASSERT(recv_from(1, in, buf, sizeof buf));
-	CU_ASSERT_STRING_EQUAL(buf, "u2");
-	CU_ASSERT(await_waiters(1, in, NULL, 0));
-	CU_ASSERT(await_waiters(2, out, NULL, 0));
-	ct_node_rejoin(0, 15000);
-}
-
-/*
- * A FAN_IN over nodes 1 and 2 into node 0 runs while node 2 is SIGKILLed:
- * the link ends UNAVAILABLE naming node 2, every value received at most
- * once, node 1's exactly once (after the end, the rest are in its input).
- */
-static void
-test_peer_killed(void)
-{
-	enum { N = 40 };
-	char a[NAME_CAP], b[NAME_CAP], out[NAME_CAP], buf[32], msg[300];
-	uint8_t seen[2][N] = { { 0 } };
-	struct proto_case cases[2];
-	struct proto_request l = { .op = OP_FAN_IN, .cases = cases, .ncases = 2 };
-	struct test_conn c, o;
-	struct proto_reply r;
-	int st;
-
-	make_on(1, a, "xk_a", N);
-	make_on(2, b, "xk_b", N);
-	make_on(0, out, "xk_out", 2 * N);
-	send_n(1, a, "a", N / 2);
-	send_n(2, b, "b", N / 2);
-	cases[0] = case_of(a);
-	cases[1] = case_of(b);
-	set_out(&l, 0, out, 2 * N);
-	start_link(&l, &c);
-	ct_client_of(&o, 0);
-	for (int k = 0; k < N / 2; k++) {
-		int v;
-		bool ok;
-
-		CU_ASSERT_EQUAL_FATAL(st_recv_wait(&o, out, 20 * 1000000, buf, sizeof buf, &ok),
-		    STATUS_OK);
-		CU_ASSERT_FATAL(ok);
-		CU_ASSERT_FATAL(sscanf(buf + 1, "%d", &v) == 1 && v >= 0 && v < N);
-		seen[buf[0] == 'b'][v]++;
-	}
-	ct_node_kill(2);
-	st = link_end(&c, OP_FAN_IN, NULL, msg, sizeof msg);
-	printf(" [%s: %s]", status_name(st), msg);
-	CU_ASSERT_EQUAL(st, STATUS_UNAVAILABLE);
-	CU_ASSERT(strstr(msg, "node n2 lost") != NULL);
-	test_conn_close(&c);
-	/* the output holds what the link moved; closed without an error */
-	for (;;) {
-		int v;
-		bool ok;
-
-		CU_ASSERT_EQUAL_FATAL(st_recv_wait(&o, out, 20 * 1000000, buf, sizeof buf, &ok),
-		    STATUS_OK);
-		if (!ok)
-			break;
-		CU_ASSERT_FATAL(sscanf(buf + 1, "%d", &v) == 1 && v >= 0 && v < N);
-		seen[buf[0] == 'b'][v]++;
-	}
-	test_conn_close(&o);
-	/* node 1's values not moved are still in its input (read through node 0: behind its XSETTLE) */
-	ct_client_of(&o, 0);
-	for (;;) {
-		int v;
-
-		st_recv(&o, a, 0);
-		st_reply(&o, OP_RECV, &r);
-		if (r.status != STATUS_OK)
-			break;
-		CU_ASSERT_FATAL(r.value.len > 1 && r.value.len < sizeof buf);
-		memcpy(buf, r.value.data, r.value.len);
-		buf[r.value.len] = '\0';
-		CU_ASSERT_FATAL(sscanf(buf + 1, "%d", &v) == 1 && v >= 0 && v < N);
-		seen[0][v]++;
-	}
-	test_conn_close(&o);
-	for (int k = 0; k < N / 2; k++) {
-		CU_ASSERT_EQUAL(seen[0][k], 1);
-		CU_ASSERT(seen[1][k] <= 1);
-	}
-	CU_ASSERT(await_waiters(1, a, NULL, 0));
-	ct_node_rejoin(2, 10000);
+	CU_ASSERT(ctl_await_waiters(2, s[1], NULL, 0));
+	CU_ASSERT(ctl_await_waiters(1, in, NULL, 0));
 }
 
 /*
@@ -791,16 +583,16 @@ test_links_here(void)
 	uint64_t id;
 	bool ok;
 
-	make_on(0, here[0], "xlk_a", 4);
-	make_on(0, here[1], "xlk_b", 4);
-	make_on(0, here[2], "xlk_c", 4);
-	make_on(1, there, "xlk_far", 4);
-	l = one_in(OP_TAKE, here[0], "xlk_nobody_made_this");
+	ctl_make_on(0, here[0], "xlk_a", 4);
+	ctl_make_on(0, here[1], "xlk_b", 4);
+	ctl_make_on(0, here[2], "xlk_c", 4);
+	ctl_make_on(1, there, "xlk_far", 4);
+	l = ctl_one_in(OP_TAKE, here[0], "xlk_nobody_made_this");
 	l.count = 1;
 	CU_ASSERT_EQUAL(link_at_node0(&l, msg, sizeof msg, &id, &c), STATUS_NOT_FOUND);
 	CU_ASSERT(strstr(msg, "make it first") != NULL);
 	test_conn_close(&c);
-	l = one_in(OP_TAKE, here[0], here[2]);
+	l = ctl_one_in(OP_TAKE, here[0], here[2]);
 	l.count = 1;
 	CU_ASSERT_EQUAL_FATAL(link_at_node0(&l, msg, sizeof msg, &id, &c), STATUS_STARTED);
 	CU_ASSERT_FATAL(ct_open_client(&p, ct_node_port(2), false) == 0);
@@ -845,11 +637,7 @@ ct_add_link_tests(CU_pSuite s)
 	test_add(s, "links: take, then repeat until CANCEL", test_take_repeat);
 	test_add(s, "links: fan-out job between two nodes", test_fan_out);
 	test_add(s, "links: bridge from, to and following other nodes", test_bridge);
-	test_add(s, "links: CANCEL, disconnect, deadline leave no remote waiter",
-	    test_cancel_disconnect);
 	test_add(s, "links: an output nobody made; every channel here runs", test_links_here);
 	test_add(s, "stream: channels on two nodes are refused", test_stream_refused);
-	test_add(s, "links: an ack channel's value across nodes goes back", test_ack_input);
-	test_add(s, "links: the link's node stops: values lent go back", test_link_node_stops);
-	test_add(s, "links: a peer SIGKILLed under a fan-in", test_peer_killed);
+	ct_add_link_end_tests(s);
 }
