@@ -73,7 +73,7 @@ conn_broken(chan_conn_t *c)
 static int
 rnames_read(struct rnames *rn, uint64_t op, uint64_t max_cases, call_encode_fn enc, void *arg)
 {
-	struct proto_limits lim = { UINT64_MAX, 0 };
+	struct proto_limits lim = { .max_value = UINT64_MAX };
 	const uint8_t *body;
 	const char *why;
 
@@ -199,7 +199,8 @@ owner_set_locked(struct cluster *cl, const char *name, size_t len, size_t idx)
  * The node for rn's channels: the owner cached for all of them, or -1 when
  * none is cached. When two are cached on different nodes, a SELECT goes to
  * the first one's, which coordinates it (PROTOCOL.md §17, cross-node
- * SELECT); anything else is CHAN_EUNAVAILABLE.
+ * SELECT), and so does a link, which runs there and pumps the others (§17,
+ * links in a cluster); anything else is CHAN_EUNAVAILABLE.
  */
 static int
 owner_of_locked(struct cluster *cl, const struct rnames *rn, ssize_t *idx)
@@ -213,10 +214,11 @@ owner_of_locked(struct cluster *cl, const struct rnames *rn, ssize_t *idx)
 
 		if ((name = rnames_get(rn, i, &len)) == NULL || (ow = owner_find_locked(cl, name, len)) == NULL)
 			continue;
-		if (*idx >= 0 && (size_t)*idx != ow->idx && rn->req.op == OP_SELECT)
+		if (*idx >= 0 && (size_t)*idx != ow->idx &&
+		    (rn->req.op == OP_SELECT || proto_op_is_link(rn->req.op)))
 			return CHAN_OK;
 		if (*idx >= 0 && (size_t)*idx != ow->idx)
-			return CHAN_EUNAVAILABLE;	/* STREAM, links across nodes: not yet (§17) */
+			return CHAN_EUNAVAILABLE;	/* STREAM across nodes: not yet (§17) */
 		*idx = (ssize_t)ow->idx;
 	}
 	return CHAN_OK;

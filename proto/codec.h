@@ -241,6 +241,7 @@ int proto_list_tag(struct proto_list *l, uint64_t *tag);
 struct proto_limits {
 	uint64_t max_value;		/* bin payload bytes */
 	uint32_t max_select_cases;
+	bool error_values;		/* a SEND may carry an error value (ext 2): a node's link pump, §17 */
 };
 
 /*

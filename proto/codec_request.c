@@ -53,7 +53,7 @@ dec_value(struct rdec *d, struct proto_value *v)
 	st = proto_value_parse(raw, raw_len, v, d->why);
 	if (st != STATUS_OK)
 		return st;
-	if (v->kind == VALUE_ERROR)
+	if (v->kind == VALUE_ERROR && !d->limits->error_values)
 		return BAD(d, "ext type 2 is reserved for the server");
 	if (v->kind == VALUE_BIN && v->len > d->limits->max_value) {
 		*d->why = "value is larger than max_value";

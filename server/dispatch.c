@@ -561,13 +561,17 @@ dispatch_frame(struct conn *c, const uint8_t *body, size_t len, int64_t *now)
 	struct proto_request q;
 	const char *why = NULL;
 	int64_t start = now != NULL && *now != 0 ? *now : clock_now_ns();
+	struct proto_limits lim;
 	int st;
 
 	if (now != NULL)
 		*now = 0;	/* the paths that end early read the clock again: rare */
 
 	s->stats.requests_total++;
-	st = proto_decode_request(body, len, &s->limits, s->cases, (uint32_t)s->cfg.max_select_cases,
+	/* another node's connection may pass on error values (its links' pumps, PROTOCOL.md §17) */
+	lim = s->limits;
+	lim.error_values = c->node[0] != '\0';
+	st = proto_decode_request(body, len, &lim, s->cases, (uint32_t)s->cfg.max_select_cases,
 	    &q, &why);
 	if (st == STATUS_PROTOCOL) {
 		conn_protocol_error(c, 0, why);

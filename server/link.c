@@ -127,6 +127,7 @@ link_free(struct link *l)
 	free(l->values);
 	if (l->inner)
 		engine_release(e, l->inner);
+	free(l->inner_name);
 	for (size_t i = 0; i < l->nin; i++)
 		if (l->in[i])
 			engine_release(e, l->in[i]);
@@ -178,6 +179,12 @@ link_stop(struct link *l, int status, const char *msg)
 	for (size_t i = 0; i < l->nout; i++)
 		if (l->req == NULL || own_output(l, l->out[i]) || acl_link_may_close(l->req->conn, l->out[i]))
 			(void)engine_close_err(e, l->out[i], status == STATUS_OK ? l->err : NULL);
+	if (l->hook.ended != NULL) {
+		link_end_fn *ended = l->hook.ended;
+
+		l->hook.ended = NULL;
+		ended(l->hook.arg, status);
+	}
 	if (l->req) {
 		log_debug("link-end client=%" PRIu64 " id=%" PRIu64 " op=%s status=%s sent=%" PRIu64,
 		    l->req->conn->id, l->req->id, proto_op_name(l->kind->op), status_name(status), l->sent);
@@ -225,6 +232,10 @@ may_use(struct link *l, struct chan *ch, enum case_dir dir, char *msg, size_t ca
 	if (ch == NULL || own_output(l, ch))
 		return true;
 	name = chan_name(ch, &len);
+	if (ch == l->inner) {
+		name = l->inner_name;	/* the bridge's rights are on the name it follows */
+		len = l->inner_len;
+	}
 	return link_may(l, dir == CASE_SEND ? RIGHT_SEND : RIGHT_RECV, name, len, msg, cap);
 }
 
@@ -418,12 +429,21 @@ make_outputs(struct conn *c, struct link *l, const struct proto_request *q, cons
 	return STATUS_OK;
 }
 
+/* A stand-in for another node's channel (xpump.h) is shown under that channel's name. */
+static bool
+stand_in(const struct link *l, size_t i)
+{
+	const struct proto_request *shown = l->hook.shown;
+
+	return shown != NULL && shown->outs[i].name != NULL && shown->outs[i].name[0] != '~';
+}
+
 /* The creator holds anonymous outputs, as if it had made them: they outlive the link. */
 static int
 hold_outputs(struct conn *c, struct link *l)
 {
 	for (size_t i = 0; i < l->nout; i++)
-		if (chan_anonymous(l->out[i]) && conn_hold(c, l->out[i]) < 0)
+		if (chan_anonymous(l->out[i]) && !stand_in(l, i) && conn_hold(c, l->out[i]) < 0)
 			return -1;
 	return 0;
 }
@@ -434,8 +454,13 @@ reply_started(struct conn *c, struct link *l, uint64_t id)
 	const char *names[PROTO_LINK_OUTS_MAX];
 	size_t lens[PROTO_LINK_OUTS_MAX];
 
-	for (size_t i = 0; i < l->nout; i++)
+	for (size_t i = 0; i < l->nout; i++) {
 		names[i] = chan_name(l->out[i], &lens[i]);
+		if (stand_in(l, i)) {
+			names[i] = l->hook.shown->outs[i].name;
+			lens[i] = l->hook.shown->outs[i].name_len;
+		}
+	}
 	if (proto_rep_started(&c->srv->out, id, names, lens, l->nout) == 0)
 		conn_flush_out(c);
 }
@@ -458,6 +483,12 @@ link_setup(struct conn *c, struct link *l, const struct proto_request *q, const 
 void
 link_request(struct conn *c, const struct proto_request *q)
 {
+	(void)link_start(c, q, NULL);
+}
+
+bool
+link_start(struct conn *c, const struct proto_request *q, const struct link_hook *hook)
+{
 	struct server *s = c->srv;
 	const char *why = "out of memory";
 	uint64_t waiters = budget_link_waiters(q), bytes = budget_link_bytes(s, q);
@@ -465,19 +496,24 @@ link_request(struct conn *c, const struct proto_request *q)
 	int st;
 
 	if (!acl_pending_room(c, q->id) || !budget_room(c, q->id, waiters, bytes))
-		return;
+		return false;
 	if ((l = calloc(1, sizeof *l)) == NULL) {
 		conn_reply_error(c, q->id, STATUS_LIMIT, why);
-		return;
+		return false;
 	}
+	if (hook != NULL)
+		l->hook = *hook;
 	l->srv = s;
 	l->kind = kinds[q->op - OP_LINK_MIN];
 	l->refs = 1;
 	if ((st = link_setup(c, l, q, &why)) != STATUS_OK) {
+		l->hook.ended = NULL;
 		conn_reply_error(c, q->id, st, why);
 		link_unref(l);
-		return;
+		return false;
 	}
+	if (l->hook.link != NULL)
+		*l->hook.link = l;
 	budget_charge(l->req, waiters, bytes);
 	log_debug("link-start client=%" PRIu64 " id=%" PRIu64 " op=%s inputs=%zu", c->id, q->id,
 	    proto_op_name(q->op), l->nin);
@@ -489,6 +525,7 @@ link_request(struct conn *c, const struct proto_request *q)
 	watch_done(l);
 	link_pump(l);
 	link_unref(l);
+	return true;
 }
 
 /* ---- admin view ---------------------------------------------------------------- */

@@ -22,6 +22,7 @@
 #ifndef CHAND_LINK_H
 #define CHAND_LINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "engine.h"
@@ -37,6 +38,27 @@ struct server;
  * answered at once and nothing is left behind.
  */
 void link_request(struct conn *c, const struct proto_request *q);
+/*
+ * Told once when a link stops, after its outputs are closed: status is its
+ * final one (xpump.h's stand-ins for other nodes' channels).
+ */
+typedef void link_end_fn(void *arg, int status);
+struct link_hook {
+	link_end_fn *ended;
+	void *arg;
+	struct link **link;		/* set to the link once it runs (valid until ended) */
+	const struct proto_request *shown;	/* its named outputs are STARTED's names */
+	/* BRIDGE: a reference to a channel this node does not have: a held stand-in, or NULL */
+	struct chan *(*follow)(void *arg, const char *name, size_t len);
+	/* BRIDGE: it no longer follows ch (one of follow's stand-ins, or a channel of this node) */
+	void (*unfollow)(void *arg, struct chan *ch);
+};
+/*
+ * link_request with a hook: true once the link runs (hook->ended is then
+ * called when it stops, maybe before this returns); false when it could
+ * not start (answered; ended is never called).
+ */
+bool link_start(struct conn *c, const struct proto_request *q, const struct link_hook *hook);
 /*
  * Stop l (no-op if stopped): its request is answered with status (OK: the
  * link ended normally) and msg (NULL: the status's usual message).

@@ -59,6 +59,7 @@ struct link {
 	uint64_t sent;			/* values sent to the outputs */
 	unsigned own_outs;		/* bit i: out[i] is a new anonymous channel, the creator's own */
 	struct close_err *err;		/* the first input's close error (a reference): the outputs' on OK */
+	struct link_hook hook;		/* link_start's; ended NULL: none (or told already) */
 
 	/* kind state */
 	int phase;
@@ -69,6 +70,8 @@ struct link {
 	struct value **values;		/* repeat */
 	size_t nvalues;
 	struct chan *inner;		/* bridge: held, the channel being drained */
+	char *inner_name;		/* ... the name its reference gave (a stand-in's is "~...") */
+	size_t inner_len;
 	uint8_t *in_closed;		/* fan-in: per input */
 	size_t nopen;
 	struct fanout *job;		/* fan-out */

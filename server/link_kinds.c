@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "auth.h"
 #include "link_int.h"
@@ -186,8 +187,12 @@ bridge_error(struct link *l, const char *msg)
 static void
 bridge_leave_inner(struct link *l)
 {
+	if (l->hook.unfollow != NULL)
+		l->hook.unfollow(l->hook.arg, l->inner);
 	engine_release(l->srv->engine, l->inner);
 	l->inner = NULL;
+	free(l->inner_name);
+	l->inner_name = NULL;
 	l->phase = PH_RECV;
 }
 
@@ -200,16 +205,13 @@ static void
 bridge_inner_closed(struct link *l, const struct close_err *err)
 {
 	char msg[PROTO_NAME_MAX + PROTO_CLOSE_MSG_MAX + 64];
-	size_t len;
-	const char *name;
 
 	if (err == NULL) {
 		bridge_leave_inner(l);
 		return;
 	}
-	name = chan_name(l->inner, &len);
-	snprintf(msg, sizeof msg, "bridge: %.*s closed with error %" PRIu64 ": %.*s", (int)len, name,
-	    err->code, (int)err->len, err->msg);
+	snprintf(msg, sizeof msg, "bridge: %.*s closed with error %" PRIu64 ": %.*s",
+	    (int)l->inner_len, l->inner_name, err->code, (int)err->len, err->msg);
 	bridge_leave_inner(l);
 	bridge_error(l, msg);
 }
@@ -227,10 +229,8 @@ static bool
 bridge_may_drain(struct link *l)
 {
 	char msg[320];
-	size_t len;
-	const char *name = chan_name(l->inner, &len);
 
-	if (link_may(l, RIGHT_RECV, name, len, msg, sizeof msg))
+	if (link_may(l, RIGHT_RECV, l->inner_name, l->inner_len, msg, sizeof msg))
 		return true;
 	bridge_denied(l, msg);
 	return false;
@@ -257,6 +257,17 @@ bridge_step(struct link *l, unsigned slot, struct engine_case *cases, size_t *n)
 	return STEP_SUBMIT;
 }
 
+/* The channel name names, held in l->inner: this node's, or (a cluster) a stand-in for another's. */
+static bool
+bridge_find(struct link *l, const char *name, size_t len)
+{
+	if ((l->inner = engine_lookup(l->srv->engine, name, len)) != NULL)
+		engine_hold(l->inner);
+	else if (l->hook.follow != NULL)
+		l->inner = l->hook.follow(l->hook.arg, name, len);
+	return l->inner != NULL;
+}
+
 /*
  * A channel reference from the chan-of-chans: start draining it. The link
  * acts for its creator, so the creator's recv right on the channel is
@@ -275,10 +286,15 @@ bridge_follow(struct link *l, struct value *v)
 		bridge_error(l, "bridge: a value of the channel of channels is not a channel reference");
 	} else if (!link_may(l, RIGHT_RECV, (const char *)pv.data, pv.len, msg, sizeof msg)) {
 		bridge_error(l, msg);
-	} else if ((l->inner = engine_lookup(l->srv->engine, (const char *)pv.data, pv.len)) == NULL) {
+	} else if ((l->inner_name = malloc(pv.len ? pv.len : 1)) == NULL) {
+		stop_oom(l);
+	} else if (!bridge_find(l, (const char *)pv.data, pv.len)) {
+		free(l->inner_name);
+		l->inner_name = NULL;
 		bridge_error(l, "bridge: a referenced channel does not exist");
 	} else {
-		engine_hold(l->inner);
+		memcpy(l->inner_name, pv.data, pv.len);
+		l->inner_len = pv.len;
 		l->phase = PH_INNER;
 	}
 	value_free(v);
@@ -288,8 +304,6 @@ static void
 bridge_result(struct link *l, unsigned slot, struct engine_result *res)
 {
 	char msg[320];
-	size_t len;
-	const char *name;
 
 	if (l->phase == PH_INNER && res->status == STATUS_NOT_FOUND) {
 		bridge_leave_inner(l);
@@ -298,8 +312,8 @@ bridge_result(struct link *l, unsigned slot, struct engine_result *res)
 	}
 	if (l->phase == PH_INNER && res->status == STATUS_PERMISSION_DENIED) {
 		/* a reload took the right away while the bridge waited (link_rules_changed) */
-		name = chan_name(l->inner, &len);
-		snprintf(msg, sizeof msg, "permission denied: recv on %.*s", (int)len, name);
+		snprintf(msg, sizeof msg, "permission denied: recv on %.*s", (int)l->inner_len,
+		    l->inner_name);
 		bridge_denied(l, msg);
 		return;
 	}

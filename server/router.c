@@ -24,6 +24,7 @@
 #include "router_int.h"
 #include "stats.h"
 #include "xlink.h"
+#include "xpump.h"
 #include "xselect.h"
 
 /* A request held until etcd says who owns its channel, or behind one that is. */
@@ -126,7 +127,7 @@ router_new(struct router **out, struct server *s, struct cluster *cl)
 	hmap_init(&r->fwds, (uint64_t)(uintptr_t)r ^ 0x9e3779b97f4a7c15ULL);
 	hmap_init(&r->ftags, (uint64_t)(uintptr_t)r ^ 0x2545f4914f6cdd1dULL);
 	proto_out_init(&r->out);
-	if ((r->xs = xselects_new(r)) == NULL) {
+	if ((r->xs = xselects_new(r)) == NULL || (r->xps = xpumps_new(r)) == NULL) {
 		router_free(r);
 		return -1;
 	}
@@ -158,6 +159,7 @@ router_free(struct router *r)
 	router_fwds_free(r);
 	router_tags_free(r);
 	xselects_free(r->xs);
+	xpumps_free(r->xps);
 	hmap_destroy(&r->ids);
 	hmap_destroy(&r->fwds);
 	hmap_destroy(&r->ftags);
@@ -363,18 +365,29 @@ named(const struct proto_request *q)
 	}
 }
 
-/* A link runs here only on this node's channels (xlink.h): false when refused. */
+/*
+ * A link runs here (xlink.h): on this node's channels as any link (true),
+ * with pumps to other nodes' (xpump.h: a BRIDGE always, for the channels it
+ * will follow), held while etcd is asked about a name the owner cache does
+ * not know (once per name at most, as any request), or refused.
+ */
 static bool
-link_here(struct router *r, struct conn *c, const struct proto_request *q)
+link_here(struct router *r, struct conn *c, const struct proto_request *q, const uint8_t *body,
+    size_t len)
 {
 	char why[400];
-	int st = xlink_check(r->cl, q, why, sizeof why);
+	struct xlink_found f;
+	int st = xlink_check(r->cl, q, &f, why, sizeof why);
 
-	if (st == STATUS_UNAVAILABLE)
+	if (st == STATUS_NOT_FOUND && f.unknown != NULL && r->asked < f.names)
+		hold(r, c, q, body, len, f.unknown, f.unknown_len);
+	else if (st == STATUS_UNAVAILABLE)
 		router_unavailable(r, c, q->id, why);
 	else if (st != STATUS_OK)
 		conn_reply_error(c, q->id, st, why);
-	return st == STATUS_OK;
+	else if (f.remote || q->op == OP_BRIDGE)
+		xpump_link(r->xps, c, q);	/* a bridge may follow another node's channel */
+	return st == STATUS_OK && !f.remote && q->op != OP_BRIDGE;
 }
 
 /* CANCEL or CREDIT of a request the router has: false when handled here. */
@@ -424,8 +437,13 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 	}
 	if ((q->op == OP_ACK || q->op == OP_NACK || q->op == OP_TOUCH) && hmap_count(&r->ftags) > 0)
 		return router_tags_route(r, c, q);
-	if (proto_op_is_link(q->op))
-		return link_here(r, c, q);
+	if (proto_op_is_link(q->op)) {
+		if (!TAILQ_EMPTY(&r->held) && held_count(r, c) > 0) {
+			hold(r, c, q, body, len, NULL, 0);	/* behind an earlier one, in order */
+			return false;
+		}
+		return link_here(r, c, q, body, len);
+	}
 	if (n == 0)
 		return true;
 	if (!TAILQ_EMPTY(&r->held) && held_count(r, c) > 0) {

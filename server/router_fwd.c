@@ -19,6 +19,7 @@
 #include "router.h"
 #include "router_int.h"
 #include "stats.h"
+#include "xpump.h"
 #include "xselect.h"
 
 /*
@@ -303,7 +304,8 @@ router_peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len)
 			f = HMAP_ENTRY(n, struct fwd, by_pid);
 	}
 	/* a request whose client went (its CANCEL's reply too): nobody waits for it */
-	if (f == NULL && xselect_replied(r->xs, pid, body, len))
+	if (f == NULL && (xselect_replied(r->xs, pid, body, len) ||
+	    xpump_replied(r->xps, pid, body, len)))
 		return;
 	if (f == NULL || proto_reply_header(body, len, &id, &status, &why) != STATUS_OK)
 		return;
@@ -357,6 +359,7 @@ router_peer_gone(void *arg, struct peer *pe, const char *why)
 	char msg[600];
 
 	xselect_peer_gone(r->xs, pe, why);
+	xpump_peer_gone(r->xps, pe, why);
 	router_tags_gone(r, NULL, pe);
 	snprintf(msg, sizeof msg, "node %s lost: %s", peer_node(pe), why);
 	while ((n = unlink_all(r, NULL, pe, &e)) > 0) {

@@ -44,6 +44,7 @@ struct router {
 	struct hmap ftags;		/* router_tags.c: struct ftag by the client's tag */
 	uint64_t next_tag;		/* ... the last one handed out, above ROUTER_TAG_BASE */
 	struct xselects *xs;		/* cross-node SELECTs coordinated here */
+	struct xpumps *xps;		/* links' pumps to other nodes' channels */
 	struct proto_out out;		/* scratch: frames for the peers */
 	uint32_t asked;			/* etcd's answers the request dispatched again has had */
 	int64_t again_start;		/* ... and when it came */

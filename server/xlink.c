@@ -1,5 +1,5 @@
 /*
- * xlink.c: a link's channels must be its node's own (xlink.h).
+ * xlink.c: may a link run on this node, and does it reach other nodes (xlink.h)?
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -9,24 +9,30 @@
 #include "status.h"
 #include "xlink.h"
 
-/* One named channel of the link: STATUS_OK when this node owns it (or it is anonymous). */
+/* One named channel of the link: STATUS_OK when a live node owns it (or it is anonymous). */
 static int
-check_one(struct cluster *cl, const char *what, const char *name, uint32_t len, char *why,
-    size_t cap)
+check_one(struct cluster *cl, const char *what, const char *name, uint32_t len,
+    struct xlink_found *f, char *why, size_t cap)
 {
 	const char *node, *addr;
 
 	if (name == NULL || (len > 0 && name[0] == '~'))
 		return STATUS_OK;
+	f->names++;
 	switch (cluster_owner(cl, name, len, &node, &addr)) {
 	case CLUSTER_HERE:
 		return STATUS_OK;
 	case CLUSTER_THERE:
-		snprintf(why, cap, "the %s %.*s is owned by node %s: a link's channels must all be owned "
-		    "by the node it runs on (links across nodes are not built)", what, (int)len, name,
-		    node);
-		return STATUS_UNAVAILABLE;
+		if (addr[0] == '\0') {
+			snprintf(why, cap, "the %s %.*s is owned by node %s, which is not live (its lease "
+			    "is ending)", what, (int)len, name, node);
+			return STATUS_UNAVAILABLE;
+		}
+		f->remote = true;
+		return STATUS_OK;
 	default:
+		f->unknown = name;
+		f->unknown_len = len;
 		snprintf(why, cap, "no node owns the %s %.*s: in a cluster a link makes no named channel; "
 		    "make it first on the node the link runs on", what, (int)len, name);
 		return STATUS_NOT_FOUND;
@@ -34,22 +40,26 @@ check_one(struct cluster *cl, const char *what, const char *name, uint32_t len, 
 }
 
 int
-xlink_check(struct cluster *cl, const struct proto_request *q, char *why, size_t cap)
+xlink_check(struct cluster *cl, const struct proto_request *q, struct xlink_found *f, char *why,
+    size_t cap)
 {
 	int st = STATUS_OK;
 
+	*f = (struct xlink_found){ 0 };
 	if (!cluster_serving(cl)) {
 		snprintf(why, cap, "this node is fenced: its etcd lease is not certain");
 		return STATUS_UNAVAILABLE;
 	}
-	st = check_one(cl, "done channel", q->done, q->done_len, why, cap);
+	st = check_one(cl, "done channel", q->done, q->done_len, f, why, cap);
 	if (q->op == OP_OR || q->op == OP_FAN_IN) {
 		for (uint32_t i = 0; i < q->ncases && st == STATUS_OK; i++)
-			st = check_one(cl, "input", q->cases[i].name, q->cases[i].name_len, why, cap);
+			st = check_one(cl, "input", q->cases[i].name, q->cases[i].name_len, f,
+			    why, cap);
 	} else if (q->op != OP_REPEAT && st == STATUS_OK) {
-		st = check_one(cl, "input", q->name, q->name_len, why, cap);
+		st = check_one(cl, "input", q->name, q->name_len, f, why, cap);
 	}
 	for (uint32_t i = 0; i < q->nouts && st == STATUS_OK; i++)
-		st = check_one(cl, "output", q->outs[i].name, q->outs[i].name_len, why, cap);
+		st = check_one(cl, "output", q->outs[i].name, q->outs[i].name_len, f,
+		    why, cap);
 	return st;
 }

@@ -107,8 +107,33 @@ void ct_add_ack_tests(CU_pSuite s);
 void ct_add_select_tests(CU_pSuite s);
 /* test_cluster_select_load.c */
 void ct_add_select_load_tests(CU_pSuite s);
-/* test_cluster_links.c */
+/* test_cluster_links.c: links over channels of three nodes; ctl_* are its helpers. */
 void ct_add_link_tests(CU_pSuite s);
+#define CT_NAME_CAP 96
+/* A channel named from base placed on node (made there with cap), into name (CT_NAME_CAP). */
+void ctl_make_on(int node, char *name, const char *base, uint64_t cap);
+/* Link l started on node 0 (c: its creator's new connection); its id. The test ends if not. */
+uint64_t ctl_start_link(const struct proto_request *l, struct test_conn *c);
+/* The link's final reply on c: its status; *sent its count (OK), msg (cap) its words. */
+int ctl_link_end(struct test_conn *c, uint64_t op, uint64_t *sent, char *msg, size_t cap);
+/* A one-input link request (out: its output, cap 4, or NULL); set_out names output i. */
+struct proto_request ctl_one_in(uint64_t op, const char *in, const char *out);
+void ctl_set_out(struct proto_request *l, int i, const char *name, uint64_t cap);
+struct proto_case ctl_case_of(const char *name);
+/* Receive one value of name through node (into buf); its ok. */
+bool ctl_recv_from(int node, const char *name, char *buf, size_t cap);
+/* Send "<prefix>0" ... "<prefix>n-1" to name through node. */
+void ctl_send_n(int node, const char *name, const char *prefix, int n);
+/* CLOSE name through node, with an error (code, msg) when msg is not NULL. */
+void ctl_close_at(int node, const char *name, uint64_t code, const char *msg);
+/* name is closed and drained at node, with the error code (0: none). */
+void ctl_assert_closed(int node, const char *name, uint64_t code);
+/* Poll (up to 20 s) until want waiters at node name it (from home, if not NULL). */
+bool ctl_await_waiters(int node, const char *name, const char *home, int want);
+/* Poll (up to 20 s) until name's INFO len at node is want. */
+bool ctl_await_len(int node, const char *name, uint64_t want);
+/* test_cluster_links_end.c: how such links end. */
+void ct_add_link_end_tests(CU_pSuite s);
 
 /* test_cluster_etcdtls.c: nodes on an etcd spoken to over TLS (its own etcd), cluster metrics. */
 void ct_add_etcd_tls_suites(void);

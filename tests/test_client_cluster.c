@@ -341,6 +341,51 @@ test_async_and_stream(void)
 	chan_conn_close(c);
 }
 
+/*
+ * A fan-in over inputs on nodes 1 and 2 into an output on node 0: the
+ * library sends it to the first input's node, which pumps the others
+ * (PROTOCOL.md §17, links in a cluster); every value arrives once.
+ */
+static void
+test_link_across(void)
+{
+	chan_conn_t *c = dial_cluster();
+	char na[64], nb[64], no[64];
+	chan_t *in[2], *out, *o;
+	chan_link_opts_t opts = { .out_name = { no }, .out_cap = { 4 } };
+	chan_link_t *link;
+	chan_value_t v;
+	uint64_t sent = 0;
+	int seen[2] = { 0 };
+	bool ok;
+
+	in[0] = make_on(c, 1, "lxa", 4, na, sizeof na);
+	in[1] = make_on(c, 2, "lxb", 4, nb, sizeof nb);
+	out = make_on(c, 0, "lxo", 4, no, sizeof no);
+	CU_ASSERT_EQUAL_FATAL(chan_fan_in(NULL, in, 2, &opts, &link, &o), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(NULL, in[0], "a", 1), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(NULL, in[1], "b", 1), CHAN_OK);
+	for (int k = 0; k < 2; k++) {
+		CU_ASSERT_EQUAL_FATAL(chan_recv(NULL, out, &v, &ok), CHAN_OK);
+		CU_ASSERT_FATAL(ok && v.len == 1);
+		seen[((const char *)v.data)[0] == 'b']++;
+		chan_value_clear(&v);
+	}
+	CU_ASSERT(seen[0] == 1 && seen[1] == 1);
+	CU_ASSERT_EQUAL(chan_close(NULL, in[0]), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_close(NULL, in[1]), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_link_wait(link, &sent), 0);
+	CU_ASSERT_EQUAL(sent, 2);
+	CU_ASSERT_EQUAL(chan_recv(NULL, out, &v, &ok), CHAN_OK);
+	CU_ASSERT_FALSE(ok);
+	chan_link_free(link);
+	chan_free(o);
+	chan_free(out);
+	chan_free(in[0]);
+	chan_free(in[1]);
+	chan_conn_close(c);
+}
+
 /* ---- a node that always answers MOVED to itself ------------------------------------------------ */
 
 static struct {
@@ -365,7 +410,7 @@ liar_thread(void *arg)
 {
 	struct proto_hello_info h = { .version = PROTO_VERSION, .server = "liar", .server_len = 4,
 	    .max_frame = 1 << 20, .max_value = 1 << 16, .max_pending = 64, .max_select_cases = 64 };
-	struct proto_limits lim = { 1 << 16, 64 };
+	struct proto_limits lim = { .max_value = 1 << 16, .max_select_cases = 64 };
 	struct proto_case cases[64];
 	struct proto_request req;
 	struct proto_out o;
@@ -697,6 +742,7 @@ register_suites(void)
 	test_add(s, "anonymous channels stay on their maker", test_anonymous);
 	test_add(s, "Go semantics through the cluster", test_go_semantics);
 	test_add(s, "async ops and streams on the owner", test_async_and_stream);
+	test_add(s, "a link over channels on three nodes", test_link_across);
 	test_add(s, "ACK, NACK and TOUCH go to the owner's connection", test_ack_routed);
 	test_add(s, "CLUSTER_NODES", test_admin_nodes);
 	test_add(s, "chanctl cluster nodes, where, ls", test_chanctl);

@@ -412,6 +412,10 @@ register_suites(void)
 	test_add(s, "three nodes join", test_join);
 	ct_add_select_tests(s);
 	ct_add_select_load_tests(s);
+	test_add(s, "every node stops cleanly", test_stop_all);
+	/* links whose channels live on three nodes (test_cluster_links.c) */
+	s = test_suite("cluster_links", ct_suite_init, ct_suite_clean);
+	test_add(s, "three nodes join", test_join);
 	ct_add_link_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
 	/* forwarding between nodes with authentication on: cluster_token */

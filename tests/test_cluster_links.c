@@ -1,34 +1,37 @@
 /*
- * test_cluster_links.c: links and streams whose channels live on different
- * nodes (PROTOCOL.md §17, "Links in a cluster"): each pattern (or, or-done,
- * tee, bridge, fan-in, repeat, take, fan-out) requested on node 0 with one
- * of its channels (an input, an output, the done channel) owned by node 1
- * is refused UNAVAILABLE naming the channel and its owner, and leaves
- * nothing behind; a named output that no node owns is NOT_FOUND (a link
- * makes no named channel in a cluster); the same link with every channel
- * on node 0 runs; a STREAM over channels of two nodes is UNAVAILABLE. Run
- * by test_cluster.c on its fixture (etcd, n0..n2).
+ * test_cluster_links.c: links whose channels live on different nodes
+ * (PROTOCOL.md §17, "Links in a cluster"): each pattern (or, or-done, tee,
+ * bridge, fan-in, repeat, take, fan-out) requested on node 0 with its done
+ * channel, inputs and outputs spread over the three nodes runs there,
+ * pumping through the other nodes: exact value sequences and multisets,
+ * close errors passed downstream, the done channel's stop, a value held for
+ * a link that ended going back to its channel. A named output that no
+ * node owns is NOT_FOUND; a STREAM over channels of two nodes is
+ * UNAVAILABLE. The ctl_* helpers are shared with test_cluster_links_end.c
+ * (how such links end). Run by test_cluster.c on its fixture (etcd,
+ * n0..n2).
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "clustertest.h"
 
-#define NAME_CAP 96
+/* here[k]: channels on node 0; there: one on node 1 (test_links_here, test_stream_refused). */
+static char here[3][CT_NAME_CAP], there[CT_NAME_CAP];
 
-/* here[k]: channels on node 0; there: one on node 1. */
-static char here[3][NAME_CAP], there[NAME_CAP];
-
-static void
-make_on(int node, char *name, const char *base)
+/* A channel named from base placed on node (made there with cap), into name. */
+void
+ctl_make_on(int node, char *name, const char *base, uint64_t cap)
 {
 	struct test_conn c;
 
-	snprintf(name, NAME_CAP, "%s", ct_name_placed_on(node, base));
-	CU_ASSERT_FATAL(ct_open_client(&c, ct_node_port(node), false) == 0);
-	CU_ASSERT_EQUAL_FATAL(st_make(&c, name, 4), STATUS_OK);
+	snprintf(name, CT_NAME_CAP, "%s", ct_name_placed_on(node, base));
+	ct_client_of(&c, node);
+	CU_ASSERT_EQUAL_FATAL(st_make(&c, name, cap), STATUS_OK);
 	test_conn_close(&c);
 }
 
@@ -39,7 +42,7 @@ link_at_node0(const struct proto_request *l, char *msg, size_t cap, uint64_t *id
 {
 	struct proto_reply r;
 
-	CU_ASSERT_FATAL(ct_open_client(c, ct_node_port(0), false) == 0);
+	ct_client_of(c, 0);
 	*id = c->next_id++;
 	proto_out_reset(&ct_out);
 	CU_ASSERT_FATAL(proto_req_link(&ct_out, *id, PROTO_WAIT_FOREVER, l) == 0);
@@ -49,33 +52,36 @@ link_at_node0(const struct proto_request *l, char *msg, size_t cap, uint64_t *id
 	return r.status;
 }
 
-/* l refused at node 0 for the channel `there`, saying who owns it; no waiter left anywhere. */
-static void
-refused(const struct proto_request *l, const char *what)
+/* l started on node 0 (c its creator's connection); the test ends if it did not. */
+uint64_t
+ctl_start_link(const struct proto_request *l, struct test_conn *c)
 {
-	struct test_conn c;
 	char msg[400];
 	uint64_t id;
-	int st = link_at_node0(l, msg, sizeof msg, &id, &c);
+	int st = link_at_node0(l, msg, sizeof msg, &id, c);
 
-	if (st != STATUS_UNAVAILABLE)
-		printf(" [%s: %s %s]", what, status_name(st), msg);
-	CU_ASSERT_EQUAL(st, STATUS_UNAVAILABLE);
-	CU_ASSERT(strstr(msg, there) != NULL && strstr(msg, "node n1") != NULL &&
-	    strstr(msg, "links across nodes are not built") != NULL);
-	test_conn_close(&c);
-	for (int i = 0; i < 3; i++) {
-		CU_ASSERT_FATAL(ct_open_client(&c, ct_node_port(0), false) == 0);
-		CU_ASSERT(st_await_waiters(&c, here[i], 0, 0));
-		test_conn_close(&c);
-	}
-	CU_ASSERT_FATAL(ct_open_client(&c, ct_node_port(1), false) == 0);
-	CU_ASSERT(st_await_waiters(&c, there, 0, 0));
-	test_conn_close(&c);
+	if (st != STATUS_STARTED)
+		printf(" [%s: %s %s]", proto_op_name(l->op), status_name(st), msg);
+	CU_ASSERT_EQUAL_FATAL(st, STATUS_STARTED);
+	return id;
 }
 
-static struct proto_request
-one_in(uint64_t op, const char *in, const char *out)
+/* The link's final reply on c: its status; *sent its count (OK), msg its words. */
+int
+ctl_link_end(struct test_conn *c, uint64_t op, uint64_t *sent, char *msg, size_t cap)
+{
+	struct proto_reply r;
+
+	st_reply(c, op, &r);
+	if (sent != NULL)
+		*sent = r.n;
+	if (msg != NULL)
+		snprintf(msg, cap, "%.*s", (int)r.msg_len, r.msg_len ? r.msg : "");
+	return r.status;
+}
+
+struct proto_request
+ctl_one_in(uint64_t op, const char *in, const char *out)
 {
 	struct proto_request l = { .op = op, .name = in, .name_len = (uint32_t)strlen(in) };
 
@@ -87,48 +93,480 @@ one_in(uint64_t op, const char *in, const char *out)
 	return l;
 }
 
-/* Each pattern with one channel on node 1: refused. */
-static void
-test_links_refused(void)
+void
+ctl_set_out(struct proto_request *l, int i, const char *name, uint64_t cap)
 {
-	struct proto_case two[2], vals[1] = { { .dir = 1, .value = { .kind = VALUE_BIN,
-	    .data = (const uint8_t *)"v", .len = 1 } } };
-	struct proto_request l;
+	l->outs[i] = (struct proto_link_out){ .name = name, .name_len = (uint32_t)strlen(name),
+	    .cap = cap };
+	if (l->nouts < (uint32_t)i + 1)
+		l->nouts = (uint32_t)i + 1;
+}
 
-	make_on(0, here[0], "xlk_a");
-	make_on(0, here[1], "xlk_b");
-	make_on(0, here[2], "xlk_c");
-	make_on(1, there, "xlk_far");
-	two[0] = (struct proto_case){ .name = here[0], .name_len = (uint32_t)strlen(here[0]) };
-	two[1] = (struct proto_case){ .name = there, .name_len = (uint32_t)strlen(there) };
-	l = (struct proto_request){ .op = OP_OR, .cases = two, .ncases = 2 };
-	refused(&l, "or");
-	l = one_in(OP_OR_DONE, there, here[1]);
-	refused(&l, "or-done");
-	l = one_in(OP_TEE, here[0], here[1]);
-	l.outs[1] = (struct proto_link_out){ .name = there, .name_len = (uint32_t)strlen(there),
-	    .cap = 4 };
-	l.nouts = 2;
-	refused(&l, "tee");
-	l = one_in(OP_BRIDGE, there, here[1]);
-	refused(&l, "bridge");
-	l = (struct proto_request){ .op = OP_FAN_IN, .cases = two, .ncases = 2 };
-	refused(&l, "fan-in");
-	l = (struct proto_request){ .op = OP_REPEAT, .cases = vals, .ncases = 1 };
-	l.outs[0] = (struct proto_link_out){ .name = there, .name_len = (uint32_t)strlen(there),
-	    .cap = 4 };
-	l.nouts = 1;
-	refused(&l, "repeat");
-	l = one_in(OP_TAKE, here[0], here[1]);
+/* Receive one value from name at node (the owner): into buf; its ok, the test ends on an error. */
+bool
+ctl_recv_from(int node, const char *name, char *buf, size_t cap)
+{
+	struct test_conn c;
+	bool ok = false;
+
+	ct_client_of(&c, node);
+	CU_ASSERT_EQUAL_FATAL(st_recv_wait(&c, name, 20 * 1000000, buf, cap, &ok), STATUS_OK);
+	test_conn_close(&c);
+	return ok;
+}
+
+/* Send each of n values "<prefix><k>" to name through node; each send OK. */
+void
+ctl_send_n(int node, const char *name, const char *prefix, int n)
+{
+	struct test_conn c;
+	char v[32];
+
+	ct_client_of(&c, node);
+	for (int k = 0; k < n; k++) {
+		snprintf(v, sizeof v, "%s%d", prefix, k);
+		CU_ASSERT_EQUAL(st_send_wait(&c, name, v, 20 * 1000000), STATUS_OK);
+	}
+	test_conn_close(&c);
+}
+
+/* CLOSE name at node, with an error (code, msg) when msg is not NULL. */
+void
+ctl_close_at(int node, const char *name, uint64_t code, const char *msg)
+{
+	struct proto_close_err e = { .set = msg != NULL, .code = code, .msg = msg,
+	    .msg_len = msg ? (uint32_t)strlen(msg) : 0 };
+	struct proto_reply r;
+	struct test_conn c;
+
+	ct_client_of(&c, node);
+	proto_out_reset(&ct_out);
+	proto_req_close(&ct_out, c.next_id++, PROTO_WAIT_FOREVER, name, strlen(name), &e);
+	st_write(&c, &ct_out);
+	st_reply(&c, OP_CLOSE, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	test_conn_close(&c);
+}
+
+/* The channel is closed and drained at its owner, with the error code (0: none). */
+void
+ctl_assert_closed(int node, const char *name, uint64_t code)
+{
+	struct proto_reply r;
+	struct test_conn c;
+
+	ct_client_of(&c, node);
+	st_recv(&c, name, 20 * 1000000);
+	st_reply(&c, OP_RECV, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT(!r.ok);
+	CU_ASSERT_EQUAL(r.close_err.set ? r.close_err.code : 0, code);
+	test_conn_close(&c);
+}
+
+/* Poll WAITERS at node until want requests from home name the channel (up to 20 s). */
+bool
+ctl_await_waiters(int node, const char *name, const char *home, int want)
+{
+	int64_t end = clock_now_ns() + 20 * NSEC_PER_SEC;
+	int n;
+
+	while ((n = ct_waiters_naming(node, name, home)) != want && clock_now_ns() < end)
+		poll(NULL, 0, 10);
+	if (n != want)
+		printf(" [%d waiters name %s at n%d, not %d]", n, name, node, want);
+	return n == want;
+}
+
+struct proto_case
+ctl_case_of(const char *name)
+{
+	return (struct proto_case){ .name = name, .name_len = (uint32_t)strlen(name) };
+}
+
+/* ---- the patterns ------------------------------------------------------------------------ */
+
+/*
+ * FAN_IN of inputs on nodes 1, 2 and 0 into an output on node 2: 3 x 60
+ * values, sent at once, each received exactly once, each input's in its
+ * order; the inputs' close (one with an error) closes the output with it.
+ */
+static void
+test_fan_in(void)
+{
+	enum { N = 60 };
+	char in[3][CT_NAME_CAP], out[CT_NAME_CAP], buf[32], pre[3][4] = { "a", "b", "c" };
+	struct proto_case cases[3];
+	struct proto_request l = { .op = OP_FAN_IN, .cases = cases, .ncases = 3 };
+	struct test_conn c, o, p[3];
+	int next[3] = { 0 }, node[3] = { 1, 2, 0 };
+	uint64_t id, sent;
+
+	for (int i = 0; i < 3; i++) {
+		ctl_make_on(node[i], in[i], pre[i], 2);
+		cases[i] = ctl_case_of(in[i]);
+	}
+	ctl_make_on(2, out, "xfi_out", 3);
+	ctl_set_out(&l, 0, out, 3);
+	id = ctl_start_link(&l, &c);
+	(void)id;
+	/* every send written at once, on each input's owner: the link drains them */
+	for (int i = 0; i < 3; i++) {
+		ct_client_of(&p[i], node[i]);
+		for (int k = 0; k < N; k++) {
+			snprintf(buf, sizeof buf, "%s%d", pre[i], k);
+			st_send(&p[i], in[i], buf, strlen(buf), PROTO_WAIT_FOREVER);
+		}
+	}
+	ct_client_of(&o, 2);
+	for (int k = 0; k < 3 * N; k++) {
+		int i, v;
+		bool ok;
+
+		CU_ASSERT_EQUAL_FATAL(st_recv_wait(&o, out, 20 * 1000000, buf, sizeof buf, &ok),
+		    STATUS_OK);
+		CU_ASSERT_FATAL(ok);
+		for (i = 0; i < 3 && buf[0] != pre[i][0]; i++)
+			;
+		CU_ASSERT_FATAL(i < 3 && sscanf(buf + 1, "%d", &v) == 1);
+		CU_ASSERT_EQUAL(v, next[i]);	/* in order, none twice, none lost */
+		next[i] = v + 1;
+	}
+	test_conn_close(&o);
+	for (int i = 0; i < 3; i++) {
+		struct proto_reply r;
+
+		for (int k = 0; k < N; k++) {
+			st_reply(&p[i], OP_SEND, &r);
+			CU_ASSERT_EQUAL(r.status, STATUS_OK);
+		}
+		test_conn_close(&p[i]);
+		CU_ASSERT_EQUAL(next[i], N);
+	}
+	ctl_close_at(1, in[0], 0, NULL);
+	ctl_close_at(2, in[1], 7, "producer b failed");
+	ctl_close_at(0, in[2], 0, NULL);
+	CU_ASSERT_EQUAL(ctl_link_end(&c, OP_FAN_IN, &sent, NULL, 0), STATUS_OK);
+	CU_ASSERT_EQUAL(sent, 3 * N);
+	test_conn_close(&c);
+	ctl_assert_closed(2, out, 7);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT(ctl_await_waiters(node[i], in[i], NULL, 0));
+}
+
+/* INFO len of name at node, polled until it is want (up to 20 s). */
+bool
+ctl_await_len(int node, const char *name, uint64_t want)
+{
+	int64_t end = clock_now_ns() + 20 * NSEC_PER_SEC;
+	struct proto_chan_info i = { 0 };
+	struct test_conn c;
+
+	ct_client_of(&c, node);
+	while ((st_info(&c, name, &i) != STATUS_OK || i.len != want) && clock_now_ns() < end)
+		poll(NULL, 0, 10);
+	test_conn_close(&c);
+	return i.len == want;
+}
+
+/*
+ * OR_DONE from node 1 to node 2 with its done channel on node 2: values
+ * in order; when done closes, the value lent to the link's pump (taken
+ * from the input, not yet by the link) goes back to the input; the output
+ * is closed; no waiter left anywhere.
+ */
+static void
+test_or_done(void)
+{
+	char in[CT_NAME_CAP], out[CT_NAME_CAP], done[CT_NAME_CAP], buf[32], want[8];
+	struct proto_request l;
+	struct test_conn c;
+	char msg[200];
+
+	ctl_make_on(1, in, "xod_in", 8);
+	ctl_make_on(2, out, "xod_out", 0);
+	ctl_make_on(2, done, "xod_done", 0);
+	l = ctl_one_in(OP_OR_DONE, in, NULL);
+	ctl_set_out(&l, 0, out, 0);
+	l.done = done;
+	l.done_len = (uint32_t)strlen(done);
+	ctl_start_link(&l, &c);
+	ctl_send_n(1, in, "v", 5);
+	for (int k = 0; k < 5; k++) {
+		snprintf(want, sizeof want, "v%d", k);
+		CU_ASSERT(ctl_recv_from(2, out, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, want);
+	}
+	/*
+	 * nobody receives now: w0 waits at node 2 (the output's pump), w1 is in
+	 * the link's hand, w2 is lent to the input's pump and waits for the link
+	 */
+	ctl_send_n(1, in, "w", 3);
+	CU_ASSERT(ctl_await_waiters(2, out, "n0", 1));
+	CU_ASSERT(ctl_await_len(1, in, 0));
+	ctl_close_at(2, done, 0, NULL);
+	CU_ASSERT_EQUAL(ctl_link_end(&c, OP_OR_DONE, NULL, msg, sizeof msg), STATUS_CANCELED);
+	CU_ASSERT(strstr(msg, "done channel closed") != NULL);
+	test_conn_close(&c);
+	ctl_assert_closed(2, out, 0);
+	/* through node 0: behind its XSETTLE on the same node-to-node connection */
+	CU_ASSERT(ctl_recv_from(0, in, buf, sizeof buf));
+	CU_ASSERT_STRING_EQUAL(buf, "w2");
+	CU_ASSERT(ctl_await_len(1, in, 0));
+	CU_ASSERT(ctl_await_waiters(1, in, NULL, 0));
+	CU_ASSERT(ctl_await_waiters(2, done, NULL, 0));
+}
+
+/* TEE from node 1 to nodes 2 and 0: each output gets the whole sequence; the input's error both. */
+static void
+test_tee(void)
+{
+	char in[CT_NAME_CAP], o1[CT_NAME_CAP], o2[CT_NAME_CAP], buf[32], want[8];
+	struct proto_request l;
+	struct test_conn c;
+	uint64_t sent;
+
+	ctl_make_on(1, in, "xtee_in", 8);
+	ctl_make_on(2, o1, "xtee_o1", 8);
+	ctl_make_on(0, o2, "xtee_o2", 8);
+	l = ctl_one_in(OP_TEE, in, NULL);
+	ctl_set_out(&l, 0, o1, 8);
+	ctl_set_out(&l, 1, o2, 8);
+	ctl_start_link(&l, &c);
+	ctl_send_n(1, in, "t", 6);
+	ctl_close_at(1, in, 42, "the end");
+	CU_ASSERT_EQUAL(ctl_link_end(&c, OP_TEE, &sent, NULL, 0), STATUS_OK);
+	CU_ASSERT_EQUAL(sent, 12);
+	test_conn_close(&c);
+	for (int k = 0; k < 6; k++) {
+		snprintf(want, sizeof want, "t%d", k);
+		CU_ASSERT(ctl_recv_from(2, o1, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, want);
+		CU_ASSERT(ctl_recv_from(0, o2, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, want);
+	}
+	ctl_assert_closed(2, o1, 42);
+	ctl_assert_closed(0, o2, 42);
+}
+
+/* OR over inputs on nodes 1 and 2: a close on node 2 closes its anonymous output; no waiter stays. */
+static void
+test_or(void)
+{
+	char a[CT_NAME_CAP], b[CT_NAME_CAP];
+	struct proto_case cases[2];
+	struct proto_request l = { .op = OP_OR, .cases = cases, .ncases = 2 };
+	struct test_conn c;
+
+	ctl_make_on(1, a, "xor_a", 0);
+	ctl_make_on(2, b, "xor_b", 0);
+	cases[0] = ctl_case_of(a);
+	cases[1] = ctl_case_of(b);
+	ctl_start_link(&l, &c);
+	CU_ASSERT(ctl_await_waiters(1, a, "n0", 1));
+	CU_ASSERT(ctl_await_waiters(2, b, "n0", 1));
+	ctl_close_at(2, b, 0, NULL);
+	CU_ASSERT_EQUAL(ctl_link_end(&c, OP_OR, NULL, NULL, 0), STATUS_OK);
+	test_conn_close(&c);
+	CU_ASSERT(ctl_await_waiters(1, a, "n0", 0));
+}
+
+/*
+ * TAKE 3 from node 2 to node 1, then REPEAT into node 1 until CANCEL:
+ * exact sequences, the untaken values stay in the input in order, the
+ * output closed, no waiter left.
+ */
+static void
+test_take_repeat(void)
+{
+	char in[CT_NAME_CAP], out[CT_NAME_CAP], rout[CT_NAME_CAP], buf[32], want[8];
+	struct proto_case vals[2] = {
+		{ .dir = 1, .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"x", .len = 1 } },
+		{ .dir = 1, .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"y", .len = 1 } } };
+	struct proto_request l;
+	struct proto_reply r;
+	struct test_conn c;
+	uint64_t sent, id;
+
+	ctl_make_on(2, in, "xtk_in", 8);
+	ctl_make_on(1, out, "xtk_out", 8);
+	ctl_send_n(2, in, "k", 5);
+	l = ctl_one_in(OP_TAKE, in, NULL);
+	ctl_set_out(&l, 0, out, 8);
 	l.count = 3;
-	l.done = there;
-	l.done_len = (uint32_t)strlen(there);
-	refused(&l, "take (done)");
-	l = one_in(OP_FAN_OUT, there, here[1]);
-	l.stage = "sha256";
-	l.stage_len = 6;
-	l.count = 1;
-	refused(&l, "fan-out");
+	ctl_start_link(&l, &c);
+	CU_ASSERT_EQUAL(ctl_link_end(&c, OP_TAKE, &sent, NULL, 0), STATUS_OK);
+	CU_ASSERT_EQUAL(sent, 3);
+	test_conn_close(&c);
+	for (int k = 0; k < 3; k++) {
+		snprintf(want, sizeof want, "k%d", k);
+		CU_ASSERT(ctl_recv_from(1, out, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, want);
+	}
+	ctl_assert_closed(1, out, 0);
+	/* through node 0: behind the pump's XSETTLE (k3 given back) on one connection */
+	for (int k = 3; k < 5; k++) {
+		snprintf(want, sizeof want, "k%d", k);
+		CU_ASSERT(ctl_recv_from(0, in, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, want);
+	}
+	ctl_make_on(1, rout, "xrep_out", 2);
+	l = (struct proto_request){ .op = OP_REPEAT, .cases = vals, .ncases = 2 };
+	ctl_set_out(&l, 0, rout, 2);
+	id = ctl_start_link(&l, &c);
+	for (int k = 0; k < 7; k++) {
+		CU_ASSERT(ctl_recv_from(1, rout, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, k % 2 ? "y" : "x");
+	}
+	/* its output full again, a send waits at node 1 for the link */
+	CU_ASSERT(ctl_await_waiters(1, rout, "n0", 1));
+	proto_out_reset(&ct_out);
+	proto_req_cancel(&ct_out, c.next_id++, id);
+	st_write(&c, &ct_out);
+	st_reply(&c, OP_REPEAT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
+	st_reply(&c, OP_CANCEL, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	test_conn_close(&c);
+	CU_ASSERT(ctl_await_waiters(1, rout, "n0", 0));
+	/* what was buffered is drained, in order, then it is closed */
+	for (int k = 7; k < 9; k++) {
+		CU_ASSERT(ctl_recv_from(1, rout, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, k % 2 ? "y" : "x");
+	}
+	ctl_assert_closed(1, rout, 0);
+}
+
+/* FAN_OUT (identity, 2 workers, ordered) from node 1 to node 2: the exact sequence. */
+static void
+test_fan_out(void)
+{
+	enum { N = 30 };
+	char in[CT_NAME_CAP], out[CT_NAME_CAP], buf[32], want[8];
+	struct proto_request l;
+	struct test_conn c, p;
+	struct proto_reply r;
+	uint64_t sent;
+
+	ctl_make_on(1, in, "xfo_in", 4);
+	ctl_make_on(2, out, "xfo_out", 4);
+	l = ctl_one_in(OP_FAN_OUT, in, NULL);
+	ctl_set_out(&l, 0, out, 4);
+	l.stage = "identity";
+	l.stage_len = 8;
+	l.count = 2;
+	l.ordered = true;
+	ctl_start_link(&l, &c);
+	ct_client_of(&p, 1);
+	for (int k = 0; k < N; k++) {
+		snprintf(buf, sizeof buf, "f%d", k);
+		st_send(&p, in, buf, strlen(buf), PROTO_WAIT_FOREVER);
+	}
+	for (int k = 0; k < N; k++) {
+		snprintf(want, sizeof want, "f%d", k);
+		CU_ASSERT(ctl_recv_from(2, out, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, want);
+	}
+	for (int k = 0; k < N; k++) {
+		st_reply(&p, OP_SEND, &r);
+		CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	}
+	test_conn_close(&p);
+	ctl_close_at(1, in, 0, NULL);
+	CU_ASSERT_EQUAL(ctl_link_end(&c, OP_FAN_OUT, &sent, NULL, 0), STATUS_OK);
+	CU_ASSERT_EQUAL(sent, N);
+	test_conn_close(&c);
+	ctl_assert_closed(2, out, 0);
+}
+
+/* Send a reference to ref into ch, through node. */
+static void
+send_ref(int node, const char *ch, const char *ref)
+{
+	struct proto_value v = { .kind = VALUE_CHANREF, .data = (const uint8_t *)ref,
+	    .len = strlen(ref) };
+	struct proto_reply r;
+	struct test_conn c;
+
+	ct_client_of(&c, node);
+	proto_out_reset(&ct_out);
+	proto_req_send(&ct_out, c.next_id++, PROTO_WAIT_FOREVER, ch, strlen(ch), &v);
+	st_write(&c, &ct_out);
+	st_reply(&c, OP_SEND, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	test_conn_close(&c);
+}
+
+/*
+ * BRIDGE on node 0 from a channel of references on node 1 to an output on
+ * node 2, following a channel of node 0, one of node 2 that closes with an
+ * error (an error value naming it), and one of node 1: the exact sequence.
+ * Then a bridge following an empty channel of node 2 waits there (WAITERS,
+ * home n0) until CANCEL, which leaves no waiter.
+ */
+static void
+test_bridge(void)
+{
+	char in[CT_NAME_CAP], out[CT_NAME_CAP], s[3][CT_NAME_CAP], buf[32], err[200];
+	const char *want[] = { "p0", "p1", "q0", "q1", NULL, "r0", "r1" };
+	int node[3] = { 0, 2, 1 };
+	struct proto_request l;
+	struct proto_reply r;
+	struct test_conn c;
+	uint64_t id;
+	int st;
+
+	ctl_make_on(1, in, "xbr_in", 4);
+	ctl_make_on(2, out, "xbr_out", 8);
+	for (int k = 0; k < 3; k++) {
+		ctl_make_on(node[k], s[k], k == 0 ? "xbr_p" : k == 1 ? "xbr_q" : "xbr_r", 4);
+		ctl_send_n(node[k], s[k], k == 0 ? "p" : k == 1 ? "q" : "r", 2);
+		ctl_close_at(node[k], s[k], k == 1 ? 9 : 0, k == 1 ? "q broke" : NULL);
+	}
+	l = ctl_one_in(OP_BRIDGE, in, NULL);
+	ctl_set_out(&l, 0, out, 8);
+	ctl_start_link(&l, &c);
+	for (int k = 0; k < 3; k++)
+		send_ref(1, in, s[k]);
+	ctl_close_at(1, in, 0, NULL);
+	st = ctl_link_end(&c, OP_BRIDGE, NULL, err, sizeof err);
+	if (st != STATUS_OK)
+		printf(" [%s: %s]", status_name(st), err);
+	CU_ASSERT_EQUAL(st, STATUS_OK);
+	test_conn_close(&c);
+	snprintf(err, sizeof err, "bridge: %s closed with error 9: q broke", s[1]);
+	ct_client_of(&c, 2);
+	for (int k = 0; k < 7; k++) {
+		st_recv(&c, out, 20 * 1000000);
+		st_reply(&c, OP_RECV, &r);
+		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+		CU_ASSERT_FATAL(r.ok);
+		snprintf(buf, sizeof buf, "%.*s", (int)r.value.len, (const char *)r.value.data);
+		if (want[k] == NULL) {
+			CU_ASSERT_EQUAL(r.value.kind, VALUE_ERROR);
+			CU_ASSERT(r.value.len == strlen(err) && memcmp(r.value.data, err, r.value.len) == 0);
+		} else {
+			CU_ASSERT_EQUAL(r.value.kind, VALUE_BIN);
+			CU_ASSERT_STRING_EQUAL(buf, want[k]);
+		}
+	}
+	test_conn_close(&c);
+	ctl_assert_closed(2, out, 0);
+	/* following an empty channel of node 2, until CANCEL */
+	ctl_make_on(1, in, "xbr_in2", 4);
+	ctl_make_on(2, s[1], "xbr_empty", 4);
+	send_ref(1, in, s[1]);
+	l = ctl_one_in(OP_BRIDGE, in, NULL);
+	id = ctl_start_link(&l, &c);
+	CU_ASSERT(ctl_await_waiters(2, s[1], "n0", 1));
+	proto_out_reset(&ct_out);
+	proto_req_cancel(&ct_out, c.next_id++, id);
+	st_write(&c, &ct_out);
+	st_reply(&c, OP_BRIDGE, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
+	test_conn_close(&c);
+	CU_ASSERT(ctl_await_waiters(2, s[1], NULL, 0));
+	CU_ASSERT(ctl_await_waiters(1, in, NULL, 0));
 }
 
 /*
@@ -145,12 +583,16 @@ test_links_here(void)
 	uint64_t id;
 	bool ok;
 
-	l = one_in(OP_TAKE, here[0], "xlk_nobody_made_this");
+	ctl_make_on(0, here[0], "xlk_a", 4);
+	ctl_make_on(0, here[1], "xlk_b", 4);
+	ctl_make_on(0, here[2], "xlk_c", 4);
+	ctl_make_on(1, there, "xlk_far", 4);
+	l = ctl_one_in(OP_TAKE, here[0], "xlk_nobody_made_this");
 	l.count = 1;
 	CU_ASSERT_EQUAL(link_at_node0(&l, msg, sizeof msg, &id, &c), STATUS_NOT_FOUND);
 	CU_ASSERT(strstr(msg, "make it first") != NULL);
 	test_conn_close(&c);
-	l = one_in(OP_TAKE, here[0], here[2]);
+	l = ctl_one_in(OP_TAKE, here[0], here[2]);
 	l.count = 1;
 	CU_ASSERT_EQUAL_FATAL(link_at_node0(&l, msg, sizeof msg, &id, &c), STATUS_STARTED);
 	CU_ASSERT_FATAL(ct_open_client(&p, ct_node_port(2), false) == 0);
@@ -188,7 +630,14 @@ test_stream_refused(void)
 void
 ct_add_link_tests(CU_pSuite s)
 {
-	test_add(s, "links: each pattern with a channel on another node is refused", test_links_refused);
+	test_add(s, "links: fan-in over three nodes, exact and in order", test_fan_in);
+	test_add(s, "links: or-done stopped by a remote done channel", test_or_done);
+	test_add(s, "links: tee to two nodes, the close error to both", test_tee);
+	test_add(s, "links: or over two nodes", test_or);
+	test_add(s, "links: take, then repeat until CANCEL", test_take_repeat);
+	test_add(s, "links: fan-out job between two nodes", test_fan_out);
+	test_add(s, "links: bridge from, to and following other nodes", test_bridge);
 	test_add(s, "links: an output nobody made; every channel here runs", test_links_here);
 	test_add(s, "stream: channels on two nodes are refused", test_stream_refused);
+	ct_add_link_end_tests(s);
 }
