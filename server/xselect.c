@@ -43,7 +43,9 @@ struct xgroup {
 struct xsel {
 	struct remote rq;		/* in the router's ids while the client waits for it */
 	struct xselects *xs;
-	struct conn *c;			/* NULL once the client's wait ended (CANCEL, disconnect) */
+	struct conn *c;			/* NULL once the client's wait ended (CANCEL, disconnect); always for a round */
+	xselect_done done;		/* a round's caller (xselect_round), until answered or dropped */
+	void *arg;
 	TAILQ_ENTRY(xsel) link;
 	uint32_t ngroups, nopen;
 	uint32_t ncases;		/* the client's */
@@ -126,6 +128,25 @@ uniform(struct xselects *xs, uint32_t n)
 
 /* ---- answering the client ------------------------------------------------------------ */
 
+/* Somebody still waits for x's result: its client, or a round's caller. */
+static bool
+waits(const struct xsel *x)
+{
+	return x->c != NULL || x->done != NULL;
+}
+
+/* A round's result to its caller, once (status, the frame's case index or -1, rep or NULL). */
+static void
+round_done(struct xsel *x, int status, int64_t index, const struct proto_reply *rep,
+    const char *why)
+{
+	xselect_done done = x->done;
+
+	x->done = NULL;
+	if (done != NULL)
+		done(x->arg, status, index, rep, why);
+}
+
 /* The client's wait is over (answered or ended): its id is free again. */
 static struct conn *
 client_done(struct xsel *x, int status)
@@ -144,9 +165,10 @@ client_done(struct xsel *x, int status)
 static void
 reply_error(struct xsel *x, int status, const char *why)
 {
-	struct conn *c = client_done(x, status);
+	struct conn *c;
 
-	if (c == NULL)
+	round_done(x, status, -1, NULL, why);
+	if ((c = client_done(x, status)) == NULL)
 		return;
 	if (status == STATUS_UNAVAILABLE)
 		cluster_stats(x->xs->r->cl)->unavailable++;
@@ -171,10 +193,11 @@ relay(struct xsel *x, struct xgroup *g)
 		return;
 	}
 	idx = g->index[rep.index];
+	snprintf(msg, sizeof msg, "%.*s", (int)rep.msg_len, rep.msg_len ? rep.msg : "");
+	round_done(x, rep.status, idx, &rep, msg);
 	if ((c = client_done(x, rep.status)) == NULL)
 		return;
 	if (rep.status != STATUS_OK) {
-		snprintf(msg, sizeof msg, "%.*s", (int)rep.msg_len, rep.msg_len ? rep.msg : "");
 		rc = proto_rep_case_error(o, x->rq.id, rep.status, msg, idx);
 	} else if (rep.close_err.set) {
 		rc = proto_rep_closed_err(o, x->rq.id, idx, &rep.close_err);
@@ -276,7 +299,7 @@ decide(struct xsel *x)
 	for (uint32_t i = 0; i < x->ngroups; i++)
 		nf += x->g[i].fired;
 	/* the client gone: nothing wins, every value goes back */
-	if (x->c != NULL && nf > 0) {
+	if (waits(x) && nf > 0) {
 		k = uniform(x->xs, nf);
 		for (uint32_t i = 0; w == NULL; i++)
 			if (x->g[i].fired && k-- == 0)
@@ -292,11 +315,14 @@ decide(struct xsel *x)
 	} else if (x->err != STATUS_OK) {
 		reply_error(x, x->err, x->why);
 	} else if (x->ndefault == x->ngroups) {
-		struct conn *c = client_done(x, STATUS_OK);
+		struct conn *c;
+
+		round_done(x, STATUS_OK, -1, NULL, NULL);
+		c = client_done(x, STATUS_OK);
 
 		if (c != NULL && proto_rep_select(&x->xs->r->s->out, x->rq.id, -1, NULL, 0, true) == 0)
 			conn_flush_out(c);
-	} else if (x->blocking && !x->parked && x->c != NULL) {
+	} else if (x->blocking && !x->parked && waits(x)) {
 		/* nothing was ready: every group waits now */
 		x->parked = true;
 		again(x);
@@ -342,7 +368,7 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 	}
 	if (!nothing && !x->canceling)
 		cancel_open(x);
-	if (g->fired && x->parked && x->winner == NULL && x->c != NULL) {
+	if (g->fired && x->parked && x->winner == NULL && waits(x)) {
 		/* a wake-up: the first case to fire wins, as in Go (fairness is the poll's) */
 		x->winner = g;
 		confirm(x, g);
@@ -368,6 +394,7 @@ send_failed(struct xsel *x, struct xgroup *g, const struct proto_reply *rep)
 		return;
 	}
 	snprintf(msg, sizeof msg, "%.*s", (int)rep->msg_len, rep->msg_len ? rep->msg : "");
+	round_done(x, rep->status, g->index[sel.index], NULL, msg);
 	if ((c = client_done(x, rep->status)) != NULL && proto_rep_case_error(&x->xs->r->s->out,
 	    x->rq.id, rep->status, msg, g->index[sel.index]) == 0)
 		conn_flush_out(c);
@@ -395,7 +422,8 @@ again(struct xsel *x)
 		free(x->g[i].send);
 		free(x->g[i].reply);
 	}
-	x->c->nforwarded -= x->ngroups;
+	if (x->c != NULL)
+		x->c->nforwarded -= x->ngroups;
 	x->ngroups = x->ndefault = 0;
 	x->canceling = x->restart_pending = false;
 	x->winner = NULL;
@@ -404,11 +432,13 @@ again(struct xsel *x)
 	if ((cases = malloc(x->ncases * sizeof *cases)) == NULL ||
 	    proto_decode_request(x->frame, x->frame_len, &xs->r->s->limits, cases, x->ncases, &q,
 	    &why) != STATUS_OK || !group_cases(xs, x, &q, NULL, 0, &why)) {
-		x->c->nforwarded += x->ngroups;	/* as many as client_done takes back */
+		if (x->c != NULL)
+			x->c->nforwarded += x->ngroups;	/* as many as client_done takes back */
 		reply_error(x, STATUS_UNAVAILABLE, why);
 		xsel_free(x);
 	} else {
-		x->c->nforwarded += x->ngroups;
+		if (x->c != NULL)
+			x->c->nforwarded += x->ngroups;
 		run(x, &q);
 	}
 	free(cases);
@@ -422,7 +452,7 @@ again(struct xsel *x)
 static void
 restart(struct xsel *x)
 {
-	if (x->c == NULL || x->cancel_late) {
+	if (!waits(x) || x->cancel_late) {
 		/* its client has gone, or CANCELed it meanwhile: it ends now */
 		reply_error(x, STATUS_CANCELED, "canceled");
 		xsel_free(x);
@@ -705,6 +735,30 @@ oom:
 	conn_reply_error(c, q->id, STATUS_LIMIT, why);
 }
 
+struct xsel *
+xselect_round(struct xselects *xs, const struct proto_request *q, const uint8_t *body, size_t len,
+    int64_t start, xselect_done done, void *arg, const char **why)
+{
+	struct xsel *x = calloc(1, sizeof *x + q->ncases * sizeof x->g[0]);
+
+	*why = "out of memory";
+	if (x == NULL)
+		return NULL;
+	x->xs = xs;
+	x->ncases = q->ncases;
+	x->blocking = q->wait_us != 0 && !q->has_default;
+	x->rq = (struct remote){ .op = OP_SELECT, .start = start };
+	TAILQ_INSERT_TAIL(&xs->list, x, link);
+	if (!group_cases(xs, x, q, body, len, why)) {
+		xsel_free(x);
+		return NULL;
+	}
+	x->done = done;
+	x->arg = arg;
+	run(x, q);
+	return x;
+}
+
 /* ---- the client ends its wait ---------------------------------------------------------- */
 
 static bool
@@ -714,6 +768,17 @@ settling(const struct xsel *x)
 		if (x->g[i].settling)
 			return true;
 	return false;
+}
+
+bool
+xselect_drop(struct xsel *x)
+{
+	if (settling(x))
+		return false;
+	x->done = NULL;
+	if (!x->canceling)
+		cancel_open(x);
+	return true;
 }
 
 /*

@@ -1,13 +1,14 @@
 /*
- * test_cluster_links.c: links and streams whose channels live on different
+ * test_cluster_links.c: links whose channels live on different
  * nodes (PROTOCOL.md §17, "Links in a cluster"): each pattern (or, or-done,
  * tee, bridge, fan-in, repeat, take, fan-out) requested on node 0 with one
  * of its channels (an input, an output, the done channel) owned by node 1
  * is refused UNAVAILABLE naming the channel and its owner, and leaves
  * nothing behind; a named output that no node owns is NOT_FOUND (a link
  * makes no named channel in a cluster); the same link with every channel
- * on node 0 runs; a STREAM over channels of two nodes is UNAVAILABLE. Run
- * by test_cluster.c on its fixture (etcd, n0..n2).
+ * on node 0 runs (a STREAM over channels of several nodes runs:
+ * test_cluster_stream.c). Run by test_cluster.c on its fixture (etcd,
+ * n0..n2).
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -166,29 +167,9 @@ test_links_here(void)
 	test_conn_close(&c);
 }
 
-/* A STREAM over channels of nodes 0 and 1: UNAVAILABLE, not built. */
-static void
-test_stream_refused(void)
-{
-	struct proto_case two[2] = { { .name = here[0], .name_len = (uint32_t)strlen(here[0]) },
-	    { .name = there, .name_len = (uint32_t)strlen(there) } };
-	struct proto_reply r;
-	struct test_conn c;
-
-	CU_ASSERT_FATAL(ct_open_client(&c, ct_node_port(0), false) == 0);
-	proto_out_reset(&ct_out);
-	CU_ASSERT_FATAL(proto_req_stream(&ct_out, c.next_id++, PROTO_WAIT_FOREVER, two, 2, 4) == 0);
-	st_write(&c, &ct_out);
-	st_reply(&c, OP_STREAM, &r);
-	CU_ASSERT_EQUAL(r.status, STATUS_UNAVAILABLE);
-	CU_ASSERT(r.msg_len > 0 && memmem(r.msg, r.msg_len, "not built", 9) != NULL);
-	test_conn_close(&c);
-}
-
 void
 ct_add_link_tests(CU_pSuite s)
 {
 	test_add(s, "links: each pattern with a channel on another node is refused", test_links_refused);
 	test_add(s, "links: an output nobody made; every channel here runs", test_links_here);
-	test_add(s, "stream: channels on two nodes are refused", test_stream_refused);
 }
