@@ -455,6 +455,18 @@ fired(struct engine_result *r, int status, int index, struct value *v, bool ok)
 }
 
 /*
+ * Can ch take one more claim: is there a receiver waiting or a free slot
+ * that no claim reported ready before has reserved? A claim holds its
+ * receiver or slot until it is settled, so that claiming senders polling
+ * at once are not all granted one slot and all but one then refused.
+ */
+static bool
+claim_room(const struct chan *ch)
+{
+	return ch->claims < ch->nrecv + (ch->len < ch->cap ? ch->cap - ch->len : 0);
+}
+
+/*
  * A send case: true when it fired (r filled, v consumed either way); with
  * claim, true when it is ready (v given back in r, ENGINE_CLAIM).
  */
@@ -469,10 +481,13 @@ try_send(struct engine *e, struct chan *ch, struct value *v, int index, bool cla
 		value_free(v);
 		return fired(r, STATUS_CLOSED, index, NULL, false);
 	}
-	if (claim && (chan_first_receiver(ch) != NULL || ch->len < ch->cap)) {
+	if (claim) {
+		if (!claim_room(ch))
+			return false;
 		fired(r, STATUS_OK, index, v, true);
 		r->ch = ch;
 		r->claimed = true;
+		ch->claims++;
 		return true;
 	}
 	if ((w = chan_first_receiver(ch)) != NULL) {
@@ -500,6 +515,8 @@ claim_first(struct engine *e, struct chan *ch, const struct engine_op *op)
 	struct waiter *w;
 	struct value *v;
 
+	if (!claim_room(ch))
+		return;
 	TAILQ_FOREACH(w, &ch->sendq, link)
 		if (w->op != op)
 			break;
@@ -507,13 +524,22 @@ claim_first(struct engine *e, struct chan *ch, const struct engine_op *op)
 		return;
 	v = w->value;
 	w->value = NULL;
+	ch->claims++;
 	op_finish(e, w->op, STATUS_OK, (int)w->index, v, true);
 	w->op->res.claimed = true;
 }
 
 void
+engine_unclaim(struct chan *ch)
+{
+	if (ch->claims > 0)
+		ch->claims--;
+}
+
+void
 engine_claim_next(struct engine *e, struct chan *ch)
 {
+	engine_unclaim(ch);
 	engine_enter(e);
 	if (!chan_closed(ch) && !chan_deleted(ch) && (chan_first_receiver(ch) != NULL ||
 	    ch->len < ch->cap))

@@ -239,7 +239,9 @@ typedef void engine_done_fn(void *arg, struct engine_result *res);
  * such sender of a channel is reported the same way when a receiver comes
  * to wait on it or a receive frees a slot of its buffer (one per receiver
  * or slot); a receive takes a plain sender's value ahead of claiming ones.
- * The caller sends the value later (a plain send) if its home grants it,
+ * Each claim reported reserves its receiver or slot against other claims
+ * (not against plain senders) until it is settled: the caller sends the
+ * value later (engine_unclaim, then a plain send) if its home grants it,
  * else calls engine_claim_next.
  */
 #define ENGINE_CLAIM 0x4
@@ -249,6 +251,12 @@ typedef void engine_done_fn(void *arg, struct engine_result *res);
  * claiming sender is reported ready instead. Callbacks may run.
  */
 void engine_claim_next(struct engine *e, struct chan *ch);
+/*
+ * A claim reported ready on ch is settled: the receiver or slot it
+ * reserved is free again (engine_claim_next does this first). Call it
+ * just before the granted value's plain send.
+ */
+void engine_unclaim(struct chan *ch);
 
 /*
  * Submit one operation: a single send or receive is a select of one case.
