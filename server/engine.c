@@ -757,6 +757,22 @@ free_case_values(const struct engine_case *cases, size_t n, int fired)
 			value_free(cases[i].value);
 }
 
+/* Has a receive case's channel a claiming sender waiting (ENGINE_CLAIM_WAIT)? */
+static bool
+claimers_wait(const struct engine_case *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct waiter *w;
+
+		if (cases[i].ch == NULL || cases[i].dir != CASE_RECV || chan_closed(cases[i].ch))
+			continue;
+		/* a plain sender would have been taken by the poll: the first is a claiming one */
+		if ((w = chan_first_sender(cases[i].ch)) != NULL && w->op->claim)
+			return true;
+	}
+	return false;
+}
+
 /* The first case on a deleted channel, or -1. */
 int
 find_deleted(const struct engine_case *cases, size_t n)
@@ -787,7 +803,10 @@ engine_submit(struct engine *e, const struct engine_case *cases, size_t ncases,
 		fire = r.index;
 	else if (rc < 0)
 		r.status = STATUS_LIMIT;
-	else if (flags & ENGINE_DEFAULT)
+	else if ((flags & ENGINE_CLAIM_WAIT) && claimers_wait(cases, ncases)) {
+		if ((*pending = op_enqueue(e, cases, ncases, flags, done, arg)) == NULL)
+			r.status = STATUS_LIMIT;
+	} else if (flags & ENGINE_DEFAULT)
 		r.ok = true;
 	else if (!(flags & ENGINE_WAIT))
 		r.status = STATUS_DEADLINE_EXCEEDED;

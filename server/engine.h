@@ -246,6 +246,14 @@ typedef void engine_done_fn(void *arg, struct engine_result *res);
  */
 #define ENGINE_CLAIM 0x4
 /*
+ * Without ENGINE_WAIT: when no case is ready but a receive case's channel
+ * has a claiming sender waiting (ENGINE_CLAIM, PROTOCOL.md §17), the
+ * operation waits after all, as if it had come to wait: that sender is
+ * reported ready (a claim on this receiver), and if its home grants it,
+ * its value comes here. The caller bounds that wait (engine_op_cancel).
+ */
+#define ENGINE_CLAIM_WAIT 0x8
+/*
  * A send case reported ready on ch (ENGINE_CLAIM) will not send: if ch can
  * still take a value (a receiver waits, or there is room), its next
  * claiming sender is reported ready instead. Callbacks may run.

@@ -474,6 +474,27 @@ test_claim_send(void)
 		value_free(rv.res.value);
 		engine_claim_next(e, u);	/* nothing waits: nothing happens */
 	}
+	/* a receive that may not wait: at once with no claiming sender; else it waits for the claim */
+	{
+		struct rec w = { 0 }, p = { 0 };
+		struct engine_case snd = { u, CASE_SEND, V("cw") }, rcv = { u, CASE_RECV, NULL };
+
+		CU_ASSERT_FATAL(engine_submit(e, &rcv, 1, ENGINE_CLAIM_WAIT, rec_done, &p, &p.op,
+		    &res) == 0);
+		CU_ASSERT_EQUAL(res.status, STATUS_DEADLINE_EXCEEDED);
+		CU_ASSERT_FATAL(engine_submit(e, &snd, 1, ENGINE_WAIT | ENGINE_CLAIM, rec_done, &w,
+		    &w.op, &res) == 1);
+		CU_ASSERT_FATAL(engine_submit(e, &rcv, 1, ENGINE_CLAIM_WAIT, rec_done, &p, &p.op,
+		    &res) == 1);
+		CU_ASSERT(w.calls == 1 && w.res.claimed && value_is(w.res.value, "cw"));
+		CU_ASSERT_EQUAL(p.calls, 0);
+		/* granted: the plain send reaches the waiting receive */
+		value_free(w.res.value);
+		engine_unclaim(u);
+		send_now(e, u, "cw");
+		CU_ASSERT(p.calls == 1 && p.res.status == STATUS_OK && value_is(p.res.value, "cw"));
+		value_free(p.res.value);
+	}
 	/* closed: CLOSED, as ever */
 	CU_ASSERT_EQUAL(engine_close(e, u), STATUS_OK);
 	c[0] = (struct engine_case){ u, CASE_SEND, V("w") };
