@@ -551,6 +551,9 @@ oom:
 			request_unwait(c, waits, (uint32_t)nw, false);
 		return -1;
 	}
+	/* a cross-node select's group says it waits (§17, hold 2): before any final reply */
+	if (q->hold_parked && proto_rep_started(&s->out, q->id, NULL, NULL, 0) == 0)
+		conn_flush_out(c);
 	budget_charge(r, ncases, bytes);
 	/* nothing fired, so no callback ran: no room was made since the claims */
 	if (waits != NULL)

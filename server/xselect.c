@@ -32,6 +32,7 @@ struct xgroup {
 	uint32_t *index;		/* its case i is the client's case index[i] */
 	bool *send;			/* its case i is a send case */
 	bool open;			/* its SELECT has not answered */
+	bool waiting;			/* ... and its owner said it waits (STARTED) */
 	bool fired;			/* it took a case: reply kept */
 	bool held;			/* ... with a value its owner holds for us (received, or to send) */
 	bool sent;			/* ... and that case is a send: XSETTLE keep sends it */
@@ -53,7 +54,7 @@ struct xsel {
 	bool canceling;			/* every open group was CANCELed */
 	bool cancel_late;		/* CANCELed while its winner was being confirmed */
 	bool blocking;			/* the client may wait (wait != 0, no default) */
-	bool parked;			/* its poll found nothing: the groups wait (the first to fire wins) */
+	bool parked;			/* every group said it waits: the first to fire wins */
 	bool restart_pending;		/* poll again once every group has answered */
 	struct xgroup *winner;		/* parked: the first group that fired */
 	int err;			/* the first error that ends it when no group fires, or OK */
@@ -232,6 +233,14 @@ cancel_open(struct xsel *x)
 	}
 }
 
+/* The groups still open are CANCELed now (once). */
+static void
+cancel_rest(struct xsel *x)
+{
+	if (!x->canceling && x->nopen > 0)
+		cancel_open(x);
+}
+
 /*
  * Keep (winner) or give back the value held for g's SELECT, target; pid
  * 0: nobody waits for the answer.
@@ -271,6 +280,7 @@ confirm(struct xsel *x, struct xgroup *w)
 	w->settling = false;
 	settle(x, w, target, false, 0);
 	reply_error(x, STATUS_LIMIT, "out of memory");
+	cancel_rest(x);
 	return false;
 }
 
@@ -322,11 +332,6 @@ decide(struct xsel *x)
 
 		if (c != NULL && proto_rep_select(&x->xs->r->s->out, x->rq.id, -1, NULL, 0, true) == 0)
 			conn_flush_out(c);
-	} else if (x->blocking && !x->parked && waits(x)) {
-		/* nothing was ready: every group waits now */
-		x->parked = true;
-		again(x);
-		return;
 	} else {
 		reply_error(x, STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
 	}
@@ -341,6 +346,7 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 	struct xsel *x = g->x;
 	bool nothing = status == STATUS_DEADLINE_EXCEEDED || status == STATUS_CANCELED ||
 	    (status == STATUS_OK && rep->index < 0);
+	bool wins;
 
 	g->open = false;
 	x->nopen--;
@@ -358,6 +364,8 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 	}
 	if (status == STATUS_OK && rep->index < 0)
 		x->ndefault++;
+	/* a wake-up: the first case to fire wins, as in Go (fairness is the poll's) */
+	wins = g->fired && x->parked && x->winner == NULL && waits(x);
 	if (g->fired && (g->reply = malloc(len)) != NULL) {
 		memcpy(g->reply, body, len);
 		g->reply_len = len;
@@ -366,10 +374,13 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 		if (g->held)
 			settle(x, g, g->pid, false, 0);
 	}
-	if (!nothing && !x->canceling)
+	/*
+	 * a wake-up whose value must be confirmed CANCELs the other groups
+	 * once it is (cancel_rest): that work is not on its way to the client
+	 */
+	if (!nothing && !x->canceling && !(wins && g->held))
 		cancel_open(x);
-	if (g->fired && x->parked && x->winner == NULL && waits(x)) {
-		/* a wake-up: the first case to fire wins, as in Go (fairness is the poll's) */
+	if (wins) {
 		x->winner = g;
 		confirm(x, g);
 	} else if (x->winner != NULL && g->held) {
@@ -463,6 +474,24 @@ restart(struct xsel *x)
 	again(x);
 }
 
+/*
+ * g's owner says it waits: once every group waits, nothing was ready
+ * when they polled, and the first to fire now wins.
+ */
+static void
+group_waits(struct xgroup *g)
+{
+	struct xsel *x = g->x;
+
+	g->waiting = true;
+	if (x->winner != NULL || x->canceling)
+		return;
+	for (uint32_t i = 0; i < x->ngroups; i++)
+		if (!x->g[i].open || !x->g[i].waiting)
+			return;
+	x->parked = true;
+}
+
 bool
 xselect_replied(struct xselects *xs, uint64_t pid, const uint8_t *body, size_t len)
 {
@@ -493,10 +522,12 @@ xselect_replied(struct xselects *xs, uint64_t pid, const uint8_t *body, size_t l
 		} else if (g->sent && rep.status == STATUS_DEADLINE_EXCEEDED) {
 			/* the send case is not ready any more (another sender was first): poll again */
 			g->sent = false;
-			if (x->nopen > 0)
+			if (x->nopen > 0) {
 				x->restart_pending = true;	/* once the others have answered */
-			else
+				cancel_rest(x);
+			} else {
 				restart(x);
+			}
 			return true;
 		} else if (g->sent && rep.status != STATUS_PROTOCOL) {
 			/* the send ran and failed (CLOSED, NOT_FOUND, LIMIT): that case's result */
@@ -507,6 +538,7 @@ xselect_replied(struct xselects *xs, uint64_t pid, const uint8_t *body, size_t l
 			    rep.msg_len ? rep.msg : "");
 			reply_error(x, STATUS_UNAVAILABLE, msg);
 		}
+		cancel_rest(x);		/* the client has its reply: the others go now */
 		if (x->nopen == 0)
 			xsel_free(x);	/* else the last group to answer frees it (decide) */
 		return true;
@@ -514,6 +546,10 @@ xselect_replied(struct xselects *xs, uint64_t pid, const uint8_t *body, size_t l
 	if (proto_decode_reply(body, len, OP_SELECT, &rep, &why) != STATUS_OK) {
 		snprintf(msg, sizeof msg, "node %s: malformed reply: %s", peer_node(g->pe), why);
 		group_ended(g, STATUS_UNAVAILABLE, NULL, body, len, msg);
+		return true;
+	}
+	if (rep.status == STATUS_STARTED) {
+		group_waits(g);
 		return true;
 	}
 	snprintf(msg, sizeof msg, "%.*s", (int)rep.msg_len, rep.msg_len ? rep.msg : "");
@@ -555,6 +591,7 @@ xselect_peer_gone(struct xselects *xs, struct peer *pe, const char *why)
 				reply_error(x, STATUS_UNAVAILABLE, msg);
 				hmap_remove(&xs->pids, &g->by_pid);
 				g->settling = false;
+				cancel_rest(x);
 				if (x->nopen == 0)
 					xsel_free(x);	/* else the last group to answer frees it */
 				break;
@@ -648,7 +685,7 @@ send_group(struct xselects *xs, struct xgroup *g, const struct proto_request *q,
 	g->pid = peers_next_id(xs->r->peers);
 	proto_out_reset(&xs->r->out);
 	if (proto_req_select_hold(&xs->r->out, g->pid, wait, cases, g->ncases, q->has_default,
-	    true) < 0 || hmap_insert(&xs->pids, &g->by_pid, hmap_hash_u64(xs->pids.seed, g->pid)) < 0)
+	    g->x->blocking ? PROTO_HOLD_PARKED : 1) < 0 || hmap_insert(&xs->pids, &g->by_pid, hmap_hash_u64(xs->pids.seed, g->pid)) < 0)
 		return -1;
 	g->open = true;
 	g->x->nopen++;
@@ -666,13 +703,14 @@ wait_left(const struct xsel *x, int64_t wait)
 }
 
 /*
- * Send every group of x (q: its request): polled first (wait 0) if the
- * client may wait, then parked with what is left of its wait.
+ * Send every group of x (q: its request) with what is left of its wait:
+ * each owner polls at once, and one that must wait says so (STARTED) if
+ * the client may wait.
  */
 static void
 run(struct xsel *x, const struct proto_request *q)
 {
-	int64_t wait = x->blocking && !x->parked ? 0 : wait_left(x, q->wait_us);
+	int64_t wait = wait_left(x, q->wait_us);
 	struct proto_case *cases = malloc(q->ncases * sizeof *cases);
 
 	for (uint32_t i = 0; i < x->ngroups; i++) {

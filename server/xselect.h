@@ -1,14 +1,15 @@
 /*
  * xselect.h: a cross-node SELECT at its home node (PROTOCOL.md §17): its
  * cases grouped by owner, each group sent as a SELECT with `hold` to its
- * owner (this node's own group to itself), all at once. First a poll
- * (wait 0): once every group has answered, one winner (a uniform choice
- * among those that fired) is the client's reply; if none fired and the
- * client waits, the groups go again and wait (parked): the first to fire
- * wins. The winner's held value is confirmed (XSETTLE keep: a value
- * received leaves its channel, a send case's value is sent) before the
- * reply, the other groups are CANCELed, and every other held value is
- * given back (a send's is dropped). A granted send that is not ready any
+ * owner (this node's own group to itself), all at once, with the
+ * client's wait: each owner polls, and a group that must wait says so
+ * (STARTED, hold 2). If one fires at its poll, the others are CANCELed
+ * and, once all answered, one winner (a uniform choice among those that
+ * fired) is the client's reply; if every group waits (parked), the first
+ * to fire wins. The winner's held value is confirmed (XSETTLE keep: a
+ * value received leaves its channel, a send case's value is sent) before
+ * the reply, then the other groups are CANCELed, and every other held
+ * value is given back (a send's is dropped). A granted send that is not ready any
  * more starts the select over. The same runs for another module as a
  * *round* (xselect_round: xstream.c's units of credit), answered by a
  * callback instead of a client's reply.
