@@ -26,10 +26,10 @@
 /*
  * Values per producer: 8 × 25,000 = 200,000 values in all, the issue's
  * count, each a select of 4 send cases on 3 nodes (3 owners polled,
- * parked, then XSETTLE) met by a select of 4 receive cases: about 34 s in
- * a plain build on this 2-core machine, shared. Under AddressSanitizer
- * (the suite's second run) 8 × 7,500 = 60,000, about 19 s (200,000 would
- * take about 62 s there). The kill comes after LD_KILL_AT values were
+ * parked, then XSETTLE) met by a select of 4 receive cases: 22 to 35 s
+ * in a plain build on this 2-core machine, shared. Under AddressSanitizer
+ * (the suite's second run) 8 × 7,500 = 60,000, about 15 s (200,000 would
+ * take about 50 s there). The kill comes after LD_KILL_AT values were
  * received.
  */
 #if defined(__SANITIZE_ADDRESS__)
