@@ -1,7 +1,8 @@
 /*
  * test_cluster_stream.c: a STREAM over channels on three nodes (PROTOCOL.md
  * §17, cross-node STREAM), through a plain client of one node: every
- * value exactly once and each close reported once, credit respected
+ * value exactly once (buffered, or from senders waiting on every node)
+ * and each close reported once, credit respected
  * (values stay in their channels, no waiter left, when it is used up),
  * a parked stream woken by a send on each node, CANCEL, a disconnect and
  * the deadline leave no waiter on any node, and a node killed mid-stream
@@ -195,6 +196,52 @@ test_exact(void)
 		st_next(&c, sid, OP_CREDIT, &r);
 		CU_ASSERT(r.status == STATUS_OK || r.status == STATUS_NOT_FOUND);
 		credit_oks++;
+	}
+	test_conn_close(&c);
+	CU_ASSERT(no_waiters_anywhere());
+}
+
+/*
+ * Unbuffered channels, 200 SENDs waiting on each node (pipelined by one
+ * client each) while a stream at node 1 granted 8, one more per value,
+ * takes them: every value once, every SEND answered OK.
+ */
+static void
+test_exact_waiting_senders(void)
+{
+	enum { N = 200, CREDIT = 8 };
+	uint8_t seen[CT_NODES][256] = { { 0 } };
+	struct test_conn c, p[CT_NODES];
+	struct proto_reply r;
+	uint64_t sid, got = 0;
+	char v[32];
+
+	make_three("xswait", 0);
+	for (int i = 0; i < CT_NODES; i++) {
+		ct_client_of(&p[i], i);
+		for (int k = 0; k < N; k++) {
+			snprintf(v, sizeof v, "%d:%d", i, k);
+			st_send(&p[i], names[i], v, strlen(v), PROTO_WAIT_FOREVER);
+		}
+	}
+	ct_client_of(&c, 1);
+	sid = stream(&c, CREDIT, PROTO_WAIT_FOREVER);
+	while (got < (uint64_t)N * CT_NODES) {
+		st_next(&c, sid, OP_CREDIT, &r);
+		if (r.id != sid)
+			continue;	/* a CREDIT's OK */
+		CU_ASSERT_FATAL(r.interim);
+		CU_ASSERT(count_value(&r, seen));
+		got++;
+		credit(&c, sid, 1);
+	}
+	for (int i = 0; i < CT_NODES; i++) {
+		for (int k = 0; k < N; k++) {
+			st_reply(&p[i], OP_SEND, &r);
+			CU_ASSERT_EQUAL(r.status, STATUS_OK);
+			CU_ASSERT_EQUAL(seen[i][k], 1);
+		}
+		test_conn_close(&p[i]);
 	}
 	test_conn_close(&c);
 	CU_ASSERT(no_waiters_anywhere());
@@ -401,6 +448,8 @@ void
 ct_add_stream_tests(CU_pSuite s)
 {
 	test_add(s, "stream: every value once over three nodes", test_exact);
+	test_add(s, "stream: every value once from senders waiting on three nodes",
+	    test_exact_waiting_senders);
 	test_add(s, "stream: credit respected across nodes", test_credit);
 	test_add(s, "stream: woken on each node; CANCEL and disconnect", test_wake_cancel_disconnect);
 	test_add(s, "stream: deadline, and wait 0", test_deadline);
