@@ -339,7 +339,7 @@ proto_req_xsettle(struct proto_out *o, uint64_t id, uint64_t target, bool keep)
 
 int
 proto_req_select_hold(struct proto_out *o, uint64_t id, int64_t wait_us,
-    const struct proto_case *cases, size_t ncases, bool has_default, bool hold)
+    const struct proto_case *cases, size_t ncases, bool has_default, int hold)
 {
 	int rc = req_head(o, OP_SELECT, id, wait_us, hold ? 3 : 2) | msgpack_pack_array(&o->pk, ncases);
 
@@ -352,7 +352,9 @@ proto_req_select_hold(struct proto_out *o, uint64_t id, int64_t wait_us,
 			rc |= pack_value(&o->pk, &c->value);
 	}
 	rc |= has_default ? msgpack_pack_true(&o->pk) : msgpack_pack_false(&o->pk);
-	if (hold)
+	if (hold == PROTO_HOLD_PARKED)
+		rc |= msgpack_pack_uint8(&o->pk, PROTO_HOLD_PARKED);
+	else if (hold)
 		rc |= msgpack_pack_true(&o->pk);
 	return frame_end(o, rc);
 }

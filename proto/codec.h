@@ -219,6 +219,7 @@ struct proto_request {
 	uint32_t ncases;		/* OR, FAN_IN, STREAM: the inputs; REPEAT: the values */
 	bool has_default;
 	bool hold;			/* SELECT: its received value is held until XSETTLE (§17) */
+	bool hold_parked;		/* ... and STARTED says when it waits (hold 2) */
 	bool keep;			/* XSETTLE */
 	/* links (§12); the single input of OR_DONE, TEE, BRIDGE, TAKE, FAN_OUT is name */
 	const char *done;		/* NULL: no done channel */
@@ -460,9 +461,13 @@ int proto_req_send(struct proto_out *o, uint64_t id, int64_t wait_us, const char
     size_t len, const struct proto_value *value);
 int proto_req_select(struct proto_out *o, uint64_t id, int64_t wait_us,
     const struct proto_case *cases, size_t ncases, bool has_default);
-/* SELECT with its hold argument (node-to-node, PROTOCOL.md §17). */
+/*
+ * SELECT with its hold argument (node-to-node, PROTOCOL.md §17): 0 none, 1
+ * (true) hold, PROTO_HOLD_PARKED hold and a STARTED reply when it waits.
+ */
+#define PROTO_HOLD_PARKED 2
 int proto_req_select_hold(struct proto_out *o, uint64_t id, int64_t wait_us,
-    const struct proto_case *cases, size_t ncases, bool has_default, bool hold);
+    const struct proto_case *cases, size_t ncases, bool has_default, int hold);
 /* XSETTLE (§17): keep or give back the value held for SELECT target. */
 int proto_req_xsettle(struct proto_out *o, uint64_t id, uint64_t target, bool keep);
 int proto_req_cancel(struct proto_out *o, uint64_t id, uint64_t target);

@@ -352,8 +352,9 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 static int
 dec_started(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, const char **why)
 {
-	if (!proto_op_is_link(op) || n != 1 || mpr_array(r, &rep->list.left) < 0)
-		return PROTO_ERR("STARTED must answer a link and be [id, STARTED, [name...]]");
+	/* or a SELECT with hold 2 that waits (§17): no names */
+	if (!(proto_op_is_link(op) || op == OP_SELECT) || n != 1 || mpr_array(r, &rep->list.left) < 0)
+		return PROTO_ERR("STARTED must answer a link or a SELECT and be [id, STARTED, [name...]]");
 	rep->list.p = r->p;
 	for (uint32_t i = 0; i < rep->list.left; i++) {
 		const char *name;

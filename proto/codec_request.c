@@ -171,8 +171,14 @@ dec_select(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
 	q->ncases = n;
 	if (mpr_bool(&d->r, &q->has_default) < 0)
 		return BAD(d, "select default must be a boolean");
-	if (d->nargs == 3 && mpr_bool(&d->r, &q->hold) < 0)
-		return BAD(d, "select hold must be a boolean");
+	if (d->nargs == 3 && mpr_bool(&d->r, &q->hold) < 0) {
+		uint64_t h;
+
+		/* or 2: hold, and say STARTED when it waits (§17) */
+		if (mpr_uint(&d->r, &h) < 0 || h != PROTO_HOLD_PARKED)
+			return BAD(d, "select hold must be a boolean or 2");
+		q->hold = q->hold_parked = true;
+	}
 	return STATUS_OK;
 }
 

@@ -66,6 +66,7 @@ struct chan {
 	uint32_t nsend;			/* waiters on sendq */
 	uint32_t name_len;
 	uint8_t flags;			/* CHAN_* */
+	uint32_t claims;		/* claiming senders reported ready, not settled (ENGINE_CLAIM) */
 	void *owner;			/* the creator's identity (the server's), or NULL */
 	struct close_err *err;		/* closed with this error (a reference), or NULL */
 	struct chan_back *back;		/* values given back, outside cap; NULL if none */

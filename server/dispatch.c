@@ -47,7 +47,13 @@ find_chan(struct conn *c, const struct proto_request *q, unsigned right)
 static unsigned
 wait_flags(const struct proto_request *q)
 {
-	return q->wait_us != 0 ? ENGINE_WAIT : 0;
+	unsigned wait = q->wait_us != 0 ? ENGINE_WAIT : 0;
+
+	/*
+	 * one that may not wait (wait 0, default) can still take the value of
+	 * a cross-node select's send case waiting here, if its home grants it (§17)
+	 */
+	return wait | (!q->hold && (q->wait_us == 0 || q->has_default) ? ENGINE_CLAIM_WAIT : 0);
 }
 
 static void

@@ -469,10 +469,13 @@ try_send(struct engine *e, struct chan *ch, struct value *v, int index, bool cla
 		value_free(v);
 		return fired(r, STATUS_CLOSED, index, NULL, false);
 	}
-	if (claim && (chan_first_receiver(ch) != NULL || ch->len < ch->cap)) {
+	if (claim) {
+		if (!claim_room(ch))
+			return false;
 		fired(r, STATUS_OK, index, v, true);
 		r->ch = ch;
 		r->claimed = true;
+		ch->claims++;
 		return true;
 	}
 	if ((w = chan_first_receiver(ch)) != NULL) {
@@ -486,39 +489,6 @@ try_send(struct engine *e, struct chan *ch, struct value *v, int index, bool cla
 		return fired(r, status, index, NULL, status == STATUS_OK);
 	}
 	return false;
-}
-
-/*
- * ch can take a send now (a receiver waits or is being queued, or a slot
- * was freed): its first claiming sender (ENGINE_CLAIM), not one of op's
- * own, is reported ready. One at a time: one receiver or slot wakes one
- * claim, not every select waiting to send on ch.
- */
-static void
-claim_first(struct engine *e, struct chan *ch, const struct engine_op *op)
-{
-	struct waiter *w;
-	struct value *v;
-
-	TAILQ_FOREACH(w, &ch->sendq, link)
-		if (w->op != op)
-			break;
-	if (w == NULL || !w->op->claim)
-		return;
-	v = w->value;
-	w->value = NULL;
-	op_finish(e, w->op, STATUS_OK, (int)w->index, v, true);
-	w->op->res.claimed = true;
-}
-
-void
-engine_claim_next(struct engine *e, struct chan *ch)
-{
-	engine_enter(e);
-	if (!chan_closed(ch) && !chan_deleted(ch) && (chan_first_receiver(ch) != NULL ||
-	    ch->len < ch->cap))
-		claim_first(e, ch, NULL);
-	engine_leave(e);
 }
 
 /* A receive case: true when it fired (r filled). */
@@ -761,7 +731,10 @@ engine_submit(struct engine *e, const struct engine_case *cases, size_t ncases,
 		fire = r.index;
 	else if (rc < 0)
 		r.status = STATUS_LIMIT;
-	else if (flags & ENGINE_DEFAULT)
+	else if ((flags & ENGINE_CLAIM_WAIT) && claimers_wait(cases, ncases)) {
+		if ((*pending = op_enqueue(e, cases, ncases, flags, done, arg)) == NULL)
+			r.status = STATUS_LIMIT;
+	} else if (flags & ENGINE_DEFAULT)
 		r.ok = true;
 	else if (!(flags & ENGINE_WAIT))
 		r.status = STATUS_DEADLINE_EXCEEDED;

@@ -242,16 +242,32 @@ typedef void engine_done_fn(void *arg, struct engine_result *res);
  * such sender of a channel is reported the same way when a receiver comes
  * to wait on it or a receive frees a slot of its buffer (one per receiver
  * or slot); a receive takes a plain sender's value ahead of claiming ones.
- * The caller sends the value later (a plain send) if its home grants it,
+ * Each claim reported reserves its receiver or slot against other claims
+ * (not against plain senders) until it is settled: the caller sends the
+ * value later (engine_unclaim, then a plain send) if its home grants it,
  * else calls engine_claim_next.
  */
 #define ENGINE_CLAIM 0x4
+/*
+ * Without ENGINE_WAIT: when no case is ready but a receive case's channel
+ * has a claiming sender waiting (ENGINE_CLAIM, PROTOCOL.md §17), the
+ * operation waits after all, as if it had come to wait: that sender is
+ * reported ready (a claim on this receiver), and if its home grants it,
+ * its value comes here. The caller bounds that wait (engine_op_cancel).
+ */
+#define ENGINE_CLAIM_WAIT 0x8
 /*
  * A send case reported ready on ch (ENGINE_CLAIM) will not send: if ch can
  * still take a value (a receiver waits, or there is room), its next
  * claiming sender is reported ready instead. Callbacks may run.
  */
 void engine_claim_next(struct engine *e, struct chan *ch);
+/*
+ * A claim reported ready on ch is settled: the receiver or slot it
+ * reserved is free again (engine_claim_next does this first). Call it
+ * just before the granted value's plain send.
+ */
+void engine_unclaim(struct chan *ch);
 
 /*
  * Submit one operation: a single send or receive is a select of one case.

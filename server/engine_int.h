@@ -111,6 +111,17 @@ uint32_t *engine_order(struct engine *e, size_t n);
 /* The first case on a deleted channel, or -1. */
 int find_deleted(const struct engine_case *cases, size_t n);
 
+/* engine_claim.c (ENGINE_CLAIM, §17) */
+/* Can ch take one more claim (a receiver or free slot no claim reserved)? */
+bool claim_room(const struct chan *ch);
+/*
+ * ch can take a send now: its first claiming sender, not one of op's own,
+ * is reported ready, reserving one receiver or slot.
+ */
+void claim_first(struct engine *e, struct chan *ch, const struct engine_op *op);
+/* Has a receive case's channel a claiming sender waiting (ENGINE_CLAIM_WAIT)? */
+bool claimers_wait(const struct engine_case *cases, size_t n);
+
 /*
  * engine_close.c: a closed channel's waiting receivers get ok=false and its
  * close error, unless a lent value may still come back to one of them.

@@ -227,6 +227,8 @@ request_done(void *arg, struct engine_result *res)
 	uint32_t nwaits = r->nwaits;
 
 	request_unpark(r, res->status);
+	if (r->kind == REQUEST_OP && r->dflt && res->status == STATUS_OK && res->index < 0)
+		res->ok = true;	/* its claim wait ended: default, as if it had not waited */
 	if (res->claimed) {
 		/* a held send case that was ready: nothing was sent; with c gone, nothing will be */
 		if (c->dead) {
@@ -279,7 +281,7 @@ request_timeout(evutil_socket_t fd, short what, void *arg)
 	if (left > 0)
 		request_arm(r, left);
 	else
-		request_cancel(r, STATUS_DEADLINE_EXCEEDED);
+		request_cancel(r, r->kind == REQUEST_OP && r->dflt ? STATUS_OK : STATUS_DEADLINE_EXCEEDED);
 }
 
 static struct request *
@@ -519,6 +521,7 @@ oom:
 	r->waiters = r->bytes = 0;
 	r->dsend = dsend;
 	r->xhold = q->hold;
+	r->dflt = q->has_default;
 	for (size_t i = 0; i < ncases; i++)
 		bytes += cases[i].value ? value_len(cases[i].value) : 0;
 	/* only a request that must wait counts toward max_pending and the budgets (PROTOCOL.md §8) */
@@ -539,13 +542,18 @@ oom:
 	}
 	free(own);
 	r->start_ns = request_start(c->srv);
-	if (request_park(r, q->wait_us) < 0) {
+	/* one that may not wait waits only for a claim it made (ENGINE_CLAIM_WAIT), that long at most */
+	if (request_park(r, (flags & ENGINE_WAIT) && !q->has_default ? q->wait_us :
+	    REQUEST_CLAIM_WAIT_US) < 0) {
 		/* out of memory: a request nobody could find must not wait */
 		engine_op_cancel(s->engine, r->eop, STATUS_LIMIT);
 		if (waits != NULL)
 			request_unwait(c, waits, (uint32_t)nw, false);
 		return -1;
 	}
+	/* a cross-node select's group says it waits (§17, hold 2): before any final reply */
+	if (q->hold_parked && proto_rep_started(&s->out, q->id, NULL, NULL, 0) == 0)
+		conn_flush_out(c);
 	budget_charge(r, ncases, bytes);
 	/* nothing fired, so no callback ran: no room was made since the claims */
 	if (waits != NULL)

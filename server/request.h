@@ -38,6 +38,15 @@ struct proto_close_err;
 
 enum request_kind { REQUEST_OP, REQUEST_LINK, REQUEST_STREAM, REQUEST_HELD };
 
+/*
+ * A RECV or SELECT that may not wait (wait 0, or default) but found a
+ * cross-node select's send case waiting on one of its channels waits this
+ * long at most for that select's home to grant the claim (PROTOCOL.md
+ * §17); then it ends as it would have at once (DEADLINE_EXCEEDED, or
+ * default).
+ */
+#define REQUEST_CLAIM_WAIT_US 100000
+
 TAILQ_HEAD(request_list, request);
 
 /*
@@ -82,6 +91,7 @@ struct request {
 	bool deferred;			/* its reply may be held (PROTOCOL.md §15) */
 	bool dsend;			/* a send case on a durable channel: its OK waits for the journal */
 	bool xhold;			/* a SELECT with hold (§17): its received value goes to xhold.h */
+	bool dflt;			/* a SELECT with default: waiting for a claim (§17), its end is default */
 	int64_t start_ns;		/* CLOCK_MONOTONIC, when it began to wait */
 	int64_t deadline_ns;		/* timed: start_ns + its wait */
 	struct request *next_free;

@@ -26,6 +26,7 @@
 #include "xlink.h"
 #include "xpump.h"
 #include "xselect.h"
+#include "xstream.h"
 
 /* A request held until etcd says who owns its channel, or behind one that is. */
 struct held {
@@ -127,7 +128,8 @@ router_new(struct router **out, struct server *s, struct cluster *cl)
 	hmap_init(&r->fwds, (uint64_t)(uintptr_t)r ^ 0x9e3779b97f4a7c15ULL);
 	hmap_init(&r->ftags, (uint64_t)(uintptr_t)r ^ 0x2545f4914f6cdd1dULL);
 	proto_out_init(&r->out);
-	if ((r->xs = xselects_new(r)) == NULL || (r->xps = xpumps_new(r)) == NULL) {
+	if ((r->xs = xselects_new(r)) == NULL || (r->xt = xstreams_new(r)) == NULL ||
+	    (r->xps = xpumps_new(r)) == NULL) {
 		router_free(r);
 		return -1;
 	}
@@ -158,6 +160,7 @@ router_free(struct router *r)
 	}
 	router_fwds_free(r);
 	router_tags_free(r);
+	xstreams_free(r->xt);
 	xselects_free(r->xs);
 	xpumps_free(r->xps);
 	hmap_destroy(&r->ids);
@@ -399,7 +402,9 @@ to_target(struct router *r, struct conn *c, const struct proto_request *q, const
 
 	if (rq == NULL || (rq->xselect && q->op != OP_CANCEL))
 		return true;
-	if (rq->xselect)
+	if (rq->xstream)
+		xstream_target(r->xt, c, q, rq);
+	else if (rq->xselect)
 		xselect_cancel(r->xs, c, q, rq);
 	else if (rq->forwarded)
 		router_forward_to_target(r, c, q, rq);
@@ -506,8 +511,7 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 		else if (q->op == OP_SELECT)
 			xselect_start(r->xs, c, q, body, len);
 		else
-			router_unavailable(r, c, q->id, "the channels of one STREAM must be on one node: "
-			    "a STREAM across nodes is not built");
+			xstream_start(r->xt, c, q, body, len);
 		return false;
 	}
 	if (there > 0) {

@@ -21,6 +21,7 @@
 #include "stats.h"
 #include "xpump.h"
 #include "xselect.h"
+#include "xstream.h"
 
 /*
  * A request forwarded to its channel's owner, until its last reply. It
@@ -382,7 +383,7 @@ router_forget(struct conn *c, int status)
 {
 	struct router *r = c->srv->router;
 	struct ended *e;
-	size_t n, total = xselect_forget(r->xs, c, status);
+	size_t n, total = xselect_forget(r->xs, c, status) + xstream_forget(r->xt, c, status);
 
 	while (c->nforwarded > 0 && (n = unlink_all(r, c, NULL, &e)) > 0) {
 		for (size_t i = 0; i < n; i++) {

@@ -32,6 +32,7 @@ struct remote {
 	bool forwarded;
 	bool deferred;			/* forwarded: its reply may be held (§15): asked so, and no WANT yet */
 	bool xselect;			/* a cross-node SELECT (xselect.c) */
+	bool xstream;			/* a cross-node STREAM (xstream.c) */
 };
 
 struct router {
@@ -45,6 +46,7 @@ struct router {
 	uint64_t next_tag;		/* ... the last one handed out, above ROUTER_TAG_BASE */
 	struct xselects *xs;		/* cross-node SELECTs coordinated here */
 	struct xpumps *xps;		/* links' pumps to other nodes' channels */
+	struct xstreams *xt;		/* cross-node STREAMs run here */
 	struct proto_out out;		/* scratch: frames for the peers */
 	uint32_t asked;			/* etcd's answers the request dispatched again has had */
 	int64_t again_start;		/* ... and when it came */

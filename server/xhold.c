@@ -77,8 +77,11 @@ settle_send(struct xhold *h, struct chan *ch, struct value *v, bool keep)
 	if (!keep) {
 		value_free(v);
 		engine_claim_next(h->e, ch);	/* another waiting sender may take the chance */
-	} else if (engine_submit(h->e, &c, 1, 0, NULL, NULL, &op, &now) == 0)
-		st = now.status;	/* no ENGINE_WAIT: it completes now */
+	} else {
+		engine_unclaim(ch);	/* the receiver or slot it reserved is this send's */
+		if (engine_submit(h->e, &c, 1, 0, NULL, NULL, &op, &now) == 0)
+			st = now.status;	/* no ENGINE_WAIT: it completes now */
+	}
 	engine_release(h->e, ch);
 	return st;
 }

@@ -18,55 +18,7 @@
 #include "router_int.h"
 #include "stats.h"
 #include "xselect.h"
-
-struct xsel;
-
-/* The cases of one owner: one SELECT with hold on its peer connection. */
-struct xgroup {
-	struct xsel *x;
-	struct hmap_node by_pid;	/* in the table's pids while open or settling */
-	uint64_t pid;			/* its SELECT's id, then its XSETTLE's (settling) */
-	struct peer *pe;
-	const char *node;		/* while starting only (the mirror's) */
-	uint32_t ncases;
-	uint32_t *index;		/* its case i is the client's case index[i] */
-	bool *send;			/* its case i is a send case */
-	bool open;			/* its SELECT has not answered */
-	bool fired;			/* it took a case: reply kept */
-	bool held;			/* ... with a value its owner holds for us (received, or to send) */
-	bool sent;			/* ... and that case is a send: XSETTLE keep sends it */
-	bool settling;			/* the winner: XSETTLE keep sent, its OK awaited */
-	uint8_t *reply;			/* its SELECT's reply (fired) */
-	size_t reply_len;
-};
-
-struct xsel {
-	struct remote rq;		/* in the router's ids while the client waits for it */
-	struct xselects *xs;
-	struct conn *c;			/* NULL once the client's wait ended (CANCEL, disconnect) */
-	TAILQ_ENTRY(xsel) link;
-	uint32_t ngroups, nopen;
-	uint32_t ncases;		/* the client's */
-	uint32_t ndefault;		/* groups that answered default */
-	bool canceling;			/* every open group was CANCELed */
-	bool cancel_late;		/* CANCELed while its winner was being confirmed */
-	bool blocking;			/* the client may wait (wait != 0, no default) */
-	bool parked;			/* its poll found nothing: the groups wait (the first to fire wins) */
-	bool restart_pending;		/* poll again once every group has answered */
-	struct xgroup *winner;		/* parked: the first group that fired */
-	int err;			/* the first error that ends it when no group fires, or OK */
-	char why[640];			/* ... and its words */
-	uint8_t *frame;			/* the client's request, to send its groups again */
-	size_t frame_len;
-	struct xgroup g[];
-};
-
-struct xselects {
-	struct router *r;
-	struct hmap pids;		/* struct xgroup by pid */
-	TAILQ_HEAD(, xsel) list;
-	uint64_t rng;
-};
+#include "xselect_int.h"
 
 struct xselects *
 xselects_new(struct router *r)
@@ -82,7 +34,7 @@ xselects_new(struct router *r)
 	return xs;
 }
 
-static void
+void
 xsel_free(struct xsel *x)
 {
 	struct xselects *xs = x->xs;
@@ -126,6 +78,25 @@ uniform(struct xselects *xs, uint32_t n)
 
 /* ---- answering the client ------------------------------------------------------------ */
 
+/* Somebody still waits for x's result: its client, or a round's caller. */
+static bool
+waits(const struct xsel *x)
+{
+	return x->c != NULL || x->done != NULL;
+}
+
+/* A round's result to its caller, once (status, the frame's case index or -1, rep or NULL). */
+static void
+round_done(struct xsel *x, int status, int64_t index, const struct proto_reply *rep,
+    const char *why)
+{
+	xselect_done done = x->done;
+
+	x->done = NULL;
+	if (done != NULL)
+		done(x->arg, status, index, rep, why);
+}
+
 /* The client's wait is over (answered or ended): its id is free again. */
 static struct conn *
 client_done(struct xsel *x, int status)
@@ -144,9 +115,10 @@ client_done(struct xsel *x, int status)
 static void
 reply_error(struct xsel *x, int status, const char *why)
 {
-	struct conn *c = client_done(x, status);
+	struct conn *c;
 
-	if (c == NULL)
+	round_done(x, status, -1, NULL, why);
+	if ((c = client_done(x, status)) == NULL)
 		return;
 	if (status == STATUS_UNAVAILABLE)
 		cluster_stats(x->xs->r->cl)->unavailable++;
@@ -171,10 +143,11 @@ relay(struct xsel *x, struct xgroup *g)
 		return;
 	}
 	idx = g->index[rep.index];
+	snprintf(msg, sizeof msg, "%.*s", (int)rep.msg_len, rep.msg_len ? rep.msg : "");
+	round_done(x, rep.status, idx, &rep, msg);
 	if ((c = client_done(x, rep.status)) == NULL)
 		return;
 	if (rep.status != STATUS_OK) {
-		snprintf(msg, sizeof msg, "%.*s", (int)rep.msg_len, rep.msg_len ? rep.msg : "");
 		rc = proto_rep_case_error(o, x->rq.id, rep.status, msg, idx);
 	} else if (rep.close_err.set) {
 		rc = proto_rep_closed_err(o, x->rq.id, idx, &rep.close_err);
@@ -188,15 +161,15 @@ relay(struct xsel *x, struct xgroup *g)
 
 /* ---- talking to the owners ----------------------------------------------------------- */
 
-static void
-send_frame(struct xselects *xs, struct peer *pe)
+void
+xsel_send_frame(struct xselects *xs, struct peer *pe)
 {
 	/* a failure is the connection's: its lost callback ends what waits on it */
 	peer_write(pe, proto_out_data(&xs->r->out), proto_out_len(&xs->r->out));
 }
 
-static void
-cancel_open(struct xsel *x)
+void
+xsel_cancel_open(struct xsel *x)
 {
 	struct xselects *xs = x->xs;
 
@@ -205,8 +178,16 @@ cancel_open(struct xsel *x)
 		proto_out_reset(&xs->r->out);
 		if (x->g[i].open && proto_req_cancel(&xs->r->out, peers_next_id(xs->r->peers),
 		    x->g[i].pid) == 0)
-			send_frame(xs, x->g[i].pe);
+			xsel_send_frame(xs, x->g[i].pe);
 	}
+}
+
+/* The groups still open are CANCELed now (once). */
+static void
+cancel_rest(struct xsel *x)
+{
+	if (!x->canceling && x->nopen > 0)
+		xsel_cancel_open(x);
 }
 
 /*
@@ -222,7 +203,7 @@ settle(struct xsel *x, struct xgroup *g, uint64_t target, bool keep, uint64_t pi
 	proto_out_reset(&xs->r->out);
 	if (proto_req_xsettle(&xs->r->out, pid ? pid : peers_next_id(xs->r->peers), target,
 	    keep) == 0)
-		send_frame(xs, g->pe);
+		xsel_send_frame(xs, g->pe);
 }
 
 /*
@@ -248,6 +229,7 @@ confirm(struct xsel *x, struct xgroup *w)
 	w->settling = false;
 	settle(x, w, target, false, 0);
 	reply_error(x, STATUS_LIMIT, "out of memory");
+	cancel_rest(x);
 	return false;
 }
 
@@ -256,11 +238,11 @@ static void again(struct xsel *x);
 
 /*
  * Every group answered: pick the winner (uniform among those that fired),
- * give the others' values back, answer; or, nothing ready and the client
- * waits, park every group.
+ * give the others' values back, answer; or answer default, the first
+ * error, DEADLINE_EXCEEDED.
  */
-static void
-decide(struct xsel *x)
+void
+xsel_decide(struct xsel *x)
 {
 	struct xgroup *w = NULL;
 	uint32_t nf = 0, k;
@@ -276,7 +258,7 @@ decide(struct xsel *x)
 	for (uint32_t i = 0; i < x->ngroups; i++)
 		nf += x->g[i].fired;
 	/* the client gone: nothing wins, every value goes back */
-	if (x->c != NULL && nf > 0) {
+	if (waits(x) && nf > 0) {
 		k = uniform(x->xs, nf);
 		for (uint32_t i = 0; w == NULL; i++)
 			if (x->g[i].fired && k-- == 0)
@@ -292,15 +274,13 @@ decide(struct xsel *x)
 	} else if (x->err != STATUS_OK) {
 		reply_error(x, x->err, x->why);
 	} else if (x->ndefault == x->ngroups) {
-		struct conn *c = client_done(x, STATUS_OK);
+		struct conn *c;
+
+		round_done(x, STATUS_OK, -1, NULL, NULL);
+		c = client_done(x, STATUS_OK);
 
 		if (c != NULL && proto_rep_select(&x->xs->r->s->out, x->rq.id, -1, NULL, 0, true) == 0)
 			conn_flush_out(c);
-	} else if (x->blocking && !x->parked && x->c != NULL) {
-		/* nothing was ready: every group waits now */
-		x->parked = true;
-		again(x);
-		return;
 	} else {
 		reply_error(x, STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
 	}
@@ -315,6 +295,7 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 	struct xsel *x = g->x;
 	bool nothing = status == STATUS_DEADLINE_EXCEEDED || status == STATUS_CANCELED ||
 	    (status == STATUS_OK && rep->index < 0);
+	bool wins;
 
 	g->open = false;
 	x->nopen--;
@@ -332,6 +313,8 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 	}
 	if (status == STATUS_OK && rep->index < 0)
 		x->ndefault++;
+	/* a wake-up: the first case to fire wins, as in Go (fairness is the poll's) */
+	wins = g->fired && x->parked && x->winner == NULL && waits(x);
 	if (g->fired && (g->reply = malloc(len)) != NULL) {
 		memcpy(g->reply, body, len);
 		g->reply_len = len;
@@ -340,17 +323,20 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 		if (g->held)
 			settle(x, g, g->pid, false, 0);
 	}
-	if (!nothing && !x->canceling)
-		cancel_open(x);
-	if (g->fired && x->parked && x->winner == NULL && x->c != NULL) {
-		/* a wake-up: the first case to fire wins, as in Go (fairness is the poll's) */
+	/*
+	 * a wake-up whose value must be confirmed CANCELs the other groups
+	 * once it is (cancel_rest): that work is not on its way to the client
+	 */
+	if (!nothing && !x->canceling && !(wins && g->held))
+		xsel_cancel_open(x);
+	if (wins) {
 		x->winner = g;
 		confirm(x, g);
 	} else if (x->winner != NULL && g->held) {
 		settle(x, g, g->pid, false, 0);	/* too late: it goes back */
 	}
 	if (x->nopen == 0)
-		decide(x);
+		xsel_decide(x);
 }
 
 /* The winner g's send, granted, failed at its owner (rep: XSETTLE's): that case's error. */
@@ -368,14 +354,12 @@ send_failed(struct xsel *x, struct xgroup *g, const struct proto_reply *rep)
 		return;
 	}
 	snprintf(msg, sizeof msg, "%.*s", (int)rep->msg_len, rep->msg_len ? rep->msg : "");
+	round_done(x, rep->status, g->index[sel.index], NULL, msg);
 	if ((c = client_done(x, rep->status)) != NULL && proto_rep_case_error(&x->xs->r->s->out,
 	    x->rq.id, rep->status, msg, g->index[sel.index]) == 0)
 		conn_flush_out(c);
 }
 
-static bool group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q,
-    const uint8_t *body, size_t len, const char **why);
-static void run(struct xsel *x, const struct proto_request *q);
 
 /*
  * Send x's groups again (every one answered, none holds a value): grouped
@@ -395,7 +379,8 @@ again(struct xsel *x)
 		free(x->g[i].send);
 		free(x->g[i].reply);
 	}
-	x->c->nforwarded -= x->ngroups;
+	if (x->c != NULL)
+		x->c->nforwarded -= x->ngroups;
 	x->ngroups = x->ndefault = 0;
 	x->canceling = x->restart_pending = false;
 	x->winner = NULL;
@@ -403,13 +388,15 @@ again(struct xsel *x)
 	/* its cases decoded again from its frame (they point into it) */
 	if ((cases = malloc(x->ncases * sizeof *cases)) == NULL ||
 	    proto_decode_request(x->frame, x->frame_len, &xs->r->s->limits, cases, x->ncases, &q,
-	    &why) != STATUS_OK || !group_cases(xs, x, &q, NULL, 0, &why)) {
-		x->c->nforwarded += x->ngroups;	/* as many as client_done takes back */
+	    &why) != STATUS_OK || !xsel_group_cases(xs, x, &q, NULL, 0, &why)) {
+		if (x->c != NULL)
+			x->c->nforwarded += x->ngroups;	/* as many as client_done takes back */
 		reply_error(x, STATUS_UNAVAILABLE, why);
 		xsel_free(x);
 	} else {
-		x->c->nforwarded += x->ngroups;
-		run(x, &q);
+		if (x->c != NULL)
+			x->c->nforwarded += x->ngroups;
+		xsel_run(x, &q);
 	}
 	free(cases);
 }
@@ -422,7 +409,7 @@ again(struct xsel *x)
 static void
 restart(struct xsel *x)
 {
-	if (x->c == NULL || x->cancel_late) {
+	if (!waits(x) || x->cancel_late) {
 		/* its client has gone, or CANCELed it meanwhile: it ends now */
 		reply_error(x, STATUS_CANCELED, "canceled");
 		xsel_free(x);
@@ -431,6 +418,24 @@ restart(struct xsel *x)
 	cluster_stats(x->xs->r->cl)->xselect_retries++;
 	x->parked = false;
 	again(x);
+}
+
+/*
+ * g's owner says it waits: once every group waits, nothing was ready
+ * when they polled, and the first to fire now wins.
+ */
+static void
+group_waits(struct xgroup *g)
+{
+	struct xsel *x = g->x;
+
+	g->waiting = true;
+	if (x->winner != NULL || x->canceling)
+		return;
+	for (uint32_t i = 0; i < x->ngroups; i++)
+		if (!x->g[i].open || !x->g[i].waiting)
+			return;
+	x->parked = true;
 }
 
 bool
@@ -463,10 +468,12 @@ xselect_replied(struct xselects *xs, uint64_t pid, const uint8_t *body, size_t l
 		} else if (g->sent && rep.status == STATUS_DEADLINE_EXCEEDED) {
 			/* the send case is not ready any more (another sender was first): poll again */
 			g->sent = false;
-			if (x->nopen > 0)
+			if (x->nopen > 0) {
 				x->restart_pending = true;	/* once the others have answered */
-			else
+				cancel_rest(x);
+			} else {
 				restart(x);
+			}
 			return true;
 		} else if (g->sent && rep.status != STATUS_PROTOCOL) {
 			/* the send ran and failed (CLOSED, NOT_FOUND, LIMIT): that case's result */
@@ -477,6 +484,7 @@ xselect_replied(struct xselects *xs, uint64_t pid, const uint8_t *body, size_t l
 			    rep.msg_len ? rep.msg : "");
 			reply_error(x, STATUS_UNAVAILABLE, msg);
 		}
+		cancel_rest(x);		/* the client has its reply: the others go now */
 		if (x->nopen == 0)
 			xsel_free(x);	/* else the last group to answer frees it (decide) */
 		return true;
@@ -484,6 +492,10 @@ xselect_replied(struct xselects *xs, uint64_t pid, const uint8_t *body, size_t l
 	if (proto_decode_reply(body, len, OP_SELECT, &rep, &why) != STATUS_OK) {
 		snprintf(msg, sizeof msg, "node %s: malformed reply: %s", peer_node(g->pe), why);
 		group_ended(g, STATUS_UNAVAILABLE, NULL, body, len, msg);
+		return true;
+	}
+	if (rep.status == STATUS_STARTED) {
+		group_waits(g);
 		return true;
 	}
 	snprintf(msg, sizeof msg, "%.*s", (int)rep.msg_len, rep.msg_len ? rep.msg : "");
@@ -525,6 +537,7 @@ xselect_peer_gone(struct xselects *xs, struct peer *pe, const char *why)
 				reply_error(x, STATUS_UNAVAILABLE, msg);
 				hmap_remove(&xs->pids, &g->by_pid);
 				g->settling = false;
+				cancel_rest(x);
 				if (x->nopen == 0)
 					xsel_free(x);	/* else the last group to answer frees it */
 				break;
@@ -538,173 +551,6 @@ xselect_peer_gone(struct xselects *xs, struct peer *pe, const char *why)
 	}
 }
 
-/* ---- starting ------------------------------------------------------------------------ */
-
-/*
- * The group of node at addr (cluster.c's buffer, valid until its next
- * call: the peer is found at once), made if new; NULL with why.
- */
-static struct xgroup *
-group_of(struct xsel *x, const char *node, const char *addr, const char **why)
-{
-	struct xgroup *g;
-
-	for (uint32_t i = 0; i < x->ngroups; i++)
-		if (strcmp(x->g[i].node, node) == 0)
-			return &x->g[i];
-	if (addr[0] == '\0') {
-		*why = "a case's owner is not live (its lease is ending)";
-		return NULL;
-	}
-	g = &x->g[x->ngroups];
-	*g = (struct xgroup){ .x = x, .node = node };
-	if ((g->pe = peer_get(x->xs->r->peers, node, addr, why)) == NULL)
-		return NULL;
-	x->ngroups++;
-	return g;
-}
-
-/*
- * Group q's cases by owner (nil cases go nowhere), and keep its frame
- * (body) if none is kept; false with why when it cannot run.
- */
-static bool
-group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q, const uint8_t *body,
-    size_t len, const char **why)
-{
-	struct cluster *cl = xs->r->cl;
-	const char *self = cluster_self(cl), *node, *addr;
-
-	for (uint32_t i = 0; i < q->ncases; i++) {
-		const struct proto_case *pc = &q->cases[i];
-		struct xgroup *g;
-
-		if (pc->name == NULL)
-			continue;
-		if (pc->name[0] == '~' || cluster_owner(cl, pc->name, pc->name_len, &node, &addr) !=
-		    CLUSTER_THERE) {
-			node = self;
-			addr = xs->r->s->cfg.advertise;
-		}
-		if ((g = group_of(x, node, addr, why)) == NULL)
-			return false;
-		if (g->index == NULL && ((g->index = calloc(q->ncases, sizeof *g->index)) == NULL ||
-		    (g->send = calloc(q->ncases, sizeof *g->send)) == NULL)) {
-			*why = "out of memory";
-			return false;
-		}
-		g->send[g->ncases] = pc->dir;
-		g->index[g->ncases++] = i;
-	}
-	/* kept to send the groups again: parked, or a granted send case not ready any more */
-	if (x->frame == NULL) {
-		if ((x->frame = malloc(len)) == NULL) {
-			*why = "out of memory";
-			return false;
-		}
-		memcpy(x->frame, body, len);
-		x->frame_len = len;
-	}
-	return true;
-}
-
-/* Send g's SELECT with hold (cases: room for q's); -1 when out of memory. */
-static int
-send_group(struct xselects *xs, struct xgroup *g, const struct proto_request *q, int64_t wait,
-    struct proto_case *cases)
-{
-	for (uint32_t i = 0; i < g->ncases; i++)
-		cases[i] = q->cases[g->index[i]];
-	g->pid = peers_next_id(xs->r->peers);
-	proto_out_reset(&xs->r->out);
-	if (proto_req_select_hold(&xs->r->out, g->pid, wait, cases, g->ncases, q->has_default,
-	    true) < 0 || hmap_insert(&xs->pids, &g->by_pid, hmap_hash_u64(xs->pids.seed, g->pid)) < 0)
-		return -1;
-	g->open = true;
-	g->x->nopen++;
-	send_frame(xs, g->pe);
-	return 0;
-}
-
-/* What is left of the client's wait now (PROTO_WAIT_FOREVER stays). */
-static int64_t
-wait_left(const struct xsel *x, int64_t wait)
-{
-	int64_t spent = (clock_now_ns() - x->rq.start) / 1000;
-
-	return wait > 0 ? (wait > spent ? wait - spent : 0) : wait;
-}
-
-/*
- * Send every group of x (q: its request): polled first (wait 0) if the
- * client may wait, then parked with what is left of its wait.
- */
-static void
-run(struct xsel *x, const struct proto_request *q)
-{
-	int64_t wait = x->blocking && !x->parked ? 0 : wait_left(x, q->wait_us);
-	struct proto_case *cases = malloc(q->ncases * sizeof *cases);
-
-	for (uint32_t i = 0; i < x->ngroups; i++) {
-		if (cases == NULL || send_group(x->xs, &x->g[i], q, wait, cases) < 0) {
-			/* those sent end CANCELED, then it answers LIMIT */
-			x->err = STATUS_LIMIT;
-			snprintf(x->why, sizeof x->why, "out of memory");
-			cancel_open(x);
-			break;
-		}
-	}
-	free(cases);
-	cluster_stats(x->xs->r->cl)->forwarded += x->ngroups;
-	if (x->nopen == 0)
-		decide(x);	/* not one group could be sent */
-}
-
-void
-xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q,
-    const uint8_t *body, size_t len)
-{
-	struct router *r = xs->r;
-	int64_t start = r->again_start ? r->again_start : clock_now_ns();
-	struct xsel *x;
-	const char *why = "out of memory";
-
-	if (!acl_allow_cases(c, q))
-		return;
-	if ((x = calloc(1, sizeof *x + q->ncases * sizeof x->g[0])) == NULL) {
-		conn_reply_error(c, q->id, STATUS_LIMIT, why);
-		return;
-	}
-	x->xs = xs;
-	x->ncases = q->ncases;
-	x->blocking = q->wait_us != 0 && !q->has_default;
-	x->rq = (struct remote){ .conn_id = c->id, .id = q->id, .op = OP_SELECT, .start = start,
-	    .xselect = true };
-	TAILQ_INSERT_TAIL(&xs->list, x, link);
-	if (!group_cases(xs, x, q, body, len, &why)) {
-		router_unavailable(r, c, q->id, why);
-		xsel_free(x);
-		return;
-	}
-	/* each group is one request forwarded from c (max_pending, as router_forward) */
-	if (c->nforwarded + x->ngroups > r->s->cfg.max_pending) {
-		conn_reply_error(c, q->id, STATUS_LIMIT,
-		    "max_pending requests are forwarded from this connection");
-		xsel_free(x);
-		return;
-	}
-	if (hmap_insert(&r->ids, &x->rq.node, ids_hash(r, c->id, q->id)) < 0)
-		goto oom;
-	x->c = c;
-	c->nforwarded += x->ngroups;
-	r->s->current.counted = true;	/* counted when it is answered */
-	run(x, q);
-	return;
-oom:
-	xsel_free(x);
-	conn_reply_error(c, q->id, STATUS_LIMIT, why);
-}
-
 /* ---- the client ends its wait ---------------------------------------------------------- */
 
 static bool
@@ -714,6 +560,17 @@ settling(const struct xsel *x)
 		if (x->g[i].settling)
 			return true;
 	return false;
+}
+
+bool
+xselect_drop(struct xsel *x)
+{
+	if (settling(x))
+		return false;
+	x->done = NULL;
+	if (!x->canceling)
+		xsel_cancel_open(x);
+	return true;
 }
 
 /*
@@ -726,7 +583,7 @@ abandon(struct xsel *x, int status, const char *why)
 {
 	reply_error(x, status, why);
 	if (!settling(x) && !x->canceling)
-		cancel_open(x);
+		xsel_cancel_open(x);
 }
 
 void

@@ -105,6 +105,8 @@ void ct_add_ack_tests(CU_pSuite s);
 
 /* test_cluster_select.c: a SELECT over channels on three nodes (cross-node select). */
 void ct_add_select_tests(CU_pSuite s);
+/* test_cluster_stream.c: a STREAM over channels on three nodes (cross-node stream). */
+void ct_add_stream_tests(CU_pSuite s);
 /* test_cluster_select_load.c */
 void ct_add_select_load_tests(CU_pSuite s);
 /* test_cluster_links.c: links over channels of three nodes; ctl_* are its helpers. */

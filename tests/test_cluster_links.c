@@ -6,8 +6,8 @@
  * pumping through the other nodes: exact value sequences and multisets,
  * close errors passed downstream, the done channel's stop, a value held for
  * a link that ended going back to its channel. A named output that no
- * node owns is NOT_FOUND; a STREAM over channels of two nodes is
- * UNAVAILABLE. The ctl_* helpers are shared with test_cluster_links_end.c
+ * node owns is NOT_FOUND (a STREAM over channels of several nodes runs:
+ * test_cluster_stream.c). The ctl_* helpers are shared with test_cluster_links_end.c
  * (how such links end). Run by test_cluster.c on its fixture (etcd,
  * n0..n2).
  *
@@ -20,8 +20,8 @@
 #include "clock.h"
 #include "clustertest.h"
 
-/* here[k]: channels on node 0; there: one on node 1 (test_links_here, test_stream_refused). */
-static char here[3][CT_NAME_CAP], there[CT_NAME_CAP];
+/* here[k]: channels on node 0 (test_links_here). */
+static char here[3][CT_NAME_CAP];
 
 /* A channel named from base placed on node (made there with cap), into name. */
 void
@@ -586,7 +586,6 @@ test_links_here(void)
 	ctl_make_on(0, here[0], "xlk_a", 4);
 	ctl_make_on(0, here[1], "xlk_b", 4);
 	ctl_make_on(0, here[2], "xlk_c", 4);
-	ctl_make_on(1, there, "xlk_far", 4);
 	l = ctl_one_in(OP_TAKE, here[0], "xlk_nobody_made_this");
 	l.count = 1;
 	CU_ASSERT_EQUAL(link_at_node0(&l, msg, sizeof msg, &id, &c), STATUS_NOT_FOUND);
@@ -608,25 +607,6 @@ test_links_here(void)
 	test_conn_close(&c);
 }
 
-/* A STREAM over channels of nodes 0 and 1: UNAVAILABLE, not built. */
-static void
-test_stream_refused(void)
-{
-	struct proto_case two[2] = { { .name = here[0], .name_len = (uint32_t)strlen(here[0]) },
-	    { .name = there, .name_len = (uint32_t)strlen(there) } };
-	struct proto_reply r;
-	struct test_conn c;
-
-	CU_ASSERT_FATAL(ct_open_client(&c, ct_node_port(0), false) == 0);
-	proto_out_reset(&ct_out);
-	CU_ASSERT_FATAL(proto_req_stream(&ct_out, c.next_id++, PROTO_WAIT_FOREVER, two, 2, 4) == 0);
-	st_write(&c, &ct_out);
-	st_reply(&c, OP_STREAM, &r);
-	CU_ASSERT_EQUAL(r.status, STATUS_UNAVAILABLE);
-	CU_ASSERT(r.msg_len > 0 && memmem(r.msg, r.msg_len, "not built", 9) != NULL);
-	test_conn_close(&c);
-}
-
 void
 ct_add_link_tests(CU_pSuite s)
 {
@@ -638,6 +618,5 @@ ct_add_link_tests(CU_pSuite s)
 	test_add(s, "links: fan-out job between two nodes", test_fan_out);
 	test_add(s, "links: bridge from, to and following other nodes", test_bridge);
 	test_add(s, "links: an output nobody made; every channel here runs", test_links_here);
-	test_add(s, "stream: channels on two nodes are refused", test_stream_refused);
 	ct_add_link_end_tests(s);
 }

@@ -8,8 +8,9 @@
  * client's disconnect removes its remote waiters,
  * the choice among ready cases on different nodes is uniform, a deadline
  * racing a match never loses or duplicates a value, send cases on every
- * node send only the chosen value, and a granted send that is no longer
- * ready polls the select again (load: test_cluster_select_load.c). Run by
+ * node send only the chosen value, a granted send that is no longer
+ * ready polls the select again, and a receive that may not wait takes a
+ * parked send case's value (load: test_cluster_select_load.c). Run by
  * test_cluster.c on its fixture: one etcd, nodes n0..n2.
  *
  * SPDX-License-Identifier: BSD-2-Clause
@@ -457,6 +458,54 @@ take_now(int i, char *buf, size_t cap)
 }
 
 /*
+ * A receive that may not wait at a send case's owner: a RECV with wait 0,
+ * then a SELECT with default, each takes the value of a cross-node
+ * select's send case parked there (its home grants the claim the receive
+ * made), the other send case's value is not sent; with nothing parked,
+ * both answer at once (DEADLINE_EXCEEDED, default).
+ */
+static void
+test_poll_takes_claim(void)
+{
+	struct proto_case cases[CT_NODES], rcase;
+	struct test_conn c, rc;
+	struct proto_reply r;
+	char buf[32];
+	bool ok;
+
+	make_three("xpoll", 0);
+	rcase = (struct proto_case){ .dir = 0, .name = names[1], .name_len = (uint32_t)strlen(names[1]) };
+	ct_client_of(&c, 0);
+	ct_client_of(&rc, 1);
+	for (int k = 0; k < 2; k++) {
+		send_case(cases, 1, k ? "b" : "a");
+		send_case(cases, 2, k ? "b" : "a");
+		st_select(&c, &cases[1], 2, false, PROTO_WAIT_FOREVER);
+		CU_ASSERT_FATAL(st_await_waiters(&rc, names[1], 1, -1));
+		if (k == 0) {
+			CU_ASSERT_EQUAL(st_recv_wait(&rc, names[1], 0, buf, sizeof buf, &ok), STATUS_OK);
+			CU_ASSERT(ok && strcmp(buf, "a") == 0);
+		} else {
+			st_select(&rc, &rcase, 1, true, PROTO_WAIT_FOREVER);
+			st_reply(&rc, OP_SELECT, &r);
+			CU_ASSERT(r.status == STATUS_OK && r.index == 0 && r.ok);
+			CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "b");
+		}
+		st_reply(&c, OP_SELECT, &r);
+		CU_ASSERT_EQUAL(r.status, STATUS_OK);
+		CU_ASSERT_EQUAL(r.index, 0);
+		CU_ASSERT(no_waiters_anywhere());
+		CU_ASSERT_STRING_EQUAL(take_now(2, buf, sizeof buf), "");
+	}
+	CU_ASSERT_EQUAL(st_recv_wait(&rc, names[1], 0, buf, sizeof buf, &ok), STATUS_DEADLINE_EXCEEDED);
+	st_select(&rc, &rcase, 1, true, PROTO_WAIT_FOREVER);
+	st_reply(&rc, OP_SELECT, &r);
+	CU_ASSERT(r.status == STATUS_OK && r.index == -1);
+	test_conn_close(&rc);
+	test_conn_close(&c);
+}
+
+/*
  * Send cases on all three nodes (unbuffered): blocked, a receiver on node
  * 2 takes its value and no other is sent; with receivers waiting on two
  * nodes, exactly one of them gets a value. Buffered (cap 1), each of 3
@@ -700,6 +749,7 @@ ct_add_select_tests(CU_pSuite s)
 	test_add(s, "select: a send case beside remote receive cases", test_send_case);
 	test_add(s, "select: send cases on three nodes", test_sends_on_nodes);
 	test_add(s, "select: a granted send no longer ready starts over", test_send_granted_not_ready);
+	test_add(s, "select: a receive that may not wait takes a parked send case", test_poll_takes_claim);
 	test_add(s, "select: deadline leaves no waiter anywhere", test_deadline);
 	test_add(s, "select: CANCEL and disconnect remove remote waiters", test_cancel_and_disconnect);
 	test_add(s, "select: uniform among ready cases on three nodes", test_fairness);

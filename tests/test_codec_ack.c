@@ -225,7 +225,21 @@ test_req_hold_xsettle(void)
 	proto_out_reset(&out);
 	CU_ASSERT_EQUAL_FATAL(proto_req_select_hold(&out, 3, 500, sc, 2, true, true), 0);
 	CU_ASSERT_EQUAL_FATAL(decode_req(&q, &why), STATUS_OK);
-	CU_ASSERT(q.op == OP_SELECT && q.ncases == 2 && q.has_default && q.hold);
+	CU_ASSERT(q.op == OP_SELECT && q.ncases == 2 && q.has_default && q.hold && !q.hold_parked);
+	/* hold 2: held, and STARTED (no names) when it waits */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL_FATAL(proto_req_select_hold(&out, 3, 500, sc, 2, false, PROTO_HOLD_PARKED), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT(q.op == OP_SELECT && q.hold && q.hold_parked);
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL_FATAL(proto_rep_started(&out, 3, NULL, NULL, 0), 0);
+	{
+		struct proto_reply r;
+
+		CU_ASSERT_EQUAL(proto_decode_reply(proto_out_data(&out) + 4, proto_out_len(&out) - 4,
+		    OP_SELECT, &r, &why), STATUS_OK);
+		CU_ASSERT(r.id == 3 && r.status == STATUS_STARTED && r.interim && r.total == 0);
+	}
 	proto_out_reset(&out);
 	CU_ASSERT_EQUAL_FATAL(proto_req_select(&out, 4, 500, sc, 2, false), 0);
 	CU_ASSERT_EQUAL_FATAL(decode_req(&q, &why), STATUS_OK);

@@ -386,8 +386,9 @@ test_select_resolution_unlinks_all(void)
  * ENGINE_CLAIM (a cross-node select's send cases): a ready send case
  * reports ready with its own value and sends nothing; waiting, it is
  * reported when a receive would take it, and that receive goes on (to the
- * buffer, the next sender, or its own wait); a closed channel is still
- * CLOSED; receive cases are untouched.
+ * buffer, the next sender, or its own wait); a claim reserves its
+ * receiver or slot against other claims until settled; a closed channel
+ * is still CLOSED; receive cases are untouched.
  */
 static void
 test_claim_send(void)
@@ -408,6 +409,7 @@ test_claim_send(void)
 	CU_ASSERT(r.res.status == STATUS_OK && r.res.index == 0 && r.res.claimed);
 	CU_ASSERT(r.res.ch == u && value_is(r.res.value, "x"));
 	value_free(r.res.value);
+	engine_claim_next(e, u);	/* not granted: the receiver it reserved is free again */
 	CU_ASSERT_EQUAL(rr.calls, 0);
 	CU_ASSERT_EQUAL(chan_nsenders(u), 0);
 	CU_ASSERT_EQUAL(chan_nreceivers(b), 0);
@@ -418,6 +420,16 @@ test_claim_send(void)
 	CU_ASSERT(res.status == STATUS_OK && res.claimed && value_is(res.value, "y"));
 	value_free(res.value);
 	CU_ASSERT_EQUAL(rr.calls, 0);
+	/* the receiver is reserved by that claim: another claim waits (a plain send would not) */
+	c[0].value = V("y2");
+	r = (struct rec){ 0 };
+	CU_ASSERT_FATAL(engine_submit(e, c, 1, ENGINE_WAIT | ENGINE_CLAIM, rec_done, &r, &r.op,
+	    &res) == 1);
+	/* the first not granted: the chance goes to the waiting one */
+	engine_claim_next(e, u);
+	CU_ASSERT(r.calls == 1 && r.res.claimed && value_is(r.res.value, "y2"));
+	value_free(r.res.value);
+	engine_claim_next(e, u);
 	/* a plain send takes the receiver */
 	send_now(e, u, "z");
 	CU_ASSERT(rr.calls == 1 && value_is(rr.res.value, "z"));
@@ -437,6 +449,7 @@ test_claim_send(void)
 	recv_now(e, b, "plain");
 	CU_ASSERT(r.calls == 1 && r.res.claimed && value_is(r.res.value, "t"));
 	value_free(r.res.value);
+	engine_claim_next(e, b);
 	/* two claims waiting, one receiver: one is reported; that one unused, the next is */
 	{
 		struct rec w1 = { 0 }, w2 = { 0 }, rv = { 0 };
@@ -453,12 +466,34 @@ test_claim_send(void)
 		value_free(w1.res.value);
 		engine_claim_next(e, u);
 		CU_ASSERT(w2.calls == 1 && w2.res.claimed);
-		/* granted: a plain send */
+		/* granted: its reservation is the plain send's */
+		engine_unclaim(u);
 		send_now(e, u, "2");
 		value_free(w2.res.value);
 		CU_ASSERT(rv.calls == 1 && value_is(rv.res.value, "2"));
 		value_free(rv.res.value);
 		engine_claim_next(e, u);	/* nothing waits: nothing happens */
+	}
+	/* a receive that may not wait: at once with no claiming sender; else it waits for the claim */
+	{
+		struct rec w = { 0 }, p = { 0 };
+		struct engine_case snd = { u, CASE_SEND, V("cw") }, rcv = { u, CASE_RECV, NULL };
+
+		CU_ASSERT_FATAL(engine_submit(e, &rcv, 1, ENGINE_CLAIM_WAIT, rec_done, &p, &p.op,
+		    &res) == 0);
+		CU_ASSERT_EQUAL(res.status, STATUS_DEADLINE_EXCEEDED);
+		CU_ASSERT_FATAL(engine_submit(e, &snd, 1, ENGINE_WAIT | ENGINE_CLAIM, rec_done, &w,
+		    &w.op, &res) == 1);
+		CU_ASSERT_FATAL(engine_submit(e, &rcv, 1, ENGINE_CLAIM_WAIT, rec_done, &p, &p.op,
+		    &res) == 1);
+		CU_ASSERT(w.calls == 1 && w.res.claimed && value_is(w.res.value, "cw"));
+		CU_ASSERT_EQUAL(p.calls, 0);
+		/* granted: the plain send reaches the waiting receive */
+		value_free(w.res.value);
+		engine_unclaim(u);
+		send_now(e, u, "cw");
+		CU_ASSERT(p.calls == 1 && p.res.status == STATUS_OK && value_is(p.res.value, "cw"));
+		value_free(p.res.value);
 	}
 	/* closed: CLOSED, as ever */
 	CU_ASSERT_EQUAL(engine_close(e, u), STATUS_OK);

@@ -1,0 +1,214 @@
+/*
+ * xselect_start.c: a cross-node SELECT begins (xselect.h, PROTOCOL.md
+ * §17): its cases grouped by owner, each group sent to its owner; a
+ * client's select (xselect_start) or another module's round
+ * (xselect_round).
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "acl.h"
+#include "clock.h"
+#include "cluster.h"
+#include "conn.h"
+#include "peer.h"
+#include "router_int.h"
+#include "stats.h"
+#include "xselect.h"
+#include "xselect_int.h"
+
+/* ---- starting ------------------------------------------------------------------------ */
+
+/*
+ * The group of node at addr (cluster.c's buffer, valid until its next
+ * call: the peer is found at once), made if new; NULL with why.
+ */
+static struct xgroup *
+group_of(struct xsel *x, const char *node, const char *addr, const char **why)
+{
+	struct xgroup *g;
+
+	for (uint32_t i = 0; i < x->ngroups; i++)
+		if (strcmp(x->g[i].node, node) == 0)
+			return &x->g[i];
+	if (addr[0] == '\0') {
+		*why = "a case's owner is not live (its lease is ending)";
+		return NULL;
+	}
+	g = &x->g[x->ngroups];
+	*g = (struct xgroup){ .x = x, .node = node };
+	if ((g->pe = peer_get(x->xs->r->peers, node, addr, why)) == NULL)
+		return NULL;
+	x->ngroups++;
+	return g;
+}
+
+/*
+ * Group q's cases by owner (nil cases go nowhere), and keep its frame
+ * (body) if none is kept; false with why when it cannot run.
+ */
+bool
+xsel_group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q, const uint8_t *body,
+    size_t len, const char **why)
+{
+	struct cluster *cl = xs->r->cl;
+	const char *self = cluster_self(cl), *node, *addr;
+
+	for (uint32_t i = 0; i < q->ncases; i++) {
+		const struct proto_case *pc = &q->cases[i];
+		struct xgroup *g;
+
+		if (pc->name == NULL)
+			continue;
+		if (pc->name[0] == '~' || cluster_owner(cl, pc->name, pc->name_len, &node, &addr) !=
+		    CLUSTER_THERE) {
+			node = self;
+			addr = xs->r->s->cfg.advertise;
+		}
+		if ((g = group_of(x, node, addr, why)) == NULL)
+			return false;
+		if (g->index == NULL && ((g->index = calloc(q->ncases, sizeof *g->index)) == NULL ||
+		    (g->send = calloc(q->ncases, sizeof *g->send)) == NULL)) {
+			*why = "out of memory";
+			return false;
+		}
+		g->send[g->ncases] = pc->dir;
+		g->index[g->ncases++] = i;
+	}
+	/* kept to send the groups again: parked, or a granted send case not ready any more */
+	if (x->frame == NULL) {
+		if ((x->frame = malloc(len)) == NULL) {
+			*why = "out of memory";
+			return false;
+		}
+		memcpy(x->frame, body, len);
+		x->frame_len = len;
+	}
+	return true;
+}
+
+/* Send g's SELECT with hold (cases: room for q's); -1 when out of memory. */
+static int
+send_group(struct xselects *xs, struct xgroup *g, const struct proto_request *q, int64_t wait,
+    struct proto_case *cases)
+{
+	for (uint32_t i = 0; i < g->ncases; i++)
+		cases[i] = q->cases[g->index[i]];
+	g->pid = peers_next_id(xs->r->peers);
+	proto_out_reset(&xs->r->out);
+	if (proto_req_select_hold(&xs->r->out, g->pid, wait, cases, g->ncases, q->has_default,
+	    g->x->blocking ? PROTO_HOLD_PARKED : 1) < 0 || hmap_insert(&xs->pids, &g->by_pid, hmap_hash_u64(xs->pids.seed, g->pid)) < 0)
+		return -1;
+	g->open = true;
+	g->x->nopen++;
+	xsel_send_frame(xs, g->pe);
+	return 0;
+}
+
+/* What is left of the client's wait now (PROTO_WAIT_FOREVER stays). */
+static int64_t
+wait_left(const struct xsel *x, int64_t wait)
+{
+	int64_t spent = (clock_now_ns() - x->rq.start) / 1000;
+
+	return wait > 0 ? (wait > spent ? wait - spent : 0) : wait;
+}
+
+/*
+ * Send every group of x (q: its request) with what is left of its wait:
+ * each owner polls at once, and one that must wait says so (STARTED) if
+ * the client may wait.
+ */
+void
+xsel_run(struct xsel *x, const struct proto_request *q)
+{
+	int64_t wait = wait_left(x, q->wait_us);
+	struct proto_case *cases = malloc(q->ncases * sizeof *cases);
+
+	for (uint32_t i = 0; i < x->ngroups; i++) {
+		if (cases == NULL || send_group(x->xs, &x->g[i], q, wait, cases) < 0) {
+			/* those sent end CANCELED, then it answers LIMIT */
+			x->err = STATUS_LIMIT;
+			snprintf(x->why, sizeof x->why, "out of memory");
+			xsel_cancel_open(x);
+			break;
+		}
+	}
+	free(cases);
+	cluster_stats(x->xs->r->cl)->forwarded += x->ngroups;
+	if (x->nopen == 0)
+		xsel_decide(x);	/* not one group could be sent */
+}
+
+void
+xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q,
+    const uint8_t *body, size_t len)
+{
+	struct router *r = xs->r;
+	int64_t start = r->again_start ? r->again_start : clock_now_ns();
+	struct xsel *x;
+	const char *why = "out of memory";
+
+	if (!acl_allow_cases(c, q))
+		return;
+	if ((x = calloc(1, sizeof *x + q->ncases * sizeof x->g[0])) == NULL) {
+		conn_reply_error(c, q->id, STATUS_LIMIT, why);
+		return;
+	}
+	x->xs = xs;
+	x->ncases = q->ncases;
+	x->blocking = q->wait_us != 0 && !q->has_default;
+	x->rq = (struct remote){ .conn_id = c->id, .id = q->id, .op = OP_SELECT, .start = start,
+	    .xselect = true };
+	TAILQ_INSERT_TAIL(&xs->list, x, link);
+	if (!xsel_group_cases(xs, x, q, body, len, &why)) {
+		router_unavailable(r, c, q->id, why);
+		xsel_free(x);
+		return;
+	}
+	/* each group is one request forwarded from c (max_pending, as router_forward) */
+	if (c->nforwarded + x->ngroups > r->s->cfg.max_pending) {
+		conn_reply_error(c, q->id, STATUS_LIMIT,
+		    "max_pending requests are forwarded from this connection");
+		xsel_free(x);
+		return;
+	}
+	if (hmap_insert(&r->ids, &x->rq.node, ids_hash(r, c->id, q->id)) < 0)
+		goto oom;
+	x->c = c;
+	c->nforwarded += x->ngroups;
+	r->s->current.counted = true;	/* counted when it is answered */
+	xsel_run(x, q);
+	return;
+oom:
+	xsel_free(x);
+	conn_reply_error(c, q->id, STATUS_LIMIT, why);
+}
+
+struct xsel *
+xselect_round(struct xselects *xs, const struct proto_request *q, const uint8_t *body, size_t len,
+    int64_t start, xselect_done done, void *arg, const char **why)
+{
+	struct xsel *x = calloc(1, sizeof *x + q->ncases * sizeof x->g[0]);
+
+	*why = "out of memory";
+	if (x == NULL)
+		return NULL;
+	x->xs = xs;
+	x->ncases = q->ncases;
+	x->blocking = q->wait_us != 0 && !q->has_default;
+	x->rq = (struct remote){ .op = OP_SELECT, .start = start };
+	TAILQ_INSERT_TAIL(&xs->list, x, link);
+	if (!xsel_group_cases(xs, x, q, body, len, why)) {
+		xsel_free(x);
+		return NULL;
+	}
+	x->done = done;
+	x->arg = arg;
+	xsel_run(x, q);
+	return x;
+}

@@ -1,0 +1,457 @@
+/*
+ * test_cluster_stream.c: a STREAM over channels on three nodes (PROTOCOL.md
+ * §17, cross-node STREAM), through a plain client of one node: every
+ * value exactly once (buffered, or from senders waiting on every node)
+ * and each close reported once, credit respected
+ * (values stay in their channels, no waiter left, when it is used up),
+ * a parked stream woken by a send on each node, CANCEL, a disconnect and
+ * the deadline leave no waiter on any node, and a node killed mid-stream
+ * ends it UNAVAILABLE naming the node, no value twice. Run by
+ * test_cluster.c on its fixture: one etcd, nodes n0..n2.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clustertest.h"
+
+#define NAME_CAP 96
+
+/* Channel i of a test lives on node i. */
+static char names[CT_NODES][NAME_CAP];
+
+/* Three channels with cap, channel i placed and made on node i. */
+static void
+make_three(const char *base, uint64_t cap)
+{
+	struct test_conn c;
+	char b[64];
+
+	for (int i = 0; i < CT_NODES; i++) {
+		snprintf(b, sizeof b, "%s%d", base, i);
+		snprintf(names[i], NAME_CAP, "%s", ct_name_placed_on(i, b));
+		ct_client_of(&c, i);
+		CU_ASSERT_EQUAL_FATAL(st_make(&c, names[i], cap), STATUS_OK);
+		test_conn_close(&c);
+	}
+}
+
+/* n values "i:k" (k from 0) buffered in channel i, through its owner. */
+static void
+fill(int i, int n)
+{
+	struct test_conn c;
+	char v[32];
+
+	ct_client_of(&c, i);
+	for (int k = 0; k < n; k++) {
+		snprintf(v, sizeof v, "%d:%d", i, k);
+		CU_ASSERT_EQUAL_FATAL(st_send_wait(&c, names[i], v, 0), STATUS_OK);
+	}
+	test_conn_close(&c);
+}
+
+static void
+close_on(int i)
+{
+	struct test_conn c;
+
+	ct_client_of(&c, i);
+	CU_ASSERT_EQUAL(st_close(&c, names[i]), STATUS_OK);
+	test_conn_close(&c);
+}
+
+/* A STREAM over the three channels with credit, sent on c; its id. */
+static uint64_t
+stream(struct test_conn *c, uint64_t credit, int64_t wait_us)
+{
+	struct proto_case pc[CT_NODES];
+	uint64_t id = c->next_id++;
+
+	for (int i = 0; i < CT_NODES; i++)
+		pc[i] = (struct proto_case){ .name = names[i], .name_len = (uint32_t)strlen(names[i]) };
+	CU_ASSERT_EQUAL_FATAL(proto_req_stream(&ct_out, id, wait_us, pc, CT_NODES, credit), 0);
+	st_write(c, &ct_out);
+	return id;
+}
+
+static uint64_t
+credit(struct test_conn *c, uint64_t sid, uint64_t n)
+{
+	uint64_t id = c->next_id++;
+
+	CU_ASSERT_EQUAL_FATAL(proto_req_credit(&ct_out, id, sid, n), 0);
+	st_write(c, &ct_out);
+	return id;
+}
+
+/* Receivers waiting on channel i at its owner reach want (polled). */
+static bool
+receivers_are(int i, int64_t want)
+{
+	struct test_conn c;
+	bool ok;
+
+	ct_client_of(&c, i);
+	ok = st_await_waiters(&c, names[i], -1, want);
+	test_conn_close(&c);
+	return ok;
+}
+
+static bool
+no_waiters_anywhere(void)
+{
+	bool ok = true;
+
+	for (int i = 0; i < CT_NODES; i++)
+		ok = receivers_are(i, 0) && ok;
+	return ok;
+}
+
+/* Values buffered in channel i, by LEN at its owner. */
+static uint64_t
+len_of(int i)
+{
+	struct test_conn c;
+	struct proto_reply r;
+
+	ct_client_of(&c, i);
+	st_name_op(&c, OP_LEN, names[i]);
+	st_reply(&c, OP_LEN, &r);
+	test_conn_close(&c);
+	return r.status == STATUS_OK ? r.n : UINT64_MAX;
+}
+
+/* An interim "i:k" value, counted in seen[i][k]; false when it is not one we sent. */
+static bool
+count_value(const struct proto_reply *r, uint8_t seen[CT_NODES][256])
+{
+	char v[32];
+	int node, k;
+
+	snprintf(v, sizeof v, "%.*s", (int)r->value.len, r->value.len ? (const char *)r->value.data : "");
+	if (!r->ok || sscanf(v, "%d:%d", &node, &k) != 2 || node < 0 || node >= CT_NODES || k < 0 ||
+	    k >= 256 || r->index != node)
+		return false;
+	seen[node][k]++;
+	return true;
+}
+
+/*
+ * 150 values buffered on each node's channel, every channel closed: a
+ * stream at node 0 granted 5, one more per reply, gets each value once,
+ * each close once, then OK with the count. It never has more interim
+ * replies than it was granted.
+ */
+static void
+test_exact(void)
+{
+	enum { N = 150, CREDIT = 5 };
+	uint8_t seen[CT_NODES][256] = { { 0 } };
+	int closes[CT_NODES] = { 0 };
+	uint64_t sid, granted = CREDIT, interims = 0, credit_oks = 0, credits = 0;
+	struct test_conn c;
+	struct proto_reply r;
+
+	make_three("xsexact", N);
+	for (int i = 0; i < CT_NODES; i++) {
+		fill(i, N);
+		close_on(i);
+	}
+	ct_client_of(&c, 0);
+	sid = stream(&c, CREDIT, PROTO_WAIT_FOREVER);
+	for (;;) {
+		st_next(&c, sid, OP_CREDIT, &r);
+		if (r.id != sid) {
+			CU_ASSERT_EQUAL(r.status, STATUS_OK);
+			credit_oks++;
+			continue;
+		}
+		if (!r.interim)
+			break;
+		interims++;
+		CU_ASSERT(interims <= granted);
+		if (r.ok) {
+			CU_ASSERT(count_value(&r, seen));
+		} else if (r.index >= 0 && r.index < CT_NODES) {
+			closes[r.index]++;
+		}
+		credit(&c, sid, 1);
+		granted++;
+		credits++;
+	}
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(r.n, (uint64_t)N * CT_NODES);
+	CU_ASSERT_EQUAL(interims, (uint64_t)N * CT_NODES + CT_NODES);
+	for (int i = 0; i < CT_NODES; i++) {
+		CU_ASSERT_EQUAL(closes[i], 1);
+		for (int k = 0; k < N; k++)
+			CU_ASSERT_EQUAL(seen[i][k], 1);
+	}
+	/* CREDITs after the end are NOT_FOUND; the others OK */
+	while (credit_oks < credits) {
+		st_next(&c, sid, OP_CREDIT, &r);
+		CU_ASSERT(r.status == STATUS_OK || r.status == STATUS_NOT_FOUND);
+		credit_oks++;
+	}
+	test_conn_close(&c);
+	CU_ASSERT(no_waiters_anywhere());
+}
+
+/*
+ * Unbuffered channels, 200 SENDs waiting on each node (pipelined by one
+ * client each) while a stream at node 1 granted 8, one more per value,
+ * takes them: every value once, every SEND answered OK.
+ */
+static void
+test_exact_waiting_senders(void)
+{
+	enum { N = 200, CREDIT = 8 };
+	uint8_t seen[CT_NODES][256] = { { 0 } };
+	struct test_conn c, p[CT_NODES];
+	struct proto_reply r;
+	uint64_t sid, got = 0;
+	char v[32];
+
+	make_three("xswait", 0);
+	for (int i = 0; i < CT_NODES; i++) {
+		ct_client_of(&p[i], i);
+		for (int k = 0; k < N; k++) {
+			snprintf(v, sizeof v, "%d:%d", i, k);
+			st_send(&p[i], names[i], v, strlen(v), PROTO_WAIT_FOREVER);
+		}
+	}
+	ct_client_of(&c, 1);
+	sid = stream(&c, CREDIT, PROTO_WAIT_FOREVER);
+	while (got < (uint64_t)N * CT_NODES) {
+		st_next(&c, sid, OP_CREDIT, &r);
+		if (r.id != sid)
+			continue;	/* a CREDIT's OK */
+		CU_ASSERT_FATAL(r.interim);
+		CU_ASSERT(count_value(&r, seen));
+		got++;
+		credit(&c, sid, 1);
+	}
+	for (int i = 0; i < CT_NODES; i++) {
+		for (int k = 0; k < N; k++) {
+			st_reply(&p[i], OP_SEND, &r);
+			CU_ASSERT_EQUAL(r.status, STATUS_OK);
+			CU_ASSERT_EQUAL(seen[i][k], 1);
+		}
+		test_conn_close(&p[i]);
+	}
+	test_conn_close(&c);
+	CU_ASSERT(no_waiters_anywhere());
+}
+
+/*
+ * Credit 2 over three channels of 10 values: two values, then nothing
+ * (the rest stays buffered, no waiter anywhere); CREDIT 3: three more.
+ */
+static void
+test_credit(void)
+{
+	uint8_t seen[CT_NODES][256] = { { 0 } };
+	struct test_conn c;
+	struct proto_reply r;
+	uint64_t sid, cid, pid;
+	int got = 0;
+
+	make_three("xscredit", 10);
+	for (int i = 0; i < CT_NODES; i++)
+		fill(i, 10);
+	ct_client_of(&c, 0);
+	sid = stream(&c, 2, PROTO_WAIT_FOREVER);
+	for (int k = 0; k < 2; k++) {
+		st_next(&c, sid, OP_PING, &r);
+		CU_ASSERT_EQUAL(r.id, sid);
+		CU_ASSERT(r.interim);
+		CU_ASSERT(count_value(&r, seen));
+	}
+	/* its credit is used up: no round runs, so no waiter and nothing taken */
+	CU_ASSERT(no_waiters_anywhere());
+	CU_ASSERT_EQUAL(len_of(0) + len_of(1) + len_of(2), 28);
+	pid = st_ping(&c);
+	st_next(&c, sid, OP_PING, &r);
+	CU_ASSERT_EQUAL(r.id, pid);
+	cid = credit(&c, sid, 3);
+	while (got < 3) {
+		st_next(&c, sid, OP_CREDIT, &r);
+		if (r.id == cid) {
+			CU_ASSERT_EQUAL(r.status, STATUS_OK);
+			continue;
+		}
+		CU_ASSERT_EQUAL(r.id, sid);
+		CU_ASSERT(r.interim);
+		CU_ASSERT(count_value(&r, seen));
+		got++;
+	}
+	CU_ASSERT(no_waiters_anywhere());
+	CU_ASSERT_EQUAL(len_of(0) + len_of(1) + len_of(2), 25);
+	for (int i = 0; i < CT_NODES; i++)
+		for (int k = 0; k < 10; k++)
+			CU_ASSERT(seen[i][k] <= 1);
+	test_conn_close(&c);
+	CU_ASSERT(no_waiters_anywhere());
+}
+
+/*
+ * Credit 4 on three empty channels: 4 waiters on each node, each with
+ * home n1; a send on each node in turn wakes it; CANCEL ends it CANCELED
+ * (then OK) and removes every waiter; a second stream's waiters go with
+ * its client's disconnect.
+ */
+static void
+test_wake_cancel_disconnect(void)
+{
+	uint8_t seen[CT_NODES][256] = { { 0 } };
+	struct test_conn c, p;
+	struct proto_reply r;
+	uint64_t sid, kid;
+	char v[32];
+
+	make_three("xswake", 0);
+	ct_client_of(&c, 1);
+	sid = stream(&c, 4, PROTO_WAIT_FOREVER);
+	for (int i = 0; i < CT_NODES; i++) {
+		CU_ASSERT_FATAL(receivers_are(i, 4));
+		CU_ASSERT_EQUAL(ct_waiters_naming(i, names[i], "n1"), 4);
+	}
+	for (int i = 0; i < CT_NODES; i++) {
+		snprintf(v, sizeof v, "%d:0", i);
+		ct_client_of(&p, i);
+		CU_ASSERT_EQUAL(st_send_wait(&p, names[i], v, PROTO_WAIT_FOREVER), STATUS_OK);
+		test_conn_close(&p);
+		st_next(&c, sid, OP_PING, &r);
+		CU_ASSERT_EQUAL(r.id, sid);
+		CU_ASSERT(count_value(&r, seen));
+	}
+	/* one unit of credit left: one waiter on each node */
+	for (int i = 0; i < CT_NODES; i++)
+		CU_ASSERT(receivers_are(i, 1));
+	kid = c.next_id++;
+	proto_req_cancel(&ct_out, kid, sid);
+	st_write(&c, &ct_out);
+	st_next(&c, sid, OP_CANCEL, &r);
+	CU_ASSERT_EQUAL(r.id, sid);
+	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
+	st_next(&c, sid, OP_CANCEL, &r);
+	CU_ASSERT_EQUAL(r.id, kid);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT(no_waiters_anywhere());
+	for (int i = 0; i < CT_NODES; i++)
+		CU_ASSERT_EQUAL(ct_waiters_naming(i, names[i], NULL), 0);
+	stream(&c, 3, PROTO_WAIT_FOREVER);
+	for (int i = 0; i < CT_NODES; i++)
+		CU_ASSERT_FATAL(receivers_are(i, 3));
+	test_conn_close(&c);
+	CU_ASSERT(no_waiters_anywhere());
+	for (int i = 0; i < CT_NODES; i++)
+		CU_ASSERT_EQUAL(ct_waiters_naming(i, names[i], NULL), 0);
+	for (int i = 0; i < CT_NODES; i++)
+		CU_ASSERT_EQUAL(seen[i][0], 1);
+}
+
+/*
+ * Its wait: 300 ms on empty channels ends DEADLINE_EXCEEDED, no waiter
+ * left; wait 0 takes what is ready, up to its credit, then ends so.
+ */
+static void
+test_deadline(void)
+{
+	uint8_t seen[CT_NODES][256] = { { 0 } };
+	struct test_conn c;
+	struct proto_reply r;
+	uint64_t sid;
+	int got = 0;
+
+	make_three("xsdead", 4);
+	ct_client_of(&c, 2);
+	sid = stream(&c, 2, 300000);
+	st_next(&c, sid, OP_PING, &r);
+	CU_ASSERT_EQUAL(r.id, sid);
+	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
+	CU_ASSERT(no_waiters_anywhere());
+	fill(0, 2);
+	fill(1, 2);
+	sid = stream(&c, 3, 0);
+	for (;;) {
+		st_next(&c, sid, OP_PING, &r);
+		CU_ASSERT_EQUAL(r.id, sid);
+		if (!r.interim)
+			break;
+		CU_ASSERT(count_value(&r, seen));
+		got++;
+	}
+	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
+	CU_ASSERT(got >= 1 && got <= 3);
+	CU_ASSERT_EQUAL(len_of(0) + len_of(1) + len_of(2), (uint64_t)(4 - got));
+	test_conn_close(&c);
+	CU_ASSERT(no_waiters_anywhere());
+}
+
+/*
+ * SIGKILL of node 2 while a stream at node 0 runs over its channel: the
+ * rounds under way complete once (with a living node's value) or fail;
+ * the next one cannot reach node 2, so the stream ends UNAVAILABLE naming
+ * it, and no value came twice.
+ */
+static void
+test_node_killed(void)
+{
+	enum { N = 100 };
+	uint8_t seen[CT_NODES][256] = { { 0 } };
+	struct test_conn c;
+	struct proto_reply r;
+	uint64_t sid;
+	char msg[200];
+	int after = 0;
+
+	make_three("xskill", N);
+	for (int i = 0; i < CT_NODES; i++)
+		fill(i, N);
+	ct_client_of(&c, 0);
+	sid = stream(&c, 4, PROTO_WAIT_FOREVER);
+	for (int k = 0; k < 4; k++) {
+		st_next(&c, sid, OP_CREDIT, &r);
+		CU_ASSERT_EQUAL_FATAL(r.id, sid);
+		CU_ASSERT(count_value(&r, seen));
+	}
+	credit(&c, sid, 4);
+	ct_node_kill(2);
+	/* one more unit for each value: rounds go on until one finds node 2 gone */
+	for (;;) {
+		st_next(&c, sid, OP_CREDIT, &r);
+		if (r.id != sid)
+			continue;	/* a CREDIT's OK (or NOT_FOUND after the end) */
+		if (!r.interim)
+			break;
+		CU_ASSERT(count_value(&r, seen));
+		CU_ASSERT_FATAL(++after < 2 * N);
+		credit(&c, sid, 1);
+	}
+	snprintf(msg, sizeof msg, "%.*s", (int)r.msg_len, r.msg_len ? r.msg : "");
+	printf(" [%d values after the kill, then %s: %s]", after, status_name(r.status), msg);
+	CU_ASSERT_EQUAL(r.status, STATUS_UNAVAILABLE);
+	CU_ASSERT(strstr(msg, "n2") != NULL);
+	test_conn_close(&c);
+	for (int i = 0; i < CT_NODES; i++)
+		for (int k = 0; k < N; k++)
+			CU_ASSERT(seen[i][k] <= 1);
+	ct_node_rejoin(2, 10000);
+}
+
+void
+ct_add_stream_tests(CU_pSuite s)
+{
+	test_add(s, "stream: every value once over three nodes", test_exact);
+	test_add(s, "stream: every value once from senders waiting on three nodes",
+	    test_exact_waiting_senders);
+	test_add(s, "stream: credit respected across nodes", test_credit);
+	test_add(s, "stream: woken on each node; CANCEL and disconnect", test_wake_cancel_disconnect);
+	test_add(s, "stream: deadline, and wait 0", test_deadline);
+	test_add(s, "stream: SIGKILL of an owner mid-stream", test_node_killed);
+}
