@@ -196,32 +196,25 @@ owner_set_locked(struct cluster *cl, const char *name, size_t len, size_t idx)
 }
 
 /*
- * The node for rn's channels: the owner cached for all of them, or -1 when
- * none is cached. When two are cached on different nodes, a SELECT goes to
- * the first one's, which coordinates it (PROTOCOL.md §17, cross-node
- * SELECT), and so does a link, which runs there and pumps the others (§17,
- * links in a cluster); anything else is CHAN_EUNAVAILABLE.
+ * The node for rn's channels: the first one cached, or -1 when none is.
+ * When they are cached on different nodes, a SELECT or a STREAM is
+ * coordinated by that first node (PROTOCOL.md §17, cross-node SELECT and
+ * STREAM), and a link runs there and pumps the others (§17, links in a
+ * cluster).
  */
-static int
-owner_of_locked(struct cluster *cl, const struct rnames *rn, ssize_t *idx)
+static ssize_t
+owner_of_locked(struct cluster *cl, const struct rnames *rn)
 {
 	const char *name;
 	size_t len;
 
-	*idx = -1;
 	for (size_t i = 0; i < rnames_count(rn); i++) {
 		struct owner *ow;
 
-		if ((name = rnames_get(rn, i, &len)) == NULL || (ow = owner_find_locked(cl, name, len)) == NULL)
-			continue;
-		if (*idx >= 0 && (size_t)*idx != ow->idx &&
-		    (rn->req.op == OP_SELECT || proto_op_is_link(rn->req.op)))
-			return CHAN_OK;
-		if (*idx >= 0 && (size_t)*idx != ow->idx)
-			return CHAN_EUNAVAILABLE;	/* STREAM across nodes: not yet (§17) */
-		*idx = (ssize_t)ow->idx;
+		if ((name = rnames_get(rn, i, &len)) != NULL && (ow = owner_find_locked(cl, name, len)) != NULL)
+			return (ssize_t)ow->idx;
 	}
-	return CHAN_OK;
+	return -1;
 }
 
 /* What a reply from node idx says of where rn's channels are. */
@@ -341,7 +334,7 @@ route(struct cluster *cl, chan_ctx_t *ctx, const struct rnames *rn, ssize_t to, 
 	int rc = CHAN_OK;
 
 	pthread_mutex_lock(&cl->lock);
-	if (idx < 0 && (rc = owner_of_locked(cl, rn, &idx)) == CHAN_OK && idx < 0)
+	if (idx < 0 && (idx = owner_of_locked(cl, rn)) < 0)
 		for (size_t i = 0; i < cl->nnodes; i++)
 			if (cl->nodes[i].conn != NULL) {	/* prefer one connected already */
 				start = i;
@@ -349,8 +342,6 @@ route(struct cluster *cl, chan_ctx_t *ctx, const struct rnames *rn, ssize_t to, 
 			}
 	n = cl->nnodes;
 	pthread_mutex_unlock(&cl->lock);
-	if (rc != CHAN_OK)
-		return rc;
 	if (idx >= 0) {
 		*idxp = (size_t)idx;
 		if ((rc = node_get(cl, ctx, (size_t)idx, out)) != CHAN_OK) {

@@ -342,6 +342,52 @@ test_async_and_stream(void)
 }
 
 /*
+ * A stream over channels on nodes 0, 1 and 2 goes to the first one's node,
+ * which coordinates it (PROTOCOL.md §17, cross-node STREAM): with credit 2
+ * every value comes once, from the channel it was sent to, and each close
+ * once (rounds run at once: a close may come before its channel's last
+ * value), then CHAN_ECLOSED.
+ */
+static void
+test_stream_across(void)
+{
+	chan_conn_t *c = dial_cluster();
+	chan_t *ch[3];
+	chan_stream_t *s;
+	chan_value_t v;
+	char names[3][64];
+	int seen[3] = { 0 }, closed[3] = { 0 };
+	size_t idx;
+	bool ok;
+
+	for (int k = 0; k < 3; k++) {
+		ch[k] = make_on(c, k, "sx", 4, names[k], sizeof names[k]);
+		for (int i = 0; i < 3; i++)
+			CU_ASSERT_EQUAL(chan_send(NULL, ch[k], (char[]){ (char)('a' + k) }, 1), CHAN_OK);
+		CU_ASSERT_EQUAL(chan_close(NULL, ch[k]), CHAN_OK);
+	}
+	CU_ASSERT_EQUAL_FATAL(chan_stream_open(NULL, ch, 3, 2, &s), CHAN_OK);
+	for (int i = 0; i < 12; i++) {
+		CU_ASSERT_EQUAL_FATAL(chan_stream_recv(s, &v, &ok, &idx), CHAN_OK);
+		CU_ASSERT_FATAL(idx < 3);
+		if (!ok) {
+			closed[idx]++;
+			continue;
+		}
+		CU_ASSERT(v.len == 1 && ((const char *)v.data)[0] == (char)('a' + idx));
+		seen[idx]++;
+		chan_value_clear(&v);
+	}
+	for (int k = 0; k < 3; k++)
+		CU_ASSERT(seen[k] == 3 && closed[k] == 1);
+	CU_ASSERT_EQUAL(chan_stream_recv(s, &v, &ok, &idx), CHAN_ECLOSED);
+	chan_stream_free(s);
+	for (int k = 0; k < 3; k++)
+		chan_free(ch[k]);
+	chan_conn_close(c);
+}
+
+/*
  * A fan-in over inputs on nodes 1 and 2 into an output on node 0: the
  * library sends it to the first input's node, which pumps the others
  * (PROTOCOL.md §17, links in a cluster); every value arrives once.
@@ -743,6 +789,7 @@ register_suites(void)
 	test_add(s, "Go semantics through the cluster", test_go_semantics);
 	test_add(s, "async ops and streams on the owner", test_async_and_stream);
 	test_add(s, "a link over channels on three nodes", test_link_across);
+	test_add(s, "a stream over channels on three nodes", test_stream_across);
 	test_add(s, "ACK, NACK and TOUCH go to the owner's connection", test_ack_routed);
 	test_add(s, "CLUSTER_NODES", test_admin_nodes);
 	test_add(s, "chanctl cluster nodes, where, ls", test_chanctl);
