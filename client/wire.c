@@ -148,6 +148,8 @@ wire_lead(chan_conn_t *c, int64_t deadline)
 	return 0;
 }
 
+static void flush_unlock(chan_conn_t *c);
+
 /* ---- writing -------------------------------------------------------------------- */
 
 /* Take the read token if it is free (conn->lock not held). */
@@ -248,7 +250,6 @@ int
 ack_post(chan_conn_t *c, const uint64_t *tags, size_t n)
 {
 	size_t max = acks_batch(c);
-	bool flush;
 
 	pthread_mutex_lock(&c->wlock);
 	if (c->acks == NULL && (c->acks = malloc(WIRE_ACK_BATCH * sizeof *c->acks)) == NULL) {
@@ -260,19 +261,19 @@ ack_post(chan_conn_t *c, const uint64_t *tags, size_t n)
 			acks_queue_locked(c);
 		c->acks[c->nacks++] = tags[i];
 	}
-	flush = proto_out_len(c->wq) >= WIRE_CORK_MAX;
-	pthread_mutex_unlock(&c->wlock);
-	if (flush)
-		wire_flush(c);
+	if (proto_out_len(c->wq) >= WIRE_CORK_MAX)
+		flush_unlock(c);
+	else
+		pthread_mutex_unlock(&c->wlock);
 	return CHAN_OK;
 }
 
-void
-wire_flush(chan_conn_t *c)
+/* Write everything queued, or leave it to the thread writing now (wlock held: released here). */
+static void
+flush_unlock(chan_conn_t *c)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&c->wlock);
 	acks_queue_locked(c);	/* before the check: a thread writing now takes them too */
 	if (c->flushing) {
 		pthread_mutex_unlock(&c->wlock);
@@ -296,6 +297,13 @@ wire_flush(chan_conn_t *c)
 		conn_break(c, CHAN_ECONNLOST);
 }
 
+void
+wire_flush(chan_conn_t *c)
+{
+	pthread_mutex_lock(&c->wlock);
+	flush_unlock(c);
+}
+
 int
 wire_submit(chan_conn_t *c, uint64_t id, int64_t wait_us, call_encode_fn enc, void *arg,
     unsigned flags)
@@ -316,8 +324,9 @@ wire_submit(chan_conn_t *c, uint64_t id, int64_t wait_us, call_encode_fn enc, vo
 		(void)proto_req_defer_last(c->wq);	/* every op the library defers can be */
 	}
 	flush = rc == CHAN_OK && (!(flags & WIRE_CORK) || proto_out_len(c->wq) >= WIRE_CORK_MAX);
-	pthread_mutex_unlock(&c->wlock);
 	if (flush)
-		wire_flush(c);
+		flush_unlock(c);	/* in the same lock round */
+	else
+		pthread_mutex_unlock(&c->wlock);
 	return rc;
 }
