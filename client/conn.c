@@ -11,6 +11,7 @@
  * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -244,7 +245,7 @@ call_lead(chan_conn_t *c, struct call *call, int64_t deadline)
 	c->reading = true;
 	call->leading = true;
 	pthread_mutex_unlock(&c->lock);
-	if ((rc = wire_lead(c, deadline)) != 0)
+	if ((rc = wire_lead(c, deadline, call->quiet)) != 0)
 		conn_break(c, rc);
 	pthread_mutex_lock(&c->lock);
 	call->leading = false;
@@ -480,6 +481,7 @@ call_await(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
 	int watch, st;
 
 	watch = ctx_watch(ctx, &call->watch);
+	call->quiet = ctx == chan_background();		/* never done: no wake will come */
 	pthread_mutex_lock(&c->lock);
 	if (watch != 0 && call->ctx_err == 0)
 		call->ctx_err = watch;
@@ -758,6 +760,10 @@ conn_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, bool 
 	if ((rc = dial_addr(addr, ctx, &fd)) != CHAN_OK)
 		return rc;
 	if (strncmp(addr, "tls://", 6) == 0 && (rc = dial_tls(addr + 6, fd, ctx, opts, &tls)) != CHAN_OK)
+		goto fail;
+	/* a plain socket blocks: only a quiet leader's recv waits in it, all else passes MSG_DONTWAIT */
+	rc = CHAN_ECONNECT;
+	if (tls == NULL && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
 		goto fail;
 	rc = CHAN_ENOMEM;
 	if ((c = conn_new(fd, opts)) == NULL)

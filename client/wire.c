@@ -3,7 +3,8 @@
  * flush, and the read token's loop that splits replies off the socket and
  * hands them to their calls (conn_priv.h explains the scheme).
  *
- * The socket is non-blocking. A writer whose send would block polls for
+ * Every send and every read but the quiet leader's (wire_lead) passes
+ * MSG_DONTWAIT: a plain socket blocks only for that one. A writer whose send would block polls for
  * room, and reads meanwhile when the read token is free: a client that
  * pipelines more than the socket buffers hold must keep draining replies,
  * or the server (which stops reading a client that does not read) and the
@@ -61,9 +62,9 @@ deliver_frames(chan_conn_t *c, const uint8_t *buf, size_t len)
 	return rc != 0 ? rc : (long)used;
 }
 
-/* Read once (without waiting) and deliver. 0, or the CHAN_E* code the stream broke with. */
+/* Read once (waiting only if block) and deliver. 0, or the CHAN_E* code the stream broke with. */
 static int
-read_some(chan_conn_t *c)
+read_some(chan_conn_t *c, bool block)
 {
 	ssize_t got;
 	long used;
@@ -78,7 +79,7 @@ read_some(chan_conn_t *c)
 	}
 	if (c->tls != NULL)
 		got = ctls_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen);
-	else if ((got = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT)) < 0)
+	else if ((got = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, block ? 0 : MSG_DONTWAIT)) < 0)
 		got = errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? CTLS_AGAIN : -1;
 	if (got == CTLS_AGAIN)
 		return 0;
@@ -135,16 +136,18 @@ wait_fd(chan_conn_t *c, short events, bool reader, int64_t deadline, short *reve
 }
 
 int
-wire_lead(chan_conn_t *c, int64_t deadline)
+wire_lead(chan_conn_t *c, int64_t deadline, bool quiet)
 {
 	short rev;
 
 	if (c->tls != NULL && ctls_pending(c->tls))
-		return read_some(c);	/* bytes already decrypted: the socket may stay silent */
+		return read_some(c, false);	/* bytes already decrypted: the socket may stay silent */
+	if (quiet && deadline == 0 && c->tls == NULL)
+		return read_some(c, true);	/* one recv, no poll before it (conn_priv.h) */
 	if (wait_fd(c, POLLIN, true, deadline, &rev) < 0)
 		return CHAN_ECONNLOST;
 	if (rev & (POLLIN | POLLHUP | POLLERR))
-		return read_some(c);
+		return read_some(c, false);
 	return 0;
 }
 
@@ -188,7 +191,7 @@ wait_writable(chan_conn_t *c)
 
 	if (wait_fd(c, reader ? POLLOUT | POLLIN : POLLOUT, reader, 0, &rev) < 0)
 		rc = -1;
-	else if (reader && rev & POLLIN && read_some(c) != 0)
+	else if (reader && rev & POLLIN && read_some(c, false) != 0)
 		rc = -1;
 	if (reader)
 		token_put(c);
