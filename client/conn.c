@@ -256,7 +256,10 @@ call_lead(chan_conn_t *c, struct call *call, int64_t deadline)
  * Wait (conn->lock held) until call is ready, or its context ended (when
  * watch_ctx), or deadline (0: none) passed: false then. The waiting thread
  * reads the socket itself while nobody else does, and on leaving passes
- * the read token to a sleeping follower.
+ * the read token to a sleeping follower. With watch_ctx, deadline is the
+ * context's own: its timer ends the context then and the watch wakes the
+ * leader (call_ctx_done), so the leader's poll has no timeout of its own
+ * (one would arm and cancel a kernel timer every wait).
  */
 static bool
 call_block(chan_conn_t *c, struct call *call, int64_t deadline, bool watch_ctx)
@@ -270,7 +273,7 @@ call_block(chan_conn_t *c, struct call *call, int64_t deadline, bool watch_ctx)
 			break;
 		}
 		if (!c->reading && c->dead == 0)
-			call_lead(c, call, deadline);
+			call_lead(c, call, watch_ctx ? 0 : deadline);
 		else
 			call_sleep(c, call, deadline);
 	}
