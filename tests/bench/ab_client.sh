@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/bench/ab_client.sh: libchanclient's own cost, A/B, for changes to the client's hot path.
 #
-#   tests/bench/ab_client.sh [--rounds N] [--chand BIN] LABEL=BUILDDIR...
+#   tests/bench/ab_client.sh [--rounds N] [--chand BIN] [--raw FILE] LABEL=BUILDDIR...
 #
 # One chand (default: the first build's server/chand) and one raw relay
 # (tests/bench/relay, the floor), then round by round, each build's chanbench
@@ -13,14 +13,16 @@
 # switches a round trip (a value for workload 1) on the client's side (both
 # processes or threads) and on chand's. Prints the median and the range of
 # each figure per label; the relay's p50 and the load average each round.
+# --raw FILE keeps every run's figure (round label metric value, one a line).
 # SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail
 
-rounds=7 chand=""
+rounds=7 chand="" raw=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rounds) rounds=$2; shift 2 ;;
 	--chand) chand=$2; shift 2 ;;
+	--raw) raw=$2; shift 2 ;;
 	*) break ;;
 	esac
 done
@@ -50,7 +52,8 @@ field() { awk -v m="$1" '$3 == m {print $4}'; }
 labels=("$@")
 for r in $(seq "$rounds"); do
 	echo "load $(cut -d' ' -f1 /proc/loadavg)" >> "$work/load"
-	echo "relay w2_p50_us $("$first/tests/bench/relay" ping -p "$rport" -n 5000 | field p50_us)" >> "$work/res"
+	echo "relay w2_p50_us $("$first/tests/bench/relay" ping -p "$rport" -n 5000 | field p50_us)" |
+	    tee -a "$work/res" | sed "s/^/$r /" >> "$work/raw"
 	n=${#labels[@]}
 	for i in $(seq 0 $((n - 1))); do
 		lb=${labels[$(((i + r) % n))]}
@@ -61,7 +64,7 @@ for r in $(seq "$rounds"); do
 			done
 			echo "$l w2_pipelined_p50_us $("$cb" -p "$port" -n 5000 pingpong | field p50_us)"
 			echo "$l w1_msgs_s $("$cb" -p "$port" -n 200000 -t 16 throughput | field msgs_s)"
-		} >> "$work/res"
+		} | tee -a "$work/res" | sed "s/^/$r /" >> "$work/raw"
 	done
 done
 
@@ -91,6 +94,7 @@ if command -v perf > /dev/null; then
 	done
 fi
 
+[ -z "$raw" ] || cp "$work/raw" "$raw"
 awk '{ print $2 }' "$work/load" | sort -g | awk '{ v[NR] = $1 } END { printf "load average (1 min), min-max over the rounds: %s-%s\n", v[1], v[NR] }'
 for l in relay "${labels[@]%%=*}"; do
 	for m in $(awk -v l="$l" '$1 == l { print $2 }' "$work/res" | awk '!seen[$0]++'); do
