@@ -755,7 +755,7 @@ conn_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, bool 
 {
 	struct ctls *tls = NULL;
 	chan_conn_t *c = NULL;
-	int fd = -1, rc;
+	int fd = -1, fl, rc;
 
 	ctx = ctx_or_background(ctx);
 	if ((rc = chan_ctx_err(ctx)) != 0)
@@ -766,7 +766,7 @@ conn_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, bool 
 		goto fail;
 	/* a plain socket blocks: only a quiet leader's recv waits in it, all else passes MSG_DONTWAIT */
 	rc = CHAN_ECONNECT;
-	if (tls == NULL && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+	if (tls == NULL && ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0))
 		goto fail;
 	rc = CHAN_ENOMEM;
 	if ((c = conn_new(fd, opts)) == NULL)

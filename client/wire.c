@@ -4,11 +4,12 @@
  * hands them to their calls (conn_priv.h explains the scheme).
  *
  * Every send and every read but the quiet leader's (wire_lead) passes
- * MSG_DONTWAIT: a plain socket blocks only for that one. A writer whose send would block polls for
- * room, and reads meanwhile when the read token is free: a client that
- * pipelines more than the socket buffers hold must keep draining replies,
- * or the server (which stops reading a client that does not read) and the
- * client would wait for each other forever.
+ * MSG_DONTWAIT: a plain socket blocks only for that one. A writer whose
+ * send would block polls for room, and reads meanwhile when the read
+ * token is free: a client that pipelines more than the socket buffers
+ * hold must keep draining replies, or the server (which stops reading a
+ * client that does not read) and the client would wait for each other
+ * forever.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
