@@ -229,6 +229,8 @@ chan_value_from_proto(chan_conn_t *conn, const struct proto_value *pv, chan_valu
 	case VALUE_BIN:
 	case VALUE_ERROR:	/* a failed stage or bridge (§7): its message, as an error */
 		tmp.kind = pv->kind == VALUE_BIN ? CHAN_VALUE_BYTES : CHAN_VALUE_ERROR;
+		if (v == NULL)
+			break;		/* the caller does not take it: no copy to make and free */
 		if ((tmp.data = malloc(pv->len + 1)) == NULL)
 			return CHAN_ENOMEM;
 		if (pv->len)

@@ -11,6 +11,7 @@
  * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -244,7 +245,7 @@ call_lead(chan_conn_t *c, struct call *call, int64_t deadline)
 	c->reading = true;
 	call->leading = true;
 	pthread_mutex_unlock(&c->lock);
-	if ((rc = wire_lead(c, deadline)) != 0)
+	if ((rc = wire_lead(c, deadline, call->quiet)) != 0)
 		conn_break(c, rc);
 	pthread_mutex_lock(&c->lock);
 	call->leading = false;
@@ -255,7 +256,10 @@ call_lead(chan_conn_t *c, struct call *call, int64_t deadline)
  * Wait (conn->lock held) until call is ready, or its context ended (when
  * watch_ctx), or deadline (0: none) passed: false then. The waiting thread
  * reads the socket itself while nobody else does, and on leaving passes
- * the read token to a sleeping follower.
+ * the read token to a sleeping follower. With watch_ctx, deadline is the
+ * context's own: its timer ends the context then and the watch wakes the
+ * leader (call_ctx_done), so the leader's poll has no timeout of its own
+ * (one would arm and cancel a kernel timer every wait).
  */
 static bool
 call_block(chan_conn_t *c, struct call *call, int64_t deadline, bool watch_ctx)
@@ -269,7 +273,7 @@ call_block(chan_conn_t *c, struct call *call, int64_t deadline, bool watch_ctx)
 			break;
 		}
 		if (!c->reading && c->dead == 0)
-			call_lead(c, call, deadline);
+			call_lead(c, call, watch_ctx ? 0 : deadline);
 		else
 			call_sleep(c, call, deadline);
 	}
@@ -306,41 +310,39 @@ enc_want(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
 }
 
 /*
- * Wait for the call's next reply. When the context ends first, tell the
- * server (CANCEL) for a cancel; for a deadline the server ends the request
- * by itself. Then wait up to the grace period for the server's reply, so
- * that a value matched before the cancel is not lost and no waiter stays
+ * Wait for the call's next reply (conn->lock held, and held again on
+ * return; dropped meanwhile). When the context ends first, tell the server
+ * (CANCEL) for a cancel; for a deadline the server ends the request by
+ * itself. Then wait up to the grace period for the server's reply, so that
+ * a value matched before the cancel is not lost and no waiter stays
  * behind. A reply that is there wins over the context, like Go's select
  * picking a ready case over ctx.Done().
  */
 static void
-call_wait(chan_conn_t *c, struct call *call, int64_t deadline)
+call_wait_locked(chan_conn_t *c, struct call *call, int64_t deadline)
 {
 	bool cancel;
 
-	pthread_mutex_lock(&c->lock);
 	if (!call_block(c, call, deadline, true) && call->ctx_err == 0)
 		call->ctx_err = CHAN_EDEADLINE;
-	if (call_ready(call) || call->ctx_err == 0) {
-		pthread_mutex_unlock(&c->lock);
+	if (call_ready(call) || call->ctx_err == 0)
 		return;
-	}
 	if ((cancel = call->ctx_err == CHAN_ECANCELED && !call->cancel_sent))
 		call->cancel_sent = true;
 	pthread_mutex_unlock(&c->lock);
 	if (cancel)
 		send_cancel(c, call->id);
 	pthread_mutex_lock(&c->lock);
-	if (call_block(c, call, clock_now_ns() + c->grace_ns, false) || !call->linked) {
-		pthread_mutex_unlock(&c->lock);
+	if (call_block(c, call, clock_now_ns() + c->grace_ns, false) || !call->linked)
 		return;
-	}
 	/* the server did not confirm in time: give up on the request */
 	hmap_remove(&c->calls, &call->node);
 	call->linked = false;
-	pthread_mutex_unlock(&c->lock);
-	if (!call->cancel_sent)
+	if (!call->cancel_sent) {
+		pthread_mutex_unlock(&c->lock);
 		send_cancel(c, call->id);
+		pthread_mutex_lock(&c->lock);
+	}
 }
 
 /*
@@ -384,19 +386,6 @@ call_decode(struct call *call, struct reply *rp, int st, struct call_reply *r)
 		return call->ctx_err;
 	}
 	return CHAN_OK;
-}
-
-/* Take the call's next reply into *r, decoded (or say why there is none). */
-static int
-call_take(struct call *call, struct call_reply *r)
-{
-	struct reply *rp;
-	int st;
-
-	pthread_mutex_lock(&call->conn->lock);
-	rp = call_pop_locked(call, &st);
-	pthread_mutex_unlock(&call->conn->lock);
-	return call_decode(call, rp, st, r);
 }
 
 /* ---- calls ------------------------------------------------------------------------ */
@@ -482,6 +471,31 @@ call_send(struct call *call, chan_ctx_t *ctx, enum call_wait how, unsigned flags
 	return rc;
 }
 
+/*
+ * Wait for the call's next reply watching ctx, and take it into *r,
+ * decoded (or say why there is none). Its request is written already: one
+ * lock round on conn->lock waits and takes.
+ */
+static int
+call_await(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
+{
+	chan_conn_t *c = call->conn;
+	struct reply *rp;
+	int watch, st;
+
+	watch = ctx_watch(ctx, &call->watch);
+	call->quiet = ctx == chan_background();		/* never done: no wake will come */
+	pthread_mutex_lock(&c->lock);
+	if (watch != 0 && call->ctx_err == 0)
+		call->ctx_err = watch;
+	call_wait_locked(c, call, ctx_deadline_ns(ctx));
+	rp = call_pop_locked(call, &st);
+	pthread_mutex_unlock(&c->lock);
+	if (watch == 0)
+		ctx_unwatch(ctx, &call->watch);
+	return call_decode(call, rp, st, r);
+}
+
 /* Flush what this thread may have corked, then wait for the next reply, watching ctx. */
 int
 conn_call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
@@ -504,16 +518,7 @@ conn_call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
 		conn_post(call->conn, enc_want, &call->id, WIRE_CORK);
 	}
 	wire_flush(call->conn);		/* about to wait: what was corked must go now */
-	if ((rc = ctx_watch(ctx, &call->watch)) != 0) {
-		pthread_mutex_lock(&call->conn->lock);
-		if (call->ctx_err == 0)
-			call->ctx_err = rc;
-		pthread_mutex_unlock(&call->conn->lock);
-	}
-	call_wait(call->conn, call, ctx_deadline_ns(ctx));
-	if (rc == 0)
-		ctx_unwatch(ctx, &call->watch);
-	return call_take(call, r);
+	return call_await(call, ctx, r);
 }
 
 int
@@ -531,8 +536,9 @@ conn_call(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
 	ctx = ctx_or_background(ctx);
 	pthread_cond_init(&call.cond, &c->cattr);
 	call_init(&call, c, op, NULL);
+	/* uncorked, so call_send wrote it (and whatever this thread had corked): straight to the wait */
 	if ((rc = call_send(&call, ctx, how, 0, enc, arg)) == 0)
-		rc = conn_call_next(&call, ctx, r);
+		rc = call_await(&call, ctx, r);
 	call_fini(&call);
 	pthread_cond_destroy(&call.cond);
 	return rc;
@@ -749,7 +755,7 @@ conn_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, bool 
 {
 	struct ctls *tls = NULL;
 	chan_conn_t *c = NULL;
-	int fd = -1, rc;
+	int fd = -1, fl, rc;
 
 	ctx = ctx_or_background(ctx);
 	if ((rc = chan_ctx_err(ctx)) != 0)
@@ -757,6 +763,10 @@ conn_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, bool 
 	if ((rc = dial_addr(addr, ctx, &fd)) != CHAN_OK)
 		return rc;
 	if (strncmp(addr, "tls://", 6) == 0 && (rc = dial_tls(addr + 6, fd, ctx, opts, &tls)) != CHAN_OK)
+		goto fail;
+	/* a plain socket blocks: only a quiet leader's recv waits in it, all else passes MSG_DONTWAIT */
+	rc = CHAN_ECONNECT;
+	if (tls == NULL && ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0))
 		goto fail;
 	rc = CHAN_ENOMEM;
 	if ((c = conn_new(fd, opts)) == NULL)

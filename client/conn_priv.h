@@ -11,7 +11,11 @@
  * by id; the others sleep on their call's condition variable. When the
  * leader's own reply arrives it passes the token to a sleeping follower.
  * A call's reply is thus read by its own thread whenever it is alone, with
- * no thread handoff at all.
+ * no thread handoff at all. A leader whose wait nothing but a reply or the
+ * connection's end can end (a plain call: background context, no
+ * deadline) blocks in recv itself, without a poll first: plain sockets
+ * block, and every other read and write passes MSG_DONTWAIT; closing the
+ * connection (shutdown) wakes it.
  *
  * Locks: conn->lock guards the calls, ids, the read token and the follower
  * list; conn->wlock guards the write queue. The context lock (ctx.c) is
@@ -56,6 +60,7 @@ struct call {
 	bool cancel_sent;
 	bool deferred;				/* sent with WIRE_DEFER, WANT not sent yet */
 	bool final_taken;			/* its thread took the last reply: unlinked */
+	bool quiet;				/* only a reply or the connection's end ends its wait */
 	int err;				/* connection failure */
 	int ctx_err;				/* the context ended */
 	struct reply *head, **tail;		/* replies not yet taken */
@@ -122,9 +127,11 @@ void wire_flush(chan_conn_t *c);
 /*
  * The read token's holder (conn->lock not held): wait until the socket has
  * bytes, the wake fd fires or deadline (0: none) passes, and deliver every
- * whole reply read. Returns 0, or the CHAN_E* code the connection broke with.
+ * whole reply read. quiet (only with no deadline): nothing will write the
+ * wake fd, so a plain socket is read at once, blocking. Returns 0, or the
+ * CHAN_E* code the connection broke with.
  */
-int wire_lead(chan_conn_t *c, int64_t deadline);
+int wire_lead(chan_conn_t *c, int64_t deadline, bool quiet);
 /* Wake the read token's holder out of its poll. */
 void wire_wake(chan_conn_t *c);
 

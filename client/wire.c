@@ -3,11 +3,13 @@
  * flush, and the read token's loop that splits replies off the socket and
  * hands them to their calls (conn_priv.h explains the scheme).
  *
- * The socket is non-blocking. A writer whose send would block polls for
- * room, and reads meanwhile when the read token is free: a client that
- * pipelines more than the socket buffers hold must keep draining replies,
- * or the server (which stops reading a client that does not read) and the
- * client would wait for each other forever.
+ * Every send and every read but the quiet leader's (wire_lead) passes
+ * MSG_DONTWAIT: a plain socket blocks only for that one. A writer whose
+ * send would block polls for room, and reads meanwhile when the read
+ * token is free: a client that pipelines more than the socket buffers
+ * hold must keep draining replies, or the server (which stops reading a
+ * client that does not read) and the client would wait for each other
+ * forever.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -61,9 +63,9 @@ deliver_frames(chan_conn_t *c, const uint8_t *buf, size_t len)
 	return rc != 0 ? rc : (long)used;
 }
 
-/* Read once (without waiting) and deliver. 0, or the CHAN_E* code the stream broke with. */
+/* Read once (waiting only if block) and deliver. 0, or the CHAN_E* code the stream broke with. */
 static int
-read_some(chan_conn_t *c)
+read_some(chan_conn_t *c, bool block)
 {
 	ssize_t got;
 	long used;
@@ -78,7 +80,7 @@ read_some(chan_conn_t *c)
 	}
 	if (c->tls != NULL)
 		got = ctls_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen);
-	else if ((got = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT)) < 0)
+	else if ((got = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, block ? 0 : MSG_DONTWAIT)) < 0)
 		got = errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? CTLS_AGAIN : -1;
 	if (got == CTLS_AGAIN)
 		return 0;
@@ -135,18 +137,22 @@ wait_fd(chan_conn_t *c, short events, bool reader, int64_t deadline, short *reve
 }
 
 int
-wire_lead(chan_conn_t *c, int64_t deadline)
+wire_lead(chan_conn_t *c, int64_t deadline, bool quiet)
 {
 	short rev;
 
 	if (c->tls != NULL && ctls_pending(c->tls))
-		return read_some(c);	/* bytes already decrypted: the socket may stay silent */
+		return read_some(c, false);	/* bytes already decrypted: the socket may stay silent */
+	if (quiet && deadline == 0 && c->tls == NULL)
+		return read_some(c, true);	/* one recv, no poll before it (conn_priv.h) */
 	if (wait_fd(c, POLLIN, true, deadline, &rev) < 0)
 		return CHAN_ECONNLOST;
 	if (rev & (POLLIN | POLLHUP | POLLERR))
-		return read_some(c);
+		return read_some(c, false);
 	return 0;
 }
+
+static void flush_unlock(chan_conn_t *c);
 
 /* ---- writing -------------------------------------------------------------------- */
 
@@ -186,7 +192,7 @@ wait_writable(chan_conn_t *c)
 
 	if (wait_fd(c, reader ? POLLOUT | POLLIN : POLLOUT, reader, 0, &rev) < 0)
 		rc = -1;
-	else if (reader && rev & POLLIN && read_some(c) != 0)
+	else if (reader && rev & POLLIN && read_some(c, false) != 0)
 		rc = -1;
 	if (reader)
 		token_put(c);
@@ -248,7 +254,6 @@ int
 ack_post(chan_conn_t *c, const uint64_t *tags, size_t n)
 {
 	size_t max = acks_batch(c);
-	bool flush;
 
 	pthread_mutex_lock(&c->wlock);
 	if (c->acks == NULL && (c->acks = malloc(WIRE_ACK_BATCH * sizeof *c->acks)) == NULL) {
@@ -260,19 +265,19 @@ ack_post(chan_conn_t *c, const uint64_t *tags, size_t n)
 			acks_queue_locked(c);
 		c->acks[c->nacks++] = tags[i];
 	}
-	flush = proto_out_len(c->wq) >= WIRE_CORK_MAX;
-	pthread_mutex_unlock(&c->wlock);
-	if (flush)
-		wire_flush(c);
+	if (proto_out_len(c->wq) >= WIRE_CORK_MAX)
+		flush_unlock(c);
+	else
+		pthread_mutex_unlock(&c->wlock);
 	return CHAN_OK;
 }
 
-void
-wire_flush(chan_conn_t *c)
+/* Write everything queued, or leave it to the thread writing now (wlock held: released here). */
+static void
+flush_unlock(chan_conn_t *c)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&c->wlock);
 	acks_queue_locked(c);	/* before the check: a thread writing now takes them too */
 	if (c->flushing) {
 		pthread_mutex_unlock(&c->wlock);
@@ -296,6 +301,13 @@ wire_flush(chan_conn_t *c)
 		conn_break(c, CHAN_ECONNLOST);
 }
 
+void
+wire_flush(chan_conn_t *c)
+{
+	pthread_mutex_lock(&c->wlock);
+	flush_unlock(c);
+}
+
 int
 wire_submit(chan_conn_t *c, uint64_t id, int64_t wait_us, call_encode_fn enc, void *arg,
     unsigned flags)
@@ -316,8 +328,9 @@ wire_submit(chan_conn_t *c, uint64_t id, int64_t wait_us, call_encode_fn enc, vo
 		(void)proto_req_defer_last(c->wq);	/* every op the library defers can be */
 	}
 	flush = rc == CHAN_OK && (!(flags & WIRE_CORK) || proto_out_len(c->wq) >= WIRE_CORK_MAX);
-	pthread_mutex_unlock(&c->wlock);
 	if (flush)
-		wire_flush(c);
+		flush_unlock(c);	/* in the same lock round */
+	else
+		pthread_mutex_unlock(&c->wlock);
 	return rc;
 }

@@ -155,6 +155,45 @@ test_cancel_wakes(void)
 	chan_ctx_free(p);
 }
 
+/*
+ * A plain call (no context) leads the connection's read and blocks in recv
+ * with no poll: another thread's call on the same connection still ends at
+ * once when its context is cancelled (its CANCELED reply wakes the read),
+ * and a value then sent wakes the plain call with it.
+ */
+static void
+test_cancel_beside_plain_leader(void)
+{
+	chan_conn_t *c = cs_dial_grace(10 * CHAN_SEC);
+	chan_t *plain = NULL, *other = NULL;
+	struct op_thread lead, o;
+	chan_ctx_t *cx;
+	int64_t t0;
+
+	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, "cx.plain", 0, &plain), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, "cx.beside", 0, &other), CHAN_OK);
+	op_start(&lead, OP_T_RECV, NULL, plain);
+	CU_ASSERT_FATAL(wait_waiters("cx.plain", 0, 1));
+	CU_ASSERT_EQUAL_FATAL(chan_with_cancel(&cx, NULL), CHAN_OK);
+	op_start(&o, OP_T_RECV, cx, other);
+	CU_ASSERT_FATAL(wait_waiters("cx.beside", 0, 1));
+	t0 = chan_now();
+	CU_ASSERT_EQUAL(chan_cancel(cx), CHAN_OK);
+	CU_ASSERT_FATAL(op_join(&o));
+	CU_ASSERT_EQUAL(o.rc, CHAN_ECANCELED);
+	CU_ASSERT((o.end - t0) / CHAN_MSEC < 500);	/* at once, not after the 10 s grace */
+	CU_ASSERT(wait_waiters("cx.beside", 0, 0));
+	/* from here, on the same connection: the plain call, still leading, reads both replies */
+	CU_ASSERT_EQUAL(chan_send(NULL, plain, "p", 1), CHAN_OK);
+	CU_ASSERT_FATAL(op_join(&lead));
+	CU_ASSERT_EQUAL(lead.rc, CHAN_OK);
+	CU_ASSERT(lead.ok);
+	chan_ctx_free(cx);
+	chan_free(plain);
+	chan_free(other);
+	chan_conn_close(c);
+}
+
 /* A value matched before the cancel reaches the server is not lost. */
 static void
 test_cancel_race_keeps_values(void)
@@ -282,6 +321,7 @@ register_client_deadline(void)
 	test_add(s, "done context sends nothing", test_done_ctx_sends_nothing);
 	test_add(s, "cancel wakes at once", test_cancel_wakes);
 	test_add(s, "cancel race keeps values", test_cancel_race_keeps_values);
+	test_add(s, "cancel beside a plain call's read", test_cancel_beside_plain_leader);
 
 	s = test_suite("server gone", suite_init_noconn, cs_suite_clean);
 	test_add(s, "stopped mid-call", test_server_stopped);

@@ -16,7 +16,9 @@
  *               value over two unbuffered channels; -n round trips (after
  *               n/10 warm-up ones). p50_us, p99_us, mean_us of a round trip.
  *               Each side pipelines its receive with its send (asynchronous
- *               operations, deferred replies); -m ops: a blocking call each.
+ *               operations, deferred replies); -m ops: a blocking call each;
+ *               -m plain: a blocking call each with no context (NULL, as
+ *               Go's plain `ch <- v`: no deadline, nothing can cancel it).
  *   select      (3) as pingpong, but the echo process receives with a
  *               select over -C channels (default 1000) and the pinger
  *               sends on a random one of them: a streaming select of
@@ -89,6 +91,7 @@ static char g_addr[256];
 static char g_echo_addr[256];		/* -E: the echo process dials this instead (workload 11) */
 static const char *g_stem;		/* -N: the channels' names (NULL: the pid) */
 static bool g_stream = true;		/* -m: receive with streams, or with single operations */
+static bool g_plain;			/* -m plain: ping-pong's blocking calls take no context */
 static bool g_ack;			/* -a: throughput on an ack channel */
 static bool g_durable;			/* -D: throughput on a durable channel (chand needs a data_dir) */
 static size_t g_send_depth;		/* -w: the producer's requests in flight (0: -t) */
@@ -97,7 +100,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: chanbench -p PORT|-A ADDRESS [-E ADDRESS] [-N STEM] [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
-	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops] [-a] [-D] [-w DEPTH]\n"
+	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops|plain] [-a] [-D] [-w DEPTH]\n"
 	    "       [-l] throughput|pingpong|select|many|memory|fanout|fill\n");
 	exit(2);
 }
@@ -368,7 +371,7 @@ pp_echo(struct pingpong *pp)
 			if (i + 1 < pp->iters)
 				check(chan_recv_async(g_ctx, pp->ping[0], &r), "echo recv");
 		} else if (pp->nping == 1) {
-			check(chan_recv(g_ctx, pp->ping[0], &v, NULL), "echo recv");
+			check(chan_recv(g_plain ? NULL : g_ctx, pp->ping[0], &v, NULL), "echo recv");
 		} else {
 			if ((k = chan_select(g_ctx, pp->cases, pp->nping, false)) < 0)
 				check(k, "echo select");
@@ -380,7 +383,7 @@ pp_echo(struct pingpong *pp)
 		if (g_stream)
 			check(chan_send_async(g_ctx, pp->pong, v.data, v.len, &w), "echo send");
 		else
-			check(chan_send(g_ctx, pp->pong, v.data, v.len), "echo send");
+			check(chan_send(g_plain ? NULL : g_ctx, pp->pong, v.data, v.len), "echo send");
 		chan_value_clear(&v);
 	}
 	if (w != NULL)
@@ -413,8 +416,8 @@ pp_ping(struct pingpong *pp, size_t warmup, struct bench_lat *lat, size_t size)
 			check(chan_op_wait(r, NULL, NULL), "pong");
 			check(chan_op_wait(w, NULL, NULL), "ping");
 		} else {
-			check(chan_send(g_ctx, pp->ping[k], buf, size), "ping");
-			check(chan_recv(g_ctx, pp->pong, NULL, NULL), "pong");
+			check(chan_send(g_plain ? NULL : g_ctx, pp->ping[k], buf, size), "ping");
+			check(chan_recv(g_plain ? NULL : g_ctx, pp->pong, NULL, NULL), "pong");
 		}
 		if (i >= warmup)
 			lat_add(lat, bench_now() - t0);
@@ -692,9 +695,10 @@ parse(int argc, char **argv, struct opts *o)
 		case 'D': g_durable = true; break;
 		case 'w': g_send_depth = strtoul(optarg, NULL, 10); break;
 		case 'm':
-			if (strcmp(optarg, "stream") != 0 && strcmp(optarg, "ops") != 0)
+			if (strcmp(optarg, "stream") != 0 && strcmp(optarg, "ops") != 0 && strcmp(optarg, "plain") != 0)
 				usage();
 			g_stream = strcmp(optarg, "stream") == 0;
+			g_plain = strcmp(optarg, "plain") == 0;
 			break;
 		default: usage();
 		}
