@@ -73,6 +73,36 @@ link_may(struct link *l, unsigned right, const char *name, size_t len, char *msg
 	return false;
 }
 
+/*
+ * The name the creator's rights on ch are checked on: its own, the one a
+ * bridge follows, or the one a stand-in stands for (link.h's hook; then
+ * *sending says whether a value sent into it is still on its way).
+ */
+static const char *
+rights_name(const struct link *l, const struct chan *ch, size_t *len, bool *sending)
+{
+	const char *name;
+
+	*sending = false;
+	if (ch == l->inner) {
+		*len = l->inner_len;
+		return l->inner_name;
+	}
+	if (l->hook.stands_for != NULL && (name = l->hook.stands_for(l->hook.arg, ch, len, sending)))
+		return name;
+	return chan_name(ch, len);
+}
+
+static bool
+may_close(struct link *l, struct chan *ch)
+{
+	size_t len;
+	bool sending;
+	const char *name = rights_name(l, ch, &len, &sending);
+
+	return acl_link_may_close(l->req->conn, ch, name, len);
+}
+
 /* A new anonymous output of the link's: the creator's own, it needs no right. */
 static bool
 own_output(const struct link *l, const struct chan *ch)
@@ -177,7 +207,7 @@ link_stop(struct link *l, int status, const char *msg)
 	/* defer close(out): a closed or deleted output is simply left as it is; an input's
 	 * close error goes downstream only when the link ended by itself */
 	for (size_t i = 0; i < l->nout; i++)
-		if (l->req == NULL || own_output(l, l->out[i]) || acl_link_may_close(l->req->conn, l->out[i]))
+		if (l->req == NULL || own_output(l, l->out[i]) || may_close(l, l->out[i]))
 			(void)engine_close_err(e, l->out[i], status == STATUS_OK ? l->err : NULL);
 	if (l->hook.ended != NULL) {
 		link_end_fn *ended = l->hook.ended;
@@ -228,14 +258,11 @@ may_use(struct link *l, struct chan *ch, enum case_dir dir, char *msg, size_t ca
 {
 	const char *name;
 	size_t len;
+	bool sending;
 
 	if (ch == NULL || own_output(l, ch))
 		return true;
-	name = chan_name(ch, &len);
-	if (ch == l->inner) {
-		name = l->inner_name;	/* the bridge's rights are on the name it follows */
-		len = l->inner_len;
-	}
+	name = rights_name(l, ch, &len, &sending);
 	return link_may(l, dir == CASE_SEND ? RIGHT_SEND : RIGHT_RECV, name, len, msg, cap);
 }
 
@@ -586,6 +613,16 @@ recheck(struct link *l)
 				link_stop(l, STATUS_PERMISSION_DENIED, msg);
 			break;
 		}
+	}
+	/* a value still on its way to another node's output is a pending send too (xpump.h) */
+	for (size_t i = 0; i < l->nout && !l->stopped; i++) {
+		const char *name;
+		size_t len;
+		bool sending;
+
+		name = rights_name(l, l->out[i], &len, &sending);
+		if (sending && !link_may(l, RIGHT_SEND, name, len, msg, sizeof msg))
+			link_stop(l, STATUS_PERMISSION_DENIED, msg);
 	}
 }
 

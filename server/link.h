@@ -52,6 +52,13 @@ struct link_hook {
 	struct chan *(*follow)(void *arg, const char *name, size_t len);
 	/* BRIDGE: it no longer follows ch (one of follow's stand-ins, or a channel of this node) */
 	void (*unfollow)(void *arg, struct chan *ch);
+	/*
+	 * The name of the channel ch stands in for (its length in *len), on
+	 * which the creator's rights are checked; NULL when ch is no stand-in.
+	 * *sending: a value the link sent into ch is still on its way to that
+	 * channel (a pending send, for a reload's check).
+	 */
+	const char *(*stands_for)(void *arg, const struct chan *ch, size_t *len, bool *sending);
 };
 /*
  * link_request with a hook: true once the link runs (hook->ended is then

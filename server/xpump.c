@@ -645,6 +645,24 @@ unfollow(void *arg, struct chan *ch)
 	set_leave(set);
 }
 
+/* link.h's stands_for hook: the rights of a stand-in's link are on the remote channel's name. */
+static const char *
+stands_for(void *arg, const struct chan *ch, size_t *len, bool *sending)
+{
+	struct xpset *set = arg;
+
+	for (size_t i = 0; i < set->n; i++) {
+		struct pump *p = set->p[i];
+
+		if (p->sub == ch && !p->retired) {
+			*len = p->len;
+			*sending = p->kind == PUMP_OUT && p->pid != 0;	/* its SEND at the owner */
+			return p->name;
+		}
+	}
+	return NULL;
+}
+
 void
 xpump_link(struct xpumps *ps, struct conn *c, const struct proto_request *q)
 {
@@ -669,7 +687,8 @@ xpump_link(struct xpumps *ps, struct conn *c, const struct proto_request *q)
 		router_unavailable(ps->r, c, q->id, why);
 		goto out;
 	}
-	hook = (struct link_hook){ .ended = ended, .arg = set, .link = &set->link, .shown = q };
+	hook = (struct link_hook){ .ended = ended, .arg = set, .link = &set->link, .shown = q,
+	    .stands_for = stands_for };
 	if (q->op == OP_BRIDGE) {
 		hook.follow = follow;
 		hook.unfollow = unfollow;
