@@ -186,13 +186,37 @@ link_unref(struct link *l)
 		link_free(l);
 }
 
+/* The final reply. */
+static void
+answer(struct link *l, int status, const char *msg)
+{
+	log_debug("link-end client=%" PRIu64 " id=%" PRIu64 " op=%s status=%s sent=%" PRIu64,
+	    l->req->conn->id, l->req->id, proto_op_name(l->kind->op), status_name(status), l->sent);
+	request_link_end(l->req, status, msg, l->sent);
+	l->req = NULL;
+}
+
+void
+link_finish(struct link *l)
+{
+	if (l->req)
+		answer(l, STATUS_OK, NULL);
+	l->finishing = false;
+	link_unref(l);	/* running */
+}
+
 void
 link_stop(struct link *l, int status, const char *msg)
 {
 	struct engine *e = l->srv->engine;
+	bool later = false;
 
-	if (l->stopped)
+	if (l->stopped) {
+		/* its request ends (CANCEL, deadline, disconnect) while the reply waits: now */
+		if (l->finishing && l->req)
+			answer(l, STATUS_OK, NULL);
 		return;
+	}
 	l->stopped = true;
 	l->srv->stats.links_running--;
 	if (l->kind->op == OP_FAN_OUT)
@@ -213,15 +237,14 @@ link_stop(struct link *l, int status, const char *msg)
 		link_end_fn *ended = l->hook.ended;
 
 		l->hook.ended = NULL;
-		ended(l->hook.arg, status);
+		later = ended(l->hook.arg, status) && status == STATUS_OK;
 	}
-	if (l->req) {
-		log_debug("link-end client=%" PRIu64 " id=%" PRIu64 " op=%s status=%s sent=%" PRIu64,
-		    l->req->conn->id, l->req->id, proto_op_name(l->kind->op), status_name(status), l->sent);
-		request_link_end(l->req, status, msg, l->sent);
-		l->req = NULL;
-	}
-	link_unref(l);	/* running */
+	if (later)
+		l->finishing = true;	/* the hook's link_finish answers and drops "running" */
+	else if (l->req)
+		answer(l, status, msg);
+	if (!later)
+		link_unref(l);	/* running */
 	link_unref(l);	/* this frame */
 }
 

@@ -40,9 +40,11 @@ struct server;
 void link_request(struct conn *c, const struct proto_request *q);
 /*
  * Told once when a link stops, after its outputs are closed: status is its
- * final one (xpump.h's stand-ins for other nodes' channels).
+ * final one (xpump.h's stand-ins for other nodes' channels). true, for a
+ * link that ended OK: its final reply waits until the hook calls
+ * link_finish (a CANCEL, deadline or disconnect meanwhile sends it at once).
  */
-typedef void link_end_fn(void *arg, int status);
+typedef bool link_end_fn(void *arg, int status);
 struct link_hook {
 	link_end_fn *ended;
 	void *arg;
@@ -71,6 +73,8 @@ bool link_start(struct conn *c, const struct proto_request *q, const struct link
  * link ended normally) and msg (NULL: the status's usual message).
  */
 void link_stop(struct link *l, int status, const char *msg);
+/* The hook that deferred l's final reply lets it go (now, if not sent yet); l may be freed. */
+void link_finish(struct link *l);
 /*
  * The rules were reloaded: every running link's pending operations are
  * checked against its creator's rights now. One on a channel the creator

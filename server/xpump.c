@@ -30,6 +30,8 @@ struct pump {
 	uint64_t pid;			/* the SELECT (in) or SEND (out) awaited; 0: none */
 	uint64_t held;			/* in: the SELECT whose value is being sent into sub; 0: none */
 	bool canceled;			/* a CANCEL of pid was sent */
+	bool closing;			/* pid is the CLOSE of the remote output */
+	bool owed;			/* the link's final reply waits for that CLOSE's reply */
 	enum pump_kind kind;
 	const char *what;		/* "input", "output", "done channel" */
 	char *name;			/* the remote channel's */
@@ -44,6 +46,8 @@ struct pump {
 struct xpset {
 	struct xpumps *ps;
 	struct link *link;		/* NULL once it stopped (or never ran) */
+	struct link *finishing;		/* it ended OK: its final reply waits for the owed CLOSEs */
+	unsigned owed;			/* pumps owed */
 	unsigned busy;			/* frames using it: freed only at 0 */
 	TAILQ_ENTRY(xpset) entry;
 	size_t n, cap;
@@ -83,6 +87,8 @@ pump_free(struct pump *p)
 static void
 set_free(struct xpset *set)
 {
+	if (set->finishing != NULL)
+		link_finish(set->finishing);	/* the router is going */
 	for (size_t i = 0; i < set->n; i++)
 		pump_free(set->p[i]);
 	TAILQ_REMOVE(&set->ps->sets, set, entry);
@@ -139,6 +145,22 @@ set_leave(struct xpset *set)
 }
 
 /* ---- talking to the owners ------------------------------------------------------------ */
+
+/* p's remote output is closed, or will never be: once none is owed, the link's final reply goes. */
+static void
+owed_done(struct pump *p)
+{
+	struct xpset *set = p->set;
+	struct link *l = set->finishing;
+
+	if (!p->owed)
+		return;
+	p->owed = false;
+	if (--set->owed > 0 || l == NULL)
+		return;
+	set->finishing = NULL;
+	link_finish(l);
+}
 
 static struct proto_out *
 frame(struct pump *p)
@@ -348,14 +370,21 @@ static void
 out_close(struct pump *p, const struct close_err *err)
 {
 	struct proto_close_err ce = { .set = err != NULL };
+	uint64_t pid = next_id(p);
 
 	if (err != NULL) {
 		ce.code = err->code;
 		ce.msg = err->msg;
 		ce.msg_len = err->len;
 	}
-	if (proto_req_close(frame(p), next_id(p), PROTO_WAIT_FOREVER, p->name, p->len, &ce) == 0)
-		write_frame(p);
+	/* its reply is awaited: a link that ended OK answers only once its outputs closed */
+	if (proto_req_close(frame(p), pid, PROTO_WAIT_FOREVER, p->name, p->len, &ce) < 0 ||
+	    !await(p, pid)) {
+		owed_done(p);
+		return;
+	}
+	p->closing = true;
+	write_frame(p);
 }
 
 static void
@@ -427,6 +456,7 @@ out_replied(struct pump *p, const uint8_t *body, size_t len)
 	}
 	if (rep.status == STATUS_CLOSED || rep.status == STATUS_NOT_FOUND) {
 		stop_link(p, rep.status, rep.msg, rep.msg_len);
+		owed_done(p);
 		return;		/* closed or gone there already */
 	}
 	if (rep.status != STATUS_OK && !(rep.status == STATUS_CANCELED && p->canceled))
@@ -436,25 +466,40 @@ out_replied(struct pump *p, const uint8_t *body, size_t len)
 
 /* ---- the link's end -------------------------------------------------------------------- */
 
-/* link.h's hook: the link stopped (its outputs, stand-ins included, closed already). */
-static void
+/*
+ * link.h's hook: the link stopped (its outputs, stand-ins included, closed
+ * already). One that ended OK answers once its remote outputs it closed
+ * are closed at their owners (their CLOSEs' replies), so that its creator,
+ * told it ended, finds them closed.
+ */
+static bool
 ended(void *arg, int status)
 {
 	struct xpset *set = arg;
 	struct engine *e = set->ps->r->s->engine;
+	struct link *l = set->link;
+	bool later;
 
 	set_enter(set);
 	set->link = NULL;
 	for (size_t i = 0; i < set->n; i++) {
 		struct pump *p = set->p[i];
 
+		if (p->kind == PUMP_OUT && status == STATUS_OK && chan_closed(p->sub)) {
+			p->owed = true;
+			set->owed++;
+		}
 		if (p->op != NULL)
 			engine_op_cancel(e, p->op, STATUS_CANCELED);	/* a held value goes back */
 		/* a link that ended by itself lets its last value reach its output */
 		if (p->kind == PUMP_IN || status != STATUS_OK)
 			cancel_pid(p);
 	}
+	later = set->owed > 0;
+	if (later)
+		set->finishing = l;
 	set_leave(set);
+	return later;
 }
 
 bool
@@ -473,10 +518,14 @@ xpump_replied(struct xpumps *ps, uint64_t pid, const uint8_t *body, size_t len)
 	set = p->set;
 	set_enter(set);
 	unawait(p);
-	if (p->kind == PUMP_IN)
+	if (p->closing) {
+		p->closing = false;	/* whatever the owner said: it is closed, or will never be */
+		owed_done(p);
+	} else if (p->kind == PUMP_IN) {
 		in_replied(p, pid, body, len);
-	else
+	} else {
 		out_replied(p, body, len);
+	}
 	set_leave(set);
 	return true;
 }
@@ -501,7 +550,9 @@ xpump_peer_gone(struct xpumps *ps, struct peer *pe, const char *why)
 				lost = p;
 			if (p->pid != 0)
 				unawait(p);	/* no reply will come */
+			p->closing = false;
 			p->held = 0;		/* its owner gave it back (or died with it) */
+			owed_done(p);
 		}
 		if (lost != NULL && set->link != NULL) {
 			snprintf(msg, sizeof msg, "node %s lost: %s (the %s %.*s)", peer_node(pe), why,

@@ -52,13 +52,24 @@ link_at_node0(const struct proto_request *l, char *msg, size_t cap, uint64_t *id
 	return r.status;
 }
 
-/* l started on node 0 (c its creator's connection); the test ends if it did not. */
+/*
+ * l started on node 0 (c its creator's connection); the test ends if it did
+ * not. UNAVAILABLE (a node rejoined, node 0's dial backoff) is tried again
+ * for up to 10 s: it leaves nothing behind.
+ */
 uint64_t
 ctl_start_link(const struct proto_request *l, struct test_conn *c)
 {
+	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
 	char msg[400];
 	uint64_t id;
-	int st = link_at_node0(l, msg, sizeof msg, &id, c);
+	int st;
+
+	while ((st = link_at_node0(l, msg, sizeof msg, &id, c)) == STATUS_UNAVAILABLE &&
+	    clock_now_ns() < end) {
+		test_conn_close(c);
+		poll(NULL, 0, 50);
+	}
 
 	if (st != STATUS_STARTED)
 		printf(" [%s: %s %s]", proto_op_name(l->op), status_name(st), msg);
