@@ -93,6 +93,16 @@ rights_name(const struct link *l, const struct chan *ch, size_t *len, bool *send
 	return chan_name(ch, len);
 }
 
+/* A stand-in for another node's channel (xpump.h)? */
+static bool
+stand_in(const struct link *l, const struct chan *ch)
+{
+	size_t len;
+	bool sending;
+
+	return l->hook.stands_for != NULL && l->hook.stands_for(l->hook.arg, ch, &len, &sending);
+}
+
 static bool
 may_close(struct link *l, struct chan *ch)
 {
@@ -229,8 +239,9 @@ link_stop(struct link *l, int status, const char *msg)
 	if (l->done_op)
 		engine_op_cancel(e, l->done_op, STATUS_CANCELED);
 	/* defer close(out): a closed or deleted output is simply left as it is; an input's
-	 * close error goes downstream only when the link ended by itself */
-	for (size_t i = 0; i < l->nout; i++)
+	 * close error goes downstream only when the link ended by itself. One that never
+	 * started closes nothing. */
+	for (size_t i = 0; i < l->nout && !l->starting; i++)
 		if (l->req == NULL || own_output(l, l->out[i]) || may_close(l, l->out[i]))
 			(void)engine_close_err(e, l->out[i], status == STATUS_OK ? l->err : NULL);
 	if (l->hook.ended != NULL) {
@@ -479,38 +490,26 @@ make_outputs(struct conn *c, struct link *l, const struct proto_request *q, cons
 	return STATUS_OK;
 }
 
-/* A stand-in for another node's channel (xpump.h) is shown under that channel's name. */
-static bool
-stand_in(const struct link *l, size_t i)
-{
-	const struct proto_request *shown = l->hook.shown;
-
-	return shown != NULL && shown->outs[i].name != NULL && shown->outs[i].name[0] != '~';
-}
-
 /* The creator holds anonymous outputs, as if it had made them: they outlive the link. */
 static int
 hold_outputs(struct conn *c, struct link *l)
 {
 	for (size_t i = 0; i < l->nout; i++)
-		if (chan_anonymous(l->out[i]) && !stand_in(l, i) && conn_hold(c, l->out[i]) < 0)
+		if (chan_anonymous(l->out[i]) && !stand_in(l, l->out[i]) && conn_hold(c, l->out[i]) < 0)
 			return -1;
 	return 0;
 }
 
+/* STARTED names a stand-in's output by the name it stands for, as asked. */
 static void
 reply_started(struct conn *c, struct link *l, uint64_t id)
 {
 	const char *names[PROTO_LINK_OUTS_MAX];
 	size_t lens[PROTO_LINK_OUTS_MAX];
+	bool sending;
 
-	for (size_t i = 0; i < l->nout; i++) {
-		names[i] = chan_name(l->out[i], &lens[i]);
-		if (stand_in(l, i)) {
-			names[i] = l->hook.shown->outs[i].name;
-			lens[i] = l->hook.shown->outs[i].name_len;
-		}
-	}
+	for (size_t i = 0; i < l->nout; i++)
+		names[i] = rights_name(l, l->out[i], &lens[i], &sending);
 	if (proto_rep_started(&c->srv->out, id, names, lens, l->nout) == 0)
 		conn_flush_out(c);
 }
@@ -570,12 +569,24 @@ link_start(struct conn *c, const struct proto_request *q, const struct link_hook
 	s->stats.links_running++;
 	if (q->op == OP_FAN_OUT)
 		s->stats.jobs_running++;
-	reply_started(c, l, q->id);
+	if (l->hook.hold_start)
+		l->starting = true;
+	else
+		link_go(l);
+	return true;
+}
+
+void
+link_go(struct link *l)
+{
+	if (l->stopped)
+		return;
+	l->starting = false;
+	reply_started(l->req->conn, l, l->req->id);
 	link_ref(l);	/* watch_done may stop the link at once */
 	watch_done(l);
 	link_pump(l);
 	link_unref(l);
-	return true;
 }
 
 /* ---- admin view ---------------------------------------------------------------- */

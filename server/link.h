@@ -49,7 +49,6 @@ struct link_hook {
 	link_end_fn *ended;
 	void *arg;
 	struct link **link;		/* set to the link once it runs (valid until ended) */
-	const struct proto_request *shown;	/* its named outputs are STARTED's names */
 	/* BRIDGE: a reference to a channel this node does not have: a held stand-in, or NULL */
 	struct chan *(*follow)(void *arg, const char *name, size_t len);
 	/* BRIDGE: it no longer follows ch (one of follow's stand-ins, or a channel of this node) */
@@ -61,6 +60,11 @@ struct link_hook {
 	 * channel (a pending send, for a reload's check).
 	 */
 	const char *(*stands_for)(void *arg, const struct chan *ch, size_t *len, bool *sending);
+	/*
+	 * The link waits, STARTED not sent, until the hook calls link_go (or
+	 * link_stop: then its only reply is that error, and it closes nothing).
+	 */
+	bool hold_start;
 };
 /*
  * link_request with a hook: true once the link runs (hook->ended is then
@@ -73,6 +77,8 @@ bool link_start(struct conn *c, const struct proto_request *q, const struct link
  * link ended normally) and msg (NULL: the status's usual message).
  */
 void link_stop(struct link *l, int status, const char *msg);
+/* A link held at its start (hook->hold_start) runs: STARTED, then its first operations. */
+void link_go(struct link *l);
 /* The hook that deferred l's final reply lets it go (now, if not sent yet); l may be freed. */
 void link_finish(struct link *l);
 /*

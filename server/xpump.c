@@ -4,6 +4,7 @@
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,8 @@ struct pump {
 	bool canceled;			/* a CANCEL of pid was sent */
 	bool closing;			/* pid is the CLOSE of the remote output */
 	bool owed;			/* the link's final reply waits for that CLOSE's reply */
+	bool checking;			/* pid is the CAP asked before the link starts */
+	uint64_t cap;			/* out: the cap the request gave */
 	enum pump_kind kind;
 	const char *what;		/* "input", "output", "done channel" */
 	char *name;			/* the remote channel's */
@@ -48,6 +51,7 @@ struct xpset {
 	struct link *link;		/* NULL once it stopped (or never ran) */
 	struct link *finishing;		/* it ended OK: its final reply waits for the owed CLOSEs */
 	unsigned owed;			/* pumps owed */
+	unsigned checking;		/* CAPs awaited: the link starts when none is */
 	unsigned busy;			/* frames using it: freed only at 0 */
 	TAILQ_ENTRY(xpset) entry;
 	size_t n, cap;
@@ -492,7 +496,7 @@ ended(void *arg, int status)
 		if (p->op != NULL)
 			engine_op_cancel(e, p->op, STATUS_CANCELED);	/* a held value goes back */
 		/* a link that ended by itself lets its last value reach its output */
-		if (p->kind == PUMP_IN || status != STATUS_OK)
+		if ((p->kind == PUMP_IN || status != STATUS_OK) && !p->checking)
 			cancel_pid(p);
 	}
 	later = set->owed > 0;
@@ -500,6 +504,65 @@ ended(void *arg, int status)
 		set->finishing = l;
 	set_leave(set);
 	return later;
+}
+
+/* ---- the start: a named remote output's cap, checked as MAKE would (link.c) ------------- */
+
+/* Ask the owner of p's output its cap; false when out of memory. */
+static bool
+cap_ask(struct pump *p)
+{
+	uint64_t pid = next_id(p);
+
+	if (proto_req_name(frame(p), OP_CAP, pid, PROTO_WAIT_FOREVER, p->name, p->len) < 0 ||
+	    !await(p, pid))
+		return false;
+	p->checking = true;
+	p->set->checking++;
+	write_frame(p);
+	return true;
+}
+
+/* Every pump of set runs (the first n: a bridge's followed channels start themselves). */
+static void
+run_pumps(struct xpset *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (set->p[i]->kind == PUMP_OUT)
+			out_recv(set->p[i]);	/* even if it ended at once: the close goes there */
+		else
+			in_ask(set->p[i]);
+	}
+}
+
+/* The owner said p's output's cap: the link starts once every one is as asked. */
+static void
+cap_replied(struct pump *p, const uint8_t *body, size_t len)
+{
+	struct xpset *set = p->set;
+	struct proto_reply rep;
+	const char *why;
+	char msg[600];
+	size_t n;
+
+	p->checking = false;
+	set->checking--;
+	if (set->link == NULL)
+		return;		/* it stopped meanwhile: its only reply went */
+	if (proto_decode_reply(body, len, OP_CAP, &rep, &why) != STATUS_OK) {
+		stop_link(p, STATUS_PROTOCOL, why, (uint32_t)strlen(why));
+	} else if (rep.status != STATUS_OK) {
+		stop_link(p, rep.status, rep.msg, rep.msg_len);
+	} else if (rep.n != p->cap) {
+		snprintf(msg, sizeof msg, "output exists with a different cap (%.*s on node %s has "
+		    "cap %" PRIu64 ", not %" PRIu64 ")", (int)p->len, p->name, peer_node(p->pe), rep.n,
+		    p->cap);
+		link_stop(set->link, STATUS_EXISTS, msg);
+	} else if (set->checking == 0) {
+		n = set->n;
+		link_go(set->link);
+		run_pumps(set, n);
+	}
 }
 
 bool
@@ -521,6 +584,8 @@ xpump_replied(struct xpumps *ps, uint64_t pid, const uint8_t *body, size_t len)
 	if (p->closing) {
 		p->closing = false;	/* whatever the owner said: it is closed, or will never be */
 		owed_done(p);
+	} else if (p->checking) {
+		cap_replied(p, body, len);
 	} else if (p->kind == PUMP_IN) {
 		in_replied(p, pid, body, len);
 	} else {
@@ -551,6 +616,10 @@ xpump_peer_gone(struct xpumps *ps, struct peer *pe, const char *why)
 			if (p->pid != 0)
 				unawait(p);	/* no reply will come */
 			p->closing = false;
+			if (p->checking) {
+				p->checking = false;
+				set->checking--;
+			}
 			p->held = 0;		/* its owner gave it back (or died with it) */
 			owed_done(p);
 		}
@@ -652,8 +721,10 @@ stand_ins(struct xpset *set, struct proto_request *q, struct proto_case *cases, 
 	for (uint32_t i = 0; i < q->nouts && rc >= 0; i++) {
 		struct proto_link_out *o = &q->outs[i];
 
-		if ((rc = stand_in(set, PUMP_OUT, "output", &o->name, &o->name_len, why)) == 1)
+		if ((rc = stand_in(set, PUMP_OUT, "output", &o->name, &o->name_len, why)) == 1) {
+			set->p[set->n - 1]->cap = o->cap;	/* checked at the owner first */
 			o->cap = 0;	/* the stand-in is unbuffered; the remote output buffers */
+		}
 	}
 	return rc >= 0;
 }
@@ -738,20 +809,22 @@ xpump_link(struct xpumps *ps, struct conn *c, const struct proto_request *q)
 		router_unavailable(ps->r, c, q->id, why);
 		goto out;
 	}
-	hook = (struct link_hook){ .ended = ended, .arg = set, .link = &set->link, .shown = q,
+	hook = (struct link_hook){ .ended = ended, .arg = set, .link = &set->link,
 	    .stands_for = stands_for };
 	if (q->op == OP_BRIDGE) {
 		hook.follow = follow;
 		hook.unfollow = unfollow;
 	}
+	/* a named remote output's cap is checked at its owner before the link starts */
+	for (size_t i = 0; i < set->n; i++)
+		hook.hold_start |= set->p[i]->kind == PUMP_OUT;
 	n = set->n;	/* a bridge may follow a channel at once: its pump runs already */
 	started = link_start(c, &q2, &hook);
-	for (size_t i = 0; started && i < n; i++) {
-		if (set->p[i]->kind == PUMP_OUT)
-			out_recv(set->p[i]);	/* even if it ended at once: the close goes there */
-		else
-			in_ask(set->p[i]);
-	}
+	for (size_t i = 0; started && hook.hold_start && i < n && set->link != NULL; i++)
+		if (set->p[i]->kind == PUMP_OUT && !cap_ask(set->p[i]))
+			link_stop(set->link, STATUS_LIMIT, "out of memory");
+	if (started && !hook.hold_start)
+		run_pumps(set, n);
 out:
 	free(cases);
 	set_leave(set);
