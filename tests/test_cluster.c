@@ -420,7 +420,7 @@ register_suites(void)
 	test_add(s, "three nodes join", test_join);
 	ct_add_link_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
-	/* forwarding and links between nodes with authentication on: cluster_token (test_cluster_links_auth.c) */
+	/* forwarding and links (test_cluster_links_auth.c) with authentication on: cluster_token */
 	s = test_suite("cluster_auth", auth_suite_init, auth_suite_clean);
 	ct_add_auth_tests(s);
 	ct_add_link_auth_tests(s);

@@ -31,7 +31,7 @@ alice_of(struct test_conn *c, int i)
 	ct_set_token("node-secret");
 }
 
-/* Link l of alice's on node 0 (c: her new connection): its first reply's status, its words in msg. */
+/* Link l of alice's on node 0 (c: her new connection): its first reply's status (words: msg). */
 static int
 alice_link(const struct proto_request *l, struct test_conn *c, char *msg, size_t cap)
 {
