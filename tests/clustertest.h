@@ -98,10 +98,9 @@ void ct_add_failover_tests(CU_pSuite s);
 void ct_add_forward_tests(CU_pSuite s);
 /* ... and with authentication on: the nodes' extra config lines, and the tests. */
 const char *ct_auth_conf(void);
-/* Its line that test_cluster_links_auth.c's reloads take away and give back. */
-#define CT_AUTH_REVOCABLE "allow = alice lr.* send,recv,close\n"
-
 void ct_add_auth_tests(CU_pSuite s);
+/* The line of ct_auth_conf's that test_cluster_links_auth.c's reloads take away and give back. */
+#define CT_AUTH_REVOCABLE "allow = alice lr.* send,recv,close\n"
 /* ... and with TLS between the nodes (each advertises its TLS listener). */
 void ct_add_tls_tests(CU_pSuite s);
 
