@@ -229,7 +229,9 @@ acl_link(struct conn *c, const struct proto_request *q)
 
 		if (o->name == NULL)
 			continue;	/* a new anonymous channel of the creator's own */
-		if ((ch = engine_lookup(c->srv->engine, o->name, o->name_len)) == NULL)
+		/* in a cluster a link makes no named output (PROTOCOL.md §17): it may be another node's */
+		if ((ch = engine_lookup(c->srv->engine, o->name, o->name_len)) == NULL &&
+		    c->srv->cluster == NULL)
 			need |= RIGHT_MAKE;
 		if (!acl_allow(c, q->id, need, o->name, o->name_len))
 			return false;
@@ -256,11 +258,8 @@ acl_link_may(struct conn *c, unsigned right, const char *name, size_t len)
 }
 
 bool
-acl_link_may_close(struct conn *c, struct chan *ch)
+acl_link_may_close(struct conn *c, struct chan *ch, const char *name, size_t len)
 {
-	size_t len;
-	const char *name = chan_name(ch, &len);
-
 	if (!acl_link_may(c, RIGHT_CLOSE, name, len))
 		return false;
 	if (owns(c, ch))

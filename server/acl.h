@@ -69,8 +69,12 @@ bool acl_link(struct conn *c, const struct proto_request *q);
  * when not and replies nothing: the link decides what a denial means.
  */
 bool acl_link_may(struct conn *c, unsigned right, const char *name, size_t len);
-/* A stopping link of c's would close its output ch: the close right and the owner rule, now. */
-bool acl_link_may_close(struct conn *c, struct chan *ch);
+/*
+ * A stopping link of c's would close its output ch: the close right on name
+ * (len bytes: the channel's own name, or the one a stand-in stands for) and
+ * the owner rule on ch, now.
+ */
+bool acl_link_may_close(struct conn *c, struct chan *ch, const char *name, size_t len);
 
 /* MAKE of name (NULL: anonymous) that would create a channel: identity_max_channels. */
 bool acl_can_create(struct conn *c, uint64_t id, const char *name, size_t len);

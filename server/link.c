@@ -73,6 +73,46 @@ link_may(struct link *l, unsigned right, const char *name, size_t len, char *msg
 	return false;
 }
 
+/*
+ * The name the creator's rights on ch are checked on: its own, the one a
+ * bridge follows, or the one a stand-in stands for (link.h's hook; then
+ * *sending says whether a value sent into it is still on its way).
+ */
+static const char *
+rights_name(const struct link *l, const struct chan *ch, size_t *len, bool *sending)
+{
+	const char *name;
+
+	*sending = false;
+	if (ch == l->inner) {
+		*len = l->inner_len;
+		return l->inner_name;
+	}
+	if (l->hook.stands_for != NULL && (name = l->hook.stands_for(l->hook.arg, ch, len, sending)))
+		return name;
+	return chan_name(ch, len);
+}
+
+/* A stand-in for another node's channel (xpump.h)? */
+static bool
+stand_in(const struct link *l, const struct chan *ch)
+{
+	size_t len;
+	bool sending;
+
+	return l->hook.stands_for != NULL && l->hook.stands_for(l->hook.arg, ch, &len, &sending);
+}
+
+static bool
+may_close(struct link *l, struct chan *ch)
+{
+	size_t len;
+	bool sending;
+	const char *name = rights_name(l, ch, &len, &sending);
+
+	return acl_link_may_close(l->req->conn, ch, name, len);
+}
+
 /* A new anonymous output of the link's: the creator's own, it needs no right. */
 static bool
 own_output(const struct link *l, const struct chan *ch)
@@ -156,13 +196,37 @@ link_unref(struct link *l)
 		link_free(l);
 }
 
+/* The final reply. */
+static void
+answer(struct link *l, int status, const char *msg)
+{
+	log_debug("link-end client=%" PRIu64 " id=%" PRIu64 " op=%s status=%s sent=%" PRIu64,
+	    l->req->conn->id, l->req->id, proto_op_name(l->kind->op), status_name(status), l->sent);
+	request_link_end(l->req, status, msg, l->sent);
+	l->req = NULL;
+}
+
+void
+link_finish(struct link *l)
+{
+	if (l->req)
+		answer(l, STATUS_OK, NULL);
+	l->finishing = false;
+	link_unref(l);	/* running */
+}
+
 void
 link_stop(struct link *l, int status, const char *msg)
 {
 	struct engine *e = l->srv->engine;
+	bool later = false;
 
-	if (l->stopped)
+	if (l->stopped) {
+		/* its request ends (CANCEL, deadline, disconnect) while the reply waits: now */
+		if (l->finishing && l->req)
+			answer(l, STATUS_OK, NULL);
 		return;
+	}
 	l->stopped = true;
 	l->srv->stats.links_running--;
 	if (l->kind->op == OP_FAN_OUT)
@@ -175,23 +239,23 @@ link_stop(struct link *l, int status, const char *msg)
 	if (l->done_op)
 		engine_op_cancel(e, l->done_op, STATUS_CANCELED);
 	/* defer close(out): a closed or deleted output is simply left as it is; an input's
-	 * close error goes downstream only when the link ended by itself */
-	for (size_t i = 0; i < l->nout; i++)
-		if (l->req == NULL || own_output(l, l->out[i]) || acl_link_may_close(l->req->conn, l->out[i]))
+	 * close error goes downstream only when the link ended by itself. One that never
+	 * started closes nothing. */
+	for (size_t i = 0; i < l->nout && !l->starting; i++)
+		if (l->req == NULL || own_output(l, l->out[i]) || may_close(l, l->out[i]))
 			(void)engine_close_err(e, l->out[i], status == STATUS_OK ? l->err : NULL);
 	if (l->hook.ended != NULL) {
 		link_end_fn *ended = l->hook.ended;
 
 		l->hook.ended = NULL;
-		ended(l->hook.arg, status);
+		later = ended(l->hook.arg, status) && status == STATUS_OK;
 	}
-	if (l->req) {
-		log_debug("link-end client=%" PRIu64 " id=%" PRIu64 " op=%s status=%s sent=%" PRIu64,
-		    l->req->conn->id, l->req->id, proto_op_name(l->kind->op), status_name(status), l->sent);
-		request_link_end(l->req, status, msg, l->sent);
-		l->req = NULL;
-	}
-	link_unref(l);	/* running */
+	if (later)
+		l->finishing = true;	/* the hook's link_finish answers and drops "running" */
+	else if (l->req)
+		answer(l, status, msg);
+	if (!later)
+		link_unref(l);	/* running */
 	link_unref(l);	/* this frame */
 }
 
@@ -228,14 +292,11 @@ may_use(struct link *l, struct chan *ch, enum case_dir dir, char *msg, size_t ca
 {
 	const char *name;
 	size_t len;
+	bool sending;
 
 	if (ch == NULL || own_output(l, ch))
 		return true;
-	name = chan_name(ch, &len);
-	if (ch == l->inner) {
-		name = l->inner_name;	/* the bridge's rights are on the name it follows */
-		len = l->inner_len;
-	}
+	name = rights_name(l, ch, &len, &sending);
 	return link_may(l, dir == CASE_SEND ? RIGHT_SEND : RIGHT_RECV, name, len, msg, cap);
 }
 
@@ -429,38 +490,26 @@ make_outputs(struct conn *c, struct link *l, const struct proto_request *q, cons
 	return STATUS_OK;
 }
 
-/* A stand-in for another node's channel (xpump.h) is shown under that channel's name. */
-static bool
-stand_in(const struct link *l, size_t i)
-{
-	const struct proto_request *shown = l->hook.shown;
-
-	return shown != NULL && shown->outs[i].name != NULL && shown->outs[i].name[0] != '~';
-}
-
 /* The creator holds anonymous outputs, as if it had made them: they outlive the link. */
 static int
 hold_outputs(struct conn *c, struct link *l)
 {
 	for (size_t i = 0; i < l->nout; i++)
-		if (chan_anonymous(l->out[i]) && !stand_in(l, i) && conn_hold(c, l->out[i]) < 0)
+		if (chan_anonymous(l->out[i]) && !stand_in(l, l->out[i]) && conn_hold(c, l->out[i]) < 0)
 			return -1;
 	return 0;
 }
 
+/* STARTED names a stand-in's output by the name it stands for, as asked. */
 static void
 reply_started(struct conn *c, struct link *l, uint64_t id)
 {
 	const char *names[PROTO_LINK_OUTS_MAX];
 	size_t lens[PROTO_LINK_OUTS_MAX];
+	bool sending;
 
-	for (size_t i = 0; i < l->nout; i++) {
-		names[i] = chan_name(l->out[i], &lens[i]);
-		if (stand_in(l, i)) {
-			names[i] = l->hook.shown->outs[i].name;
-			lens[i] = l->hook.shown->outs[i].name_len;
-		}
-	}
+	for (size_t i = 0; i < l->nout; i++)
+		names[i] = rights_name(l, l->out[i], &lens[i], &sending);
 	if (proto_rep_started(&c->srv->out, id, names, lens, l->nout) == 0)
 		conn_flush_out(c);
 }
@@ -520,12 +569,24 @@ link_start(struct conn *c, const struct proto_request *q, const struct link_hook
 	s->stats.links_running++;
 	if (q->op == OP_FAN_OUT)
 		s->stats.jobs_running++;
-	reply_started(c, l, q->id);
+	if (l->hook.hold_start)
+		l->starting = true;
+	else
+		link_go(l);
+	return true;
+}
+
+void
+link_go(struct link *l)
+{
+	if (l->stopped)
+		return;
+	l->starting = false;
+	reply_started(l->req->conn, l, l->req->id);
 	link_ref(l);	/* watch_done may stop the link at once */
 	watch_done(l);
 	link_pump(l);
 	link_unref(l);
-	return true;
 }
 
 /* ---- admin view ---------------------------------------------------------------- */
@@ -586,6 +647,16 @@ recheck(struct link *l)
 				link_stop(l, STATUS_PERMISSION_DENIED, msg);
 			break;
 		}
+	}
+	/* a value still on its way to another node's output is a pending send too (xpump.h) */
+	for (size_t i = 0; i < l->nout && !l->stopped; i++) {
+		const char *name;
+		size_t len;
+		bool sending;
+
+		name = rights_name(l, l->out[i], &len, &sending);
+		if (sending && !link_may(l, RIGHT_SEND, name, len, msg, sizeof msg))
+			link_stop(l, STATUS_PERMISSION_DENIED, msg);
 	}
 }
 

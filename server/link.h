@@ -40,18 +40,31 @@ struct server;
 void link_request(struct conn *c, const struct proto_request *q);
 /*
  * Told once when a link stops, after its outputs are closed: status is its
- * final one (xpump.h's stand-ins for other nodes' channels).
+ * final one (xpump.h's stand-ins for other nodes' channels). true, for a
+ * link that ended OK: its final reply waits until the hook calls
+ * link_finish (a CANCEL, deadline or disconnect meanwhile sends it at once).
  */
-typedef void link_end_fn(void *arg, int status);
+typedef bool link_end_fn(void *arg, int status);
 struct link_hook {
 	link_end_fn *ended;
 	void *arg;
 	struct link **link;		/* set to the link once it runs (valid until ended) */
-	const struct proto_request *shown;	/* its named outputs are STARTED's names */
 	/* BRIDGE: a reference to a channel this node does not have: a held stand-in, or NULL */
 	struct chan *(*follow)(void *arg, const char *name, size_t len);
 	/* BRIDGE: it no longer follows ch (one of follow's stand-ins, or a channel of this node) */
 	void (*unfollow)(void *arg, struct chan *ch);
+	/*
+	 * The name of the channel ch stands in for (its length in *len), on
+	 * which the creator's rights are checked; NULL when ch is no stand-in.
+	 * *sending: a value the link sent into ch is still on its way to that
+	 * channel (a pending send, for a reload's check).
+	 */
+	const char *(*stands_for)(void *arg, const struct chan *ch, size_t *len, bool *sending);
+	/*
+	 * The link waits, STARTED not sent, until the hook calls link_go (or
+	 * link_stop: then its only reply is that error, and it closes nothing).
+	 */
+	bool hold_start;
 };
 /*
  * link_request with a hook: true once the link runs (hook->ended is then
@@ -64,6 +77,10 @@ bool link_start(struct conn *c, const struct proto_request *q, const struct link
  * link ended normally) and msg (NULL: the status's usual message).
  */
 void link_stop(struct link *l, int status, const char *msg);
+/* A link held at its start (hook->hold_start) runs: STARTED, then its first operations. */
+void link_go(struct link *l);
+/* The hook that deferred l's final reply lets it go (now, if not sent yet); l may be freed. */
+void link_finish(struct link *l);
 /*
  * The rules were reloaded: every running link's pending operations are
  * checked against its creator's rights now. One on a channel the creator

@@ -56,6 +56,8 @@ struct link {
 	struct engine_case *cases;	/* scratch for step() */
 	unsigned refs;			/* running + pending ops + pool items + frames */
 	bool stopped, pumping, repump;
+	bool starting;			/* held at its start (hook.hold_start): STARTED not sent */
+	bool finishing;			/* stopped OK; its hook holds the "running" reference (link_finish) */
 	uint64_t sent;			/* values sent to the outputs */
 	unsigned own_outs;		/* bit i: out[i] is a new anonymous channel, the creator's own */
 	struct close_err *err;		/* the first input's close error (a reference): the outputs' on OK */

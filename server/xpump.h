@@ -18,10 +18,15 @@
  *   moment it takes the reference until it leaves the channel. Every
  *   BRIDGE of a cluster starts here, for the channels it may follow.
  *
- * A pump whose owner answers an error, or whose peer connection goes,
- * stops the link (UNAVAILABLE "node N lost: ...", or the owner's status).
- * The link's end stops the pumps: parked SELECTs and SENDs are CANCELed at
- * their owners (a link that ended OK lets its last SEND finish), held
+ * A link with a remote output starts (STARTED) only once each such
+ * output's owner said its cap is the one asked (EXISTS otherwise, nothing
+ * ran). The link's rights are its creator's on the remote channels' names
+ * (link.h's stands_for hook), not on the stand-ins'. A pump whose owner
+ * answers an error, or whose peer connection goes while the link still
+ * needs it, stops the link (UNAVAILABLE "node N lost: ...", or the owner's
+ * status). The link's end stops the pumps: parked SELECTs and SENDs are
+ * CANCELed at their owners (a link that ended OK lets its last SEND
+ * finish, and answers once its remote outputs are closed there), held
  * values go back.
  *
  * Ownership: the router owns the table; a link's pumps live until the

@@ -256,6 +256,8 @@ node_start(int i, const char *etcd_url)
 	return test_server_start_args(&nodes[i], conf, args);
 }
 
+static const char *ct_token;		/* the ct_* clients' HELLO token (ct_set_token) */
+
 /* One STATS key of node i over a fresh connection. */
 static uint64_t
 node_stat(int i, const char *key)
@@ -263,7 +265,8 @@ node_stat(int i, const char *key)
 	struct test_conn c;
 	uint64_t v;
 
-	if (test_conn_open(&c, nodes[i].port, true) < 0)
+	if ((ct_token != NULL ? ct_open_client(&c, nodes[i].port, false) :
+	    test_conn_open(&c, nodes[i].port, true)) < 0)
 		return UINT64_MAX;
 	v = st_stat(&c, key);
 	test_conn_close(&c);
@@ -297,6 +300,12 @@ ct_await_log(int i, const char *needle, int ms)
 	return false;
 }
 
+void
+ct_set_token(const char *token)
+{
+	ct_token = token;
+}
+
 /* A connection whose HELLO says it follows MOVED (moved), or a plain one. */
 int
 ct_open_client(struct test_conn *c, int port, bool moved)
@@ -305,7 +314,7 @@ ct_open_client(struct test_conn *c, int port, bool moved)
 
 	if (test_conn_open(c, port, false) < 0)
 		return -1;
-	proto_req_hello_caps(&ct_out, c->next_id++, PROTO_VERSION, "test_cluster", NULL, moved);
+	proto_req_hello_caps(&ct_out, c->next_id++, PROTO_VERSION, "test_cluster", ct_token, moved);
 	st_write(c, &ct_out);
 	st_reply(c, OP_HELLO, &r);
 	return r.status == STATUS_OK ? 0 : -1;

@@ -26,6 +26,8 @@ int ct_open_client(struct test_conn *c, int port, bool moved);
 /* MAKE name on c; the reply's status, and (msg not NULL) an error reply's words. */
 int ct_make(struct test_conn *c, const char *name, char *msg, size_t cap);
 
+/* The token the HELLOs of ct_* clients carry from now on (NULL: none, the default). */
+void ct_set_token(const char *token);
 /* A plain client (no MOVED cap) of node i; the test ends if it cannot connect. */
 void ct_client_of(struct test_conn *c, int i);
 /*
@@ -97,6 +99,8 @@ void ct_add_forward_tests(CU_pSuite s);
 /* ... and with authentication on: the nodes' extra config lines, and the tests. */
 const char *ct_auth_conf(void);
 void ct_add_auth_tests(CU_pSuite s);
+/* The line of ct_auth_conf's that test_cluster_links_auth.c's reloads take away and give back. */
+#define CT_AUTH_REVOCABLE "allow = alice lr.* send,recv,close\n"
 /* ... and with TLS between the nodes (each advertises its TLS listener). */
 void ct_add_tls_tests(CU_pSuite s);
 
@@ -136,6 +140,8 @@ bool ctl_await_waiters(int node, const char *name, const char *home, int want);
 bool ctl_await_len(int node, const char *name, uint64_t want);
 /* test_cluster_links_end.c: how such links end. */
 void ct_add_link_end_tests(CU_pSuite s);
+/* test_cluster_links_auth.c: such links with authentication on (the cluster_auth suite). */
+void ct_add_link_auth_tests(CU_pSuite s);
 
 /* test_cluster_etcdtls.c: nodes on an etcd spoken to over TLS (its own etcd), cluster metrics. */
 void ct_add_etcd_tls_suites(void);

@@ -363,6 +363,7 @@ static int
 auth_suite_init(void)
 {
 	ct_set_node_extra(ct_auth_conf());
+	ct_set_token("node-secret");	/* the ct_* clients act as the node identity */
 	return ct_suite_init();
 }
 
@@ -372,6 +373,7 @@ auth_suite_clean(void)
 	int rc = ct_suite_clean();
 
 	ct_set_node_extra(NULL);
+	ct_set_token(NULL);
 	return rc;
 }
 
@@ -423,9 +425,10 @@ register_suites(void)
 	test_add(s, "three nodes join", test_join);
 	ct_add_stream_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
-	/* forwarding between nodes with authentication on: cluster_token */
+	/* forwarding and links (test_cluster_links_auth.c) with authentication on: cluster_token */
 	s = test_suite("cluster_auth", auth_suite_init, auth_suite_clean);
 	ct_add_auth_tests(s);
+	ct_add_link_auth_tests(s);
 	/* forwarding between nodes over TLS */
 	s = test_suite("cluster_tls", ct_tls_suite_init, ct_tls_suite_clean);
 	ct_add_tls_tests(s);

@@ -528,19 +528,24 @@ test_owner_stopped(void)
 
 /* ---- with authentication on ---------------------------------------------------------- */
 
-/* Tokens for the nodes (cluster_token), alice (send, recv, make on fa.*) and bob (recv only). */
+/*
+ * Tokens for the nodes (cluster_token), alice (send, recv, make on fa.*) and
+ * bob (recv only); for alice's links (test_cluster_links_auth.c), send, recv
+ * and close on la.* and lr.* (a reload takes lr.* away), and on ~*.
+ */
 const char *
 ct_auth_conf(void)
 {
-	static char conf[1024];
+	static char conf[2048];
 	char node[80], alice[80], bob[80];
 
 	test_token_digest("node-secret", node);
 	test_token_digest("alice-secret", alice);
 	test_token_digest("bob-secret", bob);
 	snprintf(conf, sizeof conf, "token = node:%s\ntoken = alice:%s\ntoken = bob:%s\n"
-	    "allow = node * all\nallow = alice fa.* send,recv,make\nallow = bob fa.* recv\n"
-	    "cluster_token = node-secret\n", node, alice, bob);
+	    "allow = node * all,admin\nallow = alice fa.* send,recv,make\nallow = bob fa.* recv\n"
+	    "allow = alice la.* send,recv,close\nallow = alice ~* send,recv,close\n"
+	    CT_AUTH_REVOCABLE "cluster_token = node-secret\n", node, alice, bob);
 	return conf;
 }
 

@@ -6,8 +6,8 @@
  * pumping through the other nodes: exact value sequences and multisets,
  * close errors passed downstream, the done channel's stop, a value held for
  * a link that ended going back to its channel. A named output that no
- * node owns is NOT_FOUND (a STREAM over channels of several nodes runs:
- * test_cluster_stream.c). The ctl_* helpers are shared with test_cluster_links_end.c
+ * node owns is NOT_FOUND, one with another cap EXISTS (a STREAM over
+ * channels of several nodes runs: test_cluster_stream.c). The ctl_* helpers are shared with test_cluster_links_end.c
  * (how such links end). Run by test_cluster.c on its fixture (etcd,
  * n0..n2).
  *
@@ -52,13 +52,24 @@ link_at_node0(const struct proto_request *l, char *msg, size_t cap, uint64_t *id
 	return r.status;
 }
 
-/* l started on node 0 (c its creator's connection); the test ends if it did not. */
+/*
+ * l started on node 0 (c its creator's connection); the test ends if it did
+ * not. UNAVAILABLE (a node rejoined, node 0's dial backoff) is tried again
+ * for up to 10 s: it leaves nothing behind.
+ */
 uint64_t
 ctl_start_link(const struct proto_request *l, struct test_conn *c)
 {
+	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
 	char msg[400];
 	uint64_t id;
-	int st = link_at_node0(l, msg, sizeof msg, &id, c);
+	int st;
+
+	while ((st = link_at_node0(l, msg, sizeof msg, &id, c)) == STATUS_UNAVAILABLE &&
+	    clock_now_ns() < end) {
+		test_conn_close(c);
+		poll(NULL, 0, 50);
+	}
 
 	if (st != STATUS_STARTED)
 		printf(" [%s: %s %s]", proto_op_name(l->op), status_name(st), msg);
@@ -607,6 +618,38 @@ test_links_here(void)
 	test_conn_close(&c);
 }
 
+/*
+ * A named output on node 2 made with cap 4, asked with cap 8: EXISTS, as on
+ * one node, and no STARTED; nothing ran: the input on node 1 keeps its
+ * value, the output is open, with cap 4, and nothing waits on either.
+ */
+static void
+test_output_cap(void)
+{
+	char in[CT_NAME_CAP], out[CT_NAME_CAP], msg[400];
+	struct proto_chan_info i = { 0 };
+	struct proto_request l;
+	struct test_conn c;
+	uint64_t id;
+
+	ctl_make_on(1, in, "xcap_in", 4);
+	ctl_make_on(2, out, "xcap_out", 4);
+	ctl_send_n(1, in, "c", 1);
+	l = ctl_one_in(OP_OR_DONE, in, NULL);
+	ctl_set_out(&l, 0, out, 8);
+	CU_ASSERT_EQUAL(link_at_node0(&l, msg, sizeof msg, &id, &c), STATUS_EXISTS);
+	CU_ASSERT(strstr(msg, "different cap") != NULL && strstr(msg, out) != NULL);
+	test_conn_close(&c);
+	CU_ASSERT(ctl_await_len(1, in, 1));
+	ct_client_of(&c, 2);
+	CU_ASSERT_EQUAL(st_info(&c, out, &i), STATUS_OK);
+	test_conn_close(&c);
+	CU_ASSERT(!i.closed);
+	CU_ASSERT_EQUAL(i.cap, 4);
+	CU_ASSERT(ctl_await_waiters(1, in, NULL, 0));
+	CU_ASSERT(ctl_await_waiters(2, out, NULL, 0));
+}
+
 void
 ct_add_link_tests(CU_pSuite s)
 {
@@ -618,5 +661,6 @@ ct_add_link_tests(CU_pSuite s)
 	test_add(s, "links: fan-out job between two nodes", test_fan_out);
 	test_add(s, "links: bridge from, to and following other nodes", test_bridge);
 	test_add(s, "links: an output nobody made; every channel here runs", test_links_here);
+	test_add(s, "links: a remote output's cap differs: EXISTS, nothing runs", test_output_cap);
 	ct_add_link_end_tests(s);
 }

@@ -4,7 +4,9 @@
  * disconnect and the link's deadline leave no waiter on any node; an ack
  * channel's value goes back; the link's node stopping gives back the value
  * lent to its pump; a peer node SIGKILLed under a running fan-in ends the
- * link UNAVAILABLE with no value received twice. Run by test_cluster.c
+ * link UNAVAILABLE with no value received twice, one it no longer needs
+ * does not stop it; the final reply of a link that ended OK follows its
+ * remote outputs' close. Run by test_cluster.c
  * (through ct_add_link_tests) on its fixture.
  *
  * SPDX-License-Identifier: BSD-2-Clause
@@ -218,6 +220,107 @@ test_peer_killed(void)
 	ct_node_rejoin(2, 10000);
 }
 
+/* INFO of name at node, on a fresh connection to it: closed? */
+static bool
+closed_at(int node, const char *name)
+{
+	struct proto_chan_info i = { 0 };
+	struct test_conn c;
+
+	ct_client_of(&c, node);
+	CU_ASSERT_EQUAL(st_info(&c, name, &i), STATUS_OK);
+	test_conn_close(&c);
+	return i.closed;
+}
+
+/*
+ * A TEE of node 0's channel to outputs on nodes 1 and 2 ends OK when its
+ * input closes: its final reply comes only once both outputs are closed
+ * at their owners, so INFO straight at each owner, asked after that
+ * reply, finds them closed (no polling). Five rounds.
+ */
+static void
+test_reply_after_close(void)
+{
+	char in[CT_NAME_CAP], o1[CT_NAME_CAP], o2[CT_NAME_CAP];
+	struct proto_request l;
+	struct test_conn c;
+	uint64_t sent;
+
+	for (int round = 0; round < 5; round++) {
+		ctl_make_on(0, in, "xrc_in", 4);
+		ctl_make_on(1, o1, "xrc_o1", 4);
+		ctl_make_on(2, o2, "xrc_o2", 4);
+		ctl_send_n(0, in, "v", 2);
+		ctl_close_at(0, in, 5, "fin");
+		l = ctl_one_in(OP_TEE, in, NULL);
+		ctl_set_out(&l, 0, o1, 4);
+		ctl_set_out(&l, 1, o2, 4);
+		ctl_start_link(&l, &c);
+		CU_ASSERT_EQUAL(ctl_link_end(&c, OP_TEE, &sent, NULL, 0), STATUS_OK);
+		CU_ASSERT_EQUAL(sent, 4);
+		test_conn_close(&c);
+		CU_ASSERT(closed_at(1, o1));
+		CU_ASSERT(closed_at(2, o2));
+	}
+	/* the last round's output: its values, then its input's close error */
+	for (int k = 0; k < 2; k++) {
+		char buf[16], want[8];
+
+		snprintf(want, sizeof want, "v%d", k);
+		CU_ASSERT(ctl_recv_from(2, o2, buf, sizeof buf));
+		CU_ASSERT_STRING_EQUAL(buf, want);
+	}
+	ctl_assert_closed(2, o2, 5);
+}
+
+/*
+ * A FAN_IN over inputs on nodes 1 and 2 into node 0, whose input on node 2
+ * closed: node 2 SIGKILLed (and gone from node 0's live set) does not stop
+ * it, for it no longer needs node 2; node 1's values still flow, and its
+ * input's close ends the link OK.
+ */
+static void
+test_peer_not_needed(void)
+{
+	char a[CT_NAME_CAP], b[CT_NAME_CAP], out[CT_NAME_CAP], buf[16];
+	struct proto_case cases[2];
+	struct proto_request l = { .op = OP_FAN_IN, .cases = cases, .ncases = 2 };
+	struct test_conn c;
+	uint64_t sent;
+	char msg[300];
+	int st;
+
+	ctl_make_on(1, a, "xnn_a", 4);
+	ctl_make_on(2, b, "xnn_b", 4);
+	ctl_make_on(0, out, "xnn_out", 8);
+	cases[0] = ctl_case_of(a);
+	cases[1] = ctl_case_of(b);
+	ctl_set_out(&l, 0, out, 8);
+	ctl_start_link(&l, &c);
+	ctl_send_n(2, b, "b", 1);
+	CU_ASSERT(ctl_recv_from(0, out, buf, sizeof buf));
+	CU_ASSERT_STRING_EQUAL(buf, "b0");
+	ctl_close_at(2, b, 0, NULL);
+	CU_ASSERT(ctl_await_waiters(2, b, NULL, 0));	/* the link took the close */
+	ct_node_kill(2);
+	CU_ASSERT(ct_await_stat(0, "cluster_nodes", CT_NODES - 1, 15000));
+	ctl_send_n(1, a, "a", 2);
+	CU_ASSERT(ctl_recv_from(0, out, buf, sizeof buf));
+	CU_ASSERT_STRING_EQUAL(buf, "a0");
+	CU_ASSERT(ctl_recv_from(0, out, buf, sizeof buf));
+	CU_ASSERT_STRING_EQUAL(buf, "a1");
+	ctl_close_at(1, a, 0, NULL);
+	st = ctl_link_end(&c, OP_FAN_IN, &sent, msg, sizeof msg);
+	if (st != STATUS_OK)
+		printf(" [%s: %s]", status_name(st), msg);
+	CU_ASSERT_EQUAL(st, STATUS_OK);
+	CU_ASSERT_EQUAL(sent, 3);
+	test_conn_close(&c);
+	ctl_assert_closed(0, out, 0);
+	ct_node_rejoin(2, 10000);
+}
+
 void
 ct_add_link_end_tests(CU_pSuite s)
 {
@@ -226,4 +329,7 @@ ct_add_link_end_tests(CU_pSuite s)
 	test_add(s, "links: an ack channel's value across nodes goes back", test_ack_input);
 	test_add(s, "links: the link's node stops: values lent go back", test_link_node_stops);
 	test_add(s, "links: a peer SIGKILLed under a fan-in", test_peer_killed);
+	test_add(s, "links: ended OK, the reply follows the remote outputs' close",
+	    test_reply_after_close);
+	test_add(s, "links: a peer lost that the link no longer needs", test_peer_not_needed);
 }
