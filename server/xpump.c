@@ -78,7 +78,7 @@ xp_set_enter(struct xpset *set)
 static bool
 quiet(const struct pump *p)
 {
-	return p->pid == 0 && p->op == NULL;
+	return p->pid == 0 && p->op == NULL && !p->resolving;
 }
 
 /*

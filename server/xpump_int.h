@@ -42,6 +42,7 @@ struct pump {
 	struct chan *sub;		/* the stand-in (held) */
 	struct engine_op *op;		/* pending on sub */
 	bool retired;			/* a bridge no longer follows it: freed once quiet */
+	bool resolving;			/* followed, its owner asked of etcd: pe NULL until known */
 };
 
 /* One link's pumps. */

@@ -137,19 +137,25 @@ set_grow(struct xpset *set)
  * If name is another node's, give it a pump of kind and return it (its
  * stand-in's name in *name, *len); NULL with *why NULL when it is this
  * node's (or anonymous, or owned by no node), with why set when it cannot.
+ * A followed name the owner cache does not know gets a pump with no peer
+ * yet (pe NULL): its caller asks etcd.
  */
 static struct pump *
-pump_add(struct xpset *set, enum pump_kind kind, const char *what, const char **name,
-    size_t *len, const char **why)
+pump_add(struct xpset *set, enum pump_kind kind, const char *what, bool followed,
+    const char **name, size_t *len, const char **why)
 {
 	struct router *r = set->ps->r;
 	const char *node, *addr;
+	enum cluster_where where;
 	struct pump *p;
 	bool created;
 
 	*why = NULL;
-	if (*name == NULL || (*len > 0 && (*name)[0] == '~') ||
-	    cluster_owner(r->cl, *name, *len, &node, &addr) != CLUSTER_THERE)
+	if (*name == NULL || (*len > 0 && (*name)[0] == '~'))
+		return NULL;
+	/* a link's own names were resolved before it started; a followed one may be too new */
+	where = cluster_owner(r->cl, *name, *len, &node, &addr);
+	if (where != CLUSTER_THERE && (where != CLUSTER_UNKNOWN || !followed))
 		return NULL;
 	*why = "out of memory";
 	if (!set_grow(set) || (p = calloc(1, sizeof *p)) == NULL)
@@ -158,7 +164,7 @@ pump_add(struct xpset *set, enum pump_kind kind, const char *what, const char **
 	if ((p->name = malloc(*len ? *len : 1)) == NULL)
 		goto fail;
 	memcpy(p->name, *name, *len);
-	if ((p->pe = peer_get(r->peers, node, addr, why)) == NULL)
+	if (where == CLUSTER_THERE && (p->pe = peer_get(r->peers, node, addr, why)) == NULL)
 		goto fail;
 	if (engine_make(r->s->engine, NULL, 0, 0, &p->sub, &created) != STATUS_OK) {
 		*why = "max_channels reached (a stand-in for another node's channel)";
@@ -178,7 +184,7 @@ stand_in(struct xpset *set, enum pump_kind kind, const char *what, const char **
     uint32_t *len, const char **why)
 {
 	size_t l = *len;
-	struct pump *p = pump_add(set, kind, what, name, &l, why);
+	struct pump *p = pump_add(set, kind, what, false, name, &l, why);
 
 	*len = (uint32_t)l;
 	return p != NULL ? 1 : *why != NULL ? -1 : 0;
@@ -209,20 +215,65 @@ stand_ins(struct xpset *set, struct proto_request *q, struct proto_case *cases, 
 	return rc >= 0;
 }
 
-/* link.h's follow hook (BRIDGE): another node's channel gets a pump, and the bridge its stand-in. */
+/*
+ * etcd answered for a followed channel the owner cache did not know: pump
+ * from its owner, or close the stand-in with an error value's words if no
+ * other node owns it (the bridge says so down its output and goes on).
+ */
+static void
+follow_resolved(void *arg, int status, const char *why)
+{
+	struct pump *p = arg;
+	struct xpset *set = p->set;
+	struct router *r = set->ps->r;
+	const char *node, *addr, *msg = "no node owns it";
+	struct close_err *err;
+
+	xp_set_enter(set);
+	p->resolving = false;
+	if (set->link == NULL || p->retired)
+		goto out;
+	if (status != STATUS_OK)
+		msg = why;
+	else if (cluster_owner(r->cl, p->name, p->len, &node, &addr) == CLUSTER_THERE &&
+	    (p->pe = peer_get(r->peers, node, addr, &msg)) != NULL) {
+		xp_in_ask(p);
+		goto out;
+	}
+	if ((err = close_err_new(STATUS_NOT_FOUND, msg, strlen(msg))) == NULL) {
+		link_stop(set->link, STATUS_LIMIT, "out of memory");
+		goto out;
+	}
+	(void)engine_close_err(r->s->engine, p->sub, err);
+	close_err_unref(err);
+out:
+	xp_set_leave(set);
+}
+
+/*
+ * link.h's follow hook (BRIDGE): another node's channel gets a pump, and the
+ * bridge its stand-in. A name the owner cache does not know (made a moment
+ * ago on another node, say) is asked of etcd first, as the router does.
+ */
 static struct chan *
 follow(void *arg, const char *name, size_t len)
 {
 	struct xpset *set = arg;
+	struct router *r = set->ps->r;
 	struct pump *p;
 	const char *why;
 
-	if (set->link == NULL || (p = pump_add(set, PUMP_IN, "followed channel", &name, &len,
+	if (set->link == NULL || (p = pump_add(set, PUMP_IN, "followed channel", true, &name, &len,
 	    &why)) == NULL)
 		return NULL;	/* "does not exist", as a reference to no channel */
 	engine_hold(p->sub);	/* the bridge's own hold */
 	xp_set_enter(set);
-	xp_in_ask(p);
+	if (p->pe != NULL)
+		xp_in_ask(p);
+	else if (cluster_resolve(r->cl, p->name, p->len, false, follow_resolved, p) == 0)
+		p->resolving = true;
+	else
+		link_stop(set->link, STATUS_LIMIT, "out of memory");
 	xp_set_leave(set);
 	return p->sub;
 }

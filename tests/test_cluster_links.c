@@ -581,6 +581,55 @@ test_bridge(void)
 }
 
 /*
+ * A bridge given a reference to a name no node owns, then one to a channel
+ * of node 2: the first is asked of etcd (the owner cache cannot tell a
+ * channel too new from none) and becomes an error value saying no node
+ * owns it; then the second channel's values, in order.
+ */
+static void
+test_bridge_unowned(void)
+{
+	char in[CT_NAME_CAP], out[CT_NAME_CAP], sub[CT_NAME_CAP], nobody[CT_NAME_CAP], buf[32];
+	const char *want[] = { NULL, "u0", "u1" };
+	struct proto_request l;
+	struct proto_reply r;
+	struct test_conn c;
+
+	ctl_make_on(1, in, "xbu_in", 4);
+	ctl_make_on(2, out, "xbu_out", 8);
+	ctl_make_on(2, sub, "xbu_sub", 4);
+	ctl_send_n(2, sub, "u", 2);
+	ctl_close_at(2, sub, 0, NULL);
+	snprintf(nobody, sizeof nobody, "%s", ct_name_placed_on(2, "xbu_nobody"));
+	l = ctl_one_in(OP_BRIDGE, in, NULL);
+	ctl_set_out(&l, 0, out, 8);
+	ctl_start_link(&l, &c);
+	send_ref(1, in, nobody);
+	send_ref(1, in, sub);
+	ctl_close_at(1, in, 0, NULL);
+	CU_ASSERT_EQUAL(ctl_link_end(&c, OP_BRIDGE, NULL, NULL, 0), STATUS_OK);
+	test_conn_close(&c);
+	ct_client_of(&c, 2);
+	for (int k = 0; k < 3; k++) {
+		st_recv(&c, out, 20 * 1000000);
+		st_reply(&c, OP_RECV, &r);
+		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+		CU_ASSERT_FATAL(r.ok);
+		snprintf(buf, sizeof buf, "%.*s", (int)r.value.len, (const char *)r.value.data);
+		if (want[k] == NULL) {
+			CU_ASSERT_EQUAL(r.value.kind, VALUE_ERROR);
+			CU_ASSERT(memmem(r.value.data, r.value.len, nobody, strlen(nobody)) != NULL);
+			CU_ASSERT(memmem(r.value.data, r.value.len, "no node owns it", 15) != NULL);
+		} else {
+			CU_ASSERT_EQUAL(r.value.kind, VALUE_BIN);
+			CU_ASSERT_STRING_EQUAL(buf, want[k]);
+		}
+	}
+	test_conn_close(&c);
+	ctl_assert_closed(2, out, 0);
+}
+
+/*
  * A named output no node owns: NOT_FOUND, saying to make it first; every
  * channel on node 0: the link runs (TAKE of 1 value from here[0] to here[2]).
  */
@@ -660,6 +709,7 @@ ct_add_link_tests(CU_pSuite s)
 	test_add(s, "links: take, then repeat until CANCEL", test_take_repeat);
 	test_add(s, "links: fan-out job between two nodes", test_fan_out);
 	test_add(s, "links: bridge from, to and following other nodes", test_bridge);
+	test_add(s, "links: bridge following a name no node owns", test_bridge_unowned);
 	test_add(s, "links: an output nobody made; every channel here runs", test_links_here);
 	test_add(s, "links: a remote output's cap differs: EXISTS, nothing runs", test_output_cap);
 	ct_add_link_end_tests(s);
