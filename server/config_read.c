@@ -143,6 +143,16 @@ config_check(const struct config *c, char **cause)
 		return fail_key(cause, c, "tls_verify_client", "needs tls_ca", NULL);
 	if (check_protected(c, cause) < 0)
 		return -1;
+	/*
+	 * a forwarded request acts at the owner as the forwarding node's
+	 * cluster_token identity, so the owner rule would judge the node, not
+	 * the client: a non-creator's CLOSE through another node would pass
+	 * (checked here, so that a reload cannot turn it on either)
+	 */
+	if (c->cluster_etcd[0] != '\0' && config_yes(c->owner_close))
+		return fail_key(cause, c, "owner_close", "is not enforced across the nodes of a "
+		    "cluster yet (a forwarded request acts as the node's identity): leave it no "
+		    "with cluster_etcd", NULL);
 	/* a value must fit in a frame with its request around it */
 	if (c->max_value + 512 > c->max_frame)
 		return fail_key(cause, c, "max_value",

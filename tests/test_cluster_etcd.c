@@ -264,7 +264,8 @@ test_garbage(void)
 
 /*
  * The cluster keys are checked at start: advertise is required, names are
- * path segments, the TLS files to etcd are readable and loaded.
+ * path segments, the TLS files to etcd are readable and loaded, and
+ * owner_close (judged by the forwarding node's identity) is refused.
  */
 static void
 test_config(void)
@@ -283,6 +284,8 @@ test_config(void)
 		{ "cluster_etcd = https://h:2\nadvertise = 127.0.0.1:1\ncluster_etcd_ca = /etc/passwd\n",
 		  "cluster_etcd_ca: cannot load" },
 		{ "cluster_etcd = http://127.0.0.1\nadvertise = 127.0.0.1:1\n", "HOST:PORT" },
+		{ "cluster_etcd = http://127.0.0.1:1\nadvertise = 127.0.0.1:1\nowner_close = yes\n",
+		  "'owner_close': is not enforced across the nodes" },
 	};
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
