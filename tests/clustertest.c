@@ -326,6 +326,31 @@ ct_client_of(struct test_conn *c, int i)
 	CU_ASSERT_FATAL(ct_open_client(c, ct_node_port(i), false) == 0);
 }
 
+bool
+ct_await_receivers(int i, const char *name, int64_t want)
+{
+	struct test_conn c;
+	bool ok;
+
+	ct_client_of(&c, i);
+	ok = st_await_waiters(&c, name, -1, want);
+	test_conn_close(&c);
+	return ok;
+}
+
+uint64_t
+ct_len(int i, const char *name)
+{
+	struct test_conn c;
+	struct proto_reply r;
+
+	ct_client_of(&c, i);
+	st_name_op(&c, OP_LEN, name);
+	st_reply(&c, OP_LEN, &r);
+	test_conn_close(&c);
+	return r.status == STATUS_OK ? r.n : UINT64_MAX;
+}
+
 /* Does s (len bytes, not terminated) spell want? */
 static bool
 spells(const char *s, uint32_t len, const char *want)

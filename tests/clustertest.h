@@ -35,6 +35,10 @@ void ct_client_of(struct test_conn *c, int i);
  * and (home not NULL) come from that cluster node (their `home`).
  */
 int ct_waiters_naming(int i, const char *name, const char *home);
+/* Receivers waiting on name at node i reach want (INFO, polled with a bound). */
+bool ct_await_receivers(int i, const char *name, int64_t want);
+/* Values buffered in name at node i (LEN); UINT64_MAX on an error. */
+uint64_t ct_len(int i, const char *name);
 
 #define CT_ETCD "/usr/bin/etcd"
 #define CT_NODES 3

@@ -55,41 +55,25 @@ recv_cases(struct proto_case *cases)
 		    .name_len = (uint32_t)strlen(names[i]) };
 }
 
-/* Receivers waiting on channel i at its owner reach want (polled). */
-static bool
-receivers_are(int i, int64_t want)
-{
-	struct test_conn c;
-	bool ok;
-
-	ct_client_of(&c, i);
-	ok = st_await_waiters(&c, names[i], -1, want);
-	test_conn_close(&c);
-	return ok;
-}
-
 static bool
 no_waiters_anywhere(void)
 {
 	bool ok = true;
 
 	for (int i = 0; i < CT_NODES; i++)
-		ok = receivers_are(i, 0) && ok;
+		ok = ct_await_receivers(i, names[i], 0) && ok;
 	return ok;
 }
 
-/* Values buffered in channel i, by LEN at its owner. */
+/* Values buffered in the three channels, together. */
 static uint64_t
-len_of(int i)
+buffered_everywhere(void)
 {
-	struct test_conn c;
-	struct proto_reply r;
+	uint64_t n = 0;
 
-	ct_client_of(&c, i);
-	st_name_op(&c, OP_LEN, names[i]);
-	st_reply(&c, OP_LEN, &r);
-	test_conn_close(&c);
-	return r.status == STATUS_OK ? r.n : UINT64_MAX;
+	for (int i = 0; i < CT_NODES; i++)
+		n += ct_len(i, names[i]);
+	return n;
 }
 
 static void
@@ -132,7 +116,7 @@ test_ready_remote(void)
 	CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "one");
 	test_conn_close(&c);
 	for (int i = 0; i < CT_NODES; i++)
-		CU_ASSERT_EQUAL(len_of(i), 0);
+		CU_ASSERT_EQUAL(ct_len(i, names[i]), 0);
 	CU_ASSERT(no_waiters_anywhere());
 }
 
@@ -151,7 +135,7 @@ test_woken_on_each_node(void)
 		ct_client_of(&c, 0);
 		st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
 		for (int i = 0; i < CT_NODES; i++)
-			CU_ASSERT_FATAL(receivers_are(i, 1));
+			CU_ASSERT_FATAL(ct_await_receivers(i, names[i], 1));
 		snprintf(want, sizeof want, "v%d", k);
 		send_on(k, want);
 		st_reply(&c, OP_SELECT, &r);
@@ -210,7 +194,7 @@ test_self_and_duplicates(void)
 	printf(" [duplicate cases %d/%d]", hits[0], hits[1]);
 	CU_ASSERT(hits[0] > 0 && hits[1] > 0);
 	test_conn_close(&c);
-	CU_ASSERT_EQUAL(len_of(1), 0);
+	CU_ASSERT_EQUAL(ct_len(1, names[1]), 0);
 	CU_ASSERT(no_waiters_anywhere());
 }
 
@@ -275,7 +259,7 @@ test_cancel_and_disconnect(void)
 	ct_client_of(&c, 2);
 	sid = st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
 	for (int i = 0; i < CT_NODES; i++)
-		CU_ASSERT_FATAL(receivers_are(i, 1));
+		CU_ASSERT_FATAL(ct_await_receivers(i, names[i], 1));
 	/* WAITERS at every owner shows the remote waiter with its home, n2 (itself too) */
 	for (int i = 0; i < CT_NODES; i++)
 		CU_ASSERT_EQUAL(ct_waiters_naming(i, names[i], "n2"), 1);
@@ -289,7 +273,7 @@ test_cancel_and_disconnect(void)
 	CU_ASSERT(no_waiters_anywhere());
 	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
 	for (int i = 0; i < CT_NODES; i++)
-		CU_ASSERT_FATAL(receivers_are(i, 1));
+		CU_ASSERT_FATAL(ct_await_receivers(i, names[i], 1));
 	test_conn_close(&c);
 	CU_ASSERT(no_waiters_anywhere());
 }
@@ -331,7 +315,7 @@ test_fairness(void)
 		CU_ASSERT(fabs(count[i] - RUNS / 3.0) <= 4 * sigma);
 	}
 	/* every value not chosen is still there, none twice */
-	CU_ASSERT_EQUAL(len_of(0) + len_of(1) + len_of(2), CT_NODES * FILL - RUNS);
+	CU_ASSERT_EQUAL(buffered_everywhere(), CT_NODES * FILL - RUNS);
 }
 
 /* A deadline racing a send, 1,000 times: each value is received exactly once. */
@@ -377,7 +361,7 @@ test_deadline_race(void)
 	test_conn_close(&a);
 	for (int i = 0; i < CT_NODES; i++)
 		test_conn_close(&b[i]);
-	CU_ASSERT_EQUAL(len_of(1), 0);
+	CU_ASSERT_EQUAL(ct_len(1, names[1]), 0);
 	CU_ASSERT(no_waiters_anywhere());
 }
 
@@ -552,7 +536,7 @@ test_sends_on_nodes(void)
 	for (int i = 0; i < 2; i++) {
 		ct_client_of(&rc[i], i);
 		st_recv(&rc[i], names[i], PROTO_WAIT_FOREVER);
-		CU_ASSERT_FATAL(receivers_are(i, 1));
+		CU_ASSERT_FATAL(ct_await_receivers(i, names[i], 1));
 	}
 	st_select(&c, cases, 2, false, PROTO_WAIT_FOREVER);
 	st_reply(&c, OP_SELECT, &r);
@@ -561,7 +545,7 @@ test_sends_on_nodes(void)
 	st_reply(&rc[r.index], OP_RECV, &rr);
 	CU_ASSERT(rr.status == STATUS_OK && rr.value.len == 2 &&
 	    memcmp(rr.value.data, v[r.index], 2) == 0);
-	CU_ASSERT(receivers_are(1 - (int)r.index, 1));
+	CU_ASSERT(ct_await_receivers(1 - (int)r.index, names[1 - (int)r.index], 1));
 	for (int i = 0; i < 2; i++)
 		test_conn_close(&rc[i]);
 	CU_ASSERT(no_waiters_anywhere());

@@ -88,41 +88,25 @@ credit(struct test_conn *c, uint64_t sid, uint64_t n)
 	return id;
 }
 
-/* Receivers waiting on channel i at its owner reach want (polled). */
-static bool
-receivers_are(int i, int64_t want)
-{
-	struct test_conn c;
-	bool ok;
-
-	ct_client_of(&c, i);
-	ok = st_await_waiters(&c, names[i], -1, want);
-	test_conn_close(&c);
-	return ok;
-}
-
 static bool
 no_waiters_anywhere(void)
 {
 	bool ok = true;
 
 	for (int i = 0; i < CT_NODES; i++)
-		ok = receivers_are(i, 0) && ok;
+		ok = ct_await_receivers(i, names[i], 0) && ok;
 	return ok;
 }
 
-/* Values buffered in channel i, by LEN at its owner. */
+/* Values buffered in the three channels, together. */
 static uint64_t
-len_of(int i)
+buffered_everywhere(void)
 {
-	struct test_conn c;
-	struct proto_reply r;
+	uint64_t n = 0;
 
-	ct_client_of(&c, i);
-	st_name_op(&c, OP_LEN, names[i]);
-	st_reply(&c, OP_LEN, &r);
-	test_conn_close(&c);
-	return r.status == STATUS_OK ? r.n : UINT64_MAX;
+	for (int i = 0; i < CT_NODES; i++)
+		n += ct_len(i, names[i]);
+	return n;
 }
 
 /* An interim "i:k" value, counted in seen[i][k]; false when it is not one we sent. */
@@ -273,7 +257,7 @@ test_credit(void)
 	}
 	/* its credit is used up: no round runs, so no waiter and nothing taken */
 	CU_ASSERT(no_waiters_anywhere());
-	CU_ASSERT_EQUAL(len_of(0) + len_of(1) + len_of(2), 28);
+	CU_ASSERT_EQUAL(buffered_everywhere(), 28);
 	pid = st_ping(&c);
 	st_next(&c, sid, OP_PING, &r);
 	CU_ASSERT_EQUAL(r.id, pid);
@@ -290,7 +274,7 @@ test_credit(void)
 		got++;
 	}
 	CU_ASSERT(no_waiters_anywhere());
-	CU_ASSERT_EQUAL(len_of(0) + len_of(1) + len_of(2), 25);
+	CU_ASSERT_EQUAL(buffered_everywhere(), 25);
 	for (int i = 0; i < CT_NODES; i++)
 		for (int k = 0; k < 10; k++)
 			CU_ASSERT(seen[i][k] <= 1);
@@ -317,7 +301,7 @@ test_wake_cancel_disconnect(void)
 	ct_client_of(&c, 1);
 	sid = stream(&c, 4, PROTO_WAIT_FOREVER);
 	for (int i = 0; i < CT_NODES; i++) {
-		CU_ASSERT_FATAL(receivers_are(i, 4));
+		CU_ASSERT_FATAL(ct_await_receivers(i, names[i], 4));
 		CU_ASSERT_EQUAL(ct_waiters_naming(i, names[i], "n1"), 4);
 	}
 	for (int i = 0; i < CT_NODES; i++) {
@@ -331,7 +315,7 @@ test_wake_cancel_disconnect(void)
 	}
 	/* one unit of credit left: one waiter on each node */
 	for (int i = 0; i < CT_NODES; i++)
-		CU_ASSERT(receivers_are(i, 1));
+		CU_ASSERT(ct_await_receivers(i, names[i], 1));
 	kid = c.next_id++;
 	proto_req_cancel(&ct_out, kid, sid);
 	st_write(&c, &ct_out);
@@ -346,7 +330,7 @@ test_wake_cancel_disconnect(void)
 		CU_ASSERT_EQUAL(ct_waiters_naming(i, names[i], NULL), 0);
 	stream(&c, 3, PROTO_WAIT_FOREVER);
 	for (int i = 0; i < CT_NODES; i++)
-		CU_ASSERT_FATAL(receivers_are(i, 3));
+		CU_ASSERT_FATAL(ct_await_receivers(i, names[i], 3));
 	test_conn_close(&c);
 	CU_ASSERT(no_waiters_anywhere());
 	for (int i = 0; i < CT_NODES; i++)
@@ -388,7 +372,7 @@ test_deadline(void)
 	}
 	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
 	CU_ASSERT(got >= 1 && got <= 3);
-	CU_ASSERT_EQUAL(len_of(0) + len_of(1) + len_of(2), (uint64_t)(4 - got));
+	CU_ASSERT_EQUAL(buffered_everywhere(), (uint64_t)(4 - got));
 	test_conn_close(&c);
 	CU_ASSERT(no_waiters_anywhere());
 }
