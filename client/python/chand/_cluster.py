@@ -25,8 +25,9 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar, Union
 
+from ._chan import RecvCase, SendCase, select as _select
 from ._conn import dial as _dial_node
-from ._proto import now_ns
+from ._proto import BaseChan, now_ns
 from .context import Context, background, deadline_of
 from .errors import ConnectionLost, Moved, NotFound, Unavailable
 
@@ -101,6 +102,17 @@ class Routes:
         with self._lock:
             return self._owners.get(name)
 
+    def home(self, names: Sequence[Optional[str]]) -> str:
+        """Where a SELECT, STREAM or link over names goes (libchanclient's owner_of):
+        the owner of the first name whose owner is cached, which coordinates it or runs
+        it and reaches the other owners (PROTOCOL.md §17); else a node, connected first."""
+        with self._lock:
+            for n in names:
+                owner = self._owners.get(n) if n is not None else None
+                if owner is not None:
+                    return owner
+            return sorted(self._nodes, key=lambda a: self._nodes[a] is None)[0]
+
     def learn(self, name: Optional[str], addr: str) -> None:
         """name is at addr (a reply from there, or a MOVED naming it)."""
         with self._lock:
@@ -133,6 +145,34 @@ class Routes:
             self._nodes = dict.fromkeys(self._nodes)
             self._owners.clear()
         return conns
+
+
+def names_of(chans: Sequence[Any]) -> List[Optional[str]]:
+    """The names of chans (handles, or None for Go's nil channel)."""
+    return [None if c is None else c.name for c in chans]
+
+
+def rebind(conn: Any, args: Sequence[Any]) -> List[Any]:
+    """args with each channel handle made a handle of conn, by name (others as they are)."""
+    return [conn.handle(a.name) if isinstance(a, BaseChan) else a for a in args]
+
+
+def rebind_cases(conn: Any, cases: Sequence[Any]) -> List[Any]:
+    """select cases with their channels as handles of conn, by name."""
+    out = []
+    for c in cases:
+        ch = None if c.chan is None else conn.handle(c.chan.name)
+        out.append(SendCase(ch, c.value) if isinstance(c, SendCase) else RecvCase(ch))
+    return out
+
+
+def copy_err(cases: Sequence[Any], sent: Sequence[Any], index: int) -> None:
+    """A receive case that saw its channel closed: its close error onto the caller's
+    handle too, as :meth:`chand.Chan.recv` sets it."""
+    if index >= 0 and cases[index].chan is not None and sent[index].chan is not None:
+        err = getattr(sent[index].chan, "_err", None)
+        if err is not None:
+            cases[index].chan._err = err
 
 
 def hops_exceeded(name: Optional[str]) -> Unavailable:
@@ -246,6 +286,47 @@ class ClusterConn:
         :meth:`chand.Conn.stats`, ...)."""
         ctx = ctx or background()
         return self._reach([addr] if addr else self._routes.candidates(None), ctx, timeout)[1]
+
+    # -- several channels: at the first cached owner (PROTOCOL.md §17 "Client routing") --------
+
+    def home(self, *chans: Any, ctx: Optional[Context] = None,
+             timeout: Optional[float] = None) -> Any:
+        """The :class:`chand.Conn` that a select, stream or link over chans goes to: the
+        node owning the first of them whose owner is cached (a handle from this cluster
+        connection has it), else any node. That node runs the operation and reaches the
+        other channels' owners itself."""
+        return self.node(self._routes.home(names_of(chans)), ctx=ctx, timeout=timeout)
+
+    def select(self, *cases: Any, default: bool = False, ctx: Optional[Context] = None,
+               timeout: Optional[float] = None) -> "tuple[int, Any, bool]":
+        """:func:`chand.select` over channels that may live on different nodes (handles
+        from this cluster connection, or from any): sent to :meth:`home`, naming the
+        channels, which coordinates it (PROTOCOL.md §17 "Cross-node SELECT"): exactly one
+        case fires. Results and errors as :func:`chand.select`."""
+        conn = self.home(*[c.chan for c in cases], ctx=ctx, timeout=timeout)
+        sent = rebind_cases(conn, cases)
+        res = _select(*sent, default=default, ctx=ctx, timeout=timeout)
+        copy_err(cases, sent, res[0])
+        return res
+
+    def stream(self, chans: Sequence[Any], credit: int = 64, *, ctx: Optional[Context] = None,
+               timeout: Optional[float] = None, manual_ack: bool = False) -> Any:
+        """:meth:`chand.Conn.stream` over chans that may live on different nodes, run by
+        :meth:`home` (PROTOCOL.md §17 "Cross-node STREAM"). Every value arrives once, but
+        across nodes a channel's close may be reported before its last value."""
+        conn = self.home(*chans, ctx=ctx, timeout=timeout)
+        return conn.stream(rebind(conn, chans), credit, ctx=ctx, timeout=timeout,
+                           manual_ack=manual_ack)
+
+    def link(self, pattern: Callable[..., T], *args: Any, done: Any = None, **kw: Any) -> T:
+        """Start a link whose channels may live on different nodes, on :meth:`home` of its
+        inputs (PROTOCOL.md §17 "Links in a cluster"): ``cl.link(chand.fan_in, a, b, c)``,
+        ``cl.link(chand.take, a, 5)``; pattern is one of chand's link functions taking
+        channels (or_, or_done, tee, bridge, fan_in, take, fan_out), args and keywords
+        are its own. Its outputs are made on that node; :class:`chand.Link` as returned."""
+        conn = self.home(*[a for a in args if isinstance(a, BaseChan)], done,
+                         ctx=kw.get("ctx"), timeout=kw.get("timeout"))
+        return pattern(*rebind(conn, args), done=rebind(conn, [done])[0], **kw)
 
     # -- life -------------------------------------------------------------------------------
 

@@ -255,3 +255,110 @@ def test_waiters_show_home(nodes: List[Server]) -> None:
             t.join(30)
             assert got == [(b"v", True)]
         cl.handle(name).delete()
+
+
+def one_per_node(cl: chand.ClusterConn, nodes: List[Server], tag: str) -> List[chand.Chan]:
+    """Three channels of capacity 4 made through cl, one owned by each node, in node order."""
+    by: dict = {}
+    for _ in range(300):
+        name = unique(tag)
+        ch = cl.make(name, 4)
+        owner = cl.where(name)
+        if owner in by:
+            ch.delete()
+        else:
+            by[owner] = ch
+        if len(by) == NODES:
+            return [by[s.addr] for s in nodes]
+    raise AssertionError("300 names never covered three nodes")
+
+
+def test_select_across_nodes(nodes: List[Server]) -> None:
+    """A select over channels owned by three nodes, each holding a value: exactly one
+    case fires, the other values stay; a send case to another node's channel; a
+    receive that waits fires when a value comes on a third node's channel."""
+    with chand.dial_cluster(f"cluster://{nodes[0].addr}") as cl:
+        chans = one_per_node(cl, nodes, "xsel")
+        assert len({ch._conn for ch in chans}) == NODES
+        with pytest.raises(ValueError):
+            chand.select(*[chand.recv(ch) for ch in chans])   # one connection only
+        seen = set()
+        for _ in range(12):
+            for i, ch in enumerate(chans):
+                ch.send(f"v{i}", timeout=10)
+            i, v, ok = cl.select(*[chand.recv(ch) for ch in chans], timeout=10)
+            assert ok and v == f"v{i}".encode()
+            seen.add(i)
+            assert [len(ch) for ch in chans] == [0 if j == i else 1 for j in range(NODES)]
+            for j, ch in enumerate(chans):
+                if j != i:
+                    assert ch.recv(timeout=10) == (f"v{j}".encode(), True)
+        assert len(seen) > 1        # uniform among three: all 12 on one case, p = 3^-11
+        i, _, _ = cl.select(chand.recv(chans[0]), chand.send(chans[2], b"s"), timeout=10)
+        assert i == 1 and chans[2].recv(timeout=10) == (b"s", True)
+        assert cl.select(chand.recv(chans[1]), default=True) == (-1, None, True)
+        got: list = []
+        t = threading.Thread(target=lambda: got.append(
+            cl.select(chand.recv(chans[0]), chand.recv(chans[1]), timeout=30)))
+        t.start()
+        until(lambda: any(w.cases for w in cl.node(nodes[1].addr).waiters()[0]),
+              what="a remote waiter at the second node")
+        chans[1].send(b"late", timeout=10)
+        t.join(30)
+        assert got == [(1, b"late", True)]
+        chans[2].close()
+        assert cl.select(chand.recv(chans[0]), chand.recv(chans[2]), timeout=10) == \
+            (1, None, False)
+        for ch in chans:
+            ch.delete()
+
+
+def test_stream_across_nodes(nodes: List[Server]) -> None:
+    """A stream over three nodes' channels: every value once, each from its channel,
+    and every channel's close reported."""
+    with chand.dial_cluster(f"cluster://{nodes[1].addr}") as cl:
+        chans = one_per_node(cl, nodes, "xstr")
+        n = 40
+        want = {(i, f"{i}-{k}".encode()) for i in range(NODES) for k in range(n)}
+
+        def produce(i: int) -> None:
+            for k in range(n):
+                chans[i].send(f"{i}-{k}", timeout=30)
+            chans[i].close()
+        ts = [threading.Thread(target=produce, args=(i,)) for i in range(NODES)]
+        for t in ts:
+            t.start()
+        got, closed = [], set()
+        with cl.stream(chans, credit=8, timeout=60) as st:
+            while len(closed) < NODES or len(got) < len(want):
+                i, v, ok = st.recv()
+                if ok:
+                    got.append((i, v))
+                else:
+                    closed.add(i)
+        for t in ts:
+            t.join(30)
+        assert sorted(got) == sorted(want)
+        for ch in chans:
+            ch.delete()
+
+
+def test_fan_in_across_nodes(nodes: List[Server]) -> None:
+    """fan_in over three nodes' channels, started through ClusterConn.link: every value
+    once on the output, which closes when every input has closed."""
+    with chand.dial_cluster(f"cluster://{nodes[2].addr}") as cl:
+        chans = one_per_node(cl, nodes, "xfan")
+        with cl.link(chand.fan_in, *chans, timeout=60) as ln:
+            got: list = []
+            t = threading.Thread(target=lambda: got.extend(ln.out))
+            t.start()
+            for i, ch in enumerate(chans):
+                for k in range(10):
+                    ch.send(f"{i}-{k}", timeout=30)
+                ch.close()
+            t.join(60)
+            assert not t.is_alive()
+            assert sorted(got) == sorted(f"{i}-{k}".encode() for i in range(NODES)
+                                         for k in range(10))
+        for ch in chans:
+            ch.delete()
