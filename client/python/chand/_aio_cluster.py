@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, TypeVar, Union
 
-from ._cluster import HOPS_MAX, Routes, hops_exceeded, left_s, parse_seeds
+from ._cluster import (HOPS_MAX, Routes, copy_err, hops_exceeded, left_s, names_of,
+                       parse_seeds, rebind, rebind_cases)
+from ._proto import BaseChan
 from .aio import dial as _dial_node
+from .aio import select as _select
 from .context import Context, background, deadline_of
 from .errors import ConnectionLost, Moved, NotFound, Unavailable
 
@@ -108,6 +111,39 @@ class ClusterConn:
         ctx = ctx or background()
         addrs = [addr] if addr else self._routes.candidates(None)
         return (await self._reach(addrs, ctx, timeout))[1]
+
+    async def home(self, *chans: Any, ctx: Optional[Context] = None,
+                   timeout: Optional[float] = None) -> Any:
+        """The :class:`chand.aio.Conn` a select, stream or link over chans goes to (see
+        :meth:`chand.ClusterConn.home`)."""
+        return await self.node(self._routes.home(names_of(chans)), ctx=ctx, timeout=timeout)
+
+    async def select(self, *cases: Any, default: bool = False, ctx: Optional[Context] = None,
+                     timeout: Optional[float] = None) -> "tuple[int, Any, bool]":
+        """:func:`chand.aio.select` over channels on several nodes, coordinated by
+        :meth:`home` (see :meth:`chand.ClusterConn.select`)."""
+        conn = await self.home(*[c.chan for c in cases], ctx=ctx, timeout=timeout)
+        sent = rebind_cases(conn, cases)
+        res = await _select(*sent, default=default, ctx=ctx, timeout=timeout)
+        copy_err(cases, sent, res[0])
+        return res
+
+    async def stream(self, chans: Sequence[Any], credit: int = 64, *,
+                     ctx: Optional[Context] = None, timeout: Optional[float] = None,
+                     manual_ack: bool = False) -> Any:
+        """:meth:`chand.aio.Conn.stream` over channels on several nodes, run by
+        :meth:`home` (see :meth:`chand.ClusterConn.stream`)."""
+        conn = await self.home(*chans, ctx=ctx, timeout=timeout)
+        return await conn.stream(rebind(conn, chans), credit, ctx=ctx, timeout=timeout,
+                                 manual_ack=manual_ack)
+
+    async def link(self, pattern: Callable[..., Awaitable[T]], *args: Any, done: Any = None,
+                   **kw: Any) -> T:
+        """A link of chand.aio (``await cl.link(aio.fan_in, a, b, c)``) over channels on
+        several nodes, on :meth:`home` of its channels (see :meth:`chand.ClusterConn.link`)."""
+        conn = await self.home(*[a for a in args if isinstance(a, BaseChan)], done,
+                               ctx=kw.get("ctx"), timeout=kw.get("timeout"))
+        return await pattern(*rebind(conn, args), done=rebind(conn, [done])[0], **kw)
 
     @property
     def nodes(self) -> List[str]:

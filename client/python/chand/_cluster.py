@@ -12,7 +12,10 @@ most :data:`HOPS_MAX` times, then :class:`chand.Unavailable`). ``NOT_FOUND`` and
 The handles it returns (:meth:`ClusterConn.make`, :meth:`ClusterConn.open`,
 :meth:`ClusterConn.handle`) are the owner's :class:`chand.Chan`: every operation
 on one, sends and receives, streams, asynchronous ops, goes straight to the
-owner with nothing in between. When the channel moves later (its owner left the
+owner with nothing in between. A select, stream or link over channels of several
+owners goes through :meth:`ClusterConn.select`, :meth:`ClusterConn.stream` and
+:meth:`ClusterConn.link`: to the node owning the first channel whose owner is
+cached, naming the channels, and that node reaches the others. When the channel moves later (its owner left the
 cluster), they raise :class:`chand.Moved` or :class:`chand.Unavailable`, and a
 fresh handle from the cluster connection finds the new owner.
 

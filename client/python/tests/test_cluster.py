@@ -5,6 +5,7 @@ on ephemeral loopback ports, and stopped. Skipped without /usr/bin/etcd."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -362,3 +363,48 @@ def test_fan_in_across_nodes(nodes: List[Server]) -> None:
                                          for k in range(10))
         for ch in chans:
             ch.delete()
+
+
+async def test_aio_across_nodes(nodes: List[Server]) -> None:
+    """chand.aio's ClusterConn.select, stream and link over three nodes' channels:
+    one case fires and the others' values stay; the stream and a fan-in give every
+    value once."""
+    with chand.dial_cluster(f"cluster://{nodes[0].addr}") as sync:
+        names = [ch.name for ch in one_per_node(sync, nodes, "axn")]
+        async with await aio.dial_cluster(f"cluster://{nodes[2].addr}") as cl:
+            chans = [await cl.handle(n) for n in names]
+            assert len({ch._conn for ch in chans}) == NODES
+            for i, ch in enumerate(chans):
+                await ch.send(f"v{i}", timeout=10)
+            i, v, ok = await cl.select(*[chand.recv(ch) for ch in chans], timeout=10)
+            assert ok and v == f"v{i}".encode()
+            assert [await ch.len() for ch in chans] == [0 if j == i else 1 for j in range(NODES)]
+            for j, ch in enumerate(chans):
+                if j != i:
+                    assert await ch.recv(timeout=10) == (f"v{j}".encode(), True)
+
+            async def produce() -> None:
+                for k in range(10):
+                    for j, ch in enumerate(chans):
+                        await ch.send(f"{j}-{k}", timeout=30)
+            want = sorted(f"{j}-{k}".encode() for j in range(NODES) for k in range(10))
+            prod = asyncio.ensure_future(produce())
+            got = []
+            async with await cl.stream(chans, credit=4, timeout=60) as st:
+                while len(got) < len(want):
+                    j, v, ok = await st.recv()
+                    assert ok and v.startswith(f"{j}-".encode())
+                    got.append(v)
+            await prod
+            assert sorted(got) == want
+
+            async with await cl.link(aio.fan_in, *chans, timeout=60) as ln:
+                prod = asyncio.ensure_future(produce())
+                got = [await ln.out.recv(timeout=30) for _ in want]
+                await prod
+                assert sorted(v for v, _ in got) == want
+                for ch in chans:
+                    await ch.close()
+                assert await ln.out.recv(timeout=30) == (None, False)
+        for n in names:
+            sync.handle(n).delete()
