@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, TypeVar, Union
 
-from ._cluster import (HOPS_MAX, Routes, copy_err, hops_exceeded, left_s, names_of,
+from ._cluster import (HOPS_MAX, Routes, case_chans, copy_err, hops_exceeded, left_s, names_of,
                        parse_seeds, rebind, rebind_cases)
 from ._proto import BaseChan
 from .aio import dial as _dial_node
@@ -122,7 +122,7 @@ class ClusterConn:
                      timeout: Optional[float] = None) -> "tuple[int, Any, bool]":
         """:func:`chand.aio.select` over channels on several nodes, coordinated by
         :meth:`home` (see :meth:`chand.ClusterConn.select`)."""
-        conn = await self.home(*[c.chan for c in cases], ctx=ctx, timeout=timeout)
+        conn = await self.home(*case_chans(cases), ctx=ctx, timeout=timeout)
         sent = rebind_cases(conn, cases)
         res = await _select(*sent, default=default, ctx=ctx, timeout=timeout)
         copy_err(cases, sent, res[0])

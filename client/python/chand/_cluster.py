@@ -160,6 +160,13 @@ def rebind(conn: Any, args: Sequence[Any]) -> List[Any]:
     return [conn.handle(a.name) if isinstance(a, BaseChan) else a for a in args]
 
 
+def case_chans(cases: Sequence[Any]) -> List[Any]:
+    """The channels of select cases (TypeError for anything but chand.recv / chand.send)."""
+    if not all(isinstance(c, (RecvCase, SendCase)) for c in cases):
+        raise TypeError("select takes chand.recv(ch) and chand.send(ch, v) cases")
+    return [c.chan for c in cases]
+
+
 def rebind_cases(conn: Any, cases: Sequence[Any]) -> List[Any]:
     """select cases with their channels as handles of conn, by name."""
     out = []
@@ -306,7 +313,7 @@ class ClusterConn:
         from this cluster connection, or from any): sent to :meth:`home`, naming the
         channels, which coordinates it (PROTOCOL.md §17 "Cross-node SELECT"): exactly one
         case fires. Results and errors as :func:`chand.select`."""
-        conn = self.home(*[c.chan for c in cases], ctx=ctx, timeout=timeout)
+        conn = self.home(*case_chans(cases), ctx=ctx, timeout=timeout)
         sent = rebind_cases(conn, cases)
         res = _select(*sent, default=default, ctx=ctx, timeout=timeout)
         copy_err(cases, sent, res[0])

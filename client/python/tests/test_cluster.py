@@ -283,6 +283,8 @@ def test_select_across_nodes(nodes: List[Server]) -> None:
         assert len({ch._conn for ch in chans}) == NODES
         with pytest.raises(ValueError):
             chand.select(*[chand.recv(ch) for ch in chans])   # one connection only
+        with pytest.raises(TypeError):
+            cl.select(chans[0])
         seen = set()
         for _ in range(12):
             for i, ch in enumerate(chans):
@@ -302,7 +304,8 @@ def test_select_across_nodes(nodes: List[Server]) -> None:
         t = threading.Thread(target=lambda: got.append(
             cl.select(chand.recv(chans[0]), chand.recv(chans[1]), timeout=30)))
         t.start()
-        until(lambda: any(w.cases for w in cl.node(nodes[1].addr).waiters()[0]),
+        until(lambda: any((0, chans[1].name) in w.cases
+                          for w in cl.node(nodes[1].addr).waiters()[0]),
               what="a remote waiter at the second node")
         chans[1].send(b"late", timeout=10)
         t.join(30)
