@@ -12,12 +12,14 @@ most :data:`HOPS_MAX` times, then :class:`chand.Unavailable`). ``NOT_FOUND`` and
 The handles it returns (:meth:`ClusterConn.make`, :meth:`ClusterConn.open`,
 :meth:`ClusterConn.handle`) are the owner's :class:`chand.Chan`: every operation
 on one, sends and receives, streams, asynchronous ops, goes straight to the
-owner with nothing in between. A select, stream or link over channels of several
-owners goes through :meth:`ClusterConn.select`, :meth:`ClusterConn.stream` and
-:meth:`ClusterConn.link`: to the node owning the first channel whose owner is
-cached, naming the channels, and that node reaches the others. When the channel moves later (its owner left the
+owner with nothing in between. When the channel moves later (its owner left the
 cluster), they raise :class:`chand.Moved` or :class:`chand.Unavailable`, and a
 fresh handle from the cluster connection finds the new owner.
+
+A select, stream or link over channels of several owners goes through
+:meth:`ClusterConn.select`, :meth:`ClusterConn.stream` and :meth:`ClusterConn.link`:
+to the node owning the first channel whose owner is cached, naming the channels,
+and that node reaches the others.
 
 Thread-safe: one lock guards the node table and the owner cache; dialing and
 requests run outside it.
@@ -169,11 +171,9 @@ def case_chans(cases: Sequence[Any]) -> List[Any]:
 
 def rebind_cases(conn: Any, cases: Sequence[Any]) -> List[Any]:
     """select cases with their channels as handles of conn, by name."""
-    out = []
-    for c in cases:
-        ch = None if c.chan is None else conn.handle(c.chan.name)
-        out.append(SendCase(ch, c.value) if isinstance(c, SendCase) else RecvCase(ch))
-    return out
+    chans = rebind(conn, case_chans(cases))
+    return [SendCase(ch, c.value) if isinstance(c, SendCase) else RecvCase(ch)
+            for c, ch in zip(cases, chans)]
 
 
 def copy_err(cases: Sequence[Any], sent: Sequence[Any], index: int) -> None:
