@@ -88,7 +88,8 @@ mark_dirty(struct durable *d)
 
 /* [type][name len][name][u32 a][u32 blob len][blob]: what the journal call needs. */
 void
-durable_stage(struct durable *d, int type, struct chan *ch, uint32_t a, const void *blob, uint32_t blen)
+durable_stage(struct durable *d, int type, struct chan *ch, uint32_t a, const void *blob,
+    uint32_t blen)
 {
 	size_t nlen;
 	const char *name = chan_name(ch, &nlen);

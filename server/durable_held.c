@@ -69,7 +69,7 @@ held_remove(struct durable *d, const struct value *v)
 	return 0;
 }
 
-/* Given back: REQUEUE (without a tag, as before it was one: PUSH_COUNTED), then a POP if it is handed on. */
+/* Given back: REQUEUE (PUSH_COUNTED for one without a tag), then a POP if it is handed on. */
 static void
 held_back(struct durable *d, struct chan *ch, const struct value *v)
 {
