@@ -9,8 +9,10 @@
  * the home's connection ends), and it goes back ahead of the buffer. This
  * test is the home: it speaks SELECT hold and XSETTLE itself (the cluster
  * fixture's nodes share one configuration, so they cannot have a data_dir
- * each). After a kill -9, a value given back must be there, first, and a
- * value kept must not.
+ * each). After a kill -9, a value given back must be there, first, a
+ * value kept must not, and a value still held (the owner killed before
+ * XSETTLE) must be back as if given back: first, once, whether it came from
+ * the buffer or straight from a sender, and across a compaction.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
