@@ -31,10 +31,6 @@
 /* fsync always: the loop syncs itself up to this many connections (commit_here). */
 #define DURABLE_LOOP_SYNC_CONNS	4
 
-/* Staged record types: the journal's narrow interface, one byte each. */
-enum { REC_DECLARE, REC_PUSH, REC_POP, REC_CLOSE, REC_DELETE, REC_ACK, REC_REQUEUE,
-    REC_PUSH_COUNTED };
-
 /* One reply held behind a batch; ticket 0: held only to keep c's order. */
 struct held_reply {
 	TAILQ_ENTRY(held_reply) link;
@@ -91,8 +87,9 @@ mark_dirty(struct durable *d)
 }
 
 /* [type][name len][name][u32 a][u32 blob len][blob]: what the journal call needs. */
-static void
-stage(struct durable *d, int type, struct chan *ch, uint32_t a, const void *blob, uint32_t blen)
+void
+durable_stage(struct durable *d, int type, struct chan *ch, uint32_t a, const void *blob,
+    uint32_t blen)
 {
 	size_t nlen;
 	const char *name = chan_name(ch, &nlen);
@@ -286,20 +283,39 @@ pend_clear(struct durable *d)
 }
 
 /*
- * v, an ack channel's head, left its buffer: a POP whose tag the delivery
- * that follows fills in (it stays 0 for a link, which takes it for good).
+ * v, the head, left its buffer: a POP whose tag what follows fills in (an
+ * ack channel's delivery, a cross-node select's hold: durable_stage_taken);
+ * it stays 0 for a plain receiver or a link, which take it for good.
  */
-static void
-stage_ack_pop(struct durable *d, struct chan *ch, const struct value *v)
+void
+durable_stage_pop(struct durable *d, struct chan *ch, const struct value *v)
 {
 	uint64_t zero = 0;
 	struct pend p;
 	size_t len = d->stage_len;
 
 	(void)pend_take(d, ch, v, &p);	/* given back earlier this batch: it leaves the first run */
-	stage(d, REC_POP, ch, 0, &zero, 8);
+	durable_stage(d, REC_POP, ch, 0, &zero, 8);
 	if (d->stage_len > len)
 		pend_add(d, ch, v, d->stage_len - 8);
+}
+
+/*
+ * v is taken from ch under tag: its POP, staged when it left the buffer,
+ * gets the tag; a value sent straight to its taker (never buffered, maybe
+ * by a link that took it elsewhere) is a PUSH, then a POP(tag).
+ */
+void
+durable_stage_taken(struct durable *d, struct chan *ch, const struct value *v, uint64_t tag)
+{
+	struct pend p;
+
+	if (pend_take(d, ch, v, &p) && p.off != SIZE_MAX) {
+		memcpy(d->stage + p.off, &tag, 8);
+		return;
+	}
+	durable_stage(d, REC_PUSH, ch, 0, value_data(v), (uint32_t)value_len(v));
+	durable_stage(d, REC_POP, ch, 0, &tag, 8);
 }
 
 /* The delivery side of an ack channel (delivery.h's hook). */
@@ -314,29 +330,23 @@ on_delivery(void *arg, struct chan *ch, enum delivery_change what, const struct 
 		durable_compact_touch(d, ch);
 	switch (what) {
 	case DELIVERY_TAKE:
-		if (pend_take(d, ch, v, &p) && p.off != SIZE_MAX) {
-			memcpy(d->stage + p.off, &tag, 8);	/* its POP, staged when it left */
-			break;
-		}
-		/* sent straight to this receiver (never buffered), maybe by a link that took it elsewhere */
-		stage(d, REC_PUSH, ch, 0, value_data(v), (uint32_t)value_len(v));
-		stage(d, REC_POP, ch, 0, &tag, 8);
+		durable_stage_taken(d, ch, v, tag);
 		break;
 	case DELIVERY_REQUEUE:
-		stage(d, REC_REQUEUE, ch, count, &tag, 8);
+		durable_stage(d, REC_REQUEUE, ch, count, &tag, 8);
 		/*
 		 * A receiver waits (the channel is empty): the engine hands v
 		 * straight to it, as if it popped the head just given back. Its
 		 * delivery fills the POP's tag in; a link's leaves it 0.
 		 */
 		if (chan_nreceivers(ch) > 0)
-			stage_ack_pop(d, ch, v);
+			durable_stage_pop(d, ch, v);
 		else
 			pend_add(d, ch, v, SIZE_MAX);
 		break;
 	case DELIVERY_ACK:
 		(void)pend_take(d, ch, v, &p);
-		stage(d, REC_ACK, ch, 0, &tag, 8);
+		durable_stage(d, REC_ACK, ch, 0, &tag, 8);
 		break;
 	}
 }
@@ -354,33 +364,28 @@ on_change(void *arg, struct chan *ch, enum engine_change what, const struct valu
 		durable_compact_before(d, ch, what, v);
 	switch (what) {
 	case ENGINE_PUSH:
-		stage(d, REC_PUSH, ch, 0, value_data(v), (uint32_t)value_len(v));
+		durable_stage(d, REC_PUSH, ch, 0, value_data(v), (uint32_t)value_len(v));
 		break;
 	case ENGINE_POP:
-		if (delivery_on(ch))
-			stage_ack_pop(d, ch, v);
-		else
-			stage(d, REC_POP, ch, 0, NULL, 0);
+		durable_stage_pop(d, ch, v);
 		break;
 	case ENGINE_BACK:
 		/*
-		 * A value a cross-node select's owner held (xhold.c; its POP is
-		 * in the log) is given back ahead of the buffer, where PUSH_COUNTED
-		 * puts one. An ack channel's REQUEUE, staged by on_delivery, says it.
+		 * Staged already by whoever gave it back: an ack channel's
+		 * REQUEUE (on_delivery), a held value's (durable_held.c), or
+		 * the restore after replay.
 		 */
-		if (!delivery_on(ch))
-			stage(d, REC_PUSH_COUNTED, ch, value_deliveries(v), value_data(v),
-			    (uint32_t)value_len(v));
 		break;
 	case ENGINE_CLOSE:
 		/* the journal's code is 32 bits: a larger one is kept as its low half */
 		err = chan_close_error(ch);
-		stage(d, REC_CLOSE, ch, err ? (uint32_t)err->code : 0, err ? err->msg : NULL,
+		durable_stage(d, REC_CLOSE, ch, err ? (uint32_t)err->code : 0, err ? err->msg : NULL,
 		    err ? err->len : 0);
 		break;
 	case ENGINE_DELETE:
-		stage(d, REC_DELETE, ch, 0, NULL, 0);
+		durable_stage(d, REC_DELETE, ch, 0, NULL, 0);
 		pend_drop_chan(d, ch);
+		durable_held_drop_chan(d, ch);
 		d->channels--;
 		break;
 	}
@@ -394,7 +399,7 @@ durable_declare(struct durable *d, struct chan *ch)
 
 	chan_set_durable(ch);
 	d->channels++;
-	stage(d, REC_DECLARE, ch, chan_cap(ch), opts, (uint32_t)olen);
+	durable_stage(d, REC_DECLARE, ch, chan_cap(ch), opts, (uint32_t)olen);
 }
 
 /* ---- commits on a pool worker ------------------------------------------------- */
@@ -698,6 +703,8 @@ durable_open(struct server *s, bool repair, struct durable **out, char **cause)
 	d->fsync = jo.fsync;
 	hmap_init(&d->rp_flights, (uint64_t)t0);
 	hmap_init(&d->pendmap, (uint64_t)t0 ^ 0x9e3779b97f4a7c15ull);
+	hmap_init(&d->held, (uint64_t)t0 ^ 0x6a09e667f3bcc908ull);
+	d->held_next = 1;
 	if (journal_open(s->cfg.data_dir, &jo, &durable_replay_ops, d, &d->j, cause) < 0) {
 		durable_replay_free(d);
 		free(d);
@@ -716,6 +723,7 @@ durable_open(struct server *s, bool repair, struct durable **out, char **cause)
 	}
 	engine_set_change_hook(s->engine, on_change, d);
 	delivery_set_change_hook(s->delivery, on_delivery, d);
+	xhold_set_change_hook(s->xhold, durable_held_changed, d);
 	durable_replay_restore(d);
 	/* the log says what memory holds before anything else is appended (JOURNAL.md) */
 	if (d->stage_len > 0) {
@@ -766,6 +774,8 @@ durable_free(struct durable *d)
 	}
 	engine_set_change_hook(d->srv->engine, NULL, NULL);
 	delivery_set_change_hook(d->srv->delivery, NULL, NULL);
+	xhold_set_change_hook(d->srv->xhold, NULL, NULL);
+	durable_held_free(d);
 	if (d->turn != NULL)
 		event_free(d->turn);
 	if (d->timer != NULL)

@@ -91,6 +91,7 @@ snap_write(struct durable *d, struct mark *m, const struct value *head, bool ski
 	if ((e = journal_append_declare(d->snap, w.name, w.len, chan_cap(ch), 0, olen ? opts : NULL, olen)) != 0)
 		d->snap_err = e;
 	delivery_foreach_inflight(ch, snap_inflight, &w);
+	durable_held_foreach(d, ch, snap_inflight, &w);
 	w.back = chan_nback(ch) - (skip_back ? 1 : 0);
 	if (skip_back)
 		w.skip = chan_nback(ch);

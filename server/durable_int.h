@@ -21,8 +21,20 @@
 #include "hmap.h"
 #include "journal.h"
 #include "pool.h"
+#include "xhold.h"
 
 struct event;
+
+/* Staged record types: the journal's narrow interface, one byte each. */
+enum { REC_DECLARE, REC_PUSH, REC_POP, REC_CLOSE, REC_DELETE, REC_ACK, REC_REQUEUE,
+    REC_PUSH_COUNTED };
+
+/*
+ * The tags of plain channels' values held for cross-node selects
+ * (durable_held.c) have this bit set: an ack channel's (delivery's, from
+ * 1 up) never do, so one tag names one value in flight in the journal.
+ */
+#define DURABLE_HELD_TAG	(UINT64_C(1) << 63)
 
 enum job { JOB_COMMIT, JOB_RETRY, JOB_TICK, JOB_COMPACT_END };
 
@@ -78,11 +90,15 @@ struct durable {
 	size_t npend, pend_cap;
 	struct hmap pendmap;		/* struct pend by value address */
 
+	/* plain channels' values held for cross-node selects (durable_held.c) */
+	struct hmap held;		/* struct held by value address */
+	uint64_t held_next;		/* the next one's tag */
+
 	uint64_t channels;		/* durable channels now */
 	/* replay */
 	uint64_t rp_channels, rp_values, rp_skipped;
 	struct hmap rp_flights;		/* struct rp_flight by tag: in flight so far */
-	uint64_t rp_max_tag;
+	uint64_t rp_max_tag;		/* of ack channels' tags */
 };
 
 /*
@@ -98,6 +114,13 @@ struct pend {
 	size_t off;			/* of its POP's tag in the stage; SIZE_MAX: given back */
 };
 
+/* durable.c: stage one record (a: DECLARE's cap, CLOSE's code, a count; blob: the rest). */
+void durable_stage(struct durable *d, int type, struct chan *ch, uint32_t a, const void *blob,
+    uint32_t blen);
+/* v left ch's buffer: a POP whose tag durable_stage_taken may fill in this batch, else 0. */
+void durable_stage_pop(struct durable *d, struct chan *ch, const struct value *v);
+/* v is taken under tag: its POP gets the tag, or (never buffered) PUSH, then POP(tag). */
+void durable_stage_taken(struct durable *d, struct chan *ch, const struct value *v, uint64_t tag);
 /* durable.c: hand one job to the pool (or run it here without a worker). */
 void durable_submit(struct durable *d, enum job job, uint64_t batch);
 /* Batch `batch` is written (ok) or failed: its held replies go out. */
@@ -118,9 +141,27 @@ void durable_compact_touch(struct durable *d, struct chan *ch);
 /* Let go of the marked channels. */
 void durable_compact_drop(struct durable *d);
 
+/*
+ * durable_held.c: a plain durable channel's value held for a cross-node
+ * select (xhold.h) is in flight under a tag of its own (JOURNAL.md):
+ * POP(tag) when taken, ACK(tag) when kept, REQUEUE(tag, 0) when given back.
+ */
+/* xhold.h's change hook (arg: the durable). */
+void durable_held_changed(void *arg, struct chan *ch, enum xhold_change what,
+    const struct value *v);
+/* Visit ch's held values, as delivery_foreach_inflight does (count: 1). */
+void durable_held_foreach(struct durable *d, const struct chan *ch,
+    void (*fn)(void *arg, const struct value *v, uint64_t tag, uint32_t count), void *arg);
+/* ch is deleted: its held values are dropped with it. */
+void durable_held_drop_chan(struct durable *d, const struct chan *ch);
+void durable_held_free(struct durable *d);
+
 /* durable_replay.c: the journal's records into the engine (journal_open's ops, d their arg). */
 extern const struct journal_ops durable_replay_ops;
-/* After replay: the values in flight at the crash back to their channels, count + 1, REQUEUE staged. */
+/*
+ * After replay: the values in flight at the crash back to their channels,
+ * REQUEUE staged (an ack channel's with count + 1, a held one's with 0).
+ */
 void durable_replay_restore(struct durable *d);
 /* Free what replay keeps of values in flight (after durable_replay_restore, or on failure). */
 void durable_replay_free(struct durable *d);

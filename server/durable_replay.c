@@ -1,8 +1,8 @@
 /*
  * durable_replay.c: replaying the journal into the engine at start-up
- * (JOURNAL.md): channels, values, and ack channels' values in flight,
- * which go back to their channels with their delivery counts once the
- * whole journal is read.
+ * (JOURNAL.md): channels, values, and values in flight (ack channels'
+ * deliveries, plain channels' values held for cross-node selects), which
+ * go back to their channels once the whole journal is read.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -134,6 +134,7 @@ rp_pop(void *arg, const char *name, size_t len, uint64_t tag)
 	struct engine_op *op;
 	struct engine_result r;
 	struct rp_flight *f;
+	bool held;
 
 	if (ch == NULL)
 		return;
@@ -141,9 +142,13 @@ rp_pop(void *arg, const char *name, size_t len, uint64_t tag)
 		d->rp_skipped++;
 		return;
 	}
-	if (tag > d->rp_max_tag)
+	/* an ack channel's delivery, or a plain channel's value held for a cross-node select */
+	held = !delivery_on(ch);
+	if (held && (tag & ~DURABLE_HELD_TAG) >= d->held_next)
+		d->held_next = (tag & ~DURABLE_HELD_TAG) + 1;
+	else if (!held && tag > d->rp_max_tag)
 		d->rp_max_tag = tag;
-	if (tag == 0 || !delivery_on(ch) || rp_flight_find(d, tag) != NULL ||
+	if (tag == 0 || held != ((tag & DURABLE_HELD_TAG) != 0) || rp_flight_find(d, tag) != NULL ||
 	    (f = malloc(sizeof *f)) == NULL) {
 		value_free(r.value);
 		d->rp_values--;
@@ -151,11 +156,11 @@ rp_pop(void *arg, const char *name, size_t len, uint64_t tag)
 			d->rp_skipped++;
 		return;
 	}
-	/* in flight: lent, as delivery_take makes it */
+	/* in flight: lent, as delivery_take or xhold_take makes it */
 	engine_lend(ch);
 	engine_hold(ch);
 	*f = (struct rp_flight){ .ch = ch, .v = r.value, .tag = tag,
-	    .count = value_deliveries(r.value) + 1 };
+	    .count = value_deliveries(r.value) + (held ? 0 : 1) };
 	(void)hmap_insert(&d->rp_flights, &f->node, hmap_hash_u64(d->rp_flights.seed, tag));
 }
 
@@ -221,11 +226,26 @@ rp_push_counted(void *arg, const char *name, size_t len, uint32_t count, const v
 	d->rp_values++;
 }
 
+/*
+ * A value in flight at the crash: an ack channel's comes back as after
+ * ack_wait; a plain channel's, held for a cross-node select, is given back
+ * (REQUEUE; ACK if it cannot be, out of memory: the log says what memory has).
+ */
 static void
 rp_restore_one(struct durable *d, struct rp_flight *f)
 {
-	delivery_restore(d->srv->delivery, f->ch, f->v, f->tag, f->count);
-	engine_release(d->srv->engine, f->ch);
+	struct engine *e = d->srv->engine;
+
+	if (delivery_on(f->ch)) {
+		delivery_restore(d->srv->delivery, f->ch, f->v, f->tag, f->count);
+	} else if (engine_requeue(e, f->ch, f->v) == STATUS_OK) {
+		durable_stage(d, REC_REQUEUE, f->ch, f->count, &f->tag, 8);
+	} else {
+		durable_stage(d, REC_ACK, f->ch, 0, &f->tag, 8);
+		value_free(f->v);
+		engine_settle(e, f->ch);
+	}
+	engine_release(e, f->ch);
 	free(f);
 }
 

@@ -24,6 +24,8 @@ struct held_value {
 struct xhold {
 	struct engine *e;
 	struct hmap map;		/* struct held_value by (owner, id) */
+	xhold_change_fn *changed;	/* durable.c's, or NULL */
+	void *changed_arg;
 };
 
 static uint64_t
@@ -44,6 +46,20 @@ xhold_new(struct engine *e)
 	return h;
 }
 
+void
+xhold_set_change_hook(struct xhold *h, xhold_change_fn *fn, void *arg)
+{
+	h->changed = fn;
+	h->changed_arg = arg;
+}
+
+static void
+changed(struct xhold *h, struct chan *ch, enum xhold_change what, const struct value *v)
+{
+	if (h->changed != NULL)
+		h->changed(h->changed_arg, ch, what, v);
+}
+
 /* v leaves ch for good (keep), or goes back ahead of its buffered values; ch's hold goes. */
 static void
 settle(struct xhold *h, struct chan *ch, struct value *v, bool keep)
@@ -51,6 +67,7 @@ settle(struct xhold *h, struct chan *ch, struct value *v, bool keep)
 	size_t len;
 	const char *name;
 
+	changed(h, ch, keep ? XHOLD_KEEP : XHOLD_BACK, v);
 	if (!keep && engine_requeue(h->e, ch, v) == STATUS_OK) {
 		v = NULL;
 	} else {
@@ -121,8 +138,10 @@ take(struct xhold *h, const void *owner, uint64_t id, struct chan *ch, struct va
 	struct held_value *hv = malloc(sizeof *hv);
 
 	engine_hold(ch);
-	if (!send)
+	if (!send) {
 		engine_lend(ch);
+		changed(h, ch, XHOLD_TAKE, v);
+	}
 	if (hv == NULL)
 		goto fail;
 	*hv = (struct held_value){ .owner = owner, .id = id, .ch = ch, .v = v, .send = send };

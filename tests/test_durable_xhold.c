@@ -9,8 +9,10 @@
  * the home's connection ends), and it goes back ahead of the buffer. This
  * test is the home: it speaks SELECT hold and XSETTLE itself (the cluster
  * fixture's nodes share one configuration, so they cannot have a data_dir
- * each). After a kill -9, a value given back must be there, first, and a
- * value kept must not.
+ * each). After a kill -9, a value given back must be there, first, a
+ * value kept must not, and a value still held (the owner killed before
+ * XSETTLE) must be back as if given back: first, once, whether it came from
+ * the buffer or straight from a sender, and across a compaction.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -42,38 +44,62 @@ setup(struct dur *d, struct test_conn *c)
 	setup_started(d, c);
 }
 
+/* Send a SELECT with hold over a receive from name, waiting wait_us. Returns its id. */
+static uint64_t
+select_start(struct test_conn *c, const char *name, int64_t wait_us)
+{
+	struct proto_out o;
+	struct proto_case k = { .dir = 0, .name = name, .name_len = strlen(name) };
+	uint64_t id = c->next_id++;
+
+	proto_out_init(&o);
+	CU_ASSERT_FATAL(proto_req_select_hold(&o, id, wait_us, &k, 1, false, true) == 0);
+	st_write(c, &o);
+	proto_out_destroy(&o);
+	return id;
+}
+
+/* A SELECT's reply r: it received want. */
+static void
+select_got(const struct proto_reply *r, const char *want)
+{
+	CU_ASSERT_EQUAL(r->status, STATUS_OK);
+	CU_ASSERT_EQUAL(r->index, 0);
+	CU_ASSERT(ST_VALUE_IS(*r, want));
+}
+
 /* SELECT with hold over a receive from "h", not waiting: it takes want. Returns its id. */
 static uint64_t
 select_held(struct test_conn *c, const char *want)
 {
-	struct proto_out o;
-	struct proto_case k = { .dir = 0, .name = "h", .name_len = 1 };
 	struct proto_reply r;
-	uint64_t id = c->next_id++;
+	uint64_t id = select_start(c, "h", 0);
+
+	st_reply(c, OP_SELECT, &r);
+	select_got(&r, want);
+	return id;
+}
+
+/* Send XSETTLE for target. */
+static void
+xsettle_start(struct test_conn *c, uint64_t target, bool keep)
+{
+	struct proto_out o;
 
 	proto_out_init(&o);
-	CU_ASSERT_FATAL(proto_req_select_hold(&o, id, 0, &k, 1, false, true) == 0);
+	CU_ASSERT_FATAL(proto_req_xsettle(&o, c->next_id++, target, keep) == 0);
 	st_write(c, &o);
-	st_reply(c, OP_SELECT, &r);
-	CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	CU_ASSERT_EQUAL(r.index, 0);
-	CU_ASSERT(ST_VALUE_IS(r, want));
 	proto_out_destroy(&o);
-	return id;
 }
 
 static void
 xsettle(struct test_conn *c, uint64_t target, bool keep)
 {
-	struct proto_out o;
 	struct proto_reply r;
 
-	proto_out_init(&o);
-	CU_ASSERT_FATAL(proto_req_xsettle(&o, c->next_id++, target, keep) == 0);
-	st_write(c, &o);
+	xsettle_start(c, target, keep);
 	st_reply(c, OP_XSETTLE, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	proto_out_destroy(&o);
 }
 
 /*
@@ -93,9 +119,9 @@ flush(struct dur *d)
 	chan_free(mark);
 }
 
-/* kill -9 and restart: what "h" then holds, in order ("v1,v2"), into got. */
+/* kill -9 and restart: what name then holds, in order ("v1,v2"), into got. */
 static void
-after_kill(struct dur *d, char *got, size_t cap)
+after_kill_of(struct dur *d, const char *name, char *got, size_t cap)
 {
 	char buf[16];
 	size_t n = 0;
@@ -105,7 +131,7 @@ after_kill(struct dur *d, char *got, size_t cap)
 
 	flush(d);
 	dur_restart(d, true);
-	h = dur_open(d, "h");
+	h = dur_open(d, name);
 	got[0] = '\0';
 	while ((rc = dur_try_recv(h, buf, sizeof buf, &ok)) == 1 && n + strlen(buf) + 2 < cap)
 		n += (size_t)snprintf(got + n, cap - n, "%s%s", n ? "," : "", buf);
@@ -114,14 +140,26 @@ after_kill(struct dur *d, char *got, size_t cap)
 }
 
 static void
-expect_after_kill(struct dur *d, const char *want)
+after_kill(struct dur *d, char *got, size_t cap)
+{
+	after_kill_of(d, "h", got, cap);
+}
+
+static void
+expect_after_kill_of(struct dur *d, const char *name, const char *want)
 {
 	char got[64];
 
-	after_kill(d, got, sizeof got);
+	after_kill_of(d, name, got, sizeof got);
 	if (strcmp(got, want) != 0)
 		printf("\n    wanted {%s}, got {%s}\n", want, got);
 	CU_ASSERT_STRING_EQUAL(got, want);
+}
+
+static void
+expect_after_kill(struct dur *d, const char *want)
+{
+	expect_after_kill_of(d, "h", want);
 }
 
 /* XSETTLE keep false: v1 goes back ahead of v2 and v3, and is in the journal so. */
@@ -206,6 +244,127 @@ test_given_back_compacted(void)
 	dur_free(&d);
 }
 
+/*
+ * The owner is killed while it holds v1 (no XSETTLE, its connection never
+ * ends cleanly): v1 is back, ahead of v2 and v3. The restart wrote it back
+ * (REQUEUE): after a receive takes it, a second kill leaves v2 and v3.
+ */
+static void
+test_held_killed(void)
+{
+	struct test_conn c;
+	struct dur d;
+	char buf[16];
+	chan_t *h;
+	bool ok;
+
+	setup(&d, &c);
+	(void)select_held(&c, "v1");
+	flush(&d);
+	dur_restart(&d, true);
+	test_conn_close(&c);
+	CU_ASSERT_EQUAL(dur_len(&d, "h"), 3);
+	h = dur_open(&d, "h");
+	CU_ASSERT_EQUAL(dur_try_recv(h, buf, sizeof buf, &ok), 1);
+	CU_ASSERT_STRING_EQUAL(buf, "v1");
+	chan_free(h);
+	expect_after_kill(&d, "v2,v3");
+	dur_free(&d);
+}
+
+/* v1 kept (its XSETTLE answered), v2 held at the kill: v1 is gone for good, v2 is back first. */
+static void
+test_kept_then_killed(void)
+{
+	struct test_conn c;
+	struct dur d;
+
+	setup(&d, &c);
+	xsettle(&c, select_held(&c, "v1"), true);
+	(void)select_held(&c, "v2");
+	expect_after_kill(&d, "v2,v3");
+	test_conn_close(&c);
+	dur_free(&d);
+}
+
+/* The next two replies on c, whatever their order: a SELECT's (sel) and an XSETTLE's. */
+static void
+two_replies(struct test_conn *c, uint64_t sel, struct proto_reply *sr, struct proto_reply *xr)
+{
+	for (int k = 0; k < 2; k++) {
+		const uint8_t *body;
+		const char *why;
+		uint64_t id;
+		int status;
+		long n = test_conn_frame(c, 10000, &body);
+
+		CU_ASSERT_FATAL(n > 0);
+		CU_ASSERT_FATAL(proto_reply_header(body, (size_t)n, &id, &status, &why) == STATUS_OK);
+		CU_ASSERT_FATAL(proto_decode_reply(body, (size_t)n, id == sel ? OP_SELECT : OP_XSETTLE,
+		    id == sel ? sr : xr, &why) == STATUS_OK);
+	}
+}
+
+/*
+ * "x" is sent straight to a held select waiting on the empty "w" (never
+ * buffered), then given back straight to a second one waiting there; the
+ * owner is killed holding it: "x" is back, once.
+ */
+static void
+test_handed_straight(void)
+{
+	struct test_conn c, c2;
+	struct proto_reply r, xr;
+	uint64_t first, second;
+	struct dur d;
+	chan_t *w;
+
+	setup(&d, &c);
+	CU_ASSERT_FATAL(dur_make(&d, "w", 4, &w) == CHAN_OK);
+	chan_free(w);
+	CU_ASSERT_FATAL(test_conn_open(&c2, d.srv.port, true) == 0);
+	first = select_start(&c, "w", 30 * 1000000LL);
+	CU_ASSERT_FATAL(st_await_waiters(&c2, "w", -1, 1));
+	CU_ASSERT_EQUAL(st_send_wait(&c2, "w", "x", 0), STATUS_OK);
+	st_reply(&c, OP_SELECT, &r);
+	select_got(&r, "x");
+	second = select_start(&c, "w", 30 * 1000000LL);
+	CU_ASSERT_FATAL(st_await_waiters(&c2, "w", -1, 1));
+	test_conn_close(&c2);
+	xsettle_start(&c, first, false);
+	two_replies(&c, second, &r, &xr);
+	select_got(&r, "x");
+	CU_ASSERT_EQUAL(xr.status, STATUS_OK);
+	CU_ASSERT_EQUAL(dur_len(&d, "w"), 0);
+	expect_after_kill_of(&d, "w", "x");
+	test_conn_close(&c);
+	dur_free(&d);
+}
+
+/*
+ * v1 is held while the journal compacts (v2 held and given back over and
+ * over): the snapshot writes v1 in flight; after the kill it is back,
+ * behind v2 (given back before it), ahead of v3.
+ */
+static void
+test_held_compacted(void)
+{
+	struct test_conn c;
+	struct dur d;
+	int k;
+
+	dur_init(&d, "always");
+	d.extra = "journal_compact_min = 16K";
+	setup_started(&d, &c);
+	(void)select_held(&c, "v1");
+	for (k = 0; k < 20000 && !test_server_log_has(&d.srv, "journal compacted"); k++)
+		xsettle(&c, select_held(&c, "v2"), false);
+	CU_ASSERT_FATAL(k < 20000);
+	expect_after_kill(&d, "v2,v1,v3");
+	test_conn_close(&c);
+	dur_free(&d);
+}
+
 static void
 register_suites(void)
 {
@@ -217,6 +376,13 @@ register_suites(void)
 	test_add(s, "held values given back by the home's disconnect survive kill -9", test_home_gone);
 	test_add(s, "held values given back until the journal compacts survive kill -9, once",
 	    test_given_back_compacted);
+	test_add(s, "a value held when the owner is killed -9 is back first, once across kills",
+	    test_held_killed);
+	test_add(s, "a value kept (XSETTLE answered) stays gone after kill -9, one held is back",
+	    test_kept_then_killed);
+	test_add(s, "a value sent or given back straight to a waiting held select is back after kill -9",
+	    test_handed_straight);
+	test_add(s, "a value held while the journal compacts is back after kill -9", test_held_compacted);
 }
 
 int
