@@ -1,7 +1,8 @@
 /*
  * durable.c: durable channels: replay, the engine's change hook, group
  * commit on a pool worker, and the gates that hold replies until their
- * batch is written (durable.h). Compaction is in durable_compact.c.
+ * batch is written (durable.h). Compaction is in durable_compact.c, which
+ * value a tag is in durable_pend.c.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -113,8 +114,6 @@ durable_staged(const struct durable *d)
 	return d != NULL ? d->staged : 0;
 }
 
-static void pend_clear(struct durable *d);
-
 /* Move the staged records into the journal (it buffers them). 0 or an errno. */
 int
 durable_unstage(struct durable *d)
@@ -171,115 +170,8 @@ durable_unstage(struct durable *d)
 			rc = e;
 	}
 	d->stage_len = 0;
-	pend_clear(d);
+	durable_pend_clear(d);
 	return rc;
-}
-
-/* ---- ack channels: which value a tag is (JOURNAL.md) -------------------------- */
-
-static uint64_t
-pend_hash(const struct durable *d, const struct value *v)
-{
-	return hmap_hash_u64(d->pendmap.seed, (uint64_t)(uintptr_t)v);
-}
-
-/* The entry of v on ch; none for a value that left ch for good, or that only has its address. */
-static struct pend *
-pend_find(const struct durable *d, const struct chan *ch, const struct value *v)
-{
-	struct hmap_node *n;
-
-	HMAP_FOR_EACH_HASH(n, pend_hash(d, v), &d->pendmap) {
-		struct pend *p = HMAP_ENTRY(n, struct pend, node);
-
-		if (p->v == v && p->serial == value_serial(v) && p->ch == ch)
-			return p;
-	}
-	return NULL;
-}
-
-/* The array moved: its entries go into a map of their own again. */
-static void
-pend_reindex(struct durable *d)
-{
-	uint64_t seed = d->pendmap.seed;
-
-	hmap_destroy(&d->pendmap);
-	hmap_init(&d->pendmap, seed);
-	for (size_t i = 0; i < d->npend; i++)
-		if (hmap_insert(&d->pendmap, &d->pend[i].node, d->pend[i].node.hash) < 0)
-			d->stage_failed = true;	/* the batch fails: nothing is answered wrongly */
-}
-
-/* v's entry on ch (its latest: an older one is replaced). */
-static void
-pend_add(struct durable *d, struct chan *ch, const struct value *v, size_t off)
-{
-	size_t cap = d->pend_cap ? d->pend_cap * 2 : 16;
-	struct pend *p = pend_find(d, ch, v);
-
-	if (p != NULL) {
-		p->off = off;
-		return;
-	}
-	if (d->npend == d->pend_cap) {
-		if ((p = realloc(d->pend, cap * sizeof *p)) == NULL) {
-			d->stage_failed = true;
-			return;
-		}
-		d->pend = p;
-		d->pend_cap = cap;
-		pend_reindex(d);
-	}
-	p = &d->pend[d->npend++];
-	*p = (struct pend){ .v = v, .serial = value_serial(v), .ch = ch, .off = off };
-	if (hmap_insert(&d->pendmap, &p->node, pend_hash(d, v)) < 0)
-		d->stage_failed = true;
-}
-
-/* Take p off: the last entry moves into its place. */
-static void
-pend_remove(struct durable *d, struct pend *p)
-{
-	struct pend *last = &d->pend[d->npend - 1];
-
-	hmap_remove(&d->pendmap, &p->node);
-	if (p != last) {
-		hmap_remove(&d->pendmap, &last->node);
-		*p = *last;
-		(void)hmap_insert(&d->pendmap, &p->node, p->node.hash);	/* buckets exist: cannot fail */
-	}
-	d->npend--;
-}
-
-/* The pending entry of v on ch, taken off; false if there is none. */
-static bool
-pend_take(struct durable *d, const struct chan *ch, const struct value *v, struct pend *out)
-{
-	struct pend *p = pend_find(d, ch, v);
-
-	if (p == NULL)
-		return false;
-	*out = *p;
-	pend_remove(d, p);
-	return true;
-}
-
-static void
-pend_drop_chan(struct durable *d, const struct chan *ch)
-{
-	for (size_t i = d->npend; i-- > 0;)
-		if (d->pend[i].ch == ch)
-			pend_remove(d, &d->pend[i]);
-}
-
-/* The batch went into the journal: no value waits for its tag any more. */
-static void
-pend_clear(struct durable *d)
-{
-	for (size_t i = 0; i < d->npend; i++)
-		hmap_remove(&d->pendmap, &d->pend[i].node);
-	d->npend = 0;
 }
 
 /*
@@ -294,10 +186,10 @@ durable_stage_pop(struct durable *d, struct chan *ch, const struct value *v)
 	struct pend p;
 	size_t len = d->stage_len;
 
-	(void)pend_take(d, ch, v, &p);	/* given back earlier this batch: it leaves the first run */
+	(void)durable_pend_take(d, ch, v, &p);	/* given back earlier this batch: it leaves the first run */
 	durable_stage(d, REC_POP, ch, 0, &zero, 8);
 	if (d->stage_len > len)
-		pend_add(d, ch, v, d->stage_len - 8);
+		durable_pend_add(d, ch, v, d->stage_len - 8);
 }
 
 /*
@@ -310,7 +202,7 @@ durable_stage_taken(struct durable *d, struct chan *ch, const struct value *v, u
 {
 	struct pend p;
 
-	if (pend_take(d, ch, v, &p) && p.off != SIZE_MAX) {
+	if (durable_pend_take(d, ch, v, &p) && p.off != SIZE_MAX) {
 		memcpy(d->stage + p.off, &tag, 8);
 		return;
 	}
@@ -342,10 +234,10 @@ on_delivery(void *arg, struct chan *ch, enum delivery_change what, const struct 
 		if (chan_nreceivers(ch) > 0)
 			durable_stage_pop(d, ch, v);
 		else
-			pend_add(d, ch, v, SIZE_MAX);
+			durable_pend_add(d, ch, v, SIZE_MAX);
 		break;
 	case DELIVERY_ACK:
-		(void)pend_take(d, ch, v, &p);
+		(void)durable_pend_take(d, ch, v, &p);
 		durable_stage(d, REC_ACK, ch, 0, &tag, 8);
 		break;
 	}
@@ -384,7 +276,7 @@ on_change(void *arg, struct chan *ch, enum engine_change what, const struct valu
 		break;
 	case ENGINE_DELETE:
 		durable_stage(d, REC_DELETE, ch, 0, NULL, 0);
-		pend_drop_chan(d, ch);
+		durable_pend_drop_chan(d, ch);
 		durable_held_drop_chan(d, ch);
 		d->channels--;
 		break;

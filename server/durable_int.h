@@ -114,6 +114,18 @@ struct pend {
 	size_t off;			/* of its POP's tag in the stage; SIZE_MAX: given back */
 };
 
+/*
+ * durable_pend.c: v's entry on ch, its POP's tag at stage offset off
+ * (SIZE_MAX: given back; an older entry is replaced); the entry of v on ch
+ * taken off into *out (false if none); every entry of ch dropped; all of
+ * them dropped (the batch went into the journal). Out of memory fails the
+ * batch (stage_failed).
+ */
+void durable_pend_add(struct durable *d, struct chan *ch, const struct value *v, size_t off);
+bool durable_pend_take(struct durable *d, const struct chan *ch, const struct value *v,
+    struct pend *out);
+void durable_pend_drop_chan(struct durable *d, const struct chan *ch);
+void durable_pend_clear(struct durable *d);
 /* durable.c: stage one record (a: DECLARE's cap, CLOSE's code, a count; blob: the rest). */
 void durable_stage(struct durable *d, int type, struct chan *ch, uint32_t a, const void *blob,
     uint32_t blen);
