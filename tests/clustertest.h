@@ -136,6 +136,8 @@ bool ctl_recv_from(int node, const char *name, char *buf, size_t cap);
 void ctl_send_n(int node, const char *name, const char *prefix, int n);
 /* CLOSE name through node, with an error (code, msg) when msg is not NULL. */
 void ctl_close_at(int node, const char *name, uint64_t code, const char *msg);
+/* Send a reference to each of the n channels to, to name, through node: each OK. */
+void ctl_send_refs(int node, const char *name, const char *const *to, int n);
 /* name is closed and drained at node, with the error code (0: none). */
 void ctl_assert_closed(int node, const char *name, uint64_t code);
 /* Poll (up to 20 s) until want waiters at node name it (from home, if not NULL). */

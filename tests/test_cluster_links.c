@@ -490,21 +490,23 @@ test_fan_out(void)
 	ctl_assert_closed(2, out, 0);
 }
 
-/* Send a reference to ref into ch, through node. */
-static void
-send_ref(int node, const char *ch, const char *ref)
+void
+ctl_send_refs(int node, const char *name, const char *const *to, int n)
 {
-	struct proto_value v = { .kind = VALUE_CHANREF, .data = (const uint8_t *)ref,
-	    .len = strlen(ref) };
+	struct proto_value ref = { .kind = VALUE_CHANREF };
 	struct proto_reply r;
 	struct test_conn c;
 
 	ct_client_of(&c, node);
-	proto_out_reset(&ct_out);
-	proto_req_send(&ct_out, c.next_id++, PROTO_WAIT_FOREVER, ch, strlen(ch), &v);
-	st_write(&c, &ct_out);
-	st_reply(&c, OP_SEND, &r);
-	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	for (int k = 0; k < n; k++) {
+		ref.data = (const uint8_t *)to[k];
+		ref.len = strlen(to[k]);
+		proto_out_reset(&ct_out);
+		proto_req_send(&ct_out, c.next_id++, PROTO_WAIT_FOREVER, name, strlen(name), &ref);
+		st_write(&c, &ct_out);
+		st_reply(&c, OP_SEND, &r);
+		CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	}
 	test_conn_close(&c);
 }
 
@@ -538,7 +540,7 @@ test_bridge(void)
 	ctl_set_out(&l, 0, out, 8);
 	ctl_start_link(&l, &c);
 	for (int k = 0; k < 3; k++)
-		send_ref(1, in, s[k]);
+		ctl_send_refs(1, in, (const char *[]){ s[k] }, 1);
 	ctl_close_at(1, in, 0, NULL);
 	st = ctl_link_end(&c, OP_BRIDGE, NULL, err, sizeof err);
 	if (st != STATUS_OK)
@@ -566,7 +568,7 @@ test_bridge(void)
 	/* following an empty channel of node 2, until CANCEL */
 	ctl_make_on(1, in, "xbr_in2", 4);
 	ctl_make_on(2, s[1], "xbr_empty", 4);
-	send_ref(1, in, s[1]);
+	ctl_send_refs(1, in, (const char *[]){ s[1] }, 1);
 	l = ctl_one_in(OP_BRIDGE, in, NULL);
 	id = ctl_start_link(&l, &c);
 	CU_ASSERT(ctl_await_waiters(2, s[1], "n0", 1));
@@ -604,8 +606,7 @@ test_bridge_unowned(void)
 	l = ctl_one_in(OP_BRIDGE, in, NULL);
 	ctl_set_out(&l, 0, out, 8);
 	ctl_start_link(&l, &c);
-	send_ref(1, in, nobody);
-	send_ref(1, in, sub);
+	ctl_send_refs(1, in, (const char *[]){ nobody, sub }, 2);
 	ctl_close_at(1, in, 0, NULL);
 	CU_ASSERT_EQUAL(ctl_link_end(&c, OP_BRIDGE, NULL, NULL, 0), STATUS_OK);
 	test_conn_close(&c);

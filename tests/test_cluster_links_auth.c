@@ -255,27 +255,6 @@ expect(struct test_conn *c, const char *out, enum proto_value_kind kind, const c
 	CU_ASSERT_STRING_EQUAL(got, want);
 }
 
-/* Send a reference to each of the n channels to to name, through node. */
-static void
-send_refs(int node, const char *name, const char *const *to, int n)
-{
-	struct proto_value ref = { .kind = VALUE_CHANREF };
-	struct proto_reply r;
-	struct test_conn c;
-
-	ct_client_of(&c, node);
-	for (int k = 0; k < n; k++) {
-		ref.data = (const uint8_t *)to[k];
-		ref.len = strlen(to[k]);
-		proto_out_reset(&ct_out);
-		proto_req_send(&ct_out, c.next_id++, PROTO_WAIT_FOREVER, name, strlen(name), &ref);
-		st_write(&c, &ct_out);
-		st_reply(&c, OP_SEND, &r);
-		CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	}
-	test_conn_close(&c);
-}
-
 /*
  * BRIDGE on node 0 from la.* on node 1 to la.* on node 2, given references
  * to a secret of node 2 (an error value, as on one node; the secret keeps
@@ -302,7 +281,7 @@ test_bridge(void)
 	ctl_send_n(1, ok, "ok", 1);
 	ctl_close_at(1, ok, 0, NULL);
 	ctl_send_n(2, sub, "r", 1);
-	send_refs(1, in, refs, 3);
+	ctl_send_refs(1, in, refs, 3);
 	l = ctl_one_in(OP_BRIDGE, in, out);
 	CU_ASSERT_EQUAL_FATAL(alice_link(&l, &c, msg, sizeof msg), STATUS_STARTED);
 	ct_client_of(&o, 2);
