@@ -118,13 +118,14 @@ chan_back_push(struct chan *ch, struct value *v)
 
 	if (b == NULL)
 		return -1;
-	b->next = NULL;
 	b->v = v;
-	if (ch->back_tail != NULL)
-		ch->back_tail->next = b;
-	else
-		ch->back = b;
-	ch->back_tail = b;
+	if (ch->back != NULL) {
+		b->next = ch->back->next;
+		ch->back->next = b;
+	} else {
+		b->next = b;
+	}
+	ch->back = b;
 	ch->nback++;
 	ch->bytes += value_size(v);
 	return 0;
@@ -133,11 +134,13 @@ chan_back_push(struct chan *ch, struct value *v)
 struct value *
 chan_back_pop(struct chan *ch)
 {
-	struct chan_back *b = ch->back;
+	struct chan_back *b = ch->back->next;	/* the oldest */
 	struct value *v = b->v;
 
-	if ((ch->back = b->next) == NULL)
-		ch->back_tail = NULL;
+	if (b == ch->back)
+		ch->back = NULL;
+	else
+		ch->back->next = b->next;
 	ch->nback--;
 	ch->bytes -= value_size(v);
 	free(b);
@@ -270,8 +273,10 @@ chan_anonymous(const struct chan *ch)
 void
 chan_foreach_value(const struct chan *ch, void (*fn)(void *arg, const struct value *v), void *arg)
 {
-	for (const struct chan_back *b = ch->back; b != NULL; b = b->next)
-		fn(arg, b->v);
+	const struct chan_back *b = ch->back;
+
+	for (uint32_t i = 0; i < ch->nback; i++)
+		fn(arg, (b = b->next)->v);
 	for (uint32_t i = 0; i < ch->len; i++)
 		fn(arg, ch->ring[(ch->head + i) % ch->size]);
 }

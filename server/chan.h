@@ -69,8 +69,8 @@ struct chan {
 	uint32_t claims;		/* claiming senders reported ready, not settled (ENGINE_CLAIM) */
 	void *owner;			/* the creator's identity (the server's), or NULL */
 	struct close_err *err;		/* closed with this error (a reference), or NULL */
-	struct chan_back *back;		/* values given back, outside cap; NULL if none */
-	struct chan_back *back_tail;
+	/* values given back, outside cap: the newest, whose next is the oldest (a ring, so one pointer); NULL if none */
+	struct chan_back *back;
 	uint32_t nback;			/* values on back */
 	uint32_t lent;			/* received values held outside that may come back */
 	void *ext;			/* another module's data (chan_set_ext), freed with ch */

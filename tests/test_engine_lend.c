@@ -55,6 +55,52 @@ test_requeue_ahead_of_buffer(void)
 	engine_free(e);
 }
 
+/* Values given back come out oldest first, also when given back while others wait. */
+static void
+collect(void *arg, const struct value *v)
+{
+	char *out = arg;
+
+	strncat(out, (const char *)value_data(v), value_len(v));
+}
+
+static void
+test_requeue_order(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *ch = mk(e, "q", 4);
+	struct value *v[4];
+	char seen[16] = "";
+	const char *names[] = { "a", "b", "c", "d" };
+
+	for (int i = 0; i < 4; i++)
+		send_now(e, ch, names[i]);
+	for (int i = 0; i < 4; i++) {
+		v[i] = take(e, ch, names[i]);
+		engine_lend(ch);
+	}
+	send_now(e, ch, "e");
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(engine_requeue(e, ch, v[i]), STATUS_OK);
+	chan_foreach_value(ch, collect, seen);
+	CU_ASSERT_STRING_EQUAL(seen, "abce");
+	value_free(take(e, ch, "a"));
+	CU_ASSERT_EQUAL(engine_requeue(e, ch, v[3]), STATUS_OK);	/* behind b and c */
+	CU_ASSERT_EQUAL(chan_nback(ch), 3);
+	recv_now(e, ch, "b");
+	recv_now(e, ch, "c");
+	recv_now(e, ch, "d");
+	CU_ASSERT_EQUAL(chan_nback(ch), 0);
+	v[0] = take(e, ch, "e");
+	engine_lend(ch);
+	CU_ASSERT_EQUAL(engine_requeue(e, ch, v[0]), STATUS_OK);	/* one alone */
+	CU_ASSERT_EQUAL(chan_lent(ch), 0);
+	recv_now(e, ch, "e");
+	CU_ASSERT_EQUAL(engine_buffered_values(e), 0);
+	CU_ASSERT_EQUAL(engine_buffered_bytes(e), 0);
+	engine_free(e);
+}
+
 static void
 test_requeue_to_waiting_receiver(void)
 {
@@ -168,6 +214,7 @@ register_engine_lend(void)
 	CU_pSuite s = test_suite("engine.lend", NULL, NULL);
 
 	test_add(s, "a value given back goes ahead of the buffer, past cap", test_requeue_ahead_of_buffer);
+	test_add(s, "values given back come out oldest first", test_requeue_order);
 	test_add(s, "a value given back goes to a waiting receiver", test_requeue_to_waiting_receiver);
 	test_add(s, "closed: ok=false only once nothing lent is outstanding", test_close_waits_for_lent);
 	test_add(s, "a deleted channel takes nothing back", test_requeue_deleted);
