@@ -19,6 +19,7 @@
 
 #include "clock.h"
 #include "clustertest.h"
+#include "scrapetest.h"
 
 #define ETCD "/usr/bin/etcd"
 #define ETCDCTL "/usr/bin/etcdctl"
@@ -311,93 +312,16 @@ test_mtls_no_client_cert(void)
 	refused("ca.pem", false, "etcd closed the connection during the handshake",
 	    "TLS: error:");
 }
-
 /* ---- a cluster node's metrics -------------------------------------------------------- */
 
 /* GET /metrics of s (its port logged); the body, malloc'd, or NULL. */
 static char *
 tscrape(struct test_server *s)
 {
-	char path[128], line[1024], *buf = malloc(1 << 20), *body;
-	int port = -1;
-	struct test_conn c;
-	size_t len = 0;
-	ssize_t n;
-	FILE *f;
+	char path[128];
 
 	snprintf(path, sizeof path, "%s/chand.log", s->dir);
-	if ((f = fopen(path, "r")) != NULL) {
-		while (fgets(line, sizeof line, f)) {
-			char *p = strstr(line, "metrics address=");
-
-			if (p && (p = strstr(p, "port=")) != NULL)
-				port = atoi(p + 5);
-		}
-		fclose(f);
-	}
-	if (port <= 0 || test_conn_open(&c, port, false) < 0 ||
-	    test_conn_write(&c, "GET /metrics HTTP/1.0\r\n\r\n", 25) < 0) {
-		free(buf);
-		return NULL;
-	}
-	while (len < (1 << 20) - 1) {
-		struct pollfd p = { .fd = c.fd, .events = POLLIN };
-
-		if (poll(&p, 1, 10000) != 1 || (n = read(c.fd, buf + len, (1 << 20) - 1 - len)) <= 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	test_conn_close(&c);
-	if ((body = strstr(buf, "\r\n\r\n")) == NULL) {
-		free(buf);
-		return NULL;
-	}
-	memmove(buf, body + 4, strlen(body + 4) + 1);
-	return buf;
-}
-
-/* The value of one sample, or -1. */
-static double
-tsample(const char *text, const char *series)
-{
-	const char *p = text;
-	size_t len = strlen(series);
-
-	while ((p = strstr(p, series)) != NULL) {
-		if ((p == text || p[-1] == '\n') && p[len] == ' ')
-			return strtod(p + len + 1, NULL);
-		p += len;
-	}
-	return -1;
-}
-
-/* promtool check metrics finds nothing in text (skipped without promtool). */
-static void
-promtool_clean(const char *text)
-{
-	char path[] = "/tmp/chand-cprom.XXXXXX", cmd[128], out[4096] = "";
-	FILE *f;
-	size_t n;
-	int fd, rc;
-
-	if (system("command -v promtool >/dev/null 2>&1") != 0) {
-		printf("\n  promtool not installed (Debian package prometheus): its check is skipped ");
-		return;
-	}
-	CU_ASSERT_FATAL((fd = mkstemp(path)) >= 0);
-	CU_ASSERT(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
-	close(fd);
-	snprintf(cmd, sizeof cmd, "promtool check metrics < %s 2>&1", path);
-	CU_ASSERT_FATAL((f = popen(cmd, "r")) != NULL);
-	n = fread(out, 1, sizeof out - 1, f);
-	out[n] = '\0';
-	rc = pclose(f);
-	if (rc != 0 || n > 0)
-		fprintf(stderr, "promtool check metrics: %s\n", out);
-	CU_ASSERT_EQUAL(rc, 0);
-	CU_ASSERT_EQUAL(n, 0);
-	unlink(path);
+	return scrape_metrics(scrape_logged_port(path));
 }
 
 /*
@@ -423,7 +347,7 @@ test_cluster_metrics(void)
 	CU_ASSERT_FATAL(name != NULL);
 	m1 = tscrape(&tnodes[1]);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m1);
-	fwd0 = tsample(m1, "chand_cluster_forwarded_total");
+	fwd0 = scrape_sample(m1, "chand_cluster_forwarded_total");
 	free(m1);
 	CU_ASSERT_FATAL(ct_open_client(&c, tnodes[1].port, false) == 0);
 	CU_ASSERT_EQUAL(st_send_wait(&c, name, "x", 0), STATUS_DEADLINE_EXCEEDED);
@@ -432,28 +356,28 @@ test_cluster_metrics(void)
 	m1 = tscrape(&tnodes[1]);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m0);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m1);
-	promtool_clean(m0);
-	CU_ASSERT_EQUAL(tsample(m0, "chand_cluster_serving"), 1);
-	CU_ASSERT_EQUAL(tsample(m0, "chand_cluster_nodes"), TNODES);
-	CU_ASSERT_EQUAL(tsample(m0, "chand_cluster_owned"), (double)tstat(&tnodes[0], "cluster_owned"));
-	CU_ASSERT(tsample(m0, "chand_cluster_owned") >= 1);
-	CU_ASSERT(tsample(m1, "chand_cluster_forwarded_total") >= fwd0 + 1);
-	CU_ASSERT_EQUAL(tsample(m1, "chand_cluster_forwarded_total"),
+	scrape_promtool_clean(m0);
+	CU_ASSERT_EQUAL(scrape_sample(m0, "chand_cluster_serving"), 1);
+	CU_ASSERT_EQUAL(scrape_sample(m0, "chand_cluster_nodes"), TNODES);
+	CU_ASSERT_EQUAL(scrape_sample(m0, "chand_cluster_owned"), (double)tstat(&tnodes[0], "cluster_owned"));
+	CU_ASSERT(scrape_sample(m0, "chand_cluster_owned") >= 1);
+	CU_ASSERT(scrape_sample(m1, "chand_cluster_forwarded_total") >= fwd0 + 1);
+	CU_ASSERT_EQUAL(scrape_sample(m1, "chand_cluster_forwarded_total"),
 	    (double)tstat(&tnodes[1], "cluster_forwarded"));
-	CU_ASSERT(tsample(m1, "chand_cluster_moved_total") >= 1);
-	CU_ASSERT(tsample(m1, "chand_cluster_peers") >= 1);
-	CU_ASSERT_EQUAL(tsample(m1, "chand_cluster_peer_errors_total"), 0);
-	CU_ASSERT_EQUAL(tsample(m0, "chand_cluster_unavailable_total"), 0);
-	CU_ASSERT_EQUAL(tsample(m0, "chand_cluster_etcd_errors_total"), 0);
-	CU_ASSERT(tsample(m0, "chand_cluster_sessions_total") >= 1);
+	CU_ASSERT(scrape_sample(m1, "chand_cluster_moved_total") >= 1);
+	CU_ASSERT(scrape_sample(m1, "chand_cluster_peers") >= 1);
+	CU_ASSERT_EQUAL(scrape_sample(m1, "chand_cluster_peer_errors_total"), 0);
+	CU_ASSERT_EQUAL(scrape_sample(m0, "chand_cluster_unavailable_total"), 0);
+	CU_ASSERT_EQUAL(scrape_sample(m0, "chand_cluster_etcd_errors_total"), 0);
+	CU_ASSERT(scrape_sample(m0, "chand_cluster_sessions_total") >= 1);
 	/* grant, put, watches' ranges, keepalives, claims: each call timed */
-	CU_ASSERT(tsample(m0, "chand_cluster_etcd_call_duration_seconds_count") >= 3);
-	CU_ASSERT(tsample(m0, "chand_cluster_etcd_call_duration_seconds_bucket{le=\"+Inf\"}") ==
-	    tsample(m0, "chand_cluster_etcd_call_duration_seconds_count"));
-	CU_ASSERT(tsample(m0, "chand_cluster_etcd_call_max_seconds") > 0);
-	CU_ASSERT(tsample(m0, "chand_cluster_etcd_call_max_seconds") >=
-	    tsample(m0, "chand_cluster_etcd_call_last_seconds"));
-	CU_ASSERT(tsample(m0, "chand_cluster_etcd_call_duration_seconds_sum") > 0);
+	CU_ASSERT(scrape_sample(m0, "chand_cluster_etcd_call_duration_seconds_count") >= 3);
+	CU_ASSERT(scrape_sample(m0, "chand_cluster_etcd_call_duration_seconds_bucket{le=\"+Inf\"}") ==
+	    scrape_sample(m0, "chand_cluster_etcd_call_duration_seconds_count"));
+	CU_ASSERT(scrape_sample(m0, "chand_cluster_etcd_call_max_seconds") > 0);
+	CU_ASSERT(scrape_sample(m0, "chand_cluster_etcd_call_max_seconds") >=
+	    scrape_sample(m0, "chand_cluster_etcd_call_last_seconds"));
+	CU_ASSERT(scrape_sample(m0, "chand_cluster_etcd_call_duration_seconds_sum") > 0);
 	free(m0);
 	free(m1);
 }

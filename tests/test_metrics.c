@@ -17,27 +17,8 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "scrapetest.h"
 #include "srvtest.h"
-
-/* The metrics port chand logged in log, or -1. */
-static int
-logged_port(const char *log)
-{
-	char line[1024];
-	int port = -1;
-	FILE *f;
-
-	if ((f = fopen(log, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof line, f)) {
-		char *p = strstr(line, "metrics address=");
-
-		if (p && (p = strstr(p, "port=")) != NULL)
-			port = atoi(p + 5);
-	}
-	fclose(f);
-	return port;
-}
 
 static int
 metrics_port(struct test_server *s)
@@ -45,55 +26,7 @@ metrics_port(struct test_server *s)
 	char path[128];
 
 	snprintf(path, sizeof path, "%s/chand.log", s->dir);
-	return logged_port(path);
-}
-
-/*
- * Send req to 127.0.0.1:port and read the answer until chand closes (10 s
- * bound). Returns the body (malloc'd) with *code the status, or NULL.
- */
-static char *
-http(int port, const char *req, int *code)
-{
-	struct test_conn c;
-	char *buf = malloc(1 << 20), *body;
-	size_t len = 0;
-	ssize_t n;
-
-	*code = 0;
-	if (test_conn_open(&c, port, false) < 0 || test_conn_write(&c, req, strlen(req)) < 0) {
-		free(buf);
-		return NULL;
-	}
-	while (len < (1 << 20) - 1) {
-		struct pollfd p = { .fd = c.fd, .events = POLLIN };
-
-		if (poll(&p, 1, 10000) != 1 || (n = read(c.fd, buf + len, (1 << 20) - 1 - len)) <= 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	test_conn_close(&c);
-	if (sscanf(buf, "HTTP/1.%*d %d", code) != 1 || (body = strstr(buf, "\r\n\r\n")) == NULL) {
-		free(buf);
-		return NULL;
-	}
-	memmove(buf, body + 4, strlen(body + 4) + 1);
-	return buf;
-}
-
-/* GET /metrics; the body (malloc'd) or NULL unless 200. */
-static char *
-scrape(int port)
-{
-	int code;
-	char *body = http(port, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n", &code);
-
-	if (body != NULL && code != 200) {
-		free(body);
-		body = NULL;
-	}
-	return body;
+	return scrape_logged_port(path);
 }
 
 /* The status of req's answer, 0 when none came. */
@@ -102,23 +35,8 @@ status_of(int port, const char *req)
 {
 	int code;
 
-	free(http(port, req, &code));
+	free(scrape_http(port, req, &code));
 	return code;
-}
-
-/* The value of one sample ("name" or "name{labels}"), or -1. */
-static double
-sample(const char *text, const char *series)
-{
-	const char *p = text;
-	size_t len = strlen(series);
-
-	while ((p = strstr(p, series)) != NULL) {
-		if ((p == text || p[-1] == '\n') && p[len] == ' ')
-			return strtod(p + len + 1, NULL);
-		p += len;
-	}
-	return -1;
 }
 
 /* Every line is a comment or "name[{labels}] value"; histograms are cumulative. */
@@ -172,29 +90,29 @@ test_metrics(void)
 	CU_ASSERT_EQUAL(st_send_wait(&c, "m.unbuf", "x", 0), STATUS_DEADLINE_EXCEEDED);
 	st_recv(&w, "m.unbuf", PROTO_WAIT_FOREVER);
 	CU_ASSERT(st_await_waiters(&c, "m.unbuf", 0, 1));
-	m = scrape(port);
+	m = scrape_metrics(port);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	CU_ASSERT(exposition_valid(m));
-	CU_ASSERT_EQUAL(sample(m, "chand_connections_current"), 2);
-	CU_ASSERT_EQUAL(sample(m, "chand_channels"), 2);
-	CU_ASSERT_EQUAL(sample(m, "chand_buffered_values"), 3);
-	CU_ASSERT(sample(m, "chand_buffered_bytes") >= 15);
-	CU_ASSERT_EQUAL(sample(m, "chand_waiters{kind=\"recv\"}"), 1);
-	CU_ASSERT_EQUAL(sample(m, "chand_waiters{kind=\"send\"}"), 0);
-	CU_ASSERT_EQUAL(sample(m, "chand_pending_requests"), 1);
-	CU_ASSERT_EQUAL(sample(m, "chand_waiters_held"), 1);	/* the one blocked RECV */
-	CU_ASSERT_EQUAL(sample(m, "chand_held_bytes"), 0);
-	CU_ASSERT_EQUAL(sample(m, "chand_input_buffer_bytes"), 0);
-	CU_ASSERT_EQUAL(sample(m, "chand_operations_total{op=\"SEND\",status=\"OK\"}"), 3);
-	CU_ASSERT_EQUAL(sample(m, "chand_operations_total{op=\"SEND\",status=\"DEADLINE_EXCEEDED\"}"), 1);
-	CU_ASSERT_EQUAL(sample(m, "chand_operations_total{op=\"MAKE\",status=\"OK\"}"), 2);
-	CU_ASSERT_EQUAL(sample(m, "chand_operation_duration_seconds_bucket{le=\"+Inf\"}"),
-	    sample(m, "chand_operation_duration_seconds_count"));
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_connections_current"), 2);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_channels"), 2);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_buffered_values"), 3);
+	CU_ASSERT(scrape_sample(m, "chand_buffered_bytes") >= 15);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_waiters{kind=\"recv\"}"), 1);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_waiters{kind=\"send\"}"), 0);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_pending_requests"), 1);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_waiters_held"), 1);	/* the one blocked RECV */
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_held_bytes"), 0);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_input_buffer_bytes"), 0);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_operations_total{op=\"SEND\",status=\"OK\"}"), 3);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_operations_total{op=\"SEND\",status=\"DEADLINE_EXCEEDED\"}"), 1);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_operations_total{op=\"MAKE\",status=\"OK\"}"), 2);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_operation_duration_seconds_bucket{le=\"+Inf\"}"),
+	    scrape_sample(m, "chand_operation_duration_seconds_count"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(m, "# TYPE chand_operation_duration_seconds histogram"));
-	CU_ASSERT_EQUAL(sample(m, "chand_links"), 0);
-	CU_ASSERT_EQUAL(sample(m, "chand_jobs"), 0);
-	CU_ASSERT(sample(m, "chand_pool_workers") >= 1);
-	CU_ASSERT_EQUAL(sample(m, "chand_pool_queue_depth"), 0);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_links"), 0);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_jobs"), 0);
+	CU_ASSERT(scrape_sample(m, "chand_pool_workers") >= 1);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_pool_queue_depth"), 0);
 	free(m);
 	/* a running link and a running job show up */
 	{
@@ -212,10 +130,10 @@ test_metrics(void)
 		CU_ASSERT_EQUAL(r.status, STATUS_STARTED);
 		st_reply(&c, OP_FAN_OUT, &r);
 		CU_ASSERT_EQUAL(r.status, STATUS_STARTED);
-		m = scrape(port);
+		m = scrape_metrics(port);
 		CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-		CU_ASSERT_EQUAL(sample(m, "chand_links"), 2);
-		CU_ASSERT_EQUAL(sample(m, "chand_jobs"), 1);
+		CU_ASSERT_EQUAL(scrape_sample(m, "chand_links"), 2);
+		CU_ASSERT_EQUAL(scrape_sample(m, "chand_jobs"), 1);
 		free(m);
 		proto_out_destroy(&o);
 	}
@@ -235,9 +153,9 @@ test_metrics(void)
 		CU_ASSERT(r.status == STATUS_OK && r.interim && !r.ok);
 		st_reply(&c, OP_STREAM, &r);	/* the end */
 		CU_ASSERT(r.status == STATUS_OK && !r.interim && r.n == 0);
-		m = scrape(port);
+		m = scrape_metrics(port);
 		CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-		CU_ASSERT_EQUAL(sample(m, "chand_operations_total{op=\"STREAM\",status=\"OK\"}"), 1);
+		CU_ASSERT_EQUAL(scrape_sample(m, "chand_operations_total{op=\"STREAM\",status=\"OK\"}"), 1);
 		free(m);
 	}
 	test_conn_close(&w);
@@ -259,23 +177,24 @@ test_metrics_names(void)
 
 	CU_ASSERT_FATAL(test_server_start(&s, "metrics_listen = 127.0.0.1:0\n") == 0);
 	CU_ASSERT_FATAL((port = metrics_port(&s)) > 0);
-	m = scrape(port);
+	m = scrape_metrics(port);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
 	CU_ASSERT(exposition_valid(m));
-	CU_ASSERT_EQUAL(sample(m, "chand_connections_current"), 0);
-	CU_ASSERT_EQUAL(sample(m, "chand_connections"), -1);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_connections_current"), 0);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_connections"), -1);
 	CU_ASSERT_PTR_NOT_NULL(strstr(m, "# TYPE chand_connections_total counter\n"));
-	CU_ASSERT_EQUAL(sample(m, "chand_build_info{version=\"" PACKAGE_VERSION "\"}"), 1);
-	CU_ASSERT(sample(m, "process_cpu_seconds_total") >= 0);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_build_info{version=\"" PACKAGE_VERSION "\"}"), 1);
+	CU_ASSERT(scrape_sample(m, "process_cpu_seconds_total") >= 0);
 	CU_ASSERT_PTR_NOT_NULL(strstr(m, "# TYPE process_cpu_seconds_total counter\n"));
-	CU_ASSERT(sample(m, "process_resident_memory_bytes") > 0);
-	CU_ASSERT(sample(m, "process_virtual_memory_bytes") >= sample(m, "process_resident_memory_bytes"));
+	CU_ASSERT(scrape_sample(m, "process_resident_memory_bytes") > 0);
+	CU_ASSERT(scrape_sample(m, "process_virtual_memory_bytes") >=
+	    scrape_sample(m, "process_resident_memory_bytes"));
 	/* the listeners, the log, the loop's own: several, and fewer than allowed */
-	CU_ASSERT(sample(m, "process_open_fds") >= 3);
-	CU_ASSERT(sample(m, "process_max_fds") > sample(m, "process_open_fds"));
+	CU_ASSERT(scrape_sample(m, "process_open_fds") >= 3);
+	CU_ASSERT(scrape_sample(m, "process_max_fds") > scrape_sample(m, "process_open_fds"));
 	/* chand started after this test began, give or take a clock tick and a slow start */
-	CU_ASSERT(sample(m, "process_start_time_seconds") >= now - 2);
-	CU_ASSERT(sample(m, "process_start_time_seconds") <= (double)time(NULL) + 1);
+	CU_ASSERT(scrape_sample(m, "process_start_time_seconds") >= now - 2);
+	CU_ASSERT(scrape_sample(m, "process_start_time_seconds") <= (double)time(NULL) + 1);
 	free(m);
 	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
 }
@@ -284,37 +203,17 @@ test_metrics_names(void)
 static void
 test_metrics_promtool(void)
 {
-	char path[] = "/tmp/chand-prom.XXXXXX", cmd[256], out[4096] = "";
 	struct test_server s;
 	struct test_conn c;
-	FILE *f;
 	char *m;
-	int fd, rc;
-	size_t n;
 
-	if (system("command -v promtool >/dev/null 2>&1") != 0) {
-		printf("\n  promtool not installed (Debian package prometheus): its check is skipped ");
-		return;
-	}
 	CU_ASSERT_FATAL(test_server_start(&s, "metrics_listen = 127.0.0.1:0\n") == 0);
 	CU_ASSERT_FATAL(test_conn_open(&c, s.port, true) == 0);
 	CU_ASSERT_EQUAL(st_make(&c, "prom", 1), STATUS_OK);
 	CU_ASSERT_EQUAL(st_send_wait(&c, "prom", "x", 0), STATUS_OK);
-	m = scrape(metrics_port(&s));
+	m = scrape_metrics(metrics_port(&s));
 	CU_ASSERT_PTR_NOT_NULL_FATAL(m);
-	CU_ASSERT_FATAL((fd = mkstemp(path)) >= 0);
-	CU_ASSERT(write(fd, m, strlen(m)) == (ssize_t)strlen(m));
-	close(fd);
-	snprintf(cmd, sizeof cmd, "promtool check metrics < %s 2>&1", path);
-	CU_ASSERT_FATAL((f = popen(cmd, "r")) != NULL);
-	n = fread(out, 1, sizeof out - 1, f);
-	out[n] = '\0';
-	rc = pclose(f);
-	if (rc != 0 || n > 0)
-		fprintf(stderr, "promtool check metrics: %s\n", out);
-	CU_ASSERT_EQUAL(rc, 0);
-	CU_ASSERT_EQUAL(n, 0);	/* no lint findings either */
-	unlink(path);
+	scrape_promtool_clean(m);
 	free(m);
 	test_conn_close(&c);
 	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
@@ -464,13 +363,13 @@ test_metrics_protected(void)
 	reap(&p, 0);
 	/* said explicitly: it serves anyone */
 	CU_ASSERT_EQUAL_FATAL(spawn(&p, "metrics_listen = 0.0.0.0:0\nmetrics_protected = no\n", 0), 0);
-	CU_ASSERT_FATAL((port = logged_port(p.log)) > 0);
+	CU_ASSERT_FATAL((port = scrape_logged_port(p.log)) > 0);
 	CU_ASSERT_EQUAL(status_of(port, "GET /metrics HTTP/1.0\r\n\r\n"), 200);
 	reap(&p, 0);
 	/* a token (its SHA-256 stored): only "Authorization: Bearer test" gets the text */
 	CU_ASSERT_EQUAL_FATAL(spawn(&p, "metrics_listen = 0.0.0.0:0\nmetrics_token = "
 	    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n", 0), 0);
-	CU_ASSERT_FATAL((port = logged_port(p.log)) > 0);
+	CU_ASSERT_FATAL((port = scrape_logged_port(p.log)) > 0);
 	CU_ASSERT_EQUAL(status_of(port, "GET /metrics HTTP/1.0\r\n\r\n"), 401);
 	snprintf(req, sizeof req, bearer, "wrong");
 	CU_ASSERT_EQUAL(status_of(port, req), 401);
@@ -517,7 +416,7 @@ test_metrics_token_reload(void)
 	snprintf(req_other, sizeof req_other, get, "other");
 	snprintf(conf, sizeof conf, "metrics_listen = 0.0.0.0:0\nmetrics_token = %s\n", test);
 	CU_ASSERT_EQUAL_FATAL(spawn(&p, conf, 0), 0);
-	CU_ASSERT_FATAL((port = logged_port(p.log)) > 0);
+	CU_ASSERT_FATAL((port = scrape_logged_port(p.log)) > 0);
 	CU_ASSERT_EQUAL(status_of(port, req_test), 200);
 	CU_ASSERT_EQUAL(status_of(port, req_other), 401);
 	snprintf(conf, sizeof conf, "metrics_listen = 0.0.0.0:0\nmetrics_token = %s\n", other);
@@ -626,7 +525,7 @@ test_metrics_max_connections(void)
 	/* one leaves: its slot is free once chand has seen it go */
 	test_conn_close(&idle[0]);
 	for (end = clock_now_ns() + 10 * NSEC_PER_SEC; m == NULL && clock_now_ns() < end; )
-		m = scrape(port);
+		m = scrape_metrics(port);
 	CU_ASSERT_PTR_NOT_NULL(m);
 	free(m);
 	for (int i = 1; i < 4; i++)
@@ -649,7 +548,7 @@ test_metrics_fd_share(void)
 
 	CU_ASSERT_EQUAL_FATAL(spawn(&p, "metrics_listen = 127.0.0.1:0\nmax_connections = 200\n"
 	    "metrics_max_connections = 1000\nmetrics_timeout = 1m\n", 256), 0);
-	CU_ASSERT_FATAL((port = logged_port(p.log)) > 0);
+	CU_ASSERT_FATAL((port = scrape_logged_port(p.log)) > 0);
 	CU_ASSERT(logged(&p, "max_connections=16"));
 	for (int i = 0; i < 16; i++)
 		CU_ASSERT_FATAL(test_conn_open(&idle[i], port, false) == 0);
