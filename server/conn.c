@@ -333,8 +333,9 @@ conn_free(struct conn *c)
 		return;
 	c->dead = true;
 	conn_cancel_all(c, STATUS_CANCELED);
-	delivery_conn_gone(s->delivery, c);
+	/* first: a held ack channel's value goes back never delivered, not as a failed delivery */
 	xhold_owner_gone(s->xhold, c);
+	delivery_conn_gone(s->delivery, c);
 	durable_gate_free(c);
 	acl_conn_gone(c);
 	for (size_t i = 0; i < c->nholds; i++)

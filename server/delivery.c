@@ -530,6 +530,35 @@ delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us
 }
 
 int
+delivery_untake(struct delivery *d, struct conn *c, uint64_t tag)
+{
+	struct inflight *f;
+	struct dlv_slot *sl;
+	uint32_t count;
+	int st;
+
+	if ((f = find(d, c, tag, &st)) == NULL)
+		return st;
+	sl = f->slot;
+	count = f->count - 1;	/* never delivered: the count it had */
+	changed(d, f->ch, DELIVERY_REQUEUE, f->v, f->tag, count);
+	unlink_inflight(d, f);
+	value_set_deliveries(f->v, count);
+	if (engine_requeue(d->e, f->ch, f->v) == STATUS_OK) {
+		f->v = NULL;
+		finish(d, f, true);
+	} else {
+		changed(d, f->ch, DELIVERY_ACK, f->v, f->tag, count);
+		d->n.dropped++;
+		log_warn("delivery-dropped reason=untaken note=\"channel deleted or out of memory\"");
+		finish(d, f, false);
+	}
+	if (sl != NULL)
+		dlv_chan_check(sl->ch);
+	return STATUS_OK;
+}
+
+int
 delivery_touch(struct delivery *d, struct conn *c, uint64_t tag)
 {
 	struct dlv_chan *dc;

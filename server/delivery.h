@@ -124,6 +124,13 @@ void delivery_unsent(struct delivery *d, struct chan *ch, struct value *v);
 int delivery_ack(struct delivery *d, struct conn *c, uint64_t tag);
 /* Back to the channel after delay_us (0: now); the tag ends at once. */
 int delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us);
+/*
+ * tag, taken in flight for c, was never delivered after all (a cross-node
+ * select's owner: its home chose another case, PROTOCOL.md §17): back to
+ * its channel's head with the delivery count it had before, like
+ * delivery_unsent; the tag ends. Errors as delivery_ack.
+ */
+int delivery_untake(struct delivery *d, struct conn *c, uint64_t tag);
 /* A new ack_wait from now. */
 int delivery_touch(struct delivery *d, struct conn *c, uint64_t tag);
 /*

@@ -69,9 +69,13 @@ reply_failed(struct conn *c, uint64_t id)
 	conn_close_after_flush(c, 0, STATUS_LIMIT, "out of memory");
 }
 
-/* A value from an ack channel (§16): in flight for c from now on, its tag in the reply. */
+/*
+ * A value from an ack channel (§16): in flight for c from now on, its tag
+ * in the reply; held (§17) until XSETTLE keeps it or gives it back.
+ */
 static void
-reply_tagged(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct engine_result *res)
+reply_tagged(struct conn *c, uint64_t id, uint64_t op, bool deferred, bool hold,
+    struct engine_result *res)
 {
 	struct value *v = res->value;
 	uint64_t tag;
@@ -79,7 +83,8 @@ reply_tagged(struct conn *c, uint64_t id, uint64_t op, bool deferred, struct eng
 	int rc;
 
 	res->value = NULL;
-	if (delivery_take(c->srv->delivery, c, res->ch, v, &tag, &count) != STATUS_OK) {
+	if (delivery_take(c->srv->delivery, c, res->ch, v, &tag, &count) != STATUS_OK ||
+	    (hold && xhold_take_tagged(c->srv->xhold, c, id, res->ch, tag) != STATUS_OK)) {
 		conn_reply_error(c, id, STATUS_LIMIT, "out of memory");
 		return;
 	}
@@ -137,7 +142,7 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, bool dsend
 		raw_len = 0;
 	}
 	if (raw != NULL && delivery_on(res->ch)) {
-		reply_tagged(c, id, op, deferred, res);
+		reply_tagged(c, id, op, deferred, hold, res);
 		return;
 	}
 	/* held (§17): the table owns the value now, readable until XSETTLE or c's end */

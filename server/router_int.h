@@ -100,6 +100,14 @@ int router_tags_relay(struct router *r, struct conn *c, struct peer *pe, uint64_
 /* Answer c's request id, a forwarded ACK (acks), from the owner's reply body. */
 void router_acks_reply(struct router *r, struct conn *c, uint64_t id, const struct router_acks *acks,
     const uint8_t *body, size_t len);
+/*
+ * A tag of this node's for c, standing for the owner's otag on pe, in *tag:
+ * 0, or -1 when out of memory (nothing changed).
+ */
+int router_tags_issue(struct router *r, struct conn *c, struct peer *pe, uint64_t otag,
+    uint64_t *tag);
+/* NACK the owner's tag otag on pe now, its reply unheard: the value goes back to its channel. */
+void router_tags_nack(struct router *r, struct peer *pe, uint64_t otag);
 /* c went: its forwarded tags are NACKed at their owners. pe went: its tags are forgotten. */
 void router_tags_gone(struct router *r, struct conn *c, struct peer *pe);
 /* Free every forwarded tag without a word (the router is going). */

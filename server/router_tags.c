@@ -58,13 +58,29 @@ ftag_free(struct router *r, struct ftag *t)
 	free(t);
 }
 
-/* NACK the owner's tag on pe now, its reply unheard: the value goes back to its channel. */
-static void
-nack_at_owner(struct router *r, struct peer *pe, uint64_t otag)
+void
+router_tags_nack(struct router *r, struct peer *pe, uint64_t otag)
 {
 	proto_out_reset(&r->out);
 	if (proto_req_nack(&r->out, peers_next_id(r->peers), otag, 0) == 0)
 		peer_write(pe, proto_out_data(&r->out), proto_out_len(&r->out));
+}
+
+int
+router_tags_issue(struct router *r, struct conn *c, struct peer *pe, uint64_t otag, uint64_t *tag)
+{
+	struct ftag *t = malloc(sizeof *t);
+
+	if (t == NULL)
+		return -1;
+	*t = (struct ftag){ .tag = ROUTER_TAG_BASE + ++r->next_tag, .otag = otag, .c = c, .pe = pe };
+	if (hmap_insert(&r->ftags, &t->node, hmap_hash_u64(r->ftags.seed, t->tag)) < 0) {
+		free(t);
+		return -1;
+	}
+	c->nftags++;
+	*tag = t->tag;
+	return 0;
 }
 
 bool
@@ -84,35 +100,29 @@ router_tags_relay(struct router *r, struct conn *c, struct peer *pe, uint64_t op
 {
 	struct proto_reply rep;
 	const char *why;
-	struct ftag *t;
+	uint64_t tag;
 	int rc;
 
 	if (proto_decode_reply(body, len, op, &rep, &why) != STATUS_OK || rep.tag == 0)
 		return -1;
 	if (c->closing) {
 		/* nobody will get it: back to its channel now */
-		nack_at_owner(r, pe, rep.tag);
+		router_tags_nack(r, pe, rep.tag);
 		return 1;
 	}
-	if ((t = malloc(sizeof *t)) == NULL)
+	if (router_tags_issue(r, c, pe, rep.tag, &tag) < 0)
 		goto fail;
-	*t = (struct ftag){ .tag = ROUTER_TAG_BASE + ++r->next_tag, .otag = rep.tag, .c = c, .pe = pe };
-	if (hmap_insert(&r->ftags, &t->node, hmap_hash_u64(r->ftags.seed, t->tag)) < 0) {
-		free(t);
-		goto fail;
-	}
-	c->nftags++;
 	rc = op == OP_RECV ?
-	    proto_rep_recv_ack(&r->s->out, id, rep.value.raw, rep.value.raw_len, t->tag, rep.count) :
-	    proto_rep_select_ack(&r->s->out, id, rep.index, rep.value.raw, rep.value.raw_len, t->tag,
+	    proto_rep_recv_ack(&r->s->out, id, rep.value.raw, rep.value.raw_len, tag, rep.count) :
+	    proto_rep_select_ack(&r->s->out, id, rep.index, rep.value.raw, rep.value.raw_len, tag,
 	    rep.count);
 	if (rc < 0) {
-		ftag_free(r, t);
+		ftag_free(r, ftag_find(r, tag));
 		goto fail;
 	}
 	return 0;
 fail:
-	nack_at_owner(r, pe, rep.tag);
+	router_tags_nack(r, pe, rep.tag);
 	conn_reply_error(c, id, STATUS_LIMIT, "out of memory (the value went back to its channel)");
 	return 1;
 }
@@ -127,7 +137,7 @@ router_tags_gone(struct router *r, struct conn *c, struct peer *pe)
 		struct ftag *t = HMAP_ENTRY(n, struct ftag, node);
 
 		if (c != NULL && t->c == c) {
-			nack_at_owner(r, t->pe, t->otag);
+			router_tags_nack(r, t->pe, t->otag);
 			ftag_free(r, t);
 		} else if (pe != NULL && t->pe == pe) {
 			/* the owner gave it back when the peer connection ended */

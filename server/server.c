@@ -271,7 +271,7 @@ server_new(struct server **out, struct config *cfg, char **cause)
 	}
 	if (engine_new(&s->engine, &el) != STATUS_OK ||
 	    delivery_new(&s->delivery, s->engine, s->base) != STATUS_OK ||
-	    (s->xhold = xhold_new(s->engine)) == NULL || server_signals(s) < 0 ||
+	    (s->xhold = xhold_new(s->engine, s->delivery)) == NULL || server_signals(s) < 0 ||
 	    io_server_init(s) < 0)
 		goto fail;
 	if (pool_new(&s->pool, s->base, (unsigned)s->cfg.workers) < 0 || acl_init(s) < 0 ||

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "delivery.h"
 #include "engine.h"
 #include "hmap.h"
 #include "log.h"
@@ -17,12 +18,14 @@ struct held_value {
 	const void *owner;
 	uint64_t id;
 	struct chan *ch;
-	struct value *v;
+	struct value *v;		/* NULL for a tagged one: the delivery holds it */
+	uint64_t tag;			/* an ack channel's, in flight for owner (xhold_take_tagged); or 0 */
 	bool send;			/* a send case's own value, not yet sent (xhold_take_send) */
 };
 
 struct xhold {
 	struct engine *e;
+	struct delivery *d;
 	struct hmap map;		/* struct held_value by (owner, id) */
 	xhold_change_fn *changed;	/* durable.c's, or NULL */
 	void *changed_arg;
@@ -35,13 +38,14 @@ key(const struct xhold *h, const void *owner, uint64_t id)
 }
 
 struct xhold *
-xhold_new(struct engine *e)
+xhold_new(struct engine *e, struct delivery *d)
 {
 	struct xhold *h = calloc(1, sizeof *h);
 
 	if (h == NULL)
 		return NULL;
 	h->e = e;
+	h->d = d;
 	hmap_init(&h->map, (uint64_t)(uintptr_t)h ^ 0x6a09e667f3bcc908ULL);
 	return h;
 }
@@ -109,7 +113,15 @@ remove_one(struct xhold *h, struct held_value *hv, bool keep)
 	int st = STATUS_OK;
 
 	hmap_remove(&h->map, &hv->node);
-	if (hv->send)
+	/*
+	 * a tagged value kept stays in flight for its owner, which ACKs it
+	 * (§16), with a fresh ack_wait; NOT_FOUND if ack_wait already gave it back
+	 */
+	if (hv->tag != 0 && keep)
+		st = delivery_touch(h->d, (struct conn *)hv->owner, hv->tag);
+	else if (hv->tag != 0)
+		(void)delivery_untake(h->d, (struct conn *)hv->owner, hv->tag);
+	else if (hv->send)
 		st = settle_send(h, hv->ch, hv->v, keep);
 	else
 		settle(h, hv->ch, hv->v, keep);
@@ -168,6 +180,23 @@ xhold_take_send(struct xhold *h, const void *owner, uint64_t id, struct chan *ch
     struct value *v)
 {
 	return take(h, owner, id, ch, v, true);
+}
+
+int
+xhold_take_tagged(struct xhold *h, struct conn *owner, uint64_t id, struct chan *ch, uint64_t tag)
+{
+	struct held_value *hv = malloc(sizeof *hv);
+
+	if (hv == NULL)
+		goto fail;
+	*hv = (struct held_value){ .owner = owner, .id = id, .ch = ch, .tag = tag };
+	if (hmap_insert(&h->map, &hv->node, key(h, owner, id)) < 0)
+		goto fail;
+	return STATUS_OK;
+fail:
+	free(hv);
+	delivery_untake(h->d, owner, tag);
+	return STATUS_LIMIT;
 }
 
 static struct held_value *

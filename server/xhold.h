@@ -21,12 +21,14 @@
 #include <stdint.h>
 
 struct chan;
+struct conn;
+struct delivery;
 struct engine;
 struct value;
 struct xhold;
 
-/* NULL when out of memory. */
-struct xhold *xhold_new(struct engine *e);
+/* d: the ack channels' values in flight (xhold_take_tagged). NULL when out of memory. */
+struct xhold *xhold_new(struct engine *e, struct delivery *d);
 /* Give every held value back to its channel, then free the table. Accepts NULL. */
 void xhold_free(struct xhold *h);
 /*
@@ -41,11 +43,21 @@ int xhold_take(struct xhold *h, const void *owner, uint64_t id, struct chan *ch,
  */
 int xhold_take_send(struct xhold *h, const void *owner, uint64_t id, struct chan *ch,
     struct value *v);
+/*
+ * Hold an ack channel's value, just taken in flight for owner under tag
+ * (delivery_take) by request id: XSETTLE keep leaves it in flight (owner
+ * ACKs it, §16); giving it back, or owner's end, untakes it
+ * (delivery_untake: its channel's head, its delivery count unchanged).
+ * STATUS_LIMIT (out of memory) untakes it at once.
+ */
+int xhold_take_tagged(struct xhold *h, struct conn *owner, uint64_t id, struct chan *ch,
+    uint64_t tag);
 /* xhold_settle: nothing is held for (owner, id). */
 #define XHOLD_NONE (-1)
 /*
  * XSETTLE: keep (true) or give back the value held for (owner, id): OK, or
- * XHOLD_NONE if none. A held send kept is sent now, without waiting: the
+ * XHOLD_NONE if none. A tagged value kept gets a fresh ack_wait, or
+ * NOT_FOUND when ack_wait gave it back meanwhile. A held send kept is sent now, without waiting: the
  * send's status (OK; DEADLINE_EXCEEDED: no receiver and no room any more;
  * CLOSED, NOT_FOUND, LIMIT); given back, it is dropped (OK).
  */

@@ -85,16 +85,19 @@ waits(const struct xsel *x)
 	return x->c != NULL || x->done != NULL;
 }
 
-/* A round's result to its caller, once (status, the frame's case index or -1, rep or NULL). */
+/*
+ * A round's result to its caller, once (status, the frame's case index or
+ * -1, rep or NULL, pe the owner's connection when rep carries a tag).
+ */
 static void
 round_done(struct xsel *x, int status, int64_t index, const struct proto_reply *rep,
-    const char *why)
+    struct peer *pe, const char *why)
 {
 	xselect_done done = x->done;
 
 	x->done = NULL;
 	if (done != NULL)
-		done(x->arg, status, index, rep, why);
+		done(x->arg, status, index, rep, pe, why);
 }
 
 /* The client's wait is over (answered or ended): its id is free again. */
@@ -117,7 +120,7 @@ reply_error(struct xsel *x, int status, const char *why)
 {
 	struct conn *c;
 
-	round_done(x, status, -1, NULL, why);
+	round_done(x, status, -1, NULL, NULL, why);
 	if ((c = client_done(x, status)) == NULL)
 		return;
 	if (status == STATUS_UNAVAILABLE)
@@ -125,15 +128,21 @@ reply_error(struct xsel *x, int status, const char *why)
 	conn_reply_error(c, x->rq.id, status, why);
 }
 
-/* The winner g's reply, with the client's id and case index. */
+/*
+ * The winner g's reply, with the client's id and case index; an ack
+ * channel's value under a tag of this node's for the owner's (§16 through
+ * a forwarder), or NACKed at its owner when the client cannot have it.
+ */
 static void
 relay(struct xsel *x, struct xgroup *g)
 {
-	struct proto_out *o = &x->xs->r->s->out;
+	struct router *r = x->xs->r;
+	struct proto_out *o = &r->s->out;
 	struct proto_reply rep;
 	const char *why;
 	char msg[300];
 	struct conn *c;
+	uint64_t tag = 0;
 	int64_t idx;
 	int rc;
 
@@ -144,13 +153,27 @@ relay(struct xsel *x, struct xgroup *g)
 	}
 	idx = g->index[rep.index];
 	snprintf(msg, sizeof msg, "%.*s", (int)rep.msg_len, rep.msg_len ? rep.msg : "");
-	round_done(x, rep.status, idx, &rep, msg);
-	if ((c = client_done(x, rep.status)) == NULL)
+	if (x->done != NULL) {
+		round_done(x, rep.status, idx, &rep, g->pe, msg);	/* a tag is the caller's */
+		return;
+	}
+	c = client_done(x, rep.status);
+	if (rep.tag != 0 && (c == NULL || router_tags_issue(r, c, g->pe, rep.tag, &tag) < 0)) {
+		router_tags_nack(r, g->pe, rep.tag);	/* back to its channel at once */
+		if (c != NULL)
+			conn_reply_error(c, x->rq.id, STATUS_LIMIT,
+			    "out of memory (the value went back to its channel)");
+		return;
+	}
+	if (c == NULL)
 		return;
 	if (rep.status != STATUS_OK) {
 		rc = proto_rep_case_error(o, x->rq.id, rep.status, msg, idx);
 	} else if (rep.close_err.set) {
 		rc = proto_rep_closed_err(o, x->rq.id, idx, &rep.close_err);
+	} else if (tag != 0) {
+		rc = proto_rep_select_ack(o, x->rq.id, idx, rep.value.raw, rep.value.raw_len, tag,
+		    rep.count);
 	} else {
 		rc = proto_rep_select(o, x->rq.id, idx, rep.value.kind == VALUE_NONE ? NULL :
 		    rep.value.raw, rep.value.kind == VALUE_NONE ? 0 : rep.value.raw_len, rep.ok);
@@ -276,7 +299,7 @@ xsel_decide(struct xsel *x)
 	} else if (x->ndefault == x->ngroups) {
 		struct conn *c;
 
-		round_done(x, STATUS_OK, -1, NULL, NULL);
+		round_done(x, STATUS_OK, -1, NULL, NULL, NULL);
 		c = client_done(x, STATUS_OK);
 
 		if (c != NULL && proto_rep_select(&x->xs->r->s->out, x->rq.id, -1, NULL, 0, true) == 0)
@@ -304,7 +327,8 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 		g->fired = true;
 		/* a send case that is ready sends on XSETTLE keep; a value received goes back unless kept */
 		g->sent = rep->index < (int64_t)g->ncases && g->send[rep->index];
-		g->held = g->sent || (rep->value.kind != VALUE_NONE && rep->ok && rep->tag == 0);
+		g->tagged = rep->tag != 0;	/* in flight at its owner, held there too */
+		g->held = g->sent || (rep->value.kind != VALUE_NONE && rep->ok);
 	} else if (status != STATUS_OK && rep != NULL && rep->index >= 0) {
 		g->fired = true;	/* a case's error: CLOSED, NOT_FOUND, ... */
 	} else if (!nothing && x->err == STATUS_OK) {
@@ -354,7 +378,7 @@ send_failed(struct xsel *x, struct xgroup *g, const struct proto_reply *rep)
 		return;
 	}
 	snprintf(msg, sizeof msg, "%.*s", (int)rep->msg_len, rep->msg_len ? rep->msg : "");
-	round_done(x, rep->status, g->index[sel.index], NULL, msg);
+	round_done(x, rep->status, g->index[sel.index], NULL, NULL, msg);
 	if ((c = client_done(x, rep->status)) != NULL && proto_rep_case_error(&x->xs->r->s->out,
 	    x->rq.id, rep->status, msg, g->index[sel.index]) == 0)
 		conn_flush_out(c);
@@ -465,8 +489,12 @@ xselect_replied(struct xselects *xs, uint64_t pid, const uint8_t *body, size_t l
 		}
 		if (rep.status == STATUS_OK) {
 			relay(x, g);
-		} else if (g->sent && rep.status == STATUS_DEADLINE_EXCEEDED) {
-			/* the send case is not ready any more (another sender was first): poll again */
+		} else if ((g->sent && rep.status == STATUS_DEADLINE_EXCEEDED) ||
+		    (g->tagged && rep.status == STATUS_NOT_FOUND)) {
+			/*
+			 * the send case is not ready any more (another sender was
+			 * first), or ack_wait gave the value back first: poll again
+			 */
 			g->sent = false;
 			if (x->nopen > 0) {
 				x->restart_pending = true;	/* once the others have answered */

@@ -56,15 +56,18 @@ void xselect_cancel(struct xselects *xs, struct conn *c, const struct proto_requ
  * A round: q (a SELECT encoded as body, no default, decoded into q) run
  * as a cross-node select for another module (xstream.c), not a request
  * of a client's: its wait runs from start, and its end is done(arg,
- * status, index, rep, why), called once (unless dropped first): OK with
+ * status, index, rep, pe, why), called once (unless dropped first): OK with
  * q's case index and the owner's reply rep (a value or a close report,
- * kept at its owner for good), or an error (index >= 0: that case's, rep
+ * kept at its owner for good; a value with a tag, rep->tag, is in flight
+ * at its owner on pe, §16: the caller hands out a tag of its own for it
+ * or NACKs it there, router_tags_issue), or an error (index >= 0: that case's, rep
  * its reply if it has one; why its words). It may be called from within
  * xselect_round (a group that could not be sent). NULL with why when it
  * cannot start (done is never called).
  */
+struct peer;
 typedef void (*xselect_done)(void *arg, int status, int64_t index, const struct proto_reply *rep,
-    const char *why);
+    struct peer *pe, const char *why);
 struct xsel;
 struct xsel *xselect_round(struct xselects *xs, const struct proto_request *q, const uint8_t *body,
     size_t len, int64_t start, xselect_done done, void *arg, const char **why);

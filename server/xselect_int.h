@@ -35,6 +35,7 @@ struct xgroup {
 	bool fired;			/* it took a case: reply kept */
 	bool held;			/* ... with a value its owner holds for us (received, or to send) */
 	bool sent;			/* ... and that case is a send: XSETTLE keep sends it */
+	bool tagged;			/* ... or an ack channel's value, in flight at its owner (§16) */
 	bool settling;			/* the winner: XSETTLE keep sent, its OK awaited */
 	uint8_t *reply;			/* its SELECT's reply (fired) */
 	size_t reply_len;

@@ -190,12 +190,18 @@ end(struct xstream *st, int status, const char *why, int64_t index)
 	}
 }
 
-/* An interim reply: a value, or names[i]'s close report (a unit used). */
+/*
+ * An interim reply: a value, or names[i]'s close report (a unit used). An
+ * ack channel's value (rep->tag, in flight at its owner on pe) goes out
+ * under a tag of this node's, or back to its channel when nobody takes it.
+ */
 static void
-interim(struct xstream *st, int64_t i, const struct proto_reply *rep)
+interim(struct xstream *st, int64_t i, const struct proto_reply *rep, struct peer *pe)
 {
-	struct proto_out *o = &st->xt->r->s->out;
+	struct router *r = st->xt->r;
+	struct proto_out *o = &r->s->out;
 	struct conn *c = st->c;
+	uint64_t tag = 0;
 	int rc;
 
 	if (!rep->ok && st->closed[i])
@@ -209,10 +215,19 @@ interim(struct xstream *st, int64_t i, const struct proto_reply *rep)
 		st->delivered++;
 	}
 	if (c == NULL || c->closing || c->dead) {
-		/* the client is gone: at-most-once, as for RECV (PROTOCOL.md §4) */
+		/* the client is gone: at-most-once, as for RECV (PROTOCOL.md §4); at-least-once for a tag */
+		if (rep->tag != 0)
+			router_tags_nack(r, pe, rep->tag);
+	} else if (rep->tag != 0 && router_tags_issue(r, c, pe, rep->tag, &tag) < 0) {
+		router_tags_nack(r, pe, rep->tag);
+		end(st, STATUS_LIMIT, "out of memory (the value went back to its channel)", -1);
+		return;
 	} else {
 		if (rep->close_err.set)
 			rc = proto_rep_closed_err(o, st->rq.id, i, &rep->close_err);
+		else if (tag != 0)
+			rc = proto_rep_select_ack(o, st->rq.id, i, rep->value.raw, rep->value.raw_len,
+			    tag, rep->count);
 		else
 			rc = proto_rep_select(o, st->rq.id, i, rep->value.kind == VALUE_NONE ? NULL :
 			    rep->value.raw, rep->value.kind == VALUE_NONE ? 0 : rep->value.raw_len,
@@ -237,7 +252,8 @@ case_error(int status)
 
 /* A round's end (xselect_done). */
 static void
-round_end(void *arg, int status, int64_t index, const struct proto_reply *rep, const char *why)
+round_end(void *arg, int status, int64_t index, const struct proto_reply *rep, struct peer *pe,
+    const char *why)
 {
 	struct xround *rd = arg;
 	struct xstream *st = rd->st;
@@ -250,7 +266,7 @@ round_end(void *arg, int status, int64_t index, const struct proto_reply *rep, c
 		free(rd);
 	st->busy++;
 	if (status == STATUS_OK && i >= 0 && rep != NULL) {
-		interim(st, i, rep);
+		interim(st, i, rep, pe);
 	} else if (status == STATUS_DEADLINE_EXCEEDED) {
 		/* wait 0: ends once every round answered */
 		st->exhausted = true;

@@ -117,6 +117,10 @@ void ct_add_select_tests(CU_pSuite s);
 void ct_add_stream_tests(CU_pSuite s);
 /* test_cluster_select_load.c */
 void ct_add_select_load_tests(CU_pSuite s);
+/* test_cluster_xack.c: a cross-node select over ack channels; and an ack channel (ack_wait 1 min) on node. */
+void ct_add_xack_tests(CU_pSuite s);
+void ct_add_xack_load_tests(CU_pSuite s);
+void ct_make_ack_on(int node, const char *name, uint64_t cap);
 /* test_cluster_links.c: links over channels of three nodes; ctl_* are its helpers. */
 void ct_add_link_tests(CU_pSuite s);
 #define CT_NAME_CAP 96

@@ -415,6 +415,12 @@ register_suites(void)
 	ct_add_select_tests(s);
 	ct_add_select_load_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
+	/* a SELECT over ack channels on three nodes (test_cluster_xack.c, test_cluster_select_load.c) */
+	s = test_suite("cluster_xack", ct_suite_init, ct_suite_clean);
+	test_add(s, "three nodes join", test_join);
+	ct_add_xack_tests(s);
+	ct_add_xack_load_tests(s);
+	test_add(s, "every node stops cleanly", test_stop_all);
 	/* links whose channels live on three nodes (test_cluster_links.c) */
 	s = test_suite("cluster_links", ct_suite_init, ct_suite_clean);
 	test_add(s, "three nodes join", test_join);

@@ -7,8 +7,11 @@
  * once. Then the same with a SIGKILL of the node owning one channel
  * midway: no value is received twice, every value sent to a living node's
  * channel is received, and the values lost are exactly those the dead
- * node held (sent to its channel, never received). Run by test_cluster.c
- * on its fixture (etcd, n0..n2).
+ * node held (sent to its channel, never received). Both again over ack
+ * channels (§16; 20,000 values, 10,000 under ASan), each consumer ACKing
+ * what it gets through its node: every value exactly once (with the kill,
+ * every living channel's), every ACK taken, nothing left in flight at the
+ * owners. Run by test_cluster.c on its fixture (etcd, n0..n2).
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -34,8 +37,10 @@
  */
 #if defined(__SANITIZE_ADDRESS__)
 #define LD_VALUES 7500
+#define LD_ACK_VALUES 1250
 #else
 #define LD_VALUES 25000
+#define LD_ACK_VALUES 2500
 #endif
 enum { LD_CHANS = 4, LD_PEERS = 8, LD_WINDOW = 8, LD_CAP = 8 };
 enum { LD_KILL_AT = 10000 };
@@ -52,6 +57,12 @@ struct ld_state {
 	int received, dups, bad, send_failed;
 	int nlive;			/* consumers select over the channels 0..nlive-1 */
 	bool producing;
+	/* ack channels (§16): each consumer ACKs what it gets; values per producer */
+	bool ack;
+	int values;
+	uint64_t sel_id[LD_PEERS];	/* consumer p's SELECT waiting, if cons_out[p] */
+	int acks_out[LD_PEERS];
+	int acked, ack_failed;
 };
 
 /*
@@ -89,9 +100,13 @@ ld_open(struct ld_state *m, const char *base, int node_of_client_mod)
 	for (int i = 0; i < LD_CHANS; i++) {
 		snprintf(b, sizeof b, "%s%d", base, i);
 		snprintf(m->chans[i], NAME_CAP, "%s", ct_name_placed_on(i % CT_NODES, b));
-		CU_ASSERT_FATAL(ct_open_client(&c, ct_node_port(i % CT_NODES), false) == 0);
-		CU_ASSERT_EQUAL_FATAL(st_make(&c, m->chans[i], LD_CAP), STATUS_OK);
-		test_conn_close(&c);
+		if (m->ack) {
+			ct_make_ack_on(i % CT_NODES, m->chans[i], LD_CAP);
+		} else {
+			CU_ASSERT_FATAL(ct_open_client(&c, ct_node_port(i % CT_NODES), false) == 0);
+			CU_ASSERT_EQUAL_FATAL(st_make(&c, m->chans[i], LD_CAP), STATUS_OK);
+			test_conn_close(&c);
+		}
 		m->rcases[i] = (struct proto_case){ .dir = 0, .name = m->chans[i],
 		    .name_len = (uint32_t)strlen(m->chans[i]) };
 	}
@@ -123,7 +138,7 @@ ld_produce(struct ld_state *m, int p)
 	uint64_t id;
 	char v[32];
 
-	while (m->producing && m->sent[p] < LD_VALUES && m->sent[p] - m->answered[p] < LD_WINDOW) {
+	while (m->producing && m->sent[p] < m->values && m->sent[p] - m->answered[p] < LD_WINDOW) {
 		snprintf(v, sizeof v, "%d:%d", p, m->sent[p]++);
 		for (int i = 0; i < LD_CHANS; i++)
 			cases[i] = (struct proto_case){ .dir = 1, .name = m->chans[i],
@@ -161,7 +176,25 @@ ld_drain_producer(struct ld_state *m, int p)
 	}
 }
 
-/* Consumer p's replies; it selects again while values may come. */
+/* Consumer p's reply to an ACK (body, len). */
+static void
+ld_acked(struct ld_state *m, int p, const uint8_t *body, size_t len)
+{
+	struct proto_reply r;
+	const char *why;
+
+	m->acks_out[p]--;
+	if (proto_decode_reply(body, len, OP_ACK, &r, &why) == STATUS_OK && r.status == STATUS_OK &&
+	    r.n == 1)
+		m->acked++;
+	else if (!m->producing)
+		m->ack_failed++;	/* its owner was killed: it went with it */
+	else if (m->bad++ == 0)
+		printf(" [consumer %d: ACK: %s %.*s]", p, status_name(r.status), (int)r.msg_len,
+		    r.msg_len ? r.msg : "");
+}
+
+/* Consumer p's replies (an ack channel's value ACKed at once); it selects again while values may come. */
 static void
 ld_drain_consumer(struct ld_state *m, int p)
 {
@@ -173,8 +206,15 @@ ld_drain_consumer(struct ld_state *m, int p)
 	int vp, vk;
 
 	while ((n = test_conn_frame(&m->cons[p], 0, &body)) > 0) {
+		bool ok = proto_decode_reply(body, (size_t)n, OP_SELECT, &r, &why) == STATUS_OK;
+
+		/* the id is decoded first, whatever the reply's op */
+		if (m->ack && (m->cons_out[p] == 0 || r.id != m->sel_id[p])) {
+			ld_acked(m, p, body, (size_t)n);
+			continue;
+		}
 		m->cons_out[p]--;
-		if (proto_decode_reply(body, (size_t)n, OP_SELECT, &r, &why) != STATUS_OK) {
+		if (!ok) {
 			m->bad++;
 			continue;
 		}
@@ -182,7 +222,7 @@ ld_drain_consumer(struct ld_state *m, int p)
 			continue;	/* a case on the killed node */
 		snprintf(v, sizeof v, "%.*s", (int)r.value.len, (const char *)r.value.data);
 		if (r.status != STATUS_OK || sscanf(v, "%d:%d", &vp, &vk) != 2 || vp < 0 ||
-		    vp >= LD_PEERS || vk < 0 || vk >= LD_VALUES) {
+		    vp >= LD_PEERS || vk < 0 || vk >= m->values || (m->ack && r.tag == 0)) {
 			if (m->bad++ == 0)
 				printf(" [consumer %d: %s %.*s]", p, status_name(r.status), (int)r.msg_len,
 				    r.msg_len ? r.msg : "");
@@ -190,9 +230,15 @@ ld_drain_consumer(struct ld_state *m, int p)
 		}
 		m->dups += m->seen[vp][vk]++ > 0;
 		m->received++;
+		if (m->ack) {
+			proto_req_ack(&ct_out, m->cons[p].next_id++, &r.tag, 1);
+			st_write(&m->cons[p], &ct_out);
+			m->acks_out[p]++;
+		}
 	}
 	if (m->producing && m->cons_out[p] == 0) {
-		st_select(&m->cons[p], m->rcases, (size_t)m->nlive, false, PROTO_WAIT_FOREVER);
+		m->sel_id[p] = st_select(&m->cons[p], m->rcases, (size_t)m->nlive, false,
+		    PROTO_WAIT_FOREVER);
 		m->cons_out[p]++;
 	}
 }
@@ -227,41 +273,90 @@ ld_total(const int *a)
 	return n;
 }
 
-/* 8 producers, 8 consumers, selects over 4 channels on 3 nodes: the exact multiset. */
-static void
-test_load_multiset(void)
+/* The channels' values in flight at their owners (an ack channel's), together. */
+static uint64_t
+ld_inflight(const struct ld_state *m, int skip_node)
+{
+	struct proto_chan_info info;
+	struct test_conn c;
+	uint64_t n = 0;
+
+	for (int i = 0; i < LD_CHANS; i++) {
+		if (i % CT_NODES == skip_node)
+			continue;
+		CU_ASSERT_FATAL(ct_open_client(&c, ct_node_port(i % CT_NODES), false) == 0);
+		CU_ASSERT_EQUAL(st_info(&c, m->chans[i], &info), STATUS_OK);
+		n += info.inflight;
+		test_conn_close(&c);
+	}
+	return n;
+}
+
+static struct ld_state *
+ld_new(bool ack)
 {
 	struct ld_state *m = calloc(1, sizeof *m);
-	int64_t t0;
-	int wrong = 0;
-	bool hung = false;
 
 	CU_ASSERT_FATAL(m != NULL);
-	ld_open(m, "xld", CT_NODES);
+	m->ack = ack;
+	m->values = ack ? LD_ACK_VALUES : LD_VALUES;
+	return m;
+}
+
+/*
+ * 8 producers, 8 consumers, selects over 4 channels on 3 nodes: the exact
+ * multiset; with ack channels, every value ACKed once and none left in flight.
+ */
+static void
+load_multiset(bool ack)
+{
+	struct ld_state *m = ld_new(ack);
+	int64_t t0;
+	int wrong = 0, total = LD_PEERS * m->values;
+	bool hung = false;
+
+	ld_open(m, ack ? "xald" : "xld", CT_NODES);
 	t0 = clock_now_ns();
 	for (int p = 0; p < LD_PEERS; p++) {
 		ld_drain_consumer(m, p);
 		ld_produce(m, p);
 	}
-	while (m->received < LD_PEERS * LD_VALUES && m->bad == 0 && !hung)
+	while (m->received < total && m->bad == 0 && !hung)
 		hung = !ld_step(m);
 	printf(" [%d values received in %lld ms, duplicates %d, bad replies %d, polled again %" PRIu64
 	    "]", m->received, (long long)((clock_now_ns() - t0) / NSEC_PER_MSEC), m->dups, m->bad,
 	    ct_node_stat(0, "cluster_xselect_retries") + ct_node_stat(1, "cluster_xselect_retries") +
 	    ct_node_stat(2, "cluster_xselect_retries"));
 	CU_ASSERT(!hung);
-	CU_ASSERT_EQUAL(m->received, LD_PEERS * LD_VALUES);
+	CU_ASSERT_EQUAL(m->received, total);
 	CU_ASSERT_EQUAL(m->dups, 0);
 	CU_ASSERT_EQUAL(m->bad, 0);
-	/* the producers' last replies may still be on their way */
-	while (ld_total(m->answered) < LD_PEERS * LD_VALUES && m->bad == 0 && !hung)
+	/* the producers' last replies and the consumers' last ACKs may still be on their way */
+	while ((ld_total(m->answered) < total || ld_total(m->acks_out) > 0) && m->bad == 0 && !hung)
 		hung = !ld_step(m);
 	for (int p = 0; p < LD_PEERS; p++)
-		for (int k = 0; k < LD_VALUES; k++)
+		for (int k = 0; k < m->values; k++)
 			wrong += m->seen[p][k] != 1 || m->sent_on[p][k] == 0;
 	CU_ASSERT_EQUAL(wrong, 0);
+	if (ack) {
+		printf(" [acked %d]", m->acked);
+		CU_ASSERT_EQUAL(m->acked, total);
+		CU_ASSERT_EQUAL(ld_inflight(m, -1), 0);
+	}
 	ld_close(m);
 	free(m);
+}
+
+static void
+test_load_multiset(void)
+{
+	load_multiset(false);
+}
+
+static void
+test_load_ack_multiset(void)
+{
+	load_multiset(true);
 }
 
 /*
@@ -274,29 +369,28 @@ test_load_multiset(void)
  *   OK to a living channel is received.
  */
 static void
-test_load_kill(void)
+load_kill(bool ack)
 {
-	struct ld_state *m = calloc(1, sizeof *m);
+	struct ld_state *m = ld_new(ack);
 	struct test_conn c;
 	struct proto_case live[LD_CHANS - 1];
 	struct proto_reply r;
-	int lost = 0, held = 0, sent_ok = 0, on_dead_seen = 0;
+	int lost = 0, held = 0, sent_ok = 0, on_dead_seen = 0, total = LD_PEERS * m->values;
 	bool hung = false;
 
-	CU_ASSERT_FATAL(m != NULL);
-	ld_open(m, "xldk", 2);
+	ld_open(m, ack ? "xaldk" : "xldk", 2);
 	for (int p = 0; p < LD_PEERS; p++) {
 		ld_drain_consumer(m, p);
 		ld_produce(m, p);
 	}
-	while (m->received < LD_KILL_AT && m->bad == 0 && !hung)
+	while (m->received < (LD_KILL_AT < total / 2 ? LD_KILL_AT : total / 2) && m->bad == 0 && !hung)
 		hung = !ld_step(m);
 	CU_ASSERT_FATAL(!hung && m->bad == 0);
 	m->producing = false;
 	ct_node_kill(2);
 	/* every pending select ends: OK, or UNAVAILABLE for a case on node 2 */
-	while ((ld_total(m->answered) < ld_total(m->sent) || ld_total(m->cons_out) > 0) &&
-	    m->bad == 0 && !hung)
+	while ((ld_total(m->answered) < ld_total(m->sent) || ld_total(m->cons_out) > 0 ||
+	    ld_total(m->acks_out) > 0) && m->bad == 0 && !hung)
 		hung = !ld_step(m);
 	CU_ASSERT(!hung);
 	if (hung) {
@@ -322,15 +416,26 @@ test_load_kill(void)
 			break;
 		snprintf(v, sizeof v, "%.*s", (int)r.value.len, (const char *)r.value.data);
 		if (sscanf(v, "%d:%d", &vp, &vk) != 2 || vp < 0 || vp >= LD_PEERS || vk < 0 ||
-		    vk >= LD_VALUES) {
+		    vk >= m->values || (ack && r.tag == 0)) {
 			m->bad++;
 			break;
 		}
 		m->dups += m->seen[vp][vk]++ > 0;
 		m->received++;
+		if (ack) {
+			proto_req_ack(&ct_out, c.next_id++, &r.tag, 1);
+			st_write(&c, &ct_out);
+			st_reply(&c, OP_ACK, &r);
+			CU_ASSERT_EQUAL(r.status, STATUS_OK);
+		}
 	}
 	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
 	test_conn_close(&c);
+	if (ack) {
+		/* every living channel's value was ACKed once: nothing in flight there */
+		printf(" [acked %d, ACKs failing with the node %d]", m->acked, m->ack_failed);
+		CU_ASSERT_EQUAL(ld_inflight(m, 2), 0);
+	}
 	for (int p = 0; p < LD_PEERS; p++) {
 		for (int k = 0; k < m->sent[p]; k++) {
 			bool dead = m->sent_on[p][k] == 3;	/* channel 2, + 1 */
@@ -356,9 +461,29 @@ test_load_kill(void)
 	ct_node_rejoin(2, 10000);
 }
 
+static void
+test_load_kill(void)
+{
+	load_kill(false);
+}
+
+static void
+test_load_ack_kill(void)
+{
+	load_kill(true);
+}
+
 void
 ct_add_select_load_tests(CU_pSuite s)
 {
 	test_add(s, "select: 8 producers, 8 consumers, 4 channels on 3 nodes", test_load_multiset);
 	test_add(s, "select: SIGKILL of a node in the middle of that run", test_load_kill);
+}
+
+void
+ct_add_xack_load_tests(CU_pSuite s)
+{
+	test_add(s, "ack select: 8 producers, 8 consumers, 4 ack channels on 3 nodes, each ACKed",
+	    test_load_ack_multiset);
+	test_add(s, "ack select: SIGKILL of a node in the middle of that run", test_load_ack_kill);
 }
