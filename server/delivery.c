@@ -309,14 +309,40 @@ finish(struct delivery *d, struct inflight *f, bool requeued)
 	record_put(d, f);
 }
 
+/*
+ * f's value back to its channel's head with count deliveries, f over:
+ * true, or false when it was dropped (its channel deleted, or out of memory).
+ */
+static bool
+requeue(struct delivery *d, struct inflight *f, uint32_t count, const char *reason)
+{
+	size_t nlen;
+	const char *name;
+	int st;
+
+	changed(d, f->ch, DELIVERY_REQUEUE, f->v, f->tag, count);
+	unlink_inflight(d, f);
+	value_set_deliveries(f->v, count);
+	/* the engine may deliver it again at once: f is in no index any more */
+	if ((st = engine_requeue(d->e, f->ch, f->v)) == STATUS_OK) {
+		f->v = NULL;
+		finish(d, f, true);
+		return true;
+	}
+	changed(d, f->ch, DELIVERY_ACK, f->v, f->tag, count);	/* not given back after all */
+	name = chan_name(f->ch, &nlen);
+	d->n.dropped++;
+	log_warn("delivery-dropped channel=%.*s count=%" PRIu32 " reason=%s note=\"%s\"", (int)nlen,
+	    name, count, reason, st == STATUS_NOT_FOUND ? "channel deleted" : "out of memory");
+	finish(d, f, false);
+	return false;
+}
+
 /* NACK, ack_wait or the connection's end: another delivery, or past max_deliver the dead letter. */
 static void
 give_back(struct delivery *d, struct inflight *f, const char *reason)
 {
 	struct dlv_chan *dc = chan_ext(f->ch);
-	size_t nlen;
-	const char *name;
-	int st;
 
 	if (dc->max_deliver != 0 && f->count >= dc->max_deliver) {
 		/* the dead letter's push, then the ACK: a crash between keeps both (JOURNAL.md) */
@@ -326,23 +352,10 @@ give_back(struct delivery *d, struct inflight *f, const char *reason)
 		finish(d, f, false);
 		return;
 	}
-	changed(d, f->ch, DELIVERY_REQUEUE, f->v, f->tag, f->count);
-	unlink_inflight(d, f);
-	value_set_deliveries(f->v, f->count);
-	/* the engine may deliver it again at once: f is in no index any more */
-	if ((st = engine_requeue(d->e, f->ch, f->v)) == STATUS_OK) {
-		f->v = NULL;
+	if (requeue(d, f, f->count, reason)) {
 		dc->redelivered++;
 		d->n.redelivered++;
-		finish(d, f, true);
-		return;
 	}
-	changed(d, f->ch, DELIVERY_ACK, f->v, f->tag, f->count);	/* not given back after all */
-	name = chan_name(f->ch, &nlen);
-	d->n.dropped++;
-	log_warn("delivery-dropped channel=%.*s count=%" PRIu32 " reason=%s note=\"%s\"", (int)nlen,
-	    name, f->count, reason, st == STATUS_NOT_FOUND ? "channel deleted" : "out of memory");
-	finish(d, f, false);
 }
 
 /* A NACK's delay is over: the value goes back. */
@@ -534,25 +547,12 @@ delivery_untake(struct delivery *d, struct conn *c, uint64_t tag)
 {
 	struct inflight *f;
 	struct dlv_slot *sl;
-	uint32_t count;
 	int st;
 
 	if ((f = find(d, c, tag, &st)) == NULL)
 		return st;
 	sl = f->slot;
-	count = f->count - 1;	/* never delivered: the count it had */
-	changed(d, f->ch, DELIVERY_REQUEUE, f->v, f->tag, count);
-	unlink_inflight(d, f);
-	value_set_deliveries(f->v, count);
-	if (engine_requeue(d->e, f->ch, f->v) == STATUS_OK) {
-		f->v = NULL;
-		finish(d, f, true);
-	} else {
-		changed(d, f->ch, DELIVERY_ACK, f->v, f->tag, count);
-		d->n.dropped++;
-		log_warn("delivery-dropped reason=untaken note=\"channel deleted or out of memory\"");
-		finish(d, f, false);
-	}
+	requeue(d, f, f->count - 1, "untaken");	/* never delivered: the count it had */
 	if (sl != NULL)
 		dlv_chan_check(sl->ch);
 	return STATUS_OK;
