@@ -536,18 +536,6 @@ chan_send_chan(chan_ctx_t *ctx, chan_t *ch, const chan_t *ref)
 	return send_value(ctx, ch, &v, CALL_BUDGET);
 }
 
-/* An ack channel's value returned untagged: acked with the next write on its connection (a front: the owner's). */
-static void
-ack_untagged(chan_t *ch, uint64_t tag)
-{
-	chan_conn_t *c;
-
-	if (cluster_conn_for(ch->conn, NULL, chan_name(ch), &c) != CHAN_OK)
-		return;
-	ack_post(c, &tag, 1);
-	conn_unref(c);
-}
-
 static int
 recv_value(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok, enum call_wait how)
 {
@@ -562,8 +550,8 @@ recv_value(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok, enum call_wai
 		*ok = r.rep.ok;
 	if (rc == 0 && !r.rep.ok && (rc = chan_note_close_err(ch, &r.rep.close_err)) != 0)
 		chan_value_clear(v);
-	if (r.rep.tag != 0)
-		ack_untagged(ch, r.rep.tag);
+	if (r.rep.tag != 0)	/* an ack channel's value returned untagged: acked with the next write */
+		ack_post(call_reply_conn(ch->conn, &r), &r.rep.tag, 1);
 	call_reply_free(&r);
 	return rc;
 }
@@ -756,8 +744,9 @@ select_nothing(chan_ctx_t *ctx, bool has_default)
 
 /* Results of a select reply into the cases. */
 static int
-select_result(chan_conn_t *conn, chan_case_t *cases, size_t n, const struct proto_reply *rep)
+select_result(chan_conn_t *conn, chan_case_t *cases, size_t n, const struct call_reply *r)
 {
+	const struct proto_reply *rep = &r->rep;
 	int64_t i = rep->index;
 	int rc;
 
@@ -772,7 +761,7 @@ select_result(chan_conn_t *conn, chan_case_t *cases, size_t n, const struct prot
 	if (i < 0)
 		return CHAN_DEFAULT;
 	if (rep->tag != 0)
-		ack_post(conn, &rep->tag, 1);	/* an ack channel's value: select returns no tag */
+		ack_post(call_reply_conn(conn, r), &rep->tag, 1);	/* select returns no tag */
 	if (cases[i].dir == CHAN_DIR_RECV) {
 		if ((rc = chan_value_from_proto(conn, &rep->value, &cases[i].value)) != 0)
 			return rc;
@@ -801,7 +790,7 @@ chan_select(chan_ctx_t *ctx, chan_case_t *cases, size_t n, bool has_default)
 	free(a.pc);
 	if (rc != 0)
 		return rc;
-	rc = select_result(conn, cases, n, &r.rep);
+	rc = select_result(conn, cases, n, &r);
 	call_reply_free(&r);
 	return rc;
 }

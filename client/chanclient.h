@@ -519,6 +519,15 @@ typedef struct chan_msg {
 	chan_value_t value;
 	uint64_t tag;			/* 0: a plain channel's value (nothing to ack) */
 	uint32_t count;			/* deliveries of this value, 1 the first time */
+	/*
+	 * The connection that received the tag (in a cluster, the node that
+	 * answered: for a stream or select across nodes its home, not the
+	 * channel's owner), where chan_ack, chan_nack and chan_touch send it.
+	 * The library's: a reference that chan_msg_clear drops; NULL without
+	 * a tag. A message built from a tag alone (conn NULL) goes where
+	 * requests about the channel go.
+	 */
+	chan_conn_t *conn;
 } chan_msg_t;
 
 /*
@@ -531,11 +540,11 @@ typedef struct chan_msg {
 CHAN_API int chan_recv_msg(chan_ctx_t *ctx, chan_t *ch, chan_msg_t *m, bool *ok);
 /* The next stream value with its tag (see chan_stream_recv); the value stays in flight. */
 CHAN_API int chan_stream_recv_msg(chan_stream_t *s, chan_msg_t *m, bool *ok, size_t *index);
-/* Free the message's value and zero it; does not ack. NULL is a no-op. */
+/* Free the message's value, drop its connection and zero it; does not ack. NULL is a no-op. */
 CHAN_API void chan_msg_clear(chan_msg_t *m);
 
 /*
- * ACK m on ch's connection (the one that received it), without a round
+ * ACK m on the connection that received it (m->conn), without a round
  * trip: the ACK leaves with the connection's next write (the next receive,
  * or chan_conn_flush) and its reply, which nobody waits for, with a later
  * one; the tags acked until that write share one ACK frame (512 at most).

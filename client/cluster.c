@@ -383,15 +383,18 @@ routed_call(chan_conn_t *front, struct rnames *rn, chan_ctx_t *ctx, uint64_t op,
 	for (;;) {
 		if ((rc = front_err(front)) != CHAN_OK || (rc = route(cl, ctx, rn, to, &idx, &node)) != CHAN_OK)
 			return rc;
-		rc = conn_call(node, ctx, op, how, enc, arg, r);
-		if (rc != CHAN_OK && conn_broken(node))
-			node_drop(cl, idx, node);	/* its calls failed with it: the next one re-resolves */
-		conn_unref(node);
-		if (rc != CHAN_OK)
+		if ((rc = conn_call(node, ctx, op, how, enc, arg, r)) != CHAN_OK) {
+			if (conn_broken(node))
+				node_drop(cl, idx, node);	/* its calls failed with it: the next one re-resolves */
+			conn_unref(node);
 			return rc;
+		}
 		owner_learn(cl, rn, idx, &r->rep);
-		if (r->rep.status != STATUS_MOVED)
+		if (r->rep.status != STATUS_MOVED) {
+			r->via = node;	/* its tag, if any, is this connection's */
 			return CHAN_OK;
+		}
+		conn_unref(node);
 		pthread_mutex_lock(&cl->lock);
 		to = node_add_locked(cl, r->rep.msg, r->rep.msg_len);
 		if (to >= 0 && rnames_count(rn) == 1 && rn->req.name != NULL)

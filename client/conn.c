@@ -195,6 +195,8 @@ call_reply_free(struct call_reply *r)
 {
 	reply_put(r->raw);
 	r->raw = NULL;		/* rep pointed into it: nothing in *r is to be read now */
+	conn_unref(r->via);
+	r->via = NULL;
 }
 
 static void
@@ -375,6 +377,7 @@ call_decode(struct call *call, struct reply *rp, int st, struct call_reply *r)
 		return st;
 	}
 	r->raw = rp;
+	r->via = NULL;		/* a front's caller sets it */
 	if (proto_decode_reply(rp->body, rp->len, call->op, &r->rep, &why) != STATUS_OK) {
 		call_reply_free(r);
 		conn_break(call->conn, CHAN_EPROTO);	/* the server broke the contract */

@@ -39,6 +39,7 @@ struct reply;
 struct call_reply {
 	struct reply *raw;		/* owned: the frame rep points into */
 	struct proto_reply rep;		/* decoded */
+	chan_conn_t *via;		/* a front's call: the node that answered (a reference); else NULL */
 };
 
 /*
@@ -54,6 +55,15 @@ struct call_reply {
 int conn_call(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
     call_encode_fn enc, void *arg, struct call_reply *r);
 void call_reply_free(struct call_reply *r);
+/*
+ * The connection that answered r, made on c: the one its tag belongs to
+ * (ACK, NACK, TOUCH go there). Borrowed: good until call_reply_free.
+ */
+static inline chan_conn_t *
+call_reply_conn(chan_conn_t *c, const struct call_reply *r)
+{
+	return r->via != NULL ? r->via : c;
+}
 
 /*
  * Calls that outlive one function: asynchronous operations, links

@@ -119,13 +119,15 @@ chan_recv_msg(chan_ctx_t *ctx, chan_t *ch, chan_msg_t *m, bool *ok)
 	    (rc = chan_value_from_proto(chan_conn(ch), &r.rep.value, &m->value)) == 0) {
 		m->tag = r.rep.tag;
 		m->count = (uint32_t)r.rep.count;
+		if (m->tag != 0)
+			conn_ref(m->conn = call_reply_conn(chan_conn(ch), &r));
 		if (ok)
 			*ok = r.rep.ok;
 		/* closed and drained: the close error, as chan_recv records it (chan_err) */
 		if (!r.rep.ok && (rc = chan_note_close_err(ch, &r.rep.close_err)) != 0)
 			chan_value_clear(&m->value);
 	} else if (r.rep.tag != 0) {
-		ack_post(chan_conn(ch), &r.rep.tag, 1);	/* nobody can ack it: do not let it come back */
+		ack_post(call_reply_conn(chan_conn(ch), &r), &r.rep.tag, 1);	/* nobody can ack it */
 	}
 	call_reply_free(&r);
 	return rc;
@@ -137,11 +139,27 @@ chan_msg_clear(chan_msg_t *m)
 	if (m == NULL)
 		return;
 	chan_value_clear(&m->value);
+	conn_unref(m->conn);
+	m->conn = NULL;
 	m->tag = 0;
 	m->count = 0;
 }
 
 /* ---- ACK, NACK, TOUCH --------------------------------------------------------------- */
+
+/*
+ * The connection m's tag belongs to (a reference, the caller's): the one
+ * that received it, or for a message without one (a tag alone) the one
+ * requests about ch's values go to.
+ */
+static int
+tag_conn(chan_t *ch, const chan_msg_t *m, chan_ctx_t *ctx, chan_conn_t **out)
+{
+	if (m->conn == NULL)
+		return cluster_conn_for(chan_conn(ch), ctx, chan_name(ch), out);
+	conn_ref(*out = m->conn);
+	return CHAN_OK;
+}
 
 struct tags_arg {
 	const uint64_t *tags;
@@ -165,7 +183,7 @@ chan_ack(chan_t *ch, const chan_msg_t *m)
 
 	if (ch == NULL || m == NULL || m->tag == 0)
 		return CHAN_EINVAL;
-	if ((rc = cluster_conn_for(chan_conn(ch), NULL, chan_name(ch), &c)) != CHAN_OK)
+	if ((rc = tag_conn(ch, m, NULL, &c)) != CHAN_OK)
 		return rc;
 	/* with the tags acked until the next write, in one frame (wire.c) */
 	rc = ack_post(c, &m->tag, 1);
@@ -214,13 +232,13 @@ enc_tag(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
 }
 
 static int
-tag_call(chan_ctx_t *ctx, chan_t *ch, struct tag_arg *a)
+tag_call(chan_ctx_t *ctx, chan_t *ch, const chan_msg_t *m, struct tag_arg *a)
 {
 	struct call_reply r;
 	chan_conn_t *c;
 	int rc;
 
-	if ((rc = cluster_conn_for(chan_conn(ch), ctx, chan_name(ch), &c)) != CHAN_OK)
+	if ((rc = tag_conn(ch, m, ctx, &c)) != CHAN_OK)
 		return rc;
 	if ((rc = conn_call(c, ctx, a->op, CALL_NOWAIT, enc_tag, a, &r)) == 0) {
 		rc = call_status_err(r.rep.status, false);
@@ -239,7 +257,7 @@ chan_nack(chan_ctx_t *ctx, chan_t *ch, const chan_msg_t *m, int64_t delay_ns)
 	    delay_ns / CHAN_USEC > PROTO_WAIT_MAX)
 		return CHAN_EINVAL;
 	a = (struct tag_arg){ OP_NACK, m->tag, (delay_ns + CHAN_USEC - 1) / CHAN_USEC };
-	return tag_call(ctx, ch, &a);
+	return tag_call(ctx, ch, m, &a);
 }
 
 int
@@ -250,7 +268,7 @@ chan_touch(chan_ctx_t *ctx, chan_t *ch, const chan_msg_t *m)
 	if (ch == NULL || m == NULL || m->tag == 0)
 		return CHAN_EINVAL;
 	a = (struct tag_arg){ OP_TOUCH, m->tag, 0 };
-	return tag_call(ctx, ch, &a);
+	return tag_call(ctx, ch, m, &a);
 }
 
 /* ---- INFLIGHT (admin) -------------------------------------------------------------- */

@@ -238,10 +238,15 @@ chan_stream_recv(chan_stream_t *s, chan_value_t *v, bool *ok, size_t *index)
 int
 chan_stream_recv_msg(chan_stream_t *s, chan_msg_t *m, bool *ok, size_t *index)
 {
+	int rc;
+
 	if (m == NULL)
 		return CHAN_EINVAL;
 	memset(m, 0, sizeof *m);
-	return stream_next(s, &m->value, ok, index, &m->tag, &m->count);
+	rc = stream_next(s, &m->value, ok, index, &m->tag, &m->count);
+	if (m->tag != 0)	/* the stream's node tagged it, not necessarily the channel's owner */
+		conn_ref(m->conn = conn_call_conn(s->call));
+	return rc;
 }
 
 void

@@ -203,16 +203,23 @@ test_bad_tags(void)
 	chan_conn_t *b = cs_dial(NULL);
 	chan_t *ch = mk(csuite.conn, "d.bad", 4, 30 * CHAN_SEC, 5, NULL), *bch = handle(b, "d.bad");
 	chan_t *plain = NULL;
-	chan_msg_t m, pm, other = { .tag = 0 };
+	chan_msg_t m, pm, other = { .tag = 0 }, alone;
 	bool ok = false;
 
 	send_s(ch, "v");
 	recv_is(ch, "v", 1, &m);
-	/* another connection's tag: PERMISSION_DENIED for all three, and it stays in flight */
+	/*
+	 * another connection's tag (a tag alone goes by the handle's
+	 * connection): PERMISSION_DENIED for all three, and it stays in flight
+	 */
+	alone = (chan_msg_t){ .tag = m.tag };
 	CU_ASSERT_EQUAL(chan_ack_n(NULL, bch, &m.tag, 1), CHAN_EPERM);
-	CU_ASSERT_EQUAL(chan_nack(NULL, bch, &m, 0), CHAN_EPERM);
-	CU_ASSERT_EQUAL(chan_touch(NULL, bch, &m), CHAN_EPERM);
+	CU_ASSERT_EQUAL(chan_nack(NULL, bch, &alone, 0), CHAN_EPERM);
+	CU_ASSERT_EQUAL(chan_touch(NULL, bch, &alone), CHAN_EPERM);
 	CU_ASSERT_EQUAL(info(ch).inflight, 1);
+	/* the message itself knows its connection, whichever handle it is given with */
+	CU_ASSERT_PTR_EQUAL(m.conn, csuite.conn);
+	CU_ASSERT_EQUAL(chan_touch(NULL, bch, &m), CHAN_OK);
 	nothing_now(bch);
 	/* a tag never issued */
 	other.tag = m.tag + 1000000;
