@@ -143,25 +143,33 @@ xhold_free(struct xhold *h)
 	free(h);
 }
 
+/* A copy of what in the map under (what->owner, what->id); false when out of memory. */
+static bool
+keep(struct xhold *h, const struct held_value *what)
+{
+	struct held_value *hv = malloc(sizeof *hv);
+
+	if (hv == NULL)
+		return false;
+	*hv = *what;
+	if (hmap_insert(&h->map, &hv->node, key(h, what->owner, what->id)) < 0) {
+		free(hv);
+		return false;
+	}
+	return true;
+}
+
 /* Keep v for (owner, id): a value received (lent), or a send case's own (send). */
 static int
 take(struct xhold *h, const void *owner, uint64_t id, struct chan *ch, struct value *v, bool send)
 {
-	struct held_value *hv = malloc(sizeof *hv);
-
 	engine_hold(ch);
 	if (!send) {
 		engine_lend(ch);
 		changed(h, ch, XHOLD_TAKE, v);
 	}
-	if (hv == NULL)
-		goto fail;
-	*hv = (struct held_value){ .owner = owner, .id = id, .ch = ch, .v = v, .send = send };
-	if (hmap_insert(&h->map, &hv->node, key(h, owner, id)) < 0)
-		goto fail;
-	return STATUS_OK;
-fail:
-	free(hv);
+	if (keep(h, &(struct held_value){ .owner = owner, .id = id, .ch = ch, .v = v, .send = send }))
+		return STATUS_OK;
 	if (send)
 		settle_send(h, ch, v, false);
 	else
@@ -185,16 +193,8 @@ xhold_take_send(struct xhold *h, const void *owner, uint64_t id, struct chan *ch
 int
 xhold_take_tagged(struct xhold *h, struct conn *owner, uint64_t id, struct chan *ch, uint64_t tag)
 {
-	struct held_value *hv = malloc(sizeof *hv);
-
-	if (hv == NULL)
-		goto fail;
-	*hv = (struct held_value){ .owner = owner, .id = id, .ch = ch, .tag = tag };
-	if (hmap_insert(&h->map, &hv->node, key(h, owner, id)) < 0)
-		goto fail;
-	return STATUS_OK;
-fail:
-	free(hv);
+	if (keep(h, &(struct held_value){ .owner = owner, .id = id, .ch = ch, .tag = tag }))
+		return STATUS_OK;
 	delivery_untake(h->d, owner, tag);
 	return STATUS_LIMIT;
 }
