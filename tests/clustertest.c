@@ -338,6 +338,16 @@ ct_await_receivers(int i, const char *name, int64_t want)
 	return ok;
 }
 
+void
+ct_send(int i, const char *name, const char *v)
+{
+	struct test_conn c;
+
+	ct_client_of(&c, i);
+	CU_ASSERT_EQUAL(st_send_wait(&c, name, v, 20 * 1000000), STATUS_OK);
+	test_conn_close(&c);
+}
+
 uint64_t
 ct_len(int i, const char *name)
 {

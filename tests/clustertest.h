@@ -39,6 +39,8 @@ int ct_waiters_naming(int i, const char *name, const char *home);
 bool ct_await_receivers(int i, const char *name, int64_t want);
 /* Values buffered in name at node i (LEN); UINT64_MAX on an error. */
 uint64_t ct_len(int i, const char *name);
+/* SEND v to name at node i (asserts OK within 20 s). */
+void ct_send(int i, const char *name, const char *v);
 
 #define CT_ETCD "/usr/bin/etcd"
 #define CT_NODES 3

@@ -76,16 +76,6 @@ buffered_everywhere(void)
 	return n;
 }
 
-static void
-send_on(int i, const char *v)
-{
-	struct test_conn c;
-
-	ct_client_of(&c, i);
-	CU_ASSERT_EQUAL(st_send_wait(&c, names[i], v, PROTO_WAIT_FOREVER), STATUS_OK);
-	test_conn_close(&c);
-}
-
 /* The value of a SELECT reply as a string (in buf). */
 static const char *
 value_of(const struct proto_reply *r, char *buf, size_t cap)
@@ -104,7 +94,7 @@ test_ready_remote(void)
 	char buf[32];
 
 	make_three("xready", 1);
-	send_on(1, "one");
+	ct_send(1, names[1], "one");
 	recv_cases(cases);
 	ct_client_of(&c, 0);
 	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
@@ -137,7 +127,7 @@ test_woken_on_each_node(void)
 		for (int i = 0; i < CT_NODES; i++)
 			CU_ASSERT_FATAL(ct_await_receivers(i, names[i], 1));
 		snprintf(want, sizeof want, "v%d", k);
-		send_on(k, want);
+		ct_send(k, names[k], want);
 		st_reply(&c, OP_SELECT, &r);
 		CU_ASSERT_EQUAL(r.status, STATUS_OK);
 		CU_ASSERT_EQUAL(r.index, k);
@@ -183,7 +173,7 @@ test_self_and_duplicates(void)
 	cases[2] = (struct proto_case){ .dir = 0, .name = names[2],
 	    .name_len = (uint32_t)strlen(names[2]) };
 	for (int k = 0; k < RUNS; k++) {
-		send_on(1, "d");
+		ct_send(1, names[1], "d");
 		st_select(&c, cases, 3, false, PROTO_WAIT_FOREVER);
 		st_reply(&c, OP_SELECT, &r);
 		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
@@ -404,7 +394,7 @@ test_send_case(void)
 	ct_client_of(&rc, 1);
 	CU_ASSERT_FATAL(st_await_waiters(&rc, names[1], 1, -1));
 	test_conn_close(&rc);
-	send_on(2, "in");
+	ct_send(2, names[2], "in");
 	st_reply(&c, OP_SELECT, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 	CU_ASSERT_EQUAL(r.index, 2);

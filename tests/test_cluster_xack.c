@@ -58,16 +58,6 @@ make_three(const char *base, struct proto_case *cases)
 	}
 }
 
-static void
-send_on(int i, const char *v)
-{
-	struct test_conn c;
-
-	ct_client_of(&c, i);
-	CU_ASSERT_EQUAL(st_send_wait(&c, names[i], v, PROTO_WAIT_FOREVER), STATUS_OK);
-	test_conn_close(&c);
-}
-
 /* Channel i's INFO at its owner. */
 static struct proto_chan_info
 info_of(int i)
@@ -159,7 +149,7 @@ test_ready_then_ack(void)
 	struct test_conn c;
 
 	make_three("xaready", cases);
-	send_on(1, "one");
+	ct_send(1, names[1], "one");
 	ct_client_of(&c, 0);
 	select_three(&c, cases, PROTO_WAIT_FOREVER, &r);
 	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
@@ -185,7 +175,7 @@ test_nack_redelivers(void)
 	char buf[16];
 
 	make_three("xanack", cases);
-	send_on(2, "two");
+	ct_send(2, names[2], "two");
 	ct_client_of(&c, 0);
 	select_three(&c, cases, PROTO_WAIT_FOREVER, &r);
 	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
@@ -217,7 +207,7 @@ test_unchosen_go_back(void)
 	for (int round = 0; round < 30; round++) {
 		for (int i = 0; i < CT_NODES; i++) {
 			snprintf(buf, sizeof buf, "%d.%d", round, i);
-			send_on(i, buf);
+			ct_send(i, names[i], buf);
 		}
 		select_three(&c, cases, PROTO_WAIT_FOREVER, &r);
 		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
@@ -250,7 +240,7 @@ test_parked_woken(void)
 	ct_client_of(&c, 0);
 	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
 	CU_ASSERT_FATAL(ct_await_receivers(2, names[2], 1));
-	send_on(2, "late");
+	ct_send(2, names[2], "late");
 	st_reply(&c, OP_SELECT, &r);
 	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
 	CU_ASSERT_EQUAL(r.index, 2);
@@ -274,7 +264,7 @@ test_disconnect_redelivers(void)
 	char buf[16];
 
 	make_three("xadisc", cases);
-	send_on(1, "gone");
+	ct_send(1, names[1], "gone");
 	ct_client_of(&c, 0);
 	select_three(&c, cases, PROTO_WAIT_FOREVER, &r);
 	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
