@@ -317,27 +317,27 @@ cmd_recv(struct ctl *c, int argc, char **argv)
 	out_values_begin(&c->out);
 	while (got < c->count) {
 		chan_msg_t m = { 0 };
-		chan_value_t v;
+		const chan_value_t *v = &m.value;
 		bool ok;
 
 		if ((rc = chan_recv_msg(c->ctx, ch, &m, &ok)) != CHAN_OK) {
 			code = fail(argv[0], rc);
 			break;
 		}
-		v = m.value;
 		if (!ok) {
 			code = EXIT_CLOSED;
 			break;
 		}
-		if (v.kind == CHAN_VALUE_CHAN)
-			out_value_chan(&c->out, chan_name(v.chan));
-		else if (v.kind == CHAN_VALUE_ERROR)	/* a failed stage: not data */
-			fprintf(stderr, "chanctl: %s: error value: %s\n", argv[0], (char *)v.data);
+		if (v->kind == CHAN_VALUE_CHAN)
+			out_value_chan(&c->out, chan_name(v->chan));
+		else if (v->kind == CHAN_VALUE_ERROR)	/* a failed stage: not data */
+			fprintf(stderr, "chanctl: %s: error value: %s\n", argv[0], (char *)v->data);
 		else
-			out_value_bytes(&c->out, v.data, v.len);
-		chan_value_clear(&v);
+			out_value_bytes(&c->out, v->data, v->len);
 		got++;
-		if (m.tag != 0 && !c->no_ack && (rc = chan_ack_n(c->ctx, ch, &m.tag, 1)) != CHAN_OK) {
+		rc = m.tag != 0 && !c->no_ack ? chan_ack_n(c->ctx, ch, &m.tag, 1) : CHAN_OK;
+		chan_msg_clear(&m);
+		if (rc != CHAN_OK) {
 			code = fail(argv[0], rc);
 			break;
 		}

@@ -179,21 +179,19 @@ pump_stream(struct pump *p)
 
 	check(chan_stream_open(g_ctx, &p->ch, 1, p->depth, &s), "stream");
 	for (size_t i = 0; i < p->n; i++) {
-		chan_value_t v;
+		chan_msg_t m = { 0 };
+		const chan_value_t *v = &m.value;
 		bool ok;
 
 		if (g_ack) {	/* the value with its tag, acked as a consumer would once done with it */
-			chan_msg_t m;
-
 			check(chan_stream_recv_msg(s, &m, &ok, NULL), "stream recv");
 			check(chan_ack(p->ch, &m), "ack");
-			v = m.value;
 		} else {
-			check(chan_stream_recv(s, &v, &ok, NULL), "stream recv");
+			check(chan_stream_recv(s, &m.value, &ok, NULL), "stream recv");
 		}
-		if (!ok || v.kind != CHAN_VALUE_BYTES || (p->expect_len && v.len != p->expect_len))
-			bench_die("chanbench: unexpected value (ok %d, len %zu)", ok, v.len);
-		chan_value_clear(&v);
+		if (!ok || v->kind != CHAN_VALUE_BYTES || (p->expect_len && v->len != p->expect_len))
+			bench_die("chanbench: unexpected value (ok %d, len %zu)", ok, v->len);
+		chan_msg_clear(&m);
 	}
 	chan_stream_free(s);
 }
