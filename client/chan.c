@@ -546,12 +546,16 @@ recv_value(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *ok, enum call_wai
 		memset(v, 0, sizeof *v);
 	if ((rc = name_call(ctx, ch, OP_RECV, how, &r)) != 0)
 		return rc;
-	if ((rc = chan_value_from_proto(ch->conn, &r.rep.value, v)) == 0 && ok)
-		*ok = r.rep.ok;
-	if (rc == 0 && !r.rep.ok && (rc = chan_note_close_err(ch, &r.rep.close_err)) != 0)
-		chan_value_clear(v);
-	if (r.rep.tag != 0)	/* an ack channel's value returned untagged: acked with the next write */
+	/* not handed over (out of memory): an ack channel's value stays in flight, back after ack_wait */
+	if ((rc = chan_value_from_proto(ch->conn, &r.rep.value, v)) != 0)
+		goto done;
+	if (r.rep.tag != 0)	/* returned untagged: acked with the next write */
 		ack_post(call_reply_conn(ch->conn, &r), &r.rep.tag, 1);
+	if (ok)
+		*ok = r.rep.ok;
+	if (!r.rep.ok && (rc = chan_note_close_err(ch, &r.rep.close_err)) != 0)
+		chan_value_clear(v);
+done:
 	call_reply_free(&r);
 	return rc;
 }
@@ -641,7 +645,7 @@ chan_op_wait(chan_op_t *op, chan_value_t *v, bool *ok)
 		rc = call_status_err(r.rep.status, false);
 		if (rc == 0 && op->op == OP_RECV && (rc = chan_value_from_proto(op->conn, &r.rep.value, v)) == 0 && ok)
 			*ok = r.rep.ok;
-		if (r.rep.tag != 0)
+		if (r.rep.tag != 0 && rc == 0)	/* handed over, untagged (else back after ack_wait) */
 			ack_post(conn_call_conn(op->call), &r.rep.tag, 1);
 		call_reply_free(&r);
 	}
@@ -760,11 +764,12 @@ select_result(chan_conn_t *conn, chan_case_t *cases, size_t n, const struct call
 	}
 	if (i < 0)
 		return CHAN_DEFAULT;
-	if (rep->tag != 0)
-		ack_post(call_reply_conn(conn, r), &rep->tag, 1);	/* select returns no tag */
 	if (cases[i].dir == CHAN_DIR_RECV) {
+		/* not handed over (out of memory): left in flight, it comes back after ack_wait */
 		if ((rc = chan_value_from_proto(conn, &rep->value, &cases[i].value)) != 0)
 			return rc;
+		if (rep->tag != 0)	/* select returns no tag: acked with the next write */
+			ack_post(call_reply_conn(conn, r), &rep->tag, 1);
 		cases[i].ok = rep->ok;
 		if (!rep->ok && cases[i].ch != NULL && (rc = chan_note_close_err(cases[i].ch, &rep->close_err)) != 0)
 			return rc;

@@ -126,9 +126,8 @@ chan_recv_msg(chan_ctx_t *ctx, chan_t *ch, chan_msg_t *m, bool *ok)
 		/* closed and drained: the close error, as chan_recv records it (chan_err) */
 		if (!r.rep.ok && (rc = chan_note_close_err(ch, &r.rep.close_err)) != 0)
 			chan_value_clear(&m->value);
-	} else if (r.rep.tag != 0) {
-		ack_post(call_reply_conn(chan_conn(ch), &r), &r.rep.tag, 1);	/* nobody can ack it */
 	}
+	/* a tagged value not handed over (out of memory) stays in flight: back after ack_wait */
 	call_reply_free(&r);
 	return rc;
 }

@@ -230,8 +230,8 @@ chan_stream_recv(chan_stream_t *s, chan_value_t *v, bool *ok, size_t *index)
 	uint32_t count;
 	int rc = stream_next(s, v, ok, index, &tag, &count);
 
-	if (tag != 0)
-		ack_post(conn_call_conn(s->call), &tag, 1);	/* an ack channel's value, returned untagged */
+	if (tag != 0 && rc == CHAN_OK)	/* an ack channel's value, returned untagged */
+		ack_post(conn_call_conn(s->call), &tag, 1);
 	return rc;
 }
 
