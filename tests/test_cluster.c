@@ -413,6 +413,7 @@ register_suites(void)
 	s = test_suite("cluster_select", ct_suite_init, ct_suite_clean);
 	test_add(s, "three nodes join", test_join);
 	ct_add_select_tests(s);
+	ct_add_selfpeer_tests(s);
 	ct_add_select_load_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
 	/* a SELECT over ack channels on three nodes (test_cluster_xack.c, test_cluster_select_load.c) */
