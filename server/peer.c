@@ -163,13 +163,20 @@ peer_node(const struct peer *pe)
 	return pe->node;
 }
 
+/* Where pe is reached, for logs. */
+static const char *
+where(const struct peer *pe)
+{
+	return pe->self ? "in-process" : pe->addr;
+}
+
 /* pe's connection is over: count it, back off, and let the router end what was on it. */
 static void
 drop(struct peer *pe, const char *why)
 {
 	struct peers *ps = pe->ps;
 
-	log_warn("cluster-peer-lost node=%s addr=%s reason=\"%s\"", pe->node, pe->addr, why);
+	log_warn("cluster-peer-lost node=%s addr=%s reason=\"%s\"", pe->node, where(pe), why);
 	(*ps->errors)++;
 	close_bev(pe);
 	pe->backoff_ms = pe->backoff_ms == 0 ? BACKOFF_MIN_MS :
@@ -191,7 +198,7 @@ hello_reply(struct peer *pe, const uint8_t *body, size_t len, int status)
 		pe->up = true;
 		pe->backoff_ms = 0;
 		(*pe->ps->connected)++;
-		log_info("cluster-peer-up node=%s addr=%s", pe->node, pe->addr);
+		log_info("cluster-peer-up node=%s addr=%s", pe->node, where(pe));
 		if (pe->ps->tls == NULL && !pe->self) {
 			/* from now on flush_cb writes it (what is queued too) */
 			pe->direct = true;
