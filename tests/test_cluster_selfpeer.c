@@ -6,15 +6,19 @@
  * while the select is parked (the home sees itself leave the live set),
  * the select fails UNAVAILABLE once, leaves no waiter on any node, and a
  * value sent after is buffered, not lost to a dead waiter. Run by
- * test_cluster.c on its fixture (cluster_select suite).
+ * test_cluster.c on its fixture (cluster_select suite; the first test in
+ * cluster_auth and cluster_tls too, where the in-process HELLO must pass
+ * cluster_token's authentication, or the nodes speak TLS).
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "clustertest.h"
 
 #define NAME_CAP 96
@@ -28,23 +32,33 @@ spells(const char *s, uint32_t len, const char *want)
 	return s != NULL && len == strlen(want) && memcmp(s, want, len) == 0;
 }
 
+/* MAKE name at node i, again while it is UNAVAILABLE (a node just rejoined), for up to 20 s. */
+static int
+make_on(int i, const char *name, uint64_t cap)
+{
+	int64_t end = clock_now_ns() + 20 * NSEC_PER_SEC;
+	struct test_conn c;
+	int st;
+
+	ct_client_of(&c, i);
+	while ((st = st_make(&c, name, cap)) == STATUS_UNAVAILABLE && clock_now_ns() < end)
+		poll(NULL, 0, 100);
+	test_conn_close(&c);
+	return st;
+}
+
 /* own on HOME, other on node 1, both made with cap. */
 static void
 make_two(const char *base, uint64_t cap)
 {
-	struct test_conn c;
 	char b[64];
 
 	snprintf(b, sizeof b, "%s-own", base);
 	snprintf(own, sizeof own, "%s", ct_name_placed_on(HOME, b));
 	snprintf(b, sizeof b, "%s-other", base);
 	snprintf(other, sizeof other, "%s", ct_name_placed_on(1, b));
-	ct_client_of(&c, HOME);
-	CU_ASSERT_EQUAL_FATAL(st_make(&c, own, cap), STATUS_OK);
-	test_conn_close(&c);
-	ct_client_of(&c, 1);
-	CU_ASSERT_EQUAL_FATAL(st_make(&c, other, cap), STATUS_OK);
-	test_conn_close(&c);
+	CU_ASSERT_EQUAL_FATAL(make_on(HOME, own, cap), STATUS_OK);
+	CU_ASSERT_EQUAL_FATAL(make_on(1, other, cap), STATUS_OK);
 }
 
 /* A receive select over own and other from a new client of HOME, parked at both owners. */
@@ -129,6 +143,8 @@ test_own_group_in_process(void)
 	uint64_t own_id, other_id;
 	char peer[96], home[8];
 
+	for (int i = 0; i < CT_NODES; i++)
+		CU_ASSERT_FATAL(ct_await_stat(i, "cluster_nodes", CT_NODES, 15000));
 	snprintf(home, sizeof home, "n%d", HOME);
 	make_two("xselfgrp", 0);
 	park_select(&c);
@@ -197,4 +213,11 @@ ct_add_selfpeer_tests(CU_pSuite s)
 {
 	test_add(s, "select: the home's own group goes in-process", test_own_group_in_process);
 	test_add(s, "select: the in-process connection ends under a parked select", test_self_conn_lost);
+}
+
+void
+ct_add_selfpeer_group_test(CU_pSuite s)
+{
+	test_add(s, "select: the home's own group goes in-process (its HELLO as over TCP)",
+	    test_own_group_in_process);
 }
