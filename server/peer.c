@@ -1,6 +1,8 @@
 /*
  * peer.c: one bufferevent per peer node on the loop: HELLO first, requests
  * pipelined behind it, replies split into frames and handed to the router.
+ * A socket's for the other nodes; for this node itself, one half of a
+ * bufferevent pair whose other half is served as an accepted connection.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -351,9 +353,8 @@ dial_self(struct peer *pe)
 	return 0;
 fail:
 	(*ps->errors)++;
-	if (pe->bev != NULL) {
+	if (pe->bev != NULL)
 		close_bev(pe);	/* the served half (if any) ends at the EOF */
-	}
 	pe->backoff_ms = pe->backoff_ms == 0 ? BACKOFF_MIN_MS : pe->backoff_ms;
 	pe->retry_ns = clock_now_ns() + pe->backoff_ms * NSEC_PER_MSEC;
 	return -1;

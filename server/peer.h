@@ -5,7 +5,8 @@
  * protocol. Its HELLO names this node (caps {"node": NAME}) and carries
  * cluster_token when one is set; requests are pipelined behind it, each
  * with an id from one counter of the table, so a peer id names one request
- * whichever connection carries it.
+ * whichever connection carries it. This node's connection to itself (a
+ * cross-node select's own group) is made in-process (peers_on_self).
  *
  * A connection that fails (EOF, a socket error, a refused HELLO, a
  * malformed reply) or whose node leaves the live set is dropped at once:
