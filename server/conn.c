@@ -105,7 +105,7 @@ held_note(struct conn *c, uint64_t id)
 {
 	struct held_slot *sl;
 
-	if (c->tls || c->wpending || c->writing)
+	if (c->bev != NULL || c->wpending || c->writing)
 		return 0;
 	if ((c->nheld + 1) * 2 > c->held_cap && held_grow(c) < 0)
 		return -1;
@@ -240,6 +240,33 @@ conn_reply_error(struct conn *c, uint64_t id, int status, const char *msg)
 	conn_flush_out(c);
 }
 
+/* c's transport is open: number it, list it, and start reading unless it must be refused. */
+static void
+conn_start(struct conn *c, const char *peer)
+{
+	struct server *s = c->srv;
+
+	c->id = ++s->next_conn_id;
+	c->connected_ns = c->active_ns = clock_now_ns();
+	snprintf(c->peer, sizeof c->peer, "%s", peer);
+	hmap_init(&c->pending, (uint64_t)(uintptr_t)c ^ (uint64_t)c->connected_ns);
+	TAILQ_INSERT_TAIL(&s->conns, c, link);
+	s->nconns++;
+	s->stats.connections_total++;
+	log_info("connect client=%" PRIu64 " peer=%s%s", c->id, c->peer, c->tls ? " tls=yes" : "");
+	if (s->shutting_down) {
+		conn_close_after_flush(c, 0, STATUS_SHUTTING_DOWN, "server is shutting down");
+		return;
+	}
+	if (s->nconns > s->cfg.max_connections) {
+		log_warn("limit client=%" PRIu64 " peer=%s limit=max_connections value=%" PRIu64,
+		    c->id, c->peer, s->cfg.max_connections);
+		conn_close_after_flush(c, 0, STATUS_LIMIT, "too many connections (max_connections)");
+		return;
+	}
+	io_read_enable(c, true);
+}
+
 int
 conn_accept(struct server *s, int fd, const char *peer, bool tls)
 {
@@ -252,29 +279,32 @@ conn_accept(struct server *s, int fd, const char *peer, bool tls)
 	c->srv = s;
 	if (io_open(c, fd, tls) < 0)	/* it closed fd */
 		goto fail;
-	c->id = ++s->next_conn_id;
-	c->connected_ns = c->active_ns = clock_now_ns();
-	snprintf(c->peer, sizeof c->peer, "%s", peer);
-	hmap_init(&c->pending, (uint64_t)(uintptr_t)c ^ (uint64_t)c->connected_ns);
-	TAILQ_INSERT_TAIL(&s->conns, c, link);
-	s->nconns++;
-	s->stats.connections_total++;
-	log_info("connect client=%" PRIu64 " peer=%s%s", c->id, c->peer, tls ? " tls=yes" : "");
-	if (s->shutting_down) {
-		conn_close_after_flush(c, 0, STATUS_SHUTTING_DOWN, "server is shutting down");
-		return 0;
-	}
-	if (s->nconns > s->cfg.max_connections) {
-		log_warn("limit client=%" PRIu64 " peer=%s limit=max_connections value=%" PRIu64,
-		    c->id, c->peer, s->cfg.max_connections);
-		conn_close_after_flush(c, 0, STATUS_LIMIT, "too many connections (max_connections)");
-		return 0;
-	}
-	io_read_enable(c, true);
+	conn_start(c, peer);
 	return 0;
 fail:
 	log_error("accept-failed peer=%s reason=\"%s\"", peer,
 	    tls && c != NULL ? "cannot set up TLS" : "out of memory");
+	free(c);
+	return -1;
+}
+
+int
+conn_accept_pair(struct server *s, struct bufferevent *bev, const char *cert_name)
+{
+	struct conn *c = calloc(1, sizeof *c);
+
+	if (c == NULL)
+		goto fail;
+	c->srv = s;
+	if (io_open_pair(c, bev) < 0)
+		goto fail;
+	/* the name the TCP connection's certificate would have given it (acl_hello) */
+	snprintf(c->cert_name, sizeof c->cert_name, "%s", cert_name);
+	conn_start(c, CONN_PEER_IN_PROCESS);
+	return 0;
+fail:
+	log_error("accept-failed peer=%s reason=\"out of memory\"", CONN_PEER_IN_PROCESS);
+	bufferevent_free(bev);
 	free(c);
 	return -1;
 }

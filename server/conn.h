@@ -22,6 +22,7 @@
 #include "auth.h"
 #include "hmap.h"
 
+struct bufferevent;
 struct server;
 struct chan;
 struct ident;
@@ -49,7 +50,7 @@ struct conn {
 	struct evbuffer *in;		/* plain: its own; TLS: the bufferevent's */
 	uint8_t *obuf;			/* plain: unsent output is obuf[ooff, olen) */
 	size_t ooff, olen, ocap;
-	struct bufferevent *bev;	/* TLS only: owns fd, its input and its output */
+	struct bufferevent *bev;	/* TLS (owns fd) or in-process pair: its input and output */
 	struct event rev, wev;		/* plain only: read and write readiness */
 	TAILQ_ENTRY(conn) wlink;	/* on the server's pending-write list */
 	bool wpending;			/* on that list */
@@ -84,6 +85,19 @@ struct conn {
 
 /* Take over an accepted socket (tls: speak TLS on it). Returns 0, or -1 (the fd is closed). */
 int conn_accept(struct server *s, int fd, const char *peer, bool tls);
+/*
+ * The peer address of the node's in-process connection to itself, in logs
+ * and in chanctl connections.
+ */
+#define CONN_PEER_IN_PROCESS "in-process"
+/*
+ * Serve bev, one half of a bufferevent_pair, as an accepted connection:
+ * the node's connection to itself (peer.c, PROTOCOL.md §17). It is listed
+ * and counted like any other (max_connections, chanctl connections) with
+ * peer CONN_PEER_IN_PROCESS; cert_name ("" for none) is the certificate
+ * name it would have had over TLS. Returns 0, or -1 (bev is freed).
+ */
+int conn_accept_pair(struct server *s, struct bufferevent *bev, const char *cert_name);
 /*
  * Close connections that did not say HELLO within hello_timeout, idle past
  * idle_timeout (no whole frame), or with a frame begun and not whole within

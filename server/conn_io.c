@@ -27,7 +27,9 @@
  * pause) is copied into the connection's input buffer.
  *
  * TLS connections keep bufferevent_openssl, which reads, writes and times
- * out on its own; its callbacks land in the same conn.c functions.
+ * out on its own; its callbacks land in the same conn.c functions. So do
+ * those of the node's in-process connection to itself (peer.c): one half
+ * of a bufferevent_pair, no socket at all.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -287,7 +289,7 @@ fail:
 	return -1;
 }
 
-/* ---- TLS: bufferevent_openssl ------------------------------------------------------- */
+/* ---- TLS (bufferevent_openssl) and in-process (bufferevent_pair) --------------------- */
 
 static void
 tls_read_cb(struct bufferevent *bev, void *arg)
@@ -334,11 +336,28 @@ io_open(struct conn *c, int fd, bool tls)
 	return tls ? tls_open(c, fd) : plain_open(c, fd);
 }
 
+int
+io_open_pair(struct conn *c, struct bufferevent *bev)
+{
+	c->bev = bev;
+	c->fd = -1;
+	c->in = bufferevent_get_input(bev);
+	bufferevent_setcb(bev, tls_read_cb, tls_write_cb, tls_event_cb, c);
+	io_limits_changed(c);
+	return bufferevent_enable(bev, EV_WRITE);
+}
+
 void
 io_close(struct conn *c)
 {
-	if (c->tls) {
-		bufferevent_free(c->bev);	/* closes fd */
+	if (c->bev != NULL) {
+		/*
+		 * A pair's other half hears nothing of a free: tell it EOF
+		 * first (deferred, so it runs from the loop, never from here).
+		 */
+		if (!c->tls)
+			bufferevent_flush(c->bev, EV_WRITE, BEV_FINISHED);
+		bufferevent_free(c->bev);	/* TLS: closes fd */
 		return;
 	}
 	if (c->wpending) {
@@ -361,7 +380,7 @@ io_input(struct conn *c)
 int
 io_write(struct conn *c, const void *p, size_t len)
 {
-	if (c->tls)
+	if (c->bev != NULL)
 		return evbuffer_add(bufferevent_get_output(c->bev), p, len);
 	if (obuf_add(c, p, len) < 0)
 		return -1;
@@ -372,7 +391,7 @@ io_write(struct conn *c, const void *p, size_t len)
 int
 io_hold(struct conn *c, const void *p, size_t len)
 {
-	if (c->tls)
+	if (c->bev != NULL)
 		return evbuffer_add(bufferevent_get_output(c->bev), p, len);
 	return obuf_add(c, p, len);
 }
@@ -380,7 +399,7 @@ io_hold(struct conn *c, const void *p, size_t len)
 void
 io_release(struct conn *c)
 {
-	if (!c->tls && io_unsent(c) > 0)
+	if (c->bev == NULL && io_unsent(c) > 0)
 		mark_pending(c);
 }
 
@@ -413,7 +432,7 @@ io_write_others(struct server *s, struct conn *c)
 size_t
 io_unsent(const struct conn *c)
 {
-	if (c->tls)
+	if (c->bev != NULL)
 		return evbuffer_get_length(bufferevent_get_output(c->bev));
 	return c->olen - c->ooff;
 }
@@ -421,7 +440,7 @@ io_unsent(const struct conn *c)
 void
 io_read_enable(struct conn *c, bool on)
 {
-	if (c->tls) {
+	if (c->bev != NULL) {
 		if (on)
 			bufferevent_enable(c->bev, EV_READ);
 		else
@@ -442,7 +461,7 @@ io_close_after_flush(struct conn *c, int timeout_sec)
 
 	c->close_timeout_sec = timeout_sec;
 	io_read_enable(c, false);
-	if (!c->tls) {
+	if (c->bev == NULL) {
 		if (c->writing)
 			event_add(&c->wev, &tv);	/* now bounded */
 		else
@@ -462,7 +481,7 @@ io_limits_changed(struct conn *c)
 {
 	struct config *cfg = &c->srv->cfg;
 
-	if (!c->tls || c->closing)
+	if (c->bev == NULL || c->closing)
 		return;		/* plain sockets read the limits on every read */
 	/* never buffer more than one whole frame ahead of the dispatcher (a small one before HELLO) */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, conn_max_frame(c) + PROTO_FRAME_HDR);

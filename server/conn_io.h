@@ -6,7 +6,8 @@
  * a whole frame and a byte run for unsent output: reads go straight to
  * recv, and replies are written once per loop iteration,
  * after every ready callback ran (see conn_io.c). TLS connections keep
- * libevent's bufferevent_openssl. conn.c sees one interface for both.
+ * libevent's bufferevent_openssl, and the node's in-process connection to
+ * itself is a bufferevent_pair's half. conn.c sees one interface for all.
  *
  * Ownership: the transport belongs to its conn; io_close frees it and
  * closes the socket. The calls back into conn.c are conn_input (or
@@ -22,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct bufferevent;
 struct conn;
 struct evbuffer;
 struct server;
@@ -32,7 +34,16 @@ void io_server_free(struct server *s);
 
 /* Take over fd for c (c->srv set). Returns 0, or -1 with fd closed. */
 int io_open(struct conn *c, int fd, bool tls);
-/* Free the transport and close the socket; c is off the pending-write list after. */
+/*
+ * Take over bev, one half of a bufferevent_pair (the node's in-process
+ * connection to itself, peer.c), for c: no socket. -1 when it cannot be
+ * enabled (the caller frees bev).
+ */
+int io_open_pair(struct conn *c, struct bufferevent *bev);
+/*
+ * Free the transport and close the socket; c is off the pending-write
+ * list after. A pair's other half gets EOF (from the loop, not here).
+ */
 void io_close(struct conn *c);
 
 /* Bytes read and not yet consumed by conn_input. */

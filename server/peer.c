@@ -1,6 +1,8 @@
 /*
  * peer.c: one bufferevent per peer node on the loop: HELLO first, requests
  * pipelined behind it, replies split into frames and handed to the router.
+ * A socket's for the other nodes; for this node itself, one half of a
+ * bufferevent pair whose other half is served as an accepted connection.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -38,6 +40,7 @@ struct peer {
 	bool up;			/* its HELLO was accepted */
 	bool direct;			/* up over plain TCP: written by flush_cb, not the bufferevent */
 	bool wpending;			/* ... and has bytes for flush_cb */
+	bool self;			/* this node itself: an in-process bufferevent pair, no socket */
 	int64_t retry_ns;		/* no dialling before this (monotonic) */
 	int64_t backoff_ms;
 	TAILQ_ENTRY(peer) link;
@@ -54,6 +57,8 @@ struct peers {
 	peer_reply *reply;
 	peer_lost *lost;
 	void *arg;
+	peer_self_accept *accept;	/* NULL: this node is dialled over TCP like the others */
+	void *accept_arg;
 	struct proto_out out;
 	char why[512];
 	struct event *flush;		/* flush_cb, made active by peer_write */
@@ -101,11 +106,21 @@ peers_on(struct peers *ps, peer_reply *reply, peer_lost *lost, void *arg)
 	ps->arg = arg;
 }
 
+void
+peers_on_self(struct peers *ps, peer_self_accept *accept, void *arg)
+{
+	ps->accept = accept;
+	ps->accept_arg = arg;
+}
+
 static void
 close_bev(struct peer *pe)
 {
 	if (pe->bev == NULL)
 		return;
+	/* a pair's other half hears nothing of a free: EOF first (its callback is deferred) */
+	if (pe->self)
+		bufferevent_flush(pe->bev, EV_WRITE, BEV_FINISHED);
 	bufferevent_free(pe->bev);
 	pe->bev = NULL;
 	if (pe->up)
@@ -150,13 +165,20 @@ peer_node(const struct peer *pe)
 	return pe->node;
 }
 
+/* Where pe is reached, for logs. */
+static const char *
+where(const struct peer *pe)
+{
+	return pe->self ? "in-process" : pe->addr;
+}
+
 /* pe's connection is over: count it, back off, and let the router end what was on it. */
 static void
 drop(struct peer *pe, const char *why)
 {
 	struct peers *ps = pe->ps;
 
-	log_warn("cluster-peer-lost node=%s addr=%s reason=\"%s\"", pe->node, pe->addr, why);
+	log_warn("cluster-peer-lost node=%s addr=%s reason=\"%s\"", pe->node, where(pe), why);
 	(*ps->errors)++;
 	close_bev(pe);
 	pe->backoff_ms = pe->backoff_ms == 0 ? BACKOFF_MIN_MS :
@@ -178,8 +200,8 @@ hello_reply(struct peer *pe, const uint8_t *body, size_t len, int status)
 		pe->up = true;
 		pe->backoff_ms = 0;
 		(*pe->ps->connected)++;
-		log_info("cluster-peer-up node=%s addr=%s", pe->node, pe->addr);
-		if (pe->ps->tls == NULL) {
+		log_info("cluster-peer-up node=%s addr=%s", pe->node, where(pe));
+		if (pe->ps->tls == NULL && !pe->self) {
 			/* from now on flush_cb writes it (what is queued too) */
 			pe->direct = true;
 			pe->wpending = true;
@@ -284,6 +306,60 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	drop(pe, buf);
 }
 
+/* Queue the HELLO on pe->bev and start reading. -1 when out of memory. */
+static int
+send_hello(struct peer *pe)
+{
+	struct peers *ps = pe->ps;
+
+	bufferevent_setcb(pe->bev, read_cb, NULL, event_cb, pe);
+	pe->hello_id = peers_next_id(ps);
+	proto_out_reset(&ps->out);
+	if (proto_req_hello_node(&ps->out, pe->hello_id, "chand-node", ps->token[0] ? ps->token :
+	    NULL, ps->self) < 0 || bufferevent_write(pe->bev, proto_out_data(&ps->out),
+	    proto_out_len(&ps->out)) < 0 || bufferevent_enable(pe->bev, EV_READ) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * This node itself: one half of a bufferevent pair here, the other served
+ * by ps->accept as an accepted connection. The same HELLO, requests and
+ * replies as over TCP, and the same loss rules (either half's end is the
+ * other's EOF), but no socket, no system call and no poll: the pair's
+ * deferred callbacks run in the loop pass that wrote. -1 with ps->why.
+ */
+static int
+dial_self(struct peer *pe)
+{
+	struct peers *ps = pe->ps;
+	struct bufferevent *pair[2];
+
+	if (bufferevent_pair_new(ps->base, BEV_OPT_DEFER_CALLBACKS, pair) < 0) {
+		snprintf(ps->why, sizeof ps->why, "out of memory");
+		goto fail;
+	}
+	pe->bev = pair[0];
+	if (ps->accept(ps->accept_arg, pair[1]) < 0) {	/* it freed pair[1] */
+		snprintf(ps->why, sizeof ps->why, "node %s: its in-process connection cannot be made",
+		    pe->node);
+		goto fail;
+	}
+	if (send_hello(pe) < 0) {
+		snprintf(ps->why, sizeof ps->why, "out of memory");
+		goto fail;
+	}
+	log_info("cluster-peer-dial node=%s addr=in-process", pe->node);
+	return 0;
+fail:
+	(*ps->errors)++;
+	if (pe->bev != NULL)
+		close_bev(pe);	/* the served half (if any) ends at the EOF */
+	pe->backoff_ms = pe->backoff_ms == 0 ? BACKOFF_MIN_MS : pe->backoff_ms;
+	pe->retry_ns = clock_now_ns() + pe->backoff_ms * NSEC_PER_MSEC;
+	return -1;
+}
+
 /* Dial pe->addr and queue the HELLO. -1 with ps->why. */
 static int
 dial(struct peer *pe)
@@ -308,14 +384,7 @@ dial(struct peer *pe)
 		snprintf(host, sizeof host, "%.*s", (int)(colon - pe->addr), pe->addr);
 	pe->bev = ps->tls != NULL ? tls_client_bufferevent(ps->tls, ps->base, host) :
 	    bufferevent_socket_new(ps->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (pe->bev == NULL)
-		goto fail;
-	bufferevent_setcb(pe->bev, read_cb, NULL, event_cb, pe);
-	pe->hello_id = peers_next_id(ps);
-	proto_out_reset(&ps->out);
-	if (proto_req_hello_node(&ps->out, pe->hello_id, "chand-node", ps->token[0] ? ps->token :
-	    NULL, ps->self) < 0 || bufferevent_write(pe->bev, proto_out_data(&ps->out),
-	    proto_out_len(&ps->out)) < 0 || bufferevent_enable(pe->bev, EV_READ) < 0)
+	if (pe->bev == NULL || send_hello(pe) < 0)
 		goto fail;
 	if (evutil_parse_sockaddr_port(pe->addr, (struct sockaddr *)&ss, &sslen) == 0) {
 		rc = bufferevent_socket_connect(pe->bev, (struct sockaddr *)&ss, sslen);
@@ -376,9 +445,11 @@ peer_get(struct peers *ps, const char *node, const char *addr, const char **why)
 			return NULL;
 		}
 		pe->ps = ps;
+		pe->self = ps->accept != NULL && strcmp(node, ps->self) == 0;
 		TAILQ_INSERT_TAIL(&ps->list, pe, link);
 	}
-	if (pe->bev != NULL && strcmp(pe->addr, addr) == 0)
+	/* in-process: this node's own advertise address does not matter (it may change) */
+	if (pe->bev != NULL && (pe->self || strcmp(pe->addr, addr) == 0))
 		return pe;
 	if (pe->bev != NULL)
 		/* the node came back at another address: what was sent to the old one is lost */
@@ -398,6 +469,8 @@ peer_get(struct peers *ps, const char *node, const char *addr, const char **why)
 		free(pe->addr);
 		pe->addr = a;
 	}
+	if (pe->self)
+		return dial_self(pe) == 0 ? pe : NULL;
 	return dial(pe) == 0 ? pe : NULL;
 }
 

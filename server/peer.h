@@ -5,7 +5,8 @@
  * protocol. Its HELLO names this node (caps {"node": NAME}) and carries
  * cluster_token when one is set; requests are pipelined behind it, each
  * with an id from one counter of the table, so a peer id names one request
- * whichever connection carries it.
+ * whichever connection carries it. This node's connection to itself (a
+ * cross-node select's own group) is made in-process (peers_on_self).
  *
  * A connection that fails (EOF, a socket error, a refused HELLO, a
  * malformed reply) or whose node leaves the live set is dropped at once:
@@ -46,7 +47,19 @@ typedef void peer_lost(void *arg, struct peer *pe, const char *why);
 struct ssl_ctx_st;
 int peers_new(struct peers **out, struct event_base *base, const char *self, const char *token,
     struct ssl_ctx_st *tls, size_t max_frame, uint64_t *errors, uint64_t *connected);
-/* Close every connection (no callback runs). */
+/*
+ * This node itself (node == self in peer_get) is reached in-process once
+ * accept is set: bev is one half of a bufferevent pair (BEV_OPT_DEFER_CALLBACKS),
+ * the other is the peer's, and accept serves bev as an accepted connection
+ * (conn.c). Everything else is as for another node: HELLO, requests, replies,
+ * the loss rules (each half's end reaches the other as EOF, from the loop)
+ * and the backoff; only the advertise address is not used. accept returns 0,
+ * or -1 having freed bev. Without it, this node is dialled over TCP.
+ */
+struct bufferevent;
+typedef int peer_self_accept(void *arg, struct bufferevent *bev);
+void peers_on_self(struct peers *ps, peer_self_accept *accept, void *arg);
+/* Close every connection (no callback runs; an in-process half gets EOF). */
 void peers_free(struct peers *ps);
 void peers_on(struct peers *ps, peer_reply *reply, peer_lost *lost, void *arg);
 

@@ -344,6 +344,17 @@ listen_tls(struct server *s, char **cause)
 	return listener_tcp(s, host, port, true, &s->tls_port, cause);
 }
 
+/* peer.c's in-process connection to this node: served as if accepted (PROTOCOL.md §17). */
+static int
+self_accept(void *arg, struct bufferevent *bev)
+{
+	struct server *s = arg;
+	char name[AUTH_NAME_MAX];
+
+	tls_self_name(s->tls, name, sizeof name);
+	return conn_accept_pair(s, bev, name);
+}
+
 /* A cluster node: the etcd session and the router; nothing is waited for. */
 static int
 cluster_start(struct server *s, char **cause)
@@ -374,6 +385,7 @@ cluster_start(struct server *s, char **cause)
 		*cause = NULL;
 		return -1;
 	}
+	peers_on_self(s->peers, self_accept, s);
 	if (router_new(&s->router, s, s->cluster) < 0) {
 		*cause = NULL;
 		return -1;

@@ -248,26 +248,20 @@ tls_bufferevent(struct tls *t, struct event_base *base, int fd)
 	return bev;
 }
 
-void
-tls_peer_name(struct bufferevent *bev, char *buf, size_t cap)
+/* The common name of cert into buf: an identity name, printable, no NUL inside; "" if none fits. */
+static void
+cert_cn(X509 *cert, char *buf, size_t cap)
 {
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
-	X509 *cert;
-	X509_NAME *subject;
+	X509_NAME *subject = X509_get_subject_name(cert);
 	const ASN1_STRING *cn;
 	int i;
 
 	buf[0] = '\0';
-	if (ssl == NULL || (cert = SSL_get_peer_certificate(ssl)) == NULL)
-		return;
-	subject = X509_get_subject_name(cert);
-	if (SSL_get_verify_result(ssl) == X509_V_OK &&
-	    (i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1)) >= 0 &&
+	if ((i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1)) >= 0 &&
 	    (cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i))) != NULL) {
 		const unsigned char *p = ASN1_STRING_get0_data(cn);
 		int len = ASN1_STRING_length(cn);
 
-		/* an identity name: printable, no NUL inside, and it must fit */
 		if (len > 0 && (size_t)len < cap && memchr(p, '\0', (size_t)len) == NULL) {
 			memcpy(buf, p, (size_t)len);
 			buf[len] = '\0';
@@ -276,7 +270,43 @@ tls_peer_name(struct bufferevent *bev, char *buf, size_t cap)
 					*q = '_';
 		}
 	}
+}
+
+void
+tls_peer_name(struct bufferevent *bev, char *buf, size_t cap)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	X509 *cert;
+
+	buf[0] = '\0';
+	if (ssl == NULL || (cert = SSL_get_peer_certificate(ssl)) == NULL)
+		return;
+	if (SSL_get_verify_result(ssl) == X509_V_OK)
+		cert_cn(cert, buf, cap);
 	X509_free(cert);
+}
+
+void
+tls_self_name(struct tls *t, char *buf, size_t cap)
+{
+	X509 *cert;
+	X509_STORE_CTX *sctx = NULL;
+	STACK_OF(X509) *chain = NULL;
+
+	buf[0] = '\0';
+	if (t == NULL || !(SSL_CTX_get_verify_mode(t->ctx) & SSL_VERIFY_PEER) ||
+	    (cert = SSL_CTX_get0_certificate(t->ctx)) == NULL)
+		return;
+	/* as the handshake would check it: against tls_ca, for a TLS client */
+	if ((sctx = X509_STORE_CTX_new()) == NULL || SSL_CTX_get0_chain_certs(t->ctx, &chain) != 1 ||
+	    X509_STORE_CTX_init(sctx, SSL_CTX_get_cert_store(t->ctx), cert, chain) != 1 ||
+	    X509_STORE_CTX_set_purpose(sctx, X509_PURPOSE_SSL_CLIENT) != 1)
+		goto done;
+	if (X509_verify_cert(sctx) == 1)
+		cert_cn(cert, buf, cap);
+done:
+	X509_STORE_CTX_free(sctx);
+	ERR_clear_error();
 }
 
 void

@@ -53,6 +53,13 @@ struct bufferevent *tls_bufferevent(struct tls *t, struct event_base *base, int 
  * into buf (cap bytes), "" when the client sent none.
  */
 void tls_peer_name(struct bufferevent *bev, char *buf, size_t cap);
+/*
+ * What tls_peer_name says of a connection from this server to itself: the
+ * common name of tls_cert when client certificates are asked for (tls_ca)
+ * and tls_cert verifies against tls_ca as a client's; else "". For the
+ * node's in-process connection to itself (peer.c), which has no handshake.
+ */
+void tls_self_name(struct tls *t, char *buf, size_t cap);
 /* Why a TLS connection failed (handshake, verification, plaintext peer), for logs. */
 void tls_error(struct bufferevent *bev, char *buf, size_t cap);
 

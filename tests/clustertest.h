@@ -117,6 +117,10 @@ void ct_add_ack_tests(CU_pSuite s);
 void ct_add_select_tests(CU_pSuite s);
 /* test_cluster_stream.c: a STREAM over channels on three nodes (cross-node stream). */
 void ct_add_stream_tests(CU_pSuite s);
+/* test_cluster_selfpeer.c: the home's own group over its in-process connection. */
+void ct_add_selfpeer_tests(CU_pSuite s);
+/* Its first test alone, for the cluster_auth and cluster_tls suites. */
+void ct_add_selfpeer_group_test(CU_pSuite s);
 /* test_cluster_select_load.c */
 void ct_add_select_load_tests(CU_pSuite s);
 /* test_cluster_xack.c: a cross-node select over ack channels; and an ack channel (ack_wait 1 min) on node. */

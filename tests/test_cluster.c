@@ -413,6 +413,7 @@ register_suites(void)
 	s = test_suite("cluster_select", ct_suite_init, ct_suite_clean);
 	test_add(s, "three nodes join", test_join);
 	ct_add_select_tests(s);
+	ct_add_selfpeer_tests(s);
 	ct_add_select_load_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
 	/* a SELECT over ack channels on three nodes (test_cluster_xack.c, test_cluster_select_load.c) */
@@ -435,9 +436,11 @@ register_suites(void)
 	s = test_suite("cluster_auth", auth_suite_init, auth_suite_clean);
 	ct_add_auth_tests(s);
 	ct_add_link_auth_tests(s);
+	ct_add_selfpeer_group_test(s);
 	/* forwarding between nodes over TLS */
 	s = test_suite("cluster_tls", ct_tls_suite_init, ct_tls_suite_clean);
 	ct_add_tls_tests(s);
+	ct_add_selfpeer_group_test(s);
 	/* the failover cases on fresh nodes (test_cluster_failover.c) */
 	s = test_suite("cluster_failover", ct_suite_init, ct_suite_clean);
 	test_add(s, "three nodes join", test_join);
