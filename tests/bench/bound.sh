@@ -4,10 +4,11 @@
 # (user and system) and system calls per operation, chand and Redis, in
 # the same run.
 #
-#   tests/bench/bound.sh [--build DIR] [--rounds N] [--redis-bench BIN] [LABEL=CHAND...]
+#   tests/bench/bound.sh [--build DIR] [--rounds N] [--redis-bench BIN] [--nats-bench BIN]
+#                        [LABEL=CHAND...]
 #
 # Each round, for each chand binary given (default: DIR's server/chand as
-# "chand") and Redis: a fresh server on an ephemeral loopback port, then
+# "chand"), Redis and NATS (workload 1 only: natsbench pubsub): a fresh server on an ephemeral loopback port, then
 # workload 4 (chanbench -c 1000 -d 3 many; redis_bench the same) and
 # workload 1 (chanbench -n 200000 -t 16 throughput; redis_bench the same),
 # each under `perf stat -e raw_syscalls:sys_enter,context-switches` on the
@@ -19,18 +20,21 @@
 # srv_sys_us_op, gen_us_op (CPU µs a counted operation); srv_sc_op,
 # gen_sc_op (system calls an operation); srv_cs_op, gen_cs_op (context
 # switches); srv_util, gen_util (CPU-seconds a second of the run: 1.0 is
-# one CPU saturated). redis_bench is built from source when not given.
+# one CPU saturated). redis_bench and natsbench are built from source when
+# not given (natsbench needs golang-go and golang-github-nats-io-go-nats-dev,
+# as run.sh installs; without go, NATS is left out).
 # SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 here=$top/tests/bench
-build=$top/build rounds=3 rb=""
+build=$top/build rounds=3 rb="" nb=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build) build=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
 	--redis-bench) rb=$2; shift 2 ;;
+	--nats-bench) nb=$2; shift 2 ;;
 	*) break ;;
 	esac
 done
@@ -48,6 +52,11 @@ if [ -z "$rb" ]; then
 	rb=$work/redis_bench
 	cc -std=gnu11 -O2 -Wall -Wextra -o "$rb" "$here/redis_bench.c" "$here/bench.c" -lhiredis -pthread
 fi
+if [ -z "$nb" ] && command -v go >/dev/null; then
+	nb=$work/natsbench
+	(cd "$here" && GOPATH=/usr/share/gocode GO111MODULE=off GOCACHE="$work/gocache" \
+		go build -o "$nb" natsbench.go)
+fi
 
 start_chand() {
 	rm -f "$work/port"
@@ -60,6 +69,12 @@ start_redis() {
 	port=$("$RELAY" port)
 	redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --maxclients 1200 \
 		--loglevel warning --dir "$work" >/dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+}
+start_nats() {
+	port=$("$RELAY" port)
+	nats-server -a 127.0.0.1 -p "$port" >/dev/null 2>&1 &
 	pid=$!
 	for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 }
@@ -112,9 +127,12 @@ measure() {
 }
 
 for r in $(seq "$rounds"); do
-	for lb in "$@" redis; do
+	for lb in "$@" redis ${nb:+nats}; do
 		l=${lb%%=*}
-		if [ "$l" = redis ]; then
+		if [ "$l" = nats ]; then
+			start_nats
+			measure "$r" nats w1 msgs_s "$nb" -p "$port" -n 200000 pubsub
+		elif [ "$l" = redis ]; then
 			start_redis
 			measure "$r" redis w4 ops_s "$rb" -p "$port" -c 1000 -d 3 many
 			measure "$r" redis w1 msgs_s "$rb" -p "$port" -n 200000 -t 16 throughput
