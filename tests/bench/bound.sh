@@ -20,7 +20,9 @@
 # srv_sys_us_op, gen_us_op (CPU µs a counted operation); srv_sc_op,
 # gen_sc_op (system calls an operation); srv_cs_op, gen_cs_op (context
 # switches); srv_util, gen_util (CPU-seconds a second of the run: 1.0 is
-# one CPU saturated). redis_bench and natsbench are built from source when
+# one CPU saturated). The generator's CPU includes perf stat's own (~10 ms a
+# run: under 2% of w1's, 1% of w4's); counting the tracepoint costs both
+# ends a little kernel time, every system alike. redis_bench and natsbench are built from source when
 # not given (natsbench needs golang-go and golang-github-nats-io-go-nats-dev,
 # as run.sh installs; without go, NATS is left out).
 # SPDX-License-Identifier: BSD-2-Clause
