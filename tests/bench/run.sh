@@ -184,8 +184,9 @@ record() {
 # srv_us_op. OPS is the count of operations, or "ops" for the driver's own
 # "RESULT tag ops N". Throughput on two vCPUs measures the server and its
 # one generator together (they share the machine: tests/bench/bound.sh);
-# the server's CPU an operation is the server's alone, and does not move
-# with the load of the machine as its throughput does.
+# the server's CPU an operation is the server's alone. Other load on the
+# machine still raises it (caches, the hypervisor), less than throughput:
+# compare it with the peer's from the same run.
 record_cpu() {
 	local round=$1 sys=$2 pid=$3 ops=$4 c0 c1 from
 	shift 4
