@@ -95,7 +95,13 @@ hmap_first_hash(const struct hmap *h, uint64_t hash)
 {
 	struct hmap_node *n;
 
-	if (h->buckets == NULL)
+	/*
+	 * An empty map's buckets stay unread: chand looks up each request's
+	 * id in its connection's pending map (twice), most often empty, and
+	 * with a thousand connections taking turns each bucket array read is
+	 * a cache miss.
+	 */
+	if (h->count == 0)
 		return NULL;
 	for (n = h->buckets[hash & h->mask]; n != NULL; n = n->next)
 		if (n->hash == hash)

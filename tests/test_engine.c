@@ -546,6 +546,11 @@ test_hmap(void)
 	hmap_shrink(&h);
 	CU_ASSERT_EQUAL(hmap_count(&h), 0);
 	CU_ASSERT_EQUAL(h.mask + 1, 16);
+	/* emptied, with its buckets kept: a lookup finds nothing, and an insert works again */
+	CU_ASSERT_PTR_NULL(item_find(&h, 0x10000));
+	CU_ASSERT_FATAL(hmap_insert(&h, &items[1].node, hmap_hash_u64(7, items[1].key)) == 0);
+	CU_ASSERT_PTR_EQUAL(item_find(&h, 0x10000), &items[1]);
+	hmap_remove(&h, &items[1].node);
 	hmap_destroy(&h);
 	free(items);
 	/* The seed changes the hash; trailing NULs and length count. */

@@ -27,7 +27,8 @@
  *               receiving from its own channel (cap 1), for -d seconds:
  *               the send (deferred) and the receive in one write, the next
  *               pair when both replies are in (-m ops: one request in
- *               flight per connection). ops_s (a pair is two) and the
+ *               flight per connection). ops_s (a pair is two), ops (the
+ *               count, for a server's CPU per operation) and the
  *               latency of each request. Raw protocol on one epoll thread,
  *               the same driver as the Redis peer's, so that both measure
  *               the server: a libchanclient thread waits on one
@@ -473,6 +474,7 @@ run_many(const struct opts *o)
 	if (mconn_run(&p, o->conns, o->seconds, &st) < 0)
 		bench_die("chanbench: many: the run failed");
 	bench_result(o->tag, "ops_s", (double)st.ops / st.seconds);
+	bench_result(o->tag, "ops", (double)st.ops);
 	lat_report(&st.lat, o->tag, o->samples);
 	lat_free(&st.lat);
 	chand_many_free(&m);

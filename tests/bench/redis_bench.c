@@ -17,7 +17,8 @@
  *   many        (4) CONNS connections, each LPUSH then BRPOP on its own
  *               key, the two pipelined in one write (-m ops: one command
  *               in flight each), for SEC seconds, on chanbench's epoll
- *               driver (bench.c), hiredis parsing replies.
+ *               driver (bench.c), hiredis parsing replies. ops_s,
+ *               ops (the count) and the latency of each command.
  *
  *   streams     (7) Redis Streams with a consumer group: one producer
  *               connection XADDs (at most 256 unanswered), one consumer
@@ -374,6 +375,7 @@ run_many(const struct opts *o)
 	if (mconn_run(&p, o->conns, o->seconds, &st) < 0)
 		bench_die("redis: many: the run failed");
 	bench_result(o->tag, "ops_s", (double)st.ops / st.seconds);
+	bench_result(o->tag, "ops", (double)st.ops);
 	lat_report(&st.lat, o->tag, o->samples);
 	lat_free(&st.lat);
 	for (size_t i = 0; i < o->conns; i++)

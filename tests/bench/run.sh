@@ -150,6 +150,7 @@ start_peers() {
 	port_nats=$("$RELAY" port)
 	nats-server -a 127.0.0.1 -p "$port_nats" >"$work/nats.log" 2>&1 &
 	pids+=($!)
+	pid_nats=$!
 	# JetStream (workload 7) on a server of its own, so workloads 1-2 meet plain NATS as before
 	port_js=$("$RELAY" port)
 	mkdir -p "$work/js"
@@ -178,6 +179,31 @@ record() {
 	done >> "$out/results.tsv" || { log "FAILED: $sys: $*"; failed=1; }
 }
 
+# record_cpu ROUND SYSTEM PID OPS CMD...: record, then the server's CPU (user
+# + system of PID, /proc) per operation over the run as the figure
+# srv_us_op. OPS is the count of operations, or "ops" for the driver's own
+# "RESULT tag ops N". Throughput on two vCPUs measures the server and its
+# one generator together (they share the machine: tests/bench/bound.sh);
+# the server's CPU an operation is the server's alone. Other load on the
+# machine still raises it (caches, the hypervisor), less than throughput:
+# compare it with the peer's from the same run.
+record_cpu() {
+	local round=$1 sys=$2 pid=$3 ops=$4 c0 c1 from
+	shift 4
+	from=$(($(wc -l < "$out/results.tsv") + 1))
+	c0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+	record "$round" "$sys" "$@"
+	c1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+	tail -n +"$from" "$out/results.tsv" | awk -F'\t' -v OFS='\t' -v ops="$ops" -v c0="$c0" \
+	    -v c1="$c1" -v tck="$(getconf CLK_TCK)" '
+		ops == "ops" && $4 == "ops" { n = $5 }
+		NR == 1 { r = $1; s = $2; w = $3 }
+		END {
+			if (ops != "ops") n = ops
+			if (n > 0) print r, s, w, "srv_us_op", (c1 - c0) / tck * 1e6 / n
+		}' >> "$out/results.tsv"
+}
+
 # samples ROUND[SUBRUN] NAME: where round 1's first run writes latency samples (nowhere later).
 samples() { [ "$1" = 11 ] && echo "-o $out/samples/$2.txt" || echo ""; }
 
@@ -203,11 +229,12 @@ run_round() {
 run_w1() {
 	local r=$1 d
 	# (1) buffered throughput, and the curve against requests in flight
-	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N1" -t 16 throughput
+	# (and at 16 in flight the server's CPU a value, beside)
+	record_cpu "$r" chand "$pid_chand" "$N1" "$CHANBENCH" -p "$port_chand" -n "$N1" -t 16 throughput
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N1" -t 16 -m ops -k w1_ops throughput
 	if [ $smoke = 0 ]; then
-		record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$N1" -t 16 throughput
-		record "$r" nats "$work/natsbench" -p "$port_nats" -n "$N1" pubsub
+		record_cpu "$r" redis "$pid_redis" "$N1" "$work/redis_bench" -p "$port_redis" -n "$N1" -t 16 throughput
+		record_cpu "$r" nats "$pid_nats" "$N1" "$work/natsbench" -p "$port_nats" -n "$N1" pubsub
 		# at the channel's cap in flight: a Go producer runs that far ahead before it blocks
 		record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$NCAP" -t 1024 -k w1_cap throughput
 		record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$NCAP" -t 1024 -k w1_cap throughput
@@ -254,11 +281,12 @@ run_w23() {
 
 run_w4() {
 	local r=$1
-	# (4) many clients: each pair's send and receive in one write (-m ops: one at a time)
-	record "$r" chand "$CHANBENCH" -p "$port_chand" -c "$CONNS" -d "$SECS" many
+	# (4) many clients: each pair's send and receive in one write (-m ops: one at a time);
+	# the server's CPU an operation beside the first (the setup's connections included)
+	record_cpu "$r" chand "$pid_chand" ops "$CHANBENCH" -p "$port_chand" -c "$CONNS" -d "$SECS" many
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -c "$CONNS" -d "$SECS" -m ops -k w4_ops many
 	if [ $smoke = 0 ]; then
-		record "$r" redis "$work/redis_bench" -p "$port_redis" -c "$CONNS" -d "$SECS" many
+		record_cpu "$r" redis "$pid_redis" ops "$work/redis_bench" -p "$port_redis" -c "$CONNS" -d "$SECS" many
 		record "$r" redis "$work/redis_bench" -p "$port_redis" -c "$CONNS" -d "$SECS" -m ops -k w4_ops many
 	fi
 }

@@ -47,6 +47,9 @@ END {
 	printf "%-36s %10s  %-7s %10s %8s  %-8s %s\n", "workload (medians)", "chand", "peer", "peer", "ratio", "target", "verdict"
 	ratio("1 throughput msgs/s (16 in flight)", "chand", "w1", "msgs_s", "redis", "w1", "msgs_s", ">=", 2.0)
 	ratio("1 throughput msgs/s (16 in flight)", "chand", "w1", "msgs_s", "nats", "w1", "msgs_s", ">=", 1.0)
+	# CPU of the server a value: what the server costs, whatever the generator and the load
+	ratio("1 server CPU us/value (16 in flight)", "chand", "w1", "srv_us_op", "redis", "w1", "srv_us_op", "<=", 0.5)
+	ratio("1 server CPU us/value (16 in flight)", "chand", "w1", "srv_us_op", "nats", "w1", "srv_us_op", "", 0)
 	ratio("1 same, receives one by one (ops)", "chand", "w1_ops", "msgs_s", "redis", "w1", "msgs_s", "", 0)
 	ratio("1 throughput msgs/s (1024 = cap)", "chand", "w1_cap", "msgs_s", "redis", "w1_cap", "msgs_s", ">=", 2.0)
 	ratio("1 throughput msgs/s (1024 = cap)", "chand", "w1_cap", "msgs_s", "nats", "w1_cap", "msgs_s", ">=", 1.0)
@@ -70,6 +73,7 @@ END {
 	ratio("3 select wake-up p99 us (vs w2)", "chand", "w3", "p99_us", "chand", "w2", "p99_us", "", 0)
 	ratio("3 a SELECT per wake-up p50 (ops)", "chand", "w3_ops", "p50_us", "chand", "w2", "p50_us", "", 0)
 	ratio("4 many clients ops/s", "chand", "w4", "ops_s", "redis", "w4", "ops_s", ">=", 1.5)
+	ratio("4 server CPU us/op (1,000 clients)", "chand", "w4", "srv_us_op", "redis", "w4", "srv_us_op", "<=", 0.67)
 	ratio("4 many clients p99 us", "chand", "w4", "p99_us", "redis", "w4", "p99_us", "", 0)
 	ratio("4 same, one request at a time (ops)", "chand", "w4_ops", "ops_s", "redis", "w4_ops", "ops_s", "", 0)
 	ratio("4 same (ops), p99 us", "chand", "w4_ops", "p99_us", "redis", "w4_ops", "p99_us", "", 0)
