@@ -377,6 +377,36 @@ auth_suite_clean(void)
 	return rc;
 }
 
+/*
+ * TLS between the nodes and authentication on, with no cluster_token: a
+ * node's HELLO to another is the identity of its certificate (CN localhost,
+ * gencerts.sh), and so must be its in-process connection to itself
+ * (tls_self_name). The ct_* clients say HELLO with a token of their own.
+ */
+static int
+tls_auth_suite_init(void)
+{
+	static char conf[512];
+	char node[80];
+
+	test_token_digest("node-secret", node);
+	snprintf(conf, sizeof conf, "token = tester:%s\nallow = tester * all,admin\n"
+	    "allow = localhost * all,admin\n", node);
+	ct_set_node_extra(conf);
+	ct_set_token("node-secret");
+	return ct_tls_suite_init();
+}
+
+static int
+tls_auth_suite_clean(void)
+{
+	int rc = ct_tls_suite_clean();
+
+	ct_set_node_extra(NULL);
+	ct_set_token(NULL);
+	return rc;
+}
+
 static void
 register_suites(void)
 {
@@ -439,6 +469,10 @@ register_suites(void)
 	ct_add_selfpeer_group_test(s);
 	/* forwarding between nodes over TLS */
 	s = test_suite("cluster_tls", ct_tls_suite_init, ct_tls_suite_clean);
+	ct_add_tls_tests(s);
+	ct_add_selfpeer_group_test(s);
+	/* ... with the nodes known by their certificates (auth on, no cluster_token) */
+	s = test_suite("cluster_tls_auth", tls_auth_suite_init, tls_auth_suite_clean);
 	ct_add_tls_tests(s);
 	ct_add_selfpeer_group_test(s);
 	/* the failover cases on fresh nodes (test_cluster_failover.c) */

@@ -7,8 +7,9 @@
  * the select fails UNAVAILABLE once, leaves no waiter on any node, and a
  * value sent after is buffered, not lost to a dead waiter. Run by
  * test_cluster.c on its fixture (cluster_select suite; the first test in
- * cluster_auth and cluster_tls too, where the in-process HELLO must pass
- * cluster_token's authentication, or the nodes speak TLS).
+ * cluster_auth, cluster_tls and cluster_tls_auth too, where the in-process
+ * HELLO must pass cluster_token's authentication, or the nodes speak TLS,
+ * or are known by their certificates' names).
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
