@@ -632,7 +632,8 @@ conn_sweep(struct server *s)
 			    " held=%zu action=close", c->id, c->peer, s->cfg.frame_timeout_ms, c->in_held);
 			conn_close_after_flush(c, 0, STATUS_LIMIT, "frame not whole within frame_timeout");
 		} else if (c->hello && idle_ns > 0 && hmap_count(&c->pending) == 0 &&
-		    now - c->active_ns > idle_ns) {
+		    c->node[0] == '\0' && now - c->active_ns > idle_ns) {
+			/* a node's connection lives as long as the cluster: nodes leave through etcd */
 			log_info("idle-timeout client=%" PRIu64 " peer=%s timeout_ms=%" PRIu64
 			    " action=close", c->id, c->peer, s->cfg.idle_timeout_ms);
 			conn_close_after_flush(c, 0, STATUS_LIMIT, "idle for idle_timeout");

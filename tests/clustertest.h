@@ -109,6 +109,8 @@ void ct_add_auth_tests(CU_pSuite s);
 #define CT_AUTH_REVOCABLE "allow = alice lr.* send,recv,close\n"
 /* ... and with TLS between the nodes (each advertises its TLS listener). */
 void ct_add_tls_tests(CU_pSuite s);
+/* ... and on nodes with idle_timeout = 500ms. */
+void ct_add_idle_tests(CU_pSuite s);
 
 /* test_cluster_ack.c: an ack channel through a forwarder; MOVED from an old owner. */
 void ct_add_ack_tests(CU_pSuite s);

@@ -407,6 +407,22 @@ tls_auth_suite_clean(void)
 	return rc;
 }
 
+static int
+idle_suite_init(void)
+{
+	ct_set_node_extra("idle_timeout = 500ms\n");
+	return ct_suite_init();
+}
+
+static int
+idle_suite_clean(void)
+{
+	int rc = ct_suite_clean();
+
+	ct_set_node_extra(NULL);
+	return rc;
+}
+
 static void
 register_suites(void)
 {
@@ -475,6 +491,9 @@ register_suites(void)
 	s = test_suite("cluster_tls_auth", tls_auth_suite_init, tls_auth_suite_clean);
 	ct_add_tls_tests(s);
 	ct_add_selfpeer_group_test(s);
+	/* idle_timeout on every node (test_cluster_forward.c) */
+	s = test_suite("cluster_idle", idle_suite_init, idle_suite_clean);
+	ct_add_idle_tests(s);
 	/* the failover cases on fresh nodes (test_cluster_failover.c) */
 	s = test_suite("cluster_failover", ct_suite_init, ct_suite_clean);
 	test_add(s, "three nodes join", test_join);

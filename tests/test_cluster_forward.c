@@ -6,16 +6,20 @@
  * disconnect, a SELECT and a STREAM forwarded whole, channel references passed as they
  * are, an owner SIGKILLed or SIGSTOPped under a waiting client; and, in a
  * cluster with tokens, nodes that authenticate to each other with
- * cluster_token while the forwarder checks each client's own rights. Run
- * by test_cluster.c on its fixture: one etcd, nodes n0..n2.
+ * cluster_token while the forwarder checks each client's own rights; and
+ * nodes with idle_timeout that never close each other's connections for
+ * it. Run by test_cluster.c on its fixture: one etcd, nodes n0..n2.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "clock.h"
 #include "clustertest.h"
@@ -624,6 +628,49 @@ test_tls_forward(void)
 	test_conn_close(&b);
 	CU_ASSERT(ct_node_stat(0, "cluster_peers") >= 1);
 	CU_ASSERT_EQUAL(ct_node_stat(0, "cluster_peer_errors"), 0);
+}
+
+/*
+ * idle_timeout on (the suite's 500 ms): a client that says HELLO and then
+ * nothing is closed for it, but node 0's connection to node 1, idle for
+ * longer, is not: node 0 counts no failed peer connection, and the next
+ * forwarded SEND goes over the same one.
+ */
+static void
+test_idle_spares_nodes(void)
+{
+	char name[64], needle[64];
+	struct test_conn a, idle;
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof sin;
+	uint64_t errors;
+
+	for (int i = 0; i < CT_NODES; i++)
+		CU_ASSERT_FATAL(ct_await_stat(i, "cluster_serving", 1, 15000));
+	made_on(1, "idle", 4, name, sizeof name);
+	ct_client_of(&a, 0);
+	CU_ASSERT_EQUAL(st_send_wait(&a, name, "1", 0), STATUS_OK);	/* node 0 dials node 1 */
+	test_conn_close(&a);
+	errors = ct_node_stat(0, "cluster_peer_errors");
+	/* opened after node 0's connection went quiet: once it is closed, that one was idle longer */
+	ct_client_of(&idle, 1);
+	CU_ASSERT_FATAL(getsockname(idle.fd, (struct sockaddr *)&sin, &slen) == 0);
+	snprintf(needle, sizeof needle, "peer=127.0.0.1:%d timeout_ms=", ntohs(sin.sin_port));
+	CU_ASSERT(ct_await_log(1, needle, 15000));
+	CU_ASSERT_EQUAL(ct_node_stat(0, "cluster_peer_errors"), errors);
+	CU_ASSERT(ct_node_stat(0, "cluster_peers") >= 1);
+	ct_client_of(&a, 0);
+	CU_ASSERT_EQUAL(st_send_wait(&a, name, "2", 0), STATUS_OK);
+	test_conn_close(&a);
+	CU_ASSERT_EQUAL(ct_node_stat(0, "cluster_peer_errors"), errors);
+	CU_ASSERT_EQUAL(ct_len(1, name), 2);
+	test_conn_close(&idle);
+}
+
+void
+ct_add_idle_tests(CU_pSuite s)
+{
+	test_add(s, "idle_timeout spares the nodes' connections", test_idle_spares_nodes);
 }
 
 void
