@@ -368,8 +368,9 @@ spells(const char *s, uint32_t len, const char *want)
 	return s != NULL && len == strlen(want) && memcmp(s, want, len) == 0;
 }
 
-int
-ct_waiters_naming(int i, const char *name, const char *home)
+/* WAITERS at node i: how many name name with home (NULL: any); *client the last one's client id. */
+static int
+waiters_walk(int i, const char *name, const char *home, uint64_t *client)
 {
 	struct test_conn c;
 	struct proto_reply r;
@@ -391,10 +392,29 @@ ct_waiters_naming(int i, const char *name, const char *home)
 		proto_case_list(&w, &cl);
 		while (proto_list_case(&cl, &dir, &cn, &nl) == 1)
 			named |= spells(cn, nl, name);
-		n += named && (home == NULL || spells(w.home, w.home_len, home));
+		if (named && (home == NULL || spells(w.home, w.home_len, home))) {
+			n++;
+			if (client != NULL)
+				*client = w.client;
+		}
 	}
 	test_conn_close(&c);
 	return n;
+}
+
+int
+ct_waiters_naming(int i, const char *name, const char *home)
+{
+	return waiters_walk(i, name, home, NULL);
+}
+
+uint64_t
+ct_waiter_client(int i, const char *name, const char *home)
+{
+	uint64_t id = 0;
+
+	waiters_walk(i, name, home, &id);
+	return id;
 }
 
 /* MAKE name on c; the reply's status, and for MOVED or UNAVAILABLE its words in msg. */

@@ -35,6 +35,8 @@ void ct_client_of(struct test_conn *c, int i);
  * and (home not NULL) come from that cluster node (their `home`).
  */
 int ct_waiters_naming(int i, const char *name, const char *home);
+/* The client id of a waiter at node i naming name with home; 0 if none. */
+uint64_t ct_waiter_client(int i, const char *name, const char *home);
 /* Receivers waiting on name at node i reach want (INFO, polled with a bound). */
 bool ct_await_receivers(int i, const char *name, int64_t want);
 /* Values buffered in name at node i (LEN); UINT64_MAX on an error. */

@@ -27,12 +27,6 @@
 
 static char own[NAME_CAP], other[NAME_CAP];
 
-static bool
-spells(const char *s, uint32_t len, const char *want)
-{
-	return s != NULL && len == strlen(want) && memcmp(s, want, len) == 0;
-}
-
 /* MAKE name at node i, again while it is UNAVAILABLE (a node just rejoined), for up to 20 s. */
 static int
 make_on(int i, const char *name, uint64_t cap)
@@ -79,36 +73,6 @@ park_select(struct test_conn *c)
 	return sid;
 }
 
-/* WAITERS at node i: the client id of the one waiter naming name whose home is home; 0 if none. */
-static uint64_t
-waiter_client(int i, const char *name, const char *home)
-{
-	struct test_conn c;
-	struct proto_reply r;
-	struct proto_waiter_info w;
-	uint64_t id = 0;
-
-	ct_client_of(&c, i);
-	proto_req_waiters(&ct_out, c.next_id++, 100000);
-	st_write(&c, &ct_out);
-	st_reply(&c, OP_WAITERS, &r);
-	CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	while (proto_list_waiter(&r.list, &w) == 1) {
-		struct proto_list cl;
-		uint8_t dir;
-		const char *cn;
-		uint32_t nl;
-
-		proto_case_list(&w, &cl);
-		while (proto_list_case(&cl, &dir, &cn, &nl) == 1) {
-			if (spells(cn, nl, name) && spells(w.home, w.home_len, home))
-				id = w.client;
-		}
-	}
-	test_conn_close(&c);
-	return id;
-}
-
 /* CLIENTS at node i: client id's peer address into buf ("" when it is not listed). */
 static const char *
 client_peer(int i, uint64_t id, char *buf, size_t cap)
@@ -149,8 +113,8 @@ test_own_group_in_process(void)
 	snprintf(home, sizeof home, "n%d", HOME);
 	make_two("xselfgrp", 0);
 	park_select(&c);
-	own_id = waiter_client(HOME, own, home);
-	other_id = waiter_client(1, other, home);
+	own_id = ct_waiter_client(HOME, own, home);
+	other_id = ct_waiter_client(1, other, home);
 	CU_ASSERT_NOT_EQUAL(own_id, 0);
 	CU_ASSERT_NOT_EQUAL(other_id, 0);
 	printf(" [own group: peer %s]", client_peer(HOME, own_id, peer, sizeof peer));
