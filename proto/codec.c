@@ -1,7 +1,7 @@
 /*
  * codec.c: op names, framing, and every encoder of proto/PROTOCOL.md
- * (names and values: codec_value.c; decoding: codec_request.c,
- * codec_reply.c).
+ * but the admin operations' (codec_admin.c; names and values:
+ * codec_value.c; decoding: codec_request.c, codec_reply.c).
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -112,8 +112,8 @@ frame_begin(struct proto_out *o)
 }
 
 /* Patch the length in, or drop the partial frame when rc says it failed. */
-static int
-frame_end(struct proto_out *o, int rc)
+int
+codec_frame_end(struct proto_out *o, int rc)
 {
 	uint8_t *h;
 	size_t body;
@@ -131,22 +131,22 @@ frame_end(struct proto_out *o, int rc)
 	return 0;
 }
 
-static int
-pack_str(msgpack_packer *pk, const char *s, size_t len)
+int
+codec_pack_str(msgpack_packer *pk, const char *s, size_t len)
 {
 	return msgpack_pack_str(pk, len) | msgpack_pack_str_body(pk, s, len);
 }
 
-static int
-pack_cstr(msgpack_packer *pk, const char *s)
+int
+codec_pack_cstr(msgpack_packer *pk, const char *s)
 {
-	return pack_str(pk, s, strlen(s));
+	return codec_pack_str(pk, s, strlen(s));
 }
 
-static int
-pack_name(msgpack_packer *pk, const char *name, size_t len)
+int
+codec_pack_name(msgpack_packer *pk, const char *name, size_t len)
 {
-	return name ? pack_str(pk, name, len) : msgpack_pack_nil(pk);
+	return name ? codec_pack_str(pk, name, len) : msgpack_pack_nil(pk);
 }
 
 static int
@@ -179,8 +179,8 @@ pack_value(msgpack_packer *pk, const struct proto_value *v)
 }
 
 /* [op, id, wait, ...] with nargs arguments to follow. */
-static int
-req_head(struct proto_out *o, uint64_t op, uint64_t id, int64_t wait_us, size_t nargs)
+int
+codec_req_head(struct proto_out *o, uint64_t op, uint64_t id, int64_t wait_us, size_t nargs)
 {
 	return frame_begin(o) | msgpack_pack_array(&o->pk, 3 + nargs) |
 	    msgpack_pack_uint64(&o->pk, op) | msgpack_pack_uint64(&o->pk, id) |
@@ -191,43 +191,43 @@ int
 proto_req_hello(struct proto_out *o, uint64_t id, uint64_t version, const char *client,
     const char *token)
 {
-	int rc = req_head(o, OP_HELLO, id, PROTO_WAIT_FOREVER, 3) |
-	    msgpack_pack_uint64(&o->pk, version) | pack_cstr(&o->pk, client ? client : "");
+	int rc = codec_req_head(o, OP_HELLO, id, PROTO_WAIT_FOREVER, 3) |
+	    msgpack_pack_uint64(&o->pk, version) | codec_pack_cstr(&o->pk, client ? client : "");
 
 	if (token)
-		rc |= msgpack_pack_map(&o->pk, 1) | pack_cstr(&o->pk, "token") | pack_cstr(&o->pk, token);
+		rc |= msgpack_pack_map(&o->pk, 1) | codec_pack_cstr(&o->pk, "token") | codec_pack_cstr(&o->pk, token);
 	else
 		rc |= msgpack_pack_nil(&o->pk);
-	return frame_end(o, rc);
+	return codec_frame_end(o, rc);
 }
 
 int
 proto_req_hello_caps(struct proto_out *o, uint64_t id, uint64_t version, const char *client,
     const char *token, bool moved)
 {
-	int rc = req_head(o, OP_HELLO, id, PROTO_WAIT_FOREVER, 4) |
-	    msgpack_pack_uint64(&o->pk, version) | pack_cstr(&o->pk, client ? client : "");
+	int rc = codec_req_head(o, OP_HELLO, id, PROTO_WAIT_FOREVER, 4) |
+	    msgpack_pack_uint64(&o->pk, version) | codec_pack_cstr(&o->pk, client ? client : "");
 
 	if (token)
-		rc |= msgpack_pack_map(&o->pk, 1) | pack_cstr(&o->pk, "token") | pack_cstr(&o->pk, token);
+		rc |= msgpack_pack_map(&o->pk, 1) | codec_pack_cstr(&o->pk, "token") | codec_pack_cstr(&o->pk, token);
 	else
 		rc |= msgpack_pack_nil(&o->pk);
-	rc |= msgpack_pack_map(&o->pk, 1) | pack_cstr(&o->pk, "moved") |
+	rc |= msgpack_pack_map(&o->pk, 1) | codec_pack_cstr(&o->pk, "moved") |
 	    (moved ? msgpack_pack_true(&o->pk) : msgpack_pack_false(&o->pk));
-	return frame_end(o, rc);
+	return codec_frame_end(o, rc);
 }
 
 int
 proto_req_ping(struct proto_out *o, uint64_t id)
 {
-	return frame_end(o, req_head(o, OP_PING, id, PROTO_WAIT_FOREVER, 0));
+	return codec_frame_end(o, codec_req_head(o, OP_PING, id, PROTO_WAIT_FOREVER, 0));
 }
 
 int
 proto_req_make(struct proto_out *o, uint64_t id, const char *name, size_t len, uint64_t cap)
 {
-	return frame_end(o, req_head(o, OP_MAKE, id, PROTO_WAIT_FOREVER, 2) |
-	    pack_name(&o->pk, name, len) | msgpack_pack_uint64(&o->pk, cap));
+	return codec_frame_end(o, codec_req_head(o, OP_MAKE, id, PROTO_WAIT_FOREVER, 2) |
+	    codec_pack_name(&o->pk, name, len) | msgpack_pack_uint64(&o->pk, cap));
 }
 
 int
@@ -239,61 +239,61 @@ proto_req_make_opts(struct proto_out *o, uint64_t id, const char *name, size_t l
 
 	if (!d->on && !d->durable)
 		return proto_req_make(o, id, name, len, cap);
-	rc = req_head(o, OP_MAKE, id, PROTO_WAIT_FOREVER, 3) | pack_name(pk, name, len) |
+	rc = codec_req_head(o, OP_MAKE, id, PROTO_WAIT_FOREVER, 3) | codec_pack_name(pk, name, len) |
 	    msgpack_pack_uint64(pk, cap) | msgpack_pack_map(pk, (d->on ? 3 : 0) +
 	    (d->on && d->dead_letter != NULL ? 1 : 0) + (d->on && d->max_ack_pending != 0 ? 1 : 0) +
 	    (d->durable ? 1 : 0));
 	if (d->durable)
-		rc |= pack_cstr(pk, "durable") | msgpack_pack_true(pk);
+		rc |= codec_pack_cstr(pk, "durable") | msgpack_pack_true(pk);
 	if (!d->on)
-		return frame_end(o, rc);
-	rc |= pack_cstr(pk, "ack_wait") | msgpack_pack_uint64(pk, d->ack_wait_us) |
-	    pack_cstr(pk, "max_deliver") | msgpack_pack_uint64(pk, d->max_deliver) |
-	    pack_cstr(pk, "max_unacked") | msgpack_pack_uint64(pk, d->max_unacked);
+		return codec_frame_end(o, rc);
+	rc |= codec_pack_cstr(pk, "ack_wait") | msgpack_pack_uint64(pk, d->ack_wait_us) |
+	    codec_pack_cstr(pk, "max_deliver") | msgpack_pack_uint64(pk, d->max_deliver) |
+	    codec_pack_cstr(pk, "max_unacked") | msgpack_pack_uint64(pk, d->max_unacked);
 	/* sent only when set: a server from before it would refuse the unknown option */
 	if (d->max_ack_pending != 0)
-		rc |= pack_cstr(pk, "max_ack_pending") | msgpack_pack_uint64(pk, d->max_ack_pending);
+		rc |= codec_pack_cstr(pk, "max_ack_pending") | msgpack_pack_uint64(pk, d->max_ack_pending);
 	if (d->dead_letter != NULL)
-		rc |= pack_cstr(pk, "dead_letter") | pack_str(pk, d->dead_letter, d->dead_letter_len);
-	return frame_end(o, rc);
+		rc |= codec_pack_cstr(pk, "dead_letter") | codec_pack_str(pk, d->dead_letter, d->dead_letter_len);
+	return codec_frame_end(o, rc);
 }
 
 int
 proto_req_ack(struct proto_out *o, uint64_t id, const uint64_t *tags, size_t n)
 {
-	int rc = req_head(o, OP_ACK, id, PROTO_WAIT_FOREVER, 1) | msgpack_pack_array(&o->pk, n);
+	int rc = codec_req_head(o, OP_ACK, id, PROTO_WAIT_FOREVER, 1) | msgpack_pack_array(&o->pk, n);
 
 	for (size_t i = 0; i < n; i++)
 		rc |= msgpack_pack_uint64(&o->pk, tags[i]);
-	return frame_end(o, rc);
+	return codec_frame_end(o, rc);
 }
 
 int
 proto_req_nack(struct proto_out *o, uint64_t id, uint64_t tag, int64_t delay_us)
 {
-	return frame_end(o, req_head(o, OP_NACK, id, PROTO_WAIT_FOREVER, 2) |
+	return codec_frame_end(o, codec_req_head(o, OP_NACK, id, PROTO_WAIT_FOREVER, 2) |
 	    msgpack_pack_uint64(&o->pk, tag) | msgpack_pack_int64(&o->pk, delay_us));
 }
 
 int
 proto_req_touch(struct proto_out *o, uint64_t id, uint64_t tag)
 {
-	return frame_end(o, req_head(o, OP_TOUCH, id, PROTO_WAIT_FOREVER, 1) |
+	return codec_frame_end(o, codec_req_head(o, OP_TOUCH, id, PROTO_WAIT_FOREVER, 1) |
 	    msgpack_pack_uint64(&o->pk, tag));
 }
 
 int
 proto_req_inflight(struct proto_out *o, uint64_t id, const char *name, size_t len, uint64_t limit)
 {
-	return frame_end(o, req_head(o, OP_INFLIGHT, id, PROTO_WAIT_FOREVER, 2) |
-	    pack_name(&o->pk, name, len) | msgpack_pack_uint64(&o->pk, limit));
+	return codec_frame_end(o, codec_req_head(o, OP_INFLIGHT, id, PROTO_WAIT_FOREVER, 2) |
+	    codec_pack_name(&o->pk, name, len) | msgpack_pack_uint64(&o->pk, limit));
 }
 
 int
 proto_req_name(struct proto_out *o, uint64_t op, uint64_t id, int64_t wait_us, const char *name,
     size_t len)
 {
-	return frame_end(o, req_head(o, op, id, wait_us, 1) | pack_name(&o->pk, name, len));
+	return codec_frame_end(o, codec_req_head(o, op, id, wait_us, 1) | codec_pack_name(&o->pk, name, len));
 }
 
 /* A close error, [code, message]. */
@@ -301,7 +301,7 @@ static int
 pack_close_err(msgpack_packer *pk, const struct proto_close_err *err)
 {
 	return msgpack_pack_array(pk, 2) | msgpack_pack_uint64(pk, err->code) |
-	    pack_str(pk, err->msg, err->msg_len);
+	    codec_pack_str(pk, err->msg, err->msg_len);
 }
 
 int
@@ -310,7 +310,7 @@ proto_req_close(struct proto_out *o, uint64_t id, int64_t wait_us, const char *n
 {
 	bool with = err != NULL && err->set;
 
-	return frame_end(o, req_head(o, OP_CLOSE, id, wait_us, with ? 2 : 1) | pack_name(&o->pk, name, len) |
+	return codec_frame_end(o, codec_req_head(o, OP_CLOSE, id, wait_us, with ? 2 : 1) | codec_pack_name(&o->pk, name, len) |
 	    (with ? pack_close_err(&o->pk, err) : 0));
 }
 
@@ -318,7 +318,7 @@ int
 proto_req_send(struct proto_out *o, uint64_t id, int64_t wait_us, const char *name, size_t len,
     const struct proto_value *value)
 {
-	return frame_end(o, req_head(o, OP_SEND, id, wait_us, 2) | pack_name(&o->pk, name, len) |
+	return codec_frame_end(o, codec_req_head(o, OP_SEND, id, wait_us, 2) | codec_pack_name(&o->pk, name, len) |
 	    pack_value(&o->pk, value));
 }
 
@@ -332,7 +332,7 @@ proto_req_select(struct proto_out *o, uint64_t id, int64_t wait_us,
 int
 proto_req_xsettle(struct proto_out *o, uint64_t id, uint64_t target, bool keep)
 {
-	return frame_end(o, req_head(o, OP_XSETTLE, id, PROTO_WAIT_FOREVER, 2) |
+	return codec_frame_end(o, codec_req_head(o, OP_XSETTLE, id, PROTO_WAIT_FOREVER, 2) |
 	    msgpack_pack_uint64(&o->pk, target) |
 	    (keep ? msgpack_pack_true(&o->pk) : msgpack_pack_false(&o->pk)));
 }
@@ -341,13 +341,13 @@ int
 proto_req_select_hold(struct proto_out *o, uint64_t id, int64_t wait_us,
     const struct proto_case *cases, size_t ncases, bool has_default, int hold)
 {
-	int rc = req_head(o, OP_SELECT, id, wait_us, hold ? 3 : 2) | msgpack_pack_array(&o->pk, ncases);
+	int rc = codec_req_head(o, OP_SELECT, id, wait_us, hold ? 3 : 2) | msgpack_pack_array(&o->pk, ncases);
 
 	for (size_t i = 0; i < ncases; i++) {
 		const struct proto_case *c = &cases[i];
 
 		rc |= msgpack_pack_array(&o->pk, c->dir ? 3 : 2) | msgpack_pack_uint8(&o->pk, c->dir) |
-		    pack_name(&o->pk, c->name, c->name_len);
+		    codec_pack_name(&o->pk, c->name, c->name_len);
 		if (c->dir)
 			rc |= pack_value(&o->pk, &c->value);
 	}
@@ -356,7 +356,7 @@ proto_req_select_hold(struct proto_out *o, uint64_t id, int64_t wait_us,
 		rc |= msgpack_pack_uint8(&o->pk, PROTO_HOLD_PARKED);
 	else if (hold)
 		rc |= msgpack_pack_true(&o->pk);
-	return frame_end(o, rc);
+	return codec_frame_end(o, rc);
 }
 
 bool
@@ -382,20 +382,20 @@ proto_req_defer_last(struct proto_out *o)
 int
 proto_req_want(struct proto_out *o, uint64_t id, uint64_t target)
 {
-	return frame_end(o, req_head(o, OP_WANT, id, PROTO_WAIT_FOREVER, 1) |
+	return codec_frame_end(o, codec_req_head(o, OP_WANT, id, PROTO_WAIT_FOREVER, 1) |
 	    msgpack_pack_uint64(&o->pk, target));
 }
 
 int
 proto_req_cancel(struct proto_out *o, uint64_t id, uint64_t target)
 {
-	return frame_end(o, req_head(o, OP_CANCEL, id, PROTO_WAIT_FOREVER, 1) |
+	return codec_frame_end(o, codec_req_head(o, OP_CANCEL, id, PROTO_WAIT_FOREVER, 1) |
 	    msgpack_pack_uint64(&o->pk, target));
 }
 
 /* [id, status, ...] with nres results to follow. */
-static int
-rep_head(struct proto_out *o, uint64_t id, int status, size_t nres)
+int
+codec_rep_head(struct proto_out *o, uint64_t id, int status, size_t nres)
 {
 	o->last_id = id;
 	o->last_status = status;
@@ -406,33 +406,33 @@ rep_head(struct proto_out *o, uint64_t id, int status, size_t nres)
 int
 proto_rep_ok(struct proto_out *o, uint64_t id)
 {
-	return frame_end(o, rep_head(o, id, STATUS_OK, 0));
+	return codec_frame_end(o, codec_rep_head(o, id, STATUS_OK, 0));
 }
 
 int
 proto_rep_error(struct proto_out *o, uint64_t id, int status, const char *msg)
 {
-	return frame_end(o, rep_head(o, id, status, 1) | pack_cstr(&o->pk, msg));
+	return codec_frame_end(o, codec_rep_head(o, id, status, 1) | codec_pack_cstr(&o->pk, msg));
 }
 
 int
 proto_rep_case_error(struct proto_out *o, uint64_t id, int status, const char *msg, int64_t index)
 {
-	return frame_end(o, rep_head(o, id, status, 2) | pack_cstr(&o->pk, msg) |
+	return codec_frame_end(o, codec_rep_head(o, id, status, 2) | codec_pack_cstr(&o->pk, msg) |
 	    msgpack_pack_int64(&o->pk, index));
 }
 
 int
 proto_rep_uint(struct proto_out *o, uint64_t id, uint64_t n)
 {
-	return frame_end(o, rep_head(o, id, STATUS_OK, 1) | msgpack_pack_uint64(&o->pk, n));
+	return codec_frame_end(o, codec_rep_head(o, id, STATUS_OK, 1) | msgpack_pack_uint64(&o->pk, n));
 }
 
 int
 proto_rep_make(struct proto_out *o, uint64_t id, const char *name, size_t len, uint64_t cap,
     bool created)
 {
-	return frame_end(o, rep_head(o, id, STATUS_OK, 3) | pack_str(&o->pk, name, len) |
+	return codec_frame_end(o, codec_rep_head(o, id, STATUS_OK, 3) | codec_pack_str(&o->pk, name, len) |
 	    msgpack_pack_uint64(&o->pk, cap) |
 	    (created ? msgpack_pack_true(&o->pk) : msgpack_pack_false(&o->pk)));
 }
@@ -440,7 +440,7 @@ proto_rep_make(struct proto_out *o, uint64_t id, const char *name, size_t len, u
 int
 proto_rep_recv(struct proto_out *o, uint64_t id, const uint8_t *raw, size_t raw_len, bool ok)
 {
-	return frame_end(o, rep_head(o, id, STATUS_OK, 2) | pack_raw(&o->pk, raw, raw_len) |
+	return codec_frame_end(o, codec_rep_head(o, id, STATUS_OK, 2) | pack_raw(&o->pk, raw, raw_len) |
 	    (ok ? msgpack_pack_true(&o->pk) : msgpack_pack_false(&o->pk)));
 }
 
@@ -448,7 +448,7 @@ int
 proto_rep_select(struct proto_out *o, uint64_t id, int64_t index, const uint8_t *raw,
     size_t raw_len, bool ok)
 {
-	return frame_end(o, rep_head(o, id, STATUS_OK, 3) | msgpack_pack_int64(&o->pk, index) |
+	return codec_frame_end(o, codec_rep_head(o, id, STATUS_OK, 3) | msgpack_pack_int64(&o->pk, index) |
 	    pack_raw(&o->pk, raw, raw_len) |
 	    (ok ? msgpack_pack_true(&o->pk) : msgpack_pack_false(&o->pk)));
 }
@@ -459,7 +459,7 @@ proto_rep_closed_err(struct proto_out *o, uint64_t id, int64_t index,
 {
 	msgpack_packer *pk = &o->pk;
 
-	return frame_end(o, rep_head(o, id, STATUS_OK, index < 0 ? 3 : 4) |
+	return codec_frame_end(o, codec_rep_head(o, id, STATUS_OK, index < 0 ? 3 : 4) |
 	    (index < 0 ? 0 : msgpack_pack_int64(pk, index)) | msgpack_pack_nil(pk) |
 	    msgpack_pack_false(pk) | pack_close_err(pk, err));
 }
@@ -468,7 +468,7 @@ int
 proto_rep_recv_ack(struct proto_out *o, uint64_t id, const uint8_t *raw, size_t raw_len,
     uint64_t tag, uint64_t count)
 {
-	return frame_end(o, rep_head(o, id, STATUS_OK, 4) | pack_raw(&o->pk, raw, raw_len) |
+	return codec_frame_end(o, codec_rep_head(o, id, STATUS_OK, 4) | pack_raw(&o->pk, raw, raw_len) |
 	    msgpack_pack_true(&o->pk) | msgpack_pack_uint64(&o->pk, tag) |
 	    msgpack_pack_uint64(&o->pk, count));
 }
@@ -477,21 +477,21 @@ int
 proto_rep_select_ack(struct proto_out *o, uint64_t id, int64_t index, const uint8_t *raw,
     size_t raw_len, uint64_t tag, uint64_t count)
 {
-	return frame_end(o, rep_head(o, id, STATUS_OK, 5) | msgpack_pack_int64(&o->pk, index) |
+	return codec_frame_end(o, codec_rep_head(o, id, STATUS_OK, 5) | msgpack_pack_int64(&o->pk, index) |
 	    pack_raw(&o->pk, raw, raw_len) | msgpack_pack_true(&o->pk) |
 	    msgpack_pack_uint64(&o->pk, tag) | msgpack_pack_uint64(&o->pk, count));
 }
 
-static int
-pack_kv_uint(msgpack_packer *pk, const char *k, uint64_t v)
+int
+codec_pack_kv_uint(msgpack_packer *pk, const char *k, uint64_t v)
 {
-	return pack_cstr(pk, k) | msgpack_pack_uint64(pk, v);
+	return codec_pack_cstr(pk, k) | msgpack_pack_uint64(pk, v);
 }
 
 static int
 pack_kv_bool(msgpack_packer *pk, const char *k, bool v)
 {
-	return pack_cstr(pk, k) | (v ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
+	return codec_pack_cstr(pk, k) | (v ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
 }
 
 int
@@ -499,21 +499,21 @@ proto_rep_hello(struct proto_out *o, uint64_t id, const struct proto_hello_info 
 {
 	msgpack_packer *pk = &o->pk;
 
-	return frame_end(o, rep_head(o, id, STATUS_OK, 1) | msgpack_pack_map(pk, 8) |
-	    pack_kv_uint(pk, "version", h->version) |
-	    pack_cstr(pk, "server") | pack_str(pk, h->server, h->server_len) |
-	    pack_kv_uint(pk, "max_frame", h->max_frame) |
-	    pack_kv_uint(pk, "max_value", h->max_value) |
-	    pack_kv_uint(pk, "max_pending", h->max_pending) |
-	    pack_kv_uint(pk, "max_select_cases", h->max_select_cases) |
-	    pack_kv_uint(pk, "max_stream_credit", h->max_stream_credit) |
-	    pack_kv_uint(pk, "max_waiters_per_connection", h->max_waiters_per_connection));
+	return codec_frame_end(o, codec_rep_head(o, id, STATUS_OK, 1) | msgpack_pack_map(pk, 8) |
+	    codec_pack_kv_uint(pk, "version", h->version) |
+	    codec_pack_cstr(pk, "server") | codec_pack_str(pk, h->server, h->server_len) |
+	    codec_pack_kv_uint(pk, "max_frame", h->max_frame) |
+	    codec_pack_kv_uint(pk, "max_value", h->max_value) |
+	    codec_pack_kv_uint(pk, "max_pending", h->max_pending) |
+	    codec_pack_kv_uint(pk, "max_select_cases", h->max_select_cases) |
+	    codec_pack_kv_uint(pk, "max_stream_credit", h->max_stream_credit) |
+	    codec_pack_kv_uint(pk, "max_waiters_per_connection", h->max_waiters_per_connection));
 }
 
 int
 proto_rep_info(struct proto_out *o, uint64_t id, const struct proto_chan_info *i)
 {
-	return frame_end(o, rep_head(o, id, STATUS_OK, 1) | proto_pack_chan_info(o, i));
+	return codec_frame_end(o, codec_rep_head(o, id, STATUS_OK, 1) | proto_pack_chan_info(o, i));
 }
 
 int
@@ -525,22 +525,22 @@ proto_pack_chan_info(struct proto_out *o, const struct proto_chan_info *i)
 	/* a plain channel's map has 8 keys, one more for a close error, six more on an ack channel */
 	rc = msgpack_pack_map(pk, 8 + (i->close_err.set ? 1 : 0) + (i->ack_wait != 0 ? 6 : 0) +
 	    (i->durable ? 2 : 0)) |
-	    pack_cstr(pk, "name") | pack_str(pk, i->name, i->name_len) |
-	    pack_kv_uint(pk, "len", i->len) | pack_kv_uint(pk, "cap", i->cap) |
+	    codec_pack_cstr(pk, "name") | codec_pack_str(pk, i->name, i->name_len) |
+	    codec_pack_kv_uint(pk, "len", i->len) | codec_pack_kv_uint(pk, "cap", i->cap) |
 	    pack_kv_bool(pk, "closed", i->closed) | pack_kv_bool(pk, "anonymous", i->anonymous) |
-	    pack_kv_uint(pk, "senders", i->senders) | pack_kv_uint(pk, "receivers", i->receivers) |
-	    pack_kv_uint(pk, "bytes", i->bytes);
+	    codec_pack_kv_uint(pk, "senders", i->senders) | codec_pack_kv_uint(pk, "receivers", i->receivers) |
+	    codec_pack_kv_uint(pk, "bytes", i->bytes);
 	if (i->close_err.set)
-		rc |= pack_cstr(pk, "close_error") | pack_close_err(pk, &i->close_err);
+		rc |= codec_pack_cstr(pk, "close_error") | pack_close_err(pk, &i->close_err);
 	if (i->ack_wait != 0)
-		rc |= pack_kv_uint(pk, "ack_wait", i->ack_wait) |
-		    pack_kv_uint(pk, "inflight", i->inflight) |
-		    pack_kv_uint(pk, "redelivered", i->redelivered) |
-		    pack_kv_uint(pk, "dead_lettered", i->dead_lettered) |
-		    pack_kv_uint(pk, "max_unacked", i->max_unacked) |
-		    pack_kv_uint(pk, "max_ack_pending", i->max_ack_pending);
+		rc |= codec_pack_kv_uint(pk, "ack_wait", i->ack_wait) |
+		    codec_pack_kv_uint(pk, "inflight", i->inflight) |
+		    codec_pack_kv_uint(pk, "redelivered", i->redelivered) |
+		    codec_pack_kv_uint(pk, "dead_lettered", i->dead_lettered) |
+		    codec_pack_kv_uint(pk, "max_unacked", i->max_unacked) |
+		    codec_pack_kv_uint(pk, "max_ack_pending", i->max_ack_pending);
 	if (i->durable)
-		rc |= pack_kv_bool(pk, "durable", true) | pack_kv_uint(pk, "journal_bytes", i->journal_bytes);
+		rc |= pack_kv_bool(pk, "durable", true) | codec_pack_kv_uint(pk, "journal_bytes", i->journal_bytes);
 	return rc;
 }
 
@@ -549,9 +549,9 @@ proto_pack_inflight(struct proto_out *o, const struct proto_inflight_info *i)
 {
 	msgpack_packer *pk = &o->pk;
 
-	return msgpack_pack_map(pk, 4) | pack_kv_uint(pk, "client", i->client) |
-	    pack_kv_uint(pk, "tag", i->tag) | pack_kv_uint(pk, "count", i->count) |
-	    pack_kv_uint(pk, "age_ms", i->age_ms);
+	return msgpack_pack_map(pk, 4) | codec_pack_kv_uint(pk, "client", i->client) |
+	    codec_pack_kv_uint(pk, "tag", i->tag) | codec_pack_kv_uint(pk, "count", i->count) |
+	    codec_pack_kv_uint(pk, "age_ms", i->age_ms);
 }
 
 int
@@ -566,119 +566,6 @@ proto_value_encode(struct proto_out *o, const struct proto_value *v)
 	return 0;
 }
 
-/* ---- admin encoders ---------------------------------------------------------- */
-
-int
-proto_req_simple(struct proto_out *o, uint64_t op, uint64_t id)
-{
-	return frame_end(o, req_head(o, op, id, PROTO_WAIT_FOREVER, 0));
-}
-
-int
-proto_req_channels(struct proto_out *o, uint64_t id, const char *pattern, uint64_t limit)
-{
-	return frame_end(o, req_head(o, OP_CHANNELS, id, PROTO_WAIT_FOREVER, 2) |
-	    (pattern ? pack_cstr(&o->pk, pattern) : msgpack_pack_nil(&o->pk)) |
-	    msgpack_pack_uint64(&o->pk, limit));
-}
-
-int
-proto_req_waiters(struct proto_out *o, uint64_t id, uint64_t limit)
-{
-	return frame_end(o, req_head(o, OP_WAITERS, id, PROTO_WAIT_FOREVER, 1) |
-	    msgpack_pack_uint64(&o->pk, limit));
-}
-
-int
-proto_req_unblock(struct proto_out *o, uint64_t id, uint64_t client, uint64_t request)
-{
-	return frame_end(o, req_head(o, OP_UNBLOCK, id, PROTO_WAIT_FOREVER, 2) |
-	    msgpack_pack_uint64(&o->pk, client) |
-	    (request ? msgpack_pack_uint64(&o->pk, request) : msgpack_pack_nil(&o->pk)));
-}
-
-int
-proto_rep_begin(struct proto_out *o, uint64_t id, size_t nresults)
-{
-	return rep_head(o, id, STATUS_OK, nresults);
-}
-
-int
-proto_rep_end(struct proto_out *o, int rc)
-{
-	return frame_end(o, rc);
-}
-
-int
-proto_pack_array(struct proto_out *o, size_t n)
-{
-	return msgpack_pack_array(&o->pk, n);
-}
-
-int
-proto_pack_map(struct proto_out *o, size_t n)
-{
-	return msgpack_pack_map(&o->pk, n);
-}
-
-int
-proto_pack_uint(struct proto_out *o, uint64_t v)
-{
-	return msgpack_pack_uint64(&o->pk, v);
-}
-
-int
-proto_pack_kv_uint(struct proto_out *o, const char *key, uint64_t v)
-{
-	return pack_kv_uint(&o->pk, key, v);
-}
-
-int
-proto_pack_client_info(struct proto_out *o, const struct proto_client_info *c)
-{
-	msgpack_packer *pk = &o->pk;
-
-	return msgpack_pack_map(pk, 6) | pack_kv_uint(pk, "id", c->id) |
-	    pack_cstr(pk, "peer") | pack_str(pk, c->peer, c->peer_len) |
-	    pack_cstr(pk, "name") | pack_str(pk, c->name, c->name_len) |
-	    pack_kv_uint(pk, "pending", c->pending) | pack_kv_uint(pk, "age_ms", c->age_ms) |
-	    pack_kv_uint(pk, "unsent", c->unsent);
-}
-
-int
-proto_pack_node_info(struct proto_out *o, const struct proto_node_info *n)
-{
-	msgpack_packer *pk = &o->pk;
-
-	return msgpack_pack_map(pk, 5) |
-	    pack_cstr(pk, "name") | pack_str(pk, n->name, n->name_len) |
-	    pack_cstr(pk, "advertise") | pack_str(pk, n->advertise, n->advertise_len) |
-	    pack_kv_uint(pk, "owned", n->owned) | pack_kv_uint(pk, "self", n->self) |
-	    pack_kv_uint(pk, "lease_left_ms", n->lease_left_ms);
-}
-
-int
-proto_pack_waiter_head(struct proto_out *o, const struct proto_waiter_info *w)
-{
-	msgpack_packer *pk = &o->pk;
-
-	bool home = w->home != NULL && w->home_len > 0;
-	int rc = msgpack_pack_map(pk, home ? 6 : 5) | pack_kv_uint(pk, "client", w->client) |
-	    pack_kv_uint(pk, "request", w->request) | pack_kv_uint(pk, "op", w->op) |
-	    pack_kv_uint(pk, "waited_ms", w->waited_ms);
-
-	if (home)
-		rc |= pack_cstr(pk, "home") | pack_str(pk, w->home, w->home_len);
-	return rc | pack_cstr(pk, "cases") | msgpack_pack_array(pk, w->ncases);
-}
-
-int
-proto_pack_case(struct proto_out *o, uint8_t dir, const char *name, size_t len)
-{
-	return msgpack_pack_array(&o->pk, 2) | msgpack_pack_uint8(&o->pk, dir) |
-	    pack_name(&o->pk, name, len);
-}
-
 /* ---- links (§12) ------------------------------------------------------------- */
 
 static int
@@ -690,7 +577,7 @@ pack_link_outs(msgpack_packer *pk, const struct proto_request *l)
 		return msgpack_pack_nil(pk);
 	rc = msgpack_pack_array(pk, l->nouts);
 	for (uint32_t i = 0; i < l->nouts; i++)
-		rc |= msgpack_pack_array(pk, 2) | pack_name(pk, l->outs[i].name, l->outs[i].name_len) |
+		rc |= msgpack_pack_array(pk, 2) | codec_pack_name(pk, l->outs[i].name, l->outs[i].name_len) |
 		    msgpack_pack_uint64(pk, l->outs[i].cap);
 	return rc;
 }
@@ -702,7 +589,7 @@ pack_link_list(msgpack_packer *pk, const struct proto_request *l)
 
 	for (uint32_t i = 0; i < l->ncases; i++)
 		rc |= l->cases[i].dir ? pack_value(pk, &l->cases[i].value) :
-		    pack_name(pk, l->cases[i].name, l->cases[i].name_len);
+		    codec_pack_name(pk, l->cases[i].name, l->cases[i].name_len);
 	return rc;
 }
 
@@ -714,28 +601,28 @@ proto_req_link(struct proto_out *o, uint64_t id, int64_t wait_us, const struct p
 
 	if (!proto_op_is_link(l->op))
 		return -1;
-	rc = req_head(o, l->op, id, wait_us, proto_op_arity[l->op]) | pack_name(pk, l->done, l->done_len) |
+	rc = codec_req_head(o, l->op, id, wait_us, proto_op_arity[l->op]) | codec_pack_name(pk, l->done, l->done_len) |
 	    pack_link_outs(pk, l);
 	if (l->op == OP_OR || l->op == OP_FAN_IN || l->op == OP_REPEAT)
-		return frame_end(o, rc | pack_link_list(pk, l));
-	rc |= pack_name(pk, l->name, l->name_len);
+		return codec_frame_end(o, rc | pack_link_list(pk, l));
+	rc |= codec_pack_name(pk, l->name, l->name_len);
 	if (l->op == OP_TAKE)
 		rc |= msgpack_pack_uint64(pk, l->count);
 	if (l->op == OP_FAN_OUT)
-		rc |= pack_str(pk, l->stage, l->stage_len) | msgpack_pack_uint64(pk, l->count) |
+		rc |= codec_pack_str(pk, l->stage, l->stage_len) | msgpack_pack_uint64(pk, l->count) |
 		    (l->ordered ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
-	return frame_end(o, rc);
+	return codec_frame_end(o, rc);
 }
 
 int
 proto_rep_started(struct proto_out *o, uint64_t id, const char *const *names, const size_t *lens,
     size_t n)
 {
-	int rc = rep_head(o, id, STATUS_STARTED, 1) | msgpack_pack_array(&o->pk, n);
+	int rc = codec_rep_head(o, id, STATUS_STARTED, 1) | msgpack_pack_array(&o->pk, n);
 
 	for (size_t i = 0; i < n; i++)
-		rc |= pack_str(&o->pk, names[i], lens[i]);
-	return frame_end(o, rc);
+		rc |= codec_pack_str(&o->pk, names[i], lens[i]);
+	return codec_frame_end(o, rc);
 }
 
 /* ---- streams (§14) ------------------------------------------------------------- */
@@ -744,17 +631,17 @@ int
 proto_req_stream(struct proto_out *o, uint64_t id, int64_t wait_us, const struct proto_case *names,
     size_t n, uint64_t credit)
 {
-	int rc = req_head(o, OP_STREAM, id, wait_us, 2) | msgpack_pack_array(&o->pk, n);
+	int rc = codec_req_head(o, OP_STREAM, id, wait_us, 2) | msgpack_pack_array(&o->pk, n);
 
 	for (size_t i = 0; i < n; i++)
-		rc |= pack_name(&o->pk, names[i].name, names[i].name_len);
-	return frame_end(o, rc | msgpack_pack_uint64(&o->pk, credit));
+		rc |= codec_pack_name(&o->pk, names[i].name, names[i].name_len);
+	return codec_frame_end(o, rc | msgpack_pack_uint64(&o->pk, credit));
 }
 
 int
 proto_req_credit(struct proto_out *o, uint64_t id, uint64_t stream_id, uint64_t n)
 {
-	return frame_end(o, req_head(o, OP_CREDIT, id, PROTO_WAIT_FOREVER, 2) |
+	return codec_frame_end(o, codec_req_head(o, OP_CREDIT, id, PROTO_WAIT_FOREVER, 2) |
 	    msgpack_pack_uint64(&o->pk, stream_id) | msgpack_pack_uint64(&o->pk, n));
 }
 
@@ -762,17 +649,17 @@ int
 proto_req_hello_node(struct proto_out *o, uint64_t id, const char *client, const char *token,
     const char *node)
 {
-	int rc = req_head(o, OP_HELLO, id, PROTO_WAIT_FOREVER, 4) |
-	    msgpack_pack_uint64(&o->pk, PROTO_VERSION) | pack_cstr(&o->pk, client);
+	int rc = codec_req_head(o, OP_HELLO, id, PROTO_WAIT_FOREVER, 4) |
+	    msgpack_pack_uint64(&o->pk, PROTO_VERSION) | codec_pack_cstr(&o->pk, client);
 
 	if (token)
-		rc |= msgpack_pack_map(&o->pk, 1) | pack_cstr(&o->pk, "token") | pack_cstr(&o->pk, token);
+		rc |= msgpack_pack_map(&o->pk, 1) | codec_pack_cstr(&o->pk, "token") | codec_pack_cstr(&o->pk, token);
 	else
 		rc |= msgpack_pack_nil(&o->pk);
 	/* a node follows MOVED: a forwarded request is never forwarded again */
-	rc |= msgpack_pack_map(&o->pk, 2) | pack_cstr(&o->pk, "node") | pack_cstr(&o->pk, node) |
-	    pack_cstr(&o->pk, "moved") | msgpack_pack_true(&o->pk);
-	return frame_end(o, rc);
+	rc |= msgpack_pack_map(&o->pk, 2) | codec_pack_cstr(&o->pk, "node") | codec_pack_cstr(&o->pk, node) |
+	    codec_pack_cstr(&o->pk, "moved") | msgpack_pack_true(&o->pk);
+	return codec_frame_end(o, rc);
 }
 
 int
@@ -788,7 +675,7 @@ proto_req_readdress(struct proto_out *o, const uint8_t *body, size_t len, uint64
 	    mpr_skip(&r) < 0)
 		return -1;
 	/* the rest, names and values (channel references too), goes as it came */
-	return frame_end(o, frame_begin(o) | msgpack_pack_array(&o->pk, n) |
+	return codec_frame_end(o, frame_begin(o) | msgpack_pack_array(&o->pk, n) |
 	    msgpack_pack_uint64(&o->pk, op & ~(uint64_t)PROTO_OP_DEFER) |
 	    msgpack_pack_uint64(&o->pk, id) | pack_wait(&o->pk, wait_us) |
 	    msgpack_sbuffer_write(&o->sb, (const char *)r.p, mpr_left(&r)));
@@ -807,7 +694,7 @@ proto_rep_readdress(struct proto_out *o, const uint8_t *body, size_t len, uint64
 		return -1;
 	o->last_id = id;
 	o->last_status = (int)status;
-	return frame_end(o, frame_begin(o) | msgpack_pack_array(&o->pk, n) |
+	return codec_frame_end(o, frame_begin(o) | msgpack_pack_array(&o->pk, n) |
 	    msgpack_pack_uint64(&o->pk, id) | msgpack_pack_int64(&o->pk, status) |
 	    msgpack_sbuffer_write(&o->sb, (const char *)r.p, mpr_left(&r)));
 }

@@ -1,6 +1,6 @@
 /*
- * codec_int.h: what the codec's files (codec.c, codec_request.c,
- * codec_reply.c) share and nobody else uses.
+ * codec_int.h: what the codec's files (codec.c, codec_admin.c,
+ * codec_request.c, codec_reply.c) share and nobody else uses.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -16,6 +16,20 @@
 
 /* Arguments each op takes after [op, id, wait] (0 for an op that has none or is unknown). */
 extern const uint8_t proto_op_arity[OP_MAX + 1];
+
+/*
+ * The encoders' pieces (codec.c), for codec_admin.c: a frame's end (its
+ * length patched in, or the partial frame dropped when rc is not 0), the
+ * heads [op, id, wait, ...] and [id, status, ...], and strings, names
+ * (nil when NULL) and "key": uint pairs. Each returns 0 or not, to be or-ed.
+ */
+int codec_frame_end(struct proto_out *o, int rc);
+int codec_req_head(struct proto_out *o, uint64_t op, uint64_t id, int64_t wait_us, size_t nargs);
+int codec_rep_head(struct proto_out *o, uint64_t id, int status, size_t nres);
+int codec_pack_str(msgpack_packer *pk, const char *s, size_t len);
+int codec_pack_cstr(msgpack_packer *pk, const char *s);
+int codec_pack_name(msgpack_packer *pk, const char *name, size_t len);
+int codec_pack_kv_uint(msgpack_packer *pk, const char *k, uint64_t v);
 
 /* Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
 bool proto_utf8_valid(const uint8_t *s, size_t len);
