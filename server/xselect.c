@@ -259,6 +259,22 @@ confirm(struct xsel *x, struct xgroup *w)
 static void restart(struct xsel *x);
 static void again(struct xsel *x);
 
+/* One of the groups that fired, uniformly; NULL when none did. */
+static struct xgroup *
+pick_fired(struct xsel *x)
+{
+	uint32_t nf = 0, k;
+
+	for (uint32_t i = 0; i < x->ngroups; i++)
+		nf += x->g[i].fired;
+	if (nf == 0)
+		return NULL;
+	k = uniform(x->xs, nf);
+	for (uint32_t i = 0;; i++)
+		if (x->g[i].fired && k-- == 0)
+			return &x->g[i];
+}
+
 /*
  * Every group answered: pick the winner (uniform among those that fired),
  * give the others' values back, answer; or answer default, the first
@@ -268,7 +284,6 @@ void
 xsel_decide(struct xsel *x)
 {
 	struct xgroup *w = NULL;
-	uint32_t nf = 0, k;
 
 	if (x->winner != NULL) {
 		/* parked, decided at its first fire: every other group has answered now */
@@ -278,15 +293,9 @@ xsel_decide(struct xsel *x)
 			xsel_free(x);
 		return;
 	}
-	for (uint32_t i = 0; i < x->ngroups; i++)
-		nf += x->g[i].fired;
 	/* the client gone: nothing wins, every value goes back */
-	if (waits(x) && nf > 0) {
-		k = uniform(x->xs, nf);
-		for (uint32_t i = 0; w == NULL; i++)
-			if (x->g[i].fired && k-- == 0)
-				w = &x->g[i];
-	}
+	if (waits(x))
+		w = pick_fired(x);
 	for (uint32_t i = 0; i < x->ngroups; i++)
 		if (&x->g[i] != w && x->g[i].held)
 			settle(x, &x->g[i], x->g[i].pid, false, 0);
@@ -310,6 +319,45 @@ xsel_decide(struct xsel *x)
 	xsel_free(x);
 }
 
+/*
+ * A blocking select's poll is heard out: some group fired, and every
+ * group still open said it waits (STARTED), so nothing else was ready
+ * when the owners polled; the choice among those that fired can be made
+ * now, without the CANCELs' round trip to the waiting ones first.
+ */
+static bool
+poll_heard(const struct xsel *x)
+{
+	bool fired = false;
+
+	if (x->winner != NULL || x->canceling || !x->blocking || !waits(x) || x->nopen == 0)
+		return false;
+	for (uint32_t i = 0; i < x->ngroups; i++) {
+		if (x->g[i].open && !x->g[i].waiting)
+			return false;
+		fired |= x->g[i].fired;
+	}
+	return fired;
+}
+
+/*
+ * poll_heard: the winner among the groups that fired (uniform), the other
+ * fired ones' values back; the waiting groups are CANCELed once the
+ * client has its answer, as when a parked select wakes.
+ */
+static void
+decide_heard(struct xsel *x)
+{
+	struct xgroup *w = pick_fired(x);
+
+	for (uint32_t i = 0; i < x->ngroups; i++)
+		if (&x->g[i] != w && x->g[i].held)
+			settle(x, &x->g[i], x->g[i].pid, false, 0);
+	x->winner = w;
+	if (!confirm(x, w))
+		cancel_rest(x);		/* answered (or failed) at once */
+}
+
 /* g's SELECT ended with status (rep decoded when valid). */
 static void
 group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const uint8_t *body,
@@ -318,7 +366,7 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 	struct xsel *x = g->x;
 	bool nothing = status == STATUS_DEADLINE_EXCEEDED || status == STATUS_CANCELED ||
 	    (status == STATUS_OK && rep->index < 0);
-	bool wins;
+	bool wins, hear_out;
 
 	g->open = false;
 	x->nopen--;
@@ -348,16 +396,25 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 			settle(x, g, g->pid, false, 0);
 	}
 	/*
+	 * a fire at the poll, while other groups are open: their word on what
+	 * was ready is awaited (STARTED, or their own fire), not a CANCEL's
+	 * answer (poll_heard); any other end CANCELs the rest
+	 */
+	hear_out = g->fired && !wins && x->winner == NULL && x->blocking && waits(x) &&
+	    x->nopen > 0;
+	/*
 	 * a wake-up whose value must be confirmed CANCELs the other groups
 	 * once it is (cancel_rest): that work is not on its way to the client
 	 */
-	if (!nothing && !x->canceling && !(wins && g->held))
+	if (!nothing && !x->canceling && !(wins && g->held) && !hear_out)
 		xsel_cancel_open(x);
 	if (wins) {
 		x->winner = g;
 		confirm(x, g);
 	} else if (x->winner != NULL && g->held) {
 		settle(x, g, g->pid, false, 0);	/* too late: it goes back */
+	} else if (poll_heard(x)) {
+		decide_heard(x);
 	}
 	if (x->nopen == 0)
 		xsel_decide(x);
@@ -456,6 +513,10 @@ group_waits(struct xgroup *g)
 	g->waiting = true;
 	if (x->winner != NULL || x->canceling)
 		return;
+	if (poll_heard(x)) {
+		decide_heard(x);	/* the last word on a poll where a case fired */
+		return;
+	}
 	for (uint32_t i = 0; i < x->ngroups; i++)
 		if (!x->g[i].open || !x->g[i].waiting)
 			return;

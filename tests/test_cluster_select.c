@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +267,48 @@ test_cancel_and_disconnect(void)
 		CU_ASSERT_FATAL(ct_await_receivers(i, names[i], 1));
 	test_conn_close(&c);
 	CU_ASSERT(no_waiters_anywhere());
+}
+
+/*
+ * A case ready at the poll wins once every other group has said it waits,
+ * without the home hearing their CANCELs first. Node 1 is stopped while
+ * the select starts (its group unread), node 2's group parks; then node 2
+ * is stopped and node 1 resumed: node 1's value is the answer while node
+ * 2 is still stopped, node 0 having lost no peer. (The home used to CANCEL
+ * node 2's group and wait for its answer: the select hung until node 2
+ * came back, or its lease ran out.)
+ */
+static void
+test_poll_heard_out(void)
+{
+	struct proto_case cases[2];
+	struct test_conn c;
+	struct proto_reply r;
+	uint64_t errors;
+	char buf[32];
+
+	make_three("xheard", 1);
+	ct_send(1, names[1], "one");
+	for (int k = 0; k < 2; k++)
+		cases[k] = (struct proto_case){ .dir = 0, .name = names[k + 1],
+		    .name_len = (uint32_t)strlen(names[k + 1]) };
+	errors = ct_node_stat(0, "cluster_peer_errors");
+	ct_client_of(&c, 0);
+	ct_node_signal(1, SIGSTOP);
+	st_select(&c, cases, 2, false, 30 * 1000000);
+	CU_ASSERT(ct_await_receivers(2, names[2], 1));
+	ct_node_signal(2, SIGSTOP);
+	ct_node_signal(1, SIGCONT);
+	st_reply(&c, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(r.index, 0);
+	CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "one");
+	CU_ASSERT_EQUAL(ct_node_stat(0, "cluster_peer_errors"), errors);
+	ct_node_signal(2, SIGCONT);
+	test_conn_close(&c);
+	CU_ASSERT(ct_await_receivers(2, names[2], 0));
+	for (int i = 0; i < CT_NODES; i++)
+		CU_ASSERT(ct_await_stat(i, "cluster_nodes", CT_NODES, 15000));
 }
 
 /* Ready cases on three nodes: each is chosen a third of the time, within 4 sigma. */
@@ -726,6 +769,7 @@ ct_add_select_tests(CU_pSuite s)
 	test_add(s, "select: a receive that may not wait takes a parked send case", test_poll_takes_claim);
 	test_add(s, "select: deadline leaves no waiter anywhere", test_deadline);
 	test_add(s, "select: CANCEL and disconnect remove remote waiters", test_cancel_and_disconnect);
+	test_add(s, "select: a ready case wins once the others said they wait", test_poll_heard_out);
 	test_add(s, "select: uniform among ready cases on three nodes", test_fairness);
 	test_add(s, "select: deadline vs send, 1,000 runs", test_deadline_race);
 	test_add(s, "select: SIGKILL of an owner while selects run", test_owner_killed);
