@@ -493,6 +493,7 @@ register_suites(void)
 	ct_add_selfpeer_group_test(s);
 	/* idle_timeout on every node (test_cluster_forward.c) */
 	s = test_suite("cluster_idle", idle_suite_init, idle_suite_clean);
+	test_add(s, "three nodes join", test_join);
 	ct_add_idle_tests(s);
 	/* the failover cases on fresh nodes (test_cluster_failover.c) */
 	s = test_suite("cluster_failover", ct_suite_init, ct_suite_clean);

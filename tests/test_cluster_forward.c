@@ -645,8 +645,10 @@ test_idle_spares_nodes(void)
 	socklen_t slen = sizeof sin;
 	uint64_t errors;
 
-	for (int i = 0; i < CT_NODES; i++)
+	for (int i = 0; i < CT_NODES; i++) {
+		CU_ASSERT_FATAL(ct_await_stat(i, "cluster_nodes", CT_NODES, 15000));
 		CU_ASSERT_FATAL(ct_await_stat(i, "cluster_serving", 1, 15000));
+	}
 	made_on(1, "idle", 4, name, sizeof name);
 	ct_client_of(&a, 0);
 	CU_ASSERT_EQUAL(st_send_wait(&a, name, "1", 0), STATUS_OK);	/* node 0 dials node 1 */
