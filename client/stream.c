@@ -244,8 +244,14 @@ chan_stream_recv_msg(chan_stream_t *s, chan_msg_t *m, bool *ok, size_t *index)
 		return CHAN_EINVAL;
 	memset(m, 0, sizeof *m);
 	rc = stream_next(s, &m->value, ok, index, &m->tag, &m->count);
-	if (m->tag != 0)	/* the stream's node tagged it, not necessarily the channel's owner */
+	if (rc != CHAN_OK) {
+		/* not handed over (out of memory): left in flight, back after ack_wait, as chan_recv_msg */
+		m->tag = 0;
+		m->count = 0;
+	} else if (m->tag != 0) {
+		/* the stream's node tagged it, not necessarily the channel's owner */
 		conn_ref(m->conn = conn_call_conn(s->call));
+	}
 	return rc;
 }
 
