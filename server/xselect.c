@@ -259,6 +259,15 @@ confirm(struct xsel *x, struct xgroup *w)
 static void restart(struct xsel *x);
 static void again(struct xsel *x);
 
+/* Every held value but the winner w's (NULL: every one) goes back to its owner's channel. */
+static void
+give_back_others(struct xsel *x, const struct xgroup *w)
+{
+	for (uint32_t i = 0; i < x->ngroups; i++)
+		if (&x->g[i] != w && x->g[i].held)
+			settle(x, &x->g[i], x->g[i].pid, false, 0);
+}
+
 /* One of the groups that fired, uniformly; NULL when none did. */
 static struct xgroup *
 pick_fired(struct xsel *x)
@@ -296,9 +305,7 @@ xsel_decide(struct xsel *x)
 	/* the client gone: nothing wins, every value goes back */
 	if (waits(x))
 		w = pick_fired(x);
-	for (uint32_t i = 0; i < x->ngroups; i++)
-		if (&x->g[i] != w && x->g[i].held)
-			settle(x, &x->g[i], x->g[i].pid, false, 0);
+	give_back_others(x, w);
 	if (w != NULL && confirm(x, w))
 		return;
 	if (w != NULL) {
@@ -350,9 +357,7 @@ decide_heard(struct xsel *x)
 {
 	struct xgroup *w = pick_fired(x);
 
-	for (uint32_t i = 0; i < x->ngroups; i++)
-		if (&x->g[i] != w && x->g[i].held)
-			settle(x, &x->g[i], x->g[i].pid, false, 0);
+	give_back_others(x, w);
 	x->winner = w;
 	if (!confirm(x, w))
 		cancel_rest(x);		/* answered (or failed) at once */
