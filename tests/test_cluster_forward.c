@@ -36,6 +36,16 @@ made_on(int owner, const char *base, uint64_t cap, char *buf, size_t bufcap)
 	test_conn_close(&c);
 }
 
+/* Every node knows the three and serves (the test ends if not within 15 s). */
+static void
+all_serving(void)
+{
+	for (int i = 0; i < CT_NODES; i++) {
+		CU_ASSERT_FATAL(ct_await_stat(i, "cluster_nodes", CT_NODES, 15000));
+		CU_ASSERT_FATAL(ct_await_stat(i, "cluster_serving", 1, 15000));
+	}
+}
+
 /* INFO on the owner until name has senders/receivers waiting (-1: any). */
 static bool
 owner_waits(int owner, const char *name, int64_t senders, int64_t receivers)
@@ -614,10 +624,7 @@ test_tls_forward(void)
 	struct test_conn a, b;
 	bool ok;
 
-	for (int i = 0; i < CT_NODES; i++) {
-		CU_ASSERT_FATAL(ct_await_stat(i, "cluster_nodes", CT_NODES, 15000));
-		CU_ASSERT_FATAL(ct_await_stat(i, "cluster_serving", 1, 15000));
-	}
+	all_serving();
 	made_on(1, "tls", 1, name, sizeof name);
 	ct_client_of(&a, 0);
 	CU_ASSERT_EQUAL(st_send_wait(&a, name, "t", PROTO_WAIT_FOREVER), STATUS_OK);
@@ -645,10 +652,7 @@ test_idle_spares_nodes(void)
 	socklen_t slen = sizeof sin;
 	uint64_t errors;
 
-	for (int i = 0; i < CT_NODES; i++) {
-		CU_ASSERT_FATAL(ct_await_stat(i, "cluster_nodes", CT_NODES, 15000));
-		CU_ASSERT_FATAL(ct_await_stat(i, "cluster_serving", 1, 15000));
-	}
+	all_serving();
 	made_on(1, "idle", 4, name, sizeof name);
 	ct_client_of(&a, 0);
 	CU_ASSERT_EQUAL(st_send_wait(&a, name, "1", 0), STATUS_OK);	/* node 0 dials node 1 */
