@@ -235,7 +235,7 @@ ct_node_key_present(int i)
 /* ---- nodes ----------------------------------------------------------------------------- */
 
 static int
-node_start(int i, const char *etcd_url)
+node_start_once(int i, const char *etcd_url)
 {
 	char conf[3072], port[16], tls[512] = "";
 	const char *args[] = { "-p", port, NULL };
@@ -254,6 +254,20 @@ node_start(int i, const char *etcd_url)
 	    "advertise = 127.0.0.1:%d\nnode_ttl = %ds\n%s%s", etcd_url, i,
 	    tls_port ? tls_port : node_ports[i], TTL_S, tls, node_extra);
 	return test_server_start_args(&nodes[i], conf, args);
+}
+
+/*
+ * Node i on ports picked first (its advertise address is in its config):
+ * another socket may take one before the node binds it, so a start that
+ * fails is tried again on new ports, three times at most.
+ */
+static int
+node_start(int i, const char *etcd_url)
+{
+	for (int try = 0; try < 3; try++)
+		if (node_start_once(i, etcd_url) == 0)
+			return 0;
+	return -1;
 }
 
 static const char *ct_token;		/* the ct_* clients' HELLO token (ct_set_token) */
