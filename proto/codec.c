@@ -464,6 +464,25 @@ proto_rep_closed_err(struct proto_out *o, uint64_t id, int64_t index,
 	    msgpack_pack_false(pk) | pack_close_err(pk, err));
 }
 
+/*
+ * The reply another node gave a select case, re-encoded for this node's
+ * client: under index, and under tag (this node's; 0: none) for the owner's.
+ */
+int
+proto_rep_case(struct proto_out *o, uint64_t id, int64_t index, const struct proto_reply *rep,
+    uint64_t tag)
+{
+	bool none = rep->value.kind == VALUE_NONE;
+
+	if (rep->close_err.set)
+		return proto_rep_closed_err(o, id, index, &rep->close_err);
+	if (tag != 0)
+		return proto_rep_select_ack(o, id, index, rep->value.raw, rep->value.raw_len, tag,
+		    rep->count);
+	return proto_rep_select(o, id, index, none ? NULL : rep->value.raw, none ? 0 : rep->value.raw_len,
+	    rep->ok);
+}
+
 int
 proto_rep_recv_ack(struct proto_out *o, uint64_t id, const uint8_t *raw, size_t raw_len,
     uint64_t tag, uint64_t count)

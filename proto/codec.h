@@ -506,6 +506,13 @@ int proto_rep_recv_ack(struct proto_out *o, uint64_t id, const uint8_t *raw, siz
     uint64_t tag, uint64_t count);
 int proto_rep_select_ack(struct proto_out *o, uint64_t id, int64_t index, const uint8_t *raw,
     size_t raw_len, uint64_t tag, uint64_t count);
+/*
+ * A select case's reply decoded from another node (rep), re-encoded for this
+ * node's client: its close report, its value under tag (this node's, for an
+ * ack channel; 0: none) or the plain value.
+ */
+int proto_rep_case(struct proto_out *o, uint64_t id, int64_t index, const struct proto_reply *rep,
+    uint64_t tag);
 int proto_rep_hello(struct proto_out *o, uint64_t id, const struct proto_hello_info *h);
 int proto_rep_info(struct proto_out *o, uint64_t id, const struct proto_chan_info *i);
 

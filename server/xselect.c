@@ -167,17 +167,8 @@ relay(struct xsel *x, struct xgroup *g)
 	}
 	if (c == NULL)
 		return;
-	if (rep.status != STATUS_OK) {
-		rc = proto_rep_case_error(o, x->rq.id, rep.status, msg, idx);
-	} else if (rep.close_err.set) {
-		rc = proto_rep_closed_err(o, x->rq.id, idx, &rep.close_err);
-	} else if (tag != 0) {
-		rc = proto_rep_select_ack(o, x->rq.id, idx, rep.value.raw, rep.value.raw_len, tag,
-		    rep.count);
-	} else {
-		rc = proto_rep_select(o, x->rq.id, idx, rep.value.kind == VALUE_NONE ? NULL :
-		    rep.value.raw, rep.value.kind == VALUE_NONE ? 0 : rep.value.raw_len, rep.ok);
-	}
+	rc = rep.status != STATUS_OK ? proto_rep_case_error(o, x->rq.id, rep.status, msg, idx) :
+	    proto_rep_case(o, x->rq.id, idx, &rep, tag);
 	if (rc == 0)
 		conn_flush_out(c);
 }

@@ -202,7 +202,6 @@ interim(struct xstream *st, int64_t i, const struct proto_reply *rep, struct pee
 	struct proto_out *o = &r->s->out;
 	struct conn *c = st->c;
 	uint64_t tag = 0;
-	int rc;
 
 	if (!rep->ok && st->closed[i])
 		return;		/* reported already: the round runs again without it */
@@ -222,18 +221,8 @@ interim(struct xstream *st, int64_t i, const struct proto_reply *rep, struct pee
 		router_tags_nack(r, pe, rep->tag);
 		end(st, STATUS_LIMIT, "out of memory (the value went back to its channel)", -1);
 		return;
-	} else {
-		if (rep->close_err.set)
-			rc = proto_rep_closed_err(o, st->rq.id, i, &rep->close_err);
-		else if (tag != 0)
-			rc = proto_rep_select_ack(o, st->rq.id, i, rep->value.raw, rep->value.raw_len,
-			    tag, rep->count);
-		else
-			rc = proto_rep_select(o, st->rq.id, i, rep->value.kind == VALUE_NONE ? NULL :
-			    rep->value.raw, rep->value.kind == VALUE_NONE ? 0 : rep->value.raw_len,
-			    rep->ok);
-		if (rc == 0)
-			conn_flush_out(c);
+	} else if (proto_rep_case(o, st->rq.id, i, rep, tag) == 0) {
+		conn_flush_out(c);
 	}
 	if (st->nclosed == st->ncases)
 		end(st, STATUS_OK, "", -1);
