@@ -601,6 +601,8 @@ op_submit(chan_ctx_t *ctx, chan_t *ch, uint64_t op, call_encode_fn enc, void *ar
 	conn_unref(node);
 	if (rc != 0)
 		return rc;
+	if (node != NULL)
+		conn_call_routed(call, c);
 	ctx_ref(ctx);
 	o = conn_call_user(call);
 	*o = (struct chan_op){ .call = call, .ctx = ctx, .conn = ch->conn, .op = op };

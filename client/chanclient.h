@@ -313,7 +313,8 @@ CHAN_API int chan_try_recv(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *o
  * flight (like `go func() { ch <- v }()` with a way to join it). Requests
  * queued by any thread leave together, in one write, when a thread waits
  * (chan_op_wait or any blocking call on the connection), when the queue
- * passes 64 KiB, or on chan_conn_flush. The server runs them in the order
+ * passes 64 KiB, or on chan_conn_flush; on a cluster:// connection a wait
+ * sends what is queued for every node. The server runs them in the order
  * sent (each one still waits like chan_send / chan_recv), so a producer can
  * keep many sends in flight and a consumer many receives, without a round
  * trip each. ctx's budget at submission travels as the request's wait; a

@@ -415,6 +415,8 @@ cluster_call(chan_conn_t *front, chan_ctx_t *ctx, uint64_t op, enum call_wait ho
 	int rc;
 
 	memset(r, 0, sizeof *r);
+	/* a blocking call: what was corked for the other nodes leaves first, as on one connection */
+	(void)cluster_flush(front->cluster);
 	if ((rc = rnames_read(&rn, op, front->info.max_select_cases, enc, arg)) == CHAN_OK)
 		rc = routed_call(front, &rn, ctx, op, how, enc, arg, r);
 	rnames_fini(&rn);

@@ -431,6 +431,7 @@ call_fini(struct call *call)
 		reply_put(rp);
 	}
 	conn_unref(call->conn);
+	conn_unref(call->front);
 }
 
 /* Link call under a fresh id and queue its request; nothing is left linked on failure. */
@@ -512,7 +513,10 @@ conn_call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
 		call->deferred = false;
 		conn_post(call->conn, enc_want, &call->id, WIRE_CORK);
 	}
-	wire_flush(call->conn);		/* about to wait: what was corked must go now */
+	/* about to wait: what was corked must go now, on every node of a front as on one connection */
+	if (call->front != NULL)
+		(void)cluster_flush(call->front->cluster);
+	wire_flush(call->conn);
 	return call_await(call, ctx, r);
 }
 
@@ -556,6 +560,8 @@ conn_submit(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
 			return rc;
 		rc = conn_submit(node, ctx, op, how, interim, flags, enc, arg, out);
 		conn_unref(node);
+		if (rc == 0)
+			conn_call_routed(*out, c);
 		return rc;
 	}
 	if ((call = call_spare_get(c)) == NULL)
@@ -579,6 +585,13 @@ conn_call_has_reply(struct call *call)
 	ready = call_ready(call);
 	pthread_mutex_unlock(&call->conn->lock);
 	return ready;
+}
+
+void
+conn_call_routed(struct call *call, chan_conn_t *front)
+{
+	conn_ref(front);
+	call->front = front;
 }
 
 bool

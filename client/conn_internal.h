@@ -103,6 +103,14 @@ int conn_call_start(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, call_encode_fn
 uint64_t conn_call_id(const struct call *call);
 void conn_call_end(struct call *call);
 /*
+ * call was submitted on a node of the cluster front (conn_submit does this
+ * for a call made on the front): a wait for it flushes every node's queue,
+ * so that requests corked for other nodes leave too, as on one connection
+ * (a wait on a reply that depends on them would never end). Takes a
+ * reference on front until the call ends.
+ */
+void conn_call_routed(struct call *call, chan_conn_t *front);
+/*
  * Room inside the call's record for the layer above (chan.c keeps an
  * asynchronous operation's handle there, so that the operation allocates
  * nothing of its own: the record is reused per thread): CALL_USER_SIZE

@@ -52,6 +52,7 @@ struct call {
 	uint64_t id;
 	uint64_t op;
 	chan_conn_t *conn;
+	chan_conn_t *front;			/* a reference: the cluster front it was routed from */
 	call_interim_fn *interim;		/* NULL: a single reply */
 	struct ctx_watch watch;
 	bool linked;				/* in conn->calls: more replies may come */

@@ -342,6 +342,100 @@ test_async_and_stream(void)
 	chan_conn_close(c);
 }
 
+/* The echo of test_corked_across: n values from ping, each sent back on pong, on a front of its own. */
+struct echo {
+	const char *ping, *pong;
+	int n, rc;
+};
+
+static void *
+echo_thread(void *arg)
+{
+	struct echo *e = arg;
+	chan_conn_t *c = NULL;
+	chan_ctx_t *ctx = NULL;
+	chan_t *ping = NULL, *pong = NULL;
+	chan_value_t v;
+
+	if ((e->rc = chan_dial(NULL, seeds, NULL, &c)) != CHAN_OK ||
+	    (e->rc = chan_with_timeout(&ctx, NULL, 10 * NSEC_PER_SEC)) != CHAN_OK ||
+	    (e->rc = chan_handle_new(&ping, c, e->ping)) != CHAN_OK ||
+	    (e->rc = chan_handle_new(&pong, c, e->pong)) != CHAN_OK)
+		goto out;
+	for (int i = 0; i < e->n && e->rc == CHAN_OK; i++) {
+		if ((e->rc = chan_recv(ctx, ping, &v, NULL)) == CHAN_OK)
+			e->rc = chan_send(ctx, pong, v.data, v.len);
+		chan_value_clear(&v);
+	}
+out:
+	chan_free(ping);
+	chan_free(pong);
+	chan_ctx_free(ctx);
+	chan_conn_close(c);
+	return NULL;
+}
+
+/*
+ * One round trip of test_corked_across: ping's SEND queued, then a wait for
+ * pong, an asynchronous RECV's (queued before the SEND) or a blocking one.
+ */
+static void
+ping_corked(chan_ctx_t *ctx, chan_t *ping, chan_t *pong, const char *val, bool blocking)
+{
+	chan_op_t *r = NULL, *w = NULL;
+	chan_value_t v = { 0 };
+	int rc;
+
+	if (!blocking && chan_recv_async(ctx, pong, &r) != CHAN_OK) {
+		CU_FAIL("chan_recv_async");
+		return;
+	}
+	if (chan_send_async(ctx, ping, val, strlen(val), &w) != CHAN_OK) {
+		CU_FAIL("chan_send_async");
+		chan_op_wait(r, NULL, NULL);
+		return;
+	}
+	rc = blocking ? chan_recv(ctx, pong, &v, NULL) : chan_op_wait(r, &v, NULL);
+	CU_ASSERT_EQUAL(rc, CHAN_OK);
+	CU_ASSERT(rc != CHAN_OK || (v.len == strlen(val) && memcmp(v.data, val, v.len) == 0));
+	chan_value_clear(&v);
+	CU_ASSERT_EQUAL(chan_op_wait(w, NULL, NULL), CHAN_OK);
+}
+
+/*
+ * What is queued for one node leaves when the thread waits on another's
+ * reply, as on one connection (chanclient.h: "when a thread waits"): the
+ * pinger's asynchronous RECV of pong (node 0) and SEND of ping (node 1),
+ * then a wait for the pong, which comes only once the echo had the ping;
+ * then a SEND of ping queued and a blocking RECV of pong. Bounded by a
+ * 10 s context: a ping left queued fails with CHAN_EDEADLINE, not a hang.
+ */
+static void
+test_corked_across(void)
+{
+	chan_conn_t *c = dial_cluster();
+	chan_ctx_t *ctx;
+	chan_t *ping, *pong;
+	struct echo e = { .n = 2 };
+	char nping[64], npong[64];
+	pthread_t t;
+
+	ping = make_on(c, 1, "cping", 0, nping, sizeof nping);
+	pong = make_on(c, 0, "cpong", 0, npong, sizeof npong);
+	e.ping = nping;
+	e.pong = npong;
+	CU_ASSERT_EQUAL_FATAL(chan_with_timeout(&ctx, NULL, 10 * NSEC_PER_SEC), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, echo_thread, &e), 0);
+	ping_corked(ctx, ping, pong, "async", false);
+	ping_corked(ctx, ping, pong, "blocking", true);
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(e.rc, CHAN_OK);
+	chan_ctx_free(ctx);
+	chan_free(ping);
+	chan_free(pong);
+	chan_conn_close(c);
+}
+
 /*
  * A stream over channels on nodes 0, 1 and 2 goes to the first one's node,
  * which coordinates it (PROTOCOL.md §17, cross-node STREAM): with credit 2
@@ -907,6 +1001,7 @@ register_suites(void)
 	test_add(s, "anonymous channels stay on their maker", test_anonymous);
 	test_add(s, "Go semantics through the cluster", test_go_semantics);
 	test_add(s, "async ops and streams on the owner", test_async_and_stream);
+	test_add(s, "a wait sends what was queued for the other nodes", test_corked_across);
 	test_add(s, "a link over channels on three nodes", test_link_across);
 	test_add(s, "a stream over channels on three nodes", test_stream_across);
 	test_add(s, "ACK, NACK and TOUCH go to the owner's connection", test_ack_routed);
