@@ -1,6 +1,7 @@
 /*
  * codec_int.h: what the codec's files (codec.c, codec_admin.c,
- * codec_request.c, codec_reply.c) share and nobody else uses.
+ * codec_request.c, codec_request_fast.c, codec_reply.c) share and nobody
+ * else uses.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */

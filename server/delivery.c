@@ -495,6 +495,31 @@ find(struct delivery *d, const struct conn *c, uint64_t tag, int *st)
 	return NULL;
 }
 
+/*
+ * ACK, NACK, untake: the live record of tag if c holds it (*f) and its
+ * slot (*sl, NULL on a channel without limits), read now because ending
+ * the tag frees f while the slot lives on with c; else find's status.
+ */
+static int
+ending_tag(struct delivery *d, const struct conn *c, uint64_t tag, struct inflight **f,
+    struct dlv_slot **sl)
+{
+	int st;
+
+	*f = find(d, c, tag, &st);
+	*sl = *f != NULL ? (*f)->slot : NULL;
+	return st;
+}
+
+/* The tag ended: room again on a limited channel for the receives waiting at its limits. */
+static int
+tag_ended(struct dlv_slot *sl)
+{
+	if (sl != NULL)
+		dlv_chan_check(sl->ch);
+	return STATUS_OK;
+}
+
 int
 delivery_ack(struct delivery *d, struct conn *c, uint64_t tag)
 {
@@ -502,16 +527,13 @@ delivery_ack(struct delivery *d, struct conn *c, uint64_t tag)
 	struct dlv_slot *sl;
 	int st;
 
-	if ((f = find(d, c, tag, &st)) == NULL)
+	if ((st = ending_tag(d, c, tag, &f, &sl)) != STATUS_OK)
 		return st;
-	sl = f->slot;
 	changed(d, f->ch, DELIVERY_ACK, f->v, f->tag, f->count);
 	unlink_inflight(d, f);
 	d->n.acked++;
 	finish(d, f, false);
-	if (sl != NULL)
-		dlv_chan_check(sl->ch);
-	return STATUS_OK;
+	return tag_ended(sl);
 }
 
 int
@@ -521,14 +543,11 @@ delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us
 	struct dlv_slot *sl;
 	int st;
 
-	if ((f = find(d, c, tag, &st)) == NULL)
+	if ((st = ending_tag(d, c, tag, &f, &sl)) != STATUS_OK)
 		return st;
-	sl = f->slot;
 	if (delay_us == 0) {
 		give_back(d, f, "nack");
-		if (sl != NULL)
-			dlv_chan_check(sl->ch);
-		return STATUS_OK;
+		return tag_ended(sl);
 	}
 	/* the tag ends now; the value waits out the delay in d->delayed */
 	unlink_inflight(d, f);
@@ -537,9 +556,7 @@ delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us
 	f->deadline_ns = clock_now_ns() + delay_us * NSEC_PER_USEC;
 	evtimer_assign(&f->timer, d->base, expire, f);
 	arm(&f->timer, delay_us * NSEC_PER_USEC);
-	if (sl != NULL)
-		dlv_chan_check(sl->ch);
-	return STATUS_OK;
+	return tag_ended(sl);
 }
 
 int
@@ -549,13 +566,10 @@ delivery_untake(struct delivery *d, struct conn *c, uint64_t tag)
 	struct dlv_slot *sl;
 	int st;
 
-	if ((f = find(d, c, tag, &st)) == NULL)
+	if ((st = ending_tag(d, c, tag, &f, &sl)) != STATUS_OK)
 		return st;
-	sl = f->slot;
 	requeue(d, f, f->count - 1, "untaken");	/* never delivered: the count it had */
-	if (sl != NULL)
-		dlv_chan_check(sl->ch);
-	return STATUS_OK;
+	return tag_ended(sl);
 }
 
 int

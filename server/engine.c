@@ -24,10 +24,11 @@
  * buffer) and engine_settle (it will not): a closed channel reports
  * ok=false only once nothing lent is outstanding.
  *
+ * The channel table (make, lookup, holds, delete) is engine_chans.c.
+ *
  * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdlib.h>
-#include <string.h>
 
 #include "chan.h"
 #include "engine.h"
@@ -251,176 +252,6 @@ uint64_t
 engine_nwaiters(const struct engine *e)
 {
 	return e->nwaiters;
-}
-
-/* ---- channels ----------------------------------------------------------- */
-
-struct chan *
-engine_lookup(struct engine *e, const char *name, size_t name_len)
-{
-	uint64_t hash = hmap_hash_bytes(e->chans.seed, name, name_len);
-	struct hmap_node *n;
-	struct chan *ch;
-
-	HMAP_FOR_EACH_HASH(n, hash, &e->chans) {
-		ch = HMAP_ENTRY(n, struct chan, node);
-		if (ch->name_len == name_len && memcmp(ch->name, name, name_len) == 0)
-			return ch;
-	}
-	return NULL;
-}
-
-/* Create and publish a channel with one hold. */
-static int
-engine_create(struct engine *e, const char *name, size_t name_len, uint32_t cap,
-    uint8_t flags, struct chan **out)
-{
-	struct chan *ch;
-	uint64_t hash;
-
-	if (e->limits.max_channels != 0 && hmap_count(&e->chans) >= e->limits.max_channels)
-		return STATUS_LIMIT;
-	ch = chan_new(name, name_len, cap, flags);
-	if (ch == NULL)
-		return STATUS_LIMIT;
-	hash = hmap_hash_bytes(e->chans.seed, name, name_len);
-	if (hmap_insert(&e->chans, &ch->node, hash) != 0) {
-		chan_free(ch);
-		return STATUS_LIMIT;
-	}
-	ch->holds = 1;
-	*out = ch;
-	return STATUS_OK;
-}
-
-/*
- * "~" and 128 bits from the kernel's CSPRNG in hex: whoever knows the name
- * may use the channel, so it must not be guessable. '~' names are reserved
- * to the engine.
- */
-static int
-engine_make_anonymous(struct engine *e, uint32_t cap, struct chan **out)
-{
-	static const char hex[] = "0123456789abcdef";
-	uint8_t rnd[(ENGINE_ANON_NAME_LEN - 1) / 2];
-	char name[ENGINE_ANON_NAME_LEN];
-	size_t i;
-
-	name[0] = '~';
-	do {
-		if (rand_secure(rnd, sizeof rnd) < 0)
-			return STATUS_LIMIT;
-		for (i = 0; i < sizeof rnd; i++) {
-			name[1 + 2 * i] = hex[rnd[i] >> 4];
-			name[2 + 2 * i] = hex[rnd[i] & 0xf];
-		}
-	} while (engine_lookup(e, name, sizeof name) != NULL);
-	return engine_create(e, name, sizeof name, cap, CHAN_ANONYMOUS, out);
-}
-
-int
-engine_make(struct engine *e, const char *name, size_t name_len, uint32_t cap,
-    struct chan **out, bool *created)
-{
-	struct chan *ch;
-	int status;
-
-	*out = NULL;
-	if (created != NULL)
-		*created = false;
-	if (name == NULL)
-		status = engine_make_anonymous(e, cap, out);
-	else if ((ch = engine_lookup(e, name, name_len)) != NULL) {
-		if (ch->cap != cap)
-			return STATUS_EXISTS;
-		ch->holds++;
-		*out = ch;
-		return STATUS_OK;
-	} else
-		status = engine_create(e, name, name_len, cap, 0, out);
-	if (status == STATUS_OK && created != NULL)
-		*created = true;
-	return status;
-}
-
-/* Take the channel out of the table and drop its buffer. */
-static size_t
-engine_unpublish(struct engine *e, struct chan *ch)
-{
-	ch->flags |= CHAN_DELETED;
-	hmap_remove(&e->chans, &ch->node);
-	if (ch->owner != NULL && e->owner_gone != NULL)
-		e->owner_gone(ch->owner, e->owner_arg);
-	ch->owner = NULL;
-	if (e->iterating == 0)
-		hmap_shrink(&e->chans);
-	e->bytes -= ch->bytes;
-	e->values -= ch->len + ch->nback;
-	return chan_buf_clear(ch);
-}
-
-int
-engine_delete(struct engine *e, struct chan *ch, size_t *discarded)
-{
-	struct waiter *w;
-	size_t n;
-
-	if (discarded != NULL)
-		*discarded = 0;
-	if (chan_deleted(ch))
-		return STATUS_NOT_FOUND;
-	engine_changed(e, ch, ENGINE_DELETE, NULL);
-	engine_enter(e);
-	/* Our own hold keeps ch alive until the waiters' holds are gone. */
-	ch->holds++;
-	n = engine_unpublish(e, ch);
-	while ((w = chan_first_receiver(ch)) != NULL) {
-		if (w->op->stream != NULL)
-			stream_chan_deleted(e, w);	/* withdraws all of the stream's units */
-		else
-			op_finish(e, w->op, STATUS_NOT_FOUND, (int)w->index, NULL, false);
-	}
-	while ((w = chan_first_sender(ch)) != NULL)
-		op_finish(e, w->op, STATUS_NOT_FOUND, (int)w->index, NULL, false);
-	engine_leave(e);
-	if (discarded != NULL)
-		*discarded = n;
-	engine_release(e, ch);
-	return STATUS_OK;
-}
-
-void
-engine_hold(struct chan *ch)
-{
-	ch->holds++;
-}
-
-void
-engine_release(struct engine *e, struct chan *ch)
-{
-	if (--ch->holds > 0)
-		return;
-	/* No holds means no waiters either: they hold while linked. */
-	if (chan_deleted(ch))
-		chan_free(ch);
-	else if (chan_anonymous(ch)) {
-		(void)engine_unpublish(e, ch);
-		chan_free(ch);
-	}
-}
-
-void
-engine_foreach_chan(struct engine *e, int (*fn)(struct chan *, void *), void *arg)
-{
-	struct hmap_node *n, *nx;
-	size_t pos;
-
-	e->iterating++;
-	HMAP_FOR_EACH_SAFE(n, nx, pos, &e->chans) {
-		if (fn(HMAP_ENTRY(n, struct chan, node), arg) != 0)
-			break;
-	}
-	e->iterating--;
 }
 
 /* ---- polling: one case, now ------------------------------------------- */

@@ -1,6 +1,7 @@
 /*
- * engine_int.h: what engine.c shares with engine_stream.c. Not for any
- * other module: everyone else uses engine.h.
+ * engine_int.h: what engine.c shares with its other parts (engine_chans.c,
+ * engine_claim.c, engine_close.c, engine_stream.c). Not for any other
+ * module: everyone else uses engine.h.
  *
  * An operation (struct engine_op) is one pending send, receive or select:
  * one waiter per case. A stream (engine_stream.c) owns a set of operations
