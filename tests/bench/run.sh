@@ -28,7 +28,8 @@
 # install, no plot; make check runs it (tests/bench/smoke.sh).
 # --only LIST runs only the workloads listed (comma-separated numbers, e.g.
 # --only 7: the ack channel against JetStream and Redis Streams).
-# --only 11: select wake-up with its cases on 1, 2 and 3 nodes (issue 20; etcd).
+# --only 11: select wake-up with its cases on 1, 2 and 3 nodes, a SELECT a wake-up
+# and a streaming select (issue 20; etcd).
 # --only 10: the cluster (issue 19): etcd and three chand nodes; skipped
 # without /usr/bin/etcd.
 # N7=COUNT in the environment sets workload 7's values per run (default 200000),
@@ -542,13 +543,17 @@ run_w11() {
 		log "workload 11: /usr/bin/etcd is missing (apt-get install etcd-server): skipped"
 		return 0
 	fi
+	# a SELECT request a wake-up (-m ops), and workload 3's streaming select of credit 1 beside it
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N3" -C 3 -m ops -k w11_single select
+	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N3" -C 3 -k w11_stream_single select
 	cluster_start || { failed=1; return 0; }
 	for k in 1 2 3; do
 		case $k in 1) nodes="0 0 0" ;; 2) nodes="0 0 1" ;; 3) nodes="0 1 2" ;; esac
 		stem=$(stem_on "w11n$k-$r" "$nodes") || { log "workload 11: no stem for $nodes"; failed=1; continue; }
 		record "$r" "nodes$k" "$CHANBENCH" -A "cluster://127.0.0.1:${cl_port[0]}" \
 			-E "tcp://127.0.0.1:${cl_port[0]}" -N "$stem" -n "$N3" -C 3 -m ops -k w11 select
+		record "$r" "nodes$k" "$CHANBENCH" -A "cluster://127.0.0.1:${cl_port[0]}" \
+			-E "tcp://127.0.0.1:${cl_port[0]}" -N "$stem" -n "$N3" -C 3 -k w11_stream select
 	done
 	cluster_stop
 }

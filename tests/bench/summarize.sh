@@ -114,6 +114,7 @@ END {
 	for (i = 1; i <= 3; i++) {
 		ratio("11 select wake-up p50, cases on " i " node" (i > 1 ? "s" : ""), "nodes" i, "w11", "p50_us", "chand", "w11_single", "p50_us", i > 1 ? "<=" : "", 2.0)
 		ratio("11 select wake-up p99, cases on " i " node" (i > 1 ? "s" : ""), "nodes" i, "w11", "p99_us", "chand", "w11_single", "p99_us", "", 0)
+		ratio("11 same, streaming, p50, " i " node" (i > 1 ? "s" : ""), "nodes" i, "w11_stream", "p50_us", "chand", "w11_stream_single", "p50_us", "", 0)
 	}
 	ratio("8 bytes per blocked receiver (10k)", "chand", "w8", "bytes_per_receiver", "redis", "w8", "bytes_per_receiver", "", 0)
 	ratio("8 wake 10k blocked receivers, ms", "chand", "w8", "wake_all_ms", "redis", "w8", "wake_all_ms", "", 0)
