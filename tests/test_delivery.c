@@ -284,15 +284,19 @@ static void
 test_touch(void)
 {
 	chan_conn_t *b = cs_dial(NULL);
-	chan_t *ch = mk(csuite.conn, "d.touch", 1, 300 * CHAN_MSEC, 5, NULL), *bch = handle(b, "d.touch");
+	chan_t *ch = mk(csuite.conn, "d.touch", 1, 1000 * CHAN_MSEC, 5, NULL), *bch = handle(b, "d.touch");
 	chan_msg_t m;
 	int64_t t0;
 
 	send_s(ch, "long job");
 	recv_is(ch, "long job", 1, &m);
 	t0 = chan_now();
-	/* a job three ack_waits long, touched every 50 ms: never given back */
-	while (chan_now() - t0 < 900 * CHAN_MSEC) {
+	/*
+	 * a job 2.2 ack_waits long, touched every 50 ms: never given back (an
+	 * ack_wait of 1 s: a loaded CI machine's ASan build once took over 250 ms
+	 * between two touches)
+	 */
+	while (chan_now() - t0 < 2200 * CHAN_MSEC) {
 		CU_ASSERT_EQUAL_FATAL(chan_touch(NULL, ch, &m), CHAN_OK);
 		nothing_now(bch);
 		for (int i = 0; i < 50; i++)
