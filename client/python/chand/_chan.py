@@ -98,7 +98,8 @@ class Chan(P.BaseChan):
         runs each with the semantics of its blocking form, in the order sent. The
         request is queued with the connection's others and leaves in one write when a
         thread waits (:meth:`Op.wait` or any blocking call), when the queue passes
-        64 KiB, or on :meth:`Conn.flush`. The deadline (``timeout``, ctx's) travels
+        64 KiB, or on :meth:`Conn.flush`; through a :class:`ClusterConn`, a wait sends
+        what is queued for every node, as on one connection. The deadline (``timeout``, ctx's) travels
         with the request; a cancel of ctx is acted on while :meth:`Op.wait` waits.
         Raises at once what :meth:`send` raises before sending (:class:`Limit`, the
         context's error, :class:`ConnectionLost`).

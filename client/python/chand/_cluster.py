@@ -142,6 +142,11 @@ class Routes:
         with self._lock:
             return list(self._nodes)
 
+    def conns(self) -> List[Any]:
+        """The nodes' connections dialed so far."""
+        with self._lock:
+            return [c for c in self._nodes.values() if c is not None]
+
     def close(self) -> List[Any]:
         """Mark closed; the connections to close."""
         with self._lock:
@@ -210,12 +215,20 @@ class ClusterConn:
         if c is not None:
             return c
         new = _dial_node(addr, ctx=ctx, timeout=timeout, _caps={"moved": True}, **self._kw)
+        new._flush_nodes = self._flush_nodes
         keep = self._routes.install(addr, new)
         if keep is not new:
             new.close()
         if keep is None:
             raise ConnectionLost("connection closed")
         return keep
+
+    def _flush_nodes(self) -> None:
+        """Send what is queued for every node: a node connection calls it before it waits,
+        so that asynchronous requests leave as on one connection (a wait whose reply
+        depends on a request queued for another node would otherwise never end)."""
+        for c in self._routes.conns():
+            c._flush_before_wait()
 
     def _call(self, name: Optional[str], fn: Callable[[Any], T], ctx: Optional[Context],
               timeout: Optional[float]) -> T:

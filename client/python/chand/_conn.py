@@ -31,7 +31,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import msgpack
 
@@ -99,6 +99,8 @@ class Conn(BaseConn):
         self._buf = bytearray()                  # read, not yet a whole frame
         self._wq = bytearray()                   # requests to write, in order
         self._flushing = False                   # a thread writes the queue
+        # a cluster node's (ClusterConn): a wait sends what is queued for every node
+        self._flush_nodes: Optional[Callable[[], None]] = None
         self._wake_r, self._wake_w = os.pipe()   # wakes the leader's poll (a context ended)
         os.set_blocking(self._wake_w, False)
         self._poll = select.poll()               # the leader's only
@@ -209,6 +211,8 @@ class Conn(BaseConn):
         whenever nobody else does."""
         lock = self._lock
         leading = False
+        if self._flush_nodes is not None:
+            self._flush_nodes()         # requests queued for the other nodes leave too
         lock.acquire()
         try:
             while True:

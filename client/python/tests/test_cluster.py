@@ -317,6 +317,41 @@ def test_select_across_nodes(nodes: List[Server]) -> None:
             ch.delete()
 
 
+def test_wait_sends_queued_for_other_nodes(nodes: List[Server]) -> None:
+    """What is queued for one node leaves when a thread waits on another's reply, as on
+    one connection: an asynchronous RECV of pong (node 0) and SEND of ping (node 1), then
+    a wait for the pong, which comes only once the echo had the ping; then a SEND of ping
+    queued and a blocking recv of pong. A ping left queued fails DeadlineExceeded."""
+    with chand.dial_cluster(f"cluster://{nodes[0].addr}") as cl, \
+            chand.dial_cluster(f"cluster://{nodes[0].addr}") as ecl:
+        chans = one_per_node(cl, nodes, "corked")
+        pong, ping = chans[0], chans[1]
+        eping, epong = ecl.handle(ping.name), ecl.handle(pong.name)
+        errs: list = []
+
+        def echo() -> None:
+            try:
+                for _ in range(2):
+                    v, _ = eping.recv(timeout=10)
+                    epong.send(v, timeout=10)
+            except chand.Error as e:
+                errs.append(e)
+
+        t = threading.Thread(target=echo)
+        t.start()
+        r = pong.recv_async(timeout=10)
+        w = ping.send_async(b"async", timeout=10)
+        assert r.wait() == (b"async", True)
+        w.wait()
+        w = ping.send_async(b"blocking", timeout=10)
+        assert pong.recv(timeout=10) == (b"blocking", True)
+        w.wait()
+        t.join(30)
+        assert errs == [] and not t.is_alive()
+        for ch in chans:
+            ch.delete()
+
+
 def test_stream_across_nodes(nodes: List[Server]) -> None:
     """A stream over three nodes' channels: every value once, each from its channel,
     and every channel's close reported."""
