@@ -383,6 +383,7 @@ routed_call(chan_conn_t *front, struct rnames *rn, chan_ctx_t *ctx, uint64_t op,
 	for (;;) {
 		if ((rc = front_err(front)) != CHAN_OK || (rc = route(cl, ctx, rn, to, &idx, &node)) != CHAN_OK)
 			return rc;
+		cluster_release_others(cl, node);	/* a blocking call: as on one connection */
 		if ((rc = conn_call(node, ctx, op, how, enc, arg, r)) != CHAN_OK) {
 			if (conn_broken(node))
 				node_drop(cl, idx, node);	/* its calls failed with it: the next one re-resolves */
@@ -415,8 +416,6 @@ cluster_call(chan_conn_t *front, chan_ctx_t *ctx, uint64_t op, enum call_wait ho
 	int rc;
 
 	memset(r, 0, sizeof *r);
-	/* a blocking call: what was corked for the other nodes leaves first, as on one connection */
-	(void)cluster_flush(front->cluster);
 	if ((rc = rnames_read(&rn, op, front->info.max_select_cases, enc, arg)) == CHAN_OK)
 		rc = routed_call(front, &rn, ctx, op, how, enc, arg, r);
 	rnames_fini(&rn);
@@ -620,24 +619,46 @@ fail:
 	return rc;
 }
 
-int
-cluster_flush(struct cluster *cl)
+/* The node connections, each with a reference (the caller's conn_unref), into c. */
+static size_t
+node_conns(struct cluster *cl, chan_conn_t *c[CLUSTER_NODES_MAX])
 {
-	chan_conn_t *c[CLUSTER_NODES_MAX];
 	size_t n = 0;
-	int rc = CHAN_OK, err;
 
 	pthread_mutex_lock(&cl->lock);
 	for (size_t i = 0; i < cl->nnodes; i++)
 		if ((c[n] = cl->nodes[i].conn) != NULL)
 			conn_ref(c[n++]);
 	pthread_mutex_unlock(&cl->lock);
+	return n;
+}
+
+int
+cluster_flush(struct cluster *cl)
+{
+	chan_conn_t *c[CLUSTER_NODES_MAX];
+	size_t n = node_conns(cl, c);
+	int rc = CHAN_OK, err;
+
 	for (size_t i = 0; i < n; i++) {
 		if ((err = chan_conn_flush(c[i])) != CHAN_OK && rc == CHAN_OK)
 			rc = err;
 		conn_unref(c[i]);
 	}
 	return rc;
+}
+
+void
+cluster_release_others(struct cluster *cl, const chan_conn_t *waiting)
+{
+	chan_conn_t *c[CLUSTER_NODES_MAX];
+	size_t n = node_conns(cl, c);
+
+	for (size_t i = 0; i < n; i++) {
+		if (c[i] != waiting)
+			conn_release(c[i]);
+		conn_unref(c[i]);
+	}
 }
 
 void

@@ -64,5 +64,11 @@ void cluster_close(struct cluster *cl);
 void cluster_free(struct cluster *cl);
 /* chan_conn_flush of every node; the first error. */
 int cluster_flush(struct cluster *cl);
+/*
+ * A thread is about to wait on node connection waiting: every other node's
+ * queue leaves, and the replies its server holds for deferred requests are
+ * asked for (conn_release), as a wait on one connection would have both.
+ */
+void cluster_release_others(struct cluster *cl, const chan_conn_t *waiting);
 
 #endif

@@ -515,7 +515,7 @@ conn_call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
 	}
 	/* about to wait: what was corked must go now, on every node of a front as on one connection */
 	if (call->front != NULL)
-		(void)cluster_flush(call->front->cluster);
+		cluster_release_others(call->front->cluster, call->conn);
 	wire_flush(call->conn);
 	return call_await(call, ctx, r);
 }
@@ -585,6 +585,16 @@ conn_call_has_reply(struct call *call)
 	ready = call_ready(call);
 	pthread_mutex_unlock(&call->conn->lock);
 	return ready;
+}
+
+void
+conn_release(chan_conn_t *c)
+{
+	uint64_t target = __atomic_exchange_n(&c->deferred_last, 0, __ATOMIC_ACQ_REL);
+
+	if (target != 0)
+		conn_post(c, enc_want, &target, WIRE_CORK);
+	wire_flush(c);
 }
 
 void

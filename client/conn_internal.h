@@ -111,6 +111,15 @@ void conn_call_end(struct call *call);
  */
 void conn_call_routed(struct call *call, chan_conn_t *front);
 /*
+ * Everything queued on c leaves, with a WANT (PROTOCOL.md §15) of its newest
+ * deferred request if it has one not wanted yet: its server then writes the
+ * replies it holds (and that request's when it comes) instead of holding
+ * them for a later wait, which would cost that wait a WANT's round trip.
+ * For the other nodes of a front when a thread waits on one: a wait on one
+ * connection has the same effect on the replies held for it.
+ */
+void conn_release(chan_conn_t *c);
+/*
  * Room inside the call's record for the layer above (chan.c keeps an
  * asynchronous operation's handle there, so that the operation allocates
  * nothing of its own: the record is reused per thread): CALL_USER_SIZE

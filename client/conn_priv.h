@@ -86,6 +86,7 @@ struct chan_conn {
 	bool reading;				/* someone holds the read token */
 	uint64_t seed;
 	uint64_t next_id;			/* atomic: wire.c takes ids under wlock */
+	uint64_t deferred_last;			/* atomic: the newest deferred request's id, no WANT since */
 	int dead;				/* 0, or what every call now fails with */
 
 	/* the read token's: only its holder touches these */

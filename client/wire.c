@@ -326,6 +326,7 @@ wire_submit(chan_conn_t *c, uint64_t id, int64_t wait_us, call_encode_fn enc, vo
 		rc = CHAN_ELIMIT;
 	} else if (flags & WIRE_DEFER) {
 		(void)proto_req_defer_last(c->wq);	/* every op the library defers can be */
+		__atomic_store_n(&c->deferred_last, id, __ATOMIC_RELEASE);
 	}
 	flush = rc == CHAN_OK && (!(flags & WIRE_CORK) || proto_out_len(c->wq) >= WIRE_CORK_MAX);
 	if (flush)

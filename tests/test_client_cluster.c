@@ -377,10 +377,13 @@ out:
 
 /*
  * One round trip of test_corked_across: ping's SEND queued, then a wait for
- * pong, an asynchronous RECV's (queued before the SEND) or a blocking one.
+ * pong, an asynchronous RECV's (queued before the SEND) or a blocking one;
+ * then the SEND's own wait with ping's node (stop_node) stopped: its reply
+ * must be here already (the waits asked for it), not held by the node.
  */
 static void
-ping_corked(chan_ctx_t *ctx, chan_t *ping, chan_t *pong, const char *val, bool blocking)
+ping_corked(chan_ctx_t *ctx, chan_t *ping, chan_t *pong, const char *val, bool blocking,
+    int stop_node)
 {
 	chan_op_t *r = NULL, *w = NULL;
 	chan_value_t v = { 0 };
@@ -399,7 +402,9 @@ ping_corked(chan_ctx_t *ctx, chan_t *ping, chan_t *pong, const char *val, bool b
 	CU_ASSERT_EQUAL(rc, CHAN_OK);
 	CU_ASSERT(rc != CHAN_OK || (v.len == strlen(val) && memcmp(v.data, val, v.len) == 0));
 	chan_value_clear(&v);
+	ct_node_signal(stop_node, SIGSTOP);
 	CU_ASSERT_EQUAL(chan_op_wait(w, NULL, NULL), CHAN_OK);
+	ct_node_signal(stop_node, SIGCONT);
 }
 
 /*
@@ -407,8 +412,10 @@ ping_corked(chan_ctx_t *ctx, chan_t *ping, chan_t *pong, const char *val, bool b
  * reply, as on one connection (chanclient.h: "when a thread waits"): the
  * pinger's asynchronous RECV of pong (node 0) and SEND of ping (node 1),
  * then a wait for the pong, which comes only once the echo had the ping;
- * then a SEND of ping queued and a blocking RECV of pong. Bounded by a
- * 10 s context: a ping left queued fails with CHAN_EDEADLINE, not a hang.
+ * then a SEND of ping queued and a blocking RECV of pong. The SEND's reply,
+ * which node 1 would hold for a WANT (PROTOCOL.md §15), was asked for when
+ * the thread waited on node 0, as a wait on one connection would. Bounded
+ * by a 10 s context: a ping left queued fails with CHAN_EDEADLINE.
  */
 static void
 test_corked_across(void)
@@ -426,8 +433,8 @@ test_corked_across(void)
 	e.pong = npong;
 	CU_ASSERT_EQUAL_FATAL(chan_with_timeout(&ctx, NULL, 10 * NSEC_PER_SEC), CHAN_OK);
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, echo_thread, &e), 0);
-	ping_corked(ctx, ping, pong, "async", false);
-	ping_corked(ctx, ping, pong, "blocking", true);
+	ping_corked(ctx, ping, pong, "async", false, 1);
+	ping_corked(ctx, ping, pong, "blocking", true, 1);
 	pthread_join(t, NULL);
 	CU_ASSERT_EQUAL(e.rc, CHAN_OK);
 	chan_ctx_free(ctx);
