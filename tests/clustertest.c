@@ -315,6 +315,21 @@ ct_await_log(int i, const char *needle, int ms)
 }
 
 void
+ct_print_log(int i, const char *needle)
+{
+	char path[160], line[1024];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/chand.log", nodes[i].dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strstr(line, needle) != NULL)
+			printf("\n  n%d: %s", i, line);
+	fclose(f);
+}
+
+void
 ct_set_token(const char *token)
 {
 	ct_token = token;

@@ -78,6 +78,8 @@ bool ct_node_key_present(int i);
 /* Node i's server (pid, port, log); poll its log for needle (up to ms). */
 struct test_server *ct_node(int i);
 bool ct_await_log(int i, const char *needle, int ms);
+/* Print node i's log lines that contain needle (to stdout, for a failure's report). */
+void ct_print_log(int i, const char *needle);
 
 /* Node i's port (its advertise address is 127.0.0.1:PORT; it is named n<i>). */
 int ct_node_port(int i);
