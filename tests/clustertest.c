@@ -30,7 +30,6 @@
 
 #define ETCD CT_ETCD
 #define NODES CT_NODES
-#define TTL_S CT_TTL_S
 #define CLUSTER CT_CLUSTER
 
 static struct {
@@ -41,6 +40,7 @@ static struct {
 
 static struct test_server nodes[NODES];
 static int node_ports[NODES];
+static int node_ttl_s = CT_TTL_S;	/* the nodes' node_ttl (ct_set_node_ttl) */
 static char node_extra[2048];		/* more config lines for every node (ct_set_node_extra) */
 static char node_certs[64];		/* TLS between the nodes with these certificates (ct_tls_suite_init) */
 struct proto_out ct_out;
@@ -252,7 +252,7 @@ node_start_once(int i, const char *etcd_url)
 	}
 	snprintf(conf, sizeof conf, "cluster_etcd = %s\ncluster_name = " CLUSTER "\nnode_name = n%d\n"
 	    "advertise = 127.0.0.1:%d\nnode_ttl = %ds\n%s%s", etcd_url, i,
-	    tls_port ? tls_port : node_ports[i], TTL_S, tls, node_extra);
+	    tls_port ? tls_port : node_ports[i], node_ttl_s, tls, node_extra);
 	return test_server_start_args(&nodes[i], conf, args);
 }
 
@@ -312,6 +312,21 @@ ct_await_log(int i, const char *needle, int ms)
 		poll(NULL, 0, 50);
 	}
 	return false;
+}
+
+void
+ct_print_log(int i, const char *needle)
+{
+	char path[160], line[1024];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/chand.log", nodes[i].dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (strstr(line, needle) != NULL)
+			printf("\n  n%d: %s", i, line);
+	fclose(f);
 }
 
 void
@@ -541,6 +556,7 @@ ct_suite_clean(void)
 		if (nodes[i].pid > 0 && test_server_stop(&nodes[i]) != 0)
 			rc = -1;
 	ct_etcd_stop();
+	node_ttl_s = CT_TTL_S;
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", etcd.dir);
 	return system(cmd) == 0 ? rc : -1;
 }
@@ -610,7 +626,13 @@ ct_tls_suite_clean(void)
 int
 ct_node_ttl_s(void)
 {
-	return TTL_S;
+	return node_ttl_s;
+}
+
+void
+ct_set_node_ttl(int seconds)
+{
+	node_ttl_s = seconds;
 }
 
 char *

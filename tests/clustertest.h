@@ -46,7 +46,15 @@ void ct_send(int i, const char *name, const char *v);
 
 #define CT_ETCD "/usr/bin/etcd"
 #define CT_NODES 3
-#define CT_TTL_S 2		/* the nodes' node_ttl, in seconds */
+#define CT_TTL_S 2		/* the nodes' node_ttl, in seconds, unless a suite sets another */
+/*
+ * node_ttl for suites that do not time a failover: a node is fenced a
+ * quarter of its ttl before its lease can expire, and on a loaded 2-core
+ * machine (ASan, load 10-11) every node on it went up to 4.7 s without a
+ * keepalive answered, so 2 s (and 6 s) leases ended in the middle of tests
+ * that expected none. 10 s: fenced after 7.5 s.
+ */
+#define CT_STEADY_TTL_S 10
 #define CT_CLUSTER "t"		/* their cluster_name */
 
 /*
@@ -70,6 +78,8 @@ bool ct_node_key_present(int i);
 /* Node i's server (pid, port, log); poll its log for needle (up to ms). */
 struct test_server *ct_node(int i);
 bool ct_await_log(int i, const char *needle, int ms);
+/* Print node i's log lines that contain needle (to stdout, for a failure's report). */
+void ct_print_log(int i, const char *needle);
 
 /* Node i's port (its advertise address is 127.0.0.1:PORT; it is named n<i>). */
 int ct_node_port(int i);
@@ -92,6 +102,8 @@ void ct_node_rejoin(int i, int ms);
 void ct_node_signal(int i, int sig);
 /* The fixture's node_ttl, in seconds. */
 int ct_node_ttl_s(void);
+/* node_ttl for the nodes the next ct_suite_init starts; ct_suite_clean sets CT_TTL_S again. */
+void ct_set_node_ttl(int seconds);
 /* MAKE name from node `from` as a MOVED-following client, retrying UNAVAILABLE, for up to ms. */
 int ct_make_converged(int from, const char *name, int ms);
 /* name's owner in etcd (malloc'd), NULL when none; put or delete a key straight in etcd. */

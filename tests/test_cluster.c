@@ -358,10 +358,30 @@ test_stop_all(void)
 	}
 }
 
+/*
+ * The suites that time no failover run their nodes on CT_STEADY_TTL_S
+ * leases (clustertest.h says why); "cluster" and "cluster_failover" keep
+ * CT_TTL_S, the node_ttl their time bounds are about.
+ */
+static int
+steady_suite_init(void)
+{
+	ct_set_node_ttl(CT_STEADY_TTL_S);
+	return ct_suite_init();
+}
+
+static int
+steady_tls_suite_init(void)
+{
+	ct_set_node_ttl(CT_STEADY_TTL_S);
+	return ct_tls_suite_init();
+}
+
 /* The authenticated cluster's suite: its nodes get ct_auth_conf's lines (test_cluster_forward.c). */
 static int
 auth_suite_init(void)
 {
+	ct_set_node_ttl(CT_STEADY_TTL_S);
 	ct_set_node_extra(ct_auth_conf());
 	ct_set_token("node-secret");	/* the ct_* clients act as the node identity */
 	return ct_suite_init();
@@ -394,6 +414,7 @@ tls_auth_suite_init(void)
 	    "allow = localhost * all,admin\n", node);
 	ct_set_node_extra(conf);
 	ct_set_token("node-secret");
+	ct_set_node_ttl(CT_STEADY_TTL_S);
 	return ct_tls_suite_init();
 }
 
@@ -411,6 +432,7 @@ static int
 idle_suite_init(void)
 {
 	ct_set_node_extra("idle_timeout = 500ms\n");
+	ct_set_node_ttl(CT_STEADY_TTL_S);
 	return ct_suite_init();
 }
 
@@ -446,35 +468,35 @@ register_suites(void)
 	test_add(s, "etcd stopped and restarted", test_etcd_restart);
 	test_add(s, "every node stops cleanly", test_stop_all);
 	/* a fresh etcd and three fresh nodes for forwarding (test_cluster_forward.c) */
-	s = test_suite("cluster_forward", ct_suite_init, ct_suite_clean);
+	s = test_suite("cluster_forward", steady_suite_init, ct_suite_clean);
 	test_add(s, "three nodes join", test_join);
 	ct_add_forward_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
 	/* ack channels through a forwarder (test_cluster_ack.c) */
-	s = test_suite("cluster_ack", ct_suite_init, ct_suite_clean);
+	s = test_suite("cluster_ack", steady_suite_init, ct_suite_clean);
 	test_add(s, "three nodes join", test_join);
 	ct_add_ack_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
 	/* a SELECT over channels on three nodes (test_cluster_select.c) */
-	s = test_suite("cluster_select", ct_suite_init, ct_suite_clean);
+	s = test_suite("cluster_select", steady_suite_init, ct_suite_clean);
 	test_add(s, "three nodes join", test_join);
 	ct_add_select_tests(s);
 	ct_add_selfpeer_tests(s);
 	ct_add_select_load_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
 	/* a SELECT over ack channels on three nodes (test_cluster_xack.c, test_cluster_select_load.c) */
-	s = test_suite("cluster_xack", ct_suite_init, ct_suite_clean);
+	s = test_suite("cluster_xack", steady_suite_init, ct_suite_clean);
 	test_add(s, "three nodes join", test_join);
 	ct_add_xack_tests(s);
 	ct_add_xack_load_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
 	/* links whose channels live on three nodes (test_cluster_links.c) */
-	s = test_suite("cluster_links", ct_suite_init, ct_suite_clean);
+	s = test_suite("cluster_links", steady_suite_init, ct_suite_clean);
 	test_add(s, "three nodes join", test_join);
 	ct_add_link_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
 	/* a STREAM over channels on three nodes (test_cluster_stream.c) */
-	s = test_suite("cluster_stream", ct_suite_init, ct_suite_clean);
+	s = test_suite("cluster_stream", steady_suite_init, ct_suite_clean);
 	test_add(s, "three nodes join", test_join);
 	ct_add_stream_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
@@ -484,7 +506,7 @@ register_suites(void)
 	ct_add_link_auth_tests(s);
 	ct_add_selfpeer_group_test(s);
 	/* forwarding between nodes over TLS */
-	s = test_suite("cluster_tls", ct_tls_suite_init, ct_tls_suite_clean);
+	s = test_suite("cluster_tls", steady_tls_suite_init, ct_tls_suite_clean);
 	ct_add_tls_tests(s);
 	ct_add_selfpeer_group_test(s);
 	/* ... with the nodes known by their certificates (auth on, no cluster_token) */

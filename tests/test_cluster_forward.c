@@ -523,7 +523,8 @@ test_owner_stopped(void)
 	CU_ASSERT_FATAL(owner_waits(1, name, 0, 1));
 	t0 = clock_now_ns();
 	ct_node_signal(1, SIGSTOP);
-	st_reply(&c, OP_RECV, &r);
+	/* the answer comes after the lease ends: wait longer than REPLY_MS, the bound is below */
+	CU_ASSERT_FATAL(test_conn_reply(&c, OP_RECV, (2 * ct_node_ttl_s() + 5) * 1000, &r) == 0);
 	ms = (clock_now_ns() - t0) / NSEC_PER_MSEC;
 	ct_node_signal(1, SIGCONT);
 	CU_ASSERT_EQUAL(r.id, id);

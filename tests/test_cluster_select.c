@@ -303,6 +303,8 @@ test_poll_heard_out(void)
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 	CU_ASSERT_EQUAL(r.index, 0);
 	CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "one");
+	if (ct_node_stat(0, "cluster_peer_errors") != errors)
+		ct_print_log(0, "cluster-peer-lost");	/* seen once (plain build, load ~6): why */
 	CU_ASSERT_EQUAL(ct_node_stat(0, "cluster_peer_errors"), errors);
 	ct_node_signal(2, SIGCONT);
 	test_conn_close(&c);

@@ -106,12 +106,27 @@ test_server_start(struct test_server *s, const char *conf_lines)
 	return test_server_start_args(s, conf_lines, NULL);
 }
 
+/* Copy a server's log to stderr: a start that failed says why only there. */
+static void
+print_log(const struct test_server *s)
+{
+	char path[160], line[1024];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/chand.log", s->dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof line, f) != NULL)
+		fprintf(stderr, "  %s: %s", s->dir, line);
+	fclose(f);
+}
+
 int
 test_server_start_args(struct test_server *s, const char *conf_lines, const char *const *args)
 {
 	const char *chand = getenv("CHAND");
-	char fdarg[16], line[128];
-	int pfd[2];
+	char fdarg[16], line[128] = "";
+	int pfd[2], st;
 	FILE *f;
 
 	memset(s, 0, sizeof *s);
@@ -159,6 +174,13 @@ test_server_start_args(struct test_server *s, const char *conf_lines, const char
 	    sscanf(line, "%d", &s->port) != 1 || s->port <= 0) {
 		fprintf(stderr, "chand did not report its port (got \"%s\")\n", line);
 		close(pfd[0]);
+		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+			fprintf(stderr, "chand exited: %s %d\n", WIFEXITED(st) ? "status" : "signal",
+			    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+			s->pid = 0;
+		}
+		/* its log says why; it goes with its directory */
+		print_log(s);
 		test_server_kill(s);
 		return -1;
 	}
