@@ -342,7 +342,12 @@ test_async_and_stream(void)
 	chan_conn_close(c);
 }
 
-/* The echo of test_corked_across: n values from ping, each sent back on pong, on a front of its own. */
+/*
+ * The echo of test_corked_across: n values from ping, each sent back on
+ * pong, on a front of its own. Between the two, a round trip to ping's node
+ * (chan_len): its one loop has then written every reply of the turn that
+ * handed the ping over, the pinger's SEND OK among them unless it holds it.
+ */
 struct echo {
 	const char *ping, *pong;
 	int n, rc;
@@ -363,7 +368,10 @@ echo_thread(void *arg)
 	    (e->rc = chan_handle_new(&pong, c, e->pong)) != CHAN_OK)
 		goto out;
 	for (int i = 0; i < e->n && e->rc == CHAN_OK; i++) {
-		if ((e->rc = chan_recv(ctx, ping, &v, NULL)) == CHAN_OK)
+		size_t len;
+
+		if ((e->rc = chan_recv(ctx, ping, &v, NULL)) == CHAN_OK &&
+		    (e->rc = chan_len(ctx, ping, &len)) == CHAN_OK)
 			e->rc = chan_send(ctx, pong, v.data, v.len);
 		chan_value_clear(&v);
 	}
