@@ -548,7 +548,6 @@ int
 ct_suite_clean(void)
 {
 	char cmd[128];
-
 	int rc = 0;
 
 	/* a node that does not stop cleanly fails the suite (no test is current here) */
@@ -556,7 +555,10 @@ ct_suite_clean(void)
 		if (nodes[i].pid > 0 && test_server_stop(&nodes[i]) != 0)
 			rc = -1;
 	ct_etcd_stop();
+	/* a suite's settings end with it */
 	node_ttl_s = CT_TTL_S;
+	node_extra[0] = '\0';
+	ct_token = NULL;
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", etcd.dir);
 	return system(cmd) == 0 ? rc : -1;
 }

@@ -61,7 +61,8 @@ void ct_send(int i, const char *name, const char *v);
  * The suites' init and clean: a fresh etcd (temporary data dir) and
  * CT_NODES fresh nodes on it; stopped, the data dir removed. The TLS
  * variant makes certificates by gencerts.sh and puts TLS between the
- * nodes. 0 or -1 (CUnit's convention).
+ * nodes. 0 or -1 (CUnit's convention). The clean sets ct_set_node_extra,
+ * ct_set_token and ct_set_node_ttl back to their defaults.
  */
 int ct_suite_init(void);
 int ct_suite_clean(void);

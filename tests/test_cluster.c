@@ -387,16 +387,6 @@ auth_suite_init(void)
 	return ct_suite_init();
 }
 
-static int
-auth_suite_clean(void)
-{
-	int rc = ct_suite_clean();
-
-	ct_set_node_extra(NULL);
-	ct_set_token(NULL);
-	return rc;
-}
-
 /*
  * TLS between the nodes and authentication on, with no cluster_token: a
  * node's HELLO to another is the identity of its certificate (CN localhost,
@@ -419,30 +409,11 @@ tls_auth_suite_init(void)
 }
 
 static int
-tls_auth_suite_clean(void)
-{
-	int rc = ct_tls_suite_clean();
-
-	ct_set_node_extra(NULL);
-	ct_set_token(NULL);
-	return rc;
-}
-
-static int
 idle_suite_init(void)
 {
 	ct_set_node_extra("idle_timeout = 500ms\n");
 	ct_set_node_ttl(CT_STEADY_TTL_S);
 	return ct_suite_init();
-}
-
-static int
-idle_suite_clean(void)
-{
-	int rc = ct_suite_clean();
-
-	ct_set_node_extra(NULL);
-	return rc;
 }
 
 static void
@@ -501,7 +472,7 @@ register_suites(void)
 	ct_add_stream_tests(s);
 	test_add(s, "every node stops cleanly", test_stop_all);
 	/* forwarding and links (test_cluster_links_auth.c) with authentication on: cluster_token */
-	s = test_suite("cluster_auth", auth_suite_init, auth_suite_clean);
+	s = test_suite("cluster_auth", auth_suite_init, ct_suite_clean);
 	ct_add_auth_tests(s);
 	ct_add_link_auth_tests(s);
 	ct_add_selfpeer_group_test(s);
@@ -510,11 +481,11 @@ register_suites(void)
 	ct_add_tls_tests(s);
 	ct_add_selfpeer_group_test(s);
 	/* ... with the nodes known by their certificates (auth on, no cluster_token) */
-	s = test_suite("cluster_tls_auth", tls_auth_suite_init, tls_auth_suite_clean);
+	s = test_suite("cluster_tls_auth", tls_auth_suite_init, ct_tls_suite_clean);
 	ct_add_tls_tests(s);
 	ct_add_selfpeer_group_test(s);
 	/* idle_timeout on every node (test_cluster_forward.c) */
-	s = test_suite("cluster_idle", idle_suite_init, idle_suite_clean);
+	s = test_suite("cluster_idle", idle_suite_init, ct_suite_clean);
 	test_add(s, "three nodes join", test_join);
 	ct_add_idle_tests(s);
 	/* the failover cases on fresh nodes (test_cluster_failover.c) */
