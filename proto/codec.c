@@ -254,7 +254,7 @@ proto_req_make_opts(struct proto_out *o, uint64_t id, const char *name, size_t l
 	if (d->max_ack_pending != 0)
 		rc |= codec_pack_cstr(pk, "max_ack_pending") | msgpack_pack_uint64(pk, d->max_ack_pending);
 	if (d->dead_letter != NULL)
-		rc |= codec_pack_cstr(pk, "dead_letter") | codec_pack_str(pk, d->dead_letter, d->dead_letter_len);
+		rc |= codec_pack_kv_str(pk, "dead_letter", d->dead_letter, d->dead_letter_len);
 	return codec_frame_end(o, rc);
 }
 
@@ -507,6 +507,12 @@ codec_pack_kv_uint(msgpack_packer *pk, const char *k, uint64_t v)
 	return codec_pack_cstr(pk, k) | msgpack_pack_uint64(pk, v);
 }
 
+int
+codec_pack_kv_str(msgpack_packer *pk, const char *k, const char *s, size_t len)
+{
+	return codec_pack_cstr(pk, k) | codec_pack_str(pk, s, len);
+}
+
 static int
 pack_kv_bool(msgpack_packer *pk, const char *k, bool v)
 {
@@ -520,7 +526,7 @@ proto_rep_hello(struct proto_out *o, uint64_t id, const struct proto_hello_info 
 
 	return codec_frame_end(o, codec_rep_head(o, id, STATUS_OK, 1) | msgpack_pack_map(pk, 8) |
 	    codec_pack_kv_uint(pk, "version", h->version) |
-	    codec_pack_cstr(pk, "server") | codec_pack_str(pk, h->server, h->server_len) |
+	    codec_pack_kv_str(pk, "server", h->server, h->server_len) |
 	    codec_pack_kv_uint(pk, "max_frame", h->max_frame) |
 	    codec_pack_kv_uint(pk, "max_value", h->max_value) |
 	    codec_pack_kv_uint(pk, "max_pending", h->max_pending) |
@@ -544,7 +550,7 @@ proto_pack_chan_info(struct proto_out *o, const struct proto_chan_info *i)
 	/* a plain channel's map has 8 keys, one more for a close error, six more on an ack channel */
 	rc = msgpack_pack_map(pk, 8 + (i->close_err.set ? 1 : 0) + (i->ack_wait != 0 ? 6 : 0) +
 	    (i->durable ? 2 : 0)) |
-	    codec_pack_cstr(pk, "name") | codec_pack_str(pk, i->name, i->name_len) |
+	    codec_pack_kv_str(pk, "name", i->name, i->name_len) |
 	    codec_pack_kv_uint(pk, "len", i->len) | codec_pack_kv_uint(pk, "cap", i->cap) |
 	    pack_kv_bool(pk, "closed", i->closed) | pack_kv_bool(pk, "anonymous", i->anonymous) |
 	    codec_pack_kv_uint(pk, "senders", i->senders) | codec_pack_kv_uint(pk, "receivers", i->receivers) |

@@ -79,8 +79,8 @@ proto_pack_client_info(struct proto_out *o, const struct proto_client_info *c)
 	msgpack_packer *pk = &o->pk;
 
 	return msgpack_pack_map(pk, 6) | codec_pack_kv_uint(pk, "id", c->id) |
-	    codec_pack_cstr(pk, "peer") | codec_pack_str(pk, c->peer, c->peer_len) |
-	    codec_pack_cstr(pk, "name") | codec_pack_str(pk, c->name, c->name_len) |
+	    codec_pack_kv_str(pk, "peer", c->peer, c->peer_len) |
+	    codec_pack_kv_str(pk, "name", c->name, c->name_len) |
 	    codec_pack_kv_uint(pk, "pending", c->pending) | codec_pack_kv_uint(pk, "age_ms", c->age_ms) |
 	    codec_pack_kv_uint(pk, "unsent", c->unsent);
 }
@@ -91,8 +91,8 @@ proto_pack_node_info(struct proto_out *o, const struct proto_node_info *n)
 	msgpack_packer *pk = &o->pk;
 
 	return msgpack_pack_map(pk, 5) |
-	    codec_pack_cstr(pk, "name") | codec_pack_str(pk, n->name, n->name_len) |
-	    codec_pack_cstr(pk, "advertise") | codec_pack_str(pk, n->advertise, n->advertise_len) |
+	    codec_pack_kv_str(pk, "name", n->name, n->name_len) |
+	    codec_pack_kv_str(pk, "advertise", n->advertise, n->advertise_len) |
 	    codec_pack_kv_uint(pk, "owned", n->owned) | codec_pack_kv_uint(pk, "self", n->self) |
 	    codec_pack_kv_uint(pk, "lease_left_ms", n->lease_left_ms);
 }
@@ -108,7 +108,7 @@ proto_pack_waiter_head(struct proto_out *o, const struct proto_waiter_info *w)
 	    codec_pack_kv_uint(pk, "waited_ms", w->waited_ms);
 
 	if (home)
-		rc |= codec_pack_cstr(pk, "home") | codec_pack_str(pk, w->home, w->home_len);
+		rc |= codec_pack_kv_str(pk, "home", w->home, w->home_len);
 	return rc | codec_pack_cstr(pk, "cases") | msgpack_pack_array(pk, w->ncases);
 }
 

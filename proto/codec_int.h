@@ -31,6 +31,7 @@ int codec_pack_str(msgpack_packer *pk, const char *s, size_t len);
 int codec_pack_cstr(msgpack_packer *pk, const char *s);
 int codec_pack_name(msgpack_packer *pk, const char *name, size_t len);
 int codec_pack_kv_uint(msgpack_packer *pk, const char *k, uint64_t v);
+int codec_pack_kv_str(msgpack_packer *pk, const char *k, const char *s, size_t len);
 
 /* Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
 bool proto_utf8_valid(const uint8_t *s, size_t len);
