@@ -14,8 +14,10 @@
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
+#include <ftw.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -60,6 +62,28 @@ static const char *const auth_settings[][2] = {
 	{ "identity_max_pending", "48" }, { "identity_max_channels", "24" },
 };
 
+/*
+ * FUZZ_CONN_DURABLE=1: a data_dir (a directory of its own, emptied after
+ * every input, so each input starts from an empty journal), fsync no and
+ * the smallest journal_compact_min, so that durable channels, their
+ * journal records, compaction and the stop's last writes are fuzzed too.
+ */
+static char data_dir[64];
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	return ftw->level == 0 ? 0 : remove(path);
+}
+
+static void
+remove_data_dir(void)
+{
+	rmdir(data_dir);
+}
+
 static struct server *
 server_make(void)
 {
@@ -73,6 +97,11 @@ server_make(void)
 		CHECK(config_set(&cfg, settings[i][0], settings[i][1], "fuzz", &cause) == 0);
 	for (size_t i = 0; auth && *auth == '1' && i < sizeof auth_settings / sizeof auth_settings[0]; i++)
 		CHECK(config_set(&cfg, auth_settings[i][0], auth_settings[i][1], "fuzz", &cause) == 0);
+	if (data_dir[0] != '\0') {
+		CHECK(config_set(&cfg, "data_dir", data_dir, "fuzz", &cause) == 0);
+		CHECK(config_set(&cfg, "fsync", "no", "fuzz", &cause) == 0);
+		CHECK(config_set(&cfg, "journal_compact_min", "4096", "fuzz", &cause) == 0);
+	}
 	CHECK(server_new(&s, &cfg, &cause) == 0);
 	return s;
 }
@@ -98,8 +127,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t off = 0;
 
 	if (!init) {
+		const char *durable = getenv("FUZZ_CONN_DURABLE");
+
 		log_init("fuzz", LOG_LEVEL_ERROR, LOG_TARGET_STDERR);
 		signal(SIGPIPE, SIG_IGN);
+		if (durable != NULL && *durable == '1') {
+			snprintf(data_dir, sizeof data_dir, "/tmp/fuzz_conn.XXXXXX");
+			CHECK(mkdtemp(data_dir) != NULL);
+			atexit(remove_data_dir);
+		}
 		init = true;
 	}
 	s = server_make();
@@ -124,5 +160,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int i = 0; i < 100 && !TAILQ_EMPTY(&s->conns); i++)
 		event_base_loop(s->base, EVLOOP_NONBLOCK);
 	server_free(s);
+	if (data_dir[0] != '\0')
+		CHECK(nftw(data_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) == 0);
 	return 0;
 }

@@ -22,7 +22,7 @@ static bool
 op_takes_wait(uint64_t op)
 {
 	return op != OP_HELLO && op != OP_PING && op != OP_MAKE && op != OP_CANCEL && op != OP_CREDIT &&
-	    op != OP_WANT && op != OP_ACK && op != OP_NACK && op != OP_TOUCH;
+	    op != OP_WANT && op != OP_ACK && op != OP_NACK && op != OP_TOUCH && op != OP_XSETTLE;
 }
 
 /* ACK's tags back into an array, then the request (§16). */
@@ -47,7 +47,7 @@ encode_ack(struct proto_out *o, const struct proto_request *q)
 static bool
 same_delivery(const struct proto_delivery *a, const struct proto_delivery *b)
 {
-	return a->on == b->on && (!a->on || (a->ack_wait_us == b->ack_wait_us &&
+	return a->on == b->on && a->durable == b->durable && (!a->on || (a->ack_wait_us == b->ack_wait_us &&
 	    a->max_deliver == b->max_deliver && a->max_unacked == b->max_unacked &&
 	    a->max_ack_pending == b->max_ack_pending &&
 	    same_name(a->dead_letter, a->dead_letter_len, b->dead_letter, b->dead_letter_len)));
@@ -69,9 +69,12 @@ encode_request(struct proto_out *o, const struct proto_request *q)
 		rc = proto_req_touch(o, q->id, q->tag);
 	else if (q->op == OP_ACK)
 		return encode_ack(o, q);
+	else if (q->op == OP_XSETTLE)
+		rc = proto_req_xsettle(o, q->id, q->target, q->keep);
 	else if (q->op >= OP_STATS)
 		return 0;	/* admin ops and links: not rebuilt here (other encoders, other fields) */
-	if (q->op == OP_STREAM || q->op == OP_CREDIT || q->op == OP_NACK || q->op == OP_TOUCH) {
+	if (q->op == OP_STREAM || q->op == OP_CREDIT || q->op == OP_NACK || q->op == OP_TOUCH ||
+	    q->op == OP_XSETTLE) {
 		CHECK(rc == 0);
 		CHECK(!q->deferred || proto_req_defer_last(o) == 0);
 		return 1;
@@ -101,7 +104,9 @@ encode_request(struct proto_out *o, const struct proto_request *q)
 		rc = proto_req_send(o, q->id, q->wait_us, q->name, q->name_len, &q->value);
 		break;
 	case OP_SELECT:
-		rc = proto_req_select(o, q->id, q->wait_us, q->cases, q->ncases, q->has_default);
+		/* the hold argument (§17): nodes' SELECTs */
+		rc = proto_req_select_hold(o, q->id, q->wait_us, q->cases, q->ncases, q->has_default,
+		    q->hold_parked ? PROTO_HOLD_PARKED : q->hold);
 		break;
 	case OP_CANCEL:
 		rc = proto_req_cancel(o, q->id, q->target);
@@ -129,7 +134,8 @@ same_request(const struct proto_request *a, const struct proto_request *b)
 	    a->target != b->target ||
 	    a->version != b->version || a->has_default != b->has_default || a->ncases != b->ncases ||
 	    a->count != b->count || a->tag != b->tag || a->delay_us != b->delay_us ||
-	    a->tags.left != b->tags.left || !same_delivery(&a->dlv, &b->dlv))
+	    a->tags.left != b->tags.left || !same_delivery(&a->dlv, &b->dlv) ||
+	    a->hold != b->hold || a->hold_parked != b->hold_parked || a->keep != b->keep)
 		return false;
 	if (op_takes_wait(a->op) ? a->wait_us != b->wait_us : b->wait_us != PROTO_WAIT_FOREVER)
 		return false;
@@ -232,6 +238,7 @@ check_request_ok(const struct proto_request *q, const struct proto_case *cases,
 		break;
 	case OP_CANCEL:
 	case OP_WANT:
+	case OP_XSETTLE:
 		CHECK(q->target >= 1);
 		break;
 	case OP_PING:
@@ -288,6 +295,7 @@ same_as_general(const uint8_t *body, size_t blen, int st, const struct proto_req
 	CHECK(a->wait_us == b.wait_us && a->name == b.name && a->name_len == b.name_len);
 	CHECK(same_extent(&a->value, &b.value));
 	CHECK(a->ncases == b.ncases && a->has_default == b.has_default);
+	CHECK(a->hold == b.hold && a->hold_parked == b.hold_parked);
 	for (uint32_t i = 0; i < a->ncases; i++) {
 		CHECK(a->cases[i].dir == b.cases[i].dir && a->cases[i].name == b.cases[i].name);
 		CHECK(a->cases[i].name_len == b.cases[i].name_len);
