@@ -7,7 +7,7 @@ from typing import Any, AsyncIterator, List, Optional, Sequence, Tuple, Union
 
 from . import _proto as P
 from ._common import BaseStream, link_conn, raise_copy
-from ._links import _interim
+from ._links import _interim, _link_end
 from ._proto import Value
 from .aio import _BUDGET, Chan, Conn, Message, _Call
 from .context import Context, background, deadline_of
@@ -173,14 +173,7 @@ class Link:
         if self._result is None:
             await self._conn._wait(self._call, None, False)
             self._ctx._unwatch(self._token)
-            try:
-                status, res = self._conn._take(self._call)
-                if status == P.OK:
-                    self._result = self._conn._uint(res, "sent")
-                else:
-                    self._result = P.reply_error(status, res)
-            except Error as e:
-                self._result = e
+            self._result = _link_end(self._conn, self._call)
         if isinstance(self._result, Error):
             raise raise_copy(self._result)
         return self._result

@@ -170,6 +170,18 @@ def _interim(stream: Any, res: List[Any]) -> Tuple[int, Value, bool, int, int]:
     return index, stream._conn._value(v), ok, tag, count
 
 
+def _link_end(conn: Any, call: Any) -> Union[int, Error]:
+    """A finished link's result, from its final reply: the count of values it sent, or
+    the error it ended with (both connection kinds, sync and asyncio)."""
+    try:
+        status, res = conn._take(call)
+        if status == P.OK:
+            return conn._uint(res, "sent")
+        return P.reply_error(status, res)
+    except Error as e:
+        return e
+
+
 # ---- links ----------------------------------------------------------------------------------------
 
 
@@ -236,14 +248,7 @@ class Link:
                 if not self._conn._wait(self._call, deadline, False):
                     raise TimeoutError("the link is still running")
                 self._ctx._unwatch(self._token)
-                try:
-                    status, res = self._conn._take(self._call)
-                    if status == P.OK:
-                        self._result = self._conn._uint(res, "sent")
-                    else:
-                        self._result = P.reply_error(status, res)
-                except Error as e:
-                    self._result = e
+                self._result = _link_end(self._conn, self._call)
             if isinstance(self._result, Error):
                 raise raise_copy(self._result)
             return self._result
