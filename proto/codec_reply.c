@@ -363,6 +363,8 @@ dec_started(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, con
 		if (mpr_str(r, &name, &len) < 0)
 			return PROTO_ERR("STARTED names must be str");
 	}
+	if (op == OP_SELECT && rep->list.left != 0)
+		return PROTO_ERR("a SELECT's STARTED names nothing: [id, STARTED, []]");
 	rep->list.end = r->p;
 	rep->total = rep->list.left;
 	rep->interim = true;

@@ -145,8 +145,9 @@ test_rep_links(void)
 	CU_ASSERT_EQUAL(proto_list_name(&r.list, &n, &len), 1);
 	CU_ASSERT(NAME_IS(n, len, "out"));
 	CU_ASSERT_EQUAL(proto_list_name(&r.list, &n, &len), 0);
-	/* STARTED only answers a link */
+	/* STARTED only answers a link, or a held SELECT with no names (§17) */
 	CU_ASSERT_EQUAL(decode_rep(OP_RECV, &r), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(decode_rep(OP_SELECT, &r), STATUS_PROTOCOL);
 	/* the final OK carries the values sent */
 	proto_out_reset(&out);
 	CU_ASSERT_EQUAL(proto_rep_uint(&out, 7, 42), 0);

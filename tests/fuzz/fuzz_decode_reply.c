@@ -18,6 +18,30 @@
 
 /* ---- replies ------------------------------------------------------------------------ */
 
+/* A link's or a held SELECT's interim STARTED (§12, §17), its output names re-read. */
+static int
+encode_started(struct proto_out *o, const struct proto_reply *p)
+{
+	const char **names = calloc(p->list.left + 1, sizeof *names);
+	size_t *lens = calloc(p->list.left + 1, sizeof *lens);
+	struct mpr r;
+	uint32_t len;
+	int rc;
+
+	CHECK(names != NULL && lens != NULL);
+	mpr_init(&r, p->list.p, (size_t)(p->list.end - p->list.p));
+	for (uint32_t i = 0; i < p->list.left; i++) {
+		CHECK(mpr_str(&r, &names[i], &len) == 0);
+		lens[i] = len;
+	}
+	CHECK(r.p == r.end);
+	rc = proto_rep_started(o, p->id, names, lens, p->list.left);
+	free(names);
+	free(lens);
+	CHECK(rc == 0);
+	return 1;
+}
+
 /* Encode a decoded reply to op. 1: encoded; 0: not representable. */
 static int
 encode_reply(struct proto_out *o, uint64_t op, const struct proto_reply *p)
@@ -25,6 +49,8 @@ encode_reply(struct proto_out *o, uint64_t op, const struct proto_reply *p)
 	const uint8_t *raw = p->value.kind == VALUE_NONE ? NULL : p->value.raw;
 	int rc;
 
+	if (p->status == STATUS_STARTED)
+		return encode_started(o, p);
 	if (p->status != STATUS_OK) {
 		char *msg = cstr_dup(p->msg, p->msg_len);
 
@@ -272,7 +298,12 @@ check_reply(const uint8_t *body, size_t blen)
 		/* and never with an ack channel's tag (PROTOCOL.md §16): 3 results or 4, not both */
 		CHECK(!p.close_err.set || p.tag == 0);
 		CHECK(p.index >= -1 || p.status != STATUS_OK);
-		if (p.status == STATUS_OK) {
+		if (p.status == STATUS_STARTED) {
+			/* interim, no message: a link's output names, a held SELECT's none */
+			CHECK(p.interim && p.msg == NULL && p.value.kind == VALUE_NONE);
+			CHECK(proto_op_is_link(op) || (op == OP_SELECT && p.list.left == 0));
+			CHECK(inside(p.list.p, (size_t)(p.list.end - p.list.p), body, blen));
+		} else if (p.status == STATUS_OK) {
 			CHECK(op >= 1 && op <= OP_MAX);
 			CHECK(p.msg == NULL);
 			if (op == OP_RECV || op == OP_SELECT || op == OP_STREAM)
