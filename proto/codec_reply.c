@@ -101,6 +101,9 @@ dec_close_err(struct mpr *r, struct proto_close_err *err)
 	return 0;
 }
 
+/* The member of type T at offset off of the struct at out (a map_field's offsetof: aligned). */
+#define AT(T, out, off) ((T *)(void *)((out) + (off)))
+
 static int
 dec_field(struct mpr *r, const struct map_field *f, uint8_t *out)
 {
@@ -109,18 +112,18 @@ dec_field(struct mpr *r, const struct map_field *f, uint8_t *out)
 
 	switch (f->type) {
 	case FIELD_UINT:
-		return mpr_uint(r, (uint64_t *)(out + f->off));
+		return mpr_uint(r, AT(uint64_t, out, f->off));
 	case FIELD_BOOL:
-		return mpr_bool(r, (bool *)(out + f->off));
+		return mpr_bool(r, AT(bool, out, f->off));
 	case FIELD_STR:
-		return mpr_str(r, (const char **)(out + f->off), (uint32_t *)(out + f->len_off));
+		return mpr_str(r, AT(const char *, out, f->off), AT(uint32_t, out, f->len_off));
 	case FIELD_CLOSE_ERR:
-		return dec_close_err(r, (struct proto_close_err *)(out + f->off));
+		return dec_close_err(r, AT(struct proto_close_err, out, f->off));
 	default:	/* FIELD_ARRAY: the count, then the raw extent of the whole array */
-		if ((rc = mpr_array(r, (uint32_t *)(out + f->n_off))) < 0)
+		if ((rc = mpr_array(r, AT(uint32_t, out, f->n_off))) < 0)
 			return rc;
 		*r = save;
-		return mpr_raw(r, (const uint8_t **)(out + f->off), (size_t *)(out + f->len_off));
+		return mpr_raw(r, AT(const uint8_t *, out, f->off), AT(size_t, out, f->len_off));
 	}
 }
 

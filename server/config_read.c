@@ -31,10 +31,10 @@ fail_key(char **cause, const struct config *c, const char *key, const char *what
 static bool
 addr_is_loopback(const struct sockaddr *sa)
 {
-	const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
 
 	if (sa->sa_family == AF_INET)
-		return ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24 == 127;
+		return ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24 == 127;
 	if (sa->sa_family == AF_INET6)
 		return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
 	return false;

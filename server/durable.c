@@ -299,7 +299,7 @@ durable_declare(struct durable *d, struct chan *ch)
 static void
 job_work(struct pool_item *it)
 {
-	struct durable *d = (struct durable *)((char *)it - offsetof(struct durable, item));
+	struct durable *d = (struct durable *)(void *)((char *)it - offsetof(struct durable, item));
 
 	if (d->job == JOB_TICK)
 		d->job_rc = journal_tick(d->j, clock_now_ns());
@@ -314,7 +314,7 @@ static void start_batch(struct durable *d);
 static void
 job_done(struct pool_item *it, bool ran)
 {
-	struct durable *d = (struct durable *)((char *)it - offsetof(struct durable, item));
+	struct durable *d = (struct durable *)(void *)((char *)it - offsetof(struct durable, item));
 	int rc = d->job_rc;
 
 	d->busy = false;
