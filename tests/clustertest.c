@@ -563,6 +563,60 @@ ct_suite_clean(void)
 	return system(cmd) == 0 ? rc : -1;
 }
 
+/* ---- what the suites of test_cluster and test_cluster_across share ------------------------ */
+
+/* Each node sees all three, serves, and has its node key in etcd with its advertise address. */
+void
+ct_test_join(void)
+{
+	char key[128], want[64], *v;
+
+	for (int i = 0; i < CT_NODES; i++) {
+		CU_ASSERT(ct_await_stat(i, "cluster_nodes", CT_NODES, 10000));
+		CU_ASSERT(ct_await_stat(i, "cluster_serving", 1, 10000));
+		CU_ASSERT_EQUAL(ct_node_stat(i, "cluster_sessions"), 1);
+		snprintf(key, sizeof key, "/chand/" CT_CLUSTER "/nodes/n%d", i);
+		snprintf(want, sizeof want, "\"advertise\":\"127.0.0.1:%d\"", ct_node_port(i));
+		v = ct_etcd_get(key);
+		CU_ASSERT(v != NULL && strstr(v, want) != NULL);
+		free(v);
+	}
+}
+
+/* SIGTERM: each node revokes its lease (its key goes now) and exits 0 (a sanitizer's report would fail it). */
+void
+ct_test_stop_all(void)
+{
+	for (int i = 0; i < CT_NODES; i++) {
+		CU_ASSERT(ct_node_key_present(i));
+		CU_ASSERT_EQUAL(test_server_stop(ct_node(i)), 0);
+		ct_node(i)->pid = 0;
+		CU_ASSERT_FALSE(ct_node_key_present(i));
+	}
+}
+
+/*
+ * The suites that time no failover run their nodes on CT_STEADY_TTL_S
+ * leases (clustertest.h says why); "cluster" and "cluster_failover" keep
+ * CT_TTL_S, the node_ttl their time bounds are about.
+ */
+int
+ct_steady_suite_init(void)
+{
+	ct_set_node_ttl(CT_STEADY_TTL_S);
+	return ct_suite_init();
+}
+
+void
+ct_nodes_suite(const char *name, CU_InitializeFunc init, void (*add)(CU_pSuite))
+{
+	CU_pSuite s = test_suite(name, init, ct_suite_clean);
+
+	test_add(s, "three nodes join", ct_test_join);
+	add(s);
+	test_add(s, "every node stops cleanly", ct_test_stop_all);
+}
+
 /* ---- what the tests use of the nodes ------------------------------------------------------ */
 
 uint64_t

@@ -1,7 +1,8 @@
 /*
  * clustertest.h: the cluster fixture (clustertest.c: a real etcd and three
  * chand nodes on it, the ct_* helpers) and what the files of test_cluster
- * share with each other. Single-threaded: the CUnit tests only.
+ * and test_cluster_across share with each other. Single-threaded: the
+ * CUnit tests only.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -81,6 +82,18 @@ struct test_server *ct_node(int i);
 bool ct_await_log(int i, const char *needle, int ms);
 /* Print node i's log lines that contain needle (to stdout, for a failure's report). */
 void ct_print_log(int i, const char *needle);
+
+/*
+ * What test_cluster and test_cluster_across share: the test that the
+ * suite's three nodes joined (each sees all three, serves, and has its node
+ * key in etcd) and the one that stops them all cleanly; the init of a
+ * suite that times no failover (CT_STEADY_TTL_S leases).
+ */
+void ct_test_join(void);
+void ct_test_stop_all(void);
+int ct_steady_suite_init(void);
+/* A suite of fresh nodes (init: ct_suite_init or the steady one): they join, add() adds its tests, they stop. */
+void ct_nodes_suite(const char *name, CU_InitializeFunc init, void (*add)(CU_pSuite));
 
 /* Node i's port (its advertise address is 127.0.0.1:PORT; it is named n<i>). */
 int ct_node_port(int i);

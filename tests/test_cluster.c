@@ -7,8 +7,9 @@
  * lease can expire, etcd restarting is survived. test_cluster_etcd.c has
  * the tests of server/etcd.c alone, of an etcd that answers garbage, of
  * the config keys and of HELLO's caps; clustertest.c the fixture (etcd,
- * the nodes, the ct_* helpers). The etcd suites are skipped (with a
- * message) without /usr/bin/etcd.
+ * the nodes, the ct_* helpers). What runs across the nodes (SELECT,
+ * links, STREAM) is test_cluster_across.c's. The etcd suites are skipped
+ * (with a message) without /usr/bin/etcd.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -23,24 +24,6 @@
 #include "clustertest.h"
 
 /* ---- the tests --------------------------------------------------------------------------- */
-
-/* Each node sees all three, serves, and has its node key in etcd with its advertise address. */
-static void
-test_join(void)
-{
-	char key[128], want[64], *v;
-
-	for (int i = 0; i < CT_NODES; i++) {
-		CU_ASSERT(ct_await_stat(i, "cluster_nodes", CT_NODES, 10000));
-		CU_ASSERT(ct_await_stat(i, "cluster_serving", 1, 10000));
-		CU_ASSERT_EQUAL(ct_node_stat(i, "cluster_sessions"), 1);
-		snprintf(key, sizeof key, "/chand/" CT_CLUSTER "/nodes/n%d", i);
-		snprintf(want, sizeof want, "\"advertise\":\"127.0.0.1:%d\"", ct_node_port(i));
-		v = ct_etcd_get(key);
-		CU_ASSERT(v != NULL && strstr(v, want) != NULL);
-		free(v);
-	}
-}
 
 /*
  * MAKE through each node: placed there (OK), or MOVED to the owner's
@@ -346,30 +329,6 @@ test_etcd_restart(void)
 	test_conn_close(&c);
 }
 
-/* SIGTERM: each node revokes its lease (its key goes now) and exits 0 (a sanitizer's report would fail it). */
-static void
-test_stop_all(void)
-{
-	for (int i = 0; i < CT_NODES; i++) {
-		CU_ASSERT(ct_node_key_present(i));
-		CU_ASSERT_EQUAL(test_server_stop(ct_node(i)), 0);
-		ct_node(i)->pid = 0;
-		CU_ASSERT_FALSE(ct_node_key_present(i));
-	}
-}
-
-/*
- * The suites that time no failover run their nodes on CT_STEADY_TTL_S
- * leases (clustertest.h says why); "cluster" and "cluster_failover" keep
- * CT_TTL_S, the node_ttl their time bounds are about.
- */
-static int
-steady_suite_init(void)
-{
-	ct_set_node_ttl(CT_STEADY_TTL_S);
-	return ct_suite_init();
-}
-
 static int
 steady_tls_suite_init(void)
 {
@@ -427,7 +386,7 @@ register_suites(void)
 		return;
 	}
 	s = test_suite("cluster", ct_suite_init, ct_suite_clean);
-	test_add(s, "three nodes join", test_join);
+	test_add(s, "three nodes join", ct_test_join);
 	test_add(s, "the claim txn raced by two clients", ct_test_txn_race);
 	test_add(s, "MOVED, UNAVAILABLE and the owner in etcd", test_moved_and_owner);
 	test_add(s, "anonymous and unknown channels", test_anonymous_and_unknown);
@@ -437,40 +396,11 @@ register_suites(void)
 	test_add(s, "SIGKILL: the node's keys go after node_ttl", test_kill);
 	test_add(s, "SIGSTOP: fenced before its lease can expire", test_fencing);
 	test_add(s, "etcd stopped and restarted", test_etcd_restart);
-	test_add(s, "every node stops cleanly", test_stop_all);
+	test_add(s, "every node stops cleanly", ct_test_stop_all);
 	/* a fresh etcd and three fresh nodes for forwarding (test_cluster_forward.c) */
-	s = test_suite("cluster_forward", steady_suite_init, ct_suite_clean);
-	test_add(s, "three nodes join", test_join);
-	ct_add_forward_tests(s);
-	test_add(s, "every node stops cleanly", test_stop_all);
+	ct_nodes_suite("cluster_forward", ct_steady_suite_init, ct_add_forward_tests);
 	/* ack channels through a forwarder (test_cluster_ack.c) */
-	s = test_suite("cluster_ack", steady_suite_init, ct_suite_clean);
-	test_add(s, "three nodes join", test_join);
-	ct_add_ack_tests(s);
-	test_add(s, "every node stops cleanly", test_stop_all);
-	/* a SELECT over channels on three nodes (test_cluster_select.c) */
-	s = test_suite("cluster_select", steady_suite_init, ct_suite_clean);
-	test_add(s, "three nodes join", test_join);
-	ct_add_select_tests(s);
-	ct_add_selfpeer_tests(s);
-	ct_add_select_load_tests(s);
-	test_add(s, "every node stops cleanly", test_stop_all);
-	/* a SELECT over ack channels on three nodes (test_cluster_xack.c, test_cluster_select_load.c) */
-	s = test_suite("cluster_xack", steady_suite_init, ct_suite_clean);
-	test_add(s, "three nodes join", test_join);
-	ct_add_xack_tests(s);
-	ct_add_xack_load_tests(s);
-	test_add(s, "every node stops cleanly", test_stop_all);
-	/* links whose channels live on three nodes (test_cluster_links.c) */
-	s = test_suite("cluster_links", steady_suite_init, ct_suite_clean);
-	test_add(s, "three nodes join", test_join);
-	ct_add_link_tests(s);
-	test_add(s, "every node stops cleanly", test_stop_all);
-	/* a STREAM over channels on three nodes (test_cluster_stream.c) */
-	s = test_suite("cluster_stream", steady_suite_init, ct_suite_clean);
-	test_add(s, "three nodes join", test_join);
-	ct_add_stream_tests(s);
-	test_add(s, "every node stops cleanly", test_stop_all);
+	ct_nodes_suite("cluster_ack", ct_steady_suite_init, ct_add_ack_tests);
 	/* forwarding and links (test_cluster_links_auth.c) with authentication on: cluster_token */
 	s = test_suite("cluster_auth", auth_suite_init, ct_suite_clean);
 	ct_add_auth_tests(s);
@@ -486,13 +416,10 @@ register_suites(void)
 	ct_add_selfpeer_group_test(s);
 	/* idle_timeout on every node (test_cluster_forward.c) */
 	s = test_suite("cluster_idle", idle_suite_init, ct_suite_clean);
-	test_add(s, "three nodes join", test_join);
+	test_add(s, "three nodes join", ct_test_join);
 	ct_add_idle_tests(s);
 	/* the failover cases on fresh nodes (test_cluster_failover.c) */
-	s = test_suite("cluster_failover", ct_suite_init, ct_suite_clean);
-	test_add(s, "three nodes join", test_join);
-	ct_add_failover_tests(s);
-	test_add(s, "every node stops cleanly", test_stop_all);
+	ct_nodes_suite("cluster_failover", ct_suite_init, ct_add_failover_tests);
 	/* TLS to etcd, and a cluster node's metrics (test_cluster_etcdtls.c) */
 	ct_add_etcd_tls_suites();
 }
