@@ -607,6 +607,18 @@ ct_steady_suite_init(void)
 	return ct_suite_init();
 }
 
+int
+ct_main(int argc, char **argv, void (*register_suites)(void))
+{
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	proto_out_init(&ct_out);
+	rc = test_main(argc, argv, register_suites);
+	proto_out_destroy(&ct_out);
+	return rc;
+}
+
 void
 ct_nodes_suite(const char *name, CU_InitializeFunc init, void (*add)(CU_pSuite))
 {

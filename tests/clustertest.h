@@ -92,6 +92,8 @@ void ct_print_log(int i, const char *needle);
 void ct_test_join(void);
 void ct_test_stop_all(void);
 int ct_steady_suite_init(void);
+/* main's body: SIGPIPE ignored, ct_out ready, test_main over register_suites. */
+int ct_main(int argc, char **argv, void (*register_suites)(void));
 /* A suite of fresh nodes (init: ct_suite_init or the steady one): they join, add() adds its tests, they stop. */
 void ct_nodes_suite(const char *name, CU_InitializeFunc init, void (*add)(CU_pSuite));
 

@@ -12,7 +12,6 @@
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
-#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -50,11 +49,5 @@ register_suites(void)
 int
 main(int argc, char **argv)
 {
-	int rc;
-
-	signal(SIGPIPE, SIG_IGN);
-	proto_out_init(&ct_out);
-	rc = test_main(argc, argv, register_suites);
-	proto_out_destroy(&ct_out);
-	return rc;
+	return ct_main(argc, argv, register_suites);
 }
