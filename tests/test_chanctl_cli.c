@@ -199,12 +199,13 @@ test_timeouts(void)
 
 	CU_ASSERT_FATAL((lfd = test_listen_silent("127.0.0.1", 0, &port)) >= 0);
 	snprintf(a, sizeof a, "127.0.0.1:%d", port);
+	/* 1 s, not the default 5 s: the upper bound is generous, for a loaded machine */
 	ctl(&r, NULL, "-s", a, "-t", "1s", "ping", NULL);
 	CU_ASSERT_EQUAL(r.status, 4);
-	CU_ASSERT(r.secs >= 0.9 && r.secs < 1.8);
+	CU_ASSERT(r.secs >= 0.9 && r.secs < 4.5);
 	ctl(&r, NULL, "recv", "ctl.wait.r", "-s", a, "--timeout", "1s", NULL);
 	CU_ASSERT_EQUAL(r.status, 4);
-	CU_ASSERT(r.secs >= 0.9 && r.secs < 1.8);
+	CU_ASSERT(r.secs >= 0.9 && r.secs < 4.5);
 	/* a recv and a send on the real chand, blocked, with no -t ... */
 	ctl(&r, NULL, "make", "ctl.wait.r", NULL);
 	ctl(&r, NULL, "make", "ctl.wait.s", NULL);
