@@ -426,8 +426,8 @@ w9_replay() {
 # etcd: straight to the channels' owner ("owner"), through another node
 # that forwards ("fwd"), and through libchanclient's cluster routing from
 # a seed that is not the owner ("routed"). The names are placed first:
-# a stem whose channels all land on node 0 (MAKE, cluster where, DELETE
-# through chanctl; placement is a function of the name and the live set).
+# a stem whose channels all land on node 0 (stem_on: placement is a
+# function of the name and the live set).
 run_w10() {
 	local r=$1 stem_tp stem_pp
 	if [ ! -x /usr/bin/etcd ]; then
@@ -435,8 +435,9 @@ run_w10() {
 		return 0
 	fi
 	cluster_start || { failed=1; return 0; }
-	stem_tp=$(place_stem tp "tp.%s") && stem_pp=$(place_stem pp "pp.%s.ping.0 pp.%s.pong") ||
+	stem_tp=$(stem_on tp "tp.%s:0") && stem_pp=$(stem_on pp "pp.%s.ping.0:0 pp.%s.pong:0") ||
 		{ log "workload 10: no stem placed on node 0"; failed=1; cluster_stop; return 0; }
+	owned_by_node0 "tp.$stem_tp" || { failed=1; cluster_stop; return 0; }
 	w10_runs chand "tcp://127.0.0.1:$port_chand" "$stem_tp" "$stem_pp"
 	w10_runs owner "tcp://127.0.0.1:${cl_port[0]}" "$stem_tp" "$stem_pp"
 	w10_runs fwd "tcp://127.0.0.1:${cl_port[1]}" "$stem_tp" "$stem_pp"
@@ -488,49 +489,41 @@ cluster_stop() {
 	rm -rf "$work/etcd"
 }
 
-# place_stem BASE "FORMAT...": the first stem BASE-K whose names (FORMAT with the stem) node 0 owns.
-place_stem() {
-	local k f name addr ok seed="cluster://127.0.0.1:${cl_port[0]}"
-	for k in $(seq 60); do
-		ok=1
-		for f in $2; do
-			# shellcheck disable=SC2059
-			name=$(printf "$f" "$1-$k")
-			"$CHANCTL" -s "$seed" make "$name" >/dev/null
-			addr=$("$CHANCTL" -s "$seed" cluster where "$name" | awk '$1 == "addr" { print $2 }')
-			"$CHANCTL" -s "$seed" delete "$name" >/dev/null
-			[ "$addr" = "127.0.0.1:${cl_port[0]}" ] || ok=0
-		done
-		[ $ok = 1 ] && { echo "$1-$k"; return 0; }
-	done
+# stem_on PREFIX "FORMAT:NODE ...": the first stem PREFIX-K for which every
+# name FORMAT (a printf format of the stem) lands on node NODE (0-2), all
+# three live, by PROTOCOL.md §17's placement: the node whose SHA-256(node
+# name ‖ 0 ‖ channel name) has the highest first 8 bytes. One process for
+# the whole search (a fork per hash made it most of the smoke run's time).
+stem_on() {
+	/usr/bin/python3 - "$1" "$2" <<'EOF'
+import hashlib, sys
+
+def node(name):
+    w = [hashlib.sha256(b"n%d\0%s" % (i, name.encode())).digest()[:8] for i in range(3)]
+    return w.index(max(w))
+
+want = [f.rsplit(":", 1) for f in sys.argv[2].split()]
+for k in range(1, 5001):
+    stem = "%s-%d" % (sys.argv[1], k)
+    if all(node(f % stem) == int(n) for f, n in want):
+        print(stem)
+        sys.exit(0)
+sys.exit(1)
+EOF
+}
+
+# owned_by_node0 NAME: the cluster itself says node 0 owns NAME (MAKE, cluster
+# where, DELETE through chanctl): stem_on's placement is the servers'.
+owned_by_node0() {
+	local seed="cluster://127.0.0.1:${cl_port[0]}" addr
+	"$CHANCTL" -s "$seed" make "$1" >/dev/null &&
+		addr=$("$CHANCTL" -s "$seed" cluster where "$1" | awk '$1 == "addr" { print $2 }') &&
+		"$CHANCTL" -s "$seed" delete "$1" >/dev/null || return 1
+	[ "$addr" = "127.0.0.1:${cl_port[0]}" ] && return 0
+	log "stem_on placed $1 on node 0, the cluster on $addr"
 	return 1
 }
 
-# place_node NAME: the node (0-2) rendezvous hashing places NAME on, all three live
-# (PROTOCOL.md §17: the highest first 8 bytes of SHA-256(node ‖ 0 ‖ name)).
-place_node() {
-	local i w best="" node=0
-	for i in 0 1 2; do
-		w=$(printf 'n%s\0%s' "$i" "$1" | sha256sum | cut -c1-16)
-		[[ -z "$best" || "$w" > "$best" ]] && { best=$w; node=$i; }
-	done
-	echo "$node"
-}
-# stem_on PREFIX NODES: a stem whose pp.STEM.ping.K lands on the K-th of NODES and
-# pp.STEM.pong on node 0.
-stem_on() {
-	local k i ok n
-	for k in $(seq 5000); do
-		ok=1 i=0
-		[ "$(place_node "pp.$1-$k.pong")" = 0 ] || continue
-		for n in $2; do
-			[ "$(place_node "pp.$1-$k.ping.$i")" = "$n" ] || { ok=0; break; }
-			i=$((i + 1))
-		done
-		[ $ok = 1 ] && { echo "$1-$k"; return 0; }
-	done
-	return 1
-}
 # (11) select wake-up across nodes (issue 20): workload 3 with 3 ping
 # channels, the echo's select (one SELECT a ping, -m ops) sent to node 0,
 # the home, the pinger routed straight to each channel's owner
@@ -548,8 +541,11 @@ run_w11() {
 	record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N3" -C 3 -k w11_stream_single select
 	cluster_start || { failed=1; return 0; }
 	for k in 1 2 3; do
+		# pp.STEM.ping.I on the I-th of the nodes, pp.STEM.pong on node 0
 		case $k in 1) nodes="0 0 0" ;; 2) nodes="0 0 1" ;; 3) nodes="0 1 2" ;; esac
-		stem=$(stem_on "w11n$k-$r" "$nodes") || { log "workload 11: no stem for $nodes"; failed=1; continue; }
+		stem=$(stem_on "w11n$k-$r" "$(echo $nodes | awk '{ for (i = 1; i <= NF; i++)
+			printf "pp.%%s.ping.%d:%d ", i - 1, $i; print "pp.%s.pong:0" }')") ||
+			{ log "workload 11: no stem for $nodes"; failed=1; continue; }
 		record "$r" "nodes$k" "$CHANBENCH" -A "cluster://127.0.0.1:${cl_port[0]}" \
 			-E "tcp://127.0.0.1:${cl_port[0]}" -N "$stem" -n "$N3" -C 3 -m ops -k w11 select
 		record "$r" "nodes$k" "$CHANBENCH" -A "cluster://127.0.0.1:${cl_port[0]}" \
