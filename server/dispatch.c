@@ -276,9 +276,13 @@ op_select(struct conn *c, const struct proto_request *q)
 			return;
 		}
 	}
-	/* held (§17): its send cases wait for their home's grant (XSETTLE) before they send */
+	/*
+	 * held (§17): a cross-node select's group, its cases in its home's
+	 * random order; its send cases wait for the home's grant (XSETTLE)
+	 * before they send
+	 */
 	request_run(c, q, ec, q->ncases, wait_flags(q) | (q->has_default ? ENGINE_DEFAULT : 0) |
-	    (q->hold ? ENGINE_CLAIM : 0));
+	    (q->hold ? ENGINE_CLAIM | ENGINE_ORDERED : 0));
 }
 
 /* The reply just encoded: after the journal has the change when it was to a durable channel. */

@@ -407,14 +407,16 @@ engine_order(struct engine *e, size_t n)
 
 /*
  * Poll the cases in a uniformly random order: a Fisher-Yates shuffle
- * drawn one position at a time, stopping at the first ready case.
- * Returns 1 when a case fired, 0 when none is ready, -1 out of memory.
- * On 0 the shuffle is complete: poll_order() is a uniform permutation.
+ * drawn one position at a time, stopping at the first ready case (with
+ * ENGINE_ORDERED, the identity). Returns 1 when a case fired, 0 when none
+ * is ready, -1 out of memory. On 0 the shuffle is complete: poll_order()
+ * is a uniform permutation (the identity).
  */
 int
-poll_cases(struct engine *e, const struct engine_case *cases, size_t n, bool claim,
+poll_cases(struct engine *e, const struct engine_case *cases, size_t n, unsigned flags,
     struct engine_result *r)
 {
+	bool claim = flags & ENGINE_CLAIM, ordered = flags & ENGINE_ORDERED;
 	uint32_t *order, i, j, t;
 
 	if (n == 0)
@@ -426,7 +428,7 @@ poll_cases(struct engine *e, const struct engine_case *cases, size_t n, bool cla
 	for (i = 0; i < n; i++)
 		order[i] = i;
 	for (i = 0; i < n; i++) {
-		j = i + rand_below(&e->rng, (uint32_t)n - i);
+		j = ordered ? i : i + rand_below(&e->rng, (uint32_t)n - i);
 		t = order[j];
 		order[j] = order[i];
 		order[i] = t;
@@ -558,7 +560,7 @@ engine_submit(struct engine *e, const struct engine_case *cases, size_t ncases,
 		r.status = STATUS_LIMIT;
 	else if ((deleted = find_deleted(cases, ncases)) >= 0)
 		r.status = STATUS_NOT_FOUND;
-	else if ((rc = poll_cases(e, cases, ncases, flags & ENGINE_CLAIM, &r)) > 0)
+	else if ((rc = poll_cases(e, cases, ncases, flags, &r)) > 0)
 		fire = r.index;
 	else if (rc < 0)
 		r.status = STATUS_LIMIT;

@@ -257,6 +257,13 @@ typedef void engine_done_fn(void *arg, struct engine_result *res);
  */
 #define ENGINE_CLAIM_WAIT 0x8
 /*
+ * Poll the cases in the order given, not a random one: a cross-node
+ * select's home shuffled all its cases before grouping them by owner, and
+ * takes the fired group whose case comes first in that order, so the
+ * choice among ready cases on several nodes is uniform (PROTOCOL.md §17).
+ */
+#define ENGINE_ORDERED 0x10
+/*
  * A send case reported ready on ch (ENGINE_CLAIM) will not send: if ch can
  * still take a value (a receiver waits, or there is room), its next
  * claiming sender is reported ready instead. Callbacks may run.

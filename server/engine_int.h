@@ -97,10 +97,11 @@ void op_finish(struct engine *e, struct engine_op *op, int status, int index,
 void op_link(struct engine *e, struct engine_op *op, const struct engine_case *cases, size_t n,
     const uint32_t *order);
 /*
- * Poll cases in a random order: 1 fired (*r), 0 none ready, -1 out of
- * memory. claim: send cases only report ready (ENGINE_CLAIM).
+ * Poll cases in a random order (ENGINE_ORDERED: in theirs): 1 fired (*r),
+ * 0 none ready, -1 out of memory. ENGINE_CLAIM: send cases only report
+ * ready. Other flags are ignored.
  */
-int poll_cases(struct engine *e, const struct engine_case *cases, size_t n, bool claim,
+int poll_cases(struct engine *e, const struct engine_case *cases, size_t n, unsigned flags,
     struct engine_result *r);
 /*
  * The order the last poll_cases of n cases tried them in, once it found

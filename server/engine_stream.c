@@ -224,7 +224,7 @@ gate_open(struct engine *e, struct engine_stream *s, size_t i)
 
 		next = TAILQ_NEXT(op, slink);
 		r = (struct engine_result){ .status = STATUS_OK, .index = -1 };
-		if (!chan_deleted(ch) && poll_cases(e, &s->live[i], 1, false, &r) > 0) {
+		if (!chan_deleted(ch) && poll_cases(e, &s->live[i], 1, 0, &r) > 0) {
 			op_finish(e, op, r.status, (int)i, r.value, r.ok);	/* counts it */
 			op->res.ch = r.value != NULL ? ch : NULL;
 			if (!r.ok) {
@@ -314,7 +314,7 @@ unit_arm(struct engine *e, struct engine_stream *s, bool wait)
 		return;
 	}
 	/* cannot fail: the poll order was sized for n when the stream was made */
-	rc = poll_cases(e, s->live, s->n, false, &r);
+	rc = poll_cases(e, s->live, s->n, 0, &r);
 	if (rc <= 0 && !wait)
 		return;
 	op = TAILQ_FIRST(&s->spare);

@@ -34,6 +34,16 @@ xselects_new(struct router *r)
 	return xs;
 }
 
+/* g's memory: its cases and its reply. */
+static void
+group_release(struct xgroup *g)
+{
+	free(g->index);
+	free(g->rank);
+	free(g->send);
+	free(g->reply);
+}
+
 void
 xsel_free(struct xsel *x)
 {
@@ -42,9 +52,7 @@ xsel_free(struct xsel *x)
 	for (uint32_t i = 0; i < x->ngroups; i++) {
 		if (x->g[i].open || x->g[i].settling)
 			hmap_remove(&xs->pids, &x->g[i].by_pid);
-		free(x->g[i].index);
-		free(x->g[i].send);
-		free(x->g[i].reply);
+		group_release(&x->g[i]);
 	}
 	if (x->c != NULL)
 		hmap_remove(&xs->r->ids, &x->rq.node);
@@ -66,9 +74,9 @@ xselects_free(struct xselects *xs)
 	free(xs);
 }
 
-/* xorshift64*: the choice among groups that fired */
-static uint32_t
-uniform(struct xselects *xs, uint32_t n)
+/* xorshift64*: the home's random order of a select's cases */
+uint32_t
+xsel_uniform(struct xselects *xs, uint32_t n)
 {
 	xs->rng ^= xs->rng >> 12;
 	xs->rng ^= xs->rng << 25;
@@ -259,24 +267,25 @@ give_back_others(struct xsel *x, const struct xgroup *w)
 			settle(x, &x->g[i], x->g[i].pid, false, 0);
 }
 
-/* One of the groups that fired, uniformly; NULL when none did. */
+/*
+ * The group that fired whose case comes first in the home's random order
+ * of the client's cases (each owner polled its group in that order): the
+ * first ready case of a uniformly random order, uniform among the cases
+ * ready on every node, as Go's choice. NULL when none fired.
+ */
 static struct xgroup *
 pick_fired(struct xsel *x)
 {
-	uint32_t nf = 0, k;
+	struct xgroup *w = NULL;
 
 	for (uint32_t i = 0; i < x->ngroups; i++)
-		nf += x->g[i].fired;
-	if (nf == 0)
-		return NULL;
-	k = uniform(x->xs, nf);
-	for (uint32_t i = 0;; i++)
-		if (x->g[i].fired && k-- == 0)
-			return &x->g[i];
+		if (x->g[i].fired && (w == NULL || x->g[i].fired_rank < w->fired_rank))
+			w = &x->g[i];
+	return w;
 }
 
 /*
- * Every group answered: pick the winner (uniform among those that fired),
+ * Every group answered: pick the winner (pick_fired),
  * give the others' values back, answer; or answer default, the first
  * error, DEADLINE_EXCEEDED.
  */
@@ -339,7 +348,7 @@ poll_heard(const struct xsel *x)
 }
 
 /*
- * poll_heard: the winner among the groups that fired (uniform), the other
+ * poll_heard: the winner among the groups that fired (pick_fired), the other
  * fired ones' values back; the waiting groups are CANCELed once the
  * client has its answer, as when a parked select wakes.
  */
@@ -367,6 +376,8 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 	g->open = false;
 	x->nopen--;
 	hmap_remove(&x->xs->pids, &g->by_pid);
+	if (rep != NULL && rep->index >= 0)
+		g->fired_rank = rep->index < (int64_t)g->ncases ? g->rank[rep->index] : UINT32_MAX;
 	if (status == STATUS_OK && rep->index >= 0) {
 		g->fired = true;
 		/* a send case that is ready sends on XSETTLE keep; a value received goes back unless kept */
@@ -452,9 +463,7 @@ again(struct xsel *x)
 	const char *why = "out of memory";
 
 	for (uint32_t i = 0; i < x->ngroups; i++) {
-		free(x->g[i].index);
-		free(x->g[i].send);
-		free(x->g[i].reply);
+		group_release(&x->g[i]);
 	}
 	if (x->c != NULL)
 		x->c->nforwarded -= x->ngroups;

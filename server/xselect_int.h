@@ -29,6 +29,8 @@ struct xgroup {
 	const char *node;		/* while starting only (the mirror's) */
 	uint32_t ncases;
 	uint32_t *index;		/* its case i is the client's case index[i] */
+	uint32_t *rank;			/* ... the rank[i]-th in the home's random order of them */
+	uint32_t fired_rank;		/* fired: the rank of the case it took */
 	bool *send;			/* its case i is a send case */
 	bool open;			/* its SELECT has not answered */
 	bool waiting;			/* ... and its owner said it waits (STARTED) */
@@ -71,6 +73,8 @@ struct xselects {
 	uint64_t rng;
 };
 
+/* A uniform draw in [0, n), n > 0. */
+uint32_t xsel_uniform(struct xselects *xs, uint32_t n);
 /* Forget x: its groups' pids, its id in the router's ids (client waiting), its memory. */
 void xsel_free(struct xsel *x);
 /* Write r->out's frame to pe (a failure is the connection's: its lost callback ends what waits). */

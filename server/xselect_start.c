@@ -47,38 +47,75 @@ group_of(struct xsel *x, const char *node, const char *addr, const char **why)
 	return g;
 }
 
+/* 0 .. n-1 in a uniformly random order (Fisher-Yates); NULL when out of memory. */
+static uint32_t *
+shuffled(struct xselects *xs, uint32_t n)
+{
+	uint32_t *order = malloc((n > 0 ? n : 1) * sizeof *order), j, t;
+
+	if (order == NULL)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++)
+		order[i] = i;
+	for (uint32_t i = n; i > 1; i--) {
+		j = xsel_uniform(xs, i);
+		t = order[i - 1];
+		order[i - 1] = order[j];
+		order[j] = t;
+	}
+	return order;
+}
+
+/* The group of case i (the rank-th of q's in the random order); false with why. */
+static bool
+group_add(struct xselects *xs, struct xsel *x, const struct proto_request *q, uint32_t i,
+    uint32_t rank, const char **why)
+{
+	const struct proto_case *pc = &q->cases[i];
+	struct cluster *cl = xs->r->cl;
+	const char *node, *addr;
+	struct xgroup *g;
+
+	if (pc->name == NULL)
+		return true;
+	if (pc->name[0] == '~' || cluster_owner(cl, pc->name, pc->name_len, &node, &addr) !=
+	    CLUSTER_THERE) {
+		node = cluster_self(cl);
+		addr = xs->r->s->cfg.advertise;
+	}
+	if ((g = group_of(x, node, addr, why)) == NULL)
+		return false;
+	if (g->index == NULL && ((g->index = calloc(q->ncases, sizeof *g->index)) == NULL ||
+	    (g->rank = calloc(q->ncases, sizeof *g->rank)) == NULL ||
+	    (g->send = calloc(q->ncases, sizeof *g->send)) == NULL)) {
+		*why = "out of memory";
+		return false;
+	}
+	g->send[g->ncases] = pc->dir;
+	g->rank[g->ncases] = rank;
+	g->index[g->ncases++] = i;
+	return true;
+}
+
 /*
- * Group q's cases by owner (nil cases go nowhere), and keep its frame
- * (body) if none is kept; false with why when it cannot run.
+ * Group q's cases by owner (nil cases go nowhere), each group's in a
+ * uniformly random order of all q's cases, which its owner polls them in
+ * (PROTOCOL.md §17: the first ready case of that order wins, uniform
+ * among the cases ready on every node); keep its frame (body) if none is
+ * kept; false with why when it cannot run.
  */
 bool
 xsel_group_cases(struct xselects *xs, struct xsel *x, const struct proto_request *q, const uint8_t *body,
     size_t len, const char **why)
 {
-	struct cluster *cl = xs->r->cl;
-	const char *self = cluster_self(cl), *node, *addr;
+	uint32_t *order = shuffled(xs, q->ncases);
+	bool ok = order != NULL;
 
-	for (uint32_t i = 0; i < q->ncases; i++) {
-		const struct proto_case *pc = &q->cases[i];
-		struct xgroup *g;
-
-		if (pc->name == NULL)
-			continue;
-		if (pc->name[0] == '~' || cluster_owner(cl, pc->name, pc->name_len, &node, &addr) !=
-		    CLUSTER_THERE) {
-			node = self;
-			addr = xs->r->s->cfg.advertise;
-		}
-		if ((g = group_of(x, node, addr, why)) == NULL)
-			return false;
-		if (g->index == NULL && ((g->index = calloc(q->ncases, sizeof *g->index)) == NULL ||
-		    (g->send = calloc(q->ncases, sizeof *g->send)) == NULL)) {
-			*why = "out of memory";
-			return false;
-		}
-		g->send[g->ncases] = pc->dir;
-		g->index[g->ncases++] = i;
-	}
+	for (uint32_t k = 0; ok && k < q->ncases; k++)
+		ok = group_add(xs, x, q, order[k], k, why);
+	free(order);
+	if (!ok)
+		return false;
 	/* kept to send the groups again: parked, or a granted send case not ready any more */
 	if (x->frame == NULL) {
 		if ((x->frame = malloc(len)) == NULL) {

@@ -6,7 +6,8 @@
  * duplicate cases both fire, a deadline and a CANCEL leave no
  * waiter on any node, WAITERS shows a remote waiter's home node, a
  * client's disconnect removes its remote waiters,
- * the choice among ready cases on different nodes is uniform, a deadline
+ * the choice among ready cases on different nodes is uniform (two on one
+ * node and one on another too), a deadline
  * racing a match never loses or duplicates a value, send cases on every
  * node send only the chosen value, a granted send that is no longer
  * ready polls the select again, and a receive that may not wait takes a
@@ -64,17 +65,6 @@ no_waiters_anywhere(void)
 	for (int i = 0; i < CT_NODES; i++)
 		ok = ct_await_receivers(i, names[i], 0) && ok;
 	return ok;
-}
-
-/* Values buffered in the three channels, together. */
-static uint64_t
-buffered_everywhere(void)
-{
-	uint64_t n = 0;
-
-	for (int i = 0; i < CT_NODES; i++)
-		n += ct_len(i, names[i]);
-	return n;
 }
 
 /* The value of a SELECT reply as a string (in buf). */
@@ -313,27 +303,36 @@ test_poll_heard_out(void)
 		CU_ASSERT(ct_await_stat(i, "cluster_nodes", CT_NODES, 15000));
 }
 
-/* Ready cases on three nodes: each is chosen a third of the time, within 4 sigma. */
+/*
+ * Ready cases on the nodes on[0..2] (channel i made on node on[i], filled
+ * through it; names[] holds them for this test only), RUNS SELECTs of a
+ * receive case on each through node 0: each case is chosen a third of
+ * the time, within 4 sigma, wherever it lives.
+ */
 static void
-test_fairness(void)
+fairness_on(const char *base, const int on[CT_NODES])
 {
 	enum { RUNS = 600, FILL = 400 };
 	struct proto_case cases[CT_NODES];
-	struct test_conn c, p[CT_NODES];
+	struct test_conn c, p;
 	struct proto_reply r;
 	int count[CT_NODES] = { 0 };
 	double sigma = sqrt(RUNS * (1.0 / 3) * (2.0 / 3));
+	uint64_t left = 0;
+	char b[64];
 
-	make_three("xfair", FILL);
 	for (int i = 0; i < CT_NODES; i++) {
-		ct_client_of(&p[i], i);
+		snprintf(b, sizeof b, "%s%d", base, i);
+		snprintf(names[i], NAME_CAP, "%s", ct_name_placed_on(on[i], b));
+		ct_client_of(&p, on[i]);
+		CU_ASSERT_EQUAL_FATAL(st_make(&p, names[i], FILL), STATUS_OK);
 		for (int k = 0; k < FILL; k++)
-			st_send(&p[i], names[i], "x", 1, PROTO_WAIT_FOREVER);
+			st_send(&p, names[i], "x", 1, PROTO_WAIT_FOREVER);
 		for (int k = 0; k < FILL; k++) {
-			st_reply(&p[i], OP_SEND, &r);
+			st_reply(&p, OP_SEND, &r);
 			CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
 		}
-		test_conn_close(&p[i]);
+		test_conn_close(&p);
 	}
 	recv_cases(cases);
 	ct_client_of(&c, 0);
@@ -346,11 +345,33 @@ test_fairness(void)
 	}
 	test_conn_close(&c);
 	for (int i = 0; i < CT_NODES; i++) {
-		printf(" [node %d: %d of %d]", i, count[i], RUNS);
+		printf(" [case %d on node %d: %d of %d]", i, on[i], count[i], RUNS);
 		CU_ASSERT(fabs(count[i] - RUNS / 3.0) <= 4 * sigma);
+		left += ct_len(on[i], names[i]);
 	}
 	/* every value not chosen is still there, none twice */
-	CU_ASSERT_EQUAL(buffered_everywhere(), CT_NODES * FILL - RUNS);
+	CU_ASSERT_EQUAL(left, CT_NODES * FILL - RUNS);
+}
+
+static void
+test_fairness(void)
+{
+	static const int on[CT_NODES] = { 0, 1, 2 };
+
+	fairness_on("xfair", on);
+}
+
+/*
+ * Two ready cases on one node, one on another: a third each, as in Go, not
+ * half for the node with one (the home takes the first ready case of its
+ * random order of all the cases, not a node at random).
+ */
+static void
+test_fairness_uneven(void)
+{
+	static const int on[CT_NODES] = { 1, 1, 2 };
+
+	fairness_on("xfairu", on);
 }
 
 /* A deadline racing a send, 1,000 times: each value is received exactly once. */
@@ -773,6 +794,7 @@ ct_add_select_tests(CU_pSuite s)
 	test_add(s, "select: CANCEL and disconnect remove remote waiters", test_cancel_and_disconnect);
 	test_add(s, "select: a ready case wins once the others said they wait", test_poll_heard_out);
 	test_add(s, "select: uniform among ready cases on three nodes", test_fairness);
+	test_add(s, "select: uniform among ready cases, two of them on one node", test_fairness_uneven);
 	test_add(s, "select: deadline vs send, 1,000 runs", test_deadline_race);
 	test_add(s, "select: SIGKILL of an owner while selects run", test_owner_killed);
 }

@@ -5,7 +5,8 @@
  * wait, a select never matching itself, duplicate and nil channel cases,
  * a blocked select's cases on one channel queued in random order (fresh
  * seed each run, 4σ bounds), every waiter unlinked once one case wins,
- * and ENGINE_CLAIM's send cases that report ready and send nothing.
+ * and ENGINE_CLAIM's send cases that report ready and send nothing; ENGINE_ORDERED's
+ * poll in the order given.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -63,6 +64,33 @@ test_select_uniform(void)
 	select_counts(e, three, 3, 10000, skip);
 	CU_ASSERT_EQUAL(skip[0], 0);
 	CU_ASSERT(skip[1] >= 4500 && skip[1] <= 5500);
+	engine_free(e);
+}
+
+/*
+ * ENGINE_ORDERED (a cross-node select's group, its home's order): the
+ * first ready case in the order given fires, every time; a case that is
+ * not ready is passed over.
+ */
+static void
+test_select_ordered(void)
+{
+	struct engine *e = new_engine(0, 0);
+	struct chan *empty = mk(e, "empty", 1), *a = mk(e, "a", 1), *b = mk(e, "b", 1);
+	struct engine_case cases[3] = {
+		{ empty, CASE_RECV, NULL }, { a, CASE_RECV, NULL }, { b, CASE_RECV, NULL },
+	};
+	struct engine_result res;
+	struct rec r = { 0 };
+
+	send_now(e, b, "v");
+	for (int k = 0; k < 200; k++) {
+		send_now(e, a, "v");
+		CU_ASSERT_FATAL(engine_submit(e, cases, 3, ENGINE_ORDERED, rec_done, &r, &r.op,
+		    &res) == 0);
+		CU_ASSERT_EQUAL_FATAL(res.index, 1);
+		value_free(res.value);
+	}
 	engine_free(e);
 }
 
@@ -510,6 +538,7 @@ register_engine_select(void)
 	CU_pSuite s = test_suite("engine.select", NULL, NULL);
 
 	test_add(s, "uniform choice", test_select_uniform);
+	test_add(s, "ENGINE_ORDERED: the first ready case in the order given", test_select_ordered);
 	test_add(s, "default only when nothing ready", test_select_default);
 	test_add(s, "no wait: DEADLINE_EXCEEDED", test_no_wait_deadline);
 	test_add(s, "never matches itself", test_select_never_matches_itself);
