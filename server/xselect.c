@@ -328,23 +328,24 @@ xsel_decide(struct xsel *x)
 
 /*
  * A blocking select's poll is heard out: some group fired, and every
- * group still open said it waits (STARTED), so nothing else was ready
- * when the owners polled; the choice among those that fired can be made
- * now, without the CANCELs' round trip to the waiting ones first.
+ * group still open that has a case before the first fired one in the
+ * home's order said it waits (STARTED): nothing was ready there when its
+ * owner polled, and a group whose cases all come after cannot win. The
+ * choice can be made now, without waiting for those others, nor for the
+ * CANCELs' round trip to the waiting ones.
  */
 static bool
-poll_heard(const struct xsel *x)
+poll_heard(struct xsel *x)
 {
-	bool fired = false;
+	struct xgroup *w;
 
-	if (x->winner != NULL || x->canceling || !x->blocking || !waits(x) || x->nopen == 0)
+	if (x->winner != NULL || x->canceling || !x->blocking || !waits(x) || x->nopen == 0 ||
+	    (w = pick_fired(x)) == NULL)
 		return false;
-	for (uint32_t i = 0; i < x->ngroups; i++) {
-		if (x->g[i].open && !x->g[i].waiting)
+	for (uint32_t i = 0; i < x->ngroups; i++)
+		if (x->g[i].open && !x->g[i].waiting && x->g[i].rank[0] < w->fired_rank)
 			return false;
-		fired |= x->g[i].fired;
-	}
-	return fired;
+	return true;
 }
 
 /*
@@ -403,9 +404,10 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 			settle(x, g, g->pid, false, 0);
 	}
 	/*
-	 * a fire at the poll, while other groups are open: their word on what
-	 * was ready is awaited (STARTED, or their own fire), not a CANCEL's
-	 * answer (poll_heard); any other end CANCELs the rest
+	 * a fire at the poll, while other groups are open: the word of those
+	 * with a case before it on what was ready is awaited (STARTED, or
+	 * their own fire), not a CANCEL's answer (poll_heard); any other end
+	 * CANCELs the rest
 	 */
 	hear_out = g->fired && !wins && x->winner == NULL && x->blocking && waits(x) &&
 	    x->nopen > 0;

@@ -7,7 +7,8 @@
  * waiter on any node, WAITERS shows a remote waiter's home node, a
  * client's disconnect removes its remote waiters,
  * the choice among ready cases on different nodes is uniform (two on one
- * node and one on another too), a deadline
+ * node and one on another too), a case first in the home's order waits
+ * for no later node's word, a deadline
  * racing a match never loses or duplicates a value, send cases on every
  * node send only the chosen value, a granted send that is no longer
  * ready polls the select again, and a receive that may not wait takes a
@@ -301,6 +302,50 @@ test_poll_heard_out(void)
 	CU_ASSERT(ct_await_receivers(2, names[2], 0));
 	for (int i = 0; i < CT_NODES; i++)
 		CU_ASSERT(ct_await_stat(i, "cluster_nodes", CT_NODES, 15000));
+}
+
+/*
+ * A case ready at the poll wins without a word from a group whose cases
+ * all come after it in the home's random order. Node 2 stopped, a select
+ * over node 1's ready channel and node 2's: about half the time node 1's
+ * case comes first and the answer comes at once; else the home waits for
+ * node 2 (its case might have been ready), answered once node 2 resumes.
+ * RUNS runs: some of each (both only by chance: 2 in 4,096).
+ */
+static void
+test_poll_first_case(void)
+{
+	enum { RUNS = 12 };
+	struct proto_case cases[2];
+	struct test_conn c;
+	struct proto_reply r;
+	char buf[32];
+	int early = 0;
+	bool now;
+
+	make_three("xfirst", 1);
+	for (int k = 0; k < 2; k++)
+		cases[k] = (struct proto_case){ .dir = 0, .name = names[k + 1],
+		    .name_len = (uint32_t)strlen(names[k + 1]) };
+	ct_client_of(&c, 0);
+	for (int k = 0; k < RUNS; k++) {
+		ct_send(1, names[1], "one");
+		ct_node_signal(2, SIGSTOP);
+		st_select(&c, cases, 2, false, 30 * 1000000);
+		/* one that need not wait comes in milliseconds: 1 s is generous */
+		now = test_conn_reply(&c, OP_SELECT, 1000, &r) == 0;
+		early += now;
+		ct_node_signal(2, SIGCONT);
+		if (!now)
+			st_reply(&c, OP_SELECT, &r);
+		CU_ASSERT_EQUAL(r.status, STATUS_OK);
+		CU_ASSERT_EQUAL(r.index, 0);
+		CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "one");
+		CU_ASSERT_FATAL(ct_await_receivers(2, names[2], 0));	/* its group CANCELed */
+	}
+	test_conn_close(&c);
+	printf(" [answered with node 2 stopped: %d of %d]", early, RUNS);
+	CU_ASSERT(early > 0 && early < RUNS);
 }
 
 /*
@@ -793,6 +838,8 @@ ct_add_select_tests(CU_pSuite s)
 	test_add(s, "select: deadline leaves no waiter anywhere", test_deadline);
 	test_add(s, "select: CANCEL and disconnect remove remote waiters", test_cancel_and_disconnect);
 	test_add(s, "select: a ready case wins once the others said they wait", test_poll_heard_out);
+	test_add(s, "select: a ready case first in the home's order waits for no other node",
+	    test_poll_first_case);
 	test_add(s, "select: uniform among ready cases on three nodes", test_fairness);
 	test_add(s, "select: uniform among ready cases, two of them on one node", test_fairness_uneven);
 	test_add(s, "select: deadline vs send, 1,000 runs", test_deadline_race);
