@@ -464,9 +464,8 @@ again(struct xsel *x)
 	struct proto_case *cases;
 	const char *why = "out of memory";
 
-	for (uint32_t i = 0; i < x->ngroups; i++) {
+	for (uint32_t i = 0; i < x->ngroups; i++)
 		group_release(&x->g[i]);
-	}
 	if (x->c != NULL)
 		x->c->nforwarded -= x->ngroups;
 	x->ngroups = x->ndefault = 0;
