@@ -741,6 +741,33 @@ ct_etcd_delete(const char *key)
 	return ok;
 }
 
+bool
+ct_node_expire(int i)
+{
+	char key[128], body[512], *k, *reply;
+	const char *lease;
+	json_t *o, *kv;
+	bool ok = false;
+
+	snprintf(key, sizeof key, "/chand/" CLUSTER "/nodes/n%d", i);
+	k = b64(key);
+	snprintf(body, sizeof body, "{\"key\":\"%s\"}", k);
+	free(k);
+	reply = http_post(etcd.port, "/v3/kv/range", body);
+	o = reply ? json_loads(reply, 0, NULL) : NULL;
+	free(reply);
+	kv = json_array_get(json_object_get(o, "kvs"), 0);
+	/* the JSON gateway gives int64s as strings */
+	if ((lease = json_string_value(json_object_get(kv, "lease"))) != NULL) {
+		snprintf(body, sizeof body, "{\"ID\":\"%s\"}", lease);
+		reply = http_post(etcd.port, "/v3/lease/revoke", body);
+		ok = reply != NULL && strstr(reply, "\"header\"") != NULL;
+		free(reply);
+	}
+	json_decref(o);
+	return ok;
+}
+
 int
 ct_node_restart(int i)
 {

@@ -126,6 +126,12 @@ int ct_make_converged(int from, const char *name, int ms);
 char *ct_chan_owner(const char *name);
 bool ct_etcd_put(const char *key, const char *value);
 bool ct_etcd_delete(const char *key);
+/*
+ * Node i's etcd lease ends now (revoked, as its ttl running out would end
+ * it: its keys go, the others see it leave), for a node SIGKILLed whose
+ * lease a test need not wait out. false when etcd did not.
+ */
+bool ct_node_expire(int i);
 
 /* test_cluster_failover.c: the failover tests (SIGKILL of 100 channels' owner, ...). */
 void ct_add_failover_tests(CU_pSuite s);

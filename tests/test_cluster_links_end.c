@@ -304,7 +304,8 @@ test_peer_not_needed(void)
 	ctl_close_at(2, b, 0, NULL);
 	CU_ASSERT(ctl_await_waiters(2, b, NULL, 0));	/* the link took the close */
 	ct_node_kill(2);
-	/* n2 leaves the live set when its lease ends */
+	/* n2 leaves the live set when its lease ends: now, not a steady ttl later */
+	CU_ASSERT(ct_node_expire(2));
 	CU_ASSERT(ct_await_stat(0, "cluster_nodes", CT_NODES - 1, (ct_node_ttl_s() + 10) * 1000));
 	ctl_send_n(1, a, "a", 2);
 	CU_ASSERT(ctl_recv_from(0, out, buf, sizeof buf));
