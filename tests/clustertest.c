@@ -190,25 +190,57 @@ b64(const char *s)
 	return out;
 }
 
-/* The value of key in etcd, malloc'd; NULL when absent (or etcd did not answer). */
-char *
-ct_etcd_get(const char *key)
+/* POST body to etcd's path: true when etcd answered it (its reply has a header). */
+static bool
+etcd_post_ok(const char *path, const char *body)
 {
-	char body[1024], *k = b64(key), *reply, *v = NULL;
-	json_t *o, *kv;
-	const char *enc;
+	char *reply = http_post(etcd.port, path, body);
+	bool ok = reply != NULL && strstr(reply, "\"header\"") != NULL;
+
+	free(reply);
+	return ok;
+}
+
+/*
+ * etcd's range reply for key, parsed (json_decref it), *kv its key-value
+ * (NULL when absent); NULL when etcd did not answer.
+ */
+static json_t *
+etcd_range(const char *key, json_t **kv)
+{
+	char body[1024], *k = b64(key), *reply;
+	json_t *o;
 
 	snprintf(body, sizeof body, "{\"key\":\"%s\"}", k);
 	free(k);
 	reply = http_post(etcd.port, "/v3/kv/range", body);
 	o = reply ? json_loads(reply, 0, NULL) : NULL;
-	kv = json_array_get(json_object_get(o, "kvs"), 0);
+	free(reply);
+	*kv = json_array_get(json_object_get(o, "kvs"), 0);
+	return o;
+}
+
+/* Node i's key in etcd, in buf. */
+static const char *
+node_key(int i, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "/chand/" CLUSTER "/nodes/n%d", i);
+	return buf;
+}
+
+/* The value of key in etcd, malloc'd; NULL when absent (or etcd did not answer). */
+char *
+ct_etcd_get(const char *key)
+{
+	json_t *kv, *o = etcd_range(key, &kv);
+	const char *enc;
+	char *v = NULL;
+
 	if ((enc = json_string_value(json_object_get(kv, "value"))) != NULL) {
 		v = calloc(1, strlen(enc) + 1);
 		EVP_DecodeBlock((unsigned char *)v, (const unsigned char *)enc, (int)strlen(enc));
 	}
 	json_decref(o);
-	free(reply);
 	return v;
 }
 
@@ -226,8 +258,7 @@ ct_node_key_present(int i)
 {
 	char key[128], *v;
 
-	snprintf(key, sizeof key, "/chand/" CLUSTER "/nodes/n%d", i);
-	v = ct_etcd_get(key);
+	v = ct_etcd_get(node_key(i, key, sizeof key));
 	free(v);
 	return v != NULL;
 }
@@ -713,14 +744,12 @@ ct_chan_owner(const char *name)
 bool
 ct_etcd_put(const char *key, const char *value)
 {
-	char *k = b64(key), *v = b64(value), *body, *reply;
+	char *k = b64(key), *v = b64(value), *body;
 	bool ok;
 
 	if (asprintf(&body, "{\"key\":\"%s\",\"value\":\"%s\"}", k, v) < 0)
 		body = NULL;
-	reply = body ? http_post(etcd.port, "/v3/kv/put", body) : NULL;
-	ok = reply != NULL && strstr(reply, "\"header\"") != NULL;
-	free(reply);
+	ok = body != NULL && etcd_post_ok("/v3/kv/put", body);
 	free(body);
 	free(k);
 	free(v);
@@ -730,13 +759,11 @@ ct_etcd_put(const char *key, const char *value)
 bool
 ct_etcd_delete(const char *key)
 {
-	char *k = b64(key), body[512], *reply;
+	char *k = b64(key), body[512];
 	bool ok;
 
 	snprintf(body, sizeof body, "{\"key\":\"%s\"}", k);
-	reply = http_post(etcd.port, "/v3/kv/deleterange", body);
-	ok = reply != NULL && strstr(reply, "\"header\"") != NULL;
-	free(reply);
+	ok = etcd_post_ok("/v3/kv/deleterange", body);
 	free(k);
 	return ok;
 }
@@ -744,25 +771,15 @@ ct_etcd_delete(const char *key)
 bool
 ct_node_expire(int i)
 {
-	char key[128], body[512], *k, *reply;
+	char key[128], body[512];
+	json_t *kv, *o = etcd_range(node_key(i, key, sizeof key), &kv);
 	const char *lease;
-	json_t *o, *kv;
 	bool ok = false;
 
-	snprintf(key, sizeof key, "/chand/" CLUSTER "/nodes/n%d", i);
-	k = b64(key);
-	snprintf(body, sizeof body, "{\"key\":\"%s\"}", k);
-	free(k);
-	reply = http_post(etcd.port, "/v3/kv/range", body);
-	o = reply ? json_loads(reply, 0, NULL) : NULL;
-	free(reply);
-	kv = json_array_get(json_object_get(o, "kvs"), 0);
 	/* the JSON gateway gives int64s as strings */
 	if ((lease = json_string_value(json_object_get(kv, "lease"))) != NULL) {
 		snprintf(body, sizeof body, "{\"ID\":\"%s\"}", lease);
-		reply = http_post(etcd.port, "/v3/lease/revoke", body);
-		ok = reply != NULL && strstr(reply, "\"header\"") != NULL;
-		free(reply);
+		ok = etcd_post_ok("/v3/lease/revoke", body);
 	}
 	json_decref(o);
 	return ok;
