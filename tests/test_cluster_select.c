@@ -49,13 +49,19 @@ make_three(const char *base, uint64_t cap)
 	}
 }
 
+/* A receive case on channel i. */
+static struct proto_case
+recv_case(int i)
+{
+	return (struct proto_case){ .dir = 0, .name = names[i], .name_len = (uint32_t)strlen(names[i]) };
+}
+
 /* A receive case on each of the three channels. */
 static void
 recv_cases(struct proto_case *cases)
 {
 	for (int i = 0; i < CT_NODES; i++)
-		cases[i] = (struct proto_case){ .dir = 0, .name = names[i],
-		    .name_len = (uint32_t)strlen(names[i]) };
+		cases[i] = recv_case(i);
 }
 
 static bool
@@ -150,20 +156,16 @@ test_self_and_duplicates(void)
 	cases[0] = (struct proto_case){ .dir = 1, .name = names[1],
 	    .name_len = (uint32_t)strlen(names[1]),
 	    .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"me", .len = 2 } };
-	cases[1] = (struct proto_case){ .dir = 0, .name = names[1],
-	    .name_len = (uint32_t)strlen(names[1]) };
-	cases[2] = (struct proto_case){ .dir = 0, .name = names[2],
-	    .name_len = (uint32_t)strlen(names[2]) };
+	cases[1] = recv_case(1);
+	cases[2] = recv_case(2);
 	ct_client_of(&c, 0);
 	st_select(&c, cases, 3, false, 300 * 1000);
 	st_reply(&c, OP_SELECT, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
 	CU_ASSERT(no_waiters_anywhere());
 	make_three("xdup", 1);
-	cases[0] = cases[1] = (struct proto_case){ .dir = 0, .name = names[1],
-	    .name_len = (uint32_t)strlen(names[1]) };
-	cases[2] = (struct proto_case){ .dir = 0, .name = names[2],
-	    .name_len = (uint32_t)strlen(names[2]) };
+	cases[0] = cases[1] = recv_case(1);
+	cases[2] = recv_case(2);
 	for (int k = 0; k < RUNS; k++) {
 		ct_send(1, names[1], "d");
 		st_select(&c, cases, 3, false, PROTO_WAIT_FOREVER);
@@ -281,8 +283,7 @@ test_poll_heard_out(void)
 	make_three("xheard", 1);
 	ct_send(1, names[1], "one");
 	for (int k = 0; k < 2; k++)
-		cases[k] = (struct proto_case){ .dir = 0, .name = names[k + 1],
-		    .name_len = (uint32_t)strlen(names[k + 1]) };
+		cases[k] = recv_case(k + 1);
 	errors = ct_node_stat(0, "cluster_peer_errors");
 	ct_client_of(&c, 0);
 	ct_node_signal(1, SIGSTOP);
@@ -325,8 +326,7 @@ test_poll_first_case(void)
 
 	make_three("xfirst", 1);
 	for (int k = 0; k < 2; k++)
-		cases[k] = (struct proto_case){ .dir = 0, .name = names[k + 1],
-		    .name_len = (uint32_t)strlen(names[k + 1]) };
+		cases[k] = recv_case(k + 1);
 	ct_client_of(&c, 0);
 	for (int k = 0; k < RUNS; k++) {
 		ct_send(1, names[1], "one");
@@ -559,7 +559,7 @@ test_poll_takes_claim(void)
 	bool ok;
 
 	make_three("xpoll", 0);
-	rcase = (struct proto_case){ .dir = 0, .name = names[1], .name_len = (uint32_t)strlen(names[1]) };
+	rcase = recv_case(1);
 	ct_client_of(&c, 0);
 	ct_client_of(&rc, 1);
 	for (int k = 0; k < 2; k++) {
