@@ -38,8 +38,7 @@ xselects_new(struct router *r)
 static void
 group_release(struct xgroup *g)
 {
-	free(g->index);
-	free(g->rank);
+	free(g->index);		/* and rank, in the same allocation */
 	free(g->send);
 	free(g->reply);
 }

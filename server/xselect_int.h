@@ -29,7 +29,7 @@ struct xgroup {
 	const char *node;		/* while starting only (the mirror's) */
 	uint32_t ncases;
 	uint32_t *index;		/* its case i is the client's case index[i] */
-	uint32_t *rank;			/* ... the rank[i]-th in the home's random order (rising) */
+	uint32_t *rank;			/* ... the rank[i]-th in the home's random order (rising; in index's allocation) */
 	uint32_t fired_rank;		/* fired: the rank of the case it took */
 	bool *send;			/* its case i is a send case */
 	bool open;			/* its SELECT has not answered */

@@ -85,12 +85,13 @@ group_add(struct xselects *xs, struct xsel *x, const struct proto_request *q, ui
 	}
 	if ((g = group_of(x, node, addr, why)) == NULL)
 		return false;
-	if (g->index == NULL && ((g->index = calloc(q->ncases, sizeof *g->index)) == NULL ||
-	    (g->rank = calloc(q->ncases, sizeof *g->rank)) == NULL ||
+	/* rank shares index's allocation */
+	if (g->index == NULL && ((g->index = calloc(2 * (size_t)q->ncases, sizeof *g->index)) == NULL ||
 	    (g->send = calloc(q->ncases, sizeof *g->send)) == NULL)) {
 		*why = "out of memory";
 		return false;
 	}
+	g->rank = g->index + q->ncases;
 	g->send[g->ncases] = pc->dir;
 	g->rank[g->ncases] = rank;
 	g->index[g->ncases++] = i;
