@@ -326,7 +326,7 @@ int
 proto_req_select(struct proto_out *o, uint64_t id, int64_t wait_us,
     const struct proto_case *cases, size_t ncases, bool has_default)
 {
-	return proto_req_select_hold(o, id, wait_us, cases, ncases, has_default, false);
+	return proto_req_select_hold(o, id, wait_us, cases, ncases, has_default, false, 0);
 }
 
 int
@@ -339,9 +339,10 @@ proto_req_xsettle(struct proto_out *o, uint64_t id, uint64_t target, bool keep)
 
 int
 proto_req_select_hold(struct proto_out *o, uint64_t id, int64_t wait_us,
-    const struct proto_case *cases, size_t ncases, bool has_default, int hold)
+    const struct proto_case *cases, size_t ncases, bool has_default, int hold, uint32_t firm)
 {
-	int rc = codec_req_head(o, OP_SELECT, id, wait_us, hold ? 3 : 2) | msgpack_pack_array(&o->pk, ncases);
+	int rc = codec_req_head(o, OP_SELECT, id, wait_us, !hold ? 2 : firm ? 4 : 3) |
+	    msgpack_pack_array(&o->pk, ncases);
 
 	for (size_t i = 0; i < ncases; i++) {
 		const struct proto_case *c = &cases[i];
@@ -356,6 +357,8 @@ proto_req_select_hold(struct proto_out *o, uint64_t id, int64_t wait_us,
 		rc |= msgpack_pack_uint8(&o->pk, PROTO_HOLD_PARKED);
 	else if (hold)
 		rc |= msgpack_pack_true(&o->pk);
+	if (hold && firm)
+		rc |= msgpack_pack_uint32(&o->pk, firm);
 	return codec_frame_end(o, rc);
 }
 

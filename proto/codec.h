@@ -220,6 +220,7 @@ struct proto_request {
 	bool has_default;
 	bool hold;			/* SELECT: its received value is held until XSETTLE (§17) */
 	bool hold_parked;		/* ... and STARTED says when it waits (hold 2) */
+	uint32_t firm;			/* ... its first firm cases fire for good at the poll */
 	bool keep;			/* XSETTLE */
 	/* links (§12); the single input of OR_DONE, TEE, BRIDGE, TAKE, FAN_OUT is name */
 	const char *done;		/* NULL: no done channel */
@@ -463,11 +464,13 @@ int proto_req_select(struct proto_out *o, uint64_t id, int64_t wait_us,
     const struct proto_case *cases, size_t ncases, bool has_default);
 /*
  * SELECT with its hold argument (node-to-node, PROTOCOL.md §17): 0 none, 1
- * (true) hold, PROTO_HOLD_PARKED hold and a STARTED reply when it waits.
+ * (true) hold, PROTO_HOLD_PARKED hold and a STARTED reply when it waits;
+ * with hold, firm > 0 (at most ncases) its firm argument: the first firm
+ * cases fire for good when ready at the poll.
  */
 #define PROTO_HOLD_PARKED 2
 int proto_req_select_hold(struct proto_out *o, uint64_t id, int64_t wait_us,
-    const struct proto_case *cases, size_t ncases, bool has_default, int hold);
+    const struct proto_case *cases, size_t ncases, bool has_default, int hold, uint32_t firm);
 /* XSETTLE (§17): keep or give back the value held for SELECT target. */
 int proto_req_xsettle(struct proto_out *o, uint64_t id, uint64_t target, bool keep);
 int proto_req_cancel(struct proto_out *o, uint64_t id, uint64_t target);

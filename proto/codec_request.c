@@ -171,13 +171,22 @@ dec_select(struct rdec *d, struct proto_case *cases, uint32_t case_cap)
 	q->ncases = n;
 	if (mpr_bool(&d->r, &q->has_default) < 0)
 		return BAD(d, "select default must be a boolean");
-	if (d->nargs == 3 && mpr_bool(&d->r, &q->hold) < 0) {
+	if (d->nargs >= 3 && mpr_bool(&d->r, &q->hold) < 0) {
 		uint64_t h;
 
 		/* or 2: hold, and say STARTED when it waits (§17) */
 		if (mpr_uint(&d->r, &h) < 0 || h != PROTO_HOLD_PARKED)
 			return BAD(d, "select hold must be a boolean or 2");
 		q->hold = q->hold_parked = true;
+	}
+	if (d->nargs == 4) {
+		uint64_t firm;
+
+		if (mpr_uint(&d->r, &firm) < 0 || firm > n)
+			return BAD(d, "select firm must be an integer from 0 to the number of cases");
+		if (firm > 0 && !q->hold)
+			return BAD(d, "select firm needs hold");
+		q->firm = (uint32_t)firm;
 	}
 	return STATUS_OK;
 }
@@ -636,11 +645,11 @@ proto_decode_request_general(const uint8_t *body, size_t len, const struct proto
 		return BAD(&d, "unknown op");
 	d.nargs = n - 3;
 	/* four ops have an optional last argument: CLOSE its error, MAKE its delivery options (§16),
-	 * HELLO its caps, SELECT its hold (§17) */
+	 * HELLO its caps, SELECT its hold and then its firm (§17) */
 	if (d.nargs != proto_op_arity[req->op] &&
 	    !((req->op == OP_CLOSE || req->op == OP_MAKE || req->op == OP_HELLO ||
-	    req->op == OP_SELECT) &&
-	    d.nargs == proto_op_arity[req->op] + 1u))
+	    req->op == OP_SELECT) && d.nargs == proto_op_arity[req->op] + 1u) &&
+	    !(req->op == OP_SELECT && d.nargs == proto_op_arity[req->op] + 2u))
 		return BAD(&d, "wrong number of arguments for this op");
 	return dec_args(&d, cases, case_cap);
 }

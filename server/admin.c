@@ -47,7 +47,8 @@ pack_cluster(struct proto_out *o, const struct cluster_stats *cs)
 	    proto_pack_kv_uint(o, "cluster_forwarded", cs->forwarded) |
 	    proto_pack_kv_uint(o, "cluster_peer_errors", cs->peer_errors) |
 	    proto_pack_kv_uint(o, "cluster_peers", cs->peers) |
-	    proto_pack_kv_uint(o, "cluster_xselect_retries", cs->xselect_retries);
+	    proto_pack_kv_uint(o, "cluster_xselect_retries", cs->xselect_retries) |
+	    proto_pack_kv_uint(o, "cluster_xselect_firm", cs->xselect_firm);
 }
 
 /* With data_dir: the journal's eight keys (PROTOCOL.md §11, §16). */
@@ -81,7 +82,7 @@ admin_stats(struct conn *c, const struct proto_request *q)
 		pending += hmap_count(&k->pending);
 	delivery_counters(s->delivery, &dc);
 	rc = proto_rep_begin(o, q->id, 1) |
-	    proto_pack_map(o, 17 + (s->cluster != NULL ? 11 : 0) + (s->durable != NULL ? 8 : 0)) |
+	    proto_pack_map(o, 17 + (s->cluster != NULL ? 12 : 0) + (s->durable != NULL ? 8 : 0)) |
 	    proto_pack_kv_uint(o, "uptime_ms", (uint64_t)(clock_now_ns() - s->started_ns) / NSEC_PER_MSEC) |
 	    proto_pack_kv_uint(o, "connections", s->nconns) |
 	    proto_pack_kv_uint(o, "connections_total", s->stats.connections_total) |

@@ -37,6 +37,7 @@ struct cluster_stats {
 	uint64_t peer_errors;		/* node-to-node connections that failed (peer.c) */
 	uint64_t peers;			/* node-to-node connections up now (peer.c) */
 	uint64_t xselect_retries;	/* cross-node selects polled again (xselect.c) */
+	uint64_t xselect_firm;		/* ... answered with a case fired for good at its poll, no XSETTLE */
 };
 
 /*

@@ -275,6 +275,14 @@ void engine_claim_next(struct engine *e, struct chan *ch);
  * just before the granted value's plain send.
  */
 void engine_unclaim(struct chan *ch);
+/*
+ * A claim reported ready on ch is granted: v (the engine's from the call
+ * on) is sent now, on the receiver or slot the claim reserved, without
+ * waiting. Returns the send's status: OK, CLOSED, NOT_FOUND, LIMIT, or
+ * DEADLINE_EXCEEDED when a plain sender took that receiver or slot since.
+ * Callbacks may run.
+ */
+int engine_send_claimed(struct engine *e, struct chan *ch, struct value *v);
 
 /*
  * Submit one operation: a single send or receive is a select of one case.

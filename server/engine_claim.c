@@ -55,6 +55,18 @@ engine_unclaim(struct chan *ch)
 		ch->claims--;
 }
 
+int
+engine_send_claimed(struct engine *e, struct chan *ch, struct value *v)
+{
+	struct engine_case c = { .ch = ch, .dir = CASE_SEND, .value = v };
+	struct engine_result now;
+	struct engine_op *op;
+
+	engine_unclaim(ch);
+	/* without ENGINE_WAIT it completes now */
+	return engine_submit(e, &c, 1, 0, NULL, NULL, &op, &now) == 0 ? now.status : STATUS_LIMIT;
+}
+
 void
 engine_claim_next(struct engine *e, struct chan *ch)
 {

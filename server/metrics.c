@@ -159,6 +159,9 @@ cluster_metrics(struct server *s, struct evbuffer *b)
 	gauge(b, "chand_cluster_xselect_retries_total",
 	    "Cross-node selects polled again: a granted send case was not ready any more.", "counter",
 	    cs->xselect_retries);
+	gauge(b, "chand_cluster_xselect_firm_total",
+	    "Cross-node selects answered with a case its owner fired for good at the poll (no XSETTLE).",
+	    "counter", cs->xselect_firm);
 	gauge(b, "chand_cluster_unavailable_total", "UNAVAILABLE replies sent by the router.",
 	    "counter", cs->unavailable);
 	gauge(b, "chand_cluster_peers", "Node-to-node connections up.", "gauge", cs->peers);

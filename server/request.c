@@ -177,6 +177,26 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, bool dsend
 	res->value = NULL;
 }
 
+/*
+ * A held select's case among its first q->firm fired at the poll: it
+ * fires for good (PROTOCOL.md §17, its home chose it already), so its
+ * value is not held, and a send case ready sends now, on the receiver or
+ * slot its claim reserved. False for any other result.
+ */
+static bool
+fired_firm(struct server *s, const struct proto_request *q, struct engine_result *now)
+{
+	if (now->index < 0 || (uint32_t)now->index >= q->firm)
+		return false;
+	if (now->claimed) {
+		now->claimed = false;
+		now->status = engine_send_claimed(s->engine, now->ch, now->value);
+		now->value = NULL;
+		now->ok = true;
+	}
+	return true;
+}
+
 static void
 request_recycle(struct server *s, struct request *r)
 {
@@ -537,7 +557,8 @@ oom:
 		if (!room && now.status == STATUS_DEADLINE_EXCEEDED)
 			refuse_wait(c, q->id, ncases, bytes);	/* it would wait: LIMIT, logged */
 		else
-			reply_result(c, q->id, q->op, q->deferred, dsend, q->hold, &now);
+			reply_result(c, q->id, q->op, q->deferred, dsend, q->hold && !fired_firm(s, q, &now),
+			    &now);
 		request_recycle(s, r);
 		if (claim != NULL)
 			delivery_unclaim(c, claim);

@@ -90,18 +90,13 @@ settle(struct xhold *h, struct chan *ch, struct value *v, bool keep)
 static int
 settle_send(struct xhold *h, struct chan *ch, struct value *v, bool keep)
 {
-	struct engine_case c = { .ch = ch, .dir = CASE_SEND, .value = v };
-	struct engine_result now;
-	struct engine_op *op;
 	int st = STATUS_OK;
 
 	if (!keep) {
 		value_free(v);
 		engine_claim_next(h->e, ch);	/* another waiting sender may take the chance */
 	} else {
-		engine_unclaim(ch);	/* the receiver or slot it reserved is this send's */
-		if (engine_submit(h->e, &c, 1, 0, NULL, NULL, &op, &now) == 0)
-			st = now.status;	/* no ENGINE_WAIT: it completes now */
+		st = engine_send_claimed(h->e, ch, v);
 	}
 	engine_release(h->e, ch);
 	return st;

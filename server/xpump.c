@@ -247,7 +247,7 @@ xp_in_ask(struct pump *p)
 
 	if (p->set->link == NULL)
 		return;
-	if (proto_req_select_hold(xp_frame(p), pid, PROTO_WAIT_FOREVER, &c, 1, false, true) < 0 ||
+	if (proto_req_select_hold(xp_frame(p), pid, PROTO_WAIT_FOREVER, &c, 1, false, true, 0) < 0 ||
 	    !xp_await(p, pid)) {
 		link_stop(p->set->link, STATUS_LIMIT, "out of memory");
 		return;

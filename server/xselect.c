@@ -237,6 +237,7 @@ confirm(struct xsel *x, struct xgroup *w)
 	uint64_t target = w->pid;
 
 	if (!w->held) {
+		cluster_stats(x->xs->r->cl)->xselect_firm += w->firmed;
 		relay(x, w);
 		return false;
 	}
@@ -257,13 +258,41 @@ confirm(struct xsel *x, struct xgroup *w)
 static void restart(struct xsel *x);
 static void again(struct xsel *x);
 
-/* Every held value but the winner w's (NULL: every one) goes back to its owner's channel. */
+/*
+ * g fired for good at its poll (firmed), but its client had gone: an ack
+ * channel's value is NACKed back to its channel; any other was taken and
+ * is lost with the client, as a value a forwarded RECV took (said in the log).
+ */
+static void
+firm_unwanted(struct xsel *x, struct xgroup *g)
+{
+	struct proto_reply rep;
+	const char *why;
+
+	if (proto_decode_reply(g->reply, g->reply_len, OP_SELECT, &rep, &why) != STATUS_OK)
+		return;
+	if (rep.tag != 0)
+		router_tags_nack(x->xs->r, g->pe, rep.tag);
+	else if (rep.value.kind != VALUE_NONE && rep.ok)
+		log_warn("xselect-lost node=%s note=\"the client went before the value its select took "
+		    "at the poll came\"", peer_node(g->pe));
+}
+
+/*
+ * Every held value but the winner w's (NULL: every one) goes back to its
+ * owner's channel; one taken for good is unwanted.
+ */
 static void
 give_back_others(struct xsel *x, const struct xgroup *w)
 {
-	for (uint32_t i = 0; i < x->ngroups; i++)
-		if (&x->g[i] != w && x->g[i].held)
+	for (uint32_t i = 0; i < x->ngroups; i++) {
+		if (&x->g[i] == w)
+			continue;
+		if (x->g[i].held)
 			settle(x, &x->g[i], x->g[i].pid, false, 0);
+		else if (x->g[i].firmed)
+			firm_unwanted(x, &x->g[i]);
+	}
 }
 
 /*
@@ -309,6 +338,8 @@ xsel_decide(struct xsel *x)
 		return;
 	if (w != NULL) {
 		/* answered */
+	} else if (x->cancel_late) {
+		reply_error(x, STATUS_CANCELED, "canceled");
 	} else if (x->err != STATUS_OK) {
 		reply_error(x, x->err, x->why);
 	} else if (x->ndefault == x->ngroups) {
@@ -363,6 +394,31 @@ decide_heard(struct xsel *x)
 		cancel_rest(x);		/* answered (or failed) at once */
 }
 
+/* A group that may still fire for good: its poll's answer has not come. */
+static bool
+firm_open(const struct xsel *x)
+{
+	for (uint32_t i = 0; i < x->ngroups; i++)
+		if (x->g[i].open && x->g[i].firm > 0 && !x->g[i].waiting)
+			return true;
+	return false;
+}
+
+static void abandon(struct xsel *x, int status, const char *why);
+
+/*
+ * A CANCEL that came while a group could fire for good (xselect_cancel)
+ * is carried out once none can, unless a case won meanwhile; true if so.
+ */
+static bool
+cancel_deferred(struct xsel *x)
+{
+	if (!x->cancel_late || x->c == NULL || x->winner != NULL || firm_open(x))
+		return false;
+	abandon(x, STATUS_CANCELED, "canceled");
+	return true;
+}
+
 /* g's SELECT ended with status (rep decoded when valid). */
 static void
 group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const uint8_t *body,
@@ -384,6 +440,11 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 		g->sent = rep->index < (int64_t)g->ncases && g->send[rep->index];
 		g->tagged = rep->tag != 0;	/* in flight at its owner, held there too */
 		g->held = g->sent || (rep->value.kind != VALUE_NONE && rep->ok);
+		/* one of its firm cases, ready at the poll (no STARTED before): for good there */
+		if (!g->waiting && (uint64_t)rep->index < g->firm) {
+			g->firmed = true;
+			g->held = g->sent = false;
+		}
 	} else if (status != STATUS_OK && rep != NULL && rep->index >= 0) {
 		g->fired = true;	/* a case's error: CLOSED, NOT_FOUND, ... */
 	} else if (!nothing && x->err == STATUS_OK) {
@@ -426,6 +487,8 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 	}
 	if (x->nopen == 0)
 		xsel_decide(x);
+	else
+		cancel_deferred(x);
 }
 
 /* The winner g's send, granted, failed at its owner (rep: XSETTLE's): that case's error. */
@@ -516,7 +579,7 @@ group_waits(struct xgroup *g)
 	struct xsel *x = g->x;
 
 	g->waiting = true;
-	if (x->winner != NULL || x->canceling)
+	if (x->winner != NULL || x->canceling || cancel_deferred(x))
 		return;
 	if (poll_heard(x)) {
 		decide_heard(x);	/* the last word on a poll where a case fired */
@@ -688,11 +751,14 @@ xselect_cancel(struct xselects *xs, struct conn *c, const struct proto_request *
 
 	/*
 	 * the winner is being confirmed: too late, its reply comes (as for a
-	 * select that ended); CANCELED if its send case was no longer ready
+	 * select that ended); CANCELED if its send case was no longer ready.
+	 * Or a group may be firing a case for good: its answer decides
+	 * (cancel_deferred)
 	 */
-	if (settling(x)) {
+	if (settling(x) || firm_open(x)) {
 		x->cancel_late = true;
-		conn_reply_error(c, q->id, STATUS_NOT_FOUND, "the select has ended");
+		conn_reply_error(c, q->id, STATUS_NOT_FOUND,
+		    "too late: the select is ending; its own reply follows");
 		return;
 	}
 	abandon(x, STATUS_CANCELED, "canceled");

@@ -31,6 +31,7 @@ struct xgroup {
 	uint32_t *index;		/* its case i is the client's case index[i] */
 	uint32_t *rank;			/* ... the rank[i]-th in the home's random order (rising; in index's allocation) */
 	uint32_t fired_rank;		/* fired: the rank of the case it took */
+	uint32_t firm;			/* its first firm cases fire for good when ready at the poll */
 	bool *send;			/* its case i is a send case */
 	bool open;			/* its SELECT has not answered */
 	bool waiting;			/* ... and its owner said it waits (STARTED) */
@@ -38,6 +39,7 @@ struct xgroup {
 	bool held;			/* ... with a value its owner holds for us (received, or to send) */
 	bool sent;			/* ... and that case is a send: XSETTLE keep sends it */
 	bool tagged;			/* ... or an ack channel's value, in flight at its owner (§16) */
+	bool firmed;			/* ... for good, at the poll (one of its firm cases): nothing held */
 	bool settling;			/* the winner: XSETTLE keep sent, its OK awaited */
 	uint8_t *reply;			/* its SELECT's reply (fired) */
 	size_t reply_len;
@@ -54,7 +56,7 @@ struct xsel {
 	uint32_t ncases;		/* the client's */
 	uint32_t ndefault;		/* groups that answered default */
 	bool canceling;			/* every open group was CANCELed */
-	bool cancel_late;		/* CANCELed while its winner was being confirmed */
+	bool cancel_late;		/* CANCELed while its winner was being confirmed, or a group could fire for good */
 	bool blocking;			/* the client may wait (wait != 0, no default) */
 	bool parked;			/* every group said it waits: the first to fire wins */
 	bool restart_pending;		/* poll again once every group has answered */

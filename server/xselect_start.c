@@ -139,12 +139,33 @@ send_group(struct xselects *xs, struct xgroup *g, const struct proto_request *q,
 	g->pid = peers_next_id(xs->r->peers);
 	proto_out_reset(&xs->r->out);
 	if (proto_req_select_hold(&xs->r->out, g->pid, wait, cases, g->ncases, q->has_default,
-	    g->x->blocking ? PROTO_HOLD_PARKED : 1) < 0 || hmap_insert(&xs->pids, &g->by_pid, hmap_hash_u64(xs->pids.seed, g->pid)) < 0)
+	    g->x->blocking ? PROTO_HOLD_PARKED : 1, g->firm) < 0 || hmap_insert(&xs->pids, &g->by_pid, hmap_hash_u64(xs->pids.seed, g->pid)) < 0)
 		return -1;
 	g->open = true;
 	g->x->nopen++;
 	xsel_send_frame(xs, g->pe);
 	return 0;
+}
+
+/*
+ * g's leading cases that come before every other group's in the home's
+ * order: one of them ready at the poll wins whatever the others find, so
+ * its owner may fire it for good (PROTOCOL.md §17), without XSETTLE. Only
+ * for a client's select: a round's caller may drop it before the answer.
+ */
+static uint32_t
+firm_cases(const struct xsel *x, const struct xgroup *g)
+{
+	uint32_t before = UINT32_MAX, n = 0;
+
+	if (x->c == NULL)
+		return 0;
+	for (uint32_t i = 0; i < x->ngroups; i++)
+		if (&x->g[i] != g && x->g[i].rank[0] < before)
+			before = x->g[i].rank[0];
+	while (n < g->ncases && g->rank[n] < before)
+		n++;
+	return n;
 }
 
 /* What is left of the client's wait now (PROTO_WAIT_FOREVER stays). */
@@ -167,6 +188,8 @@ xsel_run(struct xsel *x, const struct proto_request *q)
 	int64_t wait = wait_left(x, q->wait_us);
 	struct proto_case *cases = malloc(q->ncases * sizeof *cases);
 
+	for (uint32_t i = 0; i < x->ngroups; i++)
+		x->g[i].firm = firm_cases(x, &x->g[i]);
 	for (uint32_t i = 0; i < x->ngroups; i++) {
 		if (cases == NULL || send_group(x->xs, &x->g[i], q, wait, cases) < 0) {
 			/* those sent end CANCELED, then it answers LIMIT */

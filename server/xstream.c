@@ -296,7 +296,7 @@ round_start(struct xstream *st)
 	q.cases = cases;
 	q.ncases = rd->n;
 	proto_out_reset(&xt->out);
-	if (proto_req_select_hold(&xt->out, 1, st->wait_us, cases, rd->n, false, false) < 0)
+	if (proto_req_select_hold(&xt->out, 1, st->wait_us, cases, rd->n, false, false, 0) < 0)
 		goto fail;
 	TAILQ_INSERT_TAIL(&st->rounds, rd, link);
 	st->nrounds++;

@@ -349,6 +349,125 @@ test_poll_first_case(void)
 }
 
 /*
+ * A case first in the home's order fires for good at its owner's poll,
+ * with no XSETTLE (cluster_xselect_firm): RUNS selects at node 0 over
+ * node 1's channel, which holds RUNS values, and node 2's empty one.
+ * Node 1's case comes first half of the time (within 4 sigma); each
+ * select gets the next value in order either way, and node 1's channel
+ * ends empty with nothing held there.
+ */
+static void
+test_firm_first_case(void)
+{
+	enum { RUNS = 40 };
+	struct proto_case cases[2];
+	struct test_conn c;
+	struct proto_reply r;
+	char buf[32], want[32];
+	uint64_t firm;
+
+	make_three("xfirm", RUNS);
+	for (int k = 0; k < RUNS; k++) {
+		snprintf(want, sizeof want, "v%d", k);
+		ct_send(1, names[1], want);
+	}
+	for (int k = 0; k < 2; k++)
+		cases[k] = recv_case(k + 1);
+	firm = ct_node_stat(0, "cluster_xselect_firm");
+	ct_client_of(&c, 0);
+	for (int k = 0; k < RUNS; k++) {
+		st_select(&c, cases, 2, false, PROTO_WAIT_FOREVER);
+		st_reply(&c, OP_SELECT, &r);
+		snprintf(want, sizeof want, "v%d", k);
+		CU_ASSERT_EQUAL(r.status, STATUS_OK);
+		CU_ASSERT_EQUAL(r.index, 0);
+		CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), want);
+	}
+	test_conn_close(&c);
+	firm = ct_node_stat(0, "cluster_xselect_firm") - firm;
+	printf(" [fired for good at the poll: %" PRIu64 " of %d]", firm, RUNS);
+	CU_ASSERT(fabs((double)firm - RUNS / 2.0) <= 4 * sqrt(RUNS * 0.25));
+	CU_ASSERT_EQUAL(ct_len(1, names[1]), 0);
+	CU_ASSERT(ct_await_receivers(2, names[2], 0));
+}
+
+/* Poll node i's LEN of name until it is want (bounded); true if it came. */
+static bool
+await_len(int i, const char *name, uint64_t want)
+{
+	for (int k = 0; k < 200; k++) {
+		if (ct_len(i, name) == want)
+			return true;
+		poll(NULL, 0, 25);
+	}
+	return false;
+}
+
+/*
+ * A CANCEL while the group that may fire a case for good has not
+ * answered its poll never loses that value. Node 1 (a ready value) is
+ * stopped, node 2's group parks, the client CANCELs. When node 1's case
+ * comes first in the home's order, the CANCEL is too late (NOT_FOUND) and
+ * the select's answer, once node 1 resumes, is the value; else the select
+ * ends CANCELED at once and the value is back in its channel once node 1
+ * resumes. RUNS runs: some of each (both only by chance: 2 in 4,096).
+ */
+static void
+test_firm_cancel(void)
+{
+	enum { RUNS = 12 };
+	struct proto_case cases[2];
+	struct test_conn c;
+	struct proto_reply r, cr;
+	uint64_t sid, cid;
+	char buf[32];
+	int delivered = 0, canceled = 0;
+	bool ok;
+
+	make_three("xfcan", 1);
+	for (int k = 0; k < 2; k++)
+		cases[k] = recv_case(k + 1);
+	ct_client_of(&c, 0);
+	for (int k = 0; k < RUNS; k++) {
+		ct_send(1, names[1], "one");
+		ct_node_signal(1, SIGSTOP);
+		sid = st_select(&c, cases, 2, false, PROTO_WAIT_FOREVER);
+		CU_ASSERT_FATAL(ct_await_receivers(2, names[2], 1));
+		cid = c.next_id++;
+		proto_req_cancel(&ct_out, cid, sid);
+		st_write(&c, &ct_out);
+		/* the CANCEL's answer may come first (NOT_FOUND: too late), before node 1 resumes */
+		st_reply(&c, OP_CANCEL, &r);
+		if (r.id == cid) {
+			CU_ASSERT_EQUAL(r.status, STATUS_NOT_FOUND);
+			ct_node_signal(1, SIGCONT);
+			st_reply(&c, OP_SELECT, &r);
+		} else {
+			st_reply(&c, OP_CANCEL, &cr);
+			CU_ASSERT(cr.id == cid && cr.status == STATUS_OK);
+			ct_node_signal(1, SIGCONT);
+		}
+		CU_ASSERT_EQUAL(r.id, sid);
+		if (r.status == STATUS_OK) {
+			CU_ASSERT_EQUAL(r.index, 0);
+			CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "one");
+			delivered++;
+		} else {
+			/* node 1's group fired and held it: given back */
+			CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
+			CU_ASSERT_FATAL(await_len(1, names[1], 1));
+			CU_ASSERT_EQUAL(st_recv_wait(&c, names[1], 0, buf, sizeof buf, &ok), STATUS_OK);
+			CU_ASSERT(ok && strcmp(buf, "one") == 0);
+			canceled++;
+		}
+		CU_ASSERT_FATAL(ct_await_receivers(2, names[2], 0));
+	}
+	test_conn_close(&c);
+	printf(" [delivered after a late CANCEL %d, canceled and given back %d]", delivered, canceled);
+	CU_ASSERT(delivered > 0 && canceled > 0);
+}
+
+/*
  * Ready cases on the nodes on[0..2] (channel i made on node on[i], filled
  * through it; names[] holds them for this test only), RUNS SELECTs of a
  * receive case on each through node 0: each case is chosen a third of
@@ -840,6 +959,9 @@ ct_add_select_tests(CU_pSuite s)
 	test_add(s, "select: a ready case wins once the others said they wait", test_poll_heard_out);
 	test_add(s, "select: a ready case first in the home's order waits for no other node",
 	    test_poll_first_case);
+	test_add(s, "select: a case first in the home's order fires for good at the poll",
+	    test_firm_first_case);
+	test_add(s, "select: a CANCEL never loses a value fired for good", test_firm_cancel);
 	test_add(s, "select: uniform among ready cases on three nodes", test_fairness);
 	test_add(s, "select: uniform among ready cases, two of them on one node", test_fairness_uneven);
 	test_add(s, "select: deadline vs send, 1,000 runs", test_deadline_race);

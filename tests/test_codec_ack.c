@@ -223,14 +223,19 @@ test_req_hold_xsettle(void)
 	const char *why;
 
 	proto_out_reset(&out);
-	CU_ASSERT_EQUAL_FATAL(proto_req_select_hold(&out, 3, 500, sc, 2, true, true), 0);
+	CU_ASSERT_EQUAL_FATAL(proto_req_select_hold(&out, 3, 500, sc, 2, true, true, 0), 0);
 	CU_ASSERT_EQUAL_FATAL(decode_req(&q, &why), STATUS_OK);
 	CU_ASSERT(q.op == OP_SELECT && q.ncases == 2 && q.has_default && q.hold && !q.hold_parked);
 	/* hold 2: held, and STARTED (no names) when it waits */
 	proto_out_reset(&out);
-	CU_ASSERT_EQUAL_FATAL(proto_req_select_hold(&out, 3, 500, sc, 2, false, PROTO_HOLD_PARKED), 0);
+	CU_ASSERT_EQUAL_FATAL(proto_req_select_hold(&out, 3, 500, sc, 2, false, PROTO_HOLD_PARKED, 0), 0);
 	CU_ASSERT_EQUAL_FATAL(decode_req(&q, &why), STATUS_OK);
-	CU_ASSERT(q.op == OP_SELECT && q.hold && q.hold_parked);
+	CU_ASSERT(q.op == OP_SELECT && q.hold && q.hold_parked && q.firm == 0);
+	/* firm (a seventh element): the first firm cases fire for good at the poll */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL_FATAL(proto_req_select_hold(&out, 3, 500, sc, 2, false, PROTO_HOLD_PARKED, 2), 0);
+	CU_ASSERT_EQUAL_FATAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT(q.op == OP_SELECT && q.hold && q.hold_parked && q.firm == 2);
 	proto_out_reset(&out);
 	CU_ASSERT_EQUAL_FATAL(proto_rep_started(&out, 3, NULL, NULL, 0), 0);
 	{

@@ -293,6 +293,34 @@ test_bad_requests(void)
 	pk_str("a", 1);
 	msgpack_pack_nil(&pk);	/* default must be a boolean */
 	CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+	/* hold's firm (§17): at most the cases, an integer, and only with hold; one more argument is too many */
+	for (int k = 0; k < 5; k++) {
+		pk_head(OP_SELECT, 9, k == 4 ? 5 : 4);
+		msgpack_pack_array(&pk, 1);
+		msgpack_pack_array(&pk, 2);
+		msgpack_pack_int(&pk, 0);
+		pk_str("a", 1);
+		msgpack_pack_false(&pk);
+		if (k == 2)
+			msgpack_pack_false(&pk);	/* firm 1 without hold */
+		else
+			msgpack_pack_true(&pk);
+		if (k == 0)
+			msgpack_pack_int(&pk, 2);	/* more than the cases */
+		else if (k == 1)
+			msgpack_pack_true(&pk);
+		else
+			msgpack_pack_int(&pk, 1);
+		if (k == 4)
+			msgpack_pack_int(&pk, 1);
+		if (k == 3) {
+			/* hold true, firm 1: the one good form */
+			CU_ASSERT_EQUAL(pk_decode(&q), STATUS_OK);
+			CU_ASSERT(q.hold && q.firm == 1);
+		} else {
+			CU_ASSERT_EQUAL(pk_decode(&q), STATUS_BAD_REQUEST);
+		}
+	}
 
 	/* CANCEL of id 0 */
 	pk_head(OP_CANCEL, 10, 1);

@@ -53,7 +53,7 @@ select_start(struct test_conn *c, const char *name, int64_t wait_us)
 	uint64_t id = c->next_id++;
 
 	proto_out_init(&o);
-	CU_ASSERT_FATAL(proto_req_select_hold(&o, id, wait_us, &k, 1, false, true) == 0);
+	CU_ASSERT_FATAL(proto_req_select_hold(&o, id, wait_us, &k, 1, false, true, 0) == 0);
 	st_write(c, &o);
 	proto_out_destroy(&o);
 	return id;

@@ -106,7 +106,7 @@ encode_request(struct proto_out *o, const struct proto_request *q)
 	case OP_SELECT:
 		/* the hold argument (§17): nodes' SELECTs */
 		rc = proto_req_select_hold(o, q->id, q->wait_us, q->cases, q->ncases, q->has_default,
-		    q->hold_parked ? PROTO_HOLD_PARKED : q->hold);
+		    q->hold_parked ? PROTO_HOLD_PARKED : q->hold, q->firm);
 		break;
 	case OP_CANCEL:
 		rc = proto_req_cancel(o, q->id, q->target);
