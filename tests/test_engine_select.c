@@ -494,10 +494,8 @@ test_claim_send(void)
 		value_free(w1.res.value);
 		engine_claim_next(e, u);
 		CU_ASSERT(w2.calls == 1 && w2.res.claimed);
-		/* granted: its reservation is the plain send's */
-		engine_unclaim(u);
-		send_now(e, u, "2");
-		value_free(w2.res.value);
+		/* granted: sent now, on the receiver it reserved */
+		CU_ASSERT_EQUAL(engine_send_claimed(e, u, w2.res.value), STATUS_OK);
 		CU_ASSERT(rv.calls == 1 && value_is(rv.res.value, "2"));
 		value_free(rv.res.value);
 		engine_claim_next(e, u);	/* nothing waits: nothing happens */
@@ -516,12 +514,24 @@ test_claim_send(void)
 		    &res) == 1);
 		CU_ASSERT(w.calls == 1 && w.res.claimed && value_is(w.res.value, "cw"));
 		CU_ASSERT_EQUAL(p.calls, 0);
-		/* granted: the plain send reaches the waiting receive */
-		value_free(w.res.value);
-		engine_unclaim(u);
-		send_now(e, u, "cw");
+		/* granted: the send reaches the waiting receive */
+		CU_ASSERT_EQUAL(engine_send_claimed(e, u, w.res.value), STATUS_OK);
 		CU_ASSERT(p.calls == 1 && p.res.status == STATUS_OK && value_is(p.res.value, "cw"));
 		value_free(p.res.value);
+	}
+	/* granted too late: a plain sender took the receiver it found; nothing is sent */
+	{
+		struct rec w = { 0 }, rv = { 0 };
+		struct engine_case snd = { u, CASE_SEND, V("late") };
+
+		recv_wait(e, u, &rv);
+		CU_ASSERT_FATAL(engine_submit(e, &snd, 1, ENGINE_CLAIM, rec_done, &w, &w.op, &res) == 0);
+		CU_ASSERT(res.claimed && value_is(res.value, "late"));
+		send_now(e, u, "plain");
+		CU_ASSERT(rv.calls == 1 && value_is(rv.res.value, "plain"));
+		value_free(rv.res.value);
+		CU_ASSERT_EQUAL(engine_send_claimed(e, u, res.value), STATUS_DEADLINE_EXCEEDED);
+		CU_ASSERT_EQUAL(chan_nsenders(u), 0);
 	}
 	/* closed: CLOSED, as ever */
 	CU_ASSERT_EQUAL(engine_close(e, u), STATUS_OK);

@@ -1,0 +1,107 @@
+#!/bin/bash
+# tests/bench/ab11.sh: workload 11's cross-node select wake-up, A/B, for
+# changes to the cross-node select (issue 20).
+#
+#   tests/bench/ab11.sh [--build DIR] [--rounds N] [-n N] LABEL=CHAND...
+#
+# Interleaves the chand binaries given (say old=/tmp/old/build/server/chand
+# new=build/server/chand) round by round, each run on a fresh etcd and
+# three fresh nodes of that binary, so that a shared machine's noise
+# spreads over all of them. Each run is run.sh's workload 11 with the
+# cases on 3 nodes (ping channels on nodes 0, 1 and 2, the pong and the
+# echo's SELECTs on node 0; chanbench -n N, default 4000, -C 3 -m ops
+# select) and prints its p50 and p99 and node 0's cluster_forwarded and
+# cluster_xselect_firm. Then the median p50 per label. chanbench and
+# chanctl come from DIR (default build/); needs /usr/bin/etcd.
+# SPDX-License-Identifier: BSD-2-Clause
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=$top/build rounds=6 n=4000
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--build) build=$2; shift 2 ;;
+	--rounds) rounds=$2; shift 2 ;;
+	-n) n=$2; shift 2 ;;
+	*) break ;;
+	esac
+done
+[ $# -gt 0 ] || { echo "usage: $0 [--build DIR] [--rounds N] [-n N] LABEL=CHAND..." >&2; exit 2; }
+CB=$build/tests/bench/chanbench CTL=$build/client/chanctl
+work=$(mktemp -d /tmp/chand-ab11.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# A stem whose ping channels land on nodes 0, 1, 2 and whose pong on node 0
+# (PROTOCOL.md §17's placement, as run.sh's stem_on).
+stem=$(python3 - <<'EOF'
+import hashlib
+def owner(name):
+    return max(range(3), key=lambda i: hashlib.sha256(b"n%d\0%s" % (i, name.encode())).digest()[:8])
+for k in range(100000):
+    s = "ab11-%d" % k
+    if [owner("pp.%s.ping.%d" % (s, i)) for i in range(3)] == [0, 1, 2] and owner("pp.%s.pong" % s) == 0:
+        print(s)
+        break
+EOF
+)
+
+stat() { "$CTL" -s "127.0.0.1:$1" stats | awk -v k="$2" '$1 == k { print $2 }'; }
+
+# one run of CHAND: "p50 p99 forwarded firm"
+run_one() {
+	local chand=$1 e p i ok
+	local -a np=()
+	e=$(port) p=$(port)
+	rm -rf "$work/etcd"
+	/usr/bin/etcd --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$e" \
+		--advertise-client-urls "http://127.0.0.1:$e" --listen-peer-urls "http://127.0.0.1:$p" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$p" \
+		--initial-cluster "default=http://127.0.0.1:$p" >"$work/etcd.log" 2>&1 &
+	pids=($!)
+	for i in 0 1 2; do
+		np[$i]=$(port)
+		printf 'log_level = warn\ncluster_etcd = http://127.0.0.1:%s\ncluster_name = ab11\nnode_name = n%s\nadvertise = 127.0.0.1:%s\n' \
+			"$e" "$i" "${np[$i]}" >"$work/n$i.conf"
+		"$chand" -f -c "$work/n$i.conf" -l 127.0.0.1 -p "${np[$i]}" 2>"$work/n$i.log" &
+		pids+=($!)
+	done
+	for i in 0 1 2; do
+		ok=0
+		for _ in $(seq 200); do
+			[ "$(stat "${np[$i]}" cluster_nodes 2>/dev/null)" = 3 ] && { ok=1; break; }
+			sleep 0.05
+		done
+		[ $ok = 1 ] || { echo "node $i did not see 3 nodes" >&2; return 1; }
+	done
+	"$CB" -A "cluster://127.0.0.1:${np[0]}" -E "tcp://127.0.0.1:${np[0]}" -N "$stem" -n "$n" \
+		-C 3 -m ops -k w11 select >"$work/out"
+	echo "$(awk '$3 == "p50_us" { a = $4 } $3 == "p99_us" { b = $4 } END { print a, b }' "$work/out")" \
+		"$(stat "${np[0]}" cluster_forwarded)" "$(stat "${np[0]}" cluster_xselect_firm || true)"
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	pids=()
+}
+
+printf '%-8s %5s %9s %9s %10s %6s\n' label round p50_us p99_us forwarded firm
+for r in $(seq "$rounds"); do
+	for lc in "$@"; do
+		label=${lc%%=*} chand=${lc#*=}
+		read -r p50 p99 fwd firm < <(run_one "$chand")
+		printf '%-8s %5s %9s %9s %10s %6s\n' "$label" "$r" "$p50" "$p99" "$fwd" "${firm:--}"
+		echo "$label $p50" >>"$work/p50"
+	done
+done
+echo "median p50 (us) over $rounds rounds:"
+for lc in "$@"; do
+	label=${lc%%=*}
+	awk -v l="$label" '$1 == l { print $2 }' "$work/p50" | sort -n |
+		awk -v l="$label" '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "  %-8s %.1f\n", l, m }'
+done
