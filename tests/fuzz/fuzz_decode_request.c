@@ -135,7 +135,8 @@ same_request(const struct proto_request *a, const struct proto_request *b)
 	    a->version != b->version || a->has_default != b->has_default || a->ncases != b->ncases ||
 	    a->count != b->count || a->tag != b->tag || a->delay_us != b->delay_us ||
 	    a->tags.left != b->tags.left || !same_delivery(&a->dlv, &b->dlv) ||
-	    a->hold != b->hold || a->hold_parked != b->hold_parked || a->keep != b->keep)
+	    a->hold != b->hold || a->hold_parked != b->hold_parked || a->firm != b->firm ||
+	    a->keep != b->keep)
 		return false;
 	if (op_takes_wait(a->op) ? a->wait_us != b->wait_us : b->wait_us != PROTO_WAIT_FOREVER)
 		return false;
@@ -295,7 +296,7 @@ same_as_general(const uint8_t *body, size_t blen, int st, const struct proto_req
 	CHECK(a->wait_us == b.wait_us && a->name == b.name && a->name_len == b.name_len);
 	CHECK(same_extent(&a->value, &b.value));
 	CHECK(a->ncases == b.ncases && a->has_default == b.has_default);
-	CHECK(a->hold == b.hold && a->hold_parked == b.hold_parked);
+	CHECK(a->hold == b.hold && a->hold_parked == b.hold_parked && a->firm == b.firm);
 	for (uint32_t i = 0; i < a->ncases; i++) {
 		CHECK(a->cases[i].dir == b.cases[i].dir && a->cases[i].name == b.cases[i].name);
 		CHECK(a->cases[i].name_len == b.cases[i].name_len);
