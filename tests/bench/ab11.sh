@@ -11,7 +11,9 @@
 # cases on 3 nodes (ping channels on nodes 0, 1 and 2, the pong and the
 # echo's SELECTs on node 0; chanbench -n N, default 4000, -C 3 -m ops
 # select) and prints its p50 and p99 and node 0's cluster_forwarded and
-# cluster_xselect_firm. Then the median p50 per label. chanbench and
+# cluster_xselect_firm; then the same workload on a single chand of that
+# binary (run.sh's w11_single) and the ratio of the two p50s, issue 20's
+# measure (target <= 2x). Then the medians per label. chanbench and
 # chanctl come from DIR (default build/); needs /usr/bin/etcd.
 # SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail
@@ -90,18 +92,39 @@ run_one() {
 	pids=()
 }
 
-printf '%-8s %5s %9s %9s %10s %6s\n' label round p50_us p99_us forwarded firm
+# the same on a single chand of CHAND: its p50
+run_single() {
+	local chand=$1 p
+	p=$(port)
+	"$chand" -f -l 127.0.0.1 -p "$p" 2>"$work/single.log" &
+	pids=($!)
+	for _ in $(seq 200); do "$CTL" -s "127.0.0.1:$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
+	"$CB" -p "$p" -n "$n" -C 3 -m ops -k w11_single select | awk '$3 == "p50_us" { print $4 }'
+	kill "${pids[0]}" 2>/dev/null || true
+	wait 2>/dev/null || true
+	pids=()
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+printf '%-8s %5s %9s %9s %10s %6s %9s %6s\n' label round p50_us p99_us forwarded firm single_us ratio
 for r in $(seq "$rounds"); do
 	for lc in "$@"; do
 		label=${lc%%=*} chand=${lc#*=}
 		read -r p50 p99 fwd firm < <(run_one "$chand")
-		printf '%-8s %5s %9s %9s %10s %6s\n' "$label" "$r" "$p50" "$p99" "$fwd" "${firm:--}"
-		echo "$label $p50" >>"$work/p50"
+		single=$(run_single "$chand")
+		ratio=$(awk -v a="$p50" -v b="$single" 'BEGIN { printf "%.2f", a / b }')
+		printf '%-8s %5s %9s %9s %10s %6s %9s %6s\n' "$label" "$r" "$p50" "$p99" "$fwd" "${firm:--}" \
+			"$single" "$ratio"
+		echo "$label $p50 $single $ratio" >>"$work/runs"
 	done
 done
-echo "median p50 (us) over $rounds rounds:"
+echo "medians over $rounds rounds (3 nodes p50 us, single p50 us, ratio):"
 for lc in "$@"; do
 	label=${lc%%=*}
-	awk -v l="$label" '$1 == l { print $2 }' "$work/p50" | sort -n |
-		awk -v l="$label" '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "  %-8s %.1f\n", l, m }'
+	printf '  %-8s' "$label"
+	for col in 2 3 4; do
+		printf ' %8s' "$(awk -v l="$label" -v c="$col" '$1 == l { print $c }' "$work/runs" | median)"
+	done
+	echo
 done
