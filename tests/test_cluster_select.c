@@ -56,6 +56,14 @@ recv_case(int i)
 	return (struct proto_case){ .dir = 0, .name = names[i], .name_len = (uint32_t)strlen(names[i]) };
 }
 
+/* A receive case on node 1's channel and one on node 2's, the select at node 0 their home. */
+static void
+remote_pair(struct proto_case cases[2])
+{
+	cases[0] = recv_case(1);
+	cases[1] = recv_case(2);
+}
+
 /* A receive case on each of the three channels. */
 static void
 recv_cases(struct proto_case *cases)
@@ -282,8 +290,7 @@ test_poll_heard_out(void)
 
 	make_three("xheard", 1);
 	ct_send(1, names[1], "one");
-	for (int k = 0; k < 2; k++)
-		cases[k] = recv_case(k + 1);
+	remote_pair(cases);
 	errors = ct_node_stat(0, "cluster_peer_errors");
 	ct_client_of(&c, 0);
 	ct_node_signal(1, SIGSTOP);
@@ -325,8 +332,7 @@ test_poll_first_case(void)
 	bool now;
 
 	make_three("xfirst", 1);
-	for (int k = 0; k < 2; k++)
-		cases[k] = recv_case(k + 1);
+	remote_pair(cases);
 	ct_client_of(&c, 0);
 	for (int k = 0; k < RUNS; k++) {
 		ct_send(1, names[1], "one");
@@ -371,8 +377,7 @@ test_firm_first_case(void)
 		snprintf(want, sizeof want, "v%d", k);
 		ct_send(1, names[1], want);
 	}
-	for (int k = 0; k < 2; k++)
-		cases[k] = recv_case(k + 1);
+	remote_pair(cases);
 	firm = ct_node_stat(0, "cluster_xselect_firm");
 	ct_client_of(&c, 0);
 	for (int k = 0; k < RUNS; k++) {
@@ -425,8 +430,7 @@ test_firm_cancel(void)
 	bool ok;
 
 	make_three("xfcan", 1);
-	for (int k = 0; k < 2; k++)
-		cases[k] = recv_case(k + 1);
+	remote_pair(cases);
 	ct_client_of(&c, 0);
 	for (int k = 0; k < RUNS; k++) {
 		ct_send(1, names[1], "one");
