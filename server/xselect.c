@@ -413,7 +413,7 @@ static void abandon(struct xsel *x, int status, const char *why);
 static bool
 cancel_deferred(struct xsel *x)
 {
-	if (!x->cancel_late || x->c == NULL || x->winner != NULL || firm_open(x))
+	if (!x->cancel_late || !waits(x) || x->winner != NULL || firm_open(x))
 		return false;
 	abandon(x, STATUS_CANCELED, "canceled");
 	return true;
@@ -724,6 +724,10 @@ xselect_drop(struct xsel *x)
 {
 	if (settling(x))
 		return false;
+	if (firm_open(x)) {
+		x->cancel_late = true;	/* dropped once that group answered (cancel_deferred) */
+		return false;
+	}
 	x->done = NULL;
 	if (!x->canceling)
 		xsel_cancel_open(x);

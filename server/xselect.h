@@ -74,7 +74,9 @@ struct xsel *xselect_round(struct xselects *xs, const struct proto_request *q, c
 /*
  * The round's caller no longer waits for it: true when dropped (done
  * never comes, its held values go back at their owners); false when its
- * winner is being confirmed (its value is kept: done comes).
+ * winner is being confirmed (its value is kept: done comes), or when a
+ * group may still fire a case for good at its poll (done comes: with that
+ * case, or CANCELED once the group answered without it).
  */
 bool xselect_drop(struct xsel *x);
 /* c's pending requests end with status: its selects end too; returns how many. */

@@ -150,16 +150,13 @@ send_group(struct xselects *xs, struct xgroup *g, const struct proto_request *q,
 /*
  * g's leading cases that come before every other group's in the home's
  * order: one of them ready at the poll wins whatever the others find, so
- * its owner may fire it for good (PROTOCOL.md §17), without XSETTLE. Only
- * for a client's select: a round's caller may drop it before the answer.
+ * its owner may fire it for good (PROTOCOL.md §17), without XSETTLE.
  */
 static uint32_t
 firm_cases(const struct xsel *x, const struct xgroup *g)
 {
 	uint32_t before = UINT32_MAX, n = 0;
 
-	if (x->c == NULL)
-		return 0;
 	for (uint32_t i = 0; i < x->ngroups; i++)
 		if (&x->g[i] != g && x->g[i].rank[0] < before)
 			before = x->g[i].rank[0];
