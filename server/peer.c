@@ -39,6 +39,7 @@ struct peer {
 	uint64_t hello_id;
 	bool up;			/* its HELLO was accepted */
 	bool direct;			/* up over plain TCP: written by flush_cb, not the bufferevent */
+	struct event *rd;		/* ... read by direct_read_cb, not the bufferevent (NULL: by it) */
 	bool wpending;			/* ... and has bytes for flush_cb */
 	bool self;			/* this node itself: an in-process bufferevent pair, no socket */
 	int64_t retry_ns;		/* no dialling before this (monotonic) */
@@ -66,6 +67,10 @@ struct peers {
 };
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg);
+static void direct_read_cb(evutil_socket_t fd, short what, void *arg);
+
+/* What direct_read_cb asks one recv for: the bufferevent's own most. */
+#define PEER_READ 16384
 
 int
 peers_new(struct peers **out, struct event_base *base, const char *self, const char *token,
@@ -121,6 +126,9 @@ close_bev(struct peer *pe)
 	/* a pair's other half hears nothing of a free: EOF first (its callback is deferred) */
 	if (pe->self)
 		bufferevent_flush(pe->bev, EV_WRITE, BEV_FINISHED);
+	if (pe->rd != NULL)
+		event_free(pe->rd);
+	pe->rd = NULL;
 	bufferevent_free(pe->bev);
 	pe->bev = NULL;
 	if (pe->up)
@@ -188,6 +196,25 @@ drop(struct peer *pe, const char *why)
 		ps->lost(ps->arg, pe, why);
 }
 
+/*
+ * Read pe's socket with direct_read_cb from now on, not the bufferevent
+ * (which would ask FIONREAD before each read: one more system call a
+ * read). Without memory for the event, the bufferevent goes on reading.
+ */
+static void
+read_directly(struct peer *pe)
+{
+	pe->rd = event_new(pe->ps->base, bufferevent_getfd(pe->bev), EV_READ | EV_PERSIST,
+	    direct_read_cb, pe);
+	if (pe->rd != NULL && event_add(pe->rd, NULL) == 0) {
+		bufferevent_disable(pe->bev, EV_READ);
+		return;
+	}
+	if (pe->rd != NULL)
+		event_free(pe->rd);
+	pe->rd = NULL;
+}
+
 /* The reply to our HELLO: up, or dropped with the peer's words. */
 static bool
 hello_reply(struct peer *pe, const uint8_t *body, size_t len, int status)
@@ -202,10 +229,11 @@ hello_reply(struct peer *pe, const uint8_t *body, size_t len, int status)
 		(*pe->ps->connected)++;
 		log_info("cluster-peer-up node=%s addr=%s", pe->node, where(pe));
 		if (pe->ps->tls == NULL && !pe->self) {
-			/* from now on flush_cb writes it (what is queued too) */
+			/* from now on flush_cb writes it (what is queued too), direct_read_cb reads it */
 			pe->direct = true;
 			pe->wpending = true;
 			event_active(pe->ps->flush, EV_WRITE, 0);
+			read_directly(pe);
 		}
 		return true;
 	}
@@ -277,6 +305,40 @@ read_cb(struct bufferevent *bev, void *arg)
 		if (!frame(pe, p + PROTO_FRAME_HDR, flen))
 			return;
 		evbuffer_drain(in, PROTO_FRAME_HDR + flen);
+	}
+}
+
+/*
+ * A direct peer's socket is readable: one recv into the bufferevent's
+ * input (what it had read stays ahead), then its frames.
+ */
+static void
+direct_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer *pe = arg;
+	struct evbuffer *in = bufferevent_get_input(pe->bev);
+	struct evbuffer_iovec v;
+	char why[300];
+	ssize_t n = -1;
+
+	(void)what;
+	/* a bufferevent keeps its input's end frozen but while its own read runs */
+	evbuffer_unfreeze(in, 0);
+	if (evbuffer_reserve_space(in, PEER_READ, &v, 1) == 1) {
+		n = recv(fd, v.iov_base, v.iov_len, 0);
+		v.iov_len = n > 0 ? (size_t)n : 0;
+		evbuffer_commit_space(in, &v, 1);
+	} else {
+		errno = ENOMEM;
+	}
+	evbuffer_freeze(in, 0);
+	if (n > 0) {
+		read_cb(pe->bev, pe);
+	} else if (n == 0) {
+		drop(pe, "the connection was closed");
+	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		snprintf(why, sizeof why, "a read failed: %s", evutil_socket_error_to_string(errno));
+		drop(pe, why);
 	}
 }
 
