@@ -39,8 +39,8 @@ struct peer {
 	uint64_t hello_id;
 	bool up;			/* its HELLO was accepted */
 	bool direct;			/* up over plain TCP: written by flush_cb, not the bufferevent */
-	struct event *rd;		/* ... read by direct_read_cb, not the bufferevent (NULL: by it) */
 	bool wpending;			/* ... and has bytes for flush_cb */
+	struct event *rd;		/* ... read by direct_read_cb, not the bufferevent (NULL: by it) */
 	bool self;			/* this node itself: an in-process bufferevent pair, no socket */
 	int64_t retry_ns;		/* no dialling before this (monotonic) */
 	int64_t backoff_ms;
@@ -320,24 +320,24 @@ direct_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct evbuffer_iovec v;
 	char why[300];
 	ssize_t n = -1;
+	int err = ENOMEM;
 
 	(void)what;
 	/* a bufferevent keeps its input's end frozen but while its own read runs */
 	evbuffer_unfreeze(in, 0);
 	if (evbuffer_reserve_space(in, PEER_READ, &v, 1) == 1) {
 		n = recv(fd, v.iov_base, v.iov_len, 0);
+		err = errno;
 		v.iov_len = n > 0 ? (size_t)n : 0;
 		evbuffer_commit_space(in, &v, 1);
-	} else {
-		errno = ENOMEM;
 	}
 	evbuffer_freeze(in, 0);
 	if (n > 0) {
 		read_cb(pe->bev, pe);
 	} else if (n == 0) {
 		drop(pe, "the connection was closed");
-	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-		snprintf(why, sizeof why, "a read failed: %s", evutil_socket_error_to_string(errno));
+	} else if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+		snprintf(why, sizeof why, "a read failed: %s", evutil_socket_error_to_string(err));
 		drop(pe, why);
 	}
 }
