@@ -29,7 +29,7 @@ struct xgroup {
 	const char *node;		/* while starting only (the mirror's) */
 	uint32_t ncases;
 	uint32_t *index;		/* its case i is the client's case index[i] */
-	uint32_t *rank;			/* ... the rank[i]-th in the home's random order (rising; in index's allocation) */
+	uint32_t *rank;			/* ... the rank[i]-th in the home's order (rising; index's allocation) */
 	uint32_t fired_rank;		/* fired: the rank of the case it took */
 	uint32_t firm;			/* its first firm cases fire for good when ready at the poll */
 	bool *send;			/* its case i is a send case */
@@ -56,7 +56,7 @@ struct xsel {
 	uint32_t ncases;		/* the client's */
 	uint32_t ndefault;		/* groups that answered default */
 	bool canceling;			/* every open group was CANCELed */
-	bool cancel_late;		/* CANCELed while its winner was being confirmed, or a group could fire for good */
+	bool cancel_late;		/* CANCELed while its winner was confirmed or a group could fire for good */
 	bool blocking;			/* the client may wait (wait != 0, no default) */
 	bool parked;			/* every group said it waits: the first to fire wins */
 	bool restart_pending;		/* poll again once every group has answered */

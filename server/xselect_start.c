@@ -139,7 +139,8 @@ send_group(struct xselects *xs, struct xgroup *g, const struct proto_request *q,
 	g->pid = peers_next_id(xs->r->peers);
 	proto_out_reset(&xs->r->out);
 	if (proto_req_select_hold(&xs->r->out, g->pid, wait, cases, g->ncases, q->has_default,
-	    g->x->blocking ? PROTO_HOLD_PARKED : 1, g->firm) < 0 || hmap_insert(&xs->pids, &g->by_pid, hmap_hash_u64(xs->pids.seed, g->pid)) < 0)
+	    g->x->blocking ? PROTO_HOLD_PARKED : 1, g->firm) < 0 ||
+	    hmap_insert(&xs->pids, &g->by_pid, hmap_hash_u64(xs->pids.seed, g->pid)) < 0)
 		return -1;
 	g->open = true;
 	g->x->nopen++;

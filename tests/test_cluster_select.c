@@ -396,18 +396,6 @@ test_firm_first_case(void)
 	CU_ASSERT(ct_await_receivers(2, names[2], 0));
 }
 
-/* Poll node i's LEN of name until it is want (bounded); true if it came. */
-static bool
-await_len(int i, const char *name, uint64_t want)
-{
-	for (int k = 0; k < 200; k++) {
-		if (ct_len(i, name) == want)
-			return true;
-		poll(NULL, 0, 25);
-	}
-	return false;
-}
-
 /*
  * A CANCEL while the group that may fire a case for good has not
  * answered its poll never loses that value. Node 1 (a ready value) is
@@ -459,7 +447,7 @@ test_firm_cancel(void)
 		} else {
 			/* node 1's group fired and held it: given back */
 			CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
-			CU_ASSERT_FATAL(await_len(1, names[1], 1));
+			CU_ASSERT_FATAL(ctl_await_len(1, names[1], 1));
 			CU_ASSERT_EQUAL(st_recv_wait(&c, names[1], 0, buf, sizeof buf, &ok), STATUS_OK);
 			CU_ASSERT(ok && strcmp(buf, "one") == 0);
 			canceled++;

@@ -15,7 +15,6 @@
  */
 #include <inttypes.h>
 #include <math.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -443,9 +442,7 @@ test_firm_round_cancel(void)
 		if (got == 1) {
 			delivered++;
 		} else {
-			for (int t = 0; t < 200 && ct_len(1, names[1]) != 1; t++)
-				poll(NULL, 0, 25);
-			CU_ASSERT_FATAL(ct_len(1, names[1]) == 1);
+			CU_ASSERT_FATAL(ctl_await_len(1, names[1], 1));
 			CU_ASSERT_EQUAL(st_recv_wait(&c, names[1], 0, buf, sizeof buf, &ok), STATUS_OK);
 			CU_ASSERT(ok && strcmp(buf, "1:0") == 0);
 			given_back++;
