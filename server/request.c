@@ -74,7 +74,7 @@ reply_failed(struct conn *c, uint64_t id)
  * in the reply; held (§17) until XSETTLE keeps it or gives it back.
  */
 static void
-reply_tagged(struct conn *c, uint64_t id, uint64_t op, bool deferred, bool hold,
+reply_tagged(struct conn *c, uint64_t id, uint64_t op, bool deferred, int hold,
     struct engine_result *res)
 {
 	struct value *v = res->value;
@@ -84,7 +84,8 @@ reply_tagged(struct conn *c, uint64_t id, uint64_t op, bool deferred, bool hold,
 
 	res->value = NULL;
 	if (delivery_take(c->srv->delivery, c, res->ch, v, &tag, &count) != STATUS_OK ||
-	    (hold && xhold_take_tagged(c->srv->xhold, c, id, res->ch, tag) != STATUS_OK)) {
+	    (hold && xhold_take_tagged(c->srv->xhold, c, id, res->ch, tag,
+	    hold == PROTO_HOLD_PARKED) != STATUS_OK)) {
 		conn_reply_error(c, id, STATUS_LIMIT, "out of memory");
 		return;
 	}
@@ -120,9 +121,13 @@ reply_queue(struct conn *c, bool deferred, bool dsend, const struct engine_resul
 		conn_queue_out(c, deferred);
 }
 
-/* Encode the reply for an engine result, and free the value it carries. */
+/*
+ * Encode the reply for an engine result, and free the value it carries;
+ * hold: a SELECT's (§17: 0; 1, held until XSETTLE or c's end; 2, taken
+ * unless XSETTLE gives it back).
+ */
 static void
-reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, bool dsend, bool hold,
+reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, bool dsend, int hold,
     struct engine_result *res)
 {
 	struct proto_out *o = &c->srv->out;
@@ -146,7 +151,8 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, bool dsend
 		return;
 	}
 	/* held (§17): the table owns the value now, readable until XSETTLE or c's end */
-	if (raw != NULL && hold && xhold_take(c->srv->xhold, c, id, res->ch, res->value) != STATUS_OK) {
+	if (raw != NULL && hold && xhold_take(c->srv->xhold, c, id, res->ch, res->value,
+	    hold == PROTO_HOLD_PARKED) != STATUS_OK) {
 		res->value = NULL;
 		conn_reply_error(c, id, STATUS_LIMIT, "out of memory");
 		return;
@@ -167,7 +173,9 @@ reply_result(struct conn *c, uint64_t id, uint64_t op, bool deferred, bool dsend
 	else
 		rc = proto_rep_ok(o, id);
 	if (rc < 0) {
-		/* out of memory for the reply: the value cannot be delivered */
+		/* out of memory for the reply: the value cannot be delivered; one held goes back */
+		if (raw != NULL && hold)
+			(void)xhold_settle(c->srv->xhold, c, id, false);
 		reply_failed(c, id);
 	} else {
 		reply_queue(c, deferred, dsend, res);
@@ -195,6 +203,13 @@ fired_firm(struct server *s, const struct proto_request *q, struct engine_result
 		now->ok = true;
 	}
 	return true;
+}
+
+/* q's hold argument (§17): 0 none, 1, or PROTO_HOLD_PARKED. */
+static int
+hold_of(const struct proto_request *q)
+{
+	return !q->hold ? 0 : q->hold_parked ? PROTO_HOLD_PARKED : 1;
 }
 
 static void
@@ -545,7 +560,7 @@ oom:
 	r->nwaits = 0;
 	r->waiters = r->bytes = 0;
 	r->dsend = dsend;
-	r->xhold = q->hold;
+	r->xhold = hold_of(q);
 	r->dflt = q->has_default;
 	for (size_t i = 0; i < ncases; i++)
 		bytes += cases[i].value ? value_len(cases[i].value) : 0;
@@ -557,8 +572,8 @@ oom:
 		if (!room && now.status == STATUS_DEADLINE_EXCEEDED)
 			refuse_wait(c, q->id, ncases, bytes);	/* it would wait: LIMIT, logged */
 		else
-			reply_result(c, q->id, q->op, q->deferred, dsend, q->hold && !fired_firm(s, q, &now),
-			    &now);
+			reply_result(c, q->id, q->op, q->deferred, dsend,
+			    q->hold && !fired_firm(s, q, &now) ? hold_of(q) : 0, &now);
 		request_recycle(s, r);
 		if (claim != NULL)
 			delivery_unclaim(c, claim);

@@ -90,7 +90,7 @@ struct request {
 	bool linked;			/* in conn->pending */
 	bool deferred;			/* its reply may be held (PROTOCOL.md §15) */
 	bool dsend;			/* a send case on a durable channel: its OK waits for the journal */
-	bool xhold;			/* a SELECT with hold (§17): its received value goes to xhold.h */
+	uint8_t xhold;			/* a SELECT's hold (§17: 0, 1, 2): its received value goes to xhold.h */
 	bool dflt;			/* a SELECT with default: waiting for a claim (§17), its end is default */
 	int64_t start_ns;		/* CLOCK_MONOTONIC, when it began to wait */
 	int64_t deadline_ns;		/* timed: start_ns + its wait */

@@ -21,6 +21,7 @@ struct held_value {
 	struct value *v;		/* NULL for a tagged one: the delivery holds it */
 	uint64_t tag;			/* an ack channel's, in flight for owner (xhold_take_tagged); or 0 */
 	bool send;			/* a send case's own value, not yet sent (xhold_take_send) */
+	bool kept_at_end;		/* owner's end keeps it (hold 2: taken unless given back) */
 };
 
 struct xhold {
@@ -154,16 +155,23 @@ keep(struct xhold *h, const struct held_value *what)
 	return true;
 }
 
-/* Keep v for (owner, id): a value received (lent), or a send case's own (send). */
+/*
+ * Keep v for (owner, id): a value received (lent), or a send case's own
+ * (send). One kept at owner's end has left its channel as far as the
+ * journal knows, as for any receiver: only its return is reported.
+ */
 static int
-take(struct xhold *h, const void *owner, uint64_t id, struct chan *ch, struct value *v, bool send)
+take(struct xhold *h, const void *owner, uint64_t id, struct chan *ch, struct value *v, bool send,
+    bool kept_at_end)
 {
 	engine_hold(ch);
 	if (!send) {
 		engine_lend(ch);
-		changed(h, ch, XHOLD_TAKE, v);
+		if (!kept_at_end)
+			changed(h, ch, XHOLD_TAKE, v);
 	}
-	if (keep(h, &(struct held_value){ .owner = owner, .id = id, .ch = ch, .v = v, .send = send }))
+	if (keep(h, &(struct held_value){ .owner = owner, .id = id, .ch = ch, .v = v, .send = send,
+	    .kept_at_end = kept_at_end }))
 		return STATUS_OK;
 	if (send)
 		settle_send(h, ch, v, false);
@@ -173,22 +181,25 @@ take(struct xhold *h, const void *owner, uint64_t id, struct chan *ch, struct va
 }
 
 int
-xhold_take(struct xhold *h, const void *owner, uint64_t id, struct chan *ch, struct value *v)
+xhold_take(struct xhold *h, const void *owner, uint64_t id, struct chan *ch, struct value *v,
+    bool kept_at_end)
 {
-	return take(h, owner, id, ch, v, false);
+	return take(h, owner, id, ch, v, false, kept_at_end);
 }
 
 int
 xhold_take_send(struct xhold *h, const void *owner, uint64_t id, struct chan *ch,
     struct value *v)
 {
-	return take(h, owner, id, ch, v, true);
+	return take(h, owner, id, ch, v, true, false);
 }
 
 int
-xhold_take_tagged(struct xhold *h, struct conn *owner, uint64_t id, struct chan *ch, uint64_t tag)
+xhold_take_tagged(struct xhold *h, struct conn *owner, uint64_t id, struct chan *ch, uint64_t tag,
+    bool kept_at_end)
 {
-	if (keep(h, &(struct held_value){ .owner = owner, .id = id, .ch = ch, .tag = tag }))
+	if (keep(h, &(struct held_value){ .owner = owner, .id = id, .ch = ch, .tag = tag,
+	    .kept_at_end = kept_at_end }))
 		return STATUS_OK;
 	delivery_untake(h->d, owner, tag);
 	return STATUS_LIMIT;
@@ -230,7 +241,7 @@ xhold_owner_gone(struct xhold *h, const void *owner)
 		struct held_value *hv = HMAP_ENTRY(n, struct held_value, node);
 
 		if (hv->owner == owner)
-			remove_one(h, hv, false);
+			remove_one(h, hv, hv->kept_at_end);
 	}
 }
 

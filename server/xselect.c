@@ -229,16 +229,20 @@ settle(struct xsel *x, struct xgroup *g, uint64_t target, bool keep, uint64_t pi
 
 /*
  * The winner w: its held value confirmed (XSETTLE keep; true: its answer
- * awaited), else its reply relayed now (false).
+ * awaited), else its reply relayed now (false). A value received by a
+ * blocking select's group (hold 2) is taken unless given back, so its
+ * reply goes at once, its XSETTLE keep after it, answer unawaited.
  */
 static bool
 confirm(struct xsel *x, struct xgroup *w)
 {
 	uint64_t target = w->pid;
 
-	if (!w->held) {
+	if (!w->held || (x->blocking && !w->sent)) {
 		cluster_stats(x->xs->r->cl)->xselect_firm += w->firmed;
 		relay(x, w);
+		if (w->held)
+			settle(x, w, target, true, 0);
 		return false;
 	}
 	/* from now on its pid is its XSETTLE's */
@@ -472,14 +476,15 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 	hear_out = g->fired && !wins && x->winner == NULL && x->blocking && waits(x) &&
 	    x->nopen > 0;
 	/*
-	 * a wake-up whose value must be confirmed CANCELs the other groups
-	 * once it is (cancel_rest): that work is not on its way to the client
+	 * a wake-up CANCELs the other groups once its client is answered, or
+	 * its value confirmed (cancel_rest): that work is not on the way there
 	 */
-	if (!nothing && !x->canceling && !(wins && g->held) && !hear_out)
+	if (!nothing && !x->canceling && !wins && !hear_out)
 		xsel_cancel_open(x);
 	if (wins) {
 		x->winner = g;
-		confirm(x, g);
+		if (!confirm(x, g))
+			cancel_rest(x);		/* answered (or failed) at once */
 	} else if (x->winner != NULL && g->held) {
 		settle(x, g, g->pid, false, 0);	/* too late: it goes back */
 	} else if (poll_heard(x)) {

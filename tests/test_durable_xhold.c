@@ -12,7 +12,9 @@
  * each). After a kill -9, a value given back must be there, first, a
  * value kept must not, and a value still held (the owner killed before
  * XSETTLE) must be back as if given back: first, once, whether it came from
- * the buffer or straight from a sender, and across a compaction.
+ * the buffer or straight from a sender, and across a compaction. With hold
+ * 2 (a select that waits) a value is taken unless given back: gone after
+ * a kill, kept when the home's connection ends, back when given back.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -44,19 +46,29 @@ setup(struct dur *d, struct test_conn *c)
 	setup_started(d, c);
 }
 
-/* Send a SELECT with hold over a receive from name, waiting wait_us. Returns its id. */
+/*
+ * Send a SELECT with hold (true, or PROTO_HOLD_PARKED: a select that
+ * waits, whose value is taken unless given back) over a receive from
+ * name, waiting wait_us. Returns its id.
+ */
 static uint64_t
-select_start(struct test_conn *c, const char *name, int64_t wait_us)
+select_start_hold(struct test_conn *c, const char *name, int64_t wait_us, int hold)
 {
 	struct proto_out o;
 	struct proto_case k = { .dir = 0, .name = name, .name_len = strlen(name) };
 	uint64_t id = c->next_id++;
 
 	proto_out_init(&o);
-	CU_ASSERT_FATAL(proto_req_select_hold(&o, id, wait_us, &k, 1, false, true, 0) == 0);
+	CU_ASSERT_FATAL(proto_req_select_hold(&o, id, wait_us, &k, 1, false, hold, 0) == 0);
 	st_write(c, &o);
 	proto_out_destroy(&o);
 	return id;
+}
+
+static uint64_t
+select_start(struct test_conn *c, const char *name, int64_t wait_us)
+{
+	return select_start_hold(c, name, wait_us, true);
 }
 
 /* A SELECT's reply r: it received want. */
@@ -74,6 +86,18 @@ select_held(struct test_conn *c, const char *want)
 {
 	struct proto_reply r;
 	uint64_t id = select_start(c, "h", 0);
+
+	st_reply(c, OP_SELECT, &r);
+	select_got(&r, want);
+	return id;
+}
+
+/* The same with hold 2, as a cross-node select that waits sends it: "h" has want ready. */
+static uint64_t
+select_taken(struct test_conn *c, const char *want)
+{
+	struct proto_reply r;
+	uint64_t id = select_start_hold(c, "h", 10 * 1000000LL, PROTO_HOLD_PARKED);
 
 	st_reply(c, OP_SELECT, &r);
 	select_got(&r, want);
@@ -365,6 +389,88 @@ test_held_compacted(void)
 	dur_free(&d);
 }
 
+/*
+ * hold 2: v1 taken unless given back is gone for the journal once its
+ * reply came (a POP, as any receiver's): the owner killed while it is
+ * held does not bring it back (at most once, as a plain RECV's value).
+ */
+static void
+test_taken_killed(void)
+{
+	struct test_conn c;
+	struct dur d;
+
+	setup(&d, &c);
+	(void)select_taken(&c, "v1");
+	expect_after_kill(&d, "v2,v3");
+	test_conn_close(&c);
+	dur_free(&d);
+}
+
+/*
+ * hold 2: v1 given back (XSETTLE keep false) is written back, first; taken
+ * again and kept, it is gone; v2 taken and given back is first after the kill.
+ */
+static void
+test_taken_given_back(void)
+{
+	struct test_conn c;
+	struct dur d;
+
+	setup(&d, &c);
+	xsettle(&c, select_taken(&c, "v1"), false);
+	CU_ASSERT_EQUAL(dur_len(&d, "h"), 3);
+	xsettle(&c, select_taken(&c, "v1"), true);
+	xsettle(&c, select_taken(&c, "v2"), false);
+	test_conn_close(&c);
+	expect_after_kill(&d, "v2,v3");
+	dur_free(&d);
+}
+
+/*
+ * The home's connection ends holding v1 taken by a select that waits
+ * (hold 2) and v2 lent to one that does not (hold true): v2 goes back, v1
+ * is kept (the home may have given it to its client). A CLOSE of "h" then
+ * a drain sees it: a closed channel reports drained only once nothing is
+ * lent, so the drain ends after the connection's end settled both.
+ */
+static void
+test_taken_home_gone(void)
+{
+	chan_ctx_t *ctx;
+	struct test_conn c;
+	char got[32] = "", buf[16];
+	struct dur d;
+	chan_t *h;
+	bool ok = true;
+	int n = 0;
+
+	setup(&d, &c);
+	(void)select_taken(&c, "v1");
+	(void)select_held(&c, "v2");
+	test_conn_close(&c);
+	h = dur_open(&d, "h");
+	CU_ASSERT_EQUAL_FATAL(chan_close(chan_background(), h), CHAN_OK);
+	CU_ASSERT_FATAL(chan_with_timeout(&ctx, chan_background(), 10 * CHAN_SEC) == CHAN_OK);
+	while (n < 4) {
+		chan_value_t v = { 0 };
+
+		CU_ASSERT_EQUAL_FATAL(chan_recv(ctx, h, &v, &ok), CHAN_OK);
+		if (!ok)
+			break;
+		snprintf(buf, sizeof buf, "%.*s", (int)v.len, (const char *)v.data);
+		chan_value_clear(&v);
+		snprintf(got + strlen(got), sizeof got - strlen(got), "%s%s", n++ ? "," : "", buf);
+	}
+	/* v2 went back to the head, maybe after the drain took v3 */
+	if (strcmp(got, "v2,v3") != 0 && strcmp(got, "v3,v2") != 0)
+		printf("\n    wanted {v2,v3} in either order, got {%s}\n", got);
+	CU_ASSERT(!ok && (strcmp(got, "v2,v3") == 0 || strcmp(got, "v3,v2") == 0));
+	chan_ctx_free(ctx);
+	chan_free(h);
+	dur_free(&d);
+}
+
 static void
 register_suites(void)
 {
@@ -383,6 +489,11 @@ register_suites(void)
 	test_add(s, "a value sent or given back straight to a waiting held select is back after kill -9",
 	    test_handed_straight);
 	test_add(s, "a value held while the journal compacts is back after kill -9", test_held_compacted);
+	test_add(s, "hold 2: a value taken unless given back is gone after kill -9", test_taken_killed);
+	test_add(s, "hold 2: given back (XSETTLE keep false) it is back first after kill -9",
+	    test_taken_given_back);
+	test_add(s, "hold 2: the home's end keeps a value taken; hold true's goes back",
+	    test_taken_home_gone);
 }
 
 int
