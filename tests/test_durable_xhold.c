@@ -471,6 +471,56 @@ test_taken_home_gone(void)
 	dur_free(&d);
 }
 
+/*
+ * An ack channel's values taken by SELECTs with hold on a connection that
+ * then ends: hold true's ("a1") is untaken, back never delivered (count
+ * 1 when received again); hold 2's ("a2") stayed in flight for that
+ * connection, whose end NACKs it: delivered again, count 2.
+ */
+static void
+test_taken_ack_home_gone(void)
+{
+	chan_delivery_opts_t o = CHAN_DELIVERY_OPTS_INIT;
+	chan_ctx_t *ctx;
+	struct test_conn c;
+	struct proto_reply r;
+	uint32_t count[2] = { 0, 0 };
+	struct dur d;
+	chan_t *a;
+
+	setup(&d, &c);
+	o.ack_wait_ns = 60 * CHAN_SEC;
+	CU_ASSERT_FATAL(chan_make_opts(chan_background(), d.conn, "a", 4, &o, &a) == CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), a, "a1", 2), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_send(chan_background(), a, "a2", 2), CHAN_OK);
+	(void)select_start_hold(&c, "a", 0, true);
+	st_reply(&c, OP_SELECT, &r);
+	select_got(&r, "a1");
+	CU_ASSERT(r.tag != 0 && r.count == 1);
+	(void)select_start_hold(&c, "a", 10 * 1000000LL, PROTO_HOLD_PARKED);
+	st_reply(&c, OP_SELECT, &r);
+	select_got(&r, "a2");
+	CU_ASSERT(r.tag != 0 && r.count == 1);
+	test_conn_close(&c);
+	/* both come back once the connection's end is handled: wait for them */
+	CU_ASSERT_FATAL(chan_with_timeout(&ctx, chan_background(), 10 * CHAN_SEC) == CHAN_OK);
+	for (int k = 0; k < 2; k++) {
+		chan_msg_t m = { 0 };
+		bool ok;
+
+		CU_ASSERT_EQUAL_FATAL(chan_recv_msg(ctx, a, &m, &ok), CHAN_OK);
+		CU_ASSERT_FATAL(ok && m.value.len == 2);
+		count[((const char *)m.value.data)[1] - '1'] = m.count;
+		CU_ASSERT_EQUAL(chan_ack(a, &m), CHAN_OK);
+		chan_msg_clear(&m);
+	}
+	CU_ASSERT_EQUAL(count[0], 1);
+	CU_ASSERT_EQUAL(count[1], 2);
+	chan_ctx_free(ctx);
+	chan_free(a);
+	dur_free(&d);
+}
+
 static void
 register_suites(void)
 {
@@ -494,6 +544,8 @@ register_suites(void)
 	    test_taken_given_back);
 	test_add(s, "hold 2: the home's end keeps a value taken; hold true's goes back",
 	    test_taken_home_gone);
+	test_add(s, "hold 2: the home's end NACKs an ack channel's value taken; hold true's is untaken",
+	    test_taken_ack_home_gone);
 }
 
 int
