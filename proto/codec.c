@@ -366,7 +366,7 @@ bool
 proto_op_deferrable(uint64_t op)
 {
 	return op == OP_SEND || op == OP_RECV || op == OP_SELECT || op == OP_CANCEL ||
-	    op == OP_CREDIT || op == OP_ACK;
+	    op == OP_CREDIT || op == OP_ACK || op == OP_XSETTLE;
 }
 
 /* The library's requests are fixarrays with a fixint op: the op is the body's second byte. */

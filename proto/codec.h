@@ -476,7 +476,7 @@ int proto_req_xsettle(struct proto_out *o, uint64_t id, uint64_t target, bool ke
 int proto_req_cancel(struct proto_out *o, uint64_t id, uint64_t target);
 /* WANT (§15): the reply to target is awaited now. */
 int proto_req_want(struct proto_out *o, uint64_t id, uint64_t target);
-/* Can op's reply be deferred (SEND, RECV, SELECT, CANCEL, CREDIT, ACK)? */
+/* Can op's reply be deferred (SEND, RECV, SELECT, CANCEL, CREDIT, ACK, XSETTLE)? */
 bool proto_op_deferrable(uint64_t op);
 /*
  * Mark the request encoded last into o (a whole frame, nothing after it)

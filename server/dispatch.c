@@ -422,6 +422,9 @@ op_cancel(struct conn *c, const struct proto_request *q)
 		conn_reply_error(c, q->id, STATUS_NOT_FOUND, "no pending request with that id");
 		return;
 	}
+	/* a cross-node select's group canceled once its home answered: nobody waits (§17) */
+	if (q->deferred && r->xhold == PROTO_HOLD_PARKED)
+		r->deferred = true;
 	request_cancel(r, STATUS_CANCELED);
 	if (proto_rep_ok(&c->srv->out, q->id) == 0)
 		conn_flush_out(c);

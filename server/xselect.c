@@ -189,16 +189,23 @@ xsel_send_frame(struct xselects *xs, struct peer *pe)
 	peer_write(pe, proto_out_data(&xs->r->out), proto_out_len(&xs->r->out));
 }
 
+/*
+ * Once nobody waits for x's outcome, its groups' CANCELED answers only
+ * free it: deferred (§15, §17 CANCEL of a SELECT with hold 2), they come
+ * with the owner's next reply instead of a write and a wake-up each. A
+ * group that fired before the CANCEL came still answers at once.
+ */
 void
 xsel_cancel_open(struct xsel *x)
 {
 	struct xselects *xs = x->xs;
+	bool unawaited = !waits(x);
 
 	x->canceling = true;
 	for (uint32_t i = 0; i < x->ngroups; i++) {
 		proto_out_reset(&xs->r->out);
 		if (x->g[i].open && proto_req_cancel(&xs->r->out, peers_next_id(xs->r->peers),
-		    x->g[i].pid) == 0)
+		    x->g[i].pid) == 0 && (!unawaited || proto_req_defer_last(&xs->r->out) == 0))
 			xsel_send_frame(xs, x->g[i].pe);
 	}
 }
@@ -213,7 +220,7 @@ cancel_rest(struct xsel *x)
 
 /*
  * Keep (winner) or give back the value held for g's SELECT, target; pid
- * 0: nobody waits for the answer.
+ * 0: nobody waits for the answer, so it may be deferred (§15).
  */
 static void
 settle(struct xsel *x, struct xgroup *g, uint64_t target, bool keep, uint64_t pid)
@@ -223,7 +230,7 @@ settle(struct xsel *x, struct xgroup *g, uint64_t target, bool keep, uint64_t pi
 	g->held = false;
 	proto_out_reset(&xs->r->out);
 	if (proto_req_xsettle(&xs->r->out, pid ? pid : peers_next_id(xs->r->peers), target,
-	    keep) == 0)
+	    keep) == 0 && (pid != 0 || proto_req_defer_last(&xs->r->out) == 0))
 		xsel_send_frame(xs, g->pe);
 }
 
@@ -282,21 +289,24 @@ firm_unwanted(struct xsel *x, struct xgroup *g)
 		    "at the poll came\"", peer_node(g->pe));
 }
 
-/*
- * Every held value but the winner w's (NULL: every one) goes back to its
- * owner's channel; one taken for good is unwanted.
- */
+/* g's held value goes back to its owner's channel; one taken for good is unwanted. */
+static void
+give_back(struct xsel *x, struct xgroup *g)
+{
+	if (g->held)
+		settle(x, g, g->pid, false, 0);
+	else if (g->firmed)
+		firm_unwanted(x, g);
+	g->firmed = false;
+}
+
+/* Every held value but the winner w's (NULL: every one) goes back (give_back). */
 static void
 give_back_others(struct xsel *x, const struct xgroup *w)
 {
-	for (uint32_t i = 0; i < x->ngroups; i++) {
-		if (&x->g[i] == w)
-			continue;
-		if (x->g[i].held)
-			settle(x, &x->g[i], x->g[i].pid, false, 0);
-		else if (x->g[i].firmed)
-			firm_unwanted(x, &x->g[i]);
-	}
+	for (uint32_t i = 0; i < x->ngroups; i++)
+		if (&x->g[i] != w)
+			give_back(x, &x->g[i]);
 }
 
 /*
@@ -485,8 +495,9 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 		x->winner = g;
 		if (!confirm(x, g))
 			cancel_rest(x);		/* answered (or failed) at once */
-	} else if (x->winner != NULL && g->held) {
-		settle(x, g, g->pid, false, 0);	/* too late: it goes back */
+	} else if (x->winner != NULL || !waits(x)) {
+		/* too late, or nobody waits: back now, not once the others answered (deferred, §15) */
+		give_back(x, g);
 	} else if (poll_heard(x)) {
 		decide_heard(x);
 	}

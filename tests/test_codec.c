@@ -540,6 +540,12 @@ test_req_deferred(void)
 		CU_ASSERT(q.deferred);
 		CU_ASSERT_EQUAL(q.id, 7);
 	}
+	/* XSETTLE (node-to-node, §17) takes it too */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_req_xsettle(&out, 7, 3, true), 0);
+	CU_ASSERT_EQUAL(proto_req_defer_last(&out), 0);
+	CU_ASSERT_EQUAL(decode_req(&q, &why), STATUS_OK);
+	CU_ASSERT(q.op == OP_XSETTLE && q.deferred && q.target == 3 && q.keep);
 	/* without the bit: not deferred */
 	proto_out_reset(&out);
 	proto_req_name(&out, OP_RECV, 8, 0, "a", 1);

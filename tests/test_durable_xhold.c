@@ -18,6 +18,8 @@
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
+#include <inttypes.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -521,6 +523,91 @@ test_taken_ack_home_gone(void)
 	dur_free(&d);
 }
 
+/* Write a PING with id: a duplicate when a reply with that id is still held (§15). */
+static void
+ping_with_id(struct test_conn *c, uint64_t id)
+{
+	struct proto_out o;
+
+	proto_out_init(&o);
+	proto_req_ping(&o, id);
+	st_write(c, &o);
+	proto_out_destroy(&o);
+}
+
+/* The next reply on c is the PROTOCOL close for the duplicate id. */
+static void
+expect_duplicate(struct test_conn *c, uint64_t id)
+{
+	struct proto_reply r;
+	char want[64];
+
+	st_reply(c, OP_PING, &r);
+	snprintf(want, sizeof want, "duplicate request id %" PRIu64, id);
+	CU_ASSERT_EQUAL(r.status, STATUS_PROTOCOL);
+	CU_ASSERT(r.msg_len >= strlen(want) && memcmp(r.msg, want, strlen(want)) == 0);
+}
+
+/*
+ * What a home sends deferred (§17, "Deferred, when nobody waits"): an
+ * XSETTLE with bit 6 has its OK held; a deferred CANCEL of a SELECT with
+ * hold 2 has that SELECT's CANCELED held too, a hold true one's not. A
+ * held reply keeps its id in use (§15): a PING reusing it is a duplicate.
+ */
+static void
+test_deferred_settle_cancel(void)
+{
+	struct test_conn c;
+	struct proto_out o;
+	struct proto_reply r;
+	uint64_t sid, xid, cid;
+	struct dur d;
+	chan_t *w;
+
+	setup(&d, &c);
+	CU_ASSERT_FATAL(dur_make(&d, "w", 4, &w) == CHAN_OK);
+	chan_free(w);
+	proto_out_init(&o);
+	/* XSETTLE keep of v1, deferred: its OK is held */
+	sid = select_taken(&c, "v1");
+	xid = c.next_id++;
+	CU_ASSERT_FATAL(proto_req_xsettle(&o, xid, sid, true) == 0 && proto_req_defer_last(&o) == 0);
+	st_write(&c, &o);
+	ping_with_id(&c, xid);
+	st_reply(&c, OP_XSETTLE, &r);
+	CU_ASSERT(r.id == xid && r.status == STATUS_OK);
+	expect_duplicate(&c, xid);
+	test_conn_close(&c);
+	for (int hold = 1; hold <= PROTO_HOLD_PARKED; hold++) {
+		CU_ASSERT_FATAL(test_conn_open(&c, d.srv.port, true) == 0);
+		sid = select_start_hold(&c, "w", 30 * 1000000LL, hold);
+		if (hold == PROTO_HOLD_PARKED) {
+			st_reply(&c, OP_SELECT, &r);
+			CU_ASSERT(r.id == sid && r.status == STATUS_STARTED);
+		} else {
+			CU_ASSERT_FATAL(st_await_waiters(&c, "w", -1, 1));
+		}
+		cid = c.next_id++;
+		proto_out_reset(&o);
+		CU_ASSERT_FATAL(proto_req_cancel(&o, cid, sid) == 0 && proto_req_defer_last(&o) == 0);
+		st_write(&c, &o);
+		ping_with_id(&c, sid);
+		st_reply(&c, OP_SELECT, &r);
+		CU_ASSERT(r.id == sid && r.status == STATUS_CANCELED);
+		st_reply(&c, OP_CANCEL, &r);
+		CU_ASSERT(r.id == cid && r.status == STATUS_OK);
+		if (hold == PROTO_HOLD_PARKED) {
+			expect_duplicate(&c, sid);	/* CANCELED was held */
+		} else {
+			st_reply(&c, OP_PING, &r);	/* CANCELED was written: sid was free */
+			CU_ASSERT(r.id == sid && r.status == STATUS_OK);
+		}
+		test_conn_close(&c);
+	}
+	proto_out_destroy(&o);
+	dur_free(&d);
+}
+
 static void
 register_suites(void)
 {
@@ -546,6 +633,8 @@ register_suites(void)
 	    test_taken_home_gone);
 	test_add(s, "hold 2: the home's end NACKs an ack channel's value taken; hold true's is untaken",
 	    test_taken_ack_home_gone);
+	test_add(s, "a deferred XSETTLE's OK is held; a deferred CANCEL holds a hold 2 SELECT's CANCELED",
+	    test_deferred_settle_cancel);
 }
 
 int
