@@ -2,7 +2,7 @@
 # tests/bench/ab11.sh: workload 11's cross-node select wake-up, A/B, for
 # changes to the cross-node select (issue 20).
 #
-#   tests/bench/ab11.sh [--build DIR] [--rounds N] [-n N] [--stream] LABEL=CHAND...
+#   tests/bench/ab11.sh [--build DIR] [--rounds N] [-n N] [--stream] [--ping I] LABEL=CHAND...
 #
 # Interleaves the chand binaries given (say old=/tmp/old/build/server/chand
 # new=build/server/chand) round by round, each run on a fresh etcd and
@@ -14,23 +14,26 @@
 # cluster_xselect_firm; then the same workload on a single chand of that
 # binary (run.sh's w11_single) and the ratio of the two p50s, issue 20's
 # measure (target <= 2x). With --stream, run.sh's streaming row instead
-# (the echo's one STREAM of credit 1, w11_stream). Then the medians per label. chanbench and
-# chanctl come from DIR (default build/); needs /usr/bin/etcd.
+# (the echo's one STREAM of credit 1, w11_stream). With --ping I, the
+# pinger pings channel I only (0: the home's own, on node 0; 1, 2: nodes
+# 1 and 2), in both runs, to time one path. Then the medians per label.
+# chanbench and chanctl come from DIR (default build/); needs /usr/bin/etcd.
 # SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
-build=$top/build rounds=6 n=4000 mode="-m ops" kind=w11
+build=$top/build rounds=6 n=4000 mode="-m ops" kind=w11 ping=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build) build=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
 	-n) n=$2; shift 2 ;;
 	--stream) mode="" kind=w11_stream; shift ;;
+	--ping) ping="-K $2"; shift 2 ;;
 	*) break ;;
 	esac
 done
-[ $# -gt 0 ] || { echo "usage: $0 [--build DIR] [--rounds N] [-n N] [--stream] LABEL=CHAND..." >&2; exit 2; }
+[ $# -gt 0 ] || { echo "usage: $0 [--build DIR] [--rounds N] [-n N] [--stream] [--ping I] LABEL=CHAND..." >&2; exit 2; }
 CB=$build/tests/bench/chanbench CTL=$build/client/chanctl
 work=$(mktemp -d /tmp/chand-ab11.XXXXXX)
 pids=()
@@ -86,7 +89,7 @@ run_one() {
 		[ $ok = 1 ] || { echo "node $i did not see 3 nodes" >&2; return 1; }
 	done
 	"$CB" -A "cluster://127.0.0.1:${np[0]}" -E "tcp://127.0.0.1:${np[0]}" -N "$stem" -n "$n" \
-		-C 3 $mode -k "$kind" select >"$work/out"
+		-C 3 $mode $ping -k "$kind" select >"$work/out"
 	echo "$(awk '$3 == "p50_us" { a = $4 } $3 == "p99_us" { b = $4 } END { print a, b }' "$work/out")" \
 		"$(stat "${np[0]}" cluster_forwarded)" "$(stat "${np[0]}" cluster_xselect_firm || true)"
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -101,7 +104,7 @@ run_single() {
 	"$chand" -f -l 127.0.0.1 -p "$p" 2>"$work/single.log" &
 	pids=($!)
 	for _ in $(seq 200); do "$CTL" -s "127.0.0.1:$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
-	"$CB" -p "$p" -n "$n" -C 3 $mode -k "${kind}_single" select | awk '$3 == "p50_us" { print $4 }'
+	"$CB" -p "$p" -n "$n" -C 3 $mode $ping -k "${kind}_single" select | awk '$3 == "p50_us" { print $4 }'
 	kill "${pids[0]}" 2>/dev/null || true
 	wait 2>/dev/null || true
 	pids=()

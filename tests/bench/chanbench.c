@@ -21,8 +21,9 @@
  *               Go's plain `ch <- v`: no deadline, nothing can cancel it).
  *   select      (3) as pingpong, but the echo process receives with a
  *               select over -C channels (default 1000) and the pinger
- *               sends on a random one of them: a streaming select of
- *               credit 1 (-m ops: a SELECT request per ping).
+ *               sends on a random one of them (-K I: on channel I
+ *               only): a streaming select of credit 1 (-m ops: a SELECT
+ *               request per ping).
  *   many        (4) -c connections (default 1000), each sending to and
  *               receiving from its own channel (cap 1), for -d seconds:
  *               the send (deferred) and the receive in one write, the next
@@ -96,12 +97,14 @@ static bool g_plain;			/* -m plain: ping-pong's blocking calls take no context *
 static bool g_ack;			/* -a: throughput on an ack channel */
 static bool g_durable;			/* -D: throughput on a durable channel (chand needs a data_dir) */
 static size_t g_send_depth;		/* -w: the producer's requests in flight (0: -t) */
+static long g_ping_only = -1;		/* -K: select's pinger pings this channel only (-1: any) */
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: chanbench -p PORT|-A ADDRESS [-E ADDRESS] [-N STEM] [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
 	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops|plain] [-a] [-D] [-w DEPTH]\n"
+	    "       [-K INDEX]\n"
 	    "       [-l] throughput|pingpong|select|many|memory|fanout|fill\n");
 	exit(2);
 }
@@ -404,7 +407,9 @@ pp_ping(struct pingpong *pp, size_t warmup, struct bench_lat *lat, size_t size)
 		size_t k = 0;
 		int64_t t0;
 
-		if (pp->nping > 1) {
+		if (g_ping_only >= 0) {
+			k = (size_t)g_ping_only;
+		} else if (pp->nping > 1) {
 			seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
 			k = seed % pp->nping;
 		}
@@ -432,6 +437,9 @@ run_pingpong(const struct opts *o, size_t nping)
 	chan_conn_t *c;
 	char stem[32];
 
+	if (g_ping_only >= (long)nping)
+		bench_die("chanbench: -K %ld: there are %zu channels (0 to %zu)", g_ping_only, nping,
+		    nping - 1);
 	snprintf(stem, sizeof stem, "%s", g_stem ? g_stem : "");
 	if (g_stem == NULL)
 		snprintf(stem, sizeof stem, "%d", (int)getpid());
@@ -674,7 +682,7 @@ parse(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .n = 0, .threads = 8, .size = 64, .conns = 1000, .seconds = 5,
 	    .channels = 0, .receivers = 10000 };
-	while ((ch = getopt(argc, argv, "p:A:E:N:n:t:s:c:d:C:R:P:o:k:m:law:D")) != -1) {
+	while ((ch = getopt(argc, argv, "p:A:E:N:n:t:s:c:d:C:R:P:o:k:m:law:DK:")) != -1) {
 		switch (ch) {
 		case 'p': o->port = atoi(optarg); break;
 		case 'A': snprintf(g_addr, sizeof g_addr, "%s", optarg); break;
@@ -694,6 +702,7 @@ parse(int argc, char **argv, struct opts *o)
 		case 'a': g_ack = true; break;
 		case 'D': g_durable = true; break;
 		case 'w': g_send_depth = strtoul(optarg, NULL, 10); break;
+		case 'K': g_ping_only = strtol(optarg, NULL, 10); break;
 		case 'm':
 			if (strcmp(optarg, "stream") != 0 && strcmp(optarg, "ops") != 0 && strcmp(optarg, "plain") != 0)
 				usage();
