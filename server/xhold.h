@@ -77,10 +77,10 @@ size_t xhold_count(const struct xhold *h);
 /*
  * Durable channels (durable.h): a received value's hold is reported to one
  * hook, which must not call back into the engine or this table: taken
- * (XHOLD_TAKE, once it is lent; not one kept at its owner's end), kept or dropped (XHOLD_KEEP, before it is
- * freed), given back (XHOLD_BACK, just before engine_requeue, which hands
- * it straight to a waiting receiver if there is one). A send case's value
- * is not reported. fn NULL: none.
+ * (XHOLD_TAKE, once it is lent; not one kept at its owner's end), kept or
+ * dropped (XHOLD_KEEP, before it is freed), given back (XHOLD_BACK, just
+ * before engine_requeue, which hands it straight to a waiting receiver if
+ * there is one). A send case's value is not reported. fn NULL: none.
  */
 enum xhold_change { XHOLD_TAKE, XHOLD_KEEP, XHOLD_BACK };
 typedef void xhold_change_fn(void *arg, struct chan *ch, enum xhold_change what,
