@@ -372,22 +372,21 @@ xsel_decide(struct xsel *x)
 
 /*
  * A blocking select's poll is heard out: some group fired, and every
- * group still open that has a case before the first fired one in the
- * home's order said it waits (STARTED): nothing was ready there when its
- * owner polled, and a group whose cases all come after cannot win. The
- * choice can be made now, without waiting for those others, nor for the
- * CANCELs' round trip to the waiting ones.
+ * group still open said it waits (STARTED): nothing was ready there when
+ * its owner polled. The choice can be made now, without the CANCELs'
+ * round trip to the waiting ones. Not before: a group still polling may
+ * yet take a value, and the client, once answered, must find every value
+ * it did not choose in its channel (given back before it is answered),
+ * as after Go's select; so even a case fired for good waits for that.
  */
 static bool
 poll_heard(struct xsel *x)
 {
-	struct xgroup *w;
-
 	if (x->winner != NULL || x->canceling || !x->blocking || !waits(x) || x->nopen == 0 ||
-	    (w = pick_fired(x)) == NULL)
+	    pick_fired(x) == NULL)
 		return false;
 	for (uint32_t i = 0; i < x->ngroups; i++)
-		if (x->g[i].open && !x->g[i].waiting && x->g[i].rank[0] < w->fired_rank)
+		if (x->g[i].open && !x->g[i].waiting)
 			return false;
 	return true;
 }

@@ -478,11 +478,15 @@ xstream_target(struct xstreams *xt, struct conn *c, const struct proto_request *
 {
 	struct xstream *st = (struct xstream *)rq;
 
-	(void)xt;
+	if (st->ending && q->op == OP_CREDIT) {
+		/* not ended for the client yet: its final reply comes, then CREDIT is NOT_FOUND */
+		if (proto_rep_ok(&xt->r->s->out, q->id) == 0)
+			conn_flush_out(c);
+		return;
+	}
 	if (st->ending) {
 		/* its final reply is on its way (a value being kept comes first) */
-		conn_reply_error(c, q->id, STATUS_NOT_FOUND, q->op == OP_CREDIT ?
-		    "no pending STREAM with that id" : "the stream has ended");
+		conn_reply_error(c, q->id, STATUS_NOT_FOUND, "the stream has ended");
 		return;
 	}
 	if (q->op == OP_CREDIT) {
