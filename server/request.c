@@ -573,7 +573,7 @@ oom:
 			refuse_wait(c, q->id, ncases, bytes);	/* it would wait: LIMIT, logged */
 		else
 			reply_result(c, q->id, q->op, q->deferred, dsend,
-			    q->hold && !fired_firm(s, q, &now) ? hold_of(q) : 0, &now);
+			    r->xhold && !fired_firm(s, q, &now) ? r->xhold : 0, &now);
 		request_recycle(s, r);
 		if (claim != NULL)
 			delivery_unclaim(c, claim);

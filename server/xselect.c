@@ -477,10 +477,9 @@ group_ended(struct xgroup *g, int status, const struct proto_reply *rep, const u
 			settle(x, g, g->pid, false, 0);
 	}
 	/*
-	 * a fire at the poll, while other groups are open: the word of those
-	 * with a case before it on what was ready is awaited (STARTED, or
-	 * their own fire), not a CANCEL's answer (poll_heard); any other end
-	 * CANCELs the rest
+	 * a fire at the poll, while other groups are open: the word of each on
+	 * what was ready is awaited (STARTED, or its own fire), not a
+	 * CANCEL's answer (poll_heard); any other end CANCELs the rest
 	 */
 	hear_out = g->fired && !wins && x->winner == NULL && x->blocking && waits(x) &&
 	    x->nopen > 0;
