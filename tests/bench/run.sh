@@ -113,11 +113,17 @@ PYBENCH=(/usr/bin/python3 "$here/pybench.py")	# the Python client, and redis-py 
 
 # ---- servers ---------------------------------------------------------------------
 
-# Wait (at most 10 s) until something listens on 127.0.0.1:$1.
+# wait_port PORT [PID]: wait (at most 30 s: ASan builds on 2 busy cores start
+# slowly) until something listens on 127.0.0.1:PORT; give up at once when
+# PID, the process meant to listen there, has exited (say, its port was
+# taken between picking it and binding it).
 wait_port() {
 	local i
-	for i in $(seq 100); do
+	for i in $(seq 300); do
 		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		if [ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null; then
+			log "the process meant to listen on port $1 has exited"; return 1
+		fi
 		sleep 0.1
 	done
 	log "nothing listens on port $1"; return 1
@@ -157,16 +163,21 @@ start_peers() {
 	mkdir -p "$work/js"
 	nats-server -a 127.0.0.1 -p "$port_js" -js -sd "$work/js" >"$work/js.log" 2>&1 &
 	pids+=($!)
-	wait_port "$port_redis"
-	wait_port "$port_nats"
-	wait_port "$port_js"
+	pid_js=$!
+	wait_port "$port_redis" "$pid_redis"
+	wait_port "$port_nats" "$pid_nats"
+	wait_port "$port_js" "$pid_js"
 }
 
+# The relay on a port picked first: tried again on a new one if it was taken.
 start_relay() {
-	port_relay=$("$RELAY" port)
-	"$RELAY" serve -p "$port_relay" &
-	pids+=($!)
-	wait_port "$port_relay"
+	local try
+	for try in 1 2 3; do
+		port_relay=$("$RELAY" port)
+		"$RELAY" serve -p "$port_relay" &
+		pids+=($!)
+		wait_port "$port_relay" "$!" && return 0
+	done
 }
 
 # ---- workloads --------------------------------------------------------------------
@@ -355,7 +366,7 @@ start_redis_aof() {
 		--loglevel warning --dir "$work/$name" >"$work/$name.log" 2>&1 &
 	pids+=($!)
 	eval "pid_$name=$!"
-	wait_port "$p"
+	wait_port "$p" "$!"
 	eval "port_$name=$p"
 }
 
@@ -452,8 +463,21 @@ w10_runs() {
 	record "$r" "$1" "$CHANBENCH" -A "$2" -N "$4" -n "$N2" -k w10_pp pingpong
 }
 
-# etcd and three nodes n0..n2 on it (ports picked first: each advertises its own).
+# etcd and three nodes n0..n2 on it (ports picked first: each advertises its
+# own). Another socket may take a picked port before its server binds it, so
+# a start that fails is tried again on new ports, three times at most.
 cluster_start() {
+	local try
+	for try in 1 2 3; do
+		cluster_start_once && return 0
+		log "cluster start failed (try $try of 3); etcd's and the nodes' logs end:"
+		tail -n 3 "$work/etcd/etcd.log" "$work"/n[012].log >&2 2>/dev/null
+		cluster_stop
+	done
+	return 1
+}
+
+cluster_start_once() {
 	local i e=$work/etcd peer n
 	cl_etcd=$("$RELAY" port) peer=$("$RELAY" port)
 	mkdir -p "$e"
@@ -463,8 +487,8 @@ cluster_start() {
 		--initial-cluster "default=http://127.0.0.1:$peer" >"$e/etcd.log" 2>&1 &
 	pids+=($!)
 	pid_etcd=$!
-	wait_port "$cl_etcd" || return 1
 	cl_port=() cl_pid=()
+	wait_port "$cl_etcd" "$pid_etcd" || return 1
 	for i in 0 1 2; do
 		cl_port[$i]=$("$RELAY" port)
 		printf 'log_level = warn\ncluster_etcd = http://127.0.0.1:%s\ncluster_name = bench\nnode_name = n%s\nadvertise = 127.0.0.1:%s\n' \
@@ -474,12 +498,13 @@ cluster_start() {
 		cl_pid[$i]=$!
 	done
 	for i in 0 1 2; do
-		wait_port "${cl_port[$i]}" || return 1
-		for n in $(seq 100); do
+		wait_port "${cl_port[$i]}" "${cl_pid[$i]}" || return 1
+		for n in $(seq 300); do
 			"$CHANCTL" -s "127.0.0.1:${cl_port[$i]}" stats 2>/dev/null |
-				grep -Eq '^cluster_nodes[[:space:]]+3$' && break
+				grep -Eq '^cluster_nodes[[:space:]]+3$' && continue 2
 			sleep 0.1
 		done
+		log "node n$i did not see the three nodes within 30 s"; return 1
 	done
 }
 
