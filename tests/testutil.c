@@ -41,6 +41,15 @@ test_add(CU_pSuite suite, const char *name, CU_TestFunc fn)
 	}
 }
 
+static bool
+name_has_any(const char *name, int n, char **parts)
+{
+	for (int i = 0; i < n; i++)
+		if (strstr(name, parts[i]) != NULL)
+			return true;
+	return false;
+}
+
 int
 test_main(int argc, char **argv, void (*register_suites)(void))
 {
@@ -52,7 +61,11 @@ test_main(int argc, char **argv, void (*register_suites)(void))
 	}
 	register_suites();
 	CU_basic_set_mode(CU_BRM_VERBOSE);
-	/* argv[1], if given, runs only the suite of that name. */
+	/*
+	 * argv[1], if given, runs only the suite of that name; argv[2...],
+	 * only its tests whose names contain one of them (to run one test
+	 * over and over; a cluster suite's needs "three nodes join" too).
+	 */
 	if (argc > 1) {
 		CU_pSuite s = CU_get_suite(argv[1]);
 
@@ -61,6 +74,8 @@ test_main(int argc, char **argv, void (*register_suites)(void))
 			CU_cleanup_registry();
 			return 2;
 		}
+		for (CU_pTest t = s->pTest; argc > 2 && t != NULL; t = t->pNext)
+			CU_set_test_active(t, name_has_any(t->pName, argc - 2, argv + 2));
 		CU_basic_run_suite(s);
 	} else {
 		CU_basic_run_tests();
