@@ -407,13 +407,20 @@ decide_heard(struct xsel *x)
 		cancel_rest(x);		/* answered (or failed) at once */
 }
 
-/* A group that may still fire for good: its poll's answer has not come. */
+/*
+ * A case fired for good decides the select: a group that may still fire
+ * one (its poll's answer has not come), or one that did, its value not
+ * relayed yet (it waits for the other groups' word, poll_heard).
+ */
 static bool
-firm_open(const struct xsel *x)
+firm_pending(const struct xsel *x)
 {
-	for (uint32_t i = 0; i < x->ngroups; i++)
-		if (x->g[i].open && x->g[i].firm > 0 && !x->g[i].waiting)
+	for (uint32_t i = 0; i < x->ngroups; i++) {
+		const struct xgroup *g = &x->g[i];
+
+		if ((g->open && g->firm > 0 && !g->waiting) || g->firmed)
 			return true;
+	}
 	return false;
 }
 
@@ -421,12 +428,13 @@ static void abandon(struct xsel *x, int status, const char *why);
 
 /*
  * A CANCEL that came while a group could fire for good (xselect_cancel)
- * is carried out once none can, unless a case won meanwhile; true if so.
+ * is carried out once none can, unless one did or a case won meanwhile;
+ * true if so.
  */
 static bool
 cancel_deferred(struct xsel *x)
 {
-	if (!x->cancel_late || !waits(x) || x->winner != NULL || firm_open(x))
+	if (!x->cancel_late || !waits(x) || x->winner != NULL || firm_pending(x))
 		return false;
 	abandon(x, STATUS_CANCELED, "canceled");
 	return true;
@@ -733,32 +741,41 @@ settling(const struct xsel *x)
 	return false;
 }
 
+/*
+ * Nobody waits for x's outcome any more: its open groups are CANCELed,
+ * their values go back when they answer; a value held by a group that
+ * answered goes back now, not once the others' (deferred) answers came.
+ * A winner being confirmed is kept: its value goes with the client, as a
+ * value handed over does.
+ */
+static void
+let_go(struct xsel *x)
+{
+	give_back_others(x, x->winner);
+	if (!settling(x) && !x->canceling)
+		xsel_cancel_open(x);
+}
+
 bool
 xselect_drop(struct xsel *x)
 {
 	if (settling(x))
 		return false;
-	if (firm_open(x)) {
+	if (firm_pending(x)) {
 		x->cancel_late = true;	/* dropped once that group answered (cancel_deferred) */
 		return false;
 	}
 	x->done = NULL;
-	if (!x->canceling)
-		xsel_cancel_open(x);
+	let_go(x);
 	return true;
 }
 
-/*
- * x's client no longer waits (answered status): its groups are CANCELed,
- * their values go back when they answer. A winner being confirmed is
- * kept: its value goes with the client, as a value handed over does.
- */
+/* x's client no longer waits: answered status (let_go). */
 static void
 abandon(struct xsel *x, int status, const char *why)
 {
 	reply_error(x, status, why);
-	if (!settling(x) && !x->canceling)
-		xsel_cancel_open(x);
+	let_go(x);
 }
 
 void
@@ -773,7 +790,7 @@ xselect_cancel(struct xselects *xs, struct conn *c, const struct proto_request *
 	 * Or a group may be firing a case for good: its answer decides
 	 * (cancel_deferred)
 	 */
-	if (settling(x) || firm_open(x)) {
+	if (settling(x) || firm_pending(x)) {
 		x->cancel_late = true;
 		conn_reply_error(c, q->id, STATUS_NOT_FOUND,
 		    "too late: the select is ending; its own reply follows");

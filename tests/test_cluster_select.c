@@ -469,6 +469,65 @@ test_firm_cancel(void)
 }
 
 /*
+ * A CANCEL before either owner answered its poll: nodes 1 (a ready value)
+ * and 2 are stopped, so the CANCEL is too late (NOT_FOUND: the first group
+ * in the home's order may fire for good). Node 1 resumes and answers
+ * first, then node 2. When node 1's case came first it fired for good and
+ * decides the select, though the CANCEL came before it: the answer is its
+ * value, once node 2 answered too. Else node 1's group holds the value;
+ * the select ends CANCELED once node 2 says it waits, and the value is back
+ * in its channel at once, not when node 2 answers the CANCEL (deferred:
+ * nobody waits for it). RUNS runs: some of each (both only by chance).
+ */
+static void
+test_firm_cancel_unheard(void)
+{
+	enum { RUNS = 12 };
+	struct proto_case cases[2];
+	struct test_conn c;
+	struct proto_reply r;
+	uint64_t sid, cid;
+	char buf[32];
+	int delivered = 0, canceled = 0;
+	bool ok;
+
+	make_three("xfcun", 1);
+	remote_pair(cases);
+	ct_client_of(&c, 0);
+	for (int k = 0; k < RUNS; k++) {
+		ct_send(1, names[1], "one");
+		ct_node_signal(1, SIGSTOP);
+		ct_node_signal(2, SIGSTOP);
+		sid = st_select(&c, cases, 2, false, PROTO_WAIT_FOREVER);
+		cid = c.next_id++;
+		proto_req_cancel(&ct_out, cid, sid);
+		st_write(&c, &ct_out);
+		st_reply(&c, OP_CANCEL, &r);
+		CU_ASSERT(r.id == cid && r.status == STATUS_NOT_FOUND);
+		ct_node_signal(1, SIGCONT);
+		CU_ASSERT_FATAL(ctl_await_len(1, names[1], 0));
+		ct_node_signal(2, SIGCONT);
+		st_reply(&c, OP_SELECT, &r);
+		CU_ASSERT_EQUAL(r.id, sid);
+		if (r.status == STATUS_OK) {
+			CU_ASSERT_EQUAL(r.index, 0);
+			CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "one");
+			delivered++;
+		} else {
+			CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
+			CU_ASSERT_FATAL(ctl_await_len(1, names[1], 1));
+			CU_ASSERT_EQUAL(st_recv_wait(&c, names[1], 0, buf, sizeof buf, &ok), STATUS_OK);
+			CU_ASSERT(ok && strcmp(buf, "one") == 0);
+			canceled++;
+		}
+		CU_ASSERT_FATAL(ct_await_receivers(2, names[2], 0));
+	}
+	test_conn_close(&c);
+	printf(" [fired for good and delivered %d, held and given back %d]", delivered, canceled);
+	CU_ASSERT(delivered > 0 && canceled > 0);
+}
+
+/*
  * Ready cases on the nodes on[0..2] (channel i made on node on[i], filled
  * through it; names[] holds them for this test only), RUNS SELECTs of a
  * receive case on each through node 0: each case is chosen a third of
@@ -963,6 +1022,8 @@ ct_add_select_tests(CU_pSuite s)
 	test_add(s, "select: a case first in the home's order fires for good at the poll",
 	    test_firm_first_case);
 	test_add(s, "select: a CANCEL never loses a value fired for good", test_firm_cancel);
+	test_add(s, "select: a CANCEL before any owner answered neither loses nor strands a value",
+	    test_firm_cancel_unheard);
 	test_add(s, "select: uniform among ready cases on three nodes", test_fairness);
 	test_add(s, "select: uniform among ready cases, two of them on one node", test_fairness_uneven);
 	test_add(s, "select: deadline vs send, 1,000 runs", test_deadline_race);

@@ -455,6 +455,70 @@ test_firm_round_cancel(void)
 }
 
 /*
+ * test_firm_round_cancel with node 2 stopped too, so that node 1 answers
+ * its poll first (as in test_cluster_select's test_firm_cancel_unheard):
+ * a value fired for good before the CANCEL is the stream's last interim
+ * reply, once node 2 answered; a value held is back in its channel when
+ * the stream ends CANCELED, not when node 2 answers the CANCEL.
+ */
+static void
+test_firm_round_cancel_unheard(void)
+{
+	enum { RUNS = 12 };
+	struct test_conn c;
+	struct proto_reply r;
+	uint64_t sid, kid, pid;
+	int delivered = 0, given_back = 0, got;
+	char buf[32];
+	bool ok;
+
+	make_three("xsfcun", 1);
+	ct_client_of(&c, 0);
+	for (int k = 0; k < RUNS; k++) {
+		fill(1, 1);
+		ct_node_signal(1, SIGSTOP);
+		ct_node_signal(2, SIGSTOP);
+		sid = stream_from(&c, 1, 1, PROTO_WAIT_FOREVER);
+		kid = c.next_id++;
+		proto_req_cancel(&ct_out, kid, sid);
+		st_write(&c, &ct_out);
+		/* a PING after it: its OK says the CANCEL came first */
+		pid = c.next_id++;
+		proto_req_ping(&ct_out, pid);
+		st_write(&c, &ct_out);
+		st_next(&c, sid, OP_PING, &r);
+		CU_ASSERT(r.id == pid && r.status == STATUS_OK);
+		ct_node_signal(1, SIGCONT);
+		CU_ASSERT_FATAL(ctl_await_len(1, names[1], 0));
+		ct_node_signal(2, SIGCONT);
+		got = 0;
+		for (;;) {
+			st_next(&c, sid, OP_CANCEL, &r);
+			if (r.id != sid || r.status != STATUS_OK || !r.interim)
+				break;
+			CU_ASSERT(ST_VALUE_IS(r, "1:0"));
+			got++;
+		}
+		CU_ASSERT(r.id == sid && r.status == STATUS_CANCELED);
+		st_next(&c, sid, OP_CANCEL, &r);
+		CU_ASSERT(r.id == kid && r.status == STATUS_OK);
+		CU_ASSERT_FATAL(got <= 1);
+		if (got == 1) {
+			delivered++;
+		} else {
+			CU_ASSERT_FATAL(ctl_await_len(1, names[1], 1));
+			CU_ASSERT_EQUAL(st_recv_wait(&c, names[1], 0, buf, sizeof buf, &ok), STATUS_OK);
+			CU_ASSERT(ok && strcmp(buf, "1:0") == 0);
+			given_back++;
+		}
+		CU_ASSERT_FATAL(no_waiters_anywhere());
+	}
+	test_conn_close(&c);
+	printf(" [delivered before CANCELED %d, given back %d]", delivered, given_back);
+	CU_ASSERT(delivered > 0 && given_back > 0);
+}
+
+/*
  * Its wait: 300 ms on empty channels ends DEADLINE_EXCEEDED, no waiter
  * left; wait 0 takes what is ready, up to its credit, then ends so.
  */
@@ -554,5 +618,7 @@ ct_add_stream_tests(CU_pSuite s)
 	test_add(s, "stream: deadline, and wait 0", test_deadline);
 	test_add(s, "stream: a round's first case fires for good at the poll", test_firm_rounds);
 	test_add(s, "stream: a CANCEL never loses a value fired for good", test_firm_round_cancel);
+	test_add(s, "stream: a CANCEL before any owner answered neither loses nor strands a value",
+	    test_firm_round_cancel_unheard);
 	test_add(s, "stream: SIGKILL of an owner mid-stream", test_node_killed);
 }
