@@ -58,8 +58,8 @@ struct cluster {
 	struct event *tick;
 	void (*fenced)(void *arg);	/* cluster_on_fenced */
 	void *fenced_arg;
-	void (*node_down)(void *arg, const char *node);	/* cluster_on_node_down */
-	void *node_down_arg;
+	void (*node_change)(void *arg, const char *node, bool up);	/* cluster_on_node_change */
+	void *node_change_arg;
 	struct cluster_stats stats;
 	TAILQ_HEAD(, resolve) resolves;
 	char owner_addr[300], place_addr[300];
@@ -535,10 +535,11 @@ fail:
 /* ---- life ------------------------------------------------------------------------ */
 
 void
-cluster_on_node_down(struct cluster *cl, void (*fn)(void *arg, const char *node), void *arg)
+cluster_on_node_change(struct cluster *cl, void (*fn)(void *arg, const char *node, bool up),
+    void *arg)
 {
-	cl->node_down = fn;
-	cl->node_down_arg = arg;
+	cl->node_change = fn;
+	cl->node_change_arg = arg;
 }
 
 static void
@@ -549,10 +550,10 @@ node_changed(void *arg, const char *key, size_t klen, const char *value)
 
 	log_info("cluster-node-%s node=%.*s", value != NULL ? "up" : "down", (int)klen, key);
 	/* node names are at most 64 bytes (config.c); a longer key is no node of ours */
-	if (value == NULL && cl->node_down != NULL && klen < sizeof node) {
+	if (cl->node_change != NULL && klen < sizeof node) {
 		memcpy(node, key, klen);
 		node[klen] = '\0';
-		cl->node_down(cl->node_down_arg, node);
+		cl->node_change(cl->node_change_arg, node, value != NULL);
 	}
 }
 

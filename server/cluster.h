@@ -105,11 +105,13 @@ int cluster_resolve(struct cluster *cl, const char *name, size_t len, bool make,
 void cluster_on_fenced(struct cluster *cl, void (*fn)(void *arg), void *arg);
 
 /*
- * fn(arg, node) runs from the loop when node leaves the live set (its key
- * went: its lease ended or it stopped), so that what was forwarded to it
- * can end.
+ * fn(arg, node, up) runs from the loop when node leaves the live set (up
+ * false: its key went, its lease ended or it stopped), so that what was
+ * forwarded to it can end; and when its key is written (up true: it
+ * joined, or came back as a new process), so that it is dialled at once.
  */
-void cluster_on_node_down(struct cluster *cl, void (*fn)(void *arg, const char *node), void *arg);
+void cluster_on_node_change(struct cluster *cl, void (*fn)(void *arg, const char *node, bool up),
+    void *arg);
 
 /* Counters for STATS; moved, unavailable and the forwarding ones are the router's and peer.c's to bump. */
 struct cluster_stats *cluster_stats(struct cluster *cl);

@@ -611,3 +611,15 @@ peers_node_down(struct peers *ps, const char *node)
 	pe->backoff_ms = 0;
 	pe->retry_ns = 0;
 }
+
+void
+peers_node_up(struct peers *ps, const char *node)
+{
+	struct peer *pe = find(ps, node);
+
+	/* a restart within its lease: a new process too, though the key never went */
+	if (pe != NULL && pe->bev == NULL) {
+		pe->backoff_ms = 0;
+		pe->retry_ns = 0;
+	}
+}

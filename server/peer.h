@@ -79,5 +79,7 @@ size_t peer_unsent(const struct peer *pe);
 const char *peer_node(const struct peer *pe);
 /* node left the live set: drop its connection (lost runs now) and forget its backoff. */
 void peers_node_down(struct peers *ps, const char *node);
+/* node's key was written (it joined, or came back): no backoff before dialling it, if unconnected. */
+void peers_node_up(struct peers *ps, const char *node);
 
 #endif

@@ -104,13 +104,20 @@ fenced(void *arg)
 	log_warn("cluster-fenced-waiters ended=%zu status=UNAVAILABLE", ended);
 }
 
-/* A node left the live set: what was forwarded to it ends now, not when TCP notices. */
+/*
+ * A node left the live set: what was forwarded to it ends now, not when
+ * TCP notices. One that (re)joined is dialled at once, without waiting
+ * out the backoff of a connection lost to it before.
+ */
 static void
-node_down(void *arg, const char *node)
+node_changed(void *arg, const char *node, bool up)
 {
 	struct router *r = arg;
 
-	peers_node_down(r->peers, node);
+	if (up)
+		peers_node_up(r->peers, node);
+	else
+		peers_node_down(r->peers, node);
 }
 
 int
@@ -134,7 +141,7 @@ router_new(struct router **out, struct server *s, struct cluster *cl)
 		return -1;
 	}
 	cluster_on_fenced(cl, fenced, r);
-	cluster_on_node_down(cl, node_down, r);
+	cluster_on_node_change(cl, node_changed, r);
 	peers_on(r->peers, router_peer_replied, router_peer_gone, r);
 	*out = r;
 	return 0;

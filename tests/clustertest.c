@@ -345,6 +345,12 @@ ct_await_log(int i, const char *needle, int ms)
 	return false;
 }
 
+int
+ct_log_count(int i, const char *needle)
+{
+	return test_server_log_count(&nodes[i], needle);
+}
+
 void
 ct_print_log(int i, const char *needle)
 {
@@ -794,10 +800,84 @@ ct_node_restart(int i)
 	return node_start(i, url);
 }
 
+/* PROTOCOL.md §17's place: the node with the highest first 8 bytes of SHA-256(node, 0, name). */
+int
+ct_expected_place(const char *name, int live)
+{
+	unsigned char buf[320], md[EVP_MAX_MD_SIZE];
+	uint64_t best = 0, w;
+	int at = -1;
+
+	for (int i = 0; i < CT_NODES; i++) {
+		int n;
+
+		if (!(live & 1 << i))
+			continue;
+		n = snprintf((char *)buf, sizeof buf, "n%d", i) + 1;
+		memcpy(buf + n, name, strlen(name));
+		EVP_Digest(buf, (size_t)n + strlen(name), md, NULL, EVP_sha256(), NULL);
+		w = 0;
+		for (int k = 0; k < 8; k++)
+			w = w << 8 | md[k];
+		if (at < 0 || w > best) {
+			best = w;
+			at = i;
+		}
+	}
+	return at;
+}
+
+/* A name placed on node i (in st_name's buffers: copy it before the next st_name). */
+const char *
+ct_name_placed_on(int i, const char *base)
+{
+	for (;;) {
+		const char *name = st_name(base);
+
+		if (ct_expected_place(name, 7) == i)
+			return name;
+	}
+}
+
+/* Node k forwards to node i: a LEN there is answered by i (NOT_FOUND), not UNAVAILABLE. */
+static bool
+await_route(int k, int i, int ms)
+{
+	int64_t end = clock_now_ns() + (int64_t)ms * NSEC_PER_MSEC;
+	const char *name = ct_name_placed_on(i, "route-probe");
+	struct test_conn c;
+	struct proto_reply r;
+
+	do {
+		ct_client_of(&c, k);
+		st_name_op(&c, OP_LEN, name);
+		st_reply(&c, OP_LEN, &r);
+		test_conn_close(&c);
+		if (r.status != STATUS_UNAVAILABLE)
+			return true;
+		poll(NULL, 0, 20);
+	} while (clock_now_ns() < end);
+	return false;
+}
+
+/*
+ * The restarted node's lease may be the one its predecessor held (killed
+ * within node_ttl, cluster_nodes never changed): the others route to it
+ * once they saw its new key and dialled it.
+ */
 void
 ct_node_rejoin(int i, int ms)
 {
 	CU_ASSERT_FATAL(ct_node_restart(i) == 0);
-	for (int k = 0; k < NODES; k++)
+	ct_await_rejoined(i, ms);
+}
+
+void
+ct_await_rejoined(int i, int ms)
+{
+	for (int k = 0; k < NODES; k++) {
 		CU_ASSERT(ct_await_stat(k, "cluster_nodes", NODES, ms));
+		if (k != i)
+			CU_ASSERT(await_route(k, i, ms));
+	}
 }

@@ -80,6 +80,8 @@ bool ct_node_key_present(int i);
 /* Node i's server (pid, port, log); poll its log for needle (up to ms). */
 struct test_server *ct_node(int i);
 bool ct_await_log(int i, const char *needle, int ms);
+/* Lines of node i's log containing needle. */
+int ct_log_count(int i, const char *needle);
 /* Print node i's log lines that contain needle (to stdout, for a failure's report). */
 void ct_print_log(int i, const char *needle);
 
@@ -102,8 +104,11 @@ int ct_node_port(int i);
 /* MAKE name through node from, following one MOVED: the index of the node that made it. */
 int ct_make_anywhere(int from, const char *name);
 
-/* test_cluster_route.c: a name placed on node i (in st_name's buffers); the routing tests. */
+/* PROTOCOL.md §17's place of name among the nodes in the bit set live: its node, or -1. */
+int ct_expected_place(const char *name, int live);
+/* A name placed on node i (in st_name's buffers: copy it before the next st_name). */
 const char *ct_name_placed_on(int i, const char *base);
+/* test_cluster_route.c: the routing tests. */
 void ct_add_route_tests(CU_pSuite s);
 
 /* Node i's STATS key over a fresh connection; polled until it is want (up to ms). */
@@ -112,8 +117,12 @@ bool ct_await_stat(int i, const char *key, uint64_t want, int ms);
 /* SIGKILL node i; start it again (same name, a new port) on the same etcd. */
 void ct_node_kill(int i);
 int ct_node_restart(int i);
-/* Restart node i (the test ends if it cannot) and wait, up to ms, until every node counts CT_NODES. */
+/*
+ * Restart node i (the test ends if it cannot) and wait, up to ms, until
+ * every node counts CT_NODES and the others forward to i (ct_await_rejoined).
+ */
 void ct_node_rejoin(int i, int ms);
+void ct_await_rejoined(int i, int ms);
 /* Send sig (SIGSTOP, SIGCONT) to node i. */
 void ct_node_signal(int i, int sig);
 /* The fixture's node_ttl, in seconds. */

@@ -674,6 +674,62 @@ test_idle_spares_nodes(void)
 	test_conn_close(&idle);
 }
 
+/* LEN of name through node 0: its status, and in *ms the backoff its UNAVAILABLE names (or 0). */
+static int
+len_at_0(const char *name, int *ms)
+{
+	struct test_conn c;
+	struct proto_reply r;
+	const char *p;
+
+	ct_client_of(&c, 0);
+	st_name_op(&c, OP_LEN, name);
+	st_reply(&c, OP_LEN, &r);
+	test_conn_close(&c);
+	*ms = 0;
+	if (r.status == STATUS_UNAVAILABLE && r.msg_len > 0 &&
+	    (p = memmem(r.msg, r.msg_len, "again in ", 9)) != NULL)
+		*ms = atoi(p + 9);
+	return r.status;
+}
+
+/*
+ * A node killed and restarted within its lease (its key never went) is
+ * dialled at once when its new key comes, however long the backoff that
+ * failed dials to the dead one built up: node 0 dials the dead node 1 until
+ * its next try is a second or more away, then node 1 restarts; once node 0
+ * saw its key written again, a request forwarded there is answered by it.
+ */
+static void
+test_restart_resets_backoff(void)
+{
+	char name[64];
+	int ms = 0, ups, st;
+	int64_t end;
+
+	all_serving();
+	made_on(1, "boff", 4, name, sizeof name);
+	ct_node_kill(1);
+	end = clock_now_ns() + 8 * NSEC_PER_SEC;	/* within the lease (CT_STEADY_TTL_S) */
+	while (ms < 1000 && clock_now_ns() < end) {
+		CU_ASSERT_EQUAL(len_at_0(name, &ms), STATUS_UNAVAILABLE);
+		poll(NULL, 0, 20);
+	}
+	CU_ASSERT_FATAL(ms >= 1000);
+	ups = ct_log_count(0, "cluster-node-up node=n1");
+	CU_ASSERT_FATAL(ct_node_restart(1) == 0);
+	end = clock_now_ns() + 10 * NSEC_PER_SEC;
+	while (ct_log_count(0, "cluster-node-up node=n1") == ups && clock_now_ns() < end)
+		poll(NULL, 0, 10);
+	CU_ASSERT_FATAL(ct_log_count(0, "cluster-node-up node=n1") > ups);
+	/* the channel went with the dead node: the new one says NOT_FOUND */
+	st = len_at_0(name, &ms);
+	CU_ASSERT_EQUAL(st, STATUS_NOT_FOUND);
+	if (st != STATUS_NOT_FOUND)
+		printf(" [%s, dialling again in %d ms]", status_name(st), ms);
+	ct_await_rejoined(1, 10000);
+}
+
 void
 ct_add_idle_tests(CU_pSuite s)
 {
@@ -709,4 +765,5 @@ ct_add_forward_tests(CU_pSuite s)
 	test_add(s, "the owner SIGKILLed under a waiting client", test_owner_killed);
 	test_add(s, "the owner SIGSTOPped under a waiting client", test_owner_stopped);
 	test_add(s, "the forwarder SIGKILLed holding an ack channel's value", test_forwarder_killed_ack);
+	test_add(s, "a node restarted within its lease is dialled at once", test_restart_resets_backoff);
 }

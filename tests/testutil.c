@@ -267,20 +267,26 @@ test_server_kill(struct test_server *s)
 
 /* ---- raw connection ---------------------------------------------------------------- */
 
-bool
-test_server_log_has(struct test_server *s, const char *needle)
+int
+test_server_log_count(struct test_server *s, const char *needle)
 {
 	char path[128], line[2048];
-	bool found = false;
+	int n = 0;
 	FILE *f;
 
 	snprintf(path, sizeof path, "%s/chand.log", s->dir);
 	if ((f = fopen(path, "r")) == NULL)
-		return false;
-	while (!found && fgets(line, sizeof line, f) != NULL)
-		found = strstr(line, needle) != NULL;
+		return 0;
+	while (fgets(line, sizeof line, f) != NULL)
+		n += strstr(line, needle) != NULL;
 	fclose(f);
-	return found;
+	return n;
+}
+
+bool
+test_server_log_has(struct test_server *s, const char *needle)
+{
+	return test_server_log_count(s, needle) > 0;
 }
 
 bool

@@ -55,8 +55,9 @@ int test_run(const char *prog, const char *const *args, char *out, size_t cap);
 /* test_run, with child(arg) called in the child just before exec (its environment, say). */
 int test_run_child(const char *prog, const char *const *args, char *out, size_t cap,
     void (*child)(void *arg), void *arg);
-/* Does chand's log (DIR/chand.log) have a line containing needle? */
+/* Does chand's log (DIR/chand.log) have a line containing needle? How many? */
 bool test_server_log_has(struct test_server *s, const char *needle);
+int test_server_log_count(struct test_server *s, const char *needle);
 /* Wait (up to 10 s) until chand's log has a line containing needle. */
 bool test_server_await_log(struct test_server *s, const char *needle);
 /* The TLS port chand logged ("listening ... port=N tls=yes"), or 0. */
