@@ -702,6 +702,11 @@ xselect_peer_gone(struct xselects *xs, struct peer *pe, const char *why)
 
 			if (g->pe != pe)
 				continue;
+			if (g->held && x->blocking && !g->sent && !g->tagged)
+				/* taken unless given back (hold 2): its owner's end keeps it */
+				log_warn("xselect-lost node=%s note=\"the connection to the owner broke while "
+				    "it held a value for a select that waits: kept there (or lost with "
+				    "the node), never delivered\"", peer_node(pe));
 			if (g->held) {
 				/* its owner gives it back, or it went with the node: undone */
 				g->held = false;

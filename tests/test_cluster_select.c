@@ -1003,6 +1003,51 @@ test_owner_killed(void)
 	ct_node_rejoin(2, 10000);
 }
 
+/*
+ * A value taken unless given back (a select that waits, PROTOCOL.md §17)
+ * is kept at its owner when the connection to it breaks: the home, which
+ * had not relayed it, says so in its log (xselect-lost), never silently.
+ * Nodes 1 (a ready value) and 2 stopped; node 1 resumes, answers, and is
+ * killed. When node 1's case came first in the home's order its value was
+ * fired for good and is the select's answer; else node 1 held it, and the
+ * select's answer is node 2's value, sent once node 2 resumes. Runs until
+ * one of the second kind (1 in 2 a run).
+ */
+static void
+test_held_link_broken(void)
+{
+	struct proto_case cases[2];
+	struct test_conn c;
+	struct proto_reply r;
+	char base[32], buf[32];
+	bool held = false;
+
+	for (int k = 0; k < 10 && !held; k++) {
+		snprintf(base, sizeof base, "xlost%d-", k);
+		make_three(base, 1);
+		remote_pair(cases);
+		ct_send(1, names[1], "one");
+		ct_node_signal(1, SIGSTOP);
+		ct_node_signal(2, SIGSTOP);
+		ct_client_of(&c, 0);
+		st_select(&c, cases, 2, false, PROTO_WAIT_FOREVER);
+		ct_node_signal(1, SIGCONT);
+		CU_ASSERT_FATAL(ctl_await_len(1, names[1], 0));
+		ct_node_kill(1);
+		ct_node_signal(2, SIGCONT);
+		ct_send(2, names[2], "two");
+		st_reply(&c, OP_SELECT, &r);
+		CU_ASSERT_EQUAL(r.status, STATUS_OK);
+		held = r.index == 1;
+		CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), held ? "two" : "one");
+		test_conn_close(&c);
+		ct_node_rejoin(1, 10000);
+	}
+	CU_ASSERT_FATAL(held);
+	CU_ASSERT(ct_await_log(0, "xselect-lost", 10000) &&
+	    ct_await_log(0, "the connection to the owner broke", 1000));
+}
+
 void
 ct_add_select_tests(CU_pSuite s)
 {
@@ -1028,4 +1073,6 @@ ct_add_select_tests(CU_pSuite s)
 	test_add(s, "select: uniform among ready cases, two of them on one node", test_fairness_uneven);
 	test_add(s, "select: deadline vs send, 1,000 runs", test_deadline_race);
 	test_add(s, "select: SIGKILL of an owner while selects run", test_owner_killed);
+	test_add(s, "select: a held value kept when the link breaks is logged lost",
+	    test_held_link_broken);
 }
