@@ -685,11 +685,12 @@ len_at_0(const char *name, int *ms)
 	ct_client_of(&c, 0);
 	st_name_op(&c, OP_LEN, name);
 	st_reply(&c, OP_LEN, &r);
-	test_conn_close(&c);
 	*ms = 0;
+	/* r.msg points into c's buffer */
 	if (r.status == STATUS_UNAVAILABLE && r.msg_len > 0 &&
 	    (p = memmem(r.msg, r.msg_len, "again in ", 9)) != NULL)
 		*ms = atoi(p + 9);
+	test_conn_close(&c);
 	return r.status;
 }
 
