@@ -406,6 +406,33 @@ test_firm_first_case(void)
 }
 
 /*
+ * The select's answer r after a late CANCEL: node 1's value (it fired for
+ * good, or was held and won), counted in delivered; or CANCELED, and the
+ * value back in its channel, counted in canceled.
+ */
+static void
+cancel_outcome(struct test_conn *c, uint64_t sid, const struct proto_reply *r, int *delivered,
+    int *canceled)
+{
+	char buf[32];
+	bool ok;
+
+	CU_ASSERT_EQUAL(r->id, sid);
+	if (r->status == STATUS_OK) {
+		CU_ASSERT_EQUAL(r->index, 0);
+		CU_ASSERT_STRING_EQUAL(value_of(r, buf, sizeof buf), "one");
+		(*delivered)++;
+	} else {
+		CU_ASSERT_EQUAL(r->status, STATUS_CANCELED);
+		CU_ASSERT_FATAL(ctl_await_len(1, names[1], 1));
+		CU_ASSERT_EQUAL(st_recv_wait(c, names[1], 0, buf, sizeof buf, &ok), STATUS_OK);
+		CU_ASSERT(ok && strcmp(buf, "one") == 0);
+		(*canceled)++;
+	}
+	CU_ASSERT_FATAL(ct_await_receivers(2, names[2], 0));
+}
+
+/*
  * A CANCEL while the group that may fire a case for good has not
  * answered its poll never loses that value. Node 1 (a ready value) is
  * stopped, node 2's group parks, the client CANCELs. When node 1's case
@@ -422,9 +449,7 @@ test_firm_cancel(void)
 	struct test_conn c;
 	struct proto_reply r, cr;
 	uint64_t sid, cid;
-	char buf[32];
 	int delivered = 0, canceled = 0;
-	bool ok;
 
 	make_three("xfcan", 1);
 	remote_pair(cases);
@@ -448,20 +473,7 @@ test_firm_cancel(void)
 			CU_ASSERT(cr.id == cid && cr.status == STATUS_OK);
 			ct_node_signal(1, SIGCONT);
 		}
-		CU_ASSERT_EQUAL(r.id, sid);
-		if (r.status == STATUS_OK) {
-			CU_ASSERT_EQUAL(r.index, 0);
-			CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "one");
-			delivered++;
-		} else {
-			/* node 1's group fired and held it: given back */
-			CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
-			CU_ASSERT_FATAL(ctl_await_len(1, names[1], 1));
-			CU_ASSERT_EQUAL(st_recv_wait(&c, names[1], 0, buf, sizeof buf, &ok), STATUS_OK);
-			CU_ASSERT(ok && strcmp(buf, "one") == 0);
-			canceled++;
-		}
-		CU_ASSERT_FATAL(ct_await_receivers(2, names[2], 0));
+		cancel_outcome(&c, sid, &r, &delivered, &canceled);
 	}
 	test_conn_close(&c);
 	printf(" [delivered after a late CANCEL %d, canceled and given back %d]", delivered, canceled);
@@ -487,9 +499,7 @@ test_firm_cancel_unheard(void)
 	struct test_conn c;
 	struct proto_reply r;
 	uint64_t sid, cid;
-	char buf[32];
 	int delivered = 0, canceled = 0;
-	bool ok;
 
 	make_three("xfcun", 1);
 	remote_pair(cases);
@@ -508,19 +518,7 @@ test_firm_cancel_unheard(void)
 		CU_ASSERT_FATAL(ctl_await_len(1, names[1], 0));
 		ct_node_signal(2, SIGCONT);
 		st_reply(&c, OP_SELECT, &r);
-		CU_ASSERT_EQUAL(r.id, sid);
-		if (r.status == STATUS_OK) {
-			CU_ASSERT_EQUAL(r.index, 0);
-			CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "one");
-			delivered++;
-		} else {
-			CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
-			CU_ASSERT_FATAL(ctl_await_len(1, names[1], 1));
-			CU_ASSERT_EQUAL(st_recv_wait(&c, names[1], 0, buf, sizeof buf, &ok), STATUS_OK);
-			CU_ASSERT(ok && strcmp(buf, "one") == 0);
-			canceled++;
-		}
-		CU_ASSERT_FATAL(ct_await_receivers(2, names[2], 0));
+		cancel_outcome(&c, sid, &r, &delivered, &canceled);
 	}
 	test_conn_close(&c);
 	printf(" [fired for good and delivered %d, held and given back %d]", delivered, canceled);

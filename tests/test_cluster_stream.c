@@ -398,6 +398,83 @@ test_firm_rounds(void)
 }
 
 /*
+ * One run of test_firm_round_cancel: node 1 stopped (and node 2 too when
+ * unheard, so that node 1 answers its poll first), a STREAM over nodes 1
+ * and 2 at node 0, CANCELed; then its outcome, counted in delivered or
+ * given_back.
+ */
+static void
+round_cancel_run(struct test_conn *c, bool unheard, int *delivered, int *given_back)
+{
+	struct proto_reply r;
+	uint64_t sid, kid, pid;
+	char buf[32];
+	int got = 0;
+	bool ok;
+
+	fill(1, 1);
+	ct_node_signal(1, SIGSTOP);
+	if (unheard)
+		ct_node_signal(2, SIGSTOP);
+	sid = stream_from(c, 1, 1, PROTO_WAIT_FOREVER);
+	if (!unheard)
+		CU_ASSERT_FATAL(ct_await_receivers(2, names[2], 1));
+	kid = c->next_id++;
+	proto_req_cancel(&ct_out, kid, sid);
+	st_write(c, &ct_out);
+	if (unheard) {
+		/* a PING after it: its OK says the CANCEL came first */
+		pid = c->next_id++;
+		proto_req_ping(&ct_out, pid);
+		st_write(c, &ct_out);
+		st_next(c, sid, OP_PING, &r);
+		CU_ASSERT(r.id == pid && r.status == STATUS_OK);
+	}
+	ct_node_signal(1, SIGCONT);
+	if (unheard) {
+		CU_ASSERT_FATAL(ctl_await_len(1, names[1], 0));
+		ct_node_signal(2, SIGCONT);
+	}
+	/* the value (if it fired for good), then CANCELED, then the CANCEL's OK */
+	for (;;) {
+		st_next(c, sid, OP_CANCEL, &r);
+		if (r.id != sid || r.status != STATUS_OK || !r.interim)
+			break;
+		CU_ASSERT(ST_VALUE_IS(r, "1:0"));
+		got++;
+	}
+	CU_ASSERT(r.id == sid && r.status == STATUS_CANCELED);
+	st_next(c, sid, OP_CANCEL, &r);
+	CU_ASSERT(r.id == kid && r.status == STATUS_OK);
+	CU_ASSERT_FATAL(got <= 1);
+	if (got == 1) {
+		(*delivered)++;
+	} else {
+		CU_ASSERT_FATAL(ctl_await_len(1, names[1], 1));
+		CU_ASSERT_EQUAL(st_recv_wait(c, names[1], 0, buf, sizeof buf, &ok), STATUS_OK);
+		CU_ASSERT(ok && strcmp(buf, "1:0") == 0);
+		(*given_back)++;
+	}
+	CU_ASSERT_FATAL(no_waiters_anywhere());
+}
+
+static void
+firm_round_cancel(const char *base, bool unheard)
+{
+	enum { RUNS = 12 };
+	struct test_conn c;
+	int delivered = 0, given_back = 0;
+
+	make_three(base, 1);
+	ct_client_of(&c, 0);
+	for (int k = 0; k < RUNS; k++)
+		round_cancel_run(&c, unheard, &delivered, &given_back);
+	test_conn_close(&c);
+	printf(" [delivered before CANCELED %d, given back %d]", delivered, given_back);
+	CU_ASSERT(delivered > 0 && given_back > 0);
+}
+
+/*
  * A CANCEL while a round's first group (node 1, stopped, a value ready)
  * has not answered its poll never loses that value: once node 1 resumes,
  * either the value comes before the final CANCELED (it fired for good)
@@ -407,51 +484,7 @@ test_firm_rounds(void)
 static void
 test_firm_round_cancel(void)
 {
-	enum { RUNS = 12 };
-	struct test_conn c;
-	struct proto_reply r;
-	uint64_t sid, kid;
-	int delivered = 0, given_back = 0, got;
-	char buf[32];
-	bool ok;
-
-	make_three("xsfcan", 1);
-	ct_client_of(&c, 0);
-	for (int k = 0; k < RUNS; k++) {
-		fill(1, 1);
-		ct_node_signal(1, SIGSTOP);
-		sid = stream_from(&c, 1, 1, PROTO_WAIT_FOREVER);
-		CU_ASSERT_FATAL(ct_await_receivers(2, names[2], 1));
-		kid = c.next_id++;
-		proto_req_cancel(&ct_out, kid, sid);
-		st_write(&c, &ct_out);
-		ct_node_signal(1, SIGCONT);
-		/* the value (if it fired for good), then CANCELED, then the CANCEL's OK */
-		got = 0;
-		for (;;) {
-			st_next(&c, sid, OP_CANCEL, &r);
-			if (r.id != sid || r.status != STATUS_OK || !r.interim)
-				break;
-			CU_ASSERT(ST_VALUE_IS(r, "1:0"));
-			got++;
-		}
-		CU_ASSERT(r.id == sid && r.status == STATUS_CANCELED);
-		st_next(&c, sid, OP_CANCEL, &r);
-		CU_ASSERT(r.id == kid && r.status == STATUS_OK);
-		CU_ASSERT_FATAL(got <= 1);
-		if (got == 1) {
-			delivered++;
-		} else {
-			CU_ASSERT_FATAL(ctl_await_len(1, names[1], 1));
-			CU_ASSERT_EQUAL(st_recv_wait(&c, names[1], 0, buf, sizeof buf, &ok), STATUS_OK);
-			CU_ASSERT(ok && strcmp(buf, "1:0") == 0);
-			given_back++;
-		}
-		CU_ASSERT_FATAL(no_waiters_anywhere());
-	}
-	test_conn_close(&c);
-	printf(" [delivered before CANCELED %d, given back %d]", delivered, given_back);
-	CU_ASSERT(delivered > 0 && given_back > 0);
+	firm_round_cancel("xsfcan", false);
 }
 
 /*
@@ -464,58 +497,7 @@ test_firm_round_cancel(void)
 static void
 test_firm_round_cancel_unheard(void)
 {
-	enum { RUNS = 12 };
-	struct test_conn c;
-	struct proto_reply r;
-	uint64_t sid, kid, pid;
-	int delivered = 0, given_back = 0, got;
-	char buf[32];
-	bool ok;
-
-	make_three("xsfcun", 1);
-	ct_client_of(&c, 0);
-	for (int k = 0; k < RUNS; k++) {
-		fill(1, 1);
-		ct_node_signal(1, SIGSTOP);
-		ct_node_signal(2, SIGSTOP);
-		sid = stream_from(&c, 1, 1, PROTO_WAIT_FOREVER);
-		kid = c.next_id++;
-		proto_req_cancel(&ct_out, kid, sid);
-		st_write(&c, &ct_out);
-		/* a PING after it: its OK says the CANCEL came first */
-		pid = c.next_id++;
-		proto_req_ping(&ct_out, pid);
-		st_write(&c, &ct_out);
-		st_next(&c, sid, OP_PING, &r);
-		CU_ASSERT(r.id == pid && r.status == STATUS_OK);
-		ct_node_signal(1, SIGCONT);
-		CU_ASSERT_FATAL(ctl_await_len(1, names[1], 0));
-		ct_node_signal(2, SIGCONT);
-		got = 0;
-		for (;;) {
-			st_next(&c, sid, OP_CANCEL, &r);
-			if (r.id != sid || r.status != STATUS_OK || !r.interim)
-				break;
-			CU_ASSERT(ST_VALUE_IS(r, "1:0"));
-			got++;
-		}
-		CU_ASSERT(r.id == sid && r.status == STATUS_CANCELED);
-		st_next(&c, sid, OP_CANCEL, &r);
-		CU_ASSERT(r.id == kid && r.status == STATUS_OK);
-		CU_ASSERT_FATAL(got <= 1);
-		if (got == 1) {
-			delivered++;
-		} else {
-			CU_ASSERT_FATAL(ctl_await_len(1, names[1], 1));
-			CU_ASSERT_EQUAL(st_recv_wait(&c, names[1], 0, buf, sizeof buf, &ok), STATUS_OK);
-			CU_ASSERT(ok && strcmp(buf, "1:0") == 0);
-			given_back++;
-		}
-		CU_ASSERT_FATAL(no_waiters_anywhere());
-	}
-	test_conn_close(&c);
-	printf(" [delivered before CANCELED %d, given back %d]", delivered, given_back);
-	CU_ASSERT(delivered > 0 && given_back > 0);
+	firm_round_cancel("xsfcun", true);
 }
 
 /*
