@@ -34,15 +34,6 @@ xselects_new(struct router *r)
 	return xs;
 }
 
-/* g's memory: its cases and its reply. */
-static void
-group_release(struct xgroup *g)
-{
-	free(g->index);		/* and rank, in the same allocation */
-	free(g->send);
-	free(g->reply);
-}
-
 void
 xsel_free(struct xsel *x)
 {
@@ -51,7 +42,7 @@ xsel_free(struct xsel *x)
 	for (uint32_t i = 0; i < x->ngroups; i++) {
 		if (x->g[i].open || x->g[i].settling)
 			hmap_remove(&xs->pids, &x->g[i].by_pid);
-		group_release(&x->g[i]);
+		xsel_group_release(&x->g[i]);
 	}
 	if (x->c != NULL)
 		hmap_remove(&xs->r->ids, &x->rq.node);
@@ -122,8 +113,8 @@ client_done(struct xsel *x, int status)
 	return c->closing || c->dead ? NULL : c;
 }
 
-static void
-reply_error(struct xsel *x, int status, const char *why)
+void
+xsel_reply_error(struct xsel *x, int status, const char *why)
 {
 	struct conn *c;
 
@@ -155,7 +146,7 @@ relay(struct xsel *x, struct xgroup *g)
 
 	if (proto_decode_reply(g->reply, g->reply_len, OP_SELECT, &rep, &why) != STATUS_OK ||
 	    rep.index < 0 || rep.index >= (int64_t)g->ncases) {
-		reply_error(x, STATUS_UNAVAILABLE, "a node's reply to a cross-node select was malformed");
+		xsel_reply_error(x, STATUS_UNAVAILABLE, "a node's reply to a cross-node select was malformed");
 		return;
 	}
 	idx = g->index[rep.index];
@@ -261,13 +252,12 @@ confirm(struct xsel *x, struct xgroup *w)
 	}
 	w->settling = false;
 	settle(x, w, target, false, 0);
-	reply_error(x, STATUS_LIMIT, "out of memory");
+	xsel_reply_error(x, STATUS_LIMIT, "out of memory");
 	cancel_rest(x);
 	return false;
 }
 
 static void restart(struct xsel *x);
-static void again(struct xsel *x);
 
 /*
  * g fired for good at its poll (firmed), but its client had gone: an ack
@@ -353,9 +343,9 @@ xsel_decide(struct xsel *x)
 	if (w != NULL) {
 		/* answered */
 	} else if (x->cancel_late) {
-		reply_error(x, STATUS_CANCELED, "canceled");
+		xsel_reply_error(x, STATUS_CANCELED, "canceled");
 	} else if (x->err != STATUS_OK) {
-		reply_error(x, x->err, x->why);
+		xsel_reply_error(x, x->err, x->why);
 	} else if (x->ndefault == x->ngroups) {
 		struct conn *c;
 
@@ -365,7 +355,7 @@ xsel_decide(struct xsel *x)
 		if (c != NULL && proto_rep_select(&x->xs->r->s->out, x->rq.id, -1, NULL, 0, true) == 0)
 			conn_flush_out(c);
 	} else {
-		reply_error(x, STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
+		xsel_reply_error(x, STATUS_DEADLINE_EXCEEDED, "deadline exceeded");
 	}
 	xsel_free(x);
 }
@@ -524,7 +514,7 @@ send_failed(struct xsel *x, struct xgroup *g, const struct proto_reply *rep)
 
 	if (proto_decode_reply(g->reply, g->reply_len, OP_SELECT, &sel, &why) != STATUS_OK ||
 	    sel.index < 0 || sel.index >= (int64_t)g->ncases) {
-		reply_error(x, STATUS_UNAVAILABLE, "a node's reply to a cross-node select was malformed");
+		xsel_reply_error(x, STATUS_UNAVAILABLE, "a node's reply to a cross-node select was malformed");
 		return;
 	}
 	snprintf(msg, sizeof msg, "%.*s", (int)rep->msg_len, rep->msg_len ? rep->msg : "");
@@ -536,43 +526,6 @@ send_failed(struct xsel *x, struct xgroup *g, const struct proto_reply *rep)
 
 
 /*
- * Send x's groups again (every one answered, none holds a value): grouped
- * again by owner (a node may have gone meanwhile), with what is left of
- * its wait.
- */
-static void
-again(struct xsel *x)
-{
-	struct xselects *xs = x->xs;
-	struct proto_request q;
-	struct proto_case *cases;
-	const char *why = "out of memory";
-
-	for (uint32_t i = 0; i < x->ngroups; i++)
-		group_release(&x->g[i]);
-	if (x->c != NULL)
-		x->c->nforwarded -= x->ngroups;
-	x->ngroups = x->ndefault = 0;
-	x->canceling = x->restart_pending = false;
-	x->winner = NULL;
-	x->err = STATUS_OK;
-	/* its cases decoded again from its frame (they point into it) */
-	if ((cases = malloc(x->ncases * sizeof *cases)) == NULL ||
-	    proto_decode_request(x->frame, x->frame_len, &xs->r->s->limits, cases, x->ncases, &q,
-	    &why) != STATUS_OK || !xsel_group_cases(xs, x, &q, NULL, 0, &why)) {
-		if (x->c != NULL)
-			x->c->nforwarded += x->ngroups;	/* as many as client_done takes back */
-		reply_error(x, STATUS_UNAVAILABLE, why);
-		xsel_free(x);
-	} else {
-		if (x->c != NULL)
-			x->c->nforwarded += x->ngroups;
-		xsel_run(x, &q);
-	}
-	free(cases);
-}
-
-/*
  * The winner's send case was no longer ready when granted: nothing fired
  * and every other group's value went back, so the select starts over,
  * polled again at every owner.
@@ -582,13 +535,13 @@ restart(struct xsel *x)
 {
 	if (!waits(x) || x->cancel_late) {
 		/* its client has gone, or CANCELed it meanwhile: it ends now */
-		reply_error(x, STATUS_CANCELED, "canceled");
+		xsel_reply_error(x, STATUS_CANCELED, "canceled");
 		xsel_free(x);
 		return;
 	}
 	cluster_stats(x->xs->r->cl)->xselect_retries++;
 	x->parked = false;
-	again(x);
+	xsel_again(x);
 }
 
 /*
@@ -661,7 +614,7 @@ xselect_replied(struct xselects *xs, uint64_t pid, const uint8_t *body, size_t l
 			snprintf(msg, sizeof msg, "node %s did not confirm the case that fired: %s: %.*s",
 			    peer_node(g->pe), status_name(rep.status), (int)rep.msg_len,
 			    rep.msg_len ? rep.msg : "");
-			reply_error(x, STATUS_UNAVAILABLE, msg);
+			xsel_reply_error(x, STATUS_UNAVAILABLE, msg);
 		}
 		cancel_rest(x);		/* the client has its reply: the others go now */
 		if (x->nopen == 0)
@@ -718,7 +671,7 @@ xselect_peer_gone(struct xselects *xs, struct peer *pe, const char *why)
 			}
 			if (g->settling) {
 				/* it may or may not have been kept there: never delivered twice */
-				reply_error(x, STATUS_UNAVAILABLE, msg);
+				xsel_reply_error(x, STATUS_UNAVAILABLE, msg);
 				hmap_remove(&xs->pids, &g->by_pid);
 				g->settling = false;
 				cancel_rest(x);
@@ -779,7 +732,7 @@ xselect_drop(struct xsel *x)
 static void
 abandon(struct xsel *x, int status, const char *why)
 {
-	reply_error(x, status, why);
+	xsel_reply_error(x, status, why);
 	let_go(x);
 }
 

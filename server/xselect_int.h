@@ -93,5 +93,14 @@ bool xsel_group_cases(struct xselects *xs, struct xsel *x, const struct proto_re
     const uint8_t *body, size_t len, const char **why);
 /* xselect_start.c: send every group of x (q: its request) with what is left of its wait. */
 void xsel_run(struct xsel *x, const struct proto_request *q);
+/* xselect_start.c: g's memory (its cases and its reply). */
+void xsel_group_release(struct xgroup *g);
+/*
+ * xselect_start.c: poll x again from the start, grouped by owner anew
+ * (every group answered, none holds a value), with what is left of its wait.
+ */
+void xsel_again(struct xsel *x);
+/* Its client's (or round's caller's) answer: status, why. */
+void xsel_reply_error(struct xsel *x, int status, const char *why);
 
 #endif

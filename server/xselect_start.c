@@ -2,7 +2,8 @@
  * xselect_start.c: a cross-node SELECT begins (xselect.h, PROTOCOL.md
  * §17): its cases grouped by owner, each group sent to its owner; a
  * client's select (xselect_start) or another module's round
- * (xselect_round).
+ * (xselect_round); and begins again, polled anew (xsel_again), when the
+ * send case that won was no longer ready.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -270,4 +271,50 @@ xselect_round(struct xselects *xs, const struct proto_request *q, const uint8_t 
 	x->arg = arg;
 	xsel_run(x, q);
 	return x;
+}
+
+/* g's memory: its cases and its reply. */
+void
+xsel_group_release(struct xgroup *g)
+{
+	free(g->index);		/* and rank, in the same allocation */
+	free(g->send);
+	free(g->reply);
+}
+
+/*
+ * Send x's groups again (every one answered, none holds a value): grouped
+ * again by owner (a node may have gone meanwhile), with what is left of
+ * its wait.
+ */
+void
+xsel_again(struct xsel *x)
+{
+	struct xselects *xs = x->xs;
+	struct proto_request q;
+	struct proto_case *cases;
+	const char *why = "out of memory";
+
+	for (uint32_t i = 0; i < x->ngroups; i++)
+		xsel_group_release(&x->g[i]);
+	if (x->c != NULL)
+		x->c->nforwarded -= x->ngroups;
+	x->ngroups = x->ndefault = 0;
+	x->canceling = x->restart_pending = false;
+	x->winner = NULL;
+	x->err = STATUS_OK;
+	/* its cases decoded again from its frame (they point into it) */
+	if ((cases = malloc(x->ncases * sizeof *cases)) == NULL ||
+	    proto_decode_request(x->frame, x->frame_len, &xs->r->s->limits, cases, x->ncases, &q,
+	    &why) != STATUS_OK || !xsel_group_cases(xs, x, &q, NULL, 0, &why)) {
+		if (x->c != NULL)
+			x->c->nforwarded += x->ngroups;	/* as many as client_done takes back */
+		xsel_reply_error(x, STATUS_UNAVAILABLE, why);
+		xsel_free(x);
+	} else {
+		if (x->c != NULL)
+			x->c->nforwarded += x->ngroups;
+		xsel_run(x, &q);
+	}
+	free(cases);
 }
