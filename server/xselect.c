@@ -146,7 +146,8 @@ relay(struct xsel *x, struct xgroup *g)
 
 	if (proto_decode_reply(g->reply, g->reply_len, OP_SELECT, &rep, &why) != STATUS_OK ||
 	    rep.index < 0 || rep.index >= (int64_t)g->ncases) {
-		xsel_reply_error(x, STATUS_UNAVAILABLE, "a node's reply to a cross-node select was malformed");
+		xsel_reply_error(x, STATUS_UNAVAILABLE,
+		    "a node's reply to a cross-node select was malformed");
 		return;
 	}
 	idx = g->index[rep.index];
@@ -514,7 +515,8 @@ send_failed(struct xsel *x, struct xgroup *g, const struct proto_reply *rep)
 
 	if (proto_decode_reply(g->reply, g->reply_len, OP_SELECT, &sel, &why) != STATUS_OK ||
 	    sel.index < 0 || sel.index >= (int64_t)g->ncases) {
-		xsel_reply_error(x, STATUS_UNAVAILABLE, "a node's reply to a cross-node select was malformed");
+		xsel_reply_error(x, STATUS_UNAVAILABLE,
+		    "a node's reply to a cross-node select was malformed");
 		return;
 	}
 	snprintf(msg, sizeof msg, "%.*s", (int)rep->msg_len, rep->msg_len ? rep->msg : "");
@@ -523,7 +525,6 @@ send_failed(struct xsel *x, struct xgroup *g, const struct proto_reply *rep)
 	    x->rq.id, rep->status, msg, g->index[sel.index]) == 0)
 		conn_flush_out(c);
 }
-
 
 /*
  * The winner's send case was no longer ready when granted: nothing fired
@@ -655,13 +656,14 @@ xselect_peer_gone(struct xselects *xs, struct peer *pe, const char *why)
 
 			if (g->pe != pe)
 				continue;
-			if (g->held && x->blocking && !g->sent && !g->tagged)
-				/* taken unless given back (hold 2): its owner's end keeps it */
-				log_warn("xselect-lost node=%s note=\"the connection to the owner broke while "
-				    "it held a value for a select that waits: kept there (or lost with "
-				    "the node), never delivered\"", peer_node(pe));
 			if (g->held) {
-				/* its owner gives it back, or it went with the node: undone */
+				/* taken unless given back (hold 2): its owner's end keeps it */
+				if (x->blocking && !g->sent && !g->tagged)
+					log_warn("xselect-lost node=%s note=\"the connection to the owner "
+					    "broke while it held a value for a select that waits: kept "
+					    "there (or lost with the node), never delivered\"",
+					    peer_node(pe));
+				/* else its owner gives it back, or it went with the node: undone */
 				g->held = false;
 				g->fired = false;
 				if (x->err == STATUS_OK) {

@@ -414,8 +414,8 @@ ct_send(int i, const char *name, const char *v)
 	test_conn_close(&c);
 }
 
-uint64_t
-ct_len(int i, const char *name)
+int
+ct_len_at(int i, const char *name, uint64_t *n, char *why, size_t cap)
 {
 	struct test_conn c;
 	struct proto_reply r;
@@ -423,8 +423,21 @@ ct_len(int i, const char *name)
 	ct_client_of(&c, i);
 	st_name_op(&c, OP_LEN, name);
 	st_reply(&c, OP_LEN, &r);
+	*n = r.status == STATUS_OK ? r.n : UINT64_MAX;
+	/* r.msg points into c's buffer */
+	if (why != NULL)
+		snprintf(why, cap, "%.*s", (int)r.msg_len, r.msg_len ? r.msg : "");
 	test_conn_close(&c);
-	return r.status == STATUS_OK ? r.n : UINT64_MAX;
+	return r.status;
+}
+
+uint64_t
+ct_len(int i, const char *name)
+{
+	uint64_t n;
+
+	(void)ct_len_at(i, name, &n, NULL, 0);
+	return n;
 }
 
 /* Does s (len bytes, not terminated) spell want? */
@@ -845,15 +858,10 @@ await_route(int k, int i, int ms)
 {
 	int64_t end = clock_now_ns() + (int64_t)ms * NSEC_PER_MSEC;
 	const char *name = ct_name_placed_on(i, "route-probe");
-	struct test_conn c;
-	struct proto_reply r;
+	uint64_t n;
 
 	do {
-		ct_client_of(&c, k);
-		st_name_op(&c, OP_LEN, name);
-		st_reply(&c, OP_LEN, &r);
-		test_conn_close(&c);
-		if (r.status != STATUS_UNAVAILABLE)
+		if (ct_len_at(k, name, &n, NULL, 0) != STATUS_UNAVAILABLE)
 			return true;
 		poll(NULL, 0, 20);
 	} while (clock_now_ns() < end);

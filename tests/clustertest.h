@@ -42,6 +42,8 @@ uint64_t ct_waiter_client(int i, const char *name, const char *home);
 bool ct_await_receivers(int i, const char *name, int64_t want);
 /* Values buffered in name at node i (LEN); UINT64_MAX on an error. */
 uint64_t ct_len(int i, const char *name);
+/* LEN of name through node i: its status, *n (UINT64_MAX unless OK), its message in why (NULL: not). */
+int ct_len_at(int i, const char *name, uint64_t *n, char *why, size_t cap);
 /* SEND v to name at node i (asserts OK within 20 s). */
 void ct_send(int i, const char *name, const char *v);
 

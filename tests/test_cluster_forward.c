@@ -678,20 +678,13 @@ test_idle_spares_nodes(void)
 static int
 len_at_0(const char *name, int *ms)
 {
-	struct test_conn c;
-	struct proto_reply r;
+	char why[300];
 	const char *p;
+	uint64_t n;
+	int st = ct_len_at(0, name, &n, why, sizeof why);
 
-	ct_client_of(&c, 0);
-	st_name_op(&c, OP_LEN, name);
-	st_reply(&c, OP_LEN, &r);
-	*ms = 0;
-	/* r.msg points into c's buffer */
-	if (r.status == STATUS_UNAVAILABLE && r.msg_len > 0 &&
-	    (p = memmem(r.msg, r.msg_len, "again in ", 9)) != NULL)
-		*ms = atoi(p + 9);
-	test_conn_close(&c);
-	return r.status;
+	*ms = st == STATUS_UNAVAILABLE && (p = strstr(why, "again in ")) != NULL ? atoi(p + 9) : 0;
+	return st;
 }
 
 /*
