@@ -1,8 +1,9 @@
 /*
  * clustertest.h: the cluster fixture (clustertest.c: a real etcd and three
- * chand nodes on it, the ct_* helpers) and what the files of test_cluster
- * and test_cluster_across share with each other. Single-threaded: the
- * CUnit tests only.
+ * chand nodes on it; clustertest_client.c: the ct_* helpers that speak to
+ * them as a client) and what the files of test_cluster and
+ * test_cluster_across share with each other. Single-threaded: the CUnit
+ * tests only.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */

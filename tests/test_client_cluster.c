@@ -4,40 +4,28 @@
  * starts on ephemeral loopback ports and stops: one cluster:// connection
  * reaches every channel's owner directly (each node's STATS shows the ops
  * ran there and no MOVED once the cache is warm), Go's semantics hold
- * through it, a killed owner fails its waiters at once and its channels
- * converge on a live node, tags from a select or stream across nodes go
- * back to the node that handed them out, a MOVED loop ends in a clear
- * error, and chanctl's cluster commands. Skipped (with a message) without
- * /usr/bin/etcd.
+ * through it, and a killed owner fails its waiters at once and its
+ * channels converge on a live node. Its other parts: tags from a select or
+ * stream across nodes go back to the node that handed them out
+ * (test_client_cluster_ack.c); a MOVED loop ends in a clear error, and
+ * chanctl's cluster commands (test_client_cluster_admin.c). Skipped (with
+ * a message) without /usr/bin/etcd.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "clock.h"
-#include "codec.h"
-#include "clustertest.h"
+#include "clientclustertest.h"
 #include "srvtest.h"
 #include "status.h"
 
-#include "chanclient.h"
-
-#define NODES CT_NODES
-#define TTL_S CT_TTL_S
-#define NCHANS 30
-
-static char seeds[128];			/* "cluster://127.0.0.1:P0" */
+char seeds[128];			/* "cluster://127.0.0.1:P0" */
 
 /* The fixture's etcd and nodes (clustertest.c), and one seed: the library finds the other nodes through MOVED. */
 static int
@@ -51,7 +39,7 @@ suite_init(void)
 
 /* ---- helpers ------------------------------------------------------------------------------------ */
 
-static chan_conn_t *
+chan_conn_t *
 dial_cluster(void)
 {
 	chan_conn_t *c = NULL;
@@ -61,7 +49,7 @@ dial_cluster(void)
 }
 
 /* The node whose port addr names ("127.0.0.1:PORT"), or -1. */
-static int
+int
 node_of(const char *addr)
 {
 	int port;
@@ -75,7 +63,7 @@ node_of(const char *addr)
 }
 
 /* The node that owns name as the library sees it, checked against the node itself (INFO there is OK). */
-static int
+int
 owner(chan_conn_t *c, const char *name)
 {
 	struct proto_chan_info info;
@@ -89,7 +77,7 @@ owner(chan_conn_t *c, const char *name)
 }
 
 /* A channel named base-N made through c on node want (trying N = 0, 1, ...). */
-static chan_t *
+chan_t *
 make_on(chan_conn_t *c, int want, const char *base, size_t cap, char *name, size_t ncap)
 {
 	chan_t *ch;
@@ -542,403 +530,6 @@ test_link_across(void)
 	chan_conn_close(c);
 }
 
-/* ---- a node that always answers MOVED to itself ------------------------------------------------ */
-
-static struct {
-	int lfd, port;
-	int requests;			/* after HELLO */
-} liar;
-
-static bool
-read_full(int fd, void *p, size_t n)
-{
-	ssize_t r;
-
-	for (size_t got = 0; got < n; got += (size_t)r)
-		if ((r = read(fd, (char *)p + got, n - got)) <= 0)
-			return false;
-	return true;
-}
-
-/* One connection: HELLO OK, then MOVED "here" for every request, until it closes. */
-static void *
-liar_thread(void *arg)
-{
-	struct proto_hello_info h = { .version = PROTO_VERSION, .server = "liar", .server_len = 4,
-	    .max_frame = 1 << 20, .max_value = 1 << 16, .max_pending = 64, .max_select_cases = 64 };
-	struct proto_limits lim = { .max_value = 1 << 16, .max_select_cases = 64 };
-	struct proto_case cases[64];
-	struct proto_request req;
-	struct proto_out o;
-	uint8_t hdr[PROTO_FRAME_HDR], body[4096];
-	char here[32];
-	const char *why;
-	size_t len;
-	int fd = accept(liar.lfd, NULL, NULL);
-
-	(void)arg;
-	snprintf(here, sizeof here, "127.0.0.1:%d", liar.port);
-	proto_out_init(&o);
-	while (fd >= 0 && read_full(fd, hdr, sizeof hdr) && (len = proto_frame_len(hdr)) <= sizeof body &&
-	    read_full(fd, body, len)) {
-		if (proto_decode_request(body, len, &lim, cases, 64, &req, &why) != STATUS_OK)
-			break;
-		proto_out_reset(&o);
-		if (req.op == OP_HELLO)
-			proto_rep_hello(&o, req.id, &h);
-		else {
-			__atomic_add_fetch(&liar.requests, 1, __ATOMIC_RELAXED);
-			proto_rep_error(&o, req.id, STATUS_MOVED, here);
-		}
-		if (write(fd, proto_out_data(&o), proto_out_len(&o)) < 0)
-			break;
-	}
-	proto_out_destroy(&o);
-	if (fd >= 0)
-		close(fd);
-	return NULL;
-}
-
-/* A MOVED loop (stale views that never converge) ends after a bounded number of hops, clearly. */
-static void
-test_moved_loop(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t alen = sizeof a;
-	chan_conn_t *c;
-	chan_t *ch;
-	pthread_t t;
-	char addr[64];
-
-	liar.lfd = socket(AF_INET, SOCK_STREAM, 0);
-	CU_ASSERT_FATAL(bind(liar.lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(liar.lfd, 4) == 0 &&
-	    getsockname(liar.lfd, (struct sockaddr *)&a, &alen) == 0);
-	liar.port = ntohs(a.sin_port);
-	pthread_create(&t, NULL, liar_thread, NULL);
-	snprintf(addr, sizeof addr, "cluster://127.0.0.1:%d", liar.port);
-	CU_ASSERT_EQUAL_FATAL(chan_dial(NULL, addr, NULL, &c), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_make(NULL, c, "loop", 1, &ch), CHAN_EUNAVAILABLE);
-	CU_ASSERT_EQUAL(__atomic_load_n(&liar.requests, __ATOMIC_RELAXED), 6);	/* 1 + 5 hops */
-	chan_conn_close(c);
-	pthread_join(t, NULL);
-	close(liar.lfd);
-}
-
-/* Addresses that are not a cluster's. */
-static void
-test_bad_addresses(void)
-{
-	chan_dial_opts_t tls = { .tls_ca = "/nonexistent/ca.pem" };
-	chan_conn_t *c = NULL;
-
-	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://", NULL, &c), CHAN_EINVAL);
-	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://127.0.0.1:1,,", NULL, &c), CHAN_EINVAL);
-	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://tls://127.0.0.1:1", NULL, &c), CHAN_EINVAL);
-	/* TLS to the nodes is not built: a tls_* option is refused before any dial */
-	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://127.0.0.1:1", &tls, &c), CHAN_ENOTSUP);
-	/* nobody listens on port 1: every seed tried, then the connection error */
-	CU_ASSERT_EQUAL(chan_dial(NULL, "127.0.0.1:1,127.0.0.1:1", NULL, &c), CHAN_ECONNECT);
-	CU_ASSERT_PTR_NULL(c);
-}
-
-/* ---- ack channels ----------------------------------------------------------------------------- */
-
-/* Receive one value of ch with its tag: want, delivered the count-th time. */
-static uint64_t
-recv_tagged(chan_t *ch, const char *want, uint32_t count)
-{
-	chan_msg_t m = { 0 };
-	bool ok = false;
-	uint64_t tag;
-
-	CU_ASSERT_EQUAL_FATAL(chan_recv_msg(NULL, ch, &m, &ok), CHAN_OK);
-	CU_ASSERT_FATAL(ok && m.tag != 0);
-	CU_ASSERT(m.value.len == strlen(want) && memcmp(m.value.data, want, m.value.len) == 0);
-	CU_ASSERT_EQUAL(m.count, count);
-	tag = m.tag;
-	chan_msg_clear(&m);
-	return tag;
-}
-
-/* An ack channel named base-N on node want, with a 60 s ack_wait: nothing comes back by itself. */
-static chan_t *
-make_ack_on(chan_conn_t *c, int want, const char *base, char *name, size_t ncap)
-{
-	chan_delivery_opts_t d = CHAN_DELIVERY_OPTS_INIT;
-	chan_t *ch = make_on(c, want, base, 8, name, ncap);
-
-	/* the same name again as an ack channel: placement is the name's, so node want again */
-	CU_ASSERT_EQUAL_FATAL(chan_delete(NULL, ch, NULL), CHAN_OK);
-	chan_free(ch);
-	d.ack_wait_ns = 60 * NSEC_PER_SEC;
-	CU_ASSERT_EQUAL_FATAL(chan_make_opts(NULL, c, name, 8, &d, &ch), CHAN_OK);
-	CU_ASSERT_EQUAL_FATAL(owner(c, name), want);
-	return ch;
-}
-
-/* Node i's channel name holds nothing, in its buffer or in flight, within 5 s (acks are deferred). */
-static void
-assert_settled(int i, const char *name)
-{
-	struct proto_chan_info info = { .inflight = 1 };
-	int64_t end = clock_now_ns() + 5 * NSEC_PER_SEC;
-
-	while (test_chan_info(ct_node_port(i), name, &info) == 0 && info.inflight != 0 &&
-	    clock_now_ns() < end)
-		poll(NULL, 0, 20);
-	CU_ASSERT_EQUAL(info.inflight, 0);
-	CU_ASSERT_EQUAL(info.len, 0);
-}
-
-/*
- * An ack channel owned by node 1, used through a cluster connection whose
- * seed is node 0: its tags go to node 1's connection (the one that
- * received the values), so ACK, NACK, TOUCH and chan_ack work there;
- * nothing is left in flight on the owner afterwards.
- */
-static void
-test_ack_routed(void)
-{
-	chan_conn_t *c = dial_cluster();
-	char name[64];
-	chan_t *ch = make_ack_on(c, 1, "ack", name, sizeof name);
-	chan_msg_t m = { 0 };
-	uint64_t tag;
-
-	CU_ASSERT_EQUAL(chan_send(NULL, ch, "a", 1), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_send(NULL, ch, "b", 1), CHAN_OK);
-	tag = recv_tagged(ch, "a", 1);
-	CU_ASSERT_EQUAL(chan_touch(NULL, ch, &(chan_msg_t){ .tag = tag }), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_ack_n(NULL, ch, &tag, 1), CHAN_OK);
-	/* acked for good: a second ACK of it is NOT_FOUND on the owner, not an error of routing */
-	CU_ASSERT_EQUAL(chan_ack_n(NULL, ch, &tag, 1), CHAN_ENOTFOUND);
-	tag = recv_tagged(ch, "b", 1);
-	CU_ASSERT_EQUAL(chan_nack(NULL, ch, &(chan_msg_t){ .tag = tag }, 0), CHAN_OK);
-	m.tag = recv_tagged(ch, "b", 2);
-	CU_ASSERT_EQUAL(chan_ack(ch, &m), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_conn_flush(c), CHAN_OK);
-	/* the owner holds nothing in flight: its channel is empty and every tag is done */
-	assert_settled(1, name);
-	chan_delete(NULL, ch, NULL);
-	chan_free(ch);
-	chan_conn_close(c);
-}
-
-/*
- * chan_select over ack channels on nodes 1 and 2 through one cluster
- * connection: the select runs at one node, which relays the winner under
- * a tag of its own (PROTOCOL.md §17); select returns no tag, so the
- * library acks it, and the ack must go to the connection that answered.
- * Every value is taken once and nothing stays in flight on either owner.
- */
-static void
-test_select_ack_across(void)
-{
-	chan_conn_t *c = dial_cluster();
-	char names[2][64];
-	chan_t *ch[2];
-	chan_case_t cases[2];
-	int got[2] = { 0 }, idx;
-
-	for (int k = 0; k < 2; k++) {
-		ch[k] = make_ack_on(c, k + 1, "sack", names[k], sizeof names[k]);
-		for (int i = 0; i < 4; i++)
-			CU_ASSERT_EQUAL(chan_send(NULL, ch[k], (char[]){ (char)('a' + k) }, 1), CHAN_OK);
-	}
-	for (int i = 0; i < 8; i++) {
-		for (int k = 0; k < 2; k++)
-			cases[k] = (chan_case_t){ .dir = CHAN_DIR_RECV, .ch = ch[k] };
-		idx = chan_select(NULL, cases, 2, false);
-		CU_ASSERT_FATAL(idx == 0 || idx == 1);
-		CU_ASSERT(cases[idx].ok && cases[idx].value.len == 1 &&
-		    ((const char *)cases[idx].value.data)[0] == (char)('a' + idx));
-		got[idx]++;
-		chan_value_clear(&cases[idx].value);
-	}
-	CU_ASSERT(got[0] == 4 && got[1] == 4);
-	CU_ASSERT_EQUAL(chan_conn_flush(c), CHAN_OK);
-	for (int k = 0; k < 2; k++) {
-		assert_settled(k + 1, names[k]);
-		chan_delete(NULL, ch[k], NULL);
-		chan_free(ch[k]);
-	}
-	chan_conn_close(c);
-}
-
-/*
- * chan_stream_recv_msg over ack channels on the three nodes: the stream
- * runs at one node, and every tag it hands out is that node's, so
- * m.conn (not the channel's owner) is where chan_ack and chan_nack go.
- * A NACKed value comes back through the stream with count 2; at the end
- * nothing is in flight on any owner.
- */
-static void
-test_stream_ack_across(void)
-{
-	chan_conn_t *c = dial_cluster();
-	char names[3][64];
-	chan_t *ch[3];
-	chan_stream_t *s;
-	chan_msg_t m;
-	int got[3] = { 0 }, nacked = -1, again = 0;
-	size_t idx;
-	bool ok;
-
-	for (int k = 0; k < 3; k++) {
-		ch[k] = make_ack_on(c, k, "stack", names[k], sizeof names[k]);
-		for (int i = 0; i < 3; i++)
-			CU_ASSERT_EQUAL(chan_send(NULL, ch[k], (char[]){ (char)('a' + k) }, 1), CHAN_OK);
-	}
-	CU_ASSERT_EQUAL_FATAL(chan_stream_open(NULL, ch, 3, 2, &s), CHAN_OK);
-	for (int i = 0; i < 10; i++) {
-		CU_ASSERT_EQUAL_FATAL(chan_stream_recv_msg(s, &m, &ok, &idx), CHAN_OK);
-		CU_ASSERT_FATAL(ok && idx < 3 && m.tag != 0 && m.conn != NULL);
-		CU_ASSERT(m.value.len == 1 && ((const char *)m.value.data)[0] == (char)('a' + idx));
-		if (nacked < 0) {
-			CU_ASSERT_EQUAL(m.count, 1);
-			CU_ASSERT_EQUAL(chan_nack(NULL, ch[idx], &m, 0), CHAN_OK);
-			nacked = (int)idx;
-		} else {
-			if (m.count == 2) {	/* the value given back, in its channel's turn */
-				CU_ASSERT_EQUAL((int)idx, nacked);
-				again++;
-			} else {
-				CU_ASSERT_EQUAL(m.count, 1);
-			}
-			CU_ASSERT_EQUAL(chan_ack(ch[idx], &m), CHAN_OK);
-			got[idx]++;
-		}
-		chan_msg_clear(&m);
-	}
-	for (int k = 0; k < 3; k++)
-		CU_ASSERT_EQUAL(got[k], 3);
-	CU_ASSERT_EQUAL(again, 1);
-	CU_ASSERT_EQUAL(chan_conn_flush(c), CHAN_OK);
-	for (int k = 0; k < 3; k++)
-		assert_settled(k, names[k]);
-	chan_stream_free(s);
-	for (int k = 0; k < 3; k++) {
-		chan_delete(NULL, ch[k], NULL);
-		chan_free(ch[k]);
-	}
-	chan_conn_close(c);
-}
-
-/* ---- CLUSTER_NODES and chanctl ------------------------------------------------------------------- */
-
-/* The live nodes, through the cluster connection; each node's count matches its own STATS. */
-static void
-test_admin_nodes(void)
-{
-	chan_conn_t *c = dial_cluster();
-	chan_node_info_t *list;
-	size_t n, selves = 0, total = 0;
-	char want[32];
-
-	CU_ASSERT_EQUAL_FATAL(chan_admin_cluster_nodes(NULL, c, &list, &n), CHAN_OK);
-	CU_ASSERT_EQUAL_FATAL(n, NODES);
-	for (size_t i = 0; i < n; i++) {
-		int k = node_of(list[i].addr);
-
-		CU_ASSERT_FATAL(k >= 0);
-		snprintf(want, sizeof want, "n%d", k);
-		CU_ASSERT_STRING_EQUAL(list[i].name, want);
-		CU_ASSERT_EQUAL(list[i].owned, ct_node_stat(k, "cluster_owned"));
-		total += list[i].owned;
-		if (list[i].self) {
-			selves++;
-			CU_ASSERT(list[i].lease_left_ms > 0 && list[i].lease_left_ms <= TTL_S * 1000);
-		} else {
-			CU_ASSERT_EQUAL(list[i].lease_left_ms, 0);
-		}
-	}
-	CU_ASSERT_EQUAL(selves, 1);
-	CU_ASSERT(total >= NCHANS);	/* test_owner_direct's, at least */
-	free(list);
-	chan_conn_close(c);
-}
-
-/* Run chanctl with args (one string, no quoting needed); its exit code, stdout in out. */
-static int
-ctl(char *out, size_t cap, const char *args)
-{
-	const char *path = getenv("CHANCTL") ? getenv("CHANCTL") : "client/chanctl";
-	char cmd[512];
-	size_t len = 0, k;
-	FILE *f;
-	int st;
-
-	snprintf(cmd, sizeof cmd, "%s -t 10s %s 2>/dev/null", path, args);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(f = popen(cmd, "r"));
-	while (len < cap - 1 && (k = fread(out + len, 1, cap - 1 - len, f)) > 0)
-		len += k;
-	out[len] = '\0';
-	st = pclose(f);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void
-test_chanctl(void)
-{
-	chan_conn_t *c = dial_cluster();
-	chan_t *ch[NODES];
-	char name[NODES][64], args[256], out[16384], addr[32];
-
-	for (int k = 0; k < NODES; k++)
-		ch[k] = make_on(c, k, "ctl", 1, name[k], sizeof name[k]);
-	snprintf(args, sizeof args, "-s %s cluster nodes", seeds);
-	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
-	for (int k = 0; k < NODES; k++) {
-		snprintf(addr, sizeof addr, "127.0.0.1:%d", ct_node_port(k));
-		CU_ASSERT_PTR_NOT_NULL(strstr(out, addr));
-	}
-	CU_ASSERT_PTR_NOT_NULL(strstr(out, "n0") && strstr(out, "n1") && strstr(out, "n2"));
-	/* where: the owner's address; an unknown channel exits 6 (not found) */
-	snprintf(args, sizeof args, "-s %s cluster where %s", seeds, name[2]);
-	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", ct_node_port(2));
-	CU_ASSERT_PTR_NOT_NULL(strstr(out, addr));
-	snprintf(args, sizeof args, "-s %s cluster where %s", seeds, st_name("nosuch"));
-	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 6);
-	snprintf(args, sizeof args, "-s 127.0.0.1:%d cluster where %s", ct_node_port(0), name[0]);
-	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 2);	/* needs a cluster address */
-	snprintf(args, sizeof args, "-s %s cluster bogus", seeds);
-	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 2);
-	/* ls over the cluster lists every node's channels; over one node, only its own */
-	snprintf(args, sizeof args, "-s %s ls 'ctl*'", seeds);
-	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
-	for (int k = 0; k < NODES; k++)
-		CU_ASSERT_PTR_NOT_NULL(strstr(out, name[k]));
-	snprintf(args, sizeof args, "-s 127.0.0.1:%d ls 'ctl*'", ct_node_port(0));
-	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
-	CU_ASSERT_PTR_NOT_NULL(strstr(out, name[0]));
-	CU_ASSERT_PTR_NULL(strstr(out, name[1]));
-	for (int k = 0; k < NODES; k++)
-		chan_free(ch[k]);
-	chan_conn_close(c);
-}
-
-/* A single chand (no cluster_etcd): CLUSTER_NODES is a clear BAD_REQUEST, chanctl says why. */
-static void
-test_not_a_cluster(void)
-{
-	struct test_server srv;
-	chan_conn_t *c;
-	chan_node_info_t *list;
-	size_t n;
-	char addr[64], args[128], out[1024];
-
-	CU_ASSERT_FATAL(test_server_start(&srv, NULL) == 0);
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", srv.port);
-	CU_ASSERT_EQUAL_FATAL(chan_dial(NULL, addr, NULL, &c), CHAN_OK);
-	CU_ASSERT_EQUAL(chan_admin_cluster_nodes(NULL, c, &list, &n), CHAN_EBADREQ);
-	CU_ASSERT_EQUAL(chan_cluster_where(NULL, c, "x", addr, sizeof addr), CHAN_ENOTSUP);
-	chan_conn_close(c);
-	snprintf(args, sizeof args, "-s 127.0.0.1:%d cluster nodes", srv.port);
-	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 1);
-	CU_ASSERT_EQUAL(test_server_stop(&srv), 0);
-}
-
 /* ---- the owner dies ------------------------------------------------------------------------------- */
 
 /*
@@ -1002,9 +593,7 @@ register_suites(void)
 {
 	CU_pSuite s = test_suite("client cluster, no etcd", NULL, NULL);
 
-	test_add(s, "a MOVED loop ends in CHAN_EUNAVAILABLE", test_moved_loop);
-	test_add(s, "bad cluster addresses", test_bad_addresses);
-	test_add(s, "a single chand is not a cluster", test_not_a_cluster);
+	register_client_cluster_no_etcd(s);
 	if (access(CT_ETCD, X_OK) != 0) {
 		printf("test_client_cluster: %s is missing (apt-get install etcd-server): skipped\n", CT_ETCD);
 		return;
@@ -1019,11 +608,8 @@ register_suites(void)
 	test_add(s, "a wait sends what was queued for the other nodes", test_corked_across);
 	test_add(s, "a link over channels on three nodes", test_link_across);
 	test_add(s, "a stream over channels on three nodes", test_stream_across);
-	test_add(s, "ACK, NACK and TOUCH go to the owner's connection", test_ack_routed);
-	test_add(s, "select over ack channels on two nodes acks once", test_select_ack_across);
-	test_add(s, "a stream's tags go back to the stream's node", test_stream_ack_across);
-	test_add(s, "CLUSTER_NODES", test_admin_nodes);
-	test_add(s, "chanctl cluster nodes, where, ls", test_chanctl);
+	register_client_cluster_ack(s);
+	register_client_cluster_admin(s);
 	test_add(s, "SIGKILL of the owner: error at once, then converges", test_owner_killed);
 }
 

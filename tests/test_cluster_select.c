@@ -8,83 +8,78 @@
  * client's disconnect removes its remote waiters,
  * the choice among ready cases on different nodes is uniform (two on one
  * node and one on another too), a case first in the home's order waits
- * for no later node's word, a deadline
- * racing a match never loses or duplicates a value, send cases on every
- * node send only the chosen value, a granted send that is no longer
- * ready polls the select again, and a receive that may not wait takes a
- * parked send case's value (load: test_cluster_select_load.c). Run by
- * test_cluster.c on its fixture: one etcd, nodes n0..n2.
+ * for no later node's word, and a deadline racing a match never loses or
+ * duplicates a value (send cases, and an owner that dies:
+ * test_cluster_select_send.c; load: test_cluster_select_load.c). Run by
+ * test_cluster_across.c on the fixture of clustertest.c: one etcd, nodes
+ * n0..n2.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <inttypes.h>
 #include <math.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
-#include "clustertest.h"
-
-#define NAME_CAP 96
+#include "xselecttest.h"
 
 /* Channel i of a test lives on node i. */
-static char names[CT_NODES][NAME_CAP];
+char cts_names[CT_NODES][CT_NAME_CAP];
 
 /* Three channels with cap, channel i placed and made on node i. */
-static void
-make_three(const char *base, uint64_t cap)
+void
+cts_make_three(const char *base, uint64_t cap)
 {
 	struct test_conn c;
 	char b[64];
 
 	for (int i = 0; i < CT_NODES; i++) {
 		snprintf(b, sizeof b, "%s%d", base, i);
-		snprintf(names[i], NAME_CAP, "%s", ct_name_placed_on(i, b));
+		snprintf(cts_names[i], CT_NAME_CAP, "%s", ct_name_placed_on(i, b));
 		ct_client_of(&c, i);
-		CU_ASSERT_EQUAL_FATAL(st_make(&c, names[i], cap), STATUS_OK);
+		CU_ASSERT_EQUAL_FATAL(st_make(&c, cts_names[i], cap), STATUS_OK);
 		test_conn_close(&c);
 	}
 }
 
 /* A receive case on channel i. */
-static struct proto_case
-recv_case(int i)
+struct proto_case
+cts_recv_case(int i)
 {
-	return (struct proto_case){ .dir = 0, .name = names[i], .name_len = (uint32_t)strlen(names[i]) };
+	return (struct proto_case){ .dir = 0, .name = cts_names[i],
+	    .name_len = (uint32_t)strlen(cts_names[i]) };
 }
 
 /* A receive case on node 1's channel and one on node 2's, the select at node 0 their home. */
-static void
-remote_pair(struct proto_case cases[2])
+void
+cts_remote_pair(struct proto_case cases[2])
 {
-	cases[0] = recv_case(1);
-	cases[1] = recv_case(2);
+	cases[0] = cts_recv_case(1);
+	cases[1] = cts_recv_case(2);
 }
 
 /* A receive case on each of the three channels. */
-static void
-recv_cases(struct proto_case *cases)
+void
+cts_recv_cases(struct proto_case *cases)
 {
 	for (int i = 0; i < CT_NODES; i++)
-		cases[i] = recv_case(i);
+		cases[i] = cts_recv_case(i);
 }
 
-static bool
-no_waiters_anywhere(void)
+bool
+cts_no_waiters_anywhere(void)
 {
 	bool ok = true;
 
 	for (int i = 0; i < CT_NODES; i++)
-		ok = ct_await_receivers(i, names[i], 0) && ok;
+		ok = ct_await_receivers(i, cts_names[i], 0) && ok;
 	return ok;
 }
 
 /* The value of a SELECT reply as a string (in buf). */
-static const char *
-value_of(const struct proto_reply *r, char *buf, size_t cap)
+const char *
+cts_value_of(const struct proto_reply *r, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "%.*s", (int)r->value.len, r->value.len ? (const char *)r->value.data : "");
 	return buf;
@@ -99,9 +94,9 @@ test_ready_remote(void)
 	struct proto_reply r;
 	char buf[32];
 
-	make_three("xready", 1);
-	ct_send(1, names[1], "one");
-	recv_cases(cases);
+	cts_make_three("xready", 1);
+	ct_send(1, cts_names[1], "one");
+	cts_recv_cases(cases);
 	ct_client_of(&c, 0);
 	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
 	st_reply(&c, OP_SELECT, &r);
@@ -109,11 +104,11 @@ test_ready_remote(void)
 		printf(" [%s: %.*s]", status_name(r.status), (int)r.msg_len, r.msg ? r.msg : "");
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 	CU_ASSERT_EQUAL(r.index, 1);
-	CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "one");
+	CU_ASSERT_STRING_EQUAL(cts_value_of(&r, buf, sizeof buf), "one");
 	test_conn_close(&c);
 	for (int i = 0; i < CT_NODES; i++)
-		CU_ASSERT_EQUAL(ct_len(i, names[i]), 0);
-	CU_ASSERT(no_waiters_anywhere());
+		CU_ASSERT_EQUAL(ct_len(i, cts_names[i]), 0);
+	CU_ASSERT(cts_no_waiters_anywhere());
 }
 
 /* A blocked select woken by a send on each node in turn; nothing stays behind. */
@@ -125,21 +120,21 @@ test_woken_on_each_node(void)
 	struct proto_reply r;
 	char buf[32], want[32];
 
-	make_three("xwake", 0);
-	recv_cases(cases);
+	cts_make_three("xwake", 0);
+	cts_recv_cases(cases);
 	for (int k = 0; k < CT_NODES; k++) {
 		ct_client_of(&c, 0);
 		st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
 		for (int i = 0; i < CT_NODES; i++)
-			CU_ASSERT_FATAL(ct_await_receivers(i, names[i], 1));
+			CU_ASSERT_FATAL(ct_await_receivers(i, cts_names[i], 1));
 		snprintf(want, sizeof want, "v%d", k);
-		ct_send(k, names[k], want);
+		ct_send(k, cts_names[k], want);
 		st_reply(&c, OP_SELECT, &r);
 		CU_ASSERT_EQUAL(r.status, STATUS_OK);
 		CU_ASSERT_EQUAL(r.index, k);
-		CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), want);
+		CU_ASSERT_STRING_EQUAL(cts_value_of(&r, buf, sizeof buf), want);
 		test_conn_close(&c);
-		CU_ASSERT(no_waiters_anywhere());
+		CU_ASSERT(cts_no_waiters_anywhere());
 	}
 }
 
@@ -160,34 +155,34 @@ test_self_and_duplicates(void)
 	char buf[8];
 	int hits[2] = { 0 };
 
-	make_three("xself", 0);
-	cases[0] = (struct proto_case){ .dir = 1, .name = names[1],
-	    .name_len = (uint32_t)strlen(names[1]),
+	cts_make_three("xself", 0);
+	cases[0] = (struct proto_case){ .dir = 1, .name = cts_names[1],
+	    .name_len = (uint32_t)strlen(cts_names[1]),
 	    .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"me", .len = 2 } };
-	cases[1] = recv_case(1);
-	cases[2] = recv_case(2);
+	cases[1] = cts_recv_case(1);
+	cases[2] = cts_recv_case(2);
 	ct_client_of(&c, 0);
 	st_select(&c, cases, 3, false, 300 * 1000);
 	st_reply(&c, OP_SELECT, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
-	CU_ASSERT(no_waiters_anywhere());
-	make_three("xdup", 1);
-	cases[0] = cases[1] = recv_case(1);
-	cases[2] = recv_case(2);
+	CU_ASSERT(cts_no_waiters_anywhere());
+	cts_make_three("xdup", 1);
+	cases[0] = cases[1] = cts_recv_case(1);
+	cases[2] = cts_recv_case(2);
 	for (int k = 0; k < RUNS; k++) {
-		ct_send(1, names[1], "d");
+		ct_send(1, cts_names[1], "d");
 		st_select(&c, cases, 3, false, PROTO_WAIT_FOREVER);
 		st_reply(&c, OP_SELECT, &r);
 		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
 		CU_ASSERT_FATAL(r.index == 0 || r.index == 1);
-		CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "d");
+		CU_ASSERT_STRING_EQUAL(cts_value_of(&r, buf, sizeof buf), "d");
 		hits[r.index]++;
 	}
 	printf(" [duplicate cases %d/%d]", hits[0], hits[1]);
 	CU_ASSERT(hits[0] > 0 && hits[1] > 0);
 	test_conn_close(&c);
-	CU_ASSERT_EQUAL(ct_len(1, names[1]), 0);
-	CU_ASSERT(no_waiters_anywhere());
+	CU_ASSERT_EQUAL(ct_len(1, cts_names[1]), 0);
+	CU_ASSERT(cts_no_waiters_anywhere());
 }
 
 /* Default when no case is ready; a closed channel is ready (nil, false). */
@@ -198,8 +193,8 @@ test_default_and_closed(void)
 	struct test_conn c;
 	struct proto_reply r;
 
-	make_three("xdef", 1);
-	recv_cases(cases);
+	cts_make_three("xdef", 1);
+	cts_recv_cases(cases);
 	ct_client_of(&c, 0);
 	st_select(&c, cases, CT_NODES, true, PROTO_WAIT_FOREVER);
 	st_reply(&c, OP_SELECT, &r);
@@ -207,7 +202,7 @@ test_default_and_closed(void)
 	CU_ASSERT_EQUAL(r.index, -1);
 	test_conn_close(&c);
 	ct_client_of(&c, 2);
-	CU_ASSERT_EQUAL(st_close(&c, names[2]), STATUS_OK);
+	CU_ASSERT_EQUAL(st_close(&c, cts_names[2]), STATUS_OK);
 	test_conn_close(&c);
 	ct_client_of(&c, 0);
 	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
@@ -216,7 +211,7 @@ test_default_and_closed(void)
 	CU_ASSERT_EQUAL(r.index, 2);
 	CU_ASSERT(!r.ok);
 	test_conn_close(&c);
-	CU_ASSERT(no_waiters_anywhere());
+	CU_ASSERT(cts_no_waiters_anywhere());
 }
 
 /* A deadline with no match: DEADLINE_EXCEEDED, and no waiter on any node. */
@@ -227,14 +222,14 @@ test_deadline(void)
 	struct test_conn c;
 	struct proto_reply r;
 
-	make_three("xdl", 0);
-	recv_cases(cases);
+	cts_make_three("xdl", 0);
+	cts_recv_cases(cases);
 	ct_client_of(&c, 1);
 	st_select(&c, cases, CT_NODES, false, 100 * 1000);
 	st_reply(&c, OP_SELECT, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
 	test_conn_close(&c);
-	CU_ASSERT(no_waiters_anywhere());
+	CU_ASSERT(cts_no_waiters_anywhere());
 }
 
 /* CANCEL ends it CANCELED, then OK; a disconnect removes its waiters on every node. */
@@ -246,15 +241,15 @@ test_cancel_and_disconnect(void)
 	struct proto_reply r;
 	uint64_t sid;
 
-	make_three("xcan", 0);
-	recv_cases(cases);
+	cts_make_three("xcan", 0);
+	cts_recv_cases(cases);
 	ct_client_of(&c, 2);
 	sid = st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
 	for (int i = 0; i < CT_NODES; i++)
-		CU_ASSERT_FATAL(ct_await_receivers(i, names[i], 1));
+		CU_ASSERT_FATAL(ct_await_receivers(i, cts_names[i], 1));
 	/* WAITERS at every owner shows the remote waiter with its home, n2 (itself too) */
 	for (int i = 0; i < CT_NODES; i++)
-		CU_ASSERT_EQUAL(ct_waiters_naming(i, names[i], "n2"), 1);
+		CU_ASSERT_EQUAL(ct_waiters_naming(i, cts_names[i], "n2"), 1);
 	proto_req_cancel(&ct_out, c.next_id++, sid);
 	st_write(&c, &ct_out);
 	st_reply(&c, OP_SELECT, &r);
@@ -262,12 +257,12 @@ test_cancel_and_disconnect(void)
 	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
 	st_reply(&c, OP_CANCEL, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	CU_ASSERT(no_waiters_anywhere());
+	CU_ASSERT(cts_no_waiters_anywhere());
 	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
 	for (int i = 0; i < CT_NODES; i++)
-		CU_ASSERT_FATAL(ct_await_receivers(i, names[i], 1));
+		CU_ASSERT_FATAL(ct_await_receivers(i, cts_names[i], 1));
 	test_conn_close(&c);
-	CU_ASSERT(no_waiters_anywhere());
+	CU_ASSERT(cts_no_waiters_anywhere());
 }
 
 /*
@@ -288,26 +283,26 @@ test_poll_heard_out(void)
 	uint64_t errors;
 	char buf[32];
 
-	make_three("xheard", 1);
-	ct_send(1, names[1], "one");
-	remote_pair(cases);
+	cts_make_three("xheard", 1);
+	ct_send(1, cts_names[1], "one");
+	cts_remote_pair(cases);
 	errors = ct_node_stat(0, "cluster_peer_errors");
 	ct_client_of(&c, 0);
 	ct_node_signal(1, SIGSTOP);
 	st_select(&c, cases, 2, false, 30 * 1000000);
-	CU_ASSERT(ct_await_receivers(2, names[2], 1));
+	CU_ASSERT(ct_await_receivers(2, cts_names[2], 1));
 	ct_node_signal(2, SIGSTOP);
 	ct_node_signal(1, SIGCONT);
 	st_reply(&c, OP_SELECT, &r);
 	CU_ASSERT_EQUAL(r.status, STATUS_OK);
 	CU_ASSERT_EQUAL(r.index, 0);
-	CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "one");
+	CU_ASSERT_STRING_EQUAL(cts_value_of(&r, buf, sizeof buf), "one");
 	if (ct_node_stat(0, "cluster_peer_errors") != errors)
 		ct_print_log(0, "cluster-peer-lost");	/* seen once (plain build, load ~6): why */
 	CU_ASSERT_EQUAL(ct_node_stat(0, "cluster_peer_errors"), errors);
 	ct_node_signal(2, SIGCONT);
 	test_conn_close(&c);
-	CU_ASSERT(ct_await_receivers(2, names[2], 0));
+	CU_ASSERT(ct_await_receivers(2, cts_names[2], 0));
 	for (int i = 0; i < CT_NODES; i++)
 		CU_ASSERT(ct_await_stat(i, "cluster_nodes", CT_NODES, 15000));
 }
@@ -334,25 +329,25 @@ test_poll_first_case(void)
 	int won[2] = { 0, 0 }, other;
 	bool ok;
 
-	make_three("xfirst", 1);
-	remote_pair(cases);
+	cts_make_three("xfirst", 1);
+	cts_remote_pair(cases);
 	ct_client_of(&c, 0);
 	ct_client_of(&at[1], 1);
 	ct_client_of(&at[2], 2);
 	for (int k = 0; k < RUNS; k++) {
-		ct_send(1, names[1], want[0]);
-		ct_send(2, names[2], want[1]);
+		ct_send(1, cts_names[1], want[0]);
+		ct_send(2, cts_names[2], want[1]);
 		ct_node_signal(2, SIGSTOP);
 		st_select(&c, cases, 2, false, 30 * 1000000);
 		ct_node_signal(2, SIGCONT);
 		st_reply(&c, OP_SELECT, &r);
 		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
 		CU_ASSERT_FATAL(r.index == 0 || r.index == 1);
-		CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), want[r.index]);
+		CU_ASSERT_STRING_EQUAL(cts_value_of(&r, buf, sizeof buf), want[r.index]);
 		won[r.index]++;
 		/* a receive that does not wait, straight at its owner: back already */
 		other = r.index == 0 ? 2 : 1;
-		CU_ASSERT_EQUAL(st_recv_wait(&at[other], names[other], 0, buf, sizeof buf, &ok),
+		CU_ASSERT_EQUAL(st_recv_wait(&at[other], cts_names[other], 0, buf, sizeof buf, &ok),
 		    STATUS_OK);
 		CU_ASSERT(ok && strcmp(buf, want[other - 1]) == 0);
 	}
@@ -381,12 +376,12 @@ test_firm_first_case(void)
 	char buf[32], want[32];
 	uint64_t firm;
 
-	make_three("xfirm", RUNS);
+	cts_make_three("xfirm", RUNS);
 	for (int k = 0; k < RUNS; k++) {
 		snprintf(want, sizeof want, "v%d", k);
-		ct_send(1, names[1], want);
+		ct_send(1, cts_names[1], want);
 	}
-	remote_pair(cases);
+	cts_remote_pair(cases);
 	firm = ct_node_stat(0, "cluster_xselect_firm");
 	ct_client_of(&c, 0);
 	for (int k = 0; k < RUNS; k++) {
@@ -395,14 +390,14 @@ test_firm_first_case(void)
 		snprintf(want, sizeof want, "v%d", k);
 		CU_ASSERT_EQUAL(r.status, STATUS_OK);
 		CU_ASSERT_EQUAL(r.index, 0);
-		CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), want);
+		CU_ASSERT_STRING_EQUAL(cts_value_of(&r, buf, sizeof buf), want);
 	}
 	test_conn_close(&c);
 	firm = ct_node_stat(0, "cluster_xselect_firm") - firm;
 	printf(" [fired for good at the poll: %" PRIu64 " of %d]", firm, RUNS);
 	CU_ASSERT(fabs((double)firm - RUNS / 2.0) <= 4 * sqrt(RUNS * 0.25));
-	CU_ASSERT_EQUAL(ct_len(1, names[1]), 0);
-	CU_ASSERT(ct_await_receivers(2, names[2], 0));
+	CU_ASSERT_EQUAL(ct_len(1, cts_names[1]), 0);
+	CU_ASSERT(ct_await_receivers(2, cts_names[2], 0));
 }
 
 /*
@@ -420,16 +415,16 @@ cancel_outcome(struct test_conn *c, uint64_t sid, const struct proto_reply *r, i
 	CU_ASSERT_EQUAL(r->id, sid);
 	if (r->status == STATUS_OK) {
 		CU_ASSERT_EQUAL(r->index, 0);
-		CU_ASSERT_STRING_EQUAL(value_of(r, buf, sizeof buf), "one");
+		CU_ASSERT_STRING_EQUAL(cts_value_of(r, buf, sizeof buf), "one");
 		(*delivered)++;
 	} else {
 		CU_ASSERT_EQUAL(r->status, STATUS_CANCELED);
-		CU_ASSERT_FATAL(ctl_await_len(1, names[1], 1));
-		CU_ASSERT_EQUAL(st_recv_wait(c, names[1], 0, buf, sizeof buf, &ok), STATUS_OK);
+		CU_ASSERT_FATAL(ctl_await_len(1, cts_names[1], 1));
+		CU_ASSERT_EQUAL(st_recv_wait(c, cts_names[1], 0, buf, sizeof buf, &ok), STATUS_OK);
 		CU_ASSERT(ok && strcmp(buf, "one") == 0);
 		(*canceled)++;
 	}
-	CU_ASSERT_FATAL(ct_await_receivers(2, names[2], 0));
+	CU_ASSERT_FATAL(ct_await_receivers(2, cts_names[2], 0));
 }
 
 /*
@@ -451,14 +446,14 @@ test_firm_cancel(void)
 	uint64_t sid, cid;
 	int delivered = 0, canceled = 0;
 
-	make_three("xfcan", 1);
-	remote_pair(cases);
+	cts_make_three("xfcan", 1);
+	cts_remote_pair(cases);
 	ct_client_of(&c, 0);
 	for (int k = 0; k < RUNS; k++) {
-		ct_send(1, names[1], "one");
+		ct_send(1, cts_names[1], "one");
 		ct_node_signal(1, SIGSTOP);
 		sid = st_select(&c, cases, 2, false, PROTO_WAIT_FOREVER);
-		CU_ASSERT_FATAL(ct_await_receivers(2, names[2], 1));
+		CU_ASSERT_FATAL(ct_await_receivers(2, cts_names[2], 1));
 		cid = c.next_id++;
 		proto_req_cancel(&ct_out, cid, sid);
 		st_write(&c, &ct_out);
@@ -501,11 +496,11 @@ test_firm_cancel_unheard(void)
 	uint64_t sid, cid;
 	int delivered = 0, canceled = 0;
 
-	make_three("xfcun", 1);
-	remote_pair(cases);
+	cts_make_three("xfcun", 1);
+	cts_remote_pair(cases);
 	ct_client_of(&c, 0);
 	for (int k = 0; k < RUNS; k++) {
-		ct_send(1, names[1], "one");
+		ct_send(1, cts_names[1], "one");
 		ct_node_signal(1, SIGSTOP);
 		ct_node_signal(2, SIGSTOP);
 		sid = st_select(&c, cases, 2, false, PROTO_WAIT_FOREVER);
@@ -515,7 +510,7 @@ test_firm_cancel_unheard(void)
 		st_reply(&c, OP_CANCEL, &r);
 		CU_ASSERT(r.id == cid && r.status == STATUS_NOT_FOUND);
 		ct_node_signal(1, SIGCONT);
-		CU_ASSERT_FATAL(ctl_await_len(1, names[1], 0));
+		CU_ASSERT_FATAL(ctl_await_len(1, cts_names[1], 0));
 		ct_node_signal(2, SIGCONT);
 		st_reply(&c, OP_SELECT, &r);
 		cancel_outcome(&c, sid, &r, &delivered, &canceled);
@@ -527,7 +522,7 @@ test_firm_cancel_unheard(void)
 
 /*
  * Ready cases on the nodes on[0..2] (channel i made on node on[i], filled
- * through it; names[] holds them for this test only), RUNS SELECTs of a
+ * through it; cts_names[] holds them for this test only), RUNS SELECTs of a
  * receive case on each through node 0: each case is chosen a third of
  * the time, within 4 sigma, wherever it lives.
  */
@@ -545,18 +540,18 @@ fairness_on(const char *base, const int on[CT_NODES])
 
 	for (int i = 0; i < CT_NODES; i++) {
 		snprintf(b, sizeof b, "%s%d", base, i);
-		snprintf(names[i], NAME_CAP, "%s", ct_name_placed_on(on[i], b));
+		snprintf(cts_names[i], CT_NAME_CAP, "%s", ct_name_placed_on(on[i], b));
 		ct_client_of(&p, on[i]);
-		CU_ASSERT_EQUAL_FATAL(st_make(&p, names[i], FILL), STATUS_OK);
+		CU_ASSERT_EQUAL_FATAL(st_make(&p, cts_names[i], FILL), STATUS_OK);
 		for (int k = 0; k < FILL; k++)
-			st_send(&p, names[i], "x", 1, PROTO_WAIT_FOREVER);
+			st_send(&p, cts_names[i], "x", 1, PROTO_WAIT_FOREVER);
 		for (int k = 0; k < FILL; k++) {
 			st_reply(&p, OP_SEND, &r);
 			CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
 		}
 		test_conn_close(&p);
 	}
-	recv_cases(cases);
+	cts_recv_cases(cases);
 	ct_client_of(&c, 0);
 	for (int k = 0; k < RUNS; k++) {
 		st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
@@ -569,7 +564,7 @@ fairness_on(const char *base, const int on[CT_NODES])
 	for (int i = 0; i < CT_NODES; i++) {
 		printf(" [case %d on node %d: %d of %d]", i, on[i], count[i], RUNS);
 		CU_ASSERT(fabs(count[i] - RUNS / 3.0) <= 4 * sigma);
-		left += ct_len(on[i], names[i]);
+		left += ct_len(on[i], cts_names[i]);
 	}
 	/* every value not chosen is still there, none twice */
 	CU_ASSERT_EQUAL(left, CT_NODES * FILL - RUNS);
@@ -608,8 +603,8 @@ test_deadline_race(void)
 	int by_select = 0, by_recv = 0;
 	bool ok;
 
-	make_three("xrace", 1);
-	recv_cases(cases);
+	cts_make_three("xrace", 1);
+	cts_recv_cases(cases);
 	ct_client_of(&a, 0);
 	for (int i = 0; i < CT_NODES; i++)
 		ct_client_of(&b[i], i);
@@ -620,16 +615,16 @@ test_deadline_race(void)
 		snprintf(v, sizeof v, "r%d", k);
 		/* from a poll (0) to a wait the send may or may not beat */
 		st_select(&a, cases, CT_NODES, false, (k / CT_NODES % 6) * 200);
-		CU_ASSERT_EQUAL_FATAL(st_send_wait(s, names[1], v, PROTO_WAIT_FOREVER), STATUS_OK);
+		CU_ASSERT_EQUAL_FATAL(st_send_wait(s, cts_names[1], v, PROTO_WAIT_FOREVER), STATUS_OK);
 		st_reply(&a, OP_SELECT, &r);
 		if (r.status == STATUS_OK) {
 			CU_ASSERT_EQUAL(r.index, 1);
-			CU_ASSERT_STRING_EQUAL(value_of(&r, got, sizeof got), v);
+			CU_ASSERT_STRING_EQUAL(cts_value_of(&r, got, sizeof got), v);
 			by_select++;
 		} else {
 			CU_ASSERT_EQUAL_FATAL(r.status, STATUS_DEADLINE_EXCEEDED);
 			/* not taken: still in the channel, for the next receiver */
-			CU_ASSERT_EQUAL(st_recv_wait(s, names[1], 10 * 1000 * 1000, got, sizeof got,
+			CU_ASSERT_EQUAL(st_recv_wait(s, cts_names[1], 10 * 1000 * 1000, got, sizeof got,
 			    &ok), STATUS_OK);
 			CU_ASSERT_STRING_EQUAL(got, v);
 			by_recv++;
@@ -639,414 +634,8 @@ test_deadline_race(void)
 	test_conn_close(&a);
 	for (int i = 0; i < CT_NODES; i++)
 		test_conn_close(&b[i]);
-	CU_ASSERT_EQUAL(ct_len(1, names[1]), 0);
-	CU_ASSERT(no_waiters_anywhere());
-}
-
-/*
- * A send case on node 1 beside receive cases on nodes 0 and 2: a receiver
- * on node 1 takes the value (the send case fires, a value buffered for a
- * receive case meanwhile stays), and when a receive case fires the value
- * was not sent.
- */
-static void
-test_send_case(void)
-{
-	struct proto_case cases[CT_NODES];
-	struct test_conn c, rc;
-	struct proto_reply r;
-	char buf[32];
-	bool ok;
-
-	make_three("xsend", 0);
-	recv_cases(cases);
-	cases[1] = (struct proto_case){ .dir = 1, .name = names[1],
-	    .name_len = (uint32_t)strlen(names[1]),
-	    .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"out", .len = 3 } };
-	/* blocked, then woken by a receiver on the send case's node */
-	ct_client_of(&c, 0);
-	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
-	ct_client_of(&rc, 1);
-	CU_ASSERT_FATAL(st_await_waiters(&rc, names[1], 1, -1));
-	CU_ASSERT_EQUAL(st_recv_wait(&rc, names[1], PROTO_WAIT_FOREVER, buf, sizeof buf, &ok),
-	    STATUS_OK);
-	CU_ASSERT(ok && strcmp(buf, "out") == 0);
-	st_reply(&c, OP_SELECT, &r);
-	CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	CU_ASSERT_EQUAL(r.index, 1);
-	CU_ASSERT(no_waiters_anywhere());
-	CU_ASSERT(st_await_waiters(&rc, names[1], 0, 0));
-	test_conn_close(&rc);
-	/* blocked, then woken by a send on node 2: the send case's value was never sent */
-	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
-	ct_client_of(&rc, 1);
-	CU_ASSERT_FATAL(st_await_waiters(&rc, names[1], 1, -1));
-	test_conn_close(&rc);
-	ct_send(2, names[2], "in");
-	st_reply(&c, OP_SELECT, &r);
-	CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	CU_ASSERT_EQUAL(r.index, 2);
-	CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "in");
-	ct_client_of(&rc, 1);
-	CU_ASSERT(st_await_waiters(&rc, names[1], 0, 0));
-	CU_ASSERT_EQUAL(st_recv_wait(&rc, names[1], 0, buf, sizeof buf, &ok),
-	    STATUS_DEADLINE_EXCEEDED);
-	test_conn_close(&rc);
-	test_conn_close(&c);
-	CU_ASSERT(no_waiters_anywhere());
-}
-
-/* Send case i of cases: value v on channel i. */
-static void
-send_case(struct proto_case *cases, int i, const char *v)
-{
-	cases[i] = (struct proto_case){ .dir = 1, .name = names[i],
-	    .name_len = (uint32_t)strlen(names[i]),
-	    .value = { .kind = VALUE_BIN, .data = (const uint8_t *)v, .len = strlen(v) } };
-}
-
-/* A RECV on channel i at its owner, at once; "" when there is nothing. */
-static const char *
-take_now(int i, char *buf, size_t cap)
-{
-	struct test_conn c;
-	bool ok;
-
-	ct_client_of(&c, i);
-	if (st_recv_wait(&c, names[i], 0, buf, cap, &ok) != STATUS_OK || !ok)
-		buf[0] = '\0';
-	test_conn_close(&c);
-	return buf;
-}
-
-/*
- * A receive that may not wait at a send case's owner: a RECV with wait 0,
- * then a SELECT with default, each takes the value of a cross-node
- * select's send case parked there (its home grants the claim the receive
- * made), the other send case's value is not sent; with nothing parked,
- * both answer at once (DEADLINE_EXCEEDED, default).
- */
-static void
-test_poll_takes_claim(void)
-{
-	struct proto_case cases[CT_NODES], rcase;
-	struct test_conn c, rc;
-	struct proto_reply r;
-	char buf[32];
-	bool ok;
-
-	make_three("xpoll", 0);
-	rcase = recv_case(1);
-	ct_client_of(&c, 0);
-	ct_client_of(&rc, 1);
-	for (int k = 0; k < 2; k++) {
-		send_case(cases, 1, k ? "b" : "a");
-		send_case(cases, 2, k ? "b" : "a");
-		st_select(&c, &cases[1], 2, false, PROTO_WAIT_FOREVER);
-		CU_ASSERT_FATAL(st_await_waiters(&rc, names[1], 1, -1));
-		if (k == 0) {
-			CU_ASSERT_EQUAL(st_recv_wait(&rc, names[1], 0, buf, sizeof buf, &ok), STATUS_OK);
-			CU_ASSERT(ok && strcmp(buf, "a") == 0);
-		} else {
-			st_select(&rc, &rcase, 1, true, PROTO_WAIT_FOREVER);
-			st_reply(&rc, OP_SELECT, &r);
-			CU_ASSERT(r.status == STATUS_OK && r.index == 0 && r.ok);
-			CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), "b");
-		}
-		st_reply(&c, OP_SELECT, &r);
-		CU_ASSERT_EQUAL(r.status, STATUS_OK);
-		CU_ASSERT_EQUAL(r.index, 0);
-		CU_ASSERT(no_waiters_anywhere());
-		CU_ASSERT_STRING_EQUAL(take_now(2, buf, sizeof buf), "");
-	}
-	CU_ASSERT_EQUAL(st_recv_wait(&rc, names[1], 0, buf, sizeof buf, &ok), STATUS_DEADLINE_EXCEEDED);
-	st_select(&rc, &rcase, 1, true, PROTO_WAIT_FOREVER);
-	st_reply(&rc, OP_SELECT, &r);
-	CU_ASSERT(r.status == STATUS_OK && r.index == -1);
-	test_conn_close(&rc);
-	test_conn_close(&c);
-}
-
-/*
- * Send cases on all three nodes (unbuffered): blocked, a receiver on node
- * 2 takes its value and no other is sent; with receivers waiting on two
- * nodes, exactly one of them gets a value. Buffered (cap 1), each of 3
- * ready send cases is chosen (uniform: 60 runs miss one with probability
- * 3 × (2/3)^60 < 1e-10) and exactly the chosen value is sent per run.
- */
-static void
-test_sends_on_nodes(void)
-{
-	enum { RUNS = 60 };
-	struct proto_case cases[CT_NODES];
-	struct test_conn c, rc[2];
-	struct proto_reply r, rr;
-	char buf[32], v[CT_NODES][8];
-	int chosen[CT_NODES] = { 0 };
-	bool ok;
-
-	make_three("xsends", 0);
-	for (int i = 0; i < CT_NODES; i++) {
-		snprintf(v[i], sizeof v[i], "s%d", i);
-		send_case(cases, i, v[i]);
-	}
-	ct_client_of(&c, 0);
-	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
-	for (int i = 0; i < CT_NODES; i++) {
-		ct_client_of(&rc[0], i);
-		CU_ASSERT_FATAL(st_await_waiters(&rc[0], names[i], 1, -1));
-		test_conn_close(&rc[0]);
-	}
-	ct_client_of(&rc[0], 2);
-	CU_ASSERT_EQUAL(st_recv_wait(&rc[0], names[2], PROTO_WAIT_FOREVER, buf, sizeof buf, &ok),
-	    STATUS_OK);
-	CU_ASSERT(ok && strcmp(buf, "s2") == 0);
-	test_conn_close(&rc[0]);
-	st_reply(&c, OP_SELECT, &r);
-	CU_ASSERT_EQUAL(r.status, STATUS_OK);
-	CU_ASSERT_EQUAL(r.index, 2);
-	for (int i = 0; i < CT_NODES; i++) {
-		ct_client_of(&rc[0], i);
-		CU_ASSERT(st_await_waiters(&rc[0], names[i], 0, 0));
-		test_conn_close(&rc[0]);
-	}
-	/* receivers waiting on nodes 0 and 1: one gets its value, the other still waits */
-	for (int i = 0; i < 2; i++) {
-		ct_client_of(&rc[i], i);
-		st_recv(&rc[i], names[i], PROTO_WAIT_FOREVER);
-		CU_ASSERT_FATAL(ct_await_receivers(i, names[i], 1));
-	}
-	st_select(&c, cases, 2, false, PROTO_WAIT_FOREVER);
-	st_reply(&c, OP_SELECT, &r);
-	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
-	CU_ASSERT_FATAL(r.index == 0 || r.index == 1);
-	st_reply(&rc[r.index], OP_RECV, &rr);
-	CU_ASSERT(rr.status == STATUS_OK && rr.value.len == 2 &&
-	    memcmp(rr.value.data, v[r.index], 2) == 0);
-	CU_ASSERT(ct_await_receivers(1 - (int)r.index, names[1 - (int)r.index], 1));
-	for (int i = 0; i < 2; i++)
-		test_conn_close(&rc[i]);
-	CU_ASSERT(no_waiters_anywhere());
-	test_conn_close(&c);
-	/* buffered: the chosen value, and only it, is sent per run; each case is chosen */
-	make_three("xsendsb", 1);
-	for (int i = 0; i < CT_NODES; i++)
-		send_case(cases, i, v[i]);
-	ct_client_of(&c, 0);
-	for (int k = 0; k < RUNS; k++) {
-		int sent = -1, n = 0;
-
-		st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
-		st_reply(&c, OP_SELECT, &r);
-		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
-		CU_ASSERT_FATAL(r.index >= 0 && r.index < CT_NODES);
-		chosen[r.index]++;
-		for (int i = 0; i < CT_NODES; i++) {
-			if (take_now(i, buf, sizeof buf)[0] != '\0') {
-				n++;
-				sent = i;
-				CU_ASSERT_STRING_EQUAL(buf, v[i]);
-			}
-		}
-		CU_ASSERT_EQUAL(n, 1);
-		CU_ASSERT_EQUAL(sent, r.index);
-	}
-	printf(" [chosen %d/%d/%d]", chosen[0], chosen[1], chosen[2]);
-	for (int i = 0; i < CT_NODES; i++)
-		CU_ASSERT(chosen[i] > 0);
-	test_conn_close(&c);
-}
-
-/* Which of a and b has a reply to read first (up to 10 s): 0, 1, or -1. */
-static int
-first_to_answer(struct test_conn *a, struct test_conn *b)
-{
-	struct pollfd fds[2] = { { .fd = a->fd, .events = POLLIN }, { .fd = b->fd, .events = POLLIN } };
-
-	if (poll(fds, 2, 10000) <= 0)
-		return -1;
-	return (fds[0].revents & POLLIN) ? 0 : 1;
-}
-
-/*
- * Two selects from two clients at once, each with send cases on node 1
- * (cap 1, empty) and node 2 (unbuffered, no receiver): both may find node
- * 1's one slot ready and be granted it; the second's send then finds it
- * full and its select starts over and waits. Either way one answers with
- * node 1's case, the other waits until that value is taken, and each value
- * arrives exactly once, in the order the selects were answered.
- */
-static void
-test_send_granted_not_ready(void)
-{
-	enum { ROUNDS = 10 };
-	struct proto_case cases[2][CT_NODES];
-	struct test_conn c[2], m;
-	struct proto_reply r;
-	char buf[32], v[2][8];
-	int first;
-
-	make_three("xsendrace", 1);
-	snprintf(names[2], NAME_CAP, "%s", ct_name_placed_on(2, "xsendrace2u"));
-	ct_client_of(&m, 2);
-	CU_ASSERT_EQUAL_FATAL(st_make(&m, names[2], 0), STATUS_OK);
-	test_conn_close(&m);
-	for (int k = 0; k < 2; k++) {
-		snprintf(v[k], sizeof v[k], "v%d", k);
-		send_case(cases[k], 1, v[k]);
-		send_case(cases[k], 2, v[k]);
-		ct_client_of(&c[k], 0);
-	}
-	for (int n = 0; n < ROUNDS; n++) {
-		for (int k = 0; k < 2; k++)
-			st_select(&c[k], &cases[k][1], 2, false, PROTO_WAIT_FOREVER);
-		CU_ASSERT_FATAL((first = first_to_answer(&c[0], &c[1])) >= 0);
-		st_reply(&c[first], OP_SELECT, &r);
-		CU_ASSERT_EQUAL(r.status, STATUS_OK);
-		CU_ASSERT_EQUAL(r.index, 0);
-		ct_client_of(&m, 1);
-		CU_ASSERT(st_await_waiters(&m, names[1], 1, 0));
-		test_conn_close(&m);
-		CU_ASSERT_STRING_EQUAL(take_now(1, buf, sizeof buf), v[first]);
-		st_reply(&c[1 - first], OP_SELECT, &r);
-		CU_ASSERT_EQUAL(r.status, STATUS_OK);
-		CU_ASSERT_EQUAL(r.index, 0);
-		CU_ASSERT_STRING_EQUAL(take_now(1, buf, sizeof buf), v[1 - first]);
-		CU_ASSERT_STRING_EQUAL(take_now(1, buf, sizeof buf), "");
-	}
-	printf(" [polled again %" PRIu64 " times in %d rounds]", ct_node_stat(0,
-	    "cluster_xselect_retries"), ROUNDS);
-	for (int k = 0; k < 2; k++)
-		test_conn_close(&c[k]);
-	CU_ASSERT(no_waiters_anywhere());
-}
-
-/* A received "node:k" value, counted in seen; false when it is not one we sent. */
-static bool
-count_value(const struct proto_reply *r, uint8_t seen[CT_NODES][64])
-{
-	char v[32];
-	int node, k;
-
-	if (sscanf(value_of(r, v, sizeof v), "%d:%d", &node, &k) != 2 || node < 1 ||
-	    node >= CT_NODES || k < 0 || k >= 64 || r->index != node)
-		return false;
-	seen[node][k]++;
-	return true;
-}
-
-/*
- * SIGKILL of an owner while selects run over its channel: the select in
- * flight completes once or fails UNAVAILABLE, a select naming the dead
- * node's channel fails UNAVAILABLE (never hangs), and the living node's
- * values are each received exactly once, the dead one's at most once.
- */
-static void
-test_owner_killed(void)
-{
-	enum { FILL = 40 };
-	struct proto_case cases[CT_NODES];
-	uint8_t seen[CT_NODES][64] = { { 0 } };
-	struct test_conn c, p;
-	struct proto_reply r;
-	char v[32];
-
-	make_three("xkill", 64);
-	for (int i = 1; i < CT_NODES; i++) {
-		ct_client_of(&p, i);
-		for (int k = 0; k < FILL; k++) {
-			snprintf(v, sizeof v, "%d:%d", i, k);
-			CU_ASSERT_EQUAL_FATAL(st_send_wait(&p, names[i], v, 0), STATUS_OK);
-		}
-		test_conn_close(&p);
-	}
-	recv_cases(cases);
-	ct_client_of(&c, 0);
-	for (int k = 0; k < 20; k++) {
-		st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
-		st_reply(&c, OP_SELECT, &r);
-		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
-		CU_ASSERT(count_value(&r, seen));
-	}
-	/* one in flight as its case's owner dies */
-	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
-	ct_node_kill(2);
-	st_reply(&c, OP_SELECT, &r);
-	printf(" [in flight at the kill: %s]", status_name(r.status));
-	CU_ASSERT(r.status == STATUS_OK || r.status == STATUS_UNAVAILABLE);
-	if (r.status == STATUS_OK)
-		CU_ASSERT(count_value(&r, seen));
-	/* naming the dead node's channel: UNAVAILABLE or a living case, at once */
-	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
-	st_reply(&c, OP_SELECT, &r);
-	printf(" [naming the dead node: %s %.*s]", status_name(r.status), (int)r.msg_len,
-	    r.msg_len ? r.msg : "");
-	CU_ASSERT(r.status == STATUS_OK || r.status == STATUS_UNAVAILABLE);
-	if (r.status == STATUS_OK)
-		CU_ASSERT(count_value(&r, seen));
-	/* the living two: drained to the last value */
-	for (;;) {
-		st_select(&c, cases, 2, false, 0);
-		st_reply(&c, OP_SELECT, &r);
-		if (r.status != STATUS_OK)
-			break;
-		CU_ASSERT(count_value(&r, seen));
-	}
-	CU_ASSERT_EQUAL(r.status, STATUS_DEADLINE_EXCEEDED);
-	test_conn_close(&c);
-	for (int k = 0; k < FILL; k++) {
-		CU_ASSERT_EQUAL(seen[1][k], 1);
-		CU_ASSERT(seen[2][k] <= 1);
-	}
-	ct_node_rejoin(2, 10000);
-}
-
-/*
- * A value taken unless given back (a select that waits, PROTOCOL.md §17)
- * is kept at its owner when the connection to it breaks: the home, which
- * had not relayed it, says so in its log (xselect-lost), never silently.
- * Nodes 1 (a ready value) and 2 stopped; node 1 resumes, answers, and is
- * killed. When node 1's case came first in the home's order its value was
- * fired for good and is the select's answer; else node 1 held it, and the
- * select's answer is node 2's value, sent once node 2 resumes (or, when
- * node 1's answer died with it, UNAVAILABLE). Runs until one of the
- * second kind (1 in 2 a run).
- */
-static void
-test_held_link_broken(void)
-{
-	struct proto_case cases[2];
-	struct test_conn c;
-	struct proto_reply r;
-	char base[32], buf[32];
-	bool held = false;
-
-	for (int k = 0; k < 10 && !held; k++) {
-		snprintf(base, sizeof base, "xlost%d-", k);
-		make_three(base, 1);
-		remote_pair(cases);
-		ct_send(1, names[1], "one");
-		ct_node_signal(1, SIGSTOP);
-		ct_node_signal(2, SIGSTOP);
-		ct_client_of(&c, 0);
-		st_select(&c, cases, 2, false, PROTO_WAIT_FOREVER);
-		ct_node_signal(1, SIGCONT);
-		CU_ASSERT_FATAL(ctl_await_len(1, names[1], 0));
-		ct_node_kill(1);
-		ct_node_signal(2, SIGCONT);
-		ct_send(2, names[2], "two");
-		st_reply(&c, OP_SELECT, &r);
-		/* UNAVAILABLE: node 1's answer was lost with it (it never reached node 0) */
-		CU_ASSERT(r.status == STATUS_OK || r.status == STATUS_UNAVAILABLE);
-		held = r.status == STATUS_OK && r.index == 1;
-		if (r.status == STATUS_OK)
-			CU_ASSERT_STRING_EQUAL(value_of(&r, buf, sizeof buf), held ? "two" : "one");
-		test_conn_close(&c);
-		ct_node_rejoin(1, 10000);
-	}
-	CU_ASSERT_FATAL(held);
-	/* xselect-lost's note for this case */
-	CU_ASSERT(ct_await_log(0, "the connection to the owner broke", 10000));
+	CU_ASSERT_EQUAL(ct_len(1, cts_names[1]), 0);
+	CU_ASSERT(cts_no_waiters_anywhere());
 }
 
 void
@@ -1056,10 +645,7 @@ ct_add_select_tests(CU_pSuite s)
 	test_add(s, "select: woken by a send on each node", test_woken_on_each_node);
 	test_add(s, "select: default, and a closed channel is ready", test_default_and_closed);
 	test_add(s, "select: never matches itself; duplicate cases", test_self_and_duplicates);
-	test_add(s, "select: a send case beside remote receive cases", test_send_case);
-	test_add(s, "select: send cases on three nodes", test_sends_on_nodes);
-	test_add(s, "select: a granted send no longer ready starts over", test_send_granted_not_ready);
-	test_add(s, "select: a receive that may not wait takes a parked send case", test_poll_takes_claim);
+	ct_add_select_send_tests(s);
 	test_add(s, "select: deadline leaves no waiter anywhere", test_deadline);
 	test_add(s, "select: CANCEL and disconnect remove remote waiters", test_cancel_and_disconnect);
 	test_add(s, "select: a ready case wins once the others said they wait", test_poll_heard_out);
@@ -1073,7 +659,5 @@ ct_add_select_tests(CU_pSuite s)
 	test_add(s, "select: uniform among ready cases on three nodes", test_fairness);
 	test_add(s, "select: uniform among ready cases, two of them on one node", test_fairness_uneven);
 	test_add(s, "select: deadline vs send, 1,000 runs", test_deadline_race);
-	test_add(s, "select: SIGKILL of an owner while selects run", test_owner_killed);
-	test_add(s, "select: a held value kept when the link breaks is logged lost",
-	    test_held_link_broken);
+	ct_add_select_owner_tests(s);
 }
