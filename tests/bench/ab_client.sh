@@ -11,7 +11,9 @@
 # `ch <- v`), pipelined (the default) and workload 1 at 16 in flight. Then,
 # with perf, the counts that do not depend on load: system calls and context
 # switches a round trip (a value for workload 1) on the client's side (both
-# processes or threads) and on chand's. Prints the median and the range of
+# processes or threads) and on the server's (chand's; the relay's for its
+# own ping-pong), and the TCP segments sent a round trip (every side's, from
+# /proc/net/snmp: run it on an otherwise quiet machine). Prints the median and the range of
 # each figure per label; the relay's p50 and the load average each round.
 # --raw FILE keeps every run's figure (round label metric value, one a line).
 # SPDX-License-Identifier: BSD-2-Clause
@@ -44,6 +46,7 @@ spid=$!
 rport=$("$first/tests/bench/relay" port)
 "$first/tests/bench/relay" serve -p "$rport" &
 pids+=($!)
+rpid=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
 port=$(cat "$work/port")
 (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null || sleep 0.5
@@ -68,29 +71,41 @@ for r in $(seq "$rounds"); do
 	done
 done
 
-# counts: perf stat on the client's command and on chand over the same run
+# TCP segments sent in this network namespace so far (/proc/net/snmp's
+# Tcp OutSegs): the messages on the wire of a run, pure ACKs included, when
+# nothing else talks meanwhile.
+out_segs() { awk '$1 == "Tcp:" { if (h) print $12; else h = 1 }' /proc/net/snmp; }
+
+# counts: perf stat on the client's command and on its server (chand, or the
+# relay for its own ping-pong) over the same run, and the TCP segments the
+# run sent (every side's)
 count() {
-	local l=$1 what=$2 per=$3
-	shift 3
-	perf stat -x, -e raw_syscalls:sys_enter,context-switches -p "$spid" -o "$work/s" &
+	local l=$1 what=$2 per=$3 srv=$4
+	shift 4
+	perf stat -x, -e raw_syscalls:sys_enter,context-switches -p "$srv" -o "$work/s" &
 	local st=$!
 	sleep 0.2
+	local s0
+	s0=$(out_segs)
 	perf stat -x, -e raw_syscalls:sys_enter,context-switches -o "$work/c" "$@" > /dev/null
+	echo "$l ${what}_tcp_segments_per $(awk -v a="$s0" -v b="$(out_segs)" -v n="$per" \
+	    'BEGIN { printf "%.2f", (b - a) / n }')" >> "$work/res"
 	kill -INT "$st"; wait "$st" || true
 	awk -F, -v l="$l" -v w="$what" -v n="$per" -v side=client \
 	    '$3 ~ /sys_enter|context-switches/ { sub(/raw_syscalls:sys_enter/, "syscalls", $3);
 		printf "%s %s_%s_%s_per %.2f\n", l, w, side, $3, $1 / n }' "$work/c" >> "$work/res"
-	awk -F, -v l="$l" -v w="$what" -v n="$per" -v side=chand \
+	awk -F, -v l="$l" -v w="$what" -v n="$per" -v side=server \
 	    '$3 ~ /sys_enter|context-switches/ { sub(/raw_syscalls:sys_enter/, "syscalls", $3);
 		printf "%s %s_%s_%s_per %.2f\n", l, w, side, $3, $1 / n }' "$work/s" >> "$work/res"
 }
 if command -v perf > /dev/null; then
+	count relay w2 5500 "$rpid" "$first/tests/bench/relay" ping -p "$rport" -n 5000
 	for lb in "${labels[@]}"; do
 		l=${lb%%=*} cb=${lb#*=}/tests/bench/chanbench
-		count "$l" w2_ops 11000 "$cb" -p "$port" -n 10000 -m ops pingpong
-		count "$l" w2_plain 11000 "$cb" -p "$port" -n 10000 -m plain pingpong
-		count "$l" w2_pipelined 11000 "$cb" -p "$port" -n 10000 pingpong
-		count "$l" w1 200000 "$cb" -p "$port" -n 200000 -t 16 throughput
+		count "$l" w2_ops 11000 "$spid" "$cb" -p "$port" -n 10000 -m ops pingpong
+		count "$l" w2_plain 11000 "$spid" "$cb" -p "$port" -n 10000 -m plain pingpong
+		count "$l" w2_pipelined 11000 "$spid" "$cb" -p "$port" -n 10000 pingpong
+		count "$l" w1 200000 "$spid" "$cb" -p "$port" -n 200000 -t 16 throughput
 	done
 fi
 
