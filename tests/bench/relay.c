@@ -7,10 +7,14 @@
  *	relay serve -p PORT     relay pairs of connections (each says a one-byte
  *	                        hello first; the pair's bytes go both ways)
  *	                        until SIGTERM
- *	relay ping -p PORT [-n N] [-s SIZE] [-o SAMPLES] [-k TAG]
+ *	relay ping -p PORT [-r] [-n N] [-s SIZE] [-o SAMPLES] [-k TAG]
  *	                        two processes bounce SIZE bytes N times (plus
  *	                        N/10 warm-up) through the relay; prints
  *	                        RESULT TAG p50_us/p99_us/mean_us of a round trip
+ *	                        -r: the floor of workload 2 with a blocking call
+ *	                        each (chanbench -m ops): the same four requests and
+ *	                        four replies a round trip, matched by the relay as
+ *	                        an unbuffered channel's rendezvous would be (below)
  *	relay port              print a free TCP port of 127.0.0.1 (run.sh's
  *	                        helper: servers without "-p 0" need one)
  *
@@ -18,6 +22,8 @@
  */
 #include <getopt.h>
 #include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +35,7 @@
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: relay serve -p PORT | relay ping -p PORT [-n N] [-s SIZE] "
+	fprintf(stderr, "usage: relay serve -p PORT | relay ping -p PORT [-r] [-n N] [-s SIZE] "
 	    "[-o FILE] [-k TAG] | relay port\n");
 	return 2;
 }
@@ -44,6 +50,101 @@ forward(int from, int to)
 	if (n <= 0)
 		return -1;
 	return tcp_write_all(to, buf, (size_t)n);
+}
+
+/*
+ * The rendezvous relay (hello 'P' and 'E'): each side sends requests, SEND
+ * ('S', a 4-byte length, the value) or RECV ('R'), and gets a reply to
+ * each: 'K' to a SEND once the other side's RECV took its value, 'V' (a
+ * 4-byte length, the value) to a RECV. A request waits until the other
+ * side's matching one comes, as on an unbuffered channel; at the match the
+ * reply to the request just read goes out first, as chand writes it.
+ * Messages are parsed where they lie in one read, one write a reply.
+ */
+struct rdv_side {
+	int fd;
+	uint8_t in[65536 + 8], val[65536 + 5];
+	size_t have, vlen;		/* bytes in in[]; a waiting SEND's reply in val[] */
+	char waits;			/* 0, 'S' or 'R': the request that waits */
+};
+
+static int
+rdv_match(struct rdv_side *x, struct rdv_side *y, char op)
+{
+	static const uint8_t ok = 'K';
+	struct rdv_side *snd = op == 'S' ? x : y;
+
+	/* the request just read (x's) is answered first, then the waiting one (y's) */
+	if (op == 'S')
+		return tcp_write_all(x->fd, &ok, 1) < 0 || tcp_write_all(y->fd, snd->val, snd->vlen) < 0 ?
+		    -1 : 0;
+	return tcp_write_all(x->fd, snd->val, snd->vlen) < 0 || tcp_write_all(y->fd, &ok, 1) < 0 ?
+	    -1 : 0;
+}
+
+/* Read what x sent and serve its whole requests; -1 when either side is done or breaks the rules. */
+static int
+rdv_serve(struct rdv_side *x, struct rdv_side *y)
+{
+	ssize_t n = recv(x->fd, x->in + x->have, sizeof x->in - x->have, 0);
+	size_t off = 0;
+
+	if (n <= 0)
+		return -1;
+	x->have += (size_t)n;
+	while (off < x->have) {
+		uint8_t *m = x->in + off;
+		uint32_t len = 0;
+		size_t need = 1;
+
+		if (m[0] == 'S') {
+			if (x->have - off < 5)
+				break;
+			memcpy(&len, m + 1, 4);
+			if (len > 65536)
+				return -1;
+			need = 5 + len;
+		} else if (m[0] != 'R') {
+			return -1;
+		}
+		if (x->have - off < need)
+			break;
+		if (x->waits != 0)
+			return -1;		/* one request at a time, as a blocking call */
+		if (m[0] == 'S') {
+			x->val[0] = 'V';
+			memcpy(x->val + 1, m + 1, 4 + len);
+			x->vlen = need;
+		}
+		if (y->waits != 0 && y->waits != (char)m[0]) {
+			y->waits = 0;
+			if (rdv_match(x, y, (char)m[0]) < 0)
+				return -1;
+		} else {
+			x->waits = (char)m[0];
+		}
+		off += need;
+	}
+	memmove(x->in, x->in + off, x->have - off);
+	x->have -= off;
+	return 0;
+}
+
+static void
+relay_rdv_pair(int a, int b)
+{
+	static struct rdv_side side[2];
+	struct pollfd p[2] = { { .fd = a, .events = POLLIN }, { .fd = b, .events = POLLIN } };
+
+	memset(side, 0, sizeof side);
+	side[0].fd = a, side[1].fd = b;
+	for (;;) {
+		if (poll(p, 2, -1) < 0)
+			return;
+		if ((p[0].revents && rdv_serve(&side[0], &side[1]) < 0) ||
+		    (p[1].revents && rdv_serve(&side[1], &side[0]) < 0))
+			return;
+	}
 }
 
 /* Relay one pair until either end closes. */
@@ -61,11 +162,12 @@ relay_pair(int a, int b)
 }
 
 /*
- * The next connection that says hello (one byte: 'p' pinger, 'e' echo):
- * probes that connect and close (run.sh's wait for the port) are skipped.
+ * The next connection that says hello (one byte: 'p' pinger, 'e' echo;
+ * 'P' and 'E' for the rendezvous relay, then *rdv is set): probes that
+ * connect and close (run.sh's wait for the port) are skipped.
  */
 static int
-accept_peer(int lfd)
+accept_peer(int lfd, bool *rdv)
 {
 	for (;;) {
 		int fd = accept(lfd, NULL, NULL);
@@ -74,8 +176,10 @@ accept_peer(int lfd)
 
 		if (fd < 0)
 			bench_die("relay: accept failed");
-		if (poll(&p, 1, 10000) == 1 && recv(fd, &hello, 1, 0) == 1)
+		if (poll(&p, 1, 10000) == 1 && recv(fd, &hello, 1, 0) == 1) {
+			*rdv = hello == 'P' || hello == 'E';
 			return fd;
+		}
 		close(fd);
 	}
 }
@@ -88,9 +192,13 @@ serve(int port)
 	if (lfd < 0)
 		bench_die("relay: cannot listen on port %d", port);
 	for (;;) {
-		int a = accept_peer(lfd), b = accept_peer(lfd);
+		bool rdv;
+		int a = accept_peer(lfd, &rdv), b = accept_peer(lfd, &rdv);
 
-		relay_pair(a, b);
+		if (rdv)
+			relay_rdv_pair(a, b);
+		else
+			relay_pair(a, b);
 		close(a);
 		close(b);
 	}
@@ -107,40 +215,78 @@ join(int port, char role)
 	return fd;
 }
 
+/* A blocking SEND of the rendezvous relay: the request, then its 'K'. */
+static int
+rdv_send(int fd, const char *buf, size_t size)
+{
+	uint8_t m[65536 + 5], k;
+	uint32_t len = (uint32_t)size;
+
+	m[0] = 'S';
+	memcpy(m + 1, &len, 4);
+	memcpy(m + 5, buf, size);
+	return tcp_write_all(fd, m, size + 5) < 0 || tcp_read_full(fd, &k, 1) < 0 || k != 'K' ? -1 : 0;
+}
+
+/* A blocking RECV of the rendezvous relay: the request, then the value. */
+static int
+rdv_recv(int fd, char *buf, size_t size)
+{
+	uint8_t m[65536 + 5], r = 'R';
+	uint32_t len;
+
+	if (tcp_write_all(fd, &r, 1) < 0 || tcp_read_full(fd, m, size + 5) < 0 || m[0] != 'V')
+		return -1;
+	memcpy(&len, m + 1, 4);
+	if (len != size)
+		return -1;
+	memcpy(buf, m + 5, size);
+	return 0;
+}
+
+/* One leg of a round trip: send buf (SIZE bytes), or receive into it. */
+static int
+leg(int fd, char *buf, size_t size, bool rdv, bool out)
+{
+	if (rdv)
+		return out ? rdv_send(fd, buf, size) : rdv_recv(fd, buf, size);
+	return out ? tcp_write_all(fd, buf, size) : tcp_read_full(fd, buf, size);
+}
+
 /* The echo process: send back every SIZE-byte message. */
 static void
-echo(int port, size_t iters, size_t size)
+echo(int port, size_t iters, size_t size, bool rdv)
 {
 	char buf[65536];
-	int fd = join(port, 'e');
+	int fd = join(port, rdv ? 'E' : 'e');
 
 	if (fd < 0)
 		_exit(1);
 	for (size_t i = 0; i < iters; i++)
-		if (tcp_read_full(fd, buf, size) < 0 || tcp_write_all(fd, buf, size) < 0)
+		if (leg(fd, buf, size, rdv, false) < 0 || leg(fd, buf, size, rdv, true) < 0)
 			_exit(1);
 	close(fd);
 	_exit(0);
 }
 
 static int
-ping(int port, size_t n, size_t size, const char *samples, const char *tag)
+ping(int port, size_t n, size_t size, bool rdv, const char *samples, const char *tag)
 {
 	char buf[65536] = { 0 };
 	size_t warm = n / 10;
 	struct bench_lat lat;
-	int fd = join(port, 'p');
+	int fd = join(port, rdv ? 'P' : 'p');
 	pid_t child;
 
 	if (fd < 0)
 		bench_die("relay: cannot connect to %d", port);
 	if ((child = fork()) == 0)
-		echo(port, n + warm, size);
+		echo(port, n + warm, size, rdv);
 	lat_init(&lat, n);
 	for (size_t i = 0; i < n + warm; i++) {
 		int64_t t0 = bench_now();
 
-		if (tcp_write_all(fd, buf, size) < 0 || tcp_read_full(fd, buf, size) < 0)
+		if (leg(fd, buf, size, rdv, true) < 0 || leg(fd, buf, size, rdv, false) < 0)
 			bench_die("relay: ping failed");
 		if (i >= warm)
 			lat_add(&lat, bench_now() - t0);
@@ -171,11 +317,13 @@ main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "", *samples = NULL, *tag = "w2";
 	size_t n = 20000, size = 64;
 	int port = 0, ch;
+	bool rdv = false;
 
 	optind = 2;
-	while ((ch = getopt(argc, argv, "p:n:s:o:k:")) != -1) {
+	while ((ch = getopt(argc, argv, "p:rn:s:o:k:")) != -1) {
 		switch (ch) {
 		case 'p': port = atoi(optarg); break;
+		case 'r': rdv = true; break;
 		case 'n': n = strtoul(optarg, NULL, 10); break;
 		case 's': size = strtoul(optarg, NULL, 10); break;
 		case 'o': samples = optarg; break;
@@ -192,6 +340,6 @@ main(int argc, char **argv)
 	if (strcmp(mode, "serve") == 0)
 		return serve(port);
 	if (strcmp(mode, "ping") == 0)
-		return ping(port, n, size, samples, tag);
+		return ping(port, n, size, rdv, samples, tag);
 	return usage();
 }

@@ -275,10 +275,13 @@ run_w23() {
 	for k in $(seq "$SUBRUNS"); do
 		record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N2" $(samples "$r$k" w2_chand) pingpong
 		record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N2" -m ops -k w2_ops pingpong
+		record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N2" -m plain -k w2_plain pingpong
 		if [ $smoke = 0 ]; then
 			record "$r" redis "$work/redis_bench" -p "$port_redis" -n "$N2" $(samples "$r$k" w2_redis) pingpong
 			record "$r" nats "$work/natsbench" -p "$port_nats" -n "$N2" $(samples "$r$k" w2_nats) reqrep
 			record "$r" relay "$RELAY" ping -p "$port_relay" -n "$N2" $(samples "$r$k" w2_relay)
+			# the floor of a blocking call each: the same 4 requests and 4 replies
+			record "$r" rdvrelay "$RELAY" ping -r -p "$port_relay" -n "$N2"
 		fi
 		record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N3" -C "$SEL" $(samples "$r$k" w3_chand) select
 		record "$r" chand "$CHANBENCH" -p "$port_chand" -n "$N3" -C "$SEL" -m ops -k w3_ops select
