@@ -12,7 +12,7 @@
  *	                        N/10 warm-up) through the relay; prints
  *	                        RESULT TAG p50_us/p99_us/mean_us of a round trip
  *	                        -r: the floor of workload 2 with a blocking call
- *	                        each (chanbench -m ops): the same four requests and
+ *	                        each (chanbench -m plain, -m ops): the same four requests and
  *	                        four replies a round trip, matched by the relay as
  *	                        an unbuffered channel's rendezvous would be (below)
  *	relay port              print a free TCP port of 127.0.0.1 (run.sh's
@@ -68,18 +68,16 @@ struct rdv_side {
 	char waits;			/* 0, 'S' or 'R': the request that waits */
 };
 
+/* x's request op matched y's waiting one: answer x's first, then y's. */
 static int
 rdv_match(struct rdv_side *x, struct rdv_side *y, char op)
 {
 	static const uint8_t ok = 'K';
-	struct rdv_side *snd = op == 'S' ? x : y;
+	const struct rdv_side *snd = op == 'S' ? x : y;
+	const void *to_x = op == 'S' ? &ok : snd->val, *to_y = op == 'S' ? snd->val : &ok;
+	size_t x_len = op == 'S' ? 1 : snd->vlen, y_len = op == 'S' ? snd->vlen : 1;
 
-	/* the request just read (x's) is answered first, then the waiting one (y's) */
-	if (op == 'S')
-		return tcp_write_all(x->fd, &ok, 1) < 0 || tcp_write_all(y->fd, snd->val, snd->vlen) < 0 ?
-		    -1 : 0;
-	return tcp_write_all(x->fd, snd->val, snd->vlen) < 0 || tcp_write_all(y->fd, &ok, 1) < 0 ?
-	    -1 : 0;
+	return tcp_write_all(x->fd, to_x, x_len) < 0 || tcp_write_all(y->fd, to_y, y_len) < 0 ? -1 : 0;
 }
 
 /* Read what x sent and serve its whole requests; -1 when either side is done or breaks the rules. */
