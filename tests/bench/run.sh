@@ -1,6 +1,9 @@
 #!/bin/bash
 # tests/bench/run.sh: chand side by side with Redis, NATS and a raw TCP relay
-# (issue 8), in one command.
+# (issue 8), in one command. The relay gives workload 2 two floors: relay
+# (2 messages a hop) and rdvrelay (relay ping -r: the 4 requests and 4
+# replies a round trip of a blocking call each, matched as on an
+# unbuffered channel).
 #
 #   tests/bench/run.sh [--smoke] [--rounds N] [--only LIST] [--build DIR] [--out DIR]
 #
