@@ -13,8 +13,9 @@
 # switches a round trip (a value for workload 1) on the client's side (both
 # processes or threads) and on the server's (chand's; the relay's for its
 # own ping-pong), and the TCP segments sent a round trip (every side's, from
-# /proc/net/snmp: run it on an otherwise quiet machine). Prints the median and the range of
-# each figure per label; the relay's p50 and the load average each round.
+# /proc/net/snmp: run it on an otherwise quiet machine). Prints the median
+# and the range of each figure per label; the relay's p50 and the load
+# average each round.
 # --raw FILE keeps every run's figure (round label metric value, one a line).
 # SPDX-License-Identifier: BSD-2-Clause
 set -euo pipefail
@@ -82,21 +83,19 @@ out_segs() { awk '$1 == "Tcp:" { if (h) print $12; else h = 1 }' /proc/net/snmp;
 count() {
 	local l=$1 what=$2 per=$3 srv=$4
 	shift 4
-	perf stat -x, -e raw_syscalls:sys_enter,context-switches -p "$srv" -o "$work/s" &
-	local st=$!
+	perf stat -x, -e raw_syscalls:sys_enter,context-switches -p "$srv" -o "$work/server" &
+	local st=$! s0 side
 	sleep 0.2
-	local s0
 	s0=$(out_segs)
-	perf stat -x, -e raw_syscalls:sys_enter,context-switches -o "$work/c" "$@" > /dev/null
+	perf stat -x, -e raw_syscalls:sys_enter,context-switches -o "$work/client" "$@" > /dev/null
 	echo "$l ${what}_tcp_segments_per $(awk -v a="$s0" -v b="$(out_segs)" -v n="$per" \
 	    'BEGIN { printf "%.2f", (b - a) / n }')" >> "$work/res"
 	kill -INT "$st"; wait "$st" || true
-	awk -F, -v l="$l" -v w="$what" -v n="$per" -v side=client \
-	    '$3 ~ /sys_enter|context-switches/ { sub(/raw_syscalls:sys_enter/, "syscalls", $3);
-		printf "%s %s_%s_%s_per %.2f\n", l, w, side, $3, $1 / n }' "$work/c" >> "$work/res"
-	awk -F, -v l="$l" -v w="$what" -v n="$per" -v side=server \
-	    '$3 ~ /sys_enter|context-switches/ { sub(/raw_syscalls:sys_enter/, "syscalls", $3);
-		printf "%s %s_%s_%s_per %.2f\n", l, w, side, $3, $1 / n }' "$work/s" >> "$work/res"
+	for side in client server; do
+		awk -F, -v l="$l" -v w="$what" -v n="$per" -v side="$side" \
+		    '$3 ~ /sys_enter|context-switches/ { sub(/raw_syscalls:sys_enter/, "syscalls", $3);
+			printf "%s %s_%s_%s_per %.2f\n", l, w, side, $3, $1 / n }' "$work/$side" >> "$work/res"
+	done
 }
 if command -v perf > /dev/null; then
 	count relay w2 5500 "$rpid" "$first/tests/bench/relay" ping -p "$rport" -n 5000
