@@ -138,8 +138,8 @@ CHAN_API void *chan_ctx_value(chan_ctx_t *ctx, const void *key);
 /*
  * Cancel ctx and all its descendants: their blocked calls wake at once,
  * send CANCEL for their pending requests and return CHAN_ECANCELED as soon
- * as the server confirms (one round trip; at most the dial option
- * cancel_grace_ns if it does not answer). When the server had already
+ * as the server confirms (one round trip; if it does not answer, at most
+ * the dial option cancel_grace_ns and a quarter of it). When the server had already
  * completed the operation before the CANCEL reached it, the call returns
  * that result instead, so a matched value is never lost (like Go's select
  * picking a ready case over ctx.Done()). Idempotent. Thread-safe.
@@ -172,6 +172,9 @@ typedef struct chan_dial_opts {
 	 * After a call's context is done, how long to wait for the server to
 	 * confirm (the CANCELED / DEADLINE_EXCEEDED reply, which guarantees
 	 * the server holds no waiter for it) before giving up on the reply.
+	 * A call waiting in the socket notices a server that stopped
+	 * answering within a quarter of it (its receive timeout), so a
+	 * silent server ends it at most 1.25 times this late.
 	 * 0 = default 1 s.
 	 */
 	int64_t cancel_grace_ns;
@@ -288,7 +291,8 @@ CHAN_API void chan_value_clear(chan_value_t *v);
  * receiver takes it or the buffer has room, or the context ends. The
  * context's remaining budget is sent as the request's wait, so the server
  * ends the wait on time by itself; the call then returns CHAN_EDEADLINE
- * once the server confirmed (at most cancel_grace_ns late).
+ * once the server confirmed (a silent server: at most 1.25 times
+ * cancel_grace_ns late).
  * Errors: CHAN_ECLOSED, CHAN_EDEADLINE, CHAN_ECANCELED, CHAN_ENOTFOUND,
  * CHAN_ELIMIT (len > max_value), CHAN_ECONNLOST / CHAN_ENOTCONN.
  */

@@ -191,20 +191,42 @@ call_reply_free(struct call_reply *r)
 	r->via = NULL;
 }
 
+static int
+enc_cancel(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
+{
+	return proto_req_cancel(o, id, *(uint64_t *)arg);
+}
+
+/*
+ * The call's context ended (under the contexts' lock). A follower wakes on
+ * its cond and a polling leader through the wake fd; a leader blocked in
+ * recv only hears the server, so a cancel writes its CANCEL here, never
+ * waiting for room (conn_priv.h). Out of memory the call's thread sends it
+ * after the tick instead.
+ */
 static void
 call_ctx_done(struct ctx_watch *w, int err)
 {
 	struct call *call = w->arg;
 	chan_conn_t *c = call->conn;
+	uint64_t id = call->id;
+	bool post = false;
 
 	pthread_mutex_lock(&c->lock);
 	if (call->ctx_err == 0)
 		call->ctx_err = err;
-	if (call->leading)
-		wire_wake(c);
-	else
+	if (!call->leading)
 		pthread_cond_signal(&call->cond);
+	else if (call->lead == LEAD_POLL)
+		wire_wake(c);
+	else if ((post = err == CHAN_ECANCELED && call->linked && !call->cancel_sent))
+		call->cancel_sent = true;
 	pthread_mutex_unlock(&c->lock);
+	if (post && conn_post(c, enc_cancel, &id, WIRE_DEFER | WIRE_NOWAIT) != 0) {
+		pthread_mutex_lock(&c->lock);
+		call->cancel_sent = false;
+		pthread_mutex_unlock(&c->lock);
+	}
 }
 
 static bool
@@ -239,7 +261,7 @@ call_lead(chan_conn_t *c, struct call *call, int64_t deadline)
 	c->reading = true;
 	call->leading = true;
 	pthread_mutex_unlock(&c->lock);
-	if ((rc = wire_lead(c, deadline, call->quiet)) != 0)
+	if ((rc = wire_lead(c, deadline, call->lead)) != 0)
 		conn_break(c, rc);
 	pthread_mutex_lock(&c->lock);
 	call->leading = false;
@@ -251,9 +273,10 @@ call_lead(chan_conn_t *c, struct call *call, int64_t deadline)
  * watch_ctx), or deadline (0: none) passed: false then. The waiting thread
  * reads the socket itself while nobody else does, and on leaving passes
  * the read token to a sleeping follower. With watch_ctx, deadline is the
- * context's own: its timer ends the context then and the watch wakes the
- * leader (call_ctx_done), so the leader's poll has no timeout of its own
- * (one would arm and cancel a kernel timer every wait).
+ * context's own: its timer ends the context then and the watch wakes a
+ * polling leader (call_ctx_done), so the leader's wait has no timeout of
+ * its own (one would arm and cancel a kernel timer every wait); a recv
+ * leader hears of the deadline from the server.
  */
 static bool
 call_block(chan_conn_t *c, struct call *call, int64_t deadline, bool watch_ctx)
@@ -274,12 +297,6 @@ call_block(chan_conn_t *c, struct call *call, int64_t deadline, bool watch_ctx)
 	if (!c->reading && (f = TAILQ_FIRST(&c->followers)) != NULL)
 		pthread_cond_signal(&f->cond);
 	return ok;
-}
-
-static int
-enc_cancel(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
-{
-	return proto_req_cancel(o, id, *(uint64_t *)arg);
 }
 
 int
@@ -326,6 +343,8 @@ call_wait_locked(chan_conn_t *c, struct call *call, int64_t deadline)
 	pthread_mutex_unlock(&c->lock);
 	if (cancel)
 		send_cancel(c, call->id);
+	else
+		wire_flush(c);	/* the canceller may have left part of its CANCEL queued */
 	pthread_mutex_lock(&c->lock);
 	if (call_block(c, call, clock_now_ns() + c->grace_ns, false) || !call->linked)
 		return;
@@ -457,6 +476,7 @@ call_send(struct call *call, chan_ctx_t *ctx, enum call_wait how, unsigned flags
 	}
 	pthread_mutex_unlock(&c->lock);
 	call->deferred = (flags & WIRE_DEFER) != 0;
+	call->wire_deadline = how == CALL_BUDGET && call->interim == NULL ? deadline : 0;
 	if (rc == 0 && (rc = wire_submit(c, call->id, wait_us, enc, arg, flags)) != 0) {
 		pthread_mutex_lock(&c->lock);
 		if (call->linked)
@@ -465,6 +485,27 @@ call_send(struct call *call, chan_ctx_t *ctx, enum call_wait how, unsigned flags
 		pthread_mutex_unlock(&c->lock);
 	}
 	return rc;
+}
+
+/*
+ * How the call's thread waits on the socket when it leads (conn_priv.h): in
+ * recv when only the server ends the wait, which it does when the context
+ * has no deadline (a cancel reaches the server first) or when the request
+ * carries the context's deadline, or an earlier one.
+ */
+static enum call_lead
+call_lead_kind(const struct call *call, chan_ctx_t *ctx)
+{
+	int64_t deadline;
+
+	if (ctx == chan_background())
+		return LEAD_RECV;	/* never done */
+	if (call->conn->tls != NULL)
+		return LEAD_POLL;	/* a canceller's write could wait on TLS: it wakes the leader */
+	deadline = ctx_deadline_ns(ctx);
+	if (deadline == 0 || (call->wire_deadline != 0 && deadline >= call->wire_deadline))
+		return LEAD_RECV_TICK;
+	return LEAD_POLL;
 }
 
 /*
@@ -479,8 +520,8 @@ call_await(struct call *call, chan_ctx_t *ctx, struct call_reply *r)
 	struct reply *rp;
 	int watch, st;
 
+	call->lead = call_lead_kind(call, ctx);	/* before the watch: its callback reads it */
 	watch = ctx_watch(ctx, &call->watch);
-	call->quiet = ctx == chan_background();		/* never done: no wake will come */
 	pthread_mutex_lock(&c->lock);
 	if (watch != 0 && call->ctx_err == 0)
 		call->ctx_err = watch;

@@ -90,6 +90,7 @@ call_reply_conn(chan_conn_t *c, const struct call_reply *r)
 enum wire_flag {
 	WIRE_CORK = 1,		/* leave it queued until a thread waits */
 	WIRE_DEFER = 2,		/* the server may hold its reply (§15) */
+	WIRE_NOWAIT = 4,	/* write what the socket takes now, never wait (conn_priv.h) */
 };
 
 struct call;

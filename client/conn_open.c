@@ -28,6 +28,7 @@
 #define CONN_DEFAULT_FRAME (2u << 20)		/* PROTOCOL.md §8 default max_frame */
 #define CONN_READ_LIMIT (64u << 20)		/* largest reply frame we accept, at least */
 #define CONN_DEFAULT_GRACE (1 * NSEC_PER_SEC)
+#define CONN_MIN_TICK (1 * NSEC_PER_MSEC)	/* a zero receive timeout would mean none */
 
 static chan_conn_t *
 conn_new(int fd, const chan_dial_opts_t *opts)
@@ -47,6 +48,7 @@ conn_new(int fd, const chan_dial_opts_t *opts)
 	c->max_frame = CONN_DEFAULT_FRAME;
 	c->read_limit = CONN_READ_LIMIT;
 	c->grace_ns = opts && opts->cancel_grace_ns > 0 ? opts->cancel_grace_ns : CONN_DEFAULT_GRACE;
+	c->tick_ns = c->grace_ns / 4 > CONN_MIN_TICK ? c->grace_ns / 4 : CONN_MIN_TICK;
 	rand_seed(&rs);
 	c->seed = rand_next(&rs);
 	hmap_init(&c->calls, c->seed);
@@ -125,7 +127,7 @@ conn_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, bool 
 		return rc;
 	if (strncmp(addr, "tls://", 6) == 0 && (rc = dial_tls(addr + 6, fd, ctx, opts, &tls)) != CHAN_OK)
 		goto fail;
-	/* a plain socket blocks: only a quiet leader's recv waits in it, all else passes MSG_DONTWAIT */
+	/* a plain socket blocks: only a recv leader waits in it (conn_priv.h), all else passes MSG_DONTWAIT */
 	rc = CHAN_ECONNECT;
 	if (tls == NULL && ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0))
 		goto fail;

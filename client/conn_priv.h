@@ -11,11 +11,21 @@
  * by id; the others sleep on their call's condition variable. When the
  * leader's own reply arrives it passes the token to a sleeping follower.
  * A call's reply is thus read by its own thread whenever it is alone, with
- * no thread handoff at all. A leader whose wait nothing but a reply or the
- * connection's end can end (a plain call: background context, no
- * deadline) blocks in recv itself, without a poll first: plain sockets
- * block, and every other read and write passes MSG_DONTWAIT; closing the
- * connection (shutdown) wakes it.
+ * no thread handoff at all.
+ *
+ * How the leader waits (enum call_lead): on a plain socket, whenever only
+ * the server can end its call, it blocks in recv itself, without a poll
+ * first (plain sockets block, every other read and write passes
+ * MSG_DONTWAIT; closing the connection, a shutdown, wakes it). That holds
+ * for a background call, and for a call whose context the server ends by
+ * itself: no deadline, or the deadline the request carries on the wire.
+ * A cancel reaches such a leader through the server: the canceller queues
+ * the CANCEL and writes what the socket takes at once, never waiting
+ * (call_ctx_done runs under the contexts' global lock), and the server's
+ * CANCELED wakes the recv. A receive timeout, the tick (a quarter of the
+ * grace period), bounds that wait should the server stop answering or the
+ * CANCEL not fit the socket. Every other leader polls the socket and the
+ * wake fd, which a context's end writes.
  *
  * Locks: conn->lock guards the calls, ids, the read token and the follower
  * list; conn->wlock guards the write queue. The context lock (ctx.c) is
@@ -46,6 +56,13 @@ struct reply {
 	uint8_t body[];
 };
 
+/* How a call's thread waits on the socket while it holds the read token (see above). */
+enum call_lead {
+	LEAD_POLL,		/* poll the socket and the wake fd */
+	LEAD_RECV,		/* recv: nothing but the server or the connection's end ends the wait */
+	LEAD_RECV_TICK,		/* recv, waking each tick; a cancel is written by its canceller */
+};
+
 struct call {
 	struct hmap_node node;
 	TAILQ_ENTRY(call) wait_link;		/* in conn->followers while its thread sleeps */
@@ -61,7 +78,8 @@ struct call {
 	bool cancel_sent;
 	bool deferred;				/* sent with WIRE_DEFER, WANT not sent yet */
 	bool final_taken;			/* its thread took the last reply: unlinked */
-	bool quiet;				/* only a reply or the connection's end ends its wait */
+	enum call_lead lead;			/* how its thread waits while it holds the read token */
+	int64_t wire_deadline;			/* the deadline its request carries (single reply), 0: none */
 	int err;				/* connection failure */
 	int ctx_err;				/* the context ended */
 	struct reply *head, **tail;		/* replies not yet taken */
@@ -92,6 +110,7 @@ struct chan_conn {
 	/* the read token's: only its holder touches these */
 	uint8_t *rbuf;
 	size_t rlen, rcap;
+	int64_t rcvtimeo_ns;			/* the socket's receive timeout now, 0: none */
 
 	pthread_mutex_t wlock;
 	struct proto_out wbuf[2];		/* one fills while the other is written */
@@ -103,6 +122,7 @@ struct chan_conn {
 	size_t max_frame;			/* outgoing limit (HELLO) */
 	size_t read_limit;			/* atomic: incoming limit */
 	int64_t grace_ns;
+	int64_t tick_ns;			/* LEAD_RECV_TICK's receive timeout: grace_ns / 4 */
 	chan_conn_info_t info;			/* set by HELLO, then read-only */
 };
 
@@ -117,8 +137,10 @@ conn_new_id(chan_conn_t *c)
 
 /*
  * Append one request frame (enc) to the write queue, marked deferred with
- * WIRE_DEFER; flush unless WIRE_CORK. The tags ack_post collected go
- * first, in one ACK frame.
+ * WIRE_DEFER; flush unless WIRE_CORK. With WIRE_NOWAIT the flush writes
+ * only what a plain socket takes now, never waiting for room (safe under
+ * the context lock), and leaves the rest (over TLS: all) queued for the
+ * next flush. The tags ack_post collected go first, in one ACK frame.
  * Errors: CHAN_ENOMEM, CHAN_ELIMIT (the frame exceeds max_frame: nothing
  * queued). Write failures break the connection (every call fails).
  */
@@ -129,11 +151,12 @@ void wire_flush(chan_conn_t *c);
 /*
  * The read token's holder (conn->lock not held): wait until the socket has
  * bytes, the wake fd fires or deadline (0: none) passes, and deliver every
- * whole reply read. quiet (only with no deadline): nothing will write the
- * wake fd, so a plain socket is read at once, blocking. Returns 0, or the
- * CHAN_E* code the connection broke with.
+ * whole reply read. With no deadline, on a plain socket, LEAD_RECV and
+ * LEAD_RECV_TICK read at once, blocking (the latter at most a tick); any
+ * other wait polls. Returns 0, or the CHAN_E* code the connection broke
+ * with.
  */
-int wire_lead(chan_conn_t *c, int64_t deadline, bool quiet);
+int wire_lead(chan_conn_t *c, int64_t deadline, enum call_lead lead);
 /* Wake the read token's holder out of its poll. */
 void wire_wake(chan_conn_t *c);
 

@@ -3,7 +3,7 @@
  * flush, and the read token's loop that splits replies off the socket and
  * hands them to their calls (conn_priv.h explains the scheme).
  *
- * Every send and every read but the quiet leader's (wire_lead) passes
+ * Every send and every read but a recv leader's (wire_lead) passes
  * MSG_DONTWAIT: a plain socket blocks only for that one. A writer whose
  * send would block polls for room, and reads meanwhile when the read
  * token is free: a client that pipelines more than the socket buffers
@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -136,14 +137,29 @@ wait_fd(chan_conn_t *c, short events, bool reader, int64_t deadline, short *reve
 	return n;
 }
 
+/* The socket's receive timeout as a recv leader of this kind needs it; false if it cannot be set. */
+static bool
+recv_timeout(chan_conn_t *c, enum call_lead lead)
+{
+	int64_t want = lead == LEAD_RECV_TICK ? c->tick_ns : 0;
+	struct timeval tv = { want / NSEC_PER_SEC, want % NSEC_PER_SEC / 1000 };
+
+	if (want == c->rcvtimeo_ns)
+		return true;	/* one setsockopt when a connection's calls change kind, none per call */
+	if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+		return false;
+	c->rcvtimeo_ns = want;
+	return true;
+}
+
 int
-wire_lead(chan_conn_t *c, int64_t deadline, bool quiet)
+wire_lead(chan_conn_t *c, int64_t deadline, enum call_lead lead)
 {
 	short rev;
 
 	if (c->tls != NULL && ctls_pending(c->tls))
 		return read_some(c, false);	/* bytes already decrypted: the socket may stay silent */
-	if (quiet && deadline == 0 && c->tls == NULL)
+	if (lead != LEAD_POLL && deadline == 0 && c->tls == NULL && recv_timeout(c, lead))
 		return read_some(c, true);	/* one recv, no poll before it (conn_priv.h) */
 	if (wait_fd(c, POLLIN, true, deadline, &rev) < 0)
 		return CHAN_ECONNLOST;
@@ -272,6 +288,31 @@ ack_post(chan_conn_t *c, const uint64_t *tags, size_t n)
 	return CHAN_OK;
 }
 
+/*
+ * Write what the socket takes now and leave the rest queued (wlock held:
+ * released here). Never waits: a canceller calls it under the context
+ * lock. With a thread writing now it writes nothing: that thread loops
+ * until the queue is empty, and bytes written beside it would interleave.
+ */
+static void
+flush_nowait_unlock(chan_conn_t *c)
+{
+	ssize_t n = 0;
+	int err = 0;
+
+	acks_queue_locked(c);
+	if (!c->flushing && c->tls == NULL && proto_out_len(c->wq) > 0) {
+		n = send(c->fd, proto_out_data(c->wq), proto_out_len(c->wq), MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0)
+			proto_out_consume(c->wq, (size_t)n);
+		else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			err = CHAN_ECONNLOST;
+	}
+	pthread_mutex_unlock(&c->wlock);
+	if (err != 0)
+		conn_break(c, err);
+}
+
 /* Write everything queued, or leave it to the thread writing now (wlock held: released here). */
 static void
 flush_unlock(chan_conn_t *c)
@@ -329,7 +370,9 @@ wire_submit(chan_conn_t *c, uint64_t id, int64_t wait_us, call_encode_fn enc, vo
 		__atomic_store_n(&c->deferred_last, id, __ATOMIC_RELEASE);
 	}
 	flush = rc == CHAN_OK && (!(flags & WIRE_CORK) || proto_out_len(c->wq) >= WIRE_CORK_MAX);
-	if (flush)
+	if (flush && flags & WIRE_NOWAIT)
+		flush_nowait_unlock(c);
+	else if (flush)
 		flush_unlock(c);	/* in the same lock round */
 	else
 		pthread_mutex_unlock(&c->wlock);

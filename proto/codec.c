@@ -102,6 +102,19 @@ proto_out_truncate(struct proto_out *o, size_t len)
 		o->sb.size = len;
 }
 
+void
+proto_out_consume(struct proto_out *o, size_t n)
+{
+	if (n >= o->sb.size) {
+		o->sb.size = 0;
+		o->frame = 0;
+		return;
+	}
+	memmove(o->sb.data, o->sb.data + n, o->sb.size - n);
+	o->sb.size -= n;
+	o->frame = o->frame > n ? o->frame - n : 0;
+}
+
 static int
 frame_begin(struct proto_out *o)
 {

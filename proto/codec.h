@@ -417,6 +417,8 @@ void proto_out_destroy(struct proto_out *o);
 void proto_out_reset(struct proto_out *o);
 /* Drop every byte past len (whole frames appended after a proto_out_len). */
 void proto_out_truncate(struct proto_out *o, size_t len);
+/* Drop the first n bytes (written already); what follows moves to the front. */
+void proto_out_consume(struct proto_out *o, size_t n);
 static inline const uint8_t *
 proto_out_data(const struct proto_out *o)
 {

@@ -156,13 +156,14 @@ test_cancel_wakes(void)
 }
 
 /*
- * A plain call (no context) leads the connection's read and blocks in recv
- * with no poll: another thread's call on the same connection still ends at
- * once when its context is cancelled (its CANCELED reply wakes the read),
- * and a value then sent wakes the plain call with it.
+ * A plain call (no context) and a cancellable one wait on one connection;
+ * whichever came first leads its read and blocks in recv with no poll.
+ * The cancelled call still ends at once (its CANCELED reply wakes the
+ * read: the canceller wrote the CANCEL itself when its call led), and a
+ * value then sent wakes the plain call with it.
  */
 static void
-test_cancel_beside_plain_leader(void)
+cancel_beside_plain(bool plain_first)
 {
 	chan_conn_t *c = cs_dial_grace(10 * CHAN_SEC);
 	chan_t *plain = NULL, *other = NULL;
@@ -172,18 +173,24 @@ test_cancel_beside_plain_leader(void)
 
 	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, "cx.plain", 0, &plain), CHAN_OK);
 	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, "cx.beside", 0, &other), CHAN_OK);
-	op_start(&lead, OP_T_RECV, NULL, plain);
-	CU_ASSERT_FATAL(wait_waiters("cx.plain", 0, 1));
 	CU_ASSERT_EQUAL_FATAL(chan_with_cancel(&cx, NULL), CHAN_OK);
+	if (plain_first) {
+		op_start(&lead, OP_T_RECV, NULL, plain);
+		CU_ASSERT_FATAL(wait_waiters("cx.plain", 0, 1));
+	}
 	op_start(&o, OP_T_RECV, cx, other);
 	CU_ASSERT_FATAL(wait_waiters("cx.beside", 0, 1));
+	if (!plain_first) {
+		op_start(&lead, OP_T_RECV, NULL, plain);
+		CU_ASSERT_FATAL(wait_waiters("cx.plain", 0, 1));
+	}
 	t0 = chan_now();
 	CU_ASSERT_EQUAL(chan_cancel(cx), CHAN_OK);
 	CU_ASSERT_FATAL(op_join(&o));
 	CU_ASSERT_EQUAL(o.rc, CHAN_ECANCELED);
-	CU_ASSERT((o.end - t0) / CHAN_MSEC < 500);	/* at once, not after the 10 s grace */
+	CU_ASSERT((o.end - t0) / CHAN_MSEC < 500);	/* at once, not after a tick or the 10 s grace */
 	CU_ASSERT(wait_waiters("cx.beside", 0, 0));
-	/* from here, on the same connection: the plain call, still leading, reads both replies */
+	/* from here, on the same connection: the plain call, leading now, reads both replies */
 	CU_ASSERT_EQUAL(chan_send(NULL, plain, "p", 1), CHAN_OK);
 	CU_ASSERT_FATAL(op_join(&lead));
 	CU_ASSERT_EQUAL(lead.rc, CHAN_OK);
@@ -192,6 +199,18 @@ test_cancel_beside_plain_leader(void)
 	chan_free(plain);
 	chan_free(other);
 	chan_conn_close(c);
+}
+
+static void
+test_cancel_beside_plain_leader(void)
+{
+	cancel_beside_plain(true);
+}
+
+static void
+test_cancel_leader_beside_plain(void)
+{
+	cancel_beside_plain(false);
 }
 
 /* A value matched before the cancel reaches the server is not lost. */
@@ -250,6 +269,46 @@ test_server_stopped(void)
 	CU_ASSERT_EQUAL(chan_send(NULL, ch, "z", 1), CHAN_OK);
 	CU_ASSERT_EQUAL(chan_len(NULL, ch, &n), CHAN_OK);
 	CU_ASSERT_EQUAL(n, 1);
+	chan_free(ch);
+	chan_conn_close(c);
+}
+
+/*
+ * A cancel while the server is stopped: the call's thread waits in recv,
+ * where only the server's CANCELED would wake it. The canceller does not
+ * wait for the server, and the call still ends after the grace period
+ * (its receive timeout, a quarter of the grace, wakes it), not never.
+ */
+static void
+test_server_stopped_cancel(void)
+{
+	chan_conn_t *c = cs_dial_grace(200 * CHAN_MSEC);
+	chan_t *ch = NULL;
+	chan_ctx_t *cx;
+	struct op_thread o;
+	int64_t t0, took;
+	bool joined;
+
+	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, "stopped.cancel", 0, &ch), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_with_cancel(&cx, NULL), CHAN_OK);
+	op_start(&o, OP_T_RECV, cx, ch);
+	CU_ASSERT_FATAL(wait_waiters("stopped.cancel", 0, 1));
+	CU_ASSERT_FATAL(kill(csuite.srv.pid, SIGSTOP) == 0);
+	t0 = chan_now();
+	CU_ASSERT_EQUAL(chan_cancel(cx), CHAN_OK);
+	took = ms_since(t0);
+	joined = op_join(&o);
+	CU_ASSERT_FATAL(kill(csuite.srv.pid, SIGCONT) == 0);
+	CU_ASSERT_FATAL(joined);
+	CU_ASSERT(took < 100);
+	CU_ASSERT_EQUAL(o.rc, CHAN_ECANCELED);
+	/* no confirmation could come: the grace was waited in full, and not much more */
+	CU_ASSERT((o.end - t0) / CHAN_MSEC >= 199 && (o.end - t0) / CHAN_MSEC < 2000);
+	/* running again, the server acts on the CANCEL; its late CANCELED is dropped */
+	CU_ASSERT(wait_waiters("stopped.cancel", 0, 0));
+	CU_ASSERT_EQUAL(chan_ping(NULL, c), CHAN_OK);
+	CU_ASSERT_EQUAL(chan_try_send(NULL, ch, "x", 1), CHAN_EWOULDBLOCK);
+	chan_ctx_free(cx);
 	chan_free(ch);
 	chan_conn_close(c);
 }
@@ -322,9 +381,11 @@ register_client_deadline(void)
 	test_add(s, "cancel wakes at once", test_cancel_wakes);
 	test_add(s, "cancel race keeps values", test_cancel_race_keeps_values);
 	test_add(s, "cancel beside a plain call's read", test_cancel_beside_plain_leader);
+	test_add(s, "cancel of the read's leader, a plain call beside", test_cancel_leader_beside_plain);
 
 	s = test_suite("server gone", suite_init_noconn, cs_suite_clean);
 	test_add(s, "stopped mid-call", test_server_stopped);
+	test_add(s, "stopped mid-call, cancelled", test_server_stopped_cancel);
 	test_add(s, "killed mid-call", test_server_killed);
 	test_add(s, "shutdown mid-call", test_server_shutdown);
 }

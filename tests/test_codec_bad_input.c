@@ -1,9 +1,9 @@
 /*
  * test_codec_bad_input.c: the codec against input it must refuse, part of
- * test_codec: every truncation point of a stream of frames, frame lengths
- * refused from the header alone, malformed headers, absurd sizes and
- * nesting, bad requests, waits, names and replies (PROTOCOL.md §9), and the
- * reader held to msgpack-c on random objects.
+ * test_codec: every truncation point of a stream of frames, a queue written
+ * in part, frame lengths refused from the header alone, malformed headers,
+ * absurd sizes and nesting, bad requests, waits, names and replies
+ * (PROTOCOL.md §9), and the reader held to msgpack-c on random objects.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -76,6 +76,42 @@ test_truncation(void)
 		frames++;
 	}
 	CU_ASSERT_EQUAL(frames, 9);
+}
+
+/*
+ * A queue written in part (a send that took k bytes): what is left is the
+ * stream from byte k on, and a frame appended after it (deferred, as a
+ * canceller's CANCEL is) follows it whole.
+ */
+static void
+test_consume(void)
+{
+	struct proto_out one;
+	uint8_t *whole;
+	size_t total;
+
+	proto_out_init(&one);
+	CU_ASSERT_EQUAL_FATAL(proto_req_cancel(&one, 10, 5), 0);
+	CU_ASSERT_EQUAL_FATAL(proto_req_defer_last(&one), 0);
+	build_stream();
+	total = proto_out_len(&out);
+	whole = malloc(total);
+	CU_ASSERT_FATAL(whole != NULL);
+	memcpy(whole, proto_out_data(&out), total);
+	for (size_t k = 0; k <= total + 1; k++) {
+		size_t left = k < total ? total - k : 0;
+
+		build_stream();
+		proto_out_consume(&out, k);
+		CU_ASSERT_EQUAL_FATAL(proto_out_len(&out), left);
+		CU_ASSERT(memcmp(proto_out_data(&out), whole + total - left, left) == 0);
+		CU_ASSERT_EQUAL(proto_req_cancel(&out, 10, 5), 0);
+		CU_ASSERT_EQUAL(proto_req_defer_last(&out), 0);
+		CU_ASSERT_EQUAL_FATAL(proto_out_len(&out), left + proto_out_len(&one));
+		CU_ASSERT(memcmp(proto_out_data(&out) + left, proto_out_data(&one), proto_out_len(&one)) == 0);
+	}
+	free(whole);
+	proto_out_destroy(&one);
 }
 
 static void
@@ -512,6 +548,7 @@ void
 register_codec_bad_input(CU_pSuite s)
 {
 	test_add(s, "every truncation point needs more, never garbage", test_truncation);
+	test_add(s, "a queue written in part keeps the rest, then whole frames", test_consume);
 	test_add(s, "frame length 0 and oversize rejected from the header", test_frame_limits);
 	test_add(s, "malformed headers are PROTOCOL", test_bad_header);
 	test_add(s, "absurd array/map/str/bin/ext headers and deep nesting", test_absurd_headers);

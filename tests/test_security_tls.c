@@ -7,10 +7,12 @@
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chanclient.h"
@@ -148,6 +150,63 @@ test_tls_pipelined(void)
 	chan_conn_close(c);
 }
 
+struct tls_recv {
+	chan_ctx_t *ctx;
+	chan_t *ch;
+	int rc;
+	int64_t end;
+};
+
+static void *
+tls_recv_main(void *arg)
+{
+	struct tls_recv *r = arg;
+
+	r->rc = chan_recv(r->ctx, r->ch, NULL, NULL);
+	r->end = chan_now();
+	return NULL;
+}
+
+/*
+ * A blocked receive over TLS ends at once when its context is cancelled.
+ * Over TLS the waiting thread polls, so the canceller wakes it rather than
+ * writing the CANCEL itself (a TLS write may have to wait).
+ */
+static void
+test_tls_cancel(void)
+{
+	const struct timespec ms = { 0, 1000000 };
+	struct tls_recv r = { .rc = -1 };
+	chan_conn_t *c = NULL;
+	chan_info_t info = { 0 };
+	struct timespec bound;
+	pthread_t t;
+	int64_t t0;
+
+	CU_ASSERT_EQUAL_FATAL(dial_tls("ca.pem", NULL, NULL, "alice-secret", &c), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, "t.cancel", 0, &r.ch), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_with_cancel(&r.ctx, NULL), CHAN_OK);
+	CU_ASSERT_FATAL(pthread_create(&t, NULL, tls_recv_main, &r) == 0);
+	for (int i = 0; i < 5000 && info.receivers == 0; i++) {
+		CU_ASSERT_EQUAL_FATAL(chan_info(NULL, r.ch, &info), CHAN_OK);
+		nanosleep(&ms, NULL);	/* until the server holds the receiver */
+	}
+	CU_ASSERT_EQUAL_FATAL(info.receivers, 1);
+	t0 = chan_now();
+	CU_ASSERT_EQUAL(chan_cancel(r.ctx), CHAN_OK);
+	clock_gettime(CLOCK_REALTIME, &bound);
+	bound.tv_sec += 5;
+	CU_ASSERT_FATAL(pthread_timedjoin_np(t, NULL, &bound) == 0);
+	CU_ASSERT_EQUAL(r.rc, CHAN_ECANCELED);
+	CU_ASSERT((r.end - t0) / CHAN_MSEC < 500);	/* at once, not after the 1 s grace */
+	CU_ASSERT_EQUAL(chan_info(NULL, r.ch, &info), CHAN_OK);
+	CU_ASSERT_EQUAL(info.receivers, 0);
+	chan_ctx_free(r.ctx);
+	CU_ASSERT_EQUAL(chan_delete(NULL, r.ch, NULL), CHAN_OK);
+	chan_free(r.ch);
+	chan_conn_close(c);
+}
+
 static void
 test_tls_client_cert(void)
 {
@@ -231,6 +290,7 @@ register_security_tls(void)
 
 	test_add(s, "token over TLS; none", test_tls_token);
 	test_add(s, "pipelining and a stream over TLS", test_tls_pipelined);
+	test_add(s, "a cancel over TLS wakes the receive at once", test_tls_cancel);
 	test_add(s, "client certificates: good, expired, wrong CA", test_tls_client_cert);
 	test_add(s, "wrong CA, wrong name", test_tls_wrong_ca_and_name);
 	test_add(s, "plaintext to the TLS port", test_plaintext_to_tls);
