@@ -4,7 +4,9 @@
 #   tests/bench/ab_client.sh [--rounds N] [--chand BIN] [--raw FILE] LABEL=BUILDDIR...
 #
 # One chand (default: the first build's server/chand) and one raw relay
-# (tests/bench/relay, the floor), then round by round, each build's chanbench
+# (tests/bench/relay: its ping-pong, the floor, and each round its
+# rendezvous ping-pong, relay ping -r, the floor of a blocking call each),
+# then round by round, each build's chanbench
 # in turn (the order rotated every round, so that a shared machine's noise
 # spreads over all of them): workload 2's ping-pong with a blocking call each
 # (-m ops: a context with a deadline; -m plain: no context, Go's plain
@@ -14,7 +16,7 @@
 # processes or threads) and on the server's (chand's; the relay's for its
 # own ping-pong), and the TCP segments sent a round trip (every side's, from
 # /proc/net/snmp: run it on an otherwise quiet machine). Prints the median
-# and the range of each figure per label; the relay's p50 and the load
+# and the range of each figure per label; the relays' p50 and the load
 # average each round.
 # --raw FILE keeps every run's figure (round label metric value, one a line).
 # SPDX-License-Identifier: BSD-2-Clause
@@ -56,8 +58,10 @@ field() { awk -v m="$1" '$3 == m {print $4}'; }
 labels=("$@")
 for r in $(seq "$rounds"); do
 	echo "load $(cut -d' ' -f1 /proc/loadavg)" >> "$work/load"
-	echo "relay w2_p50_us $("$first/tests/bench/relay" ping -p "$rport" -n 5000 | field p50_us)" |
-	    tee -a "$work/res" | sed "s/^/$r /" >> "$work/raw"
+	{
+		echo "relay w2_p50_us $("$first/tests/bench/relay" ping -p "$rport" -n 5000 | field p50_us)"
+		echo "rdvrelay w2_p50_us $("$first/tests/bench/relay" ping -r -p "$rport" -n 5000 | field p50_us)"
+	} | tee -a "$work/res" | sed "s/^/$r /" >> "$work/raw"
 	n=${#labels[@]}
 	for i in $(seq 0 $((n - 1))); do
 		lb=${labels[$(((i + r) % n))]}
@@ -110,7 +114,7 @@ fi
 
 [ -z "$raw" ] || cp "$work/raw" "$raw"
 awk '{ print $2 }' "$work/load" | sort -g | awk '{ v[NR] = $1 } END { printf "load average (1 min), min-max over the rounds: %s-%s\n", v[1], v[NR] }'
-for l in relay "${labels[@]%%=*}"; do
+for l in relay rdvrelay "${labels[@]%%=*}"; do
 	for m in $(awk -v l="$l" '$1 == l { print $2 }' "$work/res" | awk '!seen[$0]++'); do
 		awk -v l="$l" -v m="$m" '$1 == l && $2 == m { print $3 }' "$work/res" | sort -g |
 		    awk -v l="$l" -v m="$m" '{ v[NR] = $1 }
