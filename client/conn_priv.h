@@ -29,7 +29,8 @@
  *
  * Locks: conn->lock guards the calls, ids, the read token and the follower
  * list; conn->wlock guards the write queue. The context lock (ctx.c) is
- * taken before conn->lock; wlock and lock are never held together.
+ * taken before conn->lock, and before wlock (a canceller's CANCEL); wlock
+ * and lock are never held together.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
