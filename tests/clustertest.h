@@ -209,6 +209,19 @@ void ct_add_link_end_tests(CU_pSuite s);
 /* test_cluster_links_auth.c: such links with authentication on (the cluster_auth suite). */
 void ct_add_link_auth_tests(CU_pSuite s);
 
+/*
+ * The runs of a race whose two outcomes come about half the time each (the
+ * home's random order): at least CT_RACE_MIN, then on until both were seen,
+ * up to CT_RACE_MAX, so that missing one by chance fails once in 2^39.
+ */
+#define CT_RACE_MIN 12
+#define CT_RACE_MAX 40
+static inline bool
+ct_race_more(int runs, int one, int other)
+{
+	return runs < CT_RACE_MIN || (runs < CT_RACE_MAX && (one == 0 || other == 0));
+}
+
 /* test_cluster_etcdtls.c: nodes on an etcd spoken to over TLS (its own etcd), cluster metrics. */
 void ct_add_etcd_tls_suites(void);
 

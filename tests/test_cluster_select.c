@@ -314,19 +314,17 @@ test_poll_heard_out(void)
  * the case that won was first in its order and fired for good. Both
  * channels ready (node 1's "one", node 2's "two"), node 2 stopped while
  * the select is sent, then resumed: the answer comes, and the channel not
- * chosen holds its value at once. RUNS runs: each case wins some
- * (both only by chance: 2 in 4,096).
+ * chosen holds its value at once. Each case wins some (ct_race_more).
  */
 static void
 test_poll_first_case(void)
 {
-	enum { RUNS = 12 };
 	static const char *const want[2] = { "one", "two" };
 	struct proto_case cases[2];
 	struct test_conn c, at[3];
 	struct proto_reply r;
 	char buf[32];
-	int won[2] = { 0, 0 }, other;
+	int won[2] = { 0, 0 }, other, k;
 	bool ok;
 
 	cts_make_three("xfirst", 1);
@@ -334,7 +332,7 @@ test_poll_first_case(void)
 	ct_client_of(&c, 0);
 	ct_client_of(&at[1], 1);
 	ct_client_of(&at[2], 2);
-	for (int k = 0; k < RUNS; k++) {
+	for (k = 0; ct_race_more(k, won[0], won[1]); k++) {
 		ct_send(1, cts_names[1], want[0]);
 		ct_send(2, cts_names[2], want[1]);
 		ct_node_signal(2, SIGSTOP);
@@ -354,7 +352,7 @@ test_poll_first_case(void)
 	test_conn_close(&c);
 	test_conn_close(&at[1]);
 	test_conn_close(&at[2]);
-	printf(" [node 1's case %d, node 2's %d of %d]", won[0], won[1], RUNS);
+	printf(" [node 1's case %d, node 2's %d of %d]", won[0], won[1], k);
 	CU_ASSERT(won[0] > 0 && won[1] > 0);
 }
 
@@ -434,12 +432,11 @@ cancel_outcome(struct test_conn *c, uint64_t sid, const struct proto_reply *r, i
  * comes first in the home's order, the CANCEL is too late (NOT_FOUND) and
  * the select's answer, once node 1 resumes, is the value; else the select
  * ends CANCELED at once and the value is back in its channel once node 1
- * resumes. RUNS runs: some of each (both only by chance: 2 in 4,096).
+ * resumes. Both are seen (ct_race_more).
  */
 static void
 test_firm_cancel(void)
 {
-	enum { RUNS = 12 };
 	struct proto_case cases[2];
 	struct test_conn c;
 	struct proto_reply r, cr;
@@ -449,7 +446,7 @@ test_firm_cancel(void)
 	cts_make_three("xfcan", 1);
 	cts_remote_pair(cases);
 	ct_client_of(&c, 0);
-	for (int k = 0; k < RUNS; k++) {
+	for (int k = 0; ct_race_more(k, delivered, canceled); k++) {
 		ct_send(1, cts_names[1], "one");
 		ct_node_signal(1, SIGSTOP);
 		sid = st_select(&c, cases, 2, false, PROTO_WAIT_FOREVER);
@@ -484,12 +481,11 @@ test_firm_cancel(void)
  * value, once node 2 answered too. Else node 1's group holds the value;
  * the select ends CANCELED once node 2 says it waits, and the value is back
  * in its channel at once, not when node 2 answers the CANCEL (deferred:
- * nobody waits for it). RUNS runs: some of each (both only by chance).
+ * nobody waits for it). Both are seen (ct_race_more).
  */
 static void
 test_firm_cancel_unheard(void)
 {
-	enum { RUNS = 12 };
 	struct proto_case cases[2];
 	struct test_conn c;
 	struct proto_reply r;
@@ -499,7 +495,7 @@ test_firm_cancel_unheard(void)
 	cts_make_three("xfcun", 1);
 	cts_remote_pair(cases);
 	ct_client_of(&c, 0);
-	for (int k = 0; k < RUNS; k++) {
+	for (int k = 0; ct_race_more(k, delivered, canceled); k++) {
 		ct_send(1, cts_names[1], "one");
 		ct_node_signal(1, SIGSTOP);
 		ct_node_signal(2, SIGSTOP);

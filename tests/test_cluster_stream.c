@@ -461,13 +461,12 @@ round_cancel_run(struct test_conn *c, bool unheard, int *delivered, int *given_b
 static void
 firm_round_cancel(const char *base, bool unheard)
 {
-	enum { RUNS = 12 };
 	struct test_conn c;
 	int delivered = 0, given_back = 0;
 
 	make_three(base, 1);
 	ct_client_of(&c, 0);
-	for (int k = 0; k < RUNS; k++)
+	for (int k = 0; ct_race_more(k, delivered, given_back); k++)
 		round_cancel_run(&c, unheard, &delivered, &given_back);
 	test_conn_close(&c);
 	printf(" [delivered before CANCELED %d, given back %d]", delivered, given_back);
@@ -478,8 +477,7 @@ firm_round_cancel(const char *base, bool unheard)
  * A CANCEL while a round's first group (node 1, stopped, a value ready)
  * has not answered its poll never loses that value: once node 1 resumes,
  * either the value comes before the final CANCELED (it fired for good)
- * or it is back in its channel. RUNS runs: some of each (both only by
- * chance: 2 in 4,096).
+ * or it is back in its channel. Both are seen (ct_race_more).
  */
 static void
 test_firm_round_cancel(void)
