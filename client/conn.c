@@ -198,6 +198,16 @@ enc_cancel(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
 }
 
 /*
+ * CANCEL's own OK says nothing the target's CANCELED does not: let the
+ * server defer it. flags: WIRE_NOWAIT or 0. 0, or conn_post's error.
+ */
+static int
+send_cancel(chan_conn_t *c, uint64_t target, unsigned flags)
+{
+	return conn_post(c, enc_cancel, &target, WIRE_DEFER | flags);
+}
+
+/*
  * The call's context ended (under the contexts' lock). A follower wakes on
  * its cond and a polling leader through the wake fd; a leader blocked in
  * recv only hears the server, so a cancel writes its CANCEL here, never
@@ -222,7 +232,7 @@ call_ctx_done(struct ctx_watch *w, int err)
 	else if ((post = err == CHAN_ECANCELED && call->linked && !call->cancel_sent))
 		call->cancel_sent = true;
 	pthread_mutex_unlock(&c->lock);
-	if (post && conn_post(c, enc_cancel, &id, WIRE_DEFER | WIRE_NOWAIT) != 0) {
+	if (post && send_cancel(c, id, WIRE_NOWAIT) != 0) {
 		pthread_mutex_lock(&c->lock);
 		call->cancel_sent = false;
 		pthread_mutex_unlock(&c->lock);
@@ -307,13 +317,6 @@ conn_post(chan_conn_t *c, call_encode_fn enc, void *arg, unsigned flags)
 	return wire_submit(c, conn_new_id(c), PROTO_WAIT_FOREVER, enc, arg, flags);
 }
 
-/* CANCEL's own OK says nothing the target's CANCELED does not: let the server defer it. */
-static void
-send_cancel(chan_conn_t *c, uint64_t target)
-{
-	conn_post(c, enc_cancel, &target, WIRE_DEFER);
-}
-
 static int
 enc_want(struct proto_out *o, uint64_t id, int64_t wait_us, void *arg)
 {
@@ -342,7 +345,7 @@ call_wait_locked(chan_conn_t *c, struct call *call, int64_t deadline)
 		call->cancel_sent = true;
 	pthread_mutex_unlock(&c->lock);
 	if (cancel)
-		send_cancel(c, call->id);
+		send_cancel(c, call->id, 0);
 	else
 		wire_flush(c);	/* the canceller may have left part of its CANCEL queued */
 	pthread_mutex_lock(&c->lock);
@@ -353,7 +356,7 @@ call_wait_locked(chan_conn_t *c, struct call *call, int64_t deadline)
 	call->linked = false;
 	if (!call->cancel_sent) {
 		pthread_mutex_unlock(&c->lock);
-		send_cancel(c, call->id);
+		send_cancel(c, call->id, 0);
 		pthread_mutex_lock(&c->lock);
 	}
 }
@@ -672,7 +675,7 @@ conn_call_user(struct call *call)
 void
 conn_cancel(chan_conn_t *c, uint64_t id)
 {
-	send_cancel(c, id);
+	send_cancel(c, id, 0);
 }
 
 void
@@ -693,7 +696,7 @@ conn_call_end(struct call *call)
 		pthread_mutex_unlock(&c->lock);
 	}
 	if (pending)
-		send_cancel(c, call->id);	/* stop it; its final reply will be dropped */
+		send_cancel(c, call->id, 0);	/* stop it; its final reply will be dropped */
 	call_fini(call);
 	call_spare_put(call);
 }
