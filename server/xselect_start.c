@@ -294,6 +294,7 @@ xsel_again(struct xsel *x)
 	struct proto_request q;
 	struct proto_case *cases;
 	const char *why = "out of memory";
+	bool grouped;
 
 	for (uint32_t i = 0; i < x->ngroups; i++)
 		xsel_group_release(&x->g[i]);
@@ -304,17 +305,16 @@ xsel_again(struct xsel *x)
 	x->winner = NULL;
 	x->err = STATUS_OK;
 	/* its cases decoded again from its frame (they point into it) */
-	if ((cases = malloc(x->ncases * sizeof *cases)) == NULL ||
+	grouped = (cases = malloc(x->ncases * sizeof *cases)) != NULL &&
 	    proto_decode_request(x->frame, x->frame_len, &xs->r->s->limits, cases, x->ncases, &q,
-	    &why) != STATUS_OK || !xsel_group_cases(xs, x, &q, NULL, 0, &why)) {
-		if (x->c != NULL)
-			x->c->nforwarded += x->ngroups;	/* as many as client_done takes back */
+	    &why) == STATUS_OK && xsel_group_cases(xs, x, &q, NULL, 0, &why);
+	if (x->c != NULL)
+		x->c->nforwarded += x->ngroups;	/* as many as client_done takes back */
+	if (grouped) {
+		xsel_run(x, &q);
+	} else {
 		xsel_reply_error(x, STATUS_UNAVAILABLE, why);
 		xsel_free(x);
-	} else {
-		if (x->c != NULL)
-			x->c->nforwarded += x->ngroups;
-		xsel_run(x, &q);
 	}
 	free(cases);
 }
