@@ -479,7 +479,7 @@ call_send(struct call *call, chan_ctx_t *ctx, enum call_wait how, unsigned flags
 	}
 	pthread_mutex_unlock(&c->lock);
 	call->deferred = (flags & WIRE_DEFER) != 0;
-	call->wire_deadline = how == CALL_BUDGET && call->interim == NULL ? deadline : 0;
+	call->wire_deadline = how == CALL_BUDGET ? deadline : 0;	/* the server ends the wait then (§4, §12, §14) */
 	if (rc == 0 && (rc = wire_submit(c, call->id, wait_us, enc, arg, flags)) != 0) {
 		pthread_mutex_lock(&c->lock);
 		if (call->linked)

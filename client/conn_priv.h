@@ -80,7 +80,7 @@ struct call {
 	bool deferred;				/* sent with WIRE_DEFER, WANT not sent yet */
 	bool final_taken;			/* its thread took the last reply: unlinked */
 	enum call_lead lead;			/* how its thread waits while it holds the read token */
-	int64_t wire_deadline;			/* the deadline its request carries (single reply), 0: none */
+	int64_t wire_deadline;			/* the deadline its request carries (a stream's, a link's: its life), 0: none */
 	int err;				/* connection failure */
 	int ctx_err;				/* the context ended */
 	struct reply *head, **tail;		/* replies not yet taken */

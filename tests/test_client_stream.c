@@ -8,6 +8,7 @@
  * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,6 +297,106 @@ test_deadline(void)
 	free2(h);
 }
 
+/* A connection to the test's server that waits grace for the server's word on an ended context. */
+static chan_conn_t *
+dial_grace(int64_t grace_ns)
+{
+	chan_dial_opts_t o = { .cancel_grace_ns = grace_ns };
+	chan_conn_t *c = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(chan_dial(NULL, addr, &o, &c), CHAN_OK);
+	return c;
+}
+
+struct stream_waiter {
+	chan_stream_t *s;
+	pthread_t t;
+	int rc;
+	int64_t end;
+};
+
+static void *
+stream_wait(void *arg)
+{
+	struct stream_waiter *w = arg;
+
+	w->rc = chan_stream_recv(w->s, NULL, NULL, NULL);
+	w->end = chan_now();
+	return NULL;
+}
+
+/*
+ * A cancel from another thread ends a waiting stream at once. Its context
+ * has a deadline, which the stream carries as its wait, so the waiting
+ * thread blocks in recv where only the server's reply wakes it: the
+ * canceller writes the CANCEL itself. Neither the 10 s grace nor a quarter
+ * of it is waited.
+ */
+static void
+test_cancel_waiting(void)
+{
+	chan_conn_t *c = dial_grace(10 * CHAN_SEC);
+	chan_t *ch = NULL, *seen = NULL;
+	chan_ctx_t *p, *cx;
+	struct stream_waiter w = { 0 };
+	int64_t t0;
+
+	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, "st.cancelwait", 0, &ch), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, other, "st.cancelwait", 0, &seen), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_with_cancel(&p, NULL), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_with_timeout(&cx, p, 60 * CHAN_SEC), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_stream_open(cx, &ch, 1, 1, &w.s), CHAN_OK);
+	CU_ASSERT_FATAL(pthread_create(&w.t, NULL, stream_wait, &w) == 0);
+	CU_ASSERT(wait_receivers(seen, 1));
+	t0 = chan_now();
+	CU_ASSERT_EQUAL(chan_cancel(p), CHAN_OK);
+	pthread_join(w.t, NULL);
+	CU_ASSERT_EQUAL(w.rc, CHAN_ECANCELED);
+	CU_ASSERT((w.end - t0) / CHAN_MSEC < 500);
+	CU_ASSERT(wait_receivers(seen, 0));
+	chan_stream_free(w.s);
+	chan_ctx_free(cx);
+	chan_ctx_free(p);
+	chan_delete(NULL, seen, NULL);
+	chan_free(seen);
+	chan_free(ch);
+	chan_conn_close(c);
+}
+
+/*
+ * A stopped (not dead) server: a stream's deadline still ends it, after
+ * the grace period and at most a quarter more (the receive timeout of a
+ * thread waiting in recv), not never.
+ */
+static void
+test_server_stopped(void)
+{
+	chan_conn_t *c = dial_grace(200 * CHAN_MSEC);
+	chan_t *ch = NULL;
+	chan_ctx_t *cx;
+	chan_stream_t *s = NULL;
+	int64_t t0 = chan_now(), took;
+	int rc;
+
+	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, "st.stopped", 0, &ch), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_with_timeout(&cx, NULL, 300 * CHAN_MSEC), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_stream_open(cx, &ch, 1, 1, &s), CHAN_OK);
+	CU_ASSERT(wait_receivers(ch, 1));
+	CU_ASSERT_FATAL(kill(srv.pid, SIGSTOP) == 0);
+	rc = chan_stream_recv(s, NULL, NULL, NULL);
+	took = (chan_now() - t0) / CHAN_MSEC;
+	CU_ASSERT_FATAL(kill(srv.pid, SIGCONT) == 0);
+	CU_ASSERT_EQUAL(rc, CHAN_EDEADLINE);
+	CU_ASSERT(took >= 299 && took < 2000);
+	/* the late DEADLINE_EXCEEDED is dropped; the connection goes on */
+	CU_ASSERT_EQUAL(chan_ping(NULL, c), CHAN_OK);
+	chan_stream_free(s);
+	chan_ctx_free(cx);
+	chan_delete(NULL, ch, NULL);
+	chan_free(ch);
+	chan_conn_close(c);
+}
+
 /* A deleted channel ends the stream with NOT_FOUND and its index. */
 static void
 test_deleted(void)
@@ -420,6 +521,8 @@ register_suites(void)
 	test_add(s, "several channels", test_several_channels);
 	test_add(s, "cancel", test_cancel);
 	test_add(s, "deadline", test_deadline);
+	test_add(s, "cancel of a waiting stream", test_cancel_waiting);
+	test_add(s, "stopped mid-stream", test_server_stopped);
 	test_add(s, "deleted channel", test_deleted);
 	test_add(s, "bad input", test_bad_input);
 	test_add(s, "exactly once", test_exactly_once);
