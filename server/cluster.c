@@ -62,7 +62,6 @@ struct cluster {
 	void *node_change_arg;
 	struct cluster_stats stats;
 	TAILQ_HEAD(, resolve) resolves;
-	char owner_addr[300], place_addr[300];
 };
 
 static void session_step(struct cluster *cl);
@@ -250,17 +249,31 @@ cluster_on_fenced(struct cluster *cl, void (*fn)(void *arg), void *arg)
 
 /* ---- owners and placement ------------------------------------------------------- */
 
-/* node's advertise address from its node key, into buf; "" when not live or malformed. */
-static const char *
-node_addr(struct cluster *cl, const char *node, char *buf, size_t cap)
+/*
+ * A node key's view (cluster_mirror.h): its advertise address, parsed once
+ * when the key changes, not at every request routed to the node.
+ */
+static int
+node_key_advertise(const char *value, char **addr)
 {
-	const char *v = mirror_get(cl->nodes, node, strlen(node), NULL);
-	json_t *o = v != NULL ? json_loads(v, 0, NULL) : NULL;
+	json_t *o = json_loads(value, 0, NULL);
 	const char *a = json_string_value(json_object_get(o, "advertise"));
+	int rc = 0;
 
-	snprintf(buf, cap, "%s", a != NULL ? a : "");
+	*addr = NULL;
+	if (a != NULL && (*addr = strdup(a)) == NULL)
+		rc = -1;
 	json_decref(o);
-	return buf;
+	return rc;
+}
+
+/* node's advertise address, "" when not live or its key is malformed; valid until the loop runs on. */
+static const char *
+node_addr(const struct cluster *cl, const char *node)
+{
+	const char *a = mirror_view(cl->nodes, node, strlen(node));
+
+	return a != NULL ? a : "";
 }
 
 enum cluster_where
@@ -276,7 +289,7 @@ cluster_owner(struct cluster *cl, const char *name, size_t len, const char **nod
 	if (strcmp(owner, cl->node) == 0)
 		/* ours under an older lease: gone, or soon gone, from etcd */
 		return lease == cl->lease && cl->lease != 0 ? CLUSTER_HERE : CLUSTER_UNKNOWN;
-	*addr = node_addr(cl, owner, cl->owner_addr, sizeof cl->owner_addr);
+	*addr = node_addr(cl, owner);
 	return CLUSTER_THERE;
 }
 
@@ -320,7 +333,7 @@ cluster_place(struct cluster *cl, const char *name, size_t len, const char **add
 		*addr = cl->advertise;
 		return cl->node;
 	}
-	*addr = node_addr(cl, p.best, cl->place_addr, sizeof cl->place_addr);
+	*addr = node_addr(cl, p.best);
 	return p.best;
 }
 
@@ -364,12 +377,11 @@ static void
 visit_node(void *arg, const char *node, size_t nlen, const char *value, int64_t lease)
 {
 	struct node_walk *w = arg;
-	char addr[300];
 
 	w->node = node;
 	w->owned = 0;
 	mirror_each(w->cl->chans, count_node, w);	/* an admin view: nodes × channels is fine */
-	w->fn(w->arg, node, node_addr(w->cl, node, addr, sizeof addr), w->owned);
+	w->fn(w->arg, node, node_addr(w->cl, node), w->owned);
 }
 
 void
@@ -585,6 +597,8 @@ int
 cluster_new(struct cluster **out, struct event_base *base, const struct config *cfg, char **cause)
 {
 	struct cluster *cl = calloc(1, sizeof *cl);
+	const struct mirror_hooks nodes_hooks = { node_changed, node_key_advertise, cl };
+	const struct mirror_hooks chans_hooks = { NULL, NULL, NULL };
 	struct timeval tv;
 	char *nodes_prefix = NULL;
 	SSL_CTX *ssl = NULL;
@@ -612,9 +626,9 @@ cluster_new(struct cluster **out, struct event_base *base, const struct config *
 		nodes_prefix = NULL;
 		goto fail;
 	}
-	if (mirror_new(&cl->nodes, cl->etcd, base, nodes_prefix, node_changed, cl,
+	if (mirror_new(&cl->nodes, cl->etcd, base, nodes_prefix, &nodes_hooks,
 	    &cl->stats.etcd_errors) < 0 ||
-	    mirror_new(&cl->chans, cl->etcd, base, cl->chans_prefix, NULL, NULL,
+	    mirror_new(&cl->chans, cl->etcd, base, cl->chans_prefix, &chans_hooks,
 	    &cl->stats.etcd_errors) < 0)
 		goto fail;
 	free(nodes_prefix);

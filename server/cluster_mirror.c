@@ -20,6 +20,7 @@
 struct mentry {
 	struct hmap_node node;
 	char *key, *value;
+	char *view;			/* hooks.view's of value */
 	size_t klen;
 	int64_t lease;
 	bool stale;			/* not in the read being applied */
@@ -30,8 +31,7 @@ struct mirror {
 	char *prefix;
 	size_t plen;
 	struct hmap map;
-	mirror_changed *cb;
-	void *arg;
+	struct mirror_hooks hooks;
 	uint64_t *errors;
 	struct etcd_watch *watch;
 	struct event *retry;		/* the next read, after a pause */
@@ -60,6 +60,7 @@ entry_free(struct mentry *en)
 {
 	free(en->key);
 	free(en->value);
+	free(en->view);
 	free(en);
 }
 
@@ -73,15 +74,25 @@ mirror_get(const struct mirror *m, const char *key, size_t klen, int64_t *lease)
 	return en != NULL ? en->value : NULL;
 }
 
+const char *
+mirror_view(const struct mirror *m, const char *key, size_t klen)
+{
+	const struct mentry *en = find(m, key, klen);
+
+	return en != NULL ? en->view : NULL;
+}
+
 int
 mirror_set(struct mirror *m, const char *key, size_t klen, const char *value, int64_t lease)
 {
 	struct mentry *en = find(m, key, klen);
 	bool changed = en == NULL || strcmp(en->value, value) != 0;
-	char *v = strdup(value);
+	char *v = strdup(value), *view = NULL;
 
-	if (v == NULL)
+	if (v == NULL || (m->hooks.view != NULL && m->hooks.view(value, &view) < 0)) {
+		free(v);
 		return -1;
+	}
 	if (en == NULL) {
 		if ((en = calloc(1, sizeof *en)) == NULL || (en->key = malloc(klen + 1)) == NULL ||
 		    hmap_insert(&m->map, &en->node, hmap_hash_bytes(m->map.seed, key, klen)) < 0) {
@@ -89,6 +100,7 @@ mirror_set(struct mirror *m, const char *key, size_t klen, const char *value, in
 				free(en->key);
 			free(en);
 			free(v);
+			free(view);
 			return -1;
 		}
 		memcpy(en->key, key, klen);
@@ -97,10 +109,12 @@ mirror_set(struct mirror *m, const char *key, size_t klen, const char *value, in
 	}
 	free(en->value);
 	en->value = v;
+	free(en->view);
+	en->view = view;
 	en->lease = lease;
 	en->stale = false;
-	if (changed && m->cb != NULL)
-		m->cb(m->arg, key, klen, value);
+	if (changed && m->hooks.changed != NULL)
+		m->hooks.changed(m->hooks.arg, key, klen, value);
 	return 0;
 }
 
@@ -112,8 +126,8 @@ mirror_del(struct mirror *m, const char *key, size_t klen)
 	if (en == NULL)
 		return;
 	hmap_remove(&m->map, &en->node);
-	if (m->cb != NULL)
-		m->cb(m->arg, en->key, en->klen, NULL);
+	if (m->hooks.changed != NULL)
+		m->hooks.changed(m->hooks.arg, en->key, en->klen, NULL);
 	entry_free(en);
 }
 
@@ -290,15 +304,14 @@ mirror_read(struct mirror *m)
 
 int
 mirror_new(struct mirror **out, struct etcd *e, struct event_base *base, const char *prefix,
-    mirror_changed *cb, void *arg, uint64_t *errors)
+    const struct mirror_hooks *hooks, uint64_t *errors)
 {
 	struct mirror *m = calloc(1, sizeof *m);
 
 	if (m == NULL)
 		return -1;
 	m->e = e;
-	m->cb = cb;
-	m->arg = arg;
+	m->hooks = *hooks;
 	m->errors = errors;
 	hmap_init(&m->map, (uint64_t)(uintptr_t)m ^ 0x9e3779b97f4a7c15ULL);
 	if ((m->prefix = strdup(prefix)) == NULL ||

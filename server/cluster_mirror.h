@@ -26,14 +26,28 @@ struct mirror;
 
 /* A key is new, has a new value, or was deleted (value NULL). */
 typedef void mirror_changed(void *arg, const char *key, size_t klen, const char *value);
+/*
+ * What a reader needs of a value, made once when the value is stored
+ * rather than at every read: *view, malloc'd (NULL when the value has
+ * none, say it is malformed). Returns 0, or -1 when out of memory.
+ */
+typedef int mirror_view_fn(const char *value, char **view);
 
-/* errors counts failed etcd calls. Returns 0, or -1 when out of memory. */
+struct mirror_hooks {
+	mirror_changed *changed;	/* or NULL */
+	mirror_view_fn *view;		/* or NULL: no views */
+	void *arg;			/* changed's */
+};
+
+/* hooks is copied; errors counts failed etcd calls. Returns 0, or -1 when out of memory. */
 int mirror_new(struct mirror **out, struct etcd *e, struct event_base *base, const char *prefix,
-    mirror_changed *cb, void *arg, uint64_t *errors);
+    const struct mirror_hooks *hooks, uint64_t *errors);
 void mirror_free(struct mirror *m);
 
 /* The value of key, and its lease in *lease (may be NULL); NULL when absent. */
 const char *mirror_get(const struct mirror *m, const char *key, size_t klen, int64_t *lease);
+/* The view of key's value (mirror_view_fn); NULL when absent or it has none. */
+const char *mirror_view(const struct mirror *m, const char *key, size_t klen);
 /* Record key = value under lease. Returns 0, or -1 when out of memory. */
 int mirror_set(struct mirror *m, const char *key, size_t klen, const char *value, int64_t lease);
 void mirror_del(struct mirror *m, const char *key, size_t klen);
