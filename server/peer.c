@@ -245,9 +245,9 @@ hello_reply(struct peer *pe, const uint8_t *body, size_t len, int status)
 	return false;
 }
 
-/* One reply frame; false when pe was dropped. */
+/* One reply frame, read at now; false when pe was dropped. */
 static bool
-frame(struct peer *pe, const uint8_t *body, size_t len)
+frame(struct peer *pe, const uint8_t *body, size_t len, int64_t now)
 {
 	uint64_t id;
 	int status;
@@ -276,7 +276,7 @@ frame(struct peer *pe, const uint8_t *body, size_t len)
 		return false;
 	}
 	if (pe->ps->reply != NULL)
-		pe->ps->reply(pe->ps->arg, id, body, len);
+		pe->ps->reply(pe->ps->arg, id, body, len, now);
 	return true;
 }
 
@@ -287,6 +287,7 @@ read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	uint8_t hdr[PROTO_FRAME_HDR], *p;
 	size_t flen;
+	int64_t now = clock_now_ns();	/* the forwarded latencies of one read: one reading */
 
 	while (evbuffer_get_length(in) >= PROTO_FRAME_HDR) {
 		evbuffer_copyout(in, hdr, sizeof hdr);
@@ -302,7 +303,7 @@ read_cb(struct bufferevent *bev, void *arg)
 			drop(pe, "out of memory");
 			return;
 		}
-		if (!frame(pe, p + PROTO_FRAME_HDR, flen))
+		if (!frame(pe, p + PROTO_FRAME_HDR, flen, now))
 			return;
 		evbuffer_drain(in, PROTO_FRAME_HDR + flen);
 	}

@@ -31,8 +31,11 @@ struct event_base;
 struct peer;
 struct peers;
 
-/* A reply to peer id pid arrived: body is its frame body, valid during the call. */
-typedef void peer_reply(void *arg, uint64_t pid, const uint8_t *body, size_t len);
+/*
+ * A reply to peer id pid arrived: body is its frame body, valid during the
+ * call; now is the clock (clock_now_ns) read once for the replies of one read.
+ */
+typedef void peer_reply(void *arg, uint64_t pid, const uint8_t *body, size_t len, int64_t now);
 /* pe's connection is gone (why says how): nothing more will come for what was sent on it. */
 typedef void peer_lost(void *arg, struct peer *pe, const char *why);
 

@@ -274,7 +274,7 @@ hold(struct router *r, struct conn *c, const struct proto_request *q, const uint
 	if ((h = calloc(1, sizeof *h)) == NULL || (h->frame = malloc(len)) == NULL)
 		goto fail;
 	*h = (struct held){ .rq = { .conn_id = c->id, .id = q->id, .op = q->op,
-	    .start = r->again_start ? r->again_start : clock_now_ns() }, .r = r,
+	    .start = router_came(r) }, .r = r,
 	    .frame = h->frame, .len = len, .behind = name == NULL, .asked = r->asked };
 	memcpy(h->frame, body, len);
 	if (hmap_insert(&r->ids, &h->rq.node, ids_hash(r, c->id, q->id)) < 0)

@@ -137,8 +137,8 @@ void
 router_forward(struct router *r, struct conn *c, const struct proto_request *q,
     const uint8_t *body, size_t len, const char *node, const char *addr)
 {
-	int64_t start = r->again_start ? r->again_start : clock_now_ns(), wait = q->wait_us;
-	int64_t spent = (clock_now_ns() - start) / 1000;
+	int64_t start = router_came(r), wait = q->wait_us;
+	int64_t spent = (router_now(r) - start) / 1000;	/* held for etcd: what it waited */
 	const char *why;
 	struct peer *pe;
 	uint64_t pid;
@@ -285,7 +285,7 @@ unlink_all(struct router *r, const struct conn *c, const struct peer *pe, struct
 
 /* A reply from a peer: to its client with the client's id; a MOVED becomes UNAVAILABLE for one that did not ask. */
 void
-router_peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len)
+router_peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len, int64_t now)
 {
 	struct router *r = arg;
 	struct hmap_node *n;
@@ -327,7 +327,7 @@ router_peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len)
 	}
 	/* unlinked first: writing to c may end it, and f with it */
 	if (last_reply(op, status, body, len)) {
-		stats_record(&r->s->ops, op, status, clock_now_ns() - f->rq.start);
+		stats_record(&r->s->ops, op, status, now - f->rq.start);
 		fwd_free(r, f);
 	} else {
 		f->acks = acks;

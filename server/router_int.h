@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "clock.h"
 #include "codec.h"
 #include "conn.h"
 #include "hmap.h"
@@ -52,6 +53,20 @@ struct router {
 	int64_t again_start;		/* ... and when it came */
 };
 
+/* The clock as the request being routed read it when its dispatch began (no second reading). */
+static inline int64_t
+router_now(const struct router *r)
+{
+	return r->s->current.conn != NULL ? r->s->current.start_ns : clock_now_ns();
+}
+
+/* When the request being routed came: held for etcd, its first arrival (router_again). */
+static inline int64_t
+router_came(const struct router *r)
+{
+	return r->again_start != 0 ? r->again_start : router_now(r);
+}
+
 static inline uint64_t
 ids_hash(const struct router *r, uint64_t conn_id, uint64_t id)
 {
@@ -76,7 +91,7 @@ void router_forward(struct router *r, struct conn *c, const struct proto_request
 void router_forward_to_target(struct router *r, struct conn *c, const struct proto_request *q,
     struct remote *rq);
 /* peer.c's callbacks (peers_on). */
-void router_peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len);
+void router_peer_replied(void *arg, uint64_t pid, const uint8_t *body, size_t len, int64_t now);
 void router_peer_gone(void *arg, struct peer *pe, const char *why);
 /* Free every forwarded request without a word (the router is going). */
 void router_fwds_free(struct router *r);

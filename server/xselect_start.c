@@ -209,7 +209,7 @@ xselect_start(struct xselects *xs, struct conn *c, const struct proto_request *q
     const uint8_t *body, size_t len)
 {
 	struct router *r = xs->r;
-	int64_t start = r->again_start ? r->again_start : clock_now_ns();
+	int64_t start = router_came(r);
 	struct xsel *x;
 	const char *why = "out of memory";
 

@@ -420,7 +420,7 @@ xstream_start(struct xstreams *xt, struct conn *c, const struct proto_request *q
 	st->wait_us = q->wait_us;
 	st->index = -1;
 	st->rq = (struct remote){ .conn_id = c->id, .id = q->id, .op = OP_STREAM,
-	    .start = r->again_start ? r->again_start : clock_now_ns(), .xstream = true };
+	    .start = router_came(r), .xstream = true };
 	TAILQ_INIT(&st->rounds);
 	TAILQ_INSERT_TAIL(&xt->list, st, link);
 	if (keep_cases(st, body, len) < 0 ||
