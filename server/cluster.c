@@ -356,6 +356,12 @@ cluster_stats(struct cluster *cl)
 	return &cl->stats;
 }
 
+struct cluster_stats *
+cluster_counters(struct cluster *cl)
+{
+	return &cl->stats;
+}
+
 struct node_walk {
 	struct cluster *cl;
 	cluster_node_fn *fn;

@@ -113,8 +113,13 @@ void cluster_on_fenced(struct cluster *cl, void (*fn)(void *arg), void *arg);
 void cluster_on_node_change(struct cluster *cl, void (*fn)(void *arg, const char *node, bool up),
     void *arg);
 
-/* Counters for STATS; moved, unavailable and the forwarding ones are the router's and peer.c's to bump. */
+/*
+ * Counters for STATS, with serving, nodes and owned worked out now (owned
+ * walks every channel's key: for STATS and metrics, never per request).
+ */
 struct cluster_stats *cluster_stats(struct cluster *cl);
+/* The same counters as they stand, for the router and peer.c to bump (moved, unavailable, forwarding). */
+struct cluster_stats *cluster_counters(struct cluster *cl);
 /* The etcd calls' times and errors (etcd.h), for metrics.c. */
 const struct etcd_stats *cluster_etcd_stats(const struct cluster *cl);
 

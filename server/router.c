@@ -243,7 +243,7 @@ resolved(void *arg, int status, const char *why)
 	} else if (status != STATUS_OK) {
 		hmap_remove(&r->ids, &h->rq.node);
 		if ((c = conn_by_id(r->s, h->rq.conn_id)) != NULL) {
-			cluster_stats(r->cl)->unavailable++;
+			cluster_counters(r->cl)->unavailable++;
 			stats_record(&r->s->ops, h->rq.op, STATUS_UNAVAILABLE,
 			    clock_now_ns() - h->rq.start);
 			conn_reply_error(c, h->rq.id, STATUS_UNAVAILABLE, why);
@@ -353,7 +353,7 @@ route_there(struct router *r, struct conn *c, const struct proto_request *q, con
 		return;
 	}
 	if (c->moved) {
-		cluster_stats(r->cl)->moved++;
+		cluster_counters(r->cl)->moved++;
 		conn_reply_error(c, q->id, STATUS_MOVED, addr);
 		return;
 	}

@@ -61,7 +61,7 @@ router_fwds_free(struct router *r)
 void
 router_unavailable(struct router *r, struct conn *c, uint64_t id, const char *why)
 {
-	cluster_stats(r->cl)->unavailable++;
+	cluster_counters(r->cl)->unavailable++;
 	conn_reply_error(c, id, STATUS_UNAVAILABLE, why);
 }
 
@@ -113,7 +113,7 @@ send_fwd(struct router *r, struct conn *c, uint64_t id, uint64_t op, struct peer
 		f = NULL;
 		goto fail;
 	}
-	cluster_stats(r->cl)->forwarded++;
+	cluster_counters(r->cl)->forwarded++;
 	/* counted when its last reply is relayed */
 	r->s->current.counted = true;
 	return true;

@@ -370,7 +370,7 @@ cluster_start(struct server *s, char **cause)
 		free(why);
 		return -1;
 	}
-	cs = cluster_stats(s->cluster);
+	cs = cluster_counters(s->cluster);	/* peer.c bumps two of them */
 	/* with tls_listen the nodes speak TLS to each other (PROTOCOL.md §17) */
 	if (s->cfg.tls_listen[0] != '\0' && (ctx = tls_client_ctx(&s->cfg, &why)) == NULL) {
 		if (asprintf(cause, "cluster: TLS to the other nodes: %s", why ? why : "out of memory") < 0)

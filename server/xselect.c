@@ -122,7 +122,7 @@ xsel_reply_error(struct xsel *x, int status, const char *why)
 	if ((c = client_done(x, status)) == NULL)
 		return;
 	if (status == STATUS_UNAVAILABLE)
-		cluster_stats(x->xs->r->cl)->unavailable++;
+		cluster_counters(x->xs->r->cl)->unavailable++;
 	conn_reply_error(c, x->rq.id, status, why);
 }
 
@@ -238,7 +238,7 @@ confirm(struct xsel *x, struct xgroup *w)
 	uint64_t target = w->pid;
 
 	if (!w->held || (x->blocking && !w->sent)) {
-		cluster_stats(x->xs->r->cl)->xselect_firm += w->firmed;
+		cluster_counters(x->xs->r->cl)->xselect_firm += w->firmed;
 		relay(x, w);
 		if (w->held)
 			settle(x, w, target, true, 0);
@@ -540,7 +540,7 @@ restart(struct xsel *x)
 		xsel_free(x);
 		return;
 	}
-	cluster_stats(x->xs->r->cl)->xselect_retries++;
+	cluster_counters(x->xs->r->cl)->xselect_retries++;
 	x->parked = false;
 	xsel_again(x);
 }

@@ -199,7 +199,7 @@ xsel_run(struct xsel *x, const struct proto_request *q)
 		}
 	}
 	free(cases);
-	cluster_stats(x->xs->r->cl)->forwarded += x->ngroups;
+	cluster_counters(x->xs->r->cl)->forwarded += x->ngroups;
 	if (x->nopen == 0)
 		xsel_decide(x);	/* not one group could be sent */
 }

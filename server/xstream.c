@@ -139,7 +139,7 @@ answer(struct xstream *st)
 	if (c->closing || c->dead)
 		return;
 	if (st->status == STATUS_UNAVAILABLE)
-		cluster_stats(st->xt->r->cl)->unavailable++;
+		cluster_counters(st->xt->r->cl)->unavailable++;
 	if (st->status == STATUS_OK)
 		rc = proto_rep_uint(o, st->rq.id, st->delivered);
 	else if (st->index >= 0)
