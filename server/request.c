@@ -27,13 +27,6 @@
 #include "value.h"
 #include "xhold.h"
 
-/* When a request made now began: the dispatch's reading inside one, else the clock. */
-static int64_t
-request_start(const struct server *s)
-{
-	return s->current.conn != NULL ? s->current.start_ns : clock_now_ns();
-}
-
 const char *
 request_status_message(int status)
 {
@@ -398,7 +391,7 @@ request_hold(struct conn *c, const struct proto_request *q, struct chan *ch, uns
 		return -1;
 	}
 	*r = (struct request){ .conn = c, .id = q->id, .op = q->op, .kind = REQUEST_HELD,
-	    .deferred = q->deferred, .held_ch = ch, .start_ns = request_start(c->srv) };
+	    .deferred = q->deferred, .held_ch = ch, .start_ns = server_request_start(c->srv) };
 	if (request_park(r, q->wait_us) < 0) {
 		request_recycle(s, r);
 		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
@@ -582,7 +575,7 @@ oom:
 		return 0;
 	}
 	free(own);
-	r->start_ns = request_start(c->srv);
+	r->start_ns = server_request_start(c->srv);
 	/* one that may not wait waits only for a claim it made (ENGINE_CLAIM_WAIT), that long at most */
 	if (request_park(r, (flags & ENGINE_WAIT) && !q->has_default ? q->wait_us :
 	    REQUEST_CLAIM_WAIT_US) < 0) {
@@ -643,7 +636,7 @@ request_open(struct conn *c, uint64_t id, uint64_t op, enum request_kind kind,
 	if (r == NULL)
 		return -1;
 	*r = (struct request){ .conn = c, .id = id, .op = op, .kind = kind,
-	    .start_ns = request_start(c->srv) };
+	    .start_ns = server_request_start(c->srv) };
 	if (request_park(r, wait_us) < 0) {
 		request_recycle(s, r);
 		return -1;

@@ -138,7 +138,8 @@ router_forward(struct router *r, struct conn *c, const struct proto_request *q,
     const uint8_t *body, size_t len, const char *node, const char *addr)
 {
 	int64_t start = router_came(r), wait = q->wait_us;
-	int64_t spent = (router_now(r) - start) / 1000;	/* held for etcd: what it waited */
+	/* held for etcd: what it waited */
+	int64_t spent = (server_request_start(r->s) - start) / 1000;
 	const char *why;
 	struct peer *pe;
 	uint64_t pid;

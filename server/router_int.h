@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
-#include "clock.h"
 #include "codec.h"
 #include "conn.h"
 #include "hmap.h"
@@ -53,18 +52,11 @@ struct router {
 	int64_t again_start;		/* ... and when it came */
 };
 
-/* The clock as the request being routed read it when its dispatch began (no second reading). */
-static inline int64_t
-router_now(const struct router *r)
-{
-	return r->s->current.conn != NULL ? r->s->current.start_ns : clock_now_ns();
-}
-
-/* When the request being routed came: held for etcd, its first arrival (router_again). */
+/* When the request being routed came: held for etcd, its first arrival (redispatch). */
 static inline int64_t
 router_came(const struct router *r)
 {
-	return r->again_start != 0 ? r->again_start : router_now(r);
+	return r->again_start != 0 ? r->again_start : server_request_start(r->s);
 }
 
 static inline uint64_t

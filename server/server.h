@@ -19,6 +19,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "codec.h"
 #include "config.h"
 #include "engine.h"
@@ -137,5 +138,12 @@ void server_reload(struct server *s);
 void server_shutdown(struct server *s);
 /* A connection finished closing; during shutdown the last one ends the loop. */
 void server_conn_gone(struct server *s);
+
+/* When a request made now began: inside a dispatch, its clock reading (no second one); else the clock. */
+static inline int64_t
+server_request_start(const struct server *s)
+{
+	return s->current.conn != NULL ? s->current.start_ns : clock_now_ns();
+}
 
 #endif
