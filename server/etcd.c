@@ -1,6 +1,6 @@
 /*
- * etcd.c: etcd v3 calls over its HTTP/JSON gateway, one connection per
- * call, failover between endpoints.
+ * etcd.c: etcd v3 requests over its HTTP/JSON gateway, the endpoints,
+ * watches and reading replies; etcd_call.c sends the calls.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -19,30 +19,11 @@
 #include <openssl/ssl.h>
 
 #include "clock.h"
-#include "etcd.h"
+#include "etcd_int.h"
 #include "tls.h"
 
 #define WATCH_TIMEOUT_S 60		/* an idle watch is cut and made again: cheap, and finds a stopped etcd */
 #define WATCH_MAX_PENDING (16u << 20)	/* bytes of one unfinished watch message */
-
-struct endpoint {
-	char *host;
-	uint16_t port;
-	char *url;
-	int tls;			/* https:// */
-};
-
-struct call {
-	struct etcd *e;
-	char *path, *body;
-	size_t tries;
-	int unwrap;			/* a stream's reply: {"result": ...} */
-	struct evhttp_connection *conn;
-	int64_t sent_ns;		/* the current attempt's start (CLOCK_MONOTONIC) */
-	etcd_done *cb;
-	void *arg;
-	TAILQ_ENTRY(call) link;
-};
 
 struct etcd_watch {
 	struct etcd *e;
@@ -60,19 +41,6 @@ struct grave {
 	struct evhttp_connection *conn;
 	struct etcd_watch *watch;
 	struct grave *next;
-};
-
-struct etcd {
-	struct event_base *base;
-	struct endpoint *eps;
-	size_t neps, cur;
-	unsigned timeout_ms;
-	SSL_CTX *ssl;			/* for https:// endpoints; NULL without */
-	struct etcd_stats stats;
-	TAILQ_HEAD(, call) calls;
-	TAILQ_HEAD(, etcd_watch) watches;
-	struct grave *graves;
-	struct event *reap;
 };
 
 static void
@@ -93,9 +61,8 @@ reap_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Free conn (and w) once the loop is out of their callbacks. */
-static void
-bury(struct etcd *e, struct evhttp_connection *conn, struct etcd_watch *w)
+void
+etcd_bury(struct etcd *e, struct evhttp_connection *conn, struct etcd_watch *w)
 {
 	struct grave *g = calloc(1, sizeof *g);
 
@@ -196,9 +163,8 @@ etcd_new_tls(struct etcd **out, struct event_base *base, const char *endpoints,
 		e->ssl = ssl;
 	e->base = base;
 	e->timeout_ms = timeout_ms;
-	TAILQ_INIT(&e->calls);
 	TAILQ_INIT(&e->watches);
-	if (endpoints_parse(e, endpoints, cause) < 0)
+	if (etcd_calls_init(e) < 0 || endpoints_parse(e, endpoints, cause) < 0)
 		goto fail;
 	if ((e->reap = event_new(base, -1, 0, reap_cb, e)) == NULL)
 		goto fail;
@@ -211,29 +177,14 @@ fail:
 	return -1;
 }
 
-static void
-call_free(struct call *c)
-{
-	free(c->path);
-	free(c->body);
-	free(c);
-}
-
 void
 etcd_free(struct etcd *e)
 {
-	struct call *c;
 	struct etcd_watch *w;
 
 	if (e == NULL)
 		return;
-	/* freeing a connection drops its request without calling back */
-	while ((c = TAILQ_FIRST(&e->calls)) != NULL) {
-		TAILQ_REMOVE(&e->calls, c, link);
-		if (c->conn != NULL)
-			evhttp_connection_free(c->conn);
-		call_free(c);
-	}
+	etcd_calls_free(e);
 	while ((w = TAILQ_FIRST(&e->watches)) != NULL)
 		etcd_watch_free(w);
 	if (e->reap != NULL) {
@@ -270,17 +221,13 @@ etcd_bucket_le(int i)
 	return le[i];
 }
 
-/* A connection to the current endpoint and a POST of body to path on it. */
-static struct evhttp_connection *
-post(struct etcd *e, const char *path, const char *body, int timeout_s,
-    void (*done)(struct evhttp_request *, void *), void *arg, struct evhttp_request **reqp)
+struct evhttp_connection *
+etcd_connect(struct etcd *e, int timeout_s)
 {
 	const struct endpoint *ep = &e->eps[e->cur];
 	struct evhttp_connection *conn;
-	struct evhttp_request *req;
 	struct timeval tv = { .tv_sec = timeout_s, .tv_usec = 0 };
 	struct bufferevent *bev;
-	char hostport[300];
 
 	if (!ep->tls)
 		conn = evhttp_connection_base_new(e->base, NULL, ep->host, ep->port);
@@ -298,212 +245,35 @@ post(struct etcd *e, const char *path, const char *body, int timeout_s,
 	}
 	evhttp_connection_set_timeout_tv(conn, &tv);
 	evhttp_connection_set_retries(conn, 0);
+	return conn;
+}
+
+int
+etcd_post(struct etcd *e, struct evhttp_connection *conn, const char *path, const char *body,
+    void (*done)(struct evhttp_request *, void *), void *arg, struct evhttp_request **reqp)
+{
+	const struct endpoint *ep = &e->eps[e->cur];
+	struct evhttp_request *req;
+	char hostport[300];
+
 	if ((req = evhttp_request_new(done, arg)) == NULL)
-		goto fail;
+		return -1;
 	snprintf(hostport, sizeof hostport, "%s:%u", ep->host, ep->port);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Host", hostport);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
 	if (evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body)) < 0) {
 		evhttp_request_free(req);
-		goto fail;
+		return -1;
 	}
 	*reqp = req;
 	/* on failure evhttp_make_request has freed req */
-	if (evhttp_make_request(conn, req, EVHTTP_REQ_POST, path) < 0)
-		goto fail;
-	return conn;
-fail:
-	evhttp_connection_free(conn);
-	return NULL;
-}
-
-/* An error reply's words: etcd's "error"/"message", else the HTTP code. */
-static void
-error_words(const json_t *o, int code, char *buf, size_t cap)
-{
-	const json_t *err = json_object_get(o, "error");
-	const char *msg = json_string_value(json_object_get(o, "message"));
-
-	if (json_is_object(err))
-		msg = json_string_value(json_object_get(err, "message"));
-	else if (json_is_string(err))
-		msg = json_string_value(err);
-	snprintf(buf, cap, "etcd answered HTTP %d: %s", code, msg ? msg : "(no message)");
-}
-
-/* Parse one reply body into an object; NULL with the words in buf. */
-static json_t *
-parse_reply(const char *data, size_t len, int code, int unwrap, char *buf, size_t cap)
-{
-	json_error_t jerr;
-	json_t *o = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr), *r;
-
-	if (!json_is_object(o)) {
-		snprintf(buf, cap, "etcd's reply is not a JSON object (HTTP %d): %s", code,
-		    o == NULL ? jerr.text : "another JSON value");
-		goto fail;
-	}
-	if (code != 200 || json_object_get(o, "error") != NULL) {
-		error_words(o, code, buf, cap);
-		goto fail;
-	}
-	if (!unwrap)
-		return o;
-	if (!json_is_object(r = json_object_get(o, "result"))) {
-		snprintf(buf, cap, "etcd's stream reply has no result object");
-		goto fail;
-	}
-	json_incref(r);
-	json_decref(o);
-	return r;
-fail:
-	json_decref(o);
-	return NULL;
-}
-
-static void call_send(struct call *c);
-
-/* A call's time, from its first attempt to its end, into the stats. */
-static void
-call_time(struct etcd_stats *st, int64_t ns, int ok)
-{
-	int i = 0;
-
-	st->calls++;
-	st->errors += !ok;
-	st->last_ns = (uint64_t)ns;
-	if ((uint64_t)ns > st->max_ns)
-		st->max_ns = (uint64_t)ns;
-	st->sum_ns += (uint64_t)ns;
-	while (i < ETCD_BUCKETS - 1 && (double)ns > etcd_bucket_le(i) * 1e9)
-		i++;
-	st->bucket[i]++;
-}
-
-static void
-call_finish(struct call *c, json_t *reply, const char *why)
-{
-	struct etcd *e = c->e;
-
-	call_time(&e->stats, clock_now_ns() - c->sent_ns, reply != NULL);
-	TAILQ_REMOVE(&e->calls, c, link);
-	if (c->conn != NULL)
-		bury(e, c->conn, NULL);
-	c->cb(c->arg, reply, why);
-	json_decref(reply);
-	call_free(c);
-}
-
-/* Why conn's TLS handshake failed (a certificate etcd's CA did not sign...), "" when it did not. */
-static void
-handshake_why(struct evhttp_connection *conn, char *buf, size_t cap)
-{
-	struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
-	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
-	unsigned long err;
-	long vr;
-
-	buf[0] = '\0';
-	if (ssl == NULL)
-		return;
-	if ((vr = SSL_get_verify_result(ssl)) != X509_V_OK)
-		snprintf(buf, cap, "TLS: etcd's certificate: %s", X509_verify_cert_error_string(vr));
-	else if ((err = bufferevent_get_openssl_error(bev)) == SSL_ERROR_SYSCALL)
-		/* libevent's code for an EOF: what etcd does to a client without the certificate it wants */
-		snprintf(buf, cap, "TLS: etcd closed the connection during the handshake (does it "
-		    "want a client certificate? cluster_etcd_cert)");
-	else if (err != 0) {
-		char one[160];
-
-		ERR_error_string_n(err, one, sizeof one);
-		snprintf(buf, cap, "TLS: %s", one);
-	}
-	while (bufferevent_get_openssl_error(bev) != 0)
-		continue;
-}
-
-static void
-call_done(struct evhttp_request *req, void *arg)
-{
-	struct call *c = arg;
-	struct etcd *e = c->e;
-	int code = req != NULL ? evhttp_request_get_response_code(req) : 0;
-	char why[512], tls_why[256];
-	struct evbuffer *in;
-	json_t *reply;
-
-	if (code == 0) {
-		/* never reached etcd: the next endpoint, each one once */
-		handshake_why(c->conn, tls_why, sizeof tls_why);
-		bury(e, c->conn, NULL);
-		c->conn = NULL;
-		if (++c->tries < e->neps) {
-			e->cur = (e->cur + 1) % e->neps;
-			call_send(c);
-			return;
-		}
-		e->cur = (e->cur + 1) % e->neps;
-		snprintf(why, sizeof why, "cannot reach etcd (%zu endpoint%s tried, last %s%s%s)",
-		    e->neps, e->neps == 1 ? "" : "s", e->eps[(e->cur + e->neps - 1) % e->neps].url,
-		    tls_why[0] ? ": " : "", tls_why);
-		call_finish(c, NULL, why);
-		return;
-	}
-	in = evhttp_request_get_input_buffer(req);
-	reply = parse_reply((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in), code,
-	    c->unwrap, why, sizeof why);
-	call_finish(c, reply, reply != NULL ? NULL : why);
-}
-
-static void
-fail_later_cb(evutil_socket_t fd, short what, void *arg)
-{
-	call_finish(arg, NULL, "cannot open an HTTP connection to etcd");
-}
-
-static void
-call_send(struct call *c)
-{
-	struct evhttp_request *req;
-	struct timeval zero = { 0, 0 };
-
-	c->conn = post(c->e, c->path, c->body, 0, call_done, c, &req);
-	/* the callback must not run inside the caller's call: later, from the loop */
-	if (c->conn == NULL && event_base_once(c->e->base, -1, EV_TIMEOUT, fail_later_cb, c, &zero) < 0)
-		c->tries = SIZE_MAX;	/* not even that: leave it to etcd_free */
-}
-
-static int
-call_new(struct etcd *e, const char *path, json_t *body, int unwrap, etcd_done *cb, void *arg)
-{
-	struct call *c = calloc(1, sizeof *c);
-
-	if (c == NULL || body == NULL)
-		goto fail;
-	c->e = e;
-	c->cb = cb;
-	c->arg = arg;
-	c->unwrap = unwrap;
-	c->sent_ns = clock_now_ns();
-	c->path = strdup(path);
-	c->body = json_dumps(body, JSON_COMPACT);
-	if (c->path == NULL || c->body == NULL)
-		goto fail;
-	json_decref(body);
-	TAILQ_INSERT_TAIL(&e->calls, c, link);
-	call_send(c);
-	return 0;
-fail:
-	json_decref(body);
-	if (c != NULL)
-		call_free(c);
-	return -1;
+	return evhttp_make_request(conn, req, EVHTTP_REQ_POST, path) < 0 ? -1 : 0;
 }
 
 int
 etcd_call(struct etcd *e, const char *path, json_t *body, etcd_done *cb, void *arg)
 {
-	return call_new(e, path, body, 0, cb, arg);
+	return etcd_call_new(e, path, body, 0, 0, cb, arg);
 }
 
 /* ---- requests ------------------------------------------------------------------- */
@@ -563,22 +333,22 @@ etcd_range(struct etcd *e, const char *key, int prefix, etcd_done *cb, void *arg
 		json_decref(body);
 		body = NULL;
 	}
-	return call_new(e, "/v3/kv/range", body, 0, cb, arg);
+	return etcd_call_new(e, "/v3/kv/range", body, 0, 0, cb, arg);
 }
 
 int
 etcd_put(struct etcd *e, const char *key, const char *value, int64_t lease, etcd_done *cb,
     void *arg)
 {
-	return call_new(e, "/v3/kv/put", json_pack("{s:o, s:o, s:o}", "key", b64(key, strlen(key)),
-	    "value", b64(value, strlen(value)), "lease", i64(lease)), 0, cb, arg);
+	return etcd_call_new(e, "/v3/kv/put", json_pack("{s:o, s:o, s:o}", "key", b64(key, strlen(key)),
+	    "value", b64(value, strlen(value)), "lease", i64(lease)), 0, 1, cb, arg);
 }
 
 int
 etcd_delete(struct etcd *e, const char *key, etcd_done *cb, void *arg)
 {
-	return call_new(e, "/v3/kv/deleterange", json_pack("{s:o}", "key", b64(key, strlen(key))), 0,
-	    cb, arg);
+	return etcd_call_new(e, "/v3/kv/deleterange", json_pack("{s:o}", "key", b64(key, strlen(key))),
+	    0, 0, cb, arg);
 }
 
 int
@@ -591,25 +361,28 @@ etcd_create(struct etcd *e, const char *key, const char *value, int64_t lease, e
 	    "lease", i64(lease),
 	    "failure", "request_range", "key", b64(key, strlen(key)));
 
-	return call_new(e, "/v3/kv/txn", body, 0, cb, arg);
+	return etcd_call_new(e, "/v3/kv/txn", body, 0, 0, cb, arg);
 }
 
 int
 etcd_lease_grant(struct etcd *e, int64_t ttl_s, etcd_done *cb, void *arg)
 {
-	return call_new(e, "/v3/lease/grant", json_pack("{s:o}", "TTL", i64(ttl_s)), 0, cb, arg);
+	return etcd_call_new(e, "/v3/lease/grant", json_pack("{s:o}", "TTL", i64(ttl_s)), 0, 1, cb,
+	    arg);
 }
 
 int
 etcd_lease_keepalive(struct etcd *e, int64_t id, etcd_done *cb, void *arg)
 {
-	return call_new(e, "/v3/lease/keepalive", json_pack("{s:o}", "ID", i64(id)), 1, cb, arg);
+	return etcd_call_new(e, "/v3/lease/keepalive", json_pack("{s:o}", "ID", i64(id)), 1, 1, cb,
+	    arg);
 }
 
 int
 etcd_lease_revoke(struct etcd *e, int64_t id, etcd_done *cb, void *arg)
 {
-	return call_new(e, "/v3/lease/revoke", json_pack("{s:o}", "ID", i64(id)), 0, cb, arg);
+	return etcd_call_new(e, "/v3/lease/revoke", json_pack("{s:o}", "ID", i64(id)), 0, 1, cb,
+	    arg);
 }
 
 /* ---- watches -------------------------------------------------------------------- */
@@ -628,7 +401,7 @@ static int
 watch_line(struct etcd_watch *w, const char *line, size_t len)
 {
 	char why[512];
-	json_t *r = parse_reply(line, len, 200, 1, why, sizeof why);
+	json_t *r = etcd_parse_reply(line, len, 200, 1, why, sizeof why);
 
 	if (r == NULL) {
 		watch_end(w, why);
@@ -707,7 +480,11 @@ etcd_watch_new(struct etcd_watch **out, struct etcd *e, const char *prefix, int6
 	json_decref(body);
 	if (text == NULL)
 		goto fail;
-	w->conn = post(e, "/v3/watch", text, WATCH_TIMEOUT_S, watch_done, w, &req);
+	if ((w->conn = etcd_connect(e, WATCH_TIMEOUT_S)) != NULL &&
+	    etcd_post(e, w->conn, "/v3/watch", text, watch_done, w, &req) < 0) {
+		evhttp_connection_free(w->conn);
+		w->conn = NULL;
+	}
 	free(text);
 	if (w->conn == NULL)
 		goto fail;
@@ -729,7 +506,7 @@ etcd_watch_free(struct etcd_watch *w)
 		return;
 	TAILQ_REMOVE(&w->e->watches, w, link);
 	w->freed = 1;
-	bury(w->e, w->conn, w);
+	etcd_bury(w->e, w->conn, w);
 }
 
 /* ---- reading replies -------------------------------------------------------------- */

@@ -10,6 +10,14 @@
  * calls. A reply that is not what etcd sends (not JSON, not an object, an
  * HTTP error) is an error, never a crash.
  *
+ * Calls go in the order they are made over at most ETCD_CONNS kept
+ * HTTP/1.1 connections, one call at a time on each; the others wait, at
+ * most ETCD_MAX_QUEUED of them (past that a call fails, "too many etcd
+ * calls are waiting"). The session's calls (the lease's, and puts: the
+ * node key) go ahead of the waiting ones and have a connection kept for
+ * them alone, so a burst of lookups never delays a keepalive past the
+ * lease's time to live, and never opens a connection per lookup.
+ *
  * Keys and values are bytes; etcd's JSON carries them in base64 (OpenSSL's
  * EVP_EncodeBlock and EVP_DecodeBlock). int64 fields come as JSON strings.
  *
@@ -33,6 +41,9 @@ struct event_base;
 struct ssl_ctx_st;		/* OpenSSL's SSL_CTX */
 struct etcd;
 struct etcd_watch;
+
+#define ETCD_CONNS 8
+#define ETCD_MAX_QUEUED 65536
 
 /* One call's end: reply (an object) on success, or NULL and why. */
 typedef void etcd_done(void *arg, json_t *reply, const char *why);
@@ -63,7 +74,7 @@ int etcd_call(struct etcd *e, const char *path, json_t *body, etcd_done *cb, voi
 
 /* The key range [key, end) with end NULL for key alone; prefix: every key starting with key. */
 int etcd_range(struct etcd *e, const char *key, int prefix, etcd_done *cb, void *arg);
-/* Put key = value under lease (0: none). */
+/* Put key = value under lease (0: none): a session's call (the node key), ahead of the queue. */
 int etcd_put(struct etcd *e, const char *key, const char *value, int64_t lease, etcd_done *cb,
     void *arg);
 int etcd_delete(struct etcd *e, const char *key, etcd_done *cb, void *arg);
@@ -90,8 +101,9 @@ int etcd_bytes(const json_t *o, const char *field, char **out, size_t *len);
 const char *etcd_endpoint(const struct etcd *e);
 
 /*
- * Every call's time from its first attempt to its callback (failover
- * included; watches are not calls), on CLOCK_MONOTONIC, for metrics.c.
+ * Every call's time from when it was made to its callback (its wait for a
+ * connection and failover included; watches are not calls), on
+ * CLOCK_MONOTONIC, for metrics.c.
  */
 #define ETCD_BUCKETS 12			/* the last is +Inf */
 struct etcd_stats {

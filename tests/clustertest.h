@@ -228,5 +228,6 @@ void ct_add_etcd_tls_suites(void);
 /* test_cluster_etcd.c: the suites that need no etcd; the claim race that does. */
 void ct_register_alone(void);
 void ct_test_txn_race(void);
+void ct_test_session_first(void);
 
 #endif

@@ -388,6 +388,7 @@ register_suites(void)
 	s = test_suite("cluster", ct_suite_init, ct_suite_clean);
 	test_add(s, "three nodes join", ct_test_join);
 	test_add(s, "the claim txn raced by two clients", ct_test_txn_race);
+	test_add(s, "a burst of lookups: few connections, the session's call first", ct_test_session_first);
 	test_add(s, "MOVED, UNAVAILABLE and the owner in etcd", test_moved_and_owner);
 	test_add(s, "anonymous and unknown channels", test_anonymous_and_unknown);
 	test_add(s, "an anonymous channel through another node: NOT_FOUND, said", test_anonymous_elsewhere);

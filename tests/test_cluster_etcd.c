@@ -7,6 +7,7 @@
  * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -113,6 +114,146 @@ ct_test_txn_race(void)
 		CU_ASSERT(etcd_lease_revoke(e[i], g[i].n, outcome_cb, &r) == 0 && run_until(base, &r, 1));
 		etcd_free(e[i]);
 	}
+	event_base_free(base);
+}
+
+/* Calls ended, and those that ended well. */
+struct tally {
+	size_t done, ok;
+	char why[160];			/* the last error's words */
+};
+
+static void
+tally_cb(void *arg, json_t *reply, const char *why)
+{
+	struct tally *t = arg;
+
+	t->done++;
+	t->ok += reply != NULL;
+	if (reply == NULL)
+		snprintf(t->why, sizeof t->why, "%s", why);
+}
+
+/* A session's call, and how many of the others had ended when it did. */
+struct first {
+	struct outcome o;
+	const struct tally *others;
+	size_t others_done;
+};
+
+static void
+first_cb(void *arg, json_t *reply, const char *why)
+{
+	struct first *f = arg;
+
+	f->others_done = f->others->done;
+	outcome_cb(&f->o, reply, why);
+}
+
+/* This process's TCP connections to 127.0.0.1:port now (its socket inodes in /proc/net/tcp). */
+static size_t
+own_conns_to(int port)
+{
+	unsigned long inodes[512], ino;
+	size_t n = 0, count = 0;
+	char path[300], link[64], line[512], rem[64], st[8];
+	struct dirent *d;
+	DIR *dir = opendir("/proc/self/fd");
+	FILE *f;
+
+	while (dir != NULL && (d = readdir(dir)) != NULL && n < sizeof inodes / sizeof inodes[0]) {
+		ssize_t len;
+
+		snprintf(path, sizeof path, "/proc/self/fd/%s", d->d_name);
+		if ((len = readlink(path, link, sizeof link - 1)) > 0) {
+			link[len] = '\0';
+			if (sscanf(link, "socket:[%lu]", &ino) == 1)
+				inodes[n++] = ino;
+		}
+	}
+	if (dir != NULL)
+		closedir(dir);
+	if ((f = fopen("/proc/net/tcp", "r")) == NULL)
+		return SIZE_MAX;
+	while (fgets(line, sizeof line, f) != NULL) {
+		unsigned rport;
+
+		if (sscanf(line, "%*s %*s %63s %7s %*s %*s %*s %*s %*s %lu", rem, st, &ino) != 3 ||
+		    strcmp(st, "01") != 0 || sscanf(rem, "%*8s:%x", &rport) != 1 || (int)rport != port)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			count += inodes[i] == ino;
+	}
+	fclose(f);
+	return count;
+}
+
+/*
+ * A burst of lookups goes over at most ETCD_CONNS connections, in order,
+ * and a session's call made after all of them (a lease grant) is answered
+ * before all but the first few: a backlog never delays a keepalive.
+ */
+void
+ct_test_session_first(void)
+{
+	enum { LOOKUPS = 2000 };
+	struct event_base *base = event_base_new();
+	struct etcd *e = NULL;
+	struct tally bulk = { 0 };
+	struct first grant = { .others = &bulk };
+	size_t most = 0, conns;
+	char url[64], *cause = NULL;
+	int64_t end = clock_now_ns() + 60 * NSEC_PER_SEC;
+
+	CU_ASSERT_FATAL(base != NULL);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", ct_etcd_port());
+	CU_ASSERT_FATAL(etcd_new(&e, base, url, 2000, &cause) == 0);
+	for (int i = 0; i < LOOKUPS; i++)
+		CU_ASSERT_FATAL(etcd_range(e, "/chand/t/nothing", 0, tally_cb, &bulk) == 0);
+	CU_ASSERT_FATAL(etcd_lease_grant(e, 30, first_cb, &grant) == 0);
+	for (int k = 0; bulk.done < LOOKUPS && clock_now_ns() < end; k++) {
+		event_base_loop(base, EVLOOP_ONCE);
+		if (k % 64 == 0 && (conns = own_conns_to(ct_etcd_port())) > most)
+			most = conns;
+	}
+	CU_ASSERT_EQUAL(bulk.done, LOOKUPS);
+	CU_ASSERT_EQUAL(bulk.ok, LOOKUPS);
+	CU_ASSERT(most >= 1 && most <= ETCD_CONNS);
+	CU_ASSERT_FATAL(grant.o.done == 1 && grant.o.ok && grant.o.n != 0);
+	CU_ASSERT(grant.others_done < 4 * ETCD_CONNS);
+	printf("(%zu of %d lookups before the grant; %zu connections at most) ", grant.others_done,
+	    LOOKUPS, most);
+	etcd_free(e);
+	event_base_free(base);
+}
+
+/* Past ETCD_MAX_QUEUED calls waiting, a call fails at once, said; a session's call is still taken. */
+static void
+test_etcd_queue_full(void)
+{
+	struct event_base *base = event_base_new();
+	struct etcd *e = NULL;
+	struct tally many = { 0 }, over = { 0 };
+	struct outcome g = { 0 };
+	char url[64], *cause = NULL;
+
+	CU_ASSERT_FATAL(base != NULL);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", ct_free_port());
+	CU_ASSERT_FATAL(etcd_new(&e, base, url, 1000, &cause) == 0);
+	/* the connections but the session's busy, and the queue full */
+	for (size_t i = 0; i < ETCD_MAX_QUEUED + ETCD_CONNS - 1; i++)
+		CU_ASSERT_FATAL(etcd_range(e, "/x", 0, tally_cb, &many) == 0);
+	CU_ASSERT_FATAL(etcd_range(e, "/x", 0, tally_cb, &over) == 0);
+	CU_ASSERT_FATAL(etcd_lease_grant(e, 30, outcome_cb, &g) == 0);
+	CU_ASSERT_EQUAL(over.done, 0);		/* never inside the call */
+	for (int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC; over.done == 0 && clock_now_ns() < end;)
+		event_base_loop(base, EVLOOP_ONCE);
+	CU_ASSERT_EQUAL(over.done, 1);
+	CU_ASSERT_EQUAL(over.ok, 0);
+	CU_ASSERT(strstr(over.why, "too many etcd calls are waiting") != NULL);
+	CU_ASSERT(run_until(base, &g, 1));	/* taken, and failed as etcd is not there */
+	CU_ASSERT_FALSE(g.ok);
+	etcd_free(e);
 	event_base_free(base);
 }
 
@@ -320,6 +461,7 @@ ct_register_alone(void)
 	test_add(s, "HELLO caps", test_hello_caps);
 	s = test_suite("etcd", NULL, NULL);
 	test_add(s, "endpoints and unreachable etcd", test_etcd_endpoints);
+	test_add(s, "a call past the queue's limit fails, said", test_etcd_queue_full);
 	s = test_suite("config", NULL, NULL);
 	test_add(s, "cluster keys checked at start", test_config);
 	test_add(s, "an etcd that answers garbage", test_garbage);
