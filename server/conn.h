@@ -27,6 +27,7 @@ struct server;
 struct chan;
 struct ident;
 struct held_slot;
+struct held;
 struct durable_gate;
 
 struct conn {
@@ -40,6 +41,8 @@ struct conn {
 	bool moved;			/* its HELLO said it follows MOVED (router.c) */
 	uint32_t nforwarded;		/* its requests forwarded to other nodes now (router.c) */
 	uint32_t nftags;		/* ack channels' values it holds through this node (router_tags.c) */
+	TAILQ_HEAD(, held) for_etcd;	/* its requests held for etcd, in its order (router.c) */
+	uint32_t nfor_etcd;		/* ... those not canceled */
 	bool closing;			/* flushing its last bytes, then freed */
 	bool dead;			/* being freed: write nothing more */
 	bool read_paused;		/* output over output_hwm */

@@ -28,10 +28,16 @@
 #include "xselect.h"
 #include "xstream.h"
 
-/* A request held until etcd says who owns its channel, or behind one that is. */
+/*
+ * A request held until etcd says who owns its channel, or behind one that
+ * is: on the router's list (it owns it) and on its connection's, until
+ * the connection goes (then only etcd's answer for it is awaited).
+ */
 struct held {
 	struct remote rq;
 	struct router *r;
+	struct conn *c;			/* its connection; NULL once it is gone */
+	TAILQ_ENTRY(held) clink;	/* on c's for_etcd */
 	uint8_t *frame;
 	size_t len;
 	bool behind;			/* not asking etcd: waiting for an earlier one of its connection */
@@ -177,40 +183,32 @@ router_free(struct router *r)
 	free(r);
 }
 
-/* Requests of c held now. */
-static size_t
-held_count(const struct router *r, const struct conn *c)
-{
-	const struct held *h;
-	size_t n = 0;
-
-	TAILQ_FOREACH(h, &r->held, link) {
-		if (h->rq.conn_id == c->id && !h->canceled)
-			n++;
-	}
-	return n;
-}
-
-static struct conn *
-conn_by_id(struct server *s, uint64_t id)
-{
-	struct conn *c;
-
-	TAILQ_FOREACH(c, &s->conns, link) {
-		if (c->id == id)
-			return c->closing || c->dead ? NULL : c;
-	}
-	return NULL;
-}
-
-/* Dispatch h's frame again, as if it had just come (its id is free again first). */
+/* h off its connection's list (it is on the router's still). */
 static void
-redispatch(struct router *r, struct held *h)
+held_unlink_conn(struct held *h)
 {
-	struct conn *c = conn_by_id(r->s, h->rq.conn_id);
+	if (h->c == NULL)
+		return;
+	TAILQ_REMOVE(&h->c->for_etcd, h, clink);
+	if (!h->canceled)
+		h->c->nfor_etcd--;
+	h->c = NULL;
+}
 
+/* h's connection, if it may still be answered. */
+static struct conn *
+held_conn(const struct held *h)
+{
+	return h->c != NULL && !h->c->closing && !h->c->dead ? h->c : NULL;
+}
+
+/* Dispatch h's frame again on c (NULL: gone), as if it had just come (its id is free again first). */
+static void
+redispatch(struct router *r, struct held *h, struct conn *c)
+{
 	hmap_remove(&r->ids, &h->rq.node);
-	if (c != NULL) {
+	/* a connection is freed from the loop, never inside a dispatch: c may only be closing */
+	if (c != NULL && !c->closing && !c->dead) {
 		r->asked = h->asked + h->resolved;
 		r->again_start = h->rq.start;
 		r->s->stats.requests_total--;	/* it was counted when it came */
@@ -228,21 +226,24 @@ resolved(void *arg, int status, const char *why)
 	struct held *h = arg, *b, *next;
 	struct router *r = h->r;
 	struct held_list behind = TAILQ_HEAD_INITIALIZER(behind);
-	struct conn *c;
+	struct conn *c = held_conn(h);
 
+	/* off every list first: what is dispatched again is held again behind nothing of theirs */
 	TAILQ_REMOVE(&r->held, h, link);
-	for (b = TAILQ_FIRST(&r->held); b != NULL; b = next) {
-		next = TAILQ_NEXT(b, link);
-		if (b->rq.conn_id == h->rq.conn_id && b->behind) {
+	for (b = h->c != NULL ? TAILQ_FIRST(&h->c->for_etcd) : NULL; b != NULL; b = next) {
+		next = TAILQ_NEXT(b, clink);
+		if (b->behind) {
 			TAILQ_REMOVE(&r->held, b, link);
+			held_unlink_conn(b);
 			TAILQ_INSERT_TAIL(&behind, b, link);
 		}
 	}
+	held_unlink_conn(h);
 	if (h->canceled) {
 		held_free(h);
 	} else if (status != STATUS_OK) {
 		hmap_remove(&r->ids, &h->rq.node);
-		if ((c = conn_by_id(r->s, h->rq.conn_id)) != NULL) {
+		if (c != NULL) {
 			cluster_counters(r->cl)->unavailable++;
 			stats_record(&r->s->ops, h->rq.op, STATUS_UNAVAILABLE,
 			    clock_now_ns() - h->rq.start);
@@ -251,12 +252,38 @@ resolved(void *arg, int status, const char *why)
 		held_free(h);
 	} else {
 		h->resolved = true;
-		redispatch(r, h);
+		redispatch(r, h, c);
 	}
 	while ((b = TAILQ_FIRST(&behind)) != NULL) {
 		TAILQ_REMOVE(&behind, b, link);
-		redispatch(r, b);
+		redispatch(r, b, c);
 	}
+}
+
+size_t
+router_held_forget(struct router *r, struct conn *c, int status)
+{
+	struct held *h;
+	size_t n = 0;
+
+	while ((h = TAILQ_FIRST(&c->for_etcd)) != NULL) {
+		if (!h->canceled) {
+			hmap_remove(&r->ids, &h->rq.node);
+			stats_record(&r->s->ops, h->rq.op, status, clock_now_ns() - h->rq.start);
+			if (!c->dead && !c->closing)
+				conn_reply_error(c, h->rq.id, status, status == STATUS_SHUTTING_DOWN ?
+				    "server is shutting down" : "canceled");
+			n++;
+		}
+		held_unlink_conn(h);
+		if (h->behind) {
+			TAILQ_REMOVE(&r->held, h, link);
+			held_free(h);
+		} else {
+			h->canceled = true;	/* etcd's answer only frees it */
+		}
+	}
+	return n;
 }
 
 /* Hold q until etcd answers for name (name NULL: behind an earlier held request). */
@@ -266,7 +293,7 @@ hold(struct router *r, struct conn *c, const struct proto_request *q, const uint
 {
 	struct held *h = NULL;
 
-	if (held_count(r, c) >= r->s->cfg.max_pending) {
+	if (c->nfor_etcd >= r->s->cfg.max_pending) {
 		conn_reply_error(c, q->id, STATUS_LIMIT,
 		    "max_pending requests are waiting for etcd on this connection");
 		return;
@@ -274,17 +301,18 @@ hold(struct router *r, struct conn *c, const struct proto_request *q, const uint
 	if ((h = calloc(1, sizeof *h)) == NULL || (h->frame = malloc(len)) == NULL)
 		goto fail;
 	*h = (struct held){ .rq = { .conn_id = c->id, .id = q->id, .op = q->op,
-	    .start = router_came(r) }, .r = r,
+	    .start = router_came(r) }, .r = r, .c = c,
 	    .frame = h->frame, .len = len, .behind = name == NULL, .asked = r->asked };
 	memcpy(h->frame, body, len);
 	if (hmap_insert(&r->ids, &h->rq.node, ids_hash(r, c->id, q->id)) < 0)
 		goto fail;
-	TAILQ_INSERT_TAIL(&r->held, h, link);
 	if (name != NULL && cluster_resolve(r->cl, name, nlen, q->op == OP_MAKE, resolved, h) < 0) {
-		TAILQ_REMOVE(&r->held, h, link);
 		hmap_remove(&r->ids, &h->rq.node);
 		goto fail;
 	}
+	TAILQ_INSERT_TAIL(&r->held, h, link);
+	TAILQ_INSERT_TAIL(&c->for_etcd, h, clink);
+	c->nfor_etcd++;
 	/* not counted now: it is counted when it is dispatched again */
 	r->s->current.counted = true;
 	return;
@@ -328,10 +356,12 @@ cancel_held(struct router *r, struct conn *c, const struct proto_request *q, str
 	conn_reply_error(c, h->rq.id, STATUS_CANCELED, "canceled");
 	if (h->behind) {
 		TAILQ_REMOVE(&r->held, h, link);
+		held_unlink_conn(h);
 		held_free(h);
 	} else {
 		/* etcd's answer still comes to it: it frees it and lets those behind it run */
 		h->canceled = true;
+		c->nfor_etcd--;
 	}
 	if (proto_rep_ok(&r->s->out, q->id) == 0)
 		conn_flush_out(c);
@@ -450,7 +480,7 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 	if ((q->op == OP_ACK || q->op == OP_NACK || q->op == OP_TOUCH) && hmap_count(&r->ftags) > 0)
 		return router_tags_route(r, c, q);
 	if (proto_op_is_link(q->op)) {
-		if (!TAILQ_EMPTY(&r->held) && held_count(r, c) > 0) {
+		if (c->nfor_etcd > 0) {
 			hold(r, c, q, body, len, NULL, 0);	/* behind an earlier one, in order */
 			return false;
 		}
@@ -458,7 +488,7 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 	}
 	if (n == 0)
 		return true;
-	if (!TAILQ_EMPTY(&r->held) && held_count(r, c) > 0) {
+	if (c->nfor_etcd > 0) {
 		hold(r, c, q, body, len, NULL, 0);
 		return false;
 	}

@@ -384,7 +384,8 @@ router_forget(struct conn *c, int status)
 {
 	struct router *r = c->srv->router;
 	struct ended *e;
-	size_t n, total = xselect_forget(r->xs, c, status) + xstream_forget(r->xt, c, status);
+	size_t n, total = xselect_forget(r->xs, c, status) + xstream_forget(r->xt, c, status) +
+	    router_held_forget(r, c, status);
 
 	while (c->nforwarded > 0 && (n = unlink_all(r, c, NULL, &e)) > 0) {
 		for (size_t i = 0; i < n; i++) {

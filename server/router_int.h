@@ -65,6 +65,11 @@ ids_hash(const struct router *r, uint64_t conn_id, uint64_t id)
 	return hmap_hash_u64(r->ids.seed, conn_id * 0x9e3779b97f4a7c15ULL ^ id);
 }
 
+/*
+ * router.c: c's requests held for etcd end with status (answered unless c
+ * is going); etcd's answer to one only frees it. Returns how many.
+ */
+size_t router_held_forget(struct router *r, struct conn *c, int status);
 /* UNAVAILABLE to c's request id, counted. */
 void router_unavailable(struct router *r, struct conn *c, uint64_t id, const char *why);
 

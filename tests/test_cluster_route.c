@@ -26,7 +26,8 @@ test_placement(void)
 /*
  * Requests pipelined behind a MAKE that waits for its claim run after it,
  * in order; an id reused while its request waits for etcd closes the
- * connection, as any duplicate id does.
+ * connection, as any duplicate id does: the waiting request is answered
+ * CANCELED first, as every pending one is (PROTOCOL.md §2).
  */
 static void
 test_held_order(void)
@@ -61,6 +62,9 @@ test_held_order(void)
 	proto_req_make(&ct_out, 7, name, strlen(name), 0);
 	proto_req_ping(&ct_out, 7);
 	st_write(&c, &ct_out);
+	CU_ASSERT_EQUAL(test_conn_reply(&c, OP_MAKE, REPLY_MS, &r), 0);
+	CU_ASSERT_EQUAL(r.id, 7);
+	CU_ASSERT_EQUAL(r.status, STATUS_CANCELED);
 	CU_ASSERT_EQUAL(test_conn_reply(&c, OP_PING, REPLY_MS, &r), 0);
 	CU_ASSERT_EQUAL(r.id, 0);
 	CU_ASSERT_EQUAL(r.status, STATUS_PROTOCOL);
@@ -68,6 +72,46 @@ test_held_order(void)
 		;
 	CU_ASSERT_EQUAL(test_conn_frame(&c, 100, &body), 0);
 	test_conn_close(&c);
+}
+
+/*
+ * Many connections at once, each with requests held for etcd (LENs of
+ * channels nobody made, pipelined, one after the other asking etcd): each
+ * is answered NOT_FOUND, in its connection's order, and the node serves on.
+ */
+static void
+test_held_many(void)
+{
+	enum { CONNS = 100, EACH = 12 };
+	struct test_conn *c = calloc(CONNS, sizeof *c);
+	uint64_t first[CONNS];
+	struct proto_reply r;
+	char name[64];
+	size_t wrong = 0;
+
+	CU_ASSERT_FATAL(c != NULL);
+	for (int i = 0; i < CONNS; i++) {
+		CU_ASSERT_FATAL(ct_open_client(&c[i], ct_node_port(0), false) == 0);
+		first[i] = c[i].next_id;
+		for (int k = 0; k < EACH; k++) {
+			snprintf(name, sizeof name, "never.%d.%d", i, k % 3);
+			proto_req_name(&ct_out, OP_LEN, c[i].next_id++, PROTO_WAIT_FOREVER, name,
+			    strlen(name));
+		}
+		st_write(&c[i], &ct_out);
+	}
+	for (int i = 0; i < CONNS; i++) {
+		for (int k = 0; k < EACH; k++) {
+			st_reply(&c[i], OP_LEN, &r);
+			wrong += r.id != first[i] + (uint64_t)k || r.status != STATUS_NOT_FOUND;
+		}
+		test_conn_close(&c[i]);
+	}
+	CU_ASSERT_EQUAL(wrong, 0);
+	CU_ASSERT_FATAL(ct_open_client(&c[0], ct_node_port(0), false) == 0);
+	CU_ASSERT_EQUAL(st_stat(&c[0], "cluster_serving"), 1);
+	test_conn_close(&c[0]);
+	free(c);
 }
 
 /* A SELECT is routed whole: its channels on one other node, MOVED there; on two nodes, run from here. */
@@ -119,5 +163,6 @@ ct_add_route_tests(CU_pSuite s)
 {
 	test_add(s, "placement is PROTOCOL.md's rendezvous hash", test_placement);
 	test_add(s, "held requests keep their order; a held id reused", test_held_order);
+	test_add(s, "many connections' requests held at once, each in order", test_held_many);
 	test_add(s, "a SELECT is routed whole", test_select_routing);
 }
