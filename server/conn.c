@@ -250,6 +250,8 @@ conn_start(struct conn *c, const char *peer)
 	c->connected_ns = c->active_ns = clock_now_ns();
 	snprintf(c->peer, sizeof c->peer, "%s", peer);
 	hmap_init(&c->pending, (uint64_t)(uintptr_t)c ^ (uint64_t)c->connected_ns);
+	TAILQ_INIT(&c->fwds);
+	TAILQ_INIT(&c->ftags);
 	TAILQ_INIT(&c->for_etcd);
 	TAILQ_INSERT_TAIL(&s->conns, c, link);
 	s->nconns++;

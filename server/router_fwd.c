@@ -31,6 +31,7 @@ struct fwd {
 	struct remote rq;
 	struct conn *c;
 	struct hmap_node by_pid;	/* in the router's fwds */
+	TAILQ_ENTRY(fwd) clink;		/* on c's fwds */
 	uint64_t pid;			/* its id on the peer connection */
 	struct peer *pe;
 	struct router_acks *acks;	/* an ACK's tags (router_tags.c), or NULL */
@@ -40,6 +41,7 @@ static void
 fwd_free(struct router *r, struct fwd *f)
 {
 	f->c->nforwarded--;
+	TAILQ_REMOVE(&f->c->fwds, f, clink);
 	hmap_remove(&r->ids, &f->rq.node);
 	hmap_remove(&r->fwds, &f->by_pid);
 	free(f->acks);
@@ -107,6 +109,7 @@ send_fwd(struct router *r, struct conn *c, uint64_t id, uint64_t op, struct peer
 		goto fail;
 	}
 	c->nforwarded++;
+	TAILQ_INSERT_TAIL(&c->fwds, f, clink);
 	/* known before it is written: nothing can run at the owner that nobody waits for */
 	if (peer_write(pe, proto_out_data(&r->out), proto_out_len(&r->out)) < 0) {
 		fwd_free(r, f);
@@ -239,10 +242,12 @@ first_of(struct router *r, const struct conn *c, const struct peer *pe)
 	struct hmap_node *n;
 	size_t pos;
 
+	if (c != NULL)
+		return TAILQ_FIRST(&c->fwds);
 	for (n = hmap_first(&r->fwds, &pos); n != NULL; n = hmap_next(&r->fwds, n, &pos)) {
 		struct fwd *f = HMAP_ENTRY(n, struct fwd, by_pid);
 
-		if (c != NULL ? f->c == c : f->pe == pe)
+		if (f->pe == pe)
 			return f;
 	}
 	return NULL;
@@ -276,9 +281,14 @@ unlink_all(struct router *r, const struct conn *c, const struct peer *pe, struct
 		while ((f = first_of(r, c, pe)) != NULL);
 		return 0;
 	}
+	if (c != NULL) {
+		while (n < cap && (f = TAILQ_FIRST(&c->fwds)) != NULL)
+			unlink_one(r, f, &e[n++]);
+		return n;
+	}
 	HMAP_FOR_EACH_SAFE(hn, nx, pos, &r->fwds) {
 		f = HMAP_ENTRY(hn, struct fwd, by_pid);
-		if (n < cap && (c != NULL ? f->c == c : f->pe == pe))
+		if (n < cap && f->pe == pe)
 			unlink_one(r, f, &e[n++]);
 	}
 	return n;

@@ -25,6 +25,7 @@ struct ftag {
 	struct hmap_node node;		/* in the router's ftags, by tag */
 	uint64_t tag, otag;		/* the client's, the owner's */
 	struct conn *c;
+	TAILQ_ENTRY(ftag) clink;	/* on c's ftags */
 	struct peer *pe;
 };
 
@@ -54,6 +55,7 @@ static void
 ftag_free(struct router *r, struct ftag *t)
 {
 	t->c->nftags--;
+	TAILQ_REMOVE(&t->c->ftags, t, clink);
 	hmap_remove(&r->ftags, &t->node);
 	free(t);
 }
@@ -79,6 +81,7 @@ router_tags_issue(struct router *r, struct conn *c, struct peer *pe, uint64_t ot
 		return -1;
 	}
 	c->nftags++;
+	TAILQ_INSERT_TAIL(&c->ftags, t, clink);
 	*tag = t->tag;
 	return 0;
 }
@@ -131,20 +134,20 @@ void
 router_tags_gone(struct router *r, struct conn *c, struct peer *pe)
 {
 	struct hmap_node *n, *nx;
+	struct ftag *t;
 	size_t pos;
 
+	while (c != NULL && (t = TAILQ_FIRST(&c->ftags)) != NULL) {
+		router_tags_nack(r, t->pe, t->otag);
+		ftag_free(r, t);
+	}
+	if (pe == NULL)
+		return;
 	HMAP_FOR_EACH_SAFE(n, nx, pos, &r->ftags) {
-		struct ftag *t = HMAP_ENTRY(n, struct ftag, node);
-
-		if (c != NULL && t->c == c) {
-			router_tags_nack(r, t->pe, t->otag);
+		t = HMAP_ENTRY(n, struct ftag, node);
+		/* the owner gave it back when the peer connection ended */
+		if (t->pe == pe)
 			ftag_free(r, t);
-		} else if (pe != NULL && t->pe == pe) {
-			/* the owner gave it back when the peer connection ended */
-			ftag_free(r, t);
-		}
-		if (c != NULL && c->nftags == 0)
-			break;
 	}
 }
 
