@@ -51,7 +51,6 @@ delivery_new(struct delivery **out, struct engine *e, struct event_base *base)
 	d->e = e;
 	d->base = base;
 	hmap_init(&d->tags, (uint64_t)clock_now_ns());
-	TAILQ_INIT(&d->all);
 	TAILQ_INIT(&d->delayed);
 	d->next_tag = 1;
 	*out = d;
@@ -86,6 +85,7 @@ delivery_attach(struct chan *ch, const struct proto_delivery *o)
 	if ((dc = calloc(1, sizeof *dc)) == NULL)
 		return STATUS_LIMIT;
 	TAILQ_INIT(&dc->due);
+	TAILQ_INIT(&dc->all);
 	dc->ack_wait_us = o->ack_wait_us;
 	dc->max_deliver = (uint32_t)o->max_deliver;
 	dc->max_unacked = (uint32_t)o->max_unacked;
@@ -266,7 +266,7 @@ unlink_inflight(struct delivery *d, struct inflight *f)
 		evtimer_del(&f->timer);
 		TAILQ_REMOVE(&d->delayed, f, clink);
 	}
-	TAILQ_REMOVE(&d->all, f, alink);
+	TAILQ_REMOVE(&((struct dlv_chan *)chan_ext(f->ch))->all, f, alink);
 }
 
 /* A record for delivery_take: a spare one if any (not zeroed), else NULL out of memory. */
@@ -435,7 +435,7 @@ delivery_take(struct delivery *d, struct conn *c, struct chan *ch, struct value 
 	}
 	changed(d, ch, DELIVERY_TAKE, v, f->tag, f->count);
 	TAILQ_INSERT_TAIL(&c->dlv->list, f, clink);
-	TAILQ_INSERT_TAIL(&d->all, f, alink);
+	TAILQ_INSERT_TAIL(&dc->all, f, alink);
 	if (sl != NULL)
 		sl->inflight++;
 	engine_hold(ch);
@@ -551,7 +551,7 @@ delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us
 	}
 	/* the tag ends now; the value waits out the delay in d->delayed */
 	unlink_inflight(d, f);
-	TAILQ_INSERT_TAIL(&d->all, f, alink);
+	TAILQ_INSERT_TAIL(&((struct dlv_chan *)chan_ext(f->ch))->all, f, alink);
 	TAILQ_INSERT_TAIL(&d->delayed, f, clink);
 	f->deadline_ns = clock_now_ns() + delay_us * NSEC_PER_USEC;
 	evtimer_assign(&f->timer, d->base, expire, f);
@@ -640,7 +640,7 @@ delivery_restore(struct delivery *d, struct chan *ch, struct value *v, uint64_t 
 	f->count = count;
 	f->since_ns = f->deadline_ns = clock_now_ns();
 	evtimer_assign(&f->timer, d->base, expire, f);
-	TAILQ_INSERT_TAIL(&d->all, f, alink);
+	TAILQ_INSERT_TAIL(&dc->all, f, alink);
 	TAILQ_INSERT_TAIL(&d->delayed, f, clink);
 	engine_hold(ch);
 	dc->inflight++;
@@ -664,9 +664,8 @@ delivery_foreach_inflight(const struct chan *ch,
 
 	if (dc == NULL || dc->d == NULL)
 		return;
-	TAILQ_FOREACH(f, &dc->d->all, alink)
-		if (f->ch == ch)
-			fn(arg, f->v, f->tag, f->count);
+	TAILQ_FOREACH(f, &dc->all, alink)
+		fn(arg, f->v, f->tag, f->count);
 }
 
 /* ---- admin ------------------------------------------------------------------------- */
@@ -675,21 +674,23 @@ int
 delivery_list(struct delivery *d, const struct chan *ch, struct proto_out *o, uint64_t limit,
     uint64_t *total)
 {
+	const struct dlv_chan *dc = chan_ext(ch);
 	int64_t now = clock_now_ns();
 	struct inflight *f;
 	uint64_t n = 0, packed = 0;
 	int rc = 0;
 
-	TAILQ_FOREACH(f, &d->all, alink)
-		n += f->ch == ch && f->conn != NULL;
+	(void)d;
+	if (dc != NULL)
+		n = dc->unacked;	/* those with a connection (a live tag) */
 	*total = n;
 	if (limit != 0 && n > limit)
 		n = limit;
 	rc |= proto_pack_array(o, n);
-	TAILQ_FOREACH(f, &d->all, alink) {
+	for (f = dc != NULL ? TAILQ_FIRST(&dc->all) : NULL; f != NULL; f = TAILQ_NEXT(f, alink)) {
 		struct proto_inflight_info i;
 
-		if (f->ch != ch || f->conn == NULL)
+		if (f->conn == NULL)
 			continue;
 		if (packed++ == n)
 			break;
@@ -706,19 +707,30 @@ delivery_counters(const struct delivery *d, struct delivery_counters *out)
 	*out = d->n;
 }
 
+/* f goes without a word: the server is going. */
+static void
+record_drop(struct delivery *d, struct inflight *f)
+{
+	unlink_inflight(d, f);
+	value_free(f->v);
+	engine_release(d->e, f->ch);
+	free(f);
+}
+
 void
 delivery_free(struct delivery *d)
 {
 	struct inflight *f;
+	struct hmap_node *n, *nx;
+	size_t pos;
 
 	if (d == NULL)
 		return;
-	while ((f = TAILQ_FIRST(&d->all)) != NULL) {
-		unlink_inflight(d, f);
-		value_free(f->v);
-		engine_release(d->e, f->ch);
-		free(f);
-	}
+	/* every value in flight has a live tag, or waits out a NACK's delay */
+	HMAP_FOR_EACH_SAFE(n, nx, pos, &d->tags)
+		record_drop(d, HMAP_ENTRY(n, struct inflight, node));
+	while ((f = TAILQ_FIRST(&d->delayed)) != NULL)
+		record_drop(d, f);
 	while ((f = d->spare) != NULL) {
 		d->spare = f->spare_next;
 		free(f);
