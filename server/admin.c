@@ -124,7 +124,7 @@ admin_inflight(struct conn *c, const struct proto_request *q)
 		return;
 	}
 	rc = proto_rep_begin(&s->out, q->id, 2) |
-	    delivery_list(s->delivery, ch, &s->out, q->limit ? q->limit : LIST_DEFAULT_LIMIT, &total);
+	    delivery_list(ch, &s->out, q->limit ? q->limit : LIST_DEFAULT_LIMIT, &total);
 	finish(c, q->id, rc | proto_pack_uint(&s->out, total));
 }
 

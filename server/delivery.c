@@ -671,7 +671,7 @@ delivery_foreach_inflight(const struct chan *ch,
 /* ---- admin ------------------------------------------------------------------------- */
 
 int
-delivery_list(struct delivery *d, const struct chan *ch, struct proto_out *o, uint64_t limit,
+delivery_list(const struct chan *ch, struct proto_out *o, uint64_t limit,
     uint64_t *total)
 {
 	const struct dlv_chan *dc = chan_ext(ch);
@@ -680,7 +680,6 @@ delivery_list(struct delivery *d, const struct chan *ch, struct proto_out *o, ui
 	uint64_t n = 0, packed = 0;
 	int rc = 0;
 
-	(void)d;
 	if (dc != NULL)
 		n = dc->unacked;	/* those with a connection (a live tag) */
 	*total = n;

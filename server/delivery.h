@@ -189,7 +189,7 @@ void delivery_conn_gone(struct delivery *d, struct conn *c);
  * oldest tag first, as proto_pack_inflight maps; *total = how many there
  * are. Returns 0 or -1 (out of memory).
  */
-int delivery_list(struct delivery *d, const struct chan *ch, struct proto_out *o, uint64_t limit,
+int delivery_list(const struct chan *ch, struct proto_out *o, uint64_t limit,
     uint64_t *total);
 void delivery_counters(const struct delivery *d, struct delivery_counters *out);
 

@@ -24,7 +24,7 @@ TAILQ_HEAD(inflight_list, inflight);
 struct dlv_chan {
 	struct delivery *d;		/* set with the timer, at the first value taken */
 	struct inflight_list due;	/* values waiting for ACK, by deadline */
-	struct inflight_list all;	/* every value in flight, in tag order */
+	struct inflight_list all;	/* every value in flight, as taken (a NACK's delay: last) */
 	struct event timer;		/* pending only while due is not empty */
 	bool timer_set;
 	uint64_t ack_wait_us;
@@ -47,7 +47,7 @@ struct inflight {
 	struct hmap_node node;		/* in d->tags, while its tag is live */
 	struct inflight *spare_next;	/* in d->spare once over */
 	TAILQ_ENTRY(inflight) clink;	/* on its connection's list, or d->delayed */
-	TAILQ_ENTRY(inflight) alink;	/* on its channel's all, in tag order */
+	TAILQ_ENTRY(inflight) alink;	/* on its channel's all */
 	TAILQ_ENTRY(inflight) dlink;	/* on its channel's due list, while its tag is live */
 	struct delivery *d;
 	struct conn *conn;		/* NULL once NACKed with a delay */
