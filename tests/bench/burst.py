@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """burst: a cluster node under bursts of many connections, A/B between chand builds.
 
-    burst.py [--rounds N] [--conns N] [--each K] [--waiters N] LABEL=CHAND [LABEL=CHAND ...]
+    burst.py [--rounds N] [--conns N] [--each K] [--waiters N] [--dial N]
+             [--only lookups,etcd,close,dial] LABEL=CHAND [LABEL=CHAND ...]
 
 Each round, for each build in turn: a fresh etcd and two chand nodes on
 loopback ports (temporary directories, node_ttl 5s), then
@@ -22,6 +23,11 @@ loopback ports (temporary directories, node_ttl 5s), then
            channel node 1 owns (forwarded), all closed at once: the node's
            CPU ticks (10 ms) to end them, and the wall time until STATS
            shows them gone.
+  dial     --dial connections to node 0, each making one channel of its
+           own (a fresh cluster's clients starting: half the names are
+           node 1's, forwarded there and claimed by it). Reports seconds,
+           the replies OK and not, node 0's etcd errors and sessions
+           (a second one: it lost its lease) and whether it still serves.
 
 Lines are TSV: label, round, workload, metric, value.
 """
@@ -213,6 +219,23 @@ def etcd_direct(cl: Cluster, calls: int) -> Dict[str, float]:
     return {"seconds": secs, "calls_s": calls // 8 * 8 / secs}
 
 
+def dial(cl: Cluster, conns: int) -> Dict[str, float]:
+    port = cl.ports[0]
+    errors, sessions = stat(port, "cluster_etcd_errors"), stat(port, "cluster_sessions")
+    cs = [Conn(port) for _ in range(conns)]
+    start = time.monotonic()
+    for i, c in enumerate(cs):
+        c.s.sendall(frame([OP_MAKE, 2, None, f"made.{i}", 0]))
+    ok = sum(c.reply()[1] == 0 for c in cs)
+    secs = time.monotonic() - start
+    for c in cs:
+        c.close()
+    return {"seconds": secs, "ok": ok, "other": conns - ok,
+            "etcd_errors": stat(port, "cluster_etcd_errors") - errors,
+            "new_sessions": stat(port, "cluster_sessions") - sessions,
+            "serving_after": stat(port, "cluster_serving")}
+
+
 def owned_by_node1(cl: Cluster) -> str:
     c = Conn(cl.ports[1], moved=True)    # a name placed elsewhere is MOVED, not forwarded
     for i in range(1000):
@@ -245,17 +268,21 @@ def main() -> int:
     ap.add_argument("--conns", type=int, default=1000)
     ap.add_argument("--each", type=int, default=40)
     ap.add_argument("--waiters", type=int, default=15000)
+    ap.add_argument("--dial", type=int, default=8000)
+    ap.add_argument("--only", default="lookups,etcd,close,dial")
     ap.add_argument("builds", nargs="+", help="LABEL=path/to/chand")
     a = ap.parse_args()
     builds: List[Tuple[str, str]] = [tuple(b.split("=", 1)) for b in a.builds]  # type: ignore
     print("label\tround\tworkload\tmetric\tvalue", flush=True)
     for r in range(1, a.rounds + 1):
         for label, chand in builds:
+            runs = {"lookups": lambda: lookups(cl, a.conns, a.each),
+                    "etcd": lambda: etcd_direct(cl, a.conns * a.each),
+                    "close": lambda: close_all(cl, a.waiters),
+                    "dial": lambda: dial(cl, a.dial)}
             cl = Cluster(chand)
             try:
-                rows = [("lookups", lookups(cl, a.conns, a.each)),
-                        ("etcd", etcd_direct(cl, a.conns * a.each)),
-                        ("close", close_all(cl, a.waiters))]
+                rows = [(w, runs[w]()) for w in a.only.split(",")]
             finally:
                 cl.stop()
             for workload, m in rows:
