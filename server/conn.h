@@ -42,8 +42,7 @@ struct conn {
 	bool hello;			/* HELLO done */
 	bool moved;			/* its HELLO said it follows MOVED (router.c) */
 	uint32_t nforwarded;		/* its requests forwarded to other nodes now (router.c) */
-	uint32_t nftags;		/* ack channels' values it holds through this node (router_tags.c) */
-	TAILQ_HEAD(, ftag) ftags;	/* ... their tags */
+	TAILQ_HEAD(, ftag) ftags;	/* ack channels' values it holds through this node (router_tags.c) */
 	TAILQ_HEAD(, fwd) fwds;		/* its requests forwarded (router_fwd.c) */
 	TAILQ_HEAD(, held) for_etcd;	/* its requests held for etcd, in its order (router.c) */
 	uint32_t nfor_etcd;		/* ... those not canceled */

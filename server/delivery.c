@@ -249,24 +249,23 @@ dead_letter(struct delivery *d, struct dlv_chan *dc, struct inflight *f, const c
 static void
 unlink_inflight(struct delivery *d, struct inflight *f)
 {
-	struct delivery_conn *dc;
+	struct dlv_chan *dc = chan_ext(f->ch);
 
 	if (f->slot != NULL) {
 		f->slot->inflight--;
 		f->slot = NULL;
 	}
 	if (f->conn != NULL) {
-		((struct dlv_chan *)chan_ext(f->ch))->unacked--;
-		dc = f->conn->dlv;
-		due_remove(chan_ext(f->ch), f);
+		dc->unacked--;
+		due_remove(dc, f);
 		hmap_remove(&d->tags, &f->node);
-		TAILQ_REMOVE(&dc->list, f, clink);
+		TAILQ_REMOVE(&f->conn->dlv->list, f, clink);
 		f->conn = NULL;
 	} else {
 		evtimer_del(&f->timer);
 		TAILQ_REMOVE(&d->delayed, f, clink);
 	}
-	TAILQ_REMOVE(&((struct dlv_chan *)chan_ext(f->ch))->all, f, alink);
+	TAILQ_REMOVE(&dc->all, f, alink);
 }
 
 /* A record for delivery_take: a spare one if any (not zeroed), else NULL out of memory. */

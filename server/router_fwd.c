@@ -413,7 +413,7 @@ router_forget(struct conn *c, int status)
 		total += n;
 	}
 	/* its ack channels' values go back at their owners, as a local consumer's do */
-	if (c->dead && c->nftags > 0)
+	if (c->dead && !TAILQ_EMPTY(&c->ftags))
 		router_tags_gone(r, c, NULL);
 	return total;
 }

@@ -54,7 +54,6 @@ ftag_find(const struct router *r, uint64_t tag)
 static void
 ftag_free(struct router *r, struct ftag *t)
 {
-	t->c->nftags--;
 	TAILQ_REMOVE(&t->c->ftags, t, clink);
 	hmap_remove(&r->ftags, &t->node);
 	free(t);
@@ -80,7 +79,6 @@ router_tags_issue(struct router *r, struct conn *c, struct peer *pe, uint64_t ot
 		free(t);
 		return -1;
 	}
-	c->nftags++;
 	TAILQ_INSERT_TAIL(&c->ftags, t, clink);
 	*tag = t->tag;
 	return 0;
