@@ -61,6 +61,16 @@ void ct_send(int i, const char *name, const char *v);
 #define CT_STEADY_TTL_S 10
 #define CT_CLUSTER "t"		/* their cluster_name */
 
+#define CT_NAME_CAP 96
+/* A channel named from base placed on node (made there with cap), into name (CT_NAME_CAP). */
+void ct_make_on(int node, char *name, const char *base, uint64_t cap);
+/*
+ * Channel i (base, then i) placed and made on node i with cap, into
+ * names[i]; node 0 knows their owners afterwards (it asked etcd): a
+ * request of node 0's is never held for them.
+ */
+void ct_make_three(char names[CT_NODES][CT_NAME_CAP], const char *base, uint64_t cap);
+
 /*
  * The suites' init and clean: a fresh etcd (temporary data dir) and
  * CT_NODES fresh nodes on it; stopped, the data dir removed. The TLS
@@ -179,9 +189,6 @@ void ct_add_xack_load_tests(CU_pSuite s);
 void ct_make_ack_on(int node, const char *name, uint64_t cap);
 /* test_cluster_links.c: links over channels of three nodes; ctl_* are its helpers. */
 void ct_add_link_tests(CU_pSuite s);
-#define CT_NAME_CAP 96
-/* A channel named from base placed on node (made there with cap), into name (CT_NAME_CAP). */
-void ctl_make_on(int node, char *name, const char *base, uint64_t cap);
 /* Link l started on node 0 (c: its creator's new connection); its id. The test ends if not. */
 uint64_t ctl_start_link(const struct proto_request *l, struct test_conn *c);
 /* The link's final reply on c: its status; *sent its count (OK), msg (cap) its words. */

@@ -175,6 +175,46 @@ ct_len(int i, const char *name)
 	return n;
 }
 
+void
+ct_make_on(int node, char *name, const char *base, uint64_t cap)
+{
+	struct proto_reply r;
+	struct test_conn c;
+
+	snprintf(name, CT_NAME_CAP, "%s", ct_name_placed_on(node, base));
+	ct_client_of(&c, node);
+	proto_out_reset(&ct_out);
+	proto_req_make(&ct_out, c.next_id++, name, strlen(name), cap);
+	st_write(&c, &ct_out);
+	st_reply(&c, OP_MAKE, &r);
+	if (r.status != STATUS_OK)
+		printf(" [MAKE %s at n%d: %s %.*s]", name, node, status_name(r.status),
+		    (int)r.msg_len, r.msg_len ? r.msg : "");
+	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+	test_conn_close(&c);
+}
+
+void
+ct_make_three(char names[CT_NODES][CT_NAME_CAP], const char *base, uint64_t cap)
+{
+	char b[64];
+	uint64_t n;
+
+	for (int i = 0; i < CT_NODES; i++) {
+		snprintf(b, sizeof b, "%s%d", base, i);
+		ct_make_on(i, names[i], b, cap);
+	}
+	/*
+	 * else node 0's first request naming them could be held while it asks
+	 * etcd (its watch not yet told of a channel just made), and a CANCEL
+	 * would end it at once: not what the tests that stop nodes under a
+	 * select or stream expect. A LEN of a name it does not know asks etcd,
+	 * which it remembers.
+	 */
+	for (int i = 1; i < CT_NODES; i++)
+		CU_ASSERT_EQUAL_FATAL(ct_len_at(0, names[i], &n, NULL, 0), STATUS_OK);
+}
+
 /* Does s (len bytes, not terminated) spell want? */
 static bool
 spells(const char *s, uint32_t len, const char *want)
@@ -286,19 +326,32 @@ ct_name_placed_on(int i, const char *base)
 	}
 }
 
-/* Node k forwards to node i: a LEN there is answered by i (NOT_FOUND), not UNAVAILABLE. */
+/*
+ * Node k forwards to node i: a MAKE at k of a new name placed on i is
+ * answered by i (OK; EXISTS when an earlier try's reply was lost), not
+ * UNAVAILABLE. (A LEN of a name nobody made would not do: k answers it
+ * NOT_FOUND itself, once etcd says no node owns it.)
+ */
 static bool
 await_route(int k, int i, int ms)
 {
+	static unsigned probes;
 	int64_t end = clock_now_ns() + (int64_t)ms * NSEC_PER_MSEC;
-	const char *name = ct_name_placed_on(i, "route-probe");
-	uint64_t n;
+	char base[48], name[CT_NAME_CAP];
+	struct test_conn c;
+	int st;
 
+	snprintf(base, sizeof base, "route-probe-%u", probes++);
+	snprintf(name, sizeof name, "%s", ct_name_placed_on(i, base));
 	do {
-		if (ct_len_at(k, name, &n, NULL, 0) != STATUS_UNAVAILABLE)
+		ct_client_of(&c, k);
+		st = st_make(&c, name, 0);
+		test_conn_close(&c);
+		if (st == STATUS_OK || st == STATUS_EXISTS)
 			return true;
 		poll(NULL, 0, 20);
 	} while (clock_now_ns() < end);
+	printf(" [node n%d does not route to n%d: %s]", k, i, status_name(st));
 	return false;
 }
 

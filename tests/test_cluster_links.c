@@ -23,18 +23,6 @@
 /* here[k]: channels on node 0 (test_links_here). */
 static char here[3][CT_NAME_CAP];
 
-/* A channel named from base placed on node (made there with cap), into name. */
-void
-ctl_make_on(int node, char *name, const char *base, uint64_t cap)
-{
-	struct test_conn c;
-
-	snprintf(name, CT_NAME_CAP, "%s", ct_name_placed_on(node, base));
-	ct_client_of(&c, node);
-	CU_ASSERT_EQUAL_FATAL(st_make(&c, name, cap), STATUS_OK);
-	test_conn_close(&c);
-}
-
 /* Link l on node 0: its first reply's status (and its words, in msg). */
 static int
 link_at_node0(const struct proto_request *l, char *msg, size_t cap, uint64_t *id,
@@ -214,10 +202,10 @@ test_fan_in(void)
 	uint64_t id, sent;
 
 	for (int i = 0; i < 3; i++) {
-		ctl_make_on(node[i], in[i], pre[i], 2);
+		ct_make_on(node[i], in[i], pre[i], 2);
 		cases[i] = ctl_case_of(in[i]);
 	}
-	ctl_make_on(2, out, "xfi_out", 3);
+	ct_make_on(2, out, "xfi_out", 3);
 	ctl_set_out(&l, 0, out, 3);
 	id = ctl_start_link(&l, &c);
 	(void)id;
@@ -294,9 +282,9 @@ test_or_done(void)
 	struct test_conn c;
 	char msg[200];
 
-	ctl_make_on(1, in, "xod_in", 8);
-	ctl_make_on(2, out, "xod_out", 0);
-	ctl_make_on(2, done, "xod_done", 0);
+	ct_make_on(1, in, "xod_in", 8);
+	ct_make_on(2, out, "xod_out", 0);
+	ct_make_on(2, done, "xod_done", 0);
 	l = ctl_one_in(OP_OR_DONE, in, NULL);
 	ctl_set_out(&l, 0, out, 0);
 	l.done = done;
@@ -337,9 +325,9 @@ test_tee(void)
 	struct test_conn c;
 	uint64_t sent;
 
-	ctl_make_on(1, in, "xtee_in", 8);
-	ctl_make_on(2, o1, "xtee_o1", 8);
-	ctl_make_on(0, o2, "xtee_o2", 8);
+	ct_make_on(1, in, "xtee_in", 8);
+	ct_make_on(2, o1, "xtee_o1", 8);
+	ct_make_on(0, o2, "xtee_o2", 8);
 	l = ctl_one_in(OP_TEE, in, NULL);
 	ctl_set_out(&l, 0, o1, 8);
 	ctl_set_out(&l, 1, o2, 8);
@@ -369,8 +357,8 @@ test_or(void)
 	struct proto_request l = { .op = OP_OR, .cases = cases, .ncases = 2 };
 	struct test_conn c;
 
-	ctl_make_on(1, a, "xor_a", 0);
-	ctl_make_on(2, b, "xor_b", 0);
+	ct_make_on(1, a, "xor_a", 0);
+	ct_make_on(2, b, "xor_b", 0);
 	cases[0] = ctl_case_of(a);
 	cases[1] = ctl_case_of(b);
 	ctl_start_link(&l, &c);
@@ -399,8 +387,8 @@ test_take_repeat(void)
 	struct test_conn c;
 	uint64_t sent, id;
 
-	ctl_make_on(2, in, "xtk_in", 8);
-	ctl_make_on(1, out, "xtk_out", 8);
+	ct_make_on(2, in, "xtk_in", 8);
+	ct_make_on(1, out, "xtk_out", 8);
 	ctl_send_n(2, in, "k", 5);
 	l = ctl_one_in(OP_TAKE, in, NULL);
 	ctl_set_out(&l, 0, out, 8);
@@ -421,7 +409,7 @@ test_take_repeat(void)
 		CU_ASSERT(ctl_recv_from(0, in, buf, sizeof buf));
 		CU_ASSERT_STRING_EQUAL(buf, want);
 	}
-	ctl_make_on(1, rout, "xrep_out", 2);
+	ct_make_on(1, rout, "xrep_out", 2);
 	l = (struct proto_request){ .op = OP_REPEAT, .cases = vals, .ncases = 2 };
 	ctl_set_out(&l, 0, rout, 2);
 	id = ctl_start_link(&l, &c);
@@ -459,8 +447,8 @@ test_fan_out(void)
 	struct proto_reply r;
 	uint64_t sent;
 
-	ctl_make_on(1, in, "xfo_in", 4);
-	ctl_make_on(2, out, "xfo_out", 4);
+	ct_make_on(1, in, "xfo_in", 4);
+	ct_make_on(2, out, "xfo_out", 4);
 	l = ctl_one_in(OP_FAN_OUT, in, NULL);
 	ctl_set_out(&l, 0, out, 4);
 	l.stage = "identity";
@@ -529,10 +517,10 @@ test_bridge(void)
 	uint64_t id;
 	int st;
 
-	ctl_make_on(1, in, "xbr_in", 4);
-	ctl_make_on(2, out, "xbr_out", 8);
+	ct_make_on(1, in, "xbr_in", 4);
+	ct_make_on(2, out, "xbr_out", 8);
 	for (int k = 0; k < 3; k++) {
-		ctl_make_on(node[k], s[k], k == 0 ? "xbr_p" : k == 1 ? "xbr_q" : "xbr_r", 4);
+		ct_make_on(node[k], s[k], k == 0 ? "xbr_p" : k == 1 ? "xbr_q" : "xbr_r", 4);
 		ctl_send_n(node[k], s[k], k == 0 ? "p" : k == 1 ? "q" : "r", 2);
 		ctl_close_at(node[k], s[k], k == 1 ? 9 : 0, k == 1 ? "q broke" : NULL);
 	}
@@ -566,8 +554,8 @@ test_bridge(void)
 	test_conn_close(&c);
 	ctl_assert_closed(2, out, 0);
 	/* following an empty channel of node 2, until CANCEL */
-	ctl_make_on(1, in, "xbr_in2", 4);
-	ctl_make_on(2, s[1], "xbr_empty", 4);
+	ct_make_on(1, in, "xbr_in2", 4);
+	ct_make_on(2, s[1], "xbr_empty", 4);
 	ctl_send_refs(1, in, (const char *[]){ s[1] }, 1);
 	l = ctl_one_in(OP_BRIDGE, in, NULL);
 	id = ctl_start_link(&l, &c);
@@ -597,9 +585,9 @@ test_bridge_unowned(void)
 	struct proto_reply r;
 	struct test_conn c;
 
-	ctl_make_on(1, in, "xbu_in", 4);
-	ctl_make_on(2, out, "xbu_out", 8);
-	ctl_make_on(2, sub, "xbu_sub", 4);
+	ct_make_on(1, in, "xbu_in", 4);
+	ct_make_on(2, out, "xbu_out", 8);
+	ct_make_on(2, sub, "xbu_sub", 4);
 	ctl_send_n(2, sub, "u", 2);
 	ctl_close_at(2, sub, 0, NULL);
 	snprintf(nobody, sizeof nobody, "%s", ct_name_placed_on(2, "xbu_nobody"));
@@ -644,9 +632,9 @@ test_links_here(void)
 	uint64_t id;
 	bool ok;
 
-	ctl_make_on(0, here[0], "xlk_a", 4);
-	ctl_make_on(0, here[1], "xlk_b", 4);
-	ctl_make_on(0, here[2], "xlk_c", 4);
+	ct_make_on(0, here[0], "xlk_a", 4);
+	ct_make_on(0, here[1], "xlk_b", 4);
+	ct_make_on(0, here[2], "xlk_c", 4);
 	l = ctl_one_in(OP_TAKE, here[0], "xlk_nobody_made_this");
 	l.count = 1;
 	CU_ASSERT_EQUAL(link_at_node0(&l, msg, sizeof msg, &id, &c), STATUS_NOT_FOUND);
@@ -682,8 +670,8 @@ test_output_cap(void)
 	struct test_conn c;
 	uint64_t id;
 
-	ctl_make_on(1, in, "xcap_in", 4);
-	ctl_make_on(2, out, "xcap_out", 4);
+	ct_make_on(1, in, "xcap_in", 4);
+	ct_make_on(2, out, "xcap_out", 4);
 	ctl_send_n(1, in, "c", 1);
 	l = ctl_one_in(OP_OR_DONE, in, NULL);
 	ctl_set_out(&l, 0, out, 8);

@@ -120,7 +120,7 @@ info_at(int node, const char *name, uint64_t *len, bool *closed)
 static void
 make_secret(int node, char *name)
 {
-	ctl_make_on(node, name, "sec", 4);
+	ct_make_on(node, name, "sec", 4);
 	ctl_send_n(node, name, "s", 2);
 }
 
@@ -148,9 +148,9 @@ test_start_denied(void)
 
 	await_joined();
 	make_secret(1, sec);
-	ctl_make_on(2, sec2, "sec", 4);
-	ctl_make_on(1, in, "la.sd_in", 4);
-	ctl_make_on(2, out, "la.sd_out", 4);
+	ct_make_on(2, sec2, "sec", 4);
+	ct_make_on(1, in, "la.sd_in", 4);
+	ct_make_on(2, out, "la.sd_out", 4);
 	l = ctl_one_in(OP_OR_DONE, sec, out);
 	CU_ASSERT_EQUAL(alice_link(&l, &c, msg, sizeof msg), STATUS_PERMISSION_DENIED);
 	test_conn_close(&c);
@@ -184,8 +184,8 @@ test_reload_input(void)
 	uint64_t len;
 	bool closed;
 
-	ctl_make_on(1, in, "lr.ri_in", 4);
-	ctl_make_on(2, out, "la.ri_out", 4);
+	ct_make_on(1, in, "lr.ri_in", 4);
+	ct_make_on(2, out, "la.ri_out", 4);
 	l = ctl_one_in(OP_OR_DONE, in, out);
 	CU_ASSERT_EQUAL_FATAL(alice_link(&l, &c, msg, sizeof msg), STATUS_STARTED);
 	ctl_send_n(1, in, "v", 1);
@@ -220,8 +220,8 @@ test_reload_output(void)
 	uint64_t len;
 	bool closed;
 
-	ctl_make_on(1, in, "la.ro_in", 4);
-	ctl_make_on(2, out, "lr.ro_out", 0);
+	ct_make_on(1, in, "la.ro_in", 4);
+	ct_make_on(2, out, "lr.ro_out", 0);
 	l = ctl_one_in(OP_OR_DONE, in, NULL);
 	ctl_set_out(&l, 0, out, 0);
 	CU_ASSERT_EQUAL_FATAL(alice_link(&l, &c, msg, sizeof msg), STATUS_STARTED);
@@ -274,10 +274,10 @@ test_bridge(void)
 	bool closed;
 
 	make_secret(2, sec);
-	ctl_make_on(1, in, "la.br_in", 4);
-	ctl_make_on(2, out, "la.br_out", 4);
-	ctl_make_on(2, sub, "lr.br_sub", 4);
-	ctl_make_on(1, ok, "la.br_ok", 4);
+	ct_make_on(1, in, "la.br_in", 4);
+	ct_make_on(2, out, "la.br_out", 4);
+	ct_make_on(2, sub, "lr.br_sub", 4);
+	ct_make_on(1, ok, "la.br_ok", 4);
 	ctl_send_n(1, ok, "ok", 1);
 	ctl_close_at(1, ok, 0, NULL);
 	ctl_send_n(2, sub, "r", 1);

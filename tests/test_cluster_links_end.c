@@ -31,9 +31,9 @@ test_cancel_disconnect(void)
 	struct test_conn c;
 	uint64_t id;
 
-	ctl_make_on(1, a, "xcd_a", 0);
-	ctl_make_on(2, b, "xcd_b", 0);
-	ctl_make_on(1, out, "xcd_out", 0);
+	ct_make_on(1, a, "xcd_a", 0);
+	ct_make_on(2, b, "xcd_b", 0);
+	ct_make_on(1, out, "xcd_out", 0);
 	cases[0] = ctl_case_of(a);
 	cases[1] = ctl_case_of(b);
 	ctl_set_out(&l, 0, out, 0);
@@ -65,7 +65,7 @@ test_cancel_disconnect(void)
 		CU_ASSERT(ctl_await_waiters(2, b, NULL, 0));
 		ctl_assert_closed(1, out, 0);
 		/* closed now: the next round's output is a new one */
-		ctl_make_on(1, out, round == 0 ? "xcd_out1" : round == 1 ? "xcd_out2" : "xcd_out3", 0);
+		ct_make_on(1, out, round == 0 ? "xcd_out1" : round == 1 ? "xcd_out2" : "xcd_out3", 0);
 		ctl_set_out(&l, 0, out, 0);
 	}
 }
@@ -120,8 +120,8 @@ test_link_node_stops(void)
 	struct proto_request l;
 	struct test_conn c;
 
-	ctl_make_on(1, in, "xns_in", 8);
-	ctl_make_on(2, out, "xns_out", 0);
+	ct_make_on(1, in, "xns_in", 8);
+	ct_make_on(2, out, "xns_out", 0);
 	l = ctl_one_in(OP_OR_DONE, in, NULL);
 	ctl_set_out(&l, 0, out, 0);
 	ctl_start_link(&l, &c);
@@ -157,9 +157,9 @@ test_peer_killed(void)
 	struct proto_reply r;
 	int st;
 
-	ctl_make_on(1, a, "xk_a", N);
-	ctl_make_on(2, b, "xk_b", N);
-	ctl_make_on(0, out, "xk_out", 2 * N);
+	ct_make_on(1, a, "xk_a", N);
+	ct_make_on(2, b, "xk_b", N);
+	ct_make_on(0, out, "xk_out", 2 * N);
 	ctl_send_n(1, a, "a", N / 2);
 	ctl_send_n(2, b, "b", N / 2);
 	cases[0] = ctl_case_of(a);
@@ -248,9 +248,9 @@ test_reply_after_close(void)
 	uint64_t sent;
 
 	for (int round = 0; round < 5; round++) {
-		ctl_make_on(0, in, "xrc_in", 4);
-		ctl_make_on(1, o1, "xrc_o1", 4);
-		ctl_make_on(2, o2, "xrc_o2", 4);
+		ct_make_on(0, in, "xrc_in", 4);
+		ct_make_on(1, o1, "xrc_o1", 4);
+		ct_make_on(2, o2, "xrc_o2", 4);
 		ctl_send_n(0, in, "v", 2);
 		ctl_close_at(0, in, 5, "fin");
 		l = ctl_one_in(OP_TEE, in, NULL);
@@ -291,9 +291,9 @@ test_peer_not_needed(void)
 	char msg[300];
 	int st;
 
-	ctl_make_on(1, a, "xnn_a", 4);
-	ctl_make_on(2, b, "xnn_b", 4);
-	ctl_make_on(0, out, "xnn_out", 8);
+	ct_make_on(1, a, "xnn_a", 4);
+	ct_make_on(2, b, "xnn_b", 4);
+	ct_make_on(0, out, "xnn_out", 8);
 	cases[0] = ctl_case_of(a);
 	cases[1] = ctl_case_of(b);
 	ctl_set_out(&l, 0, out, 8);

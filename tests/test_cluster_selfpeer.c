@@ -68,7 +68,14 @@ park_select(struct test_conn *c)
 
 	ct_client_of(c, HOME);
 	sid = st_select(c, cases, 2, false, PROTO_WAIT_FOREVER);
-	CU_ASSERT_FATAL(ct_await_receivers(HOME, own, 1));
+	if (!ct_await_receivers(HOME, own, 1)) {
+		struct proto_reply r;
+
+		if (test_conn_reply(c, OP_SELECT, 0, &r) == 0)
+			printf(" [the select ended %s: %.*s]", status_name(r.status),
+			    (int)r.msg_len, r.msg_len ? r.msg : "");
+		CU_FAIL_FATAL("the select's own group is not parked at the home");
+	}
 	CU_ASSERT_FATAL(ct_await_receivers(1, other, 1));
 	return sid;
 }

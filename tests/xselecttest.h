@@ -19,8 +19,10 @@
 /* Channel i of a test lives on node i. */
 extern char cts_names[CT_NODES][CT_NAME_CAP];
 
-/* Three channels with cap, channel i placed and made on node i. */
+/* Three channels with cap, channel i placed and made on node i; node 0 knows their owners. */
 void cts_make_three(const char *base, uint64_t cap);
+/* Node 0 has heard every answer node i's groups sent before now. */
+void cts_home_heard(int i);
 /* A receive case on channel i. */
 struct proto_case cts_recv_case(int i);
 /* A receive case on node 1's channel and one on node 2's, the select at node 0 their home. */
