@@ -5,6 +5,7 @@
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ struct call {
 	int retried;			/* sent again once on a new connection: the kept one had gone */
 	struct etcd_slot *slot;		/* on the wire there, or NULL */
 	int64_t made_ns, sent_ns;	/* when it was made; its current attempt (CLOCK_MONOTONIC) */
+	const char *failure;		/* how its attempt failed, as libevent said (call_error) */
 	const char *why;		/* failing: what its callback is told */
 	etcd_done *cb;
 	void *arg;
@@ -166,6 +168,22 @@ fail_later(struct call *c, const char *why)
 
 static void call_done(struct evhttp_request *req, void *arg);
 
+/* libevent says how an attempt failed just before it calls call_done: kept for the words. */
+static void
+call_error(enum evhttp_request_error err, void *arg)
+{
+	struct call *c = arg;
+
+	switch (err) {
+	case EVREQ_HTTP_TIMEOUT: c->failure = "no answer in time"; break;
+	case EVREQ_HTTP_EOF: c->failure = "etcd closed the connection"; break;
+	case EVREQ_HTTP_INVALID_HEADER: c->failure = "a malformed HTTP header, or the connection failed"; break;
+	case EVREQ_HTTP_BUFFER_ERROR: c->failure = "a read or write failed"; break;
+	case EVREQ_HTTP_DATA_TOO_LONG: c->failure = "the reply is too long"; break;
+	default: c->failure = "the request was canceled"; break;
+	}
+}
+
 /* Put c on the wire in s, on its kept connection or a new one to the current endpoint. */
 static void
 call_send(struct call *c, struct etcd_slot *s)
@@ -182,12 +200,15 @@ call_send(struct call *c, struct etcd_slot *s)
 	c->slot = s;
 	s->call = c;
 	c->sent_ns = clock_now_ns();
+	c->failure = NULL;
 	if (s->conn == NULL || etcd_post(e, s->conn, c->path, c->body, call_done, c, &req) < 0) {
 		slot_close(e, s);
 		s->call = NULL;
 		c->slot = NULL;
 		fail_later(c, "cannot open an HTTP connection to etcd");
+		return;
 	}
+	evhttp_request_set_error_cb(req, call_error);
 }
 
 /* Calls waiting, in order, into the slots free for them. */
@@ -257,9 +278,10 @@ call_unreached(struct call *c, struct etcd_slot *s)
 		call_send(c, s);
 		return;
 	}
-	snprintf(why, sizeof why, "cannot reach etcd (%zu endpoint%s tried, last %s%s%s)",
-	    e->neps, e->neps == 1 ? "" : "s", e->eps[(e->cur + e->neps - 1) % e->neps].url,
-	    tls_why[0] ? ": " : "", tls_why);
+	snprintf(why, sizeof why, "cannot reach etcd (%zu endpoint%s tried, last %s: %s after %" PRId64
+	    " ms%s%s%s)", e->neps, e->neps == 1 ? "" : "s", e->eps[(e->cur + e->neps - 1) % e->neps].url,
+	    c->failure != NULL ? c->failure : "failed", took / 1000000, reused ? " on a kept connection" : "",
+	    tls_why[0] ? "; " : "", tls_why);
 	call_finish(c, NULL, why);
 }
 

@@ -402,7 +402,11 @@ ct_suite_clean(void)
 	node_ttl_s = CT_TTL_S;
 	node_extra[0] = '\0';
 	ct_set_token(NULL);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", etcd.dir);
+	/* CHAND_TEST_KEEP_LOG keeps etcd's log too (testutil.c keeps the nodes') */
+	if (getenv("CHAND_TEST_KEEP_LOG") != NULL)
+		snprintf(cmd, sizeof cmd, "rm -rf '%s/data'", etcd.dir);
+	else
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", etcd.dir);
 	return system(cmd) == 0 ? rc : -1;
 }
 
