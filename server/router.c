@@ -260,6 +260,33 @@ resolved(void *arg, int status, const char *why)
 	}
 }
 
+/*
+ * h ends with status, answered unless its connection is going. True when
+ * it is kept, canceled, where it is, until etcd's answer frees it (those
+ * behind it on its connection wait for it still); false when it waited
+ * behind another and is freed now.
+ */
+static bool
+held_end(struct router *r, struct held *h, int status)
+{
+	struct conn *c = held_conn(h);
+
+	hmap_remove(&r->ids, &h->rq.node);
+	stats_record(&r->s->ops, h->rq.op, status, clock_now_ns() - h->rq.start);
+	if (c != NULL)
+		conn_reply_error(c, h->rq.id, status, request_status_message(status));
+	if (h->behind) {
+		TAILQ_REMOVE(&r->held, h, link);
+		held_unlink_conn(h);
+		held_free(h);
+		return false;
+	}
+	if (h->c != NULL)
+		h->c->nfor_etcd--;
+	h->canceled = true;
+	return true;
+}
+
 size_t
 router_held_forget(struct router *r, struct conn *c, int status)
 {
@@ -268,20 +295,11 @@ router_held_forget(struct router *r, struct conn *c, int status)
 
 	while ((h = TAILQ_FIRST(&c->for_etcd)) != NULL) {
 		if (!h->canceled) {
-			hmap_remove(&r->ids, &h->rq.node);
-			stats_record(&r->s->ops, h->rq.op, status, clock_now_ns() - h->rq.start);
-			if (!c->dead && !c->closing)
-				conn_reply_error(c, h->rq.id, status, status == STATUS_SHUTTING_DOWN ?
-				    "server is shutting down" : "canceled");
 			n++;
+			if (!held_end(r, h, status))
+				continue;	/* freed */
 		}
-		held_unlink_conn(h);
-		if (h->behind) {
-			TAILQ_REMOVE(&r->held, h, link);
-			held_free(h);
-		} else {
-			h->canceled = true;	/* etcd's answer only frees it */
-		}
+		held_unlink_conn(h);	/* etcd's answer only frees it */
 	}
 	return n;
 }
@@ -351,18 +369,8 @@ anonymous_elsewhere(struct router *r, struct conn *c, uint64_t id, const char *n
 static void
 cancel_held(struct router *r, struct conn *c, const struct proto_request *q, struct held *h)
 {
-	hmap_remove(&r->ids, &h->rq.node);
-	stats_record(&r->s->ops, h->rq.op, STATUS_CANCELED, clock_now_ns() - h->rq.start);
-	conn_reply_error(c, h->rq.id, STATUS_CANCELED, "canceled");
-	if (h->behind) {
-		TAILQ_REMOVE(&r->held, h, link);
-		held_unlink_conn(h);
-		held_free(h);
-	} else {
-		/* etcd's answer still comes to it: it frees it and lets those behind it run */
-		h->canceled = true;
-		c->nfor_etcd--;
-	}
+	/* one asking etcd stays, canceled: its answer frees it and lets those behind it run */
+	(void)held_end(r, h, STATUS_CANCELED);
 	if (proto_rep_ok(&r->s->out, q->id) == 0)
 		conn_flush_out(c);
 }

@@ -16,6 +16,7 @@
 #include "codec.h"
 #include "log.h"
 #include "peer.h"
+#include "request.h"
 #include "router.h"
 #include "router_int.h"
 #include "stats.h"
@@ -406,8 +407,7 @@ router_forget(struct conn *c, int status)
 				peer_write(e[i].pe, proto_out_data(&r->out), proto_out_len(&r->out));
 			stats_record(&r->s->ops, e[i].op, status, clock_now_ns() - e[i].start);
 			if (!c->dead && !c->closing)
-				conn_reply_error(c, e[i].id, status, status == STATUS_SHUTTING_DOWN ?
-				    "server is shutting down" : "canceled");
+				conn_reply_error(c, e[i].id, status, request_status_message(status));
 		}
 		free(e);
 		total += n;

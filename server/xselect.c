@@ -15,6 +15,7 @@
 #include "conn.h"
 #include "log.h"
 #include "peer.h"
+#include "request.h"
 #include "router_int.h"
 #include "stats.h"
 #include "xselect.h"
@@ -772,8 +773,7 @@ xselect_forget(struct xselects *xs, struct conn *c, int status)
 		if (x->c != c)
 			continue;
 		n++;
-		abandon(x, status, status == STATUS_SHUTTING_DOWN ? "server is shutting down" :
-		    "canceled");
+		abandon(x, status, request_status_message(status));
 	}
 	return n;
 }

@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "cluster.h"
 #include "conn.h"
+#include "request.h"
 #include "router_int.h"
 #include "stats.h"
 #include "xselect.h"
@@ -510,8 +511,7 @@ xstream_forget(struct xstreams *xt, struct conn *c, int status)
 		if (st->c != c)
 			continue;
 		n++;
-		end(st, status, status == STATUS_SHUTTING_DOWN ? "server is shutting down" :
-		    "canceled", -1);
+		end(st, status, request_status_message(status), -1);
 		/* its client's wait is over now: a value still being kept goes with it */
 		answer(st);
 		maybe_free(st);
