@@ -273,7 +273,7 @@ etcd_post(struct etcd *e, struct evhttp_connection *conn, const char *path, cons
 int
 etcd_call(struct etcd *e, const char *path, json_t *body, etcd_done *cb, void *arg)
 {
-	return etcd_call_new(e, path, body, 0, 0, cb, arg);
+	return etcd_call_new(e, path, body, 0, cb, arg);
 }
 
 /* ---- requests ------------------------------------------------------------------- */
@@ -333,7 +333,7 @@ etcd_range(struct etcd *e, const char *key, int prefix, etcd_done *cb, void *arg
 		json_decref(body);
 		body = NULL;
 	}
-	return etcd_call_new(e, "/v3/kv/range", body, 0, 0, cb, arg);
+	return etcd_call_new(e, "/v3/kv/range", body, 0, cb, arg);
 }
 
 int
@@ -341,14 +341,14 @@ etcd_put(struct etcd *e, const char *key, const char *value, int64_t lease, etcd
     void *arg)
 {
 	return etcd_call_new(e, "/v3/kv/put", json_pack("{s:o, s:o, s:o}", "key", b64(key, strlen(key)),
-	    "value", b64(value, strlen(value)), "lease", i64(lease)), 0, 1, cb, arg);
+	    "value", b64(value, strlen(value)), "lease", i64(lease)), ETCD_URGENT, cb, arg);
 }
 
 int
 etcd_delete(struct etcd *e, const char *key, etcd_done *cb, void *arg)
 {
 	return etcd_call_new(e, "/v3/kv/deleterange", json_pack("{s:o}", "key", b64(key, strlen(key))),
-	    0, 0, cb, arg);
+	    0, cb, arg);
 }
 
 int
@@ -361,28 +361,28 @@ etcd_create(struct etcd *e, const char *key, const char *value, int64_t lease, e
 	    "lease", i64(lease),
 	    "failure", "request_range", "key", b64(key, strlen(key)));
 
-	return etcd_call_new(e, "/v3/kv/txn", body, 0, 0, cb, arg);
+	return etcd_call_new(e, "/v3/kv/txn", body, 0, cb, arg);
 }
 
 int
 etcd_lease_grant(struct etcd *e, int64_t ttl_s, etcd_done *cb, void *arg)
 {
-	return etcd_call_new(e, "/v3/lease/grant", json_pack("{s:o}", "TTL", i64(ttl_s)), 0, 1, cb,
-	    arg);
+	return etcd_call_new(e, "/v3/lease/grant", json_pack("{s:o}", "TTL", i64(ttl_s)), ETCD_URGENT,
+	    cb, arg);
 }
 
 int
 etcd_lease_keepalive(struct etcd *e, int64_t id, etcd_done *cb, void *arg)
 {
-	return etcd_call_new(e, "/v3/lease/keepalive", json_pack("{s:o}", "ID", i64(id)), 1, 1, cb,
-	    arg);
+	return etcd_call_new(e, "/v3/lease/keepalive", json_pack("{s:o}", "ID", i64(id)),
+	    ETCD_UNWRAP | ETCD_URGENT, cb, arg);
 }
 
 int
 etcd_lease_revoke(struct etcd *e, int64_t id, etcd_done *cb, void *arg)
 {
-	return etcd_call_new(e, "/v3/lease/revoke", json_pack("{s:o}", "ID", i64(id)), 0, 1, cb,
-	    arg);
+	return etcd_call_new(e, "/v3/lease/revoke", json_pack("{s:o}", "ID", i64(id)), ETCD_URGENT,
+	    cb, arg);
 }
 
 /* ---- watches -------------------------------------------------------------------- */

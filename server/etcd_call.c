@@ -148,7 +148,7 @@ slot_close(struct etcd *e, struct etcd_slot *s)
 
 /* A free slot for a call: the session's own first, or any but it. */
 static struct etcd_slot *
-slot_free(struct etcd *e, int urgent)
+slot_for(struct etcd *e, int urgent)
 {
 	for (size_t i = urgent ? SESSION_SLOT : SESSION_SLOT + 1; i < ETCD_CONNS; i++) {
 		if (e->slots[i].call == NULL)
@@ -218,7 +218,7 @@ pump(struct etcd *e)
 	struct call *c;
 	struct etcd_slot *s;
 
-	while ((c = TAILQ_FIRST(&e->queue)) != NULL && (s = slot_free(e, c->urgent)) != NULL) {
+	while ((c = TAILQ_FIRST(&e->queue)) != NULL && (s = slot_for(e, c->urgent)) != NULL) {
 		TAILQ_REMOVE(&e->queue, c, link);
 		e->nqueued--;
 		call_send(c, s);
@@ -306,27 +306,28 @@ call_done(struct evhttp_request *req, void *arg)
 }
 
 int
-etcd_call_new(struct etcd *e, const char *path, json_t *body, int unwrap, int urgent,
-    etcd_done *cb, void *arg)
+etcd_call_new(struct etcd *e, const char *path, json_t *body, unsigned flags, etcd_done *cb,
+    void *arg)
 {
 	struct call *c = calloc(1, sizeof *c), *q;
 
 	if (c == NULL || body == NULL)
 		goto fail;
-	*c = (struct call){ .e = e, .cb = cb, .arg = arg, .unwrap = unwrap, .urgent = urgent,
+	*c = (struct call){ .e = e, .cb = cb, .arg = arg, .unwrap = !!(flags & ETCD_UNWRAP),
+	    .urgent = !!(flags & ETCD_URGENT),
 	    .made_ns = clock_now_ns(), .path = strdup(path),
 	    .body = json_dumps(body, JSON_COMPACT) };
 	if (c->path == NULL || c->body == NULL)
 		goto fail;
 	json_decref(body);
-	if (e->nqueued >= ETCD_MAX_QUEUED && !urgent) {
+	if (e->nqueued >= ETCD_MAX_QUEUED && !c->urgent) {
 		fail_later(c, "too many etcd calls are waiting (" NUMBER(ETCD_MAX_QUEUED) "); try again");
 		return 0;
 	}
 	/* the session's go behind the session's already waiting, ahead of the rest */
-	for (q = TAILQ_FIRST(&e->queue); urgent && q != NULL && q->urgent; q = TAILQ_NEXT(q, link))
+	for (q = TAILQ_FIRST(&e->queue); c->urgent && q != NULL && q->urgent; q = TAILQ_NEXT(q, link))
 		continue;
-	if (urgent && q != NULL)
+	if (c->urgent && q != NULL)
 		TAILQ_INSERT_BEFORE(q, c, link);
 	else
 		TAILQ_INSERT_TAIL(&e->queue, c, link);

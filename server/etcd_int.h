@@ -64,9 +64,12 @@ void etcd_bury(struct etcd *e, struct evhttp_connection *conn, struct etcd_watch
 /* Parse one reply body into an object (unwrap: a stream's {"result": ...}); NULL with the words in buf. */
 json_t *etcd_parse_reply(const char *data, size_t len, int code, int unwrap, char *buf, size_t cap);
 
-/* etcd_call.c: a call of body (taken) to path; urgent: the session's. 0, or -1 when out of memory. */
-int etcd_call_new(struct etcd *e, const char *path, json_t *body, int unwrap, int urgent,
-    etcd_done *cb, void *arg);
+/* etcd_call_new's flags */
+#define ETCD_UNWRAP 1			/* a stream's reply: {"result": ...} */
+#define ETCD_URGENT 2			/* the session's: ahead of the queue, on a connection of its own */
+/* etcd_call.c: a call of body (taken) to path. 0, or -1 when out of memory. */
+int etcd_call_new(struct etcd *e, const char *path, json_t *body, unsigned flags, etcd_done *cb,
+    void *arg);
 /* etcd_call.c: set up e's queue (0, or -1 when out of memory); drop every call without a word. */
 int etcd_calls_init(struct etcd *e);
 void etcd_calls_free(struct etcd *e);
