@@ -27,6 +27,8 @@ int ct_etcd_port(void);
 int ct_open_client(struct test_conn *c, int port, bool moved);
 /* MAKE name on c; the reply's status, and (msg not NULL) an error reply's words. */
 int ct_make(struct test_conn *c, const char *name, char *msg, size_t cap);
+/* ... with the channel's cap (chan_cap). */
+int ct_make_cap(struct test_conn *c, const char *name, uint64_t chan_cap, char *msg, size_t cap);
 
 /* The token the HELLOs of ct_* clients carry from now on (NULL: none, the default). */
 void ct_set_token(const char *token);

@@ -183,24 +183,20 @@ void
 ct_make_on(int node, char *name, const char *base, uint64_t cap)
 {
 	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
-	struct proto_reply r;
 	struct test_conn c;
+	char msg[300];
+	int st;
 
 	snprintf(name, CT_NAME_CAP, "%s", ct_name_placed_on(node, base));
 	ct_client_of(&c, node);
 	for (;;) {
-		proto_out_reset(&ct_out);
-		proto_req_make(&ct_out, c.next_id++, name, strlen(name), cap);
-		st_write(&c, &ct_out);
-		st_reply(&c, OP_MAKE, &r);
-		if (r.status != STATUS_OK)
-			printf(" [MAKE %s at n%d: %s %.*s]", name, node, status_name(r.status),
-			    (int)r.msg_len, r.msg_len ? r.msg : "");
-		if (r.status != STATUS_UNAVAILABLE || clock_now_ns() > end)
+		if ((st = ct_make_cap(&c, name, cap, msg, sizeof msg)) != STATUS_OK)
+			printf(" [MAKE %s at n%d: %s %s]", name, node, status_name(st), msg);
+		if (st != STATUS_UNAVAILABLE || clock_now_ns() > end)
 			break;
 		poll(NULL, 0, 50);
 	}
-	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL_FATAL(st, STATUS_OK);
 	test_conn_close(&c);
 }
 
@@ -285,9 +281,15 @@ ct_waiter_client(int i, const char *name, const char *home)
 int
 ct_make(struct test_conn *c, const char *name, char *msg, size_t cap)
 {
+	return ct_make_cap(c, name, 0, msg, cap);
+}
+
+int
+ct_make_cap(struct test_conn *c, const char *name, uint64_t chan_cap, char *msg, size_t cap)
+{
 	struct proto_reply r;
 
-	proto_req_make(&ct_out, c->next_id++, name, strlen(name), 0);
+	proto_req_make(&ct_out, c->next_id++, name, strlen(name), chan_cap);
 	st_write(c, &ct_out);
 	st_reply(c, OP_MAKE, &r);
 	if (msg != NULL)
