@@ -540,6 +540,7 @@ delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us
 {
 	struct inflight *f;
 	struct dlv_slot *sl;
+	struct dlv_chan *dc;
 	int st;
 
 	if ((st = ending_tag(d, c, tag, &f, &sl)) != STATUS_OK)
@@ -550,7 +551,8 @@ delivery_nack(struct delivery *d, struct conn *c, uint64_t tag, int64_t delay_us
 	}
 	/* the tag ends now; the value waits out the delay in d->delayed */
 	unlink_inflight(d, f);
-	TAILQ_INSERT_TAIL(&((struct dlv_chan *)chan_ext(f->ch))->all, f, alink);
+	dc = chan_ext(f->ch);
+	TAILQ_INSERT_TAIL(&dc->all, f, alink);
 	TAILQ_INSERT_TAIL(&d->delayed, f, clink);
 	f->deadline_ns = clock_now_ns() + delay_us * NSEC_PER_USEC;
 	evtimer_assign(&f->timer, d->base, expire, f);
