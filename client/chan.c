@@ -131,6 +131,12 @@ chan_conn(const chan_t *ch)
 	return ch ? ch->conn : NULL;
 }
 
+int
+chan_owner_conn(chan_ctx_t *ctx, chan_t *ch, chan_conn_t **out)
+{
+	return cluster_conn_for(ch->conn, ctx, ch->name, ch->name_len, &ch->route, out);
+}
+
 void
 chan_free(chan_t *ch)
 {
@@ -584,7 +590,7 @@ op_submit(chan_ctx_t *ctx, chan_t *ch, uint64_t op, call_encode_fn enc, void *ar
 
 	ctx = ctx_or_background(ctx);
 	/* a front: its owner's connection, found by name (conn_submit would encode the request to read it) */
-	if (conn_is_front(c) && (rc = cluster_conn_for(c, ctx, chan_name(ch), &node)) != CHAN_OK)
+	if (conn_is_front(c) && (rc = chan_owner_conn(ctx, ch, &node)) != CHAN_OK)
 		return rc;
 	rc = conn_submit(node != NULL ? node : c, ctx, op, CALL_BUDGET, NULL, WIRE_CORK | WIRE_DEFER, enc,
 	    arg, &call);

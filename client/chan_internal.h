@@ -1,11 +1,12 @@
 /*
  * chan_internal.h: a channel handle's fields, for chan.c (which owns them)
  * and select.c (which reads a case's channel's name and connection). The
- * rest of libchanclient goes through chan_name and chan_conn.
+ * rest of libchanclient goes through chan_name, chan_conn and
+ * chan_owner_conn.
  *
  * Thread-safety: conn, name and name_len are set once by chan.c when the
  * handle is made and only read after; the close error fields are read and
- * written under lock.
+ * written under lock; route under the lock of conn's cluster (cluster.c).
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -18,6 +19,7 @@
 #include <stdint.h>
 
 #include "chanclient.h"
+#include "cluster.h"
 
 struct chan {
 	chan_conn_t *conn;		/* a reference */
@@ -27,6 +29,13 @@ struct chan {
 	bool err_set;			/* the last ok=false receive found a close error */
 	uint64_t err_code;
 	char *err_msg;			/* malloc'd, NUL-terminated */
+	struct cluster_route route;	/* on a front: the owner found last */
 };
+
+/*
+ * The connection requests about ch's values go to (a reference, the
+ * caller's): ch's own, or on a front its owner's node (cluster_conn_for).
+ */
+int chan_owner_conn(chan_ctx_t *ctx, chan_t *ch, chan_conn_t **out);
 
 #endif

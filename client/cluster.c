@@ -45,6 +45,7 @@ struct cluster {
 	struct cnode nodes[CLUSTER_NODES_MAX];
 	size_t nnodes;
 	struct hmap owners;
+	uint64_t epoch;			/* counts owners dropped or moved: a route made before is stale */
 	uint64_t seed;
 };
 
@@ -56,16 +57,15 @@ struct rnames {
 	bool ok;			/* it decoded: req says what it names */
 };
 
-/* c broke or was closed: every call on it fails now. */
+/*
+ * c broke or was closed: every call on it fails now. Read without c's lock
+ * (it is on every asynchronous operation's path): a connection that breaks
+ * just after fails the call itself.
+ */
 static bool
 conn_broken(chan_conn_t *c)
 {
-	int dead;
-
-	pthread_mutex_lock(&c->lock);
-	dead = c->dead;
-	pthread_mutex_unlock(&c->lock);
-	return dead != 0;
+	return __atomic_load_n(&c->dead, __ATOMIC_ACQUIRE) != 0;
 }
 
 /* ---- the names a request carries ---------------------------------------------------------- */
@@ -154,6 +154,7 @@ owner_drop_locked(struct cluster *cl, const char *name, size_t len)
 	if (ow != NULL) {
 		hmap_remove(&cl->owners, &ow->node);
 		free(ow);
+		cl->epoch++;
 	}
 }
 
@@ -172,6 +173,7 @@ owners_clear_locked(struct cluster *cl, size_t idx)
 			free(ow);
 		}
 	}
+	cl->epoch++;
 }
 
 /* A cache miss costs one MOVED at most: on no memory, just do not remember. */
@@ -181,6 +183,8 @@ owner_set_locked(struct cluster *cl, const char *name, size_t len, size_t idx)
 	struct owner *ow = owner_find_locked(cl, name, len);
 
 	if (ow != NULL) {
+		if (ow->idx != idx)
+			cl->epoch++;
 		ow->idx = idx;
 		return;
 	}
@@ -480,15 +484,30 @@ done:
 	return rc;
 }
 
-/* The connection of name's cached owner, when it is up (a reference), else NULL. */
-static chan_conn_t *
-cached_conn(struct cluster *cl, const char *name, size_t len)
+/* The node index of name's cached owner (route: where it was last, if it still holds), or -1. */
+static ssize_t
+owner_idx_locked(struct cluster *cl, const char *name, size_t len, struct cluster_route *route)
 {
 	struct owner *ow;
+
+	if (route != NULL && route->epoch == cl->epoch)
+		return (ssize_t)route->idx;
+	if ((ow = owner_find_locked(cl, name, len)) == NULL)
+		return -1;
+	if (route != NULL)
+		*route = (struct cluster_route){ .epoch = cl->epoch, .idx = ow->idx };
+	return (ssize_t)ow->idx;
+}
+
+/* The connection of name's cached owner, when it is up (a reference), else NULL. */
+static chan_conn_t *
+cached_conn(struct cluster *cl, const char *name, size_t len, struct cluster_route *route)
+{
 	chan_conn_t *c = NULL;
+	ssize_t idx;
 
 	pthread_mutex_lock(&cl->lock);
-	if ((ow = owner_find_locked(cl, name, len)) != NULL && (c = cl->nodes[ow->idx].conn) != NULL)
+	if ((idx = owner_idx_locked(cl, name, len, route)) >= 0 && (c = cl->nodes[idx].conn) != NULL)
 		conn_ref(c);
 	pthread_mutex_unlock(&cl->lock);
 	if (c != NULL && conn_broken(c)) {
@@ -499,9 +518,10 @@ cached_conn(struct cluster *cl, const char *name, size_t len)
 }
 
 int
-cluster_conn_for(chan_conn_t *c, chan_ctx_t *ctx, const char *name, chan_conn_t **out)
+cluster_conn_for(chan_conn_t *c, chan_ctx_t *ctx, const char *name, size_t len,
+    struct cluster_route *route, chan_conn_t **out)
 {
-	struct open_arg a = { name, strlen(name) };
+	struct open_arg a = { name, len };
 
 	if (c->cluster == NULL) {
 		conn_ref(c);
@@ -509,7 +529,7 @@ cluster_conn_for(chan_conn_t *c, chan_ctx_t *ctx, const char *name, chan_conn_t 
 		return CHAN_OK;
 	}
 	/* the common case, without encoding a request to read its name back */
-	if (front_err(c) == CHAN_OK && (*out = cached_conn(c->cluster, a.name, a.len)) != NULL)
+	if (front_err(c) == CHAN_OK && (*out = cached_conn(c->cluster, name, len, route)) != NULL)
 		return CHAN_OK;
 	return cluster_pick(c, ctx, OP_OPEN, enc_open, &a, out);
 }
@@ -575,6 +595,7 @@ cluster_new(const chan_dial_opts_t *opts)
 	pthread_mutex_init(&cl->lock, NULL);
 	rand_seed(&rs);
 	cl->seed = rand_next(&rs);
+	cl->epoch = 1;		/* a zeroed route is none */
 	hmap_init(&cl->owners, cl->seed);
 	if (opts != NULL) {
 		cl->opts = *opts;

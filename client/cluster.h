@@ -25,6 +25,8 @@
 #define CHAN_CLUSTER_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "chanclient.h"
 #include "conn_internal.h"
@@ -34,6 +36,17 @@
 #define CLUSTER_CACHE_MAX 65536		/* cached owners; when full the cache starts again */
 
 struct cluster;
+
+/*
+ * Where one channel handle's requests went last: the owner's index in the
+ * front's node table, good while the front's owner cache has not dropped
+ * or moved an entry since (epoch). Zeroed: none yet. Read and written
+ * under the cluster's lock; a chan_t holds one (chan_internal.h).
+ */
+struct cluster_route {
+	uint64_t epoch;
+	size_t idx;
+};
 
 /* addr is a cluster address: "cluster://…" or a list with a comma. */
 bool cluster_addr(const char *addr);
@@ -56,9 +69,11 @@ int cluster_pick(chan_conn_t *front, chan_ctx_t *ctx, uint64_t op, call_encode_f
  * TOUCH: tags are good only on the connection that received them), and
  * an asynchronous SEND or RECV of it, go to: c itself, or on a front the
  * owner's node connection (an OPEN through the front when the owner is not
- * cached). A reference: the caller's conn_unref.
+ * cached). A reference: the caller's conn_unref. route (may be NULL) is
+ * the handle's: while it holds, the owner is found without hashing name.
  */
-int cluster_conn_for(chan_conn_t *c, chan_ctx_t *ctx, const char *name, chan_conn_t **out);
+int cluster_conn_for(chan_conn_t *c, chan_ctx_t *ctx, const char *name, size_t len,
+    struct cluster_route *route, chan_conn_t **out);
 /* Close every node connection (chan_conn_close of the front); free it all (last reference). */
 void cluster_close(struct cluster *cl);
 void cluster_free(struct cluster *cl);

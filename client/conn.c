@@ -72,7 +72,7 @@ fail_all_locked(chan_conn_t *c, int err)
 	size_t pos;
 
 	if (c->dead == 0)
-		c->dead = err;
+		__atomic_store_n(&c->dead, err, __ATOMIC_RELEASE);
 	HMAP_FOR_EACH_SAFE(n, nx, pos, &c->calls) {
 		struct call *call = HMAP_ENTRY(n, struct call, node);
 

@@ -106,7 +106,8 @@ struct chan_conn {
 	uint64_t seed;
 	uint64_t next_id;			/* atomic: wire.c takes ids under wlock */
 	uint64_t deferred_last;			/* atomic: the newest deferred request's id, no WANT since */
-	int dead;				/* 0, or what every call now fails with */
+	int dead;				/* 0, or what every call now fails with: set under lock,
+					   atomically (cluster.c reads it without) */
 
 	/* the read token's: only its holder touches these */
 	uint8_t *rbuf;

@@ -17,6 +17,7 @@
 #include "codec.h"
 
 #include "chanclient.h"
+#include "chan_internal.h"
 #include "cluster.h"
 #include "conn_internal.h"
 
@@ -155,7 +156,7 @@ static int
 tag_conn(chan_t *ch, const chan_msg_t *m, chan_ctx_t *ctx, chan_conn_t **out)
 {
 	if (m->conn == NULL)
-		return cluster_conn_for(chan_conn(ch), ctx, chan_name(ch), out);
+		return chan_owner_conn(ctx, ch, out);
 	conn_ref(*out = m->conn);
 	return CHAN_OK;
 }
@@ -203,7 +204,7 @@ chan_ack_n(chan_ctx_t *ctx, chan_t *ch, const uint64_t *tags, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (tags[i] == 0)
 			return CHAN_EINVAL;
-	if ((rc = cluster_conn_for(chan_conn(ch), ctx, chan_name(ch), &c)) != CHAN_OK)
+	if ((rc = chan_owner_conn(ctx, ch, &c)) != CHAN_OK)
 		return rc;
 	/* the reply is read before c's reference goes */
 	if ((rc = conn_call(c, ctx, OP_ACK, CALL_NOWAIT, enc_ack, &a, &r)) == 0) {

@@ -532,11 +532,22 @@ test_link_across(void)
 
 /* ---- the owner dies ------------------------------------------------------------------------------- */
 
+/* An asynchronous send of s through ch, waited for. */
+static int
+send_async(chan_t *ch, const char *s)
+{
+	chan_op_t *op;
+	int rc = chan_send_async(NULL, ch, s, strlen(s), &op);
+
+	return rc != CHAN_OK ? rc : chan_op_wait(op, NULL, NULL);
+}
+
 /*
  * SIGKILL the owner while a client waits: the wait ends at once; the
  * channel converges on a live node. A second cluster connection that used
  * the channel and sat idle meanwhile fails its next call on it once with
- * CHAN_ECONNLOST (its node's connection is gone), then routes again.
+ * CHAN_ECONNLOST (its node's connection is gone), then routes again; its
+ * handle's asynchronous sends, which went to the old owner, go to the new.
  */
 static void
 test_owner_killed(void)
@@ -553,6 +564,8 @@ test_owner_killed(void)
 	live = make_on(c, 1, "live", 1, lname, sizeof lname);
 	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, idle, name, 1, &ich), CHAN_OK);
 	CU_ASSERT_EQUAL(owner(idle, name), 2);
+	CU_ASSERT_EQUAL(send_async(ich, "pre"), CHAN_OK);
+	CU_ASSERT(recv_is(ch, "pre"));
 	o = (struct op){ ch, NULL, NULL, 0, 0 };
 	pthread_create(&t, NULL, op_thread, &o);
 	CU_ASSERT_FATAL(test_wait_waiters(ct_node_port(2), name, 0, 1, 5000));
@@ -581,6 +594,8 @@ test_owner_killed(void)
 	CU_ASSERT_EQUAL(chan_send(NULL, ich, "idle", 4), CHAN_OK);
 	CU_ASSERT_EQUAL(owner(idle, name), k);
 	CU_ASSERT(recv_is(ch, "idle"));
+	CU_ASSERT_EQUAL(send_async(ich, "async"), CHAN_OK);
+	CU_ASSERT(recv_is(ch, "async"));
 	chan_free(ich);
 	chan_conn_close(idle);
 	chan_free(ch);
