@@ -73,10 +73,9 @@ cluster_self(const struct cluster *cl)
 }
 
 bool
-cluster_serving(const struct cluster *cl)
+cluster_serving(const struct cluster *cl, int64_t now_ns)
 {
-	return cl->state == S_LIVE &&
-	    (clock_now_ns() - cl->last_ok_ns) / 1000000 < cl->ttl_ms - cl->margin_ms;
+	return cl->state == S_LIVE && (now_ns - cl->last_ok_ns) / 1000000 < cl->ttl_ms - cl->margin_ms;
 }
 
 /* An etcd call failed: count it; say so once until one succeeds. */
@@ -227,7 +226,7 @@ static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct cluster *cl = arg;
-	bool serving = cluster_serving(cl);
+	bool serving = cluster_serving(cl, clock_now_ns());
 
 	/* fencing is decided per request by the clock; this only says when it changed */
 	if (serving != cl->was_serving)
@@ -349,7 +348,7 @@ count_owned(void *arg, const char *key, size_t klen, const char *value, int64_t 
 struct cluster_stats *
 cluster_stats(struct cluster *cl)
 {
-	cl->stats.serving = cluster_serving(cl);
+	cl->stats.serving = cluster_serving(cl, clock_now_ns());
 	cl->stats.nodes = mirror_count(cl->nodes);
 	cl->stats.owned = 0;
 	mirror_each(cl->chans, count_owned, cl);
@@ -488,7 +487,7 @@ maybe_claim(struct resolve *r)
 		resolve_end(r, STATUS_OK, NULL);
 		return;
 	}
-	if (!cluster_serving(cl)) {
+	if (!cluster_serving(cl, clock_now_ns())) {
 		resolve_end(r, STATUS_UNAVAILABLE, "this node is fenced: its etcd lease is not certain");
 		return;
 	}

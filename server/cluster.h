@@ -54,11 +54,12 @@ bool cluster_leaving(const struct cluster *cl);
 void cluster_free(struct cluster *cl);
 
 /*
- * Is this node sure its lease is alive: a keepalive sent less than
- * node_ttl − margin ago (by this node's monotonic clock, read now) was
- * answered with a live lease?
+ * Is this node sure its lease is alive at now_ns: a keepalive sent less
+ * than node_ttl − margin before (by this node's monotonic clock) was
+ * answered with a live lease? now_ns: clock_now_ns(), or a reading taken
+ * a moment ago (the router's: the dispatch's, not one more a request).
  */
-bool cluster_serving(const struct cluster *cl);
+bool cluster_serving(const struct cluster *cl, int64_t now_ns);
 
 enum cluster_where {
 	CLUSTER_UNKNOWN,		/* no owner known here */

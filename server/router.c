@@ -514,7 +514,7 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 			here++;
 			continue;
 		}
-		if (!cluster_serving(r->cl)) {
+		if (!cluster_serving(r->cl, server_request_start(r->s))) {
 			router_unavailable(r, c, q->id, "this node is fenced: its etcd lease is not certain");
 			return false;
 		}

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 
+#include "clock.h"
 #include "cluster.h"
 #include "status.h"
 #include "xlink.h"
@@ -46,7 +47,7 @@ xlink_check(struct cluster *cl, const struct proto_request *q, struct xlink_foun
 	int st = STATUS_OK;
 
 	*f = (struct xlink_found){ 0 };
-	if (!cluster_serving(cl)) {
+	if (!cluster_serving(cl, clock_now_ns())) {
 		snprintf(why, cap, "this node is fenced: its etcd lease is not certain");
 		return STATUS_UNAVAILABLE;
 	}
