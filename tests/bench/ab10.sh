@@ -1,0 +1,133 @@
+#!/bin/bash
+# tests/bench/ab10.sh: workload 10's throughput at 1024 in flight, A/B, for
+# changes to the cluster's request path, the client's (libchanclient's
+# cluster front) or the server's (a node's routing step).
+#
+#   tests/bench/ab10.sh [--rounds N] [-n VALUES] [--runs K] LABEL=TREE...
+#
+# TREE is a build tree (server/chand and tests/bench/chanbench in it, e.g.
+# before=/tmp/build-369fa25 after=build). Round by round (the order of the
+# trees alternates between rounds), each tree gets a fresh etcd, three fresh
+# nodes and one more chand on its own, all of its binary, and its own
+# chanbench runs run.sh's workload 10 at 1024 in flight (-n VALUES, default
+# 1,500,000) K times (default 2) against each of: the single chand
+# ("single"), the channel's owner, node 0, dialed straight ("straight"),
+# and the cluster dialed through node 2 (cluster://, "routed": the client
+# finds the owner). Prints each run's three figures (msgs/s), then per
+# label the medians and the ratios routed : single (issue 22's row, target
+# >= 0.95), straight : single (the node's routing step) and routed :
+# straight (the client's cluster front). Needs /usr/bin/etcd.
+# SPDX-License-Identifier: BSD-2-Clause
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+rounds=3 n=1500000 runs=2
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--rounds) rounds=$2; shift 2 ;;
+	-n) n=$2; shift 2 ;;
+	--runs) runs=$2; shift 2 ;;
+	*) break ;;
+	esac
+done
+[ $# -gt 0 ] || { echo "usage: $0 [--rounds N] [-n VALUES] [--runs K] LABEL=TREE..." >&2; exit 2; }
+[ -x /usr/bin/etcd ] || { echo "$0: /usr/bin/etcd is missing (apt-get install etcd-server)" >&2; exit 2; }
+work=$(mktemp -d /tmp/chand-ab10.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# A stem whose channel tp.STEM lands on node 0 (PROTOCOL.md §17's placement, as run.sh's stem_on).
+stem=$(python3 - <<'EOF'
+import hashlib
+def owner(name):
+    return max(range(3), key=lambda i: hashlib.sha256(b"n%d\0%s" % (i, name.encode())).digest()[:8])
+for k in range(100000):
+    s = "ab10-%d" % k
+    if owner("tp.%s" % s) == 0:
+        print(s)
+        break
+EOF
+)
+
+# ready PORT CHANCTL WANT: node at PORT sees WANT nodes (0: it answers at all), within 10 s
+ready() {
+	for _ in $(seq 200); do
+		if [ "$3" = 0 ]; then
+			"$2" -s "127.0.0.1:$1" ping >/dev/null 2>&1 && return 0
+		else
+			"$2" -s "127.0.0.1:$1" stats 2>/dev/null | grep -Eq "^cluster_nodes[[:space:]]+$3\$" && return 0
+		fi
+		sleep 0.05
+	done
+	echo "$0: the server on port $1 is not ready" >&2
+	return 1
+}
+
+# one round of TREE: K lines "single straight routed"
+run_tree() {
+	local tree=$1 chand=$1/server/chand cb=$1/tests/bench/chanbench e p s i k
+	local -a np=()
+	e=$(port) p=$(port) s=$(port)
+	rm -rf "$work/etcd"
+	/usr/bin/etcd --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$e" \
+		--advertise-client-urls "http://127.0.0.1:$e" --listen-peer-urls "http://127.0.0.1:$p" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$p" \
+		--initial-cluster "default=http://127.0.0.1:$p" >"$work/etcd.log" 2>&1 &
+	pids=($!)
+	for i in 0 1 2; do
+		np[$i]=$(port)
+		printf 'log_level = warn\ncluster_etcd = http://127.0.0.1:%s\ncluster_name = ab10\nnode_name = n%s\nadvertise = 127.0.0.1:%s\n' \
+			"$e" "$i" "${np[$i]}" >"$work/n$i.conf"
+		"$chand" -f -c "$work/n$i.conf" -l 127.0.0.1 -p "${np[$i]}" --set unix_socket= 2>"$work/n$i.log" &
+		pids+=($!)
+	done
+	"$chand" -f -c /dev/null -l 127.0.0.1 -p "$s" --set unix_socket= --set log_level=warn 2>"$work/single.log" &
+	pids+=($!)
+	for i in 0 1 2; do ready "${np[$i]}" "$tree/client/chanctl" 3; done
+	ready "$s" "$tree/client/chanctl" 0
+	for k in $(seq "$runs"); do
+		for addr in "tcp://127.0.0.1:$s" "tcp://127.0.0.1:${np[0]}" "cluster://127.0.0.1:${np[2]}"; do
+			"$cb" -A "$addr" -N "$stem" -n "$n" -t 1024 -k w10_t1024 throughput |
+				awk '$1 == "RESULT" { printf "%s ", $4 }'
+		done
+		echo
+	done
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	pids=()
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.0f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+declare -a m
+labels=()
+for arg in "$@"; do labels+=("${arg%%=*}"); done
+printf '%-8s %5s %10s %10s %10s\n' label round single straight routed
+for r in $(seq "$rounds"); do
+	order=("$@")
+	[ $((r % 2)) = 0 ] && mapfile -t order < <(printf '%s\n' "$@" | tac)
+	for lt in "${order[@]}"; do
+		label=${lt%%=*} tree=${lt#*=}
+		while read -r a b c; do
+			printf '%-8s %5s %10.0f %10.0f %10.0f\n' "$label" "$r" "$a" "$b" "$c"
+			echo "$label $a $b $c" >>"$work/runs"
+		done < <(run_tree "$tree")
+	done
+done
+echo "medians over $rounds rounds x $runs runs (msgs/s), and their ratios:"
+printf '  %-8s %10s %10s %10s %15s %17s %17s\n' label single straight routed routed:single \
+	straight:single routed:straight
+for label in "${labels[@]}"; do
+	for col in 2 3 4; do
+		m[$col]=$(awk -v l="$label" -v c="$col" '$1 == l { print $c }' "$work/runs" | median)
+	done
+	awk -v l="$label" -v a="${m[2]}" -v b="${m[3]}" -v c="${m[4]}" \
+		'BEGIN { printf "  %-8s %10s %10s %10s %15.2f %17.2f %17.2f\n", l, a, b, c, c / a, b / a, c / b }'
+done
