@@ -33,65 +33,21 @@ done
 [ $# -gt 0 ] || { echo "usage: $0 [--rounds N] [-n VALUES] [--runs K] LABEL=TREE..." >&2; exit 2; }
 [ -x /usr/bin/etcd ] || { echo "$0: /usr/bin/etcd is missing (apt-get install etcd-server)" >&2; exit 2; }
 work=$(mktemp -d /tmp/chand-ab10.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+pids=() np=()
+. "$(dirname "$0")/ab_cluster.sh"
+trap 'ab_stop; rm -rf "$work"' EXIT
 
-port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-# A stem whose channel tp.STEM lands on node 0 (PROTOCOL.md §17's placement, as run.sh's stem_on).
-stem=$(python3 - <<'EOF'
-import hashlib
-def owner(name):
-    return max(range(3), key=lambda i: hashlib.sha256(b"n%d\0%s" % (i, name.encode())).digest()[:8])
-for k in range(100000):
-    s = "ab10-%d" % k
-    if owner("tp.%s" % s) == 0:
-        print(s)
-        break
-EOF
-)
-
-# ready PORT CHANCTL WANT: node at PORT sees WANT nodes (0: it answers at all), within 10 s
-ready() {
-	for _ in $(seq 200); do
-		if [ "$3" = 0 ]; then
-			"$2" -s "127.0.0.1:$1" ping >/dev/null 2>&1 && return 0
-		else
-			"$2" -s "127.0.0.1:$1" stats 2>/dev/null | grep -Eq "^cluster_nodes[[:space:]]+$3\$" && return 0
-		fi
-		sleep 0.05
-	done
-	echo "$0: the server on port $1 is not ready" >&2
-	return 1
-}
+stem=$(stem_on ab10 "tp.%s:0")
 
 # one round of TREE: K lines "single straight routed"
 run_tree() {
-	local tree=$1 chand=$1/server/chand cb=$1/tests/bench/chanbench e p s i k
-	local -a np=()
-	e=$(port) p=$(port) s=$(port)
-	rm -rf "$work/etcd"
-	/usr/bin/etcd --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$e" \
-		--advertise-client-urls "http://127.0.0.1:$e" --listen-peer-urls "http://127.0.0.1:$p" \
-		--initial-advertise-peer-urls "http://127.0.0.1:$p" \
-		--initial-cluster "default=http://127.0.0.1:$p" >"$work/etcd.log" 2>&1 &
-	pids=($!)
-	for i in 0 1 2; do
-		np[$i]=$(port)
-		printf 'log_level = warn\ncluster_etcd = http://127.0.0.1:%s\ncluster_name = ab10\nnode_name = n%s\nadvertise = 127.0.0.1:%s\n' \
-			"$e" "$i" "${np[$i]}" >"$work/n$i.conf"
-		"$chand" -f -c "$work/n$i.conf" -l 127.0.0.1 -p "${np[$i]}" --set unix_socket= 2>"$work/n$i.log" &
-		pids+=($!)
-	done
-	"$chand" -f -c /dev/null -l 127.0.0.1 -p "$s" --set unix_socket= --set log_level=warn 2>"$work/single.log" &
+	local tree=$1 cb=$1/tests/bench/chanbench s k addr
+	ab_cluster_start "$tree/server/chand" "$tree/client/chanctl" ab10 || { ab_stop; return 1; }
+	s=$(port)
+	"$tree/server/chand" -f -c /dev/null -l 127.0.0.1 -p "$s" --set unix_socket= --set log_level=warn \
+		2>"$work/single.log" &
 	pids+=($!)
-	for i in 0 1 2; do ready "${np[$i]}" "$tree/client/chanctl" 3; done
-	ready "$s" "$tree/client/chanctl" 0
+	ab_ready "$s" "$tree/client/chanctl" 0
 	for k in $(seq "$runs"); do
 		for addr in "tcp://127.0.0.1:$s" "tcp://127.0.0.1:${np[0]}" "cluster://127.0.0.1:${np[2]}"; do
 			"$cb" -A "$addr" -N "$stem" -n "$n" -t 1024 -k w10_t1024 throughput |
@@ -99,9 +55,7 @@ run_tree() {
 		done
 		echo
 	done
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	pids=()
+	ab_stop
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.0f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

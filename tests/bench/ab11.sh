@@ -36,65 +36,24 @@ done
 [ $# -gt 0 ] || { echo "usage: $0 [--build DIR] [--rounds N] [-n N] [--stream] [--ping I] LABEL=CHAND..." >&2; exit 2; }
 CB=$build/tests/bench/chanbench CTL=$build/client/chanctl
 work=$(mktemp -d /tmp/chand-ab11.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+pids=() np=()
+. "$(dirname "$0")/ab_cluster.sh"
+trap 'ab_stop; rm -rf "$work"' EXIT
 
-port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-# A stem whose ping channels land on nodes 0, 1, 2 and whose pong on node 0
-# (PROTOCOL.md §17's placement, as run.sh's stem_on).
-stem=$(python3 - <<'EOF'
-import hashlib
-def owner(name):
-    return max(range(3), key=lambda i: hashlib.sha256(b"n%d\0%s" % (i, name.encode())).digest()[:8])
-for k in range(100000):
-    s = "ab11-%d" % k
-    if [owner("pp.%s.ping.%d" % (s, i)) for i in range(3)] == [0, 1, 2] and owner("pp.%s.pong" % s) == 0:
-        print(s)
-        break
-EOF
-)
+# ping channels on nodes 0, 1 and 2, the pong on node 0
+stem=$(stem_on ab11 "pp.%s.ping.0:0 pp.%s.ping.1:1 pp.%s.ping.2:2 pp.%s.pong:0")
 
 stat() { "$CTL" -s "127.0.0.1:$1" stats | awk -v k="$2" '$1 == k { print $2 }'; }
 
 # one run of CHAND: "p50 p99 forwarded firm"
 run_one() {
-	local chand=$1 e p i ok
-	local -a np=()
-	e=$(port) p=$(port)
-	rm -rf "$work/etcd"
-	/usr/bin/etcd --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$e" \
-		--advertise-client-urls "http://127.0.0.1:$e" --listen-peer-urls "http://127.0.0.1:$p" \
-		--initial-advertise-peer-urls "http://127.0.0.1:$p" \
-		--initial-cluster "default=http://127.0.0.1:$p" >"$work/etcd.log" 2>&1 &
-	pids=($!)
-	for i in 0 1 2; do
-		np[$i]=$(port)
-		printf 'log_level = warn\ncluster_etcd = http://127.0.0.1:%s\ncluster_name = ab11\nnode_name = n%s\nadvertise = 127.0.0.1:%s\n' \
-			"$e" "$i" "${np[$i]}" >"$work/n$i.conf"
-		"$chand" -f -c "$work/n$i.conf" -l 127.0.0.1 -p "${np[$i]}" 2>"$work/n$i.log" &
-		pids+=($!)
-	done
-	for i in 0 1 2; do
-		ok=0
-		for _ in $(seq 200); do
-			[ "$(stat "${np[$i]}" cluster_nodes 2>/dev/null)" = 3 ] && { ok=1; break; }
-			sleep 0.05
-		done
-		[ $ok = 1 ] || { echo "node $i did not see 3 nodes" >&2; return 1; }
-	done
+	local chand=$1
+	ab_cluster_start "$chand" "$CTL" ab11 || { ab_stop; return 1; }
 	"$CB" -A "cluster://127.0.0.1:${np[0]}" -E "tcp://127.0.0.1:${np[0]}" -N "$stem" -n "$n" \
 		-C 3 $mode $ping -k "$kind" select >"$work/out"
 	echo "$(awk '$3 == "p50_us" { a = $4 } $3 == "p99_us" { b = $4 } END { print a, b }' "$work/out")" \
 		"$(stat "${np[0]}" cluster_forwarded)" "$(stat "${np[0]}" cluster_xselect_firm || true)"
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	pids=()
+	ab_stop
 }
 
 # the same on a single chand of CHAND: its p50
@@ -103,11 +62,9 @@ run_single() {
 	p=$(port)
 	"$chand" -f -l 127.0.0.1 -p "$p" 2>"$work/single.log" &
 	pids=($!)
-	for _ in $(seq 200); do "$CTL" -s "127.0.0.1:$p" ping >/dev/null 2>&1 && break; sleep 0.05; done
+	ab_ready "$p" "$CTL" 0
 	"$CB" -p "$p" -n "$n" -C 3 $mode $ping -k "${kind}_single" select | awk '$3 == "p50_us" { print $4 }'
-	kill "${pids[0]}" 2>/dev/null || true
-	wait 2>/dev/null || true
-	pids=()
+	ab_stop
 }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

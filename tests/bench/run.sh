@@ -45,6 +45,7 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 here=$top/tests/bench
+. "$here/ab_cluster.sh"	# stem_on
 smoke=0 rounds=5 build=$top/build out="" only=""
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -519,29 +520,6 @@ cluster_stop() {
 	local p
 	for p in "${cl_pid[@]}" "$pid_etcd"; do stop_pid "$p"; done
 	rm -rf "$work/etcd"
-}
-
-# stem_on PREFIX "FORMAT:NODE ...": the first stem PREFIX-K for which every
-# name FORMAT (a printf format of the stem) lands on node NODE (0-2), all
-# three live, by PROTOCOL.md §17's placement: the node whose SHA-256(node
-# name ‖ 0 ‖ channel name) has the highest first 8 bytes. One process for
-# the whole search (a fork per hash made it most of the smoke run's time).
-stem_on() {
-	/usr/bin/python3 - "$1" "$2" <<'EOF'
-import hashlib, sys
-
-def node(name):
-    w = [hashlib.sha256(b"n%d\0%s" % (i, name.encode())).digest()[:8] for i in range(3)]
-    return w.index(max(w))
-
-want = [f.rsplit(":", 1) for f in sys.argv[2].split()]
-for k in range(1, 5001):
-    stem = "%s-%d" % (sys.argv[1], k)
-    if all(node(f % stem) == int(n) for f, n in want):
-        print(stem)
-        sys.exit(0)
-sys.exit(1)
-EOF
 }
 
 # owned_by_node0 NAME: the cluster itself says node 0 owns NAME (MAKE, cluster
