@@ -490,12 +490,11 @@ owner_idx_locked(struct cluster *cl, const char *name, size_t len, struct cluste
 {
 	struct owner *ow;
 
-	if (route != NULL && route->epoch == cl->epoch)
+	if (route->epoch == cl->epoch)
 		return (ssize_t)route->idx;
 	if ((ow = owner_find_locked(cl, name, len)) == NULL)
 		return -1;
-	if (route != NULL)
-		*route = (struct cluster_route){ .epoch = cl->epoch, .idx = ow->idx };
+	*route = (struct cluster_route){ .epoch = cl->epoch, .idx = ow->idx };
 	return (ssize_t)ow->idx;
 }
 

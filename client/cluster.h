@@ -69,8 +69,8 @@ int cluster_pick(chan_conn_t *front, chan_ctx_t *ctx, uint64_t op, call_encode_f
  * TOUCH: tags are good only on the connection that received them), and
  * an asynchronous SEND or RECV of it, go to: c itself, or on a front the
  * owner's node connection (an OPEN through the front when the owner is not
- * cached). A reference: the caller's conn_unref. route (may be NULL) is
- * the handle's: while it holds, the owner is found without hashing name.
+ * cached). A reference: the caller's conn_unref. route is the handle's:
+ * while it holds, the owner is found without hashing name.
  */
 int cluster_conn_for(chan_conn_t *c, chan_ctx_t *ctx, const char *name, size_t len,
     struct cluster_route *route, chan_conn_t **out);
