@@ -76,6 +76,24 @@ owner(chan_conn_t *c, const char *name)
 	return i;
 }
 
+/*
+ * chan_make, made again while the cluster answers UNAVAILABLE, for 10 s at
+ * most, as a client would: a node's etcd call can fail under load (the
+ * suites run beside each other on two CPUs). Each one is printed.
+ */
+static int
+make_retry(chan_conn_t *c, const char *name, size_t cap, chan_t **ch)
+{
+	int64_t end = clock_now_ns() + 10 * NSEC_PER_SEC;
+	int rc;
+
+	while ((rc = chan_make(NULL, c, name, cap, ch)) == CHAN_EUNAVAILABLE && clock_now_ns() < end) {
+		printf(" [MAKE %s: unavailable, again]", name);
+		poll(NULL, 0, 50);
+	}
+	return rc;
+}
+
 /* A channel named base-N made through c on node want (trying N = 0, 1, ...). */
 chan_t *
 make_on(chan_conn_t *c, int want, const char *base, size_t cap, char *name, size_t ncap)
@@ -84,7 +102,7 @@ make_on(chan_conn_t *c, int want, const char *base, size_t cap, char *name, size
 
 	for (int n = 0; n < 200; n++) {
 		snprintf(name, ncap, "%s-%d", st_name(base), n);
-		CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, name, cap, &ch), CHAN_OK);
+		CU_ASSERT_EQUAL_FATAL(make_retry(c, name, cap, &ch), CHAN_OK);
 		if (owner(c, name) == want)
 			return ch;
 		chan_delete(NULL, ch, NULL);
@@ -129,7 +147,7 @@ test_owner_direct(void)
 
 	for (int i = 0; i < NCHANS; i++) {
 		snprintf(name[i], sizeof name[i], "%s", st_name("direct"));
-		CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, name[i], 4, &ch[i]), CHAN_OK);
+		CU_ASSERT_EQUAL_FATAL(make_retry(c, name[i], 4, &ch[i]), CHAN_OK);
 		own[i] = owner(c, name[i]);
 		per[own[i]]++;
 	}
@@ -562,7 +580,7 @@ test_owner_killed(void)
 
 	ch = make_on(c, 2, "kill", 1, name, sizeof name);
 	live = make_on(c, 1, "live", 1, lname, sizeof lname);
-	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, idle, name, 1, &ich), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(make_retry(idle, name, 1, &ich), CHAN_OK);
 	CU_ASSERT_EQUAL(owner(idle, name), 2);
 	CU_ASSERT_EQUAL(send_async(ich, "pre"), CHAN_OK);
 	CU_ASSERT(recv_is(ch, "pre"));
