@@ -62,6 +62,18 @@ struct cluster {
 	void *node_change_arg;
 	struct cluster_stats stats;
 	TAILQ_HEAD(, resolve) resolves;
+	/*
+	 * The channel cluster_owner found here last: asked again under the same
+	 * lease, the mirror unchanged since (gen), it is here without a lookup.
+	 * Every request routed on a node asks; most name the channel the one
+	 * before did.
+	 */
+	struct {
+		uint64_t gen;
+		int64_t lease;
+		size_t len;		/* 0: none */
+		char name[PROTO_NAME_MAX];
+	} here;
 };
 
 static void session_step(struct cluster *cl);
@@ -280,15 +292,29 @@ enum cluster_where
 cluster_owner(struct cluster *cl, const char *name, size_t len, const char **node, const char **addr)
 {
 	int64_t lease;
-	const char *owner = mirror_get(cl->chans, name, len, &lease);
+	const char *owner;
 
-	*node = owner;
 	*addr = "";
+	if (len > 0 && len == cl->here.len && cl->here.lease == cl->lease &&
+	    cl->here.gen == mirror_gen(cl->chans) && memcmp(cl->here.name, name, len) == 0) {
+		*node = cl->node;
+		return CLUSTER_HERE;
+	}
+	*node = owner = mirror_get(cl->chans, name, len, &lease);
 	if (owner == NULL)
 		return CLUSTER_UNKNOWN;
-	if (strcmp(owner, cl->node) == 0)
+	if (strcmp(owner, cl->node) == 0) {
 		/* ours under an older lease: gone, or soon gone, from etcd */
-		return lease == cl->lease && cl->lease != 0 ? CLUSTER_HERE : CLUSTER_UNKNOWN;
+		if (lease != cl->lease || cl->lease == 0)
+			return CLUSTER_UNKNOWN;
+		if (len <= sizeof cl->here.name) {
+			cl->here.gen = mirror_gen(cl->chans);
+			cl->here.lease = cl->lease;
+			cl->here.len = len;
+			memcpy(cl->here.name, name, len);
+		}
+		return CLUSTER_HERE;
+	}
 	*addr = node_addr(cl, owner);
 	return CLUSTER_THERE;
 }

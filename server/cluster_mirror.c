@@ -36,6 +36,7 @@ struct mirror {
 	struct etcd_watch *watch;
 	struct event *retry;		/* the next read, after a pause */
 	int64_t revision;		/* of the last read or event applied */
+	uint64_t gen;			/* mirror_gen */
 	bool synced, reading, broken;
 	bool failing;			/* the last read failed: said once, not every retry */
 };
@@ -89,6 +90,8 @@ mirror_set(struct mirror *m, const char *key, size_t klen, const char *value, in
 	bool changed = en == NULL || strcmp(en->value, value) != 0;
 	char *v = strdup(value), *view = NULL;
 
+	m->gen++;
+
 	if (v == NULL || (m->hooks.view != NULL && m->hooks.view(value, &view) < 0)) {
 		free(v);
 		return -1;
@@ -125,10 +128,17 @@ mirror_del(struct mirror *m, const char *key, size_t klen)
 
 	if (en == NULL)
 		return;
+	m->gen++;
 	hmap_remove(&m->map, &en->node);
 	if (m->hooks.changed != NULL)
 		m->hooks.changed(m->hooks.arg, en->key, en->klen, NULL);
 	entry_free(en);
+}
+
+uint64_t
+mirror_gen(const struct mirror *m)
+{
+	return m->gen;
 }
 
 bool

@@ -54,6 +54,8 @@ void mirror_del(struct mirror *m, const char *key, size_t klen);
 /* Has a first read finished (the copy means something)? */
 bool mirror_synced(const struct mirror *m);
 size_t mirror_count(const struct mirror *m);
+/* Counts every mirror_set and mirror_del (the watch's and reads' too): what was read before is stale. */
+uint64_t mirror_gen(const struct mirror *m);
 /* Call fn for every entry. fn must not change the mirror. */
 void mirror_each(const struct mirror *m, void (*fn)(void *arg, const char *key, size_t klen,
     const char *value, int64_t lease), void *arg);
