@@ -1,5 +1,5 @@
-# tests/bench/ab_cluster.sh: sourced by run.sh (stem_on only), ab10.sh and
-# ab11.sh. Channel names placed on chosen nodes, and a fresh etcd and three
+# tests/bench/ab_cluster.sh: sourced by run.sh (stem_on, etcd_start,
+# node_start), ab10.sh and ab11.sh. Channel names placed on chosen nodes, and a fresh etcd and three
 # chand nodes on free loopback ports, their files in $work (the sourcing
 # script's temporary directory) and their pids in pids[] (its cleanup kills
 # what is left there).
@@ -46,25 +46,41 @@ ab_ready() {
 	return 1
 }
 
+# etcd_start DIR CLIENT_PORT PEER_PORT: a one-member etcd on 127.0.0.1, its
+# data in DIR/data (DIR made), its log DIR/etcd.log; its pid in etcd_pid and
+# pids[].
+etcd_start() {
+	mkdir -p "$1"
+	/usr/bin/etcd --data-dir "$1/data" --listen-client-urls "http://127.0.0.1:$2" \
+		--advertise-client-urls "http://127.0.0.1:$2" --listen-peer-urls "http://127.0.0.1:$3" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$3" \
+		--initial-cluster "default=http://127.0.0.1:$3" >"$1/etcd.log" 2>&1 &
+	etcd_pid=$!
+	pids+=("$etcd_pid")
+}
+
+# node_start CHAND DIR I ETCD_PORT CLUSTER PORT: node nI of CLUSTER on PORT,
+# its config DIR/nI.conf, its log DIR/nI.log; its pid in node_pid and pids[].
+node_start() {
+	printf 'log_level = warn\ncluster_etcd = http://127.0.0.1:%s\ncluster_name = %s\nnode_name = n%s\nadvertise = 127.0.0.1:%s\n' \
+		"$4" "$5" "$3" "$6" >"$2/n$3.conf"
+	"$1" -f -c "$2/n$3.conf" -l 127.0.0.1 -p "$6" --set unix_socket= 2>"$2/n$3.log" &
+	node_pid=$!
+	pids+=("$node_pid")
+}
+
 # ab_cluster_start CHAND CHANCTL NAME: etcd and nodes n0, n1, n2 of CHAND
 # (cluster_name NAME), each seeing the three; their ports in np[0..2].
 ab_cluster_start() {
-	local chand=$1 ctl=$2 name=$3 e p i
-	e=$(port) p=$(port)
+	local e i
+	e=$(port)
 	rm -rf "$work/etcd"
-	/usr/bin/etcd --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$e" \
-		--advertise-client-urls "http://127.0.0.1:$e" --listen-peer-urls "http://127.0.0.1:$p" \
-		--initial-advertise-peer-urls "http://127.0.0.1:$p" \
-		--initial-cluster "default=http://127.0.0.1:$p" >"$work/etcd.log" 2>&1 &
-	pids+=($!)
+	etcd_start "$work/etcd" "$e" "$(port)"
 	for i in 0 1 2; do
 		np[$i]=$(port)
-		printf 'log_level = warn\ncluster_etcd = http://127.0.0.1:%s\ncluster_name = %s\nnode_name = n%s\nadvertise = 127.0.0.1:%s\n' \
-			"$e" "$name" "$i" "${np[$i]}" >"$work/n$i.conf"
-		"$chand" -f -c "$work/n$i.conf" -l 127.0.0.1 -p "${np[$i]}" --set unix_socket= 2>"$work/n$i.log" &
-		pids+=($!)
+		node_start "$1" "$work" "$i" "$e" "$3" "${np[$i]}"
 	done
-	for i in 0 1 2; do ab_ready "${np[$i]}" "$ctl" 3 || return 1; done
+	for i in 0 1 2; do ab_ready "${np[$i]}" "$2" 3 || return 1; done
 }
 
 # Stop every process in pids[].

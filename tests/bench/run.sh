@@ -45,7 +45,7 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 here=$top/tests/bench
-. "$here/ab_cluster.sh"	# stem_on
+. "$here/ab_cluster.sh"	# stem_on, etcd_start, node_start
 smoke=0 rounds=5 build=$top/build out="" only=""
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -486,24 +486,16 @@ cluster_start() {
 }
 
 cluster_start_once() {
-	local i e=$work/etcd peer n
-	cl_etcd=$("$RELAY" port) peer=$("$RELAY" port)
-	mkdir -p "$e"
-	/usr/bin/etcd --data-dir "$e/data" --listen-client-urls "http://127.0.0.1:$cl_etcd" \
-		--advertise-client-urls "http://127.0.0.1:$cl_etcd" --listen-peer-urls "http://127.0.0.1:$peer" \
-		--initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-		--initial-cluster "default=http://127.0.0.1:$peer" >"$e/etcd.log" 2>&1 &
-	pids+=($!)
-	pid_etcd=$!
+	local i n
+	cl_etcd=$("$RELAY" port)
+	etcd_start "$work/etcd" "$cl_etcd" "$("$RELAY" port)"
+	pid_etcd=$etcd_pid
 	cl_port=() cl_pid=()
 	wait_port "$cl_etcd" "$pid_etcd" || return 1
 	for i in 0 1 2; do
 		cl_port[$i]=$("$RELAY" port)
-		printf 'log_level = warn\ncluster_etcd = http://127.0.0.1:%s\ncluster_name = bench\nnode_name = n%s\nadvertise = 127.0.0.1:%s\n' \
-			"$cl_etcd" "$i" "${cl_port[$i]}" > "$work/n$i.conf"
-		"$CHAND" -f -c "$work/n$i.conf" -l 127.0.0.1 -p "${cl_port[$i]}" 2>"$work/n$i.log" &
-		pids+=($!)
-		cl_pid[$i]=$!
+		node_start "$CHAND" "$work" "$i" "$cl_etcd" bench "${cl_port[$i]}"
+		cl_pid[$i]=$node_pid
 	done
 	for i in 0 1 2; do
 		wait_port "${cl_port[$i]}" "${cl_pid[$i]}" || return 1
