@@ -192,6 +192,7 @@ static const struct key keys[] = {
 	{ "shutdown_timeout", KEY_DURATION, offsetof(struct config, shutdown_timeout_ms), "5s",
 	  0, 3600 * 1000, NULL, true },
 	K(workers, KEY_COUNT, "0", 0, 1024),
+	R(busy_poll_us, KEY_COUNT, "100", 0, 1000),
 	{ "stage_module", KEY_LIST, offsetof(struct config, stage_modules), "", 0, 0,
 	  check_stage_module, false },
 	KS(metrics_listen, "", NULL, false),

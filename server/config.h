@@ -56,6 +56,7 @@ struct config {
 	uint64_t output_hwm;
 	uint64_t max_output_bytes;	/* unsent replies past which a connection is closed; 0 = never */
 	uint64_t shutdown_timeout_ms;
+	uint64_t busy_poll_us;		/* the loop polls this long at most before it sleeps (loop.h) */
 	uint64_t workers;		/* worker pool threads; 0 = one per CPU */
 	struct config_list stage_modules;	/* "NAME:PATH" of a stage module, repeatable */
 	char *metrics_listen;		/* HOST:PORT of /metrics, "" for none */

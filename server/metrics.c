@@ -22,6 +22,7 @@
 #include "durable.h"
 #include "etcd.h"
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
 #include "pool.h"
 #include "server.h"
@@ -113,6 +114,23 @@ journal_metrics(struct server *s, struct evbuffer *b)
 
 static void sample(struct evbuffer *b, const char *name, const char *help, const char *type,
     double v);
+
+/* The loop's busy polling (loop.h, config busy_poll_us). */
+static void
+loop_metrics(struct server *s, struct evbuffer *b)
+{
+	struct loop_stats st;
+
+	loop_stats(s->loop, &st);
+	gauge(b, "chand_loop_waits_total", "Event loop iterations that waited in the kernel for an event.",
+	    "counter", st.waits);
+	gauge(b, "chand_loop_poll_hits_total", "Busy polls that found work: wake-ups saved.", "counter",
+	    st.poll_hits);
+	sample(b, "chand_loop_poll_seconds_total", "Time the loop busy-polled and found nothing.",
+	    "counter", (double)st.poll_ns / 1e9);
+	sample(b, "chand_loop_poll_window_seconds", "How long the loop polls now before it sleeps "
+	    "(adaptive, at most busy_poll_us).", "gauge", (double)st.window_ns / 1e9);
+}
 
 /* The etcd calls' times (etcd.c, CLOCK_MONOTONIC), a histogram like the operations'. */
 static void
@@ -288,6 +306,7 @@ metrics_render(struct server *s, struct evbuffer *b)
 	gauge(b, "chand_pool_workers", "Worker pool threads.", "gauge", pool_size(s->pool));
 	gauge(b, "chand_pool_queue_depth", "Stage calls waiting for a worker.", "gauge",
 	    pool_queued(s->pool));
+	loop_metrics(s, b);
 	delivery_metrics(s, b);
 	journal_metrics(s, b);
 	if (s->cluster != NULL)

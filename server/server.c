@@ -26,6 +26,7 @@
 #include "durable.h"
 #include "listener.h"
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
 #include "peer.h"
 #include "pool.h"
@@ -132,6 +133,7 @@ server_reload(struct server *s)
 	el.max_channels = s->cfg.max_channels;
 	el.max_buffered_bytes = s->cfg.max_buffered_bytes;
 	engine_set_limits(s->engine, &el);
+	loop_set_limit(s->loop, (int64_t)s->cfg.busy_poll_us * 1000);
 	TAILQ_FOREACH(c, &s->conns, link) {
 		io_limits_changed(c);
 	}
@@ -269,7 +271,8 @@ server_new(struct server **out, struct config *cfg, char **cause)
 			*cause = NULL;
 		goto fail;
 	}
-	if (engine_new(&s->engine, &el) != STATUS_OK ||
+	if (loop_new(&s->loop, s->base, (int64_t)s->cfg.busy_poll_us * 1000) < 0 ||
+	    engine_new(&s->engine, &el) != STATUS_OK ||
 	    delivery_new(&s->delivery, s->engine, s->base) != STATUS_OK ||
 	    (s->xhold = xhold_new(s->engine, s->delivery)) == NULL || server_signals(s) < 0 ||
 	    io_server_init(s) < 0)
@@ -450,7 +453,7 @@ server_watchdog(struct server *s)
 int
 server_run(struct server *s)
 {
-	if (event_base_dispatch(s->base) < 0) {
+	if (loop_run(s->loop) < 0) {
 		log_error("event-loop-failed");
 		return 1;
 	}
@@ -565,6 +568,7 @@ server_free(struct server *s)
 	acl_destroy(s);
 	auth_free(s->auth);
 	tls_free(s->tls);
+	loop_free(s->loop);
 	if (s->base)
 		event_base_free(s->base);
 	proto_out_destroy(&s->out);

@@ -32,6 +32,7 @@ struct conn;
 struct delivery;
 struct durable;
 struct listener;
+struct loop;
 struct metrics;
 struct peers;
 struct pool;
@@ -63,6 +64,7 @@ struct current_request {
 
 struct server {
 	struct event_base *base;
+	struct loop *loop;		/* drives base: dispatch with busy polling */
 	struct engine *engine;
 	struct delivery *delivery;	/* values in flight on ack channels */
 	struct xhold *xhold;		/* values held for cross-node SELECTs (§17) */

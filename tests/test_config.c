@@ -328,6 +328,9 @@ test_set_errors(void)
 	} cases[] = {
 		{ "max_pending=lots", 1, "--set:max_pending: key 'max_pending': must be a whole number" },
 		{ "port=70000", 1, "--set:port: key 'port': is out of range" },
+		{ "busy_poll_us=1001", 1, "--set:busy_poll_us: key 'busy_poll_us': is out of range" },
+		{ "busy_poll_us=50us", 1, "--set:busy_poll_us: key 'busy_poll_us': must be a whole number" },
+		{ "busy_poll_us=-1", 1, "--set:busy_poll_us: key 'busy_poll_us': must be a whole number" },
 		{ "no_such_key=1", 1, "--set:no_such_key: key 'no_such_key': unknown key" },
 		{ "allow=alice * fly", 1, "--set:allow: key 'allow': rights are" },
 		{ "log=fancy", 1, "--set:log: key 'log': must be auto, journal or plain" },

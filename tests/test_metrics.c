@@ -438,6 +438,76 @@ test_metrics_token_reload(void)
 	reap(&p, 0);
 }
 
+/* n SENDs and RECVs on ch, one at a time: each request comes as soon as the last reply is in. */
+static void
+loop_traffic(struct test_conn *c, const char *ch, int n)
+{
+	char buf[8];
+	bool ok;
+
+	for (int i = 0; i < n; i++) {
+		CU_ASSERT_EQUAL(st_send_wait(c, ch, "v", PROTO_WAIT_FOREVER), STATUS_OK);
+		CU_ASSERT_EQUAL(st_recv_wait(c, ch, PROTO_WAIT_FOREVER, buf, sizeof buf, &ok), STATUS_OK);
+	}
+}
+
+/*
+ * The loop's series (config busy_poll_us). Each of 400 requests comes only
+ * after the last reply: with busy_poll_us = 0 the loop waits in the kernel
+ * for every one of them; with a limit of 1 ms, polling finds most of them
+ * (a wait only when the client took longer than the window, at least
+ * 250 us). A SIGHUP to 0 sets the window to 0 and nothing more is polled.
+ */
+static void
+test_metrics_loop(void)
+{
+	struct test_server s;
+	struct test_conn c;
+	double waits, hits, polled;
+	FILE *f;
+	char *m;
+	int port;
+
+	CU_ASSERT_FATAL(test_server_start(&s, "metrics_listen = 127.0.0.1:0\nbusy_poll_us = 1000\n") == 0);
+	CU_ASSERT_FATAL((port = metrics_port(&s)) > 0);
+	CU_ASSERT_FATAL(test_conn_open(&c, s.port, true) == 0);
+	CU_ASSERT_EQUAL(st_make(&c, "l.buf", 1), STATUS_OK);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m = scrape_metrics(port));
+	waits = scrape_sample(m, "chand_loop_waits_total");
+	free(m);
+	loop_traffic(&c, "l.buf", 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m = scrape_metrics(port));
+	CU_ASSERT(exposition_valid(m));
+	CU_ASSERT(waits >= 1);
+	CU_ASSERT(scrape_sample(m, "chand_loop_waits_total") - waits < 200);
+	CU_ASSERT(scrape_sample(m, "chand_loop_poll_hits_total") >= 0);
+	CU_ASSERT(scrape_sample(m, "chand_loop_poll_seconds_total") >= 0);
+	CU_ASSERT(scrape_sample(m, "chand_loop_poll_window_seconds") >= 0);
+	CU_ASSERT(scrape_sample(m, "chand_loop_poll_window_seconds") <= 0.001);
+	CU_ASSERT_PTR_NOT_NULL(strstr(m, "# TYPE chand_loop_poll_hits_total counter"));
+	free(m);
+	CU_ASSERT_FATAL((f = fopen(s.conf, "w")) != NULL);
+	fputs("metrics_listen = 127.0.0.1:0\nbusy_poll_us = 0\n", f);
+	fclose(f);
+	kill(s.pid, SIGHUP);
+	CU_ASSERT(test_server_await_log(&s, "changed=busy_poll_us"));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m = scrape_metrics(port));
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_loop_poll_window_seconds"), 0);
+	waits = scrape_sample(m, "chand_loop_waits_total");
+	hits = scrape_sample(m, "chand_loop_poll_hits_total");
+	polled = scrape_sample(m, "chand_loop_poll_seconds_total");
+	free(m);
+	loop_traffic(&c, "l.buf", 200);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(m = scrape_metrics(port));
+	CU_ASSERT(scrape_sample(m, "chand_loop_waits_total") - waits >= 400);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_loop_poll_hits_total"), hits);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_loop_poll_seconds_total"), polled);
+	CU_ASSERT_EQUAL(scrape_sample(m, "chand_loop_poll_window_seconds"), 0);
+	free(m);
+	test_conn_close(&c);
+	CU_ASSERT_EQUAL(test_server_stop(&s), 0);
+}
+
 /* Requests that are not a GET of /metrics get a status and a close, never a hang. */
 static void
 test_metrics_bad_requests(void)
@@ -609,6 +679,7 @@ register_suites(void)
 	test_add(s, "promtool check metrics", test_metrics_promtool);
 	test_add(s, "protected mode covers metrics_listen; metrics_token", test_metrics_protected);
 	test_add(s, "SIGHUP replaces metrics_token", test_metrics_token_reload);
+	test_add(s, "the loop's busy polling; busy_poll_us = 0 by SIGHUP", test_metrics_loop);
 	test_add(s, "bad HTTP requests get a status and a close", test_metrics_bad_requests);
 	test_add(s, "a NUL byte in the request line: 400", test_metrics_nul_byte);
 	test_add(s, "metrics_max_connections holds; protocol clients served", test_metrics_max_connections);

@@ -1,0 +1,142 @@
+/*
+ * loop.c: the event loop's driver, with adaptive busy polling (loop.h).
+ *
+ * A loop iteration is event_base_loop(EVLOOP_ONCE): it may sleep, then runs
+ * what is ready. Polling is event_base_loop(EVLOOP_NONBLOCK), which runs
+ * whatever is ready until a poll finds nothing. Whether a poll found work
+ * is the base's own count: the most callbacks active at once since it was
+ * last cleared (event_base_get_max_events), so every kind of event counts
+ * (a request, a link's reply, a pool's completion, a timer) and the driver
+ * needs to know nothing of what the callbacks are.
+ *
+ * SPDX-License-Identifier: BSD-2-Clause
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "clock.h"
+#include "loop.h"
+
+struct loop {
+	struct event_base *base;
+	int64_t limit_ns;
+	int64_t window_ns;
+	int64_t idle_since;		/* when the loop last found no work */
+	struct loop_stats st;
+};
+
+int
+loop_new(struct loop **out, struct event_base *base, int64_t limit_ns)
+{
+	struct loop *l = calloc(1, sizeof *l);
+
+	*out = NULL;
+	if (l == NULL)
+		return -1;
+	l->base = base;
+	l->limit_ns = limit_ns > 0 ? limit_ns : 0;
+	*out = l;
+	return 0;
+}
+
+void
+loop_free(struct loop *l)
+{
+	free(l);
+}
+
+void
+loop_set_limit(struct loop *l, int64_t limit_ns)
+{
+	l->limit_ns = limit_ns > 0 ? limit_ns : 0;
+	l->window_ns = 0;
+}
+
+void
+loop_stats(const struct loop *l, struct loop_stats *st)
+{
+	*st = l->st;
+	st->window_ns = l->window_ns;
+}
+
+int64_t
+loop_window_next(int64_t window_ns, int64_t limit_ns, int64_t idle_ns)
+{
+	int64_t start = limit_ns / 4 > 0 ? limit_ns / 4 : limit_ns;
+
+	if (limit_ns <= 0)
+		return 0;
+	if (idle_ns <= window_ns)
+		return window_ns;	/* the window was long enough */
+	if (idle_ns <= limit_ns) {	/* a longer window would have caught this wake-up */
+		window_ns = window_ns < start ? start : window_ns * 2;
+		return window_ns < limit_ns ? window_ns : limit_ns;
+	}
+	window_ns /= 2;			/* slept past the limit: polling would have been waste */
+	return window_ns < start ? 0 : window_ns;
+}
+
+static bool
+loop_ended(struct event_base *base)
+{
+	return event_base_got_exit(base) || event_base_got_break(base);
+}
+
+/* Did a callback become active since the last call? Clears the count. */
+static bool
+loop_worked(struct event_base *base)
+{
+	return event_base_get_max_events(base, EVENT_BASE_COUNT_ACTIVE, 1) > 0;
+}
+
+/*
+ * Poll for l->window_ns after the last work found. Returns 0 when the
+ * window passed with nothing to do, 1 when the loop was ended, -1 when the
+ * base failed.
+ */
+static int
+loop_poll(struct loop *l)
+{
+	int64_t last = clock_now_ns(), now = last;
+
+	while (now - last < l->window_ns) {
+		if (event_base_loop(l->base, EVLOOP_NONBLOCK) < 0)
+			return -1;
+		if (loop_ended(l->base))
+			return 1;
+		if (loop_worked(l->base)) {
+			l->st.poll_hits++;
+			l->st.poll_ns += now - last;	/* polled in vain until this poll */
+			last = now = clock_now_ns();
+		} else {
+			now = clock_now_ns();
+		}
+	}
+	l->st.poll_ns += now - last;
+	l->idle_since = last;
+	return 0;
+}
+
+int
+loop_run(struct loop *l)
+{
+	int rc;
+
+	l->idle_since = clock_now_ns();
+	(void)loop_worked(l->base);
+	for (;;) {
+		if ((rc = event_base_loop(l->base, EVLOOP_ONCE)) < 0)
+			return -1;
+		if (rc == 1)
+			return 0;	/* no event left */
+		l->st.waits++;
+		if (loop_ended(l->base))
+			return 0;
+		if (l->limit_ns > 0)
+			l->window_ns = loop_window_next(l->window_ns, l->limit_ns,
+			    clock_now_ns() - l->idle_since);
+		(void)loop_worked(l->base);	/* what this iteration ran is not a poll's */
+		if ((rc = loop_poll(l)) != 0)
+			return rc < 0 ? -1 : 0;
+	}
+}
