@@ -64,7 +64,8 @@ etcd_start() {
 node_start() {
 	printf 'log_level = warn\ncluster_etcd = http://127.0.0.1:%s\ncluster_name = %s\nnode_name = n%s\nadvertise = 127.0.0.1:%s\n' \
 		"$4" "$5" "$3" "$6" >"$2/n$3.conf"
-	"$1" -f -c "$2/n$3.conf" -l 127.0.0.1 -p "$6" --set unix_socket= 2>"$2/n$3.log" &
+	"$1" -f -c "$2/n$3.conf" -l 127.0.0.1 -p "$6" --set unix_socket= \
+		${chand_set[@]+"${chand_set[@]}"} 2>"$2/n$3.log" &
 	node_pid=$!
 	pids+=("$node_pid")
 }

@@ -4,9 +4,13 @@
  * (pinger -> relay -> echo -> relay -> pinger) on one thread, as chand's
  * event loop does.
  *
- *	relay serve -p PORT     relay pairs of connections (each says a one-byte
+ *	relay serve -p PORT [-S US]
+ *	                        relay pairs of connections (each says a one-byte
  *	                        hello first; the pair's bytes go both ways)
- *	                        until SIGTERM
+ *	                        until SIGTERM. -S: poll without blocking for up to
+ *	                        US microseconds after the last bytes before it
+ *	                        sleeps, as chand's loop does (busy_poll_us), so
+ *	                        that the floor pays the same wake-ups as chand
  *	relay ping -p PORT [-r] [-n N] [-s SIZE] [-o SAMPLES] [-k TAG]
  *	                        two processes bounce SIZE bytes N times (plus
  *	                        N/10 warm-up) through the relay; prints
@@ -35,9 +39,26 @@
 static int
 usage(void)
 {
-	fprintf(stderr, "usage: relay serve -p PORT | relay ping -p PORT [-r] [-n N] [-s SIZE] "
+	fprintf(stderr, "usage: relay serve -p PORT [-S US] | relay ping -p PORT [-r] [-n N] [-s SIZE] "
 	    "[-o FILE] [-k TAG] | relay port\n");
 	return 2;
+}
+
+static int64_t g_spin_ns;		/* serve -S */
+
+/* poll(2) for ever, but first without blocking while the last bytes came less than -S ago. */
+static int
+relay_poll(struct pollfd *p, nfds_t n, int64_t *last)
+{
+	int r;
+
+	while (bench_now() - *last < g_spin_ns)
+		if ((r = poll(p, n, 0)) != 0)
+			goto out;
+	r = poll(p, n, -1);
+out:
+	*last = bench_now();
+	return r;
 }
 
 /* Move what fd `from` has to `to`; -1 when either side is done. */
@@ -134,10 +155,12 @@ relay_rdv_pair(int a, int b)
 	static struct rdv_side side[2];
 	struct pollfd p[2] = { { .fd = a, .events = POLLIN }, { .fd = b, .events = POLLIN } };
 
+	int64_t last = bench_now();
+
 	memset(side, 0, sizeof side);
 	side[0].fd = a, side[1].fd = b;
 	for (;;) {
-		if (poll(p, 2, -1) < 0)
+		if (relay_poll(p, 2, &last) < 0)
 			return;
 		if ((p[0].revents && rdv_serve(&side[0], &side[1]) < 0) ||
 		    (p[1].revents && rdv_serve(&side[1], &side[0]) < 0))
@@ -150,9 +173,10 @@ static void
 relay_pair(int a, int b)
 {
 	struct pollfd p[2] = { { .fd = a, .events = POLLIN }, { .fd = b, .events = POLLIN } };
+	int64_t last = bench_now();
 
 	for (;;) {
-		if (poll(p, 2, -1) < 0)
+		if (relay_poll(p, 2, &last) < 0)
 			return;
 		if ((p[0].revents && forward(a, b) < 0) || (p[1].revents && forward(b, a) < 0))
 			return;
@@ -318,7 +342,7 @@ main(int argc, char **argv)
 	bool rdv = false;
 
 	optind = 2;
-	while ((ch = getopt(argc, argv, "p:rn:s:o:k:")) != -1) {
+	while ((ch = getopt(argc, argv, "p:rn:s:o:k:S:")) != -1) {
 		switch (ch) {
 		case 'p': port = atoi(optarg); break;
 		case 'r': rdv = true; break;
@@ -326,6 +350,7 @@ main(int argc, char **argv)
 		case 's': size = strtoul(optarg, NULL, 10); break;
 		case 'o': samples = optarg; break;
 		case 'k': tag = optarg; break;
+		case 'S': g_spin_ns = (int64_t)strtoul(optarg, NULL, 10) * 1000; break;
 		default: return usage();
 		}
 	}

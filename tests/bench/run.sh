@@ -6,6 +6,7 @@
 # unbuffered channel).
 #
 #   tests/bench/run.sh [--smoke] [--rounds N] [--only LIST] [--build DIR] [--out DIR]
+#                      [--busy-poll US]
 #
 # Full mode installs the peers if missing (apt-get: redis-server
 # libhiredis-dev nats-server golang-go golang-github-nats-io-go-nats-dev
@@ -35,6 +36,10 @@
 # and a streaming select (issue 20; etcd).
 # --only 10: the cluster (issue 19): etcd and three chand nodes; skipped
 # without /usr/bin/etcd.
+# --busy-poll US: every chand runs with busy_poll_us = US (default: chand's
+# default, 100), and the relay polls as long (relay serve -S), so that the
+# floors pay the wake-ups chand pays; --busy-poll 0 measures both sleeping
+# at once, as Redis does.
 # N7=COUNT in the environment sets workload 7's values per run (default 200000),
 # N9=COUNT workload 9's (durable channels; default 100000), N9R=COUNT the values
 # its recovery row replays (default 1000000, in 1,000 channels).
@@ -46,7 +51,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 here=$top/tests/bench
 . "$here/ab_cluster.sh"	# stem_on, etcd_start, node_start
-smoke=0 rounds=5 build=$top/build out="" only=""
+smoke=0 rounds=5 build=$top/build out="" only="" busy_poll=100
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--smoke) smoke=1; rounds=1 ;;
@@ -54,11 +59,14 @@ while [ $# -gt 0 ]; do
 	--only) only=$2; shift ;;
 	--build) build=$2; shift ;;
 	--out) out=$2; shift ;;
-	*) echo "usage: $0 [--smoke] [--rounds N] [--only LIST] [--build DIR] [--out DIR]" >&2; exit 2 ;;
+	--busy-poll) busy_poll=$2; shift ;;
+	*) echo "usage: $0 [--smoke] [--rounds N] [--only LIST] [--build DIR] [--out DIR]" \
+		"[--busy-poll US]" >&2; exit 2 ;;
 	esac
 	shift
 done
 
+chand_set=(--set "busy_poll_us=$busy_poll")	# every chand's, the cluster's too (ab_cluster.sh)
 work=$(mktemp -d /tmp/chand-bench.XXXXXX)
 [ -n "$out" ] || { [ $smoke = 1 ] && out=$work/out || out=$here/out; }
 mkdir -p "$out/samples"
@@ -140,7 +148,7 @@ start_chand() {
 	printf '%b\n' "$2" > "$work/$name.conf"
 	rm -f "$work/$name.port"	# a later round's chand must not be taken for the last one
 	"$CHAND" -f -c "$work/$name.conf" -l 127.0.0.1 -p 0 --port-file "$work/$name.port" \
-		2>"$work/$name.log" &
+		"${chand_set[@]}" 2>"$work/$name.log" &
 	pids+=($!)
 	eval "pid_$name=$!"
 	for i in $(seq 100); do [ -s "$work/$name.port" ] && break; sleep 0.1; done
@@ -179,7 +187,7 @@ start_relay() {
 	local try
 	for try in 1 2 3; do
 		port_relay=$("$RELAY" port)
-		"$RELAY" serve -p "$port_relay" &
+		"$RELAY" serve -p "$port_relay" -S "$busy_poll" &
 		pids+=($!)
 		wait_port "$port_relay" "$!" && return 0
 	done
