@@ -14,13 +14,16 @@
  * when the loop slept and was woken within the limit, polling longer
  * would have caught the wake-up, so the window doubles (from a quarter of
  * the limit, at most the limit); when the loop slept longer than the
- * limit, it halves, and below a quarter of the limit it is 0. A server
- * whose requests come further apart than the limit so stops polling, and
- * an idle one costs nothing: the CPU goes to polling only while it pays.
+ * limit, it halves, and below a quarter of the limit it is 0. It halves
+ * too when the scheduler took the CPU from the loop while it polled: more
+ * threads wanted the CPUs than there are (a cluster's nodes beside their
+ * clients on two), and polling took CPU from them. A server whose requests
+ * come further apart than the limit so stops polling, and an idle one
+ * costs nothing: the CPU goes to polling only while it pays.
  *
  * Ownership: a loop drives an event base it does not own. Thread-safety:
  * every function belongs to the thread that runs the loop, but
- * loop_window_next, which is pure. Errors: loop_new returns -1 when out
+ * loop_window_next and loop_window_shrink, which are pure. Errors: loop_new returns -1 when out
  * of memory; loop_run returns -1 when the event base failed.
  *
  * SPDX-License-Identifier: BSD-2-Clause
@@ -37,11 +40,12 @@ struct loop;
 struct loop_stats {
 	uint64_t poll_hits;		/* polls that found work: wake-ups saved */
 	uint64_t waits;			/* iterations that waited in the kernel for an event */
+	uint64_t poll_preempted;	/* polling phases the scheduler cut into: window halved */
 	int64_t poll_ns;		/* time spent polling (CPU, with nothing to do) */
 	int64_t window_ns;		/* the current window */
 };
 
-/* limit_ns 0: never poll, as event_base_dispatch. */
+/* limit_ns 0: never poll, as event_base_dispatch; nor on a machine with one CPU. */
 int loop_new(struct loop **out, struct event_base *base, int64_t limit_ns);
 void loop_free(struct loop *l);
 /* A new limit (SIGHUP); the window starts again from 0. */
@@ -55,5 +59,7 @@ void loop_stats(const struct loop *l, struct loop_stats *st);
 
 /* The window after a sleep: idle_ns from the last work to the wake-up. */
 int64_t loop_window_next(int64_t window_ns, int64_t limit_ns, int64_t idle_ns);
+/* The window halved, or 0 below a quarter of the limit. */
+int64_t loop_window_shrink(int64_t window_ns, int64_t limit_ns);
 
 #endif

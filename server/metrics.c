@@ -126,6 +126,8 @@ loop_metrics(struct server *s, struct evbuffer *b)
 	    "counter", st.waits);
 	gauge(b, "chand_loop_poll_hits_total", "Busy polls that found work: wake-ups saved.", "counter",
 	    st.poll_hits);
+	gauge(b, "chand_loop_poll_preempted_total", "Polling the scheduler cut into (other threads "
+	    "wanted the CPU): the window was halved.", "counter", st.poll_preempted);
 	sample(b, "chand_loop_poll_seconds_total", "Time the loop busy-polled and found nothing.",
 	    "counter", (double)st.poll_ns / 1e9);
 	sample(b, "chand_loop_poll_window_seconds", "How long the loop polls now before it sleeps "
