@@ -13,7 +13,7 @@
  * each end of polling. Without that check, three nodes of a cluster and
  * their clients on two vCPUs polled CPU away from each other: workload 11's
  * select across 3 nodes went from 157 us (p50, no polling) to 214; with it,
- * 169. sched_yield on an empty poll did better there (97) but halved the
+ * 169-202. sched_yield on an empty poll did better there (97) but halved the
  * fan-out's jobs/s with 2 workers: a yielding loop waits out a CPU-bound
  * worker's whole time slice before it can feed the pool again.
  *
@@ -76,10 +76,17 @@ loop_stats(const struct loop *l, struct loop_stats *st)
 	st->window_ns = l->window_ns;
 }
 
+/* Where a growing window starts, and below which a shrinking one is 0. */
+static int64_t
+window_start(int64_t limit_ns)
+{
+	return limit_ns / 4 > 0 ? limit_ns / 4 : limit_ns;
+}
+
 int64_t
 loop_window_next(int64_t window_ns, int64_t limit_ns, int64_t idle_ns)
 {
-	int64_t start = limit_ns / 4 > 0 ? limit_ns / 4 : limit_ns;
+	int64_t start = window_start(limit_ns);
 
 	if (limit_ns <= 0)
 		return 0;
@@ -95,10 +102,8 @@ loop_window_next(int64_t window_ns, int64_t limit_ns, int64_t idle_ns)
 int64_t
 loop_window_shrink(int64_t window_ns, int64_t limit_ns)
 {
-	int64_t start = limit_ns / 4 > 0 ? limit_ns / 4 : limit_ns;
-
 	window_ns /= 2;
-	return window_ns < start ? 0 : window_ns;
+	return window_ns < window_start(limit_ns) ? 0 : window_ns;
 }
 
 /* Times the scheduler took the CPU from this thread (not counting its own sleeps). */
