@@ -67,6 +67,7 @@ loop_set_limit(struct loop *l, int64_t limit_ns)
 {
 	l->limit_ns = loop_limit(limit_ns);
 	l->window_ns = 0;
+	l->idle_since = clock_now_ns();	/* not kept while the limit was 0 */
 }
 
 void
@@ -129,14 +130,14 @@ loop_worked(struct event_base *base)
 }
 
 /*
- * Poll for l->window_ns after the last work found. Returns 0 when the
- * window passed with nothing to do, 1 when the loop was ended, -1 when the
- * base failed.
+ * Poll for l->window_ns after the last work found, at now. Returns 0 when
+ * the window passed with nothing to do, 1 when the loop was ended, -1 when
+ * the base failed.
  */
 static int
-loop_poll(struct loop *l)
+loop_poll(struct loop *l, int64_t now)
 {
-	int64_t last = clock_now_ns(), now = last;
+	int64_t last = now;
 	long preempted = l->window_ns > 0 ? loop_preempted() : 0;
 
 	while (now - last < l->window_ns) {
@@ -164,6 +165,7 @@ loop_poll(struct loop *l)
 int
 loop_run(struct loop *l)
 {
+	int64_t now;
 	int rc;
 
 	l->idle_since = clock_now_ns();
@@ -176,11 +178,12 @@ loop_run(struct loop *l)
 		l->st.waits++;
 		if (loop_ended(l->base))
 			return 0;
-		if (l->limit_ns > 0)
-			l->window_ns = loop_window_next(l->window_ns, l->limit_ns,
-			    clock_now_ns() - l->idle_since);
+		if (l->limit_ns == 0)
+			continue;	/* no polling: nothing to time or count */
+		now = clock_now_ns();
+		l->window_ns = loop_window_next(l->window_ns, l->limit_ns, now - l->idle_since);
 		(void)loop_worked(l->base);	/* what this iteration ran is not a poll's */
-		if ((rc = loop_poll(l)) != 0)
+		if ((rc = loop_poll(l, now)) != 0)
 			return rc < 0 ? -1 : 0;
 	}
 }
