@@ -302,7 +302,7 @@ chan_nsenders(const struct chan *ch)
 uint32_t
 chan_nreceivers(const struct chan *ch)
 {
-	return ch->nrecv;
+	return ch->nrecv - ch->nparked;
 }
 
 uint64_t

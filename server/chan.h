@@ -12,6 +12,10 @@
  * waiter is unlinked in O(1) from wherever it sits. Invariants the engine
  * keeps: recvq non-empty implies an empty buffer and an open channel;
  * sendq non-empty implies a full buffer (len == cap) and an open channel.
+ * A stream's unit keeps its waiters linked between two receives, *parked*
+ * (engine_stream.c): a parked waiter is not a receiver, and whoever meets
+ * one first at the head of recvq drops it (engine_first_receiver), so the
+ * invariants hold for the receivers that are.
  *
  * Ownership: a channel owns its buffered values and its ring; it does not
  * own its waiters (their operation does). Thread-safety: none.
@@ -63,6 +67,7 @@ struct chan {
 	uint64_t bytes;			/* sum of the buffered values' payloads (value_size) */
 	uint32_t holds;			/* callers' holds plus linked waiters */
 	uint32_t nrecv;			/* waiters on recvq */
+	uint32_t nparked;		/* of those, a stream's kept between receives: not receivers now */
 	uint32_t nsend;			/* waiters on sendq */
 	uint32_t name_len;
 	uint8_t flags;			/* CHAN_* */

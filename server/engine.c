@@ -97,10 +97,11 @@ engine_leave(struct engine *e)
 		/* the error outlives the channel the release below may free */
 		if (res.err != NULL)
 			close_err_ref(res.err);
-		op_release_chans(e, op);
-		/* a stream's unit goes back to its stream (its done callback) */
-		if (op->stream == NULL)
+		/* a stream's unit goes back to its stream (its done callback), parked waiters held */
+		if (op->stream == NULL) {
+			op_release_chans(e, op);
 			op_free(e, op);
+		}
 		done(arg, &res);
 		close_err_unref(res.err);
 	}
@@ -119,6 +120,19 @@ op_finish(struct engine *e, struct engine_op *op, int status, int index,
 	struct waiter *w;
 	uint32_t i;
 
+	op->res.status = status;
+	op->res.index = index;
+	op->res.value = v;
+	op->res.ok = ok;
+	op->res.err = NULL;
+	op->res.ch = v != NULL ? op->w[index].ch : NULL;
+	op->res.claimed = false;
+	op->state = OP_DONE;
+	TAILQ_INSERT_TAIL(&e->done_ops, op, link);
+	if (op->stream != NULL) {
+		stream_unit_finished(e, op);
+		return;
+	}
 	for (i = 0; i < op->nw; i++) {
 		w = &op->w[i];
 		if (w->ch != NULL) {
@@ -129,17 +143,6 @@ op_finish(struct engine *e, struct engine_op *op, int status, int index,
 		value_free(w->value);
 		w->value = NULL;
 	}
-	op->res.status = status;
-	op->res.index = index;
-	op->res.value = v;
-	op->res.ok = ok;
-	op->res.err = NULL;
-	op->res.ch = v != NULL ? op->w[index].ch : NULL;
-	op->res.claimed = false;
-	op->state = OP_DONE;
-	if (op->stream != NULL)
-		stream_unit_finished(op);
-	TAILQ_INSERT_TAIL(&e->done_ops, op, link);
 }
 
 /* ---- engine ----------------------------------------------------------- */
@@ -251,7 +254,17 @@ engine_buffered_bytes(const struct engine *e)
 uint64_t
 engine_nwaiters(const struct engine *e)
 {
-	return e->nwaiters;
+	return e->nwaiters - e->nparked;
+}
+
+struct waiter *
+engine_first_receiver(struct engine *e, struct chan *ch)
+{
+	struct waiter *w;
+
+	while ((w = chan_first_receiver(ch)) != NULL && w->op->state != OP_WAITING)
+		stream_drop_parked(e, w);
+	return w;
 }
 
 /* ---- polling: one case, now ------------------------------------------- */
@@ -309,7 +322,7 @@ try_send(struct engine *e, struct chan *ch, struct value *v, int index, bool cla
 		ch->claims++;
 		return true;
 	}
-	if ((w = chan_first_receiver(ch)) != NULL) {
+	if ((w = engine_first_receiver(e, ch)) != NULL) {
 		/* Straight to the oldest receiver: no buffer, no limit. */
 		op_finish(e, w->op, STATUS_OK, (int)w->index, v, true);
 		return fired(r, STATUS_OK, index, NULL, true);
@@ -416,22 +429,31 @@ int
 poll_cases(struct engine *e, const struct engine_case *cases, size_t n, unsigned flags,
     struct engine_result *r)
 {
-	bool claim = flags & ENGINE_CLAIM, ordered = flags & ENGINE_ORDERED;
-	uint32_t *order, i, j, t;
+	uint32_t *order, i;
 
 	if (n == 0)
 		return 0;
 	if (n == 1)
-		return try_case(e, &cases[0], 0, claim, r) ? 1 : 0;
+		return try_case(e, &cases[0], 0, flags & ENGINE_CLAIM, r) ? 1 : 0;
 	if ((order = engine_order(e, n)) == NULL)
 		return -1;
 	for (i = 0; i < n; i++)
 		order[i] = i;
-	for (i = 0; i < n; i++) {
-		j = ordered ? i : i + rand_below(&e->rng, (uint32_t)n - i);
-		t = order[j];
-		order[j] = order[i];
-		order[i] = t;
+	return poll_subset(e, cases, order, n, flags, r);
+}
+
+int
+poll_subset(struct engine *e, const struct engine_case *cases, uint32_t *idx, size_t k,
+    unsigned flags, struct engine_result *r)
+{
+	bool claim = flags & ENGINE_CLAIM, ordered = flags & ENGINE_ORDERED;
+	uint32_t i, j, t;
+
+	for (i = 0; i < k; i++) {
+		j = ordered ? i : i + rand_below(&e->rng, (uint32_t)(k - i));
+		t = idx[j];
+		idx[j] = idx[i];
+		idx[i] = t;
 		if (try_case(e, &cases[t], (int)t, claim, r))
 			return 1;
 	}
@@ -487,6 +509,7 @@ op_link(struct engine *e, struct engine_op *op, const struct engine_case *cases,
 	size_t i, c;
 
 	op->state = OP_WAITING;
+	op->nlinked = 0;
 	for (i = 0; i < n; i++) {
 		c = order != NULL ? order[i] : i;
 		w = &op->w[c];
@@ -499,6 +522,7 @@ op_link(struct engine *e, struct engine_op *op, const struct engine_case *cases,
 			continue;
 		chan_link(w->ch, w);
 		w->ch->holds++;
+		op->nlinked++;
 		e->nwaiters++;
 		e->nsenders += w->dir == CASE_SEND;
 		if (w->dir == CASE_RECV)

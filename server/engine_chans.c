@@ -135,7 +135,7 @@ engine_delete(struct engine *e, struct chan *ch, size_t *discarded)
 	/* Our own hold keeps ch alive until the waiters' holds are gone. */
 	ch->holds++;
 	n = engine_unpublish(e, ch);
-	while ((w = chan_first_receiver(ch)) != NULL) {
+	while ((w = engine_first_receiver(e, ch)) != NULL) {
 		if (w->op->stream != NULL)
 			stream_chan_deleted(e, w);	/* withdraws all of the stream's units */
 		else

@@ -19,7 +19,7 @@
 bool
 claim_room(const struct chan *ch)
 {
-	return ch->claims < ch->nrecv + (ch->len < ch->cap ? ch->cap - ch->len : 0);
+	return ch->claims < ch->nrecv - ch->nparked + (ch->len < ch->cap ? ch->cap - ch->len : 0);
 }
 
 /*
@@ -34,7 +34,7 @@ claim_first(struct engine *e, struct chan *ch, const struct engine_op *op)
 	struct waiter *w;
 	struct value *v;
 
-	if (!claim_room(ch))
+	if (TAILQ_EMPTY(&ch->sendq) || !claim_room(ch))
 		return;
 	TAILQ_FOREACH(w, &ch->sendq, link)
 		if (w->op != op)
@@ -72,7 +72,7 @@ engine_claim_next(struct engine *e, struct chan *ch)
 {
 	engine_unclaim(ch);
 	engine_enter(e);
-	if (!chan_closed(ch) && !chan_deleted(ch) && (chan_first_receiver(ch) != NULL ||
+	if (!chan_closed(ch) && !chan_deleted(ch) && (engine_first_receiver(e, ch) != NULL ||
 	    ch->len < ch->cap))
 		claim_first(e, ch, NULL);
 	engine_leave(e);

@@ -28,7 +28,7 @@ close_receivers(struct engine *e, struct chan *ch)
 
 	if (ch->lent > 0)
 		return;
-	while ((w = chan_first_receiver(ch)) != NULL) {
+	while ((w = engine_first_receiver(e, ch)) != NULL) {
 		if (w->op->stream != NULL) {
 			stream_recv_closed(e, ch, w);
 			continue;
@@ -80,7 +80,7 @@ engine_requeue(struct engine *e, struct chan *ch, struct value *v)
 	if (chan_deleted(ch))
 		return STATUS_NOT_FOUND;
 	engine_enter(e);
-	if ((w = chan_first_receiver(ch)) != NULL) {
+	if ((w = engine_first_receiver(e, ch)) != NULL) {
 		op_finish(e, w->op, STATUS_OK, (int)w->index, v, true);
 	} else if (chan_back_push(ch, v) < 0) {
 		engine_leave(e);

@@ -48,6 +48,7 @@ struct engine_op {
 	bool claim;			/* ENGINE_CLAIM: its send cases only report ready */
 	struct engine_result res;	/* valid once OP_DONE */
 	struct engine_stream *stream;	/* a stream's unit, or NULL */
+	uint32_t nlinked;		/* a unit: its waiters linked, waiting or parked */
 	TAILQ_ENTRY(engine_op) slink;	/* a unit: in its stream's armed or spare list */
 	struct waiter one;		/* single-case operations need no array */
 };
@@ -61,6 +62,7 @@ struct engine {
 	uint64_t values;		/* buffered values, all channels */
 	uint64_t nwaiters;		/* linked waiters, all channels */
 	uint64_t nsenders;		/* of which send waiters */
+	uint64_t nparked;		/* of which streams' parked waiters (engine_stream.c) */
 	uint32_t *order;		/* select's poll order scratch */
 	size_t order_cap;
 	struct opq free_ops;
@@ -86,6 +88,11 @@ engine_changed(struct engine *e, struct chan *ch, enum engine_change what, const
 /* Every public call that can complete operations is bracketed by these. */
 void engine_enter(struct engine *e);
 void engine_leave(struct engine *e);
+/*
+ * The oldest receiver of ch that can take a value now, or NULL: parked
+ * waiters met first are dropped from ch on the way (stream_drop_parked).
+ */
+struct waiter *engine_first_receiver(struct engine *e, struct chan *ch);
 /* Resolve a waiting operation: unlink its waiters, queue its completion. */
 void op_finish(struct engine *e, struct engine_op *op, int status, int index,
     struct value *v, bool ok);
@@ -103,6 +110,12 @@ void op_link(struct engine *e, struct engine_op *op, const struct engine_case *c
  */
 int poll_cases(struct engine *e, const struct engine_case *cases, size_t n, unsigned flags,
     struct engine_result *r);
+/*
+ * poll_cases over the cases named by idx[0..k) only; idx is left in the
+ * order they were tried (on 0, a uniform permutation: the queueing order).
+ */
+int poll_subset(struct engine *e, const struct engine_case *cases, uint32_t *idx, size_t k,
+    unsigned flags, struct engine_result *r);
 /*
  * The order the last poll_cases of n cases tried them in, once it found
  * none ready (NULL for one case): op_link queues in it, as Go does.
@@ -132,8 +145,14 @@ void close_receivers(struct engine *e, struct chan *ch);
 
 /* engine_stream.c: the hooks engine.c calls for a stream's units. */
 
-/* A unit was resolved by op_finish: it leaves its stream's armed list. */
-void stream_unit_finished(struct engine_op *op);
+/*
+ * A unit was resolved by op_finish (res filled): its waiter on the
+ * channel that fired leaves it; the others stay linked, parked, until the
+ * unit is armed again; it leaves its stream's armed list.
+ */
+void stream_unit_finished(struct engine *e, struct engine_op *op);
+/* w, a parked waiter, met at the head of its channel's recvq: drop it from there. */
+void stream_drop_parked(struct engine *e, struct waiter *w);
 /*
  * ch was closed with w (a unit's waiter on it) queued: the first unit of
  * its stream to meet the close reports it (op_finish, ok=false); any other

@@ -13,9 +13,18 @@
  *
  * Units live as long as the stream: a unit's waiters are armed and
  * withdrawn in place, so after the first grant of k units nothing is
- * allocated per value, whatever the number of channels. A spare unit's
- * waiters all have ch == NULL (engine_leave releases the holds of linked
- * waiters, and a unit fired at once by the poll links none).
+ * allocated per value, whatever the number of channels.
+ *
+ * Parking: a unit that received leaves only the channel it received from.
+ * Its other waiters stay linked, *parked*: not receivers (chan_nreceivers
+ * and claims leave them out), and whoever meets one at the head of its
+ * channel's recvq drops it (engine_first_receiver). A parked waiter still
+ * linked therefore says its channel has had no value, sender or close
+ * since, so arming the unit again (unit_rearm) keeps it as it is when it
+ * is still the newest receiver there, and polls and links only the rest:
+ * a streaming select over n channels costs O(n) cheap steps a value, not a
+ * poll, a shuffle and n links and unlinks. A stream that names a channel
+ * twice does not park: its two waiters there must queue in random order.
  *
  * Ending is itself a queued completion (endop): it goes on the engine's
  * completion queue behind every unit the stream already resolved, so the
@@ -24,6 +33,7 @@
  * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "chan.h"
 #include "engine.h"
@@ -36,7 +46,9 @@ struct engine_stream {
 	struct engine_case *cases;	/* receive cases; ch NULL once the close was reported */
 	struct engine_case *live;	/* what units poll and queue on: cases, less those allowed 0 */
 	uint32_t *allow;		/* values each channel may still give; ENGINE_STREAM_ANY */
+	uint32_t *redo;			/* unit_rearm's scratch: the cases to poll and link */
 	size_t n;
+	bool park;			/* units keep their waiters between receives (no channel twice) */
 	size_t nopen;			/* channels whose close was not reported yet */
 	struct opq armed;		/* units waiting (their waiters linked), oldest first */
 	struct opq spare;		/* units to arm */
@@ -69,6 +81,8 @@ unit_new(struct engine_stream *s)
 	op->arrcap = s->n > 1 ? (uint32_t)s->n : 0;
 	op->w = s->n > 1 ? op->arr : &op->one;
 	op->nw = (uint32_t)s->n;
+	for (uint32_t i = 0; i < op->nw; i++)
+		op->w[i] = (struct waiter){ .op = op, .index = i, .dir = CASE_RECV };
 	op->stream = s;
 	op->done = unit_done;
 	op->arg = op;
@@ -88,28 +102,47 @@ stream_reserve(struct engine_stream *s, uint64_t n)
 	return STATUS_OK;
 }
 
+/* Parked units first: they are the cheap ones to arm. */
 static void
 unit_to_spare(struct engine_stream *s, struct engine_op *op)
 {
 	op->state = OP_FREE;
-	TAILQ_INSERT_TAIL(&s->spare, op, slink);
+	if (op->nlinked > 0)
+		TAILQ_INSERT_HEAD(&s->spare, op, slink);
+	else
+		TAILQ_INSERT_TAIL(&s->spare, op, slink);
 	s->nspare++;
+}
+
+/* Take w, one of op's linked waiters (parked or not), off its channel. */
+static void
+unit_unlink(struct engine *e, struct engine_op *op, struct waiter *w, bool parked)
+{
+	chan_unlink(w->ch, w);
+	if (parked) {
+		w->ch->nparked--;
+		e->nparked--;
+	}
+	e->nwaiters--;
+	engine_release(e, w->ch);	/* never the last hold: the stream holds it */
+	w->ch = NULL;
+	op->nlinked--;
+}
+
+/* Take every linked waiter of op off its channel. */
+static void
+unit_unlink_all(struct engine *e, struct engine_op *op, bool parked)
+{
+	for (uint32_t i = 0; i < op->nw && op->nlinked > 0; i++)
+		if (op->w[i].ch != NULL)
+			unit_unlink(e, op, &op->w[i], parked);
 }
 
 /* Take a waiting unit's waiters off their channels; it becomes spare. */
 static void
 unit_withdraw(struct engine *e, struct engine_stream *s, struct engine_op *op)
 {
-	for (uint32_t i = 0; i < op->nw; i++) {
-		struct waiter *w = &op->w[i];
-
-		if (w->ch == NULL)
-			continue;
-		chan_unlink(w->ch, w);
-		e->nwaiters--;
-		engine_release(e, w->ch);	/* never the last hold: the stream holds it */
-		w->ch = NULL;
-	}
+	unit_unlink_all(e, op, false);
 	TAILQ_REMOVE(&s->armed, op, slink);
 	s->narmed--;
 	unit_to_spare(s, op);
@@ -130,6 +163,12 @@ stream_begin_end(struct engine *e, struct engine_stream *s, int status, int inde
 	s->end_index = index;
 	while ((op = TAILQ_FIRST(&s->armed)) != NULL)
 		unit_withdraw(e, s, op);
+	/* parked spares lead the list; the resolved units' go in unit_done */
+	TAILQ_FOREACH(op, &s->spare, slink) {
+		if (op->nlinked == 0)
+			break;
+		unit_unlink_all(e, op, true);
+	}
 	s->endop.state = OP_DONE;
 	TAILQ_INSERT_TAIL(&e->done_ops, &s->endop, link);
 }
@@ -150,6 +189,7 @@ stream_free(struct engine_stream *s)
 	free(s->cases);
 	free(s->live);
 	free(s->allow);
+	free(s->redo);
 	free(s);
 }
 
@@ -176,6 +216,18 @@ stream_mark_closed(struct engine *e, struct engine_stream *s, int i)
 
 /* ---- limits per channel --------------------------------------------------------- */
 
+/* Queue w, a waiting unit's waiter, on ch. */
+static void
+unit_link(struct engine *e, struct engine_op *op, struct waiter *w, struct chan *ch)
+{
+	w->ch = ch;
+	chan_link(ch, w);
+	ch->holds++;
+	e->nwaiters++;
+	op->nlinked++;
+	claim_first(e, ch, op);		/* a receiver now waits */
+}
+
 /* Take waiter i of every waiting unit off its channel: channel i gives nothing more for now. */
 static void
 gate_close(struct engine *e, struct engine_stream *s, size_t i)
@@ -183,16 +235,9 @@ gate_close(struct engine *e, struct engine_stream *s, size_t i)
 	struct engine_op *op;
 
 	s->live[i].ch = NULL;
-	TAILQ_FOREACH(op, &s->armed, slink) {
-		struct waiter *w = &op->w[i];
-
-		if (w->ch == NULL)
-			continue;
-		chan_unlink(w->ch, w);
-		e->nwaiters--;
-		engine_release(e, w->ch);	/* never the last hold: the stream holds it */
-		w->ch = NULL;
-	}
+	TAILQ_FOREACH(op, &s->armed, slink)
+		if (op->w[i].ch != NULL)
+			unit_unlink(e, op, &op->w[i], false);
 }
 
 /* One value taken from channel i: one less allowed. */
@@ -233,25 +278,48 @@ gate_open(struct engine *e, struct engine_stream *s, size_t i)
 			}
 			continue;
 		}
-		w->ch = ch;
-		chan_link(ch, w);
-		ch->holds++;
-		e->nwaiters++;
+		unit_link(e, op, w, ch);
 	}
 }
 
 /* ---- the hooks of engine.c -------------------------------------------------------- */
 
+/* op received: its waiters still linked are receivers no more. */
+static void
+unit_park(struct engine *e, struct engine_stream *s, struct engine_op *op)
+{
+	if (!s->park) {
+		unit_unlink_all(e, op, false);
+		return;
+	}
+	for (uint32_t i = 0, k = 0; k < op->nlinked; i++)
+		if (op->w[i].ch != NULL) {
+			op->w[i].ch->nparked++;
+			k++;
+		}
+	e->nparked += op->nlinked;
+}
+
 void
-stream_unit_finished(struct engine_op *op)
+stream_unit_finished(struct engine *e, struct engine_op *op)
 {
 	struct engine_stream *s = op->stream;
+	int i = op->res.index;
 
+	if (i >= 0 && op->w[i].ch != NULL)
+		unit_unlink(e, op, &op->w[i], false);
+	unit_park(e, s, op);
 	TAILQ_REMOVE(&s->armed, op, slink);
 	s->narmed--;
 	s->queued++;
 	if (op->res.value != NULL)
-		gate_count(s->e, s, op->res.index);
+		gate_count(e, s, op->res.index);
+}
+
+void
+stream_drop_parked(struct engine *e, struct waiter *w)
+{
+	unit_unlink(e, w->op, w, true);
 }
 
 void
@@ -267,10 +335,7 @@ stream_recv_closed(struct engine *e, struct chan *ch, struct waiter *w)
 		return;
 	}
 	/* reported already (by another unit): this unit just drops the channel */
-	chan_unlink(ch, w);
-	e->nwaiters--;
-	engine_release(e, ch);
-	w->ch = NULL;
+	unit_unlink(e, w->op, w, false);
 }
 
 void
@@ -286,8 +351,8 @@ unit_done(void *arg, struct engine_result *res)
 	struct engine_op *op = arg;
 	struct engine_stream *s = op->stream;
 
-	for (uint32_t i = 0; i < op->nw; i++)
-		op->w[i].ch = NULL;
+	if (s->ending)
+		unit_unlink_all(s->e, op, true);
 	s->queued--;
 	unit_to_spare(s, op);
 	if (res->status != STATUS_OK) {
@@ -301,14 +366,79 @@ unit_done(void *arg, struct engine_result *res)
 
 /* ---- arming ------------------------------------------------------------------------ */
 
+/*
+ * Arm op, a parked unit, again: a waiter still linked and still the
+ * newest receiver of its channel stays (its channel has had nothing to
+ * give since); the others, and the channels the unit left, are polled in
+ * random order, then linked in that order if none is ready. Polling only
+ * those is polling them all: the kept ones are known not ready.
+ */
+static void
+unit_rearm(struct engine *e, struct engine_stream *s, struct engine_op *op)
+{
+	struct engine_result r = { .status = STATUS_OK, .index = -1 };
+	size_t nredo = 0, nkept = 0;
+	bool claimers = false;
+	int del = -1;
+
+	TAILQ_REMOVE(&s->spare, op, slink);
+	s->nspare--;
+	op->state = OP_WAITING;
+	TAILQ_INSERT_TAIL(&s->armed, op, slink);
+	s->narmed++;
+	for (uint32_t i = 0; i < s->n; i++) {
+		struct waiter *w = &op->w[i];
+
+		if (w->ch != NULL) {
+			if (s->live[i].ch != NULL && TAILQ_NEXT(w, link) == NULL) {
+				w->ch->nparked--;
+				claimers |= !TAILQ_EMPTY(&w->ch->sendq);
+				nkept++;
+				continue;
+			}
+			unit_unlink(e, op, w, true);	/* gated, closed, or overtaken */
+		}
+		if (s->cases[i].ch == NULL)
+			continue;
+		if (del < 0 && chan_deleted(s->cases[i].ch))
+			del = (int)i;
+		if (s->live[i].ch != NULL)
+			s->redo[nredo++] = i;
+	}
+	e->nparked -= nkept;
+	if (del >= 0) {
+		stream_begin_end(e, s, STATUS_NOT_FOUND, del);
+		return;
+	}
+	for (uint32_t i = 0; claimers && i < s->n; i++)
+		if (op->w[i].ch != NULL)
+			claim_first(e, op->w[i].ch, op);	/* a receiver waits again */
+	if (poll_subset(e, s->live, s->redo, nredo, 0, &r) <= 0) {
+		for (size_t k = 0; k < nredo; k++)
+			unit_link(e, op, &op->w[s->redo[k]], s->live[s->redo[k]].ch);
+		return;
+	}
+	op_finish(e, op, r.status, r.index, r.value, r.ok);	/* parks the kept ones again */
+	op->res.ch = r.value != NULL ? r.ch : NULL;	/* the waiter was not linked */
+	op->res.err = r.err;
+	if (!r.ok)
+		stream_mark_closed(e, s, r.index);
+}
+
 /* One more pending receive: take a ready value now, else (wait) queue it. */
 static void
 unit_arm(struct engine *e, struct engine_stream *s, bool wait)
 {
 	struct engine_result r = { .status = STATUS_OK, .index = -1 };
-	struct engine_op *op;
+	struct engine_op *op = TAILQ_FIRST(&s->spare);
 	int del, rc;
 
+	if (op->nlinked > 0 && wait) {
+		unit_rearm(e, s, op);
+		return;
+	}
+	if (op->nlinked > 0)
+		unit_unlink_all(e, op, true);
 	if ((del = find_deleted(s->cases, s->n)) >= 0) {
 		stream_begin_end(e, s, STATUS_NOT_FOUND, del);
 		return;
@@ -317,7 +447,6 @@ unit_arm(struct engine *e, struct engine_stream *s, bool wait)
 	rc = poll_cases(e, s->live, s->n, 0, &r);
 	if (rc <= 0 && !wait)
 		return;
-	op = TAILQ_FIRST(&s->spare);
 	TAILQ_REMOVE(&s->spare, op, slink);
 	s->nspare--;
 	if (rc <= 0) {
@@ -354,6 +483,31 @@ stream_grant(struct engine *e, struct engine_stream *s, uint32_t n, bool wait)
 
 /* ---- the public calls ------------------------------------------------------------- */
 
+static int
+chan_cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(struct chan *const *)a, y = (uintptr_t)*(struct chan *const *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* *distinct: no channel appears twice in chans[0..n). -1 when out of memory. */
+static int
+chans_distinct(struct chan *const *chans, size_t n, bool *distinct)
+{
+	struct chan **sorted = malloc(n * sizeof *sorted);
+
+	if (sorted == NULL)
+		return -1;
+	memcpy(sorted, chans, n * sizeof *sorted);
+	qsort(sorted, n, sizeof *sorted, chan_cmp);
+	*distinct = true;
+	for (size_t i = 1; i < n && *distinct; i++)
+		*distinct = sorted[i] != sorted[i - 1];
+	free(sorted);
+	return 0;
+}
+
 int
 engine_stream_new(struct engine *e, struct chan *const *chans, size_t n, uint32_t reserve,
     engine_stream_value_fn *value, engine_stream_end_fn *end, void *arg,
@@ -380,7 +534,9 @@ engine_stream_new(struct engine *e, struct chan *const *chans, size_t n, uint32_
 	s->cases = calloc(n, sizeof *s->cases);
 	s->live = calloc(n, sizeof *s->live);
 	s->allow = calloc(n, sizeof *s->allow);
-	if (s->chans == NULL || s->cases == NULL || s->live == NULL || s->allow == NULL)
+	s->redo = calloc(n, sizeof *s->redo);
+	if (s->chans == NULL || s->cases == NULL || s->live == NULL || s->allow == NULL ||
+	    s->redo == NULL || chans_distinct(chans, n, &s->park) < 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		s->chans[i] = s->cases[i].ch = s->live[i].ch = chans[i];

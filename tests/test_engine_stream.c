@@ -2,7 +2,8 @@
  * test_engine_stream.c: the engine's streams (engine.h, engine_stream.c)
  * with no sockets: credit, FIFO among other receivers, buffered values,
  * close reported once, delete, ending with values already taken, random
- * choice, and the no-wait form.
+ * choice, the no-wait form, and parking (units that keep their waiters
+ * between receives).
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -456,6 +457,204 @@ test_channel_limit(void)
 	engine_free(e);
 }
 
+/* ---- parking: a unit that received keeps its other waiters for the next credit -------- */
+
+/* No waiter of s's left on ch, parked or not. */
+#define NONE_LEFT(ch) CU_ASSERT((ch)->nrecv == 0 && (ch)->nparked == 0)
+
+/*
+ * Parked waiters are no receivers: a send finds nobody (and drops them), a
+ * buffered send buffers, the waiters count leaves them out; the next
+ * credit takes what came meanwhile; an end leaves nothing linked.
+ */
+static void
+test_parked_not_receivers(void)
+{
+	struct engine *e = new_engine();
+	struct chan *ch[3] = { mk(e, "a", 0), mk(e, "b", 0), mk(e, "c", 1) };
+	struct srec r;
+
+	open_stream(e, &r, ch, 3, 1, ENGINE_WAIT);
+	CU_ASSERT_EQUAL(send_now(e, ch[0], "1"), STATUS_OK);
+	CU_ASSERT_EQUAL(r.n, 1);
+	/* kept on b and c, but as nobody's receive */
+	CU_ASSERT(ch[1]->nrecv == 1 && ch[1]->nparked == 1);
+	NONE_LEFT(ch[0]);
+	CU_ASSERT_EQUAL(chan_nreceivers(ch[1]), 0);
+	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
+	CU_ASSERT_EQUAL(send_now(e, ch[1], "2"), STATUS_DEADLINE_EXCEEDED);
+	NONE_LEFT(ch[1]);
+	CU_ASSERT_EQUAL(send_now(e, ch[2], "3"), STATUS_OK);
+	CU_ASSERT_EQUAL(chan_len(ch[2]), 1);
+	CU_ASSERT_EQUAL(r.n, 1);
+	/* the credit takes what c buffered meanwhile */
+	CU_ASSERT_EQUAL(engine_stream_credit(e, r.s, 1), STATUS_OK);
+	CU_ASSERT_EQUAL(r.n, 2);
+	LOG_IS(r, 1, "3");
+	/* then waits on all three again */
+	CU_ASSERT_EQUAL(engine_stream_credit(e, r.s, 1), STATUS_OK);
+	CU_ASSERT_EQUAL(engine_nwaiters(e), 3);
+	CU_ASSERT_EQUAL(send_now(e, ch[1], "4"), STATUS_OK);
+	LOG_IS(r, 2, "4");
+	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
+	engine_stream_end(e, r.s, STATUS_CANCELED);
+	CU_ASSERT(r.ended);
+	for (int i = 0; i < 3; i++)
+		NONE_LEFT(ch[i]);
+	engine_free(e);
+}
+
+/*
+ * A receiver that queued behind a parked waiter is served first: armed
+ * again, the unit queues behind it. A parked waiter still the newest on
+ * its channel is kept, and receives.
+ */
+static void
+test_parked_fifo(void)
+{
+	struct engine *e = new_engine();
+	struct chan *ch[2] = { mk(e, "a", 0), mk(e, "b", 0) };
+	struct rrec r1 = { 0 };
+	struct srec r;
+
+	open_stream(e, &r, ch, 2, 1, ENGINE_WAIT);
+	CU_ASSERT_EQUAL(send_now(e, ch[0], "1"), STATUS_OK);
+	recv_wait(e, ch[1], &r1);
+	CU_ASSERT_EQUAL(engine_stream_credit(e, r.s, 1), STATUS_OK);
+	CU_ASSERT_EQUAL(chan_nreceivers(ch[1]), 2);
+	CU_ASSERT_EQUAL(send_now(e, ch[1], "2"), STATUS_OK);
+	CU_ASSERT(r1.calls == 1 && value_len(r1.res.value) == 1);
+	value_free(r1.res.value);
+	CU_ASSERT_EQUAL(r.n, 1);
+	CU_ASSERT_EQUAL(send_now(e, ch[1], "3"), STATUS_OK);
+	CU_ASSERT_EQUAL(r.n, 2);
+	LOG_IS(r, 1, "3");
+	/* parked on a, alone there: kept, and it receives */
+	CU_ASSERT(ch[0]->nrecv == 1 && ch[0]->nparked == 1);
+	CU_ASSERT_EQUAL(engine_stream_credit(e, r.s, 1), STATUS_OK);
+	CU_ASSERT(ch[0]->nrecv == 1 && ch[0]->nparked == 0);
+	CU_ASSERT_EQUAL(send_now(e, ch[0], "4"), STATUS_OK);
+	LOG_IS(r, 2, "4");
+	engine_stream_end(e, r.s, STATUS_CANCELED);
+	NONE_LEFT(ch[0]);
+	NONE_LEFT(ch[1]);
+	engine_free(e);
+}
+
+/* A close or a delete while parked is met at the next credit, as without parking. */
+static void
+test_parked_close_delete(void)
+{
+	struct engine *e = new_engine();
+	struct chan *ch[3] = { mk(e, "a", 0), mk(e, "b", 0), mk(e, "c", 0) };
+	struct srec r;
+
+	open_stream(e, &r, ch, 3, 1, ENGINE_WAIT);
+	CU_ASSERT_EQUAL(send_now(e, ch[0], "1"), STATUS_OK);
+	CU_ASSERT_EQUAL(engine_close(e, ch[1]), STATUS_OK);
+	NONE_LEFT(ch[1]);
+	CU_ASSERT_EQUAL(r.n, 1);
+	CU_ASSERT_EQUAL(engine_stream_credit(e, r.s, 1), STATUS_OK);
+	CU_ASSERT_EQUAL(r.n, 2);
+	LOG_IS(r, 1, "closed:1");
+	CU_ASSERT_EQUAL(engine_stream_credit(e, r.s, 1), STATUS_OK);
+	CU_ASSERT_EQUAL(engine_nwaiters(e), 2);
+	CU_ASSERT_EQUAL(send_now(e, ch[2], "2"), STATUS_OK);
+	LOG_IS(r, 2, "2");
+	CU_ASSERT_EQUAL(engine_delete(e, ch[0], NULL), STATUS_OK);
+	CU_ASSERT_FALSE(r.ended);
+	CU_ASSERT_EQUAL(engine_stream_credit(e, r.s, 1), STATUS_OK);
+	CU_ASSERT(r.ended);
+	CU_ASSERT_EQUAL(r.end_status, STATUS_NOT_FOUND);
+	CU_ASSERT_EQUAL(r.end_index, 0);
+	NONE_LEFT(ch[2]);
+	engine_release(e, ch[0]);	/* mk's hold */
+	engine_free(e);
+}
+
+/* A claiming sender is not granted a parked waiter; armed again, the waiter grants it. */
+static void
+test_parked_claim(void)
+{
+	struct engine *e = new_engine();
+	struct chan *ch[2] = { mk(e, "a", 0), mk(e, "b", 0) };
+	struct engine_case c = { ch[1], CASE_SEND, value_new("x", 1) };
+	struct engine_result now;
+	struct engine_op *op;
+	struct rrec rc = { 0 };
+	struct srec r;
+
+	open_stream(e, &r, ch, 2, 1, ENGINE_WAIT);
+	CU_ASSERT_EQUAL(send_now(e, ch[0], "1"), STATUS_OK);
+	CU_ASSERT_FATAL(engine_submit(e, &c, 1, ENGINE_WAIT | ENGINE_CLAIM, r_done, &rc, &op,
+	    &now) == 1);
+	CU_ASSERT_EQUAL(rc.calls, 0);
+	CU_ASSERT_EQUAL(engine_stream_credit(e, r.s, 1), STATUS_OK);
+	CU_ASSERT(rc.calls == 1 && rc.res.claimed);
+	CU_ASSERT_EQUAL(engine_send_claimed(e, ch[1], rc.res.value), STATUS_OK);
+	CU_ASSERT_EQUAL(r.n, 2);
+	LOG_IS(r, 1, "x");
+	engine_stream_end(e, r.s, STATUS_CANCELED);
+	NONE_LEFT(ch[1]);
+	engine_free(e);
+}
+
+/*
+ * Armed again, a parked unit polls only the channels it left or that gave
+ * it up: still uniformly over those ready. Two values arrive while it is
+ * parked; each is taken first about half the time.
+ */
+static void
+test_parked_uniform(void)
+{
+	enum { N = 4000 };
+	struct engine *e = new_engine();
+	struct chan *ch[3] = { mk(e, "t", 0), mk(e, "x", 1), mk(e, "y", 1) };
+	struct srec r;
+	int first_x = 0;
+
+	open_stream(e, &r, ch, 3, 1, ENGINE_WAIT);
+	for (int i = 0; i < N; i++) {
+		int hx = r.hits[1];
+
+		CU_ASSERT_EQUAL_FATAL(send_now(e, ch[0], "t"), STATUS_OK);
+		CU_ASSERT_EQUAL_FATAL(send_now(e, ch[1], "x"), STATUS_OK);
+		CU_ASSERT_EQUAL_FATAL(send_now(e, ch[2], "y"), STATUS_OK);
+		CU_ASSERT_EQUAL_FATAL(engine_stream_credit(e, r.s, 1), STATUS_OK);
+		first_x += r.hits[1] > hx;
+		CU_ASSERT_EQUAL_FATAL(engine_stream_credit(e, r.s, 1), STATUS_OK);
+		CU_ASSERT_EQUAL_FATAL(engine_stream_credit(e, r.s, 1), STATUS_OK);	/* waits on all */
+	}
+	CU_ASSERT_EQUAL(r.nvals, 3 * N);
+	/* ±5% is 6.3 standard deviations */
+	CU_ASSERT(first_x > N * 45 / 100 && first_x < N * 55 / 100);
+	engine_stream_end(e, r.s, STATUS_CANCELED);
+	engine_free(e);
+}
+
+/* A stream naming a channel twice does not park: both its waiters there queue anew. */
+static void
+test_twice_no_parking(void)
+{
+	struct engine *e = new_engine();
+	struct chan *a = mk(e, "a", 0), *b = mk(e, "b", 0);
+	struct chan *ch[3] = { a, b, b };
+	struct srec r;
+
+	open_stream(e, &r, ch, 3, 1, ENGINE_WAIT);
+	CU_ASSERT_EQUAL(b->nrecv, 2);
+	CU_ASSERT_EQUAL(send_now(e, a, "1"), STATUS_OK);
+	NONE_LEFT(b);
+	CU_ASSERT_EQUAL(engine_stream_credit(e, r.s, 1), STATUS_OK);
+	CU_ASSERT_EQUAL(send_now(e, b, "2"), STATUS_OK);
+	CU_ASSERT_EQUAL(r.n, 2);
+	CU_ASSERT(r.hits[1] + r.hits[2] == 1);
+	engine_stream_end(e, r.s, STATUS_CANCELED);
+	NONE_LEFT(a);
+	NONE_LEFT(b);
+	engine_free(e);
+}
+
 static void
 register_suites(void)
 {
@@ -471,6 +670,12 @@ register_suites(void)
 	test_add(s, "uniform over ready channels", test_uniform);
 	test_add(s, "1,000 channels, 20,000 values, exact waiters", test_many_channels);
 	test_add(s, "a limit per channel: the others flow, allowed again it gives", test_channel_limit);
+	test_add(s, "parked waiters are no receivers", test_parked_not_receivers);
+	test_add(s, "parked: FIFO behind a newer receiver, kept when newest", test_parked_fifo);
+	test_add(s, "parked: a close or a delete is met at the next credit", test_parked_close_delete);
+	test_add(s, "parked: no claim on a parked waiter", test_parked_claim);
+	test_add(s, "parked: uniform over what came meanwhile", test_parked_uniform);
+	test_add(s, "a channel named twice: no parking", test_twice_no_parking);
 }
 
 int
