@@ -167,8 +167,23 @@ chan_unlink(struct chan *ch, struct waiter *w)
 		ch->nsend--;
 	} else {
 		TAILQ_REMOVE(&ch->recvq, w, link);
-		ch->nrecv--;
+		ch->nrecv -= !w->parked;
+		w->parked = false;
 	}
+}
+
+void
+chan_park(struct chan *ch, struct waiter *w)
+{
+	w->parked = true;
+	ch->nrecv--;
+}
+
+void
+chan_unpark(struct chan *ch, struct waiter *w)
+{
+	w->parked = false;
+	ch->nrecv++;
 }
 
 /* ---- close errors (engine.h) ------------------------------------------------ */
@@ -302,7 +317,7 @@ chan_nsenders(const struct chan *ch)
 uint32_t
 chan_nreceivers(const struct chan *ch)
 {
-	return ch->nrecv - ch->nparked;
+	return ch->nrecv;
 }
 
 uint64_t

@@ -13,9 +13,9 @@
  * keeps: recvq non-empty implies an empty buffer and an open channel;
  * sendq non-empty implies a full buffer (len == cap) and an open channel.
  * A stream's unit keeps its waiters linked between two receives, *parked*
- * (engine_stream.c): a parked waiter is not a receiver, and whoever meets
- * one first at the head of recvq drops it (engine_first_receiver), so the
- * invariants hold for the receivers that are.
+ * (engine_stream.c): a parked waiter is not a receiver (nrecv leaves it
+ * out), and whoever meets one first at the head of recvq drops it
+ * (engine_first_receiver), so the invariants hold for the receivers that are.
  *
  * Ownership: a channel owns its buffered values and its ring; it does not
  * own its waiters (their operation does). Thread-safety: none.
@@ -41,6 +41,7 @@ struct waiter {
 	struct value *value;		/* send: owned until the case fires */
 	uint32_t index;			/* the case's index in its operation */
 	uint8_t dir;			/* enum case_dir */
+	bool parked;			/* linked on recvq, but no receiver now (chan_park) */
 };
 TAILQ_HEAD(waitq, waiter);
 
@@ -66,8 +67,7 @@ struct chan {
 	struct waitq sendq;
 	uint64_t bytes;			/* sum of the buffered values' payloads (value_size) */
 	uint32_t holds;			/* callers' holds plus linked waiters */
-	uint32_t nrecv;			/* waiters on recvq */
-	uint32_t nparked;		/* of those, a stream's kept between receives: not receivers now */
+	uint32_t nrecv;			/* waiters on recvq, less the parked ones: the receivers */
 	uint32_t nsend;			/* waiters on sendq */
 	uint32_t name_len;
 	uint8_t flags;			/* CHAN_* */
@@ -101,6 +101,9 @@ struct value *chan_back_pop(struct chan *ch);
 /* Queue w at the tail of the queue for its direction, or unlink it. */
 void chan_link(struct chan *ch, struct waiter *w);
 void chan_unlink(struct chan *ch, struct waiter *w);
+/* w, linked on recvq, stays there but is no receiver (parked), or is one again. */
+void chan_park(struct chan *ch, struct waiter *w);
+void chan_unpark(struct chan *ch, struct waiter *w);
 
 static inline struct waiter *
 chan_first_receiver(const struct chan *ch)

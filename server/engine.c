@@ -262,7 +262,7 @@ engine_first_receiver(struct engine *e, struct chan *ch)
 {
 	struct waiter *w;
 
-	while ((w = chan_first_receiver(ch)) != NULL && w->op->state != OP_WAITING)
+	while ((w = chan_first_receiver(ch)) != NULL && w->parked)
 		stream_drop_parked(e, w);
 	return w;
 }
@@ -517,6 +517,7 @@ op_link(struct engine *e, struct engine_op *op, const struct engine_case *cases,
 		w->ch = cases[c].ch;
 		w->dir = (uint8_t)cases[c].dir;
 		w->index = (uint32_t)c;
+		w->parked = false;
 		w->value = cases[c].dir == CASE_SEND ? cases[c].value : NULL;
 		if (w->ch == NULL)
 			continue;

@@ -19,7 +19,7 @@
 bool
 claim_room(const struct chan *ch)
 {
-	return ch->claims < ch->nrecv - ch->nparked + (ch->len < ch->cap ? ch->cap - ch->len : 0);
+	return ch->claims < ch->nrecv + (ch->len < ch->cap ? ch->cap - ch->len : 0);
 }
 
 /*

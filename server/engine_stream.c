@@ -116,13 +116,10 @@ unit_to_spare(struct engine_stream *s, struct engine_op *op)
 
 /* Take w, one of op's linked waiters (parked or not), off its channel. */
 static void
-unit_unlink(struct engine *e, struct engine_op *op, struct waiter *w, bool parked)
+unit_unlink(struct engine *e, struct engine_op *op, struct waiter *w)
 {
+	e->nparked -= w->parked;
 	chan_unlink(w->ch, w);
-	if (parked) {
-		w->ch->nparked--;
-		e->nparked--;
-	}
 	e->nwaiters--;
 	engine_release(e, w->ch);	/* never the last hold: the stream holds it */
 	w->ch = NULL;
@@ -131,18 +128,18 @@ unit_unlink(struct engine *e, struct engine_op *op, struct waiter *w, bool parke
 
 /* Take every linked waiter of op off its channel. */
 static void
-unit_unlink_all(struct engine *e, struct engine_op *op, bool parked)
+unit_unlink_all(struct engine *e, struct engine_op *op)
 {
 	for (uint32_t i = 0; i < op->nw && op->nlinked > 0; i++)
 		if (op->w[i].ch != NULL)
-			unit_unlink(e, op, &op->w[i], parked);
+			unit_unlink(e, op, &op->w[i]);
 }
 
 /* Take a waiting unit's waiters off their channels; it becomes spare. */
 static void
 unit_withdraw(struct engine *e, struct engine_stream *s, struct engine_op *op)
 {
-	unit_unlink_all(e, op, false);
+	unit_unlink_all(e, op);
 	TAILQ_REMOVE(&s->armed, op, slink);
 	s->narmed--;
 	unit_to_spare(s, op);
@@ -167,7 +164,7 @@ stream_begin_end(struct engine *e, struct engine_stream *s, int status, int inde
 	TAILQ_FOREACH(op, &s->spare, slink) {
 		if (op->nlinked == 0)
 			break;
-		unit_unlink_all(e, op, true);
+		unit_unlink_all(e, op);
 	}
 	s->endop.state = OP_DONE;
 	TAILQ_INSERT_TAIL(&e->done_ops, &s->endop, link);
@@ -237,7 +234,7 @@ gate_close(struct engine *e, struct engine_stream *s, size_t i)
 	s->live[i].ch = NULL;
 	TAILQ_FOREACH(op, &s->armed, slink)
 		if (op->w[i].ch != NULL)
-			unit_unlink(e, op, &op->w[i], false);
+			unit_unlink(e, op, &op->w[i]);
 }
 
 /* One value taken from channel i: one less allowed. */
@@ -289,12 +286,12 @@ static void
 unit_park(struct engine *e, struct engine_stream *s, struct engine_op *op)
 {
 	if (!s->park) {
-		unit_unlink_all(e, op, false);
+		unit_unlink_all(e, op);
 		return;
 	}
 	for (uint32_t i = 0, k = 0; k < op->nlinked; i++)
 		if (op->w[i].ch != NULL) {
-			op->w[i].ch->nparked++;
+			chan_park(op->w[i].ch, &op->w[i]);
 			k++;
 		}
 	e->nparked += op->nlinked;
@@ -307,7 +304,7 @@ stream_unit_finished(struct engine *e, struct engine_op *op)
 	int i = op->res.index;
 
 	if (i >= 0 && op->w[i].ch != NULL)
-		unit_unlink(e, op, &op->w[i], false);
+		unit_unlink(e, op, &op->w[i]);
 	unit_park(e, s, op);
 	TAILQ_REMOVE(&s->armed, op, slink);
 	s->narmed--;
@@ -319,7 +316,7 @@ stream_unit_finished(struct engine *e, struct engine_op *op)
 void
 stream_drop_parked(struct engine *e, struct waiter *w)
 {
-	unit_unlink(e, w->op, w, true);
+	unit_unlink(e, w->op, w);
 }
 
 void
@@ -335,7 +332,7 @@ stream_recv_closed(struct engine *e, struct chan *ch, struct waiter *w)
 		return;
 	}
 	/* reported already (by another unit): this unit just drops the channel */
-	unit_unlink(e, w->op, w, false);
+	unit_unlink(e, w->op, w);
 }
 
 void
@@ -352,7 +349,7 @@ unit_done(void *arg, struct engine_result *res)
 	struct engine_stream *s = op->stream;
 
 	if (s->ending)
-		unit_unlink_all(s->e, op, true);
+		unit_unlink_all(s->e, op);
 	s->queued--;
 	unit_to_spare(s, op);
 	if (res->status != STATUS_OK) {
@@ -391,12 +388,12 @@ unit_rearm(struct engine *e, struct engine_stream *s, struct engine_op *op)
 
 		if (w->ch != NULL) {
 			if (s->live[i].ch != NULL && TAILQ_NEXT(w, link) == NULL) {
-				w->ch->nparked--;
+				chan_unpark(w->ch, w);
 				claimers |= !TAILQ_EMPTY(&w->ch->sendq);
 				nkept++;
 				continue;
 			}
-			unit_unlink(e, op, w, true);	/* gated, closed, or overtaken */
+			unit_unlink(e, op, w);		/* gated, closed, or overtaken */
 		}
 		if (s->cases[i].ch == NULL)
 			continue;
@@ -438,7 +435,7 @@ unit_arm(struct engine *e, struct engine_stream *s, bool wait)
 		return;
 	}
 	if (op->nlinked > 0)
-		unit_unlink_all(e, op, true);
+		unit_unlink_all(e, op);
 	if ((del = find_deleted(s->cases, s->n)) >= 0) {
 		stream_begin_end(e, s, STATUS_NOT_FOUND, del);
 		return;

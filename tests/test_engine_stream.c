@@ -459,8 +459,12 @@ test_channel_limit(void)
 
 /* ---- parking: a unit that received keeps its other waiters for the next credit -------- */
 
-/* No waiter of s's left on ch, parked or not. */
-#define NONE_LEFT(ch) CU_ASSERT((ch)->nrecv == 0 && (ch)->nparked == 0)
+/* No waiter left on ch's recvq, parked or not. */
+#define NONE_LEFT(ch) CU_ASSERT(TAILQ_EMPTY(&(ch)->recvq) && (ch)->nrecv == 0)
+/* One waiter on ch's recvq, parked (no receiver) or not. */
+#define ONE_LEFT(ch, p) \
+	CU_ASSERT(TAILQ_FIRST(&(ch)->recvq) != NULL && TAILQ_FIRST(&(ch)->recvq) == TAILQ_LAST(&(ch)->recvq, waitq) && \
+	    TAILQ_FIRST(&(ch)->recvq)->parked == (p) && (ch)->nrecv == !(p))
 
 /*
  * Parked waiters are no receivers: a send finds nobody (and drops them), a
@@ -478,7 +482,7 @@ test_parked_not_receivers(void)
 	CU_ASSERT_EQUAL(send_now(e, ch[0], "1"), STATUS_OK);
 	CU_ASSERT_EQUAL(r.n, 1);
 	/* kept on b and c, but as nobody's receive */
-	CU_ASSERT(ch[1]->nrecv == 1 && ch[1]->nparked == 1);
+	ONE_LEFT(ch[1], true);
 	NONE_LEFT(ch[0]);
 	CU_ASSERT_EQUAL(chan_nreceivers(ch[1]), 0);
 	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
@@ -530,9 +534,9 @@ test_parked_fifo(void)
 	CU_ASSERT_EQUAL(r.n, 2);
 	LOG_IS(r, 1, "3");
 	/* parked on a, alone there: kept, and it receives */
-	CU_ASSERT(ch[0]->nrecv == 1 && ch[0]->nparked == 1);
+	ONE_LEFT(ch[0], true);
 	CU_ASSERT_EQUAL(engine_stream_credit(e, r.s, 1), STATUS_OK);
-	CU_ASSERT(ch[0]->nrecv == 1 && ch[0]->nparked == 0);
+	ONE_LEFT(ch[0], false);
 	CU_ASSERT_EQUAL(send_now(e, ch[0], "4"), STATUS_OK);
 	LOG_IS(r, 2, "4");
 	engine_stream_end(e, r.s, STATUS_CANCELED);
