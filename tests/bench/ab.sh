@@ -8,7 +8,9 @@
 # shared machine's noise spreads over all of them. Each run: workload 4
 # (chanbench -c 1000 -d 5 many: 1,000 raw-protocol connections) with
 # chand's CPU time per request (utime+stime from /proc over the run), then
-# workload 2 (chanbench -n 20000 pingpong); then perf stat counts chand's
+# workload 2 (chanbench -n 20000 pingpong), then workload 3 (chanbench -n
+# 10000 -C 1000 select: a streaming select over 1,000 channels, with
+# chand's CPU time per wake-up, polling included); then perf stat counts chand's
 # syscalls per request over a 3 s workload 4 (skipped without perf). Prints
 # the median of each figure per label. chanbench comes from DIR (default
 # build/).
@@ -61,6 +63,13 @@ for _ in $(seq "$rounds"); do
 			w2=$("$CB" -p "$port" -n 20000 pingpong)
 			echo "$l w2_p50_us $(echo "$w2" | field p50_us)"
 			echo "$l w2_p99_us $(echo "$w2" | field p99_us)"
+			c0=$(cpu)
+			w3=$("$CB" -p "$port" -n 10000 -C 1000 select)
+			c1=$(cpu)
+			echo "$l w3_p50_us $(echo "$w3" | field p50_us)"
+			echo "$l w3_p99_us $(echo "$w3" | field p99_us)"
+			awk -v a="$c0" -v b="$c1" -v t="$tck" -v l="$l" \
+			    'BEGIN { printf "%s w3_cpu_us_per_wakeup %.2f\n", l, (b - a) / t * 1e6 / 10000 }'
 		} >> "$work/res"
 		stop
 	done
@@ -81,7 +90,8 @@ if command -v perf >/dev/null; then
 fi
 for lb in "$@"; do
 	l=${lb%%=*}
-	for m in w4_ops_s w4_cpu_us_per_op w4_p99_us w4_syscalls_per_op w2_p50_us w2_p99_us; do
+	for m in w4_ops_s w4_cpu_us_per_op w4_p99_us w4_syscalls_per_op w2_p50_us w2_p99_us \
+	    w3_p50_us w3_p99_us w3_cpu_us_per_wakeup; do
 		awk -v l="$l" -v m="$m" '$1 == l && $2 == m { print $3 }' "$work/res" | sort -g |
 		    awk -v l="$l" -v m="$m" '{ v[NR] = $1; all = all " " $1 }
 			END { if (NR) printf "%-8s %-20s median %-10s all:%s\n", l, m, v[int((NR + 1) / 2)], all }'
