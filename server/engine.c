@@ -111,7 +111,8 @@ engine_leave(struct engine *e)
 /*
  * Resolve a waiting operation: unlink every waiter at once, free the send
  * values that were not taken (the caller cleared the fired one's if it
- * moved it), queue the completion.
+ * moved it), queue the completion. A stream's unit leaves only the channel
+ * it fired on; its other waiters park (stream_unit_finished).
  */
 void
 op_finish(struct engine *e, struct engine_op *op, int status, int index,
