@@ -160,12 +160,10 @@ stream_begin_end(struct engine *e, struct engine_stream *s, int status, int inde
 	s->end_index = index;
 	while ((op = TAILQ_FIRST(&s->armed)) != NULL)
 		unit_withdraw(e, s, op);
-	/* parked spares lead the list; the resolved units' go in unit_done */
-	TAILQ_FOREACH(op, &s->spare, slink) {
-		if (op->nlinked == 0)
-			break;
+	/* parked spares (a unit whose waiters were all dropped since is no longer one) */
+	TAILQ_FOREACH(op, &s->spare, slink)
 		unit_unlink_all(e, op);
-	}
+	/* the resolved units' parked waiters go in unit_done */
 	s->endop.state = OP_DONE;
 	TAILQ_INSERT_TAIL(&e->done_ops, &s->endop, link);
 }
