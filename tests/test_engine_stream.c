@@ -727,6 +727,81 @@ test_parked_random(void)
 	engine_free(e);
 }
 
+/*
+ * As above, with closes and deletes: fresh channels each round, a close or
+ * a delete now and then. Every value sent is received (by the stream or a
+ * plain receiver), still buffered, or counted by a delete: none lost.
+ */
+static void
+test_parked_random_close(void)
+{
+	enum { NCH = 4, ROUNDS = 1000, STEPS = 60, NPLAIN = 3 };
+	struct engine *e = new_engine();
+	uint64_t seed = 777, sent = 0, got = 0;
+	char name[24];
+
+	for (int k = 0; k < ROUNDS; k++) {
+		struct chan *ch[NCH];
+		struct rrec plain[NPLAIN] = { { 0 } };
+		struct engine_op *pop[NPLAIN] = { NULL };
+		struct srec r;
+		size_t disc;
+
+		for (int i = 0; i < NCH; i++) {
+			snprintf(name, sizeof name, "r%d.%d", k, i);
+			ch[i] = mk(e, name, i % 2);
+		}
+		open_stream(e, &r, ch, NCH, 1 + k % 3, ENGINE_WAIT);
+		for (int step = 0; step < STEPS && !r.ended; step++) {
+			uint64_t x = (seed = seed * 6364136223846793005ull + 1442695040888963407ull) >> 33;
+			int c = (int)(x % NCH), p = (int)(x / NCH % NPLAIN), a = (int)(x / 64 % 40);
+
+			if (a < 15) {
+				sent += send_now(e, ch[c], "v") == STATUS_OK;
+			} else if (a < 28 && engine_stream_outstanding(r.s) < 3) {
+				CU_ASSERT_EQUAL_FATAL(engine_stream_credit(e, r.s, 1), STATUS_OK);
+			} else if (a < 36 && (pop[p] == NULL || plain[p].calls > 0)) {
+				struct engine_case rc = { ch[c], CASE_RECV, NULL };
+				struct engine_result now = { 0 };
+
+				got += pop[p] != NULL && plain[p].res.value != NULL;
+				value_free(pop[p] != NULL ? plain[p].res.value : NULL);
+				plain[p] = (struct rrec){ 0 };
+				if (engine_submit(e, &rc, 1, ENGINE_WAIT, r_done, &plain[p], &pop[p], &now) == 0) {
+					got += now.value != NULL;
+					value_free(now.value);
+				}
+			} else if (a < 39) {
+				(void)engine_close(e, ch[c]);
+			} else if (engine_delete(e, ch[c], &disc) == STATUS_OK) {
+				got += disc;
+			}
+			for (int i = 0; i < NCH; i++)
+				CU_ASSERT_FATAL(counts_hold(ch[i]));
+		}
+		if (!r.ended)	/* else a close of all or a delete ended it, and freed it */
+			engine_stream_end(e, r.s, STATUS_CANCELED);
+		CU_ASSERT_FATAL(r.ended);
+		got += (uint64_t)r.nvals;
+		for (int q = 0; q < NPLAIN; q++) {
+			if (pop[q] != NULL && plain[q].calls == 0)
+				engine_op_cancel(e, pop[q], STATUS_CANCELED);
+			got += pop[q] != NULL && plain[q].res.value != NULL;
+			value_free(pop[q] != NULL ? plain[q].res.value : NULL);
+		}
+		for (int i = 0; i < NCH; i++) {
+			NONE_LEFT(ch[i]);
+			if (engine_delete(e, ch[i], &disc) == STATUS_OK)
+				got += disc;
+			engine_release(e, ch[i]);	/* mk's hold */
+		}
+		CU_ASSERT_EQUAL_FATAL(engine_nwaiters(e), 0);
+		CU_ASSERT_EQUAL_FATAL(got, sent);
+	}
+	CU_ASSERT(sent > ROUNDS);
+	engine_free(e);
+}
+
 /* A stream naming a channel twice does not park: both its waiters there queue anew. */
 static void
 test_twice_no_parking(void)
@@ -771,6 +846,7 @@ register_suites(void)
 	test_add(s, "parked: no claim on a parked waiter", test_parked_claim);
 	test_add(s, "parked: uniform over what came meanwhile", test_parked_uniform);
 	test_add(s, "parked: random steps keep every count, ends leave nothing", test_parked_random);
+	test_add(s, "parked: the same with closes and deletes, no value lost", test_parked_random_close);
 	test_add(s, "a channel named twice: no parking", test_twice_no_parking);
 }
 
