@@ -160,7 +160,7 @@ stream_begin_end(struct engine *e, struct engine_stream *s, int status, int inde
 	s->end_index = index;
 	while ((op = TAILQ_FIRST(&s->armed)) != NULL)
 		unit_withdraw(e, s, op);
-	/* parked spares (a unit whose waiters were all dropped since is no longer one) */
+	/* every spare: a parked one may sit behind one whose waiters were all dropped since */
 	TAILQ_FOREACH(op, &s->spare, slink)
 		unit_unlink_all(e, op);
 	/* the resolved units' parked waiters go in unit_done */
@@ -339,7 +339,7 @@ stream_chan_deleted(struct engine *e, struct waiter *w)
 	stream_begin_end(e, w->op->stream, STATUS_NOT_FOUND, (int)w->index);
 }
 
-/* A unit completed (from engine_leave, holds released): back to spare, then deliver. */
+/* A unit completed (from engine_leave): back to spare, parked waiters and all, then deliver. */
 static void
 unit_done(void *arg, struct engine_result *res)
 {
