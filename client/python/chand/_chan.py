@@ -10,7 +10,7 @@ from . import _proto as P
 from ._common import raise_copy
 from ._conn import _BUDGET, _NONE, _TRY, Conn
 from ._proto import ChanInfo, Shape, Value
-from .context import Context, background, deadline_of
+from .context import _BACKGROUND, Context, background, deadline_of
 from .errors import CloseError, DeadlineExceeded, Error, ProtocolError
 
 if TYPE_CHECKING:
@@ -283,7 +283,7 @@ class Op:
     def __init__(self, chan: Chan, op: int, args: List[Any], ctx: Optional[Context],
                  timeout: Optional[float]) -> None:
         self._chan = chan
-        self._ctx = ctx or background()
+        self._ctx = ctx or _BACKGROUND
         self._deadline = deadline_of(self._ctx, timeout)
         self._call: Any = chan._conn._start(op, args, self._ctx, self._deadline, _BUDGET,
                                             defer=True)

@@ -8,7 +8,8 @@ adds its own way of writing requests and waiting for replies.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 from . import _proto as P
 from ._proto import (ChanInfo, ClientInfo, InflightInfo, NodeInfo, ServerInfo, Shape, Value,
@@ -37,7 +38,7 @@ class BaseCall:
         self.id = 0
         self.op = op
         self.kind = kind
-        self.replies: Any = None            # the subclass's queue of (status, results)
+        self.replies: Deque[Tuple[int, List[Any]]] = deque()   # (status, results)
         self.done = False                   # the final reply came, or the connection broke
         self.ctx_err: Optional[Error] = None
         self.cancel_sent = False

@@ -66,8 +66,7 @@ class _Call(BaseCall):
     __slots__ = ("cond",)
 
     def __init__(self, op: int, kind: int) -> None:
-        super().__init__(op, kind)
-        self.replies: List[Tuple[int, List[Any]]] = []
+        BaseCall.__init__(self, op, kind)
         self.cond: Optional[threading.Condition] = None
 
     def wake(self) -> None:
@@ -96,7 +95,7 @@ class Conn(BaseConn):
         self._leader: Optional[int] = None       # the thread reading the socket (_wait)
         self._followers: List[_Call] = []        # calls waiting for it, to lead next
         self._led = threading.Condition(self._lock)     # the leader left
-        self._buf = bytearray()                  # read, not yet a whole frame
+        self._reader = P.ReplyReader()           # what was read, into replies
         self._wq = bytearray()                   # requests to write, in order
         self._flushing = False                   # a thread writes the queue
         # a cluster node's (ClusterConn): a wait sends what is queued for every node
@@ -281,7 +280,7 @@ class Conn(BaseConn):
                 if data is None:
                     return
             if not data:
-                if self._buf:
+                if self._reader.pending:
                     raise ConnectionLost("the server closed the connection in the middle "
                                          "of a frame (truncated frame)")
                 raise ConnectionLost("the server closed the connection")
@@ -293,10 +292,7 @@ class Conn(BaseConn):
 
     def _file(self, data: memoryview) -> None:
         """Decode every whole frame of the input and hand each reply to its call."""
-        buf = self._buf
-        buf += data
-        replies, used = P.decode_frames(buf, max(P.READ_LIMIT, 2 * self._info.max_frame))
-        del buf[:used]
+        replies = self._reader.feed(data, max(P.READ_LIMIT, 2 * self._info.max_frame))
         with self._lock:
             for rid, status, results in replies:
                 call = P.route_reply(self._calls, self._abandoned, rid, status, results)
@@ -329,11 +325,12 @@ class Conn(BaseConn):
         nor with defer (an asynchronous op) until a thread waits, the queue passes
         _QUEUE_MAX or :meth:`flush`. :class:`Limit` for a request over max_frame."""
         body = self._packer.pack(msg)
-        if len(body) > self._info.max_frame:
-            raise Limit(f"request of {len(body)} bytes is over the server's max_frame "
+        n = len(body)
+        if n > self._info.max_frame:
+            raise Limit(f"request of {n} bytes is over the server's max_frame "
                         f"{self._info.max_frame}")
         wq = self._wq
-        wq += P.frame_head(len(body))
+        wq += P.frame_head(n)
         wq += body
         if self._flushing or (defer and len(wq) < _QUEUE_MAX):
             return False
@@ -419,10 +416,10 @@ class Conn(BaseConn):
         if how == _TRY:
             wait = 0
         elif how == _BUDGET and deadline is not None:
-            now = time.monotonic_ns()
-            if deadline <= now:
+            left = deadline - time.monotonic_ns()
+            if left <= 0:
                 raise DeadlineExceeded("context deadline exceeded")
-            wait = P.wait_us(deadline, now)
+            wait = min((left + 999) // 1000, P.WAIT_MAX_US)     # P.wait_us, without a call
         call = _Call(op, kind)
         call.credit = credit
         call.id = next(self._ids)
@@ -485,7 +482,7 @@ class Conn(BaseConn):
         if not call.replies:
             assert call.error is not None
             raise raise_copy(call.error)
-        status, results = call.replies.pop(0)
+        status, results = call.replies.popleft()
         if call.ctx_err is not None and status in (P.CANCELED, P.DEADLINE_EXCEEDED):
             raise call.ctx_err
         return status, results

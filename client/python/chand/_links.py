@@ -159,15 +159,18 @@ def _interim(stream: Any, res: List[Any]) -> Tuple[int, Value, bool, int, int]:
     records the channel's close error on the stream and on the channel's handle:
     (index, value, ok, tag, count), tag and count 0 but from an ack channel (not
     acknowledged here)."""
-    index = Shape.uint(res[0], "index")
-    if index >= len(stream.chans):
+    index = res[0]
+    if type(index) is not int or not 0 <= index < len(stream.chans):
+        Shape.uint(index, "index")     # raises for a non-integer or a negative one
         raise ProtocolError(f"a stream value from channel {index} of {len(stream.chans)}")
     v, ok, err, tag, count = P.received_msg(res, 1, "STREAM")
     if not ok:
         if err is not None:
             stream._errs[index] = err
         stream.chans[index]._err = err
-    return index, stream._conn._value(v), ok, tag, count
+    elif type(v) is not bytes:
+        v = stream._conn._value(v)      # a channel reference: a handle
+    return index, v, ok, tag, count
 
 
 def _link_end(conn: Any, call: Any) -> Union[int, Error]:

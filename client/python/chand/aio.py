@@ -38,8 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections import deque
-from typing import (Any, AsyncIterator, Deque, Dict, List, Optional, Sequence, Tuple, Union)
+from typing import (Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, Union)
 
 from . import _common as C
 from . import _proto as P
@@ -67,8 +66,7 @@ class _Call(BaseCall):
     __slots__ = ("waiter",)
 
     def __init__(self, op: int, kind: int) -> None:
-        super().__init__(op, kind)
-        self.replies: Deque[Tuple[int, List[Any]]] = deque()
+        BaseCall.__init__(self, op, kind)
         self.waiter: Optional[asyncio.Future[None]] = None
 
 
@@ -105,7 +103,7 @@ class _Protocol(asyncio.Protocol):
         if self.conn is not None:
             self.conn._break(ConnectionLost(
                 "the server closed the connection in the middle of a frame (truncated frame)"
-                if self.conn._buf else "the server closed the connection"))
+                if self.conn._reader.pending else "the server closed the connection"))
         return False
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
@@ -144,7 +142,7 @@ class Conn(BaseConn):
         self._next_id = 1
         self._dead: Optional[Error] = None
         self._info = ServerInfo(P.VERSION, "", P.DEFAULT_MAX_FRAME, 1 << 20, 4096, 1024, 0)
-        self._buf = bytearray()         # read, not yet a whole frame
+        self._reader = P.ReplyReader()  # what was read, into replies
         self._wq = bytearray()          # requests of this loop iteration, written at its end
         self._timed: Dict[_Call, int] = {}      # waiting calls with a deadline (ns): _arm
         self._timer: Optional[asyncio.TimerHandle] = None
@@ -195,11 +193,8 @@ class Conn(BaseConn):
         """Decode every whole frame of the input and hand each reply to its call."""
         if self._dead is not None:
             return
-        buf = self._buf
-        buf += data
         try:
-            replies, used = P.decode_frames(buf, max(P.READ_LIMIT, 2 * self._info.max_frame))
-            del buf[:used]
+            replies = self._reader.feed(data, max(P.READ_LIMIT, 2 * self._info.max_frame))
             for rid, status, results in replies:
                 call = P.route_reply(self._calls, self._abandoned, rid, status, results)
                 if call is not None:

@@ -80,18 +80,44 @@ def test_frame_length_checks() -> None:
     b"\x91" * 5000 + b"\xc0",                 # nested far too deep
 ])
 def test_decode_body_rejects(body: bytes) -> None:
+    r = P.ReplyReader()
+    assert r.body(msgpack.packb([1, 0])) == (1, 0, [])     # a reader that decoded before
     with pytest.raises(chand.ProtocolError):
-        P.decode_body(body)
+        r.body(body)
+    with pytest.raises(chand.ProtocolError):
+        P.ReplyReader().body(body)                          # and a fresh one
+
 
 
 def test_decode_values() -> None:
     body = msgpack.packb([7, 0, msgpack.ExtType(1, b"~ab"), msgpack.ExtType(2, b"bad"), b"v"],
                          use_bin_type=True)
-    rid, status, res = P.decode_body(body)
+    rid, status, res = P.ReplyReader().body(body)
     assert (rid, status) == (7, 0)
     assert isinstance(res[0], P.ChanRef) and res[0].name == "~ab"
     assert res[1] == chand.ErrorValue("bad")
     assert res[2] == b"v"
+
+
+def test_reply_reader_frames() -> None:
+    """Frames split anywhere across reads come out whole, in order, each once; a body
+    past the reader's big mark (its unpacker replaced) does not disturb the next."""
+    r = P.ReplyReader()
+    big = b"b" * (P.ReplyReader._BIG + 10)
+    frames = [P.frame([k, 0, b"v%d" % k, True]) for k in range(1, 40)]
+    frames.insert(7, P.frame([99, 0, big, True]))
+    data = b"".join(frames)
+    got = []
+    for step in (1, 3, 64, 4096, len(data)):
+        for at in range(0, len(data), step):
+            got += r.feed(data[at:at + step], 1 << 30)
+        assert r.pending == 0
+    want = [(k, 0, [b"v%d" % k, True]) for k in range(1, 40)]
+    want.insert(7, (99, 0, [big, True]))
+    assert got == want * 5
+    assert r.feed(frames[0][:6], 1 << 30) == [] and r.pending == 6
+    with pytest.raises(chand.ProtocolError, match="limit"):
+        P.ReplyReader().feed(P.frame([1, 0, big]), 100)
 
 
 def test_encode_values() -> None:
