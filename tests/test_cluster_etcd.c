@@ -150,11 +150,16 @@ first_cb(void *arg, json_t *reply, const char *why)
 	outcome_cb(&f->o, reply, why);
 }
 
-/* This process's TCP connections to 127.0.0.1:port now (its socket inodes in /proc/net/tcp). */
+/*
+ * This process's TCP connections to 127.0.0.1:port now (its socket inodes in
+ * /proc/net/tcp), each counted once: the kernel makes that file anew at each
+ * read(), resuming where the last one stopped in its table of sockets; when
+ * sockets come or go between two reads, a line can come twice.
+ */
 static size_t
 own_conns_to(int port)
 {
-	unsigned long inodes[512], ino;
+	unsigned long inodes[512], seen[512], ino;
 	size_t n = 0, count = 0;
 	char path[300], link[64], line[512], rem[64], st[8];
 	struct dirent *d;
@@ -181,8 +186,17 @@ own_conns_to(int port)
 		if (sscanf(line, "%*s %*s %63s %7s %*s %*s %*s %*s %*s %lu", rem, st, &ino) != 3 ||
 		    strcmp(st, "01") != 0 || sscanf(rem, "%*8s:%x", &rport) != 1 || (int)rport != port)
 			continue;
-		for (size_t i = 0; i < n; i++)
-			count += inodes[i] == ino;
+		for (size_t i = 0; i < n; i++) {
+			size_t j = 0;
+
+			if (inodes[i] != ino)
+				continue;
+			while (j < count && seen[j] != ino)
+				j++;
+			if (j == count)
+				seen[count++] = ino;
+			break;
+		}
 	}
 	fclose(f);
 	return count;
