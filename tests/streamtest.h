@@ -55,6 +55,12 @@ void open_stream(struct engine *e, struct srec *r, struct chan **chans, size_t n
     unsigned flags);
 
 #define LOG_IS(r, i, s) CU_ASSERT_STRING_EQUAL((r).log[i], s)
+/* The stream ended (its end callback ran) with status, naming the case index. */
+#define ENDED_WITH(r, status, index) do {		\
+	CU_ASSERT((r).ended);				\
+	CU_ASSERT_EQUAL((r).end_status, status);	\
+	CU_ASSERT_EQUAL((r).end_index, index);		\
+} while (0)
 
 /* test_engine_park.c's suite, registered by test_engine_stream.c */
 void register_engine_park(void);

@@ -126,9 +126,7 @@ test_parked_close_delete(void)
 	CU_ASSERT_EQUAL(engine_delete(e, ch[0], NULL), STATUS_OK);
 	CU_ASSERT_FALSE(r.ended);
 	CU_ASSERT_EQUAL(engine_stream_credit(e, r.s, 1), STATUS_OK);
-	CU_ASSERT(r.ended);
-	CU_ASSERT_EQUAL(r.end_status, STATUS_NOT_FOUND);
-	CU_ASSERT_EQUAL(r.end_index, 0);
+	ENDED_WITH(r, STATUS_NOT_FOUND, 0);
 	NONE_LEFT(ch[2]);
 	engine_release(e, ch[0]);	/* mk's hold */
 	engine_free(e);

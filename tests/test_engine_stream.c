@@ -274,9 +274,7 @@ test_delete_ends(void)
 
 	open_stream(e, &r, ch, 2, 4, ENGINE_WAIT);
 	CU_ASSERT_EQUAL(engine_delete(e, ch[1], NULL), STATUS_OK);
-	CU_ASSERT(r.ended);
-	CU_ASSERT_EQUAL(r.end_status, STATUS_NOT_FOUND);
-	CU_ASSERT_EQUAL(r.end_index, 1);
+	ENDED_WITH(r, STATUS_NOT_FOUND, 1);
 	CU_ASSERT_EQUAL(r.n, 1);
 	CU_ASSERT_EQUAL(engine_nwaiters(e), 0);
 	CU_ASSERT_EQUAL(chan_nreceivers(ch[0]), 0);
@@ -287,9 +285,7 @@ test_delete_ends(void)
 	CU_ASSERT_EQUAL(engine_delete(e, ch[0], NULL), STATUS_OK);
 	CU_ASSERT_FALSE(r.ended);
 	CU_ASSERT_EQUAL(engine_stream_credit(e, r.s, 1), STATUS_OK);
-	CU_ASSERT(r.ended);
-	CU_ASSERT_EQUAL(r.end_status, STATUS_NOT_FOUND);
-	CU_ASSERT_EQUAL(r.end_index, 0);
+	ENDED_WITH(r, STATUS_NOT_FOUND, 0);
 	engine_release(e, ch[0]);
 	engine_free(e);
 }
