@@ -416,10 +416,10 @@ class Conn(BaseConn):
         if how == _TRY:
             wait = 0
         elif how == _BUDGET and deadline is not None:
-            left = deadline - time.monotonic_ns()
-            if left <= 0:
+            now = time.monotonic_ns()
+            if deadline <= now:
                 raise DeadlineExceeded("context deadline exceeded")
-            wait = min((left + 999) // 1000, P.WAIT_MAX_US)     # P.wait_us, without a call
+            wait = P.wait_us(deadline, now)
         call = _Call(op, kind)
         call.credit = credit
         call.id = next(self._ids)

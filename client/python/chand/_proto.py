@@ -307,7 +307,8 @@ class ReplyReader:
         return replies
 
     def body(self, body: Union[bytes, bytearray]) -> Tuple[int, int, List[Any]]:
-        """A reply body: (id, status, results); ProtocolError for anything malformed."""
+        """A reply body: (id, status, results); ProtocolError for anything malformed,
+        after which the reader is not to be used again (its unpacker may hold the rest)."""
         u, n = self._u, len(body)
         try:
             at = u.tell()
@@ -316,10 +317,8 @@ class ReplyReader:
             if u.tell() - at != n:
                 raise ValueError(f"{n - (u.tell() - at)} bytes after the reply")
         except ProtocolError:
-            self._u = self._unpacker()
             raise
         except Exception as e:  # msgpack's own errors: OutOfData, FormatError, StackError, ...
-            self._u = self._unpacker()
             raise ProtocolError(f"malformed reply frame: {e or type(e).__name__}") from None
         if n >= self._BIG:
             self._u = self._unpacker()
