@@ -99,14 +99,16 @@ static bool g_durable;			/* -D: throughput on a durable channel (chand needs a d
 static size_t g_send_depth;		/* -w: the producer's requests in flight (0: -t) */
 static long g_ping_only = -1;		/* -K: select's pinger pings this channel only (-1: any) */
 
+/* -h: to stdout, exit 0; a bad command line: to stderr, exit 2. */
 static void
-usage(void)
+usage(int code)
 {
-	fprintf(stderr, "usage: chanbench -p PORT|-A ADDRESS [-E ADDRESS] [-N STEM] [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
+	fprintf(code ? stderr : stdout, "usage: chanbench -p PORT|-A ADDRESS [-E ADDRESS] [-N STEM] [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
 	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops|plain] [-a] [-D] [-w DEPTH]\n"
 	    "       [-K INDEX]\n"
-	    "       [-l] throughput|pingpong|select|many|memory|fanout|fill\n");
-	exit(2);
+	    "       [-l] throughput|pingpong|select|many|memory|fanout|fill\n"
+	    "(the workloads and options: the comment at the top of tests/bench/chanbench.c)\n");
+	exit(code);
 }
 
 static void
@@ -682,8 +684,9 @@ parse(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .n = 0, .threads = 8, .size = 64, .conns = 1000, .seconds = 5,
 	    .channels = 0, .receivers = 10000 };
-	while ((ch = getopt(argc, argv, "p:A:E:N:n:t:s:c:d:C:R:P:o:k:m:law:DK:")) != -1) {
+	while ((ch = getopt(argc, argv, "hp:A:E:N:n:t:s:c:d:C:R:P:o:k:m:law:DK:")) != -1) {
 		switch (ch) {
+		case 'h': usage(0); break;
 		case 'p': o->port = atoi(optarg); break;
 		case 'A': snprintf(g_addr, sizeof g_addr, "%s", optarg); break;
 		case 'E': snprintf(g_echo_addr, sizeof g_echo_addr, "%s", optarg); break;
@@ -705,15 +708,15 @@ parse(int argc, char **argv, struct opts *o)
 		case 'K': g_ping_only = strtol(optarg, NULL, 10); break;
 		case 'm':
 			if (strcmp(optarg, "stream") != 0 && strcmp(optarg, "ops") != 0 && strcmp(optarg, "plain") != 0)
-				usage();
+				usage(2);
 			g_stream = strcmp(optarg, "stream") == 0;
 			g_plain = strcmp(optarg, "plain") == 0;
 			break;
-		default: usage();
+		default: usage(2);
 		}
 	}
 	if (optind != argc - 1 || (o->port <= 0 && g_addr[0] == '\0') || o->threads == 0)
-		usage();
+		usage(2);
 	o->workload = argv[optind];
 }
 
@@ -748,7 +751,7 @@ main(int argc, char **argv)
 	for (w = 0; w < 7 && strcmp(o.workload, workloads[w]) != 0; w++)
 		continue;
 	if (w == 7)
-		usage();
+		usage(2);
 	defaults(&o, w);
 	if (g_addr[0] == '\0')
 		snprintf(g_addr, sizeof g_addr, "tcp://127.0.0.1:%d", o.port);

@@ -384,6 +384,15 @@ run_many(const struct opts *o)
 	free(m.keys);
 }
 
+/* -h: to stdout, 0; a bad command line: to stderr, 2. */
+static int
+usage(int code)
+{
+	fprintf(code ? stderr : stdout, "usage: redis_bench -p PORT [-n N] [-t DEPTH] [-s SIZE] [-c CONNS] [-d SEC] "
+	    "[-o FILE] [-k TAG] [-m ops] [-l] throughput|pingpong|many|streams\n");
+	return code;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -391,7 +400,7 @@ main(int argc, char **argv)
 	const char *w;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "p:n:t:s:c:d:o:k:m:l")) != -1) {
+	while ((ch = getopt(argc, argv, "hp:n:t:s:c:d:o:k:m:l")) != -1) {
 		switch (ch) {
 		case 'p': o.port = atoi(optarg); break;
 		case 'n': o.n = strtoul(optarg, NULL, 10); break;
@@ -403,12 +412,12 @@ main(int argc, char **argv)
 		case 'k': o.tag = optarg; break;
 		case 'm': o.one_at_a_time = strcmp(optarg, "ops") == 0; break;
 		case 'l': o.latency = true; break;
-		default: return 2;
+		case 'h': return usage(0);
+		default: return usage(2);
 		}
 	}
 	if (optind != argc - 1 || o.port <= 0 || o.depth == 0 || o.size > sizeof g_payload)
-		bench_die("usage: redis_bench -p PORT [-n N] [-t DEPTH] [-s SIZE] [-c CONNS] [-d SEC] "
-		    "[-o FILE] [-k TAG] [-m ops] [-l] throughput|pingpong|many|streams");
+		return usage(2);
 	w = argv[optind];
 	if (strcmp(w, "throughput") == 0)
 		o.tag = o.tag ? o.tag : "w1", o.n = o.n ? o.n : 200000, run_throughput(&o);

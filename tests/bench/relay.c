@@ -36,12 +36,13 @@
 
 #include "bench.h"
 
+/* -h: to stdout, 0; a bad command line: to stderr, 2. */
 static int
-usage(void)
+usage(int code)
 {
-	fprintf(stderr, "usage: relay serve -p PORT [-S US] | relay ping -p PORT [-r] [-n N] [-s SIZE] "
+	fprintf(code ? stderr : stdout, "usage: relay serve -p PORT [-S US] | relay ping -p PORT [-r] [-n N] [-s SIZE] "
 	    "[-o FILE] [-k TAG] | relay port\n");
-	return 2;
+	return code;
 }
 
 static int64_t g_spin_ns;		/* serve -S */
@@ -341,6 +342,8 @@ main(int argc, char **argv)
 	int port = 0, ch;
 	bool rdv = false;
 
+	if (strcmp(mode, "-h") == 0)
+		return usage(0);
 	optind = 2;
 	while ((ch = getopt(argc, argv, "p:rn:s:o:k:S:")) != -1) {
 		switch (ch) {
@@ -351,18 +354,18 @@ main(int argc, char **argv)
 		case 'o': samples = optarg; break;
 		case 'k': tag = optarg; break;
 		case 'S': g_spin_ns = (int64_t)strtoul(optarg, NULL, 10) * 1000; break;
-		default: return usage();
+		default: return usage(2);
 		}
 	}
 	if (size == 0 || size > 65536)
-		return usage();
+		return usage(2);
 	if (strcmp(mode, "port") == 0)
 		return free_port();
 	if (port <= 0)
-		return usage();
+		return usage(2);
 	if (strcmp(mode, "serve") == 0)
 		return serve(port);
 	if (strcmp(mode, "ping") == 0)
 		return ping(port, n, size, rdv, samples, tag);
-	return usage();
+	return usage(2);
 }
