@@ -57,7 +57,7 @@ same_delivery(const struct proto_delivery *a, const struct proto_delivery *b)
 static int
 encode_request(struct proto_out *o, const struct proto_request *q)
 {
-	int rc;
+	int rc = -1;	/* each branch below sets it; gcc -O2 with ASan cannot tell */
 
 	if (q->op == OP_STREAM)
 		rc = proto_req_stream(o, q->id, q->wait_us, q->cases, q->ncases, q->count);
