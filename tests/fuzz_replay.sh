@@ -28,12 +28,12 @@ run() {
 }
 
 # the decoder gets the top-level seeds (wire bodies) and the connection seeds
-run decode "$bin/replay_decode" "$corpus" "$corpus/conn"
-run conn "$bin/replay_conn" "$corpus/conn"
-run conn-auth env FUZZ_CONN_AUTH=1 "$bin/replay_conn" "$corpus/conn"
-run conn-durable env FUZZ_CONN_DURABLE=1 "$bin/replay_conn" "$corpus/conn"
-run config "$bin/replay_config" "$corpus/config"
-run journal "$bin/replay_journal" "$corpus/journal"
-run metrics "$bin/replay_metrics" "$corpus/metrics"
+run decode "$bin/fuzz_decode" "$corpus" "$corpus/conn"
+run conn "$bin/fuzz_conn" "$corpus/conn"
+run conn-auth env FUZZ_CONN_AUTH=1 "$bin/fuzz_conn" "$corpus/conn"
+run conn-durable env FUZZ_CONN_DURABLE=1 "$bin/fuzz_conn" "$corpus/conn"
+run config "$bin/fuzz_config" "$corpus/config"
+run journal "$bin/fuzz_journal" "$corpus/journal"
+run metrics "$bin/fuzz_metrics" "$corpus/metrics"
 echo "#totals passed=$passed failed=$failed"
 [ "$failed" -eq 0 ]

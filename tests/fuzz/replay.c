@@ -6,8 +6,11 @@
  * sanitizers (tests/fuzz_replay.sh). A harness's failed check traps, as
  * under libFuzzer; ASan and LeakSanitizer report what they find.
  *
- *   replay_HARNESS PATH...	a file, or a directory's regular files
+ *   fuzz_HARNESS PATH...	a file, or a directory's regular files
  *				(not recursively), in name order
+ *
+ * Makefile.am links it into every harness of a build without
+ * --enable-fuzzing; a fuzzing build links libFuzzer's main instead.
  *
  * Prints "replayed N inputs"; exits 1 when a path cannot be read, or when
  * no input was found at all (a seed directory left out of the dist).
