@@ -186,8 +186,8 @@ test_lookup_names(void)
 	CU_ASSERT_PTR_NULL(c);
 	CU_ASSERT_STRING_EQUAL(chan_strerror(CHAN_ERESOLVE), "host name did not resolve");
 	CU_ASSERT_STRING_NOT_EQUAL(chan_strerror(CHAN_ERESOLVE), chan_strerror(CHAN_ECONNECT));
-	/* a real resolver too (RFC 6761: .invalid never resolves) */
-	CU_ASSERT_EQUAL(chan_dial(NULL, "nonexistent.invalid:7420", NULL, &c), CHAN_ERESOLVE);
+	/* the real resolver too */
+	CU_ASSERT_EQUAL(chan_dial(NULL, TEST_UNRESOLVABLE_HOST ":7420", NULL, &c), CHAN_ERESOLVE);
 	CU_ASSERT_PTR_NULL(c);
 	/* a refused connection is still CHAN_ECONNECT, errno saying why */
 	errno = 0;

@@ -24,6 +24,16 @@ int test_main(int argc, char **argv, void (*register_suites)(void));
 CU_pSuite test_suite(const char *name, CU_InitializeFunc init, CU_CleanupFunc clean);
 void test_add(CU_pSuite suite, const char *name, CU_TestFunc fn);
 
+/*
+ * A host name that does not resolve, answered at once by the real resolver
+ * and the same on every machine: its first label is 66 octets, over the 63
+ * DNS allows (RFC 1035 2.3.4), so glibc refuses it without a query. A plain
+ * "x.invalid" (RFC 6761) is sent to the name server, which may drop it: then
+ * the lookup outlasts a 5 s deadline and the test sees a timeout instead.
+ */
+#define TEST_UNRESOLVABLE_HOST \
+	"a-label-longer-than-the-63-octets-that-dns-allows-is-never-queried.invalid"
+
 /* ---- a real chand for integration tests -------------------------------------- */
 
 struct test_server {
