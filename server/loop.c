@@ -32,6 +32,9 @@ struct loop {
 	int64_t limit_ns;
 	int64_t window_ns;
 	int64_t idle_since;		/* when the loop last found no work */
+	loop_poll_fn *poller;
+	void *poller_arg;
+	bool poller_on;			/* poller called with true since its last false */
 	struct loop_stats st;
 };
 
@@ -68,6 +71,34 @@ loop_set_limit(struct loop *l, int64_t limit_ns)
 	l->limit_ns = loop_limit(limit_ns);
 	l->window_ns = 0;
 	l->idle_since = clock_now_ns();	/* not kept while the limit was 0 */
+}
+
+void
+loop_set_poller(struct loop *l, loop_poll_fn *poll, void *arg)
+{
+	l->poller = poll;
+	l->poller_arg = arg;
+	l->poller_on = false;
+}
+
+/* One pass of the poller while polling; true when it found work. */
+static bool
+poller_pass(struct loop *l)
+{
+	if (l->poller == NULL)
+		return false;
+	l->poller_on = true;
+	return l->poller(l->poller_arg, true);
+}
+
+/* Polling ends: the poller's producer wakes the loop again. */
+static void
+poller_end(struct loop *l)
+{
+	if (l->poller_on) {
+		l->poller_on = false;
+		(void)l->poller(l->poller_arg, false);
+	}
 }
 
 void
@@ -138,14 +169,17 @@ static int
 loop_poll(struct loop *l, int64_t now)
 {
 	int64_t last = now;
+	bool worked;
 	long preempted = l->window_ns > 0 ? loop_preempted() : 0;
 
 	while (now - last < l->window_ns) {
 		if (event_base_loop(l->base, EVLOOP_NONBLOCK) < 0)
 			return -1;
+		worked = poller_pass(l) | loop_worked(l->base);		/* both, always */
+		/* after the poller: its callbacks' loopbreak is lost to the next event_base_loop */
 		if (loop_ended(l->base))
 			return 1;
-		if (loop_worked(l->base)) {
+		if (worked) {
 			l->st.poll_hits++;
 			l->st.poll_ns += now - last;	/* polled in vain until this poll */
 			last = now = clock_now_ns();
@@ -183,7 +217,11 @@ loop_run(struct loop *l)
 		now = clock_now_ns();
 		l->window_ns = loop_window_next(l->window_ns, l->limit_ns, now - l->idle_since);
 		(void)loop_worked(l->base);	/* what this iteration ran is not a poll's */
-		if ((rc = loop_poll(l, now)) != 0)
+		rc = loop_poll(l, now);
+		poller_end(l);	/* before the loop sleeps or returns */
+		if (rc != 0)
 			return rc < 0 ? -1 : 0;
+		if (loop_ended(l->base))
+			return 0;	/* poller_end's callbacks ended it */
 	}
 }

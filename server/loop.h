@@ -21,6 +21,10 @@
  * come further apart than the limit so stops polling, and an idle one
  * costs nothing: the CPU goes to polling only while it pays.
  *
+ * A poller is work with no file descriptor of its own (another thread's
+ * queue) that the loop looks at on each pass while it polls, so that its
+ * producer need not wake the loop then: a system call saved on each side.
+ *
  * Ownership: a loop drives an event base it does not own. Thread-safety:
  * every function belongs to the thread that runs the loop, but
  * loop_window_next and loop_window_shrink, which are pure. Errors: loop_new returns -1 when out
@@ -31,6 +35,7 @@
 #ifndef CHAND_LOOP_H
 #define CHAND_LOOP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <event2/event.h>
@@ -56,6 +61,16 @@ void loop_set_limit(struct loop *l, int64_t limit_ns);
  */
 int loop_run(struct loop *l);
 void loop_stats(const struct loop *l, struct loop_stats *st);
+
+/*
+ * The loop's one poller (NULL: none). While the loop polls it calls
+ * poll(arg, true) on every pass; before it stops polling, poll(arg, false):
+ * from then on the producer must wake the loop itself, as it does when the
+ * loop does not poll. poll returns true when it found work (ran callbacks);
+ * those may end the loop as any callback does. arg must outlive loop_run.
+ */
+typedef bool loop_poll_fn(void *arg, bool polling);
+void loop_set_poller(struct loop *l, loop_poll_fn *poll, void *arg);
 
 /* The window after a sleep: idle_ns from the last work to the wake-up. */
 int64_t loop_window_next(int64_t window_ns, int64_t limit_ns, int64_t idle_ns);

@@ -1,7 +1,7 @@
 /*
  * pool.c: the worker pool. One mutex guards both queues; an idle worker
  * polls briefly, then sleeps on a semaphore; an eventfd wakes the loop
- * thread when results are waiting.
+ * thread when results are waiting, unless the loop is polling them.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -32,6 +33,9 @@ struct pool {
 	unsigned nspinning;		/* workers polling todo (see spin) */
 	unsigned maxspin;		/* at most this many at once */
 	bool notified;			/* efd written since the loop last took done */
+	bool loop_polling;		/* the loop takes done in pool_poll: no efd write */
+	size_t inflight;		/* the loop thread's: submitted, done not yet run */
+	atomic_bool has_done;		/* done is not empty: the polling loop's unlocked peek */
 	bool stop;
 	pthread_t *threads;
 	unsigned size, started;
@@ -64,17 +68,44 @@ queue_pop(struct queue *q)
  * Lock held. File a finished item; true if the caller must wake the loop.
  * One write per drain is enough: until pool_results clears notified under
  * the lock, whatever is pushed here will be taken with what is already
- * waiting, so a second write would only cost a syscall and a wake-up.
+ * waiting, so a second write would only cost a syscall and a wake-up. None
+ * while the loop polls: it takes done before it stops (pool_poll).
  */
 static bool
 finish_item(struct pool *p, struct pool_item *it)
 {
-	bool first = !p->notified;
+	bool wake = !p->notified && !p->loop_polling;
 
 	it->ran = true;
 	queue_push(&p->done, it);
-	p->notified = true;
-	return first;
+	atomic_store_explicit(&p->has_done, true, memory_order_release);
+	p->notified |= wake;
+	return wake;
+}
+
+/* Lock held. Everything finished, for run_done once the lock is let go. */
+static struct queue
+take_done(struct pool *p)
+{
+	struct queue q = p->done;
+
+	p->done.head = p->done.tail = NULL;
+	atomic_store_explicit(&p->has_done, false, memory_order_relaxed);
+	return q;
+}
+
+/* Loop thread, unlocked: the done callbacks, in the order the work finished. */
+static bool
+run_done(struct pool *p, struct queue *q)
+{
+	struct pool_item *it;
+	bool any = q->head != NULL;
+
+	while ((it = queue_pop(q)) != NULL) {
+		p->inflight--;
+		it->done(it, true);
+	}
+	return any;
 }
 
 /* Not under the lock: the loop thread wakes and wants it at once. */
@@ -214,7 +245,6 @@ pool_results(evutil_socket_t fd, short what, void *arg)
 {
 	struct pool *p = arg;
 	struct queue q;
-	struct pool_item *it;
 	uint64_t n;
 
 	/* read before taking: a write landing after the read wakes us again, at worst for nothing */
@@ -222,11 +252,34 @@ pool_results(evutil_socket_t fd, short what, void *arg)
 		log_error("pool-read-failed errno=%d", errno);
 	pthread_mutex_lock(&p->lock);
 	p->notified = false;
-	q = p->done;
-	p->done.head = p->done.tail = NULL;
+	q = take_done(p);
 	pthread_mutex_unlock(&p->lock);
-	while ((it = queue_pop(&q)) != NULL)
-		it->done(it, true);
+	run_done(p, &q);
+}
+
+/*
+ * The lock is taken only when something finished, or when polling starts
+ * with work in flight or ends after it started: a pass that finds nothing
+ * reads one atomic, and a loop with nothing in the pool takes no lock. A
+ * worker that files an item after the peek is seen by the next pass, or
+ * by the last call, which takes the lock: past it, loop_polling is false
+ * and the worker writes the eventfd. Only the loop thread writes
+ * loop_polling, so it may read it unlocked.
+ */
+bool
+pool_poll(void *arg, bool polling)
+{
+	struct pool *p = arg;
+	struct queue q;
+
+	if (polling ? p->inflight == 0 || (p->loop_polling &&
+	    !atomic_load_explicit(&p->has_done, memory_order_acquire)) : !p->loop_polling)
+		return false;
+	pthread_mutex_lock(&p->lock);
+	p->loop_polling = polling;
+	q = take_done(p);
+	pthread_mutex_unlock(&p->lock);
+	return run_done(p, &q);
 }
 
 int
@@ -306,6 +359,7 @@ pool_submit(struct pool *p, struct pool_item *it)
 	if (p->started == 0 && pool_start(p) < 0)
 		return -1;
 	it->ran = false;
+	p->inflight++;
 	pthread_mutex_lock(&p->lock);
 	queue_push(&p->todo, it);
 	p->ntodo++;
@@ -346,8 +400,7 @@ pool_free(struct pool *p)
 	for (unsigned i = 0; i < p->started; i++)
 		pthread_join(p->threads[i], NULL);
 	/* no worker is left: the queues are ours without the lock */
-	while ((it = queue_pop(&p->done)) != NULL)
-		it->done(it, true);
+	run_done(p, &p->done);
 	while ((it = queue_pop(&p->todo)) != NULL)
 		it->done(it, false);
 	event_free(p->ev);

@@ -4,8 +4,9 @@
  *
  * Work goes in through a mutex-protected FIFO; finished items go back to
  * the loop thread through an eventfd watched by the event base (one write
- * per batch the loop takes), and their done callbacks run there, in the
- * order the workers finished. Only the loop thread touches channel state:
+ * per batch the loop takes), or, while the loop polls, through pool_poll
+ * (no write, no read); their done callbacks run there, in the order the
+ * workers finished. Only the loop thread touches channel state:
  * a work function sees nothing but its own item (memcached's thread.c
  * hand-off).
  *
@@ -20,8 +21,8 @@
  * only next and ran. The threads are started on the first submit, so
  * a server that forks into the background after pool_new still gets them.
  *
- * Thread-safety: pool_new, pool_submit, pool_free and the done callbacks
- * belong to the loop thread; work functions run on workers, concurrently;
+ * Thread-safety: pool_new, pool_submit, pool_poll, pool_free and the done
+ * callbacks belong to the loop thread; work functions run on workers, concurrently;
  * pool_size and pool_queued may be called from any thread.
  *
  * SPDX-License-Identifier: BSD-2-Clause
@@ -57,6 +58,12 @@ unsigned pool_size(const struct pool *p);
  * worker thread could be started (nothing is queued then).
  */
 int pool_submit(struct pool *p, struct pool_item *it);
+/*
+ * The loop's poller (loop.h's loop_poll_fn; arg is the pool): runs the
+ * done callbacks of what finished. While polling is true the workers do
+ * not write the eventfd. Returns true when it ran any.
+ */
+bool pool_poll(void *arg, bool polling);
 /* Items submitted and not yet taken by a worker (the queue depth). */
 size_t pool_queued(struct pool *p);
 /*

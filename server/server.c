@@ -280,6 +280,7 @@ server_new(struct server **out, struct config *cfg, char **cause)
 	if (pool_new(&s->pool, s->base, (unsigned)s->cfg.workers) < 0 || acl_init(s) < 0 ||
 	    server_sweep(s) < 0)
 		goto fail;
+	loop_set_poller(s->loop, pool_poll, s->pool);
 	/* the journal is replayed before any listener opens */
 	if (s->cfg.data_dir[0] != '\0' && durable_open(s, s->cfg.repair, &s->durable, cause) < 0)
 		goto fail;

@@ -3,7 +3,9 @@
  * standing in for chand's loop thread. Every item's done callback must run
  * exactly once, on the loop thread, after its work ran on a worker (or
  * with ran = false, its work never run, when pool_free finds it queued);
- * no wake-up may be lost, whether the workers are busy, spinning or asleep.
+ * no wake-up may be lost, whether the workers are busy, spinning or asleep,
+ * nor when chand's loop driver (loop.c) takes the results while it polls
+ * and hands the wake-ups back to the eventfd each time it stops.
  *
  * pthread_join is wrapped (-Wl,--wrap=pthread_join): pool_free calls it
  * only after it has told the workers to stop, which is the moment the
@@ -19,6 +21,7 @@
 
 #include "log.h"
 #include "testutil.h"
+#include "server/loop.h"
 #include "server/pool.h"
 
 #define NITEMS	2000
@@ -148,6 +151,45 @@ run(unsigned nthreads, size_t burst)
 	harness_free(&h);
 }
 
+/*
+ * The same driven by loop.c with the pool as its poller. A short limit
+ * makes the loop start and stop polling thousands of times, each stop a
+ * chance for a result filed as it stops to be lost; a long one keeps it
+ * polling, so that the results come through pool_poll.
+ */
+static void
+run_polled(unsigned nthreads, size_t burst, int64_t limit_ns)
+{
+	struct harness h;
+	struct loop *l;
+	struct loop_stats st;
+
+	harness_init(&h, nthreads, NITEMS);
+	CU_ASSERT_FATAL(loop_new(&l, h.base, limit_ns) == 0);
+	loop_set_poller(l, pool_poll, h.pool);
+	h.burst = burst;
+	submit_next(&h, count_work);
+	CU_ASSERT_EQUAL(loop_run(l), 0);
+	check_all_ran(&h);
+	loop_stats(l, &st);
+	CU_ASSERT(st.waits > 0);
+	loop_free(l);
+	harness_free(&h);
+}
+
+static void
+test_polled(void)
+{
+	static const int64_t limits_ns[] = { 2000, 50000, 1000000 };
+
+	for (size_t i = 0; i < sizeof limits_ns / sizeof *limits_ns; i++) {
+		run_polled(2, 1, limits_ns[i]);
+		run_polled(2, 2, limits_ns[i]);
+		run_polled(3, 7, limits_ns[i]);
+		run_polled(4, 0, limits_ns[i]);
+	}
+}
+
 /* All at once: workers stay busy and take the queue until it is empty. */
 static void test_all_at_once(void) { run(4, 0); }
 /* One in flight: the spinning worker takes each item, or a sleeping one is woken. */
@@ -238,6 +280,7 @@ register_suites(void)
 	test_add(s, "one item in flight on 2 workers", test_one_at_a_time);
 	test_add(s, "two items in flight on 2 workers", test_two_at_a_time);
 	test_add(s, "bursts larger than the pool", test_bursts);
+	test_add(s, "results taken by a polling loop", test_polled);
 	test_add(s, "pool_free hands queued items back unrun", test_free_pending);
 	test_add(s, "pool_free of an idle pool", test_free_idle);
 }
