@@ -67,7 +67,8 @@ void loop_stats(const struct loop *l, struct loop_stats *st);
  * poll(arg, true) on every pass; before it stops polling, poll(arg, false):
  * from then on the producer must wake the loop itself, as it does when the
  * loop does not poll. poll returns true when it found work (ran callbacks);
- * those may end the loop as any callback does. arg must outlive loop_run.
+ * those may end the loop as any callback does. Set it before loop_run;
+ * arg must outlive loop_run.
  */
 typedef bool loop_poll_fn(void *arg, bool polling);
 void loop_set_poller(struct loop *l, loop_poll_fn *poll, void *arg);
