@@ -258,13 +258,27 @@ pool_results(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * pool_poll's look without the lock: true when the call has nothing to
+ * change. Only the loop thread writes loop_polling, so it may read it
+ * unlocked; has_done is the workers', hence atomic.
+ */
+static bool
+poll_unchanged(struct pool *p, bool polling)
+{
+	if (!polling)
+		return !p->loop_polling;	/* never taken over: the eventfd is on */
+	if (p->inflight == 0)
+		return true;			/* nothing can finish */
+	return p->loop_polling && !atomic_load_explicit(&p->has_done, memory_order_acquire);
+}
+
+/*
  * The lock is taken only when something finished, or when polling starts
  * with work in flight or ends after it started: a pass that finds nothing
  * reads one atomic, and a loop with nothing in the pool takes no lock. A
  * worker that files an item after the peek is seen by the next pass, or
  * by the last call, which takes the lock: past it, loop_polling is false
- * and the worker writes the eventfd. Only the loop thread writes
- * loop_polling, so it may read it unlocked.
+ * and the worker writes the eventfd.
  */
 bool
 pool_poll(void *arg, bool polling)
@@ -272,8 +286,7 @@ pool_poll(void *arg, bool polling)
 	struct pool *p = arg;
 	struct queue q;
 
-	if (polling ? p->inflight == 0 || (p->loop_polling &&
-	    !atomic_load_explicit(&p->has_done, memory_order_acquire)) : !p->loop_polling)
+	if (poll_unchanged(p, polling))
 		return false;
 	pthread_mutex_lock(&p->lock);
 	p->loop_polling = polling;
