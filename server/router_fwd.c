@@ -256,8 +256,8 @@ first_of(struct router *r, const struct conn *c, const struct peer *pe)
 
 /*
  * Unlink every forwarded request of c (or on pe) into *out (malloc'd);
- * returns how many. Out of memory: one at a time, each unlinked as it is
- * ended (*out NULL, and the caller calls again).
+ * returns how many. None: 0 and *out NULL. Out of memory: one at a time,
+ * each unlinked as it is ended (the caller calls again).
  */
 static size_t
 unlink_all(struct router *r, const struct conn *c, const struct peer *pe, struct ended **out)
@@ -291,6 +291,10 @@ unlink_all(struct router *r, const struct conn *c, const struct peer *pe, struct
 		f = HMAP_ENTRY(hn, struct fwd, by_pid);
 		if (n < cap && f->pe == pe)
 			unlink_one(r, f, &e[n++]);
+	}
+	if (n == 0) {		/* e was sized by the other peers' forwards */
+		free(e);
+		*out = NULL;
 	}
 	return n;
 }

@@ -53,15 +53,20 @@ node_of_port(int port)
  * (forwarded) wait in RECV on two of them. SIGKILL node 2: both clients
  * hear at once (EOF; UNAVAILABLE "node n2 lost"), and every one of the 100
  * names can be made again on a survivor, and used (SEND, RECV), through
- * either survivor, once etcd has expired the dead node's lease.
+ * either survivor, once etcd has expired the dead node's lease. A third
+ * client of node 0, whose RECV node 0 forwarded to node 1, goes on
+ * waiting and gets the value sent next: a lost node ends only what was
+ * forwarded to it (and, under ASan, node 0's clean stop at the suite's
+ * end finds nothing of that leaked).
  */
 static void
 test_kill_owner_of_100(void)
 {
 	static char names[NKILL][64];
 	bool usable[NKILL] = { false };
-	struct test_conn direct, fwd, via[2];
+	struct test_conn direct, fwd, other, via[2];
 	struct proto_reply r;
+	char other_name[64];
 	struct pollfd p;
 	int left = NKILL, ttl = ct_node_ttl_s(), st;
 	int64_t t0, took_ms, all_ms, first_ms[2] = { -1, -1 };
@@ -72,12 +77,17 @@ test_kill_owner_of_100(void)
 		snprintf(names[k], sizeof names[k], "%s", ct_name_placed_on(KILLED, "k100"));
 		CU_ASSERT_EQUAL_FATAL(ct_make_converged(KILLED, names[k], 5000), KILLED);
 	}
+	snprintf(other_name, sizeof other_name, "%s", ct_name_placed_on(1, "k100o"));
+	CU_ASSERT_EQUAL_FATAL(ct_make_converged(1, other_name, 5000), 1);
 	CU_ASSERT_FATAL(ct_open_client(&direct, ct_node_port(KILLED), false) == 0);
 	CU_ASSERT_FATAL(ct_open_client(&fwd, ct_node_port(0), false) == 0);
+	CU_ASSERT_FATAL(ct_open_client(&other, ct_node_port(0), false) == 0);
 	st_recv(&direct, names[0], PROTO_WAIT_FOREVER);
 	st_recv(&fwd, names[1], PROTO_WAIT_FOREVER);
+	st_recv(&other, other_name, PROTO_WAIT_FOREVER);
 	CU_ASSERT_FATAL(test_wait_waiters(ct_node_port(KILLED), names[0], 0, 1, 10000));
 	CU_ASSERT_FATAL(test_wait_waiters(ct_node_port(KILLED), names[1], 0, 1, 10000));
+	CU_ASSERT_FATAL(test_wait_waiters(ct_node_port(1), other_name, 0, 1, 10000));
 	t0 = clock_now_ns();
 	ct_node_kill(KILLED);
 	/* the dead node's own client: EOF at once, not a hang */
@@ -93,6 +103,13 @@ test_kill_owner_of_100(void)
 	/* each name through a survivor (plain clients: forwarded as needed), until all work */
 	for (int i = 0; i < 2; i++)
 		CU_ASSERT_FATAL(ct_open_client(&via[i], ct_node_port(i), false) == 0);
+	/* the RECV forwarded to node 1 still waits there, and takes the next value */
+	CU_ASSERT(test_wait_waiters(ct_node_port(1), other_name, 0, 1, 1000));
+	CU_ASSERT_EQUAL(st_send_wait(&via[1], other_name, "o", 0), STATUS_OK);
+	CU_ASSERT_FATAL(test_conn_reply(&other, OP_RECV, 5000, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT(r.value.len == 1 && r.value.data[0] == 'o');
+	test_conn_close(&other);
 	while (left > 0 && clock_now_ns() - t0 < (int64_t)(ttl + 10) * NSEC_PER_SEC) {
 		for (int k = 0; k < NKILL; k++) {
 			struct test_conn *c = &via[k % 2];
