@@ -120,6 +120,27 @@ listener_add(struct server *s, struct listener *l, struct evconnlistener *evl, c
 }
 
 int
+listener_port(int fd, uint16_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	switch (ss.ss_family) {
+	case AF_INET:
+		*port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		break;
+	case AF_INET6:
+		*port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		break;
+	default:
+		*port = 0;
+	}
+	return 0;
+}
+
+int
 listener_tcp(struct server *s, const char *addr, uint16_t port, bool tls, uint16_t *bound,
     char **cause)
 {
@@ -128,8 +149,6 @@ listener_tcp(struct server *s, const char *addr, uint16_t port, bool tls, uint16
 	struct addrinfo *res = NULL;
 	struct evconnlistener *evl;
 	struct listener *l;
-	struct sockaddr_storage ss;
-	socklen_t sslen = sizeof ss;
 	char portstr[8];
 	int rc;
 
@@ -153,9 +172,13 @@ listener_tcp(struct server *s, const char *addr, uint16_t port, bool tls, uint16
 			*cause = NULL;
 		return -1;
 	}
-	getsockname(evconnlistener_get_fd(evl), (struct sockaddr *)&ss, &sslen);
-	*bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
-	    ((struct sockaddr_in *)&ss)->sin_port);
+	if (listener_port(evconnlistener_get_fd(evl), bound) < 0) {
+		if (asprintf(cause, "listen %s:%u: getsockname: %s", addr, port, strerror(errno)) < 0)
+			*cause = NULL;
+		evconnlistener_free(evl);
+		free(l);
+		return -1;
+	}
 	log_info("listening address=%s port=%u%s", addr, *bound, tls ? " tls=yes" : "");
 	return listener_add(s, l, evl, NULL);
 }
@@ -199,8 +222,6 @@ listener_fd(struct server *s, int fd, uint16_t *bound, char **cause)
 {
 	struct evconnlistener *evl;
 	struct listener *l;
-	struct sockaddr_storage ss;
-	socklen_t sslen = sizeof ss;
 	int type = 0, listening = 0;
 	socklen_t len = sizeof type;
 
@@ -222,10 +243,13 @@ listener_fd(struct server *s, int fd, uint16_t *bound, char **cause)
 		free(l);
 		return -1;
 	}
-	*bound = 0;
-	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == 0 && ss.ss_family != AF_UNIX)
-		*bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
-		    ((struct sockaddr_in *)&ss)->sin_port);
+	if (listener_port(fd, bound) < 0) {
+		if (asprintf(cause, "inherited fd %d: getsockname: %s", fd, strerror(errno)) < 0)
+			*cause = NULL;
+		evconnlistener_free(evl);
+		free(l);
+		return -1;
+	}
 	log_info("listening inherited-fd=%d port=%u", fd, *bound);
 	return listener_add(s, l, evl, NULL);
 }

@@ -27,6 +27,11 @@ int listener_unix(struct server *s, const char *path, mode_t mode, char **cause)
  * chand.socket). *bound gets its TCP port (0 for a unix socket).
  */
 int listener_fd(struct server *s, int fd, uint16_t *bound, char **cause);
+/*
+ * The local port of the listening socket fd into *port: its TCP port, 0 for
+ * a unix socket. Returns 0, or -1 with errno (getsockname's) set.
+ */
+int listener_port(int fd, uint16_t *port);
 /* Close every listener of s (unix socket files are removed). */
 void listener_free_all(struct server *s);
 

@@ -26,6 +26,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "listener.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
@@ -304,8 +305,6 @@ int
 metrics_start(struct server *s, const char *addr, char **cause)
 {
 	struct metrics *m = NULL;
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
 	char host[256];
 	const char *why;
 	uint16_t port;
@@ -328,9 +327,12 @@ metrics_start(struct server *s, const char *addr, char **cause)
 		return -1;
 	}
 	evconnlistener_set_error_cb(m->evl, accept_error_cb);
-	getsockname(evconnlistener_get_fd(m->evl), (struct sockaddr *)&ss, &len);
-	s->metrics_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
-	    ((struct sockaddr_in *)&ss)->sin_port);
+	if (listener_port(evconnlistener_get_fd(m->evl), &s->metrics_port) < 0) {
+		if (asprintf(cause, "metrics_listen %s: getsockname: %s", addr, strerror(errno)) < 0)
+			*cause = NULL;
+		metrics_stop(s);
+		return -1;
+	}
 	log_info("metrics address=%s port=%u path=/metrics max_connections=%llu", host,
 	    s->metrics_port, (unsigned long long)conn_cap(m));
 	return 0;
