@@ -2,10 +2,13 @@
  * test_cluster_failover.c: the failover cases issue 19 names, on the
  * fixture of test_cluster.c (a real etcd, three nodes, node_ttl 2 s):
  * SIGKILL of the owner of 100 channels (all usable again through the
- * survivors, blocked clients told at once), SIGSTOP of an owner for
- * 2 × node_ttl under load from clients of every node (the record of who
- * served what, when, never shows two nodes serving one channel at once),
- * and an ownership key naming a node that does not exist.
+ * survivors, blocked clients told at once), SIGKILL of one of two peers
+ * on which node 0 holds a cross-node select, stream, link and ack tags
+ * (what needed it ends UNAVAILABLE, what needs only the other goes on),
+ * SIGSTOP of an owner for 2 × node_ttl under load from clients of every
+ * node (the record of who served what, when, never shows two nodes
+ * serving one channel at once), and an ownership key naming a node that
+ * does not exist.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -159,6 +162,269 @@ test_kill_owner_of_100(void)
 	}
 	for (int i = 0; i < 2; i++)
 		test_conn_close(&via[i]);
+	ct_node_rejoin(KILLED, 10000);
+}
+
+/* ---- SIGKILL of one peer while node 0 holds work on both ------------------------------- */
+
+/* Made on node (an ack channel when ack, with ack_wait a minute), its owner known to node 0. */
+static void
+made_on(int node, char *name, const char *base, uint64_t cap, bool ack)
+{
+	uint64_t n;
+
+	if (ack) {
+		snprintf(name, CT_NAME_CAP, "%s", ct_name_placed_on(node, base));
+		ct_make_ack_on(node, name, cap);
+	} else {
+		ct_make_on(node, name, base, cap);
+	}
+	/* else a request of node 0's naming it could be held while it asks etcd */
+	if (node != 0)
+		CU_ASSERT_EQUAL_FATAL(ct_len_at(0, name, &n, NULL, 0), STATUS_OK);
+}
+
+static struct proto_case
+recv_case(const char *name)
+{
+	return (struct proto_case){ .dir = 0, .name = name, .name_len = (uint32_t)strlen(name) };
+}
+
+/* A STREAM over names a, b with credit, sent on c; its id. */
+static uint64_t
+stream_two(struct test_conn *c, const char *a, const char *b, uint64_t credit)
+{
+	struct proto_case pc[2] = { recv_case(a), recv_case(b) };
+	uint64_t id = c->next_id++;
+
+	CU_ASSERT_EQUAL_FATAL(proto_req_stream(&ct_out, id, PROTO_WAIT_FOREVER, pc, 2, credit), 0);
+	st_write(c, &ct_out);
+	return id;
+}
+
+/* ACK of one tag on c: the status; *acked (OK), the words in msg. */
+static int
+ack_one(struct test_conn *c, uint64_t tag, uint64_t *acked, char *msg, size_t cap)
+{
+	struct proto_reply r;
+
+	proto_req_ack(&ct_out, c->next_id++, &tag, 1);
+	st_write(c, &ct_out);
+	st_reply(c, OP_ACK, &r);
+	*acked = r.status == STATUS_OK ? r.n : 0;
+	snprintf(msg, cap, "%.*s", (int)r.msg_len, r.msg_len ? r.msg : "");
+	return r.status;
+}
+
+/* RECV of name through c (wait 5 s): its status; the value in buf, *tag and *count. */
+static int
+recv_val(struct test_conn *c, const char *name, char *buf, size_t cap, uint64_t *tag,
+    uint64_t *count)
+{
+	struct proto_reply r;
+
+	st_recv(c, name, 5 * 1000000);
+	st_reply(c, OP_RECV, &r);
+	snprintf(buf, cap, "%.*s", (int)r.value.len, r.value.len ? (const char *)r.value.data : "");
+	*tag = r.tag;
+	*count = r.count;
+	return r.status;
+}
+
+/* An error reply of `what` on c within ms: UNAVAILABLE, naming node n2 lost. */
+static void
+assert_lost(struct test_conn *c, uint64_t op, int ms, const char *what)
+{
+	struct proto_reply r;
+	char msg[300];
+
+	CU_ASSERT_FATAL(test_conn_reply(c, op, ms, &r) == 0);
+	snprintf(msg, sizeof msg, "%.*s", (int)r.msg_len, r.msg_len ? r.msg : "");
+	if (r.status != STATUS_UNAVAILABLE || strstr(msg, "node n2 lost") == NULL)
+		printf(" [%s: %s %s]", what, status_name(r.status), msg);
+	CU_ASSERT(!r.interim);
+	CU_ASSERT_EQUAL(r.status, STATUS_UNAVAILABLE);
+	CU_ASSERT(strstr(msg, "node n2 lost") != NULL);
+}
+
+/*
+ * Node 0 holds, on both node 1 and node 2 at once: a cross-node SELECT
+ * parked on a channel of each (A), a cross-node STREAM with credit 2 over
+ * a channel of each (A), a FAN_IN with an input on each and its output on
+ * node 1 (A), and values of an ack channel of each, received through node
+ * 0 and not yet acked (one of node 1's by a cross-node SELECT). Beside
+ * them, work of node 0's that needs only node 1 (and itself): a select
+ * (B) and a stream (B) over a channel of node 0 and the same channel of
+ * node 1 as A's, and a FAN_IN (B) with inputs on node 0 and on A's input
+ * of node 1, its output on node 1. SIGKILL node 2 (PROTOCOL.md §17): each
+ * A ends at once UNAVAILABLE "node n2 lost" (select: "an owner dies ...
+ * fails UNAVAILABLE"; stream: "a node lost mid-round"; link: "every link
+ * with a pump through it that it still needs"), its waiters at node 1 go,
+ * and link A's output there is closed (§12: a stopped link closes its
+ * outputs); node 2's tag is not in flight any more (NOT_FOUND). Every B
+ * goes on: a value sent on node 1's channel reaches it, and the ack tags
+ * of node 1's values are ACKed and NACKed at node 1 as before.
+ */
+static void
+test_kill_peer_of_two(void)
+{
+	char s0[CT_NAME_CAP], s1[CT_NAME_CAP], s2[CT_NAME_CAP];	/* selects */
+	char t0[CT_NAME_CAP], t1[CT_NAME_CAP], t2[CT_NAME_CAP];	/* streams */
+	char b0[CT_NAME_CAP], a1[CT_NAME_CAP], a2[CT_NAME_CAP];	/* links' inputs */
+	char oa[CT_NAME_CAP], ob[CT_NAME_CAP];			/* links' outputs, on node 1 */
+	char k1[CT_NAME_CAP], k2[CT_NAME_CAP], buf[32], msg[300];	/* ack channels */
+	struct proto_case sel_a[2], sel_b[2], lin_a[2], lin_b[2], kc[2];
+	struct proto_request la = { .op = OP_FAN_IN, .cases = lin_a, .ncases = 2 };
+	struct proto_request lb = { .op = OP_FAN_IN, .cases = lin_b, .ncases = 2 };
+	struct test_conn sa, sb, xa, xb, ca, cb, ak, o;
+	struct proto_chan_info info;
+	struct proto_reply r;
+	uint64_t sid_b, t1a, t1b, t2a, count, acked, tag;
+	int64_t t0_ns, took_ms;
+	bool ok;
+
+	made_on(0, s0, "p2s", 1, false);
+	made_on(1, s1, "p2s", 1, false);
+	made_on(2, s2, "p2s", 1, false);
+	made_on(0, t0, "p2t", 1, false);
+	made_on(1, t1, "p2t", 1, false);
+	made_on(2, t2, "p2t", 1, false);
+	made_on(0, b0, "p2b", 1, false);
+	made_on(1, a1, "p2a", 1, false);
+	made_on(2, a2, "p2a", 1, false);
+	made_on(1, oa, "p2oa", 4, false);
+	made_on(1, ob, "p2ob", 4, false);
+	made_on(1, k1, "p2k", 4, true);
+	made_on(2, k2, "p2k", 4, true);
+
+	/* (c) values of each ack channel, in flight for node 0's client ak */
+	ct_send(1, k1, "k1a");
+	ct_send(1, k1, "k1b");
+	ct_send(1, k1, "k1c");
+	ct_send(2, k2, "k2a");
+	ct_client_of(&ak, 0);
+	CU_ASSERT_EQUAL_FATAL(recv_val(&ak, k1, buf, sizeof buf, &t1a, &count), STATUS_OK);
+	CU_ASSERT_STRING_EQUAL(buf, "k1a");
+	CU_ASSERT_EQUAL_FATAL(recv_val(&ak, k2, buf, sizeof buf, &t2a, &count), STATUS_OK);
+	CU_ASSERT_STRING_EQUAL(buf, "k2a");
+	/* node 2's channel is empty now: a cross-node select takes node 1's next value */
+	kc[0] = recv_case(k1);
+	kc[1] = recv_case(k2);
+	st_select(&ak, kc, 2, false, 5 * 1000000);
+	st_reply(&ak, OP_SELECT, &r);
+	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(r.index, 0);
+	CU_ASSERT(ST_VALUE_IS(r, "k1b"));
+	t1b = r.tag;
+	CU_ASSERT(t1a != 0 && t1b != 0 && t2a != 0);
+	CU_ASSERT(test_wait_waiters(ct_node_port(2), k2, 0, 0, 10000));
+
+	/* (a) select A over nodes 1 and 2, select B over nodes 0 and 1 (the same channel there) */
+	sel_a[0] = recv_case(s1);
+	sel_a[1] = recv_case(s2);
+	sel_b[0] = recv_case(s0);
+	sel_b[1] = recv_case(s1);
+	ct_client_of(&sa, 0);
+	ct_client_of(&sb, 0);
+	st_select(&sa, sel_a, 2, false, PROTO_WAIT_FOREVER);
+	st_select(&sb, sel_b, 2, false, PROTO_WAIT_FOREVER);
+	/* (b) stream A (credit 2: two rounds) over nodes 1 and 2, stream B over nodes 0 and 1 */
+	ct_client_of(&xa, 0);
+	ct_client_of(&xb, 0);
+	(void)stream_two(&xa, t1, t2, 2);
+	sid_b = stream_two(&xb, t0, t1, 1);
+	/* (d) fan-in A of nodes 1 and 2, B of nodes 0 and 1 (A's input): outputs on node 1 */
+	lin_a[0] = recv_case(a1);
+	lin_a[1] = recv_case(a2);
+	lin_b[0] = recv_case(b0);
+	lin_b[1] = recv_case(a1);
+	ctl_set_out(&la, 0, oa, 4);
+	ctl_set_out(&lb, 0, ob, 4);
+	ctl_start_link(&la, &ca);
+	ctl_start_link(&lb, &cb);
+	/* all of it parked at its owners */
+	CU_ASSERT_FATAL(test_wait_waiters(ct_node_port(0), s0, 0, 1, 10000));
+	CU_ASSERT_FATAL(test_wait_waiters(ct_node_port(1), s1, 0, 2, 10000));
+	CU_ASSERT_FATAL(test_wait_waiters(ct_node_port(2), s2, 0, 1, 10000));
+	CU_ASSERT_FATAL(test_wait_waiters(ct_node_port(0), t0, 0, 1, 10000));
+	CU_ASSERT_FATAL(test_wait_waiters(ct_node_port(1), t1, 0, 3, 10000));
+	CU_ASSERT_FATAL(test_wait_waiters(ct_node_port(2), t2, 0, 2, 10000));
+	CU_ASSERT_FATAL(ctl_await_waiters(1, a1, "n0", 2));
+	CU_ASSERT_FATAL(ctl_await_waiters(2, a2, "n0", 1));
+
+	t0_ns = clock_now_ns();
+	ct_node_kill(KILLED);
+	/* what needed node 2 ends at once, UNAVAILABLE naming it */
+	assert_lost(&sa, OP_SELECT, 1000, "select A");
+	assert_lost(&xa, OP_STREAM, 1000, "stream A");
+	assert_lost(&ca, OP_FAN_IN, 1000, "fan-in A");
+	took_ms = (clock_now_ns() - t0_ns) / NSEC_PER_MSEC;
+	printf("\n  select, stream and link over n1 and n2 ended %" PRId64 " ms after SIGKILL ",
+	    took_ms);
+	CU_ASSERT(took_ms < 1000);
+	/* node 2's tag: its value died with its owner, it is in flight nowhere */
+	CU_ASSERT_EQUAL(ack_one(&ak, t2a, &acked, msg, sizeof msg), STATUS_NOT_FOUND);
+	CU_ASSERT(strstr(msg, "not in flight") != NULL);
+
+	/* A's waiters at node 1 went with it: only B's are left */
+	CU_ASSERT(test_wait_waiters(ct_node_port(1), s1, 0, 1, 10000));
+	CU_ASSERT(test_wait_waiters(ct_node_port(1), t1, 0, 1, 10000));
+	CU_ASSERT(ctl_await_waiters(1, a1, "n0", 1));
+	/* link A closed its output at node 1 (seen through node 0, behind its CLOSE) */
+	ctl_assert_closed(0, oa, 0);
+
+	/* B's go on: a value sent on node 1's channel reaches each */
+	ct_send(1, s1, "x");
+	CU_ASSERT_FATAL(test_conn_reply(&sb, OP_SELECT, 5000, &r) == 0);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(r.index, 1);
+	CU_ASSERT(ST_VALUE_IS(r, "x"));
+	ct_send(1, t1, "y");
+	CU_ASSERT_FATAL(test_conn_reply(&xb, OP_STREAM, 5000, &r) == 0);
+	CU_ASSERT_EQUAL(r.id, sid_b);
+	CU_ASSERT(r.interim && r.status == STATUS_OK);
+	CU_ASSERT_EQUAL(r.index, 1);
+	CU_ASSERT(ST_VALUE_IS(r, "y"));
+	ct_send(1, a1, "z");
+	ct_client_of(&o, 1);
+	CU_ASSERT_EQUAL(st_recv_wait(&o, ob, 5 * 1000000, buf, sizeof buf, &ok), STATUS_OK);
+	CU_ASSERT(ok && strcmp(buf, "z") == 0);
+	test_conn_close(&o);
+
+	/* node 1's tags: ACKed and NACKed at node 1 through node 0 */
+	CU_ASSERT_EQUAL(ack_one(&ak, t1a, &acked, msg, sizeof msg), STATUS_OK);
+	CU_ASSERT_EQUAL(acked, 1);
+	proto_req_nack(&ct_out, ak.next_id++, t1b, 0);
+	st_write(&ak, &ct_out);
+	st_reply(&ak, OP_NACK, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	/* the NACKed value first (count 2), then the one never delivered */
+	CU_ASSERT_EQUAL(recv_val(&ak, k1, buf, sizeof buf, &tag, &count), STATUS_OK);
+	CU_ASSERT_STRING_EQUAL(buf, "k1b");
+	CU_ASSERT_EQUAL(count, 2);
+	CU_ASSERT_EQUAL(ack_one(&ak, tag, &acked, msg, sizeof msg), STATUS_OK);
+	CU_ASSERT_EQUAL(recv_val(&ak, k1, buf, sizeof buf, &tag, &count), STATUS_OK);
+	CU_ASSERT_STRING_EQUAL(buf, "k1c");
+	CU_ASSERT_EQUAL(count, 1);
+	CU_ASSERT_EQUAL(ack_one(&ak, tag, &acked, msg, sizeof msg), STATUS_OK);
+	ct_client_of(&o, 1);
+	CU_ASSERT_EQUAL(st_info(&o, k1, &info), STATUS_OK);
+	CU_ASSERT(info.len == 0 && info.inflight == 0);
+	test_conn_close(&o);
+
+	/* B's clients go: their waiters at node 0 and 1 with them */
+	test_conn_close(&ak);
+	test_conn_close(&sa);
+	test_conn_close(&sb);
+	test_conn_close(&xa);
+	test_conn_close(&xb);
+	test_conn_close(&ca);
+	test_conn_close(&cb);
+	CU_ASSERT(test_wait_waiters(ct_node_port(0), t0, 0, 0, 10000));
+	CU_ASSERT(test_wait_waiters(ct_node_port(1), t1, 0, 0, 10000));
+	CU_ASSERT(test_wait_waiters(ct_node_port(1), s1, 0, 0, 10000));
+	CU_ASSERT(ctl_await_waiters(1, a1, NULL, 0));
+	CU_ASSERT(ctl_await_waiters(0, b0, NULL, 0));
 	ct_node_rejoin(KILLED, 10000);
 }
 
@@ -435,5 +701,6 @@ ct_add_failover_tests(CU_pSuite s)
 {
 	test_add(s, "a ghost owner in etcd: UNAVAILABLE, not a crash", test_unknown_owner);
 	test_add(s, "SIGKILL the owner of 100 channels", test_kill_owner_of_100);
+	test_add(s, "SIGKILL one of two peers node 0 holds work on", test_kill_peer_of_two);
 	test_add(s, "SIGSTOP the owner: never two nodes serving one channel", test_stop_record);
 }
