@@ -285,14 +285,14 @@ unlink_all(struct router *r, const struct conn *c, const struct peer *pe, struct
 	if (c != NULL) {
 		while (n < cap && (f = TAILQ_FIRST(&c->fwds)) != NULL)
 			unlink_one(r, f, &e[n++]);
-		return n;
+	} else {
+		HMAP_FOR_EACH_SAFE(hn, nx, pos, &r->fwds) {
+			f = HMAP_ENTRY(hn, struct fwd, by_pid);
+			if (n < cap && f->pe == pe)
+				unlink_one(r, f, &e[n++]);
+		}
 	}
-	HMAP_FOR_EACH_SAFE(hn, nx, pos, &r->fwds) {
-		f = HMAP_ENTRY(hn, struct fwd, by_pid);
-		if (n < cap && f->pe == pe)
-			unlink_one(r, f, &e[n++]);
-	}
-	if (n == 0) {		/* e was sized by the other peers' forwards */
+	if (n == 0) {		/* pe's: e was sized by the other peers' forwards */
 		free(e);
 		*out = NULL;
 	}

@@ -303,8 +303,11 @@ report_port(uint16_t port, const char *port_file, int ready_fd, char **cause)
 
 	if (port_file != NULL) {
 		FILE *f = fopen(port_file, "w");
+		bool written = f != NULL && fputs(buf, f) >= 0;
 
-		if (f == NULL || fputs(buf, f) < 0 || fclose(f) != 0) {
+		if (f != NULL && fclose(f) != 0)
+			written = false;
+		if (!written) {
 			if (asprintf(cause, "--port-file %s: %s", port_file, strerror(errno)) < 0)
 				*cause = NULL;
 			return -1;
