@@ -385,7 +385,7 @@ test_conn_open_rcvbuf(struct test_conn *c, int port, bool hello, int rcvbuf)
 		setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
 	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
 		perror("connect");
-		return -1;
+		goto fail;
 	}
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if (hello) {
@@ -398,9 +398,12 @@ test_conn_open_rcvbuf(struct test_conn *c, int port, bool hello, int rcvbuf)
 		rc = test_conn_write(c, proto_out_data(&o), proto_out_len(&o));
 		proto_out_destroy(&o);
 		if (rc < 0 || test_conn_reply(c, OP_HELLO, 10000, &r) < 0 || r.status != STATUS_OK)
-			return -1;
+			goto fail;
 	}
 	return 0;
+fail:
+	test_conn_close(c);	/* a caller that gives up leaks neither the socket nor the buffer */
+	return -1;
 }
 
 void
@@ -457,8 +460,13 @@ test_conn_frame(struct test_conn *c, int timeout_ms, const uint8_t **body)
 		if (n < 0)
 			return -1;
 		if (c->cap - c->len < 65536) {
-			c->cap = c->cap ? c->cap * 2 : 131072;
-			c->buf = realloc(c->buf, c->cap);
+			size_t cap = c->cap ? c->cap * 2 : 131072;
+			uint8_t *nb = realloc(c->buf, cap);
+
+			if (nb == NULL)
+				return -1;
+			c->buf = nb;
+			c->cap = cap;
 		}
 		left = (end - clock_now_ns()) / NSEC_PER_MSEC;
 		if (left < 0 || poll(&pfd, 1, (int)left) <= 0)
