@@ -616,10 +616,15 @@ cluster_names(struct cluster *cl, const struct config *cfg, char **cause)
 		}
 		node = host;
 	}
-	if ((cl->node = strdup(node)) == NULL || (cl->advertise = strdup(cfg->advertise)) == NULL ||
-	    asprintf(&cl->node_key, "/chand/%s/nodes/%s", cfg->cluster_name, node) < 0 ||
-	    asprintf(&cl->chans_prefix, "/chand/%s/chans/", cfg->cluster_name) < 0) {
-		cl->node_key = cl->chans_prefix = NULL;
+	if ((cl->node = strdup(node)) == NULL || (cl->advertise = strdup(cfg->advertise)) == NULL)
+		return -1;
+	/* asprintf leaves its pointer undefined on failure: only that one is cleared */
+	if (asprintf(&cl->node_key, "/chand/%s/nodes/%s", cfg->cluster_name, node) < 0) {
+		cl->node_key = NULL;
+		return -1;
+	}
+	if (asprintf(&cl->chans_prefix, "/chand/%s/chans/", cfg->cluster_name) < 0) {
+		cl->chans_prefix = NULL;
 		return -1;
 	}
 	return 0;
