@@ -292,7 +292,7 @@ unlink_all(struct router *r, const struct conn *c, const struct peer *pe, struct
 				unlink_one(r, f, &e[n++]);
 		}
 	}
-	if (n == 0) {		/* pe's: e was sized by the other peers' forwards */
+	if (n == 0) {		/* none on pe: e was sized by every peer's forwards */
 		free(e);
 		*out = NULL;
 	}
