@@ -174,6 +174,11 @@ void ct_add_idle_tests(CU_pSuite s);
 
 /* test_cluster_ack.c: an ack channel through a forwarder; MOVED from an old owner. */
 void ct_add_ack_tests(CU_pSuite s);
+/* ACK of n tags on c (test_cluster_ack.c): the status; *acked (OK), the error's words in msg. */
+int ct_ack(struct test_conn *c, const uint64_t *tags, size_t n, uint64_t *acked, char *msg,
+    size_t cap);
+/* NACK (delay 0) or TOUCH of tag on c: the status. */
+int ct_nack_touch(struct test_conn *c, uint64_t op, uint64_t tag);
 
 /* test_cluster_select.c: a SELECT over channels on three nodes (cross-node select). */
 void ct_add_select_tests(CU_pSuite s);

@@ -56,8 +56,8 @@ recv_tagged(struct test_conn *c, const char *name, char *v, uint64_t *count)
 }
 
 /* ACK tags on c: the status, acked (OK) and the error's words. */
-static int
-ack(struct test_conn *c, const uint64_t *tags, size_t n, uint64_t *acked, char *msg, size_t cap)
+int
+ct_ack(struct test_conn *c, const uint64_t *tags, size_t n, uint64_t *acked, char *msg, size_t cap)
 {
 	struct proto_reply r;
 
@@ -70,8 +70,8 @@ ack(struct test_conn *c, const uint64_t *tags, size_t n, uint64_t *acked, char *
 }
 
 /* NACK (delay 0) or TOUCH of tag on c: the status. */
-static int
-nack_touch(struct test_conn *c, uint64_t op, uint64_t tag)
+int
+ct_nack_touch(struct test_conn *c, uint64_t op, uint64_t tag)
 {
 	struct proto_reply r;
 
@@ -135,27 +135,27 @@ test_two_clients(void)
 	CU_ASSERT(ta > FWD_TAG_BASE && tb > FWD_TAG_BASE && ta != tb);
 	CU_ASSERT_EQUAL(inflight(name), 2);
 	/* the other client's tag: refused, and nothing changes */
-	CU_ASSERT_EQUAL(ack(&b, &ta, 1, &acked, msg, sizeof msg), STATUS_PERMISSION_DENIED);
+	CU_ASSERT_EQUAL(ct_ack(&b, &ta, 1, &acked, msg, sizeof msg), STATUS_PERMISSION_DENIED);
 	CU_ASSERT(strstr(msg, "held by another connection") != NULL);
-	CU_ASSERT_EQUAL(nack_touch(&a, OP_NACK, tb), STATUS_PERMISSION_DENIED);
-	CU_ASSERT_EQUAL(nack_touch(&a, OP_TOUCH, tb), STATUS_PERMISSION_DENIED);
+	CU_ASSERT_EQUAL(ct_nack_touch(&a, OP_NACK, tb), STATUS_PERMISSION_DENIED);
+	CU_ASSERT_EQUAL(ct_nack_touch(&a, OP_TOUCH, tb), STATUS_PERMISSION_DENIED);
 	CU_ASSERT_EQUAL(inflight(name), 2);
 	/* its own: TOUCH, ACK */
-	CU_ASSERT_EQUAL(nack_touch(&a, OP_TOUCH, ta), STATUS_OK);
-	CU_ASSERT_EQUAL(ack(&a, &ta, 1, &acked, msg, sizeof msg), STATUS_OK);
+	CU_ASSERT_EQUAL(ct_nack_touch(&a, OP_TOUCH, ta), STATUS_OK);
+	CU_ASSERT_EQUAL(ct_ack(&a, &ta, 1, &acked, msg, sizeof msg), STATUS_OK);
 	CU_ASSERT_EQUAL(acked, 1);
-	CU_ASSERT_EQUAL(ack(&a, &ta, 1, &acked, msg, sizeof msg), STATUS_NOT_FOUND);
+	CU_ASSERT_EQUAL(ct_ack(&a, &ta, 1, &acked, msg, sizeof msg), STATUS_NOT_FOUND);
 	CU_ASSERT(strstr(msg, "is not in flight (0 of 1 acked)") != NULL);
 	/* b gives "b" back: a gets it again, count 2, under a new tag */
-	CU_ASSERT_EQUAL(nack_touch(&b, OP_NACK, tb), STATUS_OK);
-	CU_ASSERT_EQUAL(nack_touch(&b, OP_NACK, tb), STATUS_NOT_FOUND);
+	CU_ASSERT_EQUAL(ct_nack_touch(&b, OP_NACK, tb), STATUS_OK);
+	CU_ASSERT_EQUAL(ct_nack_touch(&b, OP_NACK, tb), STATUS_NOT_FOUND);
 	tc = recv_tagged(&a, name, &vc, &cc);
 	CU_ASSERT(vc == 'b' && cc == 2 && tc != tb && tc != ta);
 	/* an ACK naming a good tag and a gone one: the good one is acked all the same */
 	{
 		uint64_t both[2] = { tc, tb };
 
-		CU_ASSERT_EQUAL(ack(&a, both, 2, &acked, msg, sizeof msg), STATUS_NOT_FOUND);
+		CU_ASSERT_EQUAL(ct_ack(&a, both, 2, &acked, msg, sizeof msg), STATUS_NOT_FOUND);
 		CU_ASSERT(strstr(msg, "is not in flight (1 of 2 acked)") != NULL);
 	}
 	CU_ASSERT_EQUAL(inflight(name), 0);
@@ -193,9 +193,9 @@ test_disconnect_requeues_own(void)
 	tr = recv_tagged(&o, name, &v, &count);
 	CU_ASSERT(v == 'x' && count == 2);
 	CU_ASSERT_EQUAL(inflight(name), 2);
-	CU_ASSERT_EQUAL(ack(&b, &tb, 1, &acked, msg, sizeof msg), STATUS_OK);
+	CU_ASSERT_EQUAL(ct_ack(&b, &tb, 1, &acked, msg, sizeof msg), STATUS_OK);
 	CU_ASSERT_EQUAL(acked, 1);
-	CU_ASSERT_EQUAL(ack(&o, &tr, 1, &acked, msg, sizeof msg), STATUS_OK);
+	CU_ASSERT_EQUAL(ct_ack(&o, &tr, 1, &acked, msg, sizeof msg), STATUS_OK);
 	CU_ASSERT_EQUAL(inflight(name), 0);
 	test_conn_close(&b);
 	test_conn_close(&o);
@@ -227,10 +227,10 @@ test_mixed_ack(void)
 	tags[0] = recv_tagged(&a, name, &v, &count);
 	tags[1] = recv_tagged(&a, local, &v, &count);
 	CU_ASSERT(tags[0] > FWD_TAG_BASE && tags[1] < FWD_TAG_BASE);
-	CU_ASSERT_EQUAL(ack(&a, tags, 2, &acked, msg, sizeof msg), STATUS_BAD_REQUEST);
+	CU_ASSERT_EQUAL(ct_ack(&a, tags, 2, &acked, msg, sizeof msg), STATUS_BAD_REQUEST);
 	CU_ASSERT_EQUAL(inflight(name), 1);
-	CU_ASSERT_EQUAL(ack(&a, &tags[1], 1, &acked, msg, sizeof msg), STATUS_OK);
-	CU_ASSERT_EQUAL(ack(&a, &tags[0], 1, &acked, msg, sizeof msg), STATUS_OK);
+	CU_ASSERT_EQUAL(ct_ack(&a, &tags[1], 1, &acked, msg, sizeof msg), STATUS_OK);
+	CU_ASSERT_EQUAL(ct_ack(&a, &tags[0], 1, &acked, msg, sizeof msg), STATUS_OK);
 	CU_ASSERT_EQUAL(inflight(name), 0);
 	test_conn_close(&a);
 }

@@ -184,36 +184,16 @@ made_on(int node, char *name, const char *base, uint64_t cap, bool ack)
 		CU_ASSERT_EQUAL_FATAL(ct_len_at(0, name, &n, NULL, 0), STATUS_OK);
 }
 
-static struct proto_case
-recv_case(const char *name)
-{
-	return (struct proto_case){ .dir = 0, .name = name, .name_len = (uint32_t)strlen(name) };
-}
-
 /* A STREAM over names a, b with credit, sent on c; its id. */
 static uint64_t
 stream_two(struct test_conn *c, const char *a, const char *b, uint64_t credit)
 {
-	struct proto_case pc[2] = { recv_case(a), recv_case(b) };
+	struct proto_case pc[2] = { ctl_case_of(a), ctl_case_of(b) };
 	uint64_t id = c->next_id++;
 
 	CU_ASSERT_EQUAL_FATAL(proto_req_stream(&ct_out, id, PROTO_WAIT_FOREVER, pc, 2, credit), 0);
 	st_write(c, &ct_out);
 	return id;
-}
-
-/* ACK of one tag on c: the status; *acked (OK), the words in msg. */
-static int
-ack_one(struct test_conn *c, uint64_t tag, uint64_t *acked, char *msg, size_t cap)
-{
-	struct proto_reply r;
-
-	proto_req_ack(&ct_out, c->next_id++, &tag, 1);
-	st_write(c, &ct_out);
-	st_reply(c, OP_ACK, &r);
-	*acked = r.status == STATUS_OK ? r.n : 0;
-	snprintf(msg, cap, "%.*s", (int)r.msg_len, r.msg_len ? r.msg : "");
-	return r.status;
 }
 
 /* RECV of name through c (wait 5 s): its status; the value in buf, *tag and *count. */
@@ -281,7 +261,6 @@ test_kill_peer_of_two(void)
 	struct proto_reply r;
 	uint64_t sid_b, t1a, t1b, t2a, count, acked, tag;
 	int64_t t0_ns, took_ms;
-	bool ok;
 
 	made_on(0, s0, "p2s", 1, false);
 	made_on(1, s1, "p2s", 1, false);
@@ -308,8 +287,8 @@ test_kill_peer_of_two(void)
 	CU_ASSERT_EQUAL_FATAL(recv_val(&ak, k2, buf, sizeof buf, &t2a, &count), STATUS_OK);
 	CU_ASSERT_STRING_EQUAL(buf, "k2a");
 	/* node 2's channel is empty now: a cross-node select takes node 1's next value */
-	kc[0] = recv_case(k1);
-	kc[1] = recv_case(k2);
+	kc[0] = ctl_case_of(k1);
+	kc[1] = ctl_case_of(k2);
 	st_select(&ak, kc, 2, false, 5 * 1000000);
 	st_reply(&ak, OP_SELECT, &r);
 	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
@@ -320,10 +299,10 @@ test_kill_peer_of_two(void)
 	CU_ASSERT(test_wait_waiters(ct_node_port(2), k2, 0, 0, 10000));
 
 	/* (a) select A over nodes 1 and 2, select B over nodes 0 and 1 (the same channel there) */
-	sel_a[0] = recv_case(s1);
-	sel_a[1] = recv_case(s2);
-	sel_b[0] = recv_case(s0);
-	sel_b[1] = recv_case(s1);
+	sel_a[0] = ctl_case_of(s1);
+	sel_a[1] = ctl_case_of(s2);
+	sel_b[0] = ctl_case_of(s0);
+	sel_b[1] = ctl_case_of(s1);
 	ct_client_of(&sa, 0);
 	ct_client_of(&sb, 0);
 	st_select(&sa, sel_a, 2, false, PROTO_WAIT_FOREVER);
@@ -334,10 +313,10 @@ test_kill_peer_of_two(void)
 	(void)stream_two(&xa, t1, t2, 2);
 	sid_b = stream_two(&xb, t0, t1, 1);
 	/* (d) fan-in A of nodes 1 and 2, B of nodes 0 and 1 (A's input): outputs on node 1 */
-	lin_a[0] = recv_case(a1);
-	lin_a[1] = recv_case(a2);
-	lin_b[0] = recv_case(b0);
-	lin_b[1] = recv_case(a1);
+	lin_a[0] = ctl_case_of(a1);
+	lin_a[1] = ctl_case_of(a2);
+	lin_b[0] = ctl_case_of(b0);
+	lin_b[1] = ctl_case_of(a1);
 	ctl_set_out(&la, 0, oa, 4);
 	ctl_set_out(&lb, 0, ob, 4);
 	ctl_start_link(&la, &ca);
@@ -363,7 +342,7 @@ test_kill_peer_of_two(void)
 	    took_ms);
 	CU_ASSERT(took_ms < 1000);
 	/* node 2's tag: its value died with its owner, it is in flight nowhere */
-	CU_ASSERT_EQUAL(ack_one(&ak, t2a, &acked, msg, sizeof msg), STATUS_NOT_FOUND);
+	CU_ASSERT_EQUAL(ct_ack(&ak, &t2a, 1, &acked, msg, sizeof msg), STATUS_NOT_FOUND);
 	CU_ASSERT(strstr(msg, "not in flight") != NULL);
 
 	/* A's waiters at node 1 went with it: only B's are left */
@@ -386,27 +365,21 @@ test_kill_peer_of_two(void)
 	CU_ASSERT_EQUAL(r.index, 1);
 	CU_ASSERT(ST_VALUE_IS(r, "y"));
 	ct_send(1, a1, "z");
-	ct_client_of(&o, 1);
-	CU_ASSERT_EQUAL(st_recv_wait(&o, ob, 5 * 1000000, buf, sizeof buf, &ok), STATUS_OK);
-	CU_ASSERT(ok && strcmp(buf, "z") == 0);
-	test_conn_close(&o);
+	CU_ASSERT(ctl_recv_from(1, ob, buf, sizeof buf) && strcmp(buf, "z") == 0);
 
 	/* node 1's tags: ACKed and NACKed at node 1 through node 0 */
-	CU_ASSERT_EQUAL(ack_one(&ak, t1a, &acked, msg, sizeof msg), STATUS_OK);
+	CU_ASSERT_EQUAL(ct_ack(&ak, &t1a, 1, &acked, msg, sizeof msg), STATUS_OK);
 	CU_ASSERT_EQUAL(acked, 1);
-	proto_req_nack(&ct_out, ak.next_id++, t1b, 0);
-	st_write(&ak, &ct_out);
-	st_reply(&ak, OP_NACK, &r);
-	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(ct_nack_touch(&ak, OP_NACK, t1b), STATUS_OK);
 	/* the NACKed value first (count 2), then the one never delivered */
 	CU_ASSERT_EQUAL(recv_val(&ak, k1, buf, sizeof buf, &tag, &count), STATUS_OK);
 	CU_ASSERT_STRING_EQUAL(buf, "k1b");
 	CU_ASSERT_EQUAL(count, 2);
-	CU_ASSERT_EQUAL(ack_one(&ak, tag, &acked, msg, sizeof msg), STATUS_OK);
+	CU_ASSERT_EQUAL(ct_ack(&ak, &tag, 1, &acked, msg, sizeof msg), STATUS_OK);
 	CU_ASSERT_EQUAL(recv_val(&ak, k1, buf, sizeof buf, &tag, &count), STATUS_OK);
 	CU_ASSERT_STRING_EQUAL(buf, "k1c");
 	CU_ASSERT_EQUAL(count, 1);
-	CU_ASSERT_EQUAL(ack_one(&ak, tag, &acked, msg, sizeof msg), STATUS_OK);
+	CU_ASSERT_EQUAL(ct_ack(&ak, &tag, 1, &acked, msg, sizeof msg), STATUS_OK);
 	ct_client_of(&o, 1);
 	CU_ASSERT_EQUAL(st_info(&o, k1, &info), STATUS_OK);
 	CU_ASSERT(info.len == 0 && info.inflight == 0);
