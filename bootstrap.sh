@@ -3,9 +3,11 @@
 #   ./bootstrap.sh run    start chand in the foreground with etc/chand.conf
 #   ./bootstrap.sh test   run the whole test suite twice: as built, and built
 #                         with AddressSanitizer, UBSan and -Werror (build-asan/);
-#                         then the Python client's pytest suite; the last line
-#                         is "N passed, N failed" over all three, and the exit
-#                         status is 0 only when nothing failed
+#                         the suites where threads meet a third time, built
+#                         with ThreadSanitizer (build-tsan/, Makefile.am's
+#                         THREAD_TESTS); then the Python client's pytest suite;
+#                         the last line is "N passed, N failed" over all four,
+#                         and the exit status is 0 only when nothing failed
 # It installs only what is missing (apt-get, as root or through sudo),
 # regenerates the build system if needed and builds out of tree in build/.
 # SPDX-License-Identifier: BSD-2-Clause
@@ -57,27 +59,51 @@ if [ "$mode" = run ]; then
 	exec ./server/chand -f -c "$top/etc/chand.conf"
 fi
 
-# check DIR: run the suites there; their logs stay in DIR/tests/. Twice as many
-# at once as there are cores: the suites spend much of their time waiting (on a
-# lease to end, a deadline, a node to start), so that keeps the cores busy.
+# check DIR [MAKE-ARGS...]: run the suites there; their logs stay in DIR/tests/.
+# Twice as many at once as there are cores: the suites spend much of their time
+# waiting (on a lease to end, a deadline, a node to start), so that keeps the
+# cores busy.
 status=0
 check() {
-	cd "$top/$1"
-	make -s -j"$((jobs * 2))" check >check.out 2>&1 || status=1
-	grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' check.out | sed "s|^|$1: |" || cat check.out
+	dir=$1
+	shift
+	cd "$top/$dir"
+	# A sanitizer writes its reports to files in DIR/sanitizer/: chand's stderr
+	# is its log, which goes with its temporary directory, and a chand a test
+	# kills never exits with the status that would carry a report. Each report
+	# counts as one failure.
+	rm -rf sanitizer && mkdir sanitizer
+	opt="log_path=$top/$dir/sanitizer/report"
+	ASAN_OPTIONS=$opt UBSAN_OPTIONS=$opt TSAN_OPTIONS=$opt \
+	    make -s -j"$((jobs * 2))" check "$@" >check.out 2>&1 || status=1
+	grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' check.out | sed "s|^|$dir: |" || cat check.out
 	# what failed, from each failed program's log, so that a CI run says why
 	for t in $(sed -n 's/^\(FAIL\|ERROR\): //p' check.out); do
 		grep -E 'FAILED|^ +[0-9]+\. .*:[0-9]+ +- |ERROR|Assertion|Sanitizer|^==' "$t.log" 2>/dev/null |
-		    head -n 20 | sed "s|^|$1: $t: |"
+		    head -n 20 | sed "s|^|$dir: $t: |"
 	done
-	make -s totals >totals.out 2>totals.err || status=1
-	grep -v '^make' totals.err | sed "s|^|$1: |" >&2 || true
-	sed "s|^|$1: |" totals.out
+	make -s totals "$@" >totals.out 2>totals.err || status=1
+	grep -v '^make' totals.err | sed "s|^|$dir: |" >&2 || true
+	reports=0
+	for f in sanitizer/report.*; do
+		[ -f "$f" ] || continue
+		reports=$((reports + 1))
+		head -n 40 "$f" | sed "s|^|$dir: $f: |"
+	done
+	if [ "$reports" -gt 0 ]; then
+		status=1
+		awk -v r="$reports" '{ $3 += r; print }' totals.out >totals.tmp && mv totals.tmp totals.out
+	fi
+	sed "s|^|$dir: |" totals.out
 }
 
 check build
 build build-asan --enable-asan --enable-ubsan --enable-werror
 check build-asan
+# ThreadSanitizer cannot share a build with AddressSanitizer; a race it reports
+# in chand makes chand exit 66, which the test that stops it counts as a failure
+build build-tsan --enable-tsan --enable-werror
+check build-tsan 'TESTS=$(THREAD_TESTS)'
 
 # the Python client (client/python/tests) against the first build's chand and chanctl.
 # Its counts come from pytest's summary line ("3 failed, 150 passed, 1 error in 4.2s"):
@@ -102,8 +128,8 @@ if [ "$pyrc" -ne 0 ]; then
 fi
 echo "python: ${summary:-pytest exited $pyrc with no summary}"
 
-# the closing line: all three runs together
-tail -q -n 1 "$top/build/totals.out" "$top/build-asan/totals.out" |
+# the closing line: all four runs together
+tail -q -n 1 "$top/build/totals.out" "$top/build-asan/totals.out" "$top/build-tsan/totals.out" |
     awk -v pp="$py_passed" -v pf="$py_failed" \
     '{ p += $1; f += $3 } END { printf "%d passed, %d failed\n", p + pp, f + pf }'
 exit $status
