@@ -16,7 +16,7 @@
 #include "ctltest.h"
 
 /* chanctl -s addr ping reaches the suite's chand. */
-static void
+static void __attribute__((format(printf, 1, 2)))
 ping_via(const char *fmt, ...)
 {
 	char a[160];

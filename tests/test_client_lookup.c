@@ -202,7 +202,7 @@ test_lookup_names(void)
 /* ---- address forms ------------------------------------------------------------------ */
 
 /* Dial addr and ping through it: the form reached the suite's chand. */
-static void
+static void __attribute__((format(printf, 1, 2)))
 dial_ping(const char *fmt, ...)
 {
 	char addr[160];

@@ -219,7 +219,7 @@ test_fan_in(void)
 	}
 	ct_client_of(&o, 2);
 	for (int k = 0; k < 3 * N; k++) {
-		int i, v;
+		int i, v = -1;
 		bool ok;
 
 		CU_ASSERT_EQUAL_FATAL(st_recv_wait(&o, out, 20 * 1000000, buf, sizeof buf, &ok),

@@ -89,7 +89,7 @@ static struct producer ps[PRODUCERS];
 static struct val *vals[PRODUCERS];
 static uint64_t last_fresh[PRODUCERS];	/* 1 + the seq of p's last first delivery; 0: none */
 
-static void
+static void __attribute__((format(printf, 2, 3)))
 violation(struct watch *w, const char *fmt, ...)
 {
 	va_list ap;

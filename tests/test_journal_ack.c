@@ -503,7 +503,8 @@ test_torn_new_records(void)
 	size_t len;
 
 	for (size_t t = 0; t < sizeof adds / sizeof *adds; t++) {
-		int cuts = 0, both = 0;
+		size_t cuts = 0;
+		int both = 0;
 
 		jt_mkdir(dir, sizeof dir);
 		model_init(&r);

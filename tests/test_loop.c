@@ -185,7 +185,7 @@ test_end(void)
 {
 	struct event_base *base = event_base_new();
 	struct timeval tv = { 0, 1000 };
-	struct loop *l;
+	struct loop *l = NULL;
 	struct loop_stats st;
 	struct event *ev;
 
