@@ -175,7 +175,7 @@ loop_poll(struct loop *l, int64_t now)
 	while (now - last < l->window_ns) {
 		if (event_base_loop(l->base, EVLOOP_NONBLOCK) < 0)
 			return -1;
-		/* both, always, in this order: loop_worked clears the count it reads */
+		/* both, always; the poller first, so what its callbacks make active counts in this pass */
 		worked = poller_pass(l);
 		worked = loop_worked(l->base) || worked;
 		/* after the poller: its callbacks' loopbreak is lost to the next event_base_loop */
