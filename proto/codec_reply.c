@@ -238,13 +238,19 @@ dec_chan_info(struct mpr *r, struct proto_chan_info *i, const char **why)
 	return STATUS_OK;
 }
 
-/* After a receive's ok: with one more result, the close error of a closed channel. */
+/*
+ * After a receive's value and ok: a value comes with ok true, nil with ok
+ * false (nil_ok: or with ok true, a SELECT's send case); with one more
+ * result, the close error of a closed channel.
+ */
 static int
-dec_recv_err(struct mpr *r, bool more, struct proto_reply *rep)
+dec_received(struct mpr *r, bool more, bool nil_ok, struct proto_reply *rep)
 {
+	if (rep->value.kind == VALUE_NONE ? rep->ok && !nil_ok : !rep->ok)
+		return -1;
 	if (!more)
 		return 0;
-	if (rep->ok || rep->value.kind != VALUE_NONE)
+	if (rep->ok)
 		return -1;
 	return dec_close_err(r, &rep->close_err);
 }
@@ -269,8 +275,9 @@ dec_stream_value(struct mpr *r, uint32_t n, struct proto_reply *rep, const char 
 	int64_t idx;
 
 	if (mpr_int(r, &idx) < 0 || idx < 0 || dec_reply_value(r, &rep->value, why) != STATUS_OK ||
-	    mpr_bool(r, &rep->ok) < 0 || dec_recv_err(r, n == 4, rep) < 0)
-		return PROTO_ERR("STREAM value must be [index, value, ok] or [index, nil, false, error]");
+	    mpr_bool(r, &rep->ok) < 0 || dec_received(r, n == 4, false, rep) < 0)
+		return PROTO_ERR("STREAM value must be [index, value, true], [index, nil, false] "
+		    "or [index, nil, false, error]");
 	rep->index = idx;
 	rep->interim = true;
 	return n == 5 ? dec_tag(r, rep, why) : STATUS_OK;
@@ -308,16 +315,20 @@ dec_ok_results(struct mpr *r, uint64_t op, uint32_t n, struct proto_reply *rep, 
 		if (mpr_str(r, &rep->name, &rep->name_len) < 0 || mpr_uint(r, &rep->n) < 0 ||
 		    mpr_bool(r, &rep->created) < 0)
 			return PROTO_ERR("MAKE result must be [name, cap, created]");
+		if (!proto_name_valid(rep->name, rep->name_len, why))
+			return STATUS_PROTOCOL;
 		return STATUS_OK;
 	case OP_RECV:
 		if (dec_reply_value(r, &rep->value, why) != STATUS_OK || mpr_bool(r, &rep->ok) < 0 ||
-		    dec_recv_err(r, n == 3, rep) < 0)
-			return PROTO_ERR("RECV result must be [value, ok] or [nil, false, error]");
+		    dec_received(r, n == 3, false, rep) < 0)
+			return PROTO_ERR("RECV result must be [value, true], [nil, false] "
+			    "or [nil, false, error]");
 		return tagged ? dec_tag(r, rep, why) : STATUS_OK;
 	case OP_SELECT:
 		if (mpr_int(r, &idx) < 0 || idx < -1 || dec_reply_value(r, &rep->value, why) != STATUS_OK ||
-		    mpr_bool(r, &rep->ok) < 0 || dec_recv_err(r, n == 4, rep) < 0 || (n == 4 && idx < 0))
-			return PROTO_ERR("SELECT result must be [index, value, ok] or [index, nil, false, error]");
+		    mpr_bool(r, &rep->ok) < 0 || dec_received(r, n == 4, true, rep) < 0 || (n == 4 && idx < 0))
+			return PROTO_ERR("SELECT result must be [index, value, true], [index, nil, ok] "
+			    "or [index, nil, false, error]");
 		rep->index = idx;
 		return tagged ? dec_tag(r, rep, why) : STATUS_OK;
 	case OP_INFO:
@@ -448,7 +459,8 @@ decode_reply_fast(const uint8_t *body, size_t len, uint64_t op, struct proto_rep
 		} else {
 			return false;
 		}
-		if (!fast_bool(&f, &rep->ok))
+		/* a value comes with ok true, nil with ok false */
+		if (!fast_bool(&f, &rep->ok) || rep->ok != (rep->value.kind != VALUE_NONE))
 			return false;
 	}
 	if (tagged && (!rep->ok || !fast_uint(&f, &rep->tag) || rep->tag == 0 ||

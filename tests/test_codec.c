@@ -432,9 +432,24 @@ test_reply_fast_path(void)
 	struct proto_reply r;
 
 	proto_out_reset(&out);
-	proto_rep_select(&out, 77, 3, NULL, 0, true);
+	proto_rep_select(&out, 77, 3, NULL, 0, false);
 	CU_ASSERT_EQUAL(decode_rep(OP_STREAM, &r), STATUS_OK);
-	CU_ASSERT(r.id == 77 && r.index == 3 && r.interim && r.ok && r.value.kind == VALUE_NONE);
+	CU_ASSERT(r.id == 77 && r.index == 3 && r.interim && !r.ok && r.value.kind == VALUE_NONE);
+	/* a received value comes with ok true, nil with ok false (PROTOCOL.md §9, bad replies) */
+	proto_out_reset(&out);
+	proto_rep_select(&out, 77, 3, NULL, 0, true);
+	CU_ASSERT_EQUAL(decode_rep(OP_STREAM, &r), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(decode_rep(OP_SELECT, &r), STATUS_OK);		/* a send case's */
+	proto_out_reset(&out);
+	proto_rep_select(&out, 77, 3, (const uint8_t *)"\xc4\x01z", 3, false);
+	CU_ASSERT_EQUAL(decode_rep(OP_STREAM, &r), STATUS_PROTOCOL);
+	CU_ASSERT_EQUAL(decode_rep(OP_SELECT, &r), STATUS_PROTOCOL);
+	proto_out_reset(&out);
+	proto_rep_recv(&out, 77, (const uint8_t *)"\xc4\x01z", 3, false);
+	CU_ASSERT_EQUAL(decode_rep(OP_RECV, &r), STATUS_PROTOCOL);
+	proto_out_reset(&out);
+	proto_rep_recv(&out, 77, NULL, 0, true);
+	CU_ASSERT_EQUAL(decode_rep(OP_RECV, &r), STATUS_PROTOCOL);
 	proto_out_reset(&out);
 	proto_rep_select_ack(&out, 78, 1, (const uint8_t *)"\xc4\x01z", 3, 70000, 2);
 	CU_ASSERT_EQUAL(decode_rep(OP_STREAM, &r), STATUS_OK);

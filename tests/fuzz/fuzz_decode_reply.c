@@ -288,11 +288,16 @@ check_reply(const uint8_t *body, size_t blen)
 		CHECK(hst == STATUS_OK && p.id == hid && p.status == hstatus);
 		CHECK(inside(p.msg, p.msg_len, body, blen));
 		CHECK(inside(p.name, p.name_len, body, blen));
+		/* MAKE's name is the handle the client makes: a valid name (§6) */
+		CHECK(op != OP_MAKE || p.status != STATUS_OK || proto_name_valid(p.name, p.name_len, &why));
 		CHECK(inside(p.hello.server, p.hello.server_len, body, blen));
 		CHECK(inside(p.info.name, p.info.name_len, body, blen));
 		CHECK(value_inside(&p.value, body, blen));
 		CHECK(inside(p.close_err.msg, p.close_err.msg_len, body, blen));
 		CHECK(inside(p.info.close_err.msg, p.info.close_err.msg_len, body, blen));
+		/* a received value comes with ok true, nil with ok false (a SELECT's send case: ok true) */
+		if (p.status == STATUS_OK && (op == OP_RECV || op == OP_SELECT || (op == OP_STREAM && p.interim)))
+			CHECK(p.value.kind == VALUE_NONE ? !p.ok || op == OP_SELECT : p.ok);
 		/* a close error comes only with ok false and no value */
 		CHECK(!p.close_err.set || (!p.ok && p.value.kind == VALUE_NONE));
 		/* and never with an ack channel's tag (PROTOCOL.md §16): 3 results or 4, not both */
