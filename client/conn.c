@@ -95,6 +95,13 @@ conn_break(chan_conn_t *c, int err)
 	wire_wake(c);
 }
 
+int
+conn_broke_contract(chan_conn_t *c)
+{
+	conn_break(c, CHAN_EPROTO);
+	return CHAN_EPROTO;
+}
+
 void
 chan_conn_close(chan_conn_t *c)
 {
@@ -156,7 +163,7 @@ conn_deliver_locked(chan_conn_t *c, const uint8_t *body, size_t len)
 	int status;
 
 	if (proto_reply_header(body, len, &id, &status, &why) != STATUS_OK)
-		return -1;
+		return CHAN_EPROTO;
 	if (id == 0) {
 		notice_locked(c, status);
 		return 0;
@@ -164,7 +171,7 @@ conn_deliver_locked(chan_conn_t *c, const uint8_t *body, size_t len)
 	if ((call = call_find_locked(c, id)) == NULL)
 		return 0;	/* a reply to CANCEL or to an abandoned call */
 	if ((rp = reply_get(len)) == NULL)
-		return -1;
+		return CHAN_ENOMEM;
 	rp->next = NULL;
 	rp->len = len;
 	memcpy(rp->body, body, len);
@@ -394,8 +401,7 @@ call_decode(struct call *call, struct reply *rp, int st, struct call_reply *r)
 	r->via = NULL;		/* a front's caller sets it */
 	if (proto_decode_reply(rp->body, rp->len, call->op, &r->rep, &why) != STATUS_OK) {
 		call_reply_free(r);
-		conn_break(call->conn, CHAN_EPROTO);	/* the server broke the contract */
-		return CHAN_EPROTO;
+		return conn_broke_contract(call->conn);
 	}
 	st = r->rep.status;
 	if (call->ctx_err != 0 && (st == STATUS_CANCELED || st == STATUS_DEADLINE_EXCEEDED)) {

@@ -147,6 +147,17 @@ int conn_post(chan_conn_t *c, call_encode_fn enc, void *arg, unsigned flags);
  */
 int ack_post(chan_conn_t *c, const uint64_t *tags, size_t n);
 
+/*
+ * A reply that decoded but breaks the contract in a way only the layer
+ * above sees (a case or channel index out of range, a link's outputs not
+ * the ones asked for, STARTED where none belongs): the server is not
+ * speaking the protocol, so c (the connection that answered:
+ * call_reply_conn, conn_call_conn) is unusable from now on, as for a reply
+ * that does not decode. Every call on it fails with CHAN_EPROTO. Returns
+ * CHAN_EPROTO.
+ */
+int conn_broke_contract(chan_conn_t *c);
+
 /* A wire status as a CHAN_E* code (0 for OK); try: DEADLINE_EXCEEDED is would-block. */
 int call_status_err(int status, bool try);
 

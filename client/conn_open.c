@@ -96,7 +96,8 @@ hello(chan_conn_t *c, chan_ctx_t *ctx, const chan_dial_opts_t *opts, bool moved)
 	if ((rc = call_status_err(r.rep.status, false)) == 0) {
 		c->info.version = hi->version;
 		sl = hi->server_len < sizeof c->info.server ? hi->server_len : sizeof c->info.server - 1;
-		memcpy(c->info.server, hi->server, sl);
+		if (sl > 0)	/* a map without "server" leaves it NULL */
+			memcpy(c->info.server, hi->server, sl);
 		c->info.max_frame = hi->max_frame;
 		c->info.max_value = hi->max_value;
 		c->info.max_pending = hi->max_pending;

@@ -185,7 +185,11 @@ void reply_put(struct reply *rp);
 
 /* ---- conn.c, for wire.c ------------------------------------------------------ */
 
-/* Queue one reply frame on its call (conn->lock held). 0, or -1 out of memory. */
+/*
+ * Queue one reply frame on its call (conn->lock held). 0, or the CHAN_E*
+ * code the connection breaks with: CHAN_EPROTO (not [id, status, ...]),
+ * CHAN_ENOMEM.
+ */
 int conn_deliver_locked(chan_conn_t *c, const uint8_t *body, size_t len);
 /* Fail every pending call with err and stop the stream (conn->lock not held). */
 void conn_break(chan_conn_t *c, int err);

@@ -201,8 +201,9 @@ link_start(chan_ctx_t *ctx, chan_conn_t *conn, struct proto_request *l, chan_lin
 		return CHAN_ENOMEM;
 	if ((rc = conn_call_start(conn, ctx, l->op, enc_link, l, &r, &call)) != CHAN_OK)
 		goto fail;
-	if (call == NULL) {	/* it could not start: one error reply */
-		rc = r.rep.status == STATUS_OK ? CHAN_EPROTO : call_status_err(r.rep.status, false);
+	if (call == NULL) {	/* it could not start: one error reply (an OK ends a link that never started) */
+		rc = r.rep.status == STATUS_OK ? conn_broke_contract(call_reply_conn(conn, &r)) :
+		    call_status_err(r.rep.status, false);
 		call_reply_free(&r);
 		goto fail;
 	}
@@ -211,6 +212,8 @@ link_start(chan_ctx_t *ctx, chan_conn_t *conn, struct proto_request *l, chan_lin
 	link->id = conn_call_id(call);
 	rc = started_outs(conn, &r.rep.list, outs, nouts);
 	call_reply_free(&r);
+	if (rc == CHAN_EPROTO)	/* not the outputs asked for */
+		conn_broke_contract(link->conn);
 	if (rc != CHAN_OK) {
 		conn_call_end(call);	/* stops it */
 		goto fail;
@@ -416,7 +419,7 @@ chan_link_wait(chan_link_t *link, uint64_t *sent)
 		return CHAN_EINVAL;
 	if (!link->ended) {
 		if ((rc = conn_call_next(link->call, link->ctx, &r)) == CHAN_OK) {
-			rc = r.rep.status == STATUS_STARTED ? CHAN_EPROTO :
+			rc = r.rep.status == STATUS_STARTED ? conn_broke_contract(link->conn) :
 			    call_status_err(r.rep.status, false);
 			if (rc == CHAN_OK)
 				link->sent = r.rep.n;

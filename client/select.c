@@ -107,16 +107,22 @@ select_nothing(chan_ctx_t *ctx, bool has_default)
 	return chan_ctx_err(ctx);
 }
 
-/* Results of a select reply into the cases. */
+/*
+ * Results of a select reply into the cases. A case the server could not have
+ * chosen (out of range, a nil channel's, a default there was not) breaks
+ * the connection.
+ */
 static int
-select_result(chan_conn_t *conn, chan_case_t *cases, size_t n, const struct call_reply *r)
+select_result(chan_conn_t *conn, chan_case_t *cases, size_t n, bool has_default,
+    const struct call_reply *r)
 {
 	const struct proto_reply *rep = &r->rep;
 	int64_t i = rep->index;
 	int rc;
 
-	if (i >= (int64_t)n)
-		return CHAN_EPROTO;
+	if (i >= (int64_t)n || (i >= 0 && rep->status == STATUS_OK && cases[i].ch == NULL) ||
+	    (i < 0 && rep->status == STATUS_OK && !has_default))
+		return conn_broke_contract(call_reply_conn(conn, r));
 	if (rep->status != STATUS_OK) {
 		rc = call_status_err(rep->status, false);
 		if (i >= 0)
@@ -156,7 +162,7 @@ chan_select(chan_ctx_t *ctx, chan_case_t *cases, size_t n, bool has_default)
 	free(a.pc);
 	if (rc != 0)
 		return rc;
-	rc = select_result(conn, cases, n, &r);
+	rc = select_result(conn, cases, n, has_default, &r);
 	call_reply_free(&r);
 	return rc;
 }

@@ -148,14 +148,12 @@ stream_ended(chan_stream_t *s, const struct proto_reply *rep)
 	s->end_index = rep->index >= 0 ? (size_t)rep->index : 0;
 }
 
-/* chans[i] was reported closed with an error: keep it for chan_stream_err. */
+/* chans[i] (i < n) was reported closed with an error: keep it for chan_stream_err. */
 static int
 stream_set_err(chan_stream_t *s, size_t i, const struct proto_close_err *pe)
 {
 	struct stream_err *e;
 
-	if (i >= s->n)
-		return CHAN_EPROTO;
 	if (s->errs == NULL && (s->errs = calloc(s->n, sizeof *s->errs)) == NULL)
 		return CHAN_ENOMEM;
 	e = &s->errs[i];
@@ -198,6 +196,11 @@ stream_next(chan_stream_t *s, chan_value_t *v, bool *ok, size_t *index, uint64_t
 		stream_grant(s);
 	if ((rc = conn_call_next(s->call, s->ctx, &r)) != CHAN_OK) {
 		s->end = rc;		/* the context, or the connection */
+		goto ended;
+	}
+	if (r.rep.index >= (int64_t)s->n) {	/* about a channel the stream does not have */
+		call_reply_free(&r);
+		s->end = conn_broke_contract(conn_call_conn(s->call));
 		goto ended;
 	}
 	if (!r.rep.interim) {

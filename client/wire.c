@@ -53,9 +53,7 @@ deliver_frames(chan_conn_t *c, const uint8_t *buf, size_t len)
 			break;
 		if (n < 0)
 			rc = CHAN_EPROTO;
-		else if (conn_deliver_locked(c, body, blen) < 0)
-			rc = CHAN_ENOMEM;
-		else
+		else if ((rc = conn_deliver_locked(c, body, blen)) == 0)
 			used += (size_t)n;
 	}
 	if (rc == 0 && c->dead != 0)
