@@ -378,14 +378,20 @@ def select_cases(cases: Sequence[Case], conn_type: type) -> Tuple[Any, List[Any]
     return conn, wire
 
 
-def select_result(conn: Any, cases: Sequence[Case],
+def select_result(conn: Any, cases: Sequence[Case], default: bool,
                   res: List[Any]) -> Tuple[int, Value, bool]:
-    """SELECT's (index, value, ok); a receive case's ``ok`` false sets its handle's err."""
+    """SELECT's (index, value, ok); a receive case's ``ok`` false sets its handle's err.
+    A case the server could not have chosen (out of range, a nil channel's, a default
+    not asked for) is a ProtocolError (PROTOCOL.md §9, bad replies)."""
     def decode() -> Tuple[int, Value, bool]:
         index = Shape.int_(res[0] if res else None, "index")
         if not -1 <= index < len(cases):
             raise ProtocolError(f"SELECT chose case {index} of {len(cases)}")
-        v, ok, err = P.received(res, 1, "SELECT", conn._ack)
+        if index < 0 and not default:
+            raise ProtocolError("SELECT chose a default it was not given")
+        if index >= 0 and cases[index].chan is None:
+            raise ProtocolError(f"SELECT chose case {index}, a nil channel's")
+        v, ok, err = P.received(res, 1, "SELECT", conn._ack, nil_ok=True)
         if err is not None and index < 0:
             raise ProtocolError("SELECT's default carries a close error")
         case = cases[index] if index >= 0 else None
@@ -421,4 +427,4 @@ def select(*cases: Case, default: bool = False, ctx: Optional[Context] = None,
         assert e is not None
         raise e
     res = conn._roundtrip(P.SELECT, [wire, bool(default)], ctx, timeout)
-    return select_result(conn, cases, res)
+    return select_result(conn, cases, default, res)

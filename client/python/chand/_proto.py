@@ -482,16 +482,18 @@ def close_error(v: Any, what: str = "close error") -> CloseError:
         raise ProtocolError(f"{what}: {e}") from None
 
 
-def received_msg(res: List[Any], first: int,
-                 what: str) -> Tuple[Any, bool, Optional[CloseError], int, int]:
+def received_msg(res: List[Any], first: int, what: str,
+                 nil_ok: bool = False) -> Tuple[Any, bool, Optional[CloseError], int, int]:
     """A receive's ``value, ok`` (from res[first] on), the close error a reply one
     result longer carries (PROTOCOL.md §5 CLOSE), and the tag and delivery count a
     reply two results longer carries (a value from an ack channel, §16):
-    (value, ok, error or None, tag, count); tag and count are 0 without them."""
+    (value, ok, error or None, tag, count); tag and count are 0 without them. A
+    value comes with ok true and nil with ok false (nil_ok: or true, a SELECT's
+    send case or default)."""
     n = len(res) - first
     if n == 2:      # a plain value or close report, most replies: checked here, no calls
         value, ok = res[first], res[first + 1]
-        if type(ok) is bool and (type(value) is bytes or value is None):
+        if type(ok) is bool and (type(value) is bytes or value is None) and ok == (value is not None):
             return value, ok, None, 0, 0
     if n not in (2, 3, 4):
         raise ProtocolError(f"{what} reply has {len(res)} results, not {first + 2}, "
@@ -499,6 +501,8 @@ def received_msg(res: List[Any], first: int,
     value = Shape.value(res[first], "value")
     ok = Shape.boolean(res[first + 1], "ok")
     if n == 2:
+        if ok != (value is not None) and not (nil_ok and ok):
+            raise ProtocolError(f"{what}: a value must come with ok true, nil with ok false")
         return value, ok, None, 0, 0
     if n == 4:
         tag = Shape.uint(res[first + 2], "tag")
@@ -513,11 +517,12 @@ def received_msg(res: List[Any], first: int,
 
 
 def received(res: List[Any], first: int, what: str,
-             ack: Optional[Callable[[int], None]] = None) -> Tuple[Any, bool, Optional[CloseError]]:
+             ack: Optional[Callable[[int], None]] = None,
+             nil_ok: bool = False) -> Tuple[Any, bool, Optional[CloseError]]:
     """:func:`received_msg` for the untagged receives: (value, ok, error or None). A
     tagged value (from an ack channel) is acknowledged by ack(tag) as it is returned,
     as libchanclient's chan_recv does."""
-    value, ok, err, tag, _ = received_msg(res, first, what)
+    value, ok, err, tag, _ = received_msg(res, first, what, nil_ok)
     if tag and ack is not None:
         ack(tag)
     return value, ok, err

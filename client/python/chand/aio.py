@@ -754,7 +754,7 @@ async def select(*cases: Case, default: bool = False, ctx: Optional[Context] = N
         assert e is not None
         raise e
     res = await conn._roundtrip(P.SELECT, [wire, bool(default)], ctx, timeout)
-    return select_result(conn, cases, res)
+    return select_result(conn, cases, default, res)
 
 
 Conn._chan_class = Chan

@@ -94,6 +94,54 @@ def test_reply_of_the_wrong_shape() -> None:
     fake.close()
 
 
+SELECT_NOT_ASKED = [
+    ("case 5 of 3", [5, b"x", True], True),
+    ("the nil channel's case", [2, b"x", True], True),
+    ("a default not asked for", [-1, None, False], False),
+]
+
+
+@pytest.mark.parametrize("what,results,default", SELECT_NOT_ASKED, ids=[s[0] for s in SELECT_NOT_ASKED])
+def test_select_case_not_asked(what: str, results: list, default: bool) -> None:
+    def script(sock: socket.socket) -> None:
+        rid = read_frame(sock)[1]
+        sock.sendall(frame([rid, 0] + results))
+        while sock.recv(4096):
+            pass
+
+    fake = FakeServer(script)
+    c = chand.dial(fake.addr)
+    a, b = c.handle("a"), c.handle("b")
+    with pytest.raises(chand.ProtocolError, match="SELECT chose"):
+        chand.select(chand.recv(a), chand.send(b, b"v"), chand.recv(None), default=default,
+                     timeout=10)
+    assert c.closed
+    with pytest.raises(chand.ProtocolError):          # the failure sticks
+        c.ping(timeout=10)
+    c.close()
+    fake.close()
+
+
+NOT_RECEIVED = [("a value with ok false", [b"x", False]), ("nil with ok true", [None, True])]
+
+
+@pytest.mark.parametrize("what,results", NOT_RECEIVED, ids=[s[0] for s in NOT_RECEIVED])
+def test_recv_value_and_ok_disagree(what: str, results: list) -> None:
+    def script(sock: socket.socket) -> None:
+        rid = read_frame(sock)[1]
+        sock.sendall(frame([rid, 0] + results))
+        while sock.recv(4096):
+            pass
+
+    fake = FakeServer(script)
+    c = chand.dial(fake.addr)
+    with pytest.raises(chand.ProtocolError, match="ok"):
+        c.handle("x").recv(timeout=10)
+    assert c.closed
+    c.close()
+    fake.close()
+
+
 def test_unknown_status_is_an_error_and_the_connection_goes_on() -> None:
     def script(sock: socket.socket) -> None:
         rid = read_frame(sock)[1]
