@@ -404,6 +404,8 @@ call_decode(struct call *call, struct reply *rp, int st, struct call_reply *r)
 		return conn_broke_contract(call->conn);
 	}
 	st = r->rep.status;
+	if (st == STATUS_PROTOCOL)	/* the server closes the connection after it (§9) */
+		conn_break(call->conn, CHAN_EPROTO);
 	if (call->ctx_err != 0 && (st == STATUS_CANCELED || st == STATUS_DEADLINE_EXCEEDED)) {
 		call_reply_free(r);
 		return call->ctx_err;

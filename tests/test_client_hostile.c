@@ -201,6 +201,7 @@ test_bad_frames(void)
 	ping_fails((struct step)RAW("\x00\x00\x00\x05\x81\xa2id\x02"), CHAN_EPROTO);		/* not an array */
 	ping_fails((struct step)RAW("\x00\x00\x00\x04\x92\x02\x00\xc0"), CHAN_EPROTO);		/* trailing bytes */
 	ping_fails((struct step)REPLY("\x93\x00\x01"), CHAN_EPROTO);				/* a result PING has not */
+	ping_fails((struct step)REPLY("\x93\x09\xa1x"), CHAN_EPROTO);			/* PROTOCOL, not closed after */
 	ping_fails((struct step)RAW_HANGUP("\x00\x00\x00\x10\x94\x02"), CHAN_ECONNLOST);	/* cut short */
 }
 
