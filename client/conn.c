@@ -161,6 +161,7 @@ conn_deliver_locked(chan_conn_t *c, const uint8_t *body, size_t len)
 	const char *why;
 	uint64_t id;
 	int status;
+	bool final;
 
 	if (proto_reply_header(body, len, &id, &status, &why) != STATUS_OK)
 		return CHAN_EPROTO;
@@ -170,6 +171,9 @@ conn_deliver_locked(chan_conn_t *c, const uint8_t *body, size_t len)
 	}
 	if ((call = call_find_locked(c, id)) == NULL)
 		return 0;	/* a reply to CANCEL or to an abandoned call */
+	final = call->interim == NULL || !call->interim(status, proto_reply_nresults(body, len));
+	if (!final && call->interims_allowed-- == 0)
+		return CHAN_EPROTO;	/* more than the call allowed: a stream past its credit */
 	if ((rp = reply_get(len)) == NULL)
 		return CHAN_ENOMEM;
 	rp->next = NULL;
@@ -177,7 +181,7 @@ conn_deliver_locked(chan_conn_t *c, const uint8_t *body, size_t len)
 	memcpy(rp->body, body, len);
 	*call->tail = rp;
 	call->tail = &rp->next;
-	if (call->interim == NULL || !call->interim(status, proto_reply_nresults(body, len))) {
+	if (final) {
 		hmap_remove(&c->calls, &call->node);	/* the final reply: no more for this id */
 		call->linked = false;
 		call->done = true;
@@ -439,13 +443,16 @@ wire_wait(enum call_wait how, int64_t deadline, int64_t now, int64_t *wait_us)
 
 /* Set up a call whose cond is initialised already (it is left as it is). */
 static void
-call_init(struct call *call, chan_conn_t *c, uint64_t op, call_interim_fn *interim)
+call_init(struct call *call, chan_conn_t *c, uint64_t op, const struct call_interim *interim)
 {
 	memset(call, 0, offsetof(struct call, cond));
 	conn_ref(c);		/* a concurrent chan_conn_close must not free c under us */
 	call->conn = c;
 	call->op = op;
-	call->interim = interim;
+	if (interim != NULL) {
+		call->interim = interim->is;
+		call->interims_allowed = interim->allowed;
+	}
 	call->tail = &call->head;
 	call->watch.fn = call_ctx_done;
 	call->watch.arg = call;
@@ -597,7 +604,8 @@ conn_call(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
 
 int
 conn_submit(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
-    call_interim_fn *interim, unsigned flags, call_encode_fn enc, void *arg, struct call **out)
+    const struct call_interim *interim, unsigned flags, call_encode_fn enc, void *arg,
+    struct call **out)
 {
 	struct call *call;
 	int rc;
@@ -626,6 +634,14 @@ conn_submit(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
 	}
 	*out = call;
 	return CHAN_OK;
+}
+
+void
+conn_call_allow(struct call *call, uint64_t n)
+{
+	pthread_mutex_lock(&call->conn->lock);
+	call->interims_allowed += n;
+	pthread_mutex_unlock(&call->conn->lock);
 }
 
 bool
@@ -717,6 +733,9 @@ link_interim(int status, int nresults)
 	return status == STATUS_STARTED;
 }
 
+/* a link's one STARTED: a second breaks the connection as it arrives */
+static const struct call_interim link_started = { link_interim, 1 };
+
 int
 conn_call_start(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, call_encode_fn enc, void *arg,
     struct call_reply *r, struct call **out)
@@ -726,7 +745,7 @@ conn_call_start(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, call_encode_fn enc
 
 	memset(r, 0, sizeof *r);
 	*out = NULL;
-	if ((rc = conn_submit(c, ctx, op, CALL_BUDGET, link_interim, 0, enc, arg, &call)) != 0)
+	if ((rc = conn_submit(c, ctx, op, CALL_BUDGET, &link_started, 0, enc, arg, &call)) != 0)
 		return rc;
 	if ((rc = conn_call_next(call, ctx, r)) == 0 && r->rep.status == STATUS_STARTED) {
 		*out = call;

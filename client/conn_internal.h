@@ -35,6 +35,18 @@ typedef int (*call_encode_fn)(struct proto_out *o, uint64_t id, int64_t wait_us,
  */
 typedef bool call_interim_fn(int status, int nresults);
 
+/*
+ * A call's interim replies: which replies they are (is), and how many the
+ * server may send before the caller allows more (conn_call_allow): a
+ * link's one STARTED, a stream's credit. One more than allowed breaks the
+ * connection (CHAN_EPROTO) as it arrives, so a server cannot queue more
+ * replies on a call than the call asked for.
+ */
+struct call_interim {
+	call_interim_fn *is;
+	uint64_t allowed;
+};
+
 struct reply;
 struct call_reply {
 	struct reply *raw;		/* owned: the frame rep points into */
@@ -76,7 +88,8 @@ call_reply_conn(chan_conn_t *c, const struct call_reply *r)
  * the queue is large (group commit); WIRE_DEFER asks the server to defer
  * its reply (PROTOCOL.md §15) until conn_call_next waits for it, which then
  * sends WANT first. Replies for which interim (NULL: none) says true keep the call
- * registered. conn_call_next waits for the call's next reply like conn_call,
+ * registered; conn_call_allow lets n more of them come (a stream's CREDIT, before
+ * it is sent). conn_call_next waits for the call's next reply like conn_call,
  * watching ctx only while it waits; once the final reply was taken it
  * returns CHAN_EINVAL. conn_call_end unregisters and frees the call,
  * sending CANCEL first if the final reply has not come (it is then
@@ -95,7 +108,9 @@ enum wire_flag {
 
 struct call;
 int conn_submit(chan_conn_t *c, chan_ctx_t *ctx, uint64_t op, enum call_wait how,
-    call_interim_fn *interim, unsigned flags, call_encode_fn enc, void *arg, struct call **out);
+    const struct call_interim *interim, unsigned flags, call_encode_fn enc, void *arg,
+    struct call **out);
+void conn_call_allow(struct call *call, uint64_t n);
 int conn_call_next(struct call *call, chan_ctx_t *ctx, struct call_reply *r);
 /* A reply (or the call's failure) is there: conn_call_next would not wait. */
 bool conn_call_has_reply(struct call *call);

@@ -72,6 +72,7 @@ struct call {
 	chan_conn_t *conn;
 	chan_conn_t *front;			/* a reference: the cluster front it was routed from */
 	call_interim_fn *interim;		/* NULL: a single reply */
+	uint64_t interims_allowed;		/* interim replies that may still come */
 	struct ctx_watch watch;
 	bool linked;				/* in conn->calls: more replies may come */
 	bool done;				/* the final reply or a failure arrived */

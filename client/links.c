@@ -418,9 +418,9 @@ chan_link_wait(chan_link_t *link, uint64_t *sent)
 	if (link == NULL)
 		return CHAN_EINVAL;
 	if (!link->ended) {
+		/* a second STARTED broke the connection as it came (conn_call_start) */
 		if ((rc = conn_call_next(link->call, link->ctx, &r)) == CHAN_OK) {
-			rc = r.rep.status == STATUS_STARTED ? conn_broke_contract(link->conn) :
-			    call_status_err(r.rep.status, false);
+			rc = call_status_err(r.rep.status, false);
 			if (rc == CHAN_OK)
 				link->sent = r.rep.n;
 			call_reply_free(&r);

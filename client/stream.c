@@ -103,6 +103,7 @@ chan_stream_open(chan_ctx_t *ctx, chan_t *const *chans, size_t n, size_t credit,
     chan_stream_t **out)
 {
 	struct stream_arg a = { NULL, n, credit };
+	struct call_interim values = { stream_interim, credit };
 	chan_stream_t *s;
 	int rc;
 
@@ -113,8 +114,7 @@ chan_stream_open(chan_ctx_t *ctx, chan_t *const *chans, size_t n, size_t credit,
 	if ((rc = stream_names(chans, n, &a.names, &s->conn)) != CHAN_OK)
 		goto fail;
 	ctx = ctx_or_background(ctx);
-	rc = conn_submit(s->conn, ctx, OP_STREAM, CALL_BUDGET, stream_interim, 0, enc_stream, &a,
-	    &s->call);
+	rc = conn_submit(s->conn, ctx, OP_STREAM, CALL_BUDGET, &values, 0, enc_stream, &a, &s->call);
 	free(a.names);
 	if (rc != CHAN_OK)
 		goto fail;
@@ -136,6 +136,7 @@ stream_grant(chan_stream_t *s)
 	struct credit_arg a = { conn_call_id(s->call), s->taken };
 
 	s->taken = 0;
+	conn_call_allow(s->call, a.n);	/* before the server can have it */
 	/* nobody waits for CREDIT's OK: deferred; a failure reaches the stream itself */
 	conn_post(conn_call_conn(s->call), enc_credit, &a, WIRE_CORK | WIRE_DEFER);
 }

@@ -315,6 +315,33 @@ test_stream_channel_not_asked(void)
 	fake_close(&f, conn);
 }
 
+/* A stream of credit 1 gets two values at once: the first is taken, the second breaks the connection. */
+static void
+test_stream_past_its_credit(void)
+{
+	/* the STREAM is request 2: [2, 0, 0, bin "x", true], twice */
+	struct fake f;
+	chan_conn_t *conn = fake_dial(&f, (struct step[]){ RAW("\x00\x00\x00\x08\x95\x02\x00\x00\xc4\x01x\xc3"
+	    "\x00\x00\x00\x08\x95\x02\x00\x00\xc4\x01x\xc3") }, 1);
+	chan_stream_t *s = NULL;
+	chan_value_t v = { .kind = CHAN_VALUE_NIL };
+	chan_t *a = NULL;
+	bool ok = false;
+
+	if (conn == NULL)
+		return;
+	CU_ASSERT_FATAL(chan_handle_new(&a, conn, "a") == CHAN_OK);
+	CU_ASSERT_FATAL(chan_stream_open(chan_background(), &a, 1, 1, &s) == CHAN_OK);
+	CU_ASSERT_EQUAL(chan_stream_recv(s, &v, &ok, NULL), CHAN_OK);
+	CU_ASSERT(ok && v.kind == CHAN_VALUE_BYTES && v.len == 1);
+	chan_value_clear(&v);
+	CU_ASSERT_EQUAL(chan_stream_recv(s, &v, &ok, NULL), CHAN_EPROTO);
+	assert_stays_failed(conn, CHAN_EPROTO);
+	chan_stream_free(s);
+	chan_free(a);
+	fake_close(&f, conn);
+}
+
 /* A tee STARTED with one output, and an or-done STARTED twice. */
 static void
 test_link_outputs_not_asked(void)
@@ -359,6 +386,7 @@ register_suites(void)
 	test_add(s, "recv: a value and ok that disagree", test_recv_value_and_ok_disagree);
 	test_add(s, "select: a case the server could not choose", test_select_case_not_asked);
 	test_add(s, "stream: a value from a channel it does not have", test_stream_channel_not_asked);
+	test_add(s, "stream: values past its credit", test_stream_past_its_credit);
 	test_add(s, "link: outputs other than asked for", test_link_outputs_not_asked);
 }
 
