@@ -34,6 +34,7 @@ run conn-auth env FUZZ_CONN_AUTH=1 "$bin/fuzz_conn" "$corpus/conn"
 run conn-durable env FUZZ_CONN_DURABLE=1 "$bin/fuzz_conn" "$corpus/conn"
 run config "$bin/fuzz_config" "$corpus/config"
 run journal "$bin/fuzz_journal" "$corpus/journal"
+run client "$bin/fuzz_client" "$corpus/client"
 run metrics "$bin/fuzz_metrics" "$corpus/metrics"
 echo "#totals passed=$passed failed=$failed"
 [ "$failed" -eq 0 ]
