@@ -86,8 +86,8 @@ read_some(chan_conn_t *c, bool block)
 	if (got <= 0)
 		return CHAN_ECONNLOST;
 	c->rlen += (size_t)got;
-	if ((used = deliver_frames(c, c->rbuf, c->rlen)) < 0)
-		return (int)used;
+	if ((used = deliver_frames(c, c->rbuf, c->rlen)) <= 0)
+		return (int)used;	/* 0: a frame still partly read, kept where it is */
 	memmove(c->rbuf, c->rbuf + used, c->rlen - (size_t)used);
 	c->rlen -= (size_t)used;
 	return 0;
