@@ -70,7 +70,8 @@ enum chan_error {
 	CHAN_EPERM = -106,		/* permission denied */
 	CHAN_EBADREQ = -107,		/* the server rejected the request (bad name, ...) */
 	CHAN_ELIMIT = -108,		/* a server limit was hit (value size, cap, ...) */
-	CHAN_EPROTO = -109,		/* protocol error: the connection is unusable */
+	CHAN_EPROTO = -109,		/* protocol error (PROTOCOL.md §9, bad replies): the connection
+					   is unusable, every later call on it fails with this */
 	CHAN_ESHUTDOWN = -110,		/* the server is shutting down */
 	/* client side */
 	CHAN_EWOULDBLOCK = -111,	/* try_send/try_recv/select(wait 0): not ready */
