@@ -172,8 +172,11 @@ conn_deliver_locked(chan_conn_t *c, const uint8_t *body, size_t len)
 	if ((call = call_find_locked(c, id)) == NULL)
 		return 0;	/* a reply to CANCEL or to an abandoned call */
 	final = call->interim == NULL || !call->interim(status, proto_reply_nresults(body, len));
-	if (!final && call->interims_allowed-- == 0)
-		return CHAN_EPROTO;	/* more than the call allowed: a stream past its credit */
+	if (!final) {
+		if (call->interims_allowed == 0)
+			return CHAN_EPROTO;	/* more than the call allowed: a stream past its credit */
+		call->interims_allowed--;
+	}
 	if ((rp = reply_get(len)) == NULL)
 		return CHAN_ENOMEM;
 	rp->next = NULL;
