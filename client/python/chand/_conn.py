@@ -298,6 +298,8 @@ class Conn(BaseConn):
                 call = P.route_reply(self._calls, self._abandoned, rid, status, results)
                 if call is not None:
                     call.wake()
+                if status == P.PROTOCOL:    # the server closes the connection after it (§9)
+                    raise P.reply_error(status, results)
 
     # -- writing -------------------------------------------------------------------------
 

@@ -199,6 +199,8 @@ class Conn(BaseConn):
                 call = P.route_reply(self._calls, self._abandoned, rid, status, results)
                 if call is not None:
                     _wake(call)
+                if status == P.PROTOCOL:    # the server closes the connection after it (§9)
+                    raise P.reply_error(status, results)
         except Error as e:
             self._break(e)
 

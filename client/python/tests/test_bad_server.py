@@ -129,6 +129,27 @@ def test_select_case_not_asked(what: str, results: list, default: bool) -> None:
     fake.close()
 
 
+def test_protocol_reply_ends_the_connection() -> None:
+    """The server closes a connection after a PROTOCOL reply (§9): one that goes on
+    answering is not believed."""
+    def script(sock: socket.socket) -> None:
+        rid = read_frame(sock)[1]
+        sock.sendall(frame([rid, 9, "you broke it"]))
+        while True:
+            rid = read_frame(sock)[1]
+            sock.sendall(frame([rid, 0]))
+
+    fake = FakeServer(script)
+    c = chand.dial(fake.addr)
+    with pytest.raises(chand.ProtocolError, match="you broke it"):
+        c.ping(timeout=10)
+    assert c.closed
+    with pytest.raises(chand.ProtocolError):
+        c.ping(timeout=10)
+    c.close()
+    fake.close()
+
+
 def test_unknown_status_is_an_error_and_the_connection_goes_on() -> None:
     def script(sock: socket.socket) -> None:
         rid = read_frame(sock)[1]
@@ -212,7 +233,8 @@ def test_closed_at_once() -> None:
     (b"\x00\x00\x00\x01\xc1", chand.ProtocolError),
     (b"\x00\x00\x00\x64\x93", chand.ConnectionLost),
     (body([999, 0]), chand.ProtocolError),
-], ids=["malformed", "truncated", "unknown id"])
+    (body([2, 9, "you broke it"]), chand.ProtocolError),
+], ids=["malformed", "truncated", "unknown id", "protocol reply"])
 async def test_bad_frames_aio(data: bytes, exc: type) -> None:
     fake = FakeServer(answer_ping_with(data, close=True))
     c = await chand.aio.dial(fake.addr)
