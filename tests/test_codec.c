@@ -627,6 +627,13 @@ test_replies(void)
 	CU_ASSERT(NAME_IS(r.name, r.name_len, "~1f"));
 	CU_ASSERT_EQUAL(r.n, 16);
 	CU_ASSERT(r.created);
+	/* the client makes a handle of MAKE's name: it must be a valid name (§6) */
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_make(&out, 81, "", 0, 16, true), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_MAKE, &r), STATUS_PROTOCOL);
+	proto_out_reset(&out);
+	CU_ASSERT_EQUAL(proto_rep_make(&out, 81, "a\x01", 2, 16, true), 0);
+	CU_ASSERT_EQUAL(decode_rep(OP_MAKE, &r), STATUS_PROTOCOL);
 
 	proto_out_reset(&out);
 	CU_ASSERT_EQUAL(proto_rep_recv(&out, 82, raw, sizeof raw, true), 0);
