@@ -15,8 +15,6 @@
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
-#include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,29 +51,19 @@ struct fake {
 static const char hello_ok[] = "\x93\x00\x84\xa7version\x01\xa6server\xa4" "fake"
 	"\xa9max_value\x40\xb1max_stream_credit\x40";
 
-/* Read one whole frame; its id, or 0 at the client's end (or after BOUND_MS). */
+/* The next request's id, or 0 at the client's end (or after BOUND_MS). */
 static uint64_t
-read_request(int fd)
+read_request(struct test_conn *tc)
 {
-	uint8_t buf[4096];
-	size_t have = 0;
-	uint32_t len, n;
+	const uint8_t *body;
+	long len = test_conn_frame(tc, BOUND_MS, &body);
 	uint64_t op, id;
+	uint32_t n;
 	struct mpr r;
 
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t got;
-
-		if (have >= 4 && (len = (uint32_t)mpr_be(buf, 4)) <= sizeof buf - 4 && have - 4 >= len)
-			break;
-		if (have == sizeof buf || poll(&p, 1, BOUND_MS) != 1)
-			return 0;
-		if ((got = recv(fd, buf + have, sizeof buf - have, 0)) <= 0)
-			return 0;
-		have += (size_t)got;
-	}
-	mpr_init(&r, buf + 4, len);
+	if (len <= 0)
+		return 0;
+	mpr_init(&r, body, (size_t)len);
 	if (mpr_array(&r, &n) < 0 || mpr_uint(&r, &op) < 0 || mpr_uint(&r, &id) < 0)
 		return 0;
 	return id;
@@ -83,7 +71,7 @@ read_request(int fd)
 
 /* Write a reply body (bytes[0] an array header) with id put in after its header. */
 static void
-write_reply(int fd, const char *bytes, size_t len, uint64_t id)
+write_reply(struct test_conn *tc, const char *bytes, size_t len, uint64_t id)
 {
 	uint8_t frame[512];
 	size_t n = 4;
@@ -96,39 +84,39 @@ write_reply(int fd, const char *bytes, size_t len, uint64_t id)
 	n += len - 1;
 	for (int i = 0; i < 4; i++)
 		frame[i] = (uint8_t)((n - 4) >> (24 - 8 * i));
-	send(fd, frame, n, MSG_NOSIGNAL);
+	test_conn_write(tc, frame, n);
 }
 
 static void *
 fake_run(void *arg)
 {
 	struct fake *f = arg;
-	int fd = accept(f->lfd, NULL, NULL);
+	struct test_conn tc = { .fd = accept(f->lfd, NULL, NULL) };
+	const uint8_t *body;
 	uint64_t id;
-	char sink[256];
 
-	if (fd < 0)
+	if (tc.fd < 0)
 		return NULL;
-	if ((id = read_request(fd)) != 0)
-		write_reply(fd, hello_ok, sizeof hello_ok - 1, id);
+	if ((id = read_request(&tc)) != 0)
+		write_reply(&tc, hello_ok, sizeof hello_ok - 1, id);
 	for (size_t i = 0; id != 0 && i < f->nsteps; i++) {
 		const struct step *s = &f->steps[i];
 
-		if ((id = read_request(fd)) == 0)
+		if ((id = read_request(&tc)) == 0)
 			break;
 		if (s->raw)
-			send(fd, s->bytes, s->len, MSG_NOSIGNAL);
+			test_conn_write(&tc, s->bytes, s->len);
 		else
-			write_reply(fd, s->bytes, s->len, id);
+			write_reply(&tc, s->bytes, s->len, id);
 		if (s->hangup)
-			shutdown(fd, SHUT_WR);
+			shutdown(tc.fd, SHUT_WR);
 	}
 	/* nothing more to say: a call still waiting fails (CHAN_ECONNLOST) rather than hang */
-	shutdown(fd, SHUT_WR);
+	shutdown(tc.fd, SHUT_WR);
 	/* until the client goes (it closes, or it broke the connection itself) */
-	while (id != 0 && recv(fd, sink, sizeof sink, 0) > 0)
+	while (id != 0 && test_conn_frame(&tc, BOUND_MS, &body) > 0)
 		;
-	close(fd);
+	test_conn_close(&tc);
 	return NULL;
 }
 

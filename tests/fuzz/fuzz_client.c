@@ -55,6 +55,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "codec.h"
 #include "mpread.h"
 
 #include "chanclient.h"
@@ -162,22 +163,25 @@ fake_drain(struct fake *f)
 static bool
 fake_take_request(struct fake *f)
 {
+	const uint8_t *body;
+	const char *why;
+	size_t blen;
 	struct mpr r;
-	uint32_t len, n;
+	uint32_t n;
 	uint64_t op, id;
+	/* the library's own frames: a bad length is its bug too */
+	long used = proto_frame_split(f->in, f->inlen, IN_MAX, &body, &blen, &why);
 
-	if (f->inlen < 4)
+	CHECK(used >= 0);
+	if (used == 0)
 		return false;
-	len = (uint32_t)mpr_be(f->in, 4);
-	if (f->inlen - 4 < len)
-		return false;
-	mpr_init(&r, f->in + 4, len);
+	mpr_init(&r, body, blen);
 	/* the library's own encoder wrote it: [op, id, wait, ...], or it broke the protocol */
 	CHECK(mpr_array(&r, &n) == 0 && n >= 3 && mpr_uint(&r, &op) == 0 && mpr_uint(&r, &id) == 0);
 	memmove(f->ids + 1, f->ids, (ID_HISTORY - 1) * sizeof f->ids[0]);
 	f->ids[0] = id;
-	f->inlen -= 4 + len;
-	memmove(f->in, f->in + 4 + len, f->inlen);
+	f->inlen -= (size_t)used;
+	memmove(f->in, f->in + used, f->inlen);
 	return true;
 }
 
