@@ -17,7 +17,14 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "client
  ADMIN) = range(15)
 
 # record flags
-RAW, ID, PUSH, HANGUP = 1, 2, 16, 32
+RAW, ID, PUSH, HANGUP, CANCEL, LATE = 1, 2, 16, 32, 64, 128
+
+# an op's context (the op byte's top 2 bits)
+BACKGROUND, CANCELLABLE, HOUR, PASSED = range(4)
+
+
+def under(op, ctx):
+    return op | ctx << 6
 
 
 def back(k):
@@ -118,6 +125,17 @@ def main():
           rep(0, [{"id": 1, "peer": "unix", "name": "fuzz", "pending": 0, "age_ms": 1, "unsent": 0}]),
           rep(0, [{"name": "n1", "advertise": "127.0.0.1:7420", "owned": 3, "self": 1, "lease_left_ms": 9}]),
           rep(0, [{"client": 1, "tag": 3, "count": 1, "age_ms": 2}], 1)])
+    # contexts: a cancel the server confirms, a value matched before the cancel reached it, the
+    # server's deadline on a call with an hour left, a deadline passed before the call
+    seed("cancel", [(under(RECV, CANCELLABLE), 0), (under(SEND, CANCELLABLE), 3),
+                    (under(SELECT, HOUR), 0), (under(RECV, PASSED), 0), (PING, 0)],
+         [rec(CANCEL, b""), rep(3, "canceled", flags=back(1)), rep(0, flags=PUSH),
+          rec(CANCEL, b""), rep(0, flags=back(1)), rep(4, "no such request", flags=PUSH),
+          rep(2, "deadline exceeded"), rep(0)])
+    # the server confirms after the client's grace: the call gave up, the late replies are dropped
+    seed("cancel-late", [(under(RECV, CANCELLABLE), 0), (PING, 0), (PING, 0)],
+         [rec(CANCEL, b""), rep(3, "canceled", flags=back(1) | LATE), rep(0, flags=PUSH), rep(0),
+          rep(0)])
     # what chand never sends
     seed("bad-notice", [(PING, 0), (PING, 0)], [raw_frame([0, 9, "you sent garbage"])])
     seed("bad-revoked", [(RECV, 0), (PING, 0)], [raw_frame([0, 6, "credentials revoked"])])

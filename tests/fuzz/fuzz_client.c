@@ -8,11 +8,16 @@
  * An input is a client script and a server script:
  *
  *   nops, then nops × (op, param), then records until the input ends
+ *   op: the op's index in client_ops (low 6 bits), and its context (top 2)
  *   record: flags, length (2 bytes, big-endian), body
  *
  * The client (the harness's own thread) dials a unix socket, which HELLOs,
- * then runs the ops (below), each with the background context:
- * nothing but the server ends a wait, so a run is the same each time.
+ * then runs the ops (below), each with a context of its own: the
+ * background, one the server may cancel, one with a deadline an hour away
+ * (sent on the wire) the server may cancel too, or one whose deadline has
+ * passed. Only the server ends a wait, but for a cancelled call's grace
+ * (GRACE_NS), which the server's prompt answers meet unless LATE holds
+ * them back, so a run is the same each time.
  * The server is a thread that answers with the records in order. A record
  * goes when its trigger comes: the next whole request frame the client
  * wrote, or, when none comes, the client asleep with nothing left to send
@@ -25,6 +30,12 @@
  *            its CREDITs
  *   PUSH     no trigger: it goes right after the record before it
  *   HANGUP   the server closes its sending side after it
+ *   CANCEL   at its trigger the server cancels the op's context first, as
+ *            another thread of the client would; with an empty body, that
+ *            is all the record does
+ *   LATE     when the server cancelled the running op's context, the
+ *            record goes LATE_NS after its trigger: twice the client's
+ *            grace, so the call has given up on its reply meanwhile
  *
  * Without RAW the harness adds the 4-byte length. Once the records run out
  * the server closes its sending side, so every wait ends: a call that
@@ -53,6 +64,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "codec.h"
@@ -67,10 +79,14 @@ enum rec_flag {
 	REC_ID = 2,
 	REC_PUSH = 16,
 	REC_HANGUP = 32,
+	REC_CANCEL = 64,
+	REC_LATE = 128,
 };
 #define REC_ID_BACK(f) (((f) >> 2) & 3)
 #define ID_HISTORY 4
 #define IN_MAX (256u << 10)		/* request bytes kept: the ops' requests are far smaller */
+#define GRACE_NS (20 * 1000000LL)	/* the client's cancel grace: short, so that LATE costs little */
+#define LATE_NS (2 * GRACE_NS)
 
 struct fake {
 	int fd;
@@ -79,6 +95,9 @@ struct fake {
 	uint8_t *in;			/* request bytes read, not yet taken as frames */
 	size_t inlen;
 	uint64_t ids[ID_HISTORY];	/* the newest request ids, [0] the newest */
+	pthread_mutex_t ctx_lock;	/* ctx is set and cleared by the client, cancelled by the server */
+	chan_ctx_t *ctx;		/* the running op's context, or NULL */
+	bool cancelled;			/* the server cancelled ctx */
 };
 
 static bool trace;		/* FUZZ_CLIENT_TRACE set: records, ops and results on stderr */
@@ -269,6 +288,32 @@ fake_send(struct fake *f, unsigned flags, const uint8_t *body, size_t len)
 	return fake_write(f, frame, n);
 }
 
+/* Cancel the running op's context, if it is cancellable, as another thread of the client would. */
+static void
+fake_cancel(struct fake *f)
+{
+	pthread_mutex_lock(&f->ctx_lock);
+	if (f->ctx != NULL && chan_cancel(f->ctx) == CHAN_OK) {
+		f->cancelled = true;
+		if (trace)
+			fprintf(stderr, "fuzz_client: the op's context cancelled\n");
+	}
+	pthread_mutex_unlock(&f->ctx_lock);
+}
+
+/* LATE's wait, when the running op's call was cancelled: it outlasts the client's grace. */
+static void
+fake_late(struct fake *f)
+{
+	bool cancelled;
+
+	pthread_mutex_lock(&f->ctx_lock);
+	cancelled = f->cancelled;
+	pthread_mutex_unlock(&f->ctx_lock);
+	if (cancelled)
+		nanosleep(&(struct timespec){ 0, LATE_NS }, NULL);
+}
+
 static void *
 fake_run(void *arg)
 {
@@ -287,7 +332,11 @@ fake_run(void *arg)
 		f->rec = body + len;
 		if (!(flags & REC_PUSH) && fake_trigger(f) < 0)
 			goto out;
-		if (fake_send(f, flags, body, len) < 0)
+		if (flags & REC_CANCEL)
+			fake_cancel(f);
+		if (flags & REC_LATE)
+			fake_late(f);
+		if (!((flags & REC_CANCEL) && len == 0) && fake_send(f, flags, body, len) < 0)
 			goto out;
 		if (flags & REC_HANGUP)
 			break;
@@ -313,6 +362,7 @@ out:
 
 struct client {
 	chan_conn_t *conn;
+	chan_ctx_t *ctx;	/* the running op's */
 	chan_t *a, *b;		/* handles on "a" and "b", made without a round trip */
 	bool broken;		/* a call said the connection is unusable */
 };
@@ -378,7 +428,7 @@ check_recv(struct client *c, chan_t *ch, int rc, chan_value_t *v, const bool *ok
 static void
 op_ping(struct client *c, unsigned p)
 {
-	check_rc(c, chan_ping(chan_background(), c->conn));
+	check_rc(c, chan_ping(c->ctx, c->conn));
 }
 
 static void
@@ -390,9 +440,9 @@ op_make(struct client *c, unsigned p)
 
 	o.durable = p & 2;
 	if (p & 4)
-		rc = chan_make_opts(chan_background(), c->conn, "q", p >> 3, &o, &ch);
+		rc = chan_make_opts(c->ctx, c->conn, "q", p >> 3, &o, &ch);
 	else
-		rc = chan_make(chan_background(), c->conn, p & 1 ? NULL : "a", p >> 3, &ch);
+		rc = chan_make(c->ctx, c->conn, p & 1 ? NULL : "a", p >> 3, &ch);
 	check_rc(c, rc);
 	CHECK((rc == CHAN_OK) == (ch != NULL));
 	if (ch != NULL)
@@ -404,7 +454,7 @@ static void
 op_open(struct client *c, unsigned p)
 {
 	chan_t *ch = NULL;
-	int rc = chan_open(chan_background(), c->conn, p & 1 ? "b" : "~0123456789abcdef0123456789abcdef", &ch);
+	int rc = chan_open(c->ctx, c->conn, p & 1 ? "b" : "~0123456789abcdef0123456789abcdef", &ch);
 
 	check_rc(c, rc);
 	CHECK((rc == CHAN_OK) == (ch != NULL));
@@ -415,9 +465,9 @@ static void
 op_send(struct client *c, unsigned p)
 {
 	if (p == 255)
-		check_rc(c, chan_send_chan(chan_background(), c->a, c->b));
+		check_rc(c, chan_send_chan(c->ctx, c->a, c->b));
 	else
-		check_rc(c, chan_send(chan_background(), c->a, payload, p));
+		check_rc(c, chan_send(c->ctx, c->a, payload, p));
 }
 
 static void
@@ -427,7 +477,7 @@ op_recv(struct client *c, unsigned p)
 	bool ok = false;
 	chan_t *ch = p & 1 ? c->b : c->a;
 
-	check_recv(c, ch, chan_recv(chan_background(), ch, &v, &ok), &v, &ok);
+	check_recv(c, ch, chan_recv(c->ctx, ch, &v, &ok), &v, &ok);
 }
 
 static void
@@ -437,9 +487,9 @@ op_try(struct client *c, unsigned p)
 	bool ok = false;
 
 	if (p & 1)
-		check_rc(c, chan_try_send(chan_background(), c->b, payload, p >> 1));
+		check_rc(c, chan_try_send(c->ctx, c->b, payload, p >> 1));
 	else
-		check_recv(c, c->b, chan_try_recv(chan_background(), c->b, &v, &ok), &v, &ok);
+		check_recv(c, c->b, chan_try_recv(c->ctx, c->b, &v, &ok), &v, &ok);
 }
 
 /* recv a, send b, and with p & 2 a nil channel's case; p & 1: a default case. */
@@ -452,7 +502,7 @@ op_select(struct client *c, unsigned p)
 		{ .dir = CHAN_DIR_RECV, .ch = NULL },
 	};
 	size_t n = p & 2 ? 3 : 2;
-	int rc = chan_select(chan_background(), cases, n, p & 1);
+	int rc = chan_select(c->ctx, cases, n, p & 1);
 
 	if (rc >= 0)
 		CHECK((size_t)rc < n);
@@ -474,14 +524,14 @@ op_len(struct client *c, unsigned p)
 {
 	size_t n;
 
-	check_rc(c, p & 1 ? chan_cap(chan_background(), c->a, &n) : chan_len(chan_background(), c->a, &n));
+	check_rc(c, p & 1 ? chan_cap(c->ctx, c->a, &n) : chan_len(c->ctx, c->a, &n));
 }
 
 static void
 op_info(struct client *c, unsigned p)
 {
 	chan_info_t info;
-	int rc = chan_info(chan_background(), c->a, &info);
+	int rc = chan_info(c->ctx, c->a, &info);
 
 	check_rc(c, rc);
 	if (rc == CHAN_OK) {
@@ -497,13 +547,13 @@ op_close(struct client *c, unsigned p)
 
 	switch (p % 3) {
 	case 0:
-		check_rc(c, chan_close(chan_background(), c->a));
+		check_rc(c, chan_close(c->ctx, c->a));
 		break;
 	case 1:
-		check_rc(c, chan_close_err(chan_background(), c->a, p, "why"));
+		check_rc(c, chan_close_err(c->ctx, c->a, p, "why"));
 		break;
 	default:
-		check_rc(c, chan_delete(chan_background(), c->a, &n));
+		check_rc(c, chan_delete(c->ctx, c->a, &n));
 	}
 }
 
@@ -517,7 +567,7 @@ op_stream(struct client *c, unsigned p)
 	chan_stream_t *s = NULL;
 	chan_value_t v = { 0 };
 	chan_msg_t m = { .tag = 0 };
-	int rc = chan_stream_open(chan_background(), chans, n, 1 + (p >> 1 & 3), &s);
+	int rc = chan_stream_open(c->ctx, chans, n, 1 + (p >> 1 & 3), &s);
 	bool ok;
 
 	check_rc(c, rc);
@@ -556,22 +606,22 @@ op_link(struct client *c, unsigned p)
 
 	switch (p % 4) {
 	case 0:
-		rc = chan_or_done(chan_background(), c->a, NULL, &link, &out);
+		rc = chan_or_done(c->ctx, c->a, NULL, &link, &out);
 		break;
 	case 1:
-		rc = chan_tee(chan_background(), c->a, NULL, &link, &out, &out2);
+		rc = chan_tee(c->ctx, c->a, NULL, &link, &out, &out2);
 		break;
 	case 2:
-		rc = chan_take(chan_background(), c->a, 3, NULL, &link, &out);
+		rc = chan_take(c->ctx, c->a, 3, NULL, &link, &out);
 		break;
 	default:
-		rc = chan_or(chan_background(), ins, 2, NULL, &link, &out);
+		rc = chan_or(c->ctx, ins, 2, NULL, &link, &out);
 	}
 	check_rc(c, rc);
 	CHECK((rc == CHAN_OK) == (link != NULL) && (rc == CHAN_OK) == (out != NULL));
 	CHECK((p % 4 == 1 && rc == CHAN_OK) == (out2 != NULL));
 	if (rc == CHAN_OK && (p & 8))
-		check_recv(c, out, chan_recv(chan_background(), out, &v, &ok), &v, &ok);
+		check_recv(c, out, chan_recv(c->ctx, out, &v, &ok), &v, &ok);
 	if (rc == CHAN_OK && (p & 4))
 		CHECK(chan_link_stop(link) == CHAN_OK);
 	if (rc == CHAN_OK)
@@ -587,7 +637,7 @@ op_msg(struct client *c, unsigned p)
 {
 	chan_msg_t m = { .tag = 0 };
 	bool ok = false;
-	int rc = chan_recv_msg(chan_background(), c->a, &m, &ok);
+	int rc = chan_recv_msg(c->ctx, c->a, &m, &ok);
 
 	check_rc(c, rc);
 	if (rc == CHAN_OK && m.tag != 0) {
@@ -597,13 +647,13 @@ op_msg(struct client *c, unsigned p)
 			check_rc(c, chan_ack(c->a, &m));
 			break;
 		case 1:
-			check_rc(c, chan_nack(chan_background(), c->a, &m, 0));
+			check_rc(c, chan_nack(c->ctx, c->a, &m, 0));
 			break;
 		case 2:
-			check_rc(c, chan_touch(chan_background(), c->a, &m));
+			check_rc(c, chan_touch(c->ctx, c->a, &m));
 			break;
 		default:
-			check_rc(c, chan_ack_n(chan_background(), c->a, &m.tag, 1));
+			check_rc(c, chan_ack_n(c->ctx, c->a, &m.tag, 1));
 		}
 	}
 	check_value(&m.value);
@@ -618,8 +668,8 @@ op_async(struct client *c, unsigned p)
 	chan_value_t v = { 0 };
 	bool ok = false;
 
-	check_rc(c, chan_send_async(chan_background(), c->a, payload, p >> 1, &ops[0]));
-	check_rc(c, chan_recv_async(chan_background(), c->b, &ops[1]));
+	check_rc(c, chan_send_async(c->ctx, c->a, payload, p >> 1, &ops[0]));
+	check_rc(c, chan_recv_async(c->ctx, c->b, &ops[1]));
 	if (p & 1)
 		check_rc(c, chan_conn_flush(c->conn));
 	for (int i = 0; i < 2; i++) {
@@ -641,21 +691,21 @@ admin_lists(struct client *c, unsigned p)
 
 	switch (p % 3) {
 	case 0:
-		check_rc(c, rc = chan_admin_clients(chan_background(), c->conn, &cl, &n));
+		check_rc(c, rc = chan_admin_clients(c->ctx, c->conn, &cl, &n));
 		for (size_t i = 0; rc == CHAN_OK && i < n; i++) {
 			CHECK_TERMINATED(cl[i].peer);
 			CHECK_TERMINATED(cl[i].name);
 		}
 		break;
 	case 1:
-		check_rc(c, rc = chan_admin_cluster_nodes(chan_background(), c->conn, &nodes, &n));
+		check_rc(c, rc = chan_admin_cluster_nodes(c->ctx, c->conn, &nodes, &n));
 		for (size_t i = 0; rc == CHAN_OK && i < n; i++) {
 			CHECK_TERMINATED(nodes[i].name);
 			CHECK_TERMINATED(nodes[i].addr);
 		}
 		break;
 	default:
-		check_rc(c, chan_admin_inflight(chan_background(), c->conn, "a", 0, &inf, &n, &total));
+		check_rc(c, chan_admin_inflight(c->ctx, c->conn, "a", 0, &inf, &n, &total));
 	}
 	free(cl);
 	free(nodes);
@@ -673,19 +723,19 @@ op_admin(struct client *c, unsigned p)
 
 	switch (p % 5) {
 	case 0:
-		check_rc(c, rc = chan_admin_stats(chan_background(), c->conn, &st, &n));
+		check_rc(c, rc = chan_admin_stats(c->ctx, c->conn, &st, &n));
 		for (size_t i = 0; rc == CHAN_OK && i < n; i++)
 			CHECK_TERMINATED(st[i].key);
 		break;
 	case 1:
-		check_rc(c, rc = chan_admin_channels(chan_background(), c->conn, NULL, 0, &chs, &n, &total));
+		check_rc(c, rc = chan_admin_channels(c->ctx, c->conn, NULL, 0, &chs, &n, &total));
 		for (size_t i = 0; rc == CHAN_OK && i < n; i++) {
 			CHECK_TERMINATED(chs[i].name);
 			CHECK_TERMINATED(chs[i].close_message);
 		}
 		break;
 	case 2:
-		check_rc(c, rc = chan_admin_waiters(chan_background(), c->conn, 0, &w, &n, &total));
+		check_rc(c, rc = chan_admin_waiters(c->ctx, c->conn, 0, &w, &n, &total));
 		for (size_t i = 0; rc == CHAN_OK && i < n; i++) {
 			CHECK(w[i].op != NULL && (w[i].ncases == 0 || w[i].cases != NULL));
 			CHECK_TERMINATED(w[i].home);
@@ -696,7 +746,7 @@ op_admin(struct client *c, unsigned p)
 			chan_admin_waiters_free(w, n);
 		break;
 	case 3:
-		check_rc(c, chan_admin_unblock(chan_background(), c->conn, p, 0, &n));
+		check_rc(c, chan_admin_unblock(c->ctx, c->conn, p, 0, &n));
 		break;
 	default:
 		admin_lists(c, p / 5);
@@ -711,17 +761,59 @@ static client_op_fn *const client_ops[] = {
 };
 #define N_OPS (sizeof client_ops / sizeof client_ops[0])
 
+#define OP_INDEX(b) ((unsigned)(((b) & 63u) % N_OPS))
+#define OP_CTX(b) ((b) >> 6)
+
+/* An op's context: the background, cancellable, an hour's deadline, or a deadline passed. */
+static chan_ctx_t *
+op_ctx(unsigned kind)
+{
+	chan_ctx_t *ctx = chan_background();
+
+	switch (kind) {
+	case 1:
+		CHECK(chan_with_cancel(&ctx, NULL) == CHAN_OK);
+		break;
+	case 2:
+		CHECK(chan_with_timeout(&ctx, NULL, 3600 * CHAN_SEC) == CHAN_OK);
+		break;
+	case 3:
+		CHECK(chan_with_deadline(&ctx, NULL, chan_now() - 1) == CHAN_OK);
+		break;
+	}
+	return ctx;
+}
+
+/* Run one op under its context, which the server may cancel meanwhile. */
+static void
+client_op(struct client *c, struct fake *f, uint8_t op, uint8_t param)
+{
+	if (trace)
+		fprintf(stderr, "fuzz_client: op %u context %u param %u\n", OP_INDEX(op), OP_CTX(op), param);
+	c->ctx = op_ctx(OP_CTX(op));
+	pthread_mutex_lock(&f->ctx_lock);
+	f->ctx = c->ctx;
+	f->cancelled = false;
+	pthread_mutex_unlock(&f->ctx_lock);
+	client_ops[OP_INDEX(op)](c, param);
+	pthread_mutex_lock(&f->ctx_lock);
+	f->ctx = NULL;
+	pthread_mutex_unlock(&f->ctx_lock);
+	chan_ctx_free(c->ctx);
+	c->ctx = NULL;
+}
+
 /* Dial, run ops[0..nops) (op, param pairs), close. */
 static void
-client_run(const char *path, const uint8_t *ops, size_t nops)
+client_run(struct fake *f, const uint8_t *ops, size_t nops)
 {
 	struct client c = { 0 };
-	chan_dial_opts_t o = { .client_name = "fuzz" };
+	chan_dial_opts_t o = { .client_name = "fuzz", .cancel_grace_ns = GRACE_NS };
 	chan_conn_info_t info;
 	char addr[sizeof sock_path + 8];
 	int rc;
 
-	snprintf(addr, sizeof addr, "unix:%s", path);
+	snprintf(addr, sizeof addr, "unix:%s", sock_path);
 	rc = chan_dial(chan_background(), addr, &o, &c.conn);
 	check_rc(&c, rc);
 	if (rc != CHAN_OK)
@@ -730,9 +822,7 @@ client_run(const char *path, const uint8_t *ops, size_t nops)
 	CHECK_TERMINATED(info.server);
 	CHECK(chan_handle_new(&c.a, c.conn, "a") == CHAN_OK && chan_handle_new(&c.b, c.conn, "b") == CHAN_OK);
 	for (size_t i = 0; i < nops; i++) {
-		if (trace)
-			fprintf(stderr, "fuzz_client: op %zu param %u\n", ops[2 * i] % N_OPS, ops[2 * i + 1]);
-		client_ops[ops[2 * i] % N_OPS](&c, ops[2 * i + 1]);
+		client_op(&c, f, ops[2 * i], ops[2 * i + 1]);
 		/* the failure sticks: a broken connection answers nothing more */
 		if (c.broken)
 			CHECK(chan_ping(chan_background(), c.conn) != CHAN_OK);
@@ -747,7 +837,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fake f = { .client_tid = gettid() };
+	struct fake f = { .client_tid = gettid(), .ctx_lock = PTHREAD_MUTEX_INITIALIZER };
 	size_t nops;
 	pthread_t th;
 
@@ -764,7 +854,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.rec = data + 1 + 2 * nops;
 	f.end = data + size;
 	CHECK(pthread_create(&th, NULL, fake_run, &f) == 0);
-	client_run(sock_path, data + 1, nops);
+	client_run(&f, data + 1, nops);
 	CHECK(pthread_join(th, NULL) == 0);
 	free(f.in);
 	return 0;
