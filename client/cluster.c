@@ -24,6 +24,7 @@
 #include "chanclient.h"
 #include "cluster.h"
 #include "conn_priv.h"
+#include "dial.h"
 
 struct cnode {
 	char *addr;			/* "host:port" as dialed */
@@ -399,6 +400,14 @@ routed_call(chan_conn_t *front, struct rnames *rn, chan_ctx_t *ctx, uint64_t op,
 			r->via = node;	/* its tag, if any, is this connection's */
 			return CHAN_OK;
 		}
+		if (!dial_is_hostport(r->rep.msg, r->rep.msg_len)) {
+			/* a unix path or a scheme is no node's address (§3): not followed, never dialed */
+			rc = conn_broke_contract(node);
+			node_drop(cl, idx, node);
+			conn_unref(node);
+			call_reply_free(r);
+			return rc;
+		}
 		conn_unref(node);
 		pthread_mutex_lock(&cl->lock);
 		to = node_add_locked(cl, r->rep.msg, r->rep.msg_len);
@@ -575,8 +584,8 @@ seeds_add(struct cluster *cl, const char *addr)
 	for (;;) {
 		comma = strchr(p, ',');
 		len = comma ? (size_t)(comma - p) : strlen(p);
-		if (len == 0 || strchr(p, '/') != NULL || node_add_locked(cl, p, len) < 0)
-			return CHAN_EINVAL;	/* empty, too many, or a scheme inside: plain host:port only */
+		if (!dial_is_hostport(p, len) || node_add_locked(cl, p, len) < 0)
+			return CHAN_EINVAL;	/* plain HOST:PORT only, at most CLUSTER_NODES_MAX */
 		if (comma == NULL)
 			return CHAN_OK;
 		p = comma + 1;

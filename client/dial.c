@@ -153,6 +153,25 @@ split_hostport(const char *hp, char *host, size_t hcap, char *port, size_t pcap)
 	return CHAN_OK;
 }
 
+bool
+dial_is_hostport(const char *addr, size_t len)
+{
+	char buf[300], host[256], port[8];
+	const char *colon, *bracket;
+
+	if (len == 0 || len >= sizeof buf || memchr(addr, '\0', len) != NULL)
+		return false;
+	memcpy(buf, addr, len);
+	buf[len] = '\0';
+	/* a '/' is a scheme's or a path's, and dial_addr takes "unix:…" for a path whatever follows */
+	if (strchr(buf, '/') != NULL || strncmp(buf, "unix:", 5) == 0 ||
+	    split_hostport(buf, host, sizeof host, port, sizeof port) != CHAN_OK)
+		return false;
+	colon = strrchr(buf, ':');
+	bracket = strrchr(buf, ']');
+	return colon != NULL && (bracket == NULL || colon > bracket);	/* the port given */
+}
+
 /* ---- name lookup that a context can stop ------------------------------------------ */
 
 /*

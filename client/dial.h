@@ -17,12 +17,21 @@
 #ifndef CHAN_DIAL_H
 #define CHAN_DIAL_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "chanclient.h"
 
 #define DIAL_PORT "7420"		/* chand's default port (chand.conf(5)) */
 
 struct ctls;
 
+/*
+ * addr[0..len) is a cluster node's address: HOST:PORT or [V6]:PORT and
+ * nothing else (no scheme, no unix path, no port left out, no NUL), as a
+ * cluster's seeds and its MOVED replies name nodes (PROTOCOL.md §3, §17).
+ */
+bool dial_is_hostport(const char *addr, size_t len);
 /* Resolve and connect addr; *fdp is the caller's on success. */
 int dial_addr(const char *addr, chan_ctx_t *ctx, int *fdp);
 /* The TLS handshake on connected fd, verifying the host of "host:port" or "host"; *out is the caller's. */

@@ -258,6 +258,10 @@ check_cluster(const struct config *c, char **cause)
 		    "clients and the other nodes dial to reach this node)", NULL);
 	if (c->cluster_name[0] == '\0')
 		return fail_key(cause, c, "cluster_name", "must not be empty", NULL);
+	/* MOVED hands it to clients, which follow only a TCP HOST:PORT (PROTOCOL.md §17) */
+	if (strncmp(c->advertise, "unix:", 5) == 0 || strchr(c->advertise, '/') != NULL)
+		return fail_key(cause, c, "advertise", "must be a TCP HOST:PORT (or [V6]:PORT), "
+		    "not a unix socket or a URL", c->advertise);
 	return check_hostport(c, "advertise", c->advertise, cause);
 }
 

@@ -9,12 +9,14 @@
  * SPDX-License-Identifier: BSD-2-Clause
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,6 +30,7 @@
 static struct {
 	int lfd, port;
 	int requests;			/* after HELLO */
+	const char *moved_to;		/* what its MOVED names: NULL, itself */
 } liar;
 
 static bool
@@ -59,6 +62,8 @@ liar_thread(void *arg)
 
 	(void)arg;
 	snprintf(here, sizeof here, "127.0.0.1:%d", liar.port);
+	if (liar.moved_to == NULL)
+		liar.moved_to = here;
 	proto_out_init(&o);
 	while (fd >= 0 && read_full(fd, hdr, sizeof hdr) && (len = proto_frame_len(hdr)) <= sizeof body &&
 	    read_full(fd, body, len)) {
@@ -69,7 +74,7 @@ liar_thread(void *arg)
 			proto_rep_hello(&o, req.id, &h);
 		else {
 			__atomic_add_fetch(&liar.requests, 1, __ATOMIC_RELAXED);
-			proto_rep_error(&o, req.id, STATUS_MOVED, here);
+			proto_rep_error(&o, req.id, STATUS_MOVED, liar.moved_to);
 		}
 		if (write(fd, proto_out_data(&o), proto_out_len(&o)) < 0)
 			break;
@@ -80,22 +85,32 @@ liar_thread(void *arg)
 	return NULL;
 }
 
+/* Start the liar on an ephemeral loopback port, answering MOVED moved_to (NULL: itself). */
+static void
+liar_start(pthread_t *t, const char *moved_to)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof a;
+
+	liar.requests = 0;
+	liar.moved_to = moved_to;
+	liar.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(bind(liar.lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(liar.lfd, 4) == 0 &&
+	    getsockname(liar.lfd, (struct sockaddr *)&a, &alen) == 0);
+	liar.port = ntohs(a.sin_port);
+	CU_ASSERT_FATAL(pthread_create(t, NULL, liar_thread, NULL) == 0);
+}
+
 /* A MOVED loop (stale views that never converge) ends after a bounded number of hops, clearly. */
 static void
 test_moved_loop(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t alen = sizeof a;
 	chan_conn_t *c;
 	chan_t *ch;
 	pthread_t t;
 	char addr[64];
 
-	liar.lfd = socket(AF_INET, SOCK_STREAM, 0);
-	CU_ASSERT_FATAL(bind(liar.lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(liar.lfd, 4) == 0 &&
-	    getsockname(liar.lfd, (struct sockaddr *)&a, &alen) == 0);
-	liar.port = ntohs(a.sin_port);
-	pthread_create(&t, NULL, liar_thread, NULL);
+	liar_start(&t, NULL);
 	snprintf(addr, sizeof addr, "cluster://127.0.0.1:%d", liar.port);
 	CU_ASSERT_EQUAL_FATAL(chan_dial(NULL, addr, NULL, &c), CHAN_OK);
 	CU_ASSERT_EQUAL(chan_make(NULL, c, "loop", 1, &ch), CHAN_EUNAVAILABLE);
@@ -103,6 +118,56 @@ test_moved_loop(void)
 	chan_conn_close(c);
 	pthread_join(t, NULL);
 	close(liar.lfd);
+}
+
+/*
+ * A MOVED naming what is no node's HOST:PORT (a unix socket, a scheme, no
+ * port) breaks the contract (PROTOCOL.md §3, §9): the call fails with
+ * CHAN_EPROTO and nothing is dialed. A node, or whoever sits on its plain
+ * TCP, must not send a client to a local socket with its token and its
+ * request.
+ */
+static void
+test_moved_elsewhere(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char dir[] = "/tmp/chand-moved.XXXXXX", bad[6][160], addr[64];
+	int ufd;
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s/s", dir);
+	ufd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	CU_ASSERT_FATAL(bind(ufd, (struct sockaddr *)&sun, sizeof sun) == 0 && listen(ufd, 4) == 0);
+	snprintf(bad[0], sizeof bad[0], "unix:%s", sun.sun_path);
+	snprintf(bad[1], sizeof bad[1], "%s", sun.sun_path);
+	snprintf(bad[2], sizeof bad[2], "unix:///%s", sun.sun_path + 1);
+	snprintf(bad[3], sizeof bad[3], "tcp://127.0.0.1:1");
+	snprintf(bad[4], sizeof bad[4], "127.0.0.1");
+	snprintf(bad[5], sizeof bad[5], "unix:7420");
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		chan_conn_t *c;
+		chan_ctx_t *ctx;
+		chan_t *ch = NULL;
+		pthread_t t;
+
+		liar_start(&t, bad[i]);
+		snprintf(addr, sizeof addr, "cluster://127.0.0.1:%d", liar.port);
+		CU_ASSERT_EQUAL_FATAL(chan_dial(NULL, addr, NULL, &c), CHAN_OK);
+		/* bounded: followed, the unix socket's backlog would take HELLO and never answer */
+		CU_ASSERT_FATAL(chan_with_timeout(&ctx, NULL, REPLY_MS * CHAN_MSEC) == CHAN_OK);
+		CU_ASSERT_EQUAL(chan_make(ctx, c, "a", 1, &ch), CHAN_EPROTO);
+		CU_ASSERT_PTR_NULL(ch);
+		CU_ASSERT_EQUAL(__atomic_load_n(&liar.requests, __ATOMIC_RELAXED), 1);
+		chan_ctx_free(ctx);
+		chan_conn_close(c);
+		pthread_join(t, NULL);
+		close(liar.lfd);
+	}
+	/* nobody connected to the unix socket */
+	CU_ASSERT(accept(ufd, NULL, NULL) < 0 && errno == EAGAIN);
+	close(ufd);
+	unlink(sun.sun_path);
+	rmdir(dir);
 }
 
 /* Addresses that are not a cluster's. */
@@ -115,6 +180,11 @@ test_bad_addresses(void)
 	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://", NULL, &c), CHAN_EINVAL);
 	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://127.0.0.1:1,,", NULL, &c), CHAN_EINVAL);
 	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://tls://127.0.0.1:1", NULL, &c), CHAN_EINVAL);
+	/* a seed is HOST:PORT: not a unix socket, not a host without its port */
+	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://unix:/run/chand.sock", NULL, &c), CHAN_EINVAL);
+	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://unix:7420", NULL, &c), CHAN_EINVAL);
+	CU_ASSERT_EQUAL(chan_dial(NULL, "127.0.0.1,127.0.0.1:1", NULL, &c), CHAN_EINVAL);
+	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://[::1]", NULL, &c), CHAN_EINVAL);
 	/* TLS to the nodes is not built: a tls_* option is refused before any dial */
 	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://127.0.0.1:1", &tls, &c), CHAN_ENOTSUP);
 	/* nobody listens on port 1: every seed tried, then the connection error */
@@ -242,6 +312,7 @@ void
 register_client_cluster_no_etcd(CU_pSuite s)
 {
 	test_add(s, "a MOVED loop ends in CHAN_EUNAVAILABLE", test_moved_loop);
+	test_add(s, "a MOVED to no node's HOST:PORT is not followed", test_moved_elsewhere);
 	test_add(s, "bad cluster addresses", test_bad_addresses);
 	test_add(s, "a single chand is not a cluster", test_not_a_cluster);
 }

@@ -430,6 +430,9 @@ test_config(void)
 	static const char *const bad[][2] = {
 		{ "cluster_etcd = http://127.0.0.1:1\n", "advertise" },
 		{ "cluster_etcd = http://127.0.0.1:1\nadvertise = nocolon\n", "HOST:PORT" },
+		{ "cluster_etcd = http://127.0.0.1:1\nadvertise = unix:/run/chand.sock:1\n", "not a unix socket" },
+		{ "cluster_etcd = http://127.0.0.1:1\nadvertise = unix:7420\n", "not a unix socket" },
+		{ "cluster_etcd = http://127.0.0.1:1\nadvertise = tcp://127.0.0.1:1\n", "TCP HOST:PORT" },
 		{ "node_name = a/b\n", "node_name" },
 		{ "node_ttl = 500ms\n", "node_ttl" },
 		{ "cluster_etcd = ftp://x\nadvertise = 127.0.0.1:1\n", "http://" },

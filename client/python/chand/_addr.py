@@ -23,7 +23,7 @@ from typing import Optional
 
 from ._proto import DEFAULT_PORT
 
-__all__ = ["Address", "parse_address"]
+__all__ = ["Address", "parse_address", "is_node_address"]
 
 
 @dataclass(frozen=True)
@@ -98,3 +98,21 @@ def parse_address(addr: str, tls: Optional[bool] = None) -> Address:
         rest = addr
     host, port = _host_port(rest, addr)
     return Address(scheme, host=host, port=port)
+
+
+def is_node_address(addr: object) -> bool:
+    """addr names a cluster node as seeds and MOVED replies do (PROTOCOL.md §3, §17):
+    ``HOST:PORT`` or ``[V6]:PORT`` and nothing else (no scheme, no unix socket, no port
+    left out), libchanclient's rule too."""
+    if not isinstance(addr, str) or "/" in addr or "\0" in addr or addr.startswith("unix:"):
+        return False
+    if addr.startswith("["):
+        if "]:" not in addr:
+            return False
+    elif addr.count(":") != 1:          # no port, or a bare IPv6 address
+        return False
+    try:
+        parse_address(addr)
+    except ValueError:
+        return False
+    return True

@@ -30,11 +30,12 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar, Union
 
+from ._addr import is_node_address
 from ._chan import RecvCase, SendCase, select as _select
 from ._conn import dial as _dial_node
 from ._proto import BaseChan, now_ns
 from .context import Context, background, deadline_of
-from .errors import ConnectionLost, Moved, NotFound, Unavailable
+from .errors import ConnectionLost, Moved, NotFound, ProtocolError, Unavailable
 
 HOPS_MAX = 5
 """MOVED replies followed per request (libchanclient's CLUSTER_HOPS_MAX)."""
@@ -45,13 +46,13 @@ T = TypeVar("T")
 
 def parse_seeds(seeds: Union[str, Sequence[str]]) -> List[str]:
     """The ``host:port`` seeds of ``cluster://a,b``, ``a,b`` or a list (ValueError if one
-    is empty or has a scheme: plain host:port only, as libchanclient takes them)."""
+    is not a plain ``HOST:PORT``, as libchanclient takes them)."""
     if isinstance(seeds, str):
         body = seeds[len(_PREFIX):] if seeds.startswith(_PREFIX) else seeds
         out = body.split(",")
     else:
         out = list(seeds)
-    if not out or any(not s or "/" in s or "," in s for s in out):
+    if not out or any(not is_node_address(s) or "," in s for s in out):
         raise ValueError(f"bad cluster address {seeds!r}: seeds are host:port, "
                          "comma-separated")
     return list(dict.fromkeys(out))
@@ -190,6 +191,15 @@ def copy_err(cases: Sequence[Any], sent: Sequence[Any], index: int) -> None:
             cases[index].chan._err = err
 
 
+def moved_elsewhere(conn: Any, addr: Any) -> ProtocolError:
+    """A MOVED naming no node's ``HOST:PORT`` (a unix socket, a scheme) breaks the
+    protocol (§3, §9): conn fails, and nothing is dialed. A node, or whoever sits on its
+    plain TCP, must not send a client to a local socket with its token and request."""
+    err = ProtocolError(f"MOVED names {addr!r}, which is no node's HOST:PORT")
+    conn._break(err)
+    return err
+
+
 def hops_exceeded(name: Optional[str]) -> Unavailable:
     return Unavailable(f"{name}: more than {HOPS_MAX} MOVED replies in a row")
 
@@ -243,6 +253,8 @@ class ClusterConn:
                 res = fn(conn)
             except Moved as e:
                 to = e.message          # "HOST:PORT"; the same request goes there
+                if not is_node_address(to):
+                    raise moved_elsewhere(conn, to) from None
                 self._routes.learn(name, to)
                 continue
             except (NotFound, Unavailable):

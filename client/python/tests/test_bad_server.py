@@ -353,3 +353,69 @@ def test_close_errors_in_select_and_stream_replies() -> None:
     assert c.closed
     c.close()
     fake.close()
+
+
+def moved_to(where: str):
+    """A script: read one request, answer it MOVED where, then wait for the client to go."""
+    def script(sock: socket.socket) -> None:
+        rid = read_frame(sock)[1]
+        sock.sendall(frame([rid, 12, where]))
+        while sock.recv(4096):
+            pass
+    return script
+
+
+NO_NODE = ["unix:{path}", "{path}", "unix://{path}", "tcp://127.0.0.1:1", "127.0.0.1", "unix:7420"]
+
+
+@pytest.fixture
+def local_socket(tmp_path):
+    """A unix socket nobody should connect to: (its path, a check that nobody did)."""
+    path = str(tmp_path / "s")
+    lis = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lis.bind(path)
+    lis.listen(4)
+    lis.setblocking(False)
+
+    def untouched() -> bool:
+        try:
+            lis.accept()[0].close()
+        except BlockingIOError:
+            return True
+        return False
+    yield path, untouched
+    lis.close()
+
+
+@pytest.mark.parametrize("where", NO_NODE)
+def test_moved_to_no_node(local_socket, where: str) -> None:
+    """A MOVED naming no node's HOST:PORT (§3) is a broken contract: ProtocolError, the
+    node's connection fails, and nothing is dialed."""
+    path, untouched = local_socket
+    fake = FakeServer(moved_to(where.format(path=path)))
+    cl = chand.dial_cluster(fake.addr, timeout=10)
+    with pytest.raises(chand.ProtocolError, match="no node's HOST:PORT"):
+        cl.make("a", 1, timeout=10)
+    assert cl.nodes == [fake.addr]                   # not even remembered
+    assert untouched()
+    cl.close()
+    fake.close()
+
+
+@pytest.mark.parametrize("where", NO_NODE)
+async def test_moved_to_no_node_aio(local_socket, where: str) -> None:
+    path, untouched = local_socket
+    fake = FakeServer(moved_to(where.format(path=path)))
+    cl = await chand.aio.dial_cluster(fake.addr, timeout=10)
+    with pytest.raises(chand.ProtocolError, match="no node's HOST:PORT"):
+        await cl.make("a", 1, timeout=10)
+    assert untouched()
+    await cl.close()
+    fake.close()
+
+
+@pytest.mark.parametrize("seeds", ["cluster://unix:/run/chand.sock", "cluster://unix:7420",
+                                   "127.0.0.1,127.0.0.1:1", "cluster://[::1]"])
+def test_seed_not_a_node_address(seeds: str) -> None:
+    with pytest.raises(ValueError, match="bad cluster address"):
+        chand.dial_cluster(seeds)
