@@ -39,6 +39,11 @@ from .errors import ConnectionLost, Moved, NotFound, ProtocolError, Unavailable
 
 HOPS_MAX = 5
 """MOVED replies followed per request (libchanclient's CLUSTER_HOPS_MAX)."""
+NODES_MAX = 64
+"""Node addresses one cluster connection knows (libchanclient's CLUSTER_NODES_MAX): a
+MOVED naming one more fails with :class:`chand.Unavailable`."""
+CACHE_MAX = 65536
+"""Cached owners (libchanclient's CLUSTER_CACHE_MAX); when full the cache starts again."""
 
 _PREFIX = "cluster://"
 T = TypeVar("T")
@@ -52,7 +57,7 @@ def parse_seeds(seeds: Union[str, Sequence[str]]) -> List[str]:
         out = body.split(",")
     else:
         out = list(seeds)
-    if not out or any(not is_node_address(s) or "," in s for s in out):
+    if not out or len(out) > NODES_MAX or any(not is_node_address(s) or "," in s for s in out):
         raise ValueError(f"bad cluster address {seeds!r}: seeds are host:port, "
                          "comma-separated")
     return list(dict.fromkeys(out))
@@ -120,10 +125,17 @@ class Routes:
             return sorted(self._nodes, key=lambda a: self._nodes[a] is None)[0]
 
     def learn(self, name: Optional[str], addr: str) -> None:
-        """name is at addr (a reply from there, or a MOVED naming it)."""
+        """name is at addr (a reply from there, or a MOVED naming it). Both tables are
+        bounded, whatever the nodes say: Unavailable for a node past NODES_MAX."""
         with self._lock:
-            self._nodes.setdefault(addr, None)
+            if addr not in self._nodes:
+                if len(self._nodes) >= NODES_MAX:
+                    raise Unavailable(f"{addr}: the cluster connection knows {NODES_MAX} "
+                                      "nodes already")
+                self._nodes[addr] = None
             if name is not None:
+                if len(self._owners) >= CACHE_MAX and name not in self._owners:
+                    self._owners.clear()
                 self._owners[name] = addr
 
     def forget(self, name: Optional[str]) -> None:

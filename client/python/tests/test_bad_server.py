@@ -415,7 +415,38 @@ async def test_moved_to_no_node_aio(local_socket, where: str) -> None:
 
 
 @pytest.mark.parametrize("seeds", ["cluster://unix:/run/chand.sock", "cluster://unix:7420",
-                                   "127.0.0.1,127.0.0.1:1", "cluster://[::1]"])
+                                   "127.0.0.1,127.0.0.1:1", "cluster://[::1]",
+                                   ",".join(f"127.0.0.1:{p}" for p in range(1, 66))],
+                         ids=["unix path", "unix name", "no port", "v6 no port", "65 seeds"])
 def test_seed_not_a_node_address(seeds: str) -> None:
     with pytest.raises(ValueError, match="bad cluster address"):
         chand.dial_cluster(seeds)
+
+
+def test_moved_to_ever_more_nodes() -> None:
+    """A node that MOVEs each request to a node never seen before grows no table without
+    bound: past 64 nodes (libchanclient's CLUSTER_NODES_MAX) the request fails with
+    Unavailable. The ports are bound but not listening, so each dial is refused."""
+    closed = []
+    for _ in range(chand._cluster.NODES_MAX):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        closed.append(s)
+    ports = iter(s.getsockname()[1] for s in closed)
+
+    def script(sock: socket.socket) -> None:
+        while True:
+            rid = read_frame(sock)[1]
+            sock.sendall(frame([rid, 12, f"127.0.0.1:{next(ports)}"]))
+    fake = FakeServer(script)
+    cl = chand.dial_cluster(fake.addr, timeout=10)
+    for _ in range(chand._cluster.NODES_MAX - 1):      # the seed is one of the 64
+        with pytest.raises(chand.DialError):
+            cl.open("a", timeout=10)
+    with pytest.raises(chand.Unavailable, match="knows 64 nodes"):
+        cl.open("a", timeout=10)
+    assert len(cl.nodes) == chand._cluster.NODES_MAX
+    cl.close()
+    fake.close()
+    for s in closed:
+        s.close()
