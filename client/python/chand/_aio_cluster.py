@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, TypeVar, Union
 
-from ._addr import is_node_address
 from ._cluster import (HOPS_MAX, Routes, case_chans, copy_err, hops_exceeded, left_s,
-                       moved_elsewhere, names_of, parse_seeds, rebind, rebind_cases)
+                       moved_target, names_of, parse_seeds, rebind, rebind_cases)
 from ._proto import BaseChan
 from .aio import dial as _dial_node
 from .aio import select as _select
@@ -51,9 +50,7 @@ class ClusterConn:
             try:
                 res = await fn(conn)
             except Moved as e:
-                to = e.message
-                if not is_node_address(to):
-                    raise moved_elsewhere(conn, to) from None
+                to = moved_target(conn, e)
                 self._routes.learn(name, to)
                 continue
             except (NotFound, Unavailable):

@@ -203,13 +203,16 @@ def copy_err(cases: Sequence[Any], sent: Sequence[Any], index: int) -> None:
             cases[index].chan._err = err
 
 
-def moved_elsewhere(conn: Any, addr: Any) -> ProtocolError:
-    """A MOVED naming no node's ``HOST:PORT`` (a unix socket, a scheme) breaks the
-    protocol (§3, §9): conn fails, and nothing is dialed. A node, or whoever sits on its
-    plain TCP, must not send a client to a local socket with its token and request."""
-    err = ProtocolError(f"MOVED names {addr!r}, which is no node's HOST:PORT")
+def moved_target(conn: Any, e: Moved) -> str:
+    """The ``HOST:PORT`` that conn's MOVED e names, to send the request to. One naming
+    anything else (a unix socket, a scheme) breaks the protocol (§3, §9): conn fails,
+    ProtocolError, and nothing is dialed. A node, or whoever sits on its plain TCP, must
+    not send a client to a local socket with its token and request."""
+    if is_node_address(e.message):
+        return e.message
+    err = ProtocolError(f"MOVED names {e.message!r}, which is no node's HOST:PORT")
     conn._break(err)
-    return err
+    raise err from None
 
 
 def hops_exceeded(name: Optional[str]) -> Unavailable:
@@ -264,9 +267,7 @@ class ClusterConn:
             try:
                 res = fn(conn)
             except Moved as e:
-                to = e.message          # "HOST:PORT"; the same request goes there
-                if not is_node_address(to):
-                    raise moved_elsewhere(conn, to) from None
+                to = moved_target(conn, e)  # the same request goes there
                 self._routes.learn(name, to)
                 continue
             except (NotFound, Unavailable):
