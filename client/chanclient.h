@@ -180,12 +180,13 @@ typedef struct chan_dial_opts {
 	 */
 	int64_t cancel_grace_ns;
 	/*
-	 * tls:// only. tls_ca: PEM file of the CAs that may sign the server's
-	 * certificate (NULL: the system's). tls_cert, tls_key: a client
-	 * certificate and its key for mutual TLS (NULL: none; tls_key NULL:
-	 * the key is in tls_cert). tls_server_name: the name the server's
-	 * certificate must carry (NULL: the host of the address; an IP address
-	 * is checked against the certificate's IP entries).
+	 * tls:// and cluster+tls:// only (with cluster://, CHAN_EINVAL).
+	 * tls_ca: PEM file of the CAs that may sign the server's certificate
+	 * (NULL: the system's). tls_cert, tls_key: a client certificate and
+	 * its key for mutual TLS (NULL: none; tls_key NULL: the key is in
+	 * tls_cert). tls_server_name: the name the server's certificate must
+	 * carry (NULL: the host of the address, in a cluster each node's; an
+	 * IP address is checked against the certificate's IP entries).
 	 */
 	const char *tls_ca, *tls_cert, *tls_key, *tls_server_name;
 } chan_dial_opts_t;
@@ -195,17 +196,21 @@ typedef struct chan_dial_opts {
  * "host:port", "[v6addr]:port" or a bare "host" (port 7420), each
  * optionally after "tcp://", or after "tls://" (TLS 1.2 or later, the
  * server's certificate verified against opts' tls_ca and host); or
- * "unix:/path" or a path starting with "/" (a unix socket). ctx bounds the
+ * "unix:/path" or a path starting with "/" (a unix socket); or a cluster's
+ * "cluster://h1:p1,h2:p2", its nodes spoken to over TLS with
+ * "cluster+tls://" (chanclient(3), CLUSTERS). ctx bounds the
  * name lookup, connecting, the TLS handshake and
  * HELLO: a host that is not a numeric address is looked up on a thread of
  * its own, so that chan_dial can return at ctx's deadline or cancel while a
  * DNS server keeps it waiting (an abandoned lookup ends on its own). No
  * other thread is started: replies are read by the threads that wait for them.
- * Errors: CHAN_EINVAL (bad address), CHAN_ERESOLVE (the host name did not
- * resolve), CHAN_ETLS (handshake or certificate verification failed, or a
- * tls_* file could not be loaded), CHAN_ECONNECT (errno says why:
- * ECONNREFUSED, ENOENT, ...), CHAN_EDEADLINE / CHAN_ECANCELED, CHAN_EPROTO
- * (HELLO refused), CHAN_ENOMEM.
+ * Errors: CHAN_EINVAL (bad address, or tls_* options with cluster://),
+ * CHAN_ERESOLVE (the host name did not resolve), CHAN_ETLS (handshake or
+ * certificate verification failed, or a tls_* file could not be loaded),
+ * CHAN_ECONNECT (errno says why: ECONNREFUSED, ENOENT, ...),
+ * CHAN_ECONNLOST (closed before HELLO's reply), CHAN_EDEADLINE /
+ * CHAN_ECANCELED, CHAN_EPERM (authentication on, and the token or client
+ * certificate refused), CHAN_EPROTO (HELLO refused otherwise), CHAN_ENOMEM.
  */
 CHAN_API int chan_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts,
     chan_conn_t **out);
@@ -318,7 +323,7 @@ CHAN_API int chan_try_recv(chan_ctx_t *ctx, chan_t *ch, chan_value_t *v, bool *o
  * flight (like `go func() { ch <- v }()` with a way to join it). Requests
  * queued by any thread leave together, in one write, when a thread waits
  * (chan_op_wait or any blocking call on the connection), when the queue
- * passes 64 KiB, or on chan_conn_flush; on a cluster:// connection a wait
+ * passes 64 KiB, or on chan_conn_flush; on a cluster connection a wait
  * sends what is queued for every node. The server runs them in the order
  * sent (each one still waits like chan_send / chan_recv), so a producer can
  * keep many sends in flight and a consumer many receives, without a round

@@ -31,12 +31,13 @@ usage(FILE *f)
 	fprintf(f, "usage: chanctl [OPTIONS] COMMAND [ARGS...]   (OPTIONS also after COMMAND)\n\n"
 	    "  -s, --server ADDR   server address (default $CHAND_ADDR or " DEFAULT_ADDR "):\n"
 	    "                      HOST:PORT, [V6]:PORT or HOST (port 7420), each also after\n"
-	    "                      tcp:// or tls://; unix:/PATH or /PATH\n"
+	    "                      tcp:// or tls://; unix:/PATH or /PATH; a cluster's\n"
+	    "                      nodes: cluster://HOST:PORT,... (cluster+tls:// over TLS)\n"
 	    "  -t, --timeout DUR   a Go duration (500ms, 2s, 1m30s): the whole command's\n"
 	    "                      budget; default 5s, none for send and recv; 0: none\n"
 	    "  --json              print one JSON document instead of tables\n"
 	    "  --ca FILE, --cert FILE, --key FILE, --server-name NAME\n"
-	    "                      tls://: the CAs to trust, a client certificate and its\n"
+	    "                      tls://, cluster+tls://: the CAs to trust, a client certificate and its\n"
 	    "                      key, the name the server's certificate must carry\n"
 	    "                      (the token, if any, comes from $CHAND_TOKEN)\n"
 	    "  -h, --help          this help; COMMAND --help: that command's\n"
@@ -355,9 +356,16 @@ connect_server(struct ctl *c)
 	c->dial_opts = &dial_opts;
 	rc = chan_dial(c->dial_ctx, c->addr, &dial_opts, &c->conn);
 
+	if (rc == CHAN_EINVAL && ctl_is_cluster(c) && strncmp(c->addr, "cluster+tls://", 14) != 0 &&
+	    (dial_opts.tls_ca || dial_opts.tls_cert || dial_opts.tls_key || dial_opts.tls_server_name)) {
+		fprintf(stderr, "chanctl: --ca, --cert, --key and --server-name need TLS: "
+		    "say cluster+tls:// instead of '%s'\n", c->addr);
+		return EXIT_USAGE;
+	}
 	if (rc == CHAN_EINVAL) {
 		fprintf(stderr, "chanctl: '%s' is not a server address (HOST:PORT, [V6]:PORT, HOST, "
-		    "tcp://, tls://, unix:/PATH, /PATH or cluster://HOST:PORT,...)\n", c->addr);
+		    "tcp://, tls://, unix:/PATH, /PATH, cluster:// or cluster+tls://HOST:PORT,...)\n",
+		    c->addr);
 		return EXIT_USAGE;
 	}
 	if (rc == CHAN_ECONNECT) {

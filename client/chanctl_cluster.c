@@ -15,7 +15,8 @@
 bool
 ctl_is_cluster(const struct ctl *c)
 {
-	return strncmp(c->addr, "cluster://", 10) == 0 || strchr(c->addr, ',') != NULL;
+	return strncmp(c->addr, "cluster://", 10) == 0 || strncmp(c->addr, "cluster+tls://", 14) == 0 ||
+	    strchr(c->addr, ',') != NULL;
 }
 
 /* The live nodes as one of them sees them. */
@@ -96,7 +97,8 @@ cluster_where(struct ctl *c, const char *name)
 	int rc;
 
 	if (!ctl_is_cluster(c)) {
-		fprintf(stderr, "chanctl: cluster where: -s must be a cluster address (cluster://HOST:PORT,...)\n");
+		fprintf(stderr, "chanctl: cluster where: -s must be a cluster address "
+		    "(cluster://HOST:PORT,... or cluster+tls://HOST:PORT,...)\n");
 		return EXIT_USAGE;
 	}
 	if ((rc = chan_cluster_where(c->ctx, c->conn, name, addr, sizeof addr)) != CHAN_OK)

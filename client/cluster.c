@@ -41,8 +41,8 @@ struct owner {
 
 struct cluster {
 	pthread_mutex_t lock;
-	chan_dial_opts_t opts;		/* its strings are the copies below */
-	char *client_name, *token;
+	chan_dial_opts_t opts;		/* its strings are copies, the cluster's own */
+	bool tls;			/* cluster+tls://: every node is dialed "tls://" + its address */
 	struct cnode nodes[CLUSTER_NODES_MAX];
 	size_t nnodes;
 	struct hmap owners;
@@ -285,7 +285,7 @@ static int
 node_get(struct cluster *cl, chan_ctx_t *ctx, size_t idx, chan_conn_t **out)
 {
 	chan_conn_t *c, *old = NULL;
-	char *addr;
+	char *addr = NULL;
 	int rc;
 
 	pthread_mutex_lock(&cl->lock);
@@ -296,7 +296,8 @@ node_get(struct cluster *cl, chan_ctx_t *ctx, size_t idx, chan_conn_t **out)
 	}
 	if (c != NULL)
 		conn_ref(c);
-	addr = c == NULL ? strdup(cl->nodes[idx].addr) : NULL;
+	if (c == NULL && asprintf(&addr, "%s%s", cl->tls ? "tls://" : "", cl->nodes[idx].addr) < 0)
+		addr = NULL;
 	pthread_mutex_unlock(&cl->lock);
 	chan_conn_close(old);
 	if (c != NULL) {
@@ -568,18 +569,33 @@ chan_cluster_where(chan_ctx_t *ctx, chan_conn_t *front, const char *name, char *
 
 /* ---- a cluster's life ------------------------------------------------------------------------------ */
 
+#define SCHEME_PLAIN "cluster://"
+#define SCHEME_TLS "cluster+tls://"
+
+static bool
+has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
 bool
 cluster_addr(const char *addr)
 {
-	return addr != NULL && (strncmp(addr, "cluster://", 10) == 0 || strchr(addr, ',') != NULL);
+	return addr != NULL && (has_prefix(addr, SCHEME_PLAIN) || has_prefix(addr, SCHEME_TLS) ||
+	    strchr(addr, ',') != NULL);
 }
 
-/* The seeds of "cluster://a,b" or "a,b" into the node table. */
+/* The seeds of "cluster://a,b", "cluster+tls://a,b" or "a,b" into the node table. */
 static int
 seeds_add(struct cluster *cl, const char *addr)
 {
-	const char *p = strncmp(addr, "cluster://", 10) == 0 ? addr + 10 : addr, *comma;
+	const char *p = addr, *comma;
 	size_t len;
+
+	if (has_prefix(addr, SCHEME_PLAIN))
+		p += strlen(SCHEME_PLAIN);
+	else if (has_prefix(addr, SCHEME_TLS))
+		p += strlen(SCHEME_TLS);
 
 	for (;;) {
 		comma = strchr(p, ',');
@@ -592,8 +608,43 @@ seeds_add(struct cluster *cl, const char *addr)
 	}
 }
 
+/* The strings of o, which a cluster copies: its nodes are dialed long after chan_dial returned. */
+#define OPTS_STRINGS(o) { &(o)->client_name, &(o)->token, &(o)->tls_ca, &(o)->tls_cert, \
+	&(o)->tls_key, &(o)->tls_server_name }
+#define OPTS_NSTRINGS 6
+
+/* *o's strings replaced by copies; on failure those made so far are freed and the rest NULL. */
+static int
+opts_own(chan_dial_opts_t *o)
+{
+	const char **str[OPTS_NSTRINGS] = OPTS_STRINGS(o);
+	bool failed = false;
+
+	for (size_t i = 0; i < OPTS_NSTRINGS; i++)
+		if (*str[i] != NULL && (failed || (*str[i] = strdup(*str[i])) == NULL)) {
+			*str[i] = NULL;
+			failed = true;
+		}
+	return failed ? CHAN_ENOMEM : CHAN_OK;
+}
+
+static void
+opts_free(chan_dial_opts_t *o)
+{
+	const char **str[OPTS_NSTRINGS] = OPTS_STRINGS(o);
+
+	for (size_t i = 0; i < OPTS_NSTRINGS; i++)
+		free((char *)*str[i]);
+}
+
+static bool
+opts_tls(const chan_dial_opts_t *opts)
+{
+	return opts != NULL && (opts->tls_ca || opts->tls_cert || opts->tls_key || opts->tls_server_name);
+}
+
 static struct cluster *
-cluster_new(const chan_dial_opts_t *opts)
+cluster_new(const chan_dial_opts_t *opts, bool tls)
 {
 	struct rand_state rs;
 	struct cluster *cl = calloc(1, sizeof *cl);
@@ -604,15 +655,13 @@ cluster_new(const chan_dial_opts_t *opts)
 	rand_seed(&rs);
 	cl->seed = rand_next(&rs);
 	cl->epoch = 1;		/* a zeroed route is none */
+	cl->tls = tls;
 	hmap_init(&cl->owners, cl->seed);
-	if (opts != NULL) {
+	if (opts != NULL)
 		cl->opts = *opts;
-		cl->opts.client_name = cl->client_name = opts->client_name ? strdup(opts->client_name) : NULL;
-		cl->opts.token = cl->token = opts->token ? strdup(opts->token) : NULL;
-		if ((opts->client_name && cl->client_name == NULL) || (opts->token && cl->token == NULL)) {
-			cluster_free(cl);
-			return NULL;
-		}
+	if (opts_own(&cl->opts) != CHAN_OK) {
+		cluster_free(cl);
+		return NULL;
 	}
 	return cl;
 }
@@ -627,9 +676,12 @@ cluster_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, ch
 	size_t idx;
 	int rc;
 
-	if (opts != NULL && (opts->tls_ca || opts->tls_cert || opts->tls_key))
-		return CHAN_ENOTSUP;	/* TLS to the nodes: not yet */
-	if ((cl = cluster_new(opts)) == NULL)
+	bool tls = has_prefix(addr, SCHEME_TLS);
+
+	/* tls_* with a plain cluster would send the token in the clear to a cluster thought TLS */
+	if (!tls && opts_tls(opts))
+		return CHAN_EINVAL;
+	if ((cl = cluster_new(opts, tls)) == NULL)
 		return CHAN_ENOMEM;
 	if ((rc = seeds_add(cl, addr)) != CHAN_OK)
 		goto fail;
@@ -718,7 +770,6 @@ cluster_free(struct cluster *cl)
 		free(cl->nodes[i].addr);
 	hmap_destroy(&cl->owners);
 	pthread_mutex_destroy(&cl->lock);
-	free(cl->client_name);
-	free(cl->token);
+	opts_free(&cl->opts);
 	free(cl);
 }

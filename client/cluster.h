@@ -1,8 +1,9 @@
 /*
  * cluster.h: libchanclient's routing over a chand cluster (PROTOCOL.md §17).
  *
- * chan_dial of "cluster://h1:p1,h2:p2" (or of a comma-separated list)
- * returns a *front* connection: a chan_conn_t with no socket of its own
+ * chan_dial of "cluster://h1:p1,h2:p2" (or of a comma-separated list), or
+ * of "cluster+tls://h1:p1,h2:p2" (every node dialed "tls://"), returns a
+ * *front* connection: a chan_conn_t with no socket of its own
  * that owns one connection per node it needed, dialed lazily (the seeds,
  * then the addresses MOVED names), each saying {"moved": true} in HELLO.
  * Every call on the front goes through cluster_call or cluster_pick: the
@@ -48,7 +49,7 @@ struct cluster_route {
 	size_t idx;
 };
 
-/* addr is a cluster address: "cluster://…" or a list with a comma. */
+/* addr is a cluster address: "cluster://…", "cluster+tls://…" or a list with a comma. */
 bool cluster_addr(const char *addr);
 /* Dial a front for addr (one seed is dialed now, for its HELLO limits); *out is the caller's. */
 int cluster_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts,

@@ -42,6 +42,7 @@ static struct {
 
 static struct test_server nodes[NODES];
 static int node_ports[NODES];
+static int node_tls_ports[NODES];	/* with TLS (ct_tls_suite_init): the advertised listeners */
 static int node_ttl_s = CT_TTL_S;	/* the nodes' node_ttl (ct_set_node_ttl) */
 static char node_extra[2048];		/* more config lines for every node (ct_set_node_extra) */
 static char node_certs[64];		/* TLS between the nodes with these certificates (ct_tls_suite_init) */
@@ -81,6 +82,18 @@ int
 ct_node_port(int i)
 {
 	return nodes[i].port;
+}
+
+int
+ct_node_tls_port(int i)
+{
+	return node_tls_ports[i];
+}
+
+const char *
+ct_certs(void)
+{
+	return node_certs;
 }
 
 /* POST body to path on 127.0.0.1:port (HTTP/1.0: the reply ends at EOF); the reply's body, malloc'd. */
@@ -275,10 +288,11 @@ node_start_once(int i, const char *etcd_url)
 	int tls_port = 0;
 
 	node_ports[i] = ct_free_port();
+	node_tls_ports[i] = 0;
 	snprintf(port, sizeof port, "%d", node_ports[i]);
 	/* with TLS, the advertised address (what the nodes dial) is the TLS listener */
 	if (node_certs[0] != '\0') {
-		tls_port = ct_free_port();
+		node_tls_ports[i] = tls_port = ct_free_port();
 		snprintf(tls, sizeof tls, "tls_listen = 127.0.0.1:%d\ntls_cert = %s/server.pem\n"
 		    "tls_key = %s/server.key\ntls_ca = %s/ca.pem\ntls_verify_client = optional\n"
 		    "protected_mode = no\n", tls_port, node_certs, node_certs, node_certs);
@@ -513,6 +527,27 @@ ct_tls_suite_init(void)
 		return -1;
 	}
 	return ct_suite_init();
+}
+
+/*
+ * TLS between the nodes and authentication on, with no cluster_token: a
+ * node's HELLO to another is the identity of its certificate (CN localhost,
+ * gencerts.sh), and so must be its in-process connection to itself
+ * (tls_self_name). The ct_* clients say HELLO with a token of their own.
+ */
+int
+ct_tls_auth_suite_init(const char *more)
+{
+	static char conf[1024];
+	char node[80];
+
+	test_token_digest("node-secret", node);
+	snprintf(conf, sizeof conf, "token = tester:%s\nallow = tester * all,admin\n"
+	    "allow = localhost * all,admin\n%s", node, more ? more : "");
+	ct_set_node_extra(conf);
+	ct_set_token("node-secret");
+	ct_set_node_ttl(CT_STEADY_TTL_S);
+	return ct_tls_suite_init();
 }
 
 int

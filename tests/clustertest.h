@@ -86,6 +86,12 @@ int ct_suite_clean(void);
 void ct_set_node_extra(const char *lines);
 int ct_tls_suite_init(void);
 int ct_tls_suite_clean(void);
+/*
+ * TLS between the nodes and authentication on: the nodes know each other by
+ * their certificates (CN localhost), the ct_* clients say HELLO with a token
+ * of their own; more: further config lines (allow rules), or NULL.
+ */
+int ct_tls_auth_suite_init(const char *more);
 /* Start etcd again on its ports and data (0 when healthy), or stop it (SIGTERM). */
 int ct_etcd_start(void);
 void ct_etcd_stop(void);
@@ -116,6 +122,10 @@ void ct_nodes_suite(const char *name, CU_InitializeFunc init, void (*add)(CU_pSu
 
 /* Node i's port (its advertise address is 127.0.0.1:PORT; it is named n<i>). */
 int ct_node_port(int i);
+/* With TLS (ct_tls_suite_init): node i's TLS port, the one it advertises; otherwise 0. */
+int ct_node_tls_port(int i);
+/* With TLS: the directory of gencerts.sh's certificates (ca.pem, client.pem, otherca.pem...); else "". */
+const char *ct_certs(void);
 /* MAKE name through node from, following one MOVED: the index of the node that made it. */
 int ct_make_anywhere(int from, const char *name);
 

@@ -185,8 +185,12 @@ test_bad_addresses(void)
 	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://unix:7420", NULL, &c), CHAN_EINVAL);
 	CU_ASSERT_EQUAL(chan_dial(NULL, "127.0.0.1,127.0.0.1:1", NULL, &c), CHAN_EINVAL);
 	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://[::1]", NULL, &c), CHAN_EINVAL);
-	/* TLS to the nodes is not built: a tls_* option is refused before any dial */
-	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://127.0.0.1:1", &tls, &c), CHAN_ENOTSUP);
+	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster+tls://", NULL, &c), CHAN_EINVAL);
+	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster+tls://tls://127.0.0.1:1", NULL, &c), CHAN_EINVAL);
+	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster+tls://unix:/run/chand.sock", NULL, &c), CHAN_EINVAL);
+	/* a tls_* option with a plain cluster would not be used: refused before any dial */
+	CU_ASSERT_EQUAL(chan_dial(NULL, "cluster://127.0.0.1:1", &tls, &c), CHAN_EINVAL);
+	CU_ASSERT_EQUAL(chan_dial(NULL, "127.0.0.1:1,127.0.0.1:2", &tls, &c), CHAN_EINVAL);
 	/* nobody listens on port 1: every seed tried, then the connection error */
 	CU_ASSERT_EQUAL(chan_dial(NULL, "127.0.0.1:1,127.0.0.1:1", NULL, &c), CHAN_ECONNECT);
 	CU_ASSERT_PTR_NULL(c);

@@ -346,25 +346,11 @@ auth_suite_init(void)
 	return ct_suite_init();
 }
 
-/*
- * TLS between the nodes and authentication on, with no cluster_token: a
- * node's HELLO to another is the identity of its certificate (CN localhost,
- * gencerts.sh), and so must be its in-process connection to itself
- * (tls_self_name). The ct_* clients say HELLO with a token of their own.
- */
+/* TLS and authentication on: the nodes known by their certificates (ct_tls_auth_suite_init). */
 static int
 tls_auth_suite_init(void)
 {
-	static char conf[512];
-	char node[80];
-
-	test_token_digest("node-secret", node);
-	snprintf(conf, sizeof conf, "token = tester:%s\nallow = tester * all,admin\n"
-	    "allow = localhost * all,admin\n", node);
-	ct_set_node_extra(conf);
-	ct_set_token("node-secret");
-	ct_set_node_ttl(CT_STEADY_TTL_S);
-	return ct_tls_suite_init();
+	return ct_tls_auth_suite_init(NULL);
 }
 
 static int

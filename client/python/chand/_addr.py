@@ -14,6 +14,10 @@ The forms (those of chanclient(3), plus the short ones chanctl users type):
 =====================  ==========================================
 
 A port may be left out of the ``tcp://`` and ``tls://`` forms too.
+
+A cluster's address (``cluster://host:port,...``, ``cluster+tls://host:port,...`` or a
+list with a comma: :func:`is_cluster_address`) is :func:`chand.dial_cluster`'s, whose
+seeds and MOVED targets are each a plain ``HOST:PORT`` (:func:`is_node_address`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ from typing import Optional
 
 from ._proto import DEFAULT_PORT
 
-__all__ = ["Address", "parse_address", "is_node_address"]
+__all__ = ["Address", "parse_address", "is_node_address", "is_cluster_address",
+           "CLUSTER_PREFIX", "CLUSTER_TLS_PREFIX"]
+
+CLUSTER_PREFIX = "cluster://"
+"""A cluster's address (:func:`chand.dial_cluster`): its nodes in plain TCP."""
+CLUSTER_TLS_PREFIX = "cluster+tls://"
+"""A cluster's address (:func:`chand.dial_cluster`): its nodes in TLS."""
 
 
 @dataclass(frozen=True)
@@ -116,3 +126,10 @@ def is_node_address(addr: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+def is_cluster_address(addr: object) -> bool:
+    """addr names a cluster, :func:`chand.dial_cluster`'s and not :func:`chand.dial`'s:
+    ``cluster://...``, ``cluster+tls://...`` or a list with a comma."""
+    return isinstance(addr, str) and (addr.startswith((CLUSTER_PREFIX, CLUSTER_TLS_PREFIX))
+                                      or "," in addr)

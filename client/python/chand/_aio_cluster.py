@@ -5,10 +5,11 @@ chand._cluster, whose Routes this shares) with ``await``; its handles are
 
 from __future__ import annotations
 
+import ssl
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, TypeVar, Union
 
 from ._cluster import (HOPS_MAX, Routes, case_chans, copy_err, hops_exceeded, left_s,
-                       moved_target, names_of, parse_seeds, rebind, rebind_cases)
+                       moved_target, names_of, node_options, rebind, rebind_cases)
 from ._proto import BaseChan
 from .aio import dial as _dial_node
 from .aio import select as _select
@@ -66,9 +67,9 @@ class ClusterConn:
         for addr in addrs:
             try:
                 return addr, await self._node(addr, ctx, timeout)
-            except ConnectionLost:
-                raise
-            except Exception as e:      # DialError, DeadlineExceeded, ...: the next node
+            except Exception as e:      # DialError, a HELLO cut short, ...: the next node
+                if self.closed:
+                    raise               # closed by close()
                 err = e
                 self._routes.unreachable(addr)
         assert err is not None
@@ -165,12 +166,19 @@ class ClusterConn:
 
 
 async def dial_cluster(seeds: Union[str, Sequence[str]], *, token: Optional[str] = None,
+                       tls: Union[bool, ssl.SSLContext, None] = None,
+                       ca: Optional[str] = None, cert: Optional[str] = None,
+                       key: Optional[str] = None, server_hostname: Optional[str] = None,
                        client_name: str = "chand-python", cancel_grace: float = 1.0,
                        ctx: Optional[Context] = None,
                        timeout: Optional[float] = None) -> ClusterConn:
-    """:func:`chand.dial_cluster` for asyncio."""
-    cl = ClusterConn(parse_seeds(seeds), {"token": token, "client_name": client_name,
-                                     "cancel_grace": cancel_grace})
+    """:func:`chand.dial_cluster` for asyncio, with the same arguments: ``cluster+tls://``
+    (or ``tls=True``, or an :class:`ssl.SSLContext`) dials every node in TLS, with one
+    context made here; ``ca``, ``cert``, ``key`` or ``server_hostname`` without TLS are a
+    :class:`ValueError`, raised before anything is dialed."""
+    cl = ClusterConn(*node_options(seeds, token=token, tls=tls, ca=ca, cert=cert, key=key,
+                                   server_hostname=server_hostname, client_name=client_name,
+                                   cancel_grace=cancel_grace))
     try:
         await cl.node(ctx=ctx, timeout=timeout)
     except BaseException:

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """A connection to a chand cluster (PROTOCOL.md §17), as libchanclient's cluster://
-front (client/cluster.c) makes one.
+and cluster+tls:// front (client/cluster.c) makes one.
 
 A :class:`ClusterConn` keeps one :class:`chand.Conn` per node, dialed when first
-needed, each saying in HELLO that it follows ``MOVED``. A channel's owner is
+needed, each saying in HELLO that it follows ``MOVED``; every one of them in TLS
+when the cluster connection is (``cluster+tls://``, or ``tls=``), all with the one
+:class:`ssl.SSLContext` made when the cluster connection was. A channel's owner is
 learnt from the replies: a request goes to the cached owner, else to any node;
 a ``MOVED`` names the owner, dialed then, and the same request goes there (at
 most :data:`HOPS_MAX` times, then :class:`chand.Unavailable`). ``NOT_FOUND`` and
@@ -27,15 +29,17 @@ requests run outside it.
 
 from __future__ import annotations
 
+import ssl
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
 
-from ._addr import is_node_address
+from ._addr import CLUSTER_PREFIX, CLUSTER_TLS_PREFIX, is_node_address
 from ._chan import RecvCase, SendCase, select as _select
+from ._conn import _make_tls_context
 from ._conn import dial as _dial_node
 from ._proto import BaseChan, now_ns
 from .context import Context, background, deadline_of
-from .errors import ConnectionLost, Moved, NotFound, ProtocolError, Unavailable
+from .errors import ConnectionLost, DialError, Moved, NotFound, ProtocolError, Unavailable
 
 HOPS_MAX = 5
 """MOVED replies followed per request (libchanclient's CLUSTER_HOPS_MAX)."""
@@ -45,15 +49,18 @@ MOVED naming one more fails with :class:`chand.Unavailable`."""
 CACHE_MAX = 65536
 """Cached owners (libchanclient's CLUSTER_CACHE_MAX); when full the cache starts again."""
 
-_PREFIX = "cluster://"
 T = TypeVar("T")
 
 
 def parse_seeds(seeds: Union[str, Sequence[str]]) -> List[str]:
-    """The ``host:port`` seeds of ``cluster://a,b``, ``a,b`` or a list (ValueError if one
-    is not a plain ``HOST:PORT``, as libchanclient takes them)."""
+    """The ``host:port`` seeds of ``cluster://a,b``, ``cluster+tls://a,b``, ``a,b`` or a
+    list (ValueError if one is not a plain ``HOST:PORT``, as libchanclient takes them)."""
     if isinstance(seeds, str):
-        body = seeds[len(_PREFIX):] if seeds.startswith(_PREFIX) else seeds
+        body = seeds
+        for prefix in (CLUSTER_PREFIX, CLUSTER_TLS_PREFIX):
+            if seeds.startswith(prefix):
+                body = seeds[len(prefix):]
+                break
         out = body.split(",")
     else:
         out = list(seeds)
@@ -61,6 +68,48 @@ def parse_seeds(seeds: Union[str, Sequence[str]]) -> List[str]:
         raise ValueError(f"bad cluster address {seeds!r}: seeds are host:port, "
                          "comma-separated")
     return list(dict.fromkeys(out))
+
+
+def node_options(seeds: Union[str, Sequence[str]], *, token: Optional[str],
+                 tls: Union[bool, ssl.SSLContext, None], ca: Optional[str],
+                 cert: Optional[str], key: Optional[str], server_hostname: Optional[str],
+                 client_name: str, cancel_grace: float) -> Tuple[List[str], Dict[str, Any]]:
+    """dial_cluster's arguments checked (sync and asyncio alike), before anything is
+    dialed: the seeds, and the keywords of every node's dial. With TLS (``cluster+tls://``,
+    ``tls=True`` or a context of the caller's) these carry the one SSLContext every node
+    is dialed with, made here (a CA file is read once, not per node).
+
+    ValueError: a bad address; ``tls=False`` with ``cluster+tls://``; ``ca``, ``cert``,
+    ``key`` or ``server_hostname`` without TLS (dialing in plaintext would send the token
+    in the clear to a cluster the caller takes for TLS). DialError: the CA file or the
+    client certificate cannot be loaded (as :func:`chand.dial` says it)."""
+    addrs = parse_seeds(seeds)
+    if tls is not None and not isinstance(tls, (bool, ssl.SSLContext)):
+        raise TypeError(f"tls is a bool or an ssl.SSLContext, not {type(tls).__name__}")
+    tls_scheme = isinstance(seeds, str) and seeds.startswith(CLUSTER_TLS_PREFIX)
+    if tls_scheme and tls is False:
+        raise ValueError(f"{seeds!r} asks for TLS ({CLUSTER_TLS_PREFIX}) and tls=False "
+                         "for none")
+    kw: Dict[str, Any] = {"token": token, "client_name": client_name,
+                          "cancel_grace": cancel_grace}
+    if not (tls_scheme or tls is True or isinstance(tls, ssl.SSLContext)):
+        given = [n for n, v in (("ca", ca), ("cert", cert), ("key", key),
+                                ("server_hostname", server_hostname)) if v is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} given for a cluster dialed in plaintext "
+                             f"({seeds!r}): ask for TLS with {CLUSTER_TLS_PREFIX}host:port,... "
+                             "or tls=True")
+        return addrs, kw
+    if isinstance(tls, ssl.SSLContext):
+        context = tls
+    else:
+        try:
+            context = _make_tls_context(ca, cert, key)
+        except (OSError, ssl.SSLError) as e:
+            raise DialError(f"dial {seeds!r}: TLS: {e}") from e
+    kw["tls"] = context
+    kw["server_hostname"] = server_hostname
+    return addrs, kw
 
 
 class Routes:
@@ -284,9 +333,9 @@ class ClusterConn:
         for addr in addrs:
             try:
                 return addr, self._node(addr, ctx, timeout)
-            except ConnectionLost:
-                raise                   # closed by close()
-            except Exception as e:      # DialError, DeadlineExceeded, ...: the next node
+            except Exception as e:      # DialError, a HELLO cut short, ...: the next node
+                if self.closed:
+                    raise               # closed by close()
                 err = e
                 self._routes.unreachable(addr)
         assert err is not None
@@ -401,19 +450,37 @@ class ClusterConn:
 
 
 def dial_cluster(seeds: Union[str, Sequence[str]], *, token: Optional[str] = None,
-                 client_name: str = "chand-python", cancel_grace: float = 1.0,
-                 ctx: Optional[Context] = None,
+                 tls: Union[bool, ssl.SSLContext, None] = None, ca: Optional[str] = None,
+                 cert: Optional[str] = None, key: Optional[str] = None,
+                 server_hostname: Optional[str] = None, client_name: str = "chand-python",
+                 cancel_grace: float = 1.0, ctx: Optional[Context] = None,
                  timeout: Optional[float] = None) -> ClusterConn:
     """Connect to a chand cluster (PROTOCOL.md §17) as libchanclient's chan_dial does
-    with a cluster's address: seeds is ``"cluster://host:port,host:port"``, the same
-    without the scheme, or a list of ``host:port``. One seed is dialed now (those that
-    cannot be reached are passed over: a cluster none of whose seeds answers fails here,
-    with the last one's error, :class:`chand.DialError` usually); the other nodes when
-    MOVED replies name them. ``token``, ``client_name``, ``cancel_grace``, ``ctx`` and
-    ``timeout`` as :func:`chand.dial`, for every node. TLS to the nodes is not supported
-    yet. Raises :class:`ValueError` for a bad list."""
-    cl = ClusterConn(parse_seeds(seeds), {"token": token, "client_name": client_name,
-                                     "cancel_grace": cancel_grace})
+    with a cluster's address: seeds is ``"cluster://host:port,host:port"``,
+    ``"cluster+tls://host:port,host:port"``, a bare ``"host:port,host:port"``, or a list
+    of ``host:port``. One seed is dialed now (those that cannot be reached are passed over:
+    a cluster none of whose seeds answers fails here, with the last one's error,
+    :class:`chand.DialError` usually); the other nodes when MOVED replies name them.
+    ``token``, ``client_name``, ``cancel_grace``, ``ctx`` and ``timeout`` as
+    :func:`chand.dial`, for every node.
+
+    TLS: with ``cluster+tls://``, or ``tls=True`` (or an :class:`ssl.SSLContext` of your
+    own) on the other forms, every node is dialed in TLS, the seeds and each node a MOVED
+    names (a MOVED names a plain ``HOST:PORT``: a cluster with ``tls_listen`` advertises
+    its TLS listeners). ``ca``, ``cert``, ``key`` as :func:`chand.dial`'s; the context is
+    made once, here, and every node's dial uses it (a context of your own is used as it
+    is, ``ca``, ``cert`` and ``key`` aside, as :func:`chand.dial` does).
+    ``server_hostname``: the name every node's certificate must carry (default: the host
+    of each node's own address, an IP address checked as one). A node whose certificate
+    fails verification fails its dial with :class:`chand.DialError`, as
+    :func:`chand.dial` does.
+
+    Raises :class:`ValueError` for a bad list, for ``tls=False`` with ``cluster+tls://``,
+    and for ``ca``, ``cert``, ``key`` or ``server_hostname`` without TLS (ask for it with
+    ``cluster+tls://`` or ``tls=True``; nothing is dialed in plaintext then)."""
+    cl = ClusterConn(*node_options(seeds, token=token, tls=tls, ca=ca, cert=cert, key=key,
+                                   server_hostname=server_hostname, client_name=client_name,
+                                   cancel_grace=cancel_grace))
     try:
         cl.node(ctx=ctx, timeout=timeout)
     except BaseException:

@@ -37,7 +37,7 @@ import msgpack
 
 from . import _common as C
 from . import _proto as P
-from ._addr import Address, parse_address
+from ._addr import Address, is_cluster_address, parse_address
 from ._common import BaseCall, BaseConn, raise_copy
 from ._transport import TLS, Plain
 from ._proto import ChanInfo, ClientInfo, InflightInfo, NodeInfo, ServerInfo, Waiter
@@ -679,12 +679,13 @@ def dial(addr: str = _DEFAULT_ADDR, *, token: Optional[str] = None,
     is noticed before connecting and during HELLO (the name lookup itself is the
     system resolver's, and not bounded).
 
-    Raises :class:`ValueError` (bad address; a cluster's, ``cluster://...`` or a list with
-    a comma, is :func:`chand.dial_cluster`'s), :class:`DialError` (cannot connect or
-    TLS failed; the OSError is its ``__cause__``), :class:`PermissionDenied` (token
-    refused), :class:`DeadlineExceeded`, :class:`ProtocolError`.
+    Raises :class:`ValueError` (bad address; a cluster's, ``cluster://...``,
+    ``cluster+tls://...`` or a list with a comma, is :func:`chand.dial_cluster`'s),
+    :class:`DialError` (cannot connect or TLS failed; the OSError is its ``__cause__``),
+    :class:`PermissionDenied` (token refused), :class:`DeadlineExceeded`,
+    :class:`ProtocolError`.
     """
-    if addr.startswith("cluster://") or "," in addr:
+    if is_cluster_address(addr):
         raise ValueError(f"{addr!r} names a cluster: chand.dial_cluster dials one")
     want_tls = tls if isinstance(tls, bool) else (True if tls is not None else None)
     address = parse_address(addr, want_tls)

@@ -42,7 +42,7 @@ from typing import (Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, U
 
 from . import _common as C
 from . import _proto as P
-from ._addr import Address, parse_address
+from ._addr import Address, is_cluster_address, parse_address
 from ._chan import Case, recv, select_cases, select_result, send
 from ._common import BaseCall, BaseConn, raise_copy
 from ._conn import _make_tls_context
@@ -530,7 +530,7 @@ async def dial(addr: str = "tcp://127.0.0.1:7420", *, token: Optional[str] = Non
                timeout: Optional[float] = None, _caps: Optional[Dict[str, Any]] = None) -> Conn:
     """Connect, say HELLO and return the :class:`Conn`; arguments as :func:`chand.dial`
     (a cluster's address is :func:`dial_cluster`'s)."""
-    if addr.startswith("cluster://") or "," in addr:
+    if is_cluster_address(addr):
         raise ValueError(f"{addr!r} names a cluster: chand.aio.dial_cluster dials one")
     want_tls = tls if isinstance(tls, bool) else (True if tls is not None else None)
     address = parse_address(addr, want_tls)

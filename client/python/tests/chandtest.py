@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 import msgpack
+import pytest
 
 import chand
 
@@ -122,6 +123,15 @@ def timed(fn: Callable[[], T]) -> "tuple[T, float]":
     return v, time.monotonic() - t0
 
 
+def make_certs(d: Path) -> Path:
+    """tests/gencerts.sh's certificates in d (ca.pem, server.pem/.key for localhost and
+    127.0.0.1, client.pem/.key CN alice, otherca.pem, ...): d. Skips the test without
+    the openssl CLI."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl CLI to make certificates")
+    subprocess.run(["sh", str(ROOT / "tests" / "gencerts.sh"), str(d)], check=True,
+                   timeout=60)
+    return d
 
 
 # ---- a fake server: for what a real chand never sends ------------------------------------

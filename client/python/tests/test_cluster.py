@@ -6,11 +6,7 @@ on ephemeral loopback ports, and stopped. Skipped without /usr/bin/etcd."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import threading
 from typing import Iterator, List
 
@@ -18,69 +14,17 @@ import pytest
 
 import chand
 import chand.aio as aio
-from chandtest import FakeServer, Server, frame, read_frame, unique, until
+from chandtest import FakeServer, frame, read_frame, unique, until
+from clusterutil import (NODES, Node, check_owner_direct, etcd_cluster, free_port, moved,
+                         needs_etcd)
 
-ETCD = "/usr/bin/etcd"
-NODES = 3
-
-pytestmark = pytest.mark.skipif(not os.access(ETCD, os.X_OK), reason="no /usr/bin/etcd")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
+pytestmark = needs_etcd
 
 
 @pytest.fixture(scope="module")
-def nodes() -> Iterator[List[Server]]:
-    d = tempfile.mkdtemp(prefix="chand-py-etcd.")
-    port, peer = free_port(), free_port()
-    client, peer_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{peer}"
-    with open(os.path.join(d, "etcd.log"), "wb") as log:
-        etcd = subprocess.Popen(
-            [ETCD, "--data-dir", os.path.join(d, "data"), "--listen-client-urls", client,
-             "--advertise-client-urls", client, "--listen-peer-urls", peer_url,
-             "--initial-advertise-peer-urls", peer_url, "--initial-cluster",
-             f"default={peer_url}"], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    started: List[Server] = []
-    try:
-        until(lambda: listening(port), what="etcd listening")
-        for i in range(NODES):
-            p = free_port()
-            started.append(Server(f"cluster_etcd = {client}\ncluster_name = py\n"
-                                  f"node_name = n{i}\nadvertise = 127.0.0.1:{p}\n"
-                                  "node_ttl = 2s\n", port=p))
-        for s in started:
-            with s.dial() as c:
-                until(lambda: c.stats().get("cluster_nodes") == NODES, what="three nodes")
+def nodes() -> Iterator[List[Node]]:
+    with etcd_cluster() as started:
         yield started
-    finally:
-        rcs = [s.stop() for s in started]
-        etcd.terminate()
-        try:
-            etcd.wait(10)
-        except subprocess.TimeoutExpired:
-            etcd.kill()
-            etcd.wait()
-        shutil.rmtree(d, ignore_errors=True)
-    assert rcs == [0] * NODES
-
-
-def moved(nodes: List[Server]) -> List[int]:
-    out = []
-    for s in nodes:
-        with s.dial() as c:
-            out.append(c.stats()["cluster_moved"])
-    return out
 
 
 def made_off(cl: chand.ClusterConn, addr: str) -> "tuple[str, str]":
@@ -95,29 +39,14 @@ def made_off(cl: chand.ClusterConn, addr: str) -> "tuple[str, str]":
     raise AssertionError("200 names all placed on one node")
 
 
-def test_owner_direct(nodes: List[Server]) -> None:
+def test_owner_direct(nodes: List[Node]) -> None:
     """Channels on every node through one seed: each is made at its owner, and its
     sends and receives go straight there (no MOVED)."""
     with chand.dial_cluster(f"cluster://{nodes[0].addr}") as cl:
-        names = [unique("direct") for _ in range(30)]
-        chans = [cl.make(n, 4) for n in names]
-        owners = [cl.where(n) for n in names]
-        # rendezvous placement: 30 names all on two of three nodes, p < 2e-5
-        assert set(owners) == {s.addr for s in nodes}
-        for n, ch, own in zip(names, chans, owners):
-            assert ch._conn is cl.node(own)
-            cl.node(own).open(n)        # the owner answers itself: no MOVED
-        before = moved(nodes)
-        for i, ch in enumerate(chans):
-            ch.send(f"v{i}", timeout=10)
-            assert ch.recv(timeout=10) == (f"v{i}".encode(), True)
-        assert moved(nodes) == before
-        assert sorted(cl.nodes) == sorted(s.addr for s in nodes)
-        for ch in chans:
-            ch.delete()
+        check_owner_direct(cl, nodes, "direct")
 
 
-def test_cold_cache_follows_moved(nodes: List[Server]) -> None:
+def test_cold_cache_follows_moved(nodes: List[Node]) -> None:
     """A fresh connection whose only seed does not own the channel follows one MOVED to
     the owner, which it did not know of, and caches it: the next handle costs nothing."""
     with chand.dial_cluster(f"cluster://{nodes[0].addr}") as maker:
@@ -137,7 +66,7 @@ def test_cold_cache_follows_moved(nodes: List[Server]) -> None:
             maker.where(name)
 
 
-def test_anonymous_and_errors(nodes: List[Server]) -> None:
+def test_anonymous_and_errors(nodes: List[Node]) -> None:
     with chand.dial_cluster(",".join(s.addr for s in nodes)) as cl:
         anon = cl.make(None, 2)
         assert anon.name.startswith("~")
@@ -167,7 +96,7 @@ def test_anonymous_and_errors(nodes: List[Server]) -> None:
         cl.make(name, 1).delete()
 
 
-async def test_aio_cluster(nodes: List[Server]) -> None:
+async def test_aio_cluster(nodes: List[Node]) -> None:
     """chand.aio.dial_cluster: made at the owner through one seed, a cold connection
     follows MOVED to it and caches it, NotFound and the closed connection as sync."""
     async with await aio.dial_cluster(f"cluster://{nodes[0].addr}") as maker:
@@ -196,7 +125,7 @@ async def test_aio_cluster(nodes: List[Server]) -> None:
         await aio.dial(f"cluster://{nodes[0].addr}")
 
 
-async def test_aio_cluster_nodes(nodes: List[Server]) -> None:
+async def test_aio_cluster_nodes(nodes: List[Node]) -> None:
     c = await aio.dial(nodes[1].addr)
     try:
         infos = await c.cluster_nodes()
@@ -239,7 +168,7 @@ def test_unavailable_is_its_own_class() -> None:
     assert isinstance(e, chand.Error) and e.status == 13 and e.code == -122
 
 
-def test_waiters_show_home(nodes: List[Server]) -> None:
+def test_waiters_show_home(nodes: List[Node]) -> None:
     """A receive forwarded by n0 waits at the owner as n0's: WAITERS names its home."""
     with chand.dial_cluster(f"cluster://{nodes[0].addr}") as cl:
         name, owner = made_off(cl, nodes[0].addr)
@@ -258,7 +187,7 @@ def test_waiters_show_home(nodes: List[Server]) -> None:
         cl.handle(name).delete()
 
 
-def one_per_node(cl: chand.ClusterConn, nodes: List[Server], tag: str) -> List[chand.Chan]:
+def one_per_node(cl: chand.ClusterConn, nodes: List[Node], tag: str) -> List[chand.Chan]:
     """Three channels of capacity 4 made through cl, one owned by each node, in node order."""
     by: dict = {}
     for _ in range(300):
@@ -274,7 +203,7 @@ def one_per_node(cl: chand.ClusterConn, nodes: List[Server], tag: str) -> List[c
     raise AssertionError("300 names never covered three nodes")
 
 
-def test_select_across_nodes(nodes: List[Server]) -> None:
+def test_select_across_nodes(nodes: List[Node]) -> None:
     """A select over channels owned by three nodes, each holding a value: exactly one
     case fires, the other values stay; a send case to another node's channel; a
     receive that waits fires when a value comes on a third node's channel."""
@@ -317,7 +246,7 @@ def test_select_across_nodes(nodes: List[Server]) -> None:
             ch.delete()
 
 
-def test_wait_sends_queued_for_other_nodes(nodes: List[Server]) -> None:
+def test_wait_sends_queued_for_other_nodes(nodes: List[Node]) -> None:
     """What is queued for one node leaves when a thread waits on another's reply, as on
     one connection: an asynchronous RECV of pong (node 0) and SEND of ping (node 1), then
     a wait for the pong, which comes only once the echo had the ping; then a SEND of ping
@@ -352,7 +281,7 @@ def test_wait_sends_queued_for_other_nodes(nodes: List[Server]) -> None:
             ch.delete()
 
 
-def test_stream_across_nodes(nodes: List[Server]) -> None:
+def test_stream_across_nodes(nodes: List[Node]) -> None:
     """A stream over three nodes' channels: every value once, each from its channel,
     and every channel's close reported."""
     with chand.dial_cluster(f"cluster://{nodes[1].addr}") as cl:
@@ -382,7 +311,7 @@ def test_stream_across_nodes(nodes: List[Server]) -> None:
             ch.delete()
 
 
-def test_fan_in_across_nodes(nodes: List[Server]) -> None:
+def test_fan_in_across_nodes(nodes: List[Node]) -> None:
     """fan_in over three nodes' channels, started through ClusterConn.link: every value
     once on the output, which closes when every input has closed."""
     with chand.dial_cluster(f"cluster://{nodes[2].addr}") as cl:
@@ -403,7 +332,7 @@ def test_fan_in_across_nodes(nodes: List[Server]) -> None:
             ch.delete()
 
 
-async def test_aio_across_nodes(nodes: List[Server]) -> None:
+async def test_aio_across_nodes(nodes: List[Node]) -> None:
     """chand.aio's ClusterConn.select, stream and link over three nodes' channels:
     one case fires and the others' values stay; the stream and a fan-in give every
     value once."""

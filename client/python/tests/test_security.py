@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Iterator, Tuple
 
@@ -14,7 +12,7 @@ import pytest
 
 import chand
 import chand.aio
-from chandtest import ROOT, Server
+from chandtest import Server, make_certs
 
 TOKEN = "alice-secret"
 
@@ -25,11 +23,7 @@ def _digest(token: str) -> str:
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory) -> Iterator[Tuple[Server, int, Path]]:
-    if shutil.which("openssl") is None:
-        pytest.skip("no openssl CLI to make certificates")
-    certs = tmp_path_factory.mktemp("certs")
-    subprocess.run(["sh", str(ROOT / "tests" / "gencerts.sh"), str(certs)], check=True,
-                   timeout=60)
+    certs = make_certs(tmp_path_factory.mktemp("certs"))
     s = Server(f"tls_listen = 127.0.0.1:0\ntls_cert = {certs}/server.pem\n"
                f"tls_key = {certs}/server.key\ntls_ca = {certs}/ca.pem\n"
                f"tls_verify_client = optional\ntoken = alice:{_digest(TOKEN)}\n"
