@@ -37,8 +37,9 @@ usage(FILE *f)
 	    "                      budget; default 5s, none for send and recv; 0: none\n"
 	    "  --json              print one JSON document instead of tables\n"
 	    "  --ca FILE, --cert FILE, --key FILE, --server-name NAME\n"
-	    "                      tls://, cluster+tls://: the CAs to trust, a client certificate and its\n"
-	    "                      key, the name the server's certificate must carry\n"
+	    "                      tls:// and cluster+tls://: the CAs to trust, a client\n"
+	    "                      certificate and its key, the name the server's\n"
+	    "                      certificate must carry\n"
 	    "                      (the token, if any, comes from $CHAND_TOKEN)\n"
 	    "  -h, --help          this help; COMMAND --help: that command's\n"
 	    "  --version           chanctl's version\n\n"
@@ -356,7 +357,7 @@ connect_server(struct ctl *c)
 	c->dial_opts = &dial_opts;
 	rc = chan_dial(c->dial_ctx, c->addr, &dial_opts, &c->conn);
 
-	if (rc == CHAN_EINVAL && ctl_is_cluster(c) && strncmp(c->addr, "cluster+tls://", 14) != 0 &&
+	if (rc == CHAN_EINVAL && ctl_is_cluster(c) && !ctl_is_cluster_tls(c) &&
 	    (dial_opts.tls_ca || dial_opts.tls_cert || dial_opts.tls_key || dial_opts.tls_server_name)) {
 		fprintf(stderr, "chanctl: --ca, --cert, --key and --server-name need TLS: "
 		    "say cluster+tls:// instead of '%s'\n", c->addr);

@@ -75,6 +75,8 @@ int exit_for(int err);
 int fail(const char *what, int err);
 /* chanctl_cluster.c: -s is a cluster address; "cluster ..."; ls over every node. */
 bool ctl_is_cluster(const struct ctl *c);
+/* -s is cluster+tls://: every node is dialed over TLS. */
+bool ctl_is_cluster_tls(const struct ctl *c);
 int cmd_cluster(struct ctl *c, int argc, char **argv);
 int cluster_ls(struct ctl *c, const char *pattern);
 /* The command named name, or NULL. */

@@ -13,10 +13,26 @@
 #include "chanctl.h"
 
 bool
+ctl_is_cluster_tls(const struct ctl *c)
+{
+	return strncmp(c->addr, "cluster+tls://", 14) == 0;
+}
+
+bool
 ctl_is_cluster(const struct ctl *c)
 {
-	return strncmp(c->addr, "cluster://", 10) == 0 || strncmp(c->addr, "cluster+tls://", 14) == 0 ||
+	return strncmp(c->addr, "cluster://", 10) == 0 || ctl_is_cluster_tls(c) ||
 	    strchr(c->addr, ',') != NULL;
+}
+
+/* Dial a node by its advertise address as the cluster was dialed: over TLS for cluster+tls://. */
+static int
+node_dial(struct ctl *c, const char *addr, chan_conn_t **out)
+{
+	char url[300];
+
+	snprintf(url, sizeof url, "%s%s", ctl_is_cluster_tls(c) ? "tls://" : "", addr);
+	return chan_dial(c->ctx, url, c->dial_opts, out);
 }
 
 /* The live nodes as one of them sees them. */
@@ -42,7 +58,7 @@ node_self(struct ctl *c, const chan_node_info_t *d, uint64_t *lease_ms, uint64_t
 	size_t n = 0, ns = 0;
 	bool ok = false;
 
-	if (chan_dial(c->ctx, d->addr, c->dial_opts, &nc) != CHAN_OK)
+	if (node_dial(c, d->addr, &nc) != CHAN_OK)
 		return false;
 	if (chan_admin_cluster_nodes(c->ctx, nc, &list, &n) == CHAN_OK &&
 	    chan_admin_stats(c->ctx, nc, &st, &ns) == CHAN_OK) {
@@ -130,7 +146,7 @@ ls_node(struct ctl *c, const chan_node_info_t *d, const char *pattern, size_t *m
 	size_t n, m;
 	int rc;
 
-	if ((rc = chan_dial(c->ctx, d->addr, c->dial_opts, &nc)) != CHAN_OK)
+	if ((rc = node_dial(c, d->addr, &nc)) != CHAN_OK)
 		return rc;
 	rc = chan_admin_channels(c->ctx, nc, pattern, 0, &list, &n, &m);
 	chan_conn_close(nc);

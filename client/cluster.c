@@ -596,7 +596,6 @@ seeds_add(struct cluster *cl, const char *addr)
 		p += strlen(SCHEME_PLAIN);
 	else if (has_prefix(addr, SCHEME_TLS))
 		p += strlen(SCHEME_TLS);
-
 	for (;;) {
 		comma = strchr(p, ',');
 		len = comma ? (size_t)(comma - p) : strlen(p);
@@ -675,7 +674,6 @@ cluster_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, ch
 	chan_conn_info_t info;
 	size_t idx;
 	int rc;
-
 	bool tls = has_prefix(addr, SCHEME_TLS);
 
 	/* tls_* with a plain cluster would send the token in the clear to a cluster thought TLS */

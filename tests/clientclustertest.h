@@ -37,5 +37,7 @@ void register_client_cluster_no_etcd(CU_pSuite s);
 void register_client_cluster_ack(CU_pSuite s);
 /* test_client_cluster_admin.c: CLUSTER_NODES and chanctl's cluster commands. */
 void register_client_cluster_admin(CU_pSuite s);
+/* test_client_cluster_admin.c: chanctl over cluster+tls:// (the TLS suite's seeds). */
+void register_client_cluster_tls_admin(CU_pSuite s);
 
 #endif

@@ -772,6 +772,7 @@ register_suites(void)
 	test_add(s, "a cold cache follows MOVED", test_follow_moved);
 	test_add(s, "Go semantics through the cluster", test_go_semantics);
 	test_add(s, "every node's certificate verified", test_tls_verified);
+	register_client_cluster_tls_admin(s);
 	s = test_suite("client cluster, mutual TLS", mtls_suite_init, tls_suite_clean);
 	test_add(s, "three nodes join", test_join);
 	test_add(s, "a client certificate on every node", test_tls_client_cert);

@@ -290,6 +290,45 @@ test_chanctl(void)
 	chan_conn_close(c);
 }
 
+/*
+ * The TLS suites: chanctl -s cluster+tls:// --ca dials every node over TLS,
+ * for cluster nodes (each node reachable), where (the owner's TLS listener)
+ * and ls (every node's channels); --ca with a plain cluster:// is a usage
+ * error, dialing nothing.
+ */
+static void
+test_chanctl_tls(void)
+{
+	chan_conn_t *c = dial_cluster();
+	chan_t *ch[NODES];
+	char name[NODES][64], args[512], out[16384], addr[32], opt[200];
+
+	snprintf(opt, sizeof opt, "-s %s --ca %s/ca.pem", seeds, ct_certs());
+	for (int k = 0; k < NODES; k++)
+		ch[k] = make_on(c, k, "tctl", 1, name[k], sizeof name[k]);
+	snprintf(args, sizeof args, "%s --json cluster nodes", opt);
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
+	CU_ASSERT_PTR_NULL(strstr(out, "\"reachable\":false"));
+	for (int k = 0; k < NODES; k++) {
+		snprintf(addr, sizeof addr, "127.0.0.1:%d", ct_node_tls_port(k));
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, addr));
+	}
+	snprintf(args, sizeof args, "%s cluster where %s", opt, name[2]);
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", ct_node_tls_port(2));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, addr));
+	snprintf(args, sizeof args, "%s ls 'tctl*'", opt);
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 0);
+	for (int k = 0; k < NODES; k++)
+		CU_ASSERT_PTR_NOT_NULL(strstr(out, name[k]));
+	snprintf(args, sizeof args, "-s cluster://127.0.0.1:%d --ca %s/ca.pem ls", ct_node_tls_port(0),
+	    ct_certs());
+	CU_ASSERT_EQUAL(ctl(out, sizeof out, args), 2);
+	for (int k = 0; k < NODES; k++)
+		chan_free(ch[k]);
+	chan_conn_close(c);
+}
+
 /* A single chand (no cluster_etcd): CLUSTER_NODES is a clear BAD_REQUEST, chanctl says why. */
 static void
 test_not_a_cluster(void)
@@ -327,4 +366,10 @@ register_client_cluster_admin(CU_pSuite s)
 {
 	test_add(s, "CLUSTER_NODES", test_admin_nodes);
 	test_add(s, "chanctl cluster nodes, where, ls", test_chanctl);
+}
+
+void
+register_client_cluster_tls_admin(CU_pSuite s)
+{
+	test_add(s, "chanctl over cluster+tls://", test_chanctl_tls);
 }
