@@ -126,6 +126,19 @@ port_ok(const char *p)
  * port buffers. An unbracketed IPv6 address is refused: in "::1:7420" no
  * one can tell where the address ends.
  */
+/*
+ * A host has no space, control character, '/' or '@': a name or address
+ * never does, and a peer's MOVED must not smuggle a URL's parts into one.
+ */
+static bool
+host_ok(const char *h, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)h[i] <= ' ' || h[i] == 0x7f || h[i] == '/' || h[i] == '@')
+			return false;
+	return true;
+}
+
 static int
 split_hostport(const char *hp, char *host, size_t hcap, char *port, size_t pcap)
 {
@@ -145,7 +158,7 @@ split_hostport(const char *hp, char *host, size_t hcap, char *port, size_t pcap)
 			return CHAN_EINVAL;
 		hl = colon ? (size_t)(colon - hp) : strlen(hp);
 	}
-	if (hl == 0 || hl >= hcap || (colon && !port_ok(colon + 1)))
+	if (hl == 0 || hl >= hcap || !host_ok(h, hl) || (colon && !port_ok(colon + 1)))
 		return CHAN_EINVAL;
 	memcpy(host, h, hl);
 	host[hl] = '\0';

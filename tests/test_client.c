@@ -293,6 +293,8 @@ test_dial_errors(void)
 	static const char *const bad[] = {
 		"foo:x", "tcp://", "tcp://::1", "tcp://:80", "tcp://127.0.0.1:",
 		"tcp://[::1", "tcp://[::1]80", "unix:", "http://x:1",
+		/* a host has no space, control character or '@' */
+		"a b:1", "a\tb:1", "a\x7f" "b:1", "user@h:1", "tls://[::1 ]:1", "a\nb",
 	};
 	chan_conn_t *c = (chan_conn_t *)1;
 	chan_ctx_t *cx;

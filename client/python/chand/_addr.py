@@ -58,6 +58,13 @@ def _port(text: str, addr: str) -> int:
     return int(text)
 
 
+def _host(host: str, addr: str) -> str:
+    """host, which has no space, control character, '/' or '@' (libchanclient's rule)."""
+    if any(c in "/@" or ord(c) <= 0x20 or ord(c) == 0x7f for c in host):
+        raise ValueError(f"bad host {host!r} in address {addr!r}")
+    return host
+
+
 def _host_port(rest: str, addr: str) -> "tuple[str, int]":
     if not rest:
         raise ValueError(f"no host in address {addr!r}")
@@ -68,19 +75,18 @@ def _host_port(rest: str, addr: str) -> "tuple[str, int]":
         host, tail = rest[1:end], rest[end + 1:]
         if not host:
             raise ValueError(f"empty IPv6 address in {addr!r}")
+        host = _host(host, addr)
         if not tail:
             return host, DEFAULT_PORT
         if not tail.startswith(":"):
             raise ValueError(f"junk after ']' in address {addr!r}")
         return host, _port(tail[1:], addr)
     if rest.count(":") > 1:     # a bare IPv6 address: no port
-        return rest, DEFAULT_PORT
+        return _host(rest, addr), DEFAULT_PORT
     host, sep, port = rest.partition(":")
     if not host:
         raise ValueError(f"no host in address {addr!r}")
-    if any(c in host for c in "/ \t@"):
-        raise ValueError(f"bad host {host!r} in address {addr!r}")
-    return host, _port(port, addr) if sep else DEFAULT_PORT
+    return _host(host, addr), _port(port, addr) if sep else DEFAULT_PORT
 
 
 def parse_address(addr: str, tls: Optional[bool] = None) -> Address:

@@ -35,7 +35,9 @@ def test_parse_address(addr: str, want: tuple) -> None:
 
 
 @pytest.mark.parametrize("addr", ["", "tcp://", "http://x:1", "x:0", "x:65536", "x:port",
-                                  "[::1", "[::1]x", "[]:1", "unix:", ":7420", "a b:1"])
+                                  "[::1", "[::1]x", "[]:1", "unix:", ":7420", "a b:1",
+                                  "a\tb:1", "a\x7fb:1", "user@h:1", "[::1 ]:1", "tcp://a\nb:1",
+                                  "[a@b]"])
 def test_parse_address_bad(addr: str) -> None:
     with pytest.raises(ValueError):
         chand.parse_address(addr)
