@@ -59,11 +59,13 @@ etcd_start() {
 	pids+=("$etcd_pid")
 }
 
-# node_start CHAND DIR I ETCD_PORT CLUSTER PORT: node nI of CLUSTER on PORT,
-# its config DIR/nI.conf, its log DIR/nI.log; its pid in node_pid and pids[].
+# node_start CHAND DIR I ETCD_PORT CLUSTER PORT [ADVERTISE_PORT [LINES]]: node
+# nI of CLUSTER on PORT, advertising ADVERTISE_PORT (default PORT; a TLS
+# cluster's is its tls_listen, in LINES, more config lines), its config
+# DIR/nI.conf, its log DIR/nI.log; its pid in node_pid and pids[].
 node_start() {
-	printf 'log_level = warn\ncluster_etcd = http://127.0.0.1:%s\ncluster_name = %s\nnode_name = n%s\nadvertise = 127.0.0.1:%s\n' \
-		"$4" "$5" "$3" "$6" >"$2/n$3.conf"
+	printf 'log_level = warn\ncluster_etcd = http://127.0.0.1:%s\ncluster_name = %s\nnode_name = n%s\nadvertise = 127.0.0.1:%s\n%s' \
+		"$4" "$5" "$3" "${7:-$6}" "${8:-}" >"$2/n$3.conf"
 	"$1" -f -c "$2/n$3.conf" -l 127.0.0.1 -p "$6" --set unix_socket= \
 		${chand_set[@]+"${chand_set[@]}"} 2>"$2/n$3.log" &
 	node_pid=$!

@@ -56,7 +56,8 @@
  * -C channels, -R receivers, -P pid, -o file (latency samples in µs, one a
  * line), -k tag (the <tag> of RESULT lines; default w1..w6), -A address
  * (dial it instead of tcp://127.0.0.1:PORT: a cluster://, or one node of
- * a cluster), -N stem (throughput and pingpong: name the channels with it,
+ * a cluster), -T cafile (the CA of a tls:// or cluster+tls:// server's
+ * certificate), -N stem (throughput and pingpong: name the channels with it,
  * tp.STEM, pp.STEM.ping.0 and pp.STEM.pong, instead of the pid, so that a
  * caller can place them on a node of a cluster beforehand), -E address
  * (pingpong and select: the echo dials it instead: workload 11's select
@@ -91,6 +92,7 @@ struct opts {
 static chan_ctx_t *g_ctx;		/* the budget of every call */
 static char g_addr[256];
 static char g_echo_addr[256];		/* -E: the echo process dials this instead (workload 11) */
+static chan_dial_opts_t g_dial_opts;	/* -T: tls_ca */
 static const char *g_stem;		/* -N: the channels' names (NULL: the pid) */
 static bool g_stream = true;		/* -m: receive with streams, or with single operations */
 static bool g_plain;			/* -m plain: ping-pong's blocking calls take no context */
@@ -103,7 +105,7 @@ static long g_ping_only = -1;		/* -K: select's pinger pings this channel only (-
 static void
 usage(int code)
 {
-	fprintf(code ? stderr : stdout, "usage: chanbench -p PORT|-A ADDRESS [-E ADDRESS] [-N STEM] [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
+	fprintf(code ? stderr : stdout, "usage: chanbench -p PORT|-A ADDRESS [-T CAFILE] [-E ADDRESS] [-N STEM] [-n N] [-t T] [-s SIZE] [-c CONNS] [-d SEC]\n"
 	    "       [-C CHANNELS] [-R RECEIVERS] [-P PID] [-o SAMPLES] [-k TAG] [-m stream|ops|plain] [-a] [-D] [-w DEPTH]\n"
 	    "       [-K INDEX]\n"
 	    "       [-l] throughput|pingpong|select|many|memory|fanout|fill\n"
@@ -123,7 +125,7 @@ dial(void)
 {
 	chan_conn_t *c;
 
-	check(chan_dial(g_ctx, g_addr, NULL, &c), "dial");
+	check(chan_dial(g_ctx, g_addr, &g_dial_opts, &c), "dial");
 	return c;
 }
 
@@ -684,11 +686,12 @@ parse(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .n = 0, .threads = 8, .size = 64, .conns = 1000, .seconds = 5,
 	    .channels = 0, .receivers = 10000 };
-	while ((ch = getopt(argc, argv, "hp:A:E:N:n:t:s:c:d:C:R:P:o:k:m:law:DK:")) != -1) {
+	while ((ch = getopt(argc, argv, "hp:A:T:E:N:n:t:s:c:d:C:R:P:o:k:m:law:DK:")) != -1) {
 		switch (ch) {
 		case 'h': usage(0); break;
 		case 'p': o->port = atoi(optarg); break;
 		case 'A': snprintf(g_addr, sizeof g_addr, "%s", optarg); break;
+		case 'T': g_dial_opts.tls_ca = optarg; break;
 		case 'E': snprintf(g_echo_addr, sizeof g_echo_addr, "%s", optarg); break;
 		case 'N': g_stem = optarg; break;
 		case 'n': o->n = strtoul(optarg, NULL, 10); break;
