@@ -585,17 +585,22 @@ cluster_addr(const char *addr)
 	    strchr(addr, ',') != NULL);
 }
 
-/* The seeds of "cluster://a,b", "cluster+tls://a,b" or "a,b" into the node table. */
-static int
-seeds_add(struct cluster *cl, const char *addr)
+/* The seed list of cluster address addr, after its scheme if any; *tls: cluster+tls://. */
+static const char *
+seeds_of(const char *addr, bool *tls)
 {
-	const char *p = addr, *comma;
+	if ((*tls = has_prefix(addr, SCHEME_TLS)))
+		return addr + strlen(SCHEME_TLS);
+	return has_prefix(addr, SCHEME_PLAIN) ? addr + strlen(SCHEME_PLAIN) : addr;
+}
+
+/* The seeds of "a,b" (seeds_of's) into the node table. */
+static int
+seeds_add(struct cluster *cl, const char *p)
+{
+	const char *comma;
 	size_t len;
 
-	if (has_prefix(addr, SCHEME_PLAIN))
-		p += strlen(SCHEME_PLAIN);
-	else if (has_prefix(addr, SCHEME_TLS))
-		p += strlen(SCHEME_TLS);
 	for (;;) {
 		comma = strchr(p, ',');
 		len = comma ? (size_t)(comma - p) : strlen(p);
@@ -674,14 +679,15 @@ cluster_dial(chan_ctx_t *ctx, const char *addr, const chan_dial_opts_t *opts, ch
 	chan_conn_info_t info;
 	size_t idx;
 	int rc;
-	bool tls = has_prefix(addr, SCHEME_TLS);
+	bool tls;
+	const char *seeds = seeds_of(addr, &tls);
 
 	/* tls_* with a plain cluster would send the token in the clear to a cluster thought TLS */
 	if (!tls && opts_tls(opts))
 		return CHAN_EINVAL;
 	if ((cl = cluster_new(opts, tls)) == NULL)
 		return CHAN_ENOMEM;
-	if ((rc = seeds_add(cl, addr)) != CHAN_OK)
+	if ((rc = seeds_add(cl, seeds)) != CHAN_OK)
 		goto fail;
 	/* one seed now: its HELLO's limits are the front's, and a dead cluster fails here */
 	if ((rc = route(cl, ctx, &none, -1, &idx, &node)) != CHAN_OK)

@@ -72,8 +72,6 @@ run_tree() {
 	ab_stop
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.0f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
 declare -a m
 labels=()
 for arg in "$@"; do labels+=("${arg%%=*}"); done

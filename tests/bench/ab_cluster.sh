@@ -1,5 +1,6 @@
 # tests/bench/ab_cluster.sh: sourced by run.sh (stem_on, etcd_start,
-# node_start), ab10.sh and ab11.sh. Channel names placed on chosen nodes, and a fresh etcd and three
+# node_start), ab10.sh, ab11.sh and tls10.sh (median too; ab11.sh keeps its
+# own, to two decimals). Channel names placed on chosen nodes, and a fresh etcd and three
 # chand nodes on free loopback ports, their files in $work (the sourcing
 # script's temporary directory) and their pids in pids[] (its cleanup kills
 # what is left there).
@@ -27,6 +28,9 @@ for k in range(1, 5001):
 sys.exit(1)
 EOF
 }
+
+# The median of the numbers on stdin, one a line, rounded to an integer.
+median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.0f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # A free TCP port of 127.0.0.1.
 port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

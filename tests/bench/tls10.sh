@@ -87,8 +87,6 @@ run_mode() {
 	ab_stop
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { printf "%.0f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
 cols="single_t16 single_t1024 single_pp_p50us cluster_t16 cluster_t1024 cluster_pp_p50us"
 printf '%-6s %5s' mode round
 for c in $cols; do printf ' %14s' "$c"; done
