@@ -9,10 +9,10 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -22,12 +22,14 @@
 #include "ctx_internal.h"
 #include "tls.h"
 
+#define CTLS_READ_AHEAD 65536	/* ciphertext one recv may take: several records */
 
 struct ctls {
 	SSL_CTX *ctx;
 	SSL *ssl;
 	int fd;
-	pthread_mutex_t lock;		/* every SSL_* call on ssl */
+	pthread_mutex_t lock;		/* every SSL_* call on ssl, and more */
+	bool more;			/* the last read filled its buffer: records may wait in ssl */
 };
 
 /* Wait until fd is ready for what SSL asked for; ms < 0: no bound. */
@@ -43,41 +45,81 @@ wait_io(int fd, int err, int ms)
 }
 
 /*
- * OpenSSL writes with write(2), which raises SIGPIPE on a closed socket and
- * would kill the program; a library must not change signal handlers, so
- * SIGPIPE is blocked in this thread around each SSL call, and a SIGPIPE it
- * raised is taken off the thread's pending set before unblocking.
+ * The socket under the SSL object, as a BIO of our own: OpenSSL's socket
+ * BIO writes with write(2), which raises SIGPIPE on a closed socket and
+ * would kill the program, and a library must not change signal handlers.
+ * send(MSG_NOSIGNAL) does not raise it, and costs no sigmask syscalls
+ * around every SSL call. The socket is non-blocking: a BIO that would
+ * block says "retry", and SSL says WANT_READ or WANT_WRITE.
  */
-struct nopipe {
-	sigset_t old;
-	bool was_pending;
-};
-
-static void
-nopipe_begin(struct nopipe *np)
+static int
+sock_bio_write(BIO *b, const char *p, int n)
 {
-	sigset_t set, pending;
+	const struct ctls *t = BIO_get_data(b);
+	ssize_t r = send(t->fd, p, (size_t)n, MSG_NOSIGNAL);
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &set, &np->old);
-	sigpending(&pending);
-	np->was_pending = sigismember(&pending, SIGPIPE) == 1;
+	BIO_clear_retry_flags(b);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		BIO_set_retry_write(b);
+	return (int)r;
 }
 
-static void
-nopipe_end(struct nopipe *np)
+static int
+sock_bio_read(BIO *b, char *p, int n)
 {
-	sigset_t set, pending;
-	struct timespec zero = { 0, 0 };
+	const struct ctls *t = BIO_get_data(b);
+	ssize_t r = recv(t->fd, p, (size_t)n, 0);
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	sigpending(&pending);
-	if (!np->was_pending && sigismember(&pending, SIGPIPE) == 1)
-		while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
-			;
-	pthread_sigmask(SIG_SETMASK, &np->old, NULL);
+	BIO_clear_retry_flags(b);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		BIO_set_retry_read(b);
+	return (int)r;
+}
+
+static long
+sock_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b, (void)num, (void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;	/* nothing is buffered here; nothing else is asked of it */
+}
+
+static int
+sock_bio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static BIO_METHOD *sock_bio_method;
+static pthread_once_t sock_bio_once = PTHREAD_ONCE_INIT;
+
+/* Made once, for the process's life (a BIO_METHOD is shared by every BIO of its kind). */
+static void
+sock_bio_method_make(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "chanclient socket");
+
+	if (m == NULL || BIO_meth_set_write(m, sock_bio_write) != 1 ||
+	    BIO_meth_set_read(m, sock_bio_read) != 1 || BIO_meth_set_ctrl(m, sock_bio_ctrl) != 1 ||
+	    BIO_meth_set_create(m, sock_bio_create) != 1) {
+		BIO_meth_free(m);
+		return;
+	}
+	sock_bio_method = m;
+}
+
+/* A BIO on t->fd for t->ssl, which owns it after. -1 out of memory. */
+static int
+sock_bio_attach(struct ctls *t)
+{
+	BIO *b;
+
+	pthread_once(&sock_bio_once, sock_bio_method_make);
+	if (sock_bio_method == NULL || (b = BIO_new(sock_bio_method)) == NULL)
+		return -1;
+	BIO_set_data(b, t);
+	SSL_set_bio(t->ssl, b, b);
+	return 0;
 }
 
 static SSL_CTX *
@@ -90,6 +132,7 @@ make_ctx(const chan_dial_opts_t *opts)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_default_read_buffer_len(ctx, CTLS_READ_AHEAD);
 	if ((opts && opts->tls_ca ? SSL_CTX_load_verify_locations(ctx, opts->tls_ca, NULL) :
 	    SSL_CTX_set_default_verify_paths(ctx)) != 1)
 		goto fail;
@@ -125,12 +168,8 @@ handshake(struct ctls *t, chan_ctx_t *ctx)
 	int64_t deadline = ctx_deadline_ns(ctx);
 
 	for (;;) {
-		struct nopipe np;
-		int rc, err, ms = -1;
+		int rc = SSL_connect(t->ssl), err, ms = -1;
 
-		nopipe_begin(&np);
-		rc = SSL_connect(t->ssl);
-		nopipe_end(&np);
 		if (rc == 1)
 			return CHAN_OK;
 		err = SSL_get_error(t->ssl, rc);
@@ -161,12 +200,14 @@ ctls_connect(struct ctls **out, int fd, const char *host, const chan_dial_opts_t
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);	/* waiting is poll's, outside the lock */
 	rc = CHAN_ETLS;		/* a CA or key file that cannot be loaded, too */
 	if ((t->ctx = make_ctx(opts)) == NULL || (t->ssl = SSL_new(t->ctx)) == NULL ||
-	    SSL_set_fd(t->ssl, fd) != 1 ||
+	    sock_bio_attach(t) < 0 ||
 	    set_peer_name(t->ssl, opts && opts->tls_server_name ? opts->tls_server_name : host) < 0)
 		goto fail;
 	SSL_set_mode(t->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_set_read_ahead(t->ssl, 1);	/* as many records as the socket has, in one recv */
 	if ((rc = handshake(t, ctx_or_background(ctx))) != CHAN_OK)
 		goto fail;
+	t->more = true;		/* the handshake's last recv may have read ahead past it */
 	*out = t;
 	return CHAN_OK;
 fail:
@@ -189,19 +230,23 @@ ctls_free(struct ctls *t)
 ssize_t
 ctls_read(struct ctls *t, void *buf, size_t n)
 {
-	struct nopipe np;
-	int rc, err;
+	size_t got = 0, one;
+	int err = SSL_ERROR_NONE;
 
-	nopipe_begin(&np);
 	pthread_mutex_lock(&t->lock);
-	rc = SSL_read(t->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n);
-	err = rc > 0 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, rc);
-	if (rc <= 0)
+	/* a record at a time, until the socket has no more or buf is full: one poll for them all */
+	while (got < n && err == SSL_ERROR_NONE) {
+		if (SSL_read_ex(t->ssl, (char *)buf + got, n - got, &one) == 1)
+			got += one;
+		else
+			err = SSL_get_error(t->ssl, 0);
+	}
+	t->more = err == SSL_ERROR_NONE;	/* buf is full: whole records may wait in SSL's buffer */
+	if (err != SSL_ERROR_NONE)
 		ERR_clear_error();
 	pthread_mutex_unlock(&t->lock);
-	nopipe_end(&np);
-	if (rc > 0)
-		return rc;
+	if (got > 0)
+		return (ssize_t)got;	/* an end or an error is seen again by the next call */
 	if (err == SSL_ERROR_ZERO_RETURN)
 		return 0;
 	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
@@ -212,12 +257,12 @@ ctls_read(struct ctls *t, void *buf, size_t n)
 bool
 ctls_pending(struct ctls *t)
 {
-	int n;
+	bool more;
 
 	pthread_mutex_lock(&t->lock);
-	n = SSL_pending(t->ssl);
+	more = t->more || SSL_pending(t->ssl) > 0;
 	pthread_mutex_unlock(&t->lock);
-	return n > 0;
+	return more;
 }
 
 int
@@ -228,16 +273,12 @@ ctls_write(struct ctls *t, const void *p, size_t n)
 	while (n > 0) {
 		int rc, err;
 
-		struct nopipe np;
-
-		nopipe_begin(&np);
 		pthread_mutex_lock(&t->lock);
 		rc = SSL_write(t->ssl, q, n > INT32_MAX ? INT32_MAX : (int)n);
 		err = rc > 0 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, rc);
 		if (rc <= 0)
 			ERR_clear_error();
 		pthread_mutex_unlock(&t->lock);
-		nopipe_end(&np);
 		if (rc > 0) {
 			q += rc;
 			n -= (size_t)rc;

@@ -8,7 +8,9 @@
  * non-blocking, and the waiting (poll) happens outside the mutex, in the
  * caller for reads: a waiting reader never holds up a writer.
  * Renegotiation is off, so SSL_write never needs to read and SSL_read's
- * WANT_READ really means "nothing buffered".
+ * WANT_READ really means "nothing buffered" (but part of a record).
+ * Reads read ahead: one recv takes as many records as the socket holds,
+ * and one ctls_read decrypts them all.
  *
  * Ownership: ctls_free frees the SSL objects (not the fd: the connection
  * closes it). Errors: CHAN_E* codes (CHAN_ETLS for a failed handshake or
@@ -37,11 +39,11 @@ int ctls_connect(struct ctls **out, int fd, const char *host, const chan_dial_op
 void ctls_free(struct ctls *t);
 #define CTLS_AGAIN (-2)
 /*
- * Up to n bytes without waiting: > 0, 0 at the end of the stream,
- * CTLS_AGAIN when nothing is there yet, -1 on error.
+ * Up to n bytes without waiting, every whole record there is: > 0, 0 at
+ * the end of the stream, CTLS_AGAIN when nothing is there yet, -1 on error.
  */
 ssize_t ctls_read(struct ctls *t, void *buf, size_t n);
-/* Decrypted bytes are buffered: read them before polling the socket. */
+/* Records are buffered (a read filled its buffer): read them before polling the socket. */
 bool ctls_pending(struct ctls *t);
 /* All n bytes: 0, or -1 on error. */
 int ctls_write(struct ctls *t, const void *p, size_t n);

@@ -283,6 +283,141 @@ test_tls_reload(void)
 	chan_conn_close(c);
 }
 
+/* Value i of test_tls_bulk: its size crosses record (16 KiB) and read (64 KiB) bounds. */
+static size_t
+bulk_size(int i)
+{
+	static const size_t sizes[] = { 1, 100, 16383, 16384, 16385, 65536, 70001, 200000 };
+
+	return sizes[i % (sizeof sizes / sizeof sizes[0])];
+}
+
+static void
+bulk_fill(uint8_t *buf, size_t len, int i)
+{
+	for (size_t k = 0; k < len; k++)
+		buf[k] = (uint8_t)(i * 31 + k * 7);
+}
+
+#define BULK_N 400
+
+struct bulk_sender {
+	chan_t *ch;
+	int rc;
+};
+
+static void *
+bulk_send_main(void *arg)
+{
+	struct bulk_sender *b = arg;
+	uint8_t *buf = malloc(200000);
+
+	b->rc = buf ? CHAN_OK : CHAN_ENOMEM;
+	for (int i = 0; i < BULK_N && b->rc == CHAN_OK; i++) {
+		bulk_fill(buf, bulk_size(i), i);
+		b->rc = chan_send(NULL, b->ch, buf, bulk_size(i));
+	}
+	free(buf);
+	return NULL;
+}
+
+/*
+ * Many values, small and large, one connection sending, another receiving
+ * them 64 at a time (one burst of up to 64 replies), each value checked: a
+ * read fills its buffer with records to spare, a large value spans several
+ * reads, and nothing is lost or left waiting in the TLS layer's buffer
+ * (that would hang: a context bounds each wait).
+ */
+static void
+test_tls_bulk(void)
+{
+	struct bulk_sender b = { .rc = -1 };
+	chan_conn_t *cs = NULL, *cr = NULL;
+	chan_ctx_t *ctx = NULL;
+	chan_op_t *ops[64];
+	chan_t *rch = NULL;
+	chan_value_t v;
+	uint8_t *want = malloc(200000);
+	pthread_t t;
+	bool ok;
+	int bad = 0, failed = 0;
+
+	CU_ASSERT_FATAL(want != NULL);
+	CU_ASSERT_EQUAL_FATAL(dial_tls("ca.pem", NULL, NULL, "alice-secret", &cs), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(dial_tls("ca.pem", NULL, NULL, "alice-secret", &cr), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, cs, "t.bulk", 64, &b.ch), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_open(NULL, cr, "t.bulk", &rch), CHAN_OK);
+	CU_ASSERT_FATAL(pthread_create(&t, NULL, bulk_send_main, &b) == 0);
+	chan_with_timeout(&ctx, NULL, 30 * CHAN_SEC);
+	for (int i = 0; i < BULK_N; i += 64) {
+		int n = BULK_N - i < 64 ? BULK_N - i : 64;
+
+		for (int k = 0; k < n; k++)
+			CU_ASSERT_EQUAL_FATAL(chan_recv_async(ctx, rch, &ops[k]), CHAN_OK);
+		for (int k = 0; k < n; k++) {
+			if (chan_op_wait(ops[k], &v, &ok) != CHAN_OK) {
+				failed++;
+				continue;
+			}
+			bulk_fill(want, bulk_size(i + k), i + k);
+			if (!ok || v.len != bulk_size(i + k) || memcmp(v.data, want, v.len) != 0)
+				bad++;
+			chan_value_clear(&v);
+		}
+	}
+	CU_ASSERT_EQUAL(failed, 0);
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_FATAL(pthread_join(t, NULL) == 0);
+	CU_ASSERT_EQUAL(b.rc, CHAN_OK);
+	chan_ctx_free(ctx);
+	CU_ASSERT_EQUAL(chan_delete(NULL, b.ch, NULL), CHAN_OK);
+	chan_free(b.ch);
+	chan_free(rch);
+	chan_conn_close(cs);
+	chan_conn_close(cr);
+	free(want);
+}
+
+/*
+ * A server that dies under a TLS client: the requests written to the dead
+ * socket and those after end with CHAN_ECONNLOST, and the program lives
+ * (it does not ignore SIGPIPE; the client's writes must not raise it).
+ * Its own chand, killed.
+ */
+static void
+test_tls_server_dies(void)
+{
+	char conf[1024], addr[64], ca[160];
+	chan_dial_opts_t o = { .tls_ca = ca };
+	struct test_server srv;
+	chan_op_t *ops[64];
+	uint8_t big[4096] = { 0 };
+	chan_conn_t *c = NULL;
+	chan_t *ch = NULL;
+	int lost = 0;
+
+	snprintf(conf, sizeof conf,
+	    "tls_listen = 127.0.0.1:0\ntls_cert = %s/server.pem\ntls_key = %s/server.key\n"
+	    "protected_mode = no\n", certs, certs);
+	CU_ASSERT_FATAL(test_server_start(&srv, conf) == 0);
+	snprintf(addr, sizeof addr, "tls://127.0.0.1:%d", test_server_tls_port(&srv));
+	cert_path(ca, sizeof ca, "ca.pem");
+	CU_ASSERT_EQUAL_FATAL(chan_dial(NULL, addr, &o, &c), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, "t.dies", 1024, &ch), CHAN_OK);
+	test_server_kill(&srv);
+	/* nobody reads meanwhile: the writes find the socket closed, then reset */
+	for (int i = 0; i < 64; i++)
+		if (chan_send_async(NULL, ch, big, sizeof big, &ops[i]) != CHAN_OK)
+			ops[i] = NULL;
+	for (int i = 0; i < 64; i++)
+		if (ops[i] == NULL || chan_op_wait(ops[i], NULL, NULL) == CHAN_ECONNLOST)
+			lost++;
+	CU_ASSERT_EQUAL(lost, 64);
+	CU_ASSERT_EQUAL(chan_send(NULL, ch, big, 1), CHAN_ECONNLOST);
+	chan_free(ch);
+	chan_conn_close(c);
+}
+
 void
 register_security_tls(void)
 {
@@ -296,4 +431,6 @@ register_security_tls(void)
 	test_add(s, "plaintext to the TLS port", test_plaintext_to_tls);
 	test_add(s, "TLS to the plain port", test_tls_to_plaintext);
 	test_add(s, "certificates reload on SIGHUP", test_tls_reload);
+	test_add(s, "many values, small and large, over TLS", test_tls_bulk);
+	test_add(s, "the server dies: CHAN_ECONNLOST", test_tls_server_dies);
 }
