@@ -33,7 +33,7 @@
 #include "request.h"
 #include "router.h"
 #include "server.h"
-#include "tls.h"
+#include "tls_session.h"
 #include "xhold.h"
 
 #define CLOSE_FLUSH_TIMEOUT_SEC 5
@@ -96,8 +96,9 @@ held_grow(struct conn *c)
 }
 
 /*
- * A deferred reply to id is about to be held: note its id. Over TLS, or
- * when c's output is being written anyway, nothing stays held. -1 when
+ * A deferred reply to id is about to be held: note its id. On the
+ * in-process pair, or when c's output is being written anyway, nothing
+ * stays held. -1 when
  * the id cannot be noted (then the reply must be written, not held).
  */
 static int
@@ -580,7 +581,7 @@ void
 conn_tls_ready(struct conn *c)
 {
 	c->tls_ready = true;
-	tls_peer_name(c->bev, c->cert_name, sizeof c->cert_name);
+	tls_session_peer_name(c->tsess, c->cert_name, sizeof c->cert_name);
 	log_info("tls-handshake client=%" PRIu64 " peer=%s certificate=%s", c->id, c->peer,
 	    c->cert_name[0] ? c->cert_name : "-");
 }
@@ -592,7 +593,7 @@ conn_io_failed(struct conn *c, short what)
 
 	if (c->tls && !c->tls_ready && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
 		/* plaintext on the TLS port, an untrusted or expired certificate, a bad handshake */
-		tls_error(c->bev, why, sizeof why);
+		snprintf(why, sizeof why, "%s", tls_session_why(c->tsess));
 		log_warn("tls-failed client=%" PRIu64 " peer=%s reason=\"%s\"", c->id, c->peer, why);
 	} else if (what & BEV_EVENT_TIMEOUT)
 		log_warn("flush-timeout client=%" PRIu64 " peer=%s", c->id, c->peer);

@@ -20,9 +20,11 @@
 #include <event2/event_struct.h>
 
 #include "auth.h"
+#include "conn_io.h"
 #include "hmap.h"
 
 struct bufferevent;
+struct tls_session;
 struct server;
 struct chan;
 struct ident;
@@ -53,11 +55,12 @@ struct conn {
 
 	/* transport (conn_io.c) */
 	int fd;
-	struct evbuffer *in;		/* plain: its own; TLS: the bufferevent's */
-	uint8_t *obuf;			/* plain: unsent output is obuf[ooff, olen) */
-	size_t ooff, olen, ocap;
-	struct bufferevent *bev;	/* TLS (owns fd) or in-process pair: its input and output */
-	struct event rev, wev;		/* plain only: read and write readiness */
+	struct evbuffer *in;		/* a socket's: its own; the pair's: the bufferevent's */
+	struct io_run out;		/* unsent bytes for the socket (under TLS, records) */
+	struct io_run clear;		/* TLS: replies not yet made records */
+	struct tls_session *tsess;	/* TLS: the session on fd */
+	struct bufferevent *bev;	/* the in-process pair only: its input and output */
+	struct event rev, wev;		/* sockets only: read and write readiness */
 	TAILQ_ENTRY(conn) wlink;	/* on the server's pending-write list */
 	bool wpending;			/* on that list */
 	bool reading;			/* rev is added */

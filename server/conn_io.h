@@ -2,11 +2,12 @@
  * conn_io.h: the transport under a connection (conn.c): how its bytes are
  * read and written, for plain sockets (TCP, unix) and for TLS.
  *
- * Plain sockets use two raw events, an evbuffer for input that is not yet
- * a whole frame and a byte run for unsent output: reads go straight to
- * recv, and replies are written once per loop iteration,
- * after every ready callback ran (see conn_io.c). TLS connections keep
- * libevent's bufferevent_openssl, and the node's in-process connection to
+ * Sockets use two raw events, an evbuffer for input that is not yet a
+ * whole frame and a byte run for unsent output: reads go straight to recv
+ * (under TLS, to the session, which reads the socket itself), and replies
+ * are written once per loop iteration, after every ready callback ran (see
+ * conn_io.c); under TLS they become records just before, a few records
+ * for all of them (tls_session.h). The node's in-process connection to
  * itself is a bufferevent_pair's half. conn.c sees one interface for all.
  *
  * Ownership: the transport belongs to its conn; io_close frees it and
@@ -22,11 +23,18 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct bufferevent;
 struct conn;
 struct evbuffer;
 struct server;
+
+/* Bytes to write: p[off, len) is unsent; p is NULL once all is written. */
+struct io_run {
+	uint8_t *p;
+	size_t off, len, cap;
+};
 
 /* The server's pending-write list and its flush event. -1 when out of memory. */
 int io_server_init(struct server *s);
@@ -53,7 +61,7 @@ int io_write(struct conn *c, const void *p, size_t len);
 /*
  * Queue bytes to c's peer without writing them yet (a deferred reply,
  * PROTOCOL.md §15): they go out with the next io_write or io_release.
- * TLS connections write them like io_write. -1 when out of memory.
+ * The in-process pair writes them like io_write. -1 when out of memory.
  */
 int io_hold(struct conn *c, const void *p, size_t len);
 /* Write what io_hold queued, before the loop sleeps. */
@@ -61,8 +69,8 @@ void io_release(struct conn *c);
 /*
  * Write the replies already queued for connections other than c now, in
  * the middle of c's input, before work that takes long (a select over many
- * channels). Only plain sockets that are neither closing nor paused: the
- * rest wait for the usual flush.
+ * channels). Only sockets that are neither closing nor paused: the rest
+ * wait for the usual flush.
  */
 void io_write_others(struct server *s, struct conn *c);
 /* Bytes queued and not yet written. */

@@ -1,5 +1,6 @@
 /*
- * tls.c: OpenSSL through libevent's bufferevent_openssl.
+ * tls.c: the server's OpenSSL contexts, node-to-node bufferevents, and
+ * what a handshake says of its peer.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -7,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <event2/bufferevent_ssl.h>
 #include <event2/util.h>
@@ -77,6 +77,10 @@ make_ctx(const struct config *cfg, char **cause)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+	/* a client that just closes its socket is a disconnect, not an attack */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
 	if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1) {
 		ssl_fail(cause, "tls ciphers", NULL);
@@ -226,26 +230,10 @@ tls_client_bufferevent(SSL_CTX *ctx, struct event_base *base, const char *host)
 	return bev;
 }
 
-struct bufferevent *
-tls_bufferevent(struct tls *t, struct event_base *base, int fd)
+SSL_CTX *
+tls_server_ctx(struct tls *t)
 {
-	SSL *ssl = SSL_new(t->ctx);
-	struct bufferevent *bev;
-
-	if (ssl == NULL) {
-		close(fd);
-		return NULL;
-	}
-	bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-	    BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL) {
-		SSL_free(ssl);
-		close(fd);
-		return NULL;
-	}
-	/* a client that just closes its socket is a disconnect, not an attack */
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	return bev;
+	return t->ctx;
 }
 
 /* The common name of cert into buf: an identity name, printable, no NUL inside; "" if none fits. */
@@ -273,9 +261,8 @@ cert_cn(X509 *cert, char *buf, size_t cap)
 }
 
 void
-tls_peer_name(struct bufferevent *bev, char *buf, size_t cap)
+tls_peer_name(SSL *ssl, char *buf, size_t cap)
 {
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	X509 *cert;
 
 	buf[0] = '\0';
@@ -309,16 +296,16 @@ done:
 	ERR_clear_error();
 }
 
-void
-tls_error(struct bufferevent *bev, char *buf, size_t cap)
+/* Why ssl failed: the errors next(arg) yields, then the certificate's verify result. */
+static void
+error_text(SSL *ssl, unsigned long (*next)(void *), void *arg, char *buf, size_t cap)
 {
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	unsigned long e;
 	size_t len = 0;
 	long vr;
 
 	buf[0] = '\0';
-	while ((e = bufferevent_get_openssl_error(bev)) != 0 && len + 2 < cap) {
+	while ((e = next(arg)) != 0 && len + 2 < cap) {
 		char one[160];
 
 		ERR_error_string_n(e, one, sizeof one);
@@ -329,4 +316,29 @@ tls_error(struct bufferevent *bev, char *buf, size_t cap)
 		    X509_verify_cert_error_string(vr));
 	if (len == 0)
 		snprintf(buf, cap, "%s", "connection closed during the TLS handshake");
+}
+
+static unsigned long
+bev_next_error(void *bev)
+{
+	return bufferevent_get_openssl_error(bev);
+}
+
+static unsigned long
+queue_next_error(void *unused)
+{
+	(void)unused;
+	return ERR_get_error();
+}
+
+void
+tls_error(struct bufferevent *bev, char *buf, size_t cap)
+{
+	error_text(bufferevent_openssl_get_ssl(bev), bev_next_error, bev, buf, cap);
+}
+
+void
+tls_ssl_error(SSL *ssl, char *buf, size_t cap)
+{
+	error_text(ssl, queue_next_error, NULL, buf, cap);
 }

@@ -1,7 +1,8 @@
 /*
  * tls.h: the server's TLS: one SSL_CTX made from the tls_* keys (TLS 1.2
- * at least, forward-secret AEAD ciphers only, no renegotiation), and the
- * bufferevents that speak it on accepted sockets.
+ * at least, forward-secret AEAD ciphers only, no renegotiation), for the
+ * sessions on accepted sockets (tls_session.h); the client side of
+ * node-to-node and etcd connections; what a handshake says of its peer.
  *
  * SIGHUP builds a new SSL_CTX (tls_reload): new connections use it, open
  * ones keep the one they started with (each SSL holds a reference on its
@@ -22,6 +23,7 @@
 #include "config.h"
 
 struct ssl_ctx_st;		/* OpenSSL's SSL_CTX */
+struct ssl_st;			/* OpenSSL's SSL */
 struct tls;
 
 int tls_new(struct tls **out, const struct config *cfg, char **cause);
@@ -46,13 +48,13 @@ struct ssl_ctx_st *tls_etcd_ctx(const struct config *cfg, char **cause);
 struct bufferevent *tls_client_bufferevent(struct ssl_ctx_st *ctx, struct event_base *base,
     const char *host);
 
-/* A server-side TLS bufferevent on fd (closed with it); NULL (fd closed) on error. */
-struct bufferevent *tls_bufferevent(struct tls *t, struct event_base *base, int fd);
+/* The context new sessions on accepted sockets use (the current one: tls_reload replaces it). */
+struct ssl_ctx_st *tls_server_ctx(struct tls *t);
 /*
- * After the handshake: the common name of the verified client certificate
- * into buf (cap bytes), "" when the client sent none.
+ * After the handshake on ssl: the common name of the verified client
+ * certificate into buf (cap bytes), "" when the client sent none.
  */
-void tls_peer_name(struct bufferevent *bev, char *buf, size_t cap);
+void tls_peer_name(struct ssl_st *ssl, char *buf, size_t cap);
 /*
  * What tls_peer_name says of a connection from this server to itself: the
  * common name of tls_cert when client certificates are asked for (tls_ca)
@@ -62,5 +64,7 @@ void tls_peer_name(struct bufferevent *bev, char *buf, size_t cap);
 void tls_self_name(struct tls *t, char *buf, size_t cap);
 /* Why a TLS connection failed (handshake, verification, plaintext peer), for logs. */
 void tls_error(struct bufferevent *bev, char *buf, size_t cap);
+/* The same for ssl, from this thread's OpenSSL error queue (which it empties). */
+void tls_ssl_error(struct ssl_st *ssl, char *buf, size_t cap);
 
 #endif

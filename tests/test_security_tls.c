@@ -110,9 +110,9 @@ test_tls_token(void)
 }
 
 /*
- * Pipelining over TLS: chand writes deferred replies at once there
- * (PROTOCOL.md §15) and WANT is harmless; 64 asynchronous sends then 64
- * receives, and a stream (CREDIT deferred), all in order.
+ * Pipelining over TLS: chand holds deferred replies there as over TCP
+ * (PROTOCOL.md §15) until a WANT or a reply not deferred; 64 asynchronous
+ * sends then 64 receives, and a stream (CREDIT deferred), all in order.
  */
 static void
 test_tls_pipelined(void)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import socket
+import ssl
 from pathlib import Path
 from typing import Iterator, Tuple
 
@@ -12,7 +14,7 @@ import pytest
 
 import chand
 import chand.aio
-from chandtest import Server, make_certs
+from chandtest import BOUND, Server, frame, make_certs, read_frame
 
 TOKEN = "alice-secret"
 
@@ -35,6 +37,25 @@ def tls_server(tmp_path_factory) -> Iterator[Tuple[Server, int, Path]]:
     assert ports, s.log_text()
     yield s, ports[0], certs
     assert s.stop() == 0
+
+
+def test_tls_holds_deferred_replies(tls_server) -> None:
+    """Over TLS chand holds a deferred reply as over TCP (PROTOCOL.md §15): its id
+    stays in use, so a PING that reuses it is a duplicate id. The held OK is
+    written first, then the PROTOCOL notice, and the connection closes."""
+    _, port, certs = tls_server
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    with socket.create_connection(("127.0.0.1", port), timeout=BOUND) as raw, \
+            ctx.wrap_socket(raw, server_hostname="localhost") as sock:
+        sock.sendall(frame([1, 1, None, 1, "held", {"token": TOKEN}]))
+        assert read_frame(sock)[:2] == [1, 0]
+        sock.sendall(frame([3, 2, None, "t.held", 4]))
+        assert read_frame(sock)[:2] == [2, 0]
+        # SEND into room, its reply deferred (op + 64): done at once, its OK held
+        sock.sendall(frame([5 + 64, 3, None, "t.held", b"x"]) + frame([2, 3, None]))
+        assert read_frame(sock)[:2] == [3, 0]
+        notice = read_frame(sock)
+        assert notice[:2] == [0, 9] and notice[2].startswith("duplicate request id"), notice
 
 
 def test_token_and_rights(tls_server) -> None:
