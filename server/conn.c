@@ -98,8 +98,8 @@ held_grow(struct conn *c)
 /*
  * A deferred reply to id is about to be held: note its id. On the
  * in-process pair, or when c's output is being written anyway, nothing
- * stays held. -1 when
- * the id cannot be noted (then the reply must be written, not held).
+ * stays held. -1 when the id cannot be noted (then the reply must be
+ * written, not held).
  */
 static int
 held_note(struct conn *c, uint64_t id)
@@ -589,13 +589,11 @@ conn_tls_ready(struct conn *c)
 void
 conn_io_failed(struct conn *c, short what)
 {
-	char why[512];
-
-	if (c->tls && !c->tls_ready && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
+	if (c->tls && !c->tls_ready && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)))
 		/* plaintext on the TLS port, an untrusted or expired certificate, a bad handshake */
-		snprintf(why, sizeof why, "%s", tls_session_why(c->tsess));
-		log_warn("tls-failed client=%" PRIu64 " peer=%s reason=\"%s\"", c->id, c->peer, why);
-	} else if (what & BEV_EVENT_TIMEOUT)
+		log_warn("tls-failed client=%" PRIu64 " peer=%s reason=\"%s\"", c->id, c->peer,
+		    tls_session_why(c->tsess));
+	else if (what & BEV_EVENT_TIMEOUT)
 		log_warn("flush-timeout client=%" PRIu64 " peer=%s", c->id, c->peer);
 	else if (what & BEV_EVENT_ERROR)
 		log_debug("socket-error client=%" PRIu64 " reason=\"%s\"", c->id,

@@ -206,5 +206,5 @@ tls_session_peer_name(struct tls_session *s, char *buf, size_t cap)
 const char *
 tls_session_why(const struct tls_session *s)
 {
-	return s->why;
+	return s->why[0] != '\0' ? s->why : "connection closed during the TLS handshake";
 }

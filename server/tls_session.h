@@ -51,7 +51,11 @@ bool tls_session_pending(const struct tls_session *s);
 int tls_session_write(struct tls_session *s, const void *p, size_t n);
 /* After the handshake: the verified client certificate's common name, "" if none (tls.h). */
 void tls_session_peer_name(struct tls_session *s, char *buf, size_t cap);
-/* Why the last call failed (the handshake, verification, a plaintext peer), for logs. */
+/*
+ * Why the last call failed (the handshake, verification, a plaintext
+ * peer), for logs; before any failure, that the connection closed during
+ * the handshake.
+ */
 const char *tls_session_why(const struct tls_session *s);
 
 #endif
