@@ -9,9 +9,11 @@
 # tls_listen advertised, the nodes speak TLS to each other) and one more
 # chand on its own, and chanbench runs run.sh's workload 10 (throughput at
 # 16 and at 1024 in flight, -n VALUES, default 500,000; ping-pong p50, 20,000)
-# against the single chand (tcp:// or tls://) and the cluster dialed
+# against the single chand (tcp:// or tls://), the cluster dialed
 # through node 2, which does not own the channels (cluster:// or
-# cluster+tls://: the client follows MOVED to node 0). Certificates from
+# cluster+tls://: the client follows MOVED to node 0), and node 2 dialed
+# as one chand (tcp:// or tls://: node 2 forwards to node 0 over its
+# node-to-node connection). Certificates from
 # tests/gencerts.sh. Prints each run, then the medians and the ratios
 # TLS : plain. Needs /usr/bin/etcd and the openssl CLI.
 # SPDX-License-Identifier: BSD-2-Clause
@@ -51,7 +53,7 @@ bench() {
 	"$cb" -A "$addr" "${ca[@]}" -k "$tag" "$@" "$wl" | awk '$1 == "RESULT" { print $4; exit }'
 }
 
-# one round of MODE (plain or tls): "single_t16 single_t1024 single_pp cluster_t16 cluster_t1024 cluster_pp"
+# one round of MODE (plain or tls): the nine figures of $cols, single, cluster, forwarded
 run_mode() {
 	local mode=$1 e i s t single cluster tp
 	e=$(port)
@@ -75,10 +77,12 @@ run_mode() {
 	ab_ready "$s" "$chanctl" 0
 	if [ "$mode" = tls ]; then
 		single="tls://127.0.0.1:$t" cluster="cluster+tls://127.0.0.1:${tp[2]}"
+		forwarded="tls://127.0.0.1:${tp[2]}"
 	else
 		single="tcp://127.0.0.1:$s" cluster="cluster://127.0.0.1:${np[2]}"
+		forwarded="tcp://127.0.0.1:${np[2]}"
 	fi
-	for a in "$single" "$cluster"; do
+	for a in "$single" "$cluster" "$forwarded"; do
 		printf '%s %s %s ' "$(bench "$a" w10_t16 throughput -N "$stem_tp" -n "$n" -t 16)" \
 			"$(bench "$a" w10_t1024 throughput -N "$stem_tp" -n "$n" -t 1024)" \
 			"$(bench "$a" w10_pp pingpong -N "$stem_pp" -n "$npp")"
@@ -88,6 +92,7 @@ run_mode() {
 }
 
 cols="single_t16 single_t1024 single_pp_p50us cluster_t16 cluster_t1024 cluster_pp_p50us"
+cols="$cols forwarded_t16 forwarded_t1024 forwarded_pp_p50us"
 printf '%-6s %5s' mode round
 for c in $cols; do printf ' %14s' "$c"; done
 echo
@@ -102,7 +107,7 @@ for r in $(seq "$rounds"); do
 	done
 done
 echo "medians (throughput in msgs/s; ping-pong p50 in µs) and TLS : plain"
-for k in 1 2 3 4 5 6; do
+for k in 1 2 3 4 5 6 7 8 9; do
 	p=$(awk -v k="$k" '$1 == "plain" { print $(k + 1) }' "$work/runs" | median)
 	t=$(awk -v k="$k" '$1 == "tls" { print $(k + 1) }' "$work/runs" | median)
 	printf '%-16s plain %10s  tls %10s  tls:plain %s\n' "$(echo "$cols" | cut -d' ' -f"$k")" "$p" "$t" \
