@@ -22,6 +22,7 @@ seeds and MOVED targets are each a plain ``HOST:PORT`` (:func:`is_node_address`)
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import Optional
 
@@ -87,6 +88,17 @@ def _host_port(rest: str, addr: str) -> "tuple[str, int]":
     if not host:
         raise ValueError(f"no host in address {addr!r}")
     return _host(host, addr), _port(port, addr) if sep else DEFAULT_PORT
+
+
+def tls_wanted(tls: object) -> Optional[bool]:
+    """A dial's ``tls`` argument as :func:`parse_address` takes it: None or a bool as
+    given, an :class:`ssl.SSLContext` asks for TLS. TypeError for anything else (a
+    string such as ``"no"`` must not be taken for True)."""
+    if tls is None or isinstance(tls, bool):
+        return tls
+    if isinstance(tls, ssl.SSLContext):
+        return True
+    raise TypeError(f"tls is a bool or an ssl.SSLContext, not {type(tls).__name__}")
 
 
 def parse_address(addr: str, tls: Optional[bool] = None) -> Address:

@@ -33,7 +33,7 @@ import ssl
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
 
-from ._addr import CLUSTER_PREFIX, CLUSTER_TLS_PREFIX, is_node_address
+from ._addr import CLUSTER_PREFIX, CLUSTER_TLS_PREFIX, is_node_address, tls_wanted
 from ._chan import RecvCase, SendCase, select as _select
 from ._conn import _make_tls_context
 from ._conn import dial as _dial_node
@@ -84,8 +84,7 @@ def node_options(seeds: Union[str, Sequence[str]], *, token: Optional[str],
     in the clear to a cluster the caller takes for TLS). DialError: the CA file or the
     client certificate cannot be loaded (as :func:`chand.dial` says it)."""
     addrs = parse_seeds(seeds)
-    if tls is not None and not isinstance(tls, (bool, ssl.SSLContext)):
-        raise TypeError(f"tls is a bool or an ssl.SSLContext, not {type(tls).__name__}")
+    tls_wanted(tls)     # TypeError for what is neither a bool nor an SSLContext
     tls_scheme = isinstance(seeds, str) and seeds.startswith(CLUSTER_TLS_PREFIX)
     if tls_scheme and tls is False:
         raise ValueError(f"{seeds!r} asks for TLS ({CLUSTER_TLS_PREFIX}) and tls=False "

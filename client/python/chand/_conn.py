@@ -37,7 +37,7 @@ import msgpack
 
 from . import _common as C
 from . import _proto as P
-from ._addr import Address, is_cluster_address, parse_address
+from ._addr import Address, is_cluster_address, parse_address, tls_wanted
 from ._common import BaseCall, BaseConn, raise_copy
 from ._transport import TLS, Plain
 from ._proto import ChanInfo, ClientInfo, InflightInfo, NodeInfo, ServerInfo, Waiter
@@ -681,14 +681,14 @@ def dial(addr: str = _DEFAULT_ADDR, *, token: Optional[str] = None,
 
     Raises :class:`ValueError` (bad address; a cluster's, ``cluster://...``,
     ``cluster+tls://...`` or a list with a comma, is :func:`chand.dial_cluster`'s),
+    :class:`TypeError` (``tls`` neither a bool nor an :class:`ssl.SSLContext`),
     :class:`DialError` (cannot connect or TLS failed; the OSError is its ``__cause__``),
     :class:`PermissionDenied` (token refused), :class:`DeadlineExceeded`,
     :class:`ProtocolError`.
     """
     if is_cluster_address(addr):
         raise ValueError(f"{addr!r} names a cluster: chand.dial_cluster dials one")
-    want_tls = tls if isinstance(tls, bool) else (True if tls is not None else None)
-    address = parse_address(addr, want_tls)
+    address = parse_address(addr, tls_wanted(tls))
     ctx = ctx or background()
     err = ctx.err()
     if err is not None:

@@ -42,7 +42,7 @@ from typing import (Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, U
 
 from . import _common as C
 from . import _proto as P
-from ._addr import Address, is_cluster_address, parse_address
+from ._addr import Address, is_cluster_address, parse_address, tls_wanted
 from ._chan import Case, recv, select_cases, select_result, send
 from ._common import BaseCall, BaseConn, raise_copy
 from ._conn import _make_tls_context
@@ -532,8 +532,7 @@ async def dial(addr: str = "tcp://127.0.0.1:7420", *, token: Optional[str] = Non
     (a cluster's address is :func:`dial_cluster`'s)."""
     if is_cluster_address(addr):
         raise ValueError(f"{addr!r} names a cluster: chand.aio.dial_cluster dials one")
-    want_tls = tls if isinstance(tls, bool) else (True if tls is not None else None)
-    address = parse_address(addr, want_tls)
+    address = parse_address(addr, tls_wanted(tls))
     ctx = ctx or background()
     err = ctx.err()
     if err is not None:

@@ -13,6 +13,7 @@ import msgpack
 import pytest
 
 import chand
+import chand.aio
 from chand import _proto as P
 from chand.context import deadline_of
 
@@ -50,6 +51,18 @@ def test_parse_address_tls_flag() -> None:
         chand.parse_address("/sock", tls=True)
     with pytest.raises(TypeError):
         chand.parse_address(7420)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("tls", ["no", 0, 1])
+async def test_dial_tls_must_be_bool_or_context(tls: object) -> None:
+    """A ``tls`` that is neither a bool nor an SSLContext is refused before anything is
+    dialed (port 1 would say DialError), as dial_cluster refuses it: "no" is not True."""
+    with pytest.raises(TypeError, match="tls is a bool or an ssl.SSLContext"):
+        chand.dial("127.0.0.1:1", tls=tls)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="tls is a bool or an ssl.SSLContext"):
+        await chand.aio.dial("127.0.0.1:1", tls=tls)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="tls is a bool or an ssl.SSLContext"):
+        chand.dial_cluster("127.0.0.1:1", tls=tls)  # type: ignore[arg-type]
 
 
 def test_frame_roundtrip() -> None:
