@@ -10,7 +10,8 @@
  * sink's bytes with the rest of its output. So no call waits on the
  * socket's room, a read never has to write first, and the caller turns
  * the replies of a whole loop iteration into a few records and one send
- * (bufferevent_openssl made a record, a write and two epoll_ctl a reply).
+ * (bufferevent_openssl wrote a record at a time, switching write interest
+ * around its writes).
  *
  * Ownership: the caller owns the session and the socket
  * (tls_session_free does not close it). Thread-safety: loop thread only.
