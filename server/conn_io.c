@@ -63,6 +63,7 @@
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg);
 static void mark_pending(struct conn *c);
+static int send_some(struct conn *c);
 
 /* The socket has no bytes or no room now: try again when the loop says so. */
 static bool
@@ -186,11 +187,7 @@ handshake(struct conn *c)
 	int rc = tls_session_handshake(c->tsess);
 
 	if (rc < 0) {
-		/* best effort: the alert that says why, then the end */
-		if (run_unsent(&c->out) > 0 &&
-		    send(c->fd, c->out.p + c->out.off, run_unsent(&c->out), MSG_NOSIGNAL) < 0) {
-			/* the client is gone already */
-		}
+		(void)send_some(c);	/* best effort: the alert that says why, then the end */
 		conn_io_failed(c, BEV_EVENT_READING | BEV_EVENT_ERROR);
 		return -1;
 	}
