@@ -624,6 +624,37 @@ ct_node_expire(int i)
 	return ok;
 }
 
+/*
+ * The ttl etcd granted node i's lease, in seconds, read from etcd: 0 when
+ * node i's key is gone, -1 when etcd did not answer.
+ */
+int64_t
+ct_node_lease_ttl(int i)
+{
+	char key[128], body[512], *reply;
+	json_t *kv, *o = etcd_range(node_key(i, key, sizeof key), &kv), *t;
+	const char *lease, *granted;
+	int64_t ttl = -1;
+
+	if (o == NULL || json_object_get(o, "header") == NULL)
+		goto done;
+	if ((lease = json_string_value(json_object_get(kv, "lease"))) == NULL) {
+		ttl = 0;
+		goto done;
+	}
+	snprintf(body, sizeof body, "{\"ID\":\"%s\"}", lease);
+	reply = http_post(etcd.port, "/v3/lease/timetolive", body);
+	t = reply ? json_loads(reply, 0, NULL) : NULL;
+	free(reply);
+	/* the JSON gateway gives int64s as strings */
+	if ((granted = json_string_value(json_object_get(t, "grantedTTL"))) != NULL)
+		ttl = strtoll(granted, NULL, 10);
+	json_decref(t);
+done:
+	json_decref(o);
+	return ttl;
+}
+
 int
 ct_node_restart(int i)
 {

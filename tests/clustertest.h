@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "srvtest.h"
 #include "status.h"
@@ -98,6 +99,8 @@ void ct_etcd_stop(void);
 /* The value of key in etcd (malloc'd), NULL when absent; node i's node key is there. */
 char *ct_etcd_get(const char *key);
 bool ct_node_key_present(int i);
+/* The ttl (s) etcd granted node i's lease; 0 when its key is gone, -1 when etcd did not answer. */
+int64_t ct_node_lease_ttl(int i);
 /* Node i's server (pid, port, log); poll its log for needle (up to ms). */
 struct test_server *ct_node(int i);
 bool ct_await_log(int i, const char *needle, int ms);
