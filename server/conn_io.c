@@ -378,7 +378,7 @@ socket_open(struct conn *c, int fd, bool tls)
 	if (event_assign(&c->rev, base, fd, EV_READ | EV_PERSIST, read_cb, c) < 0 ||
 	    event_assign(&c->wev, base, fd, EV_WRITE | EV_PERSIST, write_cb, c) < 0)
 		goto fail;
-	if (tls && (c->tsess = tls_session_new(tls_server_ctx(c->srv->tls), fd, tls_sink, c)) == NULL)
+	if (tls && (c->tsess = tls_session_new(tls_server_ctx(c->srv->tls), fd, NULL, tls_sink, c)) == NULL)
 		goto fail;
 	c->fd = fd;
 	return 0;

@@ -3,6 +3,9 @@
  * pipelined behind it, replies split into frames and handed to the router.
  * A socket's for the other nodes; for this node itself, one half of a
  * bufferevent pair whose other half is served as an accepted connection.
+ * Under TLS the bufferevent connects and holds records only: a connecting
+ * tls_session seals what flush_cb writes and opens what direct_read_cb
+ * reads, as conn_io.c does for clients.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -28,6 +31,7 @@
 #include "log.h"
 #include "peer.h"
 #include "tls.h"
+#include "tls_session.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -38,10 +42,13 @@ struct peer {
 	struct bufferevent *bev;	/* NULL: not connected */
 	uint64_t hello_id;
 	bool up;			/* its HELLO was accepted */
-	bool direct;			/* up over plain TCP: written by flush_cb, not the bufferevent */
+	bool direct;			/* written by flush_cb, not the bufferevent: TCP once up, TLS from the connect */
 	bool wpending;			/* ... and has bytes for flush_cb */
 	struct event *rd;		/* ... read by direct_read_cb, not the bufferevent (NULL: by it) */
 	bool self;			/* this node itself: an in-process bufferevent pair, no socket */
+	struct evbuffer *clear;		/* TLS: requests not yet sealed, the HELLO first (NULL: TCP) */
+	struct tls_session *tsess;	/* TLS: the session, from the connect on (NULL before) */
+	bool tls_ready;			/* ... its handshake is done */
 	int64_t retry_ns;		/* no dialling before this (monotonic) */
 	int64_t backoff_ms;
 	TAILQ_ENTRY(peer) link;
@@ -71,6 +78,10 @@ static void direct_read_cb(evutil_socket_t fd, short what, void *arg);
 
 /* What direct_read_cb asks one recv for: the bufferevent's own most. */
 #define PEER_READ 16384
+/* ... and one TLS read for: what a read-ahead of records (tls_session.c) may open into. */
+#define PEER_TLS_READ 65536
+/* What one SSL_write seals: four full records. */
+#define SEAL_MAX 65536
 
 int
 peers_new(struct peers **out, struct event_base *base, const char *self, const char *token,
@@ -129,11 +140,16 @@ close_bev(struct peer *pe)
 	if (pe->rd != NULL)
 		event_free(pe->rd);
 	pe->rd = NULL;
+	tls_session_free(pe->tsess);	/* before the socket it reads closes */
+	pe->tsess = NULL;
+	if (pe->clear != NULL)
+		evbuffer_free(pe->clear);
+	pe->clear = NULL;
 	bufferevent_free(pe->bev);
 	pe->bev = NULL;
 	if (pe->up)
 		(*pe->ps->connected)--;
-	pe->up = pe->direct = pe->wpending = false;
+	pe->up = pe->direct = pe->wpending = pe->tls_ready = false;
 }
 
 void
@@ -199,20 +215,47 @@ drop(struct peer *pe, const char *why)
 /*
  * Read pe's socket with direct_read_cb from now on, not the bufferevent
  * (which would ask FIONREAD before each read: one more system call a
- * read). Without memory for the event, the bufferevent goes on reading.
+ * read). Without memory for the event, -1: over TCP the bufferevent goes
+ * on reading.
  */
-static void
+static int
 read_directly(struct peer *pe)
 {
 	pe->rd = event_new(pe->ps->base, bufferevent_getfd(pe->bev), EV_READ | EV_PERSIST,
 	    direct_read_cb, pe);
 	if (pe->rd != NULL && event_add(pe->rd, NULL) == 0) {
 		bufferevent_disable(pe->bev, EV_READ);
-		return;
+		return 0;
 	}
 	if (pe->rd != NULL)
 		event_free(pe->rd);
 	pe->rd = NULL;
+	return -1;
+}
+
+/* Write what pe's bufferevent holds, as much as its socket takes now: evbuffer_write's result. */
+static int
+send_out(struct peer *pe)
+{
+	struct evbuffer *out = bufferevent_get_output(pe->bev);
+	int n;
+
+	/* a bufferevent keeps its output's start frozen but while its own write runs */
+	evbuffer_unfreeze(out, 1);
+	/* (-1 for an empty buffer) */
+	n = evbuffer_get_length(out) > 0 ? evbuffer_write(out, bufferevent_getfd(pe->bev)) : 0;
+	evbuffer_freeze(out, 1);
+	return n;
+}
+
+/* pe has bytes for flush_cb: it runs once this loop pass's callbacks are done. */
+static void
+want_flush(struct peer *pe)
+{
+	if (!pe->wpending) {
+		pe->wpending = true;
+		event_active(pe->ps->flush, EV_WRITE, 0);
+	}
 }
 
 /* The reply to our HELLO: up, or dropped with the peer's words. */
@@ -231,9 +274,8 @@ hello_reply(struct peer *pe, const uint8_t *body, size_t len, int status)
 		if (pe->ps->tls == NULL && !pe->self) {
 			/* from now on flush_cb writes it (what is queued too), direct_read_cb reads it */
 			pe->direct = true;
-			pe->wpending = true;
-			event_active(pe->ps->flush, EV_WRITE, 0);
-			read_directly(pe);
+			want_flush(pe);
+			(void)read_directly(pe);
 		}
 		return true;
 	}
@@ -309,6 +351,65 @@ read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* TLS: on with the handshake; 1 done, 0 waiting for the peer, -1 failed (pe dropped). */
+static int
+handshake(struct peer *pe)
+{
+	char why[400];
+	int rc = tls_session_handshake(pe->tsess);
+
+	if (rc < 0) {
+		snprintf(why, sizeof why, "%s", tls_session_why(pe->tsess));
+		(void)send_out(pe);	/* best effort: the alert that tells the other node why */
+		drop(pe, why);
+		return -1;
+	}
+	if (rc == 1) {
+		pe->tls_ready = true;
+		want_flush(pe);		/* the HELLO and what queued behind it */
+	}
+	return rc;
+}
+
+/*
+ * A TLS peer's socket is readable: the handshake until it is done, then
+ * every whole record the session reads ahead, opened into the
+ * bufferevent's input, then its frames. When the session may hold more
+ * records than one read opened, the callback comes again: the socket may
+ * stay silent.
+ */
+static void
+tls_read(struct peer *pe)
+{
+	struct evbuffer *in = bufferevent_get_input(pe->bev);
+	struct evbuffer_iovec v;
+	char why[400];
+	ssize_t n;
+
+	if (!pe->tls_ready && handshake(pe) <= 0)
+		return;
+	evbuffer_unfreeze(in, 0);
+	if (evbuffer_reserve_space(in, PEER_TLS_READ, &v, 1) != 1) {
+		evbuffer_freeze(in, 0);
+		drop(pe, "out of memory");
+		return;
+	}
+	n = tls_session_read(pe->tsess, v.iov_base, v.iov_len);
+	v.iov_len = n > 0 ? (size_t)n : 0;
+	evbuffer_commit_space(in, &v, 1);
+	evbuffer_freeze(in, 0);
+	if (n > 0) {
+		read_cb(pe->bev, pe);
+		if (pe->tsess != NULL && tls_session_pending(pe->tsess))
+			event_active(pe->rd, EV_READ, 0);
+	} else if (n == 0) {
+		drop(pe, "the connection was closed");
+	} else if (n != TLS_AGAIN) {
+		snprintf(why, sizeof why, "a read failed: %s", tls_session_why(pe->tsess));
+		drop(pe, why);
+	}
+}
+
 /*
  * A direct peer's socket is readable: one recv into the bufferevent's
  * input (what it had read stays ahead), then its frames.
@@ -324,6 +425,10 @@ direct_read_cb(evutil_socket_t fd, short what, void *arg)
 	int err = ENOMEM;
 
 	(void)what;
+	if (pe->tsess != NULL) {
+		tls_read(pe);
+		return;
+	}
 	/* a bufferevent keeps its input's end frozen but while its own read runs */
 	evbuffer_unfreeze(in, 0);
 	if (evbuffer_reserve_space(in, PEER_READ, &v, 1) == 1) {
@@ -343,6 +448,56 @@ direct_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* The host of addr (HOST:PORT, [V6]:PORT) into host; its port, or -1 when addr is not HOST:PORT. */
+static int
+addr_host(const char *addr, char *host, size_t cap)
+{
+	const char *colon = strrchr(addr, ':');
+	int port;
+
+	if (colon == NULL || (size_t)(colon - addr) >= cap || (port = atoi(colon + 1)) <= 0 ||
+	    port > 65535)
+		return -1;
+	/* [v6]:port: the brackets are not the host's */
+	if (addr[0] == '[' && colon > addr + 1 && colon[-1] == ']')
+		snprintf(host, cap, "%.*s", (int)(colon - addr - 2), addr + 1);
+	else
+		snprintf(host, cap, "%.*s", (int)(colon - addr), addr);
+	return port;
+}
+
+/* The session's records: behind what the bufferevent holds to write. */
+static int
+tls_sink(void *arg, const void *p, size_t len)
+{
+	struct peer *pe = arg;
+
+	if (evbuffer_add(bufferevent_get_output(pe->bev), p, len) != 0)
+		return -1;
+	want_flush(pe);
+	return 0;
+}
+
+/*
+ * A TLS peer is connected: its session on the socket, which checks the
+ * peer's certificate names the host pe->addr dials, and the handshake's
+ * first record. From now on flush_cb writes it and direct_read_cb reads
+ * it. -1: out of memory.
+ */
+static int
+tls_start(struct peer *pe)
+{
+	char host[256];
+
+	if (addr_host(pe->addr, host, sizeof host) < 0 ||
+	    (pe->tsess = tls_session_new(pe->ps->tls, bufferevent_getfd(pe->bev), host, tls_sink,
+	    pe)) == NULL || read_directly(pe) < 0)
+		return -1;
+	pe->direct = true;
+	(void)handshake(pe);	/* its failure dropped pe */
+	return 0;
+}
+
 static void
 event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -355,21 +510,25 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 
 		/* small pipelined frames: Nagle would hold one back for the last one's ACK */
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		if (pe->clear != NULL && tls_start(pe) < 0)
+			drop(pe, "its TLS session cannot be made: out of memory");
 		return;
 	}
 	if (what & BEV_EVENT_EOF)
 		snprintf(buf, sizeof buf, "the connection was closed");
 	else if (what & BEV_EVENT_TIMEOUT)
 		snprintf(buf, sizeof buf, "a write timed out");
-	else if (pe->ps->tls != NULL && !pe->up)
-		tls_error(bev, buf, sizeof buf);
 	else
 		snprintf(buf, sizeof buf, "%s", err ? evutil_socket_error_to_string(err) :
 		    "connection failed");
 	drop(pe, buf);
 }
 
-/* Queue the HELLO on pe->bev and start reading. -1 when out of memory. */
+/*
+ * Queue the HELLO on pe->bev and start reading (under TLS: queue it clear,
+ * to be sealed after the handshake, read from the connect on). -1 when out
+ * of memory.
+ */
 static int
 send_hello(struct peer *pe)
 {
@@ -379,10 +538,9 @@ send_hello(struct peer *pe)
 	pe->hello_id = peers_next_id(ps);
 	proto_out_reset(&ps->out);
 	if (proto_req_hello_node(&ps->out, pe->hello_id, "chand-node", ps->token[0] ? ps->token :
-	    NULL, ps->self) < 0 || bufferevent_write(pe->bev, proto_out_data(&ps->out),
-	    proto_out_len(&ps->out)) < 0 || bufferevent_enable(pe->bev, EV_READ) < 0)
+	    NULL, ps->self) < 0 || peer_write(pe, proto_out_data(&ps->out), proto_out_len(&ps->out)) < 0)
 		return -1;
-	return 0;
+	return pe->clear != NULL ? 0 : bufferevent_enable(pe->bev, EV_READ);
 }
 
 /*
@@ -431,23 +589,15 @@ dial(struct peer *pe)
 	struct sockaddr_storage ss;
 	int sslen = sizeof ss, port;
 	char host[256];
-	const char *colon = strrchr(pe->addr, ':');
 	int rc;
 
-	if (colon == NULL || (size_t)(colon - pe->addr) >= sizeof host ||
-	    (port = atoi(colon + 1)) <= 0 || port > 65535) {
+	if ((port = addr_host(pe->addr, host, sizeof host)) < 0) {
 		snprintf(ps->why, sizeof ps->why, "node %s: advertise address %s is not HOST:PORT",
 		    pe->node, pe->addr);
 		goto fail_quiet;
 	}
-	/* [v6]:port: the brackets are not the host's */
-	if (pe->addr[0] == '[' && colon > pe->addr + 1 && colon[-1] == ']')
-		snprintf(host, sizeof host, "%.*s", (int)(colon - pe->addr - 2), pe->addr + 1);
-	else
-		snprintf(host, sizeof host, "%.*s", (int)(colon - pe->addr), pe->addr);
-	pe->bev = ps->tls != NULL ? tls_client_bufferevent(ps->tls, ps->base, host) :
-	    bufferevent_socket_new(ps->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (pe->bev == NULL || send_hello(pe) < 0)
+	if ((pe->bev = bufferevent_socket_new(ps->base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL ||
+	    (ps->tls != NULL && (pe->clear = evbuffer_new()) == NULL) || send_hello(pe) < 0)
 		goto fail;
 	if (evutil_parse_sockaddr_port(pe->addr, (struct sockaddr *)&ss, &sslen) == 0) {
 		rc = bufferevent_socket_connect(pe->bev, (struct sockaddr *)&ss, sslen);
@@ -470,10 +620,7 @@ fail:
 	snprintf(ps->why, sizeof ps->why, "out of memory");
 fail_quiet:
 	(*ps->errors)++;
-	if (pe->bev != NULL) {
-		bufferevent_free(pe->bev);
-		pe->bev = NULL;
-	}
+	close_bev(pe);
 	pe->backoff_ms = pe->backoff_ms == 0 ? BACKOFF_MIN_MS : pe->backoff_ms;
 	pe->retry_ns = clock_now_ns() + pe->backoff_ms * NSEC_PER_MSEC;
 	return -1;
@@ -540,11 +687,34 @@ peer_get(struct peers *ps, const char *node, const char *addr, const char **why)
 int
 peer_write(struct peer *pe, const void *frames, size_t len)
 {
-	if (pe->bev == NULL || bufferevent_write(pe->bev, frames, len) != 0)
+	if (pe->bev == NULL)
 		return -1;
-	if (pe->direct && !pe->wpending) {
-		pe->wpending = true;
-		event_active(pe->ps->flush, EV_WRITE, 0);
+	if ((pe->clear != NULL ? evbuffer_add(pe->clear, frames, len) :
+	    bufferevent_write(pe->bev, frames, len)) != 0)
+		return -1;
+	if (pe->direct)
+		want_flush(pe);
+	return 0;
+}
+
+/* TLS: the requests queued clear, sealed into records behind the rest. -1 with why. */
+static int
+seal(struct peer *pe, char *why, size_t cap)
+{
+	size_t n;
+	unsigned char *p;
+
+	while (pe->tls_ready && (n = evbuffer_get_length(pe->clear)) > 0) {
+		n = n < SEAL_MAX ? n : SEAL_MAX;
+		if ((p = evbuffer_pullup(pe->clear, (ev_ssize_t)n)) == NULL) {
+			snprintf(why, cap, "out of memory");
+			return -1;
+		}
+		if (tls_session_write(pe->tsess, p, n) < 0) {
+			snprintf(why, cap, "a write failed: %s", tls_session_why(pe->tsess));
+			return -1;
+		}
+		evbuffer_drain(pe->clear, n);
 	}
 	return 0;
 }
@@ -552,38 +722,36 @@ peer_write(struct peer *pe, const void *frames, size_t len)
 /*
  * Once per loop pass, after the callbacks that were ready (conn_io.c's
  * flush_cb does the same for clients): write each direct peer's queued
- * requests straight to its socket, all of this pass's in one write. The
- * bufferevent would first add write interest, poll again and then write:
- * one more loop turn and two epoll_ctl per forwarded request. Only what
- * the socket does not take is left to the bufferevent's write event.
+ * requests straight to its socket (sealed first under TLS), all of this
+ * pass's in one write. The bufferevent would first add write interest,
+ * poll again and then write: one more loop turn and two epoll_ctl per
+ * forwarded request. Only what the socket does not take is left to the
+ * bufferevent's write event.
  */
 static void
 flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct peers *ps = arg;
 	struct peer *pe;
-	struct evbuffer *out;
-	char why[300];
-	int n;
+	char why[400];
 
 	(void)fd;
 	(void)what;
 	TAILQ_FOREACH(pe, &ps->list, link) {
 		if (!pe->wpending || pe->bev == NULL)
 			continue;
+		/* (before wpending is cleared: the records it makes need no second pass) */
+		if (pe->tsess != NULL && seal(pe, why, sizeof why) < 0) {
+			drop(pe, why);
+			continue;
+		}
 		pe->wpending = false;
-		out = bufferevent_get_output(pe->bev);
-		/* a bufferevent keeps its output's start frozen but while its own write runs */
-		evbuffer_unfreeze(out, 1);
-		/* (-1 for an empty buffer) */
-		n = evbuffer_get_length(out) > 0 ? evbuffer_write(out, bufferevent_getfd(pe->bev)) : 0;
-		evbuffer_freeze(out, 1);
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		if (send_out(pe) < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 			snprintf(why, sizeof why, "a write failed: %s", evutil_socket_error_to_string(errno));
 			drop(pe, why);
 			continue;
 		}
-		if (evbuffer_get_length(out) > 0)
+		if (evbuffer_get_length(bufferevent_get_output(pe->bev)) > 0)
 			bufferevent_enable(pe->bev, EV_WRITE);
 		else
 			bufferevent_disable(pe->bev, EV_WRITE);
@@ -593,7 +761,10 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
 size_t
 peer_unsent(const struct peer *pe)
 {
-	return pe->bev != NULL ? evbuffer_get_length(bufferevent_get_output(pe->bev)) : 0;
+	if (pe->bev == NULL)
+		return 0;
+	return evbuffer_get_length(bufferevent_get_output(pe->bev)) +
+	    (pe->clear != NULL ? evbuffer_get_length(pe->clear) : 0);
 }
 
 void

@@ -201,17 +201,16 @@ tls_etcd_ctx(const struct config *cfg, char **cause)
 	return client_ctx(files, keys, cause);
 }
 
-struct bufferevent *
-tls_client_bufferevent(SSL_CTX *ctx, struct event_base *base, const char *host)
+SSL *
+tls_client_ssl(SSL_CTX *ctx, const char *host)
 {
 	SSL *ssl = SSL_new(ctx);
-	struct bufferevent *bev;
 	unsigned char ip[16];
 	int ok;
 
 	if (ssl == NULL)
 		return NULL;
-	/* the other node's certificate must name the host or address it is dialled at */
+	/* the other end's certificate must name the host or address it is dialled at */
 	if (evutil_inet_pton(AF_INET, host, ip) == 1 || evutil_inet_pton(AF_INET6, host, ip) == 1)
 		ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
 	else
@@ -220,6 +219,17 @@ tls_client_bufferevent(SSL_CTX *ctx, struct event_base *base, const char *host)
 		SSL_free(ssl);
 		return NULL;
 	}
+	return ssl;
+}
+
+struct bufferevent *
+tls_client_bufferevent(SSL_CTX *ctx, struct event_base *base, const char *host)
+{
+	SSL *ssl = tls_client_ssl(ctx, host);
+	struct bufferevent *bev;
+
+	if (ssl == NULL)
+		return NULL;
 	bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
@@ -296,49 +306,24 @@ done:
 	ERR_clear_error();
 }
 
-/* Why ssl failed: the errors next(arg) yields, then the certificate's verify result. */
-static void
-error_text(SSL *ssl, unsigned long (*next)(void *), void *arg, char *buf, size_t cap)
+void
+tls_ssl_error(SSL *ssl, char *buf, size_t cap)
 {
 	unsigned long e;
 	size_t len = 0;
 	long vr;
 
 	buf[0] = '\0';
-	while ((e = next(arg)) != 0 && len + 2 < cap) {
+	while ((e = ERR_get_error()) != 0 && len + 2 < cap) {
 		char one[160];
 
 		ERR_error_string_n(e, one, sizeof one);
 		len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? "; " : "", one);
 	}
+	/* then the certificate's verify result */
 	if (ssl != NULL && (vr = SSL_get_verify_result(ssl)) != X509_V_OK && len + 2 < cap)
 		len += (size_t)snprintf(buf + len, cap - len, "%scertificate: %s", len ? "; " : "",
 		    X509_verify_cert_error_string(vr));
 	if (len == 0)
 		snprintf(buf, cap, "%s", "connection closed during the TLS handshake");
-}
-
-static unsigned long
-bev_next_error(void *bev)
-{
-	return bufferevent_get_openssl_error(bev);
-}
-
-static unsigned long
-queue_next_error(void *unused)
-{
-	(void)unused;
-	return ERR_get_error();
-}
-
-void
-tls_error(struct bufferevent *bev, char *buf, size_t cap)
-{
-	error_text(bufferevent_openssl_get_ssl(bev), bev_next_error, bev, buf, cap);
-}
-
-void
-tls_ssl_error(SSL *ssl, char *buf, size_t cap)
-{
-	error_text(ssl, queue_next_error, NULL, buf, cap);
 }

@@ -2,7 +2,8 @@
  * tls.h: the server's TLS: one SSL_CTX made from the tls_* keys (TLS 1.2
  * at least, forward-secret AEAD ciphers only, no renegotiation), for the
  * sessions on accepted sockets (tls_session.h); the client side of
- * node-to-node and etcd connections; what a handshake says of its peer.
+ * node-to-node (sessions too) and etcd connections; what a handshake says
+ * of its peer.
  *
  * SIGHUP builds a new SSL_CTX (tls_reload): new connections use it, open
  * ones keep the one they started with (each SSL holds a reference on its
@@ -32,11 +33,10 @@ int tls_reload(struct tls *t, const struct config *cfg, char **cause);
 void tls_free(struct tls *t);
 
 /*
- * The client side, for the node-to-node connections of a cluster (peer.c):
- * an SSL_CTX that presents tls_cert/tls_key and verifies the other node's
- * certificate against tls_ca (the system's CAs when it is empty); a
- * bufferevent to be connected (bufferevent_socket_connect) whose peer's
- * certificate must name host (a DNS name or an IP address). NULL on error.
+ * The client side, for the node-to-node connections of a cluster (peer.c,
+ * through a connecting tls_session): an SSL_CTX that presents
+ * tls_cert/tls_key and verifies the other node's certificate against
+ * tls_ca (the system's CAs when it is empty). NULL on error.
  */
 struct ssl_ctx_st *tls_client_ctx(const struct config *cfg, char **cause);
 /*
@@ -45,6 +45,13 @@ struct ssl_ctx_st *tls_client_ctx(const struct config *cfg, char **cause);
  * cluster_etcd_cert/cluster_etcd_key.
  */
 struct ssl_ctx_st *tls_etcd_ctx(const struct config *cfg, char **cause);
+/*
+ * An SSL of ctx for dialling host, whose peer's certificate must name host
+ * (a DNS name, also sent as SNI, or an IP address); the caller owns it.
+ * NULL on error.
+ */
+struct ssl_st *tls_client_ssl(struct ssl_ctx_st *ctx, const char *host);
+/* The same in a bufferevent to be connected (bufferevent_socket_connect), for etcd.c. */
 struct bufferevent *tls_client_bufferevent(struct ssl_ctx_st *ctx, struct event_base *base,
     const char *host);
 
@@ -62,9 +69,11 @@ void tls_peer_name(struct ssl_st *ssl, char *buf, size_t cap);
  * node's in-process connection to itself (peer.c), which has no handshake.
  */
 void tls_self_name(struct tls *t, char *buf, size_t cap);
-/* Why a TLS connection failed (handshake, verification, plaintext peer), for logs. */
-void tls_error(struct bufferevent *bev, char *buf, size_t cap);
-/* The same for ssl, from this thread's OpenSSL error queue (which it empties). */
+/*
+ * Why a TLS connection on ssl failed (handshake, verification, plaintext
+ * peer), for logs: this thread's OpenSSL error queue (which it empties),
+ * then the certificate's verify result.
+ */
 void tls_ssl_error(struct ssl_st *ssl, char *buf, size_t cap);
 
 #endif

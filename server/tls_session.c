@@ -1,6 +1,5 @@
 /*
- * tls_session.c: a server-side TLS session whose records go to a sink
- * (tls_session.h).
+ * tls_session.c: a TLS session whose records go to a sink (tls_session.h).
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -88,13 +87,14 @@ bio_method_make(void)
 /* ---- the session ----------------------------------------------------------------- */
 
 struct tls_session *
-tls_session_new(struct ssl_ctx_st *ctx, int fd, tls_sink_fn sink, void *arg)
+tls_session_new(struct ssl_ctx_st *ctx, int fd, const char *host, tls_sink_fn sink, void *arg)
 {
 	struct tls_session *s = calloc(1, sizeof *s);
 	BIO *b = NULL;
 
 	pthread_once(&bio_once, bio_method_make);
-	if (s == NULL || bio_method == NULL || (s->ssl = SSL_new(ctx)) == NULL ||
+	if (s == NULL || bio_method == NULL ||
+	    (s->ssl = host != NULL ? tls_client_ssl(ctx, host) : SSL_new(ctx)) == NULL ||
 	    (b = BIO_new(bio_method)) == NULL)
 		goto fail;
 	s->fd = fd;
@@ -102,7 +102,10 @@ tls_session_new(struct ssl_ctx_st *ctx, int fd, tls_sink_fn sink, void *arg)
 	s->arg = arg;
 	BIO_set_data(b, s);
 	SSL_set_bio(s->ssl, b, b);	/* the SSL owns b now */
-	SSL_set_accept_state(s->ssl);
+	if (host != NULL)
+		SSL_set_connect_state(s->ssl);
+	else
+		SSL_set_accept_state(s->ssl);
 	SSL_set_mode(s->ssl, SSL_MODE_RELEASE_BUFFERS);
 	SSL_set_read_ahead(s->ssl, 1);
 	SSL_set_default_read_buffer_len(s->ssl, READ_AHEAD);

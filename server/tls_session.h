@@ -1,6 +1,7 @@
 /*
- * tls_session.h: a server-side TLS session on an accepted socket, for the
- * connection layer's own I/O (conn_io.c), with no bufferevent.
+ * tls_session.h: a TLS session on a socket with no bufferevent: accepting,
+ * for the connection layer's own I/O (conn_io.c), or connecting, for the
+ * node-to-node connections (peer.c).
  *
  * The session reads its socket itself, ahead: one read takes as many
  * records as the socket holds, and one tls_session_read decrypts all the
@@ -35,10 +36,18 @@ typedef int (*tls_sink_fn)(void *arg, const void *p, size_t len);
 
 #define TLS_AGAIN (-2)
 
-/* A session accepting on fd (non-blocking), its records to sink(arg, ...). NULL out of memory. */
-struct tls_session *tls_session_new(struct ssl_ctx_st *ctx, int fd, tls_sink_fn sink, void *arg);
+/*
+ * A session on fd (non-blocking), its records to sink(arg, ...): accepting
+ * when host is NULL; else connecting, and the peer's certificate must name
+ * host (tls_client_ssl). NULL out of memory (or host not usable).
+ */
+struct tls_session *tls_session_new(struct ssl_ctx_st *ctx, int fd, const char *host,
+    tls_sink_fn sink, void *arg);
 void tls_session_free(struct tls_session *s);
-/* Go on with the handshake: 1 done, 0 waiting for the peer, -1 failed. */
+/*
+ * Go on with the handshake (a connecting session's first call starts it):
+ * 1 done, 0 waiting for the peer, -1 failed.
+ */
 int tls_session_handshake(struct tls_session *s);
 /*
  * Decrypted bytes into buf, up to n, every whole record there is: > 0, 0

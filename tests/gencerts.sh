@@ -1,8 +1,9 @@
 #!/bin/sh
 # gencerts.sh DIR: the certificates tests/test_security needs, made with the
 # openssl CLI: a CA, a server certificate for localhost/127.0.0.1, a client
-# certificate (CN alice), an expired client certificate, and a second CA
-# with a server and a client certificate of its own (the "wrong CA").
+# certificate (CN alice), an expired client certificate, a second CA with
+# a server and a client certificate of its own (the "wrong CA"), and a
+# server certificate of the first CA for another name (elsewhere.invalid).
 # SPDX-License-Identifier: BSD-2-Clause
 set -eu
 d=$1
@@ -27,6 +28,8 @@ leaf server localhost ca "subjectAltName=DNS:localhost,IP:127.0.0.1"
 leaf client alice ca
 leaf otherserver localhost otherca "subjectAltName=DNS:localhost,IP:127.0.0.1"
 leaf otherclient alice otherca
+# the right CA, for a name no test dials
+leaf elsewhere elsewhere ca "subjectAltName=DNS:elsewhere.invalid"
 
 # expired: openssl ca can set both dates in the past
 mkdir -p expdb

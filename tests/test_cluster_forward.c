@@ -6,9 +6,10 @@
  * disconnect, a SELECT and a STREAM forwarded whole, channel references passed as they
  * are, an owner SIGKILLed or SIGSTOPped under a waiting client; and, in a
  * cluster with tokens, nodes that authenticate to each other with
- * cluster_token while the forwarder checks each client's own rights; and
+ * cluster_token while the forwarder checks each client's own rights;
  * nodes with idle_timeout that never close each other's connections for
- * it. Run by test_cluster.c on its fixture: one etcd, nodes n0..n2.
+ * it; and, over TLS between the nodes, values of every size whole and a
+ * node whose certificate is refused (wrong CA, wrong name). Run by test_cluster.c on its fixture: one etcd, nodes n0..n2.
  *
  * SPDX-License-Identifier: BSD-2-Clause
  */
@@ -638,6 +639,126 @@ test_tls_forward(void)
 	CU_ASSERT_EQUAL(ct_node_stat(0, "cluster_peer_errors"), 0);
 }
 
+/* The byte at j of value i of tls_bulk: each value its own. */
+static uint8_t
+bulk_byte(int i, size_t j)
+{
+	return (uint8_t)((size_t)i * 7 + j % 251);
+}
+
+/*
+ * Many values, 1 byte to 500 KB, pipelined through TLS connections between
+ * the nodes: node 0 forwards the SENDs to node 1, node 2 the RECVs. Their
+ * frames span records, reads and seals (one seal takes 64 KiB, one read
+ * opens up to 64 KiB), and records may wait in a session while its socket
+ * is silent. Every value arrives whole, in order.
+ */
+static void
+test_tls_bulk(void)
+{
+	static const size_t sizes[] = { 1, 2, 100, 1000, 16383, 16384, 16385, 65535, 65536, 65537,
+	    131072, 200000, 500000 };
+	enum { N = 130 };
+	char name[64];
+	struct test_conn a, b;
+	struct proto_reply r;
+	uint8_t *v = malloc(500000);
+	int bad = 0;
+
+	CU_ASSERT_FATAL(v != NULL);
+	all_serving();
+	made_on(1, "tlsbulk", N, name, sizeof name);
+	ct_client_of(&a, 0);
+	ct_client_of(&b, 2);
+	for (int i = 0; i < N; i++) {
+		size_t len = sizes[i % (sizeof sizes / sizeof sizes[0])];
+
+		for (size_t j = 0; j < len; j++)
+			v[j] = bulk_byte(i, j);
+		st_send(&a, name, v, len, PROTO_WAIT_FOREVER);
+		st_recv(&b, name, PROTO_WAIT_FOREVER);
+	}
+	for (int i = 0; i < N; i++) {
+		st_reply(&a, OP_SEND, &r);
+		CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	}
+	for (int i = 0; i < N; i++) {
+		size_t len = sizes[i % (sizeof sizes / sizeof sizes[0])];
+
+		st_reply(&b, OP_RECV, &r);
+		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+		/* the RECVs are answered in the order they wait, with the values in the order sent */
+		CU_ASSERT_FATAL(r.value.len == len);
+		for (size_t j = 0; j < len; j++)
+			bad += r.value.data[j] != bulk_byte(i, j);
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	test_conn_close(&a);
+	test_conn_close(&b);
+	CU_ASSERT_EQUAL(ct_node_stat(0, "cluster_peer_errors"), 0);
+	CU_ASSERT_EQUAL(ct_node_stat(2, "cluster_peer_errors"), 0);
+	free(v);
+}
+
+/*
+ * A node whose certificate node 0 must refuse (cert, gencerts.sh's): node
+ * 0 dials it, the handshake fails on node 0's check, a request for its
+ * channel is UNAVAILABLE, node 0's log says why (needle), and the node is
+ * told by an alert (its log says so). The node is a lone chand the cluster
+ * learns of by keys the test writes in etcd.
+ */
+static void
+refused_peer(const char *cert, const char *needle)
+{
+	struct test_server lone = { 0 };
+	char conf[512], key[128], node[128], name[64], msg[300];
+	struct test_conn c;
+	struct proto_reply r;
+	uint64_t errors;
+
+	all_serving();
+	snprintf(conf, sizeof conf, "tls_listen = 127.0.0.1:0\ntls_cert = %s/%s.pem\n"
+	    "tls_key = %s/%s.key\n", ct_certs(), cert, ct_certs(), cert);
+	CU_ASSERT_FATAL(test_server_start(&lone, conf) == 0);
+	snprintf(node, sizeof node, "{\"advertise\": \"127.0.0.1:%d\"}", test_server_tls_port(&lone));
+	CU_ASSERT_FATAL(ct_etcd_put("/chand/" CT_CLUSTER "/nodes/n8", node));
+	snprintf(name, sizeof name, "%s", st_name(cert));
+	snprintf(key, sizeof key, "/chand/" CT_CLUSTER "/chans/%s", name);
+	CU_ASSERT_FATAL(ct_etcd_put(key, "n8"));
+	CU_ASSERT_FATAL(ct_await_stat(0, "cluster_nodes", CT_NODES + 1, 10000));
+	errors = ct_node_stat(0, "cluster_peer_errors");
+	ct_client_of(&c, 0);
+	st_name_op(&c, OP_LEN, name);
+	st_reply(&c, OP_LEN, &r);
+	snprintf(msg, sizeof msg, "%.*s", (int)r.msg_len, r.msg ? r.msg : "");
+	CU_ASSERT_EQUAL(r.status, STATUS_UNAVAILABLE);
+	CU_ASSERT(strstr(msg, "n8") != NULL);
+	test_conn_close(&c);
+	CU_ASSERT(ct_await_log(0, "cluster-peer-lost node=n8", 10000));
+	CU_ASSERT(ct_log_count(0, needle) >= 1);
+	CU_ASSERT(ct_node_stat(0, "cluster_peer_errors") > errors);
+	/* node 0 sent its alert before it closed: the lone node knows why */
+	CU_ASSERT(test_server_await_log(&lone, "tls-failed"));
+	CU_ASSERT(test_server_log_has(&lone, "alert"));
+	CU_ASSERT(ct_etcd_delete(key));
+	CU_ASSERT(ct_etcd_delete("/chand/" CT_CLUSTER "/nodes/n8"));
+	CU_ASSERT(ct_await_stat(0, "cluster_nodes", CT_NODES, 10000));
+	CU_ASSERT_EQUAL(test_server_stop(&lone), 0);
+}
+
+static void
+test_tls_wrong_ca_peer(void)
+{
+	refused_peer("otherserver", "certificate: unable to get local issuer certificate");
+}
+
+/* The right CA, but a certificate for another name than the address dialled (127.0.0.1). */
+static void
+test_tls_wrong_name_peer(void)
+{
+	refused_peer("elsewhere", "certificate: IP address mismatch");
+}
+
 /*
  * idle_timeout on (the suite's 500 ms): a client that says HELLO and then
  * nothing is closed for it, but node 0's connection to node 1, idle for
@@ -734,6 +855,11 @@ void
 ct_add_tls_tests(CU_pSuite s)
 {
 	test_add(s, "forwarding over TLS between the nodes", test_tls_forward);
+	test_add(s, "many values, 1 B to 500 KB, through TLS between the nodes", test_tls_bulk);
+	test_add(s, "a node's certificate from another CA: its handshake fails, said",
+	    test_tls_wrong_ca_peer);
+	test_add(s, "a node's certificate for another name: its handshake fails, said",
+	    test_tls_wrong_name_peer);
 }
 
 void
