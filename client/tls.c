@@ -30,6 +30,7 @@ struct ctls {
 	int fd;
 	pthread_mutex_t lock;		/* every SSL_* call on ssl, and more */
 	bool more;			/* the last read filled its buffer: records may wait in ssl */
+	bool drained;			/* the last recv took all the socket had */
 };
 
 /* Wait until fd is ready for what SSL asked for; ms < 0: no bound. */
@@ -67,9 +68,10 @@ sock_bio_write(BIO *b, const char *p, int n)
 static int
 sock_bio_read(BIO *b, char *p, int n)
 {
-	const struct ctls *t = BIO_get_data(b);
+	struct ctls *t = BIO_get_data(b);
 	ssize_t r = recv(t->fd, p, (size_t)n, 0);
 
+	t->drained = r < n;
 	BIO_clear_retry_flags(b);
 	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		BIO_set_retry_read(b);
@@ -236,12 +238,15 @@ ctls_read(struct ctls *t, void *buf, size_t n)
 	pthread_mutex_lock(&t->lock);
 	/* a record at a time, until the socket has no more or buf is full: one poll for them all */
 	while (got < n && err == SSL_ERROR_NONE) {
+		/* all the socket had is opened: one more recv would only say EAGAIN */
+		if (got > 0 && t->drained && !SSL_has_pending(t->ssl))
+			break;
 		if (SSL_read_ex(t->ssl, (char *)buf + got, n - got, &one) == 1)
 			got += one;
 		else
 			err = SSL_get_error(t->ssl, 0);
 	}
-	t->more = err == SSL_ERROR_NONE;	/* buf is full: whole records may wait in SSL's buffer */
+	t->more = got == n;	/* buf is full: whole records may wait in SSL's buffer */
 	if (err != SSL_ERROR_NONE)
 		ERR_clear_error();
 	pthread_mutex_unlock(&t->lock);

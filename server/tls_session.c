@@ -27,6 +27,7 @@ struct tls_session {
 	tls_sink_fn sink;
 	void *arg;
 	bool more;		/* the last read filled its buffer */
+	bool drained;		/* the last recv took all the socket had */
 	char why[320];		/* the last failure */
 };
 
@@ -47,6 +48,7 @@ bio_read(BIO *b, char *p, int n)
 	struct tls_session *s = BIO_get_data(b);
 	ssize_t r = recv(s->fd, p, (size_t)n, 0);
 
+	s->drained = r < n;
 	BIO_clear_retry_flags(b);
 	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		BIO_set_retry_read(b);
@@ -159,12 +161,15 @@ tls_session_read(struct tls_session *s, void *buf, size_t n)
 	int err = SSL_ERROR_NONE;
 
 	while (got < n && err == SSL_ERROR_NONE) {
+		/* all the socket had is opened: one more recv would only say EAGAIN */
+		if (got > 0 && s->drained && !SSL_has_pending(s->ssl))
+			break;
 		if (SSL_read_ex(s->ssl, (char *)buf + got, n - got, &one) == 1)
 			got += one;
 		else
 			err = SSL_get_error(s->ssl, 0);
 	}
-	s->more = err == SSL_ERROR_NONE;
+	s->more = got == n;
 	if (got > 0) {
 		ERR_clear_error();	/* the next call meets the end or error again */
 		return (ssize_t)got;
