@@ -22,6 +22,7 @@
 #include "codec.h"
 #include "cluster_mirror.h"
 #include "config.h"
+#include "engine.h"
 #include "etcd.h"
 #include "log.h"
 #include "status.h"
@@ -32,9 +33,10 @@ enum session { S_NONE, S_GRANTED, S_LIVE };
 /* One cluster_resolve on its way through etcd. */
 struct resolve {
 	struct cluster *cl;
-	char *name;
+	char *name;			/* the channel's, or (maker) its maker's */
 	size_t len;
 	bool make;
+	bool maker;			/* an anonymous name's: is its maker live? */
 	cluster_done *cb;
 	void *arg;
 	TAILQ_ENTRY(resolve) link;
@@ -44,7 +46,7 @@ struct cluster {
 	struct event_base *base;
 	struct etcd *etcd;
 	char *node, *advertise;
-	char *node_key, *chans_prefix;
+	char *node_key, *nodes_prefix, *chans_prefix;
 	int64_t ttl_ms, margin_ms;
 	struct mirror *nodes, *chans;
 	enum session state;
@@ -288,6 +290,22 @@ node_addr(const struct cluster *cl, const char *node)
 	return a != NULL ? a : "";
 }
 
+/* An anonymous channel lives on its maker, which its name says (cluster_owner). */
+static enum cluster_where
+anon_owner(struct cluster *cl, const char *name, size_t len, const char **node, const char **addr)
+{
+	size_t mlen;
+	const char *maker = engine_anon_maker(name, len, &mlen);
+
+	*node = cl->node;
+	if (maker == NULL || (mlen == strlen(cl->node) && memcmp(maker, cl->node, mlen) == 0))
+		return CLUSTER_HERE;
+	if ((*node = mirror_key(cl->nodes, maker, mlen)) == NULL)
+		return CLUSTER_UNKNOWN;
+	*addr = node_addr(cl, *node);
+	return CLUSTER_THERE;
+}
+
 enum cluster_where
 cluster_owner(struct cluster *cl, const char *name, size_t len, const char **node, const char **addr)
 {
@@ -295,6 +313,8 @@ cluster_owner(struct cluster *cl, const char *name, size_t len, const char **nod
 	const char *owner;
 
 	*addr = "";
+	if (len > 0 && name[0] == '~')
+		return anon_owner(cl, name, len, node, addr);
 	if (len > 0 && len == cl->here.len && cl->here.lease == cl->lease &&
 	    cl->here.gen == mirror_gen(cl->chans) && memcmp(cl->here.name, name, len) == 0) {
 		*node = cl->node;
@@ -453,7 +473,20 @@ chan_key(const struct cluster *cl, const char *name, size_t len)
 	return key;
 }
 
-/* A kv etcd sent for our name: record its owner. -1 when malformed. */
+/* What etcd is asked for r: the channel's ownership key, or its maker's node key. */
+static char *
+lookup_key(const struct resolve *r)
+{
+	char *key;
+
+	if (!r->maker)
+		return chan_key(r->cl, r->name, r->len);
+	if (asprintf(&key, "%s%s", r->cl->nodes_prefix, r->name) < 0)
+		return NULL;
+	return key;
+}
+
+/* A kv etcd sent for our name: record its owner (or its maker's node key). -1 when malformed. */
 static int
 record_owner(struct resolve *r, const json_t *kv)
 {
@@ -467,7 +500,7 @@ record_owner(struct resolve *r, const json_t *kv)
 		free(owner);
 		return -1;
 	}
-	rc = mirror_set(r->cl->chans, r->name, r->len, owner, lease);
+	rc = mirror_set(r->maker ? r->cl->nodes : r->cl->chans, r->name, r->len, owner, lease);
 	free(owner);
 	return rc;
 }
@@ -538,7 +571,10 @@ lookup_done(void *arg, json_t *reply, const char *why)
 	etcd_answered(r->cl);
 	kvs = json_object_get(reply, "kvs");
 	if (json_array_size(kvs) == 0) {
-		maybe_claim(r);
+		if (r->maker)
+			resolve_end(r, STATUS_OK, NULL);	/* not live: still unknown to cluster_owner */
+		else
+			maybe_claim(r);
 		return;
 	}
 	if (record_owner(r, json_array_get(kvs, 0)) < 0) {
@@ -553,14 +589,20 @@ cluster_resolve(struct cluster *cl, const char *name, size_t len, bool make, clu
     void *arg)
 {
 	struct resolve *r = calloc(1, sizeof *r);
+	size_t mlen;
+	const char *maker = engine_anon_maker(name, len, &mlen);
 	char *key = NULL;
 
-	if (r == NULL || (r->name = malloc(len + 1)) == NULL || (key = chan_key(cl, name, len)) == NULL)
+	if (r == NULL)
+		return -1;
+	*r = (struct resolve){ .cl = cl, .len = maker ? mlen : len, .make = make, .maker = maker != NULL,
+	    .cb = cb, .arg = arg };
+	if ((r->name = malloc(r->len + 1)) == NULL)
 		goto fail;
-	memcpy(r->name, name, len);
-	r->name[len] = '\0';
-	*r = (struct resolve){ .cl = cl, .name = r->name, .len = len, .make = make, .cb = cb,
-	    .arg = arg };
+	memcpy(r->name, maker ? maker : name, r->len);
+	r->name[r->len] = '\0';
+	if ((key = lookup_key(r)) == NULL)
+		goto fail;
 	TAILQ_INSERT_TAIL(&cl->resolves, r, link);
 	if (etcd_range(cl->etcd, key, 0, lookup_done, r) < 0) {
 		TAILQ_REMOVE(&cl->resolves, r, link);
@@ -570,8 +612,7 @@ cluster_resolve(struct cluster *cl, const char *name, size_t len, bool make, clu
 	return 0;
 fail:
 	free(key);
-	if (r != NULL)
-		free(r->name);
+	free(r->name);
 	free(r);
 	return -1;
 }
@@ -627,6 +668,10 @@ cluster_names(struct cluster *cl, const struct config *cfg, char **cause)
 		cl->chans_prefix = NULL;
 		return -1;
 	}
+	if (asprintf(&cl->nodes_prefix, "/chand/%s/nodes/", cfg->cluster_name) < 0) {
+		cl->nodes_prefix = NULL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -637,7 +682,6 @@ cluster_new(struct cluster **out, struct event_base *base, const struct config *
 	const struct mirror_hooks nodes_hooks = { node_changed, node_key_advertise, cl };
 	const struct mirror_hooks chans_hooks = { NULL, NULL, NULL };
 	struct timeval tv;
-	char *nodes_prefix = NULL;
 	SSL_CTX *ssl = NULL;
 
 	*cause = NULL;
@@ -659,17 +703,11 @@ cluster_new(struct cluster **out, struct event_base *base, const struct config *
 		goto fail;
 	SSL_CTX_free(ssl);
 	ssl = NULL;
-	if (asprintf(&nodes_prefix, "/chand/%s/nodes/", cfg->cluster_name) < 0) {
-		nodes_prefix = NULL;
-		goto fail;
-	}
-	if (mirror_new(&cl->nodes, cl->etcd, base, nodes_prefix, &nodes_hooks,
+	if (mirror_new(&cl->nodes, cl->etcd, base, cl->nodes_prefix, &nodes_hooks,
 	    &cl->stats.etcd_errors) < 0 ||
 	    mirror_new(&cl->chans, cl->etcd, base, cl->chans_prefix, &chans_hooks,
 	    &cl->stats.etcd_errors) < 0)
 		goto fail;
-	free(nodes_prefix);
-	nodes_prefix = NULL;
 	tv.tv_sec = cl->ttl_ms / 3 / 1000;
 	tv.tv_usec = (suseconds_t)(cl->ttl_ms / 3 % 1000) * 1000;
 	if ((cl->tick = event_new(base, -1, EV_PERSIST, tick_cb, cl)) == NULL ||
@@ -681,7 +719,6 @@ cluster_new(struct cluster **out, struct event_base *base, const struct config *
 	*out = cl;
 	return 0;
 fail:
-	free(nodes_prefix);
 	SSL_CTX_free(ssl);
 	if (*cause == NULL && asprintf(cause, "out of memory") < 0)
 		*cause = NULL;
@@ -747,5 +784,6 @@ cluster_free(struct cluster *cl)
 	free(cl->advertise);
 	free(cl->node_key);
 	free(cl->chans_prefix);
+	free(cl->nodes_prefix);
 	free(cl);
 }

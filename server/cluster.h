@@ -66,7 +66,13 @@ enum cluster_where {
 	CLUSTER_HERE,			/* owned by this node, under its current lease */
 	CLUSTER_THERE,			/* owned by another node; *addr is its advertise, "" if not live */
 };
-/* Who owns channel name, by the mirror of the chans/ prefix (no etcd call). */
+/*
+ * Who owns channel name, by the mirror of the chans/ prefix (no etcd call).
+ * An anonymous name names its maker (engine_anon_maker): CLUSTER_HERE when
+ * that is this node or none (then no node has it), else by the mirror of
+ * nodes/ (CLUSTER_UNKNOWN: not a live node as far as this one knows).
+ * *node stays valid until the loop runs on.
+ */
 enum cluster_where cluster_owner(struct cluster *cl, const char *name, size_t len,
     const char **node, const char **addr);
 /*
@@ -90,7 +96,7 @@ uint64_t cluster_lease_left_ms(const struct cluster *cl);
 /*
  * Learn name's owner from etcd (the mirror may lag); if there is none and
  * make is set and the place is this node, claim it (a txn bound to the
- * lease). cb gets STATUS_OK (cluster_owner now knows what etcd said) or
+ * lease). For an anonymous name, learn whether its maker is live. cb gets STATUS_OK (cluster_owner now knows what etcd said) or
  * STATUS_UNAVAILABLE and why. Returns 0, or -1 when out of memory (cb is
  * not called).
  */

@@ -76,6 +76,14 @@ mirror_get(const struct mirror *m, const char *key, size_t klen, int64_t *lease)
 }
 
 const char *
+mirror_key(const struct mirror *m, const char *key, size_t klen)
+{
+	const struct mentry *en = find(m, key, klen);
+
+	return en != NULL ? en->key : NULL;
+}
+
+const char *
 mirror_view(const struct mirror *m, const char *key, size_t klen)
 {
 	const struct mentry *en = find(m, key, klen);

@@ -46,6 +46,8 @@ void mirror_free(struct mirror *m);
 
 /* The value of key, and its lease in *lease (may be NULL); NULL when absent. */
 const char *mirror_get(const struct mirror *m, const char *key, size_t klen, int64_t *lease);
+/* The mirror's own copy of key (NUL-terminated), NULL when absent. */
+const char *mirror_key(const struct mirror *m, const char *key, size_t klen);
 /* The view of key's value (mirror_view_fn); NULL when absent or it has none. */
 const char *mirror_view(const struct mirror *m, const char *key, size_t klen);
 /* Record key = value under lease. Returns 0, or -1 when out of memory. */

@@ -208,7 +208,11 @@ op_open(struct conn *c, const struct proto_request *q)
 
 	if (ch == NULL)
 		return;
-	if (chan_anonymous(ch) && conn_hold(c, ch) < 0) {
+	/*
+	 * Not for another node, forwarding its client's OPEN (§17): the hold
+	 * would last as long as the nodes stay connected, not the client.
+	 */
+	if (chan_anonymous(ch) && c->node[0] == '\0' && conn_hold(c, ch) < 0) {
 		conn_reply_error(c, q->id, STATUS_LIMIT, "out of memory");
 		return;
 	}

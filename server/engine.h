@@ -31,8 +31,13 @@ struct engine;
 struct chan;
 struct engine_op;
 
-/* An anonymous channel's name: '~' and 32 hex digits (PROTOCOL.md §6). */
+/*
+ * An anonymous channel's name: '~' and 32 hex digits (PROTOCOL.md §6); in a
+ * cluster then '@' and its maker's node name, at most ENGINE_MAKER_MAX bytes
+ * (§17), so that every node can tell where the channel lives.
+ */
 #define ENGINE_ANON_NAME_LEN	33
+#define ENGINE_MAKER_MAX	64
 
 struct engine_limits {
 	uint64_t max_channels;		/* MAKE beyond this: STATUS_LIMIT */
@@ -50,6 +55,18 @@ void engine_free(struct engine *e);
 void engine_seed(struct engine *e, uint64_t seed);
 /* Replace the limits (config reload); never fails existing state. */
 void engine_set_limits(struct engine *e, const struct engine_limits *limits);
+/*
+ * A cluster node's name, which every anonymous name made from now on ends
+ * with ("@" node). STATUS_BAD_REQUEST when node is empty or longer than
+ * ENGINE_MAKER_MAX bytes.
+ */
+int engine_set_maker(struct engine *e, const char *node);
+/*
+ * The maker node named by an anonymous name (a pointer into name, *len
+ * bytes, not NUL-terminated), or NULL when name is not an anonymous name
+ * that names one (a single node's, or not anonymous at all).
+ */
+const char *engine_anon_maker(const char *name, size_t name_len, size_t *len);
 
 /* ---- channels ----------------------------------------------------------- */
 
@@ -57,7 +74,7 @@ void engine_set_limits(struct engine *e, const struct engine_limits *limits);
  * Make or open a channel. name == NULL makes an anonymous channel with a
  * fresh unique name: '~' and 32 lowercase hex digits, 128 bits from the
  * kernel's CSPRNG (getrandom(2)), so that the name is a capability nobody
- * can guess. Name validation (length, UTF-8, the reserved '~' prefix) is
+ * can guess, then the maker's suffix if one is set (engine_set_maker). Name validation (length, UTF-8, the reserved '~' prefix) is
  * the caller's job. An existing channel with the same cap is opened
  * (*created = false); a different cap is STATUS_EXISTS. STATUS_LIMIT past
  * max_channels, out of memory, or when the kernel gives no random bytes.

@@ -54,20 +54,45 @@ engine_create(struct engine *e, const char *name, size_t name_len, uint32_t cap,
 	return STATUS_OK;
 }
 
+int
+engine_set_maker(struct engine *e, const char *node)
+{
+	size_t len = strlen(node);
+
+	if (len == 0 || len > ENGINE_MAKER_MAX)
+		return STATUS_BAD_REQUEST;
+	e->maker[0] = '@';
+	memcpy(e->maker + 1, node, len);
+	e->maker_len = 1 + len;
+	return STATUS_OK;
+}
+
+const char *
+engine_anon_maker(const char *name, size_t name_len, size_t *len)
+{
+	*len = 0;
+	if (name_len < ENGINE_ANON_NAME_LEN + 2 || name_len > ENGINE_ANON_NAME_LEN + 1 + ENGINE_MAKER_MAX ||
+	    name[0] != '~' || name[ENGINE_ANON_NAME_LEN] != '@')
+		return NULL;
+	*len = name_len - ENGINE_ANON_NAME_LEN - 1;
+	return name + ENGINE_ANON_NAME_LEN + 1;
+}
+
 /*
  * "~" and 128 bits from the kernel's CSPRNG in hex: whoever knows the name
  * may use the channel, so it must not be guessable. '~' names are reserved
- * to the engine.
+ * to the engine. A cluster node's end with "@" and the node, its maker.
  */
 static int
 engine_make_anonymous(struct engine *e, uint32_t cap, struct chan **out)
 {
 	static const char hex[] = "0123456789abcdef";
 	uint8_t rnd[(ENGINE_ANON_NAME_LEN - 1) / 2];
-	char name[ENGINE_ANON_NAME_LEN];
-	size_t i;
+	char name[ENGINE_ANON_NAME_LEN + sizeof e->maker];
+	size_t i, len = ENGINE_ANON_NAME_LEN + e->maker_len;
 
 	name[0] = '~';
+	memcpy(name + ENGINE_ANON_NAME_LEN, e->maker, e->maker_len);
 	do {
 		if (rand_secure(rnd, sizeof rnd) < 0)
 			return STATUS_LIMIT;
@@ -75,8 +100,8 @@ engine_make_anonymous(struct engine *e, uint32_t cap, struct chan **out)
 			name[1 + 2 * i] = hex[rnd[i] >> 4];
 			name[2 + 2 * i] = hex[rnd[i] & 0xf];
 		}
-	} while (engine_lookup(e, name, sizeof name) != NULL);
-	return engine_create(e, name, sizeof name, cap, CHAN_ANONYMOUS, out);
+	} while (engine_lookup(e, name, len) != NULL);
+	return engine_create(e, name, len, cap, CHAN_ANONYMOUS, out);
 }
 
 int

@@ -75,6 +75,8 @@ struct engine {
 	void *owner_arg;
 	engine_change_fn *change;	/* durable channels' changes, or NULL */
 	void *change_arg;
+	char maker[1 + ENGINE_MAKER_MAX];	/* "@" node, ends anonymous names; "" alone */
+	size_t maker_len;
 };
 
 /* Tell the change hook about a durable channel's change. */

@@ -347,22 +347,19 @@ anonymous(const char *name, uint32_t len)
 }
 
 /*
- * An anonymous channel this node does not have: it lives on the node that
- * made it, which no node can tell (its name is not in etcd), so the
- * request is NOT_FOUND here with words that say so (PROTOCOL.md §17).
- * False when the channel is here.
+ * An anonymous channel whose maker is not live, etcd asked: it went with
+ * its node (PROTOCOL.md §17).
  */
-static bool
-anonymous_elsewhere(struct router *r, struct conn *c, uint64_t id, const char *name, uint32_t len)
+static void
+anonymous_gone(struct conn *c, uint64_t id, const char *name, uint32_t len)
 {
 	char msg[192];
+	size_t mlen;
+	const char *maker = engine_anon_maker(name, len, &mlen);
 
-	if (engine_lookup(r->s->engine, name, len) != NULL)
-		return false;
-	snprintf(msg, sizeof msg, "no such channel on node %s: an anonymous channel is served only by "
-	    "the node that made it", cluster_self(r->cl));
+	snprintf(msg, sizeof msg, "no such channel: node %.*s made it and is not live (an anonymous "
+	    "channel ends with the node that made it)", (int)mlen, maker);
 	conn_reply_error(c, id, STATUS_NOT_FOUND, msg);
-	return true;
 }
 
 /* CANCEL of a held request: it ends CANCELED now, then the CANCEL is OK (as dispatch's op_cancel). */
@@ -505,16 +502,14 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 		uint32_t nlen = q->op == OP_SELECT || q->op == OP_STREAM ? q->cases[i].name_len :
 		    q->name_len;
 
-		/* nil cases go nowhere; anonymous channels live here (an anonymous MAKE too) */
+		/* nil cases go nowhere; an anonymous MAKE is here, as its channel is, and served fenced */
 		if (name == NULL && q->op != OP_MAKE)
 			continue;
-		if (name == NULL || anonymous(name, nlen)) {
-			if (name != NULL && anonymous_elsewhere(r, c, q->id, name, nlen))
-				return false;
+		if (name == NULL) {
 			here++;
 			continue;
 		}
-		if (!cluster_serving(r->cl, server_request_start(r->s))) {
+		if (!anonymous(name, nlen) && !cluster_serving(r->cl, server_request_start(r->s))) {
 			router_unavailable(r, c, q->id, "this node is fenced: its etcd lease is not certain");
 			return false;
 		}
@@ -565,6 +560,10 @@ router_route(struct conn *c, const struct proto_request *q, const uint8_t *body,
 	}
 	if (unknown == NULL)
 		return true;
+	if (anonymous(unknown, unknown_len)) {
+		anonymous_gone(c, q->id, unknown, unknown_len);
+		return false;
+	}
 	/* etcd has no owner for it: a MAKE placed elsewhere goes there; anything else is NOT_FOUND here */
 	if (q->op == OP_MAKE) {
 		node = cluster_place(r->cl, unknown, unknown_len, &addr);

@@ -377,6 +377,13 @@ cluster_start(struct server *s, char **cause)
 		free(why);
 		return -1;
 	}
+	/* anonymous names say where they live: "@" and this node (§17) */
+	if (engine_set_maker(s->engine, cluster_self(s->cluster)) != STATUS_OK) {
+		if (asprintf(cause, "node_name: '%s' is longer than %d bytes", cluster_self(s->cluster),
+		    ENGINE_MAKER_MAX) < 0)
+			*cause = NULL;
+		return -1;
+	}
 	cs = cluster_counters(s->cluster);	/* peer.c bumps two of them */
 	/* with tls_listen the nodes speak TLS to each other (PROTOCOL.md §17) */
 	if (s->cfg.tls_listen[0] != '\0' && (ctx = tls_client_ctx(&s->cfg, &why)) == NULL) {

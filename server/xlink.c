@@ -10,14 +10,14 @@
 #include "status.h"
 #include "xlink.h"
 
-/* One named channel of the link: STATUS_OK when a live node owns it (or it is anonymous). */
+/* One channel of the link: STATUS_OK when a live node owns it (an anonymous one: made it). */
 static int
 check_one(struct cluster *cl, const char *what, const char *name, uint32_t len,
     struct xlink_found *f, char *why, size_t cap)
 {
 	const char *node, *addr;
 
-	if (name == NULL || (len > 0 && name[0] == '~'))
+	if (name == NULL)
 		return STATUS_OK;
 	f->names++;
 	switch (cluster_owner(cl, name, len, &node, &addr)) {
@@ -34,8 +34,12 @@ check_one(struct cluster *cl, const char *what, const char *name, uint32_t len,
 	default:
 		f->unknown = name;
 		f->unknown_len = len;
-		snprintf(why, cap, "no node owns the %s %.*s: in a cluster a link makes no named channel; "
-		    "make it first on the node the link runs on", what, (int)len, name);
+		if (name[0] == '~')
+			snprintf(why, cap, "no such %s %.*s: the node that made it is not live", what,
+			    (int)len, name);
+		else
+			snprintf(why, cap, "no node owns the %s %.*s: in a cluster a link makes no named "
+			    "channel; make it first on the node the link runs on", what, (int)len, name);
 		return STATUS_NOT_FOUND;
 	}
 }

@@ -136,7 +136,7 @@ set_grow(struct xpset *set)
 /*
  * If name is another node's, give it a pump of kind and return it (its
  * stand-in's name in *name, *len); NULL with *why NULL when it is this
- * node's (or anonymous, or owned by no node), with why set when it cannot.
+ * node's (or owned by no node), with why set when it cannot.
  * A followed name the owner cache does not know gets a pump with no peer
  * yet (pe NULL): its caller asks etcd.
  */
@@ -151,7 +151,7 @@ pump_add(struct xpset *set, enum pump_kind kind, const char *what, bool followed
 	bool created;
 
 	*why = NULL;
-	if (*name == NULL || (*len > 0 && (*name)[0] == '~'))
+	if (*name == NULL)
 		return NULL;
 	/* a link's own names were resolved before it started; a followed one may be too new */
 	where = cluster_owner(r->cl, *name, *len, &node, &addr);
@@ -226,7 +226,8 @@ follow_resolved(void *arg, int status, const char *why)
 	struct pump *p = arg;
 	struct xpset *set = p->set;
 	struct router *r = set->ps->r;
-	const char *node, *addr, *msg = "no node owns it";
+	const char *node, *addr, *msg = p->name[0] == '~' ? "the node that made it is not live" :
+	    "no node owns it";
 	struct close_err *err;
 
 	xp_set_enter(set);

@@ -79,8 +79,7 @@ group_add(struct xselects *xs, struct xsel *x, const struct proto_request *q, ui
 
 	if (pc->name == NULL)
 		return true;
-	if (pc->name[0] == '~' || cluster_owner(cl, pc->name, pc->name_len, &node, &addr) !=
-	    CLUSTER_THERE) {
+	if (cluster_owner(cl, pc->name, pc->name_len, &node, &addr) != CLUSTER_THERE) {
 		node = cluster_self(cl);
 		addr = xs->r->s->cfg.advertise;
 	}

@@ -50,6 +50,8 @@ uint64_t ct_len(int i, const char *name);
 int ct_len_at(int i, const char *name, uint64_t *n, char *why, size_t cap);
 /* SEND v to name at node i (asserts OK within 20 s). */
 void ct_send(int i, const char *name, const char *v);
+/* An anonymous channel of node i made through a new connection c, which holds it: its name in name. */
+void ct_make_anonymous(struct test_conn *c, int i, uint64_t chan_cap, char *name, size_t cap);
 
 #define CT_ETCD "/usr/bin/etcd"
 #define CT_NODES 3

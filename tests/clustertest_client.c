@@ -149,6 +149,20 @@ ct_send(int i, const char *name, const char *v)
 	test_conn_close(&c);
 }
 
+void
+ct_make_anonymous(struct test_conn *c, int i, uint64_t chan_cap, char *name, size_t cap)
+{
+	struct proto_reply r;
+
+	ct_client_of(c, i);
+	proto_out_reset(&ct_out);
+	proto_req_make(&ct_out, c->next_id++, NULL, 0, chan_cap);
+	st_write(c, &ct_out);
+	st_reply(c, OP_MAKE, &r);
+	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+	snprintf(name, cap, "%.*s", (int)r.name_len, r.name);
+}
+
 int
 ct_len_at(int i, const char *name, uint64_t *n, char *why, size_t cap)
 {

@@ -197,13 +197,17 @@ test_follow_moved(void)
 	chan_conn_close(a);
 }
 
-/* An anonymous channel lives on the node that made it: its handle goes there. */
+/*
+ * An anonymous channel lives on the node that made it: its handle goes
+ * there. Another connection's, made on node 2 and passed by name, is
+ * reached there too (node 0 answers MOVED, its name says node 2).
+ */
 static void
 test_anonymous(void)
 {
-	chan_conn_t *c = dial_cluster();
-	chan_t *anon, *named;
-	char name[64];
+	chan_conn_t *c = dial_cluster(), *other = NULL;
+	chan_t *anon, *named, *ref;
+	char name[64], seed2[64];
 
 	named = make_on(c, 1, "anon", 1, name, sizeof name);	/* node 1 is connected now too */
 	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, c, NULL, 2, &anon), CHAN_OK);
@@ -212,6 +216,19 @@ test_anonymous(void)
 	CU_ASSERT(recv_is(anon, "a"));
 	CU_ASSERT(recv_is(anon, "b"));
 	chan_free(anon);
+
+	snprintf(seed2, sizeof seed2, "cluster://127.0.0.1:%d", ct_node_port(2));
+	CU_ASSERT_EQUAL_FATAL(chan_dial(NULL, seed2, NULL, &other), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_make(NULL, other, NULL, 1, &anon), CHAN_OK);
+	CU_ASSERT_EQUAL_FATAL(chan_open(NULL, c, chan_name(anon), &ref), CHAN_OK);
+	CU_ASSERT_EQUAL(owner(c, chan_name(anon)), 2);
+	CU_ASSERT_EQUAL(chan_send(NULL, ref, "c", 1), CHAN_OK);
+	CU_ASSERT(recv_is(anon, "c"));
+	CU_ASSERT_EQUAL(chan_send(NULL, anon, "d", 1), CHAN_OK);
+	CU_ASSERT(recv_is(ref, "d"));
+	chan_free(ref);
+	chan_free(anon);
+	chan_conn_close(other);
 	chan_free(named);
 	chan_conn_close(c);
 }
@@ -756,7 +773,7 @@ register_suites(void)
 	test_add(s, "three nodes join", test_join);
 	test_add(s, "every op goes straight to its owner", test_owner_direct);
 	test_add(s, "a cold cache follows MOVED", test_follow_moved);
-	test_add(s, "anonymous channels stay on their maker", test_anonymous);
+	test_add(s, "anonymous channels live on their maker, reached from anywhere", test_anonymous);
 	test_add(s, "Go semantics through the cluster", test_go_semantics);
 	test_add(s, "async ops and streams on the owner", test_async_and_stream);
 	test_add(s, "a wait sends what was queued for the other nodes", test_corked_across);

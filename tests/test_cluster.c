@@ -79,40 +79,79 @@ test_anonymous_and_unknown(void)
 	test_conn_close(&c);
 }
 
+/* A reply to a request on c: its status; its message copied into msg. */
+static int
+status_of(struct test_conn *c, uint64_t op, char *msg, size_t cap)
+{
+	struct proto_reply r;
+
+	st_reply(c, op, &r);
+	snprintf(msg, cap, "%.*s", (int)r.msg_len, r.msg != NULL ? r.msg : "");
+	return r.status;
+}
+
 /*
  * A channel reference to an anonymous channel of node 1, used through node
- * 0 (a plain client, and one that follows MOVED): NOT_FOUND, saying that
- * the channel is served only by its maker (PROTOCOL.md §17); on node 1 the
- * same name works, and node 0's refusal changed nothing there.
+ * 0 (PROTOCOL.md §17): its name ends "@n1", so a plain client's SEND, RECV
+ * and OPEN are forwarded there and one that follows MOVED is sent there.
+ * An OPEN forwarded by node 0 holds nothing: the channel ends with its
+ * maker's connection. A name whose maker is not live, or no channel of a
+ * live maker, is NOT_FOUND.
  */
 static void
 test_anonymous_elsewhere(void)
 {
 	struct test_conn maker, c;
-	struct proto_reply r;
-	char name[64], buf[16];
+	char name[128], buf[16], msg[256], want[32];
+	int64_t end;
+	uint64_t n;
 	bool ok;
 
-	CU_ASSERT_FATAL(ct_open_client(&maker, ct_node_port(1), false) == 0);
-	proto_req_make(&ct_out, maker.next_id++, NULL, 0, 1);
-	st_write(&maker, &ct_out);
-	st_reply(&maker, OP_MAKE, &r);
-	CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
-	snprintf(name, sizeof name, "%.*s", (int)r.name_len, r.name);
-	for (int moved = 0; moved < 2; moved++) {
-		CU_ASSERT_FATAL(ct_open_client(&c, ct_node_port(0), moved) == 0);
-		st_send(&c, name, "x", 1, 0);
-		st_reply(&c, OP_SEND, &r);
-		CU_ASSERT_EQUAL(r.status, STATUS_NOT_FOUND);
-		CU_ASSERT(r.msg_len > 0 && memmem(r.msg, r.msg_len, "only by the node that made it", 29) != NULL);
-		CU_ASSERT(r.msg_len > 0 && memmem(r.msg, r.msg_len, "node n0", 7) != NULL);
-		CU_ASSERT_EQUAL(st_recv_wait(&c, name, 0, buf, sizeof buf, &ok), STATUS_NOT_FOUND);
-		test_conn_close(&c);
-	}
-	CU_ASSERT_EQUAL(st_send_wait(&maker, name, "y", 0), STATUS_OK);
+	ct_make_anonymous(&maker, 1, 1, name, sizeof name);
+	CU_ASSERT_EQUAL(strlen(name), 33 + 3);
+	CU_ASSERT_STRING_EQUAL(name + 33, "@n1");
+
+	/* forwarded: a send through node 0 fills the buffer on node 1, a receive there empties it */
+	CU_ASSERT_FATAL(ct_open_client(&c, ct_node_port(0), false) == 0);
+	CU_ASSERT_EQUAL(st_send_wait(&c, name, "x", 0), STATUS_OK);
+	CU_ASSERT_EQUAL(ct_len(1, name), 1);
 	CU_ASSERT_EQUAL(st_recv_wait(&maker, name, 0, buf, sizeof buf, &ok), STATUS_OK);
+	CU_ASSERT(ok && strcmp(buf, "x") == 0);
+	CU_ASSERT_EQUAL(st_send_wait(&maker, name, "y", 0), STATUS_OK);
+	CU_ASSERT_EQUAL(st_recv_wait(&c, name, 0, buf, sizeof buf, &ok), STATUS_OK);
 	CU_ASSERT(ok && strcmp(buf, "y") == 0);
+	st_name_op(&c, OP_OPEN, name);
+	CU_ASSERT_EQUAL(status_of(&c, OP_OPEN, msg, sizeof msg), STATUS_OK);
+
+	/* MOVED names node 1's address */
+	{
+		struct test_conn m;
+
+		CU_ASSERT_FATAL(ct_open_client(&m, ct_node_port(0), true) == 0);
+		st_send(&m, name, "z", 1, 0);
+		CU_ASSERT_EQUAL(status_of(&m, OP_SEND, msg, sizeof msg), STATUS_MOVED);
+		snprintf(want, sizeof want, "127.0.0.1:%d", ct_node_port(1));
+		CU_ASSERT_STRING_EQUAL(msg, want);
+		test_conn_close(&m);
+	}
+
+	/* no channel of that name on node 1; a maker that is not live */
+	name[5] ^= 1;
+	CU_ASSERT_EQUAL(st_send_wait(&c, name, "x", 0), STATUS_NOT_FOUND);
+	snprintf(name + 33, sizeof name - 33, "@n9");
+	st_send(&c, name, "x", 1, 0);
+	CU_ASSERT_EQUAL(status_of(&c, OP_SEND, msg, sizeof msg), STATUS_NOT_FOUND);
+	CU_ASSERT(strstr(msg, "node n9 made it and is not live") != NULL);
+	name[5] ^= 1;
+	snprintf(name + 33, sizeof name - 33, "@n1");
+
+	/* node 0's OPEN kept nothing: the maker's connection was the channel's last hold */
 	test_conn_close(&maker);
+	end = clock_now_ns() + 10 * NSEC_PER_SEC;
+	while (ct_len_at(1, name, &n, NULL, 0) == STATUS_OK && clock_now_ns() < end)
+		poll(NULL, 0, 10);
+	CU_ASSERT_EQUAL(st_send_wait(&c, name, "x", 0), STATUS_NOT_FOUND);
+	test_conn_close(&c);
 }
 
 /*
@@ -385,7 +424,7 @@ register_suites(void)
 	test_add(s, "a burst of lookups: few connections, the session's call first", ct_test_session_first);
 	test_add(s, "MOVED, UNAVAILABLE and the owner in etcd", test_moved_and_owner);
 	test_add(s, "anonymous and unknown channels", test_anonymous_and_unknown);
-	test_add(s, "an anonymous channel through another node: NOT_FOUND, said", test_anonymous_elsewhere);
+	test_add(s, "an anonymous channel through another node: forwarded, MOVED, or gone", test_anonymous_elsewhere);
 	ct_add_route_tests(s);
 	test_add(s, "one owner under racing MAKEs", test_claim_race);
 	test_add(s, "SIGKILL: the node's keys go after node_ttl", test_kill);

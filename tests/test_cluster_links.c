@@ -499,6 +499,36 @@ ctl_send_refs(int node, const char *name, const char *const *to, int n)
 }
 
 /*
+ * A bridge's output out on node 2: n values, want[k] each, then closed
+ * without an error. A NULL want[k] is an error value whose words contain
+ * err and err2 (NULL: not checked).
+ */
+static void
+expect_bridged(const char *out, const char *const *want, int n, const char *err, const char *err2)
+{
+	struct proto_reply r;
+	struct test_conn c;
+	char buf[256];
+
+	ct_client_of(&c, 2);
+	for (int k = 0; k < n; k++) {
+		st_recv(&c, out, 20 * 1000000);
+		st_reply(&c, OP_RECV, &r);
+		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
+		CU_ASSERT_FATAL(r.ok);
+		snprintf(buf, sizeof buf, "%.*s", (int)r.value.len, (const char *)r.value.data);
+		CU_ASSERT_EQUAL(r.value.kind, want[k] == NULL ? VALUE_ERROR : VALUE_BIN);
+		if (want[k] != NULL) {
+			CU_ASSERT_STRING_EQUAL(buf, want[k]);
+		} else {
+			CU_ASSERT(strstr(buf, err) != NULL && (err2 == NULL || strstr(buf, err2) != NULL));
+		}
+	}
+	test_conn_close(&c);
+	ctl_assert_closed(2, out, 0);
+}
+
+/*
  * BRIDGE on node 0 from a channel of references on node 1 to an output on
  * node 2, following a channel of node 0, one of node 2 that closes with an
  * error (an error value naming it), and one of node 1: the exact sequence.
@@ -508,7 +538,7 @@ ctl_send_refs(int node, const char *name, const char *const *to, int n)
 static void
 test_bridge(void)
 {
-	char in[CT_NAME_CAP], out[CT_NAME_CAP], s[3][CT_NAME_CAP], buf[32], err[200];
+	char in[CT_NAME_CAP], out[CT_NAME_CAP], s[3][CT_NAME_CAP], err[200];
 	const char *want[] = { "p0", "p1", "q0", "q1", NULL, "r0", "r1" };
 	int node[3] = { 0, 2, 1 };
 	struct proto_request l;
@@ -536,23 +566,7 @@ test_bridge(void)
 	CU_ASSERT_EQUAL(st, STATUS_OK);
 	test_conn_close(&c);
 	snprintf(err, sizeof err, "bridge: %s closed with error 9: q broke", s[1]);
-	ct_client_of(&c, 2);
-	for (int k = 0; k < 7; k++) {
-		st_recv(&c, out, 20 * 1000000);
-		st_reply(&c, OP_RECV, &r);
-		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
-		CU_ASSERT_FATAL(r.ok);
-		snprintf(buf, sizeof buf, "%.*s", (int)r.value.len, (const char *)r.value.data);
-		if (want[k] == NULL) {
-			CU_ASSERT_EQUAL(r.value.kind, VALUE_ERROR);
-			CU_ASSERT(r.value.len == strlen(err) && memcmp(r.value.data, err, r.value.len) == 0);
-		} else {
-			CU_ASSERT_EQUAL(r.value.kind, VALUE_BIN);
-			CU_ASSERT_STRING_EQUAL(buf, want[k]);
-		}
-	}
-	test_conn_close(&c);
-	ctl_assert_closed(2, out, 0);
+	expect_bridged(out, want, 7, err, NULL);
 	/* following an empty channel of node 2, until CANCEL */
 	ct_make_on(1, in, "xbr_in2", 4);
 	ct_make_on(2, s[1], "xbr_empty", 4);
@@ -579,10 +593,9 @@ test_bridge(void)
 static void
 test_bridge_unowned(void)
 {
-	char in[CT_NAME_CAP], out[CT_NAME_CAP], sub[CT_NAME_CAP], nobody[CT_NAME_CAP], buf[32];
+	char in[CT_NAME_CAP], out[CT_NAME_CAP], sub[CT_NAME_CAP], nobody[CT_NAME_CAP];
 	const char *want[] = { NULL, "u0", "u1" };
 	struct proto_request l;
-	struct proto_reply r;
 	struct test_conn c;
 
 	ct_make_on(1, in, "xbu_in", 4);
@@ -598,24 +611,78 @@ test_bridge_unowned(void)
 	ctl_close_at(1, in, 0, NULL);
 	CU_ASSERT_EQUAL(ctl_link_end(&c, OP_BRIDGE, NULL, NULL, 0), STATUS_OK);
 	test_conn_close(&c);
-	ct_client_of(&c, 2);
-	for (int k = 0; k < 3; k++) {
-		st_recv(&c, out, 20 * 1000000);
-		st_reply(&c, OP_RECV, &r);
-		CU_ASSERT_EQUAL_FATAL(r.status, STATUS_OK);
-		CU_ASSERT_FATAL(r.ok);
-		snprintf(buf, sizeof buf, "%.*s", (int)r.value.len, (const char *)r.value.data);
-		if (want[k] == NULL) {
-			CU_ASSERT_EQUAL(r.value.kind, VALUE_ERROR);
-			CU_ASSERT(memmem(r.value.data, r.value.len, nobody, strlen(nobody)) != NULL);
-			CU_ASSERT(memmem(r.value.data, r.value.len, "no node owns it", 15) != NULL);
-		} else {
-			CU_ASSERT_EQUAL(r.value.kind, VALUE_BIN);
-			CU_ASSERT_STRING_EQUAL(buf, want[k]);
+	expect_bridged(out, want, 3, nobody, "no node owns it");
+}
+
+/*
+ * Anonymous channels of nodes 1 and 2 in links on node 0 (PROTOCOL.md §17:
+ * their names say their maker): a BRIDGE follows one of each, then one
+ * whose maker is not live (an error value saying so); an OR_DONE takes its
+ * input and its done channel from them; a link whose input's maker is not
+ * live is NOT_FOUND, saying so.
+ */
+static void
+test_anonymous(void)
+{
+	char a[2][CT_NAME_CAP], in[CT_NAME_CAP], out[CT_NAME_CAP], gone[CT_NAME_CAP], buf[32], msg[200];
+	const char *want[] = { "a0", "a1", "b0", "b1", NULL };
+	struct test_conn mk[2], c;
+	struct proto_request l;
+	uint64_t id;
+
+	for (int k = 0; k < 2; k++) {
+		ct_make_anonymous(&mk[k], k + 1, 2, a[k], sizeof a[k]);
+		for (int v = 0; v < 2; v++) {
+			snprintf(buf, sizeof buf, "%c%d", 'a' + k, v);
+			CU_ASSERT_EQUAL(st_send_wait(&mk[k], a[k], buf, 0), STATUS_OK);
 		}
+		CU_ASSERT_EQUAL(st_close(&mk[k], a[k]), STATUS_OK);
 	}
+	snprintf(gone, sizeof gone, "%.33s@n9", a[0]);
+	ct_make_on(1, in, "xan_in", 4);
+	ct_make_on(2, out, "xan_out", 8);
+	l = ctl_one_in(OP_BRIDGE, in, NULL);
+	ctl_set_out(&l, 0, out, 8);
+	ctl_start_link(&l, &c);
+	ctl_send_refs(1, in, (const char *[]){ a[0], a[1], gone }, 3);
+	ctl_close_at(1, in, 0, NULL);
+	CU_ASSERT_EQUAL(ctl_link_end(&c, OP_BRIDGE, NULL, NULL, 0), STATUS_OK);
+	test_conn_close(&c);
+	expect_bridged(out, want, 5, gone, "made it is not live");
+
+	/* OR_DONE from node 1's to node 2's channel, until node 2's anonymous done channel closes */
+	ct_make_anonymous(&c, 1, 4, a[0], sizeof a[0]);
+	test_conn_close(&mk[0]);
+	mk[0] = c;
+	test_conn_close(&mk[1]);
+	ct_make_anonymous(&mk[1], 2, 0, a[1], sizeof a[1]);
+	ct_make_on(2, out, "xan_out2", 0);
+	l = ctl_one_in(OP_OR_DONE, a[0], NULL);
+	ctl_set_out(&l, 0, out, 0);
+	l.done = a[1];
+	l.done_len = (uint32_t)strlen(a[1]);
+	ctl_start_link(&l, &c);
+	for (int k = 0; k < 3; k++) {
+		snprintf(buf, sizeof buf, "v%d", k);
+		CU_ASSERT_EQUAL(st_send_wait(&mk[0], a[0], buf, 0), STATUS_OK);
+		CU_ASSERT(ctl_recv_from(2, out, msg, sizeof msg));
+		CU_ASSERT_STRING_EQUAL(msg, buf);
+	}
+	CU_ASSERT_EQUAL(st_close(&mk[1], a[1]), STATUS_OK);
+	CU_ASSERT_EQUAL(ctl_link_end(&c, OP_OR_DONE, NULL, msg, sizeof msg), STATUS_CANCELED);
+	CU_ASSERT(strstr(msg, "done channel closed") != NULL);
 	test_conn_close(&c);
 	ctl_assert_closed(2, out, 0);
+
+	/* an input whose maker is not live */
+	snprintf(gone, sizeof gone, "%.33s@n9", a[0]);
+	l = ctl_one_in(OP_OR_DONE, gone, NULL);
+	ctl_set_out(&l, 0, out, 0);
+	CU_ASSERT_EQUAL(link_at_node0(&l, msg, sizeof msg, &id, &c), STATUS_NOT_FOUND);
+	CU_ASSERT(strstr(msg, "no such input") != NULL && strstr(msg, "not live") != NULL);
+	test_conn_close(&c);
+	for (int k = 0; k < 2; k++)
+		test_conn_close(&mk[k]);
 }
 
 /*
@@ -699,6 +766,7 @@ ct_add_link_tests(CU_pSuite s)
 	test_add(s, "links: fan-out job between two nodes", test_fan_out);
 	test_add(s, "links: bridge from, to and following other nodes", test_bridge);
 	test_add(s, "links: bridge following a name no node owns", test_bridge_unowned);
+	test_add(s, "links: anonymous channels of other nodes, and of one not live", test_anonymous);
 	test_add(s, "links: an output nobody made; every channel here runs", test_links_here);
 	test_add(s, "links: a remote output's cap differs: EXISTS, nothing runs", test_output_cap);
 	ct_add_link_end_tests(s);

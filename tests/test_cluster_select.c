@@ -144,6 +144,63 @@ test_woken_on_each_node(void)
 }
 
 /*
+ * Anonymous channels of the three nodes, each held by its maker's
+ * connection, in a select at node 0 (PROTOCOL.md §17: their names say
+ * where they live): woken by a send on each in turn; a send case on one of
+ * node 2's with room fires; a case on one whose maker is not live makes
+ * the select NOT_FOUND, saying so.
+ */
+static void
+test_anonymous(void)
+{
+	char a[CT_NODES][CT_NAME_CAP], buf[32], want[32];
+	struct proto_case cases[CT_NODES];
+	struct test_conn mk[CT_NODES], c;
+	struct proto_reply r;
+
+	for (int i = 0; i < CT_NODES; i++) {
+		ct_make_anonymous(&mk[i], i, 0, a[i], sizeof a[i]);
+		cases[i] = (struct proto_case){ .name = a[i], .name_len = (uint32_t)strlen(a[i]) };
+	}
+	ct_client_of(&c, 0);
+	for (int k = 0; k < CT_NODES; k++) {
+		st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+		for (int i = 0; i < CT_NODES; i++)
+			CU_ASSERT_FATAL(st_await_waiters(&mk[i], a[i], -1, 1));
+		snprintf(want, sizeof want, "v%d", k);
+		CU_ASSERT_EQUAL(st_send_wait(&mk[k], a[k], want, 0), STATUS_OK);
+		st_reply(&c, OP_SELECT, &r);
+		CU_ASSERT_EQUAL(r.status, STATUS_OK);
+		CU_ASSERT_EQUAL(r.index, k);
+		CU_ASSERT_STRING_EQUAL(cts_value_of(&r, buf, sizeof buf), want);
+		for (int i = 0; i < CT_NODES; i++)
+			CU_ASSERT(st_await_waiters(&mk[i], a[i], -1, 0));
+	}
+	test_conn_close(&mk[2]);
+	ct_make_anonymous(&mk[2], 2, 1, a[2], sizeof a[2]);
+	cases[2] = (struct proto_case){ .dir = 1, .name = a[2], .name_len = (uint32_t)strlen(a[2]),
+	    .value = { .kind = VALUE_BIN, .data = (const uint8_t *)"s", .len = 1 } };
+	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+	st_reply(&c, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_OK);
+	CU_ASSERT_EQUAL(r.index, 2);
+	CU_ASSERT_EQUAL(st_recv_wait(&mk[2], a[2], 0, buf, sizeof buf, &(bool){ false }), STATUS_OK);
+	CU_ASSERT_STRING_EQUAL(buf, "s");
+	snprintf(a[2], sizeof a[2], "%.33s@n9", a[1]);
+	cases[2] = (struct proto_case){ .name = a[2], .name_len = (uint32_t)strlen(a[2]) };
+	st_select(&c, cases, CT_NODES, false, PROTO_WAIT_FOREVER);
+	st_reply(&c, OP_SELECT, &r);
+	CU_ASSERT_EQUAL(r.status, STATUS_NOT_FOUND);
+	CU_ASSERT(r.msg_len > 0 && memmem(r.msg, r.msg_len, "node n9 made it and is not live", 31) != NULL);
+	test_conn_close(&c);
+	for (int i = 0; i < CT_NODES; i++) {
+		if (i < 2)
+			CU_ASSERT(st_await_waiters(&mk[i], a[i], -1, 0));
+		test_conn_close(&mk[i]);
+	}
+}
+
+/*
  * A select never matches itself: a send and a receive case on node 1's
  * unbuffered channel, beside a receive case on node 2's, times out and
  * sends nothing. Duplicate cases: two receive cases on node 1's channel
@@ -655,6 +712,7 @@ ct_add_select_tests(CU_pSuite s)
 {
 	test_add(s, "select: a ready remote case fires", test_ready_remote);
 	test_add(s, "select: woken by a send on each node", test_woken_on_each_node);
+	test_add(s, "select: anonymous channels of each node, and of one not live", test_anonymous);
 	test_add(s, "select: default, and a closed channel is ready", test_default_and_closed);
 	test_add(s, "select: never matches itself; duplicate cases", test_self_and_duplicates);
 	ct_add_select_send_tests(s);

@@ -220,6 +220,59 @@ test_anonymous_names_unguessable(void)
 	engine_free(e);
 }
 
+/*
+ * A cluster node's anonymous names end with "@" and its name, which
+ * engine_anon_maker finds again; names it does not take are none's.
+ */
+static void
+test_anonymous_maker(void)
+{
+	struct engine *e = new_engine(0, 0);
+	char long_node[ENGINE_MAKER_MAX + 2], name[ENGINE_ANON_NAME_LEN + 1 + ENGINE_MAKER_MAX + 1];
+	const char *n, *m;
+	struct chan *ch;
+	size_t len, mlen;
+
+	memset(long_node, 'x', sizeof long_node - 1);
+	long_node[sizeof long_node - 1] = '\0';
+	CU_ASSERT_EQUAL(engine_set_maker(e, ""), STATUS_BAD_REQUEST);
+	CU_ASSERT_EQUAL(engine_set_maker(e, long_node), STATUS_BAD_REQUEST);
+	ch = mk(e, NULL, 0);	/* no maker set: a single node's name */
+	n = chan_name(ch, &len);
+	CU_ASSERT(anon_name_ok(n, len));
+	CU_ASSERT_PTR_NULL(engine_anon_maker(n, len, &mlen));
+	long_node[ENGINE_MAKER_MAX] = '\0';	/* the longest name */
+	CU_ASSERT_EQUAL_FATAL(engine_set_maker(e, long_node), STATUS_OK);
+	n = chan_name(mk(e, NULL, 0), &len);
+	CU_ASSERT_EQUAL(len, ENGINE_ANON_NAME_LEN + 1 + ENGINE_MAKER_MAX);
+	CU_ASSERT(engine_anon_maker(n, len, &mlen) != NULL && mlen == ENGINE_MAKER_MAX);
+	CU_ASSERT_EQUAL_FATAL(engine_set_maker(e, "n1"), STATUS_OK);
+	ch = mk(e, NULL, 1);
+	n = chan_name(ch, &len);
+	CU_ASSERT_EQUAL_FATAL(len, ENGINE_ANON_NAME_LEN + 3);
+	CU_ASSERT(anon_name_ok(n, ENGINE_ANON_NAME_LEN));
+	CU_ASSERT(memcmp(n + ENGINE_ANON_NAME_LEN, "@n1", 3) == 0);
+	CU_ASSERT_PTR_EQUAL(engine_lookup(e, n, len), ch);
+	m = engine_anon_maker(n, len, &mlen);
+	CU_ASSERT(m != NULL && mlen == 2 && memcmp(m, "n1", 2) == 0);
+	/* "@" alone, no "@", not anonymous, a maker longer than any */
+	memcpy(name, n, ENGINE_ANON_NAME_LEN + 1);
+	CU_ASSERT_PTR_NULL(engine_anon_maker(name, ENGINE_ANON_NAME_LEN + 1, &mlen));
+	name[ENGINE_ANON_NAME_LEN] = '.';
+	name[ENGINE_ANON_NAME_LEN + 1] = 'a';
+	CU_ASSERT_PTR_NULL(engine_anon_maker(name, ENGINE_ANON_NAME_LEN + 2, &mlen));
+	name[ENGINE_ANON_NAME_LEN] = '@';
+	name[0] = 'x';
+	CU_ASSERT_PTR_NULL(engine_anon_maker(name, ENGINE_ANON_NAME_LEN + 2, &mlen));
+	name[0] = '~';
+	CU_ASSERT_PTR_NOT_NULL(engine_anon_maker(name, ENGINE_ANON_NAME_LEN + 2, &mlen));
+	memset(name + ENGINE_ANON_NAME_LEN + 1, 'y', ENGINE_MAKER_MAX + 1);
+	CU_ASSERT_PTR_NULL(engine_anon_maker(name, sizeof name, &mlen));
+	CU_ASSERT_PTR_NOT_NULL(engine_anon_maker(name, sizeof name - 1, &mlen));
+	CU_ASSERT_EQUAL(mlen, ENGINE_MAKER_MAX);
+	engine_free(e);
+}
+
 static void
 test_limits(void)
 {
@@ -555,6 +608,7 @@ register_engine_lifecycle(void)
 	test_add(s, "delete wakes waiters NOT_FOUND", test_delete);
 	test_add(s, "anonymous channels", test_anonymous);
 	test_add(s, "anonymous names: 128 random bits, not ~0, ~1", test_anonymous_names_unguessable);
+	test_add(s, "anonymous names of a cluster node name it", test_anonymous_maker);
 	test_add(s, "limits", test_limits);
 	test_add(s, "callbacks call back in", test_callback_reentry);
 	test_add(s, "100000 pending ops cancelled", test_many_pending);

@@ -522,7 +522,8 @@ class Conn(BaseConn):
         """Go's ``make(chan T, cap)``: create name, or open it if it exists with this cap.
 
         ``name=None`` makes an anonymous channel, named by the server ``~`` and 32 hex
-        digits, which lives while a connection that made or opened it is open.
+        digits (a cluster node adds ``@`` and its node name), which lives while a
+        connection that made or opened it is open.
 
         With ``ack_wait`` (seconds) it is an *ack channel* (PROTOCOL.md §16,
         libchanclient's chan_make_opts): a value received by :meth:`Chan.recv_msg`

@@ -132,7 +132,8 @@ class BaseChan:
 
     @property
     def name(self) -> str:
-        """The channel's name (for an anonymous channel, ``~`` and 32 hex digits)."""
+        """The channel's name (for an anonymous channel, ``~`` and 32 hex digits, then
+        ``@`` and the node's name on a cluster node)."""
         return self._name
 
     _conn: Any      # the subclass's connection

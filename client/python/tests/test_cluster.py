@@ -96,6 +96,29 @@ def test_anonymous_and_errors(nodes: List[Node]) -> None:
         cl.make(name, 1).delete()
 
 
+def test_anonymous_from_anywhere(nodes: List[Node]) -> None:
+    """An anonymous channel made on node 1 and passed by name: its name says node 1, so a
+    cluster connection seeded at node 0 follows one MOVED there, and a plain connection
+    to node 0 is forwarded there."""
+    with chand.dial(nodes[1].addr) as maker, \
+            chand.dial_cluster(f"cluster://{nodes[0].addr}") as cl, \
+            chand.dial(nodes[0].addr) as plain:
+        anon = maker.make(None, 1)
+        assert anon.name.startswith("~") and anon.name.endswith("@n1")
+        before = moved(nodes)
+        cl.handle(anon.name).send(b"c", timeout=10)
+        assert moved(nodes)[0] == before[0] + 1
+        assert cl.where(anon.name) == nodes[1].addr
+        assert anon.recv(timeout=10) == (b"c", True)
+        plain.handle(anon.name).send(b"p", timeout=10)
+        assert anon.recv(timeout=10) == (b"p", True)
+        anon.send(b"q", timeout=10)
+        assert plain.handle(anon.name).recv(timeout=10) == (b"q", True)
+        gone = anon.name[:33] + "@n9"
+        with pytest.raises(chand.NotFound, match="node n9 made it and is not live"):
+            plain.handle(gone).send(b"x", timeout=10)
+
+
 async def test_aio_cluster(nodes: List[Node]) -> None:
     """chand.aio.dial_cluster: made at the owner through one seed, a cold connection
     follows MOVED to it and caches it, NotFound and the closed connection as sync."""
