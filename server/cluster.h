@@ -96,9 +96,9 @@ uint64_t cluster_lease_left_ms(const struct cluster *cl);
 /*
  * Learn name's owner from etcd (the mirror may lag); if there is none and
  * make is set and the place is this node, claim it (a txn bound to the
- * lease). For an anonymous name, learn whether its maker is live. cb gets STATUS_OK (cluster_owner now knows what etcd said) or
- * STATUS_UNAVAILABLE and why. Returns 0, or -1 when out of memory (cb is
- * not called).
+ * lease). For an anonymous name, learn whether its maker is live. cb gets
+ * STATUS_OK (cluster_owner now knows what etcd said) or STATUS_UNAVAILABLE
+ * and why. Returns 0, or -1 when out of memory (cb is not called).
  */
 typedef void cluster_done(void *arg, int status, const char *why);
 int cluster_resolve(struct cluster *cl, const char *name, size_t len, bool make, cluster_done *cb,

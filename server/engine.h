@@ -74,8 +74,9 @@ const char *engine_anon_maker(const char *name, size_t name_len, size_t *len);
  * Make or open a channel. name == NULL makes an anonymous channel with a
  * fresh unique name: '~' and 32 lowercase hex digits, 128 bits from the
  * kernel's CSPRNG (getrandom(2)), so that the name is a capability nobody
- * can guess, then the maker's suffix if one is set (engine_set_maker). Name validation (length, UTF-8, the reserved '~' prefix) is
- * the caller's job. An existing channel with the same cap is opened
+ * can guess, then the maker's suffix if one is set (engine_set_maker).
+ * Name validation (length, UTF-8, the reserved '~' prefix) is the
+ * caller's job. An existing channel with the same cap is opened
  * (*created = false); a different cap is STATUS_EXISTS. STATUS_LIMIT past
  * max_channels, out of memory, or when the kernel gives no random bytes.
  * On success the caller owns one hold on *out (see engine_release); for a
